@@ -1,0 +1,100 @@
+/**
+ * The one registry of coded errors. Every error that crosses a boundary (wire, CLI, later SOAP/REST
+ * faults) is an XrdError whose code is a key of ERROR_CODES; `docs/errors.md` lists the same table and
+ * a test keeps both in step. Codes follow X-Road's `<Prefix>.<Code>[.<Sub>]` form.
+ */
+
+export interface ErrorSpec {
+  /** Human text; `{name}` placeholders are filled from the error's details. */
+  readonly message: string;
+  /** Status an HTTP boundary reports for this code. */
+  readonly httpStatus: number;
+}
+
+export const ERROR_CODES = {
+  // X-Road signer codes (facts §8)
+  KeyNotFound: { message: 'Key {keyId} not found', httpStatus: 404 },
+  KeyNotAvailable: { message: 'Key {keyId} is not available: {reason}', httpStatus: 500 },
+  TokenNotFound: { message: 'Token {tokenId} not found', httpStatus: 404 },
+  TokenNotActive: { message: 'Token {tokenId} is not active (not logged in)', httpStatus: 500 },
+  TokenNotInitialized: { message: 'Token {tokenId} is not initialized', httpStatus: 500 },
+  TokenNotAvailable: { message: 'Token {tokenId} is not available: {reason}', httpStatus: 500 },
+  TokenReadOnly: { message: 'Token {tokenId} is read-only', httpStatus: 409 },
+  HSMNonOperational: { message: 'PKCS#11 module {module} is not operational: {reason}', httpStatus: 500 },
+  PinIncorrect: { message: 'PIN incorrect for token {tokenId}', httpStatus: 401 },
+  PinLocked: { message: 'PIN locked for token {tokenId}', httpStatus: 403 },
+  PinInvalid: { message: 'PIN does not meet the requirements of token {tokenId}: {reason}', httpStatus: 400 },
+  LoginFailed: { message: 'Login to token {tokenId} failed: {reason}', httpStatus: 500 },
+  CannotSign: { message: 'Cannot sign with key {keyId}: {reason}', httpStatus: 500 },
+  UnsupportedSignAlgorithm: { message: 'Unsupported signature algorithm {algorithm} for key {keyId}', httpStatus: 400 },
+  InvalidDigestLength: {
+    message: 'Digest for {algorithm} must be {expected} bytes, got {actual}',
+    httpStatus: 400,
+  },
+  InvalidSignatureValue: { message: 'Signature is not valid', httpStatus: 400 },
+  CertNotFound: { message: 'Certificate {hash} not found', httpStatus: 404 },
+  CertAlreadyExists: { message: 'Certificate {hash} is already imported', httpStatus: 409 },
+  IncorrectCertificate: { message: 'Incorrect certificate: {reason}', httpStatus: 400 },
+  WrongCertUsage: { message: 'Certificate cannot be used for {usage}: {reason}', httpStatus: 400 },
+  CsrNotFound: { message: 'CSR {csrId} not found', httpStatus: 404 },
+  UnknownMember: { message: 'No signing certificate for member {memberId}', httpStatus: 404 },
+  InvalidIdentifier: { message: 'Invalid identifier {value}: {reason}', httpStatus: 400 },
+  // Signer daemon protocol
+  MalformedRequest: { message: 'Malformed request: {reason}', httpStatus: 400 },
+  UnsupportedVersion: { message: 'Unsupported protocol version {version}', httpStatus: 400 },
+  UnknownOperation: { message: 'Unknown operation {op}', httpStatus: 400 },
+  FrameTooLarge: { message: 'Frame of {size} bytes exceeds the limit of {limit}', httpStatus: 413 },
+  RequestTimeout: { message: 'Request did not complete within {timeoutMs} ms', httpStatus: 504 },
+  Busy: { message: 'Too many requests waiting for token {tokenId}', httpStatus: 503 },
+  AlreadyRunning: { message: 'Another signer daemon is listening on {socketPath}', httpStatus: 409 },
+  // Generic
+  InvalidConfiguration: { message: 'Invalid configuration: {reason}', httpStatus: 500 },
+  IOError: { message: 'I/O error: {reason}', httpStatus: 500 },
+  NetworkError: { message: 'Cannot reach {target}: {reason}', httpStatus: 502 },
+  InternalError: { message: 'Internal error: {reason}', httpStatus: 500 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorDetails = Record<string, string | number | boolean | undefined>;
+
+/** Fault-code prefix: which component raised the error (facts §8). */
+export type FaultPrefix = 'Signer' | 'Server.ClientProxy' | 'Server.ServerProxy' | 'Client';
+
+export class XrdError extends Error {
+  override readonly name = 'XrdError';
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly details: ErrorDetails = {},
+    options: { cause?: unknown; prefix?: FaultPrefix } = {},
+  ) {
+    super(formatMessage(ERROR_CODES[code].message, details), { cause: options.cause });
+    this.prefix = options.prefix ?? 'Signer';
+  }
+
+  readonly prefix: FaultPrefix;
+
+  /** The dotted X-Road fault code, e.g. `Signer.KeyNotFound`. */
+  get faultCode(): string {
+    return `${this.prefix}.${this.code}`;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].httpStatus;
+  }
+}
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
+function formatMessage(template: string, details: ErrorDetails): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => String(details[name] ?? `<${name}>`));
+}
+
+/** Wraps anything thrown into an XrdError, keeping the original as `cause`. */
+export function toXrdError(err: unknown): XrdError {
+  if (err instanceof XrdError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new XrdError('InternalError', { reason }, { cause: err });
+}
