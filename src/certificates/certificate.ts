@@ -1,0 +1,121 @@
+/**
+ * What the signer needs to know about an X.509 certificate: hashes (SHA-256 as its id, SHA-1 for
+ * OCSP lookups), names, validity, public key and key usages. Node's X509Certificate does the
+ * parsing; the keyUsage bits, which it does not expose, are read from the extension with asn1js.
+ */
+import * as asn1js from 'asn1js';
+import { X509Certificate, createHash } from 'node:crypto';
+import { XrdError } from '../platform/errors.ts';
+import type { KeyUsage } from './csr.ts';
+
+export const KEY_USAGE_BITS = [
+  'digitalSignature',
+  'nonRepudiation',
+  'keyEncipherment',
+  'dataEncipherment',
+  'keyAgreement',
+  'keyCertSign',
+  'cRLSign',
+  'encipherOnly',
+  'decipherOnly',
+] as const;
+export type KeyUsageBit = (typeof KEY_USAGE_BITS)[number];
+
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+export interface CertificateFacts {
+  readonly der: Buffer;
+  /** Upper-case hex SHA-256 of the DER: the certificate's id in the signer. */
+  readonly hash: string;
+  /** Lower-case hex SHA-1 of the DER, the key of OCSP responses (facts §2). */
+  readonly sha1: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly publicKey: Buffer;
+  readonly keyUsage: readonly KeyUsageBit[] | undefined;
+  readonly extendedKeyUsage: readonly string[] | undefined;
+  readonly isCa: boolean;
+}
+
+/** @throws IncorrectCertificate when the input is not one DER or PEM certificate */
+export function parseCertificate(input: Buffer | string): CertificateFacts {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(input);
+  } catch (err) {
+    throw new XrdError('IncorrectCertificate', { reason: `cannot parse certificate: ${(err as Error).message}` }, { cause: err });
+  }
+  const der = x509.raw;
+  return {
+    der,
+    hash: createHash('sha256').update(der).digest('hex').toUpperCase(),
+    sha1: createHash('sha1').update(der).digest('hex'),
+    subject: oneLineName(x509.subject),
+    issuer: oneLineName(x509.issuer),
+    serialNumber: x509.serialNumber,
+    notBefore: new Date(x509.validFrom),
+    notAfter: new Date(x509.validTo),
+    publicKey: x509.publicKey.export({ type: 'spki', format: 'der' }),
+    keyUsage: readKeyUsage(der),
+    // Node names the extendedKeyUsage OIDs `keyUsage`; undefined when the extension is absent.
+    extendedKeyUsage: x509.keyUsage,
+    isCa: x509.ca,
+  };
+}
+
+/** Every certificate in a PEM bundle, or the single DER certificate given. */
+export function splitCertificates(input: Buffer | string): Buffer[] {
+  const text = Buffer.isBuffer(input) ? input.toString('latin1') : input;
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (pems) return pems.map((p) => parseCertificate(p).der);
+  return [parseCertificate(Buffer.isBuffer(input) ? input : Buffer.from(input, 'base64')).der];
+}
+
+/**
+ * Checks that the certificate may serve the given key usage: signing certificates need
+ * nonRepudiation, authentication certificates digitalSignature (and clientAuth when EKU is present).
+ * @throws WrongCertUsage
+ */
+export function checkCertificateUsage(cert: CertificateFacts, usage: KeyUsage): void {
+  const bits = cert.keyUsage ?? [];
+  if (usage === 'SIGNING' && !bits.includes('nonRepudiation')) {
+    throw new XrdError('WrongCertUsage', { usage, reason: 'keyUsage lacks nonRepudiation' });
+  }
+  if (usage === 'AUTHENTICATION') {
+    if (!bits.includes('digitalSignature')) throw new XrdError('WrongCertUsage', { usage, reason: 'keyUsage lacks digitalSignature' });
+    if (cert.extendedKeyUsage && !cert.extendedKeyUsage.includes(EKU_CLIENT_AUTH)) {
+      throw new XrdError('WrongCertUsage', { usage, reason: 'extendedKeyUsage lacks clientAuth' });
+    }
+  }
+}
+
+/** Which usage a certificate was issued for, judged from its key usage bits. */
+export function usageOfCertificate(cert: CertificateFacts): KeyUsage | undefined {
+  if (cert.keyUsage?.includes('nonRepudiation')) return 'SIGNING';
+  if (cert.keyUsage?.includes('digitalSignature')) return 'AUTHENTICATION';
+  return undefined;
+}
+
+function oneLineName(multiline: string): string {
+  return multiline.split('\n').filter(Boolean).join(', ');
+}
+
+function readKeyUsage(der: Buffer): KeyUsageBit[] | undefined {
+  const cert = asn1js.fromBER(new Uint8Array(der)).result as asn1js.Sequence;
+  const tbs = cert.valueBlock.value[0] as asn1js.Sequence;
+  const extensionsWrapper = tbs.valueBlock.value.find((v) => v.idBlock.tagClass === 3 && v.idBlock.tagNumber === 3) as asn1js.Constructed | undefined;
+  const extensions = extensionsWrapper?.valueBlock.value[0] as asn1js.Sequence | undefined;
+  for (const ext of extensions?.valueBlock.value ?? []) {
+    const fields = (ext as asn1js.Sequence).valueBlock.value;
+    const oid = (fields[0] as asn1js.ObjectIdentifier).valueBlock.toString();
+    if (oid !== '2.5.29.15') continue;
+    const octets = fields[fields.length - 1] as asn1js.OctetString;
+    const bitString = asn1js.fromBER(octets.valueBlock.valueHexView).result as asn1js.BitString;
+    const bytes = bitString.valueBlock.valueHexView;
+    return KEY_USAGE_BITS.filter((_, i) => ((bytes[i >> 3] ?? 0) >> (7 - (i & 7))) & 1);
+  }
+  return undefined;
+}

@@ -1,0 +1,386 @@
+/**
+ * `xrd`, the administrator's command line. Every command but `daemon start` talks to the signer
+ * daemon over its socket; `daemon start` runs the daemon in this process, so PINs typed at its prompt
+ * go into the signer and nowhere else.
+ * Exit codes: 0 success, 1 the operation failed (coded error), 2 usage error, 3 signer unreachable.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { XrdError, toXrdError } from '../platform/errors.ts';
+import { createLogger, type Logger } from '../platform/logger.ts';
+import { SignerClient } from '../signer/signer-client.ts';
+import { startSignerDaemon } from '../signer/signer-daemon.ts';
+import type { SignerService } from '../signer/signer-service.ts';
+import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
+import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
+import { readSecret, type SecretSource } from './secrets.ts';
+
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const DEFAULT_SOFT_TOKEN_LABEL = 'xrd-softtoken';
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  'data-dir': { type: 'string' },
+  socket: { type: 'string' },
+  devices: { type: 'string' },
+  'socket-mode': { type: 'string' },
+  'socket-group': { type: 'string' },
+  token: { type: 'string' },
+  label: { type: 'string' },
+  module: { type: 'string' },
+  'pin-file': { type: 'string' },
+  'pin-env': { type: 'string' },
+  pin: { type: 'string' },
+  'new-pin-file': { type: 'string' },
+  'new-pin-env': { type: 'string' },
+  'so-pin-file': { type: 'string' },
+  'so-pin-env': { type: 'string' },
+  'insecure-pin-arg': { type: 'boolean' },
+  'no-prompt': { type: 'boolean' },
+  usage: { type: 'string' },
+  algorithm: { type: 'string' },
+  bits: { type: 'string' },
+  curve: { type: 'string' },
+  name: { type: 'string' },
+  member: { type: 'string' },
+  server: { type: 'string' },
+  subject: { type: 'string' },
+  format: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  chain: { type: 'string' },
+  key: { type: 'string' },
+  cert: { type: 'string' },
+  file: { type: 'string' },
+  digest: { type: 'string' },
+  signature: { type: 'string' },
+  inactive: { type: 'boolean' },
+  'timeout-ms': { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+const USAGE = `xrd — X-Road signer administration
+
+  xrd daemon start [--data-dir D] [--devices devices.ini] [--socket P] [--socket-group GID --socket-mode 660]
+                   [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
+  xrd daemon status
+  xrd token list | show <token> | init [--label L] [--module M] | login <token> | logout <token> | change-pin <token>
+  xrd key generate <token> --usage SIGNING|AUTHENTICATION [--algorithm RSA|EC] [--bits 2048|3072|4096] [--curve P-256|P-384] [--name N]
+  xrd key list [<token>] | delete <keyId>
+  xrd csr generate <keyId> [--usage U] [--member INST/CLASS/CODE] [--server INST/CLASS/CODE/SERVER] [--subject "C=FI, O=Org"]
+                   [--format PEM|DER] [--out FILE]
+  xrd csr delete <csrId>
+  xrd cert import <file> [--chain bundle.pem] [--member ID] [--inactive] | list [--key ID] | activate <hash> | disable <hash>
+  xrd cert status <hash> "<saved|registration in progress|registered|deletion in progress|global error>" | delete <hash>
+  xrd sign <keyId> (--file F | --digest HEX) [--algorithm SHA256withRSA…] [--format der|raw] [--out F]
+  xrd verify (--key ID | --cert F) (--file F | --digest HEX) --signature F [--algorithm A]
+
+Tokens are named by token id, label, serial number or pkcs11: URI. PINs are asked for, or read from
+--pin-file / --pin-env (--new-pin-*, --so-pin-* likewise); --pin works only with --insecure-pin-arg.
+Every command takes --json and --socket (default $XRD_SIGNER_SOCKET or <data-dir>/signer.sock;
+data dir: --data-dir, $XRD_DATA_DIR or ./var).`;
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = args;
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(USAGE + '\n');
+    return values.help ? 0 : 2;
+  }
+  const [group, command, ...rest] = positionals;
+  try {
+    if (group === 'daemon' && command === 'start') return await daemonStart(values);
+    return await runClientCommand(group!, command, rest, values);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    const e = toXrdError(err);
+    if (values.json) process.stdout.write(JSON.stringify({ error: { code: e.code, faultCode: e.faultCode, message: e.message } }) + '\n');
+    else process.stderr.write(`error: ${e.faultCode}: ${e.message}\n`);
+    return e.code === 'NetworkError' ? 3 : 1;
+  }
+}
+
+function dataDir(values: Values): string {
+  return resolve(values['data-dir'] ?? process.env.XRD_DATA_DIR ?? 'var');
+}
+
+function socketPath(values: Values): string {
+  return values.socket ?? process.env.XRD_SIGNER_SOCKET ?? join(dataDir(values), 'signer.sock');
+}
+
+function pinSource(values: Values, prefix: '' | 'new-' | 'so-'): SecretSource {
+  const file = values[`${prefix}pin-file`];
+  const env = values[`${prefix}pin-env`];
+  if (prefix === '' && values.pin !== undefined) {
+    if (!values['insecure-pin-arg']) throw new UsageError('--pin puts the PIN in the process list; use --pin-file, --pin-env or the prompt, or add --insecure-pin-arg');
+    return { value: values.pin };
+  }
+  return { file, env };
+}
+
+async function requireSecret(source: SecretSource, question: string): Promise<string> {
+  const value = await readSecret(source, question, true);
+  if (!value) throw new UsageError(`${question.replace(/: $/, '')} is required`);
+  return value;
+}
+
+// ---- daemon start ---------------------------------------------------------------------------
+
+async function daemonStart(values: Values): Promise<number> {
+  const log = createLogger('signer');
+  const socketMode = values['socket-mode'] ? parseInt(values['socket-mode'], 8) : undefined;
+  const daemon = await startSignerDaemon(
+    {
+      dataDir: dataDir(values),
+      devicesIni: values.devices ?? process.env.XRD_DEVICES_INI ?? join(PROJECT_ROOT, 'native-config/devices.ini'),
+      socketPath: socketPath(values),
+      socketMode,
+      socketGroup: values['socket-group'] ? Number(values['socket-group']) : undefined,
+    },
+    log,
+  );
+  const stop = async (signal: string): Promise<void> => {
+    log.info({ signal }, 'signer stopping');
+    await daemon.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+
+  try {
+    await prepareDefaultToken(daemon.service, values, log);
+  } catch (err) {
+    const e = toXrdError(err);
+    log.error({ code: e.faultCode, message: e.message }, 'token not activated at start; use `xrd token login`');
+  }
+  process.stdout.write(`signer listening on ${daemon.socketPath}\n`);
+  return new Promise<number>(() => {
+    // Runs until a signal stops it.
+  });
+}
+
+/**
+ * First start: initialise the embedded SoftHSM token. Every start: log the token in when the
+ * administrator named a PIN source or is at a terminal to type it.
+ */
+async function prepareDefaultToken(service: SignerService, values: Values, log: Logger): Promise<void> {
+  const prompt = !values['no-prompt'];
+  const tokens = await service.handle('listTokens', {});
+  const initialised = tokens.filter((t) => t.status !== 'NOT_INITIALIZED');
+  const blank = tokens.find((t) => t.status === 'NOT_INITIALIZED' && t.available);
+  let target: TokenView | undefined;
+  if (values.token) {
+    target = await service.handle('getToken', { token: values.token });
+  } else if (initialised.length === 0 && blank) {
+    log.info({ label: DEFAULT_SOFT_TOKEN_LABEL }, 'first start: initialising the software token');
+    const userPin = await readSecret(pinSource(values, ''), 'New token PIN: ', prompt);
+    if (!userPin) throw new XrdError('InvalidConfiguration', { reason: 'first start needs a PIN: --pin-file, --pin-env or a terminal' });
+    // Without an SO PIN from the administrator, a random one is set and forgotten: a locked user PIN
+    // then means re-initialising the token (documented in docs/signer.md).
+    const soPin = (await readSecret(pinSource(values, 'so-'), 'New security officer (SO) PIN: ', prompt && process.stdin.isTTY === true)) ?? randomBytes(16).toString('hex');
+    target = await service.handle('initToken', { label: DEFAULT_SOFT_TOKEN_LABEL, soPin, userPin, moduleType: blank.moduleType });
+    await service.handle('activateToken', { token: target.tokenId, pin: userPin });
+    return;
+  } else if (initialised.length === 1) {
+    target = initialised[0];
+  }
+  if (!target || target.active) return;
+  const pin = await readSecret(pinSource(values, ''), `PIN for token ${target.tokenId}: `, prompt && process.stdin.isTTY === true);
+  if (pin === undefined) {
+    log.warn({ tokenId: target.tokenId }, 'token not logged in; use `xrd token login`');
+    return;
+  }
+  await service.handle('activateToken', { token: target.tokenId, pin });
+}
+
+// ---- commands through the daemon ------------------------------------------------------------
+
+async function runClientCommand(group: string, command: string | undefined, rest: string[], values: Values): Promise<number> {
+  const client = await SignerClient.connect(socketPath(values), { timeoutMs: values['timeout-ms'] ? Number(values['timeout-ms']) : 120_000 });
+  const call = <O extends OperationName>(op: O, req: Operations[O]['req']): Promise<Operations[O]['res']> => client.call(op, req);
+  const out = (json: unknown, human: () => string): number => {
+    process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human() + '\n');
+    return 0;
+  };
+  const arg = (i: number, what: string): string => {
+    const value = rest[i];
+    if (!value) throw new UsageError(`missing ${what}`);
+    return value;
+  };
+  try {
+    switch (group === 'sign' ? 'sign' : `${group} ${command ?? ''}`.trim()) {
+      case 'daemon status': {
+        const health = await call('health', {});
+        return out(health, () => [`signer ${health.status}, up ${health.uptimeSeconds} s`, ...health.modules.map((m) => `module ${m.type}: ${m.loaded ? 'loaded' : `FAILED ${m.error ?? ''}`}`), ...health.tokens.map((t) => `token ${t.tokenId}: ${tokenState(t)}`)].join('\n'));
+      }
+      case 'token list': {
+        const tokens = await call('listTokens', {});
+        return out(tokens, () => table(['TOKEN ID', 'LABEL', 'SERIAL', 'STATE', 'STATUS'], tokens.map((t) => [t.tokenId, t.label, t.serialNumber, tokenState(t), t.status])));
+      }
+      case 'token show': {
+        const t = await call('getToken', { token: arg(0, '<token>') });
+        return out(t, () => [`${t.tokenId} (${t.uri})`, `  state ${tokenState(t)}, status ${t.status}, read-only ${t.readOnly}, batch signing ${t.batchSigningEnabled}`, ...(t.keys ?? []).map((k) => `  key ${k.keyId} ${k.algorithm}-${k.size} ${k.usage ?? '-'} certs ${k.certs.length} csrs ${k.csrs.length}${k.available ? '' : ' (not on token)'}`)].join('\n'));
+      }
+      case 'token init': {
+        const userPin = await requireSecret(pinSource(values, ''), 'New token PIN: ');
+        const soPin = await requireSecret(pinSource(values, 'so-'), 'New security officer (SO) PIN: ');
+        const t = await call('initToken', { label: values.label ?? DEFAULT_SOFT_TOKEN_LABEL, soPin, userPin, moduleType: values.module });
+        return out(t, () => `initialised ${t.tokenId}`);
+      }
+      case 'token login': {
+        const token = arg(0, '<token>');
+        const pin = await requireSecret(pinSource(values, ''), `PIN for token ${token}: `);
+        const t = await call('activateToken', { token, pin });
+        return out(t, () => `${t.tokenId} ${tokenState(t)}`);
+      }
+      case 'token logout': {
+        const t = await call('deactivateToken', { token: arg(0, '<token>') });
+        return out(t, () => `${t.tokenId} ${tokenState(t)}`);
+      }
+      case 'token change-pin': {
+        const token = arg(0, '<token>');
+        const oldPin = await requireSecret(pinSource(values, ''), `Current PIN for ${token}: `);
+        const newPin = await requireSecret(pinSource(values, 'new-'), 'New PIN: ');
+        const t = await call('changePin', { token, oldPin, newPin });
+        return out(t, () => `PIN changed for ${t.tokenId}`);
+      }
+      case 'key generate': {
+        const usage = values.usage?.toUpperCase();
+        if (usage !== 'SIGNING' && usage !== 'AUTHENTICATION') throw new UsageError('--usage SIGNING or AUTHENTICATION is required');
+        const algorithm = (values.algorithm ?? (values.curve ? 'EC' : 'RSA')).toUpperCase();
+        if (algorithm !== 'RSA' && algorithm !== 'EC') throw new UsageError('--algorithm must be RSA or EC');
+        const k = await call('generateKey', { token: arg(0, '<token>'), algorithm, bits: values.bits ? Number(values.bits) : undefined, curve: values.curve, usage, friendlyName: values.name });
+        return out(k, () => `${k.keyId} ${k.algorithm}-${k.size} ${k.usage} on ${k.tokenId}`);
+      }
+      case 'key list': {
+        const keys = await call('listKeys', { token: rest[0] });
+        return out(keys, () => table(['KEY ID', 'TOKEN', 'ALG', 'USAGE', 'CERTS', 'ON TOKEN'], keys.map((k) => [k.keyId, k.tokenId, `${k.algorithm}-${k.size}`, k.usage ?? '-', String(k.certs.length), k.available ? 'yes' : 'no'])));
+      }
+      case 'key delete': {
+        const r = await call('deleteKey', { keyId: arg(0, '<keyId>') });
+        return out(r, () => `deleted ${r.keyId}`);
+      }
+      case 'csr generate': {
+        const format = (values.format ?? 'PEM').toUpperCase();
+        if (format !== 'PEM' && format !== 'DER') throw new UsageError('--format must be PEM or DER');
+        const usage = values.usage?.toUpperCase() as 'SIGNING' | 'AUTHENTICATION' | undefined;
+        const r = await call('generateCsr', { keyId: arg(0, '<keyId>'), usage, memberId: values.member, serverId: values.server, subject: values.subject, format });
+        if (values.out) writeFileSync(values.out, format === 'PEM' ? r.csr : Buffer.from(r.csr, 'base64'));
+        if (values.json) return out(r, () => '');
+        if (values.out) return out(r, () => `CSR ${r.csrId} (${r.subject}) written to ${values.out}`);
+        if (format === 'DER') throw new UsageError('--format DER needs --out');
+        process.stdout.write(r.csr);
+        return 0;
+      }
+      case 'csr delete': {
+        const r = await call('deleteCsr', { csrId: arg(0, '<csrId>') });
+        return out(r, () => `deleted CSR ${r.csrId}`);
+      }
+      case 'cert import': {
+        const cert = readCertFile(arg(0, '<certificate file>'));
+        const chain = values.chain ? splitPem(readFileSync(values.chain, 'utf8')) : undefined;
+        const c = await call('importCert', { cert, chain, memberId: values.member, active: values.inactive ? false : undefined });
+        return out(c, () => `imported ${c.hash} for key ${c.keyId}: ${c.subject} (${c.status}, ${c.active ? 'active' : 'inactive'})`);
+      }
+      case 'cert list': {
+        const certs = await call('listCerts', { keyId: values.key });
+        return out(certs, () => table(['HASH', 'KEY', 'STATUS', 'ACTIVE', 'SUBJECT'], certs.map((c) => [c.hash.slice(0, 16) + '…', c.keyId.slice(0, 12) + '…', c.status, c.active ? 'yes' : 'no', c.subject])));
+      }
+      case 'cert activate':
+      case 'cert disable': {
+        const c = await call(command === 'activate' ? 'activateCert' : 'disableCert', { hash: arg(0, '<hash>') });
+        return out(c, () => `${c.hash} ${c.active ? 'active' : 'inactive'}`);
+      }
+      case 'cert status': {
+        const c = await call('setCertStatus', { hash: arg(0, '<hash>'), status: arg(1, '<status>') as never });
+        return out(c, () => `${c.hash} ${c.status}`);
+      }
+      case 'cert delete': {
+        const r = await call('deleteCert', { hash: arg(0, '<hash>') });
+        return out(r, () => `deleted ${r.hash}`);
+      }
+      case 'sign': {
+        if (!command) throw new UsageError('missing <keyId>');
+        return await signCommand(call, command, values, out);
+      }
+      case 'verify': {
+        const algorithm = values.algorithm ?? 'SHA256withRSA';
+        const digest = digestInput(values, algorithm);
+        if (!values.signature) throw new UsageError('--signature FILE is required');
+        const signature = readFileSync(values.signature).toString('base64');
+        const cert = values.cert ? readCertFile(values.cert) : undefined;
+        if (!cert && !values.key) throw new UsageError('--key ID or --cert FILE is required');
+        const r = await call('verify', { keyId: values.key, cert, algorithm, digest, signature });
+        out(r, () => (r.valid ? 'signature valid' : 'signature NOT valid'));
+        return r.valid ? 0 : 1;
+      }
+      default:
+        throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(' ')}"`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function signCommand(
+  call: <O extends OperationName>(op: O, req: Operations[O]['req']) => Promise<Operations[O]['res']>,
+  keyId: string,
+  values: Values,
+  out: (json: unknown, human: () => string) => number,
+): Promise<number> {
+  const algorithm = values.algorithm ?? 'SHA256withRSA';
+  const format = values.format === 'raw' ? 'raw' : 'der';
+  const r = await call('sign', { keyId, algorithm, digest: digestInput(values, algorithm), format });
+  const signature = Buffer.from(r.signature, 'base64');
+  if (values.out) writeFileSync(values.out, signature);
+  return out({ keyId, algorithm, signature: r.signature }, () => (values.out ? `signature (${signature.length} bytes) written to ${values.out}` : r.signature));
+}
+
+/** Base64 digest from --digest (hex or base64) or the hash of --file under the algorithm's digest. */
+function digestInput(values: Values, algorithm: string): string {
+  const alg = SIGN_ALGORITHMS.get(algorithm);
+  if (!alg) throw new UsageError(`unknown --algorithm ${algorithm} (known: ${[...SIGN_ALGORITHMS.keys()].join(', ')})`);
+  if (values.digest) return /^[0-9a-fA-F]+$/.test(values.digest) ? Buffer.from(values.digest, 'hex').toString('base64') : values.digest;
+  if (values.file) return createHash(alg.digest.replace('-', '').toLowerCase()).update(readFileSync(values.file)).digest('base64');
+  throw new UsageError('--file FILE or --digest HEX is required');
+}
+
+function readCertFile(path: string): string {
+  const data = readFileSync(path);
+  const text = data.toString('latin1');
+  return text.includes('-----BEGIN CERTIFICATE-----') ? text : data.toString('base64');
+}
+
+function splitPem(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+function tokenState(t: { available: boolean; active: boolean; status: string }): string {
+  if (!t.available) return 'not available';
+  if (t.status === 'NOT_INITIALIZED') return 'not initialised';
+  return t.active ? 'logged in' : 'logged out';
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows].map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}

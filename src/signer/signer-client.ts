@@ -1,0 +1,107 @@
+/**
+ * Client of the signer daemon for the CLI, the proxies and tests: one connection, requests
+ * pipelined by id, each with a deadline the server also enforces. Loads no PKCS#11 code.
+ */
+import { createConnection, type Socket } from 'node:net';
+import { XrdError, isErrorCode, type ErrorDetails } from '../platform/errors.ts';
+import { FrameDecoder, FrameKind, encodeFrame, type WireError } from './wire/frame.ts';
+import { OPCODES, type OperationName, type Operations } from './wire/operations.ts';
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface CallOptions {
+  /** Deadline sent to the daemon; the client gives up a little later. */
+  readonly timeoutMs?: number;
+}
+
+export class SignerClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private closedError: XrdError | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly defaultTimeoutMs: number,
+  ) {
+    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    socket.on('data', (chunk: Buffer) => {
+      let frames;
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        this.fail(new XrdError('IOError', { reason: `signer sent a malformed frame: ${(err as Error).message}` }, { cause: err }));
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) this.settle(frame.requestId, frame.kind, frame.body);
+    });
+    socket.on('error', (err) => this.fail(new XrdError('IOError', { reason: `signer connection failed: ${err.message}` }, { cause: err })));
+    socket.on('close', () => this.fail(new XrdError('IOError', { reason: 'signer closed the connection' })));
+  }
+
+  /** @throws NetworkError when nothing listens on the socket */
+  static connect(socketPath: string, options: { timeoutMs?: number } = {}): Promise<SignerClient> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(socketPath);
+      socket.once('connect', () => {
+        socket.removeAllListeners('error');
+        resolve(new SignerClient(socket, options.timeoutMs ?? 30_000));
+      });
+      socket.once('error', (err) => reject(new XrdError('NetworkError', { target: socketPath, reason: err.message }, { cause: err })));
+    });
+  }
+
+  /** @throws XrdError with the daemon's code, RequestTimeout, IOError */
+  call<O extends OperationName>(op: O, req: Operations[O]['req'], options: CallOptions = {}): Promise<Operations[O]['res']> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    return new Promise((resolve, reject) => {
+      // The daemon answers RequestTimeout itself at the deadline; this only covers a daemon that is stuck.
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new XrdError('RequestTimeout', { timeoutMs }));
+      }, timeoutMs + 1000);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.socket.write(encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, JSON.stringify(req)));
+    });
+  }
+
+  close(): void {
+    this.socket.end();
+    this.socket.destroy();
+  }
+
+  private settle(id: number, kind: number, body: Buffer): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    try {
+      const parsed: unknown = JSON.parse(body.toString('utf8'));
+      if (kind === FrameKind.Error) pending.reject(fromWire(parsed as WireError));
+      else pending.resolve(parsed);
+    } catch (err) {
+      pending.reject(new XrdError('IOError', { reason: 'signer sent a response that is not JSON' }, { cause: err }));
+    }
+  }
+
+  private fail(err: XrdError): void {
+    this.closedError ??= err;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+}
+
+function fromWire(e: WireError): XrdError {
+  if (isErrorCode(e.code)) return new XrdError(e.code, e.details as ErrorDetails);
+  return new XrdError('InternalError', { reason: `${e.faultCode}: ${e.message}` });
+}

@@ -1,0 +1,81 @@
+/**
+ * Assembles a running signer: PKCS#11 modules from devices.ini, the keyconf database, the audit log,
+ * the service and its socket server. The embedded default is a SoftHSM token under the data folder.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { XrdError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+import { readModuleConfigFile } from '../token/module-config.ts';
+import { ensureSoftHsmHome } from '../token/softhsm.ts';
+import { DEFAULT_TOKEN_OPTIONS, TokenManager } from '../token/token-manager.ts';
+import { fileAuditLog } from './audit-log.ts';
+import { KeyconfStore } from './keyconf-store.ts';
+import { SignerServer, type SignerServerOptions } from './signer-server.ts';
+import { SignerService } from './signer-service.ts';
+
+export interface SignerDaemonConfig {
+  /** Holds keyconf.sqlite, audit.log, the socket and (by default) the SoftHSM token directory. */
+  readonly dataDir: string;
+  /** X-Road devices.ini with the PKCS#11 modules. */
+  readonly devicesIni: string;
+  readonly socketPath?: string;
+  readonly socketMode?: number;
+  readonly socketGroup?: number;
+  readonly sessionPoolSize?: number;
+  readonly maxInFlightPerConnection?: number;
+  readonly defaultTimeoutMs?: number;
+}
+
+export interface SignerDaemon {
+  readonly service: SignerService;
+  readonly tokens: TokenManager;
+  readonly socketPath: string;
+  close(): Promise<void>;
+}
+
+/** @throws AlreadyRunning, InvalidConfiguration, IOError */
+export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger): Promise<SignerDaemon> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // SoftHSM finds its tokens through SOFTHSM2_CONF; without one, tokens live in the data folder.
+  process.env.SOFTHSM2_CONF ??= ensureSoftHsmHome(join(config.dataDir, 'softhsm'));
+
+  let parsed;
+  try {
+    parsed = readModuleConfigFile(config.devicesIni);
+  } catch (err) {
+    throw new XrdError('InvalidConfiguration', { reason: `cannot read ${config.devicesIni}: ${(err as Error).message}` }, { cause: err });
+  }
+  for (const problem of parsed.problems) log.error(problem, 'devices.ini section skipped');
+  if (parsed.modules.length === 0) throw new XrdError('InvalidConfiguration', { reason: `${config.devicesIni} names no usable PKCS#11 module` });
+
+  const socketPath = config.socketPath ?? join(config.dataDir, 'signer.sock');
+  const serverOptions: SignerServerOptions = {
+    socketPath,
+    socketMode: config.socketMode,
+    socketGroup: config.socketGroup,
+    maxInFlightPerConnection: config.maxInFlightPerConnection,
+    defaultTimeoutMs: config.defaultTimeoutMs,
+  };
+  const tokens = TokenManager.open(parsed.modules, log, { ...DEFAULT_TOKEN_OPTIONS, sessionPoolSize: config.sessionPoolSize ?? DEFAULT_TOKEN_OPTIONS.sessionPoolSize });
+  const store = new KeyconfStore(join(config.dataDir, 'keyconf.sqlite'));
+  const service = new SignerService(tokens, store, fileAuditLog(join(config.dataDir, 'audit.log')), log);
+  let server: SignerServer;
+  try {
+    server = await SignerServer.listen(service, serverOptions, log);
+  } catch (err) {
+    tokens.close();
+    store.close();
+    throw err;
+  }
+  return {
+    service,
+    tokens,
+    socketPath,
+    async close() {
+      await server.close();
+      tokens.close();
+      store.close();
+    },
+  };
+}

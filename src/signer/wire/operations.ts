@@ -1,0 +1,192 @@
+/**
+ * The signer protocol's operations: opcode numbers (fixed forever once released) and the JSON shapes
+ * of requests and responses. Binary values travel as base64 strings. `docs/signer-protocol.md`
+ * describes the same table.
+ */
+import type { CertStatus } from '../keyconf-store.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+export const OPCODES = {
+  health: 1,
+  listTokens: 2,
+  getToken: 3,
+  initToken: 4,
+  activateToken: 5,
+  deactivateToken: 6,
+  changePin: 7,
+  setTokenFriendlyName: 8,
+  generateKey: 10,
+  listKeys: 11,
+  deleteKey: 12,
+  generateCsr: 13,
+  deleteCsr: 14,
+  importCert: 20,
+  listCerts: 21,
+  activateCert: 22,
+  disableCert: 23,
+  setCertStatus: 24,
+  deleteCert: 25,
+  memberSigningInfo: 30,
+  authKeyInfo: 31,
+  sign: 40,
+  verify: 41,
+  getOcspResponses: 50,
+  setOcspResponses: 51,
+} as const;
+
+export type OperationName = keyof typeof OPCODES;
+
+export const OPERATION_BY_CODE: ReadonlyMap<number, OperationName> = new Map(
+  Object.entries(OPCODES).map(([name, code]) => [code, name as OperationName]),
+);
+
+export interface TokenView {
+  tokenId: string;
+  friendlyName: string | null;
+  moduleType: string;
+  label: string;
+  serialNumber: string;
+  manufacturer: string;
+  model: string;
+  available: boolean;
+  active: boolean;
+  status: string;
+  readOnly: boolean;
+  batchSigningEnabled: boolean;
+  signVerifyPin: boolean;
+  minPinLength: number;
+  maxPinLength: number;
+  uri: string;
+  keys?: KeyView[];
+}
+
+export interface CertView {
+  hash: string;
+  sha1: string;
+  keyId: string;
+  memberId: string | null;
+  status: CertStatus;
+  active: boolean;
+  subject: string;
+  issuer: string;
+  notAfter: string;
+  /** base64 DER */
+  cert: string;
+  chain: string[];
+}
+
+export interface CsrView {
+  csrId: string;
+  keyId: string;
+  usage: string;
+  memberId: string | null;
+  subject: string;
+  createdAt: string;
+}
+
+export interface KeyView {
+  keyId: string;
+  tokenId: string;
+  usage: 'SIGNING' | 'AUTHENTICATION' | null;
+  friendlyName: string | null;
+  label: string;
+  algorithm: string;
+  size: string;
+  /** Present on the token right now. */
+  available: boolean;
+  sensitive?: boolean;
+  extractable?: boolean;
+  /** base64 SubjectPublicKeyInfo DER */
+  publicKey?: string;
+  uri: string;
+  certs: CertView[];
+  csrs: CsrView[];
+}
+
+export interface SigningInfo {
+  keyId: string;
+  tokenId: string;
+  /** Algorithm the caller should use with this key (token's configured mechanism, SHA-512). */
+  algorithm: string;
+  batchSigningEnabled: boolean;
+  cert: string;
+  chain: string[];
+  certHash: string;
+}
+
+export interface HealthView {
+  status: 'ok' | 'degraded';
+  version: number;
+  uptimeSeconds: number;
+  modules: { type: string; library: string; loaded: boolean; error?: string }[];
+  tokens: { tokenId: string; available: boolean; active: boolean; status: string }[];
+}
+
+/** Request and response shape of every operation. */
+export interface Operations {
+  health: { req: Record<string, never>; res: HealthView };
+  listTokens: { req: Record<string, never>; res: TokenView[] };
+  getToken: { req: { token: string }; res: TokenView };
+  initToken: { req: { label: string; soPin: string; userPin: string; moduleType?: string }; res: TokenView };
+  activateToken: { req: { token: string; pin: string }; res: TokenView };
+  deactivateToken: { req: { token: string }; res: TokenView };
+  changePin: { req: { token: string; oldPin: string; newPin: string }; res: TokenView };
+  setTokenFriendlyName: { req: { token: string; friendlyName: string }; res: TokenView };
+  generateKey: {
+    req: { token: string; algorithm: 'RSA' | 'EC'; bits?: number; curve?: string; usage?: 'SIGNING' | 'AUTHENTICATION'; friendlyName?: string };
+    res: KeyView;
+  };
+  listKeys: { req: { token?: string }; res: KeyView[] };
+  deleteKey: { req: { keyId: string }; res: { keyId: string } };
+  generateCsr: {
+    req: {
+      keyId: string;
+      usage?: 'SIGNING' | 'AUTHENTICATION';
+      memberId?: string;
+      serverId?: string;
+      /** Extra or replacing DN fields, `C=FI, O=Org`. */
+      subject?: string;
+      format?: 'PEM' | 'DER';
+    };
+    /** PEM text, or base64 DER. */
+    res: CsrView & { format: 'PEM' | 'DER'; csr: string };
+  };
+  deleteCsr: { req: { csrId: string }; res: { csrId: string } };
+  importCert: { req: { cert: string; chain?: string[]; memberId?: string; active?: boolean }; res: CertView };
+  listCerts: { req: { keyId?: string }; res: CertView[] };
+  activateCert: { req: { hash: string }; res: CertView };
+  disableCert: { req: { hash: string }; res: CertView };
+  setCertStatus: { req: { hash: string; status: CertStatus }; res: CertView };
+  deleteCert: { req: { hash: string }; res: { hash: string } };
+  memberSigningInfo: { req: { memberId: string }; res: SigningInfo };
+  authKeyInfo: { req: { serverId: string }; res: SigningInfo };
+  sign: { req: { keyId: string; algorithm: string; digest: string; format?: 'der' | 'raw' }; res: { signature: string } };
+  verify: {
+    req: { keyId?: string; cert?: string; algorithm: string; digest: string; signature: string };
+    res: { valid: boolean };
+  };
+  getOcspResponses: { req: { certHashes: string[] }; res: { responses: (string | null)[] } };
+  setOcspResponses: { req: { certHashes: string[]; responses: string[] }; res: { stored: number } };
+}
+
+export type Request<O extends OperationName> = Operations[O]['req'];
+export type Response<O extends OperationName> = Operations[O]['res'];
+
+/** Operations that change state or handle PINs: written to the audit log. */
+export const ADMIN_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([
+  'initToken',
+  'activateToken',
+  'deactivateToken',
+  'changePin',
+  'setTokenFriendlyName',
+  'generateKey',
+  'deleteKey',
+  'generateCsr',
+  'deleteCsr',
+  'importCert',
+  'activateCert',
+  'disableCert',
+  'setCertStatus',
+  'deleteCert',
+]);
