@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs what the project needs when it is missing, so `npm start` and `npm test` work on a fresh
+# machine: Debian's softhsm2, opensc (pkcs11-tool), openssl and a C compiler (for the SoftHSM fault
+# injector), then the npm dependencies with their native builds (pkcs11js, better-sqlite3), which
+# package.json's allowScripts lets npm 11 run.
+set -e
+cd "$(dirname "$0")/.."
+
+missing=""
+command -v softhsm2-util >/dev/null 2>&1 || missing="$missing softhsm2"
+command -v pkcs11-tool >/dev/null 2>&1 || missing="$missing opensc"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v cc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v g++ >/dev/null 2>&1 || missing="$missing g++"
+if [ -n "$missing" ]; then
+  echo "bootstrap: installing Debian packages:$missing" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >&2
+fi
+
+stamp=node_modules/.xrd-installed
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  echo "bootstrap: installing npm dependencies" >&2
+  npm ci --no-audit --no-fund >&2
+  touch "$stamp"
+fi
+
+# A native addon built for another Node version (or skipped by an older npm) is rebuilt here.
+if ! node -e "require('pkcs11js'); new (require('better-sqlite3'))(':memory:').close()" >/dev/null 2>&1; then
+  echo "bootstrap: rebuilding native addons" >&2
+  npm rebuild pkcs11js better-sqlite3 >&2
+fi

@@ -1,0 +1,71 @@
+/**
+ * The SoftHSM testbed: a throw-away token directory with its own softhsm2.conf and devices.ini, and
+ * the fault-injecting module for removal tests. Tests and benchmarks use it; the daemon does not.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureSoftHsmHome, findSoftHsmLibrary } from '../src/token/softhsm.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+export interface Testbed {
+  readonly dir: string;
+  readonly dataDir: string;
+  /** SOFTHSM2_CONF for this testbed; also set in process.env by createTestbed. */
+  readonly softhsmConf: string;
+  readonly devicesIni: string;
+  readonly library: string;
+  /** Environment for child processes (daemon, pkcs11-tool, softhsm2-util) sharing the token. */
+  readonly env: NodeJS.ProcessEnv;
+  cleanup(): void;
+}
+
+export interface TestbedOptions {
+  /** Load SoftHSM through softhsm/fault-injector.c; the token is "removed" while `faultFlag` exists. */
+  readonly faultInjector?: boolean;
+  /** Extra devices.ini lines for the module section. */
+  readonly moduleSettings?: string;
+}
+
+export function createTestbed(options: TestbedOptions = {}): Testbed {
+  const dir = mkdtempSync(join(tmpdir(), 'xrd-test-'));
+  const softhsmConf = ensureSoftHsmHome(join(dir, 'softhsm'));
+  const real = findSoftHsmLibrary();
+  if (!real) throw new Error('SoftHSM is not installed (run scripts/bootstrap.sh)');
+  const library = options.faultInjector ? buildFaultInjector() : real;
+  const devicesIni = join(dir, 'devices.ini');
+  writeFileSync(devicesIni, `[softhsm]\nlibrary = ${library}\n${options.moduleSettings ?? ''}\n`);
+  const env: NodeJS.ProcessEnv = { ...process.env, SOFTHSM2_CONF: softhsmConf, XRD_FAULT_MODULE: real, XRD_FAULT_FLAG: join(dir, 'token-removed') };
+  process.env.SOFTHSM2_CONF = softhsmConf;
+  process.env.XRD_FAULT_MODULE = real;
+  process.env.XRD_FAULT_FLAG = env.XRD_FAULT_FLAG;
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir, { mode: 0o700 });
+  return { dir, dataDir, softhsmConf, devicesIni, library, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Pulls the token out of (true) or puts it back into (false) the fault-injecting module. */
+export function setTokenRemoved(testbed: Testbed, removed: boolean): void {
+  const flag = testbed.env.XRD_FAULT_FLAG!;
+  if (removed) writeFileSync(flag, '');
+  else rmSync(flag, { force: true });
+}
+
+/** Initialises a token with SoftHSM's own tool, as an administrator outside the signer would. */
+export function initTokenWithSoftHsmUtil(testbed: Testbed, label: string, pin: string, soPin = '0000'): void {
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], { env: testbed.env, stdio: 'pipe' });
+}
+
+/** Compiles softhsm/fault-injector.c once (again when the source is newer). */
+export function buildFaultInjector(): string {
+  const source = join(HERE, 'fault-injector.c');
+  const output = join(HERE, 'build', 'fault-injector.so');
+  if (!existsSync(output) || statSync(output).mtimeMs < statSync(source).mtimeMs) {
+    mkdirSync(dirname(output), { recursive: true });
+    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-o', output, source, '-ldl', '-lpthread'], { stdio: 'pipe' });
+  }
+  return output;
+}
