@@ -217,6 +217,7 @@ export class HsmToken {
       if (ckr !== ck.CKR_USER_ALREADY_LOGGED_IN) {
         this.closeQuietly(session);
         this.loggedIn = false;
+        this.refreshInfo();
         const status = statusFromLoginFailure(ckr);
         if (status) {
           this.loginStatus = status;
@@ -230,9 +231,20 @@ export class HsmToken {
     this.loginSession = session;
     this.loggedIn = true;
     this.loginStatus = undefined;
+    this.refreshInfo();
     if (this.pin !== pin) this.pin?.fill(0);
     this.pin = pin;
     this.log.info({ tokenId: this.tokenId }, 'token logged in');
+  }
+
+  /** Re-reads CK_TOKEN_INFO: PIN counters and flags change with every login attempt. */
+  private refreshInfo(): void {
+    if (!this.location) return;
+    try {
+      this.location = { ...this.location, info: this.port.C_GetTokenInfo(this.location.slot) };
+    } catch (err) {
+      this.translate(err, 'HSMNonOperational', {});
+    }
   }
 
   private closeLoginSession(): void {
