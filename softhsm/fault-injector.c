@@ -4,6 +4,8 @@
  *
  *   XRD_FAULT_MODULE  path of the real PKCS#11 library
  *   XRD_FAULT_FLAG    path of a flag file: while it exists, the token is "removed"
+ *   XRD_FAULT_RESET   path of a flag file: when it appears, every real session is closed once
+ *                     (a device reset the application is not told about) and the file is deleted
  *
  * While removed: C_GetSlotList(tokenPresent=TRUE) lists no slots, C_GetTokenInfo and C_OpenSession
  * answer CKR_TOKEN_NOT_PRESENT, and session calls answer CKR_DEVICE_REMOVED. On removal every real
@@ -50,17 +52,20 @@ static int was_removed;
 typedef CK_RV (*GetSlotListFn)(CK_BBOOL, CK_ULONG *, CK_ULONG *);
 typedef CK_RV (*CloseAllFn)(CK_ULONG);
 
+static void close_all_real_sessions(void) {
+  CK_ULONG slots[64], count = 64;
+  if (((GetSlotListFn)real->fn[I_GetSlotList])(0, slots, &count) == CKR_OK) {
+    for (CK_ULONG i = 0; i < count; i++) ((CloseAllFn)real->fn[I_CloseAllSessions])(slots[i]);
+  }
+}
+
 /* True while the flag file exists; on the change to removed, the real sessions are all closed. */
 static int removed(void) {
   const char *flag = getenv("XRD_FAULT_FLAG");
+  const char *reset = getenv("XRD_FAULT_RESET");
   int now = flag != NULL && access(flag, F_OK) == 0;
   pthread_mutex_lock(&lock);
-  if (now && !was_removed) {
-    CK_ULONG slots[64], count = 64;
-    if (((GetSlotListFn)real->fn[I_GetSlotList])(0, slots, &count) == CKR_OK) {
-      for (CK_ULONG i = 0; i < count; i++) ((CloseAllFn)real->fn[I_CloseAllSessions])(slots[i]);
-    }
-  }
+  if ((now && !was_removed) || (reset != NULL && unlink(reset) == 0)) close_all_real_sessions();
   was_removed = now;
   pthread_mutex_unlock(&lock);
   return now;

@@ -38,10 +38,9 @@ export function createTestbed(options: TestbedOptions = {}): Testbed {
   const library = options.faultInjector ? buildFaultInjector() : real;
   const devicesIni = join(dir, 'devices.ini');
   writeFileSync(devicesIni, `[softhsm]\nlibrary = ${library}\n${options.moduleSettings ?? ''}\n`);
-  const env: NodeJS.ProcessEnv = { ...process.env, SOFTHSM2_CONF: softhsmConf, XRD_FAULT_MODULE: real, XRD_FAULT_FLAG: join(dir, 'token-removed') };
-  process.env.SOFTHSM2_CONF = softhsmConf;
-  process.env.XRD_FAULT_MODULE = real;
-  process.env.XRD_FAULT_FLAG = env.XRD_FAULT_FLAG;
+  const faultEnv = { SOFTHSM2_CONF: softhsmConf, XRD_FAULT_MODULE: real, XRD_FAULT_FLAG: join(dir, 'token-removed'), XRD_FAULT_RESET: join(dir, 'reset-sessions') };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...faultEnv };
+  Object.assign(process.env, faultEnv);
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { mode: 0o700 });
   return { dir, dataDir, softhsmConf, devicesIni, library, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
@@ -52,6 +51,11 @@ export function setTokenRemoved(testbed: Testbed, removed: boolean): void {
   const flag = testbed.env.XRD_FAULT_FLAG!;
   if (removed) writeFileSync(flag, '');
   else rmSync(flag, { force: true });
+}
+
+/** Makes the fault-injecting module drop every session once, silently, on its next call. */
+export function resetSessionsSilently(testbed: Testbed): void {
+  writeFileSync(testbed.env.XRD_FAULT_RESET!, '');
 }
 
 /** Initialises a token with SoftHSM's own tool, as an administrator outside the signer would. */

@@ -13,7 +13,7 @@ import { formatPkcs11Uri } from './pkcs11-uri.ts';
 import { CURVES, curveFromParams, ecPointFromAttribute, ecSpki, partsFromSpki, rsaSpki, type CurveInfo, type EcCurve } from './public-keys.ts';
 import { SessionPool } from './session-pool.ts';
 import { digestInfo, ecdsaDerToRaw, ecdsaRawToDer, type KeyAlgorithm, type SignAlgorithm } from './sign-algorithms.ts';
-import { classifyFailure, statusFromLoginFailure, statusFromTokenFlags, type TokenStatus } from './token-status.ts';
+import { USER_SESSION_STATES, classifyFailure, statusFromLoginFailure, statusFromTokenFlags, type TokenStatus } from './token-status.ts';
 
 export type KeySpec = { algorithm: 'RSA'; bits: 2048 | 3072 | 4096 } | { algorithm: 'EC'; curve: EcCurve };
 
@@ -72,6 +72,9 @@ const MECHANISM_FOR_DIGEST = {
   'SHA-384': { hash: 'CKM_SHA384', mgf: 'CKG_MGF1_SHA384' },
   'SHA-512': { hash: 'CKM_SHA512', mgf: 'CKG_MGF1_SHA512' },
 } as const;
+
+/** A signature survives this many lost sessions or handles before the caller sees the error. */
+const MAX_SIGN_ATTEMPTS = 3;
 
 /** Attribute names accepted in devices.ini `*_key_attribute_*` overrides. */
 const OVERRIDABLE_ATTRIBUTES: Record<string, number> = {
@@ -566,13 +569,23 @@ export class HsmToken {
    * (the token still has the key; the caller should not see our housekeeping).
    */
   private async withRetry(keyId: string, signal: AbortSignal | undefined, fn: (session: Handle) => Promise<Buffer>): Promise<Buffer> {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       this.ensureReady(true);
       try {
-        return await this.withSession(keyId, fn, 'CannotSign', signal);
+        return await this.withSession(
+          keyId,
+          (session) => {
+            // Another request may have found the login lost while this one waited for a session.
+            this.ensureReady(true);
+            return fn(session);
+          },
+          'CannotSign',
+          signal,
+        );
       } catch (err) {
         const kind = err instanceof XrdError ? (err.details.failure as string | undefined) : undefined;
-        if (attempt === 0 && (kind === 'session-lost' || kind === 'handle-stale' || kind === 'logged-out') && this.pin) continue;
+        const recoverable = kind === 'session-lost' || kind === 'handle-stale' || kind === 'logged-out';
+        if (recoverable && this.pin && attempt < MAX_SIGN_ATTEMPTS) continue;
         throw err;
       }
     }
@@ -589,16 +602,12 @@ export class HsmToken {
         this.markGone(reason);
         return new XrdError('TokenNotAvailable', { tokenId: this.tokenId, reason, failure }, { cause: err });
       case 'session-lost':
-        // One lost session usually means all were lost (device reset): start over with fresh ones,
-        // and log in again, since the login lived in a session too.
-        this.loggedIn = false;
-        this.loginSession = undefined;
-        this.keys.clear();
-        this.pool.reset();
-        return new XrdError('TokenNotAvailable', { tokenId: this.tokenId, reason, failure }, { cause: err });
       case 'handle-stale':
         this.keys.clear();
-        return new XrdError('KeyNotAvailable', { keyId: details.keyId ?? '', reason, failure }, { cause: err });
+        this.recheckLogin();
+        return failure === 'session-lost'
+          ? new XrdError('TokenNotAvailable', { tokenId: this.tokenId, reason, failure }, { cause: err })
+          : new XrdError('KeyNotAvailable', { keyId: details.keyId ?? '', reason, failure }, { cause: err });
       case 'logged-out':
         this.loggedIn = false;
         this.keys.clear();
@@ -606,6 +615,24 @@ export class HsmToken {
       default:
         return new XrdError(fallback, { tokenId: this.tokenId, keyId: details.keyId, module: this.config.type, reason }, { cause: err });
     }
+  }
+
+  /**
+   * After a lost session or a stale handle, asks the token whether our login survived. A device reset
+   * closes every session, and the login with them: then all pooled sessions are dead too.
+   */
+  private recheckLogin(): void {
+    let state: number | undefined;
+    try {
+      if (this.loginSession) state = this.port.C_GetSessionInfo(this.loginSession).state;
+    } catch {
+      state = undefined;
+    }
+    if (state !== undefined && USER_SESSION_STATES.has(state)) return;
+    if (this.loggedIn) this.log.warn({ tokenId: this.tokenId }, 'token sessions and login lost; reopening');
+    this.loggedIn = false;
+    this.loginSession = undefined;
+    this.pool.reset();
   }
 
   /** The device went away: every session and handle is dead; keep the PIN for when it returns. */

@@ -20,6 +20,7 @@ export type Pkcs11Port = Pick<
   | 'C_SetPIN'
   | 'C_OpenSession'
   | 'C_CloseSession'
+  | 'C_GetSessionInfo'
   | 'C_Login'
   | 'C_Logout'
   | 'C_FindObjectsInit'

@@ -41,6 +41,9 @@ export function statusFromLoginFailure(ckr: number | undefined): TokenStatus | u
   }
 }
 
+/** CK_STATE values of a session that is logged in as the user (PKCS#11 §5.6; not exported by pkcs11js). */
+export const USER_SESSION_STATES: ReadonlySet<number> = new Set([1 /* CKS_RO_USER_FUNCTIONS */, 3 /* CKS_RW_USER_FUNCTIONS */]);
+
 /** How the token layer must react to a return value. */
 export type FailureKind = 'token-gone' | 'session-lost' | 'handle-stale' | 'logged-out' | 'other';
 
