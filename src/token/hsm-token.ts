@@ -4,7 +4,7 @@
  * change (unavailable, logged out, stale handle), so the token recovers on the next request after a
  * lost session or a removed and returned device, without restarting the daemon.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { XrdError, type ErrorCode } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ModuleConfig } from './module-config.ts';
@@ -174,7 +174,14 @@ export class HsmToken {
   login(pin: string): void {
     this.requireAvailable();
     if (this.describe().status === 'NOT_INITIALIZED') throw new XrdError('TokenNotInitialized', { tokenId: this.tokenId });
-    this.loginWith(Buffer.from(pin, 'utf8'));
+    const given = Buffer.from(pin, 'utf8');
+    if (this.loggedIn) {
+      // PKCS#11 answers CKR_USER_ALREADY_LOGGED_IN to any PIN while we are logged in, so a PIN
+      // other than the one in use is checked by logging out and in again.
+      if (this.pin && this.pin.length === given.length && timingSafeEqual(this.pin, given)) return;
+      this.logout();
+    }
+    this.loginWith(given);
   }
 
   logout(): void {
