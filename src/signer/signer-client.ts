@@ -4,7 +4,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { XrdError, isErrorCode, type ErrorDetails } from '../platform/errors.ts';
-import { FrameDecoder, FrameKind, encodeFrame, type WireError } from './wire/frame.ts';
+import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './wire/frame.ts';
 import { OPCODES, type OperationName, type Operations } from './wire/operations.ts';
 
 interface Pending {
@@ -22,11 +22,14 @@ export class SignerClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closedError: XrdError | undefined;
+  private readonly writer: BatchingWriter;
 
   private constructor(
     private readonly socket: Socket,
     private readonly defaultTimeoutMs: number,
   ) {
+    // Requests made in the same tick (pipelining callers) leave in one write.
+    this.writer = new BatchingWriter(socket, process.nextTick);
     const decoder = new FrameDecoder(64 * 1024 * 1024);
     socket.on('data', (chunk: Buffer) => {
       let frames;
@@ -68,7 +71,7 @@ export class SignerClient {
         reject(new XrdError('RequestTimeout', { timeoutMs }));
       }, timeoutMs + 1000);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      this.socket.write(encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, JSON.stringify(req)));
+      this.writer.write(encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, JSON.stringify(req)));
     });
   }
 

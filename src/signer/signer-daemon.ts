@@ -74,6 +74,7 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
     socketPath,
     async close() {
       await server.close();
+      service.close();
       tokens.close();
       store.close();
     },

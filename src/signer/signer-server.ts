@@ -8,7 +8,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { SignerService } from './signer-service.ts';
-import { DEFAULT_MAX_FRAME, FrameDecoder, FrameKind, encodeFrame, type Frame, type WireError } from './wire/frame.ts';
+import { BatchingWriter, DEFAULT_MAX_FRAME, FrameDecoder, FrameKind, encodeFrame, type Frame, type WireError } from './wire/frame.ts';
 import { OPERATION_BY_CODE, PROTOCOL_VERSION } from './wire/operations.ts';
 
 export interface SignerServerOptions {
@@ -76,6 +76,7 @@ export class SignerServer {
   private serve(socket: Socket): void {
     this.connections.add(socket);
     const decoder = new FrameDecoder(this.maxFrame);
+    const writer = new BatchingWriter(socket, setImmediate);
     let inFlight = 0;
     socket.on('close', () => this.connections.delete(socket));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'client connection error'));
@@ -95,10 +96,9 @@ export class SignerServer {
         if (inFlight >= this.maxInFlight) socket.pause();
         void this.dispatch(frame).then((response) => {
           inFlight--;
-          if (!socket.destroyed) {
-            socket.write(response);
-            if (inFlight < this.maxInFlight && socket.isPaused()) socket.resume();
-          }
+          if (socket.destroyed) return;
+          writer.write(response);
+          if (inFlight < this.maxInFlight && socket.isPaused()) socket.resume();
         });
       }
     });

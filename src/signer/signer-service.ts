@@ -4,8 +4,8 @@
  * HSM cannot hold) and writes admin actions to the audit log. Transport-agnostic: the socket server
  * and tests call `handle`.
  */
-import { randomUUID } from 'node:crypto';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { checkCertificateUsage, parseCertificate, usageOfCertificate, type CertificateFacts } from '../certificates/certificate.ts';
 import { assembleCsr, certificationRequestInfo, csrSignatureInput, defaultSubject, formatDn, parseDn, toPem, type KeyUsage } from '../certificates/csr.ts';
 import { XrdError } from '../platform/errors.ts';
@@ -23,6 +23,8 @@ type Handler<O extends OperationName> = (req: Operations[O]['req'], signal?: Abo
 
 export class SignerService {
   private readonly started = Date.now();
+  /** Event-loop delay since start or the last reset: signing must not block the loop. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 1 });
   /** keyId → token, so the signing path does not touch SQLite. */
   private readonly keyTokens = new Map<string, HsmToken>();
   private readonly handlers: { [O in OperationName]: Handler<O> };
@@ -33,8 +35,9 @@ export class SignerService {
     private readonly audit: AuditLog,
     private readonly log: Logger,
   ) {
+    this.loopDelay.enable();
     this.handlers = {
-      health: () => this.health(),
+      health: (r) => this.health(r.resetStats === true),
       listTokens: () => this.tokens.list().map((t) => this.tokenView(t)),
       getToken: async (r) => this.tokenView(this.token(r.token), await this.keysOf(this.token(r.token))),
       initToken: (r) => {
@@ -129,19 +132,28 @@ export class SignerService {
     }
   }
 
-  private health(): Operations['health']['res'] {
+  private health(resetStats: boolean): Operations['health']['res'] {
     const tokens = this.tokens.list().map((t) => {
       const d = t.describe();
       return { tokenId: d.tokenId, available: d.available, active: d.active, status: d.status };
     });
     const modules = this.tokens.modules.map((m) => ({ type: m.config.type, library: m.config.library, loaded: m.port !== undefined && !m.error, error: m.error }));
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    const eventLoopDelay = { p50Ms: ms(this.loopDelay.percentile(50)), p99Ms: ms(this.loopDelay.percentile(99)), maxMs: ms(this.loopDelay.max) };
+    if (resetStats) this.loopDelay.reset();
     return {
       status: modules.every((m) => m.loaded) ? 'ok' : 'degraded',
       version: PROTOCOL_VERSION,
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       modules,
       tokens,
+      eventLoopDelay,
     };
+  }
+
+  /** Stops the event-loop monitor; the daemon calls it when it stops. */
+  close(): void {
+    this.loopDelay.disable();
   }
 
   // ---- tokens and keys ------------------------------------------------------------------------

@@ -323,7 +323,8 @@ export class HsmToken {
     applyOverrides(publicTemplate, this.config.publicKeyAttributes, this.log);
     applyOverrides(privateTemplate, this.config.privateKeyAttributes, this.log);
 
-    await this.withSession(undefined, (session) => this.port.C_GenerateKeyPair(session, mechanism, publicTemplate, privateTemplate), 'HSMNonOperational');
+    // Asynchronous: an RSA-4096 key takes seconds, which the event loop must not wait out.
+    await this.withSession(undefined, (session) => this.port.C_GenerateKeyPairAsync(session, mechanism, publicTemplate, privateTemplate), 'HSMNonOperational');
     this.log.info({ tokenId: this.tokenId, keyId, spec }, 'key pair generated');
     const key = await this.findKey(keyId);
     if (!key) throw new XrdError('InternalError', { reason: `generated key ${keyId} cannot be found on the token` });
@@ -442,8 +443,7 @@ export class HsmToken {
       const { mechanism, data } = signInput(algorithm, digest);
       if (this.config.signVerifyPin) this.port.C_Login(session, ck.CKU_USER, this.pin!.toString('utf8'));
       try {
-        this.port.C_SignInit(session, mechanism, key.handle);
-        return await this.port.C_SignAsync(session, data, Buffer.alloc(key.signatureLength));
+        return await this.port.signOffLoop(session, mechanism, key.handle, data, key.signatureLength);
       } finally {
         if (this.config.signVerifyPin) this.port.C_Logout(session);
       }

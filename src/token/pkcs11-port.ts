@@ -2,6 +2,7 @@
  * The narrow port to a PKCS#11 library: the only file that imports pkcs11js. Everything above it sees
  * `Pkcs11Port`, the handful of calls the token layer needs, so unit tests can inject a fake.
  */
+import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
 
 export type Handle = Buffer;
@@ -10,7 +11,7 @@ export type Mechanism = pkcs11js.Mechanism;
 export type TokenInfo = pkcs11js.TokenInfo;
 export type RsaPSS = pkcs11js.RsaPSS;
 
-export type Pkcs11Port = Pick<
+type Pkcs11Calls = Pick<
   pkcs11js.PKCS11,
   | 'C_Finalize'
   | 'C_GetSlotList'
@@ -30,13 +31,18 @@ export type Pkcs11Port = Pick<
   | 'C_SetAttributeValue'
   | 'C_CreateObject'
   | 'C_DestroyObject'
-  | 'C_GenerateKeyPair'
-  | 'C_SignInit'
-  | 'C_Sign'
-  | 'C_SignAsync'
+  | 'C_GenerateKeyPairAsync'
   | 'C_VerifyInit'
   | 'C_Verify'
 >;
+
+export interface Pkcs11Port extends Pkcs11Calls {
+  /**
+   * C_SignInit + C_Sign on `session`, off the event loop. Rejects with a pkcs11js Pkcs11Error
+   * carrying the CKR code, like the other calls.
+   */
+  signOffLoop(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer>;
+}
 
 /** PKCS#11 constants (CKA_*, CKR_*, CKM_*, CKF_*, …). */
 export const ck = pkcs11js;
@@ -49,7 +55,7 @@ const loaded = new Map<string, Pkcs11Port>();
  * initialised twice, so one instance is kept for the life of the process.
  * @throws Error with the library's message when it cannot be loaded or initialised
  */
-export function loadPkcs11Module(library: string, options: { osLockingOk: boolean; cantCreateThreads: boolean }): Pkcs11Port {
+export function loadPkcs11Module(library: string, options: { osLockingOk: boolean; cantCreateThreads: boolean; signThreads: number }): Pkcs11Port {
   const existing = loaded.get(library);
   if (existing) return existing;
   const module = new pkcs11js.PKCS11();
@@ -62,8 +68,67 @@ export function loadPkcs11Module(library: string, options: { osLockingOk: boolea
   } catch (err) {
     if (ckrOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }
-  loaded.set(library, module);
-  return module;
+  const signers = new SignThreads(library, options.signThreads);
+  const port = Object.assign(module, {
+    signOffLoop: (session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number) => signers.sign(session, mechanism, key, data, maxLength),
+  });
+  loaded.set(library, port);
+  return port;
+}
+
+interface SignJob {
+  resolve: (signature: Buffer) => void;
+  reject: (err: Error) => void;
+}
+
+interface SignThread {
+  readonly worker: Worker;
+  readonly jobs: Map<number, SignJob>;
+}
+
+type SignReply = { id: number; signature?: Uint8Array; error?: { message: string; code?: number; method?: string } };
+
+/**
+ * Worker threads that run C_SignInit + C_Sign (sign-worker.cjs). Measured on SoftHSM
+ * (docs/token-layer.md): C_SignInit costs about as much as an EC signature and is synchronous in
+ * pkcs11js, so C_SignAsync would still run it on the event loop; in a worker, both leave the loop
+ * free for the socket. Workers are unref'd and never keep the process alive.
+ */
+class SignThreads {
+  private readonly threads: SignThread[] = [];
+  private nextId = 1;
+
+  constructor(library: string, count: number) {
+    for (let i = 0; i < count; i++) {
+      const thread: SignThread = { worker: new Worker(new URL('./sign-worker.cjs', import.meta.url), { workerData: { library } }), jobs: new Map() };
+      thread.worker.on('message', (reply: SignReply) => {
+        const job = thread.jobs.get(reply.id);
+        if (!job) return;
+        thread.jobs.delete(reply.id);
+        if (reply.signature) job.resolve(Buffer.from(reply.signature.buffer, reply.signature.byteOffset, reply.signature.byteLength));
+        else if (reply.error?.code !== undefined) job.reject(new pkcs11js.Pkcs11Error(reply.error.message, reply.error.code, reply.error.method));
+        else job.reject(new Error(reply.error?.message ?? 'signing thread failed'));
+      });
+      thread.worker.on('error', (err) => {
+        // A dead thread fails only what it held; the others keep serving.
+        this.threads.splice(this.threads.indexOf(thread), 1);
+        for (const job of thread.jobs.values()) job.reject(err);
+        thread.jobs.clear();
+      });
+      thread.worker.unref();
+      this.threads.push(thread);
+    }
+  }
+
+  sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer> {
+    if (this.threads.length === 0) return Promise.reject(new Error('no signing thread is running'));
+    const thread = this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      thread.jobs.set(id, { resolve, reject });
+      thread.worker.postMessage({ id, session, mechanism, key, data, maxLength });
+    });
+  }
 }
 
 /** The CKR_* value of a pkcs11js error, or undefined for anything else. */

@@ -3,6 +3,7 @@
  * module type, serial and label per `token_id_format`), never by slot index; a module that fails to
  * load or scan is logged and left out without touching the others.
  */
+import { availableParallelism } from 'node:os';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { HsmToken, paddedText, type HsmTokenOptions, type SlotLocation } from './hsm-token.ts';
@@ -19,9 +20,15 @@ export interface ModuleState {
 export type ModuleLoader = (config: ModuleConfig) => Pkcs11Port;
 
 const defaultLoader: ModuleLoader = (config) =>
-  loadPkcs11Module(config.library, { osLockingOk: config.osLockingOk, cantCreateThreads: config.libraryCantCreateOsThreads });
+  loadPkcs11Module(config.library, { osLockingOk: config.osLockingOk, cantCreateThreads: config.libraryCantCreateOsThreads, signThreads: signThreadCount() });
 
-export const DEFAULT_TOKEN_OPTIONS: HsmTokenOptions = { sessionPoolSize: 8, maxWaiting: 4096 };
+/** One signing thread per core (XRD_SIGN_THREADS overrides): more only add contention on SoftHSM. */
+function signThreadCount(): number {
+  const configured = Number(process.env.XRD_SIGN_THREADS);
+  return Number.isInteger(configured) && configured > 0 ? configured : availableParallelism();
+}
+
+export const DEFAULT_TOKEN_OPTIONS: HsmTokenOptions = { sessionPoolSize: Number(process.env.XRD_POOL ?? 8), maxWaiting: 4096 };
 
 export class TokenManager {
   private readonly tokens = new Map<string, HsmToken>();

@@ -2,6 +2,7 @@
  * Framing of the signer protocol (docs/signer-protocol.md): a 4-byte big-endian length, then a
  * 12-byte header (version, kind, request id, opcode, timeout) and a UTF-8 JSON body.
  */
+import type { Socket } from 'node:net';
 import { XrdError } from '../../platform/errors.ts';
 import { PROTOCOL_VERSION } from './operations.ts';
 
@@ -77,4 +78,29 @@ export interface WireError {
   faultCode: string;
   message: string;
   details: Record<string, unknown>;
+}
+
+/**
+ * Gathers the frames written during one turn of the event loop into a single writev: under load,
+ * one system call carries many responses (or pipelined requests) instead of one each.
+ */
+export class BatchingWriter {
+  private scheduled = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly schedule: (flush: () => void) => unknown,
+  ) {}
+
+  write(frame: Buffer): void {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.socket.cork();
+      this.schedule(() => {
+        this.scheduled = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(frame);
+  }
 }

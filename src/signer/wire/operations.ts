@@ -121,11 +121,13 @@ export interface HealthView {
   uptimeSeconds: number;
   modules: { type: string; library: string; loaded: boolean; error?: string }[];
   tokens: { tokenId: string; available: boolean; active: boolean; status: string }[];
+  /** Event-loop delay of the daemon since start or the last `resetStats`. */
+  eventLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number };
 }
 
 /** Request and response shape of every operation. */
 export interface Operations {
-  health: { req: Record<string, never>; res: HealthView };
+  health: { req: { resetStats?: boolean }; res: HealthView };
   listTokens: { req: Record<string, never>; res: TokenView[] };
   getToken: { req: { token: string }; res: TokenView };
   initToken: { req: { label: string; soPin: string; userPin: string; moduleType?: string }; res: TokenView };
