@@ -3,6 +3,7 @@
  * pipelined by id, each with a deadline the server also enforces. Loads no PKCS#11 code.
  */
 import { createConnection, type Socket } from 'node:net';
+import { DeadlineTimer, type Deadline } from '../platform/deadline.ts';
 import { XrdError, isErrorCode, type ErrorDetails } from '../platform/errors.ts';
 import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './wire/frame.ts';
 import { OPCODES, type OperationName, type Operations } from './wire/operations.ts';
@@ -10,7 +11,7 @@ import { OPCODES, type OperationName, type Operations } from './wire/operations.
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  deadline: Deadline;
 }
 
 export interface CallOptions {
@@ -23,6 +24,7 @@ export class SignerClient {
   private readonly pending = new Map<number, Pending>();
   private closedError: XrdError | undefined;
   private readonly writer: BatchingWriter;
+  private readonly deadlines = new DeadlineTimer(100);
 
   private constructor(
     private readonly socket: Socket,
@@ -66,11 +68,12 @@ export class SignerClient {
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     return new Promise((resolve, reject) => {
       // The daemon answers RequestTimeout itself at the deadline; this only covers a daemon that is stuck.
-      const timer = setTimeout(() => {
+      const deadline = this.deadlines.start(timeoutMs + 1000);
+      deadline.onExpire((err) => {
         this.pending.delete(id);
-        reject(new XrdError('RequestTimeout', { timeoutMs }));
-      }, timeoutMs + 1000);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+        reject(err);
+      });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline });
       this.writer.write(encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, JSON.stringify(req)));
     });
   }
@@ -84,7 +87,7 @@ export class SignerClient {
     const pending = this.pending.get(id);
     if (!pending) return;
     this.pending.delete(id);
-    clearTimeout(pending.timer);
+    this.deadlines.finish(pending.deadline);
     try {
       const parsed: unknown = JSON.parse(body.toString('utf8'));
       if (kind === FrameKind.Error) pending.reject(fromWire(parsed as WireError));
@@ -96,11 +99,9 @@ export class SignerClient {
 
   private fail(err: XrdError): void {
     this.closedError ??= err;
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
+    for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    this.deadlines.expireAll();
   }
 }
 

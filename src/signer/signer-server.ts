@@ -5,6 +5,7 @@
  */
 import { chmodSync, chownSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { DeadlineTimer } from '../platform/deadline.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { SignerService } from './signer-service.ts';
@@ -25,6 +26,12 @@ export interface SignerServerOptions {
 export class SignerServer {
   private readonly server: Server;
   private readonly connections = new Set<Socket>();
+  /**
+   * Each request's deadline: at expiry the caller gets RequestTimeout and work still waiting for a
+   * session stops; a signature already inside the HSM runs to its end (PKCS#11 cannot cancel it)
+   * and its result is dropped.
+   */
+  private readonly deadlines = new DeadlineTimer();
   private readonly maxFrame: number;
   private readonly maxInFlight: number;
   private readonly defaultTimeoutMs: number;
@@ -70,6 +77,7 @@ export class SignerServer {
 
   async close(): Promise<void> {
     for (const c of this.connections) c.destroy();
+    this.deadlines.expireAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -119,8 +127,16 @@ export class SignerServer {
         throw new XrdError('MalformedRequest', { reason: 'body is not JSON' }, { cause: err });
       }
       const timeoutMs = Math.min(frame.timeoutMs || this.defaultTimeoutMs, this.maxTimeoutMs);
-      const result = await withDeadline(timeoutMs, (signal) => this.service.handle(op, body as never, signal));
-      return encodeFrame(FrameKind.Response, requestId, opcode, 0, JSON.stringify(result));
+      const deadline = this.deadlines.start(timeoutMs);
+      try {
+        const result = await new Promise<unknown>((resolve, reject) => {
+          deadline.onExpire(reject);
+          this.service.handle(op, body as never, deadline).then(resolve, reject);
+        });
+        return encodeFrame(FrameKind.Response, requestId, opcode, 0, JSON.stringify(result));
+      } finally {
+        this.deadlines.finish(deadline);
+      }
     } catch (err) {
       const error = toXrdError(err);
       if (error.code === 'InternalError') this.log.error({ err, opcode }, 'request failed unexpectedly');
@@ -132,28 +148,6 @@ export class SignerServer {
 function errorFrame(requestId: number, opcode: number, error: XrdError): Buffer {
   const body: WireError = { code: error.code, faultCode: error.faultCode, message: error.message, details: error.details };
   return encodeFrame(FrameKind.Error, requestId, opcode, 0, JSON.stringify(body));
-}
-
-/**
- * Runs `work` with an abort signal that fires at the deadline; the caller gets RequestTimeout then.
- * Work waiting for a session stops at the signal; a signature already inside the HSM runs to its
- * end (PKCS#11 cannot cancel it) and its result is dropped.
- */
-async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new XrdError('RequestTimeout', { timeoutMs });
-      controller.abort(err);
-      reject(err);
-    }, timeoutMs);
-  });
-  try {
-    return await Promise.race([work(controller.signal), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function answers(socketPath: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import { X509Certificate, randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { checkCertificateUsage, parseCertificate, usageOfCertificate, type CertificateFacts } from '../certificates/certificate.ts';
 import { assembleCsr, certificationRequestInfo, csrSignatureInput, defaultSubject, formatDn, parseDn, toPem, type KeyUsage } from '../certificates/csr.ts';
+import type { Deadline } from '../platform/deadline.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatClientId, memberOf, parseClientId, parseSecurityServerId } from '../protocol/identifiers.ts';
@@ -19,7 +20,7 @@ import type { AuditLog } from './audit-log.ts';
 import { CERT_STATUSES, type CertRecord, type CertStatus, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
 import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OperationName, type Operations, type SigningInfo, type TokenView } from './wire/operations.ts';
 
-type Handler<O extends OperationName> = (req: Operations[O]['req'], signal?: AbortSignal) => Promise<Operations[O]['res']> | Operations[O]['res'];
+type Handler<O extends OperationName> = (req: Operations[O]['req'], deadline?: Deadline) => Promise<Operations[O]['res']> | Operations[O]['res'];
 
 export class SignerService {
   private readonly started = Date.now();
@@ -99,7 +100,7 @@ export class SignerService {
       },
       memberSigningInfo: (r) => this.memberSigningInfo(text(r, 'memberId')),
       authKeyInfo: (r) => this.authKeyInfo(text(r, 'serverId')),
-      sign: (r, signal) => this.sign(r, signal),
+      sign: (r, deadline) => this.sign(r, deadline),
       verify: (r) => this.verify(r),
       getOcspResponses: (r) => ({ responses: list(r, 'certHashes').map((h) => this.store.getOcspResponse(h)?.toString('base64') ?? null) }),
       setOcspResponses: (r) => {
@@ -116,14 +117,14 @@ export class SignerService {
    * Runs one operation. Admin operations are audited with their outcome, never with their PINs.
    * @throws XrdError with the operation's code
    */
-  async handle<O extends OperationName>(op: O, req: Operations[O]['req'], signal?: AbortSignal): Promise<Operations[O]['res']> {
+  async handle<O extends OperationName>(op: O, req: Operations[O]['req'], deadline?: Deadline): Promise<Operations[O]['res']> {
     if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new XrdError('MalformedRequest', { reason: 'body must be a JSON object' });
     const handler = this.handlers[op] as Handler<O> | undefined;
     if (!handler) throw new XrdError('UnknownOperation', { op });
-    if (!ADMIN_OPERATIONS.has(op)) return handler(req, signal);
+    if (!ADMIN_OPERATIONS.has(op)) return handler(req, deadline);
     const fields = auditFields(req);
     try {
-      const res = await handler(req, signal);
+      const res = await handler(req, deadline);
       this.audit.record(op, { ...fields, ...auditFields(res) }, {});
       return res;
     } catch (err) {
@@ -393,12 +394,12 @@ export class SignerService {
     throw lastProblem ?? none();
   }
 
-  private async sign(r: Operations['sign']['req'], signal?: AbortSignal): Promise<{ signature: string }> {
+  private async sign(r: Operations['sign']['req'], deadline?: Deadline): Promise<{ signature: string }> {
     const keyId = normaliseKeyId(text(r, 'keyId'));
     const digest = base64(text(r, 'digest'), 'digest');
     const algorithm = resolveSignAlgorithm(text(r, 'algorithm'), digest, keyId);
     const token = await this.tokenOfKey(keyId);
-    const signature = await token.sign(keyId, algorithm, digest, { raw: r.format === 'raw', signal });
+    const signature = await token.sign(keyId, algorithm, digest, { raw: r.format === 'raw', deadline });
     return { signature: signature.toString('base64') };
   }
 

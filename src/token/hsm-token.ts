@@ -5,6 +5,7 @@
  * lost session or a removed and returned device, without restarting the daemon.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Deadline } from '../platform/deadline.ts';
 import { XrdError, type ErrorCode } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ModuleConfig } from './module-config.ts';
@@ -434,8 +435,8 @@ export class HsmToken {
    * Signs a digest with the private key `keyId`. ECDSA signatures come back as DER unless `raw`.
    * @throws KeyNotFound, TokenNotActive, TokenNotAvailable, UnsupportedSignAlgorithm, CannotSign, Busy, RequestTimeout
    */
-  async sign(keyId: string, algorithm: SignAlgorithm, digest: Buffer, options: { raw?: boolean; signal?: AbortSignal } = {}): Promise<Buffer> {
-    const signature = await this.withRetry(keyId, options.signal, async (session) => {
+  async sign(keyId: string, algorithm: SignAlgorithm, digest: Buffer, options: { raw?: boolean; deadline?: Deadline } = {}): Promise<Buffer> {
+    const signature = await this.withRetry(keyId, options.deadline, async (session) => {
       const key = this.keyHandle(session, keyId);
       if (key.algorithm !== algorithm.keyAlgorithm) {
         throw new XrdError('UnsupportedSignAlgorithm', { algorithm: algorithm.id, keyId });
@@ -554,8 +555,8 @@ export class HsmToken {
   }
 
   /** Runs `fn` on a pooled session; PKCS#11 failures become coded errors and state changes. */
-  private async withSession<T>(keyId: string | undefined, fn: (session: Handle) => T | Promise<T>, fallback: ErrorCode, signal?: AbortSignal): Promise<T> {
-    const session = await this.pool.acquire(signal);
+  private async withSession<T>(keyId: string | undefined, fn: (session: Handle) => T | Promise<T>, fallback: ErrorCode, deadline?: Deadline): Promise<T> {
+    const session = await this.pool.acquire(deadline);
     try {
       const result = await fn(session);
       this.pool.release(session);
@@ -575,7 +576,7 @@ export class HsmToken {
    * Signing with one transparent retry when the failure only cost us a session or a key handle
    * (the token still has the key; the caller should not see our housekeeping).
    */
-  private async withRetry(keyId: string, signal: AbortSignal | undefined, fn: (session: Handle) => Promise<Buffer>): Promise<Buffer> {
+  private async withRetry(keyId: string, deadline: Deadline | undefined, fn: (session: Handle) => Promise<Buffer>): Promise<Buffer> {
     for (let attempt = 1; ; attempt++) {
       this.ensureReady(true);
       try {
@@ -587,7 +588,7 @@ export class HsmToken {
             return fn(session);
           },
           'CannotSign',
-          signal,
+          deadline,
         );
       } catch (err) {
         const kind = err instanceof XrdError ? (err.details.failure as string | undefined) : undefined;

@@ -92,7 +92,7 @@ type SignReply = { id: number; signature?: Uint8Array; error?: { message: string
  * Worker threads that run C_SignInit + C_Sign (sign-worker.cjs). Measured on SoftHSM
  * (docs/token-layer.md): C_SignInit costs about as much as an EC signature and is synchronous in
  * pkcs11js, so C_SignAsync would still run it on the event loop; in a worker, both leave the loop
- * free for the socket. Workers are unref'd and never keep the process alive.
+ * free for the socket.
  */
 class SignThreads {
   private readonly threads: SignThread[] = [];
@@ -105,6 +105,7 @@ class SignThreads {
         const job = thread.jobs.get(reply.id);
         if (!job) return;
         thread.jobs.delete(reply.id);
+        if (thread.jobs.size === 0) thread.worker.unref();
         if (reply.signature) job.resolve(Buffer.from(reply.signature.buffer, reply.signature.byteOffset, reply.signature.byteLength));
         else if (reply.error?.code !== undefined) job.reject(new pkcs11js.Pkcs11Error(reply.error.message, reply.error.code, reply.error.method));
         else job.reject(new Error(reply.error?.message ?? 'signing thread failed'));
@@ -125,10 +126,37 @@ class SignThreads {
     const thread = this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      // Referenced only while it holds work: an idle thread never keeps the process alive.
+      if (thread.jobs.size === 0) thread.worker.ref();
       thread.jobs.set(id, { resolve, reject });
-      thread.worker.postMessage({ id, session, mechanism, key, data, maxLength });
+      const job = encodeSignJob(id, session, mechanism, key, data, maxLength);
+      thread.worker.postMessage(job, [job.buffer as ArrayBuffer]);
     });
   }
+}
+
+/**
+ * One sign job in one buffer: id, signature length, mechanism (with RSA-PSS parameters when
+ * present), then session handle, key handle and data. Read back by sign-worker.cjs.
+ */
+function encodeSignJob(id: number, session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Uint8Array {
+  if (session.length !== key.length) throw new Error('session and key handles differ in size');
+  const job = Buffer.alloc(28 + session.length + key.length + data.length);
+  job.writeUInt32LE(id, 0);
+  job.writeUInt32LE(maxLength, 4);
+  job.writeUInt32LE(mechanism.mechanism, 8);
+  const pss = mechanism.parameter as RsaPSS | undefined;
+  if (pss) {
+    job[12] = 1;
+    job.writeUInt32LE(pss.hashAlg, 16);
+    job.writeUInt32LE(pss.mgf, 20);
+    job.writeUInt32LE(pss.saltLen, 24);
+  }
+  job[13] = session.length;
+  session.copy(job, 28);
+  key.copy(job, 28 + session.length);
+  data.copy(job, 28 + 2 * session.length);
+  return job;
 }
 
 /** The CKR_* value of a pkcs11js error, or undefined for anything else. */

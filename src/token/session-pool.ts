@@ -3,6 +3,7 @@
  * one operation at a time, callers beyond the bound wait in FIFO order until a session is released,
  * their deadline passes, or the waiting queue is full.
  */
+import type { Deadline } from '../platform/deadline.ts';
 import { XrdError } from '../platform/errors.ts';
 
 export interface SessionPoolOptions<S> {
@@ -32,9 +33,9 @@ export class SessionPool<S> {
 
   /**
    * A session for one operation; release it with `release` or `discard`.
-   * @throws Busy when too many callers wait, RequestTimeout when `signal` aborts first
+   * @throws Busy when too many callers wait, RequestTimeout when the deadline passes first
    */
-  acquire(signal?: AbortSignal): Promise<S> | S {
+  acquire(deadline?: Deadline): Promise<S> | S {
     const session = this.idle.pop();
     if (session !== undefined) return session;
     if (this.opened < this.options.size) {
@@ -48,16 +49,14 @@ export class SessionPool<S> {
     }
     return new Promise<S>((resolve, reject) => {
       const waiter: Waiter<S> = { resolve, reject };
-      if (signal) {
-        const onAbort = (): void => {
+      if (deadline) {
+        const cancel = deadline.onExpire((err) => {
           const i = this.waiters.indexOf(waiter);
           if (i >= 0) this.waiters.splice(i, 1);
-          reject(signal.reason instanceof Error ? signal.reason : new XrdError('RequestTimeout', { timeoutMs: 0 }));
-        };
-        if (signal.aborted) return onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
+          reject(err);
+        });
         waiter.resolve = (s) => {
-          signal.removeEventListener('abort', onAbort);
+          cancel();
           resolve(s);
         };
       }

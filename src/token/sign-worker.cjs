@@ -3,6 +3,9 @@
 // The library is already initialised by the main thread; PKCS#11 state (sessions, object handles,
 // login) is per process, so the handles the main thread sends are valid here. Calling C_Initialize
 // again from a worker would crash pkcs11js, so this thread only loads the library.
+//
+// Jobs arrive packed in one transferred buffer (structured cloning of objects cost more than the
+// signature on fast keys); see encodeSignJob in pkcs11-port.ts for the layout.
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const pkcs11js = require('pkcs11js');
@@ -10,18 +13,22 @@ const pkcs11js = require('pkcs11js');
 const p11 = new pkcs11js.PKCS11();
 p11.load(workerData.library);
 
-const asBuffer = (u8) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-
-parentPort.on('message', (job) => {
+parentPort.on('message', (packed) => {
+  const job = Buffer.from(packed);
+  const id = job.readUInt32LE(0);
   try {
-    const session = asBuffer(job.session);
-    const mechanism = job.mechanism.parameter && job.mechanism.parameter.type === undefined
-      ? { mechanism: job.mechanism.mechanism, parameter: asBuffer(job.mechanism.parameter) }
-      : job.mechanism;
-    p11.C_SignInit(session, mechanism, asBuffer(job.key));
-    const signature = p11.C_Sign(session, asBuffer(job.data), Buffer.alloc(job.maxLength));
-    parentPort.postMessage({ id: job.id, signature });
+    const maxLength = job.readUInt32LE(4);
+    const mechanism = { mechanism: job.readUInt32LE(8) };
+    if (job[12] === 1) {
+      mechanism.parameter = { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: job.readUInt32LE(16), mgf: job.readUInt32LE(20), saltLen: job.readUInt32LE(24) };
+    }
+    const handleLength = job[13];
+    const session = job.subarray(28, 28 + handleLength);
+    const key = job.subarray(28 + handleLength, 28 + 2 * handleLength);
+    p11.C_SignInit(session, mechanism, key);
+    const signature = p11.C_Sign(session, job.subarray(28 + 2 * handleLength), Buffer.alloc(maxLength));
+    parentPort.postMessage({ id, signature });
   } catch (err) {
-    parentPort.postMessage({ id: job.id, error: { message: err.message, code: err.code, method: err.method } });
+    parentPort.postMessage({ id, error: { message: err.message, code: err.code, method: err.method } });
   }
 });

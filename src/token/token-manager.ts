@@ -28,7 +28,11 @@ function signThreadCount(): number {
   return Number.isInteger(configured) && configured > 0 ? configured : availableParallelism();
 }
 
-export const DEFAULT_TOKEN_OPTIONS: HsmTokenOptions = { sessionPoolSize: Number(process.env.XRD_POOL ?? 8), maxWaiting: 4096 };
+/**
+ * 64 operation sessions per token: enough that requests rarely queue in the pool (queueing there
+ * cost more than the sessions themselves in the signer benchmark); HSMs allow far more.
+ */
+export const DEFAULT_TOKEN_OPTIONS: HsmTokenOptions = { sessionPoolSize: 64, maxWaiting: 4096 };
 
 export class TokenManager {
   private readonly tokens = new Map<string, HsmToken>();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DeadlineTimer } from '../../src/platform/deadline.ts';
 import { SessionPool } from '../../src/token/session-pool.ts';
 
 function pool(size: number, maxWaiting = 10) {
@@ -33,8 +34,9 @@ describe('session pool', () => {
   it('stops waiting at the deadline', async () => {
     const { p } = pool(1);
     await p.acquire();
-    const waiting = Promise.resolve(p.acquire(AbortSignal.timeout(20)));
-    await expect(waiting).rejects.toBeDefined();
+    const timer = new DeadlineTimer(5);
+    const waiting = Promise.resolve(p.acquire(timer.start(20)));
+    await expect(waiting).rejects.toMatchObject({ code: 'RequestTimeout' });
     expect(p.stats.waiting).toBe(0);
   });
 
