@@ -7,6 +7,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
@@ -141,7 +142,8 @@ async function main(): Promise<void> {
   }
   const raw = new RawSigner(testbed.library);
   const daemon = await startDaemon(testbed);
-  const clients = await Promise.all([1, 2, 3, 4].map(() => SignerClient.connect(`${testbed.dataDir}/signer.sock`)));
+  // Several clients, as several proxy workers would connect: one connection per request in flight, up to 8.
+  const clients = await Promise.all(Array.from({ length: 8 }, () => SignerClient.connect(`${testbed.dataDir}/signer.sock`)));
   const figures: Record<string, number> = {};
   const rows: string[] = [];
   const loopDelays: number[] = [];
@@ -180,12 +182,16 @@ async function main(): Promise<void> {
     figures.loop_delay_p99_ms = loopDelays[Math.floor(loopDelays.length / 2)]!;
     console.log(`\ndaemon event-loop delay p99 under load (8 and 64 in flight), median of ${loopDelays.length} rounds: ${figures.loop_delay_p99_ms} ms (worst ${loopDelays.at(-1)} ms)`);
 
-    console.log('\nleaving the event loop, raw RSA-2048 at 8 in flight: C_SignAsync (libuv pool) vs worker threads with C_Sign');
-    const asyncOps = (await measure(8, (w) => raw.sign('rsa', w))).opsPerSecond;
-    const workers2 = await workerThreads(testbed.library, 2, 'rsa');
-    const workers4 = await workerThreads(testbed.library, 4, 'rsa');
-    Object.assign(figures, { rsa_async_ops_8: asyncOps, rsa_worker_threads_2_ops: workers2, rsa_worker_threads_4_ops: workers4 });
-    console.log(`C_SignAsync ${asyncOps} ops/s; 2 worker threads ${workers2} ops/s; 4 worker threads ${workers4} ops/s`);
+    console.log('\nleaving the event loop, raw at 8 in flight: C_SignAsync (libuv pool; C_SignInit stays on the loop) vs worker threads with C_SignInit + C_Sign');
+    for (const key of Object.keys(KEYS) as KeyName[]) {
+      const before = performance.eventLoopUtilization();
+      const asyncOps = (await measure(8, (w) => raw.sign(key, w))).opsPerSecond;
+      const loopBusy = Math.round(performance.eventLoopUtilization(before).utilization * 100);
+      const threads2 = await workerThreads(testbed.library, 2, key);
+      const threads4 = await workerThreads(testbed.library, 4, key);
+      Object.assign(figures, { [`${key}_async_ops_8`]: asyncOps, [`${key}_async_loop_busy_pct`]: loopBusy, [`${key}_worker_threads_2_ops`]: threads2, [`${key}_worker_threads_4_ops`]: threads4 });
+      console.log(`${key}: C_SignAsync ${asyncOps} ops/s with the event loop ${loopBusy} % busy; worker threads: 2 → ${threads2} ops/s, 4 → ${threads4} ops/s (loop idle)`);
+    }
   } finally {
     clients.forEach((c) => c.close());
     daemon.kill('SIGTERM');

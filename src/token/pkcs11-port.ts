@@ -86,7 +86,8 @@ interface SignThread {
   readonly jobs: Map<number, SignJob>;
 }
 
-type SignReply = { id: number; signature?: Uint8Array; error?: { message: string; code?: number; method?: string } };
+/** What a signing thread posts when C_SignInit or C_Sign fail; a success is `id ‖ signature` bytes. */
+type SignFailure = { id: number; error: { message: string; code?: number; method?: string } };
 
 /**
  * Worker threads that run C_SignInit + C_Sign (sign-worker.cjs). Measured on SoftHSM
@@ -101,14 +102,16 @@ class SignThreads {
   constructor(library: string, count: number) {
     for (let i = 0; i < count; i++) {
       const thread: SignThread = { worker: new Worker(new URL('./sign-worker.cjs', import.meta.url), { workerData: { library } }), jobs: new Map() };
-      thread.worker.on('message', (reply: SignReply) => {
-        const job = thread.jobs.get(reply.id);
+      thread.worker.on('message', (reply: Uint8Array | SignFailure) => {
+        const signed = reply instanceof Uint8Array ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength) : undefined;
+        const id = signed ? signed.readUInt32LE(0) : (reply as SignFailure).id;
+        const job = thread.jobs.get(id);
         if (!job) return;
-        thread.jobs.delete(reply.id);
+        thread.jobs.delete(id);
         if (thread.jobs.size === 0) thread.worker.unref();
-        if (reply.signature) job.resolve(Buffer.from(reply.signature.buffer, reply.signature.byteOffset, reply.signature.byteLength));
-        else if (reply.error?.code !== undefined) job.reject(new pkcs11js.Pkcs11Error(reply.error.message, reply.error.code, reply.error.method));
-        else job.reject(new Error(reply.error?.message ?? 'signing thread failed'));
+        if (signed) return job.resolve(signed.subarray(4));
+        const { error } = reply as SignFailure;
+        job.reject(error.code !== undefined ? new pkcs11js.Pkcs11Error(error.message, error.code, error.method) : new Error(error.message));
       });
       thread.worker.on('error', (err) => {
         // A dead thread fails only what it held; the others keep serving.

@@ -66,9 +66,31 @@ export function digestInfo(digest: DigestName, value: Buffer): Buffer {
 export function ecdsaRawToDer(raw: Buffer): Buffer {
   if (raw.length === 0 || raw.length % 2 !== 0) throw new Error(`raw ECDSA signature has odd length ${raw.length}`);
   const half = raw.length / 2;
-  const r = derUnsignedInteger(raw.subarray(0, half));
-  const s = derUnsignedInteger(raw.subarray(half));
-  return Buffer.concat([Buffer.from([0x30]), derLength(r.length + s.length), r, s]);
+  const r = integerBounds(raw, 0, half);
+  const s = integerBounds(raw, half, raw.length);
+  const body = 2 + r.length + 2 + s.length;
+  // On the signing hot path: one allocation, no intermediate buffers. Curves up to P-384 keep the
+  // sequence under 128 bytes; P-521 needs the long length form.
+  const header = body < 0x80 ? 2 : 3;
+  const der = Buffer.allocUnsafe(header + body);
+  der[0] = 0x30;
+  if (header === 2) der[1] = body;
+  else (der[1] = 0x81), (der[2] = body);
+  let pos = header;
+  for (const int of [r, s]) {
+    der[pos++] = 0x02;
+    der[pos++] = int.length;
+    if (int.pad) der[pos++] = 0;
+    pos += raw.copy(der, pos, int.start, int.end);
+  }
+  return der;
+}
+
+/** Where the minimal big-endian magnitude of raw[start, end) lies, and whether it needs a 0x00 sign pad. */
+function integerBounds(raw: Buffer, start: number, end: number): { start: number; end: number; pad: boolean; length: number } {
+  while (start < end - 1 && raw[start] === 0) start++;
+  const pad = (raw[start]! & 0x80) !== 0;
+  return { start, end, pad, length: end - start + (pad ? 1 : 0) };
 }
 
 /** The inverse, for XML signatures, which carry r‖s with each half padded to the curve size. */
@@ -103,16 +125,4 @@ function stripLeadingZeros(b: Buffer): Buffer {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0) i++;
   return b.subarray(i);
-}
-
-function derUnsignedInteger(magnitude: Buffer): Buffer {
-  let v = stripLeadingZeros(magnitude);
-  if (v[0]! & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
-  return Buffer.concat([Buffer.from([0x02]), derLength(v.length), v]);
-}
-
-function derLength(len: number): Buffer {
-  if (len < 0x80) return Buffer.from([len]);
-  if (len < 0x100) return Buffer.from([0x81, len]);
-  return Buffer.from([0x82, len >> 8, len & 0xff]);
 }

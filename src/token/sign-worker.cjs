@@ -26,8 +26,12 @@ parentPort.on('message', (packed) => {
     const session = job.subarray(28, 28 + handleLength);
     const key = job.subarray(28 + handleLength, 28 + 2 * handleLength);
     p11.C_SignInit(session, mechanism, key);
-    const signature = p11.C_Sign(session, job.subarray(28 + 2 * handleLength), Buffer.alloc(maxLength));
-    parentPort.postMessage({ id, signature });
+    // The reply is the job id followed by the signature, in one transferred buffer.
+    const reply = Buffer.alloc(4 + maxLength);
+    reply.writeUInt32LE(id, 0);
+    const signature = p11.C_Sign(session, job.subarray(28 + 2 * handleLength), reply.subarray(4));
+    const out = reply.subarray(0, 4 + signature.length);
+    parentPort.postMessage(out, [out.buffer]);
   } catch (err) {
     parentPort.postMessage({ id, error: { message: err.message, code: err.code, method: err.method } });
   }
