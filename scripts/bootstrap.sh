@@ -24,7 +24,9 @@ fi
 stamp=node_modules/.xrd-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   echo "bootstrap: installing npm dependencies" >&2
-  npm ci --no-audit --no-fund >&2
+  # `npm install` at the locked versions rather than `npm ci`: npm 11 leaves other platforms'
+  # optional packages (rollup's) out of the lock file and `npm ci` then refuses it as out of sync.
+  npm install --no-save --no-audit --no-fund >&2
   touch "$stamp"
 fi
 
