@@ -179,8 +179,9 @@ async function daemonStart(values: Values): Promise<number> {
 }
 
 /**
- * First start: initialise the embedded SoftHSM token. Every start: log the token in when the
- * administrator named a PIN source or is at a terminal to type it.
+ * First start: initialise the embedded SoftHSM token (labelled `--token`, or xrd-softtoken). Every
+ * start: log the token in (`--token`, or the only one) when the administrator named a PIN source or
+ * is at a terminal to type it.
  */
 async function prepareDefaultToken(service: SignerService, values: Values, log: Logger): Promise<void> {
   const prompt = !values['no-prompt'];
@@ -188,18 +189,19 @@ async function prepareDefaultToken(service: SignerService, values: Values, log: 
   const initialised = tokens.filter((t) => t.status !== 'NOT_INITIALIZED');
   const blank = tokens.find((t) => t.status === 'NOT_INITIALIZED' && t.available);
   let target: TokenView | undefined;
-  if (values.token) {
-    target = await service.handle('getToken', { token: values.token });
-  } else if (initialised.length === 0 && blank) {
-    log.info({ label: DEFAULT_SOFT_TOKEN_LABEL }, 'first start: initialising the software token');
+  if (initialised.length === 0 && blank) {
+    const label = values.token ?? DEFAULT_SOFT_TOKEN_LABEL;
+    log.info({ label }, 'first start: initialising the software token');
     const userPin = await readSecret(pinSource(values, ''), 'New token PIN: ', prompt);
     if (!userPin) throw new XrdError('InvalidConfiguration', { reason: 'first start needs a PIN: --pin-file, --pin-env or a terminal' });
     // Without an SO PIN from the administrator, a random one is set and forgotten: a locked user PIN
     // then means re-initialising the token (documented in docs/signer.md).
     const soPin = (await readSecret(pinSource(values, 'so-'), 'New security officer (SO) PIN: ', prompt && process.stdin.isTTY === true)) ?? randomBytes(16).toString('hex');
-    target = await service.handle('initToken', { label: DEFAULT_SOFT_TOKEN_LABEL, soPin, userPin, moduleType: blank.moduleType });
+    target = await service.handle('initToken', { label, soPin, userPin, moduleType: blank.moduleType });
     await service.handle('activateToken', { token: target.tokenId, pin: userPin });
     return;
+  } else if (values.token) {
+    target = await service.handle('getToken', { token: values.token });
   } else if (initialised.length === 1) {
     target = initialised[0];
   }

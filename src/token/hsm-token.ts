@@ -208,7 +208,7 @@ export class HsmToken {
     try {
       this.port.C_SetPIN(session, oldPin, newPin);
     } catch (err) {
-      throw this.translate(err, 'LoginFailed', {});
+      throw this.pinError(err) ?? this.translate(err, 'LoginFailed', {});
     } finally {
       this.closeQuietly(session);
     }
@@ -229,11 +229,10 @@ export class HsmToken {
         this.closeQuietly(session);
         this.loggedIn = false;
         this.refreshInfo();
-        const status = statusFromLoginFailure(ckr);
-        if (status) {
-          this.loginStatus = status;
-          const code: ErrorCode = status === 'USER_PIN_INCORRECT' ? 'PinIncorrect' : status === 'USER_PIN_LOCKED' ? 'PinLocked' : 'PinInvalid';
-          throw new XrdError(code, { tokenId: this.tokenId, reason: ckrName(ckr) }, { cause: err });
+        const pinError = this.pinError(err);
+        if (pinError) {
+          this.loginStatus = statusFromLoginFailure(ckr);
+          throw pinError;
         }
         throw this.translate(err, 'LoginFailed', {});
       }
@@ -246,6 +245,15 @@ export class HsmToken {
     if (this.pin !== pin) this.pin?.fill(0);
     this.pin = pin;
     this.log.info({ tokenId: this.tokenId }, 'token logged in');
+  }
+
+  /** PinIncorrect, PinLocked or PinInvalid for a failure that is about the PIN, else undefined. */
+  private pinError(err: unknown): XrdError | undefined {
+    const ckr = ckrOf(err);
+    const status = statusFromLoginFailure(ckr);
+    if (!status) return undefined;
+    const code: ErrorCode = status === 'USER_PIN_INCORRECT' ? 'PinIncorrect' : status === 'USER_PIN_LOCKED' ? 'PinLocked' : 'PinInvalid';
+    return new XrdError(code, { tokenId: this.tokenId, reason: ckrName(ckr) }, { cause: err });
   }
 
   /** Re-reads CK_TOKEN_INFO: PIN counters and flags change with every login attempt. */

@@ -3,7 +3,7 @@
  * (first start initialises the SoftHSM token), then commands with --json, their exit codes and
  * coded errors, a kill -9 and a restart.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -39,7 +39,7 @@ function tryJson(text: string): unknown {
 /** Starts `xrd daemon start` and resolves once it says it listens (or rejects with its output). */
 function startDaemon(): Promise<ChildProcess> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('node', [XRD, 'daemon', 'start', '--data-dir', testbed.dataDir, '--devices', testbed.devicesIni, '--pin-env', 'XRD_TEST_PIN', '--no-prompt'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('node', [XRD, 'daemon', 'start', '--data-dir', testbed.dataDir, '--devices', testbed.devicesIni, '--pin-env', 'XRD_TEST_PIN', '--token', 'xrd-softtoken', '--no-prompt'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.on('data', (d) => {
       output += d;
@@ -133,6 +133,21 @@ describe('xrd CLI with a daemon of its own', () => {
     expect(insisted.code).toBe(0);
     const noDaemon = await xrd('token', 'list', '--socket', join(testbed.dir, 'nobody.sock'));
     expect(noDaemon.code).toBe(3);
+  });
+
+  it('initialises a second token, logs in with a piped PIN, changes the PIN and logs out', async () => {
+    env = { ...env, NEW_PIN: '445566', SO_PIN: '778899', NEWER_PIN: '990011' };
+    const init = await xrd('token', 'init', '--label', 'second', '--pin-env', 'NEW_PIN', '--so-pin-env', 'SO_PIN', '--json');
+    expect(init.code).toBe(0);
+    expect(init.json).toMatchObject({ label: 'second', status: 'OK', active: false });
+    const piped = execFileSync('node', [XRD, 'token', 'login', 'second', '--data-dir', testbed.dataDir], { env, input: '445566\n' }).toString();
+    expect(piped).toMatch(/logged in/);
+    expect((await xrd('token', 'change-pin', 'second', '--pin-env', 'NEW_PIN', '--new-pin-env', 'NEWER_PIN')).code).toBe(0);
+    expect((await xrd('token', 'logout', 'second', '--json')).json.active).toBe(false);
+    expect((await xrd('token', 'login', 'second', '--pin-env', 'NEW_PIN')).code).toBe(1);
+    expect((await xrd('token', 'login', 'second', '--pin-env', 'NEWER_PIN')).code).toBe(0);
+    const audit = readFileSync(join(testbed.dataDir, 'audit.log'), 'utf8');
+    for (const pin of ['445566', '778899', '990011', PIN]) expect(audit).not.toContain(pin);
   });
 
   it('after kill -9 the daemon restarts over the stale socket and still has the key and certificate', async () => {

@@ -12,7 +12,8 @@ import { SignerClient } from '../../src/signer/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signer/wire/frame.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
-import { createTestCa, opensslOk, type TestCa } from '../support/openssl.ts';
+import { SIGN_ALGORITHMS, ecdsaRawToDer } from '../../src/token/sign-algorithms.ts';
+import { createTestCa, opensslOk, spkiToPem, type TestCa } from '../support/openssl.ts';
 
 const PIN = '246810';
 let testbed: Testbed;
@@ -114,7 +115,55 @@ describe('keys, CSRs and certificates', () => {
   });
 });
 
+const SPECS = [
+  { algorithm: 'RSA', bits: 2048 },
+  { algorithm: 'RSA', bits: 3072 },
+  { algorithm: 'RSA', bits: 4096 },
+  { algorithm: 'EC', curve: 'P-256' },
+  { algorithm: 'EC', curve: 'P-384' },
+] as const;
+
 describe('signing over the socket', () => {
+  for (const spec of SPECS) {
+    const name = spec.algorithm === 'RSA' ? `RSA-${spec.bits}` : spec.curve;
+    it(`${name}: every matching algorithm signs a digest that openssl verifies`, async () => {
+      const key = await client.call('generateKey', { token: tokenId, ...spec, usage: 'SIGNING' });
+      const pub = spkiToPem(Buffer.from(key.publicKey!, 'base64'), testbed.dir, key.keyId);
+      const message = randomBytes(300);
+      const data = join(testbed.dir, `${key.keyId}.data`);
+      writeFileSync(data, message);
+      writeFileSync(join(testbed.dir, 'other'), 'other');
+      for (const alg of SIGN_ALGORITHMS.values()) {
+        if (alg.keyAlgorithm !== spec.algorithm) continue;
+        const hash = alg.digest.replace('-', '').toLowerCase();
+        const digest = sha(hash, message).toString('base64');
+        const sigFile = join(testbed.dir, `${key.keyId}.${alg.id}.sig`);
+        const { signature } = await client.call('sign', { keyId: key.keyId, algorithm: alg.id, digest });
+        writeFileSync(sigFile, Buffer.from(signature, 'base64'));
+        const pss = alg.padding === 'PSS' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest', '-sigopt', `rsa_mgf1_md:${hash}`] : [];
+        expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, data]), `${name} ${alg.id}`).toBe(true);
+        expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, join(testbed.dir, 'other')])).toBe(false);
+        if (alg.padding === 'ECDSA') {
+          const raw = Buffer.from((await client.call('sign', { keyId: key.keyId, algorithm: alg.id, digest, format: 'raw' })).signature, 'base64');
+          expect(raw.length).toBe(spec.algorithm === 'EC' && spec.curve === 'P-384' ? 96 : 64);
+          writeFileSync(sigFile, ecdsaRawToDer(raw));
+          expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, data])).toBe(true);
+        }
+      }
+    });
+  }
+
+  it('answers 600 requests pipelined on one connection, past its in-flight bound', async () => {
+    const { key } = await signingKeyWithCert('DEV/COM/6060', 'EC');
+    const results = await Promise.all(Array.from({ length: 600 }, (_, i) => client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withECDSA', digest: sha('sha256', `p${i}`).toString('base64') })));
+    expect(results).toHaveLength(600);
+  });
+
+  it('a request past its deadline gets RequestTimeout and the daemon goes on serving', async () => {
+    await expect(client.call('generateKey', { token: tokenId, algorithm: 'RSA', bits: 4096 }, { timeoutMs: 5 })).rejects.toMatchObject({ code: 'RequestTimeout' });
+    expect((await client.call('health', {})).status).toBe('ok');
+  });
+
   it('1,000 concurrent sign requests from four clients all return verifying signatures', async () => {
     const rsa = await signingKeyWithCert('DEV/COM/7777', 'RSA');
     const ec = await signingKeyWithCert('DEV/COM/8888', 'EC');
@@ -215,6 +264,27 @@ describe('bad frames', () => {
     const r = await client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'z').toString('base64') });
     expect(Buffer.from(r.signature, 'base64')).toHaveLength(256);
     truncated.socket.destroy();
+  });
+});
+
+describe('administration', () => {
+  it('changes a PIN: the old one stops working, the new one logs in', async () => {
+    const t = await client.call('initToken', { label: 'change-pin', soPin: '0000', userPin: '1111' });
+    await client.call('activateToken', { token: t.tokenId, pin: '1111' });
+    await expect(client.call('changePin', { token: t.tokenId, oldPin: '9999', newPin: '2222' })).rejects.toMatchObject({ code: 'PinIncorrect' });
+    await client.call('changePin', { token: t.tokenId, oldPin: '1111', newPin: '2222' });
+    await client.call('deactivateToken', { token: t.tokenId });
+    await expect(client.call('activateToken', { token: t.tokenId, pin: '1111' })).rejects.toMatchObject({ code: 'PinIncorrect' });
+    expect((await client.call('activateToken', { token: t.tokenId, pin: '2222' })).active).toBe(true);
+  });
+
+  it('deletes a key from the token and the keyconf, with its certificates', async () => {
+    const { key, cert } = await signingKeyWithCert('DEV/COM/4040');
+    await client.call('deleteKey', { keyId: key.keyId });
+    expect((await client.call('listKeys', { token: tokenId })).map((k) => k.keyId)).not.toContain(key.keyId);
+    await expect(client.call('activateCert', { hash: cert.hash })).rejects.toMatchObject({ code: 'CertNotFound' });
+    await expect(client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'KeyNotFound' });
+    await expect(client.call('deleteKey', { keyId: key.keyId })).rejects.toMatchObject({ code: 'KeyNotFound' });
   });
 });
 

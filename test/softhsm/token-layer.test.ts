@@ -1,19 +1,20 @@
 /**
  * The PKCS#11 token layer against a real SoftHSM token, with pkcs11-tool and openssl as the
- * independent judges of what we generate and sign.
+ * independent judges of what we generate and sign. (Every algorithm through the daemon: see
+ * signer-daemon.test.ts.)
  */
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
-import type { HsmToken, KeySpec } from '../../src/token/hsm-token.ts';
-import { readModuleConfigFile } from '../../src/token/module-config.ts';
-import { SIGN_ALGORITHMS, ecdsaRawToDer } from '../../src/token/sign-algorithms.ts';
+import type { HsmToken } from '../../src/token/hsm-token.ts';
+import { parseModuleConfig, readModuleConfigFile } from '../../src/token/module-config.ts';
+import { SIGN_ALGORITHMS } from '../../src/token/sign-algorithms.ts';
 import { TokenManager } from '../../src/token/token-manager.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
-import { opensslOk, spkiToPem } from '../support/openssl.ts';
+import { opensslOk } from '../support/openssl.ts';
 
 const PIN = '123456';
 let testbed: Testbed;
@@ -36,14 +37,6 @@ afterAll(() => {
   testbed.cleanup();
 });
 
-const SPECS: KeySpec[] = [
-  { algorithm: 'RSA', bits: 2048 },
-  { algorithm: 'RSA', bits: 3072 },
-  { algorithm: 'RSA', bits: 4096 },
-  { algorithm: 'EC', curve: 'P-256' },
-  { algorithm: 'EC', curve: 'P-384' },
-];
-
 describe('keys generated on the token', () => {
   it('are listed by pkcs11-tool as sensitive and never extractable, with a 20-byte id', async () => {
     const key = await token.generateKey({ algorithm: 'EC', curve: 'P-256' });
@@ -54,36 +47,6 @@ describe('keys generated on the token', () => {
     expect(block).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
     expect(key).toMatchObject({ sensitive: true, extractable: false, hasPrivateKey: true });
   });
-
-  for (const spec of SPECS) {
-    const name = spec.algorithm === 'RSA' ? `RSA-${spec.bits}` : spec.curve;
-    it(`${name}: every matching algorithm signs a digest that openssl verifies`, async () => {
-      const key = await token.generateKey(spec);
-      const pub = spkiToPem(key.publicKey!, testbed.dir, key.keyId);
-      const data = join(testbed.dir, `${key.keyId}.data`);
-      const message = randomBytes(300);
-      writeFileSync(data, message);
-      for (const alg of SIGN_ALGORITHMS.values()) {
-        if (alg.keyAlgorithm !== spec.algorithm) continue;
-        const hash = alg.digest.replace('-', '').toLowerCase();
-        const digest = createHash(hash).update(message).digest();
-        const signature = await token.sign(key.keyId, alg, digest);
-        const sigFile = join(testbed.dir, `${key.keyId}.${alg.id}.sig`);
-        writeFileSync(sigFile, signature);
-        const pss = alg.padding === 'PSS' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest', '-sigopt', `rsa_mgf1_md:${hash}`] : [];
-        expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, data]), `${name} ${alg.id}`).toBe(true);
-        // The same signature must fail for another message.
-        writeFileSync(join(testbed.dir, 'other'), 'other');
-        expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, join(testbed.dir, 'other')])).toBe(false);
-        if (alg.padding === 'ECDSA') {
-          const raw = await token.sign(key.keyId, alg, digest, { raw: true });
-          expect(raw.length).toBe(spec.algorithm === 'EC' && spec.curve === 'P-384' ? 96 : 64);
-          writeFileSync(sigFile, ecdsaRawToDer(raw));
-          expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, data])).toBe(true);
-        }
-      }
-    });
-  }
 
   it('a key made by pkcs11-tool is found by its CKA_ID and signs', async () => {
     pkcs11Tool(['--login', '--pin', PIN, '--keypairgen', '--key-type', 'rsa:2048', '--id', 'a1b2c3', '--label', 'made-by-pkcs11-tool']);
@@ -133,5 +96,19 @@ describe('login', () => {
     expect(manager.resolve(d.serialNumber).tokenId).toBe(token.tokenId);
     expect(manager.resolve(d.uri).tokenId).toBe(token.tokenId);
     expect(() => manager.resolve('no-such-token')).toThrowError(expect.objectContaining({ code: 'TokenNotFound' }));
+  });
+});
+
+describe('modules', () => {
+  it('a module that fails to load is reported and skipped; the working one keeps its tokens', () => {
+    const { modules, problems } = parseModuleConfig(`[softhsm]\nlibrary = ${testbed.library}\n[broken]\nlibrary = /nonexistent/libpkcs11.so\n[typo]\nlibary = x\n`);
+    expect(problems.map((p) => p.section)).toEqual(['typo']);
+    const both = TokenManager.open(modules, silentLogger());
+    expect(both.modules.map((m) => [m.config.type, m.port !== undefined])).toEqual([
+      ['softhsm', true],
+      ['broken', false],
+    ]);
+    expect(both.modules[1]!.error).toMatch(/nonexistent/);
+    expect(both.list().map((t) => t.tokenId)).toContain(token.tokenId);
   });
 });
