@@ -6,6 +6,8 @@
  *   XRD_FAULT_FLAG    path of a flag file: while it exists, the token is "removed"
  *   XRD_FAULT_RESET   path of a flag file: when it appears, every real session is closed once
  *                     (a device reset the application is not told about) and the file is deleted
+ *   XRD_FAULT_PIN     path of a flag file: while it exists, C_Login answers CKR_PIN_INCORRECT
+ *                     (the PIN was changed behind the application's back)
  *
  * While removed: C_GetSlotList(tokenPresent=TRUE) lists no slots, C_GetTokenInfo and C_OpenSession
  * answer CKR_TOKEN_NOT_PRESENT, and session calls answer CKR_DEVICE_REMOVED. On removal every real
@@ -29,6 +31,7 @@ typedef unsigned char CK_BBOOL;
 #define CKR_OK 0x0UL
 #define CKR_GENERAL_ERROR 0x5UL
 #define CKR_DEVICE_REMOVED 0x32UL
+#define CKR_PIN_INCORRECT 0xA0UL
 #define CKR_TOKEN_NOT_PRESENT 0xE0UL
 
 /* CK_FUNCTION_LIST of PKCS#11 v2.40: a version, then 68 function pointers in a fixed order. */
@@ -91,6 +94,8 @@ static CK_RV w_OpenSession(CK_ULONG slot, CK_ULONG flags, void *app, void *notif
 
 static CK_RV w_Login(CK_ULONG s, CK_ULONG type, void *pin, CK_ULONG len) {
   if (removed()) return CKR_DEVICE_REMOVED;
+  const char *pin_flag = getenv("XRD_FAULT_PIN");
+  if (pin_flag != NULL && access(pin_flag, F_OK) == 0) return CKR_PIN_INCORRECT;
   return ((CK_RV(*)(CK_ULONG, CK_ULONG, void *, CK_ULONG))real->fn[I_Login])(s, type, pin, len);
 }
 

@@ -38,7 +38,7 @@ export function createTestbed(options: TestbedOptions = {}): Testbed {
   const library = options.faultInjector ? buildFaultInjector() : real;
   const devicesIni = join(dir, 'devices.ini');
   writeFileSync(devicesIni, `[softhsm]\nlibrary = ${library}\n${options.moduleSettings ?? ''}\n`);
-  const faultEnv = { SOFTHSM2_CONF: softhsmConf, XRD_FAULT_MODULE: real, XRD_FAULT_FLAG: join(dir, 'token-removed'), XRD_FAULT_RESET: join(dir, 'reset-sessions') };
+  const faultEnv = { SOFTHSM2_CONF: softhsmConf, XRD_FAULT_MODULE: real, XRD_FAULT_FLAG: join(dir, 'token-removed'), XRD_FAULT_RESET: join(dir, 'reset-sessions'), XRD_FAULT_PIN: join(dir, 'pin-changed') };
   const env: NodeJS.ProcessEnv = { ...process.env, ...faultEnv };
   Object.assign(process.env, faultEnv);
   const dataDir = join(dir, 'data');
@@ -56,6 +56,12 @@ export function setTokenRemoved(testbed: Testbed, removed: boolean): void {
 /** Makes the fault-injecting module drop every session once, silently, on its next call. */
 export function resetSessionsSilently(testbed: Testbed): void {
   writeFileSync(testbed.env.XRD_FAULT_RESET!, '');
+}
+
+/** While set, the fault-injecting module refuses every PIN, as if it had been changed elsewhere. */
+export function setPinRejected(testbed: Testbed, rejected: boolean): void {
+  if (rejected) writeFileSync(testbed.env.XRD_FAULT_PIN!, '');
+  else rmSync(testbed.env.XRD_FAULT_PIN!, { force: true });
 }
 
 /** Initialises a token with SoftHSM's own tool, as an administrator outside the signer would. */

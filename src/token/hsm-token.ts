@@ -232,6 +232,10 @@ export class HsmToken {
         const pinError = this.pinError(err);
         if (pinError) {
           this.loginStatus = statusFromLoginFailure(ckr);
+          // A held PIN that stopped working (changed elsewhere) must not be retried on every
+          // request until the token locks: forget it, the administrator logs in again.
+          if (pin === this.pin) this.pin = undefined;
+          pin.fill(0);
           throw pinError;
         }
         throw this.translate(err, 'LoginFailed', {});

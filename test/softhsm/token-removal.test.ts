@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
-import { createTestbed, resetSessionsSilently, setTokenRemoved, type Testbed } from '../../softhsm/testbed.ts';
+import { createTestbed, resetSessionsSilently, setPinRejected, setTokenRemoved, type Testbed } from '../../softhsm/testbed.ts';
 
 let testbed: Testbed;
 let daemon: SignerDaemon;
@@ -66,5 +66,21 @@ describe('token removed and returned', () => {
     expect(results).toHaveLength(20);
     const tokenId = key.tokenId;
     expect((await client.call('getToken', { token: tokenId })).active).toBe(true);
+  });
+
+  it('a held PIN that was changed elsewhere is tried once, then forgotten (no lock-out by retries)', async () => {
+    const token = await client.call('initToken', { label: 'pin-elsewhere', soPin: '0000', userPin: '5555' });
+    await client.call('activateToken', { token: token.tokenId, pin: '5555' });
+    const key = await client.call('generateKey', { token: token.tokenId, algorithm: 'EC', usage: 'SIGNING' });
+    const sign = () => client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withECDSA', digest: digest('y') });
+    // The PIN is changed elsewhere, and the device resets: the signer's automatic login must fail once.
+    setPinRejected(testbed, true);
+    resetSessionsSilently(testbed);
+    await expect(sign()).rejects.toMatchObject({ code: 'PinIncorrect' });
+    await expect(sign()).rejects.toMatchObject({ code: 'TokenNotActive' });
+    expect((await client.call('getToken', { token: token.tokenId })).status).toBe('USER_PIN_INCORRECT');
+    setPinRejected(testbed, false);
+    await client.call('activateToken', { token: token.tokenId, pin: '5555' });
+    await expect(sign()).resolves.toHaveProperty('signature');
   });
 });
