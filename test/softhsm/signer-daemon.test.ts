@@ -3,7 +3,7 @@
  * administrator and the proxy use, bad input on the wire, load, and a restart.
  */
 import { X509Certificate, createHash, createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -285,6 +285,20 @@ describe('administration', () => {
     await expect(client.call('activateCert', { hash: cert.hash })).rejects.toMatchObject({ code: 'CertNotFound' });
     await expect(client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'KeyNotFound' });
     await expect(client.call('deleteKey', { keyId: key.keyId })).rejects.toMatchObject({ code: 'KeyNotFound' });
+  });
+});
+
+describe('socket access', () => {
+  it('listens with mode 0660 for a named group (e.g. the proxy user\'s) when asked', async () => {
+    const gid = 65534; // nogroup: any group other than ours proves the socket was handed over
+    const other = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni, socketPath: join(testbed.dir, 'group.sock'), socketMode: 0o660, socketGroup: gid }, silentLogger());
+    try {
+      const st = statSync(other.socketPath);
+      expect(st.mode & 0o777).toBe(0o660);
+      expect(st.gid).toBe(gid);
+    } finally {
+      await other.close();
+    }
   });
 });
 
