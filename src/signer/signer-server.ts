@@ -31,7 +31,7 @@ export class SignerServer {
    * session stops; a signature already inside the HSM runs to its end (PKCS#11 cannot cancel it)
    * and its result is dropped.
    */
-  private readonly deadlines = new DeadlineTimer();
+  private readonly deadlines = new DeadlineTimer(20);
   private readonly maxFrame: number;
   private readonly maxInFlight: number;
   private readonly defaultTimeoutMs: number;

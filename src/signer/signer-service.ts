@@ -20,12 +20,15 @@ import type { AuditLog } from './audit-log.ts';
 import { CERT_STATUSES, type CertRecord, type CertStatus, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
 import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OperationName, type Operations, type SigningInfo, type TokenView } from './wire/operations.ts';
 
+/** Node's default sampling interval; a 1 ms sampler woke the loop a thousand times a second. */
+const LOOP_SAMPLE_MS = 10;
+
 type Handler<O extends OperationName> = (req: Operations[O]['req'], deadline?: Deadline) => Promise<Operations[O]['res']> | Operations[O]['res'];
 
 export class SignerService {
   private readonly started = Date.now();
   /** Event-loop delay since start or the last reset: signing must not block the loop. */
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
   /** keyId → token, so the signing path does not touch SQLite. */
   private readonly keyTokens = new Map<string, HsmToken>();
   private readonly handlers: { [O in OperationName]: Handler<O> };
@@ -139,7 +142,8 @@ export class SignerService {
       return { tokenId: d.tokenId, available: d.available, active: d.active, status: d.status };
     });
     const modules = this.tokens.modules.map((m) => ({ type: m.config.type, library: m.config.library, loaded: m.port !== undefined && !m.error, error: m.error }));
-    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    // The histogram holds whole sampling intervals; the delay is what exceeds the interval.
+    const ms = (ns: number) => Math.max(0, Math.round((ns - LOOP_SAMPLE_MS * 1e6) / 1e4) / 100);
     const eventLoopDelay = { p50Ms: ms(this.loopDelay.percentile(50)), p99Ms: ms(this.loopDelay.percentile(99)), maxMs: ms(this.loopDelay.max) };
     if (resetStats) this.loopDelay.reset();
     return {

@@ -76,6 +76,9 @@ export function loadPkcs11Module(library: string, options: { osLockingOk: boolea
   return port;
 }
 
+/** Nice value of the signing threads (see sign-worker.cjs). */
+const SIGN_THREAD_NICE = 3;
+
 interface SignJob {
   resolve: (signature: Buffer) => void;
   reject: (err: Error) => void;
@@ -101,7 +104,7 @@ class SignThreads {
 
   constructor(library: string, count: number) {
     for (let i = 0; i < count; i++) {
-      const thread: SignThread = { worker: new Worker(new URL('./sign-worker.cjs', import.meta.url), { workerData: { library } }), jobs: new Map() };
+      const thread: SignThread = { worker: new Worker(new URL('./sign-worker.cjs', import.meta.url), { workerData: { library, nice: SIGN_THREAD_NICE } }), jobs: new Map() };
       thread.worker.on('message', (reply: Uint8Array | SignFailure) => {
         const signed = reply instanceof Uint8Array ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength) : undefined;
         const id = signed ? signed.readUInt32LE(0) : (reply as SignFailure).id;

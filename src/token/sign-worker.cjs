@@ -7,8 +7,18 @@
 // Jobs arrive packed in one transferred buffer (structured cloning of objects cost more than the
 // signature on fast keys); see encodeSignJob in pkcs11-port.ts for the layout.
 'use strict';
+const { setPriority } = require('node:os');
 const { parentPort, workerData } = require('node:worker_threads');
 const pkcs11js = require('pkcs11js');
+
+// On Linux the nice value is per thread, and 0 names the calling one: signing (CPU-bound with a
+// software token) yields to the event loop, so the socket stays responsive under full load and
+// signing still gets every cycle the loop leaves.
+try {
+  setPriority(0, workerData.nice);
+} catch {
+  // Not permitted or not supported here: the thread runs at normal priority.
+}
 
 const p11 = new pkcs11js.PKCS11();
 p11.load(workerData.library);

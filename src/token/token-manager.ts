@@ -22,16 +22,16 @@ export type ModuleLoader = (config: ModuleConfig) => Pkcs11Port;
 const defaultLoader: ModuleLoader = (config) =>
   loadPkcs11Module(config.library, { osLockingOk: config.osLockingOk, cantCreateThreads: config.libraryCantCreateOsThreads, signThreads: signThreadCount() });
 
-/** One signing thread per core (XRD_SIGN_THREADS overrides): more only add contention on SoftHSM. */
+/**
+ * One signing thread per core (XRD_SIGN_THREADS overrides, e.g. more for a network HSM whose calls
+ * mostly wait): with SoftHSM, more threads than cores took CPU from the event loop and tripled its
+ * delay under load in npm run bench:signer, for no more signatures.
+ */
 function signThreadCount(): number {
   const configured = Number(process.env.XRD_SIGN_THREADS);
   return Number.isInteger(configured) && configured > 0 ? configured : availableParallelism();
 }
 
-/**
- * 64 operation sessions per token: enough that requests rarely queue in the pool (queueing there
- * cost more than the sessions themselves in the signer benchmark); HSMs allow far more.
- */
 export const DEFAULT_TOKEN_OPTIONS: HsmTokenOptions = { sessionPoolSize: 64, maxWaiting: 4096 };
 
 export class TokenManager {
