@@ -74,8 +74,8 @@ const MECHANISM_FOR_DIGEST = {
   'SHA-512': { hash: 'CKM_SHA512', mgf: 'CKG_MGF1_SHA512' },
 } as const;
 
-/** A signature survives this many lost sessions or handles before the caller sees the error. */
-const MAX_SIGN_ATTEMPTS = 3;
+/** An operation survives this many lost sessions or handles before the caller sees the error. */
+const MAX_ATTEMPTS = 3;
 
 /** Attribute names accepted in devices.ini `*_key_attribute_*` overrides. */
 const OVERRIDABLE_ATTRIBUTES: Record<string, number> = {
@@ -346,8 +346,7 @@ export class HsmToken {
 
   /** Keys on the token (private keys when logged in, public keys always), merged by CKA_ID. */
   async listKeys(): Promise<TokenKey[]> {
-    this.requireAvailable();
-    return this.withSession(undefined, (session) => {
+    return this.withRecovery(undefined, false, 'HSMNonOperational', (session) => {
       const byId = new Map<string, { priv?: Handle; pub?: Handle }>();
       for (const [cls, slot] of [
         [ck.CKO_PRIVATE_KEY, 'priv'],
@@ -363,7 +362,7 @@ export class HsmToken {
         }
       }
       return [...byId].map(([keyId, h]) => this.describeKey(session, keyId, h.priv, h.pub));
-    }, 'HSMNonOperational');
+    });
   }
 
   /** @throws KeyNotFound (no key or several with that CKA_ID) */
@@ -374,14 +373,13 @@ export class HsmToken {
   }
 
   private async findKey(keyId: string): Promise<TokenKey | undefined> {
-    this.requireAvailable();
-    return this.withSession(undefined, (session) => {
+    return this.withRecovery(undefined, false, 'HSMNonOperational', (session) => {
       const id = keyIdBytes(keyId);
       const priv = this.findUnique(session, ck.CKO_PRIVATE_KEY, id, keyId);
       const pub = this.findUnique(session, ck.CKO_PUBLIC_KEY, id, keyId);
       if (!priv && !pub) return undefined;
       return this.describeKey(session, keyId, priv, pub);
-    }, 'HSMNonOperational');
+    });
   }
 
   /** @throws KeyNotFound, TokenNotActive, TokenReadOnly */
@@ -448,7 +446,7 @@ export class HsmToken {
    * @throws KeyNotFound, TokenNotActive, TokenNotAvailable, UnsupportedSignAlgorithm, CannotSign, Busy, RequestTimeout
    */
   async sign(keyId: string, algorithm: SignAlgorithm, digest: Buffer, options: { raw?: boolean; deadline?: Deadline } = {}): Promise<Buffer> {
-    const signature = await this.withRetry(keyId, options.deadline, async (session) => {
+    const signature = await this.withRecovery(keyId, true, 'CannotSign', async (session) => {
       const key = this.keyHandle(session, keyId);
       if (key.algorithm !== algorithm.keyAlgorithm) {
         throw new XrdError('UnsupportedSignAlgorithm', { algorithm: algorithm.id, keyId });
@@ -460,7 +458,7 @@ export class HsmToken {
       } finally {
         if (this.config.signVerifyPin) this.port.C_Logout(session);
       }
-    });
+    }, options.deadline);
     return algorithm.padding === 'ECDSA' && !options.raw ? ecdsaRawToDer(signature) : signature;
   }
 
@@ -470,8 +468,7 @@ export class HsmToken {
    * @throws KeyNotFound, TokenNotAvailable, UnsupportedSignAlgorithm
    */
   async verify(keyId: string | undefined, publicKey: Buffer | undefined, algorithm: SignAlgorithm, digest: Buffer, signature: Buffer): Promise<boolean> {
-    this.requireAvailable();
-    return this.withSession(keyId, (session) => {
+    return this.withRecovery(keyId, false, 'CannotSign', (session) => {
       let handle: Handle;
       let temporary = false;
       let curve: CurveInfo | undefined;
@@ -516,7 +513,7 @@ export class HsmToken {
       } finally {
         if (temporary) this.port.C_DestroyObject(session, handle);
       }
-    }, 'CannotSign');
+    });
   }
 
   private keyHandle(session: Handle, keyId: string): KeyHandle {
@@ -585,27 +582,35 @@ export class HsmToken {
   }
 
   /**
-   * Signing with one transparent retry when the failure only cost us a session or a key handle
-   * (the token still has the key; the caller should not see our housekeeping).
+   * Runs an operation that may safely run again (a signature, a lookup) on a pooled session, retrying
+   * when the failure only cost us a session, a handle or the login: the token still has the keys,
+   * and the caller should not see our housekeeping. SoftHSM, for one, invalidates handles while
+   * another thread writes a new object.
    */
-  private async withRetry(keyId: string, deadline: Deadline | undefined, fn: (session: Handle) => Promise<Buffer>): Promise<Buffer> {
+  private async withRecovery<T>(
+    keyId: string | undefined,
+    needLogin: boolean,
+    fallback: ErrorCode,
+    fn: (session: Handle) => T | Promise<T>,
+    deadline?: Deadline,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      this.ensureReady(true);
+      this.ensureReady(needLogin);
       try {
         return await this.withSession(
           keyId,
           (session) => {
             // Another request may have found the login lost while this one waited for a session.
-            this.ensureReady(true);
+            this.ensureReady(needLogin);
             return fn(session);
           },
-          'CannotSign',
+          fallback,
           deadline,
         );
       } catch (err) {
         const kind = err instanceof XrdError ? (err.details.failure as string | undefined) : undefined;
-        const recoverable = kind === 'session-lost' || kind === 'handle-stale' || kind === 'logged-out';
-        if (recoverable && this.pin && attempt < MAX_SIGN_ATTEMPTS) continue;
+        const recoverable = kind === 'session-lost' || kind === 'handle-stale' || (kind === 'logged-out' && this.pin !== undefined);
+        if (recoverable && attempt < MAX_ATTEMPTS) continue;
         throw err;
       }
     }
@@ -685,10 +690,11 @@ export class HsmToken {
     return found[0];
   }
 
-  /** Releases sessions; used when the daemon stops. */
+  /** Logs out and releases the sessions; used when the daemon stops. */
   close(): void {
-    this.pin?.fill(0);
-    this.pin = undefined;
+    // Logging out explicitly: a session still busy (a key generation past its deadline) would
+    // otherwise keep the token logged in for whatever else this process loads next.
+    this.logout();
     this.closeLoginSession();
     this.pool.reset();
   }
