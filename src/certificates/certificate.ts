@@ -66,14 +66,6 @@ export function parseCertificate(input: Buffer | string): CertificateFacts {
   };
 }
 
-/** Every certificate in a PEM bundle, or the single DER certificate given. */
-export function splitCertificates(input: Buffer | string): Buffer[] {
-  const text = Buffer.isBuffer(input) ? input.toString('latin1') : input;
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-  if (pems) return pems.map((p) => parseCertificate(p).der);
-  return [parseCertificate(Buffer.isBuffer(input) ? input : Buffer.from(input, 'base64')).der];
-}
-
 /**
  * Checks that the certificate may serve the given key usage: signing certificates need
  * nonRepudiation, authentication certificates digitalSignature (and clientAuth when EKU is present).

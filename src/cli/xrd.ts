@@ -13,6 +13,7 @@ import { XrdError, toXrdError } from '../platform/errors.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 import { startSignerDaemon } from '../signer/signer-daemon.ts';
+import type { CertStatus } from '../signer/keyconf-store.ts';
 import type { SignerService } from '../signer/signer-service.ts';
 import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
 import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
@@ -313,7 +314,7 @@ async function runClientCommand(group: string, command: string | undefined, rest
         return out(c, () => `${c.hash} ${c.active ? 'active' : 'inactive'}`);
       }
       case 'cert status': {
-        const c = await call('setCertStatus', { hash: arg(0, '<hash>'), status: arg(1, '<status>') as never });
+        const c = await call('setCertStatus', { hash: arg(0, '<hash>'), status: arg(1, '<status>') as CertStatus });
         return out(c, () => `${c.hash} ${c.status}`);
       }
       case 'cert delete': {

@@ -43,7 +43,10 @@ export class SignerService {
     this.handlers = {
       health: (r) => this.health(r.resetStats === true),
       listTokens: () => this.tokens.list().map((t) => this.tokenView(t)),
-      getToken: async (r) => this.tokenView(this.token(r.token), await this.keysOf(this.token(r.token))),
+      getToken: async (r) => {
+        const token = this.token(r.token);
+        return this.tokenView(token, await this.keysOf(token));
+      },
       initToken: (r) => {
         const tokenId = this.tokens.initToken(text(r, 'label'), text(r, 'soPin'), text(r, 'userPin'), r.moduleType);
         return this.tokenView(this.tokens.get(tokenId));
