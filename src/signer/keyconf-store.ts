@@ -4,6 +4,7 @@
  * responses by certificate hash. One SQLite file in WAL mode; every change is one transaction.
  */
 import Database from 'better-sqlite3';
+import { chmodSync } from 'node:fs';
 import type { KeyUsage } from '../certificates/csr.ts';
 
 export const CERT_STATUSES = ['saved', 'registration in progress', 'registered', 'deletion in progress', 'global error'] as const;
@@ -126,6 +127,8 @@ export class KeyconfStore {
 
   constructor(path: string) {
     this.db = new Database(path);
+    // Key and certificate metadata is nobody else's business (the data folder is 0700 as well).
+    chmodSync(path, 0o600);
     this.db.pragma('journal_mode = WAL');
     // Admin changes are rare and must survive a power cut: pay for a full sync.
     this.db.pragma('synchronous = FULL');

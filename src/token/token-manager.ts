@@ -133,6 +133,7 @@ export class TokenManager {
    * @throws TokenNotFound when no module has an uninitialised slot, PinInvalid, HSMNonOperational
    */
   initToken(label: string, soPin: string, userPin: string, moduleType?: string): string {
+    if (Buffer.byteLength(label) > 32) throw new XrdError('InvalidIdentifier', { value: label, reason: 'a token label holds at most 32 bytes' });
     for (const module of this.modules) {
       if (!module.port || (moduleType && module.config.type !== moduleType)) continue;
       const port = module.port;
@@ -140,7 +141,7 @@ export class TokenManager {
       if (!free) continue;
       try {
         // Labels are blank-padded to 32 bytes (pkcs11js would pad with NULs, which tokens then show).
-        port.C_InitToken(free, soPin, Buffer.from(label, 'utf8').length <= 32 ? label.padEnd(32 - (Buffer.byteLength(label) - label.length), ' ') : label);
+        port.C_InitToken(free, soPin, label + ' '.repeat(32 - Buffer.byteLength(label)));
         // SoftHSM moves an initialised token to a new slot; find it by label among fresh slots.
         const slot = port.C_GetSlotList(true).find((s) => {
           const info = port.C_GetTokenInfo(s);

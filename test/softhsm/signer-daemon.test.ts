@@ -278,6 +278,11 @@ describe('administration', () => {
     expect((await client.call('activateToken', { token: t.tokenId, pin: '2222' })).active).toBe(true);
   });
 
+  it('refuses a token label longer than PKCS#11 allows, and an unknown token', async () => {
+    await expect(client.call('initToken', { label: 'x'.repeat(33), soPin: '0000', userPin: '1111' })).rejects.toMatchObject({ code: 'InvalidIdentifier' });
+    await expect(client.call('activateToken', { token: 'no-such-token', pin: '1111' })).rejects.toMatchObject({ code: 'TokenNotFound' });
+  });
+
   it('deletes a key from the token and the keyconf, with its certificates', async () => {
     const { key, cert } = await signingKeyWithCert('DEV/COM/4040');
     await client.call('deleteKey', { keyId: key.keyId });
