@@ -95,8 +95,8 @@ export class SignerServer {
       } catch (err) {
         // Framing is lost: say why on request id 0, then hang up. Other connections go on.
         this.log.warn({ reason: (err as Error).message }, 'closing connection after framing error');
-        socket.end(errorFrame(0, 0, toXrdError(err)));
-        socket.destroy();
+        socket.removeAllListeners('data');
+        socket.end(errorFrame(0, 0, toXrdError(err)), () => socket.destroy());
         return;
       }
       for (const frame of frames) {
