@@ -9,7 +9,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parseCertificate } from '../certificates/certificate.ts';
+import { loadConfigurationAnchor } from '../globalconf/anchor.ts';
+import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
+import { formatClientId } from '../protocol/identifiers.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 import { startSignerDaemon } from '../signer/signer-daemon.ts';
@@ -60,6 +64,7 @@ const OPTIONS = {
   signature: { type: 'string' },
   inactive: { type: 'boolean' },
   'timeout-ms': { type: 'string' },
+  conf: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -83,11 +88,14 @@ const USAGE = `xrd — X-Road signer administration
   xrd cert status <hash> "<saved|registration in progress|registered|deletion in progress|global error>" | delete <hash>
   xrd sign <keyId> (--file F | --digest HEX) [--algorithm SHA256withRSA…] [--format der|raw] [--out F]
   xrd verify (--key ID | --cert F) (--file F | --digest HEX) --signature F [--algorithm A]
+  xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
+  xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
 
 Tokens are named by token id, label, serial number or pkcs11: URI. PINs are asked for, or read from
 --pin-file / --pin-env (--new-pin-*, --so-pin-* likewise); --pin works only with --insecure-pin-arg.
 Every command takes --json and --socket (default $XRD_SIGNER_SOCKET or <data-dir>/signer.sock;
-data dir: --data-dir, $XRD_DATA_DIR or ./var).`;
+data dir: --data-dir, $XRD_DATA_DIR or ./var). The configuration directory is --conf,
+$XRD_GLOBALCONF_DIR or <data-dir>/globalconf.`;
 
 class UsageError extends Error {}
 
@@ -107,6 +115,7 @@ export async function main(argv: string[]): Promise<number> {
   const [group, command, ...rest] = positionals;
   try {
     if (group === 'daemon' && command === 'start') return await daemonStart(values);
+    if (group === 'conf') return confCommand(command, rest, values);
     return await runClientCommand(group!, command, rest, values);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -342,6 +351,71 @@ async function runClientCommand(group: string, command: string | undefined, rest
   } finally {
     client.close();
   }
+}
+
+// ---- global configuration (no daemon needed) -------------------------------------------------
+
+function confCommand(command: string | undefined, rest: string[], values: Values): number {
+  const print = (json: unknown, human: string): number => {
+    process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
+    return 0;
+  };
+  if (command === 'show') {
+    const conf = loadGlobalConf(values.conf ?? process.env.XRD_GLOBALCONF_DIR ?? join(dataDir(values), 'globalconf'));
+    const view = globalConfView(conf);
+    const own = view.instances.find((i) => i.instanceIdentifier === conf.instanceIdentifier)!;
+    return print(view, [
+      `instance ${conf.instanceIdentifier} (configuration version ${own.configurationVersion}${view.expiresAt ? `, expires ${view.expiresAt}` : ''})`,
+      ...own.approvedCas.map((ca) => `CA ${ca.name}: ${ca.topCa.subject}; OCSP ${ca.topCa.ocsp.map((o) => o.url).join(', ') || '-'}${ca.authenticationOnly ? ' (authentication only)' : ''}`),
+      ...own.approvedTsas.map((t) => `TSA ${t.name}: ${t.url}`),
+      ...own.members.map((m) => `member ${m.id} "${m.name}"${m.subsystems.length ? `: ${m.subsystems.join(', ')}` : ''}`),
+      ...own.securityServers.map((s) => `server ${s.id} at ${s.address}, ${s.authCertHashes.length} auth cert(s), ${s.clients.length} client(s)`),
+      ...own.globalGroups.map((g) => `group ${g.groupCode}: ${g.members.join(', ')}`),
+      `OCSP freshness ${own.ocspFreshnessSeconds} s`,
+    ].join('\n'));
+  }
+  if (command === 'anchor') {
+    const file = rest[0];
+    if (!file) throw new UsageError('missing <anchor.xml>');
+    const anchor = loadConfigurationAnchor(file);
+    const view = { instanceIdentifier: anchor.instanceIdentifier, generatedAt: anchor.generatedAt?.toISOString(), sources: anchor.sources.map((s) => ({ downloadUrl: s.downloadUrl, verificationCerts: s.verificationCerts.map(certificateView) })) };
+    return print(view, [`instance ${view.instanceIdentifier}`, ...view.sources.map((s) => `source ${s.downloadUrl}: ${s.verificationCerts.map((c) => c.subject).join('; ')}`)].join('\n'));
+  }
+  throw new UsageError(`unknown command "conf ${command ?? ''}"`);
+}
+
+function certificateView(der: Buffer): { subject: string; issuer: string; notAfter: string; sha256: string } {
+  const cert = parseCertificate(der);
+  return { subject: cert.subject, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), sha256: cert.hash };
+}
+
+function globalConfView(conf: GlobalConf) {
+  const ca = (c: CaCertificate) => ({ ...certificateView(c.cert), ocsp: c.ocsp.map((o) => ({ url: o.url, cert: o.cert && certificateView(o.cert) })) });
+  return {
+    instanceIdentifier: conf.instanceIdentifier,
+    expiresAt: conf.expiresAt?.toISOString(),
+    instances: [...conf.shared.values()].map((p) => ({
+      instanceIdentifier: p.instanceIdentifier,
+      configurationVersion: p.configurationVersion,
+      approvedCas: p.approvedCas.map((c) => ({ name: c.name, authenticationOnly: c.authenticationOnly, certificateProfileInfo: c.certificateProfileInfo, topCa: ca(c.topCa), intermediateCas: c.intermediateCas.map(ca) })),
+      approvedTsas: p.approvedTsas.map((t) => ({ name: t.name, url: t.url, cert: certificateView(t.cert) })),
+      members: p.members.map((m) => ({ id: formatClientId(m.id), name: m.name, subsystems: m.subsystems })),
+      securityServers: p.securityServers.map((s) => ({
+        id: `${formatClientId(s.owner)}/${s.serverCode}`,
+        address: s.address,
+        authCertHashes: s.authCertHashes.map((h) => `${p.authCertHashAlgorithm}:${h.toString('hex')}`),
+        clients: s.clients.map(formatClientId),
+      })),
+      globalGroups: p.globalGroups.map((g) => ({ groupCode: g.groupCode, description: g.description, members: g.members.map(formatClientId) })),
+      memberClasses: p.memberClasses,
+      ocspFreshnessSeconds: p.ocspFreshnessSeconds,
+    })),
+    timeStampingIntervalSeconds: conf.privateParams?.timeStampingIntervalSeconds,
+    managementService: conf.privateParams?.managementService && {
+      authCertRegServiceAddress: conf.privateParams.managementService.authCertRegServiceAddress,
+      managementRequestServiceProviderId: conf.privateParams.managementService.managementRequestServiceProviderId && formatClientId(conf.privateParams.managementService.managementRequestServiceProviderId),
+    },
+  };
 }
 
 async function signCommand(

@@ -39,6 +39,9 @@ export const ERROR_CODES = {
   CsrNotFound: { message: 'CSR {csrId} not found', httpStatus: 404 },
   UnknownMember: { message: 'No signing certificate for member {memberId}', httpStatus: 404 },
   InvalidIdentifier: { message: 'Invalid identifier {value}: {reason}', httpStatus: 400 },
+  // Global configuration (facts §7)
+  OutdatedGlobalConf: { message: 'Global configuration of {instance} expired at {expiredAt}', httpStatus: 500 },
+  MalformedGlobalConf: { message: 'Malformed global configuration {file}: {reason}', httpStatus: 500 },
   // Signer daemon protocol
   MalformedRequest: { message: 'Malformed request: {reason}', httpStatus: 400 },
   UnsupportedVersion: { message: 'Unsupported protocol version {version}', httpStatus: 400 },

@@ -1,0 +1,47 @@
+/**
+ * Just enough DOM for configuration files: namespace-aware parsing with @xmldom/xmldom and lookups
+ * of child elements by local name. Configuration files are small and read rarely; no speed needed.
+ */
+import { DOMParser, type Element } from '@xmldom/xmldom';
+import { XrdError } from '../platform/errors.ts';
+
+export type { Element };
+
+/** @throws MalformedGlobalConf */
+export function parseXml(text: string, file: string): Element {
+  try {
+    const doc = new DOMParser({
+      onError: (level, message) => {
+        if (level !== 'warning') throw new Error(message);
+      },
+    }).parseFromString(text, 'text/xml');
+    if (!doc.documentElement) throw new Error('no root element');
+    return doc.documentElement;
+  } catch (err) {
+    throw new XrdError('MalformedGlobalConf', { file, reason: (err as Error).message }, { cause: err });
+  }
+}
+
+export function children(parent: Element, localName: string): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === 1 && (n as Element).localName === localName) out.push(n as Element);
+  }
+  return out;
+}
+
+export function child(parent: Element, localName: string): Element | undefined {
+  return children(parent, localName)[0];
+}
+
+/** Text of a required child element. @throws MalformedGlobalConf */
+export function requiredText(parent: Element, localName: string, file: string): string {
+  const el = child(parent, localName);
+  const value = el?.textContent?.trim();
+  if (!value) throw new XrdError('MalformedGlobalConf', { file, reason: `<${parent.localName}> lacks <${localName}>` });
+  return value;
+}
+
+export function optionalText(parent: Element, localName: string): string | undefined {
+  return child(parent, localName)?.textContent?.trim() || undefined;
+}
