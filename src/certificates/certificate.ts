@@ -6,6 +6,7 @@
 import * as asn1js from 'asn1js';
 import { X509Certificate, createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
+import { TAG, childrenOf, contextTag, expectTag, readTlv, whole } from './der.ts';
 import type { KeyUsage } from './csr.ts';
 
 export const KEY_USAGE_BITS = [
@@ -110,4 +111,36 @@ function readKeyUsage(der: Buffer): KeyUsageBit[] | undefined {
     return KEY_USAGE_BITS.filter((_, i) => ((bytes[i >> 3] ?? 0) >> (7 - (i & 7))) & 1);
   }
   return undefined;
+}
+
+/** The DER pieces of a certificate that OCSP needs (RFC 6960 CertID and ResponderID). */
+export interface CertificateDerParts {
+  /** DER of the serialNumber INTEGER. */
+  readonly serialNumber: Buffer;
+  /** DER of the issuer Name. */
+  readonly issuerName: Buffer;
+  /** DER of the subject Name. */
+  readonly subjectName: Buffer;
+  /** The subjectPublicKey BIT STRING's bits (without the unused-bits octet). */
+  readonly publicKeyBits: Buffer;
+}
+
+/** @throws IncorrectCertificate when the DER is not a certificate */
+export function certificateDerParts(der: Buffer): CertificateDerParts {
+  try {
+    const cert = expectTag(readTlv(der, 0), TAG.SEQUENCE, 'Certificate');
+    const tbs = childrenOf(der, expectTag(childrenOf(der, cert)[0], TAG.SEQUENCE, 'TBSCertificate'));
+    const fields = tbs[0]?.tag === contextTag(0) ? tbs.slice(1) : tbs;
+    const [serial, , issuer, , subject, spki] = fields;
+    const bitString = expectTag(childrenOf(der, expectTag(spki, TAG.SEQUENCE, 'SubjectPublicKeyInfo'))[1], TAG.BIT_STRING, 'subjectPublicKey');
+    return {
+      serialNumber: whole(der, expectTag(serial, TAG.INTEGER, 'serialNumber')),
+      issuerName: whole(der, expectTag(issuer, TAG.SEQUENCE, 'issuer')),
+      subjectName: whole(der, expectTag(subject, TAG.SEQUENCE, 'subject')),
+      publicKeyBits: der.subarray(bitString.contentStart + 1, bitString.end),
+    };
+  } catch (err) {
+    if (err instanceof XrdError) throw err;
+    throw new XrdError('IncorrectCertificate', { reason: `cannot read certificate DER: ${(err as Error).message}` }, { cause: err });
+  }
 }

@@ -39,6 +39,9 @@ export const ERROR_CODES = {
   CsrNotFound: { message: 'CSR {csrId} not found', httpStatus: 404 },
   UnknownMember: { message: 'No signing certificate for member {memberId}', httpStatus: 404 },
   InvalidIdentifier: { message: 'Invalid identifier {value}: {reason}', httpStatus: 400 },
+  // Certificate validation (MESS_12–15); the message is the reference's own text
+  IncorrectValidationInfo: { message: '{reason}', httpStatus: 500 },
+  CertValidation: { message: '{reason}', httpStatus: 500 },
   // Global configuration (facts §7)
   OutdatedGlobalConf: { message: 'Global configuration of {instance} expired at {expiredAt}', httpStatus: 500 },
   MalformedGlobalConf: { message: 'Malformed global configuration {file}: {reason}', httpStatus: 500 },
