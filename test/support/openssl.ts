@@ -1,6 +1,6 @@
 /** OpenSSL as an independent peer in tests: verifying our signatures and CSRs, issuing certificates. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,6 +28,7 @@ export interface TestCa {
   readonly dir: string;
   readonly certPem: string;
   readonly certPath: string;
+  readonly keyPath: string;
   /** Issues a certificate for a CSR (PEM) with the given keyUsage (and optional extendedKeyUsage). */
   issue(csrPem: string, keyUsage: string, extendedKeyUsage?: string, days?: number): string;
 }
@@ -42,6 +43,7 @@ export function createTestCa(name = 'Test CA'): TestCa {
   return {
     dir,
     certPath,
+    keyPath: key,
     certPem: openssl(['x509', '-in', certPath]),
     issue(csrPem, keyUsage, extendedKeyUsage, days = 30) {
       const n = serial++;
@@ -52,4 +54,48 @@ export function createTestCa(name = 'Test CA'): TestCa {
       return openssl(['x509', '-req', '-in', csr, '-CA', certPath, '-CAkey', key, '-set_serial', String(1000 + n), '-days', String(days), '-extfile', ext]);
     },
   };
+}
+
+/** A new RSA key and a CSR for it, made by openssl; returns the key file and the CSR PEM. */
+export function newKeyAndCsr(dir: string, name: string, subject: string): { keyPath: string; csrPem: string } {
+  const keyPath = join(dir, `${name}.key`);
+  const csrPem = openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-subj', subject]);
+  return { keyPath, csrPem };
+}
+
+export function pemToDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----|\s+/g, ''), 'base64');
+}
+
+export interface OcspIndexEntry {
+  /** Certificate serial number, hex. */
+  readonly serial: string;
+  readonly revokedAt?: Date;
+}
+
+/**
+ * Answers an OCSP request with `openssl ocsp` in file mode, as the CA's responder would: good for
+ * listed certificates, revoked for revoked ones, unknown for the rest.
+ */
+export function opensslOcspRespond(options: {
+  dir: string;
+  caCertPath: string;
+  responderCertPath: string;
+  responderKeyPath: string;
+  index: readonly OcspIndexEntry[];
+  request: Buffer;
+  validityMinutes?: number;
+}): Buffer {
+  const asn1Time = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+  const index = options.index
+    .map((e) => `${e.revokedAt ? 'R' : 'V'}\t${asn1Time(new Date(Date.now() + 86_400_000))}\t${e.revokedAt ? asn1Time(e.revokedAt) : ''}\t${e.serial.toUpperCase()}\tunknown\t/CN=test`)
+    .join('\n');
+  const indexPath = join(options.dir, 'index.txt');
+  const reqPath = join(options.dir, 'ocsp-req.der');
+  const respPath = join(options.dir, 'ocsp-resp.der');
+  writeFileSync(indexPath, index + '\n');
+  writeFileSync(reqPath, options.request);
+  const validity = options.validityMinutes === undefined ? [] : ['-nmin', String(options.validityMinutes)];
+  openssl(['ocsp', '-index', indexPath, '-CA', options.caCertPath, '-rsigner', options.responderCertPath, '-rkey', options.responderKeyPath, '-reqin', reqPath, '-respout', respPath, ...validity]);
+  return readFileSync(respPath);
 }
