@@ -1,12 +1,12 @@
 /**
- * What the signer needs to know about an X.509 certificate: hashes (SHA-256 as its id, SHA-1 for
- * OCSP lookups), names, validity, public key and key usages. Node's X509Certificate does the
- * parsing; the keyUsage bits, which it does not expose, are read from the extension with asn1js.
+ * What the signer and the trust layer need to know about an X.509 certificate: hashes (SHA-256 as
+ * its id, SHA-1 for OCSP lookups), names, validity, public key, key usages, basic constraints and
+ * the DER pieces OCSP hashes. Node's X509Certificate does the parsing; what it does not expose is
+ * read with the DER reader.
  */
-import * as asn1js from 'asn1js';
 import { X509Certificate, createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
-import { TAG, childrenOf, contextTag, expectTag, readTlv, whole } from './der.ts';
+import { TAG, childrenOf, contextTag, expectTag, readOid, readTlv, whole } from './der.ts';
 import type { KeyUsage } from './csr.ts';
 
 export const KEY_USAGE_BITS = [
@@ -97,20 +97,12 @@ function oneLineName(multiline: string): string {
 }
 
 function readKeyUsage(der: Buffer): KeyUsageBit[] | undefined {
-  const cert = asn1js.fromBER(new Uint8Array(der)).result as asn1js.Sequence;
-  const tbs = cert.valueBlock.value[0] as asn1js.Sequence;
-  const extensionsWrapper = tbs.valueBlock.value.find((v) => v.idBlock.tagClass === 3 && v.idBlock.tagNumber === 3) as asn1js.Constructed | undefined;
-  const extensions = extensionsWrapper?.valueBlock.value[0] as asn1js.Sequence | undefined;
-  for (const ext of extensions?.valueBlock.value ?? []) {
-    const fields = (ext as asn1js.Sequence).valueBlock.value;
-    const oid = (fields[0] as asn1js.ObjectIdentifier).valueBlock.toString();
-    if (oid !== '2.5.29.15') continue;
-    const octets = fields[fields.length - 1] as asn1js.OctetString;
-    const bitString = asn1js.fromBER(octets.valueBlock.valueHexView).result as asn1js.BitString;
-    const bytes = bitString.valueBlock.valueHexView;
-    return KEY_USAGE_BITS.filter((_, i) => ((bytes[i >> 3] ?? 0) >> (7 - (i & 7))) & 1);
-  }
-  return undefined;
+  const ext = extensionValue(der, '2.5.29.15');
+  if (!ext) return undefined;
+  const bits = expectTag(readTlv(ext, 0), TAG.BIT_STRING, 'KeyUsage');
+  // The first content octet counts unused bits; the named bits follow, most significant first.
+  const bytes = ext.subarray(bits.contentStart + 1, bits.end);
+  return KEY_USAGE_BITS.filter((_, i) => ((bytes[i >> 3] ?? 0) >> (7 - (i & 7))) & 1);
 }
 
 /** The DER pieces of a certificate that OCSP needs (RFC 6960 CertID and ResponderID). */
@@ -143,4 +135,27 @@ export function certificateDerParts(der: Buffer): CertificateDerParts {
     if (err instanceof XrdError) throw err;
     throw new XrdError('IncorrectCertificate', { reason: `cannot read certificate DER: ${(err as Error).message}` }, { cause: err });
   }
+}
+
+/** basicConstraints: whether the certificate is a CA, and its pathLenConstraint when set. */
+export function basicConstraints(der: Buffer): { ca: boolean; pathLen?: number } {
+  const ext = extensionValue(der, '2.5.29.19');
+  if (!ext) return { ca: false };
+  const fields = childrenOf(ext, expectTag(readTlv(ext, 0), TAG.SEQUENCE, 'BasicConstraints'));
+  const ca = fields[0]?.tag === TAG.BOOLEAN && ext[fields[0].contentStart] !== 0;
+  const len = fields.find((f) => f.tag === TAG.INTEGER);
+  return { ca, pathLen: len ? ext.readUIntBE(len.contentStart, len.end - len.contentStart) : undefined };
+}
+
+/** The extnValue octets of an extension, or undefined when the certificate lacks it. */
+function extensionValue(der: Buffer, oid: string): Buffer | undefined {
+  const cert = readTlv(der, 0);
+  const tbs = childrenOf(der, childrenOf(der, cert)[0]!);
+  const wrapper = tbs.find((t) => t.tag === contextTag(3));
+  if (!wrapper) return undefined;
+  for (const ext of childrenOf(der, childrenOf(der, wrapper)[0]!)) {
+    const parts = childrenOf(der, ext);
+    if (readOid(der, parts[0]!) === oid) return der.subarray(parts[parts.length - 1]!.contentStart, parts[parts.length - 1]!.end);
+  }
+  return undefined;
 }

@@ -40,6 +40,9 @@ export const ERROR_CODES = {
   UnknownMember: { message: 'No signing certificate for member {memberId}', httpStatus: 404 },
   InvalidIdentifier: { message: 'Invalid identifier {value}: {reason}', httpStatus: 400 },
   // Certificate validation (MESS_12–15); the message is the reference's own text
+  CannotCreateCertPath: { message: 'Cannot create certificate path for {subject}: {reason}', httpStatus: 500 },
+  InvalidCertPath: { message: 'Invalid certificate path for {subject}: {reason}', httpStatus: 500 },
+  CertValidityTime: { message: 'Certificate {subject} is not valid at {at} (valid from {notBefore} to {notAfter})', httpStatus: 500 },
   IncorrectValidationInfo: { message: '{reason}', httpStatus: 500 },
   CertValidation: { message: '{reason}', httpStatus: 500 },
   // Global configuration (facts §7)

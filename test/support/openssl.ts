@@ -31,34 +31,51 @@ export interface TestCa {
   readonly keyPath: string;
   /** Issues a certificate for a CSR (PEM) with the given keyUsage (and optional extendedKeyUsage). */
   issue(csrPem: string, keyUsage: string, extendedKeyUsage?: string, days?: number): string;
+  /** Issues a certificate with these extension lines (openssl -extfile syntax). */
+  issueWithExtensions(csrPem: string, extensions: string, days?: number): string;
 }
 
-/** A throw-away CA made with the openssl command line. */
-export function createTestCa(name = 'Test CA'): TestCa {
+export interface TestCaOptions {
+  /** Issued by this CA instead of self-signed. */
+  readonly parent?: TestCa;
+  /** The basicConstraints line; default `critical,CA:TRUE`. */
+  readonly basicConstraints?: string;
+}
+
+/** A throw-away CA (root, or intermediate under `parent`) made with the openssl command line. */
+export function createTestCa(name = 'Test CA', options: TestCaOptions = {}): TestCa {
   const dir = mkdtempSync(join(tmpdir(), 'xrd-ca-'));
-  const key = join(dir, 'ca.key');
+  const keyPath = join(dir, 'ca.key');
   const certPath = join(dir, 'ca.pem');
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certPath, '-days', '30', '-subj', `/O=Test/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  const basicConstraints = options.basicConstraints ?? 'critical,CA:TRUE';
+  if (options.parent) {
+    const { csrPem } = newKeyAndCsr(dir, 'ca', `/O=Test/CN=${name}`, keyPath);
+    writeFileSync(certPath, options.parent.issueWithExtensions(csrPem, `basicConstraints=${basicConstraints}\nkeyUsage=critical,keyCertSign,cRLSign\n`));
+  } else {
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '30', '-subj', `/O=Test/CN=${name}`, '-addext', `basicConstraints=${basicConstraints}`, '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  }
   let serial = 1;
-  return {
+  const ca: TestCa = {
     dir,
     certPath,
-    keyPath: key,
+    keyPath,
     certPem: openssl(['x509', '-in', certPath]),
-    issue(csrPem, keyUsage, extendedKeyUsage, days = 30) {
+    issue: (csrPem, keyUsage, extendedKeyUsage, days) =>
+      ca.issueWithExtensions(csrPem, `keyUsage=critical,${keyUsage}\n${extendedKeyUsage ? `extendedKeyUsage=${extendedKeyUsage}\n` : ''}`, days),
+    issueWithExtensions(csrPem, extensions, days = 30) {
       const n = serial++;
       const csr = join(dir, `req${n}.csr`);
       const ext = join(dir, `ext${n}.cnf`);
       writeFileSync(csr, csrPem);
-      writeFileSync(ext, `keyUsage=critical,${keyUsage}\n${extendedKeyUsage ? `extendedKeyUsage=${extendedKeyUsage}\n` : ''}`);
-      return openssl(['x509', '-req', '-in', csr, '-CA', certPath, '-CAkey', key, '-set_serial', String(1000 + n), '-days', String(days), '-extfile', ext]);
+      writeFileSync(ext, extensions);
+      return openssl(['x509', '-req', '-in', csr, '-CA', certPath, '-CAkey', keyPath, '-set_serial', String(1000 + n), '-days', String(days), '-extfile', ext]);
     },
   };
+  return ca;
 }
 
 /** A new RSA key and a CSR for it, made by openssl; returns the key file and the CSR PEM. */
-export function newKeyAndCsr(dir: string, name: string, subject: string): { keyPath: string; csrPem: string } {
-  const keyPath = join(dir, `${name}.key`);
+export function newKeyAndCsr(dir: string, name: string, subject: string, keyPath = join(dir, `${name}.key`)): { keyPath: string; csrPem: string } {
   const csrPem = openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-subj', subject]);
   return { keyPath, csrPem };
 }
