@@ -1,7 +1,8 @@
 /**
  * The signer's key configuration (X-Road's keyconf): what the token itself cannot hold about keys
- * (usage, friendly names), certificates with their chains, states and active flags, CSRs, and OCSP
- * responses by certificate hash. One SQLite file in WAL mode; every change is one transaction.
+ * (usage, friendly names), certificates with their chains, states and active flags, and CSRs. One
+ * SQLite file in WAL mode; every change is one transaction. (OCSP responses live in the trust
+ * layer's cache.)
  */
 import Database from 'better-sqlite3';
 import { chmodSync } from 'node:fs';
@@ -83,11 +84,6 @@ CREATE TABLE IF NOT EXISTS csrs (
   subject TEXT NOT NULL,
   der BLOB NOT NULL,
   created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ocsp_responses (
-  cert_sha1 TEXT PRIMARY KEY,
-  der BLOB NOT NULL,
-  updated_at TEXT NOT NULL
 );
 `;
 
@@ -226,20 +222,5 @@ export class KeyconfStore {
 
   deleteCsr(csrId: string): boolean {
     return this.db.prepare('DELETE FROM csrs WHERE csr_id = ?').run(csrId).changes === 1;
-  }
-
-  getOcspResponse(certSha1: string): Buffer | undefined {
-    const row = this.db.prepare('SELECT der FROM ocsp_responses WHERE cert_sha1 = ?').get(certSha1.toLowerCase()) as { der: Buffer } | undefined;
-    return row?.der;
-  }
-
-  setOcspResponses(entries: readonly { certSha1: string; der: Buffer }[]): void {
-    const stmt = this.db.prepare(
-      'INSERT INTO ocsp_responses (cert_sha1, der, updated_at) VALUES (?, ?, ?) ON CONFLICT(cert_sha1) DO UPDATE SET der = excluded.der, updated_at = excluded.updated_at',
-    );
-    const now = new Date().toISOString();
-    this.db.transaction(() => {
-      for (const e of entries) stmt.run(e.certSha1.toLowerCase(), e.der, now);
-    })();
   }
 }

@@ -13,6 +13,7 @@ import { fileAuditLog } from './audit-log.ts';
 import { KeyconfStore } from './keyconf-store.ts';
 import { SignerServer, type SignerServerOptions } from './signer-server.ts';
 import { SignerService } from './signer-service.ts';
+import { OcspCache } from '../trust/ocsp-cache.ts';
 
 export interface SignerDaemonConfig {
   /** Holds keyconf.sqlite, audit.log, the socket and (by default) the SoftHSM token directory. */
@@ -59,13 +60,15 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
   };
   const tokens = TokenManager.open(parsed.modules, log, { ...DEFAULT_TOKEN_OPTIONS, sessionPoolSize: config.sessionPoolSize ?? DEFAULT_TOKEN_OPTIONS.sessionPoolSize });
   const store = new KeyconfStore(join(config.dataDir, 'keyconf.sqlite'));
-  const service = new SignerService(tokens, store, fileAuditLog(join(config.dataDir, 'audit.log')), log);
+  const ocsp = new OcspCache(join(config.dataDir, 'ocsp-cache.sqlite'), log);
+  const service = new SignerService(tokens, store, ocsp, fileAuditLog(join(config.dataDir, 'audit.log')), log);
   let server: SignerServer;
   try {
     server = await SignerServer.listen(service, serverOptions, log);
   } catch (err) {
     tokens.close();
     store.close();
+    ocsp.close();
     throw err;
   }
   return {
@@ -77,6 +80,7 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
       service.close();
       tokens.close();
       store.close();
+      ocsp.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The signer's operations, one method per wire operation: tokens, keys, CSRs, certificates, signing
  * and OCSP responses. It joins the token layer (what is on the HSM) with the keyconf store (what the
- * HSM cannot hold) and writes admin actions to the audit log. Transport-agnostic: the socket server
+ * HSM cannot hold) and the trust layer's OCSP cache, and writes admin actions to the audit log. Transport-agnostic: the socket server
  * and tests call `handle`.
  */
 import { X509Certificate, randomUUID } from 'node:crypto';
@@ -16,6 +16,7 @@ import type { HsmToken, KeySpec, TokenKey } from '../token/hsm-token.ts';
 import { formatPkcs11Uri } from '../token/pkcs11-uri.ts';
 import { resolveSignAlgorithm } from '../token/sign-algorithms.ts';
 import type { TokenManager } from '../token/token-manager.ts';
+import type { OcspCache } from '../trust/ocsp-cache.ts';
 import type { AuditLog } from './audit-log.ts';
 import { CERT_STATUSES, type CertRecord, type CertStatus, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
 import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OperationName, type Operations, type SigningInfo, type TokenView } from './wire/operations.ts';
@@ -36,6 +37,7 @@ export class SignerService {
   constructor(
     private readonly tokens: TokenManager,
     private readonly store: KeyconfStore,
+    private readonly ocsp: OcspCache,
     private readonly audit: AuditLog,
     private readonly log: Logger,
   ) {
@@ -108,12 +110,12 @@ export class SignerService {
       authKeyInfo: (r) => this.authKeyInfo(text(r, 'serverId')),
       sign: (r, deadline) => this.sign(r, deadline),
       verify: (r) => this.verify(r),
-      getOcspResponses: (r) => ({ responses: list(r, 'certHashes').map((h) => this.store.getOcspResponse(h)?.toString('base64') ?? null) }),
+      getOcspResponses: (r) => ({ responses: list(r, 'certHashes').map((h) => this.ocsp.get(h)?.der.toString('base64') ?? null) }),
       setOcspResponses: (r) => {
         const hashes = list(r, 'certHashes');
         const responses = list(r, 'responses');
         if (hashes.length !== responses.length) throw new XrdError('MalformedRequest', { reason: 'certHashes and responses differ in length' });
-        this.store.setOcspResponses(hashes.map((certSha1, i) => ({ certSha1, der: base64(responses[i]!, 'responses') })));
+        this.ocsp.set(hashes.map((certSha1, i) => ({ certSha1, der: base64(responses[i]!, 'responses') })));
         return { stored: hashes.length };
       },
     };

@@ -13,7 +13,9 @@ import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-da
 import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signer/wire/frame.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { SIGN_ALGORITHMS, ecdsaRawToDer } from '../../src/token/sign-algorithms.ts';
-import { createTestCa, opensslOk, spkiToPem, type TestCa } from '../support/openssl.ts';
+import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
+import { certSha1 } from '../../src/trust/ocsp-cache.ts';
+import { createTestCa, opensslOcspRespond, opensslOk, pemToDer, spkiToPem, type TestCa } from '../support/openssl.ts';
 
 const PIN = '246810';
 let testbed: Testbed;
@@ -107,11 +109,15 @@ describe('keys, CSRs and certificates', () => {
     expect(disabled.active).toBe(false);
   });
 
-  it('stores and returns OCSP responses by certificate SHA-1', async () => {
-    const der = randomBytes(100);
-    await client.call('setOcspResponses', { certHashes: ['AB'.repeat(20)], responses: [der.toString('base64')] });
-    const got = await client.call('getOcspResponses', { certHashes: ['ab'.repeat(20), 'cd'.repeat(20)] });
-    expect(got.responses).toEqual([der.toString('base64'), null]);
+  it('stores and returns OCSP responses by certificate SHA-1, refusing what is not one', async () => {
+    const { certPem } = await signingKeyWithCert('DEV/COM/5151');
+    const cert = pemToDer(certPem);
+    const response = opensslOcspRespond({ dir: ca.dir, caCertPath: ca.certPath, responderCertPath: ca.certPath, responderKeyPath: ca.keyPath, index: [{ serial: new X509Certificate(cert).serialNumber }], request: encodeOcspRequest([certIdOf(cert, pemToDer(ca.certPem))]) });
+    const hash = certSha1(cert);
+    await client.call('setOcspResponses', { certHashes: [hash.toUpperCase()], responses: [response.toString('base64')] });
+    const got = await client.call('getOcspResponses', { certHashes: [hash, 'cd'.repeat(20)] });
+    expect(got.responses).toEqual([response.toString('base64'), null]);
+    await expect(client.call('setOcspResponses', { certHashes: [hash], responses: [randomBytes(100).toString('base64')] })).rejects.toMatchObject({ code: 'IncorrectValidationInfo' });
   });
 });
 

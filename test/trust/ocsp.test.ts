@@ -4,29 +4,14 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { certIdOf, encodeOcspRequest, parseOcspResponse } from '../../src/trust/ocsp.ts';
 import { ocspPolicyFor, verifyOcspResponse, type OcspPolicy } from '../../src/trust/ocsp-verifier.ts';
 import { createTestCa, newKeyAndCsr, opensslOcspRespond, pemToDer, type TestCa } from '../support/openssl.ts';
-
-const VECTORS = resolve(import.meta.dirname, '../../../shared/xroad-vectors');
-
-/** The signing certificate, its OCSP response and signing time from a shared ASiC container. */
-function fromContainer(name: string): { cert: Buffer; ocsp: Buffer; signingTime: Date } {
-  const dir = mkdtempSync(join(tmpdir(), 'xrd-asic-'));
-  execFileSync('unzip', ['-q', join(VECTORS, 'asic', name), '-d', dir]);
-  const xml = readFileSync(join(dir, 'META-INF', 'signatures.xml'), 'utf8');
-  const b64 = (re: RegExp) => Buffer.from(re.exec(xml)![1]!.replace(/&#13;|\s/g, ''), 'base64');
-  return {
-    cert: b64(/<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/),
-    ocsp: b64(/<xades:EncapsulatedOCSPValue[^>]*>([^<]+)<\/xades:EncapsulatedOCSPValue>/),
-    signingTime: new Date(/<xades:SigningTime>([^<]+)<\/xades:SigningTime>/.exec(xml)![1]!),
-  };
-}
+import { VECTORS, fromContainer } from '../support/vectors.ts';
 
 describe('the reference responses in the shared containers', () => {
   const conf = loadGlobalConf(join(VECTORS, 'globalconf'));
