@@ -11,6 +11,8 @@ import { XrdError } from '../platform/errors.ts';
 import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse, type SingleResponse } from './ocsp.ts';
 
 export interface OcspPolicy {
+  /** OCSP responders the configuration lists for the issuing CA, in order. */
+  readonly responderUrls?: readonly string[];
   /** OCSP responder certificates the configuration lists for the issuing CA. */
   readonly responderCerts: readonly Buffer[];
   /** How old thisUpdate may be (shared parameters' ocspFreshnessSeconds). */
@@ -38,10 +40,12 @@ export function ocspPolicyFor(conf: GlobalConf, issuer: Buffer): OcspPolicy {
   for (const params of conf.shared.values()) {
     for (const ca of params.approvedCas) {
       const entry = [ca.topCa, ...ca.intermediateCas].find((c) => c.cert.equals(issuer));
-      if (entry) return { responderCerts: entry.ocsp.flatMap((o) => (o.cert ? [o.cert] : [])), freshnessSeconds: params.ocspFreshnessSeconds };
+      if (entry) {
+        return { responderUrls: entry.ocsp.map((o) => o.url), responderCerts: entry.ocsp.flatMap((o) => (o.cert ? [o.cert] : [])), freshnessSeconds: params.ocspFreshnessSeconds };
+      }
     }
   }
-  return { responderCerts: [], freshnessSeconds: conf.own.ocspFreshnessSeconds };
+  return { responderUrls: [], responderCerts: [], freshnessSeconds: conf.own.ocspFreshnessSeconds };
 }
 
 /**

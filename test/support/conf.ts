@@ -1,11 +1,11 @@
 /** A global configuration built in memory, for tests that need only approved CAs and settings. */
 import { GlobalConf, type ApprovedCa, type SharedParameters } from '../../src/globalconf/global-conf.ts';
 
-export function confWithCas(cas: { name: string; top: Buffer; intermediates?: Buffer[]; ocspCerts?: Buffer[] }[], ocspFreshnessSeconds = 3600): GlobalConf {
+export function confWithCas(cas: { name: string; top: Buffer; intermediates?: Buffer[]; ocsp?: { url: string; cert?: Buffer }[] }[], ocspFreshnessSeconds = 3600): GlobalConf {
   const approvedCas: ApprovedCa[] = cas.map((c) => ({
     name: c.name,
     authenticationOnly: false,
-    topCa: { cert: c.top, ocsp: (c.ocspCerts ?? []).map((cert) => ({ url: 'http://127.0.0.1:1', cert })) },
+    topCa: { cert: c.top, ocsp: c.ocsp ?? [] },
     intermediateCas: (c.intermediates ?? []).map((cert) => ({ cert, ocsp: [] })),
     certificateProfileInfo: '',
   }));

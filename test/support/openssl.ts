@@ -105,7 +105,7 @@ export function opensslOcspRespond(options: {
 }): Buffer {
   const asn1Time = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
   const index = options.index
-    .map((e) => `${e.revokedAt ? 'R' : 'V'}\t${asn1Time(new Date(Date.now() + 86_400_000))}\t${e.revokedAt ? asn1Time(e.revokedAt) : ''}\t${e.serial.toUpperCase()}\tunknown\t/CN=test`)
+    .map((e) => `${e.revokedAt ? 'R' : 'V'}\t${asn1Time(new Date(Date.now() + 86_400_000))}\t${e.revokedAt ? asn1Time(e.revokedAt) : ''}\t${e.serial.toUpperCase()}\tunknown\t/CN=serial-${e.serial}`)
     .join('\n');
   const indexPath = join(options.dir, 'index.txt');
   const reqPath = join(options.dir, 'ocsp-req.der');

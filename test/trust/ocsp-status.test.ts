@@ -1,0 +1,120 @@
+/**
+ * OCSP status end to end on loopback: our requests to an `openssl ocsp` responder behind HTTP,
+ * verification, the SQLite cache and the short-lived result cache; responders down or slow.
+ */
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { OcspCache, certSha1 } from '../../src/trust/ocsp-cache.ts';
+import { OcspStatusService } from '../../src/trust/ocsp-status.ts';
+import { confWithCas } from '../support/conf.ts';
+import { deadUrl, startOcspResponder, type TestResponder } from '../support/ocsp-responder.ts';
+import { createTestCa, newKeyAndCsr, opensslOcspRespond, pemToDer, type TestCa } from '../support/openssl.ts';
+import { fromContainer } from '../support/vectors.ts';
+
+let ca: TestCa;
+let caDer: Buffer;
+let responder: TestResponder;
+const revoked = new Set<string>();
+const leaves: Buffer[] = [];
+
+function newLeaf(name: string): Buffer {
+  const der = pemToDer(ca.issue(newKeyAndCsr(ca.dir, name, `/O=Test/CN=${name}`).csrPem, 'nonRepudiation'));
+  leaves.push(der);
+  return der;
+}
+
+beforeAll(async () => {
+  ca = createTestCa('Status CA');
+  caDer = pemToDer(ca.certPem);
+  responder = await startOcspResponder((request) =>
+    opensslOcspRespond({
+      dir: ca.dir,
+      caCertPath: ca.certPath,
+      responderCertPath: ca.certPath,
+      responderKeyPath: ca.keyPath,
+      index: leaves.map((l) => {
+        const serial = new X509Certificate(l).serialNumber;
+        return { serial, revokedAt: revoked.has(serial) ? new Date(Date.now() - 1000) : undefined };
+      }),
+      request,
+    }),
+  );
+});
+
+afterAll(() => responder.close());
+
+function service(urls: string[], options: { now?: () => Date; readTimeoutMs?: number; freshness?: number } = {}) {
+  const conf = confWithCas([{ name: 'Status CA', top: caDer, ocsp: urls.map((url) => ({ url })) }], options.freshness ?? 3600);
+  const cache = new OcspCache(join(mkdtempSync(join(tmpdir(), 'xrd-status-')), 'ocsp.sqlite'), silentLogger(), options.now);
+  return { cache, status: new OcspStatusService(() => conf, cache, { now: options.now, fetch: { connectTimeoutMs: 1000, readTimeoutMs: options.readTimeoutMs ?? 2000 } }) };
+}
+
+describe('OCSP status', () => {
+  it('fetches, verifies and caches; within a minute from memory, then from the SQLite cache', async () => {
+    const leaf = newLeaf('cached');
+    const start = Date.now();
+    let now = new Date(start);
+    const { status, cache } = service([responder.url], { now: () => now });
+    const before = responder.hits;
+    expect((await status.status(leaf, caDer)).certStatus.status).toBe('good');
+    expect(responder.hits).toBe(before + 1);
+    expect(cache.size).toBe(1);
+    await status.status(leaf, caDer);
+    expect(status.cachedStatus(certSha1(leaf))?.certStatus.status).toBe('good');
+    now = new Date(start + 120_000);
+    expect(status.cachedStatus(certSha1(leaf))).toBeUndefined();
+    await status.status(leaf, caDer); // no longer in memory: the stored response is verified again
+    expect(responder.hits).toBe(before + 1);
+  });
+
+  it('a stored response that does not verify is replaced by a fresh one', async () => {
+    const leaf = newLeaf('replaced');
+    const { status, cache } = service([responder.url]);
+    cache.set([{ certSha1: certSha1(leaf), der: fromContainer('valid-signed-message.asice').ocsp }]);
+    const before = responder.hits;
+    expect((await status.status(leaf, caDer)).certStatus.status).toBe('good');
+    expect(responder.hits).toBe(before + 1);
+  });
+
+  it('tries the responders in order: the first down, the second answers', async () => {
+    const leaf = newLeaf('second-responder');
+    const { status } = service([await deadUrl(), responder.url]);
+    expect((await status.status(leaf, caDer)).certStatus.status).toBe('good');
+  });
+
+  it('responder down: a fresh cached response still serves; a stale one is a NetworkError', async () => {
+    const leaf = newLeaf('down');
+    let now = new Date();
+    const { cache } = service([responder.url]);
+    const warm = new OcspStatusService(() => confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: responder.url }] }]), cache);
+    await warm.status(leaf, caDer);
+    const down = new OcspStatusService(() => confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: 'http://127.0.0.1:9/' }] }]), cache, { now: () => now, fetch: { connectTimeoutMs: 500 } });
+    expect((await down.status(leaf, caDer)).certStatus.status).toBe('good');
+    now = new Date(now.getTime() + 2 * 3600_000);
+    await expect(down.status(leaf, caDer)).rejects.toMatchObject({ code: 'NetworkError', faultCode: 'Signer.NetworkError' });
+  });
+
+  it('a slow responder times out with a coded error', async () => {
+    const slow = await startOcspResponder(() => undefined);
+    try {
+      const { status } = service([slow.url], { readTimeoutMs: 200 });
+      await expect(status.status(newLeaf('slow'), caDer)).rejects.toMatchObject({ code: 'NetworkError', message: expect.stringContaining('no answer within 200 ms') });
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('a revoked certificate is CertValidation, remembered without asking again', async () => {
+    const leaf = newLeaf('revoked');
+    revoked.add(new X509Certificate(leaf).serialNumber);
+    const { status } = service([responder.url]);
+    const before = responder.hits;
+    await expect(status.status(leaf, caDer)).rejects.toMatchObject({ code: 'CertValidation' });
+    await expect(status.status(leaf, caDer)).rejects.toMatchObject({ code: 'CertValidation' });
+    expect(responder.hits).toBe(before + 1);
+  });
+});
