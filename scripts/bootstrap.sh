@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what the project needs when it is missing, so `npm start` and `npm test` work on a fresh
-# machine: Debian's softhsm2, opensc (pkcs11-tool), openssl and a C compiler (for the SoftHSM fault
-# injector), then the npm dependencies with their native builds (pkcs11js, better-sqlite3), which
+# machine: Debian's softhsm2, opensc (pkcs11-tool), openssl, a C compiler (for the SoftHSM fault
+# injector), curl and unzip (tests use them as independent peers and to open ASiC vectors), then the npm dependencies with their native builds (pkcs11js, better-sqlite3), which
 # package.json's allowScripts lets npm 11 run.
 set -e
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v pkcs11-tool >/dev/null 2>&1 || missing="$missing opensc"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
 command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v unzip >/dev/null 2>&1 || missing="$missing unzip"
 command -v g++ >/dev/null 2>&1 || missing="$missing g++"
 if [ -n "$missing" ]; then
   echo "bootstrap: installing Debian packages:$missing" >&2
