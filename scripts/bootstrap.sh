@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs what the project needs when it is missing, so `npm start` and `npm test` work on a fresh
 # machine: Debian's softhsm2, opensc (pkcs11-tool), openssl, a C compiler (for the SoftHSM fault
-# injector), curl and unzip (tests use them as independent peers and to open ASiC vectors), then the npm dependencies with their native builds (pkcs11js, better-sqlite3), which
-# package.json's allowScripts lets npm 11 run.
+# injector), curl and unzip (tests use them as independent peers and to open ASiC vectors); then
+# the npm dependencies with their native builds (pkcs11js, better-sqlite3), which package.json's
+# allowScripts lets npm 11 run.
 set -e
 cd "$(dirname "$0")/.."
 
