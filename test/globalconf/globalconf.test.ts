@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfigurationAnchor } from '../../src/globalconf/anchor.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
+import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 
 const VECTORS = resolve(import.meta.dirname, '../../../shared/xroad-vectors');
 const CONF = join(VECTORS, 'globalconf');
@@ -153,5 +154,18 @@ describe('configuration anchor', () => {
 
   it('refuses a file that is not an anchor', () => {
     expect(() => loadConfigurationAnchor(join(CONF, 'DEV', 'shared-params.xml'))).toThrowError(expect.objectContaining({ code: 'MalformedGlobalConf' }));
+  });
+});
+
+describe('writing a configuration', () => {
+  it('writes what loads back the same, reference configuration included', () => {
+    const original = loadGlobalConf(CONF);
+    const dir = mkdtempSync(join(tmpdir(), 'xrd-conf-written-'));
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    writeGlobalConf(dir, original.own, { instanceIdentifier: 'DEV', timeStampingIntervalSeconds: 90, managementService: { authCertRegServiceAddress: 'https://127.0.0.1:4002/', authCertRegServiceCert: original.own.approvedTsas[0]!.cert, managementRequestServiceProviderId: { ...DEV_COM_1234, subsystem: 'MANAGEMENT' } } }, expiresAt);
+    const again = loadGlobalConf(dir);
+    expect({ ...again.own, expiresAt: undefined }).toEqual({ ...original.own, expiresAt: undefined });
+    expect(again.expiresAt?.toISOString()).toBe(expiresAt.toISOString());
+    expect(again.privateParams).toMatchObject({ timeStampingIntervalSeconds: 90, managementService: { managementRequestServiceProviderId: { ...DEV_COM_1234, subsystem: 'MANAGEMENT' } } });
   });
 });

@@ -1,0 +1,88 @@
+/**
+ * Writes a configuration directory in the reference's format, for a local instance (tests, the
+ * demo, administrators trying the system) and for the management-service stand-in later. Reading
+ * it back with `loadGlobalConf` gives the same parameters.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
+import type { CaCertificate, PrivateParameters, SharedParameters } from './global-conf.ts';
+
+const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const el = (name: string, content: string): string => `<${name}>${content}</${name}>`;
+const text = (name: string, value: string | number | boolean): string => el(name, escape(String(value)));
+
+function identifier(name: string, id: ClientId): string {
+  const type = id.subsystem ? 'SUBSYSTEM' : 'MEMBER';
+  return `<${name} id:objectType="${type}">${text('id:xRoadInstance', id.instance)}${text('id:memberClass', id.memberClass)}${text('id:memberCode', id.memberCode)}${id.subsystem ? text('id:subsystemCode', id.subsystem) : ''}</${name}>`;
+}
+
+function caCert(name: string, ca: CaCertificate): string {
+  const ocsp = ca.ocsp.map((o) => el('ocsp', text('url', o.url) + (o.cert ? text('cert', o.cert.toString('base64')) : ''))).join('');
+  return el(name, text('cert', ca.cert.toString('base64')) + ocsp);
+}
+
+export function sharedParametersXml(p: SharedParameters): string {
+  const xmlIds = new Map<string, string>();
+  const members = p.members
+    .map((m, i) => {
+      xmlIds.set(formatClientId(m.id), `m${i}`);
+      const subsystems = m.subsystems
+        .map((code, j) => {
+          xmlIds.set(formatClientId({ ...m.id, subsystem: code }), `m${i}s${j}`);
+          return `<subsystem id="m${i}s${j}">${text('subsystemCode', code)}</subsystem>`;
+        })
+        .join('');
+      const description = p.memberClasses.find((c) => c.code === m.id.memberClass)?.description ?? m.id.memberClass;
+      return `<member id="m${i}">${el('memberClass', text('code', m.id.memberClass) + text('description', description))}${text('memberCode', m.id.memberCode)}${text('name', m.name)}${subsystems}</member>`;
+    })
+    .join('\n');
+  const ref = (id: ClientId): string => {
+    const xmlId = xmlIds.get(formatClientId(id));
+    if (!xmlId) throw new Error(`${formatClientId(id)} is not a member or subsystem of ${p.instanceIdentifier}`);
+    return xmlId;
+  };
+  const body = [
+    text('instanceIdentifier', p.instanceIdentifier),
+    ...p.approvedCas.map((ca) =>
+      el('approvedCA', text('name', ca.name) + text('authenticationOnly', ca.authenticationOnly) + caCert('topCA', ca.topCa) + ca.intermediateCas.map((i) => caCert('intermediateCA', i)).join('') + text('certificateProfileInfo', ca.certificateProfileInfo)),
+    ),
+    ...p.approvedTsas.map((t) => el('approvedTSA', text('name', t.name) + text('url', t.url) + text('cert', t.cert.toString('base64')))),
+    members,
+    ...p.securityServers.map((s) =>
+      el('securityServer', text('owner', ref(s.owner)) + text('serverCode', s.serverCode) + text('address', s.address) + s.authCertHashes.map((h) => text('authCertHash', h.toString('base64'))).join('') + s.clients.map((c) => text('client', ref(c))).join('')),
+    ),
+    ...p.globalGroups.map((g) => el('globalGroup', text('groupCode', g.groupCode) + text('description', g.description) + g.members.map((m) => identifier('groupMember', m)).join(''))),
+    el('globalSettings', p.memberClasses.map((c) => el('memberClass', text('code', c.code) + text('description', c.description))).join('') + text('ocspFreshnessSeconds', p.ocspFreshnessSeconds)),
+  ];
+  return `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<tns:conf xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:tns="http://x-road.eu/xsd/xroad.xsd">\n${body.join('\n')}\n</tns:conf>\n`;
+}
+
+export function privateParametersXml(p: PrivateParameters): string {
+  const m = p.managementService;
+  const management = m
+    ? el('managementService', text('authCertRegServiceAddress', m.authCertRegServiceAddress) + text('authCertRegServiceCert', m.authCertRegServiceCert.toString('base64')) + (m.managementRequestServiceProviderId ? identifier('managementRequestServiceProviderId', m.managementRequestServiceProviderId) : ''))
+    : '';
+  return `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<tns:conf xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:tns="http://x-road.eu/xsd/xroad.xsd">\n${text('instanceIdentifier', p.instanceIdentifier)}${management}${text('timeStampingIntervalSeconds', p.timeStampingIntervalSeconds)}\n</tns:conf>\n`;
+}
+
+/**
+ * Writes `<dir>/instance-identifier` and the instance's parameters with their metadata. Each file
+ * is written aside and renamed into place, so a reader never sees half a file.
+ */
+export function writeGlobalConf(dir: string, shared: SharedParameters, privateParams?: PrivateParameters, expiresAt?: Date): void {
+  const instanceDir = join(dir, shared.instanceIdentifier);
+  mkdirSync(instanceDir, { recursive: true });
+  const metadata = JSON.stringify({ configurationVersion: String(shared.configurationVersion), ...(expiresAt ? { expirationDate: expiresAt.toISOString() } : {}) });
+  const put = (file: string, content: string): void => {
+    writeFileSync(`${file}.tmp`, content);
+    renameSync(`${file}.tmp`, file);
+  };
+  put(join(instanceDir, 'shared-params.xml.metadata'), metadata);
+  put(join(instanceDir, 'shared-params.xml'), sharedParametersXml(shared));
+  if (privateParams) {
+    put(join(instanceDir, 'private-params.xml.metadata'), metadata);
+    put(join(instanceDir, 'private-params.xml'), privateParametersXml(privateParams));
+  }
+  put(join(dir, 'instance-identifier'), shared.instanceIdentifier);
+}
