@@ -5,7 +5,7 @@
  * Exit codes: 0 success, 1 the operation failed (coded error), 2 usage error, 3 signer unreachable.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -75,7 +75,7 @@ function parse(argv: string[]) {
 
 const USAGE = `xrd — X-Road signer administration
 
-  xrd daemon start [--data-dir D] [--devices devices.ini] [--socket P] [--socket-group GID --socket-mode 660]
+  xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--socket P] [--socket-group GID --socket-mode 660]
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
   xrd daemon status
   xrd token list | show <token> | init [--label L] [--module M] | login <token> | logout <token> | change-pin <token>
@@ -133,6 +133,12 @@ function dataDir(values: Values): string {
   return resolve(values['data-dir'] ?? process.env.XRD_DATA_DIR ?? 'var');
 }
 
+/** --conf, $XRD_GLOBALCONF_DIR or <data dir>/globalconf; for the daemon, only one that exists. */
+function globalConfDir(values: Values, onlyExisting: boolean): string | undefined {
+  const dir = values.conf ?? process.env.XRD_GLOBALCONF_DIR ?? join(dataDir(values), 'globalconf');
+  return !onlyExisting || existsSync(join(dir, 'instance-identifier')) ? dir : undefined;
+}
+
 function socketPath(values: Values): string {
   return values.socket ?? process.env.XRD_SIGNER_SOCKET ?? join(dataDir(values), 'signer.sock');
 }
@@ -165,6 +171,7 @@ async function daemonStart(values: Values): Promise<number> {
       socketPath: socketPath(values),
       socketMode,
       socketGroup: values['socket-group'] ? Number(values['socket-group']) : undefined,
+      globalConfDir: globalConfDir(values, true),
     },
     log,
   );
@@ -361,7 +368,7 @@ function confCommand(command: string | undefined, rest: string[], values: Values
     return 0;
   };
   if (command === 'show') {
-    const conf = loadGlobalConf(values.conf ?? process.env.XRD_GLOBALCONF_DIR ?? join(dataDir(values), 'globalconf'));
+    const conf = loadGlobalConf(globalConfDir(values, false)!);
     const view = globalConfView(conf);
     const own = view.instances.find((i) => i.instanceIdentifier === conf.instanceIdentifier)!;
     return print(view, [

@@ -13,7 +13,10 @@ import { fileAuditLog } from './audit-log.ts';
 import { KeyconfStore } from './keyconf-store.ts';
 import { SignerServer, type SignerServerOptions } from './signer-server.ts';
 import { SignerService } from './signer-service.ts';
+import { loadGlobalConf, type GlobalConf } from '../globalconf/global-conf.ts';
 import { OcspCache } from '../trust/ocsp-cache.ts';
+import { OcspRefresher } from '../trust/ocsp-refresher.ts';
+import { OcspStatusService } from '../trust/ocsp-status.ts';
 
 export interface SignerDaemonConfig {
   /** Holds keyconf.sqlite, audit.log, the socket and (by default) the SoftHSM token directory. */
@@ -26,6 +29,13 @@ export interface SignerDaemonConfig {
   readonly sessionPoolSize?: number;
   readonly maxInFlightPerConnection?: number;
   readonly defaultTimeoutMs?: number;
+  /**
+   * Global configuration directory. With one, the daemon keeps OCSP responses fresh for its active,
+   * registered certificates and their CA paths (every `ocspFetchIntervalMs`).
+   */
+  readonly globalConfDir?: string;
+  readonly ocspFetchIntervalMs?: number;
+  readonly ocspRetryIntervalMs?: number;
 }
 
 export interface SignerDaemon {
@@ -61,7 +71,8 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
   const tokens = TokenManager.open(parsed.modules, log, { ...DEFAULT_TOKEN_OPTIONS, sessionPoolSize: config.sessionPoolSize ?? DEFAULT_TOKEN_OPTIONS.sessionPoolSize });
   const store = new KeyconfStore(join(config.dataDir, 'keyconf.sqlite'));
   const ocsp = new OcspCache(join(config.dataDir, 'ocsp-cache.sqlite'), log);
-  const service = new SignerService(tokens, store, ocsp, fileAuditLog(join(config.dataDir, 'audit.log')), log);
+  const refresher = config.globalConfDir ? ocspRefresher(config, store, ocsp, log) : undefined;
+  const service = new SignerService(tokens, store, ocsp, fileAuditLog(join(config.dataDir, 'audit.log')), log, () => refresher?.runSoon());
   let server: SignerServer;
   try {
     server = await SignerServer.listen(service, serverOptions, log);
@@ -71,11 +82,13 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
     ocsp.close();
     throw err;
   }
+  refresher?.start();
   return {
     service,
     tokens,
     socketPath,
     async close() {
+      await refresher?.stop();
       await server.close();
       service.close();
       tokens.close();
@@ -83,4 +96,12 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
       ocsp.close();
     },
   };
+}
+
+/** OCSP refresh for the certificates the signer signs with: active and registered, with their chains. */
+function ocspRefresher(config: SignerDaemonConfig, store: KeyconfStore, ocsp: OcspCache, log: Logger): OcspRefresher {
+  const conf = (): GlobalConf => loadGlobalConf(config.globalConfDir!);
+  const status = new OcspStatusService(conf, ocsp);
+  const certificates = () => store.allCerts().filter((c) => c.active && c.status === 'registered').map((c) => ({ cert: c.der, chain: c.chain }));
+  return new OcspRefresher(status, ocsp, conf, certificates, log, { intervalMs: config.ocspFetchIntervalMs, retryIntervalMs: config.ocspRetryIntervalMs });
 }

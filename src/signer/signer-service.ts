@@ -21,6 +21,8 @@ import type { AuditLog } from './audit-log.ts';
 import { CERT_STATUSES, type CertRecord, type CertStatus, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
 import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OperationName, type Operations, type SigningInfo, type TokenView } from './wire/operations.ts';
 
+const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert', 'activateCert', 'disableCert', 'setCertStatus', 'deleteCert', 'deleteKey']);
+
 /** Node's default sampling interval; a 1 ms sampler woke the loop a thousand times a second. */
 const LOOP_SAMPLE_MS = 10;
 
@@ -40,6 +42,8 @@ export class SignerService {
     private readonly ocsp: OcspCache,
     private readonly audit: AuditLog,
     private readonly log: Logger,
+    /** Told when certificates were imported, deleted or changed state (the OCSP refresher listens). */
+    private readonly certificatesChanged: () => void = () => undefined,
   ) {
     this.loopDelay.enable();
     this.handlers = {
@@ -134,6 +138,7 @@ export class SignerService {
     try {
       const res = await handler(req, deadline);
       this.audit.record(op, { ...fields, ...auditFields(res) }, {});
+      if (CERTIFICATE_OPERATIONS.has(op)) this.certificatesChanged();
       return res;
     } catch (err) {
       this.audit.record(op, fields, { error: err instanceof XrdError ? err.faultCode : 'InternalError' });

@@ -25,6 +25,7 @@ export interface OwnCertificate {
 export class OcspRefresher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
+  private busy = false;
   private stopped = false;
   readonly intervalMs: number;
   readonly retryIntervalMs: number;
@@ -44,6 +45,13 @@ export class OcspRefresher {
   /** Runs now, then on the interval (or the retry interval after a failure). */
   start(): void {
     this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Runs a round soon (certificates changed), unless one is under way. */
+  runSoon(): void {
+    if (this.stopped || this.busy) return;
+    clearTimeout(this.timer);
     this.schedule(0);
   }
 
@@ -86,11 +94,16 @@ export class OcspRefresher {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      const run = this.runOnce().then(
-        ({ failed }) => this.schedule(failed > 0 ? this.retryIntervalMs : this.intervalMs),
-        () => this.schedule(this.retryIntervalMs),
-      );
-      this.running = run;
+      this.busy = true;
+      this.running = this.runOnce()
+        .then(
+          ({ failed }) => failed > 0,
+          () => true,
+        )
+        .then((failed) => {
+          this.busy = false;
+          this.schedule(failed ? this.retryIntervalMs : this.intervalMs);
+        });
     }, delayMs);
     this.timer.unref();
   }
