@@ -29,6 +29,12 @@ export function buildCertPath(cert: Buffer, conf: GlobalConf, extra: readonly Bu
   const leaf = parseCertificate(cert);
   const path: X509Certificate[] = [new X509Certificate(leaf.der)];
   const subject = leaf.subject;
+  // An approved CA's own top certificate is its whole path (only its validity to check).
+  const own = approved.find((c) => c.topCa.cert.equals(leaf.der));
+  if (own) {
+    checkPath(path, subject, at);
+    return { certs: [leaf.der], ca: own };
+  }
 
   for (;;) {
     const current = path[path.length - 1]!;

@@ -88,7 +88,13 @@ export function verifyOcspResponse(response: Buffer | BasicOcspResponse, subject
 function findResponder(basic: BasicOcspResponse, candidates: readonly Buffer[]): Buffer | undefined {
   const id = basic.responderId;
   return candidates.find((cert) => {
-    const parts = certificateDerParts(cert);
+    let parts;
+    try {
+      parts = certificateDerParts(cert);
+    } catch {
+      // A broken certificate inside the response cannot be the responder; the others may be.
+      return false;
+    }
     return 'byName' in id ? parts.subjectName.equals(id.byName) : createHash('sha1').update(parts.publicKeyBits).digest().equals(id.byKey);
   });
 }

@@ -35,6 +35,10 @@ describe('certificate paths', () => {
     expect(() => buildCertPath(leaf, conf)).toThrowError(expect.objectContaining({ code: 'CannotCreateCertPath' }));
   });
 
+  it("an approved CA's top certificate is a path of its own", () => {
+    expect(buildCertPath(rootDer, confWithCas([{ name: 'Root', top: rootDer }])).certs).toEqual([rootDer]);
+  });
+
   it('a certificate of a CA nobody approved has no path', () => {
     const stranger = createTestCa('Stranger CA');
     expect(() => buildCertPath(leafUnder(stranger, 'stranger-leaf'), confWithCas([{ name: 'Root', top: rootDer }]))).toThrowError(expect.objectContaining({ code: 'CannotCreateCertPath' }));
