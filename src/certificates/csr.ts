@@ -79,6 +79,11 @@ function encodeName(fields: readonly DnField[]): asn1js.Sequence {
   });
 }
 
+/** DER of an X.501 Name with these fields, in order. */
+export function encodeDn(fields: readonly DnField[]): Buffer {
+  return Buffer.from(encodeName(fields).toBER(false));
+}
+
 function fromDer(der: Buffer): asn1js.AsnType {
   const parsed = asn1js.fromBER(new Uint8Array(der));
   if (parsed.offset === -1) throw new Error('malformed DER');
