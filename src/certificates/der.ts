@@ -128,3 +128,16 @@ export function encodeOid(oid: string): Buffer {
   }
   return encodeTlv(TAG.OID, Buffer.from(bytes));
 }
+
+/** GeneralizedTime with seconds, as DER and RFC 5280 want it. */
+export function encodeGeneralizedTime(d: Date): Buffer {
+  return encodeTlv(TAG.GENERALIZED_TIME, Buffer.from(d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z', 'latin1'));
+}
+
+/** A positive INTEGER from unsigned big-endian bytes (a 0x00 is prepended when the top bit is set). */
+export function encodeUnsignedInteger(bytes: Buffer): Buffer {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  const trimmed = bytes.subarray(i);
+  return encodeTlv(TAG.INTEGER, trimmed[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed);
+}

@@ -17,6 +17,8 @@ export interface CertificateProfile {
   readonly keyUsage?: readonly KeyUsageBit[];
   /** Extended key usage OIDs, e.g. id-kp-clientAuth 1.3.6.1.5.5.7.3.2. */
   readonly extendedKeyUsage?: readonly string[];
+  /** RFC 3161 wants a TSA's extendedKeyUsage critical. */
+  readonly criticalExtendedKeyUsage?: boolean;
   readonly validDays?: number;
 }
 
@@ -113,7 +115,7 @@ function extensions(profile: CertificateProfile, spki: Buffer, issuerSpki: Buffe
     ext('2.5.29.14', false, encodeTlv(TAG.OCTET_STRING, keyId(spki))),
     ext('2.5.29.35', false, encodeTlv(TAG.SEQUENCE, encodeTlv(0x80, keyId(issuerSpki)))),
   ];
-  if (profile.extendedKeyUsage?.length) out.push(ext('2.5.29.37', false, encodeTlv(TAG.SEQUENCE, ...profile.extendedKeyUsage.map(encodeOid))));
+  if (profile.extendedKeyUsage?.length) out.push(ext('2.5.29.37', profile.criticalExtendedKeyUsage ?? false, encodeTlv(TAG.SEQUENCE, ...profile.extendedKeyUsage.map(encodeOid))));
   return out;
 }
 

@@ -1,0 +1,97 @@
+/**
+ * The test PKI's OCSP responder: answers RFC 6960 requests for the certificates of one CA with good,
+ * revoked or unknown, signed by a responder certificate the CA delegated (id-kp-OCSPSigning). A
+ * nonce in the request is echoed, so that clients such as `openssl ocsp` are content.
+ */
+import { createHash, sign } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { certificateDerParts } from '../certificates/certificate.ts';
+import { TAG, childrenOf, content, contextTag, encodeGeneralizedTime, encodeOid, encodeTlv, expectTag, readOid, readTlv, whole } from '../certificates/der.ts';
+import type { Authority } from './certificate-authority.ts';
+
+export type CertificateState = { status: 'good' } | { status: 'revoked'; revokedAt: Date };
+
+export interface OcspResponderOptions {
+  /** The CA whose certificates this responder speaks for. */
+  readonly ca: Buffer;
+  /** Signs the responses: the CA itself or a delegate with id-kp-OCSPSigning. */
+  readonly signer: Authority;
+  /** State by certificate serial number (lower-case hex, no leading zeros); others are unknown. */
+  readonly states: (serialHex: string) => CertificateState | undefined;
+  /** nextUpdate = thisUpdate + this; none when unset. */
+  readonly validitySeconds?: number;
+  readonly now?: () => Date;
+}
+
+const SHA256_WITH_RSA = encodeTlv(TAG.SEQUENCE, encodeOid('1.2.840.113549.1.1.11'), encodeTlv(TAG.NULL, Buffer.alloc(0)));
+const HASHES: Record<string, string> = { '1.3.14.3.2.26': 'sha1', '2.16.840.1.101.3.4.2.1': 'sha256' };
+
+/** The DER OCSPResponse for a DER OCSPRequest; malformed requests get status malformedRequest. */
+export function answerOcspRequest(request: Buffer, options: OcspResponderOptions): Buffer {
+  let certIds: Buffer[];
+  let extensions: Buffer | undefined;
+  try {
+    const tbs = childrenOf(request, expectTag(childrenOf(request, expectTag(readTlv(request, 0), TAG.SEQUENCE, 'OCSPRequest'))[0], TAG.SEQUENCE, 'TBSRequest'));
+    const list = tbs.find((t) => t.tag === TAG.SEQUENCE)!;
+    certIds = childrenOf(request, list).map((r) => whole(request, expectTag(childrenOf(request, r)[0], TAG.SEQUENCE, 'CertID')));
+    const ext = tbs.find((t) => t.tag === contextTag(2));
+    extensions = ext && whole(request, childrenOf(request, ext)[0]!);
+  } catch {
+    return encodeTlv(TAG.SEQUENCE, encodeTlv(TAG.ENUMERATED, Buffer.from([1])));
+  }
+  const now = options.now?.() ?? new Date();
+  const ca = certificateDerParts(options.ca);
+  const responses = certIds.map((certId) => singleResponse(certId, ca, options, now));
+  const responseData = encodeTlv(
+    TAG.SEQUENCE,
+    encodeTlv(contextTag(1), certificateDerParts(options.signer.cert).subjectName),
+    encodeGeneralizedTime(now),
+    encodeTlv(TAG.SEQUENCE, ...responses),
+    ...(extensions ? [encodeTlv(contextTag(1), extensions)] : []),
+  );
+  const basic = encodeTlv(
+    TAG.SEQUENCE,
+    responseData,
+    SHA256_WITH_RSA,
+    encodeTlv(TAG.BIT_STRING, Buffer.from([0]), sign('sha256', responseData, options.signer.privateKey)),
+    encodeTlv(contextTag(0), encodeTlv(TAG.SEQUENCE, options.signer.cert)),
+  );
+  return encodeTlv(
+    TAG.SEQUENCE,
+    encodeTlv(TAG.ENUMERATED, Buffer.from([0])),
+    encodeTlv(contextTag(0), encodeTlv(TAG.SEQUENCE, encodeOid('1.3.6.1.5.5.7.48.1.1'), encodeTlv(TAG.OCTET_STRING, basic))),
+  );
+}
+
+function singleResponse(certId: Buffer, ca: ReturnType<typeof certificateDerParts>, options: OcspResponderOptions, now: Date): Buffer {
+  const [alg, nameHash, keyHash, serial] = childrenOf(certId, readTlv(certId, 0));
+  const hash = HASHES[readOid(certId, childrenOf(certId, alg!)[0]!)];
+  const ours =
+    hash !== undefined &&
+    content(certId, nameHash!).equals(createHash(hash).update(ca.subjectName).digest()) &&
+    content(certId, keyHash!).equals(createHash(hash).update(ca.publicKeyBits).digest());
+  const serialHex = content(certId, serial!).toString('hex').replace(/^(00)+(?=.)/, '');
+  const state = ours ? options.states(serialHex) : undefined;
+  const status =
+    state?.status === 'good'
+      ? encodeTlv(0x80, Buffer.alloc(0))
+      : state?.status === 'revoked'
+        ? encodeTlv(contextTag(1), encodeGeneralizedTime(state.revokedAt))
+        : encodeTlv(0x82, Buffer.alloc(0));
+  const next = options.validitySeconds === undefined ? [] : [encodeTlv(contextTag(0), encodeGeneralizedTime(new Date(now.getTime() + options.validitySeconds * 1000)))];
+  return encodeTlv(TAG.SEQUENCE, certId, status, encodeGeneralizedTime(now), ...next);
+}
+
+/** Serves `answerOcspRequest` over HTTP POST on host:port (127.0.0.1 in tests and local instances). */
+export function startOcspResponder(options: OcspResponderOptions, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'POST') return void res.writeHead(405, { Allow: 'POST' }).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(answerOcspRequest(Buffer.concat(chunks), options)));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
