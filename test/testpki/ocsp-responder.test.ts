@@ -54,7 +54,10 @@ describe('test PKI OCSP responder', () => {
     const { stdout } = await promisify(execFile)('openssl', [
       'ocsp', '-issuer', file('ca.pem', ca.cert), '-CAfile', file('chain.pem', root.cert, ca.cert), '-url', url,
       '-cert', file('good.pem', good), '-cert', file('revoked.pem', revoked), '-cert', file('unknown.pem', unknown),
-    ], { encoding: 'utf8' }).catch((e: { stdout: string; stderr: string }) => ({ stdout: `${e.stdout}\n${e.stderr}` }));
+    ], { encoding: 'utf8' }).then(
+      (r) => ({ stdout: `${r.stdout}\n${r.stderr}` }),
+      (e: { stdout: string; stderr: string }) => ({ stdout: `${e.stdout}\n${e.stderr}` }),
+    );
     expect(stdout).toContain('Response verify OK');
     expect(stdout).toMatch(/good\.pem: good/);
     expect(stdout).toMatch(/revoked\.pem: revoked/);
