@@ -10,10 +10,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseCertificate } from '../certificates/certificate.ts';
+import { toPem } from '../certificates/csr.ts';
 import { loadConfigurationAnchor } from '../globalconf/anchor.ts';
 import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
+import { LocalPki } from '../testpki/local-pki.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 import { startSignerDaemon } from '../signer/signer-daemon.ts';
@@ -65,6 +67,11 @@ const OPTIONS = {
   inactive: { type: 'boolean' },
   'timeout-ms': { type: 'string' },
   conf: { type: 'string' },
+  dir: { type: 'string' },
+  instance: { type: 'string' },
+  csr: { type: 'string' },
+  'ocsp-port': { type: 'string' },
+  'tsa-port': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -90,6 +97,11 @@ const USAGE = `xrd — X-Road signer administration
   xrd verify (--key ID | --cert F) (--file F | --digest HEX) --signature F [--algorithm A]
   xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
+  xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899]
+                                    a local instance: CAs, OCSP responder, TSA, global configuration
+  xrd testpki issue --csr F --usage sign|auth [--server INST/CLASS/CODE/SERVER] [--out F] [--dir D]
+  xrd testpki revoke --cert F [--dir D]
+  xrd testpki serve [--dir D]       run the OCSP responder and the TSA on 127.0.0.1
 
 Tokens are named by token id, label, serial number or pkcs11: URI. PINs are asked for, or read from
 --pin-file / --pin-env (--new-pin-*, --so-pin-* likewise); --pin works only with --insecure-pin-arg.
@@ -116,6 +128,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (group === 'daemon' && command === 'start') return await daemonStart(values);
     if (group === 'conf') return confCommand(command, rest, values);
+    if (group === 'testpki') return await testPkiCommand(command, values);
     return await runClientCommand(group!, command, rest, values);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -389,6 +402,50 @@ function confCommand(command: string | undefined, rest: string[], values: Values
     return print(view, [`instance ${view.instanceIdentifier}`, ...view.sources.map((s) => `source ${s.downloadUrl}: ${s.verificationCerts.map((c) => c.subject).join('; ')}`)].join('\n'));
   }
   throw new UsageError(`unknown command "conf ${command ?? ''}"`);
+}
+
+// ---- local test PKI (no daemon needed) ------------------------------------------------------
+
+async function testPkiCommand(command: string | undefined, values: Values): Promise<number> {
+  const dir = values.dir ?? join(dataDir(values), 'testpki');
+  const print = (json: unknown, human: string): number => {
+    process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
+    return 0;
+  };
+  switch (command) {
+    case 'init': {
+      const port = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+      const pki = LocalPki.init(dir, { instance: values.instance, ocspPort: port(values['ocsp-port']), tsaPort: port(values['tsa-port']) });
+      return print({ dir, instance: pki.instance, globalConf: pki.globalConfDir }, `test PKI for instance ${pki.instance} in ${dir}; global configuration in ${pki.globalConfDir}`);
+    }
+    case 'issue': {
+      if (!values.csr) throw new UsageError('--csr FILE is required');
+      const usage = values.usage?.toLowerCase();
+      if (usage !== 'sign' && usage !== 'auth') throw new UsageError('--usage sign or auth is required');
+      const csrText = readFileSync(values.csr);
+      const der = csrText.toString('latin1').includes('-----BEGIN') ? Buffer.from(csrText.toString('latin1').replace(/-----[^-]+-----|\s+/g, ''), 'base64') : csrText;
+      const cert = LocalPki.open(dir).issue(der, usage, values.server);
+      const pem = toPem(cert, 'CERTIFICATE');
+      if (values.out) writeFileSync(values.out, pem);
+      return print({ ...certificateView(cert), pem }, values.out ? `certificate written to ${values.out}` : pem.trimEnd());
+    }
+    case 'revoke': {
+      if (!values.cert) throw new UsageError('--cert FILE is required');
+      LocalPki.open(dir).revoke(parseCertificate(readFileSync(values.cert)).der);
+      return print({ revoked: true }, 'revoked');
+    }
+    case 'serve': {
+      const running = await LocalPki.open(dir).serve();
+      print({ ocsp: running.ocspUrl, tsa: running.tsaUrl }, `OCSP responder ${running.ocspUrl}\nTSA ${running.tsaUrl}`);
+      return new Promise<number>((resolve) => {
+        const stop = () => void running.close().then(() => resolve(0));
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    }
+    default:
+      throw new UsageError(`unknown command "testpki ${command ?? ''}"`);
+  }
 }
 
 function certificateView(der: Buffer): { subject: string; issuer: string; notAfter: string; sha256: string } {

@@ -1,7 +1,7 @@
 /**
- * The test PKI's OCSP responder: answers RFC 6960 requests for the certificates of one CA with good,
- * revoked or unknown, signed by a responder certificate the CA delegated (id-kp-OCSPSigning). A
- * nonce in the request is echoed, so that clients such as `openssl ocsp` are content.
+ * The test PKI's OCSP responder: answers RFC 6960 requests for the certificates of its CAs with good,
+ * revoked or unknown, signed by the CA or a responder certificate it delegated (id-kp-OCSPSigning).
+ * A nonce in the request is echoed, so that clients such as `openssl ocsp` are content.
  */
 import { createHash, sign } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -12,10 +12,11 @@ import type { Authority } from './certificate-authority.ts';
 export type CertificateState = { status: 'good' } | { status: 'revoked'; revokedAt: Date };
 
 export interface OcspResponderOptions {
-  /** The CA whose certificates this responder speaks for. */
-  readonly ca: Buffer;
-  /** Signs the responses: the CA itself or a delegate with id-kp-OCSPSigning. */
-  readonly signer: Authority;
+  /**
+   * The CAs this responder speaks for, each with what signs its responses: the CA itself or a
+   * delegate with id-kp-OCSPSigning. A request is answered by the CA of its first certificate.
+   */
+  readonly authorities: readonly { readonly ca: Buffer; readonly signer: Authority }[];
   /** State by certificate serial number (lower-case hex, no leading zeros); others are unknown. */
   readonly states: (serialHex: string) => CertificateState | undefined;
   /** nextUpdate = thisUpdate + this; none when unset. */
@@ -40,11 +41,12 @@ export function answerOcspRequest(request: Buffer, options: OcspResponderOptions
     return encodeTlv(TAG.SEQUENCE, encodeTlv(TAG.ENUMERATED, Buffer.from([1])));
   }
   const now = options.now?.() ?? new Date();
-  const ca = certificateDerParts(options.ca);
-  const responses = certIds.map((certId) => singleResponse(certId, ca, options, now));
+  const authorities = options.authorities.map((a) => ({ ...a, parts: certificateDerParts(a.ca) }));
+  const authority = authorities.find((a) => certIds[0] !== undefined && issuedBy(certIds[0], a.parts)) ?? authorities[0]!;
+  const responses = certIds.map((certId) => singleResponse(certId, authority.parts, options, now));
   const responseData = encodeTlv(
     TAG.SEQUENCE,
-    encodeTlv(contextTag(1), certificateDerParts(options.signer.cert).subjectName),
+    encodeTlv(contextTag(1), certificateDerParts(authority.signer.cert).subjectName),
     encodeGeneralizedTime(now),
     encodeTlv(TAG.SEQUENCE, ...responses),
     ...(extensions ? [encodeTlv(contextTag(1), extensions)] : []),
@@ -53,8 +55,8 @@ export function answerOcspRequest(request: Buffer, options: OcspResponderOptions
     TAG.SEQUENCE,
     responseData,
     SHA256_WITH_RSA,
-    encodeTlv(TAG.BIT_STRING, Buffer.from([0]), sign('sha256', responseData, options.signer.privateKey)),
-    encodeTlv(contextTag(0), encodeTlv(TAG.SEQUENCE, options.signer.cert)),
+    encodeTlv(TAG.BIT_STRING, Buffer.from([0]), sign('sha256', responseData, authority.signer.privateKey)),
+    encodeTlv(contextTag(0), encodeTlv(TAG.SEQUENCE, authority.signer.cert)),
   );
   return encodeTlv(
     TAG.SEQUENCE,
@@ -63,15 +65,21 @@ export function answerOcspRequest(request: Buffer, options: OcspResponderOptions
   );
 }
 
-function singleResponse(certId: Buffer, ca: ReturnType<typeof certificateDerParts>, options: OcspResponderOptions, now: Date): Buffer {
-  const [alg, nameHash, keyHash, serial] = childrenOf(certId, readTlv(certId, 0));
+/** Whether the CertID names a certificate issued by this CA (by the hashes of its name and key). */
+function issuedBy(certId: Buffer, ca: ReturnType<typeof certificateDerParts>): boolean {
+  const [alg, nameHash, keyHash] = childrenOf(certId, readTlv(certId, 0));
   const hash = HASHES[readOid(certId, childrenOf(certId, alg!)[0]!)];
-  const ours =
+  return (
     hash !== undefined &&
     content(certId, nameHash!).equals(createHash(hash).update(ca.subjectName).digest()) &&
-    content(certId, keyHash!).equals(createHash(hash).update(ca.publicKeyBits).digest());
-  const serialHex = content(certId, serial!).toString('hex').replace(/^(00)+(?=.)/, '');
-  const state = ours ? options.states(serialHex) : undefined;
+    content(certId, keyHash!).equals(createHash(hash).update(ca.publicKeyBits).digest())
+  );
+}
+
+function singleResponse(certId: Buffer, ca: ReturnType<typeof certificateDerParts>, options: OcspResponderOptions, now: Date): Buffer {
+  const serial = childrenOf(certId, readTlv(certId, 0))[3]!;
+  const serialHex = content(certId, serial).toString('hex').replace(/^0+(?=.)/, '');
+  const state = issuedBy(certId, ca) ? options.states(serialHex) : undefined;
   const status =
     state?.status === 'good'
       ? encodeTlv(0x80, Buffer.alloc(0))

@@ -38,7 +38,7 @@ function file(name: string, ...ders: Buffer[]): string {
 }
 
 beforeAll(async () => {
-  server = await startOcspResponder({ ca: ca.cert, signer: responderCert, states: (s) => states.get(s), validitySeconds: 600 }, '127.0.0.1', 0);
+  server = await startOcspResponder({ authorities: [{ ca: ca.cert, signer: responderCert }], states: (s) => states.get(s), validitySeconds: 600 }, '127.0.0.1', 0);
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 });
 
