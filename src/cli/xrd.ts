@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { parseCertificate } from '../certificates/certificate.ts';
 import { toPem } from '../certificates/csr.ts';
 import { loadConfigurationAnchor } from '../globalconf/anchor.ts';
+import { downloadGlobalConf } from '../globalconf/download.ts';
 import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
@@ -97,6 +98,7 @@ const USAGE = `xrd — X-Road signer administration
   xrd verify (--key ID | --cert F) (--file F | --digest HEX) --signature F [--algorithm A]
   xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
+  xrd conf download <anchor.xml> [--conf DIR]   download, verify and install the anchor's configuration
   xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899]
                                     a local instance: CAs, OCSP responder, TSA, global configuration
   xrd testpki issue --csr F --usage sign|auth [--server INST/CLASS/CODE/SERVER] [--out F] [--dir D]
@@ -127,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
   const [group, command, ...rest] = positionals;
   try {
     if (group === 'daemon' && command === 'start') return await daemonStart(values);
-    if (group === 'conf') return confCommand(command, rest, values);
+    if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'testpki') return await testPkiCommand(command, values);
     return await runClientCommand(group!, command, rest, values);
   } catch (err) {
@@ -375,7 +377,7 @@ async function runClientCommand(group: string, command: string | undefined, rest
 
 // ---- global configuration (no daemon needed) -------------------------------------------------
 
-function confCommand(command: string | undefined, rest: string[], values: Values): number {
+async function confCommand(command: string | undefined, rest: string[], values: Values): Promise<number> {
   const print = (json: unknown, human: string): number => {
     process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
     return 0;
@@ -393,6 +395,13 @@ function confCommand(command: string | undefined, rest: string[], values: Values
       ...own.globalGroups.map((g) => `group ${g.groupCode}: ${g.members.join(', ')}`),
       `OCSP freshness ${own.ocspFreshnessSeconds} s`,
     ].join('\n'));
+  }
+  if (command === 'download') {
+    const file = rest[0];
+    if (!file) throw new UsageError('missing <anchor.xml>');
+    const dir = globalConfDir(values, false)!;
+    const conf = await downloadGlobalConf(loadConfigurationAnchor(file), dir);
+    return print({ dir, instanceIdentifier: conf.instanceIdentifier, expiresAt: conf.expiresAt?.toISOString() }, `configuration of ${conf.instanceIdentifier} installed in ${dir}, valid until ${conf.expiresAt?.toISOString() ?? '-'}`);
   }
   if (command === 'anchor') {
     const file = rest[0];
