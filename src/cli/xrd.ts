@@ -72,6 +72,8 @@ const OPTIONS = {
   instance: { type: 'string' },
   csr: { type: 'string' },
   'ocsp-port': { type: 'string' },
+  'conf-port': { type: 'string' },
+  anchor: { type: 'string' },
   'tsa-port': { type: 'string' },
 } as const;
 
@@ -83,7 +85,7 @@ function parse(argv: string[]) {
 
 const USAGE = `xrd — X-Road signer administration
 
-  xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--socket P] [--socket-group GID --socket-mode 660]
+  xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--socket P] [--socket-group GID --socket-mode 660]
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
   xrd daemon status
   xrd token list | show <token> | init [--label L] [--module M] | login <token> | logout <token> | change-pin <token>
@@ -99,11 +101,11 @@ const USAGE = `xrd — X-Road signer administration
   xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
   xrd conf download <anchor.xml> [--conf DIR]   download, verify and install the anchor's configuration
-  xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899]
-                                    a local instance: CAs, OCSP responder, TSA, global configuration
+  xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899] [--conf-port 8090]
+                                    a local instance: CAs, OCSP responder, TSA, global configuration, anchor
   xrd testpki issue --csr F --usage sign|auth [--server INST/CLASS/CODE/SERVER] [--out F] [--dir D]
   xrd testpki revoke --cert F [--dir D]
-  xrd testpki serve [--dir D]       run the OCSP responder and the TSA on 127.0.0.1
+  xrd testpki serve [--dir D]       run the OCSP responder, the TSA and the configuration source on 127.0.0.1
 
 Tokens are named by token id, label, serial number or pkcs11: URI. PINs are asked for, or read from
 --pin-file / --pin-env (--new-pin-*, --so-pin-* likewise); --pin works only with --insecure-pin-arg.
@@ -186,7 +188,8 @@ async function daemonStart(values: Values): Promise<number> {
       socketPath: socketPath(values),
       socketMode,
       socketGroup: values['socket-group'] ? Number(values['socket-group']) : undefined,
-      globalConfDir: globalConfDir(values, true),
+      globalConfDir: globalConfDir(values, values.anchor === undefined),
+      anchorFile: values.anchor,
     },
     log,
   );
@@ -424,8 +427,8 @@ async function testPkiCommand(command: string | undefined, values: Values): Prom
   switch (command) {
     case 'init': {
       const port = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-      const pki = LocalPki.init(dir, { instance: values.instance, ocspPort: port(values['ocsp-port']), tsaPort: port(values['tsa-port']) });
-      return print({ dir, instance: pki.instance, globalConf: pki.globalConfDir }, `test PKI for instance ${pki.instance} in ${dir}; global configuration in ${pki.globalConfDir}`);
+      const pki = LocalPki.init(dir, { instance: values.instance, ocspPort: port(values['ocsp-port']), tsaPort: port(values['tsa-port']), confPort: port(values['conf-port']) });
+      return print({ dir, instance: pki.instance, globalConf: pki.globalConfDir, anchor: pki.anchorFile }, `test PKI for instance ${pki.instance} in ${dir}; global configuration in ${pki.globalConfDir}; anchor ${pki.anchorFile}`);
     }
     case 'issue': {
       if (!values.csr) throw new UsageError('--csr FILE is required');
@@ -445,7 +448,7 @@ async function testPkiCommand(command: string | undefined, values: Values): Prom
     }
     case 'serve': {
       const running = await LocalPki.open(dir).serve();
-      print({ ocsp: running.ocspUrl, tsa: running.tsaUrl }, `OCSP responder ${running.ocspUrl}\nTSA ${running.tsaUrl}`);
+      print({ ocsp: running.ocspUrl, tsa: running.tsaUrl, conf: running.confUrl }, `OCSP responder ${running.ocspUrl}\nTSA ${running.tsaUrl}\nconfiguration source ${running.confUrl}`);
       return new Promise<number>((resolve) => {
         const stop = () => void running.close().then(() => resolve(0));
         process.once('SIGINT', stop);

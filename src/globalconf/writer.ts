@@ -6,6 +6,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
+import type { ConfigurationAnchor } from './anchor.ts';
 import type { CaCertificate, PrivateParameters, SharedParameters } from './global-conf.ts';
 
 const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -85,4 +86,10 @@ export function writeGlobalConf(dir: string, shared: SharedParameters, privatePa
     put(join(instanceDir, 'private-params.xml'), privateParametersXml(privateParams));
   }
   put(join(dir, 'instance-identifier'), shared.instanceIdentifier);
+}
+
+/** A configuration anchor file, as `loadConfigurationAnchor` reads it. */
+export function configurationAnchorXml(anchor: ConfigurationAnchor): string {
+  const sources = anchor.sources.map((s) => el('source', text('downloadURL', s.downloadUrl) + s.verificationCerts.map((c) => text('verificationCert', c.toString('base64'))).join(''))).join('');
+  return `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<tns:configurationAnchor xmlns:tns="http://x-road.eu/xsd/xroad.xsd">${text('generatedAt', (anchor.generatedAt ?? new Date()).toISOString())}${text('instanceIdentifier', anchor.instanceIdentifier)}${sources}</tns:configurationAnchor>\n`;
 }

@@ -13,6 +13,7 @@ import { fileAuditLog } from './audit-log.ts';
 import { KeyconfStore } from './keyconf-store.ts';
 import { SignerServer, type SignerServerOptions } from './signer-server.ts';
 import { SignerService } from './signer-service.ts';
+import { ConfigurationClient } from '../globalconf/configuration-client.ts';
 import { loadGlobalConf, type GlobalConf } from '../globalconf/global-conf.ts';
 import { OcspCache } from '../trust/ocsp-cache.ts';
 import { OcspRefresher } from '../trust/ocsp-refresher.ts';
@@ -34,6 +35,9 @@ export interface SignerDaemonConfig {
    * registered certificates and their CA paths (every `ocspFetchIntervalMs`).
    */
   readonly globalConfDir?: string;
+  /** Configuration anchor: with one, the configuration in `globalConfDir` is downloaded and kept current. */
+  readonly anchorFile?: string;
+  readonly globalConfIntervalMs?: number;
   readonly ocspFetchIntervalMs?: number;
   readonly ocspRetryIntervalMs?: number;
 }
@@ -82,12 +86,16 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
     ocsp.close();
     throw err;
   }
+  const configurationClient =
+    config.anchorFile && config.globalConfDir ? new ConfigurationClient(config.anchorFile, config.globalConfDir, log, config.globalConfIntervalMs, () => refresher?.runSoon()) : undefined;
+  configurationClient?.start();
   refresher?.start();
   return {
     service,
     tokens,
     socketPath,
     async close() {
+      await configurationClient?.stop();
       await refresher?.stop();
       await server.close();
       service.close();

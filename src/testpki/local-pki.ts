@@ -6,8 +6,10 @@
  *   <dir>/pki/state.json              ports, issued certificates and revocations
  *   <dir>/globalconf/                 the instance's configuration (approved CA, TSA, members,
  *                                     security servers with their addresses and auth cert hashes)
+ *   <dir>/anchor.xml                  the configuration anchor security servers start from
  *
- * `serve` runs the OCSP responder and the TSA on 127.0.0.1 at the ports the configuration names.
+ * `serve` runs the OCSP responder, the TSA and the configuration source on 127.0.0.1 at the ports
+ * the configuration and the anchor name.
  */
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +17,8 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { toPem } from '../certificates/csr.ts';
 import { loadGlobalConf, type SharedParameters } from '../globalconf/global-conf.ts';
-import { writeGlobalConf } from '../globalconf/writer.ts';
+import { startConfigurationSource } from '../globalconf/source.ts';
+import { configurationAnchorXml, writeGlobalConf } from '../globalconf/writer.ts';
 import { XrdError } from '../platform/errors.ts';
 import { parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { EKU, createAuthority, createRootCa, issueCertificate, readCsr, type Authority } from './certificate-authority.ts';
@@ -26,16 +29,18 @@ export interface LocalPkiOptions {
   readonly instance?: string;
   readonly ocspPort?: number;
   readonly tsaPort?: number;
+  readonly confPort?: number;
 }
 
 interface State {
   instance: string;
   ocspPort: number;
   tsaPort: number;
+  confPort: number;
   issued: { serial: string; subject: string; usage: 'sign' | 'auth' | 'ca'; revokedAt?: string }[];
 }
 
-const ROLES = ['root', 'ca', 'ocsp', 'tsa'] as const;
+const ROLES = ['root', 'ca', 'ocsp', 'tsa', 'conf'] as const;
 type Role = (typeof ROLES)[number];
 
 export class LocalPki {
@@ -47,6 +52,11 @@ export class LocalPki {
 
   get globalConfDir(): string {
     return join(this.dir, 'globalconf');
+  }
+
+  /** The anchor security servers of the local instance start from. */
+  get anchorFile(): string {
+    return join(this.dir, 'anchor.xml');
   }
 
   get instance(): string {
@@ -63,7 +73,9 @@ export class LocalPki {
     const ca = createAuthority(root, [['O', instance], ['CN', `${instance} Test CA`]], { ca: true, pathLen: 0 });
     const ocsp = createAuthority(ca, [['O', instance], ['CN', `${instance} Test OCSP`]], { keyUsage: ['digitalSignature'], extendedKeyUsage: [EKU.ocspSigning] });
     const tsa = createAuthority(root, [['O', instance], ['CN', `${instance} Test TSA`]], { keyUsage: ['digitalSignature'], extendedKeyUsage: [EKU.timeStamping], criticalExtendedKeyUsage: true });
-    const authorities = { root, ca, ocsp, tsa };
+    // The anchor's certificate is only a container for the configuration signing key (pr-gconf §2.2).
+    const conf = createRootCa([['O', instance], ['CN', `${instance} configuration signing`]]);
+    const authorities = { root, ca, ocsp, tsa, conf };
     for (const role of ROLES) {
       writeFileSync(join(pkiDir, `${role}.cert.pem`), toPem(authorities[role].cert, 'CERTIFICATE'));
       writeFileSync(join(pkiDir, `${role}.key.pem`), authorities[role].privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
@@ -73,11 +85,13 @@ export class LocalPki {
       instance,
       ocspPort: options.ocspPort ?? 8888,
       tsaPort: options.tsaPort ?? 8899,
+      confPort: options.confPort ?? 8090,
       issued: [{ serial: normaliseSerial(issuingCa.serialNumber), subject: issuingCa.subject.replaceAll('\n', ', '), usage: 'ca' }],
     };
     const pki = new LocalPki(dir, state, authorities);
     pki.save();
     writeGlobalConf(pki.globalConfDir, pki.initialParameters(), { instanceIdentifier: instance, timeStampingIntervalSeconds: 60 });
+    writeFileSync(pki.anchorFile, configurationAnchorXml({ instanceIdentifier: instance, sources: [{ downloadUrl: `http://127.0.0.1:${state.confPort}/internalconf`, verificationCerts: [conf.cert] }] }));
     return pki;
   }
 
@@ -89,7 +103,7 @@ export class LocalPki {
       cert: Buffer.from(new X509Certificate(readFileSync(join(pkiDir, `${role}.cert.pem`))).raw),
       privateKey: createPrivateKey(readFileSync(join(pkiDir, `${role}.key.pem`))),
     });
-    return new LocalPki(dir, state, { root: load('root'), ca: load('ca'), ocsp: load('ocsp'), tsa: load('tsa') });
+    return new LocalPki(dir, state, { root: load('root'), ca: load('ca'), ocsp: load('ocsp'), tsa: load('tsa'), conf: load('conf') });
   }
 
   /**
@@ -118,8 +132,8 @@ export class LocalPki {
     this.save();
   }
 
-  /** The OCSP responder and the TSA on 127.0.0.1, until `close`. */
-  async serve(): Promise<{ ocspUrl: string; tsaUrl: string; close(): Promise<void> }> {
+  /** The OCSP responder, the TSA and the configuration source on 127.0.0.1, until `close`. */
+  async serve(): Promise<{ ocspUrl: string; tsaUrl: string; confUrl: string; close(): Promise<void> }> {
     const states = (serial: string) => {
       // Re-read: certificates issued or revoked by another `xrd testpki` command count at once.
       const entry = (JSON.parse(readFileSync(join(this.dir, 'pki', 'state.json'), 'utf8')) as State).issued.find((i) => i.serial === serial);
@@ -141,10 +155,12 @@ export class LocalPki {
         this.state.ocspPort,
       ),
       await startTimestampAuthority({ tsa: this.authorities.tsa }, '127.0.0.1', this.state.tsaPort),
+      await startConfigurationSource({ dir: this.globalConfDir, signingKey: this.authorities.conf.privateKey, signingCert: this.authorities.conf.cert }, '127.0.0.1', this.state.confPort),
     ];
     return {
       ocspUrl: `http://127.0.0.1:${this.state.ocspPort}/`,
       tsaUrl: `http://127.0.0.1:${this.state.tsaPort}/`,
+      confUrl: `http://127.0.0.1:${this.state.confPort}/internalconf`,
       close: () => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
     };
   }

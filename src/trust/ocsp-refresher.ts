@@ -68,8 +68,9 @@ export class OcspRefresher {
     let conf: GlobalConf;
     try {
       conf = this.conf();
+      conf.checkUpToDate();
     } catch (err) {
-      this.log.error({ code: toXrdError(err).faultCode, error: (err as Error).message }, 'OCSP refresh skipped: no global configuration');
+      this.log.error({ code: toXrdError(err).faultCode, error: (err as Error).message }, 'OCSP refresh skipped: no usable global configuration');
       return { refreshed, failed: 1 };
     }
     for (const own of this.certificates()) {

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
@@ -39,10 +39,13 @@ async function freePort(): Promise<number> {
 beforeAll(async () => {
   testbed = createTestbed();
   pkiDir = join(testbed.dir, 'local');
-  const init = JSON.parse(execFileSync('node', [XRD, 'testpki', 'init', '--dir', pkiDir, '--instance', 'LOCAL', '--ocsp-port', String(await freePort()), '--tsa-port', String(await freePort()), '--json']).toString());
+  const init = JSON.parse(
+    execFileSync('node', [XRD, 'testpki', 'init', '--dir', pkiDir, '--instance', 'LOCAL', '--ocsp-port', String(await freePort()), '--tsa-port', String(await freePort()), '--conf-port', String(await freePort()), '--json']).toString(),
+  );
   expect(init.instance).toBe('LOCAL');
   served = await LocalPki.open(pkiDir).serve();
-  daemon = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni, globalConfDir: join(pkiDir, 'globalconf') }, silentLogger());
+  // The signer starts from the anchor alone: its configuration is downloaded from the local source.
+  daemon = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni, globalConfDir: join(testbed.dataDir, 'globalconf'), anchorFile: init.anchor }, silentLogger());
   client = await SignerClient.connect(daemon.socketPath);
   const token = await client.call('initToken', { label: 'local', soPin: '0000', userPin: '4321' });
   await client.call('activateToken', { token: token.tokenId, pin: '4321' });
@@ -56,8 +59,10 @@ afterAll(async () => {
 });
 
 describe('local instance from the test PKI', () => {
-  it('has a configuration xrd conf show can read: CA, TSA on loopback, two security servers', () => {
-    const view = JSON.parse(execFileSync('node', [XRD, 'conf', 'show', '--conf', join(pkiDir, 'globalconf'), '--json']).toString());
+  it('has a configuration the signer downloaded from the anchor, which xrd conf show reads: CA, TSA, two servers', async () => {
+    for (let i = 0; i < 100 && !existsSync(join(testbed.dataDir, 'globalconf', 'instance-identifier')); i++) await new Promise((r) => setTimeout(r, 50));
+    const view = JSON.parse(execFileSync('node', [XRD, 'conf', 'show', '--conf', join(testbed.dataDir, 'globalconf'), '--json']).toString());
+    expect(view.expiresAt).toBeDefined();
     const own = view.instances[0];
     expect(own.approvedCas[0].intermediateCas[0].ocsp[0].url).toBe(served.ocspUrl);
     expect(own.approvedTsas[0].url).toBe(served.tsaUrl);
