@@ -2,7 +2,7 @@
  * Assembles a running signer: PKCS#11 modules from devices.ini, the keyconf database, the audit log,
  * the service and its socket server. The embedded default is a SoftHSM token under the data folder.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -89,7 +89,8 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
   const configurationClient =
     config.anchorFile && config.globalConfDir ? new ConfigurationClient(config.anchorFile, config.globalConfDir, log, config.globalConfIntervalMs, () => refresher?.runSoon()) : undefined;
   configurationClient?.start();
-  refresher?.start();
+  // With an anchor and nothing downloaded yet, the first download starts the OCSP refresh.
+  if (!configurationClient || existsSync(join(config.globalConfDir!, 'instance-identifier'))) refresher?.start();
   return {
     service,
     tokens,
