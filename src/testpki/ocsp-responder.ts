@@ -4,10 +4,11 @@
  * A nonce in the request is echoed, so that clients such as `openssl ocsp` are content.
  */
 import { createHash, sign } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { certificateDerParts } from '../certificates/certificate.ts';
 import { TAG, childrenOf, content, contextTag, encodeGeneralizedTime, encodeOid, encodeTlv, expectTag, readOid, readTlv, whole } from '../certificates/der.ts';
 import type { Authority } from './certificate-authority.ts';
+import { startPostServer } from './post-server.ts';
 
 export type CertificateState = { status: 'good' } | { status: 'revoked'; revokedAt: Date };
 
@@ -92,14 +93,5 @@ function singleResponse(certId: Buffer, ca: ReturnType<typeof certificateDerPart
 
 /** Serves `answerOcspRequest` over HTTP POST on host:port (127.0.0.1 in tests and local instances). */
 export function startOcspResponder(options: OcspResponderOptions, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'POST') return void res.writeHead(405, { Allow: 'POST' }).end();
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(answerOcspRequest(Buffer.concat(chunks), options)));
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
+  return startPostServer((body) => answerOcspRequest(body, options), 'application/ocsp-response', host, port);
 }

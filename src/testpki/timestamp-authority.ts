@@ -4,10 +4,11 @@
  * signingCertificateV2 attribute that `openssl ts -verify` and the X-Road verifier look for.
  */
 import { createHash, randomBytes, sign } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { certificateDerParts } from '../certificates/certificate.ts';
 import { TAG, childrenOf, contextTag, encodeGeneralizedTime, encodeOid, encodeTlv, encodeUnsignedInteger, expectTag, readTlv, whole } from '../certificates/der.ts';
 import type { Authority } from './certificate-authority.ts';
+import { startPostServer } from './post-server.ts';
 
 export interface TimestampAuthorityOptions {
   /** Its certificate must carry a critical extendedKeyUsage of id-kp-timeStamping only. */
@@ -93,14 +94,5 @@ export function answerTimestampRequest(request: Buffer, options: TimestampAuthor
 
 /** Serves `answerTimestampRequest` over HTTP POST (application/timestamp-query → -reply). */
 export function startTimestampAuthority(options: TimestampAuthorityOptions, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'POST') return void res.writeHead(405, { Allow: 'POST' }).end();
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/timestamp-reply' }).end(answerTimestampRequest(Buffer.concat(chunks), options)));
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
+  return startPostServer((body) => answerTimestampRequest(body, options), 'application/timestamp-reply', host, port);
 }
