@@ -65,7 +65,7 @@ export function verifyOcspResponse(response: Buffer | BasicOcspResponse, subject
   if (!responder) throw invalid('Could not find OCSP responder certificate');
 
   const digest = SIGNATURE_DIGESTS[basic.signatureAlgorithm];
-  if (!digest || !verify(digest, basic.tbsResponseData, new X509Certificate(responder).publicKey, basic.signature)) {
+  if (!digest || !verify(digest, basic.tbsResponseData, x509Of(responder).publicKey, basic.signature)) {
     throw invalid('Signature on OCSP response is not valid');
   }
 
@@ -102,7 +102,36 @@ function findResponder(basic: BasicOcspResponse, candidates: readonly Buffer[]):
 /** The CA itself, a responder the configuration names, or one the CA delegated with id-kp-OCSPSigning. */
 function isAuthorised(responder: Buffer, issuer: Buffer, policy: OcspPolicy): boolean {
   if (responder.equals(issuer) || policy.responderCerts.some((c) => c.equals(responder))) return true;
-  const delegate = new X509Certificate(responder);
-  const ca = new X509Certificate(issuer);
-  return delegate.checkIssued(ca) && delegate.verify(ca.publicKey) && (delegate.keyUsage ?? []).includes(EKU_OCSP_SIGNING);
+  const key = `${certKey(responder)}:${certKey(issuer)}`;
+  let delegated = delegations.get(key);
+  if (delegated === undefined) {
+    const delegate = x509Of(responder);
+    const ca = x509Of(issuer);
+    delegated = delegate.checkIssued(ca) && delegate.verify(ca.publicKey) && (delegate.keyUsage ?? []).includes(EKU_OCSP_SIGNING);
+    remember(delegations, key, delegated);
+  }
+  return delegated;
+}
+
+// Responders and CAs repeat from one response to the next: parsing a certificate and checking a
+// delegation cost more than the rest of a validation, so both are kept (bounded, by content hash).
+const CACHE_LIMIT = 256;
+const parsed = new Map<string, X509Certificate>();
+const delegations = new Map<string, boolean>();
+
+const certKey = (der: Buffer): string => createHash('sha256').update(der).digest('base64');
+
+function x509Of(der: Buffer): X509Certificate {
+  const key = certKey(der);
+  let cert = parsed.get(key);
+  if (!cert) {
+    cert = new X509Certificate(der);
+    remember(parsed, key, cert);
+  }
+  return cert;
+}
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
 }
