@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
 import type { ConfigurationAnchor } from './anchor.ts';
 import { loadGlobalConf, type GlobalConf } from './global-conf.ts';
-import { boundaryOf, parseMultipart, type MimePart } from './multipart.ts';
+import { boundaryOf, parseMultipart, type MimePart } from '../protocol/multipart.ts';
 
 export const HASH_URIS: Record<string, string> = {
   'http://www.w3.org/2000/09/xmldsig#sha1': 'sha1',

@@ -7,7 +7,7 @@ import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { buildMultipart } from './multipart.ts';
+import { buildMultipart } from '../protocol/multipart.ts';
 
 export interface ConfigurationSourceOptions {
   /** A directory as `writeGlobalConf` leaves it. */

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { boundaryOf, buildMultipart, parseMultipart } from '../protocol/multipart.ts';
 import type { OcspCache } from './ocsp-cache.ts';
 
 const MAX_CERTS_PER_REQUEST = 64;
@@ -18,14 +19,11 @@ export function ocspEndpointHandler(cache: OcspCache): (req: IncomingMessage, re
       return void res.writeHead(400, { 'Content-Type': 'text/plain' }).end(`expected 1 to ${MAX_CERTS_PER_REQUEST} cert parameters, each a SHA-1 hex hash\n`);
     }
     const boundary = `xrd-${randomBytes(12).toString('hex')}`;
-    const parts: Buffer[] = [];
-    for (const hash of hashes) {
+    const parts = hashes.flatMap((hash) => {
       const entry = cache.get(hash);
-      if (!entry) continue;
-      parts.push(Buffer.from(`--${boundary}\r\nContent-Type: application/ocsp-response\r\n\r\n`), entry.der, Buffer.from('\r\n'));
-    }
-    parts.push(Buffer.from(`--${boundary}--\r\n`));
-    res.writeHead(200, { 'Content-Type': `multipart/related; type="application/ocsp-response"; boundary=${boundary}` }).end(Buffer.concat(parts));
+      return entry ? [{ headers: [['Content-Type', 'application/ocsp-response']] as [string, string][], body: entry.der }] : [];
+    });
+    res.writeHead(200, { 'Content-Type': `multipart/related; type="application/ocsp-response"; boundary=${boundary}` }).end(buildMultipart(boundary, parts));
   };
 }
 
@@ -39,24 +37,12 @@ export function startOcspEndpoint(cache: OcspCache, host: string, port: number):
 
 /**
  * The application/ocsp-response parts of a multipart/related body, in order.
- * @throws Error when the content type names no boundary
+ * @throws Error when the content type names no boundary or the body is not multipart
  */
 export function parseOcspMultipart(contentType: string, body: Buffer): Buffer[] {
-  const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
+  const boundary = boundaryOf(contentType);
   if (!boundary) throw new Error(`no multipart boundary in "${contentType}"`);
-  const delimiter = Buffer.from(`--${boundary}`);
-  const parts: Buffer[] = [];
-  let pos = body.indexOf(delimiter);
-  while (pos >= 0) {
-    const next = body.indexOf(delimiter, pos + delimiter.length);
-    if (next < 0) break;
-    const part = body.subarray(pos + delimiter.length, next);
-    const headerEnd = part.indexOf('\r\n\r\n');
-    if (headerEnd >= 0 && /content-type:\s*application\/ocsp-response/i.test(part.subarray(0, headerEnd).toString('latin1'))) {
-      // The part's body ends before the CRLF that precedes the next delimiter.
-      parts.push(part.subarray(headerEnd + 4, part.length - 2));
-    }
-    pos = next;
-  }
-  return parts;
+  return parseMultipart(body, boundary)
+    .filter((p) => (p.headers.get('content-type') ?? '').toLowerCase().startsWith('application/ocsp-response'))
+    .map((p) => p.body);
 }

@@ -1,7 +1,8 @@
 /**
- * MIME multipart as the configuration protocol uses it (pr-gconf §2.3–2.4): parts with headers
- * (folded lines allowed) and bodies kept as the exact bytes between the delimiters, since the
- * configuration signature covers the directory part's body byte for byte.
+ * MIME multipart as X-Road uses it (configuration directories, pr-gconf §2.3–2.4; OCSP responses
+ * between security servers): parts with headers (folded lines allowed) and bodies kept as the exact
+ * bytes between the delimiters, since the configuration signature covers the directory part's body
+ * byte for byte.
  */
 
 export interface MimePart {
