@@ -92,8 +92,9 @@ export function usageOfCertificate(cert: CertificateFacts): KeyUsage | undefined
   return undefined;
 }
 
-function oneLineName(multiline: string): string {
-  return multiline.split('\n').filter(Boolean).join(', ');
+/** Node gives names one attribute per line, and no name at all for an empty one. */
+function oneLineName(multiline: string | undefined): string {
+  return (multiline ?? '').split('\n').filter(Boolean).join(', ');
 }
 
 function readKeyUsage(der: Buffer): KeyUsageBit[] | undefined {

@@ -7,7 +7,7 @@
 import { X509Certificate, createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { certificateDerParts, type KeyUsageBit, KEY_USAGE_BITS } from '../certificates/certificate.ts';
 import { encodeDn, type DnField } from '../certificates/csr.ts';
-import { TAG, childrenOf, encodeOid, encodeTlv, expectTag, readOid, readTlv, whole } from '../certificates/der.ts';
+import { TAG, childrenOf, encodeOid, encodeTlv, encodeUnsignedInteger, expectTag, readOid, readTlv, whole } from '../certificates/der.ts';
 import { XrdError } from '../platform/errors.ts';
 
 export interface CertificateProfile {
@@ -87,13 +87,11 @@ const CSR_DIGESTS: Record<string, string> = {
 function assemble(o: { issuerName: Buffer; subjectName: Buffer; spki: Buffer; issuerSpki: Buffer; profile: CertificateProfile; privateKey: KeyObject }): Buffer {
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(notBefore.getTime() + (o.profile.validDays ?? 365) * 86_400_000);
-  // Positive 16-byte serial: random, with the top bit clear.
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
   const tbs = encodeTlv(
     TAG.SEQUENCE,
     encodeTlv(0xa0, encodeTlv(TAG.INTEGER, Buffer.from([2]))),
-    encodeTlv(TAG.INTEGER, serial),
+    // A random positive serial, minimally encoded (a zero first byte would be illegal DER padding).
+    encodeUnsignedInteger(randomBytes(16)),
     SHA256_WITH_RSA,
     o.issuerName,
     encodeTlv(TAG.SEQUENCE, utcTime(notBefore), utcTime(notAfter)),
