@@ -158,6 +158,29 @@ export function loadGlobalConf(dir: string): GlobalConf {
   return new GlobalConf(instanceIdentifier, shared, privateParams);
 }
 
+/**
+ * `loadGlobalConf(dir)` as a function to call often: the files are parsed again only when one of
+ * them changed (a download replaces them by renames, which changes their modification times).
+ */
+export function globalConfReader(dir: string): () => GlobalConf {
+  let loaded: { stamp: string; conf: GlobalConf } | undefined;
+  return () => {
+    const stamp = configurationStamp(dir);
+    if (loaded?.stamp !== stamp) loaded = { stamp, conf: loadGlobalConf(dir) };
+    return loaded.conf;
+  };
+}
+
+function configurationStamp(dir: string): string {
+  const files = [join(dir, 'instance-identifier')];
+  if (existsSync(dir)) {
+    for (const name of readdirSync(dir)) {
+      for (const file of ['shared-params.xml', 'private-params.xml']) files.push(join(dir, name, file), join(dir, name, `${file}.metadata`));
+    }
+  }
+  return files.map((f) => (existsSync(f) ? `${f}@${statSync(f).mtimeMs}` : '')).join('|');
+}
+
 interface Metadata {
   configurationVersion?: number;
   expiresAt?: Date;

@@ -14,7 +14,7 @@ import { KeyconfStore } from './keyconf-store.ts';
 import { SignerServer, type SignerServerOptions } from './signer-server.ts';
 import { SignerService } from './signer-service.ts';
 import { ConfigurationClient } from '../globalconf/configuration-client.ts';
-import { loadGlobalConf, type GlobalConf } from '../globalconf/global-conf.ts';
+import { globalConfReader } from '../globalconf/global-conf.ts';
 import { OcspCache } from '../trust/ocsp-cache.ts';
 import { OcspRefresher } from '../trust/ocsp-refresher.ts';
 import { OcspStatusService } from '../trust/ocsp-status.ts';
@@ -109,7 +109,7 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
 
 /** OCSP refresh for the certificates the signer signs with: active and registered, with their chains. */
 function ocspRefresher(config: SignerDaemonConfig, store: KeyconfStore, ocsp: OcspCache, log: Logger): OcspRefresher {
-  const conf = (): GlobalConf => loadGlobalConf(config.globalConfDir!);
+  const conf = globalConfReader(config.globalConfDir!);
   const status = new OcspStatusService(conf, ocsp);
   const certificates = () => store.allCerts().filter((c) => c.active && c.status === 'registered').map((c) => ({ cert: c.der, chain: c.chain }));
   return new OcspRefresher(status, ocsp, conf, certificates, log, { intervalMs: config.ocspFetchIntervalMs, retryIntervalMs: config.ocspRetryIntervalMs });

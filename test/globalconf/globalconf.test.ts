@@ -4,12 +4,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfigurationAnchor } from '../../src/globalconf/anchor.ts';
-import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
+import { globalConfReader, loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 
 const VECTORS = resolve(import.meta.dirname, '../../../shared/xroad-vectors');
@@ -167,5 +167,20 @@ describe('writing a configuration', () => {
     expect({ ...again.own, expiresAt: undefined }).toEqual({ ...original.own, expiresAt: undefined });
     expect(again.expiresAt?.toISOString()).toBe(expiresAt.toISOString());
     expect(again.privateParams).toMatchObject({ timeStampingIntervalSeconds: 90, managementService: { managementRequestServiceProviderId: { ...DEV_COM_1234, subsystem: 'MANAGEMENT' } } });
+  });
+});
+
+describe('reading a configuration often', () => {
+  it('parses again only after the files changed', () => {
+    const dir = copyOfConf();
+    const read = globalConfReader(dir);
+    const first = read();
+    expect(read()).toBe(first);
+    const file = join(dir, 'DEV', 'shared-params.xml.metadata');
+    writeFileSync(file, JSON.stringify({ configurationVersion: '3', expirationDate: '2030-01-01T00:00:00Z' }));
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    const second = read();
+    expect(second).not.toBe(first);
+    expect(second.expiresAt?.toISOString()).toBe('2030-01-01T00:00:00.000Z');
   });
 });
