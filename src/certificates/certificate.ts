@@ -6,8 +6,8 @@
  */
 import { X509Certificate, createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
-import { TAG, childrenOf, contextTag, expectTag, readOid, readTlv, whole } from './der.ts';
-import type { KeyUsage } from './csr.ts';
+import { TAG, childrenOf, content, contextTag, expectTag, readOid, readTlv, whole } from './der.ts';
+import { DN_ATTRIBUTE_OIDS, type DnField, type KeyUsage } from './csr.ts';
 
 export const KEY_USAGE_BITS = [
   'digitalSignature',
@@ -159,4 +159,52 @@ function extensionValue(der: Buffer, oid: string): Buffer | undefined {
     if (readOid(der, parts[0]!) === oid) return der.subarray(parts[parts.length - 1]!.contentStart, parts[parts.length - 1]!.end);
   }
   return undefined;
+}
+
+/** Attribute types Java's X500Principal writes by keyword in RFC 2253 names; others are `OID=#hex`. */
+const RFC2253_KEYWORDS: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.9': 'STREET',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '0.9.2342.19200300.100.1.25': 'DC',
+  '0.9.2342.19200300.100.1.1': 'UID',
+};
+
+/**
+ * A DER Name as RFC 2253 text, the way Java's `X500Principal.getName()` writes it (XAdES
+ * X509IssuerName in the reference): last RDN first, `CN=Test CA,O=Test`.
+ */
+export function rfc2253Name(nameDer: Buffer): string {
+  const rdns = childrenOf(nameDer, expectTag(readTlv(nameDer, 0), TAG.SEQUENCE, 'Name')).map((rdn) =>
+    childrenOf(nameDer, rdn)
+      .map((atv) => {
+        const [type, value] = childrenOf(nameDer, atv);
+        const oid = readOid(nameDer, type!);
+        const keyword = RFC2253_KEYWORDS[oid];
+        if (!keyword) return `${oid}=#${whole(nameDer, value!).toString('hex')}`;
+        return `${keyword}=${escapeRfc2253(content(nameDer, value!).toString(value!.tag === 0x1e ? 'utf16le' : 'utf8'))}`;
+      })
+      .join('+'),
+  );
+  return rdns.reverse().join(',');
+}
+
+function escapeRfc2253(value: string): string {
+  return value.replace(/[,+"\\<>;]/g, '\\$&').replace(/^[#\s]/, '\\$&').replace(/\s$/, '\\ ');
+}
+
+/** The attributes of a DER Name in order, types by their short names (CN, O, serialNumber, …) or OID. */
+export function nameFields(nameDer: Buffer): DnField[] {
+  const names = new Map(Object.entries(DN_ATTRIBUTE_OIDS).map(([short, oid]) => [oid, short]));
+  return childrenOf(nameDer, expectTag(readTlv(nameDer, 0), TAG.SEQUENCE, 'Name')).flatMap((rdn) =>
+    childrenOf(nameDer, rdn).map((atv): DnField => {
+      const [type, value] = childrenOf(nameDer, atv);
+      const oid = readOid(nameDer, type!);
+      return [names.get(oid) ?? oid, content(nameDer, value!).toString(value!.tag === 0x1e ? 'utf16le' : 'utf8')];
+    }),
+  );
 }

@@ -31,7 +31,7 @@ export const ERROR_CODES = {
     message: 'Digest for {algorithm} must be {expected} bytes, got {actual}',
     httpStatus: 400,
   },
-  InvalidSignatureValue: { message: 'Signature is not valid', httpStatus: 400 },
+  InvalidSignatureValue: { message: 'Signature is not valid: {reason}', httpStatus: 400 },
   CertNotFound: { message: 'Certificate {hash} not found', httpStatus: 404 },
   CertAlreadyExists: { message: 'Certificate {hash} is already imported', httpStatus: 409 },
   IncorrectCertificate: { message: 'Incorrect certificate: {reason}', httpStatus: 400 },
@@ -45,6 +45,20 @@ export const ERROR_CODES = {
   CertValidityTime: { message: 'Certificate {subject} is not valid at {at} (valid from {notBefore} to {notAfter})', httpStatus: 500 },
   IncorrectValidationInfo: { message: '{reason}', httpStatus: 500 },
   CertValidation: { message: '{reason}', httpStatus: 500 },
+  // Message signatures, hash chains and timestamps (MESS_08, MESS_11); an outer code such as
+  // MalformedSignature may wrap an inner one: MalformedSignature.InvalidHashChainRef
+  MalformedSignature: { message: 'Malformed signature: {reason}', httpStatus: 500 },
+  MissingSignature: { message: 'Message has no signature', httpStatus: 500 },
+  InvalidReference: { message: 'Invalid reference {uri}: {reason}', httpStatus: 500 },
+  CannotCreateSignature: { message: 'Cannot create signature: {reason}', httpStatus: 500 },
+  MalformedHashChain: { message: 'Malformed hash chain: {reason}', httpStatus: 500 },
+  InvalidHashChain: { message: 'Invalid hash chain: {reason}', httpStatus: 500 },
+  InvalidHashChainRef: { message: 'Invalid hash chain reference {uri}: {reason}', httpStatus: 500 },
+  HashChainUnusedInputs: { message: 'Some inputs were not used by the hash chain: {inputs}', httpStatus: 500 },
+  MissingValidationInfo: { message: 'Missing validation information: {reason}', httpStatus: 500 },
+  TimestampValidation: { message: 'Timestamp is not valid: {reason}', httpStatus: 500 },
+  TimestampingFailed: { message: 'Timestamping failed: {reason}', httpStatus: 500 },
+  MalformedContainer: { message: 'Malformed ASiC container: {reason}', httpStatus: 400 },
   // Global configuration (facts §7)
   OutdatedGlobalConf: { message: 'Global configuration of {instance} expired at {expiredAt}', httpStatus: 500 },
   MalformedGlobalConf: { message: 'Malformed global configuration {file}: {reason}', httpStatus: 500 },
@@ -75,17 +89,30 @@ export class XrdError extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly details: ErrorDetails = {},
-    options: { cause?: unknown; prefix?: FaultPrefix } = {},
+    options: { cause?: unknown; prefix?: FaultPrefix; outerCodes?: readonly ErrorCode[] } = {},
   ) {
     super(formatMessage(ERROR_CODES[code].message, details), { cause: options.cause });
     this.prefix = options.prefix ?? 'Signer';
+    this.outerCodes = options.outerCodes ?? [];
   }
 
   readonly prefix: FaultPrefix;
+  /** Codes this error was reported under, outermost first (the reference's `withPrefix`). */
+  readonly outerCodes: readonly ErrorCode[];
+
+  /** The same error reported under `outer`, e.g. InvalidHashChainRef → MalformedSignature.InvalidHashChainRef. */
+  within(outer: ErrorCode): XrdError {
+    return new XrdError(this.code, this.details, { cause: this.cause, prefix: this.prefix, outerCodes: [outer, ...this.outerCodes] });
+  }
+
+  /** The code with its outer codes and without the component prefix, e.g. `MalformedSignature.InvalidHashChainRef`. */
+  get fullCode(): string {
+    return [...this.outerCodes, this.code].join('.');
+  }
 
   /** The dotted X-Road fault code, e.g. `Signer.KeyNotFound`. */
   get faultCode(): string {
-    return `${this.prefix}.${this.code}`;
+    return `${this.prefix}.${this.fullCode}`;
   }
 
   get httpStatus(): number {
