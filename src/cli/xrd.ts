@@ -17,6 +17,7 @@ import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalco
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
 import { LocalPki } from '../testpki/local-pki.ts';
+import { verifyAsic } from '../signature/asic.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 import { startSignerDaemon } from '../signer/signer-daemon.ts';
@@ -101,6 +102,7 @@ const USAGE = `xrd — X-Road signer administration
   xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
   xrd conf download <anchor.xml> [--conf DIR]   download, verify and install the anchor's configuration
+  xrd asic verify <file.asice> [--conf DIR]   verify a message container: signer, signature, timestamp, OCSP
   xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899] [--conf-port 8090]
                                     a local instance: CAs, OCSP responder, TSA, global configuration, anchor
   xrd testpki issue --csr F --usage sign|auth [--server INST/CLASS/CODE/SERVER] [--out F] [--dir D]
@@ -133,6 +135,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'daemon' && command === 'start') return await daemonStart(values);
     if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'testpki') return await testPkiCommand(command, values);
+    if (group === 'asic') return asicCommand(command, rest, values);
     return await runClientCommand(group!, command, rest, values);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -414,6 +417,62 @@ async function confCommand(command: string | undefined, rest: string[], values: 
     return print(view, [`instance ${view.instanceIdentifier}`, ...view.sources.map((s) => `source ${s.downloadUrl}: ${s.verificationCerts.map((c) => c.subject).join('; ')}`)].join('\n'));
   }
   throw new UsageError(`unknown command "conf ${command ?? ''}"`);
+}
+
+// ---- ASiC containers (no daemon needed) -----------------------------------------------------
+
+function asicCommand(command: string | undefined, rest: string[], values: Values): number {
+  if (command !== 'verify') throw new UsageError(`unknown command "asic ${command ?? ''}"`);
+  const file = rest[0];
+  if (!file) throw new UsageError('missing <file.asice>');
+  const conf = loadGlobalConf(globalConfDir(values, false)!);
+  let zip: Buffer;
+  try {
+    zip = readFileSync(file);
+  } catch (err) {
+    throw new XrdError('IOError', { reason: `cannot read ${file}: ${(err as Error).message}` }, { cause: err });
+  }
+  let v;
+  try {
+    v = verifyAsic(zip, conf);
+  } catch (err) {
+    const e = toXrdError(err);
+    if (values.json) process.stdout.write(JSON.stringify({ valid: false, file, error: { code: e.fullCode, message: e.message } }, null, 2) + '\n');
+    else process.stdout.write(`Verification failed: ${e.fullCode}: ${e.message}\n`);
+    return 1;
+  }
+  const stamp = v.batchTimestamp ?? v.timestamp;
+  const view = {
+    valid: true,
+    file,
+    queryId: v.queryId,
+    message: v.isResponse ? 'response' : 'request',
+    signer: { id: formatClientId(v.signer), subject: v.signingCert.subject, issuer: v.signingCert.issuer, serialNumber: v.signingCert.serialNumber, notBefore: v.signingCert.notBefore.toISOString(), notAfter: v.signingCert.notAfter.toISOString() },
+    signingTime: v.signingTime.toISOString(),
+    hashChain: v.hashChain,
+    timestamp: stamp ? { tsa: stamp.tsaSubject, time: stamp.genTime.toISOString(), batch: v.batchTimestamp !== undefined } : null,
+    validatedAt: v.validatedAt.toISOString(),
+    ocsp: v.ocsp.map((o) => ({ subject: o.subject, producedAt: o.producedAt.toISOString(), thisUpdate: o.thisUpdate.toISOString() })),
+    verifiedParts: v.verifiedParts,
+    unverifiedParts: v.unverifiedParts,
+  };
+  if (values.json) process.stdout.write(JSON.stringify(view, null, 2) + '\n');
+  else {
+    process.stdout.write(
+      [
+        'Verification successful.',
+        `Signer ${view.signer.id} (${view.message} ${view.queryId || '-'})`,
+        `    Certificate: ${view.signer.subject}`,
+        `    Issuer: ${view.signer.issuer}, serial number (hex) ${view.signer.serialNumber}, valid ${view.signer.notBefore} to ${view.signer.notAfter}`,
+        `    Signed at ${view.signingTime}${view.hashChain ? ' (hash chain)' : ''}`,
+        view.timestamp ? `Timestamp by ${view.timestamp.tsa} at ${view.timestamp.time}${view.timestamp.batch ? ' (batch)' : ''}` : 'No timestamp: certificates checked as of the signing time',
+        ...view.ocsp.map((o) => `OCSP response for ${o.subject}: good, produced at ${o.producedAt}`),
+        `Parts verified: ${view.verifiedParts.join(', ')}`,
+        ...view.unverifiedParts.map((p) => `Not in the container, digest trusted from the hash chain: ${p}`),
+      ].join('\n') + '\n',
+    );
+  }
+  return 0;
 }
 
 // ---- local test PKI (no daemon needed) ------------------------------------------------------

@@ -1,0 +1,137 @@
+/**
+ * ASiC-E containers of logged messages (MESS_09/10): writing them in the reference's layout and
+ * verifying them as its AsicContainerVerifier does — the signer is the message's client (request)
+ * or service provider (response); the timestamp (embedded, or a batch timestamp over
+ * `ts-hashchainresult.xml`) is verified first and its time is when the certificate path and OCSP
+ * responses must have been valid.
+ */
+import { createHash } from 'node:crypto';
+import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { XrdError } from '../platform/errors.ts';
+import { readZip, writeZip, ZipError, type ZipEntry } from '../platform/zip.ts';
+import { readMessageHeader, signerOf } from '../protocol/message-header.ts';
+import { DIGEST_URIS } from './algorithms.ts';
+import { verifyHashChain } from './hash-chain.ts';
+import { verifyTimestamp, type VerifiedTimestamp } from './timestamp.ts';
+import { parseSignature, verifySignature, type VerifiedSignature } from './verifier.ts';
+
+export const ASIC_MIME_TYPE = 'application/vnd.etsi.asic-e+zip';
+const SIGNATURES = 'META-INF/signatures.xml';
+const TS_HASH_CHAIN_URI = '/ts-hashchain.xml';
+
+export interface AsicContents {
+  /** `message.xml`: the SOAP message or the REST header part. */
+  readonly message: Buffer;
+  readonly signatureXml: Buffer;
+  readonly attachments: readonly Buffer[];
+  readonly hashChainResult?: Buffer;
+  readonly hashChain?: Buffer;
+  /** Batch timestamp: the token over `ts-hashchainresult.xml`, and this record's chain to it. */
+  readonly timestampToken?: Buffer;
+  readonly tsHashChainResult?: Buffer;
+  readonly tsHashChain?: Buffer;
+}
+
+/** Writes a container; entries in the reference's order, `mimetype` first and stored. */
+export function writeAsic(c: AsicContents, recordTime = new Date()): Buffer {
+  const entries: ZipEntry[] = [{ name: 'mimetype', data: Buffer.from(ASIC_MIME_TYPE), stored: true }];
+  const add = (name: string, data: Buffer | undefined) => data && entries.push({ name, data });
+  add('message.xml', c.message);
+  add(SIGNATURES, c.signatureXml);
+  add('sig-hashchainresult.xml', c.hashChainResult);
+  add('sig-hashchain.xml', c.hashChain);
+  add('ts-hashchainresult.xml', c.tsHashChainResult);
+  add('ts-hashchain.xml', c.tsHashChain);
+  const files = entries.filter((e) => e.name !== 'mimetype' && !e.name.startsWith('META-INF/'));
+  add(
+    'META-INF/manifest.xml',
+    Buffer.from(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">\n` +
+        `    <manifest:file-entry manifest:media-type="${ASIC_MIME_TYPE}" manifest:full-path="/"/>\n` +
+        files.map((e) => `    <manifest:file-entry manifest:media-type="text/xml" manifest:full-path="${e.name}"/>\n`).join('') +
+        c.attachments.map((_, i) => `    <manifest:file-entry manifest:media-type="application/octet-stream" manifest:full-path="attachment${i + 1}"/>\n`).join('') +
+        `</manifest:manifest>\n`,
+    ),
+  );
+  if (c.tsHashChainResult) {
+    add(
+      'META-INF/ASiCManifest.xml',
+      Buffer.from(
+        `<?xml version="1.0" encoding="utf-8"?>\n<asic:ASiCManifest xmlns:asic="http://uri.etsi.org/2918/v1.2.1#" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">\n` +
+          `<asic:SigReference URI="META-INF/timestamp.tst" MimeType="vnd.etsi.timestamp-token"/>\n<asic:DataObjectReference URI="ts-hashchainresult.xml" MimeType="text/xml">\n` +
+          `<ds:DigestMethod Algorithm="${DIGEST_URIS.sha512}" />\n<ds:DigestValue>${createHash('sha512').update(c.tsHashChainResult).digest('base64')}</ds:DigestValue>\n</asic:DataObjectReference>\n</asic:ASiCManifest>`,
+      ),
+    );
+    add('META-INF/timestamp.tst', c.timestampToken);
+  }
+  c.attachments.forEach((a, i) => add(`attachment${i + 1}`, a));
+  return writeZip(entries, recordTime);
+}
+
+/** @throws MalformedContainer */
+export function readAsic(zip: Buffer): AsicContents {
+  let entries: ZipEntry[];
+  try {
+    entries = readZip(zip);
+  } catch (err) {
+    throw new XrdError('MalformedContainer', { reason: (err as ZipError).message }, { cause: err });
+  }
+  // Names are matched case-insensitively, as the reference does.
+  const byName = new Map(entries.map((e) => [e.name.toLowerCase(), e.data]));
+  const get = (name: string) => byName.get(name.toLowerCase());
+  const mimetype = get('mimetype');
+  if (!mimetype?.length) throw new XrdError('MalformedContainer', { reason: 'mimetype not found or is empty' });
+  if (mimetype.toString('latin1').trim() !== ASIC_MIME_TYPE) throw new XrdError('MalformedContainer', { reason: `Invalid mime type: ${mimetype.toString('latin1')}` });
+  const message = get('message.xml');
+  if (!message?.length) throw new XrdError('MalformedContainer', { reason: 'message.xml not found or is empty' });
+  const signatureXml = entries.find((e) => /^META-INF\/.*signatures.*\.xml$/i.test(e.name))?.data;
+  if (!signatureXml?.length) throw new XrdError('MalformedContainer', { reason: `${SIGNATURES} not found or is empty` });
+  const pair = (a: string, b: string): [Buffer | undefined, Buffer | undefined] => {
+    const [x, y] = [get(a), get(b)];
+    if (!x !== !y) throw new XrdError('MalformedContainer', { reason: `${x ? b : a} not found or is empty` });
+    return [x, y];
+  };
+  const [hashChainResult, hashChain] = pair('sig-hashchainresult.xml', 'sig-hashchain.xml');
+  const [tsHashChainResult, tsHashChain] = pair('ts-hashchainresult.xml', 'ts-hashchain.xml');
+  const timestampToken = get('META-INF/timestamp.tst');
+  if (tsHashChainResult && !timestampToken) throw new XrdError('MalformedContainer', { reason: 'META-INF/timestamp.tst not found or is empty' });
+  const attachments: Buffer[] = [];
+  for (let i = 1; get(`attachment${i}`); i++) attachments.push(get(`attachment${i}`)!);
+  return { message, signatureXml, attachments, hashChainResult, hashChain, timestampToken, tsHashChainResult, tsHashChain };
+}
+
+export interface AsicVerification extends VerifiedSignature {
+  /** The batch timestamp, when the container has one (else `timestamp` is the embedded one). */
+  readonly batchTimestamp: VerifiedTimestamp | undefined;
+  readonly queryId: string;
+  readonly isResponse: boolean;
+}
+
+/**
+ * Verifies a container against a global configuration.
+ * @throws MalformedContainer, and every code of verifySignature
+ */
+export function verifyAsic(zip: Buffer, conf: GlobalConf): AsicVerification {
+  const c = readAsic(zip);
+  const header = readMessageHeader(c.message);
+  const sig = parseSignature(c.signatureXml);
+  if (!sig.dataReferences.some((r) => r.uri === '/message.xml' || r.uri === '/sig-hashchainresult.xml')) {
+    throw new XrdError('MalformedSignature', { reason: "Signature does not reference '/message.xml' or '/sig-hashchainresult.xml'" });
+  }
+  let batchTimestamp: VerifiedTimestamp | undefined;
+  if (c.tsHashChainResult && c.tsHashChain && c.timestampToken) {
+    try {
+      verifyHashChain(c.tsHashChainResult, new Map([[TS_HASH_CHAIN_URI, c.tsHashChain]]), new Map([['/META-INF/signatures.xml', c.signatureXml]]));
+    } catch (err) {
+      throw new XrdError('MalformedSignature', { reason: `Failed to verify time-stamp hash chain: ${(err as Error).message}` }, { cause: err });
+    }
+    const tsaCerts = [...conf.shared.values()].flatMap((p) => p.approvedTsas.map((t) => t.cert));
+    batchTimestamp = verifyTimestamp(c.timestampToken, c.tsHashChainResult, tsaCerts);
+  }
+  const verified = verifySignature(
+    sig,
+    { message: c.message, attachments: c.attachments, hashChainResult: c.hashChainResult, hashChain: c.hashChain },
+    { conf, signer: signerOf(header), at: batchTimestamp?.genTime, allowMissingParts: true },
+  );
+  return { ...verified, batchTimestamp, queryId: header.queryId, isResponse: header.isResponse };
+}
