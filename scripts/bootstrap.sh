@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what the project needs when it is missing, so `npm start` and `npm test` work on a fresh
 # machine: Debian's softhsm2, opensc (pkcs11-tool), openssl, a C compiler (for the SoftHSM fault
-# injector), curl and unzip (tests use them as independent peers and to open ASiC vectors); then
+# injector), curl, unzip and xmlsec1 (tests use them as independent peers and to open ASiC
+# vectors), with `--bench` also python3-xmlsec (the benchmarks' libxmlsec1 baseline); then
 # the npm dependencies with their native builds (pkcs11js, better-sqlite3), which package.json's
 # allowScripts lets npm 11 run.
 set -e
@@ -16,6 +17,9 @@ command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v unzip >/dev/null 2>&1 || missing="$missing unzip"
 command -v g++ >/dev/null 2>&1 || missing="$missing g++"
+command -v xmlsec1 >/dev/null 2>&1 || missing="$missing xmlsec1"
+# Benchmarks compare with libxmlsec1 in-process, through Debian's Python binding.
+if [ "$1" = "--bench" ] && ! /usr/bin/python3 -c 'import xmlsec' >/dev/null 2>&1; then missing="$missing python3-xmlsec"; fi
 if [ -n "$missing" ]; then
   echo "bootstrap: installing Debian packages:$missing" >&2
   SUDO=""

@@ -36,7 +36,9 @@ export function defaultSubject(
   const fields: DnField[] = [];
   if (usage === 'SIGNING' && id.member) {
     const m = id.member;
-    fields.push(['O', m.memberCode], ['CN', m.memberCode], ['serialNumber', id.server ? `${m.instance}/${id.server.serverCode}/${m.memberClass}` : `${m.instance}/${m.memberClass}/${m.memberCode}`]);
+    // INSTANCE/SERVERCODE/MEMBERCLASS: verifiers read the instance and class from it and the code
+    // from CN; without a server code the member code takes its place.
+    fields.push(['O', m.memberCode], ['CN', m.memberCode], ['serialNumber', `${m.instance}/${id.server?.serverCode ?? m.memberCode}/${m.memberClass}`]);
   } else if (usage === 'AUTHENTICATION' && id.server) {
     const s = id.server;
     fields.push(['O', s.memberCode], ['CN', s.serverCode], ['serialNumber', `${s.instance}/${s.serverCode}/${s.memberClass}`]);

@@ -4,8 +4,9 @@
  *
  * Batching works as the reference's BatchSigner: while one signature for a key is being made,
  * messages for the same key wait; when it returns, everything that waited (up to `maxBatchSize`)
- * is covered by one hash chain and one signature. A message arriving at an idle key is signed at
- * once, so light traffic sees no added latency, and heavy traffic needs ever fewer HSM operations.
+ * is covered by one hash chain and one signature. A message arriving at an idle key waits only for
+ * the current event-loop turn (to gather those that arrived with it), so light traffic sees no
+ * added latency and heavy traffic needs ever fewer HSM operations.
  * A lone message without attachments is signed directly (reference `/message.xml`); attachments
  * always go through a hash chain, as X-Road 7 does.
  */
@@ -96,12 +97,15 @@ export class BatchSigner {
     if (queue.waiting.length >= this.maxQueued) return Promise.reject(new XrdError('Busy', { tokenId: key.keyId }));
     return new Promise((resolve, reject) => {
       queue.waiting.push({ message, resolve, reject });
-      if (!queue.busy) void this.drain(id, queue, key);
+      if (!queue.busy) {
+        queue.busy = true;
+        // Wait out the current I/O phase: requests that arrived together are signed together.
+        setImmediate(() => void this.drain(id, queue, key));
+      }
     });
   }
 
   private async drain(id: string, queue: KeyQueue, key: SigningKey): Promise<void> {
-    queue.busy = true;
     while (queue.waiting.length > 0) {
       const batch = queue.waiting.splice(0, this.maxBatchSize);
       try {

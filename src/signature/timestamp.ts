@@ -211,3 +211,35 @@ export function verifyTimestamp(token: Buffer | TimestampToken, data: Buffer, ts
   if (t.genTime < new Date(x509.validFrom) || t.genTime > new Date(x509.validTo)) throw invalid(`TSA certificate is not valid at ${t.genTime.toISOString()}`);
   return { genTime: t.genTime, tsaCert, tsaSubject: x509.subject.replace(/\n/g, ', ') };
 }
+
+export interface TimestampingService {
+  readonly url: string;
+  readonly cert: Buffer;
+}
+
+/**
+ * Gets a timestamp token over `data` from the first of the TSAs (global configuration order) that
+ * answers with a token that verifies.
+ * @throws TimestampingFailed with every TSA's reason
+ */
+export async function requestTimestamp(tsas: readonly TimestampingService[], data: Buffer, timeoutMs = 20_000): Promise<Buffer> {
+  if (tsas.length === 0) throw new XrdError('TimestampingFailed', { reason: 'No TSP service providers are configured.' });
+  const reasons: string[] = [];
+  for (const tsa of tsas) {
+    try {
+      const response = await postTimestampQuery(tsa.url, timestampRequest(data), timeoutMs);
+      const token = tokenOfResponse(response);
+      verifyTimestamp(token, data, [tsa.cert]);
+      return token;
+    } catch (err) {
+      reasons.push(`${tsa.url}: ${(err as Error).message}`);
+    }
+  }
+  throw new XrdError('TimestampingFailed', { reason: reasons.join('; ') });
+}
+
+async function postTimestampQuery(url: string, query: Buffer, timeoutMs: number): Promise<Buffer> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: new Uint8Array(query), signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return Buffer.from(await response.arrayBuffer());
+}
