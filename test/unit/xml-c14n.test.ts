@@ -1,0 +1,73 @@
+/**
+ * The signature XML layer: the parser refuses what could expand or reach out (DTDs, entities) and
+ * normalises as XML 1.0 requires; canonical XML matches the W3C rules X-Road signatures depend on;
+ * the XAdES builder's pre-canonical text equals the canonicaliser's output; ZIP round trips.
+ */
+import { describe, expect, it } from 'vitest';
+import { readZip, writeZip } from '../../src/platform/zip.ts';
+import { canonicalize } from '../../src/xml/c14n.ts';
+import { child, parseXml } from '../../src/xml/xml-tree.ts';
+import { signatureMethodForId } from '../../src/signature/algorithms.ts';
+import { parseSignature } from '../../src/signature/verifier.ts';
+import { NS, prepareSignature } from '../../src/signature/xades.ts';
+import { createHash } from 'node:crypto';
+import { fromContainer } from '../support/vectors.ts';
+
+describe('XML parser', () => {
+  it('refuses DTDs, unknown entities and unbound prefixes with a line number', () => {
+    expect(() => parseXml('<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>')).toThrow(/DTDs .* not accepted \(line 2\)/);
+    expect(() => parseXml('<x>&nbsp;</x>')).toThrow(/unknown entity/);
+    expect(() => parseXml('<p:x/>')).toThrow(/prefix .* not declared/);
+    expect(() => parseXml('<x><y></x>')).toThrow(/expected <\/y>/);
+  });
+
+  it('normalises line ends and attribute whitespace, keeps character references', () => {
+    const root = parseXml('<x a="1\t2\n3" b="&#9;&#10;">l1\r\nl2&#13;</x>');
+    expect(root.attributes.map((a) => a.value)).toEqual(['1 2 3', '\t\n']);
+    expect(canonicalize(root)).toBe('<x a="1 2 3" b="&#x9;&#xA;">l1\nl2&#xD;</x>');
+  });
+});
+
+describe('inclusive C14N 1.0', () => {
+  it('puts every namespace in scope on the apex, sorts namespaces and attributes, expands empty elements', () => {
+    const doc = parseXml('<r xmlns="urn:d" xmlns:b="urn:b" xmlns:a="urn:a"><a:e z="1" b:y="2" a:x="3" xmlns:c="urn:c"><i/><b:j xmlns:b="urn:b"/></a:e></r>');
+    const e = child(doc, 'urn:a', 'e')!;
+    expect(canonicalize(e)).toBe('<a:e xmlns="urn:d" xmlns:a="urn:a" xmlns:b="urn:b" xmlns:c="urn:c" z="1" a:x="3" b:y="2"><i></i><b:j></b:j></a:e>');
+  });
+
+  it('undeclares a default namespace only where one was in force', () => {
+    expect(canonicalize(parseXml('<r xmlns="urn:d"><x xmlns=""><y xmlns=""/></x></r>'))).toBe('<r xmlns="urn:d"><x xmlns=""><y></y></x></r>');
+    expect(canonicalize(parseXml('<r><x xmlns=""/></r>'))).toBe('<r><x></x></r>');
+  });
+
+  it('escapes text and attribute values as the rules say', () => {
+    expect(canonicalize(parseXml('<x a="&lt;&amp;&quot;&gt;">&lt;&amp;&gt;"\'<![CDATA[<c>]]></x>'))).toBe('<x a="&lt;&amp;&quot;>">&lt;&amp;&gt;"\'&lt;c&gt;</x>');
+  });
+});
+
+describe('XAdES builder', () => {
+  it('writes SignedInfo and SignedProperties so their digests equal those of the canonicalised document', () => {
+    const { cert, ocsp } = fromContainer('valid-signed-message.asice');
+    const method = signatureMethodForId('SHA512withRSA');
+    const prepared = prepareSignature({ references: [{ uri: '/message.xml', digest: Buffer.alloc(64, 7) }], mimeType: 'text/xml', method, signingCert: cert, intermediateCerts: [cert], ocspResponses: [ocsp], signingTime: new Date('2026-01-02T03:04:05.678Z') });
+    const xml = prepared.finish(Buffer.alloc(256, 1));
+    const sig = parseSignature(xml);
+    expect(createHash('sha512').update(canonicalize(sig.signedInfo)).digest()).toEqual(prepared.signedInfoDigest);
+    expect(createHash('sha512').update(canonicalize(sig.signedProperties)).digest()).toEqual(sig.signedPropertiesReference.digestValue);
+    expect(sig.signingCertDigest?.digestValue).toEqual(createHash('sha512').update(cert).digest());
+    expect(xml).toContain('<ds:X509IssuerName>CN=Test CA,O=Test</ds:X509IssuerName><ds:X509SerialNumber>18</ds:X509SerialNumber>');
+    expect(xml).toContain('Id="encapsulated-cert-1"');
+    expect(xml).toContain('<xades:EncapsulatedOCSPValue Id="ocsp-response-1">');
+    expect(sig.signedInfo.parent?.namespace).toBe(NS.ds);
+  });
+});
+
+describe('ZIP', () => {
+  it('round trips stored and deflated entries and refuses a corrupted one', () => {
+    const zip = writeZip([{ name: 'mimetype', data: Buffer.from('application/vnd.etsi.asic-e+zip'), stored: true }, { name: 'a/b.xml', data: Buffer.from('<x/>'.repeat(100)) }]);
+    expect(readZip(zip).map((e) => [e.name, e.data.length])).toEqual([['mimetype', 31], ['a/b.xml', 400]]);
+    const broken = Buffer.from(zip);
+    broken[110] = broken[110]! ^ 0xff; // inside the deflated entry
+    expect(() => readZip(broken)).toThrow(/CRC|inflate|malformed/);
+  });
+});
