@@ -134,3 +134,30 @@ export function toXrdError(err: unknown): XrdError {
   const reason = err instanceof Error ? err.message : String(err);
   return new XrdError('InternalError', { reason }, { cause: err });
 }
+
+/** 7.8's snake_case codes whose CamelCase form is not the mechanical one. */
+const IRREGULAR_SNAKE_CASE: Record<string, ErrorCode> = {
+  io_error: 'IOError',
+  hashchain_unused_inputs: 'HashChainUnusedInputs',
+  global_conf_outdated: 'OutdatedGlobalConf',
+  hsm_non_operational: 'HSMNonOperational',
+  invalid_hash_chain: 'InvalidHashChain',
+};
+const PREFIXES: Record<string, FaultPrefix> = { 'server.clientproxy': 'Server.ClientProxy', 'server.serverproxy': 'Server.ServerProxy', client: 'Client', signer: 'Signer' };
+
+/**
+ * A fault code from a peer in either form — `Server.ClientProxy.SslAuthenticationFailed` or 7.8's
+ * `server.clientproxy.ssl_authentication_failed` — in the CamelCase form we emit. Parts that are not
+ * codes we know (e.g. a peer's own sub-codes) are kept, converted the mechanical way.
+ */
+export function normalizeFaultCode(code: string): string {
+  const lower = code.toLowerCase();
+  const prefixKey = Object.keys(PREFIXES).find((p) => lower === p || lower.startsWith(`${p}.`));
+  const rest = prefixKey ? code.slice(prefixKey.length + 1) : code;
+  const parts = rest === '' ? [] : rest.split('.').map((part) => {
+    if (!part.includes('_') && /^[A-Z]/.test(part)) return part;
+    if (IRREGULAR_SNAKE_CASE[part]) return IRREGULAR_SNAKE_CASE[part];
+    return part.split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+  });
+  return [...(prefixKey ? [PREFIXES[prefixKey]!] : []), ...parts].join('.');
+}
