@@ -93,7 +93,7 @@ export function usageOfCertificate(cert: CertificateFacts): KeyUsage | undefined
 }
 
 /** Node gives names one attribute per line, and no name at all for an empty one. */
-function oneLineName(multiline: string | undefined): string {
+export function oneLineName(multiline: string | undefined): string {
   return (multiline ?? '').split('\n').filter(Boolean).join(', ');
 }
 

@@ -124,6 +124,11 @@ export class GlobalConf {
     return this.shared.get(owner.instance)?.securityServers.find((s) => s.serverCode === serverCode && formatClientId(s.owner) === key);
   }
 
+  /** Certificates of the timestamping authorities every instance's configuration approves. */
+  tsaCertificates(): Buffer[] {
+    return [...this.shared.values()].flatMap((p) => p.approvedTsas.map((t) => t.cert));
+  }
+
   /** Whether `certDer` is a registered authentication certificate of the server. */
   isRegisteredAuthCert(owner: ClientId, serverCode: string, certDer: Buffer): boolean {
     const params = this.shared.get(owner.instance);

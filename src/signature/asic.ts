@@ -125,8 +125,7 @@ export function verifyAsic(zip: Buffer, conf: GlobalConf): AsicVerification {
     } catch (err) {
       throw new XrdError('MalformedSignature', { reason: `Failed to verify time-stamp hash chain: ${(err as Error).message}` }, { cause: err });
     }
-    const tsaCerts = [...conf.shared.values()].flatMap((p) => p.approvedTsas.map((t) => t.cert));
-    batchTimestamp = verifyTimestamp(c.timestampToken, c.tsHashChainResult, tsaCerts);
+    batchTimestamp = verifyTimestamp(c.timestampToken, c.tsHashChainResult, conf.tsaCertificates());
   }
   const verified = verifySignature(
     sig,

@@ -5,7 +5,7 @@
  * the message imprint over the data.
  */
 import { X509Certificate, createHash, randomBytes, verify } from 'node:crypto';
-import { certificateDerParts } from '../certificates/certificate.ts';
+import { certificateDerParts, oneLineName } from '../certificates/certificate.ts';
 import {
   DerError,
   TAG,
@@ -209,7 +209,7 @@ export function verifyTimestamp(token: Buffer | TimestampToken, data: Buffer, ts
   const x509 = new X509Certificate(tsaCert);
   if (!verify(algorithm.digest ?? digest, t.signedBytes, x509.publicKey, t.signature)) throw invalid('the TSA signature is not valid');
   if (t.genTime < new Date(x509.validFrom) || t.genTime > new Date(x509.validTo)) throw invalid(`TSA certificate is not valid at ${t.genTime.toISOString()}`);
-  return { genTime: t.genTime, tsaCert, tsaSubject: x509.subject.replace(/\n/g, ', ') };
+  return { genTime: t.genTime, tsaCert, tsaSubject: oneLineName(x509.subject) };
 }
 
 export interface TimestampingService {

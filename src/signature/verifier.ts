@@ -12,7 +12,7 @@
  */
 import { X509Certificate, constants, createHash, verify, type KeyObject } from 'node:crypto';
 import { memberOfSigningCert } from '../certificates/certificate-profile.ts';
-import { parseCertificate, type CertificateFacts } from '../certificates/certificate.ts';
+import { oneLineName, parseCertificate, type CertificateFacts } from '../certificates/certificate.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
@@ -275,10 +275,7 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
   coreResult ??= core();
 
   let timestamp: VerifiedTimestamp | undefined;
-  if (token) {
-    const tsaCerts = [...options.conf.shared.values()].flatMap((p) => p.approvedTsas.map((t) => t.cert));
-    timestamp = verifyTimestamp(token, sig.signatureValue, tsaCerts);
-  }
+  if (token) timestamp = verifyTimestamp(token, sig.signatureValue, options.conf.tsaCertificates());
 
   if (!path) throw pathError;
   const ocsp = checkOcsp(sig, path, options.conf, at);
@@ -299,7 +296,7 @@ function checkOcsp(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: D
     const subject = path.certs[i]!;
     const issuer = path.certs[i + 1]!;
     const response = responses.find((r) => r.responses.some((s) => sameCertId(s.certId, certIdOf(subject, issuer, s.certId.hashAlgorithm))));
-    const name = new X509Certificate(subject).subject.replace(/\n/g, ', ');
+    const name = oneLineName(new X509Certificate(subject).subject);
     if (!response) throw new XrdError('CertValidation', { reason: `Unable to find OCSP response for certificate ${name}` });
     const single = verifyOcspResponse(response, subject, issuer, at, ocspPolicyFor(conf, issuer));
     facts.push({ subject: name, producedAt: response.producedAt, thisUpdate: single.thisUpdate });

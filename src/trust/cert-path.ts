@@ -5,7 +5,7 @@
  * issuer, path length constraints.
  */
 import { X509Certificate } from 'node:crypto';
-import { basicConstraints, parseCertificate } from '../certificates/certificate.ts';
+import { basicConstraints, oneLineName, parseCertificate } from '../certificates/certificate.ts';
 import type { ApprovedCa, GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 
@@ -46,7 +46,7 @@ export function buildCertPath(cert: Buffer, conf: GlobalConf, extra: readonly Bu
     }
     if (path.length >= MAX_PATH_LENGTH) throw new XrdError('CannotCreateCertPath', { subject, reason: `no approved CA within ${MAX_PATH_LENGTH} certificates` });
     const next = intermediates.map((i) => new X509Certificate(i)).find((i) => current.checkIssued(i) && !path.some((p) => p.raw.equals(i.raw)));
-    if (!next) throw new XrdError('CannotCreateCertPath', { subject, reason: `no issuer found for "${oneLine(current.subject)}" among the approved CAs and the certificates given` });
+    if (!next) throw new XrdError('CannotCreateCertPath', { subject, reason: `no issuer found for "${oneLineName(current.subject)}" among the approved CAs and the certificates given` });
     path.push(next);
   }
 }
@@ -54,22 +54,21 @@ export function buildCertPath(cert: Buffer, conf: GlobalConf, extra: readonly Bu
 function checkPath(path: readonly X509Certificate[], subject: string, at: Date): void {
   for (const cert of path) {
     if (at < new Date(cert.validFrom) || at > new Date(cert.validTo)) {
-      throw new XrdError('CertValidityTime', { subject: oneLine(cert.subject), at: at.toISOString(), notBefore: new Date(cert.validFrom).toISOString(), notAfter: new Date(cert.validTo).toISOString() });
+      throw new XrdError('CertValidityTime', { subject: oneLineName(cert.subject), at: at.toISOString(), notBefore: new Date(cert.validFrom).toISOString(), notAfter: new Date(cert.validTo).toISOString() });
     }
   }
   for (let i = 1; i < path.length; i++) {
     const child = path[i - 1]!;
     const issuer = path[i]!;
-    if (!child.verify(issuer.publicKey)) throw new XrdError('InvalidCertPath', { subject, reason: `"${oneLine(child.subject)}" is not signed by "${oneLine(issuer.subject)}"` });
+    if (!child.verify(issuer.publicKey)) throw new XrdError('InvalidCertPath', { subject, reason: `"${oneLineName(child.subject)}" is not signed by "${oneLineName(issuer.subject)}"` });
     const constraints = basicConstraints(issuer.raw);
-    if (!constraints.ca) throw new XrdError('InvalidCertPath', { subject, reason: `"${oneLine(issuer.subject)}" is not a CA certificate` });
+    if (!constraints.ca) throw new XrdError('InvalidCertPath', { subject, reason: `"${oneLineName(issuer.subject)}" is not a CA certificate` });
     const usage = parseCertificate(issuer.raw).keyUsage;
-    if (usage && !usage.includes('keyCertSign')) throw new XrdError('InvalidCertPath', { subject, reason: `"${oneLine(issuer.subject)}" may not sign certificates (no keyCertSign)` });
+    if (usage && !usage.includes('keyCertSign')) throw new XrdError('InvalidCertPath', { subject, reason: `"${oneLineName(issuer.subject)}" may not sign certificates (no keyCertSign)` });
     // Intermediate CA certificates below this issuer: path[1 .. i-1].
     if (constraints.pathLen !== undefined && i - 1 > constraints.pathLen) {
-      throw new XrdError('InvalidCertPath', { subject, reason: `path length constraint ${constraints.pathLen} of "${oneLine(issuer.subject)}" exceeded` });
+      throw new XrdError('InvalidCertPath', { subject, reason: `path length constraint ${constraints.pathLen} of "${oneLineName(issuer.subject)}" exceeded` });
     }
   }
 }
 
-const oneLine = (name: string): string => name.split('\n').join(', ');
