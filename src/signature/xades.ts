@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { certificateDerParts, rfc2253Name } from '../certificates/certificate.ts';
+import { readIntegerHex, readTlv } from '../certificates/der.ts';
 import { XrdError } from '../platform/errors.ts';
 import { C14N_ALGORITHM, escapeAttribute } from '../xml/c14n.ts';
 import { DIGEST_URIS, type DigestName, type SignatureMethod } from './algorithms.ts';
@@ -109,7 +110,7 @@ function signedPropertiesContent(req: SignatureRequest): string {
 /** `xades:Cert`: the certificate's digest and its issuer and serial number. */
 function certReference(cert: Buffer, digest: DigestName, attributes = ''): string {
   const parts = certificateDerParts(cert);
-  const serial = BigInt(`0x${parts.serialNumber.subarray(2 + (parts.serialNumber[1]! & 0x80 ? parts.serialNumber[1]! & 0x7f : 0)).toString('hex') || '0'}`);
+  const serial = BigInt(`0x${readIntegerHex(parts.serialNumber, readTlv(parts.serialNumber, 0))}`);
   return (
     `<xades:Cert${attributes}><xades:CertDigest><ds:DigestMethod Algorithm="${DIGEST_URIS[digest]}"></ds:DigestMethod><ds:DigestValue>${hash(digest, cert).toString('base64')}</ds:DigestValue></xades:CertDigest>` +
     `<xades:IssuerSerial><ds:X509IssuerName>${escape(rfc2253Name(parts.issuerName))}</ds:X509IssuerName><ds:X509SerialNumber>${serial}</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert>`
