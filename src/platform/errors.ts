@@ -141,7 +141,6 @@ const IRREGULAR_SNAKE_CASE: Record<string, ErrorCode> = {
   hashchain_unused_inputs: 'HashChainUnusedInputs',
   global_conf_outdated: 'OutdatedGlobalConf',
   hsm_non_operational: 'HSMNonOperational',
-  invalid_hash_chain: 'InvalidHashChain',
 };
 const PREFIXES: Record<string, FaultPrefix> = { 'server.clientproxy': 'Server.ClientProxy', 'server.serverproxy': 'Server.ServerProxy', client: 'Client', signer: 'Signer' };
 
