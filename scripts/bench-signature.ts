@@ -26,6 +26,7 @@ import { startSignerDaemon } from '../src/signer/signer-daemon.ts';
 import { LocalPki } from '../src/testpki/local-pki.ts';
 import { certSha1 } from '../src/trust/ocsp-cache.ts';
 import { createTestbed } from '../softhsm/testbed.ts';
+import { freePort } from '../test/support/net.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const PIN = '4321';
@@ -51,7 +52,7 @@ const message = Buffer.from(
 );
 
 const testbed = createTestbed();
-const pki = LocalPki.init(join(testbed.dir, 'pki'), { ocspPort: 18888 + (process.pid % 1000), tsaPort: 19888 + (process.pid % 1000), confPort: 20888 + (process.pid % 1000) });
+const pki = LocalPki.init(join(testbed.dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort() });
 const served = await pki.serve();
 const daemon = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni, globalConfDir: pki.globalConfDir }, silentLogger());
 const client = await SignerClient.connect(daemon.socketPath);

@@ -6,8 +6,6 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -20,6 +18,7 @@ import { LocalPki } from '../../src/testpki/local-pki.ts';
 import { parseOcspResponse } from '../../src/trust/ocsp.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
+import { freePort } from '../support/net.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 let testbed: Testbed;
@@ -27,14 +26,6 @@ let pkiDir: string;
 let served: Awaited<ReturnType<LocalPki['serve']>>;
 let daemon: SignerDaemon;
 let client: SignerClient;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 beforeAll(async () => {
   testbed = createTestbed();

@@ -6,8 +6,6 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,6 +25,7 @@ import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-da
 import { LocalPki } from '../../src/testpki/local-pki.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
+import { freePort } from '../support/net.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 const CLIENT = parseClientId('LOCAL/COM/1111/client');
@@ -48,14 +47,6 @@ const soap = (id: string, body = '<prod:getRandom xmlns:prod="http://test.x-road
       `<xrd:service id:objectType="SERVICE"><id:xRoadInstance>LOCAL</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>2222</id:memberCode><id:subsystemCode>provider</id:subsystemCode><id:serviceCode>getRandom</id:serviceCode></xrd:service>` +
       `<xrd:id>${id}</xrd:id><xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body>${body}</SOAP-ENV:Body></SOAP-ENV:Envelope>\n`,
   );
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** A signing key on the token with a certificate from the local CA and its OCSP responses from the signer's cache. */
 async function signingKey(algorithm: 'RSA' | 'EC', signAlgorithm: string): Promise<SigningKey> {
@@ -222,7 +213,7 @@ describe('message signatures with keys on SoftHSM', () => {
     expect(single).toMatchObject({ code: 0, json: { valid: true, signer: { id: 'LOCAL/COM/1111/client' }, timestamp: { tsa: expect.stringContaining('LOCAL Test TSA'), batch: false } } });
 
     // Batch: one token over ts-hashchainresult.xml covers three logged signatures.
-    const logged = await Promise.all([0, 1, 2].map(async (i) => ({ message: soap(`logged-${i}`), attachments: [Buffer.from(`file ${i}`)] })));
+    const logged = [0, 1, 2].map((i) => ({ message: soap(`logged-${i}`), attachments: [Buffer.from(`file ${i}`)] }));
     const signatures = await Promise.all(logged.map((m) => signer.sign(keys.EC, m)));
     const ts = buildHashChains(signatures.map((s) => [{ uri: '/META-INF/signatures.xml', data: Buffer.from(s.signatureXml) }]), '/ts-hashchain.xml');
     const batchToken = await requestTimestamp(tsas, Buffer.from(ts.result));
