@@ -208,3 +208,21 @@ export function nameFields(nameDer: Buffer): DnField[] {
     }),
   );
 }
+
+// Certificates repeat from one message or OCSP response to the next and parsing one costs more than
+// verifying a signature with it, so parsed certificates are kept (bounded, by content hash — anything
+// less than the whole content could be forged).
+const PARSED_LIMIT = 256;
+const parsed = new Map<string, X509Certificate>();
+
+/** Node's parsed certificate for a DER, from a small cache. */
+export function x509Of(der: Buffer): X509Certificate {
+  const key = createHash('sha256').update(der).digest('base64');
+  let cert = parsed.get(key);
+  if (!cert) {
+    cert = new X509Certificate(der);
+    if (parsed.size >= PARSED_LIMIT) parsed.delete(parsed.keys().next().value!);
+    parsed.set(key, cert);
+  }
+  return cert;
+}

@@ -4,8 +4,8 @@
  * the CMS signature over the signed attributes, the messageDigest attribute over the TSTInfo, and
  * the message imprint over the data.
  */
-import { X509Certificate, createHash, randomBytes, verify } from 'node:crypto';
-import { certificateDerParts, oneLineName } from '../certificates/certificate.ts';
+import { createHash, randomBytes, verify } from 'node:crypto';
+import { certificateDerParts, oneLineName, x509Of } from '../certificates/certificate.ts';
 import {
   DerError,
   TAG,
@@ -206,7 +206,7 @@ export function verifyTimestamp(token: Buffer | TimestampToken, data: Buffer, ts
     if (t.contentType !== undefined && t.contentType !== OID.tstInfo) throw invalid('signed contentType is not TSTInfo');
     if (!createHash(digest).update(t.tstInfo).digest().equals(t.messageDigest)) throw invalid('messageDigest attribute does not match the TSTInfo');
   }
-  const x509 = new X509Certificate(tsaCert);
+  const x509 = x509Of(tsaCert);
   if (!verify(algorithm.digest ?? digest, t.signedBytes, x509.publicKey, t.signature)) throw invalid('the TSA signature is not valid');
   if (t.genTime < new Date(x509.validFrom) || t.genTime > new Date(x509.validTo)) throw invalid(`TSA certificate is not valid at ${t.genTime.toISOString()}`);
   return { genTime: t.genTime, tsaCert, tsaSubject: oneLineName(x509.subject) };

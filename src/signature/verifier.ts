@@ -10,9 +10,9 @@
  * `/attachmentN` directly. Unlike the reference, a direct-form signature must cover every
  * attachment the message carries.
  */
-import { X509Certificate, constants, createHash, verify, type KeyObject } from 'node:crypto';
+import { constants, createHash, verify, type KeyObject } from 'node:crypto';
 import { memberOfSigningCert } from '../certificates/certificate-profile.ts';
-import { oneLineName, parseCertificate, type CertificateFacts } from '../certificates/certificate.ts';
+import { oneLineName, parseCertificate, x509Of, type CertificateFacts } from '../certificates/certificate.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
@@ -296,7 +296,7 @@ function checkOcsp(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: D
     const subject = path.certs[i]!;
     const issuer = path.certs[i + 1]!;
     const response = responses.find((r) => r.responses.some((s) => sameCertId(s.certId, certIdOf(subject, issuer, s.certId.hashAlgorithm))));
-    const name = oneLineName(new X509Certificate(subject).subject);
+    const name = oneLineName(x509Of(subject).subject);
     if (!response) throw new XrdError('CertValidation', { reason: `Unable to find OCSP response for certificate ${name}` });
     const single = verifyOcspResponse(response, subject, issuer, at, ocspPolicyFor(conf, issuer));
     facts.push({ subject: name, producedAt: response.producedAt, thisUpdate: single.thisUpdate });
@@ -304,23 +304,8 @@ function checkOcsp(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: D
   return facts;
 }
 
-// Public keys of signing certificates repeat from message to message; parsing one costs more than
-// an RSA verification, so a few are kept, by the whole certificate (anything less could be forged).
-const keys = new Map<string, KeyObject>();
-
-function publicKeyOf(der: Buffer): KeyObject {
-  const id = der.toString('latin1');
-  let key = keys.get(id);
-  if (!key) {
-    key = new X509Certificate(der).publicKey;
-    if (keys.size >= 256) keys.delete(keys.keys().next().value!);
-    keys.set(id, key);
-  }
-  return key;
-}
-
 function verifySignedInfo(sig: ParsedSignature): boolean {
-  const key = publicKeyOf(sig.signingCert);
+  const key = x509Of(sig.signingCert).publicKey;
   const data = Buffer.from(canonicalize(sig.signedInfo));
   const m = sig.method;
   if (m.keyAlgorithm !== key.asymmetricKeyType?.toUpperCase()) return false;

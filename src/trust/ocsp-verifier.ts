@@ -5,7 +5,7 @@
  * Each failure is a coded error carrying the reference's text.
  */
 import { X509Certificate, createHash, verify } from 'node:crypto';
-import { certificateDerParts } from '../certificates/certificate.ts';
+import { certificateDerParts, x509Of } from '../certificates/certificate.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse, type SingleResponse } from './ocsp.ts';
@@ -108,30 +108,19 @@ function isAuthorised(responder: Buffer, issuer: Buffer, policy: OcspPolicy): bo
     const delegate = x509Of(responder);
     const ca = x509Of(issuer);
     delegated = delegate.checkIssued(ca) && delegate.verify(ca.publicKey) && (delegate.keyUsage ?? []).includes(EKU_OCSP_SIGNING);
-    remember(delegations, key, delegated);
+    remember(key, delegated);
   }
   return delegated;
 }
 
-// Responders and CAs repeat from one response to the next: parsing a certificate and checking a
-// delegation cost more than the rest of a validation, so both are kept (bounded, by content hash).
+// Responders and CAs repeat from one response to the next: checking a delegation costs more than
+// the rest of a validation, so results are kept (bounded, by content hash), as parsed certificates are.
 const CACHE_LIMIT = 256;
-const parsed = new Map<string, X509Certificate>();
 const delegations = new Map<string, boolean>();
 
 const certKey = (der: Buffer): string => createHash('sha256').update(der).digest('base64');
 
-function x509Of(der: Buffer): X509Certificate {
-  const key = certKey(der);
-  let cert = parsed.get(key);
-  if (!cert) {
-    cert = new X509Certificate(der);
-    remember(parsed, key, cert);
-  }
-  return cert;
-}
-
-function remember<V>(cache: Map<string, V>, key: string, value: V): void {
-  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-  cache.set(key, value);
+function remember(key: string, delegated: boolean): void {
+  if (delegations.size >= CACHE_LIMIT) delegations.delete(delegations.keys().next().value!);
+  delegations.set(key, delegated);
 }
