@@ -13,7 +13,7 @@ import { readMessageHeader, signerOf } from '../protocol/message-header.ts';
 import { DIGEST_URIS } from './algorithms.ts';
 import { verifyHashChain } from './hash-chain.ts';
 import { verifyTimestamp, type VerifiedTimestamp } from './timestamp.ts';
-import { parseSignature, verifySignature, type VerifiedSignature } from './verifier.ts';
+import { HASH_CHAIN_RESULT_URI, MESSAGE_URI, parseSignature, verifySignature, type VerifiedSignature } from './verifier.ts';
 
 export const ASIC_MIME_TYPE = 'application/vnd.etsi.asic-e+zip';
 const SIGNATURES = 'META-INF/signatures.xml';
@@ -115,7 +115,7 @@ export function verifyAsic(zip: Buffer, conf: GlobalConf): AsicVerification {
   const c = readAsic(zip);
   const header = readMessageHeader(c.message);
   const sig = parseSignature(c.signatureXml);
-  if (!sig.dataReferences.some((r) => r.uri === '/message.xml' || r.uri === '/sig-hashchainresult.xml')) {
+  if (!sig.dataReferences.some((r) => r.uri === MESSAGE_URI || r.uri === HASH_CHAIN_RESULT_URI)) {
     throw new XrdError('MalformedSignature', { reason: "Signature does not reference '/message.xml' or '/sig-hashchainresult.xml'" });
   }
   let batchTimestamp: VerifiedTimestamp | undefined;

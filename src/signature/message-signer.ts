@@ -71,8 +71,6 @@ export class BatchSigner {
   private readonly maxBatchSize: number;
   private readonly maxQueued: number;
   private readonly now: () => Date;
-  /** Signatures requested from the signer so far (each may cover many messages). */
-  signaturesMade = 0;
 
   constructor(
     private readonly signDigest: DigestSigner,
@@ -143,7 +141,6 @@ export class BatchSigner {
       ocspResponses: key.ocspResponses,
       signingTime: this.now(),
     });
-    this.signaturesMade++;
     let value: Buffer;
     try {
       value = await this.signDigest(key.keyId, key.algorithm, prepared.signedInfoDigest);

@@ -36,7 +36,8 @@ export const SIGNATURE_POLICY = {
 /** The namespace declarations of the root, which inclusive C14N copies onto each signed element. */
 const ROOT_NAMESPACES = `xmlns:asic="${NS.asic}" xmlns:ds="${NS.ds}" xmlns:xades="${NS.xades}" xmlns:xsi="${NS.xsi}"`;
 
-export interface DataReference {
+/** A data reference to put into SignedInfo (the verifier reads them back as `DataReference`). */
+export interface ReferenceToSign {
   /** `/message.xml`, `/sig-hashchainresult.xml` or (X-Road 8 form) `/attachmentN`. */
   readonly uri: string;
   /** The referenced bytes' digest with the signature method's digest algorithm. */
@@ -44,7 +45,7 @@ export interface DataReference {
 }
 
 export interface SignatureRequest {
-  readonly references: readonly DataReference[];
+  readonly references: readonly ReferenceToSign[];
   /** DataObjectFormat MimeType of the first reference: `text/xml` or `application/hash-chain-result`. */
   readonly mimeType: string;
   readonly method: SignatureMethod;
