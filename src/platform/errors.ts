@@ -37,7 +37,7 @@ export const ERROR_CODES = {
   IncorrectCertificate: { message: 'Incorrect certificate: {reason}', httpStatus: 400 },
   WrongCertUsage: { message: 'Certificate cannot be used for {usage}: {reason}', httpStatus: 400 },
   CsrNotFound: { message: 'CSR {csrId} not found', httpStatus: 404 },
-  UnknownMember: { message: 'No signing certificate for member {memberId}', httpStatus: 404 },
+  UnknownMember: { message: '{reason}', httpStatus: 404 },
   InvalidIdentifier: { message: 'Invalid identifier {value}: {reason}', httpStatus: 400 },
   // Certificate validation (MESS_12–15); the message is the reference's own text
   CannotCreateCertPath: { message: 'Cannot create certificate path for {subject}: {reason}', httpStatus: 500 },

@@ -371,7 +371,7 @@ export class SignerService {
   private async memberSigningInfo(memberIdText: string): Promise<SigningInfo> {
     const memberId = formatClientId(memberOf(parseClientId(memberIdText)));
     const candidates = this.store.allCerts().filter((c) => c.memberId === memberId && c.active && c.status === 'registered');
-    return this.usableCert(candidates, 'SIGNING', () => new XrdError('UnknownMember', { memberId }));
+    return this.usableCert(candidates, 'SIGNING', () => new XrdError('UnknownMember', { memberId, reason: `Member '${memberId}' has no suitable certificates` }));
   }
 
   private async authKeyInfo(serverIdText: string): Promise<SigningInfo> {
