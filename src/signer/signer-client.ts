@@ -78,6 +78,11 @@ export class SignerClient {
     });
   }
 
+  /** Set once the connection is gone; every later call fails with it. */
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
   close(): void {
     this.socket.end();
     this.socket.destroy();
@@ -108,4 +113,44 @@ export class SignerClient {
 function fromWire(e: WireError): XrdError {
   if (isErrorCode(e.code)) return new XrdError(e.code, e.details as ErrorDetails);
   return new XrdError('InternalError', { reason: `${e.faultCode}: ${e.message}` });
+}
+
+/**
+ * A signer connection for long-running callers (the proxies): connects on first use and again
+ * after the daemon restarts, so a signer that was down costs the requests made meanwhile a
+ * NetworkError, not the proxy its connection.
+ */
+export class SignerConnection {
+  private current: SignerClient | undefined;
+  private connecting: Promise<SignerClient> | undefined;
+
+  constructor(
+    readonly socketPath: string,
+    private readonly options: { timeoutMs?: number } = {},
+  ) {}
+
+  async call<O extends OperationName>(op: O, req: Operations[O]['req'], options: CallOptions = {}): Promise<Operations[O]['res']> {
+    return (await this.connected()).call(op, req, options);
+  }
+
+  close(): void {
+    this.current?.close();
+    this.current = undefined;
+  }
+
+  private connected(): Promise<SignerClient> {
+    if (this.current && !this.current.closed) return Promise.resolve(this.current);
+    this.connecting ??= SignerClient.connect(this.socketPath, this.options).then(
+      (client) => {
+        this.current = client;
+        this.connecting = undefined;
+        return client;
+      },
+      (err: unknown) => {
+        this.connecting = undefined;
+        throw err;
+      },
+    );
+    return this.connecting;
+  }
 }
