@@ -1,0 +1,148 @@
+/**
+ * A security server's own configuration (the reference's serverconf database): which server this
+ * is, which clients (members, subsystems) it hosts, how each client's information systems connect
+ * (HTTP, HTTPS with certificates, HTTPS without), which services a client provides and who may call
+ * them. One JSON file, read at start and on change; the admin API of issue 6 writes it.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { XrdError } from '../platform/errors.ts';
+import { formatClientId, parseClientId, parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+
+/** How a client's information systems reach the client proxy (seed 003). */
+export type ConnectionType = 'HTTP' | 'HTTPS' | 'HTTPS_NO_AUTH';
+export const CONNECTION_TYPES: readonly ConnectionType[] = ['HTTP', 'HTTPS', 'HTTPS_NO_AUTH'];
+
+export interface ServiceConf {
+  readonly code: string;
+  readonly version?: string;
+  readonly type: 'SOAP' | 'REST';
+  /** Where the provider's information system answers. REST paths after the service code are appended. */
+  readonly url: string;
+  readonly timeoutSeconds: number;
+  /** Who may call: client ids `INST/CLASS/CODE[/SUB]` or global groups `GLOBALGROUP:INST/code`. */
+  readonly allowed: readonly string[];
+}
+
+export interface LocalClient {
+  readonly id: ClientId;
+  readonly connectionType: ConnectionType;
+  /** Internal TLS certificates of the client's information systems (DER). */
+  readonly isCerts: readonly Buffer[];
+  readonly services: readonly ServiceConf[];
+}
+
+export interface ServerConf {
+  readonly serverId: SecurityServerId;
+  readonly clients: readonly LocalClient[];
+}
+
+interface ServerConfFile {
+  serverId: string;
+  clients?: {
+    id: string;
+    connectionType?: string;
+    isCerts?: string[];
+    services?: { code: string; version?: string; type?: string; url: string; timeoutSeconds?: number; allowed?: string[] }[];
+  }[];
+}
+
+/** The reference's default for a new client: HTTPS with certificates (seed 003). */
+const DEFAULT_CONNECTION_TYPE: ConnectionType = 'HTTPS';
+const DEFAULT_SERVICE_TIMEOUT_SECONDS = 60;
+
+/** @throws InvalidConfiguration naming the file and what is wrong */
+export function parseServerConf(text: string, file = 'serverconf.json'): ServerConf {
+  const bad = (reason: string) => new XrdError('InvalidConfiguration', { reason: `${file}: ${reason}` });
+  let raw: ServerConfFile;
+  try {
+    raw = JSON.parse(text) as ServerConfFile;
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
+  if (typeof raw?.serverId !== 'string') throw bad('serverId is missing');
+  const id = <T>(parse: (v: string) => T, value: unknown, what: string): T => {
+    if (typeof value !== 'string') throw bad(`${what} is missing`);
+    try {
+      return parse(value);
+    } catch (err) {
+      throw bad(`${what}: ${(err as Error).message}`);
+    }
+  };
+  const serverId = id(parseSecurityServerId, raw.serverId, 'serverId');
+  const clients = (raw.clients ?? []).map((c, i): LocalClient => {
+    const clientId = id(parseClientId, c.id, `clients[${i}].id`);
+    const connectionType = (c.connectionType ?? DEFAULT_CONNECTION_TYPE) as ConnectionType;
+    if (!CONNECTION_TYPES.includes(connectionType)) throw bad(`clients[${i}].connectionType must be one of ${CONNECTION_TYPES.join(', ')}`);
+    const isCerts = (c.isCerts ?? []).map((pem, j) => {
+      try {
+        return Buffer.from(new X509Certificate(pem).raw);
+      } catch (err) {
+        throw bad(`clients[${i}].isCerts[${j}]: ${(err as Error).message}`);
+      }
+    });
+    const services = (c.services ?? []).map((s, j): ServiceConf => {
+      const where = `clients[${i}].services[${j}]`;
+      if (typeof s.code !== 'string' || s.code === '') throw bad(`${where}.code is missing`);
+      try {
+        new URL(s.url);
+      } catch {
+        throw bad(`${where}.url is not a URL: ${s.url}`);
+      }
+      const type = s.type ?? 'SOAP';
+      if (type !== 'SOAP' && type !== 'REST') throw bad(`${where}.type must be SOAP or REST`);
+      for (const subject of s.allowed ?? []) {
+        if (!subject.startsWith('GLOBALGROUP:')) id(parseClientId, subject, `${where}.allowed`);
+      }
+      return { code: s.code, version: s.version, type, url: s.url, timeoutSeconds: s.timeoutSeconds ?? DEFAULT_SERVICE_TIMEOUT_SECONDS, allowed: s.allowed ?? [] };
+    });
+    return { id: clientId, connectionType, isCerts, services };
+  });
+  return { serverId, clients };
+}
+
+export function serializeServerConf(conf: ServerConf): string {
+  const file: ServerConfFile = {
+    serverId: [conf.serverId.instance, conf.serverId.memberClass, conf.serverId.memberCode, conf.serverId.serverCode].join('/'),
+    clients: conf.clients.map((c) => ({
+      id: formatClientId(c.id),
+      connectionType: c.connectionType,
+      isCerts: c.isCerts.map((der) => new X509Certificate(der).toString()),
+      services: c.services.map((s) => ({ ...s, allowed: [...s.allowed] })),
+    })),
+  };
+  return `${JSON.stringify(file, null, 2)}\n`;
+}
+
+/** Reads the file again when its modification time changes, so edits apply without a restart. */
+export function serverConfReader(file: string): () => ServerConf {
+  let cached: { mtimeMs: number; conf: ServerConf } | undefined;
+  return () => {
+    const mtimeMs = statSync(file).mtimeMs;
+    if (cached?.mtimeMs !== mtimeMs) cached = { mtimeMs, conf: parseServerConf(readFileSync(file, 'utf8'), file) };
+    return cached.conf;
+  };
+}
+
+export const sameClient = (a: ClientId, b: ClientId): boolean => formatClientId(a) === formatClientId(b);
+
+export function localClient(conf: ServerConf, id: ClientId): LocalClient | undefined {
+  return conf.clients.find((c) => sameClient(c.id, id));
+}
+
+/** The service a provider subsystem offers under `code` (and `version`, when the caller names one). */
+export function findService(conf: ServerConf, provider: ClientId, code: string, version?: string): ServiceConf | undefined {
+  return localClient(conf, provider)?.services.find((s) => s.code === code && (version === undefined || s.version === undefined || s.version === version));
+}
+
+/**
+ * Whether `caller` may call `service` (the reference's isQueryAllowed): the caller itself is listed,
+ * or a global group it belongs to (`isMember(group)` answers from global configuration).
+ */
+export function isCallAllowed(service: ServiceConf, caller: ClientId, isMember: (group: string) => boolean): boolean {
+  const callerId = formatClientId(caller);
+  return service.allowed.some((subject) => (subject.startsWith('GLOBALGROUP:') ? isMember(subject.slice('GLOBALGROUP:'.length)) : subject === callerId));
+}
+
+/** SHA-256 hex of a certificate, how the admin tools list internal TLS certificates. */
+export const certHash = (der: Buffer): string => createHash('sha256').update(der).digest('hex').toUpperCase();
