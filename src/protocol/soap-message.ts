@@ -1,0 +1,151 @@
+/**
+ * The X-Road SOAP header as the proxies check it (MESS_04, pr-mess): client, service, id and
+ * protocolVersion are required, each at most once; userId and issue are optional; the
+ * representation (repr:representedParty) and security-token (extsec:securityToken) extensions of
+ * seed 004 are read so they can be logged and monitored, and otherwise travel untouched in the
+ * message bytes. A response must repeat the request's header (the reference's
+ * "InconsistentResponse" check).
+ */
+import { XrdError } from '../platform/errors.ts';
+import { XmlError, attribute, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
+import { formatClientId, type ClientId } from './identifiers.ts';
+import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './message-header.ts';
+
+export const REPRESENTATION_NS = 'http://x-road.eu/xsd/representation.xsd';
+export const SECURITY_TOKEN_NS = 'http://x-road.eu/xsd/security-token.xsd';
+
+export interface ServiceId {
+  readonly provider: ClientId;
+  readonly serviceCode: string;
+  readonly serviceVersion?: string;
+}
+
+export interface SoapHeader {
+  readonly client: ClientId;
+  readonly service: ServiceId;
+  readonly id: string;
+  readonly userId?: string;
+  readonly issue?: string;
+  readonly protocolVersion: string;
+  /** `CLASS/CODE` (or `CODE`) of repr:representedParty. */
+  readonly representedParty?: string;
+  readonly hasSecurityToken: boolean;
+  /** The first element of the SOAP body, e.g. `getRandom` or `getRandomResponse`. */
+  readonly bodyElement: string;
+}
+
+const REQUIRED = ['client', 'service', 'id', 'protocolVersion'] as const;
+const SINGLE = ['client', 'service', 'id', 'userId', 'issue', 'protocolVersion', 'requestHash'] as const;
+
+/** @throws InvalidSoap, MissingHeaderField, DuplicateHeaderField, InvalidProtocolVersion, InvalidClientIdentifier */
+export function parseSoapHeader(message: Buffer | string): SoapHeader {
+  let envelope: XmlElement;
+  try {
+    envelope = parseXml(message);
+  } catch (err) {
+    throw new XrdError('InvalidSoap', { reason: (err as XmlError).message }, { cause: err });
+  }
+  if (envelope.namespace !== SOAP_ENV_NS || envelope.localName !== 'Envelope') {
+    throw new XrdError('InvalidSoap', { reason: 'the root element is not a SOAP 1.1 Envelope' });
+  }
+  const elements = childElements(envelope);
+  const header = child(envelope, SOAP_ENV_NS, 'Header');
+  const body = child(envelope, SOAP_ENV_NS, 'Body');
+  if (!body) throw new XrdError('InvalidSoap', { reason: 'the envelope has no Body' });
+  if (!header) throw new XrdError('MissingHeaderField', { field: 'Header' });
+  if (elements.length !== 2 || elements[0] !== header) throw new XrdError('InvalidSoap', { reason: 'the envelope must hold exactly a Header followed by a Body' });
+
+  const fields = childElements(header).filter((e) => e.namespace === XROAD_NS);
+  for (const name of SINGLE) {
+    if (fields.filter((e) => e.localName === name).length > 1) throw new XrdError('DuplicateHeaderField', { field: name });
+  }
+  for (const name of REQUIRED) {
+    if (!fields.some((e) => e.localName === name)) throw new XrdError('MissingHeaderField', { field: name });
+  }
+  const field = (name: string) => fields.find((e) => e.localName === name);
+  const text = (name: string) => {
+    const e = field(name);
+    return e ? textOf(e).trim() : undefined;
+  };
+  const protocolVersion = text('protocolVersion')!;
+  if (protocolVersion !== '4.0') throw new XrdError('InvalidProtocolVersion', { version: protocolVersion });
+  const id = text('id')!;
+  if (id === '') throw new XrdError('MissingHeaderField', { field: 'id' });
+
+  const client = identifier(field('client')!, ['MEMBER', 'SUBSYSTEM'], 'client');
+  const serviceElement = field('service')!;
+  const provider = identifier(serviceElement, ['SERVICE'], 'service');
+  const serviceCode = idText(serviceElement, 'serviceCode');
+  if (!serviceCode) throw new XrdError('InvalidClientIdentifier', { reason: 'service identifier has no serviceCode' });
+
+  const represented = child(header, REPRESENTATION_NS, 'representedParty');
+  const partyClass = represented && idTextIn(represented, REPRESENTATION_NS, 'partyClass');
+  const partyCode = represented && idTextIn(represented, REPRESENTATION_NS, 'partyCode');
+  if (represented && !partyCode) throw new XrdError('MissingHeaderField', { field: 'representedParty/partyCode' });
+  const bodyElement = childElements(body)[0];
+  return {
+    client,
+    service: { provider, serviceCode, serviceVersion: idText(serviceElement, 'serviceVersion') },
+    id,
+    userId: text('userId'),
+    issue: text('issue'),
+    protocolVersion,
+    representedParty: partyCode ? [partyClass, partyCode].filter(Boolean).join('/') : undefined,
+    hasSecurityToken: child(header, SECURITY_TOKEN_NS, 'securityToken') !== undefined,
+    bodyElement: bodyElement?.localName ?? '',
+  };
+}
+
+function identifier(element: XmlElement, objectTypes: readonly string[], what: string): ClientId {
+  const typeAttr = element.attributes.find((a) => a.localName === 'objectType' && a.namespace === IDENTIFIERS_NS)?.value ?? attribute(element, 'id:objectType');
+  if (!typeAttr || !objectTypes.includes(typeAttr)) {
+    throw new XrdError('InvalidClientIdentifier', { reason: `${what} objectType must be ${objectTypes.join(' or ')}, not ${typeAttr ?? 'missing'}` });
+  }
+  const instance = idText(element, 'xRoadInstance');
+  const memberClass = idText(element, 'memberClass');
+  const memberCode = idText(element, 'memberCode');
+  const subsystem = idText(element, 'subsystemCode');
+  if (!instance || !memberClass || !memberCode) throw new XrdError('InvalidClientIdentifier', { reason: `${what} identifier is incomplete` });
+  if (typeAttr === 'SUBSYSTEM' && !subsystem) throw new XrdError('InvalidClientIdentifier', { reason: `${what} is a SUBSYSTEM without subsystemCode` });
+  if (typeAttr === 'MEMBER' && subsystem) throw new XrdError('InvalidClientIdentifier', { reason: `${what} is a MEMBER with a subsystemCode` });
+  return { instance, memberClass, memberCode, subsystem };
+}
+
+const idText = (e: XmlElement, name: string) => idTextIn(e, IDENTIFIERS_NS, name);
+function idTextIn(e: XmlElement, ns: string, name: string): string | undefined {
+  const found = child(e, ns, name);
+  const value = found ? textOf(found).trim() : '';
+  return value === '' ? undefined : value;
+}
+
+export const formatServiceId = (s: ServiceId): string =>
+  [formatClientId(s.provider), s.serviceCode, s.serviceVersion].filter((x) => x !== undefined).join('/');
+
+/**
+ * A service's response must carry the request's client, service, id, userId and issue.
+ * @throws InconsistentResponse naming the first field that differs
+ */
+export function checkResponseHeader(request: SoapHeader, response: SoapHeader): void {
+  const pairs: [string, string | undefined, string | undefined][] = [
+    ['client', formatClientId(request.client), formatClientId(response.client)],
+    ['service', formatServiceId(request.service), formatServiceId(response.service)],
+    ['id', request.id, response.id],
+    ['userId', request.userId, response.userId],
+    ['issue', request.issue, response.issue],
+  ];
+  for (const [name, expected, actual] of pairs) {
+    if (expected !== actual) throw new XrdError('InconsistentResponse', { reason: `${name} is '${actual ?? ''}', the request's is '${expected ?? ''}'` });
+  }
+}
+
+/** Whether a SOAP body holds a SOAP fault (a service's fault is passed on, not an error of ours). */
+export function isSoapFault(message: Buffer | string): boolean {
+  try {
+    const envelope = parseXml(message);
+    const body = child(envelope, SOAP_ENV_NS, 'Body');
+    const first = body ? childElements(body)[0] : undefined;
+    return first?.namespace === SOAP_ENV_NS && first.localName === 'Fault';
+  } catch {
+    return false;
+  }
+}
