@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   CertValidation: { message: '{reason}', httpStatus: 500 },
   // Message signatures, hash chains and timestamps (MESS_08, MESS_11); an outer code such as
   // MalformedSignature may wrap an inner one: MalformedSignature.InvalidHashChainRef
+  SignatureVerification: { message: 'Signature verification failed: {reason}', httpStatus: 500 },
   MalformedSignature: { message: 'Malformed signature: {reason}', httpStatus: 500 },
   MissingSignature: { message: 'Message has no signature', httpStatus: 500 },
   InvalidReference: { message: 'Invalid reference {uri}: {reason}', httpStatus: 500 },
@@ -119,6 +120,11 @@ export class XrdError extends Error {
   /** The same error reported under `outer`, e.g. InvalidHashChainRef → MalformedSignature.InvalidHashChainRef. */
   within(outer: ErrorCode): XrdError {
     return new XrdError(this.code, this.details, { cause: this.cause, prefix: this.prefix, outerCodes: [outer, ...this.outerCodes] });
+  }
+
+  /** The same error reported by another component (the reference's `withPrefix`). */
+  withPrefix(prefix: FaultPrefix): XrdError {
+    return new XrdError(this.code, this.details, { cause: this.cause, prefix, outerCodes: this.outerCodes });
   }
 
   /** The code with its outer codes and without the component prefix, e.g. `MalformedSignature.InvalidHashChainRef`. */
