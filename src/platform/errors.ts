@@ -60,6 +60,11 @@ export const ERROR_CODES = {
   TimestampValidation: { message: 'Timestamp is not valid: {reason}', httpStatus: 500 },
   TimestampingFailed: { message: 'Timestamping failed: {reason}', httpStatus: 500 },
   MalformedContainer: { message: 'Malformed ASiC container: {reason}', httpStatus: 400 },
+  // Message log (MESS_09–10); as 7.x reports a refusal: LoggingFailed.TimestamperFailed
+  LoggingFailed: { message: 'Logging failed: {reason}', httpStatus: 500 },
+  TimestamperFailed: { message: 'Cannot time-stamp messages: {reason}', httpStatus: 500 },
+  NotFound: { message: '{reason}', httpStatus: 404 },
+  MissingTimestamp: { message: 'Message signature has not been timestamped yet: {reason}', httpStatus: 409 },
   // Global configuration (facts §7)
   OutdatedGlobalConf: { message: 'Global configuration of {instance} expired at {expiredAt}', httpStatus: 500 },
   MalformedGlobalConf: { message: 'Malformed global configuration {file}: {reason}', httpStatus: 500 },
