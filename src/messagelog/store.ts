@@ -1,0 +1,255 @@
+/**
+ * The message log's SQLite file (MESS_09): one row per logged message, one per timestamp, and the
+ * attachments (SOAP attachments, REST bodies) in a table of their own. Reading records and
+ * exporting them as ASiC-E containers needs only this file, so `xrd asic export` opens it while a
+ * proxy keeps logging into it (WAL lets readers and the one writer work at once).
+ *
+ * Durability: WAL with synchronous=NORMAL writes each committed transaction to the WAL file before
+ * `log()` returns, so it survives the process being killed; it is only fsynced at checkpoints, so a
+ * power cut or kernel crash may lose the last transactions (the file stays consistent).
+ * synchronous=FULL (`durability: 'power'`) fsyncs every commit and survives those too.
+ */
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { XrdError } from '../platform/errors.ts';
+import { writeAsic } from '../signature/asic.ts';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS timestamp_record (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER NOT NULL,
+  token BLOB NOT NULL,
+  -- ts-hashchainresult.xml of a batch timestamp; NULL when the token is embedded in the signature
+  hash_chain_result TEXT,
+  tsa_url TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS message_record (
+  -- AUTOINCREMENT: ids are never reused, so container names stay unique after records are removed
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER NOT NULL,
+  query_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  service_id TEXT NOT NULL,
+  is_response INTEGER NOT NULL,
+  side TEXT NOT NULL,
+  x_request_id TEXT,
+  message BLOB NOT NULL,
+  signature TEXT NOT NULL,
+  hash_chain_result TEXT,
+  hash_chain TEXT,
+  timestamp_id INTEGER REFERENCES timestamp_record(id),
+  ts_hash_chain TEXT
+);
+CREATE TABLE IF NOT EXISTS message_attachment (
+  record_id INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (record_id, n)
+);
+CREATE INDEX IF NOT EXISTS message_record_query ON message_record(query_id);
+-- The timestamper's queue: only unstamped rows are in this index.
+CREATE INDEX IF NOT EXISTS message_record_unstamped ON message_record(id) WHERE timestamp_id IS NULL;
+`;
+
+export interface LoggedTimestamp {
+  readonly id: number;
+  readonly time: Date;
+  /** DER TimeStampToken. */
+  readonly token: Buffer;
+  /** `ts-hashchainresult.xml` for a batch timestamp; undefined when the token is in the signature. */
+  readonly hashChainResult: string | undefined;
+  /** This record's `ts-hashchain.xml` (batch timestamps). */
+  readonly hashChain: string | undefined;
+  readonly tsaUrl: string;
+}
+
+/** A message as the log holds it. */
+export interface LoggedRecord {
+  readonly id: number;
+  readonly time: Date;
+  readonly queryId: string;
+  /** `INSTANCE/CLASS/CODE[/SUBSYSTEM]` */
+  readonly client: string;
+  /** `INSTANCE/CLASS/CODE[/SUBSYSTEM]/SERVICECODE` */
+  readonly service: string;
+  readonly isResponse: boolean;
+  /** Which proxy logged it: the client's security server or the provider's. */
+  readonly side: 'client' | 'server';
+  readonly xRequestId: string | undefined;
+  /** `message.xml`: the SOAP message or the REST header part. */
+  readonly message: Buffer;
+  /** `attachment1…`: SOAP attachments or the REST body. */
+  readonly attachments: readonly Buffer[];
+  /** `META-INF/signatures.xml`; carries the timestamp itself when stamped in the single form. */
+  readonly signatureXml: string;
+  readonly hashChainResult: string | undefined;
+  readonly hashChain: string | undefined;
+  readonly timestamp: LoggedTimestamp | undefined;
+}
+
+export interface ExportedContainer {
+  /** `<escaped query id>-request|response-<record id in base 32>.asice`, as the reference names them. */
+  readonly name: string;
+  readonly data: Buffer;
+  readonly recordId: number;
+  readonly isResponse: boolean;
+  readonly timestamp: { readonly time: Date; readonly batch: boolean } | undefined;
+}
+
+interface RecordRow {
+  id: number;
+  time: number;
+  query_id: string;
+  client_id: string;
+  service_id: string;
+  is_response: number;
+  side: string;
+  x_request_id: string | null;
+  message: Buffer;
+  signature: string;
+  hash_chain_result: string | null;
+  hash_chain: string | null;
+  ts_hash_chain: string | null;
+  ts_id: number | null;
+  ts_time: number | null;
+  ts_token: Buffer | null;
+  ts_hash_chain_result: string | null;
+  ts_tsa_url: string | null;
+}
+
+const SELECT_RECORD = `SELECT m.*, t.id AS ts_id, t.time AS ts_time, t.token AS ts_token, t.hash_chain_result AS ts_hash_chain_result, t.tsa_url AS ts_tsa_url
+  FROM message_record m LEFT JOIN timestamp_record t ON t.id = m.timestamp_id`;
+
+/** Opens (creating if asked) the log file in WAL mode with the schema in place. @throws IOError */
+export function openDatabase(file: string, options: { create: boolean; durability?: 'process' | 'power' }): Database.Database {
+  if (!options.create && !existsSync(file)) throw new XrdError('IOError', { reason: `no message log at ${file}` });
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { fileMustExist: !options.create });
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
+    // A reader (xrd asic export) and the proxy's writer may meet on the lock: wait, don't fail.
+    db.pragma('busy_timeout = 5000');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this program's ${SCHEMA_VERSION}`);
+    db.exec(SCHEMA);
+    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    return db;
+  } catch (err) {
+    db?.close();
+    // Never moved aside and rebuilt, unlike the OCSP cache: this file is the evidence.
+    throw new XrdError('IOError', { reason: `cannot open message log ${file}: ${(err as Error).message}` }, { cause: err });
+  }
+}
+
+/** Reading the log: records by query id or number, and their ASiC-E containers. */
+export class MessageLogReader {
+  private readonly byQuery: Database.Statement<[string], RecordRow>;
+  private readonly byId: Database.Statement<[number], RecordRow>;
+  private readonly attachmentsOf: Database.Statement<[number], { data: Buffer }>;
+
+  protected constructor(protected readonly db: Database.Database) {
+    this.byQuery = db.prepare(`${SELECT_RECORD} WHERE m.query_id = ? ORDER BY m.id`);
+    this.byId = db.prepare(`${SELECT_RECORD} WHERE m.id = ?`);
+    this.attachmentsOf = db.prepare('SELECT data FROM message_attachment WHERE record_id = ? ORDER BY n');
+  }
+
+  /** A log file another process writes, for reading and export only. @throws IOError */
+  static openExisting(file: string): MessageLogReader {
+    return new MessageLogReader(openDatabase(file, { create: false }));
+  }
+
+  /** The records of a query (request and response, and both sides when one server logged both), oldest first. */
+  records(queryId: string): LoggedRecord[] {
+    return this.byQuery.all(queryId).map((row) => this.toRecord(row));
+  }
+
+  record(id: number): LoggedRecord | undefined {
+    const row = this.byId.get(id);
+    return row && this.toRecord(row);
+  }
+
+  /**
+   * Each record of the query as its own ASiC-E container, built as the reference builds them.
+   * @throws NotFound when the query has no records; MissingTimestamp when a record is not stamped
+   *   yet and `allowUnstamped` is not set (such a container proves less: its certificates can
+   *   only be checked as of the signing time)
+   */
+  exportAsic(queryId: string, options: { allowUnstamped?: boolean } = {}): ExportedContainer[] {
+    const records = this.records(queryId);
+    if (records.length === 0) throw new XrdError('NotFound', { reason: `No signed documents found for query id "${queryId}"` });
+    const unstamped = records.filter((r) => !r.timestamp);
+    if (unstamped.length > 0 && !options.allowUnstamped) {
+      throw new XrdError('MissingTimestamp', { reason: `record${unstamped.length > 1 ? 's' : ''} ${unstamped.map((r) => r.id).join(', ')} of query id "${queryId}"` });
+    }
+    return records.map((r) => ({
+      name: asicFileName(r.queryId, r.isResponse, r.id),
+      data: containerOf(r),
+      recordId: r.id,
+      isResponse: r.isResponse,
+      timestamp: r.timestamp && { time: r.timestamp.time, batch: r.timestamp.hashChainResult !== undefined },
+    }));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private toRecord(row: RecordRow): LoggedRecord {
+    return {
+      id: row.id,
+      time: new Date(row.time),
+      queryId: row.query_id,
+      client: row.client_id,
+      service: row.service_id,
+      isResponse: row.is_response === 1,
+      side: row.side === 'server' ? 'server' : 'client',
+      xRequestId: row.x_request_id ?? undefined,
+      message: row.message,
+      attachments: this.attachmentsOf.all(row.id).map((a) => a.data),
+      signatureXml: row.signature,
+      hashChainResult: row.hash_chain_result ?? undefined,
+      hashChain: row.hash_chain ?? undefined,
+      timestamp:
+        row.ts_id === null
+          ? undefined
+          : { id: row.ts_id, time: new Date(row.ts_time!), token: row.ts_token!, hashChainResult: row.ts_hash_chain_result ?? undefined, hashChain: row.ts_hash_chain ?? undefined, tsaUrl: row.ts_tsa_url! },
+    };
+  }
+}
+
+/** The container of one record: batch timestamps travel as `timestamp.tst` with this record's `ts-hashchain.xml`. */
+export function containerOf(r: LoggedRecord): Buffer {
+  const text = (s: string | undefined) => (s === undefined ? undefined : Buffer.from(s, 'utf8'));
+  const batch = r.timestamp?.hashChainResult !== undefined;
+  return writeAsic(
+    {
+      message: r.message,
+      signatureXml: Buffer.from(r.signatureXml, 'utf8'),
+      attachments: r.attachments,
+      hashChainResult: text(r.hashChainResult),
+      hashChain: text(r.hashChain),
+      timestampToken: batch ? r.timestamp!.token : undefined,
+      tsHashChainResult: batch ? text(r.timestamp!.hashChainResult) : undefined,
+      tsHashChain: batch ? text(r.timestamp!.hashChain) : undefined,
+    },
+    r.time,
+  );
+}
+
+/** The reference's query id part of a file name is at most 226 characters, keeping names within 255. */
+const MAX_QUERY_LENGTH = 226;
+
+/**
+ * The reference's AsicContainerNameGenerator: the query id escaped as Java's URLEncoder does
+ * (letters, digits and `.-*_` kept, space as `+`, the rest as UTF-8 `%XX`), cut to 226 characters,
+ * then `-request` or `-response` and the record number in base 32.
+ */
+export function asicFileName(queryId: string, isResponse: boolean, recordId: number): string {
+  const escaped = encodeURIComponent(queryId)
+    .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+');
+  return `${escaped.slice(0, MAX_QUERY_LENGTH)}-${isResponse ? 'response' : 'request'}-${recordId.toString(32)}.asice`;
+}

@@ -1,0 +1,237 @@
+/**
+ * The message log with a real SQLite file, real signatures and the local TSA: what is logged reads
+ * back byte for byte; a lone record is stamped directly and its container verifies with
+ * `xrd asic verify`; while the TSA is down logging goes on for the acceptable period, then refuses
+ * with the reference's code, keeps what it has, and resumes once a timestamp succeeds; a process
+ * killed with SIGKILL while logging loses no record it reported committed.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MessageLog, type MessageLogOptions } from '../../src/messagelog/message-log.ts';
+import { MessageLogReader } from '../../src/messagelog/store.ts';
+import { restRequestHeaderPart } from '../../src/protocol/message-header.ts';
+import { verifyAsic } from '../../src/signature/asic.ts';
+import { parseSignature } from '../../src/signature/verifier.ts';
+import { CLIENT, PROVIDER, createFixture, soap, toLog, type Fixture } from './fixture.ts';
+
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+
+let f: Fixture;
+let n = 0;
+const dbFile = () => join(f.dir, `log-${++n}.sqlite`);
+const options = (extra: Partial<MessageLogOptions> = {}): MessageLogOptions => ({
+  timestampingIntervalSeconds: 3600,
+  tsas: () => f.conf.own.approvedTsas,
+  tsaCerts: () => f.conf.tsaCertificates(),
+  ...extra,
+});
+
+async function asicVerify(file: string): Promise<{ code: number; json: Record<string, unknown> }> {
+  try {
+    return { code: 0, json: JSON.parse((await promisify(execFile)('node', [XRD, 'asic', 'verify', file, '--conf', f.pki.globalConfDir, '--json'])).stdout) };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, json: JSON.parse(e.stdout) };
+  }
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+beforeAll(async () => {
+  f = await createFixture();
+});
+
+afterAll(async () => {
+  await f?.close();
+});
+
+describe('message log', () => {
+  it('logs SOAP and REST messages with their signatures and reads them back byte for byte', async () => {
+    const file = dbFile();
+    const log = MessageLog.open(file, options());
+    const request = soap('q-rw');
+    const attachments = [Buffer.from('%PDF-1.4 an attachment'), Buffer.from([0, 1, 2, 255])];
+    const signedRequest = await f.signer.sign(f.keys.client, { message: request, attachments });
+    const response = soap('q-rw', true);
+    const signedResponse = await f.signer.sign(f.keys.provider, { message: response });
+    const restHeader = restRequestHeaderPart('POST', '/r1/LOCAL/COM/1111/PROVIDER/rest-test/hello', [['x-road-client', 'LOCAL/COM/2222/CLIENT'], ['x-road-id', 'q-rest']]);
+    const restBody = Buffer.from('{"name":"x"}');
+    const signedRest = await f.signer.sign(f.keys.client, { message: restHeader, attachments: [restBody] });
+
+    const ids = [
+      log.log(toLog('q-rw', request, signedRequest, false, attachments)),
+      log.log({ ...toLog('q-rw', response, signedResponse, true), xRequestId: 'pair-1' }),
+      log.log({ ...toLog('q-rest', restHeader, signedRest, false, [restBody]), serviceCode: 'rest-test' }),
+    ];
+    expect(ids[1]).toBeGreaterThan(ids[0]!);
+    await log.close();
+
+    // Another process (xrd asic export) reads the file without the timestamper.
+    const reader = MessageLogReader.openExisting(file);
+    const [req, resp] = reader.records('q-rw');
+    expect(req).toMatchObject({ id: ids[0], queryId: 'q-rw', client: 'LOCAL/COM/2222/CLIENT', service: 'LOCAL/COM/1111/PROVIDER/getRandom', isResponse: false, side: 'client', timestamp: undefined });
+    expect(req!.message.equals(request)).toBe(true);
+    expect(req!.attachments.map((a) => a.toString('hex'))).toEqual(attachments.map((a) => a.toString('hex')));
+    expect(req!.signatureXml).toBe(signedRequest.signatureXml);
+    expect(req!.hashChainResult).toBe(signedRequest.hashChainResult);
+    expect(req!.hashChain).toBe(signedRequest.hashChain);
+    expect(resp).toMatchObject({ id: ids[1], isResponse: true, side: 'server', xRequestId: 'pair-1', hashChain: undefined, attachments: [] });
+    expect(resp!.signatureXml).toBe(signedResponse.signatureXml);
+    const [rest] = reader.records('q-rest');
+    expect(rest!.message.equals(restHeader) && rest!.attachments[0]!.equals(restBody)).toBe(true);
+    expect(rest!.service).toBe('LOCAL/COM/1111/PROVIDER/rest-test');
+    expect(reader.records('unknown')).toEqual([]);
+    // Nothing stamped yet: export says so instead of handing out weaker containers.
+    expect(() => reader.exportAsic('q-rw')).toThrow(expect.objectContaining({ code: 'MissingTimestamp' }));
+    expect(() => reader.exportAsic('unknown')).toThrow(expect.objectContaining({ code: 'NotFound' }));
+    reader.close();
+  });
+
+  it('stamps a lone record directly: the token goes into its signature and the container verifies', async () => {
+    const file = dbFile();
+    const log = MessageLog.open(file, options());
+    const message = soap('q-single');
+    const signed = await f.signer.sign(f.keys.client, { message });
+    const id = log.log(toLog('q-single', message, signed, false));
+    expect(log.status()).toMatchObject({ pending: 1, acceptingMessages: true, timestampsObtained: 0 });
+
+    expect(await log.timestampNow()).toBe(1);
+    expect(log.status()).toMatchObject({ pending: 0, oldestPendingAgeSeconds: null, failingSince: null, timestampsObtained: 1, recordsStamped: 1 });
+    const record = log.record(id)!;
+    expect(record.timestamp).toMatchObject({ hashChainResult: undefined, hashChain: undefined, tsaUrl: f.conf.own.approvedTsas[0]!.url });
+    // The token is embedded and is the one stored; the signature value itself is unchanged.
+    expect(parseSignature(record.signatureXml).timestamp!.equals(record.timestamp!.token)).toBe(true);
+    expect(parseSignature(record.signatureXml).signatureValue.equals(parseSignature(signed.signatureXml).signatureValue)).toBe(true);
+
+    const [container] = log.exportAsic('q-single');
+    expect(container).toMatchObject({ name: `q-single-request-${id.toString(32)}.asice`, recordId: id, isResponse: false, timestamp: { batch: false } });
+    const out = join(f.dir, 'single');
+    mkdirSync(out);
+    writeFileSync(join(out, container!.name), container!.data);
+    expect(await asicVerify(join(out, container!.name))).toMatchObject({
+      code: 0,
+      json: { valid: true, queryId: 'q-single', message: 'request', signer: { id: 'LOCAL/COM/2222/CLIENT' }, timestamp: { batch: false, tsa: expect.stringContaining('LOCAL Test TSA') } },
+    });
+    await log.close();
+  });
+
+  it('stamps many records with one timestamp; each container carries its own ts-hashchain and verifies', async () => {
+    const log = MessageLog.open(dbFile(), options({ maxBatch: 50 }));
+    // 30 exchanges signed concurrently (the signer batches them too), request and response each.
+    const queries = Array.from({ length: 30 }, (_, i) => `q-batch-${i}`);
+    const requests = await Promise.all(queries.map((q) => f.signer.sign(f.keys.client, { message: soap(q) })));
+    const responses = await Promise.all(queries.map((q) => f.signer.sign(f.keys.provider, { message: soap(q, true) })));
+    queries.forEach((q, i) => {
+      log.log(toLog(q, soap(q), requests[i]!, false));
+      log.log(toLog(q, soap(q, true), responses[i]!, true));
+    });
+    // 60 records, batches of at most 50: two timestamps, the second round starting at once.
+    expect(await log.timestampNow()).toBe(60);
+    expect(log.status()).toMatchObject({ pending: 0, timestampsObtained: 2, recordsStamped: 60 });
+    const containers = queries.flatMap((q) => log.exportAsic(q));
+    expect(containers).toHaveLength(60);
+    expect(new Set(containers.map((c) => c.name)).size).toBe(60);
+    expect(containers.every((c) => c.timestamp?.batch)).toBe(true);
+    for (const c of containers) {
+      const v = verifyAsic(c.data, f.conf);
+      expect(v.batchTimestamp).toBeDefined();
+      expect(v.signer).toEqual(c.isResponse ? PROVIDER : CLIENT);
+    }
+    await log.close();
+  });
+
+  it('while the TSA is down logs within the acceptable period, then refuses with LoggingFailed.TimestamperFailed, and resumes once a stamp succeeds', async () => {
+    const file = dbFile();
+    const log = MessageLog.open(file, options({ timestampingIntervalSeconds: 0.1, retryDelaySeconds: 0.1, acceptableTimestampFailureSeconds: 1, initialDelayMs: 0 }));
+    const exchange = async (q: string) => ({ q, signed: await f.signer.sign(f.keys.client, { message: soap(q) }) });
+    const messages = await Promise.all(['q-down-1', 'q-down-2', 'q-down-3', 'q-down-4'].map(exchange));
+    const logged: number[] = [];
+    try {
+      await f.stop();
+      logged.push(log.log(toLog(messages[0]!.q, soap(messages[0]!.q), messages[0]!.signed, false)));
+      await until('timestamping fails', () => log.status().failingSince !== null);
+      const failingSince = log.status().failingSince!;
+      expect(log.status()).toMatchObject({ acceptingMessages: true, pending: 1, lastError: { code: 'TimestampingFailed' } });
+      // Within the acceptable period logging goes on.
+      logged.push(log.log(toLog(messages[1]!.q, soap(messages[1]!.q), messages[1]!.signed, false)));
+      expect(Date.now() - failingSince.getTime()).toBeLessThan(1000);
+
+      await until('logging refuses', () => !log.status().acceptingMessages, 5000);
+      let refused: unknown;
+      try {
+        log.log(toLog(messages[2]!.q, soap(messages[2]!.q), messages[2]!.signed, false));
+      } catch (err) {
+        refused = err;
+      }
+      expect(refused).toMatchObject({ code: 'TimestamperFailed', fullCode: 'LoggingFailed.TimestamperFailed', message: expect.stringContaining('Cannot time-stamp messages') });
+      // Nothing logged before is lost, nothing refused was written.
+      expect(log.status().pending).toBe(2);
+      expect(logged.map((id) => log.record(id)?.queryId)).toEqual(['q-down-1', 'q-down-2']);
+      expect(log.records('q-down-3')).toEqual([]);
+    } finally {
+      await f.start();
+    }
+    // The retry succeeds, the backlog is stamped at once, and logging accepts messages again.
+    await until('timestamping recovers', () => log.status().acceptingMessages && log.status().pending === 0);
+    expect(log.status()).toMatchObject({ failingSince: null, lastError: null });
+    logged.push(log.log(toLog(messages[3]!.q, soap(messages[3]!.q), messages[3]!.signed, false)));
+    await log.timestampNow();
+    for (const q of ['q-down-1', 'q-down-2', 'q-down-4']) {
+      const [c] = log.exportAsic(q);
+      expect(verifyAsic(c!.data, f.conf).queryId).toBe(q);
+    }
+    await log.close();
+  });
+
+  it('loses no record a process reported committed when it is killed with SIGKILL while logging', async () => {
+    const file = dbFile();
+    const message = soap('q-crash');
+    const signed = await f.signer.sign(f.keys.client, { message, attachments: [Buffer.alloc(64 * 1024, 7)] });
+    const input = join(f.dir, 'crash-input.json');
+    writeFileSync(input, JSON.stringify({ message: message.toString('base64'), signature: signed, tsa: f.conf.own.approvedTsas[0]!.url }));
+    const child = spawn('node', ['--import', 'tsx', resolve(import.meta.dirname, 'log-writer.ts'), file, input], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const reported: { id: number; queryId: string }[] = [];
+    let buffered = '';
+    await new Promise<void>((done, fail) => {
+      child.once('exit', (code) => fail(new Error(`writer exited by itself with ${code}`)));
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop()!;
+        for (const line of lines) {
+          const [id, queryId] = line.split(' ');
+          reported.push({ id: Number(id), queryId: queryId! });
+        }
+        if (reported.length >= 400 && !child.killed) {
+          child.kill('SIGKILL');
+          done();
+        }
+      });
+    });
+    await new Promise((r) => child.once('exit', r));
+    expect(child.signalCode).toBe('SIGKILL');
+    // The file is whole and every reported record is there with its bytes.
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+    const reader = MessageLogReader.openExisting(file);
+    for (const { id, queryId } of reported) {
+      const r = reader.record(id);
+      expect(r?.queryId, `record ${id}`).toBe(queryId);
+      expect(r!.message.equals(message)).toBe(true);
+      expect(r!.attachments[0]!.length).toBe(64 * 1024);
+    }
+    reader.close();
+    expect(existsSync(file)).toBe(true);
+  });
+});
