@@ -64,10 +64,7 @@ export function verifyOcspResponse(response: Buffer | BasicOcspResponse, subject
   const responder = findResponder(basic, [...policy.responderCerts, issuer, ...basic.certs]);
   if (!responder) throw invalid('Could not find OCSP responder certificate');
 
-  const digest = SIGNATURE_DIGESTS[basic.signatureAlgorithm];
-  if (!digest || !verify(digest, basic.tbsResponseData, x509Of(responder).publicKey, basic.signature)) {
-    throw invalid('Signature on OCSP response is not valid');
-  }
+  if (!signatureHolds(basic, responder)) throw invalid('Signature on OCSP response is not valid');
 
   if (!isAuthorised(responder, issuer, policy)) throw invalid('OCSP responder is not authorized for given CA');
 
@@ -99,6 +96,25 @@ function findResponder(basic: BasicOcspResponse, candidates: readonly Buffer[]):
   });
 }
 
+/**
+ * Whether the responder's key made the response's signature. The same response travels with every
+ * message its certificate signs, and the signature costs most of a validation, so outcomes are kept
+ * (bounded, keyed by the content hash of everything the check reads); the checks that depend on time
+ * are made every time.
+ */
+function signatureHolds(basic: BasicOcspResponse, responder: Buffer): boolean {
+  const digest = SIGNATURE_DIGESTS[basic.signatureAlgorithm];
+  if (!digest) return false;
+  const key = createHash('sha256').update(basic.signatureAlgorithm).update('\0').update(basic.tbsResponseData).update(basic.signature).update(responder).digest('base64');
+  let holds = signatures.get(key);
+  if (holds === undefined) {
+    holds = verify(digest, basic.tbsResponseData, x509Of(responder).publicKey, basic.signature);
+    if (signatures.size >= CACHE_LIMIT) signatures.delete(signatures.keys().next().value!);
+    signatures.set(key, holds);
+  }
+  return holds;
+}
+
 /** The CA itself, a responder the configuration names, or one the CA delegated with id-kp-OCSPSigning. */
 function isAuthorised(responder: Buffer, issuer: Buffer, policy: OcspPolicy): boolean {
   if (responder.equals(issuer) || policy.responderCerts.some((c) => c.equals(responder))) return true;
@@ -117,6 +133,7 @@ function isAuthorised(responder: Buffer, issuer: Buffer, policy: OcspPolicy): bo
 // the rest of a validation, so results are kept (bounded, by content hash), as parsed certificates are.
 const CACHE_LIMIT = 256;
 const delegations = new Map<string, boolean>();
+const signatures = new Map<string, boolean>();
 
 const certKey = (der: Buffer): string => createHash('sha256').update(der).digest('base64');
 

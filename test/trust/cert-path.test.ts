@@ -68,4 +68,29 @@ describe('certificate paths', () => {
     const impostor = createTestCa('Path Intermediate', { parent: root, basicConstraints: 'critical,CA:TRUE,pathlen:0' });
     expect(() => buildCertPath(leaf, confWithCas([{ name: 'Root', top: rootDer, intermediates: [pemToDer(impostor.certPem)] }]))).toThrowError(expect.objectContaining({ code: 'CannotCreateCertPath' }));
   });
+
+  it('asked again (answered from what was kept): validity at the new time is still checked, and a changed configuration is seen', () => {
+    const conf = confWithCas([{ name: 'Root', top: rootDer, intermediates: [intermediateDer] }]);
+    const first = buildCertPath(leaf, conf);
+    expect(buildCertPath(leaf, conf).certs).toEqual(first.certs);
+    expect(() => buildCertPath(leaf, conf, [], new Date(Date.now() + 400 * 86_400_000))).toThrowError(expect.objectContaining({ code: 'CertValidityTime' }));
+    expect(buildCertPath(leaf, conf).ca.name).toBe('Root');
+
+    // The intermediate is no longer listed: the next configuration object has no path for the leaf.
+    const withoutIntermediate = confWithCas([{ name: 'Root', top: rootDer }]);
+    expect(() => buildCertPath(leaf, withoutIntermediate)).toThrowError(expect.objectContaining({ code: 'CannotCreateCertPath' }));
+    // The CA is approved under another name: the new name is reported.
+    expect(buildCertPath(leaf, confWithCas([{ name: 'Renamed', top: rootDer, intermediates: [intermediateDer] }])).ca.name).toBe('Renamed');
+    // A broken link found once stays broken, and is reported after validity as before.
+    const tampered = Buffer.from(leaf);
+    tampered[tampered.length - 1]! ^= 0x01;
+    for (let i = 0; i < 2; i++) expect(() => buildCertPath(tampered, conf)).toThrowError(expect.objectContaining({ code: 'InvalidCertPath' }));
+    expect(() => buildCertPath(tampered, conf, [], new Date(Date.now() - 86_400_000))).toThrowError(expect.objectContaining({ code: 'CertValidityTime' }));
+  });
+
+  it('not a certificate: IncorrectCertificate', () => {
+    const conf = confWithCas([{ name: 'Root', top: rootDer }]);
+    expect(() => buildCertPath(Buffer.from('no certificate'), conf)).toThrowError(expect.objectContaining({ code: 'IncorrectCertificate' }));
+    expect(() => buildCertPath(leaf, conf, [Buffer.from('no certificate')])).toThrowError(expect.objectContaining({ code: 'IncorrectCertificate' }));
+  });
 });

@@ -113,6 +113,20 @@ describe('openssl ocsp as the responder', () => {
     }
   });
 
+  it('the same response checked again (its signature outcome kept): time and authorisation still count, a tampered copy still fails', () => {
+    const response = respond(leaf, [{ serial: leafSerial }], { validityMinutes: 1 });
+    for (let i = 0; i < 2; i++) expect(verifyOcspResponse(response, leaf, caDer, new Date(), policy).certStatus.status).toBe('good');
+    expect(() => verifyOcspResponse(response, leaf, caDer, new Date(Date.now() + 120_000), policy)).toThrowError(expect.objectContaining({ message: expect.stringMatching(/^OCSP response is too old \(nextUpdate: /) }));
+    const tampered = Buffer.from(response);
+    tampered[tampered.lastIndexOf(parseOcspResponse(response).signature.subarray(0, 16)) + 5]! ^= 0x01;
+    expect(() => verifyOcspResponse(tampered, leaf, caDer, new Date(), policy)).toThrowError(expect.objectContaining({ message: 'Signature on OCSP response is not valid' }));
+    const noEku = issueResponder(ca, 'no-eku-again');
+    const byNoEku = respond(leaf, [{ serial: leafSerial }], { signer: noEku });
+    expect(verifyOcspResponse(byNoEku, leaf, caDer, new Date(), { ...policy, responderCerts: [noEku.der] }).certStatus.status).toBe('good');
+    // The configuration no longer names that responder: the same bytes are no longer accepted.
+    expect(() => verifyOcspResponse(byNoEku, leaf, caDer, new Date(), policy)).toThrowError(expect.objectContaining({ message: 'OCSP responder is not authorized for given CA' }));
+  });
+
   it('our request is one openssl reads as a SHA-1 CertID request without a nonce', () => {
     const reqPath = join(dir, 'our-req.der');
     writeFileSync(reqPath, encodeOcspRequest([certIdOf(leaf, caDer)]));
