@@ -5,7 +5,7 @@
  * Exit codes: 0 success, 1 the operation failed (coded error), 2 usage error, 3 signer unreachable.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
 import { LocalPki } from '../testpki/local-pki.ts';
 import { verifyAsic } from '../signature/asic.ts';
+import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 import { startSignerDaemon } from '../signer/signer-daemon.ts';
@@ -76,6 +77,8 @@ const OPTIONS = {
   'conf-port': { type: 'string' },
   anchor: { type: 'string' },
   'tsa-port': { type: 'string' },
+  db: { type: 'string' },
+  'allow-unstamped': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -103,6 +106,8 @@ const USAGE = `xrd — X-Road signer administration
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
   xrd conf download <anchor.xml> [--conf DIR]   download, verify and install the anchor's configuration
   xrd asic verify <file.asice> [--conf DIR]   verify a message container: signer, signature, timestamp, OCSP
+  xrd asic export <queryId> --db messagelog.sqlite [--out DIR] [--allow-unstamped]
+                                    write the query's logged request and response as containers
   xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899] [--conf-port 8090]
                                     a local instance: CAs, OCSP responder, TSA, global configuration, anchor
   xrd testpki issue --csr F --usage sign|auth [--server INST/CLASS/CODE/SERVER] [--out F] [--dir D]
@@ -422,6 +427,7 @@ async function confCommand(command: string | undefined, rest: string[], values: 
 // ---- ASiC containers (no daemon needed) -----------------------------------------------------
 
 function asicCommand(command: string | undefined, rest: string[], values: Values): number {
+  if (command === 'export') return asicExport(rest, values);
   if (command !== 'verify') throw new UsageError(`unknown command "asic ${command ?? ''}"`);
   const file = rest[0];
   if (!file) throw new UsageError('missing <file.asice>');
@@ -472,6 +478,43 @@ function asicCommand(command: string | undefined, rest: string[], values: Values
       ].join('\n') + '\n',
     );
   }
+  return 0;
+}
+
+/** Reads the message log file (while a proxy may be writing it) and writes one container per record. */
+function asicExport(rest: string[], values: Values): number {
+  const queryId = rest[0];
+  if (queryId === undefined) throw new UsageError('missing <queryId>');
+  if (!values.db) throw new UsageError('missing --db <message log file>');
+  const dir = resolve(values.out ?? '.');
+  const reader = MessageLogReader.openExisting(values.db);
+  let containers;
+  try {
+    containers = reader.exportAsic(queryId, { allowUnstamped: values['allow-unstamped'] });
+  } finally {
+    reader.close();
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new XrdError('IOError', { reason: `cannot create ${dir}: ${(err as Error).message}` }, { cause: err });
+  }
+  const written = containers.map((c) => {
+    const file = join(dir, c.name);
+    try {
+      writeFileSync(file, c.data);
+    } catch (err) {
+      throw new XrdError('IOError', { reason: `cannot write ${file}: ${(err as Error).message}` }, { cause: err });
+    }
+    const view = { file, message: c.isResponse ? 'response' : 'request', recordId: c.recordId, bytes: c.data.length, timestamp: c.timestamp ? { time: c.timestamp.time.toISOString(), batch: c.timestamp.batch } : null };
+    if (!values.json) {
+      const stamp = view.timestamp ? `timestamp ${view.timestamp.time}${view.timestamp.batch ? ' (batch)' : ''}` : 'NOT timestamped';
+      process.stdout.write(`wrote ${file} (${view.message}, record ${view.recordId}, ${stamp})\n`);
+    }
+    return view;
+  });
+  if (values.json) process.stdout.write(JSON.stringify({ queryId, dir, containers: written }, null, 2) + '\n');
+  else process.stdout.write(`${written.length} container${written.length === 1 ? '' : 's'} of query ${queryId} in ${dir}\n`);
   return 0;
 }
 

@@ -1,0 +1,201 @@
+/**
+ * MESS_09–10 end to end with keys on SoftHSM: messages signed through the signer daemon are
+ * logged, the timestamper's timer stamps the whole backlog with one TSA request, `xrd asic export`
+ * (a CLI process) writes each request and response as its own container named as the reference
+ * names them, and `xrd asic verify` (a CLI process) accepts every one with its batch timestamp;
+ * a lone record gets the single form, which verifies too.
+ */
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
+import { MessageLog, type MessageToLog } from '../../src/messagelog/message-log.ts';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { parseClientId } from '../../src/protocol/identifiers.ts';
+import { restRequestHeaderPart, restResponseHeaderPart } from '../../src/protocol/message-header.ts';
+import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/signature/message-signer.ts';
+import { SignerClient } from '../../src/signer/signer-client.ts';
+import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
+import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { certSha1 } from '../../src/trust/ocsp-cache.ts';
+import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
+import { freePort } from '../support/net.ts';
+
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+const CLIENT = parseClientId('LOCAL/COM/2222/CLIENT');
+const PROVIDER = parseClientId('LOCAL/COM/1111/PROVIDER');
+
+let testbed: Testbed;
+let pki: LocalPki;
+let served: Awaited<ReturnType<LocalPki['serve']>>;
+let daemon: SignerDaemon;
+let client: SignerClient;
+let conf: GlobalConf;
+let signer: BatchSigner;
+let keys: { client: SigningKey; provider: SigningKey };
+
+const soap = (id: string, response = false) => {
+  const ident = (tag: string, type: string, m: typeof CLIENT, service = '') =>
+    `<xrd:${tag} id:objectType="${type}"><id:xRoadInstance>${m.instance}</id:xRoadInstance><id:memberClass>${m.memberClass}</id:memberClass><id:memberCode>${m.memberCode}</id:memberCode><id:subsystemCode>${m.subsystem}</id:subsystemCode>${service}</xrd:${tag}>`;
+  return Buffer.from(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd">` +
+      `<SOAP-ENV:Header>${ident('client', 'SUBSYSTEM', CLIENT)}${ident('service', 'SERVICE', PROVIDER, '<id:serviceCode>getRandom</id:serviceCode>')}<xrd:id>${id}</xrd:id><xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header>` +
+      `<SOAP-ENV:Body>${response ? '<prod:getRandomResponse xmlns:prod="http://test.x-road.fi/producer"><data>7</data></prod:getRandomResponse>' : '<prod:getRandom xmlns:prod="http://test.x-road.fi/producer"/>'}</SOAP-ENV:Body></SOAP-ENV:Envelope>\n`,
+  );
+};
+
+/** A signing key on the token for a member, certificate from the local CA, OCSP responses from the signer's cache. */
+async function signingKey(memberId: string): Promise<SigningKey> {
+  const key = await client.call('generateKey', { token: 'log', algorithm: 'RSA', usage: 'SIGNING' });
+  const csr = await client.call('generateCsr', { keyId: key.keyId, memberId, format: 'DER' });
+  const cert = pki.issue(Buffer.from(csr.csr, 'base64'), 'sign');
+  await client.call('importCert', { cert: cert.toString('base64') });
+  const ca = new X509Certificate(readFileSync(join(pki.dir, 'pki', 'ca.cert.pem'))).raw;
+  let responses: (string | null)[] = [];
+  for (let i = 0; i < 200; i++) {
+    responses = (await client.call('getOcspResponses', { certHashes: [certSha1(cert), certSha1(ca)] })).responses;
+    if (responses.every(Boolean)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { keyId: key.keyId, algorithm: 'SHA512withRSA', cert, intermediateCerts: [ca], ocspResponses: responses.map((r) => Buffer.from(r!, 'base64')), batchSigningEnabled: true };
+}
+
+const xrd = async (...args: string[]): Promise<{ code: number; json: Record<string, unknown> }> => {
+  try {
+    return { code: 0, json: JSON.parse((await promisify(execFile)('node', [XRD, ...args, '--json'])).stdout) };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, json: JSON.parse(e.stdout) };
+  }
+};
+
+/** Runs `fn` over the items, two at a time (the machine has two cores). */
+async function twoAtATime<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += 2) results.push(...(await Promise.all(items.slice(i, i + 2).map(fn))));
+  return results;
+}
+
+const toLog = (queryId: string, message: Buffer, signed: SignedMessage, isResponse: boolean, attachments: Buffer[] = []): MessageToLog => ({
+  queryId,
+  client: CLIENT,
+  serviceProvider: PROVIDER,
+  serviceCode: 'getRandom',
+  isResponse,
+  side: isResponse ? 'server' : 'client',
+  message,
+  attachments,
+  signature: signed,
+});
+
+beforeAll(async () => {
+  testbed = createTestbed();
+  pki = LocalPki.init(join(testbed.dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort() });
+  served = await pki.serve();
+  conf = loadGlobalConf(pki.globalConfDir);
+  daemon = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni, globalConfDir: pki.globalConfDir }, silentLogger());
+  client = await SignerClient.connect(daemon.socketPath);
+  const token = await client.call('initToken', { label: 'log', soPin: '0000', userPin: '4321' });
+  await client.call('activateToken', { token: token.tokenId, pin: '4321' });
+  signer = new BatchSigner(async (keyId, algorithm, digest) => Buffer.from((await client.call('sign', { keyId, algorithm, digest: digest.toString('base64'), format: 'raw' })).signature, 'base64'));
+  keys = { client: await signingKey('LOCAL/COM/2222'), provider: await signingKey('LOCAL/COM/1111') };
+});
+
+afterAll(async () => {
+  client?.close();
+  await daemon?.close();
+  await served?.close();
+  testbed?.cleanup();
+});
+
+describe('message log containers with keys on SoftHSM', () => {
+  it('the timer stamps the backlog with one timestamp; every exported container verifies with xrd asic verify', async () => {
+    const file = join(testbed.dir, 'batch.sqlite');
+    const log = MessageLog.open(file, { timestampingIntervalSeconds: 1, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates(), initialDelayMs: 500 });
+    // 14 SOAP exchanges (one request with an attachment) and a REST exchange with bodies, signed concurrently.
+    const queries = Array.from({ length: 14 }, (_, i) => `batch/${i} ü`);
+    const attachment = Buffer.from('%PDF-1.4 attached to the first request');
+    const restQuery = 'rest-1';
+    const restRequest = restRequestHeaderPart('POST', '/r1/LOCAL/COM/1111/PROVIDER/rest-test/hello', [['x-road-client', 'LOCAL/COM/2222/CLIENT'], ['x-road-id', restQuery]]);
+    const restResponse = restResponseHeaderPart(200, 'OK', [['x-road-client', 'LOCAL/COM/2222/CLIENT'], ['x-road-service', 'LOCAL/COM/1111/PROVIDER/rest-test'], ['x-road-id', restQuery]]);
+    const [requests, responses, rest] = await Promise.all([
+      Promise.all(queries.map((q, i) => signer.sign(keys.client, { message: soap(q), attachments: i === 0 ? [attachment] : [] }))),
+      Promise.all(queries.map((q) => signer.sign(keys.provider, { message: soap(q, true) }))),
+      Promise.all([signer.sign(keys.client, { message: restRequest, attachments: [Buffer.from('{"name":"a"}')] }), signer.sign(keys.provider, { message: restResponse, attachments: [Buffer.from('{"hello":"a"}')] })]),
+    ]);
+    // Logged in one turn of the event loop, as they would arrive before the first round.
+    queries.forEach((q, i) => {
+      log.log(toLog(q, soap(q), requests[i]!, false, i === 0 ? [attachment] : []));
+      log.log(toLog(q, soap(q, true), responses[i]!, true));
+    });
+    log.log({ ...toLog(restQuery, restRequest, rest[0], false, [Buffer.from('{"name":"a"}')]), serviceCode: 'rest-test' });
+    log.log({ ...toLog(restQuery, restResponse, rest[1], true, [Buffer.from('{"hello":"a"}')]), serviceCode: 'rest-test' });
+    expect(log.status().pending).toBe(30);
+
+    for (let i = 0; i < 300 && log.status().pending > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    // One round, one TSA request, no failure: all 30 records share one token.
+    expect(log.status()).toMatchObject({ pending: 0, timestampsObtained: 1, failedRounds: 0, recordsStamped: 30 });
+    const stamps = [...queries, restQuery].flatMap((q) => log.records(q)).map((r) => r.timestamp);
+    expect(new Set(stamps.map((t) => t?.id)).size).toBe(1);
+    expect(new Set(stamps.map((t) => t?.hashChain)).size).toBe(30);
+    await log.close();
+
+    // Export with the CLI from the file alone, then verify each container with the CLI.
+    const out = join(testbed.dir, 'export');
+    const exported = await twoAtATime([...queries, restQuery], async (q) => {
+      const r = await xrd('asic', 'export', q, '--db', file, '--out', out);
+      expect(r).toMatchObject({ code: 0, json: { queryId: q, containers: [{ message: 'request', timestamp: { batch: true } }, { message: 'response', timestamp: { batch: true } }] } });
+      return r.json.containers as { file: string; message: string; recordId: number }[];
+    });
+    const files = exported.flat();
+    expect(files).toHaveLength(30);
+    // Named as the reference names them: escaped query id, request|response, record number in base 32.
+    expect(files[0]!.file).toBe(join(out, `batch%2F0+%C3%BC-request-${files[0]!.recordId.toString(32)}.asice`));
+    expect(readdirSync(out).sort()).toEqual(files.map((f) => f.file.slice(out.length + 1)).sort());
+
+    const verified = await twoAtATime(files, (f) => xrd('asic', 'verify', f.file, '--conf', pki.globalConfDir));
+    verified.forEach((v, i) => {
+      const isResponse = files[i]!.message === 'response';
+      expect(v, files[i]!.file).toMatchObject({
+        code: 0,
+        json: { valid: true, message: files[i]!.message, signer: { id: isResponse ? 'LOCAL/COM/1111/PROVIDER' : 'LOCAL/COM/2222/CLIENT' }, timestamp: { batch: true, tsa: expect.stringContaining('LOCAL Test TSA') } },
+      });
+    });
+    // The attachment and the REST bodies are in their containers and verified against the signature.
+    expect(verified[0]!.json.verifiedParts).toEqual(['/message.xml', '/attachment1']);
+    expect(verified.slice(-2).map((v) => v.json.verifiedParts)).toEqual([['/message.xml', '/attachment1'], ['/message.xml', '/attachment1']]);
+
+    // A changed byte in a logged message makes its container fail verification.
+    const tampered = join(testbed.dir, 'tampered.asice');
+    const { readZip, writeZip } = await import('../../src/platform/zip.ts');
+    writeFileSync(tampered, writeZip(readZip(readFileSync(files[2]!.file)).map((e) => (e.name === 'message.xml' ? { ...e, data: Buffer.from(e.data.toString().replace('getRandom', 'getRandoM')) } : e))));
+    expect(await xrd('asic', 'verify', tampered, '--conf', pki.globalConfDir)).toMatchObject({ code: 1, json: { valid: false } });
+  });
+
+  it('a lone record gets the single form; export refuses it before the stamp and writes it after; both verify', async () => {
+    const file = join(testbed.dir, 'single.sqlite');
+    const log = MessageLog.open(file, { timestampingIntervalSeconds: 3600, initialDelayMs: 3_600_000, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates() });
+    const message = soap('lone');
+    const id = log.log(toLog('lone', message, await signer.sign(keys.client, { message }), false));
+    const out = join(testbed.dir, 'lone');
+
+    expect(await xrd('asic', 'export', 'nothing-such', '--db', file, '--out', out)).toMatchObject({ code: 1, json: { error: { code: 'NotFound' } } });
+    expect(await xrd('asic', 'export', 'lone', '--db', file, '--out', out)).toMatchObject({ code: 1, json: { error: { code: 'MissingTimestamp' } } });
+    const unstamped = await xrd('asic', 'export', 'lone', '--db', file, '--out', join(out, 'unstamped'), '--allow-unstamped');
+    expect(unstamped).toMatchObject({ code: 0, json: { containers: [{ recordId: id, timestamp: null }] } });
+    const early = await xrd('asic', 'verify', (unstamped.json.containers as { file: string }[])[0]!.file, '--conf', pki.globalConfDir);
+    expect(early).toMatchObject({ code: 0, json: { valid: true, timestamp: null } });
+
+    expect(await log.timestampNow()).toBe(1);
+    await log.close();
+    const stamped = await xrd('asic', 'export', 'lone', '--db', file, '--out', out);
+    expect(stamped).toMatchObject({ code: 0, json: { containers: [{ file: join(out, `lone-request-${id.toString(32)}.asice`), timestamp: { batch: false } }] } });
+    expect(await xrd('asic', 'verify', join(out, `lone-request-${id.toString(32)}.asice`), '--conf', pki.globalConfDir)).toMatchObject({
+      code: 0,
+      json: { valid: true, hashChain: false, timestamp: { batch: false, tsa: expect.stringContaining('LOCAL Test TSA') } },
+    });
+  });
+});
