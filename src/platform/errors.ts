@@ -92,6 +92,11 @@ export const ERROR_CODES = {
   ServiceFailed: { message: 'Service {service} failed: {reason}', httpStatus: 502 },
   InconsistentResponse: { message: 'Response from the service does not match the request: {reason}', httpStatus: 500 },
   InvalidSecurityServer: { message: '{reason}', httpStatus: 500 },
+  // The format between security servers (pr-messtransp §3.1), names as the reference's ErrorCodes
+  InvalidMessage: { message: 'Invalid message: {reason}', httpStatus: 400 },
+  MimeParsingFailed: { message: 'MIME parsing failed: {reason}', httpStatus: 400 },
+  MissingSoap: { message: '{message} does not have SOAP message', httpStatus: 400 },
+  MissingRest: { message: '{message} does not have REST message', httpStatus: 400 },
   // Generic
   InvalidConfiguration: { message: 'Invalid configuration: {reason}', httpStatus: 500 },
   IOError: { message: 'I/O error: {reason}', httpStatus: 500 },
