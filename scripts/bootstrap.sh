@@ -18,6 +18,8 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v unzip >/dev/null 2>&1 || missing="$missing unzip"
 command -v g++ >/dev/null 2>&1 || missing="$missing g++"
 command -v xmlsec1 >/dev/null 2>&1 || missing="$missing xmlsec1"
+# OpenSSL 3.0 headers for the TLS signer engine (src/tls/engine), compiled against them, never linked.
+[ -f /usr/include/openssl/engine.h ] || missing="$missing libssl-dev"
 # Benchmarks compare with libxmlsec1 in-process, through Debian's Python binding.
 if [ "$1" = "--bench" ] && ! /usr/bin/python3 -c 'import xmlsec' >/dev/null 2>&1; then missing="$missing python3-xmlsec"; fi
 if [ -n "$missing" ]; then
@@ -42,3 +44,7 @@ if ! node -e "require('pkcs11js'); new (require('better-sqlite3'))(':memory:').c
   echo "bootstrap: rebuilding native addons" >&2
   npm rebuild pkcs11js better-sqlite3 >&2
 fi
+
+# The TLS signer engine (src/tls/engine), built here so that a proxy without write access to the
+# checkout finds it; signerEngineLibrary() also builds it on first use and again after a change.
+node --import tsx --input-type=module -e "(await import('./src/tls/signer-engine.ts')).signerEngineLibrary()" >&2
