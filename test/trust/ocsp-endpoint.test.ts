@@ -45,6 +45,14 @@ describe('OCSP endpoint', () => {
     expect(parseOcspResponse(parts[0]!).responses).toHaveLength(1);
   });
 
+  it('answers HEAD (a liveness probe), ignores the cert_hash parameters newer reference clients add, refuses other methods', async () => {
+    expect((await fetch(base, { method: 'HEAD' })).status).toBe(200);
+    expect((await fetch(base, { method: 'POST', body: 'x' })).status).toBe(405);
+    const { status, contentType, body } = await curl(`?cert=${certSha1(cert)}&cert_hash=${'b'.repeat(64)}`);
+    expect(status).toBe(200);
+    expect(parseOcspMultipart(contentType, body)).toHaveLength(1);
+  });
+
   it('refuses requests without proper cert parameters', async () => {
     expect((await curl('')).status).toBe(400);
     expect((await curl('?cert=xyz')).status).toBe(400);
