@@ -129,6 +129,8 @@ export function engineFailureOf(err: unknown): EngineFailure | undefined {
   return { kind: ENGINE_REASONS[reason] ?? 'other', signerCode: /^code=(\w+)/.exec(detail)?.[1], detail };
 }
 
+const msIn = (detail: string) => /(\d+) ms/.exec(detail)?.[1];
+
 /**
  * Why the signer could not make the handshake signature with `keyId`, as a coded error: asks the
  * signer (which may be down: NetworkError) about the key and its token — KeyNotFound,
@@ -152,12 +154,13 @@ export async function explainAuthHandshakeFailure(signer: SignerClient | string,
     if (!key.available) return new XrdError('KeyNotAvailable', { keyId, reason: 'not present on the token' });
   } catch (err) {
     const e = toXrdError(err);
-    // A signer that closed or timed out while we asked is as down as one that never answered.
+    // A signer that closed the connection while we asked is as down as one that never answered;
+    // one that does not answer at all gives RequestTimeout.
     return e.code === 'IOError' ? new XrdError('NetworkError', { target: typeof signer === 'string' ? signer : 'signer', reason: e.message }, { cause: e }) : e;
   } finally {
     if (typeof signer === 'string') client.close();
   }
-  if (engine?.signerCode && isErrorCode(engine.signerCode)) return new XrdError(engine.signerCode, { keyId, reason: engine.detail });
-  if (engine?.kind === 'timeout') return new XrdError('RequestTimeout', { timeoutMs: engine.detail });
+  if (engine?.signerCode && isErrorCode(engine.signerCode)) return new XrdError(engine.signerCode, { keyId, reason: engine.detail, timeoutMs: msIn(engine.detail) });
+  if (engine?.kind === 'timeout') return new XrdError('RequestTimeout', { timeoutMs: msIn(engine.detail) });
   return new XrdError('CannotSign', { keyId, reason: engine?.detail ?? 'the TLS handshake signature failed' });
 }

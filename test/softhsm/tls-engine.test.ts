@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
-import type { AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
+import tls from 'node:tls';
+import { authKeyTlsOptions, type AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
+import { engineKeyIdentifier } from '../../src/tls/signer-engine.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { freePort } from '../support/net.ts';
 import { openssl } from '../support/openssl.ts';
@@ -119,7 +121,8 @@ async function registeredAuthKey(s: SecurityServer, algorithm: 'RSA' | 'EC'): Pr
 const certOf = (info: AuthKeyInfo) => new X509Certificate(Buffer.from(info.cert, 'base64'));
 const connect = (from: SecurityServer, port: number, extra?: Extract<Command, { op: 'connect' }>['extra'], identity = engine(from)) =>
   from.tls.call<ConnectResult>({ op: 'connect', identity, port, ca: [rootPem], extra });
-const explain = (s: SecurityServer, keyId: string, error?: string) => s.tls.call<{ code: string; message: string; engine?: { kind: string; signerCode?: string } }>({ op: 'explain', socket: socketOf(s), keyId, error });
+const explain = (s: SecurityServer, keyId: string, error?: string, timeoutMs?: number) =>
+  s.tls.call<{ code: string; message: string; engine?: { kind: string; signerCode?: string } }>({ op: 'explain', socket: socketOf(s), keyId, error, timeoutMs });
 const serverLog = (s: SecurityServer) => s.tls.call<ServerLog>({ op: 'serverLog' });
 const listen = async (s: SecurityServer, identity: Identity, rejectUnauthorized = true) => (await s.tls.call<{ port: number }>({ op: 'listen', identity, ca: [rootPem], rejectUnauthorized })).port;
 
@@ -242,6 +245,20 @@ describe('mutual TLS with authentication keys on the HSM, signed by the signer',
     expect((await connect(ss2, ss1Port)).ok).toBe(true);
   });
 
+  it('a configuration the engine cannot use is refused when the secure context is made, with coded errors', async () => {
+    expect(() => engineKeyIdentifier({ socketPath: 'relative/signer.sock', keyId: ss1.authKey.keyId, cert: ss1.authKey.cert })).toThrow(expect.objectContaining({ code: 'InvalidConfiguration' }));
+    expect(() => engineKeyIdentifier({ socketPath: `/${'x'.repeat(120)}`, keyId: ss1.authKey.keyId, cert: ss1.authKey.cert })).toThrow(expect.objectContaining({ code: 'InvalidConfiguration' }));
+    expect(() => engineKeyIdentifier({ socketPath: socketOf(ss1), keyId: 'not-hex', cert: ss1.authKey.cert })).toThrow(expect.objectContaining({ code: 'InvalidIdentifier' }));
+    // The engine's own parser, for identifiers written by hand (Node keeps the reason, not the detail).
+    const base = authKeyTlsOptions(socketOf(ss1), ss1.authKey);
+    expect(() => tls.createSecureContext({ ...base, privateKeyIdentifier: `socket=${socketOf(ss1)};key=${ss1.authKey.keyId}` })).toThrow(/xrd signer engine::invalid key identifier/);
+    expect(() => tls.createSecureContext({ ...base, privateKeyIdentifier: `${base.privateKeyIdentifier};colour=blue` })).toThrow(/xrd signer engine::invalid key identifier/);
+    expect(() => tls.createSecureContext(base)).not.toThrow();
+    // A key that is not the certificate's: OpenSSL refuses the pair before any handshake.
+    const other = engineKeyIdentifier({ socketPath: socketOf(ss1), keyId: ss2.authKey.keyId, cert: ss2.authKey.cert });
+    expect(() => tls.createSecureContext({ ...base, privateKeyIdentifier: other })).toThrow(/key values mismatch/);
+  });
+
   it('a key the signer does not know fails the handshake with KeyNotFound', async () => {
     const unknown = { ...engine(ss2), authKey: { ...ss2.authKey, keyId: 'AB'.repeat(20) } };
     const result = await connect(ss2, ss1Port, undefined, unknown);
@@ -258,7 +275,10 @@ describe('mutual TLS with authentication keys on the HSM, signed by the signer',
       // 300 ms deadline + 250 ms grace for the daemon's own RequestTimeout answer.
       expect(result.ms).toBeGreaterThanOrEqual(500);
       expect(result.ms).toBeLessThan(2000);
-      expect((await serverLog(ss1)).errors.at(-1)).toMatch(/signer did not answer in time:.*no answer within 300 ms/);
+      const serverError = (await serverLog(ss1)).errors.at(-1)!;
+      expect(serverError).toMatch(/signer did not answer in time:.*no answer within 300 ms/);
+      // Asking the hung signer why times out too, in bounded time.
+      expect(await explain(ss1, ss1.authKey.keyId, serverError, 300)).toMatchObject({ code: 'RequestTimeout' });
     } finally {
       ss1.daemon.kill('SIGCONT');
     }

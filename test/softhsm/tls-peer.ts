@@ -22,7 +22,7 @@ export type Command =
   | { op: 'listen'; identity: Identity; ca: string[]; rejectUnauthorized: boolean }
   | { op: 'connect'; identity: Identity; port: number; ca: string[]; extra?: tls.ConnectionOptions; timeoutMs?: number }
   | { op: 'serverLog' }
-  | { op: 'explain'; socket: string; keyId: string; error?: string }
+  | { op: 'explain'; socket: string; keyId: string; error?: string; timeoutMs?: number }
   | { op: 'self' }
   | { op: 'close' };
 
@@ -101,7 +101,7 @@ async function handle(c: Command): Promise<unknown> {
     case 'serverLog':
       return log;
     case 'explain': {
-      const e = await explainAuthHandshakeFailure(c.socket, c.keyId, c.error === undefined ? undefined : new Error(c.error));
+      const e = await explainAuthHandshakeFailure(c.socket, c.keyId, c.error === undefined ? undefined : new Error(c.error), c.timeoutMs);
       return { code: e.code, message: e.message, engine: c.error === undefined ? undefined : engineFailureOf(new Error(c.error)) };
     }
     case 'self':
