@@ -4,8 +4,8 @@
  * process without PIN, key or PKCS#11 module that reaches its key through the signer engine.
  * Independent peer: `openssl s_client`.
  */
-import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { execFile, execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate, constants, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { SignerClient } from '../../src/signer/signer-client.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
 import tls from 'node:tls';
 import { authKeyTlsOptions, type AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
-import { engineKeyIdentifier } from '../../src/tls/signer-engine.ts';
+import { engineKeyIdentifier, signerEngineLibrary } from '../../src/tls/signer-engine.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { freePort } from '../support/net.ts';
 import { openssl } from '../support/openssl.ts';
@@ -257,6 +257,20 @@ describe('mutual TLS with authentication keys on the HSM, signed by the signer',
     // A key that is not the certificate's: OpenSSL refuses the pair before any handshake.
     const other = engineKeyIdentifier({ socketPath: socketOf(ss1), keyId: ss2.authKey.keyId, cert: ss2.authKey.cert });
     expect(() => tls.createSecureContext({ ...base, privateKeyIdentifier: other })).toThrow(/key values mismatch/);
+  });
+
+  it('an OpenSSL program outside Node signs through the engine, also after the first ENGINE holding it is freed', () => {
+    // Debian's libcrypto instead of Node's; the engine's key methods must outlive the ENGINE that
+    // first loaded them (OpenSSL frees an ENGINE's EVP_PKEY methods with it).
+    const host = join(ss1.testbed.dir, 'engine-host');
+    execFileSync('cc', ['-o', host, join(ROOT, 'test/softhsm/tls-engine-host.c'), '-lcrypto']);
+    const identifier = engineKeyIdentifier({ socketPath: socketOf(ss1), keyId: ss1.authKey.keyId, cert: ss1.authKey.cert });
+    const signatures = execFileSync(host, [signerEngineLibrary(), identifier]).toString().trim().split('\n');
+    expect(signatures).toHaveLength(2);
+    const publicKey = certOf(ss1.authKey).publicKey;
+    for (const hex of signatures) {
+      expect(verify('sha256', Buffer.from('abc'), { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, Buffer.from(hex, 'hex'))).toBe(true);
+    }
   });
 
   it('a key the signer does not know fails the handshake with KeyNotFound', async () => {

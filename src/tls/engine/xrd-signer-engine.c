@@ -100,7 +100,9 @@ static int rsa_index = -1;
 static int ec_index = -1;
 static RSA_METHOD *rsa_method;
 static EC_KEY_METHOD *ec_method;
-static EVP_PKEY_METHOD *rsa_pkey_method;
+static int engine_index = -1;
+static pthread_mutex_t pkey_method_lock = PTHREAD_MUTEX_INITIALIZER;
+static int (*default_rsa_pkey_sign_init)(EVP_PKEY_CTX *);
 static int (*default_rsa_pkey_sign)(EVP_PKEY_CTX *, unsigned char *, size_t *, const unsigned char *, size_t);
 
 static void raise_error(int reason, int line, const char *func, const char *fmt, ...)
@@ -652,15 +654,42 @@ fail:
 
 /* ---- engine ------------------------------------------------------------------------------- */
 
+/* OpenSSL's RSA EVP_PKEY method with our sign: PSS through the signer, PKCS#1 v1.5 as OpenSSL does it. */
+static EVP_PKEY_METHOD *new_rsa_pkey_method(void)
+{
+    const EVP_PKEY_METHOD *builtin = EVP_PKEY_meth_find(EVP_PKEY_RSA);
+    EVP_PKEY_METHOD *method = EVP_PKEY_meth_new(EVP_PKEY_RSA, EVP_PKEY_FLAG_AUTOARGLEN);
+    if (builtin == NULL || method == NULL) {
+        EVP_PKEY_meth_free(method);
+        return NULL;
+    }
+    EVP_PKEY_meth_copy(method, builtin);
+    EVP_PKEY_meth_set_sign(method, default_rsa_pkey_sign_init, rsa_pkey_sign);
+    return method;
+}
+
+/*
+ * An ENGINE's EVP_PKEY methods are freed with the ENGINE (OpenSSL asks this function for each and
+ * frees what it gets), so every ENGINE owns its own copy, made on first use and kept in its ex_data.
+ * One shared copy would be freed with the first ENGINE and used after that by the others.
+ */
 static int pkey_methods(ENGINE *engine, EVP_PKEY_METHOD **method, const int **nids, int nid)
 {
     static const int our_nids[] = {EVP_PKEY_RSA};
-    (void)engine;
     if (method == NULL) {
         *nids = our_nids;
         return 1;
     }
-    *method = nid == EVP_PKEY_RSA ? rsa_pkey_method : NULL;
+    *method = NULL;
+    if (nid != EVP_PKEY_RSA)
+        return 0;
+    pthread_mutex_lock(&pkey_method_lock);
+    *method = ENGINE_get_ex_data(engine, engine_index);
+    if (*method == NULL && (*method = new_rsa_pkey_method()) != NULL && !ENGINE_set_ex_data(engine, engine_index, *method)) {
+        EVP_PKEY_meth_free(*method);
+        *method = NULL;
+    }
+    pthread_mutex_unlock(&pkey_method_lock);
     return *method != NULL;
 }
 
@@ -685,16 +714,11 @@ static void init_once(void)
         return;
     EC_KEY_METHOD_set_sign(ec_method, ec_sign, NULL, ec_sign_sig);
 
-    const EVP_PKEY_METHOD *builtin = EVP_PKEY_meth_find(EVP_PKEY_RSA);
-    rsa_pkey_method = EVP_PKEY_meth_new(EVP_PKEY_RSA, EVP_PKEY_FLAG_AUTOARGLEN);
-    if (builtin == NULL || rsa_pkey_method == NULL)
-        return;
-    EVP_PKEY_meth_copy(rsa_pkey_method, builtin);
-    int (*sign_init)(EVP_PKEY_CTX *) = NULL;
-    EVP_PKEY_meth_get_sign(builtin, &sign_init, &default_rsa_pkey_sign);
-    EVP_PKEY_meth_set_sign(rsa_pkey_method, sign_init, rsa_pkey_sign);
+    EVP_PKEY_meth_get_sign(EVP_PKEY_meth_find(EVP_PKEY_RSA), &default_rsa_pkey_sign_init, &default_rsa_pkey_sign);
+    /* No free callback: OpenSSL frees the method itself when the ENGINE goes (see pkey_methods). */
+    engine_index = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_ENGINE, 0, NULL, NULL, NULL, NULL);
 
-    initialised = rsa_index >= 0 && ec_index >= 0 && default_rsa_pkey_sign != NULL;
+    initialised = rsa_index >= 0 && ec_index >= 0 && engine_index >= 0 && default_rsa_pkey_sign != NULL;
 }
 
 static int configure(ENGINE *engine, const char *id)
