@@ -8,11 +8,11 @@ import { execFile, execFileSync, fork, spawn, type ChildProcess } from 'node:chi
 import { X509Certificate, constants, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
-import tls from 'node:tls';
 import { authKeyTlsOptions, type AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
 import { engineKeyIdentifier, signerEngineLibrary } from '../../src/tls/signer-engine.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
@@ -41,6 +41,7 @@ interface Peer {
   call<T>(command: Command): Promise<T>;
 }
 
+let pkiTestbed: Testbed;
 let pki: LocalPki;
 let rootPem: string;
 let caDer: Buffer;
@@ -103,7 +104,10 @@ async function securityServer(id: string, pin: string): Promise<SecurityServer> 
   const token = await client.call('initToken', { label: id.split('/').pop()!, soPin: '0000', userPin: pin });
   await client.call('activateToken', { token: token.tokenId, pin });
   const s: SecurityServer = { id, pin, testbed, daemon, client, tokenId: token.tokenId, authKey: undefined as never, tls: startPeer() };
-  s.authKey = await registeredAuthKey(s, 'RSA');
+  const registered = await registeredAuthKey(s, 'RSA');
+  // What a proxy does at start: ask its signer for the server's authentication key and certificate.
+  s.authKey = await client.call('authKeyInfo', { serverId: id });
+  expect(s.authKey).toMatchObject(registered);
   return s;
 }
 
@@ -129,8 +133,8 @@ const listen = async (s: SecurityServer, identity: Identity, rejectUnauthorized 
 let ss1Port: number;
 
 beforeAll(async () => {
-  const dir = createTestbed().dir;
-  pki = LocalPki.init(join(dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort() });
+  pkiTestbed = createTestbed();
+  pki = LocalPki.init(join(pkiTestbed.dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort() });
   rootPem = readFileSync(join(pki.dir, 'pki', 'root.cert.pem'), 'utf8');
   rootDer = new X509Certificate(rootPem).raw;
   caDer = new X509Certificate(readFileSync(join(pki.dir, 'pki', 'ca.cert.pem'))).raw;
@@ -146,6 +150,7 @@ afterAll(async () => {
     s.daemon.kill('SIGKILL');
     s.testbed.cleanup();
   }
+  pkiTestbed?.cleanup();
 });
 
 describe('mutual TLS with authentication keys on the HSM, signed by the signer', () => {
