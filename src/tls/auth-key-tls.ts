@@ -129,22 +129,26 @@ export function engineFailureOf(err: unknown): EngineFailure | undefined {
   return { kind: ENGINE_REASONS[reason] ?? 'other', signerCode: /^code=(\w+)/.exec(detail)?.[1], detail };
 }
 
+/** A SignerClient, or anything that calls the signer the same way (e.g. a reconnecting SignerConnection). */
+export type SignerCaller = Pick<SignerClient, 'call'>;
+
 const msIn = (detail: string) => /(\d+) ms/.exec(detail)?.[1];
 
 /**
  * Why the signer could not make the handshake signature with `keyId`, as a coded error: asks the
- * signer (which may be down: NetworkError) about the key and its token — KeyNotFound,
+ * signer (a client, or its socket path for a one-off connection; it may be down: NetworkError) about the key and its token — KeyNotFound,
  * KeyNotAvailable, TokenNotActive, TokenNotAvailable — and otherwise falls back to what the engine
  * reported in `tlsError` (the signer's own code, RequestTimeout) or CannotSign.
  */
-export async function explainAuthHandshakeFailure(signer: SignerClient | string, keyId: string, tlsError?: unknown, timeoutMs = 2000): Promise<XrdError> {
+export async function explainAuthHandshakeFailure(signer: SignerCaller | string, keyId: string, tlsError?: unknown, timeoutMs = 2000): Promise<XrdError> {
   const engine = tlsError === undefined ? undefined : engineFailureOf(tlsError);
-  let client: SignerClient;
+  let owned: SignerClient | undefined;
   try {
-    client = typeof signer === 'string' ? await SignerClient.connect(signer, { timeoutMs }) : signer;
+    if (typeof signer === 'string') owned = await SignerClient.connect(signer, { timeoutMs });
   } catch (err) {
     return toXrdError(err);
   }
+  const client = owned ?? (signer as SignerCaller);
   try {
     const key = (await client.call('listKeys', {}, { timeoutMs })).find((k) => k.keyId.toUpperCase() === keyId.toUpperCase());
     if (!key) return new XrdError('KeyNotFound', { keyId });
@@ -158,7 +162,7 @@ export async function explainAuthHandshakeFailure(signer: SignerClient | string,
     // one that does not answer at all gives RequestTimeout.
     return e.code === 'IOError' ? new XrdError('NetworkError', { target: typeof signer === 'string' ? signer : 'signer', reason: e.message }, { cause: e }) : e;
   } finally {
-    if (typeof signer === 'string') client.close();
+    owned?.close();
   }
   if (engine?.signerCode && isErrorCode(engine.signerCode)) return new XrdError(engine.signerCode, { keyId, reason: engine.detail, timeoutMs: msIn(engine.detail) });
   if (engine?.kind === 'timeout') return new XrdError('RequestTimeout', { timeoutMs: msIn(engine.detail) });

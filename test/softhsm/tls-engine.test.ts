@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
-import { authKeyTlsOptions, type AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
+import { authKeyTlsOptions, explainAuthHandshakeFailure, type AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
 import { engineKeyIdentifier, signerEngineLibrary } from '../../src/tls/signer-engine.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { freePort } from '../support/net.ts';
@@ -244,8 +244,9 @@ describe('mutual TLS with authentication keys on the HSM, signed by the signer',
     const serverError = (await serverLog(ss1)).errors.slice(errorsBefore).join('\n');
     expect(serverError).toContain('code=TokenNotActive');
     expect(await explain(ss1, ss1.authKey.keyId, serverError)).toMatchObject({ code: 'TokenNotActive' });
-    // Without the TLS error text, the signer's answers alone give the same code.
+    // Without the TLS error text, the signer's answers alone give the same code; a connected client does as well as a socket path.
     expect(await explain(ss1, ss1.authKey.keyId)).toMatchObject({ code: 'TokenNotActive' });
+    expect(await explainAuthHandshakeFailure(ss1.client, ss1.authKey.keyId)).toMatchObject({ code: 'TokenNotActive', details: { tokenId: ss1.tokenId } });
     await ss1.client.call('activateToken', { token: ss1.tokenId, pin: ss1.pin });
     expect((await connect(ss2, ss1Port)).ok).toBe(true);
   });
