@@ -26,6 +26,8 @@ export class OcspRefresher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private busy = false;
+  /** Certificates changed while a round ran: that round may have missed them. */
+  private changedWhileBusy = false;
   private stopped = false;
   readonly intervalMs: number;
   readonly retryIntervalMs: number;
@@ -48,9 +50,13 @@ export class OcspRefresher {
     this.schedule(0);
   }
 
-  /** Runs a round soon (certificates changed), unless one is under way. */
+  /** Runs a round soon (certificates changed); during a round, right after it. */
   runSoon(): void {
-    if (this.stopped || this.busy) return;
+    if (this.stopped) return;
+    if (this.busy) {
+      this.changedWhileBusy = true;
+      return;
+    }
     clearTimeout(this.timer);
     this.schedule(0);
   }
@@ -103,7 +109,9 @@ export class OcspRefresher {
         )
         .then((failed) => {
           this.busy = false;
-          this.schedule(failed ? this.retryIntervalMs : this.intervalMs);
+          const again = this.changedWhileBusy;
+          this.changedWhileBusy = false;
+          this.schedule(again ? 0 : failed ? this.retryIntervalMs : this.intervalMs);
         });
     }, delayMs);
     this.timer.unref();
