@@ -16,7 +16,7 @@ export type HeaderList = readonly (readonly [string, string])[];
 /** Headers that belong to one HTTP hop or are set by whoever sends the next hop. */
 const NOT_FORWARDED = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade',
-  'host', 'user-agent', 'server', 'content-length', 'expect', 'date',
+  'host', 'user-agent', 'server', 'content-length', 'expect',
   'x-road-request-id', 'x-road-request-hash',
 ]);
 
@@ -125,7 +125,7 @@ export function parseRestHeaderPart(part: Buffer): { startLine: [string, string]
 /**
  * The provider's response as its header part: status and reason, the service's forwardable
  * headers, then the X-Road ones, ending with the hash of the request this answers
- * (base64(SHA-512(SHA-512(request header part) ‖ SHA-512(request body))), facts §1).
+ * (`restRequestHash`).
  */
 export function restResponseParts(
   request: { headerPart: Buffer; body?: Buffer; client: ClientId; service: ServiceId; queryId: string; requestId: string },
@@ -147,9 +147,10 @@ export function restResponseParts(
   return { headerPart: restResponseHeaderPart(status, reason, headers), headers, requestHash };
 }
 
+/** pr-rest §4.3: over the header part alone when the request had no body. */
 export function restRequestHash(headerPart: Buffer, body?: Buffer): string {
   const sha512 = (b: Buffer) => createHash('sha512').update(b).digest();
-  return sha512(Buffer.concat([sha512(headerPart), sha512(body ?? Buffer.alloc(0))])).toString('base64');
+  return (body === undefined || body.length === 0 ? sha512(headerPart) : sha512(Buffer.concat([sha512(headerPart), sha512(body)]))).toString('base64');
 }
 
 function splitQuery(pathAndQuery: string): [string, string | undefined] {

@@ -6,6 +6,7 @@
  * message bytes. A response must repeat the request's header (the reference's
  * "InconsistentResponse" check).
  */
+import { createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 import { XmlError, attribute, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { formatClientId, type ClientId } from './identifiers.ts';
@@ -27,6 +28,8 @@ export interface SoapHeader {
   readonly userId?: string;
   readonly issue?: string;
   readonly protocolVersion: string;
+  /** A response's `xrd:requestHash`: base64 SHA-512 of the request as the client's server sent it. */
+  readonly requestHash?: string;
   /** `CLASS/CODE` (or `CODE`) of repr:representedParty. */
   readonly representedParty?: string;
   readonly hasSecurityToken: boolean;
@@ -90,6 +93,7 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
     userId: text('userId'),
     issue: text('issue'),
     protocolVersion,
+    requestHash: text('requestHash'),
     representedParty: partyCode ? [partyClass, partyCode].filter(Boolean).join('/') : undefined,
     hasSecurityToken: child(header, SECURITY_TOKEN_NS, 'securityToken') !== undefined,
     bodyElement: bodyElement?.localName ?? '',
@@ -138,14 +142,28 @@ export function checkResponseHeader(request: SoapHeader, response: SoapHeader): 
   }
 }
 
-/** Whether a SOAP body holds a SOAP fault (a service's fault is passed on, not an error of ours). */
-export function isSoapFault(message: Buffer | string): boolean {
-  try {
-    const envelope = parseXml(message);
-    const body = child(envelope, SOAP_ENV_NS, 'Body');
-    const first = body ? childElements(body)[0] : undefined;
-    return first?.namespace === SOAP_ENV_NS && first.localName === 'Fault';
-  } catch {
-    return false;
-  }
+const SHA512_URI = 'http://www.w3.org/2001/04/xmlenc#sha512';
+
+export const soapRequestHash = (request: Buffer): string => createHash('sha512').update(request).digest('base64');
+
+/**
+ * The provider's response as it is signed: `xrd:requestHash` over the request inserted right after
+ * `xrd:id` (any the service wrote is replaced), so the client's server can tell the response
+ * answers exactly what it sent (pr-mess; the reference's server proxy does the same).
+ * @throws InvalidSoap when the response has no xrd:id to put it after
+ */
+export function withRequestHash(response: Buffer, request: Buffer): Buffer {
+  const text = response.toString('utf8');
+  const idElement = parseXml(text);
+  const header = child(idElement, SOAP_ENV_NS, 'Header');
+  const id = header && child(header, XROAD_NS, 'id');
+  if (!id) throw new XrdError('InvalidSoap', { reason: 'the response has no xrd:id' });
+  const prefix = id.prefix;
+  const qualified = (name: string) => (prefix ? `${prefix}:${name}` : name);
+  const withoutOld = text.replace(new RegExp(`<${qualified('requestHash')}(\\s[^>]*)?>[^<]*</${qualified('requestHash')}>|<${qualified('requestHash')}(\\s[^>]*)?/>`, 'g'), '');
+  const close = `</${qualified('id')}>`;
+  const at = withoutOld.indexOf(close);
+  if (at < 0) throw new XrdError('InvalidSoap', { reason: 'the response has no closing xrd:id tag' });
+  const element = `<${qualified('requestHash')} algorithmId="${SHA512_URI}">${soapRequestHash(request)}</${qualified('requestHash')}>`;
+  return Buffer.from(withoutOld.slice(0, at + close.length) + element + withoutOld.slice(at + close.length), 'utf8');
 }
