@@ -197,10 +197,12 @@ export class LocalPki {
       members: [
         { id: member('1111'), name: 'Provider Oy', subsystems: ['PROVIDER'] },
         { id: member('2222'), name: 'Client Oy', subsystems: ['CLIENT'] },
+        // A second organisation on the client's security server (seed 003: a shared server).
+        { id: member('3333'), name: 'Other Oy', subsystems: ['OTHER'] },
       ],
       securityServers: [
         { owner: member('1111'), serverCode: 'ss1', address: '127.0.0.1', authCertHashes: [], clients: [{ ...member('1111'), subsystem: 'PROVIDER' }] },
-        { owner: member('2222'), serverCode: 'ss2', address: '127.0.0.2', authCertHashes: [], clients: [{ ...member('2222'), subsystem: 'CLIENT' }] },
+        { owner: member('2222'), serverCode: 'ss2', address: '127.0.0.2', authCertHashes: [], clients: [{ ...member('2222'), subsystem: 'CLIENT' }, { ...member('3333'), subsystem: 'OTHER' }] },
       ],
       globalGroups: [{ groupCode: 'security-server-owners', description: 'Security server owners', members: [member('1111'), member('2222')] }],
       memberClasses: [{ code: 'COM', description: 'Commercial' }],
