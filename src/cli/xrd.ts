@@ -26,6 +26,7 @@ import type { CertStatus } from '../signer/keyconf-store.ts';
 import type { SignerService } from '../signer/signer-service.ts';
 import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
 import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
+import { localStart, proxyStart } from './proxy-commands.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -79,6 +80,14 @@ const OPTIONS = {
   'tsa-port': { type: 'string' },
   db: { type: 'string' },
   'allow-unstamped': { type: 'boolean' },
+  'client-address': { type: 'string' },
+  'server-address': { type: 'string' },
+  'http-port': { type: 'string' },
+  'https-port': { type: 'string' },
+  'server-port': { type: 'string' },
+  'remote-server-port': { type: 'string' },
+  'remote-ocsp-port': { type: 'string' },
+  'max-message-bytes': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -87,7 +96,13 @@ function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
 }
 
-const USAGE = `xrd — X-Road signer administration
+const USAGE = `xrd — X-Road security server: signer, proxies, administration
+
+  xrd local start [--dir var/local] [--json]   a complete local instance on loopback: test PKI, two security servers
+                   (SoftHSM token, signer, proxy each), test services; prints endpoints and curl calls
+  xrd proxy start [--data-dir D] [--conf DIR] [--socket P] [--client-address A] [--server-address A]
+                  [--http-port 8080] [--https-port 8443] [--server-port 5500] [--ocsp-port 5577]
+                  [--remote-server-port 5500] [--remote-ocsp-port 5577] [--max-message-bytes N]
 
   xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--socket P] [--socket-group GID --socket-mode 660]
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
@@ -138,6 +153,8 @@ export async function main(argv: string[]): Promise<number> {
   const [group, command, ...rest] = positionals;
   try {
     if (group === 'daemon' && command === 'start') return await daemonStart(values);
+    if (group === 'proxy' && command === 'start') return await proxyStart(values, dataDir(values), globalConfDir(values, false)!, socketPath(values));
+    if (group === 'local' && command === 'start') return await localStart(values);
     if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'testpki') return await testPkiCommand(command, values);
     if (group === 'asic') return asicCommand(command, rest, values);

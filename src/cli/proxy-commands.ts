@@ -1,0 +1,142 @@
+/**
+ * `xrd proxy start` (one security server's proxy process) and `xrd local start` (the complete
+ * local instance of the README's main command).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { join, relative, resolve } from 'node:path';
+import { createLogger } from '../platform/logger.ts';
+import { startLocalInstance, type LocalInstance } from '../localinstance/local-instance.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
+
+export type CliValues = Record<string, string | boolean | undefined>;
+
+const port = (v: string | boolean | undefined, fallback: number): number => (typeof v === 'string' ? Number(v) : fallback);
+
+export async function proxyStart(values: CliValues, dataDir: string, globalConfDir: string, socketPath: string): Promise<number> {
+  const logger = createLogger('proxy');
+  const server = await startSecurityServer({
+    dataDir,
+    globalConfDir,
+    signerSocket: socketPath,
+    clientAddress: (values['client-address'] as string | undefined) ?? '127.0.0.1',
+    serverAddress: (values['server-address'] as string | undefined) ?? '0.0.0.0',
+    ports: {
+      http: port(values['http-port'], DEFAULT_PORTS.http),
+      https: port(values['https-port'], DEFAULT_PORTS.https),
+      serverProxy: port(values['server-port'], DEFAULT_PORTS.serverProxy),
+      ocsp: port(values['ocsp-port'], DEFAULT_PORTS.ocsp),
+    },
+    remoteServerPort: port(values['remote-server-port'], DEFAULT_PORTS.serverProxy),
+    remoteOcspPort: port(values['remote-ocsp-port'], DEFAULT_PORTS.ocsp),
+    maxMessageBytes: port(values['max-message-bytes'], DEFAULT_MAX_MESSAGE_BYTES),
+    logger,
+  });
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'proxy stopping');
+    await server.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.stdout.write('proxy listening\n');
+  return new Promise<number>(() => {
+    // Runs until a signal stops it.
+  });
+}
+
+export async function localStart(values: CliValues): Promise<number> {
+  const dir = resolve((values.dir as string | undefined) ?? 'var/local');
+  const json = values.json === true;
+  const say = (line: string) => !json && process.stdout.write(`${line}\n`);
+  const instance = await startLocalInstance({ dir, logger: createLogger('local', process.env.XRD_LOG_LEVEL ?? 'warn'), progress: (l) => say(`… ${l}`) });
+  const stop = async () => {
+    await instance.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+
+  const soapFile = join(dir, 'is', 'getRandom.xml');
+  writeFileSync(soapFile, getRandomRequest(instance));
+  const first = await firstCalls(instance, soapFile);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ endpoints: endpoints(instance), firstCalls: first })}\n`);
+  } else {
+    say(describe(instance, dir));
+    say('First calls through both security servers (signed by ss2, verified by ss1, answered, signed by ss1, verified by ss2, logged on both):');
+    for (const c of first) say(`  ${c.name}: HTTP ${c.status} ${c.body.replace(/\s+/g, ' ').slice(0, 300)}`);
+    say('\nRunning; Ctrl-C stops everything.');
+  }
+  return new Promise<number>(() => {
+    // Runs until a signal stops it.
+  });
+}
+
+function endpoints(i: LocalInstance) {
+  return {
+    clientProxy: { http: i.consumer.httpUrl, https: i.consumer.httpsUrl },
+    providerClientProxy: { http: i.provider.httpUrl, https: i.provider.httpsUrl },
+    serverProxies: [`${i.provider.address}:${i.ports.serverProxy}`, `${i.consumer.address}:${i.ports.serverProxy}`],
+    testServices: i.testServicesUrl,
+    globalConf: i.pki.globalConfDir,
+    messageLogs: [join(i.provider.proxyDataDir, 'messagelog.db'), join(i.consumer.proxyDataDir, 'messagelog.db')],
+  };
+}
+
+function describe(i: LocalInstance, dir: string): string {
+  const is = relative(process.cwd(), join(dir, 'is')) || '.';
+  const service = `${i.pki.instance}/COM/1111/PROVIDER`;
+  return `
+Local X-Road instance ${i.pki.instance} in ${dir}
+  ss1 ${i.provider.serverId} at ${i.provider.address}:${i.ports.serverProxy}  (provider LOCAL/COM/1111/PROVIDER; test services ${i.testServicesUrl})
+  ss2 ${i.consumer.serverId} at ${i.consumer.address}:${i.ports.serverProxy}  (clients LOCAL/COM/2222/CLIENT and LOCAL/COM/3333/OTHER, connection type HTTPS)
+  information systems call ss2 at ${i.consumer.httpsUrl}/ (SOAP) and ${i.consumer.httpsUrl}/r1/… (REST)
+  OCSP ${i.ports.ocsp}, TSA ${i.ports.tsa}, configuration ${i.ports.conf} on 127.0.0.1
+
+Try (seed 003's commands, from ${is}):
+  cd ${is}
+  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -d @getRandom.xml --header "Content-Type: text/xml" -X POST ${i.consumer.httpsUrl}/
+  curl -k -d @getRandom.xml --header "Content-Type: text/xml" -X POST ${i.consumer.httpsUrl}/        # no certificate: SslAuthenticationFailed
+  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" ${i.consumer.httpsUrl}/r1/${service}/rest-test/random
+  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" "${i.consumer.httpsUrl}/r1/${service}/rest-test/hello?name=X-Road"
+Message containers: npx xrd asic export <queryId> --db ${join(i.consumer.proxyDataDir, 'messagelog.db')} --out /tmp && npx xrd asic verify /tmp/<file>.asice --conf ${i.pki.globalConfDir}
+`;
+}
+
+export function getRandomRequest(i: { pki: { instance: string } }, client = '2222/CLIENT', id = `local-${Date.now()}`): string {
+  const [memberCode, subsystem] = client.split('/');
+  const inst = i.pki.instance;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:prod="http://test.x-road.fi/producer">
+  <SOAP-ENV:Header>
+    <xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>${memberCode}</id:memberCode><id:subsystemCode>${subsystem}</id:subsystemCode></xrd:client>
+    <xrd:service id:objectType="SERVICE"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>1111</id:memberCode><id:subsystemCode>PROVIDER</id:subsystemCode><id:serviceCode>getRandom</id:serviceCode></xrd:service>
+    <xrd:userId>local-user</xrd:userId>
+    <xrd:id>${id}</xrd:id>
+    <xrd:protocolVersion>4.0</xrd:protocolVersion>
+  </SOAP-ENV:Header>
+  <SOAP-ENV:Body><prod:getRandom/></SOAP-ENV:Body>
+</SOAP-ENV:Envelope>
+`;
+}
+
+async function firstCalls(i: LocalInstance, soapFile: string): Promise<{ name: string; status: number; body: string }[]> {
+  const tls = { cert: readFileSync(i.clientIs.certFile), key: readFileSync(i.clientIs.keyFile), rejectUnauthorized: false };
+  const call = (path: string, method: string, headers: Record<string, string>, body?: Buffer) =>
+    new Promise<{ status: number; body: string }>((res, rej) => {
+      const req = https.request(`${i.consumer.httpsUrl}${path}`, { method, headers, ...tls }, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      });
+      req.on('error', rej);
+      req.end(body);
+    });
+  const soap = await call('/', 'POST', { 'content-type': 'text/xml' }, readFileSync(soapFile));
+  const rest = await call(`/r1/${i.pki.instance}/COM/1111/PROVIDER/rest-test/random`, 'GET', { 'x-road-client': i.clientIs.client });
+  return [
+    { name: 'SOAP getRandom', ...soap },
+    { name: 'REST rest-test/random', ...rest },
+  ];
+}

@@ -1,0 +1,326 @@
+/**
+ * A complete X-Road instance on loopback, for trying things out and for end-to-end tests: the test
+ * PKI (CAs, OCSP responder, TSA, configuration source), the provider's test services, and two
+ * security servers — ss1 (member 1111, subsystem PROVIDER, at 127.0.0.1) and ss2 (members 2222 and
+ * 3333, subsystems CLIENT and OTHER, at 127.0.0.2) — each with its own SoftHSM token, its own
+ * signer daemon and its own proxy process. Keys are generated on the tokens; the token PINs are
+ * random, live only in this process's memory and reach only the signers (the proxies start without
+ * any). Every start builds the instance afresh in `dir`.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { XrdError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+import { parseClientId } from '../protocol/identifiers.ts';
+import { serializeServerConf, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
+import { SignerClient } from '../signer/signer-client.ts';
+import { startTestServices, type TestServices, type TestServicesOptions } from '../testservices/test-services.ts';
+import { LocalPki } from '../testpki/local-pki.ts';
+import { ensureSoftHsmHome, findSoftHsmLibrary } from '../token/softhsm.ts';
+import { certSha1 } from '../trust/ocsp-cache.ts';
+
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+
+export interface LocalPorts {
+  readonly ocsp: number;
+  readonly tsa: number;
+  readonly conf: number;
+  readonly testServices: number;
+  /** ss2's client proxy, where the client's information systems call (8080/8443). */
+  readonly clientHttp: number;
+  readonly clientHttps: number;
+  /** ss1's client proxy (the provider's own information systems). */
+  readonly providerHttp: number;
+  readonly providerHttps: number;
+  /** Server proxy and OCSP endpoint ports; both servers use them, each on its own address. */
+  readonly serverProxy: number;
+  readonly ocspEndpoint: number;
+}
+
+export const DEFAULT_LOCAL_PORTS: LocalPorts = {
+  ocsp: 8888, tsa: 8899, conf: 8090, testServices: 8091,
+  clientHttp: 8080, clientHttps: 8443, providerHttp: 8081, providerHttps: 8444,
+  serverProxy: 5500, ocspEndpoint: 5577,
+};
+
+export interface LocalServer {
+  readonly serverId: string;
+  readonly address: string;
+  readonly dir: string;
+  readonly signerSocket: string;
+  readonly tokenId: string;
+  readonly proxyDataDir: string;
+  readonly httpUrl: string;
+  readonly httpsUrl: string;
+}
+
+/** An information system's TLS client certificate, made as seed 003 tells (openssl genrsa, req -x509). */
+export interface InformationSystem {
+  readonly client: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export interface LocalInstance {
+  readonly dir: string;
+  readonly pki: LocalPki;
+  readonly ports: LocalPorts;
+  readonly provider: LocalServer;
+  readonly consumer: LocalServer;
+  readonly testServicesUrl: string;
+  readonly clientIs: InformationSystem;
+  readonly otherIs: InformationSystem;
+  /** The signer's PIN of a server's token, for tests that log out and in again. */
+  pinOf(server: LocalServer): string;
+  /** Starts (or restarts) a server's proxy process. */
+  startProxy(server: LocalServer): Promise<void>;
+  stopProxy(server: LocalServer, signal?: NodeJS.Signals): Promise<void>;
+  startSigner(server: LocalServer): Promise<void>;
+  stopSigner(server: LocalServer): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface LocalInstanceOptions {
+  readonly dir: string;
+  readonly ports?: Partial<LocalPorts>;
+  readonly logger: Logger;
+  /** Proxy settings passed on (e.g. a small message size limit in tests). */
+  readonly proxyArgs?: readonly string[];
+  /** Called for every request the test services get. */
+  readonly onServiceRequest?: TestServicesOptions['onRequest'];
+  /** Progress lines (the CLI prints them). */
+  readonly progress?: (line: string) => void;
+}
+
+export async function startLocalInstance(options: LocalInstanceOptions): Promise<LocalInstance> {
+  const ports = { ...DEFAULT_LOCAL_PORTS, ...options.ports };
+  const progress = options.progress ?? (() => undefined);
+  const dir = resolve(options.dir);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const children = new Map<string, ChildProcess>();
+  const pins = new Map<string, string>();
+  const closers: (() => Promise<void>)[] = [];
+
+  const library = findSoftHsmLibrary();
+  if (!library) throw new XrdError('InvalidConfiguration', { reason: 'SoftHSM is not installed (run scripts/bootstrap.sh)' });
+
+  progress('test PKI: CAs, OCSP responder, TSA, global configuration');
+  const pki = LocalPki.init(join(dir, 'pki'), { ocspPort: ports.ocsp, tsaPort: ports.tsa, confPort: ports.conf });
+  const served = await pki.serve();
+  closers.push(() => served.close());
+
+  let testServices: TestServices;
+  try {
+    testServices = await startTestServices({ port: ports.testServices, logger: options.logger.child({ component: 'testservices' }), onRequest: options.onServiceRequest });
+  } catch (err) {
+    await served.close();
+    throw err;
+  }
+  closers.push(() => testServices.close());
+
+  const server = (code: string, owner: string, address: string, http: number, https: number): LocalServer => {
+    const serverDir = join(dir, code);
+    return {
+      serverId: `${pki.instance}/COM/${owner}/${code}`,
+      address,
+      dir: serverDir,
+      signerSocket: join(serverDir, 'signer', 'signer.sock'),
+      tokenId: '',
+      proxyDataDir: join(serverDir, 'proxy'),
+      httpUrl: `http://127.0.0.1:${http}`,
+      httpsUrl: `https://127.0.0.1:${https}`,
+    };
+  };
+  const provider = server('ss1', '1111', '127.0.0.1', ports.providerHttp, ports.providerHttps);
+  const consumer = server('ss2', '2222', '127.0.0.2', ports.clientHttp, ports.clientHttps);
+
+  const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
+
+  const startSigner = async (s: LocalServer) => {
+    const child = spawn(process.execPath, [XRD, 'daemon', 'start', '--data-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'), '--conf', pki.globalConfDir, '--no-prompt'], {
+      env: softhsmEnv(s),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.set(`${s.serverId} signer`, child);
+    await waitForLine(child, 'signer listening', `${s.serverId} signer`, join(s.dir, 'signer.log'));
+    const pin = pins.get(s.serverId);
+    if (pin && s.tokenId) {
+      const client = await SignerClient.connect(s.signerSocket);
+      await client.call('activateToken', { token: s.tokenId, pin }).finally(() => client.close());
+    }
+  };
+
+  const startProxy = async (s: LocalServer) => {
+    const [http, https] = s === provider ? [ports.providerHttp, ports.providerHttps] : [ports.clientHttp, ports.clientHttps];
+    const args = [
+      XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--socket', s.signerSocket,
+      '--client-address', '127.0.0.1', '--server-address', s.address,
+      '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint),
+      '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),
+    ];
+    // Deliberately no PIN and no SoftHSM configuration: the proxy reaches keys only through the signer.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.set(`${s.serverId} proxy`, child);
+    await waitForLine(child, 'proxy listening', `${s.serverId} proxy`, join(s.dir, 'proxy.log'));
+  };
+
+  const stop = async (name: string, signal: NodeJS.Signals = 'SIGTERM') => {
+    const child = children.get(name);
+    children.delete(name);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill(signal);
+    await exited;
+  };
+
+  const instance: LocalInstance = {
+    dir,
+    pki,
+    ports,
+    provider,
+    consumer,
+    testServicesUrl: testServices.url,
+    clientIs: { client: `${pki.instance}/COM/2222/CLIENT`, certFile: join(dir, 'is', 'clientcert.pem'), keyFile: join(dir, 'is', 'clientprivatekey.pem') },
+    otherIs: { client: `${pki.instance}/COM/3333/OTHER`, certFile: join(dir, 'is', 'othercert.pem'), keyFile: join(dir, 'is', 'otherprivatekey.pem') },
+    pinOf: (s) => pins.get(s.serverId)!,
+    startProxy,
+    stopProxy: (s, signal) => stop(`${s.serverId} proxy`, signal),
+    startSigner,
+    stopSigner: (s) => stop(`${s.serverId} signer`),
+    close: async () => {
+      await Promise.all([...children.keys()].map((name) => stop(name)));
+      await Promise.all(closers.map((c) => c()));
+    },
+  };
+
+  try {
+    for (const s of [provider, consumer]) {
+      progress(`${s.serverId}: SoftHSM token, signer, keys and certificates`);
+      mkdirSync(join(s.dir, 'signer'), { recursive: true, mode: 0o700 });
+      ensureSoftHsmHome(join(s.dir, 'softhsm'));
+      writeFileSync(join(s.dir, 'devices.ini'), `[softhsm]\nlibrary = ${library}\n`);
+      await startSigner(s);
+      await prepareKeys(instance, s, pins);
+    }
+    progress('information systems: TLS client certificates (seed 003)');
+    makeIsCertificate(instance.clientIs);
+    makeIsCertificate(instance.otherIs);
+    writeServerConfs(instance, testServices.url);
+    progress('proxies of ss1 and ss2');
+    await startProxy(provider);
+    await startProxy(consumer);
+  } catch (err) {
+    await instance.close();
+    throw err;
+  }
+  return instance;
+}
+
+/** Token, signing key per hosted member, authentication key; certificates from the test CA; OCSP responses cached. */
+async function prepareKeys(instance: LocalInstance, s: LocalServer, pins: Map<string, string>): Promise<void> {
+  const client = await SignerClient.connect(s.signerSocket);
+  try {
+    const pin = randomBytes(12).toString('hex');
+    const token = await client.call('initToken', { label: s.serverId.split('/').pop()!, soPin: randomBytes(12).toString('hex'), userPin: pin });
+    await client.call('activateToken', { token: token.tokenId, pin });
+    pins.set(s.serverId, pin);
+    (s as { tokenId: string }).tokenId = token.tokenId;
+    const members = s === instance.provider ? ['1111'] : ['2222', '3333'];
+    const certs: Buffer[] = [];
+    for (const code of members) {
+      const key = await client.call('generateKey', { token: token.tokenId, algorithm: 'RSA', usage: 'SIGNING', friendlyName: `sign ${code}` });
+      const csr = await client.call('generateCsr', { keyId: key.keyId, memberId: `${instance.pki.instance}/COM/${code}`, format: 'DER' });
+      const cert = instance.pki.issue(Buffer.from(csr.csr, 'base64'), 'sign');
+      await client.call('importCert', { cert: cert.toString('base64') });
+      certs.push(cert);
+    }
+    const auth = await client.call('generateKey', { token: token.tokenId, algorithm: 'RSA', usage: 'AUTHENTICATION', friendlyName: 'auth' });
+    const csr = await client.call('generateCsr', { keyId: auth.keyId, usage: 'AUTHENTICATION', serverId: s.serverId, format: 'DER' });
+    const authCert = instance.pki.issue(Buffer.from(csr.csr, 'base64'), 'auth', s.serverId);
+    const imported = await client.call('importCert', { cert: authCert.toString('base64') });
+    // Registration (MEMBER_01) is issue 6; the test CA registers the certificate in the configuration itself.
+    await client.call('setCertStatus', { hash: imported.hash, status: 'registered' });
+    await client.call('activateCert', { hash: imported.hash });
+    certs.push(authCert);
+    // The signer's OCSP refresher fetches responses for its certificates; wait until they are cached.
+    const hashes = certs.map(certSha1);
+    for (let i = 0; ; i++) {
+      const { responses } = await client.call('getOcspResponses', { certHashes: hashes });
+      if (responses.every(Boolean)) break;
+      if (i > 300) throw new XrdError('InvalidConfiguration', { reason: `${s.serverId}: the signer has no OCSP responses for ${hashes.filter((_, j) => !responses[j]).join(', ')} after 30 s` });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function makeIsCertificate(is: InformationSystem): void {
+  mkdirSync(join(is.certFile, '..'), { recursive: true });
+  execFileSync('openssl', ['genrsa', '-out', is.keyFile, '2048'], { stdio: 'pipe' });
+  execFileSync('openssl', ['req', '-new', '-x509', '-key', is.keyFile, '-out', is.certFile, '-days', '365', '-subj', `/CN=${is.client.replaceAll('/', ' ')}`], { stdio: 'pipe' });
+}
+
+function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
+  const id = (text: string) => parseClientId(text);
+  const is = (i: InformationSystem) => [Buffer.from(new X509Certificate(readFileSync(i.certFile)).raw)];
+  const inst = instance.pki.instance;
+  const allowed = [`${inst}/COM/2222/CLIENT`];
+  const providerClients: LocalClient[] = [
+    {
+      id: id(`${inst}/COM/1111/PROVIDER`),
+      connectionType: 'HTTP',
+      isCerts: [],
+      services: [
+        { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed },
+        { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed },
+        { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed },
+      ],
+    },
+  ];
+  const consumerClients: LocalClient[] = [
+    { id: id(`${inst}/COM/2222/CLIENT`), connectionType: 'HTTPS', isCerts: is(instance.clientIs), services: [] },
+    { id: id(`${inst}/COM/3333/OTHER`), connectionType: 'HTTPS', isCerts: is(instance.otherIs), services: [] },
+  ];
+  const write = (s: LocalServer, clients: LocalClient[]) => {
+    mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
+    const [instanceId, memberClass, memberCode, serverCode] = s.serverId.split('/') as [string, string, string, string];
+    const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients };
+    writeFileSync(join(s.proxyDataDir, 'serverconf.json'), serializeServerConf(conf));
+  };
+  write(instance.provider, providerClients);
+  write(instance.consumer, consumerClients);
+}
+
+/**
+ * Resolves when the child prints `line` on stdout; rejects with its log's end when it exits first.
+ * Its stderr (structured logs) goes on into `logFile` for as long as it runs.
+ */
+function waitForLine(child: ChildProcess, line: string, name: string, logFile: string, timeoutMs = 60_000): Promise<void> {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  child.stderr!.pipe(log);
+  let tail = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    tail = (tail + d.toString()).slice(-4000);
+  });
+  return new Promise((resolvePromise, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new XrdError('InternalError', { reason: `${name} did not start within ${timeoutMs} ms: ${tail}` })), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      if (out.includes(line)) return;
+      out += d.toString();
+      if (out.includes(line)) {
+        clearTimeout(timer);
+        resolvePromise();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new XrdError('InternalError', { reason: `${name} exited with ${code}: ${tail}` }));
+    });
+  });
+}

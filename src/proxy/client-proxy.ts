@@ -1,0 +1,224 @@
+/**
+ * The client proxy (MESS_02/03): where a client's information systems send SOAP (`POST /`) and REST
+ * (`/r1/…`) requests over HTTP or HTTPS. For each request it checks the caller (connection type,
+ * internal TLS certificates), checks the X-Road header, signs the message with the client
+ * member's key through the signer, sends it to the provider's security server, verifies the signed
+ * response and logs both before handing the response back.
+ */
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { XrdError, toXrdError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+import { TEXT_XML_UTF8, faultOfError, type SoapFault } from '../protocol/faults.ts';
+import { parseRestHeaderPart, readRestRequest, restRequestHash, headerValue, type HeaderList } from '../protocol/rest-message.ts';
+import { checkResponseHeader, formatServiceId, parseSoapHeader, soapRequestHash, type SoapHeader } from '../protocol/soap-message.ts';
+import type { ServerConf } from '../serverconf/server-conf.ts';
+import { authenticateInformationSystem, type IsConnection } from './is-authentication.ts';
+import type { MemberSigning } from './member-signing.ts';
+import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
+import { RemoteFault, type ProviderLink } from './provider-link.ts';
+import { restErrorReply, soapFaultReply, type Reply } from './replies.ts';
+import { readSoapBody, writeSoapBody } from './soap-body.ts';
+import type { Envelope } from './transport.ts';
+import { verifyEnvelope } from './verification.ts';
+
+/** PFS suites of seed 003 for the information-system side. */
+export const IS_CIPHERS = [
+  'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-SHA384',
+  'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES128-SHA256', 'DHE-RSA-AES256-SHA256', 'DHE-RSA-AES256-GCM-SHA384',
+].join(':');
+
+export interface ClientProxyDeps {
+  readonly serverConf: () => ServerConf;
+  readonly globalConf: () => GlobalConf;
+  readonly signing: MemberSigning;
+  readonly providers: ProviderLink;
+  readonly recorder: MessageRecorder;
+  readonly logger: Logger;
+  readonly maxMessageBytes: number;
+}
+
+export interface ClientProxyListeners {
+  readonly host: string;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  readonly internalTls: { certPem: string; keyPem: string };
+}
+
+export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProxyListeners): Promise<{ close(): Promise<void> }> {
+  const http = buildApp(deps, undefined);
+  const https = buildApp(deps, {
+    key: listen.internalTls.keyPem,
+    cert: listen.internalTls.certPem,
+    // Certificates are asked for but checked against the client's IS certificates, not a CA.
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+    ciphers: IS_CIPHERS,
+  });
+  await http.listen({ host: listen.host, port: listen.httpPort });
+  await https.listen({ host: listen.host, port: listen.httpsPort });
+  return { close: async () => void (await Promise.all([http.close(), https.close()])) };
+}
+
+function buildApp(deps: ClientProxyDeps, tls: object | undefined): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: deps.maxMessageBytes, ...(tls ? { https: tls } : {}) } as never) as unknown as FastifyInstance;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const handle = (kind: 'soap' | 'rest') => async (request: FastifyRequest, reply: FastifyReply) => {
+    const started = Date.now();
+    const processor = new ClientRequest(deps, request, kind);
+    const answer = await processor.run();
+    deps.recorder.monitor({ ...processor.facts, side: 'Client', started, succeeded: processor.fault === undefined, faultCode: processor.fault?.faultCode, faultString: processor.fault?.faultString });
+    void reply.code(answer.status).headers(answer.headers).send(answer.body);
+  };
+  app.route({ method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'], url: '/r1/*', handler: handle('rest') });
+  app.route({ method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'], url: '/', handler: handle('soap') });
+  app.setErrorHandler((err: Error & { code?: string }, request, reply) => {
+    const fault = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new XrdError('MessageTooLarge', { limit: deps.maxMessageBytes }, { prefix: 'Client' }) : toXrdError(err).withPrefix('Server.ClientProxy');
+    const answer = request.url.startsWith('/r1/') ? restErrorReply(fault) : soapFaultReply(fault);
+    void reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const answer = restErrorReply(new XrdError('InvalidRequest', { reason: `No X-Road interface at ${request.url}: use POST / for SOAP or /r1/… for REST` }, { prefix: 'Client' }));
+    void reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
+  return app;
+}
+
+class ClientRequest {
+  readonly facts: ExchangeFacts;
+
+  constructor(
+    private readonly deps: ClientProxyDeps,
+    private readonly request: FastifyRequest,
+    private readonly kind: 'soap' | 'rest',
+  ) {
+    this.facts = { protocol: kind === 'soap' ? 'SOAP' : 'REST', requestSize: this.body.length };
+  }
+
+  private get body(): Buffer {
+    return Buffer.isBuffer(this.request.body) ? this.request.body : Buffer.alloc(0);
+  }
+
+  /** The fault the information system got, if the exchange failed. */
+  fault: SoapFault | undefined;
+
+  async run(): Promise<Reply> {
+    try {
+      return this.kind === 'soap' ? await this.soap() : await this.rest();
+    } catch (err) {
+      if (err instanceof RemoteFault) {
+        // The provider's server answered with a fault: passed on as it came (SOAP) or in REST's form.
+        this.fault = err.fault;
+        return this.kind === 'soap' ? soapFaultReply(err.fault) : restErrorReply(err.fault, this.accept);
+      }
+      const fault = toXrdError(err);
+      // Errors made here get the client proxy's prefix unless they already name who raised them.
+      const reported = err instanceof XrdError && err.prefix !== 'Signer' ? fault : fault.withPrefix('Server.ClientProxy');
+      this.fault = faultOfError(reported);
+      this.deps.logger[reported.code === 'InternalError' ? 'error' : 'info']({ err: reported.code === 'InternalError' ? err : undefined, faultCode: this.fault.faultCode, errorId: this.fault.detail, queryId: this.facts.queryId }, 'request failed');
+      return this.kind === 'soap' ? soapFaultReply(this.fault) : restErrorReply(this.fault, this.accept);
+    }
+  }
+
+  private get accept(): string | undefined {
+    return this.request.headers.accept;
+  }
+
+  private connection(): IsConnection {
+    const socket = this.request.raw.socket as TLSSocket;
+    if (!socket.encrypted) return { tls: false };
+    const peer = socket.getPeerCertificate();
+    return { tls: true, clientCert: peer && peer.raw ? Buffer.from(peer.raw) : undefined };
+  }
+
+  private async soap(): Promise<Reply> {
+    if (this.request.method !== 'POST') throw new XrdError('InvalidHttpMethod', { method: this.request.method }, { prefix: 'Client' });
+    const { message, contentType, attachments } = readSoapBody(this.request.headers['content-type'], this.body, 'Client');
+    const header = clientError(() => parseSoapHeader(message));
+    Object.assign(this.facts, { client: describe(header.client), service: formatServiceId(header.service), queryId: header.id, representedParty: header.representedParty });
+    authenticateInformationSystem(this.deps.serverConf(), header.client, this.connection());
+    this.deps.globalConf().checkUpToDate();
+    const signed = await signOrFail(this.deps.signing.sign(header.client, { message, attachments: attachments.map((a) => a.body) }));
+    const request: Envelope = { kind: 'soap', message, contentType, soapAction: this.request.headers.soapaction as string | undefined, attachments, signed, ocspResponses: [] };
+    this.deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'client');
+    const response = await this.deps.providers.send(header.service.provider, request);
+    if (response.kind !== 'soap') throw new XrdError('InvalidRequest', { reason: 'the provider answered a SOAP request with a REST message' }, { prefix: 'Server.ClientProxy' });
+    verifyResponse(this.deps, response, (h) => {
+      checkResponseHeader(header, h!);
+      if (h!.requestHash !== soapRequestHash(message)) throw new XrdError('InconsistentResponse', { reason: 'xrd:requestHash is missing or does not match the request sent' });
+    });
+    this.deps.recorder.log(response, { queryId: header.id, client: header.client, service: header.service, response: true }, 'client');
+    const body = writeSoapBody({ message: response.message, contentType: response.contentType ?? TEXT_XML_UTF8, attachments: response.attachments });
+    this.facts.responseSize = body.body.length;
+    return { status: 200, headers: { 'content-type': body.contentType }, body: body.body };
+  }
+
+  private async rest(): Promise<Reply> {
+    const url = this.request.raw.url ?? this.request.url;
+    const received = rawHeaders(this.request.raw.rawHeaders);
+    const rest = clientError(() => readRestRequest(this.request.method, url, received));
+    Object.assign(this.facts, { client: describe(rest.client), service: formatServiceId(rest.service), queryId: rest.queryId, representedParty: rest.representedParty });
+    authenticateInformationSystem(this.deps.serverConf(), rest.client, this.connection());
+    this.deps.globalConf().checkUpToDate();
+    const body = this.body.length > 0 ? this.body : undefined;
+    const signed = await signOrFail(this.deps.signing.sign(rest.client, { message: rest.headerPart, attachments: body ? [body] : [] }));
+    const bodyType = headerValue(received, 'content-type') ?? 'application/octet-stream';
+    const request: Envelope = { kind: 'rest', message: rest.headerPart, attachments: body ? [{ contentType: bodyType, body }] : [], signed, ocspResponses: [] };
+    this.deps.recorder.log(request, { queryId: rest.queryId, client: rest.client, service: rest.service, response: false }, 'client');
+    const response = await this.deps.providers.send(rest.service.provider, request);
+    if (response.kind !== 'rest') throw new XrdError('InvalidRequest', { reason: 'the provider answered a REST request with a SOAP message' }, { prefix: 'Server.ClientProxy' });
+    const expectedHash = restRequestHash(rest.headerPart, body);
+    verifyResponse(this.deps, response, () => undefined);
+    const { startLine, headers } = parseRestHeaderPart(response.message);
+    if (headerValue(headers, 'x-road-request-hash') !== expectedHash) {
+      throw new XrdError('InconsistentResponse', { reason: 'X-Road-Request-Hash does not match the request sent' }, { prefix: 'Server.ClientProxy' });
+    }
+    this.deps.recorder.log(response, { queryId: rest.queryId, client: rest.client, service: rest.service, response: true }, 'client');
+    const responseBody = response.attachments[0]?.body ?? Buffer.alloc(0);
+    this.facts.responseSize = responseBody.length;
+    const out: Record<string, string> = {};
+    for (const [name, value] of headers) out[name.toLowerCase()] = value;
+    if (response.attachments[0]) out['content-type'] = response.attachments[0].contentType;
+    return { status: Number(startLine[0]), headers: out, body: responseBody };
+  }
+}
+
+function verifyResponse(deps: ClientProxyDeps, response: Envelope, check: (h: SoapHeader | undefined) => void): SoapHeader | undefined {
+  const header = response.kind === 'soap' ? parseSoapHeader(response.message) : undefined;
+  try {
+    check(header);
+  } catch (err) {
+    throw toXrdError(err).withPrefix('Server.ClientProxy');
+  }
+  verifyEnvelope(response, deps.globalConf(), 'Server.ClientProxy');
+  return header;
+}
+
+/** Errors in what the information system sent are the client's (`Client.…`). */
+function clientError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw toXrdError(err).withPrefix('Client');
+  }
+}
+
+async function signOrFail<T>(signing: Promise<T>): Promise<T> {
+  try {
+    return await signing;
+  } catch (err) {
+    const e = toXrdError(err);
+    throw (e.code === 'CertValidation' || e.code === 'UnknownMember' ? e : e.within('CannotCreateSignature')).withPrefix('Server.ClientProxy');
+  }
+}
+
+const describe = (id: { instance: string; memberClass: string; memberCode: string; subsystem?: string }) => [id.instance, id.memberClass, id.memberCode, id.subsystem].filter(Boolean).join('/');
+
+function rawHeaders(raw: string[]): HeaderList {
+  const headers: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i]!, raw[i + 1]!]);
+  return headers;
+}

@@ -1,0 +1,201 @@
+/**
+ * The client proxy's side of the link between security servers (MESS_05): finds the provider's
+ * security servers in global configuration, picks the fastest address (all tried in parallel, the
+ * winner kept for an hour, as the reference does), keeps TLS connections to it pooled and alive,
+ * checks the peer's authentication certificate once per connection and provider, and exchanges
+ * the signed messages. Our own side of the handshake is signed with the authentication key on the
+ * HSM through the signer (src/tls); the process never sees that key or its PIN.
+ */
+import { connect } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { XrdError, toXrdError } from '../platform/errors.ts';
+import type { ReceivedSoapFault } from '../protocol/faults.ts';
+import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
+import type { PeerVerifier } from './peer-verifier.ts';
+import { decodeEnvelope, encodeEnvelope, type Envelope } from './transport.ts';
+
+/** A fault the provider's security server answered with; passed on to the information system as it is. */
+export class RemoteFault extends Error {
+  constructor(readonly fault: ReceivedSoapFault) {
+    super(`${fault.faultCode}: ${fault.faultString}`);
+  }
+}
+
+export interface ProviderLinkOptions {
+  readonly globalConf: () => GlobalConf;
+  /** TLS options presenting our authentication certificate (key on the HSM via the signer engine). */
+  readonly authTls: () => Promise<SecureContextOptions>;
+  /** OCSP responses for our authentication certificate's chain, sent with each request for the peer's check. */
+  readonly ownAuthOcsp: () => Promise<Buffer[]>;
+  readonly peers: PeerVerifier;
+  /** The port security servers accept messages on (5500 in the reference). */
+  readonly remotePort: number;
+  readonly connectTimeoutMs: number;
+  /** How long to wait for the provider's answer (the service's own timeout applies on its side). */
+  readonly responseTimeoutMs: number;
+  readonly maxMessageBytes: number;
+}
+
+const ADDRESS_CACHE_MS = 3600_000;
+
+export class ProviderLink {
+  private readonly agents = new Map<string, https.Agent>();
+  private readonly chosen = new Map<string, { address: string; until: number }>();
+  private readonly verified = new WeakMap<TLSSocket, Map<string, Promise<void>>>();
+
+  constructor(private readonly options: ProviderLinkOptions) {}
+
+  /**
+   * @throws UnknownMember (no server hosts the provider), NetworkError, SslAuthenticationFailed,
+   *   RemoteFault (the provider's server answered with a fault)
+   */
+  async send(provider: ClientId, request: Envelope): Promise<Envelope> {
+    const address = await this.addressOf(provider);
+    const agent = await this.agentFor(address);
+    const ocspResponses = await this.options.ownAuthOcsp();
+    const encoded = encodeEnvelope({ ...request, ocspResponses });
+    let response: { contentType: string; body: Buffer; headers: IncomingHttpHeaders };
+    try {
+      response = await this.post(agent, address, provider, encoded);
+    } catch (err) {
+      // A broken connection may mean the address went away: choose again next time.
+      this.chosen.delete(formatClientId(provider));
+      throw err;
+    }
+    const decoded = decodeEnvelope(response.contentType, response.body, response.headers, 'response');
+    if ('faultCode' in decoded) throw new RemoteFault(decoded);
+    return decoded;
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+
+  /** Security servers whose clients include the provider, per global configuration. */
+  private addressesOf(provider: ClientId): string[] {
+    const id = formatClientId(provider);
+    const servers = this.options.globalConf().shared.get(provider.instance)?.securityServers ?? [];
+    return servers.filter((s) => s.clients.some((c) => formatClientId(c) === id)).map((s) => s.address);
+  }
+
+  private async addressOf(provider: ClientId): Promise<string> {
+    const key = formatClientId(provider);
+    const cached = this.chosen.get(key);
+    if (cached && cached.until > Date.now()) return cached.address;
+    const addresses = this.addressesOf(provider);
+    if (addresses.length === 0) throw new XrdError('UnknownMember', { reason: `Could not find addresses for service provider "${key}"` }, { prefix: 'Server.ClientProxy' });
+    const address = addresses.length === 1 ? addresses[0]! : await this.fastest(addresses);
+    this.chosen.set(key, { address, until: Date.now() + ADDRESS_CACHE_MS });
+    return address;
+  }
+
+  /** The first address to accept a TCP connection; the others are abandoned. */
+  private fastest(addresses: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let failures = 0;
+      const sockets = addresses.map((address) => {
+        const socket = connect({ host: address, port: this.options.remotePort, timeout: this.options.connectTimeoutMs });
+        socket.once('connect', () => {
+          for (const s of sockets) s.destroy();
+          resolve(address);
+        });
+        const fail = () => {
+          socket.destroy();
+          if (++failures === addresses.length) reject(new XrdError('NetworkError', { target: addresses.map((a) => `${a}:${this.options.remotePort}`).join(', '), reason: 'no address accepted a connection' }, { prefix: 'Server.ClientProxy' }));
+        };
+        socket.once('error', fail);
+        socket.once('timeout', fail);
+        return socket;
+      });
+    });
+  }
+
+  private async agentFor(address: string): Promise<https.Agent> {
+    let agent = this.agents.get(address);
+    if (!agent) {
+      let tls: SecureContextOptions;
+      try {
+        tls = await this.options.authTls();
+      } catch (err) {
+        throw new XrdError('SslAuthenticationFailed', { reason: `Security server has no valid authentication certificate: ${toXrdError(err).message}` }, { prefix: 'Server.ClientProxy', cause: err });
+      }
+      // Peer certificates are X-Road authentication certificates checked against global configuration
+      // (PeerVerifier), not against a web PKI or host names.
+      // No session resumption: a resumed session carries no certificate chain to check.
+      agent = new https.Agent({ ...tls, keepAlive: true, maxSockets: 128, maxCachedSessions: 0, rejectUnauthorized: false, checkServerIdentity: () => undefined } as https.AgentOptions);
+      this.agents.set(address, agent);
+    }
+    return agent;
+  }
+
+  /** Drops pooled connections, e.g. after the authentication key changed. */
+  resetConnections(): void {
+    this.close();
+  }
+
+  private post(agent: https.Agent, address: string, provider: ClientId, encoded: { contentType: string; body: Buffer; headers: Record<string, string> }): Promise<{ contentType: string; body: Buffer; headers: IncomingHttpHeaders }> {
+    const target = `${address}:${this.options.remotePort}`;
+    return new Promise((resolve, reject) => {
+      const req = https.request({
+        host: address,
+        port: this.options.remotePort,
+        method: 'POST',
+        path: '/',
+        agent,
+        headers: { ...encoded.headers, 'content-type': encoded.contentType, 'content-length': String(encoded.body.length) },
+      });
+      const timer = setTimeout(() => req.destroy(new XrdError('NetworkError', { target, reason: `no answer within ${this.options.responseTimeoutMs} ms` }, { prefix: 'Server.ClientProxy' })), this.options.responseTimeoutMs);
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        if (err instanceof XrdError) reject(err);
+        else if (/handshake|alert|SSL|TLS/i.test(err.message)) {
+          this.agents.delete(address);
+          reject(new XrdError('SslAuthenticationFailed', { reason: `TLS handshake with ${target} failed: ${err.message}` }, { prefix: 'Server.ClientProxy', cause: err }));
+        } else reject(new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err }));
+      });
+      req.on('socket', (socket) => {
+        this.checkPeer(socket as TLSSocket, provider).then(
+          () => req.end(encoded.body),
+          (err: unknown) => req.destroy(err as Error),
+        );
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > this.options.maxMessageBytes) req.destroy(new XrdError('MessageTooLarge', { limit: this.options.maxMessageBytes }, { prefix: 'Server.ClientProxy' }));
+          else chunks.push(c);
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ contentType: res.headers['content-type'] ?? '', body: Buffer.concat(chunks), headers: res.headers });
+        });
+        res.on('error', (err) => reject(new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err })));
+      });
+    });
+  }
+
+  /** The provider's authentication certificate, checked once per pooled connection and provider. */
+  private checkPeer(socket: TLSSocket, provider: ClientId): Promise<void> {
+    let perProvider = this.verified.get(socket);
+    if (!perProvider) this.verified.set(socket, (perProvider = new Map()));
+    const key = formatClientId(provider);
+    let check = perProvider.get(key);
+    if (!check) {
+      const handshakeDone = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
+      const ready = handshakeDone ? Promise.resolve() : new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve());
+        socket.once('error', reject);
+      });
+      check = ready.then(() => this.options.peers.verifyProvider(socket, provider));
+      perProvider.set(key, check);
+      check.catch(() => perProvider.delete(key));
+    }
+    return check;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * One security server's proxy process: the client proxy for its clients' information systems, the
+ * server proxy for other security servers, the OCSP endpoint peers fetch our responses from, the
+ * message log with its timestamper and operational monitoring. Keys, PINs and the OCSP cache stay
+ * in the signer daemon, reached over its socket; this process holds neither key nor PIN.
+ */
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import type { SecureContextOptions } from 'node:tls';
+import { globalConfReader } from '../globalconf/global-conf.ts';
+import { MessageLog } from '../messagelog/message-log.ts';
+import { toXrdError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+import { formatSecurityServerId } from '../protocol/identifiers.ts';
+import { ensureInternalTls } from '../serverconf/internal-tls.ts';
+import { serverConfReader, type ServerConf } from '../serverconf/server-conf.ts';
+import type { SigningInfo } from '../signer/wire/operations.ts';
+import { SignerConnection } from '../signer/signer-client.ts';
+import { authKeyTlsOptions } from '../tls/auth-key-tls.ts';
+import { ownAuthOcspResponses } from '../trust/peer-auth.ts';
+import { startClientProxy } from './client-proxy.ts';
+import { MemberSigning } from './member-signing.ts';
+import { MessageRecorder, type OpMonitorSink } from './message-recorder.ts';
+import { ocspEndpointFromSigner } from './ocsp-endpoint.ts';
+import { PeerVerifier, signerOcspStore } from './peer-verifier.ts';
+import { ProviderLink } from './provider-link.ts';
+import { startServerProxy } from './server-proxy.ts';
+
+export interface SecurityServerPorts {
+  /** Information systems, plain HTTP (8080). */
+  readonly http: number;
+  /** Information systems, HTTPS (8443). */
+  readonly https: number;
+  /** Other security servers' messages (5500). */
+  readonly serverProxy: number;
+  /** Other security servers' OCSP requests (5577). */
+  readonly ocsp: number;
+}
+
+export interface SecurityServerOptions {
+  /** serverconf.json, the internal TLS certificate, message log and monitoring databases. */
+  readonly dataDir: string;
+  readonly globalConfDir: string;
+  readonly signerSocket: string;
+  /** Where information systems connect (127.0.0.1 unless they are elsewhere). */
+  readonly clientAddress: string;
+  /** Where other security servers connect: this server's address in global configuration. */
+  readonly serverAddress: string;
+  readonly ports: SecurityServerPorts;
+  /** Port of other security servers' server proxies (5500). */
+  readonly remoteServerPort: number;
+  /** Port of other security servers' OCSP endpoints (5577). */
+  readonly remoteOcspPort: number;
+  readonly maxMessageBytes: number;
+  readonly opMonitor?: OpMonitorSink;
+  readonly logger: Logger;
+}
+
+export const DEFAULT_PORTS: SecurityServerPorts = { http: 8080, https: 8443, serverProxy: 5500, ocsp: 5577 };
+export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+
+/** How long the signer's answer about our authentication key is reused. */
+const AUTH_KEY_CACHE_MS = 10_000;
+
+export interface RunningSecurityServer {
+  readonly serverConf: () => ServerConf;
+  readonly messageLog: MessageLog;
+  close(): Promise<void>;
+}
+
+export async function startSecurityServer(options: SecurityServerOptions): Promise<RunningSecurityServer> {
+  const { logger } = options;
+  const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
+  const globalConf = globalConfReader(options.globalConfDir);
+  const serverConf = serverConfReader(join(options.dataDir, 'serverconf.json'));
+  const serverId = () => formatSecurityServerId(serverConf().serverId);
+
+  let authKey: { info: Promise<SigningInfo>; until: number } | undefined;
+  const authKeyInfo = (): Promise<SigningInfo> => {
+    if (!authKey || authKey.until < Date.now()) {
+      const info = signer.call('authKeyInfo', { serverId: serverId() });
+      authKey = { info, until: Date.now() + AUTH_KEY_CACHE_MS };
+      info.catch(() => (authKey = undefined));
+    }
+    return authKey.info;
+  };
+  const authTls = async (): Promise<SecureContextOptions> => authKeyTlsOptions(options.signerSocket, await authKeyInfo()) as SecureContextOptions;
+  const ocspStore = signerOcspStore(signer);
+  const ownAuthOcsp = async (): Promise<Buffer[]> => {
+    const info = await authKeyInfo();
+    return ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), ocspStore);
+  };
+
+  const messageLog = MessageLog.open(join(options.dataDir, 'messagelog.db'), {
+    timestampingIntervalSeconds: () => globalConf().privateParams?.timeStampingIntervalSeconds ?? 60,
+    tsas: () => globalConf().own.approvedTsas,
+    tsaCerts: () => globalConf().tsaCertificates(),
+    logger: logger.child({ component: 'messagelog' }),
+  });
+  const recorder = new MessageRecorder(messageLog, options.opMonitor);
+  const signing = new MemberSigning(signer, globalConf);
+  const peers = new PeerVerifier({ globalConf, ocsp: ocspStore, remoteOcspPort: options.remoteOcspPort });
+  const providers = new ProviderLink({
+    globalConf,
+    authTls,
+    ownAuthOcsp,
+    peers,
+    remotePort: options.remoteServerPort,
+    connectTimeoutMs: 5_000,
+    responseTimeoutMs: 120_000,
+    maxMessageBytes: options.maxMessageBytes,
+  });
+  const common = { serverConf, globalConf, signing, recorder, maxMessageBytes: options.maxMessageBytes };
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const clientProxy = await startClientProxy(
+      { ...common, providers, logger: logger.child({ component: 'clientproxy' }) },
+      { host: options.clientAddress, httpPort: options.ports.http, httpsPort: options.ports.https, internalTls: ensureInternalTls(join(options.dataDir, 'internal-tls')) },
+    );
+    closers.push(() => clientProxy.close());
+    const serverProxy = await startServerProxy({ ...common, peers, logger: logger.child({ component: 'serverproxy' }) }, { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls });
+    closers.push(() => serverProxy.close());
+    const ocsp = await listen(createServer(ocspEndpointFromSigner(signer)), options.serverAddress, options.ports.ocsp);
+    closers.push(() => new Promise<void>((r) => ocsp.close(() => r())));
+  } catch (err) {
+    await Promise.all(closers.map((c) => c()));
+    await messageLog.close();
+    signer.close();
+    throw toXrdError(err);
+  }
+  logger.info({ serverId: serverId(), ports: options.ports, clientAddress: options.clientAddress, serverAddress: options.serverAddress }, 'security server started');
+  return {
+    serverConf,
+    messageLog,
+    close: async () => {
+      providers.close();
+      await Promise.all(closers.map((c) => c()));
+      await messageLog.close();
+      signer.close();
+    },
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
