@@ -137,11 +137,17 @@ export class OpMonitor {
   }
 
   /**
-   * Queues one record. Cheap: checks the two fields every record needs and returns.
+   * Queues one record. Cheap: checks the fields every record needs and returns. After `close`
+   * records are dropped (and counted in `stats().dropped`).
    * @throws InvalidRequest for a record without securityServerType Client/Producer, requestInTs or succeeded
    */
   store(record: OpMonitoringRecord): void {
-    if (this.closed) throw new XrdError('InternalError', { reason: 'operational monitoring store is closed' });
+    if (this.closed) {
+      // A message finishing while the server shuts down: its record is dropped, not the message.
+      this.dropped++;
+      this.log.warn({ messageId: record.messageId }, 'operational monitoring record after close dropped');
+      return;
+    }
     if (record.securityServerType !== 'Client' && record.securityServerType !== 'Producer') {
       throw new XrdError('InvalidRequest', { reason: `op monitoring record: securityServerType must be Client or Producer, got ${String(record.securityServerType)}` });
     }

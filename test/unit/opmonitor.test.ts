@@ -184,6 +184,9 @@ describe('writing', () => {
     expect(m.stats()).toMatchObject({ written: 1200, queued: 34 });
     m.close();
     expect(sqlite(file, 'SELECT count(*) FROM operational_data')).toBe('1234');
+    // A record arriving after close (a message finishing during shutdown) is dropped, not thrown.
+    m.store(restRecord(T0 + 5000));
+    expect(m.stats()).toMatchObject({ written: 1234, queued: 0, dropped: 1 });
     const again = openMonitor(file, { now: () => T0 });
     expect(again.query({ limit: 10_000 })).toHaveLength(1234);
   });
