@@ -25,7 +25,8 @@
  * src/tls/auth-key-tls.ts restrict the signature algorithms so OpenSSL never asks for those.
  *
  * The call is synchronous: OpenSSL's sign callback has no way to yield. It is bounded by the
- * timeout (default 2000 ms), which is also sent to the daemon as the request deadline.
+ * timeout (default 2000 ms), which is also sent to the daemon as the request deadline, and for 5 s
+ * after a signer missed one, by 100 ms (see HUNG_BACKOFF_MS).
  */
 #define _GNU_SOURCE /* dladdr */
 #define OPENSSL_SUPPRESS_DEPRECATED /* ENGINE and the RSA/EC_KEY method APIs are deprecated in 3.0 */
@@ -141,10 +142,62 @@ static int wait_for(int fd, short events, long long deadline)
     }
 }
 
-static int connect_signer(const xrd_key *key, long long deadline)
+/*
+ * After the signer at a socket missed a deadline, calls to it for the next HUNG_BACKOFF_MS wait at
+ * most HUNG_PROBE_MS: a hung signer then stalls the event loop for one full timeout, not for one
+ * per handshake attempted, and a signer that has recovered is used again at once.
+ */
+#define HUNG_BACKOFF_MS 5000
+#define HUNG_PROBE_MS 100
+static pthread_mutex_t hung_lock = PTHREAD_MUTEX_INITIALIZER;
+static char hung_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static long long hung_until;
+
+/* One signer call: its deadline and whether it ran out. */
+typedef struct {
+    const xrd_key *key;
+    int timeout_ms;
+    int shortened;
+    long long deadline;
+    int timed_out;
+} signer_call;
+
+static void start_call(signer_call *call, const xrd_key *key)
 {
+    pthread_mutex_lock(&hung_lock);
+    int recently_hung = strcmp(hung_socket, key->socket_path) == 0 && now_ms() < hung_until;
+    pthread_mutex_unlock(&hung_lock);
+    call->key = key;
+    call->shortened = recently_hung && key->timeout_ms > HUNG_PROBE_MS;
+    call->timeout_ms = call->shortened ? HUNG_PROBE_MS : key->timeout_ms;
+    call->deadline = now_ms() + call->timeout_ms + ANSWER_GRACE_MS;
+    call->timed_out = 0;
+}
+
+static void end_call(const signer_call *call, int answered)
+{
+    pthread_mutex_lock(&hung_lock);
+    if (call->timed_out) {
+        strcpy(hung_socket, call->key->socket_path);
+        hung_until = now_ms() + HUNG_BACKOFF_MS;
+    } else if (answered && strcmp(hung_socket, call->key->socket_path) == 0) {
+        hung_until = 0;
+    }
+    pthread_mutex_unlock(&hung_lock);
+}
+
+static void fail_timeout(signer_call *call, const char *what)
+{
+    call->timed_out = 1;
+    FAIL(R_SIGNER_TIMEOUT, "%s within %d ms%s", what, call->timeout_ms,
+         call->shortened ? " (shortened: the signer missed a deadline less than 5 s ago)" : "");
+}
+
+static int connect_signer(signer_call *call)
+{
+    const char *path = call->key->socket_path;
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    memcpy(addr.sun_path, key->socket_path, strlen(key->socket_path) + 1);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         FAIL(R_INTERNAL, "socket: %s", strerror(errno));
@@ -154,21 +207,21 @@ static int connect_signer(const xrd_key *key, long long deadline)
         if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0)
             return fd;
         /* A full listen backlog answers EAGAIN on a non-blocking Unix socket: retry until the deadline. */
-        if ((errno == EAGAIN || errno == EINTR) && now_ms() < deadline) {
+        if ((errno == EAGAIN || errno == EINTR) && now_ms() < call->deadline) {
             poll(NULL, 0, 2);
             continue;
         }
         break;
     }
     if (errno == EAGAIN)
-        FAIL(R_SIGNER_TIMEOUT, "connect %s: backlog full until the deadline", key->socket_path);
+        fail_timeout(call, "connection not accepted");
     else
-        FAIL(R_SIGNER_UNREACHABLE, "connect %s: %s", key->socket_path, strerror(errno));
+        FAIL(R_SIGNER_UNREACHABLE, "connect %s: %s", path, strerror(errno));
     close(fd);
     return -1;
 }
 
-static int send_all(int fd, const unsigned char *buf, size_t len, long long deadline, int timeout_ms)
+static int send_all(signer_call *call, int fd, const unsigned char *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
@@ -181,9 +234,9 @@ static int send_all(int fd, const unsigned char *buf, size_t len, long long dead
             FAIL(R_SIGNER_UNREACHABLE, "send: %s", strerror(errno));
             return 0;
         }
-        int w = wait_for(fd, POLLOUT, deadline);
+        int w = wait_for(fd, POLLOUT, call->deadline);
         if (w == 0) {
-            FAIL(R_SIGNER_TIMEOUT, "request not taken within %d ms", timeout_ms);
+            fail_timeout(call, "request not taken");
             return 0;
         }
         if (w < 0) {
@@ -194,7 +247,7 @@ static int send_all(int fd, const unsigned char *buf, size_t len, long long dead
     return 1;
 }
 
-static int recv_all(int fd, unsigned char *buf, size_t len, long long deadline, int timeout_ms)
+static int recv_all(signer_call *call, int fd, unsigned char *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = recv(fd, buf, len, 0);
@@ -211,9 +264,9 @@ static int recv_all(int fd, unsigned char *buf, size_t len, long long deadline, 
             FAIL(R_SIGNER_UNREACHABLE, "recv: %s", strerror(errno));
             return 0;
         }
-        int w = wait_for(fd, POLLIN, deadline);
+        int w = wait_for(fd, POLLIN, call->deadline);
         if (w == 0) {
-            FAIL(R_SIGNER_TIMEOUT, "no answer within %d ms", timeout_ms);
+            fail_timeout(call, "no answer");
             return 0;
         }
         if (w < 0) {
@@ -298,7 +351,9 @@ static int signer_sign(const xrd_key *key, const char *algorithm, const unsigned
     static unsigned int next_id;
     unsigned int request_id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     unsigned int frame_len = 12 + (unsigned int)body_len;
-    unsigned int timeout = (unsigned int)key->timeout_ms;
+    signer_call call;
+    start_call(&call, key);
+    unsigned int timeout = (unsigned int)call.timeout_ms;
     unsigned char *h = request;
     h[0] = frame_len >> 24, h[1] = frame_len >> 16, h[2] = frame_len >> 8, h[3] = frame_len;
     h[4] = PROTOCOL_VERSION, h[5] = KIND_REQUEST;
@@ -306,16 +361,16 @@ static int signer_sign(const xrd_key *key, const char *algorithm, const unsigned
     h[10] = OPCODE_SIGN >> 8, h[11] = OPCODE_SIGN & 0xff;
     h[12] = timeout >> 24, h[13] = timeout >> 16, h[14] = timeout >> 8, h[15] = timeout;
 
-    long long deadline = now_ms() + key->timeout_ms + ANSWER_GRACE_MS;
-    int fd = connect_signer(key, deadline);
-    if (fd < 0)
+    int fd = connect_signer(&call);
+    if (fd < 0) {
+        end_call(&call, 0);
         return 0;
+    }
 
-    int ok = 0;
+    int ok = 0, answered = 0;
     char *answer = NULL;
     unsigned char header[16];
-    if (!send_all(fd, request, 16 + (size_t)body_len, deadline, key->timeout_ms) ||
-        !recv_all(fd, header, sizeof header, deadline, key->timeout_ms))
+    if (!send_all(&call, fd, request, 16 + (size_t)body_len) || !recv_all(&call, fd, header, sizeof header))
         goto done;
     unsigned int answer_len = ((unsigned int)header[0] << 24 | header[1] << 16 | header[2] << 8 | header[3]);
     unsigned int answer_id = ((unsigned int)header[6] << 24 | header[7] << 16 | header[8] << 8 | header[9]);
@@ -325,9 +380,10 @@ static int signer_sign(const xrd_key *key, const char *algorithm, const unsigned
     }
     size_t body = answer_len - 12;
     answer = OPENSSL_malloc(body + 1);
-    if (answer == NULL || !recv_all(fd, (unsigned char *)answer, body, deadline, key->timeout_ms))
+    if (answer == NULL || !recv_all(&call, fd, (unsigned char *)answer, body))
         goto done;
     answer[body] = '\0';
+    answered = 1;
 
     if (header[5] == KIND_ERROR) {
         /* {"code":"TokenNotActive","faultCode":"Signer.TokenNotActive","message":"..."} */
@@ -337,6 +393,8 @@ static int signer_sign(const xrd_key *key, const char *algorithm, const unsigned
         if (json_string(answer, "message", message, sizeof message) < 0)
             message[0] = '\0';
         FAIL(R_SIGNER_REFUSED, "code=%s key=%s: %s", code, key->key_id, message);
+        /* The daemon answered its own deadline: as slow for the event loop as no answer. */
+        call.timed_out = strcmp(code, "RequestTimeout") == 0;
         goto done;
     }
     if (header[5] != KIND_RESPONSE || answer_id != request_id) {
@@ -353,6 +411,7 @@ static int signer_sign(const xrd_key *key, const char *algorithm, const unsigned
     *out_len = (size_t)sig_len;
     ok = 1;
 done:
+    end_call(&call, answered);
     OPENSSL_free(answer);
     close(fd);
     return ok;
