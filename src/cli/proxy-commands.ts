@@ -30,6 +30,7 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     remoteServerPort: port(values['remote-server-port'], DEFAULT_PORTS.serverProxy),
     remoteOcspPort: port(values['remote-ocsp-port'], DEFAULT_PORTS.ocsp),
     maxMessageBytes: port(values['max-message-bytes'], DEFAULT_MAX_MESSAGE_BYTES),
+    timestampingIntervalSeconds: typeof values['timestamping-interval'] === 'string' ? Number(values['timestamping-interval']) : undefined,
     logger,
   });
   const stop = async (signal: string) => {

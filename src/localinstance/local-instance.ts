@@ -79,6 +79,11 @@ export interface LocalInstance {
   stopProxy(server: LocalServer, signal?: NodeJS.Signals): Promise<void>;
   startSigner(server: LocalServer): Promise<void>;
   stopSigner(server: LocalServer): Promise<void>;
+  /** Stops or restarts the OCSP responder, the TSA and the configuration source together. */
+  stopPkiServices(): Promise<void>;
+  startPkiServices(): Promise<void>;
+  /** Process ids of the signers and proxies, by name (`<serverId> signer|proxy`). */
+  pids(): Record<string, number | undefined>;
   close(): Promise<void>;
 }
 
@@ -109,8 +114,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
 
   progress('test PKI: CAs, OCSP responder, TSA, global configuration');
   const pki = LocalPki.init(join(dir, 'pki'), { ocspPort: ports.ocsp, tsaPort: ports.tsa, confPort: ports.conf });
-  const served = await pki.serve();
-  closers.push(() => served.close());
+  let served: Awaited<ReturnType<LocalPki['serve']>> | undefined = await pki.serve();
+  closers.push(async () => served?.close());
 
   let testServices: TestServices;
   try {
@@ -191,6 +196,14 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     stopProxy: (s, signal) => stop(`${s.serverId} proxy`, signal),
     startSigner,
     stopSigner: (s) => stop(`${s.serverId} signer`),
+    stopPkiServices: async () => {
+      await served?.close();
+      served = undefined;
+    },
+    startPkiServices: async () => {
+      served ??= await pki.serve();
+    },
+    pids: () => Object.fromEntries([...children].map(([name, child]) => [name, child.pid])),
     close: async () => {
       await Promise.all([...children.keys()].map((name) => stop(name)));
       await Promise.all(closers.map((c) => c()));

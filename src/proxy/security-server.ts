@@ -52,6 +52,8 @@ export interface SecurityServerOptions {
   /** Port of other security servers' OCSP endpoints (5577). */
   readonly remoteOcspPort: number;
   readonly maxMessageBytes: number;
+  /** Overrides the global configuration's timeStampingIntervalSeconds (tests, or a busier schedule). */
+  readonly timestampingIntervalSeconds?: number;
   readonly opMonitor?: OpMonitorSink;
   readonly logger: Logger;
 }
@@ -92,7 +94,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   };
 
   const messageLog = MessageLog.open(join(options.dataDir, 'messagelog.db'), {
-    timestampingIntervalSeconds: () => globalConf().privateParams?.timeStampingIntervalSeconds ?? 60,
+    timestampingIntervalSeconds: () => options.timestampingIntervalSeconds ?? globalConf().privateParams?.timeStampingIntervalSeconds ?? 60,
     tsas: () => globalConf().own.approvedTsas,
     tsaCerts: () => globalConf().tsaCertificates(),
     logger: logger.child({ component: 'messagelog' }),

@@ -1,0 +1,260 @@
+/**
+ * End to end through two security servers of the local instance (issue 5's proofs): each server
+ * has its own SoftHSM token, signer daemon and proxy process; the information systems are curl
+ * (seed 003's commands as written) and Node's HTTPS client; containers are checked with the CLI.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import https from 'node:https';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { SignerClient } from '../../src/signer/signer-client.ts';
+import type { ReceivedRequest } from '../../src/testservices/test-services.ts';
+import { freePort } from '../support/net.ts';
+
+const run = promisify(execFile);
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+let instance: LocalInstance;
+let isDir: string;
+const received: ReceivedRequest[] = [];
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A call to ss2's client proxy as an information system with a TLS client certificate. */
+function call(path: string, options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; as?: 'client' | 'other' | 'none' } = {}): Promise<Answer> {
+  const is = options.as === 'other' ? instance.otherIs : instance.clientIs;
+  const tls = options.as === 'none' ? {} : { cert: readFileSync(is.certFile), key: readFileSync(is.keyFile) };
+  return new Promise((resolvePromise, reject) => {
+    const req = https.request(`${instance.consumer.httpsUrl}${path}`, { method: options.method ?? 'GET', headers: options.headers, rejectUnauthorized: false, ...tls }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.setTimeout(60_000, () => req.destroy(new Error('timeout')));
+    req.end(options.body);
+  });
+}
+
+const soapCall = (id: string, client = '2222/CLIENT', as: 'client' | 'other' = 'client') =>
+  call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: getRandomRequest(instance, client, id), as });
+const restPath = (service = 'rest-test/random') => `/r1/${instance.pki.instance}/COM/1111/PROVIDER/${service}`;
+const faultCode = (xml: string) => /<faultcode>([^<]*)<\/faultcode>/.exec(xml)?.[1];
+const faultString = (xml: string) => /<faultstring>([^<]*)<\/faultstring>/.exec(xml)?.[1];
+
+beforeAll(async () => {
+  const ports = {
+    ocsp: await freePort(), tsa: await freePort(), conf: await freePort(), testServices: await freePort(),
+    clientHttp: await freePort(), clientHttps: await freePort(), providerHttp: await freePort(), providerHttps: await freePort(),
+    serverProxy: await freePort(), ocspEndpoint: await freePort(),
+  };
+  const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-e2e-${process.pid}`);
+  instance = await startLocalInstance({
+    dir,
+    ports,
+    logger: silentLogger(),
+    proxyArgs: ['--max-message-bytes', String(MAX_MESSAGE_BYTES), '--timestamping-interval', '1'],
+    onServiceRequest: (r) => received.push(r),
+  });
+  isDir = join(instance.dir, 'is');
+  writeFileSync(join(isDir, 'getRandom.xml'), getRandomRequest(instance, '2222/CLIENT', 'seed-003'));
+}, 240_000);
+
+afterAll(async () => {
+  await instance?.close();
+});
+
+describe('information systems at the client proxy (seed 003)', () => {
+  it("seed 003's curl command with the client certificate gets getRandom's answer through both servers", async () => {
+    const { stdout } = await run('curl', ['-s', '-E', './clientcert.pem', '--key', './clientprivatekey.pem', '-k', '-d', '@getRandom.xml', '--header', 'Content-Type: text/xml', '-X', 'POST', `${instance.consumer.httpsUrl}/`], { cwd: isDir });
+    expect(stdout).toMatch(/<[\w:]*data>\d{1,3}<\/[\w:]*data>/);
+    expect(stdout).toContain('<id:memberCode>2222</id:memberCode>');
+    expect(stdout).toMatch(/requestHash algorithmId="http:\/\/www.w3.org\/2001\/04\/xmlenc#sha512">[A-Za-z0-9+/=]{88}</);
+  });
+
+  it('the same call without a certificate gets the SslAuthenticationFailed fault', async () => {
+    const { stdout } = await run('curl', ['-s', '-k', '-d', '@getRandom.xml', '--header', 'Content-Type: text/xml', '-X', 'POST', `${instance.consumer.httpsUrl}/`], { cwd: isDir });
+    expect(faultCode(stdout)).toBe('Server.ClientProxy.SslAuthenticationFailed');
+    expect(faultString(stdout)).toBe('Client (SUBSYSTEM:LOCAL/COM/2222/CLIENT) specifies HTTPS but did not supply TLS certificate');
+  });
+
+  it('plain HTTP to a client with connection type HTTPS is refused the same way', async () => {
+    const { stdout } = await run('curl', ['-s', '-d', '@getRandom.xml', '--header', 'Content-Type: text/xml', `${instance.consumer.httpUrl}/`], { cwd: isDir });
+    expect(faultCode(stdout)).toBe('Server.ClientProxy.SslAuthenticationFailed');
+  });
+
+  it('one organisation cannot call through another organisation’s subsystem on the shared server', async () => {
+    const soap = await soapCall('cross-org', '2222/CLIENT', 'other');
+    expect(faultString(soap.body)).toBe('Client (SUBSYSTEM:LOCAL/COM/2222/CLIENT) TLS certificate does not match any IS certificates');
+    const rest = await call(restPath(), { as: 'other', headers: { 'X-Road-Client': 'LOCAL/COM/2222/CLIENT' } });
+    expect(rest.status).toBe(500);
+    expect(rest.headers['x-road-error']).toBe('Server.ClientProxy.SslAuthenticationFailed');
+  });
+
+  it('a subsystem the service does not allow is refused by the provider’s server', async () => {
+    const rest = await call(restPath(), { as: 'other', headers: { 'X-Road-Client': 'LOCAL/COM/3333/OTHER' } });
+    expect(rest.headers['x-road-error']).toBe('Server.ServerProxy.AccessDenied');
+    expect(JSON.parse(rest.body)).toMatchObject({ type: 'Server.ServerProxy.AccessDenied', message: 'Request is not allowed: LOCAL/COM/1111/PROVIDER/rest-test' });
+  });
+});
+
+describe('REST and the shared-subsystem extensions (seed 004)', () => {
+  it('X-Road-Represented-Party and Authorization: Bearer reach the provider intact, and the response carries the X-Road headers', async () => {
+    received.length = 0;
+    const token = 'eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiVGVzdCJ9';
+    const answer = await call(`${restPath('rest-test/hello')}?name=Seed004`, {
+      headers: { 'X-Road-Client': 'LOCAL/COM/2222/CLIENT', 'X-Road-Represented-Party': 'MUN/0000000-0', Authorization: `Bearer ${token}`, Accept: 'application/json' },
+    });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ greeting: 'Hello Seed004! Greetings from adapter server!' });
+    expect(answer.headers['x-road-client']).toBe('LOCAL/COM/2222/CLIENT');
+    expect(answer.headers['x-road-service']).toBe('LOCAL/COM/1111/PROVIDER/rest-test');
+    expect(answer.headers['x-road-request-hash']).toMatch(/^[A-Za-z0-9+/]{86}==$/);
+    const atProvider = received.find((r) => r.url.includes('Seed004'));
+    expect(atProvider?.headers['x-road-represented-party']).toBe('MUN/0000000-0');
+    expect(atProvider?.headers.authorization).toBe(`Bearer ${token}`);
+    expect(atProvider?.headers['x-road-client']).toBe('LOCAL/COM/2222/CLIENT');
+  });
+
+  it('a POST body travels as the signed REST body', async () => {
+    received.length = 0;
+    const body = JSON.stringify({ username: 'randomuser123' });
+    const answer = await call(restPath('rest-test/random'), { method: 'POST', headers: { 'X-Road-Client': 'LOCAL/COM/2222/CLIENT', 'content-type': 'application/json' }, body });
+    expect(answer.headers['x-road-request-hash']).toBeDefined();
+    expect(received.at(-1)?.body.toString()).toBe(body);
+  });
+});
+
+describe('message log and timestamps (MESS_09–10)', () => {
+  it('both directions are logged on both servers, get a timestamp and export to containers that asic verify accepts', async () => {
+    const id = `logged-${Date.now()}`;
+    const answer = await soapCall(id);
+    expect(answer.body).toMatch(/data>\d+</);
+    for (const server of [instance.consumer, instance.provider]) {
+      const db = join(server.proxyDataDir, 'messagelog.db');
+      const out = join(instance.dir, `export-${server.address}`);
+      mkdirSync(out, { recursive: true });
+      // The timestamper runs every second here; export refuses unstamped records until then.
+      let exported: { stdout: string } | undefined;
+      for (let i = 0; i < 60 && !exported; i++) {
+        exported = await run(process.execPath, [XRD, 'asic', 'export', id, '--db', db, '--out', out, '--json']).catch(() => undefined);
+        if (!exported) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(exported, `containers from ${db}`).toBeDefined();
+      const files = readdirSync(out).filter((f) => f.endsWith('.asice'));
+      expect(files.some((f) => f.includes('-request-'))).toBe(true);
+      expect(files.some((f) => f.includes('-response-'))).toBe(true);
+      for (const file of files) {
+        const { stdout } = await run(process.execPath, [XRD, 'asic', 'verify', join(out, file), '--conf', instance.pki.globalConfDir, '--json']);
+        const result = JSON.parse(stdout);
+        expect(result.signer.id).toBe(file.includes('-request-') ? 'LOCAL/COM/2222/CLIENT' : 'LOCAL/COM/1111/PROVIDER');
+        expect(result.timestamp).toBeDefined();
+      }
+    }
+  });
+});
+
+describe('faults', () => {
+  it('malformed XML, an unknown service, and an oversized message each get their code', async () => {
+    const malformed = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: '<SOAP-ENV:Envelope><unclosed>' });
+    expect(faultCode(malformed.body)).toBe('Client.InvalidSoap');
+    const unknown = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: getRandomRequest(instance).replace('getRandom</id:serviceCode>', 'noSuchService</id:serviceCode>') });
+    expect(faultCode(unknown.body)).toBe('Server.ServerProxy.UnknownService');
+    const big = getRandomRequest(instance).replace('<prod:getRandom/>', `<prod:getRandom>${'x'.repeat(MAX_MESSAGE_BYTES)}</prod:getRandom>`);
+    const oversized = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: big });
+    expect(faultCode(oversized.body)).toBe('Client.MessageTooLarge');
+    const wrongVersion = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: getRandomRequest(instance).replace('>4.0<', '>3.1<') });
+    expect(faultCode(wrongVersion.body)).toBe('Client.InvalidProtocolVersion');
+  });
+
+  it('the proxies run with no PIN in their environment or arguments', () => {
+    const pids = instance.pids();
+    for (const server of [instance.provider, instance.consumer]) {
+      const pid = pids[`${server.serverId} proxy`]!;
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      for (const s of [instance.provider, instance.consumer]) {
+        expect(environ).not.toContain(instance.pinOf(s));
+        expect(cmdline).not.toContain(instance.pinOf(s));
+      }
+      expect(environ).not.toMatch(/PIN=/);
+    }
+  });
+
+  it('token logged out: a coded fault; logged in again: calls work', async () => {
+    const signer = await SignerClient.connect(instance.consumer.signerSocket);
+    try {
+      await signer.call('deactivateToken', { token: instance.consumer.tokenId });
+      const out = await soapCall('logged-out');
+      expect(faultCode(out.body)).toBe('Server.ClientProxy.CannotCreateSignature.TokenNotActive');
+      await signer.call('activateToken', { token: instance.consumer.tokenId, pin: instance.pinOf(instance.consumer) });
+      expect((await soapCall('logged-in')).body).toMatch(/data>\d+</);
+    } finally {
+      signer.close();
+    }
+  });
+
+  it('signer down: a coded fault; signer back: calls work', async () => {
+    await instance.stopSigner(instance.consumer);
+    const out = await soapCall('signer-down');
+    expect(faultCode(out.body)).toMatch(/^Server\.ClientProxy\.(CannotCreateSignature\.)?NetworkError$/);
+    await instance.startSigner(instance.consumer);
+    expect((await soapCall('signer-back')).body).toMatch(/data>\d+</);
+  });
+
+  it("provider's server down: NetworkError; back: calls work", async () => {
+    await instance.stopProxy(instance.provider);
+    const out = await soapCall('provider-down');
+    expect(faultCode(out.body)).toBe('Server.ClientProxy.NetworkError');
+    await instance.startProxy(instance.provider);
+    expect((await soapCall('provider-back')).body).toMatch(/data>\d+</);
+  });
+
+  it('OCSP responder and TSA down: cached OCSP responses still fresh keep calls working', async () => {
+    await instance.stopPkiServices();
+    try {
+      for (let i = 0; i < 3; i++) expect((await soapCall(`pki-down-${i}`)).body).toMatch(/data>\d+</);
+    } finally {
+      await instance.startPkiServices();
+    }
+  });
+
+  it('kill -9 of a proxy under load loses no record it answered for', async () => {
+    const answered: string[] = [];
+    let stop = false;
+    const worker = async (w: number) => {
+      for (let i = 0; !stop; i++) {
+        const id = `load-${w}-${i}`;
+        const answer = await soapCall(id).catch(() => undefined);
+        if (answer && /data>\d+</.test(answer.body)) answered.push(id);
+      }
+    };
+    const workers = Array.from({ length: 8 }, (_, w) => worker(w));
+    while (answered.length < 40) await new Promise((r) => setTimeout(r, 50));
+    await instance.stopProxy(instance.consumer, 'SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    const db = new Database(join(instance.consumer.proxyDataDir, 'messagelog.db'), { readonly: true });
+    try {
+      const logged = new Set((db.prepare('SELECT query_id, is_response FROM message_record').all() as { query_id: string; is_response: number }[]).map((r) => `${r.query_id}/${r.is_response}`));
+      const lost = answered.filter((id) => !logged.has(`${id}/0`) || !logged.has(`${id}/1`));
+      expect(answered.length).toBeGreaterThanOrEqual(40);
+      expect(lost).toEqual([]);
+    } finally {
+      db.close();
+    }
+    await instance.startProxy(instance.consumer);
+    expect((await soapCall('after-kill')).body).toMatch(/data>\d+</);
+  });
+});
