@@ -16,17 +16,25 @@
  *   records already logged stay and are stamped when a TSA answers again. A round that finds
  *   nothing to stamp counts as success, so an idle server does not start refusing.
  *
+ * The rounds themselves, and WAL checkpoints, run in a helper thread (timestamper-thread.ts) on its
+ * own connection; this thread only inserts records and keeps the schedule and the failure state.
  * One MessageLog (one timestamper) per file; other processes read it with MessageLogReader.
  */
 import type Database from 'better-sqlite3';
-import { XrdError, toXrdError } from '../platform/errors.ts';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { XrdError, isErrorCode, toXrdError, type ErrorDetails } from '../platform/errors.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
-import { buildHashChains } from '../signature/hash-chain.ts';
-import { requestTimestamp, verifyTimestamp, type TimestampingService } from '../signature/timestamp.ts';
-import { parseSignature } from '../signature/verifier.ts';
-import { addSignatureTimestamp } from '../signature/xades.ts';
+import type { TimestampingService } from '../signature/timestamp.ts';
 import { MessageLogReader, openDatabase } from './store.ts';
+import type { FromThread, ThreadData, ToThread } from './timestamper-thread.ts';
+import type { RoundRequest, StampPlan } from './timestamper.ts';
 
 export interface MessageLogOptions {
   /** Seconds between timestamping rounds: the global configuration's `timeStampingIntervalSeconds` (read each round when a function). */
@@ -87,22 +95,30 @@ export interface MessageLogStatus {
   readonly recordsStamped: number;
 }
 
-interface Task {
-  id: number;
-  signature: string;
-}
-
-const PLACE_FOR_TIMESTAMP = '<xades:UnsignedSignatureProperties>';
+/** Distinct signatures remembered by the writer, so batch members find theirs without hashing. */
+const SIGNATURE_CACHE = 256;
+/**
+ * The helper thread checkpoints the WAL every second; the writer connection does only if it falls
+ * far behind (pages of 4 kB: 400 MB), since a checkpoint in the writer stalls a request.
+ */
+const WRITER_AUTOCHECKPOINT_PAGES = 100_000;
+/** Records per transaction when storing a batch timestamp. */
+const STORE_CHUNK = 200;
 
 export class MessageLog extends MessageLogReader {
   private readonly insertRecord: Database.Statement;
   private readonly insertAttachment: Database.Statement;
+  private readonly insertSignature: Database.Statement;
+  private readonly signatureByHash: Database.Statement<[Buffer], { id: number }>;
+  private readonly enqueue: Database.Statement;
   private readonly insertTimestamp: Database.Statement;
-  private readonly markBatch: Database.Statement;
-  private readonly markSingle: Database.Statement;
-  private readonly selectPending: Database.Statement<[number], Task>;
+  private readonly repointSignature: Database.Statement;
+  private readonly insertRecordTimestamp: Database.Statement;
+  private readonly dequeue: Database.Statement;
   private readonly countPending: Database.Statement<[], { n: number; oldest: number | null }>;
-  private readonly logRecord: (m: MessageToLog) => number;
+  private readonly logRecord: (m: MessageToLog, xml: string) => { id: number; signatureId: number };
+  /** signature XML → its row, for the messages of a signing batch that follow the first. */
+  private readonly signatureIds = new Map<string, number>();
 
   private readonly logger: Logger;
   private readonly maxBatch: number;
@@ -114,9 +130,13 @@ export class MessageLog extends MessageLogReader {
   private lastSuccessAt: Date | null = null;
   private lastError: XrdError | null = null;
   private counters = { timestampsObtained: 0, failedRounds: 0, recordsStamped: 0 };
+  private thread: Worker | undefined;
+  private threadCalls = new Map<number, { resolve: (p: StampPlan) => void; reject: (e: Error) => void }>();
+  private nextCall = 0;
 
   private constructor(
     db: Database.Database,
+    private readonly file: string,
     private readonly options: MessageLogOptions,
   ) {
     super(db);
@@ -124,17 +144,26 @@ export class MessageLog extends MessageLogReader {
     this.maxBatch = options.maxBatch ?? 10_000;
     this.acceptableMs = (options.acceptableTimestampFailureSeconds ?? 14_400) * 1000;
     this.insertRecord = db.prepare(
-      `INSERT INTO message_record (time, query_id, client_id, service_id, is_response, side, x_request_id, message, signature, hash_chain_result, hash_chain)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO message_record (time, query_id, client_id, service_id, is_response, side, x_request_id, message, signature_id, hash_chain)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertAttachment = db.prepare('INSERT INTO message_attachment (record_id, n, data) VALUES (?, ?, ?)');
+    this.insertSignature = db.prepare('INSERT INTO signature (hash, xml, hash_chain_result) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING');
+    this.signatureByHash = db.prepare('SELECT id FROM signature WHERE hash = ?');
+    this.enqueue = db.prepare('INSERT INTO timestamp_queue (record_id) VALUES (?)');
     this.insertTimestamp = db.prepare('INSERT INTO timestamp_record (time, token, hash_chain_result, tsa_url) VALUES (?, ?, ?, ?)');
-    this.markBatch = db.prepare('UPDATE message_record SET timestamp_id = ?, ts_hash_chain = ? WHERE id = ? AND timestamp_id IS NULL');
-    this.markSingle = db.prepare('UPDATE message_record SET timestamp_id = ?, signature = ? WHERE id = ? AND timestamp_id IS NULL');
-    this.selectPending = db.prepare('SELECT id, signature FROM message_record WHERE timestamp_id IS NULL ORDER BY id LIMIT ?');
-    this.countPending = db.prepare('SELECT COUNT(*) AS n, MIN(time) AS oldest FROM message_record WHERE timestamp_id IS NULL');
-    this.logRecord = db.transaction((m: MessageToLog): number => {
-      const text = (v: string | Buffer | undefined) => (v === undefined ? null : v.toString());
+    this.repointSignature = db.prepare('UPDATE message_record SET signature_id = ? WHERE id = ?');
+    this.insertRecordTimestamp = db.prepare('INSERT OR IGNORE INTO record_timestamp (record_id, timestamp_id, hash_chain) VALUES (?, ?, ?)');
+    this.dequeue = db.prepare('DELETE FROM timestamp_queue WHERE record_id = ?');
+    this.countPending = db.prepare('SELECT COUNT(*) AS n, (SELECT m.time FROM timestamp_queue q JOIN message_record m ON m.id = q.record_id ORDER BY q.record_id LIMIT 1) AS oldest FROM timestamp_queue');
+    this.logRecord = db.transaction((m: MessageToLog, xml: string) => {
+      let signatureId = this.signatureIds.get(xml);
+      if (signatureId === undefined) {
+        const hash = createHash('sha256').update(xml).digest();
+        const hashChainResult = m.signature.hashChainResult?.toString() ?? null;
+        const inserted = this.insertSignature.run(hash, xml, hashChainResult);
+        signatureId = inserted.changes === 1 ? Number(inserted.lastInsertRowid) : this.signatureByHash.get(hash)!.id;
+      }
       const id = Number(
         this.insertRecord.run(
           Date.now(),
@@ -145,19 +174,22 @@ export class MessageLog extends MessageLogReader {
           m.side,
           m.xRequestId ?? null,
           m.message,
-          m.signature.signatureXml.toString(),
-          text(m.signature.hashChainResult),
-          text(m.signature.hashChain),
+          signatureId,
+          m.signature.hashChain?.toString() ?? null,
         ).lastInsertRowid,
       );
       m.attachments?.forEach((data, i) => this.insertAttachment.run(id, i + 1, data));
-      return id;
+      this.enqueue.run(id);
+      return { id, signatureId };
     });
   }
 
   /** Opens or creates the log and starts the timestamper. @throws IOError */
   static open(file: string, options: MessageLogOptions): MessageLog {
-    const log = new MessageLog(openDatabase(file, { create: true, durability: options.durability }), options);
+    const db = openDatabase(file, { create: true, durability: options.durability, autoCheckpointPages: WRITER_AUTOCHECKPOINT_PAGES });
+    const log = new MessageLog(db, file, options);
+    // Started now rather than at the first round: it also checkpoints the WAL from the start.
+    log.thread = log.startThread();
     log.schedule(options.initialDelayMs ?? 1000);
     return log;
   }
@@ -170,12 +202,20 @@ export class MessageLog extends MessageLogReader {
    */
   log(message: MessageToLog): number {
     this.checkCanLog();
+    const xml = message.signature.signatureXml.toString();
+    let written: { id: number; signatureId: number };
     try {
-      return this.logRecord(message);
+      written = this.logRecord(message, xml);
     } catch (err) {
       const e = err instanceof XrdError ? err : new XrdError('IOError', { reason: `cannot write the message log: ${(err as Error).message}` }, { cause: err });
       throw e.within('LoggingFailed');
     }
+    // Remembered only once committed: a rolled-back row must not be pointed at.
+    if (!this.signatureIds.has(xml)) {
+      if (this.signatureIds.size >= SIGNATURE_CACHE) this.signatureIds.delete(this.signatureIds.keys().next().value!);
+      this.signatureIds.set(xml, written.signatureId);
+    }
+    return written.id;
   }
 
   /**
@@ -205,12 +245,19 @@ export class MessageLog extends MessageLogReader {
     };
   }
 
-  /** Stops the timer, lets a round in progress finish, closes the file. */
+  /** Stops the timer, lets a round in progress finish, ends the helper thread, closes the file. */
   override async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
     await this.running.catch(() => undefined);
+    const thread = this.thread;
+    if (thread) {
+      const exited = new Promise((r) => thread.once('exit', r));
+      thread.ref();
+      thread.postMessage({ type: 'close' } satisfies ToThread);
+      await exited;
+    }
     super.close();
   }
 
@@ -230,7 +277,7 @@ export class MessageLog extends MessageLogReader {
     if (reason) throw new XrdError('TimestamperFailed', { reason }).within('LoggingFailed');
   }
 
-  // ---- the timestamper -------------------------------------------------------------------------
+  // ---- the schedule ----------------------------------------------------------------------------
 
   private schedule(delayMs: number): void {
     if (this.closed) return;
@@ -270,85 +317,73 @@ export class MessageLog extends MessageLogReader {
   /** Rounds never overlap: the timer's and timestampNow's run one after the other. */
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.running.catch(() => undefined).then(() => {
-      if (!this.db.open) throw new XrdError('IOError', { reason: 'the message log is closed' });
+      if (this.closed && !this.db.open) throw new XrdError('IOError', { reason: 'the message log is closed' });
       return fn();
     });
     this.running = next;
     return next;
   }
 
-  /** One round: the oldest unstamped records, one timestamp. @returns records stamped */
+  /** One round in the helper thread, stored here, and what it means for logging. @returns records stamped */
   private async round(limit: number): Promise<number> {
-    let tasks = this.selectPending.all(limit);
-    // Our string-level embedding needs our own signature layout; a peer's signature in another
-    // layout waits to be stamped with others in a batch.
-    if (tasks.length === 1 && !canEmbedTimestamp(tasks[0]!.signature)) {
-      tasks = this.selectPending.all(2);
-      if (tasks.length === 1) {
-        this.logger.debug({ record: tasks[0]!.id }, 'lone record whose signature cannot carry a timestamp waits for a batch');
+    const started = Date.now();
+    let stamped: number;
+    try {
+      const plan = await this.callThread({ limit, tsas: this.options.tsas(), tsaCerts: this.options.tsaCerts?.(), timeoutMs: this.options.tsaTimeoutMs ?? 20_000 });
+      if (plan.kind === 'none' && plan.deferred) {
+        this.logger.debug('a lone record whose signature cannot carry a timestamp waits for a batch');
         return 0;
       }
-    }
-    if (tasks.length === 0) {
-      this.succeeded();
-      return 0;
-    }
-    const started = Date.now();
-    try {
-      if (tasks.length === 1) await this.stampSingle(tasks[0]!);
-      else await this.stampBatch(tasks);
+      stamped = await this.store(plan);
     } catch (err) {
-      this.failed(toXrdError(err), tasks.length);
+      this.failed(toXrdError(err));
       throw err;
     }
-    this.counters.timestampsObtained++;
-    this.counters.recordsStamped += tasks.length;
-    this.succeeded();
-    this.logger.info({ records: tasks.length, ms: Date.now() - started }, 'message log records timestamped');
-    return tasks.length;
-  }
-
-  private async stampSingle(task: Task): Promise<void> {
-    const data = parseSignature(task.signature).signatureValue;
-    const { token, url } = await this.timestamp(data);
-    const stamped = addSignatureTimestamp(task.signature, token);
-    this.db.transaction(() => {
-      const tsId = this.insertTimestamp.run(Date.now(), token, null, url).lastInsertRowid;
-      this.markSingle.run(tsId, stamped, task.id);
-    })();
-  }
-
-  private async stampBatch(tasks: readonly Task[]): Promise<void> {
-    const chains = buildHashChains(
-      tasks.map((t) => [{ uri: '/META-INF/signatures.xml', data: Buffer.from(t.signature, 'utf8') }]),
-      '/ts-hashchain.xml',
-    );
-    const { token, url } = await this.timestamp(Buffer.from(chains.result, 'utf8'));
-    this.db.transaction(() => {
-      const tsId = this.insertTimestamp.run(Date.now(), token, chains.result, url).lastInsertRowid;
-      tasks.forEach((t, i) => this.markBatch.run(tsId, chains.chains[i]!, t.id));
-    })();
-  }
-
-  /** A token over `data` from the first TSA, in configuration order, whose answer verifies. */
-  private async timestamp(data: Buffer): Promise<{ token: Buffer; url: string }> {
-    const tsas = this.options.tsas();
-    if (tsas.length === 0) throw new XrdError('TimestampingFailed', { reason: 'No TSP service providers are configured.' });
-    const reasons: string[] = [];
-    for (const tsa of tsas) {
-      try {
-        // requestTimestamp checks the token against this TSA's certificate; the approved list of
-        // the global configuration is checked too, as the reference's TimestampVerifier does.
-        const token = await requestTimestamp([tsa], data, this.options.tsaTimeoutMs ?? 20_000);
-        const approved = this.options.tsaCerts?.();
-        if (approved) verifyTimestamp(token, data, approved);
-        return { token, url: tsa.url };
-      } catch (err) {
-        const e = toXrdError(err);
-        reasons.push(e.code === 'TimestampingFailed' ? String(e.details.reason) : `${tsa.url}: ${e.message}`);
-      }
+    if (stamped > 0) {
+      this.counters.timestampsObtained++;
+      this.counters.recordsStamped += stamped;
+      this.logger.info({ records: stamped, ms: Date.now() - started }, 'message log records timestamped');
     }
-    throw new XrdError('TimestampingFailed', { reason: reasons.join('; ') });
+    // Nothing to stamp counts as success, as in the reference: an idle server keeps accepting.
+    this.succeeded();
+    return stamped;
+  }
+
+  /**
+   * Stores a round's timestamp on this (the only writing) connection, a few hundred records per
+   * transaction with the event loop free in between, so requests being logged never wait long.
+   */
+  private async store(plan: StampPlan): Promise<number> {
+    if (plan.kind === 'none') return 0;
+    // Buffers come back from the thread as plain Uint8Arrays.
+    const token = Buffer.from(plan.token.buffer, plan.token.byteOffset, plan.token.byteLength);
+    if (plan.kind === 'single') {
+      this.db.transaction(() => {
+        const tsId = this.insertTimestamp.run(Date.now(), token, null, plan.tsaUrl).lastInsertRowid;
+        // The stamped copy belongs to this record alone; others of its signing batch keep theirs.
+        const hash = createHash('sha256').update(plan.signatureXml).digest();
+        const inserted = this.insertSignature.run(hash, plan.signatureXml, plan.hashChainResult);
+        this.repointSignature.run(inserted.changes === 1 ? inserted.lastInsertRowid : this.signatureByHash.get(hash)!.id, plan.recordId);
+        this.insertRecordTimestamp.run(plan.recordId, tsId, null);
+        this.dequeue.run(plan.recordId);
+      })();
+      return 1;
+    }
+    const chains = Buffer.from(plan.chains.buffer, plan.chains.byteOffset, plan.chains.byteLength);
+    const tsId = this.insertTimestamp.run(Date.now(), token, plan.hashChainResult, plan.tsaUrl).lastInsertRowid;
+    const write = this.db.transaction((from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        this.insertRecordTimestamp.run(plan.recordIds[i], tsId, chains.toString('utf8', i === 0 ? 0 : plan.chainEnds[i - 1], plan.chainEnds[i]));
+        this.dequeue.run(plan.recordIds[i]);
+      }
+    });
+    // Records left queued if the process stops half way are stamped again by a later round.
+    for (let i = 0; i < plan.recordIds.length; i += STORE_CHUNK) {
+      if (i > 0) await nextTurn();
+      if (!this.db.open) throw new XrdError('IOError', { reason: 'the message log was closed while storing a timestamp' });
+      write(i, Math.min(plan.recordIds.length, i + STORE_CHUNK));
+    }
+    return plan.recordIds.length;
   }
 
   private succeeded(): void {
@@ -358,17 +393,65 @@ export class MessageLog extends MessageLogReader {
     this.lastSuccessAt = new Date();
   }
 
-  private failed(err: XrdError, records: number): void {
+  private failed(err: XrdError): void {
     this.counters.failedRounds++;
     this.lastError = err;
-    // Nothing waiting any more (stamped by another round): not a failure to count against logging.
+    // Nothing waiting any more: not a failure to count against logging (the reference's TaskQueue).
     if (this.countPending.get()!.n === 0) return;
     if (!this.failingSince) this.failingSince = new Date();
-    this.logger.warn({ records, failingSince: this.failingSince.toISOString(), code: err.fullCode, error: err.message }, 'timestamping failed');
+    this.logger.warn({ failingSince: this.failingSince.toISOString(), code: err.fullCode, error: err.message }, 'timestamping failed');
+  }
+
+  // ---- the helper thread -----------------------------------------------------------------------
+
+  private callThread(request: RoundRequest): Promise<StampPlan> {
+    const thread = (this.thread ??= this.startThread());
+    const id = this.nextCall++;
+    // Only a round in progress keeps the process alive, so a script awaiting timestampNow() ends
+    // when it is done and an idle log does not hold a process open.
+    thread.ref();
+    return new Promise<StampPlan>((resolve, reject) => {
+      this.threadCalls.set(id, { resolve, reject });
+      thread.postMessage({ type: 'round', id, request } satisfies ToThread);
+    }).finally(() => {
+      if (this.threadCalls.size === 0) thread.unref();
+    });
+  }
+
+  private startThread(): Worker {
+    const data: ThreadData = { file: this.file, durability: this.options.durability, checkpointIntervalMs: 1000 };
+    const thread = new Worker(threadSource(), { eval: true, workerData: data });
+    thread.unref();
+    thread.on('message', (msg: FromThread) => {
+      const call = this.threadCalls.get(msg.id);
+      this.threadCalls.delete(msg.id);
+      if (msg.type === 'done') call?.resolve(msg.plan);
+      else call?.reject(isErrorCode(msg.error.code) ? new XrdError(msg.error.code, msg.error.details as ErrorDetails) : new XrdError('InternalError', { reason: msg.error.message }));
+    });
+    const lost = (reason: string) => {
+      if (this.thread === thread) this.thread = undefined;
+      for (const call of this.threadCalls.values()) call.reject(new XrdError('InternalError', { reason: `message log timestamper thread ${reason}` }));
+      this.threadCalls.clear();
+    };
+    thread.on('error', (err) => {
+      this.logger.error({ error: err.message }, 'message log timestamper thread failed; a new one starts with the next round');
+      lost(`failed: ${err.message}`);
+    });
+    thread.on('exit', (code) => lost(`exited with ${code}`));
+    return thread;
   }
 }
 
-/** Whether `addSignatureTimestamp` can put a token into this signature (the layout xades.ts writes). */
-function canEmbedTimestamp(signatureXml: string): boolean {
-  return signatureXml.includes(PLACE_FOR_TIMESTAMP) && !signatureXml.includes('<xades:SignatureTimeStamp>');
+/**
+ * The helper thread's entry. The sources run as TypeScript through tsx; a worker thread does not
+ * inherit the loader hooks of the thread that starts it, so it registers tsx itself first.
+ */
+function threadSource(): string {
+  const entry = new URL('./timestamper-thread.ts', import.meta.url).href;
+  if (!import.meta.url.endsWith('.ts')) return `import(${JSON.stringify(entry.replace(/\.ts$/, '.js'))});`;
+  const require = createRequire(import.meta.url);
+  const tsxDir = dirname(require.resolve('tsx/package.json'));
+  const exportsMap = (JSON.parse(readFileSync(join(tsxDir, 'package.json'), 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
+  const api = pathToFileURL(join(tsxDir, exportsMap['./esm/api']!.import.default)).href;
+  return `import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
 }

@@ -17,13 +17,13 @@ import { writeAsic } from '../signature/asic.ts';
 const SCHEMA_VERSION = 1;
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS timestamp_record (
+-- One row per distinct signature document: the messages of a signing batch share theirs, so a
+-- busy server writes each (10 kB with certificates and OCSP responses) once, not per message.
+CREATE TABLE IF NOT EXISTS signature (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
-  time INTEGER NOT NULL,
-  token BLOB NOT NULL,
-  -- ts-hashchainresult.xml of a batch timestamp; NULL when the token is embedded in the signature
-  hash_chain_result TEXT,
-  tsa_url TEXT NOT NULL
+  hash BLOB NOT NULL UNIQUE, -- SHA-256 of xml
+  xml TEXT NOT NULL,
+  hash_chain_result TEXT -- sig-hashchainresult.xml when the signature covers a hash chain
 );
 CREATE TABLE IF NOT EXISTS message_record (
   -- AUTOINCREMENT: ids are never reused, so container names stay unique after records are removed
@@ -36,21 +36,33 @@ CREATE TABLE IF NOT EXISTS message_record (
   side TEXT NOT NULL,
   x_request_id TEXT,
   message BLOB NOT NULL,
-  signature TEXT NOT NULL,
-  hash_chain_result TEXT,
-  hash_chain TEXT,
-  timestamp_id INTEGER REFERENCES timestamp_record(id),
-  ts_hash_chain TEXT
+  signature_id INTEGER NOT NULL REFERENCES signature(id),
+  hash_chain TEXT -- this message's sig-hashchain.xml
 );
+CREATE INDEX IF NOT EXISTS message_record_query ON message_record(query_id);
 CREATE TABLE IF NOT EXISTS message_attachment (
-  record_id INTEGER NOT NULL,
+  record_id INTEGER NOT NULL REFERENCES message_record(id),
   n INTEGER NOT NULL,
   data BLOB NOT NULL,
   PRIMARY KEY (record_id, n)
 );
-CREATE INDEX IF NOT EXISTS message_record_query ON message_record(query_id);
--- The timestamper's queue: only unstamped rows are in this index.
-CREATE INDEX IF NOT EXISTS message_record_unstamped ON message_record(id) WHERE timestamp_id IS NULL;
+CREATE TABLE IF NOT EXISTS timestamp_record (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER NOT NULL,
+  token BLOB NOT NULL,
+  -- ts-hashchainresult.xml of a batch timestamp; NULL when the token is embedded in the signature
+  hash_chain_result TEXT,
+  tsa_url TEXT NOT NULL
+);
+-- The timestamp column of a record, kept apart so that stamping writes small rows instead of
+-- rewriting records with their messages.
+CREATE TABLE IF NOT EXISTS record_timestamp (
+  record_id INTEGER PRIMARY KEY REFERENCES message_record(id),
+  timestamp_id INTEGER NOT NULL REFERENCES timestamp_record(id),
+  hash_chain TEXT -- this record's ts-hashchain.xml; NULL in the single form
+);
+-- The timestamper's queue: records not stamped yet, oldest first.
+CREATE TABLE IF NOT EXISTS timestamp_queue (record_id INTEGER PRIMARY KEY REFERENCES message_record(id));
 `;
 
 export interface LoggedTimestamp {
@@ -119,11 +131,13 @@ interface RecordRow {
   ts_tsa_url: string | null;
 }
 
-const SELECT_RECORD = `SELECT m.*, t.id AS ts_id, t.time AS ts_time, t.token AS ts_token, t.hash_chain_result AS ts_hash_chain_result, t.tsa_url AS ts_tsa_url
-  FROM message_record m LEFT JOIN timestamp_record t ON t.id = m.timestamp_id`;
+const SELECT_RECORD = `SELECT m.*, s.xml AS signature, s.hash_chain_result, rt.hash_chain AS ts_hash_chain,
+    t.id AS ts_id, t.time AS ts_time, t.token AS ts_token, t.hash_chain_result AS ts_hash_chain_result, t.tsa_url AS ts_tsa_url
+  FROM message_record m JOIN signature s ON s.id = m.signature_id
+  LEFT JOIN record_timestamp rt ON rt.record_id = m.id LEFT JOIN timestamp_record t ON t.id = rt.timestamp_id`;
 
 /** Opens (creating if asked) the log file in WAL mode with the schema in place. @throws IOError */
-export function openDatabase(file: string, options: { create: boolean; durability?: 'process' | 'power' }): Database.Database {
+export function openDatabase(file: string, options: { create: boolean; durability?: 'process' | 'power'; autoCheckpointPages?: number }): Database.Database {
   if (!options.create && !existsSync(file)) throw new XrdError('IOError', { reason: `no message log at ${file}` });
   let db: Database.Database | undefined;
   try {
@@ -132,6 +146,7 @@ export function openDatabase(file: string, options: { create: boolean; durabilit
     db.pragma(`synchronous = ${options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
     // A reader (xrd asic export) and the proxy's writer may meet on the lock: wait, don't fail.
     db.pragma('busy_timeout = 5000');
+    if (options.autoCheckpointPages !== undefined) db.pragma(`wal_autocheckpoint = ${options.autoCheckpointPages}`);
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this program's ${SCHEMA_VERSION}`);
     db.exec(SCHEMA);

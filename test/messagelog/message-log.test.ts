@@ -125,6 +125,24 @@ describe('message log', () => {
     await log.close();
   });
 
+  it('messages of one signing batch stamped one at a time each get their own token, leaving the others untouched', async () => {
+    const log = MessageLog.open(dbFile(), options());
+    const [a, b] = await Promise.all(['q-pair-a', 'q-pair-b'].map((q) => f.signer.sign(f.keys.client, { message: soap(q) })));
+    expect(a!.signatureXml).toBe(b!.signatureXml);
+    const idA = log.log(toLog('q-pair-a', soap('q-pair-a'), a!, false));
+    expect(await log.timestampNow()).toBe(1);
+    const idB = log.log(toLog('q-pair-b', soap('q-pair-b'), b!, false));
+    // B is logged with the signature as signed, not with A's stamped copy.
+    expect(log.record(idB)!.signatureXml).toBe(b!.signatureXml);
+    expect(await log.timestampNow()).toBe(1);
+    const [ra, rb] = [log.record(idA)!, log.record(idB)!];
+    expect(ra.timestamp!.id).not.toBe(rb.timestamp!.id);
+    expect(parseSignature(ra.signatureXml).timestamp!.equals(ra.timestamp!.token)).toBe(true);
+    expect(parseSignature(rb.signatureXml).timestamp!.equals(rb.timestamp!.token)).toBe(true);
+    for (const q of ['q-pair-a', 'q-pair-b']) expect(verifyAsic(log.exportAsic(q)[0]!.data, f.conf).hashChain).toBe(true);
+    await log.close();
+  });
+
   it('stamps many records with one timestamp; each container carries its own ts-hashchain and verifies', async () => {
     const log = MessageLog.open(dbFile(), options({ maxBatch: 50 }));
     // 30 exchanges signed concurrently (the signer batches them too), request and response each.
