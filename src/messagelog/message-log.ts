@@ -49,6 +49,8 @@ export interface MessageLogOptions {
   readonly tsas: () => readonly TimestampingService[];
   /** The approved TSA certificates of the global configuration; a token must verify against one. */
   readonly tsaCerts?: () => readonly Buffer[];
+  /** Throws when the global configuration is out of date (`GlobalConf.checkUpToDate`): the round then fails, as the reference's Timestamper does. */
+  readonly checkGlobalConf?: () => void;
   /** Per TSA request. Default 20,000 ms. */
   readonly tsaTimeoutMs?: number;
   /** First round this long after opening, to stamp what an earlier run left. Default 1,000 ms. */
@@ -233,9 +235,9 @@ export class MessageLog extends MessageLogReader {
   }
 
   status(): MessageLogStatus {
-    const { n, oldest } = this.countPending.get()!;
+    const { n, oldest } = this.db.open ? this.countPending.get()! : { n: 0, oldest: null };
     return {
-      acceptingMessages: this.refusal() === undefined,
+      acceptingMessages: !this.closed && this.refusal() === undefined,
       pending: n,
       oldestPendingAgeSeconds: oldest === null ? null : Math.max(0, (Date.now() - oldest) / 1000),
       lastSuccessAt: this.lastSuccessAt,
@@ -329,6 +331,7 @@ export class MessageLog extends MessageLogReader {
     const started = Date.now();
     let stamped: number;
     try {
+      this.options.checkGlobalConf?.();
       const plan = await this.callThread({ limit, tsas: this.options.tsas(), tsaCerts: this.options.tsaCerts?.(), timeoutMs: this.options.tsaTimeoutMs ?? 20_000 });
       if (plan.kind === 'none' && plan.deferred) {
         this.logger.debug('a lone record whose signature cannot carry a timestamp waits for a batch');
