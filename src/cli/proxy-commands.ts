@@ -26,6 +26,7 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
       https: port(values['https-port'], DEFAULT_PORTS.https),
       serverProxy: port(values['server-port'], DEFAULT_PORTS.serverProxy),
       ocsp: port(values['ocsp-port'], DEFAULT_PORTS.ocsp),
+      monitoring: port(values['monitoring-port'], DEFAULT_PORTS.monitoring),
     },
     remoteServerPort: port(values['remote-server-port'], DEFAULT_PORTS.serverProxy),
     remoteOcspPort: port(values['remote-ocsp-port'], DEFAULT_PORTS.ocsp),

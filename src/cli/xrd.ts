@@ -89,6 +89,7 @@ const OPTIONS = {
   'remote-ocsp-port': { type: 'string' },
   'max-message-bytes': { type: 'string' },
   'timestamping-interval': { type: 'string' },
+  'monitoring-port': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -103,7 +104,8 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
                    (SoftHSM token, signer, proxy each), test services; prints endpoints and curl calls
   xrd proxy start [--data-dir D] [--conf DIR] [--socket P] [--client-address A] [--server-address A]
                   [--http-port 8080] [--https-port 8443] [--server-port 5500] [--ocsp-port 5577]
-                  [--remote-server-port 5500] [--remote-ocsp-port 5577] [--max-message-bytes N] [--timestamping-interval S]
+                  [--monitoring-port 2080] [--remote-server-port 5500] [--remote-ocsp-port 5577]
+                  [--max-message-bytes N] [--timestamping-interval S]
 
   xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--socket P] [--socket-group GID --socket-mode 660]
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]

@@ -37,12 +37,15 @@ export interface LocalPorts {
   /** Server proxy and OCSP endpoint ports; both servers use them, each on its own address. */
   readonly serverProxy: number;
   readonly ocspEndpoint: number;
+  /** /metrics and /opmonitor of ss2 and ss1. */
+  readonly clientMonitoring: number;
+  readonly providerMonitoring: number;
 }
 
 export const DEFAULT_LOCAL_PORTS: LocalPorts = {
   ocsp: 8888, tsa: 8899, conf: 8090, testServices: 8091,
   clientHttp: 8080, clientHttps: 8443, providerHttp: 8081, providerHttps: 8444,
-  serverProxy: 5500, ocspEndpoint: 5577,
+  serverProxy: 5500, ocspEndpoint: 5577, clientMonitoring: 2080, providerMonitoring: 2081,
 };
 
 export interface LocalServer {
@@ -54,6 +57,8 @@ export interface LocalServer {
   readonly proxyDataDir: string;
   readonly httpUrl: string;
   readonly httpsUrl: string;
+  /** /metrics and /opmonitor. */
+  readonly monitoringUrl: string;
 }
 
 /** An information system's TLS client certificate, made as seed 003 tells (openssl genrsa, req -x509). */
@@ -126,7 +131,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   }
   closers.push(() => testServices.close());
 
-  const server = (code: string, owner: string, address: string, http: number, https: number): LocalServer => {
+  const server = (code: string, owner: string, address: string, http: number, https: number, monitoring: number): LocalServer => {
     const serverDir = join(dir, code);
     return {
       serverId: `${pki.instance}/COM/${owner}/${code}`,
@@ -137,10 +142,11 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       proxyDataDir: join(serverDir, 'proxy'),
       httpUrl: `http://127.0.0.1:${http}`,
       httpsUrl: `https://127.0.0.1:${https}`,
+      monitoringUrl: `http://127.0.0.1:${monitoring}`,
     };
   };
-  const provider = server('ss1', '1111', '127.0.0.1', ports.providerHttp, ports.providerHttps);
-  const consumer = server('ss2', '2222', '127.0.0.2', ports.clientHttp, ports.clientHttps);
+  const provider = server('ss1', '1111', '127.0.0.1', ports.providerHttp, ports.providerHttps, ports.providerMonitoring);
+  const consumer = server('ss2', '2222', '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring);
 
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
@@ -159,11 +165,11 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   };
 
   const startProxy = async (s: LocalServer) => {
-    const [http, https] = s === provider ? [ports.providerHttp, ports.providerHttps] : [ports.clientHttp, ports.clientHttps];
+    const [http, https, monitoring] = s === provider ? [ports.providerHttp, ports.providerHttps, ports.providerMonitoring] : [ports.clientHttp, ports.clientHttps, ports.clientMonitoring];
     const args = [
       XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--socket', s.signerSocket,
       '--client-address', '127.0.0.1', '--server-address', s.address,
-      '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint),
+      '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring),
       '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),
     ];
     // Deliberately no PIN and no SoftHSM configuration: the proxy reaches keys only through the signer.

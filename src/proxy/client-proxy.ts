@@ -12,7 +12,7 @@ import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { TEXT_XML_UTF8, faultOfError, type SoapFault } from '../protocol/faults.ts';
 import { parseRestHeaderPart, readRestRequest, restRequestHash, headerValue, type HeaderList } from '../protocol/rest-message.ts';
-import { checkResponseHeader, formatServiceId, parseSoapHeader, soapRequestHash, type SoapHeader } from '../protocol/soap-message.ts';
+import { checkResponseHeader, parseSoapHeader, soapRequestHash, type SoapHeader } from '../protocol/soap-message.ts';
 import type { ServerConf } from '../serverconf/server-conf.ts';
 import { authenticateInformationSystem, type IsConnection } from './is-authentication.ts';
 import type { MemberSigning } from './member-signing.ts';
@@ -138,7 +138,7 @@ class ClientRequest {
     if (this.request.method !== 'POST') throw new XrdError('InvalidHttpMethod', { method: this.request.method }, { prefix: 'Client' });
     const { message, contentType, attachments } = readSoapBody(this.request.headers['content-type'], this.body, 'Client');
     const header = clientError(() => parseSoapHeader(message));
-    Object.assign(this.facts, { client: describe(header.client), service: formatServiceId(header.service), queryId: header.id, representedParty: header.representedParty });
+    Object.assign(this.facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
     authenticateInformationSystem(this.deps.serverConf(), header.client, this.connection());
     this.deps.globalConf().checkUpToDate();
     const signed = await signOrFail(this.deps.signing.sign(header.client, { message, attachments: attachments.map((a) => a.body) }));
@@ -160,7 +160,7 @@ class ClientRequest {
     const url = this.request.raw.url ?? this.request.url;
     const received = rawHeaders(this.request.raw.rawHeaders);
     const rest = clientError(() => readRestRequest(this.request.method, url, received));
-    Object.assign(this.facts, { client: describe(rest.client), service: formatServiceId(rest.service), queryId: rest.queryId, representedParty: rest.representedParty });
+    Object.assign(this.facts, { client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
     authenticateInformationSystem(this.deps.serverConf(), rest.client, this.connection());
     this.deps.globalConf().checkUpToDate();
     const body = this.body.length > 0 ? this.body : undefined;
@@ -182,7 +182,8 @@ class ClientRequest {
     const out: Record<string, string> = {};
     for (const [name, value] of headers) out[name.toLowerCase()] = value;
     if (response.attachments[0]) out['content-type'] = response.attachments[0].contentType;
-    return { status: Number(startLine[0]), headers: out, body: responseBody };
+    this.facts.statusCode = Number(startLine[0]);
+    return { status: this.facts.statusCode, headers: out, body: responseBody };
   }
 }
 
@@ -215,7 +216,6 @@ async function signOrFail<T>(signing: Promise<T>): Promise<T> {
   }
 }
 
-const describe = (id: { instance: string; memberClass: string; memberCode: string; subsystem?: string }) => [id.instance, id.memberClass, id.memberCode, id.subsystem].filter(Boolean).join('/');
 
 function rawHeaders(raw: string[]): HeaderList {
   const headers: [string, string][] = [];

@@ -7,6 +7,8 @@
  */
 import { toXrdError, type FaultPrefix } from '../platform/errors.ts';
 import type { MessageLog } from '../messagelog/message-log.ts';
+import type { OpMonitor } from '../opmonitor/op-monitor.ts';
+import { clientFields, serviceFields } from '../opmonitor/record.ts';
 import type { ClientId } from '../protocol/identifiers.ts';
 import type { ServiceId } from '../protocol/soap-message.ts';
 import type { Envelope } from './transport.ts';
@@ -18,15 +20,18 @@ export interface ExchangeMeta {
   readonly response: boolean;
 }
 
-/** Facts about one exchange for operational monitoring. */
+/** Facts about one exchange for operational monitoring, filled in as the exchange goes on. */
 export interface ExchangeFacts {
-  client?: string;
-  service?: string;
+  client?: ClientId;
+  service?: ServiceId;
   queryId?: string;
+  userId?: string;
   protocol: 'SOAP' | 'REST';
   representedParty?: string;
+  restMethod?: string;
   requestSize: number;
   responseSize?: number;
+  statusCode?: number;
 }
 
 export interface FinishedExchange extends ExchangeFacts {
@@ -38,14 +43,10 @@ export interface FinishedExchange extends ExchangeFacts {
   readonly faultString?: string;
 }
 
-export interface OpMonitorSink {
-  record(exchange: FinishedExchange): void;
-}
-
 export class MessageRecorder {
   constructor(
     private readonly messageLog: MessageLog | undefined,
-    private readonly opMonitor: OpMonitorSink | undefined,
+    private readonly opMonitor: OpMonitor | undefined,
   ) {}
 
   /** @throws LoggingFailed (message log refuses or fails), with the logging proxy's prefix */
@@ -69,7 +70,29 @@ export class MessageRecorder {
     }
   }
 
-  monitor(exchange: FinishedExchange): void {
-    this.opMonitor?.record(exchange);
+  /** One operational monitoring record (MESS_16); monitoring never fails an exchange. */
+  monitor(e: FinishedExchange): void {
+    if (!this.opMonitor) return;
+    const [partyClass, partyCode] = e.representedParty?.includes('/') ? e.representedParty.split('/', 2) : [undefined, e.representedParty];
+    this.opMonitor.store({
+      securityServerType: e.side,
+      requestInTs: e.started,
+      responseOutTs: Date.now(),
+      ...(e.client ? clientFields(e.client) : {}),
+      ...(e.service ? serviceFields(e.service.provider, e.service.serviceCode, e.service.serviceVersion) : {}),
+      representedPartyClass: partyClass,
+      representedPartyCode: partyCode,
+      messageId: e.queryId,
+      messageUserId: e.userId,
+      messageProtocolVersion: e.protocol === 'SOAP' ? '4.0' : undefined,
+      restMethod: e.restMethod,
+      requestSize: e.requestSize,
+      responseSize: e.responseSize,
+      succeeded: e.succeeded,
+      faultCode: e.faultCode,
+      faultString: e.faultString,
+      serviceType: e.protocol === 'SOAP' ? 'WSDL' : 'REST',
+      statusCode: e.statusCode,
+    });
   }
 }

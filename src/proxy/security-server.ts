@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { MessageLog } from '../messagelog/message-log.ts';
+import { MetricsRegistry } from '../opmonitor/metrics.ts';
+import { OpMonitor } from '../opmonitor/op-monitor.ts';
+import { ProxyMetrics, SignerMetrics } from '../opmonitor/proxy-metrics.ts';
 import { toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
@@ -20,7 +23,8 @@ import { authKeyTlsOptions } from '../tls/auth-key-tls.ts';
 import { ownAuthOcspResponses } from '../trust/peer-auth.ts';
 import { startClientProxy } from './client-proxy.ts';
 import { MemberSigning } from './member-signing.ts';
-import { MessageRecorder, type OpMonitorSink } from './message-recorder.ts';
+import { MessageRecorder } from './message-recorder.ts';
+import { monitoringHandler } from './monitoring-endpoint.ts';
 import { ocspEndpointFromSigner } from './ocsp-endpoint.ts';
 import { PeerVerifier, signerOcspStore } from './peer-verifier.ts';
 import { ProviderLink } from './provider-link.ts';
@@ -35,6 +39,8 @@ export interface SecurityServerPorts {
   readonly serverProxy: number;
   /** Other security servers' OCSP requests (5577). */
   readonly ocsp: number;
+  /** Prometheus metrics and operational monitoring queries, on the client address (2080). */
+  readonly monitoring: number;
 }
 
 export interface SecurityServerOptions {
@@ -54,11 +60,10 @@ export interface SecurityServerOptions {
   readonly maxMessageBytes: number;
   /** Overrides the global configuration's timeStampingIntervalSeconds (tests, or a busier schedule). */
   readonly timestampingIntervalSeconds?: number;
-  readonly opMonitor?: OpMonitorSink;
   readonly logger: Logger;
 }
 
-export const DEFAULT_PORTS: SecurityServerPorts = { http: 8080, https: 8443, serverProxy: 5500, ocsp: 5577 };
+export const DEFAULT_PORTS: SecurityServerPorts = { http: 8080, https: 8443, serverProxy: 5500, ocsp: 5577, monitoring: 2080 };
 export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
 /** How long the signer's answer about our authentication key is reused. */
@@ -99,7 +104,11 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     tsaCerts: () => globalConf().tsaCertificates(),
     logger: logger.child({ component: 'messagelog' }),
   });
-  const recorder = new MessageRecorder(messageLog, options.opMonitor);
+  const registry = new MetricsRegistry();
+  const proxyMetrics = new ProxyMetrics(registry);
+  const signerMetrics = new SignerMetrics(registry);
+  const opMonitor = OpMonitor.open(join(options.dataDir, 'opmonitor.db'), { logger: logger.child({ component: 'opmonitor' }), onStore: (r) => proxyMetrics.observe(r) });
+  const recorder = new MessageRecorder(messageLog, opMonitor);
   const signing = new MemberSigning(signer, globalConf);
   const peers = new PeerVerifier({ globalConf, ocsp: ocspStore, remoteOcspPort: options.remoteOcspPort });
   const providers = new ProviderLink({
@@ -124,9 +133,12 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     closers.push(() => serverProxy.close());
     const ocsp = await listen(createServer(ocspEndpointFromSigner(signer)), options.serverAddress, options.ports.ocsp);
     closers.push(() => new Promise<void>((r) => ocsp.close(() => r())));
+    const monitoring = await listen(createServer(monitoringHandler({ registry, signerMetrics, signer, opMonitor })), options.clientAddress, options.ports.monitoring);
+    closers.push(() => new Promise<void>((r) => monitoring.close(() => r())));
   } catch (err) {
     await Promise.all(closers.map((c) => c()));
     await messageLog.close();
+    opMonitor.close();
     signer.close();
     throw toXrdError(err);
   }
@@ -138,6 +150,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
       providers.close();
       await Promise.all(closers.map((c) => c()));
       await messageLog.close();
+      opMonitor.close();
       signer.close();
     },
   };

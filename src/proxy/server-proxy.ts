@@ -108,7 +108,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
 
   if (request.kind === 'soap') {
     const header = parseSoapHeader(request.message);
-    Object.assign(facts, { client: formatClientId(header.client), service: formatServiceId(header.service), queryId: header.id, representedParty: header.representedParty });
+    Object.assign(facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
     await deps.peers.verifyClient(socket, header.client, request.ocspResponses);
     verifyEnvelope(request, conf, 'Server.ServerProxy');
     const service = serviceFor(deps, header.client, header.service, 'SOAP');
@@ -140,7 +140,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
   // The client proxy chose the ids; keep them rather than the fresh ones readRestRequest makes.
   const queryId = headerValue(headers, 'x-road-id') ?? rest.queryId;
   const requestId = headerValue(headers, 'x-road-request-id') ?? rest.requestId;
-  Object.assign(facts, { client: formatClientId(rest.client), service: formatServiceId(rest.service), queryId, representedParty: rest.representedParty });
+  Object.assign(facts, { client: rest.client, service: rest.service, queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
   await deps.peers.verifyClient(socket, rest.client, request.ocspResponses);
   verifyEnvelope(request, conf, 'Server.ServerProxy');
   const service = serviceFor(deps, rest.client, rest.service, 'REST');
@@ -157,6 +157,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
   const envelope: Envelope = { kind: 'rest', message: parts.headerPart, attachments: responseBody ? [{ contentType: bodyType, body: responseBody }] : [], signed, ocspResponses: [] };
   deps.recorder.log(envelope, { queryId, client: rest.client, service: rest.service, response: true }, 'server');
   facts.responseSize = response.body.length;
+  facts.statusCode = response.status;
   return encodeEnvelope(envelope);
 }
 

@@ -57,7 +57,7 @@ beforeAll(async () => {
   const ports = {
     ocsp: await freePort(), tsa: await freePort(), conf: await freePort(), testServices: await freePort(),
     clientHttp: await freePort(), clientHttps: await freePort(), providerHttp: await freePort(), providerHttps: await freePort(),
-    serverProxy: await freePort(), ocspEndpoint: await freePort(),
+    serverProxy: await freePort(), ocspEndpoint: await freePort(), clientMonitoring: await freePort(), providerMonitoring: await freePort(),
   };
   const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-e2e-${process.pid}`);
   instance = await startLocalInstance({
@@ -161,6 +161,22 @@ describe('message log and timestamps (MESS_09–10)', () => {
         expect(result.signer.id).toBe(file.includes('-request-') ? 'LOCAL/COM/2222/CLIENT' : 'LOCAL/COM/1111/PROVIDER');
         expect(result.timestamp).toBeDefined();
       }
+    }
+  });
+});
+
+describe('operational monitoring (MESS_16)', () => {
+  it('each exchange is a record on both servers, queryable as JSON, and counted in /metrics with the signer’s token state', async () => {
+    const id = `monitored-${Date.now()}`;
+    await soapCall(id);
+    for (const [server, type] of [[instance.consumer, 'Client'], [instance.provider, 'Producer']] as const) {
+      const { records } = (await (await fetch(`${server.monitoringUrl}/opmonitor?client=LOCAL/COM/2222/CLIENT&from=${Date.now() - 60_000}`)).json()) as { records: Record<string, unknown>[] };
+      const record = records.find((r) => r.messageId === id);
+      expect(record).toMatchObject({ securityServerType: type, succeeded: true, serviceCode: 'getRandom', clientSubsystemCode: 'CLIENT', serviceMemberCode: '1111', serviceType: 'WSDL' });
+      expect(record!.requestSize).toBeGreaterThan(500);
+      const metrics = await (await fetch(`${server.monitoringUrl}/metrics`)).text();
+      expect(metrics).toMatch(new RegExp(`xrd_proxy_requests_total\\{direction="${type === 'Client' ? 'outbound' : 'inbound'}",protocol="soap",service="LOCAL/COM/1111/PROVIDER/getRandom",result="success"\\} [1-9]`));
+      expect(metrics).toMatch(/xrd_signer_token_active\{token="[^"]+"\} 1/);
     }
   });
 });
