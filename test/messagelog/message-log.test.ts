@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageLog, type MessageLogOptions } from '../../src/messagelog/message-log.ts';
-import { MessageLogReader } from '../../src/messagelog/store.ts';
+import { XrdError } from '../../src/platform/errors.ts';
+import { MessageLogReader, asicFileName } from '../../src/messagelog/store.ts';
 import { restRequestHeaderPart } from '../../src/protocol/message-header.ts';
 import { verifyAsic } from '../../src/signature/asic.ts';
 import { parseSignature } from '../../src/signature/verifier.ts';
@@ -209,6 +210,40 @@ describe('message log', () => {
       expect(verifyAsic(c!.data, f.conf).queryId).toBe(q);
     }
     await log.close();
+  });
+
+  it('refuses messages when no TSA is configured, fails rounds on an outdated configuration, and a restart stamps what the last run left', async () => {
+    const file = dbFile();
+    const message = soap('q-restart');
+    const signed = await f.signer.sign(f.keys.client, { message });
+    const none = MessageLog.open(file, options({ tsas: () => [] }));
+    expect(() => none.log(toLog('q-restart', message, signed, false))).toThrow(expect.objectContaining({ fullCode: 'LoggingFailed.TimestamperFailed', message: expect.stringContaining('no timestamping services configured') }));
+    expect(none.status().acceptingMessages).toBe(false);
+    await none.close();
+
+    // As GlobalConf.checkUpToDate reports a configuration that was not refreshed in time.
+    const expired = () => {
+      throw new XrdError('OutdatedGlobalConf', { instance: 'LOCAL', expiredAt: new Date().toISOString() });
+    };
+    const outdated = MessageLog.open(file, options({ checkGlobalConf: expired }));
+    const id = outdated.log(toLog('q-restart', message, signed, false));
+    await expect(outdated.timestampNow()).rejects.toMatchObject({ code: 'OutdatedGlobalConf' });
+    expect(outdated.status()).toMatchObject({ pending: 1, lastError: { code: 'OutdatedGlobalConf' }, failingSince: expect.any(Date) });
+    await outdated.close();
+
+    // The next run's first round, soon after opening, stamps the record left behind.
+    const next = MessageLog.open(file, options({ initialDelayMs: 0 }));
+    await until('the leftover record is stamped', () => next.status().pending === 0);
+    expect(next.record(id)!.timestamp).toBeDefined();
+    await next.close();
+  });
+
+  it('names containers as the reference: query id escaped as Java URLEncoder does, at most 226 characters, record number in base 32', () => {
+    expect(asicFileName('a b/c*d~e.f_g-h', false, 31)).toBe('a+b%2Fc*d%7Ee.f_g-h-request-v.asice');
+    expect(asicFileName("ü!'()", true, 32)).toBe('%C3%BC%21%27%28%29-response-10.asice');
+    const long = asicFileName('x'.repeat(300), true, Number.MAX_SAFE_INTEGER);
+    expect(long).toBe(`${'x'.repeat(226)}-response-${Number.MAX_SAFE_INTEGER.toString(32)}.asice`);
+    expect(long.length).toBeLessThanOrEqual(255);
   });
 
   it('loses no record a process reported committed when it is killed with SIGKILL while logging', async () => {
