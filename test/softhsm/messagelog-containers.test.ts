@@ -114,7 +114,6 @@ afterAll(async () => {
 describe('message log containers with keys on SoftHSM', () => {
   it('the timer stamps the backlog with one timestamp; every exported container verifies with xrd asic verify', async () => {
     const file = join(testbed.dir, 'batch.sqlite');
-    const log = MessageLog.open(file, { timestampingIntervalSeconds: 1, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates(), initialDelayMs: 500 });
     // 14 SOAP exchanges (one request with an attachment) and a REST exchange with bodies, signed concurrently.
     const queries = Array.from({ length: 14 }, (_, i) => `batch/${i} ü`);
     const attachment = Buffer.from('%PDF-1.4 attached to the first request');
@@ -126,7 +125,8 @@ describe('message log containers with keys on SoftHSM', () => {
       Promise.all(queries.map((q) => signer.sign(keys.provider, { message: soap(q, true) }))),
       Promise.all([signer.sign(keys.client, { message: restRequest, attachments: [Buffer.from('{"name":"a"}')] }), signer.sign(keys.provider, { message: restResponse, attachments: [Buffer.from('{"hello":"a"}')] })]),
     ]);
-    // Logged in one turn of the event loop, as they would arrive before the first round.
+    // Logged before the first round (the timer's, a second after opening) reads the queue.
+    const log = MessageLog.open(file, { timestampingIntervalSeconds: 1, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates(), initialDelayMs: 1000 });
     queries.forEach((q, i) => {
       log.log(toLog(q, soap(q), requests[i]!, false, i === 0 ? [attachment] : []));
       log.log(toLog(q, soap(q, true), responses[i]!, true));
