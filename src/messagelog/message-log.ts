@@ -275,7 +275,13 @@ export class MessageLog extends MessageLogReader {
 
   private checkCanLog(): void {
     if (this.closed) throw new XrdError('IOError', { reason: 'the message log is closed' }).within('LoggingFailed');
-    const reason = this.refusal();
+    let reason: string | undefined;
+    try {
+      reason = this.refusal();
+    } catch (err) {
+      // The configuration callbacks failed: report it as the logging failure it causes.
+      throw toXrdError(err).within('LoggingFailed');
+    }
     if (reason) throw new XrdError('TimestamperFailed', { reason }).within('LoggingFailed');
   }
 
