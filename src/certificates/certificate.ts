@@ -41,8 +41,26 @@ export interface CertificateFacts {
   readonly isCa: boolean;
 }
 
-/** @throws IncorrectCertificate when the input is not one DER or PEM certificate */
+const facts = new Map<string, CertificateFacts>();
+
+/**
+ * The facts of a certificate; DER input is kept in a small cache, since the proxies see the same
+ * signing and CA certificates in every message.
+ * @throws IncorrectCertificate when the input is not one DER or PEM certificate
+ */
 export function parseCertificate(input: Buffer | string): CertificateFacts {
+  if (typeof input === 'string') return readCertificate(input);
+  const key = createHash('sha256').update(input).digest('base64');
+  let found = facts.get(key);
+  if (!found) {
+    found = readCertificate(input);
+    if (facts.size >= PARSED_LIMIT) facts.delete(facts.keys().next().value!);
+    facts.set(key, found);
+  }
+  return found;
+}
+
+function readCertificate(input: Buffer | string): CertificateFacts {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(input);

@@ -167,11 +167,16 @@ export function loadGlobalConf(dir: string): GlobalConf {
  * `loadGlobalConf(dir)` as a function to call often: the files are parsed again only when one of
  * them changed (a download replaces them by renames, which changes their modification times).
  */
-export function globalConfReader(dir: string): () => GlobalConf {
-  let loaded: { stamp: string; conf: GlobalConf } | undefined;
+export function globalConfReader(dir: string, options: { recheckMs?: number } = {}): () => GlobalConf {
+  let loaded: { stamp: string; conf: GlobalConf; checkedAt: number } | undefined;
+  // Callers on every message (the proxies) look at the files at most every `recheckMs`.
+  const recheckMs = options.recheckMs ?? 0;
   return () => {
+    const now = Date.now();
+    if (loaded && now - loaded.checkedAt < recheckMs) return loaded.conf;
     const stamp = configurationStamp(dir);
-    if (loaded?.stamp !== stamp) loaded = { stamp, conf: loadGlobalConf(dir) };
+    if (loaded?.stamp !== stamp) loaded = { stamp, conf: loadGlobalConf(dir), checkedAt: now };
+    else loaded.checkedAt = now;
     return loaded.conf;
   };
 }

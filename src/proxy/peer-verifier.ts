@@ -22,6 +22,8 @@ export function signerOcspStore(signer: SignerConnection): OcspResponseStore {
 
 export class PeerVerifier {
   private readonly authenticator: PeerAuthenticator;
+  /** A connection's peer chain does not change; reading it from OpenSSL costs more than the rest of the check. */
+  private readonly chains = new WeakMap<TLSSocket, Buffer[] | undefined>();
 
   constructor(options: { globalConf: () => GlobalConf; ocsp: OcspResponseStore; remoteOcspPort: number }) {
     this.authenticator = new PeerAuthenticator({ conf: options.globalConf, ocsp: options.ocsp, fetch: { port: options.remoteOcspPort } });
@@ -29,11 +31,16 @@ export class PeerVerifier {
 
   /** @throws SslAuthenticationFailed[.…] with the reference's texts (seed 000) */
   async verifyProvider(socket: TLSSocket, provider: ClientId): Promise<void> {
-    await this.authenticator.verifyProvider(peerCertificateChain(socket), provider);
+    await this.authenticator.verifyProvider(this.chainOf(socket), provider);
   }
 
   /** @throws SslAuthenticationFailed[.…] */
   verifyClient(socket: TLSSocket, client: ClientId, ocspResponses: readonly Buffer[]): void {
-    this.authenticator.verifyClient(peerCertificateChain(socket), client, ocspResponses);
+    this.authenticator.verifyClient(this.chainOf(socket), client, ocspResponses);
+  }
+
+  private chainOf(socket: TLSSocket): Buffer[] | undefined {
+    if (!this.chains.has(socket)) this.chains.set(socket, peerCertificateChain(socket));
+    return this.chains.get(socket);
   }
 }

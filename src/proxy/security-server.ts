@@ -66,7 +66,7 @@ export interface SecurityServerOptions {
 export const DEFAULT_PORTS: SecurityServerPorts = { http: 8080, https: 8443, serverProxy: 5500, ocsp: 5577, monitoring: 2080 };
 export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
-/** How long the signer's answer about our authentication key is reused. */
+/** How long the signer's answers about our authentication key and its OCSP responses are reused. */
 const AUTH_KEY_CACHE_MS = 10_000;
 
 export interface RunningSecurityServer {
@@ -78,7 +78,8 @@ export interface RunningSecurityServer {
 export async function startSecurityServer(options: SecurityServerOptions): Promise<RunningSecurityServer> {
   const { logger } = options;
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
-  const globalConf = globalConfReader(options.globalConfDir);
+  // Configuration changes are seen within a second; the files are not looked at for every message.
+  const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
   const serverConf = serverConfReader(join(options.dataDir, 'serverconf.json'));
   const serverId = () => formatSecurityServerId(serverConf().serverId);
 
@@ -93,9 +94,16 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   };
   const authTls = async (): Promise<SecureContextOptions> => authKeyTlsOptions(options.signerSocket, await authKeyInfo()) as SecureContextOptions;
   const ocspStore = signerOcspStore(signer);
-  const ownAuthOcsp = async (): Promise<Buffer[]> => {
-    const info = await authKeyInfo();
-    return ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), ocspStore);
+  // Our auth certificate's OCSP responses go with every request; the signer refreshes them far
+  // less often than they are asked for.
+  let ownOcsp: { responses: Promise<Buffer[]>; until: number } | undefined;
+  const ownAuthOcsp = (): Promise<Buffer[]> => {
+    if (!ownOcsp || ownOcsp.until < Date.now()) {
+      const responses = authKeyInfo().then((info) => ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), ocspStore));
+      ownOcsp = { responses, until: Date.now() + AUTH_KEY_CACHE_MS };
+      responses.catch(() => (ownOcsp = undefined));
+    }
+    return ownOcsp.responses;
   };
 
   const messageLog = MessageLog.open(join(options.dataDir, 'messagelog.db'), {
