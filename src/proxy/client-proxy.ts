@@ -141,7 +141,7 @@ class ClientRequest {
     Object.assign(this.facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
     authenticateInformationSystem(this.deps.serverConf(), header.client, this.connection());
     this.deps.globalConf().checkUpToDate();
-    const signed = await signOrFail(this.deps.signing.sign(header.client, { message, attachments: attachments.map((a) => a.body) }));
+    const signed = await this.deps.signing.sign(header.client, { message, attachments: attachments.map((a) => a.body) }, 'Server.ClientProxy');
     const request: Envelope = { kind: 'soap', message, contentType, soapAction: this.request.headers.soapaction as string | undefined, attachments, signed, ocspResponses: [] };
     this.deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'client');
     const response = await this.deps.providers.send(header.service.provider, request);
@@ -164,7 +164,7 @@ class ClientRequest {
     authenticateInformationSystem(this.deps.serverConf(), rest.client, this.connection());
     this.deps.globalConf().checkUpToDate();
     const body = this.body.length > 0 ? this.body : undefined;
-    const signed = await signOrFail(this.deps.signing.sign(rest.client, { message: rest.headerPart, attachments: body ? [body] : [] }));
+    const signed = await this.deps.signing.sign(rest.client, { message: rest.headerPart, attachments: body ? [body] : [] }, 'Server.ClientProxy');
     const bodyType = headerValue(received, 'content-type') ?? 'application/octet-stream';
     const request: Envelope = { kind: 'rest', message: rest.headerPart, attachments: body ? [{ contentType: bodyType, body }] : [], signed, ocspResponses: [] };
     this.deps.recorder.log(request, { queryId: rest.queryId, client: rest.client, service: rest.service, response: false }, 'client');
@@ -206,16 +206,6 @@ function clientError<T>(read: () => T): T {
     throw toXrdError(err).withPrefix('Client');
   }
 }
-
-async function signOrFail<T>(signing: Promise<T>): Promise<T> {
-  try {
-    return await signing;
-  } catch (err) {
-    const e = toXrdError(err);
-    throw (e.code === 'CertValidation' || e.code === 'UnknownMember' ? e : e.within('CannotCreateSignature')).withPrefix('Server.ClientProxy');
-  }
-}
-
 
 function rawHeaders(raw: string[]): HeaderList {
   const headers: [string, string][] = [];

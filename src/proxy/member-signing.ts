@@ -6,7 +6,7 @@
  * OCSP responses are there and fresh, since the peer will refuse a signature without them.
  */
 import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { XrdError } from '../platform/errors.ts';
+import { XrdError, toXrdError, type FaultPrefix } from '../platform/errors.ts';
 import { formatClientId, memberOf, type ClientId } from '../protocol/identifiers.ts';
 import { BatchSigner, type MessageToSign, type SignedMessage, type SigningKey } from '../signature/message-signer.ts';
 import type { SignerConnection } from '../signer/signer-client.ts';
@@ -18,7 +18,7 @@ import { parseOcspResponse } from '../trust/ocsp.ts';
 const KEY_CACHE_MS = 30_000;
 
 export class MemberSigning {
-  private readonly keys = new Map<string, { key: Promise<SigningKey>; until: number }>();
+  private readonly keys = new Map<string, { key: Promise<CachedKey>; until: number }>();
   private readonly signer: BatchSigner;
 
   constructor(
@@ -31,19 +31,30 @@ export class MemberSigning {
     });
   }
 
-  /** @throws UnknownMember, TokenNotActive, CertValidation (OCSP missing or stale), signer errors */
-  async sign(member: ClientId, message: MessageToSign): Promise<SignedMessage> {
-    const key = await this.keyOf(memberOf(member));
+  /**
+   * @throws CertValidation (OCSP missing or stale), UnknownMember, or the signer's error under
+   *   CannotCreateSignature (e.g. CannotCreateSignature.TokenNotActive), all with `prefix`
+   */
+  async sign(member: ClientId, message: MessageToSign, prefix: FaultPrefix): Promise<SignedMessage> {
     try {
+      const { key, oldestThisUpdate } = await this.keyOf(memberOf(member));
+      // Checked on every message, not only when the key is loaded: a responder that went away
+      // must stop signing once the cached responses pass the configuration's freshness.
+      const freshnessMs = this.conf().own.ocspFreshnessSeconds * 1000;
+      if (Date.now() - oldestThisUpdate > freshnessMs) {
+        this.keys.delete(formatClientId(memberOf(member)));
+        throw new XrdError('CertValidation', { reason: `OCSP response is too old (thisUpdate: ${new Date(oldestThisUpdate).toISOString()}) for the signing certificate path of member ${formatClientId(memberOf(member))}` });
+      }
       return await this.signer.sign(key, message);
     } catch (err) {
       // A key that stopped working (logout, removal) must not stay cached.
       this.keys.delete(formatClientId(memberOf(member)));
-      throw err;
+      const e = toXrdError(err);
+      throw (e.code === 'CertValidation' || e.code === 'UnknownMember' ? e : e.within('CannotCreateSignature')).withPrefix(prefix);
     }
   }
 
-  private keyOf(member: ClientId): Promise<SigningKey> {
+  private keyOf(member: ClientId): Promise<CachedKey> {
     const name = formatClientId(member);
     const cached = this.keys.get(name);
     if (cached && cached.until > Date.now()) return cached.key;
@@ -53,24 +64,29 @@ export class MemberSigning {
     return key;
   }
 
-  private async loadKey(member: string): Promise<SigningKey> {
+  private async loadKey(member: string): Promise<CachedKey> {
     const info = await this.client.call('memberSigningInfo', { memberId: member });
     const cert = Buffer.from(info.cert, 'base64');
-    const conf = this.conf();
-    const path = buildCertPath(cert, conf, info.chain.map((c) => Buffer.from(c, 'base64')));
+    const path = buildCertPath(cert, this.conf(), info.chain.map((c) => Buffer.from(c, 'base64')));
     // OCSP responses for every certificate below the approved CA's top certificate.
     const needing = path.certs.slice(0, -1);
     const { responses } = await this.client.call('getOcspResponses', { certHashes: needing.map(certSha1) });
-    const freshness = conf.own.ocspFreshnessSeconds * 1000;
+    let oldestThisUpdate = Infinity;
     const ocspResponses = responses.map((r, i) => {
-      if (!r) throw new XrdError('CertValidation', { reason: `No OCSP response for certificate ${i === 0 ? 'of member ' + member : 'of its CA'}` });
+      if (!r) throw new XrdError('CertValidation', { reason: `No OCSP response for certificate ${i === 0 ? `of member ${member}` : 'of its CA'}` });
       const der = Buffer.from(r, 'base64');
-      const thisUpdate = parseOcspResponse(der).responses[0]?.thisUpdate;
-      if (!thisUpdate || Date.now() - thisUpdate.getTime() > freshness) {
-        throw new XrdError('CertValidation', { reason: `OCSP response is too old (thisUpdate: ${thisUpdate?.toISOString()}) for the signing certificate path of member ${member}` });
-      }
+      oldestThisUpdate = Math.min(oldestThisUpdate, parseOcspResponse(der).responses[0]?.thisUpdate.getTime() ?? 0);
       return der;
     });
-    return { keyId: info.keyId, algorithm: info.algorithm, cert, intermediateCerts: path.certs.slice(1, -1), ocspResponses, batchSigningEnabled: info.batchSigningEnabled };
+    return {
+      key: { keyId: info.keyId, algorithm: info.algorithm, cert, intermediateCerts: path.certs.slice(1, -1), ocspResponses, batchSigningEnabled: info.batchSigningEnabled },
+      oldestThisUpdate,
+    };
   }
+}
+
+interface CachedKey {
+  readonly key: SigningKey;
+  /** Unix ms of the oldest embedded OCSP response's thisUpdate. */
+  readonly oldestThisUpdate: number;
 }

@@ -31,6 +31,8 @@ export interface ProviderLinkOptions {
   /** OCSP responses for our authentication certificate's chain, sent with each request for the peer's check. */
   readonly ownAuthOcsp: () => Promise<Buffer[]>;
   readonly peers: PeerVerifier;
+  /** Why a handshake failed on our side (the signer engine's signature), or undefined when it was not ours. */
+  readonly explainHandshakeFailure: (err: Error) => Promise<XrdError | undefined>;
   /** The port security servers accept messages on (5500 in the reference). */
   readonly remotePort: number;
   readonly connectTimeoutMs: number;
@@ -152,9 +154,14 @@ export class ProviderLink {
       req.on('error', (err) => {
         clearTimeout(timer);
         if (err instanceof XrdError) reject(err);
-        else if (/handshake|alert|SSL|TLS/i.test(err.message)) {
+        else if (/handshake|alert|SSL|TLS|engine/i.test(err.message)) {
           this.agents.delete(address);
-          reject(new XrdError('SslAuthenticationFailed', { reason: `TLS handshake with ${target} failed: ${err.message}` }, { prefix: 'Server.ClientProxy', cause: err }));
+          const failed = new XrdError('SslAuthenticationFailed', { reason: `TLS handshake with ${target} failed: ${err.message}` }, { prefix: 'Server.ClientProxy', cause: err });
+          // When our own handshake signature failed, the signer tells why (token logged out, signer down, …).
+          this.options.explainHandshakeFailure(err).then(
+            (why) => reject(why ? why.within('SslAuthenticationFailed').withPrefix('Server.ClientProxy') : failed),
+            () => reject(failed),
+          );
         } else reject(new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err }));
       });
       req.on('socket', (socket) => {

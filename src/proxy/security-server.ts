@@ -19,7 +19,7 @@ import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import { serverConfReader, type ServerConf } from '../serverconf/server-conf.ts';
 import type { SigningInfo } from '../signer/wire/operations.ts';
 import { SignerConnection } from '../signer/signer-client.ts';
-import { authKeyTlsOptions } from '../tls/auth-key-tls.ts';
+import { authKeyTlsOptions, engineFailureOf, explainAuthHandshakeFailure } from '../tls/auth-key-tls.ts';
 import { ownAuthOcspResponses } from '../trust/peer-auth.ts';
 import { startClientProxy } from './client-proxy.ts';
 import { MemberSigning } from './member-signing.ts';
@@ -124,6 +124,11 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     authTls,
     ownAuthOcsp,
     peers,
+    explainHandshakeFailure: async (err) => {
+      if (!engineFailureOf(err)) return undefined;
+      const keyId = await authKeyInfo().then((info) => info.keyId, (e: unknown) => toXrdError(e));
+      return typeof keyId === 'string' ? explainAuthHandshakeFailure(signer, keyId, err) : keyId;
+    },
     remotePort: options.remoteServerPort,
     connectTimeoutMs: 5_000,
     responseTimeoutMs: 120_000,

@@ -128,7 +128,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
     if (serviceFault) return encodeProxyMessage({ fault: serviceFault });
     const message = withRequestHash(serviceAnswer.message, request.message);
     checkResponseHeader(header, parseSoapHeader(message));
-    const signed = await deps.signing.sign(header.service.provider, { message, attachments: serviceAnswer.attachments.map((a) => a.body) });
+    const signed = await deps.signing.sign(header.service.provider, { message, attachments: serviceAnswer.attachments.map((a) => a.body) }, 'Server.ServerProxy');
     const envelope: Envelope = { kind: 'soap', message, contentType: serviceAnswer.contentType, attachments: serviceAnswer.attachments, signed, ocspResponses: [] };
     deps.recorder.log(envelope, { queryId: header.id, client: header.client, service: header.service, response: true }, 'server');
     facts.responseSize = message.length;
@@ -152,7 +152,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
   const response = await callService(formatServiceId(rest.service), target, { method: rest.method, headers: forwarded, body: requestBody }, { timeoutMs: service.timeoutSeconds * 1000, maxBytes: deps.maxMessageBytes });
   const parts = restResponseParts({ headerPart: request.message, body: requestBody, client: rest.client, service: rest.service, queryId, requestId }, response.status, response.reason, response.headers);
   const responseBody = response.body.length ? response.body : undefined;
-  const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: responseBody ? [responseBody] : [] });
+  const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: responseBody ? [responseBody] : [] }, 'Server.ServerProxy');
   const bodyType = headerValue(response.headers, 'content-type') ?? 'application/octet-stream';
   const envelope: Envelope = { kind: 'rest', message: parts.headerPart, attachments: responseBody ? [{ contentType: bodyType, body: responseBody }] : [], signed, ocspResponses: [] };
   deps.recorder.log(envelope, { queryId, client: rest.client, service: rest.service, response: true }, 'server');

@@ -11,6 +11,8 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
+import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
@@ -221,6 +223,25 @@ describe('faults', () => {
     }
   });
 
+  it("provider's token logged out: its response cannot be signed, and new mutual TLS handshakes fail; logged in: calls work", async () => {
+    const signer = await SignerClient.connect(instance.provider.signerSocket);
+    try {
+      await signer.call('deactivateToken', { token: instance.provider.tokenId });
+      // The pooled connection still stands; the provider's server cannot sign its response.
+      expect(faultCode((await soapCall('provider-logged-out')).body)).toBe('Server.ServerProxy.CannotCreateSignature.TokenNotActive');
+      // A fresh client proxy must handshake: the provider's half of it needs its HSM-held auth key.
+      await instance.stopProxy(instance.consumer);
+      await instance.startProxy(instance.consumer);
+      const handshake = await soapCall('provider-handshake');
+      expect(faultCode(handshake.body)).toBe('Server.ClientProxy.SslAuthenticationFailed');
+      expect(faultString(handshake.body)).toMatch(/TLS handshake with 127\.0\.0\.1:\d+ failed/);
+      await signer.call('activateToken', { token: instance.provider.tokenId, pin: instance.pinOf(instance.provider) });
+      expect((await soapCall('provider-logged-in')).body).toMatch(/data>\d+</);
+    } finally {
+      signer.close();
+    }
+  });
+
   it('signer down: a coded fault; signer back: calls work', async () => {
     await instance.stopSigner(instance.consumer);
     const out = await soapCall('signer-down');
@@ -244,6 +265,23 @@ describe('faults', () => {
     } finally {
       await instance.startPkiServices();
     }
+  });
+
+  it('OCSP responder down and cached responses gone stale: a coded fault instead of a signature nobody can trust', async () => {
+    const conf = loadGlobalConf(instance.pki.globalConfDir);
+    await instance.stopPkiServices();
+    try {
+      writeGlobalConf(instance.pki.globalConfDir, { ...conf.own, ocspFreshnessSeconds: 1 }, conf.privateParams);
+      await new Promise((r) => setTimeout(r, 2500));
+      const stale = await soapCall('ocsp-stale');
+      expect(faultCode(stale.body)).toBe('Server.ClientProxy.CertValidation');
+      expect(faultString(stale.body)).toMatch(/^OCSP response is too old/);
+    } finally {
+      writeGlobalConf(instance.pki.globalConfDir, conf.own, conf.privateParams);
+      await instance.startPkiServices();
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await soapCall('ocsp-fresh-again')).body).toMatch(/data>\d+</);
   });
 
   it('kill -9 of a proxy under load loses no record it answered for', async () => {
