@@ -2,12 +2,14 @@
  * `xrd proxy start` (one security server's proxy process) and `xrd local start` (the complete
  * local instance of the README's main command).
  */
+import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join, relative, resolve } from 'node:path';
 import { createLogger } from '../platform/logger.ts';
 import { startLocalInstance, type LocalInstance } from '../localinstance/local-instance.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
+import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
 
 export type CliValues = Record<string, string | boolean | undefined>;
 
@@ -45,6 +47,24 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
   return new Promise<number>(() => {
     // Runs until a signal stops it.
   });
+}
+
+/**
+ * `xrd proxy internal-cert export [--out F]` / `import <pem>`: the certificate information systems
+ * see on the client proxy's HTTPS port (seed 003: "Download the internal certificate … Export").
+ * A running proxy picks up an imported one at its next start.
+ */
+export function internalCertCommand(command: string | undefined, rest: string[], values: CliValues, dataDir: string): number {
+  const dir = join(dataDir, 'internal-tls');
+  const tls = command === 'import' ? importInternalTls(dir, readFileSync(rest[0] ?? '', 'utf8')) : command === 'export' ? ensureInternalTls(dir) : undefined;
+  if (!tls) throw new Error('usage: xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>');
+  const cert = new X509Certificate(tls.certPem);
+  const view = { subject: cert.subject.replaceAll('\n', ', '), notAfter: new Date(cert.validTo).toISOString(), sha256: createHash('sha256').update(cert.raw).digest('hex').toUpperCase() };
+  if (command === 'export' && typeof values.out === 'string') writeFileSync(values.out, tls.certPem);
+  if (values.json) process.stdout.write(`${JSON.stringify({ ...view, pem: tls.certPem })}\n`);
+  else if (command === 'export' && typeof values.out !== 'string') process.stdout.write(tls.certPem);
+  else process.stdout.write(`${command === 'import' ? 'imported' : 'exported'} ${view.subject} (SHA-256 ${view.sha256}, valid until ${view.notAfter})\n`);
+  return 0;
 }
 
 export async function localStart(values: CliValues): Promise<number> {

@@ -26,7 +26,7 @@ import type { CertStatus } from '../signer/keyconf-store.ts';
 import type { SignerService } from '../signer/signer-service.ts';
 import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
 import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
-import { localStart, proxyStart } from './proxy-commands.ts';
+import { internalCertCommand, localStart, proxyStart } from './proxy-commands.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -106,6 +106,7 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
                   [--http-port 8080] [--https-port 8443] [--server-port 5500] [--ocsp-port 5577]
                   [--monitoring-port 2080] [--remote-server-port 5500] [--remote-ocsp-port 5577]
                   [--max-message-bytes N] [--timestamping-interval S]
+  xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>   the client proxy's own TLS certificate
 
   xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--socket P] [--socket-group GID --socket-mode 660]
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
@@ -157,6 +158,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (group === 'daemon' && command === 'start') return await daemonStart(values);
     if (group === 'proxy' && command === 'start') return await proxyStart(values, dataDir(values), globalConfDir(values, false)!, socketPath(values));
+    if (group === 'proxy' && command === 'internal-cert') return internalCertCommand(rest[0], rest.slice(1), values, dataDir(values));
     if (group === 'local' && command === 'start') return await localStart(values);
     if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'testpki') return await testPkiCommand(command, values);
