@@ -11,14 +11,14 @@
  * The last line is one JSON object with every figure.
  */
 import http from 'node:http';
-import https from 'node:https';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { getRandomRequest } from '../src/cli/proxy-commands.ts';
 import { startLocalInstance } from '../src/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
+import { parseServerConf, serializeServerConf } from '../src/serverconf/server-conf.ts';
 import { SignerClient } from '../src/signer/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
 import { freePort } from '../test/support/net.ts';
@@ -57,9 +57,9 @@ async function load(concurrency: number, callOnce: () => Promise<boolean>): Prom
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
-function post(client: typeof http | typeof https, url: string, agent: http.Agent, body: Buffer, extra: https.RequestOptions = {}): Promise<boolean> {
+function post(url: string, agent: http.Agent, body: Buffer): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const req = client.request(url, { method: 'POST', agent, headers: { 'content-type': 'text/xml', 'content-length': body.length }, ...extra }, (res) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'text/xml', 'content-length': body.length } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve(res.statusCode === 200 && /data>\d+</.test(Buffer.concat(chunks).toString())));
@@ -81,13 +81,17 @@ async function main(): Promise<void> {
   const figures: Record<string, number> = {};
   try {
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
-    const clientCert = { cert: readFileSync(instance.clientIs.certFile), key: readFileSync(instance.clientIs.keyFile), rejectUnauthorized: false };
+    // The information system speaks plain HTTP to its security server, as it does to the service in (a):
+    // the comparison is about what the two security servers add.
+    const serverConfFile = join(instance.consumer.proxyDataDir, 'serverconf.json');
+    const serverConf = parseServerConf(readFileSync(serverConfFile, 'utf8'));
+    writeFileSync(serverConfFile, serializeServerConf({ ...serverConf, clients: serverConf.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
     for (const c of CONCURRENCY) {
       const directAgent = new http.Agent({ keepAlive: true, maxSockets: c });
-      const direct = await load(c, () => post(http, `${instance.testServicesUrl}/`, directAgent, body));
+      const direct = await load(c, () => post(`${instance.testServicesUrl}/`, directAgent, body));
       directAgent.destroy();
-      const proxyAgent = new https.Agent({ keepAlive: true, maxSockets: c, ...clientCert });
-      const proxied = await load(c, () => post(https, `${instance.consumer.httpsUrl}/`, proxyAgent, body));
+      const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: c });
+      const proxied = await load(c, () => post(`${instance.consumer.httpUrl}/`, proxyAgent, body));
       proxyAgent.destroy();
       Object.assign(figures, {
         [`direct_per_s_${c}`]: direct.perSecond, [`direct_p50_ms_${c}`]: direct.p50, [`direct_p99_ms_${c}`]: direct.p99,

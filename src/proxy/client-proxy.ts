@@ -11,8 +11,8 @@ import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { TEXT_XML_UTF8, faultOfError, type SoapFault } from '../protocol/faults.ts';
-import { parseRestHeaderPart, readRestRequest, restRequestHash, headerValue, type HeaderList } from '../protocol/rest-message.ts';
-import { checkResponseHeader, parseSoapHeader, soapRequestHash, type SoapHeader } from '../protocol/soap-message.ts';
+import { encodeIdHeader, headerValue, parseRestHeaderPart, readRestRequest, restRequestHash, type HeaderList } from '../protocol/rest-message.ts';
+import { checkResponseHeader, parseSoapHeader, soapRequestHash } from '../protocol/soap-message.ts';
 import type { ServerConf } from '../serverconf/server-conf.ts';
 import { authenticateInformationSystem, type IsConnection } from './is-authentication.ts';
 import type { MemberSigning } from './member-signing.ts';
@@ -87,6 +87,8 @@ function buildApp(deps: ClientProxyDeps, tls: object | undefined): FastifyInstan
   return app;
 }
 
+const isConnections = new WeakMap<TLSSocket, IsConnection>();
+
 class ClientRequest {
   readonly facts: ExchangeFacts;
 
@@ -130,8 +132,14 @@ class ClientRequest {
   private connection(): IsConnection {
     const socket = this.request.raw.socket as TLSSocket;
     if (!socket.encrypted) return { tls: false };
-    const peer = socket.getPeerCertificate();
-    return { tls: true, clientCert: peer && peer.raw ? Buffer.from(peer.raw) : undefined };
+    // One answer per kept-alive connection: asking OpenSSL for the certificate is not cheap.
+    let connection = isConnections.get(socket);
+    if (!connection) {
+      const peer = socket.getPeerCertificate();
+      connection = { tls: true, clientCert: peer && peer.raw ? Buffer.from(peer.raw) : undefined };
+      isConnections.set(socket, connection);
+    }
+    return connection;
   }
 
   private async soap(): Promise<Reply> {
@@ -146,10 +154,12 @@ class ClientRequest {
     this.deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'client');
     const response = await this.deps.providers.send(header.service.provider, request);
     if (response.kind !== 'soap') throw new XrdError('InvalidRequest', { reason: 'the provider answered a SOAP request with a REST message' }, { prefix: 'Server.ClientProxy' });
-    verifyResponse(this.deps, response, (h) => {
-      checkResponseHeader(header, h!);
-      if (h!.requestHash !== soapRequestHash(message)) throw new XrdError('InconsistentResponse', { reason: 'xrd:requestHash is missing or does not match the request sent' });
+    asClientProxy(() => {
+      const answered = parseSoapHeader(response.message);
+      checkResponseHeader(header, answered);
+      if (answered.requestHash !== soapRequestHash(message)) throw new XrdError('InconsistentResponse', { reason: 'xrd:requestHash is missing or does not match the request sent' });
     });
+    verifyEnvelope(response, this.deps.globalConf(), header.service.provider, 'Server.ClientProxy');
     this.deps.recorder.log(response, { queryId: header.id, client: header.client, service: header.service, response: true }, 'client');
     const body = writeSoapBody({ message: response.message, contentType: response.contentType ?? TEXT_XML_UTF8, attachments: response.attachments });
     this.facts.responseSize = body.body.length;
@@ -170,12 +180,20 @@ class ClientRequest {
     this.deps.recorder.log(request, { queryId: rest.queryId, client: rest.client, service: rest.service, response: false }, 'client');
     const response = await this.deps.providers.send(rest.service.provider, request);
     if (response.kind !== 'rest') throw new XrdError('InvalidRequest', { reason: 'the provider answered a REST request with a SOAP message' }, { prefix: 'Server.ClientProxy' });
-    const expectedHash = restRequestHash(rest.headerPart, body);
-    verifyResponse(this.deps, response, () => undefined);
-    const { startLine, headers } = parseRestHeaderPart(response.message);
-    if (headerValue(headers, 'x-road-request-hash') !== expectedHash) {
-      throw new XrdError('InconsistentResponse', { reason: 'X-Road-Request-Hash does not match the request sent' }, { prefix: 'Server.ClientProxy' });
-    }
+    const { startLine, headers } = asClientProxy(() => {
+      const part = parseRestHeaderPart(response.message);
+      const expected: [string, string][] = [
+        ['x-road-id', rest.queryId],
+        ['x-road-request-id', rest.requestId],
+        ['x-road-client', encodeIdHeader([rest.client.instance, rest.client.memberClass, rest.client.memberCode, rest.client.subsystem])],
+        ['x-road-request-hash', restRequestHash(rest.headerPart, body)],
+      ];
+      for (const [name, value] of expected) {
+        if (headerValue(part.headers, name) !== value) throw new XrdError('InconsistentResponse', { reason: `${name} does not match the request sent` });
+      }
+      return part;
+    });
+    verifyEnvelope(response, this.deps.globalConf(), rest.service.provider, 'Server.ClientProxy');
     this.deps.recorder.log(response, { queryId: rest.queryId, client: rest.client, service: rest.service, response: true }, 'client');
     const responseBody = response.attachments[0]?.body ?? Buffer.alloc(0);
     this.facts.responseSize = responseBody.length;
@@ -187,15 +205,13 @@ class ClientRequest {
   }
 }
 
-function verifyResponse(deps: ClientProxyDeps, response: Envelope, check: (h: SoapHeader | undefined) => void): SoapHeader | undefined {
-  const header = response.kind === 'soap' ? parseSoapHeader(response.message) : undefined;
+/** Problems with the provider's answer are reported by the client proxy. */
+function asClientProxy<T>(check: () => T): T {
   try {
-    check(header);
+    return check();
   } catch (err) {
     throw toXrdError(err).withPrefix('Server.ClientProxy');
   }
-  verifyEnvelope(response, deps.globalConf(), 'Server.ClientProxy');
-  return header;
 }
 
 /** Errors in what the information system sent are the client's (`Client.…`). */

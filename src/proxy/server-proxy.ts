@@ -110,7 +110,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
     const header = parseSoapHeader(request.message);
     Object.assign(facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
     await deps.peers.verifyClient(socket, header.client, request.ocspResponses);
-    verifyEnvelope(request, conf, 'Server.ServerProxy');
+    verifyEnvelope(request, conf, header.client, 'Server.ServerProxy');
     const service = serviceFor(deps, header.client, header.service, 'SOAP');
     deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'server');
     const outgoing = writeSoapBody({ message: request.message, contentType: request.contentType ?? TEXT_XML_UTF8, attachments: request.attachments });
@@ -142,7 +142,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
   const requestId = headerValue(headers, 'x-road-request-id') ?? rest.requestId;
   Object.assign(facts, { client: rest.client, service: rest.service, queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
   await deps.peers.verifyClient(socket, rest.client, request.ocspResponses);
-  verifyEnvelope(request, conf, 'Server.ServerProxy');
+  verifyEnvelope(request, conf, rest.client, 'Server.ServerProxy');
   const service = serviceFor(deps, rest.client, rest.service, 'REST');
   deps.recorder.log(request, { queryId, client: rest.client, service: rest.service, response: false }, 'server');
   const requestBody = request.attachments[0]?.body;

@@ -1,19 +1,17 @@
 /**
  * Verifying a signed message received from another security server (MESS_11) at the time it
- * arrives: the sender is the client for a request and the service's provider for a response, read
- * from the message itself. Failures are reported as the reference does, under
+ * arrives: the sender is the client for a request and the service's provider for a response. Failures are reported as the reference does, under
  * `SignatureVerification` with the verifying proxy's prefix, e.g.
  * `Server.ServerProxy.SignatureVerification.InvalidSignatureValue`.
  */
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { toXrdError, type FaultPrefix } from '../platform/errors.ts';
-import { readMessageHeader, signerOf } from '../protocol/message-header.ts';
+import type { ClientId } from '../protocol/identifiers.ts';
 import { verifySignature, type VerifiedSignature } from '../signature/verifier.ts';
 import type { Envelope } from './transport.ts';
 
-export function verifyEnvelope(envelope: Envelope, conf: GlobalConf, prefix: FaultPrefix): VerifiedSignature {
+export function verifyEnvelope(envelope: Envelope, conf: GlobalConf, sender: ClientId, prefix: FaultPrefix): VerifiedSignature {
   try {
-    const sender = signerOf(readMessageHeader(envelope.message));
     const { signed } = envelope;
     return verifySignature(
       signed.signatureXml,

@@ -64,6 +64,34 @@ export interface ParsedSignature {
 const DS = NS.ds;
 const XADES = NS.xades;
 
+/**
+ * Messages signed in one batch carry the same signature document: the proxies see it once per
+ * message. Parsed documents are kept by their SHA-256, and the checks that depend only on the
+ * document (signed properties digest, signature value) are done once per parsed document.
+ */
+const parsedSignatures = new Map<string, ParsedSignature>();
+const PARSED_SIGNATURES_LIMIT = 256;
+const valueVerified = new WeakSet<ParsedSignature>();
+const ocspOfSignature = new WeakMap<ParsedSignature, BasicOcspResponse[]>();
+/**
+ * OCSP outcomes of a signature for one configuration, reused for a second: messages of a batch
+ * arrive together, and freshness is counted in minutes (the reference keeps them 60 s).
+ */
+const ocspChecked = new WeakMap<ParsedSignature, { conf: GlobalConf; at: number; facts: OcspFacts[] }>();
+const OCSP_REUSE_MS = 1000;
+
+function parseSignatureCached(xml: Buffer | string): ParsedSignature {
+  // The document itself is the key: comparing it costs less than hashing it.
+  const key = typeof xml === 'string' ? xml : xml.toString('latin1');
+  let sig = parsedSignatures.get(key);
+  if (!sig) {
+    sig = parseSignature(xml);
+    if (parsedSignatures.size >= PARSED_SIGNATURES_LIMIT) parsedSignatures.delete(parsedSignatures.keys().next().value!);
+    parsedSignatures.set(key, sig);
+  }
+  return sig;
+}
+
 /** @throws MalformedSignature */
 export function parseSignature(xml: Buffer | string): ParsedSignature {
   let root: XmlElement;
@@ -199,9 +227,12 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
     const uncovered = [...inputs.keys()].filter((uri) => !verifiedParts.includes(uri));
     if (uncovered.length > 0) throw new XrdError('InvalidReference', { uri: uncovered.join(', '), reason: 'the signature does not cover this part of the message' });
   }
-  const sp = sig.signedPropertiesReference;
-  if (!createHash(digestForUri(sp.digestMethod)).update(canonicalize(sig.signedProperties)).digest().equals(sp.digestValue)) throw invalid('digest of the signed properties does not match');
-  if (!verifySignedInfo(sig)) throw invalid('the signature value does not verify with the signing certificate');
+  if (!valueVerified.has(sig)) {
+    const sp = sig.signedPropertiesReference;
+    if (!createHash(digestForUri(sp.digestMethod)).update(canonicalize(sig.signedProperties)).digest().equals(sp.digestValue)) throw invalid('digest of the signed properties does not match');
+    if (!verifySignedInfo(sig)) throw invalid('the signature value does not verify with the signing certificate');
+    valueVerified.add(sig);
+  }
   return { verifiedParts, unverifiedParts };
 }
 
@@ -242,7 +273,7 @@ export interface VerifiedSignature extends CoreVerification {
  *   CannotCreateCertPath, InvalidCertPath, CertValidityTime, CertValidation, IncorrectValidationInfo
  */
 export function verifySignature(xml: Buffer | string | ParsedSignature, parts: SignedParts, options: VerifyOptions): VerifiedSignature {
-  const sig = typeof xml === 'string' || Buffer.isBuffer(xml) ? parseSignature(xml) : xml;
+  const sig = typeof xml === 'string' || Buffer.isBuffer(xml) ? parseSignatureCached(xml) : xml;
   const core = () => verifySignatureCore(sig, parts, options);
   // The hash chain comes before the certificate checks, the other references after them.
   const hashChain = sig.dataReferences.some((r) => r.uri === HASH_CHAIN_RESULT_URI);
@@ -284,12 +315,23 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
 
 /** Every certificate of the path below the CA's top certificate needs a good OCSP response in the signature. */
 function checkOcsp(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: Date): OcspFacts[] {
+  const known = ocspChecked.get(sig);
+  if (known && known.conf === conf && Math.abs(at.getTime() - known.at) < OCSP_REUSE_MS) return known.facts;
+  const facts = checkOcspNow(sig, path, conf, at);
+  ocspChecked.set(sig, { conf, at: at.getTime(), facts });
+  return facts;
+}
+
+function checkOcspNow(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: Date): OcspFacts[] {
   if (sig.ocspResponses.length === 0) throw new XrdError('MalformedSignature', { reason: 'Could not get any OCSP elements from signature' });
-  let responses: BasicOcspResponse[];
-  try {
-    responses = sig.ocspResponses.map((r) => parseOcspResponse(r));
-  } catch (err) {
-    throw new XrdError('MalformedSignature', { reason: `an OCSP response in the signature cannot be read: ${(err as Error).message}` }, { cause: err });
+  let responses = ocspOfSignature.get(sig);
+  if (!responses) {
+    try {
+      responses = sig.ocspResponses.map((r) => parseOcspResponse(r));
+    } catch (err) {
+      throw new XrdError('MalformedSignature', { reason: `an OCSP response in the signature cannot be read: ${(err as Error).message}` }, { cause: err });
+    }
+    ocspOfSignature.set(sig, responses);
   }
   const facts: OcspFacts[] = [];
   for (let i = 0; i + 1 < path.certs.length; i++) {
