@@ -151,7 +151,7 @@ class ClientRequest {
     this.deps.globalConf().checkUpToDate();
     const signed = await this.deps.signing.sign(header.client, { message, attachments: attachments.map((a) => a.body) }, 'Server.ClientProxy');
     const request: Envelope = { kind: 'soap', message, contentType, soapAction: this.request.headers.soapaction as string | undefined, attachments, signed, ocspResponses: [] };
-    this.deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'client');
+    await this.deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'client');
     const response = await this.deps.providers.send(header.service.provider, request);
     if (response.kind !== 'soap') throw new XrdError('InvalidRequest', { reason: 'the provider answered a SOAP request with a REST message' }, { prefix: 'Server.ClientProxy' });
     asClientProxy(() => {
@@ -160,7 +160,7 @@ class ClientRequest {
       if (answered.requestHash !== soapRequestHash(message)) throw new XrdError('InconsistentResponse', { reason: 'xrd:requestHash is missing or does not match the request sent' });
     });
     verifyEnvelope(response, this.deps.globalConf(), header.service.provider, 'Server.ClientProxy');
-    this.deps.recorder.log(response, { queryId: header.id, client: header.client, service: header.service, response: true }, 'client');
+    await this.deps.recorder.log(response, { queryId: header.id, client: header.client, service: header.service, response: true }, 'client');
     const body = writeSoapBody({ message: response.message, contentType: response.contentType ?? TEXT_XML_UTF8, attachments: response.attachments });
     this.facts.responseSize = body.body.length;
     return { status: 200, headers: { 'content-type': body.contentType }, body: body.body };
@@ -177,7 +177,7 @@ class ClientRequest {
     const signed = await this.deps.signing.sign(rest.client, { message: rest.headerPart, attachments: body ? [body] : [] }, 'Server.ClientProxy');
     const bodyType = headerValue(received, 'content-type') ?? 'application/octet-stream';
     const request: Envelope = { kind: 'rest', message: rest.headerPart, attachments: body ? [{ contentType: bodyType, body }] : [], signed, ocspResponses: [] };
-    this.deps.recorder.log(request, { queryId: rest.queryId, client: rest.client, service: rest.service, response: false }, 'client');
+    await this.deps.recorder.log(request, { queryId: rest.queryId, client: rest.client, service: rest.service, response: false }, 'client');
     const response = await this.deps.providers.send(rest.service.provider, request);
     if (response.kind !== 'rest') throw new XrdError('InvalidRequest', { reason: 'the provider answered a REST request with a SOAP message' }, { prefix: 'Server.ClientProxy' });
     const { startLine, headers } = asClientProxy(() => {
@@ -194,7 +194,7 @@ class ClientRequest {
       return part;
     });
     verifyEnvelope(response, this.deps.globalConf(), rest.service.provider, 'Server.ClientProxy');
-    this.deps.recorder.log(response, { queryId: rest.queryId, client: rest.client, service: rest.service, response: true }, 'client');
+    await this.deps.recorder.log(response, { queryId: rest.queryId, client: rest.client, service: rest.service, response: true }, 'client');
     const responseBody = response.attachments[0]?.body ?? Buffer.alloc(0);
     this.facts.responseSize = responseBody.length;
     const out: Record<string, string> = {};

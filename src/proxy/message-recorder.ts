@@ -49,12 +49,15 @@ export class MessageRecorder {
     private readonly opMonitor: OpMonitor | undefined,
   ) {}
 
-  /** @throws LoggingFailed (message log refuses or fails), with the logging proxy's prefix */
-  log(envelope: Envelope, meta: ExchangeMeta, side: 'client' | 'server'): void {
+  /**
+   * Resolves once the record is committed (records of one event-loop turn share a transaction).
+   * @throws LoggingFailed (message log refuses or fails), with the logging proxy's prefix
+   */
+  async log(envelope: Envelope, meta: ExchangeMeta, side: 'client' | 'server'): Promise<void> {
     if (!this.messageLog) return;
     const prefix: FaultPrefix = side === 'client' ? 'Server.ClientProxy' : 'Server.ServerProxy';
     try {
-      this.messageLog.log({
+      await this.messageLog.logCommitted({
         queryId: meta.queryId,
         client: meta.client,
         serviceProvider: meta.service.provider,

@@ -112,7 +112,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
     await deps.peers.verifyClient(socket, header.client, request.ocspResponses);
     verifyEnvelope(request, conf, header.client, 'Server.ServerProxy');
     const service = serviceFor(deps, header.client, header.service, 'SOAP');
-    deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'server');
+    await deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'server');
     const outgoing = writeSoapBody({ message: request.message, contentType: request.contentType ?? TEXT_XML_UTF8, attachments: request.attachments });
     const response = await callService(formatServiceId(header.service), new URL(service.url), {
       method: 'POST',
@@ -130,7 +130,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
     checkResponseHeader(header, parseSoapHeader(message));
     const signed = await deps.signing.sign(header.service.provider, { message, attachments: serviceAnswer.attachments.map((a) => a.body) }, 'Server.ServerProxy');
     const envelope: Envelope = { kind: 'soap', message, contentType: serviceAnswer.contentType, attachments: serviceAnswer.attachments, signed, ocspResponses: [] };
-    deps.recorder.log(envelope, { queryId: header.id, client: header.client, service: header.service, response: true }, 'server');
+    await deps.recorder.log(envelope, { queryId: header.id, client: header.client, service: header.service, response: true }, 'server');
     facts.responseSize = message.length;
     return encodeEnvelope(envelope);
   }
@@ -144,7 +144,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
   await deps.peers.verifyClient(socket, rest.client, request.ocspResponses);
   verifyEnvelope(request, conf, rest.client, 'Server.ServerProxy');
   const service = serviceFor(deps, rest.client, rest.service, 'REST');
-  deps.recorder.log(request, { queryId, client: rest.client, service: rest.service, response: false }, 'server');
+  await deps.recorder.log(request, { queryId, client: rest.client, service: rest.service, response: false }, 'server');
   const requestBody = request.attachments[0]?.body;
   const target = new URL(service.url.replace(/\/$/, '') + rest.servicePath);
   const forwarded = forwardableHeaders(headers);
@@ -155,7 +155,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
   const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: responseBody ? [responseBody] : [] }, 'Server.ServerProxy');
   const bodyType = headerValue(response.headers, 'content-type') ?? 'application/octet-stream';
   const envelope: Envelope = { kind: 'rest', message: parts.headerPart, attachments: responseBody ? [{ contentType: bodyType, body: responseBody }] : [], signed, ocspResponses: [] };
-  deps.recorder.log(envelope, { queryId, client: rest.client, service: rest.service, response: true }, 'server');
+  await deps.recorder.log(envelope, { queryId, client: rest.client, service: rest.service, response: true }, 'server');
   facts.responseSize = response.body.length;
   facts.statusCode = response.status;
   return encodeEnvelope(envelope);
