@@ -6,6 +6,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join, relative, resolve } from 'node:path';
+import { XrdError } from '../platform/errors.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startLocalInstance, type LocalInstance } from '../localinstance/local-instance.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
@@ -13,7 +14,12 @@ import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls
 
 export type CliValues = Record<string, string | boolean | undefined>;
 
-const port = (v: string | boolean | undefined, fallback: number): number => (typeof v === 'string' ? Number(v) : fallback);
+function port(v: string | boolean | undefined, fallback: number): number {
+  if (typeof v !== 'string') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new XrdError('InvalidConfiguration', { reason: `not a port or size: ${v}` });
+  return n;
+}
 
 export async function proxyStart(values: CliValues, dataDir: string, globalConfDir: string, socketPath: string): Promise<number> {
   const logger = createLogger('proxy');
@@ -81,7 +87,14 @@ export async function localStart(values: CliValues): Promise<number> {
 
   const soapFile = join(dir, 'is', 'getRandom.xml');
   writeFileSync(soapFile, getRandomRequest(instance));
-  const first = await firstCalls(instance, soapFile);
+  let first: Awaited<ReturnType<typeof firstCalls>>;
+  try {
+    first = await firstCalls(instance, soapFile);
+  } catch (err) {
+    // Signers and proxies are child processes: they must not outlive a failed start.
+    await instance.close();
+    throw err;
+  }
   if (json) {
     process.stdout.write(`${JSON.stringify({ endpoints: endpoints(instance), firstCalls: first })}\n`);
   } else {

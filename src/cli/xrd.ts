@@ -21,7 +21,6 @@ import { verifyAsic } from '../signature/asic.ts';
 import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
-import { startSignerDaemon } from '../signer/signer-daemon.ts';
 import type { CertStatus } from '../signer/keyconf-store.ts';
 import type { SignerService } from '../signer/signer-service.ts';
 import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
@@ -211,6 +210,8 @@ async function requireSecret(source: SecretSource, question: string): Promise<st
 async function daemonStart(values: Values): Promise<number> {
   const log = createLogger('signer');
   const socketMode = values['socket-mode'] ? parseInt(values['socket-mode'], 8) : undefined;
+  // Loaded only here: the PKCS#11 layer must not enter the processes of other commands (the proxy).
+  const { startSignerDaemon } = await import('../signer/signer-daemon.ts');
   const daemon = await startSignerDaemon(
     {
       dataDir: dataDir(values),

@@ -151,6 +151,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
   const startSigner = async (s: LocalServer) => {
+    await stop(`${s.serverId} signer`);
     const child = spawn(process.execPath, [XRD, 'daemon', 'start', '--data-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'), '--conf', pki.globalConfDir, '--no-prompt'], {
       env: softhsmEnv(s),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -165,6 +166,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   };
 
   const startProxy = async (s: LocalServer) => {
+    await stop(`${s.serverId} proxy`);
     const [http, https, monitoring] = s === provider ? [ports.providerHttp, ports.providerHttps, ports.providerMonitoring] : [ports.clientHttp, ports.clientHttps, ports.clientMonitoring];
     const args = [
       XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--socket', s.signerSocket,

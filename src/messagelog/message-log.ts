@@ -238,6 +238,7 @@ export class MessageLog extends MessageLogReader {
 
   private commitPending(): void {
     const batch = this.pendingWrites;
+    if (batch.length === 0) return;
     this.pendingWrites = [];
     let written: { id: number; signatureId: number }[];
     try {

@@ -50,3 +50,12 @@ export function formatSecurityServerId(id: SecurityServerId): string {
 export function memberOf(id: ClientId): ClientId {
   return { instance: id.instance, memberClass: id.memberClass, memberCode: id.memberCode };
 }
+
+/** A client identifier as the reference prints it: `SUBSYSTEM:INSTANCE/CLASS/CODE/SUB` or `MEMBER:…`. */
+export function javaClientId(id: ClientId): string {
+  return `${id.subsystem === undefined ? 'MEMBER' : 'SUBSYSTEM'}:${formatClientId(id)}`;
+}
+
+export function javaServerId(id: SecurityServerId): string {
+  return `SERVER:${formatSecurityServerId(id)}`;
+}

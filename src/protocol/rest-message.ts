@@ -20,9 +20,11 @@ const NOT_FORWARDED = new Set([
   'x-road-request-id', 'x-road-request-hash',
 ]);
 
-export function forwardableHeaders(headers: HeaderList): [string, string][] {
+/** The end-to-end headers; `keep` names X-Road headers that belong to this hop after all. */
+export function forwardableHeaders(headers: HeaderList, keep: readonly string[] = []): [string, string][] {
   const named = new Set(headers.filter(([n]) => n.toLowerCase() === 'connection').flatMap(([, v]) => v.split(',').map((x) => x.trim().toLowerCase())));
-  return headers.filter(([n]) => !NOT_FORWARDED.has(n.toLowerCase()) && !named.has(n.toLowerCase())).map(([n, v]) => [n, v]);
+  const drop = (n: string) => (NOT_FORWARDED.has(n) && !keep.includes(n)) || named.has(n);
+  return headers.filter(([n]) => !drop(n.toLowerCase())).map(([n, v]) => [n, v]);
 }
 
 export function headerValue(headers: HeaderList, name: string): string | undefined {
@@ -44,8 +46,6 @@ function decodeIdHeader(value: string, what: string): string {
 
 export interface RestRequest {
   readonly method: string;
-  /** `/r1/INST/CLASS/MEMBER/SUBSYS/SERVICE[/path][?query]` as received. */
-  readonly pathAndQuery: string;
   readonly client: ClientId;
   readonly service: ServiceId;
   /** What follows the service code: `/path?query` (may be empty). */
@@ -71,6 +71,11 @@ export function readRestRequest(method: string, pathAndQuery: string, received: 
   if (segments[1] !== 'r1' || segments.length < 7 || segments.slice(2, 7).some((s) => s === '')) {
     throw new XrdError('InvalidRequest', { reason: `Invalid REST path ${path}: expected /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path]` });
   }
+  // `.` and `..` (also percent-encoded) would climb out of the service's URL on the provider's
+  // host, past the access rights given for this one service.
+  if (segments.slice(2).some((s) => /^(\.|%2e){1,2}$/i.test(s))) {
+    throw new XrdError('InvalidRequest', { reason: `Invalid REST path ${path}: dot segments are not allowed` });
+  }
   const decoded = segments.slice(2, 7).map((s) => decodeIdHeader(s, 'service path'));
   const provider = { instance: decoded[0]!, memberClass: decoded[1]!, memberCode: decoded[2]!, subsystem: decoded[3]! };
   const clientHeader = headerValue(received, 'x-road-client');
@@ -86,7 +91,6 @@ export function readRestRequest(method: string, pathAndQuery: string, received: 
   const rest = segments.slice(7).join('/');
   return {
     method,
-    pathAndQuery,
     client,
     service: { provider, serviceCode: decoded[4]! },
     servicePath: (rest ? `/${rest}` : '') + (query !== undefined ? `?${query}` : ''),

@@ -1,9 +1,8 @@
 /**
  * The X-Road SOAP header as the proxies check it (MESS_04, pr-mess): client, service, id and
  * protocolVersion are required, each at most once; userId and issue are optional; the
- * representation (repr:representedParty) and security-token (extsec:securityToken) extensions of
- * seed 004 are read so they can be logged and monitored, and otherwise travel untouched in the
- * message bytes. A response must repeat the request's header (the reference's
+ * representation extension of seed 004 (repr:representedParty) is read for monitoring; it and the
+ * security-token extension (extsec:securityToken) otherwise travel untouched in the message bytes. A response must repeat the request's header (the reference's
  * "InconsistentResponse" check).
  */
 import { createHash } from 'node:crypto';
@@ -13,7 +12,6 @@ import { formatClientId, type ClientId } from './identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './message-header.ts';
 
 export const REPRESENTATION_NS = 'http://x-road.eu/xsd/representation.xsd';
-export const SECURITY_TOKEN_NS = 'http://x-road.eu/xsd/security-token.xsd';
 
 export interface ServiceId {
   readonly provider: ClientId;
@@ -32,9 +30,6 @@ export interface SoapHeader {
   readonly requestHash?: string;
   /** `CLASS/CODE` (or `CODE`) of repr:representedParty. */
   readonly representedParty?: string;
-  readonly hasSecurityToken: boolean;
-  /** The first element of the SOAP body, e.g. `getRandom` or `getRandomResponse`. */
-  readonly bodyElement: string;
 }
 
 const REQUIRED = ['client', 'service', 'id', 'protocolVersion'] as const;
@@ -85,7 +80,6 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
   const partyClass = represented && idTextIn(represented, REPRESENTATION_NS, 'partyClass');
   const partyCode = represented && idTextIn(represented, REPRESENTATION_NS, 'partyCode');
   if (represented && !partyCode) throw new XrdError('MissingHeaderField', { field: 'representedParty/partyCode' });
-  const bodyElement = childElements(body)[0];
   return {
     client,
     service: { provider, serviceCode, serviceVersion: idText(serviceElement, 'serviceVersion') },
@@ -95,8 +89,6 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
     protocolVersion,
     requestHash: text('requestHash'),
     representedParty: partyCode ? [partyClass, partyCode].filter(Boolean).join('/') : undefined,
-    hasSecurityToken: child(header, SECURITY_TOKEN_NS, 'securityToken') !== undefined,
-    bodyElement: bodyElement?.localName ?? '',
   };
 }
 
@@ -148,22 +140,30 @@ export const soapRequestHash = (request: Buffer): string => createHash('sha512')
 
 /**
  * The provider's response as it is signed: `xrd:requestHash` over the request inserted right after
- * `xrd:id` (any the service wrote is replaced), so the client's server can tell the response
- * answers exactly what it sent (pr-mess; the reference's server proxy does the same).
- * @throws InvalidSoap when the response has no xrd:id to put it after
+ * `xrd:id` (any the service wrote in the header is replaced), so the client's server can tell the
+ * response answers exactly what it sent (pr-mess; the reference's server proxy does the same). Only
+ * the header is touched: the body is the service's.
+ * @throws InvalidSoap when the response is not XML or has no xrd:id to put the hash after
  */
 export function withRequestHash(response: Buffer, request: Buffer): Buffer {
   const text = response.toString('utf8');
-  const idElement = parseXml(text);
-  const header = child(idElement, SOAP_ENV_NS, 'Header');
+  let envelope: XmlElement;
+  try {
+    envelope = parseXml(text);
+  } catch (err) {
+    throw new XrdError('InvalidSoap', { reason: (err as XmlError).message }, { cause: err });
+  }
+  const header = child(envelope, SOAP_ENV_NS, 'Header');
   const id = header && child(header, XROAD_NS, 'id');
-  if (!id) throw new XrdError('InvalidSoap', { reason: 'the response has no xrd:id' });
-  const prefix = id.prefix;
-  const qualified = (name: string) => (prefix ? `${prefix}:${name}` : name);
-  const withoutOld = text.replace(new RegExp(`<${qualified('requestHash')}(\\s[^>]*)?>[^<]*</${qualified('requestHash')}>|<${qualified('requestHash')}(\\s[^>]*)?/>`, 'g'), '');
-  const close = `</${qualified('id')}>`;
-  const at = withoutOld.indexOf(close);
-  if (at < 0) throw new XrdError('InvalidSoap', { reason: 'the response has no closing xrd:id tag' });
-  const element = `<${qualified('requestHash')} algorithmId="${SHA512_URI}">${soapRequestHash(request)}</${qualified('requestHash')}>`;
-  return Buffer.from(withoutOld.slice(0, at + close.length) + element + withoutOld.slice(at + close.length), 'utf8');
+  const headerEnd = header ? text.indexOf(`</${header.name}>`) : -1;
+  if (!header || !id || headerEnd < 0) throw new XrdError('InvalidSoap', { reason: 'the response has no SOAP header with xrd:id' });
+  let head = text.slice(0, headerEnd);
+  for (const name of new Set(childElements(header).filter((e) => e.namespace === XROAD_NS && e.localName === 'requestHash').map((e) => e.name))) {
+    head = head.replace(new RegExp(`<${name}(\\s[^>]*)?(/>|>[^<]*</${name}>)`, 'g'), '');
+  }
+  const close = `</${id.name}>`;
+  const at = head.indexOf(close) + close.length;
+  const qualified = id.prefix ? `${id.prefix}:requestHash` : 'requestHash';
+  const element = `<${qualified} algorithmId="${SHA512_URI}">${soapRequestHash(request)}</${qualified}>`;
+  return Buffer.from(head.slice(0, at) + element + head.slice(at) + text.slice(headerEnd), 'utf8');
 }

@@ -10,15 +10,15 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { TEXT_XML_UTF8, faultOfError, type SoapFault } from '../protocol/faults.ts';
-import { encodeIdHeader, headerValue, parseRestHeaderPart, readRestRequest, restRequestHash, type HeaderList } from '../protocol/rest-message.ts';
+import { TEXT_XML_UTF8, type SoapFault } from '../protocol/faults.ts';
+import { encodeIdHeader, forwardableHeaders, headerValue, parseRestHeaderPart, readRestRequest, restRequestHash, type HeaderList } from '../protocol/rest-message.ts';
 import { checkResponseHeader, parseSoapHeader, soapRequestHash } from '../protocol/soap-message.ts';
 import type { ServerConf } from '../serverconf/server-conf.ts';
 import { authenticateInformationSystem, type IsConnection } from './is-authentication.ts';
 import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
 import { RemoteFault, type ProviderLink } from './provider-link.ts';
-import { restErrorReply, soapFaultReply, type Reply } from './replies.ts';
+import { faultFor, restErrorReply, soapFaultReply, type Reply } from './replies.ts';
 import { readSoapBody, writeSoapBody } from './soap-body.ts';
 import type { Envelope } from './transport.ts';
 import { verifyEnvelope } from './verification.ts';
@@ -116,11 +116,7 @@ class ClientRequest {
         this.fault = err.fault;
         return this.kind === 'soap' ? soapFaultReply(err.fault) : restErrorReply(err.fault, this.accept);
       }
-      const fault = toXrdError(err);
-      // Errors made here get the client proxy's prefix unless they already name who raised them.
-      const reported = err instanceof XrdError && err.prefix !== 'Signer' ? fault : fault.withPrefix('Server.ClientProxy');
-      this.fault = faultOfError(reported);
-      this.deps.logger[reported.code === 'InternalError' ? 'error' : 'info']({ err: reported.code === 'InternalError' ? err : undefined, faultCode: this.fault.faultCode, errorId: this.fault.detail, queryId: this.facts.queryId }, 'request failed');
+      this.fault = faultFor(err, 'Server.ClientProxy', this.deps.logger, this.facts.queryId);
       return this.kind === 'soap' ? soapFaultReply(this.fault) : restErrorReply(this.fault, this.accept);
     }
   }
@@ -154,12 +150,13 @@ class ClientRequest {
     await this.deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'client');
     const response = await this.deps.providers.send(header.service.provider, request);
     if (response.kind !== 'soap') throw new XrdError('InvalidRequest', { reason: 'the provider answered a SOAP request with a REST message' }, { prefix: 'Server.ClientProxy' });
+    // Signature first: a tampered answer is a signature failure, not an inconsistent one.
+    verifyEnvelope(response, this.deps.globalConf(), header.service.provider, 'Server.ClientProxy');
     asClientProxy(() => {
       const answered = parseSoapHeader(response.message);
       checkResponseHeader(header, answered);
       if (answered.requestHash !== soapRequestHash(message)) throw new XrdError('InconsistentResponse', { reason: 'xrd:requestHash is missing or does not match the request sent' });
     });
-    verifyEnvelope(response, this.deps.globalConf(), header.service.provider, 'Server.ClientProxy');
     await this.deps.recorder.log(response, { queryId: header.id, client: header.client, service: header.service, response: true }, 'client');
     const body = writeSoapBody({ message: response.message, contentType: response.contentType ?? TEXT_XML_UTF8, attachments: response.attachments });
     this.facts.responseSize = body.body.length;
@@ -180,12 +177,15 @@ class ClientRequest {
     await this.deps.recorder.log(request, { queryId: rest.queryId, client: rest.client, service: rest.service, response: false }, 'client');
     const response = await this.deps.providers.send(rest.service.provider, request);
     if (response.kind !== 'rest') throw new XrdError('InvalidRequest', { reason: 'the provider answered a REST request with a SOAP message' }, { prefix: 'Server.ClientProxy' });
+    verifyEnvelope(response, this.deps.globalConf(), rest.service.provider, 'Server.ClientProxy');
+    const provider = rest.service.provider;
     const { startLine, headers } = asClientProxy(() => {
       const part = parseRestHeaderPart(response.message);
       const expected: [string, string][] = [
         ['x-road-id', rest.queryId],
         ['x-road-request-id', rest.requestId],
         ['x-road-client', encodeIdHeader([rest.client.instance, rest.client.memberClass, rest.client.memberCode, rest.client.subsystem])],
+        ['x-road-service', encodeIdHeader([provider.instance, provider.memberClass, provider.memberCode, provider.subsystem, rest.service.serviceCode])],
         ['x-road-request-hash', restRequestHash(rest.headerPart, body)],
       ];
       for (const [name, value] of expected) {
@@ -193,12 +193,12 @@ class ClientRequest {
       }
       return part;
     });
-    verifyEnvelope(response, this.deps.globalConf(), rest.service.provider, 'Server.ClientProxy');
     await this.deps.recorder.log(response, { queryId: rest.queryId, client: rest.client, service: rest.service, response: true }, 'client');
     const responseBody = response.attachments[0]?.body ?? Buffer.alloc(0);
     this.facts.responseSize = responseBody.length;
     const out: Record<string, string> = {};
-    for (const [name, value] of headers) out[name.toLowerCase()] = value;
+    // A peer's header part could name framing headers; only end-to-end ones reach the information system.
+    for (const [name, value] of forwardableHeaders(headers, ['x-road-request-id', 'x-road-request-hash'])) out[name.toLowerCase()] = value;
     if (response.attachments[0]) out['content-type'] = response.attachments[0].contentType;
     this.facts.statusCode = Number(startLine[0]);
     return { status: this.facts.statusCode, headers: out, body: responseBody };

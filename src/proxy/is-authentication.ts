@@ -7,8 +7,9 @@
  */
 import { createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
-import type { ClientId } from '../protocol/identifiers.ts';
+import { javaClientId, type ClientId } from '../protocol/identifiers.ts';
 import { localClient, type ServerConf } from '../serverconf/server-conf.ts';
+
 
 export interface IsConnection {
   /** Whether the request came over TLS. */
@@ -17,16 +18,11 @@ export interface IsConnection {
   readonly clientCert?: Buffer;
 }
 
-/** The reference writes client ids in faults as `SUBSYSTEM:INST/CLASS/CODE/SUB` or `MEMBER:INST/CLASS/CODE`. */
-export function describeClient(id: ClientId): string {
-  const parts = [id.instance, id.memberClass, id.memberCode, id.subsystem].filter((p) => p !== undefined);
-  return `${id.subsystem === undefined ? 'MEMBER' : 'SUBSYSTEM'}:${parts.join('/')}`;
-}
-
 /** @throws UnknownMember (not a client of this server), SslAuthenticationFailed (seed 003's texts) */
 export function authenticateInformationSystem(conf: ServerConf, client: ClientId, connection: IsConnection): void {
   const local = localClient(conf, client);
-  const name = describeClient(client);
+  // The reference writes client ids in faults as SUBSYSTEM:INST/CLASS/CODE/SUB or MEMBER:INST/CLASS/CODE.
+  const name = javaClientId(client);
   if (!local) throw new XrdError('UnknownMember', { reason: `Client '${name}' not found` }, { prefix: 'Client' });
   const failed = (reason: string) => new XrdError('SslAuthenticationFailed', { reason }, { prefix: 'Server.ClientProxy' });
   switch (local.connectionType) {

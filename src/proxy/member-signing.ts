@@ -7,6 +7,7 @@
  */
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError, type FaultPrefix } from '../platform/errors.ts';
+import { TtlCache } from '../platform/ttl-cache.ts';
 import { formatClientId, memberOf, type ClientId } from '../protocol/identifiers.ts';
 import { BatchSigner, type MessageToSign, type SignedMessage, type SigningKey } from '../signature/message-signer.ts';
 import type { SignerConnection } from '../signer/signer-client.ts';
@@ -18,7 +19,7 @@ import { parseOcspResponse } from '../trust/ocsp.ts';
 const KEY_CACHE_MS = 30_000;
 
 export class MemberSigning {
-  private readonly keys = new Map<string, { key: Promise<CachedKey>; until: number }>();
+  private readonly keys = new TtlCache<string, CachedKey>(KEY_CACHE_MS);
   private readonly signer: BatchSigner;
 
   constructor(
@@ -56,12 +57,7 @@ export class MemberSigning {
 
   private keyOf(member: ClientId): Promise<CachedKey> {
     const name = formatClientId(member);
-    const cached = this.keys.get(name);
-    if (cached && cached.until > Date.now()) return cached.key;
-    const key = this.loadKey(name);
-    this.keys.set(name, { key, until: Date.now() + KEY_CACHE_MS });
-    key.catch(() => this.keys.delete(name));
-    return key;
+    return this.keys.get(name, () => this.loadKey(name));
   }
 
   private async loadKey(member: string): Promise<CachedKey> {

@@ -16,15 +16,20 @@ export function monitoringHandler(deps: { registry: MetricsRegistry; signerMetri
     const url = new URL(req.url ?? '/', 'http://monitoring');
     if (req.method !== 'GET') return void res.writeHead(405, { Allow: 'GET' }).end();
     if (url.pathname === '/metrics') {
-      void deps.signerMetrics.refresh(() => deps.signer.call('health', {}, { timeoutMs: 2000 })).then(() => {
-        res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }).end(deps.registry.text());
-      });
+      deps.signerMetrics
+        .refresh(() => deps.signer.call('health', {}, { timeoutMs: 2000 }))
+        .then(() => res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }).end(deps.registry.text()))
+        .catch((err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${toXrdError(err).message}\n`));
       return;
     }
     if (url.pathname === '/opmonitor') {
       try {
         const q = url.searchParams;
-        const time = (name: string) => (q.has(name) ? Number(q.get(name)) || Date.parse(q.get(name)!) : undefined);
+        // Unix ms, or an ISO date.
+        const time = (name: string) => {
+          const v = q.get(name);
+          return v === null ? undefined : /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+        };
         const records = deps.opMonitor.query({
           from: time('from'),
           to: time('to'),

@@ -44,9 +44,9 @@ export interface ProviderLinkOptions {
 const ADDRESS_CACHE_MS = 3600_000;
 
 export class ProviderLink {
-  private readonly agents = new Map<string, https.Agent>();
+  private readonly agents = new Map<string, { agent: https.Agent; cert: SecureContextOptions['cert'] }>();
   private readonly chosen = new Map<string, { address: string; until: number }>();
-  private readonly verified = new WeakMap<TLSSocket, Map<string, Promise<void>>>();
+  private readonly handshakes = new WeakMap<TLSSocket, Promise<void>>();
 
   constructor(private readonly options: ProviderLinkOptions) {}
 
@@ -73,8 +73,7 @@ export class ProviderLink {
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    for (const address of [...this.agents.keys()]) this.dropAgent(address);
   }
 
   /** Security servers whose clients include the provider, per global configuration. */
@@ -116,27 +115,32 @@ export class ProviderLink {
     });
   }
 
+  /**
+   * The pool for an address, presenting our current authentication certificate: when the signer
+   * answers with another one (renewed, re-registered), the old pool is closed.
+   * @throws SslAuthenticationFailed "Security server has no valid authentication certificate"
+   */
   private async agentFor(address: string): Promise<https.Agent> {
-    let agent = this.agents.get(address);
-    if (!agent) {
-      let tls: SecureContextOptions;
-      try {
-        tls = await this.options.authTls();
-      } catch (err) {
-        throw new XrdError('SslAuthenticationFailed', { reason: `Security server has no valid authentication certificate: ${toXrdError(err).message}` }, { prefix: 'Server.ClientProxy', cause: err });
-      }
-      // Peer certificates are X-Road authentication certificates checked against global configuration
-      // (PeerVerifier), not against a web PKI or host names.
-      // No session resumption: a resumed session carries no certificate chain to check.
-      agent = new https.Agent({ ...tls, keepAlive: true, maxSockets: 128, maxCachedSessions: 0, rejectUnauthorized: false, checkServerIdentity: () => undefined } as https.AgentOptions);
-      this.agents.set(address, agent);
+    let tls: SecureContextOptions;
+    try {
+      tls = await this.options.authTls();
+    } catch (err) {
+      throw new XrdError('SslAuthenticationFailed', { reason: `Security server has no valid authentication certificate: ${toXrdError(err).message}` }, { prefix: 'Server.ClientProxy', cause: err });
     }
+    const current = this.agents.get(address);
+    if (current && current.cert === tls.cert) return current.agent;
+    current?.agent.destroy();
+    // Peer certificates are X-Road authentication certificates checked against global configuration
+    // (PeerVerifier), not against a web PKI or host names. No session resumption: a resumed session
+    // carries no certificate chain to check.
+    const agent = new https.Agent({ ...tls, keepAlive: true, maxSockets: 128, maxCachedSessions: 0, rejectUnauthorized: false, checkServerIdentity: () => undefined } as https.AgentOptions);
+    this.agents.set(address, { agent, cert: tls.cert });
     return agent;
   }
 
-  /** Drops pooled connections, e.g. after the authentication key changed. */
-  resetConnections(): void {
-    this.close();
+  private dropAgent(address: string): void {
+    this.agents.get(address)?.agent.destroy();
+    this.agents.delete(address);
   }
 
   private post(agent: https.Agent, address: string, provider: ClientId, encoded: { contentType: string; body: Buffer; headers: Record<string, string> }): Promise<{ contentType: string; body: Buffer; headers: IncomingHttpHeaders }> {
@@ -154,8 +158,8 @@ export class ProviderLink {
       req.on('error', (err) => {
         clearTimeout(timer);
         if (err instanceof XrdError) reject(err);
-        else if (/handshake|alert|SSL|TLS|engine/i.test(err.message)) {
-          this.agents.delete(address);
+        else if (/^ERR_(SSL|OSSL)_/.test((err as NodeJS.ErrnoException).code ?? '') || engineFailed(err)) {
+          this.dropAgent(address);
           const failed = new XrdError('SslAuthenticationFailed', { reason: `TLS handshake with ${target} failed: ${err.message}` }, { prefix: 'Server.ClientProxy', cause: err });
           // When our own handshake signature failed, the signer tells why (token logged out, signer down, …).
           this.options.explainHandshakeFailure(err).then(
@@ -182,27 +186,32 @@ export class ProviderLink {
           clearTimeout(timer);
           resolve({ contentType: res.headers['content-type'] ?? '', body: Buffer.concat(chunks), headers: res.headers });
         });
-        res.on('error', (err) => reject(new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err })));
+        res.on('error', (err) => {
+          clearTimeout(timer);
+          reject(new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err }));
+        });
       });
     });
   }
 
-  /** The provider's authentication certificate, checked once per pooled connection and provider. */
+  /**
+   * The provider's authentication certificate, checked for every message: the check's own cache
+   * (PeerAuthenticator, 60 s, never past the certificate's or OCSP response's validity) keeps it
+   * cheap, and a revoked or de-registered certificate is noticed on a kept-alive connection too.
+   */
   private checkPeer(socket: TLSSocket, provider: ClientId): Promise<void> {
-    let perProvider = this.verified.get(socket);
-    if (!perProvider) this.verified.set(socket, (perProvider = new Map()));
-    const key = formatClientId(provider);
-    let check = perProvider.get(key);
-    if (!check) {
-      const handshakeDone = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
-      const ready = handshakeDone ? Promise.resolve() : new Promise<void>((resolve, reject) => {
+    let handshake = this.handshakes.get(socket);
+    if (!handshake) {
+      const done = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
+      handshake = done ? Promise.resolve() : new Promise<void>((resolve, reject) => {
         socket.once('secureConnect', () => resolve());
         socket.once('error', reject);
       });
-      check = ready.then(() => this.options.peers.verifyProvider(socket, provider));
-      perProvider.set(key, check);
-      check.catch(() => perProvider.delete(key));
+      this.handshakes.set(socket, handshake);
     }
-    return check;
+    return handshake.then(() => this.options.peers.verifyProvider(socket, provider));
   }
 }
+
+/** Whether a TLS error came from our engine's handshake signature (docs/tls.md). */
+const engineFailed = (err: Error) => err.message.includes('xrd signer engine');

@@ -3,7 +3,8 @@
  * (HTTP 200, text/xml, `SOAPAction: ""`, as the reference answers), the REST error JSON with `X-Road-Error` for REST (protocol/faults.ts has
  * the reference's exact forms). Each fault carries a fresh error id that is also logged.
  */
-import type { XrdError } from '../platform/errors.ts';
+import { XrdError, toXrdError, type FaultPrefix } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
 import { TEXT_XML_UTF8, faultOfError, restError, soapFault, type SoapFault } from '../protocol/faults.ts';
 
 export interface Reply {
@@ -19,4 +20,18 @@ export function soapFaultReply(fault: XrdError | SoapFault): Reply {
 
 export function restErrorReply(fault: XrdError | SoapFault, accept?: string): Reply {
   return restError('faultString' in fault ? fault : faultOfError(fault), accept);
+}
+
+/**
+ * The fault a failed exchange is reported as: errors that already name the component that raised
+ * them keep it, the rest are this proxy's. One log line carries the fault code and the error id the
+ * caller sees in `faultDetail`; internal errors are logged with their stack.
+ */
+export function faultFor(err: unknown, prefix: FaultPrefix, logger: Logger, queryId: string | undefined): SoapFault {
+  const e = toXrdError(err);
+  const reported = err instanceof XrdError && err.prefix !== 'Signer' ? e : e.withPrefix(prefix);
+  const fault = faultOfError(reported);
+  const internal = reported.code === 'InternalError';
+  logger[internal ? 'error' : 'info']({ err: internal ? err : undefined, faultCode: fault.faultCode, errorId: fault.detail, queryId }, 'request failed');
+  return fault;
 }

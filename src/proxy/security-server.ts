@@ -13,6 +13,7 @@ import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { ProxyMetrics, SignerMetrics } from '../opmonitor/proxy-metrics.ts';
 import { toXrdError } from '../platform/errors.ts';
+import { TtlCache } from '../platform/ttl-cache.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
@@ -80,31 +81,25 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
-  const serverConf = serverConfReader(join(options.dataDir, 'serverconf.json'));
+  const serverConf = serverConfReader(join(options.dataDir, 'serverconf.json'), { onError: (err) => logger.error({ faultCode: err.faultCode, message: err.message }, 'serverconf.json not applied; the last good one stays in force') });
   const serverId = () => formatSecurityServerId(serverConf().serverId);
 
-  let authKey: { info: Promise<SigningInfo>; until: number } | undefined;
-  const authKeyInfo = (): Promise<SigningInfo> => {
-    if (!authKey || authKey.until < Date.now()) {
-      const info = signer.call('authKeyInfo', { serverId: serverId() });
-      authKey = { info, until: Date.now() + AUTH_KEY_CACHE_MS };
-      info.catch(() => (authKey = undefined));
-    }
-    return authKey.info;
-  };
-  const authTls = async (): Promise<SecureContextOptions> => authKeyTlsOptions(options.signerSocket, await authKeyInfo()) as SecureContextOptions;
+  // What the signer says about our authentication key — its TLS options and its certificate's OCSP
+  // responses, which go with every request — is reused for a few seconds.
+  const authKey = new TtlCache<'key', { info: SigningInfo; tls: SecureContextOptions }>(AUTH_KEY_CACHE_MS);
+  const authKeyInfo = () =>
+    authKey.get('key', async () => {
+      const info = await signer.call('authKeyInfo', { serverId: serverId() });
+      return { info, tls: authKeyTlsOptions(options.signerSocket, info) };
+    });
+  const authTls = async (): Promise<SecureContextOptions> => (await authKeyInfo()).tls;
   const ocspStore = signerOcspStore(signer);
-  // Our auth certificate's OCSP responses go with every request; the signer refreshes them far
-  // less often than they are asked for.
-  let ownOcsp: { responses: Promise<Buffer[]>; until: number } | undefined;
-  const ownAuthOcsp = (): Promise<Buffer[]> => {
-    if (!ownOcsp || ownOcsp.until < Date.now()) {
-      const responses = authKeyInfo().then((info) => ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), ocspStore));
-      ownOcsp = { responses, until: Date.now() + AUTH_KEY_CACHE_MS };
-      responses.catch(() => (ownOcsp = undefined));
-    }
-    return ownOcsp.responses;
-  };
+  const ownOcsp = new TtlCache<'ocsp', Buffer[]>(AUTH_KEY_CACHE_MS);
+  const ownAuthOcsp = () =>
+    ownOcsp.get('ocsp', async () => {
+      const { info } = await authKeyInfo();
+      return ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), ocspStore);
+    });
 
   const messageLog = MessageLog.open(join(options.dataDir, 'messagelog.db'), {
     timestampingIntervalSeconds: () => options.timestampingIntervalSeconds ?? globalConf().privateParams?.timeStampingIntervalSeconds ?? 60,
@@ -126,7 +121,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     peers,
     explainHandshakeFailure: async (err) => {
       if (!engineFailureOf(err)) return undefined;
-      const keyId = await authKeyInfo().then((info) => info.keyId, (e: unknown) => toXrdError(e));
+      const keyId = await authKeyInfo().then(({ info }) => info.keyId, (e: unknown) => toXrdError(e));
       return typeof keyId === 'string' ? explainAuthHandshakeFailure(signer, keyId, err) : keyId;
     },
     remotePort: options.remoteServerPort,

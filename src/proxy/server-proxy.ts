@@ -12,16 +12,17 @@ import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { TEXT_XML_UTF8, faultOfError, readSoapFault, soapFault } from '../protocol/faults.ts';
+import { TEXT_XML_UTF8, readSoapFault, soapFault, type SoapFault } from '../protocol/faults.ts';
 import { encodeProxyMessage } from '../protocol/proxy-message.ts';
-import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
+import type { ClientId } from '../protocol/identifiers.ts';
 import { forwardableHeaders, headerValue, parseRestHeaderPart, readRestRequest, restResponseParts } from '../protocol/rest-message.ts';
-import { checkResponseHeader, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId } from '../protocol/soap-message.ts';
-import { findService, isCallAllowed, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
+import { checkResponseHeader, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
+import { findService, inGlobalGroup, isCallAllowed, serviceUrl, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
 import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
 import type { PeerVerifier } from './peer-verifier.ts';
 import { callService } from './service-call.ts';
+import { faultFor } from './replies.ts';
 import { readSoapBody, writeSoapBody } from './soap-body.ts';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './transport.ts';
 import { verifyEnvelope } from './verification.ts';
@@ -74,30 +75,30 @@ export async function startServerProxy(deps: ServerProxyDeps, listen: { host: st
 
 const TLS_REFRESH_MS = 10_000;
 
+/** Room for what the transport adds to a message: signature, OCSP responses, hash chains, MIME. */
+const TRANSPORT_OVERHEAD_BYTES = 1024 * 1024;
+
 async function handle(deps: ServerProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = Date.now();
   const facts: ExchangeFacts = { protocol: 'SOAP', requestSize: 0 };
   let answer: { contentType: string; body: Buffer; headers?: Record<string, string> };
-  let succeeded = true;
+  let fault: SoapFault | undefined;
   try {
     answer = await process(deps, req, facts);
   } catch (err) {
-    const fault = toXrdError(err);
-    const reported = err instanceof XrdError && err.prefix !== 'Signer' ? fault : fault.withPrefix('Server.ServerProxy');
-    if (reported.code === 'InternalError') deps.logger.error({ err, queryId: facts.queryId }, 'request failed');
-    const f = faultOfError(reported);
+    fault = faultFor(err, 'Server.ServerProxy', deps.logger, facts.queryId);
     // The reference answers the client proxy's request with HTTP 200 and the fault as text/xml.
-    answer = { contentType: TEXT_XML_UTF8, body: soapFault(f.faultCode, f.faultString, f.detail) };
-    succeeded = false;
-    deps.recorder.monitor({ ...facts, side: 'Producer', started, succeeded, faultCode: f.faultCode, faultString: f.faultString });
+    answer = { contentType: TEXT_XML_UTF8, body: soapFault(fault.faultCode, fault.faultString, fault.detail) };
+    // A request refused before it was read to its end leaves the connection unusable.
+    if (!req.complete) answer.headers = { connection: 'close' };
   }
-  if (succeeded) deps.recorder.monitor({ ...facts, side: 'Producer', started, succeeded });
+  deps.recorder.monitor({ ...facts, side: 'Producer', started, succeeded: fault === undefined, faultCode: fault?.faultCode, faultString: fault?.faultString });
   res.writeHead(200, { 'content-type': answer.contentType, ...answer.headers });
   res.end(answer.body);
 }
 
 async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: ExchangeFacts): Promise<{ contentType: string; body: Buffer; headers?: Record<string, string> }> {
-  const body = await readBody(req, deps.maxMessageBytes);
+  const body = await readBody(req, deps.maxMessageBytes + TRANSPORT_OVERHEAD_BYTES);
   facts.requestSize = body.length;
   const request = decodeEnvelope(req.headers['content-type'] ?? '', body, req.headers, 'request');
   if ('faultCode' in request) throw new XrdError('InvalidRequest', { reason: 'a request must not be a fault' }, { prefix: 'Server.ServerProxy' });
@@ -126,8 +127,15 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
     const serviceFault = readSoapFault(serviceAnswer.message);
     // A fault from the service goes back as it is, unsigned, as the reference sends it.
     if (serviceFault) return encodeProxyMessage({ fault: serviceFault });
-    const message = withRequestHash(serviceAnswer.message, request.message);
-    checkResponseHeader(header, parseSoapHeader(message));
+    let message: Buffer;
+    let answered: SoapHeader;
+    try {
+      message = withRequestHash(serviceAnswer.message, request.message);
+      answered = parseSoapHeader(message);
+    } catch (err) {
+      throw new XrdError('ServiceFailed', { service: formatServiceId(header.service), reason: `the service's answer is not an X-Road SOAP message: ${(err as Error).message}` }, { prefix: 'Server.ServerProxy', cause: err });
+    }
+    checkResponseHeader(header, answered);
     const signed = await deps.signing.sign(header.service.provider, { message, attachments: serviceAnswer.attachments.map((a) => a.body) }, 'Server.ServerProxy');
     const envelope: Envelope = { kind: 'soap', message, contentType: serviceAnswer.contentType, attachments: serviceAnswer.attachments, signed, ocspResponses: [] };
     await deps.recorder.log(envelope, { queryId: header.id, client: header.client, service: header.service, response: true }, 'server');
@@ -146,7 +154,7 @@ async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: Excha
   const service = serviceFor(deps, rest.client, rest.service, 'REST');
   await deps.recorder.log(request, { queryId, client: rest.client, service: rest.service, response: false }, 'server');
   const requestBody = request.attachments[0]?.body;
-  const target = new URL(service.url.replace(/\/$/, '') + rest.servicePath);
+  const target = serviceUrl(service, rest.servicePath);
   const forwarded = forwardableHeaders(headers);
   if (request.attachments[0] && !headerValue(forwarded, 'content-type')) forwarded.push(['content-type', request.attachments[0].contentType]);
   const response = await callService(formatServiceId(rest.service), target, { method: rest.method, headers: forwarded, body: requestBody }, { timeoutMs: service.timeoutSeconds * 1000, maxBytes: deps.maxMessageBytes });
@@ -167,30 +175,26 @@ function serviceFor(deps: ServerProxyDeps, client: ClientId, service: ServiceId,
   const name = formatServiceId(service);
   if (!found) throw new XrdError('UnknownService', { service: name }, { prefix: 'Server.ServerProxy' });
   if (found.type !== type) throw new XrdError('InvalidRequest', { reason: `Service is a ${found.type} service and cannot be called using ${type} interface` }, { prefix: 'Server.ServerProxy' });
-  const conf = deps.globalConf();
-  const isMember = (group: string) => {
-    const [instance, code] = group.split('/');
-    const g = conf.shared.get(instance!)?.globalGroups.find((x) => x.groupCode === code);
-    const id = formatClientId(client);
-    const member = formatClientId({ ...client, subsystem: undefined });
-    return g?.members.some((m) => formatClientId(m) === id || formatClientId(m) === member) ?? false;
-  };
+  const shared = deps.globalConf().shared;
+  const isMember = (group: string) => inGlobalGroup(shared, group, client);
   if (!isCallAllowed(found, client, isMember)) throw new XrdError('AccessDenied', { service: name }, { prefix: 'Server.ServerProxy' });
   return found;
 }
 
+/** The request body; past `limit` the rest is read and dropped, so the fault can still be answered. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] | undefined = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
+      if (size <= limit) chunks?.push(chunk);
+      else if (chunks) {
+        chunks = undefined;
         reject(new XrdError('MessageTooLarge', { limit }, { prefix: 'Server.ServerProxy' }));
-        req.destroy();
-      } else chunks.push(chunk);
+      }
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => chunks && resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }

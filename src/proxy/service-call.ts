@@ -34,10 +34,8 @@ export function callService(
       method: request.method,
       headers: headers.flat(),
       agent: url.protocol === 'https:' ? agents.https : agents.http,
-      timeout: limits.timeoutMs,
     } as http.RequestOptions);
     const timer = setTimeout(() => req.destroy(failed(`no response within ${limits.timeoutMs} ms`)), limits.timeoutMs);
-    req.on('timeout', () => req.destroy(failed(`no response within ${limits.timeoutMs} ms`)));
     req.on('error', (err) => {
       clearTimeout(timer);
       reject(err instanceof XrdError ? err : failed(`${url.origin}: ${err.message}`, err));
@@ -56,7 +54,10 @@ export function callService(
         for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) pairs.push([res.rawHeaders[i]!, res.rawHeaders[i + 1]!]);
         resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', headers: pairs, body: Buffer.concat(chunks) });
       });
-      res.on('error', (err) => reject(failed(err.message, err)));
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        reject(failed(err.message, err));
+      });
     });
     req.end(request.body);
   });

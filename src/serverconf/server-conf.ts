@@ -4,8 +4,9 @@
  * (HTTP, HTTPS with certificates, HTTPS without), which services a client provides and who may call
  * them. One JSON file, read at start and on change; the admin API of issue 6 writes it.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import type { GlobalGroup } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import { formatClientId, parseClientId, parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 
@@ -114,12 +115,29 @@ export function serializeServerConf(conf: ServerConf): string {
   return `${JSON.stringify(file, null, 2)}\n`;
 }
 
-/** Reads the file again when its modification time changes, so edits apply without a restart. */
-export function serverConfReader(file: string): () => ServerConf {
-  let cached: { mtimeMs: number; conf: ServerConf } | undefined;
+/**
+ * The configuration as a function to call for every message: the file is looked at most once a
+ * second (`recheckMs`) and parsed again when it changed. A broken edit keeps the last good
+ * configuration in force (reported through `onError`); only a broken file at start throws.
+ */
+export function serverConfReader(file: string, options: { recheckMs?: number; onError?: (err: XrdError) => void } = {}): () => ServerConf {
+  const recheckMs = options.recheckMs ?? 1000;
+  let cached: { mtimeMs: number; conf: ServerConf; checkedAt: number } | undefined;
   return () => {
+    const now = Date.now();
+    if (cached && now - cached.checkedAt < recheckMs) return cached.conf;
     const mtimeMs = statSync(file).mtimeMs;
-    if (cached?.mtimeMs !== mtimeMs) cached = { mtimeMs, conf: parseServerConf(readFileSync(file, 'utf8'), file) };
+    if (cached?.mtimeMs === mtimeMs) {
+      cached.checkedAt = now;
+      return cached.conf;
+    }
+    try {
+      cached = { mtimeMs, conf: parseServerConf(readFileSync(file, 'utf8'), file), checkedAt: now };
+    } catch (err) {
+      if (!cached) throw err;
+      options.onError?.(err as XrdError);
+      cached = { ...cached, mtimeMs, checkedAt: now };
+    }
     return cached.conf;
   };
 }
@@ -130,9 +148,19 @@ export function localClient(conf: ServerConf, id: ClientId): LocalClient | undef
   return conf.clients.find((c) => sameClient(c.id, id));
 }
 
-/** The service a provider subsystem offers under `code` (and `version`, when the caller names one). */
+/** The service a provider subsystem offers under exactly this code and version (the reference's ServiceId equality). */
 export function findService(conf: ServerConf, provider: ClientId, code: string, version?: string): ServiceConf | undefined {
-  return localClient(conf, provider)?.services.find((s) => s.code === code && (version === undefined || s.version === undefined || s.version === version));
+  return localClient(conf, provider)?.services.find((s) => s.code === code && s.version === version);
+}
+
+/**
+ * Whether `client` is listed in the global group `INST/code` — exactly: a listed member does not
+ * bring its subsystems in (the reference's isSubjectInGlobalGroup).
+ */
+export function inGlobalGroup(shared: ReadonlyMap<string, { readonly globalGroups: readonly GlobalGroup[] }>, group: string, client: ClientId): boolean {
+  const slash = group.indexOf('/');
+  const id = formatClientId(client);
+  return shared.get(group.slice(0, slash))?.globalGroups.find((g) => g.groupCode === group.slice(slash + 1))?.members.some((m) => formatClientId(m) === id) ?? false;
 }
 
 /**
@@ -144,5 +172,18 @@ export function isCallAllowed(service: ServiceConf, caller: ClientId, isMember: 
   return service.allowed.some((subject) => (subject.startsWith('GLOBALGROUP:') ? isMember(subject.slice('GLOBALGROUP:'.length)) : subject === callerId));
 }
 
-/** SHA-256 hex of a certificate, how the admin tools list internal TLS certificates. */
-export const certHash = (der: Buffer): string => createHash('sha256').update(der).digest('hex').toUpperCase();
+/**
+ * Where a REST call goes: the service's URL with the path after the service code appended. It must
+ * stay under that URL — the client proxy refuses dot segments, but a request may come from any
+ * security server.
+ * @throws AccessDenied when the path leaves the service's URL
+ */
+export function serviceUrl(service: ServiceConf, servicePath: string): URL {
+  const base = new URL(service.url);
+  const target = new URL(service.url.replace(/\/$/, '') + servicePath);
+  const basePath = base.pathname.replace(/\/$/, '');
+  if (target.origin !== base.origin || (target.pathname !== basePath && !target.pathname.startsWith(`${basePath}/`))) {
+    throw new XrdError('AccessDenied', { service: `${service.code} (the path ${servicePath} leaves the service's URL)` }, { prefix: 'Server.ServerProxy' });
+  }
+  return target;
+}

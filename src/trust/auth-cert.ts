@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { parseCertificate, x509Of } from '../certificates/certificate.ts';
 import type { GlobalConf, SecurityServer } from '../globalconf/global-conf.ts';
 import { XrdError, type ErrorCode, type ErrorDetails, type FaultPrefix } from '../platform/errors.ts';
-import { formatClientId, formatSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { formatClientId, formatSecurityServerId, javaClientId, javaServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { buildCertPath, type CertPath } from './cert-path.ts';
 import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse } from './ocsp.ts';
 import { ocspPolicyFor, verifyOcspResponse } from './ocsp-verifier.ts';
@@ -219,11 +219,3 @@ export function javaName(cert: X509Certificate): string {
     .join(', ');
 }
 
-/** A client identifier as the reference prints it: `SUBSYSTEM:INSTANCE/CLASS/CODE/SUB` or `MEMBER:…`. */
-export function javaClientId(id: ClientId): string {
-  return `${id.subsystem === undefined ? 'MEMBER' : 'SUBSYSTEM'}:${formatClientId(id)}`;
-}
-
-export function javaServerId(id: SecurityServerId): string {
-  return `SERVER:${formatSecurityServerId(id)}`;
-}

@@ -14,7 +14,7 @@ import { parseRestHeaderPart, readRestRequest, restRequestHash, restResponsePart
 import { checkResponseHeader, parseSoapHeader, soapRequestHash, withRequestHash } from '../../src/protocol/soap-message.ts';
 import { authenticateInformationSystem } from '../../src/proxy/is-authentication.ts';
 import { importInternalTls, ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
-import { isCallAllowed, parseServerConf, serializeServerConf } from '../../src/serverconf/server-conf.ts';
+import { inGlobalGroup, isCallAllowed, parseServerConf, serializeServerConf, serviceUrl } from '../../src/serverconf/server-conf.ts';
 
 const header = (fields: string, body = '<prod:getRandom xmlns:prod="http://test.x-road.fi/producer"/>') =>
   `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:repr="http://x-road.eu/xsd/representation.xsd"><SOAP-ENV:Header>${fields}</SOAP-ENV:Header><SOAP-ENV:Body>${body}</SOAP-ENV:Body></SOAP-ENV:Envelope>`;
@@ -29,7 +29,7 @@ describe('the X-Road SOAP header (MESS_04)', () => {
     const h = parseSoapHeader(header(CLIENT + SERVICE + REPR + '<xrd:userId>test</xrd:userId>' + ID + VERSION));
     expect(h.client).toEqual({ instance: 'FI-TEST', memberClass: 'COM', memberCode: '1234567-8', subsystem: 'TestClient' });
     expect(h.service).toEqual({ provider: { instance: 'FI-TEST', memberClass: 'GOV', memberCode: '8765432-1', subsystem: 'ProviderSubsystem' }, serviceCode: 'ProviderServiceCode', serviceVersion: 'v1' });
-    expect(h).toMatchObject({ id: 'ID11234', userId: 'test', protocolVersion: '4.0', representedParty: 'MUN/0000000-0', bodyElement: 'getRandom' });
+    expect(h).toMatchObject({ id: 'ID11234', userId: 'test', protocolVersion: '4.0', representedParty: 'MUN/0000000-0' });
   });
 
   it('refuses what the reference refuses, with its codes', () => {
@@ -80,6 +80,13 @@ describe('REST messages (pr-rest)', () => {
     const part = parseRestHeaderPart(r.headerPart);
     expect(part.startLine).toEqual(['POST', '/r1/FI-TEST/GOV/8765432-1/ProviderSubsystem/ProviderServiceCode/authenticate?x=1']);
     expect(part.headers.map(([n]) => n.toLowerCase())).toEqual(['x-road-client', 'x-road-represented-party', 'authorization', 'accept', 'x-road-id', 'x-road-request-id']);
+  });
+
+  it('dot segments, plain or percent-encoded, cannot climb out of the service', () => {
+    for (const path of ['/r1/A/B/C/D/E/../admin', '/r1/A/B/C/D/E/%2e%2e/admin', '/r1/A/B/C/D/E/%2E./x', '/r1/A/B/C/D/./E']) {
+      expect(() => readRestRequest('GET', path, received), path).toThrow('dot segments are not allowed');
+    }
+    expect(readRestRequest('GET', '/r1/A/B/C/D/E/..x/y.z', received).servicePath).toBe('/..x/y.z');
   });
 
   it('paths and clients that are not X-Road REST are refused with codes', () => {
@@ -140,6 +147,16 @@ describe('who may speak for a client (seed 003)', () => {
     expect(check('FI-DEV/GOV/9999999-9/Stranger', { tls: true, clientCert: isCert })).toBe("Client.UnknownMember: Client 'SUBSYSTEM:FI-DEV/GOV/9999999-9/Stranger' not found");
   });
 
+  it('a REST service path stays under the service URL on the provider side too', () => {
+    const service = { code: 'rest-test', type: 'REST' as const, url: 'http://127.0.0.1:8091/rest-test', timeoutSeconds: 1, allowed: [] };
+    expect(serviceUrl(service, '/hello?name=x').href).toBe('http://127.0.0.1:8091/rest-test/hello?name=x');
+    expect(serviceUrl(service, '').href).toBe('http://127.0.0.1:8091/rest-test');
+    for (const path of ['/../admin', '/%2e%2e/admin', '/%2E%2E/%2e%2e/etc', '@evil.example/x']) {
+      expect(() => serviceUrl(service, path), path).toThrow(/leaves the service's URL/);
+    }
+    expect(() => serviceUrl({ ...service, url: 'http://127.0.0.1:8091/rest' }, '-test/x')).toThrow(/leaves/);
+  });
+
   it('serverconf.json round-trips, and broken ones are refused naming the field', () => {
     expect(parseServerConf(serializeServerConf(conf))).toEqual(conf);
     expect(() => parseServerConf('{"serverId":"A/B/C/D","clients":[{"id":"A/B/C/D","connectionType":"SSLAUTH"}]}')).toThrow('clients[0].connectionType must be one of HTTP, HTTPS, HTTPS_NO_AUTH');
@@ -147,11 +164,16 @@ describe('who may speak for a client (seed 003)', () => {
     expect(() => parseServerConf('{"serverId":"A/B"}')).toThrow(/serverId/);
   });
 
-  it('access rights name subsystems or global groups', () => {
+  it('access rights name subsystems or global groups; a listed member does not bring its subsystems', () => {
+    const shared = new Map([['A', { globalGroups: [{ groupCode: 'owners', description: '', members: [parseClientId('A/B/C'), parseClientId('A/B/X/Y')] }] }]]);
     const service = { code: 's', type: 'SOAP' as const, url: 'http://x/', timeoutSeconds: 1, allowed: ['A/B/C/D', 'GLOBALGROUP:A/owners'] };
-    expect(isCallAllowed(service, parseClientId('A/B/C/D'), () => false)).toBe(true);
-    expect(isCallAllowed(service, parseClientId('A/B/C/E'), () => false)).toBe(false);
-    expect(isCallAllowed(service, parseClientId('A/B/C/E'), (g) => g === 'A/owners')).toBe(true);
+    const allowed = (client: string) => isCallAllowed(service, parseClientId(client), (group) => inGlobalGroup(shared, group, parseClientId(client)));
+    expect(allowed('A/B/C/D')).toBe(true); // listed itself
+    expect(allowed('A/B/X/Y')).toBe(true); // through the group
+    expect(allowed('A/B/C')).toBe(true); // the member, through the group
+    expect(allowed('A/B/C/E')).toBe(false); // a subsystem of a listed member is not the member
+    expect(allowed('A/B/Z/Y')).toBe(false);
+    expect(inGlobalGroup(shared, 'OTHER/owners', parseClientId('A/B/C'))).toBe(false);
   });
 
   it("the internal TLS certificate is replaced only by a PEM holding the certificate with its own key", () => {
