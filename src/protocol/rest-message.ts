@@ -27,6 +27,13 @@ export function forwardableHeaders(headers: HeaderList, keep: readonly string[] 
   return headers.filter(([n]) => !drop(n.toLowerCase())).map(([n, v]) => [n, v]);
 }
 
+/** Node's rawHeaders (`[name, value, name, value, …]`) as pairs, repeated headers kept in order. */
+export function headerPairs(raw: readonly string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!]);
+  return pairs;
+}
+
 export function headerValue(headers: HeaderList, name: string): string | undefined {
   const lower = name.toLowerCase();
   return headers.find(([n]) => n.toLowerCase() === lower)?.[1];

@@ -11,7 +11,7 @@ import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { TEXT_XML_UTF8, type SoapFault } from '../protocol/faults.ts';
-import { encodeIdHeader, forwardableHeaders, headerValue, parseRestHeaderPart, readRestRequest, restRequestHash, type HeaderList } from '../protocol/rest-message.ts';
+import { encodeIdHeader, forwardableHeaders, headerPairs, headerValue, parseRestHeaderPart, readRestRequest, restRequestHash } from '../protocol/rest-message.ts';
 import { checkResponseHeader, parseSoapHeader, soapRequestHash } from '../protocol/soap-message.ts';
 import type { ServerConf } from '../serverconf/server-conf.ts';
 import { authenticateInformationSystem, type IsConnection } from './is-authentication.ts';
@@ -165,7 +165,7 @@ class ClientRequest {
 
   private async rest(): Promise<Reply> {
     const url = this.request.raw.url ?? this.request.url;
-    const received = rawHeaders(this.request.raw.rawHeaders);
+    const received = headerPairs(this.request.raw.rawHeaders);
     const rest = clientError(() => readRestRequest(this.request.method, url, received));
     Object.assign(this.facts, { client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
     authenticateInformationSystem(this.deps.serverConf(), rest.client, this.connection());
@@ -221,10 +221,4 @@ function clientError<T>(read: () => T): T {
   } catch (err) {
     throw toXrdError(err).withPrefix('Client');
   }
-}
-
-function rawHeaders(raw: string[]): HeaderList {
-  const headers: [string, string][] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i]!, raw[i + 1]!]);
-  return headers;
 }

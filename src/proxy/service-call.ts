@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { XrdError } from '../platform/errors.ts';
-import type { HeaderList } from '../protocol/rest-message.ts';
+import { headerPairs, type HeaderList } from '../protocol/rest-message.ts';
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
 
@@ -50,9 +50,7 @@ export function callService(
       });
       res.on('end', () => {
         clearTimeout(timer);
-        const pairs: [string, string][] = [];
-        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) pairs.push([res.rawHeaders[i]!, res.rawHeaders[i + 1]!]);
-        resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', headers: pairs, body: Buffer.concat(chunks) });
+        resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', headers: headerPairs(res.rawHeaders), body: Buffer.concat(chunks) });
       });
       res.on('error', (err) => {
         clearTimeout(timer);
