@@ -100,7 +100,11 @@ export async function localStart(values: CliValues): Promise<number> {
   } else {
     say(describe(instance, dir));
     say('First calls through both security servers (signed by ss2, verified by ss1, answered, signed by ss1, verified by ss2, logged on both):');
-    for (const c of first) say(`  ${c.name}: HTTP ${c.status} ${c.body.replace(/\s+/g, ' ').slice(0, 300)}`);
+    for (const c of first) {
+      // The answer's payload, not the echoed X-Road header: getRandom's <data>, or the REST body.
+      const data = /<(?:[\w-]+:)?data>([^<]*)</.exec(c.body)?.[1];
+      say(`  ${c.name}: HTTP ${c.status} ${data !== undefined ? `data = ${data}` : c.body.replace(/\s+/g, ' ').slice(0, 300)}`);
+    }
     say('\nRunning; Ctrl-C stops everything.');
   }
   return new Promise<number>(() => {
