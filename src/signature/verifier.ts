@@ -72,13 +72,15 @@ const XADES = NS.xades;
 const parsedSignatures = new Map<string, ParsedSignature>();
 const PARSED_SIGNATURES_LIMIT = 256;
 const valueVerified = new WeakSet<ParsedSignature>();
-const ocspOfSignature = new WeakMap<ParsedSignature, BasicOcspResponse[]>();
 /**
- * OCSP outcomes of a signature for one configuration, reused for a second: messages of a batch
- * arrive together, and freshness is counted in minutes (the reference keeps them 60 s).
+ * OCSP outcomes for one configuration, reused for a second: a signer's messages all carry the same
+ * responses for its certificate path (until the signer's next refresh), and freshness is counted
+ * in minutes (the reference keeps verification results 60 s). Keyed by the signing certificate and
+ * the responses themselves, so every signature of that signer shares them.
  */
-const ocspChecked = new WeakMap<ParsedSignature, { conf: GlobalConf; at: number; facts: OcspFacts[] }>();
+const ocspChecked = new Map<string, { conf: GlobalConf; at: number; facts: OcspFacts[] }>();
 const OCSP_REUSE_MS = 1000;
+const OCSP_CHECKED_LIMIT = 256;
 
 function parseSignatureCached(xml: Buffer | string): ParsedSignature {
   // The document itself is the key: comparing it costs less than hashing it.
@@ -315,23 +317,22 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
 
 /** Every certificate of the path below the CA's top certificate needs a good OCSP response in the signature. */
 function checkOcsp(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: Date): OcspFacts[] {
-  const known = ocspChecked.get(sig);
+  const key = [sig.signingCert, ...sig.ocspResponses].map((b) => b.toString('base64')).join('|');
+  const known = ocspChecked.get(key);
   if (known && known.conf === conf && Math.abs(at.getTime() - known.at) < OCSP_REUSE_MS) return known.facts;
   const facts = checkOcspNow(sig, path, conf, at);
-  ocspChecked.set(sig, { conf, at: at.getTime(), facts });
+  if (ocspChecked.size >= OCSP_CHECKED_LIMIT) ocspChecked.delete(ocspChecked.keys().next().value!);
+  ocspChecked.set(key, { conf, at: at.getTime(), facts });
   return facts;
 }
 
 function checkOcspNow(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: Date): OcspFacts[] {
   if (sig.ocspResponses.length === 0) throw new XrdError('MalformedSignature', { reason: 'Could not get any OCSP elements from signature' });
-  let responses = ocspOfSignature.get(sig);
-  if (!responses) {
-    try {
-      responses = sig.ocspResponses.map((r) => parseOcspResponse(r));
-    } catch (err) {
-      throw new XrdError('MalformedSignature', { reason: `an OCSP response in the signature cannot be read: ${(err as Error).message}` }, { cause: err });
-    }
-    ocspOfSignature.set(sig, responses);
+  let responses: BasicOcspResponse[];
+  try {
+    responses = sig.ocspResponses.map((r) => parseOcspResponse(r));
+  } catch (err) {
+    throw new XrdError('MalformedSignature', { reason: `an OCSP response in the signature cannot be read: ${(err as Error).message}` }, { cause: err });
   }
   const facts: OcspFacts[] = [];
   for (let i = 0; i + 1 < path.certs.length; i++) {
