@@ -15,6 +15,7 @@ import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { ReceivedSoapFault } from '../protocol/faults.ts';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
 import type { PeerVerifier } from './peer-verifier.ts';
+import { readBody } from './body.ts';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './transport.ts';
 
 /** A fault the provider's security server answered with; passed on to the information system as it is. */
@@ -175,21 +176,18 @@ export class ProviderLink {
         );
       });
       req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > this.options.maxMessageBytes) req.destroy(new XrdError('MessageTooLarge', { limit: this.options.maxMessageBytes }, { prefix: 'Server.ClientProxy' }));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ contentType: res.headers['content-type'] ?? '', body: Buffer.concat(chunks), headers: res.headers });
-        });
-        res.on('error', (err) => {
-          clearTimeout(timer);
-          reject(new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err }));
-        });
+        const limit = this.options.maxMessageBytes;
+        readBody(res, limit, () => new XrdError('MessageTooLarge', { limit }, { prefix: 'Server.ClientProxy' })).then(
+          (body) => {
+            clearTimeout(timer);
+            resolve({ contentType: res.headers['content-type'] ?? '', body, headers: res.headers });
+          },
+          (err: Error) => {
+            clearTimeout(timer);
+            req.destroy();
+            reject(err instanceof XrdError ? err : new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err }));
+          },
+        );
       });
     });
   }

@@ -21,6 +21,7 @@ import { findService, inGlobalGroup, isCallAllowed, serviceUrl, type ServerConf,
 import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
 import type { PeerVerifier } from './peer-verifier.ts';
+import { readBody } from './body.ts';
 import { callService } from './service-call.ts';
 import { faultFor } from './replies.ts';
 import { readSoapBody, writeSoapBody } from './soap-body.ts';
@@ -98,7 +99,9 @@ async function handle(deps: ServerProxyDeps, req: IncomingMessage, res: ServerRe
 }
 
 async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: ExchangeFacts): Promise<{ contentType: string; body: Buffer; headers?: Record<string, string> }> {
-  const body = await readBody(req, deps.maxMessageBytes + TRANSPORT_OVERHEAD_BYTES);
+  const limit = deps.maxMessageBytes + TRANSPORT_OVERHEAD_BYTES;
+  // Past the limit the rest is read and dropped, so the fault can still be answered.
+  const body = await readBody(req, limit, () => new XrdError('MessageTooLarge', { limit }, { prefix: 'Server.ServerProxy' }));
   facts.requestSize = body.length;
   const request = decodeEnvelope(req.headers['content-type'] ?? '', body, req.headers, 'request');
   if ('faultCode' in request) throw new XrdError('InvalidRequest', { reason: 'a request must not be a fault' }, { prefix: 'Server.ServerProxy' });
@@ -179,22 +182,4 @@ function serviceFor(deps: ServerProxyDeps, client: ClientId, service: ServiceId,
   const isMember = (group: string) => inGlobalGroup(shared, group, client);
   if (!isCallAllowed(found, client, isMember)) throw new XrdError('AccessDenied', { service: name }, { prefix: 'Server.ServerProxy' });
   return found;
-}
-
-/** The request body; past `limit` the rest is read and dropped, so the fault can still be answered. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let chunks: Buffer[] | undefined = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks?.push(chunk);
-      else if (chunks) {
-        chunks = undefined;
-        reject(new XrdError('MessageTooLarge', { limit }, { prefix: 'Server.ServerProxy' }));
-      }
-    });
-    req.on('end', () => chunks && resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }

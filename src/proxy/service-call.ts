@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { XrdError } from '../platform/errors.ts';
 import { headerPairs, type HeaderList } from '../protocol/rest-message.ts';
+import { readBody } from './body.ts';
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
 
@@ -41,21 +42,17 @@ export function callService(
       reject(err instanceof XrdError ? err : failed(`${url.origin}: ${err.message}`, err));
     });
     req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limits.maxBytes) req.destroy(failed(`response larger than ${limits.maxBytes} bytes`));
-        else chunks.push(chunk);
-      });
-      res.on('end', () => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', headers: headerPairs(res.rawHeaders), body: Buffer.concat(chunks) });
-      });
-      res.on('error', (err) => {
-        clearTimeout(timer);
-        reject(failed(err.message, err));
-      });
+      readBody(res, limits.maxBytes, () => failed(`response larger than ${limits.maxBytes} bytes`)).then(
+        (body) => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', headers: headerPairs(res.rawHeaders), body });
+        },
+        (err: Error) => {
+          clearTimeout(timer);
+          req.destroy();
+          reject(err instanceof XrdError ? err : failed(err.message, err));
+        },
+      );
     });
     req.end(request.body);
   });
