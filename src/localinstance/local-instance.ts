@@ -15,7 +15,7 @@ import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { parseClientId } from '../protocol/identifiers.ts';
 import { serializeServerConf, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
-import { SignerClient } from '../signer/signer-client.ts';
+import { SignerClient, waitForOcspResponses } from '../signer/signer-client.ts';
 import { startTestServices, type TestServices, type TestServicesOptions } from '../testservices/test-services.ts';
 import { LocalPki } from '../testpki/local-pki.ts';
 import { ensureSoftHsmHome, findSoftHsmLibrary } from '../token/softhsm.ts';
@@ -268,13 +268,7 @@ async function prepareKeys(instance: LocalInstance, s: LocalServer, pins: Map<st
     await client.call('activateCert', { hash: imported.hash });
     certs.push(authCert);
     // The signer's OCSP refresher fetches responses for its certificates; wait until they are cached.
-    const hashes = certs.map(certSha1);
-    for (let i = 0; ; i++) {
-      const { responses } = await client.call('getOcspResponses', { certHashes: hashes });
-      if (responses.every(Boolean)) break;
-      if (i > 300) throw new XrdError('InvalidConfiguration', { reason: `${s.serverId}: the signer has no OCSP responses for ${hashes.filter((_, j) => !responses[j]).join(', ')} after 30 s` });
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForOcspResponses(client, certs.map(certSha1), s.serverId);
   } finally {
     client.close();
   }

@@ -154,3 +154,20 @@ export class SignerConnection {
     return this.connecting;
   }
 }
+
+/**
+ * The daemon's cached OCSP responses for certificates it has just been given (SHA-1 hex), once its
+ * refresher has fetched them all: what a fresh setup waits for before it can sign.
+ * @throws InvalidConfiguration naming `what` and the certificates still without one after `timeoutMs`
+ */
+export async function waitForOcspResponses(signer: Pick<SignerClient, 'call'>, certHashes: readonly string[], what: string, timeoutMs = 30_000): Promise<Buffer[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { responses } = await signer.call('getOcspResponses', { certHashes: [...certHashes] });
+    if (responses.every(Boolean)) return responses.map((r) => Buffer.from(r!, 'base64'));
+    if (Date.now() > deadline) {
+      throw new XrdError('InvalidConfiguration', { reason: `${what}: the signer has no OCSP responses for ${certHashes.filter((_, j) => !responses[j]).join(', ')} after ${timeoutMs / 1000} s` });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -10,8 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { restRequestHeaderPart } from '../../src/protocol/message-header.ts';
 import { writeAsic } from '../../src/signature/asic.ts';
@@ -21,11 +20,9 @@ import { requestTimestamp } from '../../src/signature/timestamp.ts';
 import { parseSignature, verifySignature, type SignedParts } from '../../src/signature/verifier.ts';
 import { addSignatureTimestamp } from '../../src/signature/xades.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
-import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
-import { certSha1 } from '../../src/trust/ocsp-cache.ts';
-import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
-import { freePort } from '../support/net.ts';
+import type { Testbed } from '../../softhsm/testbed.ts';
+import { signingKeyOnToken, startSigningBed, type SigningBed } from '../support/signing.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 const CLIENT = parseClientId('LOCAL/COM/1111/client');
@@ -33,7 +30,7 @@ const CLIENT = parseClientId('LOCAL/COM/1111/client');
 let testbed: Testbed;
 let pki: LocalPki;
 let served: Awaited<ReturnType<LocalPki['serve']>>;
-let daemon: SignerDaemon;
+let bed: SigningBed;
 let client: SignerClient;
 let conf: GlobalConf;
 let hsmSignatures = 0;
@@ -48,21 +45,8 @@ const soap = (id: string, body = '<prod:getRandom xmlns:prod="http://test.x-road
       `<xrd:id>${id}</xrd:id><xrd:protocolVersion>4.0</xrd:protocolVersion></SOAP-ENV:Header><SOAP-ENV:Body>${body}</SOAP-ENV:Body></SOAP-ENV:Envelope>\n`,
   );
 
-/** A signing key on the token with a certificate from the local CA and its OCSP responses from the signer's cache. */
-async function signingKey(algorithm: 'RSA' | 'EC', signAlgorithm: string): Promise<SigningKey> {
-  const key = await client.call('generateKey', { token: 'sigs', algorithm, usage: 'SIGNING' });
-  const csr = await client.call('generateCsr', { keyId: key.keyId, memberId: 'LOCAL/COM/1111', format: 'DER' });
-  const cert = pki.issue(Buffer.from(csr.csr, 'base64'), 'sign');
-  await client.call('importCert', { cert: cert.toString('base64') });
-  const ca = new X509Certificate(readFileSync(join(pki.dir, 'pki', 'ca.cert.pem'))).raw;
-  let responses: (string | null)[] = [];
-  for (let i = 0; i < 200; i++) {
-    responses = (await client.call('getOcspResponses', { certHashes: [certSha1(cert), certSha1(ca)] })).responses;
-    if (responses.every(Boolean)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { keyId: key.keyId, algorithm: signAlgorithm, cert, intermediateCerts: [ca], ocspResponses: responses.map((r) => Buffer.from(r!, 'base64')), batchSigningEnabled: true };
-}
+/** A signing key for the client's member on the token. */
+const signingKey = (algorithm: 'RSA' | 'EC', signAlgorithm: string): Promise<SigningKey> => signingKeyOnToken(bed, 'LOCAL/COM/1111', algorithm, signAlgorithm);
 
 function verify(signed: SignedMessage, parts: Omit<SignedParts, 'hashChainResult' | 'hashChain'>) {
   return verifySignature(signed.signatureXml, { ...parts, hashChainResult: opt(signed.hashChainResult), hashChain: opt(signed.hashChain) }, { conf, signer: CLIENT, at: new Date() });
@@ -84,14 +68,8 @@ async function xmlsec1(signed: SignedMessage, files: Record<string, Buffer>): Pr
 }
 
 beforeAll(async () => {
-  testbed = createTestbed();
-  pki = LocalPki.init(join(testbed.dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort() });
-  served = await pki.serve();
-  conf = loadGlobalConf(pki.globalConfDir);
-  daemon = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni, globalConfDir: pki.globalConfDir }, silentLogger());
-  client = await SignerClient.connect(daemon.socketPath);
-  const token = await client.call('initToken', { label: 'sigs', soPin: '0000', userPin: '4321' });
-  await client.call('activateToken', { token: token.tokenId, pin: '4321' });
+  bed = await startSigningBed('sigs');
+  ({ testbed, pki, served, conf, client } = bed);
   signer = new BatchSigner(async (keyId, algorithm, digest) => {
     hsmSignatures++;
     const r = await client.call('sign', { keyId, algorithm, digest: digest.toString('base64'), format: 'raw' });
@@ -103,10 +81,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  client?.close();
-  await daemon?.close();
-  await served?.close();
-  testbed?.cleanup();
+  await bed?.close();
 });
 
 describe('message signatures with keys on SoftHSM', () => {

@@ -6,23 +6,19 @@
  * a lone record gets the single form, which verifies too.
  */
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
+import type { GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { MessageLog, type MessageToLog } from '../../src/messagelog/message-log.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { restRequestHeaderPart, restResponseHeaderPart } from '../../src/protocol/message-header.ts';
 import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/signature/message-signer.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
-import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
-import { certSha1 } from '../../src/trust/ocsp-cache.ts';
-import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
-import { freePort } from '../support/net.ts';
+import type { Testbed } from '../../softhsm/testbed.ts';
+import { signingKeyOnToken, startSigningBed, type SigningBed } from '../support/signing.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 const CLIENT = parseClientId('LOCAL/COM/2222/CLIENT');
@@ -30,8 +26,7 @@ const PROVIDER = parseClientId('LOCAL/COM/1111/PROVIDER');
 
 let testbed: Testbed;
 let pki: LocalPki;
-let served: Awaited<ReturnType<LocalPki['serve']>>;
-let daemon: SignerDaemon;
+let bed: SigningBed;
 let client: SignerClient;
 let conf: GlobalConf;
 let signer: BatchSigner;
@@ -47,21 +42,7 @@ const soap = (id: string, response = false) => {
   );
 };
 
-/** A signing key on the token for a member, certificate from the local CA, OCSP responses from the signer's cache. */
-async function signingKey(memberId: string): Promise<SigningKey> {
-  const key = await client.call('generateKey', { token: 'log', algorithm: 'RSA', usage: 'SIGNING' });
-  const csr = await client.call('generateCsr', { keyId: key.keyId, memberId, format: 'DER' });
-  const cert = pki.issue(Buffer.from(csr.csr, 'base64'), 'sign');
-  await client.call('importCert', { cert: cert.toString('base64') });
-  const ca = new X509Certificate(readFileSync(join(pki.dir, 'pki', 'ca.cert.pem'))).raw;
-  let responses: (string | null)[] = [];
-  for (let i = 0; i < 200; i++) {
-    responses = (await client.call('getOcspResponses', { certHashes: [certSha1(cert), certSha1(ca)] })).responses;
-    if (responses.every(Boolean)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { keyId: key.keyId, algorithm: 'SHA512withRSA', cert, intermediateCerts: [ca], ocspResponses: responses.map((r) => Buffer.from(r!, 'base64')), batchSigningEnabled: true };
-}
+const signingKey = (memberId: string): Promise<SigningKey> => signingKeyOnToken(bed, memberId);
 
 const xrd = async (...args: string[]): Promise<{ code: number; json: Record<string, unknown> }> => {
   try {
@@ -92,23 +73,14 @@ const toLog = (queryId: string, message: Buffer, signed: SignedMessage, isRespon
 });
 
 beforeAll(async () => {
-  testbed = createTestbed();
-  pki = LocalPki.init(join(testbed.dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort() });
-  served = await pki.serve();
-  conf = loadGlobalConf(pki.globalConfDir);
-  daemon = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni, globalConfDir: pki.globalConfDir }, silentLogger());
-  client = await SignerClient.connect(daemon.socketPath);
-  const token = await client.call('initToken', { label: 'log', soPin: '0000', userPin: '4321' });
-  await client.call('activateToken', { token: token.tokenId, pin: '4321' });
+  bed = await startSigningBed('log');
+  ({ testbed, pki, conf, client } = bed);
   signer = new BatchSigner(async (keyId, algorithm, digest) => Buffer.from((await client.call('sign', { keyId, algorithm, digest: digest.toString('base64'), format: 'raw' })).signature, 'base64'));
   keys = { client: await signingKey('LOCAL/COM/2222'), provider: await signingKey('LOCAL/COM/1111') };
 });
 
 afterAll(async () => {
-  client?.close();
-  await daemon?.close();
-  await served?.close();
-  testbed?.cleanup();
+  await bed?.close();
 });
 
 describe('message log containers with keys on SoftHSM', () => {
