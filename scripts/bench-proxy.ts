@@ -5,11 +5,15 @@
  * (b) the same call through both security servers (client proxy → signed, mTLS with HSM-held auth
  *     keys → server proxy → verified, access checked, service called, response signed → verified,
  *     both logged and monitored on both servers),
+ * (c) the floor: the same two hops through bare forwarders (scripts/bench-forwarder.mjs: plain HTTP in,
+ *     kept-alive mutual TLS between them, HTTP to the service; no X-Road work at all), which shows
+ *     how much of (b)'s cost is Node's HTTP and TLS plumbing and how much is the security servers' work,
  * at 1, 16 and 64 concurrent clients over kept-alive connections: calls/s, p50 and p99 latency.
  * Separately, the cost of a full mutual TLS handshake with the client side's authentication key on
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
  * The last line is one JSON object with every figure.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,6 +61,15 @@ async function load(concurrency: number, callOnce: () => Promise<boolean>): Prom
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
+/** One bare forwarder process (scripts/bench-forwarder.mjs), resolved once it listens. */
+function startForwarder(args: string[]): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(import.meta.dirname, 'bench-forwarder.mjs'), args, { stdio: 'inherit' });
+    child.once('message', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`bench forwarder exited with ${code}`)));
+  });
+}
+
 function post(url: string, agent: http.Agent, body: Buffer): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'text/xml', 'content-length': body.length } }, (res) => {
@@ -79,7 +92,12 @@ async function main(): Promise<void> {
   process.stderr.write('starting the local instance…\n');
   const instance = await startLocalInstance({ dir, ports, logger: silentLogger(), progress: (l) => process.stderr.write(`  ${l}\n`) });
   const figures: Record<string, number> = {};
+  const forwarders: ChildProcess[] = [];
   try {
+    const [floorClientPort, floorServerPort] = [await freePort(), await freePort()];
+    const tlsFiles = [instance.clientIs.certFile, instance.clientIs.keyFile];
+    forwarders.push(await startForwarder(['server', String(floorServerPort), `${instance.testServicesUrl}/`, ...tlsFiles]));
+    forwarders.push(await startForwarder(['client', String(floorClientPort), `https://127.0.0.1:${floorServerPort}/`, ...tlsFiles]));
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
     // The information system speaks plain HTTP to its security server, as it does to the service in (a):
     // the comparison is about what the two security servers add.
@@ -93,14 +111,19 @@ async function main(): Promise<void> {
       const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: c });
       const proxied = await load(c, () => post(`${instance.consumer.httpUrl}/`, proxyAgent, body));
       proxyAgent.destroy();
+      const floorAgent = new http.Agent({ keepAlive: true, maxSockets: c });
+      const floor = await load(c, () => post(`http://127.0.0.1:${floorClientPort}/`, floorAgent, body));
+      floorAgent.destroy();
       Object.assign(figures, {
         [`direct_per_s_${c}`]: direct.perSecond, [`direct_p50_ms_${c}`]: direct.p50, [`direct_p99_ms_${c}`]: direct.p99,
         [`proxy_per_s_${c}`]: proxied.perSecond, [`proxy_p50_ms_${c}`]: proxied.p50, [`proxy_p99_ms_${c}`]: proxied.p99,
         [`proxy_failed_${c}`]: proxied.failed, [`proxy_ratio_${c}`]: round(proxied.perSecond / direct.perSecond),
+        [`floor_per_s_${c}`]: floor.perSecond, [`floor_p99_ms_${c}`]: floor.p99, [`floor_ratio_${c}`]: round(floor.perSecond / direct.perSecond),
       });
       process.stdout.write(
         `${String(c).padStart(2)} clients: direct ${direct.perSecond}/s (p50 ${direct.p50} ms, p99 ${direct.p99} ms) | ` +
-          `through both servers ${proxied.perSecond}/s (p50 ${proxied.p50} ms, p99 ${proxied.p99} ms, ${proxied.failed} failed) | ratio ${figures[`proxy_ratio_${c}`]}\n`,
+          `through both servers ${proxied.perSecond}/s (p50 ${proxied.p50} ms, p99 ${proxied.p99} ms, ${proxied.failed} failed) | ratio ${figures[`proxy_ratio_${c}`]} | ` +
+          `bare forwarders (floor) ${floor.perSecond}/s (p99 ${floor.p99} ms), ratio ${figures[`floor_ratio_${c}`]}\n`,
       );
     }
 
@@ -133,6 +156,7 @@ async function main(): Promise<void> {
     process.stdout.write(`target at 64 clients: ratio ≥ 0.25 (${figures.proxy_ratio_64}), p99 ≤ 100 ms (${figures.proxy_p99_ms_64})\n`);
     process.stdout.write(`${JSON.stringify(figures)}\n`);
   } finally {
+    for (const forwarder of forwarders) forwarder.kill();
     await instance.close();
     rmSync(dir, { recursive: true, force: true });
   }
