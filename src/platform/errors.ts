@@ -97,6 +97,18 @@ export const ERROR_CODES = {
   MimeParsingFailed: { message: 'MIME parsing failed: {reason}', httpStatus: 400 },
   MissingSoap: { message: '{message} does not have SOAP message', httpStatus: 400 },
   MissingRest: { message: '{message} does not have REST message', httpStatus: 400 },
+  // Admin REST API (docs/admin-api.md "Security")
+  AddressNotAllowed: { message: 'Requests from {address} are not allowed', httpStatus: 403 },
+  ApiKeyMissing: { message: 'An API key is required: Authorization: X-Road-ApiKey token=KEY', httpStatus: 401 },
+  ApiKeyInvalid: { message: 'The API key is malformed, unknown or revoked', httpStatus: 401 },
+  PermissionDenied: { message: 'API key {keyId} may not call {route}; roles allowed: {roles}', httpStatus: 403 },
+  RateLimited: { message: 'Too many requests from {address}; retry after {retryAfter} s', httpStatus: 429 },
+  RequestTooLarge: { message: 'Request body exceeds the limit of {limit} bytes', httpStatus: 413 },
+  UnsupportedMediaType: { message: 'Unsupported content type {contentType}', httpStatus: 415 },
+  InvalidRequestBody: { message: 'Request body is not valid: {reason}', httpStatus: 400 },
+  RouteNotFound: { message: 'No route {method} {url}', httpStatus: 404 },
+  ApiKeyNotFound: { message: 'API key {id} not found', httpStatus: 404 },
+  InvalidApiKeyRoles: { message: 'Invalid roles for an API key: {reason}', httpStatus: 400 },
   // Generic
   InvalidConfiguration: { message: 'Invalid configuration: {reason}', httpStatus: 500 },
   IOError: { message: 'I/O error: {reason}', httpStatus: 500 },

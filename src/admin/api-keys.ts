@@ -1,0 +1,233 @@
+/**
+ * API keys of the admin REST API, kept in one JSON file shared by the API server and the CLI
+ * (`xrd admin api-key …`). The file holds SHA-256 hashes only: a key is 32 random bytes, so nothing
+ * slower than one hash is needed to make the file useless to a reader, and the plaintext key is
+ * shown once, at creation.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { XrdError } from '../platform/errors.ts';
+
+/** The reference's user roles; an API key carries one or more of them. */
+export const ROLES = [
+  'XROAD_SECURITY_OFFICER',
+  'XROAD_REGISTRATION_OFFICER',
+  'XROAD_SERVICE_ADMINISTRATOR',
+  'XROAD_SYSTEM_ADMINISTRATOR',
+  'XROAD_SECURESERVER_OBSERVER',
+] as const;
+export type Role = (typeof ROLES)[number];
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** What the API and the CLI show of a key: never the key nor its hash. */
+export interface ApiKeyView {
+  readonly id: string;
+  readonly name?: string;
+  readonly roles: Role[];
+  /** ISO 8601. */
+  readonly createdAt: string;
+}
+
+export interface AuthenticatedKey {
+  readonly id: string;
+  readonly name?: string;
+  readonly roles: Role[];
+}
+
+interface StoredKey extends ApiKeyView {
+  /** Hex SHA-256 of the key's UTF-8 text. */
+  readonly sha256: string;
+}
+
+interface KeyFile {
+  readonly version: 1;
+  readonly keys: StoredKey[];
+}
+
+/** `<proxy data dir>/admin/api-keys.json`. */
+export function apiKeysFile(dataDir: string): string {
+  return join(dataDir, 'admin', 'api-keys.json');
+}
+
+// Longer is not one of our keys; refusing it early keeps a hostile header from being hashed at length.
+const MAX_KEY_LENGTH = 256;
+const LOCK_STALE_MS = 30_000;
+const LOCK_WAIT_MS = 10_000;
+
+export class ApiKeyStore {
+  private keys: StoredKey[] = [];
+  /** Identity of the file version in `keys`; a different one means another process wrote it. */
+  private loadedVersion: string | undefined;
+
+  constructor(readonly file: string) {
+    this.refresh();
+  }
+
+  /** Creates a key with these roles; the returned `key` is the only copy of it there will be. */
+  create(roles: readonly Role[], name?: string): { id: string; key: string; roles: Role[] } {
+    const checked = checkRoles(roles);
+    const key = randomBytes(32).toString('base64url');
+    return this.modify((keys) => {
+      let id: string;
+      do id = randomBytes(6).toString('hex');
+      while (keys.some((k) => k.id === id));
+      const entry: StoredKey = { id, ...(name ? { name } : {}), roles: checked, createdAt: new Date().toISOString(), sha256: sha256(key) };
+      return { keys: [...keys, entry], result: { id, key, roles: checked } };
+    });
+  }
+
+  list(): ApiKeyView[] {
+    this.refresh();
+    return this.keys.map(view);
+  }
+
+  get(id: string): ApiKeyView {
+    this.refresh();
+    const entry = this.keys.find((k) => k.id === id);
+    if (!entry) throw new XrdError('ApiKeyNotFound', { id });
+    return view(entry);
+  }
+
+  /** Replaces a key's roles (the reference's "edit the roles of an API key"). */
+  updateRoles(id: string, roles: readonly Role[]): ApiKeyView {
+    const checked = checkRoles(roles);
+    return this.modify((keys) => {
+      const i = keys.findIndex((k) => k.id === id);
+      if (i < 0) throw new XrdError('ApiKeyNotFound', { id });
+      const updated = { ...keys[i]!, roles: checked };
+      return { keys: keys.map((k, j) => (j === i ? updated : k)), result: view(updated) };
+    });
+  }
+
+  /** Removes the key; it stops authenticating at once, here and in every process sharing the file. */
+  revoke(id: string): ApiKeyView {
+    return this.modify((keys) => {
+      const entry = keys.find((k) => k.id === id);
+      if (!entry) throw new XrdError('ApiKeyNotFound', { id });
+      return { keys: keys.filter((k) => k !== entry), result: view(entry) };
+    });
+  }
+
+  /** The key's id, name and roles, or undefined for an unknown or revoked key. */
+  authenticate(key: string): AuthenticatedKey | undefined {
+    if (key.length === 0 || key.length > MAX_KEY_LENGTH) return undefined;
+    this.refresh();
+    const presented = Buffer.from(sha256(key), 'hex');
+    let found: StoredKey | undefined;
+    // Every entry is compared, so the time taken does not tell which one came close.
+    for (const entry of this.keys) {
+      if (timingSafeEqual(presented, Buffer.from(entry.sha256, 'hex')) && !found) found = entry;
+    }
+    return found && { id: found.id, ...(found.name ? { name: found.name } : {}), roles: [...found.roles] };
+  }
+
+  /**
+   * Re-reads the file when another process (the CLI, the API) has replaced it. A stat per call is
+   * cheap next to an HTTPS request, and unlike a file watcher it cannot miss a rename.
+   */
+  private refresh(): void {
+    let version: string | undefined;
+    try {
+      const st = statSync(this.file, { bigint: true });
+      if ((Number(st.mode) & 0o022) !== 0) {
+        throw new XrdError('InvalidConfiguration', { reason: `${this.file} is writable by other users; it must be mode 0600` });
+      }
+      version = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (version === this.loadedVersion) return;
+    this.keys = version === undefined ? [] : this.read();
+    this.loadedVersion = version;
+  }
+
+  private read(): StoredKey[] {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(this.file, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new XrdError('InvalidConfiguration', { reason: `cannot read ${this.file}: ${(err as Error).message}` }, { cause: err });
+    }
+    const keys = (parsed as Partial<KeyFile> | null)?.keys;
+    const valid =
+      Array.isArray(keys) &&
+      keys.every((k: Partial<StoredKey>) => typeof k.id === 'string' && typeof k.sha256 === 'string' && /^[0-9a-f]{64}$/.test(k.sha256) && Array.isArray(k.roles) && k.roles.every((r) => isRole(r)));
+    if (!valid) throw new XrdError('InvalidConfiguration', { reason: `${this.file} is not an API key file` });
+    return keys as StoredKey[];
+  }
+
+  /** Read–modify–write under a lock file, so the CLI and the API never lose each other's changes. */
+  private modify<T>(change: (keys: StoredKey[]) => { keys: StoredKey[]; result: T }): T {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    const release = lock(`${this.file}.lock`);
+    try {
+      this.loadedVersion = undefined;
+      this.refresh();
+      const { keys, result } = change(this.keys);
+      writeAtomically(this.file, JSON.stringify({ version: 1, keys } satisfies KeyFile, null, 2) + '\n');
+      this.loadedVersion = undefined;
+      this.refresh();
+      return result;
+    } finally {
+      release();
+    }
+  }
+}
+
+function checkRoles(roles: readonly Role[]): Role[] {
+  const unknown = roles.filter((r) => !isRole(r));
+  if (unknown.length > 0) throw new XrdError('InvalidApiKeyRoles', { reason: `unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')})` });
+  if (roles.length === 0) throw new XrdError('InvalidApiKeyRoles', { reason: 'a key needs at least one role' });
+  return [...new Set(roles)];
+}
+
+function view(k: StoredKey): ApiKeyView {
+  return { id: k.id, ...(k.name ? { name: k.name } : {}), roles: [...k.roles], createdAt: k.createdAt };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new XrdError('IOError', { reason: `cannot write ${file}: ${(err as Error).message}` }, { cause: err });
+  }
+}
+
+/** An exclusive lock file; one left behind by a crashed process is taken over after LOCK_STALE_MS. */
+function lock(path: string): () => void {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new XrdError('IOError', { reason: `cannot lock ${path}: ${(err as Error).message}` }, { cause: err });
+    }
+    try {
+      if (Date.now() - statSync(path).mtimeMs > LOCK_STALE_MS) rmSync(path, { force: true });
+    } catch {
+      // Released meanwhile: try again.
+    }
+    if (Date.now() > deadline) throw new XrdError('IOError', { reason: `${path} is held by another process` });
+    // Holders keep the lock for one small file write; a short synchronous pause is enough.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+}
