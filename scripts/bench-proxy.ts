@@ -88,6 +88,7 @@ async function main(): Promise<void> {
     ocsp: await freePort(), tsa: await freePort(), conf: await freePort(), testServices: await freePort(),
     clientHttp: await freePort(), clientHttps: await freePort(), providerHttp: await freePort(), providerHttps: await freePort(),
     serverProxy: await freePort(), ocspEndpoint: await freePort(), clientMonitoring: await freePort(), providerMonitoring: await freePort(),
+    clientHealth: await freePort(), providerHealth: await freePort(),
   };
   process.stderr.write('starting the local instance…\n');
   const instance = await startLocalInstance({ dir, ports, logger: silentLogger(), progress: (l) => process.stderr.write(`  ${l}\n`) });

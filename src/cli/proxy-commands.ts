@@ -35,7 +35,10 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
       serverProxy: port(values['server-port'], DEFAULT_PORTS.serverProxy),
       ocsp: port(values['ocsp-port'], DEFAULT_PORTS.ocsp),
       monitoring: port(values['monitoring-port'], DEFAULT_PORTS.monitoring),
+      // On the server address, as the reference's health check; 0 picks a free port.
+      health: port(values['health-port'], DEFAULT_PORTS.health!),
     },
+    healthCacheMs: typeof values['health-cache-ms'] === 'string' ? port(values['health-cache-ms'], 0) : undefined,
     remoteServerPort: port(values['remote-server-port'], DEFAULT_PORTS.serverProxy),
     remoteOcspPort: port(values['remote-ocsp-port'], DEFAULT_PORTS.ocsp),
     maxMessageBytes: port(values['max-message-bytes'], DEFAULT_MAX_MESSAGE_BYTES),

@@ -89,6 +89,8 @@ const OPTIONS = {
   'max-message-bytes': { type: 'string' },
   'timestamping-interval': { type: 'string' },
   'monitoring-port': { type: 'string' },
+  'health-port': { type: 'string' },
+  'health-cache-ms': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -104,7 +106,7 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
   xrd proxy start [--data-dir D] [--conf DIR] [--socket P] [--client-address A] [--server-address A]
                   [--http-port 8080] [--https-port 8443] [--server-port 5500] [--ocsp-port 5577]
                   [--monitoring-port 2080] [--remote-server-port 5500] [--remote-ocsp-port 5577]
-                  [--max-message-bytes N] [--timestamping-interval S]
+                  [--max-message-bytes N] [--timestamping-interval S] [--health-port 5588] [--health-cache-ms 2000]
   xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>   the client proxy's own TLS certificate
 
   xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--socket P] [--socket-group GID --socket-mode 660]

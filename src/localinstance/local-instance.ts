@@ -41,12 +41,16 @@ export interface LocalPorts {
   readonly clientMonitoring: number;
   readonly providerMonitoring: number;
 }
+  /** Health checks of ss2 and ss1, each on its server's own address (so both may be 5588). */
+  readonly clientHealth: number;
+  readonly providerHealth: number;
 
 export const DEFAULT_LOCAL_PORTS: LocalPorts = {
   ocsp: 8888, tsa: 8899, conf: 8090, testServices: 8091,
   clientHttp: 8080, clientHttps: 8443, providerHttp: 8081, providerHttps: 8444,
   serverProxy: 5500, ocspEndpoint: 5577, clientMonitoring: 2080, providerMonitoring: 2081,
 };
+  clientHealth: 5588, providerHealth: 5588,
 
 export interface LocalServer {
   readonly serverId: string;
@@ -60,6 +64,8 @@ export interface LocalServer {
   /** /metrics and /opmonitor. */
   readonly monitoringUrl: string;
 }
+  /** The proxy's health check (200 or 500 with the failed checks; `?format=json`). */
+  readonly healthUrl: string;
 
 /** An information system's TLS client certificate, made as seed 003 tells (openssl genrsa, req -x509). */
 export interface InformationSystem {
@@ -131,7 +137,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   }
   closers.push(() => testServices.close());
 
-  const server = (code: string, owner: string, address: string, http: number, https: number, monitoring: number): LocalServer => {
+  const server = (code: string, owner: string, address: string, http: number, https: number, monitoring: number, health: number): LocalServer => {
     const serverDir = join(dir, code);
     return {
       serverId: `${pki.instance}/COM/${owner}/${code}`,
@@ -144,9 +150,10 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       httpsUrl: `https://127.0.0.1:${https}`,
       monitoringUrl: `http://127.0.0.1:${monitoring}`,
     };
+      healthUrl: `http://${address}:${health}/`,
   };
-  const provider = server('ss1', '1111', '127.0.0.1', ports.providerHttp, ports.providerHttps, ports.providerMonitoring);
-  const consumer = server('ss2', '2222', '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring);
+  const provider = server('ss1', '1111', '127.0.0.1', ports.providerHttp, ports.providerHttps, ports.providerMonitoring, ports.providerHealth);
+  const consumer = server('ss2', '2222', '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring, ports.clientHealth);
 
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
@@ -169,9 +176,10 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     await stop(`${s.serverId} proxy`);
     const [http, https, monitoring] = s === provider ? [ports.providerHttp, ports.providerHttps, ports.providerMonitoring] : [ports.clientHttp, ports.clientHttps, ports.clientMonitoring];
     const args = [
+    const health = s === provider ? ports.providerHealth : ports.clientHealth;
       XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--socket', s.signerSocket,
       '--client-address', '127.0.0.1', '--server-address', s.address,
-      '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring),
+      '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring), '--health-port', String(health),
       '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),
     ];
     // Deliberately no PIN and no SoftHSM configuration: the proxy reaches keys only through the signer.

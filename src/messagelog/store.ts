@@ -208,6 +208,11 @@ export class MessageLogReader {
     }));
   }
 
+  /** A trivial query (`SELECT 1`), for health checks. @throws when the database does not answer */
+  ping(): void {
+    this.db.prepare('SELECT 1').get();
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

@@ -25,6 +25,7 @@ import { ownAuthOcspResponses } from '../trust/peer-auth.ts';
 import { startClientProxy } from './client-proxy.ts';
 import { MemberSigning } from './member-signing.ts';
 import { MessageRecorder } from './message-recorder.ts';
+import { HealthCheck, healthHandler } from './health-check.ts';
 import { monitoringHandler } from './monitoring-endpoint.ts';
 import { ocspEndpointFromSigner } from './ocsp-endpoint.ts';
 import { PeerVerifier, signerOcspStore } from './peer-verifier.ts';
@@ -42,6 +43,8 @@ export interface SecurityServerPorts {
   readonly ocsp: number;
   /** Prometheus metrics and operational monitoring queries, on the client address (2080). */
   readonly monitoring: number;
+  /** Health check for load balancers and monitoring, on the server address (5588); none when left out. */
+  readonly health?: number;
 }
 
 export interface SecurityServerOptions {
@@ -61,10 +64,12 @@ export interface SecurityServerOptions {
   readonly maxMessageBytes: number;
   /** Overrides the global configuration's timeStampingIntervalSeconds (tests, or a busier schedule). */
   readonly timestampingIntervalSeconds?: number;
+  /** How long one health evaluation answers for (2 s). */
+  readonly healthCacheMs?: number;
   readonly logger: Logger;
 }
 
-export const DEFAULT_PORTS: SecurityServerPorts = { http: 8080, https: 8443, serverProxy: 5500, ocsp: 5577, monitoring: 2080 };
+export const DEFAULT_PORTS: SecurityServerPorts = { http: 8080, https: 8443, serverProxy: 5500, ocsp: 5577, monitoring: 2080, health: 5588 };
 export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
 /** How long the signer's answers about our authentication key and its OCSP responses are reused. */
@@ -144,6 +149,19 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     const monitoring = await listen(createServer(monitoringHandler({ registry, signerMetrics, signer, opMonitor })), options.clientAddress, options.ports.monitoring);
     closers.push(() => new Promise<void>((r) => monitoring.close(() => r())));
   } catch (err) {
+    if (options.ports.health !== undefined) {
+      // The signer is asked directly, not through the 10 s caches above: a logged-out token must show within seconds.
+      const check = new HealthCheck({
+        signer,
+        serverId,
+        globalConf,
+        pingMessageLog: () => messageLog.ping(),
+        serverConfFile: join(options.dataDir, 'serverconf.json'),
+        cacheMs: options.healthCacheMs,
+      });
+      const health = await listen(createServer(healthHandler(check)), options.serverAddress, options.ports.health);
+      closers.push(() => new Promise<void>((r) => health.close(() => r())));
+    }
     await Promise.all(closers.map((c) => c()));
     await messageLog.close();
     opMonitor.close();

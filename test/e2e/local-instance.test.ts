@@ -62,6 +62,7 @@ beforeAll(async () => {
     ocsp: await freePort(), tsa: await freePort(), conf: await freePort(), testServices: await freePort(),
     clientHttp: await freePort(), clientHttps: await freePort(), providerHttp: await freePort(), providerHttps: await freePort(),
     serverProxy: await freePort(), ocspEndpoint: await freePort(), clientMonitoring: await freePort(), providerMonitoring: await freePort(),
+    clientHealth: await freePort(), providerHealth: await freePort(),
   };
   const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-e2e-${process.pid}`);
   instance = await startLocalInstance({
