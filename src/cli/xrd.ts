@@ -26,6 +26,7 @@ import type { SignerService } from '../signer/signer-service.ts';
 import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
 import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
 import { internalCertCommand, localStart, proxyStart } from './proxy-commands.ts';
+import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,6 +57,7 @@ const OPTIONS = {
   bits: { type: 'string' },
   curve: { type: 'string' },
   name: { type: 'string' },
+  roles: { type: 'string' },
   member: { type: 'string' },
   server: { type: 'string' },
   subject: { type: 'string' },
@@ -108,6 +110,7 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
                   [--monitoring-port 2080] [--remote-server-port 5500] [--remote-ocsp-port 5577]
                   [--max-message-bytes N] [--timestamping-interval S] [--health-port 5588] [--health-cache-ms 2000]
   xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>   the client proxy's own TLS certificate
+${ADMIN_USAGE}
 
   xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--socket P] [--socket-group GID --socket-mode 660]
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
@@ -161,6 +164,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'proxy' && command === 'start') return await proxyStart(values, dataDir(values), globalConfDir(values, false)!, socketPath(values));
     if (group === 'proxy' && command === 'internal-cert') return internalCertCommand(rest[0], rest.slice(1), values, dataDir(values));
     if (group === 'local' && command === 'start') return await localStart(values);
+    if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values) });
     if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'testpki') return await testPkiCommand(command, values);
     if (group === 'asic') return asicCommand(command, rest, values);

@@ -1,0 +1,243 @@
+/**
+ * The admin REST API's security layer, in the order a request meets it: client address allow-list,
+ * rate limit per client address, API key (`Authorization: X-Road-ApiKey token=<key>`), the route's
+ * roles. Then fastify's body limit, JSON parsing and schema validation, and the one error body shape
+ * for every refusal and failure: `{ status, error: { code, message, metadata? } }`.
+ * docs/admin-api.md "Security" is the user's view of the same; call `registerApiSecurity` before
+ * registering routes, and leave the error and not-found handlers to it.
+ */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { XrdError } from '../platform/errors.ts';
+import { createLogger, type Logger } from '../platform/logger.ts';
+import { isRole, ROLES, type ApiKeyStore, type AuthenticatedKey, type Role } from './api-keys.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Roles any one of which lets a key call the route; a route without roles is refused to every key. */
+    roles?: readonly Role[];
+    /** Callable without a key (the OpenAPI document); the address check and the rate limit still apply. */
+    public?: boolean;
+  }
+  interface FastifyRequest {
+    /** The key that authenticated the request (undefined on public routes and refused requests). */
+    apiKey?: AuthenticatedKey;
+  }
+}
+
+/** Body limit of ordinary (JSON) requests: the reference's `request-size-limit-regular`, 50 KB. */
+export const API_BODY_LIMIT_BYTES = 50 * 1024;
+/** Body limit for routes that take a file (certificate, anchor): the reference's `request-size-limit-binary-upload`, 10 MB. */
+export const API_UPLOAD_LIMIT_BYTES = 10 * 1024 * 1024;
+/** Loopback only: 127.0.0.0/8 and ::1 (IPv4-mapped ::ffff:127.x match the IPv4 range). */
+export const DEFAULT_ALLOWED_ADDRESSES: readonly string[] = ['127.0.0.0/8', '::1'];
+/** The reference's `rate-limit-requests-per-second` and `-per-minute`, per client address. */
+export const DEFAULT_RATE_LIMIT: RateLimits = { perSecond: 20, perMinute: 600 };
+
+export const API_KEY_SCHEME = 'X-Road-ApiKey';
+
+export interface RateLimits {
+  readonly perSecond: number;
+  readonly perMinute: number;
+}
+
+/** Limits per client address; `now` (milliseconds) lets tests move time instead of sleeping. */
+export type RateLimitOptions = RateLimits & { readonly now?: () => number };
+
+/** The body of every error answer; `code` is a code of src/platform/errors.ts (docs/errors.md). */
+export interface ApiErrorBody {
+  readonly status: number;
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    /** Details a caller can act on, as the reference's `metadata`: the schema violations of a 400. */
+    readonly metadata?: string[];
+  };
+}
+
+export interface ApiSecurityOptions {
+  readonly keys: ApiKeyStore;
+  /** Addresses and CIDR ranges (IPv4 and IPv6) allowed to call; default DEFAULT_ALLOWED_ADDRESSES. */
+  readonly allowedAddresses?: readonly string[];
+  /** Default DEFAULT_RATE_LIMIT. */
+  readonly rateLimit?: RateLimitOptions;
+  readonly logger?: Logger;
+}
+
+/**
+ * Two token buckets per client — one refilled over a second, one over a minute — so bursts up to
+ * `perSecond` pass while the sustained rate stays under `perMinute`. Clients are kept in LRU order
+ * and the least recently seen are forgotten past `maxClients` (the reference's rate-limit cache).
+ */
+export class RateLimiter {
+  private readonly clients = new Map<string, { second: number; minute: number; at: number }>();
+
+  constructor(
+    private readonly limits: RateLimits,
+    private readonly now: () => number = () => performance.now(),
+    private readonly maxClients = 10_000,
+  ) {
+    if (!(limits.perSecond >= 1 && limits.perMinute >= 1)) throw new XrdError('InvalidConfiguration', { reason: 'rate limits must be at least 1 request' });
+  }
+
+  /** Counts one request; refused with the whole seconds after which one would be allowed again. */
+  take(client: string): { allowed: true } | { allowed: false; retryAfterSeconds: number } {
+    const now = this.now();
+    const { perSecond, perMinute } = this.limits;
+    const prev = this.clients.get(client);
+    const elapsed = prev ? Math.max(0, now - prev.at) : 0;
+    const state = {
+      second: Math.min(perSecond, (prev?.second ?? perSecond) + (elapsed * perSecond) / 1000),
+      minute: Math.min(perMinute, (prev?.minute ?? perMinute) + (elapsed * perMinute) / 60_000),
+      at: now,
+    };
+    this.clients.delete(client);
+    this.clients.set(client, state);
+    if (this.clients.size > this.maxClients) this.clients.delete(this.clients.keys().next().value!);
+    if (state.second >= 1 && state.minute >= 1) {
+      state.second -= 1;
+      state.minute -= 1;
+      return { allowed: true };
+    }
+    const waitMs = Math.max(state.second >= 1 ? 0 : ((1 - state.second) * 1000) / perSecond, state.minute >= 1 ? 0 : ((1 - state.minute) * 60_000) / perMinute);
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+  }
+}
+
+/** A predicate over client addresses from a list of addresses and CIDR ranges. */
+export function addressFilter(allowed: readonly string[]): (address: string | undefined) => boolean {
+  const list = new BlockList();
+  for (const entry of allowed) {
+    const [net, bits, extra] = entry.trim().split('/');
+    const type = isIPv4(net ?? '') ? 'ipv4' : isIPv6(net ?? '') ? 'ipv6' : undefined;
+    const prefix = bits === undefined ? undefined : Number(bits);
+    if (!type || extra !== undefined || (prefix !== undefined && !(Number.isInteger(prefix) && prefix >= 0 && prefix <= (type === 'ipv4' ? 32 : 128)))) {
+      throw new XrdError('InvalidConfiguration', { reason: `not an address or CIDR range: ${entry}` });
+    }
+    if (prefix === undefined) list.addAddress(net!, type);
+    else list.addSubnet(net!, prefix, type);
+  }
+  // BlockList matches IPv4-mapped IPv6 addresses (::ffff:127.0.0.1) against the IPv4 entries.
+  return (address) => address !== undefined && (isIPv4(address) ? list.check(address, 'ipv4') : isIPv6(address) && list.check(address, 'ipv6'));
+}
+
+/** The error body for an XrdError; what every refusal of this layer and every route failure sends. */
+export function errorBody(err: XrdError, metadata?: string[]): ApiErrorBody {
+  return { status: err.httpStatus, error: { code: err.fullCode, message: err.message, ...(metadata?.length ? { metadata } : {}) } };
+}
+
+export function registerApiSecurity(app: FastifyInstance, options: ApiSecurityOptions): void {
+  const log = options.logger ?? createLogger('admin-api');
+  const allowed = addressFilter(options.allowedAddresses ?? DEFAULT_ALLOWED_ADDRESSES);
+  const limiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT, options.rateLimit?.now);
+  const codes = new WeakMap<FastifyRequest, string>();
+
+  const refuse = (request: FastifyRequest, reply: FastifyReply, err: XrdError, headers: Record<string, string> = {}, metadata?: string[]): FastifyReply => {
+    codes.set(request, err.fullCode);
+    return reply.code(err.httpStatus).headers(headers).type('application/json; charset=utf-8').send(errorBody(err, metadata));
+  };
+
+  app.decorateRequest('apiKey', undefined);
+
+  // A typo in a route's roles would otherwise only show as every call being refused.
+  app.addHook('onRoute', (route) => {
+    const roles: unknown = route.config?.roles;
+    if (roles === undefined) return;
+    const bad = Array.isArray(roles) ? roles.filter((r) => typeof r !== 'string' || !isRole(r)) : [roles];
+    if (bad.length > 0) throw new XrdError('InvalidConfiguration', { reason: `route ${route.method} ${route.url} names unknown roles ${bad.join(', ')} (roles: ${ROLES.join(', ')})` });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const address = request.ip;
+    if (!allowed(address)) return refuse(request, reply, new XrdError('AddressNotAllowed', { address }));
+
+    const rate = limiter.take(address);
+    if (!rate.allowed) return refuse(request, reply, new XrdError('RateLimited', { address, retryAfter: rate.retryAfterSeconds }), { 'retry-after': String(rate.retryAfterSeconds) });
+
+    const config = request.routeOptions.config;
+    if (!request.is404 && config.public === true) return;
+
+    const challenge = { 'www-authenticate': API_KEY_SCHEME };
+    const header = request.headers.authorization;
+    const scheme = header?.trim().split(/\s+/, 1)[0];
+    if (!header || scheme?.toLowerCase() !== API_KEY_SCHEME.toLowerCase()) return refuse(request, reply, new XrdError('ApiKeyMissing'), challenge);
+    const token = /^\S+\s+token=(\S+)\s*$/i.exec(header.trim())?.[1];
+    const key = token === undefined ? undefined : options.keys.authenticate(token);
+    if (!key) return refuse(request, reply, new XrdError('ApiKeyInvalid'), challenge);
+    request.apiKey = key;
+
+    // Unknown routes answer 404 only to a valid key, so the route list cannot be probed without one.
+    if (request.is404) return;
+    const roles = config.roles ?? [];
+    if (!roles.some((r) => key.roles.includes(r))) {
+      return refuse(request, reply, new XrdError('PermissionDenied', { keyId: key.id, route: `${request.method} ${request.routeOptions.url}`, roles: roles.length ? roles.join(', ') : 'none' }));
+    }
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    refuse(request, reply, new XrdError('RouteNotFound', { method: request.method, url: request.url.split('?')[0] }));
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { err, metadata, errorId } = classify(error, request);
+    if (errorId) log.error({ err: error, errorId, route: request.routeOptions.url }, 'admin API request failed');
+    else if (err.httpStatus >= 500) log.error({ faultCode: err.faultCode, message: err.message, route: request.routeOptions.url }, 'admin API request failed');
+    refuse(request, reply, err, {}, metadata);
+  });
+
+  // A route that answers an error status without a body still answers in the one shape.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode < 400 || (payload !== undefined && payload !== null && payload !== '')) return payload;
+    const err =
+      reply.statusCode === 415
+        ? new XrdError('UnsupportedMediaType', { contentType: request.headers['content-type'] ?? 'none' })
+        : new XrdError(reply.statusCode >= 500 ? 'InternalError' : 'InvalidRequest', { reason: STATUS_CODES[reply.statusCode] ?? String(reply.statusCode) });
+    codes.set(request, err.fullCode);
+    reply.type('application/json; charset=utf-8');
+    return JSON.stringify({ ...errorBody(err), status: reply.statusCode });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    log.info(
+      {
+        keyId: request.apiKey?.id,
+        method: request.method,
+        route: request.routeOptions.url ?? null,
+        ...(request.is404 ? { url: request.url.split('?')[0] } : {}),
+        status: reply.statusCode,
+        code: codes.get(request),
+        client: request.ip,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'admin API request',
+    );
+  });
+}
+
+/** Turns whatever a route or fastify threw into a coded error; unknown errors only by an error id. */
+function classify(error: FastifyError, request: FastifyRequest): { err: XrdError; metadata?: string[]; errorId?: string } {
+  if (error instanceof XrdError) return { err: error };
+  if (error.validation) {
+    const metadata = error.validation.map((v) => `${error.validationContext ?? 'request'}${v.instancePath || ''} ${v.message ?? 'is not valid'}`.trim());
+    const reason = metadata.join('; ');
+    return { err: error.validationContext === 'body' ? new XrdError('InvalidRequestBody', { reason }) : new XrdError('InvalidRequest', { reason }), metadata };
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { err: new XrdError('RequestTooLarge', { limit: request.routeOptions.bodyLimit }) };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { err: new XrdError('UnsupportedMediaType', { contentType: request.headers['content-type'] ?? 'none' }) };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { err: new XrdError('InvalidRequestBody', { reason: error.message }) };
+  }
+  // Other client errors fastify raises (its messages name the request's fault, not our internals).
+  if (error.code?.startsWith('FST_') && error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return { err: new XrdError('InvalidRequest', { reason: error.message }) };
+  }
+  const errorId = randomUUID();
+  return { err: new XrdError('InternalError', { reason: `error id ${errorId}` }, { cause: error }), errorId };
+}
