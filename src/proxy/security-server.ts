@@ -17,7 +17,7 @@ import { TtlCache } from '../platform/ttl-cache.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
-import { serverConfReader, type ServerConf } from '../serverconf/server-conf.ts';
+import { configuredTsas, serverConfReader, type ServerConf } from '../serverconf/server-conf.ts';
 import type { SigningInfo } from '../signer/wire/operations.ts';
 import { SignerConnection } from '../signer/signer-client.ts';
 import { authKeyTlsOptions, engineFailureOf, explainAuthHandshakeFailure } from '../tls/auth-key-tls.ts';
@@ -108,7 +108,8 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
 
   const messageLog = MessageLog.open(join(options.dataDir, 'messagelog.db'), {
     timestampingIntervalSeconds: () => options.timestampingIntervalSeconds ?? globalConf().privateParams?.timeStampingIntervalSeconds ?? 60,
-    tsas: () => globalConf().own.approvedTsas,
+    // The administrator's choice (serverconf), each with its certificate from the approved list.
+    tsas: () => configuredTsas(serverConf(), globalConf()),
     tsaCerts: () => globalConf().tsaCertificates(),
     logger: logger.child({ component: 'messagelog' }),
   });
@@ -148,7 +149,6 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     closers.push(() => new Promise<void>((r) => ocsp.close(() => r())));
     const monitoring = await listen(createServer(monitoringHandler({ registry, signerMetrics, signer, opMonitor })), options.clientAddress, options.ports.monitoring);
     closers.push(() => new Promise<void>((r) => monitoring.close(() => r())));
-  } catch (err) {
     if (options.ports.health !== undefined) {
       // The signer is asked directly, not through the 10 s caches above: a logged-out token must show within seconds.
       const check = new HealthCheck({
@@ -162,6 +162,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
       const health = await listen(createServer(healthHandler(check)), options.serverAddress, options.ports.health);
       closers.push(() => new Promise<void>((r) => health.close(() => r())));
     }
+  } catch (err) {
     await Promise.all(closers.map((c) => c()));
     await messageLog.close();
     opMonitor.close();

@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import type { GlobalGroup } from '../globalconf/global-conf.ts';
+import type { ApprovedTsa, GlobalGroup } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import { formatClientId, parseClientId, parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 
@@ -33,13 +33,22 @@ export interface LocalClient {
   readonly services: readonly ServiceConf[];
 }
 
+/** A timestamping service the administrator chose among the approved ones (UC SS_07). */
+export interface ConfiguredTsa {
+  readonly name: string;
+  readonly url: string;
+}
+
 export interface ServerConf {
   readonly serverId: SecurityServerId;
   readonly clients: readonly LocalClient[];
+  /** Used in this order by the message log; none configured means no timestamps (logging stops after the acceptable period). */
+  readonly timestampingServices: readonly ConfiguredTsa[];
 }
 
 interface ServerConfFile {
   serverId: string;
+  timestampingServices?: { name: string; url: string }[];
   clients?: {
     id: string;
     connectionType?: string;
@@ -99,7 +108,11 @@ export function parseServerConf(text: string, file = 'serverconf.json'): ServerC
     });
     return { id: clientId, connectionType, isCerts, services };
   });
-  return { serverId, clients };
+  const timestampingServices = (raw.timestampingServices ?? []).map((t, i): ConfiguredTsa => {
+    if (typeof t?.name !== 'string' || typeof t.url !== 'string') throw bad(`timestampingServices[${i}] needs a name and a url`);
+    return { name: t.name, url: t.url };
+  });
+  return { serverId, clients, timestampingServices };
 }
 
 export function serializeServerConf(conf: ServerConf): string {
@@ -111,6 +124,7 @@ export function serializeServerConf(conf: ServerConf): string {
       isCerts: c.isCerts.map((der) => new X509Certificate(der).toString()),
       services: c.services.map((s) => ({ ...s, allowed: [...s.allowed] })),
     })),
+    timestampingServices: conf.timestampingServices.map((t) => ({ name: t.name, url: t.url })),
   };
   return `${JSON.stringify(file, null, 2)}\n`;
 }
@@ -140,6 +154,14 @@ export function serverConfReader(file: string, options: { recheckMs?: number; on
     }
     return cached.conf;
   };
+}
+
+/**
+ * The configured timestamping services with their certificates from global configuration, in the
+ * administrator's order. One no longer approved is left out: its tokens would not verify.
+ */
+export function configuredTsas(conf: ServerConf, global: { readonly own: { readonly approvedTsas: readonly ApprovedTsa[] } }): { url: string; cert: Buffer }[] {
+  return conf.timestampingServices.flatMap((t) => global.own.approvedTsas.filter((a) => a.url === t.url).map((a) => ({ url: a.url, cert: a.cert })));
 }
 
 export const sameClient = (a: ClientId, b: ClientId): boolean => formatClientId(a) === formatClientId(b);
