@@ -11,6 +11,7 @@ import { ensureSoftHsmHome } from '../token/softhsm.ts';
 import { DEFAULT_TOKEN_OPTIONS, TokenManager } from '../token/token-manager.ts';
 import { fileAuditLog } from './audit-log.ts';
 import { KeyconfStore } from './keyconf-store.ts';
+import { watchRegistrations } from './registration-watcher.ts';
 import { SignerServer, type SignerServerOptions } from './signer-server.ts';
 import { SignerService } from './signer-service.ts';
 import { ConfigurationClient } from '../globalconf/configuration-client.ts';
@@ -40,6 +41,8 @@ export interface SignerDaemonConfig {
   readonly globalConfIntervalMs?: number;
   readonly ocspFetchIntervalMs?: number;
   readonly ocspRetryIntervalMs?: number;
+  /** How often certificates waiting for registration are looked up in global configuration (default 2 s). */
+  readonly registrationCheckIntervalMs?: number;
 }
 
 export interface SignerDaemon {
@@ -89,6 +92,7 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
   const configurationClient =
     config.anchorFile && config.globalConfDir ? new ConfigurationClient(config.anchorFile, config.globalConfDir, log, config.globalConfIntervalMs, () => refresher?.runSoon()) : undefined;
   configurationClient?.start();
+  const registrations = config.globalConfDir ? watchRegistrations(store, globalConfReader(config.globalConfDir), log, () => refresher?.runSoon(), config.registrationCheckIntervalMs) : undefined;
   // With an anchor and nothing downloaded yet, the first download starts the OCSP refresh.
   if (!configurationClient || existsSync(join(config.globalConfDir!, 'instance-identifier'))) refresher?.start();
   return {
@@ -96,6 +100,7 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
     tokens,
     socketPath,
     async close() {
+      registrations?.stop();
       await configurationClient?.stop();
       await refresher?.stop();
       await server.close();
