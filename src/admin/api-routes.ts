@@ -1,0 +1,159 @@
+/**
+ * The admin REST API's routes, shaped like the reference's `/api/v1` (facts §2): one table that the
+ * server registers and that the OpenAPI document (docs/openapi.json) is generated from, so the two
+ * cannot differ. Each route names the roles that may call it and calls one ServerAdmin method.
+ * Request bodies use the reference's field names (snake_case); responses are the services' views.
+ */
+import type { Role } from './api-keys.ts';
+import type { ServerAdmin } from './server-admin.ts';
+
+type JsonSchema = Record<string, unknown>;
+
+export interface RouteRequest {
+  readonly params: Record<string, string>;
+  readonly body: unknown;
+  readonly query: Record<string, string | undefined>;
+}
+
+export interface RouteDef {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** OpenAPI form, `/tokens/{id}`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly roles: readonly Role[];
+  /** A JSON body with this schema, or a certificate (PEM or DER) as `application/octet-stream`. */
+  readonly body?: JsonSchema | 'certificate';
+  /** Success status: 200 with the result, 201 created, 204 no content. */
+  readonly status?: 200 | 201 | 204;
+  readonly handler: (admin: ServerAdmin, req: RouteRequest) => unknown;
+}
+
+const SECURITY_OFFICER: Role = 'XROAD_SECURITY_OFFICER';
+const REGISTRATION_OFFICER: Role = 'XROAD_REGISTRATION_OFFICER';
+const SERVICE_ADMINISTRATOR: Role = 'XROAD_SERVICE_ADMINISTRATOR';
+const SYSTEM_ADMINISTRATOR: Role = 'XROAD_SYSTEM_ADMINISTRATOR';
+const OBSERVER: Role = 'XROAD_SECURESERVER_OBSERVER';
+const ALL: readonly Role[] = [SECURITY_OFFICER, REGISTRATION_OFFICER, SERVICE_ADMINISTRATOR, SYSTEM_ADMINISTRATOR, OBSERVER];
+const KEYS_AND_CERTS: readonly Role[] = [SECURITY_OFFICER, REGISTRATION_OFFICER];
+
+const string = (extra: JsonSchema = {}): JsonSchema => ({ type: 'string', minLength: 1, maxLength: 1024, ...extra });
+const object = (properties: Record<string, JsonSchema>, required: string[]): JsonSchema => ({ type: 'object', additionalProperties: false, properties, required });
+const KEY_USAGE = { type: 'string', enum: ['SIGNING', 'AUTHENTICATION'] };
+const CSR_REQUEST = object(
+  {
+    key_usage_type: KEY_USAGE,
+    csr_format: { type: 'string', enum: ['PEM', 'DER'] },
+    member_id: string(),
+    subject_field_values: string(),
+    ca_name: string(),
+  },
+  ['key_usage_type'],
+);
+const TSA = object({ name: string(), url: string() }, ['name', 'url']);
+
+interface CsrBody {
+  key_usage_type: 'SIGNING' | 'AUTHENTICATION';
+  csr_format?: 'PEM' | 'DER';
+  member_id?: string;
+  subject_field_values?: string;
+}
+const csrRequest = (b: CsrBody) => ({ usage: b.key_usage_type, format: b.csr_format, memberId: b.member_id, subject: b.subject_field_values });
+const body = <T>(req: RouteRequest) => req.body as T;
+
+export const ROUTES: readonly RouteDef[] = [
+  // Initialisation (UC SS_01–03)
+  { method: 'GET', path: '/initialization/status', summary: 'Whether the anchor, server code, owner and token are initialised', roles: ALL, handler: (a) => a.initializationStatus() },
+  {
+    method: 'POST',
+    path: '/initialization',
+    summary: 'Initialise the server: owner member, server code, and the blank token with its PIN',
+    roles: [SYSTEM_ADMINISTRATOR, SECURITY_OFFICER],
+    body: object({ owner_member_class: string(), owner_member_code: string(), security_server_code: string(), software_token_pin: string(), ignore_warnings: { type: 'boolean' } }, ['owner_member_class', 'owner_member_code', 'security_server_code']),
+    status: 201,
+    handler: (a, req) => {
+      const b = body<{ owner_member_class: string; owner_member_code: string; security_server_code: string; software_token_pin?: string; ignore_warnings?: boolean }>(req);
+      return a.initialize({ ownerMemberClass: b.owner_member_class, ownerMemberCode: b.owner_member_code, serverCode: b.security_server_code, softwareTokenPin: b.software_token_pin, ignoreWarnings: b.ignore_warnings });
+    },
+  },
+  // Timestamping services (UC SS_07–08)
+  { method: 'GET', path: '/timestamping-services', summary: 'Timestamping services approved in global configuration', roles: ALL, handler: (a) => a.approvedTimestampingServices() },
+  { method: 'GET', path: '/system/timestamping-services', summary: 'Timestamping services this server uses, in order', roles: ALL, handler: (a) => a.timestampingServices() },
+  { method: 'POST', path: '/system/timestamping-services', summary: 'Add an approved timestamping service', roles: [SYSTEM_ADMINISTRATOR], body: TSA, status: 201, handler: (a, req) => a.addTimestampingService(body(req)) },
+  { method: 'POST', path: '/system/timestamping-services/delete', summary: 'Stop using a timestamping service', roles: [SYSTEM_ADMINISTRATOR], body: TSA, status: 204, handler: (a, req) => a.deleteTimestampingService(body(req)) },
+  // Tokens (UC SS_13–18)
+  { method: 'GET', path: '/tokens', summary: 'Tokens with their keys, certificates and CSRs', roles: ALL, handler: (a) => a.tokens() },
+  { method: 'GET', path: '/tokens/{id}', summary: 'One token', roles: ALL, handler: (a, req) => a.token(req.params.id!) },
+  { method: 'PATCH', path: '/tokens/{id}', summary: "Rename a token (the name is this server's, not the token's label)", roles: [SECURITY_OFFICER], body: object({ name: string() }, ['name']), handler: (a, req) => a.renameToken(req.params.id!, body<{ name: string }>(req).name) },
+  { method: 'PUT', path: '/tokens/{id}/login', summary: 'Log in to a token; the PIN goes to the signer only', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], body: object({ password: string() }, ['password']), handler: (a, req) => a.login(req.params.id!, body<{ password: string }>(req).password) },
+  { method: 'PUT', path: '/tokens/{id}/logout', summary: 'Log out of a token: its keys stop signing', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], handler: (a, req) => a.logout(req.params.id!) },
+  {
+    method: 'PUT',
+    path: '/tokens/{id}/pin',
+    summary: "Change a token's user PIN",
+    roles: [SECURITY_OFFICER],
+    body: object({ old_pin: string(), new_pin: string() }, ['old_pin', 'new_pin']),
+    handler: (a, req) => {
+      const b = body<{ old_pin: string; new_pin: string }>(req);
+      return a.changePin(req.params.id!, b.old_pin, b.new_pin);
+    },
+  },
+  // Keys and CSRs (UC SS_28–29)
+  {
+    method: 'POST',
+    path: '/tokens/{id}/keys',
+    summary: 'Generate a key on the token (sensitive, never extractable)',
+    roles: KEYS_AND_CERTS,
+    body: object({ name: string(), key_algorithm: { type: 'string', enum: ['RSA', 'EC'] }, key_usage_type: KEY_USAGE }, []),
+    status: 201,
+    handler: (a, req) => {
+      const b = body<{ name?: string; key_algorithm?: 'RSA' | 'EC'; key_usage_type?: 'SIGNING' | 'AUTHENTICATION' }>(req) ?? {};
+      return a.generateKey(req.params.id!, { name: b.name, algorithm: b.key_algorithm, usage: b.key_usage_type });
+    },
+  },
+  {
+    method: 'POST',
+    path: '/tokens/{id}/keys-with-csrs',
+    summary: 'Generate a key and its CSR in one step',
+    roles: KEYS_AND_CERTS,
+    body: object({ key_label: string(), csr_generate_request: CSR_REQUEST }, ['csr_generate_request']),
+    status: 201,
+    handler: async (a, req) => {
+      const b = body<{ key_label?: string; csr_generate_request: CsrBody }>(req);
+      const key = await a.generateKey(req.params.id!, { name: b.key_label, usage: b.csr_generate_request.key_usage_type });
+      const csr = await a.generateCsr(key.keyId, csrRequest(b.csr_generate_request));
+      return { key: await a.key(key.keyId), csr };
+    },
+  },
+  { method: 'GET', path: '/keys/{id}', summary: 'One key with its certificates and CSRs', roles: ALL, handler: (a, req) => a.key(req.params.id!) },
+  { method: 'DELETE', path: '/keys/{id}', summary: 'Delete a key from the token and its certificates and CSRs', roles: [SECURITY_OFFICER], status: 204, handler: (a, req) => a.deleteKey(req.params.id!) },
+  { method: 'POST', path: '/keys/{id}/csrs', summary: 'Generate a CSR for the key (signing: a member; authentication: this server)', roles: KEYS_AND_CERTS, body: CSR_REQUEST, status: 201, handler: (a, req) => a.generateCsr(req.params.id!, csrRequest(body(req))) },
+  { method: 'DELETE', path: '/keys/{id}/csrs/{csr_id}', summary: 'Delete a CSR', roles: KEYS_AND_CERTS, status: 204, handler: (a, req) => a.deleteCsr(req.params.csr_id!) },
+  // Certificates (UC SS_30–34)
+  { method: 'POST', path: '/token-certificates', summary: 'Import a certificate (PEM or DER) for a key on a token', roles: KEYS_AND_CERTS, body: 'certificate', status: 201, handler: (a, req) => a.importCert(req.body as Buffer) },
+  { method: 'GET', path: '/token-certificates/{hash}', summary: 'One certificate by its SHA-256 hash', roles: ALL, handler: (a, req) => a.cert(req.params.hash!) },
+  { method: 'DELETE', path: '/token-certificates/{hash}', summary: 'Delete a certificate', roles: KEYS_AND_CERTS, status: 204, handler: (a, req) => a.deleteCert(req.params.hash!) },
+  { method: 'PUT', path: '/token-certificates/{hash}/activate', summary: 'Activate a certificate', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], handler: (a, req) => a.activateCert(req.params.hash!) },
+  { method: 'PUT', path: '/token-certificates/{hash}/disable', summary: 'Disable a certificate', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], handler: (a, req) => a.disableCert(req.params.hash!) },
+  {
+    method: 'PUT',
+    path: '/token-certificates/{hash}/register',
+    summary: "Send the authentication certificate's registration request to the central server",
+    roles: KEYS_AND_CERTS,
+    body: object({ address: string({ maxLength: 255 }) }, ['address']),
+    handler: (a, req) => a.registerAuthCert(req.params.hash!, body<{ address: string }>(req).address),
+  },
+  // Clients' information systems (seed 003)
+  { method: 'GET', path: '/clients', summary: "This server's clients with their connection types", roles: ALL, handler: (a) => a.clients() },
+  { method: 'GET', path: '/clients/{id}', summary: 'One client (id as INSTANCE:CLASS:CODE[:SUBSYSTEM])', roles: ALL, handler: (a, req) => a.client(req.params.id!) },
+  {
+    method: 'PATCH',
+    path: '/clients/{id}',
+    summary: "Set how the client's information systems connect: HTTP, HTTPS or HTTPS_NO_AUTH",
+    roles: [SERVICE_ADMINISTRATOR],
+    body: object({ connection_type: { type: 'string', enum: ['HTTP', 'HTTPS', 'HTTPS_NO_AUTH'] } }, ['connection_type']),
+    handler: (a, req) => a.setConnectionType(req.params.id!, body<{ connection_type: string }>(req).connection_type),
+  },
+  { method: 'GET', path: '/clients/{id}/tls-certificates', summary: "The client's information systems' TLS certificates", roles: ALL, handler: (a, req) => a.tlsCertificates(req.params.id!) },
+  { method: 'POST', path: '/clients/{id}/tls-certificates', summary: "Add an information system's TLS certificate (PEM or DER)", roles: [SERVICE_ADMINISTRATOR], body: 'certificate', status: 201, handler: (a, req) => a.addTlsCertificate(req.params.id!, req.body as Buffer) },
+  { method: 'DELETE', path: '/clients/{id}/tls-certificates/{hash}', summary: "Remove an information system's TLS certificate", roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.deleteTlsCertificate(req.params.id!, req.params.hash!) },
+];

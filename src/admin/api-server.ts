@@ -1,0 +1,122 @@
+/**
+ * The admin REST API server: fastify over HTTPS (port 4000, loopback only by default, as the
+ * reference), the routes of api-routes.ts behind api-security.ts (API keys with roles, size and rate
+ * limits, one error shape), and the OpenAPI document generated from the same route table.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { XrdError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { ApiKeyStore } from './api-keys.ts';
+import { ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
+import { API_BODY_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
+import type { ServerAdmin } from './server-admin.ts';
+
+export const API_PREFIX = '/api/v1';
+
+export interface AdminApiOptions {
+  readonly admin: ServerAdmin;
+  readonly keys: ApiKeyStore;
+  readonly logger: Logger;
+  /** HTTPS; without it (tests with inject) the app is plain. */
+  readonly https?: { cert: string; key: string };
+  /** Client addresses allowed besides loopback's default. */
+  readonly allowedAddresses?: readonly string[];
+  readonly rateLimit?: RateLimitOptions;
+  readonly bodyLimit?: number;
+}
+
+/** The app with every route registered, not listening (tests call `inject`). */
+export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? API_BODY_LIMIT_BYTES, ...(options.https ? { https: options.https } : {}), forceCloseConnections: true });
+  registerAdminRoutes(app, options);
+  return app;
+}
+
+/** The security layer, the routes and the OpenAPI document on `app`. */
+export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptions): void {
+  // Certificates arrive as they are (the reference's upload: application/octet-stream; PEM as text too).
+  app.addContentTypeParser(['application/octet-stream', 'application/pkix-cert', 'application/x-pem-file'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  registerApiSecurity(app, { keys: options.keys, allowedAddresses: options.allowedAddresses, rateLimit: options.rateLimit, logger: options.logger });
+
+  const document = openApiDocument();
+  app.get(`${API_PREFIX}/openapi.json`, { config: { public: true } }, async () => document);
+  for (const route of ROUTES) {
+    app.route({
+      method: route.method,
+      url: API_PREFIX + route.path.replace(/\{(\w+)\}/g, ':$1'),
+      config: { roles: route.roles },
+      schema: route.body && route.body !== 'certificate' ? { body: route.body } : undefined,
+      handler: async (req, reply) => {
+        if (route.body === 'certificate' && !Buffer.isBuffer(req.body)) {
+          throw new XrdError('UnsupportedMediaType', { contentType: req.headers['content-type'] ?? 'none' });
+        }
+        const result = await route.handler(options.admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
+        const status = route.status ?? 200;
+        if (status === 204) return reply.code(204).send();
+        return reply.code(status).send(result);
+      },
+    });
+  }
+}
+
+/** Listens on `host:port` (127.0.0.1:4000 by default). */
+export async function startAdminApi(options: AdminApiOptions & { host?: string; port?: number }): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
+  const app = await buildAdminApi(options);
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ host, port: options.port ?? 4000 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return { url: `${options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}${API_PREFIX}`, app, close: () => app.close() };
+}
+
+/** OpenAPI 3.0 for the routes; docs/openapi.json is this, checked in (`xrd admin openapi`). */
+export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {
+    '/openapi.json': { get: { summary: 'This document (no API key needed)', security: [], responses: { 200: { description: 'OpenAPI 3.0 document', content: { 'application/json': { schema: { type: 'object' } } } } } } },
+  };
+  const errorResponse = { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+  for (const route of routes) {
+    const parameters = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+    const requestBody =
+      route.body === 'certificate'
+        ? { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+        : route.body
+          ? { required: true, content: { 'application/json': { schema: route.body } } }
+          : undefined;
+    const status = route.status ?? 200;
+    paths[route.path] ??= {};
+    paths[route.path]![route.method.toLowerCase()] = {
+      summary: route.summary,
+      'x-roles': route.roles,
+      ...(parameters.length ? { parameters } : {}),
+      ...(requestBody ? { requestBody } : {}),
+      responses: {
+        [status]: status === 204 ? { description: 'Done' } : { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
+        400: errorResponse,
+        401: errorResponse,
+        403: errorResponse,
+        404: errorResponse,
+        409: errorResponse,
+        413: errorResponse,
+        429: errorResponse,
+        500: errorResponse,
+      },
+    };
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'xrd security server admin API', version: '1', description: 'Shaped like the X-Road reference admin API /api/v1. See docs/admin-api.md.' },
+    servers: [{ url: `https://localhost:4000${API_PREFIX}` }],
+    security: [{ ApiKey: [] }],
+    components: {
+      securitySchemes: { ApiKey: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'X-Road-ApiKey token=<key>' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: { status: { type: 'integer' }, error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+        },
+      },
+    },
+    paths,
+  };
+}

@@ -1,0 +1,420 @@
+/**
+ * What a security server's administrator does (MEMBER_01 and the UC SS use cases behind it):
+ * initialise the server, choose timestamping services, manage tokens, keys, CSRs and certificates
+ * (through the signer, which alone touches the HSM), register the authentication certificate with the
+ * central server, and set how clients' information systems connect. The CLI and the admin REST API
+ * both call this class, so they cannot drift apart.
+ *
+ * State lives where the running parts read it: keys and certificates in the signer, everything else
+ * in serverconf.json (the proxy re-reads it within a second).
+ */
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { XrdError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestSigner } from '../protocol/management-request.ts';
+import { formatClientId, formatSecurityServerId, parseClientId, type ClientId } from '../protocol/identifiers.ts';
+import { CONNECTION_TYPES, parseServerConf, serializeServerConf, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
+import { SignerConnection } from '../signer/signer-client.ts';
+import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
+import { certSha1 } from '../trust/ocsp-cache.ts';
+
+export interface ServerAdminOptions {
+  /** The proxy's data directory: serverconf.json lives there. */
+  readonly proxyDataDir: string;
+  readonly signerSocket: string;
+  readonly globalConf: () => GlobalConf;
+  readonly logger: Logger;
+}
+
+/** The reference's initialisation status (GET /initialization/status). */
+export interface InitializationStatus {
+  readonly anchorImported: boolean;
+  readonly serverCodeInitialized: boolean;
+  readonly serverOwnerInitialized: boolean;
+  readonly softwareTokenInitStatus: 'INITIALIZED' | 'NOT_INITIALIZED' | 'UNKNOWN';
+  readonly serverId?: string;
+}
+
+export interface InitializeRequest {
+  readonly ownerMemberClass: string;
+  readonly ownerMemberCode: string;
+  readonly serverCode: string;
+  /** Initialises the one uninitialised token with this PIN and logs it in (the reference's software token PIN). */
+  readonly softwareTokenPin?: string;
+  /** Initialise even though the owner is not (yet) a member in global configuration. */
+  readonly ignoreWarnings?: boolean;
+}
+
+export interface ClientView {
+  readonly id: string;
+  readonly connectionType: ConnectionType;
+  /** Whether global configuration lists this client at this server (or it is the owner of a registered server). */
+  readonly registered: boolean;
+  readonly tlsCertificates: TlsCertificateView[];
+}
+
+export interface TlsCertificateView {
+  /** SHA-256 of the DER, upper-case hex, as the reference shows it. */
+  readonly hash: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly notAfter: string;
+}
+
+const IDENTIFIER_PART = /^[^/\\:;%\s]+$/;
+
+export class ServerAdmin {
+  readonly signer: SignerConnection;
+  private readonly serverConfFile: string;
+
+  constructor(private readonly options: ServerAdminOptions) {
+    this.signer = new SignerConnection(options.signerSocket, { timeoutMs: 120_000 });
+    this.serverConfFile = join(options.proxyDataDir, 'serverconf.json');
+  }
+
+  close(): void {
+    this.signer.close();
+  }
+
+  // --- Initialisation (UC SS_01–03) -------------------------------------------------------------
+
+  async initializationStatus(): Promise<InitializationStatus> {
+    const conf = this.serverConfOrUndefined();
+    const tokens = await this.signer.call('listTokens', {}).catch(() => undefined);
+    const blank = tokens?.filter((t) => t.available && t.status === 'NOT_INITIALIZED') ?? [];
+    return {
+      anchorImported: this.globalConfOrUndefined() !== undefined,
+      serverCodeInitialized: conf !== undefined,
+      serverOwnerInitialized: conf !== undefined,
+      softwareTokenInitStatus: !tokens ? 'UNKNOWN' : tokens.some((t) => t.available && t.status !== 'NOT_INITIALIZED') || blank.length === 0 ? 'INITIALIZED' : 'NOT_INITIALIZED',
+      serverId: conf && formatSecurityServerId(conf.serverId),
+    };
+  }
+
+  /**
+   * Makes this server `INSTANCE/CLASS/CODE/SERVERCODE`, with its owner as its first client, and
+   * initialises and logs in the token when a PIN is given and one token is blank.
+   * @throws ServerAlreadyInitialized, GlobalConfNotAvailable, InvalidIdentifier, UnknownMember, PinInvalid
+   */
+  async initialize(r: InitializeRequest): Promise<InitializationStatus> {
+    if (existsSync(this.serverConfFile)) throw new XrdError('ServerAlreadyInitialized', { serverId: formatSecurityServerId(this.serverConf().serverId) });
+    const global = this.requireGlobalConf();
+    for (const [name, value] of Object.entries({ owner_member_class: r.ownerMemberClass, owner_member_code: r.ownerMemberCode, security_server_code: r.serverCode })) {
+      if (typeof value !== 'string' || !IDENTIFIER_PART.test(value)) throw new XrdError('InvalidIdentifier', { value: String(value), reason: `${name} must be a non-empty identifier without / \\ : ; % or spaces` });
+    }
+    const owner: ClientId = { instance: global.instanceIdentifier, memberClass: r.ownerMemberClass, memberCode: r.ownerMemberCode };
+    if (!global.member(owner) && !r.ignoreWarnings) {
+      throw new XrdError('UnknownMember', { reason: `Owner ${formatClientId(owner)} is not a member in global configuration (ignore_warnings to initialise anyway)` });
+    }
+    if (r.softwareTokenPin !== undefined) await this.initializeBlankToken(r.softwareTokenPin, r.serverCode);
+    this.writeServerConf({
+      serverId: { instance: owner.instance, memberClass: owner.memberClass, memberCode: owner.memberCode, serverCode: r.serverCode },
+      clients: [{ id: owner, connectionType: 'HTTPS', isCerts: [], services: [] }],
+      timestampingServices: [],
+    });
+    this.options.logger.info({ serverId: `${formatClientId(owner)}/${r.serverCode}` }, 'security server initialised');
+    return this.initializationStatus();
+  }
+
+  private async initializeBlankToken(pin: string, label: string): Promise<void> {
+    const tokens = await this.signer.call('listTokens', {});
+    const blank = tokens.filter((t) => t.available && t.status === 'NOT_INITIALIZED');
+    if (blank.length === 0) return; // already initialised: the PIN is not needed
+    // The SO role has no use in X-Road; its PIN is random and not kept (xrd token init lets one choose it).
+    const token = await this.signer.call('initToken', { label, soPin: randomBytes(16).toString('hex'), userPin: pin });
+    await this.signer.call('activateToken', { token: token.tokenId, pin });
+  }
+
+  // --- Timestamping services (UC SS_07, SS_08) --------------------------------------------------
+
+  approvedTimestampingServices(): ConfiguredTsa[] {
+    return this.requireGlobalConf().own.approvedTsas.map(({ name, url }) => ({ name, url }));
+  }
+
+  timestampingServices(): readonly ConfiguredTsa[] {
+    return this.serverConf().timestampingServices;
+  }
+
+  /** @throws TimestampingServiceNotApproved, TimestampingServiceExists, ServerNotInitialized */
+  addTimestampingService(tsa: ConfiguredTsa): ConfiguredTsa {
+    const conf = this.serverConf();
+    const approved = this.approvedTimestampingServices().find((a) => a.url === tsa.url && a.name === tsa.name);
+    if (!approved) throw new XrdError('TimestampingServiceNotApproved', { name: String(tsa.name), url: String(tsa.url) });
+    if (conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceExists', { url: tsa.url });
+    this.writeServerConf({ ...conf, timestampingServices: [...conf.timestampingServices, approved] });
+    return approved;
+  }
+
+  /** @throws TimestampingServiceNotFound, ServerNotInitialized */
+  deleteTimestampingService(tsa: ConfiguredTsa): void {
+    const conf = this.serverConf();
+    if (!conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceNotFound', { url: String(tsa.url) });
+    this.writeServerConf({ ...conf, timestampingServices: conf.timestampingServices.filter((t) => t.url !== tsa.url) });
+  }
+
+  // --- Tokens, keys, CSRs, certificates (UC SS_13–SS_33): the signer does the work -----------------
+
+  tokens(): Promise<TokenView[]> {
+    return this.signer.call('listTokens', {});
+  }
+
+  token(id: string): Promise<TokenView> {
+    return this.signer.call('getToken', { token: id });
+  }
+
+  renameToken(id: string, name: string): Promise<TokenView> {
+    return this.signer.call('setTokenFriendlyName', { token: id, friendlyName: name });
+  }
+
+  /** The PIN goes to the signer and nowhere else. */
+  login(id: string, pin: string): Promise<TokenView> {
+    return this.signer.call('activateToken', { token: id, pin });
+  }
+
+  logout(id: string): Promise<TokenView> {
+    return this.signer.call('deactivateToken', { token: id });
+  }
+
+  changePin(id: string, oldPin: string, newPin: string): Promise<TokenView> {
+    return this.signer.call('changePin', { token: id, oldPin, newPin });
+  }
+
+  generateKey(tokenId: string, r: { name?: string; algorithm?: 'RSA' | 'EC'; usage?: 'SIGNING' | 'AUTHENTICATION' }): Promise<KeyView> {
+    return this.signer.call('generateKey', { token: tokenId, algorithm: r.algorithm ?? 'RSA', usage: r.usage, friendlyName: r.name });
+  }
+
+  /** @throws KeyNotFound */
+  async key(id: string): Promise<KeyView> {
+    const keys = await this.signer.call('listKeys', {});
+    const key = keys.find((k) => k.keyId === id.toUpperCase());
+    if (!key) throw new XrdError('KeyNotFound', { keyId: id });
+    return key;
+  }
+
+  deleteKey(id: string): Promise<{ keyId: string }> {
+    return this.signer.call('deleteKey', { keyId: id });
+  }
+
+  /**
+   * A CSR for the key: signing CSRs name a member (the owner by default), authentication CSRs this
+   * server. `subject` adds or replaces DN fields (`C=FI, O=Org`).
+   */
+  async generateCsr(keyId: string, r: { usage: 'SIGNING' | 'AUTHENTICATION'; memberId?: string; subject?: string; format?: 'PEM' | 'DER' }): Promise<Operations['generateCsr']['res']> {
+    const conf = this.serverConf();
+    const memberId = r.usage === 'SIGNING' ? (r.memberId ?? formatClientId(ownerOf(conf))) : undefined;
+    return this.signer.call('generateCsr', { keyId, usage: r.usage, memberId, serverId: r.usage === 'AUTHENTICATION' ? formatSecurityServerId(conf.serverId) : undefined, subject: r.subject, format: r.format ?? 'PEM' });
+  }
+
+  deleteCsr(csrId: string): Promise<{ csrId: string }> {
+    return this.signer.call('deleteCsr', { csrId });
+  }
+
+  /** A certificate from the approved CA (PEM or DER), matched to its key on a token. */
+  importCert(cert: Buffer): Promise<CertView> {
+    const text = cert.toString('latin1');
+    return this.signer.call('importCert', { cert: text.includes('-----BEGIN CERTIFICATE-----') ? text : cert.toString('base64') });
+  }
+
+  /** @throws CertNotFound */
+  async cert(hash: string): Promise<CertView> {
+    const cert = (await this.signer.call('listCerts', {})).find((c) => c.hash.toLowerCase() === hash.toLowerCase());
+    if (!cert) throw new XrdError('CertNotFound', { hash });
+    return cert;
+  }
+
+  deleteCert(hash: string): Promise<{ hash: string }> {
+    return this.signer.call('deleteCert', { hash });
+  }
+
+  activateCert(hash: string): Promise<CertView> {
+    return this.signer.call('activateCert', { hash });
+  }
+
+  disableCert(hash: string): Promise<CertView> {
+    return this.signer.call('disableCert', { hash });
+  }
+
+  /**
+   * UC SS_34: sends the authentication certificate registration request to the central server's
+   * management service, signed with the authentication key and the owner's signing key, and moves
+   * the certificate to 'registration in progress'. The signer moves it on to 'registered' when
+   * global configuration lists it.
+   * @throws CertNotFound, CertStateInvalid, ServerNotInitialized, GlobalConfNotAvailable, UnknownMember, ManagementRequestFailed
+   */
+  async registerAuthCert(hash: string, address: string): Promise<{ requestId: string; cert: CertView }> {
+    const conf = this.serverConf();
+    const global = this.requireGlobalConf();
+    const cert = await this.cert(hash);
+    const key = await this.key(cert.keyId);
+    if (key.usage !== 'AUTHENTICATION') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: 'only an authentication certificate is registered this way' });
+    if (cert.status !== 'saved' && cert.status !== 'global error') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: `its state is '${cert.status}'` });
+    if (typeof address !== 'string' || !/^[A-Za-z0-9.:[\]-]+$/.test(address)) throw new XrdError('InvalidIdentifier', { value: String(address), reason: 'address must be a host name or IP address' });
+    const management = global.privateParams?.managementService;
+    if (!management?.managementRequestServiceProviderId) throw new XrdError('GlobalConfNotAvailable', { reason: 'global configuration names no management service' });
+
+    const owner = ownerOf(conf);
+    const ownerSigning = await this.signer.call('memberSigningInfo', { memberId: formatClientId(owner) });
+    const ownerCert = Buffer.from(ownerSigning.cert, 'base64');
+    const ownerOcsp = await this.ocspResponseOf(ownerCert, ownerSigning.certHash);
+    const signerFor = (keyId: string, algorithmId: string): ManagementRequestSigner => ({
+      algorithmId,
+      sign: async (digest) => Buffer.from((await this.signer.call('sign', { keyId, algorithm: algorithmId, digest: digest.toString('base64') })).signature, 'base64'),
+    });
+    const request = await buildAuthCertRegRequest(
+      { serverId: conf.serverId, address, authCert: Buffer.from(cert.cert, 'base64'), ownerCert, ownerCertOcsp: ownerOcsp, managementService: management.managementRequestServiceProviderId },
+      { auth: signerFor(cert.keyId, authAlgorithm(key)), owner: signerFor(ownerSigning.keyId, ownerSigning.algorithm) },
+    );
+    const { requestId } = await sendManagementRequest(management.authCertRegServiceAddress, request);
+    const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'registration in progress' });
+    this.options.logger.info({ certHash: cert.hash, requestId, address }, 'authentication certificate registration request sent');
+    return { requestId, cert: updated };
+  }
+
+  /**
+   * The signer's cached OCSP response for a certificate. A signing certificate imported a moment ago
+   * gets one within seconds (the signer fetches on import), so wait that long before refusing.
+   * @throws CertValidation
+   */
+  private async ocspResponseOf(cert: Buffer, hash: string, waitMs = 15_000): Promise<Buffer> {
+    const until = Date.now() + waitMs;
+    for (;;) {
+      const [response] = (await this.signer.call('getOcspResponses', { certHashes: [certSha1(cert)] })).responses;
+      if (response) return Buffer.from(response, 'base64');
+      if (Date.now() > until) throw new XrdError('CertValidation', { reason: `No OCSP response for the owner's signing certificate ${hash}; is the CA's OCSP responder reachable?` });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  // --- Clients: connection types and information systems' TLS certificates (seed 003) -------------
+
+  clients(): ClientView[] {
+    const conf = this.serverConf();
+    return conf.clients.map((c) => this.clientView(conf, c));
+  }
+
+  client(id: string): ClientView {
+    const conf = this.serverConf();
+    return this.clientView(conf, this.localClient(conf, id));
+  }
+
+  /** @throws ClientNotFound, InvalidRequest (unknown connection type) */
+  setConnectionType(id: string, connectionType: string): ClientView {
+    if (!CONNECTION_TYPES.includes(connectionType as ConnectionType)) throw new XrdError('InvalidRequest', { reason: `connection_type must be one of ${CONNECTION_TYPES.join(', ')}` });
+    return this.updateClient(id, (c) => ({ ...c, connectionType: connectionType as ConnectionType }));
+  }
+
+  tlsCertificates(id: string): TlsCertificateView[] {
+    return this.client(id).tlsCertificates;
+  }
+
+  /** @throws ClientNotFound, IncorrectCertificate, TlsCertificateExists */
+  addTlsCertificate(id: string, cert: Buffer): TlsCertificateView {
+    let der: Buffer;
+    try {
+      der = Buffer.from(new X509Certificate(cert).raw);
+    } catch (err) {
+      throw new XrdError('IncorrectCertificate', { reason: `not a PEM or DER certificate: ${(err as Error).message}` }, { cause: err });
+    }
+    const view = tlsView(der);
+    this.updateClient(id, (c) => {
+      if (c.isCerts.some((d) => d.equals(der))) throw new XrdError('TlsCertificateExists', { hash: view.hash });
+      return { ...c, isCerts: [...c.isCerts, der] };
+    });
+    return view;
+  }
+
+  /** @throws ClientNotFound, TlsCertificateNotFound */
+  deleteTlsCertificate(id: string, hash: string): void {
+    this.updateClient(id, (c) => {
+      const kept = c.isCerts.filter((d) => tlsView(d).hash !== hash.toUpperCase());
+      if (kept.length === c.isCerts.length) throw new XrdError('TlsCertificateNotFound', { hash });
+      return { ...c, isCerts: kept };
+    });
+  }
+
+  private clientView(conf: ServerConf, c: LocalClient): ClientView {
+    const global = this.globalConfOrUndefined();
+    const server = global?.securityServer(ownerOf(conf), conf.serverId.serverCode);
+    const id = formatClientId(c.id);
+    const registered = !!server && (formatClientId(server.owner) === id || server.clients.some((s) => formatClientId(s) === id));
+    return { id, connectionType: c.connectionType, registered, tlsCertificates: c.isCerts.map(tlsView) };
+  }
+
+  private updateClient(id: string, change: (c: LocalClient) => LocalClient): ClientView {
+    const conf = this.serverConf();
+    const target = this.localClient(conf, id);
+    const changed = change(target);
+    const next = { ...conf, clients: conf.clients.map((c) => (c === target ? changed : c)) };
+    this.writeServerConf(next);
+    return this.clientView(next, changed);
+  }
+
+  /** Client ids in URLs use the reference's `INSTANCE:CLASS:CODE[:SUBSYSTEM]`; slashes work too. */
+  private localClient(conf: ServerConf, id: string): LocalClient {
+    let wanted: string;
+    try {
+      wanted = formatClientId(parseClientId(id.replaceAll(':', '/')));
+    } catch (err) {
+      throw new XrdError('InvalidIdentifier', { value: id, reason: (err as Error).message }, { cause: err });
+    }
+    const found = conf.clients.find((c) => formatClientId(c.id) === wanted);
+    if (!found) throw new XrdError('ClientNotFound', { clientId: wanted });
+    return found;
+  }
+
+  // --- serverconf.json and global configuration ---------------------------------------------------
+
+  /** @throws ServerNotInitialized */
+  serverConf(): ServerConf {
+    const conf = this.serverConfOrUndefined();
+    if (!conf) throw new XrdError('ServerNotInitialized', {});
+    return conf;
+  }
+
+  private serverConfOrUndefined(): ServerConf | undefined {
+    if (!existsSync(this.serverConfFile)) return undefined;
+    return parseServerConf(readFileSync(this.serverConfFile, 'utf8'), this.serverConfFile);
+  }
+
+  /** Atomic: the proxy re-reads the file and must never see half of it. */
+  private writeServerConf(conf: ServerConf): void {
+    const temp = `${this.serverConfFile}.${process.pid}.tmp`;
+    writeFileSync(temp, serializeServerConf(conf), { mode: 0o600 });
+    renameSync(temp, this.serverConfFile);
+  }
+
+  private globalConfOrUndefined(): GlobalConf | undefined {
+    try {
+      return this.options.globalConf();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** @throws GlobalConfNotAvailable */
+  private requireGlobalConf(): GlobalConf {
+    try {
+      return this.options.globalConf();
+    } catch (err) {
+      throw new XrdError('GlobalConfNotAvailable', { reason: (err as Error).message }, { cause: err });
+    }
+  }
+}
+
+function ownerOf(conf: ServerConf): ClientId {
+  const { instance, memberClass, memberCode } = conf.serverId;
+  return { instance, memberClass, memberCode };
+}
+
+function tlsView(der: Buffer): TlsCertificateView {
+  const x509 = new X509Certificate(der);
+  return { hash: createHash('sha256').update(der).digest('hex').toUpperCase(), subject: x509.subject.replaceAll('\n', ', '), issuer: x509.issuer.replaceAll('\n', ', '), notAfter: new Date(x509.validTo).toISOString() };
+}
+
+/** The authentication key signs the request as it signs TLS handshakes: SHA-512 with its key type. */
+function authAlgorithm(key: KeyView): string {
+  return key.algorithm === 'EC' ? 'SHA512withECDSA' : 'SHA512withRSA';
+}
