@@ -11,6 +11,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { loadGlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { parseClientId } from '../protocol/identifiers.ts';
@@ -40,17 +41,17 @@ export interface LocalPorts {
   /** /metrics and /opmonitor of ss2 and ss1. */
   readonly clientMonitoring: number;
   readonly providerMonitoring: number;
-}
   /** Health checks of ss2 and ss1, each on its server's own address (so both may be 5588). */
   readonly clientHealth: number;
   readonly providerHealth: number;
+}
 
 export const DEFAULT_LOCAL_PORTS: LocalPorts = {
   ocsp: 8888, tsa: 8899, conf: 8090, testServices: 8091,
   clientHttp: 8080, clientHttps: 8443, providerHttp: 8081, providerHttps: 8444,
   serverProxy: 5500, ocspEndpoint: 5577, clientMonitoring: 2080, providerMonitoring: 2081,
-};
   clientHealth: 5588, providerHealth: 5588,
+};
 
 export interface LocalServer {
   readonly serverId: string;
@@ -63,9 +64,9 @@ export interface LocalServer {
   readonly httpsUrl: string;
   /** /metrics and /opmonitor. */
   readonly monitoringUrl: string;
-}
   /** The proxy's health check (200 or 500 with the failed checks; `?format=json`). */
   readonly healthUrl: string;
+}
 
 /** An information system's TLS client certificate, made as seed 003 tells (openssl genrsa, req -x509). */
 export interface InformationSystem {
@@ -149,8 +150,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       httpUrl: `http://127.0.0.1:${http}`,
       httpsUrl: `https://127.0.0.1:${https}`,
       monitoringUrl: `http://127.0.0.1:${monitoring}`,
-    };
       healthUrl: `http://${address}:${health}/`,
+    };
   };
   const provider = server('ss1', '1111', '127.0.0.1', ports.providerHttp, ports.providerHttps, ports.providerMonitoring, ports.providerHealth);
   const consumer = server('ss2', '2222', '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring, ports.clientHealth);
@@ -175,8 +176,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const startProxy = async (s: LocalServer) => {
     await stop(`${s.serverId} proxy`);
     const [http, https, monitoring] = s === provider ? [ports.providerHttp, ports.providerHttps, ports.providerMonitoring] : [ports.clientHttp, ports.clientHttps, ports.clientMonitoring];
-    const args = [
     const health = s === provider ? ports.providerHealth : ports.clientHealth;
+    const args = [
       XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--socket', s.signerSocket,
       '--client-address', '127.0.0.1', '--server-address', s.address,
       '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring), '--health-port', String(health),
@@ -312,7 +313,9 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
   const write = (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
     const [instanceId, memberClass, memberCode, serverCode] = s.serverId.split('/') as [string, string, string, string];
-    const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients };
+    // Both servers use the instance's TSA, as an administrator would choose it (UC SS_07).
+    const timestampingServices = loadGlobalConf(instance.pki.globalConfDir).own.approvedTsas.map(({ name, url }) => ({ name, url }));
+    const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients, timestampingServices };
     writeFileSync(join(s.proxyDataDir, 'serverconf.json'), serializeServerConf(conf));
   };
   write(instance.provider, providerClients);
