@@ -84,6 +84,14 @@ export class Counter extends Metric<{ value: number }> {
   get(labels?: Labels): number {
     return this.stateFor(labels).value;
   }
+  /**
+   * For a counter another process keeps (the signer's): its current total. When that process
+   * restarts the total drops, which Prometheus reads as a counter reset.
+   */
+  mirror(labels: Labels | undefined, total: number): void {
+    if (!(total >= 0)) throw new Error(`counter ${this.name} cannot be ${total}`);
+    this.stateFor(labels).value = total;
+  }
   protected lines(name: string, labels: string, state: { value: number }): string[] {
     return [`${name}${braces(labels)} ${formatValue(state.value)}`];
   }
@@ -140,6 +148,17 @@ export class Histogram extends Metric<HistogramState> {
   get(labels?: Labels): { count: number; sum: number } {
     const s = this.stateFor(labels);
     return { count: s.count, sum: s.sum };
+  }
+  /**
+   * For a histogram another process keeps (the signer's): its cumulative counts per bucket of this
+   * histogram (same bounds, +Inf left out), sum and count.
+   */
+  mirror(labels: Labels | undefined, snapshot: { counts: readonly number[]; sum: number; count: number }): void {
+    if (snapshot.counts.length !== this.buckets.length) throw new Error(`histogram ${this.name} has ${this.buckets.length} buckets, got ${snapshot.counts.length}`);
+    const s = this.stateFor(labels);
+    s.counts = snapshot.counts.map((c, i) => c - (i === 0 ? 0 : snapshot.counts[i - 1]!));
+    s.sum = snapshot.sum;
+    s.count = snapshot.count;
   }
   protected lines(name: string, labels: string, s: HistogramState): string[] {
     const sep = labels === '' ? '' : ',';

@@ -7,7 +7,7 @@
  * only) and fault codes (a fixed table). Clients are left out: there can be any number of them,
  * and the stored records answer per-client questions.
  */
-import type { HealthView } from '../signer/wire/operations.ts';
+import { SIGNATURE_DURATION_BUCKETS, type HealthView } from '../signer/wire/operations.ts';
 import { DURATION_BUCKETS, MetricsRegistry, SIZE_BUCKETS, type Counter, type Gauge, type Histogram } from './metrics.ts';
 import { serviceLabel, type OpMonitoringRecord } from './record.ts';
 
@@ -79,6 +79,10 @@ export class SignerMetrics {
   private readonly loopDelayP50: Gauge;
   private readonly loopDelayP99: Gauge;
   private readonly loopDelayMax: Gauge;
+  private readonly signatures: Counter;
+  private readonly signatureDuration: Histogram;
+  private readonly ocspAge: Gauge;
+  private readonly ocspStatus: Gauge;
 
   constructor(readonly registry: MetricsRegistry) {
     this.up = registry.gauge('xrd_signer_up', '1 when the signer daemon answered the last health request, 0 when it did not.');
@@ -92,6 +96,11 @@ export class SignerMetrics {
     this.loopDelayP50 = registry.gauge('xrd_signer_event_loop_delay_p50_seconds', 'Median event-loop delay of the signer daemon.');
     this.loopDelayP99 = registry.gauge('xrd_signer_event_loop_delay_p99_seconds', '99th percentile event-loop delay of the signer daemon.');
     this.loopDelayMax = registry.gauge('xrd_signer_event_loop_delay_max_seconds', 'Largest event-loop delay of the signer daemon.');
+    // Kept by the signer since it started; mirrored here at each scrape.
+    this.signatures = registry.counter('xrd_signer_signatures_total', 'Signature requests to the signer by key and result (success, or the error code such as TokenNotActive); key "unknown" for keys the signer does not have.', ['key', 'result']);
+    this.signatureDuration = registry.histogram('xrd_signer_signature_duration_seconds', 'Time the signer took for a signature request, by key, whatever the result.', ['key'], SIGNATURE_DURATION_BUCKETS);
+    this.ocspAge = registry.gauge('xrd_signer_ocsp_response_age_seconds', "Seconds since the cached OCSP response's thisUpdate, by certificate (SHA-1 hex); compare with the global configuration's ocspFreshnessSeconds.", ['cert']);
+    this.ocspStatus = registry.gauge('xrd_signer_ocsp_status', 'The certificate status in the cached OCSP response (good, revoked, unknown): 1 for the current one.', ['cert', 'status']);
   }
 
   update(h: HealthView): void {
@@ -108,9 +117,19 @@ export class SignerMetrics {
     this.loopDelayP50.set(undefined, h.eventLoopDelay.p50Ms / 1000);
     this.loopDelayP99.set(undefined, h.eventLoopDelay.p99Ms / 1000);
     this.loopDelayMax.set(undefined, h.eventLoopDelay.maxMs / 1000);
+    const sameBuckets = h.signatures.buckets.length === SIGNATURE_DURATION_BUCKETS.length && h.signatures.buckets.every((b, i) => b === SIGNATURE_DURATION_BUCKETS[i]);
+    for (const k of h.signatures.keys) {
+      for (const [result, total] of Object.entries(k.results)) this.signatures.mirror({ key: k.keyId, result }, total);
+      // A daemon with other bounds (another version) shows counts but no histogram rather than a wrong one.
+      if (sameBuckets) this.signatureDuration.mirror({ key: k.keyId }, { counts: k.duration.counts, sum: k.duration.sumSeconds, count: k.duration.count });
+    }
+    for (const o of h.ocsp) {
+      this.ocspAge.set({ cert: o.certHash }, o.ageSeconds);
+      this.ocspStatus.set({ cert: o.certHash, status: o.status }, 1);
+    }
   }
 
-  /** No answer: up and healthy 0, token and module series gone, uptime and delays NaN (unknown). */
+  /** No answer: up and healthy 0, token, module, signature and OCSP series gone, uptime and delays NaN (unknown). */
   unreachable(): void {
     this.up.set(undefined, 0);
     this.healthy.set(undefined, 0);
@@ -128,6 +147,6 @@ export class SignerMetrics {
   }
 
   private clearState(): void {
-    for (const g of [this.moduleLoaded, this.tokenAvailable, this.tokenActive, this.tokenStatus]) g.reset();
+    for (const g of [this.moduleLoaded, this.tokenAvailable, this.tokenActive, this.tokenStatus, this.signatures, this.signatureDuration, this.ocspAge, this.ocspStatus]) g.reset();
   }
 }

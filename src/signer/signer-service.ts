@@ -5,7 +5,7 @@
  * and tests call `handle`.
  */
 import { X509Certificate, randomUUID } from 'node:crypto';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { checkCertificateUsage, parseCertificate, usageOfCertificate, type CertificateFacts } from '../certificates/certificate.ts';
 import { assembleCsr, certificationRequestInfo, csrSignatureInput, defaultSubject, formatDn, parseDn, toPem, type KeyUsage } from '../certificates/csr.ts';
 import type { Deadline } from '../platform/deadline.ts';
@@ -17,9 +17,11 @@ import { formatPkcs11Uri } from '../token/pkcs11-uri.ts';
 import { resolveSignAlgorithm } from '../token/sign-algorithms.ts';
 import type { TokenManager } from '../token/token-manager.ts';
 import type { OcspCache } from '../trust/ocsp-cache.ts';
+import { parseOcspResponse } from '../trust/ocsp.ts';
 import type { AuditLog } from './audit-log.ts';
+import { SignatureStats } from './signature-stats.ts';
 import { CERT_STATUSES, type CertRecord, type CertStatus, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
-import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OperationName, type Operations, type SigningInfo, type TokenView } from './wire/operations.ts';
+import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type TokenView } from './wire/operations.ts';
 
 const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert', 'activateCert', 'disableCert', 'setCertStatus', 'deleteCert', 'deleteKey']);
 
@@ -34,6 +36,7 @@ export class SignerService {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
   /** keyId → token, so the signing path does not touch SQLite. */
   private readonly keyTokens = new Map<string, HsmToken>();
+  private readonly signatures = new SignatureStats();
   private readonly handlers: { [O in OperationName]: Handler<O> };
 
   constructor(
@@ -163,7 +166,32 @@ export class SignerService {
       modules,
       tokens,
       eventLoopDelay,
+      signatures: this.signatures.view(),
+      ocsp: this.ocspView(),
     };
+  }
+
+  /** Age and status of each cached OCSP response; one that no longer parses is left out. */
+  private ocspView(): OcspResponseView[] {
+    const now = Date.now();
+    return this.ocsp.all().flatMap((c) => {
+      let basic;
+      try {
+        basic = parseOcspResponse(c.der);
+      } catch {
+        return [];
+      }
+      const single = basic.responses[0];
+      if (!single) return [];
+      return [{
+        certHash: c.certSha1,
+        status: single.certStatus.status,
+        producedAt: basic.producedAt.toISOString(),
+        thisUpdate: single.thisUpdate.toISOString(),
+        nextUpdate: single.nextUpdate?.toISOString(),
+        ageSeconds: Math.max(0, Math.round((now - single.thisUpdate.getTime()) / 1000)),
+      }];
+    });
   }
 
   /** Stops the event-loop monitor; the daemon calls it when it stops. */
@@ -408,13 +436,24 @@ export class SignerService {
     throw lastProblem ?? none();
   }
 
+  /** Signs, counting the request by key and outcome with its latency (health's `signatures`). */
   private async sign(r: Operations['sign']['req'], deadline?: Deadline): Promise<{ signature: string }> {
-    const keyId = normaliseKeyId(text(r, 'keyId'));
-    const digest = base64(text(r, 'digest'), 'digest');
-    const algorithm = resolveSignAlgorithm(text(r, 'algorithm'), digest, keyId);
-    const token = await this.tokenOfKey(keyId);
-    const signature = await token.sign(keyId, algorithm, digest, { raw: r.format === 'raw', deadline });
-    return { signature: signature.toString('base64') };
+    const started = performance.now();
+    let keyId: string | undefined;
+    try {
+      keyId = normaliseKeyId(text(r, 'keyId'));
+      const digest = base64(text(r, 'digest'), 'digest');
+      const algorithm = resolveSignAlgorithm(text(r, 'algorithm'), digest, keyId);
+      const token = await this.tokenOfKey(keyId);
+      const signature = await token.sign(keyId, algorithm, digest, { raw: r.format === 'raw', deadline });
+      this.signatures.record(keyId, 'success', (performance.now() - started) / 1000);
+      return { signature: signature.toString('base64') };
+    } catch (err) {
+      // Only keys the signer has become labels: a caller's typo must not add a series.
+      const key = keyId !== undefined && (this.keyTokens.has(keyId) || this.store.getKey(keyId)) ? keyId : 'unknown';
+      this.signatures.record(key, err instanceof XrdError ? err.code : 'InternalError', (performance.now() - started) / 1000);
+      throw err;
+    }
   }
 
   private async verify(r: Operations['verify']['req']): Promise<{ valid: boolean }> {

@@ -57,6 +57,14 @@ export class OcspCache {
     return row && { der: row.der, thisUpdate: new Date(row.this_update), nextUpdate: row.next_update === null ? undefined : new Date(row.next_update), storedAt: new Date(row.stored_at) };
   }
 
+  /** Every cached response with its certificate's hash (for monitoring: ages and statuses). */
+  all(): (CachedOcspResponse & { certSha1: string })[] {
+    return this.db
+      .prepare<[], Row & { cert_sha1: string }>('SELECT cert_sha1, der, this_update, next_update, stored_at FROM ocsp_responses ORDER BY cert_sha1')
+      .all()
+      .map((row) => ({ certSha1: row.cert_sha1, der: row.der, thisUpdate: new Date(row.this_update), nextUpdate: row.next_update === null ? undefined : new Date(row.next_update), storedAt: new Date(row.stored_at) }));
+  }
+
   /**
    * Stores responses in one transaction. Each must be a parseable OCSP response for the
    * certificate it is stored under (checked by the caller's verifier; here only parsed for dates).

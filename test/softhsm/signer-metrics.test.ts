@@ -1,15 +1,20 @@
 /**
- * The signer's health as Prometheus gauges, from a real signer daemon on a SoftHSM token: what a
- * scrape of the proxy's /metrics shows as the token is logged in and out and the daemon stops.
+ * The signer's health as Prometheus metrics, from a real signer daemon on a SoftHSM token: what a
+ * scrape of the proxy's /metrics shows as the token is logged in and out, as keys sign (and fail to),
+ * as OCSP responses are cached, and as the daemon stops.
  */
 import { spawnSync } from 'node:child_process';
+import { X509Certificate, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricsRegistry } from '../../src/opmonitor/metrics.ts';
 import { SignerMetrics } from '../../src/opmonitor/proxy-metrics.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerConnection } from '../../src/signer/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
+import { certSha1 } from '../../src/trust/ocsp-cache.ts';
+import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
+import { createTestCa, newKeyAndCsr, opensslOcspRespond, pemToDer } from '../support/openssl.ts';
 import { parsePrometheusText, valueOf, type Family } from '../support/prometheus.ts';
 
 const PIN = '135791';
@@ -31,6 +36,7 @@ async function scrape(): Promise<Map<string, Family>> {
   return parsePrometheusText(text);
 }
 const gauge = (f: Map<string, Family>, name: string, labels: Record<string, string> = {}) => valueOf(f, name, name, labels);
+const sample = (f: Map<string, Family>, family: string, name: string, labels: Record<string, string>) => valueOf(f, family, name, labels);
 
 beforeAll(async () => {
   testbed = createTestbed();
@@ -69,6 +75,52 @@ describe('signer health in /metrics', () => {
     expect(gauge(f, 'xrd_signer_token_active', { token: tokenId })).toBe(0);
   });
 
+  it('counts signatures by key and result, with their latency by key', async () => {
+    await signer.call('activateToken', { token: tokenId, pin: PIN });
+    const key = await signer.call('generateKey', { token: tokenId, algorithm: 'EC', usage: 'SIGNING' });
+    const digest = createHash('sha256').update('metrics').digest('base64');
+    for (let i = 0; i < 3; i++) await signer.call('sign', { keyId: key.keyId, algorithm: 'SHA256withECDSA', digest });
+    await signer.call('deactivateToken', { token: tokenId });
+    const refused = await signer.call('sign', { keyId: key.keyId, algorithm: 'SHA256withECDSA', digest }).catch((e: { code: string }) => e);
+    const noSuchKey = await signer.call('sign', { keyId: 'ABCDEF', algorithm: 'SHA256withECDSA', digest }).catch((e: { code: string }) => e);
+    expect(noSuchKey).toMatchObject({ code: 'KeyNotFound' });
+
+    const f = await scrape();
+    const total = 'xrd_signer_signatures_total';
+    expect(sample(f, total, total, { key: key.keyId, result: 'success' })).toBe(3);
+    expect(sample(f, total, total, { key: key.keyId, result: (refused as { code: string }).code })).toBe(1);
+    // A key the signer does not have is not a label of its own.
+    expect(sample(f, total, total, { key: 'unknown', result: 'KeyNotFound' })).toBe(1);
+    expect(f.get(total)!.samples.some((s) => s.labels.key === 'ABCDEF')).toBe(false);
+
+    const h = 'xrd_signer_signature_duration_seconds';
+    expect(f.get(h)!.type).toBe('histogram');
+    expect(sample(f, h, `${h}_count`, { key: key.keyId })).toBe(4);
+    expect(sample(f, h, `${h}_bucket`, { key: key.keyId, le: '+Inf' })).toBe(4);
+    expect(sample(f, h, `${h}_bucket`, { key: key.keyId, le: '10' })).toBe(4);
+    expect(sample(f, h, `${h}_sum`, { key: key.keyId })).toBeGreaterThan(0);
+  });
+
+  it('shows the age and status of each cached OCSP response', async () => {
+    const ca = createTestCa('Metrics OCSP CA');
+    const caDer = pemToDer(ca.certPem);
+    const issue = (name: string) => pemToDer(ca.issue(newKeyAndCsr(ca.dir, name, `/CN=${name}`).csrPem, 'digitalSignature'));
+    const good = issue('good');
+    const revoked = issue('revoked');
+    const index = [{ serial: new X509Certificate(good).serialNumber }, { serial: new X509Certificate(revoked).serialNumber, revokedAt: new Date(Date.now() - 3_600_000) }];
+    const respond = (cert: Buffer) => opensslOcspRespond({ dir: ca.dir, caCertPath: ca.certPath, responderCertPath: ca.certPath, responderKeyPath: ca.keyPath, index, request: encodeOcspRequest([certIdOf(cert, caDer)]) });
+    await signer.call('setOcspResponses', { certHashes: [certSha1(good), certSha1(revoked)], responses: [respond(good).toString('base64'), respond(revoked).toString('base64')] });
+
+    const f = await scrape();
+    expect(gauge(f, 'xrd_signer_ocsp_status', { cert: certSha1(good), status: 'good' })).toBe(1);
+    expect(gauge(f, 'xrd_signer_ocsp_status', { cert: certSha1(revoked), status: 'revoked' })).toBe(1);
+    expect(f.get('xrd_signer_ocsp_status')!.samples.filter((s) => s.labels.cert === certSha1(good))).toHaveLength(1);
+    // Just made: thisUpdate is now (openssl's clock and ours), so the age is at most a few seconds.
+    const age = gauge(f, 'xrd_signer_ocsp_response_age_seconds', { cert: certSha1(good) });
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(60);
+  });
+
   it('shows a PIN lock as the token status', async () => {
     // Wrong PINs until SoftHSM locks the user PIN; the status series moves from OK to the lock.
     for (let i = 0; i < 12; i++) {
@@ -93,9 +145,15 @@ describe('signer health in /metrics', () => {
     expect(gauge(f, 'xrd_signer_uptime_seconds')).toBeNaN();
     expect(f.get('xrd_signer_token_active')!.samples).toEqual([]);
 
+    expect(f.get('xrd_signer_signatures_total')!.samples).toEqual([]);
+    expect(f.get('xrd_signer_ocsp_status')!.samples).toEqual([]);
+
     daemon = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni }, silentLogger());
     f = await scrape();
     expect(gauge(f, 'xrd_signer_up')).toBe(1);
     expect(gauge(f, 'xrd_signer_token_available', { token: tokenId })).toBe(1);
+    // Signature counts start again with the daemon (a counter reset); the OCSP cache is on disk.
+    expect(f.get('xrd_signer_signatures_total')!.samples).toEqual([]);
+    expect(f.get('xrd_signer_ocsp_status')!.samples).toHaveLength(2);
   });
 });

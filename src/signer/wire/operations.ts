@@ -115,6 +115,36 @@ export interface SigningInfo {
   certHash: string;
 }
 
+/** Upper bounds (seconds) of the signature latency histogram in `health`: 1 ms (SoftHSM, EC) to 10 s (a slow network HSM). */
+export const SIGNATURE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/** `sign` requests of one key since the daemon started. */
+export interface KeySignatureStats {
+  /** The key id, or `unknown` for requests naming no key the signer has. */
+  keyId: string;
+  /** Requests by outcome: `success`, or the error code (e.g. `TokenNotActive`). */
+  results: Record<string, number>;
+  /** Latency of every request, whatever its outcome. */
+  duration: {
+    /** Cumulative counts per bound of `buckets` (as Prometheus' `le` buckets). */
+    counts: number[];
+    sumSeconds: number;
+    count: number;
+  };
+}
+
+/** One OCSP response in the signer's cache. */
+export interface OcspResponseView {
+  /** SHA-1 hex of the certificate the response is for (the cache's key). */
+  certHash: string;
+  status: 'good' | 'revoked' | 'unknown';
+  producedAt: string;
+  thisUpdate: string;
+  nextUpdate?: string;
+  /** Seconds since thisUpdate: what freshness (ocspFreshnessSeconds) is checked against. */
+  ageSeconds: number;
+}
+
 export interface HealthView {
   status: 'ok' | 'degraded';
   version: number;
@@ -123,6 +153,10 @@ export interface HealthView {
   tokens: { tokenId: string; available: boolean; active: boolean; status: string }[];
   /** Event-loop delay of the daemon since start or the last `resetStats`. */
   eventLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number };
+  /** Signatures by key since the daemon started (not reset by `resetStats`: they are counters). */
+  signatures: { buckets: number[]; keys: KeySignatureStats[] };
+  /** The cached OCSP responses (own certificates, their CAs, peers' certificates met recently). */
+  ocsp: OcspResponseView[];
 }
 
 /** Request and response shape of every operation. */
