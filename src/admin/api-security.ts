@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyTypeProvider, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from 'fastify';
 import { XrdError } from '../platform/errors.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { isRole, ROLES, type ApiKeyStore, type AuthenticatedKey, type Role } from './api-keys.ts';
@@ -128,7 +128,13 @@ export function errorBody(err: XrdError, metadata?: string[]): ApiErrorBody {
   return { status: err.httpStatus, error: { code: err.fullCode, message: err.message, ...(metadata?.length ? { metadata } : {}) } };
 }
 
-export function registerApiSecurity(app: FastifyInstance, options: ApiSecurityOptions): void {
+/** Over HTTP/1.1 or HTTPS alike (fastify's instance type differs by server). */
+export function registerApiSecurity<S extends RawServerBase, T extends FastifyTypeProvider>(
+  server: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>, FastifyBaseLogger, T>,
+  options: ApiSecurityOptions,
+): void {
+  // The hooks use nothing that differs between the HTTP/1.1 and HTTPS request types.
+  const app = server as unknown as FastifyInstance;
   const log = options.logger ?? createLogger('admin-api');
   const allowed = addressFilter(options.allowedAddresses ?? DEFAULT_ALLOWED_ADDRESSES);
   const limiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT, options.rateLimit?.now);
