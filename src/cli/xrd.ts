@@ -25,6 +25,7 @@ import type { CertStatus } from '../signer/keyconf-store.ts';
 import type { SignerService } from '../signer/signer-service.ts';
 import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
 import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
+import { BACKUP_USAGE, backupCommand } from './backup-commands.ts';
 import { internalCertCommand, localStart, proxyStart } from './proxy-commands.ts';
 import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
@@ -92,6 +93,9 @@ const OPTIONS = {
   'timestamping-interval': { type: 'string' },
   'monitoring-port': { type: 'string' },
   'health-port': { type: 'string' },
+  'signer-dir': { type: 'string' },
+  'proxy-dir': { type: 'string' },
+  force: { type: 'boolean' },
   'health-cache-ms': { type: 'string' },
 } as const;
 
@@ -128,6 +132,7 @@ ${ADMIN_USAGE}
   xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
   xrd conf download <anchor.xml> [--conf DIR]   download, verify and install the anchor's configuration
+${BACKUP_USAGE}
   xrd asic verify <file.asice> [--conf DIR]   verify a message container: signer, signature, timestamp, OCSP
   xrd asic export <queryId> --db messagelog.sqlite [--out DIR] [--allow-unstamped]
                                     write the query's logged request and response as containers
@@ -168,6 +173,14 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'testpki') return await testPkiCommand(command, values);
     if (group === 'asic') return asicCommand(command, rest, values);
+    if (group === 'backup') {
+      return await backupCommand(command, rest, values, {
+        dataDir: dataDir(values),
+        devicesIni: devicesIni(values),
+        socket: values.socket ?? process.env.XRD_SIGNER_SOCKET,
+        usageError: (message) => new UsageError(message),
+      });
+    }
     return await runClientCommand(group!, command, rest, values);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -189,6 +202,10 @@ function dataDir(values: Values): string {
 function globalConfDir(values: Values, onlyExisting: boolean): string | undefined {
   const dir = values.conf ?? process.env.XRD_GLOBALCONF_DIR ?? join(dataDir(values), 'globalconf');
   return !onlyExisting || existsSync(join(dir, 'instance-identifier')) ? dir : undefined;
+}
+
+function devicesIni(values: Values): string {
+  return values.devices ?? process.env.XRD_DEVICES_INI ?? join(PROJECT_ROOT, 'native-config/devices.ini');
 }
 
 function socketPath(values: Values): string {
@@ -221,7 +238,7 @@ async function daemonStart(values: Values): Promise<number> {
   const daemon = await startSignerDaemon(
     {
       dataDir: dataDir(values),
-      devicesIni: values.devices ?? process.env.XRD_DEVICES_INI ?? join(PROJECT_ROOT, 'native-config/devices.ini'),
+      devicesIni: devicesIni(values),
       socketPath: socketPath(values),
       socketMode,
       socketGroup: values['socket-group'] ? Number(values['socket-group']) : undefined,

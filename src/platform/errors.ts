@@ -109,6 +109,10 @@ export const ERROR_CODES = {
   RouteNotFound: { message: 'No route {method} {url}', httpStatus: 404 },
   ApiKeyNotFound: { message: 'API key {id} not found', httpStatus: 404 },
   InvalidApiKeyRoles: { message: 'Invalid roles for an API key: {reason}', httpStatus: 400 },
+  // Backup and restore (docs/backup.md)
+  BackupCorrupt: { message: 'Backup {file} cannot be used: {reason}', httpStatus: 400 },
+  BackupRefused: { message: 'Restore refused: {reason}', httpStatus: 409 },
+  BackupRestoreFailed: { message: 'Restore of {file} failed: {reason}', httpStatus: 500 },
   // Generic
   InvalidConfiguration: { message: 'Invalid configuration: {reason}', httpStatus: 500 },
   IOError: { message: 'I/O error: {reason}', httpStatus: 500 },

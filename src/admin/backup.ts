@@ -1,0 +1,607 @@
+/**
+ * Backup and restore of a security server's configuration and key metadata (docs/backup.md). The
+ * keys themselves never leave the HSM: an archive holds what the tokens cannot — the signer's key
+ * configuration (usages, names, certificates with their states, CSRs), devices.ini, serverconf.json,
+ * the internal and admin API TLS certificates and keys, the admin API keys file, the configuration
+ * anchor — and a manifest with every file's SHA-256 and the keys and certificates it expects the
+ * tokens to hold.
+ * Logs, caches and the downloaded global configuration are left out: they are history or refetched.
+ */
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { KeyUsage } from '../certificates/csr.ts';
+import { XrdError, toXrdError } from '../platform/errors.ts';
+import { TarError, readTarGz, writeTarGz, type TarEntry } from '../platform/tar.ts';
+import { formatSecurityServerId } from '../protocol/identifiers.ts';
+import { parseServerConf } from '../serverconf/server-conf.ts';
+import { fileAuditLog } from '../signer/audit-log.ts';
+import type { CertStatus } from '../signer/keyconf-store.ts';
+import { SignerClient } from '../signer/signer-client.ts';
+
+export const BACKUP_FORMAT = 'xrd-backup';
+export const BACKUP_VERSION = 1;
+const MANIFEST = 'manifest.json';
+/** Archives are small (key metadata and configuration); anything near this is not ours. */
+const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
+
+/** Where an archived file comes from and goes back to. */
+type Root = 'signer' | 'proxy' | 'devices' | 'anchor';
+
+interface ManagedFile {
+  /** Name inside the archive. */
+  readonly path: string;
+  readonly root: Root;
+  /** Below the root folder; empty for the single-file roots (devices.ini, the anchor). */
+  readonly rel: string;
+  /** The audit trail is never rolled back: restored only onto a server that has none. */
+  readonly keepCurrent?: boolean;
+}
+
+/**
+ * Everything a backup may hold, by name: the signer's data folder (signer-daemon.ts), the proxy's
+ * (security-server.ts, internal-tls.ts; the admin API's keys file and TLS certificate, api-keys.ts
+ * and cli/admin-commands.ts) and two files configured by path.
+ * Token files (`softhsm/`), the OCSP cache, the message log and op-monitor databases and the
+ * signer socket are deliberately absent.
+ */
+const MANAGED: readonly ManagedFile[] = [
+  { path: 'signer/keyconf.sqlite', root: 'signer', rel: 'keyconf.sqlite' },
+  { path: 'signer/audit.log', root: 'signer', rel: 'audit.log', keepCurrent: true },
+  { path: 'proxy/serverconf.json', root: 'proxy', rel: 'serverconf.json' },
+  { path: 'proxy/internal-tls/internal.crt', root: 'proxy', rel: 'internal-tls/internal.crt' },
+  { path: 'proxy/internal-tls/internal.key', root: 'proxy', rel: 'internal-tls/internal.key' },
+  { path: 'proxy/admin/api-keys.json', root: 'proxy', rel: 'admin/api-keys.json' },
+  { path: 'proxy/admin/api.crt', root: 'proxy', rel: 'admin/api.crt' },
+  { path: 'proxy/admin/api.key', root: 'proxy', rel: 'admin/api.key' },
+  { path: 'devices.ini', root: 'devices', rel: '' },
+  { path: 'configuration-anchor.xml', root: 'anchor', rel: '' },
+];
+const KEYCONF = MANAGED[0]!;
+
+export interface BackupFile {
+  /** Name inside the archive, e.g. `signer/keyconf.sqlite`. */
+  readonly path: string;
+  readonly size: number;
+  /** Permission bits the file is restored with. */
+  readonly mode: number;
+  /** Lowercase hex. */
+  readonly sha256: string;
+}
+
+export interface BackupCert {
+  readonly hash: string;
+  readonly sha1: string;
+  readonly status: CertStatus;
+  readonly active: boolean;
+  readonly memberId: string | null;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly notAfter: string;
+}
+
+export interface BackupKey {
+  readonly keyId: string;
+  readonly tokenId: string;
+  readonly usage: KeyUsage | null;
+  readonly friendlyName: string | null;
+  readonly algorithm: string;
+  readonly size: string;
+  readonly certs: readonly BackupCert[];
+  readonly csrs: number;
+}
+
+export interface BackupManifest {
+  readonly format: typeof BACKUP_FORMAT;
+  readonly version: number;
+  /** ISO time the backup was taken. */
+  readonly created: string;
+  readonly label: string | null;
+  /** `INST/CLASS/CODE/SERVER` from serverconf.json, null without a readable one. */
+  readonly serverId: string | null;
+  readonly files: readonly BackupFile[];
+  readonly tokens: readonly { tokenId: string; friendlyName: string | null }[];
+  /** Keys the key configuration knows: these must be on the tokens for the backup to be whole. */
+  readonly keys: readonly BackupKey[];
+}
+
+export interface BackupInfo {
+  readonly file: string;
+  readonly name: string;
+  readonly bytes: number;
+  /** From the manifest; for an archive that cannot be read, the file's modification time. */
+  readonly created: string;
+  readonly label: string | null;
+  readonly serverId: string | null;
+  readonly files: readonly string[];
+  readonly keys: number;
+  readonly certs: number;
+  /** Null when the archive failed verification (then `error` says why). */
+  readonly manifest: BackupManifest | null;
+  readonly error: { code: string; message: string } | null;
+}
+
+export interface CreateBackupOptions {
+  readonly signerDataDir: string;
+  readonly proxyDataDir: string;
+  /** The archive (`….tar.gz`), or a folder to put a newly named one in. */
+  readonly out: string;
+  readonly label?: string;
+  /** The signer's devices.ini (`xrd daemon start --devices`); left out when not given or absent. */
+  readonly devicesIni?: string;
+  /** The configuration anchor; left out when not given or absent. */
+  readonly anchorFile?: string;
+  /** One line per step, for humans. */
+  readonly progress?: (line: string) => void;
+}
+
+export interface RestoreOptions {
+  readonly file: string;
+  readonly signerDataDir: string;
+  readonly proxyDataDir: string;
+  /** Default `<signerDataDir>/signer.sock`. */
+  readonly signerSocket?: string;
+  /** Restore although a signer answers on the socket: the caller restarts it right after. */
+  readonly force?: boolean;
+  /** Where the archived devices.ini goes; without it, it is not restored. */
+  readonly devicesIni?: string;
+  /** Where the archived configuration anchor goes; without it, it is not restored. */
+  readonly anchorFile?: string;
+  readonly progress?: (line: string) => void;
+}
+
+export type RestoreOutcome = 'restored' | 'unchanged' | 'kept current' | 'skipped';
+
+export interface RestoreReport {
+  readonly file: string;
+  readonly created: string;
+  readonly label: string | null;
+  readonly serverId: string | null;
+  readonly files: readonly { path: string; target: string | null; outcome: RestoreOutcome; reason?: string }[];
+  /** The files that were replaced, renamed to `*.pre-restore` (an administrator may delete them). */
+  readonly keptAside: readonly string[];
+  readonly keys: KeyCheck;
+}
+
+export interface KeyCheckEntry {
+  readonly keyId: string;
+  readonly tokenId: string;
+  readonly usage: KeyUsage | null;
+  readonly reason: string;
+}
+
+export interface KeyCheck {
+  /** False when no signer could be asked: then every key is in `notChecked`. */
+  readonly checked: boolean;
+  /** Key ids the configured tokens hold. */
+  readonly held: readonly string[];
+  /** Keys of the backup that the tokens do not hold: their certificates cannot be used. */
+  readonly missing: readonly KeyCheckEntry[];
+  /** Keys on tokens that are not available or not logged in, or not asked at all. */
+  readonly notChecked: readonly KeyCheckEntry[];
+}
+
+// ---- create ---------------------------------------------------------------------------------
+
+/**
+ * Writes one archive (mode 0600) with the manifest and the files; keyconf.sqlite is copied as one
+ * consistent snapshot while the signer may be writing it.
+ * @throws IOError when a file cannot be read or the archive cannot be written
+ */
+export async function createBackup(options: CreateBackupOptions): Promise<BackupInfo> {
+  const say = options.progress ?? (() => {});
+  const created = new Date();
+  const label = options.label?.trim() || null;
+  const target = archivePath(options.out, created, label);
+  if (existsSync(target)) throw new XrdError('IOError', { reason: `${target} exists already; a backup is never overwritten` });
+
+  const work = mkdtempSync(join(tmpdir(), 'xrd-backup-'));
+  try {
+    const entries: TarEntry[] = [];
+    let keyconf: Pick<BackupManifest, 'tokens' | 'keys'> = { tokens: [], keys: [] };
+    for (const managed of MANAGED) {
+      const source = sourceOf(managed, options);
+      if (!source || !existsSync(source)) continue;
+      let data: Buffer;
+      if (managed === KEYCONF) {
+        say(`copying ${source} (a consistent snapshot)`);
+        const copy = join(work, 'keyconf.sqlite');
+        keyconf = await snapshotKeyconf(source, copy);
+        data = readFileSync(copy);
+      } else {
+        data = readSource(source);
+        // An append in progress must not leave half a line at the end of the archived log.
+        if (managed.keepCurrent) data = data.subarray(0, data.lastIndexOf(0x0a) + 1);
+        say(`adding ${source}`);
+      }
+      entries.push({ name: managed.path, data, mode: statSync(source).mode & 0o777, mtime: created });
+    }
+    const serverConf = entries.find((e) => e.name === 'proxy/serverconf.json');
+    const manifest: BackupManifest = {
+      format: BACKUP_FORMAT,
+      version: BACKUP_VERSION,
+      created: created.toISOString(),
+      label,
+      serverId: serverConf ? serverIdOf(serverConf.data) : null,
+      files: entries.map((e) => ({ path: e.name, size: e.data.length, mode: e.mode, sha256: sha256(e.data) })),
+      ...keyconf,
+    };
+    const archive = writeTarGz([{ name: MANIFEST, data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), mode: 0o600, mtime: created }, ...entries]);
+    // Written beside and renamed: an interrupted backup leaves no archive that looks whole.
+    rmSync(`${target}.partial`, { force: true });
+    writeDurably(`${target}.partial`, archive, 0o600);
+    renameSync(`${target}.partial`, target);
+    say(`wrote ${target} (${archive.length} bytes: ${manifest.files.length} files, ${manifest.keys.length} keys, ${certCount(manifest)} certificates)`);
+    audit(options.signerDataDir, 'createBackup', { file: target, files: manifest.files.length, keys: manifest.keys.length });
+    return infoOf(target, archive.length, manifest);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function sourceOf(managed: ManagedFile, o: { signerDataDir: string; proxyDataDir: string; devicesIni?: string; anchorFile?: string }): string | undefined {
+  switch (managed.root) {
+    case 'signer':
+      return join(o.signerDataDir, managed.rel);
+    case 'proxy':
+      return join(o.proxyDataDir, managed.rel);
+    case 'devices':
+      return o.devicesIni;
+    case 'anchor':
+      return o.anchorFile;
+  }
+}
+
+function archivePath(out: string, created: Date, label: string | null): string {
+  const absolute = resolve(out);
+  if (/\.(tar\.gz|tgz)$/.test(absolute)) {
+    mkdirSync(dirname(absolute), { recursive: true, mode: 0o700 });
+    return absolute;
+  }
+  mkdirSync(absolute, { recursive: true, mode: 0o700 });
+  const stamp = created.toISOString().replace(/[:.]/g, '-');
+  const suffix = label ? `-${label.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 40)}` : '';
+  return join(absolute, `xrd-backup-${stamp}${suffix}.tar.gz`);
+}
+
+/**
+ * Copies the key configuration through SQLite's online backup from a read-only connection (a
+ * signer may be writing it: the copy is one transaction's view), turns the copy into a
+ * self-contained rollback-journal database and reads the key list from it. A read-only connection
+ * to a WAL database leaves empty -wal and -shm files when none existed; the signer uses them as
+ * its own.
+ */
+async function snapshotKeyconf(source: string, copy: string): Promise<Pick<BackupManifest, 'tokens' | 'keys'>> {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(source, { readonly: true, fileMustExist: true });
+    await db.backup(copy);
+  } catch (err) {
+    throw new XrdError('IOError', { reason: `cannot copy ${source}: ${(err as Error).message}` }, { cause: err });
+  } finally {
+    db?.close();
+  }
+  const snapshot = new Database(copy);
+  try {
+    snapshot.pragma('journal_mode = DELETE');
+    return keysOfKeyconf(snapshot);
+  } catch (err) {
+    throw new XrdError('IOError', { reason: `cannot read the key configuration copied from ${source}: ${(err as Error).message}` }, { cause: err });
+  } finally {
+    snapshot.close();
+  }
+}
+
+/** The keys, certificates and CSR counts of a keyconf database (tables as keyconf-store.ts's schema). */
+function keysOfKeyconf(db: Database.Database): Pick<BackupManifest, 'tokens' | 'keys'> {
+  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+  if (!tables.has('keys')) return { tokens: [], keys: [] };
+  const keys = db.prepare('SELECT key_id, token_id, usage, friendly_name, algorithm, size FROM keys ORDER BY created_at, key_id').all() as {
+    key_id: string; token_id: string; usage: KeyUsage | null; friendly_name: string | null; algorithm: string; size: string;
+  }[];
+  const certs = db.prepare('SELECT hash, sha1, key_id, status, active, member_id, subject, issuer, not_after FROM certs ORDER BY imported_at, hash').all() as {
+    hash: string; sha1: string; key_id: string; status: CertStatus; active: number; member_id: string | null; subject: string; issuer: string; not_after: string;
+  }[];
+  const csrs = db.prepare('SELECT key_id, count(*) AS n FROM csrs GROUP BY key_id').all() as { key_id: string; n: number }[];
+  const names = tables.has('tokens') ? (db.prepare('SELECT token_id, friendly_name FROM tokens').all() as { token_id: string; friendly_name: string | null }[]) : [];
+  const tokenIds = [...new Set([...names.map((t) => t.token_id), ...keys.map((k) => k.token_id)])].sort();
+  return {
+    tokens: tokenIds.map((tokenId) => ({ tokenId, friendlyName: names.find((t) => t.token_id === tokenId)?.friendly_name ?? null })),
+    keys: keys.map((k) => ({
+      keyId: k.key_id,
+      tokenId: k.token_id,
+      usage: k.usage,
+      friendlyName: k.friendly_name,
+      algorithm: k.algorithm,
+      size: k.size,
+      certs: certs
+        .filter((c) => c.key_id === k.key_id)
+        .map((c) => ({ hash: c.hash, sha1: c.sha1, status: c.status, active: c.active === 1, memberId: c.member_id, subject: c.subject, issuer: c.issuer, notAfter: c.not_after })),
+      csrs: csrs.find((c) => c.key_id === k.key_id)?.n ?? 0,
+    })),
+  };
+}
+
+function serverIdOf(serverConf: Buffer): string | null {
+  try {
+    return formatSecurityServerId(parseServerConf(serverConf.toString('utf8')).serverId);
+  } catch {
+    // A broken serverconf.json is still backed up as it is; it only names no server.
+    return null;
+  }
+}
+
+// ---- read and list --------------------------------------------------------------------------
+
+interface OpenedBackup {
+  readonly manifest: BackupManifest;
+  readonly files: ReadonlyMap<string, TarEntry>;
+  readonly bytes: number;
+}
+
+/**
+ * The archive's manifest, after checking every file against it.
+ * @throws BackupCorrupt (damaged, altered or not a backup), IOError (cannot be read)
+ */
+export function readBackupManifest(file: string): BackupManifest {
+  return openBackup(file).manifest;
+}
+
+/** The backups in `dir`, newest first; archives that fail verification are listed with their error. */
+export function listBackups(dir: string): BackupInfo[] {
+  if (!existsSync(dir)) return [];
+  const infos = readdirSync(dir)
+    .filter((name) => /\.(tar\.gz|tgz)$/.test(name))
+    .map((name): BackupInfo => {
+      const file = resolve(dir, name);
+      try {
+        const opened = openBackup(file);
+        return infoOf(file, opened.bytes, opened.manifest);
+      } catch (err) {
+        const e = toXrdError(err);
+        const stat = statSync(file);
+        return { file, name, bytes: stat.size, created: stat.mtime.toISOString(), label: null, serverId: null, files: [], keys: 0, certs: 0, manifest: null, error: { code: e.code, message: e.message } };
+      }
+    });
+  return infos.sort((a, b) => b.created.localeCompare(a.created));
+}
+
+function infoOf(file: string, bytes: number, m: BackupManifest): BackupInfo {
+  return { file, name: basename(file), bytes, created: m.created, label: m.label, serverId: m.serverId, files: m.files.map((f) => f.path), keys: m.keys.length, certs: certCount(m), manifest: m, error: null };
+}
+
+const certCount = (m: BackupManifest) => m.keys.reduce((n, k) => n + k.certs.length, 0);
+
+function openBackup(file: string): OpenedBackup {
+  const corrupt = (reason: string, cause?: unknown) => new XrdError('BackupCorrupt', { file, reason }, { cause });
+  let gz: Buffer;
+  try {
+    gz = readFileSync(file);
+  } catch (err) {
+    throw new XrdError('IOError', { reason: `cannot read ${file}: ${(err as Error).message}` }, { cause: err });
+  }
+  let entries: TarEntry[];
+  try {
+    entries = readTarGz(gz, MAX_ARCHIVE_BYTES);
+  } catch (err) {
+    if (err instanceof TarError) throw corrupt(err.message, err);
+    throw err;
+  }
+  const byName = new Map<string, TarEntry>();
+  for (const e of entries) {
+    if (byName.has(e.name)) throw corrupt(`${e.name} appears twice`);
+    byName.set(e.name, e);
+  }
+  const manifestEntry = byName.get(MANIFEST);
+  if (!manifestEntry) throw corrupt('no manifest.json: not a security server backup');
+  let manifest: BackupManifest;
+  try {
+    manifest = JSON.parse(manifestEntry.data.toString('utf8')) as BackupManifest;
+  } catch (err) {
+    throw corrupt(`manifest.json is not JSON: ${(err as Error).message}`, err);
+  }
+  if (manifest?.format !== BACKUP_FORMAT) throw corrupt('manifest.json is not a security server backup manifest');
+  if (manifest.version !== BACKUP_VERSION) throw corrupt(`backup format version ${manifest.version} is not supported (this version reads ${BACKUP_VERSION})`);
+  if (!Array.isArray(manifest.files) || !Array.isArray(manifest.keys) || typeof manifest.created !== 'string') throw corrupt('manifest.json lacks files, keys or created');
+  const files = new Map<string, TarEntry>();
+  for (const f of manifest.files) {
+    if (typeof f?.path !== 'string' || !Number.isInteger(f.mode) || (f.mode & ~0o777) !== 0) throw corrupt('manifest.json has a malformed file entry');
+    if (!MANAGED.some((m) => m.path === f.path)) throw corrupt(`${f.path} is not a file a backup holds`);
+    if (files.has(f.path)) throw corrupt(`${f.path} is listed twice in the manifest`);
+    const entry = byName.get(f.path);
+    if (!entry) throw corrupt(`${f.path} is listed in the manifest but not in the archive`);
+    if (entry.data.length !== f.size || sha256(entry.data) !== f.sha256) throw corrupt(`${f.path} does not match its SHA-256 in the manifest`);
+    files.set(f.path, entry);
+  }
+  for (const name of byName.keys()) {
+    if (name !== MANIFEST && !files.has(name)) throw corrupt(`${name} is in the archive but not in the manifest`);
+  }
+  return { manifest, files, bytes: gz.length };
+}
+
+// ---- restore --------------------------------------------------------------------------------
+
+const ASIDE = '.pre-restore';
+const STAGED = '.restore-new';
+
+interface Step {
+  readonly file: BackupFile;
+  readonly target: string;
+  readonly data: Buffer;
+}
+
+/**
+ * Puts the archive's files back: the archive is verified first, then every file is written beside
+ * its target, then the current files are renamed to `*.pre-restore` and the new ones into place.
+ * Any failure undoes what was done. The keys are checked against the tokens when a signer answers.
+ * @throws BackupCorrupt (nothing touched), BackupRefused (a signer answers; nothing touched),
+ *   BackupRestoreFailed (rolled back), IOError
+ */
+export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
+  const say = options.progress ?? (() => {});
+  const file = resolve(options.file);
+  const { manifest, files } = openBackup(file);
+  say(`verified ${file}: ${manifest.files.length} files, created ${manifest.created}${manifest.serverId ? ` on ${manifest.serverId}` : ''}`);
+
+  const socket = options.signerSocket ?? join(options.signerDataDir, 'signer.sock');
+  const signer = await signerAnswering(socket);
+  if (signer && !options.force) {
+    signer.close();
+    throw new XrdError('BackupRefused', { reason: `a signer answers on ${socket}: stop it first (its key configuration is being restored), then restore again` });
+  }
+
+  try {
+    const report: RestoreReport['files'][number][] = [];
+    const steps: Step[] = [];
+    for (const f of manifest.files) {
+      const managed = MANAGED.find((m) => m.path === f.path)!;
+      const target = sourceOf(managed, options);
+      const data = files.get(f.path)!.data;
+      if (!target) {
+        report.push({ path: f.path, target: null, outcome: 'skipped', reason: `no ${managed.root === 'devices' ? 'devices.ini' : 'anchor'} path given to restore it to` });
+      } else if (managed.keepCurrent && existsSync(target)) {
+        report.push({ path: f.path, target, outcome: 'kept current', reason: 'the audit trail is not rolled back' });
+      } else if (managed !== KEYCONF && sameContent(target, data, f.mode)) {
+        report.push({ path: f.path, target, outcome: 'unchanged' });
+      } else {
+        steps.push({ file: f, target, data });
+        report.push({ path: f.path, target, outcome: 'restored' });
+      }
+    }
+    const keptAside = applySteps(steps, file, say);
+    audit(options.signerDataDir, 'restoreBackup', { file, created: manifest.created, files: steps.length });
+    const keys = signer
+      ? await checkBackupKeys(manifest, signer).catch((err: unknown) => notChecked(manifest, `the signer could not be asked: ${toXrdError(err).message}`))
+      : notChecked(manifest, `no signer answers on ${socket}: start it, log in to its tokens and run \`xrd backup check\``);
+    for (const line of describeKeyCheck(keys)) say(line);
+    return { file, created: manifest.created, label: manifest.label, serverId: manifest.serverId, files: report, keptAside, keys };
+  } finally {
+    signer?.close();
+  }
+}
+
+/** Stages every file, then swaps them in; on any failure puts back what was there. */
+function applySteps(steps: readonly Step[], file: string, say: (line: string) => void): string[] {
+  const staged: string[] = [];
+  const aside: { from: string; to: string }[] = [];
+  const placed: string[] = [];
+  try {
+    for (const s of steps) {
+      mkdirSync(dirname(s.target), { recursive: true, mode: 0o700 });
+      rmSync(s.target + STAGED, { force: true });
+      writeDurably(s.target + STAGED, s.data, s.file.mode);
+      staged.push(s.target + STAGED);
+    }
+    for (const s of steps) {
+      // SQLite's journal and WAL belong to the database they sit beside: they go with it, or a
+      // stale WAL would be played into the restored file.
+      const companions = s.file.path === KEYCONF.path ? ['', '-wal', '-shm', '-journal'] : [''];
+      for (const suffix of companions) {
+        const current = s.target + suffix;
+        if (!existsSync(current)) continue;
+        rmSync(current + ASIDE, { force: true });
+        renameSync(current, current + ASIDE);
+        aside.push({ from: current, to: current + ASIDE });
+      }
+      renameSync(s.target + STAGED, s.target);
+      placed.push(s.target);
+      say(`restored ${s.target}`);
+    }
+  } catch (err) {
+    for (const path of [...staged, ...placed]) rmSync(path, { force: true });
+    for (const { from, to } of aside.reverse()) renameSync(to, from);
+    throw new XrdError('BackupRestoreFailed', { file, reason: `${(err as Error).message}; the current files were put back` }, { cause: err });
+  }
+  return aside.map((a) => a.to);
+}
+
+function sameContent(target: string, data: Buffer, mode: number): boolean {
+  try {
+    return (statSync(target).mode & 0o777) === mode && readFileSync(target).equals(data);
+  } catch {
+    return false;
+  }
+}
+
+async function signerAnswering(socket: string): Promise<SignerClient | undefined> {
+  if (!existsSync(socket)) return undefined;
+  try {
+    return await SignerClient.connect(socket, { timeoutMs: 10_000 });
+  } catch {
+    // A socket file nobody listens on is what a stopped (or killed) signer leaves.
+    return undefined;
+  }
+}
+
+// ---- keys -----------------------------------------------------------------------------------
+
+/**
+ * Which of the backup's keys the signer's tokens hold. A key on a token that is not available or
+ * not logged in cannot be seen, so it is reported as not checked rather than missing.
+ */
+export async function checkBackupKeys(manifest: BackupManifest, signer: Pick<SignerClient, 'call'>): Promise<KeyCheck> {
+  const tokens = await signer.call('listTokens', {});
+  const onTokens = await signer.call('listKeys', {});
+  const held: string[] = [];
+  const missing: KeyCheckEntry[] = [];
+  const unchecked: KeyCheckEntry[] = [];
+  for (const k of manifest.keys) {
+    const entry = (reason: string): KeyCheckEntry => ({ keyId: k.keyId, tokenId: k.tokenId, usage: k.usage, reason });
+    const token = tokens.find((t) => t.tokenId === k.tokenId);
+    if (!token) missing.push(entry('no configured token has this token id'));
+    else if (!token.available) unchecked.push(entry('the token is not available'));
+    else if (!token.active) unchecked.push(entry('the token is not logged in'));
+    else if (onTokens.some((v) => v.keyId === k.keyId && v.tokenId === k.tokenId && v.available)) held.push(k.keyId);
+    else missing.push(entry('the key is not on the token'));
+  }
+  return { checked: true, held, missing, notChecked: unchecked };
+}
+
+function notChecked(manifest: BackupManifest, reason: string): KeyCheck {
+  return { checked: false, held: [], missing: [], notChecked: manifest.keys.map((k) => ({ keyId: k.keyId, tokenId: k.tokenId, usage: k.usage, reason })) };
+}
+
+/** Human lines for a key check (the CLI prints them; restore reports them as progress). */
+export function describeKeyCheck(c: KeyCheck): string[] {
+  if (!c.checked) return c.notChecked.length ? [`keys not checked (${c.notChecked.length}): ${c.notChecked[0]!.reason}`] : ['the backup lists no keys'];
+  return [
+    `${c.held.length} key(s) of the backup are on the tokens`,
+    ...c.missing.map((k) => `MISSING key ${k.keyId} (${k.usage ?? 'no usage'}) on token ${k.tokenId}: ${k.reason}`),
+    ...c.notChecked.map((k) => `not checked: key ${k.keyId} on token ${k.tokenId}: ${k.reason}`),
+  ];
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function readSource(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new XrdError('IOError', { reason: `cannot read ${path}: ${(err as Error).message}` }, { cause: err });
+  }
+}
+
+/** Writes a new file with exactly `mode` (whatever the umask) and flushes it to disk. */
+function writeDurably(path: string, data: Buffer, mode: number): void {
+  const fd = openSync(path, 'wx', mode);
+  try {
+    let at = 0;
+    while (at < data.length) at += writeSync(fd, data, at, data.length - at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  // openSync's mode is filtered by the umask.
+  chmodSync(path, mode);
+}
+
+function audit(signerDataDir: string, event: string, fields: Record<string, string | number>): void {
+  if (!existsSync(signerDataDir)) return;
+  fileAuditLog(join(signerDataDir, 'audit.log')).record(event, fields, {});
+}

@@ -1,0 +1,85 @@
+/**
+ * `xrd backup create|list|restore|check`: backups of the configuration and key metadata
+ * (src/admin/backup.ts, docs/backup.md). None of them needs the signer; `restore` refuses while
+ * one answers, `check` asks one whether its tokens hold the backup's keys.
+ */
+import { join, resolve } from 'node:path';
+import { checkBackupKeys, createBackup, describeKeyCheck, listBackups, readBackupManifest, restoreBackup, type BackupInfo, type KeyCheck } from '../admin/backup.ts';
+import { SignerClient } from '../signer/signer-client.ts';
+
+export interface BackupCommandContext {
+  /** --data-dir (or its default): both data folders unless --signer-dir / --proxy-dir say otherwise. */
+  readonly dataDir: string;
+  /** The devices.ini `xrd daemon start` would read. */
+  readonly devicesIni: string;
+  /** The signer socket when --socket or $XRD_SIGNER_SOCKET names one. */
+  readonly socket?: string;
+  readonly usageError: (message: string) => Error;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+export const BACKUP_USAGE = `  xrd backup create [--signer-dir D] [--proxy-dir D] [--devices F] [--anchor F] [--label L] [--out F.tar.gz|DIR]
+                                    configuration and key metadata in one archive (keys stay on the HSM)
+  xrd backup list [--dir DIR]       backups in DIR (default <data-dir>/backups), verified
+  xrd backup restore <file> [--signer-dir D] [--proxy-dir D] [--devices F] [--anchor F] [--force]
+                                    put a backup back (the signer must be stopped)
+  xrd backup check <file>           verify an archive and ask the signer whether its tokens hold the keys`;
+
+export async function backupCommand(command: string | undefined, rest: string[], values: Values, ctx: BackupCommandContext): Promise<number> {
+  const json = values.json === true;
+  const str = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const signerDataDir = resolve(str('signer-dir') ?? ctx.dataDir);
+  const proxyDataDir = resolve(str('proxy-dir') ?? ctx.dataDir);
+  const backupsDir = join(ctx.dataDir, 'backups');
+  const progress = json ? undefined : (line: string) => process.stdout.write(`… ${line}\n`);
+  const print = (value: unknown, human: string[]): void => {
+    process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human.join('\n')}\n`);
+  };
+  const file = (): string => {
+    if (!rest[0]) throw ctx.usageError('missing <file>');
+    return resolve(rest[0]);
+  };
+
+  switch (command) {
+    case 'create': {
+      const info = await createBackup({ signerDataDir, proxyDataDir, out: str('out') ?? backupsDir, label: str('label'), devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress });
+      print(info, [`backup ${info.file}: ${info.files.length} files, ${info.keys} keys, ${info.certs} certificates${info.serverId ? ` of ${info.serverId}` : ''}`]);
+      return 0;
+    }
+    case 'list': {
+      const list = listBackups(resolve(str('dir') ?? backupsDir));
+      print(list, list.length ? list.map(describeInfo) : ['no backups']);
+      return 0;
+    }
+    case 'restore': {
+      const report = await restoreBackup({ file: file(), signerDataDir, proxyDataDir, signerSocket: ctx.socket ?? join(signerDataDir, 'signer.sock'), force: values.force === true, devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress });
+      print(report, [
+        ...report.files.filter((f) => f.outcome !== 'restored').map((f) => `${f.outcome}: ${f.target ?? f.path}${f.reason ? ` (${f.reason})` : ''}`),
+        ...(report.keptAside.length ? [`the files replaced are kept as *.pre-restore: ${report.keptAside.join(', ')}`] : []),
+        `restored ${report.files.filter((f) => f.outcome === 'restored').length} files of the backup of ${report.created}; start the signer and restart the proxy to use them`,
+      ]);
+      return 0;
+    }
+    case 'check': {
+      const manifest = readBackupManifest(file());
+      const socket = ctx.socket ?? join(signerDataDir, 'signer.sock');
+      const client = await SignerClient.connect(socket);
+      let check: KeyCheck;
+      try {
+        check = await checkBackupKeys(manifest, client);
+      } finally {
+        client.close();
+      }
+      print({ file: rest[0], created: manifest.created, serverId: manifest.serverId, keys: check }, [`backup of ${manifest.created} verified`, ...describeKeyCheck(check)]);
+      return check.missing.length === 0 && check.notChecked.length === 0 ? 0 : 1;
+    }
+    default:
+      throw ctx.usageError(`unknown command "backup ${command ?? ''}"`);
+  }
+}
+
+function describeInfo(b: BackupInfo): string {
+  if (b.error) return `${b.name}  ${b.bytes} bytes  UNUSABLE: ${b.error.code}: ${b.error.message}`;
+  return `${b.name}  ${b.created}  ${b.serverId ?? '(no server id)'}${b.label ? `  "${b.label}"` : ''}  ${b.files.length} files, ${b.keys} keys, ${b.certs} certs, ${b.bytes} bytes`;
+}

@@ -1,0 +1,299 @@
+/**
+ * Backup and restore of a security server's configuration and key metadata against a real signer
+ * daemon on SoftHSM: a backup taken while the signer runs, changes made afterwards, a restore
+ * refused while the signer answers, damaged archives refused with nothing touched, a restore that
+ * fails half-way put back, and a restore that brings the deleted certificate back while the keys,
+ * which never left the token, still sign. The CLI and the system `tar` read the same archives.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { X509Certificate, createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkBackupKeys, createBackup, listBackups, readBackupManifest, restoreBackup, type BackupInfo } from '../../src/admin/backup.ts';
+import { XrdError } from '../../src/platform/errors.ts';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { readTarGz, writeTarGz } from '../../src/platform/tar.ts';
+import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
+import { SignerClient } from '../../src/signer/signer-client.ts';
+import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
+import type { CertView } from '../../src/signer/wire/operations.ts';
+import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
+import { freePort } from '../support/net.ts';
+
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+const PIN = '5678';
+const SERVER_CONF = `${JSON.stringify({ serverId: 'LOCAL/COM/1111/ss1', clients: [{ id: 'LOCAL/COM/1111/PROVIDER', connectionType: 'HTTP' }] }, null, 2)}\n`;
+
+let testbed: Testbed;
+let signerDir: string;
+let proxyDir: string;
+let backupsDir: string;
+let pki: LocalPki;
+let daemon: SignerDaemon | undefined;
+let client: SignerClient;
+let tokenId: string;
+/** The signing key with its certificate, and a second key that only has a CSR. */
+let signKey: { keyId: string; cert: CertView };
+let authKeyId: string;
+let backup: BackupInfo;
+
+async function startDaemon(): Promise<void> {
+  daemon = await startSignerDaemon({ dataDir: signerDir, devicesIni: testbed.devicesIni }, silentLogger());
+  client = await SignerClient.connect(daemon.socketPath);
+}
+
+async function stopDaemon(): Promise<void> {
+  client.close();
+  await daemon!.close();
+  daemon = undefined;
+}
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(XrdError);
+    return (err as XrdError).code;
+  }
+  throw new Error('expected a coded error');
+}
+
+/** Every file under the two data folders with its content hash: what "nothing touched" means. */
+function snapshot(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.isFile()) out[path] = sha256(readFileSync(path));
+    }
+  };
+  walk(signerDir);
+  walk(proxyDir);
+  return out;
+}
+
+beforeAll(async () => {
+  testbed = createTestbed();
+  signerDir = testbed.dataDir;
+  proxyDir = join(testbed.dir, 'proxy');
+  backupsDir = join(testbed.dir, 'backups');
+  pki = LocalPki.init(join(testbed.dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort() });
+  await startDaemon();
+  tokenId = (await client.call('initToken', { label: 'backup', soPin: '0000', userPin: PIN })).tokenId;
+  await client.call('activateToken', { token: tokenId, pin: PIN });
+  await client.call('setTokenFriendlyName', { token: tokenId, friendlyName: 'the backup token' });
+
+  const key = await client.call('generateKey', { token: tokenId, algorithm: 'RSA', usage: 'SIGNING', friendlyName: 'signing key' });
+  const csr = await client.call('generateCsr', { keyId: key.keyId, memberId: 'LOCAL/COM/1111', format: 'DER' });
+  const der = pki.issue(Buffer.from(csr.csr, 'base64'), 'sign');
+  const chain = [readFileSync(join(pki.dir, 'pki', 'ca.cert.pem'), 'utf8')];
+  await client.call('importCert', { cert: der.toString('base64'), chain });
+  const cert = await client.call('setCertStatus', { hash: (await client.call('listCerts', { keyId: key.keyId }))[0]!.hash, status: 'registration in progress' });
+  signKey = { keyId: key.keyId, cert };
+  const auth = await client.call('generateKey', { token: tokenId, algorithm: 'EC', usage: 'AUTHENTICATION' });
+  await client.call('generateCsr', { keyId: auth.keyId, serverId: 'LOCAL/COM/1111/ss1' });
+  authKeyId = auth.keyId;
+
+  mkdirSync(join(proxyDir, 'admin'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(proxyDir, 'serverconf.json'), SERVER_CONF);
+  ensureInternalTls(join(proxyDir, 'internal-tls'), 'ss1.test');
+  writeFileSync(join(proxyDir, 'admin', 'api-keys.json'), '{"keys":[]}\n', { mode: 0o600 });
+  // What must never be in a backup: token files (the daemon's default token folder), logs, caches.
+  mkdirSync(join(signerDir, 'softhsm', 'tokens'), { recursive: true });
+  writeFileSync(join(signerDir, 'softhsm', 'tokens', 'token.object'), randomBytes(64));
+  writeFileSync(join(proxyDir, 'messagelog.db'), 'message log');
+  writeFileSync(join(proxyDir, 'opmonitor.db'), 'op monitor');
+});
+
+afterAll(async () => {
+  if (daemon) await stopDaemon();
+  testbed?.cleanup();
+});
+
+describe('backup and restore of configuration and key metadata', () => {
+  it('a backup taken while the signer works holds the configuration and the key metadata, never the keys, logs or caches', async () => {
+    // The signer keeps writing its key configuration while the backup copies it.
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) await client.call('setTokenFriendlyName', { token: tokenId, friendlyName: `the backup token ${i}` });
+    })();
+    const lines: string[] = [];
+    try {
+      backup = await createBackup({ signerDataDir: signerDir, proxyDataDir: proxyDir, out: backupsDir, label: 'before changes', devicesIni: testbed.devicesIni, progress: (l) => lines.push(l) });
+    } finally {
+      writing = false;
+      await writer;
+    }
+    expect([...backup.files].sort()).toEqual([
+      'devices.ini',
+      'proxy/admin/api-keys.json',
+      'proxy/internal-tls/internal.crt',
+      'proxy/internal-tls/internal.key',
+      'proxy/serverconf.json',
+      'signer/audit.log',
+      'signer/keyconf.sqlite',
+    ]);
+    expect(statSync(backup.file).mode & 0o777).toBe(0o600);
+    expect(backup.label).toBe('before changes');
+    expect(backup.serverId).toBe('LOCAL/COM/1111/ss1');
+    expect(lines.at(-1)).toContain(backup.file);
+    const m = backup.manifest!;
+    expect(m.keys).toHaveLength(2);
+    expect(m.keys.find((k) => k.keyId === signKey.keyId)).toMatchObject({
+      tokenId,
+      usage: 'SIGNING',
+      friendlyName: 'signing key',
+      certs: [{ hash: signKey.cert.hash, status: 'registration in progress', active: true, memberId: 'LOCAL/COM/1111' }],
+      csrs: 0,
+    });
+    expect(m.keys.find((k) => k.keyId === authKeyId)).toMatchObject({ usage: 'AUTHENTICATION', certs: [], csrs: 1 });
+    expect(m.tokens).toEqual([{ tokenId, friendlyName: expect.stringMatching(/^the backup token/) }]);
+    expect(m.files.find((f) => f.path === 'proxy/internal-tls/internal.key')!.mode).toBe(0o600);
+
+    // The system tar reads the same archive; the key configuration copied is a whole database.
+    const extracted = join(testbed.dir, 'extracted');
+    mkdirSync(extracted);
+    execFileSync('tar', ['-xzf', backup.file, '-C', extracted]);
+    expect(execFileSync('tar', ['-tzf', backup.file], { encoding: 'utf8' }).trim().split('\n').sort()).toEqual(['manifest.json', ...backup.files].sort());
+    for (const f of m.files) expect(sha256(readFileSync(join(extracted, f.path))), f.path).toBe(f.sha256);
+    const copy = new Database(join(extracted, 'signer', 'keyconf.sqlite'), { readonly: true });
+    expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(copy.prepare('SELECT status FROM certs WHERE hash = ?').get(signKey.cert.hash)).toEqual({ status: 'registration in progress' });
+    copy.close();
+
+    expect(listBackups(backupsDir).map((b) => [b.file, b.keys, b.certs, b.error])).toEqual([[backup.file, 2, 1, null]]);
+    expect(readBackupManifest(backup.file)).toEqual(m);
+  });
+
+  it('restore is refused while the signer answers on its socket, and nothing is touched', async () => {
+    // The administrator's changes after the backup: a certificate deleted, a key deleted from the
+    // token, the server configuration edited.
+    await client.call('deleteCert', { hash: signKey.cert.hash });
+    await client.call('deleteKey', { keyId: authKeyId });
+    writeFileSync(join(proxyDir, 'serverconf.json'), SERVER_CONF.replace('ss1', 'ss9'));
+    const before = snapshot();
+    expect(await codeOf(restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir }))).toBe('BackupRefused');
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('a damaged, altered or foreign archive is refused with BackupCorrupt before anything is touched', async () => {
+    await stopDaemon();
+    const damagedDir = join(testbed.dir, 'damaged');
+    mkdirSync(damagedDir);
+    const archive = readFileSync(backup.file);
+
+    const flipped = Buffer.from(archive);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
+    writeFileSync(join(damagedDir, 'flipped.tar.gz'), flipped);
+
+    // Re-packed with one file changed and the manifest left as it was.
+    const entries = readTarGz(archive).map((e) => (e.name === 'proxy/serverconf.json' ? { ...e, data: Buffer.from(SERVER_CONF.replace('ss1', 'evil')) } : e));
+    writeFileSync(join(damagedDir, 'altered.tar.gz'), writeTarGz(entries));
+    // A well-formed archive that is not a backup at all.
+    writeFileSync(join(damagedDir, 'foreign.tar.gz'), writeTarGz([{ name: 'etc/passwd', data: Buffer.from('root:x:0:0::/root:/bin/sh\n'), mode: 0o644 }]));
+
+    const before = snapshot();
+    for (const name of ['flipped.tar.gz', 'altered.tar.gz', 'foreign.tar.gz']) {
+      const file = join(damagedDir, name);
+      expect(await codeOf(restoreBackup({ file, signerDataDir: signerDir, proxyDataDir: proxyDir })), name).toBe('BackupCorrupt');
+      expect(() => readBackupManifest(file), name).toThrow(expect.objectContaining({ code: 'BackupCorrupt' }));
+    }
+    expect(snapshot()).toEqual(before);
+    expect(listBackups(damagedDir).map((b) => [b.name, b.error?.code])).toEqual(
+      expect.arrayContaining([['flipped.tar.gz', 'BackupCorrupt'], ['altered.tar.gz', 'BackupCorrupt'], ['foreign.tar.gz', 'BackupCorrupt']]),
+    );
+  });
+
+  it('a restore that cannot write every file puts back what was there', async () => {
+    // The admin folder replaced by a file: api-keys.json cannot be written, after others were.
+    const adminDir = join(proxyDir, 'admin');
+    const keysFile = readFileSync(join(adminDir, 'api-keys.json'));
+    rmSync(adminDir, { recursive: true });
+    writeFileSync(adminDir, 'not a folder');
+    const before = snapshot();
+    expect(await codeOf(restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir }))).toBe('BackupRestoreFailed');
+    expect(snapshot()).toEqual(before);
+    rmSync(adminDir);
+    mkdirSync(adminDir, { mode: 0o700 });
+    writeFileSync(join(adminDir, 'api-keys.json'), keysFile, { mode: 0o600 });
+  });
+
+  it('with the signer stopped, restore brings back the deleted certificate and its status; the keys still sign, a key deleted from the token is reported missing', async () => {
+    const lines: string[] = [];
+    const report = await restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir, devicesIni: testbed.devicesIni, progress: (l) => lines.push(l) });
+    const outcome = Object.fromEntries(report.files.map((f) => [f.path, f.outcome]));
+    expect(outcome).toEqual({
+      'signer/keyconf.sqlite': 'restored',
+      'signer/audit.log': 'kept current',
+      'proxy/serverconf.json': 'restored',
+      'proxy/internal-tls/internal.crt': 'unchanged',
+      'proxy/internal-tls/internal.key': 'unchanged',
+      'proxy/admin/api-keys.json': 'unchanged',
+      'devices.ini': 'unchanged',
+    });
+    expect(report.keptAside).toContain(join(signerDir, 'keyconf.sqlite.pre-restore'));
+    expect(report.keptAside).toContain(join(proxyDir, 'serverconf.json.pre-restore'));
+    expect(readFileSync(join(proxyDir, 'serverconf.json.pre-restore'), 'utf8')).toContain('ss9');
+    expect(report.keys.checked).toBe(false);
+    expect(report.keys.notChecked.map((k) => k.keyId).sort()).toEqual([signKey.keyId, authKeyId].sort());
+    expect(readFileSync(join(proxyDir, 'serverconf.json'), 'utf8')).toBe(SERVER_CONF);
+    expect(statSync(join(signerDir, 'keyconf.sqlite')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(signerDir, 'audit.log'), 'utf8')).toContain('"event":"restoreBackup"');
+    expect(existsSync(join(signerDir, 'softhsm', 'tokens', 'token.object'))).toBe(true);
+
+    await startDaemon();
+    await client.call('activateToken', { token: tokenId, pin: PIN });
+    const certs = await client.call('listCerts', { keyId: signKey.keyId });
+    expect(certs).toEqual([expect.objectContaining({ hash: signKey.cert.hash, status: 'registration in progress', active: true, memberId: 'LOCAL/COM/1111' })]);
+    expect((await client.call('getToken', { token: tokenId })).friendlyName).toMatch(/^the backup token/);
+
+    const message = Buffer.from('signed after the restore');
+    const { signature } = await client.call('sign', { keyId: signKey.keyId, algorithm: 'SHA256withRSA', digest: createHash('sha256').update(message).digest('base64') });
+    expect(nodeVerify('sha256', message, new X509Certificate(Buffer.from(certs[0]!.cert, 'base64')).publicKey, Buffer.from(signature, 'base64'))).toBe(true);
+
+    const check = await checkBackupKeys(backup.manifest!, client);
+    expect(check).toEqual({ checked: true, held: [signKey.keyId], missing: [{ keyId: authKeyId, tokenId, usage: 'AUTHENTICATION', reason: 'the key is not on the token' }], notChecked: [] });
+    const keys = await client.call('listKeys', { token: tokenId });
+    expect(keys.find((k) => k.keyId === authKeyId)).toMatchObject({ available: false });
+  });
+
+  it('xrd backup create, list, restore and check from the command line', async () => {
+    const xrd = async (...args: string[]): Promise<{ code: number; stdout: string; json: any }> => {
+      try {
+        const { stdout } = await promisify(execFile)('node', [XRD, 'backup', ...args], { env: { ...testbed.env, XRD_LOG_LEVEL: 'warn' } });
+        return { code: 0, stdout, json: JSON.parse(stdout) };
+      } catch (err) {
+        const e = err as { code: number; stdout: string };
+        return { code: e.code, stdout: e.stdout, json: e.stdout ? JSON.parse(e.stdout) : undefined };
+      }
+    };
+    const cliDir = join(testbed.dir, 'cli-backups');
+    const dirs = ['--signer-dir', signerDir, '--proxy-dir', proxyDir, '--devices', testbed.devicesIni];
+    const created = await xrd('create', ...dirs, '--out', cliDir, '--label', 'from the CLI', '--json');
+    expect(created.code).toBe(0);
+    expect(created.json).toMatchObject({ label: 'from the CLI', serverId: 'LOCAL/COM/1111/ss1', keys: 2, certs: 1, error: null });
+    expect(statSync(created.json.file).mode & 0o777).toBe(0o600);
+
+    const listed = await xrd('list', '--dir', cliDir, '--json');
+    expect(listed.json.map((b: BackupInfo) => b.file)).toEqual([created.json.file]);
+
+    const refused = await xrd('restore', created.json.file, ...dirs, '--json');
+    expect(refused.code).toBe(1);
+    expect(refused.json.error.code).toBe('BackupRefused');
+
+    const checked = await xrd('check', created.json.file, '--signer-dir', signerDir, '--json');
+    expect(checked.code).toBe(1); // the AUTHENTICATION key deleted from the token is still in the key configuration
+    expect(checked.json.keys).toMatchObject({ checked: true, held: [signKey.keyId], missing: [{ keyId: authKeyId }] });
+
+    const human = await promisify(execFile)('node', [XRD, 'backup', 'create', ...dirs, '--out', join(cliDir, 'named.tar.gz')], { env: testbed.env });
+    expect(human.stdout).toMatch(/^… copying .*keyconf\.sqlite/m);
+    expect(human.stdout).toContain(`backup ${join(cliDir, 'named.tar.gz')}: 7 files, 2 keys, 1 certificates of LOCAL/COM/1111/ss1`);
+  });
+});
