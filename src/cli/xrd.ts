@@ -28,6 +28,7 @@ import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
 import { BACKUP_USAGE, backupCommand } from './backup-commands.ts';
 import { internalCertCommand, localStart, proxyStart } from './proxy-commands.ts';
 import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
+import { autologin, parseAutologinSource, type AutologinSource } from './autologin.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -53,6 +54,7 @@ const OPTIONS = {
   'so-pin-env': { type: 'string' },
   'insecure-pin-arg': { type: 'boolean' },
   'no-prompt': { type: 'boolean' },
+  autologin: { type: 'string' },
   usage: { type: 'string' },
   algorithm: { type: 'string' },
   bits: { type: 'string' },
@@ -118,6 +120,7 @@ ${ADMIN_USAGE}
 
   xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--socket P] [--socket-group GID --socket-mode 660]
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
+                   [--autologin file:PATH | credential:NAME | exec:PATH]   unattended login (docs/operations.md)
   xrd daemon status
   xrd token list | show <token> | init [--label L] [--module M] | login <token> | logout <token> | change-pin <token>
   xrd key generate <token> --usage SIGNING|AUTHENTICATION [--algorithm RSA|EC] [--bits 2048|3072|4096] [--curve P-256|P-384] [--name N]
@@ -232,6 +235,15 @@ async function requireSecret(source: SecretSource, question: string): Promise<st
 
 async function daemonStart(values: Values): Promise<number> {
   const log = createLogger('signer');
+  let autologinSource: AutologinSource | undefined;
+  if (values.autologin !== undefined) {
+    if (values['pin-file'] !== undefined || values['pin-env'] !== undefined || values.pin !== undefined) throw new UsageError('--autologin replaces --pin-file, --pin-env and --pin');
+    try {
+      autologinSource = parseAutologinSource(values.autologin);
+    } catch (err) {
+      throw new UsageError(toXrdError(err).message);
+    }
+  }
   const socketMode = values['socket-mode'] ? parseInt(values['socket-mode'], 8) : undefined;
   // Loaded only here: the PKCS#11 layer must not enter the processes of other commands (the proxy).
   const { startSignerDaemon } = await import('../signer/signer-daemon.ts');
@@ -256,7 +268,9 @@ async function daemonStart(values: Values): Promise<number> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
 
   try {
-    await prepareDefaultToken(daemon.service, values, log);
+    // Unattended starts log in from the administrator's source; the rest as before (first start, prompt).
+    if (autologinSource) await autologin(daemon.service, autologinSource, log);
+    else await prepareDefaultToken(daemon.service, values, log);
   } catch (err) {
     const e = toXrdError(err);
     log.error({ code: e.faultCode, message: e.message }, 'token not activated at start; use `xrd token login`');
