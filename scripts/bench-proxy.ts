@@ -25,7 +25,7 @@ import { silentLogger } from '../src/platform/logger.ts';
 import { parseServerConf, serializeServerConf } from '../src/serverconf/server-conf.ts';
 import { SignerClient } from '../src/signer/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
-import { freePort } from '../test/support/net.ts';
+import { freeLocalPorts, freePort } from '../test/support/net.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16, 64];
@@ -84,12 +84,7 @@ function post(url: string, agent: http.Agent, body: Buffer): Promise<boolean> {
 
 async function main(): Promise<void> {
   const dir = join(tmpdir(), `xrd-bench-proxy-${process.pid}`);
-  const ports = {
-    ocsp: await freePort(), tsa: await freePort(), conf: await freePort(), testServices: await freePort(),
-    clientHttp: await freePort(), clientHttps: await freePort(), providerHttp: await freePort(), providerHttps: await freePort(),
-    serverProxy: await freePort(), ocspEndpoint: await freePort(), clientMonitoring: await freePort(), providerMonitoring: await freePort(),
-    clientHealth: await freePort(), providerHealth: await freePort(),
-  };
+  const ports = await freeLocalPorts();
   process.stderr.write('starting the local instance…\n');
   const instance = await startLocalInstance({ dir, ports, logger: silentLogger(), progress: (l) => process.stderr.write(`  ${l}\n`) });
   const figures: Record<string, number> = {};

@@ -4,14 +4,27 @@
  * key created or revoked here takes effect there at once.
  */
 import { ApiKeyStore, apiKeysFile, isRole, ROLES, type ApiKeyView, type Role } from '../admin/api-keys.ts';
+import { join } from 'node:path';
+import { openApiDocument, startAdminApi } from '../admin/api-server.ts';
+import { DEFAULT_ALLOWED_ADDRESSES } from '../admin/api-security.ts';
+import { ServerAdmin } from '../admin/server-admin.ts';
+import { globalConfReader } from '../globalconf/global-conf.ts';
+import { createLogger } from '../platform/logger.ts';
+import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import type { CliValues } from './proxy-commands.ts';
 
 export interface AdminContext {
   /** The proxy's data directory (--data-dir, $XRD_DATA_DIR or ./var). */
   readonly dataDir: string;
+  /** The signer's socket and the global configuration directory, for `admin start`. */
+  readonly socketPath?: string;
+  readonly globalConfDir?: string;
 }
 
-export const ADMIN_USAGE = `  xrd admin api-key create --roles R1,R2 [--name N] | list | revoke <id>
+export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--conf DIR] [--admin-host 127.0.0.1] [--admin-port 4000] [--admin-allow CIDR,…]
+                    the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
+  xrd admin openapi                 print the API's OpenAPI document (docs/openapi.json)
+  xrd admin api-key create --roles R1,R2 [--name N] | list | revoke <id>
                     admin REST API keys in <data-dir>/admin/api-keys.json; a new key is printed once, stored as a hash;
                     roles (XROAD_ prefix optional): ${ROLES.map((r) => r.replace(/^XROAD_/, '')).join(', ')}`;
 
@@ -24,6 +37,11 @@ export async function adminCommand(positionals: string[], values: CliValues, con
     switch (command) {
       case 'api-key':
         return apiKeyCommand(rest, values, context);
+      case 'start':
+        return await adminStart(values, context);
+      case 'openapi':
+        process.stdout.write(`${JSON.stringify(openApiDocument(), null, 2)}\n`);
+        return 0;
       default:
         throw new AdminUsageError(`unknown command "admin ${command ?? ''}"`.trimEnd());
     }
@@ -32,6 +50,36 @@ export async function adminCommand(positionals: string[], values: CliValues, con
     process.stderr.write(`${err.message}\n\n${ADMIN_USAGE}\n`);
     return 2;
   }
+}
+
+/** Runs the admin REST API until a signal stops it. */
+async function adminStart(values: CliValues, context: AdminContext): Promise<number> {
+  const logger = createLogger('admin');
+  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger });
+  // Its own self-signed certificate: the API's TLS key is not an X-Road key, as the reference's UI certificate.
+  const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, 'api');
+  const allowed = typeof values['admin-allow'] === 'string' ? values['admin-allow'].split(',').map((a) => a.trim()).filter(Boolean) : undefined;
+  const api = await startAdminApi({
+    admin,
+    keys: new ApiKeyStore(apiKeysFile(context.dataDir)),
+    logger,
+    https: { cert: tls.certPem, key: tls.keyPem },
+    host: typeof values['admin-host'] === 'string' ? values['admin-host'] : '127.0.0.1',
+    port: typeof values['admin-port'] === 'string' ? Number(values['admin-port']) : 4000,
+    allowedAddresses: allowed && [...DEFAULT_ALLOWED_ADDRESSES, ...allowed],
+  });
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'admin API stopping');
+    await api.close();
+    admin.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.stdout.write(`admin API listening on ${api.url}\n`);
+  return new Promise<number>(() => {
+    // Runs until a signal stops it.
+  });
 }
 
 function apiKeyCommand(rest: string[], values: CliValues, context: AdminContext): number {

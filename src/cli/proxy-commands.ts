@@ -146,13 +146,14 @@ Message containers: npx xrd asic export <queryId> --db ${join(i.consumer.proxyDa
 `;
 }
 
+/** getRandom for `CODE/SUBSYSTEM`, or for a member client `CODE`. */
 export function getRandomRequest(i: { pki: { instance: string } }, client = '2222/CLIENT', id = `local-${Date.now()}`): string {
   const [memberCode, subsystem] = client.split('/');
   const inst = i.pki.instance;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:prod="http://test.x-road.fi/producer">
   <SOAP-ENV:Header>
-    <xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>${memberCode}</id:memberCode><id:subsystemCode>${subsystem}</id:subsystemCode></xrd:client>
+    <xrd:client id:objectType="${subsystem ? 'SUBSYSTEM' : 'MEMBER'}"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>${memberCode}</id:memberCode>${subsystem ? `<id:subsystemCode>${subsystem}</id:subsystemCode>` : ''}</xrd:client>
     <xrd:service id:objectType="SERVICE"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>1111</id:memberCode><id:subsystemCode>PROVIDER</id:subsystemCode><id:serviceCode>getRandom</id:serviceCode></xrd:service>
     <xrd:userId>local-user</xrd:userId>
     <xrd:id>${id}</xrd:id>

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { loadGlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { ApiKeyStore, ROLES, apiKeysFile } from '../admin/api-keys.ts';
 import { parseClientId } from '../protocol/identifiers.ts';
 import { serializeServerConf, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
 import { SignerClient, waitForOcspResponses } from '../signer/signer-client.ts';
@@ -44,6 +45,15 @@ export interface LocalPorts {
   /** Health checks of ss2 and ss1, each on its server's own address (so both may be 5588). */
   readonly clientHealth: number;
   readonly providerHealth: number;
+  /** ss3, the server that joins through MEMBER_01: its client proxy, monitoring and health ports. */
+  readonly joiningHttp: number;
+  readonly joiningHttps: number;
+  readonly joiningMonitoring: number;
+  readonly joiningHealth: number;
+  /** The admin REST API of every server, each on its own address. */
+  readonly admin: number;
+  /** The central server's management service stand-in (registration requests). */
+  readonly management: number;
 }
 
 export const DEFAULT_LOCAL_PORTS: LocalPorts = {
@@ -51,6 +61,7 @@ export const DEFAULT_LOCAL_PORTS: LocalPorts = {
   clientHttp: 8080, clientHttps: 8443, providerHttp: 8081, providerHttps: 8444,
   serverProxy: 5500, ocspEndpoint: 5577, clientMonitoring: 2080, providerMonitoring: 2081,
   clientHealth: 5588, providerHealth: 5588,
+  joiningHttp: 8082, joiningHttps: 8445, joiningMonitoring: 2082, joiningHealth: 5588, admin: 4000, management: 4001,
 };
 
 export interface LocalServer {
@@ -66,6 +77,8 @@ export interface LocalServer {
   readonly monitoringUrl: string;
   /** The proxy's health check (200 or 500 with the failed checks; `?format=json`). */
   readonly healthUrl: string;
+  /** The admin REST API, `https://<address>:<port>/api/v1`. */
+  readonly adminUrl: string;
 }
 
 /** An information system's TLS client certificate, made as seed 003 tells (openssl genrsa, req -x509). */
@@ -81,11 +94,19 @@ export interface LocalInstance {
   readonly ports: LocalPorts;
   readonly provider: LocalServer;
   readonly consumer: LocalServer;
+  /**
+   * ss3 at 127.0.0.3: a blank token, its signer and its admin API, nothing else. Its administrator
+   * initialises it for member 4444 and registers it (MEMBER_01, docs/admin-api.md); its proxy starts
+   * on `startProxy` once it is initialised.
+   */
+  readonly joining: LocalServer;
   readonly testServicesUrl: string;
   readonly clientIs: InformationSystem;
   readonly otherIs: InformationSystem;
   /** The signer's PIN of a server's token, for tests that log out and in again. */
   pinOf(server: LocalServer): string;
+  /** An admin API key of the server with every role (the local administrator's). */
+  apiKeyOf(server: LocalServer): string;
   /** Starts (or restarts) a server's proxy process. */
   startProxy(server: LocalServer): Promise<void>;
   stopProxy(server: LocalServer, signal?: NodeJS.Signals): Promise<void>;
@@ -125,7 +146,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   if (!library) throw new XrdError('InvalidConfiguration', { reason: 'SoftHSM is not installed (run scripts/bootstrap.sh)' });
 
   progress('test PKI: CAs, OCSP responder, TSA, global configuration');
-  const pki = LocalPki.init(join(dir, 'pki'), { ocspPort: ports.ocsp, tsaPort: ports.tsa, confPort: ports.conf });
+  const pki = LocalPki.init(join(dir, 'pki'), { ocspPort: ports.ocsp, tsaPort: ports.tsa, confPort: ports.conf, managementPort: ports.management });
   let served: Awaited<ReturnType<LocalPki['serve']>> | undefined = await pki.serve();
   closers.push(async () => served?.close());
 
@@ -138,8 +159,10 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   }
   closers.push(() => testServices.close());
 
+  const proxyPorts = new Map<string, { http: number; https: number; monitoring: number; health: number }>();
   const server = (code: string, owner: string, address: string, http: number, https: number, monitoring: number, health: number): LocalServer => {
     const serverDir = join(dir, code);
+    proxyPorts.set(`${pki.instance}/COM/${owner}/${code}`, { http, https, monitoring, health });
     return {
       serverId: `${pki.instance}/COM/${owner}/${code}`,
       address,
@@ -151,10 +174,13 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       httpsUrl: `https://127.0.0.1:${https}`,
       monitoringUrl: `http://127.0.0.1:${monitoring}`,
       healthUrl: `http://${address}:${health}/`,
+      adminUrl: `https://${address}:${ports.admin}/api/v1`,
     };
   };
   const provider = server('ss1', '1111', '127.0.0.1', ports.providerHttp, ports.providerHttps, ports.providerMonitoring, ports.providerHealth);
   const consumer = server('ss2', '2222', '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring, ports.clientHealth);
+  const joining = server('ss3', '4444', '127.0.0.3', ports.joiningHttp, ports.joiningHttps, ports.joiningMonitoring, ports.joiningHealth);
+  const apiKeys = new Map<string, string>();
 
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
@@ -175,8 +201,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
 
   const startProxy = async (s: LocalServer) => {
     await stop(`${s.serverId} proxy`);
-    const [http, https, monitoring] = s === provider ? [ports.providerHttp, ports.providerHttps, ports.providerMonitoring] : [ports.clientHttp, ports.clientHttps, ports.clientMonitoring];
-    const health = s === provider ? ports.providerHealth : ports.clientHealth;
+    const { http, https, monitoring, health } = proxyPorts.get(s.serverId)!;
     const args = [
       XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--socket', s.signerSocket,
       '--client-address', '127.0.0.1', '--server-address', s.address,
@@ -188,6 +213,16 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.set(`${s.serverId} proxy`, child);
     await waitForLine(child, 'proxy listening', `${s.serverId} proxy`, join(s.dir, 'proxy.log'));
+  };
+
+  /** The admin API (`xrd admin start`), with a key holding every role for the local administrator. */
+  const startAdmin = async (s: LocalServer) => {
+    apiKeys.set(s.serverId, new ApiKeyStore(apiKeysFile(s.proxyDataDir)).create([...ROLES], 'local administrator').key);
+    const args = [XRD, 'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin)];
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.set(`${s.serverId} admin`, child);
+    await waitForLine(child, 'admin API listening', `${s.serverId} admin`, join(s.dir, 'admin.log'));
   };
 
   const stop = async (name: string, signal: NodeJS.Signals = 'SIGTERM') => {
@@ -205,10 +240,12 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     ports,
     provider,
     consumer,
+    joining,
     testServicesUrl: testServices.url,
     clientIs: { client: `${pki.instance}/COM/2222/CLIENT`, certFile: join(dir, 'is', 'clientcert.pem'), keyFile: join(dir, 'is', 'clientprivatekey.pem') },
     otherIs: { client: `${pki.instance}/COM/3333/OTHER`, certFile: join(dir, 'is', 'othercert.pem'), keyFile: join(dir, 'is', 'otherprivatekey.pem') },
     pinOf: (s) => pins.get(s.serverId)!,
+    apiKeyOf: (s) => apiKeys.get(s.serverId)!,
     startProxy,
     stopProxy: (s, signal) => stop(`${s.serverId} proxy`, signal),
     startSigner,
@@ -228,18 +265,21 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   };
 
   try {
-    for (const s of [provider, consumer]) {
-      progress(`${s.serverId}: SoftHSM token, signer, keys and certificates`);
+    for (const s of [provider, consumer, joining]) {
+      progress(s === joining ? `${s.serverId}: blank SoftHSM token and signer, to be initialised and registered (MEMBER_01)` : `${s.serverId}: SoftHSM token, signer, keys and certificates`);
       mkdirSync(join(s.dir, 'signer'), { recursive: true, mode: 0o700 });
+      mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
       ensureSoftHsmHome(join(s.dir, 'softhsm'));
       writeFileSync(join(s.dir, 'devices.ini'), `[softhsm]\nlibrary = ${library}\n`);
       await startSigner(s);
-      await prepareKeys(instance, s, pins);
+      if (s !== joining) await prepareKeys(instance, s, pins);
     }
     progress('information systems: TLS client certificates (seed 003)');
     makeIsCertificate(instance.clientIs);
     makeIsCertificate(instance.otherIs);
     writeServerConfs(instance, testServices.url);
+    progress('admin APIs of ss1, ss2 and ss3');
+    for (const s of [provider, consumer, joining]) await startAdmin(s);
     progress('proxies of ss1 and ss2');
     await startProxy(provider);
     await startProxy(consumer);
@@ -300,7 +340,9 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
       connectionType: 'HTTP',
       isCerts: [],
       services: [
-        { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed },
+        // Also every security server owner: the central server adds a newly registered server's owner
+        // to this group, so ss3's owner can call once MEMBER_01 is done.
+        { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed: [...allowed, `GLOBALGROUP:${inst}/security-server-owners`] },
         { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed },
         { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed },
       ],

@@ -20,10 +20,13 @@ export interface InternalTls {
 const CERT = 'internal.crt';
 const KEY = 'internal.key';
 
-/** The certificate and key in `dir`, generating a self-signed pair when there is none. */
-export function ensureInternalTls(dir: string, commonName = hostname()): InternalTls {
-  const certFile = join(dir, CERT);
-  const keyFile = join(dir, KEY);
+/**
+ * The certificate and key in `dir`, generating a self-signed pair when there is none. `name` other
+ * than the internal one serves another local TLS listener (the admin API's `api.crt`).
+ */
+export function ensureInternalTls(dir: string, commonName = hostname(), name = 'internal'): InternalTls {
+  const certFile = join(dir, name === 'internal' ? CERT : `${name}.crt`);
+  const keyFile = join(dir, name === 'internal' ? KEY : `${name}.key`);
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // 20 years, as the reference's generated internal certificate; names for loopback use included.

@@ -12,7 +12,7 @@ import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
-import { freePort } from '../support/net.ts';
+import { freeLocalPorts } from '../support/net.ts';
 
 let instance: LocalInstance;
 
@@ -58,12 +58,7 @@ async function signerCall<T>(server: LocalServer, fn: (c: SignerClient) => Promi
 }
 
 beforeAll(async () => {
-  const ports = {
-    ocsp: await freePort(), tsa: await freePort(), conf: await freePort(), testServices: await freePort(),
-    clientHttp: await freePort(), clientHttps: await freePort(), providerHttp: await freePort(), providerHttps: await freePort(),
-    serverProxy: await freePort(), ocspEndpoint: await freePort(), clientMonitoring: await freePort(), providerMonitoring: await freePort(),
-    clientHealth: await freePort(), providerHealth: await freePort(),
-  };
+  const ports = await freeLocalPorts();
   instance = await startLocalInstance({
     dir: join(process.env.TMPDIR ?? '/tmp', `xrd-health-${process.pid}`),
     ports,

@@ -17,7 +17,7 @@ import { startLocalInstance, type LocalInstance } from '../../src/localinstance/
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import type { ReceivedRequest } from '../../src/testservices/test-services.ts';
-import { freePort } from '../support/net.ts';
+import { freeLocalPorts } from '../support/net.ts';
 
 const run = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
@@ -58,12 +58,7 @@ const faultCode = (xml: string) => /<faultcode>([^<]*)<\/faultcode>/.exec(xml)?.
 const faultString = (xml: string) => /<faultstring>([^<]*)<\/faultstring>/.exec(xml)?.[1];
 
 beforeAll(async () => {
-  const ports = {
-    ocsp: await freePort(), tsa: await freePort(), conf: await freePort(), testServices: await freePort(),
-    clientHttp: await freePort(), clientHttps: await freePort(), providerHttp: await freePort(), providerHttps: await freePort(),
-    serverProxy: await freePort(), ocspEndpoint: await freePort(), clientMonitoring: await freePort(), providerMonitoring: await freePort(),
-    clientHealth: await freePort(), providerHealth: await freePort(),
-  };
+  const ports = await freeLocalPorts();
   const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-e2e-${process.pid}`);
   instance = await startLocalInstance({
     dir,

@@ -1,0 +1,112 @@
+/**
+ * The administrator's commands that go through ServerAdmin — the same service the admin REST API
+ * calls: `xrd server init|status`, `xrd tsp …`, `xrd cert register`, `xrd client …`. MEMBER_01 can
+ * be run with these and the signer commands alone (docs/admin-api.md shows both ways).
+ */
+import { readFileSync } from 'node:fs';
+import { ServerAdmin } from '../admin/server-admin.ts';
+import { globalConfReader } from '../globalconf/global-conf.ts';
+import { createLogger } from '../platform/logger.ts';
+
+export interface ServerCommandContext {
+  readonly proxyDataDir: string;
+  readonly globalConfDir: string;
+  readonly socketPath: string;
+  readonly json: boolean;
+  /** The token PIN from --pin-file / --pin-env / the prompt, or undefined when none was given. */
+  readonly readPin: () => Promise<string | undefined>;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+export class ServerUsageError extends Error {}
+
+export const SERVER_USAGE = `  xrd server init --owner CLASS/CODE --server-code CODE [--pin-file F | --pin-env VAR] [--ignore-warnings]
+                                    initialise this server (owner, server code; the blank token with the PIN)
+  xrd server status                 initialisation status
+  xrd tsp list [--approved] | add --name N --url U | delete --url U    timestamping services this server uses
+  xrd cert register <hash> --address HOST   send the auth certificate's registration request to the central server
+  xrd client list | show <id> | connection-type <id> HTTP|HTTPS|HTTPS_NO_AUTH
+  xrd client tls-cert add <id> --cert F | tls-cert delete <id> <sha256>     information systems' TLS certificates
+        (these take --data-dir of the proxy, --socket of the signer and --conf)`;
+
+/** True when the command is one of these groups; the caller falls back to the signer commands otherwise. */
+export function isServerCommand(group: string, command: string | undefined): boolean {
+  return group === 'server' || group === 'tsp' || group === 'client' || (group === 'cert' && command === 'register');
+}
+
+export async function serverCommand(group: string, command: string | undefined, rest: string[], values: Values, ctx: ServerCommandContext): Promise<number> {
+  const admin = new ServerAdmin({ proxyDataDir: ctx.proxyDataDir, signerSocket: ctx.socketPath, globalConf: globalConfReader(ctx.globalConfDir), logger: createLogger('admin') });
+  const out = (json: unknown, human: string): number => {
+    process.stdout.write(ctx.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
+    return 0;
+  };
+  const need = (name: string): string => {
+    const v = values[name];
+    if (typeof v !== 'string' || v === '') throw new ServerUsageError(`--${name} is required`);
+    return v;
+  };
+  const arg = (i: number, what: string): string => {
+    if (!rest[i]) throw new ServerUsageError(`missing ${what}`);
+    return rest[i]!;
+  };
+  try {
+    switch (`${group} ${command ?? ''}`) {
+      case 'server init': {
+        const [memberClass, memberCode, ...extra] = need('owner').split('/');
+        if (!memberClass || !memberCode || extra.length) throw new ServerUsageError('--owner is CLASS/CODE, e.g. COM/4444');
+        const status = await admin.initialize({ ownerMemberClass: memberClass, ownerMemberCode: memberCode, serverCode: need('server-code'), softwareTokenPin: await ctx.readPin(), ignoreWarnings: values['ignore-warnings'] === true });
+        return out(status, `initialised as ${status.serverId}; token ${status.softwareTokenInitStatus.toLowerCase().replace('_', ' ')}`);
+      }
+      case 'server status': {
+        const s = await admin.initializationStatus();
+        return out(s, [`server: ${s.serverId ?? 'not initialised'}`, `global configuration: ${s.anchorImported ? 'available' : 'missing'}`, `token: ${s.softwareTokenInitStatus.toLowerCase()}`].join('\n'));
+      }
+      case 'tsp list': {
+        const list = values.approved ? admin.approvedTimestampingServices() : admin.timestampingServices();
+        return out(list, list.map((t) => `${t.name}  ${t.url}`).join('\n') || '(none)');
+      }
+      case 'tsp add': {
+        const added = admin.addTimestampingService({ name: need('name'), url: need('url') });
+        return out(added, `timestamping service ${added.name} (${added.url}) added`);
+      }
+      case 'tsp delete': {
+        const url = need('url');
+        admin.deleteTimestampingService({ name: '', url });
+        return out({ url }, `timestamping service ${url} removed`);
+      }
+      case 'cert register': {
+        const { requestId, cert } = await admin.registerAuthCert(arg(0, '<hash>'), need('address'));
+        return out({ requestId, cert }, `registration request ${requestId} sent; certificate ${cert.hash} is '${cert.status}'`);
+      }
+      case 'client list': {
+        const clients = admin.clients();
+        return out(clients, clients.map((c) => `${c.id}  ${c.connectionType}  ${c.registered ? 'registered' : 'not registered'}  ${c.tlsCertificates.length} TLS certificate(s)`).join('\n'));
+      }
+      case 'client show': {
+        const c = admin.client(arg(0, '<client id>'));
+        return out(c, [`${c.id}  ${c.connectionType}  ${c.registered ? 'registered' : 'not registered'}`, ...c.tlsCertificates.map((t) => `  ${t.hash}  ${t.subject}  until ${t.notAfter}`)].join('\n'));
+      }
+      case 'client connection-type': {
+        const c = admin.setConnectionType(arg(0, '<client id>'), arg(1, 'HTTP|HTTPS|HTTPS_NO_AUTH'));
+        return out(c, `${c.id} connects over ${c.connectionType}`);
+      }
+      case 'client tls-cert': {
+        const id = arg(1, '<client id>');
+        if (rest[0] === 'add') {
+          const added = admin.addTlsCertificate(id, readFileSync(need('cert')));
+          return out(added, `TLS certificate ${added.hash} (${added.subject}) added to ${id}`);
+        }
+        if (rest[0] === 'delete') {
+          admin.deleteTlsCertificate(id, arg(2, '<sha256>'));
+          return out({ clientId: id, hash: rest[2] }, `TLS certificate ${rest[2]} removed from ${id}`);
+        }
+        throw new ServerUsageError('client tls-cert add|delete');
+      }
+      default:
+        throw new ServerUsageError(`unknown command "${group} ${command ?? ''}"`);
+    }
+  } finally {
+    admin.close();
+  }
+}

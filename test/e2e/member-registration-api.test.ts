@@ -1,0 +1,163 @@
+/**
+ * MEMBER_01 start to finish against the local instance, the security server's side only through its
+ * admin REST API: ss3 (a blank SoftHSM token, its signer and admin API) is initialised for member
+ * 4444, gets a timestamping service, sign and auth keys on the token, CSRs, certificates from the
+ * test CA (the out-of-band step), sends the auth certificate registration request; the central
+ * server's administrator approves it (`xrd testpki approve`); the certificate moves to registered
+ * when global configuration lists it, is activated, and ss3 then exchanges a message with ss1 over
+ * the mutual TLS that the new certificate authenticates.
+ */
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import https from 'node:https';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { freeLocalPorts } from '../support/net.ts';
+
+const run = promisify(execFile);
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+const PIN = 'ss3-Token-Pin-1';
+
+let instance: LocalInstance;
+const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-member01-api-${process.pid}`);
+
+interface Answer {
+  status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+  text: string;
+}
+
+/** One admin API call as ss3's administrator (its API key, loopback, self-signed API certificate). */
+function api(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Answer> {
+  const url = new URL(`${instance.joining.adminUrl}${path}`);
+  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+  return new Promise((resolvePromise, reject) => {
+    const req = https.request(
+      url,
+      {
+        method,
+        rejectUnauthorized: false,
+        headers: { authorization: `X-Road-ApiKey token=${instance.apiKeyOf(instance.joining)}`, ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          resolvePromise({ status: res.statusCode ?? 0, text, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(60_000, () => req.destroy(new Error('timeout')));
+    req.end(payload);
+  });
+}
+
+/** Polls `check` until it returns a value, for at most `ms`. */
+async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
+  const until = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`${what} did not happen within ${ms} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+beforeAll(async () => {
+  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1'] });
+}, 180_000);
+
+afterAll(async () => {
+  await instance?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('MEMBER_01 through the admin API', () => {
+  it('registers ss3 and exchanges a message with its new authentication certificate', async () => {
+    const inst = instance.pki.instance;
+    const before = await api('GET', '/initialization/status');
+    expect(before.status).toBe(200);
+    expect(before.json).toMatchObject({ anchorImported: true, serverCodeInitialized: false, softwareTokenInitStatus: 'NOT_INITIALIZED' });
+
+    // 1. Initialise: owner member, server code, token PIN.
+    const init = await api('POST', '/initialization', { owner_member_class: 'COM', owner_member_code: '4444', security_server_code: 'ss3', software_token_pin: PIN });
+    expect(init.status, init.text).toBe(201);
+    expect(init.json).toMatchObject({ serverId: `${inst}/COM/4444/ss3`, softwareTokenInitStatus: 'INITIALIZED' });
+    expect((await api('POST', '/initialization', { owner_member_class: 'COM', owner_member_code: '4444', security_server_code: 'ss3' })).json.error.code).toBe('ServerAlreadyInitialized');
+
+    // 2. Timestamping service from the approved ones.
+    const approved = await api('GET', '/timestamping-services');
+    expect(approved.json).toHaveLength(1);
+    expect((await api('POST', '/system/timestamping-services', approved.json[0])).status).toBe(201);
+    expect((await api('GET', '/system/timestamping-services')).json).toEqual(approved.json);
+
+    // 3. Keys on the token, CSRs, certificates from the approved CA, imported.
+    // SoftHSM always offers one more blank slot; the initialised token is ours.
+    const tokens = (await api('GET', '/tokens')).json.filter((t: { status: string }) => t.status !== 'NOT_INITIALIZED');
+    expect(tokens).toHaveLength(1);
+    const token = tokens[0];
+    expect(token).toMatchObject({ active: true, status: 'OK' });
+    const signing = await api('POST', `/tokens/${token.tokenId}/keys-with-csrs`, { key_label: 'sign 4444', csr_generate_request: { key_usage_type: 'SIGNING', csr_format: 'DER' } });
+    expect(signing.status, signing.text).toBe(201);
+    const auth = await api('POST', `/tokens/${token.tokenId}/keys-with-csrs`, { key_label: 'auth ss3', csr_generate_request: { key_usage_type: 'AUTHENTICATION', csr_format: 'DER' } });
+    expect(auth.status, auth.text).toBe(201);
+    expect(auth.json.key).toMatchObject({ usage: 'AUTHENTICATION', sensitive: true, extractable: false });
+    expect(auth.json.csr.subject).toContain('ss3');
+    const signCert = instance.pki.issue(Buffer.from(signing.json.csr.csr, 'base64'), 'sign');
+    const authCert = instance.pki.issue(Buffer.from(auth.json.csr.csr, 'base64'), 'auth');
+    const importedSign = await api('POST', '/token-certificates', signCert, 'application/octet-stream');
+    expect(importedSign.status, importedSign.text).toBe(201);
+    expect(importedSign.json).toMatchObject({ memberId: `${inst}/COM/4444`, status: 'registered' });
+    const importedAuth = await api('POST', '/token-certificates', authCert, 'application/octet-stream');
+    expect(importedAuth.status, importedAuth.text).toBe(201);
+    expect(importedAuth.json.status).toBe('saved');
+    const authHash: string = importedAuth.json.hash;
+
+    // 4. Registration request to the central server's management service.
+    const registered = await api('PUT', `/token-certificates/${authHash}/register`, { address: instance.joining.address });
+    expect(registered.status, registered.text).toBe(200);
+    expect(registered.json.cert.status).toBe('registration in progress');
+    const pending = instance.pki.managementRequests().find((r) => r.id === registered.json.requestId);
+    expect(pending).toMatchObject({ status: 'SUBMITTED', serverId: `${inst}/COM/4444/ss3`, address: instance.joining.address });
+
+    // 5. The central server's administrator approves it; the next configuration lists the server.
+    await run(process.execPath, [XRD, 'testpki', 'approve', registered.json.requestId, '--dir', instance.pki.dir]);
+    expect(loadGlobalConf(instance.pki.globalConfDir).securityServer({ instance: inst, memberClass: 'COM', memberCode: '4444' }, 'ss3')?.address).toBe(instance.joining.address);
+
+    // 6. ss3 sees it: the certificate is registered; 7. the administrator activates it.
+    await eventually(async () => ((await api('GET', `/token-certificates/${authHash}`)).json.status === 'registered' ? true : undefined), 20_000, 'registered state');
+    const activated = await api('PUT', `/token-certificates/${authHash}/activate`);
+    expect(activated.json).toMatchObject({ status: 'registered', active: true });
+
+    // A message exchange with the new certificate: ss3's owner calls ss1's getRandom over plain HTTP.
+    const owner = `${inst}:COM:4444`;
+    expect((await api('PATCH', `/clients/${owner}`, { connection_type: 'HTTP' })).json).toMatchObject({ connectionType: 'HTTP', registered: true });
+    await instance.startProxy(instance.joining);
+    const request = getRandomRequest(instance, '4444', `member01-${Date.now()}`);
+    const answer = await eventually(
+      async () => {
+        const res = await fetch(`${instance.joining.httpUrl}/`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: request });
+        const text = await res.text();
+        return res.status === 200 && /data>\d+</.test(text) ? text : undefined;
+      },
+      30_000,
+      'a getRandom answer through ss3 and ss1',
+    );
+    expect(answer).toMatch(/<xrd:client[^>]*objectType="MEMBER"/);
+    // ss3 is healthy with its new key: auth key usable, OCSP good, configuration current.
+    await eventually(async () => ((await fetch(instance.joining.healthUrl)).status === 200 ? true : undefined), 20_000, 'ss3 healthy');
+  }, 180_000);
+});
