@@ -30,6 +30,7 @@ import { internalCertCommand, localStart, proxyStart } from './proxy-commands.ts
 import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 import { autologin, parseAutologinSource, type AutologinSource } from './autologin.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
+import { SERVER_USAGE, ServerUsageError, isServerCommand, serverCommand } from './server-commands.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEFAULT_SOFT_TOKEN_LABEL = 'xrd-softtoken';
@@ -82,6 +83,7 @@ const OPTIONS = {
   'conf-port': { type: 'string' },
   anchor: { type: 'string' },
   'tsa-port': { type: 'string' },
+  'management-port': { type: 'string' },
   db: { type: 'string' },
   'allow-unstamped': { type: 'boolean' },
   'client-address': { type: 'string' },
@@ -99,6 +101,15 @@ const OPTIONS = {
   'proxy-dir': { type: 'string' },
   force: { type: 'boolean' },
   'health-cache-ms': { type: 'string' },
+  owner: { type: 'string' },
+  'server-code': { type: 'string' },
+  address: { type: 'string' },
+  url: { type: 'string' },
+  approved: { type: 'boolean' },
+  'ignore-warnings': { type: 'boolean' },
+  'admin-host': { type: 'string' },
+  'admin-port': { type: 'string' },
+  'admin-allow': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -132,6 +143,7 @@ ${ADMIN_USAGE}
   xrd cert status <hash> "<saved|registration in progress|registered|deletion in progress|global error>" | delete <hash>
   xrd sign <keyId> (--file F | --digest HEX) [--algorithm SHA256withRSA…] [--format der|raw] [--out F]
   xrd verify (--key ID | --cert F) (--file F | --digest HEX) --signature F [--algorithm A]
+${SERVER_USAGE}
   xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
   xrd conf download <anchor.xml> [--conf DIR]   download, verify and install the anchor's configuration
@@ -139,11 +151,14 @@ ${BACKUP_USAGE}
   xrd asic verify <file.asice> [--conf DIR]   verify a message container: signer, signature, timestamp, OCSP
   xrd asic export <queryId> --db messagelog.sqlite [--out DIR] [--allow-unstamped]
                                     write the query's logged request and response as containers
-  xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899] [--conf-port 8090]
+  xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899] [--conf-port 8090] [--management-port 4001]
                                     a local instance: CAs, OCSP responder, TSA, global configuration, anchor
   xrd testpki issue --csr F --usage sign|auth [--server INST/CLASS/CODE/SERVER] [--out F] [--dir D]
   xrd testpki revoke --cert F [--dir D]
-  xrd testpki serve [--dir D]       run the OCSP responder, the TSA and the configuration source on 127.0.0.1
+  xrd testpki serve [--dir D]       run the OCSP responder, the TSA, the configuration source and the management
+                                    service (auth certificate registrations) on 127.0.0.1
+  xrd testpki requests [--dir D]    registration requests the management service received, SUBMITTED or APPROVED
+  xrd testpki approve <id> [--dir D]   approve one: the server and its certificate's hash go into the configuration
 
 Tokens are named by token id, label, serial number or pkcs11: URI. PINs are asked for, or read from
 --pin-file / --pin-env (--new-pin-*, --so-pin-* likewise); --pin works only with --insecure-pin-arg.
@@ -172,9 +187,9 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'proxy' && command === 'start') return await proxyStart(values, dataDir(values), globalConfDir(values, false)!, socketPath(values));
     if (group === 'proxy' && command === 'internal-cert') return internalCertCommand(rest[0], rest.slice(1), values, dataDir(values));
     if (group === 'local' && command === 'start') return await localStart(values);
-    if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values) });
+    if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values), socketPath: socketPath(values), globalConfDir: globalConfDir(values, false)! });
     if (group === 'conf') return await confCommand(command, rest, values);
-    if (group === 'testpki') return await testPkiCommand(command, values);
+    if (group === 'testpki') return await testPkiCommand(command, rest, values);
     if (group === 'asic') return asicCommand(command, rest, values);
     if (group === 'backup') {
       return await backupCommand(command, rest, values, {
@@ -184,9 +199,18 @@ export async function main(argv: string[]): Promise<number> {
         usageError: (message) => new UsageError(message),
       });
     }
+    if (isServerCommand(group!, command)) {
+      return await serverCommand(group!, command, rest, values, {
+        proxyDataDir: dataDir(values),
+        globalConfDir: globalConfDir(values, false)!,
+        socketPath: socketPath(values),
+        json: values.json === true,
+        readPin: () => readSecret(pinSource(values, ''), 'Token PIN: ', false),
+      });
+    }
     return await runClientCommand(group!, command, rest, values);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof ServerUsageError) {
       process.stderr.write(`${err.message}\n\n${USAGE}\n`);
       return 2;
     }
@@ -580,7 +604,7 @@ function asicExport(rest: string[], values: Values): number {
 
 // ---- local test PKI (no daemon needed) ------------------------------------------------------
 
-async function testPkiCommand(command: string | undefined, values: Values): Promise<number> {
+async function testPkiCommand(command: string | undefined, args: string[], values: Values): Promise<number> {
   const dir = values.dir ?? join(dataDir(values), 'testpki');
   const print = (json: unknown, human: string): number => {
     process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
@@ -589,7 +613,7 @@ async function testPkiCommand(command: string | undefined, values: Values): Prom
   switch (command) {
     case 'init': {
       const port = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-      const pki = LocalPki.init(dir, { instance: values.instance, ocspPort: port(values['ocsp-port']), tsaPort: port(values['tsa-port']), confPort: port(values['conf-port']) });
+      const pki = LocalPki.init(dir, { instance: values.instance, ocspPort: port(values['ocsp-port']), tsaPort: port(values['tsa-port']), confPort: port(values['conf-port']), managementPort: port(values['management-port']) ?? 4001 });
       return print({ dir, instance: pki.instance, globalConf: pki.globalConfDir, anchor: pki.anchorFile }, `test PKI for instance ${pki.instance} in ${dir}; global configuration in ${pki.globalConfDir}; anchor ${pki.anchorFile}`);
     }
     case 'issue': {
@@ -610,12 +634,26 @@ async function testPkiCommand(command: string | undefined, values: Values): Prom
     }
     case 'serve': {
       const running = await LocalPki.open(dir).serve();
-      print({ ocsp: running.ocspUrl, tsa: running.tsaUrl, conf: running.confUrl }, `OCSP responder ${running.ocspUrl}\nTSA ${running.tsaUrl}\nconfiguration source ${running.confUrl}`);
+      print(
+        { ocsp: running.ocspUrl, tsa: running.tsaUrl, conf: running.confUrl, management: running.managementUrl ?? null },
+        `OCSP responder ${running.ocspUrl}\nTSA ${running.tsaUrl}\nconfiguration source ${running.confUrl}\nmanagement service ${running.managementUrl ?? 'none (the PKI was made without a management port)'}`,
+      );
       return new Promise<number>((resolve) => {
         const stop = () => void running.close().then(() => resolve(0));
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+    }
+    case 'requests': {
+      const requests = LocalPki.open(dir).managementRequests();
+      const lines = requests.map((r) => `${r.id}\t${r.status}\t${r.type}\t${r.serverId}\t${r.address}\t${r.authCertHash}\t${r.receivedAt}`);
+      return print({ requests }, requests.length ? lines.join('\n') : 'no management requests');
+    }
+    case 'approve': {
+      const id = args[0];
+      if (!id) throw new UsageError('the id of the request to approve is required (xrd testpki requests lists them)');
+      const approved = LocalPki.open(dir).approveManagementRequest(id);
+      return print(approved, `request ${approved.id} approved: ${approved.serverId} at ${approved.address} with authentication certificate ${approved.authCertHash}`);
     }
     default:
       throw new UsageError(`unknown command "testpki ${command ?? ''}"`);

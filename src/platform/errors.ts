@@ -97,6 +97,17 @@ export const ERROR_CODES = {
   MimeParsingFailed: { message: 'MIME parsing failed: {reason}', httpStatus: 400 },
   MissingSoap: { message: '{message} does not have SOAP message', httpStatus: 400 },
   MissingRest: { message: '{message} does not have REST message', httpStatus: 400 },
+  // Administration (docs/admin-api.md): initialisation, timestamping services, clients, registration
+  ServerAlreadyInitialized: { message: 'Security server is already initialised as {serverId}', httpStatus: 409 },
+  ServerNotInitialized: { message: 'Security server is not initialised (POST /api/v1/initialization or xrd server init)', httpStatus: 409 },
+  GlobalConfNotAvailable: { message: 'Global configuration is not available: {reason}', httpStatus: 409 },
+  TimestampingServiceNotApproved: { message: 'Timestamping service {name} ({url}) is not approved in global configuration', httpStatus: 400 },
+  TimestampingServiceExists: { message: 'Timestamping service {url} is already configured', httpStatus: 409 },
+  TimestampingServiceNotFound: { message: 'Timestamping service {url} is not configured', httpStatus: 404 },
+  ClientNotFound: { message: 'Client {clientId} is not a client of this security server', httpStatus: 404 },
+  TlsCertificateExists: { message: 'TLS certificate {hash} is already added', httpStatus: 409 },
+  TlsCertificateNotFound: { message: 'TLS certificate {hash} not found', httpStatus: 404 },
+  CertStateInvalid: { message: 'Certificate {hash} cannot be used so: {reason}', httpStatus: 409 },
   // Admin REST API (docs/admin-api.md "Security")
   AddressNotAllowed: { message: 'Requests from {address} are not allowed', httpStatus: 403 },
   ApiKeyMissing: { message: 'An API key is required: Authorization: X-Road-ApiKey token=KEY', httpStatus: 401 },
@@ -109,6 +120,12 @@ export const ERROR_CODES = {
   RouteNotFound: { message: 'No route {method} {url}', httpStatus: 404 },
   ApiKeyNotFound: { message: 'API key {id} not found', httpStatus: 404 },
   InvalidApiKeyRoles: { message: 'Invalid roles for an API key: {reason}', httpStatus: 400 },
+  // Management requests (pr-mserv): the security server's side and the test PKI's central-server stand-in
+  ManagementRequestFailed: { message: 'Management request to {url} failed: {reason}', httpStatus: 502 },
+  AuthCertAlreadyRegistered: { message: 'Authentication certificate {hash} is already registered for security server {server}', httpStatus: 409 },
+  ManagementRequestExists: { message: 'Management request {id} for this authentication certificate is already pending', httpStatus: 409 },
+  ManagementRequestNotFound: { message: 'Management request {id} not found', httpStatus: 404 },
+  ManagementRequestNotPending: { message: 'Management request {id} is {status}, not SUBMITTED', httpStatus: 409 },
   // Backup and restore (docs/backup.md)
   BackupCorrupt: { message: 'Backup {file} cannot be used: {reason}', httpStatus: 400 },
   BackupRefused: { message: 'Restore refused: {reason}', httpStatus: 409 },
