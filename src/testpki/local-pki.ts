@@ -8,20 +8,25 @@
  *                                     security servers with their addresses and auth cert hashes)
  *   <dir>/anchor.xml                  the configuration anchor security servers start from
  *
- * `serve` runs the OCSP responder, the TSA and the configuration source on 127.0.0.1 at the ports
- * the configuration and the anchor name.
+ * `serve` runs the OCSP responder, the TSA, the configuration source and a stand-in for the central
+ * server's management service (management-service.ts) on 127.0.0.1 at the ports the configuration
+ * and the anchor name. Registration requests it accepts wait in state.json until `approveManagementRequest`
+ * (`xrd testpki approve`) registers the certificate in the configuration, as a central server
+ * administrator would.
  */
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { toPem } from '../certificates/csr.ts';
-import { loadGlobalConf, type SharedParameters } from '../globalconf/global-conf.ts';
+import { loadGlobalConf, type PrivateParameters, type SharedParameters } from '../globalconf/global-conf.ts';
 import { startConfigurationSource } from '../globalconf/source.ts';
 import { configurationAnchorXml, writeGlobalConf } from '../globalconf/writer.ts';
 import { XrdError } from '../platform/errors.ts';
-import { parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { formatClientId, formatSecurityServerId, parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import type { VerifiedAuthCertReg } from '../trust/management-request-verifier.ts';
 import { EKU, createAuthority, createRootCa, issueCertificate, readCsr, type Authority } from './certificate-authority.ts';
+import { MANAGEMENT_SERVICE_PATH, startManagementService } from './management-service.ts';
 import { startOcspResponder } from './ocsp-responder.ts';
 import { startTimestampAuthority } from './timestamp-authority.ts';
 
@@ -30,6 +35,31 @@ export interface LocalPkiOptions {
   readonly ocspPort?: number;
   readonly tsaPort?: number;
   readonly confPort?: number;
+  /**
+   * Where `serve` runs the management service stand-in (the reference central server's is 4001, the
+   * CLI's default); without it there is none and the private parameters name no management service.
+   */
+  readonly managementPort?: number;
+}
+
+/** A registration request the management service stand-in accepted, as `managementRequests()` lists it. */
+export interface ManagementRequestView {
+  /** Decimal, increasing, as the reference's central server numbers requests. */
+  readonly id: string;
+  readonly type: 'authCertReg';
+  /** INSTANCE/CLASS/CODE/SERVERCODE */
+  readonly serverId: string;
+  readonly address: string;
+  /** Upper-case hex SHA-256 of the certificate's DER: its id in the signer (`xrd cert list`). */
+  readonly authCertHash: string;
+  readonly receivedAt: string;
+  readonly status: 'SUBMITTED' | 'APPROVED';
+}
+
+interface StoredManagementRequest extends ManagementRequestView {
+  /** Base64 DER of the authentication certificate. */
+  readonly authCert: string;
+  approvedAt?: string;
 }
 
 interface State {
@@ -37,7 +67,10 @@ interface State {
   ocspPort: number;
   tsaPort: number;
   confPort: number;
+  /** Absent: no management service (a PKI made without one, or before the stand-in existed). */
+  managementPort?: number;
   issued: { serial: string; subject: string; usage: 'sign' | 'auth' | 'ca'; revokedAt?: string }[];
+  managementRequests?: StoredManagementRequest[];
 }
 
 const ROLES = ['root', 'ca', 'ocsp', 'tsa', 'conf'] as const;
@@ -46,7 +79,7 @@ type Role = (typeof ROLES)[number];
 export class LocalPki {
   private constructor(
     readonly dir: string,
-    private readonly state: State,
+    private state: State,
     private readonly authorities: Record<Role, Authority>,
   ) {}
 
@@ -61,6 +94,16 @@ export class LocalPki {
 
   get instance(): string {
     return this.state.instance;
+  }
+
+  /** Where security servers send authentication certificate registrations (private parameters name it too). */
+  get managementServiceUrl(): string | undefined {
+    return this.state.managementPort === undefined ? undefined : `http://127.0.0.1:${this.state.managementPort}${MANAGEMENT_SERVICE_PATH}`;
+  }
+
+  /** The management service provider the requests' SOAP header names (private parameters). */
+  get managementServiceId(): ClientId {
+    return { instance: this.state.instance, memberClass: 'COM', memberCode: '0000', subsystem: 'MANAGEMENT' };
   }
 
   /** Creates the CAs, responder and TSA certificates and the instance's configuration. */
@@ -86,11 +129,12 @@ export class LocalPki {
       ocspPort: options.ocspPort ?? 8888,
       tsaPort: options.tsaPort ?? 8899,
       confPort: options.confPort ?? 8090,
+      managementPort: options.managementPort,
       issued: [{ serial: normaliseSerial(issuingCa.serialNumber), subject: issuingCa.subject.replaceAll('\n', ', '), usage: 'ca' }],
     };
     const pki = new LocalPki(dir, state, authorities);
     pki.save();
-    writeGlobalConf(pki.globalConfDir, pki.initialParameters(), { instanceIdentifier: instance, timeStampingIntervalSeconds: 60 });
+    writeGlobalConf(pki.globalConfDir, pki.initialParameters(), pki.privateParameters());
     writeFileSync(pki.anchorFile, configurationAnchorXml({ instanceIdentifier: instance, sources: [{ downloadUrl: `http://127.0.0.1:${state.confPort}/internalconf`, verificationCerts: [conf.cert] }] }));
     return pki;
   }
@@ -118,30 +162,40 @@ export class LocalPki {
         ? issueCertificate(this.authorities.ca, request.subjectName, request.spki, { keyUsage: ['nonRepudiation'] })
         : issueCertificate(this.authorities.ca, request.subjectName, request.spki, { keyUsage: ['digitalSignature', 'keyEncipherment'], extendedKeyUsage: [EKU.clientAuth, EKU.serverAuth] });
     const x509 = new X509Certificate(cert);
-    this.state.issued.push({ serial: normaliseSerial(x509.serialNumber), subject: x509.subject.replaceAll('\n', ', '), usage });
-    this.save();
+    this.update((state) => state.issued.push({ serial: normaliseSerial(x509.serialNumber), subject: x509.subject.replaceAll('\n', ', '), usage }));
     if (usage === 'auth' && server) this.registerAuthCert(parseSecurityServerId(server), cert);
     return cert;
   }
 
   revoke(cert: Buffer): void {
     const serial = normaliseSerial(new X509Certificate(cert).serialNumber);
-    const entry = this.state.issued.find((i) => i.serial === serial);
-    if (!entry) throw new XrdError('CertNotFound', { hash: createHash('sha256').update(cert).digest('hex') });
-    entry.revokedAt = new Date().toISOString();
-    this.save();
+    this.update((state) => {
+      const entry = state.issued.find((i) => i.serial === serial);
+      if (!entry) throw new XrdError('CertNotFound', { hash: createHash('sha256').update(cert).digest('hex') });
+      entry.revokedAt = new Date().toISOString();
+    });
   }
 
-  /** The OCSP responder, the TSA and the configuration source on 127.0.0.1, until `close`. */
-  async serve(): Promise<{ ocspUrl: string; tsaUrl: string; confUrl: string; close(): Promise<void> }> {
+  /** The OCSP responder, the TSA, the configuration source and the management service (when it has a port) on 127.0.0.1, until `close`. */
+  async serve(): Promise<{ ocspUrl: string; tsaUrl: string; confUrl: string; managementUrl?: string; close(): Promise<void> }> {
     const states = (serial: string) => {
       // Re-read: certificates issued or revoked by another `xrd testpki` command count at once.
       const entry = (JSON.parse(readFileSync(join(this.dir, 'pki', 'state.json'), 'utf8')) as State).issued.find((i) => i.serial === serial);
       if (!entry) return undefined;
       return entry.revokedAt ? { status: 'revoked' as const, revokedAt: new Date(entry.revokedAt) } : { status: 'good' as const };
     };
-    const servers: Server[] = [
-      await startOcspResponder(
+    const servers: Server[] = [];
+    const started = async (server: Promise<Server>) => {
+      try {
+        servers.push(await server);
+      } catch (err) {
+        // One port taken: release the ones already bound, so the caller can retry or report.
+        await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+        throw err;
+      }
+    };
+    await started(
+      startOcspResponder(
         {
           // The issuing CA's certificates through its delegated responder; the issuing CA itself, signed by the root.
           authorities: [
@@ -154,15 +208,89 @@ export class LocalPki {
         '127.0.0.1',
         this.state.ocspPort,
       ),
-      await startTimestampAuthority({ tsa: this.authorities.tsa }, '127.0.0.1', this.state.tsaPort),
-      await startConfigurationSource({ dir: this.globalConfDir, signingKey: this.authorities.conf.privateKey, signingCert: this.authorities.conf.cert }, '127.0.0.1', this.state.confPort),
-    ];
+    );
+    await started(startTimestampAuthority({ tsa: this.authorities.tsa }, '127.0.0.1', this.state.tsaPort));
+    await started(startConfigurationSource({ dir: this.globalConfDir, signingKey: this.authorities.conf.privateKey, signingCert: this.authorities.conf.cert }, '127.0.0.1', this.state.confPort));
+    if (this.state.managementPort !== undefined) {
+      await started(startManagementService({ globalConfDir: this.globalConfDir, accept: (request) => this.submitManagementRequest(request) }, '127.0.0.1', this.state.managementPort));
+    }
     return {
       ocspUrl: `http://127.0.0.1:${this.state.ocspPort}/`,
       tsaUrl: `http://127.0.0.1:${this.state.tsaPort}/`,
       confUrl: `http://127.0.0.1:${this.state.confPort}/internalconf`,
+      managementUrl: this.managementServiceUrl,
       close: () => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
     };
+  }
+
+  /** Registration requests the management service accepted, oldest first (read from disk: another process may serve them). */
+  managementRequests(): ManagementRequestView[] {
+    return (this.readState().managementRequests ?? []).map(view);
+  }
+
+  /**
+   * Approves a SUBMITTED request as the reference's central server does: the security server is
+   * added (owner, server code, address, the certificate's hash) or gets the hash and the address,
+   * the owner joins the `security-server-owners` global group, and the configuration is rewritten
+   * (security servers reading it see the change at their next look).
+   * @throws ManagementRequestNotFound, ManagementRequestNotPending (approved already),
+   *   UnknownMember (the owner was removed meanwhile)
+   */
+  approveManagementRequest(id: string): ManagementRequestView {
+    let approved: StoredManagementRequest | undefined;
+    this.update((state) => {
+      const request = state.managementRequests?.find((r) => r.id === id);
+      if (!request) throw new XrdError('ManagementRequestNotFound', { id });
+      if (request.status !== 'SUBMITTED') throw new XrdError('ManagementRequestNotPending', { id, status: request.status });
+      this.applyAuthCertRegistration(parseSecurityServerId(request.serverId), request.address, Buffer.from(request.authCert, 'base64'));
+      (request as { status: ManagementRequestView['status'] }).status = 'APPROVED';
+      request.approvedAt = new Date().toISOString();
+      approved = request;
+    });
+    return view(approved!);
+  }
+
+  /** @throws ManagementRequestExists when a request for the same certificate is still pending */
+  private submitManagementRequest(request: VerifiedAuthCertReg): string {
+    const authCertHash = createHash('sha256').update(request.authCert).digest('hex').toUpperCase();
+    let id = '';
+    this.update((state) => {
+      const requests = (state.managementRequests ??= []);
+      const pending = requests.find((r) => r.authCertHash === authCertHash && r.status === 'SUBMITTED');
+      if (pending) throw new XrdError('ManagementRequestExists', { id: pending.id });
+      id = String(requests.reduce((max, r) => Math.max(max, Number(r.id)), 0) + 1);
+      requests.push({
+        id,
+        type: 'authCertReg',
+        serverId: formatSecurityServerId(request.serverId),
+        address: request.address,
+        authCertHash,
+        authCert: request.authCert.toString('base64'),
+        receivedAt: new Date().toISOString(),
+        status: 'SUBMITTED',
+      });
+    });
+    return id;
+  }
+
+  private applyAuthCertRegistration(serverId: SecurityServerId, address: string, cert: Buffer): void {
+    const conf = loadGlobalConf(this.globalConfDir);
+    const own = conf.own;
+    const owner: ClientId = { instance: serverId.instance, memberClass: serverId.memberClass, memberCode: serverId.memberCode };
+    if (!conf.member(owner)) throw new XrdError('UnknownMember', { reason: `${formatClientId(owner)} is not a member of ${own.instanceIdentifier}` });
+    const hash = createHash(own.authCertHashAlgorithm).update(cert).digest();
+    const existing = conf.securityServer(owner, serverId.serverCode);
+    const securityServers = existing
+      ? own.securityServers.map((s) => (s === existing ? { ...s, address, authCertHashes: s.authCertHashes.some((h) => h.equals(hash)) ? s.authCertHashes : [...s.authCertHashes, hash] } : s))
+      : [...own.securityServers, { owner, serverCode: serverId.serverCode, address, authCertHashes: [hash], clients: [] }];
+    const ownerKey = formatClientId(owner);
+    const group = own.globalGroups.find((g) => g.groupCode === SECURITY_SERVER_OWNERS);
+    const globalGroups = !group
+      ? [...own.globalGroups, { groupCode: SECURITY_SERVER_OWNERS, description: 'Security server owners', members: [owner] }]
+      : group.members.some((m) => formatClientId(m) === ownerKey)
+        ? own.globalGroups
+        : own.globalGroups.map((g) => (g === group ? { ...g, members: [...g.members, owner] } : g));
+    writeGlobalConf(this.globalConfDir, { ...own, securityServers, globalGroups }, conf.privateParams ?? this.privateParameters());
   }
 
   private registerAuthCert(server: SecurityServerId, cert: Buffer): void {
@@ -199,6 +327,8 @@ export class LocalPki {
         { id: member('2222'), name: 'Client Oy', subsystems: ['CLIENT'] },
         // A second organisation on the client's security server (seed 003: a shared server).
         { id: member('3333'), name: 'Other Oy', subsystems: ['OTHER'] },
+        // Registers a security server of its own through the management service (MEMBER_01).
+        { id: member('4444'), name: 'New Oy', subsystems: [] },
       ],
       securityServers: [
         { owner: member('1111'), serverCode: 'ss1', address: '127.0.0.1', authCertHashes: [], clients: [{ ...member('1111'), subsystem: 'PROVIDER' }] },
@@ -210,9 +340,46 @@ export class LocalPki {
     };
   }
 
-  private save(): void {
-    writeFileSync(join(this.dir, 'pki', 'state.json'), JSON.stringify(this.state, null, 2));
+  /**
+   * With a management service: the stand-in's URL, its "TLS" certificate (the configuration
+   * signer's; the stand-in speaks plain HTTP on loopback) and the provider id.
+   */
+  private privateParameters(): PrivateParameters {
+    const url = this.managementServiceUrl;
+    return {
+      instanceIdentifier: this.state.instance,
+      ...(url ? { managementService: { authCertRegServiceAddress: url, authCertRegServiceCert: this.authorities.conf.cert, managementRequestServiceProviderId: this.managementServiceId } } : {}),
+      timeStampingIntervalSeconds: 60,
+    };
   }
+
+  private readState(): State {
+    return JSON.parse(readFileSync(join(this.dir, 'pki', 'state.json'), 'utf8')) as State;
+  }
+
+  /**
+   * Changes the state on disk: read afresh, changed, written aside and renamed into place, so what
+   * another process (`xrd testpki approve` beside `serve`) wrote meanwhile is kept. Nothing is
+   * written when `change` throws.
+   */
+  private update(change: (state: State) => void): void {
+    const state = this.readState();
+    change(state);
+    this.state = state;
+    this.save();
+  }
+
+  private save(): void {
+    const file = join(this.dir, 'pki', 'state.json');
+    writeFileSync(`${file}.tmp`, JSON.stringify(this.state, null, 2));
+    renameSync(`${file}.tmp`, file);
+  }
+}
+
+const SECURITY_SERVER_OWNERS = 'security-server-owners';
+
+function view(r: StoredManagementRequest): ManagementRequestView {
+  return { id: r.id, type: r.type, serverId: r.serverId, address: r.address, authCertHash: r.authCertHash, receivedAt: r.receivedAt, status: r.status };
 }
 
 function normaliseSerial(hex: string): string {

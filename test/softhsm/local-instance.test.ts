@@ -31,7 +31,7 @@ beforeAll(async () => {
   testbed = createTestbed();
   pkiDir = join(testbed.dir, 'local');
   const init = JSON.parse(
-    execFileSync('node', [XRD, 'testpki', 'init', '--dir', pkiDir, '--instance', 'LOCAL', '--ocsp-port', String(await freePort()), '--tsa-port', String(await freePort()), '--conf-port', String(await freePort()), '--json']).toString(),
+    execFileSync('node', [XRD, 'testpki', 'init', '--dir', pkiDir, '--instance', 'LOCAL', '--ocsp-port', String(await freePort()), '--tsa-port', String(await freePort()), '--conf-port', String(await freePort()), '--management-port', String(await freePort()), '--json']).toString(),
   );
   expect(init.instance).toBe('LOCAL');
   served = await LocalPki.open(pkiDir).serve();
