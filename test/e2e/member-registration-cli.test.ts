@@ -1,0 +1,101 @@
+/**
+ * MEMBER_01 start to finish against the local instance once more, this time with the command line
+ * only (`xrd …` as an administrator types it): initialise ss3, add the timestamping service, keys,
+ * CSRs, certificates from the test CA (`xrd testpki issue`, the out-of-band step), registration
+ * request, approval (`xrd testpki approve`), registered, activated — then a message exchange with
+ * ss1 over the new authentication certificate.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { freeLocalPorts } from '../support/net.ts';
+
+const execFileAsync = promisify(execFile);
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-member01-cli-${process.pid}`);
+let instance: LocalInstance;
+
+/** `xrd <args> --json` as ss3's administrator; the PIN only ever in the named environment variable. */
+async function xrd(...args: string[]): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const s = instance.joining;
+  const { stdout } = await execFileAsync(process.execPath, [XRD, ...args, '--json', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', instance.pki.globalConfDir], {
+    env: { ...process.env, SS3_PIN: 'cli-Token-Pin-7' },
+  });
+  return JSON.parse(stdout);
+}
+
+async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+beforeAll(async () => {
+  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1'] });
+}, 180_000);
+
+afterAll(async () => {
+  await instance?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('MEMBER_01 with the command line', () => {
+  it('registers ss3 and exchanges a message with its new authentication certificate', async () => {
+    const inst = instance.pki.instance;
+    const files = join(dir, 'admin-files');
+    expect(await xrd('server', 'status')).toMatchObject({ serverCodeInitialized: false });
+    expect(await xrd('server', 'init', '--owner', 'COM/4444', '--server-code', 'ss3', '--pin-env', 'SS3_PIN')).toMatchObject({ serverId: `${inst}/COM/4444/ss3`, softwareTokenInitStatus: 'INITIALIZED' });
+
+    const [tsa] = await xrd('tsp', 'list', '--approved');
+    await xrd('tsp', 'add', '--name', tsa.name, '--url', tsa.url);
+    expect(await xrd('tsp', 'list')).toEqual([tsa]);
+
+    const token = (await xrd('token', 'list')).find((t: { status: string }) => t.status !== 'NOT_INITIALIZED');
+    const signKey = await xrd('key', 'generate', token.tokenId, '--usage', 'SIGNING', '--name', 'sign 4444');
+    const authKey = await xrd('key', 'generate', token.tokenId, '--usage', 'AUTHENTICATION', '--name', 'auth ss3');
+    const csr = async (keyId: string, usage: 'sign' | 'auth', ...who: string[]) => {
+      const out = join(files, `${usage}.csr`);
+      await execFileAsync('mkdir', ['-p', files]);
+      await xrd('csr', 'generate', keyId, ...who, '--format', 'DER', '--out', out);
+      const cert = join(files, `${usage}.pem`);
+      await xrd('testpki', 'issue', '--csr', out, '--usage', usage, '--out', cert, '--dir', instance.pki.dir);
+      return xrd('cert', 'import', cert);
+    };
+    const signCert = await csr(signKey.keyId, 'sign', '--member', `${inst}/COM/4444`);
+    expect(signCert.status).toBe('registered');
+    const authCert = await csr(authKey.keyId, 'auth', '--usage', 'AUTHENTICATION', '--server', `${inst}/COM/4444/ss3`);
+    expect(authCert.status).toBe('saved');
+    expect(readFileSync(join(files, 'auth.pem'), 'utf8')).toContain('BEGIN CERTIFICATE');
+
+    const registration = await xrd('cert', 'register', authCert.hash, '--address', instance.joining.address);
+    expect(registration.cert.status).toBe('registration in progress');
+    const { requests } = await xrd('testpki', 'requests', '--dir', instance.pki.dir);
+    expect(requests.find((r: { id: string }) => r.id === registration.requestId)).toMatchObject({ status: 'SUBMITTED' });
+    await xrd('testpki', 'approve', registration.requestId, '--dir', instance.pki.dir);
+
+    await eventually(async () => ((await xrd('cert', 'list')).find((c: { hash: string; status: string }) => c.hash === authCert.hash && c.status === 'registered') ? true : undefined), 20_000, 'registered state');
+    expect(await xrd('cert', 'activate', authCert.hash)).toMatchObject({ active: true, status: 'registered' });
+    expect(await xrd('client', 'connection-type', `${inst}:COM:4444`, 'HTTP')).toMatchObject({ connectionType: 'HTTP', registered: true });
+
+    await instance.startProxy(instance.joining);
+    const answer = await eventually(
+      async () => {
+        const res = await fetch(`${instance.joining.httpUrl}/`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: getRandomRequest(instance, '4444', `member01-cli-${Date.now()}`) });
+        const text = await res.text();
+        return res.status === 200 && /data>\d+</.test(text) ? text : undefined;
+      },
+      30_000,
+      'a getRandom answer through ss3 and ss1',
+    );
+    expect(answer).toMatch(/objectType="MEMBER"/);
+  }, 180_000);
+});
