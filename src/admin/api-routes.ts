@@ -156,4 +156,7 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'GET', path: '/clients/{id}/tls-certificates', summary: "The client's information systems' TLS certificates", roles: ALL, handler: (a, req) => a.tlsCertificates(req.params.id!) },
   { method: 'POST', path: '/clients/{id}/tls-certificates', summary: "Add an information system's TLS certificate (PEM or DER)", roles: [SERVICE_ADMINISTRATOR], body: 'certificate', status: 201, handler: (a, req) => a.addTlsCertificate(req.params.id!, req.body as Buffer) },
   { method: 'DELETE', path: '/clients/{id}/tls-certificates/{hash}', summary: "Remove an information system's TLS certificate", roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.deleteTlsCertificate(req.params.id!, req.params.hash!) },
+  // Backups (keys stay on the HSM; restoring needs the signer stopped: xrd backup restore)
+  { method: 'GET', path: '/backups', summary: 'Backups of configuration and key metadata, newest first, each verified', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.backups() },
+  { method: 'POST', path: '/backups', summary: 'Take a backup now (configuration and key metadata, never keys)', roles: [SYSTEM_ADMINISTRATOR], body: object({ label: string({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) }, []), status: 201, handler: (a, req) => a.createBackup(body<{ label?: string } | undefined>(req)?.label) },
 ];

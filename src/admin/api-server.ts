@@ -27,7 +27,14 @@ export interface AdminApiOptions {
 
 /** The app with every route registered, not listening (tests call `inject`). */
 export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? API_BODY_LIMIT_BYTES, ...(options.https ? { https: options.https } : {}), forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? API_BODY_LIMIT_BYTES,
+    ...(options.https ? { https: options.https } : {}),
+    forceCloseConnections: true,
+    // Refuse what the schemas forbid instead of quietly dropping unknown fields or turning 7 into "7".
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
   registerAdminRoutes(app, options);
   return app;
 }

@@ -12,6 +12,7 @@ import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { createBackup, listBackups, type BackupInfo } from './backup.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestSigner } from '../protocol/management-request.ts';
@@ -27,6 +28,9 @@ export interface ServerAdminOptions {
   readonly signerSocket: string;
   readonly globalConf: () => GlobalConf;
   readonly logger: Logger;
+  /** The signer's data directory and devices.ini, for backups (keyconf.sqlite is copied from there). */
+  readonly signerDataDir?: string;
+  readonly devicesIni?: string;
 }
 
 /** The reference's initialisation status (GET /initialization/status). */
@@ -267,7 +271,8 @@ export class ServerAdmin {
       { serverId: conf.serverId, address, authCert: Buffer.from(cert.cert, 'base64'), ownerCert, ownerCertOcsp: ownerOcsp, managementService: management.managementRequestServiceProviderId },
       { auth: signerFor(cert.keyId, authAlgorithm(key)), owner: signerFor(ownerSigning.keyId, ownerSigning.algorithm) },
     );
-    const { requestId } = await sendManagementRequest(management.authCertRegServiceAddress, request);
+    // Over HTTPS the management service must present the certificate global configuration names (pr-mserv).
+    const { requestId } = await sendManagementRequest(management.authCertRegServiceAddress, request, { serverCert: management.authCertRegServiceCert });
     const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'registration in progress' });
     this.options.logger.info({ certHash: cert.hash, requestId, address }, 'authentication certificate registration request sent');
     return { requestId, cert: updated };
@@ -363,6 +368,23 @@ export class ServerAdmin {
     const found = conf.clients.find((c) => formatClientId(c.id) === wanted);
     if (!found) throw new XrdError('ClientNotFound', { clientId: wanted });
     return found;
+  }
+
+  // --- Backups of configuration and key metadata (keys stay on the HSM; docs/backup.md) ----------
+
+  /** Newest first, each archive verified; in `<proxy data dir>/backups`. */
+  backups(): BackupInfo[] {
+    return listBackups(join(this.options.proxyDataDir, 'backups'));
+  }
+
+  /**
+   * A backup taken while everything runs. Restoring one needs the signer stopped, so it is a
+   * command-line step (`xrd backup restore`), not an API call.
+   * @throws InvalidConfiguration when this process was not told where the signer's data is
+   */
+  createBackup(label?: string): Promise<BackupInfo> {
+    if (!this.options.signerDataDir) throw new XrdError('InvalidConfiguration', { reason: "the signer's data directory is not known here (xrd admin start --signer-dir)" });
+    return createBackup({ signerDataDir: this.options.signerDataDir, proxyDataDir: this.options.proxyDataDir, devicesIni: this.options.devicesIni, out: join(this.options.proxyDataDir, 'backups'), label });
   }
 
   // --- serverconf.json and global configuration ---------------------------------------------------

@@ -19,9 +19,11 @@ export interface AdminContext {
   /** The signer's socket and the global configuration directory, for `admin start`. */
   readonly socketPath?: string;
   readonly globalConfDir?: string;
+  readonly devicesIni?: string;
 }
 
 export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--conf DIR] [--admin-host 127.0.0.1] [--admin-port 4000] [--admin-allow CIDR,…]
+                  [--signer-dir D] [--devices F]   (the signer's data, for POST /backups)
                     the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
   xrd admin openapi                 print the API's OpenAPI document (docs/openapi.json)
   xrd admin api-key create --roles R1,R2 [--name N] | list | revoke <id>
@@ -55,7 +57,8 @@ export async function adminCommand(positionals: string[], values: CliValues, con
 /** Runs the admin REST API until a signal stops it. */
 async function adminStart(values: CliValues, context: AdminContext): Promise<number> {
   const logger = createLogger('admin');
-  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger });
+  const signerDataDir = typeof values['signer-dir'] === 'string' ? values['signer-dir'] : undefined;
+  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni });
   // Its own self-signed certificate: the API's TLS key is not an X-Road key, as the reference's UI certificate.
   const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, 'api');
   const allowed = typeof values['admin-allow'] === 'string' ? values['admin-allow'].split(',').map((a) => a.trim()).filter(Boolean) : undefined;

@@ -187,7 +187,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'proxy' && command === 'start') return await proxyStart(values, dataDir(values), globalConfDir(values, false)!, socketPath(values));
     if (group === 'proxy' && command === 'internal-cert') return internalCertCommand(rest[0], rest.slice(1), values, dataDir(values));
     if (group === 'local' && command === 'start') return await localStart(values);
-    if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values), socketPath: socketPath(values), globalConfDir: globalConfDir(values, false)! });
+    if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values), socketPath: socketPath(values), globalConfDir: globalConfDir(values, false)!, devicesIni: devicesIni(values) });
     if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'testpki') return await testPkiCommand(command, rest, values);
     if (group === 'asic') return asicCommand(command, rest, values);

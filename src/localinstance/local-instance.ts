@@ -218,7 +218,10 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   /** The admin API (`xrd admin start`), with a key holding every role for the local administrator. */
   const startAdmin = async (s: LocalServer) => {
     apiKeys.set(s.serverId, new ApiKeyStore(apiKeysFile(s.proxyDataDir)).create([...ROLES], 'local administrator').key);
-    const args = [XRD, 'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin)];
+    const args = [
+      XRD, 'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
+      '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'),
+    ];
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.set(`${s.serverId} admin`, child);

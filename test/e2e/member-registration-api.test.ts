@@ -157,6 +157,13 @@ describe('MEMBER_01 through the admin API', () => {
       'a getRandom answer through ss3 and ss1',
     );
     expect(answer).toMatch(/<xrd:client[^>]*objectType="MEMBER"/);
+    // A backup of the registered server holds its configuration and key metadata, never the keys.
+    const backup = await api('POST', '/backups', { label: 'registered' });
+    expect(backup.status, backup.text).toBe(201);
+    expect(backup.json).toMatchObject({ serverId: `${inst}/COM/4444/ss3`, label: 'registered' });
+    expect(backup.json.files).toContain('proxy/serverconf.json');
+    expect(backup.json.files.some((f: string) => f.includes('softhsm'))).toBe(false);
+    expect((await api('GET', '/backups')).json[0].name).toBe(backup.json.name);
     // ss3 is healthy with its new key: auth key usable, OCSP good, configuration current.
     await eventually(async () => ((await fetch(instance.joining.healthUrl)).status === 200 ? true : undefined), 20_000, 'ss3 healthy');
   }, 180_000);
