@@ -123,6 +123,9 @@ function endpoints(i: LocalInstance) {
     testServices: i.testServicesUrl,
     globalConf: i.pki.globalConfDir,
     messageLogs: [join(i.provider.proxyDataDir, 'messagelog.db'), join(i.consumer.proxyDataDir, 'messagelog.db')],
+    health: [i.provider.healthUrl, i.consumer.healthUrl],
+    adminApis: [i.provider, i.consumer, i.joining].map((s) => ({ serverId: s.serverId, url: s.adminUrl, apiKey: i.apiKeyOf(s) })),
+    managementService: i.pki.managementServiceUrl,
   };
 }
 
@@ -134,7 +137,14 @@ Local X-Road instance ${i.pki.instance} in ${dir}
   ss1 ${i.provider.serverId} at ${i.provider.address}:${i.ports.serverProxy}  (provider LOCAL/COM/1111/PROVIDER; test services ${i.testServicesUrl})
   ss2 ${i.consumer.serverId} at ${i.consumer.address}:${i.ports.serverProxy}  (clients LOCAL/COM/2222/CLIENT and LOCAL/COM/3333/OTHER, connection type HTTPS)
   information systems call ss2 at ${i.consumer.httpsUrl}/ (SOAP) and ${i.consumer.httpsUrl}/r1/… (REST)
-  OCSP ${i.ports.ocsp}, TSA ${i.ports.tsa}, configuration ${i.ports.conf} on 127.0.0.1
+  ss3 ${i.joining.serverId} at ${i.joining.address}: a blank token, its signer and admin API — to be initialised and
+      registered (MEMBER_01; docs/admin-api.md walks through it)
+  OCSP ${i.ports.ocsp}, TSA ${i.ports.tsa}, configuration ${i.ports.conf}, management service ${i.ports.management} on 127.0.0.1
+  health: ${i.provider.healthUrl} (ss1), ${i.consumer.healthUrl} (ss2)
+
+Admin REST APIs (HTTPS, self-signed; OpenAPI at …/openapi.json), each with a local key holding every role:
+${[i.provider, i.consumer, i.joining].map((s) => `  ${s.serverId.split('/').pop()}  ${s.adminUrl}  key ${i.apiKeyOf(s)}`).join('\n')}
+  curl -k -H "Authorization: X-Road-ApiKey token=${i.apiKeyOf(i.joining)}" ${i.joining.adminUrl}/initialization/status
 
 Try (seed 003's commands, from ${is}):
   cd ${is}
