@@ -8,7 +8,7 @@ import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ApiKeyStore } from './api-keys.ts';
 import { ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
-import { API_BODY_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
+import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
 import type { ServerAdmin } from './server-admin.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -53,6 +53,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
       url: API_PREFIX + route.path.replace(/\{(\w+)\}/g, ':$1'),
       config: { roles: route.roles },
       schema: route.body && route.body !== 'certificate' ? { body: route.body } : undefined,
+      ...(route.body === 'certificate' ? { bodyLimit: API_UPLOAD_LIMIT_BYTES } : {}),
       handler: async (req, reply) => {
         if (route.body === 'certificate' && !Buffer.isBuffer(req.body)) {
           throw new XrdError('UnsupportedMediaType', { contentType: req.headers['content-type'] ?? 'none' });
