@@ -13,6 +13,7 @@ import https from 'node:https';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
 import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
@@ -34,16 +35,17 @@ interface Answer {
 }
 
 /** One admin API call as ss3's administrator (its API key, loopback, self-signed API certificate). */
-function api(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Answer> {
+function api(method: string, path: string, body?: unknown, contentType = 'application/json', key: string | null = instance.apiKeyOf(instance.joining)): Promise<Answer> {
   const url = new URL(`${instance.joining.adminUrl}${path}`);
-  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+  // A string is sent as it is (malformed JSON on purpose); anything else as JSON.
+  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
   return new Promise((resolvePromise, reject) => {
     const req = https.request(
       url,
       {
         method,
         rejectUnauthorized: false,
-        headers: { authorization: `X-Road-ApiKey token=${instance.apiKeyOf(instance.joining)}`, ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) },
+        headers: { ...(key ? { authorization: `X-Road-ApiKey token=${key}` } : {}), ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -167,4 +169,28 @@ describe('MEMBER_01 through the admin API', () => {
     // ss3 is healthy with its new key: auth key usable, OCSP good, configuration current.
     await eventually(async () => ((await fetch(instance.joining.healthUrl)).status === 200 ? true : undefined), 20_000, 'ss3 healthy');
   }, 180_000);
+
+  it('refuses, with the documented status and code: no key, the wrong role, too large, malformed, too many', async () => {
+    const observer = new ApiKeyStore(apiKeysFile(instance.joining.proxyDataDir)).create(['XROAD_SECURESERVER_OBSERVER'], 'observer').key;
+    const tokenId = (await api('GET', '/tokens')).json[0].tokenId;
+    const cases: [Answer, number, string][] = [
+      [await api('GET', '/tokens', undefined, undefined, null), 401, 'ApiKeyMissing'],
+      [await api('GET', '/tokens', undefined, undefined, 'not-a-key'), 401, 'ApiKeyInvalid'],
+      [await api('PUT', `/tokens/${tokenId}/logout`, undefined, undefined, observer), 403, 'PermissionDenied'],
+      [await api('PATCH', `/tokens/${tokenId}`, { name: 'x'.repeat(60 * 1024) }), 413, 'RequestTooLarge'],
+      [await api('PATCH', `/tokens/${tokenId}`, '{"name": '), 400, 'InvalidRequestBody'],
+      [await api('PATCH', `/tokens/${tokenId}`, { name: 'ok', extra: 1 }), 400, 'InvalidRequestBody'],
+      [await api('GET', '/token-certificates/00'), 404, 'CertNotFound'],
+    ];
+    for (const [answer, status, code] of cases) {
+      expect({ status: answer.status, code: answer.json?.error?.code }).toEqual({ status, code });
+      expect(answer.json.status).toBe(status);
+    }
+    expect((await api('GET', '/tokens', undefined, undefined, observer)).status).toBe(200);
+    // 20 a second per client address (the reference's default): a burst of 30 meets the limit.
+    const burst = await Promise.all(Array.from({ length: 30 }, () => api('GET', '/initialization/status')));
+    const limited = burst.filter((a) => a.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited[0]!.json.error.code).toBe('RateLimited');
+  });
 });
