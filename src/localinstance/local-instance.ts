@@ -1,9 +1,10 @@
 /**
  * A complete X-Road instance on loopback, for trying things out and for end-to-end tests: the test
- * PKI (CAs, OCSP responder, TSA, configuration source), the provider's test services, and two
- * security servers — ss1 (member 1111, subsystem PROVIDER, at 127.0.0.1) and ss2 (members 2222 and
- * 3333, subsystems CLIENT and OTHER, at 127.0.0.2) — each with its own SoftHSM token, its own
- * signer daemon and its own proxy process. Keys are generated on the tokens; the token PINs are
+ * PKI (CAs, OCSP responder, TSA, configuration source, management service stand-in), the provider's
+ * test services, and two security servers — ss1 (member 1111, subsystem PROVIDER, at 127.0.0.1) and
+ * ss2 (members 2222 and 3333, subsystems CLIENT and OTHER, at 127.0.0.2) — each with its own SoftHSM
+ * token, its own signer daemon, proxy process and admin API; and ss3 (127.0.0.3), blank, for
+ * member 4444 to register through MEMBER_01. Keys are generated on the tokens; the token PINs are
  * random, live only in this process's memory and reach only the signers (the proxies start without
  * any). Every start builds the instance afresh in `dir`.
  */
@@ -182,6 +183,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const joining = server('ss3', '4444', '127.0.0.3', ports.joiningHttp, ports.joiningHttps, ports.joiningMonitoring, ports.joiningHealth);
   const apiKeys = new Map<string, string>();
 
+  // Proxies and admin APIs start with no PIN and no SoftHSM configuration: they reach keys only through the signer.
+  const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
   const startSigner = async (s: LocalServer) => {
@@ -208,9 +211,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring), '--health-port', String(health),
       '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),
     ];
-    // Deliberately no PIN and no SoftHSM configuration: the proxy reaches keys only through the signer.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: keylessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     children.set(`${s.serverId} proxy`, child);
     await waitForLine(child, 'proxy listening', `${s.serverId} proxy`, join(s.dir, 'proxy.log'));
   };
@@ -222,8 +223,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       XRD, 'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
       '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'),
     ];
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: keylessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     children.set(`${s.serverId} admin`, child);
     await waitForLine(child, 'admin API listening', `${s.serverId} admin`, join(s.dir, 'admin.log'));
   };
