@@ -445,6 +445,15 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   const { manifest, files } = openBackup(file);
   say(`verified ${file}: ${manifest.files.length} files, created ${manifest.created}${manifest.serverId ? ` on ${manifest.serverId}` : ''}`);
 
+  // The pid file finds a signer wherever its socket is (/run/xrd under systemd); the socket finds
+  // one started before signer.pid existed, and is what the keys are checked through.
+  const pid = runningSignerPid(options.signerDataDir);
+  if (pid !== undefined && !options.force) {
+    throw new XrdError('BackupRefused', {
+      pid,
+      reason: `the signer of ${options.signerDataDir} runs as process ${pid} (${join(options.signerDataDir, SIGNER_PID)}): stop it first (its key configuration is being restored), then restore again`,
+    });
+  }
   const socket = options.signerSocket ?? join(options.signerDataDir, 'signer.sock');
   const signer = await signerAnswering(socket);
   if (signer && !options.force) {
@@ -522,6 +531,32 @@ function sameContent(target: string, data: Buffer, mode: number): boolean {
     return (statSync(target).mode & 0o777) === mode && readFileSync(target).equals(data);
   } catch {
     return false;
+  }
+}
+
+/** The signer daemon's pid file in its data folder (signer-daemon.ts writes and removes it). */
+const SIGNER_PID = 'signer.pid';
+
+/**
+ * The pid in `<signerDataDir>/signer.pid` when that process exists. A process of another user
+ * (the signer's own, when root is not the caller) answers EPERM, which still means it exists. A
+ * signer killed outright leaves the file behind; then its pid names no process, or, reused, one
+ * the administrator can see is not the signer and remove the file.
+ */
+function runningSignerPid(signerDataDir: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(signerDataDir, SIGNER_PID), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(text.trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
   }
 }
 

@@ -2,9 +2,10 @@
  * Assembles a running signer: PKCS#11 modules from devices.ini, the keyconf database, the audit log,
  * the service and its socket server. The embedded default is a SoftHSM token under the data folder.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
+import { writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { readModuleConfigFile } from '../token/module-config.ts';
 import { ensureSoftHsmHome } from '../token/softhsm.ts';
@@ -21,7 +22,7 @@ import { OcspRefresher } from '../trust/ocsp-refresher.ts';
 import { OcspStatusService } from '../trust/ocsp-status.ts';
 
 export interface SignerDaemonConfig {
-  /** Holds keyconf.sqlite, audit.log, the socket and (by default) the SoftHSM token directory. */
+  /** Holds keyconf.sqlite, audit.log, signer.pid, the socket and (by default) the SoftHSM token directory. */
   readonly dataDir: string;
   /** X-Road devices.ini with the PKCS#11 modules. */
   readonly devicesIni: string;
@@ -79,7 +80,8 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
   const store = new KeyconfStore(join(config.dataDir, 'keyconf.sqlite'));
   const ocsp = new OcspCache(join(config.dataDir, 'ocsp-cache.sqlite'), log);
   const refresher = config.globalConfDir ? ocspRefresher(config, store, ocsp, log) : undefined;
-  const service = new SignerService(tokens, store, ocsp, fileAuditLog(join(config.dataDir, 'audit.log')), log, () => refresher?.runSoon());
+  const audit = fileAuditLog(join(config.dataDir, 'audit.log'));
+  const service = new SignerService(tokens, store, ocsp, audit, log, () => refresher?.runSoon());
   let server: SignerServer;
   try {
     server = await SignerServer.listen(service, serverOptions, log);
@@ -89,10 +91,15 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
     ocsp.close();
     throw err;
   }
+  // Tells other processes (xrd backup restore) that this folder's signer runs, wherever its socket
+  // is (/run/xrd under systemd). Written once listening, so a second daemon that fails with
+  // AlreadyRunning never replaces the running one's.
+  const pidFile = join(config.dataDir, 'signer.pid');
+  writeFileAtomic(pidFile, `${process.pid}\n`);
   const configurationClient =
     config.anchorFile && config.globalConfDir ? new ConfigurationClient(config.anchorFile, config.globalConfDir, log, config.globalConfIntervalMs, () => refresher?.runSoon()) : undefined;
   configurationClient?.start();
-  const registrations = config.globalConfDir ? watchRegistrations(store, globalConfReader(config.globalConfDir), log, () => refresher?.runSoon(), config.registrationCheckIntervalMs) : undefined;
+  const registrations = config.globalConfDir ? watchRegistrations(store, globalConfReader(config.globalConfDir), audit, log, () => refresher?.runSoon(), config.registrationCheckIntervalMs) : undefined;
   // With an anchor and nothing downloaded yet, the first download starts the OCSP refresh.
   if (!configurationClient || existsSync(join(config.globalConfDir!, 'instance-identifier'))) refresher?.start();
   return {
@@ -108,6 +115,11 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
       tokens.close();
       store.close();
       ocsp.close();
+      try {
+        if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) rmSync(pidFile, { force: true });
+      } catch {
+        // Already gone: nothing of ours to remove.
+      }
     },
   };
 }

@@ -8,7 +8,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate, createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,8 @@ const SERVER_CONF = `${JSON.stringify({ serverId: 'LOCAL/COM/1111/ss1', clients:
 
 let testbed: Testbed;
 let signerDir: string;
+/** As under systemd: the socket is not in the signer's data folder (/run/xrd/signer.sock there). */
+let socketPath: string;
 let proxyDir: string;
 let backupsDir: string;
 let pki: LocalPki;
@@ -42,7 +44,7 @@ let authKeyId: string;
 let backup: BackupInfo;
 
 async function startDaemon(): Promise<void> {
-  daemon = await startSignerDaemon({ dataDir: signerDir, devicesIni: testbed.devicesIni }, silentLogger());
+  daemon = await startSignerDaemon({ dataDir: signerDir, devicesIni: testbed.devicesIni, socketPath }, silentLogger());
   client = await SignerClient.connect(daemon.socketPath);
 }
 
@@ -82,6 +84,8 @@ function snapshot(): Record<string, string> {
 beforeAll(async () => {
   testbed = createTestbed();
   signerDir = testbed.dataDir;
+  socketPath = join(testbed.dir, 'run', 'signer.sock');
+  mkdirSync(dirname(socketPath), { mode: 0o750 });
   proxyDir = join(testbed.dir, 'proxy');
   backupsDir = join(testbed.dir, 'backups');
   pki = LocalPki.init(join(testbed.dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort() });
@@ -172,14 +176,18 @@ describe('backup and restore of configuration and key metadata', () => {
     expect(readBackupManifest(backup.file)).toEqual(m);
   });
 
-  it('restore is refused while the signer answers on its socket, and nothing is touched', async () => {
+  it('restore is refused while the signer runs, though its socket is elsewhere, and nothing is touched', async () => {
     // The administrator's changes after the backup: a certificate deleted, a key deleted from the
     // token, the server configuration edited.
     await client.call('deleteCert', { hash: signKey.cert.hash });
     await client.call('deleteKey', { keyId: authKeyId });
     writeFileSync(join(proxyDir, 'serverconf.json'), SERVER_CONF.replace('ss1', 'ss9'));
     const before = snapshot();
-    expect(await codeOf(restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir }))).toBe('BackupRefused');
+    // No socket given: the default <signer-dir>/signer.sock does not exist, the signer runs all the same.
+    const refused = await restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'BackupRefused', details: { pid: process.pid } });
+    expect((refused as Error).message).toContain(`process ${process.pid}`);
+    expect(await codeOf(restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir, signerSocket: socketPath }))).toBe('BackupRefused');
     expect(snapshot()).toEqual(before);
   });
 
@@ -226,6 +234,9 @@ describe('backup and restore of configuration and key metadata', () => {
   });
 
   it('with the signer stopped, restore brings back the deleted certificate and its status; the keys still sign, a key deleted from the token is reported missing', async () => {
+    // A signer killed outright leaves its pid file; a pid that names no process does not stop a restore.
+    const exited = execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(signerDir, 'signer.pid'), `${exited}\n`);
     const lines: string[] = [];
     const report = await restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir, devicesIni: testbed.devicesIni, progress: (l) => lines.push(l) });
     const outcome = Object.fromEntries(report.files.map((f) => [f.path, f.outcome]));
@@ -288,7 +299,7 @@ describe('backup and restore of configuration and key metadata', () => {
     expect(refused.code).toBe(1);
     expect(refused.json.error.code).toBe('BackupRefused');
 
-    const checked = await xrd('check', created.json.file, '--signer-dir', signerDir, '--json');
+    const checked = await xrd('check', created.json.file, '--signer-dir', signerDir, '--socket', socketPath, '--json');
     expect(checked.code).toBe(1); // the AUTHENTICATION key deleted from the token is still in the key configuration
     expect(checked.json.keys).toMatchObject({ checked: true, held: [signKey.keyId], missing: [{ keyId: authKeyId }] });
 
