@@ -5,9 +5,10 @@
  * shown once, at creation.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
+import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 
 /** The reference's user roles; an API key carries one or more of them. */
 export const ROLES = [
@@ -55,8 +56,6 @@ export function apiKeysFile(dataDir: string): string {
 
 // Longer is not one of our keys; refusing it early keeps a hostile header from being hashed at length.
 const MAX_KEY_LENGTH = 256;
-const LOCK_STALE_MS = 30_000;
-const LOCK_WAIT_MS = 10_000;
 
 export class ApiKeyStore {
   private keys: StoredKey[] = [];
@@ -164,18 +163,15 @@ export class ApiKeyStore {
   /** Read–modify–write under a lock file, so the CLI and the API never lose each other's changes. */
   private modify<T>(change: (keys: StoredKey[]) => { keys: StoredKey[]; result: T }): T {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-    const release = lock(`${this.file}.lock`);
-    try {
+    return withFileLock(this.file, () => {
       this.loadedVersion = undefined;
       this.refresh();
       const { keys, result } = change(this.keys);
-      writeAtomically(this.file, JSON.stringify({ version: 1, keys } satisfies KeyFile, null, 2) + '\n');
+      writeFileAtomic(this.file, JSON.stringify({ version: 1, keys } satisfies KeyFile, null, 2) + '\n');
       this.loadedVersion = undefined;
       this.refresh();
       return result;
-    } finally {
-      release();
-    }
+    });
   }
 }
 
@@ -192,42 +188,4 @@ function view(k: StoredKey): ApiKeyView {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw new XrdError('IOError', { reason: `cannot write ${file}: ${(err as Error).message}` }, { cause: err });
-  }
-}
-
-/** An exclusive lock file; one left behind by a crashed process is taken over after LOCK_STALE_MS. */
-function lock(path: string): () => void {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      closeSync(openSync(path, 'wx', 0o600));
-      return () => rmSync(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new XrdError('IOError', { reason: `cannot lock ${path}: ${(err as Error).message}` }, { cause: err });
-    }
-    try {
-      if (Date.now() - statSync(path).mtimeMs > LOCK_STALE_MS) rmSync(path, { force: true });
-    } catch {
-      // Released meanwhile: try again.
-    }
-    if (Date.now() > deadline) throw new XrdError('IOError', { reason: `${path} is held by another process` });
-    // Holders keep the lock for one small file write; a short synchronous pause is enough.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-  }
 }

@@ -106,7 +106,7 @@ export const ROUTES: readonly RouteDef[] = [
     body: object({ name: string(), key_algorithm: { type: 'string', enum: ['RSA', 'EC'] }, key_usage_type: KEY_USAGE }, []),
     status: 201,
     handler: (a, req) => {
-      const b = body<{ name?: string; key_algorithm?: 'RSA' | 'EC'; key_usage_type?: 'SIGNING' | 'AUTHENTICATION' }>(req) ?? {};
+      const b = body<{ name?: string; key_algorithm?: 'RSA' | 'EC'; key_usage_type?: 'SIGNING' | 'AUTHENTICATION' }>(req);
       return a.generateKey(req.params.id!, { name: b.name, algorithm: b.key_algorithm, usage: b.key_usage_type });
     },
   },
@@ -117,11 +117,9 @@ export const ROUTES: readonly RouteDef[] = [
     roles: KEYS_AND_CERTS,
     body: object({ key_label: string(), csr_generate_request: CSR_REQUEST }, ['csr_generate_request']),
     status: 201,
-    handler: async (a, req) => {
+    handler: (a, req) => {
       const b = body<{ key_label?: string; csr_generate_request: CsrBody }>(req);
-      const key = await a.generateKey(req.params.id!, { name: b.key_label, usage: b.csr_generate_request.key_usage_type });
-      const csr = await a.generateCsr(key.keyId, csrRequest(b.csr_generate_request));
-      return { key: await a.key(key.keyId), csr };
+      return a.generateKeyWithCsr(req.params.id!, b.key_label, csrRequest(b.csr_generate_request));
     },
   },
   { method: 'GET', path: '/keys/{id}', summary: 'One key with its certificates and CSRs', roles: ALL, handler: (a, req) => a.key(req.params.id!) },
@@ -158,5 +156,5 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'DELETE', path: '/clients/{id}/tls-certificates/{hash}', summary: "Remove an information system's TLS certificate", roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.deleteTlsCertificate(req.params.id!, req.params.hash!) },
   // Backups (keys stay on the HSM; restoring needs the signer stopped: xrd backup restore)
   { method: 'GET', path: '/backups', summary: 'Backups of configuration and key metadata, newest first, each verified', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.backups() },
-  { method: 'POST', path: '/backups', summary: 'Take a backup now (configuration and key metadata, never keys)', roles: [SYSTEM_ADMINISTRATOR], body: object({ label: string({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) }, []), status: 201, handler: (a, req) => a.createBackup(body<{ label?: string } | undefined>(req)?.label) },
+  { method: 'POST', path: '/backups', summary: 'Take a backup now (configuration and key metadata, never keys)', roles: [SYSTEM_ADMINISTRATOR], body: object({ label: string({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) }, []), status: 201, handler: (a, req) => a.createBackup(body<{ label?: string }>(req).label) },
 ];

@@ -9,16 +9,17 @@
  * in serverconf.json (the proxy re-reads it within a second).
  */
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { createBackup, listBackups, type BackupInfo } from './backup.ts';
 import { XrdError } from '../platform/errors.ts';
+import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestSigner } from '../protocol/management-request.ts';
 import { formatClientId, formatSecurityServerId, parseClientId, type ClientId } from '../protocol/identifiers.ts';
 import { CONNECTION_TYPES, parseServerConf, serializeServerConf, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
-import { SignerConnection } from '../signer/signer-client.ts';
+import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
 
@@ -68,6 +69,15 @@ export interface TlsCertificateView {
   readonly notAfter: string;
 }
 
+export interface CsrRequest {
+  readonly usage: 'SIGNING' | 'AUTHENTICATION';
+  /** Signing CSRs: the member (the owner when absent). */
+  readonly memberId?: string;
+  /** Extra or replacing DN fields, `C=FI, O=Org`. */
+  readonly subject?: string;
+  readonly format?: 'PEM' | 'DER';
+}
+
 const IDENTIFIER_PART = /^[^/\\:;%\s]+$/;
 
 export class ServerAdmin {
@@ -104,7 +114,7 @@ export class ServerAdmin {
    * @throws ServerAlreadyInitialized, GlobalConfNotAvailable, InvalidIdentifier, UnknownMember, PinInvalid
    */
   async initialize(r: InitializeRequest): Promise<InitializationStatus> {
-    if (existsSync(this.serverConfFile)) throw new XrdError('ServerAlreadyInitialized', { serverId: formatSecurityServerId(this.serverConf().serverId) });
+    this.refuseIfInitialized();
     const global = this.requireGlobalConf();
     for (const [name, value] of Object.entries({ owner_member_class: r.ownerMemberClass, owner_member_code: r.ownerMemberCode, security_server_code: r.serverCode })) {
       if (typeof value !== 'string' || !IDENTIFIER_PART.test(value)) throw new XrdError('InvalidIdentifier', { value: String(value), reason: `${name} must be a non-empty identifier without / \\ : ; % or spaces` });
@@ -114,19 +124,31 @@ export class ServerAdmin {
       throw new XrdError('UnknownMember', { reason: `Owner ${formatClientId(owner)} is not a member in global configuration (ignore_warnings to initialise anyway)` });
     }
     if (r.softwareTokenPin !== undefined) await this.initializeBlankToken(r.softwareTokenPin, r.serverCode);
-    this.writeServerConf({
-      serverId: { instance: owner.instance, memberClass: owner.memberClass, memberCode: owner.memberCode, serverCode: r.serverCode },
-      clients: [{ id: owner, connectionType: 'HTTPS', isCerts: [], services: [] }],
-      timestampingServices: [],
+    this.changeServerConf((current) => {
+      // Checked again under the lock: another initialisation may have finished meanwhile.
+      if (current) this.refuseIfInitialized();
+      return {
+        serverId: { instance: owner.instance, memberClass: owner.memberClass, memberCode: owner.memberCode, serverCode: r.serverCode },
+        clients: [{ id: owner, connectionType: 'HTTPS', isCerts: [], services: [] }],
+        timestampingServices: [],
+      };
     });
     this.options.logger.info({ serverId: `${formatClientId(owner)}/${r.serverCode}` }, 'security server initialised');
     return this.initializationStatus();
   }
 
+  private refuseIfInitialized(): void {
+    const conf = this.serverConfOrUndefined();
+    if (conf) throw new XrdError('ServerAlreadyInitialized', { serverId: formatSecurityServerId(conf.serverId) });
+  }
+
   private async initializeBlankToken(pin: string, label: string): Promise<void> {
     const tokens = await this.signer.call('listTokens', {});
+    // A token already initialised (xrd token init) is the server's: the PIN is not needed. SoftHSM
+    // always offers one more blank slot, which must not become a second token.
+    if (tokens.some((t) => t.available && t.status !== 'NOT_INITIALIZED')) return;
     const blank = tokens.filter((t) => t.available && t.status === 'NOT_INITIALIZED');
-    if (blank.length === 0) return; // already initialised: the PIN is not needed
+    if (blank.length === 0) return;
     // The SO role has no use in X-Road; its PIN is random and not kept (xrd token init lets one choose it).
     const token = await this.signer.call('initToken', { label, soPin: randomBytes(16).toString('hex'), userPin: pin });
     await this.signer.call('activateToken', { token: token.tokenId, pin });
@@ -144,19 +166,21 @@ export class ServerAdmin {
 
   /** @throws TimestampingServiceNotApproved, TimestampingServiceExists, ServerNotInitialized */
   addTimestampingService(tsa: ConfiguredTsa): ConfiguredTsa {
-    const conf = this.serverConf();
     const approved = this.approvedTimestampingServices().find((a) => a.url === tsa.url && a.name === tsa.name);
     if (!approved) throw new XrdError('TimestampingServiceNotApproved', { name: String(tsa.name), url: String(tsa.url) });
-    if (conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceExists', { url: tsa.url });
-    this.writeServerConf({ ...conf, timestampingServices: [...conf.timestampingServices, approved] });
+    this.changeInitialized((conf) => {
+      if (conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceExists', { url: tsa.url });
+      return { ...conf, timestampingServices: [...conf.timestampingServices, approved] };
+    });
     return approved;
   }
 
   /** @throws TimestampingServiceNotFound, ServerNotInitialized */
   deleteTimestampingService(tsa: ConfiguredTsa): void {
-    const conf = this.serverConf();
-    if (!conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceNotFound', { url: String(tsa.url) });
-    this.writeServerConf({ ...conf, timestampingServices: conf.timestampingServices.filter((t) => t.url !== tsa.url) });
+    this.changeInitialized((conf) => {
+      if (!conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceNotFound', { url: String(tsa.url) });
+      return { ...conf, timestampingServices: conf.timestampingServices.filter((t) => t.url !== tsa.url) };
+    });
   }
 
   // --- Tokens, keys, CSRs, certificates (UC SS_13–SS_33): the signer does the work -----------------
@@ -190,6 +214,18 @@ export class ServerAdmin {
     return this.signer.call('generateKey', { token: tokenId, algorithm: r.algorithm ?? 'RSA', usage: r.usage, friendlyName: r.name });
   }
 
+  /** A key and its CSR in one step; a key whose CSR cannot be made is deleted again, not left orphaned on the token. */
+  async generateKeyWithCsr(tokenId: string, name: string | undefined, csr: CsrRequest): Promise<{ key: KeyView; csr: Operations['generateCsr']['res'] }> {
+    const key = await this.generateKey(tokenId, { name, usage: csr.usage });
+    try {
+      const made = await this.generateCsr(key.keyId, csr);
+      return { key: await this.key(key.keyId), csr: made };
+    } catch (err) {
+      await this.deleteKey(key.keyId).catch((cleanup: unknown) => this.options.logger.error({ err: cleanup, keyId: key.keyId }, 'key left on the token after its CSR failed'));
+      throw err;
+    }
+  }
+
   /** @throws KeyNotFound */
   async key(id: string): Promise<KeyView> {
     const keys = await this.signer.call('listKeys', {});
@@ -206,7 +242,7 @@ export class ServerAdmin {
    * A CSR for the key: signing CSRs name a member (the owner by default), authentication CSRs this
    * server. `subject` adds or replaces DN fields (`C=FI, O=Org`).
    */
-  async generateCsr(keyId: string, r: { usage: 'SIGNING' | 'AUTHENTICATION'; memberId?: string; subject?: string; format?: 'PEM' | 'DER' }): Promise<Operations['generateCsr']['res']> {
+  async generateCsr(keyId: string, r: CsrRequest): Promise<Operations['generateCsr']['res']> {
     const conf = this.serverConf();
     const memberId = r.usage === 'SIGNING' ? (r.memberId ?? formatClientId(ownerOf(conf))) : undefined;
     return this.signer.call('generateCsr', { keyId, usage: r.usage, memberId, serverId: r.usage === 'AUTHENTICATION' ? formatSecurityServerId(conf.serverId) : undefined, subject: r.subject, format: r.format ?? 'PEM' });
@@ -262,13 +298,14 @@ export class ServerAdmin {
     const owner = ownerOf(conf);
     const ownerSigning = await this.signer.call('memberSigningInfo', { memberId: formatClientId(owner) });
     const ownerCert = Buffer.from(ownerSigning.cert, 'base64');
-    const ownerOcsp = await this.ocspResponseOf(ownerCert, ownerSigning.certHash);
+    // A signing certificate imported a moment ago gets its response within seconds (the signer fetches on import).
+    const [ownerOcsp] = await waitForOcspResponses(this.signer, [certSha1(ownerCert)], "the owner's signing certificate", 15_000);
     const signerFor = (keyId: string, algorithmId: string): ManagementRequestSigner => ({
       algorithmId,
       sign: async (digest) => Buffer.from((await this.signer.call('sign', { keyId, algorithm: algorithmId, digest: digest.toString('base64') })).signature, 'base64'),
     });
     const request = await buildAuthCertRegRequest(
-      { serverId: conf.serverId, address, authCert: Buffer.from(cert.cert, 'base64'), ownerCert, ownerCertOcsp: ownerOcsp, managementService: management.managementRequestServiceProviderId },
+      { serverId: conf.serverId, address, authCert: Buffer.from(cert.cert, 'base64'), ownerCert, ownerCertOcsp: ownerOcsp!, managementService: management.managementRequestServiceProviderId },
       { auth: signerFor(cert.keyId, authAlgorithm(key)), owner: signerFor(ownerSigning.keyId, ownerSigning.algorithm) },
     );
     // Over HTTPS the management service must present the certificate global configuration names (pr-mserv).
@@ -276,21 +313,6 @@ export class ServerAdmin {
     const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'registration in progress' });
     this.options.logger.info({ certHash: cert.hash, requestId, address }, 'authentication certificate registration request sent');
     return { requestId, cert: updated };
-  }
-
-  /**
-   * The signer's cached OCSP response for a certificate. A signing certificate imported a moment ago
-   * gets one within seconds (the signer fetches on import), so wait that long before refusing.
-   * @throws CertValidation
-   */
-  private async ocspResponseOf(cert: Buffer, hash: string, waitMs = 15_000): Promise<Buffer> {
-    const until = Date.now() + waitMs;
-    for (;;) {
-      const [response] = (await this.signer.call('getOcspResponses', { certHashes: [certSha1(cert)] })).responses;
-      if (response) return Buffer.from(response, 'base64');
-      if (Date.now() > until) throw new XrdError('CertValidation', { reason: `No OCSP response for the owner's signing certificate ${hash}; is the CA's OCSP responder reachable?` });
-      await new Promise((r) => setTimeout(r, 250));
-    }
   }
 
   // --- Clients: connection types and information systems' TLS certificates (seed 003) -------------
@@ -349,12 +371,14 @@ export class ServerAdmin {
   }
 
   private updateClient(id: string, change: (c: LocalClient) => LocalClient): ClientView {
-    const conf = this.serverConf();
-    const target = this.localClient(conf, id);
-    const changed = change(target);
-    const next = { ...conf, clients: conf.clients.map((c) => (c === target ? changed : c)) };
-    this.writeServerConf(next);
-    return this.clientView(next, changed);
+    let result!: { conf: ServerConf; client: LocalClient };
+    this.changeInitialized((conf) => {
+      const target = this.localClient(conf, id);
+      const client = change(target);
+      result = { conf: { ...conf, clients: conf.clients.map((c) => (c === target ? client : c)) }, client };
+      return result.conf;
+    });
+    return this.clientView(result.conf, result.client);
   }
 
   /** Client ids in URLs use the reference's `INSTANCE:CLASS:CODE[:SUBSYSTEM]`; slashes work too. */
@@ -401,11 +425,20 @@ export class ServerAdmin {
     return parseServerConf(readFileSync(this.serverConfFile, 'utf8'), this.serverConfFile);
   }
 
-  /** Atomic: the proxy re-reads the file and must never see half of it. */
-  private writeServerConf(conf: ServerConf): void {
-    const temp = `${this.serverConfFile}.${process.pid}.tmp`;
-    writeFileSync(temp, serializeServerConf(conf), { mode: 0o600 });
-    renameSync(temp, this.serverConfFile);
+  /**
+   * Read, change and write serverconf.json under its lock (the CLI and the API may change it at the
+   * same moment); written atomically, as the proxy re-reads it and must never see half of it.
+   */
+  private changeServerConf(change: (current: ServerConf | undefined) => ServerConf): void {
+    withFileLock(this.serverConfFile, () => writeFileAtomic(this.serverConfFile, serializeServerConf(change(this.serverConfOrUndefined()))));
+  }
+
+  /** @throws ServerNotInitialized */
+  private changeInitialized(change: (current: ServerConf) => ServerConf): void {
+    this.changeServerConf((current) => {
+      if (!current) throw new XrdError('ServerNotInitialized', {});
+      return change(current);
+    });
   }
 
   private globalConfOrUndefined(): GlobalConf | undefined {
