@@ -12,6 +12,7 @@ import { globalConfReader } from '../globalconf/global-conf.ts';
 import { createLogger } from '../platform/logger.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import type { CliValues } from './proxy-commands.ts';
+import { UsageError } from './usage-error.ts';
 
 export interface AdminContext {
   /** The proxy's data directory (--data-dir, $XRD_DATA_DIR or ./var). */
@@ -30,7 +31,6 @@ export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--con
                     admin REST API keys in <data-dir>/admin/api-keys.json; a new key is printed once, stored as a hash;
                     roles (XROAD_ prefix optional): ${ROLES.map((r) => r.replace(/^XROAD_/, '')).join(', ')}`;
 
-class AdminUsageError extends Error {}
 
 /** `positionals` are the words after `admin`: `api-key create`, … */
 export async function adminCommand(positionals: string[], values: CliValues, context: AdminContext): Promise<number> {
@@ -45,10 +45,10 @@ export async function adminCommand(positionals: string[], values: CliValues, con
         process.stdout.write(`${JSON.stringify(openApiDocument(), null, 2)}\n`);
         return 0;
       default:
-        throw new AdminUsageError(`unknown command "admin ${command ?? ''}"`.trimEnd());
+        throw new UsageError(`unknown command "admin ${command ?? ''}"`.trimEnd());
     }
   } catch (err) {
-    if (!(err instanceof AdminUsageError)) throw err;
+    if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`${err.message}\n\n${ADMIN_USAGE}\n`);
     return 2;
   }
@@ -60,14 +60,15 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
   const signerDataDir = typeof values['signer-dir'] === 'string' ? values['signer-dir'] : undefined;
   const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni });
   // Its own self-signed certificate: the API's TLS key is not an X-Road key, as the reference's UI certificate.
-  const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, 'api');
+  const host = typeof values['admin-host'] === 'string' ? values['admin-host'] : '127.0.0.1';
+  const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, { name: 'api', ip: host });
   const allowed = typeof values['admin-allow'] === 'string' ? values['admin-allow'].split(',').map((a) => a.trim()).filter(Boolean) : undefined;
   const api = await startAdminApi({
     admin,
     keys: new ApiKeyStore(apiKeysFile(context.dataDir)),
     logger,
     https: { cert: tls.certPem, key: tls.keyPem },
-    host: typeof values['admin-host'] === 'string' ? values['admin-host'] : '127.0.0.1',
+    host,
     port: typeof values['admin-port'] === 'string' ? Number(values['admin-port']) : 4000,
     allowedAddresses: allowed && [...DEFAULT_ALLOWED_ADDRESSES, ...allowed],
   });
@@ -94,7 +95,7 @@ function apiKeyCommand(rest: string[], values: CliValues, context: AdminContext)
   };
   switch (command) {
     case 'create': {
-      if (typeof values.roles !== 'string') throw new AdminUsageError(`--roles is required (${ROLES.join(', ')})`);
+      if (typeof values.roles !== 'string') throw new UsageError(`--roles is required (${ROLES.join(', ')})`);
       const roles = parseRoles(values.roles);
       const name = typeof values.name === 'string' ? values.name : undefined;
       const created = store.create(roles, name);
@@ -109,12 +110,12 @@ function apiKeyCommand(rest: string[], values: CliValues, context: AdminContext)
       return out(keys, keys.length === 0 ? 'no API keys' : keys.map(describe).join('\n'));
     }
     case 'revoke': {
-      if (!id) throw new AdminUsageError('missing <id> (see xrd admin api-key list)');
+      if (!id) throw new UsageError('missing <id> (see xrd admin api-key list)');
       const revoked = store.revoke(id);
       return out({ revoked }, `revoked ${describe(revoked)}`);
     }
     default:
-      throw new AdminUsageError(`unknown command "admin api-key ${command ?? ''}"`.trimEnd());
+      throw new UsageError(`unknown command "admin api-key ${command ?? ''}"`.trimEnd());
   }
 }
 
@@ -123,10 +124,10 @@ function parseRoles(text: string): Role[] {
   const roles = text.split(',').map((r) => r.trim()).filter(Boolean).map((r) => {
     const upper = r.toUpperCase();
     const role = upper.startsWith('XROAD_') ? upper : `XROAD_${upper}`;
-    if (!isRole(role)) throw new AdminUsageError(`unknown role ${r} (roles: ${ROLES.join(', ')})`);
+    if (!isRole(role)) throw new UsageError(`unknown role ${r} (roles: ${ROLES.join(', ')})`);
     return role;
   });
-  if (roles.length === 0) throw new AdminUsageError(`--roles needs at least one role (${ROLES.join(', ')})`);
+  if (roles.length === 0) throw new UsageError(`--roles needs at least one role (${ROLES.join(', ')})`);
   return roles;
 }
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ServerAdmin } from '../admin/server-admin.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { createLogger } from '../platform/logger.ts';
+import { UsageError } from './usage-error.ts';
 
 export interface ServerCommandContext {
   readonly proxyDataDir: string;
@@ -19,7 +20,6 @@ export interface ServerCommandContext {
 
 type Values = Record<string, string | boolean | undefined>;
 
-export class ServerUsageError extends Error {}
 
 export const SERVER_USAGE = `  xrd server init --owner CLASS/CODE --server-code CODE [--pin-file F | --pin-env VAR] [--ignore-warnings]
                                     initialise this server (owner, server code; the blank token with the PIN)
@@ -43,18 +43,18 @@ export async function serverCommand(group: string, command: string | undefined, 
   };
   const need = (name: string): string => {
     const v = values[name];
-    if (typeof v !== 'string' || v === '') throw new ServerUsageError(`--${name} is required`);
+    if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
     return v;
   };
   const arg = (i: number, what: string): string => {
-    if (!rest[i]) throw new ServerUsageError(`missing ${what}`);
+    if (!rest[i]) throw new UsageError(`missing ${what}`);
     return rest[i]!;
   };
   try {
     switch (`${group} ${command ?? ''}`) {
       case 'server init': {
         const [memberClass, memberCode, ...extra] = need('owner').split('/');
-        if (!memberClass || !memberCode || extra.length) throw new ServerUsageError('--owner is CLASS/CODE, e.g. COM/4444');
+        if (!memberClass || !memberCode || extra.length) throw new UsageError('--owner is CLASS/CODE, e.g. COM/4444');
         const status = await admin.initialize({ ownerMemberClass: memberClass, ownerMemberCode: memberCode, serverCode: need('server-code'), softwareTokenPin: await ctx.readPin(), ignoreWarnings: values['ignore-warnings'] === true });
         return out(status, `initialised as ${status.serverId}; token ${status.softwareTokenInitStatus.toLowerCase().replace('_', ' ')}`);
       }
@@ -101,10 +101,10 @@ export async function serverCommand(group: string, command: string | undefined, 
           admin.deleteTlsCertificate(id, arg(2, '<sha256>'));
           return out({ clientId: id, hash: rest[2] }, `TLS certificate ${rest[2]} removed from ${id}`);
         }
-        throw new ServerUsageError('client tls-cert add|delete');
+        throw new UsageError('client tls-cert add|delete');
       }
       default:
-        throw new ServerUsageError(`unknown command "${group} ${command ?? ''}"`);
+        throw new UsageError(`unknown command "${group} ${command ?? ''}"`);
     }
   } finally {
     admin.close();

@@ -30,7 +30,8 @@ import { internalCertCommand, localStart, proxyStart } from './proxy-commands.ts
 import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 import { autologin, parseAutologinSource, type AutologinSource } from './autologin.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
-import { SERVER_USAGE, ServerUsageError, isServerCommand, serverCommand } from './server-commands.ts';
+import { SERVER_USAGE, isServerCommand, serverCommand } from './server-commands.ts';
+import { UsageError } from './usage-error.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEFAULT_SOFT_TOKEN_LABEL = 'xrd-softtoken';
@@ -121,7 +122,8 @@ function parse(argv: string[]) {
 const USAGE = `xrd — X-Road security server: signer, proxies, administration
 
   xrd local start [--dir var/local] [--json]   a complete local instance on loopback: test PKI, two security servers
-                   (SoftHSM token, signer, proxy each), test services; prints endpoints and curl calls
+                   (SoftHSM token, signer, proxy, admin API each), a blank third to register (MEMBER_01), test services;
+                   prints endpoints, admin API keys and curl calls
   xrd proxy start [--data-dir D] [--conf DIR] [--socket P] [--client-address A] [--server-address A]
                   [--http-port 8080] [--https-port 8443] [--server-port 5500] [--ocsp-port 5577]
                   [--monitoring-port 2080] [--remote-server-port 5500] [--remote-ocsp-port 5577]
@@ -166,7 +168,6 @@ Every command takes --json and --socket (default $XRD_SIGNER_SOCKET or <data-dir
 data dir: --data-dir, $XRD_DATA_DIR or ./var). The configuration directory is --conf,
 $XRD_GLOBALCONF_DIR or <data-dir>/globalconf.`;
 
-class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   let args;
@@ -210,7 +211,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await runClientCommand(group!, command, rest, values);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ServerUsageError) {
+    if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n\n${USAGE}\n`);
       return 2;
     }

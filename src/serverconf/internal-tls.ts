@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
@@ -22,9 +23,12 @@ const KEY = 'internal.key';
 
 /**
  * The certificate and key in `dir`, generating a self-signed pair when there is none. `name` other
- * than the internal one serves another local TLS listener (the admin API's `api.crt`).
+ * than the internal one serves another local TLS listener (the admin API's `api.crt`); `ip` adds the
+ * address it listens on to the names the certificate is valid for.
  */
-export function ensureInternalTls(dir: string, commonName = hostname(), name = 'internal'): InternalTls {
+export function ensureInternalTls(dir: string, commonName = hostname(), options: { name?: string; ip?: string } = {}): InternalTls {
+  const name = options.name ?? 'internal';
+  const ips = [...new Set(['127.0.0.1', ...(options.ip && isIP(options.ip) && options.ip !== '0.0.0.0' && options.ip !== '::' ? [options.ip] : [])])];
   const certFile = join(dir, name === 'internal' ? CERT : `${name}.crt`);
   const keyFile = join(dir, name === 'internal' ? KEY : `${name}.key`);
   if (!existsSync(certFile) || !existsSync(keyFile)) {
@@ -34,7 +38,7 @@ export function ensureInternalTls(dir: string, commonName = hostname(), name = '
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '7300',
       '-keyout', `${keyFile}.new`, '-out', `${certFile}.new`,
       '-subj', `/CN=${commonName}`,
-      '-addext', `subjectAltName=DNS:${commonName},DNS:localhost,IP:127.0.0.1`,
+      '-addext', `subjectAltName=DNS:${commonName},DNS:localhost,${ips.map((ip) => `IP:${ip}`).join(',')}`,
     ], { stdio: 'pipe' });
     renameSync(`${keyFile}.new`, keyFile);
     renameSync(`${certFile}.new`, certFile);
