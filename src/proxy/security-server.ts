@@ -170,6 +170,9 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     throw toXrdError(err);
   }
   logger.info({ serverId: serverId(), ports: options.ports, clientAddress: options.clientAddress, serverAddress: options.serverAddress }, 'security server started');
+  if (serverConf().timestampingServices.length === 0) {
+    logger.warn('no timestamping service configured (xrd tsp add, POST /api/v1/system/timestamping-services): messages are logged unstamped, and logging stops after the acceptable period');
+  }
   return {
     serverConf,
     messageLog,

@@ -170,7 +170,9 @@ describe('MEMBER_01 through the admin API', () => {
     await eventually(async () => ((await fetch(instance.joining.healthUrl)).status === 200 ? true : undefined), 20_000, 'ss3 healthy');
   }, 180_000);
 
-  it('refuses, with the documented status and code: no key, the wrong role, too large, malformed, too many', async () => {
+  // Rate limits are proven with an injected clock in test/unit/api-security.test.ts: a burst over
+  // HTTPS cannot be made to land inside one second on a busy machine.
+  it('refuses, with the documented status and code: no key, an unknown key, the wrong role, too large, malformed', async () => {
     const observer = new ApiKeyStore(apiKeysFile(instance.joining.proxyDataDir)).create(['XROAD_SECURESERVER_OBSERVER'], 'observer').key;
     const tokenId = (await api('GET', '/tokens')).json[0].tokenId;
     const cases: [Answer, number, string][] = [
@@ -187,10 +189,5 @@ describe('MEMBER_01 through the admin API', () => {
       expect(answer.json.status).toBe(status);
     }
     expect((await api('GET', '/tokens', undefined, undefined, observer)).status).toBe(200);
-    // 20 a second per client address (the reference's default): a burst of 30 meets the limit.
-    const burst = await Promise.all(Array.from({ length: 30 }, () => api('GET', '/initialization/status')));
-    const limited = burst.filter((a) => a.status === 429);
-    expect(limited.length).toBeGreaterThan(0);
-    expect(limited[0]!.json.error.code).toBe('RateLimited');
   });
 });
