@@ -4,9 +4,12 @@
  * refused sources; a wrong PIN tried once and logged without the PIN; the daemon serving throughout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAutologinSource } from '../../src/cli/autologin.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import type { TokenView } from '../../src/signer/wire/operations.ts';
 import { createTestbed, initTokenWithSoftHsmUtil, type Testbed } from '../../softhsm/testbed.ts';
@@ -135,6 +138,24 @@ describe('autologin with two tokens', () => {
     expect(logLines(run.log).find((l) => String(l.msg).includes('a bare PIN needs exactly one initialised token'))).toMatchObject({ initialisedTokens: 2 });
   });
 
+  it('a bare PIN holding "=" is not read as TOKEN=PIN: nothing is tried and no part of it reaches the log', async () => {
+    const file = privateFile(join(testbed.dir, 'pin-bare-eq'), 'Secr3t=Pin-3305\n');
+    const run = await runOnce(testbed, `file:${file}`);
+    expect(run.active).toEqual({ alpha: false, beta: false });
+    expect(logLines(run.log).find((l) => String(l.msg).includes('a bare PIN needs exactly one initialised token'))).toMatchObject({ line: 1, initialisedTokens: 2 });
+    expect(run.log).not.toContain('Secr3t');
+  });
+
+  it('a line naming no token is logged by its line number, not by what it names; the other lines still log in', async () => {
+    const file = privateFile(join(testbed.dir, 'pins-unknown'), `# two tokens\nMy=Secret-pin\nalpha=${PIN_A}\n`);
+    const run = await runOnce(testbed, `file:${file}`);
+    expect(run.active).toEqual({ alpha: true, beta: false });
+    const failure = logLines(run.log).find((l) => String(l.msg).startsWith('autologin: login failed'));
+    expect(failure).toMatchObject({ line: 2, code: 'Signer.TokenNotFound' });
+    expect(failure).not.toHaveProperty('token');
+    expect(run.log).not.toMatch(/"My\b|Secret-pin/);
+  });
+
   it('exec: a program of the administrator prints the PINs; one others can modify is refused', async () => {
     const program = privateFile(join(testbed.dir, 'pins-from-vault.sh'), `#!/bin/sh\nprintf 'alpha=%s\\nbeta=%s\\n' "$VAULT_PIN_A" "$VAULT_PIN_B"\n`, 0o700);
     const run = await runOnce(testbed, `exec:${program}`, { VAULT_PIN_A: PIN_A, VAULT_PIN_B: PIN_B });
@@ -187,5 +208,80 @@ describe('autologin with one token', () => {
     expect(run.active).toEqual({ only: true });
     const line = logLines(run.log).find((l) => l.msg === 'autologin: token logged in');
     expect(line).toMatchObject({ token: run.tokens[0]!.tokenId, tokenId: run.tokens[0]!.tokenId });
+  });
+});
+
+describe('autologin with one token whose PIN holds "="', () => {
+  const PIN_EQ = 'Secr3t=Pin-8812';
+  let testbed: Testbed;
+
+  beforeAll(() => {
+    testbed = createTestbed();
+    initTokenWithSoftHsmUtil(testbed, 'eq', PIN_EQ);
+  });
+  afterAll(() => testbed?.cleanup());
+
+  it('a single line whose part before "=" names no token is the PIN; the log names the token by its id, never the PIN', async () => {
+    const run = await runOnce(testbed, `file:${privateFile(join(testbed.dir, 'pin'), `${PIN_EQ}\n`)}`);
+    expect(run.active).toEqual({ eq: true });
+    const line = logLines(run.log).find((l) => l.msg === 'autologin: token logged in');
+    expect(line).toMatchObject({ line: 1, token: run.tokens[0]!.tokenId });
+    expect(run.log).not.toContain('Secr3t');
+  });
+
+  it('a single line whose part before "=" names the token is TOKEN=PIN', async () => {
+    const run = await runOnce(testbed, `file:${privateFile(join(testbed.dir, 'pin-named'), `eq=${PIN_EQ}\n`)}`);
+    expect(run.active).toEqual({ eq: true });
+    expect(logLines(run.log).find((l) => l.msg === 'autologin: token logged in')).toMatchObject({ token: 'eq' });
+    expect(run.log).not.toContain('Secr3t');
+  });
+});
+
+describe('exec: a program that does not finish', () => {
+  let dir: string;
+  const pids: number[] = [];
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  /** Bounded: the program gets SIGKILL after the grace period, so it is gone soon after. */
+  const gone = async (pid: number) => {
+    for (let i = 0; i < 200 && alive(pid); i++) await sleep(25);
+    return !alive(pid);
+  };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'xrd-autologin-exec-'));
+  });
+  afterAll(() => {
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('one that ignores SIGTERM is killed after the grace period, and autologin goes on without its PINs', async () => {
+    const pidFile = join(dir, 'stubborn.pid');
+    const program = privateFile(join(dir, 'stubborn.sh'), `#!/bin/sh\ntrap '' TERM\necho $$ > ${pidFile}\nprintf 'alpha=%s\\n' partial\nwhile :; do sleep 1; done\n`, 0o700);
+    await expect(readAutologinSource({ kind: 'exec', path: program }, process.env, { timeoutMs: 500, graceMs: 200 })).rejects.toMatchObject({
+      code: 'IOError',
+      details: { reason: expect.stringMatching(/did not finish within 0.5 s .*stopped$/) },
+    });
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    pids.push(pid);
+    expect(await gone(pid)).toBe(true);
+  });
+
+  it('one whose child keeps its output open does not hold autologin up', async () => {
+    const pidFile = join(dir, 'child.pid');
+    // setsid: the child leaves the program's process group, so only the time limit ends the wait.
+    const program = privateFile(join(dir, 'leaves-child.sh'), `#!/bin/sh\nsetsid sleep 60 &\necho $! > ${pidFile}\nprintf 'alpha=%s\\n' x\nexit 0\n`, 0o700);
+    await expect(readAutologinSource({ kind: 'exec', path: program }, process.env, { timeoutMs: 500, graceMs: 200 })).rejects.toMatchObject({
+      code: 'IOError',
+      details: { reason: expect.stringContaining('kept its output open') },
+    });
+    pids.push(Number(readFileSync(pidFile, 'utf8')));
   });
 });
