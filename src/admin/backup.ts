@@ -9,11 +9,12 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { KeyUsage } from '../certificates/csr.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
+import { writeFileAtomic } from '../platform/files.ts';
 import { TarError, readTarGz, writeTarGz, type TarEntry } from '../platform/tar.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { parseServerConf } from '../serverconf/server-conf.ts';
@@ -230,9 +231,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
     };
     const archive = writeTarGz([{ name: MANIFEST, data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), mode: 0o600, mtime: created }, ...entries]);
     // Written beside and renamed: an interrupted backup leaves no archive that looks whole.
-    rmSync(`${target}.partial`, { force: true });
-    writeDurably(`${target}.partial`, archive, 0o600);
-    renameSync(`${target}.partial`, target);
+    writeFileAtomic(target, archive, 0o600);
+    ownLike(target, dirname(target));
     say(`wrote ${target} (${archive.length} bytes: ${manifest.files.length} files, ${manifest.keys.length} keys, ${certCount(manifest)} certificates)`);
     audit(options.signerDataDir, 'createBackup', { file: target, files: manifest.files.length, keys: manifest.keys.length });
     return infoOf(target, archive.length, manifest);
@@ -257,10 +257,10 @@ function sourceOf(managed: ManagedFile, o: { signerDataDir: string; proxyDataDir
 function archivePath(out: string, created: Date, label: string | null): string {
   const absolute = resolve(out);
   if (/\.(tar\.gz|tgz)$/.test(absolute)) {
-    mkdirSync(dirname(absolute), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(absolute));
     return absolute;
   }
-  mkdirSync(absolute, { recursive: true, mode: 0o700 });
+  makeDirs(absolute);
   const stamp = created.toISOString().replace(/[:.]/g, '-');
   const suffix = label ? `-${label.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 40)}` : '';
   return join(absolute, `xrd-backup-${stamp}${suffix}.tar.gz`);
@@ -269,11 +269,12 @@ function archivePath(out: string, created: Date, label: string | null): string {
 /**
  * Copies the key configuration through SQLite's online backup from a read-only connection (a
  * signer may be writing it: the copy is one transaction's view), turns the copy into a
- * self-contained rollback-journal database and reads the key list from it. A read-only connection
- * to a WAL database leaves empty -wal and -shm files when none existed; the signer uses them as
- * its own.
+ * self-contained rollback-journal database and reads the key list from it.
  */
 async function snapshotKeyconf(source: string, copy: string): Promise<Pick<BackupManifest, 'tokens' | 'keys'>> {
+  // A read-only connection to a WAL database creates -wal and -shm when none exist (the signer is
+  // stopped) and cannot remove them: left behind, root's would lock the signer out of its database.
+  const companions = ['-wal', '-shm'].map((suffix) => source + suffix).filter((path) => !existsSync(path));
   let db: Database.Database | undefined;
   try {
     db = new Database(source, { readonly: true, fileMustExist: true });
@@ -282,6 +283,7 @@ async function snapshotKeyconf(source: string, copy: string): Promise<Pick<Backu
     throw new XrdError('IOError', { reason: `cannot copy ${source}: ${(err as Error).message}` }, { cause: err });
   } finally {
     db?.close();
+    dropCompanions(source, companions);
   }
   const snapshot = new Database(copy);
   try {
@@ -322,6 +324,22 @@ function keysOfKeyconf(db: Database.Database): Pick<BackupManifest, 'tokens' | '
       csrs: csrs.find((c) => c.key_id === k.key_id)?.n ?? 0,
     })),
   };
+}
+
+/**
+ * Removes the -wal/-shm files the read-only connection created. A signer started meanwhile uses
+ * them as its own: then they stay, given the database's owner.
+ */
+function dropCompanions(source: string, created: readonly string[]): void {
+  const signerRuns = runningSignerPid(dirname(source)) !== undefined;
+  for (const path of created) {
+    try {
+      if (!signerRuns && (!path.endsWith('-wal') || statSync(path).size === 0)) rmSync(path, { force: true });
+      else ownLike(path, source);
+    } catch {
+      // Not created after all (or gone): nothing to tidy.
+    }
+  }
 }
 
 function serverIdOf(serverConf: Buffer): string | null {
@@ -498,10 +516,10 @@ function applySteps(steps: readonly Step[], file: string, say: (line: string) =>
   const placed: string[] = [];
   try {
     for (const s of steps) {
-      mkdirSync(dirname(s.target), { recursive: true, mode: 0o700 });
-      rmSync(s.target + STAGED, { force: true });
-      writeDurably(s.target + STAGED, s.data, s.file.mode);
+      makeDirs(dirname(s.target));
       staged.push(s.target + STAGED);
+      writeFileAtomic(s.target + STAGED, s.data, s.file.mode);
+      ownLike(s.target + STAGED, existsSync(s.target) ? s.target : dirname(s.target));
     }
     for (const s of steps) {
       // SQLite's journal and WAL belong to the database they sit beside: they go with it, or a
@@ -622,18 +640,28 @@ function readSource(path: string): Buffer {
   }
 }
 
-/** Writes a new file with exactly `mode` (whatever the umask) and flushes it to disk. */
-function writeDurably(path: string, data: Buffer, mode: number): void {
-  const fd = openSync(path, 'wx', mode);
-  try {
-    let at = 0;
-    while (at < data.length) at += writeSync(fd, data, at, data.length - at);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+const runsAsRoot = () => process.getuid?.() === 0;
+
+/**
+ * Root's files take the owner and group of `like` (the file they replace, or their folder): the
+ * services run as their own users (native-config/systemd) and must still read and write them.
+ */
+function ownLike(path: string, like: string): void {
+  if (!runsAsRoot()) return;
+  const { uid, gid } = statSync(like);
+  chownSync(path, uid, gid);
+}
+
+/** mkdir -p (0700); as root, the folders made get the owner of the folder they were made in. */
+function makeDirs(dir: string): void {
+  const absolute = resolve(dir);
+  const first = mkdirSync(absolute, { recursive: true, mode: 0o700 });
+  if (first === undefined || !runsAsRoot()) return;
+  const { uid, gid } = statSync(dirname(first));
+  for (let d = absolute; ; d = dirname(d)) {
+    chownSync(d, uid, gid);
+    if (d === first || d === dirname(d)) break;
   }
-  // openSync's mode is filtered by the umask.
-  chmodSync(path, mode);
 }
 
 function audit(signerDataDir: string, event: string, fields: Record<string, string | number>): void {

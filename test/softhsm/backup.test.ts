@@ -7,7 +7,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate, createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -231,6 +231,44 @@ describe('backup and restore of configuration and key metadata', () => {
     rmSync(adminDir);
     mkdirSync(adminDir, { mode: 0o700 });
     writeFileSync(join(adminDir, 'api-keys.json'), keysFile, { mode: 0o600 });
+  });
+
+  it('a backup taken while the signer is stopped leaves no -wal or -shm beside its database', async () => {
+    const keyconf = join(signerDir, 'keyconf.sqlite');
+    expect(existsSync(`${keyconf}-wal`)).toBe(false);
+    const taken = await createBackup({ signerDataDir: signerDir, proxyDataDir: proxyDir, out: join(testbed.dir, 'stopped') });
+    expect(taken.keys).toBe(1); // the AUTHENTICATION key was deleted after the first backup
+    expect(existsSync(`${keyconf}-wal`)).toBe(false);
+    expect(existsSync(`${keyconf}-shm`)).toBe(false);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('run as root, backup and restore leave files the service users own: those of the file replaced, or of the folder', async () => {
+    // Another server laid out as the systemd units do: the signer's folder its user's, the proxy's another's.
+    const SIGNER = { uid: 4321, gid: 4320 };
+    const PROXY = { uid: 4331, gid: 4330 };
+    const other = join(testbed.dir, 'owned');
+    const [otherSigner, otherProxy, otherBackups] = ['signer', 'proxy', 'proxy/backups'].map((d) => join(other, d));
+    for (const dir of [otherSigner, otherBackups]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(otherSigner, 'keyconf.sqlite'), 'the key configuration being replaced');
+    chownSync(otherSigner, SIGNER.uid, SIGNER.gid);
+    chownSync(join(otherSigner, 'keyconf.sqlite'), SIGNER.uid, SIGNER.uid);
+    chownSync(otherProxy, PROXY.uid, PROXY.gid);
+    chownSync(otherBackups, PROXY.uid, PROXY.gid);
+    const owner = (path: string) => {
+      const st = statSync(path);
+      return { uid: st.uid, gid: st.gid };
+    };
+
+    // The admin API (the proxy's user) lists what root backed up into its folder.
+    const taken = await createBackup({ signerDataDir: signerDir, proxyDataDir: proxyDir, out: otherBackups });
+    expect(owner(taken.file)).toEqual(PROXY);
+
+    await restoreBackup({ file: backup.file, signerDataDir: otherSigner, proxyDataDir: otherProxy });
+    expect(owner(join(otherSigner, 'keyconf.sqlite'))).toEqual({ uid: SIGNER.uid, gid: SIGNER.uid });
+    expect(owner(join(otherSigner, 'audit.log'))).toEqual(SIGNER);
+    for (const path of ['serverconf.json', 'internal-tls', 'internal-tls/internal.key', 'internal-tls/internal.crt', 'admin', 'admin/api-keys.json']) {
+      expect(owner(join(otherProxy, path)), path).toEqual(PROXY);
+    }
   });
 
   it('with the signer stopped, restore brings back the deleted certificate and its status; the keys still sign, a key deleted from the token is reported missing', async () => {
