@@ -15,10 +15,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { KeyUsage } from '../certificates/csr.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { writeFileAtomic } from '../platform/files.ts';
+import type { Logger } from '../platform/logger.ts';
 import { TarError, readTarGz, writeTarGz, type TarEntry } from '../platform/tar.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { parseServerConf } from '../serverconf/server-conf.ts';
-import { fileAuditLog } from '../signer/audit-log.ts';
 import type { CertStatus } from '../signer/keyconf-store.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 
@@ -136,6 +136,8 @@ export interface CreateBackupOptions {
   readonly anchorFile?: string;
   /** One line per step, for humans. */
   readonly progress?: (line: string) => void;
+  /** The caller's log: the backup taken is recorded there (see `log` of RestoreOptions). */
+  readonly log?: Logger;
 }
 
 export interface RestoreOptions {
@@ -151,6 +153,11 @@ export interface RestoreOptions {
   /** Where the archived configuration anchor goes; without it, it is not restored. */
   readonly anchorFile?: string;
   readonly progress?: (line: string) => void;
+  /**
+   * The caller's log: the restore (or its failure) is recorded there. Not the signer's audit.log:
+   * that is the signer's own record of what it did, written by its user alone under systemd.
+   */
+  readonly log?: Logger;
 }
 
 export type RestoreOutcome = 'restored' | 'unchanged' | 'kept current' | 'skipped';
@@ -234,7 +241,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
     writeFileAtomic(target, archive, 0o600);
     ownLike(target, dirname(target));
     say(`wrote ${target} (${archive.length} bytes: ${manifest.files.length} files, ${manifest.keys.length} keys, ${certCount(manifest)} certificates)`);
-    audit(options.signerDataDir, 'createBackup', { file: target, files: manifest.files.length, keys: manifest.keys.length });
+    options.log?.info({ event: 'createBackup', file: target, label, files: manifest.files.length, keys: manifest.keys.length }, 'backup taken');
     return infoOf(target, archive.length, manifest);
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -497,8 +504,14 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         report.push({ path: f.path, target, outcome: 'restored' });
       }
     }
-    const keptAside = applySteps(steps, file, say);
-    audit(options.signerDataDir, 'restoreBackup', { file, created: manifest.created, files: steps.length });
+    let keptAside: string[];
+    try {
+      keptAside = applySteps(steps, file, say);
+    } catch (err) {
+      options.log?.error({ event: 'restoreBackup', file, created: manifest.created, err }, 'restore failed; the current files were put back');
+      throw err;
+    }
+    options.log?.info({ event: 'restoreBackup', file, created: manifest.created, restored: steps.map((s) => s.target), keptAside }, 'backup restored');
     const keys = signer
       ? await checkBackupKeys(manifest, signer).catch((err: unknown) => notChecked(manifest, `the signer could not be asked: ${toXrdError(err).message}`))
       : notChecked(manifest, `no signer answers on ${socket}: start it, log in to its tokens and run \`xrd backup check\``);
@@ -662,9 +675,4 @@ function makeDirs(dir: string): void {
     chownSync(d, uid, gid);
     if (d === first || d === dirname(d)) break;
   }
-}
-
-function audit(signerDataDir: string, event: string, fields: Record<string, string | number>): void {
-  if (!existsSync(signerDataDir)) return;
-  fileAuditLog(join(signerDataDir, 'audit.log')).record(event, fields, {});
 }

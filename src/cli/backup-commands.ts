@@ -5,6 +5,7 @@
  */
 import { join, resolve } from 'node:path';
 import { checkBackupKeys, createBackup, describeKeyCheck, listBackups, readBackupManifest, restoreBackup, type BackupInfo, type KeyCheck } from '../admin/backup.ts';
+import { createLogger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 
 export interface BackupCommandContext {
@@ -43,7 +44,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
 
   switch (command) {
     case 'create': {
-      const info = await createBackup({ signerDataDir, proxyDataDir, out: str('out') ?? backupsDir, label: str('label'), devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress });
+      const info = await createBackup({ signerDataDir, proxyDataDir, out: str('out') ?? backupsDir, label: str('label'), devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress, log: createLogger('backup') });
       print(info, [`backup ${info.file}: ${info.files.length} files, ${info.keys} keys, ${info.certs} certificates${info.serverId ? ` of ${info.serverId}` : ''}`]);
       return 0;
     }
@@ -53,7 +54,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
       return 0;
     }
     case 'restore': {
-      const report = await restoreBackup({ file: file(), signerDataDir, proxyDataDir, signerSocket: ctx.socket ?? join(signerDataDir, 'signer.sock'), force: values.force === true, devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress });
+      const report = await restoreBackup({ file: file(), signerDataDir, proxyDataDir, signerSocket: ctx.socket ?? join(signerDataDir, 'signer.sock'), force: values.force === true, devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress, log: createLogger('backup') });
       print(report, [
         ...report.files.filter((f) => f.outcome !== 'restored').map((f) => `${f.outcome}: ${f.target ?? f.path}${f.reason ? ` (${f.reason})` : ''}`),
         ...(report.keptAside.length ? [`the files replaced are kept as *.pre-restore: ${report.keptAside.join(', ')}`] : []),

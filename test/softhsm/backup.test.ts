@@ -11,6 +11,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, st
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBackupKeys, createBackup, listBackups, readBackupManifest, restoreBackup, type BackupInfo } from '../../src/admin/backup.ts';
 import { XrdError } from '../../src/platform/errors.ts';
@@ -236,10 +237,13 @@ describe('backup and restore of configuration and key metadata', () => {
   it('a backup taken while the signer is stopped leaves no -wal or -shm beside its database', async () => {
     const keyconf = join(signerDir, 'keyconf.sqlite');
     expect(existsSync(`${keyconf}-wal`)).toBe(false);
+    const before = snapshot();
     const taken = await createBackup({ signerDataDir: signerDir, proxyDataDir: proxyDir, out: join(testbed.dir, 'stopped') });
     expect(taken.keys).toBe(1); // the AUTHENTICATION key was deleted after the first backup
     expect(existsSync(`${keyconf}-wal`)).toBe(false);
     expect(existsSync(`${keyconf}-shm`)).toBe(false);
+    // Nor anything else: the signer's audit.log is the signer's, not the backup's to append to.
+    expect(snapshot()).toEqual(before);
   });
 
   it.skipIf(process.getuid?.() !== 0)('run as root, backup and restore leave files the service users own: those of the file replaced, or of the folder', async () => {
@@ -276,7 +280,10 @@ describe('backup and restore of configuration and key metadata', () => {
     const exited = execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim();
     writeFileSync(join(signerDir, 'signer.pid'), `${exited}\n`);
     const lines: string[] = [];
-    const report = await restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir, devicesIni: testbed.devicesIni, progress: (l) => lines.push(l) });
+    const logged: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => logged.push(line) });
+    const auditBefore = readFileSync(join(signerDir, 'audit.log'));
+    const report = await restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir, devicesIni: testbed.devicesIni, progress: (l) => lines.push(l), log });
     const outcome = Object.fromEntries(report.files.map((f) => [f.path, f.outcome]));
     expect(outcome).toEqual({
       'signer/keyconf.sqlite': 'restored',
@@ -294,7 +301,11 @@ describe('backup and restore of configuration and key metadata', () => {
     expect(report.keys.notChecked.map((k) => k.keyId).sort()).toEqual([signKey.keyId, authKeyId].sort());
     expect(readFileSync(join(proxyDir, 'serverconf.json'), 'utf8')).toBe(SERVER_CONF);
     expect(statSync(join(signerDir, 'keyconf.sqlite')).mode & 0o777).toBe(0o600);
-    expect(readFileSync(join(signerDir, 'audit.log'), 'utf8')).toContain('"event":"restoreBackup"');
+    // The restore is in the caller's log; the signer's audit trail is left as it was.
+    expect(readFileSync(join(signerDir, 'audit.log'))).toEqual(auditBefore);
+    expect(logged.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({ event: 'restoreBackup', file: backup.file, created: backup.created, restored: [join(signerDir, 'keyconf.sqlite'), join(proxyDir, 'serverconf.json')], msg: 'backup restored' }),
+    ]);
     expect(existsSync(join(signerDir, 'softhsm', 'tokens', 'token.object'))).toBe(true);
 
     await startDaemon();
