@@ -39,6 +39,8 @@ interface ManagedFile {
   readonly rel: string;
   /** The audit trail is never rolled back: restored only onto a server that has none. */
   readonly keepCurrent?: boolean;
+  /** Public (certificates, devices.ini, the anchor): may be restored readable by group and others. */
+  readonly shared?: boolean;
 }
 
 /**
@@ -52,13 +54,13 @@ const MANAGED: readonly ManagedFile[] = [
   { path: 'signer/keyconf.sqlite', root: 'signer', rel: 'keyconf.sqlite' },
   { path: 'signer/audit.log', root: 'signer', rel: 'audit.log', keepCurrent: true },
   { path: 'proxy/serverconf.json', root: 'proxy', rel: 'serverconf.json' },
-  { path: 'proxy/internal-tls/internal.crt', root: 'proxy', rel: 'internal-tls/internal.crt' },
+  { path: 'proxy/internal-tls/internal.crt', root: 'proxy', rel: 'internal-tls/internal.crt', shared: true },
   { path: 'proxy/internal-tls/internal.key', root: 'proxy', rel: 'internal-tls/internal.key' },
   { path: 'proxy/admin/api-keys.json', root: 'proxy', rel: 'admin/api-keys.json' },
-  { path: 'proxy/admin/api.crt', root: 'proxy', rel: 'admin/api.crt' },
+  { path: 'proxy/admin/api.crt', root: 'proxy', rel: 'admin/api.crt', shared: true },
   { path: 'proxy/admin/api.key', root: 'proxy', rel: 'admin/api.key' },
-  { path: 'devices.ini', root: 'devices', rel: '' },
-  { path: 'configuration-anchor.xml', root: 'anchor', rel: '' },
+  { path: 'devices.ini', root: 'devices', rel: '', shared: true },
+  { path: 'configuration-anchor.xml', root: 'anchor', rel: '', shared: true },
 ];
 const KEYCONF = MANAGED[0]!;
 
@@ -66,7 +68,10 @@ export interface BackupFile {
   /** Name inside the archive, e.g. `signer/keyconf.sqlite`. */
   readonly path: string;
   readonly size: number;
-  /** Permission bits the file is restored with. */
+  /**
+   * Permission bits of the file backed up. It is restored with them clamped: keys, secrets,
+   * databases and JSON files 0600, certificates, devices.ini and the anchor at most 0644.
+   */
   readonly mode: number;
   /** Lowercase hex. */
   readonly sha256: string;
@@ -455,6 +460,15 @@ interface Step {
   readonly file: BackupFile;
   readonly target: string;
   readonly data: Buffer;
+  readonly mode: number;
+}
+
+/**
+ * The archive's mode is only a hint: an edited archive must not make a key world-readable or the
+ * API key file writable by others. Owner read-write always (the services write their files).
+ */
+function restoredMode(managed: ManagedFile, archived: number): number {
+  return managed.shared ? 0o600 | (archived & 0o044) : 0o600;
 }
 
 /**
@@ -493,14 +507,15 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
       const managed = MANAGED.find((m) => m.path === f.path)!;
       const target = sourceOf(managed, options);
       const data = files.get(f.path)!.data;
+      const mode = restoredMode(managed, f.mode);
       if (!target) {
         report.push({ path: f.path, target: null, outcome: 'skipped', reason: `no ${managed.root === 'devices' ? 'devices.ini' : 'anchor'} path given to restore it to` });
       } else if (managed.keepCurrent && existsSync(target)) {
         report.push({ path: f.path, target, outcome: 'kept current', reason: 'the audit trail is not rolled back' });
-      } else if (managed !== KEYCONF && sameContent(target, data, f.mode)) {
+      } else if (managed !== KEYCONF && sameContent(target, data, mode)) {
         report.push({ path: f.path, target, outcome: 'unchanged' });
       } else {
-        steps.push({ file: f, target, data });
+        steps.push({ file: f, target, data, mode });
         report.push({ path: f.path, target, outcome: 'restored' });
       }
     }
@@ -531,7 +546,7 @@ function applySteps(steps: readonly Step[], file: string, say: (line: string) =>
     for (const s of steps) {
       makeDirs(dirname(s.target));
       staged.push(s.target + STAGED);
-      writeFileAtomic(s.target + STAGED, s.data, s.file.mode);
+      writeFileAtomic(s.target + STAGED, s.data, s.mode);
       ownLike(s.target + STAGED, existsSync(s.target) ? s.target : dirname(s.target));
     }
     for (const s of steps) {

@@ -275,6 +275,35 @@ describe('backup and restore of configuration and key metadata', () => {
     }
   });
 
+  it('modes come back clamped: an edited archive cannot make a key or the API key file readable or writable by others', async () => {
+    const loose: Record<string, number> = {
+      'signer/keyconf.sqlite': 0o666,
+      'proxy/internal-tls/internal.key': 0o644,
+      'proxy/admin/api-keys.json': 0o666,
+      'proxy/serverconf.json': 0o777,
+      'proxy/internal-tls/internal.crt': 0o777,
+      'devices.ini': 0o664,
+    };
+    const entries = readTarGz(readFileSync(backup.file)).map((e) => {
+      if (e.name !== 'manifest.json') return { ...e, mode: loose[e.name] ?? e.mode };
+      const manifest = JSON.parse(e.data.toString('utf8')) as { files: { path: string; mode: number }[] };
+      for (const f of manifest.files) f.mode = loose[f.path] ?? f.mode;
+      return { ...e, data: Buffer.from(JSON.stringify(manifest)) };
+    });
+    const edited = join(testbed.dir, 'loose.tar.gz');
+    writeFileSync(edited, writeTarGz(entries));
+    const other = join(testbed.dir, 'loose');
+    const devices = join(other, 'devices.ini');
+    await restoreBackup({ file: edited, signerDataDir: join(other, 'signer'), proxyDataDir: join(other, 'proxy'), devicesIni: devices });
+    const mode = (path: string) => statSync(join(other, path)).mode & 0o777;
+    expect(mode('signer/keyconf.sqlite')).toBe(0o600);
+    expect(mode('proxy/internal-tls/internal.key')).toBe(0o600);
+    expect(mode('proxy/admin/api-keys.json')).toBe(0o600);
+    expect(mode('proxy/serverconf.json')).toBe(0o600);
+    expect(mode('proxy/internal-tls/internal.crt')).toBe(0o644);
+    expect(mode('devices.ini')).toBe(0o644);
+  });
+
   it('with the signer stopped, restore brings back the deleted certificate and its status; the keys still sign, a key deleted from the token is reported missing', async () => {
     // A signer killed outright leaves its pid file; a pid that names no process does not stop a restore.
     const exited = execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim();
