@@ -379,22 +379,49 @@ export function readBackupManifest(file: string): BackupManifest {
   return openBackup(file).manifest;
 }
 
-/** The backups in `dir`, newest first; archives that fail verification are listed with their error. */
+/**
+ * What listing verified, by archive path, while the file is the same one unchanged (size,
+ * modification and change times, inode): `GET /api/v1/backups` runs on the API's event loop, and
+ * unzipping and hashing every archive on each request would stall it. Restore, check and
+ * readBackupManifest always verify afresh.
+ */
+const listed = new Map<string, { readonly stamp: string; readonly info: BackupInfo }>();
+
+/**
+ * The backups in `dir`, newest first; archives that fail verification are listed with their error.
+ * Each archive is verified once and then remembered until it changes.
+ */
 export function listBackups(dir: string): BackupInfo[] {
-  if (!existsSync(dir)) return [];
-  const infos = readdirSync(dir)
-    .filter((name) => /\.(tar\.gz|tgz)$/.test(name))
-    .map((name): BackupInfo => {
-      const file = resolve(dir, name);
-      try {
-        const opened = openBackup(file);
-        return infoOf(file, opened.bytes, opened.manifest);
-      } catch (err) {
-        const e = toXrdError(err);
-        const stat = statSync(file);
-        return { file, name, bytes: stat.size, created: stat.mtime.toISOString(), label: null, serverId: null, files: [], keys: 0, certs: 0, manifest: null, error: { code: e.code, message: e.message } };
-      }
-    });
+  const folder = resolve(dir);
+  if (!existsSync(folder)) return [];
+  const names = new Set(readdirSync(folder).filter((name) => /\.(tar\.gz|tgz)$/.test(name)));
+  for (const file of listed.keys()) if (dirname(file) === folder && !names.has(basename(file))) listed.delete(file);
+  const infos: BackupInfo[] = [];
+  for (const name of names) {
+    const file = join(folder, name);
+    let stat;
+    try {
+      stat = statSync(file);
+    } catch {
+      continue; // removed while listing
+    }
+    const stamp = `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.ino}`;
+    const known = listed.get(file);
+    if (known?.stamp === stamp) {
+      infos.push(known.info);
+      continue;
+    }
+    let info: BackupInfo;
+    try {
+      const opened = openBackup(file);
+      info = infoOf(file, opened.bytes, opened.manifest);
+    } catch (err) {
+      const e = toXrdError(err);
+      info = { file, name, bytes: stat.size, created: stat.mtime.toISOString(), label: null, serverId: null, files: [], keys: 0, certs: 0, manifest: null, error: { code: e.code, message: e.message } };
+    }
+    listed.set(file, { stamp, info });
+    infos.push(info);
+  }
   return infos.sort((a, b) => b.created.localeCompare(a.created));
 }
 

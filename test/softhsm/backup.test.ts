@@ -7,7 +7,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate, createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -218,6 +218,32 @@ describe('backup and restore of configuration and key metadata', () => {
     expect(listBackups(damagedDir).map((b) => [b.name, b.error?.code])).toEqual(
       expect.arrayContaining([['flipped.tar.gz', 'BackupCorrupt'], ['altered.tar.gz', 'BackupCorrupt'], ['foreign.tar.gz', 'BackupCorrupt']]),
     );
+  });
+
+  it('listing verifies each archive once and still sees one that changed or went since', async () => {
+    const dir = join(testbed.dir, 'listed');
+    mkdirSync(dir);
+    const file = join(dir, 'one.tar.gz');
+    const archive = readFileSync(backup.file);
+    // Each write a second apart: file times are only as fine as the kernel's clock tick.
+    let second = 1_700_000_000;
+    const rewrite = (data: Buffer) => {
+      writeFileSync(file, data);
+      utimesSync(file, ++second, second);
+    };
+    rewrite(archive);
+    expect(listBackups(dir).map((b) => [b.name, b.keys, b.error])).toEqual([['one.tar.gz', 2, null]]);
+    expect(listBackups(dir).map((b) => [b.name, b.keys, b.error])).toEqual([['one.tar.gz', 2, null]]);
+
+    // Damaged in place: same name, same size.
+    const flipped = Buffer.from(archive);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
+    rewrite(flipped);
+    expect(listBackups(dir).map((b) => [b.name, b.error?.code])).toEqual([['one.tar.gz', 'BackupCorrupt']]);
+    rewrite(archive);
+    expect(listBackups(dir).map((b) => [b.name, b.error])).toEqual([['one.tar.gz', null]]);
+    rmSync(file);
+    expect(listBackups(dir)).toEqual([]);
   });
 
   it('a restore that cannot write every file puts back what was there', async () => {
