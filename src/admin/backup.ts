@@ -308,7 +308,13 @@ async function snapshotKeyconf(source: string, copy: string): Promise<Pick<Backu
   }
 }
 
-/** The keys, certificates and CSR counts of a keyconf database (tables as keyconf-store.ts's schema). */
+/**
+ * The keys, certificates and CSR counts of a keyconf database (tables as keyconf-store.ts's schema).
+ * Raw SQL rather than KeyconfStore, on purpose: its constructor writes (chmod, WAL mode, schema),
+ * so it cannot open a database read-only, and it enumerates only per token or per key (no list of
+ * all keys or token ids), which would make this a query per key on top. Reading a copy keeps this
+ * from ever changing the signer's file; a schema change there needs one here.
+ */
 function keysOfKeyconf(db: Database.Database): Pick<BackupManifest, 'tokens' | 'keys'> {
   const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
   if (!tables.has('keys')) return { tokens: [], keys: [] };
