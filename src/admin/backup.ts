@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { KeyUsage } from '../certificates/csr.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
-import { writeFileAtomic } from '../platform/files.ts';
+import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { TarError, readTarGz, writeTarGz, type TarEntry } from '../platform/tar.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
@@ -311,9 +311,9 @@ async function snapshotKeyconf(source: string, copy: string): Promise<Pick<Backu
 /**
  * The keys, certificates and CSR counts of a keyconf database (tables as keyconf-store.ts's schema).
  * Raw SQL rather than KeyconfStore, on purpose: its constructor writes (chmod, WAL mode, schema),
- * so it cannot open a database read-only, and it enumerates only per token or per key (no list of
- * all keys or token ids), which would make this a query per key on top. Reading a copy keeps this
- * from ever changing the signer's file; a schema change there needs one here.
+ * so it cannot open the signer's database read-only, and it has no way to enumerate all keys or
+ * token ids (only keys of a given token, certificates and CSRs of a given key). A schema change
+ * in keyconf-store.ts needs one here.
  */
 function keysOfKeyconf(db: Database.Database): Pick<BackupManifest, 'tokens' | 'keys'> {
   const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
@@ -582,21 +582,28 @@ function applySteps(steps: readonly Step[], file: string, say: (line: string) =>
       writeFileAtomic(s.target + STAGED, s.data, s.mode);
       ownLike(s.target + STAGED, existsSync(s.target) ? s.target : dirname(s.target));
     }
-    for (const s of steps) {
-      // SQLite's journal and WAL belong to the database they sit beside: they go with it, or a
-      // stale WAL would be played into the restored file.
-      const companions = s.file.path === KEYCONF.path ? ['', '-wal', '-shm', '-journal'] : [''];
-      for (const suffix of companions) {
-        const current = s.target + suffix;
-        if (!existsSync(current)) continue;
-        rmSync(current + ASIDE, { force: true });
-        renameSync(current, current + ASIDE);
-        aside.push({ from: current, to: current + ASIDE });
+    const swap = () => {
+      for (const s of steps) {
+        // SQLite's journal and WAL belong to the database they sit beside: they go with it, or a
+        // stale WAL would be played into the restored file.
+        const companions = s.file.path === KEYCONF.path ? ['', '-wal', '-shm', '-journal'] : [''];
+        for (const suffix of companions) {
+          const current = s.target + suffix;
+          if (!existsSync(current)) continue;
+          rmSync(current + ASIDE, { force: true });
+          renameSync(current, current + ASIDE);
+          aside.push({ from: current, to: current + ASIDE });
+        }
+        renameSync(s.target + STAGED, s.target);
+        placed.push(s.target);
+        say(`restored ${s.target}`);
       }
-      renameSync(s.target + STAGED, s.target);
-      placed.push(s.target);
-      say(`restored ${s.target}`);
-    }
+    };
+    // serverconf.json is changed under its lock by the admin API and the CLI (server-admin.ts):
+    // swapped under it too, so an edit in flight lands before the restore, not over it.
+    const serverConf = steps.find((s) => s.file.path === 'proxy/serverconf.json');
+    if (serverConf) withFileLock(serverConf.target, swap);
+    else swap();
   } catch (err) {
     for (const path of [...staged, ...placed]) rmSync(path, { force: true });
     for (const { from, to } of aside.reverse()) renameSync(to, from);

@@ -11,7 +11,7 @@ import { SignerClient } from '../signer/signer-client.ts';
 export interface BackupCommandContext {
   /** --data-dir (or its default): both data folders unless --signer-dir / --proxy-dir say otherwise. */
   readonly dataDir: string;
-  /** The devices.ini `xrd daemon start` would read. */
+  /** The devices.ini `xrd daemon start` would read: what `create` backs up. `restore` needs --devices. */
   readonly devicesIni: string;
   /** The signer socket when --socket or $XRD_SIGNER_SOCKET names one. */
   readonly socket?: string;
@@ -22,9 +22,10 @@ type Values = Record<string, string | boolean | undefined>;
 
 export const BACKUP_USAGE = `  xrd backup create [--signer-dir D] [--proxy-dir D] [--devices F] [--anchor F] [--label L] [--out F.tar.gz|DIR]
                                     configuration and key metadata in one archive (keys stay on the HSM)
-  xrd backup list [--dir DIR]       backups in DIR (default <data-dir>/backups), verified
+  xrd backup list [--dir DIR]       backups in DIR (default <proxy-dir>/backups), verified
   xrd backup restore <file> [--signer-dir D] [--proxy-dir D] [--devices F] [--anchor F] [--force]
-                                    put a backup back (the signer must be stopped)
+                                    put a backup back (the signer must be stopped; devices.ini and
+                                    the anchor only to where --devices / --anchor say)
   xrd backup check <file>           verify an archive and ask the signer whether its tokens hold the keys`;
 
 export async function backupCommand(command: string | undefined, rest: string[], values: Values, ctx: BackupCommandContext): Promise<number> {
@@ -32,7 +33,8 @@ export async function backupCommand(command: string | undefined, rest: string[],
   const str = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
   const signerDataDir = resolve(str('signer-dir') ?? ctx.dataDir);
   const proxyDataDir = resolve(str('proxy-dir') ?? ctx.dataDir);
-  const backupsDir = join(ctx.dataDir, 'backups');
+  // Where the admin API (xrd admin start --data-dir <proxy-dir>) takes and lists them.
+  const backupsDir = join(proxyDataDir, 'backups');
   const progress = json ? undefined : (line: string) => process.stdout.write(`… ${line}\n`);
   const print = (value: unknown, human: string[]): void => {
     process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human.join('\n')}\n`);
@@ -54,7 +56,20 @@ export async function backupCommand(command: string | undefined, rest: string[],
       return 0;
     }
     case 'restore': {
-      const report = await restoreBackup({ file: file(), signerDataDir, proxyDataDir, signerSocket: ctx.socket ?? join(signerDataDir, 'signer.sock'), force: values.force === true, devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress, log: createLogger('backup') });
+      // devices.ini only where --devices says: a default ($XRD_DEVICES_INI, native-config/) may be
+      // another server's file, and overwriting it would point the signer at other modules.
+      const devices = str('devices');
+      const report = await restoreBackup({
+        file: file(),
+        signerDataDir,
+        proxyDataDir,
+        signerSocket: ctx.socket ?? join(signerDataDir, 'signer.sock'),
+        force: values.force === true,
+        devicesIni: devices === undefined ? undefined : resolve(devices),
+        anchorFile: str('anchor') === undefined ? undefined : resolve(str('anchor')!),
+        progress,
+        log: createLogger('backup'),
+      });
       print(report, [
         ...report.files.filter((f) => f.outcome !== 'restored').map((f) => `${f.outcome}: ${f.target ?? f.path}${f.reason ? ` (${f.reason})` : ''}`),
         ...(report.keptAside.length ? [`the files replaced are kept as *.pre-restore: ${report.keptAside.join(', ')}`] : []),

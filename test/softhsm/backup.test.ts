@@ -1,9 +1,11 @@
 /**
  * Backup and restore of a security server's configuration and key metadata against a real signer
- * daemon on SoftHSM: a backup taken while the signer runs, changes made afterwards, a restore
- * refused while the signer answers, damaged archives refused with nothing touched, a restore that
- * fails half-way put back, and a restore that brings the deleted certificate back while the keys,
- * which never left the token, still sign. The CLI and the system `tar` read the same archives.
+ * daemon on SoftHSM, its socket outside its data folder as under systemd: a backup taken while the
+ * signer runs, changes made afterwards, a restore refused while the signer runs, damaged archives
+ * refused with nothing touched, listings that notice a changed archive, a restore that fails
+ * half-way put back, owners and clamped modes of restored files, and a restore that brings the
+ * deleted certificate back while the keys, which never left the token, still sign. The CLI and the
+ * system `tar` read the same archives; the CLI restores devices.ini only to where --devices says.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate, createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
@@ -410,5 +412,19 @@ describe('backup and restore of configuration and key metadata', () => {
     const human = await promisify(execFile)('node', [XRD, 'backup', 'create', ...dirs, '--out', join(cliDir, 'named.tar.gz')], { env: testbed.env });
     expect(human.stdout).toMatch(/^… copying .*keyconf\.sqlite/m);
     expect(human.stdout).toContain(`backup ${join(cliDir, 'named.tar.gz')}: 7 files, 2 keys, 1 certificates of LOCAL/COM/1111/ss1`);
+
+    // Without --devices, restore leaves devices.ini alone, even the one $XRD_DEVICES_INI names.
+    await stopDaemon();
+    const otherDevices = join(testbed.dir, 'other-devices.ini');
+    writeFileSync(otherDevices, '[other]\nlibrary = /usr/lib/other-pkcs11.so\n');
+    const folders = ['--signer-dir', signerDir, '--proxy-dir', proxyDir, '--socket', socketPath];
+    const restore = async (...args: string[]) =>
+      JSON.parse((await promisify(execFile)('node', [XRD, 'backup', 'restore', created.json.file, ...folders, ...args, '--json'], { env: { ...testbed.env, XRD_DEVICES_INI: otherDevices, XRD_LOG_LEVEL: 'warn' } })).stdout);
+    const withoutDevices = await restore();
+    expect(withoutDevices.files).toContainEqual({ path: 'devices.ini', target: null, outcome: 'skipped', reason: 'no devices.ini path given to restore it to' });
+    expect(readFileSync(otherDevices, 'utf8')).toBe('[other]\nlibrary = /usr/lib/other-pkcs11.so\n');
+    const withDevices = await restore('--devices', otherDevices);
+    expect(withDevices.files).toContainEqual({ path: 'devices.ini', target: otherDevices, outcome: 'restored' });
+    expect(readFileSync(otherDevices, 'utf8')).toBe(readFileSync(testbed.devicesIni, 'utf8'));
   });
 });
