@@ -408,7 +408,7 @@ export class ServerAdmin {
    */
   createBackup(label?: string): Promise<BackupInfo> {
     if (!this.options.signerDataDir) throw new XrdError('InvalidConfiguration', { reason: "the signer's data directory is not known here (xrd admin start --signer-dir)" });
-    return createBackup({ signerDataDir: this.options.signerDataDir, proxyDataDir: this.options.proxyDataDir, devicesIni: this.options.devicesIni, out: join(this.options.proxyDataDir, 'backups'), label });
+    return createBackup({ signerDataDir: this.options.signerDataDir, proxyDataDir: this.options.proxyDataDir, devicesIni: this.options.devicesIni, out: join(this.options.proxyDataDir, 'backups'), label, log: this.options.logger });
   }
 
   // --- serverconf.json and global configuration ---------------------------------------------------
