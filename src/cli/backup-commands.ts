@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { checkBackupKeys, createBackup, describeKeyCheck, listBackups, readBackupManifest, restoreBackup, type BackupInfo, type KeyCheck } from '../admin/backup.ts';
 import { createLogger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
+import { UsageError } from './usage-error.ts';
 
 export interface BackupCommandContext {
   /** --data-dir (or its default): both data folders unless --signer-dir / --proxy-dir say otherwise. */
@@ -15,7 +16,6 @@ export interface BackupCommandContext {
   readonly devicesIni: string;
   /** The signer socket when --socket or $XRD_SIGNER_SOCKET names one. */
   readonly socket?: string;
-  readonly usageError: (message: string) => Error;
 }
 
 type Values = Record<string, string | boolean | undefined>;
@@ -40,7 +40,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
     process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human.join('\n')}\n`);
   };
   const file = (): string => {
-    if (!rest[0]) throw ctx.usageError('missing <file>');
+    if (!rest[0]) throw new UsageError('missing <file>');
     return resolve(rest[0]);
   };
 
@@ -91,7 +91,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
       return check.missing.length === 0 && check.notChecked.length === 0 ? 0 : 1;
     }
     default:
-      throw ctx.usageError(`unknown command "backup ${command ?? ''}"`);
+      throw new UsageError(`unknown command "backup ${command ?? ''}"`);
   }
 }
 

@@ -197,7 +197,6 @@ export async function main(argv: string[]): Promise<number> {
         dataDir: dataDir(values),
         devicesIni: devicesIni(values),
         socket: values.socket ?? process.env.XRD_SIGNER_SOCKET,
-        usageError: (message) => new UsageError(message),
       });
     }
     if (isServerCommand(group!, command)) {
