@@ -64,6 +64,12 @@ export class ProxyMetrics {
 }
 
 /**
+ * A `health` answer as daemons of any version give it: the event-loop delays, the signature
+ * statistics and the OCSP responses came later, and a proxy may be upgraded before its signer.
+ */
+export type ReportedHealth = Omit<HealthView, 'eventLoopDelay' | 'signatures' | 'ocsp'> & Partial<Pick<HealthView, 'eventLoopDelay' | 'signatures' | 'ocsp'>>;
+
+/**
  * The signer daemon's `health` answer as gauges. Call `refresh` before writing the registry for a
  * scrape; a daemon that does not answer shows as `xrd_signer_up 0` with no token series, rather
  * than as the last state it reported.
@@ -103,7 +109,8 @@ export class SignerMetrics {
     this.ocspStatus = registry.gauge('xrd_signer_ocsp_status', 'The certificate status in the cached OCSP response (good, revoked, unknown): 1 for the current one.', ['cert', 'status']);
   }
 
-  update(h: HealthView): void {
+  /** What an older daemon does not report shows as unknown (NaN) or as no series, not as down. */
+  update(h: ReportedHealth): void {
     this.up.set(undefined, 1);
     this.healthy.set(undefined, h.status === 'ok' ? 1 : 0);
     this.uptime.set(undefined, h.uptimeSeconds);
@@ -114,16 +121,18 @@ export class SignerMetrics {
       this.tokenActive.set({ token: t.tokenId }, t.active ? 1 : 0);
       this.tokenStatus.set({ token: t.tokenId, status: t.status }, 1);
     }
-    this.loopDelayP50.set(undefined, h.eventLoopDelay.p50Ms / 1000);
-    this.loopDelayP99.set(undefined, h.eventLoopDelay.p99Ms / 1000);
-    this.loopDelayMax.set(undefined, h.eventLoopDelay.maxMs / 1000);
-    const sameBuckets = h.signatures.buckets.length === SIGNATURE_DURATION_BUCKETS.length && h.signatures.buckets.every((b, i) => b === SIGNATURE_DURATION_BUCKETS[i]);
-    for (const k of h.signatures.keys) {
+    const delay = h.eventLoopDelay;
+    this.loopDelayP50.set(undefined, delay ? delay.p50Ms / 1000 : NaN);
+    this.loopDelayP99.set(undefined, delay ? delay.p99Ms / 1000 : NaN);
+    this.loopDelayMax.set(undefined, delay ? delay.maxMs / 1000 : NaN);
+    const signatures = h.signatures ?? { buckets: [], keys: [] };
+    const sameBuckets = signatures.buckets.length === SIGNATURE_DURATION_BUCKETS.length && signatures.buckets.every((b, i) => b === SIGNATURE_DURATION_BUCKETS[i]);
+    for (const k of signatures.keys) {
       for (const [result, total] of Object.entries(k.results)) this.signatures.mirror({ key: k.keyId, result }, total);
       // A daemon with other bounds (another version) shows counts but no histogram rather than a wrong one.
       if (sameBuckets) this.signatureDuration.mirror({ key: k.keyId }, { counts: k.duration.counts, sum: k.duration.sumSeconds, count: k.duration.count });
     }
-    for (const o of h.ocsp) {
+    for (const o of h.ocsp ?? []) {
       this.ocspAge.set({ cert: o.certHash }, o.ageSeconds);
       this.ocspStatus.set({ cert: o.certHash, status: o.status }, 1);
     }
@@ -138,7 +147,7 @@ export class SignerMetrics {
   }
 
   /** Asks the signer (e.g. `() => signer.call('health', {})`) and updates the gauges from its answer. */
-  async refresh(fetchHealth: () => Promise<HealthView>): Promise<void> {
+  async refresh(fetchHealth: () => Promise<ReportedHealth>): Promise<void> {
     try {
       this.update(await fetchHealth());
     } catch {

@@ -137,6 +137,19 @@ describe('signer health in /metrics', () => {
     expect(statuses[0]!.labels.status).toMatch(/^USER_PIN_/);
   });
 
+  it('shows a signer of an older version (no event-loop, signature or OCSP sections in its answer) as up, with its tokens', async () => {
+    await metrics.refresh(async () => {
+      const { eventLoopDelay: _delay, signatures: _signatures, ocsp: _ocsp, ...older } = await signer.call('health', {}, { timeoutMs: 2000 });
+      return older;
+    });
+    const f = parsePrometheusText(registry.text());
+    expect(gauge(f, 'xrd_signer_up')).toBe(1);
+    expect(gauge(f, 'xrd_signer_token_available', { token: tokenId })).toBe(1);
+    expect(gauge(f, 'xrd_signer_event_loop_delay_p99_seconds')).toBeNaN();
+    expect(f.get('xrd_signer_signatures_total')!.samples).toEqual([]);
+    expect(f.get('xrd_signer_ocsp_status')!.samples).toEqual([]);
+  });
+
   it('shows a stopped daemon as down with no token series, and comes back when it restarts', async () => {
     await daemon.close();
     let f = await scrape();
