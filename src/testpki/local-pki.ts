@@ -15,7 +15,7 @@
  * administrator would.
  */
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { toPem } from '../certificates/csr.ts';
@@ -23,6 +23,7 @@ import { loadGlobalConf, type PrivateParameters, type SharedParameters } from '.
 import { startConfigurationSource } from '../globalconf/source.ts';
 import { configurationAnchorXml, writeGlobalConf } from '../globalconf/writer.ts';
 import { XrdError } from '../platform/errors.ts';
+import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import { formatClientId, formatSecurityServerId, parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import type { VerifiedAuthCertReg } from '../trust/management-request-verifier.ts';
 import { EKU, createAuthority, createRootCa, issueCertificate, readCsr, type Authority } from './certificate-authority.ts';
@@ -142,7 +143,7 @@ export class LocalPki {
   static open(dir: string): LocalPki {
     const pkiDir = join(dir, 'pki');
     if (!existsSync(join(pkiDir, 'state.json'))) throw new XrdError('InvalidConfiguration', { reason: `${dir} holds no test PKI (xrd testpki init)` });
-    const state = JSON.parse(readFileSync(join(pkiDir, 'state.json'), 'utf8')) as State;
+    const state = JSON.parse(readFileSync(join(pkiDir, 'state.json'), 'utf8')) as State; // no lock: written whole by rename
     const load = (role: Role): Authority => ({
       cert: Buffer.from(new X509Certificate(readFileSync(join(pkiDir, `${role}.cert.pem`))).raw),
       privateKey: createPrivateKey(readFileSync(join(pkiDir, `${role}.key.pem`))),
@@ -162,8 +163,11 @@ export class LocalPki {
         ? issueCertificate(this.authorities.ca, request.subjectName, request.spki, { keyUsage: ['nonRepudiation'] })
         : issueCertificate(this.authorities.ca, request.subjectName, request.spki, { keyUsage: ['digitalSignature', 'keyEncipherment'], extendedKeyUsage: [EKU.clientAuth, EKU.serverAuth] });
     const x509 = new X509Certificate(cert);
-    this.update((state) => state.issued.push({ serial: normaliseSerial(x509.serialNumber), subject: x509.subject.replaceAll('\n', ', '), usage }));
-    if (usage === 'auth' && server) this.registerAuthCert(parseSecurityServerId(server), cert);
+    this.update((state) => {
+      // Under the state's lock: an approval in another process rewrites the configuration too.
+      if (usage === 'auth' && server) this.registerAuthCert(parseSecurityServerId(server), cert);
+      state.issued.push({ serial: normaliseSerial(x509.serialNumber), subject: x509.subject.replaceAll('\n', ', '), usage });
+    });
     return cert;
   }
 
@@ -180,7 +184,7 @@ export class LocalPki {
   async serve(): Promise<{ ocspUrl: string; tsaUrl: string; confUrl: string; managementUrl?: string; close(): Promise<void> }> {
     const states = (serial: string) => {
       // Re-read: certificates issued or revoked by another `xrd testpki` command count at once.
-      const entry = (JSON.parse(readFileSync(join(this.dir, 'pki', 'state.json'), 'utf8')) as State).issued.find((i) => i.serial === serial);
+      const entry = this.readState().issued.find((i) => i.serial === serial);
       if (!entry) return undefined;
       return entry.revokedAt ? { status: 'revoked' as const, revokedAt: new Date(entry.revokedAt) } : { status: 'good' as const };
     };
@@ -353,26 +357,31 @@ export class LocalPki {
     };
   }
 
+  private get stateFile(): string {
+    return join(this.dir, 'pki', 'state.json');
+  }
+
+  /** Written whole by rename, so a read sees one version or the next, never half of one. */
   private readState(): State {
-    return JSON.parse(readFileSync(join(this.dir, 'pki', 'state.json'), 'utf8')) as State;
+    return JSON.parse(readFileSync(this.stateFile, 'utf8')) as State;
   }
 
   /**
-   * Changes the state on disk: read afresh, changed, written aside and renamed into place, so what
-   * another process (`xrd testpki approve` beside `serve`) wrote meanwhile is kept. Nothing is
-   * written when `change` throws.
+   * Changes the state on disk under `state.json.lock`: read afresh, changed, written whole, so
+   * neither the management service in `serve` nor `xrd testpki approve|issue|revoke` in another
+   * process loses the other's change. Nothing is written when `change` throws.
    */
   private update(change: (state: State) => void): void {
-    const state = this.readState();
-    change(state);
-    this.state = state;
-    this.save();
+    withFileLock(this.stateFile, () => {
+      const state = this.readState();
+      change(state);
+      this.state = state;
+      this.save();
+    });
   }
 
   private save(): void {
-    const file = join(this.dir, 'pki', 'state.json');
-    writeFileSync(`${file}.tmp`, JSON.stringify(this.state, null, 2));
-    renameSync(`${file}.tmp`, file);
+    writeFileAtomic(this.stateFile, JSON.stringify(this.state, null, 2), 0o644);
   }
 }
 
