@@ -379,7 +379,9 @@ function post(url: string, request: { contentType: string; body: Buffer }, optio
     // Pinned to the configuration's certificate: checked on our own connection before any byte of
     // the request leaves, then that connection carries the request.
     const pinned = options.serverCert;
-    const tls = tlsConnect({ host: target.hostname, port: Number(target.port || 443), servername: isIP(target.hostname) ? undefined : target.hostname, rejectUnauthorized: false });
+    // URL keeps an IPv6 address in brackets (`[::1]`), which a connect would look up as a name.
+    const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
+    const tls = tlsConnect({ host, port: Number(target.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false });
     socket = tls;
     tls.once('error', (err) => finish(networkError(err.message, err)));
     tls.once('secureConnect', () => {

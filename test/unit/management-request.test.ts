@@ -236,6 +236,24 @@ describe('authCertReg request', () => {
     }
   });
 
+  it('sends over https to an IPv6 address, pinned to the certificate the configuration names', async (ctx) => {
+    const tls = createRootCa([['CN', 'management service']]);
+    const server = createHttpsServer({ cert: toPem(tls.cert, 'CERTIFICATE'), key: tls.privateKey.export({ type: 'pkcs8', format: 'pem' }) }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.writeHead(200, { 'Content-Type': 'text/xml; charset=UTF-8' }).end(authCertRegResponse(parseAuthCertRegRequest(req.headers['content-type']!, Buffer.concat(chunks)), '43')));
+    });
+    const listening = await new Promise<boolean>((r) => server.once('error', () => r(false)).listen(0, '::1', () => r(true)));
+    if (!listening) ctx.skip('this machine has no IPv6 loopback address (::1) to listen on');
+    try {
+      const url = `https://[::1]:${(server.address() as AddressInfo).port}/managementservice/manage`;
+      const built = await build({ serverId: 'LOCAL/COM/4444/ss3', auth: auth4444, owner: owner4444 });
+      await expect(sendManagementRequest(url, built, { serverCert: tls.cert })).resolves.toEqual({ requestId: '43' });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('reports an unreachable management service as NetworkError', async () => {
     const built = await build({ serverId: 'LOCAL/COM/4444/ss3', auth: auth4444, owner: owner4444 });
     await expect(sendManagementRequest(`http://127.0.0.1:${await freePort()}/managementservice/manage`, built)).rejects.toMatchObject({ code: 'NetworkError' });
