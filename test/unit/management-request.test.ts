@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleCsr, certificationRequestInfo, defaultSubject, toPem } from '../../src/certificates/csr.ts';
 import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { XrdError } from '../../src/platform/errors.ts';
-import { parseClientId, parseSecurityServerId } from '../../src/protocol/identifiers.ts';
+import { parseClientId, parseSecurityServerId, type SecurityServerId } from '../../src/protocol/identifiers.ts';
 import {
   authCertRegResponse,
   buildAuthCertRegRequest,
@@ -60,7 +60,7 @@ function certify(usage: 'sign' | 'auth', id: { member?: string; server?: string 
 const ocspOf = (cert: Buffer) => fetchOcspResponse([served.ocspUrl], encodeOcspRequest([certIdOf(cert, ca)]));
 
 interface Request {
-  readonly serverId: string;
+  readonly serverId: string | SecurityServerId;
   readonly auth: Party;
   readonly owner: Party;
   readonly ownerSigner?: ManagementRequestSigner;
@@ -70,7 +70,7 @@ interface Request {
 async function build(r: Request) {
   return buildAuthCertRegRequest(
     {
-      serverId: parseSecurityServerId(r.serverId),
+      serverId: typeof r.serverId === 'string' ? parseSecurityServerId(r.serverId) : r.serverId,
       address: r.address ?? '127.0.0.9',
       authCert: r.auth.cert,
       ownerCert: r.owner.cert,
@@ -194,6 +194,16 @@ describe('authCertReg request', () => {
     const refused = codeOf(() => verifyAuthCertRegRequest(parseAuthCertRegRequest(built.contentType, built.body), conf(), new Date()));
     expect(refused.code).toBe('InvalidRequest');
     expect(String(refused.details.reason)).toContain('Subject identifier (MEMBER:LOCAL/COM/3333) in certificate does not match');
+  });
+
+  it('refuses a server identifier holding a character the reference refuses (InvalidRequest)', async () => {
+    for (const serverCode of ['ss;3', 'ss\u200b3', 'ss:3']) {
+      const built = await build({ serverId: { instance: 'LOCAL', memberClass: 'COM', memberCode: '4444', serverCode }, auth: auth4444, owner: owner4444 });
+      expect(codeOf(() => verifyAuthCertRegRequest(parseAuthCertRegRequest(built.contentType, built.body), conf(), new Date())), JSON.stringify(serverCode)).toMatchObject({
+        code: 'InvalidRequest',
+        details: { reason: 'The management request contains an invalid identifier.' },
+      });
+    }
   });
 
   it('refuses an owner certificate the CA has revoked (CertValidation from its OCSP response)', async () => {
