@@ -17,7 +17,7 @@ import { XrdError } from '../platform/errors.ts';
 import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestSigner } from '../protocol/management-request.ts';
-import { formatClientId, formatSecurityServerId, parseClientId, type ClientId } from '../protocol/identifiers.ts';
+import { formatClientId, formatSecurityServerId, identifierPartProblem, parseClientId, type ClientId } from '../protocol/identifiers.ts';
 import { CONNECTION_TYPES, parseServerConf, serializeServerConf, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
@@ -78,8 +78,6 @@ export interface CsrRequest {
   readonly format?: 'PEM' | 'DER';
 }
 
-const IDENTIFIER_PART = /^[^/\\:;%\s]+$/;
-
 export class ServerAdmin {
   readonly signer: SignerConnection;
   private readonly serverConfFile: string;
@@ -117,7 +115,8 @@ export class ServerAdmin {
     this.refuseIfInitialized();
     const global = this.requireGlobalConf();
     for (const [name, value] of Object.entries({ owner_member_class: r.ownerMemberClass, owner_member_code: r.ownerMemberCode, security_server_code: r.serverCode })) {
-      if (typeof value !== 'string' || !IDENTIFIER_PART.test(value)) throw new XrdError('InvalidIdentifier', { value: String(value), reason: `${name} must be a non-empty identifier without / \\ : ; % or spaces` });
+      const problem = typeof value === 'string' ? identifierPartProblem(value) : 'is missing';
+      if (problem) throw new XrdError('InvalidIdentifier', { value: String(value), reason: `${name} ${problem}` });
     }
     const owner: ClientId = { instance: global.instanceIdentifier, memberClass: r.ownerMemberClass, memberCode: r.ownerMemberCode };
     if (!global.member(owner) && !r.ignoreWarnings) {
