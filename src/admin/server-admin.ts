@@ -125,7 +125,7 @@ export class ServerAdmin {
     if (r.softwareTokenPin !== undefined) await this.initializeBlankToken(r.softwareTokenPin, r.serverCode);
     this.changeServerConf((current) => {
       // Checked again under the lock: another initialisation may have finished meanwhile.
-      if (current) this.refuseIfInitialized();
+      if (current) throw new XrdError('ServerAlreadyInitialized', { serverId: formatSecurityServerId(current.serverId) });
       return {
         serverId: { instance: owner.instance, memberClass: owner.memberClass, memberCode: owner.memberCode, serverCode: r.serverCode },
         clients: [{ id: owner, connectionType: 'HTTPS', isCerts: [], services: [] }],
