@@ -18,6 +18,7 @@ import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
+import { eventually } from '../support/eventually.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
 const run = promisify(execFile);
@@ -60,22 +61,6 @@ function api(method: string, path: string, body?: unknown, contentType = 'applic
     req.setTimeout(60_000, () => req.destroy(new Error('timeout')));
     req.end(payload);
   });
-}
-
-/** Polls `check` until it returns a value, for at most `ms`. */
-async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const until = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`${what} did not happen within ${ms} ms${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 beforeAll(async () => {

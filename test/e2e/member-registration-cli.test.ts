@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
+import { eventually } from '../support/eventually.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
 const execFileAsync = promisify(execFile);
@@ -27,16 +28,6 @@ async function xrd(...args: string[]): Promise<any> { // eslint-disable-line @ty
     env: { ...process.env, SS3_PIN: 'cli-Token-Pin-7' },
   });
   return JSON.parse(stdout);
-}
-
-async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`${what} did not happen within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 beforeAll(async () => {
