@@ -14,11 +14,11 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
-import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { eventually } from '../support/eventually.ts';
+import { getRandomThroughJoining } from '../support/joining.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
 const run = promisify(execFile);
@@ -133,16 +133,7 @@ describe('MEMBER_01 through the admin API', () => {
     const owner = `${inst}:COM:4444`;
     expect((await api('PATCH', `/clients/${owner}`, { connection_type: 'HTTP' })).json).toMatchObject({ connectionType: 'HTTP', registered: true });
     await instance.startProxy(instance.joining);
-    const request = getRandomRequest(instance, '4444', `member01-${Date.now()}`);
-    const answer = await eventually(
-      async () => {
-        const res = await fetch(`${instance.joining.httpUrl}/`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: request });
-        const text = await res.text();
-        return res.status === 200 && /data>\d+</.test(text) ? text : undefined;
-      },
-      30_000,
-      'a getRandom answer through ss3 and ss1',
-    );
+    const answer = await getRandomThroughJoining(instance, `member01-${Date.now()}`);
     expect(answer).toMatch(/<xrd:client[^>]*objectType="MEMBER"/);
     // A backup of the registered server holds its configuration and key metadata, never the keys.
     const backup = await api('POST', '/backups', { label: 'registered' });

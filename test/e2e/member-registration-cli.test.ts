@@ -10,10 +10,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { eventually } from '../support/eventually.ts';
+import { getRandomThroughJoining } from '../support/joining.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
 const execFileAsync = promisify(execFile);
@@ -78,15 +78,7 @@ describe('MEMBER_01 with the command line', () => {
     expect(await xrd('client', 'connection-type', `${inst}:COM:4444`, 'HTTP')).toMatchObject({ connectionType: 'HTTP', registered: true });
 
     await instance.startProxy(instance.joining);
-    const answer = await eventually(
-      async () => {
-        const res = await fetch(`${instance.joining.httpUrl}/`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: getRandomRequest(instance, '4444', `member01-cli-${Date.now()}`) });
-        const text = await res.text();
-        return res.status === 200 && /data>\d+</.test(text) ? text : undefined;
-      },
-      30_000,
-      'a getRandom answer through ss3 and ss1',
-    );
+    const answer = await getRandomThroughJoining(instance, `member01-cli-${Date.now()}`);
     expect(answer).toMatch(/objectType="MEMBER"/);
   }, 180_000);
 });
