@@ -29,8 +29,8 @@ const KEY = 'internal.key';
 export function ensureInternalTls(dir: string, commonName = hostname(), options: { name?: string; ip?: string } = {}): InternalTls {
   const name = options.name ?? 'internal';
   const ips = [...new Set(['127.0.0.1', ...(options.ip && isIP(options.ip) && options.ip !== '0.0.0.0' && options.ip !== '::' ? [options.ip] : [])])];
-  const certFile = join(dir, name === 'internal' ? CERT : `${name}.crt`);
-  const keyFile = join(dir, name === 'internal' ? KEY : `${name}.key`);
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // 20 years, as the reference's generated internal certificate; names for loopback use included.
