@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { TAG, encodeTlv } from '../certificates/der.ts';
 import { XrdError } from '../platform/errors.ts';
 import { XmlError, attribute, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
-import { DIGEST_URIS, digestForUri, type DigestName } from './algorithms.ts';
+import { DIGEST_URIS, digestForUri, digestOf, type DigestName, type DigestSource } from './algorithms.ts';
 
 export const HASH_CHAIN_NS = 'http://cyber.ee/hashchain';
 const DS = 'http://www.w3.org/2000/09/xmldsig#';
@@ -22,7 +22,7 @@ const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 export interface HashChainInput {
   /** `/message.xml`, `/attachment1`, … */
   readonly uri: string;
-  readonly data: Buffer;
+  readonly data: Buffer | DigestSource;
 }
 
 export interface BuiltHashChains {
@@ -55,7 +55,7 @@ export function buildHashChains(messages: readonly (readonly HashChainInput[])[]
     throw new XrdError('InternalError', { reason: 'a hash chain needs several messages or a message with several parts' });
   }
   const method = DIGEST_URIS[digest];
-  const parts = messages.map((m) => m.map((p) => ({ uri: p.uri, value: createHash(digest).update(p.data).digest(), method })));
+  const parts = messages.map((m) => m.map((p) => ({ uri: p.uri, value: digestOf(p.data, digest), method })));
   const levels: Buffer[][] = [parts.map((items) => (items.length === 1 ? items[0]!.value : stepDigest(items, digest)))];
   while (levels[levels.length - 1]!.length > 1) {
     const below = levels[levels.length - 1]!;
@@ -112,7 +112,7 @@ export interface HashChainVerification {
 export function verifyHashChain(
   resultXml: Buffer | string,
   chainDocuments: ReadonlyMap<string, Buffer | string>,
-  inputs: ReadonlyMap<string, Buffer>,
+  inputs: ReadonlyMap<string, Buffer | DigestSource>,
   options: { requireAllInputs?: boolean } = {},
 ): HashChainVerification {
   const result = parse(resultXml, 'HashChainResult');
@@ -161,7 +161,7 @@ export function verifyHashChain(
           if (options.requireAllInputs) throw new XrdError('InvalidReference', { uri, reason: 'cannot resolve URI: the message has no such part' });
           missingInputs.push(uri);
         } else {
-          if (!createHash(digestForUri(itemMethod)).update(input).digest().equals(value)) throw new XrdError('InvalidHashChainRef', { uri, reason: 'digest does not match the data' });
+          if (!digestOf(input, digestForUri(itemMethod)).equals(value)) throw new XrdError('InvalidHashChainRef', { uri, reason: 'digest does not match the data' });
           verifiedInputs.push(uri);
         }
       } else if (item.localName === 'StepRef') {

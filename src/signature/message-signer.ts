@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { XrdError, toXrdError } from '../platform/errors.ts';
-import { signatureMethodForId, type SignatureMethod } from './algorithms.ts';
+import { signatureMethodForId, type DigestSource, type SignatureMethod } from './algorithms.ts';
 import { buildHashChains, type HashChainInput } from './hash-chain.ts';
 import { HASH_CHAIN_RESULT_URI, HASH_CHAIN_URI, MESSAGE_URI } from './verifier.ts';
 import { prepareSignature } from './xades.ts';
@@ -36,8 +36,8 @@ export type DigestSigner = (keyId: string, algorithm: string, digest: Buffer) =>
 export interface MessageToSign {
   /** `/message.xml`: the SOAP message, or a REST message's header part. */
   readonly message: Buffer;
-  /** `/attachment1…`: SOAP attachments, or a REST body. */
-  readonly attachments?: readonly Buffer[];
+  /** `/attachment1…`: SOAP attachments, or a REST body; large ones as digest sources. */
+  readonly attachments?: readonly (Buffer | DigestSource)[];
 }
 
 export interface SignedMessage {

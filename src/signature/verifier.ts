@@ -21,7 +21,7 @@ import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse } from 
 import { ocspPolicyFor, verifyOcspResponse } from '../trust/ocsp-verifier.ts';
 import { C14N_ALGORITHM, canonicalize } from '../xml/c14n.ts';
 import { XmlError, attribute, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
-import { digestForUri, signatureMethodForUri, type SignatureMethod } from './algorithms.ts';
+import { digestForUri, digestOf, signatureMethodForUri, type DigestSource, type SignatureMethod } from './algorithms.ts';
 import { verifyHashChain } from './hash-chain.ts';
 import { parseTimestampToken, verifyTimestamp, type TimestampToken, type VerifiedTimestamp } from './timestamp.ts';
 import { NS, SIGNED_PROPERTIES_TYPE } from './xades.ts';
@@ -33,8 +33,8 @@ export const HASH_CHAIN_URI = '/sig-hashchain.xml';
 /** What a signature covers: the message (SOAP, or REST header part), attachments, batch hash chain. */
 export interface SignedParts {
   readonly message: Buffer;
-  /** `/attachment1`, `/attachment2`, … (a REST body is `/attachment1`). */
-  readonly attachments?: readonly Buffer[];
+  /** `/attachment1`, `/attachment2`, … (a REST body is `/attachment1`); large ones as digest sources. */
+  readonly attachments?: readonly (Buffer | DigestSource)[];
   readonly hashChainResult?: Buffer;
   readonly hashChain?: Buffer;
 }
@@ -201,7 +201,7 @@ export interface CoreVerification {
  */
 export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, options: { allowMissingParts?: boolean } = {}): CoreVerification {
   const attachments = parts.attachments ?? [];
-  const inputs = new Map<string, Buffer>([[MESSAGE_URI, parts.message]]);
+  const inputs = new Map<string, Buffer | DigestSource>([[MESSAGE_URI, parts.message]]);
   attachments.forEach((a, i) => inputs.set(`/attachment${i + 1}`, a));
   const usesHashChain = sig.dataReferences.some((r) => r.uri === HASH_CHAIN_RESULT_URI);
 
@@ -222,7 +222,7 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
   for (const ref of sig.dataReferences) {
     const data = ref.uri === HASH_CHAIN_RESULT_URI ? parts.hashChainResult : inputs.get(ref.uri);
     if (!data) throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'cannot resolve URI' });
-    if (!createHash(digestForUri(ref.digestMethod)).update(data).digest().equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
+    if (!digestOf(data, digestForUri(ref.digestMethod)).equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
     if (!usesHashChain) verifiedParts.push(ref.uri);
   }
   if (!usesHashChain) {
