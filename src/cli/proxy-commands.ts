@@ -6,10 +6,12 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join, relative, resolve } from 'node:path';
+import semver from 'semver';
 import { XrdError } from '../platform/errors.ts';
+import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startLocalInstance, type LocalInstance } from '../localinstance/local-instance.ts';
-import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
+import { DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
 import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
 
 export type CliValues = Record<string, string | boolean | undefined>;
@@ -19,6 +21,18 @@ function port(v: string | boolean | undefined, fallback: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new XrdError('InvalidConfiguration', { reason: `not a port or size: ${v}` });
   return n;
+}
+
+function faultCodeStyle(v: string | boolean | undefined): FaultCodeStyle | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'camel' || v === 'snake') return v;
+  throw new XrdError('InvalidConfiguration', { reason: `--fault-codes must be camel (7.7: Server.ClientProxy.UnknownMember) or snake (7.8: server.clientproxy.unknown_member), not ${String(v)}` });
+}
+
+function semverOf(v: string): string {
+  const version = semver.valid(v);
+  if (!version) throw new XrdError('InvalidConfiguration', { reason: `--min-client-version must be a version such as 7.6.0, not ${v}` });
+  return version;
 }
 
 export async function proxyStart(values: CliValues, dataDir: string, globalConfDir: string, socketPath: string): Promise<number> {
@@ -41,7 +55,12 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     healthCacheMs: typeof values['health-cache-ms'] === 'string' ? port(values['health-cache-ms'], 0) : undefined,
     remoteServerPort: port(values['remote-server-port'], DEFAULT_PORTS.serverProxy),
     remoteOcspPort: port(values['remote-ocsp-port'], DEFAULT_PORTS.ocsp),
-    maxMessageBytes: port(values['max-message-bytes'], DEFAULT_MAX_MESSAGE_BYTES),
+    // 0 or absent: no limit, as the reference.
+    maxMessageBytes: port(values['max-message-bytes'], 0) || undefined,
+    maxSoapBytes: typeof values['max-soap-bytes'] === 'string' ? port(values['max-soap-bytes'], 0) : undefined,
+    spoolThresholdBytes: typeof values['spool-threshold-bytes'] === 'string' ? port(values['spool-threshold-bytes'], 0) : undefined,
+    faultCodes: faultCodeStyle(values['fault-codes']),
+    minClientVersion: typeof values['min-client-version'] === 'string' ? semverOf(values['min-client-version']) : undefined,
     timestampingIntervalSeconds: typeof values['timestamping-interval'] === 'string' ? Number(values['timestamping-interval']) : undefined,
     logger,
   });

@@ -95,6 +95,10 @@ const OPTIONS = {
   'remote-server-port': { type: 'string' },
   'remote-ocsp-port': { type: 'string' },
   'max-message-bytes': { type: 'string' },
+  'max-soap-bytes': { type: 'string' },
+  'spool-threshold-bytes': { type: 'string' },
+  'fault-codes': { type: 'string' },
+  'min-client-version': { type: 'string' },
   'timestamping-interval': { type: 'string' },
   'monitoring-port': { type: 'string' },
   'health-port': { type: 'string' },
@@ -127,7 +131,9 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
   xrd proxy start [--data-dir D] [--conf DIR] [--socket P] [--client-address A] [--server-address A]
                   [--http-port 8080] [--https-port 8443] [--server-port 5500] [--ocsp-port 5577]
                   [--monitoring-port 2080] [--remote-server-port 5500] [--remote-ocsp-port 5577]
-                  [--max-message-bytes N] [--timestamping-interval S] [--health-port 5588] [--health-cache-ms 2000]
+                  [--max-message-bytes N (0: no limit)] [--max-soap-bytes N] [--spool-threshold-bytes N]
+                  [--fault-codes camel|snake] [--min-client-version 7.6.0]
+                  [--timestamping-interval S] [--health-port 5588] [--health-cache-ms 2000]
   xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>   the client proxy's own TLS certificate
 ${ADMIN_USAGE}
 

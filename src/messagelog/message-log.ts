@@ -30,6 +30,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { XrdError, isErrorCode, toXrdError, type ErrorDetails } from '../platform/errors.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
+import type { Body } from '../platform/spool.ts';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
 import type { TimestampingService } from '../signature/timestamp.ts';
 import { MessageLogReader, openDatabase } from './store.ts';
@@ -73,7 +74,7 @@ export interface MessageToLog {
   /** The bytes the signature covers as `/message.xml`: the SOAP message or the REST header part. */
   readonly message: Buffer;
   /** `/attachment1…`: SOAP attachments or the REST body; leave out what must not be logged. */
-  readonly attachments?: readonly Buffer[];
+  readonly attachments?: readonly (Buffer | Body)[];
   /** The signature as made by BatchSigner or received from the peer (SignedMessage fits). */
   readonly signature: { readonly signatureXml: string | Buffer; readonly hashChainResult?: string | Buffer; readonly hashChain?: string | Buffer };
   /** Pairs a request with its response when query ids repeat. */
@@ -182,7 +183,7 @@ export class MessageLog extends MessageLogReader {
           m.signature.hashChain?.toString() ?? null,
         ).lastInsertRowid,
       );
-      m.attachments?.forEach((data, i) => this.insertAttachment.run(id, i + 1, data));
+      m.attachments?.forEach((data, i) => this.insertAttachment.run(id, i + 1, Buffer.isBuffer(data) ? data : data.bytes()));
       this.enqueue.run(id);
       return { id, signatureId };
     };

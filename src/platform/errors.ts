@@ -92,6 +92,18 @@ export const ERROR_CODES = {
   ServiceFailed: { message: 'Service {service} failed: {reason}', httpStatus: 502 },
   InconsistentResponse: { message: 'Response from the service does not match the request: {reason}', httpStatus: 500 },
   InvalidSecurityServer: { message: '{reason}', httpStatus: 500 },
+  MissingHeader: { message: 'Malformed SOAP message: header missing', httpStatus: 400 },
+  MissingBody: { message: 'Malformed SOAP message: body missing', httpStatus: 400 },
+  InvalidBody: { message: 'Malformed SOAP message: body must have exactly one child element', httpStatus: 400 },
+  InconsistentHeaders: { message: 'Malformed SOAP message: {reason}', httpStatus: 400 },
+  InvalidXml: { message: '{reason}', httpStatus: 400 },
+  InvalidSoapAction: { message: 'Malformed SOAPAction header', httpStatus: 400 },
+  ServiceType: { message: '{reason}', httpStatus: 400 },
+  ServiceDisabled: { message: 'Service {service} is disabled: {notice}', httpStatus: 503 },
+  MaintenanceMode: { message: '{reason}', httpStatus: 503 },
+  ClientProxyVersionNotSupported: { message: 'The minimum supported version for client security server is: {version}', httpStatus: 400 },
+  HttpError: { message: 'Received HTTP error: {status} - {reason}', httpStatus: 502 },
+  UnknownHost: { message: 'Unknown host {host}', httpStatus: 502 },
   // The format between security servers (pr-messtransp §3.1), names as the reference's ErrorCodes
   InvalidMessage: { message: 'Invalid message: {reason}', httpStatus: 400 },
   MimeParsingFailed: { message: 'MIME parsing failed: {reason}', httpStatus: 400 },
@@ -217,11 +229,13 @@ const PREFIXES: Record<string, FaultPrefix> = { 'server.clientproxy': 'Server.Cl
 export function normalizeFaultCode(code: string): string {
   const lower = code.toLowerCase();
   const prefixKey = Object.keys(PREFIXES).find((p) => lower === p || lower.startsWith(`${p}.`));
-  const rest = prefixKey ? code.slice(prefixKey.length + 1) : code;
+  // A code that is not X-Road's (a service's own `soap:Server`) is left as it came.
+  if (!prefixKey) return code;
+  const rest = code.slice(prefixKey.length + 1);
   const parts = rest === '' ? [] : rest.split('.').map((part) => {
     if (!part.includes('_') && /^[A-Z]/.test(part)) return part;
     if (IRREGULAR_SNAKE_CASE[part]) return IRREGULAR_SNAKE_CASE[part];
     return part.split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
   });
-  return [...(prefixKey ? [PREFIXES[prefixKey]!] : []), ...parts].join('.');
+  return [PREFIXES[prefixKey]!, ...parts].join('.');
 }

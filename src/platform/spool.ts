@@ -61,6 +61,9 @@ export interface SpoolOptions {
 
 /** The folder spool files are written into; one per process that receives messages. */
 export class SpoolFolder {
+  /** Keeps every body in memory (tests, and callers that bound what they read themselves). */
+  static readonly MEMORY = new SpoolFolder('', { thresholdBytes: Infinity });
+
   constructor(
     readonly dir: string,
     readonly options: SpoolOptions,
@@ -216,3 +219,29 @@ export function fileBody(file: string, size: number, sha512?: Buffer): Body {
     dispose: () => rmSync(file, { force: true }),
   };
 }
+
+/** Bytes to send one after the other: small ones in memory, bodies from wherever they are. */
+export type Pieces = readonly (Buffer | Body)[];
+
+export const piecesLength = (pieces: Pieces): number => pieces.reduce((n, p) => n + (Buffer.isBuffer(p) ? p.length : p.size), 0);
+
+/** One stream of all the pieces, in order, reading each body only when its turn comes. */
+export function streamPieces(pieces: Pieces): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const piece of pieces) {
+        if (Buffer.isBuffer(piece)) {
+          if (piece.length > 0) yield piece;
+        } else if (piece.buffer) {
+          if (piece.size > 0) yield piece.buffer;
+        } else {
+          for await (const chunk of piece.stream()) yield chunk as Buffer;
+        }
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** All the pieces in one buffer: for what is small (tests, faults). */
+export const concatPieces = (pieces: Pieces): Buffer => Buffer.concat(pieces.map((p) => (Buffer.isBuffer(p) ? p : p.bytes())));

@@ -46,9 +46,28 @@ export function soapFault(faultCode: string, faultString: string, detail?: strin
   );
 }
 
+/**
+ * How our fault codes are written: 7.7's CamelCase (`Server.ClientProxy.SslAuthenticationFailed`,
+ * seed 003's texts; the default) or 7.8's lower-case dotted form
+ * (`server.clientproxy.ssl_authentication_failed`). Codes from peers are read in either.
+ */
+export type FaultCodeStyle = 'camel' | 'snake';
+
+/** 7.8's snake_case words whose mechanical form differs (the reference's ErrorCode names). */
+const IRREGULAR_SNAKE: Record<string, string> = { IOError: 'io_error', HashChainUnusedInputs: 'hashchain_unused_inputs', OutdatedGlobalConf: 'global_conf_outdated', HSMNonOperational: 'hsm_non_operational' };
+
+/** A CamelCase fault code in the given style; codes that are not ours (a service's `soap:Server`) stay. */
+export function faultCodeIn(code: string, style: FaultCodeStyle): string {
+  if (style === 'camel' || !/^(Server\.(ClientProxy|ServerProxy)|Client|Signer)(\.|$)/.test(code)) return code;
+  const [first, ...rest] = code.split('.');
+  const prefix = first === 'Server' ? `server.${rest.shift()!.toLowerCase()}` : first!.toLowerCase();
+  const words = rest.map((part) => IRREGULAR_SNAKE[part] ?? part.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2').toLowerCase());
+  return [prefix, ...words].join('.');
+}
+
 /** The fault an error is reported as; `detail` is a fresh error id unless given (log it with the error). */
-export function faultOfError(err: XrdError, detail: string = randomUUID()): SoapFault {
-  return { faultCode: err.faultCode, faultString: err.message, detail };
+export function faultOfError(err: XrdError, detail: string = randomUUID(), style: FaultCodeStyle = 'camel'): SoapFault {
+  return { faultCode: faultCodeIn(err.faultCode, style), faultString: err.message, detail };
 }
 
 /**

@@ -66,6 +66,15 @@ export function parseSecurityServerId(value: string): SecurityServerId {
   return { instance: instance!, memberClass: memberClass!, memberCode: memberCode!, serverCode: serverCode! };
 }
 
+/** Whether two client identifiers name the same member or subsystem, part by part. */
+export function sameClientId(a: ClientId, b: ClientId): boolean {
+  return a.instance === b.instance && a.memberClass === b.memberClass && a.memberCode === b.memberCode && a.subsystem === b.subsystem;
+}
+
+export function sameSecurityServerId(a: SecurityServerId, b: SecurityServerId): boolean {
+  return a.instance === b.instance && a.memberClass === b.memberClass && a.memberCode === b.memberCode && a.serverCode === b.serverCode;
+}
+
 export function formatClientId(id: ClientId): string {
   return [id.instance, id.memberClass, id.memberCode, id.subsystem].filter((x) => x !== undefined).join('/');
 }

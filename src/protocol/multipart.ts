@@ -104,6 +104,20 @@ export class MultipartParser {
     }
   }
 
+  /**
+   * Ends the body as the reference's MIME parser (mime4j) does: a body without any delimiter has
+   * no parts, and a part cut off by the end of the body ends there.
+   */
+  endLeniently(): void {
+    if (this.state === 'body') {
+      this.emit(this.pending);
+      this.sink!.end();
+      this.sink = undefined;
+    }
+    this.pending = Buffer.alloc(0);
+    this.state = 'epilogue';
+  }
+
   /** @throws MultipartError when the body ended before its close delimiter */
   end(): void {
     if (this.state === 'preamble') throw new MultipartError('no multipart delimiter');

@@ -4,17 +4,27 @@
  * the client's OCSP responses, the SOAP message (its attachments nested in one `multipart/mixed`
  * part) or the REST header part (and its body), the batch signature's hash chain result and hash
  * chain, and last the signature, or a SOAP fault in its place when signing failed. A server proxy
- * that fails before it starts its answer sends a bare `text/xml` SOAP fault instead. docs/transport.md
- * describes each part with a sample.
+ * that fails before it starts its answer sends a bare `text/xml` SOAP fault instead. The HTTP
+ * headers beside the body (`x-hash-algorithm`, `x-original-content-type`, `x-proxy-version`,
+ * `x-road-request-id`, `x-original-soapaction`, `x-road-message-type`) are part of the format.
+ * docs/transport.md describes each part with a sample.
  *
- * Messages are bounded by the proxies, so both directions work on whole buffers. Decoding checks the
- * order and kind of every part and refuses anything else with the reference's fault names
- * (InvalidContentType, InvalidMessage, MimeParsingFailed, MissingSignature, MissingSoap, MissingRest).
+ * Attachments and REST bodies may be of any size: decoding reads the body as a stream and puts
+ * them in `Body`s of a spool folder as they arrive; encoding gives the pieces to send in order.
+ * The SOAP message, REST header part, OCSP responses, signature and hash chains are bounded and
+ * held in memory. Decoding checks the order and kind of every part as its headers arrive, before
+ * its bytes are read, and refuses anything else with the reference's fault names
+ * (InvalidContentType, InvalidMessage, MimeParsingFailed, MissingSignature, MissingSoap,
+ * MissingRest, MessageTooLarge). Like the reference's decoder, it reads the SOAP header or REST
+ * header part as part of decoding, so a message that is not one is refused with the reason.
  */
 import { randomBytes } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
+import { SpoolFolder, type Body, type Pieces, type SpoolWriter } from '../platform/spool.ts';
 import { TEXT_XML_UTF8, readSoapFault, soapFault, type ReceivedSoapFault, type SoapFault } from './faults.ts';
-import { MultipartLimitError, boundaryOf, buildMultipart, parseMultipart, type MimePart } from './multipart.ts';
+import { MultipartError, MultipartLimitError, MultipartParser, boundaryOf, closeDelimiter, mimeHeader, partHead, type MimeHeaders, type PartSink } from './multipart.ts';
+import { parseRestRequestPart, parseRestResponsePart, type RestRequest, type RestResponse } from './rest-message.ts';
+import { parseSoapHeader, type SoapHeader } from './soap-message.ts';
 
 /** Content types of the parts (MimeTypes in the reference). */
 export const PART_TYPES = {
@@ -47,10 +57,10 @@ const HASH_ALGORITHMS = ['SHA-256', 'SHA-384', 'SHA-512'];
 export interface MimeAttachment {
   /** Content-Type of the attachment part as the information system sent it. */
   readonly contentType: string;
-  /** The part's other MIME headers (Content-Id, Content-Transfer-Encoding, …), kept in order. */
-  readonly headers: readonly (readonly [string, string])[];
+  /** The part's other MIME headers (Content-Id, Content-Transfer-Encoding, …), in order, names as sent. */
+  readonly headers: MimeHeaders;
   /** Exactly the bytes between the part's headers and the next delimiter. */
-  readonly body: Buffer;
+  readonly body: Body;
 }
 
 export interface SoapContent {
@@ -60,7 +70,7 @@ export interface SoapContent {
   /** `text/xml; charset=UTF-8`, or `application/xop+xml; …` for an MTOM package. */
   readonly contentType: string;
   /** Other MIME headers of the SOAP part (e.g. Content-Id of a SOAP package's root part). */
-  readonly partHeaders?: readonly (readonly [string, string])[];
+  readonly partHeaders?: MimeHeaders;
   /** `/attachment1…`; sent nested in one multipart/mixed part. */
   readonly attachments?: readonly MimeAttachment[];
 }
@@ -71,7 +81,7 @@ export interface RestContent {
   /** `/message.xml`: restRequestHeaderPart / restResponseHeaderPart bytes. */
   readonly headerPart: Buffer;
   /** `/attachment1`; absent when the message has no body part (not the same as an empty one). */
-  readonly body?: Buffer;
+  readonly body?: Body;
 }
 
 export type ProxyContent = SoapContent | RestContent;
@@ -98,7 +108,7 @@ export interface ProxyMessage {
   readonly fault?: SoapFault & { readonly xml?: Buffer };
   /** `x-hash-algorithm`; SHA-512 unless given. */
   readonly hashAlgorithm?: string;
-  /** `x-original-content-type`: the information system's Content-Type (SOAP). */
+  /** `x-original-content-type`: the information system's Content-Type (requests), the service's (responses). */
   readonly originalContentType?: string;
   /** `x-original-soapaction`: the information system's SOAPAction (SOAP requests). */
   readonly originalSoapAction?: string;
@@ -117,6 +127,11 @@ export interface DecodedSignature extends ProxySignature {
 export interface DecodedProxyMessage extends ProxyMessage {
   /** The peer answered with a SOAP fault (whole body, in place of the message, or in place of the signature). */
   readonly isFault: boolean;
+  /** The message read once, as the reference's decoder reads it while decoding: the X-Road SOAP header… */
+  readonly soapHeader?: SoapHeader;
+  /** …or the REST request or response header part. */
+  readonly restRequest?: RestRequest;
+  readonly restResponse?: RestResponse;
   readonly ocspResponses: readonly Buffer[];
   readonly signature?: DecodedSignature;
   readonly fault?: ReceivedSoapFault;
@@ -126,7 +141,9 @@ export interface DecodedProxyMessage extends ProxyMessage {
 
 export interface EncodedProxyMessage {
   readonly contentType: string;
-  readonly body: Buffer;
+  /** What to send, in order (streamPieces); `length` bytes in all. */
+  readonly pieces: Pieces;
+  readonly length: number;
   /** The x-* HTTP headers to send with the body (lower-case names); Content-Type is separate. */
   readonly headers: Record<string, string>;
 }
@@ -140,6 +157,12 @@ export interface DecodeOptions {
   readonly direction?: 'request' | 'response';
   /** What the caller expects (the client proxy knows what it sent). */
   readonly kind?: 'soap' | 'rest';
+  /** Where attachments and REST bodies go; in memory when not given. */
+  readonly spool?: SpoolFolder;
+  /** Most bytes of the whole body (MessageTooLarge); unlimited when not given. */
+  readonly maxBytes?: number;
+  /** Most bytes of the SOAP message, REST header part, OCSP responses, signature or hash chain. Default 64 MiB. */
+  readonly maxPartBytes?: number;
   /** Most top-level parts (OCSP responses included). Default 64. */
   readonly maxParts?: number;
   /** Most SOAP attachments. Default 1000. */
@@ -148,8 +171,12 @@ export interface DecodeOptions {
 
 export type TransportHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
 
-/** Builds the body, its Content-Type and the transport headers in the reference's layout. */
-/** `boundary` and `attachmentBoundary` fix the boundaries (tests); by default they are random. */
+const DEFAULT_MAX_PART_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The body, its Content-Type and the transport headers in the reference's layout. `boundary` and
+ * `attachmentBoundary` fix the boundaries (tests); by default they are random.
+ */
 export function encodeProxyMessage(msg: ProxyMessage, options: { boundary?: string; attachmentBoundary?: string } = {}): EncodedProxyMessage {
   const headers = transportHeaders(msg);
   if (!msg.content) {
@@ -157,16 +184,20 @@ export function encodeProxyMessage(msg: ProxyMessage, options: { boundary?: stri
     if (msg.signature || msg.ocspResponses?.length) throw new XrdError('InternalError', { reason: 'a fault answer carries nothing else' });
     // The server proxy's answer when it fails before its response is under way (HandlerBase):
     // the fault alone, no multipart, no x-hash-algorithm.
-    return { contentType: TEXT_XML_UTF8, body: faultBytes(msg.fault), headers: {} };
+    const body = faultBytes(msg.fault);
+    return { contentType: TEXT_XML_UTF8, pieces: [body], length: body.length, headers: {} };
   }
   if (!msg.signature === !msg.fault) throw new XrdError('InternalError', { reason: 'a proxy message carries either a signature or a fault' });
 
   // Boundaries as the reference draws them: "xtop" and "xatt" with the same 30 random letters.
   const unique = randomLetters(30);
   const top = options.boundary ?? `xtop${unique}`;
-  const parts: { headers: (readonly [string, string])[]; body: Buffer }[] = [];
-  const part = (type: string, body: Buffer, extra: readonly (readonly [string, string])[] = []) =>
-    parts.push({ headers: [['content-type', type], ...extra], body });
+  const pieces: (Buffer | Body)[] = [];
+  const part = (type: string, body: Buffer | Body | (Buffer | Body)[], extra: MimeHeaders = []) => {
+    pieces.push(partHead(top, [['content-type', type], ...extra], pieces.length === 0));
+    if (Array.isArray(body)) pieces.push(...body);
+    else pieces.push(body);
+  };
 
   for (const ocsp of msg.ocspResponses ?? []) part(PART_TYPES.ocspResponse, ocsp);
   const content = msg.content;
@@ -174,9 +205,8 @@ export function encodeProxyMessage(msg: ProxyMessage, options: { boundary?: stri
     part(content.contentType, content.soap, content.partHeaders ?? []);
     if (content.attachments?.length) {
       const att = options.attachmentBoundary ?? `xatt${unique}`;
-      const nested = buildMultipart(att, content.attachments.map((a) => ({ headers: [['content-type', a.contentType], ...a.headers], body: a.body })));
       // The reference's encoder leaves an empty line before the nested part's first delimiter.
-      part(`${PART_TYPES.attachments}; charset=UTF-8; boundary=${att}`, Buffer.concat([Buffer.from('\r\n'), nested]));
+      part(`${PART_TYPES.attachments}; charset=UTF-8; boundary=${att}`, multipartPieces(att, content.attachments, true));
     }
   } else {
     part(content.role === 'request' ? PART_TYPES.restRequest : PART_TYPES.restResponse, content.headerPart);
@@ -195,11 +225,24 @@ export function encodeProxyMessage(msg: ProxyMessage, options: { boundary?: stri
   } else {
     part(TEXT_XML_UTF8, faultBytes(msg.fault!));
   }
+  pieces.push(closeDelimiter(top));
   return {
     contentType: `multipart/mixed; charset=UTF-8; boundary=${top}`,
-    body: buildMultipart(top, parts),
+    pieces,
+    length: pieces.reduce((n: number, p) => n + (Buffer.isBuffer(p) ? p.length : p.size), 0),
     headers: { [TRANSPORT_HEADERS.hashAlgorithm]: msg.hashAlgorithm ?? DEFAULT_HASH_ALGORITHM, ...headers },
   };
+}
+
+/**
+ * The pieces of a multipart body of MIME parts, each with its Content-Type first;
+ * `leadingEmptyLine` as the reference's encoder writes a nested multipart.
+ */
+export function multipartPieces(boundary: string, parts: readonly { contentType: string; headers: MimeHeaders; body: Buffer | Body }[], leadingEmptyLine = false): (Buffer | Body)[] {
+  const pieces: (Buffer | Body)[] = leadingEmptyLine ? [Buffer.from('\r\n')] : [];
+  parts.forEach((p, i) => pieces.push(partHead(boundary, [['content-type', p.contentType], ...p.headers], i === 0), p.body));
+  pieces.push(parts.length === 0 ? Buffer.from(`--${boundary}--\r\n`, 'latin1') : closeDelimiter(boundary));
+  return pieces;
 }
 
 function transportHeaders(msg: ProxyMessage): Record<string, string> {
@@ -217,7 +260,7 @@ const faultBytes = (f: SoapFault & { readonly xml?: Buffer }): Buffer => f.xml ?
 const bytes = (x: Buffer | string): Buffer => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x);
 
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-function randomLetters(n: number): string {
+export function randomLetters(n: number): string {
   // 256 = 4·52 + 48: bytes of 208 and above are dropped so every letter is equally likely.
   let out = '';
   while (out.length < n) {
@@ -226,8 +269,13 @@ function randomLetters(n: number): string {
   return out;
 }
 
-/** @throws XrdError InvalidContentType, InvalidMessage, MimeParsingFailed, MissingSignature, MissingSoap, MissingRest, InvalidSoap */
-export function decodeProxyMessage(contentType: string, body: Buffer, headers: TransportHeaders, options: DecodeOptions = {}): DecodedProxyMessage {
+/**
+ * Reads a message from another security server as it arrives.
+ * @throws XrdError InvalidContentType, InvalidMessage, MimeParsingFailed, MissingSignature,
+ *   MissingSoap, MissingRest, MessageTooLarge, IOError (spool), and what reading the SOAP header
+ *   or REST header part throws (InvalidSoap, MissingHeaderField, …); bodies read so far are disposed of
+ */
+export async function decodeProxyMessage(contentType: string, body: Buffer | AsyncIterable<Buffer>, headers: TransportHeaders, options: DecodeOptions = {}): Promise<DecodedProxyMessage> {
   const direction = options.direction;
   const transport = readTransportHeaders(headers);
   const base = baseType(contentType);
@@ -235,9 +283,12 @@ export function decodeProxyMessage(contentType: string, body: Buffer, headers: T
   if (base === PART_TYPES.textXml) {
     // The server proxy failed before its answer was under way.
     if (direction === 'request') throw new XrdError('InvalidContentType', { contentType: `${contentType} (a request must be multipart/mixed)` });
-    const fault = readSoapFault(body);
-    if (!fault) throw new XrdError('InvalidMessage', { reason: 'expected a SOAP fault, got a regular SOAP message' });
-    return { ...transport, isFault: true, ocspResponses: [], fault };
+    const whole = await readAll(body, options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES);
+    const fault = readSoapFault(whole);
+    if (fault) return { ...transport, isFault: true, ocspResponses: [], fault };
+    // As the reference's decoder: what is not a SOAP message says why, a regular one is out of place.
+    parseSoapHeader(whole);
+    throw new XrdError('InvalidMessage', { reason: 'expected a SOAP fault, got a regular SOAP message' });
   }
   if (base !== 'multipart/mixed') throw new XrdError('InvalidContentType', { contentType: contentType || '(none)' });
   const boundary = boundaryOf(contentType);
@@ -248,86 +299,268 @@ export function decodeProxyMessage(contentType: string, body: Buffer, headers: T
     throw new XrdError('InvalidMessage', { reason: `unsupported ${TRANSPORT_HEADERS.hashAlgorithm} ${hashAlgorithm}` });
   }
 
-  const parts = splitParts(body, boundary, options.maxParts ?? 64, 'parts');
   const expected = options.kind ?? (direction === 'request' ? (transport.messageType?.toUpperCase() === 'REST' ? 'rest' : 'soap') : undefined);
-  const which = direction === 'request' ? 'Request' : direction === 'response' ? 'Response' : 'Message';
-  const missing = (kind: 'soap' | 'rest') => new XrdError(kind === 'soap' ? 'MissingSoap' : 'MissingRest', { message: which });
-
-  let i = 0;
-  const ocspResponses: Buffer[] = [];
-  for (; i < parts.length && typeOf(parts[i]!) === PART_TYPES.ocspResponse; i++) {
-    const der = parts[i]!.body;
-    if (!isDerSequence(der)) throw new XrdError('InvalidMessage', { reason: `OCSP response part ${i + 1} is not DER` });
-    ocspResponses.push(der);
+  const reader = new PartsReader(options, expected);
+  const parser = new MultipartParser(boundary, (h) => reader.part(h), { maxParts: options.maxParts ?? 64 });
+  try {
+    await feed(body, options.maxBytes, (chunk) => parser.write(chunk), 'parts', options.maxParts ?? 64);
+    // Lenient at the end like the reference's MIME parser: no delimiter means no parts (MissingSoap),
+    // a body cut short ends its last part there.
+    parser.endLeniently();
+    return { ...transport, ...reader.finish() };
+  } catch (err) {
+    reader.dispose();
+    throw err;
   }
+}
 
-  // The message: SOAP, REST, or (answers only) a SOAP fault standing in for it.
-  const first = parts[i++];
-  if (!first) throw missing(expected ?? 'soap');
-  const firstType = typeOf(first);
-  let content: ProxyContent;
-  if (firstType === PART_TYPES.textXml || firstType === PART_TYPES.xopXml) {
-    const fault = readSoapFault(first.body);
-    if (fault) {
-      // A fault from the service, passed on unsigned, or an error after the answer was begun.
-      if (direction === 'request') throw missing(expected ?? 'soap');
-      if (i < parts.length) throw new XrdError('InvalidMessage', { reason: `extra content (${typeOf(parts[i]!)}) after the fault` });
-      return { ...transport, isFault: true, ocspResponses, fault };
-    }
-    content = { kind: 'soap', soap: first.body, contentType: first.headers.get('content-type')!, partHeaders: otherHeaders(first) };
-  } else if (firstType === PART_TYPES.restRequest || firstType === PART_TYPES.restResponse) {
-    const role = firstType === PART_TYPES.restRequest ? 'request' : 'response';
-    if (direction !== undefined && role !== direction) throw missing('rest');
-    content = { kind: 'rest', role, headerPart: first.body };
-  } else if (KNOWN_TYPES.has(firstType)) {
-    throw new XrdError('InvalidMessage', { reason: `${firstType} part where the message belongs` });
-  } else {
-    throw new XrdError('InvalidContentType', { contentType: `${first.headers.get('content-type') ?? '(none)'} (expected the SOAP or REST message)` });
+/** Gives `body` to `write` chunk by chunk, counting against `maxBytes`; MIME errors get their codes. */
+async function feed(body: Buffer | AsyncIterable<Buffer>, maxBytes: number | undefined, write: (chunk: Buffer) => void, what: string, limit: number): Promise<void> {
+  let size = 0;
+  const take = (chunk: Buffer) => {
+    size += chunk.length;
+    if (maxBytes !== undefined && size > maxBytes) throw new XrdError('MessageTooLarge', { limit: maxBytes });
+    mimeStep(() => write(chunk), what, limit);
+  };
+  if (Buffer.isBuffer(body)) take(body);
+  else for await (const chunk of body) take(chunk);
+}
+
+/** Runs a parser step, turning its own errors into the reference's codes. */
+function mimeStep(step: () => void, what = 'parts', limit = 0): void {
+  try {
+    step();
+  } catch (err) {
+    if (err instanceof MultipartLimitError) throw new XrdError('InvalidMessage', { reason: /parts/.test(err.message) ? `more than ${limit} ${what}` : err.message }, { cause: err });
+    if (err instanceof MultipartError) throw new XrdError('MimeParsingFailed', { reason: err.message }, { cause: err });
+    throw err;
   }
-  if (expected !== undefined && content.kind !== expected) throw missing(expected);
+}
 
-  // What belongs to the message: nested attachments (SOAP) or the body (REST).
-  if (content.kind === 'soap' && parts[i] && typeOf(parts[i]!) === PART_TYPES.attachments) {
-    content = { ...content, attachments: readAttachments(parts[i++]!, options.maxAttachments ?? 1000) };
-  } else if (content.kind === 'rest' && parts[i] && typeOf(parts[i]!) === PART_TYPES.restBody) {
-    content = { ...content, body: parts[i++]!.body };
+async function readAll(body: Buffer | AsyncIterable<Buffer>, max: number): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) {
+    if (body.length > max) throw new XrdError('MessageTooLarge', { limit: max });
+    return body;
   }
-
-  // A batch signature's hash chain result and hash chain, always as a pair.
-  let hashChainResult: Buffer | undefined;
-  let hashChain: Buffer | undefined;
-  if (parts[i] && typeOf(parts[i]!) === PART_TYPES.hashChainResult) {
-    hashChainResult = parts[i++]!.body;
-    if (!parts[i] || typeOf(parts[i]!) !== PART_TYPES.hashChain) throw new XrdError('InvalidMessage', { reason: 'hash chain result without the hash chain' });
-    hashChain = parts[i++]!.body;
-  } else if (parts[i] && typeOf(parts[i]!) === PART_TYPES.hashChain) {
-    throw new XrdError('InvalidMessage', { reason: 'hash chain without the hash chain result' });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) throw new XrdError('MessageTooLarge', { limit: max });
+    chunks.push(chunk);
   }
-
-  // Last, the signature — or a fault in its place when the sender could not sign.
-  const last = parts[i++];
-  if (!last) throw new XrdError('MissingSignature');
-  const lastType = typeOf(last);
-  let signature: DecodedSignature | undefined;
-  let fault: ReceivedSoapFault | undefined;
-  if (lastType === PART_TYPES.signature) {
-    signature = { signatureXml: last.body, ...(hashChainResult && hashChain ? { hashChainResult, hashChain } : {}) };
-  } else if (lastType === PART_TYPES.textXml) {
-    fault = readSoapFault(last.body);
-    if (!fault) throw new XrdError('InvalidContentType', { contentType: `${last.headers.get('content-type')} (a SOAP message where the signature belongs)` });
-    // The reference server proxy treats a request whose sender failed to sign as unsigned.
-    if (direction === 'request') throw new XrdError('MissingSignature', { fault: fault.faultCode });
-  } else if (KNOWN_TYPES.has(lastType)) {
-    throw new XrdError('InvalidMessage', { reason: `${lastType} part where the signature belongs` });
-  } else {
-    throw new XrdError('InvalidContentType', { contentType: `${last.headers.get('content-type') ?? '(none)'} (expected the signature)` });
-  }
-  if (i < parts.length) throw new XrdError('InvalidMessage', { reason: `extra content (${typeOf(parts[i]!)}) after the ${signature ? 'signature' : 'fault'}` });
-
-  return { ...transport, isFault: fault !== undefined, ocspResponses, content, ...(signature ? { signature } : {}), ...(fault ? { fault } : {}) };
+  return Buffer.concat(chunks);
 }
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.values(PART_TYPES));
+
+type Phase = 'ocsp' | 'content' | 'hashChain' | 'signature' | 'done';
+
+/**
+ * Decides what each top-level part is from its headers and the parts before it, and where its bytes
+ * go: small parts into memory (bounded), attachments and REST bodies into the spool.
+ */
+class PartsReader {
+  private phase: Phase = 'ocsp';
+  private readonly ocspResponses: Buffer[] = [];
+  private content: ProxyContent | undefined;
+  private soapHeader: SoapHeader | undefined;
+  private restRequest: RestRequest | undefined;
+  private restResponse: RestResponse | undefined;
+  /** A SOAP fault that stood in for the message; nothing may follow it. */
+  private messageFault: ReceivedSoapFault | undefined;
+  private hashChainResult: Buffer | undefined;
+  private hashChain: Buffer | undefined;
+  private signature: DecodedSignature | undefined;
+  private fault: ReceivedSoapFault | undefined;
+  private readonly bodies: Body[] = [];
+  private readonly writers: SpoolWriter[] = [];
+  private readonly spool: SpoolFolder;
+  private readonly maxPartBytes: number;
+
+  constructor(
+    private readonly options: DecodeOptions,
+    private readonly expected: 'soap' | 'rest' | undefined,
+  ) {
+    this.spool = options.spool ?? SpoolFolder.MEMORY;
+    this.maxPartBytes = options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES;
+  }
+
+  private get which(): string {
+    return this.options.direction === 'request' ? 'Request' : this.options.direction === 'response' ? 'Response' : 'Message';
+  }
+
+  private missing(kind: 'soap' | 'rest'): XrdError {
+    return new XrdError(kind === 'soap' ? 'MissingSoap' : 'MissingRest', { message: this.which });
+  }
+
+  part(headers: MimeHeaders): PartSink {
+    const contentType = mimeHeader(headers, 'content-type');
+    const type = baseType(contentType ?? '');
+    if (this.messageFault) throw new XrdError('InvalidMessage', { reason: `extra content (${type}) after the fault` });
+    if (this.phase === 'done') throw new XrdError('InvalidMessage', { reason: `extra content (${type}) after the ${this.signature ? 'signature' : 'fault'}` });
+
+    if (this.phase === 'ocsp') {
+      if (type === PART_TYPES.ocspResponse) {
+        const n = this.ocspResponses.length + 1;
+        return this.small((der) => {
+          if (!isDerSequence(der)) throw new XrdError('InvalidMessage', { reason: `OCSP response part ${n} is not DER` });
+          this.ocspResponses.push(der);
+        });
+      }
+      return this.messagePart(type, contentType, headers);
+    }
+
+    if (this.phase === 'content' && this.content) {
+      // What belongs to the message: nested attachments (SOAP) or the body (REST), at most once.
+      if (this.content.kind === 'soap' && type === PART_TYPES.attachments && this.content.attachments === undefined) {
+        this.phase = 'hashChain';
+        return this.attachments(contentType!, this.content);
+      }
+      if (this.content.kind === 'rest' && type === PART_TYPES.restBody && this.content.body === undefined) {
+        this.phase = 'hashChain';
+        const writer = this.writer();
+        const rest = this.content;
+        return { write: (c) => writer.write(c), end: () => (this.content = { ...rest, body: this.keep(writer.end()) }) };
+      }
+    }
+    if (this.phase === 'content' || this.phase === 'hashChain') {
+      if (type === PART_TYPES.hashChainResult) {
+        this.phase = 'signature';
+        return this.small((b) => (this.hashChainResult = b));
+      }
+      if (type === PART_TYPES.hashChain) throw new XrdError('InvalidMessage', { reason: 'hash chain without the hash chain result' });
+    } else if (this.phase === 'signature' && this.hashChainResult && !this.hashChain) {
+      if (type !== PART_TYPES.hashChain) throw new XrdError('InvalidMessage', { reason: 'hash chain result without the hash chain' });
+      return this.small((b) => (this.hashChain = b));
+    }
+    return this.signaturePart(type, contentType);
+  }
+
+  /** The message: SOAP, REST, or (answers only) a SOAP fault standing in for it. */
+  private messagePart(type: string, contentType: string | undefined, headers: MimeHeaders): PartSink {
+    this.phase = 'content';
+    if (type === PART_TYPES.textXml || type === PART_TYPES.xopXml) {
+      return this.small((soap) => {
+        const fault = readSoapFault(soap);
+        if (fault) {
+          // A fault from the service, passed on unsigned, or an error after the answer was begun.
+          if (this.options.direction === 'request') throw this.missing(this.expected ?? 'soap');
+          this.messageFault = fault;
+          return;
+        }
+        if (this.expected === 'rest') throw this.missing('rest');
+        this.soapHeader = parseSoapHeader(soap);
+        this.content = { kind: 'soap', soap, contentType: contentType!, partHeaders: headers.filter(([n]) => n.toLowerCase() !== 'content-type') };
+      });
+    }
+    if (type === PART_TYPES.restRequest || type === PART_TYPES.restResponse) {
+      const role = type === PART_TYPES.restRequest ? 'request' : 'response';
+      if (this.options.direction !== undefined && role !== this.options.direction) throw this.missing('rest');
+      if (this.expected === 'soap') throw this.missing('soap');
+      return this.small((headerPart) => {
+        if (role === 'request') this.restRequest = parseRestRequestPart(headerPart);
+        else this.restResponse = parseRestResponsePart(headerPart);
+        this.content = { kind: 'rest', role, headerPart };
+      });
+    }
+    if (KNOWN_TYPES.has(type)) throw new XrdError('InvalidMessage', { reason: `${type} part where the message belongs` });
+    throw new XrdError('InvalidContentType', { contentType: `${contentType ?? '(none)'} (expected the SOAP or REST message)` });
+  }
+
+  /** Last, the signature — or a fault in its place when the sender could not sign. */
+  private signaturePart(type: string, contentType: string | undefined): PartSink {
+    this.phase = 'done';
+    if (type === PART_TYPES.signature) return this.small((b) => (this.signature = { signatureXml: b }));
+    if (type === PART_TYPES.textXml) {
+      return this.small((b) => {
+        const fault = readSoapFault(b);
+        if (!fault) throw new XrdError('InvalidContentType', { contentType: `${contentType} (a SOAP message where the signature belongs)` });
+        // The reference server proxy treats a request whose sender failed to sign as unsigned.
+        if (this.options.direction === 'request') throw new XrdError('MissingSignature', { fault: fault.faultCode });
+        this.fault = fault;
+      });
+    }
+    if (KNOWN_TYPES.has(type)) throw new XrdError('InvalidMessage', { reason: `${type} part where the signature belongs` });
+    throw new XrdError('InvalidContentType', { contentType: `${contentType ?? '(none)'} (expected the signature)` });
+  }
+
+  /** The nested multipart of SOAP attachments, each one into the spool as it arrives. */
+  private attachments(contentType: string, soap: SoapContent): PartSink {
+    const boundary = boundaryOf(contentType);
+    if (!boundary) throw new XrdError('InvalidContentType', { contentType: `${contentType} (attachments without a boundary)` });
+    const max = this.options.maxAttachments ?? 1000;
+    const attachments: MimeAttachment[] = [];
+    const nested = new MultipartParser(
+      boundary,
+      (headers) => {
+        const type = mimeHeader(headers, 'content-type');
+        if (!type) throw new XrdError('InvalidContentType', { contentType: `(none) (attachment ${attachments.length + 1} has no Content-Type)` });
+        const writer = this.writer();
+        return {
+          write: (c) => writer.write(c),
+          end: () => attachments.push({ contentType: type, headers: headers.filter(([n]) => n.toLowerCase() !== 'content-type'), body: this.keep(writer.end()) }),
+        };
+      },
+      { maxParts: max },
+    );
+    return {
+      write: (c) => mimeStep(() => nested.write(c), 'attachments', max),
+      end: () => {
+        nested.endLeniently();
+        this.content = { ...soap, attachments };
+      },
+    };
+  }
+
+  private writer(): SpoolWriter {
+    const w = this.spool.writer(undefined);
+    this.writers.push(w);
+    return w;
+  }
+
+  private keep(body: Body): Body {
+    this.bodies.push(body);
+    return body;
+  }
+
+  /** A part read into memory, bounded, then handed to `done`. */
+  private small(done: (bytes: Buffer) => void): PartSink {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    return {
+      write: (c) => {
+        size += c.length;
+        if (size > this.maxPartBytes) throw new XrdError('MessageTooLarge', { limit: this.maxPartBytes });
+        chunks.push(c);
+      },
+      end: () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)),
+    };
+  }
+
+  finish(): Omit<DecodedProxyMessage, keyof TransportFields> {
+    if (this.messageFault) return { isFault: true, ocspResponses: this.ocspResponses, fault: this.messageFault };
+    if (!this.content) throw this.missing(this.expected ?? 'soap');
+    if (this.hashChainResult && !this.hashChain) throw new XrdError('InvalidMessage', { reason: 'hash chain result without the hash chain' });
+    if (!this.signature && !this.fault) throw new XrdError('MissingSignature');
+    const signature = this.signature && { ...this.signature, ...(this.hashChainResult && this.hashChain ? { hashChainResult: this.hashChainResult, hashChain: this.hashChain } : {}) };
+    return {
+      isFault: this.fault !== undefined,
+      ocspResponses: this.ocspResponses,
+      content: this.content,
+      ...(signature ? { signature } : {}),
+      ...(this.fault ? { fault: this.fault } : {}),
+      ...(this.soapHeader ? { soapHeader: this.soapHeader } : {}),
+      ...(this.restRequest ? { restRequest: this.restRequest } : {}),
+      ...(this.restResponse ? { restResponse: this.restResponse } : {}),
+    };
+  }
+
+  dispose(): void {
+    for (const w of this.writers) w.abort();
+    for (const b of this.bodies) b.dispose();
+  }
+}
 
 interface TransportFields {
   hashAlgorithm?: string;
@@ -351,36 +584,10 @@ function readTransportHeaders(headers: TransportHeaders): TransportFields {
   return out;
 }
 
-function splitParts(body: Buffer, boundary: string, maxParts: number, what: string): MimePart[] {
-  try {
-    return parseMultipart(body, boundary, { maxParts });
-  } catch (err) {
-    if (err instanceof MultipartLimitError) throw new XrdError('InvalidMessage', { reason: `more than ${maxParts} ${what}` }, { cause: err });
-    throw new XrdError('MimeParsingFailed', { reason: (err as Error).message }, { cause: err });
-  }
-}
-
-function readAttachments(part: MimePart, maxAttachments: number): MimeAttachment[] {
-  const contentType = part.headers.get('content-type')!;
-  const boundary = boundaryOf(contentType);
-  if (!boundary) throw new XrdError('InvalidContentType', { contentType: `${contentType} (attachments without a boundary)` });
-  return splitParts(part.body, boundary, maxAttachments, 'attachments').map((a, n) => {
-    const type = a.headers.get('content-type');
-    if (!type) throw new XrdError('InvalidContentType', { contentType: `(none) (attachment ${n + 1} has no Content-Type)` });
-    return { contentType: type, headers: otherHeaders(a), body: a.body };
-  });
-}
-
-function otherHeaders(part: MimePart): [string, string][] {
-  return [...part.headers].filter(([name]) => name !== 'content-type');
-}
-
 /** The media type without parameters, in lower case (`text/xml; charset=UTF-8` → `text/xml`). */
 export function baseType(contentType: string): string {
   return contentType.split(';', 1)[0]!.trim().toLowerCase();
 }
-
-const typeOf = (part: MimePart): string => baseType(part.headers.get('content-type') ?? '');
 
 /** One DER SEQUENCE filling the buffer exactly: all an OCSP response must be before trust/ reads it. */
 function isDerSequence(der: Buffer): boolean {
@@ -397,7 +604,7 @@ function isDerSequence(der: Buffer): boolean {
 /** What the signature covers, in the form verifySignature (src/signature) takes. */
 export function signedPartsOf(content: ProxyContent, signature?: ProxySignature): {
   message: Buffer;
-  attachments: Buffer[];
+  attachments: Body[];
   hashChainResult?: Buffer;
   hashChain?: Buffer;
 } {
@@ -411,20 +618,8 @@ export function signedPartsOf(content: ProxyContent, signature?: ProxySignature)
   return parts;
 }
 
-/**
- * The SOAP message package the information system gets, as the reference rebuilds it from the
- * `x-original-content-type` the other side sent: a multipart/related with that boundary when the
- * original was one (SOAP part, then the attachments), else the bare envelope as text/xml.
- */
-export function soapPackageOf(content: SoapContent, originalContentType?: string): { contentType: string; body: Buffer } {
-  const attachments = content.attachments ?? [];
-  const wasPackage = originalContentType !== undefined && baseType(originalContentType) === 'multipart/related';
-  if (!wasPackage && attachments.length === 0) return { contentType: TEXT_XML_UTF8, body: content.soap };
-  const boundary = (wasPackage && boundaryOf(originalContentType)) || `xatt${randomLetters(30)}`;
-  const contentType = wasPackage && boundaryOf(originalContentType) ? originalContentType : `multipart/related; type="text/xml"; charset=UTF-8; boundary=${boundary}`;
-  const body = buildMultipart(boundary, [
-    { headers: [['content-type', content.contentType], ...(content.partHeaders ?? [])], body: content.soap },
-    ...attachments.map((a) => ({ headers: [['content-type', a.contentType] as const, ...a.headers], body: a.body })),
-  ]);
-  return { contentType, body };
+/** Every body a message holds: for disposing of them once the exchange is over. */
+export function bodiesOf(content: ProxyContent | undefined): Body[] {
+  if (!content) return [];
+  return content.kind === 'soap' ? (content.attachments ?? []).map((a) => a.body) : content.body ? [content.body] : [];
 }

@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
-import { XmlError, attribute, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
-import { formatClientId, type ClientId } from './identifiers.ts';
+import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
+import { formatClientId, sameClientId, type ClientId, type SecurityServerId } from './identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './message-header.ts';
 
 export const REPRESENTATION_NS = 'http://x-road.eu/xsd/representation.xsd';
@@ -30,12 +30,22 @@ export interface SoapHeader {
   readonly requestHash?: string;
   /** `CLASS/CODE` (or `CODE`) of repr:representedParty. */
   readonly representedParty?: string;
+  /** `xrd:securityServer`: the one server of a clustered provider the request is meant for. */
+  readonly securityServer?: SecurityServerId;
 }
 
-const REQUIRED = ['client', 'service', 'id', 'protocolVersion'] as const;
-const SINGLE = ['client', 'service', 'id', 'userId', 'issue', 'protocolVersion', 'requestHash'] as const;
+/** In the order the reference's parser checks them (SaxSoapParserImpl.validateHeader). */
+const REQUIRED = ['protocolVersion', 'client', 'id', 'service'] as const;
+const SINGLE = ['client', 'service', 'id', 'userId', 'issue', 'protocolVersion', 'requestHash', 'securityServer'] as const;
 
-/** @throws InvalidSoap, MissingHeaderField, DuplicateHeaderField, InvalidProtocolVersion, InvalidClientIdentifier */
+/**
+ * Reads and checks the X-Road header as the reference's SOAP parser (SaxSoapParserImpl) does, with
+ * its codes: the envelope, its Header (MissingHeader) and Body (MissingBody), each header field at
+ * most once, the required ones present, the protocol version, and a Body of exactly one element
+ * (InvalidBody) whose name starts with the service code (InconsistentHeaders).
+ * @throws InvalidSoap, MissingHeader, MissingBody, InvalidBody, InconsistentHeaders,
+ *   MissingHeaderField, DuplicateHeaderField, InvalidProtocolVersion, InvalidXml, InvalidClientIdentifier
+ */
 export function parseSoapHeader(message: Buffer | string): SoapHeader {
   let envelope: XmlElement;
   try {
@@ -44,14 +54,12 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
     throw new XrdError('InvalidSoap', { reason: (err as XmlError).message }, { cause: err });
   }
   if (envelope.namespace !== SOAP_ENV_NS || envelope.localName !== 'Envelope') {
-    throw new XrdError('InvalidSoap', { reason: 'the root element is not a SOAP 1.1 Envelope' });
+    throw new XrdError('InvalidSoap', { reason: 'envelope missing: the root element is not a SOAP 1.1 Envelope' });
   }
   const elements = childElements(envelope);
   const header = child(envelope, SOAP_ENV_NS, 'Header');
   const body = child(envelope, SOAP_ENV_NS, 'Body');
-  if (!body) throw new XrdError('InvalidSoap', { reason: 'the envelope has no Body' });
-  if (!header) throw new XrdError('MissingHeaderField', { field: 'Header' });
-  if (elements.length !== 2 || elements[0] !== header) throw new XrdError('InvalidSoap', { reason: 'the envelope must hold exactly a Header followed by a Body' });
+  if (!header) throw new XrdError('MissingHeader');
 
   const fields = childElements(header).filter((e) => e.namespace === XROAD_NS);
   for (const name of SINGLE) {
@@ -70,12 +78,19 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
   const id = text('id')!;
   if (id === '') throw new XrdError('MissingHeaderField', { field: 'id' });
 
+  if (!body) throw new XrdError('MissingBody');
+  if (elements.length !== 2 || elements[0] !== header) throw new XrdError('InvalidSoap', { reason: 'the envelope must hold exactly a Header followed by a Body' });
+  const bodyElements = childElements(body);
+  if (bodyElements.length !== 1) throw new XrdError('InvalidBody');
   const client = identifier(field('client')!, ['MEMBER', 'SUBSYSTEM'], 'client');
   const serviceElement = field('service')!;
   const provider = identifier(serviceElement, ['SERVICE'], 'service');
   const serviceCode = idText(serviceElement, 'serviceCode');
   if (!serviceCode) throw new XrdError('InvalidClientIdentifier', { reason: 'service identifier has no serviceCode' });
+  if (!bodyElements[0]!.localName.startsWith(serviceCode)) throw new XrdError('InconsistentHeaders', { reason: 'service code does not match in header and body' });
 
+  const serverElement = field('securityServer');
+  const securityServer = serverElement && securityServerIdentifier(serverElement);
   const represented = child(header, REPRESENTATION_NS, 'representedParty');
   const partyClass = represented && idTextIn(represented, REPRESENTATION_NS, 'partyClass');
   const partyCode = represented && idTextIn(represented, REPRESENTATION_NS, 'partyCode');
@@ -89,14 +104,30 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
     protocolVersion,
     requestHash: text('requestHash'),
     representedParty: partyCode ? [partyClass, partyCode].filter(Boolean).join('/') : undefined,
+    ...(securityServer ? { securityServer } : {}),
   };
 }
 
+function securityServerIdentifier(element: XmlElement): SecurityServerId {
+  if (objectTypeOf(element, 'securityServer') !== 'SERVER') throw new XrdError('InvalidXml', { reason: 'Unexpected objectType of securityServer' });
+  const [instance, memberClass, memberCode, serverCode] = ['xRoadInstance', 'memberClass', 'memberCode', 'serverCode'].map((n) => idText(element, n));
+  if (!instance || !memberClass || !memberCode || !serverCode) throw new XrdError('InvalidClientIdentifier', { reason: 'securityServer identifier is incomplete' });
+  return { instance, memberClass, memberCode, serverCode };
+}
+
+const OBJECT_TYPES = ['MEMBER', 'SUBSYSTEM', 'SERVICE', 'SERVER', 'GLOBALGROUP', 'LOCALGROUP', 'CENTRALSERVICE'];
+
+/** The identifier's objectType attribute (InvalidXml when missing or unknown, as the reference's parser). */
+function objectTypeOf(element: XmlElement, what: string): string {
+  const typeAttr = element.attributes.find((a) => a.localName === 'objectType' && a.namespace === IDENTIFIERS_NS)?.value;
+  if (!typeAttr) throw new XrdError('InvalidXml', { reason: `Missing objectType attribute of ${what}` });
+  if (!OBJECT_TYPES.includes(typeAttr)) throw new XrdError('InvalidXml', { reason: `Unknown objectType: ${typeAttr}` });
+  return typeAttr;
+}
+
 function identifier(element: XmlElement, objectTypes: readonly string[], what: string): ClientId {
-  const typeAttr = element.attributes.find((a) => a.localName === 'objectType' && a.namespace === IDENTIFIERS_NS)?.value ?? attribute(element, 'id:objectType');
-  if (!typeAttr || !objectTypes.includes(typeAttr)) {
-    throw new XrdError('InvalidClientIdentifier', { reason: `${what} objectType must be ${objectTypes.join(' or ')}, not ${typeAttr ?? 'missing'}` });
-  }
+  const typeAttr = objectTypeOf(element, what);
+  if (!objectTypes.includes(typeAttr)) throw new XrdError('InvalidXml', { reason: `Unexpected objectType: ${typeAttr}` });
   const instance = idText(element, 'xRoadInstance');
   const memberClass = idText(element, 'memberClass');
   const memberCode = idText(element, 'memberCode');
@@ -117,21 +148,27 @@ function idTextIn(e: XmlElement, ns: string, name: string): string | undefined {
 export const formatServiceId = (s: ServiceId): string =>
   [formatClientId(s.provider), s.serviceCode, s.serviceVersion].filter((x) => x !== undefined).join('/');
 
+/** Same provider, service code and version, compared as identifiers, never as formatted text. */
+export const sameServiceId = (a: ServiceId, b: ServiceId): boolean =>
+  sameClientId(a.provider, b.provider) && a.serviceCode === b.serviceCode && a.serviceVersion === b.serviceVersion;
+
 /**
- * A service's response must carry the request's client, service, id, userId and issue.
+ * A service's response must carry the request's client, service, id, userId, issue and represented
+ * party (the reference's SoapUtils.checkConsistency: the header fields marked @CheckConsistency).
  * @throws InconsistentResponse naming the first field that differs
  */
 export function checkResponseHeader(request: SoapHeader, response: SoapHeader): void {
+  const differs = (name: string, expected: string | undefined, actual: string | undefined) =>
+    new XrdError('InconsistentResponse', { reason: `${name} is '${actual ?? ''}', the request's is '${expected ?? ''}'` });
+  if (!sameClientId(request.client, response.client)) throw differs('client', formatClientId(request.client), formatClientId(response.client));
+  if (!sameServiceId(request.service, response.service)) throw differs('service', formatServiceId(request.service), formatServiceId(response.service));
   const pairs: [string, string | undefined, string | undefined][] = [
-    ['client', formatClientId(request.client), formatClientId(response.client)],
-    ['service', formatServiceId(request.service), formatServiceId(response.service)],
     ['id', request.id, response.id],
     ['userId', request.userId, response.userId],
     ['issue', request.issue, response.issue],
+    ['representedParty', request.representedParty, response.representedParty],
   ];
-  for (const [name, expected, actual] of pairs) {
-    if (expected !== actual) throw new XrdError('InconsistentResponse', { reason: `${name} is '${actual ?? ''}', the request's is '${expected ?? ''}'` });
-  }
+  for (const [name, expected, actual] of pairs) if (expected !== actual) throw differs(name, expected, actual);
 }
 
 const SHA512_URI = 'http://www.w3.org/2001/04/xmlenc#sha512';
@@ -166,4 +203,22 @@ export function withRequestHash(response: Buffer, request: Buffer): Buffer {
   const qualified = id.prefix ? `${id.prefix}:requestHash` : 'requestHash';
   const element = `<${qualified} algorithmId="${SHA512_URI}">${soapRequestHash(request)}</${qualified}>`;
   return Buffer.from(head.slice(0, at) + element + head.slice(at) + text.slice(headerEnd), 'utf8');
+}
+
+/**
+ * The SOAPAction header as SOAP 1.1 allows it (the reference's validateSoapActionHeader): missing,
+ * empty, `""`, or a quoted URI reference; it travels to the service as `x-original-soapaction`.
+ * @throws InvalidSoapAction
+ */
+export function checkSoapAction(soapAction: string | undefined): string | undefined {
+  if (soapAction === undefined || soapAction === '' || soapAction === '""') return soapAction;
+  if (soapAction.length > 2 && soapAction.startsWith('"') && soapAction.endsWith('"')) {
+    try {
+      new URL(soapAction.slice(1, -1), 'http://relative.invalid/');
+      if (!/[\s"<>\\^`{|}]/.test(soapAction.slice(1, -1))) return soapAction;
+    } catch {
+      // refused below
+    }
+  }
+  throw new XrdError('InvalidSoapAction');
 }

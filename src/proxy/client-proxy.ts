@@ -1,27 +1,35 @@
 /**
  * The client proxy (MESS_02/03): where a client's information systems send SOAP (`POST /`) and REST
- * (`/r1/…`) requests over HTTP or HTTPS. For each request it checks the caller (connection type,
- * internal TLS certificates), checks the X-Road header, signs the message with the client
- * member's key through the signer, sends it to the provider's security server, verifies the signed
- * response and logs both before handing the response back.
+ * (`/r1/…`) requests over HTTP or HTTPS, as the reference's ClientMessageProcessor and
+ * ClientRestMessageProcessor take them. For each request it reads the message as it arrives
+ * (attachments and REST bodies into the spool), checks the X-Road header and the caller (connection
+ * type, internal TLS certificates), signs the message with the client member's key through the
+ * signer, sends it to the provider's security server with the reference's transport headers,
+ * verifies the signed response, checks it answers the request, logs both, and hands the response
+ * back as the provider's service wrote it (a SOAP package rebuilt with its own Content-Type).
  */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { TEXT_XML_UTF8, type SoapFault } from '../protocol/faults.ts';
-import { encodeIdHeader, forwardableHeaders, headerPairs, headerValue, parseRestHeaderPart, readRestRequest, restRequestHash } from '../protocol/rest-message.ts';
-import { checkResponseHeader, parseSoapHeader, soapRequestHash } from '../protocol/soap-message.ts';
-import type { ServerConf } from '../serverconf/server-conf.ts';
+import { type Body } from '../platform/spool.ts';
+import { faultCodeIn, readSoapFault, type SoapFault } from '../protocol/faults.ts';
+import { javaClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
+import { bodiesOf, type DecodedProxyMessage, type RestContent } from '../protocol/proxy-message.ts';
+import { headerPairs, readRestRequest, restRequestHash } from '../protocol/rest-message.ts';
+import { checkResponseHeader, checkSoapAction, parseSoapHeader, sameServiceId, soapRequestHash } from '../protocol/soap-message.ts';
+import { readSoapPackage, soapPackagePieces } from '../protocol/soap-package.ts';
+import { localClient, type ServerConf } from '../serverconf/server-conf.ts';
+import { ExchangeBodies, PROXY_VERSION, sendAnswer, type MessageSettings } from './exchange.ts';
 import { authenticateInformationSystem, type IsConnection } from './is-authentication.ts';
 import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
 import { RemoteFault, type ProviderLink } from './provider-link.ts';
-import { faultFor, restErrorReply, soapFaultReply, type Reply } from './replies.ts';
-import { readSoapBody, writeSoapBody } from './soap-body.ts';
-import type { Envelope } from './transport.ts';
-import { verifyEnvelope } from './verification.ts';
+import { faultFor, restErrorReply, soapFaultReply } from './replies.ts';
+import { verifyMessage } from './verification.ts';
 
 /** PFS suites of seed 003 for the information-system side. */
 export const IS_CIPHERS = [
@@ -36,7 +44,7 @@ export interface ClientProxyDeps {
   readonly providers: ProviderLink;
   readonly recorder: MessageRecorder;
   readonly logger: Logger;
-  readonly maxMessageBytes: number;
+  readonly settings: MessageSettings;
 }
 
 export interface ClientProxyListeners {
@@ -47,86 +55,109 @@ export interface ClientProxyListeners {
 }
 
 export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProxyListeners): Promise<{ close(): Promise<void> }> {
-  const http = buildApp(deps, undefined);
-  const https = buildApp(deps, {
-    key: listen.internalTls.keyPem,
-    cert: listen.internalTls.certPem,
-    // Certificates are asked for but checked against the client's IS certificates, not a CA.
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.2',
-    ciphers: IS_CIPHERS,
-  });
-  await http.listen({ host: listen.host, port: listen.httpPort });
-  await https.listen({ host: listen.host, port: listen.httpsPort });
-  return { close: async () => void (await Promise.all([http.close(), https.close()])) };
+  const handler = (req: IncomingMessage, res: ServerResponse) => void handle(deps, req, res);
+  const plain = http.createServer(handler);
+  const secure = https.createServer(
+    {
+      key: listen.internalTls.keyPem,
+      cert: listen.internalTls.certPem,
+      // Certificates are asked for but checked against the client's IS certificates, not a CA.
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      ciphers: IS_CIPHERS,
+    },
+    handler,
+  );
+  const servers = [
+    [plain, listen.httpPort],
+    [secure, listen.httpsPort],
+  ] as const;
+  for (const [server, port] of servers) {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, listen.host, () => resolve());
+    });
+  }
+  return {
+    close: async () => {
+      await Promise.all(
+        servers.map(
+          ([server]) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeAllConnections();
+            }),
+        ),
+      );
+    },
+  };
 }
 
-function buildApp(deps: ClientProxyDeps, tls: object | undefined): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: deps.maxMessageBytes, ...(tls ? { https: tls } : {}) } as never) as unknown as FastifyInstance;
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  const handle = (kind: 'soap' | 'rest') => async (request: FastifyRequest, reply: FastifyReply) => {
-    const started = Date.now();
-    const processor = new ClientRequest(deps, request, kind);
-    const answer = await processor.run();
-    deps.recorder.monitor({ ...processor.facts, side: 'Client', started, succeeded: processor.fault === undefined, faultCode: processor.fault?.faultCode, faultString: processor.fault?.faultString });
-    void reply.code(answer.status).headers(answer.headers).send(answer.body);
-  };
-  app.route({ method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'], url: '/r1/*', handler: handle('rest') });
-  app.route({ method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'], url: '/', handler: handle('soap') });
-  app.setErrorHandler((err: Error & { code?: string }, request, reply) => {
-    const fault = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new XrdError('MessageTooLarge', { limit: deps.maxMessageBytes }, { prefix: 'Client' }) : toXrdError(err).withPrefix('Server.ClientProxy');
-    const answer = request.url.startsWith('/r1/') ? restErrorReply(fault) : soapFaultReply(fault);
-    void reply.code(answer.status).headers(answer.headers).send(answer.body);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const answer = restErrorReply(new XrdError('InvalidRequest', { reason: `No X-Road interface at ${request.url}: use POST / for SOAP or /r1/… for REST` }, { prefix: 'Client' }));
-    void reply.code(answer.status).headers(answer.headers).send(answer.body);
-  });
-  return app;
+interface Answer {
+  readonly status: number;
+  /** Raw header pairs, repeated names kept (a REST service's Set-Cookie). */
+  readonly headers: [string, string][];
+  readonly pieces: readonly (Buffer | Body)[];
+}
+
+async function handle(deps: ClientProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = Date.now();
+  const path = req.url ?? '/';
+  const kind = path.startsWith('/r1/') ? 'rest' : path === '/' || path.startsWith('/?') ? 'soap' : undefined;
+  const bodies = new ExchangeBodies();
+  const exchange = new ClientExchange(deps, req, kind ?? 'rest', bodies);
+  const answer = kind
+    ? await exchange.run()
+    : exchange.refuse(new XrdError('InvalidRequest', { reason: `No X-Road interface at ${path}: use POST / for SOAP or /r1/… for REST` }, { prefix: 'Client' }));
+  if (kind) deps.recorder.monitor({ ...exchange.facts, side: 'Client', started, succeeded: exchange.fault === undefined, faultCode: exchange.fault?.faultCode, faultString: exchange.fault?.faultString });
+  const headers = [...answer.headers];
+  // A request refused before it was read to its end leaves the connection unusable.
+  if (!req.complete) {
+    headers.push(['connection', 'close']);
+    req.resume();
+  }
+  sendAnswer(res, answer.status, headers, answer.pieces, () => bodies.dispose());
 }
 
 const isConnections = new WeakMap<TLSSocket, IsConnection>();
 
-class ClientRequest {
+class ClientExchange {
   readonly facts: ExchangeFacts;
-
-  constructor(
-    private readonly deps: ClientProxyDeps,
-    private readonly request: FastifyRequest,
-    private readonly kind: 'soap' | 'rest',
-  ) {
-    this.facts = { protocol: kind === 'soap' ? 'SOAP' : 'REST', requestSize: this.body.length };
-  }
-
-  private get body(): Buffer {
-    return Buffer.isBuffer(this.request.body) ? this.request.body : Buffer.alloc(0);
-  }
-
   /** The fault the information system got, if the exchange failed. */
   fault: SoapFault | undefined;
 
-  async run(): Promise<Reply> {
+  constructor(
+    private readonly deps: ClientProxyDeps,
+    private readonly req: IncomingMessage,
+    private readonly kind: 'soap' | 'rest',
+    private readonly bodies: ExchangeBodies,
+  ) {
+    this.facts = { protocol: kind === 'soap' ? 'SOAP' : 'REST', requestSize: 0 };
+  }
+
+  async run(): Promise<Answer> {
     try {
       return this.kind === 'soap' ? await this.soap() : await this.rest();
     } catch (err) {
-      if (err instanceof RemoteFault) {
-        // The provider's server answered with a fault: passed on as it came (SOAP) or in REST's form.
-        this.fault = err.fault;
-        return this.kind === 'soap' ? soapFaultReply(err.fault) : restErrorReply(err.fault, this.accept);
-      }
-      this.fault = faultFor(err, 'Server.ClientProxy', this.deps.logger, this.facts.queryId);
-      return this.kind === 'soap' ? soapFaultReply(this.fault) : restErrorReply(this.fault, this.accept);
+      // The provider's server answered with a fault: passed on as it came (SOAP) or in REST's form.
+      if (err instanceof RemoteFault) return this.answerFault(err.fault);
+      return this.refuse(err);
     }
   }
 
-  private get accept(): string | undefined {
-    return this.request.headers.accept;
+  refuse(err: unknown): Answer {
+    return this.answerFault(faultFor(err, 'Server.ClientProxy', this.deps.logger, this.facts.queryId, this.deps.settings.faultCodes));
+  }
+
+  private answerFault(fault: SoapFault): Answer {
+    this.fault = fault;
+    const reply = this.kind === 'soap' ? soapFaultReply(fault) : restErrorReply(fault, this.req.headers.accept);
+    return { status: reply.status, headers: Object.entries(reply.headers), pieces: [reply.body] };
   }
 
   private connection(): IsConnection {
-    const socket = this.request.raw.socket as TLSSocket;
+    const socket = this.req.socket as TLSSocket;
     if (!socket.encrypted) return { tls: false };
     // One answer per kept-alive connection: asking OpenSSL for the certificate is not cheap.
     let connection = isConnections.get(socket);
@@ -138,86 +169,135 @@ class ClientRequest {
     return connection;
   }
 
-  private async soap(): Promise<Reply> {
-    if (this.request.method !== 'POST') throw new XrdError('InvalidHttpMethod', { method: this.request.method }, { prefix: 'Client' });
-    const { message, contentType, attachments } = readSoapBody(this.request.headers['content-type'], this.body, 'Client');
-    const header = clientError(() => parseSoapHeader(message));
-    Object.assign(this.facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
-    authenticateInformationSystem(this.deps.serverConf(), header.client, this.connection());
+  /** The client must be hosted here and its information system may speak for it (seed 003). */
+  private checkClient(client: ClientId): void {
+    if (!localClient(this.deps.serverConf(), client)) throw new XrdError('UnknownMember', { reason: `Client '${javaClientId(client)}' not found` }, { prefix: 'Server.ClientProxy' });
+    authenticateInformationSystem(this.deps.serverConf(), client, this.connection());
     this.deps.globalConf().checkUpToDate();
-    const signed = await this.deps.signing.sign(header.client, { message, attachments: attachments.map((a) => a.body) }, 'Server.ClientProxy');
-    const request: Envelope = { kind: 'soap', message, contentType, soapAction: this.request.headers.soapaction as string | undefined, attachments, signed, ocspResponses: [] };
-    await this.deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'client');
-    const response = await this.deps.providers.send(header.service.provider, request);
-    if (response.kind !== 'soap') throw new XrdError('InvalidRequest', { reason: 'the provider answered a SOAP request with a REST message' }, { prefix: 'Server.ClientProxy' });
+  }
+
+  private async soap(): Promise<Answer> {
+    const { deps, req } = this;
+    const { settings } = deps;
+    if (req.method !== 'POST') throw new XrdError('InvalidHttpMethod', { method: req.method ?? '' }, { prefix: 'Client' });
+    const soapAction = clientError(() => checkSoapAction(header(req, 'soapaction')));
+    const pkg = await clientErrorAsync(() => readSoapPackage(req.headers['content-type'], req, { spool: settings.spool, maxSoapBytes: settings.maxSoapBytes, maxBytes: settings.maxMessageBytes }));
+    this.bodies.add(...pkg.attachments.map((a) => a.body));
+    this.facts.requestSize = pkg.soap.length + pkg.attachments.reduce((n, a) => n + a.body.size, 0);
+    // An information system that sends a fault gets it back as the client's own (SoapFaultToClientProxy).
+    const sentFault = readSoapFault(pkg.soap);
+    if (sentFault) throw new RemoteFault({ faultCode: faultCodeIn(`Client.${sentFault.faultCode}`, settings.faultCodes), faultString: sentFault.faultString, detail: sentFault.detail });
+    const request = clientError(() => parseSoapHeader(pkg.soap));
+    Object.assign(this.facts, { client: request.client, service: request.service, queryId: request.id, userId: request.userId, representedParty: request.representedParty });
+    this.checkClient(request.client);
+
+    const signed = await deps.signing.sign(request.client, { message: pkg.soap, attachments: pkg.attachments.map((a) => a.body) }, 'Server.ClientProxy');
+    const requestId = randomUUID();
+    const meta = { queryId: request.id, client: request.client, service: request.service, requestId };
+    await deps.recorder.log(pkg, signed, { ...meta, response: false }, 'client');
+    const response = await this.send(
+      { provider: request.service.provider, server: request.securityServer },
+      { content: pkg, signature: signed, originalContentType: pkg.packageContentType, originalSoapAction: soapAction, proxyVersion: PROXY_VERSION, requestId },
+      'soap',
+    );
+    const content = response.content!;
+    if (content.kind !== 'soap') throw new XrdError('MissingSoap', { message: 'Response' }, { prefix: 'Server.ClientProxy' });
     // Signature first: a tampered answer is a signature failure, not an inconsistent one.
-    verifyEnvelope(response, this.deps.globalConf(), header.service.provider, 'Server.ClientProxy');
-    asClientProxy(() => {
-      const answered = parseSoapHeader(response.message);
-      checkResponseHeader(header, answered);
-      if (answered.requestHash !== soapRequestHash(message)) throw new XrdError('InconsistentResponse', { reason: 'xrd:requestHash is missing or does not match the request sent' });
-    });
-    await this.deps.recorder.log(response, { queryId: header.id, client: header.client, service: header.service, response: true }, 'client');
-    const body = writeSoapBody({ message: response.message, contentType: response.contentType ?? TEXT_XML_UTF8, attachments: response.attachments });
-    this.facts.responseSize = body.body.length;
-    return { status: 200, headers: { 'content-type': body.contentType }, body: body.body };
+    verifyMessage(content, response.signature!, deps.globalConf(), request.service.provider, 'Server.ClientProxy');
+    const answered = response.soapHeader!;
+    try {
+      checkResponseHeader(request, answered);
+    } catch (err) {
+      throw toXrdError(err).within('ServiceFailed').withPrefix('Server.ClientProxy');
+    }
+    if (answered.requestHash === undefined) throw new XrdError('InconsistentResponse', { reason: 'Response from server proxy is missing request message hash' }, { prefix: 'Server.ClientProxy' });
+    if (answered.requestHash !== soapRequestHash(pkg.soap)) throw new XrdError('InconsistentResponse', { reason: 'Request message hash does not match request message' }, { prefix: 'Server.ClientProxy' });
+    await deps.recorder.log(content, response.signature!, { ...meta, response: true }, 'client');
+    const out = soapPackagePieces(content, response.originalContentType);
+    this.facts.responseSize = content.soap.length + (content.attachments ?? []).reduce((n, a) => n + a.body.size, 0);
+    return { status: 200, headers: [['content-type', out.contentType]], pieces: out.pieces };
   }
 
-  private async rest(): Promise<Reply> {
-    const url = this.request.raw.url ?? this.request.url;
-    const received = headerPairs(this.request.raw.rawHeaders);
-    const rest = clientError(() => readRestRequest(this.request.method, url, received));
+  private async rest(): Promise<Answer> {
+    const { deps, req } = this;
+    const requestId = randomUUID();
+    const rest = clientError(() =>
+      readRestRequest(req.method ?? 'GET', req.url ?? '/', headerPairs(req.rawHeaders), { requestId, newQueryId: () => `${deps.globalConf().instanceIdentifier}-${randomUUID()}` }),
+    );
     Object.assign(this.facts, { client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
-    authenticateInformationSystem(this.deps.serverConf(), rest.client, this.connection());
-    this.deps.globalConf().checkUpToDate();
-    const body = this.body.length > 0 ? this.body : undefined;
-    const signed = await this.deps.signing.sign(rest.client, { message: rest.headerPart, attachments: body ? [body] : [] }, 'Server.ClientProxy');
-    const bodyType = headerValue(received, 'content-type') ?? 'application/octet-stream';
-    const request: Envelope = { kind: 'rest', message: rest.headerPart, attachments: body ? [{ contentType: bodyType, body }] : [], signed, ocspResponses: [] };
-    await this.deps.recorder.log(request, { queryId: rest.queryId, client: rest.client, service: rest.service, response: false }, 'client');
-    const response = await this.deps.providers.send(rest.service.provider, request);
-    if (response.kind !== 'rest') throw new XrdError('InvalidRequest', { reason: 'the provider answered a REST request with a SOAP message' }, { prefix: 'Server.ClientProxy' });
-    verifyEnvelope(response, this.deps.globalConf(), rest.service.provider, 'Server.ClientProxy');
-    const provider = rest.service.provider;
-    const { startLine, headers } = asClientProxy(() => {
-      const part = parseRestHeaderPart(response.message);
-      const expected: [string, string][] = [
-        ['x-road-id', rest.queryId],
-        ['x-road-request-id', rest.requestId],
-        ['x-road-client', encodeIdHeader([rest.client.instance, rest.client.memberClass, rest.client.memberCode, rest.client.subsystem])],
-        ['x-road-service', encodeIdHeader([provider.instance, provider.memberClass, provider.memberCode, provider.subsystem, rest.service.serviceCode])],
-        ['x-road-request-hash', restRequestHash(rest.headerPart, body)],
-      ];
-      for (const [name, value] of expected) {
-        if (headerValue(part.headers, name) !== value) throw new XrdError('InconsistentResponse', { reason: `${name} does not match the request sent` });
-      }
-      return part;
-    });
-    await this.deps.recorder.log(response, { queryId: rest.queryId, client: rest.client, service: rest.service, response: true }, 'client');
-    const responseBody = response.attachments[0]?.body ?? Buffer.alloc(0);
-    this.facts.responseSize = responseBody.length;
-    const out: Record<string, string> = {};
-    // A peer's header part could name framing headers; only end-to-end ones reach the information system.
-    for (const [name, value] of forwardableHeaders(headers, ['x-road-request-id', 'x-road-request-hash'])) out[name.toLowerCase()] = value;
-    if (response.attachments[0]) out['content-type'] = response.attachments[0].contentType;
-    this.facts.statusCode = Number(startLine[0]);
-    return { status: this.facts.statusCode, headers: out, body: responseBody };
+    this.checkClient(rest.client);
+    const body = await this.restBody();
+    this.facts.requestSize = rest.headerPart.length + (body?.size ?? 0);
+
+    const signed = await deps.signing.sign(rest.client, { message: rest.headerPart, attachments: body ? [body] : [] }, 'Server.ClientProxy');
+    const content: RestContent = { kind: 'rest', role: 'request', headerPart: rest.headerPart, ...(body ? { body } : {}) };
+    const meta = { queryId: rest.queryId, client: rest.client, service: rest.service, requestId };
+    await deps.recorder.log(content, signed, { ...meta, response: false }, 'client');
+    const contentType = header(req, 'content-type');
+    const response = await this.send(
+      { provider: rest.service.provider, server: rest.securityServer },
+      { content, signature: signed, proxyVersion: PROXY_VERSION, requestId, ...(contentType !== undefined ? { originalContentType: contentType } : {}) },
+      'rest',
+    );
+    const answer = response.content!;
+    if (answer.kind !== 'rest') throw new XrdError('MissingRest', { message: 'Response' }, { prefix: 'Server.ClientProxy' });
+    verifyMessage(answer, response.signature!, deps.globalConf(), rest.service.provider, 'Server.ClientProxy');
+    // ClientRestMessageProcessor.checkConsistency: identifiers compared decoded, then the request hash.
+    const r = response.restResponse!;
+    const inconsistent = (reason: string) => new XrdError('InconsistentResponse', { reason }, { prefix: 'Server.ClientProxy' });
+    if (!r.client || !sameClientId(r.client, rest.client)) throw inconsistent('Response client id does not match request message');
+    if (r.queryId !== rest.queryId) throw inconsistent('Response message id does not match request message');
+    if (!r.service || !sameServiceId(r.service, rest.service)) throw inconsistent('Response service id does not match request message');
+    if (r.requestId !== requestId) throw inconsistent('Response message request id does not match request message');
+    if (!restRequestHash(rest.headerPart, body).equals(r.requestHash)) throw inconsistent('Response message hash does not match request message');
+    await deps.recorder.log(answer, response.signature!, { ...meta, response: true }, 'client');
+    this.facts.responseSize = answer.headerPart.length + (answer.body?.size ?? 0);
+    this.facts.statusCode = r.status;
+    return { status: r.status, headers: r.headers.map(([n, v]) => [n, v]), pieces: answer.body ? [answer.body] : [] };
+  }
+
+  /** The information system's body, if it sent at least one byte (the reference's rule for a body part). */
+  private async restBody(): Promise<Body | undefined> {
+    const writer = this.deps.settings.spool.writer(this.deps.settings.maxMessageBytes);
+    try {
+      for await (const chunk of this.req) writer.write(chunk as Buffer);
+    } catch (err) {
+      writer.abort();
+      throw err instanceof XrdError ? err.withPrefix('Client') : new XrdError('IOError', { reason: `the request broke off: ${(err as Error).message}` }, { prefix: 'Client', cause: err });
+    }
+    if (writer.received === 0) {
+      writer.abort();
+      return undefined;
+    }
+    const body = writer.end();
+    this.bodies.add(body);
+    return body;
+  }
+
+  private async send(...args: Parameters<ProviderLink['send']>): Promise<DecodedProxyMessage> {
+    const response = await this.deps.providers.send(...args);
+    this.bodies.add(...bodiesOf(response.content));
+    return response;
   }
 }
 
-/** Problems with the provider's answer are reported by the client proxy. */
-function asClientProxy<T>(check: () => T): T {
-  try {
-    return check();
-  } catch (err) {
-    throw toXrdError(err).withPrefix('Server.ClientProxy');
-  }
-}
+const header = (req: IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+};
 
 /** Errors in what the information system sent are the client's (`Client.…`). */
 function clientError<T>(read: () => T): T {
   try {
     return read();
+  } catch (err) {
+    throw toXrdError(err).withPrefix('Client');
+  }
+}
+
+async function clientErrorAsync<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
   } catch (err) {
     throw toXrdError(err).withPrefix('Client');
   }

@@ -10,14 +10,16 @@ import type { MessageLog } from '../messagelog/message-log.ts';
 import type { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { clientFields, serviceFields } from '../opmonitor/record.ts';
 import type { ClientId } from '../protocol/identifiers.ts';
+import { signedPartsOf, type ProxyContent, type ProxySignature } from '../protocol/proxy-message.ts';
 import type { ServiceId } from '../protocol/soap-message.ts';
-import type { Envelope } from './transport.ts';
 
 export interface ExchangeMeta {
   readonly queryId: string;
   readonly client: ClientId;
   readonly service: ServiceId;
   readonly response: boolean;
+  /** The client proxy's id of the exchange (`x-road-request-id`), pairing a request with its response. */
+  readonly requestId?: string;
 }
 
 /** Facts about one exchange for operational monitoring, filled in as the exchange goes on. */
@@ -53,9 +55,10 @@ export class MessageRecorder {
    * Resolves once the record is committed (records of one event-loop turn share a transaction).
    * @throws LoggingFailed (message log refuses or fails), with the logging proxy's prefix
    */
-  async log(envelope: Envelope, meta: ExchangeMeta, side: 'client' | 'server'): Promise<void> {
+  async log(content: ProxyContent, signature: ProxySignature, meta: ExchangeMeta, side: 'client' | 'server'): Promise<void> {
     if (!this.messageLog) return;
     const prefix: FaultPrefix = side === 'client' ? 'Server.ClientProxy' : 'Server.ServerProxy';
+    const parts = signedPartsOf(content);
     try {
       await this.messageLog.logCommitted({
         queryId: meta.queryId,
@@ -64,9 +67,10 @@ export class MessageRecorder {
         serviceCode: meta.service.serviceCode,
         isResponse: meta.response,
         side,
-        message: envelope.message,
-        attachments: envelope.attachments.map((a) => a.body),
-        signature: envelope.signed,
+        message: parts.message,
+        attachments: parts.attachments,
+        signature,
+        xRequestId: meta.requestId,
       });
     } catch (err) {
       throw toXrdError(err).withPrefix(prefix);

@@ -5,7 +5,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
-import type { ClientId } from '../protocol/identifiers.ts';
+import type { ClientId, SecurityServerId } from '../protocol/identifiers.ts';
 import type { SignerConnection } from '../signer/signer-client.ts';
 import { peerCertificateChain } from '../trust/auth-cert.ts';
 import { PeerAuthenticator, type OcspResponseStore } from '../trust/peer-auth.ts';
@@ -30,8 +30,9 @@ export class PeerVerifier {
   }
 
   /** @throws SslAuthenticationFailed[.…] with the reference's texts (seed 000) */
-  async verifyProvider(socket: TLSSocket, provider: ClientId): Promise<void> {
-    await this.authenticator.verifyProvider(this.chainOf(socket), provider);
+  /** `server`, when the request names one, is the server the peer must be. */
+  async verifyProvider(socket: TLSSocket, provider: ClientId, server?: SecurityServerId): Promise<void> {
+    await this.authenticator.verifyProvider(this.chainOf(socket), provider, server ? { expectedServer: server } : {});
   }
 
   /** @throws SslAuthenticationFailed[.…] */

@@ -1,26 +1,29 @@
 /**
  * The client proxy's side of the link between security servers (MESS_05): finds the provider's
- * security servers in global configuration, picks the fastest address (all tried in parallel, the
- * winner kept for an hour, as the reference does), keeps TLS connections to it pooled and alive,
- * checks the peer's authentication certificate once per connection and provider, and exchanges
- * the signed messages. Our own side of the handshake is signed with the authentication key on the
- * HSM through the signer (src/tls); the process never sees that key or its PIN.
+ * security servers in global configuration (a server's owner counts as its client, as in the
+ * reference), or the one server the request names (`xrd:securityServer`, `X-Road-Security-Server`),
+ * picks the fastest address (all tried in parallel, the winner kept for an hour, as the reference
+ * does), keeps TLS connections to it pooled and alive, checks the peer's authentication certificate
+ * once per connection and provider, and exchanges the signed messages as streams. Our own side of
+ * the handshake is signed with the authentication key on the HSM through the signer (src/tls); the
+ * process never sees that key or its PIN.
  */
 import { connect } from 'node:net';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
-import type { GlobalConf } from '../globalconf/global-conf.ts';
+import type { GlobalConf, SecurityServer } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
-import type { ReceivedSoapFault } from '../protocol/faults.ts';
-import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
+import { streamPieces, type SpoolFolder } from '../platform/spool.ts';
+import type { SoapFault } from '../protocol/faults.ts';
+import { formatClientId, formatSecurityServerId, javaClientId, javaServerId, sameClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type ProxyMessage } from '../protocol/proxy-message.ts';
 import type { PeerVerifier } from './peer-verifier.ts';
-import { readBody } from './body.ts';
-import { decodeEnvelope, encodeEnvelope, type Envelope } from './transport.ts';
 
 /** A fault the provider's security server answered with; passed on to the information system as it is. */
 export class RemoteFault extends Error {
-  constructor(readonly fault: ReceivedSoapFault) {
+  /** `xml`, when there, is what the information system gets, unchanged. */
+  constructor(readonly fault: SoapFault & { readonly xml?: Buffer }) {
     super(`${fault.faultCode}: ${fault.faultString}`);
   }
 }
@@ -39,10 +42,22 @@ export interface ProviderLinkOptions {
   readonly connectTimeoutMs: number;
   /** How long to wait for the provider's answer (the service's own timeout applies on its side). */
   readonly responseTimeoutMs: number;
-  readonly maxMessageBytes: number;
+  /** Where the answer's attachments and REST bodies go. */
+  readonly spool: SpoolFolder;
+  /** Most bytes of an answer; unlimited when not given. */
+  readonly maxMessageBytes?: number;
+}
+
+/** Whom a request is for: the service's provider, and maybe one server of it. */
+export interface ProviderTarget {
+  readonly provider: ClientId;
+  readonly server?: SecurityServerId;
 }
 
 const ADDRESS_CACHE_MS = 3600_000;
+
+/** Codes the reference reports after decoding (checkResponse), not as a decoding failure. */
+const UNWRAPPED = new Set(['MissingSoap', 'MissingRest', 'MissingSignature', 'MessageTooLarge']);
 
 export class ProviderLink {
   private readonly agents = new Map<string, { agent: https.Agent; cert: SecureContextOptions['cert'] }>();
@@ -52,24 +67,51 @@ export class ProviderLink {
   constructor(private readonly options: ProviderLinkOptions) {}
 
   /**
-   * @throws UnknownMember (no server hosts the provider), NetworkError, SslAuthenticationFailed,
-   *   RemoteFault (the provider's server answered with a fault)
+   * Sends a signed request; the answer's bodies are the caller's to dispose of.
+   * @throws UnknownMember (no server hosts the provider), InvalidSecurityServer, NetworkError,
+   *   SslAuthenticationFailed, HttpError, ServiceFailed.… (an answer that cannot be read),
+   *   MissingSoap, MissingRest, MissingSignature, RemoteFault (the provider's server answered with a fault)
    */
-  async send(provider: ClientId, request: Envelope): Promise<Envelope> {
-    const address = await this.addressOf(provider);
+  async send(target: ProviderTarget, request: ProxyMessage, kind: 'soap' | 'rest'): Promise<DecodedProxyMessage> {
+    const address = await this.addressOf(target);
     const agent = await this.agentFor(address);
     const ocspResponses = await this.options.ownAuthOcsp();
-    const encoded = encodeEnvelope({ ...request, ocspResponses });
-    let response: { contentType: string; body: Buffer; headers: IncomingHttpHeaders };
+    const encoded = encodeProxyMessage({ ...request, ocspResponses });
+    let response: IncomingMessage;
     try {
-      response = await this.post(agent, address, provider, encoded);
+      response = await this.post(agent, address, target, encoded);
     } catch (err) {
       // A broken connection may mean the address went away: choose again next time.
-      this.chosen.delete(formatClientId(provider));
+      this.chosen.delete(cacheKey(target));
       throw err;
     }
-    const decoded = decodeEnvelope(response.contentType, response.body, response.headers, 'response');
-    if ('faultCode' in decoded) throw new RemoteFault(decoded);
+    const target5500 = `${address}:${this.options.remotePort}`;
+    const timer = setTimeout(() => response.destroy(new XrdError('NetworkError', { target: target5500, reason: `no answer within ${this.options.responseTimeoutMs} ms` })), this.options.responseTimeoutMs);
+    let decoded: DecodedProxyMessage;
+    try {
+      if (response.statusCode !== 200) {
+        response.resume();
+        throw new XrdError('HttpError', { status: response.statusCode ?? 0, reason: response.statusMessage ?? '' });
+      }
+      decoded = await decodeProxyMessage(response.headers['content-type'] ?? '', readStream(response), response.headers, {
+        direction: 'response',
+        kind,
+        spool: this.options.spool,
+        maxBytes: this.options.maxMessageBytes,
+      });
+    } catch (err) {
+      response.destroy();
+      const e = toXrdError(err);
+      // As the reference's client proxy: what the decoder finds wrong is a failure of the other side.
+      throw (UNWRAPPED.has(e.code) || e.code === 'HttpError' || e.code === 'NetworkError' ? e : e.within('ServiceFailed')).withPrefix('Server.ClientProxy');
+    } finally {
+      clearTimeout(timer);
+    }
+    if (decoded.fault) {
+      // A fault in place of the signature comes with content we do not pass on.
+      for (const body of bodiesOf(decoded.content)) body.dispose();
+      throw new RemoteFault(decoded.fault);
+    }
     return decoded;
   }
 
@@ -77,19 +119,30 @@ export class ProviderLink {
     for (const address of [...this.agents.keys()]) this.dropAgent(address);
   }
 
-  /** Security servers whose clients include the provider, per global configuration. */
-  private addressesOf(provider: ClientId): string[] {
-    const id = formatClientId(provider);
+  /** Security servers whose clients include the provider; a member is a client of the servers it owns. */
+  private serversOf(provider: ClientId): SecurityServer[] {
     const servers = this.options.globalConf().shared.get(provider.instance)?.securityServers ?? [];
-    return servers.filter((s) => s.clients.some((c) => formatClientId(c) === id)).map((s) => s.address);
+    return servers.filter((s) => s.clients.some((c) => sameClientId(c, provider)) || (provider.subsystem === undefined && sameClientId(s.owner, provider)));
   }
 
-  private async addressOf(provider: ClientId): Promise<string> {
-    const key = formatClientId(provider);
+  /** @throws UnknownMember, InvalidSecurityServer (the reference's texts) */
+  private addressesOf(target: ProviderTarget): string[] {
+    const { provider, server } = target;
+    const servers = this.serversOf(provider);
+    const addresses = servers.map((s) => s.address).filter((a) => a !== '');
+    if (addresses.length === 0) throw new XrdError('UnknownMember', { reason: `Could not find addresses for service provider "${javaClientId(provider)}"` }, { prefix: 'Server.ClientProxy' });
+    if (!server) return addresses;
+    const named = this.options.globalConf().shared.get(server.instance)?.securityServers.find((s) => s.serverCode === server.serverCode && sameClientId(s.owner, { instance: server.instance, memberClass: server.memberClass, memberCode: server.memberCode }));
+    if (!named?.address) throw new XrdError('InvalidSecurityServer', { reason: `Could not find security server "${javaServerId(server)}"` }, { prefix: 'Server.ClientProxy' });
+    if (!addresses.includes(named.address)) throw new XrdError('InvalidSecurityServer', { reason: `Invalid security server "${javaServerId(server)}"` }, { prefix: 'Server.ClientProxy' });
+    return [named.address];
+  }
+
+  private async addressOf(target: ProviderTarget): Promise<string> {
+    const key = cacheKey(target);
     const cached = this.chosen.get(key);
     if (cached && cached.until > Date.now()) return cached.address;
-    const addresses = this.addressesOf(provider);
-    if (addresses.length === 0) throw new XrdError('UnknownMember', { reason: `Could not find addresses for service provider "${key}"` }, { prefix: 'Server.ClientProxy' });
+    const addresses = this.addressesOf(target);
     const address = addresses.length === 1 ? addresses[0]! : await this.fastest(addresses);
     this.chosen.set(key, { address, until: Date.now() + ADDRESS_CACHE_MS });
     return address;
@@ -144,8 +197,9 @@ export class ProviderLink {
     this.agents.delete(address);
   }
 
-  private post(agent: https.Agent, address: string, provider: ClientId, encoded: { contentType: string; body: Buffer; headers: Record<string, string> }): Promise<{ contentType: string; body: Buffer; headers: IncomingHttpHeaders }> {
-    const target = `${address}:${this.options.remotePort}`;
+  /** Sends the request and resolves with the answer's head; its body is read by the caller. */
+  private post(agent: https.Agent, address: string, target: ProviderTarget, encoded: ReturnType<typeof encodeProxyMessage>): Promise<IncomingMessage> {
+    const where = `${address}:${this.options.remotePort}`;
     return new Promise((resolve, reject) => {
       const req = https.request({
         host: address,
@@ -153,41 +207,35 @@ export class ProviderLink {
         method: 'POST',
         path: '/',
         agent,
-        headers: { ...encoded.headers, 'content-type': encoded.contentType, 'content-length': String(encoded.body.length) },
+        headers: { ...encoded.headers, 'content-type': encoded.contentType, 'content-length': String(encoded.length) },
       });
-      const timer = setTimeout(() => req.destroy(new XrdError('NetworkError', { target, reason: `no answer within ${this.options.responseTimeoutMs} ms` }, { prefix: 'Server.ClientProxy' })), this.options.responseTimeoutMs);
+      const timer = setTimeout(() => req.destroy(new XrdError('NetworkError', { target: where, reason: `no answer within ${this.options.responseTimeoutMs} ms` }, { prefix: 'Server.ClientProxy' })), this.options.responseTimeoutMs);
       req.on('error', (err) => {
         clearTimeout(timer);
         if (err instanceof XrdError) reject(err);
         else if (/^ERR_(SSL|OSSL)_/.test((err as NodeJS.ErrnoException).code ?? '') || engineFailed(err)) {
           this.dropAgent(address);
-          const failed = new XrdError('SslAuthenticationFailed', { reason: `TLS handshake with ${target} failed: ${err.message}` }, { prefix: 'Server.ClientProxy', cause: err });
+          const failed = new XrdError('SslAuthenticationFailed', { reason: `TLS handshake with ${where} failed: ${err.message}` }, { prefix: 'Server.ClientProxy', cause: err });
           // When our own handshake signature failed, the signer tells why (token logged out, signer down, …).
           this.options.explainHandshakeFailure(err).then(
             (why) => reject(why ? why.within('SslAuthenticationFailed').withPrefix('Server.ClientProxy') : failed),
             () => reject(failed),
           );
-        } else reject(new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err }));
+        } else reject(new XrdError('NetworkError', { target: where, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err }));
       });
       req.on('socket', (socket) => {
-        this.checkPeer(socket as TLSSocket, provider).then(
-          () => req.end(encoded.body),
+        this.checkPeer(socket as TLSSocket, target).then(
+          () => {
+            const body = streamPieces(encoded.pieces);
+            body.on('error', (err) => req.destroy(toXrdError(err)));
+            body.pipe(req);
+          },
           (err: unknown) => req.destroy(err as Error),
         );
       });
       req.on('response', (res) => {
-        const limit = this.options.maxMessageBytes;
-        readBody(res, limit, () => new XrdError('MessageTooLarge', { limit }, { prefix: 'Server.ClientProxy' })).then(
-          (body) => {
-            clearTimeout(timer);
-            resolve({ contentType: res.headers['content-type'] ?? '', body, headers: res.headers });
-          },
-          (err: Error) => {
-            clearTimeout(timer);
-            req.destroy();
-            reject(err instanceof XrdError ? err : new XrdError('NetworkError', { target, reason: err.message }, { prefix: 'Server.ClientProxy', cause: err }));
-          },
-        );
+        clearTimeout(timer);
+        resolve(res);
       });
     });
   }
@@ -197,7 +245,7 @@ export class ProviderLink {
    * (PeerAuthenticator, 60 s, never past the certificate's or OCSP response's validity) keeps it
    * cheap, and a revoked or de-registered certificate is noticed on a kept-alive connection too.
    */
-  private checkPeer(socket: TLSSocket, provider: ClientId): Promise<void> {
+  private checkPeer(socket: TLSSocket, target: ProviderTarget): Promise<void> {
     let handshake = this.handshakes.get(socket);
     if (!handshake) {
       const done = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
@@ -207,9 +255,22 @@ export class ProviderLink {
       });
       this.handshakes.set(socket, handshake);
     }
-    return handshake.then(() => this.options.peers.verifyProvider(socket, provider));
+    return handshake.then(() => this.options.peers.verifyProvider(socket, target.provider, target.server));
   }
+}
+
+const cacheKey = (t: ProviderTarget): string => (t.server ? `${formatClientId(t.provider)}@${formatSecurityServerId(t.server)}` : formatClientId(t.provider));
+
+/** A response body as chunks; a connection that breaks off is the reference's IOError. */
+async function* readStream(res: IncomingMessage): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of res) yield chunk as Buffer;
+  } catch (err) {
+    throw err instanceof XrdError ? err : new XrdError('IOError', { reason: `the answer broke off: ${(err as Error).message}` }, { cause: err });
+  }
+  if (!res.complete) throw new XrdError('IOError', { reason: 'the answer broke off before its end' });
 }
 
 /** Whether a TLS error came from our engine's handshake signature (docs/tls.md). */
 const engineFailed = (err: Error) => err.message.includes('xrd signer engine');
+

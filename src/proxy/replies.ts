@@ -5,7 +5,7 @@
  */
 import { XrdError, toXrdError, type FaultPrefix } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { TEXT_XML_UTF8, faultOfError, restError, soapFault, type SoapFault } from '../protocol/faults.ts';
+import { TEXT_XML_UTF8, faultOfError, restError, soapFault, type FaultCodeStyle, type SoapFault } from '../protocol/faults.ts';
 
 export interface Reply {
   readonly status: number;
@@ -13,13 +13,12 @@ export interface Reply {
   readonly body: Buffer;
 }
 
-export function soapFaultReply(fault: XrdError | SoapFault): Reply {
-  const f = 'faultString' in fault ? fault : faultOfError(fault);
+export function soapFaultReply(f: SoapFault): Reply {
   return { status: 200, headers: { 'content-type': TEXT_XML_UTF8, soapaction: '""' }, body: 'xml' in f && Buffer.isBuffer(f.xml) ? f.xml : soapFault(f.faultCode, f.faultString, f.detail, f.faultActor) };
 }
 
-export function restErrorReply(fault: XrdError | SoapFault, accept?: string): Reply {
-  return restError('faultString' in fault ? fault : faultOfError(fault), accept);
+export function restErrorReply(fault: SoapFault, accept?: string): Reply {
+  return restError(fault, accept);
 }
 
 /**
@@ -27,10 +26,10 @@ export function restErrorReply(fault: XrdError | SoapFault, accept?: string): Re
  * them keep it, the rest are this proxy's. One log line carries the fault code and the error id the
  * caller sees in `faultDetail`; internal errors are logged with their stack.
  */
-export function faultFor(err: unknown, prefix: FaultPrefix, logger: Logger, queryId: string | undefined): SoapFault {
+export function faultFor(err: unknown, prefix: FaultPrefix, logger: Logger, queryId: string | undefined, style: FaultCodeStyle): SoapFault {
   const e = toXrdError(err);
   const reported = err instanceof XrdError && err.prefix !== 'Signer' ? e : e.withPrefix(prefix);
-  const fault = faultOfError(reported);
+  const fault = faultOfError(reported, undefined, style);
   const internal = reported.code === 'InternalError';
   logger[internal ? 'error' : 'info']({ err: internal ? err : undefined, faultCode: fault.faultCode, errorId: fault.detail, queryId }, 'request failed');
   return fault;

@@ -22,7 +22,10 @@ import type { SigningInfo } from '../signer/wire/operations.ts';
 import { SignerConnection } from '../signer/signer-client.ts';
 import { authKeyTlsOptions, engineFailureOf, explainAuthHandshakeFailure } from '../tls/auth-key-tls.ts';
 import { ownAuthOcspResponses } from '../trust/peer-auth.ts';
+import { SpoolFolder } from '../platform/spool.ts';
+import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { startClientProxy } from './client-proxy.ts';
+import { DEFAULT_MAX_SOAP_BYTES, type MessageSettings } from './exchange.ts';
 import { MemberSigning } from './member-signing.ts';
 import { MessageRecorder } from './message-recorder.ts';
 import { HealthCheck, healthHandler } from './health-check.ts';
@@ -61,7 +64,16 @@ export interface SecurityServerOptions {
   readonly remoteServerPort: number;
   /** Port of other security servers' OCSP endpoints (5577). */
   readonly remoteOcspPort: number;
-  readonly maxMessageBytes: number;
+  /** Most bytes of one message (MessageTooLarge); unlimited when not given, as in the reference. */
+  readonly maxMessageBytes?: number;
+  /** Most bytes of a SOAP envelope or REST header part, which are held in memory. Default 64 MiB. */
+  readonly maxSoapBytes?: number;
+  /** Attachments and REST bodies larger than this go to spool files in `<dataDir>/spool`. Default 1 MiB. */
+  readonly spoolThresholdBytes?: number;
+  /** How faults we write spell their codes: 7.7's CamelCase (default) or 7.8's snake_case. */
+  readonly faultCodes?: FaultCodeStyle;
+  /** The reference's `server-min-supported-client-version`: older client proxies are refused. */
+  readonly minClientVersion?: string;
   /** Overrides the global configuration's timeStampingIntervalSeconds (tests, or a busier schedule). */
   readonly timestampingIntervalSeconds?: number;
   /** How long one health evaluation answers for (2 s). */
@@ -70,7 +82,7 @@ export interface SecurityServerOptions {
 }
 
 export const DEFAULT_PORTS: SecurityServerPorts = { http: 8080, https: 8443, serverProxy: 5500, ocsp: 5577, monitoring: 2080, health: 5588 };
-export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_SPOOL_THRESHOLD_BYTES = 1024 * 1024;
 
 /** How long the signer's answers about our authentication key and its OCSP responses are reused. */
 const AUTH_KEY_CACHE_MS = 10_000;
@@ -88,6 +100,11 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
   const serverConf = serverConfReader(join(options.dataDir, 'serverconf.json'), { onError: (err) => logger.error({ faultCode: err.faultCode, message: err.message }, 'serverconf.json not applied; the last good one stays in force') });
   const serverId = () => formatSecurityServerId(serverConf().serverId);
+  // Spool files a killed process left are removed before anything is received.
+  const spool = new SpoolFolder(join(options.dataDir, 'spool'), { thresholdBytes: options.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES, maxBytes: options.maxMessageBytes });
+  spool.purge();
+  const settings: MessageSettings = { spool, maxMessageBytes: options.maxMessageBytes, maxSoapBytes: options.maxSoapBytes ?? DEFAULT_MAX_SOAP_BYTES, faultCodes: options.faultCodes ?? 'camel' };
+  const internalTls = ensureInternalTls(join(options.dataDir, 'internal-tls'));
 
   // What the signer says about our authentication key — its TLS options and its certificate's OCSP
   // responses, which go with every request — is reused for a few seconds.
@@ -133,17 +150,21 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     remotePort: options.remoteServerPort,
     connectTimeoutMs: 5_000,
     responseTimeoutMs: 120_000,
+    spool,
     maxMessageBytes: options.maxMessageBytes,
   });
-  const common = { serverConf, globalConf, signing, recorder, maxMessageBytes: options.maxMessageBytes };
+  const common = { serverConf, globalConf, signing, recorder, settings };
   const closers: (() => Promise<void>)[] = [];
   try {
     const clientProxy = await startClientProxy(
       { ...common, providers, logger: logger.child({ component: 'clientproxy' }) },
-      { host: options.clientAddress, httpPort: options.ports.http, httpsPort: options.ports.https, internalTls: ensureInternalTls(join(options.dataDir, 'internal-tls')) },
+      { host: options.clientAddress, httpPort: options.ports.http, httpsPort: options.ports.https, internalTls },
     );
     closers.push(() => clientProxy.close());
-    const serverProxy = await startServerProxy({ ...common, peers, logger: logger.child({ component: 'serverproxy' }) }, { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls });
+    const serverProxy = await startServerProxy(
+      { ...common, peers, internalTls: () => internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
+      { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls },
+    );
     closers.push(() => serverProxy.close());
     const ocsp = await listen(createServer(ocspEndpointFromSigner(signer)), options.serverAddress, options.ports.ocsp);
     closers.push(() => new Promise<void>((r) => ocsp.close(() => r())));

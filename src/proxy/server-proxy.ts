@@ -1,32 +1,40 @@
 /**
  * The server proxy (MESS_06/07): where other security servers send signed requests for the
- * services this server's clients provide. Over mutually authenticated TLS (our authentication key
- * stays on the HSM; the handshake signature comes from the signer), it checks the calling server's
- * authentication certificate, verifies the request's signature, checks the service exists and the
- * caller may use it, calls the provider's information system, signs the response with the
- * provider member's key and logs both.
+ * services this server's clients provide, as the reference's ServerProxyHandler,
+ * ServerMessageProcessor and ServerRestMessageProcessor handle them. Over mutually authenticated
+ * TLS (our authentication key stays on the HSM; the handshake signature comes from the signer), it
+ * reads the request as it arrives (attachments and REST bodies into the spool), checks the calling
+ * server's authentication certificate, that the request is for this server and a client it hosts,
+ * that the service exists and the caller may use it, verifies the signature, calls the provider's
+ * information system, signs its response with the provider member's key and logs both.
+ *
+ * Codes follow the reference: what goes wrong while reading the request — the message itself, the
+ * security server it names, the provider, the caller's certificate — and everything about the
+ * service's answer is reported under ServiceFailed (`Server.ServerProxy.ServiceFailed.InvalidSoap`);
+ * missing parts, access and signature checks are not.
  */
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import semver from 'semver';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { TEXT_XML_UTF8, readSoapFault, soapFault, type SoapFault } from '../protocol/faults.ts';
-import { encodeProxyMessage } from '../protocol/proxy-message.ts';
-import type { ClientId } from '../protocol/identifiers.ts';
-import { forwardableHeaders, headerValue, parseRestHeaderPart, readRestRequest, restResponseParts } from '../protocol/rest-message.ts';
-import { checkResponseHeader, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
-import { findService, inGlobalGroup, isCallAllowed, serviceUrl, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
+import { readSoapFault, type SoapFault } from '../protocol/faults.ts';
+import { javaClientId, javaServerId, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type EncodedProxyMessage, type SoapContent } from '../protocol/proxy-message.ts';
+import { headerValue, restResponseParts } from '../protocol/rest-message.ts';
+import { checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId } from '../protocol/soap-message.ts';
+import { readSoapPackage, soapPackagePieces } from '../protocol/soap-package.ts';
+import type { InternalTls } from '../serverconf/internal-tls.ts';
+import { findService, inGlobalGroup, isCallAllowed, localClient, serviceUrl, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
+import { ExchangeBodies, sendAnswer, type MessageSettings } from './exchange.ts';
 import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
 import type { PeerVerifier } from './peer-verifier.ts';
-import { readBody } from './body.ts';
-import { callService } from './service-call.ts';
 import { faultFor } from './replies.ts';
-import { readSoapBody, writeSoapBody } from './soap-body.ts';
-import { decodeEnvelope, encodeEnvelope, type Envelope } from './transport.ts';
-import { verifyEnvelope } from './verification.ts';
+import { callService, type ServiceResponse } from './service-call.ts';
+import { verifyMessage } from './verification.ts';
 
 export interface ServerProxyDeps {
   readonly serverConf: () => ServerConf;
@@ -35,7 +43,11 @@ export interface ServerProxyDeps {
   readonly peers: PeerVerifier;
   readonly recorder: MessageRecorder;
   readonly logger: Logger;
-  readonly maxMessageBytes: number;
+  readonly settings: MessageSettings;
+  /** Our internal TLS certificate: presented to services over HTTPS. */
+  readonly internalTls: () => InternalTls;
+  /** The reference's `server-min-supported-client-version`: older client proxies are refused. */
+  readonly minClientVersion?: string;
 }
 
 export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions> }): Promise<{ close(): Promise<void> }> {
@@ -76,110 +88,230 @@ export async function startServerProxy(deps: ServerProxyDeps, listen: { host: st
 
 const TLS_REFRESH_MS = 10_000;
 
-/** Room for what the transport adds to a message: signature, OCSP responses, hash chains, MIME. */
-const TRANSPORT_OVERHEAD_BYTES = 1024 * 1024;
+/** Codes the reference reports after reading the request (checkRequest), not as a failure to read it. */
+const NOT_READ_FAILURES = new Set(['MissingSoap', 'MissingRest', 'MissingSignature', 'MessageTooLarge', 'ClientProxyVersionNotSupported']);
 
 async function handle(deps: ServerProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = Date.now();
   const facts: ExchangeFacts = { protocol: 'SOAP', requestSize: 0 };
-  let answer: { contentType: string; body: Buffer; headers?: Record<string, string> };
+  const bodies = new ExchangeBodies();
+  let answer: EncodedProxyMessage;
   let fault: SoapFault | undefined;
   try {
-    answer = await process(deps, req, facts);
+    answer = await new ServerExchange(deps, req, facts, bodies).run();
   } catch (err) {
-    fault = faultFor(err, 'Server.ServerProxy', deps.logger, facts.queryId);
+    fault = faultFor(err, 'Server.ServerProxy', deps.logger, facts.queryId, deps.settings.faultCodes);
     // The reference answers the client proxy's request with HTTP 200 and the fault as text/xml.
-    answer = { contentType: TEXT_XML_UTF8, body: soapFault(fault.faultCode, fault.faultString, fault.detail) };
-    // A request refused before it was read to its end leaves the connection unusable.
-    if (!req.complete) answer.headers = { connection: 'close' };
+    answer = encodeProxyMessage({ fault });
   }
   deps.recorder.monitor({ ...facts, side: 'Producer', started, succeeded: fault === undefined, faultCode: fault?.faultCode, faultString: fault?.faultString });
-  res.writeHead(200, { 'content-type': answer.contentType, ...answer.headers });
-  res.end(answer.body);
+  // A request refused before it was read to its end leaves the connection unusable.
+  const headers: [string, string][] = [['content-type', answer.contentType], ...Object.entries(answer.headers)];
+  if (!req.complete) {
+    headers.push(['connection', 'close']);
+    req.resume();
+  }
+  sendAnswer(res, 200, headers, answer.pieces, () => bodies.dispose());
 }
 
-async function process(deps: ServerProxyDeps, req: IncomingMessage, facts: ExchangeFacts): Promise<{ contentType: string; body: Buffer; headers?: Record<string, string> }> {
-  const limit = deps.maxMessageBytes + TRANSPORT_OVERHEAD_BYTES;
-  // Past the limit the rest is read and dropped, so the fault can still be answered.
-  const body = await readBody(req, limit, () => new XrdError('MessageTooLarge', { limit }, { prefix: 'Server.ServerProxy' }));
-  facts.requestSize = body.length;
-  const request = decodeEnvelope(req.headers['content-type'] ?? '', body, req.headers, 'request');
-  if ('faultCode' in request) throw new XrdError('InvalidRequest', { reason: 'a request must not be a fault' }, { prefix: 'Server.ServerProxy' });
-  facts.protocol = request.kind === 'soap' ? 'SOAP' : 'REST';
-  const conf = deps.globalConf();
-  conf.checkUpToDate();
-  const socket = req.socket as TLSSocket;
+class ServerExchange {
+  constructor(
+    private readonly deps: ServerProxyDeps,
+    private readonly req: IncomingMessage,
+    private readonly facts: ExchangeFacts,
+    private readonly bodies: ExchangeBodies,
+  ) {}
 
-  if (request.kind === 'soap') {
-    const header = parseSoapHeader(request.message);
-    Object.assign(facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
-    await deps.peers.verifyClient(socket, header.client, request.ocspResponses);
-    verifyEnvelope(request, conf, header.client, 'Server.ServerProxy');
-    const service = serviceFor(deps, header.client, header.service, 'SOAP');
-    await deps.recorder.log(request, { queryId: header.id, client: header.client, service: header.service, response: false }, 'server');
-    const outgoing = writeSoapBody({ message: request.message, contentType: request.contentType ?? TEXT_XML_UTF8, attachments: request.attachments });
-    const response = await callService(formatServiceId(header.service), new URL(service.url), {
-      method: 'POST',
-      headers: [['content-type', outgoing.contentType], ...(request.soapAction !== undefined ? [['soapaction', request.soapAction] as [string, string]] : [])],
-      body: outgoing.body,
-    }, { timeoutMs: service.timeoutSeconds * 1000, maxBytes: deps.maxMessageBytes });
-    if (response.status !== 200 && response.status !== 500) {
-      throw new XrdError('ServiceFailed', { service: formatServiceId(header.service), reason: `the service answered HTTP ${response.status}` }, { prefix: 'Server.ServerProxy' });
-    }
-    const serviceAnswer = readSoapBody(headerValue(response.headers, 'content-type'), response.body, 'Server.ServerProxy');
-    const serviceFault = readSoapFault(serviceAnswer.message);
-    // A fault from the service goes back as it is, unsigned, as the reference sends it.
-    if (serviceFault) return encodeProxyMessage({ fault: serviceFault });
-    let message: Buffer;
-    let answered: SoapHeader;
-    try {
-      message = withRequestHash(serviceAnswer.message, request.message);
-      answered = parseSoapHeader(message);
-    } catch (err) {
-      throw new XrdError('ServiceFailed', { service: formatServiceId(header.service), reason: `the service's answer is not an X-Road SOAP message: ${(err as Error).message}` }, { prefix: 'Server.ServerProxy', cause: err });
-    }
-    checkResponseHeader(header, answered);
-    const signed = await deps.signing.sign(header.service.provider, { message, attachments: serviceAnswer.attachments.map((a) => a.body) }, 'Server.ServerProxy');
-    const envelope: Envelope = { kind: 'soap', message, contentType: serviceAnswer.contentType, attachments: serviceAnswer.attachments, signed, ocspResponses: [] };
-    await deps.recorder.log(envelope, { queryId: header.id, client: header.client, service: header.service, response: true }, 'server');
-    facts.responseSize = message.length;
-    return encodeEnvelope(envelope);
+  async run(): Promise<EncodedProxyMessage> {
+    const { deps, req } = this;
+    if (req.method !== 'POST') throw new XrdError('InvalidHttpMethod', { method: req.method ?? '' }, { prefix: 'Server.ServerProxy' });
+    deps.globalConf().checkUpToDate();
+    this.checkClientVersion();
+    const request = await this.read();
+    return request.soapHeader ? this.soap(request) : this.rest(request);
   }
 
-  const { startLine, headers } = parseRestHeaderPart(request.message);
-  const rest = readRestRequest(startLine[0], startLine[1], headers);
-  // The client proxy chose the ids; keep them rather than the fresh ones readRestRequest makes.
-  const queryId = headerValue(headers, 'x-road-id') ?? rest.queryId;
-  const requestId = headerValue(headers, 'x-road-request-id') ?? rest.requestId;
-  Object.assign(facts, { client: rest.client, service: rest.service, queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
-  await deps.peers.verifyClient(socket, rest.client, request.ocspResponses);
-  verifyEnvelope(request, conf, rest.client, 'Server.ServerProxy');
-  const service = serviceFor(deps, rest.client, rest.service, 'REST');
-  await deps.recorder.log(request, { queryId, client: rest.client, service: rest.service, response: false }, 'server');
-  const requestBody = request.attachments[0]?.body;
-  const target = serviceUrl(service, rest.servicePath);
-  const forwarded = forwardableHeaders(headers);
-  if (request.attachments[0] && !headerValue(forwarded, 'content-type')) forwarded.push(['content-type', request.attachments[0].contentType]);
-  const response = await callService(formatServiceId(rest.service), target, { method: rest.method, headers: forwarded, body: requestBody }, { timeoutMs: service.timeoutSeconds * 1000, maxBytes: deps.maxMessageBytes });
-  const parts = restResponseParts({ headerPart: request.message, body: requestBody, client: rest.client, service: rest.service, queryId, requestId }, response.status, response.reason, response.headers);
-  const responseBody = response.body.length ? response.body : undefined;
-  const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: responseBody ? [responseBody] : [] }, 'Server.ServerProxy');
-  const bodyType = headerValue(response.headers, 'content-type') ?? 'application/octet-stream';
-  const envelope: Envelope = { kind: 'rest', message: parts.headerPart, attachments: responseBody ? [{ contentType: bodyType, body: responseBody }] : [], signed, ocspResponses: [] };
-  await deps.recorder.log(envelope, { queryId, client: rest.client, service: rest.service, response: true }, 'server');
-  facts.responseSize = response.body.length;
-  facts.statusCode = response.status;
-  return encodeEnvelope(envelope);
+  /** The reference's ClientProxyVersionVerifier. @throws ClientProxyVersionNotSupported */
+  private checkClientVersion(): void {
+    const min = this.deps.minClientVersion;
+    if (min === undefined) return;
+    const sent = headerValue(Object.entries(this.req.headers).map(([n, v]) => [n, String(v)]), 'x-proxy-version');
+    const version = sent === undefined ? null : semver.valid(sent.trim());
+    if (!version || semver.lt(version, min)) throw new XrdError('ClientProxyVersionNotSupported', { version: min });
+  }
+
+  /** The request as it arrives; its bodies are kept for disposal. */
+  private async read(): Promise<DecodedProxyMessage> {
+    const { settings } = this.deps;
+    try {
+      const request = await decodeProxyMessage(this.req.headers['content-type'] ?? '', this.req, this.req.headers, {
+        direction: 'request',
+        spool: settings.spool,
+        maxBytes: settings.maxMessageBytes,
+        maxPartBytes: settings.maxSoapBytes,
+      });
+      this.bodies.add(...bodiesOf(request.content));
+      this.facts.requestSize = request.content ? (request.content.kind === 'soap' ? request.content.soap.length : request.content.headerPart.length) + bodiesOf(request.content).reduce((n, b) => n + b.size, 0) : 0;
+      return request;
+    } catch (err) {
+      throw readFailure(err);
+    }
+  }
+
+  /** What the reference checks while reading: the server named, the provider hosted here, the caller's certificate. */
+  private checkRequestFor(client: ClientId, provider: ClientId, server: SecurityServerId | undefined, ocspResponses: readonly Buffer[]): void {
+    try {
+      const conf = this.deps.serverConf();
+      if (server && !sameSecurityServerId(server, conf.serverId)) {
+        throw new XrdError('InvalidSecurityServer', { reason: `Invalid security server identifier '${javaServerId(server)}' expected '${javaServerId(conf.serverId)}'` });
+      }
+      if (!localClient(conf, provider)) throw new XrdError('UnknownMember', { reason: `Client '${javaClientId(provider)}' not found` });
+      this.deps.peers.verifyClient(this.req.socket as TLSSocket, client, ocspResponses);
+    } catch (err) {
+      throw readFailure(err);
+    }
+  }
+
+  private async soap(request: DecodedProxyMessage): Promise<EncodedProxyMessage> {
+    const { deps, facts } = this;
+    const header = request.soapHeader!;
+    const content = request.content as SoapContent;
+    Object.assign(facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
+    const soapAction = failedReading(() => checkSoapAction(request.originalSoapAction));
+    this.checkRequestFor(header.client, header.service.provider, header.securityServer, request.ocspResponses);
+    const service = this.serviceFor(header.client, header.service, 'SOAP');
+    verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy');
+    const meta = { queryId: header.id, client: header.client, service: header.service, requestId: request.requestId };
+    await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
+
+    const outgoing = soapPackagePieces(content, request.originalContentType);
+    const response = await this.call(service, new URL(service.url), {
+      method: 'POST',
+      headers: [['content-type', outgoing.contentType], ...(soapAction !== undefined ? [['soapaction', soapAction] as [string, string]] : [])],
+      body: outgoing.pieces,
+    });
+    if (response.status !== 200 && response.status !== 500) {
+      response.body.resume();
+      throw serviceFailed(new XrdError('HttpError', { status: response.status, reason: response.reason }));
+    }
+    const answered = headerValue(response.headers, 'content-type');
+    const pkg = await serviceFailure(async () => {
+      try {
+        return await readSoapPackage(answered, response.body, { spool: deps.settings.spool, maxSoapBytes: deps.settings.maxSoapBytes, maxBytes: deps.settings.maxMessageBytes });
+      } catch (err) {
+        // An empty package from the service: no response message (ServerMessageProcessor).
+        if (err instanceof XrdError && err.code === 'MissingSoap') throw new XrdError('InvalidMessage', { reason: 'No response message received from service' });
+        throw err;
+      }
+    });
+    this.bodies.add(...pkg.attachments.map((a) => a.body));
+    const serviceFault = readSoapFault(pkg.soap);
+    // A fault from the service goes back as it is, unsigned, as the reference sends it.
+    if (serviceFault) return encodeProxyMessage({ fault: serviceFault });
+    const message = serviceFailure(() => {
+      parseSoapHeader(pkg.soap);
+      // The request hash goes in right after xrd:id, any the service wrote is dropped (pr-mess).
+      return withRequestHash(pkg.soap, content.soap);
+    });
+    const signed = await deps.signing.sign(header.service.provider, { message, attachments: pkg.attachments.map((a) => a.body) }, 'Server.ServerProxy');
+    const answer: SoapContent = { kind: 'soap', soap: message, contentType: pkg.contentType, partHeaders: pkg.partHeaders, attachments: pkg.attachments };
+    await deps.recorder.log(answer, signed, { ...meta, response: true }, 'server');
+    facts.responseSize = message.length + pkg.attachments.reduce((n, a) => n + a.body.size, 0);
+    return encodeProxyMessage({ content: answer, signature: signed, originalContentType: pkg.packageContentType });
+  }
+
+  private async rest(request: DecodedProxyMessage): Promise<EncodedProxyMessage> {
+    const { deps, facts } = this;
+    const rest = request.restRequest!;
+    const content = request.content!;
+    if (content.kind !== 'rest') throw new XrdError('MissingRest', { message: 'Request' }, { prefix: 'Server.ServerProxy' });
+    Object.assign(facts, { protocol: 'REST', client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
+    this.checkRequestFor(rest.client, rest.service.provider, rest.securityServer, request.ocspResponses);
+    const service = this.serviceFor(rest.client, rest.service, 'REST');
+    verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy');
+    // The reference answers with the x-road-request-id the client proxy sent as an HTTP header.
+    const requestId = request.requestId ?? rest.requestId;
+    const meta = { queryId: rest.queryId, client: rest.client, service: rest.service, requestId };
+    await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
+
+    const target = serviceUrl(service, rest.servicePath);
+    const response = await this.call(service, target, { method: rest.method, headers: rest.headers, body: content.body && rest.method !== 'GET' && rest.method !== 'HEAD' ? [content.body] : undefined });
+    const responseBody = restBodyExpected(rest.method, response.status)
+      ? await serviceFailure(() => this.spoolBody(response))
+      : (response.body.resume(), undefined);
+    const parts = restResponseParts({ headerPart: content.headerPart, body: content.body, client: rest.client, service: rest.service, queryId: rest.queryId, requestId }, response.status, response.reason, response.headers);
+    const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: responseBody ? [responseBody] : [] }, 'Server.ServerProxy');
+    const answer = { kind: 'rest' as const, role: 'response' as const, headerPart: parts.headerPart, ...(responseBody ? { body: responseBody } : {}) };
+    await deps.recorder.log(answer, signed, { ...meta, response: true }, 'server');
+    facts.responseSize = parts.headerPart.length + (responseBody?.size ?? 0);
+    facts.statusCode = response.status;
+    return encodeProxyMessage({ content: answer, signature: signed });
+  }
+
+  /** The service and whether the caller may use it (the reference's verifyAccess). @throws UnknownService, ServiceType, AccessDenied, ServiceDisabled */
+  private serviceFor(client: ClientId, service: ServiceId, type: 'SOAP' | 'REST'): ServiceConf {
+    const found = findService(this.deps.serverConf(), service.provider, service.serviceCode, service.serviceVersion);
+    const name = formatServiceId(service);
+    const refuse = (code: 'UnknownService' | 'AccessDenied', details = { service: name }) => new XrdError(code, details, { prefix: 'Server.ServerProxy' });
+    if (!found) throw refuse('UnknownService');
+    if (found.type !== type) {
+      const reason = type === 'SOAP' ? 'Service is a REST service and cannot be called using SOAP interface' : 'Service is a SOAP service and cannot be called using REST interface';
+      throw new XrdError('ServiceType', { reason }, { prefix: 'Server.ServerProxy' });
+    }
+    const shared = this.deps.globalConf().shared;
+    if (!isCallAllowed(found, client, (group) => inGlobalGroup(shared, group, client))) throw refuse('AccessDenied');
+    if (found.disabledNotice !== undefined) throw new XrdError('ServiceDisabled', { service: name, notice: found.disabledNotice }, { prefix: 'Server.ServerProxy' });
+    return found;
+  }
+
+  /** Calls the provider's information system; HTTPS as the reference's CustomSSLSocketFactory. @throws ServiceFailed.… */
+  private async call(service: ServiceConf, url: URL, request: Parameters<typeof callService>[1]): Promise<ServiceResponse> {
+    const owner = localClient(this.deps.serverConf(), this.facts.service!.provider);
+    const tls = url.protocol === 'https:' ? { internal: this.deps.internalTls(), ...(service.sslAuthentication !== false ? { trusted: owner?.isCerts ?? [] } : {}) } : undefined;
+    return serviceFailure(() => callService(url, request, { timeoutMs: service.timeoutSeconds * 1000, ...(tls ? { tls } : {}) }));
+  }
+
+  private async spoolBody(response: ServiceResponse) {
+    const writer = this.deps.settings.spool.writer(this.deps.settings.maxMessageBytes);
+    try {
+      for await (const chunk of response.body) writer.write(chunk as Buffer);
+      if (!response.body.complete) throw new XrdError('IOError', { reason: 'the service closed the connection before the end of its response' });
+    } catch (err) {
+      writer.abort();
+      throw err instanceof XrdError ? err : new XrdError('IOError', { reason: (err as Error).message }, { cause: err });
+    }
+    const body = writer.end();
+    this.bodies.add(body);
+    return body;
+  }
 }
 
-/** @throws UnknownService, AccessDenied (the reference's texts) */
-function serviceFor(deps: ServerProxyDeps, client: ClientId, service: ServiceId, type: 'SOAP' | 'REST'): ServiceConf {
-  const found = findService(deps.serverConf(), service.provider, service.serviceCode, service.serviceVersion);
-  const name = formatServiceId(service);
-  if (!found) throw new XrdError('UnknownService', { service: name }, { prefix: 'Server.ServerProxy' });
-  if (found.type !== type) throw new XrdError('InvalidRequest', { reason: `Service is a ${found.type} service and cannot be called using ${type} interface` }, { prefix: 'Server.ServerProxy' });
-  const shared = deps.globalConf().shared;
-  const isMember = (group: string) => inGlobalGroup(shared, group, client);
-  if (!isCallAllowed(found, client, isMember)) throw new XrdError('AccessDenied', { service: name }, { prefix: 'Server.ServerProxy' });
-  return found;
+/** Whether an HTTP response has a body (as Apache HttpClient decides it has an entity). */
+const restBodyExpected = (method: string, status: number): boolean => method !== 'HEAD' && status >= 200 && status !== 204 && status !== 205 && status !== 304;
+
+/** A failure to read the request, as the reference reports it (e.g. ServiceFailed.InvalidSoap). */
+function readFailure(err: unknown): XrdError {
+  const e = toXrdError(err);
+  return (NOT_READ_FAILURES.has(e.code) ? e : e.within('ServiceFailed')).withPrefix('Server.ServerProxy');
 }
+
+function failedReading<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw readFailure(err);
+  }
+}
+
+const serviceFailed = (err: unknown): XrdError => toXrdError(err).within('ServiceFailed').withPrefix('Server.ServerProxy');
+
+/** Runs a step about the service's answer; what goes wrong is ServiceFailed. */
+function serviceFailure<T>(step: () => T): T {
+  try {
+    const result = step();
+    return (result instanceof Promise ? result.catch((err: unknown) => Promise.reject(serviceFailed(err))) : result) as T;
+  } catch (err) {
+    throw serviceFailed(err);
+  }
+}
+

@@ -23,6 +23,14 @@ export interface ServiceConf {
   readonly timeoutSeconds: number;
   /** Who may call: client ids `INST/CLASS/CODE[/SUB]` or global groups `GLOBALGROUP:INST/code`. */
   readonly allowed: readonly string[];
+  /**
+   * For an https URL: whether the service's TLS certificate must be one of the internal TLS
+   * certificates of the client that owns the service (the reference's sslAuthentication, on by
+   * default). Off: any certificate is accepted.
+   */
+  readonly sslAuthentication?: boolean;
+  /** Set when the administrator disabled the service: what callers are told (ServiceDisabled). */
+  readonly disabledNotice?: string;
 }
 
 export interface LocalClient {
@@ -53,7 +61,7 @@ interface ServerConfFile {
     id: string;
     connectionType?: string;
     isCerts?: string[];
-    services?: { code: string; version?: string; type?: string; url: string; timeoutSeconds?: number; allowed?: string[] }[];
+    services?: { code: string; version?: string; type?: string; url: string; timeoutSeconds?: number; allowed?: string[]; sslAuthentication?: boolean; disabledNotice?: string }[];
   }[];
 }
 
@@ -104,7 +112,18 @@ export function parseServerConf(text: string, file = 'serverconf.json'): ServerC
       for (const subject of s.allowed ?? []) {
         if (!subject.startsWith('GLOBALGROUP:')) id(parseClientId, subject, `${where}.allowed`);
       }
-      return { code: s.code, version: s.version, type, url: s.url, timeoutSeconds: s.timeoutSeconds ?? DEFAULT_SERVICE_TIMEOUT_SECONDS, allowed: s.allowed ?? [] };
+      if (s.sslAuthentication !== undefined && typeof s.sslAuthentication !== 'boolean') throw bad(`${where}.sslAuthentication must be true or false`);
+      if (s.disabledNotice !== undefined && typeof s.disabledNotice !== 'string') throw bad(`${where}.disabledNotice must be a string`);
+      return {
+        code: s.code,
+        version: s.version,
+        type,
+        url: s.url,
+        timeoutSeconds: s.timeoutSeconds ?? DEFAULT_SERVICE_TIMEOUT_SECONDS,
+        allowed: s.allowed ?? [],
+        ...(s.sslAuthentication !== undefined ? { sslAuthentication: s.sslAuthentication } : {}),
+        ...(s.disabledNotice !== undefined ? { disabledNotice: s.disabledNotice } : {}),
+      };
     });
     return { id: clientId, connectionType, isCerts, services };
   });

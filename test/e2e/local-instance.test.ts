@@ -187,8 +187,11 @@ describe('faults', () => {
   it('malformed XML, an unknown service, and an oversized message each get their code', async () => {
     const malformed = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: '<SOAP-ENV:Envelope><unclosed>' });
     expect(faultCode(malformed.body)).toBe('Client.InvalidSoap');
-    const unknown = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: getRandomRequest(instance).replace('getRandom</id:serviceCode>', 'noSuchService</id:serviceCode>') });
+    const unknown = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: getRandomRequest(instance).replace('getRandom</id:serviceCode>', 'getRandomNoSuchService</id:serviceCode>').replace('<prod:getRandom/>', '<prod:getRandomNoSuchService/>') });
     expect(faultCode(unknown.body)).toBe('Server.ServerProxy.UnknownService');
+    // The Body's element must be named for the service code (SoapUtils.validateServiceName).
+    const misnamed = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: getRandomRequest(instance).replace('getRandom</id:serviceCode>', 'noSuchService</id:serviceCode>') });
+    expect(faultCode(misnamed.body)).toBe('Client.InconsistentHeaders');
     const big = getRandomRequest(instance).replace('<prod:getRandom/>', `<prod:getRandom>${'x'.repeat(MAX_MESSAGE_BYTES)}</prod:getRandom>`);
     const oversized = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: big });
     expect(faultCode(oversized.body)).toBe('Client.MessageTooLarge');
