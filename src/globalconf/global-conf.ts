@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
 import { formatClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { INSTANCE_IDENTIFIER_FILE, METADATA_SUFFIX, PRIVATE_PARAMETERS_FILE, SHARED_PARAMETERS_FILE, instanceFolder, readConfigurationDirectory } from './directory.ts';
-import { readExtensions, type Extensions } from './extensions.ts';
+import { EXTENSION_FILES, readExtensions, type Extensions } from './extensions.ts';
 import { VERSION_WITH_COST_TYPE, type CostType, type GlobalGroup, type OcspResponder, type PrivateParameters, type SecurityServer, type SharedParameters } from './parameters.ts';
 
 export type {
@@ -346,6 +346,7 @@ function configurationStamp(dir: string): string {
   if (existsSync(dir)) {
     for (const name of readdirSync(dir)) {
       for (const file of [SHARED_PARAMETERS_FILE, PRIVATE_PARAMETERS_FILE]) files.push(join(dir, name, file), join(dir, name, `${file}${METADATA_SUFFIX}`));
+      for (const file of Object.values(EXTENSION_FILES)) files.push(join(dir, name, file));
     }
   }
   return files.map((f) => (existsSync(f) ? `${f}@${statSync(f).mtimeMs}` : '')).join('|');

@@ -13,10 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConfigurationAnchor } from '../../src/globalconf/anchor.ts';
+import { ConfigurationClient } from '../../src/globalconf/configuration-client.ts';
 import { ConfigurationDownloader, downloadGlobalConf } from '../../src/globalconf/download.ts';
 import { loadGlobalConf, type SharedParameters } from '../../src/globalconf/global-conf.ts';
 import { signedDirectory, startConfigurationSource } from '../../src/globalconf/source.ts';
-import { writeGlobalConf } from '../../src/globalconf/writer.ts';
+import { configurationAnchorXml, writeGlobalConf } from '../../src/globalconf/writer.ts';
+import { isErrorCode, normalizeFaultCode } from '../../src/platform/errors.ts';
+import { silentLogger, type Logger } from '../../src/platform/logger.ts';
 import { createRootCa } from '../../src/testpki/certificate-authority.ts';
 import { VECTORS } from '../support/vectors.ts';
 
@@ -393,5 +396,31 @@ describe('federation: other instances’ shared parameters beside ours', () => {
     writeGlobalConf(aSource, instanceParams('A', 3, 'a.example'), { instanceIdentifier: 'A', timeStampingIntervalSeconds: 60 });
     await downloader.download(anchorOf('A', a.url), dir);
     expect(readdirSync(dir).sort()).toEqual(['A', 'instance-identifier']);
+  });
+});
+
+describe('ConfigurationClient', () => {
+  it('downloads, logs a failed download and keeps the last good configuration', async () => {
+    const source = await startSource(sourceDir(instanceParams('A', 3, 'a')));
+    const root = mkdtempSync(join(tmpdir(), 'xrd-client-'));
+    const anchorFile = join(root, 'anchor.xml');
+    writeFileSync(anchorFile, configurationAnchorXml(anchorOf('A', source.url)));
+    const dir = join(root, 'globalconf');
+    const warnings: unknown[] = [];
+    const log = { ...silentLogger(), warn: (obj: unknown) => void warnings.push(obj) } as Logger;
+    let downloads = 0;
+    const client = new ConfigurationClient(anchorFile, dir, log, { downloaded: () => downloads++ });
+    expect(await client.runOnce()).toBe(true);
+    expect(downloads).toBe(1);
+    await closed(source.server);
+    expect(await client.runOnce()).toBe(false);
+    expect(warnings).toEqual([expect.objectContaining({ code: 'Signer.GlobalConfGetVersionFailed' })]);
+    expect(loadGlobalConf(dir).securityServer({ instance: 'A', memberClass: 'GOV', memberCode: '1', serverCode: 'SS' })?.address).toBe('a');
+  });
+
+  it("7.8's global_conf_* fault codes from a peer are ours", () => {
+    expect(normalizeFaultCode('server.clientproxy.global_conf_missing_verification_cert')).toBe('Server.ClientProxy.GlobalConfMissingVerificationCert');
+    expect(normalizeFaultCode('global_conf_part_downloaded_file_integrity_failure')).toBe('GlobalConfPartDownloadedFileIntegrityFailure');
+    expect(isErrorCode(normalizeFaultCode('global_conf_signature_verification_failure'))).toBe(true);
   });
 });
