@@ -23,7 +23,8 @@ export interface Extensions {
 }
 
 export const EXTENSION_FILES = { fetchInterval: 'fetchinterval-params.xml', nextUpdate: 'nextupdate-params.xml', monitoring: 'monitoring-params.xml' } as const;
-const DEFAULT_FETCH_INTERVAL_SECONDS = 1200;
+/** What applies when our instance has no such parts (the reference's defaults). */
+export const DEFAULT_EXTENSIONS: Extensions = { ocspFetchIntervalSeconds: 1200, verifyOcspNextUpdate: true };
 const MIN_FETCH_INTERVAL_SECONDS = 60;
 
 /** @throws MalformedGlobalConf */
@@ -72,8 +73,8 @@ export function readExtensions(instanceDir: string): { extensions: Extensions; s
   const monitoringClient = read(EXTENSION_FILES.monitoring, parseMonitoringParameters);
   return {
     extensions: {
-      ocspFetchIntervalSeconds: Math.max(MIN_FETCH_INTERVAL_SECONDS, interval ?? DEFAULT_FETCH_INTERVAL_SECONDS),
-      verifyOcspNextUpdate: read(EXTENSION_FILES.nextUpdate, parseOcspNextUpdate) ?? true,
+      ocspFetchIntervalSeconds: Math.max(MIN_FETCH_INTERVAL_SECONDS, interval ?? DEFAULT_EXTENSIONS.ocspFetchIntervalSeconds),
+      verifyOcspNextUpdate: read(EXTENSION_FILES.nextUpdate, parseOcspNextUpdate) ?? DEFAULT_EXTENSIONS.verifyOcspNextUpdate,
       ...(monitoringClient ? { monitoringClient } : {}),
     },
     skipped,

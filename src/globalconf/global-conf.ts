@@ -9,10 +9,10 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
-import { formatClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { formatClientId, formatSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { INSTANCE_IDENTIFIER_FILE, METADATA_SUFFIX, PRIVATE_PARAMETERS_FILE, SHARED_PARAMETERS_FILE, instanceFolder, readConfigurationDirectory } from './directory.ts';
-import { EXTENSION_FILES, readExtensions, type Extensions } from './extensions.ts';
-import { VERSION_WITH_COST_TYPE, type CostType, type GlobalGroup, type OcspResponder, type PrivateParameters, type SecurityServer, type SharedParameters } from './parameters.ts';
+import { DEFAULT_EXTENSIONS, EXTENSION_FILES, readExtensions, type Extensions } from './extensions.ts';
+import { VERSION_WITH_COST_TYPE, type CostType, type GlobalGroup, type Member, type OcspResponder, type PrivateParameters, type SecurityServer, type SharedParameters } from './parameters.ts';
 
 export type {
   AcmeServer,
@@ -42,10 +42,7 @@ export interface GlobalConfOptions {
   readonly extensions?: Extensions;
 }
 
-const DEFAULT_EXTENSIONS: Extensions = { ocspFetchIntervalSeconds: 1200, verifyOcspNextUpdate: true };
-
 const sameClient = (a: ClientId, b: ClientId): boolean => formatClientId(a) === formatClientId(b);
-const serverKey = (owner: ClientId, serverCode: string): string => `${owner.instance}/${owner.memberClass}/${owner.memberCode}/${serverCode}`;
 
 export class GlobalConf {
   readonly skipped: readonly { readonly file: string; readonly error: XrdError }[];
@@ -106,7 +103,7 @@ export class GlobalConf {
     return this.instanceIdentifiers().map((i) => this.shared.get(i)!);
   }
 
-  member(id: ClientId): SharedParameters['members'][number] | undefined {
+  member(id: ClientId): Member | undefined {
     return this.sharedOf(id.instance)?.members.find((m) => m.id.memberClass === id.memberClass && m.id.memberCode === id.memberCode);
   }
 
@@ -122,7 +119,7 @@ export class GlobalConf {
   /** A security server with its address, clients and maintenance mode. */
   securityServer(server: SecurityServerId): SecurityServer | undefined {
     const params = this.sharedOf(server.instance);
-    return params && indexOf(params).byId.get(serverKey(server, server.serverCode));
+    return params && indexOf(params).byId.get(formatSecurityServerId(server));
   }
 
   /**
@@ -283,7 +280,7 @@ function indexOf(params: SharedParameters): ParametersIndex {
   const byClient = new Map<string, SecurityServer[]>();
   const byAuthCert = new Map<string, SecurityServer>();
   for (const server of params.securityServers) {
-    byId.set(serverKey(server.owner, server.serverCode), server);
+    byId.set(formatSecurityServerId({ ...server.owner, serverCode: server.serverCode }), server);
     for (const client of [server.owner, ...server.clients]) {
       const list = byClient.get(formatClientId(client)) ?? [];
       if (!list.includes(server)) list.push(server);
