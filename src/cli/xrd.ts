@@ -495,7 +495,7 @@ async function confCommand(command: string | undefined, rest: string[], values: 
       ...own.approvedCas.map((ca) => `CA ${ca.name}: ${ca.topCa.subject}; OCSP ${ca.topCa.ocsp.map((o) => o.url).join(', ') || '-'}${ca.authenticationOnly ? ' (authentication only)' : ''}`),
       ...own.approvedTsas.map((t) => `TSA ${t.name}: ${t.url}`),
       ...own.members.map((m) => `member ${m.id} "${m.name}"${m.subsystems.length ? `: ${m.subsystems.join(', ')}` : ''}`),
-      ...own.securityServers.map((s) => `server ${s.id} at ${s.address}, ${s.authCertHashes.length} auth cert(s), ${s.clients.length} client(s)`),
+      ...own.securityServers.map((s) => `server ${s.id} at ${s.address}, ${s.authCertHashes.length} auth cert(s), ${s.clients.length} client(s)${s.maintenanceMode ? `, in maintenance mode${s.maintenanceMode.message ? `: ${s.maintenanceMode.message}` : ''}` : ''}`),
       ...own.globalGroups.map((g) => `group ${g.groupCode}: ${g.members.join(', ')}`),
       `OCSP freshness ${own.ocspFreshnessSeconds} s`,
     ].join('\n'));
@@ -695,6 +695,7 @@ function globalConfView(conf: GlobalConf) {
         address: s.address,
         authCertHashes: s.authCertHashes.map((h) => `${p.authCertHashAlgorithm}:${h.toString('hex')}`),
         clients: s.clients.map(formatClientId),
+        maintenanceMode: s.maintenanceMode,
       })),
       globalGroups: p.globalGroups.map((g) => ({ groupCode: g.groupCode, description: g.description, members: g.members.map(formatClientId) })),
       memberClasses: p.memberClasses,

@@ -89,9 +89,10 @@ interface Downloaded {
   readonly staged: readonly StagedPart[];
 }
 
-/** Keeps the location that worked for each instance, to try it first next time. */
+/** Keeps the locations that worked, to try them first next time. */
 export class ConfigurationDownloader {
-  private readonly remembered = new Map<string, { readonly baseUrl: string; readonly versionedUrl: string }>();
+  /** Each location that worked, by its URL as listed, with the URL (and version) it worked at. */
+  private readonly remembered = new Map<string, string>();
 
   constructor(private readonly options: DownloadOptions = {}) {}
 
@@ -146,11 +147,11 @@ export class ConfigurationDownloader {
           contentIdentifiers,
         });
         const staged = await this.fetchParts(directory, url, dir, instance);
-        this.remembered.set(instance, { baseUrl, versionedUrl: url });
+        this.remembered.set(baseUrl, url);
         return { instance, url, directory, staged };
       } catch (err) {
         last = asXrdError(err);
-        if (this.remembered.get(instance)?.versionedUrl === location.url) this.remembered.delete(instance);
+        if (this.remembered.get(baseUrl) === location.url) this.remembered.delete(baseUrl);
         this.options.onLocationFailure?.(instance, location.url, last);
       }
     }
@@ -163,9 +164,8 @@ export class ConfigurationDownloader {
     const fromAnchor = anchor.sources.map((s) => ({ url: s.downloadUrl, verificationCerts: s.verificationCerts }));
     const list = unique([...preferHttps(sharedParametersLocations(anchor, storedSources(dir, anchor.instanceIdentifier)), random), ...preferHttps(fromAnchor, random)]);
     const candidates = list.map((location) => ({ location, baseUrl: location.url }));
-    const remembered = this.remembered.get(anchor.instanceIdentifier);
-    const match = remembered && list.find((l) => l.url === remembered.baseUrl);
-    return match ? [{ location: { ...match, url: remembered.versionedUrl }, baseUrl: match.url }, ...candidates] : candidates;
+    const worked = list.find((l) => this.remembered.has(l.url));
+    return worked ? [{ location: { ...worked, url: this.remembered.get(worked.url)! }, baseUrl: worked.url }, ...candidates] : candidates;
   }
 
   /**
