@@ -66,10 +66,11 @@ export function signedDirectory(options: ConfigurationSourceOptions): { contentT
 export function startConfigurationSource(options: ConfigurationSourceOptions, host: string, port: number): Promise<Server> {
   const downloadPath = options.path ?? '/internalconf';
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://source').pathname;
+    const url = new URL(req.url ?? '/', 'http://source');
+    const path = url.pathname;
     if (req.method !== 'GET') return void res.writeHead(405).end();
     if (path === downloadPath) {
-      const asked = new URL(req.url ?? '/', 'http://source').searchParams.get('version');
+      const asked = url.searchParams.get('version');
       if (asked !== null && asked !== readVersion(options.dir)) return void res.writeHead(404).end();
       const { contentType, body } = signedDirectory(options);
       return void res.writeHead(200, { 'Content-Type': contentType }).end(body);
