@@ -363,9 +363,8 @@ export class ServerAdmin {
 
   private clientView(conf: ServerConf, c: LocalClient): ClientView {
     const global = this.globalConfOrUndefined();
-    const server = global?.securityServer(ownerOf(conf), conf.serverId.serverCode);
     const id = formatClientId(c.id);
-    const registered = !!server && (formatClientId(server.owner) === id || server.clients.some((s) => formatClientId(s) === id));
+    const registered = global?.isSecurityServerClient(c.id, conf.serverId) ?? false;
     return { id, connectionType: c.connectionType, registered, tlsCertificates: c.isCerts.map(tlsView) };
   }
 

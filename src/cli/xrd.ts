@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { parseCertificate } from '../certificates/certificate.ts';
 import { toPem } from '../certificates/csr.ts';
 import { loadConfigurationAnchor } from '../globalconf/anchor.ts';
-import { downloadGlobalConf } from '../globalconf/download.ts';
+import { ConfigurationDownloader } from '../globalconf/download.ts';
 import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
@@ -83,6 +83,7 @@ const OPTIONS = {
   'ocsp-port': { type: 'string' },
   'conf-port': { type: 'string' },
   anchor: { type: 'string' },
+  'allowed-federations': { type: 'string' },
   'tsa-port': { type: 'string' },
   'management-port': { type: 'string' },
   db: { type: 'string' },
@@ -137,7 +138,8 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
   xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>   the client proxy's own TLS certificate
 ${ADMIN_USAGE}
 
-  xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--socket P] [--socket-group GID --socket-mode 660]
+  xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--allowed-federations ALL|NONE|I1,I2]
+                   [--socket P] [--socket-group GID --socket-mode 660]
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
                    [--autologin file:PATH | credential:NAME | exec:PATH]   unattended login (docs/operations.md)
   xrd daemon status
@@ -154,7 +156,8 @@ ${ADMIN_USAGE}
 ${SERVER_USAGE}
   xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
-  xrd conf download <anchor.xml> [--conf DIR]   download, verify and install the anchor's configuration
+  xrd conf download <anchor.xml> [--conf DIR] [--allowed-federations ALL|NONE|I1,I2]
+                                    download, verify and install the anchor's configuration (and federated ones)
 ${BACKUP_USAGE}
   xrd asic verify <file.asice> [--conf DIR]   verify a message container: signer, signature, timestamp, OCSP
   xrd asic export <queryId> --db messagelog.sqlite [--out DIR] [--allow-unstamped]
@@ -237,6 +240,11 @@ function globalConfDir(values: Values, onlyExisting: boolean): string | undefine
   return !onlyExisting || existsSync(join(dir, 'instance-identifier')) ? dir : undefined;
 }
 
+/** The reference's configuration-client.allowed-federations; NONE when unset (docs/globalconf.md). */
+function allowedFederations(values: Values): string | undefined {
+  return values['allowed-federations'] ?? process.env.XRD_ALLOWED_FEDERATIONS;
+}
+
 function devicesIni(values: Values): string {
   return values.devices ?? process.env.XRD_DEVICES_INI ?? join(PROJECT_ROOT, 'native-config/devices.ini');
 }
@@ -286,6 +294,7 @@ async function daemonStart(values: Values): Promise<number> {
       socketGroup: values['socket-group'] ? Number(values['socket-group']) : undefined,
       globalConfDir: globalConfDir(values, values.anchor === undefined),
       anchorFile: values.anchor,
+      allowedFederations: allowedFederations(values),
     },
     log,
   );
@@ -492,7 +501,7 @@ async function confCommand(command: string | undefined, rest: string[], values: 
       ...own.approvedCas.map((ca) => `CA ${ca.name}: ${ca.topCa.subject}; OCSP ${ca.topCa.ocsp.map((o) => o.url).join(', ') || '-'}${ca.authenticationOnly ? ' (authentication only)' : ''}`),
       ...own.approvedTsas.map((t) => `TSA ${t.name}: ${t.url}`),
       ...own.members.map((m) => `member ${m.id} "${m.name}"${m.subsystems.length ? `: ${m.subsystems.join(', ')}` : ''}`),
-      ...own.securityServers.map((s) => `server ${s.id} at ${s.address}, ${s.authCertHashes.length} auth cert(s), ${s.clients.length} client(s)`),
+      ...own.securityServers.map((s) => `server ${s.id} at ${s.address}, ${s.authCertHashes.length} auth cert(s), ${s.clients.length} client(s)${s.maintenanceMode ? `, in maintenance mode${s.maintenanceMode.message ? `: ${s.maintenanceMode.message}` : ''}` : ''}`),
       ...own.globalGroups.map((g) => `group ${g.groupCode}: ${g.members.join(', ')}`),
       `OCSP freshness ${own.ocspFreshnessSeconds} s`,
     ].join('\n'));
@@ -501,8 +510,13 @@ async function confCommand(command: string | undefined, rest: string[], values: 
     const file = rest[0];
     if (!file) throw new UsageError('missing <anchor.xml>');
     const dir = globalConfDir(values, false)!;
-    const conf = await downloadGlobalConf(loadConfigurationAnchor(file), dir);
-    return print({ dir, instanceIdentifier: conf.instanceIdentifier, expiresAt: conf.expiresAt?.toISOString() }, `configuration of ${conf.instanceIdentifier} installed in ${dir}, valid until ${conf.expiresAt?.toISOString() ?? '-'}`);
+    const report = await new ConfigurationDownloader({ allowedFederations: allowedFederations(values) }).download(loadConfigurationAnchor(file), dir);
+    const conf = loadGlobalConf(dir);
+    const federated = report.federated.map((f) => ({ instance: f.instance, url: f.url, error: f.error && { code: f.error.faultCode, message: f.error.message } }));
+    return print(
+      { dir, instanceIdentifier: conf.instanceIdentifier, url: report.url, version: report.version, expiresAt: conf.expiresAt?.toISOString(), parts: report.parts, federated },
+      [`configuration of ${conf.instanceIdentifier} (version ${report.version ?? '2'}, from ${report.url}) installed in ${dir}, valid until ${conf.expiresAt?.toISOString() ?? '-'}`, ...federated.map((f) => `federated ${f.instance}: ${f.error ? `failed, ${f.error.code}: ${f.error.message}` : `from ${f.url}`}`)].join('\n'),
+    );
   }
   if (command === 'anchor') {
     const file = rest[0];
@@ -687,6 +701,7 @@ function globalConfView(conf: GlobalConf) {
         address: s.address,
         authCertHashes: s.authCertHashes.map((h) => `${p.authCertHashAlgorithm}:${h.toString('hex')}`),
         clients: s.clients.map(formatClientId),
+        maintenanceMode: s.maintenanceMode,
       })),
       globalGroups: p.globalGroups.map((g) => ({ groupCode: g.groupCode, description: g.description, members: g.members.map(formatClientId) })),
       memberClasses: p.memberClasses,

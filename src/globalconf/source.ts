@@ -1,13 +1,18 @@
 /**
  * A configuration source (pr-gconf §2.3–2.4) serving a configuration directory written by
- * `writeGlobalConf`: the signed directory at its download path and each file at its location. The
- * local instance uses it in place of a central server; tests use it to prove downloads.
+ * `writeGlobalConf`: the signed directory at its download path and each file at its location. It
+ * serves the one version the directory is in and answers 404 to `?version=` of any other
+ * (pr-gconf §2.7), so clients negotiate down to it. The local instance uses it in place of a
+ * central server; tests use it to prove downloads.
  */
 import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { buildMultipart } from '../protocol/multipart.ts';
+import { INSTANCE_IDENTIFIER_FILE, PRIVATE_PARAMETERS_FILE, SHARED_PARAMETERS_FILE, instanceFolder, readMetadata } from './directory.ts';
+import { MINIMUM_VERSION } from './parameters.ts';
+import { CONTENT_ID_PRIVATE_PARAMETERS, CONTENT_ID_SHARED_PARAMETERS } from './signed-directory.ts';
 
 export interface ConfigurationSourceOptions {
   /** A directory as `writeGlobalConf` leaves it. */
@@ -34,7 +39,7 @@ export function signedDirectory(options: ConfigurationSourceOptions): { contentT
       ['Content-type', 'application/octet-stream'],
       ['Content-transfer-encoding', 'base64'],
       ['Content-identifier', `${f.kind}; instance="${f.instance}"`],
-      ['Content-location', `/${f.instance}/${f.name}`],
+      ['Content-location', `/${f.folder}/${f.name}`],
       ['Hash-algorithm-id', SHA512],
     ] as [string, string][],
     body: Buffer.from(createHash('sha512').update(readFileSync(f.path)).digest('base64')),
@@ -61,13 +66,16 @@ export function signedDirectory(options: ConfigurationSourceOptions): { contentT
 export function startConfigurationSource(options: ConfigurationSourceOptions, host: string, port: number): Promise<Server> {
   const downloadPath = options.path ?? '/internalconf';
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://source').pathname;
+    const url = new URL(req.url ?? '/', 'http://source');
+    const path = url.pathname;
     if (req.method !== 'GET') return void res.writeHead(405).end();
     if (path === downloadPath) {
+      const asked = url.searchParams.get('version');
+      if (asked !== null && asked !== readVersion(options.dir)) return void res.writeHead(404).end();
       const { contentType, body } = signedDirectory(options);
       return void res.writeHead(200, { 'Content-Type': contentType }).end(body);
     }
-    const file = configurationFiles(options.dir).find((f) => `/${f.instance}/${f.name}` === path);
+    const file = configurationFiles(options.dir).find((f) => `/${f.folder}/${f.name}` === path);
     if (!file) return void res.writeHead(404).end();
     res.writeHead(200, { 'Content-Type': 'application/octet-stream' }).end(readFileSync(file.path));
   });
@@ -77,23 +85,24 @@ export function startConfigurationSource(options: ConfigurationSourceOptions, ho
   });
 }
 
-function configurationFiles(dir: string): { instance: string; name: string; kind: string; path: string }[] {
-  const out: { instance: string; name: string; kind: string; path: string }[] = [];
-  for (const instance of readdirSync(dir)) {
-    if (!statSync(join(dir, instance)).isDirectory()) continue;
+function configurationFiles(dir: string): { instance: string; folder: string; name: string; kind: string; path: string }[] {
+  const out: { instance: string; folder: string; name: string; kind: string; path: string }[] = [];
+  for (const folder of readdirSync(dir)) {
+    if (!statSync(join(dir, folder)).isDirectory()) continue;
+    const instance = decodeURIComponent(folder.replace(/\+/g, ' '));
     for (const [name, kind] of [
-      ['private-params.xml', 'PRIVATE-PARAMETERS'],
-      ['shared-params.xml', 'SHARED-PARAMETERS'],
+      [PRIVATE_PARAMETERS_FILE, CONTENT_ID_PRIVATE_PARAMETERS],
+      [SHARED_PARAMETERS_FILE, CONTENT_ID_SHARED_PARAMETERS],
     ] as const) {
-      const path = join(dir, instance, name);
-      if (existsSync(path)) out.push({ instance, name, kind, path });
+      const path = join(dir, folder, name);
+      if (existsSync(path)) out.push({ instance, folder, name, kind, path });
     }
   }
   return out;
 }
 
+/** The version of our own shared parameters: the one version this source serves. */
 function readVersion(dir: string): string {
-  const instance = readFileSync(join(dir, 'instance-identifier'), 'utf8').trim();
-  const meta = join(dir, instance, 'shared-params.xml.metadata');
-  return existsSync(meta) ? String((JSON.parse(readFileSync(meta, 'utf8')) as { configurationVersion?: string }).configurationVersion ?? '3') : '3';
+  const instance = readFileSync(join(dir, INSTANCE_IDENTIFIER_FILE), 'utf8').trim();
+  return String(readMetadata(join(dir, instanceFolder(instance), SHARED_PARAMETERS_FILE)).configurationVersion ?? MINIMUM_VERSION);
 }

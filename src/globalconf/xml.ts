@@ -1,6 +1,7 @@
 /**
- * Just enough DOM for configuration files: namespace-aware parsing with @xmldom/xmldom and lookups
- * of child elements by local name. Configuration files are small and read rarely; no speed needed.
+ * Just enough DOM for configuration files: namespace-aware parsing with @xmldom/xmldom, lookups of
+ * child elements by local name, and certificate fields as configuration files hold them.
+ * Configuration files are small and read rarely; no speed needed.
  */
 import { DOMParser, type Element } from '@xmldom/xmldom';
 import { XrdError } from '../platform/errors.ts';
@@ -44,4 +45,17 @@ export function requiredText(parent: Element, localName: string, file: string): 
 
 export function optionalText(parent: Element, localName: string): string | undefined {
   return child(parent, localName)?.textContent?.trim() || undefined;
+}
+
+/**
+ * A certificate field: base64 of DER — or, in some configurations the reference produces, base64
+ * of PEM text (facts §7). Either way the DER comes back.
+ * @throws MalformedGlobalConf
+ */
+export function certificateField(base64: string, file: string): Buffer {
+  const bytes = Buffer.from(base64.replace(/\s+/g, ''), 'base64');
+  if (bytes.subarray(0, 11).toString('latin1') !== '-----BEGIN ') return bytes;
+  const pem = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(bytes.toString('latin1'));
+  if (!pem) throw new XrdError('MalformedGlobalConf', { file, reason: 'certificate field holds PEM text without a certificate' });
+  return Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64');
 }

@@ -68,6 +68,22 @@ export const ERROR_CODES = {
   // Global configuration (facts §7)
   OutdatedGlobalConf: { message: 'Global configuration of {instance} expired at {expiredAt}', httpStatus: 500 },
   MalformedGlobalConf: { message: 'Malformed global configuration {file}: {reason}', httpStatus: 500 },
+  // Downloading global configuration (pr-gconf §2.6), 7.8's global_conf_* codes in CamelCase
+  GlobalConfDownloadUrlConnectionFailure: { message: 'Cannot download configuration from {url}: {reason}', httpStatus: 502 },
+  GlobalConfGetVersionFailed: { message: 'Cannot find the configuration version {url} serves: {reason}', httpStatus: 502 },
+  GlobalConfParsingDownloadedConfDirectoryFailure: { message: 'Cannot parse the configuration directory from {url}: {reason}', httpStatus: 500 },
+  GlobalConfHeaderFieldMissing: { message: 'Configuration directory of {instance} lacks the header field {field}', httpStatus: 500 },
+  GlobalConfHeaderFieldMissingParameter: { message: 'Header field {field} in the configuration directory of {instance} lacks parameter {parameter}', httpStatus: 500 },
+  GlobalConfHeaderFieldWrongValue: { message: 'Header field {field} in the configuration directory of {instance} cannot be "{value}": {reason}', httpStatus: 500 },
+  GlobalConfMissingSignedData: { message: 'Configuration directory of {instance} has no signed data', httpStatus: 500 },
+  GlobalConfMissingSignedDataExpirationDate: { message: 'Configuration directory of {instance} has no signed expiration date', httpStatus: 500 },
+  GlobalConfMissingVerificationCert: { message: 'Cannot verify the configuration of {instance}: no verification certificate with hash {hash}', httpStatus: 500 },
+  GlobalConfSignatureDecodeFailure: { message: 'Cannot decode the signature of the configuration of {instance}', httpStatus: 500 },
+  GlobalConfSignatureVerificationFailure: { message: 'Signature of the configuration of {instance} is not valid', httpStatus: 500 },
+  GlobalConfPartDownloadFailure: { message: 'Cannot download configuration part {location} from {url}: {reason}', httpStatus: 502 },
+  GlobalConfPartDownloadedFileIntegrityFailure: { message: 'Configuration part {location} does not match its hash in the directory', httpStatus: 500 },
+  GlobalConfPartInvalidInstanceIdentifier: { message: 'Configuration part {location} is for instance {actual}, not {expected} as the directory says', httpStatus: 500 },
+  GlobalConfPartFileSaveFailure: { message: 'Cannot save configuration part to {file}: {reason}', httpStatus: 500 },
   // Signer daemon protocol
   MalformedRequest: { message: 'Malformed request: {reason}', httpStatus: 400 },
   UnsupportedVersion: { message: 'Unsupported protocol version {version}', httpStatus: 400 },

@@ -40,6 +40,8 @@ export interface SignerDaemonConfig {
   /** Configuration anchor: with one, the configuration in `globalConfDir` is downloaded and kept current. */
   readonly anchorFile?: string;
   readonly globalConfIntervalMs?: number;
+  /** Federated instances whose configuration is downloaded: ALL, NONE (default) or a list (docs/globalconf.md). */
+  readonly allowedFederations?: string;
   readonly ocspFetchIntervalMs?: number;
   readonly ocspRetryIntervalMs?: number;
   /** How often certificates waiting for registration are looked up in global configuration (default 2 s). */
@@ -97,7 +99,7 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
   const pidFile = join(config.dataDir, 'signer.pid');
   writeFileAtomic(pidFile, `${process.pid}\n`);
   const configurationClient =
-    config.anchorFile && config.globalConfDir ? new ConfigurationClient(config.anchorFile, config.globalConfDir, log, config.globalConfIntervalMs, () => refresher?.runSoon()) : undefined;
+    config.anchorFile && config.globalConfDir ? new ConfigurationClient(config.anchorFile, config.globalConfDir, log, { intervalMs: config.globalConfIntervalMs, allowedFederations: config.allowedFederations, downloaded: () => refresher?.runSoon() }) : undefined;
   configurationClient?.start();
   const registrations = config.globalConfDir ? watchRegistrations(store, globalConfReader(config.globalConfDir), audit, log, () => refresher?.runSoon(), config.registrationCheckIntervalMs) : undefined;
   // With an anchor and nothing downloaded yet, the first download starts the OCSP refresh.

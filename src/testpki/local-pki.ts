@@ -283,7 +283,7 @@ export class LocalPki {
     const owner: ClientId = { instance: serverId.instance, memberClass: serverId.memberClass, memberCode: serverId.memberCode };
     if (!conf.member(owner)) throw new XrdError('UnknownMember', { reason: `${formatClientId(owner)} is not a member of ${own.instanceIdentifier}` });
     const hash = createHash(own.authCertHashAlgorithm).update(cert).digest();
-    const existing = conf.securityServer(owner, serverId.serverCode);
+    const existing = conf.securityServer(serverId);
     const securityServers = existing
       ? own.securityServers.map((s) => (s === existing ? { ...s, address, authCertHashes: s.authCertHashes.some((h) => h.equals(hash)) ? s.authCertHashes : [...s.authCertHashes, hash] } : s))
       : [...own.securityServers, { owner, serverCode: serverId.serverCode, address, authCertHashes: [hash], clients: [] }];

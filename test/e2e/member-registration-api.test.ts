@@ -122,7 +122,7 @@ describe('MEMBER_01 through the admin API', () => {
 
     // 5. The central server's administrator approves it; the next configuration lists the server.
     await run(process.execPath, [XRD, 'testpki', 'approve', registered.json.requestId, '--dir', instance.pki.dir]);
-    expect(loadGlobalConf(instance.pki.globalConfDir).securityServer({ instance: inst, memberClass: 'COM', memberCode: '4444' }, 'ss3')?.address).toBe(instance.joining.address);
+    expect(loadGlobalConf(instance.pki.globalConfDir).securityServer({ instance: inst, memberClass: 'COM', memberCode: '4444', serverCode: 'ss3' })?.address).toBe(instance.joining.address);
 
     // 6. ss3 sees it: the certificate is registered; 7. the administrator activates it.
     await eventually(async () => ((await api('GET', `/token-certificates/${authHash}`)).json.status === 'registered' ? true : undefined), 20_000, 'registered state');

@@ -48,14 +48,14 @@ describe('the reference configuration (DEV, version 3)', () => {
 
   it('has its members, subsystems, security servers with clients, and global groups', () => {
     expect(conf.member(DEV_COM_1234)).toMatchObject({ name: 'Test member', subsystems: ['MANAGEMENT', 'TestService'] });
-    const server = conf.securityServer(DEV_COM_1234, 'SS0')!;
+    const server = conf.securityServer({ ...DEV_COM_1234, serverCode: 'SS0' })!;
     expect(server.address).toBe('ss0');
     expect(server.authCertHashes.map((h) => h.toString('base64'))).toEqual(['doUtNhEOGtC25LLCQJ9iOE3ZRMXj9EhDAZTcusuEUIs=']);
     expect(server.clients).toEqual([
       { ...DEV_COM_1234, subsystem: 'MANAGEMENT' },
       { ...DEV_COM_1234, subsystem: 'TestService' },
     ]);
-    expect(conf.securityServer({ instance: 'DEV', memberClass: 'COM', memberCode: '4321' }, 'SS1')?.address).toBe('ss1');
+    expect(conf.securityServer({ instance: 'DEV', memberClass: 'COM', memberCode: '4321', serverCode: 'SS1' })?.address).toBe('ss1');
     expect(conf.own.globalGroups[0]).toMatchObject({ groupCode: 'security-server-owners', members: [DEV_COM_1234, { ...DEV_COM_1234, memberCode: '4321' }] });
   });
 

@@ -110,7 +110,7 @@ describe('management service stand-in', () => {
     expect(listed.code).toBe(0);
     expect(listed.json).toMatchObject({ requests: [{ id: '1', status: 'SUBMITTED', serverId: SERVER }] });
     // Not in the configuration until approved.
-    expect(loadGlobalConf(pki.globalConfDir).securityServer(parseClientId('LOCAL/COM/4444'), 'ss3')).toBeUndefined();
+    expect(loadGlobalConf(pki.globalConfDir).securityServer(parseSecurityServerId('LOCAL/COM/4444/ss3'))).toBeUndefined();
   });
 
   it('answers a second request for a pending certificate, and a tampered one, with coded SOAP faults', async () => {
@@ -131,7 +131,7 @@ describe('management service stand-in', () => {
     // As a security server gets it: downloaded from the configuration source and verified.
     const downloaded = await downloadGlobalConf(loadConfigurationAnchor(pki.anchorFile), join(testbed.dir, 'downloaded'));
     for (const conf of [loadGlobalConf(pki.globalConfDir), downloaded]) {
-      const server = conf.securityServer(parseClientId('LOCAL/COM/4444'), 'ss3');
+      const server = conf.securityServer(parseSecurityServerId('LOCAL/COM/4444/ss3'));
       expect(server).toMatchObject({ address: '127.0.0.3', clients: [] });
       expect(server!.authCertHashes).toEqual([createHash('sha256').update(authCert).digest()]);
       expect(conf.isRegisteredAuthCert(parseClientId('LOCAL/COM/4444'), 'ss3', authCert)).toBe(true);
