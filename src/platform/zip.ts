@@ -1,13 +1,30 @@
 /**
  * ZIP archives for ASiC-E containers: writing (stored or deflated entries, the first entry
  * `mimetype` stored as ASiC requires) and reading (stored and deflated, CRC-checked, bounded so a
- * crafted archive cannot expand without limit). No ZIP64, encryption or multi-disk archives —
- * containers of logged messages never need them.
+ * crafted archive cannot expand without limit). No ZIP64, encryption or multi-disk archives: an
+ * archive past 4 GiB is refused. Our own rather than a library's: the container layout must stay
+ * byte for byte what it is (tests and exported evidence compare it), and the two forms below share
+ * their headers.
+ *
+ * Two writers: `writeZip` builds an archive in memory; `zipStream` streams one whose large entries
+ * come from sources read in chunks (logged attachments in files), so memory stays small whatever
+ * their size. For the same Buffer entries both give the same bytes.
  */
+import { Readable } from 'node:stream';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 export class ZipError extends Error {
   override readonly name = 'ZipError';
+}
+
+/** An archive (or an entry) larger than this needs ZIP64 fields, which are not written. */
+export class ZipTooLargeError extends ZipError {
+  constructor(
+    readonly size: number,
+    what: string,
+  ) {
+    super(`${what} of ${size} bytes needs ZIP64, which is not supported (limit ${ZIP_LIMIT} bytes)`);
+  }
 }
 
 export interface ZipEntry {
@@ -17,10 +34,30 @@ export interface ZipEntry {
   readonly stored?: boolean;
 }
 
+/** Bytes streamed into an archive instead of held: read twice, once for the CRC and once to write. */
+export interface ZipSource {
+  readonly size: number;
+  /** A fresh stream of the bytes from the start, at each call. */
+  stream(): Readable;
+}
+
+export interface ZipStreamEntry {
+  readonly name: string;
+  /** A Buffer is written as `writeZip` writes it; a source is always stored (deflating hundreds of MiB costs seconds of CPU and gains little on PDFs and images). */
+  readonly data: Buffer | ZipSource;
+  readonly stored?: boolean;
+}
+
+/** Sizes and offsets of 0xFFFFFFFF mean "see the ZIP64 fields": the largest usable is one less. */
+export const ZIP_LIMIT = 0xfffffffe;
+const MAX_ENTRIES = 0xfffe;
+
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
 const END_OF_CENTRAL_DIRECTORY = 0x06054b50;
 const UTF8_NAMES = 0x0800;
+const STORED = 0;
+const DEFLATED = 8;
 
 /** DOS date/time fields for a fixed moment (entries carry no meaningful time). */
 function dosDateTime(d: Date): { time: number; date: number } {
@@ -30,49 +67,124 @@ function dosDateTime(d: Date): { time: number; date: number } {
   };
 }
 
-export function writeZip(entries: readonly ZipEntry[], modified = new Date()): Buffer {
-  const { time, date } = dosDateTime(modified);
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const entry of entries) {
-    const name = Buffer.from(entry.name, 'utf8');
-    const method = entry.stored ? 0 : 8;
-    const body = entry.stored ? entry.data : deflateRawSync(entry.data);
-    const crc = crc32(entry.data);
+/** The headers of an archive written front to back: each entry's local header, then the central directory. */
+class ZipLayout {
+  private readonly time: number;
+  private readonly date: number;
+  private offset = 0;
+  private readonly central: Buffer[] = [];
+
+  constructor(modified: Date) {
+    ({ time: this.time, date: this.date } = dosDateTime(modified));
+  }
+
+  /**
+   * The local header (with the name) of the next entry, whose `compressedSize` bytes follow it.
+   * @throws ZipTooLargeError when the entry or the archive would pass 4 GiB
+   */
+  local(name: string, method: number, crc: number, compressedSize: number, size: number): Buffer {
+    if (this.central.length >= MAX_ENTRIES) throw new ZipError(`more than ${MAX_ENTRIES} entries need ZIP64, which is not supported`);
+    const nameBytes = Buffer.from(name, 'utf8');
+    const end = this.offset + 30 + nameBytes.length + compressedSize;
+    if (size > ZIP_LIMIT) throw new ZipTooLargeError(size, `entry ${name}`);
+    if (end > ZIP_LIMIT) throw new ZipTooLargeError(end, 'archive');
     // The local header and the central directory entry repeat the same fields, the latter two bytes on.
     const writeFields = (header: Buffer, at: number) => {
       header.writeUInt16LE(20, at); // version needed to extract
       header.writeUInt16LE(UTF8_NAMES, at + 2);
       header.writeUInt16LE(method, at + 4);
-      header.writeUInt16LE(time, at + 6);
-      header.writeUInt16LE(date, at + 8);
+      header.writeUInt16LE(this.time, at + 6);
+      header.writeUInt16LE(this.date, at + 8);
       header.writeUInt32LE(crc, at + 10);
-      header.writeUInt32LE(body.length, at + 14);
-      header.writeUInt32LE(entry.data.length, at + 18);
-      header.writeUInt16LE(name.length, at + 22);
-      return header;
+      header.writeUInt32LE(compressedSize, at + 14);
+      header.writeUInt32LE(size, at + 18);
+      header.writeUInt16LE(nameBytes.length, at + 22);
     };
-    const local = Buffer.alloc(30);
+    const local = Buffer.alloc(30 + nameBytes.length);
     local.writeUInt32LE(LOCAL_HEADER, 0);
-    locals.push(writeFields(local, 4), name, body);
+    writeFields(local, 4);
+    nameBytes.copy(local, 30);
 
-    const central = Buffer.alloc(46);
+    const central = Buffer.alloc(46 + nameBytes.length);
     central.writeUInt32LE(CENTRAL_HEADER, 0);
     central.writeUInt16LE(20, 4); // version made by
     writeFields(central, 6);
-    central.writeUInt32LE(offset, 42);
-    centrals.push(central, name);
-    offset += 30 + name.length + body.length;
+    central.writeUInt32LE(this.offset, 42);
+    nameBytes.copy(central, 46);
+    this.central.push(central);
+    this.offset = end;
+    return local;
   }
-  const centralSize = centrals.reduce((n, b) => n + b.length, 0);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(END_OF_CENTRAL_DIRECTORY, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(centralSize, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, ...centrals, end]);
+
+  /** The central directory and its end record. */
+  end(): Buffer {
+    const centralSize = this.central.reduce((n, b) => n + b.length, 0);
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(END_OF_CENTRAL_DIRECTORY, 0);
+    end.writeUInt16LE(this.central.length, 8);
+    end.writeUInt16LE(this.central.length, 10);
+    end.writeUInt32LE(centralSize, 12);
+    end.writeUInt32LE(this.offset, 16);
+    return Buffer.concat([...this.central, end]);
+  }
+}
+
+/** A Buffer entry: its local header and its bytes, deflated unless it is to be stored. */
+function bufferEntry(layout: ZipLayout, name: string, data: Buffer, stored: boolean | undefined): [Buffer, Buffer] {
+  const body = stored ? data : deflateRawSync(data);
+  return [layout.local(name, stored ? STORED : DEFLATED, crc32(data), body.length, data.length), body];
+}
+
+/** @throws ZipTooLargeError past 4 GiB */
+export function writeZip(entries: readonly ZipEntry[], modified = new Date()): Buffer {
+  const layout = new ZipLayout(modified);
+  const parts = entries.flatMap((e) => bufferEntry(layout, e.name, e.data, e.stored));
+  return Buffer.concat([...parts, layout.end()]);
+}
+
+/**
+ * The archive as a stream. Each source is read twice: once for its CRC, which a stored entry's
+ * local header must carry (a data descriptor after the bytes is refused with stored entries by
+ * Java's ZipInputStream, among others), then to write it; a source that changes in between fails
+ * the stream.
+ * @throws ZipTooLargeError at once when the entries' sizes pass 4 GiB; the stream fails with a
+ *   ZipError when a source does not have its stated size or changes, and with the source's error
+ */
+export function zipStream(entries: readonly ZipStreamEntry[], modified = new Date()): Readable {
+  const total = entries.reduce((n, e) => n + (Buffer.isBuffer(e.data) ? e.data.length : e.data.size), 0);
+  if (total > ZIP_LIMIT) throw new ZipTooLargeError(total, 'archive');
+  return Readable.from(streamEntries(entries, modified), { objectMode: false });
+}
+
+async function* streamEntries(entries: readonly ZipStreamEntry[], modified: Date): AsyncGenerator<Buffer> {
+  const layout = new ZipLayout(modified);
+  for (const { name, data, stored } of entries) {
+    if (Buffer.isBuffer(data)) {
+      yield* bufferEntry(layout, name, data, stored);
+      continue;
+    }
+    let crc = 0;
+    for await (const chunk of chunksOf(data, name)) crc = crc32(chunk, crc);
+    yield layout.local(name, STORED, crc, data.size, data.size);
+    let again = 0;
+    for await (const chunk of chunksOf(data, name)) {
+      again = crc32(chunk, again);
+      yield chunk;
+    }
+    if (again !== crc) throw new ZipError(`${name} changed while it was written`);
+  }
+  yield layout.end();
+}
+
+/** The bytes of a source, which must be exactly its stated size. */
+async function* chunksOf(source: ZipSource, name: string): AsyncGenerator<Buffer> {
+  let read = 0;
+  for await (const chunk of source.stream()) {
+    read += (chunk as Buffer).length;
+    if (read > source.size) break;
+    yield chunk as Buffer;
+  }
+  if (read !== source.size) throw new ZipError(`${name} has ${read > source.size ? 'more' : 'fewer'} than its ${source.size} bytes`);
 }
 
 /**
