@@ -129,16 +129,25 @@ class ZipLayout {
   }
 }
 
-/** A Buffer entry: its local header and its bytes, deflated unless it is to be stored. */
-function bufferEntry(layout: ZipLayout, name: string, data: Buffer, stored: boolean | undefined): [Buffer, Buffer] {
-  const body = stored ? data : deflateRawSync(data);
-  return [layout.local(name, stored ? STORED : DEFLATED, crc32(data), body.length, data.length), body];
+/** A Buffer entry's bytes as written: deflated unless it is to be stored. */
+interface Encoded {
+  readonly method: number;
+  readonly crc: number;
+  readonly body: Buffer;
+  readonly size: number;
+}
+
+function encode(data: Buffer, stored: boolean | undefined): Encoded {
+  return { method: stored ? STORED : DEFLATED, crc: crc32(data), body: stored ? data : deflateRawSync(data), size: data.length };
 }
 
 /** @throws ZipTooLargeError past 4 GiB */
 export function writeZip(entries: readonly ZipEntry[], modified = new Date()): Buffer {
   const layout = new ZipLayout(modified);
-  const parts = entries.flatMap((e) => bufferEntry(layout, e.name, e.data, e.stored));
+  const parts = entries.flatMap(({ name, data, stored }) => {
+    const e = encode(data, stored);
+    return [layout.local(name, e.method, e.crc, e.body.length, e.size), e.body];
+  });
   return Buffer.concat([...parts, layout.end()]);
 }
 
@@ -147,22 +156,31 @@ export function writeZip(entries: readonly ZipEntry[], modified = new Date()): B
  * local header must carry (a data descriptor after the bytes is refused with stored entries by
  * Java's ZipInputStream, among others), then to write it; a source that changes in between fails
  * the stream.
- * @throws ZipTooLargeError at once when the entries' sizes pass 4 GiB; the stream fails with a
- *   ZipError when a source does not have its stated size or changes, and with the source's error
+ * @throws ZipTooLargeError at once when the archive would pass 4 GiB: Buffer entries are encoded
+ *   first, so its length is known before a source is read; the stream fails with a ZipError when a
+ *   source does not have its stated size or changes, and with the source's error
  */
 export function zipStream(entries: readonly ZipStreamEntry[], modified = new Date()): Readable {
-  const total = entries.reduce((n, e) => n + (Buffer.isBuffer(e.data) ? e.data.length : e.data.size), 0);
-  if (total > ZIP_LIMIT) throw new ZipTooLargeError(total, 'archive');
-  return Readable.from(streamEntries(entries, modified), { objectMode: false });
+  const prepared = entries.map(({ name, data, stored }): Prepared => (Buffer.isBuffer(data) ? { name, encoded: encode(data, stored) } : { name, source: data }));
+  // Per entry a local header (30 bytes) and a central one (46), each with the name; then the end (22).
+  const length = prepared.reduce((n, e) => n + 76 + 2 * Buffer.byteLength(e.name) + ('encoded' in e ? e.encoded.body.length : e.source.size), 22);
+  if (length > ZIP_LIMIT) throw new ZipTooLargeError(length, 'archive');
+  return Readable.from(streamEntries(prepared, modified), { objectMode: false });
 }
 
-async function* streamEntries(entries: readonly ZipStreamEntry[], modified: Date): AsyncGenerator<Buffer> {
+type Prepared = { readonly name: string; readonly encoded: Encoded } | { readonly name: string; readonly source: ZipSource };
+
+async function* streamEntries(entries: readonly Prepared[], modified: Date): AsyncGenerator<Buffer> {
   const layout = new ZipLayout(modified);
-  for (const { name, data, stored } of entries) {
-    if (Buffer.isBuffer(data)) {
-      yield* bufferEntry(layout, name, data, stored);
+  for (const entry of entries) {
+    const name = entry.name;
+    if ('encoded' in entry) {
+      const e = entry.encoded;
+      yield layout.local(name, e.method, e.crc, e.body.length, e.size);
+      yield e.body;
       continue;
     }
+    const data = entry.source;
     let crc = 0;
     for await (const chunk of chunksOf(data, name)) crc = crc32(chunk, crc);
     yield layout.local(name, STORED, crc, data.size, data.size);
