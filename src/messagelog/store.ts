@@ -11,12 +11,12 @@
  * synchronous=FULL (`durability: 'power'`) fsyncs every commit and survives those too.
  */
 import Database from 'better-sqlite3';
-import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { existsSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { XrdError } from '../platform/errors.ts';
 import { memoryBody, type Body } from '../platform/spool.ts';
-import { ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
-import { streamAsic, writeAsic, type AsicToWrite } from '../signature/asic.ts';
+import { fileSource, ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
+import { asicChunks, writeAsic, type AsicToWrite } from '../signature/asic.ts';
 import { AttachmentFolder, attachmentDirOf } from './attachment-files.ts';
 
 const SCHEMA_VERSION = 2;
@@ -289,22 +289,30 @@ export function containerOf(r: LoggedRecord): Buffer {
 
 /** The container of one record streamed into a file; see ExportedContainer.writeTo. */
 export async function writeContainer(r: LoggedRecord, file: string): Promise<number> {
-  let container;
+  let chunks;
   try {
-    container = streamAsic(contentsOf(r), r.time);
+    chunks = asicChunks(contentsOf(r), r.time);
   } catch (err) {
     if (err instanceof ZipTooLargeError) throw new XrdError('MessageTooLarge', { limit: ZIP_LIMIT }, { cause: err });
     throw err;
   }
   const part = `${file}.part`;
   try {
-    const out = createWriteStream(part);
-    await pipeline(container, out);
-    renameSync(part, file);
-    return out.bytesWritten;
+    const out = await open(part, 'w');
+    let length = 0;
+    try {
+      // Each chunk written before the next is made: the attachment's are one reused buffer.
+      for await (const chunk of chunks) {
+        for (let at = 0; at < chunk.length; ) at += (await out.write(chunk, at, chunk.length - at)).bytesWritten;
+        length += chunk.length;
+      }
+    } finally {
+      await out.close();
+    }
+    await rename(part, file);
+    return length;
   } catch (err) {
-    rmSync(part, { force: true });
-    if (err instanceof XrdError) throw err;
+    await rm(part, { force: true });
     throw new XrdError('IOError', { reason: `cannot write ${file}: ${(err as Error).message}` }, { cause: err });
   }
 }
@@ -319,7 +327,7 @@ function contentsOf(r: LoggedRecord): AsicToWrite {
   return {
     message: r.message,
     signatureXml: Buffer.from(r.signatureXml, 'utf8'),
-    attachments: r.attachments.map((a) => (a.file === undefined ? a.bytes() : a)),
+    attachments: r.attachments.map((a) => (a.file === undefined ? a.bytes() : { ...fileSource(a.file, a.size), bytes: () => a.bytes() })),
     hashChainResult: text(r.hashChainResult),
     hashChain: text(r.hashChain),
     timestampToken: batch ? r.timestamp!.token : undefined,

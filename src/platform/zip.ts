@@ -6,11 +6,12 @@
  * byte for byte what it is (tests and exported evidence compare it), and the two forms below share
  * their headers.
  *
- * Two writers: `writeZip` builds an archive in memory; `zipStream` streams one whose large entries
- * come from sources read in chunks (logged attachments in files), so memory stays small whatever
- * their size. For the same Buffer entries both give the same bytes.
+ * Two writers: `writeZip` builds an archive in memory; `zipChunks` makes one chunk by chunk, its
+ * large entries read from sources (logged attachments in files) into one reused buffer, so memory
+ * stays small and makes no garbage whatever their size. For the same Buffer entries both give
+ * the same bytes.
  */
-import { Readable } from 'node:stream';
+import { open } from 'node:fs/promises';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 export class ZipError extends Error {
@@ -37,8 +38,34 @@ export interface ZipEntry {
 /** Bytes streamed into an archive instead of held: read twice, once for the CRC and once to write. */
 export interface ZipSource {
   readonly size: number;
-  /** A fresh stream of the bytes from the start, at each call. */
-  stream(): Readable;
+  /**
+   * The bytes from the start, at each call: a Readable will do, or `fileSource`'s chunks, which
+   * reuse one buffer (a chunk is valid until the next one is asked for).
+   */
+  chunks(): AsyncIterable<Buffer>;
+}
+
+const READ_CHUNK = 1024 * 1024;
+
+/** The first `size` bytes of a file, read into one buffer reused from chunk to chunk. */
+export function fileSource(file: string, size: number): ZipSource {
+  return {
+    size,
+    async *chunks() {
+      const handle = await open(file, 'r');
+      try {
+        const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
+        for (let at = 0; at < size; ) {
+          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - at), at);
+          if (bytesRead === 0) break; // shorter than size: chunksOf says so
+          at += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      } finally {
+        await handle.close();
+      }
+    },
+  };
 }
 
 export interface ZipStreamEntry {
@@ -152,20 +179,20 @@ export function writeZip(entries: readonly ZipEntry[], modified = new Date()): B
 }
 
 /**
- * The archive as a stream. Each source is read twice: once for its CRC, which a stored entry's
- * local header must carry (a data descriptor after the bytes is refused with stored entries by
- * Java's ZipInputStream, among others), then to write it; a source that changes in between fails
- * the stream.
+ * The archive in chunks; write each before asking for the next, since a source's chunk may be
+ * overwritten then. Each source is read twice: once for its CRC, which a stored entry's local
+ * header must carry (a data descriptor after the bytes is refused with stored entries by Java's
+ * ZipInputStream, among others), then to write it; a source that changes in between fails.
  * @throws ZipTooLargeError at once when the archive would pass 4 GiB: Buffer entries are encoded
- *   first, so its length is known before a source is read; the stream fails with a ZipError when a
- *   source does not have its stated size or changes, and with the source's error
+ *   first, so its length is known before a source is read; while iterating, a ZipError when a
+ *   source does not have its stated size or changes, and the source's errors
  */
-export function zipStream(entries: readonly ZipStreamEntry[], modified = new Date()): Readable {
+export function zipChunks(entries: readonly ZipStreamEntry[], modified = new Date()): AsyncIterable<Buffer> {
   const prepared = entries.map(({ name, data, stored }): Prepared => (Buffer.isBuffer(data) ? { name, encoded: encode(data, stored) } : { name, source: data }));
   // Per entry a local header (30 bytes) and a central one (46), each with the name; then the end (22).
   const length = prepared.reduce((n, e) => n + 76 + 2 * Buffer.byteLength(e.name) + ('encoded' in e ? e.encoded.body.length : e.source.size), 22);
   if (length > ZIP_LIMIT) throw new ZipTooLargeError(length, 'archive');
-  return Readable.from(streamEntries(prepared, modified), { objectMode: false });
+  return streamEntries(prepared, modified);
 }
 
 type Prepared = { readonly name: string; readonly encoded: Encoded } | { readonly name: string; readonly source: ZipSource };
@@ -197,10 +224,10 @@ async function* streamEntries(entries: readonly Prepared[], modified: Date): Asy
 /** The bytes of a source, which must be exactly its stated size. */
 async function* chunksOf(source: ZipSource, name: string): AsyncGenerator<Buffer> {
   let read = 0;
-  for await (const chunk of source.stream()) {
-    read += (chunk as Buffer).length;
+  for await (const chunk of source.chunks()) {
+    read += chunk.length;
     if (read > source.size) break;
-    yield chunk as Buffer;
+    yield chunk;
   }
   if (read !== source.size) throw new ZipError(`${name} has ${read > source.size ? 'more' : 'fewer'} than its ${source.size} bytes`);
 }

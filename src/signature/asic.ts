@@ -6,10 +6,9 @@
  * responses must have been valid.
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
-import { readZip, writeZip, zipStream, ZipError, type ZipEntry, type ZipSource } from '../platform/zip.ts';
+import { readZip, writeZip, zipChunks, ZipError, type ZipEntry, type ZipSource } from '../platform/zip.ts';
 import { readMessageHeader, signerOf } from '../protocol/message-header.ts';
 import { DIGEST_URIS } from './algorithms.ts';
 import { verifyHashChain } from './hash-chain.ts';
@@ -53,12 +52,12 @@ export function writeAsic(c: AsicToWrite, recordTime = new Date()): Buffer {
 }
 
 /**
- * The same container as a stream, streamed parts read in chunks: memory stays small whatever
- * their size. For the same contents the bytes are those of `writeAsic`.
- * @throws ZipTooLargeError at once past 4 GiB; the stream fails as zipStream's does
+ * The same container chunk by chunk, streamed parts read in chunks: memory stays small whatever
+ * their size. Write each chunk before asking for the next. The bytes are those of `writeAsic`.
+ * @throws ZipTooLargeError at once past 4 GiB; while iterating, as zipChunks
  */
-export function streamAsic(c: AsicToWrite, recordTime = new Date()): Readable {
-  return zipStream(asicEntries(c), recordTime);
+export function asicChunks(c: AsicToWrite, recordTime = new Date()): AsyncIterable<Buffer> {
+  return zipChunks(asicEntries(c), recordTime);
 }
 
 interface AsicEntry {
