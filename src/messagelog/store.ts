@@ -288,7 +288,7 @@ export function containerOf(r: LoggedRecord): Buffer {
 }
 
 /** The container of one record streamed into a file; see ExportedContainer.writeTo. */
-export async function writeContainer(r: LoggedRecord, file: string): Promise<number> {
+async function writeContainer(r: LoggedRecord, file: string): Promise<number> {
   let chunks;
   try {
     chunks = asicChunks(contentsOf(r), r.time);
