@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
@@ -167,7 +168,8 @@ describe('message log with attachments in files', () => {
   const shm = '/dev/shm';
   const otherFileSystem = (() => {
     try {
-      return statSync(shm).dev !== statSync(f?.dir ?? process.cwd()).dev;
+      // The fixture's folder is made in tmpdir().
+      return statSync(shm).dev !== statSync(tmpdir()).dev;
     } catch {
       return false;
     }
