@@ -200,7 +200,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values), socketPath: socketPath(values), globalConfDir: globalConfDir(values, false)!, devicesIni: devicesIni(values) });
     if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'testpki') return await testPkiCommand(command, rest, values);
-    if (group === 'asic') return asicCommand(command, rest, values);
+    if (group === 'asic') return await asicCommand(command, rest, values);
     if (group === 'backup') {
       return await backupCommand(command, rest, values, {
         dataDir: dataDir(values),
@@ -530,7 +530,7 @@ async function confCommand(command: string | undefined, rest: string[], values: 
 
 // ---- ASiC containers (no daemon needed) -----------------------------------------------------
 
-function asicCommand(command: string | undefined, rest: string[], values: Values): number {
+function asicCommand(command: string | undefined, rest: string[], values: Values): number | Promise<number> {
   if (command === 'export') return asicExport(rest, values);
   if (command !== 'verify') throw new UsageError(`unknown command "asic ${command ?? ''}"`);
   const file = rest[0];
@@ -585,8 +585,11 @@ function asicCommand(command: string | undefined, rest: string[], values: Values
   return 0;
 }
 
-/** Reads the message log file (while a proxy may be writing it) and writes one container per record. */
-function asicExport(rest: string[], values: Values): number {
+/**
+ * Reads the message log file (while a proxy may be writing it) and writes one container per record,
+ * streamed: attachments in files are copied in chunks, never held whole.
+ */
+async function asicExport(rest: string[], values: Values): Promise<number> {
   const queryId = rest[0];
   if (queryId === undefined) throw new UsageError('missing <queryId>');
   if (!values.db) throw new UsageError('missing --db <message log file>');
@@ -603,20 +606,17 @@ function asicExport(rest: string[], values: Values): number {
   } catch (err) {
     throw new XrdError('IOError', { reason: `cannot create ${dir}: ${(err as Error).message}` }, { cause: err });
   }
-  const written = containers.map((c) => {
+  const written = [];
+  for (const c of containers) {
     const file = join(dir, c.name);
-    try {
-      writeFileSync(file, c.data);
-    } catch (err) {
-      throw new XrdError('IOError', { reason: `cannot write ${file}: ${(err as Error).message}` }, { cause: err });
-    }
-    const view = { file, message: c.isResponse ? 'response' : 'request', recordId: c.recordId, bytes: c.data.length, timestamp: c.timestamp ? { time: c.timestamp.time.toISOString(), batch: c.timestamp.batch } : null };
+    const bytes = await c.writeTo(file);
+    const view = { file, message: c.isResponse ? 'response' : 'request', recordId: c.recordId, bytes, timestamp: c.timestamp ? { time: c.timestamp.time.toISOString(), batch: c.timestamp.batch } : null };
     if (!values.json) {
       const stamp = view.timestamp ? `timestamp ${view.timestamp.time}${view.timestamp.batch ? ' (batch)' : ''}` : 'NOT timestamped';
       process.stdout.write(`wrote ${file} (${view.message}, record ${view.recordId}, ${stamp})\n`);
     }
-    return view;
-  });
+    written.push(view);
+  }
   if (values.json) process.stdout.write(JSON.stringify({ queryId, dir, containers: written }, null, 2) + '\n');
   else process.stdout.write(`${written.length} container${written.length === 1 ? '' : 's'} of query ${queryId} in ${dir}\n`);
   return 0;

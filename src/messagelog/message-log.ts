@@ -16,6 +16,10 @@
  *   records already logged stay and are stamped when a TSA answers again. A round that finds
  *   nothing to stamp counts as success, so an idle server does not start refusing.
  *
+ * Attachments above `attachmentFileThresholdBytes` are not put in SQLite: each becomes a file of
+ * the attachment folder (attachment-files.ts), made durable before the group commit that writes
+ * the record naming it, so a record never names a missing file.
+ *
  * The rounds themselves, and WAL checkpoints, run in a helper thread (timestamper-thread.ts) on its
  * own connection; this thread only inserts records and keeps the schedule and the failure state.
  * One MessageLog (one timestamper) per file; other processes read it with MessageLogReader.
@@ -33,6 +37,7 @@ import { silentLogger, type Logger } from '../platform/logger.ts';
 import type { Body } from '../platform/spool.ts';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
 import type { TimestampingService } from '../signature/timestamp.ts';
+import { partSize } from './attachment-files.ts';
 import { MessageLogReader, openDatabase } from './store.ts';
 import type { FromThread, ThreadData, ToThread } from './timestamper-thread.ts';
 import type { RoundRequest, StampPlan } from './timestamper.ts';
@@ -58,6 +63,8 @@ export interface MessageLogOptions {
   readonly initialDelayMs?: number;
   /** 'process' (default): a committed record survives the process dying; 'power': also a power cut (fsync per record). */
   readonly durability?: 'process' | 'power';
+  /** Attachments larger than this are kept as files beside the log, not in SQLite. Default 1 MiB. */
+  readonly attachmentFileThresholdBytes?: number;
   readonly logger?: Logger;
 }
 
@@ -73,7 +80,11 @@ export interface MessageToLog {
   readonly side: 'client' | 'server';
   /** The bytes the signature covers as `/message.xml`: the SOAP message or the REST header part. */
   readonly message: Buffer;
-  /** `/attachment1…`: SOAP attachments or the REST body; leave out what must not be logged. */
+  /**
+   * `/attachment1…`: SOAP attachments or the REST body; leave out what must not be logged. A
+   * spooled body above the file threshold is hard-linked (or copied) into the log, never read into
+   * memory: its file must exist until `log`/`logCommitted` has settled; dispose of it after.
+   */
   readonly attachments?: readonly (Buffer | Body)[];
   /** The signature as made by BatchSigner or received from the peer (SignedMessage fits). */
   readonly signature: { readonly signatureXml: string | Buffer; readonly hashChainResult?: string | Buffer; readonly hashChain?: string | Buffer };
@@ -107,10 +118,19 @@ const SIGNATURE_CACHE = 256;
 const WRITER_AUTOCHECKPOINT_PAGES = 100_000;
 /** Records per transaction when storing a batch timestamp. */
 const STORE_CHUNK = 200;
+const NO_BYTES = Buffer.alloc(0);
+
+/** A record waiting for its commit, with the files its large attachments were placed in (by index). */
+interface PendingRecord {
+  readonly message: MessageToLog;
+  readonly files: readonly (string | undefined)[] | undefined;
+}
 
 export class MessageLog extends MessageLogReader {
   private readonly insertRecord: Database.Statement;
   private readonly insertAttachment: Database.Statement;
+  private readonly insertAttachmentFile: Database.Statement;
+  private readonly attachmentNamed: Database.Statement<[string], unknown>;
   private readonly insertSignature: Database.Statement;
   private readonly signatureByHash: Database.Statement<[Buffer], { id: number }>;
   private readonly enqueue: Database.Statement;
@@ -119,9 +139,12 @@ export class MessageLog extends MessageLogReader {
   private readonly insertRecordTimestamp: Database.Statement;
   private readonly dequeue: Database.Statement;
   private readonly countPending: Database.Statement<[], { n: number; oldest: number | null }>;
-  private readonly logRecord: (m: MessageToLog, xml: string) => { id: number; signatureId: number };
-  private readonly logRecords: (ms: MessageToLog[]) => { id: number; signatureId: number }[];
-  private pendingWrites: { message: MessageToLog; resolve: (id: number) => void; reject: (err: Error) => void }[] = [];
+  private readonly logRecord: (r: PendingRecord, xml: string) => { id: number; signatureId: number };
+  private readonly logRecords: (rs: PendingRecord[]) => { id: number; signatureId: number }[];
+  private pendingWrites: (PendingRecord & { resolve: (id: number) => void; reject: (err: Error) => void })[] = [];
+  /** Records with large attachments, from placing their files until committed or failed; close() waits for them. */
+  private readonly placing = new Set<Promise<unknown>>();
+  private readonly fileThreshold: number;
   /** signature XML → its row, for the messages of a signing batch that follow the first. */
   private readonly signatureIds = new Map<string, number>();
 
@@ -144,8 +167,9 @@ export class MessageLog extends MessageLogReader {
     private readonly file: string,
     private readonly options: MessageLogOptions,
   ) {
-    super(db);
+    super(db, file);
     this.logger = options.logger ?? silentLogger();
+    this.fileThreshold = options.attachmentFileThresholdBytes ?? 1024 * 1024;
     this.maxBatch = options.maxBatch ?? 10_000;
     this.acceptableMs = (options.acceptableTimestampFailureSeconds ?? 14_400) * 1000;
     this.insertRecord = db.prepare(
@@ -153,6 +177,8 @@ export class MessageLog extends MessageLogReader {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertAttachment = db.prepare('INSERT INTO message_attachment (record_id, n, data) VALUES (?, ?, ?)');
+    this.insertAttachmentFile = db.prepare('INSERT INTO message_attachment (record_id, n, data, file, size) VALUES (?, ?, ?, ?, ?)');
+    this.attachmentNamed = db.prepare('SELECT 1 FROM message_attachment WHERE file = ?');
     this.insertSignature = db.prepare('INSERT INTO signature (hash, xml, hash_chain_result) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING');
     this.signatureByHash = db.prepare('SELECT id FROM signature WHERE hash = ?');
     this.enqueue = db.prepare('INSERT INTO timestamp_queue (record_id) VALUES (?)');
@@ -161,7 +187,7 @@ export class MessageLog extends MessageLogReader {
     this.insertRecordTimestamp = db.prepare('INSERT OR IGNORE INTO record_timestamp (record_id, timestamp_id, hash_chain) VALUES (?, ?, ?)');
     this.dequeue = db.prepare('DELETE FROM timestamp_queue WHERE record_id = ?');
     this.countPending = db.prepare('SELECT COUNT(*) AS n, (SELECT m.time FROM timestamp_queue q JOIN message_record m ON m.id = q.record_id ORDER BY q.record_id LIMIT 1) AS oldest FROM timestamp_queue');
-    const writeRecord = (m: MessageToLog, xml: string) => {
+    const writeRecord = ({ message: m, files }: PendingRecord, xml: string) => {
       let signatureId = this.signatureIds.get(xml);
       if (signatureId === undefined) {
         const hash = createHash('sha256').update(xml).digest();
@@ -183,18 +209,29 @@ export class MessageLog extends MessageLogReader {
           m.signature.hashChain?.toString() ?? null,
         ).lastInsertRowid,
       );
-      m.attachments?.forEach((data, i) => this.insertAttachment.run(id, i + 1, Buffer.isBuffer(data) ? data : data.bytes()));
+      m.attachments?.forEach((a, i) => {
+        const file = files?.[i];
+        if (file !== undefined) this.insertAttachmentFile.run(id, i + 1, NO_BYTES, file, partSize(a));
+        else this.insertAttachment.run(id, i + 1, Buffer.isBuffer(a) ? a : (a.buffer ?? a.bytes()));
+      });
       this.enqueue.run(id);
       return { id, signatureId };
     };
     this.logRecord = db.transaction(writeRecord);
-    this.logRecords = db.transaction((ms: MessageToLog[]) => ms.map((m) => writeRecord(m, m.signature.signatureXml.toString())));
+    this.logRecords = db.transaction((rs: PendingRecord[]) => rs.map((r) => writeRecord(r, r.message.signature.signatureXml.toString())));
   }
 
   /** Opens or creates the log and starts the timestamper. @throws IOError */
   static open(file: string, options: MessageLogOptions): MessageLog {
     const db = openDatabase(file, { create: true, durability: options.durability, autoCheckpointPages: WRITER_AUTOCHECKPOINT_PAGES });
     const log = new MessageLog(db, file, options);
+    try {
+      const removed = log.attachmentFiles.removeOrphans((name) => log.attachmentNamed.get(name) !== undefined);
+      if (removed.length > 0) log.logger.warn({ files: removed.length, dir: log.attachmentFiles.dir }, 'removed attachment files no record names (left by a crash before their records committed)');
+    } catch (err) {
+      db.close();
+      throw err;
+    }
     // Started now rather than at the first round: it also checkpoints the WAL from the start.
     log.thread = log.startThread();
     log.schedule(options.initialDelayMs ?? 1000);
@@ -202,7 +239,8 @@ export class MessageLog extends MessageLogReader {
   }
 
   /**
-   * Writes one message with its signature; the record is committed when this returns.
+   * Writes one message with its signature; the record is committed when this returns. Large
+   * attachments' files are placed (and fsynced) on this thread: proxies use `logCommitted`.
    * @returns the record's number
    * @throws LoggingFailed.TimestamperFailed while timestamping has been failing longer than the
    *   acceptable period or no TSA is configured; LoggingFailed.IOError when the write fails
@@ -210,12 +248,17 @@ export class MessageLog extends MessageLogReader {
   log(message: MessageToLog): number {
     this.checkCanLog();
     const xml = message.signature.signatureXml.toString();
+    let files: (string | undefined)[] | undefined;
     let written: { id: number; signatureId: number };
     try {
-      written = this.logRecord(message, xml);
+      if (this.hasLargeAttachments(message)) {
+        files = [];
+        for (const a of message.attachments!) files.push(partSize(a) > this.fileThreshold ? this.attachmentFiles.placeSync(a) : undefined);
+      }
+      written = this.logRecord({ message, files }, xml);
     } catch (err) {
-      const e = err instanceof XrdError ? err : new XrdError('IOError', { reason: `cannot write the message log: ${(err as Error).message}` }, { cause: err });
-      throw e.within('LoggingFailed');
+      this.discardFiles([{ message, files }]);
+      throw loggingFailed(err);
     }
     // Remembered only once committed: a rolled-back row must not be pointed at.
     this.rememberSignature(xml, written.signatureId);
@@ -231,10 +274,41 @@ export class MessageLog extends MessageLogReader {
    */
   logCommitted(message: MessageToLog): Promise<number> {
     this.checkCanLog();
+    if (!this.hasLargeAttachments(message)) return this.queue({ message, files: undefined });
+    const placed = this.placeFiles(message).then((files) => this.queue({ message, files }));
+    const settled = placed.catch(() => undefined);
+    this.placing.add(settled);
+    void settled.then(() => this.placing.delete(settled));
+    return placed;
+  }
+
+  private queue(record: PendingRecord): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.pendingWrites.push({ message, resolve, reject });
+      this.pendingWrites.push({ ...record, resolve, reject });
       if (this.pendingWrites.length === 1) setImmediate(() => this.commitPending());
     });
+  }
+
+  private hasLargeAttachments(message: MessageToLog): boolean {
+    return message.attachments?.some((a) => partSize(a) > this.fileThreshold) ?? false;
+  }
+
+  /** The large attachments as durable files, off the event loop. @throws LoggingFailed.IOError */
+  private async placeFiles(message: MessageToLog): Promise<(string | undefined)[]> {
+    const placed = await Promise.allSettled(message.attachments!.map((a) => (partSize(a) > this.fileThreshold ? this.attachmentFiles.place(a) : undefined)));
+    const files = placed.map((p) => (p.status === 'fulfilled' ? p.value : undefined));
+    const failed = placed.find((p) => p.status === 'rejected');
+    if (failed) {
+      this.discardFiles([{ message, files }]);
+      throw loggingFailed(failed.reason);
+    }
+    return files;
+  }
+
+  /** Files of records that did not commit: removed, or left to the next start's orphan sweep. */
+  private discardFiles(records: readonly PendingRecord[]): void {
+    const names = records.flatMap((r) => r.files?.filter((f) => f !== undefined) ?? []);
+    if (names.length > 0) this.attachmentFiles.discard(names);
   }
 
   private commitPending(): void {
@@ -243,10 +317,11 @@ export class MessageLog extends MessageLogReader {
     this.pendingWrites = [];
     let written: { id: number; signatureId: number }[];
     try {
-      written = this.logRecords(batch.map((w) => w.message));
+      written = this.logRecords(batch);
     } catch (err) {
-      const e = err instanceof XrdError ? err : new XrdError('IOError', { reason: `cannot write the message log: ${(err as Error).message}` }, { cause: err });
-      for (const w of batch) w.reject(e.within('LoggingFailed'));
+      this.discardFiles(batch);
+      const e = loggingFailed(err);
+      for (const w of batch) w.reject(e);
       return;
     }
     batch.forEach((w, i) => {
@@ -293,7 +368,8 @@ export class MessageLog extends MessageLogReader {
   override async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Records waiting for their group commit are written first.
+    // Records waiting for their attachment files or their group commit are written first.
+    await Promise.all(this.placing);
     if (this.pendingWrites.length > 0) this.commitPending();
     clearTimeout(this.timer);
     await this.running.catch(() => undefined);
@@ -493,6 +569,11 @@ export class MessageLog extends MessageLogReader {
     thread.on('exit', (code) => lost(`exited with ${code}`));
     return thread;
   }
+}
+
+function loggingFailed(err: unknown): XrdError {
+  const e = err instanceof XrdError ? err : new XrdError('IOError', { reason: `cannot write the message log: ${(err as Error).message}` }, { cause: err });
+  return e.within('LoggingFailed');
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * The message log's SQLite file (MESS_09): one row per logged message, one per timestamp, and the
- * attachments (SOAP attachments, REST bodies) in a table of their own. Reading records and
- * exporting them as ASiC-E containers needs only this file, so `xrd asic export` opens it while a
- * proxy keeps logging into it (WAL lets readers and the one writer work at once).
+ * attachments (SOAP attachments, REST bodies) in a table of their own — those above a threshold as
+ * files of the attachment folder beside it (attachment-files.ts), which their rows name. Reading
+ * records and exporting them as ASiC-E containers needs only these, so `xrd asic export` opens
+ * them while a proxy keeps logging (WAL lets readers and the one writer work at once).
  *
  * Durability: WAL with synchronous=NORMAL writes each committed transaction to the WAL file before
  * `log()` returns, so it survives the process being killed; it is only fsynced at checkpoints, so a
@@ -11,10 +12,14 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { XrdError } from '../platform/errors.ts';
-import { writeAsic } from '../signature/asic.ts';
+import { memoryBody, type Body } from '../platform/spool.ts';
+import { fileSource, ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
+import { asicChunks, writeAsic, type AsicToWrite } from '../signature/asic.ts';
+import { AttachmentFolder, attachmentDirOf } from './attachment-files.ts';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 -- One row per distinct signature document: the messages of a signing batch share theirs, so a
@@ -43,9 +48,12 @@ CREATE INDEX IF NOT EXISTS message_record_query ON message_record(query_id);
 CREATE TABLE IF NOT EXISTS message_attachment (
   record_id INTEGER NOT NULL REFERENCES message_record(id),
   n INTEGER NOT NULL,
-  data BLOB NOT NULL,
+  data BLOB NOT NULL, -- empty when the attachment is in a file
+  file TEXT, -- its file in the attachment folder (attachments above the threshold)
+  size INTEGER, -- the file's attachment length
   PRIMARY KEY (record_id, n)
 );
+CREATE INDEX IF NOT EXISTS message_attachment_file ON message_attachment(file) WHERE file IS NOT NULL;
 CREATE TABLE IF NOT EXISTS timestamp_record (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   time INTEGER NOT NULL,
@@ -64,6 +72,14 @@ CREATE TABLE IF NOT EXISTS record_timestamp (
 -- The timestamper's queue: records not stamped yet, oldest first.
 CREATE TABLE IF NOT EXISTS timestamp_queue (record_id INTEGER PRIMARY KEY REFERENCES message_record(id));
 `;
+
+/** From version N to N+1, at index N-1; a file is migrated by whichever program opens it first. */
+const MIGRATIONS = [
+  // 2: attachments in files. Existing rows keep their data; nothing is rewritten.
+  `ALTER TABLE message_attachment ADD COLUMN file TEXT;
+   ALTER TABLE message_attachment ADD COLUMN size INTEGER;
+   CREATE INDEX message_attachment_file ON message_attachment(file) WHERE file IS NOT NULL;`,
+];
 
 export interface LoggedTimestamp {
   readonly id: number;
@@ -92,8 +108,11 @@ export interface LoggedRecord {
   readonly xRequestId: string | undefined;
   /** `message.xml`: the SOAP message or the REST header part. */
   readonly message: Buffer;
-  /** `attachment1…`: SOAP attachments or the REST body. */
-  readonly attachments: readonly Buffer[];
+  /**
+   * `attachment1…`: SOAP attachments or the REST body; those logged above the threshold are read
+   * from their files only when asked (`stream()`, `bytes()`), and `dispose()` keeps the file.
+   */
+  readonly attachments: readonly Body[];
   /** `META-INF/signatures.xml`; carries the timestamp itself when stamped in the single form. */
   readonly signatureXml: string;
   readonly hashChainResult: string | undefined;
@@ -104,7 +123,15 @@ export interface LoggedRecord {
 export interface ExportedContainer {
   /** `<escaped query id>-request|response-<record id in base 32>.asice`, as the reference names them. */
   readonly name: string;
+  /** The container in memory, built when read (attachment files read in): for small records. */
   readonly data: Buffer;
+  /**
+   * Streams the container into `file` (as `<file>.part`, renamed once complete), attachment files
+   * read in chunks: memory stays small whatever their size. Same bytes as `data`.
+   * @returns the container's length
+   * @throws MessageTooLarge past 4 GiB (no ZIP64), before anything is written; IOError
+   */
+  writeTo(file: string): Promise<number>;
   readonly recordId: number;
   readonly isResponse: boolean;
   readonly timestamp: { readonly time: Date; readonly batch: boolean } | undefined;
@@ -147,10 +174,17 @@ export function openDatabase(file: string, options: { create: boolean; durabilit
     // A reader (xrd asic export) and the proxy's writer may meet on the lock: wait, don't fail.
     db.pragma('busy_timeout = 5000');
     if (options.autoCheckpointPages !== undefined) db.pragma(`wal_autocheckpoint = ${options.autoCheckpointPages}`);
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this program's ${SCHEMA_VERSION}`);
-    db.exec(SCHEMA);
-    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    const version = () => db!.pragma('user_version', { simple: true }) as number;
+    if (version() > SCHEMA_VERSION) throw new Error(`schema version ${version()} is newer than this program's ${SCHEMA_VERSION}`);
+    if (version() < SCHEMA_VERSION) {
+      // Immediate: of two programs opening an old file at once, the second sees it migrated.
+      db.transaction(() => {
+        const from = version();
+        if (from === 0) db!.exec(SCHEMA);
+        else for (const step of MIGRATIONS.slice(from - 1)) db!.exec(step);
+        db!.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    }
     return db;
   } catch (err) {
     db?.close();
@@ -163,17 +197,22 @@ export function openDatabase(file: string, options: { create: boolean; durabilit
 export class MessageLogReader {
   private readonly byQuery: Database.Statement<[string], RecordRow>;
   private readonly byId: Database.Statement<[number], RecordRow>;
-  private readonly attachmentsOf: Database.Statement<[number], { data: Buffer }>;
+  private readonly attachmentsOf: Database.Statement<[number], { data: Buffer; file: string | null; size: number | null }>;
+  protected readonly attachmentFiles: AttachmentFolder;
 
-  protected constructor(protected readonly db: Database.Database) {
+  protected constructor(
+    protected readonly db: Database.Database,
+    file: string,
+  ) {
     this.byQuery = db.prepare(`${SELECT_RECORD} WHERE m.query_id = ? ORDER BY m.id`);
     this.byId = db.prepare(`${SELECT_RECORD} WHERE m.id = ?`);
-    this.attachmentsOf = db.prepare('SELECT data FROM message_attachment WHERE record_id = ? ORDER BY n');
+    this.attachmentsOf = db.prepare('SELECT data, file, size FROM message_attachment WHERE record_id = ? ORDER BY n');
+    this.attachmentFiles = new AttachmentFolder(attachmentDirOf(file));
   }
 
   /** A log file another process writes, for reading and export only. @throws IOError */
   static openExisting(file: string): MessageLogReader {
-    return new MessageLogReader(openDatabase(file, { create: false }));
+    return new MessageLogReader(openDatabase(file, { create: false }), file);
   }
 
   /** The records of a query (request and response, and both sides when one server logged both), oldest first. */
@@ -190,7 +229,7 @@ export class MessageLogReader {
    * Each record of the query as its own ASiC-E container, built as the reference builds them.
    * @throws NotFound when the query has no records; MissingTimestamp when a record is not stamped
    *   yet and `allowUnstamped` is not set (such a container proves less: its certificates can
-   *   only be checked as of the signing time)
+   *   only be checked as of the signing time); IOError when an attachment file is missing
    */
   exportAsic(queryId: string, options: { allowUnstamped?: boolean } = {}): ExportedContainer[] {
     const records = this.records(queryId);
@@ -201,7 +240,10 @@ export class MessageLogReader {
     }
     return records.map((r) => ({
       name: asicFileName(r.queryId, r.isResponse, r.id),
-      data: containerOf(r),
+      get data() {
+        return containerOf(r);
+      },
+      writeTo: (file: string) => writeContainer(r, file),
       recordId: r.id,
       isResponse: r.isResponse,
       timestamp: r.timestamp && { time: r.timestamp.time, batch: r.timestamp.hashChainResult !== undefined },
@@ -228,7 +270,7 @@ export class MessageLogReader {
       side: row.side === 'server' ? 'server' : 'client',
       xRequestId: row.x_request_id ?? undefined,
       message: row.message,
-      attachments: this.attachmentsOf.all(row.id).map((a) => a.data),
+      attachments: this.attachmentsOf.all(row.id).map((a) => (a.file === null ? memoryBody(a.data) : this.attachmentFiles.body(a.file, a.size!, row.id))),
       signatureXml: row.signature,
       hashChainResult: row.hash_chain_result ?? undefined,
       hashChain: row.hash_chain ?? undefined,
@@ -240,23 +282,58 @@ export class MessageLogReader {
   }
 }
 
-/** The container of one record: batch timestamps travel as `timestamp.tst` with this record's `ts-hashchain.xml`. */
+/** The container of one record, in memory. */
 export function containerOf(r: LoggedRecord): Buffer {
+  return writeAsic(contentsOf(r), r.time);
+}
+
+/** The container of one record streamed into a file; see ExportedContainer.writeTo. */
+async function writeContainer(r: LoggedRecord, file: string): Promise<number> {
+  let chunks;
+  try {
+    chunks = asicChunks(contentsOf(r), r.time);
+  } catch (err) {
+    if (err instanceof ZipTooLargeError) throw new XrdError('MessageTooLarge', { limit: ZIP_LIMIT }, { cause: err });
+    throw err;
+  }
+  const part = `${file}.part`;
+  try {
+    const out = await open(part, 'w');
+    let length = 0;
+    try {
+      // Each chunk written before the next is made: the attachment's are one reused buffer.
+      for await (const chunk of chunks) {
+        for (let at = 0; at < chunk.length; ) at += (await out.write(chunk, at, chunk.length - at)).bytesWritten;
+        length += chunk.length;
+      }
+    } finally {
+      await out.close();
+    }
+    await rename(part, file);
+    return length;
+  } catch (err) {
+    await rm(part, { force: true });
+    throw new XrdError('IOError', { reason: `cannot write ${file}: ${(err as Error).message}` }, { cause: err });
+  }
+}
+
+/**
+ * What a record's container holds: batch timestamps travel as `timestamp.tst` with this record's
+ * `ts-hashchain.xml`; attachments in files are streamed, the others written as always.
+ */
+function contentsOf(r: LoggedRecord): AsicToWrite {
   const text = (s: string | undefined) => (s === undefined ? undefined : Buffer.from(s, 'utf8'));
   const batch = r.timestamp?.hashChainResult !== undefined;
-  return writeAsic(
-    {
-      message: r.message,
-      signatureXml: Buffer.from(r.signatureXml, 'utf8'),
-      attachments: r.attachments,
-      hashChainResult: text(r.hashChainResult),
-      hashChain: text(r.hashChain),
-      timestampToken: batch ? r.timestamp!.token : undefined,
-      tsHashChainResult: batch ? text(r.timestamp!.hashChainResult) : undefined,
-      tsHashChain: batch ? text(r.timestamp!.hashChain) : undefined,
-    },
-    r.time,
-  );
+  return {
+    message: r.message,
+    signatureXml: Buffer.from(r.signatureXml, 'utf8'),
+    attachments: r.attachments.map((a) => (a.file === undefined ? a.bytes() : { ...fileSource(a.file, a.size), bytes: () => a.bytes() })),
+    hashChainResult: text(r.hashChainResult),
+    hashChain: text(r.hashChain),
+    timestampToken: batch ? r.timestamp!.token : undefined,
+    tsHashChainResult: batch ? text(r.timestamp!.hashChainResult) : undefined,
+    tsHashChain: batch ? text(r.timestamp!.hashChain) : undefined,
+  };
 }
 
 /** The reference's query id part of a file name is at most 226 characters, keeping names within 255. */

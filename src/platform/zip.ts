@@ -1,13 +1,31 @@
 /**
  * ZIP archives for ASiC-E containers: writing (stored or deflated entries, the first entry
  * `mimetype` stored as ASiC requires) and reading (stored and deflated, CRC-checked, bounded so a
- * crafted archive cannot expand without limit). No ZIP64, encryption or multi-disk archives —
- * containers of logged messages never need them.
+ * crafted archive cannot expand without limit). No ZIP64, encryption or multi-disk archives: an
+ * archive past 4 GiB is refused. Our own rather than a library's: the container layout must stay
+ * byte for byte what it is (tests and exported evidence compare it), and the two forms below share
+ * their headers.
+ *
+ * Two writers: `writeZip` builds an archive in memory; `zipChunks` makes one chunk by chunk, its
+ * large entries read from sources (logged attachments in files) into one reused buffer, so memory
+ * stays small and makes no garbage whatever their size. For the same Buffer entries both give
+ * the same bytes.
  */
+import { open } from 'node:fs/promises';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 export class ZipError extends Error {
   override readonly name = 'ZipError';
+}
+
+/** An archive (or an entry) larger than this needs ZIP64 fields, which are not written. */
+export class ZipTooLargeError extends ZipError {
+  constructor(
+    readonly size: number,
+    what: string,
+  ) {
+    super(`${what} of ${size} bytes needs ZIP64, which is not supported (limit ${ZIP_LIMIT} bytes)`);
+  }
 }
 
 export interface ZipEntry {
@@ -17,10 +35,56 @@ export interface ZipEntry {
   readonly stored?: boolean;
 }
 
+/** Bytes streamed into an archive instead of held: read twice, once for the CRC and once to write. */
+export interface ZipSource {
+  readonly size: number;
+  /**
+   * The bytes from the start, at each call: a Readable will do, or `fileSource`'s chunks, which
+   * reuse one buffer (a chunk is valid until the next one is asked for).
+   */
+  chunks(): AsyncIterable<Buffer>;
+}
+
+const READ_CHUNK = 1024 * 1024;
+
+/** The first `size` bytes of a file, read into one buffer reused from chunk to chunk. */
+export function fileSource(file: string, size: number): ZipSource {
+  return {
+    size,
+    async *chunks() {
+      const handle = await open(file, 'r');
+      try {
+        const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
+        for (let at = 0; at < size; ) {
+          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - at), at);
+          if (bytesRead === 0) break; // shorter than size: chunksOf says so
+          at += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
+export interface ZipStreamEntry {
+  readonly name: string;
+  /** A Buffer is written as `writeZip` writes it; a source is always stored (deflating hundreds of MiB costs seconds of CPU and gains little on PDFs and images). */
+  readonly data: Buffer | ZipSource;
+  readonly stored?: boolean;
+}
+
+/** Sizes and offsets of 0xFFFFFFFF mean "see the ZIP64 fields": the largest usable is one less. */
+export const ZIP_LIMIT = 0xfffffffe;
+const MAX_ENTRIES = 0xfffe;
+
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
 const END_OF_CENTRAL_DIRECTORY = 0x06054b50;
 const UTF8_NAMES = 0x0800;
+const STORED = 0;
+const DEFLATED = 8;
 
 /** DOS date/time fields for a fixed moment (entries carry no meaningful time). */
 function dosDateTime(d: Date): { time: number; date: number } {
@@ -30,49 +94,142 @@ function dosDateTime(d: Date): { time: number; date: number } {
   };
 }
 
-export function writeZip(entries: readonly ZipEntry[], modified = new Date()): Buffer {
-  const { time, date } = dosDateTime(modified);
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const entry of entries) {
-    const name = Buffer.from(entry.name, 'utf8');
-    const method = entry.stored ? 0 : 8;
-    const body = entry.stored ? entry.data : deflateRawSync(entry.data);
-    const crc = crc32(entry.data);
+/** The headers of an archive written front to back: each entry's local header, then the central directory. */
+class ZipLayout {
+  private readonly time: number;
+  private readonly date: number;
+  private offset = 0;
+  private readonly central: Buffer[] = [];
+
+  constructor(modified: Date) {
+    ({ time: this.time, date: this.date } = dosDateTime(modified));
+  }
+
+  /**
+   * The local header (with the name) of the next entry, whose `compressedSize` bytes follow it.
+   * @throws ZipTooLargeError when the entry or the archive would pass 4 GiB
+   */
+  local(name: string, method: number, crc: number, compressedSize: number, size: number): Buffer {
+    if (this.central.length >= MAX_ENTRIES) throw new ZipError(`more than ${MAX_ENTRIES} entries need ZIP64, which is not supported`);
+    const nameBytes = Buffer.from(name, 'utf8');
+    const end = this.offset + 30 + nameBytes.length + compressedSize;
+    if (size > ZIP_LIMIT) throw new ZipTooLargeError(size, `entry ${name}`);
+    if (end > ZIP_LIMIT) throw new ZipTooLargeError(end, 'archive');
     // The local header and the central directory entry repeat the same fields, the latter two bytes on.
     const writeFields = (header: Buffer, at: number) => {
       header.writeUInt16LE(20, at); // version needed to extract
       header.writeUInt16LE(UTF8_NAMES, at + 2);
       header.writeUInt16LE(method, at + 4);
-      header.writeUInt16LE(time, at + 6);
-      header.writeUInt16LE(date, at + 8);
+      header.writeUInt16LE(this.time, at + 6);
+      header.writeUInt16LE(this.date, at + 8);
       header.writeUInt32LE(crc, at + 10);
-      header.writeUInt32LE(body.length, at + 14);
-      header.writeUInt32LE(entry.data.length, at + 18);
-      header.writeUInt16LE(name.length, at + 22);
-      return header;
+      header.writeUInt32LE(compressedSize, at + 14);
+      header.writeUInt32LE(size, at + 18);
+      header.writeUInt16LE(nameBytes.length, at + 22);
     };
-    const local = Buffer.alloc(30);
+    const local = Buffer.alloc(30 + nameBytes.length);
     local.writeUInt32LE(LOCAL_HEADER, 0);
-    locals.push(writeFields(local, 4), name, body);
+    writeFields(local, 4);
+    nameBytes.copy(local, 30);
 
-    const central = Buffer.alloc(46);
+    const central = Buffer.alloc(46 + nameBytes.length);
     central.writeUInt32LE(CENTRAL_HEADER, 0);
     central.writeUInt16LE(20, 4); // version made by
     writeFields(central, 6);
-    central.writeUInt32LE(offset, 42);
-    centrals.push(central, name);
-    offset += 30 + name.length + body.length;
+    central.writeUInt32LE(this.offset, 42);
+    nameBytes.copy(central, 46);
+    this.central.push(central);
+    this.offset = end;
+    return local;
   }
-  const centralSize = centrals.reduce((n, b) => n + b.length, 0);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(END_OF_CENTRAL_DIRECTORY, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(centralSize, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, ...centrals, end]);
+
+  /** The central directory and its end record. */
+  end(): Buffer {
+    const centralSize = this.central.reduce((n, b) => n + b.length, 0);
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(END_OF_CENTRAL_DIRECTORY, 0);
+    end.writeUInt16LE(this.central.length, 8);
+    end.writeUInt16LE(this.central.length, 10);
+    end.writeUInt32LE(centralSize, 12);
+    end.writeUInt32LE(this.offset, 16);
+    return Buffer.concat([...this.central, end]);
+  }
+}
+
+/** A Buffer entry's bytes as written: deflated unless it is to be stored. */
+interface Encoded {
+  readonly method: number;
+  readonly crc: number;
+  readonly body: Buffer;
+  readonly size: number;
+}
+
+function encode(data: Buffer, stored: boolean | undefined): Encoded {
+  return { method: stored ? STORED : DEFLATED, crc: crc32(data), body: stored ? data : deflateRawSync(data), size: data.length };
+}
+
+/** @throws ZipTooLargeError past 4 GiB */
+export function writeZip(entries: readonly ZipEntry[], modified = new Date()): Buffer {
+  const layout = new ZipLayout(modified);
+  const parts = entries.flatMap(({ name, data, stored }) => {
+    const e = encode(data, stored);
+    return [layout.local(name, e.method, e.crc, e.body.length, e.size), e.body];
+  });
+  return Buffer.concat([...parts, layout.end()]);
+}
+
+/**
+ * The archive in chunks; write each before asking for the next, since a source's chunk may be
+ * overwritten then. Each source is read twice: once for its CRC, which a stored entry's local
+ * header must carry (a data descriptor after the bytes is refused with stored entries by Java's
+ * ZipInputStream, among others), then to write it; a source that changes in between fails.
+ * @throws ZipTooLargeError at once when the archive would pass 4 GiB: Buffer entries are encoded
+ *   first, so its length is known before a source is read; while iterating, a ZipError when a
+ *   source does not have its stated size or changes, and the source's errors
+ */
+export function zipChunks(entries: readonly ZipStreamEntry[], modified = new Date()): AsyncIterable<Buffer> {
+  const prepared = entries.map(({ name, data, stored }): Prepared => (Buffer.isBuffer(data) ? { name, encoded: encode(data, stored) } : { name, source: data }));
+  // Per entry a local header (30 bytes) and a central one (46), each with the name; then the end (22).
+  const length = prepared.reduce((n, e) => n + 76 + 2 * Buffer.byteLength(e.name) + ('encoded' in e ? e.encoded.body.length : e.source.size), 22);
+  if (length > ZIP_LIMIT) throw new ZipTooLargeError(length, 'archive');
+  return streamEntries(prepared, modified);
+}
+
+type Prepared = { readonly name: string; readonly encoded: Encoded } | { readonly name: string; readonly source: ZipSource };
+
+async function* streamEntries(entries: readonly Prepared[], modified: Date): AsyncGenerator<Buffer> {
+  const layout = new ZipLayout(modified);
+  for (const entry of entries) {
+    const name = entry.name;
+    if ('encoded' in entry) {
+      const e = entry.encoded;
+      yield layout.local(name, e.method, e.crc, e.body.length, e.size);
+      yield e.body;
+      continue;
+    }
+    const data = entry.source;
+    let crc = 0;
+    for await (const chunk of chunksOf(data, name)) crc = crc32(chunk, crc);
+    yield layout.local(name, STORED, crc, data.size, data.size);
+    let again = 0;
+    for await (const chunk of chunksOf(data, name)) {
+      again = crc32(chunk, again);
+      yield chunk;
+    }
+    if (again !== crc) throw new ZipError(`${name} changed while it was written`);
+  }
+  yield layout.end();
+}
+
+/** The bytes of a source, which must be exactly its stated size. */
+async function* chunksOf(source: ZipSource, name: string): AsyncGenerator<Buffer> {
+  let read = 0;
+  for await (const chunk of source.chunks()) {
+    read += chunk.length;
+    if (read > source.size) break;
+    yield chunk;
+  }
+  if (read !== source.size) throw new ZipError(`${name} has ${read > source.size ? 'more' : 'fewer'} than its ${source.size} bytes`);
 }
 
 /**

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
-import { readZip, writeZip, ZipError, type ZipEntry } from '../platform/zip.ts';
+import { readZip, writeZip, zipChunks, ZipError, type ZipEntry, type ZipSource } from '../platform/zip.ts';
 import { readMessageHeader, signerOf } from '../protocol/message-header.ts';
 import { DIGEST_URIS } from './algorithms.ts';
 import { verifyHashChain } from './hash-chain.ts';
@@ -32,9 +32,43 @@ export interface AsicContents {
   readonly tsHashChain?: Buffer;
 }
 
-/** Writes a container; entries in the reference's order, `mimetype` first and stored. */
-export function writeAsic(c: AsicContents, recordTime = new Date()): Buffer {
-  const entries: ZipEntry[] = [{ name: 'mimetype', data: Buffer.from(ASIC_MIME_TYPE), stored: true }];
+/** An attachment too large to hold (a logged attachment kept in a file): streamed into the container, stored. */
+export interface AsicStreamedPart extends ZipSource {
+  /** The bytes in memory, for `writeAsic`. */
+  bytes(): Buffer;
+}
+
+/** What a container is written from: as read, except that attachments may be streamed parts. */
+export interface AsicToWrite extends Omit<AsicContents, 'attachments'> {
+  readonly attachments: readonly (Buffer | AsicStreamedPart)[];
+}
+
+/** Writes a container in memory (streamed parts are read in). @throws ZipTooLargeError past 4 GiB */
+export function writeAsic(c: AsicToWrite, recordTime = new Date()): Buffer {
+  return writeZip(
+    asicEntries(c).map(({ name, data, stored }) => ({ name, stored, data: Buffer.isBuffer(data) ? data : data.bytes() })),
+    recordTime,
+  );
+}
+
+/**
+ * The same container chunk by chunk, streamed parts read in chunks: memory stays small whatever
+ * their size. Write each chunk before asking for the next. The bytes are those of `writeAsic`.
+ * @throws ZipTooLargeError at once past 4 GiB; while iterating, as zipChunks
+ */
+export function asicChunks(c: AsicToWrite, recordTime = new Date()): AsyncIterable<Buffer> {
+  return zipChunks(asicEntries(c), recordTime);
+}
+
+interface AsicEntry {
+  readonly name: string;
+  readonly data: Buffer | AsicStreamedPart;
+  readonly stored?: boolean;
+}
+
+/** The entries in the reference's order, `mimetype` first and stored; streamed parts stored too. */
+function asicEntries(c: AsicToWrite): AsicEntry[] {
+  const entries: AsicEntry[] = [{ name: 'mimetype', data: Buffer.from(ASIC_MIME_TYPE), stored: true }];
   const add = (name: string, data: Buffer | undefined) => data && entries.push({ name, data });
   add('message.xml', c.message);
   add(SIGNATURES, c.signatureXml);
@@ -64,8 +98,8 @@ export function writeAsic(c: AsicContents, recordTime = new Date()): Buffer {
     );
     add('META-INF/timestamp.tst', c.timestampToken);
   }
-  c.attachments.forEach((a, i) => add(`attachment${i + 1}`, a));
-  return writeZip(entries, recordTime);
+  c.attachments.forEach((a, i) => entries.push({ name: `attachment${i + 1}`, data: a, stored: !Buffer.isBuffer(a) }));
+  return entries;
 }
 
 /** @throws MalformedContainer */

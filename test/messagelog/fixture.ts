@@ -5,13 +5,16 @@
  * (The SoftHSM path is in test/softhsm/messagelog-containers.test.ts; this one keeps these tests
  * free of the token so they run in seconds.)
  */
-import { X509Certificate, constants, generateKeyPairSync, privateEncrypt, sign } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { X509Certificate, constants, createCipheriv, generateKeyPairSync, privateEncrypt, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { assembleCsr, certificationRequestInfo, defaultSubject } from '../../src/certificates/csr.ts';
 import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
-import type { MessageToLog } from '../../src/messagelog/message-log.ts';
+import type { MessageLogOptions, MessageToLog } from '../../src/messagelog/message-log.ts';
+import type { Body } from '../../src/platform/spool.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/signature/message-signer.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
@@ -94,6 +97,37 @@ export function soap(queryId: string, response = false): Buffer {
 }
 
 /** What a proxy logs for a SOAP message it signed (request: client side; response: provider side). */
-export function toLog(queryId: string, message: Buffer, signed: SignedMessage, response: boolean, attachments: Buffer[] = []): MessageToLog {
+export function toLog(queryId: string, message: Buffer, signed: SignedMessage, response: boolean, attachments: (Buffer | Body)[] = []): MessageToLog {
   return { queryId, client: CLIENT, serviceProvider: PROVIDER, serviceCode: 'getRandom', isResponse: response, side: response ? 'server' : 'client', message, attachments, signature: signed };
+}
+
+/** Options for a log in tests: the fixture's TSA, and no timer rounds unless a test asks for them (timestampNow() decides what is stamped when). */
+export function logOptions(f: Fixture, extra: Partial<MessageLogOptions> = {}): MessageLogOptions {
+  return { timestampingIntervalSeconds: 3600, initialDelayMs: 3_600_000, tsas: () => f.conf.own.approvedTsas, tsaCerts: () => f.conf.tsaCertificates(), ...extra };
+}
+
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+
+/** Runs `xrd <args> --json` as a process; `nodeArgs` go to node before the script. */
+export async function xrd(args: readonly string[], nodeArgs: readonly string[] = []): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', [...nodeArgs, XRD, ...args, '--json'], { maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, json: JSON.parse(stdout), stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, json: JSON.parse(e.stdout), stderr: e.stderr };
+  }
+}
+
+/**
+ * `totalBytes` of reproducible, incompressible bytes in chunks (an AES-CTR key stream): a process
+ * can make a large attachment piece by piece, and another the same one, without holding it.
+ */
+export function* pseudoRandomChunks(totalBytes: number, chunkBytes = 1024 * 1024): Generator<Buffer> {
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 'x'), Buffer.alloc(16));
+  for (let at = 0; at < totalBytes; at += chunkBytes) yield cipher.update(Buffer.alloc(Math.min(chunkBytes, totalBytes - at)));
+}
+
+export function pseudoRandom(totalBytes: number): Buffer {
+  return Buffer.concat([...pseudoRandomChunks(totalBytes)]);
 }

@@ -1,18 +1,23 @@
 /**
  * Child process for the crash test: logs messages one after another into a message log and
  * prints the number and query id of each record once `log()` has returned, until it is killed.
- * Usage: node --import tsx log-writer.ts <log file> <input.json>
+ * Usage: node --import tsx log-writer.ts <log file> <input.json> [<attachment file threshold>]
  */
 import { readFileSync } from 'node:fs';
 import { MessageLog } from '../../src/messagelog/message-log.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 
-const [file, inputFile] = process.argv.slice(2);
+const [file, inputFile, threshold] = process.argv.slice(2);
 const input = JSON.parse(readFileSync(inputFile!, 'utf8')) as { message: string; signature: { signatureXml: string; hashChainResult?: string; hashChain?: string }; tsa: string };
 const message = Buffer.from(input.message, 'base64');
 const attachment = Buffer.alloc(64 * 1024, 7);
 // The timestamper would not run within the test; a TSA must be configured for logging to accept messages.
-const log = MessageLog.open(file!, { timestampingIntervalSeconds: 3600, initialDelayMs: 3_600_000, tsas: () => [{ url: input.tsa, cert: Buffer.alloc(0) }] });
+const log = MessageLog.open(file!, {
+  timestampingIntervalSeconds: 3600,
+  initialDelayMs: 3_600_000,
+  tsas: () => [{ url: input.tsa, cert: Buffer.alloc(0) }],
+  attachmentFileThresholdBytes: threshold === undefined ? undefined : Number(threshold),
+});
 const client = parseClientId('LOCAL/COM/2222/CLIENT');
 const serviceProvider = parseClientId('LOCAL/COM/1111/PROVIDER');
 

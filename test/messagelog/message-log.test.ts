@@ -5,41 +5,27 @@
  * with the reference's code, keeps what it has, and resumes once a timestamp succeeds; a process
  * killed with SIGKILL while logging loses no record it reported committed.
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attachmentDirOf } from '../../src/messagelog/attachment-files.ts';
 import { MessageLog, type MessageLogOptions } from '../../src/messagelog/message-log.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { MessageLogReader, asicFileName } from '../../src/messagelog/store.ts';
 import { restRequestHeaderPart } from '../../src/protocol/message-header.ts';
 import { verifyAsic } from '../../src/signature/asic.ts';
 import { parseSignature } from '../../src/signature/verifier.ts';
-import { CLIENT, PROVIDER, createFixture, soap, toLog, type Fixture } from './fixture.ts';
-
-const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+import { CLIENT, PROVIDER, createFixture, logOptions, soap, toLog, xrd, type Fixture } from './fixture.ts';
 
 let f: Fixture;
 let n = 0;
 const dbFile = () => join(f.dir, `log-${++n}.sqlite`);
-const options = (extra: Partial<MessageLogOptions> = {}): MessageLogOptions => ({
-  // No timer rounds unless a test asks for them: timestampNow() decides what is stamped when.
-  timestampingIntervalSeconds: 3600,
-  initialDelayMs: 3_600_000,
-  tsas: () => f.conf.own.approvedTsas,
-  tsaCerts: () => f.conf.tsaCertificates(),
-  ...extra,
-});
+const options = (extra: Partial<MessageLogOptions> = {}) => logOptions(f, extra);
 
-async function asicVerify(file: string): Promise<{ code: number; json: Record<string, unknown> }> {
-  try {
-    return { code: 0, json: JSON.parse((await promisify(execFile)('node', [XRD, 'asic', 'verify', file, '--conf', f.pki.globalConfDir, '--json'])).stdout) };
-  } catch (err) {
-    const e = err as { code: number; stdout: string };
-    return { code: e.code, json: JSON.parse(e.stdout) };
-  }
+function asicVerify(file: string): Promise<{ code: number; json: Record<string, unknown> }> {
+  return xrd(['asic', 'verify', file, '--conf', f.pki.globalConfDir]);
 }
 
 async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -84,14 +70,14 @@ describe('message log', () => {
     const [req, resp] = reader.records('q-rw');
     expect(req).toMatchObject({ id: ids[0], queryId: 'q-rw', client: 'LOCAL/COM/2222/CLIENT', service: 'LOCAL/COM/1111/PROVIDER/getRandom', isResponse: false, side: 'client', timestamp: undefined });
     expect(req!.message.equals(request)).toBe(true);
-    expect(req!.attachments.map((a) => a.toString('hex'))).toEqual(attachments.map((a) => a.toString('hex')));
+    expect(req!.attachments.map((a) => a.bytes().toString('hex'))).toEqual(attachments.map((a) => a.toString('hex')));
     expect(req!.signatureXml).toBe(signedRequest.signatureXml);
     expect(req!.hashChainResult).toBe(signedRequest.hashChainResult);
     expect(req!.hashChain).toBe(signedRequest.hashChain);
     expect(resp).toMatchObject({ id: ids[1], isResponse: true, side: 'server', xRequestId: 'pair-1', hashChain: undefined, attachments: [] });
     expect(resp!.signatureXml).toBe(signedResponse.signatureXml);
     const [rest] = reader.records('q-rest');
-    expect(rest!.message.equals(restHeader) && rest!.attachments[0]!.equals(restBody)).toBe(true);
+    expect(rest!.message.equals(restHeader) && rest!.attachments[0]!.bytes().equals(restBody)).toBe(true);
     expect(rest!.service).toBe('LOCAL/COM/1111/PROVIDER/rest-test');
     expect(reader.records('unknown')).toEqual([]);
     // Nothing stamped yet: export says so instead of handing out weaker containers.
@@ -248,13 +234,18 @@ describe('message log', () => {
     expect(long.length).toBeLessThanOrEqual(255);
   });
 
-  it('loses no record a process reported committed when it is killed with SIGKILL while logging', async () => {
+  // Attachments in SQLite (64 KiB, below the default threshold), then each in a file of its own.
+  it.each([
+    { where: 'in SQLite', threshold: undefined, records: 400 },
+    { where: 'in files', threshold: 32 * 1024, records: 100 },
+  ])('loses no record a process reported committed when it is killed with SIGKILL while logging, attachments $where', async ({ threshold, records }) => {
     const file = dbFile();
     const message = soap('q-crash');
-    const signed = await f.signer.sign(f.keys.client, { message, attachments: [Buffer.alloc(64 * 1024, 7)] });
+    const attachment = Buffer.alloc(64 * 1024, 7);
+    const signed = await f.signer.sign(f.keys.client, { message, attachments: [attachment] });
     const input = join(f.dir, 'crash-input.json');
     writeFileSync(input, JSON.stringify({ message: message.toString('base64'), signature: signed, tsa: f.conf.own.approvedTsas[0]!.url }));
-    const child = spawn('node', ['--import', 'tsx', resolve(import.meta.dirname, 'log-writer.ts'), file, input], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('node', ['--import', 'tsx', resolve(import.meta.dirname, 'log-writer.ts'), file, input, ...(threshold ? [String(threshold)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     const reported: { id: number; queryId: string }[] = [];
     let buffered = '';
     await new Promise<void>((done, fail) => {
@@ -267,7 +258,7 @@ describe('message log', () => {
           const [id, queryId] = line.split(' ');
           reported.push({ id: Number(id), queryId: queryId! });
         }
-        if (reported.length >= 400 && !child.killed) {
+        if (reported.length >= records && !child.killed) {
           child.kill('SIGKILL');
           done();
         }
@@ -284,9 +275,19 @@ describe('message log', () => {
       const r = reader.record(id);
       expect(r?.queryId, `record ${id}`).toBe(queryId);
       expect(r!.message.equals(message)).toBe(true);
-      expect(r!.attachments[0]!.length).toBe(64 * 1024);
+      expect(r!.attachments[0]!.file !== undefined).toBe(threshold !== undefined);
+      expect(r!.attachments[0]!.bytes().equals(attachment), `record ${id}`).toBe(true);
     }
     reader.close();
     expect(existsSync(file)).toBe(true);
+    if (threshold === undefined) return;
+    // The next writer removes files the killed one placed for records it did not commit; afterwards
+    // the folder holds exactly the files rows name, and each of them is there.
+    await MessageLog.open(file, options()).close();
+    const after = new Database(file, { readonly: true });
+    const named = (after.prepare('SELECT file FROM message_attachment WHERE file IS NOT NULL').pluck().all() as string[]).sort();
+    after.close();
+    expect(named.length).toBeGreaterThanOrEqual(records);
+    expect(readdirSync(attachmentDirOf(file)).sort()).toEqual(named);
   });
 });

@@ -2,10 +2,12 @@
  * MESS_09–10 end to end with keys on SoftHSM: messages signed through the signer daemon are
  * logged, the timestamper's timer stamps the whole backlog with one TSA request, `xrd asic export`
  * (a CLI process) writes each request and response as its own container named as the reference
- * names them, and `xrd asic verify` (a CLI process) accepts every one with its batch timestamp;
- * a lone record gets the single form, which verifies too.
+ * names them, and `xrd asic verify` (a CLI process) accepts every one with its batch timestamp —
+ * among them one whose 2 MiB attachment the log keeps as a file and export streams into the
+ * container; a lone record gets the single form, which verifies too.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -86,9 +88,10 @@ afterAll(async () => {
 describe('message log containers with keys on SoftHSM', () => {
   it('the timer stamps the backlog with one timestamp; every exported container verifies with xrd asic verify', async () => {
     const file = join(testbed.dir, 'batch.sqlite');
-    // 14 SOAP exchanges (one request with an attachment) and a REST exchange with bodies, signed concurrently.
+    // 14 SOAP exchanges (one request with an attachment, above the threshold for a file of its own)
+    // and a REST exchange with bodies, signed concurrently.
     const queries = Array.from({ length: 14 }, (_, i) => `batch/${i} ü`);
-    const attachment = Buffer.from('%PDF-1.4 attached to the first request');
+    const attachment = Buffer.concat([Buffer.from('%PDF-1.4 attached to the first request\n'), randomBytes(2 * 1024 * 1024)]);
     const restQuery = 'rest-1';
     const restRequest = restRequestHeaderPart('POST', '/r1/LOCAL/COM/1111/PROVIDER/rest-test/hello', [['x-road-client', 'LOCAL/COM/2222/CLIENT'], ['x-road-id', restQuery]]);
     const restResponse = restResponseHeaderPart(200, 'OK', [['x-road-client', 'LOCAL/COM/2222/CLIENT'], ['x-road-service', 'LOCAL/COM/1111/PROVIDER/rest-test'], ['x-road-id', restQuery]]);
@@ -106,6 +109,7 @@ describe('message log containers with keys on SoftHSM', () => {
     log.log({ ...toLog(restQuery, restRequest, rest[0], false, [Buffer.from('{"name":"a"}')]), serviceCode: 'rest-test' });
     log.log({ ...toLog(restQuery, restResponse, rest[1], true, [Buffer.from('{"hello":"a"}')]), serviceCode: 'rest-test' });
     expect(log.status().pending).toBe(30);
+    expect(log.records(queries[0]!)[0]!.attachments[0]!.file).toBeDefined();
 
     for (let i = 0; i < 300 && log.status().pending > 0; i++) await new Promise((r) => setTimeout(r, 50));
     // One round, one TSA request, no failure: all 30 records share one token.
@@ -138,6 +142,7 @@ describe('message log containers with keys on SoftHSM', () => {
     });
     // The attachment and the REST bodies are in their containers and verified against the signature.
     expect(verified[0]!.json.verifiedParts).toEqual(['/message.xml', '/attachment1']);
+    expect(execFileSync('unzip', ['-p', files[0]!.file, 'attachment1'], { maxBuffer: 4 * 1024 * 1024 }).equals(attachment)).toBe(true);
     expect(verified.slice(-2).map((v) => v.json.verifiedParts)).toEqual([['/message.xml', '/attachment1'], ['/message.xml', '/attachment1']]);
 
     // A changed byte in a logged message makes its container fail verification.
