@@ -245,13 +245,13 @@ const PREFIXES: Record<string, FaultPrefix> = { 'server.clientproxy': 'Server.Cl
 export function normalizeFaultCode(code: string): string {
   const lower = code.toLowerCase();
   const prefixKey = Object.keys(PREFIXES).find((p) => lower === p || lower.startsWith(`${p}.`));
-  // A code that is not X-Road's (a service's own `soap:Server`) is left as it came.
-  if (!prefixKey) return code;
-  const rest = code.slice(prefixKey.length + 1);
+  // A code that is neither X-Road's nor in 7.8's form (a service's own `soap:Server`) is left as it came.
+  if (!prefixKey && !/^[a-z0-9_.]+$/.test(code)) return code;
+  const rest = prefixKey ? code.slice(prefixKey.length + 1) : code;
   const parts = rest === '' ? [] : rest.split('.').map((part) => {
     if (!part.includes('_') && /^[A-Z]/.test(part)) return part;
     if (IRREGULAR_SNAKE_CASE[part]) return IRREGULAR_SNAKE_CASE[part];
     return part.split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
   });
-  return [PREFIXES[prefixKey]!, ...parts].join('.');
+  return [...(prefixKey ? [PREFIXES[prefixKey]!] : []), ...parts].join('.');
 }

@@ -140,6 +140,18 @@ export class MultipartParser {
       }
       case 'headers': {
         const end = headerBlockEnd(data);
+        // A part may end within its header block, with no empty line at all: headers, no body.
+        const delimiter = data.indexOf(this.lineDelimiter);
+        if (delimiter >= 0 && (end === undefined || delimiter < end.headerEnd)) {
+          const after = this.afterDelimiter(data, delimiter + this.lineDelimiter.length);
+          if (after === 'more') return this.wait(data, false);
+          if (after !== 'content') {
+            if (++this.parts > this.maxParts) throw new MultipartLimitError(`more than ${this.maxParts} parts`);
+            const headerEnd = delimiter > 0 && data[delimiter - 1] === 0x0d ? delimiter - 1 : delimiter;
+            this.onPart(parseHeaders(data.subarray(0, headerEnd))).end();
+            return this.delimiterFound(data, after);
+          }
+        }
         if (end === undefined) {
           if (data.length > this.maxHeaderBytes) throw new MultipartLimitError(`a part's headers are longer than ${this.maxHeaderBytes} bytes`);
           return this.wait(data, false);

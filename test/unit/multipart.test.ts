@@ -61,3 +61,12 @@ describe('MultipartParser', () => {
     expect(() => parser.write(long)).toThrow(MultipartLimitError);
   });
 });
+
+describe('parts that end inside their header block', () => {
+  it('a part whose headers run straight into the close delimiter has those headers and no body (pr-gconf: an empty signature part)', () => {
+    const body = Buffer.from('--e\nA: 1\n\nx\n--e\nContent-type: application/octet-stream\nSignature-algorithm-id: s\n--e--');
+    const parts = parseMultipart(body, 'e');
+    expect(parts.map((p) => [p.headerList, p.body.toString()])).toEqual([[[['A', '1']], 'x'], [[['Content-type', 'application/octet-stream'], ['Signature-algorithm-id', 's']], '']]);
+    expect(parseInChunks(body, 'e', [...body.keys()]).map((p) => p.body)).toEqual(['x', '']);
+  });
+});
