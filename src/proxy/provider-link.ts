@@ -16,7 +16,7 @@ import type { GlobalConf, SecurityServer } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { streamPieces, type SpoolFolder } from '../platform/spool.ts';
 import type { SoapFault } from '../protocol/faults.ts';
-import { formatClientId, formatSecurityServerId, javaClientId, javaServerId, sameClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { formatClientId, formatSecurityServerId, javaClientId, javaServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type ProxyMessage } from '../protocol/proxy-message.ts';
 import type { PeerVerifier } from './peer-verifier.ts';
 
@@ -119,23 +119,28 @@ export class ProviderLink {
     for (const address of [...this.agents.keys()]) this.dropAgent(address);
   }
 
-  /** Security servers whose clients include the provider; a member is a client of the servers it owns. */
-  private serversOf(provider: ClientId): SecurityServer[] {
-    const servers = this.options.globalConf().shared.get(provider.instance)?.securityServers ?? [];
-    return servers.filter((s) => s.clients.some((c) => sameClientId(c, provider)) || (provider.subsystem === undefined && sameClientId(s.owner, provider)));
-  }
-
-  /** @throws UnknownMember, InvalidSecurityServer (the reference's texts) */
+  /**
+   * The addresses to try (AbstractClientMessageProcessor.getServiceAddresses): the provider's servers
+   * (its owner counts as a client of its own server), or the one server the request names, which
+   * must be one of them; servers in maintenance mode are left out, and if that leaves none, the
+   * first one's maintenance fault is the answer.
+   * @throws UnknownMember, InvalidSecurityServer, MaintenanceMode (the reference's texts)
+   */
   private addressesOf(target: ProviderTarget): string[] {
     const { provider, server } = target;
-    const servers = this.serversOf(provider);
-    const addresses = servers.map((s) => s.address).filter((a) => a !== '');
-    if (addresses.length === 0) throw new XrdError('UnknownMember', { reason: `Could not find addresses for service provider "${javaClientId(provider)}"` }, { prefix: 'Server.ClientProxy' });
-    if (!server) return addresses;
-    const named = this.options.globalConf().shared.get(server.instance)?.securityServers.find((s) => s.serverCode === server.serverCode && sameClientId(s.owner, { instance: server.instance, memberClass: server.memberClass, memberCode: server.memberCode }));
-    if (!named?.address) throw new XrdError('InvalidSecurityServer', { reason: `Could not find security server "${javaServerId(server)}"` }, { prefix: 'Server.ClientProxy' });
-    if (!addresses.includes(named.address)) throw new XrdError('InvalidSecurityServer', { reason: `Invalid security server "${javaServerId(server)}"` }, { prefix: 'Server.ClientProxy' });
-    return [named.address];
+    const conf = this.options.globalConf();
+    const hosting = conf.securityServersOf(provider).filter((s) => s.address !== '');
+    if (hosting.length === 0) throw new XrdError('UnknownMember', { reason: `Could not find addresses for service provider "${javaClientId(provider)}"` }, { prefix: 'Server.ClientProxy' });
+    let candidates: SecurityServer[] = hosting;
+    if (server) {
+      const named = conf.securityServer(server);
+      if (!named?.address) throw new XrdError('InvalidSecurityServer', { reason: `Could not find security server "${javaServerId(server)}"` }, { prefix: 'Server.ClientProxy' });
+      if (!hosting.some((s) => s.address === named.address)) throw new XrdError('InvalidSecurityServer', { reason: `Invalid security server "${javaServerId(server)}"` }, { prefix: 'Server.ClientProxy' });
+      candidates = [named];
+    }
+    const available = candidates.filter((s) => !s.maintenanceMode);
+    if (available.length === 0) throw maintenanceFault(candidates[0]!, server);
+    return [...new Set(available.map((s) => s.address))];
   }
 
   private async addressOf(target: ProviderTarget): Promise<string> {
@@ -257,6 +262,14 @@ export class ProviderLink {
     }
     return handshake.then(() => this.options.peers.verifyProvider(socket, target.provider, target.server));
   }
+}
+
+/** "Security server "X" with address "A" is in maintenance mode. Message from "X" administrator: …" */
+function maintenanceFault(s: SecurityServer, named: SecurityServerId | undefined): XrdError {
+  const id = named ? javaServerId(named) : undefined;
+  let reason = `Security server${id ? ` "${id}"` : ''}${s.address ? ` with address "${s.address}"` : ''} is in maintenance mode`;
+  if (s.maintenanceMode?.message) reason += `. Message from "${id ?? s.address}" administrator: ${s.maintenanceMode.message}`;
+  return new XrdError('MaintenanceMode', { reason }, { prefix: 'Server.ClientProxy' });
 }
 
 const cacheKey = (t: ProviderTarget): string => (t.server ? `${formatClientId(t.provider)}@${formatSecurityServerId(t.server)}` : formatClientId(t.provider));
