@@ -14,7 +14,7 @@
  * SignedInfo on every message) is measured in bench:signature, and the differential tests check
  * the output against xmlsec1 and xml-crypto.
  */
-import type { XmlAttribute, XmlComment, XmlDocument, XmlElement, XmlProcessingInstruction } from './xml-tree.ts';
+import { attribute, child, type XmlAttribute, type XmlComment, type XmlDocument, type XmlElement, type XmlProcessingInstruction } from './xml-tree.ts';
 
 export const C14N_ALGORITHM = 'http://www.w3.org/TR/2001/REC-xml-c14n-20010315';
 export const C14N_WITH_COMMENTS = 'http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments';
@@ -186,4 +186,17 @@ function escapeText(s: string): string {
 export function escapeAttribute(s: string): string {
   if (!/[&<"\t\n\r]/.test(s)) return s;
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;').replace(/\t/g, '&#x9;').replace(/\n/g, '&#xA;').replace(/\r/g, '&#xD;');
+}
+
+const EXC_C14N_NS = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+
+/**
+ * The canonicalisation a ds:CanonicalizationMethod or ds:Transform element names, with the
+ * PrefixList of its ec:InclusiveNamespaces child; undefined for any other algorithm.
+ */
+export function c14nMethodOfElement(element: XmlElement): C14nMethod | undefined {
+  const method = c14nMethodOf(attribute(element, 'Algorithm') ?? '');
+  if (!method?.exclusive) return method;
+  const prefixes = child(element, EXC_C14N_NS, 'InclusiveNamespaces');
+  return prefixes ? { ...method, inclusivePrefixes: parsePrefixList(attribute(prefixes, 'PrefixList') ?? '') } : method;
 }
