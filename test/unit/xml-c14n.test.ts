@@ -54,7 +54,7 @@ describe('XAdES builder', () => {
     const sig = parseSignature(xml);
     expect(createHash('sha512').update(canonicalize(sig.signedInfo)).digest()).toEqual(prepared.signedInfoDigest);
     expect(createHash('sha512').update(canonicalize(sig.signedProperties)).digest()).toEqual(sig.signedPropertiesReference.digestValue);
-    expect(sig.signingCertDigest?.digestValue).toEqual(createHash('sha512').update(cert).digest());
+    expect(sig.signingCertDigests[0]?.digestValue).toEqual(createHash('sha512').update(cert).digest());
     expect(xml).toContain('<ds:X509IssuerName>CN=Test CA,O=Test</ds:X509IssuerName><ds:X509SerialNumber>18</ds:X509SerialNumber>');
     expect(xml).toContain('Id="encapsulated-cert-1"');
     expect(xml).toContain('<xades:EncapsulatedOCSPValue Id="ocsp-response-1">');
