@@ -399,11 +399,6 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
 
   const cert = parseCertificate(sig.signingCert);
   if (!cert.keyUsage?.includes('nonRepudiation')) throw new XrdError('MalformedSignature', { reason: `Certificate ${cert.subject} is not a signing certificate` });
-  const names = (d: ParsedSignature['signingCertDigests'][number]) => CERT_DIGESTS[d.digestMethod] !== undefined && createHash(CERT_DIGESTS[d.digestMethod]!).update(cert.der).digest().equals(d.digestValue);
-  if (sig.signingCertDigests.length > 0 && !sig.signingCertDigests.some(names)) {
-    throw new XrdError('MalformedSignature', { reason: 'SigningCertificate does not name the certificate in KeyInfo' });
-  }
-
   let token: TimestampToken | undefined;
   if (sig.timestamp) token = parseTimestampToken(sig.timestamp);
   const at = options.at ?? token?.genTime ?? sig.signingTime;
@@ -423,6 +418,11 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
   }
 
   coreResult ??= core();
+  // XAdES (the reference does not check it): once it is known to be signed, SigningCertificate must name the KeyInfo certificate.
+  const names = (d: ParsedSignature['signingCertDigests'][number]) => CERT_DIGESTS[d.digestMethod] !== undefined && createHash(CERT_DIGESTS[d.digestMethod]!).update(cert.der).digest().equals(d.digestValue);
+  if (sig.signingCertDigests.length > 0 && !sig.signingCertDigests.some(names)) {
+    throw new XrdError('MalformedSignature', { reason: 'SigningCertificate does not name the certificate in KeyInfo' });
+  }
 
   let timestamp: VerifiedTimestamp | undefined;
   if (token) timestamp = verifyTimestamp(token, sig.signatureValue, options.conf.tsaCertificates());
