@@ -158,6 +158,7 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
   const method = signatureMethodForUri(attribute(need(signedInfo, DS, 'SignatureMethod'), 'Algorithm') ?? '');
   const dataReferences: DataReference[] = [];
   const documentReferences: DocumentReference[] = [];
+  const byId = indexById(root);
   for (const e of childElements(signedInfo)) {
     if (e.localName !== 'Reference' || e.namespace !== DS) continue;
     const transforms = child(e, DS, 'Transforms');
@@ -175,7 +176,7 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
       dataReferences.push(ref);
       continue;
     }
-    const target = firstElement(root, (x) => attribute(x, 'Id') === ref.uri.slice(1));
+    const target = byId.get(ref.uri.slice(1));
     if (!target) throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'no element has this Id' });
     documentReferences.push({ ...ref, target });
   }
@@ -205,8 +206,15 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
     const stamp = child(unsignedSig, XADES, 'SignatureTimeStamp');
     if (stamp) timestamp = base64(child(stamp, XADES, 'EncapsulatedTimeStamp') ?? stamp);
     const values = child(unsignedSig, XADES, 'CertificateValues');
-    if (values) for (const c of childElements(values)) extraCerts.push(base64(c));
-    checkCertificateRefs(root, unsignedSig);
+    const decoded = new Map<XmlElement, Buffer>();
+    if (values) {
+      for (const c of childElements(values)) {
+        const der = base64(c);
+        extraCerts.push(der);
+        decoded.set(c, der);
+      }
+    }
+    checkCertificateRefs(byId, unsignedSig, decoded);
     const revocation = child(unsignedSig, XADES, 'RevocationValues');
     const ocspValues = revocation && child(revocation, XADES, 'OCSPValues');
     if (ocspValues) for (const o of childElements(ocspValues)) ocspResponses.push(base64(o));
@@ -229,24 +237,46 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
   };
 }
 
-/** CompleteCertificateRefs: each Cert names (by URI) an encapsulated certificate whose digest it gives, as the reference checks. */
-function checkCertificateRefs(root: XmlElement, unsignedSig: XmlElement): void {
+/**
+ * CompleteCertificateRefs: each Cert names (by URI) an encapsulated certificate whose digest it
+ * gives, as the reference checks (`decoded`: the CertificateValues already read).
+ */
+function checkCertificateRefs(byId: ReadonlyMap<string, XmlElement>, unsignedSig: XmlElement, decoded: ReadonlyMap<XmlElement, Buffer>): void {
   const refs = child(unsignedSig, XADES, 'CompleteCertificateRefs');
   const certRefs = refs && child(refs, XADES, 'CertRefs');
   if (!certRefs) return;
   for (const cert of childElements(certRefs)) {
     const uri = attribute(cert, 'URI');
     if (!uri) throw new XrdError('MalformedSignature', { reason: 'Missing certificate id attribute' });
-    const target = firstElement(root, (x) => attribute(x, 'Id') === (uri.startsWith('#') ? uri.slice(1) : uri));
-    if (!target) throw new XrdError('MalformedSignature', { reason: `Could not find certificate with id ${uri}` });
+    const element = byId.get(uri.startsWith('#') ? uri.slice(1) : uri);
+    if (!element) throw new XrdError('MalformedSignature', { reason: `Could not find certificate with id ${uri}` });
     const certDigest = child(cert, XADES, 'CertDigest');
     const method = certDigest && child(certDigest, DS, 'DigestMethod');
     const value = certDigest && child(certDigest, DS, 'DigestValue');
     const algorithm = method && CERT_DIGESTS[attribute(method, 'Algorithm') ?? ''];
-    if (!algorithm || !value || !createHash(algorithm).update(base64(target)).digest().equals(base64(value))) {
+    if (!algorithm || !value) throw new XrdError('MalformedSignature', { reason: `Certificate ${uri} has no digest` });
+    // A signer sends the same CA certificates with every message: each pair is digested once.
+    const key = `${algorithm} ${textOf(value).trim()}`;
+    const certText = textOf(element);
+    if (certRefsChecked.get(key) === certText) continue;
+    if (!createHash(algorithm).update(decoded.get(element) ?? base64(element)).digest().equals(base64(value))) {
       throw new XrdError('MalformedSignature', { reason: `Certificate ${uri} digest does not match` });
     }
+    if (certRefsChecked.size >= PARSED_SIGNATURES_LIMIT) certRefsChecked.delete(certRefsChecked.keys().next().value!);
+    certRefsChecked.set(key, certText);
   }
+}
+const certRefsChecked = new Map<string, string>();
+
+/** Elements by Id, the first in document order for each, as the reference's IdResolver finds them. */
+function indexById(root: XmlElement): Map<string, XmlElement> {
+  const index = new Map<string, XmlElement>();
+  const visit = (e: XmlElement) => {
+    for (const a of e.attributes) if (a.name === 'Id' && !index.has(a.value)) index.set(a.value, e);
+    for (const node of e.children) if (node.kind === 'element') visit(node);
+  };
+  visit(root);
+  return index;
 }
 
 /** The first element in document order (the element itself first) that satisfies `test`. */
@@ -260,11 +290,13 @@ function firstElement(from: XmlElement, test: (e: XmlElement) => boolean): XmlEl
   return undefined;
 }
 
+/** The element's base64 text (whitespace allowed, which Buffer.from skips). */
 function base64(e: XmlElement): Buffer {
-  const text = textOf(e).replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new XrdError('MalformedSignature', { reason: `${e.localName} is not base64` });
+  const text = textOf(e);
+  if (!BASE64.test(text)) throw new XrdError('MalformedSignature', { reason: `${e.localName} is not base64` });
   return Buffer.from(text, 'base64');
 }
+const BASE64 = /^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/;
 
 /** The octets a reference's digest is over: its target (canonicalised) or data, through its transforms. */
 function referencedOctets(ref: DataReference, data: XmlElement | Buffer): Buffer | string {

@@ -71,6 +71,11 @@ export interface XmlDocument {
 export const MAX_DEPTH = 512;
 
 const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
+/** What is in scope before any declaration: the xml prefix, and no default namespace. */
+const ROOT_SCOPE: ReadonlyMap<string, string> = new Map([
+  ['xml', XML_NAMESPACE],
+  ['', ''],
+]);
 const NAME = /[^\s/>=]+/y;
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
@@ -140,14 +145,15 @@ class Parser {
       if (this.s.startsWith('<?', this.pos)) around.push(this.processingInstruction());
       else if (this.s.startsWith('<!--', this.pos)) around.push(this.comment());
       else if (this.s.startsWith('<!', this.pos)) this.fail('DTDs and entity declarations are not accepted');
-      else if (this.s[this.pos] === '<' && !root) root = this.element(undefined, 1);
+      else if (this.s[this.pos] === '<' && !root) root = this.element(undefined, 1, ROOT_SCOPE);
       else this.fail(root ? 'content after the root element' : 'expected the root element');
     }
     if (!root) this.fail('no root element');
     return { root, prolog, epilog };
   }
 
-  private element(parent: XmlElement | undefined, depth: number): XmlElement {
+  /** @param scope the namespaces in scope at the parent: shared down the tree until an element declares one */
+  private element(parent: XmlElement | undefined, depth: number, scope: ReadonlyMap<string, string>): XmlElement {
     if (depth > MAX_DEPTH) this.fail(`elements nested deeper than ${MAX_DEPTH}`);
     const s = this.s;
     this.pos++; // '<'
@@ -185,16 +191,21 @@ class Parser {
     }
     const [prefix, localName] = splitName(name);
     const element: XmlElement = { kind: 'element', name, prefix, localName, namespace: '', namespaceDeclarations, attributes: [], children: [], parent };
-    element.namespace = this.resolve(element, prefix, name);
+    if (namespaceDeclarations.size > 0) {
+      const inner = new Map(scope);
+      for (const [p, uri] of namespaceDeclarations) inner.set(p, uri);
+      scope = inner;
+    }
+    element.namespace = this.resolve(scope, prefix, name);
     for (const [attrName, value] of rawAttributes) {
       const [p, local] = splitName(attrName);
-      element.attributes.push({ name: attrName, prefix: p, localName: local, namespace: p === '' ? '' : this.resolve(element, p, attrName), value });
+      element.attributes.push({ name: attrName, prefix: p, localName: local, namespace: p === '' ? '' : this.resolve(scope, p, attrName), value });
     }
-    if (!selfClosing) this.content(element, depth);
+    if (!selfClosing) this.content(element, depth, scope);
     return element;
   }
 
-  private content(element: XmlElement, depth: number): void {
+  private content(element: XmlElement, depth: number, scope: ReadonlyMap<string, string>): void {
     const s = this.s;
     let text = '';
     for (;;) {
@@ -225,7 +236,7 @@ class Parser {
       if (s.startsWith('<!--', lt)) element.children.push(this.comment());
       else if (s.startsWith('<?', lt)) element.children.push(this.processingInstruction());
       else if (s.startsWith('<!', lt)) this.fail('declarations are not accepted inside elements');
-      else element.children.push(this.element(element, depth + 1));
+      else element.children.push(this.element(element, depth + 1, scope));
     }
   }
 
@@ -292,8 +303,8 @@ class Parser {
     }
   }
 
-  private resolve(element: XmlElement, prefix: string, name: string): string {
-    const uri = lookupNamespace(element, prefix);
+  private resolve(scope: ReadonlyMap<string, string>, prefix: string, name: string): string {
+    const uri = scope.get(prefix);
     if (uri === undefined) this.fail(`namespace prefix of ${name} is not declared`);
     return uri;
   }
