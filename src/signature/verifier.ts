@@ -49,8 +49,6 @@ export interface SignedParts {
 /** A ds:Reference of SignedInfo. */
 export interface DataReference {
   readonly uri: string;
-  readonly id: string | undefined;
-  readonly type: string | undefined;
   /** C14N transforms, applied in order (any other transform is refused when parsing). */
   readonly transforms: readonly C14nMethod[];
   readonly digestMethod: string;
@@ -163,11 +161,9 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
     if (e.localName !== 'Reference' || e.namespace !== DS) continue;
     const transforms = child(e, DS, 'Transforms');
     const { digestMethod, digestValue } = digestReference(e);
-    digestForUri(digestMethod);
+    digestForUri(digestMethod); // an unknown digest method is MalformedSignature already here
     const ref: DataReference = {
       uri: attribute(e, 'URI') ?? '',
-      id: attribute(e, 'Id'),
-      type: attribute(e, 'Type'),
       transforms: transforms ? childElements(transforms).map(c14nOf) : [],
       digestMethod,
       digestValue,
