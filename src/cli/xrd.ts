@@ -17,7 +17,7 @@ import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalco
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
 import { LocalPki } from '../testpki/local-pki.ts';
-import { verifyAsic } from '../signature/asic.ts';
+import { readAsic, verifyAsic, type AsicContents } from '../signature/asic.ts';
 import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
@@ -88,6 +88,7 @@ const OPTIONS = {
   'management-port': { type: 'string' },
   db: { type: 'string' },
   'allow-unstamped': { type: 'boolean' },
+  'load-only': { type: 'boolean' },
   'client-address': { type: 'string' },
   'server-address': { type: 'string' },
   'http-port': { type: 'string' },
@@ -160,6 +161,7 @@ ${SERVER_USAGE}
                                     download, verify and install the anchor's configuration (and federated ones)
 ${BACKUP_USAGE}
   xrd asic verify <file.asice> [--conf DIR]   verify a message container: signer, signature, timestamp, OCSP
+  xrd asic verify <file.asice> --load-only     only load it, as the reference's AsicContainer does (no configuration)
   xrd asic export <queryId> --db messagelog.sqlite [--out DIR] [--allow-unstamped]
                                     write the query's logged request and response as containers
   xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899] [--conf-port 8090] [--management-port 4001]
@@ -535,7 +537,7 @@ function asicCommand(command: string | undefined, rest: string[], values: Values
   if (command !== 'verify') throw new UsageError(`unknown command "asic ${command ?? ''}"`);
   const file = rest[0];
   if (!file) throw new UsageError('missing <file.asice>');
-  const conf = loadGlobalConf(globalConfDir(values, false)!);
+  const conf = values['load-only'] ? undefined : loadGlobalConf(globalConfDir(values, false)!);
   let zip: Buffer;
   try {
     zip = readFileSync(file);
@@ -544,6 +546,7 @@ function asicCommand(command: string | undefined, rest: string[], values: Values
   }
   let v;
   try {
+    if (!conf) return printLoaded(file, readAsic(zip), values);
     v = verifyAsic(zip, conf);
   } catch (err) {
     const e = toXrdError(err);
@@ -581,6 +584,17 @@ function asicCommand(command: string | undefined, rest: string[], values: Values
         ...view.unverifiedParts.map((p) => `Not in the container, digest trusted from the hash chain: ${p}`),
       ].join('\n') + '\n',
     );
+  }
+  return 0;
+}
+
+/** What `asic verify --load-only` found: the container loads; nothing was verified. */
+function printLoaded(file: string, c: AsicContents, values: Values): number {
+  const view = { valid: true, loadOnly: true, file, messageBytes: c.message.length, attachments: c.attachments.length, hashChain: c.hashChain !== undefined, batchTimestamp: c.timestampToken !== undefined };
+  if (values.json) process.stdout.write(JSON.stringify(view, null, 2) + '\n');
+  else {
+    const parts = [`message.xml (${view.messageBytes} bytes)`, `${view.attachments} attachment(s)`, view.hashChain ? 'signature hash chain' : 'no signature hash chain', view.batchTimestamp ? 'batch timestamp' : 'no batch timestamp'];
+    process.stdout.write(`Container loads: ${parts.join(', ')}. Nothing verified (--load-only).\n`);
   }
   return 0;
 }

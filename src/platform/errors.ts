@@ -60,6 +60,15 @@ export const ERROR_CODES = {
   TimestampValidation: { message: 'Timestamp is not valid: {reason}', httpStatus: 500 },
   TimestampingFailed: { message: 'Timestamping failed: {reason}', httpStatus: 500 },
   MalformedContainer: { message: 'Malformed ASiC container: {reason}', httpStatus: 400 },
+  // ASiC container loading, as the reference's AsicContainer reports it
+  AsicMimeTypeNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
+  AsicInvalidMimeType: { message: 'Invalid mime type: {mimeType}', httpStatus: 400 },
+  AsicMessageNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
+  AsicSignatureNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
+  AsicHashChainResultNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
+  AsicHashChainNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
+  AsicTimestampNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
+  AsicManifestNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
   // Message log (MESS_09–10); as 7.x reports a refusal: LoggingFailed.TimestamperFailed
   LoggingFailed: { message: 'Logging failed: {reason}', httpStatus: 500 },
   TimestamperFailed: { message: 'Cannot time-stamp messages: {reason}', httpStatus: 500 },

@@ -116,7 +116,7 @@ function faultIn(envelope: XmlElement, bytes: Buffer): ReceivedSoapFault | undef
   let detailText: string | undefined;
   if (detail) {
     // The reference reads the text of detail's first child: <faultDetail> in its own faults.
-    const first = detail.children.find((n) => n.kind !== 'pi');
+    const first = detail.children.find((n) => n.kind !== 'pi' && n.kind !== 'comment');
     detailText = first === undefined ? '' : first.kind === 'element' ? textOf(first) : first.kind === 'text' ? first.value : '';
     detailText = detailText.trim();
   }

@@ -2,24 +2,9 @@
  * The XML Signature algorithm URIs X-Road uses and the signer's algorithm ids they stand for
  * (SHA512withRSA, SHA512withRSAandMGF1, SHA512withECDSA, …); SHA-512 is the default digest.
  */
-import { createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 
 export type DigestName = 'sha256' | 'sha384' | 'sha512';
-
-/**
- * A signed part too large to hold in memory (an attachment spooled to a file): its digests come
- * from it, computed as it arrived or by reading it again. platform/spool.ts's Body is one.
- */
-export interface DigestSource {
-  readonly size: number;
-  digest(algorithm: DigestName): Buffer;
-}
-
-/** The digest of a part given as bytes or as a digest source. */
-export function digestOf(part: Buffer | DigestSource, algorithm: DigestName): Buffer {
-  return Buffer.isBuffer(part) ? createHash(algorithm).update(part).digest() : part.digest(algorithm);
-}
 
 export const DIGEST_URIS: Record<DigestName, string> = {
   sha256: 'http://www.w3.org/2001/04/xmlenc#sha256',

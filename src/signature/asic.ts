@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { XrdError } from '../platform/errors.ts';
+import { XrdError, type ErrorCode } from '../platform/errors.ts';
 import { readZip, writeZip, zipChunks, ZipError, type ZipEntry, type ZipSource } from '../platform/zip.ts';
 import { readMessageHeader, signerOf } from '../protocol/message-header.ts';
 import { DIGEST_URIS } from './algorithms.ts';
@@ -18,6 +18,7 @@ import { HASH_CHAIN_RESULT_URI, MESSAGE_URI, parseSignature, verifySignature, ty
 export const ASIC_MIME_TYPE = 'application/vnd.etsi.asic-e+zip';
 const SIGNATURES = 'META-INF/signatures.xml';
 const TS_HASH_CHAIN_URI = '/ts-hashchain.xml';
+const SIGNATURE_URI = `/${SIGNATURES}`;
 
 export interface AsicContents {
   /** `message.xml`: the SOAP message or the REST header part. */
@@ -102,35 +103,69 @@ function asicEntries(c: AsicToWrite): AsicEntry[] {
   return entries;
 }
 
-/** @throws MalformedContainer */
+const LOCAL_FILE_HEADER = Buffer.from('PK\x03\x04', 'latin1');
+const ENTRIES = {
+  mimetype: 'mimetype',
+  message: 'message.xml',
+  signature: SIGNATURES,
+  sigHashChainResult: 'sig-hashchainresult.xml',
+  sigHashChain: 'sig-hashchain.xml',
+  tsHashChainResult: 'ts-hashchainresult.xml',
+  tsHashChain: 'ts-hashchain.xml',
+  manifest: 'META-INF/manifest.xml',
+  asicManifest: 'META-INF/ASiCManifest.xml',
+  timestamp: 'META-INF/timestamp.tst',
+} as const;
+
+/**
+ * Reads a container as the reference's AsicContainer does: entries are found by their exact names
+ * (its reader matches names case-insensitively but looks them up exactly), in any order and
+ * compression; `attachmentN` entries are the attachments; checked in its order — mimetype, message,
+ * signature and its hash-chain pair, timestamp and its hash-chain pair, manifests. A file that does
+ * not start as a ZIP archive has no entries (as Java's ZipInputStream reads it), so it has no
+ * mimetype.
+ * @throws AsicMimeTypeNotFound, AsicInvalidMimeType, AsicMessageNotFound, AsicSignatureNotFound,
+ *   AsicHashChainResultNotFound, AsicHashChainNotFound, AsicTimestampNotFound, AsicManifestNotFound,
+ *   MalformedContainer (a ZIP archive that cannot be read)
+ */
 export function readAsic(zip: Buffer): AsicContents {
-  let entries: ZipEntry[];
-  try {
-    entries = readZip(zip);
-  } catch (err) {
-    throw new XrdError('MalformedContainer', { reason: (err as ZipError).message }, { cause: err });
+  let entries: ZipEntry[] = [];
+  if (zip.subarray(0, 4).equals(LOCAL_FILE_HEADER)) {
+    try {
+      entries = readZip(zip);
+    } catch (err) {
+      throw new XrdError('MalformedContainer', { reason: (err as ZipError).message }, { cause: err });
+    }
   }
-  // Names are matched case-insensitively, as the reference does.
-  const byName = new Map(entries.map((e) => [e.name.toLowerCase(), e.data]));
-  const get = (name: string) => byName.get(name.toLowerCase());
-  const mimetype = get('mimetype');
-  if (!mimetype?.length) throw new XrdError('MalformedContainer', { reason: 'mimetype not found or is empty' });
-  if (mimetype.toString('latin1').trim() !== ASIC_MIME_TYPE) throw new XrdError('MalformedContainer', { reason: `Invalid mime type: ${mimetype.toString('latin1')}` });
-  const message = get('message.xml');
-  if (!message?.length) throw new XrdError('MalformedContainer', { reason: 'message.xml not found or is empty' });
-  const signatureXml = entries.find((e) => /^META-INF\/.*signatures.*\.xml$/i.test(e.name))?.data;
-  if (!signatureXml?.length) throw new XrdError('MalformedContainer', { reason: `${SIGNATURES} not found or is empty` });
-  const pair = (a: string, b: string): [Buffer | undefined, Buffer | undefined] => {
-    const [x, y] = [get(a), get(b)];
-    if (!x !== !y) throw new XrdError('MalformedContainer', { reason: `${x ? b : a} not found or is empty` });
-    return [x, y];
+  const byName = new Map(entries.map((e) => [e.name, e.data]));
+  // The reference reads entries as text: an entry of only whitespace is as good as none.
+  const blank = (data: Buffer | undefined) => data === undefined || data.toString('utf8').trim() === '';
+  const found = (name: string) => {
+    const data = byName.get(name);
+    return blank(data) ? undefined : data;
   };
-  const [hashChainResult, hashChain] = pair('sig-hashchainresult.xml', 'sig-hashchain.xml');
-  const [tsHashChainResult, tsHashChain] = pair('ts-hashchainresult.xml', 'ts-hashchain.xml');
-  const timestampToken = get('META-INF/timestamp.tst');
-  if (tsHashChainResult && !timestampToken) throw new XrdError('MalformedContainer', { reason: 'META-INF/timestamp.tst not found or is empty' });
+  const notFound = (code: ErrorCode, name: string) => new XrdError(code, { entry: name });
+  const mimetype = found(ENTRIES.mimetype);
+  if (!mimetype) throw notFound('AsicMimeTypeNotFound', ENTRIES.mimetype);
+  if (mimetype.toString('utf8').toLowerCase() !== ASIC_MIME_TYPE) throw new XrdError('AsicInvalidMimeType', { mimeType: mimetype.toString('utf8') });
+  const message = found(ENTRIES.message);
+  if (!message) throw notFound('AsicMessageNotFound', ENTRIES.message);
+  const signatureXml = found(ENTRIES.signature);
+  if (!signatureXml) throw notFound('AsicSignatureNotFound', ENTRIES.signature);
+  const pair = (resultName: string, chainName: string): [Buffer | undefined, Buffer | undefined] => {
+    const [result, chain] = [found(resultName), found(chainName)];
+    if (!result && chain) throw notFound('AsicHashChainResultNotFound', resultName);
+    if (result && !chain) throw notFound('AsicHashChainNotFound', chainName);
+    return [result, chain];
+  };
+  const [hashChainResult, hashChain] = pair(ENTRIES.sigHashChainResult, ENTRIES.sigHashChain);
+  const timestampToken = byName.get(ENTRIES.timestamp);
+  if (timestampToken?.length === 0) throw notFound('AsicTimestampNotFound', ENTRIES.timestamp);
+  const [tsHashChainResult, tsHashChain] = pair(ENTRIES.tsHashChainResult, ENTRIES.tsHashChain);
+  if (tsHashChainResult && !timestampToken) throw notFound('AsicTimestampNotFound', ENTRIES.timestamp);
+  for (const name of [ENTRIES.manifest, ENTRIES.asicManifest]) if (byName.has(name) && blank(byName.get(name))) throw notFound('AsicManifestNotFound', name);
   const attachments: Buffer[] = [];
-  for (let i = 1; get(`attachment${i}`); i++) attachments.push(get(`attachment${i}`)!);
+  for (let i = 1; byName.has(`attachment${i}`); i++) attachments.push(byName.get(`attachment${i}`)!);
   return { message, signatureXml, attachments, hashChainResult, hashChain, timestampToken, tsHashChainResult, tsHashChain };
 }
 
@@ -155,7 +190,9 @@ export function verifyAsic(zip: Buffer, conf: GlobalConf): AsicVerification {
   let batchTimestamp: VerifiedTimestamp | undefined;
   if (c.tsHashChainResult && c.tsHashChain && c.timestampToken) {
     try {
-      verifyHashChain(c.tsHashChainResult, new Map([[TS_HASH_CHAIN_URI, c.tsHashChain]]), new Map([['/META-INF/signatures.xml', c.signatureXml]]));
+      // As the reference: the signature document is an input to look up in the container.
+      const resources = new Map([[TS_HASH_CHAIN_URI, c.tsHashChain], [SIGNATURE_URI, c.signatureXml]]);
+      verifyHashChain(c.tsHashChainResult, resources, new Map([[SIGNATURE_URI, null]]), { trustUnresolved: true });
     } catch (err) {
       throw new XrdError('MalformedSignature', { reason: `Failed to verify time-stamp hash chain: ${(err as Error).message}` }, { cause: err });
     }

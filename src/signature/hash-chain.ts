@@ -6,24 +6,29 @@
  *
  * A step's digest is H(DER SEQUENCE OF SingleDigest), SingleDigest = SEQUENCE { OCTET STRING
  * digest, UTF8String digest method URI, SEQUENCE OF transforms (empty) } — the reference's format,
- * checked against its vectors.
+ * checked against its vectors. Verification follows the reference's HashChainVerifier: the
+ * documents must have the structure hashchain.xsd gives them (checked here in code), a StepRef
+ * contributes the digest of the step it names, a HashValue its value, a DataRef the digest of its
+ * data (after its c14n transforms) — or, when the caller gives that part's digest with the same
+ * algorithm, that digest as it is — and the last step's digest must be the result's.
  */
 import { createHash } from 'node:crypto';
 import { TAG, encodeTlv } from '../certificates/der.ts';
 import { XrdError } from '../platform/errors.ts';
-import { XmlError, attribute, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
-import { DIGEST_URIS, digestForUri, digestOf, type DigestName, type DigestSource } from './algorithms.ts';
+import { c14nMethodOfElement, canonicalizeDocument } from '../xml/c14n.ts';
+import { XmlError, attribute, child, parseXmlDocument, textOf, type XmlElement } from '../xml/xml-tree.ts';
+import { DIGEST_URIS, type DigestName } from './algorithms.ts';
+import { digestOf, isDigestSource, type DigestSource } from './digest-source.ts';
 
 export const HASH_CHAIN_NS = 'http://cyber.ee/hashchain';
 const DS = 'http://www.w3.org/2000/09/xmldsig#';
 const UTF8_STRING = 0x0c;
 const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n';
+/** Most hash steps one verification computes: a batch of 10,000 messages needs 15; sharing steps cannot multiply the work past this. */
+const MAX_STEPS = 10_000;
 
-export interface HashChainInput {
-  /** `/message.xml`, `/attachment1`, … */
-  readonly uri: string;
-  readonly data: Buffer | DigestSource;
-}
+/** One part of a message to build a chain over: its data, or (as the reference's builder takes them) its digest with the chain's algorithm. */
+export type HashChainInput = { readonly uri: string; readonly data: Buffer | DigestSource } | { readonly uri: string; readonly digest: Buffer };
 
 export interface BuiltHashChains {
   /** `sig-hashchainresult.xml` (or `ts-hashchainresult.xml`): the root digest, shared by all. */
@@ -33,6 +38,8 @@ export interface BuiltHashChains {
 }
 
 type Digest = { readonly value: Buffer; readonly method: string };
+
+const DIGEST_BY_URI = new Map(Object.entries(DIGEST_URIS).map(([name, uri]) => [uri, name as DigestName]));
 
 /** One SingleDigest of a step. */
 function singleDigest(d: Digest): Buffer {
@@ -48,14 +55,16 @@ function stepDigest(items: readonly Digest[], digest: DigestName): Buffer {
  * reference's HashChainBuilder does: a message with one part is a leaf by that part's digest, a
  * message with several parts by the digest of a step over them; leaves are paired left to right
  * level by level, a node without a right neighbour is carried up unchanged. `chainUri` is how the
- * result names the chain document (`/sig-hashchain.xml`, `/ts-hashchain.xml`).
+ * result names the chain document (`/sig-hashchain.xml`, `/ts-hashchain.xml`). A StepRef carries no
+ * DigestValue: hashchain.xsd has none, and the reference's verifier refuses one.
+ * @throws InternalError for no messages or a lone message of one part (nothing to chain)
  */
 export function buildHashChains(messages: readonly (readonly HashChainInput[])[], chainUri: string, digest: DigestName = 'sha512'): BuiltHashChains {
   if (messages.length === 0 || (messages.length === 1 && messages[0]!.length < 2)) {
     throw new XrdError('InternalError', { reason: 'a hash chain needs several messages or a message with several parts' });
   }
   const method = DIGEST_URIS[digest];
-  const parts = messages.map((m) => m.map((p) => ({ uri: p.uri, value: digestOf(p.data, digest), method })));
+  const parts = messages.map((m) => m.map((p) => ({ uri: p.uri, value: 'digest' in p ? p.digest : digestOf(p.data, digest), method })));
   const levels: Buffer[][] = [parts.map((items) => (items.length === 1 ? items[0]!.value : stepDigest(items, digest)))];
   while (levels[levels.length - 1]!.length > 1) {
     const below = levels[levels.length - 1]!;
@@ -82,10 +91,7 @@ export function buildHashChains(messages: readonly (readonly HashChainInput[])[]
     const leafStep = items.length > 1 ? pairs.length : undefined;
     let steps = '';
     pairs.forEach((pair, n) => {
-      const own =
-        n + 1 < pairs.length || leafStep !== undefined
-          ? value('StepRef', ` URI="#STEP${n + 1}"`, levels[pair.level]![index >> pair.level]!)
-          : value('DataRef', ` URI="${items[0]!.uri}"`, items[0]!.value);
+      const own = n + 1 < pairs.length || leafStep !== undefined ? `        <ns2:StepRef URI="#STEP${n + 1}"/>\n` : value('DataRef', ` URI="${items[0]!.uri}"`, items[0]!.value);
       const sibling = value('HashValue', '', pair.sibling);
       steps += `    <ns2:HashStep id="STEP${n}">\n${pair.ownFirst ? own + sibling : sibling + own}    </ns2:HashStep>\n`;
     });
@@ -95,117 +101,297 @@ export function buildHashChains(messages: readonly (readonly HashChainInput[])[]
   return { result, chains };
 }
 
-export interface HashChainVerification {
-  /** URIs of the inputs whose digests were checked. */
-  readonly verifiedInputs: readonly string[];
-  /** DataRef URIs for which no input was given (allowed only when not required). */
-  readonly missingInputs: readonly string[];
+/**
+ * A part given by its digest, as the reference's callers give parts (its proxies pass each part's
+ * digest): a DataRef with the same digest method takes it as it is, without comparing its own
+ * DigestValue, so a changed part shows only in the result (InvalidHashChain).
+ */
+export interface InputDigest {
+  /** The part's digest with this algorithm, or undefined when the caller has none with it. */
+  inputDigest(algorithm: DigestName): Buffer | undefined;
+}
+
+export function inputDigest(algorithm: DigestName, value: Buffer): InputDigest {
+  return { inputDigest: (a) => (a === algorithm ? value : undefined) };
 }
 
 /**
- * Verifies a HashChainResult against the chain documents it names and the given inputs: every
- * DataRef's digest must match its input, every StepRef the step it names, the steps must combine
- * to the result's digest, and every input must be used.
- * @throws MalformedHashChain, InvalidHashChain, InvalidHashChainRef, HashChainUnusedInputs,
- *   InvalidReference (a part the chain names is missing and `requireAllInputs` is set)
+ * What a caller gives for a part the chain must reference: the part itself (digested after the
+ * DataRef's transforms and compared with its DigestValue), its digest, or null (the part is to be
+ * found among the resources, as the reference's `null` input is resolved).
+ */
+export type ChainInput = Buffer | DigestSource | InputDigest | null;
+
+export interface HashChainVerification {
+  /** DataRef URIs whose digest was checked against the data or taken from an input digest. */
+  readonly verified: readonly string[];
+  /** DataRef URIs whose data was not available and whose DigestValue was trusted (only with `trustUnresolved`). */
+  readonly unresolved: readonly string[];
+}
+
+export interface HashChainOptions {
+  /**
+   * A DataRef whose data is neither an input nor a resource contributes its own DigestValue and is
+   * reported as unresolved (the reference's container verifier, for parts a container leaves out);
+   * otherwise it is InvalidReference (the reference's proxies).
+   */
+  readonly trustUnresolved?: boolean;
+}
+
+interface ChainDocument {
+  readonly uri: string;
+  readonly steps: ReadonlyMap<string, XmlElement>;
+  readonly defaultMethod: string | undefined;
+}
+
+/**
+ * Verifies a HashChainResult against the chain documents and data it names (`resources`, by URI:
+ * `/sig-hashchain.xml`, `/message.xml`, …) and the inputs: every input must be referenced by a
+ * DataRef, and the steps must combine to the result's digest. Checked, as the reference does: the
+ * result's digest first, unused inputs after it.
+ * @throws MalformedHashChain (not as hashchain.xsd describes, a step URI naming no step, a cycle),
+ *   InvalidHashChain (the steps do not combine to the result), InvalidHashChainRef (a DataRef's
+ *   digest does not match its data), HashChainUnusedInputs, InvalidReference (data or a chain
+ *   document that cannot be resolved)
  */
 export function verifyHashChain(
   resultXml: Buffer | string,
-  chainDocuments: ReadonlyMap<string, Buffer | string>,
-  inputs: ReadonlyMap<string, Buffer | DigestSource>,
-  options: { requireAllInputs?: boolean } = {},
+  resources: ReadonlyMap<string, Buffer | string | DigestSource>,
+  inputs: ReadonlyMap<string, ChainInput>,
+  options: HashChainOptions = {},
 ): HashChainVerification {
-  const result = parse(resultXml, 'HashChainResult');
-  const resultDigest = digestValue(result);
-  const resultMethod = methodOf(result, undefined);
-  const verifiedInputs: string[] = [];
-  const missingInputs: string[] = [];
-  const documents = new Map<string, { root: XmlElement; steps: Map<string, XmlElement>; defaultMethod: string | undefined }>();
+  const result = readResult(resultXml);
+  const verified = new Set<string>();
+  const unresolved = new Set<string>();
+  const documents = new Map<string, ChainDocument>();
+  const resolving = new Set<string>();
+  let stepsComputed = 0;
 
-  const documentOf = (uri: string) => {
+  const documentOf = (uri: string): ChainDocument => {
     let doc = documents.get(uri);
     if (!doc) {
-      const text = chainDocuments.get(uri);
-      if (text === undefined) throw new XrdError('InvalidHashChainRef', { uri, reason: 'the hash chain document is missing' });
-      const root = parse(text, 'HashChain');
-      const steps = new Map<string, XmlElement>();
-      for (const step of childElements(root)) if (step.localName === 'HashStep') steps.set(attribute(step, 'id') ?? '', step);
-      const defaultElement = child(root, HASH_CHAIN_NS, 'DefaultDigestMethod');
-      doc = { root, steps, defaultMethod: defaultElement ? attribute(defaultElement, 'Algorithm') : undefined };
+      const text = resources.get(uri);
+      if (text === undefined || isDigestSource(text)) throw new XrdError('InvalidReference', { uri, reason: 'Cannot resolve URI' });
+      doc = readChain(uri, text);
       documents.set(uri, doc);
     }
     return doc;
   };
 
-  const visited = new Set<string>();
-  const digestOfStep = (reference: string, base: string, method: string): Buffer => {
-    const hash = reference.indexOf('#');
-    if (hash < 0) throw new XrdError('MalformedHashChain', { reason: `step reference ${reference} has no fragment` });
-    const docUri = hash === 0 ? base : reference.slice(0, hash);
-    const doc = documentOf(docUri);
-    const key = `${docUri}#${reference.slice(hash + 1)}`;
-    if (visited.has(key)) throw new XrdError('MalformedHashChain', { reason: `step ${key} is referenced twice` });
-    visited.add(key);
-    const step = doc.steps.get(reference.slice(hash + 1));
-    if (!step) throw new XrdError('InvalidHashChainRef', { uri: key, reason: 'no such hash step' });
-    const items: Digest[] = [];
-    for (const item of childElements(step)) {
-      const itemMethod = methodOf(item, doc.defaultMethod);
-      const value = digestValue(item);
-      if (item.localName === 'DataRef') {
-        const uri = attribute(item, 'URI');
-        if (!uri) throw new XrdError('MalformedHashChain', { reason: 'DataRef without URI' });
-        if (child(item, DS, 'Transforms')) throw new XrdError('MalformedHashChain', { reason: `DataRef ${uri} has transforms, which X-Road does not use` });
-        const input = inputs.get(uri);
-        if (input === undefined) {
-          if (options.requireAllInputs) throw new XrdError('InvalidReference', { uri, reason: 'cannot resolve URI: the message has no such part' });
-          missingInputs.push(uri);
-        } else {
-          if (!digestOf(input, digestForUri(itemMethod)).equals(value)) throw new XrdError('InvalidHashChainRef', { uri, reason: 'digest does not match the data' });
-          verifiedInputs.push(uri);
-        }
-      } else if (item.localName === 'StepRef') {
-        const uri = attribute(item, 'URI');
-        if (!uri) throw new XrdError('MalformedHashChain', { reason: 'StepRef without URI' });
-        if (!digestOfStep(uri, docUri, itemMethod).equals(value)) throw new XrdError('InvalidHashChainRef', { uri, reason: 'digest does not match the step' });
-      } else if (item.localName !== 'HashValue') {
-        throw new XrdError('MalformedHashChain', { reason: `unexpected element ${item.name} in a hash step` });
-      }
-      items.push({ value, method: itemMethod });
+  const dataRefDigest = (item: XmlElement, digest: DigestName): Buffer => {
+    const uri = attribute(item, 'URI')!;
+    const stated = digestValue(item);
+    const input = inputs.get(uri);
+    const given = isInputDigest(input) ? input.inputDigest(digest) : undefined;
+    if (given) {
+      verified.add(uri);
+      return given;
     }
-    if (items.length === 0) throw new XrdError('MalformedHashChain', { reason: `hash step ${key} is empty` });
-    return stepDigest(items, digestForUri(method));
+    // As the reference's resolver: the part given, else the resource of that URI.
+    const data = input === undefined || input === null || isInputDigest(input) ? resources.get(uri) : input;
+    if (data === undefined) {
+      if (!options.trustUnresolved) throw new XrdError('InvalidReference', { uri, reason: 'Cannot resolve URI' });
+      unresolved.add(uri);
+      return stated;
+    }
+    const transforms = child(item, DS, 'Transforms');
+    const computed = transforms ? digestOfTransformed(uri, data, transforms, digest) : digestOf(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, digest);
+    if (!computed.equals(stated)) throw new XrdError('InvalidHashChainRef', { uri, reason: `Invalid digest value in hash chain reference to ${uri}` });
+    verified.add(uri);
+    return computed;
   };
 
-  const uri = attribute(result, 'URI');
-  if (!uri) throw new XrdError('MalformedHashChain', { reason: 'HashChainResult without URI' });
-  if (!digestOfStep(uri, '', resultMethod).equals(resultDigest)) throw new XrdError('InvalidHashChain', { reason: 'the steps do not combine to the result digest' });
-  const unused = [...inputs.keys()].filter((u) => !verifiedInputs.includes(u));
+  /** The DER of the step `uri` names, relative to the chain document `base`. */
+  const stepData = (uri: string, base: ChainDocument | undefined): Buffer => {
+    const hash = uri.indexOf('#');
+    const fragment = hash < 0 ? '' : uri.slice(hash + 1);
+    if (fragment === '') throw new XrdError('MalformedHashChain', { reason: `Invalid hash step URI: ${uri}` });
+    const docUri = uri.slice(0, hash);
+    const doc = docUri === '' ? base : documentOf(docUri);
+    if (!doc) throw new XrdError('MalformedHashChain', { reason: `Invalid hash step URI: ${uri} (no chain document to look in)` });
+    const step = doc.steps.get(fragment);
+    if (!step) throw new XrdError('MalformedHashChain', { reason: `Invalid hash step URI: ${uri}` });
+    const key = `${doc.uri}#${fragment}`;
+    if (resolving.has(key)) throw new XrdError('MalformedHashChain', { reason: `hash step ${key} refers to itself` });
+    if (++stepsComputed > MAX_STEPS) throw new XrdError('MalformedHashChain', { reason: `more than ${MAX_STEPS} hash steps` });
+    resolving.add(key);
+    const items: Digest[] = [];
+    for (const item of elements(step)) {
+      const method = methodOf(item, doc.defaultMethod);
+      const digest = DIGEST_BY_URI.get(method)!;
+      let value: Buffer;
+      if (item.localName === 'DataRef') value = dataRefDigest(item, digest);
+      else if (item.localName === 'StepRef') {
+        value = createHash(digest).update(stepData(attribute(item, 'URI')!, doc)).digest();
+        // hashchain.xsd gives StepRef no DigestValue; chains written by xrd before 0.2 carry one, checked here.
+        const stated = child(item, DS, 'DigestValue');
+        if (stated && !base64Of(stated).equals(value)) throw new XrdError('InvalidHashChainRef', { uri: attribute(item, 'URI')!, reason: 'digest does not match the step' });
+      } else value = digestValue(item);
+      items.push({ value, method });
+    }
+    resolving.delete(key);
+    return encodeTlv(TAG.SEQUENCE, ...items.map(singleDigest));
+  };
+
+  const resultDigest = DIGEST_BY_URI.get(result.method)!;
+  if (!createHash(resultDigest).update(stepData(result.uri, undefined)).digest().equals(result.value)) {
+    throw new XrdError('InvalidHashChain', { reason: 'Hash chain result does not match hash chain calculation' });
+  }
+  const unused = [...inputs.keys()].filter((u) => !verified.has(u) && !unresolved.has(u));
   if (unused.length > 0) throw new XrdError('HashChainUnusedInputs', { inputs: unused.join(', ') });
-  return { verifiedInputs, missingInputs };
+  return { verified: [...verified], unresolved: [...unresolved] };
 }
 
-function parse(text: Buffer | string, rootName: string): XmlElement {
+function isInputDigest(value: unknown): value is InputDigest {
+  return typeof value === 'object' && value !== null && typeof (value as InputDigest).inputDigest === 'function';
+}
+
+/** The digest of a DataRef's data after its transforms, each of which must be a C14N 1.0 method. */
+function digestOfTransformed(uri: string, data: Buffer | string | DigestSource, transforms: XmlElement, digest: DigestName): Buffer {
+  if (isDigestSource(data)) throw new XrdError('InvalidReference', { uri, reason: 'transforms need the data itself, not only its digest' });
+  let bytes: Buffer | string = data;
+  for (const transform of elements(transforms)) {
+    const method = c14nMethodOfElement(transform);
+    if (!method) throw malformed(`unsupported transform ${attribute(transform, 'Algorithm')}`);
+    try {
+      bytes = canonicalizeDocument(parseXmlDocument(bytes), method);
+    } catch (err) {
+      if (!(err instanceof XmlError)) throw err;
+      throw new XrdError('InvalidHashChainRef', { uri, reason: `cannot canonicalise: ${err.message}` }, { cause: err });
+    }
+  }
+  return createHash(digest).update(bytes).digest();
+}
+
+
+// ---- hashchain.xsd, as code ------------------------------------------------------------------
+
+const malformed = (reason: string) => new XrdError('MalformedHashChain', { reason });
+
+function parseRoot(text: Buffer | string, rootName: string): XmlElement {
   let root: XmlElement;
   try {
-    root = parseXml(text);
+    root = parseXmlDocument(text).root;
   } catch (err) {
-    throw new XrdError('MalformedHashChain', { reason: (err as XmlError).message }, { cause: err });
+    throw new XrdError('MalformedHashChain', { reason: `Parsing hash chain failed: ${(err as XmlError).message}` }, { cause: err });
   }
-  if (root.namespace !== HASH_CHAIN_NS || root.localName !== rootName) throw new XrdError('MalformedHashChain', { reason: `expected ${rootName}, found ${root.name}` });
+  if (root.namespace !== HASH_CHAIN_NS || root.localName !== rootName) throw malformed(`expected ${rootName}, found ${root.name}`);
   return root;
 }
 
-function digestValue(element: XmlElement): Buffer {
-  const value = child(element, DS, 'DigestValue');
-  if (!value) throw new XrdError('MalformedHashChain', { reason: `${element.localName} has no DigestValue` });
-  return Buffer.from(textOf(value).replace(/\s+/g, ''), 'base64');
+function readResult(text: Buffer | string): { uri: string; method: string; value: Buffer } {
+  const root = parseRoot(text, 'HashChainResult');
+  checkAttributes(root, ['URI'], ['URI']);
+  const [method, value] = sequence(root, [
+    [DS, 'DigestMethod', false],
+    [DS, 'DigestValue', true],
+  ]);
+  if (!method) throw malformed('HashChainResult has no DigestMethod');
+  return { uri: attribute(root, 'URI')!, method: digestMethod(method), value: base64Of(value!) };
 }
 
-function methodOf(element: XmlElement, fallback: string | undefined): string {
-  const method = child(element, DS, 'DigestMethod');
-  const uri = method ? attribute(method, 'Algorithm') : fallback;
-  if (!uri) throw new XrdError('MalformedHashChain', { reason: `${element.localName} has no digest method` });
-  digestForUri(uri);
-  return uri;
+function readChain(uri: string, text: Buffer | string): ChainDocument {
+  const root = parseRoot(text, 'HashChain');
+  checkAttributes(root, [], []);
+  const children = elements(root);
+  let at = 0;
+  let defaultMethod: string | undefined;
+  if (children[0]?.namespace === HASH_CHAIN_NS && children[0].localName === 'DefaultDigestMethod') {
+    defaultMethod = digestMethod(children[0]);
+    at = 1;
+  }
+  const steps = new Map<string, XmlElement>();
+  for (const step of children.slice(at)) {
+    if (step.namespace !== HASH_CHAIN_NS || step.localName !== 'HashStep') throw malformed(`unexpected element ${step.name} in HashChain`);
+    checkAttributes(step, ['id'], []);
+    const id = attribute(step, 'id');
+    if (id !== undefined) {
+      if (!/^[A-Za-z_][\w.\-]*$/.test(id)) throw malformed(`HashStep id "${id}" is not an NCName`);
+      if (steps.has(id)) throw malformed(`HashStep id "${id}" is not unique`);
+      steps.set(id, step);
+    }
+    for (const item of elements(step)) {
+      if (item.namespace !== HASH_CHAIN_NS) throw malformed(`unexpected element ${item.name} in HashStep`);
+      if (item.localName === 'HashValue') {
+        checkAttributes(item, [], []);
+        sequence(item, [[DS, 'DigestMethod', false], [DS, 'Transforms', false], [DS, 'DigestValue', true]]);
+      } else if (item.localName === 'DataRef') {
+        checkAttributes(item, ['URI'], ['URI']);
+        sequence(item, [[DS, 'DigestMethod', false], [DS, 'Transforms', false], [DS, 'DigestValue', true]]);
+      } else if (item.localName === 'StepRef') {
+        checkAttributes(item, ['URI'], ['URI']);
+        sequence(item, [[DS, 'DigestMethod', false], [DS, 'DigestValue', false]]);
+      } else throw malformed(`unexpected element ${item.name} in HashStep`);
+      const method = child(item, DS, 'DigestMethod');
+      if (method) digestMethod(method);
+      else if (!defaultMethod) throw malformed(`${item.localName} has no digest method and the chain no DefaultDigestMethod`);
+      const transforms = child(item, DS, 'Transforms');
+      if (transforms) checkTransforms(transforms);
+    }
+  }
+  return { uri, steps, defaultMethod };
+}
+
+/** Child elements, with text other than whitespace refused (the schema's types have element-only content). */
+function elements(parent: XmlElement): XmlElement[] {
+  const out: XmlElement[] = [];
+  for (const node of parent.children) {
+    if (node.kind === 'element') out.push(node);
+    else if (node.kind === 'text' && /[^ \t\n\r]/.test(node.value)) throw malformed(`text in ${parent.localName}`);
+  }
+  return out;
+}
+
+/** The element's children in the schema's order, each present at most once; returns them by position. */
+function sequence(parent: XmlElement, expected: readonly [ns: string, name: string, required: boolean][]): (XmlElement | undefined)[] {
+  const found: (XmlElement | undefined)[] = expected.map(() => undefined);
+  let at = 0;
+  for (const e of elements(parent)) {
+    while (at < expected.length && (expected[at]![0] !== e.namespace || expected[at]![1] !== e.localName)) at++;
+    if (at === expected.length) throw malformed(`unexpected element ${e.name} in ${parent.localName}`);
+    found[at++] = e;
+  }
+  expected.forEach(([, name, required], i) => {
+    if (required && !found[i]) throw malformed(`${parent.localName} has no ${name}`);
+    if (name === 'DigestValue' && found[i]) base64Of(found[i]);
+  });
+  return found;
+}
+
+function checkAttributes(element: XmlElement, allowed: readonly string[], required: readonly string[]): void {
+  for (const a of element.attributes) if (!allowed.includes(a.name)) throw malformed(`unexpected attribute ${a.name} on ${element.localName}`);
+  for (const name of required) if (attribute(element, name) === undefined) throw malformed(`${element.localName} has no ${name}`);
+}
+
+/** ds:DigestMethodType: an Algorithm, here one of the digests X-Road uses. */
+function digestMethod(element: XmlElement): string {
+  const algorithm = attribute(element, 'Algorithm');
+  if (algorithm === undefined) throw malformed(`${element.localName} has no Algorithm`);
+  if (!DIGEST_BY_URI.has(algorithm)) throw malformed(`unsupported digest method ${algorithm}`);
+  return algorithm;
+}
+
+/** ds:Transforms: one or more ds:Transform with an Algorithm. */
+function checkTransforms(transforms: XmlElement): void {
+  const list = elements(transforms);
+  if (list.length === 0) throw malformed('Transforms without Transform');
+  for (const t of list) {
+    if (t.namespace !== DS || t.localName !== 'Transform' || attribute(t, 'Algorithm') === undefined) throw malformed(`unexpected element ${t.name} in Transforms`);
+  }
+}
+
+function methodOf(item: XmlElement, fallback: string | undefined): string {
+  const method = child(item, DS, 'DigestMethod');
+  return method ? attribute(method, 'Algorithm')! : fallback!;
+}
+
+function digestValue(element: XmlElement): Buffer {
+  return base64Of(child(element, DS, 'DigestValue')!);
+}
+
+/** xs:base64Binary. */
+function base64Of(element: XmlElement): Buffer {
+  const text = textOf(element).replace(/[ \t\n\r]+/g, '');
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) throw malformed(`${element.localName} is not base64`);
+  return Buffer.from(text, 'base64');
 }

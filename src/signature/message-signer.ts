@@ -12,7 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import { XrdError, toXrdError } from '../platform/errors.ts';
-import { signatureMethodForId, type DigestSource, type SignatureMethod } from './algorithms.ts';
+import { signatureMethodForId, type SignatureMethod } from './algorithms.ts';
+import { digestOf, type DigestSource } from './digest-source.ts';
 import { buildHashChains, type HashChainInput } from './hash-chain.ts';
 import { HASH_CHAIN_RESULT_URI, HASH_CHAIN_URI, MESSAGE_URI } from './verifier.ts';
 import { prepareSignature } from './xades.ts';
@@ -35,8 +36,8 @@ export type DigestSigner = (keyId: string, algorithm: string, digest: Buffer) =>
 
 export interface MessageToSign {
   /** `/message.xml`: the SOAP message, or a REST message's header part. */
-  readonly message: Buffer;
-  /** `/attachment1…`: SOAP attachments, or a REST body; large ones as digest sources. */
+  readonly message: Buffer | DigestSource;
+  /** `/attachment1…`: SOAP attachments, or a REST body (a DigestSource when spooled to a file). */
   readonly attachments?: readonly (Buffer | DigestSource)[];
 }
 
@@ -123,17 +124,17 @@ export class BatchSigner {
     const method = signatureMethodForId(key.algorithm);
     const direct = messages.length === 1 && (messages[0]!.attachments?.length ?? 0) === 0;
     if (direct) {
-      const signatureXml = await this.signReferences(key, method, MESSAGE_URI, messages[0]!.message, 'text/xml');
+      const signatureXml = await this.signReferences(key, method, MESSAGE_URI, digestOf(messages[0]!.message, method.digest), 'text/xml');
       return [{ signatureXml }];
     }
     const chains = buildHashChains(messages.map(partsOf), HASH_CHAIN_URI, method.digest);
-    const signatureXml = await this.signReferences(key, method, HASH_CHAIN_RESULT_URI, Buffer.from(chains.result), 'application/hash-chain-result');
+    const signatureXml = await this.signReferences(key, method, HASH_CHAIN_RESULT_URI, digestOf(Buffer.from(chains.result), method.digest), 'application/hash-chain-result');
     return chains.chains.map((hashChain) => ({ signatureXml, hashChainResult: chains.result, hashChain }));
   }
 
-  private async signReferences(key: SigningKey, method: SignatureMethod, uri: string, data: Buffer, mimeType: string): Promise<string> {
+  private async signReferences(key: SigningKey, method: SignatureMethod, uri: string, digest: Buffer, mimeType: string): Promise<string> {
     const prepared = prepareSignature({
-      references: [{ uri, digest: createHash(method.digest).update(data).digest() }],
+      references: [{ uri, digest }],
       mimeType,
       method,
       signingCert: key.cert,

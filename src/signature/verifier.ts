@@ -5,10 +5,16 @@
  * the verification time. Errors are the reference's codes; hash-chain errors are reported under
  * MalformedSignature (e.g. MalformedSignature.InvalidHashChainRef).
  *
- * Both forms are accepted: 7.x, where the signature references `/message.xml` or, for batches and
- * attachments, `/sig-hashchainresult.xml`; and 8.x, where it references `/message.xml` and each
- * `/attachmentN` directly. Unlike the reference, a direct-form signature must cover every
- * attachment the message carries.
+ * What the reference's verifier (Apache Santuario behind its SignatureVerifier) accepts is accepted
+ * here: the `ds:Signature` as the document root (EU DSS, the X-Road 8 form) or inside
+ * `asic:XAdESSignatures` (any version of its namespace); any Id values; SignedInfo and references
+ * canonicalised with inclusive or exclusive C14N 1.0, with or without comments; transforms made of
+ * those on any reference; SigningCertificate or SigningCertificateV2. Same-document references
+ * (`#id`) name the first element with that `Id`, as the reference's IdResolver finds it, and keep
+ * that element's comments for a #WithComments transform as it does. Both message forms are
+ * accepted: 7.x, where the signature references `/message.xml` or, for batches and attachments,
+ * `/sig-hashchainresult.xml`; and 8.x, where it references `/message.xml` and each `/attachmentN`
+ * directly. Unlike the reference, every part the message carries must be covered.
  */
 import { constants, createHash, verify, type KeyObject } from 'node:crypto';
 import { memberOfSigningCert } from '../certificates/certificate-profile.ts';
@@ -19,12 +25,13 @@ import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
 import { buildCertPath, type CertPath } from '../trust/cert-path.ts';
 import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse } from '../trust/ocsp.ts';
 import { ocspPolicyFor, verifyOcspResponse } from '../trust/ocsp-verifier.ts';
-import { C14N_ALGORITHM, canonicalize } from '../xml/c14n.ts';
-import { XmlError, attribute, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
-import { digestForUri, digestOf, signatureMethodForUri, type DigestSource, type SignatureMethod } from './algorithms.ts';
-import { verifyHashChain } from './hash-chain.ts';
+import { c14nMethodOfElement, canonicalize, canonicalizeDocument, type C14nMethod } from '../xml/c14n.ts';
+import { XmlError, attribute, child, childElements, parseXml, parseXmlDocument, textOf, type XmlElement } from '../xml/xml-tree.ts';
+import { digestForUri, signatureMethodForUri, type SignatureMethod } from './algorithms.ts';
+import { digestOf, type DigestSource } from './digest-source.ts';
+import { verifyHashChain, type ChainInput } from './hash-chain.ts';
 import { parseTimestampToken, verifyTimestamp, type TimestampToken, type VerifiedTimestamp } from './timestamp.ts';
-import { NS, SIGNED_PROPERTIES_TYPE } from './xades.ts';
+import { NS } from './xades.ts';
 
 export const MESSAGE_URI = '/message.xml';
 export const HASH_CHAIN_RESULT_URI = '/sig-hashchainresult.xml';
@@ -32,30 +39,44 @@ export const HASH_CHAIN_URI = '/sig-hashchain.xml';
 
 /** What a signature covers: the message (SOAP, or REST header part), attachments, batch hash chain. */
 export interface SignedParts {
-  readonly message: Buffer;
-  /** `/attachment1`, `/attachment2`, … (a REST body is `/attachment1`); large ones as digest sources. */
+  readonly message: Buffer | DigestSource;
+  /** `/attachment1`, `/attachment2`, … (a REST body is `/attachment1`). */
   readonly attachments?: readonly (Buffer | DigestSource)[];
   readonly hashChainResult?: Buffer;
   readonly hashChain?: Buffer;
 }
 
+/** A ds:Reference of SignedInfo. */
 export interface DataReference {
   readonly uri: string;
+  /** C14N transforms, applied in order (any other transform is refused when parsing). */
+  readonly transforms: readonly C14nMethod[];
   readonly digestMethod: string;
   readonly digestValue: Buffer;
+}
+
+/** A reference to an element of the signature document (`#id`) and that element. */
+export interface DocumentReference extends DataReference {
+  readonly target: XmlElement;
 }
 
 /** A signature document read and checked against the structure X-Road signatures have. */
 export interface ParsedSignature {
   readonly signedInfo: XmlElement;
+  /** How SignedInfo is canonicalised. */
+  readonly c14n: C14nMethod;
   readonly method: SignatureMethod;
   readonly signatureValue: Buffer;
+  /** References to the message's parts (`/message.xml`, `/attachmentN`, `/sig-hashchainresult.xml`). */
   readonly dataReferences: readonly DataReference[];
+  /** References to elements of the signature document, the signed properties among them. */
+  readonly documentReferences: readonly DocumentReference[];
   readonly signedProperties: XmlElement;
   readonly signedPropertiesReference: DataReference;
   readonly signingCert: Buffer;
   readonly signingTime: Date;
-  readonly signingCertDigest: DataReference | undefined;
+  /** The CertDigests of SigningCertificate(V2): one of them must be the signing certificate's. */
+  readonly signingCertDigests: readonly { readonly digestMethod: string; readonly digestValue: Buffer }[];
   readonly timestamp: Buffer | undefined;
   readonly extraCerts: readonly Buffer[];
   readonly ocspResponses: readonly Buffer[];
@@ -63,11 +84,18 @@ export interface ParsedSignature {
 
 const DS = NS.ds;
 const XADES = NS.xades;
+/** Digests a CertDigest may use: SHA-1 too, which EN 319 132 signers still write for certificates. */
+const CERT_DIGESTS: Record<string, string> = {
+  'http://www.w3.org/2000/09/xmldsig#sha1': 'sha1',
+  'http://www.w3.org/2001/04/xmlenc#sha256': 'sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#sha384': 'sha384',
+  'http://www.w3.org/2001/04/xmlenc#sha512': 'sha512',
+};
 
 /**
  * Messages signed in one batch carry the same signature document: the proxies see it once per
  * message. Parsed documents are kept by their SHA-256, and the checks that depend only on the
- * document (signed properties digest, signature value) are done once per parsed document.
+ * document (same-document references, signature value) are done once per parsed document.
  */
 const parsedSignatures = new Map<string, ParsedSignature>();
 const PARSED_SIGNATURES_LIMIT = 256;
@@ -103,59 +131,67 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
     throw new XrdError('MalformedSignature', { reason: (err as XmlError).message }, { cause: err });
   }
   const malformed = (reason: string) => new XrdError('MalformedSignature', { reason });
-  let signature = root;
-  if (root.namespace === NS.asic && root.localName === 'XAdESSignatures') {
-    const signatures = childElements(root);
-    if (signatures.length !== 1 || signatures[0]!.namespace !== DS || signatures[0]!.localName !== 'Signature') throw malformed('XAdESSignatures must hold exactly one ds:Signature');
-    signature = signatures[0]!;
-  } else if (root.namespace !== DS || root.localName !== 'Signature') throw malformed(`unexpected root element ${root.name}`);
+  // The reference takes the first ds:Signature of the document, whatever the root is.
+  const signature = firstElement(root, (e) => e.namespace === DS && e.localName === 'Signature');
+  if (!signature) throw malformed('Could not find element "ds:Signature"');
 
   const need = (parent: XmlElement, ns: string, name: string): XmlElement => {
     const e = child(parent, ns, name);
     if (!e) throw malformed(`${parent.localName} has no ${name}`);
     return e;
   };
-  const base64 = (e: XmlElement): Buffer => {
-    const text = textOf(e).replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw malformed(`${e.localName} is not base64`);
-    return Buffer.from(text, 'base64');
+  const c14nOf = (e: XmlElement): C14nMethod => {
+    const method = c14nMethodOfElement(e);
+    if (!method) throw malformed(`unsupported ${e.localName === 'Transform' ? 'transform' : 'canonicalization method'} ${attribute(e, 'Algorithm') ?? '(none)'}`);
+    return method;
   };
-  const reference = (e: XmlElement): DataReference => {
+  const digestReference = (e: XmlElement) => {
     const method = attribute(need(e, DS, 'DigestMethod'), 'Algorithm');
     if (!method) throw malformed('DigestMethod without Algorithm');
-    return { uri: attribute(e, 'URI') ?? '', digestMethod: method, digestValue: base64(need(e, DS, 'DigestValue')) };
+    return { digestMethod: method, digestValue: base64(need(e, DS, 'DigestValue')) };
   };
 
   const signedInfo = need(signature, DS, 'SignedInfo');
-  if (attribute(need(signedInfo, DS, 'CanonicalizationMethod'), 'Algorithm') !== C14N_ALGORITHM) throw malformed('canonicalization must be inclusive C14N 1.0');
+  const c14n = c14nOf(need(signedInfo, DS, 'CanonicalizationMethod'));
   const method = signatureMethodForUri(attribute(need(signedInfo, DS, 'SignatureMethod'), 'Algorithm') ?? '');
   const dataReferences: DataReference[] = [];
-  let signedPropertiesReference: DataReference | undefined;
+  const documentReferences: DocumentReference[] = [];
+  const byId = indexById(root);
   for (const e of childElements(signedInfo)) {
     if (e.localName !== 'Reference' || e.namespace !== DS) continue;
-    if (child(e, DS, 'Transforms')) throw malformed('references with transforms are not used by X-Road');
-    const ref = reference(e);
-    if (attribute(e, 'Type') === SIGNED_PROPERTIES_TYPE) signedPropertiesReference = ref;
-    else dataReferences.push(ref);
+    const transforms = child(e, DS, 'Transforms');
+    const { digestMethod, digestValue } = digestReference(e);
+    digestForUri(digestMethod); // an unknown digest method is MalformedSignature already here
+    const ref: DataReference = {
+      uri: attribute(e, 'URI') ?? '',
+      transforms: transforms ? childElements(transforms).map(c14nOf) : [],
+      digestMethod,
+      digestValue,
+    };
+    if (!ref.uri.startsWith('#')) {
+      dataReferences.push(ref);
+      continue;
+    }
+    const target = byId.get(ref.uri.slice(1));
+    if (!target) throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'no element has this Id' });
+    documentReferences.push({ ...ref, target });
   }
-  if (!signedPropertiesReference) throw malformed('no reference to the signed properties');
-  if (dataReferences.length === 0) throw malformed('the signature references no data');
 
   const keyInfo = child(signature, DS, 'KeyInfo');
   const certElement = keyInfo && child(child(keyInfo, DS, 'X509Data') ?? keyInfo, DS, 'X509Certificate');
   if (!certElement) throw malformed('Signature does not contain signing certificate');
 
-  const spId = signedPropertiesReference.uri.startsWith('#') ? signedPropertiesReference.uri.slice(1) : '';
-  let qualifying: XmlElement | undefined;
-  for (const object of childElements(signature)) if (object.localName === 'Object') qualifying ??= child(object, XADES, 'QualifyingProperties');
-  if (!qualifying) throw malformed('no xades:QualifyingProperties');
-  const signedProperties = need(qualifying, XADES, 'SignedProperties');
-  if (attribute(signedProperties, 'Id') !== spId) throw malformed(`signed properties reference ${signedPropertiesReference.uri} does not name the SignedProperties`);
+  // XAdES: SignedInfo must reference the SignedProperties of the signature's QualifyingProperties.
+  const spReference = documentReferences.find((r) => r.target.namespace === XADES && r.target.localName === 'SignedProperties');
+  if (!spReference) throw malformed('no reference to the signed properties');
+  const signedProperties = spReference.target;
+  const qualifying = signedProperties.parent;
+  if (qualifying?.namespace !== XADES || qualifying.localName !== 'QualifyingProperties') throw malformed('SignedProperties is not in xades:QualifyingProperties');
   const sigProps = need(signedProperties, XADES, 'SignedSignatureProperties');
   const signingTime = new Date(textOf(need(sigProps, XADES, 'SigningTime')).trim());
   if (Number.isNaN(signingTime.getTime())) throw malformed('SigningTime is not a date');
   const certRef = child(sigProps, XADES, 'SigningCertificate') ?? child(sigProps, XADES, 'SigningCertificateV2');
-  const certDigest = certRef && child(child(certRef, XADES, 'Cert') ?? certRef, XADES, 'CertDigest');
+  const signingCertDigests = certRef ? childElements(certRef).filter((c) => c.localName === 'Cert' && c.namespace === XADES).map((c) => digestReference(need(c, XADES, 'CertDigest'))) : [];
 
   let timestamp: Buffer | undefined;
   const extraCerts: Buffer[] = [];
@@ -166,25 +202,113 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
     const stamp = child(unsignedSig, XADES, 'SignatureTimeStamp');
     if (stamp) timestamp = base64(child(stamp, XADES, 'EncapsulatedTimeStamp') ?? stamp);
     const values = child(unsignedSig, XADES, 'CertificateValues');
-    if (values) for (const c of childElements(values)) extraCerts.push(base64(c));
+    const decoded = new Map<XmlElement, Buffer>();
+    if (values) {
+      for (const c of childElements(values)) {
+        const der = base64(c);
+        extraCerts.push(der);
+        decoded.set(c, der);
+      }
+    }
+    checkCertificateRefs(byId, unsignedSig, decoded);
     const revocation = child(unsignedSig, XADES, 'RevocationValues');
     const ocspValues = revocation && child(revocation, XADES, 'OCSPValues');
     if (ocspValues) for (const o of childElements(ocspValues)) ocspResponses.push(base64(o));
   }
   return {
     signedInfo,
+    c14n,
     method,
     signatureValue: base64(need(signature, DS, 'SignatureValue')),
     dataReferences,
+    documentReferences,
     signedProperties,
-    signedPropertiesReference,
+    signedPropertiesReference: spReference,
     signingCert: base64(certElement),
     signingTime,
-    signingCertDigest: certDigest ? reference(certDigest) : undefined,
+    signingCertDigests,
     timestamp,
     extraCerts,
     ocspResponses,
   };
+}
+
+/**
+ * CompleteCertificateRefs: each Cert names (by URI) an encapsulated certificate whose digest it
+ * gives, as the reference checks (`decoded`: the CertificateValues already read).
+ */
+function checkCertificateRefs(byId: ReadonlyMap<string, XmlElement>, unsignedSig: XmlElement, decoded: ReadonlyMap<XmlElement, Buffer>): void {
+  const refs = child(unsignedSig, XADES, 'CompleteCertificateRefs');
+  const certRefs = refs && child(refs, XADES, 'CertRefs');
+  if (!certRefs) return;
+  for (const cert of childElements(certRefs)) {
+    const uri = attribute(cert, 'URI');
+    if (!uri) throw new XrdError('MalformedSignature', { reason: 'Missing certificate id attribute' });
+    const element = byId.get(uri.startsWith('#') ? uri.slice(1) : uri);
+    if (!element) throw new XrdError('MalformedSignature', { reason: `Could not find certificate with id ${uri}` });
+    const certDigest = child(cert, XADES, 'CertDigest');
+    const method = certDigest && child(certDigest, DS, 'DigestMethod');
+    const value = certDigest && child(certDigest, DS, 'DigestValue');
+    const algorithm = method && CERT_DIGESTS[attribute(method, 'Algorithm') ?? ''];
+    if (!algorithm || !value) throw new XrdError('MalformedSignature', { reason: `Certificate ${uri} has no digest` });
+    // A signer sends the same CA certificates with every message: each pair is digested once.
+    const key = `${algorithm} ${textOf(value).trim()}`;
+    const certText = textOf(element);
+    if (certRefsChecked.get(key) === certText) continue;
+    if (!createHash(algorithm).update(decoded.get(element) ?? base64(element)).digest().equals(base64(value))) {
+      throw new XrdError('MalformedSignature', { reason: `Certificate ${uri} digest does not match` });
+    }
+    if (certRefsChecked.size >= PARSED_SIGNATURES_LIMIT) certRefsChecked.delete(certRefsChecked.keys().next().value!);
+    certRefsChecked.set(key, certText);
+  }
+}
+const certRefsChecked = new Map<string, string>();
+
+/** Elements by Id, the first in document order for each, as the reference's IdResolver finds them. */
+function indexById(root: XmlElement): Map<string, XmlElement> {
+  const index = new Map<string, XmlElement>();
+  const visit = (e: XmlElement) => {
+    for (const a of e.attributes) if (a.name === 'Id' && !index.has(a.value)) index.set(a.value, e);
+    for (const node of e.children) if (node.kind === 'element') visit(node);
+  };
+  visit(root);
+  return index;
+}
+
+/** The first element in document order (the element itself first) that satisfies `test`. */
+function firstElement(from: XmlElement, test: (e: XmlElement) => boolean): XmlElement | undefined {
+  if (test(from)) return from;
+  for (const node of from.children) {
+    if (node.kind !== 'element') continue;
+    const found = firstElement(node, test);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The element's base64 text (whitespace allowed, which Buffer.from skips). */
+function base64(e: XmlElement): Buffer {
+  const text = textOf(e);
+  if (!BASE64.test(text)) throw new XrdError('MalformedSignature', { reason: `${e.localName} is not base64` });
+  return Buffer.from(text, 'base64');
+}
+const BASE64 = /^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/;
+
+/** The octets a reference's digest is over: its target (canonicalised) or data, through its transforms. */
+function referencedOctets(ref: DataReference, data: XmlElement | Buffer): Buffer | string {
+  const [first, ...rest] = ref.transforms;
+  // A same-document reference without transforms is canonicalised as inclusive C14N without comments (XML-DSig §4.3.3.2).
+  let octets: Buffer | string = Buffer.isBuffer(data) ? (first ? canonicalizeDocument(parseReferenced(ref, data), first) : data) : canonicalize(data, first ?? { exclusive: false, comments: false });
+  for (const method of rest) octets = canonicalizeDocument(parseReferenced(ref, octets), method);
+  return octets;
+}
+
+function parseReferenced(ref: DataReference, data: Buffer | string) {
+  try {
+    return parseXmlDocument(data);
+  } catch (err) {
+    throw new XrdError('InvalidSignatureValue', { reason: `cannot canonicalise ${ref.uri}: ${(err as XmlError).message}` }, { cause: err });
+  }
 }
 
 export interface CoreVerification {
@@ -194,25 +318,41 @@ export interface CoreVerification {
   readonly unverifiedParts: readonly string[];
 }
 
+export interface CoreOptions {
+  /**
+   * Verify as the reference's container verifier does: the message is read for the hash chain,
+   * attachments the container holds are checked against it, and parts it names that the container
+   * leaves out are reported (unverifiedParts) rather than refused.
+   */
+  readonly allowMissingParts?: boolean;
+}
+
 /**
  * The cryptographic core: hash chain, every reference, the signature value. What libxmlsec1 checks,
- * plus the hash chain and the coverage of every attachment.
+ * plus the hash chain and the coverage of every part.
  * @throws MalformedSignature[.…] (hash chain), InvalidReference, InvalidSignatureValue
  */
-export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, options: { allowMissingParts?: boolean } = {}): CoreVerification {
-  const attachments = parts.attachments ?? [];
-  const inputs = new Map<string, Buffer | DigestSource>([[MESSAGE_URI, parts.message]]);
-  attachments.forEach((a, i) => inputs.set(`/attachment${i + 1}`, a));
+export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, options: CoreOptions = {}): CoreVerification {
+  const byUri = new Map<string, Buffer | DigestSource>([[MESSAGE_URI, parts.message]]);
+  (parts.attachments ?? []).forEach((a, i) => byUri.set(`/attachment${i + 1}`, a));
   const usesHashChain = sig.dataReferences.some((r) => r.uri === HASH_CHAIN_RESULT_URI);
 
-  let verifiedParts: string[] = [];
-  let unverifiedParts: string[] = [];
+  const verified = new Set<string>();
+  let unverifiedParts: readonly string[] = [];
   if (usesHashChain) {
-    if (!parts.hashChainResult || !parts.hashChain) throw new XrdError('InvalidReference', { uri: HASH_CHAIN_RESULT_URI, reason: 'cannot resolve URI: the message has no hash chain' });
+    if (!parts.hashChainResult || !parts.hashChain) throw new XrdError('InvalidReference', { uri: HASH_CHAIN_RESULT_URI, reason: 'Cannot resolve URI: the message has no hash chain' });
+    // The proxies give every part as an input the chain must use; a container gives the message as
+    // an input to look up and the rest as what the chain may name.
+    const resources = new Map<string, Buffer | DigestSource>([[HASH_CHAIN_URI, parts.hashChain]]);
+    const inputs = new Map<string, ChainInput>();
+    if (options.allowMissingParts) {
+      for (const [uri, part] of byUri) resources.set(uri, part);
+      inputs.set(MESSAGE_URI, null);
+    } else for (const [uri, part] of byUri) inputs.set(uri, part);
     try {
-      const chain = verifyHashChain(parts.hashChainResult, new Map([[HASH_CHAIN_URI, parts.hashChain]]), inputs, { requireAllInputs: !options.allowMissingParts });
-      verifiedParts = [...chain.verifiedInputs];
-      unverifiedParts = [...chain.missingInputs];
+      const chain = verifyHashChain(parts.hashChainResult, resources, inputs, { trustUnresolved: options.allowMissingParts });
+      for (const uri of chain.verified) verified.add(uri);
+      unverifiedParts = chain.unresolved;
     } catch (err) {
       throw err instanceof XrdError ? err.within('MalformedSignature') : err;
     }
@@ -220,22 +360,26 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
 
   const invalid = (reason: string) => new XrdError('InvalidSignatureValue', { reason });
   for (const ref of sig.dataReferences) {
-    const data = ref.uri === HASH_CHAIN_RESULT_URI ? parts.hashChainResult : inputs.get(ref.uri);
-    if (!data) throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'cannot resolve URI' });
-    if (!digestOf(data, digestForUri(ref.digestMethod)).equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
-    if (!usesHashChain) verifiedParts.push(ref.uri);
+    const data = ref.uri === HASH_CHAIN_RESULT_URI ? parts.hashChainResult : byUri.get(ref.uri);
+    if (!data) throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'Cannot resolve URI' });
+    const digest = digestForUri(ref.digestMethod);
+    let value: Buffer;
+    if (ref.transforms.length === 0) value = digestOf(data, digest);
+    else if (Buffer.isBuffer(data)) value = createHash(digest).update(referencedOctets(ref, data)).digest();
+    else throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'transforms need the part itself, not only its digest' });
+    if (!value.equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
+    if (ref.uri !== HASH_CHAIN_RESULT_URI) verified.add(ref.uri);
   }
-  if (!usesHashChain) {
-    const uncovered = [...inputs.keys()].filter((uri) => !verifiedParts.includes(uri));
-    if (uncovered.length > 0) throw new XrdError('InvalidReference', { uri: uncovered.join(', '), reason: 'the signature does not cover this part of the message' });
-  }
+  const uncovered = [...byUri.keys()].filter((uri) => !verified.has(uri));
+  if (uncovered.length > 0) throw new XrdError('InvalidReference', { uri: uncovered.join(', '), reason: 'the signature does not cover this part of the message' });
   if (!valueVerified.has(sig)) {
-    const sp = sig.signedPropertiesReference;
-    if (!createHash(digestForUri(sp.digestMethod)).update(canonicalize(sig.signedProperties)).digest().equals(sp.digestValue)) throw invalid('digest of the signed properties does not match');
+    for (const ref of sig.documentReferences) {
+      if (!createHash(digestForUri(ref.digestMethod)).update(referencedOctets(ref, ref.target)).digest().equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
+    }
     if (!verifySignedInfo(sig)) throw invalid('the signature value does not verify with the signing certificate');
     valueVerified.add(sig);
   }
-  return { verifiedParts, unverifiedParts };
+  return { verifiedParts: [...verified], unverifiedParts };
 }
 
 export interface VerifyOptions {
@@ -283,10 +427,6 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
 
   const cert = parseCertificate(sig.signingCert);
   if (!cert.keyUsage?.includes('nonRepudiation')) throw new XrdError('MalformedSignature', { reason: `Certificate ${cert.subject} is not a signing certificate` });
-  if (sig.signingCertDigest && !createHash(digestForUri(sig.signingCertDigest.digestMethod)).update(cert.der).digest().equals(sig.signingCertDigest.digestValue)) {
-    throw new XrdError('MalformedSignature', { reason: 'SigningCertificate does not match the certificate in KeyInfo' });
-  }
-
   let token: TimestampToken | undefined;
   if (sig.timestamp) token = parseTimestampToken(sig.timestamp);
   const at = options.at ?? token?.genTime ?? sig.signingTime;
@@ -306,6 +446,11 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
   }
 
   coreResult ??= core();
+  // XAdES (the reference does not check it): once it is known to be signed, SigningCertificate must name the KeyInfo certificate.
+  const names = (d: ParsedSignature['signingCertDigests'][number]) => CERT_DIGESTS[d.digestMethod] !== undefined && createHash(CERT_DIGESTS[d.digestMethod]!).update(cert.der).digest().equals(d.digestValue);
+  if (sig.signingCertDigests.length > 0 && !sig.signingCertDigests.some(names)) {
+    throw new XrdError('MalformedSignature', { reason: 'SigningCertificate does not name the certificate in KeyInfo' });
+  }
 
   let timestamp: VerifiedTimestamp | undefined;
   if (token) timestamp = verifyTimestamp(token, sig.signatureValue, options.conf.tsaCertificates());
@@ -349,7 +494,7 @@ function checkOcspNow(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at
 
 function verifySignedInfo(sig: ParsedSignature): boolean {
   const key = x509Of(sig.signingCert).publicKey;
-  const data = Buffer.from(canonicalize(sig.signedInfo));
+  const data = Buffer.from(canonicalize(sig.signedInfo, sig.c14n));
   const m = sig.method;
   if (m.keyAlgorithm !== key.asymmetricKeyType?.toUpperCase()) return false;
   if (m.keyAlgorithm === 'EC') return verify(m.digest, data, { key, dsaEncoding: 'ieee-p1363' }, ecdsaRaw(sig.signatureValue, key));

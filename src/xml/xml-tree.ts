@@ -1,10 +1,14 @@
 /**
  * A small non-validating XML parser for signature documents. It builds only what XML signatures
- * need (elements with their namespace declarations and attributes, text, processing instructions),
- * applies the XML 1.0 normalisations that canonicalisation depends on (line ends, attribute-value
- * whitespace, character and predefined entity references), and refuses DTDs, so no entity can be
- * expanded and no external resource is ever read. Every message carries a signature, so it is kept
- * small and quick (see bench:signature).
+ * need (elements with their namespace declarations and attributes, text, comments, processing
+ * instructions), applies the XML 1.0 normalisations that canonicalisation depends on (line ends,
+ * attribute-value whitespace, character and predefined entity references), and refuses DTDs, so no
+ * entity can be expanded and no external resource is ever read. Elements may nest at most
+ * MAX_DEPTH deep, so a crafted document cannot exhaust the stack. Every message carries a
+ * signature, so it is kept small and quick (see bench:signature).
+ *
+ * Comments are kept as nodes because canonicalisation "with comments" writes them; `textOf` and
+ * `child`/`childElements` skip them, so they never change what a document says.
  */
 
 export class XmlError extends Error {
@@ -46,14 +50,42 @@ export interface XmlProcessingInstruction {
   readonly data: string;
 }
 
-export type XmlNode = XmlElement | XmlText | XmlProcessingInstruction;
+export interface XmlComment {
+  readonly kind: 'comment';
+  /** The text between `<!--` and `-->`. */
+  readonly value: string;
+}
+
+export type XmlNode = XmlElement | XmlText | XmlComment | XmlProcessingInstruction;
+
+/** A whole document: the root element and the comments and processing instructions around it. */
+export interface XmlDocument {
+  readonly root: XmlElement;
+  /** Comments and processing instructions before the root element (not the XML declaration). */
+  readonly prolog: readonly (XmlComment | XmlProcessingInstruction)[];
+  /** Comments and processing instructions after the root element. */
+  readonly epilog: readonly (XmlComment | XmlProcessingInstruction)[];
+}
+
+/** Deepest element nesting accepted: far beyond any signature or SOAP message, far below the stack's limit. */
+export const MAX_DEPTH = 512;
 
 const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
+/** What is in scope before any declaration: the xml prefix, and no default namespace. */
+const ROOT_SCOPE: ReadonlyMap<string, string> = new Map([
+  ['xml', XML_NAMESPACE],
+  ['', ''],
+]);
 const NAME = /[^\s/>=]+/y;
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
 /** Parses a document and returns its root element. @throws XmlError */
 export function parseXml(input: string | Buffer): XmlElement {
+  return parseXmlDocument(input).root;
+}
+
+/** Parses a document, keeping what stands around the root element (for whole-document canonicalisation). @throws XmlError */
+export function parseXmlDocument(input: string | Buffer): XmlDocument {
   let text = typeof input === 'string' ? input : input.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.includes('\r')) text = text.replace(/\r\n?/g, '\n');
@@ -99,22 +131,30 @@ class Parser {
 
   constructor(private readonly s: string) {}
 
-  document(): XmlElement {
+  document(): XmlDocument {
     let root: XmlElement | undefined;
+    const prolog: (XmlComment | XmlProcessingInstruction)[] = [];
+    const epilog: (XmlComment | XmlProcessingInstruction)[] = [];
+    // The XML declaration looks like a processing instruction but is none.
+    this.skipWhitespace();
+    if (this.s.startsWith('<?xml', this.pos) && /[\s?]/.test(this.s.charAt(this.pos + 5))) this.processingInstruction();
     for (;;) {
       this.skipWhitespace();
       if (this.pos >= this.s.length) break;
-      if (this.s.startsWith('<?', this.pos)) this.processingInstruction();
-      else if (this.s.startsWith('<!--', this.pos)) this.comment();
+      const around = root ? epilog : prolog;
+      if (this.s.startsWith('<?', this.pos)) around.push(this.processingInstruction());
+      else if (this.s.startsWith('<!--', this.pos)) around.push(this.comment());
       else if (this.s.startsWith('<!', this.pos)) this.fail('DTDs and entity declarations are not accepted');
-      else if (this.s[this.pos] === '<' && !root) root = this.element(undefined);
+      else if (this.s[this.pos] === '<' && !root) root = this.element(undefined, 1, ROOT_SCOPE);
       else this.fail(root ? 'content after the root element' : 'expected the root element');
     }
     if (!root) this.fail('no root element');
-    return root;
+    return { root, prolog, epilog };
   }
 
-  private element(parent: XmlElement | undefined): XmlElement {
+  /** @param scope the namespaces in scope at the parent: shared down the tree until an element declares one */
+  private element(parent: XmlElement | undefined, depth: number, scope: ReadonlyMap<string, string>): XmlElement {
+    if (depth > MAX_DEPTH) this.fail(`elements nested deeper than ${MAX_DEPTH}`);
     const s = this.s;
     this.pos++; // '<'
     const name = this.name();
@@ -151,16 +191,21 @@ class Parser {
     }
     const [prefix, localName] = splitName(name);
     const element: XmlElement = { kind: 'element', name, prefix, localName, namespace: '', namespaceDeclarations, attributes: [], children: [], parent };
-    element.namespace = this.resolve(element, prefix, name);
+    if (namespaceDeclarations.size > 0) {
+      const inner = new Map(scope);
+      for (const [p, uri] of namespaceDeclarations) inner.set(p, uri);
+      scope = inner;
+    }
+    element.namespace = this.resolve(scope, prefix, name);
     for (const [attrName, value] of rawAttributes) {
       const [p, local] = splitName(attrName);
-      element.attributes.push({ name: attrName, prefix: p, localName: local, namespace: p === '' ? '' : this.resolve(element, p, attrName), value });
+      element.attributes.push({ name: attrName, prefix: p, localName: local, namespace: p === '' ? '' : this.resolve(scope, p, attrName), value });
     }
-    if (!selfClosing) this.content(element);
+    if (!selfClosing) this.content(element, depth, scope);
     return element;
   }
 
-  private content(element: XmlElement): void {
+  private content(element: XmlElement, depth: number, scope: ReadonlyMap<string, string>): void {
     const s = this.s;
     let text = '';
     for (;;) {
@@ -188,10 +233,10 @@ class Parser {
         element.children.push({ kind: 'text', value: text });
         text = '';
       }
-      if (s.startsWith('<!--', lt)) this.comment();
+      if (s.startsWith('<!--', lt)) element.children.push(this.comment());
       else if (s.startsWith('<?', lt)) element.children.push(this.processingInstruction());
       else if (s.startsWith('<!', lt)) this.fail('declarations are not accepted inside elements');
-      else element.children.push(this.element(element));
+      else element.children.push(this.element(element, depth + 1, scope));
     }
   }
 
@@ -232,10 +277,12 @@ class Parser {
     return { kind: 'pi', target, data: space < 0 ? '' : body.slice(space).replace(/^\s+/, '') };
   }
 
-  private comment(): void {
+  private comment(): XmlComment {
     const end = this.s.indexOf('-->', this.pos + 4);
     if (end < 0) this.fail('unterminated comment');
+    const value = this.s.slice(this.pos + 4, end);
     this.pos = end + 3;
+    return { kind: 'comment', value };
   }
 
   private name(): string {
@@ -256,8 +303,8 @@ class Parser {
     }
   }
 
-  private resolve(element: XmlElement, prefix: string, name: string): string {
-    const uri = lookupNamespace(element, prefix);
+  private resolve(scope: ReadonlyMap<string, string>, prefix: string, name: string): string {
+    const uri = scope.get(prefix);
     if (uri === undefined) this.fail(`namespace prefix of ${name} is not declared`);
     return uri;
   }

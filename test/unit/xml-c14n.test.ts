@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readZip, writeZip } from '../../src/platform/zip.ts';
-import { canonicalize } from '../../src/xml/c14n.ts';
-import { child, parseXml } from '../../src/xml/xml-tree.ts';
+import { C14N_WITH_COMMENTS, c14nMethodOf, canonicalize, canonicalizeDocument, parsePrefixList } from '../../src/xml/c14n.ts';
+import { MAX_DEPTH, XmlError, child, childElements, parseXml, parseXmlDocument, textOf } from '../../src/xml/xml-tree.ts';
 import { signatureMethodForId } from '../../src/signature/algorithms.ts';
 import { parseSignature } from '../../src/signature/verifier.ts';
 import { NS, prepareSignature } from '../../src/signature/xades.ts';
@@ -21,10 +21,41 @@ describe('XML parser', () => {
     expect(() => parseXml('<x><y></x>')).toThrow(/expected <\/y>/);
   });
 
+  it('keeps comments as nodes that textOf and childElements skip, and what stands around the root', () => {
+    const doc = parseXmlDocument('<?xml version="1.0"?>\n<!-- a --><?p d?>\n<x>t<!-- c -->u<y/></x>\n<!-- z -->');
+    expect(doc.prolog).toEqual([{ kind: 'comment', value: ' a ' }, { kind: 'pi', target: 'p', data: 'd' }]);
+    expect(doc.epilog).toEqual([{ kind: 'comment', value: ' z ' }]);
+    expect(doc.root.children.map((n) => n.kind)).toEqual(['text', 'comment', 'text', 'element']);
+    expect(textOf(doc.root)).toBe('tu');
+    expect(childElements(doc.root)).toHaveLength(1);
+  });
+
+  it(`refuses elements nested deeper than ${MAX_DEPTH} with an XmlError, not a stack overflow`, () => {
+    expect(parseXml('<a>'.repeat(MAX_DEPTH) + '</a>'.repeat(MAX_DEPTH)).localName).toBe('a');
+    expect(() => parseXml('<a>'.repeat(MAX_DEPTH + 1) + '</a>'.repeat(MAX_DEPTH + 1))).toThrow(XmlError);
+    expect(() => parseXml('<a>'.repeat(100_000))).toThrow(XmlError);
+  });
+
   it('normalises line ends and attribute whitespace, keeps character references', () => {
     const root = parseXml('<x a="1\t2\n3" b="&#9;&#10;">l1\r\nl2&#13;</x>');
     expect(root.attributes.map((a) => a.value)).toEqual(['1 2 3', '\t\n']);
     expect(canonicalize(root)).toBe('<x a="1 2 3" b="&#x9;&#xA;">l1\nl2&#xD;</x>');
+  });
+});
+
+describe('C14N 1.0, inclusive and exclusive (each also checked against xmlsec1 in test/signature/c14n-oracle.test.ts)', () => {
+  it('exclusive C14N writes only the namespaces an element uses, plus the PrefixList; #WithComments keeps comments', () => {
+    const doc = parseXml('<r xmlns="urn:d" xmlns:a="urn:a" xmlns:b="urn:b"><a:e z="1" b:y="2"><!-- c --><i/><j xmlns=""/></a:e></r>');
+    const e = child(doc, 'urn:a', 'e')!;
+    expect(canonicalize(e, { exclusive: true, comments: false })).toBe('<a:e xmlns:a="urn:a" xmlns:b="urn:b" z="1" b:y="2"><i xmlns="urn:d"></i><j></j></a:e>');
+    expect(canonicalize(e, { exclusive: true, comments: true, inclusivePrefixes: parsePrefixList('#default') })).toBe('<a:e xmlns="urn:d" xmlns:a="urn:a" xmlns:b="urn:b" z="1" b:y="2"><!-- c --><i></i><j xmlns=""></j></a:e>');
+    expect(canonicalize(e, c14nMethodOf(C14N_WITH_COMMENTS)!)).toBe('<a:e xmlns="urn:d" xmlns:a="urn:a" xmlns:b="urn:b" z="1" b:y="2"><!-- c --><i></i><j xmlns=""></j></a:e>');
+  });
+
+  it('a whole document puts comments and PIs around the root on their own lines', () => {
+    const doc = parseXmlDocument('<?xml version="1.0"?>\n<!-- a -->\n<x/>\n<?p?>');
+    expect(canonicalizeDocument(doc)).toBe('<x></x>\n<?p?>');
+    expect(canonicalizeDocument(doc, { exclusive: false, comments: true })).toBe('<!-- a -->\n<x></x>\n<?p?>');
   });
 });
 
@@ -54,7 +85,7 @@ describe('XAdES builder', () => {
     const sig = parseSignature(xml);
     expect(createHash('sha512').update(canonicalize(sig.signedInfo)).digest()).toEqual(prepared.signedInfoDigest);
     expect(createHash('sha512').update(canonicalize(sig.signedProperties)).digest()).toEqual(sig.signedPropertiesReference.digestValue);
-    expect(sig.signingCertDigest?.digestValue).toEqual(createHash('sha512').update(cert).digest());
+    expect(sig.signingCertDigests[0]?.digestValue).toEqual(createHash('sha512').update(cert).digest());
     expect(xml).toContain('<ds:X509IssuerName>CN=Test CA,O=Test</ds:X509IssuerName><ds:X509SerialNumber>18</ds:X509SerialNumber>');
     expect(xml).toContain('Id="encapsulated-cert-1"');
     expect(xml).toContain('<xades:EncapsulatedOCSPValue Id="ocsp-response-1">');
