@@ -16,10 +16,11 @@ import { loadGlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ApiKeyStore, ROLES, apiKeysFile } from '../admin/api-keys.ts';
-import { parseClientId } from '../protocol/identifiers.ts';
+import { formatClientId } from '../protocol/identifiers.ts';
 import { serializeServerConf, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
 import { SignerClient, waitForOcspResponses } from '../signer/signer-client.ts';
 import { startTestServices, type TestServices, type TestServicesOptions } from '../testservices/test-services.ts';
+import { DEFAULT_LAYOUT, layoutClient, signingMembers, type LocalLayout } from '../testpki/local-layout.ts';
 import { LocalPki } from '../testpki/local-pki.ts';
 import { ensureSoftHsmHome, findSoftHsmLibrary } from '../token/softhsm.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
@@ -123,6 +124,9 @@ export interface LocalInstance {
 
 export interface LocalInstanceOptions {
   readonly dir: string;
+  /** Instance identifier (LOCAL) and who is who; the demo's members by default. */
+  readonly instance?: string;
+  readonly layout?: LocalLayout;
   readonly ports?: Partial<LocalPorts>;
   readonly logger: Logger;
   /** Proxy settings passed on (e.g. a small message size limit in tests). */
@@ -147,7 +151,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   if (!library) throw new XrdError('InvalidConfiguration', { reason: 'SoftHSM is not installed (run scripts/bootstrap.sh)' });
 
   progress('test PKI: CAs, OCSP responder, TSA, global configuration');
-  const pki = LocalPki.init(join(dir, 'pki'), { ocspPort: ports.ocsp, tsaPort: ports.tsa, confPort: ports.conf, managementPort: ports.management });
+  const layout = options.layout ?? DEFAULT_LAYOUT;
+  const pki = LocalPki.init(join(dir, 'pki'), { instance: options.instance, layout, ocspPort: ports.ocsp, tsaPort: ports.tsa, confPort: ports.conf, managementPort: ports.management });
   let served: Awaited<ReturnType<LocalPki['serve']>> | undefined = await pki.serve();
   closers.push(async () => served?.close());
 
@@ -163,9 +168,10 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const proxyPorts = new Map<string, { http: number; https: number; monitoring: number; health: number }>();
   const server = (code: string, owner: string, address: string, http: number, https: number, monitoring: number, health: number): LocalServer => {
     const serverDir = join(dir, code);
-    proxyPorts.set(`${pki.instance}/COM/${owner}/${code}`, { http, https, monitoring, health });
+    const serverId = `${pki.instance}/${layout.memberClass}/${owner}/${code}`;
+    proxyPorts.set(serverId, { http, https, monitoring, health });
     return {
-      serverId: `${pki.instance}/COM/${owner}/${code}`,
+      serverId,
       address,
       dir: serverDir,
       signerSocket: join(serverDir, 'signer', 'signer.sock'),
@@ -178,9 +184,11 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       adminUrl: `https://${address}:${ports.admin}/api/v1`,
     };
   };
-  const provider = server('ss1', '1111', '127.0.0.1', ports.providerHttp, ports.providerHttps, ports.providerMonitoring, ports.providerHealth);
-  const consumer = server('ss2', '2222', '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring, ports.clientHealth);
-  const joining = server('ss3', '4444', '127.0.0.3', ports.joiningHttp, ports.joiningHttps, ports.joiningMonitoring, ports.joiningHealth);
+  const provider = server('ss1', layout.provider.owner, '127.0.0.1', ports.providerHttp, ports.providerHttps, ports.providerMonitoring, ports.providerHealth);
+  const consumer = server('ss2', layout.consumer.owner, '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring, ports.clientHealth);
+  const joining = server('ss3', layout.joining.owner, '127.0.0.3', ports.joiningHttp, ports.joiningHttps, ports.joiningMonitoring, ports.joiningHealth);
+  const client = (c: string) => formatClientId(layoutClient(pki.instance, layout, c));
+  const [firstClient, secondClient = firstClient] = layout.consumer.clients as [string, string?];
   const apiKeys = new Map<string, string>();
 
   // Proxies and admin APIs start with no PIN and no SoftHSM configuration: they reach keys only through the signer.
@@ -245,8 +253,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     consumer,
     joining,
     testServicesUrl: testServices.url,
-    clientIs: { client: `${pki.instance}/COM/2222/CLIENT`, certFile: join(dir, 'is', 'clientcert.pem'), keyFile: join(dir, 'is', 'clientprivatekey.pem') },
-    otherIs: { client: `${pki.instance}/COM/3333/OTHER`, certFile: join(dir, 'is', 'othercert.pem'), keyFile: join(dir, 'is', 'otherprivatekey.pem') },
+    clientIs: { client: client(firstClient), certFile: join(dir, 'is', 'clientcert.pem'), keyFile: join(dir, 'is', 'clientprivatekey.pem') },
+    otherIs: { client: client(secondClient!), certFile: join(dir, 'is', 'othercert.pem'), keyFile: join(dir, 'is', 'otherprivatekey.pem') },
     pinOf: (s) => pins.get(s.serverId)!,
     apiKeyOf: (s) => apiKeys.get(s.serverId)!,
     startProxy,
@@ -302,11 +310,12 @@ async function prepareKeys(instance: LocalInstance, s: LocalServer, pins: Map<st
     await client.call('activateToken', { token: token.tokenId, pin });
     pins.set(s.serverId, pin);
     (s as { tokenId: string }).tokenId = token.tokenId;
-    const members = s === instance.provider ? ['1111'] : ['2222', '3333'];
+    const layout = instance.pki.layout;
+    const members = signingMembers(s === instance.provider ? layout.provider : layout.consumer);
     const certs: Buffer[] = [];
     for (const code of members) {
       const key = await client.call('generateKey', { token: token.tokenId, algorithm: 'RSA', usage: 'SIGNING', friendlyName: `sign ${code}` });
-      const csr = await client.call('generateCsr', { keyId: key.keyId, memberId: `${instance.pki.instance}/COM/${code}`, format: 'DER' });
+      const csr = await client.call('generateCsr', { keyId: key.keyId, memberId: `${instance.pki.instance}/${layout.memberClass}/${code}`, format: 'DER' });
       const cert = instance.pki.issue(Buffer.from(csr.csr, 'base64'), 'sign');
       await client.call('importCert', { cert: cert.toString('base64') });
       certs.push(cert);
@@ -333,13 +342,15 @@ function makeIsCertificate(is: InformationSystem): void {
 }
 
 function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
-  const id = (text: string) => parseClientId(text);
   const is = (i: InformationSystem) => [Buffer.from(new X509Certificate(readFileSync(i.certFile)).raw)];
-  const inst = instance.pki.instance;
-  const allowed = [`${inst}/COM/2222/CLIENT`];
+  const { instance: inst, layout } = instance.pki;
+  const client = (c: string) => layoutClient(inst, layout, c);
+  const allowed = [formatClientId(client(layout.consumer.clients[0]!))];
+  // The test services belong to ss1's first client; its other clients host nothing yet.
+  const [serving, ...others] = layout.provider.clients;
   const providerClients: LocalClient[] = [
     {
-      id: id(`${inst}/COM/1111/PROVIDER`),
+      id: client(serving!),
       connectionType: 'HTTP',
       isCerts: [],
       services: [
@@ -350,11 +361,14 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
         { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed },
       ],
     },
+    ...others.map((c): LocalClient => ({ id: client(c), connectionType: 'HTTP', isCerts: [], services: [] })),
   ];
-  const consumerClients: LocalClient[] = [
-    { id: id(`${inst}/COM/2222/CLIENT`), connectionType: 'HTTPS', isCerts: is(instance.clientIs), services: [] },
-    { id: id(`${inst}/COM/3333/OTHER`), connectionType: 'HTTPS', isCerts: is(instance.otherIs), services: [] },
-  ];
+  const consumerClients: LocalClient[] = layout.consumer.clients.map((c, i) => ({
+    id: client(c),
+    connectionType: 'HTTPS',
+    isCerts: is(i === 0 ? instance.clientIs : instance.otherIs),
+    services: [],
+  }));
   const write = (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
     const [instanceId, memberClass, memberCode, serverCode] = s.serverId.split('/') as [string, string, string, string];

@@ -26,6 +26,7 @@ import { XrdError } from '../platform/errors.ts';
 import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import { formatClientId, formatSecurityServerId, parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import type { VerifiedAuthCertReg } from '../trust/management-request-verifier.ts';
+import { DEFAULT_LAYOUT, layoutClient, type LocalLayout } from './local-layout.ts';
 import { EKU, createAuthority, createRootCa, issueCertificate, readCsr, type Authority } from './certificate-authority.ts';
 import { MANAGEMENT_SERVICE_PATH, startManagementService } from './management-service.ts';
 import { startOcspResponder } from './ocsp-responder.ts';
@@ -33,6 +34,8 @@ import { startTimestampAuthority } from './timestamp-authority.ts';
 
 export interface LocalPkiOptions {
   readonly instance?: string;
+  /** Members and security servers of the configuration; the demo's by default. */
+  readonly layout?: LocalLayout;
   readonly ocspPort?: number;
   readonly tsaPort?: number;
   readonly confPort?: number;
@@ -72,6 +75,8 @@ interface State {
   managementPort?: number;
   issued: { serial: string; subject: string; usage: 'sign' | 'auth' | 'ca'; revokedAt?: string }[];
   managementRequests?: StoredManagementRequest[];
+  /** Absent in a PKI made before layouts existed: the default one. */
+  layout?: LocalLayout;
 }
 
 const ROLES = ['root', 'ca', 'ocsp', 'tsa', 'conf'] as const;
@@ -95,6 +100,10 @@ export class LocalPki {
 
   get instance(): string {
     return this.state.instance;
+  }
+
+  get layout(): LocalLayout {
+    return this.state.layout ?? DEFAULT_LAYOUT;
   }
 
   /** Where security servers send authentication certificate registrations (private parameters name it too). */
@@ -131,6 +140,7 @@ export class LocalPki {
       tsaPort: options.tsaPort ?? 8899,
       confPort: options.confPort ?? 8090,
       managementPort: options.managementPort,
+      ...(options.layout ? { layout: options.layout } : {}),
       issued: [{ serial: normaliseSerial(issuingCa.serialNumber), subject: issuingCa.subject.replaceAll('\n', ', '), usage: 'ca' }],
     };
     const pki = new LocalPki(dir, state, authorities);
@@ -311,7 +321,9 @@ export class LocalPki {
   /** Two members with subsystems and a security server each, the CA with its responder, the TSA. */
   private initialParameters(): SharedParameters {
     const instance = this.state.instance;
-    const member = (code: string): ClientId => ({ instance, memberClass: 'COM', memberCode: code });
+    const layout = this.layout;
+    const member = (code: string): ClientId => ({ instance, memberClass: layout.memberClass, memberCode: code });
+    const client = (c: string): ClientId => layoutClient(instance, layout, c);
     return {
       instanceIdentifier: instance,
       configurationVersion: 3,
@@ -326,20 +338,13 @@ export class LocalPki {
         },
       ],
       approvedTsas: [{ name: `${instance} Test TSA`, url: `http://127.0.0.1:${this.state.tsaPort}/`, cert: this.authorities.tsa.cert }],
-      members: [
-        { id: member('1111'), name: 'Provider Oy', subsystems: ['PROVIDER'] },
-        { id: member('2222'), name: 'Client Oy', subsystems: ['CLIENT'] },
-        // A second organisation on the client's security server (seed 003: a shared server).
-        { id: member('3333'), name: 'Other Oy', subsystems: ['OTHER'] },
-        // Registers a security server of its own through the management service (MEMBER_01).
-        { id: member('4444'), name: 'New Oy', subsystems: [] },
-      ],
+      members: layout.members.map((m) => ({ id: member(m.code), name: m.name, subsystems: [...m.subsystems] })),
       securityServers: [
-        { owner: member('1111'), serverCode: 'ss1', address: '127.0.0.1', authCertHashes: [], clients: [{ ...member('1111'), subsystem: 'PROVIDER' }] },
-        { owner: member('2222'), serverCode: 'ss2', address: '127.0.0.2', authCertHashes: [], clients: [{ ...member('2222'), subsystem: 'CLIENT' }, { ...member('3333'), subsystem: 'OTHER' }] },
+        { owner: member(layout.provider.owner), serverCode: 'ss1', address: '127.0.0.1', authCertHashes: [], clients: layout.provider.clients.map(client) },
+        { owner: member(layout.consumer.owner), serverCode: 'ss2', address: '127.0.0.2', authCertHashes: [], clients: layout.consumer.clients.map(client) },
       ],
-      globalGroups: [{ groupCode: 'security-server-owners', description: 'Security server owners', members: [member('1111'), member('2222')] }],
-      memberClasses: [{ code: 'COM', description: 'Commercial' }],
+      globalGroups: [{ groupCode: 'security-server-owners', description: 'Security server owners', members: [member(layout.provider.owner), member(layout.consumer.owner)] }],
+      memberClasses: [{ code: layout.memberClass, description: layout.memberClassDescription }],
       ocspFreshnessSeconds: 3600,
     };
   }

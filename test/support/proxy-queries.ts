@@ -1,0 +1,181 @@
+/**
+ * The reference's proxy test harness (MessageTestCase, DummyService) on a local instance whose
+ * members are the ones its test messages name — EE/BUSINESS/consumer on ss2, EE/BUSINESS/producer on
+ * ss1 — so the files of ../shared/xroad-vectors/proxy-queries go through both security servers as
+ * they are. As in the reference's harness, the information system POSTs a file chunked, `<xroad:id>`
+ * in the request and the service's answer is replaced by one fresh id, and a dummy service answers
+ * with the file a case names and records what it received.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { parseClientId } from '../../src/protocol/identifiers.ts';
+import { parseServerConf, serializeServerConf, type LocalClient, type ServiceConf } from '../../src/serverconf/server-conf.ts';
+import type { LocalLayout } from '../../src/testpki/local-layout.ts';
+import { writeFileAtomic } from '../../src/platform/files.ts';
+import { freeLocalPorts } from './net.ts';
+import { VECTORS } from './vectors.ts';
+
+export const QUERIES = join(VECTORS, 'proxy-queries');
+export const query = (name: string): Buffer => readFileSync(join(QUERIES, name));
+
+/** The members the reference's test messages name. */
+export const EE_LAYOUT: LocalLayout = {
+  memberClass: 'BUSINESS',
+  memberClassDescription: 'Business',
+  members: [
+    { code: 'producer', name: 'Producer', subsystems: ['subsys2'] },
+    { code: 'consumer', name: 'Consumer', subsystems: ['subsys1'] },
+    { code: 'joining', name: 'Joining', subsystems: [] },
+  ],
+  provider: { owner: 'producer', clients: ['producer', 'producer/subsys2'] },
+  consumer: { owner: 'consumer', clients: ['consumer', 'consumer/subsys1'] },
+  joining: { owner: 'joining' },
+};
+
+export interface ServiceAnswer {
+  /** A file of proxy-queries, or bytes. */
+  readonly file?: string;
+  readonly body?: Buffer;
+  /** Default `text/xml; charset=UTF-8`; null sends none. */
+  readonly contentType?: string | null;
+  readonly status?: number;
+  readonly headers?: Record<string, string>;
+  /** Sends the headers with this Content-Length and closes without a body. */
+  readonly abortWithLength?: number;
+}
+
+export interface ServiceRequest {
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: readonly string[];
+  readonly body: Buffer;
+}
+
+export interface IsAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+export class ProxyQueryHarness {
+  private answer: ServiceAnswer = { file: 'getstate.answer' };
+  private id = '';
+  readonly received: ServiceRequest[] = [];
+
+  private constructor(
+    readonly instance: LocalInstance,
+    private readonly service: http.Server,
+  ) {}
+
+  get serviceUrl(): string {
+    return `http://127.0.0.1:${(this.service.address() as AddressInfo).port}`;
+  }
+
+  static async start(dir: string, proxyArgs: readonly string[] = []): Promise<ProxyQueryHarness> {
+    let harness: ProxyQueryHarness | undefined;
+    const service = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => harness!.serve(req, Buffer.concat(chunks), res));
+    });
+    await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
+    try {
+      const instance = await startLocalInstance({ dir, instance: 'EE', layout: EE_LAYOUT, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1', ...proxyArgs] });
+      harness = new ProxyQueryHarness(instance, service);
+      return harness;
+    } catch (err) {
+      service.close();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.instance.close();
+    await new Promise<void>((r) => this.service.close(() => r()));
+  }
+
+  /**
+   * The provider's services (all pointing at the dummy service unless a URL is given) and who may
+   * call them; the consumer's clients connect over plain HTTP. Waits until both proxies have read it.
+   */
+  async configure(services: readonly (Partial<ServiceConf> & { code: string; provider?: string })[]): Promise<void> {
+    const { instance } = this;
+    const byProvider = new Map<string, ServiceConf[]>();
+    for (const s of services) {
+      const provider = s.provider ?? 'producer';
+      const conf: ServiceConf = { type: 'SOAP', url: `${this.serviceUrl}/service`, timeoutSeconds: 10, allowed: ['EE/BUSINESS/consumer', 'EE/BUSINESS/consumer/subsys1'], ...s };
+      byProvider.set(provider, [...(byProvider.get(provider) ?? []), conf]);
+    }
+    const clients = (owner: 'provider' | 'consumer'): LocalClient[] =>
+      EE_LAYOUT[owner].clients.map((c) => ({ id: parseClientId(`EE/BUSINESS/${c}`), connectionType: 'HTTP', isCerts: [], services: owner === 'provider' ? (byProvider.get(c) ?? []) : [] }));
+    for (const [server, owner] of [[instance.provider, 'provider'], [instance.consumer, 'consumer']] as const) {
+      const file = join(server.proxyDataDir, 'serverconf.json');
+      // The server's id and its timestamping services stay as the local instance set them.
+      const current = parseServerConf(readFileSync(file, 'utf8'));
+      writeFileAtomic(file, serializeServerConf({ ...current, clients: clients(owner) }), 0o600);
+    }
+    // The proxies look at serverconf.json at most once a second.
+    await new Promise((r) => setTimeout(r, 1300));
+  }
+
+  /** What the dummy service answers from now on. */
+  answerWith(answer: ServiceAnswer): void {
+    this.answer = answer;
+  }
+
+  /** The information system's call: the file POSTed chunked, `<xroad:id>` fresh. */
+  async send(file: string | Buffer, options: { contentType?: string; method?: string; headers?: Record<string, string>; bom?: boolean } = {}): Promise<IsAnswer> {
+    this.id = randomBytes(16).toString('hex');
+    let body = typeof file === 'string' ? withId(query(file), this.id) : file;
+    if (options.bom) body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body]);
+    const target = new URL(this.instance.consumer.httpUrl);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: target.hostname, port: target.port, path: '/', method: options.method ?? 'POST', headers: { 'content-type': options.contentType ?? 'text/xml; charset=UTF-8', ...options.headers } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.setTimeout(60_000, () => req.destroy(new Error('no answer within 60 s')));
+      // Written, not passed to end(): chunked, as the reference's harness sends it.
+      if (options.method === undefined || options.method === 'POST') req.write(body);
+      req.end();
+    });
+  }
+
+  private serve(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
+    this.received.push({ method: req.method ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body });
+    const a = this.answer;
+    const headers: Record<string, string> = { ...(a.contentType === null ? {} : { 'content-type': a.contentType ?? 'text/xml; charset=UTF-8' }), ...a.headers };
+    if (a.abortWithLength !== undefined) {
+      res.writeHead(a.status ?? 200, { ...headers, 'content-length': String(a.abortWithLength) });
+      res.flushHeaders();
+      setTimeout(() => res.socket?.destroy(), 50);
+      return;
+    }
+    const out = a.file ? withId(query(a.file), this.id) : (a.body ?? Buffer.alloc(0));
+    res.writeHead(a.status ?? 200, { ...headers, 'content-length': String(out.length) });
+    res.end(out);
+  }
+}
+
+/** `<xroad:id>…</xroad:id>` (or an empty one) replaced by `id`, as the reference's harness does. */
+export function withId(message: Buffer, id: string): Buffer {
+  return Buffer.from(message.toString('latin1').replace(/<xroad:id>[^<]*<\/xroad:id>|<xroad:id\/>/g, `<xroad:id>${id}</xroad:id>`), 'latin1');
+}
+
+/** The SOAP fault's code and string, or undefined for a message that is not a fault. */
+export function faultOf(body: Buffer): { code: string; string: string } | undefined {
+  const text = body.toString('utf8');
+  const code = /<faultcode>([^<]*)<\/faultcode>/.exec(text)?.[1];
+  return code === undefined ? undefined : { code, string: /<faultstring>([^<]*)<\/faultstring>/.exec(text)?.[1] ?? '' };
+}
