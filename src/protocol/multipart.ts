@@ -110,7 +110,11 @@ export class MultipartParser {
    */
   endLeniently(): void {
     if (this.state === 'body') {
-      this.emit(this.pending);
+      // A delimiter cut off by the end of the body (`--boundary` and no line end) still ends the part.
+      const at = this.pending.indexOf(this.lineDelimiter);
+      const cut = at >= 0 && /^[ \t\r\n-]*$/.test(this.pending.subarray(at + this.lineDelimiter.length).toString('latin1'));
+      const end = !cut ? this.pending.length : at > 0 && this.pending[at - 1] === 0x0d ? at - 1 : at;
+      this.emit(this.pending.subarray(0, end));
       this.sink!.end();
       this.sink = undefined;
     }

@@ -246,3 +246,98 @@ describe('what the provider’s server refuses (server.serverproxy.*)', () => {
     expect(faultCode(await h.send(Buffer.from(request)))).toBe('server.serverproxy.service_failed.unknown_host');
   });
 });
+
+/** The parts of a multipart body: content types, other headers and bytes. */
+function partsOf(body: Buffer, contentType: string) {
+  return parseMultipart(body, boundaryOf(contentType)!).map((p) => ({ type: p.headers.get('content-type'), headers: p.headerList.filter(([n]) => n.toLowerCase() !== 'content-type'), body: p.body }));
+}
+
+const PACKAGE = 'multipart/related; charset=UTF-8; boundary=jetty771207119h3h10dty';
+
+describe('SOAP with attachments and MTOM pass through intact (pr-mess §2.4)', () => {
+  it('Attachment: a nested multipart is read to its leaf parts; the service gets the inner part with its own header', async () => {
+    h.answerWith({ file: 'attachm.answer' });
+    const answer = await h.send('attachm.query', { contentType: PACKAGE });
+    expectSuccessOf(answer, 'attachm.query');
+    const got = h.received.at(-1)!;
+    expect(got.headers['content-type']).toBe(PACKAGE);
+    const parts = partsOf(got.body, PACKAGE);
+    expect(parts.map((p) => p.type)).toEqual(['text/xml; charset="utf-8"', 'text/plain']);
+    expect(parts[1]).toMatchObject({ headers: [['Client-Header', 'FooBar']], body: Buffer.from('blaah') });
+  });
+
+  it('Attachment2, SeveralAttachments, SeveralAttachmentsResponse: packages both ways, every part as sent', async () => {
+    const noCharset = 'multipart/related; boundary=jetty771207119h3h10dty';
+    h.answerWith({ file: 'attachm2.answer', contentType: PACKAGE });
+    const two = await h.send('attachm2.query', { contentType: noCharset });
+    expectSuccessOf(two, 'attachm2.query');
+    expect(h.received.at(-1)!.headers['content-type']).toBe(noCharset);
+    expect(two.headers['content-type']).toBe(PACKAGE);
+    // The service's nested multipart reaches the information system as its leaf part, as the reference reads it.
+    expect(partsOf(two.body, PACKAGE).map((p) => p.type)).toEqual(['text/xml', 'text/plain']);
+
+    h.answerWith({ file: 'attachm.answer' });
+    expectSuccessOf(await h.send('attachments.query', { contentType: PACKAGE }), 'attachments.query');
+    const sent = partsOf(withId(query('attachments.query'), lastId()), PACKAGE);
+    const received = partsOf(h.received.at(-1)!.body, PACKAGE);
+    expect(received.map((p) => [p.type, p.headers, p.body])).toEqual(sent.map((p) => [p.type, p.headers, p.body]));
+
+    h.answerWith({ file: 'attachments.answer', contentType: PACKAGE });
+    const several = await h.send('attachments.query', { contentType: PACKAGE });
+    expectSuccessOf(several, 'attachments.query');
+    const answered = partsOf(withId(query('attachments.answer'), lastId()), PACKAGE);
+    expect(partsOf(several.body, PACKAGE).slice(1).map((p) => [p.type, p.headers, p.body])).toEqual(answered.slice(1).map((p) => [p.type, p.headers, p.body]));
+  });
+
+  it('Utf8BomAttachment2: the SOAP part starts with a BOM; the request hash is over the part’s bytes without the line end before the boundary', async () => {
+    h.answerWith({ file: 'attachm2-utf8bom-inside.answer', contentType: PACKAGE });
+    const answer = await h.send('attachm2-utf8bom-inside.query', { contentType: PACKAGE });
+    expect(faultOf(answer.body), answer.body.toString()).toBeUndefined();
+    const soapPart = partsOf(h.received.at(-1)!.body, PACKAGE)[0]!.body;
+    expect(soapPart.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
+    expect(soapPart.toString().endsWith('</SOAP-ENV:Envelope>\n')).toBe(true);
+    const answeredSoap = partsOf(answer.body, String(answer.headers['content-type']))[0]!.body;
+    expect(parseSoapHeader(answeredSoap).requestHash).toBe(createHash('sha512').update(soapPart).digest('base64'));
+  });
+
+  it('AttachmentMTOM: the service gets exactly the information system’s Content-Type and part headers, and the information system exactly the service’s', async () => {
+    const mtom = 'Multipart/Related; start-info="application/soap+xml"; type="application/xop+xml"; boundary="jetty771207119h3h10dty"';
+    h.answerWith({ file: 'attachm-mtom.answer', contentType: `${mtom};charset=UTF-8` });
+    const answer = await h.send('attachm-mtom.query', { contentType: mtom });
+    expectSuccessOf(answer, 'attachm-mtom.query');
+    const got = h.received.at(-1)!;
+    expect(got.headers['content-type']).toBe(mtom);
+    const parts = partsOf(got.body, mtom);
+    expect(parts[0]).toMatchObject({ type: 'application/xop+xml; type="application/soap+xml"; charset=utf-8', headers: [['Content-ID', '<foo>']] });
+    expect(parts[1]!.type).toBe('text/plain; charset=UTF-8; name=attachment.txt');
+    expect(parts[1]!.headers).toEqual(partsOf(withId(query('attachm-mtom.query'), lastId()), mtom)[1]!.headers);
+    expect(answer.headers['content-type']).toBe(`${mtom};charset=UTF-8`);
+    const back = partsOf(answer.body, `${mtom};charset=UTF-8`);
+    expect(back.map((p) => [p.type, p.headers])).toEqual(partsOf(withId(query('attachm-mtom.answer'), lastId()), mtom).map((p) => [p.type, p.headers]));
+  });
+
+  it('SoapFaultInMultipartResponse: a fault as the SOAP part of the service’s MTOM answer reaches the information system with its detail', async () => {
+    const mtom = 'multipart/related; type="application/xop+xml"; boundary=jetty771207119h3h10dty';
+    h.answerWith({ file: 'soapfault-mtom.answer', contentType: mtom });
+    const answer = await h.send('soapfault-mtom.query', { contentType: mtom });
+    expect(faultOf(answer.body)).toBeDefined();
+    expect(answer.body.toString()).toContain('<error>Unable to create payload, try increasing the size</error>');
+  });
+
+  it('MimeSoap: a package of the SOAP part alone reaches the service as one, with nothing added', async () => {
+    h.answerWith({ file: 'mimesoap.answer', contentType: PACKAGE });
+    const answer = await h.send('mimesoap.query', { contentType: PACKAGE.toUpperCase().replace('BOUNDARY=JETTY771207119H3H10DTY', 'boundary=jetty771207119h3h10dty') });
+    expectSuccessOf(answer, 'mimesoap.query');
+    const got = h.received.at(-1)!;
+    expect(String(got.headers['content-type']).toLowerCase()).toBe(PACKAGE.toLowerCase());
+    expect(partsOf(got.body, PACKAGE)).toHaveLength(1);
+  });
+});
+
+/** expectSuccess for a request sent as a package: its SOAP part is what the header is read from. */
+function expectSuccessOf(answer: IsAnswer, requestFile: string): void {
+  expect(faultOf(answer.body), answer.body.toString()).toBeUndefined();
+  const sent = parseSoapHeader(partsOf(withId(query(requestFile), lastId()), PACKAGE)[0]!.body);
+  const got = parseSoapHeader(soapPartOf(answer.body, String(answer.headers['content-type'])));
+  expect({ client: got.client, service: got.service, id: got.id, userId: got.userId, issue: got.issue }).toEqual({ client: sent.client, service: sent.service, id: sent.id, userId: sent.userId, issue: sent.issue });
+}

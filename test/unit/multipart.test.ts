@@ -70,3 +70,16 @@ describe('parts that end inside their header block', () => {
     expect(parseInChunks(body, 'e', [...body.keys()]).map((p) => p.body)).toEqual(['x', '']);
   });
 });
+
+describe('bodies cut short, read leniently as the reference’s MIME parser does', () => {
+  it('a last delimiter without its line end or closing dashes ends the part before it', () => {
+    const parts: string[] = [];
+    const parser = new MultipartParser('b', () => {
+      const chunks: Buffer[] = [];
+      return { write: (c) => chunks.push(Buffer.from(c)), end: () => parts.push(Buffer.concat(chunks).toString()) };
+    });
+    parser.write(Buffer.from('--b\nA: 1\n\nfirst\n\n--b'));
+    parser.endLeniently();
+    expect(parts).toEqual(['first\n']);
+  });
+});
