@@ -294,8 +294,10 @@ export async function decodeProxyMessage(contentType: string, body: Buffer | Asy
   const boundary = boundaryOf(contentType);
   if (!boundary) throw new XrdError('InvalidContentType', { contentType: `${contentType} (multipart without a boundary)` });
   const hashAlgorithm = transport.hashAlgorithm;
-  if (hashAlgorithm === undefined) throw new XrdError('InvalidMessage', { reason: `no ${TRANSPORT_HEADERS.hashAlgorithm} header` });
-  if (!HASH_ALGORITHMS.includes(hashAlgorithm.toUpperCase())) {
+  // A server proxy needs to be told (the reference refuses a request without it); an answer without
+  // it is read as SHA-512, as the reference's client proxy reads it.
+  if (hashAlgorithm === undefined && direction === 'request') throw new XrdError('InvalidMessage', { reason: `no ${TRANSPORT_HEADERS.hashAlgorithm} header` });
+  if (hashAlgorithm !== undefined && !HASH_ALGORITHMS.includes(hashAlgorithm.toUpperCase())) {
     throw new XrdError('InvalidMessage', { reason: `unsupported ${TRANSPORT_HEADERS.hashAlgorithm} ${hashAlgorithm}` });
   }
 

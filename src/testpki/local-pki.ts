@@ -190,6 +190,18 @@ export class LocalPki {
     });
   }
 
+  /**
+   * Changes the instance's shared parameters, as a central server administrator would (a server's
+   * address, maintenance mode, another server for a member): the next download, and every process
+   * reading the folder, sees the change.
+   */
+  changeSharedParameters(change: (shared: SharedParameters) => SharedParameters): void {
+    this.update(() => {
+      const conf = loadGlobalConf(this.globalConfDir);
+      writeGlobalConf(this.globalConfDir, change(conf.own), conf.privateParams);
+    });
+  }
+
   /** The OCSP responder, the TSA, the configuration source and the management service (when it has a port) on 127.0.0.1, until `close`. */
   async serve(): Promise<{ ocspUrl: string; tsaUrl: string; confUrl: string; managementUrl?: string; close(): Promise<void> }> {
     const states = (serial: string) => {

@@ -341,3 +341,63 @@ function expectSuccessOf(answer: IsAnswer, requestFile: string): void {
   const got = parseSoapHeader(soapPartOf(answer.body, String(answer.headers['content-type'])));
   expect({ client: got.client, service: got.service, id: got.id, userId: got.userId, issue: got.issue }).toEqual({ client: sent.client, service: sent.service, id: sent.id, userId: sent.userId, issue: sent.issue });
 }
+
+describe('a client proxy that sends the server proxy what it should not (→PSS)', () => {
+  for (const [name, file, contentType, method, code] of [
+    ['InvalidContentTypeFromClientProxy', 'getstate.query', 'text/xml', 'POST', 'server.serverproxy.service_failed.invalid_content_type'],
+    ['ServerProxyProcessingError', 'getstate.query', 'multipart/mixed; boundary=foobar', 'POST', 'server.serverproxy.missing_soap'],
+    ['NoSignatureToServerProxy', 'no-signature.query', 'multipart/mixed; boundary=jetty42534330h7vzfqv2;charset=ISO-8859-1', 'POST', 'server.serverproxy.missing_signature'],
+    ['NoSoapToServerProxy', 'no-soap.query', 'multipart/mixed; boundary=jetty771207119h3h10dty', 'POST', 'server.serverproxy.service_failed.invalid_soap'],
+    ['UnsignedMessageFromClientProxy', 'attachm.query', 'multipart/mixed; charset=UTF-8; boundary=jetty771207119h3h10dty', 'POST', 'server.serverproxy.missing_signature'],
+    ['WrongHttpMethodServerProxy', 'getstate.query', 'text/xml', 'GET', 'server.serverproxy.invalid_http_method'],
+  ] as const) {
+    it(`${name} → ${code}`, async () => {
+      const answer = await h.toServerProxy(file, contentType, method);
+      expect(answer.status).toBe(200);
+      expect(faultCode(answer), answer.body.toString()).toBe(code);
+    });
+  }
+});
+
+describe('a provider’s server that answers what it should not (UsingDummyServerProxy)', () => {
+  let current: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void = () => undefined;
+  let stop: () => Promise<void> = async () => undefined;
+  beforeAll(async () => {
+    stop = await h.stubServerProxy((req, res) => current(req, res));
+  }, 60_000);
+  afterAll(async () => {
+    await stop();
+  }, 60_000);
+
+  const reply = (contentType: string | undefined, body: Buffer, options: { status?: number; abortWithLength?: number; hash?: boolean } = {}) =>
+    (_req: unknown, res: import('node:http').ServerResponse) => {
+      const headers: Record<string, string> = { ...(contentType ? { 'content-type': contentType } : {}), ...(options.hash === false ? {} : { 'x-hash-algorithm': 'SHA-512' }) };
+      if (options.abortWithLength !== undefined) {
+        res.writeHead(options.status ?? 200, { ...headers, 'content-length': String(options.abortWithLength) });
+        res.flushHeaders();
+        setTimeout(() => res.socket?.destroy(), 50);
+        return;
+      }
+      res.writeHead(options.status ?? 200, { ...headers, 'content-length': String(body.length) });
+      res.end(body);
+    };
+
+  for (const [name, respond, code, request] of [
+    ['ServerProxyConnectionAborted2', reply('text/xml', Buffer.alloc(0), { abortWithLength: 1000 }), 'server.clientproxy.service_failed.io_error'],
+    ['ServerProxyConnectionAborted3', reply('multipart/mixed; boundary=foobar', Buffer.alloc(0), { abortWithLength: 1000 }), 'server.clientproxy.service_failed.io_error'],
+    ['ServerProxyHttpError', reply('text/xml', Buffer.from('bad gateway'), { status: 502 }), 'server.clientproxy.http_error'],
+    ['ServerProxyNoBoundary', reply('multipart/mixed', query('getstate.query')), 'server.clientproxy.service_failed.invalid_content_type'],
+    ['ServerProxyInvalidFault', reply('text/xml; charset="UTF-8"; boundary=foobar', query('getstate.query')), 'server.clientproxy.service_failed.invalid_message'],
+    ['ServerProxyMissingBody', reply('text/xml', query('missing-body.query')), 'server.clientproxy.service_failed.missing_body'],
+    ['ServerProxyEmptyFault', reply('text/xml', Buffer.alloc(0)), 'server.clientproxy.service_failed.invalid_soap'],
+    ['ServerProxyFaultyAttachment', reply('multipart/mixed; charset=UTF-8; boundary=jetty771207119h3h10dty', query('attachm-error.query')), 'server.clientproxy.service_failed.invalid_content_type'],
+    ['UnsignedMessageFromServerProxy', reply('multipart/mixed; boundary=jetty42534330h7vzfqv2;charset=ISO-8859-1', query('no-signature.query'), { hash: false }), 'server.clientproxy.missing_signature'],
+    ['InvalidContentTypeFromServerProxy', reply('oih', query('getstate.query')), 'server.clientproxy.service_failed.invalid_content_type', 'proxyemulator.query'],
+  ] as const) {
+    it(`${name} → ${code}`, async () => {
+      current = respond;
+      const answer = await h.send(request ?? 'getstate.query');
+      expect(faultCode(answer), answer.body.toString()).toBe(code);
+    });
+  }
+});

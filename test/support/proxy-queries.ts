@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
@@ -17,6 +18,9 @@ import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { parseServerConf, serializeServerConf, type LocalClient, type ServiceConf } from '../../src/serverconf/server-conf.ts';
 import type { LocalLayout } from '../../src/testpki/local-layout.ts';
 import { writeFileAtomic } from '../../src/platform/files.ts';
+import { ocspEndpointFromSigner } from '../../src/proxy/ocsp-endpoint.ts';
+import { SignerClient, SignerConnection } from '../../src/signer/signer-client.ts';
+import { authKeyTlsOptions } from '../../src/tls/auth-key-tls.ts';
 import { freeLocalPorts } from './net.ts';
 import { VECTORS } from './vectors.ts';
 
@@ -150,6 +154,56 @@ export class ProxyQueryHarness {
       if (options.method === undefined || options.method === 'POST') req.write(body);
       req.end();
     });
+  }
+
+  /** What a client proxy would send straight to ss1's server proxy (TLS, no client certificate, x-hash-algorithm as the reference's harness sets it). */
+  async toServerProxy(file: string, contentType: string, method = 'POST'): Promise<IsAnswer> {
+    const body = withId(query(file), randomBytes(16).toString('hex'));
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        { host: '127.0.0.1', port: this.instance.ports.serverProxy, path: '/', method, rejectUnauthorized: false, headers: { 'content-type': contentType, 'x-hash-algorithm': 'SHA-512' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        },
+      );
+      req.on('error', reject);
+      req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
+      if (method === 'POST') req.write(body);
+      req.end();
+    });
+  }
+
+  /**
+   * Puts a stand-in where ss1's server proxy was (UsingDummyServerProxy): it presents ss1's
+   * authentication certificate (key on ss1's HSM, through the signer) and answers every request
+   * with `respond`. Stopping it starts ss1's proxy again.
+   */
+  async stubServerProxy(respond: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<() => Promise<void>> {
+    const { instance } = this;
+    await instance.stopProxy(instance.provider);
+    const signer = await SignerClient.connect(instance.provider.signerSocket);
+    const info = await signer.call('authKeyInfo', { serverId: instance.provider.serverId }).finally(() => signer.close());
+    const stub = https.createServer({ ...authKeyTlsOptions(instance.provider.signerSocket, info), requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      req.resume();
+      req.on('end', () => respond(req, res));
+    });
+    // Its OCSP endpoint too: the client proxy fetches the stand-in's OCSP responses from it.
+    const connection = new SignerConnection(instance.provider.signerSocket, { timeoutMs: 10_000 });
+    const ocsp = http.createServer(ocspEndpointFromSigner(connection));
+    await new Promise<void>((r) => stub.listen(instance.ports.serverProxy, instance.provider.address, r));
+    await new Promise<void>((r) => ocsp.listen(instance.ports.ocspEndpoint, instance.provider.address, r));
+    return async () => {
+      for (const server of [stub, ocsp]) {
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        });
+      }
+      connection.close();
+      await instance.startProxy(instance.provider);
+    };
   }
 
   private serve(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
