@@ -143,11 +143,12 @@ export class ProviderLink {
     return [...new Set(available.map((s) => s.address))];
   }
 
+  /** The fastest address kept for an hour, as long as configuration still lists it (and its server is not in maintenance). */
   private async addressOf(target: ProviderTarget): Promise<string> {
     const key = cacheKey(target);
-    const cached = this.chosen.get(key);
-    if (cached && cached.until > Date.now()) return cached.address;
     const addresses = this.addressesOf(target);
+    const cached = this.chosen.get(key);
+    if (cached && cached.until > Date.now() && addresses.includes(cached.address)) return cached.address;
     const address = addresses.length === 1 ? addresses[0]! : await this.fastest(addresses);
     this.chosen.set(key, { address, until: Date.now() + ADDRESS_CACHE_MS });
     return address;

@@ -5,9 +5,11 @@
  * write 7.8's fault codes (`--fault-codes snake`) so each expectation is the README's as printed.
  * Each test is named after the reference's test case.
  */
-import { createHash } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadGlobalConf, type SecurityServer, type SharedParameters } from '../../src/globalconf/global-conf.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';
 import { parseSoapHeader } from '../../src/protocol/soap-message.ts';
 import { ProxyQueryHarness, faultOf, query, withId, type IsAnswer } from '../support/proxy-queries.ts';
@@ -400,4 +402,81 @@ describe('a provider’s server that answers what it should not (UsingDummyServe
       expect(faultCode(answer), answer.body.toString()).toBe(code);
     });
   }
+});
+
+describe('HTTPS to the service (SslToService*, CustomSSLSocketFactory)', () => {
+  const configureTls = (sslAuthentication: boolean, isCerts: readonly Buffer[]) =>
+    h.configure(SERVICES.map((s) => (s.code === 'getState' ? { ...s, url: `${h.secureServiceUrl}/service`, sslAuthentication } : s)), { providerIsCerts: isCerts });
+  afterAll(() => h.configure(SERVICES));
+
+  it('SslToServiceNoAuth: TLS authentication off, any certificate; our internal TLS certificate is presented', async () => {
+    await configureTls(false, []);
+    h.answerWith({ file: 'getstate.answer' });
+    expectSuccess(await h.send('getstate.query'), 'getstate.query');
+    const internal = new X509Certificate(readFileSync(join(h.instance.provider.proxyDataDir, 'internal-tls', 'internal.crt')));
+    expect(h.received.at(-1)!.clientCert).toEqual(Buffer.from(internal.raw));
+  });
+
+  it('SslToServiceAuth: on, and the service’s certificate is one of its client’s IS certificates', async () => {
+    await configureTls(true, [h.serviceCert]);
+    h.answerWith({ file: 'getstate.answer' });
+    expectSuccess(await h.send('getstate.query'), 'getstate.query');
+  });
+
+  it('SslToServiceNoISCerts, SslToServiceWrongISCert → server.serverproxy.service_failed.ssl_authentication_failed', async () => {
+    const before = h.received.length;
+    await configureTls(true, []);
+    expect(faultCode(await h.send('getstate.query'))).toBe('server.serverproxy.service_failed.ssl_authentication_failed');
+    const other = new X509Certificate(readFileSync(join(h.instance.dir, 'is', 'clientcert.pem')));
+    await configureTls(true, [Buffer.from(other.raw)]);
+    expect(faultCode(await h.send('getstate.query'))).toBe('server.serverproxy.service_failed.ssl_authentication_failed');
+    expect(h.received.length).toBe(before);
+  });
+});
+
+describe('where the provider is (global configuration)', () => {
+  const ss1 = (change: (s: SecurityServer) => SecurityServer) =>
+    h.instance.pki.changeSharedParameters((shared) => ({ ...shared, securityServers: shared.securityServers.map((s) => (s.serverCode === 'ss1' ? change(s) : s)) }));
+  const withExtraServers = (addresses: string[]) =>
+    h.instance.pki.changeSharedParameters((shared) => ({
+      ...shared,
+      securityServers: [
+        ...shared.securityServers,
+        ...addresses.map((address, i) => ({ owner: { instance: 'EE', memberClass: 'BUSINESS', memberCode: 'producer' }, serverCode: `extra${i}`, address, authCertHashes: [], clients: [{ instance: 'EE', memberClass: 'BUSINESS', memberCode: 'producer' }] })),
+      ],
+    }));
+  let original: SharedParameters;
+  beforeAll(() => {
+    original = loadGlobalConf(h.instance.pki.globalConfDir).own;
+  });
+  afterEach(async () => {
+    h.instance.pki.changeSharedParameters(() => original);
+    // The proxies read the configuration folder at most once a second.
+    await new Promise((r) => setTimeout(r, 1300));
+  });
+  const settle = () => new Promise((r) => setTimeout(r, 1300));
+
+  it('ServerProxyMaintenanceMode: the provider’s only server is in maintenance → server.clientproxy.maintenance_mode, with its message', async () => {
+    ss1((s) => ({ ...s, maintenanceMode: { message: 'back at noon' } }));
+    await settle();
+    const answer = await h.send('getstate.query');
+    expect(faultOf(answer.body)).toMatchObject({ code: 'server.clientproxy.maintenance_mode', string: expect.stringContaining('Message from "127.0.0.1" administrator: back at noon') });
+  });
+
+  it('InvalidProviderAddress3: no server of the provider has an address → server.clientproxy.unknown_member', async () => {
+    ss1((s) => ({ ...s, address: '' }));
+    await settle();
+    expect(faultCode(await h.send('attachm.query', { contentType: PACKAGE }))).toBe('server.clientproxy.unknown_member');
+  });
+
+  it('SslSelectFastestProxy: of server.invalid., localhost and 127.0.0,1 the one that answers is used; none → server.clientproxy.network_error', async () => {
+    ss1((s) => ({ ...s, address: 'localhost' }));
+    withExtraServers(['server.invalid.', '127.0.0,1']);
+    await settle();
+    h.answerWith({ file: 'getstate.answer' });
+    expectSuccess(await h.send('getstate.query'), 'getstate.query');
+    ss1((s) => ({ ...s, address: '127.0.0.254' }));
+    await settle();
+    expect(faultCode(await h.send('getstate.query'))).toMatch(/^server\.clientproxy\.network_error/);
+  });
 });

@@ -6,15 +6,18 @@
  * in the request and the service's answer is replaced by one fresh id, and a dummy service answers
  * with the file a case names and records what it received.
  */
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
+import { readSoapFault } from '../../src/protocol/faults.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
+import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
 import { parseServerConf, serializeServerConf, type LocalClient, type ServiceConf } from '../../src/serverconf/server-conf.ts';
 import type { LocalLayout } from '../../src/testpki/local-layout.ts';
 import { writeFileAtomic } from '../../src/platform/files.ts';
@@ -54,6 +57,8 @@ export interface ServiceAnswer {
 }
 
 export interface ServiceRequest {
+  /** The client certificate the caller presented over HTTPS (DER). */
+  readonly clientCert?: Buffer;
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: readonly string[];
@@ -74,40 +79,53 @@ export class ProxyQueryHarness {
   private constructor(
     readonly instance: LocalInstance,
     private readonly service: http.Server,
+    private readonly secureService: https.Server,
+    /** The dummy service's own TLS certificate (DER), self-signed. */
+    readonly serviceCert: Buffer,
   ) {}
 
   get serviceUrl(): string {
     return `http://127.0.0.1:${(this.service.address() as AddressInfo).port}`;
   }
 
+  /** The same dummy service over HTTPS; it asks for a client certificate and records it. */
+  get secureServiceUrl(): string {
+    return `https://127.0.0.1:${(this.secureService.address() as AddressInfo).port}`;
+  }
+
   static async start(dir: string, proxyArgs: readonly string[] = []): Promise<ProxyQueryHarness> {
     let harness: ProxyQueryHarness | undefined;
-    const service = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => harness!.serve(req, Buffer.concat(chunks), res));
-    });
+    };
+    const tls = ensureInternalTls(join(dir, '..', `${basename(dir)}-service-tls`), 'dummy service');
+    const service = http.createServer(handler);
+    const secureService = https.createServer({ cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: false }, handler);
     await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => secureService.listen(0, '127.0.0.1', r));
     try {
       const instance = await startLocalInstance({ dir, instance: 'EE', layout: EE_LAYOUT, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1', ...proxyArgs] });
-      harness = new ProxyQueryHarness(instance, service);
+      harness = new ProxyQueryHarness(instance, service, secureService, Buffer.from(new X509Certificate(tls.certPem).raw));
       return harness;
     } catch (err) {
       service.close();
+      secureService.close();
       throw err;
     }
   }
 
   async close(): Promise<void> {
     await this.instance.close();
-    await new Promise<void>((r) => this.service.close(() => r()));
+    for (const s of [this.service, this.secureService]) await new Promise<void>((r) => s.close(() => r()));
   }
 
   /**
    * The provider's services (all pointing at the dummy service unless a URL is given) and who may
    * call them; the consumer's clients connect over plain HTTP. Waits until both proxies have read it.
    */
-  async configure(services: readonly (Partial<ServiceConf> & { code: string; provider?: string })[]): Promise<void> {
+  async configure(services: readonly (Partial<ServiceConf> & { code: string; provider?: string })[], options: { providerIsCerts?: readonly Buffer[] } = {}): Promise<void> {
     const { instance } = this;
     const byProvider = new Map<string, ServiceConf[]>();
     for (const s of services) {
@@ -116,7 +134,12 @@ export class ProxyQueryHarness {
       byProvider.set(provider, [...(byProvider.get(provider) ?? []), conf]);
     }
     const clients = (owner: 'provider' | 'consumer'): LocalClient[] =>
-      EE_LAYOUT[owner].clients.map((c) => ({ id: parseClientId(`EE/BUSINESS/${c}`), connectionType: 'HTTP', isCerts: [], services: owner === 'provider' ? (byProvider.get(c) ?? []) : [] }));
+      EE_LAYOUT[owner].clients.map((c) => ({
+        id: parseClientId(`EE/BUSINESS/${c}`),
+        connectionType: 'HTTP',
+        isCerts: owner === 'provider' ? (options.providerIsCerts ?? []) : [],
+        services: owner === 'provider' ? (byProvider.get(c) ?? []) : [],
+      }));
     for (const [server, owner] of [[instance.provider, 'provider'], [instance.consumer, 'consumer']] as const) {
       const file = join(server.proxyDataDir, 'serverconf.json');
       // The server's id and its timestamping services stay as the local instance set them.
@@ -207,7 +230,8 @@ export class ProxyQueryHarness {
   }
 
   private serve(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
-    this.received.push({ method: req.method ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body });
+    const peer = (req.socket as TLSSocket).getPeerCertificate?.();
+    this.received.push({ method: req.method ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body, ...(peer?.raw ? { clientCert: Buffer.from(peer.raw) } : {}) });
     const a = this.answer;
     const headers: Record<string, string> = { ...(a.contentType === null ? {} : { 'content-type': a.contentType ?? 'text/xml; charset=UTF-8' }), ...a.headers };
     if (a.abortWithLength !== undefined) {
@@ -229,7 +253,6 @@ export function withId(message: Buffer, id: string): Buffer {
 
 /** The SOAP fault's code and string, or undefined for a message that is not a fault. */
 export function faultOf(body: Buffer): { code: string; string: string } | undefined {
-  const text = body.toString('utf8');
-  const code = /<faultcode>([^<]*)<\/faultcode>/.exec(text)?.[1];
-  return code === undefined ? undefined : { code, string: /<faultstring>([^<]*)<\/faultstring>/.exec(text)?.[1] ?? '' };
+  const fault = readSoapFault(body);
+  return fault && { code: fault.faultCode, string: fault.faultString };
 }
