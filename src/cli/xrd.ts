@@ -17,7 +17,7 @@ import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalco
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
 import { LocalPki } from '../testpki/local-pki.ts';
-import { readAsic, verifyAsic, type AsicContents } from '../signature/asic.ts';
+import { readAsicFile, verifyAsicFile, type AsicFileContents } from '../signature/asic.ts';
 import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
@@ -532,22 +532,17 @@ async function confCommand(command: string | undefined, rest: string[], values: 
 
 // ---- ASiC containers (no daemon needed) -----------------------------------------------------
 
-function asicCommand(command: string | undefined, rest: string[], values: Values): number | Promise<number> {
+async function asicCommand(command: string | undefined, rest: string[], values: Values): Promise<number> {
   if (command === 'export') return asicExport(rest, values);
   if (command !== 'verify') throw new UsageError(`unknown command "asic ${command ?? ''}"`);
   const file = rest[0];
   if (!file) throw new UsageError('missing <file.asice>');
   const conf = values['load-only'] ? undefined : loadGlobalConf(globalConfDir(values, false)!);
-  let zip: Buffer;
-  try {
-    zip = readFileSync(file);
-  } catch (err) {
-    throw new XrdError('IOError', { reason: `cannot read ${file}: ${(err as Error).message}` }, { cause: err });
-  }
   let v;
   try {
-    if (!conf) return printLoaded(file, readAsic(zip), values);
-    v = verifyAsic(zip, conf);
+    // Read from the file as it is needed: a container of a large attachment is never held whole.
+    if (!conf) return printLoaded(file, await readAsicFile(file), values);
+    v = await verifyAsicFile(file, conf);
   } catch (err) {
     const e = toXrdError(err);
     if (values.json) process.stdout.write(JSON.stringify({ valid: false, file, error: { code: e.fullCode, message: e.message } }, null, 2) + '\n');
@@ -589,7 +584,7 @@ function asicCommand(command: string | undefined, rest: string[], values: Values
 }
 
 /** What `asic verify --load-only` found: the container loads; nothing was verified. */
-function printLoaded(file: string, c: AsicContents, values: Values): number {
+function printLoaded(file: string, c: AsicFileContents, values: Values): number {
   const view = { valid: true, loadOnly: true, file, messageBytes: c.message.length, attachments: c.attachments.length, hashChain: c.hashChain !== undefined, batchTimestamp: c.timestampToken !== undefined };
   if (values.json) process.stdout.write(JSON.stringify(view, null, 2) + '\n');
   else {

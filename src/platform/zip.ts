@@ -12,7 +12,8 @@
  * the same bytes.
  */
 import { open } from 'node:fs/promises';
-import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { crc32, createInflateRaw, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 export class ZipError extends Error {
   override readonly name = 'ZipError';
@@ -47,8 +48,8 @@ export interface ZipSource {
 
 const READ_CHUNK = 1024 * 1024;
 
-/** The first `size` bytes of a file, read into one buffer reused from chunk to chunk. */
-export function fileSource(file: string, size: number): ZipSource {
+/** `size` bytes of a file from `start`, read into one buffer reused from chunk to chunk. */
+export function fileSource(file: string, size: number, start = 0): ZipSource {
   return {
     size,
     async *chunks() {
@@ -56,7 +57,7 @@ export function fileSource(file: string, size: number): ZipSource {
       try {
         const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
         for (let at = 0; at < size; ) {
-          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - at), at);
+          const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - at), start + at);
           if (bytesRead === 0) break; // shorter than size: chunksOf says so
           at += bytesRead;
           yield buffer.subarray(0, bytesRead);
@@ -277,4 +278,107 @@ export function readZip(zip: Buffer, maxTotalBytes = 256 * 1024 * 1024): ZipEntr
     entries.push({ name, data, stored: method === 0 });
   }
   return entries;
+}
+
+/** An entry of an archive read from a file: small ones in memory, large ones to be streamed once. */
+export interface ZipFileEntry {
+  readonly name: string;
+  readonly size: number;
+  /** The bytes, for an entry of at most `inMemoryBytes`. */
+  readonly data?: Buffer;
+  /** The bytes of a larger entry, inflated and CRC-checked as they are read (ZipError at the end when they do not match). */
+  chunks?(): AsyncIterable<Buffer>;
+}
+
+/**
+ * Reads an archive from a file without holding its large entries: the central directory and every
+ * entry of at most `inMemoryBytes` are read in; larger ones are read when their `chunks` are.
+ * @throws ZipError (not an archive, malformed, unsupported, CRC or size mismatch)
+ */
+export async function readZipFile(file: string, options: { inMemoryBytes: number; maxEntries?: number }): Promise<ZipFileEntry[]> {
+  const handle = await open(file, 'r');
+  try {
+    const { size: fileSize } = await handle.stat();
+    const read = async (at: number, length: number): Promise<Buffer> => {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, at);
+      if (bytesRead !== length) throw new ZipError('archive ends early');
+      return buffer;
+    };
+    // The end record is the last 22 bytes, before a comment of at most 64 KiB.
+    const tailAt = Math.max(0, fileSize - 22 - 0xffff);
+    const tail = await read(tailAt, fileSize - tailAt);
+    const endAt = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    if (endAt < 0 || endAt + 22 > tail.length) throw new ZipError('not a ZIP archive (no end of central directory)');
+    const count = tail.readUInt16LE(endAt + 10);
+    if (count > (options.maxEntries ?? MAX_ENTRIES)) throw new ZipError(`more than ${options.maxEntries ?? MAX_ENTRIES} entries`);
+    const directorySize = tail.readUInt32LE(endAt + 12);
+    const directoryAt = tail.readUInt32LE(endAt + 16);
+    if (directoryAt + directorySize > fileSize) throw new ZipError('malformed central directory');
+    const directory = await read(directoryAt, directorySize);
+    const entries: ZipFileEntry[] = [];
+    for (let i = 0, pos = 0; i < count; i++) {
+      if (pos + 46 > directory.length || directory.readUInt32LE(pos) !== CENTRAL_HEADER) throw new ZipError('malformed central directory');
+      const flags = directory.readUInt16LE(pos + 8);
+      const method = directory.readUInt16LE(pos + 10);
+      const crc = directory.readUInt32LE(pos + 16);
+      const compressedSize = directory.readUInt32LE(pos + 20);
+      const size = directory.readUInt32LE(pos + 24);
+      const nameLength = directory.readUInt16LE(pos + 28);
+      const name = directory.toString('utf8', pos + 46, pos + 46 + nameLength);
+      const localAt = directory.readUInt32LE(pos + 42);
+      pos += 46 + nameLength + directory.readUInt16LE(pos + 30) + directory.readUInt16LE(pos + 32);
+      if (flags & 0x1) throw new ZipError(`${name}: encrypted entries are not supported`);
+      if (method !== STORED && method !== DEFLATED) throw new ZipError(`${name}: compression method ${method} is not supported`);
+      const local = await read(localAt, 30);
+      if (local.readUInt32LE(0) !== LOCAL_HEADER) throw new ZipError(`${name}: malformed local header`);
+      const dataAt = localAt + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+      if (dataAt + compressedSize > fileSize) throw new ZipError(`${name}: entry runs past the archive`);
+      if (size <= options.inMemoryBytes) {
+        const raw = await read(dataAt, compressedSize);
+        let data: Buffer;
+        try {
+          data = method === STORED ? raw : inflateRawSync(raw, { maxOutputLength: Math.max(size, 1) });
+        } catch (err) {
+          throw new ZipError(`${name}: cannot inflate: ${(err as Error).message}`);
+        }
+        if (data.length !== size || crc32(data) !== crc) throw new ZipError(`${name}: CRC or size mismatch`);
+        entries.push({ name, size, data });
+      } else {
+        entries.push({ name, size, chunks: () => entryChunks(file, { name, method, dataAt, compressedSize, size, crc }) });
+      }
+    }
+    return entries;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** One large entry's bytes, inflated as they are read, its size bounded and its CRC checked at the end. */
+async function* entryChunks(file: string, e: { name: string; method: number; dataAt: number; compressedSize: number; size: number; crc: number }): AsyncGenerator<Buffer> {
+  const raw = fileSource(file, e.compressedSize, e.dataAt);
+  let crc = 0;
+  let seen = 0;
+  const check = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > e.size) throw new ZipError(`${e.name}: expands past its declared ${e.size} bytes`);
+    crc = crc32(chunk, crc);
+    return chunk;
+  };
+  // The source reuses its buffer: a chunk handed on is copied.
+  const compressed = async function* () {
+    for await (const chunk of raw.chunks()) yield Buffer.from(chunk);
+  };
+  if (e.method === STORED) {
+    for await (const chunk of compressed()) yield check(chunk);
+  } else {
+    const inflate = createInflateRaw();
+    const output = Readable.from(compressed()).pipe(inflate);
+    try {
+      for await (const chunk of output) yield check(chunk as Buffer);
+    } catch (err) {
+      throw err instanceof ZipError ? err : new ZipError(`${e.name}: cannot inflate: ${(err as Error).message}`);
+    }
+  }
+  if (seen !== e.size || crc !== e.crc) throw new ZipError(`${e.name}: CRC or size mismatch`);
 }

@@ -8,9 +8,11 @@
 import { createHash } from 'node:crypto';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, type ErrorCode } from '../platform/errors.ts';
-import { readZip, writeZip, zipChunks, ZipError, type ZipEntry, type ZipSource } from '../platform/zip.ts';
+import { open } from 'node:fs/promises';
+import { readZip, readZipFile, writeZip, zipChunks, ZipError, type ZipEntry, type ZipSource } from '../platform/zip.ts';
 import { readMessageHeader, signerOf } from '../protocol/message-header.ts';
-import { DIGEST_URIS } from './algorithms.ts';
+import { DIGEST_URIS, type DigestName } from './algorithms.ts';
+import type { DigestSource } from './digest-source.ts';
 import { verifyHashChain } from './hash-chain.ts';
 import { verifyTimestamp, type VerifiedTimestamp } from './timestamp.ts';
 import { HASH_CHAIN_RESULT_URI, MESSAGE_URI, parseSignature, verifySignature, type VerifiedSignature } from './verifier.ts';
@@ -31,6 +33,11 @@ export interface AsicContents {
   readonly timestampToken?: Buffer;
   readonly tsHashChainResult?: Buffer;
   readonly tsHashChain?: Buffer;
+}
+
+/** A container read from a file (readAsicFile): attachments too large to hold are digest sources. */
+export interface AsicFileContents extends Omit<AsicContents, 'attachments'> {
+  readonly attachments: readonly (Buffer | DigestSource)[];
 }
 
 /** An attachment too large to hold (a logged attachment kept in a file): streamed into the container, stored. */
@@ -137,11 +144,68 @@ export function readAsic(zip: Buffer): AsicContents {
       throw new XrdError('MalformedContainer', { reason: (err as ZipError).message }, { cause: err });
     }
   }
-  const byName = new Map(entries.map((e) => [e.name, e.data]));
+  // Every entry is in memory here, so every attachment is bytes.
+  return asicContentsOf(new Map(entries.map((e) => [e.name, e.data]))) as AsicContents;
+}
+
+/** Entries larger than this are not read into memory: their digests are computed as they are read. */
+const IN_MEMORY_ENTRY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * `readAsic` for a container in a file of any size: attachments above 16 MiB are read once, as a
+ * stream, into the digests a signature may use (SHA-256, -384, -512), never held whole.
+ * @throws as readAsic, and IOError when the file cannot be read
+ */
+export async function readAsicFile(file: string): Promise<AsicFileContents> {
+  let head: Buffer;
+  try {
+    const handle = await open(file, 'r');
+    try {
+      head = Buffer.alloc(4);
+      await handle.read(head, 0, 4, 0);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw new XrdError('IOError', { reason: `cannot read ${file}: ${(err as Error).message}` }, { cause: err });
+  }
+  if (!head.equals(LOCAL_FILE_HEADER)) return asicContentsOf(new Map());
+  const byName = new Map<string, Buffer | DigestSource>();
+  try {
+    for (const entry of await readZipFile(file, { inMemoryBytes: IN_MEMORY_ENTRY_BYTES })) {
+      if (entry.data) byName.set(entry.name, entry.data);
+      else if (/^attachment\d+$/.test(entry.name)) byName.set(entry.name, await streamedDigests(entry.size, entry.chunks!()));
+      else throw new ZipError(`${entry.name}: ${entry.size} bytes is more than a container's ${entry.name} may hold`);
+    }
+  } catch (err) {
+    throw new XrdError('MalformedContainer', { reason: (err as Error).message }, { cause: err });
+  }
+  return asicContentsOf(byName);
+}
+
+/** Every digest a signature may ask of a part, from one pass over its bytes. */
+async function streamedDigests(size: number, chunks: AsyncIterable<Buffer>): Promise<DigestSource> {
+  const names = Object.keys(DIGEST_URIS) as DigestName[];
+  const hashes = names.map((n) => createHash(n));
+  for await (const chunk of chunks) for (const h of hashes) h.update(chunk);
+  const digests = new Map(names.map((n, i) => [n, hashes[i]!.digest()]));
+  return { size, digest: (algorithm) => digests.get(algorithm)! };
+}
+
+/**
+ * The container's parts, checked as the reference's AsicContainer loads them: mimetype, message,
+ * signature (and its hash chain pair), timestamp, manifests. Small parts are bytes; attachments
+ * may be digest sources.
+ */
+function asicContentsOf(byName: ReadonlyMap<string, Buffer | DigestSource>): AsicFileContents {
+  const bytesOf = (name: string): Buffer | undefined => {
+    const data = byName.get(name);
+    return data === undefined || Buffer.isBuffer(data) ? data : undefined;
+  };
   // The reference reads entries as text: an entry of only whitespace is as good as none.
   const blank = (data: Buffer | undefined) => data === undefined || data.toString('utf8').trim() === '';
   const found = (name: string) => {
-    const data = byName.get(name);
+    const data = bytesOf(name);
     return blank(data) ? undefined : data;
   };
   const notFound = (code: ErrorCode, name: string) => new XrdError(code, { entry: name });
@@ -159,12 +223,12 @@ export function readAsic(zip: Buffer): AsicContents {
     return [result, chain];
   };
   const [hashChainResult, hashChain] = pair(ENTRIES.sigHashChainResult, ENTRIES.sigHashChain);
-  const timestampToken = byName.get(ENTRIES.timestamp);
+  const timestampToken = bytesOf(ENTRIES.timestamp);
   if (timestampToken?.length === 0) throw notFound('AsicTimestampNotFound', ENTRIES.timestamp);
   const [tsHashChainResult, tsHashChain] = pair(ENTRIES.tsHashChainResult, ENTRIES.tsHashChain);
   if (tsHashChainResult && !timestampToken) throw notFound('AsicTimestampNotFound', ENTRIES.timestamp);
-  for (const name of [ENTRIES.manifest, ENTRIES.asicManifest]) if (byName.has(name) && blank(byName.get(name))) throw notFound('AsicManifestNotFound', name);
-  const attachments: Buffer[] = [];
+  for (const name of [ENTRIES.manifest, ENTRIES.asicManifest]) if (byName.has(name) && blank(bytesOf(name))) throw notFound('AsicManifestNotFound', name);
+  const attachments: (Buffer | DigestSource)[] = [];
   for (let i = 1; byName.has(`attachment${i}`); i++) attachments.push(byName.get(`attachment${i}`)!);
   return { message, signatureXml, attachments, hashChainResult, hashChain, timestampToken, tsHashChainResult, tsHashChain };
 }
@@ -181,7 +245,15 @@ export interface AsicVerification extends VerifiedSignature {
  * @throws MalformedContainer, and every code of verifySignature
  */
 export function verifyAsic(zip: Buffer, conf: GlobalConf): AsicVerification {
-  const c = readAsic(zip);
+  return verifyAsicContents(readAsic(zip), conf);
+}
+
+/** `verifyAsic` for a container in a file of any size (readAsicFile). */
+export async function verifyAsicFile(file: string, conf: GlobalConf): Promise<AsicVerification> {
+  return verifyAsicContents(await readAsicFile(file), conf);
+}
+
+function verifyAsicContents(c: AsicFileContents, conf: GlobalConf): AsicVerification {
   const header = readMessageHeader(c.message);
   const sig = parseSignature(c.signatureXml);
   if (!sig.dataReferences.some((r) => r.uri === MESSAGE_URI || r.uri === HASH_CHAIN_RESULT_URI)) {

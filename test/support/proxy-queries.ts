@@ -240,7 +240,9 @@ export class ProxyQueryHarness {
       setTimeout(() => res.socket?.destroy(), 50);
       return;
     }
-    const out = a.file ? withId(query(a.file), this.id) : (a.body ?? Buffer.alloc(0));
+    // The answer carries the id of the request the service got (the harness's sends all have one).
+    const asked = /<xroad:id>([^<]*)<\/xroad:id>/.exec(body.subarray(0, 65_536).toString('latin1'))?.[1] ?? this.id;
+    const out = a.file ? withId(query(a.file), asked) : (a.body ?? Buffer.alloc(0));
     res.writeHead(a.status ?? 200, { ...headers, 'content-length': String(out.length) });
     res.end(out);
   }
