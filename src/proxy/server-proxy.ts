@@ -15,6 +15,7 @@
  */
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import semver from 'semver';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
@@ -48,9 +49,11 @@ export interface ServerProxyDeps {
   readonly internalTls: () => InternalTls;
   /** The reference's `server-min-supported-client-version`: older client proxies are refused. */
   readonly minClientVersion?: string;
+  /** The time configuration expiry, certificates and OCSP responses are checked for (tests pin it). */
+  readonly now?: () => Date;
 }
 
-export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions> }): Promise<{ close(): Promise<void> }> {
+export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions> }): Promise<{ readonly port: number; close(): Promise<void> }> {
   const server = https.createServer({ requestCert: true, rejectUnauthorized: false, keepAliveTimeout: 60_000 }, (req, res) => {
     void handle(deps, req, res);
   });
@@ -77,6 +80,8 @@ export async function startServerProxy(deps: ServerProxyDeps, listen: { host: st
     server.listen(listen.port, listen.host, () => resolve());
   });
   return {
+    // Port 0 asks for any free port: this is the one taken.
+    port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(timer);
@@ -122,10 +127,14 @@ class ServerExchange {
     private readonly bodies: ExchangeBodies,
   ) {}
 
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+
   async run(): Promise<EncodedProxyMessage> {
     const { deps, req } = this;
     if (req.method !== 'POST') throw new XrdError('InvalidHttpMethod', { method: req.method ?? '' }, { prefix: 'Server.ServerProxy' });
-    deps.globalConf().checkUpToDate();
+    deps.globalConf().checkUpToDate(this.now());
     this.checkClientVersion();
     const request = await this.read();
     return request.soapHeader ? this.soap(request) : this.rest(request);
@@ -180,7 +189,7 @@ class ServerExchange {
     const soapAction = failedReading(() => checkSoapAction(request.originalSoapAction));
     this.checkRequestFor(header.client, header.service.provider, header.securityServer, request.ocspResponses);
     const service = this.serviceFor(header.client, header.service, 'SOAP');
-    verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy');
+    verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());
     const meta = { queryId: header.id, client: header.client, service: header.service, requestId: request.requestId };
     await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
 
@@ -228,7 +237,7 @@ class ServerExchange {
     Object.assign(facts, { protocol: 'REST', client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
     this.checkRequestFor(rest.client, rest.service.provider, rest.securityServer, request.ocspResponses);
     const service = this.serviceFor(rest.client, rest.service, 'REST');
-    verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy');
+    verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy', this.now());
     // The reference answers with the x-road-request-id the client proxy sent as an HTTP header.
     const requestId = request.requestId ?? rest.requestId;
     const meta = { queryId: rest.queryId, client: rest.client, service: rest.service, requestId };
