@@ -480,3 +480,34 @@ describe('where the provider is (global configuration)', () => {
     expect(faultCode(await h.send('getstate.query'))).toMatch(/^server\.clientproxy\.network_error/);
   });
 });
+
+describe('which server, and the owner as a client (AbstractClientMessageProcessor.getServiceAddresses)', () => {
+  const named = (server: string) => {
+    const [, , member, code] = server.split('/');
+    const element = `<xroad:securityServer id:objectType="SERVER"><id:xRoadInstance>EE</id:xRoadInstance><id:memberClass>BUSINESS</id:memberClass><id:memberCode>${member}</id:memberCode><id:serverCode>${code}</id:serverCode></xroad:securityServer>`;
+    return Buffer.from(withId(query('getstate.query'), 'x').toString().replace('<xroad:userId>', `${element}\n        <xroad:userId>`));
+  };
+
+  it('xrd:securityServer naming the provider’s server goes there; another server, or one that does not exist, is refused', async () => {
+    h.answerWith({ file: 'getstate.answer' });
+    expect(faultOf((await h.send(named('EE/BUSINESS/producer/ss1'))).body)).toBeUndefined();
+    expect(faultOf((await h.send(named('EE/BUSINESS/consumer/ss2'))).body)).toMatchObject({ code: 'server.clientproxy.invalid_security_server', string: 'Invalid security server "SERVER:EE/BUSINESS/consumer/ss2"' });
+    expect(faultOf((await h.send(named('EE/BUSINESS/producer/nope'))).body)).toMatchObject({ code: 'server.clientproxy.invalid_security_server', string: 'Could not find security server "SERVER:EE/BUSINESS/producer/nope"' });
+  });
+
+  it('a member-level service of a server’s owner is reached though global configuration lists the owner only as owner', async () => {
+    const original = loadGlobalConf(h.instance.pki.globalConfDir).own;
+    h.instance.pki.changeSharedParameters((shared) => ({
+      ...shared,
+      securityServers: shared.securityServers.map((s) => (s.serverCode === 'ss1' ? { ...s, clients: s.clients.filter((c) => c.subsystem !== undefined) } : s)),
+    }));
+    try {
+      await new Promise((r) => setTimeout(r, 1300));
+      h.answerWith({ file: 'getstate.answer' });
+      expectSuccess(await h.send('getstate.query'), 'getstate.query');
+    } finally {
+      h.instance.pki.changeSharedParameters(() => original);
+      await new Promise((r) => setTimeout(r, 1300));
+    }
+  });
+});

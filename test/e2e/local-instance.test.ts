@@ -136,6 +136,22 @@ describe('REST and the shared-subsystem extensions (seed 004)', () => {
     expect(answer.headers['x-road-request-hash']).toMatch(/^[A-Za-z0-9+/]{86}==$/);
     expect(received.at(-1)?.body.toString()).toBe(body);
   });
+
+  it('X-Road-Security-Server picks the provider’s server; another one is refused (pr-rest, AbstractClientMessageProcessor)', async () => {
+    const headers = (server: string) => ({ 'X-Road-Client': 'LOCAL/COM/2222/CLIENT', 'X-Road-Security-Server': server });
+    expect((await call(restPath(), { headers: headers('LOCAL/COM/1111/ss1') })).status).toBe(200);
+    const wrong = await call(restPath(), { headers: headers('LOCAL/COM/2222/ss2') });
+    expect(wrong.status).toBe(500);
+    expect(wrong.headers['x-road-error']).toBe('Server.ClientProxy.InvalidSecurityServer');
+  });
+
+  it('an information system without X-Road-Id gets one in the reference’s form, <instance>-<UUID>, and the provider sees x-road-request-id', async () => {
+    received.length = 0;
+    const answer = await call(restPath(), { headers: { 'X-Road-Client': 'LOCAL/COM/2222/CLIENT' } });
+    expect(answer.headers['x-road-id']).toMatch(/^LOCAL-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(received.at(-1)?.headers['x-road-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(answer.headers['x-road-request-id']).toBe(received.at(-1)?.headers['x-road-request-id']);
+  });
 });
 
 describe('message log and timestamps (MESS_09–10)', () => {
