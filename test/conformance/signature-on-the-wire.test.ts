@@ -85,11 +85,11 @@ afterAll(async () => {
 });
 
 /** The container's message and signature as a reference client proxy sends them (ProxyMessageEncoder's layout). */
-async function send(name: string): Promise<{ faultCode: string; faultString: string }> {
+async function send(name: string, edit: (soap: string) => string = (soap) => soap): Promise<{ faultCode: string; faultString: string }> {
   const c = readAsic(readFileSync(join(VECTORS, 'asic', `${name}.asice`)));
   now = new Date(/SigningTime>([^<]+)</.exec(c.signatureXml.toString())![1]!);
   const encoded = encodeProxyMessage({
-    content: { kind: 'soap', soap: c.message, contentType: 'text/xml; charset=UTF-8' },
+    content: { kind: 'soap', soap: Buffer.from(edit(c.message.toString('utf8'))), contentType: 'text/xml; charset=UTF-8' },
     signature: { signatureXml: c.signatureXml, ...(c.hashChainResult && c.hashChain ? { hashChainResult: c.hashChainResult, hashChain: c.hashChain } : {}) },
     originalContentType: 'text/xml; charset=UTF-8',
     proxyVersion: '7.8.0',
@@ -133,5 +133,22 @@ describe('AsicContainerVerifierTest’s messages on the wire to our server proxy
     const before = reached.length;
     expect((await send('valid-signed-hashchain')).faultCode).toMatch(/^Server\.ServerProxy\.SignatureVerification\.MalformedSignature\./);
     expect(reached.length).toBe(before);
+  });
+});
+
+describe('a request for another server of the provider (ServerMessageProcessor.verifySecurityServer)', () => {
+  const naming = (server: string) => (soap: string) =>
+    soap.replace(
+      '<xroad:id>',
+      `<xroad:securityServer id:objectType="SERVER"><id:xRoadInstance>DEV</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>1234</id:memberCode><id:serverCode>${server}</id:serverCode></xroad:securityServer><xroad:id>`,
+    );
+
+  it('naming another server is refused before anything else is looked at', async () => {
+    const fault = await send('valid-signed-message', naming('SS9'));
+    expect(fault).toMatchObject({ faultCode: 'Server.ServerProxy.ServiceFailed.InvalidSecurityServer', faultString: "Invalid security server identifier 'SERVER:DEV/COM/1234/SS9' expected 'SERVER:DEV/COM/1234/SS0'" });
+  });
+
+  it('naming this server passes that check (the edited message then fails its signature)', async () => {
+    expect((await send('valid-signed-message', naming('SS0'))).faultCode).toBe('Server.ServerProxy.SignatureVerification.InvalidSignatureValue');
   });
 });
