@@ -6,7 +6,7 @@
  * in the request and the service's answer is replaced by one fresh id, and a dummy service answers
  * with the file a case names and records what it received.
  */
-import { X509Certificate, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
@@ -62,7 +62,10 @@ export interface ServiceRequest {
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: readonly string[];
+  /** The body, unless the harness keeps only its digest (benchmarks of large messages). */
   readonly body: Buffer;
+  readonly size: number;
+  readonly sha512: Buffer;
 }
 
 export interface IsAnswer {
@@ -93,12 +96,19 @@ export class ProxyQueryHarness {
     return `https://127.0.0.1:${(this.secureService.address() as AddressInfo).port}`;
   }
 
-  static async start(dir: string, proxyArgs: readonly string[] = []): Promise<ProxyQueryHarness> {
+  static async start(dir: string, proxyArgs: readonly string[] = [], options: { keepBodies?: boolean } = {}): Promise<ProxyQueryHarness> {
     let harness: ProxyQueryHarness | undefined;
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // The first 64 KiB (where the SOAP part is) are always kept, the rest only when asked to.
       const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => harness!.serve(req, Buffer.concat(chunks), res));
+      let size = 0;
+      const hash = createHash('sha512');
+      req.on('data', (c: Buffer) => {
+        hash.update(c);
+        if (options.keepBodies !== false || size < 65_536) chunks.push(c);
+        size += c.length;
+      });
+      req.on('end', () => harness!.serve(req, Buffer.concat(chunks), size, hash.digest(), res));
     };
     const tls = ensureInternalTls(join(dir, '..', `${basename(dir)}-service-tls`), 'dummy service');
     const service = http.createServer(handler);
@@ -229,9 +239,9 @@ export class ProxyQueryHarness {
     };
   }
 
-  private serve(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
+  private serve(req: http.IncomingMessage, body: Buffer, size: number, sha512: Buffer, res: http.ServerResponse): void {
     const peer = (req.socket as TLSSocket).getPeerCertificate?.();
-    this.received.push({ method: req.method ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body, ...(peer?.raw ? { clientCert: Buffer.from(peer.raw) } : {}) });
+    this.received.push({ method: req.method ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body, size, sha512, ...(peer?.raw ? { clientCert: Buffer.from(peer.raw) } : {}) });
     const a = this.answer;
     const headers: Record<string, string> = { ...(a.contentType === null ? {} : { 'content-type': a.contentType ?? 'text/xml; charset=UTF-8' }), ...a.headers };
     if (a.abortWithLength !== undefined) {
