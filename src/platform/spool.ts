@@ -245,3 +245,19 @@ export function streamPieces(pieces: Pieces): Readable {
 
 /** All the pieces in one buffer: for what is small (tests, faults). */
 export const concatPieces = (pieces: Pieces): Buffer => Buffer.concat(pieces.map((p) => (Buffer.isBuffer(p) ? p : p.bytes())));
+
+/** A body read whole into memory, refused (MessageTooLarge) past `max` bytes: for parts that must be held. */
+export async function readBounded(body: Buffer | AsyncIterable<Buffer>, max: number): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) {
+    if (body.length > max) throw new XrdError('MessageTooLarge', { limit: max });
+    return body;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) throw new XrdError('MessageTooLarge', { limit: max });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}

@@ -239,45 +239,63 @@ async function* chunksOf(source: ZipSource, name: string): AsyncGenerator<Buffer
  *   would expand past `maxTotalBytes`
  */
 export function readZip(zip: Buffer, maxTotalBytes = 256 * 1024 * 1024): ZipEntry[] {
-  const endAt = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (endAt < 0 || endAt + 22 > zip.length) throw new ZipError('not a ZIP archive (no end of central directory)');
-  const count = zip.readUInt16LE(endAt + 10);
-  let pos = zip.readUInt32LE(endAt + 16);
+  const end = endRecord(zip);
+  if (end.directoryAt + end.directorySize > zip.length) throw new ZipError('malformed central directory');
   const entries: ZipEntry[] = [];
   let total = 0;
-  for (let i = 0; i < count; i++) {
-    if (pos + 46 > zip.length || zip.readUInt32LE(pos) !== CENTRAL_HEADER) throw new ZipError('malformed central directory');
-    const flags = zip.readUInt16LE(pos + 8);
-    const method = zip.readUInt16LE(pos + 10);
-    const crc = zip.readUInt32LE(pos + 16);
-    const compressedSize = zip.readUInt32LE(pos + 20);
-    const size = zip.readUInt32LE(pos + 24);
-    const nameLength = zip.readUInt16LE(pos + 28);
-    const extraLength = zip.readUInt16LE(pos + 30);
-    const commentLength = zip.readUInt16LE(pos + 32);
-    const localAt = zip.readUInt32LE(pos + 42);
-    const name = zip.toString('utf8', pos + 46, pos + 46 + nameLength);
-    pos += 46 + nameLength + extraLength + commentLength;
-    if (flags & 0x1) throw new ZipError(`${name}: encrypted entries are not supported`);
-    if (localAt + 30 > zip.length || zip.readUInt32LE(localAt) !== LOCAL_HEADER) throw new ZipError(`${name}: malformed local header`);
-    const dataAt = localAt + 30 + zip.readUInt16LE(localAt + 26) + zip.readUInt16LE(localAt + 28);
-    if (dataAt + compressedSize > zip.length) throw new ZipError(`${name}: entry runs past the archive`);
-    total += size;
+  for (const e of centralDirectory(zip.subarray(end.directoryAt, end.directoryAt + end.directorySize), end.count)) {
+    if (e.localAt + 30 > zip.length || zip.readUInt32LE(e.localAt) !== LOCAL_HEADER) throw new ZipError(`${e.name}: malformed local header`);
+    const dataAt = e.localAt + 30 + zip.readUInt16LE(e.localAt + 26) + zip.readUInt16LE(e.localAt + 28);
+    if (dataAt + e.compressedSize > zip.length) throw new ZipError(`${e.name}: entry runs past the archive`);
+    total += e.size;
     if (total > maxTotalBytes) throw new ZipError(`archive expands past ${maxTotalBytes} bytes`);
-    const raw = zip.subarray(dataAt, dataAt + compressedSize);
-    let data: Buffer;
-    if (method === 0) data = raw;
-    else if (method === 8) {
-      try {
-        data = inflateRawSync(raw, { maxOutputLength: Math.max(size, 1) });
-      } catch (err) {
-        throw new ZipError(`${name}: cannot inflate: ${(err as Error).message}`);
-      }
-    } else throw new ZipError(`${name}: compression method ${method} is not supported`);
-    if (data.length !== size || crc32(data) !== crc) throw new ZipError(`${name}: CRC or size mismatch`);
-    entries.push({ name, data, stored: method === 0 });
+    entries.push({ name: e.name, data: entryData(e, zip.subarray(dataAt, dataAt + e.compressedSize)), stored: e.method === STORED });
   }
   return entries;
+}
+
+interface DirectoryEntry {
+  readonly name: string;
+  readonly method: number;
+  readonly crc: number;
+  readonly compressedSize: number;
+  readonly size: number;
+  readonly localAt: number;
+}
+
+/** Where the central directory is, from the end record (the last 22 bytes before a comment). */
+function endRecord(tail: Buffer): { count: number; directorySize: number; directoryAt: number } {
+  const endAt = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (endAt < 0 || endAt + 22 > tail.length) throw new ZipError('not a ZIP archive (no end of central directory)');
+  return { count: tail.readUInt16LE(endAt + 10), directorySize: tail.readUInt32LE(endAt + 12), directoryAt: tail.readUInt32LE(endAt + 16) };
+}
+
+/** The entries the central directory lists. @throws ZipError (malformed, encrypted or an unsupported method) */
+function centralDirectory(directory: Buffer, count: number): DirectoryEntry[] {
+  const entries: DirectoryEntry[] = [];
+  for (let i = 0, pos = 0; i < count; i++) {
+    if (pos + 46 > directory.length || directory.readUInt32LE(pos) !== CENTRAL_HEADER) throw new ZipError('malformed central directory');
+    const nameLength = directory.readUInt16LE(pos + 28);
+    const name = directory.toString('utf8', pos + 46, pos + 46 + nameLength);
+    const method = directory.readUInt16LE(pos + 10);
+    if (directory.readUInt16LE(pos + 8) & 0x1) throw new ZipError(`${name}: encrypted entries are not supported`);
+    if (method !== STORED && method !== DEFLATED) throw new ZipError(`${name}: compression method ${method} is not supported`);
+    entries.push({ name, method, crc: directory.readUInt32LE(pos + 16), compressedSize: directory.readUInt32LE(pos + 20), size: directory.readUInt32LE(pos + 24), localAt: directory.readUInt32LE(pos + 42) });
+    pos += 46 + nameLength + directory.readUInt16LE(pos + 30) + directory.readUInt16LE(pos + 32);
+  }
+  return entries;
+}
+
+/** An entry's bytes from its stored or deflated data, size and CRC checked. */
+function entryData(e: DirectoryEntry, raw: Buffer): Buffer {
+  let data: Buffer;
+  try {
+    data = e.method === STORED ? raw : inflateRawSync(raw, { maxOutputLength: Math.max(e.size, 1) });
+  } catch (err) {
+    throw new ZipError(`${e.name}: cannot inflate: ${(err as Error).message}`);
+  }
+  if (data.length !== e.size || crc32(data) !== e.crc) throw new ZipError(`${e.name}: CRC or size mismatch`);
+  return data;
 }
 
 /** An entry of an archive read from a file: small ones in memory, large ones to be streamed once. */
@@ -307,46 +325,17 @@ export async function readZipFile(file: string, options: { inMemoryBytes: number
     };
     // The end record is the last 22 bytes, before a comment of at most 64 KiB.
     const tailAt = Math.max(0, fileSize - 22 - 0xffff);
-    const tail = await read(tailAt, fileSize - tailAt);
-    const endAt = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-    if (endAt < 0 || endAt + 22 > tail.length) throw new ZipError('not a ZIP archive (no end of central directory)');
-    const count = tail.readUInt16LE(endAt + 10);
-    if (count > (options.maxEntries ?? MAX_ENTRIES)) throw new ZipError(`more than ${options.maxEntries ?? MAX_ENTRIES} entries`);
-    const directorySize = tail.readUInt32LE(endAt + 12);
-    const directoryAt = tail.readUInt32LE(endAt + 16);
-    if (directoryAt + directorySize > fileSize) throw new ZipError('malformed central directory');
-    const directory = await read(directoryAt, directorySize);
+    const end = endRecord(await read(tailAt, fileSize - tailAt));
+    if (end.count > (options.maxEntries ?? MAX_ENTRIES)) throw new ZipError(`more than ${options.maxEntries ?? MAX_ENTRIES} entries`);
+    if (end.directoryAt + end.directorySize > fileSize) throw new ZipError('malformed central directory');
     const entries: ZipFileEntry[] = [];
-    for (let i = 0, pos = 0; i < count; i++) {
-      if (pos + 46 > directory.length || directory.readUInt32LE(pos) !== CENTRAL_HEADER) throw new ZipError('malformed central directory');
-      const flags = directory.readUInt16LE(pos + 8);
-      const method = directory.readUInt16LE(pos + 10);
-      const crc = directory.readUInt32LE(pos + 16);
-      const compressedSize = directory.readUInt32LE(pos + 20);
-      const size = directory.readUInt32LE(pos + 24);
-      const nameLength = directory.readUInt16LE(pos + 28);
-      const name = directory.toString('utf8', pos + 46, pos + 46 + nameLength);
-      const localAt = directory.readUInt32LE(pos + 42);
-      pos += 46 + nameLength + directory.readUInt16LE(pos + 30) + directory.readUInt16LE(pos + 32);
-      if (flags & 0x1) throw new ZipError(`${name}: encrypted entries are not supported`);
-      if (method !== STORED && method !== DEFLATED) throw new ZipError(`${name}: compression method ${method} is not supported`);
-      const local = await read(localAt, 30);
-      if (local.readUInt32LE(0) !== LOCAL_HEADER) throw new ZipError(`${name}: malformed local header`);
-      const dataAt = localAt + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-      if (dataAt + compressedSize > fileSize) throw new ZipError(`${name}: entry runs past the archive`);
-      if (size <= options.inMemoryBytes) {
-        const raw = await read(dataAt, compressedSize);
-        let data: Buffer;
-        try {
-          data = method === STORED ? raw : inflateRawSync(raw, { maxOutputLength: Math.max(size, 1) });
-        } catch (err) {
-          throw new ZipError(`${name}: cannot inflate: ${(err as Error).message}`);
-        }
-        if (data.length !== size || crc32(data) !== crc) throw new ZipError(`${name}: CRC or size mismatch`);
-        entries.push({ name, size, data });
-      } else {
-        entries.push({ name, size, chunks: () => entryChunks(file, { name, method, dataAt, compressedSize, size, crc }) });
-      }
+    for (const e of centralDirectory(await read(end.directoryAt, end.directorySize), end.count)) {
+      const local = await read(e.localAt, 30);
+      if (local.readUInt32LE(0) !== LOCAL_HEADER) throw new ZipError(`${e.name}: malformed local header`);
+      const dataAt = e.localAt + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+      if (dataAt + e.compressedSize > fileSize) throw new ZipError(`${e.name}: entry runs past the archive`);
+      if (e.size <= options.inMemoryBytes) entries.push({ name: e.name, size: e.size, data: entryData(e, await read(dataAt, e.compressedSize)) });
+      else entries.push({ name: e.name, size: e.size, chunks: () => entryChunks(file, { ...e, dataAt }) });
     }
     return entries;
   } finally {

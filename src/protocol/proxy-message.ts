@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
-import { SpoolFolder, type Body, type Pieces, type SpoolWriter } from '../platform/spool.ts';
+import { SpoolFolder, readBounded, type Body, type Pieces, type SpoolWriter } from '../platform/spool.ts';
 import { TEXT_XML_UTF8, readSoapFault, soapFault, type ReceivedSoapFault, type SoapFault } from './faults.ts';
 import { MultipartError, MultipartLimitError, MultipartParser, boundaryOf, closeDelimiter, mimeHeader, partHead, type MimeHeaders, type PartSink } from './multipart.ts';
 import { parseRestRequestPart, parseRestResponsePart, type RestRequest, type RestResponse } from './rest-message.ts';
@@ -283,7 +283,7 @@ export async function decodeProxyMessage(contentType: string, body: Buffer | Asy
   if (base === PART_TYPES.textXml) {
     // The server proxy failed before its answer was under way.
     if (direction === 'request') throw new XrdError('InvalidContentType', { contentType: `${contentType} (a request must be multipart/mixed)` });
-    const whole = await readAll(body, options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES);
+    const whole = await readBounded(body, options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES);
     const fault = readSoapFault(whole);
     if (fault) return { ...transport, isFault: true, ocspResponses: [], fault };
     // As the reference's decoder: what is not a SOAP message says why, a regular one is out of place.
@@ -329,7 +329,7 @@ async function feed(body: Buffer | AsyncIterable<Buffer>, maxBytes: number | und
 }
 
 /** Runs a parser step, turning its own errors into the reference's codes. */
-function mimeStep(step: () => void, what = 'parts', limit = 0): void {
+export function mimeStep(step: () => void, what = 'parts', limit = 0): void {
   try {
     step();
   } catch (err) {
@@ -337,21 +337,6 @@ function mimeStep(step: () => void, what = 'parts', limit = 0): void {
     if (err instanceof MultipartError) throw new XrdError('MimeParsingFailed', { reason: err.message }, { cause: err });
     throw err;
   }
-}
-
-async function readAll(body: Buffer | AsyncIterable<Buffer>, max: number): Promise<Buffer> {
-  if (Buffer.isBuffer(body)) {
-    if (body.length > max) throw new XrdError('MessageTooLarge', { limit: max });
-    return body;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > max) throw new XrdError('MessageTooLarge', { limit: max });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.values(PART_TYPES));

@@ -12,10 +12,10 @@
  * Attachments go to the spool as they arrive; the envelope is held in memory, bounded.
  */
 import { XrdError } from '../platform/errors.ts';
-import { SpoolFolder, type Body, type SpoolWriter } from '../platform/spool.ts';
+import { SpoolFolder, readBounded, type Body, type SpoolWriter } from '../platform/spool.ts';
 import { TEXT_XML_UTF8 } from './faults.ts';
-import { MultipartError, MultipartLimitError, MultipartParser, boundaryOf, mimeHeader, type MimeHeaders, type PartSink } from './multipart.ts';
-import { baseType, multipartPieces, randomLetters, type MimeAttachment, type SoapContent } from './proxy-message.ts';
+import { MultipartParser, boundaryOf, mimeHeader, type MimeHeaders, type PartSink } from './multipart.ts';
+import { baseType, mimeStep, multipartPieces, randomLetters, type MimeAttachment, type SoapContent } from './proxy-message.ts';
 
 export interface SoapPackage extends SoapContent {
   readonly attachments: readonly MimeAttachment[];
@@ -67,7 +67,7 @@ export async function readSoapPackage(contentType: string | undefined, body: Buf
     const take = (chunk: Buffer) => {
       size += chunk.length;
       if (limits.maxBytes !== undefined && size > limits.maxBytes) throw new XrdError('MessageTooLarge', { limit: limits.maxBytes });
-      mime(() => parser.write(chunk), limits.maxAttachments ?? 1000);
+      mimeStep(() => parser.write(chunk), 'attachments', limits.maxAttachments ?? 1000);
     };
     if (Buffer.isBuffer(body)) take(body);
     else for await (const chunk of body) take(chunk);
@@ -75,16 +75,6 @@ export async function readSoapPackage(contentType: string | undefined, body: Buf
     return reader.finish(contentType!);
   } catch (err) {
     reader.dispose();
-    throw err;
-  }
-}
-
-function mime(step: () => void, maxAttachments: number): void {
-  try {
-    step();
-  } catch (err) {
-    if (err instanceof MultipartLimitError) throw new XrdError('InvalidMessage', { reason: /parts/.test(err.message) ? `more than ${maxAttachments} attachments` : err.message }, { cause: err });
-    if (err instanceof MultipartError) throw new XrdError('MimeParsingFailed', { reason: err.message }, { cause: err });
     throw err;
   }
 }
@@ -155,21 +145,6 @@ class PackageReader {
     for (const w of this.writers) w.abort();
     for (const a of this.attachments) a.body.dispose();
   }
-}
-
-async function readBounded(body: Buffer | AsyncIterable<Buffer>, max: number): Promise<Buffer> {
-  if (Buffer.isBuffer(body)) {
-    if (body.length > max) throw new XrdError('MessageTooLarge', { limit: max });
-    return body;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > max) throw new XrdError('MessageTooLarge', { limit: max });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 /**
