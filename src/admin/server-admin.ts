@@ -17,7 +17,7 @@ import { XrdError } from '../platform/errors.ts';
 import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestSigner } from '../protocol/management-request.ts';
-import { formatClientId, formatSecurityServerId, identifierPartProblem, parseClientId, type ClientId } from '../protocol/identifiers.ts';
+import { formatClientId, formatSecurityServerId, identifierPartProblem, parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
 import { CONNECTION_TYPES, parseServerConf, serializeServerConf, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
@@ -381,14 +381,14 @@ export class ServerAdmin {
 
   /** Client ids in URLs use the reference's `INSTANCE:CLASS:CODE[:SUBSYSTEM]`; slashes work too. */
   private localClient(conf: ServerConf, id: string): LocalClient {
-    let wanted: string;
+    let wanted: ClientId;
     try {
-      wanted = formatClientId(parseClientId(id.replaceAll(':', '/')));
+      wanted = parseClientId(id.replaceAll(':', '/'));
     } catch (err) {
       throw new XrdError('InvalidIdentifier', { value: id, reason: (err as Error).message }, { cause: err });
     }
-    const found = conf.clients.find((c) => formatClientId(c.id) === wanted);
-    if (!found) throw new XrdError('ClientNotFound', { clientId: wanted });
+    const found = conf.clients.find((c) => sameClientId(c.id, wanted));
+    if (!found) throw new XrdError('ClientNotFound', { clientId: formatClientId(wanted) });
     return found;
   }
 

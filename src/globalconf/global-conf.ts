@@ -9,7 +9,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
-import { formatClientId, formatSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { formatClientId, formatSecurityServerId, sameClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { INSTANCE_IDENTIFIER_FILE, METADATA_SUFFIX, PRIVATE_PARAMETERS_FILE, SHARED_PARAMETERS_FILE, instanceFolder, readConfigurationDirectory } from './directory.ts';
 import { DEFAULT_EXTENSIONS, EXTENSION_FILES, readExtensions, type Extensions } from './extensions.ts';
 import { VERSION_WITH_COST_TYPE, type CostType, type GlobalGroup, type Member, type OcspResponder, type PrivateParameters, type SecurityServer, type SharedParameters } from './parameters.ts';
@@ -42,7 +42,7 @@ export interface GlobalConfOptions {
   readonly extensions?: Extensions;
 }
 
-const sameClient = (a: ClientId, b: ClientId): boolean => formatClientId(a) === formatClientId(b);
+const sameClient = sameClientId;
 
 export class GlobalConf {
   readonly skipped: readonly { readonly file: string; readonly error: XrdError }[];

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
-import { formatClientId, sameClientId, type ClientId, type SecurityServerId } from './identifiers.ts';
+import { formatClientId, identifierPartProblem, sameClientId, type ClientId, type SecurityServerId } from './identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './message-header.ts';
 
 export const REPRESENTATION_NS = 'http://x-road.eu/xsd/representation.xsd';
@@ -83,21 +83,21 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
   const bodyElements = childElements(body);
   if (bodyElements.length !== 1) throw new XrdError('InvalidBody');
   const client = identifier(field('client')!, ['MEMBER', 'SUBSYSTEM'], 'client');
-  const serviceElement = field('service')!;
-  const provider = identifier(serviceElement, ['SERVICE'], 'service');
-  const serviceCode = idText(serviceElement, 'serviceCode');
+  const { serviceCode, serviceVersion, ...provider } = identifier(field('service')!, ['SERVICE'], 'service');
   if (!serviceCode) throw new XrdError('InvalidClientIdentifier', { reason: 'service identifier has no serviceCode' });
   if (!bodyElements[0]!.localName.startsWith(serviceCode)) throw new XrdError('InconsistentHeaders', { reason: 'service code does not match in header and body' });
 
   const serverElement = field('securityServer');
   const securityServer = serverElement && securityServerIdentifier(serverElement);
-  const represented = child(header, REPRESENTATION_NS, 'representedParty');
-  const partyClass = represented && idTextIn(represented, REPRESENTATION_NS, 'partyClass');
-  const partyCode = represented && idTextIn(represented, REPRESENTATION_NS, 'partyCode');
-  if (represented && !partyCode) throw new XrdError('MissingHeaderField', { field: 'representedParty/partyCode' });
+  const representations = childElements(header).filter((e) => e.namespace === REPRESENTATION_NS && e.localName === 'representedParty');
+  if (representations.length > 1) throw new XrdError('DuplicateHeaderField', { field: 'representedParty' });
+  const party = representations[0] && partsOf(representations[0], REPRESENTATION_NS, ['partyClass', 'partyCode'], 'representedParty');
+  const partyClass = party?.get('partyClass');
+  const partyCode = party?.get('partyCode');
+  if (party && !partyCode) throw new XrdError('MissingHeaderField', { field: 'representedParty/partyCode' });
   return {
     client,
-    service: { provider, serviceCode, serviceVersion: idText(serviceElement, 'serviceVersion') },
+    service: { provider, serviceCode, serviceVersion },
     id,
     userId: text('userId'),
     issue: text('issue'),
@@ -108,9 +108,42 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
   };
 }
 
+/**
+ * The parts of an identifier element, read strictly so that every reader sees the same identity:
+ * only the expected children, each once, in the identifiers namespace, holding text alone (no
+ * elements, comments or processing instructions), trimmed of XML whitespace only, and each a valid
+ * identifier part. A message a data-binding library would read differently from us is refused.
+ * @throws InvalidClientIdentifier naming what is wrong
+ */
+function partsOf(element: XmlElement, ns: string, allowed: readonly string[], what: string): Map<string, string> {
+  const bad = (reason: string) => new XrdError('InvalidClientIdentifier', { reason: `${what}: ${reason}` });
+  const parts = new Map<string, string>();
+  for (const node of element.children) {
+    if (node.kind === 'text') {
+      if (!isXmlWhitespace(node.value)) throw bad('text outside the identifier parts');
+      continue;
+    }
+    if (node.kind !== 'element') throw bad(`a ${node.kind === 'comment' ? 'comment' : 'processing instruction'} between the identifier parts`);
+    if (node.namespace !== ns || !allowed.includes(node.localName)) throw bad(`unexpected element ${node.name}${node.namespace !== ns ? ` in namespace '${node.namespace}'` : ''}`);
+    if (parts.has(node.localName)) throw bad(`${node.localName} appears twice`);
+    if (node.children.some((c) => c.kind !== 'text')) throw bad(`${node.localName} holds markup, not only text`);
+    const value = trimXmlWhitespace(textOf(node));
+    const problem = identifierPartProblem(value);
+    if (problem) throw bad(`${node.localName} ${problem}`);
+    parts.set(node.localName, value);
+  }
+  return parts;
+}
+
+const XML_WHITESPACE = /^[ \t\r\n]*$/;
+const isXmlWhitespace = (text: string) => XML_WHITESPACE.test(text);
+/** Only XML's whitespace (space, tab, CR, LF): a no-break or other Unicode space is part of the value, and refused there. */
+const trimXmlWhitespace = (text: string) => text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
+
 function securityServerIdentifier(element: XmlElement): SecurityServerId {
   if (objectTypeOf(element, 'securityServer') !== 'SERVER') throw new XrdError('InvalidXml', { reason: 'Unexpected objectType of securityServer' });
-  const [instance, memberClass, memberCode, serverCode] = ['xRoadInstance', 'memberClass', 'memberCode', 'serverCode'].map((n) => idText(element, n));
+  const p = partsOf(element, IDENTIFIERS_NS, ['xRoadInstance', 'memberClass', 'memberCode', 'serverCode'], 'securityServer');
+  const [instance, memberClass, memberCode, serverCode] = ['xRoadInstance', 'memberClass', 'memberCode', 'serverCode'].map((n) => p.get(n));
   if (!instance || !memberClass || !memberCode || !serverCode) throw new XrdError('InvalidClientIdentifier', { reason: 'securityServer identifier is incomplete' });
   return { instance, memberClass, memberCode, serverCode };
 }
@@ -125,24 +158,19 @@ function objectTypeOf(element: XmlElement, what: string): string {
   return typeAttr;
 }
 
-function identifier(element: XmlElement, objectTypes: readonly string[], what: string): ClientId {
+const CLIENT_PARTS = ['xRoadInstance', 'memberClass', 'memberCode', 'subsystemCode'];
+const SERVICE_PARTS = [...CLIENT_PARTS, 'serviceCode', 'serviceVersion'];
+
+/** A client or service identifier; for a service, its code and version too. */
+function identifier(element: XmlElement, objectTypes: readonly string[], what: string): ClientId & { serviceCode?: string; serviceVersion?: string } {
   const typeAttr = objectTypeOf(element, what);
   if (!objectTypes.includes(typeAttr)) throw new XrdError('InvalidXml', { reason: `Unexpected objectType: ${typeAttr}` });
-  const instance = idText(element, 'xRoadInstance');
-  const memberClass = idText(element, 'memberClass');
-  const memberCode = idText(element, 'memberCode');
-  const subsystem = idText(element, 'subsystemCode');
+  const p = partsOf(element, IDENTIFIERS_NS, typeAttr === 'SERVICE' ? SERVICE_PARTS : CLIENT_PARTS, what);
+  const [instance, memberClass, memberCode, subsystem] = CLIENT_PARTS.map((n) => p.get(n));
   if (!instance || !memberClass || !memberCode) throw new XrdError('InvalidClientIdentifier', { reason: `${what} identifier is incomplete` });
   if (typeAttr === 'SUBSYSTEM' && !subsystem) throw new XrdError('InvalidClientIdentifier', { reason: `${what} is a SUBSYSTEM without subsystemCode` });
   if (typeAttr === 'MEMBER' && subsystem) throw new XrdError('InvalidClientIdentifier', { reason: `${what} is a MEMBER with a subsystemCode` });
-  return { instance, memberClass, memberCode, subsystem };
-}
-
-const idText = (e: XmlElement, name: string) => idTextIn(e, IDENTIFIERS_NS, name);
-function idTextIn(e: XmlElement, ns: string, name: string): string | undefined {
-  const found = child(e, ns, name);
-  const value = found ? textOf(found).trim() : '';
-  return value === '' ? undefined : value;
+  return { instance, memberClass, memberCode, ...(subsystem !== undefined ? { subsystem } : {}), ...(p.has('serviceCode') ? { serviceCode: p.get('serviceCode') } : {}), ...(p.has('serviceVersion') ? { serviceVersion: p.get('serviceVersion') } : {}) };
 }
 
 export const formatServiceId = (s: ServiceId): string =>

@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { ApprovedTsa, GlobalGroup } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
-import { formatClientId, parseClientId, parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { formatClientId, parseClientId, parseSecurityServerId, sameClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 
 /** How a client's information systems reach the client proxy (seed 003). */
 export type ConnectionType = 'HTTP' | 'HTTPS' | 'HTTPS_NO_AUTH';
@@ -183,7 +183,8 @@ export function configuredTsas(conf: ServerConf, global: { readonly own: { reado
   return conf.timestampingServices.flatMap((t) => global.own.approvedTsas.filter((a) => a.url === t.url).map((a) => ({ url: a.url, cert: a.cert })));
 }
 
-export const sameClient = (a: ClientId, b: ClientId): boolean => formatClientId(a) === formatClientId(b);
+/** Compared part by part: a member code holding '/' never reads as a subsystem. */
+export const sameClient = sameClientId;
 
 export function localClient(conf: ServerConf, id: ClientId): LocalClient | undefined {
   return conf.clients.find((c) => sameClient(c.id, id));
@@ -200,8 +201,7 @@ export function findService(conf: ServerConf, provider: ClientId, code: string, 
  */
 export function inGlobalGroup(shared: ReadonlyMap<string, { readonly globalGroups: readonly GlobalGroup[] }>, group: string, client: ClientId): boolean {
   const slash = group.indexOf('/');
-  const id = formatClientId(client);
-  return shared.get(group.slice(0, slash))?.globalGroups.find((g) => g.groupCode === group.slice(slash + 1))?.members.some((m) => formatClientId(m) === id) ?? false;
+  return shared.get(group.slice(0, slash))?.globalGroups.find((g) => g.groupCode === group.slice(slash + 1))?.members.some((m) => sameClientId(m, client)) ?? false;
 }
 
 /**
@@ -209,8 +209,8 @@ export function inGlobalGroup(shared: ReadonlyMap<string, { readonly globalGroup
  * or a global group it belongs to (`isMember(group)` answers from global configuration).
  */
 export function isCallAllowed(service: ServiceConf, caller: ClientId, isMember: (group: string) => boolean): boolean {
-  const callerId = formatClientId(caller);
-  return service.allowed.some((subject) => (subject.startsWith('GLOBALGROUP:') ? isMember(subject.slice('GLOBALGROUP:'.length)) : subject === callerId));
+  // A listed subject is parsed, so it is compared as an identifier too, part by part.
+  return service.allowed.some((subject) => (subject.startsWith('GLOBALGROUP:') ? isMember(subject.slice('GLOBALGROUP:'.length)) : sameClientId(parseClientId(subject), caller)));
 }
 
 /**

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { parseCertificate, x509Of } from '../certificates/certificate.ts';
 import type { GlobalConf, SecurityServer } from '../globalconf/global-conf.ts';
 import { XrdError, type ErrorCode, type ErrorDetails, type FaultPrefix } from '../platform/errors.ts';
-import { formatClientId, formatSecurityServerId, javaClientId, javaServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { formatSecurityServerId, javaClientId, javaServerId, sameClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { buildCertPath, type CertPath } from './cert-path.ts';
 import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse } from './ocsp.ts';
 import { ocspPolicyFor, verifyOcspResponse } from './ocsp-verifier.ts';
@@ -187,8 +187,7 @@ export function registeredServer(conf: GlobalConf, cert: Buffer): { server: Secu
 
 /** Whether the server may act for `member`: its owner (the member itself) or a registered client. */
 function servesClient(server: SecurityServer, member: ClientId): boolean {
-  const id = formatClientId(member);
-  return formatClientId(server.owner) === id || server.clients.some((c) => formatClientId(c) === id);
+  return sameClientId(server.owner, member) || server.clients.some((c) => sameClientId(c, member));
 }
 
 /** The peer's certificates, its own first, as DER; undefined when the socket has no TLS session to ask. */

@@ -60,6 +60,28 @@ describe('the X-Road SOAP header (MESS_04)', () => {
     expect(code('<!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>')).toMatch(/^InvalidSoap/);
   });
 
+  it('reads identifiers strictly, so that every reader of the message sees the same parties', () => {
+    const code = (client: string, extra = '') => {
+      try {
+        return JSON.stringify(parseSoapHeader(header(client + SERVICE + extra + ID + VERSION)).client);
+      } catch (err) {
+        return `${(err as { code: string }).code}: ${(err as Error).message}`;
+      }
+    };
+    // XML whitespace around a part is layout; anything else around or inside it is not.
+    expect(code(CLIENT.replace('>COM<', '>\n  COM\t<'))).toBe('{"instance":"FI-TEST","memberClass":"COM","memberCode":"1234567-8","subsystem":"TestClient"}');
+    expect(code(CLIENT.replace('>COM<', '>\u00a0COM<'))).toMatch(/^InvalidClientIdentifier: .*memberClass holds U\+00A0/);
+    expect(code(CLIENT.replace('<id:memberCode>', '<id:memberCode>12<!-- x -->'))).toMatch(/^InvalidClientIdentifier: .*memberCode holds markup/);
+    expect(code(CLIENT.replace('<id:memberCode>', '<id:memberCode><b>1</b>'))).toMatch(/^InvalidClientIdentifier: .*memberCode holds markup/);
+    expect(code(CLIENT.replace('</xrd:client>', '<id:memberCode>666</id:memberCode></xrd:client>'))).toMatch(/^InvalidClientIdentifier: .*memberCode appears twice/);
+    expect(code(CLIENT.replace('</xrd:client>', '<x:memberCode xmlns:x="urn:other">666</x:memberCode></xrd:client>'))).toMatch(/^InvalidClientIdentifier: .*unexpected element x:memberCode in namespace 'urn:other'/);
+    expect(code(CLIENT.replace('</xrd:client>', '<id:serviceCode>s</id:serviceCode></xrd:client>'))).toMatch(/^InvalidClientIdentifier: .*unexpected element id:serviceCode/);
+    expect(code(CLIENT.replace('</xrd:client>', 'EE</xrd:client>'))).toMatch(/^InvalidClientIdentifier: .*text outside the identifier parts/);
+    expect(code(CLIENT.replace('>TestClient<', '>Test/Client<'))).toMatch(/^InvalidClientIdentifier: .*subsystemCode holds "\/"/);
+    expect(code(CLIENT.replace('>TestClient<', '><'))).toMatch(/^InvalidClientIdentifier: .*subsystemCode is empty/);
+    expect(code(CLIENT, REPR + REPR)).toBe("DuplicateHeaderField: SOAP header contains duplicate field 'representedParty'");
+  });
+
   it('a response must repeat the request header and carry the hash of exactly the request sent', () => {
     const request = Buffer.from(header(CLIENT + SERVICE + '<xrd:userId>test</xrd:userId>' + ID + VERSION));
     const response = Buffer.from(header(CLIENT + SERVICE + '<xrd:userId>test</xrd:userId>' + ID + '<xrd:requestHash>forged</xrd:requestHash>' + VERSION, '<prod:ProviderServiceCodeResponse xmlns:prod="http://test.x-road.fi/producer"/>'));
