@@ -107,7 +107,7 @@ export const ERROR_CODES = {
   InvalidHttpMethod: { message: 'Must use POST request method instead of {method}', httpStatus: 405 },
   InvalidSoap: { message: 'Malformed SOAP message: {reason}', httpStatus: 400 },
   MissingHeaderField: { message: 'Required field \'{field}\' is missing', httpStatus: 400 },
-  DuplicateHeaderField: { message: 'SOAP header contains duplicate field \'{field}\'', httpStatus: 400 },
+  DuplicateHeaderField: { message: '{where} contains duplicate field \'{field}\'', httpStatus: 400 },
   InvalidProtocolVersion: { message: 'Unsupported protocol version: {version}', httpStatus: 400 },
   InvalidClientIdentifier: { message: '{reason}', httpStatus: 400 },
   InvalidRequest: { message: '{reason}', httpStatus: 400 },

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
-import { SOAP_ENV_NS } from './message-header.ts';
+import { SOAP_ENV_NS } from './namespaces.ts';
 
 export const TEXT_XML_UTF8 = 'text/xml; charset=UTF-8';
 

@@ -20,7 +20,7 @@ import { XrdError } from '../platform/errors.ts';
 import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { escapeXml, readSoapFault } from './faults.ts';
 import type { ClientId, SecurityServerId } from './identifiers.ts';
-import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './message-header.ts';
+import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './namespaces.ts';
 import { MultipartLimitError, boundaryOf, buildMultipart, parseMultipart, type MimePart } from './multipart.ts';
 import { checkResponseHeader, parseSoapHeader, type SoapHeader } from './soap-message.ts';
 

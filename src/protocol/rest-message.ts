@@ -11,7 +11,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 import type { Body } from '../platform/spool.ts';
 import { parseClientId, parseSecurityServerId, type ClientId, type SecurityServerId } from './identifiers.ts';
-import { restRequestHeaderPart, restResponseHeaderPart } from './message-header.ts';
 import type { ServiceId } from './soap-message.ts';
 
 export type HeaderList = readonly (readonly [string, string])[];
@@ -37,6 +36,40 @@ export function headerPairs(raw: readonly string[]): [string, string][] {
   const pairs: [string, string][] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!]);
   return pairs;
+}
+
+/**
+ * X-Road headers are read once each: a second `X-Road-Client` (or any other `X-Road-*`) would be
+ * read as the first by us and as the last by the reference and by most frameworks, so that the
+ * signature, the access check and the provider's application could each see another client.
+ * @throws DuplicateHeaderField
+ */
+function refuseRepeatedXRoadHeaders(headers: HeaderList): void {
+  const seen = new Set<string>();
+  for (const [name] of headers) {
+    const lower = name.toLowerCase();
+    if (!lower.startsWith('x-road-')) continue;
+    if (seen.has(lower)) throw new XrdError('DuplicateHeaderField', { where: 'REST message', field: name });
+    seen.add(lower);
+  }
+}
+
+/** The identity headers the server proxy sets from the verified message for the provider's service. */
+const IDENTITY_HEADERS = ['x-road-client', 'x-road-service', 'x-road-id', 'x-road-request-id', 'x-road-request-hash'];
+
+/**
+ * The headers the provider's service gets: the request's end-to-end headers with the X-Road
+ * identity headers as the verified message says, not as anyone wrote them — a client's own
+ * `X-Road-Service`, say, never reaches the service.
+ */
+export function serviceRequestHeaders(request: RestRequest): [string, string][] {
+  return [
+    ...forwardableHeaders(request.headers, IDENTITY_HEADERS),
+    ['x-road-client', encodeClientId(request.client)],
+    ['x-road-service', encodeServiceId(request.service)],
+    ['x-road-id', request.queryId],
+    ['x-road-request-id', request.requestId],
+  ];
 }
 
 export function headerValue(headers: HeaderList, name: string): string | undefined {
@@ -118,7 +151,8 @@ export interface RestRequest {
  */
 export function readRestRequest(method: string, pathAndQuery: string, received: HeaderList, ids: { requestId?: string; newQueryId?: () => string } = {}): RestRequest {
   const requestId = ids.requestId ?? randomUUID();
-  const headers: [string, string][] = [...forwardableHeaders(received, ['x-road-request-id', 'x-road-request-hash']), ['x-road-request-id', requestId]];
+  // The service is named by the path alone: an X-Road-Service of the information system's own is not part of the request.
+  const headers: [string, string][] = [...forwardableHeaders(received, ['x-road-request-id', 'x-road-request-hash', 'x-road-service']), ['x-road-request-id', requestId]];
   if (headerValue(received, 'x-road-id') === undefined) headers.push(['x-road-id', (ids.newQueryId ?? randomUUID)()]);
   if (!headerValue(received, 'x-road-client')) throw new XrdError('MissingHeaderField', { field: 'X-Road-Client' });
   return restRequestOf(method, pathAndQuery, headers, restRequestHeaderPart(method, pathAndQuery, headers));
@@ -141,6 +175,7 @@ export function parseRestRequestPart(part: Buffer): RestRequest {
 }
 
 function restRequestOf(method: string, pathAndQuery: string, headers: HeaderList, headerPart: Buffer): RestRequest {
+  refuseRepeatedXRoadHeaders(headers);
   const [path = '', query] = splitQuery(pathAndQuery);
   const segments = path.split('/');
   if (segments[1] !== 'r1' || segments.length < 7 || segments.slice(2, 7).some((s) => s === '')) {
@@ -207,6 +242,7 @@ export interface RestResponse {
 /** @throws InvalidMessage (not a response header part, no x-road-id or request hash), InvalidClientIdentifier */
 export function parseRestResponsePart(part: Buffer): RestResponse {
   const { startLine, headers } = parseRestHeaderPart(part);
+  refuseRepeatedXRoadHeaders(headers);
   const status = Number(startLine[0]);
   if (!/^[1-9]\d\d$/.test(startLine[0])) throw new XrdError('InvalidMessage', { reason: `REST response header part has no status (${startLine[0]})` });
   const queryId = headerValue(headers, 'x-road-id');
@@ -264,3 +300,18 @@ function splitQuery(pathAndQuery: string): [string, string | undefined] {
   const q = pathAndQuery.indexOf('?');
   return q < 0 ? [pathAndQuery, undefined] : [pathAndQuery.slice(0, q), pathAndQuery.slice(q + 1)];
 }
+
+/**
+ * The `/message.xml` a REST request is signed as (pr-rest): `VERB\r\npath?query\r\n`, then each
+ * header as `name:value\r\n`, in the order given.
+ */
+export function restRequestHeaderPart(method: string, pathAndQuery: string, headers: HeaderList): Buffer {
+  return Buffer.from(`${method}\r\n${pathAndQuery}\r\n${headerLines(headers)}`, 'utf8');
+}
+
+/** The `/message.xml` of a REST response: `status\r\nreason\r\n`, then the headers. */
+export function restResponseHeaderPart(status: number, reason: string, headers: HeaderList): Buffer {
+  return Buffer.from(`${status}\r\n${reason}\r\n${headerLines(headers)}`, 'utf8');
+}
+
+const headerLines = (headers: HeaderList) => headers.map(([n, v]) => `${n}:${v}\r\n`).join('');

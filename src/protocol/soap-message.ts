@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { formatClientId, identifierPartProblem, sameClientId, type ClientId, type SecurityServerId } from './identifiers.ts';
-import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './message-header.ts';
+import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './namespaces.ts';
 
 export const REPRESENTATION_NS = 'http://x-road.eu/xsd/representation.xsd';
 
@@ -63,7 +63,7 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
 
   const fields = childElements(header).filter((e) => e.namespace === XROAD_NS);
   for (const name of SINGLE) {
-    if (fields.filter((e) => e.localName === name).length > 1) throw new XrdError('DuplicateHeaderField', { field: name });
+    if (fields.filter((e) => e.localName === name).length > 1) throw new XrdError('DuplicateHeaderField', { where: 'SOAP header', field: name });
   }
   for (const name of REQUIRED) {
     if (!fields.some((e) => e.localName === name)) throw new XrdError('MissingHeaderField', { field: name });
@@ -90,7 +90,7 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
   const serverElement = field('securityServer');
   const securityServer = serverElement && securityServerIdentifier(serverElement);
   const representations = childElements(header).filter((e) => e.namespace === REPRESENTATION_NS && e.localName === 'representedParty');
-  if (representations.length > 1) throw new XrdError('DuplicateHeaderField', { field: 'representedParty' });
+  if (representations.length > 1) throw new XrdError('DuplicateHeaderField', { where: 'SOAP header', field: 'representedParty' });
   const party = representations[0] && partsOf(representations[0], REPRESENTATION_NS, ['partyClass', 'partyCode'], 'representedParty');
   const partyClass = party?.get('partyClass');
   const partyCode = party?.get('partyCode');
@@ -171,6 +171,15 @@ function identifier(element: XmlElement, objectTypes: readonly string[], what: s
   if (typeAttr === 'SUBSYSTEM' && !subsystem) throw new XrdError('InvalidClientIdentifier', { reason: `${what} is a SUBSYSTEM without subsystemCode` });
   if (typeAttr === 'MEMBER' && subsystem) throw new XrdError('InvalidClientIdentifier', { reason: `${what} is a MEMBER with a subsystemCode` });
   return { instance, memberClass, memberCode, ...(subsystem !== undefined ? { subsystem } : {}), ...(p.has('serviceCode') ? { serviceCode: p.get('serviceCode') } : {}), ...(p.has('serviceVersion') ? { serviceVersion: p.get('serviceVersion') } : {}) };
+}
+
+/**
+ * A request carries no `xrd:requestHash`: only the provider's security server adds one, to its
+ * response, and a request that held one would be read as a response wherever it is archived.
+ * @throws InvalidSoap
+ */
+export function checkRequestHeader(header: SoapHeader): void {
+  if (header.requestHash !== undefined) throw new XrdError('InvalidSoap', { reason: 'a request must not carry xrd:requestHash' });
 }
 
 export const formatServiceId = (s: ServiceId): string =>

@@ -20,7 +20,7 @@ import { faultCodeIn, readSoapFault, type SoapFault } from '../protocol/faults.t
 import { javaClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
 import { bodiesOf, type DecodedProxyMessage, type RestContent } from '../protocol/proxy-message.ts';
 import { headerPairs, readRestRequest, restRequestHash } from '../protocol/rest-message.ts';
-import { checkResponseHeader, checkSoapAction, parseSoapHeader, sameServiceId, soapRequestHash } from '../protocol/soap-message.ts';
+import { checkRequestHeader, checkResponseHeader, checkSoapAction, parseSoapHeader, sameServiceId, soapRequestHash } from '../protocol/soap-message.ts';
 import { readSoapPackage, soapPackagePieces } from '../protocol/soap-package.ts';
 import { localClient, type ServerConf } from '../serverconf/server-conf.ts';
 import { ExchangeBodies, PROXY_VERSION, sendAnswer, type MessageSettings } from './exchange.ts';
@@ -188,6 +188,7 @@ class ClientExchange {
     const sentFault = readSoapFault(pkg.soap);
     if (sentFault) throw new RemoteFault({ faultCode: faultCodeIn(`Client.${sentFault.faultCode}`, settings.faultCodes), faultString: sentFault.faultString, detail: sentFault.detail });
     const request = clientError(() => parseSoapHeader(pkg.soap));
+    clientError(() => checkRequestHeader(request));
     Object.assign(this.facts, { client: request.client, service: request.service, queryId: request.id, userId: request.userId, representedParty: request.representedParty });
     this.checkClient(request.client);
 

@@ -24,8 +24,8 @@ import type { Logger } from '../platform/logger.ts';
 import { readSoapFault, type SoapFault } from '../protocol/faults.ts';
 import { javaClientId, javaServerId, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type EncodedProxyMessage, type SoapContent } from '../protocol/proxy-message.ts';
-import { headerValue, restResponseParts } from '../protocol/rest-message.ts';
-import { checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId } from '../protocol/soap-message.ts';
+import { headerValue, restResponseParts, serviceRequestHeaders } from '../protocol/rest-message.ts';
+import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId } from '../protocol/soap-message.ts';
 import { readSoapPackage, soapPackagePieces } from '../protocol/soap-package.ts';
 import type { InternalTls } from '../serverconf/internal-tls.ts';
 import { findService, inGlobalGroup, isCallAllowed, localClient, serviceUrl, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
@@ -187,6 +187,7 @@ class ServerExchange {
     const content = request.content as SoapContent;
     Object.assign(facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
     const soapAction = failedReading(() => checkSoapAction(request.originalSoapAction));
+    failedReading(() => checkRequestHeader(header));
     this.checkRequestFor(header.client, header.service.provider, header.securityServer, request.ocspResponses);
     const service = this.serviceFor(header.client, header.service, 'SOAP');
     verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());
@@ -244,7 +245,7 @@ class ServerExchange {
     await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
 
     const target = serviceUrl(service, rest.servicePath);
-    const response = await this.call(service, target, { method: rest.method, headers: rest.headers, body: content.body && rest.method !== 'GET' && rest.method !== 'HEAD' ? [content.body] : undefined });
+    const response = await this.call(service, target, { method: rest.method, headers: serviceRequestHeaders(rest), body: content.body && rest.method !== 'GET' && rest.method !== 'HEAD' ? [content.body] : undefined });
     const responseBody = restBodyExpected(rest.method, response.status)
       ? await serviceFailure(() => this.spoolBody(response))
       : (response.body.resume(), undefined);

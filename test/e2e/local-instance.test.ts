@@ -34,7 +34,7 @@ interface Answer {
 }
 
 /** A call to ss2's client proxy as an information system with a TLS client certificate. */
-function call(path: string, options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; as?: 'client' | 'other' | 'none' } = {}): Promise<Answer> {
+function call(path: string, options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer; as?: 'client' | 'other' | 'none' } = {}): Promise<Answer> {
   const is = options.as === 'other' ? instance.otherIs : instance.clientIs;
   const tls = options.as === 'none' ? {} : { cert: readFileSync(is.certFile), key: readFileSync(is.keyFile) };
   return new Promise((resolvePromise, reject) => {
@@ -125,6 +125,24 @@ describe('REST and the shared-subsystem extensions (seed 004)', () => {
     expect(atProvider?.headers['x-road-represented-party']).toBe('MUN/0000000-0');
     expect(atProvider?.headers.authorization).toBe(`Bearer ${token}`);
     expect(atProvider?.headers['x-road-client']).toBe('LOCAL/COM/2222/CLIENT');
+  });
+
+  it('attack: a second X-Road-Client is refused, and a forged X-Road-Service never reaches the provider', async () => {
+    received.length = 0;
+    const twice = await call(restPath('rest-test/hello'), { headers: { 'X-Road-Client': ['LOCAL/COM/2222/CLIENT', 'LOCAL/COM/3333/OTHER'] } });
+    expect(twice.status).toBe(400);
+    expect(JSON.parse(twice.body)).toMatchObject({ type: 'Client.DuplicateHeaderField' });
+    expect(received).toEqual([]);
+
+    const forged = await call(`${restPath('rest-test/hello')}?name=Forged`, { headers: { 'X-Road-Client': 'LOCAL/COM/2222/CLIENT', 'X-Road-Service': 'LOCAL/COM/3333/OTHER/rest-test' } });
+    expect(forged.status).toBe(200);
+    expect(received.find((r) => r.url.includes('Forged'))?.headers['x-road-service']).toBe('LOCAL/COM/1111/PROVIDER/rest-test');
+  });
+
+  it('attack: a SOAP request carrying xrd:requestHash, to be archived as if it were a response, is refused', async () => {
+    const body = getRandomRequest(instance, '2222/CLIENT', 'q-hash').replace('</SOAP-ENV:Header>', '<xrd:requestHash algorithmId="http://www.w3.org/2001/04/xmlenc#sha512">AAAA</xrd:requestHash></SOAP-ENV:Header>');
+    const answer = await call('/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body });
+    expect(faultCode(answer.body)).toBe('Client.InvalidSoap');
   });
 
   it('a POST body travels as the signed REST body', async () => {

@@ -16,6 +16,7 @@ import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-con
 import type { MessageLogOptions, MessageToLog } from '../../src/messagelog/message-log.ts';
 import type { Body } from '../../src/platform/spool.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
+import { withRequestHash } from '../../src/protocol/soap-message.ts';
 import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/signature/message-signer.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
@@ -84,8 +85,12 @@ export async function createFixture(): Promise<Fixture> {
   };
 }
 
-/** A getRandom request or response of the seed's shape. */
+/** A getRandom request, or its response as the provider's server signs it (with `xrd:requestHash`), of the seed's shape. */
 export function soap(queryId: string, response = false): Buffer {
+  return response ? withRequestHash(envelope(queryId, true), envelope(queryId, false)) : envelope(queryId, false);
+}
+
+function envelope(queryId: string, response: boolean): Buffer {
   const id = (tag: string, type: string, m: typeof CLIENT, service?: string) =>
     `<xrd:${tag} id:objectType="${type}"><id:xRoadInstance>${m.instance}</id:xRoadInstance><id:memberClass>${m.memberClass}</id:memberClass><id:memberCode>${m.memberCode}</id:memberCode><id:subsystemCode>${m.subsystem}</id:subsystemCode>${service ? `<id:serviceCode>${service}</id:serviceCode>` : ''}</xrd:${tag}>`;
   const body = response ? '<prod:getRandomResponse xmlns:prod="http://test.x-road.fi/producer"><data>42</data></prod:getRandomResponse>' : '<prod:getRandom xmlns:prod="http://test.x-road.fi/producer"/>';

@@ -14,7 +14,7 @@ import { attachmentDirOf } from '../../src/messagelog/attachment-files.ts';
 import { MessageLog, type MessageLogOptions } from '../../src/messagelog/message-log.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { MessageLogReader, asicFileName } from '../../src/messagelog/store.ts';
-import { restRequestHeaderPart } from '../../src/protocol/message-header.ts';
+import { restRequestHeaderPart } from '../../src/protocol/rest-message.ts';
 import { verifyAsic } from '../../src/signature/asic.ts';
 import { parseSignature } from '../../src/signature/verifier.ts';
 import { CLIENT, PROVIDER, createFixture, logOptions, soap, toLog, xrd, type Fixture } from './fixture.ts';
@@ -111,6 +111,29 @@ describe('message log', () => {
       code: 0,
       json: { valid: true, queryId: 'q-single', message: 'request', signer: { id: 'LOCAL/COM/2222/CLIENT' }, timestamp: { batch: false, tsa: expect.stringContaining('LOCAL Test TSA') } },
     });
+    await log.close();
+  });
+
+  it('attack: a request whose body element is named …Response is still its client\'s request, and a response is known by its requestHash', async () => {
+    const log = MessageLog.open(dbFile(), options());
+    const request = soap('q-named', true).toString().replace(/<xrd:requestHash[^]*<\/xrd:requestHash>/, '');
+    expect(request).toContain('getRandomResponse');
+    const response = soap('q-named', true);
+    const [signedRequest, signedResponse] = await Promise.all([f.signer.sign(f.keys.client, { message: Buffer.from(request) }), f.signer.sign(f.keys.provider, { message: response })]);
+    log.log(toLog('q-named', Buffer.from(request), signedRequest, false));
+    log.log(toLog('q-named', response, signedResponse, true));
+    expect(await log.timestampNow()).toBe(2);
+    const out = join(f.dir, 'named');
+    mkdirSync(out);
+    const verified = [];
+    for (const c of log.exportAsic('q-named')) {
+      writeFileSync(join(out, c.name), c.data);
+      verified.push((await asicVerify(join(out, c.name))).json);
+    }
+    expect(verified).toMatchObject([
+      { valid: true, message: 'request', signer: { id: 'LOCAL/COM/2222/CLIENT' } },
+      { valid: true, message: 'response', signer: { id: 'LOCAL/COM/1111/PROVIDER' } },
+    ]);
     await log.close();
   });
 

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
-import { restRequestHeaderPart } from '../../src/protocol/message-header.ts';
+import { restRequestHeaderPart } from '../../src/protocol/rest-message.ts';
 import { writeAsic, type AsicContents } from '../../src/signature/asic.ts';
 import { fileDigestSource } from '../../src/signature/digest-source.ts';
 import { buildHashChains } from '../../src/signature/hash-chain.ts';

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
-import { restRequestHeaderPart } from '../../src/protocol/message-header.ts';
+import { restRequestHeaderPart } from '../../src/protocol/rest-message.ts';
 import { writeAsic } from '../../src/signature/asic.ts';
 import { buildHashChains } from '../../src/signature/hash-chain.ts';
 import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/signature/message-signer.ts';

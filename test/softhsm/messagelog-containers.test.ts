@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { MessageLog, type MessageToLog } from '../../src/messagelog/message-log.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
-import { restRequestHeaderPart, restResponseHeaderPart } from '../../src/protocol/message-header.ts';
+import { restRequestHash, restRequestHeaderPart, restResponseHeaderPart } from '../../src/protocol/rest-message.ts';
+import { withRequestHash } from '../../src/protocol/soap-message.ts';
 import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/signature/message-signer.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
@@ -34,7 +35,9 @@ let conf: GlobalConf;
 let signer: BatchSigner;
 let keys: { client: SigningKey; provider: SigningKey };
 
-const soap = (id: string, response = false) => {
+/** A getRandom request, or its response as the provider's server signs it (with `xrd:requestHash`). */
+const soap = (id: string, response = false): Buffer => (response ? withRequestHash(envelope(id, true), envelope(id, false)) : envelope(id, false));
+const envelope = (id: string, response: boolean) => {
   const ident = (tag: string, type: string, m: typeof CLIENT, service = '') =>
     `<xrd:${tag} id:objectType="${type}"><id:xRoadInstance>${m.instance}</id:xRoadInstance><id:memberClass>${m.memberClass}</id:memberClass><id:memberCode>${m.memberCode}</id:memberCode><id:subsystemCode>${m.subsystem}</id:subsystemCode>${service}</xrd:${tag}>`;
   return Buffer.from(
@@ -94,7 +97,7 @@ describe('message log containers with keys on SoftHSM', () => {
     const attachment = Buffer.concat([Buffer.from('%PDF-1.4 attached to the first request\n'), randomBytes(2 * 1024 * 1024)]);
     const restQuery = 'rest-1';
     const restRequest = restRequestHeaderPart('POST', '/r1/LOCAL/COM/1111/PROVIDER/rest-test/hello', [['x-road-client', 'LOCAL/COM/2222/CLIENT'], ['x-road-id', restQuery]]);
-    const restResponse = restResponseHeaderPart(200, 'OK', [['x-road-client', 'LOCAL/COM/2222/CLIENT'], ['x-road-service', 'LOCAL/COM/1111/PROVIDER/rest-test'], ['x-road-id', restQuery]]);
+    const restResponse = restResponseHeaderPart(200, 'OK', [['x-road-client', 'LOCAL/COM/2222/CLIENT'], ['x-road-service', 'LOCAL/COM/1111/PROVIDER/rest-test'], ['x-road-id', restQuery], ['x-road-request-hash', restRequestHash(restRequest, Buffer.from('{"name":"a"}')).toString('base64')]]);
     const [requests, responses, rest] = await Promise.all([
       Promise.all(queries.map((q, i) => signer.sign(keys.client, { message: soap(q), attachments: i === 0 ? [attachment] : [] }))),
       Promise.all(queries.map((q) => signer.sign(keys.provider, { message: soap(q, true) }))),

@@ -9,8 +9,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseClientId } from '../../src/protocol/identifiers.ts';
-import { parseRestHeaderPart, readRestRequest, restRequestHash, restResponseParts } from '../../src/protocol/rest-message.ts';
+import { formatClientId, parseClientId } from '../../src/protocol/identifiers.ts';
+import { readMessageHeader, signerOf } from '../../src/protocol/message-header.ts';
+import { forwardableHeaders, parseRestHeaderPart, parseRestRequestPart, parseRestResponsePart, readRestRequest, restRequestHash, restRequestHeaderPart, restResponseHeaderPart, restResponseParts, serviceRequestHeaders } from '../../src/protocol/rest-message.ts';
 import { checkResponseHeader, parseSoapHeader, soapRequestHash, withRequestHash } from '../../src/protocol/soap-message.ts';
 import { authenticateInformationSystem } from '../../src/proxy/is-authentication.ts';
 import { importInternalTls, ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
@@ -82,6 +83,24 @@ describe('the X-Road SOAP header (MESS_04)', () => {
     expect(code(CLIENT, REPR + REPR)).toBe("DuplicateHeaderField: SOAP header contains duplicate field 'representedParty'");
   });
 
+  it("an archived message.xml is read by the proxies' readers: what they refuse, a container verifier refuses", () => {
+    const read = (xml: string) => {
+      try {
+        const h = readMessageHeader(Buffer.from(xml));
+        return `${h.isResponse ? 'response' : 'request'} signed by ${formatClientId(signerOf(h))}`;
+      } catch (err) {
+        return `${(err as { code: string }).code}: ${(err as Error).message}`;
+      }
+    };
+    const request = header(CLIENT + SERVICE + ID + VERSION);
+    expect(read(request)).toBe('request signed by FI-TEST/COM/1234567-8/TestClient');
+    expect(read(header(CLIENT + SERVICE + ID + VERSION, '<prod:ProviderServiceCodeResponse xmlns:prod="http://test.x-road.fi/producer"/>'))).toBe('request signed by FI-TEST/COM/1234567-8/TestClient');
+    expect(read(withRequestHash(Buffer.from(request), Buffer.from(request)).toString())).toBe('response signed by FI-TEST/GOV/8765432-1/ProviderSubsystem');
+    expect(read(header(CLIENT.replace('</xrd:client>', '<id:memberCode>666</id:memberCode></xrd:client>') + SERVICE + ID + VERSION))).toMatch(/^InvalidMessage: .*memberCode appears twice/);
+    expect(read('GET\r\n/r1/A/B/C/D/E\r\nx-road-client:A/B/C/D\r\nx-road-client:A/B/X/D\r\nx-road-id:q\r\n')).toMatch(/^InvalidMessage: .*DuplicateHeaderField/);
+    expect(read('GET\r\n/r1/A/B/C/D/E\r\nx-road-client:A/B/C/D\r\nx-road-id:q\r\n')).toBe('request signed by A/B/C/D');
+  });
+
   it('a response must repeat the request header and carry the hash of exactly the request sent', () => {
     const request = Buffer.from(header(CLIENT + SERVICE + '<xrd:userId>test</xrd:userId>' + ID + VERSION));
     const response = Buffer.from(header(CLIENT + SERVICE + '<xrd:userId>test</xrd:userId>' + ID + '<xrd:requestHash>forged</xrd:requestHash>' + VERSION, '<prod:ProviderServiceCodeResponse xmlns:prod="http://test.x-road.fi/producer"/>'));
@@ -124,6 +143,39 @@ describe('REST messages (pr-rest)', () => {
     expect(() => readRestRequest('GET', '/r1/FI-TEST/GOV', received)).toThrow(/Invalid REST path/);
     expect(() => readRestRequest('GET', '/r1/A/B/C/D/E', [])).toThrow("Required field 'X-Road-Client' is missing");
     expect(() => readRestRequest('GET', '/r1/A/B/C/D/E', [['X-Road-Client', 'only/two']])).toThrow(/X-Road-Client must be/);
+  });
+
+  it('attack: a second X-Road-Client (or any X-Road header given twice) is refused, wherever the message is read', () => {
+    const path = '/r1/FI-TEST/GOV/8765432-1/ProviderSubsystem/ProviderServiceCode';
+    const twice: [string, string][] = [...received, ['x-road-client', 'FI-TEST/GOV/8765432-1/Other']];
+    const code = (f: () => unknown) => {
+      try {
+        f();
+        return 'accepted';
+      } catch (err) {
+        return `${(err as { code: string }).code}: ${(err as Error).message}`;
+      }
+    };
+    expect(code(() => readRestRequest('GET', path, twice))).toBe("DuplicateHeaderField: REST message contains duplicate field 'x-road-client'");
+    expect(code(() => parseRestRequestPart(restRequestHeaderPart('GET', path, [...forwardableHeaders(twice), ['x-road-id', 'q']])))).toBe("DuplicateHeaderField: REST message contains duplicate field 'x-road-client'");
+    expect(code(() => readRestRequest('GET', path, [...received, ['X-Road-UserId', 'a'], ['x-road-userid', 'b']]))).toBe("DuplicateHeaderField: REST message contains duplicate field 'x-road-userid'");
+    const response = restResponseHeaderPart(200, 'OK', [['x-road-id', 'q'], ['x-road-request-hash', 'aGFzaA=='], ['x-road-service', 'A/B/C/D/E'], ['X-Road-Service', 'A/B/C/X/E']]);
+    expect(code(() => parseRestResponsePart(response))).toBe("DuplicateHeaderField: REST message contains duplicate field 'X-Road-Service'");
+  });
+
+  it("attack: an information system's own X-Road-Service is not signed, and the provider's service gets the identity headers of the verified message only", () => {
+    const path = '/r1/FI-TEST/GOV/8765432-1/ProviderSubsystem/ProviderServiceCode/x';
+    const r = readRestRequest('GET', path, [...received, ['X-Road-Service', 'FI-TEST/GOV/0000000-0/Forged/code']], { requestId: 'r-1' });
+    expect(parseRestHeaderPart(r.headerPart).headers.map(([n]) => n.toLowerCase())).not.toContain('x-road-service');
+    // A header part written by another client proxy may still carry one; the service never sees it.
+    const part = restRequestHeaderPart('GET', path, [['X-Road-Client', 'FI-TEST/COM/1234567-8/TestClient'], ['X-Road-Service', 'FI-TEST/GOV/0000000-0/Forged/code'], ['X-Road-Request-Hash', 'forged'], ['Accept', '*/*'], ['x-road-id', 'q-1'], ['x-road-request-id', 'r-1']]);
+    expect(serviceRequestHeaders(parseRestRequestPart(part))).toEqual([
+      ['Accept', '*/*'],
+      ['x-road-client', 'FI-TEST/COM/1234567-8/TestClient'],
+      ['x-road-service', 'FI-TEST/GOV/8765432-1/ProviderSubsystem/ProviderServiceCode'],
+      ['x-road-id', 'q-1'],
+      ['x-road-request-id', 'r-1'],
+    ]);
   });
 
   it('the request hash is over the header part alone without a body, and over both with one', () => {

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { soapFault } from '../../src/protocol/faults.ts';
-import { restRequestHeaderPart, restResponseHeaderPart } from '../../src/protocol/message-header.ts';
+import { restRequestHeaderPart, restResponseHeaderPart } from '../../src/protocol/rest-message.ts';
 import { concatPieces, memoryBody, type Body } from '../../src/platform/spool.ts';
 import {
   decodeProxyMessage,
