@@ -1,7 +1,10 @@
 /**
- * The strict peer's own checks (test/support/reference-checks.ts) fail loudly: each message here
- * breaks one reference rule and must be reported under that rule, and a correct message must not
- * be. Messages are laid out with our encoder and the reference's vectors (getstate.query, test.ocsp).
+ * The strict peers themselves. Their checks (test/support/reference-checks.ts) fail loudly: each
+ * message here breaks one reference rule and must be reported under that rule, and a correct
+ * message must not be (messages laid out with our encoder and the reference's vectors
+ * getstate.query and test.ocsp). The reference client proxy emulation
+ * (test/support/reference-client-proxy.ts) lays out bytes as MultipartEncoder does and orders
+ * headers as java.util.HashMap iterates them.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -10,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { concatPieces, memoryBody } from '../../src/platform/spool.ts';
 import { encodeProxyMessage, type ProxyMessage } from '../../src/protocol/proxy-message.ts';
 import { checkRequestAsServerProxy, checkResponseAsClientProxy, type WireRequest, type WireResponse } from '../support/reference-checks.ts';
+import { encodeReferenceBody, javaHashMapOrder } from '../support/reference-client-proxy.ts';
 import { VECTORS } from '../support/vectors.ts';
 
 const QUERIES = join(VECTORS, 'proxy-queries');
@@ -135,5 +139,46 @@ describe('an answer, as the reference client proxy reads it', () => {
       'AbstractHttpSender.checkResponseStatus: 200 or 500 (X_HTTP_ERROR)',
       'ProxyMessageDecoder.parseFault: a text/xml answer is a SOAP fault (X_INVALID_MESSAGE)',
     ]);
+  });
+});
+
+describe('the reference client proxy emulation', () => {
+  it('orders headers as java.util.HashMap iterates them (orders printed by OpenJDK 17 for the same keys)', () => {
+    const order = (keys: string[]) => javaHashMapOrder(keys.map((k) => [k, null] as const)).map(([k]) => k);
+    expect(order(['x-hash-algorithm', 'x-proxy-version', 'x-original-content-type', 'x-original-soapaction', 'x-road-request-id'])).toEqual([
+      'x-hash-algorithm', 'x-original-content-type', 'x-road-request-id', 'x-proxy-version', 'x-original-soapaction',
+    ]);
+    expect(order(['x-hash-algorithm', 'x-proxy-version', 'x-original-content-type', 'x-road-message-type', 'x-road-request-id'])).toEqual([
+      'x-road-message-type', 'x-hash-algorithm', 'x-original-content-type', 'x-road-request-id', 'x-proxy-version',
+    ]);
+    expect(order(['Content-Transfer-Encoding', 'Content-ID', 'Content-Disposition'])).toEqual(['Content-Disposition', 'Content-ID', 'Content-Transfer-Encoding']);
+  });
+
+  it('lays the body out as MultipartEncoder writes it: no line end before the first delimiter, an empty line before the nested attachments, CRLF before every delimiter', () => {
+    const part = (contentType: string, body: string, headers: string[] = []) => ({ contentType, headers, body: Buffer.from(body) });
+    const { contentType, body } = encodeReferenceBody({
+      headers: [],
+      boundary: 'xtopB',
+      parts: [
+        part('application/ocsp-response', 'O'),
+        part('text/xml; charset=UTF-8', 'S'),
+        { contentType: 'multipart/mixed; charset=UTF-8; boundary=xattB', nested: { boundary: 'xattB', parts: [part('text/plain', 'A', ['Content-ID: <a>'])] } },
+        part('application/hash-chain-result', 'R'),
+        part('application/hash-chain', 'C'),
+        part('signature/bdoc-1.0/ts', 'G'),
+      ],
+    });
+    expect(contentType).toBe('multipart/mixed; charset=UTF-8; boundary=xtopB');
+    expect(body.toString()).toBe(
+      '--xtopB\r\ncontent-type: application/ocsp-response\r\n\r\nO' +
+        '\r\n--xtopB\r\ncontent-type: text/xml; charset=UTF-8\r\n\r\nS' +
+        '\r\n--xtopB\r\ncontent-type: multipart/mixed; charset=UTF-8; boundary=xattB\r\n\r\n' +
+        '\r\n--xattB\r\ncontent-type: text/plain\r\nContent-ID: <a>\r\n\r\nA' +
+        '\r\n--xattB--\r\n' +
+        '\r\n--xtopB\r\ncontent-type: application/hash-chain-result\r\n\r\nR' +
+        '\r\n--xtopB\r\ncontent-type: application/hash-chain\r\n\r\nC' +
+        '\r\n--xtopB\r\ncontent-type: signature/bdoc-1.0/ts\r\n\r\nG' +
+        '\r\n--xtopB--\r\n',
+    );
   });
 });
