@@ -8,23 +8,27 @@ import { join } from 'node:path';
 import type { LocalInstance, LocalServer } from '../../src/localinstance/local-instance.ts';
 import { parseServerConf, serializeServerConf, type ServiceConf } from '../../src/serverconf/server-conf.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
-import { authKeyTlsOptions, type AuthTlsOptions } from '../../src/tls/auth-key-tls.ts';
+import { XROAD_REFERENCE_CIPHERS, authKeyTlsOptions, type AuthTlsOptions } from '../../src/tls/auth-key-tls.ts';
 import { eventually } from './eventually.ts';
 
 export interface ServerAuth {
-  /** TLS options presenting the server's authentication certificate, signed by its signer. */
+  /**
+   * TLS options presenting the server's authentication certificate, signed by its signer, and
+   * offering only the reference's cipher suites between security servers (SystemProperties
+   * DEFAULT_XROAD_SSL_CIPHER_SUITES), as a reference peer would.
+   */
   readonly tls: AuthTlsOptions;
   /** The authentication certificate (DER) and its chain up to the CA (DER, issuer first). */
   readonly cert: Buffer;
   readonly chain: readonly Buffer[];
 }
 
-/** The server's authentication key as its own proxy gets it (`authKeyInfo`). */
+/** The server's authentication key as its own proxy gets it (`authKeyInfo`), for a reference peer's TLS. */
 export async function authOf(server: LocalServer): Promise<ServerAuth> {
   const signer = await SignerClient.connect(server.signerSocket);
   try {
     const info = await signer.call('authKeyInfo', { serverId: server.serverId });
-    return { tls: authKeyTlsOptions(server.signerSocket, info), cert: Buffer.from(info.cert, 'base64'), chain: info.chain.map((c) => Buffer.from(c, 'base64')) };
+    return { tls: authKeyTlsOptions(server.signerSocket, info, { ciphers: XROAD_REFERENCE_CIPHERS.join(':') }), cert: Buffer.from(info.cert, 'base64'), chain: info.chain.map((c) => Buffer.from(c, 'base64')) };
   } finally {
     signer.close();
   }
