@@ -72,7 +72,6 @@ export interface RequestFacts {
   /** Undefined when the request had no body part. */
   readonly restBody?: Buffer;
   readonly rest?: RestHeaderPart;
-  readonly signed: boolean;
 }
 
 export interface ResponseFacts {
@@ -93,6 +92,7 @@ export interface RestHeaderPart {
   readonly headers: HeaderPairs;
 }
 
+/** The reference's MimeTypes, written out here rather than taken from src/protocol: a wrong constant there must not pass these checks. */
 const TYPES = {
   ocsp: 'application/ocsp-response',
   textXml: 'text/xml',
@@ -134,7 +134,7 @@ class Findings {
 }
 
 /** The server proxy's minimum client version in the FI and EE defaults (server-min-supported-client-version). */
-export const MIN_CLIENT_VERSION = '7.6.0';
+const MIN_CLIENT_VERSION = '7.6.0';
 
 /**
  * A request from a client proxy, checked as the reference server proxy reads it (and as its own
@@ -159,7 +159,7 @@ export async function checkRequestAsServerProxy(req: WireRequest): Promise<{ vio
   const messageType = h('x-road-message-type');
 
   const contentType = h('content-type') ?? '';
-  const facts: { -readonly [K in keyof RequestFacts]: RequestFacts[K] } = { partTypes: [], ocspResponses: [], signed: false, ...(requestId ? { requestId } : {}) };
+  const facts: { -readonly [K in keyof RequestFacts]: RequestFacts[K] } = { partTypes: [], ocspResponses: [], ...(requestId ? { requestId } : {}) };
   if (!f.that(baseType(contentType) === TYPES.mixed && hasBoundary(contentType), 'ProxyMessageDecoder.parse: Content-Type multipart/mixed with a boundary (X_INVALID_CONTENT_TYPE)', `Content-Type ${contentType}`)) {
     return { violations: f.all, facts };
   }
@@ -222,8 +222,7 @@ export async function checkRequestAsServerProxy(req: WireRequest): Promise<{ vio
       );
     }
   }
-  const signature = checkSignatureParts(f, parts, i, 'request', signedPartsOf(facts));
-  facts.signed = signature;
+  checkSignatureParts(f, parts, i, 'request', signedPartsOf(facts));
   return { violations: f.all, facts };
 }
 
@@ -296,9 +295,9 @@ export async function checkResponseAsClientProxy(res: WireResponse, request: Req
 
 /**
  * What may come after the message: the hash chain pair, then the signature — or a fault in its
- * place — and nothing after it (ProxyMessageDecoder.ContentHandler). Returns whether it was signed.
+ * place — and nothing after it (ProxyMessageDecoder.ContentHandler).
  */
-function checkSignatureParts(f: Findings, parts: readonly PyMimePart[], from: number, what: 'request' | 'response', signedParts: Map<string, Buffer>): boolean {
+function checkSignatureParts(f: Findings, parts: readonly PyMimePart[], from: number, what: 'request' | 'response', signedParts: Map<string, Buffer>): void {
   let i = from;
   const hashChainResult = parts[i]?.type === TYPES.hashChainResult ? parts[i++]!.body : undefined;
   const hashChain = parts[i]?.type === TYPES.hashChain ? parts[i++]!.body : undefined;
@@ -309,11 +308,9 @@ function checkSignatureParts(f: Findings, parts: readonly PyMimePart[], from: nu
     `${signedParts.size} signed parts, no hash chain`,
   );
   const last = parts[i++];
-  let signed = false;
   if (!last) {
     f.that(false, `${what === 'request' ? 'ServerMessageProcessor.checkRequest' : 'ClientMessageProcessor.checkResponse'}: the message is signed (X_MISSING_SIGNATURE)`, 'no signature part');
   } else if (last.type === TYPES.signature) {
-    signed = true;
     checkDigests(f, signedParts, last.body ?? Buffer.alloc(0), hashChainResult, hashChain);
   } else if (last.type === TYPES.textXml && readSoap(last.body ?? Buffer.alloc(0)).fault) {
     // The sender could not sign: a fault as the last part (pr-messtransp §4.5).
@@ -322,11 +319,10 @@ function checkSignatureParts(f: Findings, parts: readonly PyMimePart[], from: nu
     f.that(false, 'ProxyMessageDecoder.handleSignature: signature/bdoc-1.0/ts, or a SOAP fault, in the signature\'s place (X_INVALID_CONTENT_TYPE)', `part ${last.type}`);
   }
   f.that(i >= parts.length, 'ProxyMessageDecoder.ContentHandler: nothing after the signature ("Extra content", X_INVALID_MESSAGE)', parts.slice(i).map((p) => p.type).join(', '));
-  return signed;
 }
 
 /** What the signature covers: `/message.xml` and `/attachment1…` (SOAP attachments or the REST body). */
-function signedPartsOf(m: { soap?: Buffer; restHeaderPart?: Buffer; rest?: RestHeaderPart; attachments?: readonly PyMimePart[]; restBody?: Buffer }): Map<string, Buffer> {
+function signedPartsOf(m: { soap?: Buffer; restHeaderPart?: Buffer; attachments?: readonly PyMimePart[]; restBody?: Buffer }): Map<string, Buffer> {
   const parts = new Map<string, Buffer>();
   const message = m.soap ?? m.restHeaderPart;
   if (message) parts.set('/message.xml', message);
@@ -383,7 +379,7 @@ function checkOcspParts(f: Findings, responses: readonly Buffer[], clientCert: B
         f.that(false, 'ProxyMessageDecoder.handleOcsp: each OCSP part is a DER OCSP response (X_IO_ERROR)', `part ${n + 1}: ${(err as Error).message.split('\n')[0]}`);
         return;
       }
-      f.that(/OCSP Response Status: successful/.test(text), 'ProxyMessageDecoder.handleOcsp: each OCSP part is a successful OCSP response', `part ${n + 1}`);
+      f.that(/OCSP Response Status: successful/.test(text) && /Cert Status: good/.test(text), 'CertHelper.verifyAuthCert: each OCSP part is a successful response saying good', `part ${n + 1}`);
       for (const m of text.matchAll(/Serial Number: ([0-9A-F]+)/gi)) serials.push(m[1]!.toUpperCase().replace(/^0+/, ''));
     });
   } finally {
@@ -461,7 +457,7 @@ function checkXroadHeader(f: Findings, header: XroadHeader): void {
 }
 
 /** pr-rest §4.3: SHA-512 of the header part, or of its SHA-512 and the body's SHA-512. */
-export function restRequestHash(headerPart: Buffer, body?: Buffer): string {
+function restRequestHash(headerPart: Buffer, body?: Buffer): string {
   const head = createHash('sha512').update(headerPart).digest();
   if (body === undefined) return head.toString('base64');
   return createHash('sha512').update(head).update(createHash('sha512').update(body).digest()).digest('base64');
@@ -498,7 +494,7 @@ function sameId(a: string | undefined, b: string | undefined): boolean {
  * MessageProcessorBase.validateSoapActionHeader: missing, empty, `""`, or a quoted URI reference
  * (java.net.URI refuses spaces, quotes and the other characters below).
  */
-export function validSoapAction(value: string | undefined): boolean {
+function validSoapAction(value: string | undefined): boolean {
   if (value === undefined || value === '' || value === '""') return true;
   if (value.length < 3 || !value.startsWith('"') || !value.endsWith('"')) return false;
   return !/[\s"<>\\^`{|}]/.test(value.slice(1, -1));

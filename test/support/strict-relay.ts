@@ -67,7 +67,7 @@ export async function startStrictRelay(options: StrictRelayOptions): Promise<Str
   const relay = async (req: IncomingMessage, res: ServerResponse) => {
     const peer = (req.socket as TLSSocket).getPeerCertificate();
     let request: WireRequest = { method: req.method ?? '', headers: pairs(req.rawHeaders), body: Buffer.alloc(0), ...(peer?.raw ? { clientCert: Buffer.from(peer.raw) } : {}) };
-    let requestFacts: RequestFacts = { partTypes: [], ocspResponses: [], signed: false };
+    let requestFacts: RequestFacts = { partTypes: [], ocspResponses: [] };
     const violations: Violation[] = [];
     try {
       request = { ...request, body: await readWhole(req, maxBytes) };
