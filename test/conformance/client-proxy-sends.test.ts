@@ -16,10 +16,10 @@ import { startLocalInstance, type LocalInstance } from '../../src/localinstance/
 import { silentLogger } from '../../src/platform/logger.ts';
 import type { ReceivedRequest } from '../../src/testservices/test-services.ts';
 import { startEchoService, type EchoService } from '../support/echo-service.ts';
-import { binaryAttachment, callClientProxy, soapPackage, soapRequest } from '../support/information-system.ts';
-import { addProviderService, authOf } from '../support/local-peers.ts';
+import { binaryAttachment, callClientProxy, restPath as restOf, soapPackage, soapRequest } from '../support/information-system.ts';
+import { addEchoServices, authOf } from '../support/local-peers.ts';
 import { freeLocalPorts, freePort } from '../support/net.ts';
-import { headerOf, readMimeWithPython } from '../support/python-mime.ts';
+import { comparableParts, headerOf } from '../support/python-mime.ts';
 import { startStrictRelay, type RelayedExchange, type StrictRelay } from '../support/strict-relay.ts';
 
 let instance: LocalInstance;
@@ -45,11 +45,7 @@ beforeAll(async () => {
     upstream: { host: instance.provider.address, port: realServerPort, tls: ss2.tls },
   });
   echo = await startEchoService();
-  const allowed = [instance.clientIs.client];
-  await addProviderService(instance, { code: 'swaEcho', type: 'SOAP', url: echo.url, timeoutSeconds: 30, allowed }, () => answered(callClientProxy(instance, '/', soapPost(soapRequest(instance, 'swaEcho', 'ready')))));
-  await addProviderService(instance, { code: 'restEcho', type: 'REST', url: echo.url, timeoutSeconds: 30, allowed }, () =>
-    answered(callClientProxy(instance, restPath('restEcho'), { headers: { 'X-Road-Client': instance.clientIs.client } })),
-  );
+  await addEchoServices(instance, echo);
 }, 240_000);
 
 afterAll(async () => {
@@ -58,14 +54,8 @@ afterAll(async () => {
   await instance?.close();
 });
 
-/** Resolves when the call got a 200, else throws with what it got instead. */
-async function answered(call: Promise<{ status: number; body: Buffer }>): Promise<void> {
-  const { status, body } = await call;
-  if (status !== 200) throw new Error(`${status}: ${body.toString().slice(0, 300)}`);
-}
-
 const soapPost = (body: Buffer, contentType = 'text/xml; charset=UTF-8') => ({ method: 'POST', headers: { 'Content-Type': contentType }, body });
-const restPath = (service: string) => `/r1/${instance.pki.instance}/COM/1111/PROVIDER/${service}`;
+const restPath = (service: string) => restOf(instance, service);
 
 /** Runs one call and returns its answer with the one exchange the relay saw for it. */
 async function exchange<T>(call: () => Promise<T>): Promise<{ answer: T; relayed: RelayedExchange }> {
@@ -73,12 +63,6 @@ async function exchange<T>(call: () => Promise<T>): Promise<{ answer: T; relayed
   const answer = await call();
   expect(relay.exchanges.length - before, 'exchanges through the relay').toBe(1);
   return { answer, relayed: relay.exchanges[before]! };
-}
-
-/** A package's parts as Python reads them: headers (names in lower case) and bytes. */
-async function partsOf(contentType: string, body: Buffer) {
-  const read = await readMimeWithPython(contentType, body);
-  return read.parts!.map((p) => ({ headers: p.headers.map(([n, v]) => [n.toLowerCase(), v]), body: p.body }));
 }
 
 const expectNoViolations = (relayed: RelayedExchange) => expect(relayed.violations).toEqual([]);
@@ -121,12 +105,12 @@ describe('our client proxy as a reference server proxy receives it, our server p
     // The service got the package under the information system's Content-Type, each part with its headers and bytes.
     const atService = echo.received.at(-1)!;
     expect(headerOf(atService, 'content-type')).toBe(pkg.contentType);
-    expect(await partsOf(headerOf(atService, 'content-type')!, atService.body)).toEqual(await partsOf(pkg.contentType, pkg.body));
+    expect(await comparableParts(headerOf(atService, 'content-type')!, atService.body)).toEqual(await comparableParts(pkg.contentType, pkg.body));
     expect(responseFacts?.partTypes).toEqual(['text/xml', 'multipart/mixed', 'application/hash-chain-result', 'application/hash-chain', 'signature/bdoc-1.0/ts']);
     // …and the information system gets it back under the same Content-Type, attachments intact.
     expect(answer.contentType).toBe(pkg.contentType);
-    const back = await partsOf(answer.contentType, answer.body);
-    expect(back.slice(1)).toEqual((await partsOf(pkg.contentType, pkg.body)).slice(1));
+    const back = await comparableParts(answer.contentType, answer.body);
+    expect(back.slice(1)).toEqual((await comparableParts(pkg.contentType, pkg.body)).slice(1));
   });
 
   it('REST GET: the header part as RestRequest(byte[]) reads it, no body part; the response header part with the request id and request hash', async () => {

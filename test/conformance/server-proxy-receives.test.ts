@@ -18,10 +18,10 @@ import { soapFault } from '../../src/protocol/faults.ts';
 import { SignerConnection } from '../../src/signer/signer-client.ts';
 import type { ReceivedRequest } from '../../src/testservices/test-services.ts';
 import { startEchoService, type EchoService } from '../support/echo-service.ts';
-import { binaryAttachment, callClientProxy, soapPackage, soapRequest } from '../support/information-system.ts';
-import { addProviderService, authOf, type ServerAuth } from '../support/local-peers.ts';
+import { binaryAttachment, restPath as restOf, soapPackage, soapRequest } from '../support/information-system.ts';
+import { addEchoServices, authOf, type ServerAuth } from '../support/local-peers.ts';
 import { freeLocalPorts } from '../support/net.ts';
-import { headerOf, readMimeWithPython } from '../support/python-mime.ts';
+import { comparableParts, headerOf } from '../support/python-mime.ts';
 import { ReferenceClientProxy, type EncodingOptions, type ReferencePart, type ReferenceRequest } from '../support/reference-client-proxy.ts';
 import { checkRequestAsServerProxy, checkResponseAsClientProxy } from '../support/reference-checks.ts';
 
@@ -44,16 +44,7 @@ beforeAll(async () => {
   });
   CLIENT = instance.clientIs.client;
   echo = await startEchoService();
-  const ready = async (call: Promise<{ status: number; body: Buffer }>) => {
-    const { status, body } = await call;
-    if (status !== 200) throw new Error(`${status}: ${body.toString().slice(0, 300)}`);
-  };
-  await addProviderService(instance, { code: 'swaEcho', type: 'SOAP', url: echo.url, timeoutSeconds: 30, allowed: [CLIENT] }, () =>
-    ready(callClientProxy(instance, '/', { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body: soapRequest(instance, 'swaEcho', 'ready') })),
-  );
-  await addProviderService(instance, { code: 'restEcho', type: 'REST', url: echo.url, timeoutSeconds: 30, allowed: [CLIENT] }, () =>
-    ready(callClientProxy(instance, `/r1/${instance.pki.instance}/COM/1111/PROVIDER/restEcho`, { headers: { 'X-Road-Client': CLIENT } })),
-  );
+  await addEchoServices(instance, echo);
   ss2 = await authOf(instance.consumer);
   signer = new SignerConnection(instance.consumer.signerSocket, { timeoutMs: 30_000 });
   reference = new ReferenceClientProxy({ host: instance.provider.address, port: ports.serverProxy, auth: ss2, signer, globalConf: globalConfReader(instance.pki.globalConfDir) });
@@ -65,7 +56,7 @@ afterAll(async () => {
   await instance?.close();
 });
 
-const restPath = (service: string) => `/r1/${instance.pki.instance}/COM/1111/PROVIDER/${service}`;
+const restPath = (service: string) => restOf(instance, service);
 
 /**
  * Sends the request as the reference client proxy would; returns the rules it breaks on the way in
@@ -76,16 +67,6 @@ async function send(request: ReferenceRequest, encoding: EncodingOptions = {}) {
   const sent = await checkRequestAsServerProxy({ method: 'POST', headers: answer.sentHeaders, body: answer.sentBody, clientCert: ss2.cert });
   const read = await checkResponseAsClientProxy(answer, sent.facts);
   return { answer, sentRules: sent.violations.map((v) => v.rule), requestFacts: sent.facts, violations: read.violations, facts: read.facts };
-}
-
-/**
- * A package's parts as Python reads them: header names in lower case, values and bytes as sent.
- * Headers are compared as a set: the reference keeps a part's headers in a HashMap, so their order
- * changes on the way.
- */
-async function partsOf(contentType: string, body: Buffer) {
-  const read = await readMimeWithPython(contentType, body);
-  return read.parts!.map((p) => ({ headers: p.headers.map(([n, v]) => `${n.toLowerCase()}: ${v}`).sort(), body: p.body }));
 }
 
 const getRandom = (id: string, soapAction?: string) =>
@@ -127,7 +108,7 @@ describe('our server proxy, fed as a reference client proxy feeds it', () => {
     expect(headerOf(atService, 'content-type')).toBe(pkg.contentType);
     // No SOAPAction from the information system: the reference sends x-original-soapaction empty, and passes it on so.
     expect(headerOf(atService, 'soapaction')).toBe('');
-    expect(await partsOf(pkg.contentType, atService.body)).toEqual(await partsOf(pkg.contentType, pkg.body));
+    expect(await comparableParts(pkg.contentType, atService.body)).toEqual(await comparableParts(pkg.contentType, pkg.body));
     expect(facts.attachments?.map((a) => a.body)).toEqual(pkg.attachments.map((a) => a.body));
     expect(headerOf(answer, 'x-original-content-type')).toBe(pkg.contentType);
   });
@@ -147,7 +128,7 @@ describe('our server proxy, fed as a reference client proxy feeds it', () => {
     expect(facts.partTypes[0]).toBe('application/xop+xml');
     const atService = echo.received.at(-1)!;
     expect(headerOf(atService, 'content-type')).toBe(contentType);
-    expect(await partsOf(contentType, atService.body)).toEqual(await partsOf(contentType, pkg.body));
+    expect(await comparableParts(contentType, atService.body)).toEqual(await comparableParts(contentType, pkg.body));
   });
 
   it('ClientRestMessageProcessor: REST GET without a body part; the service gets the request without the hop-by-hop headers', async () => {

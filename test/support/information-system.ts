@@ -38,6 +38,16 @@ export function callClientProxy(instance: LocalInstance, path: string, options: 
   });
 }
 
+/** Resolves when the call was answered with 200; otherwise throws saying what came instead. */
+export async function answeredOk(call: Promise<IsAnswer>): Promise<IsAnswer> {
+  const answer = await call;
+  if (answer.status !== 200) throw new Error(`${answer.status}: ${answer.body.toString().slice(0, 300)}`);
+  return answer;
+}
+
+/** The client proxy path of a REST service of LOCAL/COM/1111/PROVIDER (`service` may go on with a path). */
+export const restPath = (instance: LocalInstance, service: string): string => `/r1/${instance.pki.instance}/COM/1111/PROVIDER/${service}`;
+
 /** An X-Road SOAP request from LOCAL/COM/2222/CLIENT to a service of LOCAL/COM/1111/PROVIDER. */
 export function soapRequest(instance: LocalInstance, service: string, id: string, body = `<prod:${service}/>`): Buffer {
   const inst = instance.pki.instance;

@@ -9,7 +9,9 @@ import type { LocalInstance, LocalServer } from '../../src/localinstance/local-i
 import { parseServerConf, serializeServerConf, type ServiceConf } from '../../src/serverconf/server-conf.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { XROAD_REFERENCE_CIPHERS, authKeyTlsOptions, type AuthTlsOptions } from '../../src/tls/auth-key-tls.ts';
+import type { EchoService } from './echo-service.ts';
 import { eventually } from './eventually.ts';
+import { answeredOk, callClientProxy, restPath, soapRequest } from './information-system.ts';
 
 export interface ServerAuth {
   /**
@@ -45,4 +47,17 @@ export async function addProviderService(instance: LocalInstance, service: Servi
   const clients = conf.clients.map((c) => (c.id.memberCode === '1111' && c.id.subsystem === 'PROVIDER' ? { ...c, services: [...c.services, service] } : c));
   writeFileSync(file, serializeServerConf({ ...conf, clients }));
   await eventually(async () => (await ready(), true), 10_000, `ss1 serving ${service.code}`);
+}
+
+/**
+ * The echo service as two services of LOCAL/COM/1111/PROVIDER for LOCAL/COM/2222/CLIENT: SOAP
+ * `swaEcho` (SOAP packages come back whole) and REST `restEcho`; ready once both answer through ss2.
+ */
+export async function addEchoServices(instance: LocalInstance, echo: EchoService): Promise<void> {
+  const client = instance.clientIs.client;
+  const soap = { method: 'POST', headers: { 'Content-Type': 'text/xml; charset=UTF-8' }, body: soapRequest(instance, 'swaEcho', 'ready') };
+  await addProviderService(instance, { code: 'swaEcho', type: 'SOAP', url: echo.url, timeoutSeconds: 30, allowed: [client] }, () => answeredOk(callClientProxy(instance, '/', soap)));
+  await addProviderService(instance, { code: 'restEcho', type: 'REST', url: echo.url, timeoutSeconds: 30, allowed: [client] }, () =>
+    answeredOk(callClientProxy(instance, restPath(instance, 'restEcho'), { headers: { 'X-Road-Client': client } })),
+  );
 }

@@ -71,3 +71,12 @@ function convert(p: RawPart): PyMimePart {
 /** The first value of a header, by case-insensitive name. */
 export const headerOf = (part: { readonly headers: readonly (readonly [string, string])[] }, name: string): string | undefined =>
   part.headers.find(([n]) => n.toLowerCase() === name.toLowerCase())?.[1];
+
+/**
+ * A package's parts for comparing two packages: header lines with names in lower case, sorted
+ * (the reference keeps a part's headers in a HashMap, so their order changes on the way), and bytes.
+ */
+export async function comparableParts(contentType: string, body: Buffer): Promise<{ headers: string[]; body?: Buffer }[]> {
+  const read = await readMimeWithPython(contentType, body);
+  return (read.parts ?? []).map((p) => ({ headers: p.headers.map(([n, v]) => `${n.toLowerCase()}: ${v}`).sort(), ...(p.body ? { body: p.body } : {}) }));
+}
