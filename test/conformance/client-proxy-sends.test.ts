@@ -10,6 +10,7 @@
  * relay (checks) → ss1 server proxy → relay (checks) → ss2; each test asserts the call worked and
  * the relay found nothing.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
@@ -52,6 +53,7 @@ afterAll(async () => {
   await relay?.close();
   await echo?.close();
   await instance?.close();
+  if (instance) rmSync(instance.dir, { recursive: true, force: true });
 });
 
 const soapPost = (body: Buffer, contentType = 'text/xml; charset=UTF-8') => ({ method: 'POST', headers: { 'Content-Type': contentType }, body });

@@ -9,6 +9,7 @@
  * provider's services received is checked through the instance's onServiceRequest hook and the
  * echo service.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { globalConfReader } from '../../src/globalconf/global-conf.ts';
@@ -54,6 +55,7 @@ afterAll(async () => {
   signer?.close();
   await echo?.close();
   await instance?.close();
+  if (instance) rmSync(instance.dir, { recursive: true, force: true });
 });
 
 const restPath = (service: string) => restOf(instance, service);
