@@ -272,7 +272,7 @@ export function randomLetters(n: number): string {
 /**
  * Reads a message from another security server as it arrives.
  * @throws XrdError InvalidContentType, InvalidMessage, MimeParsingFailed, MissingSignature,
- *   MissingSoap, MissingRest, MessageTooLarge, IOError (spool), and what reading the SOAP header
+ *   MissingSoap, MissingRest, MessageTooLarge, IOError (spool; an OCSP part that is not DER), and what reading the SOAP header
  *   or REST header part throws (InvalidSoap, MissingHeaderField, …); bodies read so far are disposed of
  */
 export async function decodeProxyMessage(contentType: string, body: Buffer | AsyncIterable<Buffer>, headers: TransportHeaders, options: DecodeOptions = {}): Promise<DecodedProxyMessage> {
@@ -354,7 +354,10 @@ class PartsReader {
   private soapHeader: SoapHeader | undefined;
   private restRequest: RestRequest | undefined;
   private restResponse: RestResponse | undefined;
-  /** A SOAP fault that stood in for the message; nothing may follow it. */
+  /**
+   * A SOAP fault that stood in for the message. What follows it (attachments, hash chain, signature)
+   * is read as after a message and left aside, as the reference's decoder reads it.
+   */
   private messageFault: ReceivedSoapFault | undefined;
   private hashChainResult: Buffer | undefined;
   private hashChain: Buffer | undefined;
@@ -384,14 +387,14 @@ class PartsReader {
   part(headers: MimeHeaders): PartSink {
     const contentType = mimeHeader(headers, 'content-type');
     const type = baseType(contentType ?? '');
-    if (this.messageFault) throw new XrdError('InvalidMessage', { reason: `extra content (${type}) after the fault` });
     if (this.phase === 'done') throw new XrdError('InvalidMessage', { reason: `extra content (${type}) after the ${this.signature ? 'signature' : 'fault'}` });
 
     if (this.phase === 'ocsp') {
       if (type === PART_TYPES.ocspResponse) {
         const n = this.ocspResponses.length + 1;
         return this.small((der) => {
-          if (!isDerSequence(der)) throw new XrdError('InvalidMessage', { reason: `OCSP response part ${n} is not DER` });
+          // The reference reads it with BouncyCastle's OCSPResp, whose IOException becomes io_error.
+          if (!isDerSequence(der)) throw new XrdError('IOError', { reason: `OCSP response part ${n} is not a DER OCSP response` });
           this.ocspResponses.push(der);
         });
       }
