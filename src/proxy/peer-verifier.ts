@@ -40,6 +40,11 @@ export class PeerVerifier {
     this.authenticator.verifyClient(this.chainOf(socket), client, ocspResponses);
   }
 
+  /** Before a request is read: the connecting server is registered and its certificate approved. @throws SslAuthenticationFailed[.…] */
+  admitClientServer(socket: TLSSocket): SecurityServerId {
+    return this.authenticator.admitClientServer(this.chainOf(socket));
+  }
+
   private chainOf(socket: TLSSocket): Buffer[] | undefined {
     if (!this.chains.has(socket)) this.chains.set(socket, peerCertificateChain(socket));
     return this.chains.get(socket);

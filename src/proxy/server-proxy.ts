@@ -57,6 +57,18 @@ export async function startServerProxy(deps: ServerProxyDeps, listen: { host: st
   const server = https.createServer({ requestCert: true, rejectUnauthorized: false, keepAliveTimeout: 60_000 }, (req, res) => {
     void handle(deps, req, res);
   });
+  // Nothing is read from a peer that is not a registered security server with an approved
+  // certificate (the reference refuses it in the handshake, AuthTrustManager): the check costs a
+  // hash for a known server, and an unknown caller gets no parser, no spool and no signature check.
+  server.on('secureConnection', (socket: TLSSocket) => {
+    try {
+      deps.peers.admitClientServer(socket);
+    } catch (err) {
+      const e = toXrdError(err);
+      deps.logger.warn({ remoteAddress: socket.remoteAddress, faultCode: e.faultCode, reason: e.message }, 'connection closed before reading: the peer is not an approved security server');
+      socket.destroy();
+    }
+  });
   // The authentication key may not be usable yet (token not logged in) or may change (a new
   // certificate registered): the TLS context follows the signer's answer.
   let presented: unknown;

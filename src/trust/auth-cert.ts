@@ -89,6 +89,24 @@ export function verifyAuthCertificate(check: AuthCertCheck): AuthenticatedPeer {
   return { serverId, server, authCert: leaf.raw, path, validUntil: new Date(Math.min(notAfter, ocspUntil)) };
 }
 
+/**
+ * What the server proxy asks of a connection before it reads a byte of a request (the reference's
+ * AuthTrustManager, at the handshake): a certificate, registered in the global configuration as a
+ * security server's authentication certificate, on a path to a CA the server's instance approves,
+ * valid now. Whom the server may speak for, and OCSP, are checked per request (verifyAuthCertificate).
+ * @throws SslAuthenticationFailed[.…] as verifyAuthCertificate
+ */
+export function admitClientServer(conf: GlobalConf, chain: readonly Buffer[] | undefined, at: Date): { serverId: SecurityServerId; validUntil: Date } {
+  const fail = failer({ prefix: 'Server.ServerProxy' });
+  if (!chain || chain.length === 0) throw fail(AUTH_TEXTS.noClientCert);
+  const registered = registeredServer(conf, chain[0]!);
+  if (!registered) throw fail('Authentication certificate is not associated with any security server');
+  const { serverId } = registered;
+  const { leaf, path } = approvedPath({ conf, chain, client: { instance: serverId.instance, memberClass: serverId.memberClass, memberCode: serverId.memberCode } }, at);
+  if (!isAuthCertificate(leaf.raw)) throw fail(AUTH_TEXTS.notAuthCert);
+  return { serverId, validUntil: new Date(Math.min(...path.certs.map((c) => new Date(x509Of(c).validTo).getTime()))) };
+}
+
 interface Side {
   readonly server: boolean;
   readonly member: ClientId;

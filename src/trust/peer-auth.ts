@@ -17,7 +17,7 @@ import { oneLineName, x509Of } from '../certificates/certificate.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, type ErrorDetails } from '../platform/errors.ts';
 import { formatClientId, formatSecurityServerId, javaClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
-import { approvedPath, decimalSerial, registeredServer, verifyAuthCertificate, type AuthenticatedPeer } from './auth-cert.ts';
+import { admitClientServer, approvedPath, decimalSerial, registeredServer, verifyAuthCertificate, type AuthenticatedPeer } from './auth-cert.ts';
 import { buildCertPath } from './cert-path.ts';
 import { certSha1, type OcspCache } from './ocsp-cache.ts';
 import { certIdOf, parseOcspResponse, sameCertId } from './ocsp.ts';
@@ -52,8 +52,14 @@ export interface PeerAuthenticatorOptions {
   readonly now?: () => Date;
 }
 
+/** What is kept of a check: an admitted server, or an authenticated peer (keys tell them apart). */
+interface Verified {
+  readonly serverId: SecurityServerId;
+  readonly validUntil: Date;
+}
+
 interface Entry {
-  readonly peer: AuthenticatedPeer;
+  readonly peer: Verified;
   readonly until: number;
 }
 
@@ -114,20 +120,36 @@ export class PeerAuthenticator {
     return key ? this.remember(conf, key, peer) : peer;
   }
 
+  /**
+   * Before a request is read (the reference's AuthTrustManager): the connecting server's certificate
+   * is a registered authentication certificate on an approved path. Kept like verified peers, so a
+   * server's next connections cost a hash.
+   * @throws SslAuthenticationFailed[.…] as admitClientServer
+   */
+  admitClientServer(chain: readonly Buffer[] | undefined): SecurityServerId {
+    const conf = this.options.conf();
+    const key = cacheKey('admit', chain);
+    const known = key && this.known<Verified>(conf, key);
+    if (known) return known.serverId;
+    const admitted = admitClientServer(conf, chain, this.now());
+    if (key) this.remember(conf, key, admitted);
+    return admitted.serverId;
+  }
+
   /** Forgets every verified peer (e.g. after an administrator revoked trust by hand). */
   clear(): void {
     this.verified.delete(this.options.conf());
   }
 
-  private known(conf: GlobalConf, key: string): AuthenticatedPeer | undefined {
+  private known<T extends Verified = AuthenticatedPeer>(conf: GlobalConf, key: string): T | undefined {
     const entry = this.verified.get(conf)?.get(key);
     if (!entry) return undefined;
-    if (entry.until > this.now().getTime()) return entry.peer;
+    if (entry.until > this.now().getTime()) return entry.peer as T;
     this.verified.get(conf)!.delete(key);
     return undefined;
   }
 
-  private remember(conf: GlobalConf, key: string, peer: AuthenticatedPeer): AuthenticatedPeer {
+  private remember<T extends Verified>(conf: GlobalConf, key: string, peer: T): T {
     let entries = this.verified.get(conf);
     if (!entries) this.verified.set(conf, (entries = new Map()));
     if (entries.size >= this.maxEntries) entries.delete(entries.keys().next().value!);
@@ -201,11 +223,11 @@ function worthKeeping(received: readonly Buffer[], pairs: readonly (readonly [Bu
   return keep;
 }
 
-function cacheKey(side: string, chain: readonly Buffer[] | undefined, member: ClientId, expectedServer?: SecurityServerId): string | undefined {
+function cacheKey(side: string, chain: readonly Buffer[] | undefined, member?: ClientId, expectedServer?: SecurityServerId): string | undefined {
   if (!chain || chain.length === 0) return undefined;
   const hash = createHash('sha256');
   for (const cert of chain) hash.update(cert);
-  return `${side}|${hash.digest('base64')}|${formatClientId(member)}|${expectedServer ? formatSecurityServerId(expectedServer) : ''}`;
+  return `${side}|${hash.digest('base64')}|${member ? formatClientId(member) : ''}|${expectedServer ? formatSecurityServerId(expectedServer) : ''}`;
 }
 
 /**

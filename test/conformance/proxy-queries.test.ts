@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf, type SecurityServer, type SharedParameters } from '../../src/globalconf/global-conf.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';
 import { parseSoapHeader } from '../../src/protocol/soap-message.ts';
+import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
 import { ProxyQueryHarness, faultOf, query, withId, type IsAnswer } from '../support/proxy-queries.ts';
 
 let h: ProxyQueryHarness;
@@ -359,6 +360,33 @@ describe('a client proxy that sends the server proxy what it should not (→PSS)
       expect(faultCode(answer), answer.body.toString()).toBe(code);
     });
   }
+});
+
+describe('who may send the server proxy anything (AuthTrustManager: a registered authentication certificate, before any byte is read)', () => {
+  // 60,000 attributes on one element: what once held the server proxy's event loop for seconds.
+  const flood = Buffer.from(`<x ${Array.from({ length: 60_000 }, (_, i) => `a${i}="1"`).join(' ')}/>`);
+  const refused = (tls: import('node:https').RequestOptions) =>
+    h.toServerProxy(flood, 'text/xml', 'POST', { as: 'stranger', tls }).then(
+      (answer) => `answered ${answer.status}`,
+      (err: NodeJS.ErrnoException) => err.code ?? err.message,
+    );
+
+  it('attack: an attribute flood over TLS without a client certificate is not read: the connection is closed', async () => {
+    expect(await refused({})).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/);
+  });
+
+  it('attack: a certificate no central server registered (self-signed, or issued to an information system) is not enough', async () => {
+    const stranger = ensureInternalTls(join(process.env.TMPDIR ?? '/tmp', `xrd-stranger-${process.pid}`));
+    expect(await refused({ cert: stranger.certPem, key: stranger.keyPem })).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/);
+    const is = h.instance.clientIs;
+    expect(await refused({ cert: readFileSync(is.certFile), key: readFileSync(is.keyFile) })).toMatch(/^(ECONNRESET|EPIPE|socket hang up)$/);
+  });
+
+  it('ss2, with its registered authentication certificate, is read and answered as before', async () => {
+    const answer = await h.toServerProxy(flood, 'text/xml');
+    expect(answer.status).toBe(200);
+    expect(faultCode(answer)).toMatch(/^server\.serverproxy\./);
+  });
 });
 
 describe('a provider’s server that answers what it should not (UsingDummyServerProxy)', () => {

@@ -61,7 +61,7 @@ beforeAll(async () => {
     timestampingServices: [],
   };
   const noSigning = { sign: async () => Promise.reject(new XrdError('CannotCreateSignature', { reason: 'no signer in this test' })) } as unknown as MemberSigning;
-  const anyPeer = { verifyClient: () => undefined } as unknown as PeerVerifier;
+  const anyPeer = { admitClientServer: () => parseSecurityServerId('DEV/COM/4321/SS1'), verifyClient: () => undefined } as unknown as PeerVerifier;
   proxy = await startServerProxy(
     {
       serverConf: () => serverConf,

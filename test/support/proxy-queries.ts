@@ -24,6 +24,7 @@ import { writeFileAtomic } from '../../src/platform/files.ts';
 import { ocspEndpointFromSigner } from '../../src/proxy/ocsp-endpoint.ts';
 import { SignerClient, SignerConnection } from '../../src/signer/signer-client.ts';
 import { authKeyTlsOptions } from '../../src/tls/auth-key-tls.ts';
+import { authOf } from './local-peers.ts';
 import { freeLocalPorts } from './net.ts';
 import { VECTORS } from './vectors.ts';
 
@@ -77,6 +78,7 @@ export interface IsAnswer {
 export class ProxyQueryHarness {
   private answer: ServiceAnswer = { file: 'getstate.answer' };
   private id = '';
+  private ss2Tls: https.RequestOptions | undefined;
   readonly received: ServiceRequest[] = [];
 
   private constructor(
@@ -189,12 +191,17 @@ export class ProxyQueryHarness {
     });
   }
 
-  /** What a client proxy would send straight to ss1's server proxy (TLS, no client certificate, x-hash-algorithm as the reference's harness sets it). */
-  async toServerProxy(file: string, contentType: string, method = 'POST'): Promise<IsAnswer> {
-    const body = withId(query(file), randomBytes(16).toString('hex'));
+  /**
+   * What a client proxy would send straight to ss1's server proxy (x-hash-algorithm as the
+   * reference's harness sets it), over TLS as ss2 (its authentication certificate, key on its HSM)
+   * or, `as: 'stranger'`, with `tls` of the caller's choosing.
+   */
+  async toServerProxy(file: string | Buffer, contentType: string, method = 'POST', options: { as?: 'ss2' | 'stranger'; tls?: https.RequestOptions } = {}): Promise<IsAnswer> {
+    const body = typeof file === 'string' ? withId(query(file), randomBytes(16).toString('hex')) : file;
+    const tls = options.as === 'stranger' ? (options.tls ?? {}) : (this.ss2Tls ??= (await authOf(this.instance.consumer)).tls);
     return new Promise((resolve, reject) => {
       const req = https.request(
-        { host: '127.0.0.1', port: this.instance.ports.serverProxy, path: '/', method, rejectUnauthorized: false, headers: { 'content-type': contentType, 'x-hash-algorithm': 'SHA-512' } },
+        { ...tls, host: '127.0.0.1', port: this.instance.ports.serverProxy, path: '/', method, rejectUnauthorized: false, headers: { 'content-type': contentType, 'x-hash-algorithm': 'SHA-512' } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
