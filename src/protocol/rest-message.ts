@@ -181,11 +181,8 @@ function restRequestOf(method: string, pathAndQuery: string, headers: HeaderList
   if (segments[1] !== 'r1' || segments.length < 7 || segments.slice(2, 7).some((s) => s === '')) {
     throw new XrdError('InvalidRequest', { reason: `Invalid REST path ${path}: expected /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE[/path]` });
   }
-  // `.` and `..` (also percent-encoded) would climb out of the service's URL on the provider's
-  // host, past the access rights given for this one service.
-  if (segments.slice(2).some((s) => /^(\.|%2e){1,2}$/i.test(s))) {
-    throw new XrdError('InvalidRequest', { reason: `Invalid REST path ${path}: dot segments are not allowed` });
-  }
+  const problem = pathProblem(segments.slice(2));
+  if (problem) throw new XrdError('InvalidRequest', { reason: `Invalid REST path ${path}: ${problem}` });
   const service = serviceIdOf(segments.slice(2, 7).join('/'), 'service path');
   const client = clientIdOf(headerValue(headers, 'x-road-client')!, 'X-Road-Client');
   const represented = headerValue(headers, 'x-road-represented-party');
@@ -195,7 +192,8 @@ function restRequestOf(method: string, pathAndQuery: string, headers: HeaderList
     method,
     client,
     service,
-    servicePath: (rest ? `/${rest}` : '') + (query !== undefined ? `?${query}` : ''),
+    // As the reference (RestRequest: split("/", 8)): a trailing slash after the service code is kept.
+    servicePath: (segments.length > 7 ? `/${rest}` : '') + (query !== undefined ? `?${query}` : ''),
     queryId: headerValue(headers, 'x-road-id')!,
     requestId: headerValue(headers, 'x-road-request-id') ?? '',
     ...(represented !== undefined ? { representedParty: decodeParts(represented, 'X-Road-Represented-Party').join('/') } : {}),
@@ -294,6 +292,31 @@ export function restRequestHash(headerPart: Buffer, body?: Buffer | Body): Buffe
   if (body === undefined) return head;
   const bodyDigest = Buffer.isBuffer(body) ? createHash('sha512').update(body).digest() : body.digest('sha512');
   return createHash('sha512').update(head).update(bodyDigest).digest();
+}
+
+/**
+ * What the reference's client proxy refuses in a path (Jetty 12's UriCompliance.DEFAULT, i.e.
+ * RFC 3986 without ambiguities, with only AMBIGUOUS_PATH_SEPARATOR allowed: an encoded `/` passes
+ * as it came), for the same reason: a path the provider's server could read as another one. A dot
+ * segment (plain, encoded, or with a `;` parameter) would climb out of the service's URL, past the
+ * access rights given for this one service; `%25` would be decoded again by someone; an encoded
+ * `\` or control character, or a byte sequence that is not UTF-8, is read differently by different
+ * servers; an empty segment inside the path is merged away by some of them.
+ */
+function pathProblem(segments: readonly string[]): string | undefined {
+  for (const [i, raw] of segments.entries()) {
+    if (raw === '' && i < segments.length - 1) return 'empty segments are not allowed';
+    if (/%25/.test(raw)) return 'an encoded % (double encoding) is not allowed';
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(raw);
+    } catch {
+      return 'it is not percent-encoded UTF-8';
+    }
+    if (/[\\\u0000-\u001f\u007f]/.test(decoded)) return 'backslashes and control characters are not allowed';
+    if (/^\.{1,2}$/.test(decoded.split(';')[0]!)) return 'dot segments are not allowed';
+  }
+  return undefined;
 }
 
 function splitQuery(pathAndQuery: string): [string, string | undefined] {

@@ -256,6 +256,17 @@ describe('faults', () => {
     expect(answer.headers['x-road-error']).toBe('Client.InvalidRequest');
   });
 
+  it('attack: encoded backslashes and double-encoded dots are refused; an encoded slash reaches the provider as sent, as through a reference server', async () => {
+    const headers = { 'X-Road-Client': 'LOCAL/COM/2222/CLIENT' };
+    for (const path of ['/x%5C..%5Crandom', '/%252e%252e/random']) {
+      const answer = await call(`${restPath('rest-test')}${path}`, { headers });
+      expect(answer.headers['x-road-error'], path).toBe('Client.InvalidRequest');
+    }
+    received.length = 0;
+    await call(`${restPath('rest-test')}/hello%2Fworld?name=Slash`, { headers });
+    expect(received.find((r) => r.url.includes('Slash'))?.url).toMatch(/\/hello%2Fworld\?name=Slash$/);
+  });
+
   it('token logged out: a coded fault; logged in again: calls work', async () => {
     const signer = await SignerClient.connect(instance.consumer.signerSocket);
     try {

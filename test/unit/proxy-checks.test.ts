@@ -133,10 +133,31 @@ describe('REST messages (pr-rest)', () => {
   });
 
   it('dot segments, plain or percent-encoded, cannot climb out of the service', () => {
-    for (const path of ['/r1/A/B/C/D/E/../admin', '/r1/A/B/C/D/E/%2e%2e/admin', '/r1/A/B/C/D/E/%2E./x', '/r1/A/B/C/D/./E']) {
+    for (const path of ['/r1/A/B/C/D/E/../admin', '/r1/A/B/C/D/E/%2e%2e/admin', '/r1/A/B/C/D/E/%2E./x', '/r1/A/B/C/D/./E', '/r1/A/B/C/D/E/..;x/admin', '/r1/A/B/C/D/E/%2e%2e%3bx/admin']) {
       expect(() => readRestRequest('GET', path, received), path).toThrow('dot segments are not allowed');
     }
     expect(readRestRequest('GET', '/r1/A/B/C/D/E/..x/y.z', received).servicePath).toBe('/..x/y.z');
+  });
+
+  it('attack: paths a provider could read as another path are refused as Jetty 12 refuses them for the reference (UriCompliance.DEFAULT with AMBIGUOUS_PATH_SEPARATOR)', () => {
+    const refused = (path: string) => {
+      try {
+        readRestRequest('GET', path, received);
+        return 'accepted';
+      } catch (err) {
+        return `${(err as { code: string }).code}: ${(err as Error).message.replace(/^.*: /, '')}`;
+      }
+    };
+    expect(refused('/r1/A/B/C/D/E/%252e%252e/admin')).toBe('InvalidRequest: an encoded % (double encoding) is not allowed');
+    expect(refused('/r1/A/B/C/D/E/x%5C..%5Cadmin')).toBe('InvalidRequest: backslashes and control characters are not allowed');
+    expect(refused('/r1/A/B/C/D/E/x\\admin')).toBe('InvalidRequest: backslashes and control characters are not allowed');
+    expect(refused('/r1/A/B/C/D/E/x%00.json')).toBe('InvalidRequest: backslashes and control characters are not allowed');
+    expect(refused('/r1/A/B/C/D/E/a//b')).toBe('InvalidRequest: empty segments are not allowed');
+    expect(refused('/r1/A/B/C/D/E/%C0%AE%C0%AE/admin')).toBe('InvalidRequest: it is not percent-encoded UTF-8');
+    // An encoded slash is allowed, as the reference allows it, and reaches the provider as sent.
+    expect(readRestRequest('GET', '/r1/A/B/C/D/E/files/a%2Fb?x=%25', received).servicePath).toBe('/files/a%2Fb?x=%25');
+    expect(readRestRequest('GET', '/r1/A/B/C/D/E/', received).servicePath).toBe('/');
+    expect(readRestRequest('GET', '/r1/A/B/C/D/E', received).servicePath).toBe('');
   });
 
   it('paths and clients that are not X-Road REST are refused with codes', () => {
