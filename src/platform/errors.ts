@@ -172,6 +172,9 @@ export const ERROR_CODES = {
   IOError: { message: 'I/O error: {reason}', httpStatus: 500 },
   NetworkError: { message: 'Cannot reach {target}: {reason}', httpStatus: 502 },
   InternalError: { message: 'Internal error: {reason}', httpStatus: 500 },
+  // Outgoing calls (src/platform/http-client.ts, docs/security.md "Outgoing calls")
+  ResponseTimeout: { message: 'No complete answer from {target} within {timeoutMs} ms', httpStatus: 504 },
+  ResponseTooLarge: { message: 'Answer from {target} exceeds the limit of {limit} bytes', httpStatus: 502 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
