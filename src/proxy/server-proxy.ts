@@ -21,6 +21,7 @@ import semver from 'semver';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import { readSoapFault, type SoapFault } from '../protocol/faults.ts';
 import { javaClientId, javaServerId, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type EncodedProxyMessage, type SoapContent } from '../protocol/proxy-message.ts';
@@ -53,10 +54,12 @@ export interface ServerProxyDeps {
   readonly now?: () => Date;
 }
 
-export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions> }): Promise<{ readonly port: number; close(): Promise<void> }> {
-  const server = https.createServer({ requestCert: true, rejectUnauthorized: false, keepAliveTimeout: 60_000 }, (req, res) => {
+export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions>; limits?: Partial<ServerLimits> }): Promise<{ readonly port: number; close(): Promise<void> }> {
+  const limits = serverLimits(PROXY_SERVER_LIMITS, listen.limits);
+  const server = https.createServer({ ...serverTimeouts(limits), requestCert: true, rejectUnauthorized: false }, (req, res) => {
     void handle(deps, req, res);
   });
+  capConnections(server, limits);
   // The authentication key may not be usable yet (token not logged in) or may change (a new
   // certificate registered): the TLS context follows the signer's answer.
   let presented: unknown;
