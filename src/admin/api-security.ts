@@ -1,8 +1,9 @@
 /**
  * The admin REST API's security layer, in the order a request meets it: client address allow-list,
  * rate limit per client address and for all clients together, API key
- * (`Authorization: X-Road-ApiKey token=<key>`), the route's roles. Then fastify's body limit, JSON parsing and schema validation, and the one error body shape
- * for every refusal and failure: `{ status, error: { code, message, metadata? } }`.
+ * (`Authorization: X-Road-ApiKey token=<key>`), the route's roles. Then fastify's body limit, JSON
+ * parsing and schema validation, and the one error body shape for every refusal and failure:
+ * `{ status, error: { code, message, metadata? } }`.
  * docs/admin-api.md "Security" is the user's view of the same; call `registerApiSecurity` before
  * registering routes, and leave the error and not-found handlers to it.
  */
