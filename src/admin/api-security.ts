@@ -1,8 +1,9 @@
 /**
  * The admin REST API's security layer, in the order a request meets it: client address allow-list,
- * rate limit per client address, API key (`Authorization: X-Road-ApiKey token=<key>`), the route's
- * roles. Then fastify's body limit, JSON parsing and schema validation, and the one error body shape
- * for every refusal and failure: `{ status, error: { code, message, metadata? } }`.
+ * rate limit per client address and for all clients together, API key
+ * (`Authorization: X-Road-ApiKey token=<key>`), the route's roles. Then fastify's body limit, JSON
+ * parsing and schema validation, and the one error body shape for every refusal and failure:
+ * `{ status, error: { code, message, metadata? } }`.
  * docs/admin-api.md "Security" is the user's view of the same; call `registerApiSecurity` before
  * registering routes, and leave the error and not-found handlers to it.
  */
@@ -33,8 +34,12 @@ export const API_BODY_LIMIT_BYTES = 50 * 1024;
 export const API_UPLOAD_LIMIT_BYTES = 10 * 1024 * 1024;
 /** Loopback only: 127.0.0.0/8 and ::1 (IPv4-mapped ::ffff:127.x match the IPv4 range). */
 export const DEFAULT_ALLOWED_ADDRESSES: readonly string[] = ['127.0.0.0/8', '::1'];
-/** The reference's `rate-limit-requests-per-second` and `-per-minute`, per client address. */
-export const DEFAULT_RATE_LIMIT: RateLimits = { perSecond: 20, perMinute: 600 };
+/**
+ * The reference's `rate-limit-requests-per-second` and `-per-minute`, per client address; and a
+ * budget for all clients together, five addresses' worth, since the loopback range alone gives a
+ * local caller 16 million addresses.
+ */
+export const DEFAULT_RATE_LIMIT: RateLimitOptions = { perSecond: 20, perMinute: 600, global: { perSecond: 100, perMinute: 3000 } };
 
 export const API_KEY_SCHEME = 'X-Road-ApiKey';
 
@@ -43,8 +48,11 @@ export interface RateLimits {
   readonly perMinute: number;
 }
 
-/** Limits per client address; `now` (milliseconds) lets tests move time instead of sleeping. */
-export type RateLimitOptions = RateLimits & { readonly now?: () => number };
+/**
+ * Limits per client address, and under `global` for all clients together (five times the
+ * per-address limits when not given); `now` (milliseconds) lets tests move time instead of sleeping.
+ */
+export type RateLimitOptions = RateLimits & { readonly global?: RateLimits; readonly now?: () => number };
 
 /** The body of every error answer; `code` is a code of src/platform/errors.ts (docs/errors.md). */
 export interface ApiErrorBody {
@@ -66,44 +74,73 @@ export interface ApiSecurityOptions {
   readonly logger?: Logger;
 }
 
+/** The two token buckets of one budget: one refilled over a second, one over a minute. */
+interface Buckets {
+  second: number;
+  minute: number;
+  at: number;
+}
+
 /**
  * Two token buckets per client — one refilled over a second, one over a minute — so bursts up to
- * `perSecond` pass while the sustained rate stays under `perMinute`. Clients are kept in LRU order
- * and the least recently seen are forgotten past `maxClients` (the reference's rate-limit cache).
+ * `perSecond` pass while the sustained rate stays under `perMinute`, and the same two for all
+ * clients together. A request takes a token from its client's buckets and from the global ones, or
+ * from neither. Clients are kept in LRU order and the least recently seen are forgotten past
+ * `maxClients` (the reference's rate-limit cache).
  */
 export class RateLimiter {
-  private readonly clients = new Map<string, { second: number; minute: number; at: number }>();
+  private readonly clients = new Map<string, Buckets>();
+  private readonly global: RateLimits;
+  private all: Buckets | undefined;
 
   constructor(
-    private readonly limits: RateLimits,
+    private readonly limits: RateLimits & { readonly global?: RateLimits },
     private readonly now: () => number = () => performance.now(),
     private readonly maxClients = 10_000,
   ) {
-    if (!(limits.perSecond >= 1 && limits.perMinute >= 1)) throw new XrdError('InvalidConfiguration', { reason: 'rate limits must be at least 1 request' });
+    this.global = limits.global ?? { perSecond: 5 * limits.perSecond, perMinute: 5 * limits.perMinute };
+    for (const l of [limits, this.global]) {
+      if (!(l.perSecond >= 1 && l.perMinute >= 1)) throw new XrdError('InvalidConfiguration', { reason: 'rate limits must be at least 1 request' });
+    }
   }
 
-  /** Counts one request; refused with the whole seconds after which one would be allowed again. */
-  take(client: string): { allowed: true } | { allowed: false; retryAfterSeconds: number } {
+  /**
+   * Counts one request; refused with the whole seconds after which one would be allowed again, and
+   * `overall` when it is the budget of all clients together that is spent.
+   */
+  take(client: string): { allowed: true } | { allowed: false; retryAfterSeconds: number; overall?: true } {
     const now = this.now();
-    const { perSecond, perMinute } = this.limits;
-    const prev = this.clients.get(client);
-    const elapsed = prev ? Math.max(0, now - prev.at) : 0;
-    const state = {
-      second: Math.min(perSecond, (prev?.second ?? perSecond) + (elapsed * perSecond) / 1000),
-      minute: Math.min(perMinute, (prev?.minute ?? perMinute) + (elapsed * perMinute) / 60_000),
-      at: now,
-    };
+    const own = refill(this.clients.get(client), this.limits, now);
     this.clients.delete(client);
-    this.clients.set(client, state);
+    this.clients.set(client, own);
     if (this.clients.size > this.maxClients) this.clients.delete(this.clients.keys().next().value!);
-    if (state.second >= 1 && state.minute >= 1) {
-      state.second -= 1;
-      state.minute -= 1;
-      return { allowed: true };
+    const all = (this.all = refill(this.all, this.global, now));
+    if (!hasToken(own)) return { allowed: false, retryAfterSeconds: waitSeconds(own, this.limits) };
+    if (!hasToken(all)) return { allowed: false, retryAfterSeconds: waitSeconds(all, this.global), overall: true };
+    for (const b of [own, all]) {
+      b.second -= 1;
+      b.minute -= 1;
     }
-    const waitMs = Math.max(state.second >= 1 ? 0 : ((1 - state.second) * 1000) / perSecond, state.minute >= 1 ? 0 : ((1 - state.minute) * 60_000) / perMinute);
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+    return { allowed: true };
   }
+}
+
+function refill(prev: Buckets | undefined, limits: RateLimits, now: number): Buckets {
+  const elapsed = prev ? Math.max(0, now - prev.at) : 0;
+  return {
+    second: Math.min(limits.perSecond, (prev?.second ?? limits.perSecond) + (elapsed * limits.perSecond) / 1000),
+    minute: Math.min(limits.perMinute, (prev?.minute ?? limits.perMinute) + (elapsed * limits.perMinute) / 60_000),
+    at: now,
+  };
+}
+
+function hasToken(b: Buckets): boolean {
+  return b.second >= 1 && b.minute >= 1;
+}
+
+function waitSeconds(b: Buckets, limits: RateLimits): number {
+  const waitMs = Math.max(b.second >= 1 ? 0 : ((1 - b.second) * 1000) / limits.perSecond, b.minute >= 1 ? 0 : ((1 - b.minute) * 60_000) / limits.perMinute);
+  return Math.max(1, Math.ceil(waitMs / 1000));
 }
 
 /** A predicate over client addresses from a list of addresses and CIDR ranges. */
@@ -160,7 +197,10 @@ export function registerApiSecurity<S extends RawServerBase, T extends FastifyTy
     if (!allowed(address)) return refuse(request, reply, new XrdError('AddressNotAllowed', { address }));
 
     const rate = limiter.take(address);
-    if (!rate.allowed) return refuse(request, reply, new XrdError('RateLimited', { address, retryAfter: rate.retryAfterSeconds }), { 'retry-after': String(rate.retryAfterSeconds) });
+    if (!rate.allowed) {
+      const err = rate.overall ? new XrdError('RateLimitedOverall', { retryAfter: rate.retryAfterSeconds }) : new XrdError('RateLimited', { address, retryAfter: rate.retryAfterSeconds });
+      return refuse(request, reply, err, { 'retry-after': String(rate.retryAfterSeconds) });
+    }
 
     const config = request.routeOptions.config;
     if (!request.is404 && config.public === true) return;

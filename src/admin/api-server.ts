@@ -1,11 +1,13 @@
 /**
  * The admin REST API server: fastify over HTTPS (port 4000, loopback only by default, as the
  * reference), the routes of api-routes.ts behind api-security.ts (API keys with roles, size and rate
- * limits, one error shape), and the OpenAPI document generated from the same route table.
+ * limits, one error shape), and the OpenAPI document generated from the same route table. The
+ * server's timeouts and connection caps are platform/server-limits.ts's.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { ADMIN_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import type { ApiKeyStore } from './api-keys.ts';
 import { ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
 import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
@@ -23,18 +25,26 @@ export interface AdminApiOptions {
   readonly allowedAddresses?: readonly string[];
   readonly rateLimit?: RateLimitOptions;
   readonly bodyLimit?: number;
+  /** Timeouts and connection caps (default ADMIN_SERVER_LIMITS). */
+  readonly limits?: Partial<ServerLimits>;
 }
 
 /** The app with every route registered, not listening (tests call `inject`). */
 export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyInstance> {
+  const limits = serverLimits(ADMIN_SERVER_LIMITS, options.limits);
+  // Fastify sets the request and keep-alive timeouts itself (its request timeout is none by default).
+  const { requestTimeout, keepAliveTimeout, ...timeouts } = serverTimeouts(limits);
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimit ?? API_BODY_LIMIT_BYTES,
-    ...(options.https ? { https: options.https } : {}),
+    requestTimeout,
+    keepAliveTimeout,
+    ...(options.https ? { https: { ...options.https, ...timeouts } } : { http: timeouts }),
     forceCloseConnections: true,
     // Refuse what the schemas forbid instead of quietly dropping unknown fields or turning 7 into "7".
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
+  capConnections(app.server, limits);
   registerAdminRoutes(app, options);
   return app;
 }

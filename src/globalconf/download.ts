@@ -15,17 +15,20 @@
  *  4. Files are replaced by renames (data, then metadata); files a new directory no longer lists
  *     are removed, and folders of instances no longer referenced.
  * Any failure before step 4 in our own instance's download leaves the configuration in place.
- * Every request is bounded by a byte cap and one deadline.
+ * Every request is bounded by a byte cap and one deadline, connection to last byte
+ * (platform/http-client.ts): a source that trickles cannot hold a download longer. HTTPS
+ * certificates are checked against the system's trust store, as the reference's client does by
+ * default; the configuration itself is trusted only through its signature.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
+import { fetchBounded, type BoundedResponse } from '../platform/http-client.ts';
 import type { ConfigurationAnchor } from './anchor.ts';
 import { INSTANCE_IDENTIFIER_FILE, METADATA_SUFFIX, PRIVATE_PARAMETERS_FILE, SHARED_PARAMETERS_FILE, instanceFolder, readMetadata } from './directory.ts';
 import { federationFilter } from './federation.ts';
 import { loadGlobalConf, type GlobalConf } from './global-conf.ts';
-import { httpGet, type HttpAnswer } from './http-get.ts';
 import { preferHttps, sharedParametersLocations, unique, type ConfigurationLocation } from './locations.ts';
 import { MINIMUM_VERSION, SUPPORTED_VERSIONS, parsePrivateParameters, parseSharedParameters, type PrivateParameters } from './parameters.ts';
 import { CONTENT_ID_PRIVATE_PARAMETERS, CONTENT_ID_SHARED_PARAMETERS, parseSignedDirectory, type DirectoryPart, type SignedDirectory } from './signed-directory.ts';
@@ -139,7 +142,7 @@ export class ConfigurationDownloader {
     for (const { location, baseUrl } of this.locations(anchor, dir)) {
       try {
         const { url, answer } = await this.fetchDirectory(location);
-        const directory = parseSignedDirectory(answer.contentType, answer.body, {
+        const directory = parseSignedDirectory(answer.headers['content-type'] ?? '', answer.body, {
           instance,
           url,
           verificationCerts: location.verificationCerts,
@@ -173,22 +176,22 @@ export class ConfigurationDownloader {
    * the source does not serve that version.
    * @throws GlobalConfGetVersionFailed (no answer while probing), GlobalConfDownloadUrlConnectionFailure
    */
-  private async fetchDirectory(location: ConfigurationLocation): Promise<{ url: string; answer: HttpAnswer }> {
+  private async fetchDirectory(location: ConfigurationLocation): Promise<{ url: string; answer: BoundedResponse }> {
     let url: URL;
     try {
       url = new URL(location.url);
     } catch (err) {
       throw new XrdError('GlobalConfDownloadUrlConnectionFailure', { url: location.url, reason: 'not a URL' }, { cause: err });
     }
-    const limits = { maxBytes: this.options.maxDirectoryBytes ?? DEFAULTS.maxDirectoryBytes, timeoutMs: this.options.timeoutMs ?? DEFAULTS.timeoutMs };
+    const limits = { maxBytes: this.options.maxDirectoryBytes ?? DEFAULTS.maxDirectoryBytes, deadlineMs: this.options.timeoutMs ?? DEFAULTS.timeoutMs };
     // An enforced version, else the URL's own, else each version from the newest down.
     const versions: readonly (number | undefined)[] = this.options.version !== undefined ? [this.options.version] : url.searchParams.has('version') ? [undefined] : SUPPORTED_VERSIONS;
     for (const version of versions) {
       if (version !== undefined) url.searchParams.set('version', String(version));
       const probing = versions.length > 1 && version !== MINIMUM_VERSION;
-      let answer: HttpAnswer;
+      let answer: BoundedResponse;
       try {
-        answer = await httpGet(url.toString(), limits);
+        answer = await fetchBounded(url, limits);
       } catch (err) {
         throw new XrdError(probing ? 'GlobalConfGetVersionFailed' : 'GlobalConfDownloadUrlConnectionFailure', { url: url.toString(), reason: (err as Error).message }, { cause: err });
       }
@@ -234,9 +237,9 @@ export class ConfigurationDownloader {
     } catch (err) {
       throw failure('not a URL', err);
     }
-    let answer: HttpAnswer;
+    let answer: BoundedResponse;
     try {
-      answer = await httpGet(target, { maxBytes: this.options.maxPartBytes ?? DEFAULTS.maxPartBytes, timeoutMs: this.options.timeoutMs ?? DEFAULTS.timeoutMs });
+      answer = await fetchBounded(target, { maxBytes: this.options.maxPartBytes ?? DEFAULTS.maxPartBytes, deadlineMs: this.options.timeoutMs ?? DEFAULTS.timeoutMs });
     } catch (err) {
       throw failure((err as Error).message, err);
     }

@@ -151,6 +151,7 @@ export const ERROR_CODES = {
   ApiKeyInvalid: { message: 'The API key is malformed, unknown or revoked', httpStatus: 401 },
   PermissionDenied: { message: 'API key {keyId} may not call {route}; roles allowed: {roles}', httpStatus: 403 },
   RateLimited: { message: 'Too many requests from {address}; retry after {retryAfter} s', httpStatus: 429 },
+  RateLimitedOverall: { message: 'Too many requests from all clients together; retry after {retryAfter} s', httpStatus: 429 },
   RequestTooLarge: { message: 'Request body exceeds the limit of {limit} bytes', httpStatus: 413 },
   UnsupportedMediaType: { message: 'Unsupported content type {contentType}', httpStatus: 415 },
   InvalidRequestBody: { message: 'Request body is not valid: {reason}', httpStatus: 400 },
@@ -171,6 +172,9 @@ export const ERROR_CODES = {
   InvalidConfiguration: { message: 'Invalid configuration: {reason}', httpStatus: 500 },
   IOError: { message: 'I/O error: {reason}', httpStatus: 500 },
   NetworkError: { message: 'Cannot reach {target}: {reason}', httpStatus: 502 },
+  // Outgoing calls (src/platform/http-client.ts, docs/security.md "Outgoing calls")
+  ResponseTimeout: { message: 'No complete answer from {target} within {timeoutMs} ms', httpStatus: 504 },
+  ResponseTooLarge: { message: 'Answer from {target} exceeds the limit of {limit} bytes', httpStatus: 502 },
   InternalError: { message: 'Internal error: {reason}', httpStatus: 500 },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -12,11 +12,8 @@
  * request can be trusted is `trust/management-request-verifier.ts`.
  */
 import { X509Certificate, createHash, randomBytes, randomUUID } from 'node:crypto';
-import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { isIP } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { XrdError } from '../platform/errors.ts';
+import { fetchBounded, type BoundedResponse } from '../platform/http-client.ts';
 import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { escapeXml, readSoapFault } from './faults.ts';
 import type { ClientId, SecurityServerId } from './identifiers.ts';
@@ -331,63 +328,22 @@ export async function sendManagementRequest(url: string, request: { readonly con
   return { requestId: fields.requestId };
 }
 
-function post(url: string, request: { contentType: string; body: Buffer }, options: SendOptions): Promise<{ status: number; contentType: string; body: Buffer }> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  const networkError = (reason: string, cause?: unknown) => new XrdError('NetworkError', { target: url, reason }, { cause });
-  let target: URL;
+async function post(url: string, request: { contentType: string; body: Buffer }, options: SendOptions): Promise<{ status: number; contentType: string; body: Buffer }> {
+  // The pinned certificate is for an https URL; over plain HTTP there is none to check.
+  const pinnedCert = options.serverCert && /^https:/i.test(url) ? options.serverCert : undefined;
+  let answer: BoundedResponse;
   try {
-    target = new URL(url);
-  } catch (err) {
-    return Promise.reject(networkError('not a URL', err));
-  }
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let req: ClientRequest | undefined;
-    let socket: TLSSocket | undefined;
-    const finish = (err: XrdError | undefined, value?: { status: number; contentType: string; body: Buffer }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (err) {
-        req?.destroy();
-        socket?.destroy();
-        reject(err);
-      } else resolve(value!);
-    };
-    const timer = setTimeout(() => finish(networkError(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    const onResponse = (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_RESPONSE_BYTES) finish(networkError(`response larger than ${MAX_RESPONSE_BYTES} bytes`));
-        else chunks.push(c);
-      });
-      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? '', body: Buffer.concat(chunks) }));
-      res.on('error', (err) => finish(networkError(err.message, err)));
-    };
-    const headers = { 'content-type': request.contentType, 'content-length': String(request.body.length) };
-    const send = (extra: object = {}) => {
-      const make = target.protocol === 'https:' ? httpsRequest : httpRequest;
-      req = make(target, { method: 'POST', headers, ...extra }, onResponse);
-      req.on('error', (err) => finish(networkError(err.message, err)));
-      req.end(request.body);
-    };
-    if (target.protocol === 'http:') return send();
-    if (target.protocol !== 'https:') return finish(networkError(`unsupported URL scheme ${target.protocol}`));
-    if (!options.serverCert) return send();
-    // Pinned to the configuration's certificate: checked on our own connection before any byte of
-    // the request leaves, then that connection carries the request.
-    const pinned = options.serverCert;
-    // URL keeps an IPv6 address in brackets (`[::1]`), which a connect would look up as a name.
-    const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
-    const tls = tlsConnect({ host, port: Number(target.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false });
-    socket = tls;
-    tls.once('error', (err) => finish(networkError(err.message, err)));
-    tls.once('secureConnect', () => {
-      const peer = tls.getPeerCertificate();
-      if (!peer?.raw || !peer.raw.equals(pinned)) return finish(networkError('the management service did not present the TLS certificate the global configuration names'));
-      send({ createConnection: () => tls });
+    answer = await fetchBounded(url, {
+      method: 'POST',
+      headers: { 'content-type': request.contentType, 'content-length': String(request.body.length) },
+      body: request.body,
+      deadlineMs: options.timeoutMs ?? 60_000,
+      maxBytes: MAX_RESPONSE_BYTES,
+      pinnedCert,
     });
-  });
+  } catch (err) {
+    // The caller's contract is NetworkError for anything on the way; the bound that was hit is the cause.
+    throw err instanceof XrdError && err.code === 'NetworkError' ? err : new XrdError('NetworkError', { target: url, reason: (err as Error).message }, { cause: err });
+  }
+  return { status: answer.status, contentType: answer.headers['content-type'] ?? '', body: answer.body };
 }

@@ -15,6 +15,7 @@ import type { TLSSocket } from 'node:tls';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import { type Body } from '../platform/spool.ts';
 import { faultCodeIn, readSoapFault, type SoapFault } from '../protocol/faults.ts';
 import { javaClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
@@ -52,13 +53,17 @@ export interface ClientProxyListeners {
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly internalTls: { certPem: string; keyPem: string };
+  /** Timeouts and connection caps of both listeners (default PROXY_SERVER_LIMITS). */
+  readonly limits?: Partial<ServerLimits>;
 }
 
 export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProxyListeners): Promise<{ close(): Promise<void> }> {
   const handler = (req: IncomingMessage, res: ServerResponse) => void handle(deps, req, res);
-  const plain = http.createServer(handler);
+  const limits = serverLimits(PROXY_SERVER_LIMITS, listen.limits);
+  const plain = http.createServer(serverTimeouts(limits), handler);
   const secure = https.createServer(
     {
+      ...serverTimeouts(limits),
       key: listen.internalTls.keyPem,
       cert: listen.internalTls.certPem,
       // Certificates are asked for but checked against the client's IS certificates, not a CA.
@@ -69,6 +74,8 @@ export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProx
     },
     handler,
   );
+  capConnections(plain, limits);
+  capConnections(secure, limits);
   const servers = [
     [plain, listen.httpPort],
     [secure, listen.httpsPort],

@@ -21,6 +21,7 @@ import semver from 'semver';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import { readSoapFault, type SoapFault } from '../protocol/faults.ts';
 import { javaClientId, javaServerId, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type EncodedProxyMessage, type SoapContent } from '../protocol/proxy-message.ts';
@@ -53,10 +54,12 @@ export interface ServerProxyDeps {
   readonly now?: () => Date;
 }
 
-export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions> }): Promise<{ readonly port: number; close(): Promise<void> }> {
-  const server = https.createServer({ requestCert: true, rejectUnauthorized: false, keepAliveTimeout: 60_000 }, (req, res) => {
+export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions>; limits?: Partial<ServerLimits> }): Promise<{ readonly port: number; close(): Promise<void> }> {
+  const limits = serverLimits(PROXY_SERVER_LIMITS, listen.limits);
+  const server = https.createServer({ ...serverTimeouts(limits), requestCert: true, rejectUnauthorized: false }, (req, res) => {
     void handle(deps, req, res);
   });
+  capConnections(server, limits);
   // Nothing is read from a peer that is not a registered security server with an approved
   // certificate (the reference refuses it in the handshake, AuthTrustManager): the check costs a
   // hash for a known server, and an unknown caller gets no parser, no spool and no signature check.

@@ -23,6 +23,7 @@ import {
   type Tlv,
 } from '../certificates/der.ts';
 import { XrdError } from '../platform/errors.ts';
+import { fetchBounded } from '../platform/http-client.ts';
 
 const OID = {
   signedData: '1.2.840.113549.1.7.2',
@@ -218,28 +219,34 @@ export interface TimestampingService {
 }
 
 /**
- * Gets a timestamp token over `data` from the first of the TSAs (global configuration order) that
- * answers with a token that verifies.
- * @throws TimestampingFailed with every TSA's reason
+ * Largest TSA response read: a response is a token of a few KiB (with the TSA's certificates, under
+ * 20 KiB); past this the TSA is answering something else.
  */
-export async function requestTimestamp(tsas: readonly TimestampingService[], data: Buffer, timeoutMs = 20_000): Promise<Buffer> {
+export const TSA_MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/**
+ * Gets a timestamp token over `data` from the first of the TSAs (global configuration order) that
+ * answers with a token that verifies. Each TSA has `timeoutMs` from connecting to the answer's last
+ * byte and `maxBytes` for its answer (platform/http-client.ts).
+ * @throws TimestampingFailed with every TSA's reason; its `cause` is the last TSA's error
+ *   (ResponseTimeout, ResponseTooLarge, NetworkError, TimestampValidation, …)
+ */
+export async function requestTimestamp(tsas: readonly TimestampingService[], data: Buffer, timeoutMs = 20_000, maxBytes = TSA_MAX_RESPONSE_BYTES): Promise<Buffer> {
   if (tsas.length === 0) throw new XrdError('TimestampingFailed', { reason: 'No TSP service providers are configured.' });
   const reasons: string[] = [];
+  let last: unknown;
   for (const tsa of tsas) {
     try {
-      const response = await postTimestampQuery(tsa.url, timestampRequest(data), timeoutMs);
-      const token = tokenOfResponse(response);
+      const query = timestampRequest(data);
+      const answer = await fetchBounded(tsa.url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query', 'content-length': query.length }, body: query, deadlineMs: timeoutMs, maxBytes });
+      if (answer.status !== 200) throw new XrdError('NetworkError', { target: tsa.url, reason: `HTTP ${answer.status}` });
+      const token = tokenOfResponse(answer.body);
       verifyTimestamp(token, data, [tsa.cert]);
       return token;
     } catch (err) {
       reasons.push(`${tsa.url}: ${(err as Error).message}`);
+      last = err;
     }
   }
-  throw new XrdError('TimestampingFailed', { reason: reasons.join('; ') });
-}
-
-async function postTimestampQuery(url: string, query: Buffer, timeoutMs: number): Promise<Buffer> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: new Uint8Array(query), signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return Buffer.from(await response.arrayBuffer());
+  throw new XrdError('TimestampingFailed', { reason: reasons.join('; ') }, { cause: last });
 }

@@ -94,30 +94,54 @@ const CERT_DIGESTS: Record<string, string> = {
 
 /**
  * Messages signed in one batch carry the same signature document: the proxies see it once per
- * message. Parsed documents are kept by their SHA-256, and the checks that depend only on the
- * document (same-document references, signature value) are done once per parsed document.
+ * message. Parsed documents are kept by their SHA-256, the least recently used leaving first once
+ * the documents kept add up to PARSED_SIGNATURES_BYTES; a parsed document takes about six times its
+ * size in memory (measured: 35 KB of tree and strings for a 6.4 KB signature). Real signatures,
+ * with their certificates, OCSP responses and timestamp, weigh 6–12 KB (the reference's in
+ * ../shared/xroad-vectors); one over PARSED_SIGNATURE_MAX_BYTES is verified all the same, as the
+ * reference would, but parsed for each use and not kept, so padded documents cannot fill the
+ * cache or push the real ones out. (What a message may carry at all is the proxies' maxSoapBytes.)
+ * The checks that depend only on the document (same-document references, signature value) are done
+ * once per parsed document.
  */
-const parsedSignatures = new Map<string, ParsedSignature>();
-const PARSED_SIGNATURES_LIMIT = 256;
+const parsedSignatures = new Map<string, { readonly sig: ParsedSignature; readonly bytes: number }>();
+let parsedSignatureBytes = 0;
+export const PARSED_SIGNATURES_BYTES = 4 * 1024 * 1024;
+export const PARSED_SIGNATURE_MAX_BYTES = 256 * 1024;
 const valueVerified = new WeakSet<ParsedSignature>();
 /**
  * OCSP outcomes for one configuration, reused for a second: a signer's messages all carry the same
  * responses for its certificate path (until the signer's next refresh), and freshness is counted
- * in minutes (the reference keeps verification results 60 s). Keyed by the signing certificate and
- * the responses themselves, so every signature of that signer shares them.
+ * in minutes (the reference keeps verification results 60 s). Keyed by the SHA-256 of the signing
+ * certificate and the responses themselves, so every signature of that signer shares them.
  */
 const ocspChecked = new Map<string, { conf: GlobalConf; at: number; facts: OcspFacts[] }>();
 const OCSP_REUSE_MS = 1000;
 const OCSP_CHECKED_LIMIT = 256;
 
+/** What the parsed-signature cache holds now (for tests and monitoring). */
+export function parsedSignatureCacheUsage(): { readonly documents: number; readonly bytes: number } {
+  return { documents: parsedSignatures.size, bytes: parsedSignatureBytes };
+}
+
 function parseSignatureCached(xml: Buffer | string): ParsedSignature {
-  // The document itself is the key: comparing it costs less than hashing it.
-  const key = typeof xml === 'string' ? xml : xml.toString('latin1');
-  let sig = parsedSignatures.get(key);
-  if (!sig) {
-    sig = parseSignature(xml);
-    if (parsedSignatures.size >= PARSED_SIGNATURES_LIMIT) parsedSignatures.delete(parsedSignatures.keys().next().value!);
-    parsedSignatures.set(key, sig);
+  const bytes = typeof xml === 'string' ? Buffer.byteLength(xml) : xml.length;
+  if (bytes > PARSED_SIGNATURE_MAX_BYTES) return parseSignature(xml);
+  const key = createHash('sha256').update(xml).digest('base64');
+  const known = parsedSignatures.get(key);
+  if (known) {
+    // Most recently used last: the first entries are the ones to go.
+    parsedSignatures.delete(key);
+    parsedSignatures.set(key, known);
+    return known.sig;
+  }
+  const sig = parseSignature(xml);
+  parsedSignatures.set(key, { sig, bytes });
+  parsedSignatureBytes += bytes;
+  for (const [oldest, entry] of parsedSignatures) {
+    if (parsedSignatureBytes <= PARSED_SIGNATURES_BYTES) break;
+    parsedSignatures.delete(oldest);
+    parsedSignatureBytes -= entry.bytes;
   }
   return sig;
 }
@@ -252,17 +276,23 @@ function checkCertificateRefs(byId: ReadonlyMap<string, XmlElement>, unsignedSig
     const algorithm = method && CERT_DIGESTS[attribute(method, 'Algorithm') ?? ''];
     if (!algorithm || !value) throw new XrdError('MalformedSignature', { reason: `Certificate ${uri} has no digest` });
     // A signer sends the same CA certificates with every message: each pair is digested once.
-    const key = `${algorithm} ${textOf(value).trim()}`;
-    const certText = textOf(element);
-    if (certRefsChecked.get(key) === certText) continue;
-    if (!createHash(algorithm).update(decoded.get(element) ?? base64(element)).digest().equals(base64(value))) {
+    const digest = base64(value);
+    const der = decoded.get(element) ?? base64(element);
+    const key = `${algorithm} ${digest.toString('base64')}`;
+    if (certRefsChecked.get(key)?.equals(der)) continue;
+    if (!createHash(algorithm).update(der).digest().equals(digest)) {
       throw new XrdError('MalformedSignature', { reason: `Certificate ${uri} digest does not match` });
     }
-    if (certRefsChecked.size >= PARSED_SIGNATURES_LIMIT) certRefsChecked.delete(certRefsChecked.keys().next().value!);
-    certRefsChecked.set(key, certText);
+    // Kept as decoded bytes, not as the document's text (a slice of it would keep the whole
+    // document alive), and only what is certificate-sized.
+    if (der.length > CERT_REF_MAX_BYTES) continue;
+    if (certRefsChecked.size >= CERT_REFS_CHECKED_LIMIT) certRefsChecked.delete(certRefsChecked.keys().next().value!);
+    certRefsChecked.set(key, der);
   }
 }
-const certRefsChecked = new Map<string, string>();
+const certRefsChecked = new Map<string, Buffer>();
+const CERT_REFS_CHECKED_LIMIT = 256;
+const CERT_REF_MAX_BYTES = 16 * 1024;
 
 /** Elements by Id, the first in document order for each, as the reference's IdResolver finds them. */
 function indexById(root: XmlElement): Map<string, XmlElement> {
@@ -462,13 +492,22 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
 
 /** Every certificate of the path below the CA's top certificate needs a good OCSP response in the signature. */
 function checkOcsp(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: Date): OcspFacts[] {
-  const key = [sig.signingCert, ...sig.ocspResponses].map((b) => b.toString('base64')).join('|');
+  const hash = createHash('sha256');
+  // Each part with its length first, so no two lists of parts hash alike.
+  for (const part of [sig.signingCert, ...sig.ocspResponses]) hash.update(uint32(part.length)).update(part);
+  const key = hash.digest('base64');
   const known = ocspChecked.get(key);
   if (known && known.conf === conf && Math.abs(at.getTime() - known.at) < OCSP_REUSE_MS) return known.facts;
   const facts = checkOcspNow(sig, path, conf, at);
   if (ocspChecked.size >= OCSP_CHECKED_LIMIT) ocspChecked.delete(ocspChecked.keys().next().value!);
   ocspChecked.set(key, { conf, at: at.getTime(), facts });
   return facts;
+}
+
+function uint32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
 }
 
 function checkOcspNow(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at: Date): OcspFacts[] {

@@ -21,6 +21,8 @@ import { configurationAnchorXml, writeGlobalConf } from '../../src/globalconf/wr
 import { isErrorCode, normalizeFaultCode } from '../../src/platform/errors.ts';
 import { silentLogger, type Logger } from '../../src/platform/logger.ts';
 import { createRootCa } from '../../src/testpki/certificate-authority.ts';
+import { eventually } from '../support/eventually.ts';
+import { startFlooder, startTrickler, type HostileServer } from '../support/hostile-servers.ts';
 import { VECTORS } from '../support/vectors.ts';
 
 const DOWNLOAD = join(VECTORS, 'configuration-download');
@@ -47,6 +49,13 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse) => voi
 }
 
 const closed = (server: Server) => new Promise<void>((r) => server.close(() => r()));
+
+const hostileServers: HostileServer[] = [];
+afterAll(() => Promise.all(hostileServers.map((s) => s.close())));
+async function hostile(server: Promise<HostileServer>): Promise<HostileServer> {
+  hostileServers.push(await server);
+  return hostileServers.at(-1)!;
+}
 
 /**
  * Serves a reference directory file (`<name>.txt`, a whole MIME entity) at /conf for `?version=2`
@@ -318,19 +327,40 @@ describe('removing what a new directory no longer lists, keeping the last good c
   });
 });
 
-describe('bounded requests', () => {
-  it('a source that trickles its answer is cut off at the deadline', async () => {
-    const trickle = await serve((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'multipart/related; boundary=b' });
-      const timer = setInterval(() => res.write('x'), 20);
-      res.on('close', () => clearInterval(timer));
-    });
-    await expect(downloadGlobalConf(anchorOf('A', `${trickle.base}/internalconf`), freshDir(), { timeoutMs: 300 })).rejects.toMatchObject({ code: 'GlobalConfGetVersionFailed', message: expect.stringContaining('within 300 ms') });
+describe('bounded requests (platform/http-client.ts)', () => {
+  it('trickling configuration source outlives no deadline: not while serving the directory, nor a part', async () => {
+    const directory = await hostile(startTrickler('multipart/related; boundary=b'));
+    const early = await downloadGlobalConf(anchorOf('A', `${directory.base}/internalconf`), freshDir(), { timeoutMs: 300 }).catch((err: unknown) => err);
+    expect(early).toMatchObject({ code: 'GlobalConfGetVersionFailed', cause: { code: 'ResponseTimeout', details: { timeoutMs: 300 } } });
+
+    // A good signed directory whose parts then come a byte at a time.
+    const content = sourceDir(instanceParams('A', 3, 'a'));
+    const parts = await hostile(
+      startTrickler('application/octet-stream', {
+        answered: (req, res) => {
+          if (!req.url?.startsWith('/internalconf')) return false;
+          const { contentType, body } = signedDirectory({ dir: content, signingKey: signer.privateKey, signingCert: signer.cert });
+          res.writeHead(200, { 'Content-Type': contentType }).end(body);
+          return true;
+        },
+      }),
+    );
+    const dir = freshDir();
+    const late = await downloadGlobalConf(anchorOf('A', `${parts.base}/internalconf`), dir, { timeoutMs: 300 }).catch((err: unknown) => err);
+    expect(late).toMatchObject({ code: 'GlobalConfPartDownloadFailure', cause: { code: 'ResponseTimeout' } });
+    expect(existsSync(dir)).toBe(false);
   });
 
-  it('a directory larger than the cap is refused', async () => {
-    const big = await serve((_req, res) => void res.writeHead(200, { 'Content-Type': 'multipart/related; boundary=b' }).end(Buffer.alloc(200_000, 0x61)));
-    await expect(downloadGlobalConf(anchorOf('A', `${big.base}/internalconf`), freshDir(), { maxDirectoryBytes: 100_000 })).rejects.toMatchObject({ code: 'GlobalConfGetVersionFailed', message: expect.stringContaining('limit of 100000') });
+  it('200 MB configuration directory is refused at the cap (1 MiB by default), and so is a part past its cap', async () => {
+    const flooder = await hostile(startFlooder('multipart/related; boundary=b', 200 * 1024 * 1024));
+    const refused = await downloadGlobalConf(anchorOf('A', `${flooder.base}/internalconf`), freshDir()).catch((err: unknown) => err);
+    expect(refused).toMatchObject({ code: 'GlobalConfGetVersionFailed', cause: { code: 'ResponseTooLarge', details: { limit: 1024 * 1024 } } });
+    await eventually(async () => (flooder.ended > 0 ? true : undefined), 10_000, 'the downloader closing the connection');
+    expect(flooder.sent).toBeLessThan(20 * 1024 * 1024);
+
+    const source = await startSource(sourceDir(instanceParams('A', 3, 'a')));
+    const small = await downloadGlobalConf(anchorOf('A', source.url), freshDir(), { maxPartBytes: 100 }).catch((err: unknown) => err);
+    expect(small).toMatchObject({ code: 'GlobalConfPartDownloadFailure', cause: { code: 'ResponseTooLarge', details: { limit: 100 } } });
   });
 });
 

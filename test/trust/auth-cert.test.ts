@@ -25,6 +25,7 @@ import { ocspEndpointHandler, startOcspEndpoint } from '../../src/trust/ocsp-end
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
 import { PeerAuthenticator, ocspCacheStore, ownAuthOcspResponses } from '../../src/trust/peer-auth.ts';
 import { fetchPeerOcspResponses } from '../../src/trust/peer-ocsp.ts';
+import { startFlooder, startTrickler, type HostileServer } from '../support/hostile-servers.ts';
 import { freePort } from '../support/net.ts';
 
 const PROVIDER = parseClientId('LOCAL/COM/1111/PROVIDER');
@@ -235,13 +236,27 @@ describe('OCSP responses from the peer (MESS_05 steps 5–6)', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     try {
       const started = Date.now();
-      await expect(fetchPeerOcspResponses('127.0.0.1', [ss1.cert], { port: (silent.address() as AddressInfo).port, timeoutMs: 300 })).rejects.toMatchObject({ code: 'NetworkError', message: expect.stringContaining('no answer within 300 ms') });
+      await expect(fetchPeerOcspResponses('127.0.0.1', [ss1.cert], { port: (silent.address() as AddressInfo).port, timeoutMs: 300 })).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTimeout', details: { timeoutMs: 300 } } });
       expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       silent.closeAllConnections();
       await new Promise<void>((r) => silent.close(() => r()));
     }
     await expect(fetchPeerOcspResponses('127.0.0.1', [ss1.cert], { port: await freePort() })).rejects.toMatchObject({ code: 'NetworkError' });
+  });
+});
+
+describe('OCSP responses from a hostile peer', () => {
+  it('a peer trickling its OCSP answer is cut off at the deadline; one flooding it, at 1 MiB', async () => {
+    const trickler = await startTrickler('multipart/related; boundary=b');
+    const flooder = await startFlooder('multipart/related; boundary=b', 100 * 1024 * 1024);
+    try {
+      const portOf = (s: HostileServer) => Number(new URL(s.base).port);
+      await expect(fetchPeerOcspResponses('127.0.0.1', [ss1.cert], { port: portOf(trickler), timeoutMs: 300 })).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTimeout' } });
+      await expect(fetchPeerOcspResponses('127.0.0.1', [ss1.cert], { port: portOf(flooder) })).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTooLarge', details: { limit: 1024 * 1024 } } });
+    } finally {
+      await Promise.all([trickler.close(), flooder.close()]);
+    }
   });
 });
 

@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/platform/logger.ts';
 import { OcspCache, certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { OcspStatusService } from '../../src/trust/ocsp-status.ts';
 import { confWithCas } from '../support/conf.ts';
+import { startFlooder, startTrickler } from '../support/hostile-servers.ts';
 import { deadUrl, startOcspResponder, type TestResponder } from '../support/ocsp-responder.ts';
 import { createTestCa, newKeyAndCsr, opensslOcspRespond, pemToDer, type TestCa } from '../support/openssl.ts';
 import { fromContainer } from '../support/vectors.ts';
@@ -47,10 +48,10 @@ beforeAll(async () => {
 
 afterAll(() => responder.close());
 
-function service(urls: string[], options: { now?: () => Date; readTimeoutMs?: number; freshness?: number } = {}) {
+function service(urls: string[], options: { now?: () => Date; timeoutMs?: number; freshness?: number } = {}) {
   const conf = confWithCas([{ name: 'Status CA', top: caDer, ocsp: urls.map((url) => ({ url })) }], options.freshness ?? 3600);
   const cache = new OcspCache(join(mkdtempSync(join(tmpdir(), 'xrd-status-')), 'ocsp.sqlite'), silentLogger(), options.now);
-  return { cache, status: new OcspStatusService(() => conf, cache, { now: options.now, fetch: { connectTimeoutMs: 1000, readTimeoutMs: options.readTimeoutMs ?? 2000 } }) };
+  return { cache, status: new OcspStatusService(() => conf, cache, { now: options.now, fetch: { connectTimeoutMs: 1000, timeoutMs: options.timeoutMs ?? 2000 } }) };
 }
 
 describe('OCSP status', () => {
@@ -101,10 +102,30 @@ describe('OCSP status', () => {
   it('a slow responder times out with a coded error', async () => {
     const slow = await startOcspResponder(() => undefined);
     try {
-      const { status } = service([slow.url], { readTimeoutMs: 200 });
-      await expect(status.status(newLeaf('slow'), caDer)).rejects.toMatchObject({ code: 'NetworkError', message: expect.stringContaining('no answer within 200 ms') });
+      const { status } = service([slow.url], { timeoutMs: 200 });
+      await expect(status.status(newLeaf('slow'), caDer)).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTimeout', details: { timeoutMs: 200 } } });
     } finally {
       await slow.close();
+    }
+  });
+
+  it('OCSP responder trickle: cut off at the deadline, where an idle timeout would wait for ever; the next responder answers', async () => {
+    const trickler = await startTrickler('application/ocsp-response');
+    try {
+      const leaf = newLeaf('trickle');
+      await expect(service([trickler.base], { timeoutMs: 300 }).status.status(leaf, caDer)).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTimeout' } });
+      expect((await service([trickler.base, responder.url], { timeoutMs: 300 }).status.status(leaf, caDer)).certStatus.status).toBe('good');
+    } finally {
+      await trickler.close();
+    }
+  });
+
+  it('an OCSP responder flooding its answer is refused at 1 MiB', async () => {
+    const flooder = await startFlooder('application/ocsp-response', 100 * 1024 * 1024);
+    try {
+      await expect(service([flooder.base]).status.status(newLeaf('flood'), caDer)).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTooLarge', details: { limit: 1024 * 1024 } } });
+    } finally {
+      await flooder.close();
     }
   });
 

@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
-import { API_KEY_SCHEME, RateLimiter, addressFilter, registerApiSecurity, type ApiSecurityOptions } from '../../src/admin/api-security.ts';
+import { API_KEY_SCHEME, DEFAULT_RATE_LIMIT, RateLimiter, addressFilter, registerApiSecurity, type ApiSecurityOptions } from '../../src/admin/api-security.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { openssl } from '../support/openssl.ts';
 
@@ -202,6 +202,36 @@ describe('limits', () => {
     now += Number(minute.headers['retry-after']) * 1000;
     expect((await call()).statusCode).toBe(200);
     await limited.close();
+  });
+
+  it("10 loopback addresses share the admin API's global budget: the defaults let 100 a second through, not 10 × 20", async () => {
+    let now = 0;
+    const limited = await buildApp({ rateLimit: { ...DEFAULT_RATE_LIMIT, now: () => now } });
+    const call = (remoteAddress: string) => limited.inject({ method: 'GET', url: '/api/v1/tokens', headers: auth(officer.key), remoteAddress });
+    const addresses = Array.from({ length: 10 }, (_, i) => `127.0.0.${i + 1}`);
+    const statuses: number[] = [];
+    for (let round = 0; round < DEFAULT_RATE_LIMIT.perSecond; round++) for (const a of addresses) statuses.push((await call(a)).statusCode);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(DEFAULT_RATE_LIMIT.global!.perSecond);
+    const refused = await call('127.0.0.11');
+    expect([refused.statusCode, refused.headers['retry-after']]).toEqual([429, '1']);
+    expect(refused.json()).toEqual({ status: 429, error: { code: 'RateLimitedOverall', message: 'Too many requests from all clients together; retry after 1 s' } });
+
+    // A second later the budget is back, and an address refused for the global budget lost nothing of its own.
+    now += 1000;
+    expect((await call('127.0.0.11')).statusCode).toBe(200);
+    await limited.close();
+  });
+
+  it('a request the global budget refuses takes nothing from its address, and one its address refuses nothing from the global budget', () => {
+    let now = 0;
+    const limiter = new RateLimiter({ perSecond: 2, perMinute: 600, global: { perSecond: 3, perMinute: 600 } }, () => now);
+    // a's third request, refused by a's own budget, leaves the global one for b.
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([{ allowed: true }, { allowed: true }, { allowed: false, retryAfterSeconds: 1 }]);
+    expect([limiter.take('b'), limiter.take('c')]).toEqual([{ allowed: true }, { allowed: false, retryAfterSeconds: 1, overall: true }]);
+    now += 400;
+    // 1.2 tokens back in the global bucket: enough for one request, which c, refused before, may make.
+    expect([limiter.take('c'), limiter.take('b')]).toEqual([{ allowed: true }, { allowed: false, retryAfterSeconds: 1, overall: true }]);
+    expect(() => new RateLimiter({ perSecond: 2, perMinute: 600, global: { perSecond: 0, perMinute: 600 } })).toThrowError(expect.objectContaining({ code: 'InvalidConfiguration' }));
   });
 
   it('limits unauthenticated callers too (the counting comes before the key check)', () => {

@@ -29,6 +29,7 @@ import { LocalPki } from '../../src/testpki/local-pki.ts';
 import { verifyAuthCertRegRequest } from '../../src/trust/management-request-verifier.ts';
 import { fetchOcspResponse } from '../../src/trust/ocsp-client.ts';
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
+import { startFlooder, startTrickler } from '../support/hostile-servers.ts';
 import { freePort } from '../support/net.ts';
 
 let dir: string;
@@ -261,6 +262,18 @@ describe('authCertReg request', () => {
       await expect(sendManagementRequest(url, built, { serverCert: tls.cert })).resolves.toEqual({ requestId: '43' });
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('a management service flooding or trickling its answer: NetworkError, cut off at 1 MiB or the deadline', async () => {
+    const flooder = await startFlooder('text/xml; charset=UTF-8', 100 * 1024 * 1024);
+    const trickler = await startTrickler('text/xml; charset=UTF-8');
+    try {
+      const built = await build({ serverId: 'LOCAL/COM/4444/ss3', auth: auth4444, owner: owner4444 });
+      await expect(sendManagementRequest(`${flooder.base}/managementservice/manage`, built)).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTooLarge', details: { limit: 1024 * 1024 } } });
+      await expect(sendManagementRequest(`${trickler.base}/managementservice/manage`, built, { timeoutMs: 300 })).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTimeout' } });
+    } finally {
+      await Promise.all([flooder.close(), trickler.close()]);
     }
   });
 
