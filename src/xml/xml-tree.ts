@@ -11,7 +11,7 @@
  * needs only the outer part of a document (a SOAP envelope's header, not its payload) can have the
  * content of chosen elements checked but not kept (`skipContent`), so the tree stays small however
  * large the payload. Elements without attributes, declarations or children share empty
- * collections, and names are interned per document. Every message carries a signature, so the
+ * collections, and the names of a large document are interned. Every message carries a signature, so the
  * common path stays quick (see bench:signature).
  *
  * Comments are kept as nodes because canonicalisation "with comments" writes them; `textOf` and
@@ -131,6 +131,10 @@ const NO_NODES: readonly XmlNode[] = Object.freeze([]);
 const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
 const NO_DECLARATIONS: ReadonlyMap<string, string> = new Map();
 const NO_PREFIXES: readonly string[] = Object.freeze([]);
+/** Nodes from which names are interned. */
+const INTERN_FROM = 1000;
+/** Up to this many attributes are checked for repeats one by one, more with a set. */
+const SMALL = 16;
 
 // Names as XML 1.0 (fifth edition) §2.3 and Namespaces in XML 1.0 §3 define them: a QName is an
 // NCName, or two joined by one colon. Characters past U+FFFF come as surrogate pairs (no `u` flag:
@@ -244,8 +248,6 @@ class Parser {
     ['', ['']],
   ]);
   private readonly names = new Map<string, QName>();
-  /** Names seen on the current start tag, for the uniqueness check (reused: one set per document). */
-  private readonly seen = new Set<string>();
 
   constructor(
     private readonly s: string,
@@ -346,6 +348,7 @@ class Parser {
     const keep = parent === undefined || parent.keep;
     let rawAttributes: [string, string][] | undefined;
     let declarations: Map<string, string> | undefined;
+    let attributeNames: Set<string> | undefined;
     let count = 0;
     let selfClosing = false;
     for (;;) {
@@ -363,9 +366,6 @@ class Parser {
       if (!hadSpace || c === undefined) this.fail(`malformed start tag <${name}>`);
       const attrName = this.name();
       if (++count > this.limits.maxAttributes) this.limitFailure('maxAttributes', `more than ${this.limits.maxAttributes} attributes on <${name}>`);
-      if (count === 1) this.seen.clear();
-      if (this.seen.has(attrName)) this.fail(`attribute ${attrName} repeated`);
-      this.seen.add(attrName);
       this.skipWhitespace();
       if (s[this.pos] !== '=') this.fail(`attribute ${attrName} has no value`);
       this.pos++;
@@ -374,8 +374,16 @@ class Parser {
       if (attrName === 'xmlns' || attrName.startsWith('xmlns:')) {
         const prefix = attrName === 'xmlns' ? '' : attrName.slice(6);
         this.checkDeclaration(prefix, value);
+        if (declarations?.has(prefix)) this.fail(`attribute ${attrName} repeated`);
         (declarations ??= new Map()).set(prefix, value);
-      } else (rawAttributes ??= []).push([attrName, value]);
+      } else {
+        rawAttributes ??= [];
+        // A few attributes are compared one by one; past SMALL a set keeps the check linear.
+        if (!attributeNames && rawAttributes.length >= SMALL) attributeNames = new Set(rawAttributes.map(([n]) => n));
+        if (attributeNames ? attributeNames.has(attrName) : rawAttributes.some(([n]) => n === attrName)) this.fail(`attribute ${attrName} repeated`);
+        attributeNames?.add(attrName);
+        rawAttributes.push([attrName, value]);
+      }
     }
     let declared: readonly string[] = NO_PREFIXES;
     if (declarations) {
@@ -391,18 +399,18 @@ class Parser {
     let attributes: readonly XmlAttribute[] = NO_ATTRIBUTES;
     if (rawAttributes) {
       const resolved: XmlAttribute[] = [];
-      let expanded: Set<string> | undefined;
+      let prefixed: string[] | undefined;
       for (const [attrName, value] of rawAttributes) {
         const q = keep ? this.qname(attrName) : undefined;
         const prefix = q ? q.prefix : prefixOf(attrName);
         const attrNamespace = prefix === '' ? '' : this.resolve(prefix, attrName);
-        if (prefix !== '') {
-          // Namespaces in XML §6.3: two prefixes bound to one URI must not name the same attribute.
-          const key = `${attrNamespace} ${attrName.slice(prefix.length + 1)}`;
-          if ((expanded ??= new Set()).has(key)) this.fail(`attribute ${key} repeated`);
-          expanded.add(key);
-        }
+        if (prefix !== '') (prefixed ??= []).push(`{${attrNamespace}}${attrName.slice(prefix.length + 1)}`);
         if (q) resolved.push({ name: q.name, prefix: q.prefix, localName: q.localName, namespace: attrNamespace, value });
+      }
+      // Namespaces in XML §6.3: two prefixes bound to one URI must not name the same attribute.
+      if (prefixed && prefixed.length > 1) {
+        const unique = prefixed.length > SMALL ? new Set(prefixed).size === prefixed.length : prefixed.every((key, i) => prefixed.indexOf(key) === i);
+        if (!unique) this.fail(`attribute repeated: ${prefixed.find((key, i) => prefixed.indexOf(key) !== i)}`);
       }
       attributes = resolved;
     }
@@ -465,12 +473,13 @@ class Parser {
     if (quote !== '"' && quote !== "'") this.fail('attribute value must be quoted');
     const end = this.s.indexOf(quote, this.pos + 1);
     if (end < 0) this.fail('unterminated attribute value');
-    if (end - this.pos - 1 > this.limits.maxValueLength) this.limitFailure('maxValueLength', `attribute value longer than ${this.limits.maxValueLength} characters`);
     const raw = this.s.slice(this.pos + 1, end);
     if (raw.includes('<')) this.fail('"<" in an attribute value');
     this.pos = end + 1;
     // XML 1.0 §3.3.3: literal whitespace becomes a space; whitespace from character references stays.
-    return this.decode(raw.includes('\t') || raw.includes('\n') ? raw.replace(/[\t\n]/g, ' ') : raw, true);
+    const value = this.decode(raw.includes('\t') || raw.includes('\n') ? raw.replace(/[\t\n]/g, ' ') : raw, true);
+    if (value.length > this.limits.maxValueLength) this.limitFailure('maxValueLength', `attribute value longer than ${this.limits.maxValueLength} characters`);
+    return value;
   }
 
   /** Replaces references; with `keep` false only checks them (content that is skipped). */
@@ -551,8 +560,12 @@ class Parser {
     return m[0];
   }
 
-  /** The interned split of a name that is kept in the tree. */
+  /**
+   * The split of a name that is kept in the tree; interned once the tree is large (where it saves
+   * a third of an element's memory), not before (where looking up costs more than splitting).
+   */
   private qname(name: string): QName {
+    if (this.nodes < INTERN_FROM) return splitName(name);
     let q = this.names.get(name);
     if (!q) this.names.set(name, (q = splitName(name)));
     return q;
