@@ -153,11 +153,12 @@ for (let c = 0; c < 128; c++) {
   const ch = String.fromCharCode(c);
   NAME_TABLE[c] = /[A-Za-z_]/.test(ch) ? START : /[-.0-9]/.test(ch) ? CHAR : 0;
 }
-/** Characters XML 1.0 §2.2 excludes; surrogates are checked apart, for text that did not come from UTF-8. */
+/** Characters XML 1.0 §2.2 excludes; lone surrogates only need looking for in text that did not come from UTF-8. */
 const NOT_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const NOT_CHAR_OR_LONE_SURROGATE = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const REFERENCE = /&([^;&\s<]*);?/g;
-const XML_DECLARATION = /^<\?xml\s+version\s*=\s*(["'])1\.[0-9]+\1(?:\s+encoding\s*=\s*(["'])[A-Za-z][\w.-]*\2)?(?:\s+standalone\s*=\s*(["'])(?:yes|no)\3)?\s*\?>/;
+// XML's white space is space, tab and line ends (CR is gone by now), not everything \s matches.
+const XML_DECLARATION = /^<\?xml[ \t\n]+version[ \t\n]*=[ \t\n]*(["'])1\.[0-9]+\1(?:[ \t\n]+encoding[ \t\n]*=[ \t\n]*(["'])[A-Za-z][\w.-]*\2)?(?:[ \t\n]+standalone[ \t\n]*=[ \t\n]*(["'])(?:yes|no)\3)?[ \t\n]*\?>/;
 
 /** Parses a document and returns its root element. @throws XmlError, XmlLimitError */
 export function parseXml(input: string | Buffer, options?: XmlParseOptions): XmlElement {
@@ -248,6 +249,7 @@ class Parser {
     ['', ['']],
   ]);
   private readonly names = new Map<string, QName>();
+  private readonly notChar: RegExp;
 
   constructor(
     private readonly s: string,
@@ -255,11 +257,19 @@ class Parser {
     private readonly skipContent: XmlParseOptions['skipContent'],
     fromString: boolean,
   ) {
-    const bad = NOT_CHAR.exec(s) ?? (fromString ? LONE_SURROGATE.exec(s) : null);
-    if (bad) {
-      this.pos = bad.index;
-      this.fail(`character U+${s.charCodeAt(bad.index).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`);
-    }
+    this.notChar = fromString ? NOT_CHAR_OR_LONE_SURROGATE : NOT_CHAR;
+  }
+
+  /**
+   * Refuses characters XML excludes in `text`, read at `at`. Markup is made of names and white
+   * space, which cannot hold them, so checking what stands between markup checks the document,
+   * and only as far as it is read.
+   */
+  private checkChars(text: string, at: number): void {
+    const bad = this.notChar.exec(text);
+    if (!bad) return;
+    this.pos = at + bad.index;
+    this.fail(`character U+${text.charCodeAt(bad.index).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`);
   }
 
   document(): XmlDocument {
@@ -267,7 +277,7 @@ class Parser {
     const prolog: (XmlComment | XmlProcessingInstruction)[] = [];
     const epilog: (XmlComment | XmlProcessingInstruction)[] = [];
     // The XML declaration looks like a processing instruction but is none; it may only stand first.
-    if (this.s.startsWith('<?xml') && /[\s?]/.test(this.s.charAt(5))) {
+    if (this.s.startsWith('<?xml') && /[ \t\n?]/.test(this.s.charAt(5))) {
       const declaration = XML_DECLARATION.exec(this.s);
       if (!declaration) this.fail('malformed XML declaration');
       this.pos = declaration[0].length;
@@ -298,6 +308,7 @@ class Parser {
       if (lt < 0) this.fail(`element <${top.name}> is not closed`);
       if (lt > this.pos) {
         const raw = s.slice(this.pos, lt);
+        this.checkChars(raw, this.pos);
         if (raw.includes(']]>')) this.fail('"]]>" in text');
         const value = this.decode(raw, top.keep);
         if (top.keep) text = this.textRun(text, value);
@@ -307,7 +318,9 @@ class Parser {
       if (next === 0x21 /* ! */ && s.startsWith('[CDATA[', lt + 2)) {
         const end = s.indexOf(']]>', lt + 9);
         if (end < 0) this.fail('unterminated CDATA section');
-        if (top.keep) text = this.textRun(text, s.slice(lt + 9, end));
+        const cdata = s.slice(lt + 9, end);
+        this.checkChars(cdata, lt + 9);
+        if (top.keep) text = this.textRun(text, cdata);
         this.pos = end + 3;
         continue;
       }
@@ -474,6 +487,7 @@ class Parser {
     const end = this.s.indexOf(quote, this.pos + 1);
     if (end < 0) this.fail('unterminated attribute value');
     const raw = this.s.slice(this.pos + 1, end);
+    this.checkChars(raw, this.pos + 1);
     if (raw.includes('<')) this.fail('"<" in an attribute value');
     this.pos = end + 1;
     // XML 1.0 §3.3.3: literal whitespace becomes a space; whitespace from character references stays.
@@ -509,17 +523,19 @@ class Parser {
     const end = this.s.indexOf('?>', this.pos + 2);
     if (end < 0) this.fail('unterminated processing instruction');
     const body = this.s.slice(this.pos + 2, end);
-    const space = body.search(/\s/);
+    this.checkChars(body, this.pos + 2);
+    const space = body.search(/[ \t\n]/);
     const target = space < 0 ? body : body.slice(0, space);
     if (!WHOLE_NCNAME.test(target) || target.toLowerCase() === 'xml') this.fail(`bad processing instruction target "${target}"`);
     this.pos = end + 2;
-    return { kind: 'pi', target, data: space < 0 ? '' : body.slice(space).replace(/^\s+/, '') };
+    return { kind: 'pi', target, data: space < 0 ? '' : body.slice(space).replace(/^[ \t\n]+/, '') };
   }
 
   private comment(): XmlComment {
     const end = this.s.indexOf('-->', this.pos + 4);
     if (end < 0) this.fail('unterminated comment');
     const value = this.s.slice(this.pos + 4, end);
+    this.checkChars(value, this.pos + 4);
     if (value.includes('--') || value.endsWith('-')) this.fail('"--" in a comment');
     this.pos = end + 3;
     return { kind: 'comment', value };

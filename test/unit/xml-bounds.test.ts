@@ -186,6 +186,8 @@ describe('well-formedness as XML 1.0 and Namespaces in XML define it (and Xerces
     ['a control character', '<a>\u0001</a>'],
     ['U+FFFE', '<a>\uFFFE</a>'],
     ['a lone surrogate in a string', '<a>\uD800</a>'],
+    ['a processing instruction target ended by a no-break space', '<a><?pi\u00A0x?></a>'],
+    ['a form feed in the XML declaration', '<?xml\fversion="1.0"?><a/>'],
     ['a prefix undeclared', '<a xmlns:p=""/>'],
     ['the xml prefix bound elsewhere', '<a xmlns:xml="urn:x"/>'],
     ['the xmlns prefix declared', '<a xmlns:xmlns="urn:x"/>'],
