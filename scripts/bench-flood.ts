@@ -22,7 +22,7 @@ import { getRandomRequest } from '../src/cli/proxy-commands.ts';
 import { startLocalInstance } from '../src/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { concatPieces } from '../src/platform/spool.ts';
-import { SOAP_ENVELOPE } from '../src/protocol/message-header.ts';
+import { SOAP_ENVELOPE } from '../src/protocol/soap-message.ts';
 import { encodeProxyMessage } from '../src/protocol/proxy-message.ts';
 import { parseServerConf, serializeServerConf } from '../src/serverconf/server-conf.ts';
 import { SignerClient } from '../src/signer/signer-client.ts';

@@ -9,8 +9,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readSoapFault, soapFault } from '../../src/protocol/faults.ts';
-import { SOAP_ENVELOPE, readMessageHeader } from '../../src/protocol/message-header.ts';
-import { parseSoapHeader, withRequestHash } from '../../src/protocol/soap-message.ts';
+import { readMessageHeader } from '../../src/protocol/message-header.ts';
+import { SOAP_ENVELOPE, parseSoapHeader, withRequestHash } from '../../src/protocol/soap-message.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { canonicalize } from '../../src/xml/c14n.ts';
 import { XML_LIMITS, XmlError, XmlLimitError, child, childElements, parseXml, parseXmlDocument, textOf, type XmlElement, type XmlLimits } from '../../src/xml/xml-tree.ts';
