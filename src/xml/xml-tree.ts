@@ -445,17 +445,14 @@ class Parser {
       else this.count();
       keepContent = !this.skipContent?.(element, depth);
     }
-    if (selfClosing) {
-      if (declared.length > 0) this.unbind(declared);
-    }
-    else open.push({ name, element, keep: keepContent, declared });
+    if (!selfClosing) open.push({ name, element, keep: keepContent, declared });
+    else if (declared.length > 0) this.unbind(declared);
     return element;
   }
 
   /** Namespaces in XML §3: the xml and xmlns prefixes and namespaces are reserved; only the default namespace may be undeclared. */
   private checkDeclaration(prefix: string, uri: string): void {
     if (prefix === 'xmlns') this.fail('the xmlns prefix cannot be declared');
-    if (prefix !== '' && !WHOLE_NCNAME.test(prefix)) this.fail(`namespace prefix ${prefix} is not a name`);
     if ((prefix === 'xml') !== (uri === XML_NAMESPACE) || uri === XMLNS_NAMESPACE) this.fail(`namespace ${uri} cannot be bound to ${prefix === '' ? 'the default namespace' : `prefix ${prefix}`}`);
     if (uri === '' && prefix !== '') this.fail(`namespace prefix ${prefix} undeclared with an empty URI`);
   }
