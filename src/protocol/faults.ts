@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { SOAP_ENV_NS } from './namespaces.ts';
+import { SOAP_ENVELOPE } from './soap-message.ts';
 
 export const TEXT_XML_UTF8 = 'text/xml; charset=UTF-8';
 
@@ -79,7 +80,7 @@ export function readSoapFault(xml: Buffer | string): ReceivedSoapFault | undefin
   if (!bytes.includes('Fault')) return undefined;
   let envelope: XmlElement;
   try {
-    envelope = parseXml(bytes);
+    envelope = parseXml(bytes, SOAP_ENVELOPE);
   } catch (err) {
     if (err instanceof XmlError) return undefined;
     throw err;
@@ -92,7 +93,7 @@ export function parseSoapFault(xml: Buffer | string): ReceivedSoapFault {
   const bytes = typeof xml === 'string' ? Buffer.from(xml, 'utf8') : xml;
   let envelope: XmlElement;
   try {
-    envelope = parseXml(bytes);
+    envelope = parseXml(bytes, SOAP_ENVELOPE);
   } catch (err) {
     throw new XrdError('InvalidSoap', { reason: (err as Error).message }, { cause: err });
   }

@@ -152,6 +152,8 @@ export class MultipartParser {
           if (after !== 'content') {
             if (++this.parts > this.maxParts) throw new MultipartLimitError(`more than ${this.maxParts} parts`);
             const headerEnd = delimiter > 0 && data[delimiter - 1] === 0x0d ? delimiter - 1 : delimiter;
+            // As for any header block: bounded whether it came in one chunk or in many.
+            if (headerEnd > this.maxHeaderBytes) throw new MultipartLimitError(`a part's headers are longer than ${this.maxHeaderBytes} bytes`);
             this.onPart(parseHeaders(data.subarray(0, headerEnd))).end();
             return this.delimiterFound(data, after);
           }

@@ -7,11 +7,24 @@
  */
 import { createHash } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
-import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
+import { XmlError, XmlLimitError, child, childElements, parseXml, textOf, type XmlElement, type XmlParseOptions } from '../xml/xml-tree.ts';
 import { formatClientId, identifierPartProblem, sameClientId, type ClientId, type SecurityServerId } from './identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './namespaces.ts';
 
 export const REPRESENTATION_NS = 'http://x-road.eu/xsd/representation.xsd';
+
+/**
+ * How a whole SOAP message is parsed where only its envelope matters: the Header, the Body's child
+ * elements and a SOAP Fault are kept; what the Body's payload element holds (any size, up to the
+ * SOAP part's limit) is checked but not kept, so the tree stays a few hundred nodes. A message
+ * whose kept part is over `maxNodes` is a flood (a header or body of countless elements), not
+ * X-Road. docs/security.md "Parser bounds".
+ */
+export const SOAP_ENVELOPE: XmlParseOptions = {
+  limits: { maxNodes: 100_000 },
+  skipContent: (element, depth) =>
+    depth === 3 && element.parent!.namespace === SOAP_ENV_NS && element.parent!.localName === 'Body' && !(element.namespace === SOAP_ENV_NS && element.localName === 'Fault'),
+};
 
 export interface ServiceId {
   readonly provider: ClientId;
@@ -47,12 +60,7 @@ const SINGLE = ['client', 'service', 'id', 'userId', 'issue', 'protocolVersion',
  *   MissingHeaderField, DuplicateHeaderField, InvalidProtocolVersion, InvalidXml, InvalidClientIdentifier
  */
 export function parseSoapHeader(message: Buffer | string): SoapHeader {
-  let envelope: XmlElement;
-  try {
-    envelope = parseXml(message);
-  } catch (err) {
-    throw new XrdError('InvalidSoap', { reason: (err as XmlError).message }, { cause: err });
-  }
+  const envelope = parseEnvelope(message);
   if (envelope.namespace !== SOAP_ENV_NS || envelope.localName !== 'Envelope') {
     throw new XrdError('InvalidSoap', { reason: 'envelope missing: the root element is not a SOAP 1.1 Envelope' });
   }
@@ -140,6 +148,19 @@ const isXmlWhitespace = (text: string) => XML_WHITESPACE.test(text);
 /** Only XML's whitespace (space, tab, CR, LF): a no-break or other Unicode space is part of the value, and refused there. */
 const trimXmlWhitespace = (text: string) => text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
 
+/**
+ * The envelope with its payload checked but not kept (SOAP_ENVELOPE). Not XML, or over a parser
+ * bound, is the reference's InvalidSoap; a bound names itself in `limit`.
+ * @throws InvalidSoap
+ */
+function parseEnvelope(message: Buffer | string): XmlElement {
+  try {
+    return parseXml(message, SOAP_ENVELOPE);
+  } catch (err) {
+    throw new XrdError('InvalidSoap', { reason: (err as XmlError).message, limit: err instanceof XmlLimitError ? err.limit : undefined }, { cause: err });
+  }
+}
+
 function securityServerIdentifier(element: XmlElement): SecurityServerId {
   if (objectTypeOf(element, 'securityServer') !== 'SERVER') throw new XrdError('InvalidXml', { reason: 'Unexpected objectType of securityServer' });
   const p = partsOf(element, IDENTIFIERS_NS, ['xRoadInstance', 'memberClass', 'memberCode', 'serverCode'], 'securityServer');
@@ -221,12 +242,7 @@ export const soapRequestHash = (request: Buffer): string => createHash('sha512')
  */
 export function withRequestHash(response: Buffer, request: Buffer): Buffer {
   const text = response.toString('utf8');
-  let envelope: XmlElement;
-  try {
-    envelope = parseXml(text);
-  } catch (err) {
-    throw new XrdError('InvalidSoap', { reason: (err as XmlError).message }, { cause: err });
-  }
+  const envelope = parseEnvelope(text);
   const header = child(envelope, SOAP_ENV_NS, 'Header');
   const id = header && child(header, XROAD_NS, 'id');
   const headerEnd = header ? text.indexOf(`</${header.name}>`) : -1;
