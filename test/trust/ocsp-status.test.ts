@@ -93,7 +93,8 @@ describe('OCSP status', () => {
     const { cache } = service([responder.url]);
     const warm = new OcspStatusService(() => confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: responder.url }] }]), cache);
     await warm.status(leaf, caDer);
-    const down = new OcspStatusService(() => confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: 'http://127.0.0.1:9/' }] }]), cache, { now: () => now, fetch: { connectTimeoutMs: 500 } });
+    const dead = await deadUrl();
+    const down = new OcspStatusService(() => confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: dead }] }]), cache, { now: () => now, fetch: { connectTimeoutMs: 500 } });
     expect((await down.status(leaf, caDer)).certStatus.status).toBe('good');
     now = new Date(now.getTime() + 2 * 3600_000);
     await expect(down.status(leaf, caDer)).rejects.toMatchObject({ code: 'NetworkError', faultCode: 'Signer.NetworkError' });
