@@ -204,17 +204,6 @@ describe('writing', () => {
     const shorter = (later.close(), openMonitor(file, { retentionDays: 1, now: () => T0 }));
     expect(shorter.query()).toHaveLength(1);
   });
-
-  it('keeps up with a proxy: 20,000 stores with their writes take under 2 s (100 µs a record)', () => {
-    const m = openMonitor(dbFile(), { flushIntervalMs: 60_000 });
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < 20_000; i++) m.store(soapRecord(T0 + i));
-    m.flush();
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    expect(m.stats()).toMatchObject({ written: 20_000, queued: 0 });
-    // Measured 17–40 µs a record on the shared 2-core development machine; the bound leaves room for a busy CI.
-    expect(seconds).toBeLessThan(2);
-  });
 });
 
 describe('Prometheus metrics', () => {
