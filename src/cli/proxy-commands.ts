@@ -4,10 +4,10 @@
  */
 import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { join, relative, resolve } from 'node:path';
 import semver from 'semver';
 import { XrdError } from '../platform/errors.ts';
+import { fetchBounded } from '../platform/http-client.ts';
 import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startLocalInstance, type LocalInstance } from '../localinstance/local-instance.ts';
@@ -193,18 +193,22 @@ export function getRandomRequest(i: { pki: { instance: string } }, client = '222
 `;
 }
 
-async function firstCalls(i: LocalInstance, soapFile: string): Promise<{ name: string; status: number; body: string }[]> {
-  const tls = { cert: readFileSync(i.clientIs.certFile), key: readFileSync(i.clientIs.keyFile), rejectUnauthorized: false };
-  const call = (path: string, method: string, headers: Record<string, string>, body?: Buffer) =>
-    new Promise<{ status: number; body: string }>((res, rej) => {
-      const req = https.request(`${i.consumer.httpsUrl}${path}`, { method, headers, ...tls }, (r) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      });
-      req.on('error', rej);
-      req.end(body);
-    });
+/** Most time and bytes of each first call: both servers sign, verify and log it, a first one takes seconds. */
+const FIRST_CALL_DEADLINE_MS = 60_000;
+const FIRST_CALL_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The README's first calls, as the client's information system makes them: HTTPS with its
+ * certificate, to ss2's client proxy, whose internal certificate is the one accepted.
+ * @throws NetworkError, ResponseTimeout, ResponseTooLarge
+ */
+export async function firstCalls(i: LocalInstance, soapFile: string): Promise<{ name: string; status: number; body: string }[]> {
+  const clientTls = { cert: readFileSync(i.clientIs.certFile), key: readFileSync(i.clientIs.keyFile) };
+  const pinnedCert = new X509Certificate(ensureInternalTls(join(i.consumer.proxyDataDir, 'internal-tls')).certPem).raw;
+  const call = async (path: string, method: 'GET' | 'POST', headers: Record<string, string>, body?: Buffer) => {
+    const answer = await fetchBounded(`${i.consumer.httpsUrl}${path}`, { method, headers, body, clientTls, pinnedCert, deadlineMs: FIRST_CALL_DEADLINE_MS, maxBytes: FIRST_CALL_MAX_BYTES });
+    return { status: answer.status, body: answer.body.toString() };
+  };
   const soap = await call('/', 'POST', { 'content-type': 'text/xml' }, readFileSync(soapFile));
   const rest = await call(`/r1/${i.pki.instance}/COM/1111/PROVIDER/rest-test/random`, 'GET', { 'x-road-client': i.clientIs.client });
   return [
