@@ -8,45 +8,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpMonitor } from '../src/opmonitor/op-monitor.ts';
-import { clientFields, serviceFields, type OpMonitoringRecord } from '../src/opmonitor/record.ts';
-import { parseClientId } from '../src/protocol/identifiers.ts';
+import { soapRecord } from '../test/support/op-records.ts';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 20_000);
 const dir = mkdtempSync(join(tmpdir(), 'xrd-bench-opmon-'));
-const client = clientFields(parseClientId('LOCAL/COM/2222/CLIENT'));
-const service = serviceFields(parseClientId('LOCAL/COM/1111/PROVIDER'), 'getRandom', 'v1');
-
-/** What a client proxy stores for one SOAP call. */
-function record(at: number): OpMonitoringRecord {
-  return {
-    securityServerType: 'Client',
-    securityServerInternalIp: '127.0.0.2',
-    requestInTs: at,
-    requestOutTs: at + 3,
-    responseInTs: at + 40,
-    responseOutTs: at + 45,
-    ...client,
-    ...service,
-    messageId: `id-${at}`,
-    messageUserId: 'EE1234567890',
-    messageProtocolVersion: '4.0',
-    clientSecurityServerAddress: '127.0.0.2',
-    serviceSecurityServerAddress: '127.0.0.1',
-    requestSize: 1629,
-    requestAttachmentCount: 0,
-    responseSize: 1518,
-    responseAttachmentCount: 0,
-    succeeded: true,
-    serviceType: 'WSDL',
-  };
-}
 
 /** Microseconds per record: RECORDS stores and the writes they cause, on a fresh file. */
 function microsPerRecord(name: string, batchSize: number): number {
   const monitor = OpMonitor.open(join(dir, `${name}.db`), { flushIntervalMs: 3_600_000, batchSize });
   const at = Date.now();
   const started = performance.now();
-  for (let i = 0; i < RECORDS; i++) monitor.store(record(at + i));
+  for (let i = 0; i < RECORDS; i++) monitor.store(soapRecord(at + i));
   monitor.flush();
   const micros = ((performance.now() - started) * 1000) / RECORDS;
   monitor.close();
