@@ -68,7 +68,6 @@ export function fetchBounded(url: string | URL, request: BoundedRequest): Promis
   const secure = target.protocol === 'https:';
   if (!secure && target.protocol !== 'http:') return Promise.reject(networkError(`not an HTTP(S) URL (${target.protocol})`));
   if ((request.pinnedCert || request.clientTls) && !secure) return Promise.reject(networkError('a pinned or client certificate needs an https URL'));
-  const clientTls = request.clientTls ? { cert: request.clientTls.cert, key: request.clientTls.key } : {};
 
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -116,7 +115,7 @@ export function fetchBounded(url: string | URL, request: BoundedRequest): Promis
     const send = (connection?: Socket): void => {
       const make = secure ? httpsRequest : httpRequest;
       // A connection of our own (pinned) is used as it is; otherwise one of its own for this call.
-      const how = connection ? { createConnection: () => connection } : { agent: false as const, ...clientTls };
+      const how = connection ? { createConnection: () => connection } : { agent: false as const, ...request.clientTls };
       req = make(target, { method: request.method ?? 'GET', headers: request.headers, ...how }, onResponse);
       req.on('error', fail);
       req.on('socket', watchConnect);
@@ -127,7 +126,7 @@ export function fetchBounded(url: string | URL, request: BoundedRequest): Promis
     if (!pinned) return send();
     // URL keeps an IPv6 address in brackets (`[::1]`), which a connect would look up as a name.
     const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
-    const tls = tlsConnect({ host, port: Number(target.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false, ...clientTls });
+    const tls = tlsConnect({ host, port: Number(target.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false, ...request.clientTls });
     socket = tls;
     watchConnect(tls);
     tls.on('error', fail);

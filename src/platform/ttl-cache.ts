@@ -57,7 +57,7 @@ export class ExpiringMap<K, V> {
 export class TtlCache<K, V> {
   private readonly entries: ExpiringMap<K, Promise<V>>;
 
-  /** `maxEntries` defaults to 1024; caches of one key (the server's own) need no more. */
+  /** `maxEntries` defaults to 1024. */
   constructor(ttlMs: number, options: { readonly maxEntries?: number; readonly now?: () => number } = {}) {
     this.entries = new ExpiringMap({ ttlMs, maxEntries: options.maxEntries ?? 1024, now: options.now });
   }
