@@ -11,7 +11,7 @@ import { ServerAdmin } from '../admin/server-admin.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { createLogger } from '../platform/logger.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
-import type { CliValues } from './proxy-commands.ts';
+import { SERVER_LIMITS_USAGE, serverLimitsOf, type CliValues } from './proxy-commands.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface AdminContext {
@@ -25,6 +25,7 @@ export interface AdminContext {
 
 export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--conf DIR] [--admin-host 127.0.0.1] [--admin-port 4000] [--admin-allow CIDR,…]
                   [--signer-dir D] [--devices F]   (the signer's data, for POST /backups)
+                  ${SERVER_LIMITS_USAGE}
                     the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
   xrd admin openapi                 print the API's OpenAPI document (docs/openapi.json)
   xrd admin api-key create --roles R1,R2 [--name N] | list | revoke <id>
@@ -71,6 +72,7 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
     host,
     port: typeof values['admin-port'] === 'string' ? Number(values['admin-port']) : 4000,
     allowedAddresses: allowed && [...DEFAULT_ALLOWED_ADDRESSES, ...allowed],
+    limits: serverLimitsOf(values),
   });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'admin API stopping');

@@ -4,10 +4,11 @@
  */
 import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { join, relative, resolve } from 'node:path';
 import semver from 'semver';
 import { XrdError } from '../platform/errors.ts';
+import { fetchBounded } from '../platform/http-client.ts';
+import type { ServerLimits } from '../platform/server-limits.ts';
 import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startLocalInstance, type LocalInstance } from '../localinstance/local-instance.ts';
@@ -22,6 +23,32 @@ function port(v: string | boolean | undefined, fallback: number): number {
   if (!Number.isInteger(n) || n < 0) throw new XrdError('InvalidConfiguration', { reason: `not a port or size: ${v}` });
   return n;
 }
+
+/**
+ * The limits of a server's listeners from its command line, for `xrd proxy start` and `xrd admin
+ * start` alike; what is not given keeps the server's default (platform/server-limits.ts).
+ * @throws InvalidConfiguration naming the flag whose value is not a positive number
+ */
+export function serverLimitsOf(values: CliValues): Partial<ServerLimits> {
+  const positive = (flag: string, scale: number): number | undefined => {
+    const v = values[flag];
+    if (typeof v !== 'string') return undefined;
+    // Seconds to whole milliseconds; a count as given.
+    const n = scale === 1 ? Number(v) : Math.round(Number(v) * scale);
+    if (!(Number.isSafeInteger(n) && n > 0)) throw new XrdError('InvalidConfiguration', { reason: `--${flag} must be a positive ${scale === 1 ? 'whole number' : 'number of seconds'}, not ${v}` });
+    return n;
+  };
+  return {
+    headersTimeoutMs: positive('headers-timeout-seconds', 1000),
+    requestTimeoutMs: positive('request-timeout-seconds', 1000),
+    keepAliveTimeoutMs: positive('keep-alive-timeout-seconds', 1000),
+    maxConnections: positive('max-connections', 1),
+    maxConnectionsPerAddress: positive('max-connections-per-address', 1),
+  };
+}
+
+/** The flags of serverLimitsOf, for the commands' usage texts. */
+export const SERVER_LIMITS_USAGE = '[--headers-timeout-seconds S] [--request-timeout-seconds S] [--keep-alive-timeout-seconds S] [--max-connections N] [--max-connections-per-address N]';
 
 function faultCodeStyle(v: string | boolean | undefined): FaultCodeStyle | undefined {
   if (v === undefined) return undefined;
@@ -62,6 +89,7 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     faultCodes: faultCodeStyle(values['fault-codes']),
     minClientVersion: typeof values['min-client-version'] === 'string' ? semverOf(values['min-client-version']) : undefined,
     timestampingIntervalSeconds: typeof values['timestamping-interval'] === 'string' ? Number(values['timestamping-interval']) : undefined,
+    serverLimits: serverLimitsOf(values),
     logger,
   });
   const stop = async (signal: string) => {
@@ -193,18 +221,22 @@ export function getRandomRequest(i: { pki: { instance: string } }, client = '222
 `;
 }
 
-async function firstCalls(i: LocalInstance, soapFile: string): Promise<{ name: string; status: number; body: string }[]> {
-  const tls = { cert: readFileSync(i.clientIs.certFile), key: readFileSync(i.clientIs.keyFile), rejectUnauthorized: false };
-  const call = (path: string, method: string, headers: Record<string, string>, body?: Buffer) =>
-    new Promise<{ status: number; body: string }>((res, rej) => {
-      const req = https.request(`${i.consumer.httpsUrl}${path}`, { method, headers, ...tls }, (r) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      });
-      req.on('error', rej);
-      req.end(body);
-    });
+/** Most time and bytes of each first call: both servers sign, verify and log it, a first one takes seconds. */
+const FIRST_CALL_DEADLINE_MS = 60_000;
+const FIRST_CALL_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The README's first calls, as the client's information system makes them: HTTPS with its
+ * certificate, to ss2's client proxy, whose internal certificate is the one accepted.
+ * @throws NetworkError, ResponseTimeout, ResponseTooLarge
+ */
+export async function firstCalls(i: LocalInstance, soapFile: string): Promise<{ name: string; status: number; body: string }[]> {
+  const clientTls = { cert: readFileSync(i.clientIs.certFile), key: readFileSync(i.clientIs.keyFile) };
+  const pinnedCert = new X509Certificate(ensureInternalTls(join(i.consumer.proxyDataDir, 'internal-tls')).certPem).raw;
+  const call = async (path: string, method: 'GET' | 'POST', headers: Record<string, string>, body?: Buffer) => {
+    const answer = await fetchBounded(`${i.consumer.httpsUrl}${path}`, { method, headers, body, clientTls, pinnedCert, deadlineMs: FIRST_CALL_DEADLINE_MS, maxBytes: FIRST_CALL_MAX_BYTES });
+    return { status: answer.status, body: answer.body.toString() };
+  };
   const soap = await call('/', 'POST', { 'content-type': 'text/xml' }, readFileSync(soapFile));
   const rest = await call(`/r1/${i.pki.instance}/COM/1111/PROVIDER/rest-test/random`, 'GET', { 'x-road-client': i.clientIs.client });
   return [

@@ -26,7 +26,7 @@ import type { SignerService } from '../signer/signer-service.ts';
 import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
 import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
 import { BACKUP_USAGE, backupCommand } from './backup-commands.ts';
-import { internalCertCommand, localStart, proxyStart } from './proxy-commands.ts';
+import { SERVER_LIMITS_USAGE, internalCertCommand, localStart, proxyStart } from './proxy-commands.ts';
 import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 import { autologin, parseAutologinSource, type AutologinSource } from './autologin.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
@@ -117,6 +117,11 @@ const OPTIONS = {
   'admin-host': { type: 'string' },
   'admin-port': { type: 'string' },
   'admin-allow': { type: 'string' },
+  'headers-timeout-seconds': { type: 'string' },
+  'request-timeout-seconds': { type: 'string' },
+  'keep-alive-timeout-seconds': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-address': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -136,6 +141,7 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
                   [--max-message-bytes N (0: no limit)] [--max-soap-bytes N] [--spool-threshold-bytes N]
                   [--fault-codes camel|snake] [--min-client-version 7.6.0]
                   [--timestamping-interval S] [--health-port 5588] [--health-cache-ms 2000]
+                  ${SERVER_LIMITS_USAGE}
   xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>   the client proxy's own TLS certificate
 ${ADMIN_USAGE}
 

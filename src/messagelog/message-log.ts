@@ -66,6 +66,8 @@ export interface MessageLogOptions {
   /** Attachments larger than this are kept as files beside the log, not in SQLite. Default 1 MiB. */
   readonly attachmentFileThresholdBytes?: number;
   readonly logger?: Logger;
+  /** Clock of the timestamping failure period (when it started, whether it has lasted too long); tests pin it. Default Date.now. */
+  readonly now?: () => number;
 }
 
 /** What the proxies log for each request and response, after signing it or verifying its signature. */
@@ -151,6 +153,7 @@ export class MessageLog extends MessageLogReader {
   private readonly logger: Logger;
   private readonly maxBatch: number;
   private readonly acceptableMs: number;
+  private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -172,6 +175,7 @@ export class MessageLog extends MessageLogReader {
     this.fileThreshold = options.attachmentFileThresholdBytes ?? 1024 * 1024;
     this.maxBatch = options.maxBatch ?? 10_000;
     this.acceptableMs = (options.acceptableTimestampFailureSeconds ?? 14_400) * 1000;
+    this.now = options.now ?? Date.now;
     this.insertRecord = db.prepare(
       `INSERT INTO message_record (time, query_id, client_id, service_id, is_response, side, x_request_id, message, signature_id, hash_chain)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -387,7 +391,7 @@ export class MessageLog extends MessageLogReader {
 
   private refusal(): string | undefined {
     if (this.options.tsas().length === 0) return 'no timestamping services configured';
-    if (this.failingSince && this.acceptableMs > 0 && Date.now() - this.failingSince.getTime() > this.acceptableMs) {
+    if (this.failingSince && this.acceptableMs > 0 && this.now() - this.failingSince.getTime() > this.acceptableMs) {
       return `timestamping has failed since ${this.failingSince.toISOString()}, longer than the acceptable ${this.acceptableMs / 1000} s`;
     }
     return undefined;
@@ -519,7 +523,7 @@ export class MessageLog extends MessageLogReader {
     if (this.failingSince) this.logger.info({ failingSince: this.failingSince.toISOString() }, 'timestamping works again');
     this.failingSince = null;
     this.lastError = null;
-    this.lastSuccessAt = new Date();
+    this.lastSuccessAt = new Date(this.now());
   }
 
   private failed(err: XrdError): void {
@@ -527,7 +531,7 @@ export class MessageLog extends MessageLogReader {
     this.lastError = err;
     // Nothing waiting any more: not a failure to count against logging (the reference's TaskQueue).
     if (this.countPending.get()!.n === 0) return;
-    if (!this.failingSince) this.failingSince = new Date();
+    if (!this.failingSince) this.failingSince = new Date(this.now());
     this.logger.warn({ failingSince: this.failingSince.toISOString(), code: err.fullCode, error: err.message }, 'timestamping failed');
   }
 

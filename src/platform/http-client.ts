@@ -1,7 +1,8 @@
 /**
  * One bounded HTTP(S) exchange for every outgoing call that takes a whole answer into memory:
  * global configuration (directory and parts), OCSP from CA responders and from peers' port 5577,
- * timestamps from TSAs and management requests. Two bounds that no server can stretch:
+ * timestamps from TSAs, management requests, and the local instance's first calls through its
+ * client proxy (`xrd local start`). Two bounds that no server can stretch:
  *  - a byte cap on the answer's body: a Content-Length over it is refused before a byte is read, a
  *    body that grows past it is cut off there (ResponseTooLarge);
  *  - one deadline from the start — name lookup, connect, TLS, request, every byte of the answer —
@@ -38,6 +39,8 @@ export interface BoundedRequest {
    * to a CA Node trusts. It is checked on the connection before any byte of the request leaves.
    */
   readonly pinnedCert?: Buffer;
+  /** https only: the certificate and key (PEM) presented when the server asks for one. */
+  readonly clientTls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 export interface BoundedResponse {
@@ -64,7 +67,7 @@ export function fetchBounded(url: string | URL, request: BoundedRequest): Promis
   const networkError = (reason: string, cause?: unknown) => new XrdError('NetworkError', { target: name, reason }, { cause });
   const secure = target.protocol === 'https:';
   if (!secure && target.protocol !== 'http:') return Promise.reject(networkError(`not an HTTP(S) URL (${target.protocol})`));
-  if (request.pinnedCert && !secure) return Promise.reject(networkError('a pinned certificate needs an https URL'));
+  if ((request.pinnedCert || request.clientTls) && !secure) return Promise.reject(networkError('a pinned or client certificate needs an https URL'));
 
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -112,7 +115,7 @@ export function fetchBounded(url: string | URL, request: BoundedRequest): Promis
     const send = (connection?: Socket): void => {
       const make = secure ? httpsRequest : httpRequest;
       // A connection of our own (pinned) is used as it is; otherwise one of its own for this call.
-      const how = connection ? { createConnection: () => connection } : { agent: false as const };
+      const how = connection ? { createConnection: () => connection } : { agent: false as const, ...request.clientTls };
       req = make(target, { method: request.method ?? 'GET', headers: request.headers, ...how }, onResponse);
       req.on('error', fail);
       req.on('socket', watchConnect);
@@ -123,7 +126,7 @@ export function fetchBounded(url: string | URL, request: BoundedRequest): Promis
     if (!pinned) return send();
     // URL keeps an IPv6 address in brackets (`[::1]`), which a connect would look up as a name.
     const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
-    const tls = tlsConnect({ host, port: Number(target.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false });
+    const tls = tlsConnect({ host, port: Number(target.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false, ...request.clientTls });
     socket = tls;
     watchConnect(tls);
     tls.on('error', fail);

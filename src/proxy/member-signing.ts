@@ -19,6 +19,7 @@ import { parseOcspResponse } from '../trust/ocsp.ts';
 const KEY_CACHE_MS = 30_000;
 
 export class MemberSigning {
+  /** By member; at most TtlCache's 1024 members, the expired and then the oldest leaving first. */
   private readonly keys = new TtlCache<string, CachedKey>(KEY_CACHE_MS);
   private readonly signer: BatchSigner;
 

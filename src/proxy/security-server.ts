@@ -4,7 +4,7 @@
  * message log with its timestamper and operational monitoring. Keys, PINs and the OCSP cache stay
  * in the signer daemon, reached over its socket; this process holds neither key nor PIN.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import { globalConfReader } from '../globalconf/global-conf.ts';
@@ -13,6 +13,7 @@ import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { ProxyMetrics, SignerMetrics } from '../opmonitor/proxy-metrics.ts';
 import { toXrdError } from '../platform/errors.ts';
+import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import { TtlCache } from '../platform/ttl-cache.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
@@ -78,6 +79,8 @@ export interface SecurityServerOptions {
   readonly timestampingIntervalSeconds?: number;
   /** How long one health evaluation answers for (2 s). */
   readonly healthCacheMs?: number;
+  /** Timeouts and connection caps of every listener, each on its own (default PROXY_SERVER_LIMITS). */
+  readonly serverLimits?: Partial<ServerLimits>;
   readonly logger: Logger;
 }
 
@@ -95,6 +98,7 @@ export interface RunningSecurityServer {
 
 export async function startSecurityServer(options: SecurityServerOptions): Promise<RunningSecurityServer> {
   const { logger } = options;
+  const limits = serverLimits(PROXY_SERVER_LIMITS, options.serverLimits);
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
@@ -158,17 +162,17 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   try {
     const clientProxy = await startClientProxy(
       { ...common, providers, logger: logger.child({ component: 'clientproxy' }) },
-      { host: options.clientAddress, httpPort: options.ports.http, httpsPort: options.ports.https, internalTls },
+      { host: options.clientAddress, httpPort: options.ports.http, httpsPort: options.ports.https, internalTls, limits },
     );
     closers.push(() => clientProxy.close());
     const serverProxy = await startServerProxy(
       { ...common, peers, internalTls: () => internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
-      { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls },
+      { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls, limits },
     );
     closers.push(() => serverProxy.close());
-    const ocsp = await listen(createServer(ocspEndpointFromSigner(signer)), options.serverAddress, options.ports.ocsp);
+    const ocsp = await listen(ocspEndpointFromSigner(signer), limits, options.serverAddress, options.ports.ocsp);
     closers.push(() => new Promise<void>((r) => ocsp.close(() => r())));
-    const monitoring = await listen(createServer(monitoringHandler({ registry, signerMetrics, signer, opMonitor })), options.clientAddress, options.ports.monitoring);
+    const monitoring = await listen(monitoringHandler({ registry, signerMetrics, signer, opMonitor }), limits, options.clientAddress, options.ports.monitoring);
     closers.push(() => new Promise<void>((r) => monitoring.close(() => r())));
     if (options.ports.health !== undefined) {
       // The signer is asked directly, not through the 10 s caches above: a logged-out token must show within seconds.
@@ -180,7 +184,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
         serverConfFile: join(options.dataDir, 'serverconf.json'),
         cacheMs: options.healthCacheMs,
       });
-      const health = await listen(createServer(healthHandler(check)), options.serverAddress, options.ports.health);
+      const health = await listen(healthHandler(check), limits, options.serverAddress, options.ports.health);
       closers.push(() => new Promise<void>((r) => health.close(() => r())));
     }
   } catch (err) {
@@ -207,7 +211,10 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   };
 }
 
-function listen(server: Server, host: string, port: number): Promise<Server> {
+/** The small HTTP endpoints (OCSP for peers, health, monitoring) with the proxies' timeouts and caps. */
+function listen(handler: RequestListener, limits: ServerLimits, host: string, port: number): Promise<Server> {
+  const server = createServer(serverTimeouts(limits), handler);
+  capConnections(server, limits);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));

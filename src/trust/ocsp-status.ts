@@ -2,10 +2,12 @@
  * The OCSP status of certificates, as the proxies and the signer need it (MESS_14–15): a verified
  * result from memory (kept `resultTtlMs`, the reference's 60 s), else the cached response verified
  * again, else a fresh response from the CA's responders, verified and stored. A revocation is final
- * and is not fetched again; a stale or broken cached response is.
+ * and is not fetched again; a stale or broken cached response is. Results in memory are bounded in
+ * number (`maxResults`), so asking about ever more certificates cannot grow them.
  */
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
+import { ExpiringMap } from '../platform/ttl-cache.ts';
 import { fetchOcspResponse, type OcspFetchOptions } from './ocsp-client.ts';
 import { certSha1, type OcspCache } from './ocsp-cache.ts';
 import { certIdOf, encodeOcspRequest, type SingleResponse } from './ocsp.ts';
@@ -13,6 +15,8 @@ import { ocspPolicyFor, verifyOcspResponse } from './ocsp-verifier.ts';
 
 export interface OcspStatusOptions {
   readonly resultTtlMs?: number;
+  /** Verified results kept in memory at most (default 4096); expired ones leave first, then the oldest. */
+  readonly maxResults?: number;
   readonly fetch?: OcspFetchOptions;
   readonly now?: () => Date;
 }
@@ -20,12 +24,10 @@ export interface OcspStatusOptions {
 interface Result {
   readonly single?: SingleResponse;
   readonly error?: XrdError;
-  readonly until: number;
 }
 
 export class OcspStatusService {
-  private readonly results = new Map<string, Result>();
-  private readonly resultTtlMs: number;
+  private readonly results: ExpiringMap<string, Result>;
   private readonly now: () => Date;
 
   constructor(
@@ -33,8 +35,8 @@ export class OcspStatusService {
     private readonly cache: OcspCache,
     private readonly options: OcspStatusOptions = {},
   ) {
-    this.resultTtlMs = options.resultTtlMs ?? 60_000;
     this.now = options.now ?? (() => new Date());
+    this.results = new ExpiringMap({ ttlMs: options.resultTtlMs ?? 60_000, maxEntries: options.maxResults ?? 4096, now: () => this.now().getTime() });
   }
 
   /**
@@ -44,16 +46,16 @@ export class OcspStatusService {
    */
   async status(subject: Buffer, issuer: Buffer): Promise<SingleResponse> {
     const key = certSha1(subject);
-    const now = this.now();
     const known = this.results.get(key);
-    if (known && known.until > now.getTime()) return unwrap(known);
+    if (known) return unwrap(known);
+    const now = this.now();
     const policy = ocspPolicyFor(this.conf(), issuer);
     const stored = this.cache.get(key);
     if (stored) {
       try {
-        return unwrap(this.remember(key, verifyOcspResponse(stored.der, subject, issuer, now, policy), now));
+        return unwrap(this.remember(key, verifyOcspResponse(stored.der, subject, issuer, now, policy)));
       } catch (err) {
-        if (err instanceof XrdError && err.code === 'CertValidation') return unwrap(this.remember(key, err, now));
+        if (err instanceof XrdError && err.code === 'CertValidation') return unwrap(this.remember(key, err));
         // Stale or broken: a fresh response is fetched below.
       }
     }
@@ -72,12 +74,12 @@ export class OcspStatusService {
     try {
       const single = verifyOcspResponse(der, subject, issuer, now, policy);
       this.cache.set([{ certSha1: key, der }]);
-      return unwrap(this.remember(key, single, now));
+      return unwrap(this.remember(key, single));
     } catch (err) {
       if (err instanceof XrdError && err.code === 'CertValidation') {
         // The revocation is what the CA says now: keep the response to show peers.
         this.cache.set([{ certSha1: key, der }]);
-        return unwrap(this.remember(key, err, now));
+        return unwrap(this.remember(key, err));
       }
       throw err;
     }
@@ -85,14 +87,18 @@ export class OcspStatusService {
 
   /** The status verified in the last `resultTtlMs`, without I/O; undefined when there is none. */
   cachedStatus(subjectSha1: string): SingleResponse | undefined {
-    const known = this.results.get(subjectSha1);
-    return known && known.until > this.now().getTime() ? known.single : undefined;
+    return this.results.get(subjectSha1)?.single;
   }
 
-  private remember(key: string, outcome: SingleResponse | XrdError, now: Date): Result {
-    const result = outcome instanceof XrdError ? { error: outcome, until: now.getTime() + this.resultTtlMs } : { single: outcome, until: now.getTime() + this.resultTtlMs };
+  private remember(key: string, outcome: SingleResponse | XrdError): Result {
+    const result = outcome instanceof XrdError ? { error: outcome } : { single: outcome };
     this.results.set(key, result);
     return result;
+  }
+
+  /** Results held in memory (for tests and monitoring). */
+  get resultsHeld(): number {
+    return this.results.size;
   }
 }
 

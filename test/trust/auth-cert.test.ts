@@ -235,9 +235,8 @@ describe('OCSP responses from the peer (MESS_05 steps 5–6)', () => {
     const silent = createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     try {
-      const started = Date.now();
+      // The cause says which bound ended the call: the 300 ms deadline given, not the default 10 s.
       await expect(fetchPeerOcspResponses('127.0.0.1', [ss1.cert], { port: (silent.address() as AddressInfo).port, timeoutMs: 300 })).rejects.toMatchObject({ code: 'NetworkError', cause: { code: 'ResponseTimeout', details: { timeoutMs: 300 } } });
-      expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       silent.closeAllConnections();
       await new Promise<void>((r) => silent.close(() => r()));

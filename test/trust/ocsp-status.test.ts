@@ -48,10 +48,10 @@ beforeAll(async () => {
 
 afterAll(() => responder.close());
 
-function service(urls: string[], options: { now?: () => Date; timeoutMs?: number; freshness?: number } = {}) {
+function service(urls: string[], options: { now?: () => Date; timeoutMs?: number; freshness?: number; maxResults?: number } = {}) {
   const conf = confWithCas([{ name: 'Status CA', top: caDer, ocsp: urls.map((url) => ({ url })) }], options.freshness ?? 3600);
   const cache = new OcspCache(join(mkdtempSync(join(tmpdir(), 'xrd-status-')), 'ocsp.sqlite'), silentLogger(), options.now);
-  return { cache, status: new OcspStatusService(() => conf, cache, { now: options.now, fetch: { connectTimeoutMs: 1000, timeoutMs: options.timeoutMs ?? 2000 } }) };
+  return { cache, status: new OcspStatusService(() => conf, cache, { now: options.now, maxResults: options.maxResults, fetch: { connectTimeoutMs: 1000, timeoutMs: options.timeoutMs ?? 2000 } }) };
 }
 
 describe('OCSP status', () => {
@@ -93,7 +93,8 @@ describe('OCSP status', () => {
     const { cache } = service([responder.url]);
     const warm = new OcspStatusService(() => confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: responder.url }] }]), cache);
     await warm.status(leaf, caDer);
-    const down = new OcspStatusService(() => confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: 'http://127.0.0.1:9/' }] }]), cache, { now: () => now, fetch: { connectTimeoutMs: 500 } });
+    const dead = await deadUrl();
+    const down = new OcspStatusService(() => confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: dead }] }]), cache, { now: () => now, fetch: { connectTimeoutMs: 500 } });
     expect((await down.status(leaf, caDer)).certStatus.status).toBe('good');
     now = new Date(now.getTime() + 2 * 3600_000);
     await expect(down.status(leaf, caDer)).rejects.toMatchObject({ code: 'NetworkError', faultCode: 'Signer.NetworkError' });
@@ -137,5 +138,14 @@ describe('OCSP status', () => {
     await expect(status.status(leaf, caDer)).rejects.toMatchObject({ code: 'CertValidation' });
     await expect(status.status(leaf, caDer)).rejects.toMatchObject({ code: 'CertValidation' });
     expect(responder.hits).toBe(before + 1);
+  });
+
+  it('many distinct certificates asked for OCSP do not grow the status cache without bound', async () => {
+    const asked = ['many-1', 'many-2', 'many-3', 'many-4'].map(newLeaf);
+    const { status } = service([responder.url], { maxResults: 2 });
+    for (const leaf of asked) expect((await status.status(leaf, caDer)).certStatus.status).toBe('good');
+    expect(status.resultsHeld).toBe(2);
+    // The oldest results made room; the latest are still answered from memory.
+    expect(asked.map((leaf) => status.cachedStatus(certSha1(leaf))?.certStatus.status)).toEqual([undefined, undefined, 'good', 'good']);
   });
 });

@@ -5,10 +5,17 @@
  * OCSP responders (test/trust/ocsp-status.test.ts), peers' OCSP (test/trust/auth-cert.test.ts),
  * management requests (test/unit/management-request.test.ts).
  */
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fetchBounded } from '../../src/platform/http-client.ts';
+import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
 import { requestTimestamp, TSA_MAX_RESPONSE_BYTES } from '../../src/signature/timestamp.ts';
 import { eventually } from '../support/eventually.ts';
 import { startFlooder, startTrickler, type HostileServer } from '../support/hostile-servers.ts';
@@ -81,10 +88,30 @@ describe('fetchBounded', () => {
     await expect(fetchBounded(base, { maxBytes: MiB, deadlineMs: 10_000 })).rejects.toMatchObject({ code: 'NetworkError' });
   });
 
+  it('https: only the pinned server certificate is accepted; a client certificate is presented when given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xrd-http-client-'));
+    const [serverTls, clientTls, otherTls] = ['server', 'client', 'other'].map((name) => ensureInternalTls(join(dir, name)));
+    // Answers the SHA-256 fingerprint of the client's certificate, or "none".
+    const server = createHttpsServer({ cert: serverTls!.certPem, key: serverTls!.keyPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      res.end((req.socket as TLSSocket).getPeerCertificate().fingerprint256 ?? 'none');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    started.push({ close: () => new Promise<void>((r) => server.close(() => r())) });
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const pinnedCert = new X509Certificate(serverTls!.certPem).raw;
+    const bounds = { maxBytes: MiB, deadlineMs: 10_000 };
+
+    const presented = await fetchBounded(url, { ...bounds, pinnedCert, clientTls: { cert: clientTls!.certPem, key: clientTls!.keyPem } });
+    expect(presented.body.toString()).toBe(new X509Certificate(clientTls!.certPem).fingerprint256);
+    expect((await fetchBounded(url, { ...bounds, pinnedCert })).body.toString()).toBe('none');
+    await expect(fetchBounded(url, { ...bounds, pinnedCert: new X509Certificate(otherTls!.certPem).raw })).rejects.toMatchObject({ code: 'NetworkError', details: { reason: 'the server did not present the pinned TLS certificate' } });
+  });
+
   it('nothing listening, or not an HTTP(S) URL: NetworkError', async () => {
     await expect(fetchBounded(`http://127.0.0.1:${await freePort()}/`, { maxBytes: MiB, deadlineMs: 10_000 })).rejects.toMatchObject({ code: 'NetworkError' });
     await expect(fetchBounded('ftp://127.0.0.1/conf', { maxBytes: MiB, deadlineMs: 10_000 })).rejects.toMatchObject({ code: 'NetworkError' });
     await expect(fetchBounded('http://127.0.0.1/', { maxBytes: MiB, deadlineMs: 10_000, pinnedCert: Buffer.alloc(1) })).rejects.toMatchObject({ code: 'NetworkError' });
+    await expect(fetchBounded('http://127.0.0.1/', { maxBytes: MiB, deadlineMs: 10_000, clientTls: { cert: '', key: '' } })).rejects.toMatchObject({ code: 'NetworkError' });
   });
 });
 

@@ -14,6 +14,7 @@ import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from '../../src/opmonitor/me
 import { OpMonitor } from '../../src/opmonitor/op-monitor.ts';
 import { ProxyMetrics } from '../../src/opmonitor/proxy-metrics.ts';
 import { clientFields, serviceFields, type OpMonitoringRecord } from '../../src/opmonitor/record.ts';
+import { CLIENT, PROVIDER, soapRecord } from '../support/op-records.ts';
 import { parsePrometheusText, valueOf } from '../support/prometheus.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-opmon-'));
@@ -29,40 +30,9 @@ function openMonitor(file: string, options: Parameters<typeof OpMonitor.open>[1]
   return m;
 }
 
-const CLIENT = parseClientId('LOCAL/COM/2222/CLIENT');
 const OTHER_CLIENT = parseClientId('LOCAL/COM/2222/BATCH');
 const THIRD_CLIENT = parseClientId('LOCAL/GOV/3333/APP');
-const PROVIDER = parseClientId('LOCAL/COM/1111/PROVIDER');
 const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);
-
-/** A record as a client proxy writes it for a SOAP call, with every timestamp and size. */
-function soapRecord(at: number, overrides: Partial<OpMonitoringRecord> = {}): OpMonitoringRecord {
-  return {
-    securityServerType: 'Client',
-    securityServerInternalIp: '127.0.0.2',
-    requestInTs: at,
-    requestOutTs: at + 3,
-    responseInTs: at + 40,
-    responseOutTs: at + 45,
-    ...clientFields(CLIENT),
-    ...serviceFields(PROVIDER, 'getRandom', 'v1'),
-    representedPartyClass: 'MUN',
-    representedPartyCode: '0000000-0',
-    messageId: `id-${at}`,
-    messageUserId: 'EE1234567890',
-    messageProtocolVersion: '4.0',
-    clientSecurityServerAddress: '127.0.0.2',
-    serviceSecurityServerAddress: '127.0.0.1',
-    requestSize: 1629,
-    requestAttachmentCount: 0,
-    responseSize: 1518,
-    responseAttachmentCount: 0,
-    succeeded: true,
-    serviceType: 'WSDL',
-    xRequestId: `req-${at}`,
-    ...overrides,
-  };
-}
 
 function restRecord(at: number, overrides: Partial<OpMonitoringRecord> = {}): OpMonitoringRecord {
   return {
@@ -203,17 +173,6 @@ describe('writing', () => {
     expect(later.query().map((r) => Math.round((T0 - r.requestInTs) / day))).toEqual([6, 0]);
     const shorter = (later.close(), openMonitor(file, { retentionDays: 1, now: () => T0 }));
     expect(shorter.query()).toHaveLength(1);
-  });
-
-  it('keeps up with a proxy: 20,000 stores with their writes take under 2 s (100 µs a record)', () => {
-    const m = openMonitor(dbFile(), { flushIntervalMs: 60_000 });
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < 20_000; i++) m.store(soapRecord(T0 + i));
-    m.flush();
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    expect(m.stats()).toMatchObject({ written: 20_000, queued: 0 });
-    // Measured 17–40 µs a record on the shared 2-core development machine; the bound leaves room for a busy CI.
-    expect(seconds).toBeLessThan(2);
   });
 });
 

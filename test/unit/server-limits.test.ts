@@ -1,14 +1,16 @@
 /**
  * What a client can hold open on our servers (src/platform/server-limits.ts): the client proxy, the
  * server proxy and the admin API, each started for real on loopback with small limits, against
- * clients that trickle their request or open connection after connection. The servers' message
+ * clients that trickle their request or open connection after connection; and the same limits set
+ * on the command line of `xrd proxy start` and `xrd admin start`. The servers' message
  * handling is not what is tested: their dependencies are stubs that a request cut short never
  * reaches (a request that completes gets a fault answer without them).
  */
-import { mkdtempSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore } from '../../src/admin/api-keys.ts';
@@ -161,5 +163,83 @@ describe('serverLimits and serverTimeouts', () => {
   it('the headers timeout is never longer than the request timeout, and the sweep runs at a quarter of it', () => {
     expect(serverTimeouts(serverLimits(PROXY_SERVER_LIMITS, { headersTimeoutMs: 60_000, requestTimeoutMs: 2_000 }))).toEqual({ headersTimeout: 2_000, requestTimeout: 2_000, keepAliveTimeout: 60_000, connectionsCheckingInterval: 500 });
     expect(serverTimeouts(PROXY_SERVER_LIMITS).connectionsCheckingInterval).toBe(5_000);
+  });
+});
+
+describe('command line: the limits of the running servers', () => {
+  const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+  const LIMIT_FLAGS = ['--max-connections-per-address', '1', '--headers-timeout-seconds', '0.4'];
+
+  /** Runs `xrd …` until it prints `ready`; the returned function stops it. */
+  async function runUntil(args: string[], ready: string): Promise<() => Promise<void>> {
+    const child = spawn('node', [XRD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    await new Promise<void>((resolvePromise, reject) => {
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()).includes(ready) && resolvePromise());
+      void exited.then(() => reject(new Error(`xrd ${args.join(' ')} ended: ${out}${err}`)));
+    });
+    return async () => {
+      child.kill('SIGTERM');
+      await exited;
+    };
+  }
+
+  /** A second connection from the same address is closed at once; the first, whose headers never end, at the headers timeout. */
+  async function expectLimited(port: number, options: { tls?: boolean } = {}): Promise<void> {
+    const first = await open(port, options);
+    first.socket.write('GET / HTTP/1.1\r\nHost: te');
+    const second = await open(port, options);
+    expect(await second.closed).toBe('');
+    expect(await first.closed).toMatch(/^(HTTP\/1\.1 408|$)/);
+  }
+
+  it('xrd proxy start: --max-connections-per-address and --headers-timeout-seconds hold on the client proxy, the server proxy and the OCSP endpoint for peers', async () => {
+    const dataDir = join(dir, 'proxy-cli');
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, 'serverconf.json'), JSON.stringify({ serverId: 'LOCAL/COM/1111/ss1', clients: [] }));
+    const [http, https, server, ocsp, monitoring] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    // No signer and no global configuration: the proxy starts all the same (docs/proxy.md).
+    const stop = await runUntil(
+      ['proxy', 'start', '--data-dir', dataDir, '--conf', join(dataDir, 'globalconf'), '--socket', join(dataDir, 'no-signer.sock'), '--client-address', '127.0.0.1', '--server-address', '127.0.0.1',
+        '--http-port', String(http), '--https-port', String(https), '--server-port', String(server), '--ocsp-port', String(ocsp), '--monitoring-port', String(monitoring), '--health-port', '0', ...LIMIT_FLAGS],
+      'proxy listening',
+    );
+    try {
+      await expectLimited(http);
+      await expectLimited(ocsp);
+      // The server proxy closes the second connection before its TLS handshake.
+      const first = await open(server);
+      const second = await open(server);
+      expect(await second.closed).toBe('');
+      first.socket.destroy();
+    } finally {
+      await stop();
+    }
+  });
+
+  it('xrd admin start: the same flags hold on the admin API', async () => {
+    const dataDir = join(dir, 'admin-cli');
+    const port = await freePort();
+    const stop = await runUntil(['admin', 'start', '--data-dir', dataDir, '--conf', join(dataDir, 'globalconf'), '--socket', join(dataDir, 'no-signer.sock'), '--admin-port', String(port), ...LIMIT_FLAGS], 'admin API listening');
+    try {
+      await expectLimited(port, { tls: true });
+    } finally {
+      await stop();
+    }
+  });
+
+  it('a limit that is not a positive number is refused before anything starts, naming the flag', () => {
+    for (const [flag, value, expected] of [
+      ['--max-connections', '0', 'whole number'],
+      ['--max-connections-per-address', '2.5', 'whole number'],
+      ['--request-timeout-seconds', 'soon', 'number of seconds'],
+      ['--keep-alive-timeout-seconds', '0.0001', 'number of seconds'],
+    ]) {
+      const run = spawnSync('node', [XRD, 'proxy', 'start', '--data-dir', join(dir, 'refused'), '--json', flag!, value!]);
+      expect([run.status, JSON.parse(run.stdout.toString()).error]).toEqual([1, expect.objectContaining({ code: 'InvalidConfiguration', message: `Invalid configuration: ${flag} must be a positive ${expected}, not ${value}` })]);
+    }
   });
 });
