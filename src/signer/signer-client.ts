@@ -42,7 +42,12 @@ export class SignerClient {
         socket.destroy();
         return;
       }
-      for (const frame of frames) this.settle(frame.requestId, frame.kind, frame.body);
+      for (const frame of frames) {
+        // Request id 0 is the daemon saying why it hangs up (TooManyConnections, IdleConnectionClosed,
+        // a framing error): every request still waiting fails with that reason.
+        if (frame.requestId === 0 && frame.kind === FrameKind.Error) this.fail(parseWireError(frame.body));
+        else this.settle(frame.requestId, frame.kind, frame.body);
+      }
     });
     socket.on('error', (err) => this.fail(new XrdError('IOError', { reason: `signer connection failed: ${err.message}` }, { cause: err })));
     socket.on('close', () => this.fail(new XrdError('IOError', { reason: 'signer closed the connection' })));
@@ -110,15 +115,24 @@ export class SignerClient {
   }
 }
 
+function parseWireError(body: Buffer): XrdError {
+  try {
+    return fromWire(JSON.parse(body.toString('utf8')) as WireError);
+  } catch (err) {
+    return new XrdError('IOError', { reason: 'signer sent an error that is not JSON' }, { cause: err });
+  }
+}
+
 function fromWire(e: WireError): XrdError {
   if (isErrorCode(e.code)) return new XrdError(e.code, e.details as ErrorDetails);
   return new XrdError('InternalError', { reason: `${e.faultCode}: ${e.message}` });
 }
 
 /**
- * A signer connection for long-running callers (the proxies): connects on first use and again
- * after the daemon restarts, so a signer that was down costs the requests made meanwhile a
- * NetworkError, not the proxy its connection.
+ * A signer connection for long-running callers (the proxies, the admin API, the CLI waiting at a
+ * prompt): connects on first use and again after the daemon restarts or closed the connection for
+ * idleness, so a signer that was down costs the requests made meanwhile a NetworkError, not the
+ * caller its connection.
  */
 export class SignerConnection {
   private current: SignerClient | undefined;
@@ -129,8 +143,26 @@ export class SignerConnection {
     private readonly options: { timeoutMs?: number } = {},
   ) {}
 
+  /**
+   * A connection that is open already, for callers that must know at once whether the daemon runs.
+   * @throws NetworkError when nothing listens on the socket
+   */
+  static async open(socketPath: string, options: { timeoutMs?: number } = {}): Promise<SignerConnection> {
+    const connection = new SignerConnection(socketPath, options);
+    await connection.connected();
+    return connection;
+  }
+
+  /** @throws XrdError with the daemon's code, RequestTimeout, IOError, NetworkError */
   async call<O extends OperationName>(op: O, req: Operations[O]['req'], options: CallOptions = {}): Promise<Operations[O]['res']> {
-    return (await this.connected()).call(op, req, options);
+    try {
+      return await (await this.connected()).call(op, req, options);
+    } catch (err) {
+      // The daemon closed an idle connection as this request left: it never read the request
+      // (signer-server.ts), so sending it again on a new connection cannot do anything twice.
+      if (err instanceof XrdError && err.code === 'IdleConnectionClosed') return (await this.connected()).call(op, req, options);
+      throw err;
+    }
   }
 
   close(): void {
