@@ -88,7 +88,12 @@ export class SignerServer {
     this.maxInFlight = options.maxInFlightPerConnection ?? 256;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;
     this.maxTimeoutMs = options.maxTimeoutMs ?? 300_000;
-    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+    const limits = options.limits ?? {};
+    this.limits = {
+      maxConnections: limits.maxConnections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
+      idleTimeoutMs: limits.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+      maxPendingBytes: limits.maxPendingBytes ?? DEFAULT_CONNECTION_LIMITS.maxPendingBytes,
+    };
     this.server = createServer((socket) => this.serve(socket));
   }
 
