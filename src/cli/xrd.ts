@@ -21,7 +21,7 @@ import { LocalPki } from '../testpki/local-pki.ts';
 import { readAsicFile, verifyAsicFile, type AsicFileContents } from '../signature/asic.ts';
 import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
-import { SignerConnection } from '../signer/signer-client.ts';
+import { SignerClient } from '../signer/signer-client.ts';
 import { defaultAdminSocket, defaultProxySocket } from '../signer/socket-paths.ts';
 import type { CertStatus } from '../signer/keyconf-store.ts';
 import type { SignerService } from '../signer/signer-service.ts';
@@ -410,8 +410,7 @@ async function prepareDefaultToken(service: SignerService, values: Values, log: 
 // ---- commands through the daemon ------------------------------------------------------------
 
 async function runClientCommand(group: string, command: string | undefined, rest: string[], values: Values): Promise<number> {
-  // Reconnecting: a command waiting at a PIN prompt longer than the daemon's idle timeout goes on.
-  const client = await SignerConnection.open(socketPath(values), { timeoutMs: values['timeout-ms'] ? Number(values['timeout-ms']) : 120_000 });
+  const client = await SignerClient.connect(socketPath(values), { timeoutMs: values['timeout-ms'] ? Number(values['timeout-ms']) : 120_000 });
   const call = <O extends OperationName>(op: O, req: Operations[O]['req']): Promise<Operations[O]['res']> => client.call(op, req);
   const out = (json: unknown, human: () => string): number => {
     process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human() + '\n');

@@ -155,17 +155,20 @@ export class SignerServer {
     this.connections.set(socket, c);
     const writer = new BatchingWriter(socket, setImmediate);
     const overBound = () => c.inFlight >= this.maxInFlight || c.inFlightBytes >= maxPendingBytes;
+    // From here on, whatever the client sends is read and dropped: never looked at, never held.
     const stopReading = () => {
       clearTimeout(c.idle);
       socket.removeAllListeners('data');
-      socket.pause();
+      socket.resume();
     };
     const armIdleTimer = () => {
       c.idle = setTimeout(() => {
-        // Nothing in flight and the rest of the stream unread: a request the client sent meanwhile
-        // was never looked at, so the client may send it again on a new connection.
+        // Nothing in flight, and no request the client sends from now on is read: the client may
+        // send the requests it has not had an answer to again, on a new connection. The socket
+        // stays open for writing until the client hangs up, so that its requests written meanwhile
+        // do not fail with EPIPE before it reads why.
         stopReading();
-        closeWith(socket, new XrdError('IdleConnectionClosed', { seconds: idleTimeoutMs / 1000 }));
+        closeWith(socket, new XrdError('IdleConnectionClosed', { seconds: idleTimeoutMs / 1000 }), { untilClientCloses: true });
       }, idleTimeoutMs);
     };
     armIdleTimer();
@@ -247,14 +250,15 @@ function errorFrame(requestId: number, opcode: number, error: XrdError): Buffer 
 }
 
 /**
- * Says why on request id 0 and hangs up. A client that does not read cannot keep the socket: it is
- * destroyed once the notice is out, or after a grace period.
+ * Says why on request id 0 and hangs up: at once when the notice is out, or (`untilClientCloses`)
+ * when the client closes its end. Either way a client that does not read or does not close cannot
+ * keep the socket past a grace period.
  */
-function closeWith(socket: Socket, error: XrdError): void {
+function closeWith(socket: Socket, error: XrdError, options: { untilClientCloses?: boolean } = {}): void {
   const grace = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  socket.once('close', () => clearTimeout(grace));
   socket.end(errorFrame(0, 0, error), () => {
-    clearTimeout(grace);
-    socket.destroy();
+    if (!options.untilClientCloses) socket.destroy();
   });
 }
 

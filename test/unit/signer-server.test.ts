@@ -4,11 +4,10 @@
  * after an idle close. The real daemon with SoftHSM is test/softhsm/signer-sockets.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { XrdError } from '../../src/platform/errors.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient, SignerConnection } from '../../src/signer/signer-client.ts';
 import { SignerServer, type ConnectionLimits, type SignerHandler } from '../../src/signer/signer-server.ts';
@@ -56,8 +55,8 @@ async function listen(service: SignerHandler, options: { operations?: ReadonlySe
 }
 
 /** A raw connection recording the frames it gets and whether it was closed. */
-function raw(path: string) {
-  const socket = createConnection(path);
+function raw(path: string, options: { allowHalfOpen?: boolean } = {}) {
+  const socket = createConnection({ path, ...options });
   sockets.push(socket);
   const decoder = new FrameDecoder();
   const frames: { requestId: number; kind: number; code?: string }[] = [];
@@ -161,23 +160,73 @@ describe('signer socket server', () => {
     client.close();
   });
 
-  it('a SignerConnection idle past the timeout sends its next request on a new connection, and the service runs it once', async () => {
+  it('a client idle past the timeout sends its next request on a new connection, and the service runs it once', async () => {
     const fake = promptService();
-    const { path } = await listen(fake.service, { limits: { idleTimeoutMs: 50 } });
-    const connection = await SignerConnection.open(path);
-    await expect(connection.call('health', {})).resolves.toEqual({ op: 'health' });
-    await new Promise((r) => setTimeout(r, 200));
-    await expect(connection.call('listTokens', {})).resolves.toEqual({ op: 'listTokens' });
+    const { server, path } = await listen(fake.service, { limits: { idleTimeoutMs: 50 } });
+    const client = await SignerClient.connect(path);
+    await expect(client.call('health', {})).resolves.toEqual({ op: 'health' });
+    await until('the daemon closed the idle connection', () => server.stats().connections === 0);
+    await expect(client.call('listTokens', {})).resolves.toEqual({ op: 'listTokens' });
     expect(fake.handled).toEqual(['health', 'listTokens']);
-    connection.close();
+    expect(client.closed).toBe(false);
+    client.close();
   });
 
-  it('a plain SignerClient reports the idle close with its code, not as a broken connection', async () => {
-    const { path } = await listen(promptService().service, { limits: { idleTimeoutMs: 50 } });
-    const client = await SignerClient.connect(path);
-    await new Promise((r) => setTimeout(r, 200));
-    const err = await client.call('health', {}).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(XrdError);
-    expect(err).toMatchObject({ code: 'IdleConnectionClosed' });
+  it('idle race, daemon side: a request that arrives after the idle close is never run, and the connection stays writable until the client hangs up', async () => {
+    const fake = promptService();
+    const { path } = await listen(fake.service, { limits: { idleTimeoutMs: 50 } });
+    // Half-open as a client that has not yet read the daemon's end: it can still write.
+    const c = raw(path, { allowHalfOpen: true });
+    await until('the idle notice arrives', () => c.frames.length === 1);
+    const written = new Promise<Error | null | undefined>((r) => c.socket.write(request(1, 'deleteKey', { keyId: 'AB' }), r));
+    expect(await written).toBeFalsy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fake.handled).toEqual([]);
+    expect(c.frames).toEqual([{ requestId: 0, kind: FrameKind.Error, code: 'IdleConnectionClosed' }]);
+  });
+
+  it('idle race, client side: requests waiting when the idle notice comes are sent again on a new connection and answered', async () => {
+    // A daemon stand-in: the first connection takes two requests, answers neither and closes for
+    // idleness, as the daemon does with requests it has not read; the second answers everything.
+    const dir = mkdtempSync(join(tmpdir(), 'xrd-server-'));
+    dirs.push(dir);
+    const path = join(dir, 's.sock');
+    let connections = 0;
+    const seen: number[][] = [];
+    const standIn = createServer((socket) => {
+      const n = connections++;
+      const decoder = new FrameDecoder();
+      seen[n] = [];
+      socket.on('data', (d) => {
+        for (const f of decoder.push(d)) {
+          seen[n]!.push(f.requestId);
+          if (n > 0) socket.write(encodeFrame(FrameKind.Response, f.requestId, f.opcode, 0, JSON.stringify({ answeredOn: n })));
+          else if (seen[0]!.length === 2) socket.end(encodeFrame(FrameKind.Error, 0, 0, 0, JSON.stringify({ code: 'IdleConnectionClosed', faultCode: 'Signer.IdleConnectionClosed', message: '', details: {} })));
+        }
+      });
+    });
+    await new Promise<void>((r) => standIn.listen(path, r));
+    try {
+      const client = await SignerClient.connect(path);
+      const answers = await Promise.all([client.call('health', {}), client.call('sign', { keyId: 'AB', algorithm: 'SHA256withRSA', digest: '' })]);
+      expect(answers).toEqual([{ answeredOn: 1 }, { answeredOn: 1 }]);
+      expect(seen).toEqual([[1, 2], [1, 2]]);
+      client.close();
+    } finally {
+      standIn.close();
+    }
+  });
+
+  it('a SignerConnection is a client that also comes back after the daemon restarts', async () => {
+    const fake = promptService();
+    const first = await listen(fake.service);
+    const connection = new SignerConnection(first.path);
+    await expect(connection.call('health', {})).resolves.toEqual({ op: 'health' });
+    await first.server.close();
+    await expect(connection.call('health', {})).rejects.toMatchObject({ code: expect.stringMatching(/IOError|NetworkError/) });
+    const again = await SignerServer.listen(fake.service, { socketPath: first.path, name: 'test' }, silentLogger());
+    servers.push(again);
+    await expect(connection.call('health', {})).resolves.toEqual({ op: 'health' });
+    connection.close();
   });
 });
