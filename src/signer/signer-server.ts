@@ -55,7 +55,8 @@ interface Connection {
   inFlight: number;
   /** Bytes of the requests in flight (whole frames). */
   inFlightBytes: number;
-  idle?: NodeJS.Timeout;
+  /** Restarted by every complete request and every answer; when it fires with nothing in flight, the connection is idle. */
+  idle: NodeJS.Timeout | undefined;
 }
 
 /** How long a closing notice may wait for a client that does not read before the socket is destroyed. */
@@ -151,7 +152,7 @@ export class SignerServer {
       closeWith(socket, new XrdError('TooManyConnections', { socket: this.options.name, limit: maxConnections }));
       return;
     }
-    const c: Connection = { decoder: new FrameDecoder(this.maxFrame), inFlight: 0, inFlightBytes: 0 };
+    const c: Connection = { decoder: new FrameDecoder(this.maxFrame), inFlight: 0, inFlightBytes: 0, idle: undefined };
     this.connections.set(socket, c);
     const writer = new BatchingWriter(socket, setImmediate);
     const overBound = () => c.inFlight >= this.maxInFlight || c.inFlightBytes >= maxPendingBytes;
@@ -161,17 +162,19 @@ export class SignerServer {
       socket.removeAllListeners('data');
       socket.resume();
     };
-    const armIdleTimer = () => {
-      c.idle = setTimeout(() => {
-        // Nothing in flight, and no request the client sends from now on is read: the client may
-        // send the requests it has not had an answer to again, on a new connection. The socket
-        // stays open for writing until the client hangs up, so that its requests written meanwhile
-        // do not fail with EPIPE before it reads why.
-        stopReading();
-        closeWith(socket, new XrdError('IdleConnectionClosed', { seconds: idleTimeoutMs / 1000 }), { untilClientCloses: true });
-      }, idleTimeoutMs);
-    };
-    armIdleTimer();
+    c.idle = setTimeout(() => {
+      // A request still running (a slow HSM, a 4096-bit key) keeps the connection.
+      if (c.inFlight > 0) {
+        c.idle!.refresh();
+        return;
+      }
+      // Nothing in flight, and no request the client sends from now on is read: the client may
+      // send the requests it has not had an answer to again, on a new connection. The socket stays
+      // open for writing until the client hangs up, so that its requests written meanwhile do not
+      // fail with EPIPE before it reads why.
+      stopReading();
+      closeWith(socket, new XrdError('IdleConnectionClosed', { seconds: idleTimeoutMs / 1000 }), { untilClientCloses: true });
+    }, idleTimeoutMs);
     socket.on('close', () => {
       clearTimeout(c.idle);
       this.connections.delete(socket);
@@ -190,7 +193,7 @@ export class SignerServer {
       }
       for (const frame of frames) {
         const bytes = 4 + HEADER_LENGTH + frame.body.length;
-        clearTimeout(c.idle);
+        c.idle!.refresh();
         c.inFlight++;
         c.inFlightBytes += bytes;
         void this.dispatch(frame).then((response) => {
@@ -198,7 +201,7 @@ export class SignerServer {
           c.inFlightBytes -= bytes;
           if (socket.destroyed || socket.writableEnded) return;
           writer.write(response);
-          if (c.inFlight === 0) armIdleTimer();
+          c.idle!.refresh();
           if (!overBound() && socket.isPaused()) socket.resume();
         });
       }
@@ -214,17 +217,14 @@ export class SignerServer {
       if (frame.kind !== FrameKind.Request) throw new XrdError('MalformedRequest', { reason: `frame kind ${frame.kind} is not a request` });
       const op = OPERATION_BY_CODE.get(opcode);
       if (!op) throw new XrdError('UnknownOperation', { op: opcode });
-      let body: unknown;
-      try {
-        body = frame.body.length === 0 ? {} : JSON.parse(frame.body.toString('utf8'));
-      } catch (err) {
-        throw new XrdError('MalformedRequest', { reason: 'body is not JSON' }, { cause: err });
-      }
       if (this.options.operations && !this.options.operations.has(op)) {
         this.log.warn({ socket: this.options.name, op }, 'operation refused on this socket');
-        this.service.refused(op, body, this.options.name);
+        this.service.refused(op, parseBody(frame.body, () => ({})), this.options.name);
         throw new XrdError('OperationNotAllowed', { op, socket: this.options.name });
       }
+      const body = parseBody(frame.body, (err) => {
+        throw new XrdError('MalformedRequest', { reason: 'body is not JSON' }, { cause: err });
+      });
       const timeoutMs = Math.min(frame.timeoutMs || this.defaultTimeoutMs, this.maxTimeoutMs);
       const deadline = this.deadlines.start(timeoutMs);
       try {
@@ -241,6 +241,15 @@ export class SignerServer {
       if (error.code === 'InternalError') this.log.error({ err, opcode }, 'request failed unexpectedly');
       return errorFrame(requestId, opcode, error);
     }
+  }
+}
+
+/** A request body as JSON (an empty body is `{}`), or what `otherwise` makes of the parse error. */
+function parseBody(body: Buffer, otherwise: (err: unknown) => unknown): unknown {
+  try {
+    return body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    return otherwise(err);
   }
 }
 

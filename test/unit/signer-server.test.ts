@@ -82,8 +82,13 @@ describe('signer socket server', () => {
     const client = await SignerClient.connect(path);
     await expect(client.call('deleteKey', { keyId: 'AB' })).rejects.toMatchObject({ code: 'OperationNotAllowed', details: { op: 'deleteKey', socket: 'test' } });
     await expect(client.call('sign', { keyId: 'AB', algorithm: 'SHA256withRSA', digest: '' })).resolves.toEqual({ op: 'sign' });
+    // Refused before its body is looked at: even one that is not JSON.
+    const c = raw(path);
+    c.socket.write(encodeFrame(FrameKind.Request, 9, OPCODES.deleteKey, 0, '{not json'));
+    await until('the refusal', () => c.frames.length === 1);
+    expect(c.frames[0]).toEqual({ requestId: 9, kind: FrameKind.Error, code: 'OperationNotAllowed' });
     expect(fake.handled).toEqual(['sign']);
-    expect(refused).toEqual(['deleteKey']);
+    expect(refused).toEqual(['deleteKey', 'deleteKey']);
     client.close();
   });
 
