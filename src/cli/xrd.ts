@@ -4,6 +4,7 @@
  * go into the signer and nowhere else.
  * Exit codes: 0 success, 1 the operation failed (coded error), 2 usage error, 3 signer unreachable.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -21,6 +22,7 @@ import { readAsicFile, verifyAsicFile, type AsicFileContents } from '../signatur
 import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
+import { defaultAdminSocket, defaultProxySocket } from '../signer/socket-paths.ts';
 import type { CertStatus } from '../signer/keyconf-store.ts';
 import type { SignerService } from '../signer/signer-service.ts';
 import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
@@ -44,6 +46,12 @@ const OPTIONS = {
   devices: { type: 'string' },
   'socket-mode': { type: 'string' },
   'socket-group': { type: 'string' },
+  'proxy-socket': { type: 'string' },
+  'proxy-socket-mode': { type: 'string' },
+  'proxy-socket-group': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'max-pending-bytes': { type: 'string' },
   token: { type: 'string' },
   label: { type: 'string' },
   module: { type: 'string' },
@@ -135,7 +143,7 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
   xrd local start [--dir var/local] [--json]   a complete local instance on loopback: test PKI, two security servers
                    (SoftHSM token, signer, proxy, admin API each), a blank third to register (MEMBER_01), test services;
                    prints endpoints, admin API keys and curl calls
-  xrd proxy start [--data-dir D] [--conf DIR] [--socket P] [--client-address A] [--server-address A]
+  xrd proxy start [--data-dir D] [--conf DIR] [--proxy-socket P] [--client-address A] [--server-address A]
                   [--http-port 8080] [--https-port 8443] [--server-port 5500] [--ocsp-port 5577]
                   [--monitoring-port 2080] [--remote-server-port 5500] [--remote-ocsp-port 5577]
                   [--max-message-bytes N (0: no limit)] [--max-soap-bytes N] [--spool-threshold-bytes N]
@@ -146,7 +154,9 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
 ${ADMIN_USAGE}
 
   xrd daemon start [--data-dir D] [--devices devices.ini] [--conf DIR] [--anchor anchor.xml] [--allowed-federations ALL|NONE|I1,I2]
-                   [--socket P] [--socket-group GID --socket-mode 660]
+                   [--socket P] [--socket-group G --socket-mode 660]                 administration: every operation
+                   [--proxy-socket P] [--proxy-socket-group G --proxy-socket-mode 660]   the proxies': signing, OCSP (docs/security.md)
+                   [--max-connections 32] [--idle-timeout 60] [--max-pending-bytes 1048576]   per socket, per connection
                    [--token REF] [--pin-file F | --pin-env VAR] [--so-pin-file F | --so-pin-env VAR] [--no-prompt]
                    [--autologin file:PATH | credential:NAME | exec:PATH]   unattended login (docs/operations.md)
   xrd daemon status
@@ -181,9 +191,10 @@ ${BACKUP_USAGE}
 
 Tokens are named by token id, label, serial number or pkcs11: URI. PINs are asked for, or read from
 --pin-file / --pin-env (--new-pin-*, --so-pin-* likewise); --pin works only with --insecure-pin-arg.
-Every command takes --json and --socket (default $XRD_SIGNER_SOCKET or <data-dir>/signer.sock;
-data dir: --data-dir, $XRD_DATA_DIR or ./var). The configuration directory is --conf,
-$XRD_GLOBALCONF_DIR or <data-dir>/globalconf.`;
+Every command takes --json and --socket, the signer's administration socket (default $XRD_SIGNER_SOCKET
+or <data-dir>/signer.sock; data dir: --data-dir, $XRD_DATA_DIR or ./var); proxy start uses --proxy-socket
+(default $XRD_SIGNER_PROXY_SOCKET or signer-proxy.sock beside --socket). Groups (G) are names or numbers.
+The configuration directory is --conf, $XRD_GLOBALCONF_DIR or <data-dir>/globalconf.`;
 
 
 export async function main(argv: string[]): Promise<number> {
@@ -202,7 +213,7 @@ export async function main(argv: string[]): Promise<number> {
   const [group, command, ...rest] = positionals;
   try {
     if (group === 'daemon' && command === 'start') return await daemonStart(values);
-    if (group === 'proxy' && command === 'start') return await proxyStart(values, dataDir(values), globalConfDir(values, false)!, socketPath(values));
+    if (group === 'proxy' && command === 'start') return await proxyStart(values, dataDir(values), globalConfDir(values, false)!, proxySocketPath(values));
     if (group === 'proxy' && command === 'internal-cert') return internalCertCommand(rest[0], rest.slice(1), values, dataDir(values));
     if (group === 'local' && command === 'start') return await localStart(values);
     if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values), socketPath: socketPath(values), globalConfDir: globalConfDir(values, false)!, devicesIni: devicesIni(values) });
@@ -257,8 +268,38 @@ function devicesIni(values: Values): string {
   return values.devices ?? process.env.XRD_DEVICES_INI ?? join(PROJECT_ROOT, 'native-config/devices.ini');
 }
 
+/** The administration socket: what every command but `proxy start` talks to. */
 function socketPath(values: Values): string {
-  return values.socket ?? process.env.XRD_SIGNER_SOCKET ?? join(dataDir(values), 'signer.sock');
+  return values.socket ?? process.env.XRD_SIGNER_SOCKET ?? defaultAdminSocket(dataDir(values));
+}
+
+/** The proxies' socket, beside the administration socket unless named. */
+function proxySocketPath(values: Values): string {
+  return values['proxy-socket'] ?? process.env.XRD_SIGNER_PROXY_SOCKET ?? defaultProxySocket(socketPath(values));
+}
+
+/** A group by number, or by name as the system resolves it (getent: /etc/group, LDAP, …). */
+function groupId(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entry = spawnSync('getent', ['group', value], { encoding: 'utf8' });
+  const gid = entry.status === 0 ? entry.stdout.split(':')[2] : undefined;
+  if (gid === undefined || !/^\d+$/.test(gid)) throw new UsageError(`${flag}: no group ${value}`);
+  return Number(gid);
+}
+
+function fileMode(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-7]{3,4}$/.test(value)) throw new UsageError(`${flag} must be an octal mode such as 660, not ${value}`);
+  return parseInt(value, 8);
+}
+
+/** A whole number of at least `min` from a flag, or undefined when the flag is absent. */
+function count(value: string | undefined, flag: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be a whole number of at least ${min}, not ${value}`);
+  return n;
 }
 
 function pinSource(values: Values, prefix: '' | 'new-' | 'so-'): SecretSource {
@@ -290,7 +331,7 @@ async function daemonStart(values: Values): Promise<number> {
       throw new UsageError(toXrdError(err).message);
     }
   }
-  const socketMode = values['socket-mode'] ? parseInt(values['socket-mode'], 8) : undefined;
+  const idleSeconds = count(values['idle-timeout'], '--idle-timeout');
   // Loaded only here: the PKCS#11 layer must not enter the processes of other commands (the proxy).
   const { startSignerDaemon } = await import('../signer/signer-daemon.ts');
   const daemon = await startSignerDaemon(
@@ -298,8 +339,16 @@ async function daemonStart(values: Values): Promise<number> {
       dataDir: dataDir(values),
       devicesIni: devicesIni(values),
       socketPath: socketPath(values),
-      socketMode,
-      socketGroup: values['socket-group'] ? Number(values['socket-group']) : undefined,
+      socketMode: fileMode(values['socket-mode'], '--socket-mode'),
+      socketGroup: groupId(values['socket-group'], '--socket-group'),
+      proxySocketPath: proxySocketPath(values),
+      proxySocketMode: fileMode(values['proxy-socket-mode'], '--proxy-socket-mode'),
+      proxySocketGroup: groupId(values['proxy-socket-group'], '--proxy-socket-group'),
+      connectionLimits: {
+        maxConnections: count(values['max-connections'], '--max-connections'),
+        idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
+        maxPendingBytes: count(values['max-pending-bytes'], '--max-pending-bytes'),
+      },
       globalConfDir: globalConfDir(values, values.anchor === undefined),
       anchorFile: values.anchor,
       allowedFederations: allowedFederations(values),
@@ -322,7 +371,7 @@ async function daemonStart(values: Values): Promise<number> {
     const e = toXrdError(err);
     log.error({ code: e.faultCode, message: e.message }, 'token not activated at start; use `xrd token login`');
   }
-  process.stdout.write(`signer listening on ${daemon.socketPath}\n`);
+  process.stdout.write(`signer listening on ${daemon.socketPath} (administration) and ${daemon.proxySocketPath} (proxies)\n`);
   return new Promise<number>(() => {
     // Runs until a signal stops it.
   });
@@ -382,7 +431,14 @@ async function runClientCommand(group: string, command: string | undefined, rest
     switch (group === 'sign' ? 'sign' : `${group} ${command ?? ''}`.trim()) {
       case 'daemon status': {
         const health = await call('health', {});
-        return out(health, () => [`signer ${health.status}, up ${health.uptimeSeconds} s`, ...health.modules.map((m) => `module ${m.type}: ${m.loaded ? 'loaded' : `FAILED ${m.error ?? ''}`}`), ...health.tokens.map((t) => `token ${t.tokenId}: ${tokenState(t)}`)].join('\n'));
+        return out(health, () =>
+          [
+            `signer ${health.status}, up ${health.uptimeSeconds} s`,
+            ...health.modules.map((m) => `module ${m.type}: ${m.loaded ? 'loaded' : `FAILED ${m.error ?? ''}`}`),
+            ...health.tokens.map((t) => `token ${t.tokenId}: ${tokenState(t)}`),
+            ...(health.connections ?? []).map((c) => `socket ${c.socket}: ${c.connections} connection(s), ${c.pendingBytes} bytes pending, ${c.refusedConnections} refused`),
+          ].join('\n'),
+        );
       }
       case 'token list': {
         const tokens = await call('listTokens', {});

@@ -19,6 +19,7 @@ import { ApiKeyStore, ROLES, apiKeysFile } from '../admin/api-keys.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
 import { serializeServerConf, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
 import { SignerClient, waitForOcspResponses } from '../signer/signer-client.ts';
+import { defaultAdminSocket, defaultProxySocket } from '../signer/socket-paths.ts';
 import { startTestServices, type TestServices, type TestServicesOptions } from '../testservices/test-services.ts';
 import { DEFAULT_LAYOUT, layoutClient, signingMembers, type LocalLayout } from '../testpki/local-layout.ts';
 import { LocalPki } from '../testpki/local-pki.ts';
@@ -70,7 +71,10 @@ export interface LocalServer {
   readonly serverId: string;
   readonly address: string;
   readonly dir: string;
+  /** The signer's administration socket (the admin API, setup, tests). */
   readonly signerSocket: string;
+  /** The signer's socket for the proxy: signing and OCSP only (docs/security.md). */
+  readonly signerProxySocket: string;
   readonly tokenId: string;
   readonly proxyDataDir: string;
   readonly httpUrl: string;
@@ -174,7 +178,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       serverId,
       address,
       dir: serverDir,
-      signerSocket: join(serverDir, 'signer', 'signer.sock'),
+      signerSocket: defaultAdminSocket(join(serverDir, 'signer')),
+      signerProxySocket: defaultProxySocket(defaultAdminSocket(join(serverDir, 'signer'))),
       tokenId: '',
       proxyDataDir: join(serverDir, 'proxy'),
       httpUrl: `http://127.0.0.1:${http}`,
@@ -214,7 +219,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     await stop(`${s.serverId} proxy`);
     const { http, https, monitoring, health } = proxyPorts.get(s.serverId)!;
     const args = [
-      XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--socket', s.signerSocket,
+      XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--proxy-socket', s.signerProxySocket,
       '--client-address', '127.0.0.1', '--server-address', s.address,
       '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring), '--health-port', String(health),
       '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),

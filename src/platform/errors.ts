@@ -101,6 +101,9 @@ export const ERROR_CODES = {
   RequestTimeout: { message: 'Request did not complete within {timeoutMs} ms', httpStatus: 504 },
   Busy: { message: 'Too many requests waiting for token {tokenId}', httpStatus: 503 },
   AlreadyRunning: { message: 'Another signer daemon is listening on {socketPath}', httpStatus: 409 },
+  OperationNotAllowed: { message: 'Operation {op} is not allowed on the signer\'s {socket} socket', httpStatus: 403 },
+  TooManyConnections: { message: 'The signer\'s {socket} socket already has {limit} connections', httpStatus: 503 },
+  IdleConnectionClosed: { message: 'The signer closed the connection after {seconds} s without a request', httpStatus: 503 },
   // Message processing in the proxies (MESS_02–07, MESS_04); names as the reference's ErrorCodes
   SslAuthenticationFailed: { message: '{reason}', httpStatus: 401 },
   InvalidContentType: { message: 'Invalid content type: {contentType}', httpStatus: 400 },

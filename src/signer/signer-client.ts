@@ -4,7 +4,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { DeadlineTimer, type Deadline } from '../platform/deadline.ts';
-import { XrdError, isErrorCode, type ErrorDetails } from '../platform/errors.ts';
+import { XrdError, isErrorCode, toXrdError, type ErrorDetails } from '../platform/errors.ts';
 import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './wire/frame.ts';
 import { OPCODES, type OperationName, type Operations } from './wire/operations.ts';
 
@@ -12,6 +12,8 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
   deadline: Deadline;
+  /** The request as sent, to send again after an idle close. */
+  frame: Buffer;
 }
 
 export interface CallOptions {
@@ -23,41 +25,23 @@ export class SignerClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closedError: XrdError | undefined;
-  private readonly writer: BatchingWriter;
+  /** The connection in use; undefined after the daemon closed it for idleness, until the next call. */
+  private socket: Socket | undefined;
+  private writer: BatchingWriter | undefined;
+  private reconnecting = false;
   private readonly deadlines = new DeadlineTimer(100);
 
   private constructor(
-    private readonly socket: Socket,
+    private readonly socketPath: string,
+    socket: Socket,
     private readonly defaultTimeoutMs: number,
   ) {
-    // Requests made in the same tick (pipelining callers) leave in one write.
-    this.writer = new BatchingWriter(socket, process.nextTick);
-    const decoder = new FrameDecoder(64 * 1024 * 1024);
-    socket.on('data', (chunk: Buffer) => {
-      let frames;
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        this.fail(new XrdError('IOError', { reason: `signer sent a malformed frame: ${(err as Error).message}` }, { cause: err }));
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) this.settle(frame.requestId, frame.kind, frame.body);
-    });
-    socket.on('error', (err) => this.fail(new XrdError('IOError', { reason: `signer connection failed: ${err.message}` }, { cause: err })));
-    socket.on('close', () => this.fail(new XrdError('IOError', { reason: 'signer closed the connection' })));
+    this.use(socket);
   }
 
   /** @throws NetworkError when nothing listens on the socket */
-  static connect(socketPath: string, options: { timeoutMs?: number } = {}): Promise<SignerClient> {
-    return new Promise((resolve, reject) => {
-      const socket = createConnection(socketPath);
-      socket.once('connect', () => {
-        socket.removeAllListeners('error');
-        resolve(new SignerClient(socket, options.timeoutMs ?? 30_000));
-      });
-      socket.once('error', (err) => reject(new XrdError('NetworkError', { target: socketPath, reason: err.message }, { cause: err })));
-    });
+  static async connect(socketPath: string, options: { timeoutMs?: number } = {}): Promise<SignerClient> {
+    return new SignerClient(socketPath, await openSocket(socketPath), options.timeoutMs ?? 30_000);
   }
 
   /** @throws XrdError with the daemon's code, RequestTimeout, IOError */
@@ -73,19 +57,89 @@ export class SignerClient {
         this.pending.delete(id);
         reject(err);
       });
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline });
-      this.writer.write(encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, JSON.stringify(req)));
+      const frame = encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, JSON.stringify(req));
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, frame });
+      // Without a connection, a new one sends it when it opens.
+      if (this.writer) this.writer.write(frame);
+      else this.reconnect();
     });
   }
 
-  /** Set once the connection is gone; every later call fails with it. */
+  /** Set once the connection is gone for good; every later call fails with it. */
   get closed(): boolean {
     return this.closedError !== undefined;
   }
 
   close(): void {
-    this.socket.end();
-    this.socket.destroy();
+    const socket = this.socket;
+    this.fail(new XrdError('IOError', { reason: 'signer client closed' }));
+    socket?.end();
+    socket?.destroy();
+  }
+
+  private use(socket: Socket): void {
+    this.socket = socket;
+    // Requests made in the same tick (pipelining callers) leave in one write.
+    this.writer = new BatchingWriter(socket, process.nextTick);
+    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    const lost = (err: XrdError) => {
+      if (this.socket === socket) this.fail(err);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      let frames;
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        lost(new XrdError('IOError', { reason: `signer sent a malformed frame: ${(err as Error).message}` }, { cause: err }));
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        if (this.socket !== socket) return;
+        // Request id 0 is the daemon saying why it hangs up (TooManyConnections, IdleConnectionClosed,
+        // a framing error).
+        if (frame.requestId === 0 && frame.kind === FrameKind.Error) this.hangUp(socket, parseWireError(frame.body));
+        else this.settle(frame.requestId, frame.kind, frame.body);
+      }
+    });
+    socket.on('error', (err) => lost(new XrdError('IOError', { reason: `signer connection failed: ${err.message}` }, { cause: err })));
+    socket.on('close', () => lost(new XrdError('IOError', { reason: 'signer closed the connection' })));
+  }
+
+  /**
+   * The daemon hangs up. After an idle close it read none of the requests still waiting
+   * (signer-server.ts): they go again on a new connection, opened now for them or at the next call.
+   * Any other reason fails them.
+   */
+  private hangUp(socket: Socket, reason: XrdError): void {
+    if (reason.code !== 'IdleConnectionClosed') {
+      this.fail(reason);
+      return;
+    }
+    this.socket = undefined;
+    this.writer = undefined;
+    socket.destroy();
+    if (this.pending.size > 0) this.reconnect();
+  }
+
+  private reconnect(): void {
+    if (this.reconnecting || this.closedError) return;
+    this.reconnecting = true;
+    openSocket(this.socketPath).then(
+      (fresh) => {
+        this.reconnecting = false;
+        if (this.closedError) {
+          fresh.destroy();
+          return;
+        }
+        this.use(fresh);
+        for (const p of this.pending.values()) this.writer!.write(p.frame);
+      },
+      (err: unknown) => {
+        this.reconnecting = false;
+        this.fail(toXrdError(err));
+      },
+    );
   }
 
   private settle(id: number, kind: number, body: Buffer): void {
@@ -110,15 +164,34 @@ export class SignerClient {
   }
 }
 
+function openSocket(socketPath: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => reject(new XrdError('NetworkError', { target: socketPath, reason: err.message }, { cause: err })));
+  });
+}
+
+function parseWireError(body: Buffer): XrdError {
+  try {
+    return fromWire(JSON.parse(body.toString('utf8')) as WireError);
+  } catch (err) {
+    return new XrdError('IOError', { reason: 'signer sent an error that is not JSON' }, { cause: err });
+  }
+}
+
 function fromWire(e: WireError): XrdError {
   if (isErrorCode(e.code)) return new XrdError(e.code, e.details as ErrorDetails);
   return new XrdError('InternalError', { reason: `${e.faultCode}: ${e.message}` });
 }
 
 /**
- * A signer connection for long-running callers (the proxies): connects on first use and again
- * after the daemon restarts, so a signer that was down costs the requests made meanwhile a
- * NetworkError, not the proxy its connection.
+ * A signer connection for long-running callers (the proxies, the admin API): connects on first use
+ * and again after the daemon restarts, so a signer that was down costs the requests made meanwhile
+ * a NetworkError, not the proxy its connection.
  */
 export class SignerConnection {
   private current: SignerClient | undefined;
@@ -129,6 +202,7 @@ export class SignerConnection {
     private readonly options: { timeoutMs?: number } = {},
   ) {}
 
+  /** @throws XrdError with the daemon's code, RequestTimeout, IOError, NetworkError */
   async call<O extends OperationName>(op: O, req: Operations[O]['req'], options: CallOptions = {}): Promise<Operations[O]['res']> {
     return (await this.connected()).call(op, req, options);
   }

@@ -1,9 +1,10 @@
 /**
  * Assembles a running signer: PKCS#11 modules from devices.ini, the keyconf database, the audit log,
- * the service and its socket server. The embedded default is a SoftHSM token under the data folder.
+ * the service and its two socket servers — administration (every operation) and the proxies' (what
+ * a proxy needs, docs/security.md). The embedded default is a SoftHSM token under the data folder.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
 import { writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -13,7 +14,9 @@ import { DEFAULT_TOKEN_OPTIONS, TokenManager } from '../token/token-manager.ts';
 import { fileAuditLog } from './audit-log.ts';
 import { KeyconfStore } from './keyconf-store.ts';
 import { watchRegistrations } from './registration-watcher.ts';
-import { SignerServer, type SignerServerOptions } from './signer-server.ts';
+import { SignerServer, type ConnectionLimits, type SignerServerOptions } from './signer-server.ts';
+import { defaultAdminSocket, defaultProxySocket } from './socket-paths.ts';
+import { PROXY_OPERATIONS } from './wire/operations.ts';
 import { SignerService } from './signer-service.ts';
 import { ConfigurationClient } from '../globalconf/configuration-client.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
@@ -26,9 +29,19 @@ export interface SignerDaemonConfig {
   readonly dataDir: string;
   /** X-Road devices.ini with the PKCS#11 modules. */
   readonly devicesIni: string;
+  /** The administration socket (every operation): `<data dir>/signer.sock` by default, mode 0600. */
   readonly socketPath?: string;
   readonly socketMode?: number;
   readonly socketGroup?: number;
+  /**
+   * The proxies' socket (PROXY_OPERATIONS only): `signer-proxy.sock` beside the administration
+   * socket by default, mode 0600.
+   */
+  readonly proxySocketPath?: string;
+  readonly proxySocketMode?: number;
+  readonly proxySocketGroup?: number;
+  /** Per socket: connections, idle time and bytes held per connection (signer-server.ts). */
+  readonly connectionLimits?: Partial<ConnectionLimits>;
   readonly sessionPoolSize?: number;
   readonly maxInFlightPerConnection?: number;
   readonly defaultTimeoutMs?: number;
@@ -52,6 +65,7 @@ export interface SignerDaemon {
   readonly service: SignerService;
   readonly tokens: TokenManager;
   readonly socketPath: string;
+  readonly proxySocketPath: string;
   close(): Promise<void>;
 }
 
@@ -70,24 +84,25 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
   for (const problem of parsed.problems) log.error(problem, 'devices.ini section skipped');
   if (parsed.modules.length === 0) throw new XrdError('InvalidConfiguration', { reason: `${config.devicesIni} names no usable PKCS#11 module` });
 
-  const socketPath = config.socketPath ?? join(config.dataDir, 'signer.sock');
-  const serverOptions: SignerServerOptions = {
-    socketPath,
-    socketMode: config.socketMode,
-    socketGroup: config.socketGroup,
-    maxInFlightPerConnection: config.maxInFlightPerConnection,
-    defaultTimeoutMs: config.defaultTimeoutMs,
-  };
+  const socketPath = config.socketPath ?? defaultAdminSocket(config.dataDir);
+  const proxySocketPath = config.proxySocketPath ?? defaultProxySocket(socketPath);
+  if (resolve(proxySocketPath) === resolve(socketPath)) throw new XrdError('InvalidConfiguration', { reason: `the proxy socket must not be the administration socket (${socketPath})` });
+  const common = { maxInFlightPerConnection: config.maxInFlightPerConnection, defaultTimeoutMs: config.defaultTimeoutMs, limits: config.connectionLimits };
+  const serverOptions: SignerServerOptions[] = [
+    { ...common, name: 'admin', socketPath, socketMode: config.socketMode, socketGroup: config.socketGroup },
+    { ...common, name: 'proxy', socketPath: proxySocketPath, socketMode: config.proxySocketMode, socketGroup: config.proxySocketGroup, operations: PROXY_OPERATIONS },
+  ];
   const tokens = TokenManager.open(parsed.modules, log, { ...DEFAULT_TOKEN_OPTIONS, sessionPoolSize: config.sessionPoolSize ?? DEFAULT_TOKEN_OPTIONS.sessionPoolSize });
   const store = new KeyconfStore(join(config.dataDir, 'keyconf.sqlite'));
   const ocsp = new OcspCache(join(config.dataDir, 'ocsp-cache.sqlite'), log);
   const refresher = config.globalConfDir ? ocspRefresher(config, store, ocsp, log) : undefined;
   const audit = fileAuditLog(join(config.dataDir, 'audit.log'));
-  const service = new SignerService(tokens, store, ocsp, audit, log, () => refresher?.runSoon());
-  let server: SignerServer;
+  const servers: SignerServer[] = [];
+  const service = new SignerService(tokens, store, ocsp, audit, log, () => refresher?.runSoon(), () => servers.map((s) => s.stats()));
   try {
-    server = await SignerServer.listen(service, serverOptions, log);
+    for (const options of serverOptions) servers.push(await SignerServer.listen(service, options, log));
   } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
     tokens.close();
     store.close();
     ocsp.close();
@@ -108,11 +123,12 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
     service,
     tokens,
     socketPath,
+    proxySocketPath,
     async close() {
       registrations?.stop();
       await configurationClient?.stop();
       await refresher?.stop();
-      await server.close();
+      await Promise.all(servers.map((s) => s.close()));
       service.close();
       tokens.close();
       store.close();

@@ -21,7 +21,7 @@ import { parseOcspResponse } from '../trust/ocsp.ts';
 import type { AuditLog } from './audit-log.ts';
 import { SignatureStats } from './signature-stats.ts';
 import { CERT_STATUSES, type CertRecord, type CertStatus, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
-import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type TokenView } from './wire/operations.ts';
+import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type SocketStats, type TokenView } from './wire/operations.ts';
 
 const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert', 'activateCert', 'disableCert', 'setCertStatus', 'deleteCert', 'deleteKey']);
 
@@ -47,6 +47,8 @@ export class SignerService {
     private readonly log: Logger,
     /** Told when certificates were imported, deleted or changed state (the OCSP refresher listens). */
     private readonly certificatesChanged: () => void = () => undefined,
+    /** The daemon's sockets and their connections, for `health`. */
+    private readonly connections: () => SocketStats[] = () => [],
   ) {
     this.loopDelay.enable();
     this.handlers = {
@@ -149,6 +151,14 @@ export class SignerService {
     }
   }
 
+  /**
+   * A socket refused `op` (docs/security.md): administrative operations are audited as attempts,
+   * with the socket that refused them, since a proxy asking for them is not behaving as one.
+   */
+  refused(op: OperationName, req: unknown, socket: string): void {
+    if (ADMIN_OPERATIONS.has(op)) this.audit.record(op, { ...auditFields(req), socket }, { error: 'Signer.OperationNotAllowed' });
+  }
+
   private health(resetStats: boolean): Operations['health']['res'] {
     const tokens = this.tokens.list().map((t) => {
       const d = t.describe();
@@ -168,6 +178,7 @@ export class SignerService {
       eventLoopDelay,
       signatures: this.signatures.view(),
       ocsp: this.ocspView(),
+      connections: this.connections(),
     };
   }
 

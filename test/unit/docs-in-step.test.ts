@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/platform/errors.ts';
-import { OPCODES, PROTOCOL_VERSION } from '../../src/signer/wire/operations.ts';
+import { OPCODES, PROTOCOL_VERSION, PROXY_OPERATIONS } from '../../src/signer/wire/operations.ts';
 
 const doc = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8');
 
@@ -17,5 +17,10 @@ describe('docs in step with the code', () => {
     const rows = [...text.matchAll(/^\| (\d+) \| `(\w+)` \|/gm)].map((m) => [m[2], Number(m[1])]);
     expect(Object.fromEntries(rows)).toEqual(OPCODES);
     expect(text).toContain(`Protocol version: ${PROTOCOL_VERSION}`);
+  });
+
+  it('docs/signer-protocol.md marks exactly the operations the proxy socket serves', () => {
+    const marked = [...doc('signer-protocol.md').matchAll(/^\| \d+ \| `(\w+)` \| proxy \|/gm)].map((m) => m[1]);
+    expect(marked.sort()).toEqual([...PROXY_OPERATIONS].sort());
   });
 });

@@ -18,6 +18,29 @@ describe('signer protocol framing', () => {
     }
   });
 
+  it('slow drip: a 1 MiB frame arriving a byte per read is held once, not copied again with every byte', () => {
+    const frame = encodeFrame(FrameKind.Request, 5, 40, 0, JSON.stringify({ pad: 'x'.repeat(1024 * 1024 - 64) }));
+    const decoder = new FrameDecoder();
+    // Joining the held bytes with each read copied this frame 2^39 bytes over; doubling copies it about twice.
+    let early = 0;
+    for (let i = 0; i < frame.length - 1; i++) early += decoder.push(frame.subarray(i, i + 1)).length;
+    expect(early).toBe(0);
+    expect(decoder.pending).toBe(frame.length - 1);
+    const [decoded] = decoder.push(frame.subarray(frame.length - 1));
+    expect(decoded!.body.equals(frame.subarray(16))).toBe(true);
+    expect(decoder.pending).toBe(0);
+  });
+
+  it('a frame body stays intact while the decoder receives the next frames', () => {
+    const decoder = new FrameDecoder();
+    const first = encodeFrame(FrameKind.Request, 1, 40, 0, '{"n":"first"}');
+    const second = encodeFrame(FrameKind.Request, 2, 40, 0, '{"n":"second"}');
+    const [a] = decoder.push(first.subarray(0, 10)).concat(decoder.push(Buffer.concat([first.subarray(10), second.subarray(0, 5)])));
+    decoder.push(second.subarray(5, 20));
+    decoder.push(second.subarray(20));
+    expect(a!.body.toString()).toBe('{"n":"first"}');
+  });
+
   it('refuses a frame over the limit before buffering it', () => {
     const decoder = new FrameDecoder(1024);
     const header = Buffer.alloc(4);

@@ -1,9 +1,9 @@
 /**
  * The systemd units in native-config/systemd as an administrator relies on them: systemd's own
- * checker accepts them without a warning, every xrd flag in their command lines exists, the three
- * services meet at one socket that only group xrd can use, keys stay with a user of their own, the
- * hardening is in place (and MemoryDenyWriteExecute, which V8 cannot run under, is not), and the
- * users and directories files do what the units expect.
+ * checker accepts them without a warning, every xrd flag in their command lines exists, the proxy
+ * reaches the signer's proxy socket only and the admin API its administration socket, keys stay
+ * with a user of their own, the hardening is in place (and MemoryDenyWriteExecute, which V8 cannot
+ * run under, is not), and the users and directories files do what the units expect.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -89,14 +89,26 @@ describe('systemd units', () => {
     expect(xrdArgs('xrd-admin.service').slice(0, 2)).toEqual(['admin', 'start']);
   });
 
-  it('the signer socket sits in its runtime directory, open to group xrd only, and the proxy and admin use that socket', () => {
-    const socket = flag('xrd-signer.service', '--socket')!;
-    expect(socket).toBe(`/run/${one('xrd-signer.service', 'RuntimeDirectory')}/signer.sock`);
+  it('the proxy reaches only the proxy socket (group xrd); the admin API and the administration socket share group xrd-admin, which the proxy lacks', () => {
+    const dir = `/run/${one('xrd-signer.service', 'RuntimeDirectory')}`;
     expect(one('xrd-signer.service', 'RuntimeDirectoryMode')).toBe('0750');
-    expect(flag('xrd-signer.service', '--socket-mode')).toBe('660');
     expect(one('xrd-signer.service', 'Group')).toBe('xrd');
+    // The administration socket: every operation, group xrd-admin (the signer is in it to hand the socket over).
+    expect(flag('xrd-signer.service', '--socket')).toBe(`${dir}/signer.sock`);
+    expect(flag('xrd-signer.service', '--socket-mode')).toBe('660');
+    expect(flag('xrd-signer.service', '--socket-group')).toBe('xrd-admin');
+    expect(all('xrd-signer.service', 'SupplementaryGroups')).toEqual(['xrd-admin']);
+    // The proxies' socket: signing and OCSP, the signer's own group xrd.
+    expect(flag('xrd-signer.service', '--proxy-socket')).toBe(`${dir}/signer-proxy.sock`);
+    expect(flag('xrd-signer.service', '--proxy-socket-mode')).toBe('660');
+    expect(flag('xrd-signer.service', '--proxy-socket-group')).toBeUndefined();
+
+    expect(flag('xrd-proxy.service', '--proxy-socket')).toBe(`${dir}/signer-proxy.sock`);
+    expect(flag('xrd-proxy.service', '--socket')).toBeUndefined();
+    expect(all('xrd-proxy.service', 'SupplementaryGroups')).toEqual([]);
+    expect(flag('xrd-admin.service', '--socket')).toBe(`${dir}/signer.sock`);
+    expect(all('xrd-admin.service', 'SupplementaryGroups')).toEqual(['xrd-admin']);
     for (const u of ['xrd-proxy.service', 'xrd-admin.service'] as const) {
-      expect(flag(u, '--socket')).toBe(socket);
       expect(one(u, 'Group')).toBe('xrd');
       // A user of its own for the keys: the proxy and the admin API cannot read the signer's files.
       expect(one(u, 'User')).not.toBe(one('xrd-signer.service', 'User'));
@@ -175,6 +187,8 @@ describe('systemd units', () => {
     const passwd = Object.fromEntries(readFileSync(join(root, 'etc/passwd'), 'utf8').trim().split('\n').map((l) => l.split(':')).map((f) => [f[0]!, { uid: Number(f[2]), gid: Number(f[3]) }]));
     for (const u of UNITS) expect(passwd[one(u, 'User')!], u).toBeDefined();
     expect(passwd['xrd-signer']!.gid).toBe(passwd.xrd!.gid);
+    const groups = readFileSync(join(root, 'etc/group'), 'utf8').trim().split('\n').map((l) => l.split(':')[0]);
+    expect(groups).toEqual(expect.arrayContaining(['xrd', 'xrd-admin']));
     const dirs = spawnSync(tmpfiles, [`--root=${root}`, '--create', join(DIR, 'xrd.tmpfiles.conf')], { encoding: 'utf8' });
     expect(dirs.status, dirs.stderr).toBe(0);
     const shared = statSync(join(root, resolve(flag('xrd-signer.service', '--conf')!, '..')));

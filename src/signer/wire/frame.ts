@@ -35,40 +35,65 @@ export function encodeFrame(kind: FrameKind, requestId: number, opcode: number, 
   return frame;
 }
 
-/** Splits a byte stream into frames; a frame over the limit or too short to hold a header throws. */
+/**
+ * Splits a byte stream into frames. A frame's length is checked as soon as its 4 length bytes are
+ * in, so an incomplete frame never holds more than the limit. An incomplete frame grows in a buffer
+ * that doubles when full: joining the held bytes with each new read copied a 1 MiB frame sent a
+ * byte at a time half a terabyte over, and keeping each read apart costs an object per byte.
+ */
 export class FrameDecoder {
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Holds the incomplete frame in its first `held` bytes; never lent out to a frame's body. */
+  private buffer: Buffer = Buffer.alloc(0);
+  private held = 0;
 
   constructor(private readonly maxFrame = DEFAULT_MAX_FRAME) {}
 
   /** @throws FrameTooLarge, MalformedRequest — the stream cannot be resynchronised after either */
   push(chunk: Buffer): Frame[] {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    // Nothing held: frames are read straight from the chunk, the usual case.
+    const data = this.held === 0 ? chunk : this.append(chunk);
+    const length = this.held === 0 ? chunk.length : this.held;
     const frames: Frame[] = [];
     let offset = 0;
-    while (this.buffered.length - offset >= 4) {
-      const length = this.buffered.readUInt32BE(offset);
-      if (length > this.maxFrame) throw new XrdError('FrameTooLarge', { size: length, limit: this.maxFrame });
-      if (length < HEADER_LENGTH) throw new XrdError('MalformedRequest', { reason: `frame of ${length} bytes is shorter than its header` });
-      if (this.buffered.length - offset < 4 + length) break;
+    while (length - offset >= 4) {
+      const frameLength = data.readUInt32BE(offset);
+      if (frameLength > this.maxFrame) throw new XrdError('FrameTooLarge', { size: frameLength, limit: this.maxFrame });
+      if (frameLength < HEADER_LENGTH) throw new XrdError('MalformedRequest', { reason: `frame of ${frameLength} bytes is shorter than its header` });
+      if (length - offset < 4 + frameLength) break;
       const start = offset + 4;
       frames.push({
-        version: this.buffered.readUInt8(start),
-        kind: this.buffered.readUInt8(start + 1),
-        requestId: this.buffered.readUInt32BE(start + 2),
-        opcode: this.buffered.readUInt16BE(start + 6),
-        timeoutMs: this.buffered.readUInt32BE(start + 8),
-        body: this.buffered.subarray(start + HEADER_LENGTH, start + length),
+        version: data.readUInt8(start),
+        kind: data.readUInt8(start + 1),
+        requestId: data.readUInt32BE(start + 2),
+        opcode: data.readUInt16BE(start + 6),
+        timeoutMs: data.readUInt32BE(start + 8),
+        body: data.subarray(start + HEADER_LENGTH, start + frameLength),
       });
-      offset = start + length;
+      offset = start + frameLength;
     }
-    this.buffered = offset === this.buffered.length ? Buffer.alloc(0) : this.buffered.subarray(offset);
+    if (data === this.buffer && offset === 0) return frames;
+    // Frame bodies point into `data`: what is left moves to a buffer of its own.
+    this.buffer = offset === length ? Buffer.alloc(0) : Buffer.from(data.subarray(offset, length));
+    this.held = this.buffer.length;
     return frames;
   }
 
   /** Bytes of an incomplete frame still waiting for the rest. */
   get pending(): number {
-    return this.buffered.length;
+    return this.held;
+  }
+
+  private append(chunk: Buffer): Buffer {
+    const needed = this.held + chunk.length;
+    if (needed > this.buffer.length) {
+      // Doubling keeps copying linear; an incomplete frame never needs more than the largest frame.
+      const grown = Buffer.allocUnsafe(Math.max(needed, Math.min(2 * this.buffer.length, 4 + this.maxFrame)));
+      this.buffer.copy(grown, 0, 0, this.held);
+      this.buffer = grown;
+    }
+    chunk.copy(this.buffer, this.held);
+    this.held = needed;
+    return this.buffer;
   }
 }
 

@@ -157,6 +157,19 @@ export interface HealthView {
   signatures: { buckets: number[]; keys: KeySignatureStats[] };
   /** The cached OCSP responses (own certificates, their CAs, peers' certificates met recently). */
   ocsp: OcspResponseView[];
+  /** Each socket's connections (absent from daemons before the proxy socket existed). */
+  connections?: SocketStats[];
+}
+
+/** One socket of the daemon: what its clients hold right now, and how many were turned away. */
+export interface SocketStats {
+  /** `admin` or `proxy`. */
+  socket: string;
+  connections: number;
+  /** Connections refused with TooManyConnections since the daemon started. */
+  refusedConnections: number;
+  /** Bytes of requests read and not answered yet: incomplete frames and requests in flight. */
+  pendingBytes: number;
 }
 
 /** Request and response shape of every operation. */
@@ -225,4 +238,22 @@ export const ADMIN_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationNam
   'disableCert',
   'setCertStatus',
   'deleteCert',
+]);
+
+/**
+ * What a proxy process asks the signer (src/proxy, src/tls, the TLS engine): the only operations its
+ * socket serves. Signatures for messages and TLS handshakes, which key and certificate sign for a
+ * member or the server, OCSP responses to send and peers' ones to keep, `health` for /metrics, and
+ * `listKeys` and `getToken` to say why a handshake signature failed (token logged out, key missing).
+ * Nothing here changes a key, a certificate or a token, or takes a PIN.
+ */
+export const PROXY_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([
+  'health',
+  'sign',
+  'memberSigningInfo',
+  'authKeyInfo',
+  'getOcspResponses',
+  'setOcspResponses',
+  'listKeys',
+  'getToken',
 ]);
