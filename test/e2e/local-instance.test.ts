@@ -188,11 +188,14 @@ describe('operational monitoring (MESS_16)', () => {
     const id = `monitored-${Date.now()}`;
     await soapCall(id);
     for (const [server, type] of [[instance.consumer, 'Client'], [instance.provider, 'Producer']] as const) {
-      const { records } = (await (await fetch(`${server.monitoringUrl}/opmonitor?client=LOCAL/COM/2222/CLIENT&from=${Date.now() - 60_000}`)).json()) as { records: Record<string, unknown>[] };
+      // The monitoring port answers the server's administrators only (docs/opmonitor.md "Access").
+      const init = { headers: { Authorization: `X-Road-ApiKey token=${instance.apiKeyOf(server)}` } };
+      expect((await fetch(`${server.monitoringUrl}/opmonitor`)).status).toBe(401);
+      const { records } = (await (await fetch(`${server.monitoringUrl}/opmonitor?client=LOCAL/COM/2222/CLIENT&from=${Date.now() - 60_000}`, init)).json()) as { records: Record<string, unknown>[] };
       const record = records.find((r) => r.messageId === id);
       expect(record).toMatchObject({ securityServerType: type, succeeded: true, serviceCode: 'getRandom', clientSubsystemCode: 'CLIENT', serviceMemberCode: '1111', serviceType: 'WSDL' });
       expect(record!.requestSize).toBeGreaterThan(500);
-      const metrics = await (await fetch(`${server.monitoringUrl}/metrics`)).text();
+      const metrics = await (await fetch(`${server.monitoringUrl}/metrics`, init)).text();
       expect(metrics).toMatch(new RegExp(`xrd_proxy_requests_total\\{direction="${type === 'Client' ? 'outbound' : 'inbound'}",protocol="soap",service="LOCAL/COM/1111/PROVIDER/getRandom",result="success"\\} [1-9]`));
       expect(metrics).toMatch(/xrd_signer_token_active\{token="[^"]+"\} 1/);
     }
