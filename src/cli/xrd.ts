@@ -107,6 +107,7 @@ const OPTIONS = {
   'signer-dir': { type: 'string' },
   'proxy-dir': { type: 'string' },
   force: { type: 'boolean' },
+  'skip-signature-check': { type: 'boolean' },
   'health-cache-ms': { type: 'string' },
   owner: { type: 'string' },
   'server-code': { type: 'string' },
