@@ -4,7 +4,7 @@
  * (seed 003's commands as written) and Node's HTTPS client; containers are checked with the CLI.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import https from 'node:https';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { startLocalInstance, type LocalInstance } from '../../src/localinstance/
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import type { ReceivedRequest } from '../../src/testservices/test-services.ts';
+import { eventually } from '../support/eventually.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
 const run = promisify(execFile);
@@ -342,5 +343,37 @@ describe('faults', () => {
     }
     await instance.startProxy(instance.consumer);
     expect((await soapCall('after-kill')).body).toMatch(/data>\d+</);
+  });
+
+  it('a proxy killed with kill -9 behind the local instance’s back is started again and serves', async () => {
+    const name = `${instance.consumer.serverId} proxy`;
+    const killed = instance.pids()[name]!;
+    process.kill(killed, 'SIGKILL');
+    // The first restart comes 0.5 s after the death; the new process then starts as any other.
+    const restarted = await eventually(async () => {
+      const pid = instance.pids()[name];
+      return pid !== undefined && pid !== killed && /data>\d+</.test((await soapCall('after-restart')).body) ? pid : undefined;
+    }, 60_000, 'the proxy back, serving');
+    expect(readFileSync(`/proc/${restarted}/cmdline`, 'utf8')).toContain('proxy\0start');
+  });
+});
+
+describe('files on disk', () => {
+  it('another local user can read none of the files the servers wrote — databases and their WAL, keys, logs, configuration — only certificates and devices.ini', async () => {
+    await soapCall('files-written');
+    const open: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) walk(path);
+        else if (e.isFile() && (statSync(path).mode & 0o077) !== 0) open.push(path);
+      }
+    };
+    for (const s of [instance.provider, instance.consumer]) walk(s.dir);
+    expect(open.filter((p) => !/\.crt$/.test(p) && !p.endsWith('/devices.ini'))).toEqual([]);
+    // The files this is about are there to be checked.
+    for (const f of ['messagelog.db', 'messagelog.db-wal', 'opmonitor.db', 'opmonitor.db-wal', 'serverconf.json']) {
+      expect(statSync(join(instance.consumer.proxyDataDir, f)).mode & 0o777, f).toBe(0o600);
+    }
   });
 });
