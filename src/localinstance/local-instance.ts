@@ -201,7 +201,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
-  /** `xrd …` as a child process, ready once it prints `line` (then `andThen`); its stderr goes to `<server dir>/<log>`. */
+  /** `xrd <args>` as a child process, ready once it prints "<what> listening" (and `andThen` is done); its stderr goes to `<server dir>/<what's first word>.log`. */
   const child = (s: LocalServer, what: string, args: string[], env: NodeJS.ProcessEnv, andThen?: () => Promise<void>) => (): Started => {
     const c = spawn(process.execPath, [XRD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const ready = waitForLine(c, `${what} listening`, `${s.serverId} ${what}`, join(s.dir, `${what.split(' ')[0]}.log`));
