@@ -49,6 +49,34 @@ interface KeyFile {
   readonly keys: StoredKey[];
 }
 
+/** The scheme of the Authorization header that carries a key: `Authorization: X-Road-ApiKey token=<key>`. */
+export const API_KEY_SCHEME = 'X-Road-ApiKey';
+
+/**
+ * The key an Authorization header presents, checked against the store: what the admin API and the
+ * proxy's monitoring port (GET /metrics, /opmonitor) both accept.
+ * @throws ApiKeyMissing when there is no header or it is not of the X-Road-ApiKey scheme
+ * @throws ApiKeyInvalid when the key is malformed, unknown or revoked
+ */
+export function authenticateHeader(keys: ApiKeyStore, header: string | undefined): AuthenticatedKey {
+  const scheme = header?.trim().split(/\s+/, 1)[0];
+  if (!header || scheme?.toLowerCase() !== API_KEY_SCHEME.toLowerCase()) throw new XrdError('ApiKeyMissing');
+  const token = /^\S+\s+token=(\S+)\s*$/i.exec(header.trim())?.[1];
+  const key = token === undefined ? undefined : keys.authenticate(token);
+  if (!key) throw new XrdError('ApiKeyInvalid');
+  return key;
+}
+
+/**
+ * Refuses a key that holds none of `roles` for `route` (a route without roles is refused to every key).
+ * @throws PermissionDenied
+ */
+export function requireRole(key: AuthenticatedKey, roles: readonly Role[], route: string): void {
+  if (!roles.some((r) => key.roles.includes(r))) {
+    throw new XrdError('PermissionDenied', { keyId: key.id, route, roles: roles.length ? roles.join(', ') : 'none' });
+  }
+}
+
 /** `<proxy data dir>/admin/api-keys.json`. */
 export function apiKeysFile(dataDir: string): string {
   return join(dataDir, 'admin', 'api-keys.json');

@@ -13,7 +13,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyTypeProvider, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from 'fastify';
 import { XrdError } from '../platform/errors.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
-import { isRole, ROLES, type ApiKeyStore, type AuthenticatedKey, type Role } from './api-keys.ts';
+import { API_KEY_SCHEME, authenticateHeader, isRole, requireRole, ROLES, type ApiKeyStore, type AuthenticatedKey, type Role } from './api-keys.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -40,8 +40,6 @@ export const DEFAULT_ALLOWED_ADDRESSES: readonly string[] = ['127.0.0.0/8', '::1
  * local caller 16 million addresses.
  */
 export const DEFAULT_RATE_LIMIT: RateLimitOptions = { perSecond: 20, perMinute: 600, global: { perSecond: 100, perMinute: 3000 } };
-
-export const API_KEY_SCHEME = 'X-Road-ApiKey';
 
 export interface RateLimits {
   readonly perSecond: number;
@@ -205,20 +203,20 @@ export function registerApiSecurity<S extends RawServerBase, T extends FastifyTy
     const config = request.routeOptions.config;
     if (!request.is404 && config.public === true) return;
 
-    const challenge = { 'www-authenticate': API_KEY_SCHEME };
-    const header = request.headers.authorization;
-    const scheme = header?.trim().split(/\s+/, 1)[0];
-    if (!header || scheme?.toLowerCase() !== API_KEY_SCHEME.toLowerCase()) return refuse(request, reply, new XrdError('ApiKeyMissing'), challenge);
-    const token = /^\S+\s+token=(\S+)\s*$/i.exec(header.trim())?.[1];
-    const key = token === undefined ? undefined : options.keys.authenticate(token);
-    if (!key) return refuse(request, reply, new XrdError('ApiKeyInvalid'), challenge);
+    let key: AuthenticatedKey;
+    try {
+      key = authenticateHeader(options.keys, request.headers.authorization);
+    } catch (err) {
+      return refuse(request, reply, err as XrdError, { 'www-authenticate': API_KEY_SCHEME });
+    }
     request.apiKey = key;
 
     // Unknown routes answer 404 only to a valid key, so the route list cannot be probed without one.
     if (request.is404) return;
-    const roles = config.roles ?? [];
-    if (!roles.some((r) => key.roles.includes(r))) {
-      return refuse(request, reply, new XrdError('PermissionDenied', { keyId: key.id, route: `${request.method} ${request.routeOptions.url}`, roles: roles.length ? roles.join(', ') : 'none' }));
+    try {
+      requireRole(key, config.roles ?? [], `${request.method} ${request.routeOptions.url}`);
+    } catch (err) {
+      return refuse(request, reply, err as XrdError);
     }
   });
 

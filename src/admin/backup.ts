@@ -6,9 +6,18 @@
  * anchor — and a manifest with every file's SHA-256 and the keys and certificates it expects the
  * tokens to hold.
  * Logs, caches and the downloaded global configuration are left out: they are history or refetched.
+ *
+ * Every archive is signed: an HMAC-SHA-256 of its manifest (which holds every file's SHA-256) under
+ * the server's backup signing key, a random 256-bit key made at the first backup and kept 0600 in
+ * `<proxy data dir>/admin/backup-signing.key`, never in a backup (as the reference signs with its own
+ * gpg key in /etc/xroad/gpghome, which its backups leave out). A restore verifies it before anything
+ * else, so an archive someone crafted — with their own API key in api-keys.json, say — is refused.
+ * Not a key on the token: restoring needs the signer stopped, and backups must work while the token
+ * is logged out; and a key the proxy's user can read signs nothing an attacker with that user's
+ * rights could not write into the data folder directly.
  */
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -23,10 +32,16 @@ import type { CertStatus } from '../signer/keyconf-store.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 
 export const BACKUP_FORMAT = 'xrd-backup';
-export const BACKUP_VERSION = 1;
+/** 2: signed (manifest.hmac). 1 had the same manifest unsigned: restored only without the signature check. */
+export const BACKUP_VERSION = 2;
 const MANIFEST = 'manifest.json';
-/** Archives are small (key metadata and configuration); anything near this is not ours. */
-const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
+const SIGNATURE = 'manifest.hmac';
+/**
+ * Archives are small (key metadata and configuration, a few MB even with years of audit log);
+ * anything larger, packed or unpacked, is not ours, and is refused before it fills the memory of
+ * the admin API that lists it.
+ */
+const MAX_ARCHIVE_BYTES = 128 * 1024 * 1024;
 
 /** Where an archived file comes from and goes back to. */
 type Root = 'signer' | 'proxy' | 'devices' | 'anchor';
@@ -153,6 +168,12 @@ export interface RestoreOptions {
   readonly signerSocket?: string;
   /** Restore although a signer answers on the socket: the caller restarts it right after. */
   readonly force?: boolean;
+  /**
+   * Restore without checking the archive's signature (the reference's `restore … -N`): for a backup
+   * of a server whose signing key is lost. Whoever may run this can write the data folders anyway;
+   * the admin API never sets it.
+   */
+  readonly skipSignatureCheck?: boolean;
   /** Where the archived devices.ini goes; without it, it is not restored. */
   readonly devicesIni?: string;
   /** Where the archived configuration anchor goes; without it, it is not restored. */
@@ -172,6 +193,8 @@ export interface RestoreReport {
   readonly created: string;
   readonly label: string | null;
   readonly serverId: string | null;
+  /** `verified` with this server's signing key, or `not checked` (skipSignatureCheck). */
+  readonly signature: 'verified' | 'not checked';
   readonly files: readonly { path: string; target: string | null; outcome: RestoreOutcome; reason?: string }[];
   /** The files that were replaced, renamed to `*.pre-restore` (an administrator may delete them). */
   readonly keptAside: readonly string[];
@@ -199,9 +222,11 @@ export interface KeyCheck {
 // ---- create ---------------------------------------------------------------------------------
 
 /**
- * Writes one archive (mode 0600) with the manifest and the files; keyconf.sqlite is copied as one
- * consistent snapshot while the signer may be writing it.
+ * Writes one archive (mode 0600) with the manifest, its signature and the files; keyconf.sqlite is
+ * copied as one consistent snapshot while the signer may be writing it. The first backup makes the
+ * server's backup signing key.
  * @throws IOError when a file cannot be read or the archive cannot be written
+ * @throws InvalidConfiguration when the signing key file is not a key or others may read it
  */
 export async function createBackup(options: CreateBackupOptions): Promise<BackupInfo> {
   const say = options.progress ?? (() => {});
@@ -241,7 +266,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
       files: entries.map((e) => ({ path: e.name, size: e.data.length, mode: e.mode, sha256: sha256(e.data) })),
       ...keyconf,
     };
-    const archive = writeTarGz([{ name: MANIFEST, data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), mode: 0o600, mtime: created }, ...entries]);
+    const key = signingKey(backupSigningKeyFile(options.proxyDataDir));
+    const archive = writeSignedArchive([{ name: MANIFEST, data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), mode: 0o600, mtime: created }, ...entries], key.key);
     // Written beside and renamed: an interrupted backup leaves no archive that looks whole.
     writeFileAtomic(target, archive, 0o600);
     ownLike(target, dirname(target));
@@ -378,11 +404,13 @@ interface OpenedBackup {
 }
 
 /**
- * The archive's manifest, after checking every file against it.
- * @throws BackupCorrupt (damaged, altered or not a backup), IOError (cannot be read)
+ * The archive's manifest, after checking its signature with the key in `keyFile`
+ * (`backupSigningKeyFile(proxyDataDir)`) and every file against it.
+ * @throws BackupCorrupt (damaged, altered or not a backup), BackupUnsigned, BackupSignatureInvalid,
+ *   IOError (cannot be read), InvalidConfiguration (the key file is not a key or others may read it)
  */
-export function readBackupManifest(file: string): BackupManifest {
-  return openBackup(file).manifest;
+export function readBackupManifest(file: string, keyFile: string): BackupManifest {
+  return openBackup(file, { keyFile, checkSignature: true }).manifest;
 }
 
 /**
@@ -394,12 +422,19 @@ export function readBackupManifest(file: string): BackupManifest {
 const listed = new Map<string, { readonly stamp: string; readonly info: BackupInfo }>();
 
 /**
- * The backups in `dir`, newest first; archives that fail verification are listed with their error.
- * Each archive is verified once and then remembered until it changes.
+ * The backups in `dir`, newest first, each verified with the signing key in `keyFile`; archives
+ * that fail verification are listed with their error. Each archive is verified once and then
+ * remembered until it or the key changes.
  */
-export function listBackups(dir: string): BackupInfo[] {
+export function listBackups(dir: string, keyFile: string): BackupInfo[] {
   const folder = resolve(dir);
   if (!existsSync(folder)) return [];
+  let keyId: string;
+  try {
+    keyId = readSigningKey(keyFile)?.id ?? 'none';
+  } catch (err) {
+    keyId = toXrdError(err).message;
+  }
   const names = new Set(readdirSync(folder).filter((name) => /\.(tar\.gz|tgz)$/.test(name)));
   for (const file of listed.keys()) if (dirname(file) === folder && !names.has(basename(file))) listed.delete(file);
   const infos: BackupInfo[] = [];
@@ -411,7 +446,7 @@ export function listBackups(dir: string): BackupInfo[] {
     } catch {
       continue; // removed while listing
     }
-    const stamp = `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.ino}`;
+    const stamp = `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.ino}:${keyId}`;
     const known = listed.get(file);
     if (known?.stamp === stamp) {
       infos.push(known.info);
@@ -419,7 +454,7 @@ export function listBackups(dir: string): BackupInfo[] {
     }
     let info: BackupInfo;
     try {
-      const opened = openBackup(file);
+      const opened = openBackup(file, { keyFile, checkSignature: true });
       info = infoOf(file, opened.bytes, opened.manifest);
     } catch (err) {
       const e = toXrdError(err);
@@ -437,17 +472,23 @@ function infoOf(file: string, bytes: number, m: BackupManifest): BackupInfo {
 
 const certCount = (m: BackupManifest) => m.keys.reduce((n, k) => n + k.certs.length, 0);
 
-function openBackup(file: string): OpenedBackup {
+/**
+ * Reads and verifies an archive: bounded (size packed and unpacked, entry count), the manifest's
+ * signature (unless the caller skips it, the reference's `-N`), then every file against the manifest.
+ */
+function openBackup(file: string, options: { keyFile: string; checkSignature: boolean }): OpenedBackup {
   const corrupt = (reason: string, cause?: unknown) => new XrdError('BackupCorrupt', { file, reason }, { cause });
   let gz: Buffer;
   try {
+    if (statSync(file).size > MAX_ARCHIVE_BYTES) throw corrupt(`larger than ${MAX_ARCHIVE_BYTES} bytes: not a backup of configuration and key metadata`);
     gz = readFileSync(file);
   } catch (err) {
+    if (err instanceof XrdError) throw err;
     throw new XrdError('IOError', { reason: `cannot read ${file}: ${(err as Error).message}` }, { cause: err });
   }
   let entries: TarEntry[];
   try {
-    entries = readTarGz(gz, MAX_ARCHIVE_BYTES);
+    entries = readTarGz(gz, { maxBytes: MAX_ARCHIVE_BYTES, maxEntries: MANAGED.length + 2 });
   } catch (err) {
     if (err instanceof TarError) throw corrupt(err.message, err);
     throw err;
@@ -459,6 +500,7 @@ function openBackup(file: string): OpenedBackup {
   }
   const manifestEntry = byName.get(MANIFEST);
   if (!manifestEntry) throw corrupt('no manifest.json: not a security server backup');
+  if (options.checkSignature) verifySignature(file, manifestEntry.data, byName.get(SIGNATURE), options.keyFile);
   let manifest: BackupManifest;
   try {
     manifest = JSON.parse(manifestEntry.data.toString('utf8')) as BackupManifest;
@@ -466,7 +508,10 @@ function openBackup(file: string): OpenedBackup {
     throw corrupt(`manifest.json is not JSON: ${(err as Error).message}`, err);
   }
   if (manifest?.format !== BACKUP_FORMAT) throw corrupt('manifest.json is not a security server backup manifest');
-  if (manifest.version !== BACKUP_VERSION) throw corrupt(`backup format version ${manifest.version} is not supported (this version reads ${BACKUP_VERSION})`);
+  // Version 1 differs only in being unsigned: readable when the signature is not checked.
+  if (manifest.version !== BACKUP_VERSION && !(manifest.version === 1 && !options.checkSignature)) {
+    throw corrupt(`backup format version ${manifest.version} is not supported (this version reads ${BACKUP_VERSION})`);
+  }
   if (!Array.isArray(manifest.files) || !Array.isArray(manifest.keys) || typeof manifest.created !== 'string') throw corrupt('manifest.json lacks files, keys or created');
   const files = new Map<string, TarEntry>();
   for (const f of manifest.files) {
@@ -479,7 +524,7 @@ function openBackup(file: string): OpenedBackup {
     files.set(f.path, entry);
   }
   for (const name of byName.keys()) {
-    if (name !== MANIFEST && !files.has(name)) throw corrupt(`${name} is in the archive but not in the manifest`);
+    if (name !== MANIFEST && name !== SIGNATURE && !files.has(name)) throw corrupt(`${name} is in the archive but not in the manifest`);
   }
   return { manifest, files, bytes: gz.length };
 }
@@ -508,14 +553,27 @@ function restoredMode(managed: ManagedFile, archived: number): number {
  * Puts the archive's files back: the archive is verified first, then every file is written beside
  * its target, then the current files are renamed to `*.pre-restore` and the new ones into place.
  * Any failure undoes what was done. The keys are checked against the tokens when a signer answers.
- * @throws BackupCorrupt (nothing touched), BackupRefused (a signer answers; nothing touched),
- *   BackupRestoreFailed (rolled back), IOError
+ * The signature is checked with `<proxyDataDir>/admin/backup-signing.key`.
+ * @throws BackupCorrupt, BackupUnsigned, BackupSignatureInvalid (nothing touched), BackupRefused (a
+ *   signer answers; nothing touched), BackupRestoreFailed (rolled back), IOError, InvalidConfiguration
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
   const say = options.progress ?? (() => {});
   const file = resolve(options.file);
-  const { manifest, files } = openBackup(file);
-  say(`verified ${file}: ${manifest.files.length} files, created ${manifest.created}${manifest.serverId ? ` on ${manifest.serverId}` : ''}`);
+  const checkSignature = options.skipSignatureCheck !== true;
+  let opened: OpenedBackup;
+  try {
+    opened = openBackup(file, { keyFile: backupSigningKeyFile(options.proxyDataDir), checkSignature });
+  } catch (err) {
+    options.log?.error({ event: 'restoreBackup', file, code: toXrdError(err).fullCode, reason: toXrdError(err).message }, 'restore refused: the archive did not verify');
+    throw err;
+  }
+  const { manifest, files } = opened;
+  if (!checkSignature) {
+    say(`NOT checking the signature of ${file}: restore it only if you know where it comes from`);
+    options.log?.warn({ event: 'restoreBackup', file, signature: 'not checked' }, 'restoring a backup whose signature is not checked');
+  }
+  say(`verified ${file}${checkSignature ? ' (signed with this server’s key)' : ''}: ${manifest.files.length} files, created ${manifest.created}${manifest.serverId ? ` on ${manifest.serverId}` : ''}`);
 
   // The pid file finds a signer wherever its socket is (/run/xrd under systemd); the socket finds
   // one started before signer.pid existed, and is what the keys are checked through.
@@ -564,7 +622,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
       ? await checkBackupKeys(manifest, signer).catch((err: unknown) => notChecked(manifest, `the signer could not be asked: ${toXrdError(err).message}`))
       : notChecked(manifest, `no signer answers on ${socket}: start it, log in to its tokens and run \`xrd backup check\``);
     for (const line of describeKeyCheck(keys)) say(line);
-    return { file, created: manifest.created, label: manifest.label, serverId: manifest.serverId, files: report, keptAside, keys };
+    return { file, created: manifest.created, label: manifest.label, serverId: manifest.serverId, signature: checkSignature ? 'verified' : 'not checked', files: report, keptAside, keys };
   } finally {
     signer?.close();
   }
@@ -653,6 +711,105 @@ async function signerAnswering(socket: string): Promise<SignerClient | undefined
   } catch {
     // A socket file nobody listens on is what a stopped (or killed) signer leaves.
     return undefined;
+  }
+}
+
+// ---- signing --------------------------------------------------------------------------------
+
+/**
+ * `<proxy data dir>/admin/backup-signing.key`: 64 hex digits, mode 0600, made at the first backup
+ * and never put in one. Keep a copy apart from the backups: restoring them on a new machine needs it.
+ */
+export function backupSigningKeyFile(proxyDataDir: string): string {
+  return join(proxyDataDir, 'admin', 'backup-signing.key');
+}
+
+interface SigningKey {
+  readonly key: Buffer;
+  /** The first 16 hex digits of the key's SHA-256: names the key in signatures and messages without revealing it. */
+  readonly id: string;
+}
+
+/** The `manifest.hmac` entry. */
+interface BackupSignature {
+  readonly algorithm: 'HMAC-SHA256';
+  readonly keyId: string;
+  /** Hex HMAC-SHA-256 of the manifest.json entry's bytes. */
+  readonly mac: string;
+}
+
+const keyOf = (key: Buffer): SigningKey => ({ key, id: createHash('sha256').update(key).digest('hex').slice(0, 16) });
+const macOf = (key: Buffer, manifest: Buffer): string => createHmac('sha256', key).update(manifest).digest('hex');
+
+/**
+ * The key in `file`, or undefined when there is none.
+ * @throws InvalidConfiguration when the file is not a key or other users may read or write it
+ */
+function readSigningKey(file: string): SigningKey | undefined {
+  let text: string;
+  try {
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) !== 0) throw new XrdError('InvalidConfiguration', { reason: `${file} is open to other users (mode ${mode.toString(8)}); it must be 0600 (chmod 600 ${file})` });
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof XrdError) throw err;
+    throw new XrdError('IOError', { reason: `cannot read ${file}: ${(err as Error).message}` }, { cause: err });
+  }
+  const hex = text.trim();
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new XrdError('InvalidConfiguration', { reason: `${file} is not a backup signing key (64 hex digits)` });
+  return keyOf(Buffer.from(hex, 'hex'));
+}
+
+/** The server's key, made (0600, owned like its folder) when it has none yet; under a lock, so two first backups make one key. */
+function signingKey(file: string): SigningKey {
+  makeDirs(dirname(file));
+  return withFileLock(file, () => {
+    const existing = readSigningKey(file);
+    if (existing) return existing;
+    const key = randomBytes(32);
+    writeFileAtomic(file, `${key.toString('hex')}\n`, 0o600);
+    ownLike(file, dirname(file));
+    return keyOf(key);
+  });
+}
+
+/**
+ * The archive of `entries` (manifest.json among them) with manifest.hmac, the manifest's signature
+ * under `key`, after it; a signature already among the entries is replaced. Exported for tests that
+ * make edited archives as an administrator, or an attacker holding the key, would.
+ */
+export function writeSignedArchive(entries: readonly TarEntry[], key: Buffer): Buffer {
+  const manifest = entries.find((e) => e.name === MANIFEST);
+  if (!manifest) throw new XrdError('InternalError', { reason: 'a backup archive needs its manifest.json' });
+  const signature: BackupSignature = { algorithm: 'HMAC-SHA256', keyId: keyOf(key).id, mac: macOf(key, manifest.data) };
+  const signatureEntry: TarEntry = { name: SIGNATURE, data: Buffer.from(`${JSON.stringify(signature)}\n`), mode: 0o600, mtime: manifest.mtime };
+  const files = entries.filter((e) => e !== manifest && e.name !== SIGNATURE);
+  return writeTarGz([manifest, signatureEntry, ...files]);
+}
+
+/**
+ * @throws BackupUnsigned when there is no manifest.hmac
+ * @throws BackupSignatureInvalid when it is not a signature, this server has no key, or the MAC does not match
+ */
+function verifySignature(file: string, manifest: Buffer, entry: TarEntry | undefined, keyFile: string): void {
+  if (!entry) throw new XrdError('BackupUnsigned', { file, reason: 'it has no manifest.hmac: made by a version that did not sign backups, or the signature was taken out' });
+  const invalid = (reason: string) => new XrdError('BackupSignatureInvalid', { file, reason });
+  let signature: Partial<BackupSignature> | null;
+  try {
+    signature = JSON.parse(entry.data.toString('utf8')) as Partial<BackupSignature> | null;
+  } catch {
+    throw invalid('manifest.hmac is not JSON');
+  }
+  if (signature?.algorithm !== 'HMAC-SHA256' || typeof signature.mac !== 'string' || !/^[0-9a-f]{64}$/.test(signature.mac)) throw invalid('manifest.hmac is not an HMAC-SHA256 signature');
+  const key = readSigningKey(keyFile);
+  if (!key) throw invalid(`this server has no backup signing key to check it with (${keyFile}): put the key of the server that made the backup there, mode 0600`);
+  if (!timingSafeEqual(Buffer.from(macOf(key.key, manifest), 'hex'), Buffer.from(signature.mac, 'hex'))) {
+    throw invalid(
+      signature.keyId === key.id
+        ? 'the manifest does not match its signature: altered after it was signed'
+        : `signed with key ${String(signature.keyId)}, not with this server's key ${key.id}: made elsewhere, or altered`,
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { createBackup, listBackups, type BackupInfo } from './backup.ts';
+import { backupSigningKeyFile, createBackup, listBackups, type BackupInfo } from './backup.ts';
 import { XrdError } from '../platform/errors.ts';
 import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -396,7 +396,7 @@ export class ServerAdmin {
 
   /** Newest first, each archive verified; in `<proxy data dir>/backups`. */
   backups(): BackupInfo[] {
-    return listBackups(join(this.options.proxyDataDir, 'backups'));
+    return listBackups(join(this.options.proxyDataDir, 'backups'), backupSigningKeyFile(this.options.proxyDataDir));
   }
 
   /**

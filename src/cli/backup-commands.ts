@@ -4,7 +4,7 @@
  * one answers, `check` asks one whether its tokens hold the backup's keys.
  */
 import { join, resolve } from 'node:path';
-import { checkBackupKeys, createBackup, describeKeyCheck, listBackups, readBackupManifest, restoreBackup, type BackupInfo, type KeyCheck } from '../admin/backup.ts';
+import { backupSigningKeyFile, checkBackupKeys, createBackup, describeKeyCheck, listBackups, readBackupManifest, restoreBackup, type BackupInfo, type KeyCheck } from '../admin/backup.ts';
 import { createLogger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 import { UsageError } from './usage-error.ts';
@@ -24,8 +24,10 @@ export const BACKUP_USAGE = `  xrd backup create [--signer-dir D] [--proxy-dir D
                                     configuration and key metadata in one archive (keys stay on the HSM)
   xrd backup list [--dir DIR]       backups in DIR (default <proxy-dir>/backups), verified
   xrd backup restore <file> [--signer-dir D] [--proxy-dir D] [--devices F] [--anchor F] [--force]
+                    [--skip-signature-check]
                                     put a backup back (the signer must be stopped; devices.ini and
-                                    the anchor only to where --devices / --anchor say)
+                                    the anchor only to where --devices / --anchor say); only an archive
+                                    signed with <proxy-dir>/admin/backup-signing.key, unless told not to check
   xrd backup check <file>           verify an archive and ask the signer whether its tokens hold the keys`;
 
 export async function backupCommand(command: string | undefined, rest: string[], values: Values, ctx: BackupCommandContext): Promise<number> {
@@ -35,6 +37,8 @@ export async function backupCommand(command: string | undefined, rest: string[],
   const proxyDataDir = resolve(str('proxy-dir') ?? ctx.dataDir);
   // Where the admin API (xrd admin start --data-dir <proxy-dir>) takes and lists them.
   const backupsDir = join(proxyDataDir, 'backups');
+  // Archives are signed and verified with the server's key in its proxy folder (docs/backup.md, Signing).
+  const keyFile = backupSigningKeyFile(proxyDataDir);
   const progress = json ? undefined : (line: string) => process.stdout.write(`… ${line}\n`);
   const print = (value: unknown, human: string[]): void => {
     process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human.join('\n')}\n`);
@@ -51,7 +55,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
       return 0;
     }
     case 'list': {
-      const list = listBackups(resolve(str('dir') ?? backupsDir));
+      const list = listBackups(resolve(str('dir') ?? backupsDir), keyFile);
       print(list, list.length ? list.map(describeInfo) : ['no backups']);
       return 0;
     }
@@ -65,6 +69,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
         proxyDataDir,
         signerSocket: ctx.socket ?? join(signerDataDir, 'signer.sock'),
         force: values.force === true,
+        skipSignatureCheck: values['skip-signature-check'] === true,
         devicesIni: devices === undefined ? undefined : resolve(devices),
         anchorFile: str('anchor') === undefined ? undefined : resolve(str('anchor')!),
         progress,
@@ -78,7 +83,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
       return 0;
     }
     case 'check': {
-      const manifest = readBackupManifest(file());
+      const manifest = readBackupManifest(file(), keyFile);
       const socket = ctx.socket ?? join(signerDataDir, 'signer.sock');
       const client = await SignerClient.connect(socket);
       let check: KeyCheck;

@@ -171,6 +171,7 @@ function endpoints(i: LocalInstance) {
     globalConf: i.pki.globalConfDir,
     messageLogs: [join(i.provider.proxyDataDir, 'messagelog.db'), join(i.consumer.proxyDataDir, 'messagelog.db')],
     health: [i.provider.healthUrl, i.consumer.healthUrl],
+    monitoring: [i.provider.monitoringUrl, i.consumer.monitoringUrl],
     adminApis: [i.provider, i.consumer, i.joining].map((s) => ({ serverId: s.serverId, url: s.adminUrl, apiKey: i.apiKeyOf(s) })),
     managementService: i.pki.managementServiceUrl,
   };
@@ -188,10 +189,12 @@ Local X-Road instance ${i.pki.instance} in ${dir}
       registered (MEMBER_01; docs/admin-api.md walks through it)
   OCSP ${i.ports.ocsp}, TSA ${i.ports.tsa}, configuration ${i.ports.conf}, management service ${i.ports.management} on 127.0.0.1
   health: ${i.provider.healthUrl} (ss1), ${i.consumer.healthUrl} (ss2)
+  monitoring (the server's admin API key): ${i.provider.monitoringUrl}/metrics and /opmonitor (ss1), ${i.consumer.monitoringUrl}/… (ss2)
 
 Admin REST APIs (HTTPS, self-signed; OpenAPI at …/openapi.json), each with a local key holding every role:
 ${[i.provider, i.consumer, i.joining].map((s) => `  ${s.serverId.split('/').pop()}  ${s.adminUrl}  key ${i.apiKeyOf(s)}`).join('\n')}
   curl -k -H "Authorization: X-Road-ApiKey token=${i.apiKeyOf(i.joining)}" ${i.joining.adminUrl}/initialization/status
+  curl -H "Authorization: X-Road-ApiKey token=${i.apiKeyOf(i.consumer)}" "${i.consumer.monitoringUrl}/opmonitor?limit=10"
 
 Try (seed 003's commands, from ${is}):
   cd ${is}

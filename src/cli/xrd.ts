@@ -115,6 +115,7 @@ const OPTIONS = {
   'signer-dir': { type: 'string' },
   'proxy-dir': { type: 'string' },
   force: { type: 'boolean' },
+  'skip-signature-check': { type: 'boolean' },
   'health-cache-ms': { type: 'string' },
   owner: { type: 'string' },
   'server-code': { type: 'string' },
@@ -128,7 +129,6 @@ const OPTIONS = {
   'headers-timeout-seconds': { type: 'string' },
   'request-timeout-seconds': { type: 'string' },
   'keep-alive-timeout-seconds': { type: 'string' },
-  'max-connections': { type: 'string' },
   'max-connections-per-address': { type: 'string' },
 } as const;
 

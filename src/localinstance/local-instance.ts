@@ -6,7 +6,8 @@
  * token, its own signer daemon, proxy process and admin API; and ss3 (127.0.0.3), blank, for
  * member 4444 to register through MEMBER_01. Keys are generated on the tokens; the token PINs are
  * random, live only in this process's memory and reach only the signers (the proxies start without
- * any). Every start builds the instance afresh in `dir`.
+ * any). Every start builds the instance afresh in `dir`. A signer, proxy or admin API that dies
+ * unasked is started again (supervisor.ts); one stopped through this interface stays stopped.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } fro
 import { join, resolve } from 'node:path';
 import { loadGlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
+import { writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ApiKeyStore, ROLES, apiKeysFile } from '../admin/api-keys.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
@@ -25,6 +27,7 @@ import { DEFAULT_LAYOUT, layoutClient, signingMembers, type LocalLayout } from '
 import { LocalPki } from '../testpki/local-pki.ts';
 import { ensureSoftHsmHome, findSoftHsmLibrary } from '../token/softhsm.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
+import { Supervisor, type RestartPolicy, type Started } from './supervisor.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 
@@ -113,15 +116,16 @@ export interface LocalInstance {
   pinOf(server: LocalServer): string;
   /** An admin API key of the server with every role (the local administrator's). */
   apiKeyOf(server: LocalServer): string;
-  /** Starts (or restarts) a server's proxy process. */
+  /** Starts (or restarts) a server's proxy process, supervised: it is started again if it dies. */
   startProxy(server: LocalServer): Promise<void>;
+  /** Stops a server's proxy process for good (until startProxy). */
   stopProxy(server: LocalServer, signal?: NodeJS.Signals): Promise<void>;
   startSigner(server: LocalServer): Promise<void>;
   stopSigner(server: LocalServer): Promise<void>;
   /** Stops or restarts the OCSP responder, the TSA and the configuration source together. */
   stopPkiServices(): Promise<void>;
   startPkiServices(): Promise<void>;
-  /** Process ids of the signers and proxies, by name (`<serverId> signer|proxy`). */
+  /** Process ids of the signers, proxies and admin APIs, by name (`<serverId> signer|proxy|admin`); undefined while one waits to be restarted. */
   pids(): Record<string, number | undefined>;
   close(): Promise<void>;
 }
@@ -139,6 +143,8 @@ export interface LocalInstanceOptions {
   readonly onServiceRequest?: TestServicesOptions['onRequest'];
   /** Progress lines (the CLI prints them). */
   readonly progress?: (line: string) => void;
+  /** When processes that died are started again (supervisor.ts's default: 0.5 s doubling to 30 s). */
+  readonly restartPolicy?: RestartPolicy;
 }
 
 export async function startLocalInstance(options: LocalInstanceOptions): Promise<LocalInstance> {
@@ -147,7 +153,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const dir = resolve(options.dir);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const children = new Map<string, ChildProcess>();
+  const supervisor = new Supervisor(options.logger.child({ component: 'supervisor' }), options.restartPolicy);
   const pins = new Map<string, string>();
   const closers: (() => Promise<void>)[] = [];
 
@@ -200,54 +206,45 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
-  const startSigner = async (s: LocalServer) => {
-    await stop(`${s.serverId} signer`);
-    const child = spawn(process.execPath, [XRD, 'daemon', 'start', '--data-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'), '--conf', pki.globalConfDir, '--no-prompt'], {
-      env: softhsmEnv(s),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.set(`${s.serverId} signer`, child);
-    await waitForLine(child, 'signer listening', `${s.serverId} signer`, join(s.dir, 'signer.log'));
-    const pin = pins.get(s.serverId);
-    if (pin && s.tokenId) {
-      const client = await SignerClient.connect(s.signerSocket);
-      await client.call('activateToken', { token: s.tokenId, pin }).finally(() => client.close());
-    }
+  /** `xrd <args>` as a child process, ready once it prints "<what> listening" (and `andThen` is done); its stderr goes to `<server dir>/<what's first word>.log`. */
+  const child = (s: LocalServer, what: string, args: string[], env: NodeJS.ProcessEnv, andThen?: () => Promise<void>) => (): Started => {
+    const c = spawn(process.execPath, [XRD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const ready = waitForLine(c, `${what} listening`, `${s.serverId} ${what}`, join(s.dir, `${what.split(' ')[0]}.log`));
+    return { child: c, ready: andThen ? ready.then(andThen) : ready };
   };
 
-  const startProxy = async (s: LocalServer) => {
-    await stop(`${s.serverId} proxy`);
+  // A signer started again logs in to its token with the PIN this process holds, as at first.
+  const startSigner = (s: LocalServer) =>
+    supervisor.start(
+      `${s.serverId} signer`,
+      child(s, 'signer', ['daemon', 'start', '--data-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'), '--conf', pki.globalConfDir, '--no-prompt'], softhsmEnv(s), async () => {
+        const pin = pins.get(s.serverId);
+        if (pin && s.tokenId) {
+          const client = await SignerClient.connect(s.signerSocket);
+          await client.call('activateToken', { token: s.tokenId, pin }).finally(() => client.close());
+        }
+      }),
+    );
+
+  const startProxy = (s: LocalServer) => {
     const { http, https, monitoring, health } = proxyPorts.get(s.serverId)!;
     const args = [
-      XRD, 'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--proxy-socket', s.signerProxySocket,
+      'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--proxy-socket', s.signerProxySocket,
       '--client-address', '127.0.0.1', '--server-address', s.address,
       '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring), '--health-port', String(health),
       '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),
     ];
-    const child = spawn(process.execPath, args, { env: keylessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.set(`${s.serverId} proxy`, child);
-    await waitForLine(child, 'proxy listening', `${s.serverId} proxy`, join(s.dir, 'proxy.log'));
+    return supervisor.start(`${s.serverId} proxy`, child(s, 'proxy', args, keylessEnv));
   };
 
   /** The admin API (`xrd admin start`), with a key holding every role for the local administrator. */
-  const startAdmin = async (s: LocalServer) => {
+  const startAdmin = (s: LocalServer) => {
     apiKeys.set(s.serverId, new ApiKeyStore(apiKeysFile(s.proxyDataDir)).create([...ROLES], 'local administrator').key);
     const args = [
-      XRD, 'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
+      'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
       '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'),
     ];
-    const child = spawn(process.execPath, args, { env: keylessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.set(`${s.serverId} admin`, child);
-    await waitForLine(child, 'admin API listening', `${s.serverId} admin`, join(s.dir, 'admin.log'));
-  };
-
-  const stop = async (name: string, signal: NodeJS.Signals = 'SIGTERM') => {
-    const child = children.get(name);
-    children.delete(name);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    await exited;
+    return supervisor.start(`${s.serverId} admin`, child(s, 'admin API', args, keylessEnv));
   };
 
   const instance: LocalInstance = {
@@ -263,9 +260,9 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     pinOf: (s) => pins.get(s.serverId)!,
     apiKeyOf: (s) => apiKeys.get(s.serverId)!,
     startProxy,
-    stopProxy: (s, signal) => stop(`${s.serverId} proxy`, signal),
+    stopProxy: (s, signal) => supervisor.stop(`${s.serverId} proxy`, signal),
     startSigner,
-    stopSigner: (s) => stop(`${s.serverId} signer`),
+    stopSigner: (s) => supervisor.stop(`${s.serverId} signer`),
     stopPkiServices: async () => {
       await served?.close();
       served = undefined;
@@ -273,9 +270,9 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     startPkiServices: async () => {
       served ??= await pki.serve();
     },
-    pids: () => Object.fromEntries([...children].map(([name, child]) => [name, child.pid])),
+    pids: () => supervisor.pids(),
     close: async () => {
-      await Promise.all([...children.keys()].map((name) => stop(name)));
+      await supervisor.stopAll();
       await Promise.all(closers.map((c) => c()));
     },
   };
@@ -380,7 +377,7 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
     // Both servers use the instance's TSA, as an administrator would choose it (UC SS_07).
     const timestampingServices = loadGlobalConf(instance.pki.globalConfDir).own.approvedTsas.map(({ name, url }) => ({ name, url }));
     const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients, timestampingServices };
-    writeFileSync(join(s.proxyDataDir, 'serverconf.json'), serializeServerConf(conf));
+    writeFileAtomic(join(s.proxyDataDir, 'serverconf.json'), serializeServerConf(conf));
   };
   write(instance.provider, providerClients);
   write(instance.consumer, consumerClients);
@@ -391,7 +388,8 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
  * Its stderr (structured logs) goes on into `logFile` for as long as it runs.
  */
 function waitForLine(child: ChildProcess, line: string, name: string, logFile: string, timeoutMs = 60_000): Promise<void> {
-  const log = createWriteStream(logFile, { flags: 'a' });
+  // Logs name clients, services and errors: the owner's alone, as the databases.
+  const log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
   child.stderr!.pipe(log);
   let tail = '';
   child.stderr!.on('data', (d: Buffer) => {

@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { XrdError } from '../platform/errors.ts';
+import { restrictDatabaseFiles } from '../platform/files.ts';
 import { memoryBody, type Body } from '../platform/spool.ts';
 import { fileSource, ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
 import { asicChunks, writeAsic, type AsicToWrite } from '../signature/asic.ts';
@@ -168,6 +169,8 @@ export function openDatabase(file: string, options: { create: boolean; durabilit
   if (!options.create && !existsSync(file)) throw new XrdError('IOError', { reason: `no message log at ${file}` });
   let db: Database.Database | undefined;
   try {
+    // What was exchanged is nobody else's business: the log and its WAL are the owner's alone.
+    restrictDatabaseFiles(file, { create: options.create });
     db = new Database(file, { fileMustExist: !options.create });
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
@@ -298,7 +301,8 @@ async function writeContainer(r: LoggedRecord, file: string): Promise<number> {
   }
   const part = `${file}.part`;
   try {
-    const out = await open(part, 'w');
+    // An exported container is the message itself: the owner's alone, as the log it came from.
+    const out = await open(part, 'w', 0o600);
     let length = 0;
     try {
       // Each chunk written before the next is made: the attachment's are one reused buffer.

@@ -15,6 +15,7 @@
  */
 import Database from 'better-sqlite3';
 import { XrdError } from '../platform/errors.ts';
+import { restrictDatabaseFiles } from '../platform/files.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
 import { parseClientId, type ClientId } from '../protocol/identifiers.ts';
 import { RECORD_FIELDS, type OpMonitoringRecord } from './record.ts';
@@ -120,6 +121,8 @@ export class OpMonitor {
     if (!(retentionDays > 0)) throw new XrdError('InvalidConfiguration', { reason: `opmonitor retentionDays must be positive, got ${retentionDays}` });
     let db: Database.Database;
     try {
+      // Who called whom, when: the records and their WAL are the owner's alone.
+      restrictDatabaseFiles(file, { create: true });
       db = new Database(file);
       db.pragma('journal_mode = WAL');
       // Monitoring data may lose the last transactions on a power cut (not on a process crash):

@@ -171,6 +171,8 @@ export const ERROR_CODES = {
   BackupCorrupt: { message: 'Backup {file} cannot be used: {reason}', httpStatus: 400 },
   BackupRefused: { message: 'Restore refused: {reason}', httpStatus: 409 },
   BackupRestoreFailed: { message: 'Restore of {file} failed: {reason}', httpStatus: 500 },
+  BackupUnsigned: { message: 'Backup {file} is not signed: {reason}', httpStatus: 400 },
+  BackupSignatureInvalid: { message: 'Backup {file} is not signed by this server: {reason}', httpStatus: 400 },
   // Generic
   InvalidConfiguration: { message: 'Invalid configuration: {reason}', httpStatus: 500 },
   IOError: { message: 'I/O error: {reason}', httpStatus: 500 },

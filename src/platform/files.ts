@@ -2,6 +2,7 @@
  * Small configuration files that several processes read and change (serverconf.json, the API key
  * file, the test PKI's state): written whole or not at all, and changed under a lock so two writers
  * (the CLI and the admin API, a CLI command and a running service) cannot lose each other's edits.
+ * And the one rule for the server's SQLite databases: they are their owner's alone.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -70,6 +71,35 @@ export function withFileLock<T>(file: string, change: () => T): T {
       if (readFileSync(path, 'utf8') === token) rmSync(path, { force: true });
     } catch {
       // Already gone (taken over as stale): nothing of ours to remove.
+    }
+  }
+}
+
+/**
+ * Makes a SQLite database file and the journals beside it readable and writable by their owner
+ * only; call it before SQLite opens the file. SQLite gives `-wal`, `-shm` and `-journal` the
+ * permission bits of their database, so a database created 0600 keeps them 0600 whenever they are
+ * made again; files an older version created more open (0644, the umask's default) are closed
+ * down. With `create`, a missing database is created empty (SQLite takes an empty file for a new
+ * database). A file of another user that this process may not change is left as it is: its owner's
+ * process puts it right when it opens it.
+ * @throws IOError when the database cannot be created
+ */
+export function restrictDatabaseFiles(file: string, options: { create: boolean }): void {
+  if (options.create) {
+    try {
+      closeSync(openSync(file, 'wx', 0o600));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new XrdError('IOError', { reason: `cannot create ${file}: ${(err as Error).message}` }, { cause: err });
+    }
+  }
+  for (const path of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+    try {
+      const mode = statSync(path).mode & 0o777;
+      if ((mode & 0o077) !== 0) chmodSync(path, mode & 0o700);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EPERM') throw new XrdError('IOError', { reason: `cannot restrict ${path} to its owner: ${(err as Error).message}` }, { cause: err });
     }
   }
 }

@@ -2,7 +2,13 @@
  * Gzipped tar archives (POSIX ustar) of regular files, for configuration backups: small archives
  * written and read whole in memory, readable by the system `tar`. Reading accepts only what writing
  * produces — regular files with plain relative names — and is bounded, so a crafted archive can
- * neither expand without limit nor name a path outside the folder it would be unpacked into.
+ * neither expand without limit (bytes after gunzip, number of entries) nor name a path outside the
+ * folder it would be unpacked into (absolute names, `..`, links and devices are refused). Entries
+ * are views of the one unpacked buffer, not copies, so memory stays within the byte bound.
+ * Our own ~120 lines rather than node-tar: that one is built to unpack to disk, with defences
+ * against links and traversal that needed several CVE fixes (2021); reading a handful of regular
+ * files in memory needs none of that, and a reader that cannot write a file or make a link at all
+ * leaves nothing to defend.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 
@@ -77,12 +83,20 @@ function readOctal(header: Buffer, at: number, width: number, what: string): num
   return parseInt(text, 8);
 }
 
+export interface TarLimits {
+  /** Most bytes the archive may unpack to (headers included). Default 256 MiB. */
+  readonly maxBytes?: number;
+  /** Most entries. Default 1000. */
+  readonly maxEntries?: number;
+}
+
 /**
  * Every entry, in archive order.
  * @throws TarError when the data is not gzip, the archive is malformed or holds anything but
- *   regular files with safe names, or it would expand past `maxBytes`
+ *   regular files with safe names, or it would expand past `maxBytes` or hold more than `maxEntries`
  */
-export function readTarGz(gz: Buffer, maxBytes = 256 * 1024 * 1024): TarEntry[] {
+export function readTarGz(gz: Buffer, limits: TarLimits = {}): TarEntry[] {
+  const { maxBytes = 256 * 1024 * 1024, maxEntries = 1000 } = limits;
   let tar: Buffer;
   try {
     tar = gunzipSync(gz, { maxOutputLength: maxBytes });
@@ -95,6 +109,7 @@ export function readTarGz(gz: Buffer, maxBytes = 256 * 1024 * 1024): TarEntry[] 
     if (pos + BLOCK > tar.length) throw new TarError('archive ends without its end-of-archive blocks');
     const header = tar.subarray(pos, pos + BLOCK);
     if (header.every((b) => b === 0)) return entries;
+    if (entries.length === maxEntries) throw new TarError(`more than ${maxEntries} entries`);
     if (readOctal(header, 148, 8, 'checksum') !== checksum(header)) throw new TarError(`header checksum mismatch at offset ${pos}`);
     if (field(header, 257, 6) !== 'ustar') throw new TarError('not a ustar archive');
     const prefix = field(header, 345, 155);
@@ -107,7 +122,7 @@ export function readTarGz(gz: Buffer, maxBytes = 256 * 1024 * 1024): TarEntry[] 
     if (dataAt + size > tar.length) throw new TarError(`${name}: entry runs past the archive`);
     entries.push({
       name,
-      data: Buffer.from(tar.subarray(dataAt, dataAt + size)),
+      data: tar.subarray(dataAt, dataAt + size),
       mode: readOctal(header, 100, 8, 'mode') & 0o777,
       mtime: new Date(readOctal(header, 136, 12, 'mtime') * 1000),
     });

@@ -7,6 +7,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
+import { apiKeysFile } from '../admin/api-keys.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { MessageLog } from '../messagelog/message-log.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';
@@ -45,7 +46,7 @@ export interface SecurityServerPorts {
   readonly serverProxy: number;
   /** Other security servers' OCSP requests (5577). */
   readonly ocsp: number;
-  /** Prometheus metrics and operational monitoring queries, on the client address (2080). */
+  /** Prometheus metrics and operational monitoring queries for admin API keys, on the client address (2080). */
   readonly monitoring: number;
   /** Health check for load balancers and monitoring, on the server address (5588); none when left out. */
   readonly health?: number;
@@ -172,7 +173,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     closers.push(() => serverProxy.close());
     const ocsp = await listen(ocspEndpointFromSigner(signer), limits, options.serverAddress, options.ports.ocsp);
     closers.push(() => new Promise<void>((r) => ocsp.close(() => r())));
-    const monitoring = await listen(monitoringHandler({ registry, signerMetrics, signer, opMonitor }), limits, options.clientAddress, options.ports.monitoring);
+    const monitoring = await listen(monitoringHandler({ registry, signerMetrics, signer, opMonitor, apiKeysFile: apiKeysFile(options.dataDir) }), limits, options.clientAddress, options.ports.monitoring);
     closers.push(() => new Promise<void>((r) => monitoring.close(() => r())));
     if (options.ports.health !== undefined) {
       // The signer is asked directly, not through the 10 s caches above: a logged-out token must show within seconds.

@@ -5,8 +5,8 @@
  * layer's cache.)
  */
 import Database from 'better-sqlite3';
-import { chmodSync } from 'node:fs';
 import type { KeyUsage } from '../certificates/csr.ts';
+import { restrictDatabaseFiles } from '../platform/files.ts';
 
 export const CERT_STATUSES = ['saved', 'registration in progress', 'registered', 'deletion in progress', 'global error'] as const;
 export type CertStatus = (typeof CERT_STATUSES)[number];
@@ -122,9 +122,9 @@ export class KeyconfStore {
   private readonly keyById: Database.Statement<[string], KeyRecord>;
 
   constructor(path: string) {
-    this.db = new Database(path);
     // Key and certificate metadata is nobody else's business (the data folder is 0700 as well).
-    chmodSync(path, 0o600);
+    restrictDatabaseFiles(path, { create: true });
+    this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // Admin changes are rare and must survive a power cut: pay for a full sync.
     this.db.pragma('synchronous = FULL');

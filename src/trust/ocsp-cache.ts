@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { existsSync, renameSync } from 'node:fs';
+import { restrictDatabaseFiles } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { parseOcspResponse } from './ocsp.ts';
 
@@ -115,6 +116,7 @@ function openOrRebuild(path: string, log: Logger): Database.Database {
 }
 
 function open(path: string): Database.Database {
+  restrictDatabaseFiles(path, { create: true });
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');

@@ -4,7 +4,7 @@
  * (seed 003's commands as written) and Node's HTTPS client; containers are checked with the CLI.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import https from 'node:https';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { startLocalInstance, type LocalInstance } from '../../src/localinstance/
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import type { ReceivedRequest } from '../../src/testservices/test-services.ts';
+import { eventually } from '../support/eventually.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
 const run = promisify(execFile);
@@ -212,11 +213,14 @@ describe('operational monitoring (MESS_16)', () => {
     const id = `monitored-${Date.now()}`;
     await soapCall(id);
     for (const [server, type] of [[instance.consumer, 'Client'], [instance.provider, 'Producer']] as const) {
-      const { records } = (await (await fetch(`${server.monitoringUrl}/opmonitor?client=LOCAL/COM/2222/CLIENT&from=${Date.now() - 60_000}`)).json()) as { records: Record<string, unknown>[] };
+      // The monitoring port answers the server's administrators only (docs/opmonitor.md "Access").
+      const init = { headers: { Authorization: `X-Road-ApiKey token=${instance.apiKeyOf(server)}` } };
+      expect((await fetch(`${server.monitoringUrl}/opmonitor`)).status).toBe(401);
+      const { records } = (await (await fetch(`${server.monitoringUrl}/opmonitor?client=LOCAL/COM/2222/CLIENT&from=${Date.now() - 60_000}`, init)).json()) as { records: Record<string, unknown>[] };
       const record = records.find((r) => r.messageId === id);
       expect(record).toMatchObject({ securityServerType: type, succeeded: true, serviceCode: 'getRandom', clientSubsystemCode: 'CLIENT', serviceMemberCode: '1111', serviceType: 'WSDL' });
       expect(record!.requestSize).toBeGreaterThan(500);
-      const metrics = await (await fetch(`${server.monitoringUrl}/metrics`)).text();
+      const metrics = await (await fetch(`${server.monitoringUrl}/metrics`, init)).text();
       expect(metrics).toMatch(new RegExp(`xrd_proxy_requests_total\\{direction="${type === 'Client' ? 'outbound' : 'inbound'}",protocol="soap",service="LOCAL/COM/1111/PROVIDER/getRandom",result="success"\\} [1-9]`));
       expect(metrics).toMatch(/xrd_signer_token_active\{token="[^"]+"\} 1/);
     }
@@ -374,5 +378,37 @@ describe('faults', () => {
     }
     await instance.startProxy(instance.consumer);
     expect((await soapCall('after-kill')).body).toMatch(/data>\d+</);
+  });
+
+  it('a proxy killed with kill -9 behind the local instance’s back is started again and serves', async () => {
+    const name = `${instance.consumer.serverId} proxy`;
+    const killed = instance.pids()[name]!;
+    process.kill(killed, 'SIGKILL');
+    // The first restart comes 0.5 s after the death; the new process then starts as any other.
+    const restarted = await eventually(async () => {
+      const pid = instance.pids()[name];
+      return pid !== undefined && pid !== killed && /data>\d+</.test((await soapCall('after-restart')).body) ? pid : undefined;
+    }, 60_000, 'the proxy back, serving');
+    expect(readFileSync(`/proc/${restarted}/cmdline`, 'utf8')).toContain('proxy\0start');
+  });
+});
+
+describe('files on disk', () => {
+  it('another local user can read none of the files the servers wrote — databases and their WAL, keys, logs, configuration — only certificates and devices.ini', async () => {
+    await soapCall('files-written');
+    const open: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) walk(path);
+        else if (e.isFile() && (statSync(path).mode & 0o077) !== 0) open.push(path);
+      }
+    };
+    for (const s of [instance.provider, instance.consumer]) walk(s.dir);
+    expect(open.filter((p) => !/\.crt$/.test(p) && !p.endsWith('/devices.ini'))).toEqual([]);
+    // The files this is about are there to be checked.
+    for (const f of ['messagelog.db', 'messagelog.db-wal', 'opmonitor.db', 'opmonitor.db-wal', 'serverconf.json']) {
+      expect(statSync(join(instance.consumer.proxyDataDir, f)).mode & 0o777, f).toBe(0o600);
+    }
   });
 });

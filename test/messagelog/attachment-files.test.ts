@@ -151,6 +151,8 @@ describe('message log with attachments in files', () => {
     expect(bytes).toBe(zip.length);
     expect(zip.equals(container!.data)).toBe(true);
     expect(readdirSync(out)).toEqual([container!.name]);
+    // The exported message is as private as the log it came from.
+    expect(statSync(exported).mode & 0o777).toBe(0o600);
     await log.close();
 
     execFileSync('unzip', ['-tq', exported]);

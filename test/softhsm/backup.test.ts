@@ -9,13 +9,13 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate, createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkBackupKeys, createBackup, listBackups, readBackupManifest, restoreBackup, type BackupInfo } from '../../src/admin/backup.ts';
+import { backupSigningKeyFile, checkBackupKeys, createBackup, listBackups, readBackupManifest, restoreBackup, writeSignedArchive, type BackupInfo } from '../../src/admin/backup.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { readTarGz, writeTarGz } from '../../src/platform/tar.ts';
@@ -58,6 +58,9 @@ async function stopDaemon(): Promise<void> {
 }
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+/** The server's backup signing key file, in its proxy folder. */
+const keyFile = () => backupSigningKeyFile(proxyDir);
+const serverKey = () => Buffer.from(readFileSync(keyFile(), 'utf8').trim(), 'hex');
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -168,15 +171,31 @@ describe('backup and restore of configuration and key metadata', () => {
     const extracted = join(testbed.dir, 'extracted');
     mkdirSync(extracted);
     execFileSync('tar', ['-xzf', backup.file, '-C', extracted]);
-    expect(execFileSync('tar', ['-tzf', backup.file], { encoding: 'utf8' }).trim().split('\n').sort()).toEqual(['manifest.json', ...backup.files].sort());
+    expect(execFileSync('tar', ['-tzf', backup.file], { encoding: 'utf8' }).trim().split('\n').sort()).toEqual(['manifest.json', 'manifest.hmac', ...backup.files].sort());
     for (const f of m.files) expect(sha256(readFileSync(join(extracted, f.path))), f.path).toBe(f.sha256);
     const copy = new Database(join(extracted, 'signer', 'keyconf.sqlite'), { readonly: true });
     expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(copy.prepare('SELECT status FROM certs WHERE hash = ?').get(signKey.cert.hash)).toEqual({ status: 'registration in progress' });
     copy.close();
 
-    expect(listBackups(backupsDir).map((b) => [b.file, b.keys, b.certs, b.error])).toEqual([[backup.file, 2, 1, null]]);
-    expect(readBackupManifest(backup.file)).toEqual(m);
+    expect(listBackups(backupsDir, keyFile()).map((b) => [b.file, b.keys, b.certs, b.error])).toEqual([[backup.file, 2, 1, null]]);
+    expect(readBackupManifest(backup.file, keyFile())).toEqual(m);
+  });
+
+  it('the first backup makes the server’s signing key, 0600 and in no backup; without it, or open to others, nothing verifies', () => {
+    expect(statSync(keyFile()).mode & 0o777).toBe(0o600);
+    expect(readFileSync(keyFile(), 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(backup.files.some((f) => f.includes('backup-signing'))).toBe(false);
+    chmodSync(keyFile(), 0o644);
+    expect(() => readBackupManifest(backup.file, keyFile())).toThrow(expect.objectContaining({ code: 'InvalidConfiguration' }));
+    chmodSync(keyFile(), 0o600);
+    // A new machine without the key: the archive cannot be verified, and the error says which file is missing.
+    renameSync(keyFile(), `${keyFile()}.away`);
+    try {
+      expect(() => readBackupManifest(backup.file, keyFile())).toThrow(expect.objectContaining({ code: 'BackupSignatureInvalid', message: expect.stringContaining(keyFile()) }));
+    } finally {
+      renameSync(`${keyFile()}.away`, keyFile());
+    }
   });
 
   it('restore is refused while the signer runs, though its socket is elsewhere, and nothing is touched', async () => {
@@ -214,12 +233,79 @@ describe('backup and restore of configuration and key metadata', () => {
     for (const name of ['flipped.tar.gz', 'altered.tar.gz', 'foreign.tar.gz']) {
       const file = join(damagedDir, name);
       expect(await codeOf(restoreBackup({ file, signerDataDir: signerDir, proxyDataDir: proxyDir })), name).toBe('BackupCorrupt');
-      expect(() => readBackupManifest(file), name).toThrow(expect.objectContaining({ code: 'BackupCorrupt' }));
+      expect(() => readBackupManifest(file, keyFile()), name).toThrow(expect.objectContaining({ code: 'BackupCorrupt' }));
     }
     expect(snapshot()).toEqual(before);
-    expect(listBackups(damagedDir).map((b) => [b.name, b.error?.code])).toEqual(
+    expect(listBackups(damagedDir, keyFile()).map((b) => [b.name, b.error?.code])).toEqual(
       expect.arrayContaining([['flipped.tar.gz', 'BackupCorrupt'], ['altered.tar.gz', 'BackupCorrupt'], ['foreign.tar.gz', 'BackupCorrupt']]),
     );
+  });
+
+  it("a crafted archive that would restore an attacker's API key is refused — unsigned, signed with another key, or its manifest changed under this server's signature — before anything is touched", async () => {
+    const dir = join(testbed.dir, 'crafted');
+    mkdirSync(dir);
+    const attackerKeys = Buffer.from(`${JSON.stringify({ version: 1, keys: [{ id: 'attacker', roles: ['XROAD_SYSTEM_ADMINISTRATOR'], createdAt: new Date().toISOString(), sha256: sha256('the attacker’s key') }] })}\n`);
+    const genuine = readTarGz(readFileSync(backup.file));
+    // Consistent in itself: the attacker's api-keys.json with its size and SHA-256 in the manifest.
+    const entries = genuine
+      .filter((e) => e.name !== 'manifest.hmac')
+      .map((e) => {
+        if (e.name === 'proxy/admin/api-keys.json') return { ...e, data: attackerKeys };
+        if (e.name !== 'manifest.json') return e;
+        const manifest = JSON.parse(e.data.toString('utf8')) as { files: { path: string; size: number; sha256: string }[] };
+        for (const f of manifest.files) if (f.path === 'proxy/admin/api-keys.json') Object.assign(f, { size: attackerKeys.length, sha256: sha256(attackerKeys) });
+        return { ...e, data: Buffer.from(JSON.stringify(manifest)) };
+      });
+    const crafted: Record<string, [Buffer, string]> = {
+      'unsigned.tar.gz': [writeTarGz(entries), 'BackupUnsigned'],
+      'other-key.tar.gz': [writeSignedArchive(entries, randomBytes(32)), 'BackupSignatureInvalid'],
+      // The server's own signature, of the manifest before it was changed.
+      'old-signature.tar.gz': [writeTarGz([...entries, genuine.find((e) => e.name === 'manifest.hmac')!]), 'BackupSignatureInvalid'],
+    };
+    const before = snapshot();
+    for (const [name, [archive, code]] of Object.entries(crafted)) {
+      const file = join(dir, name);
+      writeFileSync(file, archive);
+      expect(await codeOf(restoreBackup({ file, signerDataDir: signerDir, proxyDataDir: proxyDir })), name).toBe(code);
+      expect(() => readBackupManifest(file, keyFile()), name).toThrow(expect.objectContaining({ code }));
+    }
+    expect(snapshot()).toEqual(before);
+    expect(Object.fromEntries(listBackups(dir, keyFile()).map((b) => [b.name, b.error?.code]))).toEqual(Object.fromEntries(Object.entries(crafted).map(([name, [, code]]) => [name, code])));
+  });
+
+  it('the archive reader is bounded: too large packed or unpacked, too many entries, names outside the folder, links', async () => {
+    const dir = join(testbed.dir, 'unbounded');
+    mkdirSync(join(dir, 'src', 'sub'), { recursive: true });
+    const tarOf = (name: string, ...args: string[]) => {
+      const file = join(dir, name);
+      execFileSync('tar', ['--format=ustar', '-czf', file, ...args], { cwd: join(dir, 'src', 'sub') });
+      return file;
+    };
+    writeFileSync(join(dir, 'src', 'escaped'), 'outside');
+    symlinkSync('/etc/passwd', join(dir, 'src', 'sub', 'link'));
+    const cases: Record<string, string> = {
+      // GNU tar keeps a ../ name with -P: it would unpack beside, not below, the folder.
+      traversal: tarOf('traversal.tar.gz', '-P', '../escaped'),
+      absolute: tarOf('absolute.tar.gz', '-P', join(dir, 'src', 'escaped')),
+      link: tarOf('link.tar.gz', 'link'),
+    };
+    // Many small entries, well within the byte bound.
+    for (let i = 0; i < 20; i++) writeFileSync(join(dir, 'src', 'sub', `f${i}`), String(i));
+    cases.entries = tarOf('entries.tar.gz', ...Array.from({ length: 20 }, (_, i) => `f${i}`));
+    // 200 MiB of zeros gzip to 200 KiB: refused while unpacking (past 128 MiB), not after.
+    const bomb = join(dir, 'bomb.tar.gz');
+    execFileSync('sh', ['-c', `head -c ${200 * 1024 * 1024} /dev/zero | gzip -1 > ${bomb}`]);
+    cases.bomb = bomb;
+    const big = join(dir, 'big.tar.gz');
+    writeFileSync(big, '');
+    truncateSync(big, 200 * 1024 * 1024); // sparse: no disk used, but larger than any backup, and never read
+    cases.big = big;
+    for (const [name, file] of Object.entries(cases)) {
+      const err = await restoreBackup({ file, signerDataDir: signerDir, proxyDataDir: proxyDir }).catch((e: unknown) => e);
+      expect(err, name).toMatchObject({ code: 'BackupCorrupt' });
+    }
+    expect((await restoreBackup({ file: cases.traversal!, signerDataDir: signerDir, proxyDataDir: proxyDir }).catch((e: Error) => e.message)) as string).toContain('unsafe or unsupported entry name "../escaped"');
+    expect(existsSync(join(signerDir, '..', 'escaped'))).toBe(false);
   });
 
   it('listing verifies each archive once and still sees one that changed or went since', async () => {
@@ -234,32 +320,35 @@ describe('backup and restore of configuration and key metadata', () => {
       utimesSync(file, ++second, second);
     };
     rewrite(archive);
-    expect(listBackups(dir).map((b) => [b.name, b.keys, b.error])).toEqual([['one.tar.gz', 2, null]]);
-    expect(listBackups(dir).map((b) => [b.name, b.keys, b.error])).toEqual([['one.tar.gz', 2, null]]);
+    expect(listBackups(dir, keyFile()).map((b) => [b.name, b.keys, b.error])).toEqual([['one.tar.gz', 2, null]]);
+    expect(listBackups(dir, keyFile()).map((b) => [b.name, b.keys, b.error])).toEqual([['one.tar.gz', 2, null]]);
 
     // Damaged in place: same name, same size.
     const flipped = Buffer.from(archive);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
     rewrite(flipped);
-    expect(listBackups(dir).map((b) => [b.name, b.error?.code])).toEqual([['one.tar.gz', 'BackupCorrupt']]);
+    expect(listBackups(dir, keyFile()).map((b) => [b.name, b.error?.code])).toEqual([['one.tar.gz', 'BackupCorrupt']]);
     rewrite(archive);
-    expect(listBackups(dir).map((b) => [b.name, b.error])).toEqual([['one.tar.gz', null]]);
+    expect(listBackups(dir, keyFile()).map((b) => [b.name, b.error])).toEqual([['one.tar.gz', null]]);
     rmSync(file);
-    expect(listBackups(dir)).toEqual([]);
+    expect(listBackups(dir, keyFile())).toEqual([]);
   });
 
   it('a restore that cannot write every file puts back what was there', async () => {
     // The admin folder replaced by a file: api-keys.json cannot be written, after others were.
     const adminDir = join(proxyDir, 'admin');
     const keysFile = readFileSync(join(adminDir, 'api-keys.json'));
+    const signingKey = readFileSync(keyFile());
     rmSync(adminDir, { recursive: true });
     writeFileSync(adminDir, 'not a folder');
     const before = snapshot();
-    expect(await codeOf(restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir }))).toBe('BackupRestoreFailed');
+    // The signing key's folder is the one taken away: the signature is not what this is about.
+    expect(await codeOf(restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir, skipSignatureCheck: true }))).toBe('BackupRestoreFailed');
     expect(snapshot()).toEqual(before);
     rmSync(adminDir);
     mkdirSync(adminDir, { mode: 0o700 });
     writeFileSync(join(adminDir, 'api-keys.json'), keysFile, { mode: 0o600 });
+    writeFileSync(keyFile(), signingKey, { mode: 0o600 });
   });
 
   it('a backup taken while the signer is stopped leaves no -wal or -shm beside its database', async () => {
@@ -291,10 +380,14 @@ describe('backup and restore of configuration and key metadata', () => {
       return { uid: st.uid, gid: st.gid };
     };
 
-    // The admin API (the proxy's user) lists what root backed up into its folder.
-    const taken = await createBackup({ signerDataDir: signerDir, proxyDataDir: proxyDir, out: otherBackups });
+    // The admin API (the proxy's user) lists what root backed up into its folder, and signs with the key root made.
+    const taken = await createBackup({ signerDataDir: signerDir, proxyDataDir: otherProxy, out: otherBackups });
     expect(owner(taken.file)).toEqual(PROXY);
+    expect(owner(backupSigningKeyFile(otherProxy))).toEqual(PROXY);
+    expect(owner(join(otherProxy, 'admin'))).toEqual(PROXY);
 
+    // Restoring another server's backup: the administrator puts that server's signing key in place.
+    writeFileSync(backupSigningKeyFile(otherProxy), readFileSync(keyFile()));
     await restoreBackup({ file: backup.file, signerDataDir: otherSigner, proxyDataDir: otherProxy });
     expect(owner(join(otherSigner, 'keyconf.sqlite'))).toEqual({ uid: SIGNER.uid, gid: SIGNER.uid });
     expect(owner(join(otherSigner, 'audit.log'))).toEqual(SIGNER);
@@ -318,10 +411,13 @@ describe('backup and restore of configuration and key metadata', () => {
       for (const f of manifest.files) f.mode = loose[f.path] ?? f.mode;
       return { ...e, data: Buffer.from(JSON.stringify(manifest)) };
     });
+    // Signed with the server's key: the clamp holds even for an archive that verifies.
     const edited = join(testbed.dir, 'loose.tar.gz');
-    writeFileSync(edited, writeTarGz(entries));
+    writeFileSync(edited, writeSignedArchive(entries, serverKey()));
     const other = join(testbed.dir, 'loose');
     const devices = join(other, 'devices.ini');
+    mkdirSync(join(other, 'proxy', 'admin'), { recursive: true, mode: 0o700 });
+    writeFileSync(backupSigningKeyFile(join(other, 'proxy')), readFileSync(keyFile()), { mode: 0o600 });
     await restoreBackup({ file: edited, signerDataDir: join(other, 'signer'), proxyDataDir: join(other, 'proxy'), devicesIni: devices });
     const mode = (path: string) => statSync(join(other, path)).mode & 0o777;
     expect(mode('signer/keyconf.sqlite')).toBe(0o600);
@@ -405,7 +501,7 @@ describe('backup and restore of configuration and key metadata', () => {
     expect(refused.code).toBe(1);
     expect(refused.json.error.code).toBe('BackupRefused');
 
-    const checked = await xrd('check', created.json.file, '--signer-dir', signerDir, '--socket', socketPath, '--json');
+    const checked = await xrd('check', created.json.file, '--signer-dir', signerDir, '--proxy-dir', proxyDir, '--socket', socketPath, '--json');
     expect(checked.code).toBe(1); // the AUTHENTICATION key deleted from the token is still in the key configuration
     expect(checked.json.keys).toMatchObject({ checked: true, held: [signKey.keyId], missing: [{ keyId: authKeyId }] });
 
@@ -426,5 +522,17 @@ describe('backup and restore of configuration and key metadata', () => {
     const withDevices = await restore('--devices', otherDevices);
     expect(withDevices.files).toContainEqual({ path: 'devices.ini', target: otherDevices, outcome: 'restored' });
     expect(readFileSync(otherDevices, 'utf8')).toBe(readFileSync(testbed.devicesIni, 'utf8'));
+
+    // A backup signed with a key this server does not have (its maker's key lost): refused, unless
+    // the administrator says not to check (the reference's `restore … -N`).
+    const foreign = join(testbed.dir, 'foreign-key.tar.gz');
+    writeFileSync(foreign, writeSignedArchive(readTarGz(readFileSync(created.json.file)), randomBytes(32)));
+    const unverified = await xrd('restore', foreign, ...folders, '--json');
+    expect(unverified.code).toBe(1);
+    expect(unverified.json.error.code).toBe('BackupSignatureInvalid');
+    const unchecked = await xrd('restore', foreign, ...folders, '--skip-signature-check', '--json');
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.json.signature).toBe('not checked');
+    expect((await restore()).signature).toBe('verified');
   });
 });
