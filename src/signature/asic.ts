@@ -264,44 +264,62 @@ function checkLayout(byName: ReadonlyMap<string, Buffer | DigestSource>, attachm
 export interface AsicVerification extends VerifiedSignature {
   /** The batch timestamp, when the container has one (else `timestamp` is the embedded one). */
   readonly batchTimestamp: VerifiedTimestamp | undefined;
+  /** Whether a timestamp (batch or embedded) fixed the time the certificates were checked for. */
+  readonly stamped: boolean;
   readonly queryId: string;
   readonly isResponse: boolean;
 }
 
+export interface AsicVerifyOptions {
+  /**
+   * Verify a container without a timestamp, its certificates as of the signing time the signer
+   * wrote (which nothing vouches for). The reference refuses such a container; an administrator
+   * may ask for it (`xrd asic verify --allow-unstamped`), e.g. for a record exported before it
+   * was stamped.
+   */
+  readonly allowUnstamped?: boolean;
+}
+
 /**
  * Verifies a container against a global configuration.
- * @throws MalformedContainer, and every code of verifySignature
+ * @throws MissingTimestamp (no timestamp, and `allowUnstamped` not set), the codes of readAsic,
+ *   and every code of verifySignature
  */
-export function verifyAsic(zip: Buffer, conf: GlobalConf): AsicVerification {
-  return verifyAsicContents(readAsic(zip), conf);
+export function verifyAsic(zip: Buffer, conf: GlobalConf, options: AsicVerifyOptions = {}): AsicVerification {
+  return verifyAsicContents(readAsic(zip), conf, options);
 }
 
 /** `verifyAsic` for a container in a file of any size (readAsicFile). */
-export async function verifyAsicFile(file: string, conf: GlobalConf): Promise<AsicVerification> {
-  return verifyAsicContents(await readAsicFile(file), conf);
+export async function verifyAsicFile(file: string, conf: GlobalConf, options: AsicVerifyOptions = {}): Promise<AsicVerification> {
+  return verifyAsicContents(await readAsicFile(file), conf, options);
 }
 
-function verifyAsicContents(c: AsicFileContents, conf: GlobalConf): AsicVerification {
+function verifyAsicContents(c: AsicFileContents, conf: GlobalConf, options: AsicVerifyOptions): AsicVerification {
   const header = readMessageHeader(c.message);
   const sig = parseSignature(c.signatureXml);
   if (!sig.dataReferences.some((r) => r.uri === MESSAGE_URI || r.uri === HASH_CHAIN_RESULT_URI)) {
     throw new XrdError('MalformedSignature', { reason: "Signature does not reference '/message.xml' or '/sig-hashchainresult.xml'" });
   }
+  const batch = c.tsHashChainResult && c.tsHashChain && c.timestampToken ? { result: c.tsHashChainResult, chain: c.tsHashChain, token: c.timestampToken } : undefined;
+  const stamped = batch !== undefined || sig.timestamp !== undefined;
+  if (!stamped && !options.allowUnstamped) {
+    throw new XrdError('MissingTimestamp', { reason: 'the container has neither a batch timestamp nor one in its signature, so its certificates could only be checked as of the signing time its signer claims' });
+  }
   let batchTimestamp: VerifiedTimestamp | undefined;
-  if (c.tsHashChainResult && c.tsHashChain && c.timestampToken) {
+  if (batch) {
     try {
       // As the reference: the signature document is an input to look up in the container.
-      const resources = new Map([[TS_HASH_CHAIN_URI, c.tsHashChain], [SIGNATURE_URI, c.signatureXml]]);
-      verifyHashChain(c.tsHashChainResult, resources, new Map([[SIGNATURE_URI, null]]), { trustUnresolved: true });
+      const resources = new Map([[TS_HASH_CHAIN_URI, batch.chain], [SIGNATURE_URI, c.signatureXml]]);
+      verifyHashChain(batch.result, resources, new Map([[SIGNATURE_URI, null]]), { trustUnresolved: true });
     } catch (err) {
       throw new XrdError('MalformedSignature', { reason: `Failed to verify time-stamp hash chain: ${(err as Error).message}` }, { cause: err });
     }
-    batchTimestamp = verifyTimestamp(c.timestampToken, c.tsHashChainResult, conf.tsaCertificates());
+    batchTimestamp = verifyTimestamp(batch.token, batch.result, conf.tsaCertificates());
   }
   const verified = verifySignature(
     sig,
     { message: c.message, attachments: c.attachments, hashChainResult: c.hashChainResult, hashChain: c.hashChain },
     { conf, signer: signerOf(header), at: batchTimestamp?.genTime, allowMissingParts: true },
   );
-  return { ...verified, batchTimestamp, queryId: header.queryId, isResponse: header.isResponse };
+  return { ...verified, batchTimestamp, stamped, queryId: header.queryId, isResponse: header.isResponse };
 }
