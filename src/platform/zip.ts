@@ -257,7 +257,8 @@ export interface ZipReadLimits {
   readonly maxTotalBytes?: number;
 }
 
-const DEFAULT_LIMITS: Required<ZipReadLimits> = { maxEntries: MAX_ENTRIES, maxNameBytes: 1024, maxTotalBytes: 256 * 1024 * 1024 };
+const MiB = 1024 * 1024;
+const DEFAULT_LIMITS: Required<ZipReadLimits> = { maxEntries: MAX_ENTRIES, maxNameBytes: 1024, maxTotalBytes: 256 * MiB };
 /** Deflate expands at most 1032 times (one 2-bit code for a 258-byte match): an entry claiming more lies about its size. */
 const MAX_DEFLATE_RATIO = 1032;
 const DATA_DESCRIPTOR = 0x08074b50;
@@ -526,7 +527,7 @@ export async function readZipFile(file: string, options: ZipFileOptions): Promis
     const entries: ZipFileEntry[] = [];
     let held = 0;
     for (const e of step.value) {
-      if (e.size <= options.inMemoryBytes && held + e.size <= (options.inMemoryTotalBytes ?? DEFAULT_LIMITS.maxTotalBytes)) {
+      if (e.size <= options.inMemoryBytes && held + e.size <= (options.inMemoryTotalBytes ?? 256 * MiB)) {
         held += e.size;
         entries.push({ name: e.name, size: e.size, data: entryData(e, await read({ at: e.dataAt, length: e.compressedSize })) });
       } else entries.push({ name: e.name, size: e.size, chunks: () => entryChunks(file, e) });

@@ -181,6 +181,14 @@ describe('ZIP: one archive for every reader', () => {
       expect(() => readZip(request, limits)).toThrow(expect.objectContaining({ code: 'ZipLimitExceeded' }));
       await expect(readZipFile(file, { inMemoryBytes: 1 << 20, ...limits })).rejects.toMatchObject({ code: 'ZipLimitExceeded' });
     }
+    // From a file, entries past the in-memory budget are streamed instead of held.
+    const read = await readZipFile(file, { inMemoryBytes: 1 << 20, inMemoryTotalBytes: 100 });
+    expect(read[0]).toMatchObject({ name: 'mimetype', data: expect.any(Buffer) });
+    const streamed = read.find((e) => e.name === 'META-INF/signatures.xml')!;
+    expect(streamed.data).toBeUndefined();
+    const chunks: Buffer[] = [];
+    for await (const chunk of streamed.chunks!()) chunks.push(chunk);
+    expect(Buffer.concat(chunks).equals(readZip(request).find((e) => e.name === 'META-INF/signatures.xml')!.data)).toBe(true);
   });
 });
 
