@@ -90,7 +90,14 @@ const MAX_ENTRIES = 0xfffe;
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
 const END_OF_CENTRAL_DIRECTORY = 0x06054b50;
+const DATA_DESCRIPTOR = 0x08074b50;
+// General purpose flags
+const ENCRYPTED = 0x0001;
+/** CRC and sizes follow the data in a data descriptor (the local header may carry zeros instead). */
+const HAS_DESCRIPTOR = 0x0008;
+const STRONG_ENCRYPTION = 0x0040;
 const UTF8_NAMES = 0x0800;
+const MASKED_HEADERS = 0x2000;
 const STORED = 0;
 const DEFLATED = 8;
 
@@ -261,12 +268,6 @@ const MiB = 1024 * 1024;
 const DEFAULT_LIMITS: Required<ZipReadLimits> = { maxEntries: MAX_ENTRIES, maxNameBytes: 1024, maxTotalBytes: 256 * MiB };
 /** Deflate expands at most 1032 times (one 2-bit code for a 258-byte match): an entry claiming more lies about its size. */
 const MAX_DEFLATE_RATIO = 1032;
-const DATA_DESCRIPTOR = 0x08074b50;
-const ENCRYPTED = 0x0001;
-/** CRC and sizes follow the data in a data descriptor (the local header may carry zeros instead). */
-const HAS_DESCRIPTOR = 0x0008;
-const STRONG_ENCRYPTION = 0x0040;
-const MASKED_HEADERS = 0x2000;
 
 const malformed = (reason: string) => new ZipError('ZipMalformed', { reason });
 const unsupported = (feature: string) => new ZipError('ZipUnsupported', { feature });
