@@ -66,7 +66,6 @@ async function refused(zip: Buffer, fullCode: string, conf = f.conf): Promise<vo
   await expect(verifyAsicFile(fileOf(zip), conf)).rejects.toMatchObject({ fullCode });
 }
 
-const entries = (zip: Buffer) => takeApart(zip);
 const named = (raw: readonly RawEntry[], name: string) => raw.find((e) => e.name === name)!;
 const replaced = (raw: readonly RawEntry[], name: string, by: RawEntry | readonly (RawEntry | Buffer)[]) => raw.flatMap((e) => (e.name === name ? by : [e]));
 /** message.xml with another body: what a forger would want a reader to see. */
@@ -108,22 +107,22 @@ describe('ZIP: one archive for every reader', () => {
 
   it('a forged message.xml only a streaming reader sees (a local entry before the first one, in no central directory) is refused', async () => {
     const forged = rawEntry('message.xml', forge(readZip(request).find((e) => e.name === 'message.xml')!.data));
-    await refused(putTogether([Buffer.concat([forged.local, forged.data]), ...entries(request)]), 'MalformedContainer.ZipUnexpectedData');
+    await refused(putTogether([Buffer.concat([forged.local, forged.data]), ...takeApart(request)]), 'MalformedContainer.ZipUnexpectedData');
   });
 
   it('bytes hidden between two entries are refused', async () => {
-    const raw = entries(request);
+    const raw = takeApart(request);
     await refused(putTogether(replaced(raw, 'message.xml', [named(raw, 'message.xml'), Buffer.from('hidden between the entries')])), 'MalformedContainer.ZipUnexpectedData');
   });
 
   it('bytes after the end of central directory record are refused', async () => {
-    await refused(putTogether(entries(request), { trailing: Buffer.from('appended after the end') }), 'MalformedContainer.ZipUnexpectedData');
+    await refused(putTogether(takeApart(request), { trailing: Buffer.from('appended after the end') }), 'MalformedContainer.ZipUnexpectedData');
   });
 
   it('an entry hidden inside another entry\'s data (overlapping entries) is refused', async () => {
     // attachment2 is stored, so its bytes — a local entry of META-INF/evil.xml — lie in the
     // archive as they are; a central record pointing into them adds an entry.
-    const raw = entries(request);
+    const raw = takeApart(request);
     const attachment2 = rawEntry('attachment2', attachments[1]!);
     const intoAttachment2 = (at: ReadonlyMap<RawEntry, number>) => {
       const record = Buffer.from(hidden.central);
@@ -135,7 +134,7 @@ describe('ZIP: one archive for every reader', () => {
   });
 
   it('a local header naming the entry otherwise than the central directory is refused', async () => {
-    const raw = entries(request);
+    const raw = takeApart(request);
     await refused(putTogether(replaced(raw, 'message.xml', renamed(named(raw, 'message.xml'), 'massage.xml', 'local'))), 'MalformedContainer.ZipHeaderMismatch');
   });
 
@@ -147,14 +146,14 @@ describe('ZIP: one archive for every reader', () => {
     ['size', (v: number) => v + 1],
   ] as const) {
     it(`a local header whose ${field} disagrees with the central directory is refused`, async () => {
-      const raw = entries(request);
+      const raw = takeApart(request);
       const message = named(raw, 'message.xml');
       await refused(putTogether(replaced(raw, 'message.xml', withField(message, field, change(fieldOf(message, field)), 'local'))), 'MalformedContainer.ZipHeaderMismatch');
     });
   }
 
   it('a data descriptor that disagrees with the central directory is refused (one that agrees, as Java writes them, is read)', async () => {
-    const raw = entries(request);
+    const raw = takeApart(request);
     const message = named(raw, 'message.xml');
     const deferred = ['crc', 'compressedSize', 'size'].reduce((e, field) => withField(e, field as 'crc', 0, 'local'), withField(message, 'flags', fieldOf(message, 'flags') | 0x0008, 'both'));
     const descriptor = (crc: number) => {
@@ -170,7 +169,7 @@ describe('ZIP: one archive for every reader', () => {
   });
 
   it('an entry claiming to inflate to more than deflate can (a ZIP bomb\'s size) is refused before it is inflated', async () => {
-    const raw = entries(request);
+    const raw = takeApart(request);
     const message = named(raw, 'message.xml');
     await refused(putTogether(replaced(raw, 'message.xml', withField(message, 'size', 100 * 1024 * 1024, 'both'))), 'MalformedContainer.ZipLimitExceeded');
   });
