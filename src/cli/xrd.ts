@@ -176,7 +176,9 @@ ${SERVER_USAGE}
   xrd conf download <anchor.xml> [--conf DIR] [--allowed-federations ALL|NONE|I1,I2]
                                     download, verify and install the anchor's configuration (and federated ones)
 ${BACKUP_USAGE}
-  xrd asic verify <file.asice> [--conf DIR]   verify a message container: signer, signature, timestamp, OCSP
+  xrd asic verify <file.asice> [--conf DIR] [--allow-unstamped]
+                                    verify a message container: signer, signature, timestamp, OCSP;
+                                    one without a timestamp only with --allow-unstamped
   xrd asic verify <file.asice> --load-only     only load it, as the reference's AsicContainer does (no configuration)
   xrd asic export <queryId> --db messagelog.sqlite [--out DIR] [--allow-unstamped]
                                     write the query's logged request and response as containers
@@ -604,11 +606,11 @@ async function asicCommand(command: string | undefined, rest: string[], values: 
   try {
     // Read from the file as it is needed: a container of a large attachment is never held whole.
     if (!conf) return printLoaded(file, await readAsicFile(file), values);
-    v = await verifyAsicFile(file, conf);
+    v = await verifyAsicFile(file, conf, { allowUnstamped: values['allow-unstamped'] });
   } catch (err) {
     const e = toXrdError(err);
     if (values.json) process.stdout.write(JSON.stringify({ valid: false, file, error: { code: e.fullCode, message: e.message } }, null, 2) + '\n');
-    else process.stdout.write(`Verification failed: ${e.fullCode}: ${e.message}\n`);
+    else process.stdout.write(`Verification failed: ${e.fullCode}: ${e.message}\n${e.code === 'MissingTimestamp' ? 'To verify it as of its signing time anyway: --allow-unstamped\n' : ''}`);
     return 1;
   }
   const stamp = v.batchTimestamp ?? v.timestamp;
@@ -620,6 +622,7 @@ async function asicCommand(command: string | undefined, rest: string[], values: 
     signer: { id: formatClientId(v.signer), subject: v.signingCert.subject, issuer: v.signingCert.issuer, serialNumber: v.signingCert.serialNumber, notBefore: v.signingCert.notBefore.toISOString(), notAfter: v.signingCert.notAfter.toISOString() },
     signingTime: v.signingTime.toISOString(),
     hashChain: v.hashChain,
+    stamped: v.stamped,
     timestamp: stamp ? { tsa: stamp.tsaSubject, time: stamp.genTime.toISOString(), batch: v.batchTimestamp !== undefined } : null,
     validatedAt: v.validatedAt.toISOString(),
     ocsp: v.ocsp.map((o) => ({ subject: o.subject, producedAt: o.producedAt.toISOString(), thisUpdate: o.thisUpdate.toISOString() })),
@@ -635,7 +638,7 @@ async function asicCommand(command: string | undefined, rest: string[], values: 
         `    Certificate: ${view.signer.subject}`,
         `    Issuer: ${view.signer.issuer}, serial number (hex) ${view.signer.serialNumber}, valid ${view.signer.notBefore} to ${view.signer.notAfter}`,
         `    Signed at ${view.signingTime}${view.hashChain ? ' (hash chain)' : ''}`,
-        view.timestamp ? `Timestamp by ${view.timestamp.tsa} at ${view.timestamp.time}${view.timestamp.batch ? ' (batch)' : ''}` : 'No timestamp: certificates checked as of the signing time',
+        view.timestamp ? `Timestamp by ${view.timestamp.tsa} at ${view.timestamp.time}${view.timestamp.batch ? ' (batch)' : ''}` : 'NOT timestamped (--allow-unstamped): certificates checked as of the signing time its signer claims',
         ...view.ocsp.map((o) => `OCSP response for ${o.subject}: good, produced at ${o.producedAt}`),
         `Parts verified: ${view.verifiedParts.join(', ')}`,
         ...view.unverifiedParts.map((p) => `Not in the container, digest trusted from the hash chain: ${p}`),

@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   MissingValidationInfo: { message: 'Missing validation information: {reason}', httpStatus: 500 },
   TimestampValidation: { message: 'Timestamp is not valid: {reason}', httpStatus: 500 },
   TimestampingFailed: { message: 'Timestamping failed: {reason}', httpStatus: 500 },
+  SigningCertificateNotBound: { message: 'The signed properties do not bind the signing certificate: {reason}', httpStatus: 500 },
   MalformedContainer: { message: 'Malformed ASiC container: {reason}', httpStatus: 400 },
   // ASiC container loading, as the reference's AsicContainer reports it
   AsicMimeTypeNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
@@ -69,6 +70,17 @@ export const ERROR_CODES = {
   AsicHashChainNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
   AsicTimestampNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
   AsicManifestNotFound: { message: '{entry} not found or is empty', httpStatus: 400 },
+  AsicUnexpectedEntry: { message: 'Entry {entry} is not part of an X-Road ASiC container: {reason}', httpStatus: 400 },
+  // ZIP archives (src/platform/zip.ts); a container reports them under MalformedContainer
+  ZipMalformed: { message: 'Malformed ZIP archive: {reason}', httpStatus: 400 },
+  ZipUnsupported: { message: 'ZIP archive uses {feature}, which is not supported', httpStatus: 400 },
+  ZipDuplicateEntry: { message: 'ZIP archive has two entries named {entry} and {other}', httpStatus: 400 },
+  ZipHeaderMismatch: { message: 'ZIP entry {entry}: its local header and the central directory disagree on {field}', httpStatus: 400 },
+  ZipOverlappingEntries: { message: 'ZIP entries {entry} and {other} overlap', httpStatus: 400 },
+  ZipUnexpectedData: { message: 'ZIP archive has {length} bytes at offset {offset} that belong to no entry: {reason}', httpStatus: 400 },
+  ZipLimitExceeded: { message: 'ZIP archive exceeds a limit: {reason}', httpStatus: 413 },
+  ZipTooLarge: { message: '{what} needs ZIP64, which is not written (limit {limit})', httpStatus: 413 },
+  ZipSourceChanged: { message: 'ZIP entry {entry} changed while it was written: {reason}', httpStatus: 500 },
   // Message log (MESS_09–10); as 7.x reports a refusal: LoggingFailed.TimestamperFailed
   LoggingFailed: { message: 'Logging failed: {reason}', httpStatus: 500 },
   TimestamperFailed: { message: 'Cannot time-stamp messages: {reason}', httpStatus: 500 },

@@ -1,10 +1,11 @@
 /**
  * ZIP archives for ASiC-E containers: writing (stored or deflated entries, the first entry
  * `mimetype` stored as ASiC requires) and reading (stored and deflated, CRC-checked, bounded so a
- * crafted archive cannot expand without limit). No ZIP64, encryption or multi-disk archives: an
- * archive past 4 GiB is refused. Our own rather than a library's: the container layout must stay
- * byte for byte what it is (tests and exported evidence compare it), and the two forms below share
- * their headers.
+ * crafted archive cannot expand without limit, and strict: an archive is exactly what its central
+ * directory says, so that no two readers see different entries). No ZIP64, encryption or
+ * multi-disk archives: an archive past 4 GiB is refused. Our own rather than a library's: the
+ * container layout must stay byte for byte what it is (tests and exported evidence compare it),
+ * the two forms below share their headers, and the reader's strictness is ours to state and test.
  *
  * Two writers: `writeZip` builds an archive in memory; `zipChunks` makes one chunk by chunk, its
  * large entries read from sources (logged attachments in files) into one reused buffer, so memory
@@ -14,10 +15,16 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { crc32, createInflateRaw, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { XrdError, type ErrorCode, type ErrorDetails } from './errors.ts';
 
-export class ZipError extends Error {
-  override readonly name = 'ZipError';
+/** ZIP errors carry the Zip* codes of the registry; a container reports them under MalformedContainer. */
+export class ZipError extends XrdError {
+  constructor(code: ZipErrorCode, details: ErrorDetails, options: { cause?: unknown } = {}) {
+    super(code, details, options);
+  }
 }
+
+type ZipErrorCode = Extract<ErrorCode, `Zip${string}`>;
 
 /** An archive (or an entry) larger than this needs ZIP64 fields, which are not written. */
 export class ZipTooLargeError extends ZipError {
@@ -25,7 +32,7 @@ export class ZipTooLargeError extends ZipError {
     readonly size: number,
     what: string,
   ) {
-    super(`${what} of ${size} bytes needs ZIP64, which is not supported (limit ${ZIP_LIMIT} bytes)`);
+    super('ZipTooLarge', { what: `${what} of ${size} bytes`, limit: `${ZIP_LIMIT} bytes` });
   }
 }
 
@@ -83,7 +90,14 @@ const MAX_ENTRIES = 0xfffe;
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
 const END_OF_CENTRAL_DIRECTORY = 0x06054b50;
+const DATA_DESCRIPTOR = 0x08074b50;
+// General purpose flags
+const ENCRYPTED = 0x0001;
+/** CRC and sizes follow the data in a data descriptor (the local header may carry zeros instead). */
+const HAS_DESCRIPTOR = 0x0008;
+const STRONG_ENCRYPTION = 0x0040;
 const UTF8_NAMES = 0x0800;
+const MASKED_HEADERS = 0x2000;
 const STORED = 0;
 const DEFLATED = 8;
 
@@ -111,7 +125,7 @@ class ZipLayout {
    * @throws ZipTooLargeError when the entry or the archive would pass 4 GiB
    */
   local(name: string, method: number, crc: number, compressedSize: number, size: number): Buffer {
-    if (this.central.length >= MAX_ENTRIES) throw new ZipError(`more than ${MAX_ENTRIES} entries need ZIP64, which is not supported`);
+    if (this.central.length >= MAX_ENTRIES) throw new ZipError('ZipTooLarge', { what: `an archive of more than ${MAX_ENTRIES} entries`, limit: `${MAX_ENTRIES} entries` });
     const nameBytes = Buffer.from(name, 'utf8');
     const end = this.offset + 30 + nameBytes.length + compressedSize;
     if (size > ZIP_LIMIT) throw new ZipTooLargeError(size, `entry ${name}`);
@@ -217,7 +231,7 @@ async function* streamEntries(entries: readonly Prepared[], modified: Date): Asy
       again = crc32(chunk, again);
       yield chunk;
     }
-    if (again !== crc) throw new ZipError(`${name} changed while it was written`);
+    if (again !== crc) throw new ZipError('ZipSourceChanged', { entry: name, reason: 'its CRC differs between the two readings' });
   }
   yield layout.end();
 }
@@ -230,32 +244,64 @@ async function* chunksOf(source: ZipSource, name: string): AsyncGenerator<Buffer
     if (read > source.size) break;
     yield chunk;
   }
-  if (read !== source.size) throw new ZipError(`${name} has ${read > source.size ? 'more' : 'fewer'} than its ${source.size} bytes`);
+  if (read !== source.size) throw new ZipError('ZipSourceChanged', { entry: name, reason: `it has ${read > source.size ? 'more' : 'fewer'} than its ${source.size} bytes` });
 }
 
+
+
+// ---- reading --------------------------------------------------------------------------------------
+
 /**
- * Reads every entry, in archive order.
- * @throws ZipError when the archive is malformed, uses what is not supported, fails its CRC or
- *   would expand past `maxTotalBytes`
+ * Bounds on what an archive can make the reader hold or inflate, checked on the central directory
+ * before any entry is inflated.
  */
-export function readZip(zip: Buffer, maxTotalBytes = 256 * 1024 * 1024): ZipEntry[] {
-  const end = endRecord(zip);
-  if (end.directoryAt + end.directorySize > zip.length) throw new ZipError('malformed central directory');
-  const entries: ZipEntry[] = [];
-  let total = 0;
-  for (const e of centralDirectory(zip.subarray(end.directoryAt, end.directoryAt + end.directorySize), end.count)) {
-    if (e.localAt + 30 > zip.length || zip.readUInt32LE(e.localAt) !== LOCAL_HEADER) throw new ZipError(`${e.name}: malformed local header`);
-    const dataAt = e.localAt + 30 + zip.readUInt16LE(e.localAt + 26) + zip.readUInt16LE(e.localAt + 28);
-    if (dataAt + e.compressedSize > zip.length) throw new ZipError(`${e.name}: entry runs past the archive`);
-    total += e.size;
-    if (total > maxTotalBytes) throw new ZipError(`archive expands past ${maxTotalBytes} bytes`);
-    entries.push({ name: e.name, data: entryData(e, zip.subarray(dataAt, dataAt + e.compressedSize)), stored: e.method === STORED });
-  }
-  return entries;
+export interface ZipReadLimits {
+  /** Entries in the central directory (default 65534, all an archive without ZIP64 can have). */
+  readonly maxEntries?: number;
+  /** Bytes in an entry's name (default 1024). */
+  readonly maxNameBytes?: number;
+  /** The entries' declared sizes added up (default 256 MiB in memory, 8 GiB from a file). */
+  readonly maxTotalBytes?: number;
+}
+
+const MiB = 1024 * 1024;
+const DEFAULT_LIMITS: Required<ZipReadLimits> = { maxEntries: MAX_ENTRIES, maxNameBytes: 1024, maxTotalBytes: 256 * MiB };
+/** Deflate expands at most 1032 times (one 2-bit code for a 258-byte match): an entry claiming more lies about its size. */
+const MAX_DEFLATE_RATIO = 1032;
+
+const malformed = (reason: string) => new ZipError('ZipMalformed', { reason });
+const unsupported = (feature: string) => new ZipError('ZipUnsupported', { feature });
+const limitExceeded = (reason: string) => new ZipError('ZipLimitExceeded', { reason });
+const unexpectedData = (from: number, to: number, reason: string) => new ZipError('ZipUnexpectedData', { offset: from, length: to - from, reason });
+
+/**
+ * Reads every entry, in central-directory order, after `catalog` has checked that the archive is
+ * exactly what its central directory says.
+ * @throws ZipError: ZipMalformed (not an archive, truncated, CRC or size mismatch), ZipUnsupported,
+ *   ZipDuplicateEntry, ZipHeaderMismatch, ZipOverlappingEntries, ZipUnexpectedData, ZipLimitExceeded
+ */
+export function readZip(zip: Buffer, limits: ZipReadLimits = {}): ZipEntry[] {
+  const reads = catalog(zip.length, { ...DEFAULT_LIMITS, ...limits });
+  let step = reads.next();
+  while (!step.done) step = reads.next(slice(zip, step.value));
+  return step.value.map((e) => ({ name: e.name, data: entryData(e, zip.subarray(e.dataAt, e.dataAt + e.compressedSize)), stored: e.method === STORED }));
+}
+
+function slice(zip: Buffer, { at, length }: ReadRequest): Buffer {
+  if (at + length > zip.length) throw malformed('archive ends early');
+  return zip.subarray(at, at + length);
+}
+
+/** Bytes `catalog` needs next; it is resumed with them (read from memory or from a file). */
+interface ReadRequest {
+  readonly at: number;
+  readonly length: number;
 }
 
 interface DirectoryEntry {
   readonly name: string;
+  readonly nameBytes: Buffer;
+  readonly flags: number;
   readonly method: number;
   readonly crc: number;
   readonly compressedSize: number;
@@ -263,27 +309,172 @@ interface DirectoryEntry {
   readonly localAt: number;
 }
 
-/** Where the central directory is, from the end record (the last 22 bytes before a comment). */
-function endRecord(tail: Buffer): { count: number; directorySize: number; directoryAt: number } {
-  const endAt = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (endAt < 0 || endAt + 22 > tail.length) throw new ZipError('not a ZIP archive (no end of central directory)');
-  return { count: tail.readUInt16LE(endAt + 10), directorySize: tail.readUInt32LE(endAt + 12), directoryAt: tail.readUInt32LE(endAt + 16) };
+interface CatalogedEntry extends DirectoryEntry {
+  readonly dataAt: number;
 }
 
-/** The entries the central directory lists. @throws ZipError (malformed, encrypted or an unsupported method) */
-function centralDirectory(directory: Buffer, count: number): DirectoryEntry[] {
-  const entries: DirectoryEntry[] = [];
-  for (let i = 0, pos = 0; i < count; i++) {
-    if (pos + 46 > directory.length || directory.readUInt32LE(pos) !== CENTRAL_HEADER) throw new ZipError('malformed central directory');
-    const nameLength = directory.readUInt16LE(pos + 28);
-    const name = directory.toString('utf8', pos + 46, pos + 46 + nameLength);
-    const method = directory.readUInt16LE(pos + 10);
-    if (directory.readUInt16LE(pos + 8) & 0x1) throw new ZipError(`${name}: encrypted entries are not supported`);
-    if (method !== STORED && method !== DEFLATED) throw new ZipError(`${name}: compression method ${method} is not supported`);
-    entries.push({ name, method, crc: directory.readUInt32LE(pos + 16), compressedSize: directory.readUInt32LE(pos + 20), size: directory.readUInt32LE(pos + 24), localAt: directory.readUInt32LE(pos + 42) });
-    pos += 46 + nameLength + directory.readUInt16LE(pos + 30) + directory.readUInt16LE(pos + 32);
+/**
+ * The entries of an archive of `archiveSize` bytes, read through the bytes it asks for. Two
+ * readers must not see two archives: Java's ZipInputStream (the reference's) walks the local
+ * headers from the start, unzip and we read the central directory. So every central directory
+ * entry's local header must agree with it (name, flags, method, CRC and sizes, or a data
+ * descriptor that does), and the entries must tile the archive from its first byte to the central
+ * directory, which runs to its end record, which ends the file: nothing hidden before, between or
+ * after them, nothing overlapping. Names must be unique, also ignoring case and Unicode forms (a
+ * case-insensitive lookup or file system would take one for the other).
+ */
+function* catalog(archiveSize: number, limits: Required<ZipReadLimits>): Generator<ReadRequest, CatalogedEntry[], Buffer> {
+  const tailAt = Math.max(0, archiveSize - 22 - 0xffff);
+  const end = endRecord(yield { at: tailAt, length: archiveSize - tailAt }, tailAt);
+  if (end.count > limits.maxEntries) throw limitExceeded(`${end.count} entries, more than ${limits.maxEntries}`);
+  const directoryEnd = end.directoryAt + end.directorySize;
+  if (directoryEnd > end.at) throw malformed('the central directory runs into its end record');
+  if (directoryEnd < end.at) throw unexpectedData(directoryEnd, end.at, 'between the central directory and its end record');
+  const entries = centralDirectory(yield { at: end.directoryAt, length: end.directorySize }, end, limits);
+  const cataloged: CatalogedEntry[] = [];
+  const spans: Span[] = [];
+  for (const e of entries) {
+    if (e.localAt + 30 > end.directoryAt) throw malformed(`${e.name}: its local header is not before the central directory`);
+    const header = yield { at: e.localAt, length: 30 };
+    if (header.readUInt32LE(0) !== LOCAL_HEADER) throw malformed(`${e.name}: no local header where the central directory says`);
+    const nameLength = header.readUInt16LE(26);
+    const dataAt = e.localAt + 30 + nameLength + header.readUInt16LE(28);
+    const dataEnd = dataAt + e.compressedSize;
+    if (dataEnd > end.directoryAt) throw malformed(`${e.name}: its data runs into the central directory`);
+    checkLocalHeader(e, header, yield { at: e.localAt + 30, length: nameLength });
+    const descriptor = e.flags & HAS_DESCRIPTOR ? descriptorLength(e, yield { at: dataEnd, length: Math.min(16, end.directoryAt - dataEnd) }) : 0;
+    spans.push({ name: e.name, start: e.localAt, end: dataEnd + descriptor });
+    cataloged.push({ ...e, dataAt });
   }
+  checkTiling(spans, end.directoryAt);
+  return cataloged;
+}
+
+interface EndRecord {
+  readonly at: number;
+  readonly count: number;
+  readonly directorySize: number;
+  readonly directoryAt: number;
+}
+
+/**
+ * The end record: the 22 bytes and the comment (of the length they state) that end the archive.
+ * @param tail the archive's last bytes (up to 22 + 64 KiB), which start at `tailAt`
+ */
+function endRecord(tail: Buffer, tailAt: number): EndRecord {
+  let at: number | undefined;
+  let trailing: number | undefined;
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) !== END_OF_CENTRAL_DIRECTORY) continue;
+    const recordEnd = i + 22 + tail.readUInt16LE(i + 20);
+    if (recordEnd === tail.length) {
+      // A second one inside the comment would let two readers pick different directories.
+      if (at !== undefined) throw malformed('more than one end of central directory record');
+      at = i;
+    } else if (recordEnd < tail.length) trailing ??= recordEnd;
+  }
+  if (at === undefined) {
+    if (trailing !== undefined) throw unexpectedData(tailAt + trailing, tailAt + tail.length, 'after the end of central directory record');
+    throw malformed('not a ZIP archive (no end of central directory record)');
+  }
+  if (tail.readUInt16LE(at + 4) !== 0 || tail.readUInt16LE(at + 6) !== 0 || tail.readUInt16LE(at + 8) !== tail.readUInt16LE(at + 10)) throw unsupported('several disks');
+  const record = { at: tailAt + at, count: tail.readUInt16LE(at + 10), directorySize: tail.readUInt32LE(at + 12), directoryAt: tail.readUInt32LE(at + 16) };
+  if (record.count === 0xffff || record.directorySize === 0xffffffff || record.directoryAt === 0xffffffff) throw unsupported('ZIP64');
+  return record;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The entries the central directory lists, each checked on its own and against the others' names. */
+function centralDirectory(directory: Buffer, end: EndRecord, limits: Required<ZipReadLimits>): DirectoryEntry[] {
+  const entries: DirectoryEntry[] = [];
+  const folded = new Map<string, string>();
+  let total = 0;
+  let pos = 0;
+  for (let i = 0; i < end.count; i++) {
+    if (pos + 46 > directory.length || directory.readUInt32LE(pos) !== CENTRAL_HEADER) throw malformed('malformed central directory');
+    const nameLength = directory.readUInt16LE(pos + 28);
+    const next = pos + 46 + nameLength + directory.readUInt16LE(pos + 30) + directory.readUInt16LE(pos + 32);
+    if (next > directory.length) throw malformed('malformed central directory');
+    if (nameLength > limits.maxNameBytes) throw limitExceeded(`an entry name of ${nameLength} bytes, more than ${limits.maxNameBytes}`);
+    const nameBytes = directory.subarray(pos + 46, pos + 46 + nameLength);
+    let name: string;
+    try {
+      name = UTF8.decode(nameBytes);
+    } catch (err) {
+      throw new ZipError('ZipMalformed', { reason: `entry name ${nameBytes.toString('hex')} is not UTF-8` }, { cause: err });
+    }
+    const e: DirectoryEntry = {
+      name,
+      nameBytes,
+      flags: directory.readUInt16LE(pos + 8),
+      method: directory.readUInt16LE(pos + 10),
+      crc: directory.readUInt32LE(pos + 16),
+      compressedSize: directory.readUInt32LE(pos + 20),
+      size: directory.readUInt32LE(pos + 24),
+      localAt: directory.readUInt32LE(pos + 42),
+    };
+    if (e.flags & (ENCRYPTED | STRONG_ENCRYPTION | MASKED_HEADERS)) throw unsupported(`encryption (entry ${name})`);
+    if (e.method !== STORED && e.method !== DEFLATED) throw unsupported(`compression method ${e.method} (entry ${name})`);
+    if (e.compressedSize === 0xffffffff || e.size === 0xffffffff || e.localAt === 0xffffffff) throw unsupported(`ZIP64 (entry ${name})`);
+    if (directory.readUInt16LE(pos + 34) !== 0) throw unsupported('several disks');
+    if (e.method === STORED && e.compressedSize !== e.size) throw malformed(`${name}: stored, but its compressed size is not its size`);
+    if (e.size > e.compressedSize * MAX_DEFLATE_RATIO + 1024) throw limitExceeded(`${name} claims to inflate ${e.compressedSize} bytes to ${e.size}, more than deflate can`);
+    total += e.size;
+    if (total > limits.maxTotalBytes) throw limitExceeded(`entries of more than ${limits.maxTotalBytes} bytes in all`);
+    const key = name.normalize('NFKC').toLowerCase();
+    const other = folded.get(key);
+    if (other !== undefined) throw new ZipError('ZipDuplicateEntry', { entry: other, other: name });
+    folded.set(key, name);
+    entries.push(e);
+    pos = next;
+  }
+  if (pos !== directory.length) throw unexpectedData(end.directoryAt + pos, end.directoryAt + directory.length, `in the central directory after its ${end.count} entries`);
   return entries;
+}
+
+/** The local header must say what the central directory says (the time and versions aside). */
+function checkLocalHeader(e: DirectoryEntry, header: Buffer, nameBytes: Buffer): void {
+  const mismatch = (field: string) => new ZipError('ZipHeaderMismatch', { entry: e.name, field });
+  if (!nameBytes.equals(e.nameBytes)) throw mismatch('the name');
+  if (header.readUInt16LE(6) !== e.flags) throw mismatch('the flags');
+  if (header.readUInt16LE(8) !== e.method) throw mismatch('the compression method');
+  const fields = [
+    ['the CRC', 14, e.crc],
+    ['the compressed size', 18, e.compressedSize],
+    ['the size', 22, e.size],
+  ] as const;
+  for (const [field, at, value] of fields) {
+    const local = header.readUInt32LE(at);
+    if (local !== value && !(e.flags & HAS_DESCRIPTOR && local === 0)) throw mismatch(field);
+  }
+}
+
+/** The length of the data descriptor after an entry's data (with or without its signature), which must repeat the central directory. */
+function descriptorLength(e: DirectoryEntry, bytes: Buffer): number {
+  const repeats = (at: number) => bytes.length >= at + 12 && bytes.readUInt32LE(at) === e.crc && bytes.readUInt32LE(at + 4) === e.compressedSize && bytes.readUInt32LE(at + 8) === e.size;
+  if (bytes.length >= 16 && bytes.readUInt32LE(0) === DATA_DESCRIPTOR && repeats(4)) return 16;
+  if (repeats(0)) return 12;
+  throw new ZipError('ZipHeaderMismatch', { entry: e.name, field: 'the data descriptor' });
+}
+
+interface Span {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The entries (local header, data, descriptor) must follow each other from byte 0 to the central directory. */
+function checkTiling(spans: readonly Span[], directoryAt: number): void {
+  let at = 0;
+  let previous: Span | undefined;
+  for (const span of [...spans].sort((a, b) => a.start - b.start)) {
+    if (span.start < at) throw new ZipError('ZipOverlappingEntries', { entry: previous!.name, other: span.name });
+    if (span.start > at) throw unexpectedData(at, span.start, previous ? `after entry ${previous.name}` : 'before the first entry');
+    at = span.end;
+    previous = span;
+  }
+  if (at < directoryAt) throw unexpectedData(at, directoryAt, previous ? `after entry ${previous.name}` : 'before the central directory');
 }
 
 /** An entry's bytes from its stored or deflated data, size and CRC checked. */
@@ -292,9 +483,9 @@ function entryData(e: DirectoryEntry, raw: Buffer): Buffer {
   try {
     data = e.method === STORED ? raw : inflateRawSync(raw, { maxOutputLength: Math.max(e.size, 1) });
   } catch (err) {
-    throw new ZipError(`${e.name}: cannot inflate: ${(err as Error).message}`);
+    throw new ZipError('ZipMalformed', { reason: `${e.name}: cannot inflate: ${(err as Error).message}` }, { cause: err });
   }
-  if (data.length !== e.size || crc32(data) !== e.crc) throw new ZipError(`${e.name}: CRC or size mismatch`);
+  if (data.length !== e.size || crc32(data) !== e.crc) throw malformed(`${e.name}: CRC or size mismatch`);
   return data;
 }
 
@@ -302,40 +493,45 @@ function entryData(e: DirectoryEntry, raw: Buffer): Buffer {
 export interface ZipFileEntry {
   readonly name: string;
   readonly size: number;
-  /** The bytes, for an entry of at most `inMemoryBytes`. */
+  /** The bytes, for an entry held in memory (see readZipFile). */
   readonly data?: Buffer;
-  /** The bytes of a larger entry, inflated and CRC-checked as they are read (ZipError at the end when they do not match). */
+  /** The bytes of a larger entry, inflated and CRC-checked as they are read (ZipMalformed at the end when they do not match). */
   chunks?(): AsyncIterable<Buffer>;
 }
 
+export interface ZipFileOptions extends ZipReadLimits {
+  /** Entries of at most this size are read into memory… */
+  readonly inMemoryBytes: number;
+  /** …while those held add up to at most this (default 256 MiB); the others are streamed. */
+  readonly inMemoryTotalBytes?: number;
+}
+
 /**
- * Reads an archive from a file without holding its large entries: the central directory and every
- * entry of at most `inMemoryBytes` are read in; larger ones are read when their `chunks` are.
- * @throws ZipError (not an archive, malformed, unsupported, CRC or size mismatch)
+ * Reads an archive from a file without holding its large entries: the archive is checked as
+ * `readZip` checks it, then entries are read in while `options` allow and the others are read
+ * when their `chunks` are.
+ * @throws as readZip, and ZipMalformed when the file ends early
  */
-export async function readZipFile(file: string, options: { inMemoryBytes: number; maxEntries?: number }): Promise<ZipFileEntry[]> {
+export async function readZipFile(file: string, options: ZipFileOptions): Promise<ZipFileEntry[]> {
   const handle = await open(file, 'r');
   try {
     const { size: fileSize } = await handle.stat();
-    const read = async (at: number, length: number): Promise<Buffer> => {
+    const read = async ({ at, length }: ReadRequest): Promise<Buffer> => {
       const buffer = Buffer.alloc(length);
       const { bytesRead } = await handle.read(buffer, 0, length, at);
-      if (bytesRead !== length) throw new ZipError('archive ends early');
+      if (bytesRead !== length) throw malformed('archive ends early');
       return buffer;
     };
-    // The end record is the last 22 bytes, before a comment of at most 64 KiB.
-    const tailAt = Math.max(0, fileSize - 22 - 0xffff);
-    const end = endRecord(await read(tailAt, fileSize - tailAt));
-    if (end.count > (options.maxEntries ?? MAX_ENTRIES)) throw new ZipError(`more than ${options.maxEntries ?? MAX_ENTRIES} entries`);
-    if (end.directoryAt + end.directorySize > fileSize) throw new ZipError('malformed central directory');
+    const reads = catalog(fileSize, { ...DEFAULT_LIMITS, maxTotalBytes: 2 * ZIP_LIMIT, ...options });
+    let step = reads.next();
+    while (!step.done) step = reads.next(await read(step.value));
     const entries: ZipFileEntry[] = [];
-    for (const e of centralDirectory(await read(end.directoryAt, end.directorySize), end.count)) {
-      const local = await read(e.localAt, 30);
-      if (local.readUInt32LE(0) !== LOCAL_HEADER) throw new ZipError(`${e.name}: malformed local header`);
-      const dataAt = e.localAt + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-      if (dataAt + e.compressedSize > fileSize) throw new ZipError(`${e.name}: entry runs past the archive`);
-      if (e.size <= options.inMemoryBytes) entries.push({ name: e.name, size: e.size, data: entryData(e, await read(dataAt, e.compressedSize)) });
-      else entries.push({ name: e.name, size: e.size, chunks: () => entryChunks(file, { ...e, dataAt }) });
+    let held = 0;
+    for (const e of step.value) {
+      if (e.size <= options.inMemoryBytes && held + e.size <= (options.inMemoryTotalBytes ?? 256 * MiB)) {
+        held += e.size;
+        entries.push({ name: e.name, size: e.size, data: entryData(e, await read({ at: e.dataAt, length: e.compressedSize })) });
+      } else entries.push({ name: e.name, size: e.size, chunks: () => entryChunks(file, e) });
     }
     return entries;
   } finally {
@@ -344,13 +540,13 @@ export async function readZipFile(file: string, options: { inMemoryBytes: number
 }
 
 /** One large entry's bytes, inflated as they are read, its size bounded and its CRC checked at the end. */
-async function* entryChunks(file: string, e: { name: string; method: number; dataAt: number; compressedSize: number; size: number; crc: number }): AsyncGenerator<Buffer> {
+async function* entryChunks(file: string, e: CatalogedEntry): AsyncGenerator<Buffer> {
   const raw = fileSource(file, e.compressedSize, e.dataAt);
   let crc = 0;
   let seen = 0;
   const check = (chunk: Buffer) => {
     seen += chunk.length;
-    if (seen > e.size) throw new ZipError(`${e.name}: expands past its declared ${e.size} bytes`);
+    if (seen > e.size) throw malformed(`${e.name}: expands past its declared ${e.size} bytes`);
     crc = crc32(chunk, crc);
     return chunk;
   };
@@ -366,8 +562,8 @@ async function* entryChunks(file: string, e: { name: string; method: number; dat
     try {
       for await (const chunk of output) yield check(chunk as Buffer);
     } catch (err) {
-      throw err instanceof ZipError ? err : new ZipError(`${e.name}: cannot inflate: ${(err as Error).message}`);
+      throw err instanceof ZipError ? err : new ZipError('ZipMalformed', { reason: `${e.name}: cannot inflate: ${(err as Error).message}` }, { cause: err });
     }
   }
-  if (seen !== e.size || crc !== e.crc) throw new ZipError(`${e.name}: CRC or size mismatch`);
+  if (seen !== e.size || crc !== e.crc) throw malformed(`${e.name}: CRC or size mismatch`);
 }

@@ -14,6 +14,12 @@ export const DIGEST_URIS: Record<DigestName, string> = {
 
 const DIGEST_BY_URI = new Map(Object.entries(DIGEST_URIS).map(([name, uri]) => [uri, name as DigestName]));
 
+/** Digests a certificate reference (XAdES CertDigest) may use: SHA-1 too, which EN 319 132 signers still write for certificates. */
+export const CERT_DIGESTS: Readonly<Record<string, DigestName | 'sha1'>> = {
+  'http://www.w3.org/2000/09/xmldsig#sha1': 'sha1',
+  ...Object.fromEntries(DIGEST_BY_URI),
+};
+
 export interface SignatureMethod {
   readonly uri: string;
   /** The signer's algorithm id. */

@@ -130,10 +130,13 @@ const ENTRIES = {
  * compression; `attachmentN` entries are the attachments; checked in its order — mimetype, message,
  * signature and its hash-chain pair, timestamp and its hash-chain pair, manifests. A file that does
  * not start as a ZIP archive has no entries (as Java's ZipInputStream reads it), so it has no
- * mimetype.
+ * mimetype. Stricter than the reference, so that a container holds what it claims and nothing
+ * else: the ZIP archive must be consistent (readZip: no duplicate names, local headers that agree
+ * with the central directory, nothing hidden), and once the reference's checks pass, every entry
+ * must be one the reference writes (`checkLayout`).
  * @throws AsicMimeTypeNotFound, AsicInvalidMimeType, AsicMessageNotFound, AsicSignatureNotFound,
  *   AsicHashChainResultNotFound, AsicHashChainNotFound, AsicTimestampNotFound, AsicManifestNotFound,
- *   MalformedContainer (a ZIP archive that cannot be read)
+ *   AsicUnexpectedEntry, MalformedContainer.Zip* (the ZIP archive's codes, see readZip)
  */
 export function readAsic(zip: Buffer): AsicContents {
   let entries: ZipEntry[] = [];
@@ -141,11 +144,16 @@ export function readAsic(zip: Buffer): AsicContents {
     try {
       entries = readZip(zip);
     } catch (err) {
-      throw new XrdError('MalformedContainer', { reason: (err as ZipError).message }, { cause: err });
+      throw malformedContainer(err);
     }
   }
   // Every entry is in memory here, so every attachment is bytes.
   return asicContentsOf(new Map(entries.map((e) => [e.name, e.data]))) as AsicContents;
+}
+
+function malformedContainer(err: unknown): XrdError {
+  if (err instanceof ZipError) return err.within('MalformedContainer');
+  return new XrdError('MalformedContainer', { reason: (err as Error).message }, { cause: err });
 }
 
 /** Entries larger than this are not read into memory: their digests are computed as they are read. */
@@ -174,11 +182,11 @@ export async function readAsicFile(file: string): Promise<AsicFileContents> {
   try {
     for (const entry of await readZipFile(file, { inMemoryBytes: IN_MEMORY_ENTRY_BYTES })) {
       if (entry.data) byName.set(entry.name, entry.data);
-      else if (/^attachment\d+$/.test(entry.name)) byName.set(entry.name, await streamedDigests(entry.size, entry.chunks!()));
-      else throw new ZipError(`${entry.name}: ${entry.size} bytes is more than a container's ${entry.name} may hold`);
+      else if (ATTACHMENT.test(entry.name)) byName.set(entry.name, await streamedDigests(entry.size, entry.chunks!()));
+      else throw new ZipError('ZipLimitExceeded', { reason: `${entry.name} of ${entry.size} bytes is more than a container's ${entry.name} may hold` });
     }
   } catch (err) {
-    throw new XrdError('MalformedContainer', { reason: (err as Error).message }, { cause: err });
+    throw malformedContainer(err);
   }
   return asicContentsOf(byName);
 }
@@ -230,50 +238,88 @@ function asicContentsOf(byName: ReadonlyMap<string, Buffer | DigestSource>): Asi
   for (const name of [ENTRIES.manifest, ENTRIES.asicManifest]) if (byName.has(name) && blank(bytesOf(name))) throw notFound('AsicManifestNotFound', name);
   const attachments: (Buffer | DigestSource)[] = [];
   for (let i = 1; byName.has(`attachment${i}`); i++) attachments.push(byName.get(`attachment${i}`)!);
+  checkLayout(byName, attachments.length);
   return { message, signatureXml, attachments, hashChainResult, hashChain, timestampToken, tsHashChainResult, tsHashChain };
+}
+
+/** `attachment1`, `attachment2`, … as the reference numbers them (AsicHelper.write). */
+const ATTACHMENT = /^attachment[1-9]\d*$/;
+const LAYOUT = new Set<string>(Object.values(ENTRIES));
+
+/**
+ * Every entry must be one the reference writes: the fixed names, `attachment1` to `attachmentN`
+ * without a gap (`attachments` of them were found from 1 on), and the empty `META-INF/` folder
+ * that zip tools add (the reference's own test containers have it). The reference ignores any
+ * other entry; a container carrying one holds what no verifier checked.
+ * @throws AsicUnexpectedEntry
+ */
+function checkLayout(byName: ReadonlyMap<string, Buffer | DigestSource>, attachments: number): void {
+  for (const [name, data] of byName) {
+    if (LAYOUT.has(name) || (name === 'META-INF/' && Buffer.isBuffer(data) && data.length === 0)) continue;
+    if (!ATTACHMENT.test(name)) throw new XrdError('AsicUnexpectedEntry', { entry: name, reason: 'the reference writes no such entry' });
+    if (Number(name.slice('attachment'.length)) > attachments) throw new XrdError('AsicUnexpectedEntry', { entry: name, reason: `attachment${attachments + 1} is missing` });
+  }
 }
 
 export interface AsicVerification extends VerifiedSignature {
   /** The batch timestamp, when the container has one (else `timestamp` is the embedded one). */
   readonly batchTimestamp: VerifiedTimestamp | undefined;
+  /** Whether a timestamp (batch or embedded) fixed the time the certificates were checked for. */
+  readonly stamped: boolean;
   readonly queryId: string;
   readonly isResponse: boolean;
 }
 
+export interface AsicVerifyOptions {
+  /**
+   * Verify a container without a timestamp, its certificates as of the signing time the signer
+   * wrote (which nothing vouches for). The reference refuses such a container; an administrator
+   * may ask for it (`xrd asic verify --allow-unstamped`), e.g. for a record exported before it
+   * was stamped.
+   */
+  readonly allowUnstamped?: boolean;
+}
+
 /**
  * Verifies a container against a global configuration.
- * @throws MalformedContainer, and every code of verifySignature
+ * @throws MissingTimestamp (no timestamp, and `allowUnstamped` not set), the codes of readAsic,
+ *   and every code of verifySignature
  */
-export function verifyAsic(zip: Buffer, conf: GlobalConf): AsicVerification {
-  return verifyAsicContents(readAsic(zip), conf);
+export function verifyAsic(zip: Buffer, conf: GlobalConf, options: AsicVerifyOptions = {}): AsicVerification {
+  return verifyAsicContents(readAsic(zip), conf, options);
 }
 
 /** `verifyAsic` for a container in a file of any size (readAsicFile). */
-export async function verifyAsicFile(file: string, conf: GlobalConf): Promise<AsicVerification> {
-  return verifyAsicContents(await readAsicFile(file), conf);
+export async function verifyAsicFile(file: string, conf: GlobalConf, options: AsicVerifyOptions = {}): Promise<AsicVerification> {
+  return verifyAsicContents(await readAsicFile(file), conf, options);
 }
 
-function verifyAsicContents(c: AsicFileContents, conf: GlobalConf): AsicVerification {
+function verifyAsicContents(c: AsicFileContents, conf: GlobalConf, options: AsicVerifyOptions): AsicVerification {
   const header = readMessageHeader(c.message);
   const sig = parseSignature(c.signatureXml);
   if (!sig.dataReferences.some((r) => r.uri === MESSAGE_URI || r.uri === HASH_CHAIN_RESULT_URI)) {
     throw new XrdError('MalformedSignature', { reason: "Signature does not reference '/message.xml' or '/sig-hashchainresult.xml'" });
   }
+  const batch = c.tsHashChainResult && c.tsHashChain && c.timestampToken ? { result: c.tsHashChainResult, chain: c.tsHashChain, token: c.timestampToken } : undefined;
+  const stamped = batch !== undefined || sig.timestamp !== undefined;
+  if (!stamped && !options.allowUnstamped) {
+    throw new XrdError('MissingTimestamp', { reason: 'the container has neither a batch timestamp nor one in its signature, so its certificates could only be checked as of the signing time its signer claims' });
+  }
   let batchTimestamp: VerifiedTimestamp | undefined;
-  if (c.tsHashChainResult && c.tsHashChain && c.timestampToken) {
+  if (batch) {
     try {
       // As the reference: the signature document is an input to look up in the container.
-      const resources = new Map([[TS_HASH_CHAIN_URI, c.tsHashChain], [SIGNATURE_URI, c.signatureXml]]);
-      verifyHashChain(c.tsHashChainResult, resources, new Map([[SIGNATURE_URI, null]]), { trustUnresolved: true });
+      const resources = new Map([[TS_HASH_CHAIN_URI, batch.chain], [SIGNATURE_URI, c.signatureXml]]);
+      verifyHashChain(batch.result, resources, new Map([[SIGNATURE_URI, null]]), { trustUnresolved: true });
     } catch (err) {
       throw new XrdError('MalformedSignature', { reason: `Failed to verify time-stamp hash chain: ${(err as Error).message}` }, { cause: err });
     }
-    batchTimestamp = verifyTimestamp(c.timestampToken, c.tsHashChainResult, conf.tsaCertificates());
+    batchTimestamp = verifyTimestamp(batch.token, batch.result, conf.tsaCertificates());
   }
   const verified = verifySignature(
     sig,
     { message: c.message, attachments: c.attachments, hashChainResult: c.hashChainResult, hashChain: c.hashChain },
     { conf, signer: signerOf(header), at: batchTimestamp?.genTime, allowMissingParts: true },
   );
-  return { ...verified, batchTimestamp, queryId: header.queryId, isResponse: header.isResponse };
+  return { ...verified, batchTimestamp, stamped, queryId: header.queryId, isResponse: header.isResponse };
 }

@@ -14,7 +14,8 @@
  * that element's comments for a #WithComments transform as it does. Both message forms are
  * accepted: 7.x, where the signature references `/message.xml` or, for batches and attachments,
  * `/sig-hashchainresult.xml`; and 8.x, where it references `/message.xml` and each `/attachmentN`
- * directly. Unlike the reference, every part the message carries must be covered.
+ * directly. Unlike the reference, every part the message carries must be covered, and the signed
+ * properties must name the certificate in KeyInfo (signing-certificate.ts).
  */
 import { constants, createHash, verify, type KeyObject } from 'node:crypto';
 import { memberOfSigningCert } from '../certificates/certificate-profile.ts';
@@ -27,10 +28,11 @@ import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse } from 
 import { ocspPolicyFor, verifyOcspResponse } from '../trust/ocsp-verifier.ts';
 import { c14nMethodOfElement, canonicalize, canonicalizeDocument, type C14nMethod } from '../xml/c14n.ts';
 import { XmlError, attribute, child, childElements, parseXml, parseXmlDocument, textOf, type XmlElement } from '../xml/xml-tree.ts';
-import { digestForUri, signatureMethodForUri, type SignatureMethod } from './algorithms.ts';
+import { CERT_DIGESTS, digestForUri, signatureMethodForUri, type SignatureMethod } from './algorithms.ts';
 import { digestOf, type DigestSource } from './digest-source.ts';
 import { verifyHashChain, type ChainInput } from './hash-chain.ts';
 import { parseTimestampToken, verifyTimestamp, type TimestampToken, type VerifiedTimestamp } from './timestamp.ts';
+import { checkSigningCertificate, type SigningCertRef } from './signing-certificate.ts';
 import { NS } from './xades.ts';
 
 export const MESSAGE_URI = '/message.xml';
@@ -75,8 +77,8 @@ export interface ParsedSignature {
   readonly signedPropertiesReference: DataReference;
   readonly signingCert: Buffer;
   readonly signingTime: Date;
-  /** The CertDigests of SigningCertificate(V2): one of them must be the signing certificate's. */
-  readonly signingCertDigests: readonly { readonly digestMethod: string; readonly digestValue: Buffer }[];
+  /** The Certs of SigningCertificate(V2), which must name the signing certificate; undefined when there is neither. */
+  readonly signingCertificate: readonly SigningCertRef[] | undefined;
   readonly timestamp: Buffer | undefined;
   readonly extraCerts: readonly Buffer[];
   readonly ocspResponses: readonly Buffer[];
@@ -84,13 +86,6 @@ export interface ParsedSignature {
 
 const DS = NS.ds;
 const XADES = NS.xades;
-/** Digests a CertDigest may use: SHA-1 too, which EN 319 132 signers still write for certificates. */
-const CERT_DIGESTS: Record<string, string> = {
-  'http://www.w3.org/2000/09/xmldsig#sha1': 'sha1',
-  'http://www.w3.org/2001/04/xmlenc#sha256': 'sha256',
-  'http://www.w3.org/2001/04/xmldsig-more#sha384': 'sha384',
-  'http://www.w3.org/2001/04/xmlenc#sha512': 'sha512',
-};
 
 /**
  * Messages signed in one batch carry the same signature document: the proxies see it once per
@@ -215,7 +210,12 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
   const signingTime = new Date(textOf(need(sigProps, XADES, 'SigningTime')).trim());
   if (Number.isNaN(signingTime.getTime())) throw malformed('SigningTime is not a date');
   const certRef = child(sigProps, XADES, 'SigningCertificate') ?? child(sigProps, XADES, 'SigningCertificateV2');
-  const signingCertDigests = certRef ? childElements(certRef).filter((c) => c.localName === 'Cert' && c.namespace === XADES).map((c) => digestReference(need(c, XADES, 'CertDigest'))) : [];
+  const signingCertificate = certRef && childElements(certRef).filter((c) => c.localName === 'Cert' && c.namespace === XADES).map((c): SigningCertRef => {
+    const v1 = child(c, XADES, 'IssuerSerial');
+    const v2 = child(c, XADES, 'IssuerSerialV2');
+    const issuerSerial = v1 ? { issuerName: textOf(need(v1, DS, 'X509IssuerName')), serialNumber: textOf(need(v1, DS, 'X509SerialNumber')) } : v2 && { der: base64(v2) };
+    return { ...digestReference(need(c, XADES, 'CertDigest')), issuerSerial };
+  });
 
   let timestamp: Buffer | undefined;
   const extraCerts: Buffer[] = [];
@@ -250,7 +250,7 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
     signedPropertiesReference: spReference,
     signingCert: base64(certElement),
     signingTime,
-    signingCertDigests,
+    signingCertificate,
     timestamp,
     extraCerts,
     ocspResponses,
@@ -444,7 +444,8 @@ export interface VerifiedSignature extends CoreVerification {
 
 /**
  * Verifies a signature (MESS_11).
- * @throws MalformedSignature[.InvalidHashChainRef|.InvalidHashChain|.HashChainUnusedInputs|…],
+ * @throws MalformedSignature[.InvalidHashChainRef|.InvalidHashChain|.HashChainUnusedInputs|
+ *   .SigningCertificateNotBound|…],
  *   InvalidReference, IncorrectCertificate, InvalidSignatureValue, TimestampValidation,
  *   CannotCreateCertPath, InvalidCertPath, CertValidityTime, CertValidation, IncorrectValidationInfo
  */
@@ -476,11 +477,8 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
   }
 
   coreResult ??= core();
-  // XAdES (the reference does not check it): once it is known to be signed, SigningCertificate must name the KeyInfo certificate.
-  const names = (d: ParsedSignature['signingCertDigests'][number]) => CERT_DIGESTS[d.digestMethod] !== undefined && createHash(CERT_DIGESTS[d.digestMethod]!).update(cert.der).digest().equals(d.digestValue);
-  if (sig.signingCertDigests.length > 0 && !sig.signingCertDigests.some(names)) {
-    throw new XrdError('MalformedSignature', { reason: 'SigningCertificate does not name the certificate in KeyInfo' });
-  }
+  // XAdES (the reference does not check it): once they are known to be signed, the signed properties must name the KeyInfo certificate.
+  checkSigningCertificate(sig.signingCertificate, cert.der);
 
   let timestamp: VerifiedTimestamp | undefined;
   if (token) timestamp = verifyTimestamp(token, sig.signatureValue, options.conf.tsaCertificates());

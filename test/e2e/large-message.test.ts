@@ -91,7 +91,7 @@ describe('a large attachment (AttachmentBig)', () => {
     const out = join(h.instance.dir, 'export');
     await run('node', [XRD, 'asic', 'export', id, '--db', join(h.instance.consumer.proxyDataDir, 'messagelog.db'), '--out', out, '--allow-unstamped']);
     const request = readdirSync(out).find((f) => f.includes('request'))!;
-    const verified = await run('node', [XRD, 'asic', 'verify', join(out, request), '--conf', h.instance.pki.globalConfDir, '--json']);
+    const verified = await run('node', [XRD, 'asic', 'verify', join(out, request), '--conf', h.instance.pki.globalConfDir, '--json', '--allow-unstamped']);
     expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, verifiedParts: ['/message.xml', '/attachment1'] });
   }, 600_000);
 });

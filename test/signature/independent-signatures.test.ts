@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { certificateDerParts } from '../../src/certificates/certificate.ts';
+import { encodeTlv } from '../../src/certificates/der.ts';
 import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { restRequestHeaderPart } from '../../src/protocol/rest-message.ts';
@@ -81,6 +83,10 @@ interface Template {
   readonly commentInSignedInfo?: boolean;
   /** The certificate SigningCertificate names (the signer's by default). */
   readonly namedCert?: Buffer;
+  /** What follows CertDigest in the Cert (default: IssuerSerial of the signer's CA and the named certificate's serial; nothing for V2). */
+  readonly issuerSerial?: string;
+  /** The SigningCertificate(V2) element as written instead (`''`: none). */
+  readonly signingCertificate?: string;
 }
 
 const DSS_IDS = { signature: 'id-66daf56f0485704a', signedProperties: 'xades-id-66daf56f0485704a', value: 'value-id-66daf56f0485704a', reference: (i: number) => `r-id-66daf56f0485704a-${i + 1}` };
@@ -97,9 +103,12 @@ function template(t: Template, signer: Signer, signingTime = new Date()): string
   const named = t.namedCert ?? signer.cert;
   const certDigest = `<xades:CertDigest><ds:DigestMethod Algorithm="${SHA512}"/><ds:DigestValue>${createHash('sha512').update(named).digest('base64')}</ds:DigestValue></xades:CertDigest>`;
   const serial = BigInt(`0x${new X509Certificate(named).serialNumber}`);
-  const signingCertificate = t.certV2
-    ? `<xades:SigningCertificateV2><xades:Cert>${certDigest}</xades:Cert></xades:SigningCertificateV2>`
-    : `<xades:SigningCertificate><xades:Cert>${certDigest}<xades:IssuerSerial><ds:X509IssuerName>CN=LOCAL Test CA,O=LOCAL</ds:X509IssuerName><ds:X509SerialNumber>${serial}</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert></xades:SigningCertificate>`;
+  const issuerSerial = t.issuerSerial ?? (t.certV2 ? '' : `<xades:IssuerSerial><ds:X509IssuerName>CN=LOCAL Test CA,O=LOCAL</ds:X509IssuerName><ds:X509SerialNumber>${serial}</ds:X509SerialNumber></xades:IssuerSerial>`);
+  const signingCertificate =
+    t.signingCertificate ??
+    (t.certV2
+      ? `<xades:SigningCertificateV2><xades:Cert>${certDigest}${issuerSerial}</xades:Cert></xades:SigningCertificateV2>`
+      : `<xades:SigningCertificate><xades:Cert>${certDigest}${issuerSerial}</xades:Cert></xades:SigningCertificate>`);
   const signature =
     `<ds:Signature${t.root === 'ds' ? ` xmlns:ds="${NS.ds}"` : ''} Id="${t.ids.signature}"><ds:SignedInfo>${t.commentInSignedInfo ? '<!-- signed by xmlsec1 -->' : ''}` +
     `<ds:CanonicalizationMethod Algorithm="${t.c14n}">${t.c14n.startsWith(EXC_C14N) ? inclusive(t.prefixList) : ''}</ds:CanonicalizationMethod>` +
@@ -260,11 +269,64 @@ describe('their altered copies are refused for the reference\'s reasons', () => 
     refused('MalformedSignature', signed.replace(`<ds:CanonicalizationMethod Algorithm="${EXC_C14N}"/>`, '<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2006/12/xml-c14n11"/>'));
   });
 
-  it('XAdES: SigningCertificateV2 changed → InvalidSignatureValue (it is signed); signed but naming another certificate → MalformedSignature (xrd only); no ds:Signature → MalformedSignature', () => {
+  it('XAdES: SigningCertificateV2 changed → InvalidSignatureValue (it is signed); no ds:Signature → MalformedSignature', () => {
     const digest = createHash('sha512').update(signers.RSA.cert).digest('base64');
     refused('InvalidSignatureValue', signed.replace(digest, createHash('sha512').update(signers.EC.cert).digest('base64')));
-    const t: Template = { root: 'ds', c14n: EXC_C14N, spTransform: EXC_C14N, uris: ['/message.xml', '/attachment1'], ids: DSS_IDS, certV2: true, namedCert: signers.EC.cert };
-    refused('MalformedSignature', xmlsecSign(template(t, signers.RSA), signers.RSA, { '/message.xml': message, '/attachment1': attachment }));
     refused('MalformedSignature', '<asic:XAdESSignatures xmlns:asic="http://uri.etsi.org/02918/v1.2.1#"/>');
+  });
+});
+
+describe('EN 319 132-1 §5.2.2 (xrd only, the reference does not check): the signed properties must bind the certificate in KeyInfo', () => {
+  const message = soap('binding');
+  const attachment = Buffer.from('attachment');
+  const v1: Template = { root: 'http://uri.etsi.org/02918/v1.2.1#', c14n: C14N, uris: ['/message.xml', '/attachment1'], ids: DSS_IDS, certV2: false };
+  const v2: Template = { ...v1, root: 'ds', c14n: EXC_C14N, spTransform: EXC_C14N, certV2: true };
+  /** Signed by the RSA signer, its KeyInfo the RSA certificate, with the signed properties `t` says. */
+  const signedWith = (t: Template) => xmlsecSign(template(t, signers.RSA), signers.RSA, { '/message.xml': message, '/attachment1': attachment });
+  const check = (t: Template) => verifySignature(signedWith(t), { message, attachments: [attachment] }, { conf, signer: CLIENT, at: new Date() });
+  const notBound = (t: Template) => expect(() => check(t)).toThrow(expect.objectContaining({ code: 'SigningCertificateNotBound', fullCode: 'MalformedSignature.SigningCertificateNotBound' }));
+  const issuerSerial = (issuer: string, serial: bigint) => `<xades:IssuerSerial><ds:X509IssuerName>${issuer}</ds:X509IssuerName><ds:X509SerialNumber>${serial}</ds:X509SerialNumber></xades:IssuerSerial>`;
+  const serialOf = (cert: Buffer) => BigInt(`0x${new X509Certificate(cert).serialNumber}`);
+  /** IssuerSerialV2: the DER IssuerSerial { GeneralNames { [4] issuer }, serialNumber } (by default the RSA certificate's). */
+  const rsa = () => certificateDerParts(signers.RSA.cert);
+  const issuerSerialV2 = (issuerName = rsa().issuerName, serialNumber = rsa().serialNumber) =>
+    `<xades:IssuerSerialV2>${encodeTlv(0x30, encodeTlv(0x30, encodeTlv(0xa4, issuerName)), serialNumber).toString('base64')}</xades:IssuerSerialV2>`;
+  const certOf = (cert: Buffer, rest = '') => `<xades:Cert><xades:CertDigest><ds:DigestMethod Algorithm="${SHA512}"/><ds:DigestValue>${createHash('sha512').update(cert).digest('base64')}</ds:DigestValue></xades:CertDigest>${rest}</xades:Cert>`;
+
+  it('a signature whose signed properties name another certificate (its digest) is refused', () => {
+    notBound({ ...v2, namedCert: signers.EC.cert });
+    notBound({ ...v1, namedCert: signers.EC.cert });
+  });
+
+  it('a signature whose signed properties name no certificate (no SigningCertificate, or one without a Cert) is refused', () => {
+    notBound({ ...v1, signingCertificate: '' });
+    notBound({ ...v1, signingCertificate: '<xades:SigningCertificate/>' });
+  });
+
+  it('a signature giving the KeyInfo certificate\'s digest with another certificate\'s issuer and serial number is refused', () => {
+    notBound({ ...v1, issuerSerial: issuerSerial('CN=LOCAL Test CA,O=LOCAL', serialOf(signers.EC.cert)) });
+    notBound({ ...v1, issuerSerial: issuerSerial('CN=LOCAL Root CA,O=LOCAL', serialOf(signers.RSA.cert)) });
+    notBound({ ...v2, issuerSerial: issuerSerialV2(undefined, encodeTlv(0x02, Buffer.from([0x01]))) });
+    notBound({ ...v2, issuerSerial: issuerSerialV2(certificateDerParts(authority('ca').cert).issuerName) });
+    notBound({ ...v2, issuerSerial: '<xades:IssuerSerialV2>AAAA</xades:IssuerSerialV2>' });
+  });
+
+  it('a signature listing the KeyInfo certificate\'s issuer and serial number with another digest is refused, even beside a Cert that names it', () => {
+    const own = issuerSerial('CN=LOCAL Test CA,O=LOCAL', serialOf(signers.RSA.cert));
+    notBound({ ...v1, signingCertificate: `<xades:SigningCertificate>${certOf(signers.RSA.cert, own)}${certOf(signers.EC.cert, own)}</xades:SigningCertificate>` });
+    // The signing certificate and its CA, as XAdES allows, verify.
+    const ca = issuerSerial('CN=LOCAL Test Root CA,O=LOCAL', serialOf(authority('ca').cert));
+    expect(check({ ...v1, signingCertificate: `<xades:SigningCertificate>${certOf(signers.RSA.cert, own)}${certOf(authority('ca').cert, ca)}</xades:SigningCertificate>` }).verifiedParts).toHaveLength(2);
+  });
+
+  it('the issuer and serial number of the KeyInfo certificate verify however the name is written: Java\'s form, spaces, OIDs, #hex, another case; IssuerSerialV2', () => {
+    const serial = serialOf(signers.RSA.cert);
+    const cn = Buffer.from('LOCAL Test CA');
+    for (const issuer of ['CN=LOCAL Test CA,O=LOCAL', 'CN = LOCAL Test CA , O = LOCAL', 'cn=local test ca;o=LOCAL', `2.5.4.3=#0c${cn.length.toString(16).padStart(2, '0')}${cn.toString('hex')},OID.2.5.4.10=LOCAL`, 'CN="LOCAL Test CA",O=LOC\\41L']) {
+      expect(check({ ...v1, issuerSerial: issuerSerial(issuer, serial) }).verifiedParts, issuer).toHaveLength(2);
+    }
+    expect(check({ ...v2, issuerSerial: issuerSerialV2() }).verifiedParts).toHaveLength(2);
+    // Another order of the RDNs is another name.
+    notBound({ ...v1, issuerSerial: issuerSerial('O=LOCAL,CN=LOCAL Test CA', serial) });
   });
 });

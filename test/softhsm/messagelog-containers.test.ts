@@ -174,7 +174,7 @@ describe('message log containers with keys on SoftHSM', () => {
     expect(await xrd('asic', 'verify', tampered, '--conf', pki.globalConfDir)).toMatchObject({ code: 1, json: { valid: false } });
   });
 
-  it('a lone record gets the single form; export refuses it before the stamp and writes it after; both verify', async () => {
+  it('a lone record gets the single form; export refuses it before the stamp and writes it after; both verify, the unstamped one only with --allow-unstamped', async () => {
     const file = join(testbed.dir, 'single.sqlite');
     const log = MessageLog.open(file, { timestampingIntervalSeconds: 3600, initialDelayMs: 3_600_000, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates() });
     const message = soap('lone');
@@ -185,8 +185,9 @@ describe('message log containers with keys on SoftHSM', () => {
     expect(await xrd('asic', 'export', 'lone', '--db', file, '--out', out)).toMatchObject({ code: 1, json: { error: { code: 'MissingTimestamp' } } });
     const unstamped = await xrd('asic', 'export', 'lone', '--db', file, '--out', join(out, 'unstamped'), '--allow-unstamped');
     expect(unstamped).toMatchObject({ code: 0, json: { containers: [{ recordId: id, timestamp: null }] } });
-    const early = await xrd('asic', 'verify', (unstamped.json.containers as { file: string }[])[0]!.file, '--conf', pki.globalConfDir);
-    expect(early).toMatchObject({ code: 0, json: { valid: true, timestamp: null } });
+    const early = (unstamped.json.containers as { file: string }[])[0]!.file;
+    expect(await xrd('asic', 'verify', early, '--conf', pki.globalConfDir)).toMatchObject({ code: 1, json: { valid: false, error: { code: 'MissingTimestamp' } } });
+    expect(await xrd('asic', 'verify', early, '--conf', pki.globalConfDir, '--allow-unstamped')).toMatchObject({ code: 0, json: { valid: true, stamped: false, timestamp: null } });
 
     expect(await log.timestampNow()).toBe(1);
     await log.close();

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { readZip, writeZip } from '../../src/platform/zip.ts';
 import { C14N_WITH_COMMENTS, c14nMethodOf, canonicalize, canonicalizeDocument, parsePrefixList } from '../../src/xml/c14n.ts';
 import { MAX_DEPTH, XmlError, child, childElements, parseXml, parseXmlDocument, textOf } from '../../src/xml/xml-tree.ts';
-import { signatureMethodForId } from '../../src/signature/algorithms.ts';
+import { DIGEST_URIS, signatureMethodForId } from '../../src/signature/algorithms.ts';
 import { parseSignature } from '../../src/signature/verifier.ts';
 import { NS, prepareSignature } from '../../src/signature/xades.ts';
 import { createHash } from 'node:crypto';
@@ -85,7 +85,7 @@ describe('XAdES builder', () => {
     const sig = parseSignature(xml);
     expect(createHash('sha512').update(canonicalize(sig.signedInfo)).digest()).toEqual(prepared.signedInfoDigest);
     expect(createHash('sha512').update(canonicalize(sig.signedProperties)).digest()).toEqual(sig.signedPropertiesReference.digestValue);
-    expect(sig.signingCertDigests[0]?.digestValue).toEqual(createHash('sha512').update(cert).digest());
+    expect(sig.signingCertificate?.[0]).toEqual({ digestMethod: DIGEST_URIS.sha512, digestValue: createHash('sha512').update(cert).digest(), issuerSerial: { issuerName: 'CN=Test CA,O=Test', serialNumber: '18' } });
     expect(xml).toContain('<ds:X509IssuerName>CN=Test CA,O=Test</ds:X509IssuerName><ds:X509SerialNumber>18</ds:X509SerialNumber>');
     expect(xml).toContain('Id="encapsulated-cert-1"');
     expect(xml).toContain('<xades:EncapsulatedOCSPValue Id="ocsp-response-1">');
