@@ -14,8 +14,6 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export interface Testbed {
   readonly dir: string;
   readonly dataDir: string;
-  /** SOFTHSM2_CONF for this testbed; also set in process.env by createTestbed. */
-  readonly softhsmConf: string;
   readonly devicesIni: string;
   readonly library: string;
   /** Environment for child processes (daemon, pkcs11-tool, softhsm2-util) sharing the token. */
@@ -43,7 +41,7 @@ export function createTestbed(options: TestbedOptions = {}): Testbed {
   Object.assign(process.env, faultEnv);
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { mode: 0o700 });
-  return { dir, dataDir, softhsmConf, devicesIni, library, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, dataDir, devicesIni, library, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Pulls the token out of (true) or puts it back into (false) the fault-injecting module. */
