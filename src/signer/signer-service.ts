@@ -54,7 +54,7 @@ export class SignerService {
       listTokens: () => this.tokens.list().map((t) => this.tokenView(t)),
       getToken: async (r) => {
         const token = this.token(r.token);
-        return this.tokenView(token, await this.keysOf(token));
+        return { ...this.tokenView(token, await this.keysOf(token)), ...(token.available ? token.capabilities() : {}) };
       },
       initToken: (r) => {
         const tokenId = this.tokens.initToken(text(r, 'label'), text(r, 'soPin'), text(r, 'userPin'), r.moduleType);
