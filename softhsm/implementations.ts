@@ -23,6 +23,8 @@ export interface Pkcs11Implementation {
   readonly locksPin: boolean;
   /** Gives every token a serial number of its own. */
   readonly uniqueSerials: boolean;
+  /** Opens sessions on an empty (not yet initialised) slot. */
+  readonly sessionsOnEmptySlot: boolean;
   /** Key types (`RSA-2048`, `EC-P-256`, …) and signature algorithms its mechanisms support. */
   readonly keySpecs: readonly string[];
   readonly signAlgorithms: readonly string[];
@@ -40,6 +42,8 @@ export const SOFTHSM: Pkcs11Implementation = {
   soPin: '0000',
   locksPin: false,
   uniqueSerials: true,
+  // CKR_TOKEN_NOT_RECOGNIZED.
+  sessionsOnEmptySlot: false,
   keySpecs: ALL_KEY_SPECS,
   signAlgorithms: ALL_SIGN_ALGORITHMS,
   create: async () => createTestbed(),
@@ -53,6 +57,7 @@ export const OPENCRYPTOKI: Pkcs11Implementation = {
   locksPin: true,
   // Every soft token reports serial number 123.
   uniqueSerials: false,
+  sessionsOnEmptySlot: true,
   // Debian's opencryptoki 3.8 soft token has no elliptic-curve mechanisms.
   keySpecs: withoutEc(ALL_KEY_SPECS),
   signAlgorithms: withoutEc(ALL_SIGN_ALGORITHMS),

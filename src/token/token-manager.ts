@@ -139,6 +139,11 @@ export class TokenManager {
       const port = module.port;
       const free = port.C_GetSlotList(true).find((slot) => !(port.C_GetTokenInfo(slot).flags & ck.CKF_TOKEN_INITIALIZED));
       if (!free) continue;
+      // Tokens refuse C_InitToken while sessions are open on them (opencryptoki: CKR_SESSION_EXISTS),
+      // and the blank slot's entry may hold some from an earlier lookup.
+      const blankId = blankSlotTokenId(module.config.type, free);
+      this.tokens.get(blankId)?.close();
+      this.tokens.delete(blankId);
       try {
         // Labels are blank-padded to 32 bytes (pkcs11js would pad with NULs, which tokens then show).
         port.C_InitToken(free, soPin, label + ' '.repeat(32 - Buffer.byteLength(label)));
@@ -189,7 +194,7 @@ export class TokenManager {
         const tokenId =
           info.flags & ck.CKF_TOKEN_INITIALIZED
             ? formatTokenId(config.tokenIdFormat, { moduleType: config.type, slotIndex, serialNumber: paddedText(info.serialNumber), label: paddedText(info.label) })
-            : `${config.type}-uninitialized-${slotNumber(slot)}`;
+            : blankSlotTokenId(config.type, slot);
         found.set(tokenId, { slot, slotIndex, info });
       });
       module.error = undefined;
@@ -200,6 +205,11 @@ export class TokenManager {
     }
     return found;
   }
+}
+
+/** The id of an empty slot's entry: it has no serial or label yet. */
+function blankSlotTokenId(moduleType: string, slot: Buffer): string {
+  return `${moduleType}-uninitialized-${slotNumber(slot)}`;
 }
 
 /** CK_SLOT_ID as a number (pkcs11js hands slots over as native-endian CK_ULONG buffers). */

@@ -245,6 +245,13 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
   });
 
   describe.skipIf(impl.unavailable)('modules', () => {
+    it.skipIf(!impl.sessionsOnEmptySlot)(`an empty slot that served a lookup (and so holds sessions) still initialises${impl.sessionsOnEmptySlot ? '' : ` (skipped: ${impl.name} opens no session on an empty slot)`}`, async () => {
+      const blank = manager.list().find((t) => t.describe().status === 'NOT_INITIALIZED')!;
+      expect(await blank.listKeys()).toEqual([]);
+      const initialised = manager.get(manager.initToken('after-lookup', impl.soPin, '3456'));
+      expect(initialised.describe()).toMatchObject({ label: 'after-lookup', status: 'OK' });
+    });
+
     it('a module that fails to load is reported and skipped; the working one keeps its tokens', () => {
       const { modules, problems } = parseModuleConfig(`[${impl.moduleType}]\nlibrary = ${testbed.library}\n[broken]\nlibrary = /nonexistent/libpkcs11.so\n[typo]\nlibary = x\n`);
       expect(problems.map((p) => p.section)).toEqual(['typo']);
