@@ -462,7 +462,8 @@ export class SignerService {
     if (r.cert) {
       const algorithm = resolveSignAlgorithm(text(r, 'algorithm'), digest, 'certificate');
       const publicKey = parseCertificate(certInput(r.cert)).publicKey;
-      const token = this.tokens.list().find((t) => t.available);
+      // A blank slot is no token to verify with (and a session held on it would block its C_InitToken).
+      const token = this.tokens.list().find((t) => t.available && t.describe().status !== 'NOT_INITIALIZED');
       if (!token) throw new XrdError('TokenNotAvailable', { tokenId: '(any)', reason: 'no token is available to verify with' });
       return { valid: await token.verify(undefined, publicKey, algorithm, digest, signature) };
     }
