@@ -67,6 +67,13 @@ export function initTokenWithSoftHsmUtil(testbed: Testbed, label: string, pin: s
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], { env: testbed.env, stdio: 'pipe' });
 }
 
+/** The flags of token `label` as pkcs11-tool, another process, lists them (`user PIN count low, …`). */
+export function tokenFlagsSeenByPkcs11Tool(testbed: Testbed, label: string): string {
+  const listing = execFileSync('pkcs11-tool', ['--module', testbed.library, '--list-token-slots'], { env: testbed.env, stdio: 'pipe' }).toString();
+  const slot = listing.split(/^(?=Slot )/m).find((block) => block.split('\n').some((line) => /^\s*token label\s*:/.test(line) && line.split(':')[1]!.trim() === label));
+  return /token flags\s*:\s*(.*)/.exec(slot ?? '')?.[1] ?? '';
+}
+
 /** Compiles softhsm/fault-injector.c once (again when the source is newer). */
 export function buildFaultInjector(): string {
   const source = join(HERE, 'fault-injector.c');

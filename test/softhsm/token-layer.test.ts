@@ -15,7 +15,7 @@ import { parseModuleConfig, readModuleConfigFile } from '../../src/token/module-
 import { SIGN_ALGORITHMS } from '../../src/token/sign-algorithms.ts';
 import { TokenManager } from '../../src/token/token-manager.ts';
 import { IMPLEMENTATION_ROWS, everydayKey } from '../../softhsm/implementations.ts';
-import type { Testbed } from '../../softhsm/testbed.ts';
+import { tokenFlagsSeenByPkcs11Tool, type Testbed } from '../../softhsm/testbed.ts';
 import { opensslOk } from '../support/openssl.ts';
 
 const PIN = '123456';
@@ -151,12 +151,7 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
   });
 
   describe.skipIf(impl.unavailable || !impl.locksPin)(`PIN tries${impl.locksPin ? '' : ` (skipped: ${impl.name} never locks a PIN)`}`, () => {
-    /** The token flags of `label` as pkcs11-tool, another process, lists them. */
-    const flagsSeenByPkcs11Tool = (label: string) => {
-      const listing = execFileSync('pkcs11-tool', ['--module', testbed.library, '--list-token-slots'], { env: testbed.env, stdio: 'pipe' }).toString();
-      const slot = listing.split(/^(?=Slot )/m).find((b) => new RegExp(`token label\\s*:\\s*${label}\\s*$`, 'm').test(b));
-      return /token flags\s*:\s*(.*)/.exec(slot ?? '')?.[1] ?? '';
-    };
+    const flagsSeenByPkcs11Tool = (label: string) => tokenFlagsSeenByPkcs11Tool(testbed, label);
 
     it('count low, final try, locked: each wrong PIN has its code and status, pkcs11-tool reads the same flags, and the right PIN no longer opens it', () => {
       const t = freshToken('countdown', '4321');
