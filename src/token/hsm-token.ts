@@ -322,12 +322,10 @@ export class HsmToken {
    * @throws PinInvalid
    */
   private checkPinLength(pin: Buffer): void {
-    const info = this.location?.info;
-    if (!info || info.maxPinLen === 0 || info.maxPinLen >= UNAVAILABLE_INFORMATION) return;
-    if (pin.length >= info.minPinLen && pin.length <= info.maxPinLen) return;
-    const length = pin.length;
+    const problem = this.location && pinLengthProblem(this.location.info, pin.length);
+    if (!problem) return;
     pin.fill(0);
-    throw new XrdError('PinInvalid', { tokenId: this.tokenId, reason: `the token takes PINs of ${info.minPinLen} to ${info.maxPinLen} bytes, not ${length}` });
+    throw new XrdError('PinInvalid', { tokenId: this.tokenId, reason: problem });
   }
 
   /**
@@ -857,6 +855,13 @@ export function sessionPoolBound(configured: number, info: TokenInfo): number {
   const limit = info.maxRwSessionCount;
   if (limit === 0 /* CK_EFFECTIVELY_INFINITE */ || limit >= UNAVAILABLE_INFORMATION) return configured;
   return Math.max(1, Math.min(configured, limit - 1));
+}
+
+/** Why a PIN of `byteLength` bytes is outside the lengths the token states it takes, or undefined. */
+export function pinLengthProblem(info: TokenInfo, byteLength: number): string | undefined {
+  if (info.maxPinLen === 0 || info.maxPinLen >= UNAVAILABLE_INFORMATION) return undefined;
+  if (byteLength >= info.minPinLen && byteLength <= info.maxPinLen) return undefined;
+  return `the token takes PINs of ${info.minPinLen} to ${info.maxPinLen} bytes, not ${byteLength}`;
 }
 
 /** CK_TOKEN_INFO strings are fixed-width, blank- (or, from some writers, NUL-) padded. */

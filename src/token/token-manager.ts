@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { HsmToken, paddedText, type HsmTokenOptions, type SlotLocation } from './hsm-token.ts';
+import { HsmToken, paddedText, pinLengthProblem, type HsmTokenOptions, type SlotLocation } from './hsm-token.ts';
 import { formatTokenId, type ModuleConfig } from './module-config.ts';
 import { ck, ckrName, ckrOf, loadPkcs11Module, type Pkcs11Port } from './pkcs11-port.ts';
 import { parsePkcs11Uri } from './pkcs11-uri.ts';
@@ -139,6 +139,12 @@ export class TokenManager {
       const port = module.port;
       const free = port.C_GetSlotList(true).find((slot) => !(port.C_GetTokenInfo(slot).flags & ck.CKF_TOKEN_INITIALIZED));
       if (!free) continue;
+      // Refused here rather than by the token, which may count a wrong-length SO PIN as a wrong try.
+      const info = port.C_GetTokenInfo(free);
+      for (const pin of [soPin, userPin]) {
+        const problem = pinLengthProblem(info, Buffer.byteLength(pin));
+        if (problem) throw new XrdError('PinInvalid', { module: module.config.type, tokenId: label, reason: problem });
+      }
       // Tokens refuse C_InitToken while sessions are open on them (opencryptoki: CKR_SESSION_EXISTS),
       // and the blank slot's entry may hold some from an earlier lookup.
       const blankId = blankSlotTokenId(module.config.type, free);

@@ -240,6 +240,15 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
   });
 
   describe.skipIf(impl.unavailable)('modules', () => {
+    it('an SO or user PIN longer than the token takes is PinInvalid before C_InitToken, and the slot stays empty', () => {
+      const blanks = () => manager.list().filter((t) => t.describe().status === 'NOT_INITIALIZED').length;
+      const before = blanks();
+      const tooLong = '7'.repeat(manager.list().find((t) => t.describe().status === 'NOT_INITIALIZED')!.describe().maxPinLength + 1);
+      expect(() => manager.initToken('too-long-so', tooLong, '3456')).toThrowError(expect.objectContaining({ code: 'PinInvalid' }));
+      expect(() => manager.initToken('too-long-user', impl.soPin, tooLong)).toThrowError(expect.objectContaining({ code: 'PinInvalid' }));
+      expect(blanks()).toBe(before);
+    });
+
     it.skipIf(!impl.sessionsOnEmptySlot)(`an empty slot that served a lookup (and so holds sessions) still initialises${impl.sessionsOnEmptySlot ? '' : ` (skipped: ${impl.name} opens no session on an empty slot)`}`, async () => {
       const blank = manager.list().find((t) => t.describe().status === 'NOT_INITIALIZED')!;
       expect(await blank.listKeys()).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sessionPoolBound } from '../../src/token/hsm-token.ts';
+import { pinLengthProblem, sessionPoolBound } from '../../src/token/hsm-token.ts';
 import { capabilitiesOf, whyKeyUnsupported, whySignUnsupported, type MechanismSupport } from '../../src/token/mechanisms.ts';
 import { ck, type TokenInfo } from '../../src/token/pkcs11-port.ts';
 import { SIGN_ALGORITHMS } from '../../src/token/sign-algorithms.ts';
@@ -39,18 +39,33 @@ describe('token capabilities from its mechanism list', () => {
   });
 });
 
-describe('operation sessions per token', () => {
-  const info = (maxRwSessionCount: number) => ({ maxRwSessionCount }) as TokenInfo;
+/** What the token says of its limits, in CK_TOKEN_INFO. */
+const info = (fields: Partial<TokenInfo>) => fields as TokenInfo;
 
+describe('operation sessions per token', () => {
   it('stay below the read/write sessions the token allows, one being the login session', () => {
-    expect(sessionPoolBound(64, info(16))).toBe(15);
-    expect(sessionPoolBound(64, info(1))).toBe(1);
-    expect(sessionPoolBound(8, info(100))).toBe(8);
+    expect(sessionPoolBound(64, info({ maxRwSessionCount: 16 }))).toBe(15);
+    expect(sessionPoolBound(64, info({ maxRwSessionCount: 1 }))).toBe(1);
+    expect(sessionPoolBound(8, info({ maxRwSessionCount: 100 }))).toBe(8);
   });
 
   it('are as configured when the token states no limit (CK_EFFECTIVELY_INFINITE, CK_UNAVAILABLE_INFORMATION)', () => {
-    expect(sessionPoolBound(64, info(0))).toBe(64);
-    expect(sessionPoolBound(64, info(0xffffffff))).toBe(64);
-    expect(sessionPoolBound(64, info(0xfffffffe))).toBe(64);
+    expect(sessionPoolBound(64, info({ maxRwSessionCount: 0 }))).toBe(64);
+    expect(sessionPoolBound(64, info({ maxRwSessionCount: 0xffffffff }))).toBe(64);
+    expect(sessionPoolBound(64, info({ maxRwSessionCount: 0xfffffffe }))).toBe(64);
+  });
+});
+
+describe('PIN lengths', () => {
+  it("are checked against the token's stated range before the token sees them (opencryptoki counts a too-long PIN as a wrong try)", () => {
+    const ock = info({ minPinLen: 4, maxPinLen: 8 });
+    expect(pinLengthProblem(ock, 9)).toBe('the token takes PINs of 4 to 8 bytes, not 9');
+    expect(pinLengthProblem(ock, 3)).toBe('the token takes PINs of 4 to 8 bytes, not 3');
+    expect(pinLengthProblem(ock, 8)).toBeUndefined();
+  });
+
+  it('are not checked when the token states no range', () => {
+    expect(pinLengthProblem(info({ minPinLen: 0, maxPinLen: 0 }), 300)).toBeUndefined();
+    expect(pinLengthProblem(info({ minPinLen: 4, maxPinLen: 0xffffffff }), 300)).toBeUndefined();
   });
 });
