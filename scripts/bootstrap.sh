@@ -2,7 +2,9 @@
 # Installs what the project needs when it is missing, so `npm start` and `npm test` work on a fresh
 # machine: Debian's softhsm2, opensc (pkcs11-tool), openssl, a C compiler (for the SoftHSM fault
 # injector), curl, unzip and xmlsec1 (tests use them as independent peers and to open ASiC
-# vectors), python3 (its email package reads MIME independently of us), with `--bench` also python3-xmlsec (the benchmarks' libxmlsec1 baseline); then
+# vectors), python3 (its email package reads MIME independently of us), opencryptoki with p11-kit
+# (the second PKCS#11 implementation the token tests run against, softhsm/opencryptoki-testbed.ts),
+# with `--bench` also python3-xmlsec (the benchmarks' libxmlsec1 baseline); then
 # the npm dependencies with their native builds (pkcs11js, better-sqlite3), which package.json's
 # allowScripts lets npm 11 run.
 set -e
@@ -20,6 +22,10 @@ command -v g++ >/dev/null 2>&1 || missing="$missing g++"
 command -v xmlsec1 >/dev/null 2>&1 || missing="$missing xmlsec1"
 # Conformance tests read MIME with Python's email package, a reader independent of ours.
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+[ -x /usr/sbin/pkcsslotd ] || missing="$missing opencryptoki"
+command -v p11-kit >/dev/null 2>&1 || missing="$missing p11-kit"
+ls /usr/lib/*/pkcs11/p11-kit-client.so >/dev/null 2>&1 || missing="$missing p11-kit-modules"
+command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 # OpenSSL 3.0 headers for the TLS signer engine (src/tls/engine), compiled against them, never linked.
 [ -f /usr/include/openssl/engine.h ] || missing="$missing libssl-dev"
 # Benchmarks compare with libxmlsec1 in-process, through Debian's Python binding.

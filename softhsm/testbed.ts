@@ -14,8 +14,6 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export interface Testbed {
   readonly dir: string;
   readonly dataDir: string;
-  /** SOFTHSM2_CONF for this testbed; also set in process.env by createTestbed. */
-  readonly softhsmConf: string;
   readonly devicesIni: string;
   readonly library: string;
   /** Environment for child processes (daemon, pkcs11-tool, softhsm2-util) sharing the token. */
@@ -43,7 +41,7 @@ export function createTestbed(options: TestbedOptions = {}): Testbed {
   Object.assign(process.env, faultEnv);
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { mode: 0o700 });
-  return { dir, dataDir, softhsmConf, devicesIni, library, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, dataDir, devicesIni, library, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Pulls the token out of (true) or puts it back into (false) the fault-injecting module. */
@@ -67,6 +65,13 @@ export function setPinRejected(testbed: Testbed, rejected: boolean): void {
 /** Initialises a token with SoftHSM's own tool, as an administrator outside the signer would. */
 export function initTokenWithSoftHsmUtil(testbed: Testbed, label: string, pin: string, soPin = '0000'): void {
   execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], { env: testbed.env, stdio: 'pipe' });
+}
+
+/** The flags of token `label` as pkcs11-tool, another process, lists them (`user PIN count low, …`). */
+export function tokenFlagsSeenByPkcs11Tool(testbed: Testbed, label: string): string {
+  const listing = execFileSync('pkcs11-tool', ['--module', testbed.library, '--list-token-slots'], { env: testbed.env, stdio: 'pipe' }).toString();
+  const slot = listing.split(/^(?=Slot )/m).find((block) => block.split('\n').some((line) => /^\s*token label\s*:/.test(line) && line.split(':')[1]!.trim() === label));
+  return /token flags\s*:\s*(.*)/.exec(slot ?? '')?.[1] ?? '';
 }
 
 /** Compiles softhsm/fault-injector.c once (again when the source is newer). */

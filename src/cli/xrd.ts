@@ -448,7 +448,7 @@ async function runClientCommand(group: string, command: string | undefined, rest
       }
       case 'token show': {
         const t = await call('getToken', { token: arg(0, '<token>') });
-        return out(t, () => [`${t.tokenId} (${t.uri})`, `  state ${tokenState(t)}, status ${t.status}, read-only ${t.readOnly}, batch signing ${t.batchSigningEnabled}`, ...(t.keys ?? []).map((k) => `  key ${k.keyId} ${k.algorithm}-${k.size} ${k.usage ?? '-'} certs ${k.certs.length} csrs ${k.csrs.length}${k.available ? '' : ' (not on token)'}`)].join('\n'));
+        return out(t, () => [`${t.tokenId} (${t.uri})`, `  state ${tokenState(t)}, status ${t.status}, read-only ${t.readOnly}, batch signing ${t.batchSigningEnabled}`, ...(t.keySpecs ? [`  generates ${t.keySpecs.join(', ') || 'no key type the signer uses'}`, `  signs ${t.signAlgorithms!.join(', ') || 'no algorithm the signer uses'}`] : []), ...(t.keys ?? []).map((k) => `  key ${k.keyId} ${k.algorithm}-${k.size} ${k.usage ?? '-'} certs ${k.certs.length} csrs ${k.csrs.length}${k.available ? '' : ' (not on token)'}`)].join('\n'));
       }
       case 'token init': {
         const userPin = await requireSecret(pinSource(values, ''), 'New token PIN: ');

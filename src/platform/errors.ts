@@ -23,10 +23,12 @@ export const ERROR_CODES = {
   HSMNonOperational: { message: 'PKCS#11 module {module} is not operational: {reason}', httpStatus: 500 },
   PinIncorrect: { message: 'PIN incorrect for token {tokenId}', httpStatus: 401 },
   PinLocked: { message: 'PIN locked for token {tokenId}', httpStatus: 403 },
+  PinFinalTry: { message: 'PIN incorrect for token {tokenId}; one more wrong PIN locks it', httpStatus: 401 },
   PinInvalid: { message: 'PIN does not meet the requirements of token {tokenId}: {reason}', httpStatus: 400 },
   LoginFailed: { message: 'Login to token {tokenId} failed: {reason}', httpStatus: 500 },
   CannotSign: { message: 'Cannot sign with key {keyId}: {reason}', httpStatus: 500 },
   UnsupportedSignAlgorithm: { message: 'Unsupported signature algorithm {algorithm} for key {keyId}', httpStatus: 400 },
+  UnsupportedKeyAlgorithm: { message: 'Token {tokenId} cannot generate {keyAlgorithm} keys: {reason}', httpStatus: 400 },
   InvalidDigestLength: {
     message: 'Digest for {algorithm} must be {expected} bytes, got {actual}',
     httpStatus: 400,

@@ -56,7 +56,7 @@ export class SignerService {
       listTokens: () => this.tokens.list().map((t) => this.tokenView(t)),
       getToken: async (r) => {
         const token = this.token(r.token);
-        return this.tokenView(token, await this.keysOf(token));
+        return { ...this.tokenView(token, await this.keysOf(token)), ...(token.available ? token.capabilities() : {}) };
       },
       initToken: (r) => {
         const tokenId = this.tokens.initToken(text(r, 'label'), text(r, 'soPin'), text(r, 'userPin'), r.moduleType);
@@ -473,7 +473,8 @@ export class SignerService {
     if (r.cert) {
       const algorithm = resolveSignAlgorithm(text(r, 'algorithm'), digest, 'certificate');
       const publicKey = parseCertificate(certInput(r.cert)).publicKey;
-      const token = this.tokens.list().find((t) => t.available);
+      // A blank slot is no token to verify with (and a session held on it would block its C_InitToken).
+      const token = this.tokens.list().find((t) => t.available && t.describe().status !== 'NOT_INITIALIZED');
       if (!token) throw new XrdError('TokenNotAvailable', { tokenId: '(any)', reason: 'no token is available to verify with' });
       return { valid: await token.verify(undefined, publicKey, algorithm, digest, signature) };
     }

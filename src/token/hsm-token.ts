@@ -10,11 +10,12 @@ import { XrdError, type ErrorCode } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ModuleConfig } from './module-config.ts';
 import { ck, ckrName, ckrOf, type Attribute, type Handle, type Mechanism, type Pkcs11Port, type RsaPSS, type TokenInfo } from './pkcs11-port.ts';
+import { capabilitiesOf, keySpecName, readMechanisms, whyKeyUnsupported, whySignUnsupported, type Mechanisms, type TokenCapabilities } from './mechanisms.ts';
 import { formatPkcs11Uri } from './pkcs11-uri.ts';
 import { CURVES, curveFromParams, ecPointFromAttribute, ecSpki, partsFromSpki, rsaSpki, type CurveInfo, type EcCurve } from './public-keys.ts';
 import { SessionPool } from './session-pool.ts';
 import { digestInfo, ecdsaDerToRaw, ecdsaRawToDer, type KeyAlgorithm, type SignAlgorithm } from './sign-algorithms.ts';
-import { USER_SESSION_STATES, classifyFailure, statusFromLoginFailure, statusFromTokenFlags, type TokenStatus } from './token-status.ts';
+import { USER_SESSION_STATES, classifyFailure, statusAfterLoginFailure, statusFromLoginFailure, statusFromTokenFlags, type TokenStatus } from './token-status.ts';
 
 export type KeySpec = { algorithm: 'RSA'; bits: 2048 | 3072 | 4096 } | { algorithm: 'EC'; curve: EcCurve };
 
@@ -65,6 +66,8 @@ interface KeyHandle {
   readonly algorithm: KeyAlgorithm;
   /** Bytes of the signature buffer to allocate. */
   readonly signatureLength: number;
+  /** RSA modulus or EC field bits, as mechanism infos count key sizes. */
+  readonly bits: number;
   readonly curve?: CurveInfo;
 }
 
@@ -76,6 +79,17 @@ const MECHANISM_FOR_DIGEST = {
 
 /** An operation survives this many lost sessions or handles before the caller sees the error. */
 const MAX_ATTEMPTS = 3;
+
+/** Return values of C_SignInit that mean "not this mechanism with this key", not a broken token. */
+const SIGN_MECHANISM_REFUSED = new Set<number>([ck.CKR_MECHANISM_INVALID, ck.CKR_MECHANISM_PARAM_INVALID, ck.CKR_KEY_SIZE_RANGE, ck.CKR_KEY_TYPE_INCONSISTENT, ck.CKR_KEY_FUNCTION_NOT_PERMITTED]);
+/** Return values of C_GenerateKeyPair that mean "not this key type or size". */
+const KEY_TYPE_REFUSED = new Set<number>([ck.CKR_MECHANISM_INVALID, ck.CKR_KEY_SIZE_RANGE, ck.CKR_DOMAIN_PARAMS_INVALID, 0x140 /* CKR_CURVE_NOT_SUPPORTED, not exported by pkcs11js */]);
+
+/** Token states at which only an administrator may try a PIN: one more wrong try locks the token, or it is locked. */
+const NO_UNATTENDED_LOGIN: ReadonlySet<TokenStatus> = new Set(['USER_PIN_FINAL_TRY', 'USER_PIN_LOCKED']);
+
+/** CK_ULONG values from this far up are CK_UNAVAILABLE_INFORMATION (pkcs11js reads ulongs as 32 bits). */
+const UNAVAILABLE_INFORMATION = 0x80000000;
 
 /** Attribute names accepted in devices.ini `*_key_attribute_*` overrides. */
 const OVERRIDABLE_ATTRIBUTES: Record<string, number> = {
@@ -103,8 +117,11 @@ export class HsmToken {
   /** Held only in the daemon's memory, so the token can be logged in again after it returns. */
   private pin: Buffer | undefined;
   private loggedIn = false;
-  private loginStatus: TokenStatus | undefined;
+  /** CKR of the last login that failed over the PIN, until a login succeeds or the PIN is dropped. */
+  private loginFailure: number | undefined;
   private readonly keys = new Map<string, KeyHandle>();
+  /** The token's mechanisms, read once per slot it sits in. */
+  private mechanismsRead: { readonly slot: Handle; readonly mechanisms: Mechanisms } | undefined;
   private readonly pool: SessionPool<Handle>;
 
   constructor(
@@ -119,7 +136,7 @@ export class HsmToken {
     this.location = location;
     this.pool = new SessionPool<Handle>({
       // A token that needs the PIN around every signature can only serve one signature at a time.
-      size: config.signVerifyPin ? 1 : options.sessionPoolSize,
+      size: config.signVerifyPin ? 1 : sessionPoolBound(options.sessionPoolSize, location.info),
       maxWaiting: options.maxWaiting,
       tokenId,
       open: () => this.openSession(),
@@ -132,7 +149,7 @@ export class HsmToken {
   describe(): TokenDescriptor {
     const info = this.location?.info;
     const flags = info?.flags ?? 0;
-    const status: TokenStatus = !info ? 'NOT_AVAILABLE' : (this.loginStatus ?? statusFromTokenFlags(flags));
+    const status: TokenStatus = !info ? 'NOT_AVAILABLE' : this.loginFailure !== undefined ? statusAfterLoginFailure(flags, this.loginFailure) : statusFromTokenFlags(flags);
     return {
       tokenId: this.tokenId,
       moduleType: this.config.type,
@@ -160,6 +177,28 @@ export class HsmToken {
     return this.loggedIn;
   }
 
+  /**
+   * The signature algorithms and key types the token's mechanisms support.
+   * @throws TokenNotAvailable, HSMNonOperational
+   */
+  capabilities(): TokenCapabilities {
+    this.requireAvailable();
+    return capabilitiesOf(this.mechanisms());
+  }
+
+  /** @throws TokenNotAvailable, HSMNonOperational */
+  private mechanisms(): Mechanisms {
+    const location = this.location;
+    if (!location) throw new XrdError('TokenNotAvailable', { tokenId: this.tokenId, reason: 'token not present' });
+    if (this.mechanismsRead?.slot.equals(location.slot)) return this.mechanismsRead.mechanisms;
+    try {
+      this.mechanismsRead = { slot: location.slot, mechanisms: readMechanisms(this.port, location.slot) };
+    } catch (err) {
+      throw this.translate(err, 'HSMNonOperational', {});
+    }
+    return this.mechanismsRead.mechanisms;
+  }
+
   /** Called by the manager after a slot scan: the token is present at `location`, or gone. */
   updateLocation(location: SlotLocation | undefined): void {
     const wasAvailable = this.location !== undefined;
@@ -176,6 +215,7 @@ export class HsmToken {
     this.requireAvailable();
     if (this.describe().status === 'NOT_INITIALIZED') throw new XrdError('TokenNotInitialized', { tokenId: this.tokenId });
     const given = Buffer.from(pin, 'utf8');
+    this.checkPinLength(given);
     if (this.loggedIn) {
       // PKCS#11 answers CKR_USER_ALREADY_LOGGED_IN to any PIN while we are logged in, so a PIN
       // other than the one in use is checked by logging out and in again.
@@ -189,7 +229,7 @@ export class HsmToken {
     this.pin?.fill(0);
     this.pin = undefined;
     this.loggedIn = false;
-    this.loginStatus = undefined;
+    this.loginFailure = undefined;
     this.keys.clear();
     if (this.loginSession) {
       try {
@@ -201,13 +241,17 @@ export class HsmToken {
     }
   }
 
-  /** @throws PinIncorrect, PinInvalid, TokenNotAvailable, TokenReadOnly */
+  /** @throws PinIncorrect, PinFinalTry, PinLocked, PinInvalid, TokenNotAvailable, TokenReadOnly */
   changePin(oldPin: string, newPin: string): void {
     this.requireAvailable();
+    this.checkPinLength(Buffer.from(oldPin, 'utf8'));
+    this.checkPinLength(Buffer.from(newPin, 'utf8'));
     const session = this.openSession();
     try {
       this.port.C_SetPIN(session, oldPin, newPin);
     } catch (err) {
+      // A wrong old PIN counts as a wrong try on tokens that count them.
+      this.refreshInfo();
       throw this.pinError(err) ?? this.translate(err, 'LoginFailed', {});
     } finally {
       this.closeQuietly(session);
@@ -225,13 +269,18 @@ export class HsmToken {
       this.port.C_Login(session, ck.CKU_USER, pin.toString('utf8'));
     } catch (err) {
       const ckr = ckrOf(err);
-      if (ckr !== ck.CKR_USER_ALREADY_LOGGED_IN) {
+      if (ckr === ck.CKR_USER_ALREADY_LOGGED_IN) {
+        // Login state is per process: something else in this one logged the token in (another
+        // devices.ini section on the library, or tokens that share one login), so a new PIN
+        // was not checked.
+        if (pin !== this.pin) this.log.warn({ tokenId: this.tokenId }, 'token was already logged in by this process; PIN not checked');
+      } else {
         this.closeQuietly(session);
         this.loggedIn = false;
         this.refreshInfo();
         const pinError = this.pinError(err);
         if (pinError) {
-          this.loginStatus = statusFromLoginFailure(ckr);
+          this.loginFailure = ckr;
           // A held PIN that stopped working (changed elsewhere) must not be retried on every
           // request until the token locks: forget it, the administrator logs in again.
           if (pin === this.pin) this.pin = undefined;
@@ -244,20 +293,54 @@ export class HsmToken {
     // The session is kept open for the life of the login: closing a token's last session logs it out.
     this.loginSession = session;
     this.loggedIn = true;
-    this.loginStatus = undefined;
+    this.loginFailure = undefined;
     this.refreshInfo();
     if (this.pin !== pin) this.pin?.fill(0);
     this.pin = pin;
     this.log.info({ tokenId: this.tokenId }, 'token logged in');
   }
 
-  /** PinIncorrect, PinLocked or PinInvalid for a failure that is about the PIN, else undefined. */
+  /**
+   * PinIncorrect, PinFinalTry, PinLocked or PinInvalid for a failure that is about the PIN, else
+   * undefined. A wrong PIN is told by what it left behind in the token's (freshly read) flags: the
+   * try that locks a token is PinLocked, the one before PinFinalTry.
+   */
   private pinError(err: unknown): XrdError | undefined {
     const ckr = ckrOf(err);
-    const status = statusFromLoginFailure(ckr);
-    if (!status) return undefined;
-    const code: ErrorCode = status === 'USER_PIN_INCORRECT' ? 'PinIncorrect' : status === 'USER_PIN_LOCKED' ? 'PinLocked' : 'PinInvalid';
-    return new XrdError(code, { tokenId: this.tokenId, reason: ckrName(ckr) }, { cause: err });
+    if (!statusFromLoginFailure(ckr)) return undefined;
+    const status = statusAfterLoginFailure(this.location?.info.flags ?? ck.CKF_TOKEN_INITIALIZED, ckr);
+    let code: ErrorCode;
+    if (ckr === ck.CKR_PIN_LOCKED || status === 'USER_PIN_LOCKED') code = 'PinLocked';
+    else if (ckr !== ck.CKR_PIN_INCORRECT) code = 'PinInvalid';
+    else code = status === 'USER_PIN_FINAL_TRY' ? 'PinFinalTry' : 'PinIncorrect';
+    return new XrdError(code, { tokenId: this.tokenId, status, reason: ckrName(ckr) }, { cause: err });
+  }
+
+  /**
+   * Refuses a PIN of a length the token says it does not take, before the token sees it: some
+   * tokens (opencryptoki) count such a PIN as a wrong try. The buffer is wiped when refused.
+   * @throws PinInvalid
+   */
+  private checkPinLength(pin: Buffer): void {
+    const problem = this.location && pinLengthProblem(this.location.info, pin.length);
+    if (!problem) return;
+    pin.fill(0);
+    throw new XrdError('PinInvalid', { tokenId: this.tokenId, reason: problem });
+  }
+
+  /**
+   * Checks that the daemon may log in on its own with the PIN it holds (after the token returned,
+   * a lost login, or around a signature with sign_verify_pin): not when one more wrong try would
+   * lock the token, since the held PIN may have been changed elsewhere. An administrator's login
+   * may spend the final try; the daemon never does.
+   * @throws TokenNotActive
+   */
+  private requireUnattendedLoginAllowed(): void {
+    this.refreshInfo();
+    const status = statusFromTokenFlags(this.location?.info.flags ?? 0);
+    if (!NO_UNATTENDED_LOGIN.has(status)) return;
+    this.log.warn({ tokenId: this.tokenId, status }, 'token not logged in again automatically; an administrator must log in');
+    throw new XrdError('TokenNotActive', { tokenId: this.tokenId, status, reason: `status ${status}: only an administrator's login may try the PIN` });
   }
 
   /** Re-reads CK_TOKEN_INFO: PIN counters and flags change with every login attempt. */
@@ -289,6 +372,7 @@ export class HsmToken {
     }
     if (needLogin && !this.loggedIn) {
       if (!this.pin) throw new XrdError('TokenNotActive', { tokenId: this.tokenId });
+      this.requireUnattendedLoginAllowed();
       this.loginWith(this.pin);
     }
   }
@@ -301,11 +385,14 @@ export class HsmToken {
 
   /**
    * Generates a key pair on the token: sensitive, never extractable, CKA_ID = 20 random bytes.
-   * @throws TokenNotActive, TokenReadOnly, TokenNotAvailable, HSMNonOperational
+   * @throws TokenNotActive, TokenReadOnly, TokenNotAvailable, UnsupportedKeyAlgorithm, HSMNonOperational
    */
   async generateKey(spec: KeySpec, label?: string): Promise<TokenKey> {
     this.ensureReady(true);
     if (this.describe().readOnly) throw new XrdError('TokenReadOnly', { tokenId: this.tokenId });
+    const keyAlgorithm = keySpecName(spec);
+    const unsupported = whyKeyUnsupported(this.mechanisms(), spec);
+    if (unsupported) throw new XrdError('UnsupportedKeyAlgorithm', { tokenId: this.tokenId, keyAlgorithm, reason: unsupported });
     const id = randomBytes(20);
     const keyId = id.toString('hex').toUpperCase();
     const name = label ?? keyId;
@@ -337,7 +424,20 @@ export class HsmToken {
     applyOverrides(privateTemplate, this.config.privateKeyAttributes, this.log);
 
     // Asynchronous: an RSA-4096 key takes seconds, which the event loop must not wait out.
-    await this.withSession(undefined, (session) => this.port.C_GenerateKeyPairAsync(session, mechanism, publicTemplate, privateTemplate), 'HSMNonOperational');
+    await this.withSession(
+      undefined,
+      async (session) => {
+        try {
+          return await this.port.C_GenerateKeyPairAsync(session, mechanism, publicTemplate, privateTemplate);
+        } catch (err) {
+          // The mechanism list said yes and the token still refused this type or size.
+          const ckr = ckrOf(err);
+          if (ckr !== undefined && KEY_TYPE_REFUSED.has(ckr)) throw new XrdError('UnsupportedKeyAlgorithm', { tokenId: this.tokenId, keyAlgorithm, reason: ckrName(ckr) }, { cause: err });
+          throw err;
+        }
+      },
+      'HSMNonOperational',
+    );
     this.log.info({ tokenId: this.tokenId, keyId, spec }, 'key pair generated');
     const key = await this.findKey(keyId);
     if (!key) throw new XrdError('InternalError', { reason: `generated key ${keyId} cannot be found on the token` });
@@ -447,16 +547,26 @@ export class HsmToken {
    */
   async sign(keyId: string, algorithm: SignAlgorithm, digest: Buffer, options: { raw?: boolean; deadline?: Deadline } = {}): Promise<Buffer> {
     const signature = await this.withRecovery(keyId, true, 'CannotSign', async (session) => {
-      const key = this.keyHandle(session, keyId);
-      if (key.algorithm !== algorithm.keyAlgorithm) {
-        throw new XrdError('UnsupportedSignAlgorithm', { algorithm: algorithm.id, keyId });
-      }
-      const { mechanism, data } = signInput(algorithm, digest);
-      if (this.config.signVerifyPin) this.port.C_Login(session, ck.CKU_USER, this.pin!.toString('utf8'));
+      // Logged in first: private keys are not found, and their handles not valid, while logged out.
+      if (this.config.signVerifyPin) this.loginForSignature(session);
       try {
-        return await this.port.signOffLoop(session, mechanism, key.handle, data, key.signatureLength);
+        const key = this.keyHandle(session, keyId);
+        if (key.algorithm !== algorithm.keyAlgorithm) {
+          throw new XrdError('UnsupportedSignAlgorithm', { algorithm: algorithm.id, keyId, tokenId: this.tokenId, reason: `the key is ${key.algorithm}` });
+        }
+        const unsupported = whySignUnsupported(this.mechanisms(), algorithm, key.bits);
+        if (unsupported) throw new XrdError('UnsupportedSignAlgorithm', { algorithm: algorithm.id, keyId, tokenId: this.tokenId, reason: unsupported });
+        const { mechanism, data } = signInput(algorithm, digest);
+        try {
+          return await this.port.signOffLoop(session, mechanism, key.handle, data, key.signatureLength);
+        } catch (err) {
+          // Mechanism lists do not say which hashes RSA-PSS takes: the token's refusal says it.
+          const ckr = ckrOf(err);
+          if (ckr !== undefined && SIGN_MECHANISM_REFUSED.has(ckr)) throw new XrdError('UnsupportedSignAlgorithm', { algorithm: algorithm.id, keyId, tokenId: this.tokenId, reason: ckrName(ckr) }, { cause: err });
+          throw err;
+        }
       } finally {
-        if (this.config.signVerifyPin) this.port.C_Logout(session);
+        if (this.config.signVerifyPin) this.logoutAfterSignature(session);
       }
     }, options.deadline);
     return algorithm.padding === 'ECDSA' && !options.raw ? ecdsaRawToDer(signature) : signature;
@@ -516,6 +626,43 @@ export class HsmToken {
     });
   }
 
+  /**
+   * sign_verify_pin: logs in with the held PIN before a signature (the reference's
+   * pinVerificationPerSigningLogin). A PIN that no longer works is dropped at once, so signatures
+   * that follow cost the token no more tries.
+   * @throws TokenNotActive, PinIncorrect, PinFinalTry, PinLocked, PinInvalid
+   */
+  private loginForSignature(session: Handle): void {
+    if (!this.pin) throw new XrdError('TokenNotActive', { tokenId: this.tokenId });
+    this.requireUnattendedLoginAllowed();
+    try {
+      this.port.C_Login(session, ck.CKU_USER, this.pin.toString('utf8'));
+    } catch (err) {
+      const ckr = ckrOf(err);
+      if (ckr === ck.CKR_USER_ALREADY_LOGGED_IN) return;
+      this.refreshInfo();
+      const pinError = this.pinError(err);
+      if (!pinError) throw err;
+      this.loginFailure = ckr;
+      this.loggedIn = false;
+      this.pin.fill(0);
+      this.pin = undefined;
+      this.keys.clear();
+      throw pinError;
+    }
+  }
+
+  private logoutAfterSignature(session: Handle): void {
+    try {
+      this.port.C_Logout(session);
+    } catch (err) {
+      // Already logged out (the login failed, or another signature's logout came first): the state we want.
+      this.log.debug({ tokenId: this.tokenId, ckr: ckrName(ckrOf(err)) }, 'logout after signature failed; token already logged out');
+    }
+    // Handles of private keys are not valid across a logout on every token.
+    this.keys.clear();
+  }
+
   private keyHandle(session: Handle, keyId: string): KeyHandle {
     const cached = this.keys.get(keyId);
     if (cached) return cached;
@@ -530,11 +677,11 @@ export class HsmToken {
       const [modulus] = this.port.C_GetAttributeValue(session, handle, [{ type: ck.CKA_MODULUS }]);
       // Sensitive RSA keys still show their modulus; fall back to the largest size we generate.
       const length = (modulus?.value as Buffer | undefined)?.length || 512;
-      key = { handle, algorithm: 'RSA', signatureLength: length };
+      key = { handle, algorithm: 'RSA', signatureLength: length, bits: length * 8 };
     } else if (keyType === ck.CKK_EC) {
       const [params] = this.port.C_GetAttributeValue(session, handle, [{ type: ck.CKA_EC_PARAMS }]);
       const curve = curveFromParams(params!.value as Buffer);
-      key = { handle, algorithm: 'EC', signatureLength: curve ? 2 * curve.coordinateLength : 132, curve };
+      key = { handle, algorithm: 'EC', signatureLength: curve ? 2 * curve.coordinateLength : 132, bits: curve ? curve.coordinateLength * 8 : 521, curve };
     } else {
       throw new XrdError('KeyNotAvailable', { keyId, reason: `unsupported key type ${keyType}` });
     }
@@ -698,6 +845,23 @@ export class HsmToken {
     this.closeLoginSession();
     this.pool.reset();
   }
+}
+
+/**
+ * Operation sessions for one token: the configured pool, but below the token's own limit on
+ * read/write sessions (one of which holds the login), when it states one.
+ */
+export function sessionPoolBound(configured: number, info: TokenInfo): number {
+  const limit = info.maxRwSessionCount;
+  if (limit === 0 /* CK_EFFECTIVELY_INFINITE */ || limit >= UNAVAILABLE_INFORMATION) return configured;
+  return Math.max(1, Math.min(configured, limit - 1));
+}
+
+/** Why a PIN of `byteLength` bytes is outside the lengths the token states it takes, or undefined. */
+export function pinLengthProblem(info: TokenInfo, byteLength: number): string | undefined {
+  if (info.maxPinLen === 0 || info.maxPinLen >= UNAVAILABLE_INFORMATION) return undefined;
+  if (byteLength >= info.minPinLen && byteLength <= info.maxPinLen) return undefined;
+  return `the token takes PINs of ${info.minPinLen} to ${info.maxPinLen} bytes, not ${byteLength}`;
 }
 
 /** CK_TOKEN_INFO strings are fixed-width, blank- (or, from some writers, NUL-) padded. */

@@ -16,6 +16,8 @@ type Pkcs11Calls = Pick<
   | 'C_Finalize'
   | 'C_GetSlotList'
   | 'C_GetTokenInfo'
+  | 'C_GetMechanismList'
+  | 'C_GetMechanismInfo'
   | 'C_InitToken'
   | 'C_InitPIN'
   | 'C_SetPIN'
@@ -68,12 +70,39 @@ export function loadPkcs11Module(library: string, options: { osLockingOk: boolea
   } catch (err) {
     if (ckrOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }
-  const signers = new SignThreads(library, options.signThreads);
-  const port = Object.assign(module, {
-    signOffLoop: (session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number) => signers.sign(session, mechanism, key, data, maxLength),
-  });
+  let signOffLoop: Pkcs11Port['signOffLoop'];
+  if (sharesStateAcrossLoads(library)) {
+    const signers = new SignThreads(library, options.signThreads);
+    signOffLoop = (session, mechanism, key, data, maxLength) => signers.sign(session, mechanism, key, data, maxLength);
+  } else {
+    // Only C_Sign leaves the event loop; C_SignInit stays on it (see sharesStateAcrossLoads).
+    signOffLoop = async (session, mechanism, key, data, maxLength) => {
+      module.C_SignInit(session, mechanism, key);
+      return module.C_SignAsync(session, data, Buffer.alloc(maxLength));
+    };
+  }
+  const port = Object.assign(module, { signOffLoop });
   loaded.set(library, port);
   return port;
+}
+
+/**
+ * Whether the library, loaded again (as each signing thread loads it), sees the state of the first
+ * load: its initialisation, sessions and login. PKCS#11 state is per process, so most libraries
+ * do; a forwarding module may keep it per C_GetFunctionList instead — p11-kit's client opens a
+ * connection of its own for each — and then the signing threads could not use the main thread's
+ * sessions. Such a library signs with C_SignAsync instead.
+ */
+function sharesStateAcrossLoads(library: string): boolean {
+  const probe = new pkcs11js.PKCS11();
+  probe.load(library);
+  try {
+    probe.C_GetSlotList(false);
+    return true;
+  } catch (err) {
+    if (ckrOf(err) === pkcs11js.CKR_CRYPTOKI_NOT_INITIALIZED) return false;
+    throw err;
+  }
 }
 
 /** Nice value of the signing threads (see sign-worker.cjs). */

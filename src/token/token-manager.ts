@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { HsmToken, paddedText, type HsmTokenOptions, type SlotLocation } from './hsm-token.ts';
+import { HsmToken, paddedText, pinLengthProblem, type HsmTokenOptions, type SlotLocation } from './hsm-token.ts';
 import { formatTokenId, type ModuleConfig } from './module-config.ts';
 import { ck, ckrName, ckrOf, loadPkcs11Module, type Pkcs11Port } from './pkcs11-port.ts';
 import { parsePkcs11Uri } from './pkcs11-uri.ts';
@@ -139,6 +139,17 @@ export class TokenManager {
       const port = module.port;
       const free = port.C_GetSlotList(true).find((slot) => !(port.C_GetTokenInfo(slot).flags & ck.CKF_TOKEN_INITIALIZED));
       if (!free) continue;
+      // Refused here rather than by the token, which may count a wrong-length SO PIN as a wrong try.
+      const info = port.C_GetTokenInfo(free);
+      for (const pin of [soPin, userPin]) {
+        const problem = pinLengthProblem(info, Buffer.byteLength(pin));
+        if (problem) throw new XrdError('PinInvalid', { module: module.config.type, tokenId: label, reason: problem });
+      }
+      // Tokens refuse C_InitToken while sessions are open on them (opencryptoki: CKR_SESSION_EXISTS),
+      // and the blank slot's entry may hold some from an earlier lookup.
+      const blankId = blankSlotTokenId(module.config.type, free);
+      this.tokens.get(blankId)?.close();
+      this.tokens.delete(blankId);
       try {
         // Labels are blank-padded to 32 bytes (pkcs11js would pad with NULs, which tokens then show).
         port.C_InitToken(free, soPin, label + ' '.repeat(32 - Buffer.byteLength(label)));
@@ -189,7 +200,7 @@ export class TokenManager {
         const tokenId =
           info.flags & ck.CKF_TOKEN_INITIALIZED
             ? formatTokenId(config.tokenIdFormat, { moduleType: config.type, slotIndex, serialNumber: paddedText(info.serialNumber), label: paddedText(info.label) })
-            : `${config.type}-uninitialized-${slotNumber(slot)}`;
+            : blankSlotTokenId(config.type, slot);
         found.set(tokenId, { slot, slotIndex, info });
       });
       module.error = undefined;
@@ -200,6 +211,11 @@ export class TokenManager {
     }
     return found;
   }
+}
+
+/** The id of an empty slot's entry: it has no serial or label yet. */
+function blankSlotTokenId(moduleType: string, slot: Buffer): string {
+  return `${moduleType}-uninitialized-${slotNumber(slot)}`;
 }
 
 /** CK_SLOT_ID as a number (pkcs11js hands slots over as native-endian CK_ULONG buffers). */

@@ -24,6 +24,17 @@ export function statusFromTokenFlags(flags: number): TokenStatus {
   return 'OK';
 }
 
+/**
+ * Status of a token whose last login failed with `ckr`: the PIN counters in its flags come first,
+ * then the return value (the reference's getTokenStatus). So a wrong PIN on a token that counts
+ * them shows how many tries are left (count low, final try, locked) rather than just "incorrect".
+ */
+export function statusAfterLoginFailure(flags: number, ckr: number | undefined): TokenStatus {
+  const fromFlags = statusFromTokenFlags(flags);
+  if (fromFlags !== 'OK') return fromFlags;
+  return statusFromLoginFailure(ckr) ?? 'OK';
+}
+
 /** Status a failed C_Login leaves behind, or undefined when the failure says nothing about the PIN. */
 export function statusFromLoginFailure(ckr: number | undefined): TokenStatus | undefined {
   switch (ckr) {

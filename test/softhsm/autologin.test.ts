@@ -2,8 +2,9 @@
  * `xrd daemon start --autologin SOURCE` as an unattended restart uses it, with real SoftHSM tokens
  * and the daemon in its own process: PINs from a private file, a systemd credential or a program;
  * refused sources; a wrong PIN tried once and logged without the PIN; the daemon serving throughout.
+ * On opencryptoki, which locks a PIN after three wrong tries: what autologin costs the token.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAutologinSource } from '../../src/cli/autologin.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import type { TokenView } from '../../src/signer/wire/operations.ts';
-import { createTestbed, initTokenWithSoftHsmUtil, type Testbed } from '../../softhsm/testbed.ts';
+import { OPENCRYPTOKI } from '../../softhsm/implementations.ts';
+import { createTestbed, initTokenWithSoftHsmUtil, tokenFlagsSeenByPkcs11Tool, type Testbed } from '../../softhsm/testbed.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 const PIN_A = 'pin-alpha-7391';
@@ -234,6 +236,36 @@ describe('autologin with one token whose PIN holds "="', () => {
     expect(run.active).toEqual({ eq: true });
     expect(logLines(run.log).find((l) => l.msg === 'autologin: token logged in')).toMatchObject({ token: 'eq' });
     expect(run.log).not.toContain('Secr3t');
+  });
+});
+
+describe.skipIf(OPENCRYPTOKI.unavailable)(`autologin on a token that locks its PIN (opencryptoki)${OPENCRYPTOKI.unavailable ? ` (skipped: ${OPENCRYPTOKI.unavailable})` : ''}`, () => {
+  const PIN = '2468';
+  let testbed: Testbed;
+  const pkcs11Tool = (args: string[]) => execFileSync('pkcs11-tool', ['--module', testbed.library, ...args], { env: testbed.env, stdio: 'pipe' }).toString();
+  const flags = () => tokenFlagsSeenByPkcs11Tool(testbed, 'counted');
+
+  beforeAll(async () => {
+    testbed = await OPENCRYPTOKI.create();
+    pkcs11Tool(['--slot-index', '0', '--init-token', '--label', 'counted', '--so-pin', OPENCRYPTOKI.soPin]);
+    pkcs11Tool(['--token-label', 'counted', '--init-pin', '--login', '--login-type', 'so', '--so-pin', OPENCRYPTOKI.soPin, '--new-pin', PIN]);
+  });
+  afterAll(() => testbed?.cleanup());
+
+  it('a wrong PIN the source names twice costs the token one try: count low, not final try', async () => {
+    const run = await runOnce(testbed, `file:${privateFile(join(testbed.dir, 'pins-wrong'), 'counted=1357\ncounted=1357\n')}`);
+    expect(run.active).toEqual({ counted: false });
+    expect(run.tokens.find((t) => t.label === 'counted')!.status).toBe('USER_PIN_COUNT_LOW');
+    expect(flags()).toContain('user PIN count low');
+  });
+
+  it('at the final try autologin does not try even the right PIN, and the token stays one try from locking', async () => {
+    expect(() => pkcs11Tool(['--token-label', 'counted', '--login', '--pin', '9753', '--list-objects'])).toThrow();
+    expect(flags()).toContain('final user PIN try');
+    const run = await runOnce(testbed, `file:${privateFile(join(testbed.dir, 'pins-right'), `counted=${PIN}\n`)}`);
+    expect(run.active).toEqual({ counted: false });
+    expect(logLines(run.log).find((l) => l.msg === 'autologin: token not tried')).toMatchObject({ token: 'counted', code: expect.stringContaining('USER_PIN_FINAL_TRY') });
+    expect(flags()).toContain('final user PIN try');
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ck } from '../../src/token/pkcs11-port.ts';
-import { classifyFailure, statusFromLoginFailure, statusFromTokenFlags } from '../../src/token/token-status.ts';
+import { classifyFailure, statusAfterLoginFailure, statusFromLoginFailure, statusFromTokenFlags } from '../../src/token/token-status.ts';
 
 describe('token states from PKCS#11 (the reference HardwareTokenUtil order)', () => {
   const initialised = ck.CKF_TOKEN_INITIALIZED | ck.CKF_USER_PIN_INITIALIZED | ck.CKF_LOGIN_REQUIRED;
@@ -19,6 +19,16 @@ describe('token states from PKCS#11 (the reference HardwareTokenUtil order)', ()
     expect(statusFromLoginFailure(ck.CKR_PIN_LEN_RANGE)).toBe('USER_PIN_INVALID');
     expect(statusFromLoginFailure(ck.CKR_PIN_EXPIRED)).toBe('USER_PIN_EXPIRED');
     expect(statusFromLoginFailure(ck.CKR_DEVICE_ERROR)).toBeUndefined();
+  });
+
+  it('after a failed login, PIN counters in the flags come before the return value (HardwareTokenUtil.getTokenStatus)', () => {
+    expect(statusAfterLoginFailure(initialised, ck.CKR_PIN_INCORRECT)).toBe('USER_PIN_INCORRECT');
+    expect(statusAfterLoginFailure(initialised | ck.CKF_USER_PIN_COUNT_LOW, ck.CKR_PIN_INCORRECT)).toBe('USER_PIN_COUNT_LOW');
+    expect(statusAfterLoginFailure(initialised | ck.CKF_USER_PIN_FINAL_TRY, ck.CKR_PIN_INCORRECT)).toBe('USER_PIN_FINAL_TRY');
+    expect(statusAfterLoginFailure(initialised | ck.CKF_USER_PIN_LOCKED, ck.CKR_PIN_INCORRECT)).toBe('USER_PIN_LOCKED');
+    // A token that locks without saying so in its flags (a TPM's dictionary-attack lockout).
+    expect(statusAfterLoginFailure(initialised, ck.CKR_PIN_LOCKED)).toBe('USER_PIN_LOCKED');
+    expect(statusAfterLoginFailure(initialised, ck.CKR_DEVICE_ERROR)).toBe('OK');
   });
 
   it('classifies failures by what recovery they need', () => {

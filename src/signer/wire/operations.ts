@@ -59,6 +59,9 @@ export interface TokenView {
   maxPinLength: number;
   uri: string;
   keys?: KeyView[];
+  /** getToken, for a present token: the signature algorithms and key types (`RSA-2048`, `EC-P-256`) its mechanisms support. */
+  signAlgorithms?: string[];
+  keySpecs?: string[];
 }
 
 export interface CertView {
