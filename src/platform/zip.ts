@@ -101,8 +101,12 @@ const MASKED_HEADERS = 0x2000;
 const STORED = 0;
 const DEFLATED = 8;
 
-/** DOS date/time fields for a fixed moment (entries carry no meaningful time). */
-function dosDateTime(d: Date): { time: number; date: number } {
+/**
+ * DOS date/time fields for a fixed moment (entries carry no meaningful time). DOS dates hold the
+ * years 1980–2107 only; a clock outside them is clamped to their ends rather than overflowing the field.
+ */
+function dosDateTime(moment: Date): { time: number; date: number } {
+  const d = new Date(Math.min(Math.max(moment.getTime(), Date.UTC(1980, 0, 1)), Date.UTC(2107, 11, 31, 23, 59, 58)));
   return {
     time: (d.getUTCHours() << 11) | (d.getUTCMinutes() << 5) | (d.getUTCSeconds() >> 1),
     date: ((d.getUTCFullYear() - 1980) << 9) | ((d.getUTCMonth() + 1) << 5) | d.getUTCDate(),
