@@ -30,6 +30,7 @@ import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { parseServerConf } from '../serverconf/server-conf.ts';
 import type { CertStatus } from '../signer/keyconf-store.ts';
 import { SignerClient } from '../signer/signer-client.ts';
+import { defaultAdminSocket } from '../signer/socket-paths.ts';
 
 export const BACKUP_FORMAT = 'xrd-backup';
 /** 2: signed (manifest.hmac). 1 had the same manifest unsigned: restored only without the signature check. */
@@ -584,7 +585,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
       reason: `the signer of ${options.signerDataDir} runs as process ${pid} (${join(options.signerDataDir, SIGNER_PID)}): stop it first (its key configuration is being restored), then restore again`,
     });
   }
-  const socket = options.signerSocket ?? join(options.signerDataDir, 'signer.sock');
+  const socket = options.signerSocket ?? defaultAdminSocket(options.signerDataDir);
   const signer = await signerAnswering(socket);
   if (signer && !options.force) {
     signer.close();

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { backupSigningKeyFile, checkBackupKeys, createBackup, describeKeyCheck, listBackups, readBackupManifest, restoreBackup, type BackupInfo, type KeyCheck } from '../admin/backup.ts';
 import { createLogger } from '../platform/logger.ts';
 import { SignerClient } from '../signer/signer-client.ts';
+import { defaultAdminSocket } from '../signer/socket-paths.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface BackupCommandContext {
@@ -67,7 +68,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
         file: file(),
         signerDataDir,
         proxyDataDir,
-        signerSocket: ctx.socket ?? join(signerDataDir, 'signer.sock'),
+        signerSocket: ctx.socket ?? defaultAdminSocket(signerDataDir),
         force: values.force === true,
         skipSignatureCheck: values['skip-signature-check'] === true,
         devicesIni: devices === undefined ? undefined : resolve(devices),
@@ -84,7 +85,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
     }
     case 'check': {
       const manifest = readBackupManifest(file(), keyFile);
-      const socket = ctx.socket ?? join(signerDataDir, 'signer.sock');
+      const socket = ctx.socket ?? defaultAdminSocket(signerDataDir);
       const client = await SignerClient.connect(socket);
       let check: KeyCheck;
       try {
