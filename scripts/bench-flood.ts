@@ -145,10 +145,10 @@ async function main(): Promise<void> {
     const peakBefore = { client: peakMb(proxyPid(instance.consumer)), server: peakMb(proxyPid(instance.provider)) };
 
     // ss2's client proxy speaking to ss1's server proxy, as a security server does (its auth key on the HSM).
-    const signer = await SignerClient.connect(instance.consumer.signerSocket);
+    const signer = await SignerClient.connect(instance.consumer.signerProxySocket);
     const authKey = await signer.call('authKeyInfo', { serverId: instance.consumer.serverId });
     signer.close();
-    const agent = new https.Agent({ ...authKeyTlsOptions(instance.consumer.signerSocket, authKey), rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
+    const agent = new https.Agent({ ...authKeyTlsOptions(instance.consumer.signerProxySocket, authKey), rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
     const toServerProxy = (soap: Buffer) => {
       const message = encodeProxyMessage({ ocspResponses: [], content: { kind: 'soap', soap, contentType: 'text/xml; charset=UTF-8' }, signature: { signatureXml: '<x/>' }, proxyVersion: '7.6.0' });
       return send(`https://${instance.provider.address}:${ports.serverProxy}/`, concatPieces(message.pieces), { 'content-type': message.contentType, ...message.headers }, agent);

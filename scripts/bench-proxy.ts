@@ -124,10 +124,10 @@ async function main(): Promise<void> {
     }
 
     // Full mutual handshakes as ss2's client proxy makes them: its auth key on the HSM, through the signer.
-    const signer = await SignerClient.connect(instance.consumer.signerSocket);
+    const signer = await SignerClient.connect(instance.consumer.signerProxySocket);
     const authKey = await signer.call('authKeyInfo', { serverId: instance.consumer.serverId });
     signer.close();
-    const options = authKeyTlsOptions(instance.consumer.signerSocket, authKey);
+    const options = authKeyTlsOptions(instance.consumer.signerProxySocket, authKey);
     const context = tls.createSecureContext(options);
     const handshakes: number[] = [];
     const handshakeEnd = performance.now() + SECONDS * 1000;

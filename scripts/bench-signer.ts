@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
 import { SignerClient } from '../src/signer/signer-client.ts';
+import { defaultAdminSocket, defaultProxySocket } from '../src/signer/socket-paths.ts';
 import { digestInfo } from '../src/token/sign-algorithms.ts';
 import { createTestbed, initTokenWithSoftHsmUtil, type Testbed } from '../softhsm/testbed.ts';
 
@@ -142,8 +143,8 @@ async function main(): Promise<void> {
   }
   const raw = new RawSigner(testbed.library);
   const daemon = await startDaemon(testbed);
-  // Several clients, as several proxy workers would connect: one connection per request in flight, up to 8.
-  const clients = await Promise.all(Array.from({ length: 8 }, () => SignerClient.connect(`${testbed.dataDir}/signer.sock`)));
+  // Several clients on the proxy socket, as several proxy workers would connect: one connection per request in flight, up to 8.
+  const clients = await Promise.all(Array.from({ length: 8 }, () => SignerClient.connect(defaultProxySocket(defaultAdminSocket(testbed.dataDir)))));
   const figures: Record<string, number> = {};
   const rows: string[] = [];
   const loopDelays: number[] = [];
