@@ -102,6 +102,9 @@ function sharesStateAcrossLoads(library: string): boolean {
   } catch (err) {
     if (ckrOf(err) === pkcs11js.CKR_CRYPTOKI_NOT_INITIALIZED) return false;
     throw err;
+  } finally {
+    // Only the probe's handle on the library (dlclose; the first load keeps it mapped), never C_Finalize.
+    probe.close();
   }
 }
 
