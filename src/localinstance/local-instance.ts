@@ -76,7 +76,7 @@ export interface LocalServer {
   readonly dir: string;
   /** The signer's administration socket (the admin API, setup, tests). */
   readonly signerSocket: string;
-  /** The signer's socket for the proxy: signing and OCSP only (docs/security.md). */
+  /** The signer's socket for the proxy: PROXY_OPERATIONS only, signing and OCSP among them (docs/security.md). */
   readonly signerProxySocket: string;
   readonly tokenId: string;
   readonly proxyDataDir: string;
