@@ -1,7 +1,8 @@
 /**
- * The signer daemon over its Unix socket, against each implementation in softhsm/implementations.ts
- * (SoftHSM and opencryptoki): the operations an administrator and the proxy use, bad input on the
- * wire, load, and a restart.
+ * The signer daemon over its Unix sockets, against each implementation in softhsm/implementations.ts
+ * (SoftHSM and opencryptoki): the operations an administrator uses on the administration socket and
+ * those the proxy uses on the proxy socket, bad input on the wire, load, and a restart. What each
+ * socket refuses is test/softhsm/signer-sockets.test.ts.
  */
 import { X509Certificate, createHash, createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -24,13 +25,17 @@ const PIN = '246810';
 describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
   let testbed: Testbed;
   let daemon: SignerDaemon;
+  /** The administration socket, for what an administrator does. */
   let client: SignerClient;
+  /** The proxy socket, for what a proxy asks (PROXY_OPERATIONS): signing, signing info, OCSP, token state. */
+  let proxy: SignerClient;
   let ca: TestCa;
   let tokenId: string;
 
   async function start(): Promise<void> {
     daemon = await startSignerDaemon({ dataDir: testbed.dataDir, devicesIni: testbed.devicesIni }, silentLogger());
     client = await SignerClient.connect(daemon.socketPath);
+    proxy = await SignerClient.connect(daemon.proxySocketPath);
   }
 
   /** EC where the implementation has it; RSA keys stand in for EC ones where it has not. */
@@ -48,6 +53,7 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
 
   afterAll(async () => {
     client?.close();
+    proxy?.close();
     await daemon?.close();
     testbed?.cleanup();
   });
@@ -84,7 +90,7 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       const listed = keys.find((k) => k.keyId === key.keyId)!;
       expect(listed.usage).toBe('SIGNING');
       expect(listed.csrs).toEqual([]); // the CSR is done with once its certificate is in
-      const info = await client.call('memberSigningInfo', { memberId: 'DEV/COM/5555/SUBSYSTEM' });
+      const info = await proxy.call('memberSigningInfo', { memberId: 'DEV/COM/5555/SUBSYSTEM' });
       expect(info).toMatchObject({ keyId: key.keyId, algorithm: 'SHA512withRSA', certHash: cert.hash, batchSigningEnabled: true });
     });
 
@@ -106,11 +112,11 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       const csr = await client.call('generateCsr', { keyId: key.keyId, serverId: 'DEV/COM/1234/ss1' });
       const cert = await client.call('importCert', { cert: ca.issue(csr.csr, 'digitalSignature,keyEncipherment', 'clientAuth,serverAuth') });
       expect(cert).toMatchObject({ status: 'saved', active: false });
-      await expect(client.call('authKeyInfo', { serverId: 'DEV/COM/1234/ss1' })).rejects.toMatchObject({ code: 'KeyNotFound' });
+      await expect(proxy.call('authKeyInfo', { serverId: 'DEV/COM/1234/ss1' })).rejects.toMatchObject({ code: 'KeyNotFound' });
       await client.call('setCertStatus', { hash: cert.hash, status: 'registration in progress' });
       await client.call('setCertStatus', { hash: cert.hash, status: 'registered' });
       await client.call('activateCert', { hash: cert.hash });
-      const info = await client.call('authKeyInfo', { serverId: 'DEV/COM/1234/ss1' });
+      const info = await proxy.call('authKeyInfo', { serverId: 'DEV/COM/1234/ss1' });
       expect(info).toMatchObject({ keyId: key.keyId, certHash: cert.hash });
       await expect(client.call('setCertStatus', { hash: cert.hash, status: 'bogus' as never })).rejects.toMatchObject({ code: 'MalformedRequest' });
       const disabled = await client.call('disableCert', { hash: cert.hash });
@@ -122,10 +128,10 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       const cert = pemToDer(certPem);
       const response = opensslOcspRespond({ dir: ca.dir, caCertPath: ca.certPath, responderCertPath: ca.certPath, responderKeyPath: ca.keyPath, index: [{ serial: new X509Certificate(cert).serialNumber }], request: encodeOcspRequest([certIdOf(cert, pemToDer(ca.certPem))]) });
       const hash = certSha1(cert);
-      await client.call('setOcspResponses', { certHashes: [hash.toUpperCase()], responses: [response.toString('base64')] });
-      const got = await client.call('getOcspResponses', { certHashes: [hash, 'cd'.repeat(20)] });
+      await proxy.call('setOcspResponses', { certHashes: [hash.toUpperCase()], responses: [response.toString('base64')] });
+      const got = await proxy.call('getOcspResponses', { certHashes: [hash, 'cd'.repeat(20)] });
       expect(got.responses).toEqual([response.toString('base64'), null]);
-      await expect(client.call('setOcspResponses', { certHashes: [hash], responses: [randomBytes(100).toString('base64')] })).rejects.toMatchObject({ code: 'IncorrectValidationInfo' });
+      await expect(proxy.call('setOcspResponses', { certHashes: [hash], responses: [randomBytes(100).toString('base64')] })).rejects.toMatchObject({ code: 'IncorrectValidationInfo' });
     });
   });
 
@@ -162,17 +168,17 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
           const hash = alg.digest.replace('-', '').toLowerCase();
           const digest = sha(hash, message).toString('base64');
           if (!impl.signAlgorithms.includes(alg.id)) {
-            await expect(client.call('sign', { keyId: key.keyId, algorithm: alg.id, digest }), alg.id).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
+            await expect(proxy.call('sign', { keyId: key.keyId, algorithm: alg.id, digest }), alg.id).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
             continue;
           }
           const sigFile = join(testbed.dir, `${key.keyId}.${alg.id}.sig`);
-          const { signature } = await client.call('sign', { keyId: key.keyId, algorithm: alg.id, digest });
+          const { signature } = await proxy.call('sign', { keyId: key.keyId, algorithm: alg.id, digest });
           writeFileSync(sigFile, Buffer.from(signature, 'base64'));
           const pss = alg.padding === 'PSS' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest', '-sigopt', `rsa_mgf1_md:${hash}`] : [];
           expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, data]), `${name} ${alg.id}`).toBe(true);
           expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, join(testbed.dir, 'other')])).toBe(false);
           if (alg.padding === 'ECDSA') {
-            const raw = Buffer.from((await client.call('sign', { keyId: key.keyId, algorithm: alg.id, digest, format: 'raw' })).signature, 'base64');
+            const raw = Buffer.from((await proxy.call('sign', { keyId: key.keyId, algorithm: alg.id, digest, format: 'raw' })).signature, 'base64');
             expect(raw.length).toBe(spec.algorithm === 'EC' && spec.curve === 'P-384' ? 96 : 64);
             writeFileSync(sigFile, ecdsaRawToDer(raw));
             expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, data])).toBe(true);
@@ -183,7 +189,7 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
 
     it('answers 600 requests pipelined on one connection, past its in-flight bound', async () => {
       const { key } = await signingKeyWithCert('DEV/COM/6060', ec);
-      const results = await Promise.all(Array.from({ length: 600 }, (_, i) => client.call('sign', { keyId: key.keyId, algorithm: `SHA256with${ec === 'EC' ? 'ECDSA' : 'RSA'}`, digest: sha('sha256', `p${i}`).toString('base64') })));
+      const results = await Promise.all(Array.from({ length: 600 }, (_, i) => proxy.call('sign', { keyId: key.keyId, algorithm: `SHA256with${ec === 'EC' ? 'ECDSA' : 'RSA'}`, digest: sha('sha256', `p${i}`).toString('base64') })));
       expect(results).toHaveLength(600);
     });
 
@@ -196,7 +202,7 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       const rsa = await signingKeyWithCert('DEV/COM/7777', 'RSA');
       const other = await signingKeyWithCert('DEV/COM/8888', ec);
       const keys = [rsa, other].map((k) => ({ keyId: k.key.keyId, pub: createPublicKey(k.certPem), alg: k.key.algorithm === 'RSA' ? 'SHA256withRSA' : 'SHA256withECDSA' }));
-      const clients = await Promise.all([1, 2, 3, 4].map(() => SignerClient.connect(daemon.socketPath)));
+      const clients = await Promise.all([1, 2, 3, 4].map(() => SignerClient.connect(daemon.proxySocketPath)));
       const jobs = Array.from({ length: 1000 }, (_, i) => {
         const key = keys[i % 2]!;
         const message = Buffer.from(`message ${i}`);
@@ -211,7 +217,7 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       const { key, certPem } = await signingKeyWithCert('DEV/COM/9999', ec);
       const algorithm = ec === 'EC' ? 'SHA512withECDSA' : 'SHA512withRSA';
       const digest = sha('sha512', 'x').toString('base64');
-      const { signature } = await client.call('sign', { keyId: key.keyId, algorithm, digest });
+      const { signature } = await proxy.call('sign', { keyId: key.keyId, algorithm, digest });
       expect(await client.call('verify', { keyId: key.keyId, algorithm, digest, signature })).toEqual({ valid: true });
       expect(await client.call('verify', { cert: certPem, algorithm, digest, signature })).toEqual({ valid: true });
       const other = sha('sha512', 'y').toString('base64');
@@ -220,10 +226,10 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
 
     it('unknown key, wrong digest length and unknown algorithm get their codes', async () => {
       const { key } = await signingKeyWithCert('DEV/COM/1010');
-      await expect(client.call('sign', { keyId: 'AB'.repeat(20), algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'KeyNotFound', faultCode: 'Signer.KeyNotFound' });
-      await expect(client.call('sign', { keyId: key.keyId, algorithm: 'SHA512withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'InvalidDigestLength' });
-      await expect(client.call('sign', { keyId: key.keyId, algorithm: 'SHA1withDSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
-      await expect(client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA' } as never)).rejects.toMatchObject({ code: 'MalformedRequest' });
+      await expect(proxy.call('sign', { keyId: 'AB'.repeat(20), algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'KeyNotFound', faultCode: 'Signer.KeyNotFound' });
+      await expect(proxy.call('sign', { keyId: key.keyId, algorithm: 'SHA512withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'InvalidDigestLength' });
+      await expect(proxy.call('sign', { keyId: key.keyId, algorithm: 'SHA1withDSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
+      await expect(proxy.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA' } as never)).rejects.toMatchObject({ code: 'MalformedRequest' });
     });
 
     it('a wrong PIN is a coded error with the token status, and the token can be logged in again', async () => {
@@ -290,7 +296,7 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       expect(garbage.isClosed()).toBe(true);
       // Meanwhile the well-behaved client is served as usual.
       const { key } = await signingKeyWithCert('DEV/COM/2020');
-      const r = await client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'z').toString('base64') });
+      const r = await proxy.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'z').toString('base64') });
       expect(Buffer.from(r.signature, 'base64')).toHaveLength(256);
       truncated.socket.destroy();
     });
@@ -317,14 +323,14 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       await client.call('deleteKey', { keyId: key.keyId });
       expect((await client.call('listKeys', { token: tokenId })).map((k) => k.keyId)).not.toContain(key.keyId);
       await expect(client.call('activateCert', { hash: cert.hash })).rejects.toMatchObject({ code: 'CertNotFound' });
-      await expect(client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'KeyNotFound' });
+      await expect(proxy.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'KeyNotFound' });
       await expect(client.call('deleteKey', { keyId: key.keyId })).rejects.toMatchObject({ code: 'KeyNotFound' });
     });
   });
 
   describe.skipIf(impl.unavailable)('token status', () => {
     it(`getToken tells what the token's mechanisms support: ${impl.keySpecs.join(', ')}`, async () => {
-      expect(await client.call('getToken', { token: tokenId })).toMatchObject({ keySpecs: impl.keySpecs, signAlgorithms: impl.signAlgorithms });
+      expect(await proxy.call('getToken', { token: tokenId })).toMatchObject({ keySpecs: impl.keySpecs, signAlgorithms: impl.signAlgorithms });
     });
 
     it.skipIf(!impl.locksPin)(
@@ -366,6 +372,7 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       await client.call('setCertStatus', { hash: cert.hash, status: 'deletion in progress' });
       await client.call('disableCert', { hash: cert.hash });
       client.close();
+      proxy.close();
       await daemon.close();
       await start();
       const token = await client.call('getToken', { token: tokenId });
@@ -373,9 +380,9 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       const listed = token.keys!.find((k) => k.keyId === key.keyId)!;
       expect(listed).toMatchObject({ usage: 'SIGNING', available: false });
       expect(listed.certs[0]).toMatchObject({ hash: cert.hash, status: 'deletion in progress', active: false, memberId: 'DEV/COM/3030' });
-      await expect(client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'TokenNotActive' });
+      await expect(proxy.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') })).rejects.toMatchObject({ code: 'TokenNotActive' });
       await client.call('activateToken', { token: tokenId, pin: PIN });
-      const r = await client.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') });
+      const r = await proxy.call('sign', { keyId: key.keyId, algorithm: 'SHA256withRSA', digest: sha('sha256', 'a').toString('base64') });
       expect(nodeVerify('sha256', Buffer.from('a'), new X509Certificate(Buffer.from(cert.cert, 'base64')).publicKey, Buffer.from(r.signature, 'base64'))).toBe(true);
     });
   });
