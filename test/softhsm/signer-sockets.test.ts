@@ -204,22 +204,26 @@ describe('connection limits of `xrd daemon start`', () => {
     const status = await SignerClient.connect(join(dataDir, 'signer.sock'));
     try {
       const proxyStats = async () => (await status.call('health', {})).connections!.find((s) => s.socket === 'proxy')!;
-      await until('every flooding connection is either held in full or refused', async () => {
+      // Watched until every flooding connection is closed. Nothing here depends on how fast the
+      // daemon reads: a held connection that times out before the others are read frees its slot
+      // for no one, since all 200 were accepted or refused when they connected. The administration
+      // socket, with connection slots of its own, answers all along.
+      let most = { connections: 0, pendingBytes: 0 };
+      await until('every flooding connection is closed', async () => {
         const s = await proxyStats();
-        return s.refusedConnections === 168 && s.pendingBytes === 32 * partial.length;
+        most = { connections: Math.max(most.connections, s.connections), pendingBytes: Math.max(most.pendingBytes, s.pendingBytes) };
+        return flood.every((c) => c.closed);
       });
-      // Bounded: 32 partial frames of at most the frame limit, not 200 MB; the administration
-      // socket, with connection slots of its own, answered all along.
-      expect(await proxyStats()).toEqual({ socket: 'proxy', connections: 32, refusedConnections: 168, pendingBytes: 32 * partial.length });
+      // Bounded: at most 32 partial frames of at most the frame limit were held, not 200 MB.
+      expect(most.connections).toBeLessThanOrEqual(32);
+      expect(most.pendingBytes).toBeGreaterThan(0);
+      expect(most.pendingBytes).toBeLessThanOrEqual(32 * partial.length);
       expect(memory('VmHWM') - rssBefore).toBeLessThan(150 * 1024);
-      await until('the refused connections are closed', async () => flood.filter((c) => c.closed).length === 168);
-      const latecomer = await rawConnection(proxySocket);
-      expect(latecomer.codes).toEqual(['TooManyConnections']);
-
-      await until('the held connections are closed after the idle timeout', async () => flood.every((c) => c.closed));
-      const held = flood.filter((c) => c.codes.includes('IdleConnectionClosed'));
-      expect(held).toHaveLength(32);
-      expect(await proxyStats()).toEqual({ socket: 'proxy', connections: 0, refusedConnections: 169, pendingBytes: 0 });
+      // Each connection was told why it was closed: the first 32 idle, the other 168 refused.
+      const codes = flood.map((c) => c.codes.join(','));
+      expect(codes.filter((c) => c === 'IdleConnectionClosed')).toHaveLength(32);
+      expect(codes.filter((c) => c === 'TooManyConnections')).toHaveLength(168);
+      expect(await proxyStats()).toEqual({ socket: 'proxy', connections: 0, refusedConnections: 168, pendingBytes: 0 });
       // And the proxy socket serves again.
       const proxyClient = await SignerClient.connect(proxySocket);
       await expect(proxyClient.call('health', {})).resolves.toMatchObject({ status: 'ok' });
