@@ -210,7 +210,7 @@ export class HsmToken {
 
   // ---- login ----------------------------------------------------------------------------------
 
-  /** @throws PinIncorrect, PinLocked, PinInvalid, LoginFailed, TokenNotAvailable, TokenNotInitialized */
+  /** @throws PinIncorrect, PinFinalTry, PinLocked, PinInvalid, LoginFailed, TokenNotAvailable, TokenNotInitialized */
   login(pin: string): void {
     this.requireAvailable();
     if (this.describe().status === 'NOT_INITIALIZED') throw new XrdError('TokenNotInitialized', { tokenId: this.tokenId });
@@ -287,6 +287,8 @@ export class HsmToken {
           pin.fill(0);
           throw pinError;
         }
+        // A PIN the token never judged is not kept either: wiped unless it is the one held.
+        if (pin !== this.pin) pin.fill(0);
         throw this.translate(err, 'LoginFailed', {});
       }
     }
