@@ -20,7 +20,7 @@ import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { createTestCa, type TestCa } from '../support/openssl.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
-const PIN = '424242';
+const PIN = 'pin-4242';
 const MEMBER = 'DEV/COM/1111';
 const SERVER = 'DEV/COM/1111/ss1';
 let testbed: Testbed;
@@ -87,10 +87,10 @@ describe('the proxy socket', () => {
     // with the right one or a logout would change its state, and so on.
     const attempts: Record<string, object> = {
       listTokens: {},
-      initToken: { label: 'intruder', soPin: '0000', userPin: '1234' },
-      activateToken: { token: tokenId, pin: '000000' },
+      initToken: { label: 'intruder', soPin: 'so-pin-sent-to-proxy', userPin: 'pin-sent-to-proxy' },
+      activateToken: { token: tokenId, pin: 'wrong-pin-sent-to-proxy' },
       deactivateToken: { token: tokenId },
-      changePin: { token: tokenId, oldPin: PIN, newPin: '999999' },
+      changePin: { token: tokenId, oldPin: PIN, newPin: 'new-pin-sent-to-proxy' },
       setTokenFriendlyName: { token: tokenId, friendlyName: 'intruder' },
       generateKey: { token: tokenId, algorithm: 'EC', usage: 'SIGNING' },
       deleteKey: { keyId: auth.keyId },
@@ -111,6 +111,10 @@ describe('the proxy socket', () => {
     }
     expect(await adminView()).toEqual(before);
     expect(before.token).toMatchObject({ active: true, status: 'OK' });
+    // The refusals are audited without the PINs they carried.
+    const audit = readFileSync(join(testbed.dataDir, 'audit.log'), 'utf8');
+    expect(audit).toContain('"event":"changePin"');
+    expect(audit).not.toMatch(/pin-sent-to-proxy|pin-4242/);
   });
 
   it('serves what a proxy asks: signatures, signing and authentication info, OCSP responses, health, key and token state', async () => {
