@@ -112,13 +112,14 @@ export class SignerClient {
    * Any other reason fails them.
    */
   private hangUp(socket: Socket, reason: XrdError): void {
+    // Either way this connection is done: the daemon waits for us to close our end.
+    socket.destroy();
     if (reason.code !== 'IdleConnectionClosed') {
       this.fail(reason);
       return;
     }
     this.socket = undefined;
     this.writer = undefined;
-    socket.destroy();
     if (this.pending.size > 0) this.reconnect();
   }
 

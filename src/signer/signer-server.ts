@@ -149,7 +149,10 @@ export class SignerServer {
       this.refusedConnections++;
       if (!this.saturated) this.log.warn({ socket: this.options.name, maxConnections }, 'refusing connections past the limit');
       this.saturated = true;
-      closeWith(socket, new XrdError('TooManyConnections', { socket: this.options.name, limit: maxConnections }));
+      // What the client sends meanwhile is read and dropped: a client that writes before it reads
+      // (SignerClient sends its first request at once) would otherwise get EPIPE, not the reason.
+      socket.resume();
+      closeWith(socket, new XrdError('TooManyConnections', { socket: this.options.name, limit: maxConnections }), { untilClientCloses: true });
       return;
     }
     const c: Connection = { decoder: new FrameDecoder(this.maxFrame), inFlight: 0, inFlightBytes: 0, idle: undefined };

@@ -158,6 +158,11 @@ describe('signer socket server', () => {
     await until('the fourth is closed', extra.closed);
     expect(extra.frames).toEqual([{ requestId: 0, kind: FrameKind.Error, code: 'TooManyConnections' }]);
     expect(server.stats()).toMatchObject({ connections: 3, refusedConnections: 1 });
+    // A SignerClient, which sends its request before it reads, gets the code, not a broken connection.
+    const refused = await SignerClient.connect(path);
+    await expect(refused.call('health', {})).rejects.toMatchObject({ code: 'TooManyConnections' });
+    expect(refused.closed).toBe(true);
+    expect(server.stats().refusedConnections).toBe(2);
     kept[0]!.socket.destroy();
     await until('one closed', () => server.stats().connections === 2);
     const client = await SignerClient.connect(path);
