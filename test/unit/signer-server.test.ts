@@ -116,14 +116,17 @@ describe('signer socket server', () => {
 
   it('idle connection: closed with IdleConnectionClosed after the idle timeout; one with a request in flight is not', async () => {
     const fake = heldService();
-    const { server, path } = await listen(fake.service, { limits: { idleTimeoutMs: 100 } });
+    // The idle timeout is long enough that the busy connection's request is in well before it even
+    // on a loaded machine (at 100 ms it could be closed as idle before its request arrived).
+    const { server, path } = await listen(fake.service, { limits: { idleTimeoutMs: 500 } });
     const idle = raw(path);
     const busy = raw(path);
     busy.socket.write(request(1, 'health'));
+    await until("the busy connection's request reaches the service", () => fake.waiting.length === 1);
     await until('the idle connection is closed', idle.closed);
     expect(idle.frames).toEqual([{ requestId: 0, kind: FrameKind.Error, code: 'IdleConnectionClosed' }]);
     // The busy one waits for its answer three idle timeouts and more, and gets it.
-    await new Promise((r) => setTimeout(r, 350));
+    await new Promise((r) => setTimeout(r, 1600));
     expect(busy.closed()).toBe(false);
     fake.releaseAll();
     await until('the answer arrives', () => busy.frames.length === 1);
