@@ -15,7 +15,9 @@ function nodeChild(script: string) {
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const ready = new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-      child.once('exit', (code) => reject(new Error(`exited with ${code} before it was ready`)));
+      // 'close', not 'exit': 'exit' may come before the last stdout data is read, and a child that
+      // printed "ready" and exited at once would then look as if it never became ready.
+      child.once('close', (code) => reject(new Error(`exited with ${code} before it was ready`)));
     });
     return { child, ready };
   };
