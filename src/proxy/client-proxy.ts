@@ -9,8 +9,8 @@
  * back as the provider's service wrote it (a SOAP package rebuilt with its own Content-Type).
  */
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Server } from 'node:net';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
