@@ -71,6 +71,32 @@ describe('Supervisor', () => {
     expect(deaths().slice(0, 6).map((l) => [l.code, l.restartInMs])).toEqual([[3, 20], [3, 40], [3, 80], [3, 100], [3, 100], [3, 100]]);
   });
 
+  it('two starts of one name at once leave one process, and stopAll stops every one that was started', async () => {
+    const { s } = supervisor();
+    const spawned: number[] = [];
+    const counted = () => {
+      const started = nodeChild(IDLE)();
+      spawned.push(started.child.pid!);
+      return started;
+    };
+    try {
+      await Promise.allSettled([s.start('proxy', counted), s.start('proxy', counted)]);
+      expect(Object.keys(s.pids())).toEqual(['proxy']);
+      await s.stopAll();
+      expect(spawned.length).toBeGreaterThanOrEqual(1);
+      for (const pid of spawned) expect(() => process.kill(pid, 0), `process ${pid}`).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    } finally {
+      // Should the test fail, what it found running is not left behind.
+      for (const pid of spawned) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone, as it should be
+        }
+      }
+    }
+  });
+
   it('a process stopped on purpose stays stopped, and a first start that fails is not retried', async () => {
     const { s, lines } = supervisor();
     await s.start('admin', nodeChild(IDLE));
