@@ -70,13 +70,17 @@ export class Supervisor {
    * on restarts it whenever it dies. A first start that fails is not retried: it rejects.
    */
   async start(name: string, start: () => Started): Promise<void> {
-    await this.stop(name);
     const p: Supervised = { name, start, backoff: new Backoff(this.policy), supervising: false, stopped: false, restarts: 0 };
+    // Registered before anything is awaited: a second start or a stop meanwhile finds this one,
+    // so no process is left running that stopAll does not know of.
+    const previous = this.processes.get(name);
     this.processes.set(name, p);
+    if (previous) await this.halt(previous, 'SIGTERM');
     try {
-      await this.launch(p);
+      if (!p.stopped) await this.launch(p);
     } catch (err) {
-      await this.stop(name, 'SIGKILL');
+      if (this.processes.get(name) === p) this.processes.delete(name);
+      await this.halt(p, 'SIGKILL');
       throw err;
     }
     p.supervising = true;
@@ -87,6 +91,10 @@ export class Supervisor {
     const p = this.processes.get(name);
     if (!p) return;
     this.processes.delete(name);
+    await this.halt(p, signal);
+  }
+
+  private async halt(p: Supervised, signal: NodeJS.Signals): Promise<void> {
     p.stopped = true;
     clearTimeout(p.timer);
     const child = p.child;

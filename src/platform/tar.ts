@@ -101,6 +101,8 @@ export function readTarGz(gz: Buffer, limits: TarLimits = {}): TarEntry[] {
   try {
     tar = gunzipSync(gz, { maxOutputLength: maxBytes });
   } catch (err) {
+    // zlib's own words for the bound ("Cannot create a Buffer larger than …") read as a fault of ours.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new TarError(`expands past ${maxBytes} bytes`);
     throw new TarError(`not a readable gzip stream: ${(err as Error).message}`);
   }
   const entries: TarEntry[] = [];

@@ -14,7 +14,7 @@
  */
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { crc32, createInflateRaw, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { crc32, createInflateRaw, deflateRawSync, inflateRawSync, type ZlibOptions } from 'node:zlib';
 import { XrdError, type ErrorCode, type ErrorDetails } from './errors.ts';
 
 /** ZIP errors carry the Zip* codes of the registry; a container reports them under MalformedContainer. */
@@ -423,6 +423,10 @@ function centralDirectory(directory: Buffer, end: EndRecord, limits: Required<Zi
     if (e.compressedSize === 0xffffffff || e.size === 0xffffffff || e.localAt === 0xffffffff) throw unsupported(`ZIP64 (entry ${name})`);
     if (directory.readUInt16LE(pos + 34) !== 0) throw unsupported('several disks');
     if (e.method === STORED && e.compressedSize !== e.size) throw malformed(`${name}: stored, but its compressed size is not its size`);
+    // Nothing but the sizes says where a stored entry ends: a streaming reader without them would
+    // have to guess from the bytes (Java's ZipInputStream refuses it: "only DEFLATED entries can
+    // have EXT descriptor").
+    if (e.method === STORED && e.flags & HAS_DESCRIPTOR) throw unsupported(`a data descriptor after a stored entry (entry ${name})`);
     if (e.size > e.compressedSize * MAX_DEFLATE_RATIO + 1024) throw limitExceeded(`${name} claims to inflate ${e.compressedSize} bytes to ${e.size}, more than deflate can`);
     total += e.size;
     if (total > limits.maxTotalBytes) throw limitExceeded(`entries of more than ${limits.maxTotalBytes} bytes in all`);
@@ -481,16 +485,35 @@ function checkTiling(spans: readonly Span[], directoryAt: number): void {
   if (at < directoryAt) throw unexpectedData(at, directoryAt, previous ? `after entry ${previous.name}` : 'before the central directory');
 }
 
-/** An entry's bytes from its stored or deflated data, size and CRC checked. */
-function entryData(e: DirectoryEntry, raw: Buffer): Buffer {
-  let data: Buffer;
+/**
+ * An entry's bytes from its stored or deflated data, size and CRC checked, and its deflate stream
+ * ending where its compressed size does.
+ */
+function entryData(e: CatalogedEntry, raw: Buffer): Buffer {
+  if (e.method === STORED) return checked(e, raw);
+  let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
   try {
-    data = e.method === STORED ? raw : inflateRawSync(raw, { maxOutputLength: Math.max(e.size, 1) });
+    // `info` also gives the engine, whose bytesWritten is the compressed bytes it consumed.
+    inflated = inflateRawSync(raw, { maxOutputLength: Math.max(e.size, 1), info: true } as ZlibOptions) as unknown as typeof inflated;
   } catch (err) {
     throw new ZipError('ZipMalformed', { reason: `${e.name}: cannot inflate: ${(err as Error).message}` }, { cause: err });
   }
+  checkDeflateEnd(e, inflated.engine.bytesWritten);
+  return checked(e, inflated.buffer);
+}
+
+function checked(e: DirectoryEntry, data: Buffer): Buffer {
   if (data.length !== e.size || crc32(data) !== e.crc) throw malformed(`${e.name}: CRC or size mismatch`);
   return data;
+}
+
+/**
+ * Inflate stops at the end of the deflate stream and ignores what follows: bytes after it, within
+ * the entry's compressed size, would be hidden in the archive (Java's ZipInputStream refuses them:
+ * "invalid entry compressed size").
+ */
+function checkDeflateEnd(e: CatalogedEntry, consumed: number): void {
+  if (consumed !== e.compressedSize) throw unexpectedData(e.dataAt + consumed, e.dataAt + e.compressedSize, `after the deflate stream of entry ${e.name}, within its compressed size`);
 }
 
 /** An entry of an archive read from a file: small ones in memory, large ones to be streamed once. */
@@ -568,6 +591,7 @@ async function* entryChunks(file: string, e: CatalogedEntry): AsyncGenerator<Buf
     } catch (err) {
       throw err instanceof ZipError ? err : new ZipError('ZipMalformed', { reason: `${e.name}: cannot inflate: ${(err as Error).message}` }, { cause: err });
     }
+    checkDeflateEnd(e, inflate.bytesWritten);
   }
   if (seen !== e.size || crc !== e.crc) throw malformed(`${e.name}: CRC or size mismatch`);
 }

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Server } from 'node:net';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
@@ -57,7 +58,8 @@ export interface ClientProxyListeners {
   readonly limits?: Partial<ServerLimits>;
 }
 
-export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProxyListeners): Promise<{ close(): Promise<void> }> {
+/** Listens on both ports; the ports it answers are the ones bound (a port given as 0 is chosen by the kernel). */
+export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProxyListeners): Promise<{ readonly httpPort: number; readonly httpsPort: number; close(): Promise<void> }> {
   const handler = (req: IncomingMessage, res: ServerResponse) => void handle(deps, req, res);
   const limits = serverLimits(PROXY_SERVER_LIMITS, listen.limits);
   const plain = http.createServer(serverTimeouts(limits), handler);
@@ -81,12 +83,21 @@ export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProx
     [secure, listen.httpsPort],
   ] as const;
   for (const [server, port] of servers) {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, listen.host, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, listen.host, () => resolve());
+      });
+    } catch (err) {
+      // The HTTPS port taken: the HTTP listener already bound must not stay open behind the error.
+      for (const [other] of servers) if (other.listening) other.close();
+      throw err;
+    }
   }
+  const portOf = (server: Server) => (server.address() as AddressInfo).port;
   return {
+    httpPort: portOf(plain),
+    httpsPort: portOf(secure),
     close: async () => {
       await Promise.all(
         servers.map(

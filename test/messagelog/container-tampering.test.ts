@@ -168,6 +168,30 @@ describe('ZIP: one archive for every reader', () => {
     await refused(putTogether(replaced(raw, 'message.xml', [deferred, descriptor(fieldOf(message, 'crc') ^ 1)])), 'MalformedContainer.ZipHeaderMismatch');
   });
 
+  it('bytes after an entry\'s deflate stream, inside its compressed size (inflate stops before them), are refused, also when the entry is streamed', async () => {
+    const raw = takeApart(request);
+    const message = named(raw, 'message.xml');
+    const padded = withField({ ...message, data: Buffer.concat([message.data, Buffer.from('<forged/>')]) }, 'compressedSize', message.data.length + 9, 'both');
+    const zip = putTogether(replaced(raw, 'message.xml', padded));
+    await refused(zip, 'MalformedContainer.ZipUnexpectedData');
+    const streamed = (await readZipFile(fileOf(zip), { inMemoryBytes: 0 })).find((e) => e.name === 'message.xml')!;
+    await expect((async () => {
+      for await (const chunk of streamed.chunks!()) void chunk;
+    })()).rejects.toMatchObject({ code: 'ZipUnexpectedData' });
+  });
+
+  it('a stored entry followed by a data descriptor (its end known only from its bytes; Java refuses it) is refused', async () => {
+    const raw = takeApart(request);
+    const mimetype = named(raw, 'mimetype');
+    const deferred = ['crc', 'compressedSize', 'size'].reduce((e, field) => withField(e, field as 'crc', 0, 'local'), withField(mimetype, 'flags', fieldOf(mimetype, 'flags') | 0x0008, 'both'));
+    const descriptor = Buffer.alloc(16);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeUInt32LE(fieldOf(mimetype, 'crc'), 4);
+    descriptor.writeUInt32LE(fieldOf(mimetype, 'compressedSize'), 8);
+    descriptor.writeUInt32LE(fieldOf(mimetype, 'size'), 12);
+    await refused(putTogether(replaced(raw, 'mimetype', [deferred, descriptor])), 'MalformedContainer.ZipUnsupported');
+  });
+
   it('an entry claiming to inflate to more than deflate can (a ZIP bomb\'s size) is refused before it is inflated', async () => {
     const raw = takeApart(request);
     const message = named(raw, 'message.xml');

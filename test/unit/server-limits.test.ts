@@ -79,11 +79,11 @@ const SLOW_SOAP = 'POST / HTTP/1.1\r\nHost: test\r\nContent-Type: text/xml\r\nCo
 
 describe('client proxy', () => {
   let ports: { http: number; https: number };
-  let proxy: { close(): Promise<void> };
+  let proxy: Awaited<ReturnType<typeof startClientProxy>>;
   beforeAll(async () => {
-    ports = { http: await freePort(), https: await freePort() };
-    const listen = { host: '127.0.0.1', httpPort: ports.http, httpsPort: ports.https, internalTls: tls, limits: { ...QUICK, maxConnections: 3, maxConnectionsPerAddress: 2 } };
+    const listen = { host: '127.0.0.1', httpPort: 0, httpsPort: 0, internalTls: tls, limits: { ...QUICK, maxConnections: 3, maxConnectionsPerAddress: 2 } };
     proxy = await startClientProxy(proxyDeps as unknown as ClientProxyDeps, listen);
+    ports = { http: proxy.httpPort, https: proxy.httpsPort };
   });
   afterAll(() => proxy.close());
 

@@ -15,7 +15,9 @@ function nodeChild(script: string) {
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const ready = new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-      child.once('exit', (code) => reject(new Error(`exited with ${code} before it was ready`)));
+      // 'close', not 'exit': 'exit' may come before the last stdout data is read, and a child that
+      // printed "ready" and exited at once would then look as if it never became ready.
+      child.once('close', (code) => reject(new Error(`exited with ${code} before it was ready`)));
     });
     return { child, ready };
   };
@@ -67,6 +69,32 @@ describe('Supervisor', () => {
     await eventually(async () => (deaths().length >= 6 ? true : undefined), 20_000, 'six deaths');
     await s.stop('flaky');
     expect(deaths().slice(0, 6).map((l) => [l.code, l.restartInMs])).toEqual([[3, 20], [3, 40], [3, 80], [3, 100], [3, 100], [3, 100]]);
+  });
+
+  it('two starts of one name at once leave one process, and stopAll stops every one that was started', async () => {
+    const { s } = supervisor();
+    const spawned: number[] = [];
+    const counted = () => {
+      const started = nodeChild(IDLE)();
+      spawned.push(started.child.pid!);
+      return started;
+    };
+    try {
+      await Promise.allSettled([s.start('proxy', counted), s.start('proxy', counted)]);
+      expect(Object.keys(s.pids())).toEqual(['proxy']);
+      await s.stopAll();
+      expect(spawned.length).toBeGreaterThanOrEqual(1);
+      for (const pid of spawned) expect(() => process.kill(pid, 0), `process ${pid}`).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    } finally {
+      // Should the test fail, what it found running is not left behind.
+      for (const pid of spawned) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone, as it should be
+        }
+      }
+    }
   });
 
   it('a process stopped on purpose stays stopped, and a first start that fails is not retried', async () => {
