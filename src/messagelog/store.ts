@@ -302,7 +302,9 @@ async function writeContainer(r: LoggedRecord, file: string): Promise<number> {
   const part = `${file}.part`;
   try {
     // An exported container is the message itself: the owner's alone, as the log it came from.
+    // A .part left by a crash keeps the mode it was made with: set it on the open file too.
     const out = await open(part, 'w', 0o600);
+    await out.chmod(0o600);
     let length = 0;
     try {
       // Each chunk written before the next is made: the attachment's are one reused buffer.
