@@ -167,7 +167,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     );
     closers.push(() => clientProxy.close());
     const serverProxy = await startServerProxy(
-      { ...common, peers, internalTls: () => internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
+      { ...common, peers, opMonitor, internalTls: () => internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
       { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls, limits },
     );
     closers.push(() => serverProxy.close());
