@@ -57,6 +57,8 @@ export interface ServerProxyDeps {
   readonly now?: () => Date;
   /** The operational monitoring store that answers pr-opmon queries to the owner; without it they are ordinary calls. */
   readonly opMonitor?: OpMonitor;
+  /** The reference's op-monitor.records-available-timestamp-offset-seconds: records younger are not given yet (60). */
+  readonly recordsAvailableOffsetSeconds?: number;
 }
 
 export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions>; limits?: Partial<ServerLimits> }): Promise<{ readonly port: number; close(): Promise<void> }> {
@@ -272,7 +274,7 @@ class ServerExchange {
       const answer = answerQuery(content.soap, header, deps.opMonitor!, {
         serverOwner: (server) => global.securityServer(server)?.owner,
         monitoringClient: global.extensions.monitoringClient,
-      });
+      }, { recordsAvailableOffsetSeconds: deps.recordsAvailableOffsetSeconds });
       const attachments = answer.attachments.map((a) => ({ contentType: a.contentType, headers: a.headers, body: memoryBody(a.body) }));
       const packaged = attachments.length > 0;
       return { kind: 'soap', soap: answer.soap, contentType: TEXT_XML_UTF8, attachments, packaged, packageContentType: packaged ? `multipart/related; type="text/xml"; charset=UTF-8; boundary=xatt${randomLetters(30)}` : TEXT_XML_UTF8 };
