@@ -77,10 +77,17 @@ export interface QueryAnswer {
  * @throws XrdError InvalidRequest (prefix Client) for a request the reference refuses, with its faultString
  */
 export function answerQuery(request: Buffer, header: SoapHeader, store: OpMonitor, access: QueryAccess, options: QueryOptions = {}): QueryAnswer {
-  const envelope = parseXml(request);
+  let envelope: XmlElement;
+  try {
+    envelope = parseXml(request);
+  } catch (err) {
+    // The proxy has read this envelope already; only a bound of the full parse can refuse it here.
+    throw invalid((err as Error).message);
+  }
   const headerElement = child(envelope, SOAP_ENV_NS, 'Header')!;
   const operation = childElements(child(envelope, SOAP_ENV_NS, 'Body')!)[0];
   const code = header.service.serviceCode;
+  if (code !== OPERATIONAL_DATA && code !== HEALTH_DATA) throw invalid(`Unknown service: '${code}'`);
   if (!operation || operation.namespace !== OP_MONITORING_NS || operation.localName !== code) throw invalid(`expected element {${OP_MONITORING_NS}}${code} in the SOAP body`);
   const body = code === OPERATIONAL_DATA ? operationalData(operation, header, store, access, options) : healthData(operation, store);
   const p = envelope.prefix === '' ? '' : `${envelope.prefix}:`;
