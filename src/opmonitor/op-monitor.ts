@@ -271,21 +271,15 @@ export class OpMonitor {
    */
   operationalData(q: OperationalDataQuery): OperationalDataAnswer {
     this.flush();
+    // A party matches its identifier exactly: a member is not its subsystems (OperationalDataRecordQuery.getMemberCriterion).
     const filter: string[] = [];
-    const params: (string | number | null)[] = [];
-    const clientSide = (id: ClientId, side: 'client' | 'service') => {
-      const p = side === 'client' ? 'client' : 'service';
-      params.push(id.instance, id.memberClass, id.memberCode);
-      const sub = id.subsystem === undefined ? `"${p}SubsystemCode" IS NULL` : `"${p}SubsystemCode" = ?`;
-      if (id.subsystem !== undefined) params.push(id.subsystem);
-      return `("${p}XRoadInstance" = ? AND "${p}MemberClass" = ? AND "${p}MemberCode" = ? AND ${sub})`;
+    const filterParams: string[] = [];
+    const party = (id: ClientId, p: 'client' | 'service') => {
+      filterParams.push(id.instance, id.memberClass, id.memberCode, ...(id.subsystem !== undefined ? [id.subsystem] : []));
+      return `("${p}XRoadInstance" = ? AND "${p}MemberClass" = ? AND "${p}MemberCode" = ? AND "${p}SubsystemCode" ${id.subsystem === undefined ? 'IS NULL' : '= ?'})`;
     };
-    if (q.client) {
-      const asClient = clientSide(q.client, 'client');
-      filter.push(`(${asClient} OR ${clientSide(q.client, 'service')})`);
-    }
-    if (q.serviceProvider) filter.push(clientSide(q.serviceProvider, 'service'));
-    const filterParams = params.slice();
+    if (q.client) filter.push(`(${party(q.client, 'client')} OR ${party(q.client, 'service')})`);
+    if (q.serviceProvider) filter.push(party(q.serviceProvider, 'service'));
     const columns = projection(q.client !== undefined, q.outputFields);
     const select = (extra: string, extraParams: (string | number)[], limit?: number) =>
       (this.db
