@@ -88,6 +88,7 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     spoolThresholdBytes: typeof values['spool-threshold-bytes'] === 'string' ? port(values['spool-threshold-bytes'], 0) : undefined,
     faultCodes: faultCodeStyle(values['fault-codes']),
     minClientVersion: typeof values['min-client-version'] === 'string' ? semverOf(values['min-client-version']) : undefined,
+    recordsAvailableOffsetSeconds: typeof values['opmonitor-records-offset'] === 'string' ? port(values['opmonitor-records-offset'], 0) : undefined,
     timestampingIntervalSeconds: typeof values['timestamping-interval'] === 'string' ? Number(values['timestamping-interval']) : undefined,
     serverLimits: serverLimitsOf(values),
     logger,

@@ -110,6 +110,7 @@ const OPTIONS = {
   'fault-codes': { type: 'string' },
   'min-client-version': { type: 'string' },
   'timestamping-interval': { type: 'string' },
+  'opmonitor-records-offset': { type: 'string' },
   'monitoring-port': { type: 'string' },
   'health-port': { type: 'string' },
   'signer-dir': { type: 'string' },
@@ -148,7 +149,7 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
                   [--monitoring-port 2080] [--remote-server-port 5500] [--remote-ocsp-port 5577]
                   [--max-message-bytes N (0: no limit)] [--max-soap-bytes N] [--spool-threshold-bytes N]
                   [--fault-codes camel|snake] [--min-client-version 7.6.0]
-                  [--timestamping-interval S] [--health-port 5588] [--health-cache-ms 2000]
+                  [--timestamping-interval S] [--health-port 5588] [--health-cache-ms 2000] [--opmonitor-records-offset 60]
                   ${SERVER_LIMITS_USAGE}
   xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>   the client proxy's own TLS certificate
 ${ADMIN_USAGE}

@@ -18,6 +18,7 @@ import { XrdError } from '../platform/errors.ts';
 import { restrictDatabaseFiles } from '../platform/files.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
 import { parseClientId, type ClientId } from '../protocol/identifiers.ts';
+import { HealthData } from './health-data.ts';
 import { RECORD_FIELDS, type OpMonitoringRecord } from './record.ts';
 
 export interface OpMonitorOptions {
@@ -36,9 +37,35 @@ export interface OpMonitorOptions {
   maxQueued?: number;
   /** Called for every stored record, e.g. ProxyMetrics.observe, so /metrics counts what is kept. */
   onStore?: (record: OpMonitoringRecord) => void;
+  /** Records in one getSecurityServerOperationalData answer (plus those of its last second). Default 10,000 (the reference's max-records-in-payload). */
+  maxRecordsInPayload?: number;
+  /** The period health data counts over. Default 600 s (the reference's health-statistics-period-seconds). */
+  healthStatisticsPeriodSeconds?: number;
   /** Clock for tests. */
   now?: () => number;
 }
+
+/** The search of getSecurityServerOperationalData (the reference's OperationalDataRecordManager.queryRecords). */
+export interface OperationalDataQuery {
+  /** monitoringDataTs (Unix seconds) from and to, both included. */
+  readonly recordsFrom: number;
+  readonly recordsTo: number;
+  /** Only records where this client is the client or the service provider; only the public fields then. */
+  readonly client?: ClientId;
+  /** Only records of this service provider. */
+  readonly serviceProvider?: ClientId;
+  /** The fields to return; empty for all. Names must be RECORD_FIELDS names. */
+  readonly outputFields: ReadonlySet<string>;
+}
+
+export interface OperationalDataAnswer {
+  readonly records: Partial<OpMonitoringRecord>[];
+  /** Set when records of the range were left out for the payload limit: ask again from here. */
+  readonly nextRecordsFrom?: number;
+}
+
+/** Fields only the server's owner and the central monitoring client get (OperationalDataOutputSpecFields). */
+const NON_PUBLIC_FIELDS = new Set(['securityServerInternalIp']);
 
 export interface OpMonitorQuery {
   /** Records whose request arrived at or after this time (Date or Unix ms). */
@@ -81,6 +108,7 @@ CREATE TABLE IF NOT EXISTS ${TABLE} (
   ${RECORD_FIELDS.map((f) => `"${f.name}" ${columnType[f.kind]}${f.name === 'securityServerType' || f.name === 'requestInTs' || f.name === 'succeeded' ? ' NOT NULL' : ''}`).join(',\n  ')}
 );
 CREATE INDEX IF NOT EXISTS ${TABLE}_time ON ${TABLE} ("requestInTs");
+CREATE INDEX IF NOT EXISTS ${TABLE}_stored ON ${TABLE} ("monitoringDataTs");
 CREATE INDEX IF NOT EXISTS ${TABLE}_client ON ${TABLE} ("clientXRoadInstance", "clientMemberClass", "clientMemberCode", "clientSubsystemCode", "requestInTs");
 CREATE INDEX IF NOT EXISTS ${TABLE}_service ON ${TABLE} ("serviceXRoadInstance", "serviceMemberClass", "serviceMemberCode", "serviceSubsystemCode", "serviceCode", "requestInTs");
 `;
@@ -95,6 +123,8 @@ export class OpMonitor {
   private written = 0;
   private dropped = 0;
   private closed = false;
+  /** What getSecurityServerHealthData reports: counted from the records stored since open. */
+  readonly health: HealthData;
 
   private constructor(
     private readonly db: Database.Database,
@@ -105,7 +135,10 @@ export class OpMonitor {
     private readonly maxQueued: number,
     private readonly onStore: ((record: OpMonitoringRecord) => void) | undefined,
     private readonly now: () => number,
+    private readonly maxRecordsInPayload: number,
+    healthStatisticsPeriodSeconds: number,
   ) {
+    this.health = new HealthData({ periodSeconds: healthStatisticsPeriodSeconds, now });
     this.insert = db.prepare(`INSERT INTO ${TABLE} (${RECORD_FIELDS.map((f) => `"${f.name}"`).join(', ')}) VALUES (${RECORD_FIELDS.map(() => '?').join(', ')})`);
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), 3_600_000).unref();
@@ -136,7 +169,7 @@ export class OpMonitor {
     } catch (err) {
       throw new XrdError('IOError', { reason: `cannot open operational monitoring database ${file}: ${(err as Error).message}` }, { cause: err });
     }
-    return new OpMonitor(db, log, retentionDays, options.flushIntervalMs ?? 250, options.batchSize ?? 256, options.maxQueued ?? 20_000, options.onStore, options.now ?? Date.now);
+    return new OpMonitor(db, log, retentionDays, options.flushIntervalMs ?? 250, options.batchSize ?? 256, options.maxQueued ?? 20_000, options.onStore, options.now ?? Date.now, options.maxRecordsInPayload ?? MAX_LIMIT, options.healthStatisticsPeriodSeconds ?? 600);
   }
 
   /**
@@ -159,6 +192,7 @@ export class OpMonitor {
     }
     const stored = record.monitoringDataTs === undefined ? { ...record, monitoringDataTs: Math.floor(this.now() / 1000) } : record;
     this.queue.push(stored);
+    this.health.observe(stored);
     this.onStore?.(stored);
     if (this.queue.length >= this.batchSize) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.flushIntervalMs);
@@ -228,6 +262,40 @@ export class OpMonitor {
     return (this.db.prepare(sql).all(...params) as Row[]).map(fromRow);
   }
 
+  /**
+   * The records of a getSecurityServerOperationalData query, by the time they were stored, as the
+   * reference selects them (OperationalDataRecordManager, OperationalDataRecordQuery): at most
+   * `maxRecordsInPayload` oldest first, but never half of a second — when the limit is reached the
+   * records of the last second are all included, and `nextRecordsFrom` is the next second when
+   * records of the range are left.
+   */
+  operationalData(q: OperationalDataQuery): OperationalDataAnswer {
+    this.flush();
+    // A party matches its identifier exactly: a member is not its subsystems (OperationalDataRecordQuery.getMemberCriterion).
+    const filter: string[] = [];
+    const filterParams: string[] = [];
+    const party = (id: ClientId, p: 'client' | 'service') => {
+      filterParams.push(id.instance, id.memberClass, id.memberCode, ...(id.subsystem !== undefined ? [id.subsystem] : []));
+      return `("${p}XRoadInstance" = ? AND "${p}MemberClass" = ? AND "${p}MemberCode" = ? AND "${p}SubsystemCode" ${id.subsystem === undefined ? 'IS NULL' : '= ?'})`;
+    };
+    if (q.client) filter.push(`(${party(q.client, 'client')} OR ${party(q.client, 'service')})`);
+    if (q.serviceProvider) filter.push(party(q.serviceProvider, 'service'));
+    const columns = projection(q.client !== undefined, q.outputFields);
+    const select = (extra: string, extraParams: (string | number)[], limit?: number) =>
+      (this.db
+        .prepare(`SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM ${TABLE} WHERE ${[extra, ...filter].join(' AND ')} ORDER BY "monitoringDataTs", id${limit !== undefined ? ` LIMIT ${limit}` : ''}`)
+        .all(...extraParams, ...filterParams) as Row[]).map(fromRow) as Partial<OpMonitoringRecord>[];
+    let records = select('"monitoringDataTs" BETWEEN ? AND ?', [q.recordsFrom, q.recordsTo], this.maxRecordsInPayload);
+    let nextRecordsFrom: number | undefined;
+    if (records.length === this.maxRecordsInPayload && records.length > 0) {
+      const last = records[records.length - 1]!.monitoringDataTs!;
+      records = records.filter((r) => r.monitoringDataTs !== last).concat(select('"monitoringDataTs" = ?', [last]));
+      if (last < q.recordsTo && select('"monitoringDataTs" BETWEEN ? AND ?', [last + 1, q.recordsTo], 1).length > 0) nextRecordsFrom = last + 1;
+    }
+    if (q.outputFields.size > 0 && !q.outputFields.has('monitoringDataTs')) for (const r of records) delete r.monitoringDataTs;
+    return nextRecordsFrom === undefined ? { records } : { records, nextRecordsFrom };
+  }
+
   /** Deletes records older than the retention period. Returns how many. */
   prune(): number {
     this.flush();
@@ -250,6 +318,16 @@ export class OpMonitor {
     if (this.queue.length > 0) this.log.error({ lost: this.queue.length }, 'operational monitoring records could not be written before close');
     this.db.close();
   }
+}
+
+/**
+ * The columns a query returns (OperationalDataRecordQuery.configureOutputFields): a filtered client
+ * never gets the non-public fields; monitoringDataTs is always read, for the payload limit.
+ */
+function projection(publicOnly: boolean, outputFields: ReadonlySet<string>): string[] {
+  const all = RECORD_FIELDS.map((f) => f.name as string);
+  const wanted = outputFields.size === 0 ? all : all.filter((f) => outputFields.has(f) || f === 'monitoringDataTs');
+  return publicOnly ? wanted.filter((f) => !NON_PUBLIC_FIELDS.has(f)) : wanted;
 }
 
 function toMs(t: Date | number, name: string): number {

@@ -182,6 +182,15 @@ function objectTypeOf(element: XmlElement, what: string): string {
 const CLIENT_PARTS = ['xRoadInstance', 'memberClass', 'memberCode', 'subsystemCode'];
 const SERVICE_PARTS = [...CLIENT_PARTS, 'serviceCode', 'serviceVersion'];
 
+/**
+ * A MEMBER or SUBSYSTEM identifier element outside the header (e.g. a query's `client`), read as
+ * strictly as the header's. @throws InvalidXml, InvalidClientIdentifier
+ */
+export function clientIdOfElement(element: XmlElement, what: string): ClientId {
+  const { instance, memberClass, memberCode, subsystem } = identifier(element, ['MEMBER', 'SUBSYSTEM'], what);
+  return { instance, memberClass, memberCode, ...(subsystem !== undefined ? { subsystem } : {}) };
+}
+
 /** A client or service identifier; for a service, its code and version too. */
 function identifier(element: XmlElement, objectTypes: readonly string[], what: string): ClientId & { serviceCode?: string; serviceVersion?: string } {
   const typeAttr = objectTypeOf(element, what);

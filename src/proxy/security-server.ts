@@ -78,6 +78,8 @@ export interface SecurityServerOptions {
   readonly minClientVersion?: string;
   /** Overrides the global configuration's timeStampingIntervalSeconds (tests, or a busier schedule). */
   readonly timestampingIntervalSeconds?: number;
+  /** Operational data younger than this is not given to getSecurityServerOperationalData yet (the reference's 60 s). */
+  readonly recordsAvailableOffsetSeconds?: number;
   /** How long one health evaluation answers for (2 s). */
   readonly healthCacheMs?: number;
   /** Timeouts and connection caps of every listener, each on its own (default PROXY_SERVER_LIMITS). */
@@ -167,7 +169,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     );
     closers.push(() => clientProxy.close());
     const serverProxy = await startServerProxy(
-      { ...common, peers, internalTls: () => internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
+      { ...common, peers, opMonitor, recordsAvailableOffsetSeconds: options.recordsAvailableOffsetSeconds, internalTls: () => internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
       { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls, limits },
     );
     closers.push(() => serverProxy.close());

@@ -19,15 +19,18 @@ import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import semver from 'semver';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
+import type { OpMonitor } from '../opmonitor/op-monitor.ts';
+import { answerQuery, isOpMonitoringQuery, queryFault } from '../opmonitor/queries.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
-import { readSoapFault, type SoapFault } from '../protocol/faults.ts';
-import { javaClientId, javaServerId, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
-import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type EncodedProxyMessage, type SoapContent } from '../protocol/proxy-message.ts';
+import { TEXT_XML_UTF8, readSoapFault, type SoapFault } from '../protocol/faults.ts';
+import { javaClientId, javaServerId, memberOf, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import { bodiesOf, decodeProxyMessage, encodeProxyMessage, randomLetters, type DecodedProxyMessage, type EncodedProxyMessage, type SoapContent } from '../protocol/proxy-message.ts';
 import { headerValue, restResponseParts, serviceRequestHeaders } from '../protocol/rest-message.ts';
-import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId } from '../protocol/soap-message.ts';
-import { readSoapPackage, soapPackagePieces } from '../protocol/soap-package.ts';
+import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
+import { readSoapPackage, soapPackagePieces, type SoapPackage } from '../protocol/soap-package.ts';
+import { memoryBody } from '../platform/spool.ts';
 import type { InternalTls } from '../serverconf/internal-tls.ts';
 import { findService, inGlobalGroup, isCallAllowed, localClient, serviceUrl, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
 import { ExchangeBodies, sendAnswer, type MessageSettings } from './exchange.ts';
@@ -52,6 +55,10 @@ export interface ServerProxyDeps {
   readonly minClientVersion?: string;
   /** The time configuration expiry, certificates and OCSP responses are checked for (tests pin it). */
   readonly now?: () => Date;
+  /** The operational monitoring store that answers pr-opmon queries to the owner; without it they are ordinary calls. */
+  readonly opMonitor?: OpMonitor;
+  /** The reference's op-monitor.records-available-timestamp-offset-seconds: records younger are not given yet (60). */
+  readonly recordsAvailableOffsetSeconds?: number;
 }
 
 export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions>; limits?: Partial<ServerLimits> }): Promise<{ readonly port: number; close(): Promise<void> }> {
@@ -183,13 +190,14 @@ class ServerExchange {
   }
 
   /** What the reference checks while reading: the server named, the provider hosted here, the caller's certificate. */
-  private checkRequestFor(client: ClientId, provider: ClientId, server: SecurityServerId | undefined, ocspResponses: readonly Buffer[]): void {
+  private checkRequestFor(client: ClientId, provider: ClientId, server: SecurityServerId | undefined, ocspResponses: readonly Buffer[], ownerQuery = false): void {
     try {
       const conf = this.deps.serverConf();
       if (server && !sameSecurityServerId(server, conf.serverId)) {
         throw new XrdError('InvalidSecurityServer', { reason: `Invalid security server identifier '${javaServerId(server)}' expected '${javaServerId(conf.serverId)}'` });
       }
-      if (!localClient(conf, provider)) throw new XrdError('UnknownMember', { reason: `Client '${javaClientId(provider)}' not found` });
+      // The owner is always a registered client of its server (the reference lists it in serverconf).
+      if (!ownerQuery && !localClient(conf, provider)) throw new XrdError('UnknownMember', { reason: `Client '${javaClientId(provider)}' not found` });
       this.deps.peers.verifyClient(this.req.socket as TLSSocket, client, ocspResponses);
     } catch (err) {
       throw readFailure(err);
@@ -203,13 +211,34 @@ class ServerExchange {
     Object.assign(facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
     const soapAction = failedReading(() => checkSoapAction(request.originalSoapAction));
     failedReading(() => checkRequestHeader(header));
-    this.checkRequestFor(header.client, header.service.provider, header.securityServer, request.ocspResponses);
-    const service = this.serviceFor(header.client, header.service, 'SOAP');
+    const owner = memberOf(deps.serverConf().serverId);
+    const query = deps.opMonitor !== undefined && isOpMonitoringQuery(header.service, owner);
+    this.checkRequestFor(header.client, header.service.provider, header.securityServer, request.ocspResponses, query);
+    // Queries are answered to anyone whose signature verifies: what each caller sees is decided
+    // by the query (OpMonitoringServiceHandlerImpl.shouldVerifyAccess is false).
+    const service = query ? undefined : this.serviceFor(header.client, header.service, 'SOAP');
     verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());
     const meta = { queryId: header.id, client: header.client, service: header.service, requestId: request.requestId };
     await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
 
-    const outgoing = soapPackagePieces(content, request.originalContentType);
+    const answered = service ? await this.callSoapService(service, content, request.originalContentType, soapAction) : this.answerQuery(content, header);
+    if ('fault' in answered) return encodeProxyMessage({ fault: answered.fault });
+    const message = serviceFailure(() => {
+      parseSoapHeader(answered.soap);
+      // The request hash goes in right after xrd:id, any the service wrote is dropped (pr-mess).
+      return withRequestHash(answered.soap, content.soap);
+    });
+    const signed = await deps.signing.sign(header.service.provider, { message, attachments: answered.attachments.map((a) => a.body) }, 'Server.ServerProxy');
+    const answer: SoapContent = { kind: 'soap', soap: message, contentType: answered.contentType, partHeaders: answered.partHeaders, attachments: answered.attachments };
+    await deps.recorder.log(answer, signed, { ...meta, response: true }, 'server');
+    facts.responseSize = message.length + answered.attachments.reduce((n, a) => n + a.body.size, 0);
+    return encodeProxyMessage({ content: answer, signature: signed, originalContentType: answered.packageContentType });
+  }
+
+  /** The provider's answer, or its fault (which goes back as it is, unsigned, as the reference sends it). */
+  private async callSoapService(service: ServiceConf, content: SoapContent, originalContentType: string | undefined, soapAction: string | undefined): Promise<SoapPackage | { fault: SoapFault }> {
+    const { deps } = this;
+    const outgoing = soapPackagePieces(content, originalContentType);
     const response = await this.call(service, new URL(service.url), {
       method: 'POST',
       headers: [['content-type', outgoing.contentType], ...(soapAction !== undefined ? [['soapaction', soapAction] as [string, string]] : [])],
@@ -231,18 +260,29 @@ class ServerExchange {
     });
     this.bodies.add(...pkg.attachments.map((a) => a.body));
     const serviceFault = readSoapFault(pkg.soap);
-    // A fault from the service goes back as it is, unsigned, as the reference sends it.
-    if (serviceFault) return encodeProxyMessage({ fault: serviceFault });
-    const message = serviceFailure(() => {
-      parseSoapHeader(pkg.soap);
-      // The request hash goes in right after xrd:id, any the service wrote is dropped (pr-mess).
-      return withRequestHash(pkg.soap, content.soap);
-    });
-    const signed = await deps.signing.sign(header.service.provider, { message, attachments: pkg.attachments.map((a) => a.body) }, 'Server.ServerProxy');
-    const answer: SoapContent = { kind: 'soap', soap: message, contentType: pkg.contentType, partHeaders: pkg.partHeaders, attachments: pkg.attachments };
-    await deps.recorder.log(answer, signed, { ...meta, response: true }, 'server');
-    facts.responseSize = message.length + pkg.attachments.reduce((n, a) => n + a.body.size, 0);
-    return encodeProxyMessage({ content: answer, signature: signed, originalContentType: pkg.packageContentType });
+    return serviceFault ? { fault: serviceFault } : pkg;
+  }
+
+  /**
+   * A pr-opmon query answered from our store, in place of the reference's monitoring daemon (which
+   * its server proxy calls over HTTP); a refused query is the daemon's fault, passed on unsigned.
+   */
+  private answerQuery(content: SoapContent, header: SoapHeader): SoapPackage | { fault: SoapFault } {
+    const { deps } = this;
+    const global = deps.globalConf();
+    try {
+      const answer = answerQuery(content.soap, header, deps.opMonitor!, {
+        serverOwner: (server) => global.securityServer(server)?.owner,
+        monitoringClient: global.extensions.monitoringClient,
+      }, { recordsAvailableOffsetSeconds: deps.recordsAvailableOffsetSeconds });
+      const attachments = answer.attachments.map((a) => ({ contentType: a.contentType, headers: a.headers, body: memoryBody(a.body) }));
+      const packaged = attachments.length > 0;
+      return { kind: 'soap', soap: answer.soap, contentType: TEXT_XML_UTF8, attachments, packaged, packageContentType: packaged ? `multipart/related; type="text/xml"; charset=UTF-8; boundary=xatt${randomLetters(30)}` : TEXT_XML_UTF8 };
+    } catch (err) {
+      const fault = queryFault(err, deps.settings.faultCodes);
+      deps.logger.info({ faultCode: fault.faultCode, errorId: fault.detail, queryId: header.id }, 'operational monitoring query refused');
+      return { fault };
+    }
   }
 
   private async rest(request: DecodedProxyMessage): Promise<EncodedProxyMessage> {

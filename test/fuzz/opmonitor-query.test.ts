@@ -1,0 +1,46 @@
+/**
+ * pr-opmon query bodies (src/opmonitor/queries.ts): mutations of the reference's own requests
+ * (../shared/xroad-vectors/opmonitor) that still have a header the proxy accepts are answered or
+ * refused with Client.InvalidRequest — never another error, never a crash.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { OpMonitor } from '../../src/opmonitor/op-monitor.ts';
+import { answerQuery } from '../../src/opmonitor/queries.ts';
+import { XrdError } from '../../src/platform/errors.ts';
+import { parseSoapHeader, type SoapHeader } from '../../src/protocol/soap-message.ts';
+import { FUZZ_TIMEOUT, fuzzRuns, mutated, vector } from './fuzz.ts';
+
+const store = OpMonitor.open(join(mkdtempSync(join(tmpdir(), 'xrd-fuzz-opmon-')), 'op.db'));
+afterAll(() => store.close());
+
+const ALPHABET = [...'<>/:="-0123456789 \n'].map((c) => c.charCodeAt(0));
+
+describe('pr-opmon query bodies', () => {
+  it.each(['operationaldata.request', 'healthdata.request'])(
+    'a mutated %s is answered or refused with Client.InvalidRequest only',
+    (name) => {
+      fc.assert(
+        fc.property(mutated(vector('opmonitor', name), ALPHABET), (request) => {
+          let header: SoapHeader;
+          try {
+            header = parseSoapHeader(request);
+          } catch {
+            return; // the proxy refuses it before it is a query
+          }
+          try {
+            answerQuery(request, header, store, { serverOwner: () => undefined });
+          } catch (err) {
+            expect(err).toBeInstanceOf(XrdError);
+            expect((err as XrdError).faultCode).toBe('Client.InvalidRequest');
+          }
+        }),
+        fuzzRuns(300),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
+});
