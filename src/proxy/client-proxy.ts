@@ -14,6 +14,7 @@ import type { AddressInfo, Server } from 'node:net';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { LIST_CLIENTS, listClients } from '../metaservice/list-clients.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
@@ -122,6 +123,9 @@ interface Answer {
 async function handle(deps: ClientProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = Date.now();
   const path = req.url ?? '/';
+  // The metaservices the client proxy answers from global configuration (the reference's MetadataHandler: GET only).
+  const [target, query = ''] = path.split('?', 2) as [string, string?];
+  if (req.method === 'GET' && target === `/${LIST_CLIENTS}`) return answerListClients(deps, req, res, query);
   const kind = path.startsWith('/r1/') ? 'rest' : path === '/' || path.startsWith('/?') ? 'soap' : undefined;
   const bodies = new ExchangeBodies();
   const exchange = new ClientExchange(deps, req, kind ?? 'rest', bodies);
@@ -136,6 +140,20 @@ async function handle(deps: ClientProxyDeps, req: IncomingMessage, res: ServerRe
     req.resume();
   }
   sendAnswer(res, answer.status, headers, answer.pieces, () => bodies.dispose());
+}
+
+/** `GET /listClients` (MetadataClientRequestProcessor); a failure is a SOAP fault, as the reference reports it. */
+function answerListClients(deps: ClientProxyDeps, req: IncomingMessage, res: ServerResponse, query: string): void {
+  let answer: Answer;
+  try {
+    const list = listClients(deps.globalConf(), query, req.headersDistinct.accept ?? []);
+    answer = { status: 200, headers: [['content-type', list.contentType]], pieces: [list.body] };
+  } catch (err) {
+    const reply = soapFaultReply(faultFor(err, 'Server.ClientProxy', deps.logger, undefined, deps.settings.faultCodes));
+    answer = { status: reply.status, headers: Object.entries(reply.headers), pieces: [reply.body] };
+  }
+  req.resume();
+  sendAnswer(res, answer.status, answer.headers, answer.pieces, () => undefined);
 }
 
 const isConnections = new WeakMap<TLSSocket, IsConnection>();
