@@ -167,8 +167,7 @@ describe('SOAP metaservices (MetadataServiceHandlerImpl)', () => {
 
   it('shouldThrowRuntimeExWhenWsdlUrlNotOk200: internal_error "Received HTTP error: 403 - Forbidden"', async () => {
     const request = queryFile('getWsdl.query');
-    const ctx = context();
-    ctx.fetchDescription = async () => ({ status: 403, reason: 'Forbidden', body: Buffer.alloc(0) });
+    const ctx = { ...context(), fetchDescription: async () => ({ status: 403, reason: 'Forbidden', body: Buffer.alloc(0) }) };
     const err = await thrown(() => answerSoapMetaservice(request, parseSoapHeader(request), ctx));
     expect([err.code, err.details.reason]).toEqual(['InternalError', 'Received HTTP error: 403 - Forbidden']);
   });
