@@ -6,11 +6,14 @@
  * the REST ones (pr-mrest) the same way. The provider's description server is the harness's
  * dummy service, over HTTP. 7.8's fault codes (`--fault-codes snake`), as the README prints them.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { WSDL_ENDPOINT_ADDRESS } from '../../src/metaservice/wsdl.ts';
+import { readZip } from '../../src/platform/zip.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from '../../src/protocol/namespaces.ts';
 import { parseSoapHeader } from '../../src/protocol/soap-message.ts';
@@ -147,6 +150,27 @@ describe('GET /listClients on the client proxy (GetListClientsMessage)', () => {
     expect([answer.status, answer.headers['content-type']]).toEqual([200, 'application/json; charset=utf-8']);
     const json = JSON.parse(answer.body.toString('utf8')) as { member: unknown[] };
     expect(json.member[1]).toEqual({ id: { member_class: 'BUSINESS', member_code: 'producer', object_type: 'SUBSYSTEM', subsystem_code: 'SUB', xroad_instance: 'EE' }, name: 'Producer' });
+  });
+});
+
+describe('GET /verificationconf on the client proxy (AsicContainerClientRequestProcessor)', () => {
+  it('assertVerificationConfiguration: application/zip, verificationconf.zip; unpacked, a configuration directory the container verifier (xrd asic verify --conf) loads', async () => {
+    const answer = await get('/verificationconf');
+    expect([answer.status, answer.headers['content-type'], answer.headers['content-disposition']]).toEqual([200, 'application/zip', 'filename="verificationconf.zip"']);
+    const entries = readZip(answer.body);
+    expect(entries.map((e) => e.name)).toEqual(['verificationconf/EE/shared-params.xml', 'verificationconf/EE/shared-params.xml.metadata', 'verificationconf/instance-identifier']);
+    expect(JSON.parse(entries[1]!.data.toString('utf8'))).toEqual({ configurationVersion: expect.stringMatching(/^\d+$/) });
+    const dir = mkdtempSync(join(tmpdir(), 'xrd-verificationconf-'));
+    try {
+      for (const e of entries) {
+        mkdirSync(dirname(join(dir, e.name)), { recursive: true });
+        writeFileSync(join(dir, e.name), e.data);
+      }
+      const conf = loadGlobalConf(join(dir, 'verificationconf'));
+      expect([conf.instanceIdentifier, conf.members('EE').length]).toEqual(['EE', 5]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -6,7 +6,8 @@
  * GetWSDLMessage, GetListClientsMessage. The description server is a fake here (a function);
  * test/conformance/metaservices.test.ts fetches over HTTP through both security servers.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
@@ -15,7 +16,9 @@ import { anonymiseOpenapi, openapiFiletype } from '../../src/metaservice/openapi
 import { answerRestMetaservice } from '../../src/metaservice/rest-metaservices.ts';
 import { answerSoapMetaservice, type FetchedDescription, type MetaserviceContext } from '../../src/metaservice/soap-metaservices.ts';
 import { WSDL_ENDPOINT_ADDRESS, overwriteSoapAddress } from '../../src/metaservice/wsdl.ts';
+import { verificationConf } from '../../src/metaservice/verification-conf.ts';
 import { XrdError } from '../../src/platform/errors.ts';
+import { readZip } from '../../src/platform/zip.ts';
 import { parseClientId, type ClientId } from '../../src/protocol/identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from '../../src/protocol/namespaces.ts';
 import { parseSoapHeader } from '../../src/protocol/soap-message.ts';
@@ -309,5 +312,35 @@ describe('GET /listClients (MetadataClientRequestProcessor)', () => {
     expect(listClients(global, '', []).body.toString()).toBe(listClients(global, 'xRoadInstance=DEV', []).body.toString());
     expect(listClients(global, 'xRoadInstance=%20', []).body.toString()).toBe(listClients(global, 'xRoadInstance=DEV', []).body.toString());
     expect(JSON.parse(listClients(global, 'xRoadInstance=EE', ['application/json']).body.toString())).toEqual({ member: [] });
+  });
+});
+
+describe('GET /verificationconf (AsicContainerClientRequestProcessor.handleVerificationConfRequest)', () => {
+  const entries = (zip: Buffer) => readZip(zip).map((e) => [e.name, e.data.toString('utf8')]);
+
+  it('assertVerificationConfiguration: each instance\'s shared-params.xml as it is, metadata with only the configuration version, then instance-identifier', () => {
+    const dir = join(VECTORS, 'globalconf');
+    expect(entries(verificationConf(dir))).toEqual([
+      ['verificationconf/DEV/shared-params.xml', readFileSync(join(dir, 'DEV', 'shared-params.xml'), 'utf8')],
+      ['verificationconf/DEV/shared-params.xml.metadata', '{"configurationVersion":"3"}'],
+      ['verificationconf/instance-identifier', 'DEV'],
+    ]);
+  });
+
+  it('the instance is the one the metadata names (a downloaded part\'s), private parameters and other files left out', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xrd-verificationconf-'));
+    try {
+      cpSync(join(VECTORS, 'globalconf'), dir, { recursive: true });
+      writeFileSync(join(dir, 'DEV', 'shared-params.xml.metadata'), JSON.stringify({ contentIdentifier: 'SHARED-PARAMETERS', instanceIdentifier: 'DEV', configurationVersion: 3, expirationDate: '2020-01-01T00:00:00Z' }));
+      writeFileSync(join(dir, 'DEV', 'private-params.xml'), '<private/>');
+      writeFileSync(join(dir, 'DEV', 'private-params.xml.metadata'), JSON.stringify({ contentIdentifier: 'PRIVATE-PARAMETERS', instanceIdentifier: 'DEV' }));
+      expect(entries(verificationConf(dir)).map(([name, data]) => (name!.endsWith('.metadata') ? `${name} ${data}` : name))).toEqual([
+        'verificationconf/DEV/shared-params.xml',
+        'verificationconf/DEV/shared-params.xml.metadata {"configurationVersion":"3"}',
+        'verificationconf/instance-identifier',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
