@@ -93,11 +93,13 @@ async function getWsdl(envelope: XmlElement, provider: ClientId, ctx: Metaservic
   const fetched = await ctx.fetchDescription(description.url, service);
   if (fetched.status !== 200) throw new XrdError('InternalError', { reason: `Received HTTP error: ${fetched.status} - ${fetched.reason}` });
   const wsdl = overwriteSoapAddress(fetched.body, undefined, ctx.maxDescriptionBytes);
-  // The reference's SoapUtils.toResponse: the request's body element renamed `…Response`, its content kept.
-  const p = operation.prefix === '' ? '' : `${operation.prefix}:`;
-  const body = `<${p}${operation.localName}Response>${operation.children.map((n) => (n.kind === 'element' ? canonicalize(n) : n.kind === 'text' ? escapeXml(n.value) : '')).join('')}</${p}${operation.localName}Response>`;
+  // The reference's SoapUtils.toResponse: the request's body element renamed `…Response` in its
+  // namespace (declared on it), its content kept (canonical, so each child declares what it uses).
+  const name = `${operation.prefix === '' ? '' : `${operation.prefix}:`}${operation.localName}Response`;
+  const xmlns = operation.prefix === '' ? 'xmlns' : `xmlns:${operation.prefix}`;
+  const content = operation.children.map((n) => (n.kind === 'element' ? canonicalize(n) : n.kind === 'text' ? escapeXml(n.value) : '')).join('');
   return {
-    soap: responseEnvelope(envelope, body, operation),
+    soap: responseEnvelope(envelope, `<${name} ${xmlns}="${escapeXml(operation.namespace)}">${content}</${name}>`),
     packageContentType: `multipart/related; type="text/xml"; charset=UTF-8; boundary=xroad${randomLetters(30)}`,
     attachments: [{ contentType: 'text/xml', headers: [['content-transfer-encoding', 'binary'], ['content-id', `<wsdl=${randomUUID()}@x-road.eu>`]], body: wsdl }],
   };
@@ -108,29 +110,12 @@ function optionalText(parent: XmlElement, name: string): string | undefined {
   return e && textOf(e);
 }
 
-/**
- * The request's envelope with its header as it came (canonical form) and `body` as the Body's
- * content. `bodyScope`, when given, is an element whose in-scope namespaces the body's prefixes
- * may use: they are declared on the Body.
- */
-function responseEnvelope(envelope: XmlElement, body: string, bodyScope?: XmlElement): Buffer {
+/** The request's envelope with its header as it came (canonical form: every namespace it uses declared in it) and `body` as the Body's content. */
+function responseEnvelope(envelope: XmlElement, body: string): Buffer {
   const header = child(envelope, SOAP_ENV_NS, 'Header')!;
   const p = envelope.prefix === '' ? '' : `${envelope.prefix}:`;
   const xmlns = envelope.prefix === '' ? 'xmlns' : `xmlns:${envelope.prefix}`;
-  const scope = bodyScope ? namespaceDeclarations(bodyScope, envelope.prefix) : '';
-  return Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><${p}Envelope ${xmlns}="${SOAP_ENV_NS}">${canonicalize(header)}<${p}Body${scope}>${body}</${p}Body></${p}Envelope>`, 'utf8');
-}
-
-/** Every namespace in scope at `element` (nearest declaration wins), as attributes; the envelope's own prefix is left out. */
-function namespaceDeclarations(element: XmlElement, envelopePrefix: string): string {
-  const seen = new Map<string, string>();
-  for (let e: XmlElement | undefined = element; e; e = e.parent) {
-    for (const [prefix, uri] of e.namespaceDeclarations) if (!seen.has(prefix)) seen.set(prefix, uri);
-  }
-  return [...seen]
-    .filter(([prefix]) => prefix !== envelopePrefix)
-    .map(([prefix, uri]) => ` ${prefix === '' ? 'xmlns' : `xmlns:${prefix}`}="${escapeXml(uri)}"`)
-    .join('');
+  return Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><${p}Envelope ${xmlns}="${SOAP_ENV_NS}">${canonicalize(header)}<${p}Body>${body}</${p}Body></${p}Envelope>`, 'utf8');
 }
 
 /** `xroad:listMethodsResponse` / `xroad:allowedMethodsResponse` (service-metainfo.xsd MethodListType). */

@@ -6,7 +6,9 @@
  * reads the request as it arrives (attachments and REST bodies into the spool), checks the calling
  * server's authentication certificate, that the request is for this server and a client it hosts,
  * that the service exists and the caller may use it, verifies the signature, calls the provider's
- * information system, signs its response with the provider member's key and logs both.
+ * information system, signs its response with the provider member's key and logs both. The
+ * metaservices (listMethods, allowedMethods, getWsdl, REST getOpenAPI) it answers itself
+ * (src/metaservice).
  *
  * Codes follow the reference: what goes wrong while reading the request — the message itself, the
  * security server it names, the provider, the caller's certificate — and everything about the
@@ -19,18 +21,18 @@ import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import semver from 'semver';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { answerRestMetaservice, isRestMetaservice } from '../metaservice/rest-metaservices.ts';
+import { answerSoapMetaservice, isSoapMetaservice, type FetchedDescription, type MetaserviceContext } from '../metaservice/soap-metaservices.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
+import { memoryBody, readBounded } from '../platform/spool.ts';
 import { TEXT_XML_UTF8, readSoapFault, type SoapFault } from '../protocol/faults.ts';
 import { javaClientId, javaServerId, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type EncodedProxyMessage, type RestContent, type SoapContent } from '../protocol/proxy-message.ts';
 import { headerValue, restResponseParts, serviceRequestHeaders } from '../protocol/rest-message.ts';
-import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId } from '../protocol/soap-message.ts';
+import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
 import { readSoapPackage, soapPackagePieces } from '../protocol/soap-package.ts';
-import { answerRestMetaservice, isRestMetaservice } from '../metaservice/rest-metaservices.ts';
-import { answerSoapMetaservice, isSoapMetaservice, type FetchedDescription, type MetaserviceContext } from '../metaservice/soap-metaservices.ts';
-import { memoryBody, readBounded } from '../platform/spool.ts';
 import type { InternalTls } from '../serverconf/internal-tls.ts';
 import { findService, inGlobalGroup, isCallAllowed, localClient, serviceUrl, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
 import { ExchangeBodies, sendAnswer, type MessageSettings } from './exchange.ts';
@@ -283,7 +285,7 @@ class ServerExchange {
    * (MetadataServiceHandlerImpl: no access check, the signature verified and both messages
    * logged and the answer signed like any other).
    */
-  private async soapMetaservice(request: DecodedProxyMessage, header: NonNullable<DecodedProxyMessage['soapHeader']>): Promise<EncodedProxyMessage> {
+  private async soapMetaservice(request: DecodedProxyMessage, header: SoapHeader): Promise<EncodedProxyMessage> {
     const { deps, facts } = this;
     const content = request.content as SoapContent;
     verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());

@@ -144,6 +144,13 @@ describe('SOAP metaservices (MetadataServiceHandlerImpl)', () => {
     for (const a of addresses) expect(a.attributes.find((x) => x.name === 'location')!.value).toBe(WSDL_ENDPOINT_ADDRESS);
   });
 
+  it('getWsdl with the body in a default namespace: the response element stays in the request element\'s namespace', async () => {
+    const request = Buffer.from(queryFile('getWsdl.query').toString('utf8').replace(/<xroad:getWsdl>[\s\S]*<\/xroad:getWsdl>/, '<getWsdl xmlns="http://x-road.eu/xsd/xroad.xsd"><serviceCode>getRandom</serviceCode></getWsdl>'));
+    const answer = await answerSoapMetaservice(request, parseSoapHeader(request), context({ [WSDL_URL]: { body: file('wsdl.wsdl') } }));
+    const response = childElements(child(parseXml(answer.soap), SOAP_ENV_NS, 'Body')!)[0]!;
+    expect([response.namespace, response.localName, textOf(child(response, XROAD_NS, 'serviceCode')!)]).toEqual([XROAD_NS, 'getWsdlResponse', 'getRandom']);
+  });
+
   it('getWsdlShouldModifyOnlyEndpointAddress: replacing soap:address with its own value leaves the WSDL identical; replacing it changes nothing else', () => {
     const original = file('wsdl.wsdl');
     const canonical = (xml: Buffer | string) => canonicalizeDocument(parseXmlDocument(xml), { exclusive: false, comments: true });
