@@ -22,7 +22,7 @@ import { readZip } from '../../src/platform/zip.ts';
 import { parseClientId, type ClientId } from '../../src/protocol/identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from '../../src/protocol/namespaces.ts';
 import { parseSoapHeader } from '../../src/protocol/soap-message.ts';
-import { parseServerConf, type ServerConf } from '../../src/serverconf/server-conf.ts';
+import { descriptionOf, parseServerConf, serializeServerConf, type ServerConf } from '../../src/serverconf/server-conf.ts';
 import { canonicalizeDocument } from '../../src/xml/c14n.ts';
 import { child, childElements, parseXml, parseXmlDocument, textOf, type XmlElement } from '../../src/xml/xml-tree.ts';
 import { VECTORS } from '../support/vectors.ts';
@@ -349,5 +349,30 @@ describe('GET /verificationconf (AsicContainerClientRequestProcessor.handleVerif
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('serverconf.json: a service\'s description (docs/proxy.md)', () => {
+  const withService = (service: object) => JSON.stringify({ serverId: 'EE/BUSINESS/producer/ss1', clients: [{ id: 'EE/BUSINESS/producer', services: [{ code: 'x', url: 'http://is.example/', ...service }] }] });
+  const refusal = (service: object) => {
+    try {
+      parseServerConf(withService(service));
+    } catch (err) {
+      return [(err as XrdError).code, (err as XrdError).message];
+    }
+    return undefined;
+  };
+
+  it('refuses a description type that does not fit the service, or one without a URL, naming the field', () => {
+    expect(refusal({ description: { type: 'OPENAPI3', url: 'http://d.example/a.json' } })).toEqual(['InvalidConfiguration', 'Invalid configuration: serverconf.json: clients[0].services[0].description.type must be WSDL for a SOAP service']);
+    expect(refusal({ type: 'REST', description: { type: 'WSDL', url: 'http://d.example/a.wsdl' } })?.[1]).toContain('description.type must be OPENAPI3 or REST for a REST service');
+    expect(refusal({ description: { type: 'WSDL' } })?.[1]).toContain('clients[0].services[0].description.url is not a URL');
+  });
+
+  it('keeps it through serialisation, and the defaults stand without one', () => {
+    const conf = parseServerConf(withService({ description: { type: 'WSDL', url: 'http://d.example/a.wsdl' } }));
+    expect(parseServerConf(serializeServerConf(conf)).clients[0]!.services[0]!.description).toEqual({ type: 'WSDL', url: 'http://d.example/a.wsdl' });
+    expect(descriptionOf(parseServerConf(withService({})).clients[0]!.services[0]!)).toEqual({ type: 'WSDL' });
+    expect(descriptionOf(parseServerConf(withService({ type: 'REST' })).clients[0]!.services[0]!)).toEqual({ type: 'REST', url: 'http://is.example/' });
   });
 });
