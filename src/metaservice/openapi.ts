@@ -27,14 +27,20 @@ export function openapiFiletype(contentTypes: readonly string[], url: string): O
  */
 export function anonymiseOpenapi(document: Buffer, filetype: OpenapiFiletype, descriptionUrl: string): Buffer {
   if (filetype === 'YAML') throw new XrdError('InternalError', { reason: `Failed overwriting origin URL for the openapi servers for ${descriptionUrl}: YAML descriptions are not supported yet` });
+  const failed = () => new XrdError('InternalError', { reason: `Failed overwriting origin URL for the openapi servers for ${descriptionUrl}` });
   let tree: unknown;
   try {
     tree = JSON.parse(document.toString('utf8'));
   } catch {
-    throw new XrdError('InternalError', { reason: `Failed overwriting origin URL for the openapi servers for ${descriptionUrl}` });
+    throw failed();
   }
   anonymise(tree);
-  return Buffer.from(JSON.stringify(tree), 'utf8');
+  try {
+    return Buffer.from(JSON.stringify(tree), 'utf8');
+  } catch {
+    // Nesting deeper than the stack allows (JSON.parse takes it, JSON.stringify recurses).
+    throw failed();
+  }
 }
 
 function anonymise(tree: unknown): void {

@@ -258,6 +258,11 @@ describe('REST metaservices (RestMetadataServiceHandlerImpl)', () => {
     expect([err?.code, err?.details.reason]).toEqual(['InternalError', 'Incompatible openapi version. Openapi version 3 or greater expected. Given openapi document is of version "2.5.0"']);
   });
 
+  it('attack: a document nested deeper than the stack allows is refused with internal_error, not a crash', () => {
+    const deep = Buffer.from(`{"openapi":"3.0.0","x":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`);
+    expect(() => anonymiseOpenapi(deep, 'JSON', 'http://x/a.json')).toThrow(expect.objectContaining({ code: 'InternalError' }));
+  });
+
   it.todo('shouldOverrideServerUrlsForYaml and shouldDetectUnsupportedOpenapiVersion on petstore.yaml / openapi_incompatible_version.yaml: needs a YAML parser and writer (none among our dependencies)');
 
   it('a YAML description is refused (internal_error), not handed out with its origins', async () => {
