@@ -203,6 +203,10 @@ Try (seed 003's commands, from ${is}):
   curl -k -d @getRandom.xml --header "Content-Type: text/xml" -X POST ${i.consumer.httpsUrl}/        # no certificate: SslAuthenticationFailed
   curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" ${i.consumer.httpsUrl}/r1/${service}/rest-test/random
   curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" "${i.consumer.httpsUrl}/r1/${service}/rest-test/hello?name=X-Road"
+Metaservices (docs/metaservices.md):
+  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" ${i.consumer.httpsUrl}/r1/${service}/listMethods
+  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" "${i.consumer.httpsUrl}/r1/${service}/getOpenAPI?serviceCode=rest-test"
+  curl -k -H "Accept: application/json" ${i.consumer.httpsUrl}/listClients
 Message containers: npx xrd asic export <queryId> --db ${join(i.consumer.proxyDataDir, 'messagelog.db')} --out /tmp && npx xrd asic verify /tmp/<file>.asice --conf ${i.pki.globalConfDir}
 `;
 }

@@ -358,9 +358,9 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
       services: [
         // Also every security server owner: the central server adds a newly registered server's owner
         // to this group, so ss3's owner can call once MEMBER_01 is done.
-        { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed: [...allowed, `GLOBALGROUP:${inst}/security-server-owners`] },
-        { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed },
-        { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed },
+        { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed: [...allowed, `GLOBALGROUP:${inst}/security-server-owners`], description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
+        { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed, description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
+        { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed, description: { type: 'OPENAPI3', url: `${servicesUrl}/rest-test/openapi.json` } },
       ],
     },
     ...others.map((c): LocalClient => ({ id: client(c), connectionType: 'HTTP', isCerts: [], services: [] })),

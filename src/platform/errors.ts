@@ -129,7 +129,7 @@ export const ERROR_CODES = {
   InvalidClientIdentifier: { message: '{reason}', httpStatus: 400 },
   InvalidRequest: { message: '{reason}', httpStatus: 400 },
   MessageTooLarge: { message: 'Message of more than {limit} bytes refused', httpStatus: 413 },
-  UnknownService: { message: 'Unknown service: {service}', httpStatus: 404 },
+  UnknownService: { message: '{reason}', httpStatus: 404 },
   AccessDenied: { message: 'Request is not allowed: {service}', httpStatus: 403 },
   ServiceFailed: { message: 'Service {service} failed: {reason}', httpStatus: 502 },
   InconsistentResponse: { message: 'Response from the service does not match the request: {reason}', httpStatus: 500 },

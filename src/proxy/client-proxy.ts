@@ -14,6 +14,8 @@ import type { AddressInfo, Server } from 'node:net';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { LIST_CLIENTS, listClients } from '../metaservice/list-clients.ts';
+import { VERIFICATIONCONF, VERIFICATIONCONF_HEADERS, verificationConf } from '../metaservice/verification-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
@@ -47,6 +49,8 @@ export interface ClientProxyDeps {
   readonly recorder: MessageRecorder;
   readonly logger: Logger;
   readonly settings: MessageSettings;
+  /** The global configuration directory, for `GET /verificationconf`; without it that is not served. */
+  readonly globalConfDir?: string;
 }
 
 export interface ClientProxyListeners {
@@ -122,6 +126,13 @@ interface Answer {
 async function handle(deps: ClientProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = Date.now();
   const path = req.url ?? '/';
+  // The metaservices the client proxy answers from global configuration (the reference's MetadataHandler: GET only).
+  const [target, query = ''] = path.split('?', 2) as [string, string?];
+  if (req.method === 'GET' && target === `/${LIST_CLIENTS}`) return answerMetaservice(deps, req, res, () => listClientsAnswer(deps, req, query));
+  if (req.method === 'GET' && target === `/${VERIFICATIONCONF}` && deps.globalConfDir !== undefined) {
+    const dir = deps.globalConfDir;
+    return answerMetaservice(deps, req, res, () => ({ status: 200, headers: VERIFICATIONCONF_HEADERS, pieces: [verificationConf(dir)] }), 500);
+  }
   const kind = path.startsWith('/r1/') ? 'rest' : path === '/' || path.startsWith('/?') ? 'soap' : undefined;
   const bodies = new ExchangeBodies();
   const exchange = new ClientExchange(deps, req, kind ?? 'rest', bodies);
@@ -136,6 +147,29 @@ async function handle(deps: ClientProxyDeps, req: IncomingMessage, res: ServerRe
     req.resume();
   }
   sendAnswer(res, answer.status, headers, answer.pieces, () => bodies.dispose());
+}
+
+/**
+ * A metaservice the client proxy answers from configuration (`GET /listClients`, `GET
+ * /verificationconf`); a failure is a SOAP fault, with `failureStatus` (the reference answers
+ * 500 for /verificationconf).
+ */
+function answerMetaservice(deps: ClientProxyDeps, req: IncomingMessage, res: ServerResponse, answer: () => Answer, failureStatus = 200): void {
+  let reply: Answer;
+  try {
+    reply = answer();
+  } catch (err) {
+    const fault = soapFaultReply(faultFor(err, 'Server.ClientProxy', deps.logger, undefined, deps.settings.faultCodes));
+    reply = { status: failureStatus, headers: Object.entries(fault.headers), pieces: [fault.body] };
+  }
+  req.resume();
+  sendAnswer(res, reply.status, reply.headers, reply.pieces, () => undefined);
+}
+
+/** `GET /listClients` (MetadataClientRequestProcessor). */
+function listClientsAnswer(deps: ClientProxyDeps, req: IncomingMessage, query: string): Answer {
+  const list = listClients(deps.globalConf(), query, req.headersDistinct.accept ?? []);
+  return { status: 200, headers: [['content-type', list.contentType]], pieces: [list.body] };
 }
 
 const isConnections = new WeakMap<TLSSocket, IsConnection>();

@@ -164,7 +164,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const closers: (() => Promise<void>)[] = [];
   try {
     const clientProxy = await startClientProxy(
-      { ...common, providers, logger: logger.child({ component: 'clientproxy' }) },
+      { ...common, providers, globalConfDir: options.globalConfDir, logger: logger.child({ component: 'clientproxy' }) },
       { host: options.clientAddress, httpPort: options.ports.http, httpsPort: options.ports.https, internalTls, limits },
     );
     closers.push(() => clientProxy.close());

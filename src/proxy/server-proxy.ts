@@ -6,7 +6,9 @@
  * reads the request as it arrives (attachments and REST bodies into the spool), checks the calling
  * server's authentication certificate, that the request is for this server and a client it hosts,
  * that the service exists and the caller may use it, verifies the signature, calls the provider's
- * information system, signs its response with the provider member's key and logs both.
+ * information system, signs its response with the provider member's key and logs both. The
+ * metaservices (listMethods, allowedMethods, getWsdl, REST getOpenAPI) it answers itself
+ * (src/metaservice).
  *
  * Codes follow the reference: what goes wrong while reading the request — the message itself, the
  * security server it names, the provider, the caller's certificate — and everything about the
@@ -19,18 +21,20 @@ import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import semver from 'semver';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { answerRestMetaservice, isRestMetaservice } from '../metaservice/rest-metaservices.ts';
+import { answerSoapMetaservice, isSoapMetaservice, type FetchedDescription, type MetaserviceContext } from '../metaservice/soap-metaservices.ts';
 import type { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { answerQuery, isOpMonitoringQuery, queryFault } from '../opmonitor/queries.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
+import { memoryBody, readBounded } from '../platform/spool.ts';
 import { TEXT_XML_UTF8, readSoapFault, type SoapFault } from '../protocol/faults.ts';
 import { javaClientId, javaServerId, memberOf, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
-import { bodiesOf, decodeProxyMessage, encodeProxyMessage, randomLetters, type DecodedProxyMessage, type EncodedProxyMessage, type SoapContent } from '../protocol/proxy-message.ts';
+import { bodiesOf, decodeProxyMessage, encodeProxyMessage, randomLetters, type DecodedProxyMessage, type EncodedProxyMessage, type RestContent, type SoapContent } from '../protocol/proxy-message.ts';
 import { headerValue, restResponseParts, serviceRequestHeaders } from '../protocol/rest-message.ts';
 import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
 import { readSoapPackage, soapPackagePieces, type SoapPackage } from '../protocol/soap-package.ts';
-import { memoryBody } from '../platform/spool.ts';
 import type { InternalTls } from '../serverconf/internal-tls.ts';
 import { findService, inGlobalGroup, isCallAllowed, localClient, serviceUrl, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
 import { ExchangeBodies, sendAnswer, type MessageSettings } from './exchange.ts';
@@ -38,7 +42,7 @@ import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
 import type { PeerVerifier } from './peer-verifier.ts';
 import { faultFor } from './replies.ts';
-import { callService, type ServiceResponse } from './service-call.ts';
+import { callService, type ServiceResponse, type ServiceTls } from './service-call.ts';
 import { verifyMessage } from './verification.ts';
 
 export interface ServerProxyDeps {
@@ -214,6 +218,7 @@ class ServerExchange {
     const owner = memberOf(deps.serverConf().serverId);
     const query = deps.opMonitor !== undefined && isOpMonitoringQuery(header.service, owner);
     this.checkRequestFor(header.client, header.service.provider, header.securityServer, request.ocspResponses, query);
+    if (!query && isSoapMetaservice(header.service.serviceCode)) return this.soapMetaservice(request, header);
     // Queries are answered to anyone whose signature verifies: what each caller sees is decided
     // by the query (OpMonitoringServiceHandlerImpl.shouldVerifyAccess is false).
     const service = query ? undefined : this.serviceFor(header.client, header.service, 'SOAP');
@@ -292,6 +297,7 @@ class ServerExchange {
     if (content.kind !== 'rest') throw new XrdError('MissingRest', { message: 'Request' }, { prefix: 'Server.ServerProxy' });
     Object.assign(facts, { protocol: 'REST', client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
     this.checkRequestFor(rest.client, rest.service.provider, rest.securityServer, request.ocspResponses);
+    if (isRestMetaservice(rest.method, rest.service.serviceCode)) return this.restMetaservice(request);
     const service = this.serviceFor(rest.client, rest.service, 'REST');
     verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy', this.now());
     // The reference answers with the x-road-request-id the client proxy sent as an HTTP header.
@@ -313,27 +319,91 @@ class ServerExchange {
     return encodeProxyMessage({ content: answer, signature: signed });
   }
 
+  /**
+   * listMethods, allowedMethods, getWsdl: answered here, not by the provider's information system
+   * (MetadataServiceHandlerImpl: no access check, the signature verified and both messages
+   * logged and the answer signed like any other).
+   */
+  private async soapMetaservice(request: DecodedProxyMessage, header: SoapHeader): Promise<EncodedProxyMessage> {
+    const { deps, facts } = this;
+    const content = request.content as SoapContent;
+    verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());
+    const meta = { queryId: header.id, client: header.client, service: header.service, requestId: request.requestId };
+    await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
+    const answer = await answerSoapMetaservice(content.soap, header, this.metaserviceContext(header.client));
+    const message = withRequestHash(answer.soap, content.soap);
+    const attachments = answer.attachments.map((a) => ({ contentType: a.contentType, headers: a.headers, body: memoryBody(a.body) }));
+    const signed = await deps.signing.sign(header.service.provider, { message, attachments: attachments.map((a) => a.body) }, 'Server.ServerProxy');
+    const reply: SoapContent = { kind: 'soap', soap: message, contentType: TEXT_XML_UTF8, attachments };
+    await deps.recorder.log(reply, signed, { ...meta, response: true }, 'server');
+    facts.responseSize = message.length + attachments.reduce((n, a) => n + a.body.size, 0);
+    return encodeProxyMessage({ content: reply, signature: signed, originalContentType: answer.packageContentType });
+  }
+
+  /** REST listMethods, allowedMethods, getOpenAPI (RestMetadataServiceHandlerImpl), as soapMetaservice. */
+  private async restMetaservice(request: DecodedProxyMessage): Promise<EncodedProxyMessage> {
+    const { deps, facts } = this;
+    const rest = request.restRequest!;
+    const content = request.content as RestContent;
+    verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy', this.now());
+    const requestId = request.requestId ?? rest.requestId;
+    const meta = { queryId: rest.queryId, client: rest.client, service: rest.service, requestId };
+    await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
+    const answer = await answerRestMetaservice(rest.service.provider, rest.service.serviceCode, rest.servicePath, rest.client, this.metaserviceContext(rest.client));
+    const body = memoryBody(answer.body);
+    const parts = restResponseParts({ headerPart: content.headerPart, body: content.body, client: rest.client, service: rest.service, queryId: rest.queryId, requestId }, 200, 'OK', answer.headers);
+    const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: [body] }, 'Server.ServerProxy');
+    const reply = { kind: 'rest' as const, role: 'response' as const, headerPart: parts.headerPart, body };
+    await deps.recorder.log(reply, signed, { ...meta, response: true }, 'server');
+    facts.responseSize = parts.headerPart.length + body.size;
+    facts.statusCode = 200;
+    return encodeProxyMessage({ content: reply, signature: signed });
+  }
+
+  private metaserviceContext(caller: ClientId): MetaserviceContext {
+    const shared = this.deps.globalConf().shared;
+    return {
+      conf: this.deps.serverConf(),
+      isMember: (group) => inGlobalGroup(shared, group, caller),
+      maxDescriptionBytes: this.deps.settings.maxSoapBytes,
+      fetchDescription: (url, service) => this.fetchDescription(url, service),
+    };
+  }
+
+  /** A WSDL or OpenAPI document, fetched as the service itself is called (its TLS settings and timeout), held in memory up to maxSoapBytes. */
+  private async fetchDescription(url: string, service: ServiceConf): Promise<FetchedDescription> {
+    const target = new URL(url);
+    const response = await callService(target, { method: 'GET', headers: [] }, { timeoutMs: service.timeoutSeconds * 1000, ...this.tlsFor(service, target) });
+    const body = await readBounded(response.body, this.deps.settings.maxSoapBytes);
+    const contentType = headerValue(response.headers, 'content-type');
+    return { status: response.status, reason: response.reason, body, ...(contentType !== undefined ? { contentType } : {}) };
+  }
+
   /** The service and whether the caller may use it (the reference's verifyAccess). @throws UnknownService, ServiceType, AccessDenied, ServiceDisabled */
   private serviceFor(client: ClientId, service: ServiceId, type: 'SOAP' | 'REST'): ServiceConf {
     const found = findService(this.deps.serverConf(), service.provider, service.serviceCode, service.serviceVersion);
     const name = formatServiceId(service);
-    const refuse = (code: 'UnknownService' | 'AccessDenied', details = { service: name }) => new XrdError(code, details, { prefix: 'Server.ServerProxy' });
-    if (!found) throw refuse('UnknownService');
+    if (!found) throw new XrdError('UnknownService', { reason: `Unknown service: ${name}` }, { prefix: 'Server.ServerProxy' });
     if (found.type !== type) {
       const reason = type === 'SOAP' ? 'Service is a REST service and cannot be called using SOAP interface' : 'Service is a SOAP service and cannot be called using REST interface';
       throw new XrdError('ServiceType', { reason }, { prefix: 'Server.ServerProxy' });
     }
     const shared = this.deps.globalConf().shared;
-    if (!isCallAllowed(found, client, (group) => inGlobalGroup(shared, group, client))) throw refuse('AccessDenied');
+    if (!isCallAllowed(found, client, (group) => inGlobalGroup(shared, group, client))) throw new XrdError('AccessDenied', { service: name }, { prefix: 'Server.ServerProxy' });
     if (found.disabledNotice !== undefined) throw new XrdError('ServiceDisabled', { service: name, notice: found.disabledNotice }, { prefix: 'Server.ServerProxy' });
     return found;
   }
 
   /** Calls the provider's information system; HTTPS as the reference's CustomSSLSocketFactory. @throws ServiceFailed.… */
   private async call(service: ServiceConf, url: URL, request: Parameters<typeof callService>[1]): Promise<ServiceResponse> {
+    return serviceFailure(() => callService(url, request, { timeoutMs: service.timeoutSeconds * 1000, ...this.tlsFor(service, url) }));
+  }
+
+  /** HTTPS as the reference's CustomSSLSocketFactory: our internal certificate, the owner's IS certificates trusted unless the service turned that off. */
+  private tlsFor(service: ServiceConf, url: URL): { tls?: ServiceTls } {
+    if (url.protocol !== 'https:') return {};
     const owner = localClient(this.deps.serverConf(), this.facts.service!.provider);
-    const tls = url.protocol === 'https:' ? { internal: this.deps.internalTls(), ...(service.sslAuthentication !== false ? { trusted: owner?.isCerts ?? [] } : {}) } : undefined;
-    return serviceFailure(() => callService(url, request, { timeoutMs: service.timeoutSeconds * 1000, ...(tls ? { tls } : {}) }));
+    return { tls: { internal: this.deps.internalTls(), ...(service.sslAuthentication !== false ? { trusted: owner?.isCerts ?? [] } : {}) } };
   }
 
   private async spoolBody(response: ServiceResponse) {

@@ -31,6 +31,22 @@ export interface ServiceConf {
   readonly sslAuthentication?: boolean;
   /** Set when the administrator disabled the service: what callers are told (ServiceDisabled). */
   readonly disabledNotice?: string;
+  /**
+   * The service description the service came from (the reference's ServiceDescription): WSDL for
+   * a SOAP service, OPENAPI3 or REST for a REST one, with the description's URL — what getWsdl and
+   * getOpenAPI fetch. Absent: WSDL without a URL (SOAP), REST with the service's own URL (REST).
+   */
+  readonly description?: ServiceDescription;
+}
+
+/** The reference's DescriptionType values. */
+export type DescriptionType = 'WSDL' | 'OPENAPI3' | 'REST';
+const DESCRIPTION_TYPES: Record<ServiceConf['type'], readonly DescriptionType[]> = { SOAP: ['WSDL'], REST: ['OPENAPI3', 'REST'] };
+
+export interface ServiceDescription {
+  readonly type: DescriptionType;
+  /** Where the WSDL or OpenAPI document is fetched from; for REST, the API's base URL. Only the default description of a SOAP service has none. */
+  readonly url?: string;
 }
 
 export interface LocalClient {
@@ -61,7 +77,7 @@ interface ServerConfFile {
     id: string;
     connectionType?: string;
     isCerts?: string[];
-    services?: { code: string; version?: string; type?: string; url: string; timeoutSeconds?: number; allowed?: string[]; sslAuthentication?: boolean; disabledNotice?: string }[];
+    services?: { code: string; version?: string; type?: string; url: string; timeoutSeconds?: number; allowed?: string[]; sslAuthentication?: boolean; disabledNotice?: string; description?: { type?: string; url?: string } }[];
   }[];
 }
 
@@ -114,6 +130,7 @@ export function parseServerConf(text: string, file = 'serverconf.json'): ServerC
       }
       if (s.sslAuthentication !== undefined && typeof s.sslAuthentication !== 'boolean') throw bad(`${where}.sslAuthentication must be true or false`);
       if (s.disabledNotice !== undefined && typeof s.disabledNotice !== 'string') throw bad(`${where}.disabledNotice must be a string`);
+      const description = s.description === undefined ? undefined : parseDescription(s.description, type, `${where}.description`, bad);
       return {
         code: s.code,
         version: s.version,
@@ -123,6 +140,7 @@ export function parseServerConf(text: string, file = 'serverconf.json'): ServerC
         allowed: s.allowed ?? [],
         ...(s.sslAuthentication !== undefined ? { sslAuthentication: s.sslAuthentication } : {}),
         ...(s.disabledNotice !== undefined ? { disabledNotice: s.disabledNotice } : {}),
+        ...(description ? { description } : {}),
       };
     });
     return { id: clientId, connectionType, isCerts, services };
@@ -132,6 +150,17 @@ export function parseServerConf(text: string, file = 'serverconf.json'): ServerC
     return { name: t.name, url: t.url };
   });
   return { serverId, clients, timestampingServices };
+}
+
+function parseDescription(raw: { type?: string; url?: string }, serviceType: ServiceConf['type'], where: string, bad: (reason: string) => XrdError): ServiceDescription {
+  const allowed = DESCRIPTION_TYPES[serviceType];
+  if (typeof raw !== 'object' || raw === null || !allowed.includes(raw.type as DescriptionType)) throw bad(`${where}.type must be ${allowed.join(' or ')} for a ${serviceType} service`);
+  try {
+    new URL(raw.url ?? '');
+  } catch {
+    throw bad(`${where}.url is not a URL: ${raw.url}`);
+  }
+  return { type: raw.type as DescriptionType, url: raw.url! };
 }
 
 export function serializeServerConf(conf: ServerConf): string {
@@ -227,4 +256,22 @@ export function serviceUrl(service: ServiceConf, servicePath: string): URL {
     throw new XrdError('AccessDenied', { service: `${service.code} (the path ${servicePath} leaves the service's URL)` }, { prefix: 'Server.ServerProxy' });
   }
   return target;
+}
+
+// The reads the metaservices make (the reference's ServerConfProvider methods of the same names),
+// together so that a store behind this model changes them in one place.
+
+/** The description a service came from, with the defaults of ServiceConf.description. */
+export function descriptionOf(service: ServiceConf): ServiceDescription {
+  return service.description ?? (service.type === 'SOAP' ? { type: 'WSDL' } : { type: 'REST', url: service.url });
+}
+
+/** The provider's services whose description is one of `types` (getServicesByDescriptionType); none when the provider is not hosted here. */
+export function servicesByDescriptionType(conf: ServerConf, provider: ClientId, types: readonly DescriptionType[]): ServiceConf[] {
+  return (localClient(conf, provider)?.services ?? []).filter((s) => types.includes(descriptionOf(s).type));
+}
+
+/** Of those, the ones `caller` may call (getAllowedServicesByDescriptionType: access rights only, a disabled service still counts). */
+export function allowedServicesByDescriptionType(conf: ServerConf, provider: ClientId, caller: ClientId, types: readonly DescriptionType[], isMember: (group: string) => boolean): ServiceConf[] {
+  return servicesByDescriptionType(conf, provider, types).filter((s) => isCallAllowed(s, caller, isMember));
 }

@@ -6,6 +6,7 @@
  *   GET  /rest-test/random      {"randomNumber": 0..100}
  *   GET  /rest-test/hello?name= {"greeting": "Hello X! Greetings from adapter server!"}
  *   GET  /random, GET /hello    the same two, for a service URL without the /rest-test prefix
+ *   GET  /wsdl, GET /rest-test/openapi.json   their service descriptions (descriptions.ts)
  *
  * Why both REST forms: the provider's security server calls the service URL configured for the
  * REST service (server configuration) with the path the client wrote after the service code
@@ -21,6 +22,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger, type Logger } from '../platform/logger.ts';
+import { restTestOpenapi, testServicesWsdl } from './descriptions.ts';
 import { answerSoap, fault, greeting, MAX_NAME_LENGTH, randomNumber } from './soap-service.ts';
 
 export interface ReceivedRequest {
@@ -99,6 +101,10 @@ export async function startTestServices(options: TestServicesOptions = {}): Prom
     app.get(`${prefix}/random`, random);
     app.get(`${prefix}/hello`, hello);
   }
+  // The descriptions name the address this server answers at, known once it listens.
+  let ownUrl = '';
+  app.get('/wsdl', async (_req, reply) => reply.header('content-type', 'text/xml; charset=UTF-8').send(testServicesWsdl(ownUrl)));
+  app.get('/rest-test/openapi.json', async () => restTestOpenapi(ownUrl));
 
   app.setNotFoundHandler(async (req, reply) => {
     reply.code(404);
@@ -121,7 +127,8 @@ export async function startTestServices(options: TestServicesOptions = {}): Prom
   await app.listen({ host, port });
   const address = app.server.address() as AddressInfo;
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  logger.info({ url: `http://${hostInUrl}:${address.port}` }, 'test services listening');
+  ownUrl = `http://${hostInUrl}:${address.port}`;
+  logger.info({ url: ownUrl }, 'test services listening');
   return {
     url: `http://${hostInUrl}:${address.port}`,
     port: address.port,

@@ -87,6 +87,8 @@ export class ProxyQueryHarness {
     private readonly secureService: https.Server,
     /** The dummy service's own TLS certificate (DER), self-signed. */
     readonly serviceCert: Buffer,
+    /** The members of the instance (EE_LAYOUT unless a suite's vectors name others). */
+    readonly layout: LocalLayout,
   ) {}
 
   get serviceUrl(): string {
@@ -98,7 +100,8 @@ export class ProxyQueryHarness {
     return `https://127.0.0.1:${(this.secureService.address() as AddressInfo).port}`;
   }
 
-  static async start(dir: string, proxyArgs: readonly string[] = [], options: { keepBodies?: boolean } = {}): Promise<ProxyQueryHarness> {
+  static async start(dir: string, proxyArgs: readonly string[] = [], options: { keepBodies?: boolean; layout?: LocalLayout } = {}): Promise<ProxyQueryHarness> {
+    const layout = options.layout ?? EE_LAYOUT;
     let harness: ProxyQueryHarness | undefined;
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       // The first 64 KiB (where the SOAP part is) are always kept, the rest only when asked to.
@@ -118,8 +121,8 @@ export class ProxyQueryHarness {
     await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
     await new Promise<void>((r) => secureService.listen(0, '127.0.0.1', r));
     try {
-      const instance = await startLocalInstance({ dir, instance: 'EE', layout: EE_LAYOUT, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1', ...proxyArgs] });
-      harness = new ProxyQueryHarness(instance, service, secureService, Buffer.from(new X509Certificate(tls.certPem).raw));
+      const instance = await startLocalInstance({ dir, instance: 'EE', layout, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1', ...proxyArgs] });
+      harness = new ProxyQueryHarness(instance, service, secureService, Buffer.from(new X509Certificate(tls.certPem).raw), layout);
       return harness;
     } catch (err) {
       service.close();
@@ -146,7 +149,7 @@ export class ProxyQueryHarness {
       byProvider.set(provider, [...(byProvider.get(provider) ?? []), conf]);
     }
     const clients = (owner: 'provider' | 'consumer'): LocalClient[] =>
-      EE_LAYOUT[owner].clients.map((c) => ({
+      this.layout[owner].clients.map((c) => ({
         id: parseClientId(`EE/BUSINESS/${c}`),
         connectionType: 'HTTP',
         isCerts: owner === 'provider' ? (options.providerIsCerts ?? []) : [],

@@ -9,6 +9,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anonymiseOpenapi } from '../../src/metaservice/openapi.ts';
+import { WSDL_ENDPOINT_ADDRESS, overwriteSoapAddress } from '../../src/metaservice/wsdl.ts';
 import { startTestServices, type ReceivedRequest, type TestServices } from '../../src/testservices/test-services.ts';
 
 const SOAP_ENV = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -261,6 +263,31 @@ describe('REST test services', () => {
     const res = await curl([`${services.url}/rest-test/nothing?x=1`]);
     expect(res.status).toBe(404);
     expect(JSON.parse(res.body)).toEqual({ type: 'NotFound', message: 'No test service at GET /rest-test/nothing' });
+  });
+});
+
+describe('service descriptions (what getWsdl and getOpenAPI hand out for the local instance)', () => {
+  const WSDL = 'http://schemas.xmlsoap.org/wsdl/';
+  const WSDL_SOAP = 'http://schemas.xmlsoap.org/wsdl/soap/';
+
+  it('GET /wsdl: a WSDL with the operations getRandom and helloService (version v1) whose soap:address is this server; the metaservice replaces only that', async () => {
+    const res = await curl([`${services.url}/wsdl`]);
+    expect([res.status, /^content-type: (.*)$/im.exec(res.headers)?.[1]?.trim()]).toEqual([200, 'text/xml; charset=UTF-8']);
+    const root = dom(res.body);
+    expect(root.getAttribute('targetNamespace')).toBe(PRODUCER);
+    const binding = Array.from(root.getElementsByTagNameNS(WSDL, 'binding'))[0]!;
+    expect(Array.from(binding.getElementsByTagNameNS(WSDL, 'operation')).map((o) => [o.getAttribute('name'), o.getElementsByTagNameNS(XRD, 'version')[0]?.textContent])).toEqual([['getRandom', 'v1'], ['helloService', 'v1']]);
+    const location = (xml: string) => Array.from(dom(xml).getElementsByTagNameNS(WSDL_SOAP, 'address')).map((a) => a.getAttribute('location'));
+    expect(location(res.body)).toEqual([`${services.url}/`]);
+    expect(location(overwriteSoapAddress(Buffer.from(res.body)).toString('utf8'))).toEqual([WSDL_ENDPOINT_ADDRESS]);
+  });
+
+  it('GET /rest-test/openapi.json: OpenAPI 3 with /random and /hello under this server\'s /rest-test; the metaservice keeps only the path', async () => {
+    const res = await curl([`${services.url}/rest-test/openapi.json`]);
+    expect(res.status).toBe(200);
+    const doc = JSON.parse(res.body) as { openapi: string; servers: { url: string }[]; paths: Record<string, unknown> };
+    expect([doc.openapi, doc.servers, Object.keys(doc.paths)]).toEqual(['3.0.0', [{ url: `${services.url}/rest-test` }], ['/random', '/hello']]);
+    expect((JSON.parse(anonymiseOpenapi(Buffer.from(res.body), 'JSON', `${services.url}/rest-test/openapi.json`).toString('utf8')) as typeof doc).servers).toEqual([{ url: '/rest-test' }]);
   });
 });
 
