@@ -4,10 +4,13 @@
  * path is kept, as java.net.URI.getPath gives it — so callers see the API, not where the
  * provider's information system listens. A description that says it is not OpenAPI 3 is refused.
  *
- * JSON only: YAML descriptions need a YAML parser and writer, and none is among our dependencies
- * yet (docs/metaservices.md); a YAML description is refused rather than handed out unchanged with
- * its origins in it.
+ * YAML is read and written with `yaml` (eemeli/yaml, no dependencies, YAML 1.2 core schema) rather
+ * than a parser of our own: a description is the provider's, not an outsider's, but it still passes
+ * through with alias expansion bounded (`maxAliasCount`) and any failure a coded InternalError.
+ * Written as the reference's Jackson YAMLFactory writes: a `---` line, strings in double quotes,
+ * keys plain.
  */
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { XrdError } from '../platform/errors.ts';
 
 export type OpenapiFiletype = 'JSON' | 'YAML';
@@ -23,25 +26,30 @@ export function openapiFiletype(contentTypes: readonly string[], url: string): O
 }
 
 /**
- * @throws InternalError (not JSON, a YAML description, not OpenAPI 3, a server URL that is no URI)
+ * @throws InternalError (not JSON or YAML, not OpenAPI 3, a server URL that is no URI)
  */
 export function anonymiseOpenapi(document: Buffer, filetype: OpenapiFiletype, descriptionUrl: string): Buffer {
-  if (filetype === 'YAML') throw new XrdError('InternalError', { reason: `Failed overwriting origin URL for the openapi servers for ${descriptionUrl}: YAML descriptions are not supported yet` });
   const failed = () => new XrdError('InternalError', { reason: `Failed overwriting origin URL for the openapi servers for ${descriptionUrl}` });
+  const text = document.toString('utf8');
   let tree: unknown;
   try {
-    tree = JSON.parse(document.toString('utf8'));
+    tree = filetype === 'JSON' ? JSON.parse(text) : parseYaml(text, YAML_READ);
   } catch {
     throw failed();
   }
   anonymise(tree);
   try {
-    return Buffer.from(JSON.stringify(tree), 'utf8');
+    return Buffer.from(filetype === 'JSON' ? JSON.stringify(tree) : `---\n${stringifyYaml(tree, YAML_WRITE)}`, 'utf8');
   } catch {
-    // Nesting deeper than the stack allows (JSON.parse takes it, JSON.stringify recurses).
+    // Nesting deeper than the stack allows (the parsers take it, the writers recurse).
     throw failed();
   }
 }
+
+/** Aliases expand to at most 100 nodes each (a "billion laughs" document is refused); duplicate keys refused. */
+const YAML_READ = { maxAliasCount: 100, uniqueKeys: true, prettyErrors: false } as const;
+/** Jackson's YAMLFactory defaults: strings double-quoted, keys plain, null as `null`; no line folding. */
+const YAML_WRITE = { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', nullStr: 'null', lineWidth: 0 } as const;
 
 function anonymise(tree: unknown): void {
   if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) return;

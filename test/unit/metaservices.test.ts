@@ -263,12 +263,40 @@ describe('REST metaservices (RestMetadataServiceHandlerImpl)', () => {
     expect(() => anonymiseOpenapi(deep, 'JSON', 'http://x/a.json')).toThrow(expect.objectContaining({ code: 'InternalError' }));
   });
 
-  it.todo('shouldOverrideServerUrlsForYaml and shouldDetectUnsupportedOpenapiVersion on petstore.yaml / openapi_incompatible_version.yaml: needs a YAML parser and writer (none among our dependencies)');
-
-  it('a YAML description is refused (internal_error), not handed out with its origins', async () => {
+  it('shouldOverrideServerUrlsForYaml: petstore.yaml through getOpenAPI loses its origin and keeps everything else as the reference writes it', async () => {
     const ctx = context({ 'http://openapi.example/petstore.yaml': { body: file('petstore.yaml'), contentType: 'application/x-yaml' } });
-    const err = await thrown(() => answerRestMetaservice(producer, 'getOpenAPI', '?serviceCode=yaml', consumer, ctx));
-    expect(err.code).toBe('InternalError');
+    const answer = await answerRestMetaservice(producer, 'getOpenAPI', '?serviceCode=yaml', consumer, ctx);
+    expect(answer.headers).toEqual([['content-type', 'application/x-yaml']]);
+    const out = answer.body.toString('utf8');
+    const count = (needle: string) => out.split(needle).length - 1;
+    expect(out).not.toContain('http://petstore.swagger.io/v1/cats');
+    expect(count('/v1/cats')).toBe(1);
+    expect(count('null')).toBe(2);
+    for (const item of ['- "this"', '- "should"', '- "be"', '- "a string"', '- url: ""']) expect(out).toContain(item);
+    // What is not a server URL is as it was: the same tree once read back.
+    const { parse } = await import('yaml');
+    const before = parse(file('petstore.yaml').toString('utf8')) as { servers: unknown[] };
+    const after = parse(out) as { servers: unknown[] };
+    expect({ ...after, servers: undefined }).toEqual({ ...before, servers: undefined });
+    expect(after.servers).toEqual([{ url: '/v1/cats' }, { url: null }, { url: null }, { url: '' }, { url: ['this', 'should', 'be', 'a string'] }]);
+  });
+
+  it('shouldDetectUnsupportedOpenapiVersion: openapi_incompatible_version.yaml is refused with internal_error and the reference\'s text', () => {
+    const err = (() => {
+      try {
+        anonymiseOpenapi(file('openapi_incompatible_version.yaml'), 'YAML', 'http://x/a.yaml');
+      } catch (e) {
+        return e as XrdError;
+      }
+      return undefined;
+    })();
+    expect([err?.code, err?.details.reason]).toEqual(['InternalError', 'Incompatible openapi version. Openapi version 3 or greater expected. Given openapi document is of version "2.5.0"']);
+  });
+
+  it('attack: a YAML "billion laughs" of nested aliases is refused with internal_error, not expanded', () => {
+    const laughs = ['openapi: "3.0.0"', 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 0; i < 9; i++) laughs.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`);
+    expect(() => anonymiseOpenapi(Buffer.from(laughs.join('\n')), 'YAML', 'http://x/a.yaml')).toThrow(expect.objectContaining({ code: 'InternalError' }));
   });
 
   it('getOpenAPI without serviceCode: invalid_request; a non-OPENAPI3 or unknown service: internal_error; the description server refusing: internal_error (the reference\'s texts)', async () => {
