@@ -218,15 +218,20 @@ class ServerExchange {
     const owner = memberOf(deps.serverConf().serverId);
     const query = deps.opMonitor !== undefined && isOpMonitoringQuery(header.service, owner);
     this.checkRequestFor(header.client, header.service.provider, header.securityServer, request.ocspResponses, query);
-    if (!query && isSoapMetaservice(header.service.serviceCode)) return this.soapMetaservice(request, header);
-    // Queries are answered to anyone whose signature verifies: what each caller sees is decided
-    // by the query (OpMonitoringServiceHandlerImpl.shouldVerifyAccess is false).
-    const service = query ? undefined : this.serviceFor(header.client, header.service, 'SOAP');
+    const metaservice = !query && isSoapMetaservice(header.service.serviceCode);
+    // Queries and metaservices are answered here to anyone whose signature verifies: what each
+    // caller sees is decided by the answer (OpMonitoringServiceHandlerImpl and
+    // MetadataServiceHandlerImpl: shouldVerifyAccess is false).
+    const service = query || metaservice ? undefined : this.serviceFor(header.client, header.service, 'SOAP');
     verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());
     const meta = { queryId: header.id, client: header.client, service: header.service, requestId: request.requestId };
     await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
 
-    const answered = service ? await this.callSoapService(service, content, request.originalContentType, soapAction) : this.answerQuery(content, header);
+    const answered = service
+      ? await this.callSoapService(service, content, request.originalContentType, soapAction)
+      : query
+        ? this.answerQuery(content, header)
+        : await this.answerMetaservice(content, header);
     if ('fault' in answered) return encodeProxyMessage({ fault: answered.fault });
     const message = serviceFailure(() => {
       parseSoapHeader(answered.soap);
@@ -319,28 +324,14 @@ class ServerExchange {
     return encodeProxyMessage({ content: answer, signature: signed });
   }
 
-  /**
-   * listMethods, allowedMethods, getWsdl: answered here, not by the provider's information system
-   * (MetadataServiceHandlerImpl: no access check, the signature verified and both messages
-   * logged and the answer signed like any other).
-   */
-  private async soapMetaservice(request: DecodedProxyMessage, header: SoapHeader): Promise<EncodedProxyMessage> {
-    const { deps, facts } = this;
-    const content = request.content as SoapContent;
-    verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());
-    const meta = { queryId: header.id, client: header.client, service: header.service, requestId: request.requestId };
-    await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
+  /** listMethods, allowedMethods, getWsdl (MetadataServiceHandlerImpl), answered here instead of by the provider's information system. */
+  private async answerMetaservice(content: SoapContent, header: SoapHeader): Promise<SoapPackage> {
     const answer = await answerSoapMetaservice(content.soap, header, this.metaserviceContext(header.client));
-    const message = withRequestHash(answer.soap, content.soap);
     const attachments = answer.attachments.map((a) => ({ contentType: a.contentType, headers: a.headers, body: memoryBody(a.body) }));
-    const signed = await deps.signing.sign(header.service.provider, { message, attachments: attachments.map((a) => a.body) }, 'Server.ServerProxy');
-    const reply: SoapContent = { kind: 'soap', soap: message, contentType: TEXT_XML_UTF8, attachments };
-    await deps.recorder.log(reply, signed, { ...meta, response: true }, 'server');
-    facts.responseSize = message.length + attachments.reduce((n, a) => n + a.body.size, 0);
-    return encodeProxyMessage({ content: reply, signature: signed, originalContentType: answer.packageContentType });
+    return { kind: 'soap', soap: answer.soap, contentType: TEXT_XML_UTF8, attachments, packaged: attachments.length > 0, packageContentType: answer.packageContentType };
   }
 
-  /** REST listMethods, allowedMethods, getOpenAPI (RestMetadataServiceHandlerImpl), as soapMetaservice. */
+  /** REST listMethods, allowedMethods, getOpenAPI (RestMetadataServiceHandlerImpl): no access check, the signature verified, both messages logged, the answer signed. */
   private async restMetaservice(request: DecodedProxyMessage): Promise<EncodedProxyMessage> {
     const { deps, facts } = this;
     const rest = request.restRequest!;
