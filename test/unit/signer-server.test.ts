@@ -132,6 +132,8 @@ describe('signer socket server', () => {
     await until('the answer arrives', () => busy.frames.length === 1);
     expect(busy.frames[0]).toMatchObject({ requestId: 1, kind: FrameKind.Response });
     await until('then it is idle and closed too', busy.closed);
+    // The client sees the close before the server's own close handler has run: wait for that too.
+    await until('the server has let go of both connections', () => server.stats().connections === 0);
     expect(server.stats()).toMatchObject({ connections: 0, pendingBytes: 0 });
   });
 
@@ -150,7 +152,8 @@ describe('signer socket server', () => {
     }
     expect(sent).toBeLessThan(frame.length);
     expect(c.frames.at(-1)).toMatchObject({ requestId: 0, code: 'IdleConnectionClosed' });
-    expect(server.stats().connections).toBe(0);
+    // The client sees the close before the server's own close handler has run.
+    await until('the server has let go of it', () => server.stats().connections === 0);
   });
 
   it('connection flood: past --max-connections a connection gets TooManyConnections and is closed; closing one makes room', async () => {
