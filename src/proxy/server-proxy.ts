@@ -28,11 +28,11 @@ import { answerQuery, isOpMonitoringQuery, queryFault } from '../opmonitor/queri
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
-import { memoryBody, readBounded } from '../platform/spool.ts';
+import { memoryBody, readBounded, type Body } from '../platform/spool.ts';
 import { TEXT_XML_UTF8, readSoapFault, type SoapFault } from '../protocol/faults.ts';
 import { javaClientId, javaServerId, memberOf, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { bodiesOf, decodeProxyMessage, encodeProxyMessage, randomLetters, type DecodedProxyMessage, type EncodedProxyMessage, type RestContent, type SoapContent } from '../protocol/proxy-message.ts';
-import { headerValue, restResponseParts, serviceRequestHeaders } from '../protocol/rest-message.ts';
+import { headerValue, restResponseParts, serviceRequestHeaders, type HeaderList, type RestRequest } from '../protocol/rest-message.ts';
 import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
 import { readSoapPackage, soapPackagePieces, type SoapPackage } from '../protocol/soap-package.ts';
 import type { InternalTls } from '../serverconf/internal-tls.ts';
@@ -118,6 +118,14 @@ export async function startServerProxy(deps: ServerProxyDeps, listen: { host: st
 }
 
 const TLS_REFRESH_MS = 10_000;
+
+/** What answers a REST request: the provider's service, or a metaservice answered here. */
+interface RestAnswer {
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: HeaderList;
+  readonly body?: Body;
+}
 
 /** Codes the reference reports after reading the request (checkRequest), not as a failure to read it. */
 const NOT_READ_FAILURES = new Set(['MissingSoap', 'MissingRest', 'MissingSignature', 'MessageTooLarge', 'ClientProxyVersionNotSupported']);
@@ -302,26 +310,38 @@ class ServerExchange {
     if (content.kind !== 'rest') throw new XrdError('MissingRest', { message: 'Request' }, { prefix: 'Server.ServerProxy' });
     Object.assign(facts, { protocol: 'REST', client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
     this.checkRequestFor(rest.client, rest.service.provider, rest.securityServer, request.ocspResponses);
-    if (isRestMetaservice(rest.method, rest.service.serviceCode)) return this.restMetaservice(request);
-    const service = this.serviceFor(rest.client, rest.service, 'REST');
+    // Metaservices are answered here to anyone whose signature verifies (RestMetadataServiceHandlerImpl: no access check).
+    const service = isRestMetaservice(rest.method, rest.service.serviceCode) ? undefined : this.serviceFor(rest.client, rest.service, 'REST');
     verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy', this.now());
     // The reference answers with the x-road-request-id the client proxy sent as an HTTP header.
     const requestId = request.requestId ?? rest.requestId;
     const meta = { queryId: rest.queryId, client: rest.client, service: rest.service, requestId };
     await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
 
+    const answered = service ? await this.callRestService(service, rest, content) : await this.answerRestMetaservice(rest);
+    const parts = restResponseParts({ headerPart: content.headerPart, body: content.body, client: rest.client, service: rest.service, queryId: rest.queryId, requestId }, answered.status, answered.reason, answered.headers);
+    const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: answered.body ? [answered.body] : [] }, 'Server.ServerProxy');
+    const answer = { kind: 'rest' as const, role: 'response' as const, headerPart: parts.headerPart, ...(answered.body ? { body: answered.body } : {}) };
+    await deps.recorder.log(answer, signed, { ...meta, response: true }, 'server');
+    facts.responseSize = parts.headerPart.length + (answered.body?.size ?? 0);
+    facts.statusCode = answered.status;
+    return encodeProxyMessage({ content: answer, signature: signed });
+  }
+
+  /** The provider's REST answer, its body spooled when one is expected. */
+  private async callRestService(service: ServiceConf, rest: RestRequest, content: RestContent): Promise<RestAnswer> {
     const target = serviceUrl(service, rest.servicePath);
     const response = await this.call(service, target, { method: rest.method, headers: serviceRequestHeaders(rest), body: content.body && rest.method !== 'GET' && rest.method !== 'HEAD' ? [content.body] : undefined });
-    const responseBody = restBodyExpected(rest.method, response.status)
+    const body = restBodyExpected(rest.method, response.status)
       ? await serviceFailure(() => this.spoolBody(response))
       : (response.body.resume(), undefined);
-    const parts = restResponseParts({ headerPart: content.headerPart, body: content.body, client: rest.client, service: rest.service, queryId: rest.queryId, requestId }, response.status, response.reason, response.headers);
-    const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: responseBody ? [responseBody] : [] }, 'Server.ServerProxy');
-    const answer = { kind: 'rest' as const, role: 'response' as const, headerPart: parts.headerPart, ...(responseBody ? { body: responseBody } : {}) };
-    await deps.recorder.log(answer, signed, { ...meta, response: true }, 'server');
-    facts.responseSize = parts.headerPart.length + (responseBody?.size ?? 0);
-    facts.statusCode = response.status;
-    return encodeProxyMessage({ content: answer, signature: signed });
+    return { status: response.status, reason: response.reason, headers: response.headers, ...(body ? { body } : {}) };
+  }
+
+  /** REST listMethods, allowedMethods, getOpenAPI (RestMetadataServiceHandlerImpl), answered here instead of by the provider's information system. */
+  private async answerRestMetaservice(rest: RestRequest): Promise<RestAnswer> {
+    const answer = await answerRestMetaservice(rest.service.provider, rest.service.serviceCode, rest.servicePath, rest.client, this.metaserviceContext(rest.client));
+    return { status: 200, reason: 'OK', headers: answer.headers, body: memoryBody(answer.body) };
   }
 
   /** listMethods, allowedMethods, getWsdl (MetadataServiceHandlerImpl), answered here instead of by the provider's information system. */
@@ -329,26 +349,6 @@ class ServerExchange {
     const answer = await answerSoapMetaservice(content.soap, header, this.metaserviceContext(header.client));
     const attachments = answer.attachments.map((a) => ({ contentType: a.contentType, headers: a.headers, body: memoryBody(a.body) }));
     return { kind: 'soap', soap: answer.soap, contentType: TEXT_XML_UTF8, attachments, packaged: attachments.length > 0, packageContentType: answer.packageContentType };
-  }
-
-  /** REST listMethods, allowedMethods, getOpenAPI (RestMetadataServiceHandlerImpl): no access check, the signature verified, both messages logged, the answer signed. */
-  private async restMetaservice(request: DecodedProxyMessage): Promise<EncodedProxyMessage> {
-    const { deps, facts } = this;
-    const rest = request.restRequest!;
-    const content = request.content as RestContent;
-    verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy', this.now());
-    const requestId = request.requestId ?? rest.requestId;
-    const meta = { queryId: rest.queryId, client: rest.client, service: rest.service, requestId };
-    await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
-    const answer = await answerRestMetaservice(rest.service.provider, rest.service.serviceCode, rest.servicePath, rest.client, this.metaserviceContext(rest.client));
-    const body = memoryBody(answer.body);
-    const parts = restResponseParts({ headerPart: content.headerPart, body: content.body, client: rest.client, service: rest.service, queryId: rest.queryId, requestId }, 200, 'OK', answer.headers);
-    const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: [body] }, 'Server.ServerProxy');
-    const reply = { kind: 'rest' as const, role: 'response' as const, headerPart: parts.headerPart, body };
-    await deps.recorder.log(reply, signed, { ...meta, response: true }, 'server');
-    facts.responseSize = parts.headerPart.length + body.size;
-    facts.statusCode = 200;
-    return encodeProxyMessage({ content: reply, signature: signed });
   }
 
   private metaserviceContext(caller: ClientId): MetaserviceContext {
