@@ -15,7 +15,7 @@
  */
 import https from 'node:https';
 import http from 'node:http';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRandomRequest } from '../src/cli/proxy-commands.ts';
@@ -24,7 +24,7 @@ import { silentLogger } from '../src/platform/logger.ts';
 import { concatPieces } from '../src/platform/spool.ts';
 import { SOAP_ENVELOPE } from '../src/protocol/soap-message.ts';
 import { encodeProxyMessage } from '../src/protocol/proxy-message.ts';
-import { parseServerConf, serializeServerConf } from '../src/serverconf/server-conf.ts';
+import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signer/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
 import { XmlLimitError, parseXml } from '../src/xml/xml-tree.ts';
@@ -122,9 +122,7 @@ async function main(): Promise<void> {
   try {
     const request = getRandomRequest(instance, '2222/CLIENT', 'flood');
     parserFigures(request);
-    const serverConfFile = join(instance.consumer.proxyDataDir, 'serverconf.json');
-    const serverConf = parseServerConf(readFileSync(serverConfFile, 'utf8'));
-    writeFileSync(serverConfFile, serializeServerConf({ ...serverConf, clients: serverConf.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
+    changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
 
     const normal = () => send(`${instance.consumer.httpUrl}/`, Buffer.from(request), { 'content-type': 'text/xml' });
     const normals = async (n: number): Promise<number[]> => {

@@ -15,14 +15,14 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { getRandomRequest } from '../src/cli/proxy-commands.ts';
 import { startLocalInstance } from '../src/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
-import { parseServerConf, serializeServerConf } from '../src/serverconf/server-conf.ts';
+import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signer/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
 import { freeLocalPorts, freePort } from '../test/support/net.ts';
@@ -97,9 +97,7 @@ async function main(): Promise<void> {
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
     // The information system speaks plain HTTP to its security server, as it does to the service in (a):
     // the comparison is about what the two security servers add.
-    const serverConfFile = join(instance.consumer.proxyDataDir, 'serverconf.json');
-    const serverConf = parseServerConf(readFileSync(serverConfFile, 'utf8'));
-    writeFileSync(serverConfFile, serializeServerConf({ ...serverConf, clients: serverConf.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
+    changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
     for (const c of CONCURRENCY) {
       const directAgent = new http.Agent({ keepAlive: true, maxSockets: c });
       const direct = await load(c, () => post(`${instance.testServicesUrl}/`, directAgent, body));

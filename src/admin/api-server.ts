@@ -68,7 +68,9 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
         if (route.body === 'certificate' && !Buffer.isBuffer(req.body)) {
           throw new XrdError('UnsupportedMediaType', { contentType: req.headers['content-type'] ?? 'none' });
         }
-        const result = await route.handler(options.admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
+        // Changes are audited under the key's name (its id when it has none).
+        const admin = req.apiKey ? options.admin.as({ kind: 'api-key', name: req.apiKey.name ?? req.apiKey.id }) : options.admin;
+        const result = await route.handler(admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
         const status = route.status ?? 200;
         if (status === 204) return reply.code(204).send();
         return reply.code(status).send(result);

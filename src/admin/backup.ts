@@ -1,7 +1,8 @@
 /**
  * Backup and restore of a security server's configuration and key metadata (docs/backup.md). The
  * keys themselves never leave the HSM: an archive holds what the tokens cannot — the signer's key
- * configuration (usages, names, certificates with their states, CSRs), devices.ini, serverconf.json,
+ * configuration (usages, names, certificates with their states, CSRs), devices.ini, the server
+ * configuration (exported from its store as serverconf.json, imported back on restore),
  * the internal and admin API TLS certificates and keys, the admin API keys file, the configuration
  * anchor — and a manifest with every file's SHA-256 and the keys and certificates it expects the
  * tokens to hold.
@@ -27,7 +28,8 @@ import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { TarError, readTarGz, writeTarGz, type TarEntry } from '../platform/tar.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
-import { parseServerConf } from '../serverconf/server-conf.ts';
+import { parseServerConfJson, serializeServerConfJson } from '../serverconf/serverconf-json.ts';
+import { SERVERCONF_DB, SERVERCONF_JSON, openServerConfStore, type Actor } from '../serverconf/store.ts';
 import type { CertStatus } from '../signer/keyconf-store.ts';
 import { SignerClient } from '../signer/signer-client.ts';
 import { defaultAdminSocket } from '../signer/socket-paths.ts';
@@ -36,6 +38,7 @@ export const BACKUP_FORMAT = 'xrd-backup';
 /** 2: signed (manifest.hmac). 1 had the same manifest unsigned: restored only without the signature check. */
 export const BACKUP_VERSION = 2;
 const MANIFEST = 'manifest.json';
+const SERVERCONF_ENTRY = 'proxy/serverconf.json';
 const SIGNATURE = 'manifest.hmac';
 /**
  * Archives are small (key metadata and configuration, a few MB even with years of audit log);
@@ -69,7 +72,8 @@ interface ManagedFile {
 const MANAGED: readonly ManagedFile[] = [
   { path: 'signer/keyconf.sqlite', root: 'signer', rel: 'keyconf.sqlite' },
   { path: 'signer/audit.log', root: 'signer', rel: 'audit.log', keepCurrent: true },
-  { path: 'proxy/serverconf.json', root: 'proxy', rel: 'serverconf.json' },
+  // Not a file: the store's content, exported (serverConfExport) and imported back (restoreServerConf).
+  { path: SERVERCONF_ENTRY, root: 'proxy', rel: SERVERCONF_JSON },
   { path: 'proxy/internal-tls/internal.crt', root: 'proxy', rel: 'internal-tls/internal.crt', shared: true },
   { path: 'proxy/internal-tls/internal.key', root: 'proxy', rel: 'internal-tls/internal.key' },
   { path: 'proxy/admin/api-keys.json', root: 'proxy', rel: 'admin/api-keys.json' },
@@ -241,6 +245,11 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
     const entries: TarEntry[] = [];
     let keyconf: Pick<BackupManifest, 'tokens' | 'keys'> = { tokens: [], keys: [] };
     for (const managed of MANAGED) {
+      if (managed.path === SERVERCONF_ENTRY) {
+        const data = serverConfExport(options.proxyDataDir);
+        if (data) entries.push({ name: managed.path, data, mode: 0o600, mtime: created });
+        continue;
+      }
       const source = sourceOf(managed, options);
       if (!source || !existsSync(source)) continue;
       let data: Buffer;
@@ -257,7 +266,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
       }
       entries.push({ name: managed.path, data, mode: statSync(source).mode & 0o777, mtime: created });
     }
-    const serverConf = entries.find((e) => e.name === 'proxy/serverconf.json');
+    const serverConf = entries.find((e) => e.name === SERVERCONF_ENTRY);
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
       version: BACKUP_VERSION,
@@ -389,10 +398,41 @@ function dropCompanions(source: string, created: readonly string[]): void {
 
 function serverIdOf(serverConf: Buffer): string | null {
   try {
-    return formatSecurityServerId(parseServerConf(serverConf.toString('utf8')).serverId);
+    return formatSecurityServerId(parseServerConfJson(serverConf.toString('utf8')).serverId);
   } catch {
-    // A broken serverconf.json is still backed up as it is; it only names no server.
+    // A broken serverconf.json (of an archive from before the store) only names no server.
     return null;
+  }
+}
+
+/** The store's configuration as JSON; undefined on a server not initialised (nothing to keep). */
+function serverConfExport(proxyDataDir: string): Buffer | undefined {
+  if (!existsSync(join(proxyDataDir, SERVERCONF_DB)) && !existsSync(join(proxyDataDir, SERVERCONF_JSON))) return undefined;
+  const store = openServerConfStore(proxyDataDir);
+  try {
+    const conf = store.read();
+    return conf && Buffer.from(serializeServerConfJson(conf));
+  } finally {
+    store.close();
+  }
+}
+
+const RESTORE_ACTOR: Actor = { kind: 'system', name: 'xrd backup restore' };
+
+/** Puts an archived configuration into the store as one audited change. */
+function restoreServerConf(proxyDataDir: string, data: Buffer, file: string): void {
+  const restored = parseServerConfJson(data.toString('utf8'), `${file}: ${SERVERCONF_ENTRY}`);
+  makeDirs(proxyDataDir);
+  const store = openServerConfStore(proxyDataDir);
+  try {
+    store.change(RESTORE_ACTOR, 'RESTORE_BACKUP', { file }, () => restored);
+  } finally {
+    store.close();
+  }
+  // Made by root on a fresh server: the proxy's user must still open it.
+  for (const suffix of ['', '-wal', '-shm']) {
+    const path = join(proxyDataDir, SERVERCONF_DB + suffix);
+    if (existsSync(path)) ownLike(path, proxyDataDir);
   }
 }
 
@@ -595,8 +635,17 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   try {
     const report: RestoreReport['files'][number][] = [];
     const steps: Step[] = [];
+    let serverConf: Buffer | undefined;
     for (const f of manifest.files) {
       const managed = MANAGED.find((m) => m.path === f.path)!;
+      if (f.path === SERVERCONF_ENTRY) {
+        serverConf = files.get(f.path)!.data;
+        const current = serverConfExport(options.proxyDataDir);
+        const same = current !== undefined && current.equals(Buffer.from(serializeServerConfJson(parseServerConfJson(serverConf.toString('utf8'), `${file}: ${SERVERCONF_ENTRY}`))));
+        report.push({ path: f.path, target: join(options.proxyDataDir, SERVERCONF_DB), outcome: same ? 'unchanged' : 'restored' });
+        if (same) serverConf = undefined;
+        continue;
+      }
       const target = sourceOf(managed, options);
       const data = files.get(f.path)!.data;
       const mode = restoredMode(managed, f.mode);
@@ -613,12 +662,18 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
     }
     let keptAside: string[];
     try {
-      keptAside = applySteps(steps, file, say);
+      // The store last, once every file is in place: one transaction, and the files are put back if it fails.
+      keptAside = applySteps(steps, file, say, () => {
+        if (!serverConf) return;
+        restoreServerConf(options.proxyDataDir, serverConf, file);
+        say(`restored the server configuration into ${join(options.proxyDataDir, SERVERCONF_DB)}`);
+      });
     } catch (err) {
       options.log?.error({ event: 'restoreBackup', file, created: manifest.created, err }, 'restore failed; the current files were put back');
       throw err;
     }
-    options.log?.info({ event: 'restoreBackup', file, created: manifest.created, restored: steps.map((s) => s.target), keptAside }, 'backup restored');
+    const restored = [...steps.map((s) => s.target), ...(serverConf ? [join(options.proxyDataDir, SERVERCONF_DB)] : [])];
+    options.log?.info({ event: 'restoreBackup', file, created: manifest.created, restored, keptAside }, 'backup restored');
     const keys = signer
       ? await checkBackupKeys(manifest, signer).catch((err: unknown) => notChecked(manifest, `the signer could not be asked: ${toXrdError(err).message}`))
       : notChecked(manifest, `no signer answers on ${socket}: start it, log in to its tokens and run \`xrd backup check\``);
@@ -629,8 +684,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   }
 }
 
-/** Stages every file, then swaps them in; on any failure puts back what was there. */
-function applySteps(steps: readonly Step[], file: string, say: (line: string) => void): string[] {
+/** Stages every file, then swaps them in, then runs `finish`; on any failure puts back what was there. */
+function applySteps(steps: readonly Step[], file: string, say: (line: string) => void, finish: () => void): string[] {
   const staged: string[] = [];
   const aside: { from: string; to: string }[] = [];
   const placed: string[] = [];
@@ -658,11 +713,8 @@ function applySteps(steps: readonly Step[], file: string, say: (line: string) =>
         say(`restored ${s.target}`);
       }
     };
-    // serverconf.json is changed under its lock by the admin API and the CLI (server-admin.ts):
-    // swapped under it too, so an edit in flight lands before the restore, not over it.
-    const serverConf = steps.find((s) => s.file.path === 'proxy/serverconf.json');
-    if (serverConf) withFileLock(serverConf.target, swap);
-    else swap();
+    swap();
+    finish();
   } catch (err) {
     for (const path of [...staged, ...placed]) rmSync(path, { force: true });
     for (const { from, to } of aside.reverse()) renameSync(to, from);

@@ -6,25 +6,28 @@
  * both call this class, so they cannot drift apart.
  *
  * State lives where the running parts read it: keys and certificates in the signer, everything else
- * in serverconf.json (the proxy re-reads it within a second).
+ * in the server configuration's store (the proxy sees a change within a second). Every change is
+ * recorded there with who made it: `as(actor)` gives the API a view acting for one API key; the
+ * CLI acts as the operating-system user that runs it.
  */
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { backupSigningKeyFile, createBackup, listBackups, type BackupInfo } from './backup.ts';
 import { XrdError } from '../platform/errors.ts';
-import { withFileLock, writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestSigner } from '../protocol/management-request.ts';
 import { formatClientId, formatSecurityServerId, identifierPartProblem, parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
-import { CONNECTION_TYPES, parseServerConf, serializeServerConf, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
+import { CONNECTION_TYPES, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
+import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
 
 export interface ServerAdminOptions {
-  /** The proxy's data directory: serverconf.json lives there. */
+  /** The proxy's data directory: the server configuration's store lives there. */
   readonly proxyDataDir: string;
   readonly signerSocket: string;
   readonly globalConf: () => GlobalConf;
@@ -78,17 +81,40 @@ export interface CsrRequest {
   readonly format?: 'PEM' | 'DER';
 }
 
+/** The operating-system user running this process: who the CLI's changes are recorded as. */
+export function osUserActor(): Actor {
+  let name: string;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = `uid ${process.getuid?.() ?? '?'}`;
+  }
+  return { kind: 'os-user', name };
+}
+
 export class ServerAdmin {
   readonly signer: SignerConnection;
-  private readonly serverConfFile: string;
+  /** Opened on first use: `xrd` commands that never touch the configuration need no proxy directory. */
+  private readonly shared: { store?: ServerConfStore };
 
-  constructor(private readonly options: ServerAdminOptions) {
-    this.signer = new SignerConnection(options.signerSocket, { timeoutMs: 120_000 });
-    this.serverConfFile = join(options.proxyDataDir, 'serverconf.json');
+  constructor(
+    private readonly options: ServerAdminOptions,
+    private readonly actor: Actor = osUserActor(),
+    shared?: { signer: SignerConnection; store: { store?: ServerConfStore } },
+  ) {
+    this.signer = shared?.signer ?? new SignerConnection(options.signerSocket, { timeoutMs: 120_000 });
+    this.shared = shared?.store ?? {};
+  }
+
+  /** The same administration acting for `actor` (an API key): its changes are audited under that name. */
+  as(actor: Actor): ServerAdmin {
+    return new ServerAdmin(this.options, actor, { signer: this.signer, store: this.shared });
   }
 
   close(): void {
     this.signer.close();
+    this.shared.store?.close();
+    this.shared.store = undefined;
   }
 
   // --- Initialisation (UC SS_01–03) -------------------------------------------------------------
@@ -123,12 +149,12 @@ export class ServerAdmin {
       throw new XrdError('UnknownMember', { reason: `Owner ${formatClientId(owner)} is not a member in global configuration (ignore_warnings to initialise anyway)` });
     }
     if (r.softwareTokenPin !== undefined) await this.initializeBlankToken(r.softwareTokenPin, r.serverCode);
-    this.changeServerConf((current) => {
-      // Checked again under the lock: another initialisation may have finished meanwhile.
+    this.changeServerConf('INIT_SERVER_CONFIGURATION', { ownerMemberClass: r.ownerMemberClass, ownerMemberCode: r.ownerMemberCode, serverCode: r.serverCode }, (current) => {
+      // Checked again in the store's transaction: another initialisation may have finished meanwhile.
       if (current) throw new XrdError('ServerAlreadyInitialized', { serverId: formatSecurityServerId(current.serverId) });
       return {
         serverId: { instance: owner.instance, memberClass: owner.memberClass, memberCode: owner.memberCode, serverCode: r.serverCode },
-        clients: [{ id: owner, connectionType: 'HTTPS', isCerts: [], services: [] }],
+        clients: [{ id: owner, status: 'SAVED', connectionType: 'HTTPS', isCerts: [], serviceDescriptions: [], endpoints: [], accessRights: [], localGroups: [] }],
         timestampingServices: [],
       };
     });
@@ -167,7 +193,7 @@ export class ServerAdmin {
   addTimestampingService(tsa: ConfiguredTsa): ConfiguredTsa {
     const approved = this.approvedTimestampingServices().find((a) => a.url === tsa.url && a.name === tsa.name);
     if (!approved) throw new XrdError('TimestampingServiceNotApproved', { name: String(tsa.name), url: String(tsa.url) });
-    this.changeInitialized((conf) => {
+    this.changeInitialized('ADD_TSP', { name: tsa.name, url: tsa.url }, (conf) => {
       if (conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceExists', { url: tsa.url });
       return { ...conf, timestampingServices: [...conf.timestampingServices, approved] };
     });
@@ -176,7 +202,7 @@ export class ServerAdmin {
 
   /** @throws TimestampingServiceNotFound, ServerNotInitialized */
   deleteTimestampingService(tsa: ConfiguredTsa): void {
-    this.changeInitialized((conf) => {
+    this.changeInitialized('DELETE_TSP', { url: tsa.url }, (conf) => {
       if (!conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceNotFound', { url: String(tsa.url) });
       return { ...conf, timestampingServices: conf.timestampingServices.filter((t) => t.url !== tsa.url) };
     });
@@ -329,7 +355,7 @@ export class ServerAdmin {
   /** @throws ClientNotFound, InvalidRequest (unknown connection type) */
   setConnectionType(id: string, connectionType: string): ClientView {
     if (!CONNECTION_TYPES.includes(connectionType as ConnectionType)) throw new XrdError('InvalidRequest', { reason: `connection_type must be one of ${CONNECTION_TYPES.join(', ')}` });
-    return this.updateClient(id, (c) => ({ ...c, connectionType: connectionType as ConnectionType }));
+    return this.updateClient(id, 'SET_CONNECTION_TYPE', { connectionType }, (c) => ({ ...c, connectionType: connectionType as ConnectionType }));
   }
 
   tlsCertificates(id: string): TlsCertificateView[] {
@@ -345,7 +371,7 @@ export class ServerAdmin {
       throw new XrdError('IncorrectCertificate', { reason: `not a PEM or DER certificate: ${(err as Error).message}` }, { cause: err });
     }
     const view = tlsView(der);
-    this.updateClient(id, (c) => {
+    this.updateClient(id, 'ADD_CLIENT_INTERNAL_CERT', { hash: view.hash }, (c) => {
       if (c.isCerts.some((d) => d.equals(der))) throw new XrdError('TlsCertificateExists', { hash: view.hash });
       return { ...c, isCerts: [...c.isCerts, der] };
     });
@@ -354,7 +380,7 @@ export class ServerAdmin {
 
   /** @throws ClientNotFound, TlsCertificateNotFound */
   deleteTlsCertificate(id: string, hash: string): void {
-    this.updateClient(id, (c) => {
+    this.updateClient(id, 'DELETE_CLIENT_INTERNAL_CERT', { hash }, (c) => {
       const kept = c.isCerts.filter((d) => tlsView(d).hash !== hash.toUpperCase());
       if (kept.length === c.isCerts.length) throw new XrdError('TlsCertificateNotFound', { hash });
       return { ...c, isCerts: kept };
@@ -368,9 +394,9 @@ export class ServerAdmin {
     return { id, connectionType: c.connectionType, registered, tlsCertificates: c.isCerts.map(tlsView) };
   }
 
-  private updateClient(id: string, change: (c: LocalClient) => LocalClient): ClientView {
+  private updateClient(id: string, action: string, detail: Record<string, unknown>, change: (c: LocalClient) => LocalClient): ClientView {
     let result!: { conf: ServerConf; client: LocalClient };
-    this.changeInitialized((conf) => {
+    this.changeInitialized(action, { clientId: id, ...detail }, (conf) => {
       const target = this.localClient(conf, id);
       const client = change(target);
       result = { conf: { ...conf, clients: conf.clients.map((c) => (c === target ? client : c)) }, client };
@@ -409,7 +435,7 @@ export class ServerAdmin {
     return createBackup({ signerDataDir: this.options.signerDataDir, proxyDataDir: this.options.proxyDataDir, devicesIni: this.options.devicesIni, out: join(this.options.proxyDataDir, 'backups'), label, log: this.options.logger });
   }
 
-  // --- serverconf.json and global configuration ---------------------------------------------------
+  // --- The server configuration's store and global configuration ------------------------------
 
   /** @throws ServerNotInitialized */
   serverConf(): ServerConf {
@@ -418,22 +444,31 @@ export class ServerAdmin {
     return conf;
   }
 
-  private serverConfOrUndefined(): ServerConf | undefined {
-    if (!existsSync(this.serverConfFile)) return undefined;
-    return parseServerConf(readFileSync(this.serverConfFile, 'utf8'), this.serverConfFile);
+  /** Who changed what, newest first (the reference's audit log of configuration changes). */
+  auditLog(limit?: number) {
+    return this.store().auditLog({ limit });
   }
 
-  /**
-   * Read, change and write serverconf.json under its lock (the CLI and the API may change it at the
-   * same moment); written atomically, as the proxy re-reads it and must never see half of it.
-   */
-  private changeServerConf(change: (current: ServerConf | undefined) => ServerConf): void {
-    withFileLock(this.serverConfFile, () => writeFileAtomic(this.serverConfFile, serializeServerConf(change(this.serverConfOrUndefined()))));
+  private store(): ServerConfStore {
+    if (!this.shared.store) {
+      mkdirSync(this.options.proxyDataDir, { recursive: true, mode: 0o700 });
+      this.shared.store = openServerConfStore(this.options.proxyDataDir);
+    }
+    return this.shared.store;
+  }
+
+  private serverConfOrUndefined(): ServerConf | undefined {
+    return this.store().read();
+  }
+
+  /** One atomic, audited change (the CLI and the API may change the configuration at the same moment). */
+  private changeServerConf(action: string, detail: Record<string, unknown>, change: (current: ServerConf | undefined) => ServerConf): ServerConf {
+    return this.store().change(this.actor, action, detail, change);
   }
 
   /** @throws ServerNotInitialized */
-  private changeInitialized(change: (current: ServerConf) => ServerConf): void {
-    this.changeServerConf((current) => {
+  private changeInitialized(action: string, detail: Record<string, unknown>, change: (current: ServerConf) => ServerConf): ServerConf {
+    return this.changeServerConf(action, detail, (current) => {
       if (!current) throw new XrdError('ServerNotInitialized', {});
       return change(current);
     });

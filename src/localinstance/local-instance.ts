@@ -15,11 +15,12 @@ import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } fro
 import { join, resolve } from 'node:path';
 import { loadGlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
-import { writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ApiKeyStore, ROLES, apiKeysFile } from '../admin/api-keys.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
-import { serializeServerConf, type LocalClient, type ServerConf } from '../serverconf/server-conf.ts';
+import type { LocalClient, ServerConf } from '../serverconf/model.ts';
+import { clientWithServices } from '../serverconf/serverconf-json.ts';
+import { changeServerConfIn } from '../serverconf/store.ts';
 import { SignerClient, waitForOcspResponses } from '../signer/signer-client.ts';
 import { defaultAdminSocket, defaultProxySocket } from '../signer/socket-paths.ts';
 import { startTestServices, type TestServices, type TestServicesOptions } from '../testservices/test-services.ts';
@@ -351,33 +352,23 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
   // The test services belong to ss1's first client; its other clients host nothing yet.
   const [serving, ...others] = layout.provider.clients;
   const providerClients: LocalClient[] = [
-    {
-      id: client(serving!),
-      connectionType: 'HTTP',
-      isCerts: [],
-      services: [
-        // Also every security server owner: the central server adds a newly registered server's owner
-        // to this group, so ss3's owner can call once MEMBER_01 is done.
-        { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed: [...allowed, `GLOBALGROUP:${inst}/security-server-owners`], description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
-        { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed, description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
-        { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed, description: { type: 'OPENAPI3', url: `${servicesUrl}/rest-test/openapi.json` } },
-      ],
-    },
-    ...others.map((c): LocalClient => ({ id: client(c), connectionType: 'HTTP', isCerts: [], services: [] })),
+    clientWithServices({ id: client(serving!), connectionType: 'HTTP' }, [
+      // Also every security server owner: the central server adds a newly registered server's owner
+      // to this group, so ss3's owner can call once MEMBER_01 is done.
+      { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed: [...allowed, `GLOBALGROUP:${inst}/security-server-owners`], description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
+      { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed, description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
+      { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed, description: { type: 'OPENAPI3', url: `${servicesUrl}/rest-test/openapi.json` } },
+    ]),
+    ...others.map((c) => clientWithServices({ id: client(c), connectionType: 'HTTP' })),
   ];
-  const consumerClients: LocalClient[] = layout.consumer.clients.map((c, i) => ({
-    id: client(c),
-    connectionType: 'HTTPS',
-    isCerts: is(i === 0 ? instance.clientIs : instance.otherIs),
-    services: [],
-  }));
+  const consumerClients = layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) }));
   const write = (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
     const [instanceId, memberClass, memberCode, serverCode] = s.serverId.split('/') as [string, string, string, string];
     // Both servers use the instance's TSA, as an administrator would choose it (UC SS_07).
     const timestampingServices = loadGlobalConf(instance.pki.globalConfDir).own.approvedTsas.map(({ name, url }) => ({ name, url }));
     const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients, timestampingServices };
-    writeFileAtomic(join(s.proxyDataDir, 'serverconf.json'), serializeServerConf(conf));
+    changeServerConfIn(s.proxyDataDir, { kind: 'system', name: 'xrd local' }, 'CREATE_LOCAL_INSTANCE', () => conf);
   };
   write(instance.provider, providerClients);
   write(instance.consumer, consumerClients);

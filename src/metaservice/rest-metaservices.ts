@@ -11,7 +11,7 @@
  */
 import { XrdError } from '../platform/errors.ts';
 import type { ClientId } from '../protocol/identifiers.ts';
-import { allowedServicesByDescriptionType, descriptionOf, findService, servicesByDescriptionType, type ServiceConf } from '../serverconf/server-conf.ts';
+import { allowedServicesByDescriptionType, findService, servicesByDescriptionType, type ResolvedService } from '../serverconf/server-conf.ts';
 import { anonymiseOpenapi, openapiFiletype } from './openapi.ts';
 import { ALLOWED_METHODS, LIST_METHODS, type MetaserviceContext } from './soap-metaservices.ts';
 
@@ -50,7 +50,7 @@ export async function answerRestMetaservice(provider: ClientId, serviceCode: str
 }
 
 /** RestServiceDetailsListType as the reference's ObjectMapper writes it: snake_case, nulls left out. */
-function json(services: readonly ServiceConf[], provider: ClientId): RestMetaserviceAnswer {
+function json(services: readonly ResolvedService[], provider: ClientId): RestMetaserviceAnswer {
   const list = {
     service: services.map((s) => ({
       xroad_instance: provider.instance,
@@ -61,7 +61,7 @@ function json(services: readonly ServiceConf[], provider: ClientId): RestMetaser
       ...(s.version !== undefined ? { service_version: s.version } : {}),
       endpoint_list: [],
       object_type: 'SERVICE',
-      service_type: descriptionOf(s).type === 'OPENAPI3' ? 'OPENAPI' : 'REST',
+      service_type: s.description.type === 'OPENAPI3' ? 'OPENAPI' : 'REST',
     })),
   };
   return { headers: [['content-type', JSON_TYPE]], body: Buffer.from(JSON.stringify(list), 'utf8') };
@@ -77,7 +77,7 @@ async function getOpenapi(provider: ClientId, servicePath: string, ctx: Metaserv
   // ServiceId.Conf.create(provider, code): no version.
   const service = findService(ctx.conf, provider, code);
   if (!service) throw new XrdError('InternalError', { reason: `Service not found: ${target}` });
-  const description = descriptionOf(service);
+  const description = service.description;
   if (description.type !== 'OPENAPI3') throw new XrdError('InternalError', { reason: `Invalid service type: ${description.type}` });
   // An OPENAPI3 description always has its URL (server-conf.ts).
   const url = description.url!;

@@ -18,7 +18,7 @@ import type { ClientId } from '../protocol/identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from '../protocol/namespaces.ts';
 import { randomLetters } from '../protocol/proxy-message.ts';
 import { formatServiceId, type SoapHeader, type ServiceId } from '../protocol/soap-message.ts';
-import { allowedServicesByDescriptionType, descriptionOf, findService, servicesByDescriptionType, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
+import { allowedServicesByDescriptionType, findService, servicesByDescriptionType, type ServerConf, type ResolvedService } from '../serverconf/server-conf.ts';
 import { canonicalize } from '../xml/c14n.ts';
 import { child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { overwriteSoapAddress } from './wsdl.ts';
@@ -44,7 +44,7 @@ export interface MetaserviceContext {
   /** Whether the calling client is in the global group `INST/code`. */
   readonly isMember: (group: string) => boolean;
   /** Fetches a service's description (its WSDL or OpenAPI document), bounded in size and time, as the service's own calls go (TLS settings, timeout). */
-  readonly fetchDescription: (url: string, service: ServiceConf) => Promise<FetchedDescription>;
+  readonly fetchDescription: (url: string, service: ResolvedService) => Promise<FetchedDescription>;
   /** The most bytes of a description accepted (the parser's bound too). */
   readonly maxDescriptionBytes: number;
 }
@@ -87,7 +87,7 @@ async function getWsdl(envelope: XmlElement, provider: ClientId, ctx: Metaservic
   const version = optionalText(operation, 'serviceVersion');
   const wanted: ServiceId = { provider, serviceCode: code, ...(version !== undefined ? { serviceVersion: version } : {}) };
   const service = findService(ctx.conf, provider, code, version);
-  const description = service && descriptionOf(service);
+  const description = service && service.description;
   if (description && description.type !== 'WSDL') throw new XrdError('ServiceType', { reason: 'Service is a REST service and does not have a WSDL' });
   if (!service || !description?.url) throw new XrdError('UnknownService', { reason: `Could not find wsdl URL for service SERVICE:${formatServiceId(wanted)}` });
   const fetched = await ctx.fetchDescription(description.url, service);
@@ -119,12 +119,12 @@ function responseEnvelope(envelope: XmlElement, body: string): Buffer {
 }
 
 /** `xroad:listMethodsResponse` / `xroad:allowedMethodsResponse` (service-metainfo.xsd MethodListType). */
-function methodList(element: string, provider: ClientId, services: readonly ServiceConf[]): string {
+function methodList(element: string, provider: ClientId, services: readonly ResolvedService[]): string {
   return `<xroad:${element} xmlns:xroad="${XROAD_NS}" xmlns:id="${IDENTIFIERS_NS}">${services.map((s) => serviceIdXml(provider, s)).join('')}</xroad:${element}>`;
 }
 
 /** An `xroad:service` of type id:XRoadServiceIdentifierType. */
-function serviceIdXml(provider: ClientId, s: ServiceConf): string {
+function serviceIdXml(provider: ClientId, s: ResolvedService): string {
   const field = (name: string, value: string | undefined) => (value === undefined ? '' : `<id:${name}>${escapeXml(value)}</id:${name}>`);
   return (
     `<xroad:service id:objectType="SERVICE">` +

@@ -8,13 +8,11 @@
  * Results are kept for a short time (2 s by default) so a busy prober does not turn into a stream of
  * signer calls and file reads; a failure is reported as quickly as it would be seen by a message.
  */
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { oneLineName, x509Of } from '../certificates/certificate.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { toXrdError } from '../platform/errors.ts';
+import { XrdError, toXrdError } from '../platform/errors.ts';
 import { TtlCache } from '../platform/ttl-cache.ts';
-import { parseServerConf } from '../serverconf/server-conf.ts';
 import type { SignerConnection } from '../signer/signer-client.ts';
 import type { SigningInfo } from '../signer/wire/operations.ts';
 import { buildCertPath } from '../trust/cert-path.ts';
@@ -50,8 +48,8 @@ export interface HealthCheckOptions {
   readonly globalConf: () => GlobalConf;
   /** The message log database: throws when it does not answer. */
   readonly pingMessageLog: () => void;
-  /** serverconf.json, read and parsed on every evaluation (the proxy's reader keeps the last good one). */
-  readonly serverConfFile: string;
+  /** The server configuration's store, read on every evaluation (the proxy's reader keeps the last good one). */
+  readonly readServerConf: () => unknown;
   readonly cacheMs?: number;
   readonly now?: () => Date;
 }
@@ -129,7 +127,7 @@ export class HealthCheck {
       return { name: 'database', ok: false, reason: `message log database not answering: ${describe(err)}` };
     }
     try {
-      parseServerConf(readFileSync(this.options.serverConfFile, 'utf8'), this.options.serverConfFile);
+      if (this.options.readServerConf() === undefined) throw new XrdError('ServerNotInitialized', {});
     } catch (err) {
       return { name: 'database', ok: false, reason: `server configuration not readable: ${describe(err)}` };
     }

@@ -19,7 +19,8 @@ import { TtlCache } from '../platform/ttl-cache.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
-import { configuredTsas, serverConfReader, type ServerConf } from '../serverconf/server-conf.ts';
+import { configuredTsas, type ServerConf } from '../serverconf/server-conf.ts';
+import { openServerConfStore, serverConfReader } from '../serverconf/store.ts';
 import type { SigningInfo } from '../signer/wire/operations.ts';
 import { SignerConnection } from '../signer/signer-client.ts';
 import { authKeyTlsOptions, engineFailureOf, explainAuthHandshakeFailure } from '../tls/auth-key-tls.ts';
@@ -53,7 +54,7 @@ export interface SecurityServerPorts {
 }
 
 export interface SecurityServerOptions {
-  /** serverconf.json, the internal TLS certificate, message log and monitoring databases. */
+  /** The server configuration's store, the internal TLS certificate, message log and monitoring databases. */
   readonly dataDir: string;
   readonly globalConfDir: string;
   readonly signerSocket: string;
@@ -105,7 +106,8 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
-  const serverConf = serverConfReader(join(options.dataDir, 'serverconf.json'), { onError: (err) => logger.error({ faultCode: err.faultCode, message: err.message }, 'serverconf.json not applied; the last good one stays in force') });
+  const serverConfStore = openServerConfStore(options.dataDir);
+  const serverConf = serverConfReader(serverConfStore, { onError: (err) => logger.error({ faultCode: err.faultCode, message: err.message }, 'server configuration not readable; the last good one stays in force') });
   const serverId = () => formatSecurityServerId(serverConf().serverId);
   // Spool files a killed process left are removed before anything is received.
   const spool = new SpoolFolder(join(options.dataDir, 'spool'), { thresholdBytes: options.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES, maxBytes: options.maxMessageBytes });
@@ -184,7 +186,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
         serverId,
         globalConf,
         pingMessageLog: () => messageLog.ping(),
-        serverConfFile: join(options.dataDir, 'serverconf.json'),
+        readServerConf: () => serverConfStore.read(),
         cacheMs: options.healthCacheMs,
       });
       const health = await listen(healthHandler(check), limits, options.serverAddress, options.ports.health);
@@ -194,6 +196,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     await Promise.all(closers.map((c) => c()));
     await messageLog.close();
     opMonitor.close();
+    serverConfStore.close();
     signer.close();
     throw toXrdError(err);
   }
@@ -209,6 +212,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
       await Promise.all(closers.map((c) => c()));
       await messageLog.close();
       opMonitor.close();
+      serverConfStore.close();
       signer.close();
     },
   };

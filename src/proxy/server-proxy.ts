@@ -36,7 +36,7 @@ import { headerValue, restResponseParts, serviceRequestHeaders, type HeaderList,
 import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
 import { readSoapPackage, soapPackagePieces, type SoapPackage } from '../protocol/soap-package.ts';
 import type { InternalTls } from '../serverconf/internal-tls.ts';
-import { findService, inGlobalGroup, isCallAllowed, localClient, serviceUrl, type ServerConf, type ServiceConf } from '../serverconf/server-conf.ts';
+import { findService, inGlobalGroup, isCallAllowed, localClient, serviceUrl, type ServerConf, type ResolvedService } from '../serverconf/server-conf.ts';
 import { ExchangeBodies, sendAnswer, type MessageSettings } from './exchange.ts';
 import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
@@ -254,7 +254,7 @@ class ServerExchange {
   }
 
   /** The provider's answer, or its fault (which goes back as it is, unsigned, as the reference sends it). */
-  private async callSoapService(service: ServiceConf, content: SoapContent, originalContentType: string | undefined, soapAction: string | undefined): Promise<SoapPackage | { fault: SoapFault }> {
+  private async callSoapService(service: ResolvedService, content: SoapContent, originalContentType: string | undefined, soapAction: string | undefined): Promise<SoapPackage | { fault: SoapFault }> {
     const { deps } = this;
     const outgoing = soapPackagePieces(content, originalContentType);
     const response = await this.call(service, new URL(service.url), {
@@ -311,7 +311,7 @@ class ServerExchange {
     Object.assign(facts, { protocol: 'REST', client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
     this.checkRequestFor(rest.client, rest.service.provider, rest.securityServer, request.ocspResponses);
     // Metaservices are answered here to anyone whose signature verifies (RestMetadataServiceHandlerImpl: no access check).
-    const service = isRestMetaservice(rest.method, rest.service.serviceCode) ? undefined : this.serviceFor(rest.client, rest.service, 'REST');
+    const service = isRestMetaservice(rest.method, rest.service.serviceCode) ? undefined : this.serviceFor(rest.client, rest.service, 'REST', { method: rest.method, path: rest.servicePath.split('?', 1)[0]! });
     verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy', this.now());
     // The reference answers with the x-road-request-id the client proxy sent as an HTTP header.
     const requestId = request.requestId ?? rest.requestId;
@@ -329,7 +329,7 @@ class ServerExchange {
   }
 
   /** The provider's REST answer, its body spooled when one is expected. */
-  private async callRestService(service: ServiceConf, rest: RestRequest, content: RestContent): Promise<RestAnswer> {
+  private async callRestService(service: ResolvedService, rest: RestRequest, content: RestContent): Promise<RestAnswer> {
     const target = serviceUrl(service, rest.servicePath);
     const response = await this.call(service, target, { method: rest.method, headers: serviceRequestHeaders(rest), body: content.body && rest.method !== 'GET' && rest.method !== 'HEAD' ? [content.body] : undefined });
     const body = restBodyExpected(rest.method, response.status)
@@ -362,7 +362,7 @@ class ServerExchange {
   }
 
   /** A WSDL or OpenAPI document, fetched as the service itself is called (its TLS settings and timeout), held in memory up to maxSoapBytes. */
-  private async fetchDescription(url: string, service: ServiceConf): Promise<FetchedDescription> {
+  private async fetchDescription(url: string, service: ResolvedService): Promise<FetchedDescription> {
     const target = new URL(url);
     const response = await callService(target, { method: 'GET', headers: [] }, { timeoutMs: service.timeoutSeconds * 1000, ...this.tlsFor(service, target) });
     const body = await readBounded(response.body, this.deps.settings.maxSoapBytes);
@@ -371,8 +371,9 @@ class ServerExchange {
   }
 
   /** The service and whether the caller may use it (the reference's verifyAccess). @throws UnknownService, ServiceType, AccessDenied, ServiceDisabled */
-  private serviceFor(client: ClientId, service: ServiceId, type: 'SOAP' | 'REST'): ServiceConf {
-    const found = findService(this.deps.serverConf(), service.provider, service.serviceCode, service.serviceVersion);
+  private serviceFor(client: ClientId, service: ServiceId, type: 'SOAP' | 'REST', request?: { method: string; path: string }): ResolvedService {
+    const conf = this.deps.serverConf();
+    const found = findService(conf, service.provider, service.serviceCode, service.serviceVersion);
     const name = formatServiceId(service);
     if (!found) throw new XrdError('UnknownService', { reason: `Unknown service: ${name}` }, { prefix: 'Server.ServerProxy' });
     if (found.type !== type) {
@@ -380,18 +381,18 @@ class ServerExchange {
       throw new XrdError('ServiceType', { reason }, { prefix: 'Server.ServerProxy' });
     }
     const shared = this.deps.globalConf().shared;
-    if (!isCallAllowed(found, client, (group) => inGlobalGroup(shared, group, client))) throw new XrdError('AccessDenied', { service: name }, { prefix: 'Server.ServerProxy' });
+    if (!isCallAllowed(localClient(conf, service.provider)!, service.serviceCode, client, (group) => inGlobalGroup(shared, group, client), request)) throw new XrdError('AccessDenied', { service: name }, { prefix: 'Server.ServerProxy' });
     if (found.disabledNotice !== undefined) throw new XrdError('ServiceDisabled', { service: name, notice: found.disabledNotice }, { prefix: 'Server.ServerProxy' });
     return found;
   }
 
   /** Calls the provider's information system; HTTPS as the reference's CustomSSLSocketFactory. @throws ServiceFailed.… */
-  private async call(service: ServiceConf, url: URL, request: Parameters<typeof callService>[1]): Promise<ServiceResponse> {
+  private async call(service: ResolvedService, url: URL, request: Parameters<typeof callService>[1]): Promise<ServiceResponse> {
     return serviceFailure(() => callService(url, request, { timeoutMs: service.timeoutSeconds * 1000, ...this.tlsFor(service, url) }));
   }
 
   /** HTTPS as the reference's CustomSSLSocketFactory: our internal certificate, the owner's IS certificates trusted unless the service turned that off. */
-  private tlsFor(service: ServiceConf, url: URL): { tls?: ServiceTls } {
+  private tlsFor(service: ResolvedService, url: URL): { tls?: ServiceTls } {
     if (url.protocol !== 'https:') return {};
     const owner = localClient(this.deps.serverConf(), this.facts.service!.provider);
     return { tls: { internal: this.deps.internalTls(), ...(service.sslAuthentication !== false ? { trusted: owner?.isCerts ?? [] } : {}) } };

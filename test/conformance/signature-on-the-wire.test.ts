@@ -25,6 +25,7 @@ import { MessageRecorder } from '../../src/proxy/message-recorder.ts';
 import type { PeerVerifier } from '../../src/proxy/peer-verifier.ts';
 import { startServerProxy } from '../../src/proxy/server-proxy.ts';
 import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
+import { clientWithServices } from '../../src/serverconf/serverconf-json.ts';
 import { readAsic } from '../../src/signature/asic.ts';
 import { VECTORS } from '../support/vectors.ts';
 
@@ -51,12 +52,10 @@ beforeAll(async () => {
   const serverConf = {
     serverId: parseSecurityServerId('DEV/COM/1234/SS0'),
     clients: [
-      {
-        id: provider,
-        connectionType: 'HTTP' as const,
-        isCerts: [],
-        services: ['getRandom', 'storeAttachments'].map((code) => ({ code, version: 'v1', type: 'SOAP' as const, url: `http://127.0.0.1:${(service.address() as AddressInfo).port}/${code}`, timeoutSeconds: 10, allowed: ['DEV/COM/4321/TestClient'] })),
-      },
+      clientWithServices(
+        { id: provider, connectionType: 'HTTP' },
+        ['getRandom', 'storeAttachments'].map((code) => ({ code, version: 'v1', type: 'SOAP' as const, url: `http://127.0.0.1:${(service.address() as AddressInfo).port}/${code}`, timeoutSeconds: 10, allowed: ['DEV/COM/4321/TestClient'] })),
+      ),
     ],
     timestampingServices: [],
   };

@@ -407,7 +407,7 @@ describe('files on disk', () => {
     for (const s of [instance.provider, instance.consumer]) walk(s.dir);
     expect(open.filter((p) => !/\.crt$/.test(p) && !p.endsWith('/devices.ini'))).toEqual([]);
     // The files this is about are there to be checked.
-    for (const f of ['messagelog.db', 'messagelog.db-wal', 'opmonitor.db', 'opmonitor.db-wal', 'serverconf.json']) {
+    for (const f of ['messagelog.db', 'messagelog.db-wal', 'opmonitor.db', 'opmonitor.db-wal', 'serverconf.db', 'serverconf.db-wal']) {
       expect(statSync(join(instance.consumer.proxyDataDir, f)).mode & 0o777, f).toBe(0o600);
     }
   });

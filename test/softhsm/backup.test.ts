@@ -14,12 +14,15 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { backupSigningKeyFile, checkBackupKeys, createBackup, listBackups, readBackupManifest, restoreBackup, writeSignedArchive, type BackupInfo } from '../../src/admin/backup.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { readTarGz, writeTarGz } from '../../src/platform/tar.ts';
 import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
+import { parseServerConfJson, serializeServerConfJson } from '../../src/serverconf/serverconf-json.ts';
+import { changeServerConfIn, openServerConfStore, type ServerConfStore } from '../../src/serverconf/store.ts';
+import { parseSecurityServerId } from '../../src/protocol/identifiers.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import type { CertView } from '../../src/signer/wire/operations.ts';
@@ -73,6 +76,13 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 }
 
 /** Every file under the two data folders with its content hash: what "nothing touched" means. */
+/** The proxy's configuration store, closed after the test. */
+function storedConf(): ServerConfStore {
+  const store = openServerConfStore(proxyDir);
+  onTestFinished(() => store.close());
+  return store;
+}
+
 function snapshot(): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (dir: string) => {
@@ -203,7 +213,7 @@ describe('backup and restore of configuration and key metadata', () => {
     // token, the server configuration edited.
     await client.call('deleteCert', { hash: signKey.cert.hash });
     await client.call('deleteKey', { keyId: authKeyId });
-    writeFileSync(join(proxyDir, 'serverconf.json'), SERVER_CONF.replace('ss1', 'ss9'));
+    changeServerConfIn(proxyDir, { kind: 'os-user', name: 'test' }, 'EDIT', (conf) => ({ ...conf!, serverId: parseSecurityServerId('LOCAL/COM/1111/ss9') }));
     const before = snapshot();
     // No socket given: the default <signer-dir>/signer.sock does not exist, the signer runs all the same.
     const refused = await restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir }).catch((e: unknown) => e);
@@ -400,7 +410,7 @@ describe('backup and restore of configuration and key metadata', () => {
     await restoreBackup({ file: backup.file, signerDataDir: otherSigner, proxyDataDir: otherProxy });
     expect(owner(join(otherSigner, 'keyconf.sqlite'))).toEqual({ uid: SIGNER.uid, gid: SIGNER.uid });
     expect(owner(join(otherSigner, 'audit.log'))).toEqual(SIGNER);
-    for (const path of ['serverconf.json', 'internal-tls', 'internal-tls/internal.key', 'internal-tls/internal.crt', 'admin', 'admin/api-keys.json']) {
+    for (const path of ['serverconf.db', 'internal-tls', 'internal-tls/internal.key', 'internal-tls/internal.crt', 'admin', 'admin/api-keys.json']) {
       expect(owner(join(otherProxy, path)), path).toEqual(PROXY);
     }
   });
@@ -432,7 +442,7 @@ describe('backup and restore of configuration and key metadata', () => {
     expect(mode('signer/keyconf.sqlite')).toBe(0o600);
     expect(mode('proxy/internal-tls/internal.key')).toBe(0o600);
     expect(mode('proxy/admin/api-keys.json')).toBe(0o600);
-    expect(mode('proxy/serverconf.json')).toBe(0o600);
+    expect(mode('proxy/serverconf.db')).toBe(0o600);
     expect(mode('proxy/internal-tls/internal.crt')).toBe(0o644);
     expect(mode('devices.ini')).toBe(0o644);
   });
@@ -457,16 +467,16 @@ describe('backup and restore of configuration and key metadata', () => {
       'devices.ini': 'unchanged',
     });
     expect(report.keptAside).toContain(join(signerDir, 'keyconf.sqlite.pre-restore'));
-    expect(report.keptAside).toContain(join(proxyDir, 'serverconf.json.pre-restore'));
-    expect(readFileSync(join(proxyDir, 'serverconf.json.pre-restore'), 'utf8')).toContain('ss9');
+    // The configuration replaced stays in the store's audit trail: the restore is one recorded change.
+    expect(storedConf().auditLog({ limit: 1 })[0]).toMatchObject({ action: 'RESTORE_BACKUP', actor: { kind: 'system', name: 'xrd backup restore' }, detail: { file: backup.file } });
     expect(report.keys.checked).toBe(false);
     expect(report.keys.notChecked.map((k) => k.keyId).sort()).toEqual([signKey.keyId, authKeyId].sort());
-    expect(readFileSync(join(proxyDir, 'serverconf.json'), 'utf8')).toBe(SERVER_CONF);
+    expect(serializeServerConfJson(storedConf().read()!)).toBe(serializeServerConfJson(parseServerConfJson(SERVER_CONF)));
     expect(statSync(join(signerDir, 'keyconf.sqlite')).mode & 0o777).toBe(0o600);
     // The restore is in the caller's log; the signer's audit trail is left as it was.
     expect(readFileSync(join(signerDir, 'audit.log'))).toEqual(auditBefore);
     expect(logged.map((l) => JSON.parse(l))).toEqual([
-      expect.objectContaining({ event: 'restoreBackup', file: backup.file, created: backup.created, restored: [join(signerDir, 'keyconf.sqlite'), join(proxyDir, 'serverconf.json')], msg: 'backup restored' }),
+      expect.objectContaining({ event: 'restoreBackup', file: backup.file, created: backup.created, restored: [join(signerDir, 'keyconf.sqlite'), join(proxyDir, 'serverconf.db')], msg: 'backup restored' }),
     ]);
     expect(existsSync(join(signerDir, 'softhsm', 'tokens', 'token.object'))).toBe(true);
 

@@ -3,10 +3,10 @@
  * wire: its authentication certificate with TLS options whose key stays on its HSM (through its
  * signer, as the proxies use it), and services added to the provider's configuration.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { LocalInstance, LocalServer } from '../../src/localinstance/local-instance.ts';
-import { parseServerConf, serializeServerConf, type ServiceConf } from '../../src/serverconf/server-conf.ts';
+import type { LocalClient } from '../../src/serverconf/model.ts';
+import { describedServices, nextDescriptionId, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';
+import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { XROAD_REFERENCE_CIPHERS, authKeyTlsOptions, type AuthTlsOptions } from '../../src/tls/auth-key-tls.ts';
 import type { EchoService } from './echo-service.ts';
@@ -37,15 +37,15 @@ export async function authOf(server: LocalServer): Promise<ServerAuth> {
 }
 
 /**
- * Adds a service to the provider subsystem LOCAL/COM/1111/PROVIDER in ss1's serverconf.json and
- * waits until ss1's proxy has read it (it looks at the file once a second): until `ready` resolves
+ * Adds a service to the provider subsystem LOCAL/COM/1111/PROVIDER in ss1's configuration and
+ * waits until ss1's proxy has read it (it looks at the store once a second): until `ready` resolves
  * (it throws, saying why, while the service is not there yet).
  */
-export async function addProviderService(instance: LocalInstance, service: ServiceConf, ready: () => Promise<unknown>): Promise<void> {
-  const file = join(instance.provider.proxyDataDir, 'serverconf.json');
-  const conf = parseServerConf(readFileSync(file, 'utf8'), file);
-  const clients = conf.clients.map((c) => (c.id.memberCode === '1111' && c.id.subsystem === 'PROVIDER' ? { ...c, services: [...c.services, service] } : c));
-  writeFileSync(file, serializeServerConf({ ...conf, clients }));
+export async function addProviderService(instance: LocalInstance, service: ServiceSpec, ready: () => Promise<unknown>): Promise<void> {
+  changeServerConfIn(instance.provider.proxyDataDir, { kind: 'system', name: 'test' }, 'ADD_SERVICE', (conf) => ({
+    ...conf!,
+    clients: conf!.clients.map((c) => (c.id.memberCode === '1111' && c.id.subsystem === 'PROVIDER' ? withService(c, service, nextDescriptionId(conf!.clients)) : c)),
+  }));
   await eventually(async () => (await ready(), true), 10_000, `ss1 serving ${service.code}`);
 }
 
@@ -60,4 +60,15 @@ export async function addEchoServices(instance: LocalInstance, echo: EchoService
   await addProviderService(instance, { code: 'restEcho', type: 'REST', url: echo.url, timeoutSeconds: 30, allowed: [client] }, () =>
     answeredOk(callClientProxy(instance, restPath(instance, 'restEcho'), { headers: { 'X-Road-Client': client } })),
   );
+}
+
+/** `client` with one more service: a description of its own, its base endpoint and its rights. */
+function withService(client: LocalClient, service: ServiceSpec, nextId: number): LocalClient {
+  const added = describedServices([service]);
+  return {
+    ...client,
+    serviceDescriptions: [...client.serviceDescriptions, ...added.serviceDescriptions.map((d, i) => ({ ...d, id: nextId + i }))],
+    endpoints: [...client.endpoints, ...added.endpoints.filter((e) => !client.endpoints.some((x) => x.serviceCode === e.serviceCode && x.method === e.method && x.path === e.path))],
+    accessRights: [...client.accessRights, ...added.accessRights],
+  };
 }

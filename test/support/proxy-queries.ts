@@ -18,9 +18,10 @@ import { silentLogger } from '../../src/platform/logger.ts';
 import { readSoapFault } from '../../src/protocol/faults.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
-import { parseServerConf, serializeServerConf, type LocalClient, type ServiceConf } from '../../src/serverconf/server-conf.ts';
+import type { LocalClient } from '../../src/serverconf/model.ts';
+import { clientWithServices, nextDescriptionId, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';
+import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import type { LocalLayout } from '../../src/testpki/local-layout.ts';
-import { writeFileAtomic } from '../../src/platform/files.ts';
 import { ocspEndpointFromSigner } from '../../src/proxy/ocsp-endpoint.ts';
 import { SignerClient, SignerConnection } from '../../src/signer/signer-client.ts';
 import { authKeyTlsOptions } from '../../src/tls/auth-key-tls.ts';
@@ -140,28 +141,24 @@ export class ProxyQueryHarness {
    * The provider's services (all pointing at the dummy service unless a URL is given) and who may
    * call them; the consumer's clients connect over plain HTTP. Waits until both proxies have read it.
    */
-  async configure(services: readonly (Partial<ServiceConf> & { code: string; provider?: string })[], options: { providerIsCerts?: readonly Buffer[] } = {}): Promise<void> {
+  async configure(services: readonly (Partial<ServiceSpec> & { code: string; provider?: string })[], options: { providerIsCerts?: readonly Buffer[] } = {}): Promise<void> {
     const { instance } = this;
-    const byProvider = new Map<string, ServiceConf[]>();
+    const byProvider = new Map<string, ServiceSpec[]>();
     for (const s of services) {
       const provider = s.provider ?? 'producer';
-      const conf: ServiceConf = { type: 'SOAP', url: `${this.serviceUrl}/service`, timeoutSeconds: 10, allowed: ['EE/BUSINESS/consumer', 'EE/BUSINESS/consumer/subsys1'], ...s };
+      const conf: ServiceSpec = { type: 'SOAP', url: `${this.serviceUrl}/service`, timeoutSeconds: 10, allowed: ['EE/BUSINESS/consumer', 'EE/BUSINESS/consumer/subsys1'], ...s };
       byProvider.set(provider, [...(byProvider.get(provider) ?? []), conf]);
     }
     const clients = (owner: 'provider' | 'consumer'): LocalClient[] =>
-      this.layout[owner].clients.map((c) => ({
-        id: parseClientId(`EE/BUSINESS/${c}`),
-        connectionType: 'HTTP',
-        isCerts: owner === 'provider' ? (options.providerIsCerts ?? []) : [],
-        services: owner === 'provider' ? (byProvider.get(c) ?? []) : [],
-      }));
+      this.layout[owner].clients.reduce<LocalClient[]>(
+        (done, c) => [...done, clientWithServices({ id: parseClientId(`EE/BUSINESS/${c}`), connectionType: 'HTTP', isCerts: owner === 'provider' ? (options.providerIsCerts ?? []) : [] }, owner === 'provider' ? (byProvider.get(c) ?? []) : [], nextDescriptionId(done))],
+        [],
+      );
     for (const [server, owner] of [[instance.provider, 'provider'], [instance.consumer, 'consumer']] as const) {
-      const file = join(server.proxyDataDir, 'serverconf.json');
       // The server's id and its timestamping services stay as the local instance set them.
-      const current = parseServerConf(readFileSync(file, 'utf8'));
-      writeFileAtomic(file, serializeServerConf({ ...current, clients: clients(owner) }), 0o600);
+      changeServerConfIn(server.proxyDataDir, { kind: 'system', name: 'test' }, 'SET_CLIENTS', (current) => ({ ...current!, clients: clients(owner) }));
     }
-    // The proxies look at serverconf.json at most once a second.
+    // The proxies look at the store's revision at most once a second.
     await new Promise((r) => setTimeout(r, 1300));
   }
 

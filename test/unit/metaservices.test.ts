@@ -22,7 +22,8 @@ import { readZip } from '../../src/platform/zip.ts';
 import { parseClientId, type ClientId } from '../../src/protocol/identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from '../../src/protocol/namespaces.ts';
 import { parseSoapHeader } from '../../src/protocol/soap-message.ts';
-import { descriptionOf, parseServerConf, serializeServerConf, type ServerConf } from '../../src/serverconf/server-conf.ts';
+import { servicesOf, type ServerConf } from '../../src/serverconf/server-conf.ts';
+import { parseServerConfJson as parseServerConf, serializeServerConfJson as serializeServerConf } from '../../src/serverconf/serverconf-json.ts';
 import { canonicalizeDocument } from '../../src/xml/c14n.ts';
 import { child, childElements, parseXml, parseXmlDocument, textOf, type XmlElement } from '../../src/xml/xml-tree.ts';
 import { VECTORS } from '../support/vectors.ts';
@@ -385,7 +386,7 @@ describe('GET /verificationconf (AsicContainerClientRequestProcessor.handleVerif
   });
 });
 
-describe('serverconf.json: a service\'s description (docs/proxy.md)', () => {
+describe('serverconf.json of the days before the store: a service\'s description, imported (docs/proxy.md)', () => {
   const withService = (service: object) => JSON.stringify({ serverId: 'EE/BUSINESS/producer/ss1', clients: [{ id: 'EE/BUSINESS/producer', services: [{ code: 'x', url: 'http://is.example/', ...service }] }] });
   const refusal = (service: object) => {
     try {
@@ -399,13 +400,14 @@ describe('serverconf.json: a service\'s description (docs/proxy.md)', () => {
   it('refuses a description type that does not fit the service, or one without a URL, naming the field', () => {
     expect(refusal({ description: { type: 'OPENAPI3', url: 'http://d.example/a.json' } })).toEqual(['InvalidConfiguration', 'Invalid configuration: serverconf.json: clients[0].services[0].description.type must be WSDL for a SOAP service']);
     expect(refusal({ type: 'REST', description: { type: 'WSDL', url: 'http://d.example/a.wsdl' } })?.[1]).toContain('description.type must be OPENAPI3 or REST for a REST service');
-    expect(refusal({ description: { type: 'WSDL' } })?.[1]).toContain('clients[0].services[0].description.url is not a URL');
+    expect(refusal({ description: { type: 'WSDL' } })?.[1]).toContain('clients[0].services[0].description.url is missing');
   });
 
   it('keeps it through serialisation, and the defaults stand without one', () => {
     const conf = parseServerConf(withService({ description: { type: 'WSDL', url: 'http://d.example/a.wsdl' } }));
-    expect(parseServerConf(serializeServerConf(conf)).clients[0]!.services[0]!.description).toEqual({ type: 'WSDL', url: 'http://d.example/a.wsdl' });
-    expect(descriptionOf(parseServerConf(withService({})).clients[0]!.services[0]!)).toEqual({ type: 'WSDL' });
-    expect(descriptionOf(parseServerConf(withService({ type: 'REST' })).clients[0]!.services[0]!)).toEqual({ type: 'REST', url: 'http://is.example/' });
+    const first = (c: ServerConf) => servicesOf(c.clients[0]!)[0]!;
+    expect(first(parseServerConf(serializeServerConf(conf))).description).toEqual({ type: 'WSDL', url: 'http://d.example/a.wsdl' });
+    expect(first(parseServerConf(withService({}))).description).toEqual({ type: 'WSDL' });
+    expect(first(parseServerConf(withService({ type: 'REST' }))).description).toEqual({ type: 'REST', url: 'http://is.example/' });
   });
 });

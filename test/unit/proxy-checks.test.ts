@@ -15,7 +15,8 @@ import { forwardableHeaders, parseRestHeaderPart, parseRestRequestPart, parseRes
 import { checkResponseHeader, parseSoapHeader, soapRequestHash, withRequestHash } from '../../src/protocol/soap-message.ts';
 import { authenticateInformationSystem } from '../../src/proxy/is-authentication.ts';
 import { importInternalTls, ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
-import { inGlobalGroup, isCallAllowed, parseServerConf, serializeServerConf, serviceUrl } from '../../src/serverconf/server-conf.ts';
+import { inGlobalGroup, isCallAllowed, serviceUrl } from '../../src/serverconf/server-conf.ts';
+import { clientWithServices, parseServerConfJson as parseServerConf, serializeServerConfJson as serializeServerConf } from '../../src/serverconf/serverconf-json.ts';
 
 const header = (fields: string, body = '<prod:ProviderServiceCode xmlns:prod="http://test.x-road.fi/producer"/>') =>
   `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:repr="http://x-road.eu/xsd/representation.xsd"><SOAP-ENV:Header>${fields}</SOAP-ENV:Header><SOAP-ENV:Body>${body}</SOAP-ENV:Body></SOAP-ENV:Envelope>`;
@@ -263,7 +264,7 @@ describe('who may speak for a client (seed 003)', () => {
     expect(() => serviceUrl({ ...service, url: 'http://127.0.0.1:8091/rest' }, '-test/x')).toThrow(/leaves/);
   });
 
-  it('serverconf.json round-trips, and broken ones are refused naming the field', () => {
+  it('serverconf.json (export and import) round-trips, and broken ones are refused naming the field', () => {
     expect(parseServerConf(serializeServerConf(conf))).toEqual(conf);
     expect(() => parseServerConf('{"serverId":"A/B/C/D","clients":[{"id":"A/B/C/D","connectionType":"SSLAUTH"}]}')).toThrow('clients[0].connectionType must be one of HTTP, HTTPS, HTTPS_NO_AUTH');
     expect(() => parseServerConf('{"serverId":"A/B/C/D","clients":[{"id":"A/B/C/D","services":[{"code":"x","url":"not a url"}]}]}')).toThrow('clients[0].services[0].url is not a URL');
@@ -272,8 +273,8 @@ describe('who may speak for a client (seed 003)', () => {
 
   it('access rights name subsystems or global groups; a listed member does not bring its subsystems', () => {
     const shared = new Map([['A', { globalGroups: [{ groupCode: 'owners', description: '', members: [parseClientId('A/B/C'), parseClientId('A/B/X/Y')] }] }]]);
-    const service = { code: 's', type: 'SOAP' as const, url: 'http://x/', timeoutSeconds: 1, allowed: ['A/B/C/D', 'GLOBALGROUP:A/owners'] };
-    const allowed = (client: string) => isCallAllowed(service, parseClientId(client), (group) => inGlobalGroup(shared, group, parseClientId(client)));
+    const provider = clientWithServices({ id: parseClientId('A/B/P/S') }, [{ code: 's', type: 'SOAP', url: 'http://x/', timeoutSeconds: 1, allowed: ['A/B/C/D', 'GLOBALGROUP:A/owners'] }]);
+    const allowed = (client: string) => isCallAllowed(provider, 's', parseClientId(client), (group) => inGlobalGroup(shared, group, parseClientId(client)));
     expect(allowed('A/B/C/D')).toBe(true); // listed itself
     expect(allowed('A/B/X/Y')).toBe(true); // through the group
     expect(allowed('A/B/C')).toBe(true); // the member, through the group
