@@ -671,16 +671,16 @@ export function localGroupSubject(code: string): AccessSubject {
 }
 
 /**
- * Who may be given access (AccessRightService.verifyServiceClientObjectsExist): a subsystem or a
- * global group that `known` (global configuration) confirms, or one of the client's local groups.
- * Members are not service clients in the reference.
+ * Who may be given access (ServiceClientIdentifierConverter, AccessRightService.verifyServiceClientObjectsExist):
+ * a subsystem or a global group that `known` (global configuration) confirms, or one of the client's
+ * local groups. Members are not service clients in the reference (invalid_service_client_id).
  */
 function checkSubjects(client: LocalClient, subjects: readonly AccessSubject[], known: (subject: AccessSubject) => boolean): void {
   if (subjects.length === 0) throw new XrdError('InvalidRequestBody', { reason: 'no service clients given', referenceCode: 'validation_failure' });
   for (const subject of subjects) {
-    const ok = subject.startsWith(LOCAL_GROUP_PREFIX)
-      ? client.localGroups.some((g) => localGroupSubject(g.code) === subject)
-      : (subject.startsWith(GLOBAL_GROUP_PREFIX) || subject.split('/').length === 4) && known(subject);
+    const local = subject.startsWith(LOCAL_GROUP_PREFIX);
+    if (!local && !subject.startsWith(GLOBAL_GROUP_PREFIX) && subject.split('/').length !== 4) refuse('InvalidServiceClientId', 'invalid_service_client_id', { subject });
+    const ok = local ? client.localGroups.some((g) => localGroupSubject(g.code) === subject) : known(subject);
     if (!ok) refuse('ServiceClientNotFound', 'service_client_not_found', { subject });
   }
 }
@@ -780,23 +780,26 @@ function changeGroup(conf: ServerConf, clientId: ClientId, code: string, change:
   return replaceClient(conf, { ...client, localGroups: client.localGroups.map((g) => (g === group ? change(group) : g)) });
 }
 
-/** Group codes and descriptions as the reference's API bounds them (LocalGroupAdd: 1–255 characters). */
-function checkGroupText(name: string, value: string): void {
-  if (value.trim() === '' || value.length > 255) throw new XrdError('InvalidRequestBody', { reason: `${name} must have 1 to 255 characters`, referenceCode: 'validation_failure' });
+/** Descriptions as the reference's API bounds them (LocalGroupAdd, LocalGroupDescription). */
+const GROUP_DESCRIPTION = /^[a-zA-Z0-9\-_,.;:!? ]{1,255}$/;
+
+/** A code of 1–255 characters, a description of 1–255 letters, digits, spaces and `-_,.;:!?`. */
+function checkGroupText(code: string | undefined, description: string): void {
+  if (code !== undefined && (code.length === 0 || code.length > 255)) throw new XrdError('InvalidRequestBody', { reason: 'code must have 1 to 255 characters', referenceCode: 'validation_failure' });
+  if (!GROUP_DESCRIPTION.test(description)) throw new XrdError('InvalidRequestBody', { reason: 'description must have 1 to 255 letters, digits, spaces or -_,.;:!?', referenceCode: 'validation_failure' });
 }
 
 /** @throws ClientNotFound, InvalidRequestBody, LocalGroupCodeAlreadyExists */
 export function addLocalGroup(conf: ServerConf, clientId: ClientId, code: string, description: string, now = new Date()): ServerConf {
   const client = findClient(conf, clientId);
-  checkGroupText('code', code);
-  checkGroupText('description', description);
+  checkGroupText(code, description);
   if (client.localGroups.some((g) => g.code === code)) refuse('LocalGroupCodeAlreadyExists', 'local_group_code_already_exists', { code });
   return replaceClient(conf, { ...client, localGroups: [...client.localGroups, { code, description, updatedAt: now.toISOString(), members: [] }] });
 }
 
 /** @throws ClientNotFound, LocalGroupNotFound, InvalidRequestBody */
 export function updateLocalGroupDescription(conf: ServerConf, clientId: ClientId, code: string, description: string, now = new Date()): ServerConf {
-  checkGroupText('description', description);
+  checkGroupText(undefined, description);
   return changeGroup(conf, clientId, code, (g) => ({ ...g, description, updatedAt: now.toISOString() }));
 }
 
@@ -814,13 +817,15 @@ export function deleteLocalGroup(conf: ServerConf, clientId: ClientId, code: str
 
 /**
  * Adds members: each a client that `known` confirms (a client of this server or one in global
- * configuration) and not already in the group.
- * @throws ClientNotFound, LocalGroupNotFound, LocalGroupMemberNotFound, LocalGroupMemberAlreadyExists
+ * configuration) and not already in the group; an id given twice counts once, as in the reference.
+ * @throws ClientNotFound, LocalGroupNotFound, InvalidRequestBody (none given), LocalGroupMemberNotFound, LocalGroupMemberAlreadyExists
  */
 export function addLocalGroupMembers(conf: ServerConf, clientId: ClientId, code: string, members: readonly ClientId[], known: (id: ClientId) => boolean, now = new Date()): ServerConf {
+  if (members.length === 0) throw new XrdError('InvalidRequestBody', { reason: 'no members given', referenceCode: 'missing_member_id' });
+  const unique = members.filter((id, i) => members.findIndex((other) => sameClientId(other, id)) === i);
   return changeGroup(conf, clientId, code, (g) => {
     const list = [...g.members];
-    for (const id of members) {
+    for (const id of unique) {
       if (!known(id) && !conf.clients.some((c) => sameClientId(c.id, id))) refuse('LocalGroupMemberNotFound', 'local_group_member_not_found', { member: formatClientId(id), code });
       if (list.some((m) => sameClientId(m.id, id))) refuse('LocalGroupMemberAlreadyExists', 'local_group_member_already_exists', { member: formatClientId(id), code });
       list.push({ id, addedAt: now.toISOString() });

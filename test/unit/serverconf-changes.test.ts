@@ -328,7 +328,8 @@ describe('access rights (AccessRightService)', () => {
     expect(refusal(() => ch.addServiceAccessRights(conf, SUB, 'helloService.v1', ['LOCAL/COM/9999/X'], known))).toEqual({ code: 'ServiceClientNotFound', ref: 'service_client_not_found' });
     expect(refusal(() => ch.addServiceAccessRights(conf, SUB, 'helloService.v1', ['LOCALGROUP:nope'], known))).toEqual({ code: 'ServiceClientNotFound', ref: 'service_client_not_found' });
     // members are not service clients
-    expect(refusal(() => ch.addServiceAccessRights(conf, SUB, 'helloService.v1', ['LOCAL/COM/2222'], () => true))).toEqual({ code: 'ServiceClientNotFound', ref: 'service_client_not_found' });
+    expect(refusal(() => ch.addServiceAccessRights(conf, SUB, 'helloService.v1', ['LOCAL/COM/2222'], () => true))).toEqual({ code: 'InvalidServiceClientId', ref: 'invalid_service_client_id' });
+    expect(refusal(() => ch.addServiceAccessRights(conf, SUB, 'helloService.v1', ['GLOBALGROUP:LOCAL/none'], known))).toEqual({ code: 'ServiceClientNotFound', ref: 'service_client_not_found' });
     expect(refusal(() => ch.addServiceAccessRights(conf, SUB, 'nope.v1', [CALLER], known))).toEqual({ code: 'ServiceNotFound', ref: 'service_not_found' });
   });
 
@@ -363,7 +364,10 @@ describe('local groups (LocalGroupService)', () => {
     const conf = ch.addLocalGroup(base(), SUB, 'g1', 'First', T0);
     expect(sub(conf).localGroups).toEqual([{ code: 'g1', description: 'First', updatedAt: T0.toISOString(), members: [] }]);
     expect(refusal(() => ch.addLocalGroup(conf, SUB, 'g1', 'Again'))).toEqual({ code: 'LocalGroupCodeAlreadyExists', ref: 'local_group_code_already_exists' });
-    expect(sub(ch.addLocalGroup(conf, OWNER, 'g1', 'Owner\'s', T0), OWNER).localGroups).toHaveLength(1);
+    // LocalGroupAdd.description: ^[a-zA-Z0-9-_,.;:!? ]*$, 1–255 characters
+    expect(refusal(() => ch.addLocalGroup(conf, SUB, 'g2', 'Ä group')).code).toBe('InvalidRequestBody');
+    expect(refusal(() => ch.addLocalGroup(conf, SUB, 'g2', '')).code).toBe('InvalidRequestBody');
+    expect(sub(ch.addLocalGroup(conf, OWNER, 'g1', 'Owners group', T0), OWNER).localGroups).toHaveLength(1);
   });
 
   it('updateDescription, deleteLocalGroup (its access rights go), local_group_not_found', () => {
@@ -382,6 +386,10 @@ describe('local groups (LocalGroupService)', () => {
     conf = ch.addLocalGroupMembers(conf, SUB, 'g1', [MEMBER, OWNER], (id) => id.memberCode === '2222', T0);
     expect(sub(conf).localGroups[0]!.members).toEqual([{ id: MEMBER, addedAt: T0.toISOString() }, { id: OWNER, addedAt: T0.toISOString() }]);
     expect(refusal(() => ch.addLocalGroupMembers(conf, SUB, 'g1', [MEMBER], () => true))).toEqual({ code: 'LocalGroupMemberAlreadyExists', ref: 'local_group_member_already_exists' });
+    // an id given twice in one request counts once; none given is refused
+    const g2 = ch.addLocalGroup(base(), SUB, 'g2', 'Second', T0);
+    expect(sub(ch.addLocalGroupMembers(g2, SUB, 'g2', [MEMBER, MEMBER], () => true, T0)).localGroups[0]!.members).toHaveLength(1);
+    expect(refusal(() => ch.addLocalGroupMembers(g2, SUB, 'g2', [], () => true))).toEqual({ code: 'InvalidRequestBody', ref: 'missing_member_id' });
     expect(refusal(() => ch.addLocalGroupMembers(conf, SUB, 'g1', [parseClientId('LOCAL/COM/9/X')], () => false))).toEqual({ code: 'LocalGroupMemberNotFound', ref: 'local_group_member_not_found' });
     expect(refusal(() => ch.deleteLocalGroupMembers(conf, SUB, 'g1', [MEMBER, parseClientId('LOCAL/COM/9/X')]))).toEqual({ code: 'LocalGroupMemberNotFound', ref: 'local_group_member_not_found' });
     expect(sub(ch.deleteLocalGroupMembers(conf, SUB, 'g1', [MEMBER])).localGroups[0]!.members.map((m) => m.id)).toEqual([OWNER]);
