@@ -531,8 +531,11 @@ export function refreshOpenApiDescription(conf: ServerConf, id: number, operatio
     endpoints: [...endpoints.filter((e) => !removed.includes(e)), ...added],
     accessRights: client.accessRights.filter((r) => !isRemoved(r)),
   };
-  checkServiceCodesFree(result, refreshed);
-  checkUrlFree(result, refreshed);
+  // Only an edit checks for clashes; a plain refresh changes neither the code nor the URL (as the reference).
+  if (edit.url !== undefined || edit.serviceCode !== undefined) {
+    checkServiceCodesFree(result, refreshed);
+    checkUrlFree(result, refreshed);
+  }
   return replaceClient(conf, result);
 }
 
