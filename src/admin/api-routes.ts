@@ -50,6 +50,13 @@ const CSR_REQUEST = object(
   ['key_usage_type'],
 );
 const TSA = object({ name: string(), url: string() }, ['name', 'url']);
+/** The reference's permissions VIEW_CLIENT_SERVICES, VIEW_SERVICE_ACL, VIEW_CLIENT_LOCAL_GROUPS: service administrators and observers. */
+const SERVICES_VIEW: readonly Role[] = [SERVICE_ADMINISTRATOR, OBSERVER];
+const ENDPOINT = object({ method: { type: 'string', enum: ['*', 'GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE'] }, path: string({ maxLength: 255 }), service_code: string() }, ['method', 'path']);
+const SERVICE_CLIENTS = object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object', properties: { id: string() }, required: ['id'] } } }, ['items']);
+const SERVICE_CODES = object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object', properties: { service_code: string() }, required: ['service_code'] } } }, ['items']);
+const MEMBER_IDS = object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: string() } }, ['items']);
+const GROUP_DESCRIPTION = string({ maxLength: 255, pattern: '^[a-zA-Z0-9-_,.;:!? ]*$' });
 
 interface CsrBody {
   key_usage_type: 'SIGNING' | 'AUTHENTICATION';
@@ -59,6 +66,8 @@ interface CsrBody {
 }
 const csrRequest = (b: CsrBody) => ({ usage: b.key_usage_type, format: b.csr_format, memberId: b.member_id, subject: b.subject_field_values });
 const body = <T>(req: RouteRequest) => req.body as T;
+const items = (req: RouteRequest) => body<{ items: { id: string }[] }>(req).items.map((i) => i.id);
+const serviceCodes = (req: RouteRequest) => body<{ items: { service_code: string }[] }>(req).items.map((i) => i.service_code);
 
 export const ROUTES: readonly RouteDef[] = [
   // Initialisation (UC SS_01–03)
@@ -154,6 +163,116 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'GET', path: '/clients/{id}/tls-certificates', summary: "The client's information systems' TLS certificates", roles: ALL, handler: (a, req) => a.tlsCertificates(req.params.id!) },
   { method: 'POST', path: '/clients/{id}/tls-certificates', summary: "Add an information system's TLS certificate (PEM or DER)", roles: [SERVICE_ADMINISTRATOR], body: 'certificate', status: 201, handler: (a, req) => a.addTlsCertificate(req.params.id!, req.body as Buffer) },
   { method: 'DELETE', path: '/clients/{id}/tls-certificates/{hash}', summary: "Remove an information system's TLS certificate", roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.deleteTlsCertificate(req.params.id!, req.params.hash!) },
+  // Service descriptions, services, endpoints (seed 003; the reference's ServiceDescriptionsApi, ServicesApi, EndpointsApi)
+  { method: 'GET', path: '/clients/{id}/service-descriptions', summary: "The client's service descriptions with their services", roles: SERVICES_VIEW, handler: (a, req) => a.services.serviceDescriptions(req.params.id!) },
+  {
+    method: 'POST',
+    path: '/clients/{id}/service-descriptions',
+    summary: 'Add a WSDL, OpenAPI 3 or REST service description (disabled until enabled)',
+    roles: [SERVICE_ADMINISTRATOR],
+    body: object({ url: string({ maxLength: 255 }), type: { type: 'string', enum: ['WSDL', 'OPENAPI3', 'REST'] }, rest_service_code: string({ maxLength: 255 }), ignore_warnings: { type: 'boolean' } }, ['url', 'type']),
+    status: 201,
+    handler: (a, req) => {
+      const b = body<{ url: string; type: 'WSDL' | 'OPENAPI3' | 'REST'; rest_service_code?: string; ignore_warnings?: boolean }>(req);
+      return a.services.addServiceDescription(req.params.id!, { url: b.url, type: b.type, restServiceCode: b.rest_service_code, ignoreWarnings: b.ignore_warnings });
+    },
+  },
+  { method: 'GET', path: '/service-descriptions/{id}', summary: 'One service description', roles: SERVICES_VIEW, handler: (a, req) => a.services.serviceDescription(req.params.id!) },
+  { method: 'GET', path: '/service-descriptions/{id}/services', summary: "A description's services", roles: SERVICES_VIEW, handler: (a, req) => a.services.serviceDescription(req.params.id!).services },
+  {
+    method: 'PATCH',
+    path: '/service-descriptions/{id}',
+    summary: "Change a description's URL or REST service code; the document is read again",
+    roles: [SERVICE_ADMINISTRATOR],
+    body: object({ url: string({ maxLength: 255 }), type: { type: 'string', enum: ['WSDL', 'OPENAPI3', 'REST'] }, rest_service_code: string({ maxLength: 255 }), new_rest_service_code: string({ maxLength: 255 }), ignore_warnings: { type: 'boolean' } }, ['url', 'type']),
+    handler: (a, req) => {
+      const b = body<{ url: string; type: 'WSDL' | 'OPENAPI3' | 'REST'; rest_service_code?: string; new_rest_service_code?: string; ignore_warnings?: boolean }>(req);
+      return a.services.updateServiceDescription(req.params.id!, { url: b.url, type: b.type, restServiceCode: b.rest_service_code, newRestServiceCode: b.new_rest_service_code, ignoreWarnings: b.ignore_warnings });
+    },
+  },
+  {
+    method: 'PUT',
+    path: '/service-descriptions/{id}/refresh',
+    summary: 'Read the description again; services or endpoints that come or go are warnings unless ignored',
+    roles: [SERVICE_ADMINISTRATOR],
+    body: object({ ignore_warnings: { type: 'boolean' } }, []),
+    handler: (a, req) => a.services.refreshServiceDescription(req.params.id!, { ignoreWarnings: body<{ ignore_warnings?: boolean }>(req)?.ignore_warnings }),
+  },
+  { method: 'PUT', path: '/service-descriptions/{id}/enable', summary: "Enable a description's services", roles: [SERVICE_ADMINISTRATOR], handler: (a, req) => a.services.enableServiceDescription(req.params.id!) },
+  {
+    method: 'PUT',
+    path: '/service-descriptions/{id}/disable',
+    summary: "Disable a description's services; callers get the notice",
+    roles: [SERVICE_ADMINISTRATOR],
+    body: object({ disabled_notice: { type: 'string', maxLength: 255 } }, []),
+    handler: (a, req) => a.services.disableServiceDescription(req.params.id!, body<{ disabled_notice?: string } | undefined>(req)?.disabled_notice),
+  },
+  { method: 'DELETE', path: '/service-descriptions/{id}', summary: 'Delete a description with its services, their endpoints and access rights', roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.services.deleteServiceDescription(req.params.id!) },
+  { method: 'GET', path: '/services/{id}', summary: 'One service (id INSTANCE:CLASS:CODE[:SUBSYSTEM]:code.version)', roles: SERVICES_VIEW, handler: (a, req) => a.services.service(req.params.id!) },
+  {
+    method: 'PATCH',
+    path: '/services/{id}',
+    summary: "A service's URL, timeout and TLS authentication, each optionally for all services of its description",
+    roles: [SERVICE_ADMINISTRATOR],
+    body: object({ url: string({ maxLength: 255 }), timeout: { type: 'integer', minimum: 0, maximum: 1000 }, ssl_auth: { type: 'boolean' }, url_all: { type: 'boolean' }, timeout_all: { type: 'boolean' }, ssl_auth_all: { type: 'boolean' }, ignore_warnings: { type: 'boolean' } }, ['url', 'timeout', 'ssl_auth']),
+    handler: (a, req) => {
+      const b = body<{ url: string; timeout: number; ssl_auth: boolean; url_all?: boolean; timeout_all?: boolean; ssl_auth_all?: boolean }>(req);
+      return a.services.updateService(req.params.id!, { url: b.url, timeoutSeconds: b.timeout, sslAuthentication: b.ssl_auth, urlAll: b.url_all, timeoutAll: b.timeout_all, sslAuthenticationAll: b.ssl_auth_all });
+    },
+  },
+  {
+    method: 'POST',
+    path: '/services/{id}/endpoints',
+    summary: 'Add a REST endpoint (method and path pattern) to a REST service',
+    roles: [SERVICE_ADMINISTRATOR],
+    body: ENDPOINT,
+    status: 201,
+    handler: (a, req) => {
+      const b = body<{ method: string; path: string }>(req);
+      return a.services.addEndpoint(req.params.id!, b.method, b.path);
+    },
+  },
+  { method: 'GET', path: '/endpoints/{id}', summary: 'One endpoint', roles: SERVICES_VIEW, handler: (a, req) => a.services.endpoint(req.params.id!) },
+  { method: 'PATCH', path: '/endpoints/{id}', summary: "Change an endpoint the administrator added (generated ones follow their description)", roles: [SERVICE_ADMINISTRATOR], body: ENDPOINT, handler: (a, req) => a.services.updateEndpoint(req.params.id!, body<{ method: string; path: string }>(req)) },
+  { method: 'DELETE', path: '/endpoints/{id}', summary: 'Delete an endpoint the administrator added, with its access rights', roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.services.deleteEndpoint(req.params.id!) },
+  // Access rights (the reference's service-clients)
+  { method: 'GET', path: '/services/{id}/service-clients', summary: 'Who may call the whole service', roles: SERVICES_VIEW, handler: (a, req) => a.services.serviceClients(req.params.id!) },
+  { method: 'POST', path: '/services/{id}/service-clients', summary: 'Give subsystems, global groups or local groups the right to call the service', roles: [SERVICE_ADMINISTRATOR], body: SERVICE_CLIENTS, handler: (a, req) => a.services.addServiceClients(req.params.id!, items(req)) },
+  { method: 'POST', path: '/services/{id}/service-clients/delete', summary: 'Take the right to call the service away', roles: [SERVICE_ADMINISTRATOR], body: SERVICE_CLIENTS, status: 204, handler: (a, req) => a.services.deleteServiceClients(req.params.id!, items(req)) },
+  { method: 'GET', path: '/endpoints/{id}/service-clients', summary: 'Who may call the endpoint', roles: SERVICES_VIEW, handler: (a, req) => a.services.endpointServiceClients(req.params.id!) },
+  { method: 'POST', path: '/endpoints/{id}/service-clients', summary: 'Give the right to call the endpoint', roles: [SERVICE_ADMINISTRATOR], body: SERVICE_CLIENTS, status: 201, handler: (a, req) => a.services.addEndpointServiceClients(req.params.id!, items(req)) },
+  { method: 'POST', path: '/endpoints/{id}/service-clients/delete', summary: 'Take the right to call the endpoint away', roles: [SERVICE_ADMINISTRATOR], body: SERVICE_CLIENTS, status: 204, handler: (a, req) => a.services.deleteEndpointServiceClients(req.params.id!, items(req)) },
+  { method: 'GET', path: '/clients/{id}/service-clients', summary: "Everyone with a right to one of the client's services", roles: SERVICES_VIEW, handler: (a, req) => a.services.clientServiceClients(req.params.id!) },
+  { method: 'GET', path: '/clients/{id}/service-clients/{sc_id}/access-rights', summary: 'The services one service client may call', roles: SERVICES_VIEW, handler: (a, req) => a.services.serviceClientAccessRights(req.params.id!, req.params.sc_id!) },
+  {
+    method: 'POST',
+    path: '/clients/{id}/service-clients/{sc_id}/access-rights',
+    summary: 'Give one service client the right to call services (by service code)',
+    roles: [SERVICE_ADMINISTRATOR],
+    body: SERVICE_CODES,
+    status: 201,
+    handler: (a, req) => a.services.addServiceClientAccessRights(req.params.id!, req.params.sc_id!, serviceCodes(req)),
+  },
+  { method: 'POST', path: '/clients/{id}/service-clients/{sc_id}/access-rights/delete', summary: "Take one service client's rights to services away", roles: [SERVICE_ADMINISTRATOR], body: SERVICE_CODES, status: 204, handler: (a, req) => a.services.deleteServiceClientAccessRights(req.params.id!, req.params.sc_id!, serviceCodes(req)) },
+  // Local groups
+  { method: 'GET', path: '/clients/{id}/local-groups', summary: "The client's local groups", roles: SERVICES_VIEW, handler: (a, req) => a.services.localGroups(req.params.id!) },
+  {
+    method: 'POST',
+    path: '/clients/{id}/local-groups',
+    summary: 'Add a local group',
+    roles: [SERVICE_ADMINISTRATOR],
+    body: object({ code: string({ maxLength: 255 }), description: GROUP_DESCRIPTION }, ['code', 'description']),
+    status: 201,
+    handler: (a, req) => {
+      const b = body<{ code: string; description: string }>(req);
+      return a.services.addLocalGroup(req.params.id!, b.code, b.description);
+    },
+  },
+  { method: 'GET', path: '/local-groups/{group_id}', summary: 'One local group with its members', roles: SERVICES_VIEW, handler: (a, req) => a.services.localGroup(req.params.group_id!) },
+  { method: 'PATCH', path: '/local-groups/{group_id}', summary: "Change a local group's description", roles: [SERVICE_ADMINISTRATOR], body: object({ description: GROUP_DESCRIPTION }, ['description']), handler: (a, req) => a.services.updateLocalGroup(req.params.group_id!, body<{ description: string }>(req).description) },
+  { method: 'DELETE', path: '/local-groups/{group_id}', summary: 'Delete a local group and its access rights', roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.services.deleteLocalGroup(req.params.group_id!) },
+  { method: 'POST', path: '/local-groups/{group_id}/members', summary: 'Add members (members or subsystems) to a local group', roles: [SERVICE_ADMINISTRATOR], body: MEMBER_IDS, status: 201, handler: (a, req) => a.services.addLocalGroupMembers(req.params.group_id!, body<{ items: string[] }>(req).items) },
+  { method: 'POST', path: '/local-groups/{group_id}/members/delete', summary: 'Remove members from a local group', roles: [SERVICE_ADMINISTRATOR], body: MEMBER_IDS, status: 204, handler: (a, req) => a.services.deleteLocalGroupMembers(req.params.group_id!, body<{ items: string[] }>(req).items) },
   // Backups (keys stay on the HSM; restoring needs the signer stopped: xrd backup restore)
   { method: 'GET', path: '/backups', summary: 'Backups of configuration and key metadata, newest first, each verified', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.backups() },
   { method: 'POST', path: '/backups', summary: 'Take a backup now (configuration and key metadata, never keys)', roles: [SYSTEM_ADMINISTRATOR], body: object({ label: string({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) }, []), status: 201, handler: (a, req) => a.createBackup(body<{ label?: string }>(req).label) },

@@ -60,7 +60,11 @@ export interface ApiErrorBody {
     readonly message: string;
     /** Details a caller can act on, as the reference's `metadata`: the schema violations of a 400. */
     readonly metadata?: string[];
+    /** The reference's error code for the same refusal, where it has one. */
+    readonly reference_code?: string;
   };
+  /** What warnings_detected found (the reference's `warnings`). */
+  readonly warnings?: { code: string; metadata: string[] }[];
 }
 
 export interface ApiSecurityOptions {
@@ -159,8 +163,18 @@ export function addressFilter(allowed: readonly string[]): (address: string | un
 }
 
 /** The error body for an XrdError; what every refusal of this layer and every route failure sends. */
+/**
+ * Our code and message, with the reference's own code beside them where the check is one of its
+ * admin service's (`reference_code`, e.g. service_already_exists) and its warnings when the
+ * refusal is warnings_detected, so clients written for the reference find what they look for.
+ */
 export function errorBody(err: XrdError, metadata?: string[]): ApiErrorBody {
-  return { status: err.httpStatus, error: { code: err.fullCode, message: err.message, ...(metadata?.length ? { metadata } : {}) } };
+  const { referenceCode, warningsJson } = err.details;
+  return {
+    status: err.httpStatus,
+    error: { code: err.fullCode, message: err.message, ...(metadata?.length ? { metadata } : {}), ...(typeof referenceCode === 'string' ? { reference_code: referenceCode } : {}) },
+    ...(typeof warningsJson === 'string' ? { warnings: JSON.parse(warningsJson) as ApiErrorBody['warnings'] } : {}),
+  };
 }
 
 /** Over HTTP/1.1 or HTTPS alike (fastify's instance type differs by server). */

@@ -22,6 +22,7 @@ import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestS
 import { formatClientId, formatSecurityServerId, identifierPartProblem, parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
 import { CONNECTION_TYPES, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
+import { ServicesAdmin, type DescriptionReader } from './services-admin.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
@@ -35,6 +36,8 @@ export interface ServerAdminOptions {
   /** The signer's data directory and devices.ini, for backups (keyconf.sqlite is copied from there). */
   readonly signerDataDir?: string;
   readonly devicesIni?: string;
+  /** Fetches and reads WSDL and OpenAPI documents for service descriptions. */
+  readonly descriptionReader?: DescriptionReader;
 }
 
 /** The reference's initialisation status (GET /initialization/status). */
@@ -104,6 +107,14 @@ export class ServerAdmin {
   ) {
     this.signer = shared?.signer ?? new SignerConnection(options.signerSocket, { timeoutMs: 120_000 });
     this.shared = shared?.store ?? {};
+  }
+
+  /** Service descriptions, services, endpoints, access rights and local groups (services-admin.ts). */
+  get services(): ServicesAdmin {
+    return new ServicesAdmin(
+      { read: () => this.serverConf(), change: (action, detail, change) => this.changeInitialized(action, detail, change), globalConf: () => this.globalConfOrUndefined() },
+      this.options.descriptionReader ?? DOCUMENT_READER,
+    );
   }
 
   /** The same administration acting for `actor` (an API key): its changes are audited under that name. */

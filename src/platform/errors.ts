@@ -171,6 +171,7 @@ export const ERROR_CODES = {
   RateLimitedOverall: { message: 'Too many requests from all clients together; retry after {retryAfter} s', httpStatus: 429 },
   RequestTooLarge: { message: 'Request body exceeds the limit of {limit} bytes', httpStatus: 413 },
   UnsupportedMediaType: { message: 'Unsupported content type {contentType}', httpStatus: 415 },
+  WarningsDetected: { message: 'Warnings detected (ignore_warnings to go on): {warnings}', httpStatus: 400 },
   InvalidRequestBody: { message: 'Request body is not valid: {reason}', httpStatus: 400 },
   RouteNotFound: { message: 'No route {method} {url}', httpStatus: 404 },
   ApiKeyNotFound: { message: 'API key {id} not found', httpStatus: 404 },
