@@ -1,0 +1,305 @@
+/**
+ * The server proxy's access decision, as the reference makes it (ServerConfImpl.isQueryAllowed and
+ * ServerMessageProcessor / ServerRestMessageProcessor.verifyAccess): pure functions over model.ts.
+ *
+ * A caller may call one of a provider's services when one of the provider's access rights to that
+ * service code names the caller and its endpoint matches the request:
+ *  - subjects: the caller's own id (exactly: a member's right does not cover its subsystems, nor a
+ *    subsystem's its member), a global group `GLOBALGROUP:INST/code` that lists the caller exactly
+ *    (answered by the caller's global configuration), a local group `LOCALGROUP:code` of the provider
+ *    that lists the caller exactly;
+ *  - SOAP: no method and no path, so only a right to the base endpoint (`*` `**`) matches;
+ *  - REST: the method matches when the endpoint's is `*` or equal ignoring case; the path when the
+ *    endpoint's is `**` or its glob (pathGlobMatches) matches the request path after the reference's
+ *    decoding and normalisation (normalizeRequestPath). A path that still holds `..` is refused.
+ *
+ * The path handling copies the reference's quirks on purpose, since a right must mean here what it
+ * means on a reference server (docs/services.md "How access is decided"): `*` in a glob is possessive
+ * (`/*.json` never matches), an unescaped `?` makes the character before it optional, `%2F` decodes to
+ * a separator, percent escapes are decoded twice.
+ */
+import { XrdError } from '../platform/errors.ts';
+import { parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
+import { ANY_METHOD, ANY_PATH, type AccessRightConf, type LocalClient, type ServiceConf, type ServiceDescriptionConf } from './model.ts';
+
+export type AccessSubjectRef =
+  | { readonly kind: 'client'; readonly id: ClientId }
+  | { readonly kind: 'globalGroup'; readonly instance: string; readonly code: string }
+  | { readonly kind: 'localGroup'; readonly code: string };
+
+/** Whether the caller is listed in a global group of its global configuration (the reference's isSubjectInGlobalGroup). */
+export type GlobalGroupMembership = (caller: ClientId, instance: string, groupCode: string) => boolean;
+
+/** A REST call's method and the path after the service id (`/r1/INST/CLASS/CODE/SUB/SERVICE` is cut off), query excluded. */
+export interface RestCall {
+  readonly method: string;
+  readonly path: string;
+}
+
+const GLOBAL_GROUP = 'GLOBALGROUP:';
+const LOCAL_GROUP = 'LOCALGROUP:';
+
+/** @throws InvalidIdentifier */
+export function parseAccessSubject(subject: string): AccessSubjectRef {
+  if (subject.startsWith(GLOBAL_GROUP)) {
+    const rest = subject.slice(GLOBAL_GROUP.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0 || slash === rest.length - 1 || rest.indexOf('/', slash + 1) !== -1) {
+      throw new XrdError('InvalidIdentifier', { value: subject, reason: 'expected GLOBALGROUP:INSTANCE/CODE' });
+    }
+    return { kind: 'globalGroup', instance: rest.slice(0, slash), code: rest.slice(slash + 1) };
+  }
+  if (subject.startsWith(LOCAL_GROUP)) {
+    const code = subject.slice(LOCAL_GROUP.length);
+    if (code === '' || code.includes('/')) throw new XrdError('InvalidIdentifier', { value: subject, reason: 'expected LOCALGROUP:CODE' });
+    return { kind: 'localGroup', code };
+  }
+  return { kind: 'client', id: parseClientId(subject) };
+}
+
+/** The reference's subjectMatches: identity, global group or local group of the provider, each exact. */
+export function subjectMatches(provider: LocalClient, subject: string, caller: ClientId, inGlobalGroup: GlobalGroupMembership): boolean {
+  const ref = parseAccessSubject(subject);
+  switch (ref.kind) {
+    case 'client':
+      return sameClientId(ref.id, caller);
+    case 'globalGroup':
+      return inGlobalGroup(caller, ref.instance, ref.code);
+    case 'localGroup':
+      return provider.localGroups.some((g) => g.code === ref.code && g.members.some((m) => sameClientId(m.id, caller)));
+  }
+}
+
+/**
+ * The reference's BaseEndpoint.matches. `method` and `path` are undefined for SOAP, which then
+ * matches only the base endpoint; `path` must already be normalised (normalizeRequestPath).
+ * (The reference throws on a SOAP call checked against a right to a narrower endpoint of the same
+ * service code; that right simply does not match here.)
+ */
+export function endpointMatches(endpoint: { readonly method: string; readonly path: string }, method: string | undefined, path: string | undefined): boolean {
+  const methodOk = endpoint.method === ANY_METHOD || (method !== undefined && endpoint.method.toUpperCase() === method.toUpperCase());
+  return methodOk && (endpoint.path === ANY_PATH || (path !== undefined && pathGlobMatches(endpoint.path, path)));
+}
+
+const GLOB_CACHE = new Map<string, RegExp | null>();
+/** As the reference's PathGlob.MAXIMUM_CACHE_SIZE. */
+const GLOB_CACHE_SIZE = 1000;
+/** Characters the reference's PathGlob escapes; everything else but `*` and `\` goes into the pattern as it is. */
+const REGEX_META = '.^$+{[]|()';
+/** Java's `.`: anything but its line terminators. */
+const JAVA_DOT = '[^\\n\\r\\u0085\\u2028\\u2029]';
+
+/**
+ * The reference's PathGlob: `*` is any run of characters but `/`, taken possessively (so a `*` followed
+ * by something that is not `/` never matches, as in the reference), `**` (or more stars) any run of
+ * characters, `\*` a star, `\\` a backslash. Built as a RegExp the way the reference builds its Java
+ * Pattern; a glob whose pattern is not a valid expression (a leading `?`) matches nothing.
+ */
+export function pathGlobMatches(glob: string, path: string): boolean {
+  let re = GLOB_CACHE.get(glob);
+  if (re === undefined) {
+    re = globToRegExp(glob);
+    if (GLOB_CACHE.size >= GLOB_CACHE_SIZE) GLOB_CACHE.delete(GLOB_CACHE.keys().next().value!);
+    GLOB_CACHE.set(glob, re);
+  }
+  return re !== null && re.test(path);
+}
+
+function globToRegExp(glob: string): RegExp | null {
+  let out = '^';
+  let groups = 0;
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === '\\') {
+      const next = glob[i + 1];
+      if (next === '*' || next === '\\') {
+        out += `\\${next}`;
+        i++;
+      } else {
+        out += '\\\\';
+      }
+    } else if (ch === '*') {
+      if (glob[i + 1] === '*') {
+        out += `${JAVA_DOT}*`;
+        while (glob[i + 1] === '*') i++;
+      } else {
+        // Java's possessive `[^/]*+`: a look-ahead captures the run, the back-reference consumes it whole.
+        groups++;
+        out += `(?=([^/]*))\\${groups}`;
+      }
+    } else {
+      out += (REGEX_META.includes(ch) ? '\\' : '') + ch;
+    }
+  }
+  try {
+    return new RegExp(`${out}$`);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The reference's UriUtils.decodeAndNormalize: percent-decode (only the characters a URI path may hold
+ * are accepted; `%2D` is kept encoded, `%2F` becomes `/`), read the result as a URI reference
+ * (`?` and `#` end the path, a leading `//` starts an authority), remove dot segments and repeated
+ * slashes, and decode what is left once more.
+ * @throws InvalidRequest where the reference throws (and answers an internal error): a character or
+ *   escape a URI path cannot hold, before or after the first decoding
+ */
+export function normalizeRequestPath(raw: string): string {
+  const decoded = percentDecodePath(raw);
+  return decodeEscapes(javaNormalize(javaUriPath(decoded)));
+}
+
+function invalidPath(reason: string): XrdError {
+  return new XrdError('InvalidRequest', { reason: `Invalid request path: ${reason}` });
+}
+
+const SAFE = /[A-Za-z0-9\-._~!$&'()*+,;=:@]/;
+
+function hex(ch: string | undefined): number {
+  return ch !== undefined && /^[0-9A-Fa-f]$/.test(ch) ? parseInt(ch, 16) : -1;
+}
+
+/** UriUtils.uriPathPercentDecode(src, true). */
+function percentDecodePath(src: string): string {
+  if (!src.includes('%')) {
+    for (const ch of src) if (ch !== '/' && !SAFE.test(ch)) throw invalidPath('invalid character in path segment');
+    return src;
+  }
+  const bytes: number[] = [];
+  for (let i = 0; i < src.length; ) {
+    const ch = src[i]!;
+    if (ch === '%') {
+      if (i + 2 >= src.length) throw invalidPath('incomplete percent encoding');
+      const d1 = hex(src[i + 1]);
+      const d2 = hex(src[i + 2]);
+      if (d1 === -1 || d2 === -1) throw invalidPath('invalid percent encoding');
+      // The reference keeps "%2D" (it meant %2F) encoded; the URI's getPath decodes it later anyway.
+      if (d1 === 0x2 && d2 === 0xd) bytes.push(0x25, 0x32, 0x44);
+      else bytes.push((d1 << 4) + d2);
+      i += 3;
+    } else if (ch === '/' || SAFE.test(ch)) {
+      bytes.push(ch.charCodeAt(0));
+      i++;
+    } else {
+      throw invalidPath('invalid character in path segment');
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+// java.net.URI's character classes for a path (pchar, ";" and "/") and for a query or fragment
+// (reserved, unreserved and escaped). "Other" characters (non-ASCII, not control, not space) are allowed.
+const PATH_CHAR = /[A-Za-z0-9\-_.!~*'():@&=+$,;/]/;
+const URIC_CHAR = /[A-Za-z0-9\-_.!~*'();/?:@&=+$,[\]]/;
+
+function javaAllowed(s: string, allowed: RegExp): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (ch === '%') {
+      if (hex(s[i + 1]) === -1 || hex(s[i + 2]) === -1) return false;
+      i += 2;
+    } else if (ch.charCodeAt(0) < 0x80 ? !allowed.test(ch) : /[\p{Cc}\p{Z}]/u.test(ch)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The path of `URI.create(s)` for the strings decoding can give; what it refuses is refused here. */
+function javaUriPath(s: string): string {
+  const pathEnd = s.search(/[?#]/);
+  let path = pathEnd === -1 ? s : s.slice(0, pathEnd);
+  // What follows the path: a query (which may hold "?") and a fragment, each of URI characters.
+  const rest = pathEnd === -1 ? [] : s.slice(pathEnd + 1).split('#');
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(path)) throw invalidPath('the decoded path reads as an absolute URI');
+  if (path.startsWith('//')) {
+    const slash = path.indexOf('/', 2);
+    path = slash === -1 ? '' : path.slice(slash);
+  }
+  const fragmentParts = s[pathEnd] === '#' ? 1 : 2;
+  if (!javaAllowed(path, PATH_CHAR) || rest.length > fragmentParts || !rest.every((part) => javaAllowed(part, URIC_CHAR))) {
+    throw invalidPath('the decoded path is not a valid URI');
+  }
+  return path;
+}
+
+/**
+ * java.net.URI.normalize on a path: repeated slashes and "." segments go, a ".." takes the segment
+ * before it with it (a leading ".." stays, even in an absolute path), and each segment keeps the
+ * slash that followed it.
+ */
+function javaNormalize(path: string): string {
+  const parts = path.split('/').filter((seg) => seg !== '');
+  const segments = parts.map((seg, i) => ({ seg, slash: i < parts.length - 1 || path.endsWith('/') }));
+  const kept: typeof segments = [];
+  for (const s of segments) {
+    if (s.seg === '.') continue;
+    if (s.seg === '..' && kept.length > 0 && kept.at(-1)!.seg !== '..') kept.pop();
+    else kept.push(s);
+  }
+  const absolute = path.startsWith('/');
+  // A relative path whose first segment holds ":" would read as a scheme: Java puts "./" before it.
+  if (!absolute && kept[0]?.seg.includes(':')) kept.unshift({ seg: '.', slash: true });
+  return (absolute ? '/' : '') + kept.map((s) => s.seg + (s.slash ? '/' : '')).join('');
+}
+
+/** URI.getPath's decoding: %XX sequences as UTF-8. */
+function decodeEscapes(s: string): string {
+  if (!s.includes('%')) return s;
+  return s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => Buffer.from(run.replace(/%/g, ''), 'hex').toString('utf8'));
+}
+
+/**
+ * The reference's isQueryAllowed: whether one of `provider`'s access rights to `serviceCode` names
+ * `caller` and its endpoint matches the call (`rest` undefined for SOAP).
+ * @throws InvalidRequest (a REST path the reference cannot decode; it answers an internal error)
+ */
+export function isQueryAllowed(provider: LocalClient, serviceCode: string, caller: ClientId | undefined, rest: RestCall | undefined, inGlobalGroup: GlobalGroupMembership): boolean {
+  if (!caller) return false;
+  let path: string | undefined;
+  if (rest) {
+    path = normalizeRequestPath(rest.path);
+    // The reference refuses any ".." left after normalisation, even inside a segment.
+    if (path.includes('..')) return false;
+  }
+  return provider.accessRights.some((right: AccessRightConf) =>
+    right.serviceCode === serviceCode && subjectMatches(provider, right.subject, caller, inGlobalGroup) && endpointMatches(right, rest?.method, path));
+}
+
+/** The description and service a provider serves under a service code and version (the reference's ServiceDAO.find). */
+export function findService(provider: LocalClient, code: string, version: string | undefined): { description: ServiceDescriptionConf; service: ServiceConf } | undefined {
+  for (const description of provider.serviceDescriptions) {
+    const service = description.services.find((s) => s.code === code && (s.version ?? undefined) === (version ?? undefined));
+    if (service) return { description, service };
+  }
+  return undefined;
+}
+
+/**
+ * The server proxy's verifyAccess, in the reference's order: the service must exist (UnknownService),
+ * be of the interface's kind (ServiceType), be allowed to the caller (AccessDenied), and its
+ * description be enabled (ServiceDisabled, with the notice or the reference's default text). Returns
+ * the refusal, or undefined when the call may go on. Reported under the Server.ServerProxy prefix.
+ * @throws InvalidRequest (see isQueryAllowed)
+ */
+export function verifyAccess(
+  provider: LocalClient | undefined,
+  service: { readonly code: string; readonly version?: string; readonly display: string },
+  caller: ClientId,
+  rest: RestCall | undefined,
+  inGlobalGroup: GlobalGroupMembership,
+): XrdError | undefined {
+  const prefix = { prefix: 'Server.ServerProxy' as const };
+  const found = provider && findService(provider, service.code, service.version);
+  if (!provider || !found) return new XrdError('UnknownService', { reason: `Unknown service: ${service.display}` }, prefix);
+  const type = found.description.type;
+  if (rest && type === 'WSDL') return new XrdError('ServiceType', { reason: 'Service is a SOAP service and cannot be called using REST interface' }, prefix);
+  if (!rest && type !== 'WSDL') return new XrdError('ServiceType', { reason: 'Service is a REST service and cannot be called using SOAP interface' }, prefix);
+  if (!isQueryAllowed(provider, service.code, caller, rest, inGlobalGroup)) return new XrdError('AccessDenied', { service: service.display }, prefix);
+  if (found.description.disabled) {
+    return new XrdError('ServiceDisabled', { service: service.display, notice: found.description.disabledNotice ?? `Service '${service.display}' is disabled` }, prefix);
+  }
+  return undefined;
+}
