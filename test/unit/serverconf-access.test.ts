@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId, type ClientId } from '../../src/protocol/identifiers.ts';
-import { endpointMatches, isQueryAllowed, normalizeRequestPath, parseAccessSubject, pathGlobMatches, verifyAccess, type GlobalGroupMembership } from '../../src/serverconf/access.ts';
+import { endpointMatches, isQueryAllowed, parseAccessSubject, pathGlobMatches, verifyAccess, type GlobalGroupMembership } from '../../src/serverconf/access.ts';
+import { normalizeRequestPath, resolveUri } from '../../src/serverconf/java-uri.ts';
 import type { AccessRightConf, LocalClient, ServiceDescriptionConf } from '../../src/serverconf/model.ts';
 
 const PROVIDER = parseClientId('DEV/COM/1111/PROVIDER');
@@ -238,5 +239,17 @@ describe('access subjects', () => {
     for (const bad of ['GLOBALGROUP:owners', 'GLOBALGROUP:DEV/', 'LOCALGROUP:', 'DEV/COM']) {
       expect(() => parseAccessSubject(bad)).toThrow(expect.objectContaining({ code: 'InvalidIdentifier' }));
     }
+  });
+});
+
+describe('java.net.URI.resolve (OpenApiParser\'s base URL)', () => {
+  it('URI.resolve: an absolute URL stays as written; a relative one merges with the description\'s directory; "" gives that directory', () => {
+    const base = 'https://IS.example:8443/docs/openapi.yaml?x=1';
+    expect(resolveUri(base, 'https://example.org/api')).toBe('https://example.org/api');
+    expect(resolveUri(base, '/v1')).toBe('https://IS.example:8443/v1');
+    expect(resolveUri(base, 'v1/')).toBe('https://IS.example:8443/docs/v1/');
+    expect(resolveUri(base, '../v1')).toBe('https://IS.example:8443/v1');
+    expect(resolveUri(base, '')).toBe('https://IS.example:8443/docs/');
+    expect(resolveUri(base, '//other.example/v2')).toBe('https://other.example/v2');
   });
 });
