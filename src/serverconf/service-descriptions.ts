@@ -197,9 +197,17 @@ export function checkWsdlServices(client: LocalClient, services: readonly Descri
   if (badUrls.length > 0) throw new XrdError('InvalidServiceUrl', { urls: badUrls.join(', ') });
 }
 
-/** The services a WSDL description holds: each with the reference's defaults (timeout 60 s; sslAuthentication unset, as it leaves it). */
-export function wsdlServiceConfs(services: readonly DescribedService[], timeoutSeconds: number): ServiceConf[] {
-  return services.map((s) => ({ ...s, timeoutSeconds }));
+/**
+ * The services a WSDL description holds after it is added (`old` empty) or refreshed: new ones with
+ * `timeoutSeconds` (sslAuthentication unset, as the reference leaves it); one whose `code.version`
+ * the description already had keeps its URL, timeout and TLS setting (updateServiceProperties).
+ */
+export function wsdlServiceConfs(services: readonly DescribedService[], timeoutSeconds: number, old: readonly ServiceConf[] = []): ServiceConf[] {
+  return services.map((s) => {
+    const kept = old.find((o) => fullServiceCode(o) === fullServiceCode(s));
+    if (!kept) return { ...s, timeoutSeconds };
+    return { ...s, url: kept.url, timeoutSeconds: kept.timeoutSeconds, ...(kept.sslAuthentication !== undefined && { sslAuthentication: kept.sslAuthentication }) };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import { parseClientId } from '../../src/protocol/identifiers.ts';
 import type { LocalClient, ServiceDescriptionConf } from '../../src/serverconf/model.ts';
 import {
   MAX_DESCRIPTION_BYTES, checkDescriptionUrl, checkRestDescription, checkServiceCodeNotReserved, checkWsdlServices, checkWsdlUrl, endpointChanges, fetchDescription,
-  fullServiceCode, openApiEndpoints, parseOpenApi, parseWsdl, refreshWarnings, serviceChanges,
+  fullServiceCode, openApiEndpoints, wsdlServiceConfs, parseOpenApi, parseWsdl, refreshWarnings, serviceChanges,
 } from '../../src/serverconf/service-descriptions.ts';
 import { VECTORS } from '../support/vectors.ts';
 
@@ -238,6 +238,14 @@ describe('refresh', () => {
     expect(changes.removed.map(fullServiceCode)).toEqual(['old.v1']);
     expect(refreshWarnings(changes)).toEqual([{ code: 'adding_services', metadata: ['forecast.v2'] }, { code: 'deleting_services', metadata: ['old.v1'] }]);
     expect(refreshWarnings(serviceChanges(old, old))).toEqual([]);
+  });
+
+  it('ServiceDescriptionService.updateServiceProperties: a refreshed service that stays keeps its URL, timeout and TLS setting; a new one gets the default timeout', () => {
+    const old = [{ code: 'forecast', version: 'v1', url: 'https://internal.example/ws', timeoutSeconds: 120, sslAuthentication: false }];
+    expect(wsdlServiceConfs([{ code: 'forecast', version: 'v1', title: 'T', url: 'http://weather.example:8080/soap' }, { code: 'forecast', version: 'v2', url: 'http://weather.example:8080/soap' }], 60, old)).toEqual([
+      { code: 'forecast', version: 'v1', title: 'T', url: 'https://internal.example/ws', timeoutSeconds: 120, sslAuthentication: false },
+      { code: 'forecast', version: 'v2', url: 'http://weather.example:8080/soap', timeoutSeconds: 60 },
+    ]);
   });
 
   it('EndpointEntityChangeChecker: generated endpoints the new document lacks go with their rights, hand-made ones stay, new ones are added', () => {
