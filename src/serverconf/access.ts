@@ -20,6 +20,7 @@
  */
 import { XrdError } from '../platform/errors.ts';
 import { parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
+import { formatServiceId, type ServiceId } from '../protocol/soap-message.ts';
 import { normalizeRequestPath } from './java-uri.ts';
 import { ANY_METHOD, ANY_PATH, type AccessRightConf, type LocalClient, type ServiceConf, type ServiceDescriptionConf } from './model.ts';
 
@@ -166,28 +167,28 @@ export function findService(provider: LocalClient, code: string, version: string
 }
 
 /**
- * The server proxy's verifyAccess, in the reference's order: the service must exist (UnknownService),
- * be of the interface's kind (ServiceType), be allowed to the caller (AccessDenied), and its
- * description be enabled (ServiceDisabled, with the notice or the reference's default text). Returns
- * the refusal, or undefined when the call may go on. Reported under the Server.ServerProxy prefix.
+ * The server proxy's verifyAccess, in the reference's order: the provider must serve the service code
+ * and version (UnknownService), of the interface's kind (ServiceType), allowed to the caller
+ * (AccessDenied), its description enabled (ServiceDisabled, with its notice or the reference's
+ * default text). `provider` is the local client the service id names (undefined when there is none).
+ * Returns the refusal under the Server.ServerProxy prefix, or the service when the call may go on.
  * @throws InvalidRequest (see isQueryAllowed)
  */
 export function verifyAccess(
   provider: LocalClient | undefined,
-  service: { readonly code: string; readonly version?: string; readonly display: string },
+  service: ServiceId,
   caller: ClientId,
   rest: RestCall | undefined,
   inGlobalGroup: GlobalGroupMembership,
-): XrdError | undefined {
-  const prefix = { prefix: 'Server.ServerProxy' as const };
-  const found = provider && findService(provider, service.code, service.version);
-  if (!provider || !found) return new XrdError('UnknownService', { reason: `Unknown service: ${service.display}` }, prefix);
+): { readonly refusal: XrdError } | { readonly service: ServiceConf; readonly description: ServiceDescriptionConf } {
+  const refuse = (code: 'UnknownService' | 'ServiceType' | 'AccessDenied' | 'ServiceDisabled', details: Record<string, string>) => ({ refusal: new XrdError(code, details, { prefix: 'Server.ServerProxy' }) });
+  const name = formatServiceId(service);
+  const found = provider && findService(provider, service.serviceCode, service.serviceVersion);
+  if (!provider || !found) return refuse('UnknownService', { reason: `Unknown service: ${name}` });
   const type = found.description.type;
-  if (rest && type === 'WSDL') return new XrdError('ServiceType', { reason: 'Service is a SOAP service and cannot be called using REST interface' }, prefix);
-  if (!rest && type !== 'WSDL') return new XrdError('ServiceType', { reason: 'Service is a REST service and cannot be called using SOAP interface' }, prefix);
-  if (!isQueryAllowed(provider, service.code, caller, rest, inGlobalGroup)) return new XrdError('AccessDenied', { service: service.display }, prefix);
-  if (found.description.disabled) {
-    return new XrdError('ServiceDisabled', { service: service.display, notice: found.description.disabledNotice ?? `Service '${service.display}' is disabled` }, prefix);
-  }
-  return undefined;
+  if (rest && type === 'WSDL') return refuse('ServiceType', { reason: 'Service is a SOAP service and cannot be called using REST interface' });
+  if (!rest && type !== 'WSDL') return refuse('ServiceType', { reason: 'Service is a REST service and cannot be called using SOAP interface' });
+  if (!isQueryAllowed(provider, service.serviceCode, caller, rest, inGlobalGroup)) return refuse('AccessDenied', { service: name });
+  if (found.description.disabled) return refuse('ServiceDisabled', { service: name, notice: found.description.disabledNotice ?? `Service '${name}' is disabled` });
+  return found;
 }

@@ -4,7 +4,6 @@
  * and the order of ServerMessageProcessor.verifyAccess's refusals.
  */
 import { describe, expect, it } from 'vitest';
-import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId, type ClientId } from '../../src/protocol/identifiers.ts';
 import { endpointMatches, isQueryAllowed, parseAccessSubject, pathGlobMatches, verifyAccess, type GlobalGroupMembership } from '../../src/serverconf/access.ts';
 import { normalizeRequestPath, resolveUri } from '../../src/serverconf/java-uri.ts';
@@ -201,33 +200,35 @@ describe('ServerConfImpl.isQueryAllowed', () => {
 });
 
 describe('ServerMessageProcessor.verifyAccess order and faults', () => {
-  const soap = { code: 'getRandom', version: 'v1', display: 'SERVICE:DEV/COM/1111/PROVIDER/getRandom/v1' };
-  const fault = (e: XrdError | undefined) => e && { code: e.code, faultCode: e.faultCode, message: e.message };
+  const soap = { provider: PROVIDER, serviceCode: 'getRandom', serviceVersion: 'v1' };
+  const rest = (serviceCode: string) => ({ provider: PROVIDER, serviceCode });
+  const GET = { method: 'GET', path: '/' };
+  const fault = (result: ReturnType<typeof verifyAccess>) => ('refusal' in result ? { code: result.refusal.code, faultCode: result.refusal.faultCode, message: result.refusal.message } : undefined);
 
   it('verifyAccess: an unknown service (code or version) is UnknownService before anything else', () => {
-    expect(fault(verifyAccess(provider([]), { ...soap, version: 'v2' }, SUBSYSTEM, undefined, noGroups))?.faultCode).toBe('Server.ServerProxy.UnknownService');
+    expect(fault(verifyAccess(provider([]), { ...soap, serviceVersion: 'v2' }, SUBSYSTEM, undefined, noGroups))).toEqual({ code: 'UnknownService', faultCode: 'Server.ServerProxy.UnknownService', message: 'Unknown service: DEV/COM/1111/PROVIDER/getRandom/v2' });
     expect(fault(verifyAccess(undefined, soap, SUBSYSTEM, undefined, noGroups))?.code).toBe('UnknownService');
   });
 
   it('verifyAccess: a REST service called over SOAP and a SOAP service over REST are ServiceType', () => {
-    expect(fault(verifyAccess(provider([]), { code: 'pets', display: 'pets' }, SUBSYSTEM, undefined, noGroups))?.code).toBe('ServiceType');
-    expect(fault(verifyAccess(provider([]), soap, SUBSYSTEM, { method: 'GET', path: '/' }, noGroups))?.code).toBe('ServiceType');
+    expect(fault(verifyAccess(provider([]), rest('pets'), SUBSYSTEM, undefined, noGroups))?.code).toBe('ServiceType');
+    expect(fault(verifyAccess(provider([]), soap, SUBSYSTEM, GET, noGroups))?.code).toBe('ServiceType');
   });
 
   it('verifyAccess: without a matching right the call is AccessDenied ("Request is not allowed: …"), before the disabled check', () => {
-    const denied = verifyAccess(provider([]), { code: 'quiet', display: 'quiet' }, SUBSYSTEM, { method: 'GET', path: '/' }, noGroups);
-    expect(fault(denied)).toEqual({ code: 'AccessDenied', faultCode: 'Server.ServerProxy.AccessDenied', message: 'Request is not allowed: quiet' });
+    expect(fault(verifyAccess(provider([]), rest('quiet'), SUBSYSTEM, GET, noGroups))).toEqual({ code: 'AccessDenied', faultCode: 'Server.ServerProxy.AccessDenied', message: 'Request is not allowed: DEV/COM/1111/PROVIDER/quiet' });
   });
 
   it('verifyAccess: an allowed call to a disabled description is ServiceDisabled with its notice or the reference\'s default', () => {
     const rights = [right('DEV/COM/2222/NEWSUB', 'quiet')];
-    expect(fault(verifyAccess(provider(rights), { code: 'quiet', display: 'quiet' }, SUBSYSTEM, { method: 'GET', path: '/' }, noGroups))?.message).toBe("Service quiet is disabled: Service 'quiet' is disabled");
+    expect(fault(verifyAccess(provider(rights), rest('quiet'), SUBSYSTEM, GET, noGroups))?.message).toBe("Service DEV/COM/1111/PROVIDER/quiet is disabled: Service 'DEV/COM/1111/PROVIDER/quiet' is disabled");
     const withNotice = provider(rights, { serviceDescriptions: [description(3, 'REST', [['quiet']], true, 'Out of order')] });
-    expect(fault(verifyAccess(withNotice, { code: 'quiet', display: 'quiet' }, SUBSYSTEM, { method: 'GET', path: '/' }, noGroups))?.message).toBe('Service quiet is disabled: Out of order');
+    expect(fault(verifyAccess(withNotice, rest('quiet'), SUBSYSTEM, GET, noGroups))?.message).toBe('Service DEV/COM/1111/PROVIDER/quiet is disabled: Out of order');
   });
 
-  it('verifyAccess: an allowed call to an enabled service goes on', () => {
-    expect(verifyAccess(provider([right('DEV/COM/2222/NEWSUB', 'getRandom')]), soap, SUBSYSTEM, undefined, noGroups)).toBeUndefined();
+  it('verifyAccess: an allowed call to an enabled service goes on with the service and its description', () => {
+    const result = verifyAccess(provider([right('DEV/COM/2222/NEWSUB', 'getRandom')]), soap, SUBSYSTEM, undefined, noGroups);
+    expect('service' in result && [result.service.code, result.service.version, result.description.id]).toEqual(['getRandom', 'v1', 1]);
   });
 });
 
