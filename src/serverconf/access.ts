@@ -160,7 +160,7 @@ export function isQueryAllowed(provider: LocalClient, serviceCode: string, calle
 /** The description and service a provider serves under a service code and version (the reference's ServiceDAO.find). */
 export function findService(provider: LocalClient, code: string, version: string | undefined): { description: ServiceDescriptionConf; service: ServiceConf } | undefined {
   for (const description of provider.serviceDescriptions) {
-    const service = description.services.find((s) => s.code === code && (s.version ?? undefined) === (version ?? undefined));
+    const service = description.services.find((s) => s.code === code && s.version === version);
     if (service) return { description, service };
   }
   return undefined;

@@ -98,7 +98,7 @@ function javaUriPath(s: string): string {
  * before it with it (a leading ".." stays, even in an absolute path), and each segment keeps the
  * slash that followed it.
  */
-export function javaNormalize(path: string): string {
+function javaNormalize(path: string): string {
   const parts = path.split('/').filter((seg) => seg !== '');
   const segments = parts.map((seg, i) => ({ seg, slash: i < parts.length - 1 || path.endsWith('/') }));
   const kept: typeof segments = [];

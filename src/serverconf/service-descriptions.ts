@@ -14,7 +14,7 @@
  */
 import { Composer, Parser, isMap, isScalar, type Document } from 'yaml';
 import { fetchBounded } from '../platform/http-client.ts';
-import { XrdError, type ErrorCode } from '../platform/errors.ts';
+import { XrdError } from '../platform/errors.ts';
 import { XmlError, XmlLimitError, attribute, childElements, lookupNamespace, parseXml, type XmlElement } from '../xml/xml-tree.ts';
 import { resolveUri } from './java-uri.ts';
 import { ANY_METHOD, ANY_PATH, type AccessRightConf, type EndpointConf, type LocalClient, type ServiceConf } from './model.ts';
@@ -383,8 +383,10 @@ export function checkRestDescription(client: LocalClient, url: string, serviceCo
  * @throws WsdlDownloadFailed or InvalidWsdl (too large) for WSDL; OpenapiParsingError for OpenAPI
  */
 export async function fetchDescription(url: string, kind: 'WSDL' | 'OPENAPI3', clientTls?: { readonly cert: string | Buffer; readonly key: string | Buffer }): Promise<Buffer> {
-  const fail = (reason: string, cause?: unknown, code: ErrorCode = kind === 'WSDL' ? 'WsdlDownloadFailed' : 'OpenapiParsingError') =>
-    code === 'OpenapiParsingError' ? openApiError(url, `Error reading OpenAPI description: ${reason}`, cause) : new XrdError(code, code === 'InvalidWsdl' ? { reason } : { url, reason }, { cause });
+  const fail = (reason: string, cause?: unknown, tooLarge = false): XrdError => {
+    if (kind === 'OPENAPI3') return openApiError(url, `Error reading OpenAPI description: ${reason}`, cause);
+    return tooLarge ? invalidWsdl(reason, cause) : new XrdError('WsdlDownloadFailed', { url, reason }, { cause });
+  };
   if (!url.startsWith('http://') && !url.startsWith('https://')) throw fail(`Invalid protocol: ${url.split(':')[0]}`);
   let answer;
   try {
@@ -392,7 +394,7 @@ export async function fetchDescription(url: string, kind: 'WSDL' | 'OPENAPI3', c
   } catch (err) {
     const tooLarge = err instanceof XrdError && err.code === 'ResponseTooLarge';
     const reason = tooLarge ? `Size exceeds ${MAX_DESCRIPTION_BYTES} bytes.` : err instanceof Error ? err.message : String(err);
-    throw fail(reason, err, tooLarge && kind === 'WSDL' ? 'InvalidWsdl' : undefined);
+    throw fail(reason, err, tooLarge);
   }
   if (answer.status >= 400) throw fail(`Received HTTP error: ${answer.status}`);
   return answer.body;
