@@ -103,8 +103,8 @@ function firstChildValue(element: XmlElement): string | undefined {
  * binding operation is a service; a code and version met twice is one service (the last). A WSDL
  * with no such port describes no services, and the reference accepts it so.
  * @throws InvalidWsdl (not XML, a DTD, over MAX_DESCRIPTION_BYTES or the XML bounds, not a WSDL
- *   definitions element, an undeclared prefix, two operations of one port type with the same name,
- *   input and output name — WSDL4J's "Duplicate operation")
+ *   definitions element, an undeclared prefix, a binding operation that two port type operations
+ *   answer — WSDL4J's "Duplicate operation")
  */
 export function parseWsdl(document: Buffer): DescribedService[] {
   if (document.length > MAX_DESCRIPTION_BYTES) throw invalidWsdl(`size exceeds ${MAX_DESCRIPTION_BYTES} bytes`);
@@ -123,16 +123,13 @@ export function parseWsdl(document: Buffer): DescribedService[] {
   const portTypes = byName('portType');
   const bindings = byName('binding');
 
-  for (const portType of portTypes.values()) {
-    const seen = new Set<string>();
-    for (const op of wsdlChildren(portType, 'operation')) {
-      const name = attribute(op, 'name');
-      const input = wsdlChildren(op, 'input')[0];
-      const output = wsdlChildren(op, 'output')[0];
-      const key = JSON.stringify([name, input && attribute(input, 'name'), output && attribute(output, 'name')]);
-      if (seen.has(key)) throw invalidWsdl(`WSDL violates specification: Duplicate operation with name=${name}, found in portType '${attribute(portType, 'name')}'`);
-      seen.add(key);
-    }
+  // WSDL4J resolves every binding operation to its port type operation as it reads the document,
+  // and refuses one that two operations answer; the title comes from the one found.
+  const titles = new Map<XmlElement, string | undefined>();
+  for (const binding of bindings.values()) {
+    const portType = portTypes.get(qnameKey(binding, attribute(binding, 'type')) ?? '');
+    if (!portType) continue;
+    for (const op of wsdlChildren(binding, 'operation')) titles.set(op, titleOf(portType, op));
   }
 
   const result = new Map<string, DescribedService>();
@@ -142,12 +139,11 @@ export function parseWsdl(document: Buffer): DescribedService[] {
       if (!binding || !isSoapOverHttp(binding)) continue;
       const address = extensions(port).find((e) => (e.namespace === SOAP_NS || e.namespace === SOAP12_NS) && e.localName === 'address');
       const url = (address && attribute(address, 'location')) ?? '';
-      const portType = portTypes.get(qnameKey(binding, attribute(binding, 'type')) ?? '');
       for (const op of wsdlChildren(binding, 'operation')) {
         const code = attribute(op, 'name') ?? '';
         const versionElement = extensions(op).find((e) => e.localName === 'version');
         const version = (versionElement && firstChildValue(versionElement)) || undefined;
-        const title = portType && titleOf(portType, op);
+        const title = titles.get(op);
         // Map order is first appearance, the value the last one (the reference keeps a HashMap).
         result.set(`${code}\u0000${version ?? ''}`, { code, ...(version !== undefined && { version }), ...(title !== undefined && { title }), url });
       }
@@ -161,16 +157,32 @@ function isSoapOverHttp(binding: XmlElement): boolean {
   return soapBinding !== undefined && attribute(soapBinding, 'transport') === SOAP_HTTP_TRANSPORT;
 }
 
-/** The title in the documentation of the port type operation a binding operation implements (by name, and input/output names when given). */
+function ioName(op: XmlElement, which: 'input' | 'output'): string | undefined {
+  const io = wsdlChildren(op, which)[0];
+  return io && attribute(io, 'name');
+}
+
+/**
+ * The title in the documentation of the port type operation a binding operation implements, found as
+ * WSDL4J's PortType.getOperation finds it: by name, and by input and output name where the binding
+ * gives them (an operation without one matches its default name: the operation's name, or with
+ * "Request" / "Response").
+ * @throws InvalidWsdl when two operations match ("Duplicate operation")
+ */
 function titleOf(portType: XmlElement, bindingOp: XmlElement): string | undefined {
   const name = attribute(bindingOp, 'name');
-  const ioName = (op: XmlElement, which: string) => {
-    const io = wsdlChildren(op, which)[0];
-    return io && attribute(io, 'name');
+  const fits = (op: XmlElement, which: 'input' | 'output', suffix: string) => {
+    const wanted = ioName(bindingOp, which);
+    if (wanted === undefined) return true;
+    if (wsdlChildren(op, which).length === 0) return false;
+    const own = ioName(op, which);
+    return own === undefined ? wanted === name || wanted === `${name}${suffix}` || wanted === ':none' : own === wanted;
   };
-  const op = wsdlChildren(portType, 'operation').find((o) => attribute(o, 'name') === name
-    && ['input', 'output'].every((which) => ioName(bindingOp, which) === undefined || ioName(bindingOp, which) === ioName(o, which)));
-  const documentation = op && wsdlChildren(op, 'documentation')[0];
+  const matches = wsdlChildren(portType, 'operation').filter((o) => attribute(o, 'name') === name && fits(o, 'input', 'Request') && fits(o, 'output', 'Response'));
+  if (matches.length > 1) {
+    throw invalidWsdl(`WSDL violates specification: Duplicate operation with name=${name}, found in portType '${attribute(portType, 'name')}'.`);
+  }
+  const documentation = matches[0] && wsdlChildren(matches[0], 'documentation')[0];
   const title = documentation && childElements(documentation).find((e) => e.localName === 'title');
   return title && firstChildValue(title);
 }

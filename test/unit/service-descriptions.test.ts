@@ -96,8 +96,23 @@ describe('WsdlParser', () => {
     expect(codeOf(() => parseWsdl(fixture('external-entity.wsdl')))).toBe('InvalidWsdl');
   });
 
-  it('WsdlParser.clarifyWsdlParsingException: two operations with the same name in one port type violate the specification', () => {
+  it('WsdlParser.clarifyWsdlParsingException: a binding operation that two port type operations answer violates the specification', () => {
     expect(() => parseWsdl(fixture('duplicate-operation.wsdl'))).toThrow(expect.objectContaining({ code: 'InvalidWsdl', message: expect.stringContaining('Duplicate operation with name=same') }));
+  });
+
+  it('WSDL4J PortType.getOperation: overloaded operations are told apart by the input name the binding gives', () => {
+    const wsdl = (bindingInput: string) => Buffer.from(`<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:t="urn:o" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" targetNamespace="urn:o">
+      <portType name="P">
+        <operation name="find"><documentation><xrd:title>By name</xrd:title></documentation><input name="byName" message="t:m"/></operation>
+        <operation name="find"><documentation><xrd:title>By id</xrd:title></documentation><input name="byId" message="t:m"/></operation>
+      </portType>
+      <binding name="B" type="t:P"><soap:binding transport="http://schemas.xmlsoap.org/soap/http"/>
+        <operation name="find"><xrd:version>v1</xrd:version>${bindingInput}</operation>
+      </binding>
+      <service name="S"><port name="Q" binding="t:B"><soap:address location="http://o.example/"/></port></service>
+    </definitions>`);
+    expect(parseWsdl(wsdl('<input name="byId"/>'))).toEqual([{ code: 'find', version: 'v1', title: 'By id', url: 'http://o.example/' }]);
+    expect(codeOf(() => parseWsdl(wsdl('<input/>')))).toBe('InvalidWsdl');
   });
 
   it('WsdlParser.MAX_DESCRIPTION_SIZE: a document over 10 MiB is InvalidWsdl; the XML parser\'s depth bound holds', () => {
