@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XrdError } from '../../src/platform/errors.ts';
+import { fetchBounded } from '../../src/platform/http-client.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import type { LocalClient, ServiceDescriptionConf } from '../../src/serverconf/model.ts';
 import {
@@ -310,6 +311,8 @@ describe('fetching a description (loopback)', () => {
     const secure = await serve((_, res) => res.end(wsdl), { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) });
     expect(await fetchDescription(`${plain}/weather?wsdl`, 'WSDL')).toEqual(wsdl);
     expect(parseWsdl(await fetchDescription(`${secure}/weather?wsdl`, 'WSDL'))).toHaveLength(4);
+    // The same server is refused by a call that checks certificates: trusting any is this call's choice.
+    expect(await asyncCodeOf(fetchBounded(`${secure}/weather?wsdl`, { maxBytes: 1024 * 1024, deadlineMs: 10_000 }))).toBe('NetworkError');
   });
 
   it('WsdlParserTest.readWsdlFromInvalidUrl / tryReadNotFoundWsdl: no server or an HTTP error is WsdlDownloadFailed; for OpenAPI OpenapiParsingError', async () => {
