@@ -32,7 +32,10 @@ export type AccessSubjectRef =
 /** Whether the caller is listed in a global group of its global configuration (the reference's isSubjectInGlobalGroup). */
 export type GlobalGroupMembership = (caller: ClientId, instance: string, groupCode: string) => boolean;
 
-/** A REST call's method and the path after the service id (`/r1/INST/CLASS/CODE/SUB/SERVICE` is cut off), query excluded. */
+/**
+ * A REST call's method and its service path as the reference's RestRequest takes it: `/` and what
+ * follows the service code in the request path, still percent-encoded, without the query; '' when nothing follows.
+ */
 export interface RestCall {
   readonly method: string;
   readonly path: string;
