@@ -41,6 +41,11 @@ export interface BoundedRequest {
   readonly pinnedCert?: Buffer;
   /** https only: the certificate and key (PEM) presented when the server asks for one. */
   readonly clientTls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /**
+   * https only: accept whatever certificate the server presents, as the reference does when it reads
+   * a service description from an information system (its certificates are often self-signed).
+   */
+  readonly trustAnyServerCert?: boolean;
 }
 
 export interface BoundedResponse {
@@ -115,7 +120,7 @@ export function fetchBounded(url: string | URL, request: BoundedRequest): Promis
     const send = (connection?: Socket): void => {
       const make = secure ? httpsRequest : httpRequest;
       // A connection of our own (pinned) is used as it is; otherwise one of its own for this call.
-      const how = connection ? { createConnection: () => connection } : { agent: false as const, ...request.clientTls };
+      const how = connection ? { createConnection: () => connection } : { agent: false as const, ...request.clientTls, ...(request.trustAnyServerCert ? { rejectUnauthorized: false } : {}) };
       req = make(target, { method: request.method ?? 'GET', headers: request.headers, ...how }, onResponse);
       req.on('error', fail);
       req.on('socket', watchConnect);

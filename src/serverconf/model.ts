@@ -61,7 +61,12 @@ export interface EndpointConf {
   readonly serviceCode: string;
   /** `*` or an HTTP method in capitals. */
   readonly method: string;
-  /** A path pattern: `*` matches one segment, `**` any rest (the reference's path matching). */
+  /**
+   * A path pattern as the reference's PathGlob reads it (access.ts pathGlobMatches): `**` any run of
+   * characters (`/` included), `*` any run within one segment, taken whole — so `/pets/*` matches
+   * `/pets/12` but `/files/*.json` matches nothing, as on a reference server; `\*` a star. Matched
+   * against the request path after percent-decoding and dot-segment removal; a trailing slash counts.
+   */
   readonly path: string;
   /** Made from the service description (OpenAPI), not by the administrator: refresh replaces it. */
   readonly generated: boolean;
