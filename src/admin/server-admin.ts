@@ -22,7 +22,7 @@ import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestS
 import { formatClientId, formatSecurityServerId, identifierPartProblem, parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
 import { CONNECTION_TYPES, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
-import { ServicesAdmin, type DescriptionReader } from './services-admin.ts';
+import { DOCUMENT_READER, ServicesAdmin, type DescriptionReader } from './services-admin.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';

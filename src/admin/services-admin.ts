@@ -19,12 +19,23 @@ import { formatClientId, parseClientId, sameClientId, type ClientId } from '../p
 import * as changes from '../serverconf/changes.ts';
 import { ANY_METHOD, ANY_PATH, type AccessRightConf, type AccessSubject, type EndpointConf, type LocalClient, type LocalGroupConf, type ServerConf, type ServiceConf, type ServiceDescriptionConf } from '../serverconf/model.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { checkServiceCodeNotReserved, fetchDescription, parseOpenApi, parseWsdl } from '../serverconf/service-descriptions.ts';
 
-/** Fetches and reads a description's document (service-descriptions.ts; a fake in unit tests). */
+/** Fetches and reads a description's document. */
 export interface DescriptionReader {
   wsdl(url: string): Promise<readonly changes.ParsedWsdlService[]>;
-  openApi(url: string): Promise<{ readonly baseUrl: string; readonly operations: readonly changes.ParsedOperation[] }>;
+  /** `warnings`: what the parser reports without refusing (the reference's openapi_validation_warnings). */
+  openApi(url: string): Promise<{ readonly baseUrl: string; readonly operations: readonly changes.ParsedOperation[]; readonly warnings: readonly string[] }>;
 }
+
+/** The documents at their URLs, fetched and read as the reference reads them (service-descriptions.ts). */
+export const DOCUMENT_READER: DescriptionReader = {
+  wsdl: async (url) => parseWsdl(await fetchDescription(url, 'WSDL')),
+  openApi: async (url) => {
+    const d = parseOpenApi(await fetchDescription(url, 'OPENAPI3'), url);
+    return { baseUrl: d.baseUrl, operations: d.endpoints, warnings: d.warnings };
+  },
+};
 
 /** The store, the actor and global configuration, as ServerAdmin holds them. */
 export interface ConfigurationAccess {
@@ -123,7 +134,7 @@ export class ServicesAdmin {
   async addServiceDescription(clientId: string, r: AddDescriptionRequest): Promise<ServiceDescriptionView> {
     const id = parseApiClientId(clientId);
     if (r.type !== 'WSDL' && !r.restServiceCode) throw new XrdError('MissingParameter', { parameter: 'rest_service_code', referenceCode: 'missing_parameter' });
-    const added = await this.read(r.type, r.url, r.restServiceCode);
+    const added = await this.read(r.type, r.url, r.restServiceCode, r.ignoreWarnings);
     const conf = this.conf.change('ADD_SERVICE_DESCRIPTION', { clientId: formatClientId(id), type: r.type, url: r.url, serviceCode: r.restServiceCode }, (c) => changes.addServiceDescription(c, id, added));
     const client = this.client(conf, clientId);
     return descriptionView(client, client.serviceDescriptions.at(-1)!);
@@ -153,7 +164,8 @@ export class ServicesAdmin {
         return changes.refreshWsdlDescription(c, number, parsed, new Date(), r.url);
       });
     } else if (r.type === 'OPENAPI3') {
-      const { operations } = await this.reader.openApi(r.url);
+      const { operations, warnings } = await this.reader.openApi(r.url);
+      if (warnings.length && !r.ignoreWarnings) warn([{ code: 'openapi_validation_warnings', metadata: [...warnings] }]);
       conf = this.conf.change(description.url === r.url ? 'REFRESH_SERVICE_DESCRIPTION' : 'EDIT_SERVICE_DESCRIPTION', detail, (c) => {
         if (!r.ignoreWarnings) warnIfAny(changes.openApiRefreshChanges(c, number, operations), 'endpoints');
         return changes.refreshOpenApiDescription(c, number, operations, new Date(), { url: r.url, ...(r.newRestServiceCode ? { serviceCode: r.newRestServiceCode } : {}) });
@@ -345,10 +357,17 @@ export class ServicesAdmin {
 
   // --- Lookups ----------------------------------------------------------------------------------
 
-  private async read(type: AddDescriptionRequest['type'], url: string, serviceCode?: string): Promise<changes.NewServiceDescription> {
-    if (type === 'WSDL') return { type, url, services: await this.reader.wsdl(url) };
+  /** The document read, its service codes none of the metaservices'. @throws ServiceCodeReserved, WarningsDetected (OpenAPI validation warnings, unless ignored) */
+  private async read(type: AddDescriptionRequest['type'], url: string, serviceCode: string | undefined, ignoreWarnings: boolean | undefined): Promise<changes.NewServiceDescription> {
+    if (type === 'WSDL') {
+      const services = await this.reader.wsdl(url);
+      for (const s of services) checkServiceCodeNotReserved(s.code);
+      return { type, url, services };
+    }
+    checkServiceCodeNotReserved(serviceCode!);
     if (type === 'OPENAPI3') {
-      const { baseUrl, operations } = await this.reader.openApi(url);
+      const { baseUrl, operations, warnings } = await this.reader.openApi(url);
+      if (warnings.length && !ignoreWarnings) warn([{ code: 'openapi_validation_warnings', metadata: [...warnings] }]);
       return { type, url, serviceCode: serviceCode!, baseUrl, operations };
     }
     return { type, url, serviceCode: serviceCode! };
@@ -502,7 +521,11 @@ function warnIfAny(found: changes.DescriptionChanges, what: 'services' | 'endpoi
     ...(found.added.length ? [{ code: `adding_${what}`, metadata: [...found.added] }] : []),
     ...(found.removed.length ? [{ code: `deleting_${what}`, metadata: [...found.removed] }] : []),
   ];
-  if (warnings.length) throw new XrdError('WarningsDetected', { warnings: warnings.map((w) => `${w.code}: ${w.metadata.join(', ')}`).join('; '), warningsJson: JSON.stringify(warnings), referenceCode: 'warnings_detected' });
+  if (warnings.length) warn(warnings);
+}
+
+function warn(warnings: readonly { code: string; metadata: string[] }[]): never {
+  throw new XrdError('WarningsDetected', { warnings: warnings.map((w) => `${w.code}: ${w.metadata.join(', ')}`).join('; '), warningsJson: JSON.stringify(warnings), referenceCode: 'warnings_detected' });
 }
 
 function encodeRef(parts: readonly string[]): string {

@@ -163,18 +163,11 @@ export const ERROR_CODES = {
   TlsCertificateNotFound: { message: 'TLS certificate {hash} not found', httpStatus: 404 },
   CertStateInvalid: { message: 'Certificate {hash} cannot be used so: {reason}', httpStatus: 409 },
   // Service descriptions (docs/services.md), names as the reference's admin API error codes
-  MalformedUrl: { message: 'Malformed URL {url}: it must be an http:// or https:// URL with a host name', httpStatus: 400 },
   InvalidWsdl: { message: 'Invalid WSDL: {reason}', httpStatus: 400 },
   WsdlDownloadFailed: { message: 'Cannot download the WSDL from {url}: {reason}', httpStatus: 400 },
-  InvalidWsdlServiceIdentifier: { message: 'Service codes and versions may hold only A-Z, a-z, 0-9 and \'()+,-.=?; not: {identifiers}', httpStatus: 400 },
-  InvalidServiceUrl: { message: 'Service URLs must start with http:// or https://; not: {urls}', httpStatus: 400 },
   OpenapiParsingError: { message: 'Cannot read the OpenAPI description {url}: {reason}', httpStatus: 400 },
   UnsupportedOpenapiVersion: { message: 'OpenAPI version {version} not supported (3.0.x and 3.1.0 are)', httpStatus: 400 },
   ServiceCodeReserved: { message: 'Service code {code} is reserved for a metaservice', httpStatus: 400 },
-  WsdlExists: { message: 'A service description of this client already has the URL {url}', httpStatus: 409 },
-  UrlAlreadyExists: { message: 'A service description of this client already has the URL {url}', httpStatus: 409 },
-  ServiceAlreadyExists: { message: 'Services already in another service description of this client: {services}', httpStatus: 409 },
-  ServiceCodeAlreadyExists: { message: 'Service code already used in another service description of this client: {services}', httpStatus: 409 },
   // Admin REST API (docs/admin-api.md "Security")
   AddressNotAllowed: { message: 'Requests from {address} are not allowed', httpStatus: 403 },
   ApiKeyMissing: { message: 'An API key is required: Authorization: X-Road-ApiKey token=KEY', httpStatus: 401 },

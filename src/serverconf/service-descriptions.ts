@@ -17,7 +17,6 @@ import { fetchBounded } from '../platform/http-client.ts';
 import { XrdError } from '../platform/errors.ts';
 import { XmlError, XmlLimitError, attribute, childElements, lookupNamespace, parseXml, type XmlElement } from '../xml/xml-tree.ts';
 import { resolveUri } from './java-uri.ts';
-import { ANY_METHOD, ANY_PATH, type AccessRightConf, type EndpointConf, type LocalClient, type ServiceConf } from './model.ts';
 
 /** The reference's MAX_DESCRIPTION_SIZE for WSDL and OpenAPI documents. */
 export const MAX_DESCRIPTION_BYTES = 10 * 1024 * 1024;
@@ -52,11 +51,6 @@ export interface OpenApiDescription {
   readonly endpoints: readonly { readonly method: string; readonly path: string }[];
   /** What the reference's parser reports without refusing; the administrator must accept them. */
   readonly warnings: readonly string[];
-}
-
-/** `code.version`, or the code alone (the reference's ServiceFormatter.getServiceFullName). */
-export function fullServiceCode(service: { readonly code: string; readonly version?: string }): string {
-  return service.version ? `${service.code}.${service.version}` : service.code;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,41 +181,6 @@ function titleOf(portType: XmlElement, bindingOp: XmlElement): string | undefine
   return title && firstChildValue(title);
 }
 
-// The reference's StrictIdentifierValidator (strict-identifier-checks is on by default).
-const IDENTIFIER = /^[A-Za-z0-9'()+,\-.=?]*$/;
-
-/**
- * The reference's checks of a WSDL's services when it is added or refreshed, in its order: the
- * service codes and versions (InvalidWsdlServiceIdentifier), no service already in another of the
- * client's descriptions by code and version, ignoring case (ServiceAlreadyExists), no reserved code
- * (ServiceCodeReserved), http(s) service URLs (InvalidServiceUrl). `replacing` is the id of the
- * description being refreshed, whose own services do not count.
- * @throws InvalidWsdlServiceIdentifier, ServiceAlreadyExists, ServiceCodeReserved, InvalidServiceUrl
- */
-export function checkWsdlServices(client: LocalClient, services: readonly DescribedService[], replacing?: number): void {
-  const invalid = services.flatMap((s) => [s.code, s.version].filter((part): part is string => part !== undefined && !IDENTIFIER.test(part)));
-  if (invalid.length > 0) throw new XrdError('InvalidWsdlServiceIdentifier', { identifiers: invalid.join(', ') });
-  const fresh = new Set(services.map((s) => fullServiceCode(s).toLowerCase()));
-  const conflicts = otherDescriptions(client, replacing).flatMap((d) => d.services.filter((s) => fresh.has(fullServiceCode(s).toLowerCase())).map((s) => `${fullServiceCode(s)} (${d.url})`));
-  if (conflicts.length > 0) throw new XrdError('ServiceAlreadyExists', { services: conflicts.join(', ') });
-  for (const s of services) checkServiceCodeNotReserved(s.code);
-  const badUrls = services.filter((s) => s.url !== '' && !s.url.startsWith('http://') && !s.url.startsWith('https://')).map((s) => s.url);
-  if (badUrls.length > 0) throw new XrdError('InvalidServiceUrl', { urls: badUrls.join(', ') });
-}
-
-/**
- * The services a WSDL description holds after it is added (`old` empty) or refreshed: new ones with
- * `timeoutSeconds` (sslAuthentication unset, as the reference leaves it); one whose `code.version`
- * the description already had keeps its URL, timeout and TLS setting (updateServiceProperties).
- */
-export function wsdlServiceConfs(services: readonly DescribedService[], timeoutSeconds: number, old: readonly ServiceConf[] = []): ServiceConf[] {
-  return services.map((s) => {
-    const kept = old.find((o) => fullServiceCode(o) === fullServiceCode(s));
-    if (!kept) return { ...s, timeoutSeconds };
-    return { ...s, url: kept.url, timeoutSeconds: kept.timeoutSeconds, ...(kept.sslAuthentication !== undefined && { sslAuthentication: kept.sslAuthentication }) };
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // OpenAPI 3
 
@@ -326,63 +285,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A REST service's endpoints from its OpenAPI description: the base endpoint and one per operation, all generated. */
-export function openApiEndpoints(serviceCode: string, description: OpenApiDescription): EndpointConf[] {
-  return [{ serviceCode, method: ANY_METHOD, path: ANY_PATH, generated: true }, ...description.endpoints.map((e) => ({ serviceCode, ...e, generated: true }))];
-}
-
 // ---------------------------------------------------------------------------------------------
 // URLs and the checks made when adding
-
-/**
- * The reference's FormatUtils.isValidUrl: `http://` or `https://` (lower case), a URL Java can read,
- * a host name of letters, digits and inner hyphens (an IP v4 address passes, a bracketed IP v6
- * address does not).
- * @throws MalformedUrl
- */
-export function checkDescriptionUrl(url: string): void {
-  let host: string;
-  try {
-    if (!url.startsWith('http://') && !url.startsWith('https://')) throw new Error('not http(s)');
-    host = new URL(url).hostname;
-  } catch (err) {
-    throw new XrdError('MalformedUrl', { url }, { cause: err });
-  }
-  if (!/^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$/.test(host)) throw new XrdError('MalformedUrl', { url });
-}
-
-function otherDescriptions(client: LocalClient, replacing: number | undefined) {
-  return client.serviceDescriptions.filter((d) => d.id !== replacing);
-}
-
-/**
- * Before a WSDL is read: a well-formed URL that no other description of the client has, ignoring
- * case (the reference's checkForExistingWsdl).
- * @throws MalformedUrl, WsdlExists
- */
-export function checkWsdlUrl(client: LocalClient, url: string, replacing?: number): void {
-  checkDescriptionUrl(url);
-  if (otherDescriptions(client, replacing).some((d) => d.url.toLowerCase() === url.toLowerCase())) throw new XrdError('WsdlExists', { url });
-}
 
 /** @throws ServiceCodeReserved */
 export function checkServiceCodeNotReserved(code: string, reserved: readonly string[] = RESERVED_SERVICE_CODES): void {
   if (reserved.includes(code)) throw new XrdError('ServiceCodeReserved', { code });
-}
-
-/**
- * For an OpenAPI or REST description: its URL is used by no other description of the client, exactly
- * (checkDuplicateUrl), and its service code by no service of another description, by code or by
- * code and version, ignoring case (checkDuplicateServiceCodes). The reference checks REST in this
- * order and OpenAPI the other way round; both must pass.
- * @throws UrlAlreadyExists, ServiceCodeAlreadyExists
- */
-export function checkRestDescription(client: LocalClient, url: string, serviceCode: string, replacing?: number): void {
-  const others = otherDescriptions(client, replacing);
-  if (others.some((d) => d.url === url)) throw new XrdError('UrlAlreadyExists', { url });
-  const code = serviceCode.toLowerCase();
-  const clashes = others.flatMap((d) => d.services.filter((s) => s.code.toLowerCase() === code || fullServiceCode(s).toLowerCase() === code).map((s) => `${fullServiceCode(s)} (${d.url})`));
-  if (clashes.length > 0) throw new XrdError('ServiceCodeAlreadyExists', { services: clashes.join(', ') });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,64 +320,3 @@ export async function fetchDescription(url: string, kind: 'WSDL' | 'OPENAPI3', c
   return answer.body;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Refresh
-
-export interface ServiceChanges<T> {
-  readonly added: readonly T[];
-  readonly removed: readonly ServiceConf[];
-}
-
-/** The reference's ServiceChangeChecker: services by `code.version`, exactly. */
-export function serviceChanges<T extends { readonly code: string; readonly version?: string }>(old: readonly ServiceConf[], fresh: readonly T[]): ServiceChanges<T> {
-  const oldCodes = new Set(old.map(fullServiceCode));
-  const freshCodes = new Set(fresh.map(fullServiceCode));
-  return { added: fresh.filter((s) => !oldCodes.has(fullServiceCode(s))), removed: old.filter((s) => !freshCodes.has(fullServiceCode(s))) };
-}
-
-type EndpointKey = Pick<EndpointConf, 'serviceCode' | 'method' | 'path'>;
-
-function equivalent(a: EndpointKey, b: EndpointKey): boolean {
-  return a.serviceCode === b.serviceCode && a.method === b.method && a.path === b.path;
-}
-
-export interface EndpointChanges {
-  readonly added: readonly EndpointConf[];
-  readonly removed: readonly EndpointConf[];
-  /** Rights to removed endpoints that no added endpoint brings back: a refresh drops them. */
-  readonly removedRights: readonly AccessRightConf[];
-}
-
-/**
- * The reference's EndpointEntityChangeChecker for an OpenAPI refresh: removed are the description's
- * generated endpoints that the new document lacks (added by hand stay), added the new document's
- * endpoints the client does not have yet.
- */
-export function endpointChanges(client: LocalClient, serviceCode: string, fresh: readonly EndpointConf[]): EndpointChanges {
-  const old = client.endpoints.filter((e) => e.serviceCode === serviceCode);
-  const removed = old.filter((e) => e.generated && !fresh.some((f) => equivalent(f, e)));
-  const added = fresh.filter((f) => !client.endpoints.some((e) => equivalent(e, f)));
-  const removedRights = client.accessRights.filter((r) => removed.some((e) => equivalent(e, r)) && !added.some((e) => equivalent(e, r)));
-  return { added, removed, removedRights };
-}
-
-/** A warning the administrator must accept before a refresh is applied (the reference's WarningDeviation). */
-export interface DescriptionWarning {
-  readonly code: 'adding_services' | 'deleting_services' | 'adding_endpoints' | 'deleting_endpoints' | 'openapi_validation_warnings';
-  readonly metadata: readonly string[];
-}
-
-/** The warnings the reference shows before applying a refresh, in its order. */
-export function refreshWarnings(changes: ServiceChanges<{ readonly code: string; readonly version?: string }> | EndpointChanges, parserWarnings: readonly string[] = []): DescriptionWarning[] {
-  const warnings: DescriptionWarning[] = [];
-  if (parserWarnings.length > 0) warnings.push({ code: 'openapi_validation_warnings', metadata: parserWarnings });
-  if ('removedRights' in changes) {
-    const name = (e: EndpointConf) => `${e.method} ${e.path}`;
-    if (changes.added.length > 0) warnings.push({ code: 'adding_endpoints', metadata: changes.added.map(name) });
-    if (changes.removed.length > 0) warnings.push({ code: 'deleting_endpoints', metadata: changes.removed.map(name) });
-  } else {
-    if (changes.added.length > 0) warnings.push({ code: 'adding_services', metadata: changes.added.map(fullServiceCode) });
-    if (changes.removed.length > 0) warnings.push({ code: 'deleting_services', metadata: changes.removed.map(fullServiceCode) });
-  }
-  return warnings;
-}

@@ -14,18 +14,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XrdError } from '../../src/platform/errors.ts';
 import { fetchBounded } from '../../src/platform/http-client.ts';
-import { parseClientId } from '../../src/protocol/identifiers.ts';
-import type { LocalClient, ServiceDescriptionConf } from '../../src/serverconf/model.ts';
-import {
-  MAX_DESCRIPTION_BYTES, checkDescriptionUrl, checkRestDescription, checkServiceCodeNotReserved, checkWsdlServices, checkWsdlUrl, endpointChanges, fetchDescription,
-  fullServiceCode, openApiEndpoints, wsdlServiceConfs, parseOpenApi, parseWsdl, refreshWarnings, serviceChanges,
-} from '../../src/serverconf/service-descriptions.ts';
+import { MAX_DESCRIPTION_BYTES, checkServiceCodeNotReserved, fetchDescription, parseOpenApi, parseWsdl } from '../../src/serverconf/service-descriptions.ts';
 import { VECTORS } from '../support/vectors.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/service-descriptions');
 const fixture = (name: string) => readFileSync(join(FIXTURES, name));
 const vector = (name: string) => readFileSync(join(VECTORS, 'metaservices/__files', name));
-const AT = '2026-01-01T00:00:00Z';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -47,18 +41,6 @@ async function asyncCodeOf(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected a refusal');
 }
 
-function description(id: number, type: ServiceDescriptionConf['type'], url: string, services: [string, string?][]): ServiceDescriptionConf {
-  return { id, type, url, disabled: true, disabledNotice: 'Out of order', refreshedAt: AT, services: services.map(([code, version]) => ({ code, version, url: 'http://is.example/', timeoutSeconds: 60 })) };
-}
-
-function client(extra: Partial<LocalClient> = {}): LocalClient {
-  return {
-    id: parseClientId('DEV/COM/1111/PROVIDER'), status: 'REGISTERED', connectionType: 'HTTPS', isCerts: [],
-    serviceDescriptions: [description(1, 'WSDL', 'http://IS.example/weather?wsdl', [['forecast', 'v1'], ['ping']]), description(2, 'REST', 'http://is.example/rest', [['pets']])],
-    endpoints: [], accessRights: [], localGroups: [], ...extra,
-  };
-}
-
 describe('WsdlParser', () => {
   it('WsdlParserTest.readValidWsdl: each binding operation of a SOAP-over-HTTP port is a service with its version, title and address', () => {
     expect(parseWsdl(fixture('provider.wsdl'))).toEqual([
@@ -77,7 +59,7 @@ describe('WsdlParser', () => {
   it('WsdlParser: a code and version met twice is one service, the last one read', () => {
     const twice = readFileSync(join(FIXTURES, 'provider.wsdl'), 'utf8').replace('<xrd:version>v12</xrd:version>', '<xrd:version>v1</xrd:version>');
     const services = parseWsdl(Buffer.from(twice));
-    expect(services.filter((s) => fullServiceCode(s) === 'forecast.v1')).toEqual([{ code: 'forecast', version: 'v1', title: 'Weather forecast for a town', url: 'https://weather.example/soap12' }]);
+    expect(services.filter((s) => s.code === 'forecast' && s.version === 'v1')).toEqual([{ code: 'forecast', version: 'v1', title: 'Weather forecast for a town', url: 'https://weather.example/soap12' }]);
   });
 
   it('WsdlParser: a WSDL without a SOAP-over-HTTP port describes no services (the reference accepts it)', () => {
@@ -123,53 +105,9 @@ describe('WsdlParser', () => {
   });
 });
 
-describe('ServiceDescriptionService checks when a WSDL is added or refreshed', () => {
-  it('processWsdl.checkForExistingWsdl: a URL another description has, ignoring case, is WsdlExists; the refreshed one itself is not', () => {
-    expect(codeOf(() => checkWsdlUrl(client(), 'http://is.example/WEATHER?wsdl'))).toBe('WsdlExists');
-    expect(() => checkWsdlUrl(client(), 'http://is.example/weather?wsdl', 1)).not.toThrow();
-    expect(codeOf(() => checkWsdlUrl(client(), 'ftp://is.example/weather.wsdl'))).toBe('MalformedUrl');
-  });
-
-  it('validateServiceIdentifierFields: codes and versions outside the strict characters are InvalidWsdlServiceIdentifier', () => {
-    expect(() => checkWsdlServices(client(), [{ code: "get(Random)+,-.=?'", version: 'v1', url: '' }])).not.toThrow();
-    expect(() => checkWsdlServices(client(), [{ code: 'get Random', version: 'v/1', url: '' }])).toThrow(expect.objectContaining({ code: 'InvalidWsdlServiceIdentifier', details: { identifiers: 'get Random, v/1' } }));
-  });
-
-  it('checkForExistingServices: a code and version in another description, ignoring case, is ServiceAlreadyExists; a REST code without version is not compared by code alone', () => {
-    expect(codeOf(() => checkWsdlServices(client(), [{ code: 'FORECAST', version: 'V1', url: '' }]))).toBe('ServiceAlreadyExists');
-    expect(codeOf(() => checkWsdlServices(client(), [{ code: 'ping', url: '' }]))).toBe('ServiceAlreadyExists');
-    expect(() => checkWsdlServices(client(), [{ code: 'forecast', version: 'v1', url: '' }], 1)).not.toThrow();
-    expect(() => checkWsdlServices(client(), [{ code: 'pets', version: 'v1', url: '' }])).not.toThrow();
-  });
-
+describe('ServiceDescriptionService.validateServiceCodeNotReserved', () => {
   it('validateServiceCodeNotReserved: the metaservices\' codes are ServiceCodeReserved', () => {
-    expect(codeOf(() => checkWsdlServices(client(), [{ code: 'getWsdl', url: '' }]))).toBe('ServiceCodeReserved');
     expect(codeOf(() => checkServiceCodeNotReserved('listMethods'))).toBe('ServiceCodeReserved');
-  });
-
-  it('validateServiceUrls: a service address that is not http(s) is InvalidServiceUrl; none at all is allowed', () => {
-    expect(codeOf(() => checkWsdlServices(client(), [{ code: 'queued', url: 'jms:queue' }]))).toBe('InvalidServiceUrl');
-    expect(() => checkWsdlServices(client(), [{ code: 'queued', url: '' }])).not.toThrow();
-  });
-});
-
-describe('ServiceDescriptionService checks when an OpenAPI or REST description is added', () => {
-  it('FormatUtils.isValidUrl: http:// or https:// with a host name', () => {
-    for (const ok of ['http://is.example/api', 'https://10.0.0.1:8443/x', 'https://xn--caf-dma.example/']) expect(() => checkDescriptionUrl(ok)).not.toThrow();
-    for (const bad of ['HTTP://is.example/', 'ftp://is.example/', 'https://[::1]/x', 'https://under_score.example/', 'is.example/api', 'http://']) expect(codeOf(() => checkDescriptionUrl(bad)), bad).toBe('MalformedUrl');
-  });
-
-  it('checkDuplicateUrl: the same URL exactly is UrlAlreadyExists', () => {
-    expect(codeOf(() => checkRestDescription(client(), 'http://is.example/rest', 'other'))).toBe('UrlAlreadyExists');
-    expect(() => checkRestDescription(client(), 'http://is.example/REST', 'other')).not.toThrow();
-    expect(() => checkRestDescription(client(), 'http://is.example/rest', 'pets', 2)).not.toThrow();
-  });
-
-  it('checkDuplicateServiceCodes: a code used by another description, by code or by code.version, ignoring case, is ServiceCodeAlreadyExists', () => {
-    expect(codeOf(() => checkRestDescription(client(), 'http://is.example/new', 'PETS'))).toBe('ServiceCodeAlreadyExists');
-    expect(codeOf(() => checkRestDescription(client(), 'http://is.example/new', 'forecast'))).toBe('ServiceCodeAlreadyExists');
-    expect(codeOf(() => checkRestDescription(client(), 'http://is.example/new', 'forecast.v1'))).toBe('ServiceCodeAlreadyExists');
-    expect(() => checkRestDescription(client(), 'http://is.example/new', 'owners')).not.toThrow();
   });
 });
 
@@ -235,59 +173,6 @@ describe('OpenApiParser', () => {
     expect(codeOf(() => parseOpenApi(Buffer.alloc(MAX_DESCRIPTION_BYTES + 1, 0x20)))).toBe('OpenapiParsingError');
   });
 
-  it('ServiceDescriptionService.addOpenApi3ServiceDescription: the base endpoint and one generated endpoint per operation', () => {
-    const parsed = parseOpenApi(fixture('pets-3.1.json'));
-    expect(openApiEndpoints('pets', parsed)).toEqual([
-      { serviceCode: 'pets', method: '*', path: '**', generated: true },
-      { serviceCode: 'pets', method: 'GET', path: '/pets', generated: true },
-      { serviceCode: 'pets', method: 'PUT', path: '/pets', generated: true },
-      { serviceCode: 'pets', method: 'PATCH', path: '/pets/*', generated: true },
-    ]);
-  });
-});
-
-describe('refresh', () => {
-  it('ServiceChangeChecker: added and removed services by code.version, shown as adding_services / deleting_services warnings', () => {
-    const old = description(1, 'WSDL', 'u', [['forecast', 'v1'], ['ping'], ['old', 'v1']]).services;
-    const changes = serviceChanges(old, [{ code: 'forecast', version: 'v1', url: '' }, { code: 'ping', url: '' }, { code: 'forecast', version: 'v2', url: '' }]);
-    expect(changes.added.map(fullServiceCode)).toEqual(['forecast.v2']);
-    expect(changes.removed.map(fullServiceCode)).toEqual(['old.v1']);
-    expect(refreshWarnings(changes)).toEqual([{ code: 'adding_services', metadata: ['forecast.v2'] }, { code: 'deleting_services', metadata: ['old.v1'] }]);
-    expect(refreshWarnings(serviceChanges(old, old))).toEqual([]);
-  });
-
-  it('ServiceDescriptionService.updateServiceProperties: a refreshed service that stays keeps its URL, timeout and TLS setting; a new one gets the default timeout', () => {
-    const old = [{ code: 'forecast', version: 'v1', url: 'https://internal.example/ws', timeoutSeconds: 120, sslAuthentication: false }];
-    expect(wsdlServiceConfs([{ code: 'forecast', version: 'v1', title: 'T', url: 'http://weather.example:8080/soap' }, { code: 'forecast', version: 'v2', url: 'http://weather.example:8080/soap' }], 60, old)).toEqual([
-      { code: 'forecast', version: 'v1', title: 'T', url: 'https://internal.example/ws', timeoutSeconds: 120, sslAuthentication: false },
-      { code: 'forecast', version: 'v2', url: 'http://weather.example:8080/soap', timeoutSeconds: 60 },
-    ]);
-  });
-
-  it('EndpointEntityChangeChecker: generated endpoints the new document lacks go with their rights, hand-made ones stay, new ones are added', () => {
-    const c = client({
-      endpoints: [
-        { serviceCode: 'pets', method: '*', path: '**', generated: true },
-        { serviceCode: 'pets', method: 'GET', path: '/pets', generated: true },
-        { serviceCode: 'pets', method: 'DELETE', path: '/pets/*', generated: true },
-        { serviceCode: 'pets', method: 'GET', path: '/admin', generated: false },
-      ],
-      accessRights: [
-        { subject: 'DEV/COM/2222/NEWSUB', serviceCode: 'pets', method: 'DELETE', path: '/pets/*', grantedAt: AT },
-        { subject: 'DEV/COM/2222/NEWSUB', serviceCode: 'pets', method: 'GET', path: '/pets', grantedAt: AT },
-      ],
-    });
-    const fresh = openApiEndpoints('pets', parseOpenApi(fixture('pets-3.1.json')));
-    const changes = endpointChanges(c, 'pets', fresh);
-    expect(changes.added.map((e) => `${e.method} ${e.path}`)).toEqual(['PUT /pets', 'PATCH /pets/*']);
-    expect(changes.removed.map((e) => `${e.method} ${e.path}`)).toEqual(['DELETE /pets/*']);
-    expect(changes.removedRights.map((r) => `${r.method} ${r.path}`)).toEqual(['DELETE /pets/*']);
-    expect(refreshWarnings(changes, ['w'])).toEqual([
-      { code: 'openapi_validation_warnings', metadata: ['w'] },
-      { code: 'adding_endpoints', metadata: ['PUT /pets', 'PATCH /pets/*'] },
-      { code: 'deleting_endpoints', metadata: ['DELETE /pets/*'] },
-    ]);
-  });
 });
 
 describe('fetching a description (loopback)', () => {
