@@ -8,8 +8,6 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,12 +17,12 @@ import type { GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { formatClientId, parseClientId, parseSecurityServerId, type SecurityServerId } from '../../src/protocol/identifiers.ts';
 import { buildManagementRequest, sendManagementRequest, type ManagementRequestBody } from '../../src/protocol/management-request.ts';
 import { LocalPki, type ManagementRequestView } from '../../src/testpki/local-pki.ts';
-import { certify, signingOf, type Party } from '../support/management-parties.ts';
-import { freePort } from '../support/net.ts';
+import { certify, servedPki, signingOf, type Party, type ServedPki } from '../support/management-parties.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 const run = promisify(execFile);
 
+let setup: ServedPki;
 let dir: string;
 let pki: LocalPki;
 let served: Awaited<ReturnType<LocalPki['serve']>>;
@@ -52,17 +50,11 @@ async function approve(requestId: string): Promise<ManagementRequestView> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'xrd-mreq-standin-'));
-  pki = LocalPki.init(join(dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort(), managementPort: await freePort() });
-  served = await pki.serve();
-  member2222 = certify(pki, 'sign', 'LOCAL/COM/2222');
-  member3333 = certify(pki, 'sign', 'LOCAL/COM/3333');
+  setup = await servedPki('xrd-mreq-standin-');
+  ({ dir, pki, served, member2222, member3333 } = setup);
 });
 
-afterAll(async () => {
-  await served?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => setup?.close());
 
 describe('management service stand-in: every request type', () => {
   it('clientReg waits for approval, then the subsystem with its name is a client of the server (configuration version 5 for the name)', async () => {

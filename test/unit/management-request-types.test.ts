@@ -5,14 +5,12 @@
  * request handlers do. The reference's own management-service answer (shared vectors) is read back.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
-import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId, parseSecurityServerId } from '../../src/protocol/identifiers.ts';
 import {
   MANAGEMENT_REQUESTS,
@@ -25,14 +23,13 @@ import {
 } from '../../src/protocol/management-request.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
-import { checkAgainstRegistry, verifyManagementRequest } from '../../src/trust/management-request-verifier.ts';
-import { certify, rsaSigner, signingOf, type Party } from '../support/management-parties.ts';
-import { freePort } from '../support/net.ts';
+import { checkAgainstRegistry, verifyManagementRequest, type CentralServerRegistry } from '../../src/trust/management-request-verifier.ts';
+import { certify, codeOf, rsaSigner, servedPki, signingOf, type Party, type ServedPki } from '../support/management-parties.ts';
 import { VECTORS } from '../support/vectors.ts';
 
 type Body = Exclude<ManagementRequestBody, { type: 'authCertReg' }>;
 
-let dir: string;
+let setup: ServedPki;
 let pki: LocalPki;
 let served: Awaited<ReturnType<LocalPki['serve']>>;
 let member2222: Party;
@@ -64,30 +61,14 @@ async function build(body: Body, party?: Party, requestId?: string) {
 }
 
 const conf = () => loadGlobalConf(pki.globalConfDir);
-const noRegistry = { disabledClients: [], pendingRegistration: false };
-
-function codeOf(fn: () => unknown): { code: string; details: Record<string, unknown> } {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof XrdError) return { code: err.code, details: err.details };
-    throw err;
-  }
-  throw new Error('expected an error');
-}
+const noRegistry: CentralServerRegistry = { disabledClients: [], pendingRegistration: false };
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'xrd-mreq-types-'));
-  pki = LocalPki.init(join(dir, 'pki'), { ocspPort: await freePort(), tsaPort: await freePort(), confPort: await freePort(), managementPort: await freePort() });
-  served = await pki.serve();
-  member2222 = certify(pki, 'sign', 'LOCAL/COM/2222');
-  member3333 = certify(pki, 'sign', 'LOCAL/COM/3333');
+  setup = await servedPki('xrd-mreq-types-');
+  ({ pki, served, member2222, member3333 } = setup);
 });
 
-afterAll(async () => {
-  await served?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => setup?.close());
 
 describe('pr-mserv §2: each request type', () => {
   it('travels as ManagementRequestSender sends it: signed four-part multipart, or text/xml for the deletions, always through the client proxy', async () => {
