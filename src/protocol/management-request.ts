@@ -326,7 +326,7 @@ export function parseManagementRequest(contentType: string, body: Buffer): Parse
     const header = parseSoapHeader(body);
     const type = typeOf(header);
     if (MANAGEMENT_REQUESTS[type].signedBy !== 'none') throw new XrdError('InvalidRequest', { reason: type === 'authCertReg' ? 'Auth signature is missing' : 'Client signature is missing' });
-    return { soap: Buffer.from(body), header, body: readManagementBody(body, type, false).body };
+    return { soap: Buffer.from(body), header, body: readManagementBody(body, type) };
   }
   const parts = multipartOf(contentType, body, 6);
   const soap = soapPartOf(parts);
@@ -336,7 +336,7 @@ export function parseManagementRequest(contentType: string, body: Buffer): Parse
     const parsed = authCertRegOf(parts, soap, header);
     return { soap, header, body: { type, server: parsed.serverId, ...(parsed.address !== undefined ? { address: parsed.address } : {}), authCert: parsed.authCert }, authCertReg: parsed };
   }
-  const read = readManagementBody(soap, type, false).body;
+  const read = readManagementBody(soap, type);
   if (MANAGEMENT_REQUESTS[type].signedBy === 'none') {
     if (parts.length > 1) throw new XrdError('InvalidRequest', { reason: `Unexpected content in multipart while reading request of type ${type}` });
     return { soap, header, body: read };
@@ -403,7 +403,7 @@ function authCertRegOf(parts: MimePart[], soap: Buffer, header: SoapHeader): Par
   for (const [i, part] of [authCertPart, ownerCert, ownerCertOcsp].entries()) {
     if (part.body.length === 0) throw new XrdError('InvalidRequest', { reason: `${names[i + 3]} is missing` });
   }
-  const body = readManagementBody(soap, 'authCertReg', false).body as Extract<ManagementRequestBody, { type: 'authCertReg' }>;
+  const body = readManagementBody(soap, 'authCertReg') as Extract<ManagementRequestBody, { type: 'authCertReg' }>;
   return {
     soap,
     header,
@@ -419,24 +419,22 @@ function authCertRegOf(parts: MimePart[], soap: Buffer, header: SoapHeader): Par
 }
 
 /**
- * The body of a request (`<type>`) or of an answer (`<type>Response`, with its requestId): the
- * fields request.xsd gives the type, each required one present.
+ * The body of a request: the fields request.xsd gives the type, each required one present.
  * @throws InvalidSoap, InvalidRequest, InvalidClientIdentifier
  */
-function readManagementBody(soap: Buffer, type: ManagementRequestType, response: boolean): { body: ManagementRequestBody; requestId: string | undefined } {
+function readManagementBody(soap: Buffer, type: ManagementRequestType): ManagementRequestBody {
   let envelope: XmlElement;
   try {
     envelope = parseXml(soap);
   } catch (err) {
     throw new XrdError('InvalidSoap', { reason: (err as XmlError).message }, { cause: err });
   }
-  const element = response ? `${type}Response` : type;
   const bad = (reason: string) => new XrdError('InvalidRequest', { reason });
   const soapBody = child(envelope, SOAP_ENV_NS, 'Body');
   const request = soapBody ? childElements(soapBody)[0] : undefined;
-  if (!request || request.namespace !== XROAD_NS || request.localName !== element) throw bad(`the SOAP body holds no xroad:${element}`);
+  if (!request || request.namespace !== XROAD_NS || request.localName !== type) throw bad(`the SOAP body holds no xroad:${type}`);
   const serverElement = child(request, XROAD_NS, 'server');
-  if (!serverElement) throw bad(`${element} has no server`);
+  if (!serverElement) throw bad(`${type} has no server`);
   const objectType = serverElement.attributes.find((a) => a.localName === 'objectType' && a.namespace === IDENTIFIERS_NS)?.value;
   if (objectType !== 'SERVER') throw new XrdError('InvalidClientIdentifier', { reason: `server objectType must be SERVER, not ${objectType ?? 'missing'}` });
   const idText = (name: string) => {
@@ -451,7 +449,7 @@ function readManagementBody(soap: Buffer, type: ManagementRequestType, response:
   };
   const required = (name: string): string => {
     const value = text(name);
-    if (!value) throw bad(`${element} has no ${name}`);
+    if (!value) throw bad(`${type} has no ${name}`);
     return value;
   };
   const authCert = (): Buffer => {
@@ -461,7 +459,7 @@ function readManagementBody(soap: Buffer, type: ManagementRequestType, response:
   };
   const client = (): ClientId => {
     const e = child(request, XROAD_NS, 'client');
-    if (!e) throw bad(`${element} has no client`);
+    if (!e) throw bad(`${type} has no client`);
     return clientIdOfElement(e, 'client');
   };
   const subsystemName = text('subsystemName');
@@ -500,7 +498,25 @@ function readManagementBody(soap: Buffer, type: ManagementRequestType, response:
       body = { type, server };
       break;
   }
-  return { body, requestId: text('requestId') };
+  return body;
+}
+
+/**
+ * The answer's `xroad:requestId`, wherever the body's element holds it: the reference's
+ * ManagementRequestSender looks for it alone and reads nothing else of the echoed fields.
+ * @throws InvalidSoap
+ */
+function requestIdOf(soap: Buffer): string | undefined {
+  let envelope: XmlElement;
+  try {
+    envelope = parseXml(soap);
+  } catch (err) {
+    throw new XrdError('InvalidSoap', { reason: (err as XmlError).message }, { cause: err });
+  }
+  const soapBody = child(envelope, SOAP_ENV_NS, 'Body');
+  const answer = soapBody ? childElements(soapBody)[0] : undefined;
+  const requestId = answer && child(answer, XROAD_NS, 'requestId');
+  return requestId ? textOf(requestId).trim() : undefined;
 }
 
 /**
@@ -553,8 +569,7 @@ export async function sendManagementRequest(url: string, request: { readonly con
   let requestId: string | undefined;
   try {
     responseHeader = parseSoapHeader(body);
-    // The answer's body is the request type's `<type>Response` (the header echoes the request's service).
-    requestId = readManagementBody(body, typeOf(responseHeader), true).requestId;
+    requestId = requestIdOf(body);
   } catch (err) {
     throw failed(`the response is not a management request response: ${(err as Error).message}`);
   }
