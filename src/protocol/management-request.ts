@@ -28,7 +28,7 @@ import { XrdError } from '../platform/errors.ts';
 import { fetchBounded, type BoundedResponse } from '../platform/http-client.ts';
 import { XmlError, child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { escapeXml, readSoapFault } from './faults.ts';
-import type { ClientId, SecurityServerId } from './identifiers.ts';
+import { memberOf, type ClientId, type SecurityServerId } from './identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from './namespaces.ts';
 import { MultipartLimitError, boundaryOf, buildMultipart, parseMultipart, type MimePart } from './multipart.ts';
 import { checkResponseHeader, clientIdOfElement, parseSoapHeader, type SoapHeader } from './soap-message.ts';
@@ -155,8 +155,6 @@ export function managementRequestDigest(algorithmId: string, soap: Buffer): Buff
   return createHash(digestOfAlgorithm(algorithmId)).update(soap).digest();
 }
 
-const ownerOf = (server: SecurityServerId): ClientId => ({ instance: server.instance, memberClass: server.memberClass, memberCode: server.memberCode });
-
 /**
  * The authCertReg request as the reference's AuthCertRegRequest writes it, signed with both keys.
  * @throws CertValidation (the authentication certificate is unreadable or outside its validity),
@@ -211,7 +209,7 @@ export async function buildManagementRequest(body: Exclude<ManagementRequestBody
 }
 
 function requestSoap(body: ManagementRequestBody, addressing: ManagementRequestAddressing): Buffer {
-  const header = { client: ownerOf(body.server), service: addressing.managementService, id: addressing.requestId ?? randomUUID() };
+  const header = { client: memberOf(body.server), service: addressing.managementService, id: addressing.requestId ?? randomUUID() };
   return Buffer.from(managementSoap(header, body), 'utf8');
 }
 

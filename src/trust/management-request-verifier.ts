@@ -237,7 +237,12 @@ const SIGNATURE_FAILED = { auth: 'Auth signature verification failed', owner: 'O
 
 function checkSignature(signature: ManagementSignature, cert: Buffer, soap: Buffer, which: 'auth' | 'owner' | 'client'): void {
   const digest = digestOfAlgorithm(signature.algorithmId);
-  const key: KeyObject = new X509Certificate(cert).publicKey;
+  let key: KeyObject;
+  try {
+    key = new X509Certificate(cert).publicKey;
+  } catch (err) {
+    throw new XrdError('CertValidation', { reason: `Member (owner/client) sign certificate is invalid: ${(err as Error).message}` }, { cause: err });
+  }
   const pss = signature.algorithmId.endsWith('andMGF1');
   let holds: boolean;
   try {

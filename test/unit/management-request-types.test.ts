@@ -225,6 +225,11 @@ describe('ManagementRequestVerifier: each type', () => {
     expect(codeOf(() => verifyManagementRequest(parseManagementRequest(built.contentType, built.body), conf(), new Date()))).toMatchObject({ code: 'InvalidRequest', details: { reason: 'Invalid server address' } });
   });
 
+  it('pr-mserv §2.1: the certificate part is the signing certificate (bytes that are no certificate: CertValidation)', async () => {
+    const built = await buildManagementRequest(requests()[4]!.body, { managementService: pki.managementServiceId }, { ...(await signing(member2222)), cert: Buffer.from('not a certificate') });
+    expect(codeOf(() => verifyManagementRequest(parseManagementRequest(built.contentType, built.body), conf(), new Date())).code).toBe('CertValidation');
+  });
+
   it('refuses a key the certificate is not for, whatever the algorithm claims', async () => {
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     const built = await buildManagementRequest(requests()[4]!.body, { managementService: pki.managementServiceId }, await signing(member2222, rsaSigner(other)));
