@@ -17,7 +17,7 @@ import { ConfigurationDownloader } from '../globalconf/download.ts';
 import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
-import { LocalPki } from '../testpki/local-pki.ts';
+import { LocalPki, type ManagementRequestView } from '../testpki/local-pki.ts';
 import { readAsicFile, verifyAsicFile, type AsicFileContents } from '../signature/asic.ts';
 import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
@@ -189,8 +189,8 @@ ${BACKUP_USAGE}
   xrd testpki revoke --cert F [--dir D]
   xrd testpki serve [--dir D]       run the OCSP responder, the TSA, the configuration source and the management
                                     service (auth certificate registrations) on 127.0.0.1
-  xrd testpki requests [--dir D]    registration requests the management service received, SUBMITTED or APPROVED
-  xrd testpki approve <id> [--dir D]   approve one: the server and its certificate's hash go into the configuration
+  xrd testpki requests [--dir D]    management requests the stand-in received: SUBMITTED, APPROVED or REVOKED
+  xrd testpki approve <id> [--dir D]   approve a SUBMITTED authCertReg, clientReg or ownerChange: it goes into the configuration
 
 Tokens are named by token id, label, serial number or pkcs11: URI. PINs are asked for, or read from
 --pin-file / --pin-env (--new-pin-*, --so-pin-* likewise); --pin works only with --insecure-pin-arg.
@@ -741,14 +741,14 @@ async function testPkiCommand(command: string | undefined, args: string[], value
     }
     case 'requests': {
       const requests = LocalPki.open(dir).managementRequests();
-      const lines = requests.map((r) => `${r.id}\t${r.status}\t${r.type}\t${r.serverId}\t${r.address}\t${r.authCertHash}\t${r.receivedAt}`);
+      const lines = requests.map((r) => [r.id, r.status, r.type, r.serverId, requestSubject(r), r.receivedAt].join('\t'));
       return print({ requests }, requests.length ? lines.join('\n') : 'no management requests');
     }
     case 'approve': {
       const id = args[0];
       if (!id) throw new UsageError('the id of the request to approve is required (xrd testpki requests lists them)');
       const approved = LocalPki.open(dir).approveManagementRequest(id);
-      return print(approved, `request ${approved.id} approved: ${approved.serverId} at ${approved.address} with authentication certificate ${approved.authCertHash}`);
+      return print(approved, `request ${approved.id} (${approved.type}) approved: ${approved.serverId} ${requestSubject(approved)}`);
     }
     default:
       throw new UsageError(`unknown command "testpki ${command ?? ''}"`);
@@ -832,4 +832,10 @@ function tokenState(t: { available: boolean; active: boolean; status: string }):
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   return [header, ...rows].map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** What a management request is about besides its server, as `xrd testpki requests` shows it. */
+function requestSubject(r: ManagementRequestView): string {
+  const parts = [r.client, r.address !== undefined ? `address ${r.address}` : undefined, r.authCertHash !== undefined ? `authentication certificate ${r.authCertHash}` : undefined, r.subsystemName !== undefined ? `name "${r.subsystemName}"` : undefined, r.message !== undefined ? `message "${r.message}"` : undefined];
+  return parts.filter((p) => p !== undefined).join(' ') || '-';
 }

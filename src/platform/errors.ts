@@ -217,10 +217,25 @@ export const ERROR_CODES = {
   LocalGroupCodeAlreadyExists: { message: 'Local group {code} already exists for the client', httpStatus: 409 },
   LocalGroupMemberNotFound: { message: '{member} is not a known client or not a member of local group {code}', httpStatus: 404 },
   LocalGroupMemberAlreadyExists: { message: '{member} is already a member of local group {code}', httpStatus: 409 },
-  // Management requests (pr-mserv): the security server's side and the test PKI's central-server stand-in
+  // Management requests (pr-mserv): the security server's side and the test PKI's central-server stand-in;
+  // the central server's refusals name the reference's ErrorMessage code in brackets
   ManagementRequestFailed: { message: 'Management request to {url} failed: {reason}', httpStatus: 502 },
   AuthCertAlreadyRegistered: { message: 'Authentication certificate {hash} is already registered for security server {server}', httpStatus: 409 },
-  ManagementRequestExists: { message: 'Management request {id} for this authentication certificate is already pending', httpStatus: 409 },
+  ManagementRequestExists: { message: 'Management request {id} for the same change is already pending', httpStatus: 409 },
+  SecurityServerNotFound: { message: 'Security server {server} not found (management_request_server_not_found)', httpStatus: 409 },
+  OwnerNotRegistrableAsClient: { message: "The security server's owner {client} cannot be registered as its client (management_request_cannot_register_owner)", httpStatus: 400 },
+  ClientAlreadyRegistered: { message: 'Client {client} is already registered on security server {server} (management_request_client_already_registered)', httpStatus: 409 },
+  ClientRegistrationNotFound: { message: 'Client {client} is not registered on security server {server} and no registration is pending (management_request_client_registration_not_found)', httpStatus: 404 },
+  OwnerMustBeMember: { message: 'The new owner {client} must be a member, not a subsystem (management_request_owner_must_be_member)', httpStatus: 400 },
+  OwnerMustBeClient: { message: 'The new owner {client} must be a registered client of security server {server} (management_request_owner_must_be_client)', httpStatus: 400 },
+  ClientAlreadyOwner: { message: '{client} already owns security server {server} (management_request_client_already_owner)', httpStatus: 400 },
+  ServerCodeExists: { message: '{client} already owns a security server with code {serverCode} (management_request_server_code_exists)', httpStatus: 409 },
+  InvalidAuthCertificate: { message: 'Authentication certificate {hash} is neither registered nor waiting for registration on security server {server} (management_request_invalid_auth_certificate)', httpStatus: 409 },
+  ServerClientNotFound: { message: '{client} is not a client of security server {server} (management_request_server_client_not_found)', httpStatus: 409 },
+  ManagementServiceClientCannotBeDisabled: { message: 'The management service provider {client} cannot be disabled (mr_forbidden_disable_management_service_client)', httpStatus: 409 },
+  ManagementServiceMaintenanceForbidden: { message: 'Security server {server} hosts the management service provider {client} and cannot enter maintenance mode (mr_forbidden_enable_maintenance_mode_for_management_service)', httpStatus: 409 },
+  ServerAlreadyInMaintenanceMode: { message: 'Security server {server} is already in maintenance mode (management_request_server_already_in_maintenance_mode)', httpStatus: 409 },
+  ServerNotInMaintenanceMode: { message: 'Security server {server} is not in maintenance mode (management_request_server_not_in_maintenance_mode)', httpStatus: 409 },
   ManagementRequestNotFound: { message: 'Management request {id} not found', httpStatus: 404 },
   ManagementRequestNotPending: { message: 'Management request {id} is {status}, not SUBMITTED', httpStatus: 409 },
   // Backup and restore (docs/backup.md)

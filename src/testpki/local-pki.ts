@@ -10,9 +10,11 @@
  *
  * `serve` runs the OCSP responder, the TSA, the configuration source and a stand-in for the central
  * server's management service (management-service.ts) on 127.0.0.1 at the ports the configuration
- * and the anchor name. Registration requests it accepts wait in state.json until `approveManagementRequest`
- * (`xrd testpki approve`) registers the certificate in the configuration, as a central server
- * administrator would.
+ * and the anchor name. Management requests it accepts are handled as the reference's central server
+ * handles requests from security servers: authCertReg, clientReg and ownerChange wait in state.json
+ * as SUBMITTED until `approveManagementRequest` (`xrd testpki approve`) applies them to the
+ * configuration, as a central server administrator would; the others are applied at once and kept
+ * as APPROVED.
  */
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,8 +26,9 @@ import { startConfigurationSource } from '../globalconf/source.ts';
 import { configurationAnchorXml, writeGlobalConf } from '../globalconf/writer.ts';
 import { XrdError } from '../platform/errors.ts';
 import { withFileLock, writeFileAtomic } from '../platform/files.ts';
-import { formatClientId, formatSecurityServerId, parseSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
-import type { VerifiedAuthCertReg } from '../trust/management-request-verifier.ts';
+import { formatClientId, formatSecurityServerId, memberOf, parseClientId, parseSecurityServerId, sameClientId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
+import type { ManagementRequestBody, ManagementRequestType } from '../protocol/management-request.ts';
+import { checkAgainstRegistry } from '../trust/management-request-verifier.ts';
 import { DEFAULT_LAYOUT, layoutClient, type LocalLayout } from './local-layout.ts';
 import { EKU, createAuthority, createRootCa, issueCertificate, readCsr, type Authority } from './certificate-authority.ts';
 import { MANAGEMENT_SERVICE_PATH, startManagementService } from './management-service.ts';
@@ -46,25 +49,34 @@ export interface LocalPkiOptions {
   readonly managementPort?: number;
 }
 
-/** A registration request the management service stand-in accepted, as `managementRequests()` lists it. */
+/** A management request the stand-in accepted, as `managementRequests()` lists it; fields as its type has them. */
 export interface ManagementRequestView {
   /** Decimal, increasing, as the reference's central server numbers requests. */
   readonly id: string;
-  readonly type: 'authCertReg';
+  readonly type: ManagementRequestType;
   /** INSTANCE/CLASS/CODE/SERVERCODE */
   readonly serverId: string;
-  readonly address: string;
+  /** INSTANCE/CLASS/CODE[/SUBSYSTEM]: the client (clientReg, clientDeletion, …) or the new owner (ownerChange). */
+  readonly client?: string;
+  readonly address?: string;
   /** Upper-case hex SHA-256 of the certificate's DER: its id in the signer (`xrd cert list`). */
-  readonly authCertHash: string;
+  readonly authCertHash?: string;
+  readonly subsystemName?: string;
+  /** maintenanceModeEnable's message for the server's consumers. */
+  readonly message?: string;
   readonly receivedAt: string;
-  readonly status: 'SUBMITTED' | 'APPROVED';
+  /** SUBMITTED until approved; REVOKED when a deletion withdrew the registration before approval. */
+  readonly status: 'SUBMITTED' | 'APPROVED' | 'REVOKED';
 }
 
 interface StoredManagementRequest extends ManagementRequestView {
-  /** Base64 DER of the authentication certificate. */
-  readonly authCert: string;
+  /** Base64 DER of the authentication certificate (authCertReg, authCertDeletion). */
+  readonly authCert?: string;
   approvedAt?: string;
 }
+
+/** The reference's central server waits for an administrator only for these; it applies the others as they arrive. */
+const NEEDS_APPROVAL: readonly ManagementRequestType[] = ['authCertReg', 'clientReg', 'ownerChange'];
 
 interface State {
   instance: string;
@@ -75,6 +87,11 @@ interface State {
   managementPort?: number;
   issued: { serial: string; subject: string; usage: 'sign' | 'auth' | 'ca'; revokedAt?: string }[];
   managementRequests?: StoredManagementRequest[];
+  /**
+   * Disabled clients by security server (INSTANCE/CLASS/CODE/SERVERCODE → client ids): still
+   * registered, but left out of the configuration, as the reference's central server publishes them.
+   */
+  disabledClients?: Record<string, string[]>;
   /** Absent in a PKI made before layouts existed: the default one. */
   layout?: LocalLayout;
 }
@@ -238,7 +255,7 @@ export class LocalPki {
     await started(startTimestampAuthority({ tsa: this.authorities.tsa }, '127.0.0.1', this.state.tsaPort));
     await started(startConfigurationSource({ dir: this.globalConfDir, signingKey: this.authorities.conf.privateKey, signingCert: this.authorities.conf.cert }, '127.0.0.1', this.state.confPort));
     if (this.state.managementPort !== undefined) {
-      await started(startManagementService({ globalConfDir: this.globalConfDir, accept: (request) => this.submitManagementRequest(request) }, '127.0.0.1', this.state.managementPort));
+      await started(startManagementService({ globalConfDir: this.globalConfDir, accept: (request) => this.acceptManagementRequest(request) }, '127.0.0.1', this.state.managementPort));
     }
     return {
       ocspUrl: `http://127.0.0.1:${this.state.ocspPort}/`,
@@ -249,18 +266,20 @@ export class LocalPki {
     };
   }
 
-  /** Registration requests the management service accepted, oldest first (read from disk: another process may serve them). */
+  /** Management requests the stand-in accepted, oldest first (read from disk: another process may serve them). */
   managementRequests(): ManagementRequestView[] {
     return (this.readState().managementRequests ?? []).map(view);
   }
 
   /**
-   * Approves a SUBMITTED request as the reference's central server does: the security server is
-   * added (owner, server code, address, the certificate's hash) or gets the hash and the address,
-   * the owner joins the `security-server-owners` global group, and the configuration is rewritten
-   * (security servers reading it see the change at their next look).
-   * @throws ManagementRequestNotFound, ManagementRequestNotPending (approved already),
-   *   UnknownMember (the owner was removed meanwhile)
+   * Approves a SUBMITTED request (authCertReg, clientReg, ownerChange) as the reference's central
+   * server does, and rewrites the configuration (security servers reading it see the change at
+   * their next look): authCertReg adds the server (owner, code, address, the certificate's hash) or
+   * the hash and address to it, and makes the owner a `security-server-owners` member; clientReg
+   * adds the client to the server (and a new subsystem, with its name, to its member); ownerChange
+   * makes the client the owner and the old owner a client.
+   * @throws ManagementRequestNotFound, ManagementRequestNotPending (approved or revoked already),
+   *   UnknownMember, SecurityServerNotFound (the member or server was removed meanwhile)
    */
   approveManagementRequest(id: string): ManagementRequestView {
     let approved: StoredManagementRequest | undefined;
@@ -268,7 +287,7 @@ export class LocalPki {
       const request = state.managementRequests?.find((r) => r.id === id);
       if (!request) throw new XrdError('ManagementRequestNotFound', { id });
       if (request.status !== 'SUBMITTED') throw new XrdError('ManagementRequestNotPending', { id, status: request.status });
-      this.applyAuthCertRegistration(parseSecurityServerId(request.serverId), request.address, Buffer.from(request.authCert, 'base64'));
+      this.apply(bodyOf(request), state);
       (request as { status: ManagementRequestView['status'] }).status = 'APPROVED';
       request.approvedAt = new Date().toISOString();
       approved = request;
@@ -276,47 +295,141 @@ export class LocalPki {
     return view(approved!);
   }
 
-  /** @throws ManagementRequestExists when a request for the same certificate is still pending */
-  private submitManagementRequest(request: VerifiedAuthCertReg): string {
-    const authCertHash = createHash('sha256').update(request.authCert).digest('hex').toUpperCase();
+  /**
+   * Keeps a verified request as SUBMITTED, or applies it at once and keeps it as APPROVED
+   * (`NEEDS_APPROVAL`), after the central server handlers' checks.
+   * @throws ManagementRequestExists (the same change is pending), and checkAgainstRegistry's codes
+   */
+  private acceptManagementRequest(body: ManagementRequestBody): string {
     let id = '';
     this.update((state) => {
       const requests = (state.managementRequests ??= []);
-      const pending = requests.find((r) => r.authCertHash === authCertHash && r.status === 'SUBMITTED');
-      if (pending) throw new XrdError('ManagementRequestExists', { id: pending.id });
+      const serverId = formatSecurityServerId(body.server);
+      const stored = storedOf(body);
+      const pending = requests.filter((r) => r.status === 'SUBMITTED' && r.serverId === serverId);
+      const same = pending.find((r) =>
+        body.type === 'authCertReg' ? r.type === 'authCertReg' && r.authCertHash === stored.authCertHash
+        : body.type === 'clientReg' ? r.type === 'clientReg' && r.client === stored.client
+        : body.type === 'ownerChange' && r.type === 'ownerChange',
+      );
+      if (same) throw new XrdError('ManagementRequestExists', { id: same.id });
+      // A deletion of what is still waiting for registration revokes that registration (the reference's handlers).
+      const registration = pending.find((r) =>
+        body.type === 'clientDeletion' ? r.type === 'clientReg' && r.client === stored.client : body.type === 'authCertDeletion' && r.type === 'authCertReg' && r.authCertHash === stored.authCertHash,
+      );
+      const conf = loadGlobalConf(this.globalConfDir);
+      checkAgainstRegistry(body, conf, { disabledClients: (state.disabledClients?.[serverId] ?? []).map(parseClientId), pendingRegistration: registration !== undefined });
       id = String(requests.reduce((max, r) => Math.max(max, Number(r.id)), 0) + 1);
-      requests.push({
-        id,
-        type: 'authCertReg',
-        serverId: formatSecurityServerId(request.serverId),
-        address: request.address,
-        authCertHash,
-        authCert: request.authCert.toString('base64'),
-        receivedAt: new Date().toISOString(),
-        status: 'SUBMITTED',
-      });
+      const now = new Date().toISOString();
+      if (NEEDS_APPROVAL.includes(body.type)) {
+        requests.push({ id, ...stored, receivedAt: now, status: 'SUBMITTED' });
+        return;
+      }
+      if (registration) (registration as { status: ManagementRequestView['status'] }).status = 'REVOKED';
+      this.apply(body, state);
+      requests.push({ id, ...stored, receivedAt: now, status: 'APPROVED', approvedAt: now });
     });
     return id;
   }
 
-  private applyAuthCertRegistration(serverId: SecurityServerId, address: string, cert: Buffer): void {
+  /** Changes the configuration (and the disabled clients in `state`) as the request says. */
+  private apply(body: ManagementRequestBody, state: State): void {
     const conf = loadGlobalConf(this.globalConfDir);
     const own = conf.own;
-    const owner: ClientId = { instance: serverId.instance, memberClass: serverId.memberClass, memberCode: serverId.memberCode };
+    const serverKey = formatSecurityServerId(body.server);
+    const server = conf.securityServer(body.server);
+    const withServer = (change: (s: NonNullable<typeof server>) => NonNullable<typeof server>): SharedParameters => {
+      if (!server) throw new XrdError('SecurityServerNotFound', { server: serverKey });
+      return { ...own, securityServers: own.securityServers.map((s) => (s === server ? change(s) : s)) };
+    };
+    const disabled = (state.disabledClients ??= {});
+    const setDisabled = (clients: string[]) => {
+      if (clients.length) disabled[serverKey] = clients;
+      else delete disabled[serverKey];
+    };
+    const without = (clients: readonly ClientId[], client: ClientId) => clients.filter((c) => !sameClientId(c, client));
+    let shared: SharedParameters;
+    switch (body.type) {
+      case 'authCertReg':
+        shared = this.authCertRegistered(conf, body.server, body.address ?? server?.address ?? '', body.authCert);
+        break;
+      case 'authCertDeletion': {
+        const hash = createHash(own.authCertHashAlgorithm).update(body.authCert).digest();
+        // Nothing to change when the deletion revoked a pending registration.
+        shared = server ? withServer((s) => ({ ...s, authCertHashes: s.authCertHashes.filter((h) => !h.equals(hash)) })) : own;
+        break;
+      }
+      case 'clientReg': {
+        const member = conf.member(memberOf(body.client));
+        if (!member) throw new XrdError('UnknownMember', { reason: `${formatClientId(memberOf(body.client))} is not a member of ${own.instanceIdentifier}` });
+        const code = body.client.subsystem;
+        const members =
+          code === undefined ? own.members
+          : own.members.map((m) =>
+              m !== member ? m : {
+                ...m,
+                subsystems: m.subsystems.includes(code) ? m.subsystems : [...m.subsystems, code],
+                ...(body.subsystemName ? { subsystemNames: { ...m.subsystemNames, [code]: body.subsystemName } } : {}),
+              },
+            );
+        shared = { ...withServer((s) => ({ ...s, clients: [...without(s.clients, body.client), body.client] })), members };
+        break;
+      }
+      case 'clientDeletion':
+        setDisabled((disabled[serverKey] ?? []).filter((c) => c !== formatClientId(body.client)));
+        shared = server ? withServer((s) => ({ ...s, clients: without(s.clients, body.client) })) : own;
+        break;
+      case 'clientDisable':
+        setDisabled([...new Set([...(disabled[serverKey] ?? []), formatClientId(body.client)])]);
+        shared = withServer((s) => ({ ...s, clients: without(s.clients, body.client) }));
+        break;
+      case 'clientEnable':
+        setDisabled((disabled[serverKey] ?? []).filter((c) => c !== formatClientId(body.client)));
+        shared = withServer((s) => ({ ...s, clients: [...without(s.clients, body.client), body.client] }));
+        break;
+      case 'clientRename': {
+        const code = body.client.subsystem!;
+        shared = { ...own, members: own.members.map((m) => (sameClientId(m.id, memberOf(body.client)) ? { ...m, subsystemNames: { ...m.subsystemNames, [code]: body.subsystemName } } : m)) };
+        break;
+      }
+      case 'ownerChange': {
+        if (!conf.member(body.client)) throw new XrdError('UnknownMember', { reason: `${formatClientId(body.client)} is not a member of ${own.instanceIdentifier}` });
+        const oldOwner = memberOf(body.server);
+        const changed = withServer((s) => ({ ...s, owner: body.client, clients: [...without(without(s.clients, body.client), oldOwner), oldOwner] }));
+        const stillOwns = changed.securityServers.some((s) => sameClientId(s.owner, oldOwner));
+        shared = { ...changed, globalGroups: withOwnerGroup(changed.globalGroups, body.client, stillOwns ? undefined : oldOwner) };
+        // The disabled clients follow the server to its new identifier.
+        const moved = disabled[serverKey];
+        setDisabled([]);
+        if (moved) disabled[formatSecurityServerId({ ...body.client, serverCode: body.server.serverCode })] = moved;
+        break;
+      }
+      case 'addressChange':
+        shared = server ? withServer((s) => ({ ...s, address: body.address })) : own;
+        break;
+      case 'maintenanceModeEnable':
+        shared = withServer((s) => ({ ...s, maintenanceMode: body.message !== undefined ? { message: body.message } : {} }));
+        break;
+      case 'maintenanceModeDisable':
+        shared = withServer(({ maintenanceMode: _, ...s }) => s);
+        break;
+    }
+    // Subsystem names and maintenance mode exist from configuration version 5 (pr-gconf); publish in it once they are used.
+    const needsV5 = shared.members.some((m) => m.subsystemNames && Object.keys(m.subsystemNames).length) || shared.securityServers.some((s) => s.maintenanceMode);
+    const configurationVersion = needsV5 ? Math.max(shared.configurationVersion, 5) : shared.configurationVersion;
+    writeGlobalConf(this.globalConfDir, { ...shared, configurationVersion }, conf.privateParams ?? this.privateParameters());
+  }
+
+  private authCertRegistered(conf: ReturnType<typeof loadGlobalConf>, serverId: SecurityServerId, address: string, cert: Buffer): SharedParameters {
+    const own = conf.own;
+    const owner = memberOf(serverId);
     if (!conf.member(owner)) throw new XrdError('UnknownMember', { reason: `${formatClientId(owner)} is not a member of ${own.instanceIdentifier}` });
     const hash = createHash(own.authCertHashAlgorithm).update(cert).digest();
     const existing = conf.securityServer(serverId);
     const securityServers = existing
       ? own.securityServers.map((s) => (s === existing ? { ...s, address, authCertHashes: s.authCertHashes.some((h) => h.equals(hash)) ? s.authCertHashes : [...s.authCertHashes, hash] } : s))
       : [...own.securityServers, { owner, serverCode: serverId.serverCode, address, authCertHashes: [hash], clients: [] }];
-    const ownerKey = formatClientId(owner);
-    const group = own.globalGroups.find((g) => g.groupCode === SECURITY_SERVER_OWNERS);
-    const globalGroups = !group
-      ? [...own.globalGroups, { groupCode: SECURITY_SERVER_OWNERS, description: 'Security server owners', members: [owner] }]
-      : group.members.some((m) => formatClientId(m) === ownerKey)
-        ? own.globalGroups
-        : own.globalGroups.map((g) => (g === group ? { ...g, members: [...g.members, owner] } : g));
-    writeGlobalConf(this.globalConfDir, { ...own, securityServers, globalGroups }, conf.privateParams ?? this.privateParameters());
+    return { ...own, securityServers, globalGroups: withOwnerGroup(own.globalGroups, owner) };
   }
 
   private registerAuthCert(server: SecurityServerId, cert: Buffer): void {
@@ -404,8 +517,46 @@ export class LocalPki {
 
 const SECURITY_SERVER_OWNERS = 'security-server-owners';
 
-function view(r: StoredManagementRequest): ManagementRequestView {
-  return { id: r.id, type: r.type, serverId: r.serverId, address: r.address, authCertHash: r.authCertHash, receivedAt: r.receivedAt, status: r.status };
+/** `security-server-owners` with `add` in it and `remove` (an owner of no server any more) out of it. */
+function withOwnerGroup(groups: SharedParameters['globalGroups'], add: ClientId, remove?: ClientId): SharedParameters['globalGroups'] {
+  const group = groups.find((g) => g.groupCode === SECURITY_SERVER_OWNERS);
+  if (!group) return [...groups, { groupCode: SECURITY_SERVER_OWNERS, description: 'Security server owners', members: [add] }];
+  const members = group.members.filter((m) => !(remove && sameClientId(m, remove)));
+  if (!members.some((m) => sameClientId(m, add))) members.push(add);
+  return groups.map((g) => (g === group ? { ...g, members } : g));
+}
+
+/** What the state keeps of a request: identifiers as text, the certificate as base64 with its hash. */
+function storedOf(body: ManagementRequestBody): Omit<StoredManagementRequest, 'id' | 'receivedAt' | 'status'> {
+  const cert = 'authCert' in body ? body.authCert : undefined;
+  return {
+    type: body.type,
+    serverId: formatSecurityServerId(body.server),
+    ...('client' in body ? { client: formatClientId(body.client) } : {}),
+    ...('address' in body && body.address !== undefined ? { address: body.address } : {}),
+    ...(cert ? { authCertHash: createHash('sha256').update(cert).digest('hex').toUpperCase(), authCert: cert.toString('base64') } : {}),
+    ...('subsystemName' in body && body.subsystemName !== undefined ? { subsystemName: body.subsystemName } : {}),
+    ...('message' in body && body.message !== undefined ? { message: body.message } : {}),
+  };
+}
+
+/** The request body a stored request was made from (for approval). */
+function bodyOf(r: StoredManagementRequest): ManagementRequestBody {
+  const server = parseSecurityServerId(r.serverId);
+  switch (r.type) {
+    case 'authCertReg':
+      return { type: r.type, server, ...(r.address !== undefined ? { address: r.address } : {}), authCert: Buffer.from(r.authCert!, 'base64') };
+    case 'clientReg':
+      return { type: r.type, server, client: parseClientId(r.client!), ...(r.subsystemName !== undefined ? { subsystemName: r.subsystemName } : {}) };
+    case 'ownerChange':
+      return { type: r.type, server, client: parseClientId(r.client!) };
+    default:
+      throw new XrdError('ManagementRequestNotPending', { id: r.id, status: r.status });
+  }
+}
+
+function view({ authCert: _cert, approvedAt: _at, ...r }: StoredManagementRequest): ManagementRequestView {
+  return r;
 }
 
 function normaliseSerial(hex: string): string {

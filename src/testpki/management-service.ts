@@ -1,19 +1,21 @@
 /**
- * A stand-in for the central server's management service, for the local instance: it takes
- * authentication certificate registration requests (pr-mserv §2.3) at the reference's path
- * `/managementservice/manage` over plain HTTP on loopback, verifies them against the instance's
- * global configuration as a central server would, hands the accepted ones to `accept` (the test PKI
- * keeps them as SUBMITTED until an administrator approves them) and answers with the request echoed
- * and its `requestId`; anything refused gets a SOAP fault (HTTP 500, `Server.<Code>`), as the
- * reference's ManagementRequestSoapExecutor answers. Never for production.
+ * A stand-in for the central server's management service, for the local instance: it takes every
+ * management request type (pr-mserv §2) at the reference's path `/managementservice/manage` over
+ * plain HTTP on loopback — `multipart/related` or, for the deletions, `text/xml` — verifies it
+ * against the instance's global configuration as a central server would, hands the accepted ones to
+ * `accept` (the test PKI keeps or applies them, local-pki.ts) and answers with the request echoed and
+ * its `requestId`; anything refused gets a SOAP fault (HTTP 500, `Server.<Code>`), as the reference's
+ * ManagementRequestSoapExecutor answers. The reference's central server gets all but authCertReg
+ * from its own security server, which has already authenticated the sender; the stand-in is reached
+ * directly. Never for production.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { loadGlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { TEXT_XML_UTF8, soapFault } from '../protocol/faults.ts';
-import { MAX_MANAGEMENT_REQUEST_BYTES, authCertRegResponse, parseAuthCertRegRequest, type ParsedAuthCertRegRequest } from '../protocol/management-request.ts';
-import { verifyAuthCertRegRequest, type VerifiedAuthCertReg } from '../trust/management-request-verifier.ts';
+import { MAX_MANAGEMENT_REQUEST_BYTES, managementRequestResponse, parseManagementRequest, type ManagementRequestBody, type ParsedManagementRequest } from '../protocol/management-request.ts';
+import { verifyManagementRequest } from '../trust/management-request-verifier.ts';
 
 export const MANAGEMENT_SERVICE_PATH = '/managementservice/manage';
 
@@ -21,10 +23,10 @@ export interface ManagementServiceOptions {
   /** The instance's configuration, read again for every request (approvals change it). */
   readonly globalConfDir: string;
   /**
-   * Keeps a verified request and returns its id; throws (a coded error) to refuse it, e.g. when
-   * one for the same certificate is already pending.
+   * Keeps or applies a verified request and returns its id; throws (a coded error) to refuse it,
+   * e.g. when one for the same change is already pending or the configuration does not allow it.
    */
-  readonly accept: (request: VerifiedAuthCertReg, parsed: ParsedAuthCertRegRequest) => string;
+  readonly accept: (request: ManagementRequestBody, parsed: ParsedManagementRequest) => string;
   /** Told of every refusal, with the error id the fault carries. */
   readonly onRefused?: (err: XrdError, errorId: string) => void;
 }
@@ -52,13 +54,13 @@ export function startManagementService(options: ManagementServiceOptions, host: 
     req.on('end', () => {
       try {
         if (tooLarge) throw new XrdError('MessageTooLarge', { limit: MAX_MANAGEMENT_REQUEST_BYTES });
-        const parsed = parseAuthCertRegRequest(req.headers['content-type'] ?? '', Buffer.concat(chunks));
+        const parsed = parseManagementRequest(req.headers['content-type'] ?? '', Buffer.concat(chunks));
         const conf = loadGlobalConf(options.globalConfDir);
         const now = new Date();
         conf.checkUpToDate(now);
-        const verified = verifyAuthCertRegRequest(parsed, conf, now);
+        const verified = verifyManagementRequest(parsed, conf, now);
         const id = options.accept(verified, parsed);
-        answer(200, authCertRegResponse(parsed, id));
+        answer(200, managementRequestResponse(parsed, id));
       } catch (err) {
         refuse(err);
       }

@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleCsr, certificationRequestInfo, defaultSubject, toPem } from '../../src/certificates/csr.ts';
 import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
-import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId, parseSecurityServerId, type SecurityServerId } from '../../src/protocol/identifiers.ts';
 import {
   authCertRegResponse,
@@ -30,6 +29,7 @@ import { verifyAuthCertRegRequest } from '../../src/trust/management-request-ver
 import { fetchOcspResponse } from '../../src/trust/ocsp-client.ts';
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
 import { startFlooder, startTrickler } from '../support/hostile-servers.ts';
+import { codeOf } from '../support/management-parties.ts';
 import { freePort } from '../support/net.ts';
 
 let dir: string;
@@ -84,15 +84,6 @@ async function build(r: Request) {
 
 const conf = (): GlobalConf => loadGlobalConf(pki.globalConfDir);
 
-function codeOf(fn: () => unknown): { code: string; details: Record<string, unknown> } {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof XrdError) return { code: err.code, details: err.details };
-    throw err;
-  }
-  throw new Error('expected an error');
-}
 
 let owner4444: Party;
 let auth4444: Party;
