@@ -33,10 +33,11 @@ import { TEXT_XML_UTF8, readSoapFault, type SoapFault } from '../protocol/faults
 import { javaClientId, javaServerId, memberOf, sameSecurityServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
 import { bodiesOf, decodeProxyMessage, encodeProxyMessage, randomLetters, type DecodedProxyMessage, type EncodedProxyMessage, type RestContent, type SoapContent } from '../protocol/proxy-message.ts';
 import { headerValue, restResponseParts, serviceRequestHeaders, type HeaderList, type RestRequest } from '../protocol/rest-message.ts';
-import { checkRequestHeader, checkSoapAction, formatServiceId, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
+import { checkRequestHeader, checkSoapAction, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../protocol/soap-message.ts';
 import { readSoapPackage, soapPackagePieces, type SoapPackage } from '../protocol/soap-package.ts';
 import type { InternalTls } from '../serverconf/internal-tls.ts';
-import { findService, inGlobalGroup, isCallAllowed, localClient, serviceUrl, type ServerConf, type ResolvedService } from '../serverconf/server-conf.ts';
+import { verifyAccess, type RestCall } from '../serverconf/access.ts';
+import { findService, inGlobalGroup, localClient, serviceUrl, type ServerConf, type ResolvedService } from '../serverconf/server-conf.ts';
 import { ExchangeBodies, sendAnswer, type MessageSettings } from './exchange.ts';
 import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
@@ -230,7 +231,7 @@ class ServerExchange {
     // Queries and metaservices are answered here to anyone whose signature verifies: what each
     // caller sees is decided by the answer (OpMonitoringServiceHandlerImpl and
     // MetadataServiceHandlerImpl: shouldVerifyAccess is false).
-    const service = query || metaservice ? undefined : this.serviceFor(header.client, header.service, 'SOAP');
+    const service = query || metaservice ? undefined : this.serviceFor(header.client, header.service);
     verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());
     const meta = { queryId: header.id, client: header.client, service: header.service, requestId: request.requestId };
     await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
@@ -311,7 +312,7 @@ class ServerExchange {
     Object.assign(facts, { protocol: 'REST', client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
     this.checkRequestFor(rest.client, rest.service.provider, rest.securityServer, request.ocspResponses);
     // Metaservices are answered here to anyone whose signature verifies (RestMetadataServiceHandlerImpl: no access check).
-    const service = isRestMetaservice(rest.method, rest.service.serviceCode) ? undefined : this.serviceFor(rest.client, rest.service, 'REST', { method: rest.method, path: rest.servicePath.split('?', 1)[0]! });
+    const service = isRestMetaservice(rest.method, rest.service.serviceCode) ? undefined : this.serviceFor(rest.client, rest.service, { method: rest.method, path: rest.servicePath.split('?', 1)[0]! });
     verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy', this.now());
     // The reference answers with the x-road-request-id the client proxy sent as an HTTP header.
     const requestId = request.requestId ?? rest.requestId;
@@ -371,19 +372,12 @@ class ServerExchange {
   }
 
   /** The service and whether the caller may use it (the reference's verifyAccess). @throws UnknownService, ServiceType, AccessDenied, ServiceDisabled */
-  private serviceFor(client: ClientId, service: ServiceId, type: 'SOAP' | 'REST', request?: { method: string; path: string }): ResolvedService {
+  private serviceFor(client: ClientId, service: ServiceId, rest?: RestCall): ResolvedService {
     const conf = this.deps.serverConf();
-    const found = findService(conf, service.provider, service.serviceCode, service.serviceVersion);
-    const name = formatServiceId(service);
-    if (!found) throw new XrdError('UnknownService', { reason: `Unknown service: ${name}` }, { prefix: 'Server.ServerProxy' });
-    if (found.type !== type) {
-      const reason = type === 'SOAP' ? 'Service is a REST service and cannot be called using SOAP interface' : 'Service is a SOAP service and cannot be called using REST interface';
-      throw new XrdError('ServiceType', { reason }, { prefix: 'Server.ServerProxy' });
-    }
     const shared = this.deps.globalConf().shared;
-    if (!isCallAllowed(localClient(conf, service.provider)!, service.serviceCode, client, (group) => inGlobalGroup(shared, group, client), request)) throw new XrdError('AccessDenied', { service: name }, { prefix: 'Server.ServerProxy' });
-    if (found.disabledNotice !== undefined) throw new XrdError('ServiceDisabled', { service: name, notice: found.disabledNotice }, { prefix: 'Server.ServerProxy' });
-    return found;
+    const verdict = verifyAccess(localClient(conf, service.provider), service, client, rest, (caller, instance, code) => inGlobalGroup(shared, `${instance}/${code}`, caller));
+    if ('refusal' in verdict) throw verdict.refusal;
+    return findService(conf, service.provider, service.serviceCode, service.serviceVersion)!;
   }
 
   /** Calls the provider's information system; HTTPS as the reference's CustomSSLSocketFactory. @throws ServiceFailed.… */

@@ -6,8 +6,9 @@
  */
 import type { ApprovedTsa, GlobalGroup } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
-import { parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
-import { ANY_METHOD, ANY_PATH, type DescriptionType, type LocalClient, type ServerConf, type ServiceConf, type ServiceDescriptionConf } from './model.ts';
+import { sameClientId, type ClientId } from '../protocol/identifiers.ts';
+import { isQueryAllowed } from './access.ts';
+import { type DescriptionType, type LocalClient, type ServerConf, type ServiceConf, type ServiceDescriptionConf } from './model.ts';
 
 export * from './model.ts';
 
@@ -70,40 +71,6 @@ export function inGlobalGroup(shared: ReadonlyMap<string, { readonly globalGroup
   return shared.get(group.slice(0, slash))?.globalGroups.find((g) => g.groupCode === group.slice(slash + 1))?.members.some((m) => sameClientId(m, client)) ?? false;
 }
 
-/** Whether `subject` of one of `provider`'s access rights names `caller`. */
-function subjectNames(provider: LocalClient, subject: string, caller: ClientId, isMember: (group: string) => boolean): boolean {
-  if (subject.startsWith('GLOBALGROUP:')) return isMember(subject.slice('GLOBALGROUP:'.length));
-  if (subject.startsWith('LOCALGROUP:')) {
-    const code = subject.slice('LOCALGROUP:'.length);
-    return provider.localGroups.find((g) => g.code === code)?.members.some((m) => sameClientId(m.id, caller)) ?? false;
-  }
-  // A listed subject is parsed, so it is compared as an identifier too, part by part.
-  return sameClientId(parseClientId(subject), caller);
-}
-
-/** `*` one path segment, `**` any rest; the method `*` any method. */
-function endpointMatches(endpoint: { method: string; path: string }, request: { method: string; path: string }): boolean {
-  if (endpoint.method !== ANY_METHOD && endpoint.method !== request.method.toUpperCase()) return false;
-  if (endpoint.path === ANY_PATH) return true;
-  const pattern = endpoint.path.split('/').map((part) => (part === '**' ? '.*' : part.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))).join('/');
-  return new RegExp(`^${pattern}$`).test(request.path);
-}
-
-/**
- * Whether `caller` may call the provider's service `serviceCode` (the reference's isQueryAllowed):
- * one of the provider's access rights to that service names the caller (itself, a global group or
- * a local group it is in) and its endpoint is the base endpoint or, for a REST call, one matching
- * the request's method and path.
- */
-export function isCallAllowed(provider: LocalClient, serviceCode: string, caller: ClientId, isMember: (group: string) => boolean, request?: { method: string; path: string }): boolean {
-  return provider.accessRights.some(
-    (r) =>
-      r.serviceCode === serviceCode &&
-      ((r.method === ANY_METHOD && r.path === ANY_PATH) || (request !== undefined && endpointMatches(r, request))) &&
-      subjectNames(provider, r.subject, caller, isMember),
-  );
-}
-
 /**
  * Where a REST call goes: the service's URL with the path after the service code appended. It must
  * stay under that URL — the client proxy refuses dot segments, but a request may come from any
@@ -131,5 +98,5 @@ export function servicesByDescriptionType(conf: ServerConf, provider: ClientId, 
 /** Of those, the ones `caller` may call (getAllowedServicesByDescriptionType: access rights only, a disabled service still counts). */
 export function allowedServicesByDescriptionType(conf: ServerConf, provider: ClientId, caller: ClientId, types: readonly DescriptionType[], isMember: (group: string) => boolean): ResolvedService[] {
   const client = localClient(conf, provider);
-  return client ? servicesOf(client).filter((s) => types.includes(s.description.type) && isCallAllowed(client, s.code, caller, isMember)) : [];
+  return client ? servicesOf(client).filter((s) => types.includes(s.description.type) && isQueryAllowed(client, s.code, caller, undefined, (_, instance, code) => isMember(`${instance}/${code}`))) : [];
 }

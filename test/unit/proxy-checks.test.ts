@@ -15,7 +15,8 @@ import { forwardableHeaders, parseRestHeaderPart, parseRestRequestPart, parseRes
 import { checkResponseHeader, parseSoapHeader, soapRequestHash, withRequestHash } from '../../src/protocol/soap-message.ts';
 import { authenticateInformationSystem } from '../../src/proxy/is-authentication.ts';
 import { importInternalTls, ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
-import { inGlobalGroup, isCallAllowed, serviceUrl } from '../../src/serverconf/server-conf.ts';
+import { isQueryAllowed } from '../../src/serverconf/access.ts';
+import { inGlobalGroup, serviceUrl } from '../../src/serverconf/server-conf.ts';
 import { clientWithServices, parseServerConfJson as parseServerConf, serializeServerConfJson as serializeServerConf } from '../../src/serverconf/serverconf-json.ts';
 
 const header = (fields: string, body = '<prod:ProviderServiceCode xmlns:prod="http://test.x-road.fi/producer"/>') =>
@@ -274,7 +275,7 @@ describe('who may speak for a client (seed 003)', () => {
   it('access rights name subsystems or global groups; a listed member does not bring its subsystems', () => {
     const shared = new Map([['A', { globalGroups: [{ groupCode: 'owners', description: '', members: [parseClientId('A/B/C'), parseClientId('A/B/X/Y')] }] }]]);
     const provider = clientWithServices({ id: parseClientId('A/B/P/S') }, [{ code: 's', type: 'SOAP', url: 'http://x/', timeoutSeconds: 1, allowed: ['A/B/C/D', 'GLOBALGROUP:A/owners'] }]);
-    const allowed = (client: string) => isCallAllowed(provider, 's', parseClientId(client), (group) => inGlobalGroup(shared, group, parseClientId(client)));
+    const allowed = (client: string) => isQueryAllowed(provider, 's', parseClientId(client), undefined, (caller, instance, code) => inGlobalGroup(shared, `${instance}/${code}`, caller));
     expect(allowed('A/B/C/D')).toBe(true); // listed itself
     expect(allowed('A/B/X/Y')).toBe(true); // through the group
     expect(allowed('A/B/C')).toBe(true); // the member, through the group

@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import type { ServerConf } from '../../src/serverconf/model.ts';
-import { findService, isCallAllowed } from '../../src/serverconf/server-conf.ts';
+import { isQueryAllowed } from '../../src/serverconf/access.ts';
+import { findService } from '../../src/serverconf/server-conf.ts';
 import { parseServerConfJson, serializeServerConfJson } from '../../src/serverconf/serverconf-json.ts';
 import { SERVERCONF_DB, openServerConfStore, serverConfReader, type Actor } from '../../src/serverconf/store.ts';
 
@@ -115,8 +116,8 @@ describe('the server configuration store', () => {
       expect(parseServerConfJson(serializeServerConfJson(conf))).toEqual(conf);
       // The local group's right is a right like any other.
       const provider = store.read()!.clients[0]!;
-      expect(isCallAllowed(provider, 'pets', parseClientId('LOCAL/COM/3333/FRIEND'), () => false, { method: 'GET', path: '/pets/7' })).toBe(true);
-      expect(isCallAllowed(provider, 'pets', parseClientId('LOCAL/COM/3333/FRIEND'), () => false, { method: 'POST', path: '/pets/7' })).toBe(false);
+      expect(isQueryAllowed(provider, 'pets', parseClientId('LOCAL/COM/3333/FRIEND'), { method: 'GET', path: '/pets/7' }, () => false)).toBe(true);
+      expect(isQueryAllowed(provider, 'pets', parseClientId('LOCAL/COM/3333/FRIEND'), { method: 'POST', path: '/pets/7' }, () => false)).toBe(false);
     } finally {
       store.close();
     }
