@@ -5,6 +5,7 @@
  * Request bodies use the reference's field names (snake_case); responses are the services' views.
  */
 import type { Role } from './api-keys.ts';
+import type { ConnectionType } from '../serverconf/model.ts';
 import type { ServerAdmin } from './server-admin.ts';
 
 type JsonSchema = Record<string, unknown>;
@@ -49,6 +50,7 @@ const CSR_REQUEST = object(
   },
   ['key_usage_type'],
 );
+const CONNECTION_TYPE = { type: 'string', enum: ['HTTP', 'HTTPS', 'HTTPS_NO_AUTH'] };
 const TSA = object({ name: string(), url: string() }, ['name', 'url']);
 /** The reference's permissions VIEW_CLIENT_SERVICES, VIEW_SERVICE_ACL, VIEW_CLIENT_LOCAL_GROUPS: service administrators and observers. */
 const SERVICES_VIEW: readonly Role[] = [SERVICE_ADMINISTRATOR, OBSERVER];
@@ -153,11 +155,35 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'GET', path: '/clients', summary: "This server's clients with their connection types", roles: ALL, handler: (a) => a.clients() },
   { method: 'GET', path: '/clients/{id}', summary: 'One client (id as INSTANCE:CLASS:CODE[:SUBSYSTEM])', roles: ALL, handler: (a, req) => a.client(req.params.id!) },
   {
+    method: 'POST',
+    path: '/clients',
+    summary: 'Add a member or subsystem of this instance to the server (SAVED until registered)',
+    roles: [REGISTRATION_OFFICER],
+    body: object(
+      {
+        client: object({ member_class: string({ maxLength: 255 }), member_code: string({ maxLength: 255 }), subsystem_code: string({ maxLength: 255 }), subsystem_name: string({ maxLength: 255 }), connection_type: CONNECTION_TYPE }, ['member_class', 'member_code']),
+        ignore_warnings: { type: 'boolean' },
+      },
+      ['client'],
+    ),
+    status: 201,
+    handler: (a, req) => {
+      const b = body<{ client: { member_class: string; member_code: string; subsystem_code?: string; connection_type?: ConnectionType }; ignore_warnings?: boolean }>(req);
+      return a.addClient({ memberClass: b.client.member_class, memberCode: b.client.member_code, subsystemCode: b.client.subsystem_code, connectionType: b.client.connection_type, ignoreWarnings: b.ignore_warnings });
+    },
+  },
+  { method: 'DELETE', path: '/clients/{id}', summary: 'Remove a client (SAVED, DELETION_IN_PROGRESS or GLOBAL_ERROR)', roles: [REGISTRATION_OFFICER], status: 204, handler: (a, req) => a.deleteClient(req.params.id!) },
+  { method: 'PUT', path: '/clients/{id}/register', summary: 'Send the client registration request (clientReg) through this server to the management service', roles: [REGISTRATION_OFFICER], status: 204, handler: (a, req) => a.registerClient(req.params.id!) },
+  { method: 'PUT', path: '/clients/{id}/unregister', summary: 'Send the client deletion request (clientDeletion)', roles: [REGISTRATION_OFFICER], status: 204, handler: (a, req) => a.unregisterClient(req.params.id!) },
+  { method: 'PUT', path: '/clients/{id}/disable', summary: 'Send the client disable request (clientDisable)', roles: [REGISTRATION_OFFICER], status: 204, handler: (a, req) => a.disableClient(req.params.id!) },
+  { method: 'PUT', path: '/clients/{id}/enable', summary: 'Send the client enable request (clientEnable)', roles: [REGISTRATION_OFFICER], status: 204, handler: (a, req) => a.enableClient(req.params.id!) },
+  { method: 'PUT', path: '/clients/{id}/make-owner', summary: 'Send the owner change request (ownerChange), signed by the new owner', roles: [REGISTRATION_OFFICER], status: 204, handler: (a, req) => a.makeOwner(req.params.id!) },
+  {
     method: 'PATCH',
     path: '/clients/{id}',
     summary: "Set how the client's information systems connect: HTTP, HTTPS or HTTPS_NO_AUTH",
     roles: [SERVICE_ADMINISTRATOR],
-    body: object({ connection_type: { type: 'string', enum: ['HTTP', 'HTTPS', 'HTTPS_NO_AUTH'] } }, ['connection_type']),
+    body: object({ connection_type: CONNECTION_TYPE }, ['connection_type']),
     handler: (a, req) => a.setConnectionType(req.params.id!, body<{ connection_type: string }>(req).connection_type),
   },
   { method: 'GET', path: '/clients/{id}/tls-certificates', summary: "The client's information systems' TLS certificates", roles: ALL, handler: (a, req) => a.tlsCertificates(req.params.id!) },

@@ -18,9 +18,10 @@ import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { backupSigningKeyFile, createBackup, listBackups, type BackupInfo } from './backup.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { buildAuthCertRegRequest, sendManagementRequest, type ManagementRequestSigner } from '../protocol/management-request.ts';
+import { MANAGEMENT_REQUESTS, buildAuthCertRegRequest, buildManagementRequest, sendManagementRequest, type ManagementRequestBody, type ManagementRequestSigner, type MemberSigning } from '../protocol/management-request.ts';
+import { addClient as addClientTo, checkOwnerChange, deleteClient as deleteClientFrom, disableClient as disableClientIn, enableClient as enableClientIn, registerClient as registerClientIn, setClientStatus as setClientStatusIn, unregisterClient as unregisterClientIn, updateClientStatuses } from '../serverconf/changes.ts';
 import { formatClientId, formatSecurityServerId, identifierPartProblem, parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
-import { CONNECTION_TYPES, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
+import { CONNECTION_TYPES, type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
 import { DOCUMENT_READER, ServicesAdmin, type DescriptionReader } from './services-admin.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
@@ -36,6 +37,11 @@ export interface ServerAdminOptions {
   /** The signer's data directory and devices.ini, for backups (keyconf.sqlite is copied from there). */
   readonly signerDataDir?: string;
   readonly devicesIni?: string;
+  /**
+   * This server's own client proxy, which management requests other than authCertReg go through
+   * (the reference's proxy-ui-api.security-server-url); default http://127.0.0.1:8080.
+   */
+  readonly clientProxyUrl?: string;
   /** Fetches and reads WSDL and OpenAPI documents for service descriptions. */
   readonly descriptionReader?: DescriptionReader;
 }
@@ -64,6 +70,8 @@ export interface ClientView {
   readonly connectionType: ConnectionType;
   /** Whether global configuration lists this client at this server (or it is the owner of a registered server). */
   readonly registered: boolean;
+  /** The reference's client state: SAVED, REGISTRATION_IN_PROGRESS, REGISTERED, … */
+  readonly status: ClientStatus;
   readonly tlsCertificates: TlsCertificateView[];
 }
 
@@ -94,6 +102,9 @@ export function osUserActor(): Actor {
   }
   return { kind: 'os-user', name };
 }
+
+/** The reference's default proxy-ui-api.security-server-url. */
+const DEFAULT_CLIENT_PROXY_URL = 'http://127.0.0.1:8080';
 
 export class ServerAdmin {
   readonly signer: SignerConnection;
@@ -351,6 +362,135 @@ export class ServerAdmin {
     return { requestId, cert: updated };
   }
 
+  // --- Clients and their registration (the reference's ClientService; management requests, pr-mserv) ---
+
+  /**
+   * Adds a member or subsystem of this instance to the server: SAVED, or REGISTERED when global
+   * configuration lists it here already. A member unknown to global configuration is refused as a
+   * warning unless `ignoreWarnings`.
+   * @throws InvalidMemberClass, WarningsDetected, ClientAlreadyExists, AdditionalMemberAlreadyExists, InvalidIdentifier
+   */
+  addClient(r: { memberClass: string; memberCode: string; subsystemCode?: string; connectionType?: ConnectionType; ignoreWarnings?: boolean }): ClientView {
+    const global = this.requireGlobalConf();
+    const id: ClientId = { instance: global.instanceIdentifier, memberClass: r.memberClass, memberCode: r.memberCode, ...(r.subsystemCode !== undefined ? { subsystem: r.subsystemCode } : {}) };
+    for (const [name, value] of Object.entries({ member_class: r.memberClass, member_code: r.memberCode, subsystem_code: r.subsystemCode })) {
+      const problem = value === undefined ? undefined : identifierPartProblem(value);
+      if (problem) throw new XrdError('InvalidIdentifier', { value: String(value), reason: `${name} ${problem}` });
+    }
+    if (!global.shared.get(global.instanceIdentifier)?.memberClasses.some((c) => c.code === r.memberClass)) throw new XrdError('InvalidMemberClass', { memberClass: r.memberClass, referenceCode: 'invalid_member_class' });
+    if (!global.member(id) && !r.ignoreWarnings) {
+      const warnings = [{ code: 'unregistered_member', metadata: [formatClientId({ instance: id.instance, memberClass: id.memberClass, memberCode: id.memberCode })] }];
+      throw new XrdError('WarningsDetected', { warnings: `unregistered_member: ${warnings[0]!.metadata[0]}`, warningsJson: JSON.stringify(warnings), referenceCode: 'warnings_detected' });
+    }
+    const conf = this.changeInitialized('ADD_CLIENT', { clientId: formatClientId(id), connectionType: r.connectionType }, (c) =>
+      addClientTo(c, id, { ...(r.connectionType ? { connectionType: r.connectionType } : {}), registered: global.isSecurityServerClient(id, c.serverId) }),
+    );
+    return this.clientView(conf, this.localClient(conf, formatClientId(id)));
+  }
+
+  /**
+   * Removes a client (SAVED, DELETION_IN_PROGRESS or GLOBAL_ERROR); unless global configuration
+   * lists it at another server, the rights given to it and its memberships of local groups go too.
+   * @throws ClientNotFound, CannotDeleteOwner, ActionNotPossible
+   */
+  deleteClient(id: string): void {
+    const global = this.globalConfOrUndefined();
+    const clientId = this.localClient(this.serverConf(), id).id;
+    this.changeInitialized('DELETE_CLIENT', { clientId: formatClientId(clientId) }, (c) =>
+      deleteClientFrom(c, clientId, { registeredOnOtherServers: (global?.securityServersOf(clientId) ?? []).some((s) => s.serverCode !== c.serverId.serverCode || formatClientId(s.owner) !== formatClientId(ownerOf(c))) }),
+    );
+  }
+
+  /** Sends clientReg, signed by the client's member; REGISTRATION_IN_PROGRESS until global configuration lists it. */
+  registerClient(id: string): Promise<{ requestId: string }> {
+    return this.clientRequest(id, 'clientReg', 'REGISTER_CLIENT', registerClientIn);
+  }
+
+  /** Sends clientDeletion; DELETION_IN_PROGRESS until the administrator deletes the client. */
+  unregisterClient(id: string): Promise<{ requestId: string }> {
+    return this.clientRequest(id, 'clientDeletion', 'UNREGISTER_CLIENT', unregisterClientIn);
+  }
+
+  /** Sends clientDisable (REGISTERED only); DISABLING_IN_PROGRESS until global configuration shows it disabled. */
+  disableClient(id: string): Promise<{ requestId: string }> {
+    return this.clientRequest(id, 'clientDisable', 'DISABLE_CLIENT', (conf, clientId) => disableClientIn(conf, clientId, this.globalConfOrUndefined()?.privateParams?.managementService?.managementRequestServiceProviderId));
+  }
+
+  /** Sends clientEnable (DISABLED only); ENABLING_IN_PROGRESS until global configuration lists it again. */
+  enableClient(id: string): Promise<{ requestId: string }> {
+    return this.clientRequest(id, 'clientEnable', 'ENABLE_CLIENT', enableClientIn);
+  }
+
+  /** Sends ownerChange, signed by the new owner (a REGISTERED member); the change shows when global configuration names the new owner. */
+  async makeOwner(id: string): Promise<{ requestId: string }> {
+    const conf = this.serverConf();
+    const client = this.localClient(conf, id);
+    checkOwnerChange(conf, client.id);
+    const sent = await this.sendClientProxyRequest({ type: 'ownerChange', server: conf.serverId, client: client.id }, client.id);
+    this.store().change(this.actor, 'OWNER_CHANGE_REQUEST', { clientId: formatClientId(client.id), requestId: sent.requestId }, (c) => c!);
+    return sent;
+  }
+
+  /**
+   * The client's state checked and moved on, the request sent, then the new state stored: a
+   * request the management service refuses leaves the state as it was.
+   */
+  private async clientRequest(id: string, type: 'clientReg' | 'clientDeletion' | 'clientDisable' | 'clientEnable', action: string, transition: (conf: ServerConf, id: ClientId) => ServerConf): Promise<{ requestId: string }> {
+    const conf = this.serverConf();
+    const client = this.localClient(conf, id);
+    const next = transition(conf, client.id);
+    const sent = await this.sendClientProxyRequest({ type, server: conf.serverId, client: client.id }, client.id);
+    const status = next.clients.find((c) => sameClientId(c.id, client.id))!.status;
+    this.changeInitialized(action, { clientId: formatClientId(client.id), requestId: sent.requestId, status }, (c) => setClientStatusIn(c, client.id, status));
+    return sent;
+  }
+
+  /**
+   * A management request sent as the reference's ManagementRequestSender does: an X-Road message
+   * from the owner to the management service provider, through this server's client proxy, signed
+   * by the member the request type names (`MANAGEMENT_REQUESTS`).
+   * @throws GlobalConfNotAvailable, ManagementRequestFailed, KeyNotFound (no signing key for the member)
+   */
+  private async sendClientProxyRequest(body: Exclude<ManagementRequestBody, { type: 'authCertReg' }>, client: ClientId): Promise<{ requestId: string }> {
+    const global = this.requireGlobalConf();
+    const managementService = global.privateParams?.managementService?.managementRequestServiceProviderId;
+    if (!managementService) throw new XrdError('GlobalConfNotAvailable', { reason: 'global configuration names no management service provider' });
+    const signedBy = MANAGEMENT_REQUESTS[body.type].signedBy;
+    const member = signedBy === 'client' ? { instance: client.instance, memberClass: client.memberClass, memberCode: client.memberCode } : ownerOf(this.serverConf());
+    const signing = signedBy === 'none' ? undefined : await this.memberSigning(member);
+    const request = await buildManagementRequest(body, { managementService }, signing);
+    const { requestId } = await sendManagementRequest(this.options.clientProxyUrl ?? DEFAULT_CLIENT_PROXY_URL, request);
+    this.options.logger.info({ type: body.type, requestId, clientId: formatClientId(client) }, 'management request sent');
+    return { requestId };
+  }
+
+  /** A member's signing key with its certificate and a good OCSP response, from the signer. */
+  private async memberSigning(member: ClientId): Promise<MemberSigning> {
+    const info = await this.signer.call('memberSigningInfo', { memberId: formatClientId(member) });
+    const cert = Buffer.from(info.cert, 'base64');
+    const [ocsp] = await waitForOcspResponses(this.signer, [certSha1(cert)], `the signing certificate of ${formatClientId(member)}`, 15_000);
+    return {
+      cert,
+      ocsp: ocsp!,
+      signer: { algorithmId: info.algorithm, sign: async (digest) => Buffer.from((await this.signer.call('sign', { keyId: info.keyId, algorithm: info.algorithm, digest: digest.toString('base64') })).signature, 'base64') },
+    };
+  }
+
+  /**
+   * Client states follow global configuration (the reference's GlobalConfChecker): listed here →
+   * REGISTERED, no longer listed → GLOBAL_ERROR, disabling → DISABLED. Changes are stored (audited
+   * as the server's) only when a state moves.
+   */
+  syncClientStatuses(): void {
+    const global = this.globalConfOrUndefined();
+    const conf = this.serverConfOrUndefined();
+    if (!global || !conf) return;
+    const next = updateClientStatuses(conf, (id) => global.isSecurityServerClient(id, conf.serverId));
+    const moved = next.clients.filter((c, i) => c.status !== conf.clients[i]?.status);
+    if (moved.length === 0) return;
+    this.store().change({ kind: 'system', name: 'global configuration' }, 'UPDATE_CLIENT_STATUSES', { clients: moved.map((c) => `${formatClientId(c.id)} ${c.status}`).join(', ') }, (c) => updateClientStatuses(c!, (id) => global.isSecurityServerClient(id, c!.serverId)));
+  }
+
   // --- Clients: connection types and information systems' TLS certificates (seed 003) -------------
 
   clients(): ClientView[] {
@@ -402,7 +542,7 @@ export class ServerAdmin {
     const global = this.globalConfOrUndefined();
     const id = formatClientId(c.id);
     const registered = global?.isSecurityServerClient(c.id, conf.serverId) ?? false;
-    return { id, connectionType: c.connectionType, registered, tlsCertificates: c.isCerts.map(tlsView) };
+    return { id, connectionType: c.connectionType, registered, status: c.status, tlsCertificates: c.isCerts.map(tlsView) };
   }
 
   private updateClient(id: string, action: string, detail: Record<string, unknown>, change: (c: LocalClient) => LocalClient): ClientView {

@@ -23,8 +23,12 @@ export interface AdminContext {
   readonly devicesIni?: string;
 }
 
+/** How often client states are compared with global configuration (the reference checks every minute). */
+const CLIENT_STATUS_SYNC_MS = 5_000;
+
 export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--conf DIR] [--admin-host 127.0.0.1] [--admin-port 4000] [--admin-allow CIDR,…]
                   [--signer-dir D] [--devices F]   (the signer's data, for POST /backups)
+                  [--client-proxy-url http://127.0.0.1:8080]   (this server's client proxy: management requests go through it)
                   ${SERVER_LIMITS_USAGE}
                     the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
   xrd admin openapi                 print the API's OpenAPI document (docs/openapi.json)
@@ -59,7 +63,8 @@ export async function adminCommand(positionals: string[], values: CliValues, con
 async function adminStart(values: CliValues, context: AdminContext): Promise<number> {
   const logger = createLogger('admin');
   const signerDataDir = typeof values['signer-dir'] === 'string' ? values['signer-dir'] : undefined;
-  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni });
+  const clientProxyUrl = typeof values['client-proxy-url'] === 'string' ? values['client-proxy-url'] : undefined;
+  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl });
   // Its own self-signed certificate: the API's TLS key is not an X-Road key, as the reference's UI certificate.
   const host = typeof values['admin-host'] === 'string' ? values['admin-host'] : '127.0.0.1';
   const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, { name: 'api', ip: host });
@@ -74,7 +79,18 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
     allowedAddresses: allowed && [...DEFAULT_ALLOWED_ADDRESSES, ...allowed],
     limits: serverLimitsOf(values),
   });
+  // Client states follow global configuration (the reference's GlobalConfChecker, here every few seconds).
+  const syncStatuses = () => {
+    try {
+      admin.syncClientStatuses();
+    } catch (err) {
+      logger.warn({ err }, 'client states not updated from global configuration');
+    }
+  };
+  syncStatuses();
+  const statusTimer = setInterval(syncStatuses, CLIENT_STATUS_SYNC_MS);
   const stop = async (signal: string) => {
+    clearInterval(statusTimer);
     logger.info({ signal }, 'admin API stopping');
     await api.close();
     admin.close();

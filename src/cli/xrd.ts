@@ -127,6 +127,7 @@ const OPTIONS = {
   'admin-host': { type: 'string' },
   'admin-port': { type: 'string' },
   'admin-allow': { type: 'string' },
+  'client-proxy-url': { type: 'string' },
   'headers-timeout-seconds': { type: 'string' },
   'request-timeout-seconds': { type: 'string' },
   'keep-alive-timeout-seconds': { type: 'string' },

@@ -17,9 +17,10 @@ import { loadGlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ApiKeyStore, ROLES, apiKeysFile } from '../admin/api-keys.ts';
-import { formatClientId } from '../protocol/identifiers.ts';
+import { MANAGEMENT_REQUESTS } from '../protocol/management-request.ts';
+import { formatClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
 import type { LocalClient, ServerConf } from '../serverconf/model.ts';
-import { clientWithServices } from '../serverconf/serverconf-json.ts';
+import { clientWithServices, nextDescriptionId, type ServiceSpec } from '../serverconf/serverconf-json.ts';
 import { changeServerConfIn } from '../serverconf/store.ts';
 import { SignerClient, waitForOcspResponses } from '../signer/signer-client.ts';
 import { defaultAdminSocket, defaultProxySocket } from '../signer/socket-paths.ts';
@@ -244,6 +245,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     const args = [
       'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
       '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'),
+      // Management requests go out through the server's own client proxy (pr-mserv).
+      '--client-proxy-url', s.httpUrl,
     ];
     return supervisor.start(`${s.serverId} admin`, child(s, 'admin API', args, keylessEnv));
   };
@@ -344,6 +347,20 @@ function makeIsCertificate(is: InformationSystem): void {
   execFileSync('openssl', ['req', '-new', '-x509', '-key', is.keyFile, '-out', is.certFile, '-days', '365', '-subj', `/CN=${is.client.replaceAll('/', ' ')}`], { stdio: 'pipe' });
 }
 
+/**
+ * The management services (pr-mserv) when `id` is the management service provider: each request
+ * type that travels through the client proxy is a SOAP service answered by the central server's
+ * stand-in, callable by every security server's owner, as the reference's central server sets it up.
+ */
+function managementServices(instance: LocalInstance, id: ClientId): ServiceSpec[] {
+  const url = instance.pki.managementServiceUrl;
+  if (!url || !sameClientId(id, instance.pki.managementServiceId)) return [];
+  const owners = `GLOBALGROUP:${instance.pki.instance}/security-server-owners`;
+  return Object.entries(MANAGEMENT_REQUESTS)
+    .filter(([, how]) => how.via === 'clientProxy')
+    .map(([code]) => ({ code, type: 'SOAP' as const, url, timeoutSeconds: 60, allowed: [owners] }));
+}
+
 function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
   const is = (i: InformationSystem) => [Buffer.from(new X509Certificate(readFileSync(i.certFile)).raw)];
   const { instance: inst, layout } = instance.pki;
@@ -351,16 +368,15 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
   const allowed = [formatClientId(client(layout.consumer.clients[0]!))];
   // The test services belong to ss1's first client; its other clients host nothing yet.
   const [serving, ...others] = layout.provider.clients;
-  const providerClients: LocalClient[] = [
-    clientWithServices({ id: client(serving!), connectionType: 'HTTP' }, [
-      // Also every security server owner: the central server adds a newly registered server's owner
-      // to this group, so ss3's owner can call once MEMBER_01 is done.
-      { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed: [...allowed, `GLOBALGROUP:${inst}/security-server-owners`], description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
-      { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed, description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
-      { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed, description: { type: 'OPENAPI3', url: `${servicesUrl}/rest-test/openapi.json` } },
-    ]),
-    ...others.map((c) => clientWithServices({ id: client(c), connectionType: 'HTTP' })),
-  ];
+  const served = clientWithServices({ id: client(serving!), connectionType: 'HTTP' }, [
+    // Also every security server owner: the central server adds a newly registered server's owner
+    // to this group, so ss3's owner can call once MEMBER_01 is done.
+    { code: 'getRandom', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed: [...allowed, `GLOBALGROUP:${inst}/security-server-owners`], description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
+    { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed, description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
+    { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed, description: { type: 'OPENAPI3', url: `${servicesUrl}/rest-test/openapi.json` } },
+  ]);
+  const providerClients: LocalClient[] = [served];
+  for (const c of others) providerClients.push(clientWithServices({ id: client(c), connectionType: 'HTTP' }, managementServices(instance, client(c)), nextDescriptionId(providerClients)));
   const consumerClients = layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) }));
   const write = (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });

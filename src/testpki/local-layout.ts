@@ -34,8 +34,11 @@ export const DEFAULT_LAYOUT: LocalLayout = {
     { code: '3333', name: 'Other Oy', subsystems: ['OTHER'] },
     // Registers a security server of its own through the management service (MEMBER_01).
     { code: '4444', name: 'New Oy', subsystems: [] },
+    // The central server's owner: its MANAGEMENT subsystem provides the management services
+    // (pr-mserv), hosted on ss1 as the reference hosts it on the central server's security server.
+    { code: '0000', name: 'X-Road Centre', subsystems: ['MANAGEMENT'] },
   ],
-  provider: { owner: '1111', clients: ['1111/PROVIDER'] },
+  provider: { owner: '1111', clients: ['1111/PROVIDER', '0000/MANAGEMENT'] },
   consumer: { owner: '2222', clients: ['2222/CLIENT', '3333/OTHER'] },
   joining: { owner: '4444' },
 };

@@ -1,0 +1,114 @@
+/**
+ * Seed 003's first step ("make sure you have added a subsystem to the security server") and the
+ * client management requests of pr-mserv through the admin API of the local instance only: ss2's
+ * administrator adds LOCAL/COM/2222/NEWSUB (SAVED), registers it — clientReg, signed by member
+ * 2222's key on ss2's HSM, goes out through ss2's own client proxy to the management service
+ * provider LOCAL/COM/0000/MANAGEMENT on ss1 and on to the central server's stand-in —, the central
+ * server's administrator approves it, and the client shows REGISTERED once global configuration
+ * lists it; then unregistered (clientDeletion) and deleted. A request the stand-in refuses shows its
+ * error and leaves the client's state as it was. Every change is in the store's audit log under the
+ * API key's name.
+ */
+import { rmSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { parseClientId } from '../../src/protocol/identifiers.ts';
+import { openServerConfStore } from '../../src/serverconf/store.ts';
+import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { eventually } from '../support/eventually.ts';
+import { freeLocalPorts } from '../support/net.ts';
+
+let instance: LocalInstance;
+const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-client-reg-${process.pid}`);
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const url = new URL(`${instance.consumer.adminUrl}${path}`);
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolvePromise, reject) => {
+    const req = https.request(
+      url,
+      { method, rejectUnauthorized: false, headers: { authorization: `X-Road-ApiKey token=${instance.apiKeyOf(instance.consumer)}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          resolvePromise({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(60_000, () => req.destroy(new Error('timeout')));
+    req.end(payload);
+  });
+}
+
+beforeAll(async () => {
+  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger() });
+}, 180_000);
+
+afterAll(async () => {
+  await instance?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const NEWSUB = 'LOCAL:COM:2222:NEWSUB';
+const status = async (id: string) => (await api('GET', `/clients/${id}`)).json?.status as string;
+
+describe('clients through the admin API (seed 003, pr-mserv)', () => {
+  it('pr-mserv §2.1 clientReg: a subsystem added on ss2 is registered through its own client proxy and the management service, approved, and REGISTERED once global configuration lists it', async () => {
+    const added = await api('POST', '/clients', { client: { member_class: 'COM', member_code: '2222', subsystem_code: 'NEWSUB', connection_type: 'HTTPS' } });
+    expect(added.status).toBe(201);
+    expect(added.json).toMatchObject({ id: 'LOCAL/COM/2222/NEWSUB', status: 'SAVED', connectionType: 'HTTPS', registered: false });
+    expect((await api('POST', '/clients', { client: { member_class: 'COM', member_code: '2222', subsystem_code: 'NEWSUB' } })).json.error).toMatchObject({ code: 'ClientAlreadyExists', reference_code: 'client_already_exists' });
+
+    expect((await api('PUT', `/clients/${NEWSUB}/register`)).status).toBe(204);
+    expect(await status(NEWSUB)).toBe('REGISTRATION_IN_PROGRESS');
+    // Only a SAVED client is registered (the reference's action_not_possible).
+    expect((await api('PUT', `/clients/${NEWSUB}/register`)).json.error).toMatchObject({ code: 'ActionNotPossible' });
+
+    // The central server got it from ss1's server proxy, as the management service provider's server.
+    const pki = LocalPki.open(instance.pki.dir);
+    const request = pki.managementRequests().find((r) => r.type === 'clientReg' && r.client === 'LOCAL/COM/2222/NEWSUB');
+    expect(request).toMatchObject({ status: 'SUBMITTED' });
+    pki.approveManagementRequest(request!.id);
+    expect(loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' })).toBe(true);
+    await eventually(async () => (await status(NEWSUB)) === 'REGISTERED', 30_000, 'NEWSUB registered');
+  }, 120_000);
+
+  it("pr-mserv: a request the central server refuses shows its error, and the client's state stays as it was", async () => {
+    // A member global configuration does not know: added only past the reference's warning.
+    const warned = await api('POST', '/clients', { client: { member_class: 'COM', member_code: '9999', subsystem_code: 'GHOST' } });
+    expect(warned.status).toBe(400);
+    expect(warned.json).toMatchObject({ error: { code: 'WarningsDetected', reference_code: 'warnings_detected' }, warnings: [{ code: 'unregistered_member', metadata: ['LOCAL/COM/9999'] }] });
+    expect((await api('POST', '/clients', { client: { member_class: 'COM', member_code: '9999', subsystem_code: 'GHOST' }, ignore_warnings: true })).status).toBe(201);
+    const refused = await api('PUT', '/clients/LOCAL:COM:9999:GHOST/register');
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(refused.json.error.message).toMatch(/9999/);
+    expect(await status('LOCAL:COM:9999:GHOST')).toBe('SAVED');
+    expect((await api('DELETE', '/clients/LOCAL:COM:9999:GHOST')).status).toBe(204);
+  }, 120_000);
+
+  it('pr-mserv §2.3 clientDeletion: unregistered (DELETION_IN_PROGRESS), gone from global configuration, then deleted; each change audited under the API key', async () => {
+    expect((await api('PUT', `/clients/${NEWSUB}/unregister`)).status).toBe(204);
+    expect(await status(NEWSUB)).toBe('DELETION_IN_PROGRESS');
+    expect(LocalPki.open(instance.pki.dir).managementRequests().find((r) => r.type === 'clientDeletion' && r.client === 'LOCAL/COM/2222/NEWSUB')).toMatchObject({ status: 'APPROVED' });
+    expect(loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' })).toBe(false);
+    expect((await api('DELETE', `/clients/${NEWSUB}`)).status).toBe(204);
+    expect((await api('GET', `/clients/${NEWSUB}`)).status).toBe(404);
+
+    const store = openServerConfStore(instance.consumer.proxyDataDir);
+    try {
+      const actions = store.auditLog({ limit: 50 }).filter((e) => e.actor.kind === 'api-key').map((e) => `${e.actor.name} ${e.action}`);
+      expect(actions).toEqual(expect.arrayContaining(['local administrator ADD_CLIENT', 'local administrator REGISTER_CLIENT', 'local administrator UNREGISTER_CLIENT', 'local administrator DELETE_CLIENT']));
+      expect(store.auditLog({ limit: 50 }).some((e) => e.action === 'UPDATE_CLIENT_STATUSES' && String(e.detail.clients).includes('LOCAL/COM/2222/NEWSUB REGISTERED'))).toBe(true);
+    } finally {
+      store.close();
+    }
+  }, 120_000);
+});
