@@ -24,6 +24,7 @@ import { formatClientId, formatSecurityServerId, identifierPartProblem, parseCli
 import { CONNECTION_TYPES, type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
 import { DOCUMENT_READER, ServicesAdmin, type DescriptionReader } from './services-admin.ts';
+import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
@@ -39,7 +40,8 @@ export interface ServerAdminOptions {
   readonly devicesIni?: string;
   /**
    * This server's own client proxy, which management requests other than authCertReg go through
-   * (the reference's proxy-ui-api.security-server-url); default http://127.0.0.1:8080.
+   * (the reference's proxy-ui-api.security-server-url); default https://127.0.0.1:8443, reached
+   * with the internal TLS key, which the client proxy accepts for any client (a local connection).
    */
   readonly clientProxyUrl?: string;
   /** Fetches and reads WSDL and OpenAPI documents for service descriptions. */
@@ -103,8 +105,8 @@ export function osUserActor(): Actor {
   return { kind: 'os-user', name };
 }
 
-/** The reference's default proxy-ui-api.security-server-url. */
-const DEFAULT_CLIENT_PROXY_URL = 'http://127.0.0.1:8080';
+/** The reference's default proxy-ui-api.security-server-url: the client proxy's HTTPS port. */
+const DEFAULT_CLIENT_PROXY_URL = 'https://127.0.0.1:8443';
 
 export class ServerAdmin {
   readonly signer: SignerConnection;
@@ -459,7 +461,9 @@ export class ServerAdmin {
     const member = signedBy === 'client' ? { instance: client.instance, memberClass: client.memberClass, memberCode: client.memberCode } : ownerOf(this.serverConf());
     const signing = signedBy === 'none' ? undefined : await this.memberSigning(member);
     const request = await buildManagementRequest(body, { managementService }, signing);
-    const { requestId } = await sendManagementRequest(this.options.clientProxyUrl ?? DEFAULT_CLIENT_PROXY_URL, request);
+    const internal = ensureInternalTls(join(this.options.proxyDataDir, 'internal-tls'));
+    const tls = { serverCert: Buffer.from(new X509Certificate(internal.certPem).raw), clientTls: { cert: internal.certPem, key: internal.keyPem } };
+    const { requestId } = await sendManagementRequest(this.options.clientProxyUrl ?? DEFAULT_CLIENT_PROXY_URL, request, tls);
     this.options.logger.info({ type: body.type, requestId, clientId: formatClientId(client) }, 'management request sent');
     return { requestId };
   }

@@ -246,7 +246,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
       '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'),
       // Management requests go out through the server's own client proxy (pr-mserv).
-      '--client-proxy-url', s.httpUrl,
+      '--client-proxy-url', s.httpsUrl,
     ];
     return supervisor.start(`${s.serverId} admin`, child(s, 'admin API', args, keylessEnv));
   };
@@ -375,9 +375,14 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
     { code: 'helloService', type: 'SOAP', url: `${servicesUrl}/`, timeoutSeconds: 60, allowed, description: { type: 'WSDL', url: `${servicesUrl}/wsdl` } },
     { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed, description: { type: 'OPENAPI3', url: `${servicesUrl}/rest-test/openapi.json` } },
   ]);
-  const providerClients: LocalClient[] = [served];
+  // Each server's owner is its client too, as initialisation makes it (management requests come from it).
+  const owner = (server: 'provider' | 'consumer') => clientWithServices({ id: client(layout[server].owner) });
+  const providerClients: LocalClient[] = [served, owner('provider')];
   for (const c of others) providerClients.push(clientWithServices({ id: client(c), connectionType: 'HTTP' }, managementServices(instance, client(c)), nextDescriptionId(providerClients)));
-  const consumerClients = layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) }));
+  const consumerClients = [
+    ...layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) })),
+    owner('consumer'),
+  ];
   const write = (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
     const [instanceId, memberClass, memberCode, serverCode] = s.serverId.split('/') as [string, string, string, string];

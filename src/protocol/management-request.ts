@@ -542,6 +542,8 @@ export interface SendOptions {
    * it the certificate must chain to a CA Node trusts.
    */
   readonly serverCert?: Buffer;
+  /** For an https URL: the TLS client certificate and key to present (the internal TLS key, to the server's own client proxy). */
+  readonly clientTls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -588,6 +590,7 @@ async function post(url: string, request: { contentType: string; body: Buffer },
       deadlineMs: options.timeoutMs ?? 60_000,
       maxBytes: MAX_RESPONSE_BYTES,
       pinnedCert,
+      ...(options.clientTls ? { clientTls: options.clientTls } : {}),
     });
   } catch (err) {
     // The caller's contract is NetworkError for anything on the way; the bound that was hit is the cause.

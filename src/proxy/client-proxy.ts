@@ -8,7 +8,7 @@
  * verifies the signed response, checks it answers the request, logs both, and hands the response
  * back as the provider's service wrote it (a SOAP package rebuilt with its own Content-Type).
  */
-import { randomUUID } from 'node:crypto';
+import { X509Certificate, randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import https from 'node:https';
@@ -51,6 +51,8 @@ export interface ClientProxyDeps {
   readonly settings: MessageSettings;
   /** The global configuration directory, for `GET /verificationconf`; without it that is not served. */
   readonly globalConfDir?: string;
+  /** This server's internal TLS certificate (DER), set from the listeners: a client showing it is the server itself. */
+  readonly internalCertDer?: Buffer;
 }
 
 export interface ClientProxyListeners {
@@ -64,7 +66,8 @@ export interface ClientProxyListeners {
 
 /** Listens on both ports; the ports it answers are the ones bound (a port given as 0 is chosen by the kernel). */
 export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProxyListeners): Promise<{ readonly httpPort: number; readonly httpsPort: number; close(): Promise<void> }> {
-  const handler = (req: IncomingMessage, res: ServerResponse) => void handle(deps, req, res);
+  const withCert: ClientProxyDeps = { ...deps, internalCertDer: Buffer.from(new X509Certificate(listen.internalTls.certPem).raw) };
+  const handler = (req: IncomingMessage, res: ServerResponse) => void handle(withCert, req, res);
   const limits = serverLimits(PROXY_SERVER_LIMITS, listen.limits);
   const plain = http.createServer(serverTimeouts(limits), handler);
   const secure = https.createServer(
@@ -215,7 +218,8 @@ class ClientExchange {
     let connection = isConnections.get(socket);
     if (!connection) {
       const peer = socket.getPeerCertificate();
-      connection = { tls: true, clientCert: peer && peer.raw ? Buffer.from(peer.raw) : undefined };
+      const clientCert = peer && peer.raw ? Buffer.from(peer.raw) : undefined;
+      connection = { tls: true, clientCert, local: clientCert !== undefined && this.deps.internalCertDer !== undefined && clientCert.equals(this.deps.internalCertDer) };
       isConnections.set(socket, connection);
     }
     return connection;

@@ -16,6 +16,8 @@ export interface IsConnection {
   readonly tls: boolean;
   /** The information system's TLS client certificate (DER), if it sent one. */
   readonly clientCert?: Buffer;
+  /** The certificate is this server's own internal TLS certificate: the server itself calling (management requests). */
+  readonly local?: boolean;
 }
 
 /** @throws UnknownMember (not a client of this server), SslAuthenticationFailed (seed 003's texts) */
@@ -33,6 +35,8 @@ export function authenticateInformationSystem(conf: ServerConf, client: ClientId
       return;
     case 'HTTPS': {
       if (!connection.tls || !connection.clientCert) throw failed(`Client (${name}) specifies HTTPS but did not supply TLS certificate`);
+      // The reference's "do not check certificates for local TLS connections".
+      if (connection.local) return;
       if (local.isCerts.length === 0) throw failed(`Client (${name}) has no IS certificates`);
       const presented = createHash('sha256').update(connection.clientCert).digest();
       if (!local.isCerts.some((der) => createHash('sha256').update(der).digest().equals(presented))) {

@@ -67,7 +67,9 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     expect(added.json).toMatchObject({ id: 'LOCAL/COM/2222/NEWSUB', status: 'SAVED', connectionType: 'HTTPS', registered: false });
     expect((await api('POST', '/clients', { client: { member_class: 'COM', member_code: '2222', subsystem_code: 'NEWSUB' } })).json.error).toMatchObject({ code: 'ClientAlreadyExists', reference_code: 'client_already_exists' });
 
-    expect((await api('PUT', `/clients/${NEWSUB}/register`)).status).toBe(204);
+    const registered = await api('PUT', `/clients/${NEWSUB}/register`);
+    expect(registered.json).toBeUndefined();
+    expect(registered.status).toBe(204);
     expect(await status(NEWSUB)).toBe('REGISTRATION_IN_PROGRESS');
     // Only a SAVED client is registered (the reference's action_not_possible).
     expect((await api('PUT', `/clients/${NEWSUB}/register`)).json.error).toMatchObject({ code: 'ActionNotPossible' });
@@ -78,7 +80,7 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     expect(request).toMatchObject({ status: 'SUBMITTED' });
     pki.approveManagementRequest(request!.id);
     expect(loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' })).toBe(true);
-    await eventually(async () => (await status(NEWSUB)) === 'REGISTERED', 30_000, 'NEWSUB registered');
+    await eventually(async () => ((await status(NEWSUB)) === 'REGISTERED' ? true : undefined), 30_000, 'NEWSUB registered');
   }, 120_000);
 
   it("pr-mserv: a request the central server refuses shows its error, and the client's state stays as it was", async () => {
@@ -106,7 +108,7 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     try {
       const actions = store.auditLog({ limit: 50 }).filter((e) => e.actor.kind === 'api-key').map((e) => `${e.actor.name} ${e.action}`);
       expect(actions).toEqual(expect.arrayContaining(['local administrator ADD_CLIENT', 'local administrator REGISTER_CLIENT', 'local administrator UNREGISTER_CLIENT', 'local administrator DELETE_CLIENT']));
-      expect(store.auditLog({ limit: 50 }).some((e) => e.action === 'UPDATE_CLIENT_STATUSES' && String(e.detail.clients).includes('LOCAL/COM/2222/NEWSUB REGISTERED'))).toBe(true);
+      expect(store.auditLog({ limit: 50 }).filter((e) => e.action === 'UPDATE_CLIENT_STATUSES').map((e) => e.detail.clients)).toEqual(expect.arrayContaining([expect.stringContaining('LOCAL/COM/2222/NEWSUB REGISTERED')]));
     } finally {
       store.close();
     }
