@@ -24,8 +24,8 @@ export interface RouteDef {
   readonly roles: readonly Role[];
   /** A JSON body with this schema, or a certificate (PEM or DER) as `application/octet-stream`. */
   readonly body?: JsonSchema | 'certificate';
-  /** Success status: 200 with the result, 201 created, 204 no content. */
-  readonly status?: 200 | 201 | 204;
+  /** Success status: 200 with the result, 201 created, 202 accepted (sent on, no body), 204 no content. */
+  readonly status?: 200 | 201 | 202 | 204;
   readonly handler: (admin: ServerAdmin, req: RouteRequest) => unknown;
 }
 
@@ -151,6 +151,27 @@ export const ROUTES: readonly RouteDef[] = [
     body: object({ address: string({ maxLength: 255 }) }, ['address']),
     handler: (a, req) => a.registerAuthCert(req.params.hash!, body<{ address: string }>(req).address),
   },
+  {
+    method: 'PUT',
+    path: '/token-certificates/{hash}/unregister',
+    summary: "Send the authentication certificate's deletion request (authCertDeletion)",
+    roles: [SECURITY_OFFICER],
+    handler: (a, req) => a.unregisterAuthCert(req.params.hash!),
+  },
+  // The server's address and maintenance mode (management requests signed by the owner)
+  { method: 'GET', path: '/system/server-address', summary: "This server's address in global configuration, and a change requested", roles: [SYSTEM_ADMINISTRATOR], handler: (a) => a.serverAddress() },
+  { method: 'PUT', path: '/system/server-address', summary: 'Send the address change request (addressChange)', roles: [SYSTEM_ADMINISTRATOR], body: object({ address: string({ maxLength: 255 }) }, ['address']), status: 202, handler: (a, req) => a.changeServerAddress(body<{ address: string }>(req).address) },
+  { method: 'GET', path: '/system/maintenance-mode', summary: 'Whether global configuration shows this server in maintenance mode', roles: [SYSTEM_ADMINISTRATOR], handler: (a) => a.maintenanceMode() },
+  {
+    method: 'PUT',
+    path: '/system/maintenance-mode/enable',
+    summary: 'Send the maintenance mode enable request (maintenanceModeEnable)',
+    roles: [SYSTEM_ADMINISTRATOR],
+    body: object({ message: { type: 'string', maxLength: 255, pattern: '^[a-zA-Z0-9-_,.;:!? ]*$' } }, []),
+    status: 204,
+    handler: (a, req) => a.setMaintenanceMode(true, body<{ message?: string } | undefined>(req)?.message),
+  },
+  { method: 'PUT', path: '/system/maintenance-mode/disable', summary: 'Send the maintenance mode disable request (maintenanceModeDisable)', roles: [SYSTEM_ADMINISTRATOR], status: 204, handler: (a) => a.setMaintenanceMode(false) },
   // Clients' information systems (seed 003)
   { method: 'GET', path: '/clients', summary: "This server's clients with their connection types", roles: ALL, handler: (a) => a.clients() },
   { method: 'GET', path: '/clients/{id}', summary: 'One client (id as INSTANCE:CLASS:CODE[:SUBSYSTEM])', roles: ALL, handler: (a, req) => a.client(req.params.id!) },

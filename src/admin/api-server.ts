@@ -72,7 +72,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
         const admin = req.apiKey ? options.admin.as({ kind: 'api-key', name: req.apiKey.name ?? req.apiKey.id }) : options.admin;
         const result = await route.handler(admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
         const status = route.status ?? 200;
-        if (status === 204) return reply.code(204).send();
+        if (status === 204 || status === 202) return reply.code(status).send();
         return reply.code(status).send(result);
       },
     });
@@ -111,7 +111,7 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
       ...(parameters.length ? { parameters } : {}),
       ...(requestBody ? { requestBody } : {}),
       responses: {
-        [status]: status === 204 ? { description: 'Done' } : { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
+        [status]: status === 204 || status === 202 ? { description: status === 202 ? 'Sent on' : 'Done' } : { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
         400: errorResponse,
         401: errorResponse,
         403: errorResponse,

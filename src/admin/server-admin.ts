@@ -434,6 +434,56 @@ export class ServerAdmin {
   }
 
   /**
+   * Sends authCertDeletion for a registered (or pending) authentication certificate, unsigned as the
+   * reference sends it; the certificate goes to 'deletion in progress'.
+   * @throws CertStateInvalid, ManagementRequestFailed
+   */
+  async unregisterAuthCert(hash: string): Promise<{ requestId: string; cert: CertView }> {
+    const conf = this.serverConf();
+    const cert = await this.cert(hash);
+    const key = await this.key(cert.keyId);
+    if (key.usage !== 'AUTHENTICATION') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: 'only an authentication certificate is unregistered this way' });
+    if (cert.status !== 'registered' && cert.status !== 'registration in progress') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: `its state is '${cert.status}'` });
+    const sent = await this.sendClientProxyRequest({ type: 'authCertDeletion', server: conf.serverId, authCert: Buffer.from(cert.cert, 'base64') }, ownerOf(conf));
+    const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'deletion in progress' });
+    return { requestId: sent.requestId, cert: updated };
+  }
+
+  /** This server's address in global configuration, and one requested and not yet shown there. */
+  serverAddress(): { current_address: { address: string | null }; requested_change?: { address: string } } {
+    const conf = this.serverConf();
+    const current = this.requireGlobalConf().securityServer(conf.serverId)?.address ?? null;
+    const requested = this.store().auditLog({ limit: 200 }).find((e) => e.action === 'ADDRESS_CHANGE_REQUEST');
+    const pending = typeof requested?.detail.address === 'string' && requested.detail.address !== current ? requested.detail.address : undefined;
+    return { current_address: { address: current }, ...(pending ? { requested_change: { address: pending } } : {}) };
+  }
+
+  /** Sends addressChange, signed by the owner. @throws SameAddressChangeRequest, ManagementRequestFailed */
+  async changeServerAddress(address: string): Promise<{ requestId: string }> {
+    if (typeof address !== 'string' || !/^[A-Za-z0-9.:[\]-]{1,255}$/.test(address)) throw new XrdError('InvalidIdentifier', { value: String(address), reason: 'address must be a host name or IP address' });
+    const conf = this.serverConf();
+    if (this.requireGlobalConf().securityServer(conf.serverId)?.address === address) throw new XrdError('SameAddressChangeRequest', { address, referenceCode: 'same_address_change_request' });
+    const sent = await this.sendClientProxyRequest({ type: 'addressChange', server: conf.serverId, address }, ownerOf(conf));
+    this.changeInitialized('ADDRESS_CHANGE_REQUEST', { address, requestId: sent.requestId }, (c) => c);
+    return sent;
+  }
+
+  /** Whether global configuration shows this server in maintenance mode (v5), with its message. */
+  maintenanceMode(): { status: 'ENABLED_MAINTENANCE_MODE' | 'DISABLED_MAINTENANCE_MODE'; message?: string } {
+    const mode = this.requireGlobalConf().securityServer(this.serverConf().serverId)?.maintenanceMode;
+    return mode ? { status: 'ENABLED_MAINTENANCE_MODE', ...(mode.message ? { message: mode.message } : {}) } : { status: 'DISABLED_MAINTENANCE_MODE' };
+  }
+
+  /** Sends maintenanceModeEnable or maintenanceModeDisable, signed by the owner. */
+  async setMaintenanceMode(enable: boolean, message?: string): Promise<{ requestId: string }> {
+    const conf = this.serverConf();
+    const body = enable ? { type: 'maintenanceModeEnable' as const, server: conf.serverId, ...(message ? { message } : {}) } : { type: 'maintenanceModeDisable' as const, server: conf.serverId };
+    const sent = await this.sendClientProxyRequest(body, ownerOf(conf));
+    this.changeInitialized(enable ? 'ENABLE_MAINTENANCE_MODE' : 'DISABLE_MAINTENANCE_MODE', { message, requestId: sent.requestId }, (c) => c);
+    return sent;
+  }
+
+  /**
    * The client's state checked and moved on, the request sent, then the new state stored: a
    * request the management service refuses leaves the state as it was.
    */

@@ -183,6 +183,7 @@ export const ERROR_CODES = {
   ApiKeyNotFound: { message: 'API key {id} not found', httpStatus: 404 },
   InvalidApiKeyRoles: { message: 'Invalid roles for an API key: {reason}', httpStatus: 400 },
   // Server configuration changes (src/serverconf/changes.ts); details.referenceCode is the reference's code
+  SameAddressChangeRequest: { message: 'Global configuration already gives this server the address {address}', httpStatus: 409 },
   InvalidMemberClass: { message: 'Member class {memberClass} is not one of global configuration', httpStatus: 400 },
   InvalidInstanceIdentifier: { message: "Client instance {instance} is not this security server's instance", httpStatus: 400 },
   ClientAlreadyExists: { message: 'Client {clientId} already exists on this security server', httpStatus: 409 },

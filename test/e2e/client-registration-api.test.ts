@@ -58,6 +58,7 @@ afterAll(async () => {
 });
 
 const NEWSUB = 'LOCAL:COM:2222:NEWSUB';
+const SS2 = { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' };
 const status = async (id: string) => (await api('GET', `/clients/${id}`)).json?.status as string;
 
 describe('clients through the admin API (seed 003, pr-mserv)', () => {
@@ -79,7 +80,7 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     const request = pki.managementRequests().find((r) => r.type === 'clientReg' && r.client === 'LOCAL/COM/2222/NEWSUB');
     expect(request).toMatchObject({ status: 'SUBMITTED' });
     pki.approveManagementRequest(request!.id);
-    expect(loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' })).toBe(true);
+    expect(loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), SS2)).toBe(true);
     await eventually(async () => ((await status(NEWSUB)) === 'REGISTERED' ? true : undefined), 30_000, 'NEWSUB registered');
   }, 120_000);
 
@@ -96,11 +97,40 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     expect((await api('DELETE', '/clients/LOCAL:COM:9999:GHOST')).status).toBe(204);
   }, 120_000);
 
+  it('pr-mserv clientDisable and clientEnable: applied by the central server at once; DISABLING_IN_PROGRESS → DISABLED, ENABLING_IN_PROGRESS → REGISTERED as global configuration follows', async () => {
+    const listed = () => loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), SS2);
+    expect((await api('PUT', `/clients/${NEWSUB}/disable`)).status).toBe(204);
+    expect(['DISABLING_IN_PROGRESS', 'DISABLED']).toContain(await status(NEWSUB));
+    expect(listed()).toBe(false);
+    await eventually(async () => ((await status(NEWSUB)) === 'DISABLED' ? true : undefined), 30_000, 'NEWSUB disabled');
+    expect((await api('PUT', `/clients/${NEWSUB}/disable`)).json.error).toMatchObject({ code: 'ActionNotPossible' });
+    expect((await api('PUT', `/clients/${NEWSUB}/enable`)).status).toBe(204);
+    expect(listed()).toBe(true);
+    await eventually(async () => ((await status(NEWSUB)) === 'REGISTERED' ? true : undefined), 30_000, 'NEWSUB enabled');
+  }, 120_000);
+
+  it("pr-mserv addressChange and maintenanceModeEnable/Disable: signed by the owner, applied, and shown by the next global configuration and this server's API", async () => {
+    const server = () => loadGlobalConf(instance.pki.globalConfDir).securityServer(SS2)!;
+    expect((await api('GET', '/system/server-address')).json).toEqual({ current_address: { address: '127.0.0.2' } });
+    expect((await api('PUT', '/system/server-address', { address: '127.0.0.2' })).json.error).toMatchObject({ code: 'SameAddressChangeRequest', reference_code: 'same_address_change_request' });
+    expect((await api('PUT', '/system/server-address', { address: 'ss2.localhost' })).status).toBe(202);
+    expect(server().address).toBe('ss2.localhost');
+    expect((await api('GET', '/system/server-address')).json).toEqual({ current_address: { address: 'ss2.localhost' } });
+    expect((await api('PUT', '/system/server-address', { address: '127.0.0.2' })).status).toBe(202);
+
+    expect((await api('PUT', '/system/maintenance-mode/enable', { message: 'Back at noon' })).status).toBe(204);
+    expect(server().maintenanceMode).toEqual({ message: 'Back at noon' });
+    expect((await api('GET', '/system/maintenance-mode')).json).toEqual({ status: 'ENABLED_MAINTENANCE_MODE', message: 'Back at noon' });
+    expect((await api('PUT', '/system/maintenance-mode/disable')).status).toBe(204);
+    expect(server().maintenanceMode).toBeUndefined();
+    expect((await api('GET', '/system/maintenance-mode')).json).toEqual({ status: 'DISABLED_MAINTENANCE_MODE' });
+  }, 120_000);
+
   it('pr-mserv §2.3 clientDeletion: unregistered (DELETION_IN_PROGRESS), gone from global configuration, then deleted; each change audited under the API key', async () => {
     expect((await api('PUT', `/clients/${NEWSUB}/unregister`)).status).toBe(204);
     expect(await status(NEWSUB)).toBe('DELETION_IN_PROGRESS');
     expect(LocalPki.open(instance.pki.dir).managementRequests().find((r) => r.type === 'clientDeletion' && r.client === 'LOCAL/COM/2222/NEWSUB')).toMatchObject({ status: 'APPROVED' });
-    expect(loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' })).toBe(false);
+    expect(loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), SS2)).toBe(false);
     expect((await api('DELETE', `/clients/${NEWSUB}`)).status).toBe(204);
     expect((await api('GET', `/clients/${NEWSUB}`)).status).toBe(404);
 
