@@ -169,10 +169,12 @@ async function run(s: ServicesAdmin, command: string, a: Args, out: Out): Promis
         throw new UsageError('--url, --timeout, --ssl-auth or one of the --…-all flags is required');
       }
       const current = s.service(id);
+      const url = a.flag('url') ?? current.url;
       const v = s.updateService(id, {
-        url: a.flag('url') ?? current.url,
+        url,
         timeoutSeconds: timeoutOf(a.flag('timeout')) ?? current.timeout,
-        sslAuthentication: booleanOf(a.flag('ssl-auth'), '--ssl-auth') ?? current.ssl_auth,
+        // Kept unless given; an http URL has none (as the reference's form, which greys it out).
+        sslAuthentication: booleanOf(a.flag('ssl-auth'), '--ssl-auth') ?? (url.startsWith('https://') && current.ssl_auth),
         urlAll: a.on('url-all'),
         timeoutAll: a.on('timeout-all'),
         sslAuthenticationAll: a.on('ssl-auth-all'),

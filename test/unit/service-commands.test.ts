@@ -125,6 +125,11 @@ describe('xrd service-description and service', () => {
       ['forecast', 'https://weather.example/v2', 60],
     ]);
 
+    // TLS authentication is kept unless given, and an http URL has none.
+    expect(await ok('service', 'update', `${CLIENT}:ping`, '--url', 'http://weather.example/plain')).toMatchObject({ url: 'http://weather.example/plain', timeout: 30, ssl_auth: false });
+    const https = await xrd(['service', 'update', `${CLIENT}:ping`, '--url', 'http://weather.example/plain', '--ssl-auth', 'true']);
+    expect(https.json.error).toMatchObject({ code: 'InvalidHttpsUrl', referenceCode: 'invalid_https_url' });
+
     expect(await ok('service-description', 'disable', '1', '--notice', 'maintenance until noon')).toMatchObject({ disabled: true, disabled_notice: 'maintenance until noon' });
     expect(await ok('service', 'show', `${CLIENT}:forecast.v1`)).toMatchObject({ service_code: 'forecast', full_service_code: 'forecast.v1', timeout: 60 });
   });
