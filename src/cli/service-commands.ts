@@ -26,8 +26,9 @@ type Values = Record<string, string | boolean | undefined>;
 
 const GROUPS = new Set(['service-description', 'service', 'endpoint', 'access', 'service-client', 'local-group']);
 
-/** The reference's limit on a service's timeout in seconds (the API's schema has the same). */
+/** The reference's limits, which the API's schemas also set: a service's timeout in seconds; URLs, codes, paths, notices and descriptions. */
 const MAX_TIMEOUT_SECONDS = 1000;
+const MAX_TEXT_LENGTH = 255;
 
 export const SERVICE_USAGE = `  xrd service-description list <client> | show <id> | delete <id>
   xrd service-description add <client> --type WSDL|OPENAPI3|REST --url U [--service-code C] [--ignore-warnings]
@@ -90,7 +91,9 @@ class Args {
 
   flag(name: string): string | undefined {
     const v = this.values[name];
-    return typeof v === 'string' ? v : undefined;
+    if (typeof v !== 'string') return undefined;
+    if (v.length > MAX_TEXT_LENGTH) throw new UsageError(`--${name} is at most ${MAX_TEXT_LENGTH} characters`);
+    return v;
   }
 
   need(name: string): string {
@@ -135,6 +138,7 @@ async function run(s: ServicesAdmin, command: string, a: Args, out: Out): Promis
       const newServiceCode = a.flag('new-service-code');
       if (url === undefined && newServiceCode === undefined) throw new UsageError('--url or --new-service-code is required');
       const current = s.serviceDescription(id);
+      if (current.type === 'WSDL' && newServiceCode !== undefined) throw new UsageError('--new-service-code is for OPENAPI3 and REST descriptions: a WSDL names its services');
       const d = await s.updateServiceDescription(id, { type: current.type, url: url ?? current.url, newRestServiceCode: newServiceCode, ignoreWarnings: a.on('ignore-warnings') });
       return out(d, `updated\n${describeDescription(d)}`);
     }

@@ -236,8 +236,10 @@ describe('xrd access, service-client and local-group', () => {
     for (const args of [
       ['service', 'update', `${CLIENT}:ping`, '--timeout', '5000'],
       ['service', 'update', `${CLIENT}:ping`, '--ssl-auth', 'yes'],
+      ['service', 'update', `${CLIENT}:ping`, '--url', `https://weather.example/${'x'.repeat(250)}`],
       ['service-description', 'add', CLIENT, '--type', 'SOAP', '--url', `${base}/provider.wsdl`],
       ['service-description', 'add', CLIENT, '--type', 'REST', '--url', 'https://rest.example/api'],
+      ['service-description', 'update', '1', '--new-service-code', 'weather'],
       ['access', 'grant', `${CLIENT}:ping`],
       ['local-group', 'frobnicate'],
     ]) {
