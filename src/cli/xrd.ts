@@ -33,6 +33,8 @@ import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 import { autologin, parseAutologinSource, type AutologinSource } from './autologin.ts';
 import { readSecret, type SecretSource } from './secrets.ts';
 import { SERVER_USAGE, isServerCommand, serverCommand } from './server-commands.ts';
+import { SERVICE_USAGE, isServiceCommand, serviceCommand } from './service-commands.ts';
+import { table } from './table.ts';
 import { UsageError } from './usage-error.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -124,6 +126,20 @@ const OPTIONS = {
   url: { type: 'string' },
   approved: { type: 'boolean' },
   'ignore-warnings': { type: 'boolean' },
+  type: { type: 'string' },
+  'service-code': { type: 'string' },
+  'new-service-code': { type: 'string' },
+  notice: { type: 'string' },
+  timeout: { type: 'string' },
+  'ssl-auth': { type: 'string' },
+  'url-all': { type: 'boolean' },
+  'timeout-all': { type: 'boolean' },
+  'ssl-auth-all': { type: 'boolean' },
+  method: { type: 'string' },
+  path: { type: 'string' },
+  endpoint: { type: 'string' },
+  code: { type: 'string' },
+  description: { type: 'string' },
   'admin-host': { type: 'string' },
   'admin-port': { type: 'string' },
   'admin-allow': { type: 'string' },
@@ -173,6 +189,7 @@ ${ADMIN_USAGE}
   xrd sign <keyId> (--file F | --digest HEX) [--algorithm SHA256withRSA…] [--format der|raw] [--out F]
   xrd verify (--key ID | --cert F) (--file F | --digest HEX) --signature F [--algorithm A]
 ${SERVER_USAGE}
+${SERVICE_USAGE}
   xrd conf show [--conf DIR]        global configuration: CAs, TSAs, members, security servers, groups
   xrd conf anchor <anchor.xml>      a configuration anchor: instance, download URLs, verification certificates
   xrd conf download <anchor.xml> [--conf DIR] [--allowed-federations ALL|NONE|I1,I2]
@@ -240,6 +257,9 @@ export async function main(argv: string[]): Promise<number> {
         readPin: () => readSecret(pinSource(values, ''), 'Token PIN: ', false),
       });
     }
+    if (isServiceCommand(group!)) {
+      return await serviceCommand(group!, command, rest, values, { proxyDataDir: dataDir(values), globalConfDir: globalConfDir(values, false)!, socketPath: socketPath(values), json: values.json === true });
+    }
     return await runClientCommand(group!, command, rest, values);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -247,10 +267,22 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const e = toXrdError(err);
-    if (values.json) process.stdout.write(JSON.stringify({ error: { code: e.code, faultCode: e.faultCode, message: e.message } }) + '\n');
-    else process.stderr.write(`error: ${e.faultCode}: ${e.message}\n`);
+    if (values.json) process.stdout.write(JSON.stringify({ error: errorJson(e) }) + '\n');
+    else process.stderr.write(`error: ${e.faultCode}: ${e.message}\n${e.code === 'WarningsDetected' ? 'To go on anyway: --ignore-warnings\n' : ''}`);
     return e.code === 'NetworkError' ? 3 : 1;
   }
+}
+
+/** A coded error for scripts; with the reference's own code and its warnings where the admin service gives them (as the API's body). */
+function errorJson(e: XrdError) {
+  const { referenceCode, warningsJson } = e.details;
+  return {
+    code: e.code,
+    faultCode: e.faultCode,
+    message: e.message,
+    ...(typeof referenceCode === 'string' ? { referenceCode } : {}),
+    ...(typeof warningsJson === 'string' ? { warnings: JSON.parse(warningsJson) as unknown } : {}),
+  };
 }
 
 function dataDir(values: Values): string {
@@ -828,11 +860,6 @@ function tokenState(t: { available: boolean; active: boolean; status: string }):
   if (!t.available) return 'not available';
   if (t.status === 'NOT_INITIALIZED') return 'not initialised';
   return t.active ? 'logged in' : 'logged out';
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
 /** What a management request is about besides its server, as `xrd testpki requests` shows it. */
