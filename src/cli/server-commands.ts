@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ServerAdmin } from '../admin/server-admin.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { createLogger } from '../platform/logger.ts';
+import type { ConnectionType } from '../serverconf/model.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface ServerCommandContext {
@@ -26,17 +27,24 @@ export const SERVER_USAGE = `  xrd server init --owner CLASS/CODE --server-code 
   xrd server status                 initialisation status
   xrd tsp list [--approved] | add --name N --url U | delete --url U    timestamping services this server uses
   xrd cert register <hash> --address HOST   send the auth certificate's registration request to the central server
+  xrd cert unregister <hash>        send its deletion request (authCertDeletion)
+  xrd server address [NEW-ADDRESS]  this server's address in global configuration; with one, send addressChange
+  xrd server maintenance [enable [--message M] | disable]   maintenance mode (maintenanceModeEnable/Disable)
   xrd client list | show <id> | connection-type <id> HTTP|HTTPS|HTTPS_NO_AUTH
+  xrd client add CLASS/CODE[/SUBSYSTEM] [--connection-type T] [--ignore-warnings] | delete <id>
+  xrd client register|unregister|disable|enable|make-owner <id>   management requests (pr-mserv) through this
+        server's client proxy (--client-proxy-url, default https://127.0.0.1:8443)
   xrd client tls-cert add <id> --cert F | tls-cert delete <id> <sha256>     information systems' TLS certificates
         (these take --data-dir of the proxy, --socket of the signer and --conf)`;
 
 /** True when the command is one of these groups; the caller falls back to the signer commands otherwise. */
 export function isServerCommand(group: string, command: string | undefined): boolean {
-  return group === 'server' || group === 'tsp' || group === 'client' || (group === 'cert' && command === 'register');
+  return group === 'server' || group === 'tsp' || group === 'client' || (group === 'cert' && (command === 'register' || command === 'unregister'));
 }
 
 export async function serverCommand(group: string, command: string | undefined, rest: string[], values: Values, ctx: ServerCommandContext): Promise<number> {
-  const admin = new ServerAdmin({ proxyDataDir: ctx.proxyDataDir, signerSocket: ctx.socketPath, globalConf: globalConfReader(ctx.globalConfDir), logger: createLogger('admin') });
+  const clientProxyUrl = typeof values['client-proxy-url'] === 'string' ? values['client-proxy-url'] : undefined;
+  const admin = new ServerAdmin({ proxyDataDir: ctx.proxyDataDir, signerSocket: ctx.socketPath, globalConf: globalConfReader(ctx.globalConfDir), logger: createLogger('admin'), clientProxyUrl });
   const out = (json: unknown, human: string): number => {
     process.stdout.write(ctx.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
     return 0;
@@ -79,13 +87,58 @@ export async function serverCommand(group: string, command: string | undefined, 
         const { requestId, cert } = await admin.registerAuthCert(arg(0, '<hash>'), need('address'));
         return out({ requestId, cert }, `registration request ${requestId} sent; certificate ${cert.hash} is '${cert.status}'`);
       }
+      case 'cert unregister': {
+        const { requestId, cert } = await admin.unregisterAuthCert(arg(0, '<hash>'));
+        return out({ requestId, cert }, `deletion request ${requestId} sent; certificate ${cert.hash} is '${cert.status}'`);
+      }
+      case 'server address': {
+        if (rest[0] === undefined) {
+          const a = admin.serverAddress();
+          return out(a, `${a.current_address.address ?? '(not in global configuration)'}${a.requested_change ? ` (change to ${a.requested_change.address} requested)` : ''}`);
+        }
+        const { requestId } = await admin.changeServerAddress(rest[0]);
+        return out({ requestId, address: rest[0] }, `address change request ${requestId} sent: ${rest[0]}`);
+      }
+      case 'server maintenance': {
+        if (rest[0] === undefined) {
+          const m = admin.maintenanceMode();
+          return out(m, `${m.status === 'ENABLED_MAINTENANCE_MODE' ? 'in maintenance mode' : 'not in maintenance mode'}${m.message ? `: ${m.message}` : ''}`);
+        }
+        if (rest[0] !== 'enable' && rest[0] !== 'disable') throw new UsageError('server maintenance [enable [--message M] | disable]');
+        const message = typeof values.message === 'string' ? values.message : undefined;
+        const { requestId } = await admin.setMaintenanceMode(rest[0] === 'enable', message);
+        return out({ requestId }, `maintenance mode ${rest[0]} request ${requestId} sent`);
+      }
       case 'client list': {
         const clients = admin.clients();
-        return out(clients, clients.map((c) => `${c.id}  ${c.connectionType}  ${c.registered ? 'registered' : 'not registered'}  ${c.tlsCertificates.length} TLS certificate(s)`).join('\n'));
+        return out(clients, clients.map((c) => `${c.id}  ${c.status}  ${c.connectionType}  ${c.tlsCertificates.length} TLS certificate(s)`).join('\n'));
+      }
+      case 'client add': {
+        const [memberClass, memberCode, subsystemCode, ...extra] = arg(0, 'CLASS/CODE[/SUBSYSTEM]').split('/');
+        if (!memberClass || !memberCode || extra.length) throw new UsageError('the client is CLASS/CODE[/SUBSYSTEM], e.g. COM/2222/NEWSUB');
+        const connectionType = typeof values['connection-type'] === 'string' ? (values['connection-type'] as ConnectionType) : undefined;
+        const c = admin.addClient({ memberClass, memberCode, ...(subsystemCode ? { subsystemCode } : {}), ...(connectionType ? { connectionType } : {}), ignoreWarnings: values['ignore-warnings'] === true });
+        return out(c, `${c.id} added (${c.status})`);
+      }
+      case 'client delete': {
+        const id = arg(0, '<client id>');
+        admin.deleteClient(id);
+        return out({ clientId: id }, `${id} deleted`);
+      }
+      case 'client register':
+      case 'client unregister':
+      case 'client disable':
+      case 'client enable':
+      case 'client make-owner': {
+        const id = arg(0, '<client id>');
+        const send = { register: admin.registerClient, unregister: admin.unregisterClient, disable: admin.disableClient, enable: admin.enableClient, 'make-owner': admin.makeOwner }[command as 'register'];
+        const { requestId } = await send.call(admin, id);
+        const status = command === 'make-owner' ? undefined : admin.client(id).status;
+        return out({ requestId, clientId: id, ...(status ? { status } : {}) }, `${command} request ${requestId} sent for ${id}${status ? `; it is ${status}` : ''}`);
       }
       case 'client show': {
         const c = admin.client(arg(0, '<client id>'));
-        return out(c, [`${c.id}  ${c.connectionType}  ${c.registered ? 'registered' : 'not registered'}`, ...c.tlsCertificates.map((t) => `  ${t.hash}  ${t.subject}  until ${t.notAfter}`)].join('\n'));
+        return out(c, [`${c.id}  ${c.status}  ${c.connectionType}`, ...c.tlsCertificates.map((t) => `  ${t.hash}  ${t.subject}  until ${t.notAfter}`)].join('\n'));
       }
       case 'client connection-type': {
         const c = admin.setConnectionType(arg(0, '<client id>'), arg(1, 'HTTP|HTTPS|HTTPS_NO_AUTH'));

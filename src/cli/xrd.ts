@@ -144,6 +144,8 @@ const OPTIONS = {
   'admin-port': { type: 'string' },
   'admin-allow': { type: 'string' },
   'client-proxy-url': { type: 'string' },
+  'connection-type': { type: 'string' },
+  message: { type: 'string' },
   'headers-timeout-seconds': { type: 'string' },
   'request-timeout-seconds': { type: 'string' },
   'keep-alive-timeout-seconds': { type: 'string' },

@@ -376,13 +376,11 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
     { code: 'rest-test', type: 'REST', url: `${servicesUrl}/rest-test`, timeoutSeconds: 60, allowed, description: { type: 'OPENAPI3', url: `${servicesUrl}/rest-test/openapi.json` } },
   ]);
   // Each server's owner is its client too, as initialisation makes it (management requests come from it).
-  const owner = (server: 'provider' | 'consumer') => clientWithServices({ id: client(layout[server].owner) });
-  const providerClients: LocalClient[] = [served, owner('provider')];
+  const withOwner = (server: 'provider' | 'consumer', clients: LocalClient[]) =>
+    clients.some((c) => sameClientId(c.id, client(layout[server].owner))) ? clients : [...clients, clientWithServices({ id: client(layout[server].owner) })];
+  const providerClients: LocalClient[] = [served];
   for (const c of others) providerClients.push(clientWithServices({ id: client(c), connectionType: 'HTTP' }, managementServices(instance, client(c)), nextDescriptionId(providerClients)));
-  const consumerClients = [
-    ...layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) })),
-    owner('consumer'),
-  ];
+  const consumerClients = layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) }));
   const write = (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
     const [instanceId, memberClass, memberCode, serverCode] = s.serverId.split('/') as [string, string, string, string];
@@ -391,8 +389,8 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
     const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients, timestampingServices };
     changeServerConfIn(s.proxyDataDir, { kind: 'system', name: 'xrd local' }, 'CREATE_LOCAL_INSTANCE', () => conf);
   };
-  write(instance.provider, providerClients);
-  write(instance.consumer, consumerClients);
+  write(instance.provider, withOwner('provider', providerClients));
+  write(instance.consumer, withOwner('consumer', consumerClients));
 }
 
 /**

@@ -9,9 +9,11 @@
  * error and leaves the client's state as it was. Every change is in the store's audit log under the
  * API key's name.
  */
+import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import https from 'node:https';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
@@ -22,6 +24,8 @@ import { LocalPki } from '../../src/testpki/local-pki.ts';
 import { eventually } from '../support/eventually.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
+const run = promisify(execFile);
+const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 let instance: LocalInstance;
 const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-client-reg-${process.pid}`);
 
@@ -139,6 +143,25 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
       const actions = store.auditLog({ limit: 50 }).filter((e) => e.actor.kind === 'api-key').map((e) => `${e.actor.name} ${e.action}`);
       expect(actions).toEqual(expect.arrayContaining(['local administrator ADD_CLIENT', 'local administrator REGISTER_CLIENT', 'local administrator UNREGISTER_CLIENT', 'local administrator DELETE_CLIENT']));
       expect(store.auditLog({ limit: 50 }).filter((e) => e.action === 'UPDATE_CLIENT_STATUSES').map((e) => e.detail.clients)).toEqual(expect.arrayContaining([expect.stringContaining('LOCAL/COM/2222/NEWSUB REGISTERED')]));
+    } finally {
+      store.close();
+    }
+  }, 120_000);
+
+  it('the same with the command line only (seed 003 by CLI): xrd client add, register, approval, REGISTERED; audited under the operating-system user', async () => {
+    const s = instance.consumer;
+    const xrd = async (...args: string[]) => {
+      const { stdout } = await run(process.execPath, [XRD, ...args, '--json', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', instance.pki.globalConfDir, '--client-proxy-url', s.httpsUrl], { timeout: 60_000 });
+      return JSON.parse(stdout);
+    };
+    expect(await xrd('client', 'add', 'COM/2222/CLISUB', '--connection-type', 'HTTPS')).toMatchObject({ id: 'LOCAL/COM/2222/CLISUB', status: 'SAVED' });
+    expect(await xrd('client', 'register', 'LOCAL:COM:2222:CLISUB')).toMatchObject({ status: 'REGISTRATION_IN_PROGRESS' });
+    const pki = LocalPki.open(instance.pki.dir);
+    pki.approveManagementRequest(pki.managementRequests().find((r) => r.type === 'clientReg' && r.client === 'LOCAL/COM/2222/CLISUB')!.id);
+    await eventually(async () => ((await status('LOCAL:COM:2222:CLISUB')) === 'REGISTERED' ? true : undefined), 30_000, 'CLISUB registered');
+    const store = openServerConfStore(s.proxyDataDir);
+    try {
+      expect(store.auditLog({ limit: 50 }).filter((e) => e.actor.kind === 'os-user').map((e) => e.action)).toEqual(expect.arrayContaining(['ADD_CLIENT', 'REGISTER_CLIENT']));
     } finally {
       store.close();
     }
