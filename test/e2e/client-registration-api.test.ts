@@ -11,7 +11,6 @@
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import https from 'node:https';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +20,7 @@ import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { openServerConfStore } from '../../src/serverconf/store.ts';
 import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { adminApi } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
@@ -29,28 +29,7 @@ const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 let instance: LocalInstance;
 const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-client-reg-${process.pid}`);
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const url = new URL(`${instance.consumer.adminUrl}${path}`);
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolvePromise, reject) => {
-    const req = https.request(
-      url,
-      { method, rejectUnauthorized: false, headers: { authorization: `X-Road-ApiKey token=${instance.apiKeyOf(instance.consumer)}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          resolvePromise({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(60_000, () => req.destroy(new Error('timeout')));
-    req.end(payload);
-  });
-}
+const api = (method: string, path: string, body?: unknown) => adminApi(instance, instance.consumer)(method, path, body);
 
 beforeAll(async () => {
   instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger() });
@@ -119,15 +98,18 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     expect((await api('PUT', '/system/server-address', { address: '127.0.0.2' })).json.error).toMatchObject({ code: 'SameAddressChangeRequest', reference_code: 'same_address_change_request' });
     expect((await api('PUT', '/system/server-address', { address: 'ss2.localhost' })).status).toBe(202);
     expect(server().address).toBe('ss2.localhost');
+    // Requested until this server's global configuration shows it (read again within a second).
+    await eventually(async () => ((await api('GET', '/system/server-address')).json.current_address.address === 'ss2.localhost' ? true : undefined), 10_000, 'the new address shown');
     expect((await api('GET', '/system/server-address')).json).toEqual({ current_address: { address: 'ss2.localhost' } });
     expect((await api('PUT', '/system/server-address', { address: '127.0.0.2' })).status).toBe(202);
 
     expect((await api('PUT', '/system/maintenance-mode/enable', { message: 'Back at noon' })).status).toBe(204);
     expect(server().maintenanceMode).toEqual({ message: 'Back at noon' });
+    await eventually(async () => ((await api('GET', '/system/maintenance-mode')).json.status === 'ENABLED_MAINTENANCE_MODE' ? true : undefined), 10_000, 'maintenance mode shown');
     expect((await api('GET', '/system/maintenance-mode')).json).toEqual({ status: 'ENABLED_MAINTENANCE_MODE', message: 'Back at noon' });
     expect((await api('PUT', '/system/maintenance-mode/disable')).status).toBe(204);
     expect(server().maintenanceMode).toBeUndefined();
-    expect((await api('GET', '/system/maintenance-mode')).json).toEqual({ status: 'DISABLED_MAINTENANCE_MODE' });
+    await eventually(async () => ((await api('GET', '/system/maintenance-mode')).json.status === 'DISABLED_MAINTENANCE_MODE' ? true : undefined), 10_000, 'maintenance mode off');
   }, 120_000);
 
   it('pr-mserv §2.3 clientDeletion: unregistered (DELETION_IN_PROGRESS), gone from global configuration, then deleted; each change audited under the API key', async () => {
