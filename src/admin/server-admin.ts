@@ -531,11 +531,42 @@ export class ServerAdmin {
   }
 
   /**
-   * Client states follow global configuration (the reference's GlobalConfChecker): listed here →
-   * REGISTERED, no longer listed → GLOBAL_ERROR, disabling → DISABLED. Changes are stored (audited
-   * as the server's) only when a state moves.
+   * What global configuration decides, brought into this server's configuration (the reference's
+   * GlobalConfChecker): client states, and a new owner after an approved ownerChange.
    */
-  syncClientStatuses(): void {
+  async syncWithGlobalConf(): Promise<void> {
+    await this.syncOwner();
+    this.syncClientStatuses();
+  }
+
+  /**
+   * When global configuration no longer lists this server under its owner, the member client of
+   * this server under which it now lists our authentication certificate (same server code) becomes
+   * the owner (GlobalConfChecker.updateOwner).
+   */
+  private async syncOwner(): Promise<void> {
+    const global = this.globalConfOrUndefined();
+    const conf = this.serverConfOrUndefined();
+    if (!global || !conf || global.securityServer(conf.serverId)) return;
+    const authKeys = new Set((await this.signer.call('listKeys', {})).filter((k) => k.usage === 'AUTHENTICATION').map((k) => k.keyId));
+    const authCerts = (await this.signer.call('listCerts', {})).filter((c) => authKeys.has(c.keyId));
+    for (const cert of authCerts) {
+      const listed = global.serverIdForAuthCert(Buffer.from(cert.cert, 'base64'));
+      if (!listed || listed.serverCode !== conf.serverId.serverCode || listed.instance !== conf.serverId.instance) continue;
+      const owner: ClientId = { instance: listed.instance, memberClass: listed.memberClass, memberCode: listed.memberCode };
+      if (!conf.clients.some((c) => c.id.subsystem === undefined && sameClientId(c.id, owner))) continue;
+      this.store().change({ kind: 'system', name: 'global configuration' }, 'UPDATE_OWNER', { from: formatSecurityServerId(conf.serverId), to: formatSecurityServerId(listed) }, (c) => ({ ...c!, serverId: listed }));
+      this.options.logger.info({ serverId: formatSecurityServerId(listed) }, 'security server owner changed as global configuration shows');
+      return;
+    }
+  }
+
+  /**
+   * Client states follow global configuration: listed here → REGISTERED, no longer listed →
+   * GLOBAL_ERROR, disabling → DISABLED. Changes are stored (audited as the server's) only when a
+   * state moves.
+   */
+  private syncClientStatuses(): void {
     const global = this.globalConfOrUndefined();
     const conf = this.serverConfOrUndefined();
     if (!global || !conf) return;

@@ -79,15 +79,10 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
     allowedAddresses: allowed && [...DEFAULT_ALLOWED_ADDRESSES, ...allowed],
     limits: serverLimitsOf(values),
   });
-  // Client states follow global configuration (the reference's GlobalConfChecker, here every few seconds).
-  const syncStatuses = () => {
-    try {
-      admin.syncClientStatuses();
-    } catch (err) {
-      logger.warn({ err }, 'client states not updated from global configuration');
-    }
-  };
-  syncStatuses();
+  // Client states and the owner follow global configuration (the reference's GlobalConfChecker, here every few seconds).
+  const syncStatuses = () =>
+    admin.syncWithGlobalConf().catch((err: unknown) => logger.warn({ err }, 'client states and owner not updated from global configuration'));
+  void syncStatuses();
   const statusTimer = setInterval(syncStatuses, CLIENT_STATUS_SYNC_MS);
   const stop = async (signal: string) => {
     clearInterval(statusTimer);

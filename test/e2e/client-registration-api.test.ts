@@ -14,6 +14,7 @@ import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
@@ -148,4 +149,22 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
       store.close();
     }
   }, 120_000);
+
+  it('pr-mserv ownerChange: member 3333 added and registered on ss2, made owner with its own signature, approved; ss2 takes the new owner from global configuration and still exchanges messages', async () => {
+    expect((await api('POST', '/clients', { client: { member_class: 'COM', member_code: '3333' } })).json).toMatchObject({ id: 'LOCAL/COM/3333', status: 'SAVED' });
+    expect((await api('PUT', '/clients/LOCAL:COM:3333/register')).status).toBe(204);
+    const pki = LocalPki.open(instance.pki.dir);
+    pki.approveManagementRequest(pki.managementRequests().find((r) => r.type === 'clientReg' && r.client === 'LOCAL/COM/3333')!.id);
+    await eventually(async () => ((await status('LOCAL:COM:3333')) === 'REGISTERED' ? true : undefined), 30_000, 'member 3333 registered');
+    // Only a member already registered here may become the owner; the owner cannot become it again.
+    expect((await api('PUT', '/clients/LOCAL:COM:2222/make-owner')).json.error).toMatchObject({ code: 'MemberAlreadyOwner' });
+    expect((await api('PUT', '/clients/LOCAL:COM:3333/make-owner')).status).toBe(204);
+    const request = pki.managementRequests().find((r) => r.type === 'ownerChange' && r.client === 'LOCAL/COM/3333');
+    expect(request).toMatchObject({ status: 'SUBMITTED' });
+    pki.approveManagementRequest(request!.id);
+    expect(loadGlobalConf(instance.pki.globalConfDir).securityServer({ ...SS2, memberCode: '3333' })).toBeDefined();
+    await eventually(async () => ((await api('GET', '/initialization/status')).json.serverId === 'LOCAL/COM/3333/ss2' ? true : undefined), 30_000, 'ss2 owned by 3333');
+    const { stdout } = await run('curl', ['-s', '-H', 'Content-Type: text/xml', '-d', getRandomRequest(instance, '2222/CLIENT', 'after-owner-change'), '-E', instance.clientIs.certFile, '--key', instance.clientIs.keyFile, '-k', `${instance.consumer.httpsUrl}/`], { timeout: 60_000 });
+    expect(stdout).toMatch(/<[\w:]*data>\d{1,3}<\/[\w:]*data>/);
+  }, 180_000);
 });
