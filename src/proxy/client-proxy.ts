@@ -225,10 +225,18 @@ class ClientExchange {
     return connection;
   }
 
-  /** The client must be hosted here and its information system may speak for it (seed 003). */
+  /**
+   * The client must be hosted here and registered (the reference's verifyClientStatus), and its
+   * information system may speak for it (seed 003). Registered means the REGISTERED state, or
+   * global configuration listing it here already — the state follows it within seconds.
+   */
   private checkClient(client: ClientId): void {
-    if (!localClient(this.deps.serverConf(), client)) throw new XrdError('UnknownMember', { reason: `Client '${javaClientId(client)}' not found` }, { prefix: 'Server.ClientProxy' });
-    authenticateInformationSystem(this.deps.serverConf(), client, this.connection());
+    const conf = this.deps.serverConf();
+    const local = localClient(conf, client);
+    if (!local || (local.status !== 'REGISTERED' && !this.deps.globalConf().isSecurityServerClient(client, conf.serverId))) {
+      throw new XrdError('UnknownMember', { reason: `Client '${javaClientId(client)}' not found` }, { prefix: 'Server.ClientProxy' });
+    }
+    authenticateInformationSystem(conf, client, this.connection());
     this.deps.globalConf().checkUpToDate();
   }
 

@@ -43,6 +43,13 @@ afterAll(async () => {
 
 const NEWSUB = 'LOCAL:COM:2222:NEWSUB';
 const SS2 = { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' };
+/** getRandom as `client` over plain HTTP to ss2's client proxy: the fault's code and text. */
+async function callAs(client: string): Promise<string> {
+  const { stdout } = await run('curl', ['-s', '-H', 'Content-Type: text/xml', '-d', getRandomRequest(instance, client, `as-${client}-${Date.now()}`), `${instance.consumer.httpUrl}/`], { timeout: 60_000 });
+  const text = (tag: string) => new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(stdout)?.[1]?.replaceAll('&apos;', "'") ?? '';
+  return `${text('faultcode')}: ${text('faultstring')}`;
+}
+
 const status = async (id: string) => (await api('GET', `/clients/${id}`)).json?.status as string;
 
 describe('clients through the admin API (seed 003, pr-mserv)', () => {
@@ -58,6 +65,8 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     expect(await status(NEWSUB)).toBe('REGISTRATION_IN_PROGRESS');
     // Only a SAVED client is registered (the reference's action_not_possible).
     expect((await api('PUT', `/clients/${NEWSUB}/register`)).json.error).toMatchObject({ code: 'ActionNotPossible' });
+    // Not registered yet: the client proxy does not speak for it (the reference's verifyClientStatus).
+    expect(await callAs('2222/NEWSUB')).toBe("Server.ClientProxy.UnknownMember: Client 'SUBSYSTEM:LOCAL/COM/2222/NEWSUB' not found");
 
     // The central server got it from ss1's server proxy, as the management service provider's server.
     const pki = LocalPki.open(instance.pki.dir);
@@ -66,6 +75,8 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     pki.approveManagementRequest(request!.id);
     expect(loadGlobalConf(instance.pki.globalConfDir).isSecurityServerClient(parseClientId('LOCAL/COM/2222/NEWSUB'), SS2)).toBe(true);
     await eventually(async () => ((await status(NEWSUB)) === 'REGISTERED' ? true : undefined), 30_000, 'NEWSUB registered');
+    // Registered: now its information system must show a certificate (connection type HTTPS).
+    expect(await callAs('2222/NEWSUB')).toBe('Server.ClientProxy.SslAuthenticationFailed: Client (SUBSYSTEM:LOCAL/COM/2222/NEWSUB) specifies HTTPS but did not supply TLS certificate');
   }, 120_000);
 
   it("pr-mserv: a request the central server refuses shows its error, and the client's state stays as it was", async () => {
@@ -87,6 +98,7 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     expect(['DISABLING_IN_PROGRESS', 'DISABLED']).toContain(await status(NEWSUB));
     expect(listed()).toBe(false);
     await eventually(async () => ((await status(NEWSUB)) === 'DISABLED' ? true : undefined), 30_000, 'NEWSUB disabled');
+    expect(await callAs('2222/NEWSUB')).toBe("Server.ClientProxy.UnknownMember: Client 'SUBSYSTEM:LOCAL/COM/2222/NEWSUB' not found");
     expect((await api('PUT', `/clients/${NEWSUB}/disable`)).json.error).toMatchObject({ code: 'ActionNotPossible' });
     expect((await api('PUT', `/clients/${NEWSUB}/enable`)).status).toBe(204);
     expect(listed()).toBe(true);
