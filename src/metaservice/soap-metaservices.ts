@@ -17,7 +17,7 @@ import { TEXT_XML_UTF8, escapeXml } from '../protocol/faults.ts';
 import type { ClientId } from '../protocol/identifiers.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from '../protocol/namespaces.ts';
 import { randomLetters } from '../protocol/proxy-message.ts';
-import { formatServiceId, type SoapHeader, type ServiceId } from '../protocol/soap-message.ts';
+import { javaServiceId, type SoapHeader, type ServiceId } from '../protocol/soap-message.ts';
 import { allowedServicesByDescriptionType, findService, servicesByDescriptionType, type ServerConf, type ResolvedService } from '../serverconf/server-conf.ts';
 import { canonicalize } from '../xml/c14n.ts';
 import { child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
@@ -89,7 +89,7 @@ async function getWsdl(envelope: XmlElement, provider: ClientId, ctx: Metaservic
   const service = findService(ctx.conf, provider, code, version);
   const description = service && service.description;
   if (description && description.type !== 'WSDL') throw new XrdError('ServiceType', { reason: 'Service is a REST service and does not have a WSDL' });
-  if (!service || !description?.url) throw new XrdError('UnknownService', { reason: `Could not find wsdl URL for service SERVICE:${formatServiceId(wanted)}` });
+  if (!service || !description?.url) throw new XrdError('UnknownService', { reason: `Could not find wsdl URL for service ${javaServiceId(wanted)}` });
   const fetched = await ctx.fetchDescription(description.url, service);
   if (fetched.status !== 200) throw new XrdError('InternalError', { reason: `Received HTTP error: ${fetched.status} - ${fetched.reason}` });
   const wsdl = overwriteSoapAddress(fetched.body, undefined, ctx.maxDescriptionBytes);

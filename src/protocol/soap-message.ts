@@ -215,6 +215,9 @@ export function checkRequestHeader(header: SoapHeader): void {
 export const formatServiceId = (s: ServiceId): string =>
   [formatClientId(s.provider), s.serviceCode, s.serviceVersion].filter((x) => x !== undefined).join('/');
 
+/** As the reference's ServiceId.toString() writes it into fault strings: `SERVICE:INST/CLASS/CODE/SUB/code[/version]`. */
+export const javaServiceId = (s: ServiceId): string => `SERVICE:${formatServiceId(s)}`;
+
 /** Same provider, service code and version, compared as identifiers, never as formatted text. */
 export const sameServiceId = (a: ServiceId, b: ServiceId): boolean =>
   sameClientId(a.provider, b.provider) && a.serviceCode === b.serviceCode && a.serviceVersion === b.serviceVersion;

@@ -20,7 +20,7 @@
  */
 import { XrdError } from '../platform/errors.ts';
 import { parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
-import { formatServiceId, type ServiceId } from '../protocol/soap-message.ts';
+import { javaServiceId, type ServiceId } from '../protocol/soap-message.ts';
 import { normalizeRequestPath } from './java-uri.ts';
 import { ANY_METHOD, ANY_PATH, type AccessRightConf, type LocalClient, type ServiceConf, type ServiceDescriptionConf } from './model.ts';
 
@@ -185,7 +185,7 @@ export function verifyAccess(
   inGlobalGroup: GlobalGroupMembership,
 ): { readonly refusal: XrdError } | { readonly service: ServiceConf; readonly description: ServiceDescriptionConf } {
   const refuse = (code: 'UnknownService' | 'ServiceType' | 'AccessDenied' | 'ServiceDisabled', details: Record<string, string>) => ({ refusal: new XrdError(code, details, { prefix: 'Server.ServerProxy' }) });
-  const name = formatServiceId(service);
+  const name = javaServiceId(service);
   const found = provider && findService(provider, service.serviceCode, service.serviceVersion);
   if (!provider || !found) return refuse('UnknownService', { reason: `Unknown service: ${name}` });
   const type = found.description.type;

@@ -112,7 +112,7 @@ describe('information systems at the client proxy (seed 003)', () => {
   it('a subsystem the service does not allow is refused by the provider’s server', async () => {
     const rest = await call(restPath(), { as: 'other', headers: { 'X-Road-Client': 'LOCAL/COM/3333/OTHER' } });
     expect(rest.headers['x-road-error']).toBe('Server.ServerProxy.AccessDenied');
-    expect(JSON.parse(rest.body)).toMatchObject({ type: 'Server.ServerProxy.AccessDenied', message: 'Request is not allowed: LOCAL/COM/1111/PROVIDER/rest-test' });
+    expect(JSON.parse(rest.body)).toMatchObject({ type: 'Server.ServerProxy.AccessDenied', message: 'Request is not allowed: SERVICE:LOCAL/COM/1111/PROVIDER/rest-test' });
   });
 });
 

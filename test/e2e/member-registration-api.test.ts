@@ -9,7 +9,6 @@
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import https from 'node:https';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
+import { adminApi, type AdminAnswer } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { getRandomThroughJoining } from '../support/joining.ts';
 import { freeLocalPorts } from '../support/net.ts';
@@ -28,40 +28,8 @@ const PIN = 'ss3-Token-Pin-1';
 let instance: LocalInstance;
 const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-member01-api-${process.pid}`);
 
-interface Answer {
-  status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json: any;
-  text: string;
-}
-
-/** One admin API call as ss3's administrator (its API key, loopback, self-signed API certificate). */
-function api(method: string, path: string, body?: unknown, contentType = 'application/json', key: string | null = instance.apiKeyOf(instance.joining)): Promise<Answer> {
-  const url = new URL(`${instance.joining.adminUrl}${path}`);
-  // A string is sent as it is (malformed JSON on purpose); anything else as JSON.
-  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-  return new Promise((resolvePromise, reject) => {
-    const req = https.request(
-      url,
-      {
-        method,
-        rejectUnauthorized: false,
-        headers: { ...(key ? { authorization: `X-Road-ApiKey token=${key}` } : {}), ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          resolvePromise({ status: res.statusCode ?? 0, text, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(60_000, () => req.destroy(new Error('timeout')));
-    req.end(payload);
-  });
-}
+/** One admin API call as ss3's administrator (its API key unless another is given). */
+const api = (method: string, path: string, body?: unknown, key?: string | null): Promise<AdminAnswer> => adminApi(instance, instance.joining, key)(method, path, body);
 
 beforeAll(async () => {
   instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1'] });
@@ -105,10 +73,10 @@ describe('MEMBER_01 through the admin API', () => {
     expect(auth.json.csr.subject).toContain('ss3');
     const signCert = instance.pki.issue(Buffer.from(signing.json.csr.csr, 'base64'), 'sign');
     const authCert = instance.pki.issue(Buffer.from(auth.json.csr.csr, 'base64'), 'auth');
-    const importedSign = await api('POST', '/token-certificates', signCert, 'application/octet-stream');
+    const importedSign = await api('POST', '/token-certificates', signCert);
     expect(importedSign.status, importedSign.text).toBe(201);
     expect(importedSign.json).toMatchObject({ memberId: `${inst}/COM/4444`, status: 'registered' });
-    const importedAuth = await api('POST', '/token-certificates', authCert, 'application/octet-stream');
+    const importedAuth = await api('POST', '/token-certificates', authCert);
     expect(importedAuth.status, importedAuth.text).toBe(201);
     expect(importedAuth.json.status).toBe('saved');
     const authHash: string = importedAuth.json.hash;
@@ -151,10 +119,10 @@ describe('MEMBER_01 through the admin API', () => {
   it('refuses, with the documented status and code: no key, an unknown key, the wrong role, too large, malformed', async () => {
     const observer = new ApiKeyStore(apiKeysFile(instance.joining.proxyDataDir)).create(['XROAD_SECURESERVER_OBSERVER'], 'observer').key;
     const tokenId = (await api('GET', '/tokens')).json[0].tokenId;
-    const cases: [Answer, number, string][] = [
-      [await api('GET', '/tokens', undefined, undefined, null), 401, 'ApiKeyMissing'],
-      [await api('GET', '/tokens', undefined, undefined, 'not-a-key'), 401, 'ApiKeyInvalid'],
-      [await api('PUT', `/tokens/${tokenId}/logout`, undefined, undefined, observer), 403, 'PermissionDenied'],
+    const cases: [AdminAnswer, number, string][] = [
+      [await api('GET', '/tokens', undefined, null), 401, 'ApiKeyMissing'],
+      [await api('GET', '/tokens', undefined, 'not-a-key'), 401, 'ApiKeyInvalid'],
+      [await api('PUT', `/tokens/${tokenId}/logout`, undefined, observer), 403, 'PermissionDenied'],
       [await api('PATCH', `/tokens/${tokenId}`, { name: 'x'.repeat(60 * 1024) }), 413, 'RequestTooLarge'],
       [await api('PATCH', `/tokens/${tokenId}`, '{"name": '), 400, 'InvalidRequestBody'],
       [await api('PATCH', `/tokens/${tokenId}`, { name: 'ok', extra: 1 }), 400, 'InvalidRequestBody'],
@@ -164,6 +132,6 @@ describe('MEMBER_01 through the admin API', () => {
       expect({ status: answer.status, code: answer.json?.error?.code }).toEqual({ status, code });
       expect(answer.json.status).toBe(status);
     }
-    expect((await api('GET', '/tokens', undefined, undefined, observer)).status).toBe(200);
+    expect((await api('GET', '/tokens', undefined, observer)).status).toBe(200);
   });
 });

@@ -45,18 +45,18 @@ export async function answeredOk(call: Promise<IsAnswer>): Promise<IsAnswer> {
   return answer;
 }
 
-/** The client proxy path of a REST service of LOCAL/COM/1111/PROVIDER (`service` may go on with a path). */
-export const restPath = (instance: LocalInstance, service: string): string => `/r1/${instance.pki.instance}/COM/1111/PROVIDER/${service}`;
+/** The client proxy path of a REST service of LOCAL/COM/1111/PROVIDER, or of another subsystem of 1111 (`service` may go on with a path). */
+export const restPath = (instance: LocalInstance, service: string, subsystem = 'PROVIDER'): string => `/r1/${instance.pki.instance}/COM/1111/${subsystem}/${service}`;
 
-/** An X-Road SOAP request from LOCAL/COM/2222/CLIENT to a service of LOCAL/COM/1111/PROVIDER. */
-export function soapRequest(instance: LocalInstance, service: string, id: string, body = `<prod:${service}/>`): Buffer {
+/** An X-Road SOAP request from LOCAL/COM/2222/CLIENT to a service of LOCAL/COM/1111/PROVIDER, or of another subsystem of 1111 and with a version when `to` says so. */
+export function soapRequest(instance: LocalInstance, service: string, id: string, body = `<prod:${service}/>`, to: { subsystem?: string; version?: string } = {}): Buffer {
   const inst = instance.pki.instance;
   return Buffer.from(
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
       '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:prod="http://test.x-road.fi/producer">\n' +
       '  <SOAP-ENV:Header>\n' +
       `    <xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>2222</id:memberCode><id:subsystemCode>CLIENT</id:subsystemCode></xrd:client>\n` +
-      `    <xrd:service id:objectType="SERVICE"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>1111</id:memberCode><id:subsystemCode>PROVIDER</id:subsystemCode><id:serviceCode>${service}</id:serviceCode></xrd:service>\n` +
+      `    <xrd:service id:objectType="SERVICE"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>1111</id:memberCode><id:subsystemCode>${to.subsystem ?? 'PROVIDER'}</id:subsystemCode><id:serviceCode>${service}</id:serviceCode>${to.version === undefined ? '' : `<id:serviceVersion>${to.version}</id:serviceVersion>`}</xrd:service>\n` +
       '    <xrd:userId>conformance</xrd:userId>\n' +
       `    <xrd:id>${id}</xrd:id>\n` +
       '    <xrd:protocolVersion>4.0</xrd:protocolVersion>\n' +

@@ -206,7 +206,7 @@ describe('ServerMessageProcessor.verifyAccess order and faults', () => {
   const fault = (result: ReturnType<typeof verifyAccess>) => ('refusal' in result ? { code: result.refusal.code, faultCode: result.refusal.faultCode, message: result.refusal.message } : undefined);
 
   it('verifyAccess: an unknown service (code or version) is UnknownService before anything else', () => {
-    expect(fault(verifyAccess(provider([]), { ...soap, serviceVersion: 'v2' }, SUBSYSTEM, undefined, noGroups))).toEqual({ code: 'UnknownService', faultCode: 'Server.ServerProxy.UnknownService', message: 'Unknown service: DEV/COM/1111/PROVIDER/getRandom/v2' });
+    expect(fault(verifyAccess(provider([]), { ...soap, serviceVersion: 'v2' }, SUBSYSTEM, undefined, noGroups))).toEqual({ code: 'UnknownService', faultCode: 'Server.ServerProxy.UnknownService', message: 'Unknown service: SERVICE:DEV/COM/1111/PROVIDER/getRandom/v2' });
     expect(fault(verifyAccess(undefined, soap, SUBSYSTEM, undefined, noGroups))?.code).toBe('UnknownService');
   });
 
@@ -215,15 +215,15 @@ describe('ServerMessageProcessor.verifyAccess order and faults', () => {
     expect(fault(verifyAccess(provider([]), soap, SUBSYSTEM, GET, noGroups))?.code).toBe('ServiceType');
   });
 
-  it('verifyAccess: without a matching right the call is AccessDenied ("Request is not allowed: …"), before the disabled check', () => {
-    expect(fault(verifyAccess(provider([]), rest('quiet'), SUBSYSTEM, GET, noGroups))).toEqual({ code: 'AccessDenied', faultCode: 'Server.ServerProxy.AccessDenied', message: 'Request is not allowed: DEV/COM/1111/PROVIDER/quiet' });
+  it('verifyAccess: without a matching right the call is AccessDenied ("Request is not allowed: SERVICE:…", the ServiceId as its toString writes it), before the disabled check', () => {
+    expect(fault(verifyAccess(provider([]), rest('quiet'), SUBSYSTEM, GET, noGroups))).toEqual({ code: 'AccessDenied', faultCode: 'Server.ServerProxy.AccessDenied', message: 'Request is not allowed: SERVICE:DEV/COM/1111/PROVIDER/quiet' });
   });
 
   it('verifyAccess: an allowed call to a disabled description is ServiceDisabled with its notice or the reference\'s default', () => {
     const rights = [right('DEV/COM/2222/NEWSUB', 'quiet')];
-    expect(fault(verifyAccess(provider(rights), rest('quiet'), SUBSYSTEM, GET, noGroups))?.message).toBe("Service DEV/COM/1111/PROVIDER/quiet is disabled: Service 'DEV/COM/1111/PROVIDER/quiet' is disabled");
+    expect(fault(verifyAccess(provider(rights), rest('quiet'), SUBSYSTEM, GET, noGroups))?.message).toBe("Service SERVICE:DEV/COM/1111/PROVIDER/quiet is disabled: Service 'SERVICE:DEV/COM/1111/PROVIDER/quiet' is disabled");
     const withNotice = provider(rights, { serviceDescriptions: [description(3, 'REST', [['quiet']], true, 'Out of order')] });
-    expect(fault(verifyAccess(withNotice, rest('quiet'), SUBSYSTEM, GET, noGroups))?.message).toBe('Service DEV/COM/1111/PROVIDER/quiet is disabled: Out of order');
+    expect(fault(verifyAccess(withNotice, rest('quiet'), SUBSYSTEM, GET, noGroups))?.message).toBe('Service SERVICE:DEV/COM/1111/PROVIDER/quiet is disabled: Out of order');
   });
 
   it('verifyAccess: an allowed call to an enabled service goes on with the service and its description', () => {
