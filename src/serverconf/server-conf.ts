@@ -14,13 +14,11 @@ export * from './model.ts';
 
 /**
  * A service as the proxy and the metaservices see it: its settings with what it takes from its
- * description (the protocol, the description's type and URL, whether it is disabled).
+ * description (the protocol, the description's type and URL).
  */
 export interface ResolvedService extends ServiceConf {
   readonly type: 'SOAP' | 'REST';
   readonly description: { readonly type: DescriptionType; readonly url?: string };
-  /** Set when the description is disabled: what callers are told (ServiceDisabled). */
-  readonly disabledNotice?: string;
 }
 
 function resolve(d: ServiceDescriptionConf, s: ServiceConf): ResolvedService {
@@ -28,7 +26,6 @@ function resolve(d: ServiceDescriptionConf, s: ServiceConf): ResolvedService {
     ...s,
     type: d.type === 'WSDL' ? 'SOAP' : 'REST',
     description: d.url === '' ? { type: d.type } : { type: d.type, url: d.url },
-    ...(d.disabled ? { disabledNotice: d.disabledNotice ?? '' } : {}),
   };
 }
 
