@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { XrdError } from '../platform/errors.ts';
 import { restrictDatabaseFiles } from '../platform/files.ts';
+import { applySchema } from '../platform/sqlite-schema.ts';
 import { memoryBody, type Body } from '../platform/spool.ts';
 import { fileSource, ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
 import { asicChunks, writeAsic, type AsicToWrite } from '../signature/asic.ts';
@@ -177,17 +178,7 @@ export function openDatabase(file: string, options: { create: boolean; durabilit
     // A reader (xrd asic export) and the proxy's writer may meet on the lock: wait, don't fail.
     db.pragma('busy_timeout = 5000');
     if (options.autoCheckpointPages !== undefined) db.pragma(`wal_autocheckpoint = ${options.autoCheckpointPages}`);
-    const version = () => db!.pragma('user_version', { simple: true }) as number;
-    if (version() > SCHEMA_VERSION) throw new Error(`schema version ${version()} is newer than this program's ${SCHEMA_VERSION}`);
-    if (version() < SCHEMA_VERSION) {
-      // Immediate: of two programs opening an old file at once, the second sees it migrated.
-      db.transaction(() => {
-        const from = version();
-        if (from === 0) db!.exec(SCHEMA);
-        else for (const step of MIGRATIONS.slice(from - 1)) db!.exec(step);
-        db!.pragma(`user_version = ${SCHEMA_VERSION}`);
-      }).immediate();
-    }
+    applySchema(db, { version: SCHEMA_VERSION, schema: SCHEMA, migrations: MIGRATIONS });
     return db;
   } catch (err) {
     db?.close();

@@ -21,6 +21,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
 import { restrictDatabaseFiles } from '../platform/files.ts';
+import { applySchema } from '../platform/sqlite-schema.ts';
 import { formatClientId, formatSecurityServerId, parseClientId, parseSecurityServerId } from '../protocol/identifiers.ts';
 import type { ClientStatus, ConnectionType, DescriptionType, LocalClient, ServerConf } from './model.ts';
 import { MAX_SERVERCONF_JSON_BYTES, parseServerConfJson } from './serverconf-json.ts';
@@ -204,16 +205,7 @@ export class SqliteServerConfStore implements ServerConfStore {
       db.pragma('foreign_keys = ON');
       // The admin API, the CLI and the proxy meet on the lock: wait, don't fail.
       db.pragma('busy_timeout = 5000');
-      const version = () => db!.pragma('user_version', { simple: true }) as number;
-      if (version() > SCHEMA_VERSION) throw new Error(`schema version ${version()} is newer than this program's ${SCHEMA_VERSION}`);
-      if (version() < SCHEMA_VERSION) {
-        db.transaction(() => {
-          const from = version();
-          if (from === 0) db!.exec(SCHEMA);
-          else for (const step of MIGRATIONS.slice(from - 1)) db!.exec(step);
-          db!.pragma(`user_version = ${SCHEMA_VERSION}`);
-        }).immediate();
-      }
+      applySchema(db, { version: SCHEMA_VERSION, schema: SCHEMA, migrations: MIGRATIONS });
       return new SqliteServerConfStore(db);
     } catch (err) {
       db?.close();
