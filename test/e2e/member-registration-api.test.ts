@@ -26,6 +26,8 @@ const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 const PIN = 'ss3-Token-Pin-1';
 
 let instance: LocalInstance;
+/** ss3's authentication certificate once MEMBER_01 has registered it. */
+let registeredAuth: { hash: string; der: Buffer } | undefined;
 const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-member01-api-${process.pid}`);
 
 /** One admin API call as ss3's administrator (its API key unless another is given). */
@@ -80,6 +82,7 @@ describe('MEMBER_01 through the admin API', () => {
     expect(importedAuth.status, importedAuth.text).toBe(201);
     expect(importedAuth.json.status).toBe('saved');
     const authHash: string = importedAuth.json.hash;
+    registeredAuth = { hash: authHash, der: Buffer.from(importedAuth.json.cert, 'base64') };
 
     // 4. Registration request to the central server's management service.
     const registered = await api('PUT', `/token-certificates/${authHash}/register`, { address: instance.joining.address });
@@ -134,4 +137,14 @@ describe('MEMBER_01 through the admin API', () => {
     }
     expect((await api('GET', '/tokens', undefined, observer)).status).toBe(200);
   });
+
+  it('pr-mserv authCertDeletion: the auth certificate unregistered through ss3\'s own client proxy; the next global configuration no longer lists it, and it is deletion in progress', async () => {
+    const auth = registeredAuth!;
+    const unregistered = await api('PUT', `/token-certificates/${auth.hash}/unregister`);
+    expect(unregistered.status, unregistered.text).toBe(200);
+    expect(unregistered.json).toMatchObject({ cert: { hash: auth.hash, status: 'deletion in progress' } });
+    const server = loadGlobalConf(instance.pki.globalConfDir).securityServer({ instance: instance.pki.instance, memberClass: 'COM', memberCode: '4444', serverCode: 'ss3' });
+    expect(server?.authCertHashes ?? []).toHaveLength(0);
+    expect(loadGlobalConf(instance.pki.globalConfDir).serverIdForAuthCert(auth.der)).toBeUndefined();
+  }, 60_000);
 });
