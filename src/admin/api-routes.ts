@@ -182,7 +182,7 @@ export const ROUTES: readonly RouteDef[] = [
     roles: [REGISTRATION_OFFICER],
     body: object(
       {
-        client: object({ member_class: string({ maxLength: 255 }), member_code: string({ maxLength: 255 }), subsystem_code: string({ maxLength: 255 }), subsystem_name: string({ maxLength: 255 }), connection_type: CONNECTION_TYPE }, ['member_class', 'member_code']),
+        client: object({ member_class: string({ maxLength: 255 }), member_code: string({ maxLength: 255 }), subsystem_code: string({ maxLength: 255 }), connection_type: CONNECTION_TYPE }, ['member_class', 'member_code']),
         ignore_warnings: { type: 'boolean' },
       },
       ['client'],

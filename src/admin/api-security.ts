@@ -162,8 +162,8 @@ export function addressFilter(allowed: readonly string[]): (address: string | un
   return (address) => address !== undefined && (isIPv4(address) ? list.check(address, 'ipv4') : isIPv6(address) && list.check(address, 'ipv6'));
 }
 
-/** The error body for an XrdError; what every refusal of this layer and every route failure sends. */
 /**
+ * The error body for an XrdError; what every refusal of this layer and every route failure sends.
  * Our code and message, with the reference's own code beside them where the check is one of its
  * admin service's (`reference_code`, e.g. service_already_exists) and its warnings when the
  * refusal is warnings_detected, so clients written for the reference find what they look for.

@@ -37,6 +37,8 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimit ?? API_BODY_LIMIT_BYTES,
+    // Service and endpoint ids name a client, a code and a path pattern of up to 255 characters each.
+    maxParamLength: 2048,
     requestTimeout,
     keepAliveTimeout,
     ...(options.https ? { https: { ...options.https, ...timeouts } } : { http: timeouts }),

@@ -10,7 +10,7 @@
  * recorded there with who made it: `as(actor)` gives the API a view acting for one API key; the
  * CLI acts as the operating-system user that runs it.
  */
-import { X509Certificate, createHash, randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -19,11 +19,11 @@ import { backupSigningKeyFile, createBackup, listBackups, type BackupInfo } from
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { MANAGEMENT_REQUESTS, buildAuthCertRegRequest, buildManagementRequest, sendManagementRequest, type ManagementRequestBody, type ManagementRequestSigner, type MemberSigning } from '../protocol/management-request.ts';
-import { addClient as addClientTo, checkOwnerChange, deleteClient as deleteClientFrom, disableClient as disableClientIn, enableClient as enableClientIn, registerClient as registerClientIn, setClientStatus as setClientStatusIn, unregisterClient as unregisterClientIn, updateClientStatuses } from '../serverconf/changes.ts';
-import { formatClientId, formatSecurityServerId, identifierPartProblem, parseClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
-import { CONNECTION_TYPES, type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
+import { addClient as addClientTo, addTlsCertificate as addTlsCertificateTo, checkOwnerChange, deleteTlsCertificate as deleteTlsCertificateFrom, ownerOf, setConnectionType as changeConnectionType, tlsCertificateHash, deleteClient as deleteClientFrom, disableClient as disableClientIn, enableClient as enableClientIn, registerClient as registerClientIn, unregisterClient as unregisterClientIn, updateClientStatuses } from '../serverconf/changes.ts';
+import { formatClientId, formatSecurityServerId, identifierPartProblem, sameClientId, type ClientId } from '../protocol/identifiers.ts';
+import { type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
-import { DOCUMENT_READER, ServicesAdmin, type DescriptionReader } from './services-admin.ts';
+import { ServicesAdmin, documentReader, parseApiClientId, type DescriptionReader } from './services-admin.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
@@ -126,7 +126,7 @@ export class ServerAdmin {
   get services(): ServicesAdmin {
     return new ServicesAdmin(
       { read: () => this.serverConf(), change: (action, detail, change) => this.changeInitialized(action, detail, change), globalConf: () => this.globalConfOrUndefined() },
-      this.options.descriptionReader ?? DOCUMENT_READER,
+      this.options.descriptionReader ?? documentReader(() => this.internalTls()),
     );
   }
 
@@ -429,7 +429,7 @@ export class ServerAdmin {
     const client = this.localClient(conf, id);
     checkOwnerChange(conf, client.id);
     const sent = await this.sendClientProxyRequest({ type: 'ownerChange', server: conf.serverId, client: client.id }, client.id);
-    this.store().change(this.actor, 'OWNER_CHANGE_REQUEST', { clientId: formatClientId(client.id), requestId: sent.requestId }, (c) => c!);
+    this.store().audit(this.actor, 'OWNER_CHANGE_REQUEST', { clientId: formatClientId(client.id), requestId: sent.requestId });
     return sent;
   }
 
@@ -453,7 +453,7 @@ export class ServerAdmin {
   serverAddress(): { current_address: { address: string | null }; requested_change?: { address: string } } {
     const conf = this.serverConf();
     const current = this.requireGlobalConf().securityServer(conf.serverId)?.address ?? null;
-    const requested = this.store().auditLog({ limit: 200 }).find((e) => e.action === 'ADDRESS_CHANGE_REQUEST');
+    const [requested] = this.store().auditLog({ limit: 1, action: 'ADDRESS_CHANGE_REQUEST' });
     const pending = typeof requested?.detail.address === 'string' && requested.detail.address !== current ? requested.detail.address : undefined;
     return { current_address: { address: current }, ...(pending ? { requested_change: { address: pending } } : {}) };
   }
@@ -464,7 +464,7 @@ export class ServerAdmin {
     const conf = this.serverConf();
     if (this.requireGlobalConf().securityServer(conf.serverId)?.address === address) throw new XrdError('SameAddressChangeRequest', { address, referenceCode: 'same_address_change_request' });
     const sent = await this.sendClientProxyRequest({ type: 'addressChange', server: conf.serverId, address }, ownerOf(conf));
-    this.changeInitialized('ADDRESS_CHANGE_REQUEST', { address, requestId: sent.requestId }, (c) => c);
+    this.store().audit(this.actor, 'ADDRESS_CHANGE_REQUEST', { address, requestId: sent.requestId });
     return sent;
   }
 
@@ -479,7 +479,7 @@ export class ServerAdmin {
     const conf = this.serverConf();
     const body = enable ? { type: 'maintenanceModeEnable' as const, server: conf.serverId, ...(message ? { message } : {}) } : { type: 'maintenanceModeDisable' as const, server: conf.serverId };
     const sent = await this.sendClientProxyRequest(body, ownerOf(conf));
-    this.changeInitialized(enable ? 'ENABLE_MAINTENANCE_MODE' : 'DISABLE_MAINTENANCE_MODE', { message, requestId: sent.requestId }, (c) => c);
+    this.store().audit(this.actor, enable ? 'ENABLE_MAINTENANCE_MODE' : 'DISABLE_MAINTENANCE_MODE', { message, requestId: sent.requestId });
     return sent;
   }
 
@@ -490,10 +490,10 @@ export class ServerAdmin {
   private async clientRequest(id: string, type: 'clientReg' | 'clientDeletion' | 'clientDisable' | 'clientEnable', action: string, transition: (conf: ServerConf, id: ClientId) => ServerConf): Promise<{ requestId: string }> {
     const conf = this.serverConf();
     const client = this.localClient(conf, id);
-    const next = transition(conf, client.id);
+    transition(conf, client.id);
     const sent = await this.sendClientProxyRequest({ type, server: conf.serverId, client: client.id }, client.id);
-    const status = next.clients.find((c) => sameClientId(c.id, client.id))!.status;
-    this.changeInitialized(action, { clientId: formatClientId(client.id), requestId: sent.requestId, status }, (c) => setClientStatusIn(c, client.id, status));
+    // Checked again: the state may have moved while the request was on its way.
+    this.changeInitialized(action, { clientId: formatClientId(client.id), requestId: sent.requestId }, (c) => transition(c, client.id));
     return sent;
   }
 
@@ -511,11 +511,17 @@ export class ServerAdmin {
     const member = signedBy === 'client' ? { instance: client.instance, memberClass: client.memberClass, memberCode: client.memberCode } : ownerOf(this.serverConf());
     const signing = signedBy === 'none' ? undefined : await this.memberSigning(member);
     const request = await buildManagementRequest(body, { managementService }, signing);
-    const internal = ensureInternalTls(join(this.options.proxyDataDir, 'internal-tls'));
-    const tls = { serverCert: Buffer.from(new X509Certificate(internal.certPem).raw), clientTls: { cert: internal.certPem, key: internal.keyPem } };
+    const internal = this.internalTls();
+    const tls = { serverCert: Buffer.from(new X509Certificate(internal.cert).raw), clientTls: internal };
     const { requestId } = await sendManagementRequest(this.options.clientProxyUrl ?? DEFAULT_CLIENT_PROXY_URL, request, tls);
     this.options.logger.info({ type: body.type, requestId, clientId: formatClientId(client) }, 'management request sent');
     return { requestId };
+  }
+
+  /** This server's internal TLS certificate and key (PEM), the proxy's, made on first use. */
+  private internalTls(): { cert: string; key: string } {
+    const { certPem, keyPem } = ensureInternalTls(join(this.options.proxyDataDir, 'internal-tls'));
+    return { cert: certPem, key: keyPem };
   }
 
   /** A member's signing key with its certificate and a good OCSP response, from the signer. */
@@ -588,10 +594,9 @@ export class ServerAdmin {
     return this.clientView(conf, this.localClient(conf, id));
   }
 
-  /** @throws ClientNotFound, InvalidRequest (unknown connection type) */
+  /** @throws ClientNotFound, InvalidConnectionType */
   setConnectionType(id: string, connectionType: string): ClientView {
-    if (!CONNECTION_TYPES.includes(connectionType as ConnectionType)) throw new XrdError('InvalidRequest', { reason: `connection_type must be one of ${CONNECTION_TYPES.join(', ')}` });
-    return this.updateClient(id, 'SET_CONNECTION_TYPE', { connectionType }, (c) => ({ ...c, connectionType: connectionType as ConnectionType }));
+    return this.updateClient(id, 'SET_CONNECTION_TYPE', { connectionType }, (conf, clientId) => changeConnectionType(conf, clientId, connectionType));
   }
 
   tlsCertificates(id: string): TlsCertificateView[] {
@@ -606,21 +611,13 @@ export class ServerAdmin {
     } catch (err) {
       throw new XrdError('IncorrectCertificate', { reason: `not a PEM or DER certificate: ${(err as Error).message}` }, { cause: err });
     }
-    const view = tlsView(der);
-    this.updateClient(id, 'ADD_CLIENT_INTERNAL_CERT', { hash: view.hash }, (c) => {
-      if (c.isCerts.some((d) => d.equals(der))) throw new XrdError('TlsCertificateExists', { hash: view.hash });
-      return { ...c, isCerts: [...c.isCerts, der] };
-    });
-    return view;
+    this.updateClient(id, 'ADD_CLIENT_INTERNAL_CERT', { hash: tlsCertificateHash(der) }, (conf, clientId) => addTlsCertificateTo(conf, clientId, der));
+    return tlsView(der);
   }
 
   /** @throws ClientNotFound, TlsCertificateNotFound */
   deleteTlsCertificate(id: string, hash: string): void {
-    this.updateClient(id, 'DELETE_CLIENT_INTERNAL_CERT', { hash }, (c) => {
-      const kept = c.isCerts.filter((d) => tlsView(d).hash !== hash.toUpperCase());
-      if (kept.length === c.isCerts.length) throw new XrdError('TlsCertificateNotFound', { hash });
-      return { ...c, isCerts: kept };
-    });
+    this.updateClient(id, 'DELETE_CLIENT_INTERNAL_CERT', { hash }, (conf, clientId) => deleteTlsCertificateFrom(conf, clientId, hash));
   }
 
   private clientView(conf: ServerConf, c: LocalClient): ClientView {
@@ -630,25 +627,15 @@ export class ServerAdmin {
     return { id, connectionType: c.connectionType, registered, status: c.status, tlsCertificates: c.isCerts.map(tlsView) };
   }
 
-  private updateClient(id: string, action: string, detail: Record<string, unknown>, change: (c: LocalClient) => LocalClient): ClientView {
-    let result!: { conf: ServerConf; client: LocalClient };
-    this.changeInitialized(action, { clientId: id, ...detail }, (conf) => {
-      const target = this.localClient(conf, id);
-      const client = change(target);
-      result = { conf: { ...conf, clients: conf.clients.map((c) => (c === target ? client : c)) }, client };
-      return result.conf;
-    });
-    return this.clientView(result.conf, result.client);
+  private updateClient(id: string, action: string, detail: Record<string, unknown>, change: (conf: ServerConf, clientId: ClientId) => ServerConf): ClientView {
+    const clientId = parseApiClientId(id);
+    const conf = this.changeInitialized(action, { clientId: formatClientId(clientId), ...detail }, (c) => change(c, clientId));
+    return this.clientView(conf, this.localClient(conf, id));
   }
 
   /** Client ids in URLs use the reference's `INSTANCE:CLASS:CODE[:SUBSYSTEM]`; slashes work too. */
   private localClient(conf: ServerConf, id: string): LocalClient {
-    let wanted: ClientId;
-    try {
-      wanted = parseClientId(id.replaceAll(':', '/'));
-    } catch (err) {
-      throw new XrdError('InvalidIdentifier', { value: id, reason: (err as Error).message }, { cause: err });
-    }
+    const wanted = parseApiClientId(id);
     const found = conf.clients.find((c) => sameClientId(c.id, wanted));
     if (!found) throw new XrdError('ClientNotFound', { clientId: formatClientId(wanted) });
     return found;
@@ -678,11 +665,6 @@ export class ServerAdmin {
     const conf = this.serverConfOrUndefined();
     if (!conf) throw new XrdError('ServerNotInitialized', {});
     return conf;
-  }
-
-  /** Who changed what, newest first (the reference's audit log of configuration changes). */
-  auditLog(limit?: number) {
-    return this.store().auditLog({ limit });
   }
 
   private store(): ServerConfStore {
@@ -728,14 +710,9 @@ export class ServerAdmin {
   }
 }
 
-function ownerOf(conf: ServerConf): ClientId {
-  const { instance, memberClass, memberCode } = conf.serverId;
-  return { instance, memberClass, memberCode };
-}
-
 function tlsView(der: Buffer): TlsCertificateView {
   const x509 = new X509Certificate(der);
-  return { hash: createHash('sha256').update(der).digest('hex').toUpperCase(), subject: x509.subject.replaceAll('\n', ', '), issuer: x509.issuer.replaceAll('\n', ', '), notAfter: new Date(x509.validTo).toISOString() };
+  return { hash: tlsCertificateHash(der), subject: x509.subject.replaceAll('\n', ', '), issuer: x509.issuer.replaceAll('\n', ', '), notAfter: new Date(x509.validTo).toISOString() };
 }
 
 /** The authentication key signs the request as it signs TLS handshakes: SHA-512 with its key type. */

@@ -28,14 +28,19 @@ export interface DescriptionReader {
   openApi(url: string): Promise<{ readonly baseUrl: string; readonly operations: readonly changes.ParsedOperation[]; readonly warnings: readonly string[] }>;
 }
 
-/** The documents at their URLs, fetched and read as the reference reads them (service-descriptions.ts). */
-export const DOCUMENT_READER: DescriptionReader = {
-  wsdl: async (url) => parseWsdl(await fetchDescription(url, 'WSDL')),
-  openApi: async (url) => {
-    const d = parseOpenApi(await fetchDescription(url, 'OPENAPI3'), url);
-    return { baseUrl: d.baseUrl, operations: d.endpoints, warnings: d.warnings };
-  },
-};
+/**
+ * The documents at their URLs, fetched and read as the reference reads them (service-descriptions.ts),
+ * presenting the server's internal TLS key to a server that asks for a client certificate.
+ */
+export function documentReader(internalTls: () => { readonly cert: string; readonly key: string }): DescriptionReader {
+  return {
+    wsdl: async (url) => parseWsdl(await fetchDescription(url, 'WSDL', internalTls())),
+    openApi: async (url) => {
+      const d = parseOpenApi(await fetchDescription(url, 'OPENAPI3', internalTls()), url);
+      return { baseUrl: d.baseUrl, operations: d.endpoints, warnings: d.warnings };
+    },
+  };
+}
 
 /** The store, the actor and global configuration, as ServerAdmin holds them. */
 export interface ConfigurationAccess {
@@ -134,6 +139,7 @@ export class ServicesAdmin {
   async addServiceDescription(clientId: string, r: AddDescriptionRequest): Promise<ServiceDescriptionView> {
     const id = parseApiClientId(clientId);
     if (r.type !== 'WSDL' && !r.restServiceCode) throw new XrdError('MissingParameter', { parameter: 'rest_service_code', referenceCode: 'missing_parameter' });
+    changes.checkDescriptionUrl(this.conf.read(), id, r.type, r.url);
     const added = await this.read(r.type, r.url, r.restServiceCode, r.ignoreWarnings);
     const conf = this.conf.change('ADD_SERVICE_DESCRIPTION', { clientId: formatClientId(id), type: r.type, url: r.url, serviceCode: r.restServiceCode }, (c) => changes.addServiceDescription(c, id, added));
     const client = this.client(conf, clientId);
@@ -153,8 +159,10 @@ export class ServicesAdmin {
 
   async updateServiceDescription(id: string, r: UpdateDescriptionRequest): Promise<ServiceDescriptionView> {
     const number = parseNumber(id);
-    const { description } = this.description(this.conf.read(), id);
+    const { client, description } = this.description(this.conf.read(), id);
     if (description.type !== r.type) throw new XrdError('WrongServiceDescriptionType', { type: r.type, referenceCode: 'wrong_servicedescription_type' });
+    if (r.type === 'REST' && description.url === r.url && !r.newRestServiceCode) return descriptionView(client, description);
+    changes.checkDescriptionUrl(this.conf.read(), client.id, r.type, r.url, number);
     const detail = { id: number, url: r.url, type: r.type, newServiceCode: r.newRestServiceCode };
     let conf: ServerConf;
     if (r.type === 'WSDL') {

@@ -59,6 +59,8 @@ export async function serverCommand(group: string, command: string | undefined, 
     return rest[i]!;
   };
   try {
+    // Client states follow global configuration also where no admin API runs to do it.
+    if (group === 'client') await admin.syncWithGlobalConf().catch(() => undefined);
     switch (`${group} ${command ?? ''}`) {
       case 'server init': {
         const [memberClass, memberCode, ...extra] = need('owner').split('/');

@@ -20,7 +20,8 @@ import { ApiKeyStore, ROLES, apiKeysFile } from '../admin/api-keys.ts';
 import { MANAGEMENT_REQUESTS } from '../protocol/management-request.ts';
 import { formatClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
 import type { LocalClient, ServerConf } from '../serverconf/model.ts';
-import { clientWithServices, nextDescriptionId, type ServiceSpec } from '../serverconf/serverconf-json.ts';
+import { nextServiceDescriptionId } from '../serverconf/changes.ts';
+import { clientWithServices, type ServiceSpec } from '../serverconf/serverconf-json.ts';
 import { changeServerConfIn } from '../serverconf/store.ts';
 import { SignerClient, waitForOcspResponses } from '../signer/signer-client.ts';
 import { defaultAdminSocket, defaultProxySocket } from '../signer/socket-paths.ts';
@@ -379,7 +380,7 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
   const withOwner = (server: 'provider' | 'consumer', clients: LocalClient[]) =>
     clients.some((c) => sameClientId(c.id, client(layout[server].owner))) ? clients : [...clients, clientWithServices({ id: client(layout[server].owner) })];
   const providerClients: LocalClient[] = [served];
-  for (const c of others) providerClients.push(clientWithServices({ id: client(c), connectionType: 'HTTP' }, managementServices(instance, client(c)), nextDescriptionId(providerClients)));
+  for (const c of others) providerClients.push(clientWithServices({ id: client(c), connectionType: 'HTTP' }, managementServices(instance, client(c)), nextServiceDescriptionId({ clients: providerClients })));
   const consumerClients = layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) }));
   const write = (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });

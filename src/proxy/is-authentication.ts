@@ -42,6 +42,10 @@ export function authenticateInformationSystem(conf: ServerConf, client: ClientId
       if (!local.isCerts.some((der) => createHash('sha256').update(der).digest().equals(presented))) {
         throw failed(`Client (${name}) TLS certificate does not match any IS certificates`);
       }
+      return;
     }
+    default:
+      // The store refuses any other value; should one get here, it authenticates nobody.
+      throw failed(`Client (${name}) has an unknown connection type`);
   }
 }

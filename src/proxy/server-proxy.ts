@@ -37,7 +37,7 @@ import { checkRequestHeader, checkSoapAction, parseSoapHeader, withRequestHash, 
 import { readSoapPackage, soapPackagePieces, type SoapPackage } from '../protocol/soap-package.ts';
 import type { InternalTls } from '../serverconf/internal-tls.ts';
 import { verifyAccess, type RestCall } from '../serverconf/access.ts';
-import { findService, inGlobalGroup, localClient, serviceUrl, type ServerConf, type ResolvedService } from '../serverconf/server-conf.ts';
+import { inGlobalGroup, localClient, resolveService, serviceUrl, type ServerConf, type ResolvedService } from '../serverconf/server-conf.ts';
 import { ExchangeBodies, sendAnswer, type MessageSettings } from './exchange.ts';
 import type { MemberSigning } from './member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from './message-recorder.ts';
@@ -377,7 +377,7 @@ class ServerExchange {
     const shared = this.deps.globalConf().shared;
     const verdict = verifyAccess(localClient(conf, service.provider), service, client, rest, (caller, instance, code) => inGlobalGroup(shared, `${instance}/${code}`, caller));
     if ('refusal' in verdict) throw verdict.refusal;
-    return findService(conf, service.provider, service.serviceCode, service.serviceVersion)!;
+    return resolveService(verdict.description, verdict.service);
   }
 
   /** Calls the provider's information system; HTTPS as the reference's CustomSSLSocketFactory. @throws ServiceFailed.… */

@@ -63,7 +63,7 @@ export function parseAccessSubject(subject: string): AccessSubjectRef {
 }
 
 /** The reference's subjectMatches: identity, global group or local group of the provider, each exact. */
-export function subjectMatches(provider: LocalClient, subject: string, caller: ClientId, inGlobalGroup: GlobalGroupMembership): boolean {
+function subjectMatches(provider: LocalClient, subject: string, caller: ClientId, inGlobalGroup: GlobalGroupMembership): boolean {
   const ref = parseAccessSubject(subject);
   switch (ref.kind) {
     case 'client':

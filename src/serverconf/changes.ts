@@ -24,10 +24,10 @@ import {
 } from './model.ts';
 
 /** What a new description is disabled with until an administrator enables it (the reference's DEFAULT_DISABLED_NOTICE). */
-export const DEFAULT_DISABLED_NOTICE = 'Out of order';
+const DEFAULT_DISABLED_NOTICE = 'Out of order';
 
 /** The HTTP methods a REST endpoint may name (the reference's Endpoint.method enum), `*` for all. */
-export const ENDPOINT_METHODS: readonly string[] = [ANY_METHOD, 'GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE'];
+const ENDPOINT_METHODS: readonly string[] = [ANY_METHOD, 'GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE'];
 
 /** One service a WSDL describes, as the WSDL parser reads it (the reference's WsdlParser.ServiceInfo). */
 export interface ParsedWsdlService {
@@ -105,6 +105,8 @@ export function addClient(conf: ServerConf, id: ClientId, options: { connectionT
     const problem = part === undefined ? undefined : identifierPartProblem(part);
     if (problem) throw new XrdError('InvalidIdentifier', { value: formatClientId(id), reason: `${name} ${problem}` });
   }
+  const connectionType = options.connectionType ?? DEFAULT_CONNECTION_TYPE;
+  if (!CONNECTION_TYPES.includes(connectionType)) refuse('InvalidConnectionType', 'invalid_connection_type', { connectionType, allowed: CONNECTION_TYPES.join(', ') });
   if (conf.clients.some((c) => sameClientId(c.id, id))) refuse('ClientAlreadyExists', 'client_already_exists', { clientId: formatClientId(id) });
   if (id.subsystem === undefined) {
     // A server holds its owner and at most one other member.
@@ -114,7 +116,7 @@ export function addClient(conf: ServerConf, id: ClientId, options: { connectionT
   const client: LocalClient = {
     id,
     status: options.registered ? 'REGISTERED' : 'SAVED',
-    connectionType: options.connectionType ?? DEFAULT_CONNECTION_TYPE,
+    connectionType,
     isCerts: [],
     serviceDescriptions: [],
     endpoints: [],
@@ -279,7 +281,7 @@ export function fullServiceCode(service: { readonly code: string; readonly versi
 const HOST = /^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$/;
 
 /** An http or https URL whose host is a name or an IPv4 address (the reference's FormatUtils.isValidUrl). */
-export function isValidServiceUrl(url: string): boolean {
+function isValidServiceUrl(url: string): boolean {
   if (!url.startsWith('http://') && !url.startsWith('https://')) return false;
   try {
     return HOST.test(new URL(url).hostname);
@@ -292,8 +294,19 @@ function checkUrl(url: string): void {
   if (!isValidServiceUrl(url)) refuse('MalformedUrl', 'malformed_url', { url });
 }
 
+/**
+ * What the reference checks before it fetches a document (processWsdl: validateUrl, then
+ * checkForExistingWsdl): a malformed URL, and for a WSDL one the client already has. The same
+ * checks run again inside the change.
+ * @throws ClientNotFound, MalformedUrl, WsdlExists
+ */
+export function checkDescriptionUrl(conf: ServerConf, clientId: ClientId, type: ServiceDescriptionConf['type'], url: string, replacing?: number): void {
+  checkUrl(url);
+  if (type === 'WSDL') checkWsdlUrlFree(findClient(conf, clientId), url, replacing);
+}
+
 /** The id the next added description gets: one more than the largest on the server. */
-export function nextServiceDescriptionId(conf: ServerConf): number {
+export function nextServiceDescriptionId(conf: Pick<ServerConf, 'clients'>): number {
   return Math.max(0, ...conf.clients.flatMap((c) => c.serviceDescriptions.map((d) => d.id))) + 1;
 }
 
@@ -462,13 +475,15 @@ export function wsdlRefreshChanges(conf: ServerConf, id: number, parsed: readonl
  */
 export function refreshWsdlDescription(conf: ServerConf, id: number, parsed: readonly ParsedWsdlService[], now = new Date(), url?: string): ServerConf {
   const { client, description, services, removed } = wsdlRefresh(conf, id, parsed, url ?? findDescription(conf, id).description.url);
-  const newCodes = new Set(services.map((s) => s.code));
-  const removedCodes = new Set(removed.map((s) => s.code));
+  // A code that stays here or in another description of the client keeps its endpoints and rights
+  // (the guard the reference's delete has; its refresh lacks it and strips the other description's).
+  const kept = new Set([...services, ...otherServices(client, id)].map((s) => s.code));
+  const gone = new Set(removed.map((s) => s.code).filter((code) => !kept.has(code)));
   const refreshed: ServiceDescriptionConf = { ...description, url: url ?? description.url, refreshedAt: now.toISOString(), services };
   return replaceClient(conf, {
     ...withDescription(client, refreshed),
-    accessRights: client.accessRights.filter((r) => !(removedCodes.has(r.serviceCode) && !newCodes.has(r.serviceCode))),
-    endpoints: withBaseEndpoints(client.endpoints.filter((e) => !removedCodes.has(e.serviceCode)), services),
+    accessRights: client.accessRights.filter((r) => !gone.has(r.serviceCode)),
+    endpoints: withBaseEndpoints(client.endpoints.filter((e) => !gone.has(e.serviceCode)), services),
   });
 }
 

@@ -21,7 +21,8 @@ export interface ResolvedService extends ServiceConf {
   readonly description: { readonly type: DescriptionType; readonly url?: string };
 }
 
-function resolve(d: ServiceDescriptionConf, s: ServiceConf): ResolvedService {
+/** A service with what it takes from its description. */
+export function resolveService(d: ServiceDescriptionConf, s: ServiceConf): ResolvedService {
   return {
     ...s,
     type: d.type === 'WSDL' ? 'SOAP' : 'REST',
@@ -31,7 +32,7 @@ function resolve(d: ServiceDescriptionConf, s: ServiceConf): ResolvedService {
 
 /** Every service of a client, from all its descriptions. */
 export function servicesOf(client: LocalClient): ResolvedService[] {
-  return client.serviceDescriptions.flatMap((d) => d.services.map((s) => resolve(d, s)));
+  return client.serviceDescriptions.flatMap((d) => d.services.map((s) => resolveService(d, s)));
 }
 
 /**
@@ -42,11 +43,8 @@ export function configuredTsas(conf: ServerConf, global: { readonly own: { reado
   return conf.timestampingServices.flatMap((t) => global.own.approvedTsas.filter((a) => a.url === t.url).map((a) => ({ url: a.url, cert: a.cert })));
 }
 
-/** Compared part by part: a member code holding '/' never reads as a subsystem. */
-export const sameClient = sameClientId;
-
 export function localClient(conf: ServerConf, id: ClientId): LocalClient | undefined {
-  return conf.clients.find((c) => sameClient(c.id, id));
+  return conf.clients.find((c) => sameClientId(c.id, id));
 }
 
 /** The service a provider subsystem offers under exactly this code and version (the reference's ServiceId equality). */
@@ -54,7 +52,7 @@ export function findService(conf: ServerConf, provider: ClientId, code: string, 
   const client = localClient(conf, provider);
   for (const d of client?.serviceDescriptions ?? []) {
     const s = d.services.find((x) => x.code === code && x.version === version);
-    if (s) return resolve(d, s);
+    if (s) return resolveService(d, s);
   }
   return undefined;
 }

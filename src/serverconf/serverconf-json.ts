@@ -278,7 +278,7 @@ export function describedServices(specs: readonly ServiceSpec[], at = new Date()
 /**
  * A client given with its services as specs (status REGISTERED unless told). Its descriptions are
  * numbered from `firstDescriptionId`: ids are unique on the server, so a second client's start
- * after the first's (`nextDescriptionId`).
+ * after the first's (changes.ts `nextServiceDescriptionId`).
  */
 export function clientWithServices(client: { id: LocalClient['id']; connectionType?: LocalClient['connectionType']; isCerts?: readonly Buffer[]; status?: ClientStatus }, services: readonly ServiceSpec[] = [], firstDescriptionId = 1): LocalClient {
   const described = describedServices(services);
@@ -290,9 +290,4 @@ export function clientWithServices(client: { id: LocalClient['id']; connectionTy
     ...described,
     serviceDescriptions: described.serviceDescriptions.map((d, i) => ({ ...d, id: firstDescriptionId + i })),
   };
-}
-
-/** The id a new description gets: one more than any on the server. */
-export function nextDescriptionId(clients: readonly LocalClient[]): number {
-  return Math.max(0, ...clients.flatMap((c) => c.serviceDescriptions.map((d) => d.id))) + 1;
 }

@@ -1,9 +1,8 @@
 /**
  * Reading service descriptions as the reference's security server admin does (WsdlParser,
- * OpenApiParser, ServiceDescriptionService, ServiceChangeChecker, EndpointEntityChangeChecker): what a
- * WSDL or OpenAPI 3 document describes, the checks made before a description is added or refreshed,
- * and what a refresh adds and removes. Pure functions over model.ts, except fetchDescription, which
- * reads a description's URL. docs/services.md says how an administrator sees it.
+ * OpenApiParser): what a WSDL or OpenAPI 3 document describes, the service codes a description may
+ * not use, and fetching a description's URL. The checks against the client's other descriptions and
+ * what a refresh adds and removes are changes.ts's. docs/services.md says how an administrator sees it.
  *
  * WSDL is read with our own bounded XML parser (src/xml), which refuses DTDs, so no entity is
  * expanded and nothing outside the document is read (as the reference, which does not follow
@@ -16,6 +15,7 @@ import { Composer, Parser, isMap, isScalar, type Document } from 'yaml';
 import { fetchBounded } from '../platform/http-client.ts';
 import { XrdError } from '../platform/errors.ts';
 import { XmlError, XmlLimitError, attribute, childElements, lookupNamespace, parseXml, type XmlElement } from '../xml/xml-tree.ts';
+import type { ParsedWsdlService } from './changes.ts';
 import { resolveUri } from './java-uri.ts';
 
 /** The reference's MAX_DESCRIPTION_SIZE for WSDL and OpenAPI documents. */
@@ -31,17 +31,6 @@ export const DESCRIPTION_DEADLINE_MS = 60_000;
 export const MAX_OPENAPI_DEPTH = 128;
 /** The reference's default proxy-ui-api.reserved-service-codes: the metaservices' codes. */
 export const RESERVED_SERVICE_CODES: readonly string[] = ['listClients', 'listMethods', 'allowedMethods', 'getWsdl', 'getOpenAPI', 'getSecurityServerMetrics', 'getSecurityServerOperationalData', 'getSecurityServerHealthData'];
-
-/** A service a WSDL describes (the reference's WsdlParser.ServiceInfo). */
-export interface DescribedService {
-  readonly code: string;
-  /** The binding operation's `version` element (`id:version` / `xrd:version`); absent when it has none. */
-  readonly version?: string;
-  /** The `title` in the port type operation's documentation. */
-  readonly title?: string;
-  /** The port's soap:address (or soap12:address) location; '' when the port has none. */
-  readonly url: string;
-}
 
 /** What an OpenAPI 3 document describes (the reference's OpenApiParser.Result). */
 export interface OpenApiDescription {
@@ -100,7 +89,7 @@ function firstChildValue(element: XmlElement): string | undefined {
  *   definitions element, an undeclared prefix, a binding operation that two port type operations
  *   answer — WSDL4J's "Duplicate operation")
  */
-export function parseWsdl(document: Buffer): DescribedService[] {
+export function parseWsdl(document: Buffer): ParsedWsdlService[] {
   if (document.length > MAX_DESCRIPTION_BYTES) throw invalidWsdl(`size exceeds ${MAX_DESCRIPTION_BYTES} bytes`);
   let root: XmlElement;
   try {
@@ -126,7 +115,7 @@ export function parseWsdl(document: Buffer): DescribedService[] {
     for (const op of wsdlChildren(binding, 'operation')) titles.set(op, titleOf(portType, op));
   }
 
-  const result = new Map<string, DescribedService>();
+  const result = new Map<string, ParsedWsdlService>();
   for (const service of wsdlChildren(root, 'service')) {
     for (const port of wsdlChildren(service, 'port')) {
       const binding = bindings.get(qnameKey(port, attribute(port, 'binding')) ?? '');
@@ -310,7 +299,9 @@ export async function fetchDescription(url: string, kind: 'WSDL' | 'OPENAPI3', c
   if (!url.startsWith('http://') && !url.startsWith('https://')) throw fail(`Invalid protocol: ${url.split(':')[0]}`);
   let answer;
   try {
-    answer = await fetchBounded(url, { maxBytes: MAX_DESCRIPTION_BYTES, deadlineMs: DESCRIPTION_DEADLINE_MS, connectTimeoutMs: DESCRIPTION_CONNECT_TIMEOUT_MS, trustAnyServerCert: true, clientTls });
+    // The client certificate is for an https URL; over plain HTTP there is no TLS to present it in.
+    const tls = clientTls && url.startsWith('https://') ? { trustAnyServerCert: true, clientTls } : { trustAnyServerCert: true };
+    answer = await fetchBounded(url, { maxBytes: MAX_DESCRIPTION_BYTES, deadlineMs: DESCRIPTION_DEADLINE_MS, connectTimeoutMs: DESCRIPTION_CONNECT_TIMEOUT_MS, ...tls });
   } catch (err) {
     const tooLarge = err instanceof XrdError && err.code === 'ResponseTooLarge';
     const reason = tooLarge ? `Size exceeds ${MAX_DESCRIPTION_BYTES} bytes.` : err instanceof Error ? err.message : String(err);

@@ -13,11 +13,12 @@
  *
  * A serverconf.json of the days before the store (or one a test or an installer writes before the
  * first start) is imported once, by whichever program opens the store first, and renamed
- * `serverconf.json.imported` so that nobody mistakes it for the configuration in force.
+ * `serverconf.json.imported` so that nobody mistakes it for the configuration in force; one found
+ * when the store holds a configuration already is renamed `serverconf.json.ignored`.
  */
 import Database from 'better-sqlite3';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
 import { restrictDatabaseFiles } from '../platform/files.ts';
@@ -56,8 +57,10 @@ export interface ServerConfStore {
    * refuse; nothing is written then.
    */
   change(actor: Actor, action: string, detail: Record<string, unknown>, change: (current: ServerConf | undefined) => ServerConf): ServerConf;
-  /** The newest entries first. */
-  auditLog(options?: { limit?: number; sinceId?: number }): AuditEntry[];
+  /** Records something done that changes no configuration (a management request sent). */
+  audit(actor: Actor, action: string, detail: Record<string, unknown>): void;
+  /** The newest entries first; only those of `action` when given. */
+  auditLog(options?: { limit?: number; action?: string }): AuditEntry[];
   close(): void;
 }
 
@@ -73,8 +76,9 @@ INSERT INTO server (id, server_id, revision) VALUES (1, NULL, 0);
 CREATE TABLE client (
   id INTEGER PRIMARY KEY,
   identifier TEXT NOT NULL UNIQUE, -- INSTANCE/CLASS/CODE[/SUBSYSTEM]
-  status TEXT NOT NULL,
-  connection_type TEXT NOT NULL
+  status TEXT NOT NULL CHECK (status IN ('SAVED', 'REGISTRATION_IN_PROGRESS', 'REGISTERED', 'DELETION_IN_PROGRESS', 'GLOBAL_ERROR', 'DISABLING_IN_PROGRESS', 'DISABLED', 'ENABLING_IN_PROGRESS')),
+  -- What the client proxy enforces: a value it does not know must never get in.
+  connection_type TEXT NOT NULL CHECK (connection_type IN ('HTTP', 'HTTPS', 'HTTPS_NO_AUTH'))
 );
 CREATE TABLE is_certificate (
   client_id INTEGER NOT NULL REFERENCES client(id) ON DELETE CASCADE,
@@ -172,14 +176,15 @@ export function openServerConfStore(proxyDataDir: string): ServerConfStore {
 
 function importJsonOnce(store: ServerConfStore, file: string): void {
   if (!existsSync(file)) return;
-  if (store.read() === undefined) {
-    const text = readFileSync(file, 'utf8');
-    if (text.length > MAX_SERVERCONF_JSON_BYTES) throw new XrdError('InvalidConfiguration', { reason: `${file}: larger than ${MAX_SERVERCONF_JSON_BYTES} bytes` });
-    const imported = parseServerConfJson(text, file);
+  // One that turns up when the store is in use already is not imported over it, and says so by its name.
+  const initialised = store.read() !== undefined;
+  if (!initialised) {
+    if (statSync(file).size > MAX_SERVERCONF_JSON_BYTES) throw new XrdError('InvalidConfiguration', { reason: `${file}: larger than ${MAX_SERVERCONF_JSON_BYTES} bytes` });
+    const imported = parseServerConfJson(readFileSync(file, 'utf8'), file);
     store.change(SYSTEM, 'IMPORT_SERVERCONF_JSON', { file }, (current) => current ?? imported);
   }
   try {
-    renameSync(file, `${file}.imported`);
+    renameSync(file, `${file}.${initialised ? 'ignored' : 'imported'}`);
   } catch (err) {
     // Two programs starting at once: the other one moved it.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -227,14 +232,18 @@ export class SqliteServerConfStore implements ServerConfStore {
         const next = change(this.load());
         this.save(next);
         this.db.prepare('UPDATE server SET revision = revision + 1 WHERE id = 1').run();
-        this.db.prepare('INSERT INTO audit_log (at, actor_kind, actor_name, action, detail) VALUES (?, ?, ?, ?, ?)').run(new Date().toISOString(), actor.kind, actor.name, action, JSON.stringify(detail));
+        this.audit(actor, action, detail);
         return next;
       })
       .immediate();
   }
 
-  auditLog(options: { limit?: number; sinceId?: number } = {}): AuditEntry[] {
-    const rows = this.db.prepare('SELECT id, at, actor_kind, actor_name, action, detail FROM audit_log WHERE id > ? ORDER BY id DESC LIMIT ?').all(options.sinceId ?? 0, options.limit ?? 100) as { id: number; at: string; actor_kind: Actor['kind']; actor_name: string; action: string; detail: string }[];
+  audit(actor: Actor, action: string, detail: Record<string, unknown>): void {
+    this.db.prepare('INSERT INTO audit_log (at, actor_kind, actor_name, action, detail) VALUES (?, ?, ?, ?, ?)').run(new Date().toISOString(), actor.kind, actor.name, action, JSON.stringify(detail));
+  }
+
+  auditLog(options: { limit?: number; action?: string } = {}): AuditEntry[] {
+    const rows = this.db.prepare('SELECT id, at, actor_kind, actor_name, action, detail FROM audit_log WHERE ? IS NULL OR action = ? ORDER BY id DESC LIMIT ?').all(options.action ?? null, options.action ?? null, options.limit ?? 100) as { id: number; at: string; actor_kind: Actor['kind']; actor_name: string; action: string; detail: string }[];
     return rows.map((r) => ({ id: r.id, at: r.at, actor: { kind: r.actor_kind, name: r.actor_name }, action: r.action, detail: JSON.parse(r.detail) as Record<string, unknown> }));
   }
 
@@ -247,15 +256,18 @@ export class SqliteServerConfStore implements ServerConfStore {
     if (server.server_id === null) return undefined;
     type Row = Record<string, unknown>;
     const all = (sql: string, ...args: unknown[]) => this.db.prepare(sql).all(...args) as Row[];
-    const byClient = <T>(rows: Row[], map: (r: Row) => T) => {
+    const groupBy = <T>(rows: Row[], key: string, map: (r: Row) => T) => {
       const out = new Map<number, T[]>();
-      for (const r of rows) out.set(r.client_id as number, [...(out.get(r.client_id as number) ?? []), map(r)]);
+      for (const r of rows) {
+        const list = out.get(r[key] as number);
+        if (list) list.push(map(r));
+        else out.set(r[key] as number, [map(r)]);
+      }
       return out;
     };
-    const services = new Map<number, Row[]>();
-    for (const s of all('SELECT * FROM service ORDER BY description_id, position')) services.set(s.description_id as number, [...(services.get(s.description_id as number) ?? []), s]);
-    const members = new Map<number, Row[]>();
-    for (const m of all('SELECT * FROM local_group_member ORDER BY rowid')) members.set(m.group_id as number, [...(members.get(m.group_id as number) ?? []), m]);
+    const byClient = <T>(rows: Row[], map: (r: Row) => T) => groupBy(rows, 'client_id', map);
+    const services = groupBy(all('SELECT * FROM service ORDER BY description_id, position'), 'description_id', (s) => s);
+    const members = groupBy(all('SELECT * FROM local_group_member ORDER BY rowid'), 'group_id', (m) => m);
     const certs = byClient(all('SELECT * FROM is_certificate ORDER BY client_id, position'), (r) => r.der as Buffer);
     const descriptions = byClient(all('SELECT * FROM service_description ORDER BY id'), (d) => ({
       id: d.id as number,

@@ -4,8 +4,9 @@
  * signer, as the proxies use it), and services added to the provider's configuration.
  */
 import type { LocalInstance, LocalServer } from '../../src/localinstance/local-instance.ts';
+import { nextServiceDescriptionId } from '../../src/serverconf/changes.ts';
 import type { LocalClient } from '../../src/serverconf/model.ts';
-import { describedServices, nextDescriptionId, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';
+import { describedServices, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { XROAD_REFERENCE_CIPHERS, authKeyTlsOptions, type AuthTlsOptions } from '../../src/tls/auth-key-tls.ts';
@@ -44,7 +45,7 @@ export async function authOf(server: LocalServer): Promise<ServerAuth> {
 export async function addProviderService(instance: LocalInstance, service: ServiceSpec, ready: () => Promise<unknown>): Promise<void> {
   changeServerConfIn(instance.provider.proxyDataDir, { kind: 'system', name: 'test' }, 'ADD_SERVICE', (conf) => ({
     ...conf!,
-    clients: conf!.clients.map((c) => (c.id.memberCode === '1111' && c.id.subsystem === 'PROVIDER' ? withService(c, service, nextDescriptionId(conf!.clients)) : c)),
+    clients: conf!.clients.map((c) => (c.id.memberCode === '1111' && c.id.subsystem === 'PROVIDER' ? withService(c, service, nextServiceDescriptionId(conf!)) : c)),
   }));
   await eventually(async () => (await ready(), true), 10_000, `ss1 serving ${service.code}`);
 }

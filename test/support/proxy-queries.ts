@@ -18,8 +18,9 @@ import { silentLogger } from '../../src/platform/logger.ts';
 import { readSoapFault } from '../../src/protocol/faults.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
+import { nextServiceDescriptionId } from '../../src/serverconf/changes.ts';
 import type { LocalClient } from '../../src/serverconf/model.ts';
-import { clientWithServices, nextDescriptionId, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';
+import { clientWithServices, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import type { LocalLayout } from '../../src/testpki/local-layout.ts';
 import { ocspEndpointFromSigner } from '../../src/proxy/ocsp-endpoint.ts';
@@ -151,7 +152,7 @@ export class ProxyQueryHarness {
     }
     const clients = (owner: 'provider' | 'consumer'): LocalClient[] =>
       this.layout[owner].clients.reduce<LocalClient[]>(
-        (done, c) => [...done, clientWithServices({ id: parseClientId(`EE/BUSINESS/${c}`), connectionType: 'HTTP', isCerts: owner === 'provider' ? (options.providerIsCerts ?? []) : [] }, owner === 'provider' ? (byProvider.get(c) ?? []) : [], nextDescriptionId(done))],
+        (done, c) => [...done, clientWithServices({ id: parseClientId(`EE/BUSINESS/${c}`), connectionType: 'HTTP', isCerts: owner === 'provider' ? (options.providerIsCerts ?? []) : [] }, owner === 'provider' ? (byProvider.get(c) ?? []) : [], nextServiceDescriptionId({ clients: done }))],
         [],
       );
     for (const [server, owner] of [[instance.provider, 'provider'], [instance.consumer, 'consumer']] as const) {

@@ -228,6 +228,15 @@ describe('service descriptions (ServiceDescriptionService)', () => {
     expect(c.endpoints.filter((e) => e.method === '*').map((e) => e.serviceCode)).toEqual(['getRandom', 'pets', 'rest', 'newService']);
   });
 
+  it('refresh: a code another description of the client still has keeps its endpoints and rights (the guard of the reference\'s delete, which its refresh lacks)', () => {
+    let conf = ch.addServiceDescription(withServices(), SUB, { ...WSDL, url: 'http://provider/w3', services: [{ code: 'helloService', version: 'v2', url: 'http://p' }] }, T0);
+    conf = ch.addServiceAccessRights(conf, SUB, 'helloService.v2', [CALLER], known, T0);
+    const c = sub(ch.refreshWsdlDescription(conf, 1, [{ code: 'getRandom', version: 'v1', url: 'http://provider/soap' }], T0));
+    expect(c.serviceDescriptions[0]!.services.map((s) => s.code)).toEqual(['getRandom']);
+    expect(c.accessRights.filter((r) => r.serviceCode === 'helloService').map((r) => r.subject)).toEqual([CALLER]);
+    expect(c.endpoints.filter((e) => e.serviceCode === 'helloService')).toHaveLength(1);
+  });
+
   it('refresh: a version change keeps the rights of the service code (removedServiceCodes ∖ newServiceCodes); a new URL must be free; only WSDL', () => {
     let conf = ch.addServiceAccessRights(withServices(), SUB, 'helloService.v1', [CALLER], known, T0);
     const parsed = [{ code: 'helloService', version: 'v2', url: 'http://provider/soap' }];

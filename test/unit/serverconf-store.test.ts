@@ -66,7 +66,7 @@ function fullConf(): ServerConf {
 }
 
 describe('the server configuration store', () => {
-  it('imports a serverconf.json once, in the reference model, and moves it aside', () => {
+  it('imports a serverconf.json once, in the reference model, and moves it aside; one that turns up later is set aside unread', () => {
     const dir = freshDir();
     writeFileSync(join(dir, 'serverconf.json'), LEGACY);
     const store = openServerConfStore(dir);
@@ -94,6 +94,7 @@ describe('the server configuration store', () => {
     try {
       expect(again.read()!.serverId.serverCode).toBe('ss1');
       expect(again.auditLog()).toHaveLength(1);
+      expect(existsSync(join(dir, 'serverconf.json.ignored'))).toBe(true);
     } finally {
       again.close();
     }
