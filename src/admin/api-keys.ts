@@ -5,10 +5,9 @@
  * shown once, at creation.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
-import { withFileLock, writeFileAtomic } from '../platform/files.ts';
+import { SharedJsonFile } from './shared-json-file.ts';
 
 /** The reference's user roles; an API key carries one or more of them. */
 export const ROLES = [
@@ -86,12 +85,10 @@ export function apiKeysFile(dataDir: string): string {
 const MAX_KEY_LENGTH = 256;
 
 export class ApiKeyStore {
-  private keys: StoredKey[] = [];
-  /** Identity of the file version in `keys`; a different one means another process wrote it. */
-  private loadedVersion: string | undefined;
+  private readonly shared: SharedJsonFile<KeyFile>;
 
   constructor(readonly file: string) {
-    this.refresh();
+    this.shared = new SharedJsonFile<KeyFile>(file, { version: 1, keys: [] }, (json) => parseKeyFile(file, json));
   }
 
   /** Creates a key with these roles; the returned `key` is the only copy of it there will be. */
@@ -108,13 +105,11 @@ export class ApiKeyStore {
   }
 
   list(): ApiKeyView[] {
-    this.refresh();
-    return this.keys.map(view);
+    return this.shared.read().keys.map(view);
   }
 
   get(id: string): ApiKeyView {
-    this.refresh();
-    const entry = this.keys.find((k) => k.id === id);
+    const entry = this.shared.read().keys.find((k) => k.id === id);
     if (!entry) throw new XrdError('ApiKeyNotFound', { id });
     return view(entry);
   }
@@ -142,65 +137,30 @@ export class ApiKeyStore {
   /** The key's id, name and roles, or undefined for an unknown or revoked key. */
   authenticate(key: string): AuthenticatedKey | undefined {
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) return undefined;
-    this.refresh();
     const presented = Buffer.from(sha256(key), 'hex');
     let found: StoredKey | undefined;
     // Every entry is compared, so the time taken does not tell which one came close.
-    for (const entry of this.keys) {
+    for (const entry of this.shared.read().keys) {
       if (timingSafeEqual(presented, Buffer.from(entry.sha256, 'hex')) && !found) found = entry;
     }
     return found && { id: found.id, ...(found.name ? { name: found.name } : {}), roles: [...found.roles] };
   }
 
-  /**
-   * Re-reads the file when another process (the CLI, the API) has replaced it. A stat per call is
-   * cheap next to an HTTPS request, and unlike a file watcher it cannot miss a rename.
-   */
-  private refresh(): void {
-    let version: string | undefined;
-    try {
-      const st = statSync(this.file, { bigint: true });
-      if ((Number(st.mode) & 0o022) !== 0) {
-        throw new XrdError('InvalidConfiguration', { reason: `${this.file} is writable by other users; it must be mode 0600` });
-      }
-      version = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    if (version === this.loadedVersion) return;
-    this.keys = version === undefined ? [] : this.read();
-    this.loadedVersion = version;
-  }
-
-  private read(): StoredKey[] {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(this.file, 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new XrdError('InvalidConfiguration', { reason: `cannot read ${this.file}: ${(err as Error).message}` }, { cause: err });
-    }
-    const keys = (parsed as Partial<KeyFile> | null)?.keys;
-    const valid =
-      Array.isArray(keys) &&
-      keys.every((k: Partial<StoredKey>) => typeof k.id === 'string' && typeof k.sha256 === 'string' && /^[0-9a-f]{64}$/.test(k.sha256) && Array.isArray(k.roles) && k.roles.every((r) => isRole(r)));
-    if (!valid) throw new XrdError('InvalidConfiguration', { reason: `${this.file} is not an API key file` });
-    return keys as StoredKey[];
-  }
-
-  /** Read–modify–write under a lock file, so the CLI and the API never lose each other's changes. */
   private modify<T>(change: (keys: StoredKey[]) => { keys: StoredKey[]; result: T }): T {
-    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-    return withFileLock(this.file, () => {
-      this.loadedVersion = undefined;
-      this.refresh();
-      const { keys, result } = change(this.keys);
-      writeFileAtomic(this.file, JSON.stringify({ version: 1, keys } satisfies KeyFile, null, 2) + '\n');
-      this.loadedVersion = undefined;
-      this.refresh();
-      return result;
+    return this.shared.modify((current) => {
+      const { keys, result } = change(current.keys);
+      return { value: { version: 1, keys }, result };
     });
   }
+}
+
+function parseKeyFile(file: string, parsed: unknown): KeyFile {
+  const keys = (parsed as Partial<KeyFile> | null)?.keys;
+  const valid =
+    Array.isArray(keys) &&
+    keys.every((k: Partial<StoredKey>) => typeof k.id === 'string' && typeof k.sha256 === 'string' && /^[0-9a-f]{64}$/.test(k.sha256) && Array.isArray(k.roles) && k.roles.every((r) => isRole(r)));
+  if (!valid) throw new XrdError('InvalidConfiguration', { reason: `${file} is not an API key file` });
+  return { version: 1, keys: keys as StoredKey[] };
 }
 
 function checkRoles(roles: readonly Role[]): Role[] {
