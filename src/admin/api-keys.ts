@@ -67,12 +67,14 @@ export function authenticateHeader(keys: ApiKeyStore, header: string | undefined
 }
 
 /**
- * Refuses a key that holds none of `roles` for `route` (a route without roles is refused to every key).
+ * Refuses a key, or a logged-in user, that holds none of `roles` for `route` (a route without roles
+ * is refused to everyone).
  * @throws PermissionDenied
  */
-export function requireRole(key: AuthenticatedKey, roles: readonly Role[], route: string): void {
-  if (!roles.some((r) => key.roles.includes(r))) {
-    throw new XrdError('PermissionDenied', { keyId: key.id, route, roles: roles.length ? roles.join(', ') : 'none' });
+export function requireRole(caller: AuthenticatedKey | { readonly user: string; readonly roles: readonly Role[] }, roles: readonly Role[], route: string): void {
+  if (!roles.some((r) => caller.roles.includes(r))) {
+    const principal = 'user' in caller ? `User ${caller.user}` : `API key ${caller.id}`;
+    throw new XrdError('PermissionDenied', { principal, route, roles: roles.length ? roles.join(', ') : 'none' });
   }
 }
 
@@ -163,10 +165,11 @@ function parseKeyFile(file: string, parsed: unknown): KeyFile {
   return { version: 1, keys: keys as StoredKey[] };
 }
 
-function checkRoles(roles: readonly Role[]): Role[] {
+/** The roles without repeats; an API key and a user need at least one, all of them the reference's. */
+export function checkRoles(roles: readonly Role[], error: 'InvalidApiKeyRoles' | 'InvalidUser' = 'InvalidApiKeyRoles'): Role[] {
   const unknown = roles.filter((r) => !isRole(r));
-  if (unknown.length > 0) throw new XrdError('InvalidApiKeyRoles', { reason: `unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')})` });
-  if (roles.length === 0) throw new XrdError('InvalidApiKeyRoles', { reason: 'a key needs at least one role' });
+  if (unknown.length > 0) throw new XrdError(error, { reason: `unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')})` });
+  if (roles.length === 0) throw new XrdError(error, { reason: 'at least one role is needed' });
   return [...new Set(roles)];
 }
 

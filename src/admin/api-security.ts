@@ -1,7 +1,9 @@
 /**
  * The admin REST API's security layer, in the order a request meets it: client address allow-list,
  * rate limit per client address and for all clients together, API key
- * (`Authorization: X-Road-ApiKey token=<key>`), the route's roles. Then fastify's body limit, JSON
+ * (`Authorization: X-Road-ApiKey token=<key>`) or else a login session's cookie (sessions.ts, with
+ * the session's CSRF token in `X-XSRF-TOKEN` on every method but GET, HEAD and OPTIONS), the
+ * route's roles. Then fastify's body limit, JSON
  * parsing and schema validation, and the one error body shape for every refusal and failure:
  * `{ status, error: { code, message, metadata? } }`.
  * docs/admin-api.md "Security" is the user's view of the same; call `registerApiSecurity` before
@@ -14,6 +16,8 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, Fa
 import { XrdError } from '../platform/errors.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { API_KEY_SCHEME, authenticateHeader, isRole, requireRole, ROLES, type ApiKeyStore, type AuthenticatedKey, type Role } from './api-keys.ts';
+import { cookieValue, CSRF_HEADER, SESSION_COOKIE } from './api-session.ts';
+import { Sessions, type SessionUser } from './sessions.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -25,6 +29,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The key that authenticated the request (undefined on public routes and refused requests). */
     apiKey?: AuthenticatedKey;
+    /** The login session that authenticated the request, when no key did. */
+    session?: SessionUser;
   }
 }
 
@@ -74,7 +80,12 @@ export interface ApiSecurityOptions {
   /** Default DEFAULT_RATE_LIMIT. */
   readonly rateLimit?: RateLimitOptions;
   readonly logger?: Logger;
+  /** Login sessions; without them only API keys authenticate. */
+  readonly sessions?: Sessions;
 }
+
+/** Methods that change nothing, so a session needs no CSRF token for them. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The two token buckets of one budget: one refilled over a second, one over a minute. */
 interface Buckets {
@@ -195,6 +206,7 @@ export function registerApiSecurity<S extends RawServerBase, T extends FastifyTy
   };
 
   app.decorateRequest('apiKey', undefined);
+  app.decorateRequest('session', undefined);
 
   // A typo in a route's roles would otherwise only show as every call being refused.
   app.addHook('onRoute', (route) => {
@@ -217,18 +229,30 @@ export function registerApiSecurity<S extends RawServerBase, T extends FastifyTy
     const config = request.routeOptions.config;
     if (!request.is404 && config.public === true) return;
 
-    let key: AuthenticatedKey;
+    // A key when the request presents one (automation, unchanged by sessions), else a session cookie.
+    const sessionId = options.sessions && request.headers.authorization === undefined ? cookieValue(request.headers.cookie, SESSION_COOKIE) : undefined;
+    let caller: AuthenticatedKey | { user: string; roles: Role[] };
     try {
-      key = authenticateHeader(options.keys, request.headers.authorization);
+      if (sessionId !== undefined) {
+        const session = options.sessions!.authenticate(sessionId);
+        const presented = request.headers[CSRF_HEADER];
+        if (!SAFE_METHODS.has(request.method) && !Sessions.csrfMatches(session, typeof presented === 'string' ? presented : undefined)) {
+          throw new XrdError('CsrfTokenInvalid');
+        }
+        request.session = session;
+        caller = { user: session.user, roles: session.roles };
+      } else {
+        caller = request.apiKey = authenticateHeader(options.keys, request.headers.authorization);
+      }
     } catch (err) {
-      return refuse(request, reply, err as XrdError, { 'www-authenticate': API_KEY_SCHEME });
+      const code = (err as XrdError).code;
+      return refuse(request, reply, err as XrdError, code === 'ApiKeyMissing' || code === 'ApiKeyInvalid' ? { 'www-authenticate': API_KEY_SCHEME } : {});
     }
-    request.apiKey = key;
 
-    // Unknown routes answer 404 only to a valid key, so the route list cannot be probed without one.
+    // Unknown routes answer 404 only to a caller who is authenticated, so the route list cannot be probed without it.
     if (request.is404) return;
     try {
-      requireRole(key, config.roles ?? [], `${request.method} ${request.routeOptions.url}`);
+      requireRole(caller, config.roles ?? [], `${request.method} ${request.routeOptions.url}`);
     } catch (err) {
       return refuse(request, reply, err as XrdError);
     }
@@ -261,6 +285,7 @@ export function registerApiSecurity<S extends RawServerBase, T extends FastifyTy
     log.info(
       {
         keyId: request.apiKey?.id,
+        user: request.session?.user,
         method: request.method,
         route: request.routeOptions.url ?? null,
         ...(request.is404 ? { url: request.url.split('?')[0] } : {}),

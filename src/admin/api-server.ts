@@ -1,9 +1,11 @@
 /**
  * The admin REST API server: fastify over HTTPS (port 4000, loopback only by default, as the
- * reference), the routes of api-routes.ts behind api-security.ts (API keys with roles, size and rate
- * limits, one error shape), and the OpenAPI document generated from the same route table. The
+ * reference), the routes of api-routes.ts behind api-security.ts (API keys or login sessions with
+ * roles, size and rate limits, one error shape), login and logout (api-session.ts), and the OpenAPI
+ * document generated from the same route table. The
  * server's timeouts and connection caps are platform/server-limits.ts's.
  */
+import { dirname, join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -11,13 +13,20 @@ import { ADMIN_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type
 import type { ApiKeyStore } from './api-keys.ts';
 import { ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
 import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
+import { registerSessionRoutes, SESSION_COOKIE, sessionOpenApiPaths } from './api-session.ts';
 import type { ServerAdmin } from './server-admin.ts';
+import { Sessions, type SessionOptions } from './sessions.ts';
+import { UserStore } from './users.ts';
 
 export const API_PREFIX = '/api/v1';
 
 export interface AdminApiOptions {
   readonly admin: ServerAdmin;
   readonly keys: ApiKeyStore;
+  /** The users who log in; default `users.json` beside the keys' file (usersFile(dataDir)). */
+  readonly users?: UserStore;
+  /** Idle timeout, lifetime and lockout of login sessions (sessions.ts's defaults). */
+  readonly sessions?: SessionOptions;
   readonly logger: Logger;
   /** HTTPS; without it (tests with inject) the app is plain. */
   readonly https?: { cert: string; key: string };
@@ -55,10 +64,12 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
 export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptions): void {
   // Certificates arrive as they are (the reference's upload: application/octet-stream; PEM as text too).
   app.addContentTypeParser(['application/octet-stream', 'application/pkix-cert', 'application/x-pem-file'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  registerApiSecurity(app, { keys: options.keys, allowedAddresses: options.allowedAddresses, rateLimit: options.rateLimit, logger: options.logger });
+  const sessions = new Sessions(options.users ?? new UserStore(join(dirname(options.keys.file), 'users.json')), options.logger, options.sessions);
+  registerApiSecurity(app, { keys: options.keys, sessions, allowedAddresses: options.allowedAddresses, rateLimit: options.rateLimit, logger: options.logger });
 
   const document = openApiDocument();
   app.get(`${API_PREFIX}/openapi.json`, { config: { public: true } }, async () => document);
+  registerSessionRoutes(app, API_PREFIX, sessions);
   for (const route of ROUTES) {
     app.route({
       method: route.method,
@@ -70,8 +81,12 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
         if (route.body === 'certificate' && !Buffer.isBuffer(req.body)) {
           throw new XrdError('UnsupportedMediaType', { contentType: req.headers['content-type'] ?? 'none' });
         }
-        // Changes are audited under the key's name (its id when it has none).
-        const admin = req.apiKey ? options.admin.as({ kind: 'api-key', name: req.apiKey.name ?? req.apiKey.id }) : options.admin;
+        // Changes are audited under the key's name (its id when it has none), or the logged-in user's.
+        const admin = req.apiKey
+          ? options.admin.as({ kind: 'api-key', name: req.apiKey.name ?? req.apiKey.id })
+          : req.session
+            ? options.admin.as({ kind: 'user', name: req.session.user })
+            : options.admin;
         const result = await route.handler(admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
         const status = route.status ?? 200;
         if (status === 204 || status === 202) return reply.code(status).send();
@@ -97,6 +112,7 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
     '/openapi.json': { get: { summary: 'This document (no API key needed)', security: [], responses: { 200: { description: 'OpenAPI 3.0 document', content: { 'application/json': { schema: { type: 'object' } } } } } } },
   };
   const errorResponse = { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+  Object.assign(paths, sessionOpenApiPaths(errorResponse));
   for (const route of routes) {
     const parameters = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
     const requestBody =
@@ -129,9 +145,12 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
     openapi: '3.0.3',
     info: { title: 'xrd security server admin API', version: '1', description: 'Shaped like the X-Road reference admin API /api/v1. See docs/admin-api.md.' },
     servers: [{ url: `https://localhost:4000${API_PREFIX}` }],
-    security: [{ ApiKey: [] }],
+    security: [{ ApiKey: [] }, { Session: [] }],
     components: {
-      securitySchemes: { ApiKey: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'X-Road-ApiKey token=<key>' } },
+      securitySchemes: {
+        ApiKey: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'X-Road-ApiKey token=<key>' },
+        Session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'From POST /login; changes also need the X-XSRF-TOKEN header' },
+      },
       schemas: {
         Error: {
           type: 'object',

@@ -7,8 +7,8 @@
  *
  * State lives where the running parts read it: keys and certificates in the signer, everything else
  * in the server configuration's store (the proxy sees a change within a second). Every change is
- * recorded there with who made it: `as(actor)` gives the API a view acting for one API key; the
- * CLI acts as the operating-system user that runs it.
+ * recorded there with who made it: `as(actor)` gives the API a view acting for one API key or one
+ * logged-in user; the CLI acts as the operating-system user that runs it.
  */
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -130,7 +130,7 @@ export class ServerAdmin {
     );
   }
 
-  /** The same administration acting for `actor` (an API key): its changes are audited under that name. */
+  /** The same administration acting for `actor` (an API key, a logged-in user): its changes are audited under that name. */
   as(actor: Actor): ServerAdmin {
     return new ServerAdmin(this.options, actor, { signer: this.signer, store: this.shared });
   }

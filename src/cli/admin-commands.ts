@@ -1,17 +1,22 @@
 /**
  * `xrd admin …`: the security server's administration from the command line. `api-key` manages the
- * admin REST API's keys in `<data dir>/admin/api-keys.json`, the file a running API re-reads, so a
- * key created or revoked here takes effect there at once.
+ * admin REST API's keys in `<data dir>/admin/api-keys.json` and `user` its login users in
+ * `<data dir>/admin/users.json`, files a running API re-reads, so a key or user created or removed
+ * here takes effect there at once. Passwords come from a file, an environment variable or a prompt
+ * (secrets.ts), never from the command line.
  */
 import { ApiKeyStore, apiKeysFile, isRole, ROLES, type ApiKeyView, type Role } from '../admin/api-keys.ts';
 import { join } from 'node:path';
 import { openApiDocument, startAdminApi } from '../admin/api-server.ts';
 import { DEFAULT_ALLOWED_ADDRESSES } from '../admin/api-security.ts';
 import { ServerAdmin } from '../admin/server-admin.ts';
+import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from '../admin/sessions.ts';
+import { UserStore, usersFile, type UserView } from '../admin/users.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { createLogger } from '../platform/logger.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import { SERVER_LIMITS_USAGE, serverLimitsOf, type CliValues } from './proxy-commands.ts';
+import { readSecret } from './secrets.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface AdminContext {
@@ -29,12 +34,16 @@ const CLIENT_STATUS_SYNC_MS = 5_000;
 export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--conf DIR] [--admin-host 127.0.0.1] [--admin-port 4000] [--admin-allow CIDR,…]
                   [--signer-dir D] [--devices F]   (the signer's data, for POST /backups)
                   [--client-proxy-url http://127.0.0.1:8080]   (this server's client proxy: management requests go through it)
+                  [--session-idle-minutes ${DEFAULT_SESSION_OPTIONS.idleMs / 60_000}] [--session-lifetime-minutes ${DEFAULT_SESSION_OPTIONS.lifetimeMs / 60_000}] [--login-lock-minutes ${DEFAULT_SESSION_OPTIONS.lockMs / 60_000}]
                   ${SERVER_LIMITS_USAGE}
                     the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
   xrd admin openapi                 print the API's OpenAPI document (docs/openapi.json)
   xrd admin api-key create --roles R1,R2 [--name N] | list | revoke <id>
                     admin REST API keys in <data-dir>/admin/api-keys.json; a new key is printed once, stored as a hash;
-                    roles (XROAD_ prefix optional): ${ROLES.map((r) => r.replace(/^XROAD_/, '')).join(', ')}`;
+                    roles (XROAD_ prefix optional): ${ROLES.map((r) => r.replace(/^XROAD_/, '')).join(', ')}
+  xrd admin user add NAME --roles R1,R2 | passwd NAME | roles NAME --roles R1,R2 | delete NAME | list
+                  [--password-file F | --password-env VAR]   (else asked on the terminal or read from stdin)
+                    users who log in to the admin API in <data-dir>/admin/users.json (scrypt hashes)`;
 
 
 /** `positionals` are the words after `admin`: `api-key create`, … */
@@ -44,6 +53,8 @@ export async function adminCommand(positionals: string[], values: CliValues, con
     switch (command) {
       case 'api-key':
         return apiKeyCommand(rest, values, context);
+      case 'user':
+        return await userCommand(rest, values, context);
       case 'start':
         return await adminStart(values, context);
       case 'openapi':
@@ -78,6 +89,7 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
     port: typeof values['admin-port'] === 'string' ? Number(values['admin-port']) : 4000,
     allowedAddresses: allowed && [...DEFAULT_ALLOWED_ADDRESSES, ...allowed],
     limits: serverLimitsOf(values),
+    sessions: sessionOptionsOf(values),
   });
   // Client states and the owner follow global configuration (the reference's GlobalConfChecker, here every few seconds).
   const syncStatuses = () =>
@@ -130,6 +142,69 @@ function apiKeyCommand(rest: string[], values: CliValues, context: AdminContext)
     default:
       throw new UsageError(`unknown command "admin api-key ${command ?? ''}"`.trimEnd());
   }
+}
+
+async function userCommand(rest: string[], values: CliValues, context: AdminContext): Promise<number> {
+  const [command, name] = rest;
+  const store = new UserStore(usersFile(context.dataDir));
+  const out = (json: unknown, human: string): number => {
+    process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
+    return 0;
+  };
+  if (command === 'list') {
+    const users = store.list();
+    return out(users, users.length === 0 ? 'no users' : users.map(describeUser).join('\n'));
+  }
+  if (!['add', 'passwd', 'roles', 'delete'].includes(command ?? '')) throw new UsageError(`unknown command "admin user ${command ?? ''}"`.trimEnd());
+  if (!name) throw new UsageError(`missing NAME (xrd admin user ${command} NAME)`);
+  const roles = () => {
+    if (typeof values.roles !== 'string') throw new UsageError(`--roles is required (${ROLES.join(', ')})`);
+    return parseRoles(values.roles);
+  };
+  const password = async () => {
+    const source = { file: typeof values['password-file'] === 'string' ? values['password-file'] : undefined, env: typeof values['password-env'] === 'string' ? values['password-env'] : undefined };
+    const value = await readSecret(source, `Password for ${name}: `, true);
+    if (!value) throw new UsageError('a password is required (--password-file, --password-env or the prompt)');
+    return value;
+  };
+  switch (command) {
+    case 'add': {
+      const r = roles();
+      const user = await store.add(name, await password(), r);
+      return out(user, `added ${describeUser(user)}`);
+    }
+    case 'passwd': {
+      const user = await store.setPassword(name, await password());
+      return out(user, `new password for ${user.name}; their open sessions end`);
+    }
+    case 'roles': {
+      const user = store.setRoles(name, roles());
+      return out(user, `roles of ${describeUser(user)}`);
+    }
+    default: {
+      const user = store.delete(name);
+      return out({ deleted: user }, `deleted ${user.name}; their open sessions end`);
+    }
+  }
+}
+
+/** --session-idle-minutes, --session-lifetime-minutes, --login-lock-minutes. */
+function sessionOptionsOf(values: CliValues): SessionOptions {
+  const minutes = (flag: string): number | undefined => {
+    const v = values[flag];
+    if (typeof v !== 'string') return undefined;
+    const n = Number(v);
+    if (!(Number.isFinite(n) && n > 0)) throw new UsageError(`--${flag} must be a positive number of minutes, not ${v}`);
+    return n * 60_000;
+  };
+  const idleMs = minutes('session-idle-minutes');
+  const lifetimeMs = minutes('session-lifetime-minutes');
+  const lockMs = minutes('login-lock-minutes');
+  return { ...(idleMs ? { idleMs } : {}), ...(lifetimeMs ? { lifetimeMs } : {}), ...(lockMs ? { lockMs } : {}) };
+}
+
+function describeUser(u: UserView): string {
+  return `${u.name}  ${u.roles.join(',')}  created ${u.createdAt}, password set ${u.passwordChangedAt}`;
 }
 
 /** `security_officer,XROAD_SYSTEM_ADMINISTRATOR` → the reference's role names. */

@@ -172,7 +172,7 @@ export const ERROR_CODES = {
   AddressNotAllowed: { message: 'Requests from {address} are not allowed', httpStatus: 403 },
   ApiKeyMissing: { message: 'An API key is required: Authorization: X-Road-ApiKey token=KEY', httpStatus: 401 },
   ApiKeyInvalid: { message: 'The API key is malformed, unknown or revoked', httpStatus: 401 },
-  PermissionDenied: { message: 'API key {keyId} may not call {route}; roles allowed: {roles}', httpStatus: 403 },
+  PermissionDenied: { message: '{principal} may not call {route}; roles allowed: {roles}', httpStatus: 403 },
   RateLimited: { message: 'Too many requests from {address}; retry after {retryAfter} s', httpStatus: 429 },
   RateLimitedOverall: { message: 'Too many requests from all clients together; retry after {retryAfter} s', httpStatus: 429 },
   RequestTooLarge: { message: 'Request body exceeds the limit of {limit} bytes', httpStatus: 413 },
@@ -182,6 +182,14 @@ export const ERROR_CODES = {
   RouteNotFound: { message: 'No route {method} {url}', httpStatus: 404 },
   ApiKeyNotFound: { message: 'API key {id} not found', httpStatus: 404 },
   InvalidApiKeyRoles: { message: 'Invalid roles for an API key: {reason}', httpStatus: 400 },
+  // Users and sessions of the admin API (docs/admin-api.md "Users and sessions")
+  InvalidCredentials: { message: 'Wrong user name or password', httpStatus: 401 },
+  AccountLocked: { message: 'User {name} is locked after {failures} wrong passwords; retry after {retryAfter} s', httpStatus: 403 },
+  SessionExpired: { message: 'The session has ended (logged out, idle too long or past its lifetime); log in again', httpStatus: 401 },
+  CsrfTokenInvalid: { message: 'A change made in a session needs the session\'s CSRF token in the X-XSRF-TOKEN header', httpStatus: 403 },
+  UserNotFound: { message: 'User {name} not found', httpStatus: 404 },
+  UserExists: { message: 'User {name} already exists', httpStatus: 409 },
+  InvalidUser: { message: 'Invalid user: {reason}', httpStatus: 400 },
   // Server configuration changes (src/serverconf/changes.ts); details.referenceCode is the reference's code
   SameAddressChangeRequest: { message: 'Global configuration already gives this server the address {address}', httpStatus: 409 },
   InvalidMemberClass: { message: 'Member class {memberClass} is not one of global configuration', httpStatus: 400 },

@@ -31,9 +31,12 @@ export const SERVERCONF_DB = 'serverconf.db';
 /** The file the store imports on first open (and that older versions kept the configuration in). */
 export const SERVERCONF_JSON = 'serverconf.json';
 
-/** Who made a change: an API key (by name), an operating-system user (the CLI), or the server itself. */
+/**
+ * Who made a change: an API key (by name), a user logged in to the admin API (`user`), an
+ * operating-system user (the CLI), or the server itself.
+ */
 export interface Actor {
-  readonly kind: 'api-key' | 'os-user' | 'system';
+  readonly kind: 'api-key' | 'user' | 'os-user' | 'system';
   readonly name: string;
 }
 
