@@ -64,8 +64,8 @@ interface ManagedFile {
 
 /**
  * Everything a backup may hold, by name: the signer's data folder (signer-daemon.ts), the proxy's
- * (security-server.ts, internal-tls.ts; the admin API's keys file and TLS certificate, api-keys.ts
- * and cli/admin-commands.ts) and two files configured by path.
+ * (security-server.ts, internal-tls.ts; the admin API's keys and users files and TLS certificate,
+ * api-keys.ts, users.ts and cli/admin-commands.ts) and two files configured by path.
  * Token files (`softhsm/`), the OCSP cache, the message log and op-monitor databases and the
  * signer socket are deliberately absent.
  */
@@ -77,6 +77,7 @@ const MANAGED: readonly ManagedFile[] = [
   { path: 'proxy/internal-tls/internal.crt', root: 'proxy', rel: 'internal-tls/internal.crt', shared: true },
   { path: 'proxy/internal-tls/internal.key', root: 'proxy', rel: 'internal-tls/internal.key' },
   { path: 'proxy/admin/api-keys.json', root: 'proxy', rel: 'admin/api-keys.json' },
+  { path: 'proxy/admin/users.json', root: 'proxy', rel: 'admin/users.json' },
   { path: 'proxy/admin/api.crt', root: 'proxy', rel: 'admin/api.crt', shared: true },
   { path: 'proxy/admin/api.key', root: 'proxy', rel: 'admin/api.key' },
   { path: 'devices.ini', root: 'devices', rel: '', shared: true },

@@ -125,6 +125,7 @@ beforeAll(async () => {
   writeFileSync(join(proxyDir, 'serverconf.json'), SERVER_CONF);
   ensureInternalTls(join(proxyDir, 'internal-tls'), 'ss1.test');
   writeFileSync(join(proxyDir, 'admin', 'api-keys.json'), '{"keys":[]}\n', { mode: 0o600 });
+  writeFileSync(join(proxyDir, 'admin', 'users.json'), '{"version":1,"users":[]}\n', { mode: 0o600 });
   // What must never be in a backup: token files (the daemon's default token folder), logs, caches.
   mkdirSync(join(signerDir, 'softhsm', 'tokens'), { recursive: true });
   writeFileSync(join(signerDir, 'softhsm', 'tokens', 'token.object'), randomBytes(64));
@@ -154,6 +155,7 @@ describe('backup and restore of configuration and key metadata', () => {
     expect([...backup.files].sort()).toEqual([
       'devices.ini',
       'proxy/admin/api-keys.json',
+      'proxy/admin/users.json',
       'proxy/internal-tls/internal.crt',
       'proxy/internal-tls/internal.key',
       'proxy/serverconf.json',
@@ -357,6 +359,7 @@ describe('backup and restore of configuration and key metadata', () => {
     // The admin folder replaced by a file: api-keys.json cannot be written, after others were.
     const adminDir = join(proxyDir, 'admin');
     const keysFile = readFileSync(join(adminDir, 'api-keys.json'));
+    const usersFile = readFileSync(join(adminDir, 'users.json'));
     const signingKey = readFileSync(keyFile());
     rmSync(adminDir, { recursive: true });
     writeFileSync(adminDir, 'not a folder');
@@ -367,6 +370,7 @@ describe('backup and restore of configuration and key metadata', () => {
     rmSync(adminDir);
     mkdirSync(adminDir, { mode: 0o700 });
     writeFileSync(join(adminDir, 'api-keys.json'), keysFile, { mode: 0o600 });
+    writeFileSync(join(adminDir, 'users.json'), usersFile, { mode: 0o600 });
     writeFileSync(keyFile(), signingKey, { mode: 0o600 });
   });
 
@@ -464,6 +468,7 @@ describe('backup and restore of configuration and key metadata', () => {
       'proxy/internal-tls/internal.crt': 'unchanged',
       'proxy/internal-tls/internal.key': 'unchanged',
       'proxy/admin/api-keys.json': 'unchanged',
+      'proxy/admin/users.json': 'unchanged',
       'devices.ini': 'unchanged',
     });
     expect(report.keptAside).toContain(join(signerDir, 'keyconf.sqlite.pre-restore'));
@@ -526,7 +531,7 @@ describe('backup and restore of configuration and key metadata', () => {
 
     const human = await promisify(execFile)('node', [XRD, 'backup', 'create', ...dirs, '--out', join(cliDir, 'named.tar.gz')], { env: testbed.env });
     expect(human.stdout).toMatch(/^… copying .*keyconf\.sqlite/m);
-    expect(human.stdout).toContain(`backup ${join(cliDir, 'named.tar.gz')}: 7 files, 2 keys, 1 certificates of LOCAL/COM/1111/ss1`);
+    expect(human.stdout).toContain(`backup ${join(cliDir, 'named.tar.gz')}: 8 files, 2 keys, 1 certificates of LOCAL/COM/1111/ss1`);
 
     // Without --devices, restore leaves devices.ini alone, even the one $XRD_DEVICES_INI names.
     await stopDaemon();

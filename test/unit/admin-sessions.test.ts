@@ -86,6 +86,15 @@ async function login(username: string, password = PASSWORD): Promise<Session> {
 
 const code = (a: Answer) => [a.status, a.json?.error?.code];
 
+function lastAudit(action: string) {
+  const store = openServerConfStore(dir);
+  try {
+    return store.auditLog({ action, limit: 1 })[0];
+  } finally {
+    store.close();
+  }
+}
+
 beforeAll(async () => {
   const client = (id: LocalClient['id']): LocalClient => ({ id, status: 'REGISTERED', connectionType: 'HTTPS', isCerts: [], serviceDescriptions: [], endpoints: [], accessRights: [], localGroups: [] });
   changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({ serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [client(OWNER)], timestampingServices: [] }));
@@ -189,12 +198,7 @@ describe('a session', () => {
     expect(code(await call('POST', GROUPS, { session: s, csrf: 'x', body }))).toEqual([403, 'CsrfTokenInvalid']);
     const added = await call('POST', GROUPS, { session: s, body });
     expect(added.status, JSON.stringify(added.json)).toBe(201);
-    const store = openServerConfStore(dir);
-    try {
-      expect(store.auditLog({ action: 'ADD_LOCAL_GROUP', limit: 1 })[0]).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { code: 'callers' } });
-    } finally {
-      store.close();
-    }
+    expect(lastAudit('ADD_LOCAL_GROUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { code: 'callers' } });
     // Reading needs no token.
     expect((await call('GET', GROUPS, { session: s, csrf: null })).status).toBe(200);
   });
@@ -249,12 +253,7 @@ describe('API keys beside sessions', () => {
     const s = await login('watcher');
     const added = await call('POST', GROUPS, { key: serviceKey.key, session: s, csrf: null, body });
     expect(added.status, JSON.stringify(added.json)).toBe(201);
-    const store = openServerConfStore(dir);
-    try {
-      expect(store.auditLog({ action: 'ADD_LOCAL_GROUP', limit: 1 })[0]).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { code: 'by-key' } });
-    } finally {
-      store.close();
-    }
+    expect(lastAudit('ADD_LOCAL_GROUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { code: 'by-key' } });
     expect(await call('GET', '/user', { key: serviceKey.key }).then((a) => a.json)).toEqual({ username: 'automation', roles: [SERVICE_ADMINISTRATOR] });
   });
 
