@@ -4,18 +4,19 @@
  * X-XSRF-TOKEN), roles from the route table, lockout after wrong passwords, idle timeout and
  * lifetime on an injected clock, logout, API keys untouched, and the audit row under the user's name.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
 import { startAdminApi } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { DEFAULT_SESSION_OPTIONS } from '../../src/admin/sessions.ts';
-import { UserStore } from '../../src/admin/users.ts';
+import { UserStore, usersFile } from '../../src/admin/users.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import type { LocalClient } from '../../src/serverconf/model.ts';
@@ -141,6 +142,37 @@ describe('the user store', () => {
     await expect(users.add('alice', PASSWORD, [OBSERVER])).rejects.toMatchObject({ code: 'UserExists' });
     expect(() => users.delete('nobody')).toThrow(expect.objectContaining({ code: 'UserNotFound' }));
   });
+});
+
+describe('xrd admin user', () => {
+  const cliDir = join(dir, 'cli');
+  const xrd = (args: string[], options: { env?: Record<string, string>; input?: string } = {}) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      const child = execFile(process.execPath, ['scripts/xrd.mjs', 'admin', 'user', ...args, '--data-dir', cliDir], { cwd: resolve(import.meta.dirname, '../..'), timeout: 30_000, env: { ...process.env, ...options.env } }, (err, stdout, stderr) =>
+        done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin!.end(options.input ?? '');
+    });
+
+  it('adds a user with the password from a file, an environment variable or standard input, never the command line', async () => {
+    writeFileSync(join(dir, 'pw'), `${PASSWORD}\n`, { mode: 0o600 });
+    expect((await xrd(['add', 'ops', '--roles', 'security_officer,SECURESERVER_OBSERVER', '--password-file', join(dir, 'pw')])).code).toBe(0);
+    const cliUsers = new UserStore(usersFile(cliDir));
+    expect(await cliUsers.verify('ops', PASSWORD)).toMatchObject({ name: 'ops', roles: ['XROAD_SECURITY_OFFICER', OBSERVER] });
+    expect((await xrd(['passwd', 'ops', '--password-env', 'XRD_TEST_PW'], { env: { XRD_TEST_PW: 'from the environment' } })).code).toBe(0);
+    expect(await cliUsers.verify('ops', 'from the environment')).toBeDefined();
+    expect((await xrd(['passwd', 'ops'], { input: 'from standard input\n' })).code).toBe(0);
+    expect(await cliUsers.verify('ops', 'from standard input')).toBeDefined();
+    expect(await cliUsers.verify('ops', PASSWORD)).toBeUndefined();
+    const listed = await xrd(['list', '--json']);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name: 'ops', roles: ['XROAD_SECURITY_OFFICER', OBSERVER] })]);
+    expect(listed.stdout).not.toMatch(/hash|salt/);
+    // There is no flag that takes the password itself.
+    expect((await xrd(['add', 'eve', '--roles', 'observer', '--password', PASSWORD])).code).not.toBe(0);
+    expect((await xrd(['add', 'eve', '--roles', 'nobody'], { input: `${PASSWORD}\n` })).code).toBe(2);
+    expect((await xrd(['delete', 'ops'])).code).toBe(0);
+    expect(cliUsers.list()).toEqual([]);
+  }, 60_000);
 });
 
 describe('login', () => {
