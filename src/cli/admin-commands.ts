@@ -83,6 +83,7 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
   const api = await startAdminApi({
     admin,
     keys: new ApiKeyStore(apiKeysFile(context.dataDir)),
+    users: new UserStore(usersFile(context.dataDir)),
     logger,
     https: { cert: tls.certPem, key: tls.keyPem },
     host,

@@ -1,5 +1,5 @@
 /**
- * Where PINs come from: a prompt with echo off, one line of standard input, a file or an environment
+ * Where PINs and passwords come from: a prompt with echo off, one line of standard input, a file or an environment
  * variable the administrator names. A PIN on the command line needs an explicit insecure flag,
  * because argv is visible to every user of the machine.
  */
@@ -23,7 +23,7 @@ export async function readSecret(source: SecretSource, question: string, prompt:
     try {
       return readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new XrdError('IOError', { reason: `cannot read PIN file ${source.file}: ${(err as Error).message}` }, { cause: err });
+      throw new XrdError('IOError', { reason: `cannot read the secret file ${source.file}: ${(err as Error).message}` }, { cause: err });
     }
   }
   if (source.env) {
@@ -68,6 +68,6 @@ let stdinLines: AsyncIterator<string> | undefined;
 async function readStdinLine(): Promise<string> {
   stdinLines ??= createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
   const next = await stdinLines.next();
-  if (next.done) throw new XrdError('IOError', { reason: 'no PIN on standard input' });
+  if (next.done) throw new XrdError('IOError', { reason: 'nothing on standard input (a PIN or password was expected)' });
   return next.value;
 }
