@@ -1,7 +1,8 @@
 /**
- * Where PINs and passwords come from: a prompt with echo off, one line of standard input, a file or an environment
- * variable the administrator names. A PIN on the command line needs an explicit insecure flag,
- * because argv is visible to every user of the machine.
+ * Where PINs and passwords come from: a prompt with echo off, one line of standard input, a file or
+ * an environment variable the administrator names. A PIN on the command line needs an explicit
+ * insecure flag, because argv is visible to every user of the machine; a password cannot be given
+ * there at all.
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
