@@ -27,11 +27,13 @@ export interface SessionOptions {
   readonly lockMs?: number;
   /** Sessions kept at most; past it the oldest ends. Default 1000. */
   readonly maxSessions?: number;
+  /** User names whose wrong passwords are remembered at most, so trying names cannot grow memory without bound. Default 10 000. */
+  readonly maxTrackedNames?: number;
   /** Milliseconds; tests move time instead of sleeping. */
   readonly now?: () => number;
 }
 
-export const DEFAULT_SESSION_OPTIONS = { idleMs: 30 * 60_000, lifetimeMs: 8 * 3_600_000, maxFailures: 5, lockMs: 15 * 60_000, maxSessions: 1000 } as const;
+export const DEFAULT_SESSION_OPTIONS = { idleMs: 30 * 60_000, lifetimeMs: 8 * 3_600_000, maxFailures: 5, lockMs: 15 * 60_000, maxSessions: 1000, maxTrackedNames: 10_000 } as const;
 
 /** A session as a request sees it: the user's roles are the store's at this request. */
 export interface SessionUser {
@@ -54,9 +56,6 @@ interface Failures {
   count: number;
   lockedUntil?: number;
 }
-
-/** User names whose failures are remembered at most, so guessing names cannot grow memory without bound. */
-const MAX_TRACKED_NAMES = 10_000;
 
 export class Sessions {
   /** By the SHA-256 of the id, so a lookup's timing says nothing about the ids. */
@@ -92,7 +91,7 @@ export class Sessions {
     failures.count += 1;
     this.failures.delete(name);
     this.failures.set(name, failures);
-    if (this.failures.size > MAX_TRACKED_NAMES) this.failures.delete(this.failures.keys().next().value!);
+    if (this.failures.size > this.options.maxTrackedNames) this.forgetOne();
 
     const user = await this.users.verify(name, password);
     if (!user) {
@@ -139,6 +138,21 @@ export class Sessions {
     if (!session) return;
     this.sessions.delete(key);
     this.log.info({ user: session.user, client: address }, 'admin logout');
+  }
+
+  /**
+   * Forgets the least recently tried name that is not locked, so that trying many names cannot push
+   * a locked one out and unlock it early; only when every name is locked, the oldest.
+   */
+  private forgetOne(): void {
+    const now = this.options.now();
+    for (const [name, f] of this.failures) {
+      if (f.lockedUntil === undefined || f.lockedUntil <= now) {
+        this.failures.delete(name);
+        return;
+      }
+    }
+    this.failures.delete(this.failures.keys().next().value!);
   }
 
   private live(s: Session): boolean {

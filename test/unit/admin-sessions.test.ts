@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
 import { startAdminApi } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
-import { DEFAULT_SESSION_OPTIONS } from '../../src/admin/sessions.ts';
-import { UserStore, usersFile } from '../../src/admin/users.ts';
+import { DEFAULT_SESSION_OPTIONS, Sessions } from '../../src/admin/sessions.ts';
+import { UserStore, usersFile, type AuthenticatedUser } from '../../src/admin/users.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import type { LocalClient } from '../../src/serverconf/model.ts';
@@ -292,5 +292,30 @@ describe('API keys beside sessions', () => {
   it('without a key or a session a request is refused as before (401 ApiKeyMissing); a forged cookie is 401 SessionExpired', async () => {
     expect(code(await call('GET', GROUPS))).toEqual([401, 'ApiKeyMissing']);
     expect(code(await call('GET', GROUPS, { session: { id: 'forged', csrf: 'forged', answer: undefined as never } }))).toEqual([401, 'SessionExpired']);
+  });
+});
+
+describe('the lockout bookkeeping (a fake user store: only the counting is under test)', () => {
+  it('trying many other names cannot push a locked name out and unlock it early', async () => {
+    const target: AuthenticatedUser = { name: 'target', roles: [OBSERVER], credential: 'c' };
+    const fake = { verify: async (name: string, password: string) => (name === 'target' && password === PASSWORD ? target : undefined), current: () => target } as unknown as UserStore;
+    let now = 0;
+    const sessions = new Sessions(fake, silentLogger(), { maxTrackedNames: 3, now: () => now });
+    const attempt = (name: string, password = 'guess') => sessions.login(name, password, '127.0.0.1').then(() => 'ok', (err: { code: string }) => err.code);
+    for (let i = 0; i < 5; i++) expect(await attempt('target')).toBe('InvalidCredentials');
+    for (let i = 0; i < 20; i++) expect(await attempt(`other${i}`)).toBe('InvalidCredentials');
+    expect(await attempt('target', PASSWORD)).toBe('AccountLocked');
+    now += DEFAULT_SESSION_OPTIONS.lockMs;
+    expect(await attempt('target', PASSWORD)).toBe('ok');
+  });
+
+  it('guesses sent in parallel count before they are checked: the 6th of a burst is refused as locked', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const fake = { verify: async () => gate.then(() => undefined), current: () => undefined } as unknown as UserStore;
+    const sessions = new Sessions(fake, silentLogger(), {});
+    const burst = Array.from({ length: 7 }, () => sessions.login('target', 'guess', '127.0.0.1').then(() => 'ok', (err: { code: string }) => err.code));
+    release();
+    expect((await Promise.all(burst)).sort()).toEqual(['AccountLocked', 'AccountLocked', 'InvalidCredentials', 'InvalidCredentials', 'InvalidCredentials', 'InvalidCredentials', 'InvalidCredentials']);
   });
 });
