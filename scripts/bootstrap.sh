@@ -4,9 +4,11 @@
 # injector), curl, unzip and xmlsec1 (tests use them as independent peers and to open ASiC
 # vectors), python3 (its email package reads MIME independently of us), opencryptoki with p11-kit
 # (the second PKCS#11 implementation the token tests run against, softhsm/opencryptoki-testbed.ts),
-# with `--bench` also python3-xmlsec (the benchmarks' libxmlsec1 baseline); then
-# the npm dependencies with their native builds (pkcs11js, better-sqlite3), which package.json's
-# allowScripts lets npm 11 run.
+# chromium (the browser test drives it headless with playwright-core, test/browser), with `--bench`
+# also python3-xmlsec (the benchmarks' libxmlsec1 baseline); then the npm dependencies with their
+# native builds (pkcs11js, better-sqlite3), which package.json's allowScripts lets npm 11 run; then
+# the web interface (ui/ → ui/dist, which the admin API serves) when it is missing or older than
+# its sources.
 set -e
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,8 @@ ls /usr/lib/*/pkcs11/p11-kit-client.so >/dev/null 2>&1 || missing="$missing p11-
 command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 # OpenSSL 3.0 headers for the TLS signer engine (src/tls/engine), compiled against them, never linked.
 [ -f /usr/include/openssl/engine.h ] || missing="$missing libssl-dev"
+# The browser test's browser: Debian's, driven by playwright-core (no browser download from npm).
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 # Benchmarks compare with libxmlsec1 in-process, through Debian's Python binding.
 if [ "$1" = "--bench" ] && ! /usr/bin/python3 -c 'import xmlsec' >/dev/null 2>&1; then missing="$missing python3-xmlsec"; fi
 if [ -n "$missing" ]; then
@@ -51,6 +55,13 @@ fi
 if ! node -e "require('pkcs11js'); new (require('better-sqlite3'))(':memory:').close()" >/dev/null 2>&1; then
   echo "bootstrap: rebuilding native addons" >&2
   npm rebuild pkcs11js better-sqlite3 >&2
+fi
+
+# The web interface the admin API serves at / (docs/admin-ui.md): built again when any of its
+# sources, or the locked dependency versions, are newer than the last build.
+if [ ! -f ui/dist/index.html ] || [ -n "$(find ui package-lock.json -path ui/dist -prune -o -type f -newer ui/dist/index.html -print | head -n 1)" ]; then
+  echo "bootstrap: building the web interface" >&2
+  npm run --silent build:ui >&2
 fi
 
 # The TLS signer engine (src/tls/engine), built here so that a proxy without write access to the

@@ -1,8 +1,8 @@
 /**
  * The admin REST API server: fastify over HTTPS (port 4000, loopback only by default, as the
  * reference), the routes of api-routes.ts behind api-security.ts (API keys or login sessions with
- * roles, size and rate limits, one error shape), login and logout (api-session.ts), and the OpenAPI
- * document generated from the same route table. The server's timeouts and connection caps are
+ * roles, size and rate limits, one error shape), login and logout (api-session.ts), the OpenAPI
+ * document generated from the same route table, and the web interface at `/` (web-ui.ts). The server's timeouts and connection caps are
  * platform/server-limits.ts's.
  */
 import { dirname, join } from 'node:path';
@@ -17,6 +17,7 @@ import { registerSessionRoutes, SESSION_COOKIE, sessionOpenApiPaths } from './ap
 import type { ServerAdmin } from './server-admin.ts';
 import { Sessions, type SessionOptions } from './sessions.ts';
 import { UserStore } from './users.ts';
+import { DEFAULT_UI_DIR, registerWebUi } from './web-ui.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -36,6 +37,8 @@ export interface AdminApiOptions {
   readonly bodyLimit?: number;
   /** Timeouts and connection caps (default ADMIN_SERVER_LIMITS). */
   readonly limits?: Partial<ServerLimits>;
+  /** The built web interface served at `/` (default DEFAULT_UI_DIR, ui/dist). */
+  readonly uiDir?: string;
 }
 
 /** The app with every route registered, not listening (tests call `inject`). */
@@ -60,7 +63,7 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
   return app;
 }
 
-/** The security layer, the routes and the OpenAPI document on `app`. */
+/** The security layer, the routes, the OpenAPI document and the web interface on `app`. */
 export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptions): void {
   // Certificates arrive as they are (the reference's upload: application/octet-stream; PEM as text too).
   app.addContentTypeParser(['application/octet-stream', 'application/pkix-cert', 'application/x-pem-file'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -70,6 +73,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
   const document = openApiDocument();
   app.get(`${API_PREFIX}/openapi.json`, { config: { public: true } }, async () => document);
   registerSessionRoutes(app, API_PREFIX, sessions);
+  registerWebUi(app, options.uiDir ?? DEFAULT_UI_DIR);
   for (const route of ROUTES) {
     app.route({
       method: route.method,

@@ -20,6 +20,8 @@ async function app() {
   const registered: string[] = [];
   const server = Fastify();
   server.addHook('onRoute', (route) => {
+    // The web interface's routes (`/*`, `/api/*`, web-ui.ts) are not the API's operations.
+    if (!route.url.startsWith(API_PREFIX)) return;
     for (const method of [route.method].flat()) if (method !== 'HEAD') registered.push(`${method} ${route.url}`);
   });
   // Nothing here calls the signer: the socket is never connected.
