@@ -1,0 +1,169 @@
+/**
+ * The web interface in a real browser (docs/admin-ui.md): Debian's chromium, headless, driven by
+ * playwright-core, against the admin API in this process over HTTPS on loopback with the built
+ * interface (ui/dist, `npm run build:ui`; bootstrap builds it). Walks what an administrator does:
+ * a bookmark to the clients page sends them to login, they log in with the keyboard through the
+ * labelled fields, see the server's clients as GET /api/v1/clients lists them, reload, log out;
+ * a user who mistypes the password five times is locked (AccountLocked shown, even for the right
+ * password). Every request stays on the server's own origin (nothing from a CDN), and the page runs
+ * under its Content-Security-Policy without a violation. Screenshots go to docs/ui/.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKeyStore } from '../../src/admin/api-keys.ts';
+import { startAdminApi } from '../../src/admin/api-server.ts';
+import { ServerAdmin } from '../../src/admin/server-admin.ts';
+import { UserStore } from '../../src/admin/users.ts';
+import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
+import { silentLogger } from '../../src/platform/logger.ts';
+import { parseClientId } from '../../src/protocol/identifiers.ts';
+import type { LocalClient } from '../../src/serverconf/model.ts';
+import { changeServerConfIn } from '../../src/serverconf/store.ts';
+import { openssl } from '../support/openssl.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/ui');
+const PASSWORD = 'correct horse battery';
+const STEP_MS = 15_000;
+
+const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-'));
+let api: Awaited<ReturnType<typeof startAdminApi>>;
+let origin: string;
+let context: BrowserContext;
+let page: Page;
+const offOrigin: string[] = [];
+const problems: string[] = [];
+
+beforeAll(async () => {
+  const client = (id: string, status: LocalClient['status'], connectionType: LocalClient['connectionType']): LocalClient => ({
+    id: parseClientId(id),
+    status,
+    connectionType,
+    isCerts: [],
+    serviceDescriptions: [],
+    endpoints: [],
+    accessRights: [],
+    localGroups: [],
+  });
+  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({
+    serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' },
+    clients: [client('LOCAL/GOV/1111', 'REGISTERED', 'HTTPS'), client('LOCAL/GOV/1111/MANAGEMENT', 'REGISTERED', 'HTTPS_NO_AUTH'), client('LOCAL/COM/2222/NEWSUB', 'SAVED', 'HTTP')],
+    timestampingServices: [],
+  }));
+  const users = new UserStore(join(dir, 'admin', 'users.json'));
+  await users.add('alice', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR']);
+  await users.add('bob', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
+  // Nothing here calls the signer or global configuration: the socket is never connected.
+  const admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: () => { throw new Error('no configuration'); }, logger: silentLogger() });
+  api = await startAdminApi({
+    admin,
+    keys: new ApiKeyStore(join(dir, 'admin', 'api-keys.json')),
+    users,
+    logger: silentLogger(),
+    https: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') },
+    port: 0,
+    uiDir: DEFAULT_UI_DIR,
+  });
+  origin = new URL(api.url).origin;
+
+  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    // The server's certificate is the self-signed one made above; the cookies still need https.
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1280, height: 800 },
+    timeout: STEP_MS,
+  });
+  context.setDefaultTimeout(STEP_MS);
+  context.on('request', (request) => {
+    if (!request.url().startsWith(`${origin}/`)) offOrigin.push(request.url());
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  // A refused login is a 401/403 the browser logs as a failed load; anything else (a CSP violation
+  // above all) is a problem.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) problems.push(`console: ${message.text()}`);
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  await api?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const screenshot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+describe('the web interface in chromium', () => {
+  it('a bookmark to the clients page asks for login; alice logs in with the keyboard, sees the clients, reloads, logs out', async () => {
+    await page.goto(`${origin}/clients`);
+    await page.waitForURL(`${origin}/login?next=/clients`);
+    await expect.poll(() => page.title()).toBe('Log in – Security server administration');
+    // The username field has the focus; Tab reaches the password field and Enter submits.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('username');
+    await page.keyboard.type('alice');
+    await page.keyboard.press('Tab');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('password');
+    await page.keyboard.type(PASSWORD);
+    await screenshot('login');
+    await page.keyboard.press('Enter');
+
+    await page.waitForURL(`${origin}/clients`);
+    const table = page.getByRole('table', { name: "The security server's owner, members and subsystems" });
+    await table.waitFor();
+    const rows = async () => (await table.locator('tbody tr').allInnerTexts()).map((row) => row.split('\t').map((cell) => cell.trim()));
+    const expected = [
+      ['LOCAL/GOV/1111', 'REGISTERED', 'HTTPS'],
+      ['LOCAL/GOV/1111/MANAGEMENT', 'REGISTERED', 'HTTPS_NO_AUTH'],
+      ['LOCAL/COM/2222/NEWSUB', 'SAVED', 'HTTP'],
+    ];
+    expect(await rows()).toEqual(expected);
+    expect(await page.getByTestId('user').innerText()).toBe('alice');
+    await screenshot('clients');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot('clients-narrow');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // The session lives in the browser's cookies: a reload of the deep link stays logged in.
+    await page.reload();
+    await table.waitFor();
+    expect(await rows()).toEqual(expected);
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${origin}/login`);
+    // The session is over on the server too: the clients page sends back to login.
+    const clients = await page.evaluate(async () => (await fetch('/api/v1/clients')).status);
+    expect(clients).toBe(401);
+    await page.goto(`${origin}/clients`);
+    await page.waitForURL(`${origin}/login?next=/clients`);
+  });
+
+  it('five wrong passwords lock the user: each shows InvalidCredentials, then even the right password shows AccountLocked', async () => {
+    await page.goto(`${origin}/login`);
+    const error = page.getByRole('alert');
+    const attempt = async (password: string) => {
+      await page.getByLabel('Username').fill('bob');
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await error.waitFor();
+      // The password field is emptied after a refusal; wait for that so the next attempt is a new one.
+      await expect.poll(() => page.getByLabel('Password').inputValue()).toBe('');
+      return error.innerText();
+    };
+    for (let i = 1; i <= 5; i++) expect(await attempt(`wrong ${i}`)).toMatch(/^InvalidCredentials Wrong user name or password$/);
+    expect(await attempt(PASSWORD)).toMatch(/^AccountLocked User bob is locked after 5 wrong passwords; retry after \d+ s$/);
+    expect(page.url()).toBe(`${origin}/login`);
+    await screenshot('login-locked');
+  });
+
+  it('loaded nothing from outside the server and broke no rule of its Content-Security-Policy', () => {
+    expect(offOrigin).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+});
