@@ -20,7 +20,8 @@ import { UserStore } from '../../src/admin/users.ts';
 import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
-import type { LocalClient } from '../../src/serverconf/model.ts';
+import { addClient } from '../../src/serverconf/changes.ts';
+import type { ConnectionType, ServerConf } from '../../src/serverconf/model.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { openssl } from '../support/openssl.ts';
 
@@ -38,21 +39,16 @@ const offOrigin: string[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
-  const client = (id: string, status: LocalClient['status'], connectionType: LocalClient['connectionType']): LocalClient => ({
-    id: parseClientId(id),
-    status,
-    connectionType,
-    isCerts: [],
-    serviceDescriptions: [],
-    endpoints: [],
-    accessRights: [],
-    localGroups: [],
-  });
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({
-    serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' },
-    clients: [client('LOCAL/GOV/1111', 'REGISTERED', 'HTTPS'), client('LOCAL/GOV/1111/MANAGEMENT', 'REGISTERED', 'HTTPS_NO_AUTH'), client('LOCAL/COM/2222/NEWSUB', 'SAVED', 'HTTP')],
-    timestampingServices: [],
-  }));
+  // The clients as `xrd client add` leaves them (serverconf/changes.ts), two of them registered.
+  const clients: [string, ConnectionType, boolean][] = [
+    ['LOCAL/GOV/1111', 'HTTPS', true],
+    ['LOCAL/GOV/1111/MANAGEMENT', 'HTTPS_NO_AUTH', true],
+    ['LOCAL/COM/2222/NEWSUB', 'HTTP', false],
+  ];
+  const empty: ServerConf = { serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] };
+  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () =>
+    clients.reduce((conf, [id, connectionType, registered]) => addClient(conf, parseClientId(id), { connectionType, registered }), empty),
+  );
   const users = new UserStore(join(dir, 'admin', 'users.json'));
   await users.add('alice', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR']);
   await users.add('bob', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
