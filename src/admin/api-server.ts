@@ -2,8 +2,8 @@
  * The admin REST API server: fastify over HTTPS (port 4000, loopback only by default, as the
  * reference), the routes of api-routes.ts behind api-security.ts (API keys or login sessions with
  * roles, size and rate limits, one error shape), login and logout (api-session.ts), the OpenAPI
- * document generated from the same route table, and the web interface at `/` (web-ui.ts). The server's timeouts and connection caps are
- * platform/server-limits.ts's.
+ * document generated from the same route table, and the web interface at `/` (web-ui.ts). The
+ * server's timeouts and connection caps are platform/server-limits.ts's.
  */
 import { dirname, join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';

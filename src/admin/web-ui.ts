@@ -11,7 +11,7 @@
  * HTML as script. Everything under `/api/` stays the API's: unknown API paths keep answering
  * RouteNotFound to authenticated callers only (api-security.ts).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -77,7 +77,7 @@ export function loadUiFiles(dir: string): Map<string, UiFile> | undefined {
     for (const entry of readdirSync(folder, { withFileTypes: true })) {
       const path = join(folder, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && statSync(path).size > 0) {
+      else if (entry.isFile()) {
         const url = '/' + relative(dir, path).split(sep).join('/');
         files.set(url, { body: readFileSync(path), type: CONTENT_TYPES[extname(path)] ?? 'application/octet-stream', immutable: url.startsWith('/assets/') });
       }

@@ -180,6 +180,7 @@ export const ERROR_CODES = {
   WarningsDetected: { message: 'Warnings detected (ignore_warnings to go on): {warnings}', httpStatus: 400 },
   InvalidRequestBody: { message: 'Request body is not valid: {reason}', httpStatus: 400 },
   RouteNotFound: { message: 'No route {method} {url}', httpStatus: 404 },
+  AdminUiNotBuilt: { message: 'The web interface is not built ({dir} has no index.html): run npm run build:ui', httpStatus: 503 },
   ApiKeyNotFound: { message: 'API key {id} not found', httpStatus: 404 },
   InvalidApiKeyRoles: { message: 'Invalid roles for an API key: {reason}', httpStatus: 400 },
   // Users and sessions of the admin API (docs/admin-api.md "Users and sessions")
@@ -190,7 +191,6 @@ export const ERROR_CODES = {
   UserNotFound: { message: 'User {name} not found', httpStatus: 404 },
   UserExists: { message: 'User {name} already exists', httpStatus: 409 },
   InvalidUser: { message: 'Invalid user: {reason}', httpStatus: 400 },
-  AdminUiNotBuilt: { message: 'The web interface is not built ({dir} has no index.html): run npm run build:ui', httpStatus: 503 },
   // Server configuration changes (src/serverconf/changes.ts); details.referenceCode is the reference's code
   SameAddressChangeRequest: { message: 'Global configuration already gives this server the address {address}', httpStatus: 409 },
   InvalidMemberClass: { message: 'Member class {memberClass} is not one of global configuration', httpStatus: 400 },

@@ -6,7 +6,7 @@
  */
 import { shallowRef } from 'vue';
 
-export const API_PREFIX = '/api/v1';
+const API_PREFIX = '/api/v1';
 
 export class ApiError extends Error {
   constructor(
