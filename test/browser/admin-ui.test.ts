@@ -4,8 +4,8 @@
  * interface (ui/dist, `npm run build:ui`; bootstrap builds it). Walks what an administrator does:
  * a bookmark to the clients page sends them to login, they log in with the keyboard through the
  * labelled fields, see the server's clients as GET /api/v1/clients lists them, reload, log out;
- * a user who mistypes the password five times is locked (AccountLocked shown, even for the right
- * password). Every request stays on the server's own origin (nothing from a CDN), and the page runs
+ * a change sent with the session cookie but without the CSRF token is refused; a user who mistypes
+ * the password five times is locked (AccountLocked shown, even for the right password). Every request stays on the server's own origin (nothing from a CDN), and the page runs
  * under its Content-Security-Policy without a violation. Screenshots go to docs/ui/.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -97,7 +97,7 @@ afterAll(async () => {
 const screenshot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
 describe('the web interface in chromium', () => {
-  it('a bookmark to the clients page asks for login; alice logs in with the keyboard, sees the clients, reloads, logs out', async () => {
+  it('a bookmark to the clients page asks for login; alice logs in with the keyboard, sees the clients, reloads, cannot be made to change without the CSRF token, logs out', async () => {
     await page.goto(`${origin}/clients`);
     await page.waitForURL(`${origin}/login?next=/clients`);
     await expect.poll(() => page.title()).toBe('Log in – Security server administration');
@@ -130,6 +130,13 @@ describe('the web interface in chromium', () => {
     await page.reload();
     await table.waitFor();
     expect(await rows()).toEqual(expected);
+
+    // A change the page did not make (the browser sends the session cookie, but no X-XSRF-TOKEN): refused.
+    const forged = await page.evaluate(async () => {
+      const answer = await fetch('/api/v1/logout', { method: 'POST' });
+      return [answer.status, ((await answer.json()) as { error: { code: string } }).error.code];
+    });
+    expect(forged).toEqual([403, 'CsrfTokenInvalid']);
 
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForURL(`${origin}/login`);
