@@ -197,6 +197,9 @@ ${[i.provider, i.consumer, i.joining].map((s) => `  ${s.serverId.split('/').pop(
   curl -k -H "Authorization: X-Road-ApiKey token=${i.apiKeyOf(i.joining)}" ${i.joining.adminUrl}/initialization/status
   curl -H "Authorization: X-Road-ApiKey token=${i.apiKeyOf(i.consumer)}" "${i.consumer.monitoringUrl}/opmonitor?limit=10"
 
+Web interfaces (docs/admin-ui.md) at each admin API's address: ${[i.provider, i.consumer, i.joining].map((s) => s.adminUrl.replace(/api\/v1$/, '')).join('  ')}
+  log in as a user added with: xrd admin user add NAME --roles SYSTEM_ADMINISTRATOR --data-dir ${i.consumer.proxyDataDir}   (ss2's; the others' likewise)
+
 Try (seed 003's commands, from ${is}):
   cd ${is}
   curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -d @getRandom.xml --header "Content-Type: text/xml" -X POST ${i.consumer.httpsUrl}/
