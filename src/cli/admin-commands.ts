@@ -37,6 +37,7 @@ export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--con
                   [--session-idle-minutes ${DEFAULT_SESSION_OPTIONS.idleMs / 60_000}] [--session-lifetime-minutes ${DEFAULT_SESSION_OPTIONS.lifetimeMs / 60_000}] [--login-lock-minutes ${DEFAULT_SESSION_OPTIONS.lockMs / 60_000}]
                   ${SERVER_LIMITS_USAGE}
                     the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
+                    and the web interface at / (npm run build:ui builds it; docs/admin-ui.md)
   xrd admin openapi                 print the API's OpenAPI document (docs/openapi.json)
   xrd admin api-key create --roles R1,R2 [--name N] | list | revoke <id>
                     admin REST API keys in <data-dir>/admin/api-keys.json; a new key is printed once, stored as a hash;
@@ -106,7 +107,7 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.stdout.write(`admin API listening on ${api.url}\n`);
+  process.stdout.write(`admin API listening on ${api.url}, web interface at ${api.url.replace(/api\/v1$/, '')}\n`);
   return new Promise<number>(() => {
     // Runs until a signal stops it.
   });
