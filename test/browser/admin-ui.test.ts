@@ -28,7 +28,9 @@ import { openssl } from '../support/openssl.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/ui');
 const PASSWORD = 'correct horse battery';
-const STEP_MS = 15_000;
+// Bounds for one browser step and for starting chromium: generous, as CI shares two cores.
+const STEP_MS = 20_000;
+const LAUNCH_MS = 45_000;
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-'));
 let api: Awaited<ReturnType<typeof startAdminApi>>;
@@ -73,7 +75,7 @@ beforeAll(async () => {
     // The server's certificate is the self-signed one made above; the cookies still need https.
     ignoreHTTPSErrors: true,
     viewport: { width: 1280, height: 800 },
-    timeout: STEP_MS,
+    timeout: LAUNCH_MS,
   });
   context.setDefaultTimeout(STEP_MS);
   context.on('request', (request) => {
@@ -86,7 +88,7 @@ beforeAll(async () => {
   page.on('console', (message) => {
     if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) problems.push(`console: ${message.text()}`);
   });
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await context?.close();
@@ -145,7 +147,7 @@ describe('the web interface in chromium', () => {
     expect(clients).toBe(401);
     await page.goto(`${origin}/clients`);
     await page.waitForURL(`${origin}/login?next=/clients`);
-  });
+  }, 120_000);
 
   it('five wrong passwords lock the user: each shows InvalidCredentials, then even the right password shows AccountLocked', async () => {
     await page.goto(`${origin}/login`);
@@ -163,7 +165,7 @@ describe('the web interface in chromium', () => {
     expect(await attempt(PASSWORD)).toMatch(/^AccountLocked User bob is locked after 5 wrong passwords; retry after \d+ s$/);
     expect(page.url()).toBe(`${origin}/login`);
     await screenshot('login-locked');
-  });
+  }, 120_000);
 
   it('loaded nothing from outside the server and broke no rule of its Content-Security-Policy', () => {
     expect(offOrigin).toEqual([]);
