@@ -504,18 +504,10 @@ function inGlobalConf(global: GlobalConf | undefined, id: ClientId): boolean {
   return member !== undefined && (id.subsystem === undefined || member.subsystems.includes(id.subsystem));
 }
 
-function localClientOf(conf: ServerConf, id: ClientId): LocalClient {
-  const found = conf.clients.find((c) => sameClientId(c.id, id));
-  if (!found) throw new XrdError('ClientNotFound', { clientId: formatClientId(id) });
-  return found;
-}
+const localClientOf = changes.findClient;
 
 function findService(client: LocalClient, full: string): ServiceConf {
-  for (const d of client.serviceDescriptions) {
-    const found = d.services.find((s) => changes.fullServiceCode(s) === full);
-    if (found) return found;
-  }
-  throw new XrdError('ServiceNotFound', { service: full, clientId: formatClientId(client.id), referenceCode: 'service_not_found' });
+  return changes.findServiceByFullCode(client, full).service;
 }
 
 function parseNumber(id: string): number {

@@ -80,7 +80,8 @@ function isOwner(conf: ServerConf, id: ClientId): boolean {
   return sameClientId(ownerOf(conf), id);
 }
 
-function findClient(conf: ServerConf, id: ClientId): LocalClient {
+/** @throws ClientNotFound */
+export function findClient(conf: ServerConf, id: ClientId): LocalClient {
   return conf.clients.find((c) => sameClientId(c.id, id)) ?? refuse('ClientNotFound', 'client_not_found', { clientId: formatClientId(id) });
 }
 
@@ -572,7 +573,8 @@ export function updateRestDescription(conf: ServerConf, id: number, edit: { url:
 
 // --- Services and endpoints ---------------------------------------------------------------------
 
-function findService(client: LocalClient, full: string): { description: ServiceDescriptionConf; service: ServiceConf } {
+/** A client's service by its full code (`code.version`, or `code` without a version). @throws ServiceNotFound */
+export function findServiceByFullCode(client: LocalClient, full: string): { description: ServiceDescriptionConf; service: ServiceConf } {
   for (const description of client.serviceDescriptions) {
     const service = description.services.find((s) => fullServiceCode(s) === full);
     if (service) return { description, service };
@@ -601,7 +603,7 @@ export function updateService(conf: ServerConf, clientId: ClientId, full: string
   checkUrl(update.url);
   if (update.sslAuthentication && !update.url.startsWith('https://')) refuse('InvalidHttpsUrl', 'invalid_https_url', { url: update.url });
   const client = findClient(conf, clientId);
-  const { description, service: target } = findService(client, full);
+  const { description, service: target } = findServiceByFullCode(client, full);
   const services = description.services.map((s) => {
     const match = s === target;
     const url = update.urlAll || match ? update.url : s.url;
@@ -635,7 +637,7 @@ function findEndpoint(client: LocalClient, ref: EndpointRef): EndpointConf {
  */
 export function addEndpoint(conf: ServerConf, clientId: ClientId, full: string, method: string, path: string): ServerConf {
   const client = findClient(conf, clientId);
-  const { description, service } = findService(client, full);
+  const { description, service } = findServiceByFullCode(client, full);
   if (description.type === 'WSDL') refuse('WrongServiceDescriptionType', 'wrong_servicedescription_type', { id: description.id, expected: 'OPENAPI3 or REST', actual: 'WSDL' });
   checkEndpointShape(method, path);
   const endpoint: EndpointConf = { serviceCode: service.code, method, path, generated: false };
@@ -739,7 +741,7 @@ function baseEndpointOf(client: LocalClient, serviceCode: string): EndpointConf 
  */
 export function addServiceAccessRights(conf: ServerConf, clientId: ClientId, full: string, subjects: readonly AccessSubject[], known: (subject: AccessSubject) => boolean, now = new Date()): ServerConf {
   const client = findClient(conf, clientId);
-  const base = baseEndpointOf(client, findService(client, full).service.code);
+  const base = baseEndpointOf(client, findServiceByFullCode(client, full).service.code);
   checkSubjects(client, subjects, known);
   return replaceClient(conf, grant(client, [base], subjects, now));
 }
@@ -747,7 +749,7 @@ export function addServiceAccessRights(conf: ServerConf, clientId: ClientId, ful
 /** @throws ClientNotFound, ServiceNotFound, AccessRightNotFound */
 export function deleteServiceAccessRights(conf: ServerConf, clientId: ClientId, full: string, subjects: readonly AccessSubject[]): ServerConf {
   const client = findClient(conf, clientId);
-  const base = baseEndpointOf(client, findService(client, full).service.code);
+  const base = baseEndpointOf(client, findServiceByFullCode(client, full).service.code);
   return replaceClient(conf, revoke(client, [base], subjects));
 }
 

@@ -7,7 +7,7 @@
 import type { ApprovedTsa, GlobalGroup } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import { sameClientId, type ClientId } from '../protocol/identifiers.ts';
-import { isQueryAllowed } from './access.ts';
+import { findService as findServiceOf, isQueryAllowed } from './access.ts';
 import { type DescriptionType, type LocalClient, type ServerConf, type ServiceConf, type ServiceDescriptionConf } from './model.ts';
 
 export * from './model.ts';
@@ -50,11 +50,8 @@ export function localClient(conf: ServerConf, id: ClientId): LocalClient | undef
 /** The service a provider subsystem offers under exactly this code and version (the reference's ServiceId equality). */
 export function findService(conf: ServerConf, provider: ClientId, code: string, version?: string): ResolvedService | undefined {
   const client = localClient(conf, provider);
-  for (const d of client?.serviceDescriptions ?? []) {
-    const s = d.services.find((x) => x.code === code && x.version === version);
-    if (s) return resolveService(d, s);
-  }
-  return undefined;
+  const found = client && findServiceOf(client, code, version);
+  return found && resolveService(found.description, found.service);
 }
 
 /**
