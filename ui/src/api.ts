@@ -1,5 +1,6 @@
 /**
- * The admin API as the pages call it: same origin, `/api/v1`, JSON. The browser sends the HttpOnly
+ * The admin API as the pages call it: same origin, `/api/v1`, JSON (certificates and backups as
+ * bytes). The browser sends the HttpOnly
  * session cookie itself; changes carry the session's CSRF token in X-XSRF-TOKEN (docs/admin-api.md
  * "Users and sessions"). A refusal becomes an ApiError with the API's code (`AccountLocked`, …), so
  * pages show what the API said and decide by the code, never by the message.
@@ -28,40 +29,75 @@ export interface User {
   readonly roles: readonly string[];
 }
 
-/** GET /clients's items (server-admin.ts ClientView), the fields the pages use. */
-export interface Client {
-  readonly id: string;
-  readonly status: string;
-  readonly connectionType: string;
-}
+/** The reference's five roles (src/admin/api-keys.ts Role). */
+export type Role = 'XROAD_SECURITY_OFFICER' | 'XROAD_REGISTRATION_OFFICER' | 'XROAD_SERVICE_ADMINISTRATOR' | 'XROAD_SYSTEM_ADMINISTRATOR' | 'XROAD_SECURESERVER_OBSERVER';
 
 /** The logged-in user, undefined before login and after logout or a refused session. */
 export const currentUser = shallowRef<User | undefined>();
 let csrfToken: string | undefined;
 
-async function call<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** One API call with a JSON body (or none); the answer's JSON, or undefined for 202/204. */
+export function call<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  return send<T>(method, path, body === undefined ? undefined : { type: 'application/json', data: JSON.stringify(body) });
+}
+
+/** One API call with bytes as the body (a certificate, a backup): `application/octet-stream`. */
+export function upload<T>(method: Method, path: string, data: Blob): Promise<T> {
+  return send<T>(method, path, { type: 'application/octet-stream', data });
+}
+
+/** A file the API answers with (a CSR, a certificate, a backup), saved by the browser under its name. */
+export async function download(path: string, fallbackName: string): Promise<void> {
+  const response = await request('GET', path, undefined, '*/*');
+  if (!response.ok) throw await refusal(response);
+  const name = /filename="?([^";]+)"?/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? fallbackName;
+  saveFile(await response.blob(), name);
+}
+
+/** Hands bytes made or fetched by the page to the browser as a download named `name`. */
+export function saveFile(data: Blob, name: string): void {
+  const url = URL.createObjectURL(data);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+async function request(method: Method, path: string, body: { type: string; data: BodyInit } | undefined, accept = 'application/json'): Promise<Response> {
+  const headers: Record<string, string> = { accept };
+  if (body) headers['content-type'] = body.type;
   if (method !== 'GET' && csrfToken !== undefined) headers['x-xsrf-token'] = csrfToken;
-  let response: Response;
   try {
-    response = await fetch(API_PREFIX + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' });
+    return await fetch(API_PREFIX + path, { method, headers, body: body?.data, credentials: 'same-origin', cache: 'no-store' });
   } catch {
     throw new ApiError(0, 'NetworkError', 'The security server did not answer');
   }
-  const text = await response.text();
-  let json: unknown;
+}
+
+/** A refused call as an ApiError with the API's code; a 401 also forgets the session. */
+async function refusal(response: Response): Promise<ApiError> {
+  const error = (parseJson(await response.text()) as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  if (response.status === 401) forget();
+  return new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText);
+}
+
+function parseJson(text: string): unknown {
   try {
-    json = text ? JSON.parse(text) : undefined;
+    return text ? JSON.parse(text) : undefined;
   } catch {
-    json = undefined;
+    return undefined;
   }
-  if (!response.ok) {
-    const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-    if (response.status === 401) forget();
-    throw new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText);
-  }
-  return json as T;
+}
+
+async function send<T>(method: Method, path: string, body?: { type: string; data: BodyInit }): Promise<T> {
+  const response = await request(method, path, body);
+  if (!response.ok) throw await refusal(response);
+  return parseJson(await response.text()) as T;
 }
 
 interface UserAnswer extends User {
@@ -102,7 +138,10 @@ export async function logout(): Promise<void> {
   }
 }
 
-export const listClients = (): Promise<Client[]> => call<Client[]>('GET', '/clients');
+/** Whether the logged-in user has one of `roles`: pages offer a change only to those the API lets make it. */
+export function hasRole(...roles: readonly Role[]): boolean {
+  return roles.some((role) => currentUser.value?.roles.includes(role));
+}
 
 /** Any thrown value as an ApiError, for showing it. */
 export function asApiError(err: unknown): ApiError {
