@@ -10,8 +10,8 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore } from '../../src/admin/api-keys.ts';
 import { startAdminApi } from '../../src/admin/api-server.ts';
@@ -23,22 +23,16 @@ import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { addClient } from '../../src/serverconf/changes.ts';
 import type { ConnectionType, ServerConf } from '../../src/serverconf/model.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
+import { type Browser, expectCleanRun, openBrowser } from '../support/browser.ts';
 import { openssl } from '../support/openssl.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = resolve(import.meta.dirname, '../../docs/ui');
 const PASSWORD = 'correct horse battery';
-// Bounds for one browser step and for starting chromium: generous, as CI shares two cores.
-const STEP_MS = 20_000;
-const LAUNCH_MS = 45_000;
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-'));
 let api: Awaited<ReturnType<typeof startAdminApi>>;
 let origin: string;
-let context: BrowserContext;
+let browser: Browser;
 let page: Page;
-const offOrigin: string[] = [];
-const problems: string[] = [];
 
 beforeAll(async () => {
   // The clients as `xrd client add` leaves them (serverconf/changes.ts), two of them registered.
@@ -68,35 +62,17 @@ beforeAll(async () => {
   });
   origin = new URL(api.url).origin;
 
-  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    // The server's certificate is the self-signed one made above; the cookies still need https.
-    ignoreHTTPSErrors: true,
-    viewport: { width: 1280, height: 800 },
-    timeout: LAUNCH_MS,
-  });
-  context.setDefaultTimeout(STEP_MS);
-  context.on('request', (request) => {
-    if (!request.url().startsWith(`${origin}/`)) offOrigin.push(request.url());
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  // A refused login is a 401/403 the browser logs as a failed load; anything else (a CSP violation
-  // above all) is a problem.
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) problems.push(`console: ${message.text()}`);
-  });
+  browser = await openBrowser(origin, dir);
+  page = browser.page;
 }, 90_000);
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await api?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-const screenshot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+const screenshot = (name: string): Promise<Buffer> => browser.screenshot(name);
 
 describe('the web interface in chromium', () => {
   it('a bookmark to the clients page asks for login; alice logs in with the keyboard, sees the clients, reloads, cannot be made to change without the CSRF token, logs out', async () => {
@@ -168,7 +144,6 @@ describe('the web interface in chromium', () => {
   }, 120_000);
 
   it('loaded nothing from outside the server and broke no rule of its Content-Security-Policy', () => {
-    expect(offOrigin).toEqual([]);
-    expect(problems).toEqual([]);
+    expectCleanRun(browser);
   });
 });
