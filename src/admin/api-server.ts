@@ -16,7 +16,7 @@ import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type
 import { registerSessionRoutes, SESSION_COOKIE, sessionOpenApiPaths } from './api-session.ts';
 import type { ServerAdmin } from './server-admin.ts';
 import { Sessions, type SessionOptions } from './sessions.ts';
-import { UserStore } from './users.ts';
+import { UserStore, type UserDirectory } from './users.ts';
 import { DEFAULT_UI_DIR, registerWebUi } from './web-ui.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -24,8 +24,8 @@ export const API_PREFIX = '/api/v1';
 export interface AdminApiOptions {
   readonly admin: ServerAdmin;
   readonly keys: ApiKeyStore;
-  /** The users who log in; default `users.json` beside the keys' file (usersFile(dataDir)). */
-  readonly users?: UserStore;
+  /** The users who log in: default the local store `users.json` beside the keys' file (usersFile(dataDir)); or PamUsers. */
+  readonly users?: UserDirectory;
   /** Idle timeout, lifetime and lockout of login sessions (sessions.ts's defaults). */
   readonly sessions?: SessionOptions;
   readonly logger: Logger;

@@ -14,7 +14,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Role } from './api-keys.ts';
-import type { UserStore } from './users.ts';
+import type { UserDirectory } from './users.ts';
 
 export interface SessionOptions {
   /** Idle time after which a session ends; default 30 minutes (the reference's). */
@@ -64,7 +64,7 @@ export class Sessions {
   private readonly options: Required<SessionOptions>;
 
   constructor(
-    readonly users: UserStore,
+    readonly users: UserDirectory,
     private readonly log: Logger,
     options: SessionOptions = {},
   ) {

@@ -1,7 +1,6 @@
 /**
  * The local users of the administration interface, the embedded default where the reference uses
- * the operating system's users through PAM (docs/admin-api.md "Users and sessions" says why there is
- * no PAM backend). One JSON file beside the API keys, `<data dir>/admin/users.json` (0600), shared by
+ * the operating system's users through PAM (pam-users.ts, `xrd admin start --auth pam`). One JSON file beside the API keys, `<data dir>/admin/users.json` (0600), shared by
  * the API server and the CLI (`xrd admin user …`). Passwords are kept as scrypt hashes with a
  * per-user random salt (Node's own scrypt: memory-hard, no dependency); the cost parameters are
  * stored with each hash so they can be raised later without invalidating the old ones.
@@ -26,6 +25,14 @@ export interface AuthenticatedUser {
   readonly roles: Role[];
   /** Changes whenever the password does, so sessions opened with the old one can be ended. */
   readonly credential: string;
+}
+
+/** Where login users and their roles come from: this file (UserStore) or the operating system (PamUsers). */
+export interface UserDirectory {
+  /** The user when `password` is theirs (and they have a role), else undefined. */
+  verify(name: string, password: string): Promise<AuthenticatedUser | undefined>;
+  /** The user as a session should see them now, or undefined once they may no longer log in. */
+  current(name: string): AuthenticatedUser | undefined;
 }
 
 interface ScryptCost {
@@ -65,7 +72,12 @@ export function usersFile(dataDir: string): string {
   return join(dataDir, 'admin', 'users.json');
 }
 
-export class UserStore {
+/** Whether `name` is a user name this API accepts (also what keeps it from being read as a command option). */
+export function isUserName(name: string): boolean {
+  return NAME.test(name);
+}
+
+export class UserStore implements UserDirectory {
   private readonly shared: SharedJsonFile<UserFile>;
   /** Hashed against when the name is unknown, so the time taken does not tell which names exist. */
   private decoy: Promise<StoredUser> | undefined;

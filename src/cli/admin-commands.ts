@@ -11,9 +11,10 @@ import { openApiDocument, startAdminApi } from '../admin/api-server.ts';
 import { DEFAULT_ALLOWED_ADDRESSES } from '../admin/api-security.ts';
 import { ServerAdmin } from '../admin/server-admin.ts';
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from '../admin/sessions.ts';
-import { UserStore, usersFile, type UserView } from '../admin/users.ts';
+import { PamUsers } from '../admin/pam-users.ts';
+import { UserStore, usersFile, type UserDirectory, type UserView } from '../admin/users.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
-import { createLogger } from '../platform/logger.ts';
+import { createLogger, type Logger } from '../platform/logger.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import { SERVER_LIMITS_USAGE, serverLimitsOf, type CliValues } from './proxy-commands.ts';
 import { readSecret } from './secrets.ts';
@@ -34,6 +35,9 @@ const CLIENT_STATUS_SYNC_MS = 5_000;
 export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--conf DIR] [--admin-host 127.0.0.1] [--admin-port 4000] [--admin-allow CIDR,…]
                   [--signer-dir D] [--devices F]   (the signer's data, for POST /backups)
                   [--client-proxy-url http://127.0.0.1:8080]   (this server's client proxy: management requests go through it)
+                  [--auth local|pam] [--pam-service xroad] [--pam-role-groups ROLE=group+group,…]
+                    (who logs in: the users of \`xrd admin user\` (default), or the system's through PAM with roles from
+                    their groups xroad-security-officer, …, as the reference; pam needs Debian's pamtester)
                   [--session-idle-minutes ${DEFAULT_SESSION_OPTIONS.idleMs / 60_000}] [--session-lifetime-minutes ${DEFAULT_SESSION_OPTIONS.lifetimeMs / 60_000}] [--login-lock-minutes ${DEFAULT_SESSION_OPTIONS.lockMs / 60_000}]
                   ${SERVER_LIMITS_USAGE}
                     the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
@@ -84,7 +88,7 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
   const api = await startAdminApi({
     admin,
     keys: new ApiKeyStore(apiKeysFile(context.dataDir)),
-    users: new UserStore(usersFile(context.dataDir)),
+    users: userDirectoryOf(values, context, logger),
     logger,
     https: { cert: tls.certPem, key: tls.keyPem },
     host,
@@ -188,6 +192,21 @@ async function userCommand(rest: string[], values: CliValues, context: AdminCont
       return out({ deleted: user }, `deleted ${user.name}; their open sessions end`);
     }
   }
+}
+
+/** --auth local (the users of `xrd admin user`) or pam (the operating system's, pam-users.ts). */
+function userDirectoryOf(values: CliValues, context: AdminContext, logger: Logger): UserDirectory {
+  const auth = values.auth ?? 'local';
+  if (auth === 'local') return new UserStore(usersFile(context.dataDir));
+  if (auth !== 'pam') throw new UsageError(`--auth is local or pam, not ${String(auth)}`);
+  const extraRoleGroups: Partial<Record<Role, string[]>> = {};
+  const mappings = typeof values['pam-role-groups'] === 'string' ? values['pam-role-groups'].split(',').filter(Boolean) : [];
+  for (const mapping of mappings) {
+    const [role, groups] = mapping.split('=');
+    if (!role || !groups) throw new UsageError(`--pam-role-groups takes ROLE=group+group, not ${mapping}`);
+    extraRoleGroups[parseRoles(role)[0]!] = groups.split('+').filter(Boolean);
+  }
+  return new PamUsers(logger, { service: typeof values['pam-service'] === 'string' ? values['pam-service'] : undefined, extraRoleGroups });
 }
 
 /** --session-idle-minutes, --session-lifetime-minutes, --login-lock-minutes. */
