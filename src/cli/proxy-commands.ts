@@ -173,7 +173,7 @@ function endpoints(i: LocalInstance) {
     messageLogs: [join(i.provider.proxyDataDir, 'messagelog.db'), join(i.consumer.proxyDataDir, 'messagelog.db')],
     health: [i.provider.healthUrl, i.consumer.healthUrl],
     monitoring: [i.provider.monitoringUrl, i.consumer.monitoringUrl],
-    adminApis: [i.provider, i.consumer, i.joining].map((s) => ({ serverId: s.serverId, url: s.adminUrl, apiKey: i.apiKeyOf(s) })),
+    adminApis: [i.provider, i.consumer, i.joining].map((s) => ({ serverId: s.serverId, url: s.adminUrl, apiKey: i.apiKeyOf(s), webInterface: s.adminUrl.replace(/api\/v1$/, ''), login: i.adminLogin })),
     managementService: i.pki.managementServiceUrl,
   };
 }
@@ -198,7 +198,8 @@ ${[i.provider, i.consumer, i.joining].map((s) => `  ${s.serverId.split('/').pop(
   curl -H "Authorization: X-Road-ApiKey token=${i.apiKeyOf(i.consumer)}" "${i.consumer.monitoringUrl}/opmonitor?limit=10"
 
 Web interfaces (docs/admin-ui.md) at each admin API's address: ${[i.provider, i.consumer, i.joining].map((s) => s.adminUrl.replace(/api\/v1$/, '')).join('  ')}
-  log in as a user added with: xrd admin user add NAME --roles SYSTEM_ADMINISTRATOR --data-dir ${i.consumer.proxyDataDir}   (ss2's; the others' likewise)
+  log in as ${i.adminLogin.username} with password ${i.adminLogin.password} (every role; a new password at each start);
+  more users: xrd admin user add NAME --roles SYSTEM_ADMINISTRATOR --data-dir ${i.consumer.proxyDataDir}   (ss2's; the others' likewise)
 
 Try (seed 003's commands, from ${is}):
   cd ${is}

@@ -17,6 +17,7 @@ import { loadGlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ApiKeyStore, ROLES, apiKeysFile } from '../admin/api-keys.ts';
+import { UserStore, usersFile } from '../admin/users.ts';
 import { MANAGEMENT_REQUESTS } from '../protocol/management-request.ts';
 import { formatClientId, sameClientId, type ClientId } from '../protocol/identifiers.ts';
 import type { LocalClient, ServerConf } from '../serverconf/model.ts';
@@ -119,6 +120,8 @@ export interface LocalInstance {
   pinOf(server: LocalServer): string;
   /** An admin API key of the server with every role (the local administrator's). */
   apiKeyOf(server: LocalServer): string;
+  /** The user who logs in to each server's web interface, with every role; a new password at each start. */
+  readonly adminLogin: { readonly username: string; readonly password: string };
   /** Starts (or restarts) a server's proxy process, supervised: it is started again if it dies. */
   startProxy(server: LocalServer): Promise<void>;
   /** Stops a server's proxy process for good (until startProxy). */
@@ -240,9 +243,13 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     return supervisor.start(`${s.serverId} proxy`, child(s, 'proxy', args, keylessEnv));
   };
 
-  /** The admin API (`xrd admin start`), with a key holding every role for the local administrator. */
-  const startAdmin = (s: LocalServer) => {
+  /** The admin API (`xrd admin start`), with a key and a login user holding every role for the local administrator. */
+  const adminLogin = { username: 'admin', password: randomBytes(12).toString('base64url') };
+  const startAdmin = async (s: LocalServer) => {
     apiKeys.set(s.serverId, new ApiKeyStore(apiKeysFile(s.proxyDataDir)).create([...ROLES], 'local administrator').key);
+    const users = new UserStore(usersFile(s.proxyDataDir));
+    if (users.list().some((u) => u.name === adminLogin.username)) await users.setPassword(adminLogin.username, adminLogin.password);
+    else await users.add(adminLogin.username, adminLogin.password, ROLES);
     const args = [
       'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
       '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'),
@@ -264,6 +271,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     otherIs: { client: client(secondClient!), certFile: join(dir, 'is', 'othercert.pem'), keyFile: join(dir, 'is', 'otherprivatekey.pem') },
     pinOf: (s) => pins.get(s.serverId)!,
     apiKeyOf: (s) => apiKeys.get(s.serverId)!,
+    adminLogin,
     startProxy,
     stopProxy: (s, signal) => supervisor.stop(`${s.serverId} proxy`, signal),
     startSigner,
