@@ -16,7 +16,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { backupSigningKeyFile, createBackup, listBackups, type BackupInfo } from './backup.ts';
-import { XrdError } from '../platform/errors.ts';
+import { toXrdError, XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { MANAGEMENT_REQUESTS, buildAuthCertRegRequest, buildManagementRequest, sendManagementRequest, type ManagementRequestBody, type ManagementRequestSigner, type MemberSigning } from '../protocol/management-request.ts';
 import { addClient as addClientTo, addTlsCertificate as addTlsCertificateTo, checkOwnerChange, deleteTlsCertificate as deleteTlsCertificateFrom, ownerOf, setConnectionType as changeConnectionType, tlsCertificateHash, deleteClient as deleteClientFrom, disableClient as disableClientIn, enableClient as enableClientIn, registerClient as registerClientIn, unregisterClient as unregisterClientIn, updateClientStatuses } from '../serverconf/changes.ts';
@@ -243,24 +243,25 @@ export class ServerAdmin {
   }
 
   renameToken(id: string, name: string): Promise<TokenView> {
-    return this.signer.call('setTokenFriendlyName', { token: id, friendlyName: name });
+    return this.signerChange('RENAME_TOKEN', { tokenId: id, name }, () => this.signer.call('setTokenFriendlyName', { token: id, friendlyName: name }));
   }
 
-  /** The PIN goes to the signer and nowhere else. */
+  /** The PIN goes to the signer and nowhere else (the audit row names the token, never the PIN). */
   login(id: string, pin: string): Promise<TokenView> {
-    return this.signer.call('activateToken', { token: id, pin });
+    return this.signerChange('LOGIN_TOKEN', { tokenId: id }, () => this.signer.call('activateToken', { token: id, pin }));
   }
 
   logout(id: string): Promise<TokenView> {
-    return this.signer.call('deactivateToken', { token: id });
+    return this.signerChange('LOGOUT_TOKEN', { tokenId: id }, () => this.signer.call('deactivateToken', { token: id }));
   }
 
   changePin(id: string, oldPin: string, newPin: string): Promise<TokenView> {
-    return this.signer.call('changePin', { token: id, oldPin, newPin });
+    return this.signerChange('CHANGE_PIN', { tokenId: id }, () => this.signer.call('changePin', { token: id, oldPin, newPin }));
   }
 
   generateKey(tokenId: string, r: { name?: string; algorithm?: 'RSA' | 'EC'; usage?: 'SIGNING' | 'AUTHENTICATION' }): Promise<KeyView> {
-    return this.signer.call('generateKey', { token: tokenId, algorithm: r.algorithm ?? 'RSA', usage: r.usage, friendlyName: r.name });
+    const algorithm = r.algorithm ?? 'RSA';
+    return this.signerChange('GENERATE_KEY', { tokenId, name: r.name, algorithm, usage: r.usage }, () => this.signer.call('generateKey', { token: tokenId, algorithm, usage: r.usage, friendlyName: r.name }));
   }
 
   /** A key and its CSR in one step; a key whose CSR cannot be made is deleted again, not left orphaned on the token. */
@@ -284,7 +285,7 @@ export class ServerAdmin {
   }
 
   deleteKey(id: string): Promise<{ keyId: string }> {
-    return this.signer.call('deleteKey', { keyId: id });
+    return this.signerChange('DELETE_KEY', { keyId: id }, () => this.signer.call('deleteKey', { keyId: id }));
   }
 
   /**
@@ -294,17 +295,19 @@ export class ServerAdmin {
   async generateCsr(keyId: string, r: CsrRequest): Promise<Operations['generateCsr']['res']> {
     const conf = this.serverConf();
     const memberId = r.usage === 'SIGNING' ? (r.memberId ?? formatClientId(ownerOf(conf))) : undefined;
-    return this.signer.call('generateCsr', { keyId, usage: r.usage, memberId, serverId: r.usage === 'AUTHENTICATION' ? formatSecurityServerId(conf.serverId) : undefined, subject: r.subject, format: r.format ?? 'PEM' });
+    return this.signerChange('GENERATE_CSR', { keyId, usage: r.usage, memberId }, () =>
+      this.signer.call('generateCsr', { keyId, usage: r.usage, memberId, serverId: r.usage === 'AUTHENTICATION' ? formatSecurityServerId(conf.serverId) : undefined, subject: r.subject, format: r.format ?? 'PEM' }),
+    );
   }
 
   deleteCsr(csrId: string): Promise<{ csrId: string }> {
-    return this.signer.call('deleteCsr', { csrId });
+    return this.signerChange('DELETE_CSR', { csrId }, () => this.signer.call('deleteCsr', { csrId }));
   }
 
   /** A certificate from the approved CA (PEM or DER), matched to its key on a token. */
   importCert(cert: Buffer): Promise<CertView> {
     const text = cert.toString('latin1');
-    return this.signer.call('importCert', { cert: text.includes('-----BEGIN CERTIFICATE-----') ? text : cert.toString('base64') });
+    return this.signerChange('IMPORT_CERTIFICATE', {}, () => this.signer.call('importCert', { cert: text.includes('-----BEGIN CERTIFICATE-----') ? text : cert.toString('base64') }), (c) => ({ hash: c.hash }));
   }
 
   /** @throws CertNotFound */
@@ -315,15 +318,15 @@ export class ServerAdmin {
   }
 
   deleteCert(hash: string): Promise<{ hash: string }> {
-    return this.signer.call('deleteCert', { hash });
+    return this.signerChange('DELETE_CERTIFICATE', { hash }, () => this.signer.call('deleteCert', { hash }));
   }
 
   activateCert(hash: string): Promise<CertView> {
-    return this.signer.call('activateCert', { hash });
+    return this.signerChange('ACTIVATE_CERTIFICATE', { hash }, () => this.signer.call('activateCert', { hash }));
   }
 
   disableCert(hash: string): Promise<CertView> {
-    return this.signer.call('disableCert', { hash });
+    return this.signerChange('DISABLE_CERTIFICATE', { hash }, () => this.signer.call('disableCert', { hash }));
   }
 
   /**
@@ -360,6 +363,7 @@ export class ServerAdmin {
     // Over HTTPS the management service must present the certificate global configuration names (pr-mserv).
     const { requestId } = await sendManagementRequest(management.authCertRegServiceAddress, request, { serverCert: management.authCertRegServiceCert });
     const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'registration in progress' });
+    this.store().audit(this.actor, 'REGISTER_AUTH_CERT', { hash: cert.hash, address, requestId });
     this.options.logger.info({ certHash: cert.hash, requestId, address }, 'authentication certificate registration request sent');
     return { requestId, cert: updated };
   }
@@ -446,6 +450,7 @@ export class ServerAdmin {
     if (cert.status !== 'registered' && cert.status !== 'registration in progress') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: `its state is '${cert.status}'` });
     const sent = await this.sendClientProxyRequest({ type: 'authCertDeletion', server: conf.serverId, authCert: Buffer.from(cert.cert, 'base64') }, ownerOf(conf));
     const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'deletion in progress' });
+    this.store().audit(this.actor, 'UNREGISTER_AUTH_CERT', { hash: cert.hash, requestId: sent.requestId });
     return { requestId: sent.requestId, cert: updated };
   }
 
@@ -677,6 +682,22 @@ export class ServerAdmin {
 
   private serverConfOrUndefined(): ServerConf | undefined {
     return this.store().read();
+  }
+
+  /**
+   * A change the signer makes (tokens, keys, CSRs, certificates), written to the audit log under
+   * this administration's actor as the reference audits each: done, or refused with the refusal's
+   * code. The signer's own audit.log records it too, but knows only the socket it came through.
+   */
+  private async signerChange<T>(action: string, detail: Record<string, unknown>, work: () => Promise<T>, resultDetail?: (result: T) => Record<string, unknown>): Promise<T> {
+    try {
+      const result = await work();
+      this.store().audit(this.actor, action, { ...detail, ...resultDetail?.(result) });
+      return result;
+    } catch (err) {
+      this.store().audit(this.actor, action, { ...detail, failed: toXrdError(err).fullCode });
+      throw err;
+    }
   }
 
   /** One atomic, audited change (the CLI and the API may change the configuration at the same moment). */

@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
+import { openServerConfStore } from '../../src/serverconf/store.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { adminApi, type AdminAnswer } from '../support/admin-api.ts';
@@ -113,6 +114,16 @@ describe('MEMBER_01 through the admin API', () => {
     expect(backup.json.files).toContain('proxy/serverconf.json');
     expect(backup.json.files.some((f: string) => f.includes('softhsm'))).toBe(false);
     expect((await api('GET', '/backups')).json[0].name).toBe(backup.json.name);
+    // Each change of keys, CSRs and certificates is in ss3's audit log under the API key's name, as the reference audits each.
+    const store = openServerConfStore(instance.joining.proxyDataDir);
+    try {
+      const audited = store.auditLog({ limit: 100 }).filter((e) => e.actor.kind === 'api-key').map((e) => `${e.actor.name} ${e.action}`).reverse();
+      const expected = ['GENERATE_KEY', 'GENERATE_CSR', 'GENERATE_KEY', 'GENERATE_CSR', 'IMPORT_CERTIFICATE', 'IMPORT_CERTIFICATE', 'REGISTER_AUTH_CERT', 'ACTIVATE_CERTIFICATE'];
+      expect(audited.filter((a) => expected.some((e) => a.endsWith(` ${e}`)))).toEqual(expected.map((e) => `local administrator ${e}`));
+      expect(store.auditLog({ action: 'IMPORT_CERTIFICATE' }).map((e) => e.detail.hash)).toContain(authHash);
+    } finally {
+      store.close();
+    }
     // ss3 is healthy with its new key: auth key usable, OCSP good, configuration current.
     await eventually(async () => ((await fetch(instance.joining.healthUrl)).status === 200 ? true : undefined), 20_000, 'ss3 healthy');
   }, 180_000);
