@@ -173,6 +173,7 @@ export const ROUTES: readonly RouteDef[] = [
   },
   { method: 'PUT', path: '/system/maintenance-mode/disable', summary: 'Send the maintenance mode disable request (maintenanceModeDisable)', roles: [SYSTEM_ADMINISTRATOR], status: 204, handler: (a) => a.setMaintenanceMode(false) },
   // Clients' information systems (seed 003)
+  { method: 'GET', path: '/member-classes', summary: "Member classes in global configuration (current_instance=true: only this instance's, the ones a client can be added with)", roles: ALL, handler: (a, req) => a.memberClasses(req.query.current_instance === 'true') },
   { method: 'GET', path: '/clients', summary: "This server's clients with their connection types", roles: ALL, handler: (a) => a.clients() },
   { method: 'GET', path: '/clients/{id}', summary: 'One client (id as INSTANCE:CLASS:CODE[:SUBSYSTEM])', roles: ALL, handler: (a, req) => a.client(req.params.id!) },
   {

@@ -75,6 +75,10 @@ export interface ClientView {
   /** The reference's client state: SAVED, REGISTRATION_IN_PROGRESS, REGISTERED, … */
   readonly status: ClientStatus;
   readonly tlsCertificates: TlsCertificateView[];
+  /** Whether the client is this server's owner member (the reference's `owner`). */
+  readonly owner: boolean;
+  /** The member's name in global configuration (the reference's `member_name`), when it lists the member. */
+  readonly memberName?: string;
 }
 
 export interface TlsCertificateView {
@@ -584,6 +588,13 @@ export class ServerAdmin {
 
   // --- Clients: connection types and information systems' TLS certificates (seed 003) -------------
 
+  /** Member class codes of this instance, or of every instance global configuration holds (the reference's GET /member-classes). */
+  memberClasses(currentInstance: boolean): string[] {
+    const global = this.requireGlobalConf();
+    const shared = currentInstance ? [global.shared.get(global.instanceIdentifier)] : [...global.shared.values()];
+    return [...new Set(shared.flatMap((s) => s?.memberClasses.map((c) => c.code) ?? []))].sort();
+  }
+
   clients(): ClientView[] {
     const conf = this.serverConf();
     return conf.clients.map((c) => this.clientView(conf, c));
@@ -624,7 +635,9 @@ export class ServerAdmin {
     const global = this.globalConfOrUndefined();
     const id = formatClientId(c.id);
     const registered = global?.isSecurityServerClient(c.id, conf.serverId) ?? false;
-    return { id, connectionType: c.connectionType, registered, status: c.status, tlsCertificates: c.isCerts.map(tlsView) };
+    const owner = sameClientId(c.id, ownerOf(conf));
+    const memberName = global?.member(c.id)?.name;
+    return { id, connectionType: c.connectionType, registered, status: c.status, tlsCertificates: c.isCerts.map(tlsView), owner, ...(memberName !== undefined ? { memberName } : {}) };
   }
 
   private updateClient(id: string, action: string, detail: Record<string, unknown>, change: (conf: ServerConf, clientId: ClientId) => ServerConf): ClientView {
