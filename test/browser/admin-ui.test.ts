@@ -92,10 +92,12 @@ describe('the web interface in chromium', () => {
     const table = page.getByRole('table', { name: "The security server's owner, members and subsystems" });
     await table.waitFor();
     const rows = async () => (await table.locator('tbody tr').allInnerTexts()).map((row) => row.split('\t').map((cell) => cell.trim()));
+    // Client (the owner marked), member name (none without global configuration), status, connection type;
+    // no actions column, as alice (a system administrator) may not add or register clients.
     const expected = [
-      ['LOCAL/GOV/1111', 'REGISTERED', 'HTTPS'],
-      ['LOCAL/GOV/1111/MANAGEMENT', 'REGISTERED', 'HTTPS_NO_AUTH'],
-      ['LOCAL/COM/2222/NEWSUB', 'SAVED', 'HTTP'],
+      ['LOCAL/GOV/1111 owner', '', 'REGISTERED', 'HTTPS'],
+      ['LOCAL/GOV/1111/MANAGEMENT', '', 'REGISTERED', 'HTTPS_NO_AUTH'],
+      ['LOCAL/COM/2222/NEWSUB', '', 'SAVED', 'HTTP'],
     ];
     expect(await rows()).toEqual(expected);
     expect(await page.getByTestId('user').innerText()).toBe('alice');
