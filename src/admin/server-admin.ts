@@ -25,6 +25,10 @@ import { type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalC
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
 import { ServicesAdmin, documentReader, parseApiClientId, type DescriptionReader } from './services-admin.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
+import { certificateDetails, type CertificateDetails } from '../certificates/certificate-details.ts';
+import { toPem } from '../certificates/csr.ts';
+import { writeTarGz } from '../platform/tar.ts';
+import type { FileDownload } from './api-routes.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
@@ -520,6 +524,20 @@ export class ServerAdmin {
     const { requestId } = await sendManagementRequest(this.options.clientProxyUrl ?? DEFAULT_CLIENT_PROXY_URL, request, tls);
     this.options.logger.info({ type: body.type, requestId, clientId: formatClientId(client) }, 'management request sent');
     return { requestId };
+  }
+
+  // --- The server's internal TLS certificate (the reference's InternalTlsCertificateService) --------
+
+  /** The certificate information systems see on the client proxy's HTTPS port. */
+  systemCertificate(): CertificateDetails {
+    return certificateDetails(this.internalTls().cert);
+  }
+
+  /** The reference's certs.tar.gz: the certificate as cert.pem and as cert.cer (DER). */
+  exportSystemCertificate(): FileDownload {
+    const pem = this.internalTls().cert;
+    const der = Buffer.from(new X509Certificate(pem).raw);
+    return { filename: 'certs.tar.gz', data: writeTarGz([{ name: 'cert.pem', data: Buffer.from(toPem(der, 'CERTIFICATE')), mode: 0o644 }, { name: 'cert.cer', data: der, mode: 0o644 }]) };
   }
 
   /** This server's internal TLS certificate and key (PEM), the proxy's, made on first use. */
