@@ -101,10 +101,7 @@ describe('the web interface in chromium', () => {
     ];
     expect(await rows()).toEqual(expected);
     expect(await page.getByTestId('user').innerText()).toBe('alice');
-    await screenshot('clients');
-    await page.setViewportSize({ width: 390, height: 844 });
-    await screenshot('clients-narrow');
-    await page.setViewportSize({ width: 1280, height: 800 });
+    // The clients page's screenshots are taken by test/browser/seed-003.test.ts, with real clients.
 
     // The session lives in the browser's cookies: a reload of the deep link stays logged in.
     await page.reload();
