@@ -202,6 +202,28 @@ describe('seed 003 in the web interface of ss2', () => {
     expect((await ss2()('GET', '/clients/LOCAL:COM:2222:UISUB')).json.error.code).toBe('ClientNotFound');
   }, 120_000);
 
+  it("disables the subsystem LOCAL/COM/3333/OTHER on its page and enables it again, each as the central server's configuration then shows it", async () => {
+    await page.goto(`${origin}/clients/${encodeURIComponent('LOCAL:COM:3333:OTHER')}`);
+    const actions = page.getByRole('group', { name: 'Client actions' });
+    const status = page.getByTestId('client-status');
+    /** The state once global configuration has caught up (the page loads it when opened). */
+    const settled = (state: string) => eventually(async () => {
+      await page.reload();
+      return (await status.innerText()) === state ? state : undefined;
+    }, 60_000, `OTHER ${state}`);
+
+    await expect.poll(() => actions.getByRole('button').allInnerTexts()).toEqual(['Unregister', 'Disable']);
+    await actions.getByRole('button', { name: 'Disable' }).click();
+    await page.getByRole('dialog', { name: 'Disable the subsystem?' }).getByRole('button', { name: 'Disable' }).click();
+    await page.getByText('Disable request sent. The client is DISABLING_IN_PROGRESS.').waitFor();
+    await settled('DISABLED');
+    await expect.poll(() => actions.getByRole('button').allInnerTexts()).toEqual(['Unregister', 'Enable']);
+    await actions.getByRole('button', { name: 'Enable' }).click();
+    await page.getByRole('dialog', { name: 'Enable the subsystem?' }).getByRole('button', { name: 'Enable' }).click();
+    await page.getByText('Enable request sent. The client is ENABLING_IN_PROGRESS.').waitFor();
+    await settled('REGISTERED');
+  }, 150_000);
+
   it('a request the page did not make (session cookie, no CSRF token) is refused: CsrfTokenInvalid', async () => {
     const forged = await page.evaluate(async (path) => {
       const answer = await fetch(`/api/v1${path}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ connection_type: 'HTTP' }) });
