@@ -158,6 +158,8 @@ describe('seed 003 in the web interface of ss2', () => {
     await page.goto(`${origin}/clients`);
     await page.getByRole('button', { name: 'Add client' }).click();
     const dialog = page.getByRole('dialog', { name: 'Add a client' });
+    // The instance's member classes, from GET /member-classes?current_instance=true.
+    expect(await dialog.getByLabel('Member class').locator('option').allInnerTexts()).toEqual(['Choose a member class', 'COM']);
     await dialog.getByLabel('Member class').selectOption('COM');
     await dialog.getByLabel('Member code').fill('9999');
     await dialog.getByLabel('Send the registration request now').uncheck();
@@ -168,6 +170,14 @@ describe('seed 003 in the web interface of ss2', () => {
     await dialog.getByRole('button', { name: 'Continue anyway' }).click();
     await page.getByText('Added LOCAL/COM/9999.').waitFor();
     expect((await rows("The security server's owner, members and subsystems")).find((r) => r[0] === 'LOCAL/COM/9999')?.slice(2, 4)).toEqual(['SAVED', 'HTTPS']);
+
+    // Register from the list: global configuration knows no member 9999, so the registration is
+    // refused, and the dialog keeps the API's coded refusal.
+    await page.getByRole('button', { name: 'Register LOCAL/COM/9999' }).click();
+    const registration = page.getByRole('dialog', { name: 'Register the client?' });
+    await registration.getByRole('button', { name: 'Register' }).click();
+    await expect.poll(() => registration.getByRole('alert').innerText()).toMatch(/^UnknownMember .*LOCAL\/COM\/9999/);
+    await registration.getByRole('button', { name: 'Cancel' }).click();
 
     await page.getByRole('link', { name: 'LOCAL/COM/9999', exact: true }).click();
     const actions = page.getByRole('group', { name: 'Client actions' });
