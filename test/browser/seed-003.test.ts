@@ -9,9 +9,10 @@
  * Before the walk the subsystem is put back to HTTP without certificates through the admin API, so
  * that what makes the calls work is what the walk did.
  *
- * The same file adds clients in the browser (the add dialog's warning and "Continue anyway", a
- * subsystem registered at once through the central server, unregistered and deleted on its page)
- * and checks the roles: an observer sees the clients and a client's tabs without a control to
+ * The same file does the other client actions in the browser against the same real servers: the add
+ * dialog's warning and "Continue anyway", a refused Register with its code, a subsystem registered
+ * at once, unregistered and deleted on its page, a subsystem disabled and enabled again, a member
+ * added, approved and made owner (the request sent); and it checks the roles: an observer sees the clients and a client's tabs without a control to
  * change them, and a change forced with fetch is refused by the API; a request without the session's
  * CSRF token is refused. Screenshots go to docs/ui/ (docs/admin-ui.md "Clients").
  */
@@ -232,6 +233,32 @@ describe('seed 003 in the web interface of ss2', () => {
     await page.getByRole('dialog', { name: 'Enable the subsystem?' }).getByRole('button', { name: 'Enable' }).click();
     await page.getByText('Enable request sent. The client is ENABLING_IN_PROGRESS.').waitFor();
     await settled('REGISTERED');
+  }, 150_000);
+
+  it('adds the member COM/3333 registered at once; once the central server approves it, Make owner sends the owner change request signed by it', async () => {
+    await page.goto(`${origin}/clients`);
+    await page.getByRole('button', { name: 'Add client' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add a client' });
+    await dialog.getByLabel('Member class').selectOption('COM');
+    await dialog.getByLabel('Member code').fill('3333');
+    await dialog.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByText('Added LOCAL/COM/3333 and sent its registration request.').waitFor();
+    const pki = LocalPki.open(instance.pki.dir);
+    pki.approveManagementRequest(pki.managementRequests().find((r) => r.type === 'clientReg' && r.client === 'LOCAL/COM/3333' && r.status === 'SUBMITTED')!.id);
+
+    await page.getByRole('link', { name: 'LOCAL/COM/3333', exact: true }).click();
+    const status = page.getByTestId('client-status');
+    await eventually(async () => {
+      await page.reload();
+      return (await status.innerText()) === 'REGISTERED' ? true : undefined;
+    }, 60_000, 'COM/3333 registered');
+    expect(await page.getByTestId('client-kind').innerText()).toBe('Member');
+    const actions = page.getByRole('group', { name: 'Client actions' });
+    await expect.poll(() => actions.getByRole('button').allInnerTexts()).toEqual(['Unregister', 'Make owner']);
+    await actions.getByRole('button', { name: 'Make owner' }).click();
+    await page.getByRole('dialog', { name: "Make this member the server's owner?" }).getByRole('button', { name: 'Make owner' }).click();
+    await page.getByText('Owner change request sent. The client is REGISTERED.').waitFor();
+    expect(pki.managementRequests().filter((r) => r.type === 'ownerChange' && r.client === 'LOCAL/COM/3333').map((r) => r.status)).toEqual(['SUBMITTED']);
   }, 150_000);
 
   it('a request the page did not make (session cookie, no CSRF token) is refused: CsrfTokenInvalid', async () => {
