@@ -122,6 +122,9 @@ describe('seed 003 in the web interface of ss2', () => {
     mkdirSync(isDir, { recursive: true });
     await run('openssl', ['req', '-new', '-x509', '-days', '365', '-nodes', '-out', 'clientcert.pem', '-keyout', 'clientprivatekey.pem', '-subj', '/CN=seed003-browser'], { cwd: isDir });
     const fingerprint = openssl(['x509', '-noout', '-fingerprint', '-sha256', '-in', join(isDir, 'clientcert.pem')]).trim().split('=')[1]!;
+    // The private key instead of the certificate: refused with its code, nothing added.
+    await page.getByLabel('Add a certificate (PEM or DER file)').setInputFiles(join(isDir, 'clientprivatekey.pem'));
+    await expect.poll(() => page.getByRole('alert').innerText()).toMatch(/^IncorrectCertificate /);
     await page.getByLabel('Add a certificate (PEM or DER file)').setInputFiles(join(isDir, 'clientcert.pem'));
     await page.getByText(`Certificate added: ${fingerprint}.`).waitFor();
     expect(await rows('Certificates the information systems show when they connect as this client')).toEqual([[fingerprint, 'CN=seed003-browser', expect.any(String), 'Remove']]);
