@@ -10,6 +10,12 @@ import type { ServerAdmin } from './server-admin.ts';
 
 type JsonSchema = Record<string, unknown>;
 
+/** What a `produces` route answers: sent as an attachment named `filename`. */
+export interface FileDownload {
+  readonly filename: string;
+  readonly data: Buffer;
+}
+
 export interface RouteRequest {
   readonly params: Record<string, string>;
   readonly body: unknown;
@@ -26,6 +32,8 @@ export interface RouteDef {
   readonly body?: JsonSchema | 'certificate';
   /** Success status: 200 with the result, 201 created, 202 accepted (sent on, no body), 204 no content. */
   readonly status?: 200 | 201 | 202 | 204;
+  /** A file to download, of this media type: the handler answers a `FileDownload`. */
+  readonly produces?: string;
   readonly handler: (admin: ServerAdmin, req: RouteRequest) => unknown;
 }
 
@@ -158,6 +166,9 @@ export const ROUTES: readonly RouteDef[] = [
     roles: [SECURITY_OFFICER],
     handler: (a, req) => a.unregisterAuthCert(req.params.hash!),
   },
+  // The server's internal TLS certificate (the reference's view_internal_tls_cert and export_internal_tls_cert)
+  { method: 'GET', path: '/system/certificate', summary: "The internal TLS certificate's details (what information systems see on the client proxy's HTTPS port)", roles: ALL, handler: (a) => a.systemCertificate() },
+  { method: 'GET', path: '/system/certificate/export', summary: 'The internal TLS certificate as certs.tar.gz (cert.pem and cert.cer)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, SERVICE_ADMINISTRATOR, REGISTRATION_OFFICER], produces: 'application/gzip', handler: (a) => a.exportSystemCertificate() },
   // The server's address and maintenance mode (management requests signed by the owner)
   { method: 'GET', path: '/system/server-address', summary: "This server's address in global configuration, and a change requested", roles: [SYSTEM_ADMINISTRATOR], handler: (a) => a.serverAddress() },
   { method: 'PUT', path: '/system/server-address', summary: 'Send the address change request (addressChange)', roles: [SYSTEM_ADMINISTRATOR], body: object({ address: string({ maxLength: 255 }) }, ['address']), status: 202, handler: (a, req) => a.changeServerAddress(body<{ address: string }>(req).address) },
@@ -173,6 +184,7 @@ export const ROUTES: readonly RouteDef[] = [
   },
   { method: 'PUT', path: '/system/maintenance-mode/disable', summary: 'Send the maintenance mode disable request (maintenanceModeDisable)', roles: [SYSTEM_ADMINISTRATOR], status: 204, handler: (a) => a.setMaintenanceMode(false) },
   // Clients' information systems (seed 003)
+  { method: 'GET', path: '/member-classes', summary: "Member classes in global configuration (current_instance=true: only this instance's, the ones a client can be added with)", roles: ALL, handler: (a, req) => a.memberClasses(req.query.current_instance === 'true') },
   { method: 'GET', path: '/clients', summary: "This server's clients with their connection types", roles: ALL, handler: (a) => a.clients() },
   { method: 'GET', path: '/clients/{id}', summary: 'One client (id as INSTANCE:CLASS:CODE[:SUBSYSTEM])', roles: ALL, handler: (a, req) => a.client(req.params.id!) },
   {

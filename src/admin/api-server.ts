@@ -11,7 +11,7 @@ import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ADMIN_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import type { ApiKeyStore } from './api-keys.ts';
-import { ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
+import { ROUTES, type FileDownload, type RouteDef, type RouteRequest } from './api-routes.ts';
 import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
 import { registerSessionRoutes, SESSION_COOKIE, sessionOpenApiPaths } from './api-session.ts';
 import type { ServerAdmin } from './server-admin.ts';
@@ -94,6 +94,10 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
         const result = await route.handler(admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
         const status = route.status ?? 200;
         if (status === 204 || status === 202) return reply.code(status).send();
+        if (route.produces) {
+          const file = result as FileDownload;
+          return reply.code(status).type(route.produces).header('content-disposition', `attachment; filename="${file.filename}"`).send(file.data);
+        }
         return reply.code(status).send(result);
       },
     });
@@ -133,7 +137,12 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
       ...(parameters.length ? { parameters } : {}),
       ...(requestBody ? { requestBody } : {}),
       responses: {
-        [status]: status === 204 || status === 202 ? { description: status === 202 ? 'Sent on' : 'Done' } : { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
+        [status]:
+          status === 204 || status === 202
+            ? { description: status === 202 ? 'Sent on' : 'Done' }
+            : route.produces
+              ? { description: 'The file, as an attachment', content: { [route.produces]: { schema: { type: 'string', format: 'binary' } } } }
+              : { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
         400: errorResponse,
         401: errorResponse,
         403: errorResponse,

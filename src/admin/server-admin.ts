@@ -25,6 +25,10 @@ import { type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalC
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
 import { ServicesAdmin, documentReader, parseApiClientId, type DescriptionReader } from './services-admin.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
+import { certificateDetails, type CertificateDetails } from '../certificates/certificate-details.ts';
+import { toPem } from '../certificates/csr.ts';
+import { writeTarGz } from '../platform/tar.ts';
+import type { FileDownload } from './api-routes.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
@@ -75,6 +79,10 @@ export interface ClientView {
   /** The reference's client state: SAVED, REGISTRATION_IN_PROGRESS, REGISTERED, … */
   readonly status: ClientStatus;
   readonly tlsCertificates: TlsCertificateView[];
+  /** Whether the client is this server's owner member (the reference's `owner`). */
+  readonly owner: boolean;
+  /** The member's name in global configuration (the reference's `member_name`), when it lists the member. */
+  readonly memberName?: string;
 }
 
 export interface TlsCertificateView {
@@ -523,6 +531,20 @@ export class ServerAdmin {
     return { requestId };
   }
 
+  // --- The server's internal TLS certificate (the reference's InternalTlsCertificateService) --------
+
+  /** The certificate information systems see on the client proxy's HTTPS port. */
+  systemCertificate(): CertificateDetails {
+    return certificateDetails(this.internalTls().cert);
+  }
+
+  /** The reference's certs.tar.gz: the certificate as cert.pem and as cert.cer (DER). */
+  exportSystemCertificate(): FileDownload {
+    const pem = this.internalTls().cert;
+    const der = Buffer.from(new X509Certificate(pem).raw);
+    return { filename: 'certs.tar.gz', data: writeTarGz([{ name: 'cert.pem', data: Buffer.from(toPem(der, 'CERTIFICATE')), mode: 0o644 }, { name: 'cert.cer', data: der, mode: 0o644 }]) };
+  }
+
   /** This server's internal TLS certificate and key (PEM), the proxy's, made on first use. */
   private internalTls(): { cert: string; key: string } {
     const { certPem, keyPem } = ensureInternalTls(join(this.options.proxyDataDir, 'internal-tls'));
@@ -589,6 +611,13 @@ export class ServerAdmin {
 
   // --- Clients: connection types and information systems' TLS certificates (seed 003) -------------
 
+  /** Member class codes of this instance, or of every instance global configuration holds (the reference's GET /member-classes). */
+  memberClasses(currentInstance: boolean): string[] {
+    const global = this.requireGlobalConf();
+    const shared = currentInstance ? [global.shared.get(global.instanceIdentifier)] : [...global.shared.values()];
+    return [...new Set(shared.flatMap((s) => s?.memberClasses.map((c) => c.code) ?? []))].sort();
+  }
+
   clients(): ClientView[] {
     const conf = this.serverConf();
     return conf.clients.map((c) => this.clientView(conf, c));
@@ -629,7 +658,9 @@ export class ServerAdmin {
     const global = this.globalConfOrUndefined();
     const id = formatClientId(c.id);
     const registered = global?.isSecurityServerClient(c.id, conf.serverId) ?? false;
-    return { id, connectionType: c.connectionType, registered, status: c.status, tlsCertificates: c.isCerts.map(tlsView) };
+    const owner = sameClientId(c.id, ownerOf(conf));
+    const memberName = global?.member(c.id)?.name;
+    return { id, connectionType: c.connectionType, registered, status: c.status, tlsCertificates: c.isCerts.map(tlsView), owner, ...(memberName !== undefined ? { memberName } : {}) };
   }
 
   private updateClient(id: string, action: string, detail: Record<string, unknown>, change: (conf: ServerConf, clientId: ClientId) => ServerConf): ClientView {

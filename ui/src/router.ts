@@ -5,6 +5,9 @@
  */
 import { createRouter, createWebHistory } from 'vue-router';
 import { resumeSession } from './api.ts';
+import ClientDetailsPage from './pages/ClientDetailsPage.vue';
+import ClientFrame from './pages/ClientFrame.vue';
+import ClientInternalServersPage from './pages/ClientInternalServersPage.vue';
 import ClientsPage from './pages/ClientsPage.vue';
 import LoginPage from './pages/LoginPage.vue';
 
@@ -14,6 +17,14 @@ export const router = createRouter({
     { path: '/', redirect: '/clients' },
     { path: '/login', name: 'login', component: LoginPage, meta: { title: 'Log in', public: true } },
     { path: '/clients', name: 'clients', component: ClientsPage, meta: { title: 'Clients' } },
+    {
+      path: '/clients/:id',
+      component: ClientFrame,
+      children: [
+        { path: '', name: 'client', component: ClientDetailsPage, meta: { title: 'Client' } },
+        { path: 'internal-servers', name: 'client-internal-servers', component: ClientInternalServersPage, meta: { title: 'Client: internal servers' } },
+      ],
+    },
     { path: '/:unknown(.*)', redirect: '/clients' },
   ],
 });
