@@ -10,6 +10,15 @@ import type { ServerAdmin } from './server-admin.ts';
 
 type JsonSchema = Record<string, unknown>;
 
+/** A handler's answer that is a file (a CSR), not JSON: sent as an attachment under its name. */
+export class FileAnswer {
+  constructor(
+    readonly data: Buffer,
+    readonly contentType: string,
+    readonly fileName: string,
+  ) {}
+}
+
 export interface RouteRequest {
   readonly params: Record<string, string>;
   readonly body: unknown;
@@ -24,6 +33,10 @@ export interface RouteDef {
   readonly roles: readonly Role[];
   /** A JSON body with this schema, or a certificate (PEM or DER) as `application/octet-stream`. */
   readonly body?: JsonSchema | 'certificate';
+  /** The answer is a file (FileAnswer), not JSON. */
+  readonly file?: true;
+  /** Query parameters (`{ name: schema }`), all required, validated before the handler runs. */
+  readonly query?: Record<string, JsonSchema>;
   /** Success status: 200 with the result, 201 created, 202 accepted (sent on, no body), 204 no content. */
   readonly status?: 200 | 201 | 202 | 204;
   readonly handler: (admin: ServerAdmin, req: RouteRequest) => unknown;
@@ -136,6 +149,18 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'GET', path: '/keys/{id}', summary: 'One key with its certificates and CSRs', roles: ALL, handler: (a, req) => a.key(req.params.id!) },
   { method: 'DELETE', path: '/keys/{id}', summary: 'Delete a key from the token and its certificates and CSRs', roles: [SECURITY_OFFICER], status: 204, handler: (a, req) => a.deleteKey(req.params.id!) },
   { method: 'POST', path: '/keys/{id}/csrs', summary: 'Generate a CSR for the key (signing: a member; authentication: this server)', roles: KEYS_AND_CERTS, body: CSR_REQUEST, status: 201, handler: (a, req) => a.generateCsr(req.params.id!, csrRequest(body(req))) },
+  {
+    method: 'GET',
+    path: '/keys/{id}/csrs/{csr_id}',
+    summary: 'Download a CSR made earlier (csr_format PEM or DER), as the reference names the file',
+    roles: KEYS_AND_CERTS,
+    query: { csr_format: { type: 'string', enum: ['PEM', 'DER'] } },
+    file: true,
+    handler: async (a, req) => {
+      const file = await a.csrFile(req.params.id!, req.params.csr_id!, req.query.csr_format as 'PEM' | 'DER');
+      return new FileAnswer(file.data, file.format === 'PEM' ? 'application/x-pem-file' : 'application/pkcs10', file.fileName);
+    },
+  },
   { method: 'DELETE', path: '/keys/{id}/csrs/{csr_id}', summary: 'Delete a CSR', roles: KEYS_AND_CERTS, status: 204, handler: (a, req) => a.deleteCsr(req.params.csr_id!) },
   // Certificates (UC SS_30–34)
   { method: 'POST', path: '/token-certificates', summary: 'Import a certificate (PEM or DER) for a key on a token', roles: KEYS_AND_CERTS, body: 'certificate', status: 201, handler: (a, req) => a.importCert(req.body as Buffer) },
