@@ -179,7 +179,7 @@ export class ServerAdmin {
   /**
    * Makes this server `INSTANCE/CLASS/CODE/SERVERCODE`, with its owner as its first client, and
    * initialises and logs in the token when a PIN is given and one token is blank.
-   * @throws ServerAlreadyInitialized, GlobalConfNotAvailable, InvalidIdentifier, UnknownMember, PinInvalid
+   * @throws ServerAlreadyInitialized, GlobalConfNotAvailable, InvalidIdentifier, WarningsDetected, PinInvalid
    */
   async initialize(r: InitializeRequest): Promise<InitializationStatus> {
     this.refuseIfInitialized();
@@ -189,8 +189,15 @@ export class ServerAdmin {
       if (problem) throw new XrdError('InvalidIdentifier', { value: String(value), reason: `${name} ${problem}` });
     }
     const owner: ClientId = { instance: global.instanceIdentifier, memberClass: r.ownerMemberClass, memberCode: r.ownerMemberCode };
-    if (!global.member(owner) && !r.ignoreWarnings) {
-      throw new XrdError('UnknownMember', { reason: `Owner ${formatClientId(owner)} is not a member in global configuration (ignore_warnings to initialise anyway)` });
+    // The reference's warnings (InitializationService): an owner global configuration does not
+    // know, a server id it lists already. The administrator may go on anyway (ignore_warnings).
+    const serverId = { ...owner, serverCode: r.serverCode };
+    const warnings = [
+      ...(global.member(owner) ? [] : [{ code: 'init_unregistered_member', metadata: [formatClientId(owner)] }]),
+      ...(global.securityServer(serverId) ? [{ code: 'init_server_id_exists', metadata: [formatSecurityServerId(serverId)] }] : []),
+    ];
+    if (warnings.length && !r.ignoreWarnings) {
+      throw new XrdError('WarningsDetected', { warnings: warnings.map((w) => `${w.code}: ${w.metadata[0]}`).join(', '), warningsJson: JSON.stringify(warnings), referenceCode: 'warnings_detected' });
     }
     if (r.softwareTokenPin !== undefined) await this.initializeBlankToken(r.softwareTokenPin, r.serverCode);
     this.changeServerConf('INIT_SERVER_CONFIGURATION', { ownerMemberClass: r.ownerMemberClass, ownerMemberCode: r.ownerMemberCode, serverCode: r.serverCode }, (current) => {

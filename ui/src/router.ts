@@ -1,11 +1,15 @@
 /**
  * The pages and their paths (HTML5 history: the admin API answers index.html for any path outside
  * /api/ and /assets/, src/admin/web-ui.ts). Every page but login needs a session; without one the
- * router sends the user to login and back to where they were going afterwards.
+ * router sends the user to login and back to where they were going afterwards. Until the server is
+ * initialised, every page leads to the initialisation wizard.
  */
 import { createRouter, createWebHistory } from 'vue-router';
 import { resumeSession } from './api.ts';
+import { initialisationPending } from './initialisation.ts';
 import ClientsPage from './pages/ClientsPage.vue';
+import InitialisationPage from './pages/InitialisationPage.vue';
+import KeysPage from './pages/KeysPage.vue';
 import LoginPage from './pages/LoginPage.vue';
 
 export const router = createRouter({
@@ -14,6 +18,8 @@ export const router = createRouter({
     { path: '/', redirect: '/clients' },
     { path: '/login', name: 'login', component: LoginPage, meta: { title: 'Log in', public: true } },
     { path: '/clients', name: 'clients', component: ClientsPage, meta: { title: 'Clients' } },
+    { path: '/keys', name: 'keys', component: KeysPage, meta: { title: 'Keys and certificates' } },
+    { path: '/initialisation', name: 'initialisation', component: InitialisationPage, meta: { title: 'Initial configuration' } },
     { path: '/:unknown(.*)', redirect: '/clients' },
   ],
 });
@@ -21,7 +27,10 @@ export const router = createRouter({
 router.beforeEach(async (to) => {
   const user = await resumeSession().catch(() => undefined);
   if (to.meta.public) return to.name === 'login' && user ? { name: 'clients' } : true;
-  return user ? true : { name: 'login', query: { next: to.fullPath } };
+  if (!user) return { name: 'login', query: { next: to.fullPath } };
+  // A server not initialised yet has one page: the initialisation wizard.
+  if (to.name !== 'initialisation' && (await initialisationPending())) return { name: 'initialisation' };
+  return true;
 });
 
 router.afterEach((to) => {
