@@ -8,6 +8,8 @@
 import { shallowRef } from 'vue';
 
 const API_PREFIX = '/api/v1';
+/** 401s that refuse a token PIN, not the session (src/platform/errors.ts). */
+const WRONG_PIN = new Set(['PinIncorrect', 'PinFinalTry']);
 
 /** One of the reference's warnings (warnings_detected): a code and what it is about. */
 export interface ApiWarning {
@@ -26,9 +28,12 @@ export class ApiError extends Error {
     super(message);
   }
 
-  /** Not (or no longer) logged in: the page goes back to login. */
+  /**
+   * Not (or no longer) logged in: the page goes back to login. Other 401s are not about the
+   * session (a wrong token PIN answers PinIncorrect with 401): the page shows them and stays.
+   */
   get unauthenticated(): boolean {
-    return this.status === 401;
+    return this.status === 401 && !WRONG_PIN.has(this.code);
   }
 }
 
@@ -91,7 +96,7 @@ async function request(method: Method, path: string, body: { type: string; data:
 async function refusal(response: Response): Promise<ApiError> {
   const body = parseJson(await response.text()) as { error?: { code?: unknown; message?: unknown }; warnings?: unknown } | undefined;
   const error = body?.error;
-  if (response.status === 401) forget();
+  if (response.status === 401 && !WRONG_PIN.has(String(error?.code))) forget();
   const warnings = Array.isArray(body?.warnings) ? (body.warnings as ApiWarning[]) : [];
   return new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText, warnings);
 }
