@@ -8,7 +8,8 @@
  * certificates (the out-of-band step, outside the browser); the page imports them, registers the
  * authentication certificate at ss3's address; the central server stand-in approves
  * (`xrd testpki approve`); the page shows it registered and activates it; ss3 then exchanges a
- * message with ss1. Two steps go through the API: the timestamping service (Settings → System
+ * message with ss1; one more CSR for the key is made and deleted; an observer sees the page without
+ * a control that changes; the officer unregisters the certificate. Two steps go through the API: the timestamping service (Settings → System
  * parameters is another page's) and the owner's connection type for the message exchange (the
  * client's page is another's). Screenshots of every step and dialog go to docs/ui/.
  */
@@ -22,7 +23,7 @@ import { usersFile, UserStore } from '../../src/admin/users.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { adminApi } from '../support/admin-api.ts';
-import { type Browser, expectCleanRun, logIn, openBrowser, STEP_MS } from '../support/browser.ts';
+import { type Browser, expectCleanRun, logIn, logOut, openBrowser, STEP_MS } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { getRandomThroughJoining } from '../support/joining.ts';
 import { freeLocalPorts } from '../support/net.ts';
@@ -42,7 +43,9 @@ let origin: string;
 beforeAll(async () => {
   instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1'] });
   // The admin API of ss3 reads its users from its data folder at each login.
-  await new UserStore(usersFile(instance.joining.proxyDataDir)).add('officer', PASSWORD, ['XROAD_SECURITY_OFFICER', 'XROAD_SYSTEM_ADMINISTRATOR', 'XROAD_REGISTRATION_OFFICER']);
+  const users = new UserStore(usersFile(instance.joining.proxyDataDir));
+  await users.add('officer', PASSWORD, ['XROAD_SECURITY_OFFICER', 'XROAD_SYSTEM_ADMINISTRATOR', 'XROAD_REGISTRATION_OFFICER']);
+  await users.add('observer', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
   origin = new URL(instance.joining.adminUrl).origin;
   browser = await openBrowser(origin, dir);
   page = browser.page;
@@ -156,7 +159,7 @@ describe('MEMBER_01 on ss3 in the browser', () => {
     await expect.poll(() => page.getByTestId('token-login-state').innerText()).toBe('Logged in');
     await page.locator('section.token').getByRole('button', { name: 'Log out' }).click();
     await expect.poll(() => page.getByTestId('token-login-state').innerText()).toBe('Logged out');
-    await button('Log in').click();
+    await page.locator('section.token').getByRole('button', { name: 'Log in' }).click();
     await dialog().getByLabel('PIN').fill('wrong-pin');
     await dialog().getByRole('button', { name: 'Log in' }).click();
     await dialog().getByRole('alert').waitFor();
@@ -224,6 +227,23 @@ describe('MEMBER_01 on ss3 in the browser', () => {
       'OCSP good for both certificates',
     );
     await shot('keys');
+
+    // One more CSR for a key already on the token (usage fixed by the key), then deleted again.
+    await page.locator('tr.key-row', { hasText: 'auth ss3' }).getByRole('button', { name: 'Generate CSR' }).click();
+    expect(await dialog().getByRole('radio', { name: /^Authentication/ }).isChecked()).toBe(true);
+    expect(await dialog().getByRole('radio', { name: /^Signing/ }).isDisabled()).toBe(true);
+    await shot('keys-generate-csr');
+    await dialog().getByRole('button', { name: 'Next' }).click();
+    await dialog().getByRole('button', { name: 'Generate CSR' }).click();
+    const extra = await downloadCsr();
+    expect(extra.name).toMatch(/^auth_csr_/);
+    await dialog().getByRole('button', { name: 'Done' }).click();
+    await expect.poll(() => page.locator('tr.csr-row').count()).toBe(1);
+    await page.locator('tr.csr-row').getByRole('button', { name: 'Delete CSR' }).click();
+    await shot('keys-delete-csr');
+    await dialog().getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => page.locator('tr.csr-row').count()).toBe(0);
+
     await authRow.getByRole('button', { name: 'Delete' }).click();
     await dialog().getByRole('button', { name: 'Cancel' }).waitFor();
     await shot('keys-delete-confirm');
@@ -238,6 +258,22 @@ describe('MEMBER_01 on ss3 in the browser', () => {
     expect((await api('PATCH', `/clients/${inst}:COM:4444`, { connection_type: 'HTTP' })).json).toMatchObject({ connectionType: 'HTTP', registered: true });
     await instance.startProxy(instance.joining);
     expect(await getRandomThroughJoining(instance, `member01-browser-${Date.now()}`)).toMatch(/<xrd:client[^>]*objectType="MEMBER"/);
+
+    // An observer sees the tokens, keys and certificates, and no control that changes them.
+    await logOut(page, origin);
+    await logIn(page, origin, 'observer', PASSWORD, '/keys');
+    await expect.poll(() => page.locator('tr.cert-row').count()).toBe(2);
+    expect(await page.locator('main').getByRole('button').count()).toBe(0);
+    expect(await page.getByLabel('Import certificate').count()).toBe(0);
+    await shot('keys-observer');
+    await logOut(page, origin);
+
+    // pr-mserv authCertDeletion from the page: confirmed, sent through ss3's client proxy.
+    await logIn(page, origin, 'officer', PASSWORD, '/keys');
+    await authRow.getByRole('button', { name: 'Unregister' }).click();
+    await dialog().getByRole('button', { name: 'Unregister' }).click();
+    await dialog().waitFor({ state: 'detached', timeout: 60_000 });
+    await expect.poll(() => authRow.getByTestId('cert-state').innerText()).toBe('Deletion in progress');
   }, 300_000);
 
   it('loaded nothing from outside the server and broke no rule of its Content-Security-Policy', () => {

@@ -7,8 +7,13 @@ import { initializationStatus, type InitializationStatus } from './calls/keys.ts
 
 let initialised = false;
 
+/**
+ * Owner, server code or token missing. An anchor missing on a server initialised otherwise (the
+ * configuration folder lost) is not a reason to run the wizard again: the anchor is uploaded on
+ * Settings → System parameters, and the pages say what fails meanwhile.
+ */
 export function needsInitialisation(s: InitializationStatus): boolean {
-  return !s.anchorImported || !s.serverCodeInitialized || !s.serverOwnerInitialized || s.softwareTokenInitStatus === 'NOT_INITIALIZED';
+  return !s.serverCodeInitialized || !s.serverOwnerInitialized || s.softwareTokenInitStatus === 'NOT_INITIALIZED';
 }
 
 /** True when the wizard must run first; false when done or when the status cannot be read (the pages say why then). */
