@@ -98,7 +98,9 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
         const status = route.status ?? 200;
         if (status === 204 || status === 202) return reply.code(status).send();
         if (result instanceof FileAnswer) {
-          return reply.code(status).header('content-type', result.contentType).header('content-disposition', `attachment; filename="${result.fileName}"`).send(result.data);
+          // Names come from identifiers; only plain characters reach the header.
+          const fileName = result.fileName.replace(/[^A-Za-z0-9._-]/g, '_');
+          return reply.code(status).header('content-type', result.contentType).header('content-disposition', `attachment; filename="${fileName}"`).send(result.data);
         }
         return reply.code(status).send(result);
       },
