@@ -4,7 +4,9 @@
  * downloaded again in PEM and DER under the reference's file name (KeysApiController.downloadCsr,
  * CsrFilenameCreator), the same request OpenSSL verifies; and each certificate carries the
  * reference's OCSP status (TokenCertificateConverter.getOcspStatus): DISABLED while inactive, none while not registered,
- * OCSP_RESPONSE_UNKNOWN for a registered one without a response yet, DISABLED once disabled.
+ * OCSP_RESPONSE_UNKNOWN for a registered one without a response yet, DISABLED once disabled. And
+ * the initialisation's warnings as the reference's InitializationService gives them, which the
+ * wizard offers to override.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
 import { API_PREFIX, registerAdminRoutes } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
+import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
+import { XrdError } from '../../src/platform/errors.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { addClient } from '../../src/serverconf/changes.ts';
@@ -123,5 +127,25 @@ describe('keys and certificates for the keys page', () => {
 
     expect((await call('PUT', `/token-certificates/${hash}/disable`)).statusCode).toBe(200);
     expect((await call('GET', `/token-certificates/${hash}`)).json()).toMatchObject({ active: false, ocspStatus: 'DISABLED' });
+  });
+});
+
+describe('initialisation warnings for the wizard', () => {
+  it('InitializationService: init_unregistered_member and init_server_id_exists are WarningsDetected with the reference warnings; ignore_warnings initialises', async () => {
+    const fresh = new ServerAdmin({ proxyDataDir: join(testbed.dir, 'fresh'), signerSocket: daemon.socketPath, globalConf: () => loadGlobalConf(pki.globalConfDir), logger: silentLogger() });
+    try {
+      const warningsOf = async (memberCode: string, serverCode: string) => {
+        const err = await fresh.initialize({ ownerMemberClass: 'COM', ownerMemberCode: memberCode, serverCode }).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(XrdError);
+        expect((err as XrdError).code).toBe('WarningsDetected');
+        return JSON.parse(String((err as XrdError).details.warningsJson));
+      };
+      expect(await warningsOf('9999', 'ssx')).toEqual([{ code: 'init_unregistered_member', metadata: ['LOCAL/COM/9999'] }]);
+      expect(await warningsOf('1111', 'ss1')).toEqual([{ code: 'init_server_id_exists', metadata: ['LOCAL/COM/1111/ss1'] }]);
+      expect((await fresh.initializationStatus()).serverCodeInitialized).toBe(false);
+      expect(await fresh.initialize({ ownerMemberClass: 'COM', ownerMemberCode: '9999', serverCode: 'ssx', ignoreWarnings: true })).toMatchObject({ serverId: 'LOCAL/COM/9999/ssx', serverCodeInitialized: true });
+    } finally {
+      fresh.close();
+    }
   });
 });
