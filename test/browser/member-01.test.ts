@@ -160,14 +160,16 @@ describe('MEMBER_01 on ss3 in the browser', () => {
     await page.locator('section.token').getByRole('button', { name: 'Log out' }).click();
     await expect.poll(() => page.getByTestId('token-login-state').innerText()).toBe('Logged out');
     await page.locator('section.token').getByRole('button', { name: 'Log in' }).click();
-    await dialog().getByLabel('PIN').fill('wrong-pin');
-    await dialog().getByRole('button', { name: 'Log in' }).click();
+    // The dialog takes the focus to its PIN field; Enter sends it.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('token-pin');
+    await page.keyboard.type('wrong-pin');
+    await page.keyboard.press('Enter');
     await dialog().getByRole('alert').waitFor();
     expect(await dialog().getByRole('alert').innerText()).toMatch(/^Pin/);
     expect(await dialog().getByLabel('PIN').inputValue()).toBe('');
     await dialog().getByLabel('PIN').fill(PIN);
     await shot('keys-token-login');
-    await dialog().getByRole('button', { name: 'Log in' }).click();
+    await page.keyboard.press('Enter');
     await expect.poll(() => page.getByTestId('token-login-state').innerText()).toBe('Logged in');
 
     // Keys and CSRs, downloaded through the browser.
