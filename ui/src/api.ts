@@ -92,13 +92,14 @@ async function request(method: Method, path: string, body: { type: string; data:
   }
 }
 
-/** A refused call as an ApiError with the API's code; a 401 also forgets the session. */
+/** A refused call as an ApiError with the API's code; one that says the session ended also forgets it. */
 async function refusal(response: Response): Promise<ApiError> {
   const body = parseJson(await response.text()) as { error?: { code?: unknown; message?: unknown }; warnings?: unknown } | undefined;
   const error = body?.error;
-  if (response.status === 401 && !WRONG_PIN.has(String(error?.code))) forget();
   const warnings = Array.isArray(body?.warnings) ? (body.warnings as ApiWarning[]) : [];
-  return new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText, warnings);
+  const refused = new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText, warnings);
+  if (refused.unauthenticated) forget();
+  return refused;
 }
 
 function parseJson(text: string): unknown {
