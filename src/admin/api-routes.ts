@@ -10,10 +10,13 @@ import type { ServerAdmin } from './server-admin.ts';
 
 type JsonSchema = Record<string, unknown>;
 
-/** What a `produces` route answers: sent as an attachment named `filename`. */
-export interface FileDownload {
-  readonly filename: string;
-  readonly data: Buffer;
+/** What a `produces` route's handler answers: a file (a CSR, a certificate archive), sent as an attachment under its name. */
+export class FileAnswer {
+  constructor(
+    readonly data: Buffer,
+    readonly contentType: string,
+    readonly fileName: string,
+  ) {}
 }
 
 export interface RouteRequest {
@@ -30,9 +33,11 @@ export interface RouteDef {
   readonly roles: readonly Role[];
   /** A JSON body with this schema, or a certificate (PEM or DER) as `application/octet-stream`. */
   readonly body?: JsonSchema | 'certificate';
+  /** Query parameters (`{ name: schema }`), all required, validated before the handler runs. */
+  readonly query?: Record<string, JsonSchema>;
   /** Success status: 200 with the result, 201 created, 202 accepted (sent on, no body), 204 no content. */
   readonly status?: 200 | 201 | 202 | 204;
-  /** A file to download, of this media type: the handler answers a `FileDownload`. */
+  /** The answer is a file of this media type (the handler answers a FileAnswer), not JSON. */
   readonly produces?: string;
   readonly handler: (admin: ServerAdmin, req: RouteRequest) => unknown;
 }
@@ -144,6 +149,18 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'GET', path: '/keys/{id}', summary: 'One key with its certificates and CSRs', roles: ALL, handler: (a, req) => a.key(req.params.id!) },
   { method: 'DELETE', path: '/keys/{id}', summary: 'Delete a key from the token and its certificates and CSRs', roles: [SECURITY_OFFICER], status: 204, handler: (a, req) => a.deleteKey(req.params.id!) },
   { method: 'POST', path: '/keys/{id}/csrs', summary: 'Generate a CSR for the key (signing: a member; authentication: this server)', roles: KEYS_AND_CERTS, body: CSR_REQUEST, status: 201, handler: (a, req) => a.generateCsr(req.params.id!, csrRequest(body(req))) },
+  {
+    method: 'GET',
+    path: '/keys/{id}/csrs/{csr_id}',
+    summary: 'Download a CSR made earlier (csr_format PEM or DER), as the reference names the file',
+    roles: KEYS_AND_CERTS,
+    query: { csr_format: { type: 'string', enum: ['PEM', 'DER'] } },
+    produces: 'application/octet-stream',
+    handler: async (a, req) => {
+      const file = await a.csrFile(req.params.id!, req.params.csr_id!, req.query.csr_format as 'PEM' | 'DER');
+      return new FileAnswer(file.data, file.format === 'PEM' ? 'application/x-pem-file' : 'application/pkcs10', file.fileName);
+    },
+  },
   { method: 'DELETE', path: '/keys/{id}/csrs/{csr_id}', summary: 'Delete a CSR', roles: KEYS_AND_CERTS, status: 204, handler: (a, req) => a.deleteCsr(req.params.csr_id!) },
   // Certificates (UC SS_30–34)
   { method: 'POST', path: '/token-certificates', summary: 'Import a certificate (PEM or DER) for a key on a token', roles: KEYS_AND_CERTS, body: 'certificate', status: 201, handler: (a, req) => a.importCert(req.body as Buffer) },
@@ -168,7 +185,10 @@ export const ROUTES: readonly RouteDef[] = [
   },
   // The server's internal TLS certificate (the reference's view_internal_tls_cert and export_internal_tls_cert)
   { method: 'GET', path: '/system/certificate', summary: "The internal TLS certificate's details (what information systems see on the client proxy's HTTPS port)", roles: ALL, handler: (a) => a.systemCertificate() },
-  { method: 'GET', path: '/system/certificate/export', summary: 'The internal TLS certificate as certs.tar.gz (cert.pem and cert.cer)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, SERVICE_ADMINISTRATOR, REGISTRATION_OFFICER], produces: 'application/gzip', handler: (a) => a.exportSystemCertificate() },
+  { method: 'GET', path: '/system/certificate/export', summary: 'The internal TLS certificate as certs.tar.gz (cert.pem and cert.cer)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, SERVICE_ADMINISTRATOR, REGISTRATION_OFFICER], produces: 'application/gzip', handler: (a) => {
+      const file = a.exportSystemCertificate();
+      return new FileAnswer(file.data, 'application/gzip', file.filename);
+    } },
   // The server's address and maintenance mode (management requests signed by the owner)
   { method: 'GET', path: '/system/server-address', summary: "This server's address in global configuration, and a change requested", roles: [SYSTEM_ADMINISTRATOR], handler: (a) => a.serverAddress() },
   { method: 'PUT', path: '/system/server-address', summary: 'Send the address change request (addressChange)', roles: [SYSTEM_ADMINISTRATOR], body: object({ address: string({ maxLength: 255 }) }, ['address']), status: 202, handler: (a, req) => a.changeServerAddress(body<{ address: string }>(req).address) },

@@ -11,7 +11,7 @@ import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ADMIN_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import type { ApiKeyStore } from './api-keys.ts';
-import { ROUTES, type FileDownload, type RouteDef, type RouteRequest } from './api-routes.ts';
+import { FileAnswer, ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
 import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
 import { registerSessionRoutes, SESSION_COOKIE, sessionOpenApiPaths } from './api-session.ts';
 import type { ServerAdmin } from './server-admin.ts';
@@ -79,7 +79,10 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
       method: route.method,
       url: API_PREFIX + route.path.replace(/\{(\w+)\}/g, ':$1'),
       config: { roles: route.roles },
-      schema: route.body && route.body !== 'certificate' ? { body: route.body } : undefined,
+      schema: {
+        ...(route.body && route.body !== 'certificate' ? { body: route.body } : {}),
+        ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query, required: Object.keys(route.query) } } : {}),
+      },
       ...(route.body === 'certificate' ? { bodyLimit: API_UPLOAD_LIMIT_BYTES } : {}),
       handler: async (req, reply) => {
         if (route.body === 'certificate' && !Buffer.isBuffer(req.body)) {
@@ -94,9 +97,10 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
         const result = await route.handler(admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
         const status = route.status ?? 200;
         if (status === 204 || status === 202) return reply.code(status).send();
-        if (route.produces) {
-          const file = result as FileDownload;
-          return reply.code(status).type(route.produces).header('content-disposition', `attachment; filename="${file.filename}"`).send(file.data);
+        if (result instanceof FileAnswer) {
+          // Names come from identifiers; only plain characters reach the header.
+          const fileName = result.fileName.replace(/[^A-Za-z0-9._-]/g, '_');
+          return reply.code(status).header('content-type', result.contentType).header('content-disposition', `attachment; filename="${fileName}"`).send(result.data);
         }
         return reply.code(status).send(result);
       },
@@ -122,7 +126,10 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
   const errorResponse = { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
   Object.assign(paths, sessionOpenApiPaths(errorResponse));
   for (const route of routes) {
-    const parameters = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+    const parameters = [
+      ...[...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+      ...Object.entries(route.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: true, schema })),
+    ];
     const requestBody =
       route.body === 'certificate'
         ? { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }

@@ -28,10 +28,10 @@ import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import { certificateDetails, type CertificateDetails } from '../certificates/certificate-details.ts';
 import { toPem } from '../certificates/csr.ts';
 import { writeTarGz } from '../platform/tar.ts';
-import type { FileDownload } from './api-routes.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
+import { parseOcspResponse } from '../trust/ocsp.ts';
 
 export interface ServerAdminOptions {
   /** The proxy's data directory: the server configuration's store lives there. */
@@ -91,6 +91,25 @@ export interface TlsCertificateView {
   readonly subject: string;
   readonly issuer: string;
   readonly notAfter: string;
+}
+
+/**
+ * The reference's certificate OCSP status (TokenCertificate.ocsp_status): DISABLED for an inactive
+ * certificate, EXPIRED past its validity, for a registered one the cached OCSP response's status
+ * (OCSP_RESPONSE_UNKNOWN when there is none yet), otherwise none.
+ */
+export type OcspStatus = 'DISABLED' | 'EXPIRED' | 'OCSP_RESPONSE_GOOD' | 'OCSP_RESPONSE_REVOKED' | 'OCSP_RESPONSE_UNKNOWN';
+/** The signer's certificate view with its OCSP status, as the API shows it. */
+export type CertificateView = CertView & { readonly ocspStatus: OcspStatus | null };
+export type KeyWithCertsView = Omit<KeyView, 'certs'> & { readonly certs: CertificateView[] };
+export type TokenWithKeysView = Omit<TokenView, 'keys'> & { readonly keys?: KeyWithCertsView[] };
+
+/** A stored CSR as a file to download (GET /keys/{id}/csrs/{csr_id}). */
+export interface CsrFile {
+  readonly data: Buffer;
+  readonly format: 'PEM' | 'DER';
+  /** The reference's name: `sign_csr_<yyyyMMdd>_member_<INSTANCE>_<CLASS>_<CODE>.pem`, `auth_csr_…_securityserver_…`. */
+  readonly fileName: string;
 }
 
 export interface CsrRequest {
@@ -167,7 +186,7 @@ export class ServerAdmin {
   /**
    * Makes this server `INSTANCE/CLASS/CODE/SERVERCODE`, with its owner as its first client, and
    * initialises and logs in the token when a PIN is given and one token is blank.
-   * @throws ServerAlreadyInitialized, GlobalConfNotAvailable, InvalidIdentifier, UnknownMember, PinInvalid
+   * @throws ServerAlreadyInitialized, GlobalConfNotAvailable, InvalidIdentifier, WarningsDetected, PinInvalid
    */
   async initialize(r: InitializeRequest): Promise<InitializationStatus> {
     this.refuseIfInitialized();
@@ -177,8 +196,15 @@ export class ServerAdmin {
       if (problem) throw new XrdError('InvalidIdentifier', { value: String(value), reason: `${name} ${problem}` });
     }
     const owner: ClientId = { instance: global.instanceIdentifier, memberClass: r.ownerMemberClass, memberCode: r.ownerMemberCode };
-    if (!global.member(owner) && !r.ignoreWarnings) {
-      throw new XrdError('UnknownMember', { reason: `Owner ${formatClientId(owner)} is not a member in global configuration (ignore_warnings to initialise anyway)` });
+    // The reference's warnings (InitializationService): an owner global configuration does not
+    // know, a server id it lists already. The administrator may go on anyway (ignore_warnings).
+    const serverId = { ...owner, serverCode: r.serverCode };
+    const warnings = [
+      ...(global.member(owner) ? [] : [{ code: 'init_unregistered_member', metadata: [formatClientId(owner)] }]),
+      ...(global.securityServer(serverId) ? [{ code: 'init_server_id_exists', metadata: [formatSecurityServerId(serverId)] }] : []),
+    ];
+    if (warnings.length && !r.ignoreWarnings) {
+      throw new XrdError('WarningsDetected', { warnings: warnings.map((w) => `${w.code}: ${w.metadata[0]}`).join(', '), warningsJson: JSON.stringify(warnings), referenceCode: 'warnings_detected' });
     }
     if (r.softwareTokenPin !== undefined) await this.initializeBlankToken(r.softwareTokenPin, r.serverCode);
     this.changeServerConf('INIT_SERVER_CONFIGURATION', { ownerMemberClass: r.ownerMemberClass, ownerMemberCode: r.ownerMemberCode, serverCode: r.serverCode }, (current) => {
@@ -242,12 +268,41 @@ export class ServerAdmin {
 
   // --- Tokens, keys, CSRs, certificates (UC SS_13–SS_33): the signer does the work -----------------
 
-  tokens(): Promise<TokenView[]> {
-    return this.signer.call('listTokens', {});
+  /** The tokens with their keys (the signer lists them apart), as the reference's GET /tokens. */
+  async tokens(): Promise<TokenWithKeysView[]> {
+    const [tokens, keys] = await Promise.all([this.signer.call('listTokens', {}), this.signer.call('listKeys', {})]);
+    const withStatus = await this.ocspStatuses(keys);
+    return tokens.map((t) => ({ ...t, keys: keys.filter((k) => k.tokenId === t.tokenId).map(withStatus) }));
   }
 
-  token(id: string): Promise<TokenView> {
-    return this.signer.call('getToken', { token: id });
+  async token(id: string): Promise<TokenWithKeysView> {
+    const token = await this.signer.call('getToken', { token: id });
+    const withStatus = await this.ocspStatuses(token.keys ?? []);
+    return { ...token, keys: token.keys?.map(withStatus) };
+  }
+
+  /** For `keys`, a function that gives a key its certificates' OCSP statuses (one signer call for all). */
+  private async ocspStatuses(keys: readonly KeyView[]): Promise<(key: KeyView) => KeyWithCertsView> {
+    const registered = keys.flatMap((k) => k.certs).filter((c) => c.active && c.status === 'registered');
+    const hashes = registered.map((c) => certSha1(Buffer.from(c.cert, 'base64')));
+    const { responses } = hashes.length ? await this.signer.call('getOcspResponses', { certHashes: hashes }) : { responses: [] };
+    const cached = new Map(registered.map((c, i) => [c.hash, responses[i] ?? null]));
+    const now = Date.now();
+    const statusOf = (c: CertView): OcspStatus | null => {
+      if (!c.active) return 'DISABLED';
+      if (Date.parse(c.notAfter) < now) return 'EXPIRED';
+      if (c.status !== 'registered') return null;
+      const der = cached.get(c.hash);
+      if (!der) return 'OCSP_RESPONSE_UNKNOWN';
+      try {
+        const status = parseOcspResponse(Buffer.from(der, 'base64')).responses[0]?.certStatus.status;
+        return status === 'good' ? 'OCSP_RESPONSE_GOOD' : status === 'revoked' ? 'OCSP_RESPONSE_REVOKED' : 'OCSP_RESPONSE_UNKNOWN';
+      } catch {
+        // A response the signer keeps but that no longer parses says nothing about the certificate.
+        return 'OCSP_RESPONSE_UNKNOWN';
+      }
+    };
+    return (key) => ({ ...key, certs: key.certs.map((c) => ({ ...c, ocspStatus: statusOf(c) })) });
   }
 
   renameToken(id: string, name: string): Promise<TokenView> {
@@ -285,7 +340,13 @@ export class ServerAdmin {
   }
 
   /** @throws KeyNotFound */
-  async key(id: string): Promise<KeyView> {
+  async key(id: string): Promise<KeyWithCertsView> {
+    const key = await this.signerKey(id);
+    return (await this.ocspStatuses([key]))(key);
+  }
+
+  /** @throws KeyNotFound */
+  private async signerKey(id: string): Promise<KeyView> {
     const keys = await this.signer.call('listKeys', {});
     const key = keys.find((k) => k.keyId === id.toUpperCase());
     if (!key) throw new XrdError('KeyNotFound', { keyId: id });
@@ -308,6 +369,23 @@ export class ServerAdmin {
     );
   }
 
+  /**
+   * A CSR made earlier for the key, again, as a file (the reference's downloadCsr).
+   * @throws KeyNotFound, CsrNotFound
+   */
+  async csrFile(keyId: string, csrId: string, format: 'PEM' | 'DER'): Promise<CsrFile> {
+    const key = await this.signerKey(keyId);
+    if (!key.csrs.some((c) => c.csrId === csrId)) throw new XrdError('CsrNotFound', { csrId });
+    const csr = await this.signer.call('getCsr', { csrId, format });
+    const date = new Date().toISOString().slice(0, 10).replaceAll('-', '');
+    const subject = csr.usage === 'AUTHENTICATION' ? `securityserver_${formatSecurityServerId(this.serverConf().serverId).replaceAll('/', '_')}` : `member_${(csr.memberId ?? '').replaceAll('/', '_')}`;
+    return {
+      data: format === 'PEM' ? Buffer.from(csr.csr, 'latin1') : Buffer.from(csr.csr, 'base64'),
+      format,
+      fileName: `${csr.usage === 'AUTHENTICATION' ? 'auth' : 'sign'}_csr_${date}_${subject}.${format.toLowerCase()}`,
+    };
+  }
+
   deleteCsr(csrId: string): Promise<{ csrId: string }> {
     return this.signerChange('DELETE_CSR', { csrId }, () => this.signer.call('deleteCsr', { csrId }));
   }
@@ -319,7 +397,13 @@ export class ServerAdmin {
   }
 
   /** @throws CertNotFound */
-  async cert(hash: string): Promise<CertView> {
+  async cert(hash: string): Promise<CertificateView> {
+    const cert = await this.signerCert(hash);
+    return (await this.key(cert.keyId)).certs.find((c) => c.hash === cert.hash)!;
+  }
+
+  /** @throws CertNotFound */
+  private async signerCert(hash: string): Promise<CertView> {
     const cert = (await this.signer.call('listCerts', {})).find((c) => c.hash.toLowerCase() === hash.toLowerCase());
     if (!cert) throw new XrdError('CertNotFound', { hash });
     return cert;
@@ -347,8 +431,8 @@ export class ServerAdmin {
   async registerAuthCert(hash: string, address: string): Promise<{ requestId: string; cert: CertView }> {
     const conf = this.serverConf();
     const global = this.requireGlobalConf();
-    const cert = await this.cert(hash);
-    const key = await this.key(cert.keyId);
+    const cert = await this.signerCert(hash);
+    const key = await this.signerKey(cert.keyId);
     if (key.usage !== 'AUTHENTICATION') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: 'only an authentication certificate is registered this way' });
     if (cert.status !== 'saved' && cert.status !== 'global error') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: `its state is '${cert.status}'` });
     if (typeof address !== 'string' || !/^[A-Za-z0-9.:[\]-]+$/.test(address)) throw new XrdError('InvalidIdentifier', { value: String(address), reason: 'address must be a host name or IP address' });
@@ -452,8 +536,8 @@ export class ServerAdmin {
    */
   async unregisterAuthCert(hash: string): Promise<{ requestId: string; cert: CertView }> {
     const conf = this.serverConf();
-    const cert = await this.cert(hash);
-    const key = await this.key(cert.keyId);
+    const cert = await this.signerCert(hash);
+    const key = await this.signerKey(cert.keyId);
     if (key.usage !== 'AUTHENTICATION') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: 'only an authentication certificate is unregistered this way' });
     if (cert.status !== 'registered' && cert.status !== 'registration in progress') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: `its state is '${cert.status}'` });
     const sent = await this.sendClientProxyRequest({ type: 'authCertDeletion', server: conf.serverId, authCert: Buffer.from(cert.cert, 'base64') }, ownerOf(conf));
@@ -539,7 +623,7 @@ export class ServerAdmin {
   }
 
   /** The reference's certs.tar.gz: the certificate as cert.pem and as cert.cer (DER). */
-  exportSystemCertificate(): FileDownload {
+  exportSystemCertificate(): { filename: string; data: Buffer } {
     const pem = this.internalTls().cert;
     const der = Buffer.from(new X509Certificate(pem).raw);
     return { filename: 'certs.tar.gz', data: writeTarGz([{ name: 'cert.pem', data: Buffer.from(toPem(der, 'CERTIFICATE')), mode: 0o644 }, { name: 'cert.cer', data: der, mode: 0o644 }]) };

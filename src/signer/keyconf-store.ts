@@ -220,6 +220,12 @@ export class KeyconfStore {
       .all(keyId) as CsrRecord[];
   }
 
+  getCsr(csrId: string): CsrRecord | undefined {
+    return this.db
+      .prepare('SELECT csr_id AS csrId, key_id AS keyId, usage, member_id AS memberId, subject, der, created_at AS createdAt FROM csrs WHERE csr_id = ?')
+      .get(csrId) as CsrRecord | undefined;
+  }
+
   deleteCsr(csrId: string): boolean {
     return this.db.prepare('DELETE FROM csrs WHERE csr_id = ?').run(csrId).changes === 1;
   }

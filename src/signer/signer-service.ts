@@ -20,7 +20,7 @@ import type { OcspCache } from '../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../trust/ocsp.ts';
 import type { AuditLog } from './audit-log.ts';
 import { SignatureStats } from './signature-stats.ts';
-import { CERT_STATUSES, type CertRecord, type CertStatus, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
+import { CERT_STATUSES, type CertRecord, type CertStatus, type CsrRecord, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
 import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type SocketStats, type TokenView } from './wire/operations.ts';
 
 const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert', 'activateCert', 'disableCert', 'setCertStatus', 'deleteCert', 'deleteKey']);
@@ -96,6 +96,11 @@ export class SignerService {
         return { keyId };
       },
       generateCsr: (r) => this.generateCsr(r),
+      getCsr: (r) => {
+        const csr = this.store.getCsr(text(r, 'csrId'));
+        if (!csr) throw new XrdError('CsrNotFound', { csrId: r.csrId });
+        return csrAnswer(csr, r.format);
+      },
       deleteCsr: (r) => {
         if (!this.store.deleteCsr(text(r, 'csrId'))) throw new XrdError('CsrNotFound', { csrId: r.csrId });
         return { csrId: r.csrId };
@@ -333,8 +338,7 @@ export class SignerService {
     const csr = { csrId: randomUUID(), keyId, usage, memberId: member ? formatClientId(member) : null, subject: formatDn(subject), der, createdAt: new Date().toISOString() };
     if (!rec?.usage) this.store.saveKey({ keyId, tokenId: token.tokenId, usage, friendlyName: null, algorithm: key.algorithm, size: key.size });
     this.store.saveCsr(csr);
-    const format = r.format ?? 'PEM';
-    return { ...csrView(csr), format, csr: format === 'PEM' ? toPem(der, 'CERTIFICATE REQUEST') : der.toString('base64') };
+    return csrAnswer(csr, r.format);
   }
 
   /**
@@ -550,6 +554,12 @@ function certView(c: CertRecord): CertView {
 
 function csrView(c: { csrId: string; keyId: string; usage: string; memberId: string | null; subject: string; createdAt: string }): CsrView {
   return { csrId: c.csrId, keyId: c.keyId, usage: c.usage, memberId: c.memberId, subject: c.subject, createdAt: c.createdAt };
+}
+
+/** A CSR with its bytes: PEM text, or base64 DER. */
+function csrAnswer(c: CsrRecord, format: 'PEM' | 'DER' = 'PEM'): Operations['generateCsr']['res'] {
+  if (format !== 'PEM' && format !== 'DER') throw new XrdError('MalformedRequest', { reason: 'format must be PEM or DER' });
+  return { ...csrView(c), format, csr: format === 'PEM' ? toPem(c.der, 'CERTIFICATE REQUEST') : c.der.toString('base64') };
 }
 
 /** What of a request or result goes into the audit log: identifiers only, never PINs or blobs. */

@@ -73,7 +73,8 @@ export async function logIn(page: Page, origin: string, username: string, passwo
 
 /** Logs out with the header's button. */
 export async function logOut(page: Page, origin: string): Promise<void> {
-  await page.getByRole('button', { name: 'Log out' }).click();
+  // The header's: a page may have other "Log out" buttons (a token's on the keys page).
+  await page.getByRole('banner').getByRole('button', { name: 'Log out' }).click();
   await page.waitForURL(`${origin}/login`);
 }
 

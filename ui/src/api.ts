@@ -8,8 +8,10 @@
 import { shallowRef } from 'vue';
 
 const API_PREFIX = '/api/v1';
+/** 401s that refuse a token PIN, not the session (src/platform/errors.ts). */
+const WRONG_PIN = new Set(['PinIncorrect', 'PinFinalTry']);
 
-/** One of the reference's warnings (`adding_services`, `openapi_validation_warnings`, …) with what it is about. */
+/** One of the reference's warnings (warnings_detected): a code and what it is about. */
 export interface ApiWarning {
   readonly code: string;
   readonly metadata: readonly string[];
@@ -26,9 +28,12 @@ export class ApiError extends Error {
     super(message);
   }
 
-  /** Not (or no longer) logged in: the page goes back to login. */
+  /**
+   * Not (or no longer) logged in: the page goes back to login. Other 401s are not about the
+   * session (a wrong token PIN answers PinIncorrect with 401): the page shows them and stays.
+   */
   get unauthenticated(): boolean {
-    return this.status === 401;
+    return this.status === 401 && !WRONG_PIN.has(this.code);
   }
 }
 
@@ -87,13 +92,14 @@ async function request(method: Method, path: string, body: { type: string; data:
   }
 }
 
-/** A refused call as an ApiError with the API's code; a 401 also forgets the session. */
+/** A refused call as an ApiError with the API's code; one that says the session ended also forgets it. */
 async function refusal(response: Response): Promise<ApiError> {
-  const answer = parseJson(await response.text()) as { error?: { code?: unknown; message?: unknown }; warnings?: unknown } | undefined;
-  const error = answer?.error;
-  if (response.status === 401) forget();
-  const warnings = Array.isArray(answer?.warnings) ? (answer.warnings as ApiWarning[]).filter((w) => typeof w?.code === 'string' && Array.isArray(w.metadata)) : [];
-  return new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText, warnings);
+  const body = parseJson(await response.text()) as { error?: { code?: unknown; message?: unknown }; warnings?: unknown } | undefined;
+  const error = body?.error;
+  const warnings = Array.isArray(body?.warnings) ? (body.warnings as ApiWarning[]).filter((w) => typeof w?.code === 'string' && Array.isArray(w.metadata)) : [];
+  const refused = new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText, warnings);
+  if (refused.unauthenticated) forget();
+  return refused;
 }
 
 function parseJson(text: string): unknown {

@@ -1,14 +1,18 @@
 /**
  * The pages and their paths (HTML5 history: the admin API answers index.html for any path outside
  * /api/ and /assets/, src/admin/web-ui.ts). Every page but login needs a session; without one the
- * router sends the user to login and back to where they were going afterwards.
+ * router sends the user to login and back to where they were going afterwards. Until the server is
+ * initialised, every page leads to the initialisation wizard.
  */
 import { createRouter, createWebHistory } from 'vue-router';
 import { resumeSession } from './api.ts';
+import { initialisationPending } from './initialisation.ts';
 import ClientDetailsPage from './pages/ClientDetailsPage.vue';
 import ClientFrame from './pages/ClientFrame.vue';
 import ClientInternalServersPage from './pages/ClientInternalServersPage.vue';
 import ClientsPage from './pages/ClientsPage.vue';
+import InitialisationPage from './pages/InitialisationPage.vue';
+import KeysPage from './pages/KeysPage.vue';
 import LoginPage from './pages/LoginPage.vue';
 
 export const router = createRouter({
@@ -25,6 +29,8 @@ export const router = createRouter({
         { path: 'internal-servers', name: 'client-internal-servers', component: ClientInternalServersPage, meta: { title: 'Client: internal servers' } },
       ],
     },
+    { path: '/keys', name: 'keys', component: KeysPage, meta: { title: 'Keys and certificates' } },
+    { path: '/initialisation', name: 'initialisation', component: InitialisationPage, meta: { title: 'Initial configuration' } },
     { path: '/:unknown(.*)', redirect: '/clients' },
   ],
 });
@@ -32,7 +38,10 @@ export const router = createRouter({
 router.beforeEach(async (to) => {
   const user = await resumeSession().catch(() => undefined);
   if (to.meta.public) return to.name === 'login' && user ? { name: 'clients' } : true;
-  return user ? true : { name: 'login', query: { next: to.fullPath } };
+  if (!user) return { name: 'login', query: { next: to.fullPath } };
+  // A server not initialised yet has one page: the initialisation wizard.
+  if (to.name !== 'initialisation' && (await initialisationPending())) return { name: 'initialisation' };
+  return true;
 });
 
 router.afterEach((to) => {

@@ -21,6 +21,7 @@ export const OPCODES = {
   deleteKey: 12,
   generateCsr: 13,
   deleteCsr: 14,
+  getCsr: 15,
   importCert: 20,
   listCerts: 21,
   activateCert: 22,
@@ -205,6 +206,8 @@ export interface Operations {
     res: CsrView & { format: 'PEM' | 'DER'; csr: string };
   };
   deleteCsr: { req: { csrId: string }; res: { csrId: string } };
+  /** A CSR made earlier, again (the reference's CSR download): as generateCsr answered it. */
+  getCsr: { req: { csrId: string; format?: 'PEM' | 'DER' }; res: CsrView & { format: 'PEM' | 'DER'; csr: string } };
   importCert: { req: { cert: string; chain?: string[]; memberId?: string; active?: boolean }; res: CertView };
   listCerts: { req: { keyId?: string }; res: CertView[] };
   activateCert: { req: { hash: string }; res: CertView };
