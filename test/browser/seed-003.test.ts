@@ -48,7 +48,6 @@ const ss2 = () => adminApi(instance, instance.consumer);
 beforeAll(async () => {
   instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger() });
   const users = new UserStore(usersFile(instance.consumer.proxyDataDir));
-  await users.add('admin', PASSWORD, ['XROAD_REGISTRATION_OFFICER', 'XROAD_SERVICE_ADMINISTRATOR', 'XROAD_SYSTEM_ADMINISTRATOR', 'XROAD_SECURITY_OFFICER']);
   await users.add('observer', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
   // The subsystem as before seed 003: HTTP, no information system's certificate.
   expect((await ss2()('PATCH', '/clients/LOCAL:COM:2222:CLIENT', { connection_type: 'HTTP' })).status).toBe(200);
@@ -88,7 +87,8 @@ describe('seed 003 in the web interface of ss2', () => {
   let isDir: string;
 
   it("log in, open the subsystem, set HTTPS, add the seed's certificate, export the internal certificate: the seed's curl is answered (verifying the exported certificate), without a certificate it gets the seed's fault", async () => {
-    await logIn(page, origin, 'admin', PASSWORD);
+    // The local instance's own administrator, as `npm start` prints it.
+    await logIn(page, origin, instance.adminLogin.username, instance.adminLogin.password);
     const clients = await rows("The security server's owner, members and subsystems");
     expect(clients.map((r) => r.slice(0, 4))).toEqual([
       ['LOCAL/COM/2222/CLIENT', 'Client Oy', 'REGISTERED', 'HTTP'],
