@@ -25,6 +25,8 @@ declare module 'fastify' {
     roles?: readonly Role[];
     /** Callable without a key (the OpenAPI document); the address check and the rate limit still apply. */
     public?: boolean;
+    /** Callable in a login session only, never with an API key (API key management, as the reference). */
+    sessionOnly?: boolean;
   }
   interface FastifyRequest {
     /** The key that authenticated the request (undefined on public routes and refused requests). */
@@ -253,6 +255,7 @@ export function registerApiSecurity<S extends RawServerBase, T extends FastifyTy
     if (request.is404) return;
     try {
       requireRole(caller, config.roles ?? [], `${request.method} ${request.routeOptions.url}`);
+      if (config.sessionOnly && !request.session) throw new XrdError('SessionRequired', { route: `${request.method} ${request.routeOptions.url}` });
     } catch (err) {
       return refuse(request, reply, err as XrdError);
     }

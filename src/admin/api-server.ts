@@ -12,6 +12,7 @@ import type { Logger } from '../platform/logger.ts';
 import { ADMIN_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import type { ApiKeyStore } from './api-keys.ts';
 import { ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
+import { MAX_ARCHIVE_BYTES } from './backup.ts';
 import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
 import { registerSessionRoutes, SESSION_COOKIE, sessionOpenApiPaths } from './api-session.ts';
 import type { ServerAdmin } from './server-admin.ts';
@@ -78,11 +79,14 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
     app.route({
       method: route.method,
       url: API_PREFIX + route.path.replace(/\{(\w+)\}/g, ':$1'),
-      config: { roles: route.roles },
-      schema: route.body && route.body !== 'certificate' ? { body: route.body } : undefined,
-      ...(route.body === 'certificate' ? { bodyLimit: API_UPLOAD_LIMIT_BYTES } : {}),
+      config: { roles: route.roles, sessionOnly: route.sessionOnly === true },
+      schema: {
+        ...(route.body && typeof route.body === 'object' ? { body: route.body } : {}),
+        ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query } } : {}),
+      },
+      ...(route.body === 'certificate' ? { bodyLimit: API_UPLOAD_LIMIT_BYTES } : route.body === 'archive' ? { bodyLimit: MAX_ARCHIVE_BYTES } : {}),
       handler: async (req, reply) => {
-        if (route.body === 'certificate' && !Buffer.isBuffer(req.body)) {
+        if ((route.body === 'certificate' || route.body === 'archive') && !Buffer.isBuffer(req.body)) {
           throw new XrdError('UnsupportedMediaType', { contentType: req.headers['content-type'] ?? 'none' });
         }
         // Changes are audited under the key's name (its id when it has none), or the logged-in user's.
@@ -92,6 +96,11 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
             ? options.admin.as({ kind: 'user', name: req.session.user })
             : options.admin;
         const result = await route.handler(admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
+        if (route.file) {
+          const { data, filename } = result as { data: Buffer; filename: string };
+          // The name is one the handler checked (a backup's name: no quotes, no separators).
+          return reply.code(200).type('application/octet-stream').header('content-disposition', `attachment; filename="${filename}"`).send(data);
+        }
         const status = route.status ?? 200;
         if (status === 204 || status === 202) return reply.code(status).send();
         return reply.code(status).send(result);
@@ -118,9 +127,12 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
   const errorResponse = { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
   Object.assign(paths, sessionOpenApiPaths(errorResponse));
   for (const route of routes) {
-    const parameters = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+    const parameters = [
+      ...[...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+      ...Object.entries(route.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+    ];
     const requestBody =
-      route.body === 'certificate'
+      route.body === 'certificate' || route.body === 'archive'
         ? { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
         : route.body
           ? { required: true, content: { 'application/json': { schema: route.body } } }
@@ -130,10 +142,16 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
     paths[route.path]![route.method.toLowerCase()] = {
       summary: route.summary,
       'x-roles': route.roles,
+      ...(route.sessionOnly ? { security: [{ Session: [] }] } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(requestBody ? { requestBody } : {}),
       responses: {
-        [status]: status === 204 || status === 202 ? { description: status === 202 ? 'Sent on' : 'Done' } : { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
+        [status]:
+          status === 204 || status === 202
+            ? { description: status === 202 ? 'Sent on' : 'Done' }
+            : route.file
+              ? { description: 'The file (Content-Disposition: attachment)', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+              : { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
         400: errorResponse,
         401: errorResponse,
         403: errorResponse,
