@@ -5,6 +5,8 @@
  */
 import { createRouter, createWebHistory } from 'vue-router';
 import { resumeSession } from './api.ts';
+import ApiKeysPage from './pages/ApiKeysPage.vue';
+import BackupsPage from './pages/BackupsPage.vue';
 import ClientsPage from './pages/ClientsPage.vue';
 import LoginPage from './pages/LoginPage.vue';
 
@@ -14,6 +16,8 @@ export const router = createRouter({
     { path: '/', redirect: '/clients' },
     { path: '/login', name: 'login', component: LoginPage, meta: { title: 'Log in', public: true } },
     { path: '/clients', name: 'clients', component: ClientsPage, meta: { title: 'Clients' } },
+    { path: '/settings/backups', name: 'settings-backups', component: BackupsPage, meta: { title: 'Backup and restore' } },
+    { path: '/settings/api-keys', name: 'settings-api-keys', component: ApiKeysPage, meta: { title: 'API keys' } },
     { path: '/:unknown(.*)', redirect: '/clients' },
   ],
 });
