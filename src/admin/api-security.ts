@@ -3,7 +3,8 @@
  * rate limit per client address and for all clients together, API key
  * (`Authorization: X-Road-ApiKey token=<key>`) or else a login session's cookie (sessions.ts, with
  * the session's CSRF token in `X-XSRF-TOKEN` on every method but GET, HEAD and OPTIONS), the
- * route's roles. Then fastify's body limit, JSON
+ * route's roles (and a session, not a key, where the route is session-only: API key management).
+ * Then fastify's body limit, JSON
  * parsing and schema validation, and the one error body shape for every refusal and failure:
  * `{ status, error: { code, message, metadata? } }`.
  * docs/admin-api.md "Security" is the user's view of the same; call `registerApiSecurity` before
