@@ -95,6 +95,11 @@ export interface CsrRequest {
   readonly format?: 'PEM' | 'DER';
 }
 
+/** A backup as the API answers it: ours, with the reference's Backup fields (`filename`, `created_at`) beside. */
+export type BackupView = BackupInfo & { readonly filename: string; readonly created_at: string };
+
+const backupView = (info: BackupInfo): BackupView => ({ ...info, filename: info.name, created_at: info.created });
+
 /** The operating-system user running this process: who the CLI's changes are recorded as. */
 export function osUserActor(): Actor {
   let name: string;
@@ -653,18 +658,18 @@ export class ServerAdmin {
   }
 
   /** Newest first, each archive verified. */
-  backups(): BackupInfo[] {
-    return listBackups(this.backupsDir, backupSigningKeyFile(this.options.proxyDataDir));
+  backups(): BackupView[] {
+    return listBackups(this.backupsDir, backupSigningKeyFile(this.options.proxyDataDir)).map(backupView);
   }
 
   /**
    * A backup taken while everything runs (the reference's BACKUP audit event).
    * @throws InvalidConfiguration when this process was not told where the signer's data is
    */
-  async createBackup(label?: string): Promise<BackupInfo> {
+  async createBackup(label?: string): Promise<BackupView> {
     const info = await createBackup({ signerDataDir: this.signerDataDir(), proxyDataDir: this.options.proxyDataDir, devicesIni: this.options.devicesIni, out: this.backupsDir, label, log: this.options.logger });
     this.store().audit(this.actor, 'BACKUP', { file: info.name });
-    return info;
+    return backupView(info);
   }
 
   /** The archive's bytes, to download. @throws InvalidBackupFilename, BackupNotFound */
@@ -683,10 +688,10 @@ export class ServerAdmin {
    * name is replaced only with `ignoreWarnings` (the reference's warning_file_already_exists).
    * @throws InvalidBackupFilename, WarningsDetected, BackupCorrupt, BackupUnsigned, BackupSignatureInvalid
    */
-  uploadBackup(name: string, data: Buffer, ignoreWarnings = false): BackupInfo {
+  uploadBackup(name: string, data: Buffer, ignoreWarnings = false): BackupView {
     const info = storeBackup(this.backupsDir, name, data, backupSigningKeyFile(this.options.proxyDataDir), { replace: ignoreWarnings });
     this.store().audit(this.actor, 'UPLOAD_BACKUP', { file: name, replaced: ignoreWarnings });
-    return info;
+    return backupView(info);
   }
 
   /**

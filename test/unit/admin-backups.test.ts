@@ -136,6 +136,8 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
 
     const list = await call('GET', '/backups', { key: adminKey });
     expect(list.json<{ name: string; error: unknown }[]>().map((b) => [b.name, b.error])).toEqual([[name, null]]);
+    // The reference's Backup fields beside ours.
+    expect(list.json()[0]).toMatchObject({ filename: name, created_at: created.json().created });
 
     const download = await call('GET', `/backups/${name}/download`, { key: adminKey });
     expect(download.statusCode).toBe(200);
@@ -177,6 +179,25 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
     expect((await call('POST', '/backups/upload?filename=copy.tar.gz&ignore_warnings=true', { key: adminKey }, bytes)).statusCode).toBe(201);
     expect(code(await call('POST', '/backups/upload', { key: adminKey }, bytes))).toEqual([400, 'InvalidBackupFilename']);
     expect(code(await call('POST', '/backups/upload?filename=x.tar.gz&other=1', { key: adminKey }, bytes))).toEqual([400, 'InvalidRequest']);
+  });
+
+  it('upload takes the reference’s form too: the `file` field of multipart/form-data, named by its file name', async () => {
+    const bytes = readFileSync(join(backupsDir, name));
+    const form = (field: string, filename: string) =>
+      Buffer.concat([
+        Buffer.from(`--XB\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\nContent-Type: application/gzip\r\n\r\n`),
+        bytes,
+        Buffer.from('\r\n--XB--\r\n'),
+      ]);
+    const type = 'multipart/form-data; boundary=XB';
+    const uploaded = await call('POST', '/backups/upload', { key: adminKey }, form('file', 'from-form.tar.gz'), type);
+    expect(uploaded.statusCode).toBe(201);
+    expect(readFileSync(join(backupsDir, 'from-form.tar.gz')).equals(bytes)).toBe(true);
+    expect(code(await call('POST', '/backups/upload', { key: adminKey }, form('other', 'x.tar.gz'), type))).toEqual([400, 'InvalidRequestBody']);
+    expect(code(await call('POST', '/backups/upload', { key: adminKey }, form('file', '../x.tar.gz'), type))).toEqual([400, 'InvalidBackupFilename']);
+    // Only the upload reads forms.
+    expect(code(await call('POST', '/backups', { key: adminKey }, form('file', 'x'), type))).toEqual([415, 'UnsupportedMediaType']);
+    rmSync(join(backupsDir, 'from-form.tar.gz'));
   });
 
   it('upload refuses what would not restore here — not a backup, signed by another key — and keeps nothing of it; the body is bounded', async () => {
