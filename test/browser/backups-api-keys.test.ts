@@ -71,6 +71,8 @@ beforeAll(async () => {
   const users = new UserStore(join(proxyDir, 'admin', 'users.json'));
   await users.add('alice', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR']);
   await users.add('bob', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
+  // A key made with `xrd admin api-key create --name`: listed with its name.
+  new ApiKeyStore(apiKeysFile(proxyDir)).create(['XROAD_SERVICE_ADMINISTRATOR'], 'ci-deploy');
   openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
   ca = readFileSync(join(dir, 'cert.pem'), 'utf8');
   // Backups read the signer's folder; nothing here calls the signer (its socket is never connected) or global configuration.
@@ -154,6 +156,15 @@ describe('Settings → Backup and restore, and API keys, in chromium', () => {
     await dialog.getByRole('button', { name: 'Restore' }).click();
     await expect.poll(() => status().innerText()).toBe(`Backup ${name} restored: 1 part replaced.`);
     expect(await page.getByRole('region', { name: /^Restored from the backup of / }).innerText()).toContain('proxy/serverconf.json: replaced');
+
+    // The key configuration changed since (a token renamed): refused whole, the code and the way out shown.
+    const keyconf = new KeyconfStore(join(signerDir, 'keyconf.sqlite'));
+    keyconf.setTokenFriendlyName('0', 'renamed since');
+    keyconf.close();
+    await page.getByRole('button', { name: `Restore ${name}` }).click();
+    await dialog.getByRole('button', { name: 'Restore' }).click();
+    await expect.poll(() => page.getByRole('alert').innerText()).toMatch(/^BackupNeedsStoppedSigner Backup .* signer\/keyconf\.sqlite in the backup differs .*xrd backup restore/);
+    await dialog.waitFor({ state: 'hidden' });
 
     await page.getByRole('link', { name: 'Clients' }).click();
     const clients = page.getByRole('table', { name: "The security server's owner, members and subsystems" });
