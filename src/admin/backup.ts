@@ -502,10 +502,11 @@ function contentOf(path: string): string {
 
 /**
  * What a backup's name may be: the names createBackup gives and what an administrator would name
- * an upload — letters, digits, `.`, `_`, `-`, no leading dot, ending .tar.gz or .tgz, at most 255
- * characters. No slash, so never a path out of the backups folder.
+ * an upload — letters, digits, `.`, `_`, `-`, starting with a letter, digit or `_` (not a hidden
+ * file, not an option to a command), ending .tar.gz or .tgz, at most 255 characters. No slash and
+ * no `..`, so never a path out of the backups folder.
  */
-const BACKUP_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,247}\.(tar\.gz|tgz)$/;
+const BACKUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,247}\.(tar\.gz|tgz)$/;
 
 /**
  * The path of backup `name` in `dir`.
@@ -804,7 +805,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         throw new XrdError('BackupNeedsStoppedSigner', {
           file,
           files: signerFiles.join(', '),
-          reason: `${signerFiles.join(' and ')} in the backup differ${signerFiles.length === 1 ? 's' : ''} from the current one${signerFiles.length === 1 ? '' : 's'}, and the running signer holds ${signerFiles.length === 1 ? 'it' : 'them'} open`,
+          reason: `${signerFiles.join(' and ')} in the backup differ${signerFiles.length === 1 ? 's' : ''} from the current one${signerFiles.length === 1 ? '' : 's'}, which only a restore with the signer stopped may replace`,
         });
       }
     }

@@ -258,7 +258,7 @@ export const ERROR_CODES = {
   BackupSignatureInvalid: { message: 'Backup {file} is not signed by this server: {reason}', httpStatus: 400 },
   BackupNeedsStoppedSigner: { message: 'Backup {file} cannot be restored while the server runs: {reason}. Stop the signer and run `xrd backup restore` (docs/backup.md); nothing was restored', httpStatus: 409 },
   BackupNotFound: { message: 'Backup {name} not found', httpStatus: 404 },
-  InvalidBackupFilename: { message: 'Invalid backup file name {name}: letters, digits, ".", "_" and "-", not starting with "." and ending .tar.gz or .tgz', httpStatus: 400 },
+  InvalidBackupFilename: { message: 'Invalid backup file name {name}: letters, digits, ".", "_" and "-", starting with a letter, digit or "_", ending .tar.gz or .tgz', httpStatus: 400 },
   // Generic
   InvalidConfiguration: { message: 'Invalid configuration: {reason}', httpStatus: 500 },
   IOError: { message: 'I/O error: {reason}', httpStatus: 500 },

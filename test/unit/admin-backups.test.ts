@@ -148,7 +148,7 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
 
   it('names that are not a backup’s — paths out of the folder, hidden files, other suffixes — are refused with InvalidBackupFilename; a link is not a backup', async () => {
     writeFileSync(join(dir, 'secret.tar.gz'), 'outside');
-    for (const bad of ['..%2Fsecret.tar.gz', '..%2F..%2Fsecret.tar.gz', '.hidden.tar.gz', 'x..tar.gz', 'api-keys.json', 'a%00.tar.gz', `${'a'.repeat(250)}.tar.gz`]) {
+    for (const bad of ['..%2Fsecret.tar.gz', '..%2F..%2Fsecret.tar.gz', '.hidden.tar.gz', '-rf.tar.gz', 'x..tar.gz', 'api-keys.json', 'a%00.tar.gz', `${'a'.repeat(250)}.tar.gz`]) {
       for (const [method, path] of [['GET', `/backups/${bad}/download`], ['DELETE', `/backups/${bad}`], ['PUT', `/backups/${bad}/restore`]] as const) {
         const answer = await call(method, path, { key: adminKey });
         expect([bad, method, ...code(answer)]).toEqual([bad, method, 400, 'InvalidBackupFilename']);
@@ -243,7 +243,7 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
     const before = snapshot();
     const refused = await call('PUT', `/backups/${name}/restore`, { key: adminKey });
     expect(code(refused)).toEqual([409, 'BackupNeedsStoppedSigner']);
-    expect(refused.json().error.message).toMatch(/signer\/keyconf\.sqlite in the backup differs .*xrd backup restore/);
+    expect(refused.json().error.message).toMatch(/signer\/keyconf\.sqlite in the backup differs from the current one, which only a restore with the signer stopped may replace\. Stop the signer and run `xrd backup restore`/);
     expect(snapshot()).toEqual(before);
     expect(clientsNow()).toEqual(['GOV/1111', 'COM/2222/LATER']);
   });
