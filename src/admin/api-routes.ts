@@ -24,7 +24,8 @@ export interface RouteDef {
   readonly roles: readonly Role[];
   /**
    * A JSON body with this schema, or bytes as `application/octet-stream`: a certificate (PEM or
-   * DER, up to API_UPLOAD_LIMIT_BYTES) or a backup archive (up to backup.ts's MAX_ARCHIVE_BYTES).
+   * DER, up to API_UPLOAD_LIMIT_BYTES) or a backup archive (up to backup.ts's MAX_ARCHIVE_BYTES;
+   * also the `file` field of a multipart/form-data form, whose file name fills `query.filename`).
    */
   readonly body?: JsonSchema | 'certificate' | 'archive';
   /** Query parameters (strings), validated and documented. */
@@ -337,13 +338,13 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'DELETE', path: '/local-groups/{group_id}', summary: 'Delete a local group and its access rights', roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.services.deleteLocalGroup(req.params.group_id!) },
   { method: 'POST', path: '/local-groups/{group_id}/members', summary: 'Add members (members or subsystems) to a local group', roles: [SERVICE_ADMINISTRATOR], body: MEMBER_IDS, status: 201, handler: (a, req) => a.services.addLocalGroupMembers(req.params.group_id!, body<{ items: string[] }>(req).items) },
   { method: 'POST', path: '/local-groups/{group_id}/members/delete', summary: 'Remove members from a local group', roles: [SERVICE_ADMINISTRATOR], body: MEMBER_IDS, status: 204, handler: (a, req) => a.services.deleteLocalGroupMembers(req.params.group_id!, body<{ items: string[] }>(req).items) },
-  // Backups (keys stay on the HSM; restoring needs the signer stopped: xrd backup restore)
+  // Backups (the reference's BackupsApi; keys stay on the HSM; a key configuration that differs needs xrd backup restore, signer stopped)
   { method: 'GET', path: '/backups', summary: 'Backups of configuration and key metadata, newest first, each verified', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.backups() },
   { method: 'POST', path: '/backups', summary: 'Take a backup now (configuration and key metadata, never keys)', roles: [SYSTEM_ADMINISTRATOR], body: object({ label: string({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) }, []), status: 201, handler: (a, req) => a.createBackup(body<{ label?: string } | undefined>(req)?.label) },
   {
     method: 'POST',
     path: '/backups/upload',
-    summary: "Upload a backup (the archive as application/octet-stream, named by ?filename=); kept only when it verifies with this server's backup signing key; a name in use needs ignore_warnings=true",
+    summary: "Upload a backup (the archive as application/octet-stream named by ?filename=, or the reference's form field file); kept only when it verifies with this server's backup signing key; a name in use needs ignore_warnings=true",
     roles: [SYSTEM_ADMINISTRATOR],
     body: 'archive',
     query: { filename: BACKUP_NAME, ignore_warnings: IGNORE_WARNINGS },
