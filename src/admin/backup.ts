@@ -475,9 +475,11 @@ async function sameKeyconf(current: string, archived: Buffer): Promise<boolean> 
     const theirs = join(work, 'archived.sqlite');
     writeFileAtomic(theirs, archived, 0o600);
     return contentOf(copy) === contentOf(theirs);
-  } catch {
-    // A database that cannot be read is not the same one.
-    return false;
+  } catch (err) {
+    // Not "differs": a key configuration this process cannot read (the signer's folder is its own
+    // user's under systemd) must say so, not send the administrator to restore it.
+    if (err instanceof XrdError) throw err;
+    throw new XrdError('IOError', { reason: `cannot compare the key configuration ${current} with the backup's: ${(err as Error).message}` }, { cause: err });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@
  * under the user's name, and one refused whole (BackupNeedsStoppedSigner) when the key configuration
  * differs; API keys managed by a system administrator in a login session only, never with a key.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -246,6 +246,20 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
     expect(refused.json().error.message).toMatch(/signer\/keyconf\.sqlite in the backup differs from the current one, which only a restore with the signer stopped may replace\. Stop the signer and run `xrd backup restore`/);
     expect(snapshot()).toEqual(before);
     expect(clientsNow()).toEqual(['GOV/1111', 'COM/2222/LATER']);
+  });
+
+  it('a key configuration that cannot be read is an IOError, not a difference to restore', async () => {
+    const keyconf = join(signerDir, 'keyconf.sqlite');
+    renameSync(keyconf, `${keyconf}.away`);
+    writeFileSync(keyconf, 'not a database');
+    try {
+      const answer = await call('PUT', `/backups/${name}/restore`, { key: adminKey });
+      expect(code(answer)).toEqual([500, 'IOError']);
+      expect(answer.json().error.message).toContain('keyconf.sqlite');
+    } finally {
+      rmSync(keyconf);
+      renameSync(`${keyconf}.away`, keyconf);
+    }
   });
 
   it('an observer lists the backups and may do nothing else with them; DELETE removes one, audited', async () => {
