@@ -149,7 +149,8 @@ describe('Settings → Backup and restore, and API keys, in chromium', () => {
     expect(await dialog.innerText()).toContain('the server configuration: clients');
     expect(await dialog.innerText()).toContain('xrd backup restore');
     await screenshot('settings-backups-restore');
-    // Escape cancels; nothing is restored.
+    // The focus starts on Cancel, not on the destructive button; Escape cancels; nothing is restored.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Cancel');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
     await page.getByRole('button', { name: `Restore ${name}` }).click();
