@@ -34,6 +34,7 @@ const proxyDir = join(dir, 'proxy');
 const signerDir = join(dir, 'signer');
 const backupsDir = join(proxyDir, 'backups');
 let app: FastifyInstance;
+let users: UserStore;
 let admin: ServerAdmin;
 /** A system administrator's key, made before the first backup (a restore puts api-keys.json back). */
 let adminKey: string;
@@ -111,7 +112,7 @@ beforeAll(async () => {
   keyconf.close();
   writeFileSync(join(signerDir, 'audit.log'), 'one line\n');
   changeServerConfIn(proxyDir, actor, 'SEED', () => addClient(SEED, parseClientId('LOCAL/GOV/1111'), { registered: true }));
-  const users = new UserStore(join(proxyDir, 'admin', 'users.json'));
+  users = new UserStore(join(proxyDir, 'admin', 'users.json'));
   await users.add('alice', PASSWORD, [SYSTEM_ADMINISTRATOR]);
   await users.add('olivia', PASSWORD, [OBSERVER]);
   adminKey = new ApiKeyStore(apiKeysFile(proxyDir)).create([SYSTEM_ADMINISTRATOR], 'automation').key;
@@ -213,22 +214,27 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
     expect(readdirSync(backupsDir).sort()).toEqual(before);
   });
 
-  it('restore while the server runs puts the server configuration back as one change audited under the user; unchanged files need nothing', async () => {
+  it('restore while the server runs puts the server configuration back as one change audited under the user, and the proxy files that differ; unchanged files need nothing', async () => {
     changeServerConfIn(proxyDir, actor, 'ADD', (conf) => addClient(conf!, parseClientId('LOCAL/COM/2222/LATER'), {}));
     expect(clientsNow()).toEqual(['GOV/1111', 'COM/2222/LATER']);
+    await users.add('carol', PASSWORD, [OBSERVER]);
     const alice = await login('alice');
     const restored = await call('PUT', `/backups/${name}/restore`, { session: alice });
     expect(restored.statusCode).toBe(200);
-    const report = restored.json<{ hsm_tokens_logged_out: boolean; files: { path: string; outcome: string }[] }>();
+    const report = restored.json<{ hsm_tokens_logged_out: boolean; files: { path: string; outcome: string }[]; keptAside: string[] }>();
     expect(report.hsm_tokens_logged_out).toBe(false);
     expect(Object.fromEntries(report.files.map((f) => [f.path, f.outcome]))).toMatchObject({
       'signer/keyconf.sqlite': 'unchanged',
       'signer/audit.log': 'kept current',
       'proxy/serverconf.json': 'restored',
       'proxy/admin/api-keys.json': 'unchanged',
+      'proxy/admin/users.json': 'restored',
     });
     expect(clientsNow()).toEqual(['GOV/1111']);
-    expect(audit('RESTORE_BACKUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { file: join(backupsDir, name), restored: ['proxy/serverconf.json'] } });
+    // The user added since is gone, the file replaced kept beside.
+    expect(users.list().map((u) => u.name).sort()).toEqual(['alice', 'olivia']);
+    expect(report.keptAside).toEqual([join(proxyDir, 'admin', 'users.json.pre-restore')]);
+    expect(audit('RESTORE_BACKUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { file: join(backupsDir, name), restored: ['proxy/admin/users.json', 'proxy/serverconf.json'] } });
     // Once more: nothing differs, nothing is written, the restore is still on record.
     const again = await call('PUT', `/backups/${name}/restore`, { session: alice });
     expect(again.json<{ files: { outcome: string }[] }>().files.every((f) => f.outcome !== 'restored')).toBe(true);
