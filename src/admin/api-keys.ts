@@ -112,7 +112,7 @@ export class ApiKeyStore {
 
   get(id: string): ApiKeyView {
     const entry = this.shared.read().keys.find((k) => k.id === id);
-    if (!entry) throw new XrdError('ApiKeyNotFound', { id });
+    if (!entry) throw new XrdError('ApiKeyNotFound', { id, referenceCode: 'api_key_not_found' });
     return view(entry);
   }
 
@@ -121,7 +121,7 @@ export class ApiKeyStore {
     const checked = checkRoles(roles);
     return this.modify((keys) => {
       const i = keys.findIndex((k) => k.id === id);
-      if (i < 0) throw new XrdError('ApiKeyNotFound', { id });
+      if (i < 0) throw new XrdError('ApiKeyNotFound', { id, referenceCode: 'api_key_not_found' });
       const updated = { ...keys[i]!, roles: checked };
       return { keys: keys.map((k, j) => (j === i ? updated : k)), result: view(updated) };
     });
@@ -131,7 +131,7 @@ export class ApiKeyStore {
   revoke(id: string): ApiKeyView {
     return this.modify((keys) => {
       const entry = keys.find((k) => k.id === id);
-      if (!entry) throw new XrdError('ApiKeyNotFound', { id });
+      if (!entry) throw new XrdError('ApiKeyNotFound', { id, referenceCode: 'api_key_not_found' });
       return { keys: keys.filter((k) => k !== entry), result: view(entry) };
     });
   }
@@ -167,9 +167,11 @@ function parseKeyFile(file: string, parsed: unknown): KeyFile {
 
 /** The roles without repeats; an API key and a user need at least one, all of them the reference's. */
 export function checkRoles(roles: readonly Role[], error: 'InvalidApiKeyRoles' | 'InvalidUser' = 'InvalidApiKeyRoles'): Role[] {
+  // The reference's code for an API key's roles (ApiKeysController: invalid_role).
+  const referenceCode = error === 'InvalidApiKeyRoles' ? 'invalid_role' : undefined;
   const unknown = roles.filter((r) => !isRole(r));
-  if (unknown.length > 0) throw new XrdError(error, { reason: `unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')})` });
-  if (roles.length === 0) throw new XrdError(error, { reason: 'at least one role is needed' });
+  if (unknown.length > 0) throw new XrdError(error, { reason: `unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')})`, referenceCode });
+  if (roles.length === 0) throw new XrdError(error, { reason: 'at least one role is needed', referenceCode });
   return [...new Set(roles)];
 }
 

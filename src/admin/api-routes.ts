@@ -31,10 +31,20 @@ export interface RouteDef {
   readonly path: string;
   readonly summary: string;
   readonly roles: readonly Role[];
-  /** A JSON body with this schema, or a certificate (PEM or DER) as `application/octet-stream`. */
-  readonly body?: JsonSchema | 'certificate';
-  /** Query parameters (`{ name: schema }`), all required, validated before the handler runs. */
+  /**
+   * A JSON body with this schema, or bytes as `application/octet-stream`: a certificate (PEM or
+   * DER, up to API_UPLOAD_LIMIT_BYTES) or a backup archive (up to backup.ts's MAX_ARCHIVE_BYTES;
+   * also the `file` field of a multipart/form-data form, whose file name fills `query.filename`).
+   */
+  readonly body?: JsonSchema | 'certificate' | 'archive';
+  /** Query parameters (strings), validated before the handler runs and documented; optional unless in requiredQuery. */
   readonly query?: Record<string, JsonSchema>;
+  readonly requiredQuery?: readonly string[];
+  /**
+   * Only a logged-in user may call it, never an API key: the reference's API key management
+   * (ManageApiKeysWebSecurityConfig) takes no API key, so a leaked key cannot make itself more keys.
+   */
+  readonly sessionOnly?: true;
   /** Success status: 200 with the result, 201 created, 202 accepted (sent on, no body), 204 no content. */
   readonly status?: 200 | 201 | 202 | 204;
   /** The answer is a file of this media type (the handler answers a FileAnswer), not JSON. */
@@ -81,6 +91,11 @@ interface CsrBody {
 }
 const csrRequest = (b: CsrBody) => ({ usage: b.key_usage_type, format: b.csr_format, memberId: b.member_id, subject: b.subject_field_values });
 const body = <T>(req: RouteRequest) => req.body as T;
+/** The reference's `ignore_warnings` query parameter. */
+const IGNORE_WARNINGS = { type: 'string', enum: ['true', 'false'] };
+const BACKUP_NAME = string({ maxLength: 255 });
+/** The reference's API key bodies: a bare JSON array of role names. */
+const ROLE_LIST = { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', minLength: 1, maxLength: 64 } };
 const items = (req: RouteRequest) => body<{ items: { id: string }[] }>(req).items.map((i) => i.id);
 const serviceCodes = (req: RouteRequest) => body<{ items: { service_code: string }[] }>(req).items.map((i) => i.service_code);
 
@@ -155,6 +170,7 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'Download a CSR made earlier (csr_format PEM or DER), as the reference names the file',
     roles: KEYS_AND_CERTS,
     query: { csr_format: { type: 'string', enum: ['PEM', 'DER'] } },
+    requiredQuery: ['csr_format'],
     produces: 'application/octet-stream',
     handler: async (a, req) => {
       const file = await a.csrFile(req.params.id!, req.params.csr_id!, req.query.csr_format as 'PEM' | 'DER');
@@ -352,7 +368,35 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'DELETE', path: '/local-groups/{group_id}', summary: 'Delete a local group and its access rights', roles: [SERVICE_ADMINISTRATOR], status: 204, handler: (a, req) => a.services.deleteLocalGroup(req.params.group_id!) },
   { method: 'POST', path: '/local-groups/{group_id}/members', summary: 'Add members (members or subsystems) to a local group', roles: [SERVICE_ADMINISTRATOR], body: MEMBER_IDS, status: 201, handler: (a, req) => a.services.addLocalGroupMembers(req.params.group_id!, body<{ items: string[] }>(req).items) },
   { method: 'POST', path: '/local-groups/{group_id}/members/delete', summary: 'Remove members from a local group', roles: [SERVICE_ADMINISTRATOR], body: MEMBER_IDS, status: 204, handler: (a, req) => a.services.deleteLocalGroupMembers(req.params.group_id!, body<{ items: string[] }>(req).items) },
-  // Backups (keys stay on the HSM; restoring needs the signer stopped: xrd backup restore)
+  // Backups (the reference's BackupsApi; keys stay on the HSM; a key configuration that differs needs xrd backup restore, signer stopped)
   { method: 'GET', path: '/backups', summary: 'Backups of configuration and key metadata, newest first, each verified', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.backups() },
-  { method: 'POST', path: '/backups', summary: 'Take a backup now (configuration and key metadata, never keys)', roles: [SYSTEM_ADMINISTRATOR], body: object({ label: string({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) }, []), status: 201, handler: (a, req) => a.createBackup(body<{ label?: string }>(req).label) },
+  { method: 'POST', path: '/backups', summary: 'Take a backup now (configuration and key metadata, never keys)', roles: [SYSTEM_ADMINISTRATOR], body: object({ label: string({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }) }, []), status: 201, handler: (a, req) => a.createBackup(body<{ label?: string } | undefined>(req)?.label) },
+  {
+    method: 'POST',
+    path: '/backups/upload',
+    summary: "Upload a backup (the archive as application/octet-stream named by ?filename=, or the reference's form field file); kept only when it verifies with this server's backup signing key; a name in use needs ignore_warnings=true",
+    roles: [SYSTEM_ADMINISTRATOR],
+    body: 'archive',
+    query: { filename: BACKUP_NAME, ignore_warnings: IGNORE_WARNINGS },
+    status: 201,
+    handler: (a, req) => a.uploadBackup(req.query.filename ?? '', req.body as Buffer, req.query.ignore_warnings === 'true'),
+  },
+  { method: 'GET', path: '/backups/{filename}/download', summary: 'The backup archive as application/octet-stream', roles: [SYSTEM_ADMINISTRATOR], produces: 'application/octet-stream', handler: (a, req) => {
+      const file = a.backupFile(req.params.filename!);
+      return new FileAnswer(file.data, 'application/octet-stream', file.filename);
+    } },
+  { method: 'DELETE', path: '/backups/{filename}', summary: 'Delete a backup', roles: [SYSTEM_ADMINISTRATOR], status: 204, handler: (a, req) => a.deleteBackup(req.params.filename!) },
+  {
+    method: 'PUT',
+    path: '/backups/{filename}/restore',
+    summary: 'Restore the server configuration and proxy files of a backup while the server runs; refused whole (BackupNeedsStoppedSigner) when its key configuration differs: then xrd backup restore with the signer stopped',
+    roles: [SYSTEM_ADMINISTRATOR],
+    handler: (a, req) => a.restoreBackup(req.params.filename!),
+  },
+  // API keys (the reference's ApiKeysApi): a system administrator's, in a login session only
+  { method: 'GET', path: '/api-keys', summary: 'The API keys: id, name, roles (never the key)', roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, handler: (a) => a.apiKeys() },
+  { method: 'GET', path: '/api-keys/{id}', summary: 'One API key (never the key)', roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, handler: (a, req) => a.apiKey(req.params.id!) },
+  { method: 'POST', path: '/api-keys', summary: 'Create an API key with these roles (a JSON array); the answer holds the key, shown this once', roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, body: ROLE_LIST, handler: (a, req) => a.createApiKey(body<Role[]>(req)) },
+  { method: 'PUT', path: '/api-keys/{id}', summary: "Replace an API key's roles (a JSON array)", roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, body: ROLE_LIST, handler: (a, req) => a.updateApiKey(req.params.id!, body<Role[]>(req)) },
+  { method: 'DELETE', path: '/api-keys/{id}', summary: 'Revoke an API key: it stops working at once', roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, status: 204, handler: (a, req) => a.revokeApiKey(req.params.id!) },
 ];

@@ -3,7 +3,8 @@
  * rate limit per client address and for all clients together, API key
  * (`Authorization: X-Road-ApiKey token=<key>`) or else a login session's cookie (sessions.ts, with
  * the session's CSRF token in `X-XSRF-TOKEN` on every method but GET, HEAD and OPTIONS), the
- * route's roles. Then fastify's body limit, JSON
+ * route's roles (and a session, not a key, where the route is session-only: API key management).
+ * Then fastify's body limit, JSON
  * parsing and schema validation, and the one error body shape for every refusal and failure:
  * `{ status, error: { code, message, metadata? } }`.
  * docs/admin-api.md "Security" is the user's view of the same; call `registerApiSecurity` before
@@ -25,6 +26,8 @@ declare module 'fastify' {
     roles?: readonly Role[];
     /** Callable without a key (the OpenAPI document); the address check and the rate limit still apply. */
     public?: boolean;
+    /** Callable in a login session only, never with an API key (API key management, as the reference). */
+    sessionOnly?: boolean;
   }
   interface FastifyRequest {
     /** The key that authenticated the request (undefined on public routes and refused requests). */
@@ -253,6 +256,7 @@ export function registerApiSecurity<S extends RawServerBase, T extends FastifyTy
     if (request.is404) return;
     try {
       requireRole(caller, config.roles ?? [], `${request.method} ${request.routeOptions.url}`);
+      if (config.sessionOnly && !request.session) throw new XrdError('SessionRequired', { route: `${request.method} ${request.routeOptions.url}` });
     } catch (err) {
       return refuse(request, reply, err as XrdError);
     }

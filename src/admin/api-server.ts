@@ -12,6 +12,8 @@ import type { Logger } from '../platform/logger.ts';
 import { ADMIN_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import type { ApiKeyStore } from './api-keys.ts';
 import { FileAnswer, ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
+import { MAX_ARCHIVE_BYTES } from './backup.ts';
+import { boundaryOf, parseMultipart } from '../protocol/multipart.ts';
 import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
 import { registerSessionRoutes, SESSION_COOKIE, sessionOpenApiPaths } from './api-session.ts';
 import type { ServerAdmin } from './server-admin.ts';
@@ -67,6 +69,8 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
 export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptions): void {
   // Certificates arrive as they are (the reference's upload: application/octet-stream; PEM as text too).
   app.addContentTypeParser(['application/octet-stream', 'application/pkix-cert', 'application/x-pem-file'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // The reference uploads backups as a form's `file` field; read here for those routes only (isForm).
+  app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const sessions = new Sessions(options.users ?? new UserStore(join(dirname(options.keys.file), 'users.json')), options.logger, options.sessions);
   registerApiSecurity(app, { keys: options.keys, sessions, allowedAddresses: options.allowedAddresses, rateLimit: options.rateLimit, logger: options.logger });
 
@@ -78,14 +82,17 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
     app.route({
       method: route.method,
       url: API_PREFIX + route.path.replace(/\{(\w+)\}/g, ':$1'),
-      config: { roles: route.roles },
+      config: { roles: route.roles, sessionOnly: route.sessionOnly === true },
       schema: {
-        ...(route.body && route.body !== 'certificate' ? { body: route.body } : {}),
-        ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query, required: Object.keys(route.query) } } : {}),
+        ...(route.body && typeof route.body === 'object' ? { body: route.body } : {}),
+        ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query, required: route.requiredQuery ?? [] } } : {}),
       },
-      ...(route.body === 'certificate' ? { bodyLimit: API_UPLOAD_LIMIT_BYTES } : {}),
+      ...(route.body === 'certificate' ? { bodyLimit: API_UPLOAD_LIMIT_BYTES } : route.body === 'archive' ? { bodyLimit: MAX_ARCHIVE_BYTES } : {}),
+      preValidation: async (req) => {
+        if (route.body !== 'archive' && isForm(req.headers['content-type'])) throw new XrdError('UnsupportedMediaType', { contentType: req.headers['content-type'] ?? 'none' });
+      },
       handler: async (req, reply) => {
-        if (route.body === 'certificate' && !Buffer.isBuffer(req.body)) {
+        if ((route.body === 'certificate' || route.body === 'archive') && !Buffer.isBuffer(req.body)) {
           throw new XrdError('UnsupportedMediaType', { contentType: req.headers['content-type'] ?? 'none' });
         }
         // Changes are audited under the key's name (its id when it has none), or the logged-in user's.
@@ -94,7 +101,14 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
           : req.session
             ? options.admin.as({ kind: 'user', name: req.session.user })
             : options.admin;
-        const result = await route.handler(admin, { params: req.params as Record<string, string>, body: req.body, query: req.query as RouteRequest['query'] });
+        const query = req.query as RouteRequest['query'];
+        const form = route.body === 'archive' && isForm(req.headers['content-type']) ? formFile(req.body as Buffer, req.headers['content-type']!) : undefined;
+        const result = await route.handler(admin, {
+          params: req.params as Record<string, string>,
+          body: form ? form.data : req.body,
+          // The form's file name names the upload unless ?filename= does (the reference's getOriginalFilename).
+          query: form ? { ...query, filename: query.filename ?? form.filename } : query,
+        });
         const status = route.status ?? 200;
         if (status === 204 || status === 202) return reply.code(status).send();
         if (result instanceof FileAnswer) {
@@ -106,6 +120,31 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
       },
     });
   }
+}
+
+const isForm = (contentType: string | undefined) => /^multipart\/form-data\b/i.test(contentType ?? '');
+
+/**
+ * The `file` field of a multipart/form-data body (the reference's BackupArchive) and the file name
+ * the browser or curl -F gave it.
+ * @throws InvalidRequestBody when the body is not such a form
+ */
+function formFile(body: Buffer, contentType: string): { data: Buffer; filename?: string } {
+  const invalid = (reason: string) => new XrdError('InvalidRequestBody', { reason });
+  const boundary = boundaryOf(contentType);
+  if (!boundary) throw invalid('multipart/form-data without a boundary');
+  let parts;
+  try {
+    parts = parseMultipart(body, boundary, { maxParts: 8, maxHeaderBytes: 8192 });
+  } catch (err) {
+    throw invalid(`not a multipart/form-data body: ${(err as Error).message}`);
+  }
+  for (const part of parts) {
+    const disposition = part.headers.get('content-disposition') ?? '';
+    if (!/^form-data\b/i.test(disposition) || /\bname="?([^";]+)"?/i.exec(disposition)?.[1] !== 'file') continue;
+    return { data: part.body, filename: /\bfilename="([^"]*)"/i.exec(disposition)?.[1] ?? /\bfilename=([^";\s]+)/i.exec(disposition)?.[1] };
+  }
+  throw invalid('the form has no "file" field');
 }
 
 /** Listens on `host:port` (127.0.0.1:4000 by default). */
@@ -128,11 +167,14 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
   for (const route of routes) {
     const parameters = [
       ...[...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
-      ...Object.entries(route.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: true, schema })),
+      ...Object.entries(route.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: route.requiredQuery?.includes(name) ?? false, schema })),
     ];
+    const binary = { schema: { type: 'string', format: 'binary' } };
     const requestBody =
-      route.body === 'certificate'
-        ? { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+      route.body === 'archive'
+        ? { required: true, content: { 'application/octet-stream': binary, 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } } } }
+        : route.body === 'certificate'
+        ? { required: true, content: { 'application/octet-stream': binary } }
         : route.body
           ? { required: true, content: { 'application/json': { schema: route.body } } }
           : undefined;
@@ -141,6 +183,7 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
     paths[route.path]![route.method.toLowerCase()] = {
       summary: route.summary,
       'x-roles': route.roles,
+      ...(route.sessionOnly ? { security: [{ Session: [] }] } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(requestBody ? { requestBody } : {}),
       responses: {
@@ -148,7 +191,7 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
           status === 204 || status === 202
             ? { description: status === 202 ? 'Sent on' : 'Done' }
             : route.produces
-              ? { description: 'The file, as an attachment', content: { [route.produces]: { schema: { type: 'string', format: 'binary' } } } }
+              ? { description: 'The file, as an attachment', content: { [route.produces]: binary } }
               : { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } },
         400: errorResponse,
         401: errorResponse,

@@ -19,7 +19,7 @@
  */
 import Database from 'better-sqlite3';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { KeyUsage } from '../certificates/csr.ts';
@@ -45,7 +45,7 @@ const SIGNATURE = 'manifest.hmac';
  * anything larger, packed or unpacked, is not ours, and is refused before it fills the memory of
  * the admin API that lists it.
  */
-const MAX_ARCHIVE_BYTES = 128 * 1024 * 1024;
+export const MAX_ARCHIVE_BYTES = 128 * 1024 * 1024;
 
 /** Where an archived file comes from and goes back to. */
 type Root = 'signer' | 'proxy' | 'devices' | 'anchor';
@@ -190,6 +190,20 @@ export interface RestoreOptions {
    * that is the signer's own record of what it did, written by its user alone under systemd.
    */
   readonly log?: Logger;
+  /**
+   * Restore while the signer runs (the admin API): nothing in the signer's folder and no devices.ini
+   * is written. The key configuration and devices.ini must then be the same as the current ones
+   * (compared by content: keyconf.sqlite row by row); if either differs the restore is refused with
+   * BackupNeedsStoppedSigner before anything is touched, as only `xrd backup restore` with the
+   * signer stopped may put them back. The audit log is kept as it is.
+   */
+  readonly whileRunning?: boolean;
+  /**
+   * Who restores: the server configuration's change (or, when it is unchanged, a note of the
+   * restore) is recorded in its audit log under this name. Default `xrd backup restore`, and only a
+   * changed configuration recorded.
+   */
+  readonly actor?: Actor;
 }
 
 export type RestoreOutcome = 'restored' | 'unchanged' | 'kept current' | 'skipped';
@@ -421,12 +435,12 @@ function serverConfExport(proxyDataDir: string): Buffer | undefined {
 const RESTORE_ACTOR: Actor = { kind: 'system', name: 'xrd backup restore' };
 
 /** Puts an archived configuration into the store as one audited change. */
-function restoreServerConf(proxyDataDir: string, data: Buffer, file: string): void {
-  const restored = parseServerConfJson(data.toString('utf8'), `${file}: ${SERVERCONF_ENTRY}`);
+function restoreServerConf(proxyDataDir: string, data: Buffer, file: string, actor: Actor, restored: readonly string[]): void {
+  const conf = parseServerConfJson(data.toString('utf8'), `${file}: ${SERVERCONF_ENTRY}`);
   makeDirs(proxyDataDir);
   const store = openServerConfStore(proxyDataDir);
   try {
-    store.change(RESTORE_ACTOR, 'RESTORE_BACKUP', { file }, () => restored);
+    store.change(actor, 'RESTORE_BACKUP', { file, restored }, () => conf);
   } finally {
     store.close();
   }
@@ -434,6 +448,127 @@ function restoreServerConf(proxyDataDir: string, data: Buffer, file: string): vo
   for (const suffix of ['', '-wal', '-shm']) {
     const path = join(proxyDataDir, SERVERCONF_DB + suffix);
     if (existsSync(path)) ownLike(path, proxyDataDir);
+  }
+}
+
+/** A restore that left the server configuration as it was, recorded in its audit log all the same. */
+function noteRestore(proxyDataDir: string, actor: Actor, file: string, restored: readonly string[]): void {
+  const store = openServerConfStore(proxyDataDir);
+  try {
+    store.audit(actor, 'RESTORE_BACKUP', { file, restored });
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * Whether the key configuration at `current` holds what the archived one does, row by row in every
+ * table: the files themselves always differ (journal mode, page layout), their content need not.
+ * A current one is read through a snapshot, as a backup reads it (a signer may be writing it).
+ */
+async function sameKeyconf(current: string, archived: Buffer): Promise<boolean> {
+  if (!existsSync(current)) return false;
+  const work = mkdtempSync(join(tmpdir(), 'xrd-keyconf-'));
+  try {
+    const copy = join(work, 'current.sqlite');
+    await snapshotKeyconf(current, copy);
+    const theirs = join(work, 'archived.sqlite');
+    writeFileAtomic(theirs, archived, 0o600);
+    return contentOf(copy) === contentOf(theirs);
+  } catch (err) {
+    // Not "differs": a key configuration this process cannot read (the signer's folder is its own
+    // user's under systemd) must say so, not send the administrator to restore it.
+    if (err instanceof XrdError) throw err;
+    throw new XrdError('IOError', { reason: `cannot compare the key configuration ${current} with the backup's: ${(err as Error).message}` }, { cause: err });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Every table's rows, sorted, as one string: equal for two databases with the same content. */
+function contentOf(path: string): string {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    const rows = (table: string) =>
+      (db.prepare(`SELECT * FROM "${table.replaceAll('"', '""')}"`).all() as Record<string, unknown>[])
+        .map((row) => JSON.stringify(row, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('hex') : value)))
+        .sort();
+    return JSON.stringify(tables.map((t) => [t, rows(t)]));
+  } finally {
+    db.close();
+  }
+}
+
+// ---- the backups folder: names, download, upload, delete (the admin API) --------------------
+
+/**
+ * What a backup's name may be: the names createBackup gives and what an administrator would name
+ * an upload — letters, digits, `.`, `_`, `-`, starting with a letter, digit or `_` (not a hidden
+ * file, not an option to a command), ending .tar.gz or .tgz, at most 255 characters. No slash and
+ * no `..`, so never a path out of the backups folder.
+ */
+const BACKUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,247}\.(tar\.gz|tgz)$/;
+
+/**
+ * The path of backup `name` in `dir`.
+ * @throws InvalidBackupFilename when the name is not one a backup may have (a path, a hidden file, …)
+ */
+export function backupPath(dir: string, name: string): string {
+  if (typeof name !== 'string' || !BACKUP_NAME.test(name) || name.includes('..')) throw new XrdError('InvalidBackupFilename', { name: String(name).slice(0, 300), referenceCode: 'invalid_filename' });
+  return join(resolve(dir), name);
+}
+
+/**
+ * The path of an existing backup `name` in `dir`: a regular file, not a link.
+ * @throws InvalidBackupFilename, BackupNotFound
+ */
+export function existingBackup(dir: string, name: string): string {
+  const path = backupPath(dir, name);
+  let isFile = false;
+  try {
+    isFile = lstatSync(path).isFile();
+  } catch {
+    // absent
+  }
+  if (!isFile) throw new XrdError('BackupNotFound', { name, referenceCode: 'backup_file_not_found' });
+  return path;
+}
+
+/** Deletes backup `name` from `dir`. @throws InvalidBackupFilename, BackupNotFound */
+export function deleteBackup(dir: string, name: string): void {
+  rmSync(existingBackup(dir, name));
+}
+
+/**
+ * Puts an uploaded archive into `dir` as `name` (mode 0600), once it verified as a backup signed
+ * with this server's key (`keyFile`): an archive that could not be restored here is not kept. An
+ * existing backup of that name is replaced only when `replace` is set (the reference's
+ * ignore_warnings); otherwise the refusal is the reference's warning_file_already_exists.
+ * @throws InvalidBackupFilename, WarningsDetected, BackupCorrupt, BackupUnsigned, BackupSignatureInvalid
+ */
+export function storeBackup(dir: string, name: string, data: Buffer, keyFile: string, options: { replace?: boolean } = {}): BackupInfo {
+  const target = backupPath(dir, name);
+  if (existsSync(target) && !options.replace) {
+    const warnings = [{ code: 'warning_file_already_exists', metadata: [name] }];
+    throw new XrdError('WarningsDetected', { warnings: `warning_file_already_exists: ${name}`, warningsJson: JSON.stringify(warnings), referenceCode: 'warnings_detected' });
+  }
+  if (data.length > MAX_ARCHIVE_BYTES) throw new XrdError('BackupCorrupt', { file: name, reason: `larger than ${MAX_ARCHIVE_BYTES} bytes: not a backup of configuration and key metadata` });
+  makeDirs(dirname(target));
+  // Verified under a name listing skips (a leading dot), then renamed: a listing never sees half an upload.
+  const staged = join(dirname(target), `.upload-${randomBytes(6).toString('hex')}.tar.gz`);
+  try {
+    writeFileAtomic(staged, data, 0o600);
+    const opened = openBackup(staged, { keyFile, checkSignature: true });
+    ownLike(staged, dirname(target));
+    renameSync(staged, target);
+    return infoOf(target, opened.bytes, opened.manifest);
+  } catch (err) {
+    // The name the client gave, not the staging file's, in the refusal.
+    if (err instanceof XrdError && err.details.file === staged) throw new XrdError(err.code, { ...err.details, file: name }, { cause: err });
+    throw err;
+  } finally {
+    rmSync(staged, { force: true });
   }
 }
 
@@ -573,6 +708,9 @@ function openBackup(file: string, options: { keyFile: string; checkSignature: bo
 
 // ---- restore --------------------------------------------------------------------------------
 
+/** Roots whose files the running signer reads: the admin API restores them only when unchanged. */
+const SIGNER_OWNED: readonly Root[] = ['signer', 'devices'];
+
 const ASIDE = '.pre-restore';
 const STAGED = '.restore-new';
 
@@ -619,8 +757,9 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
 
   // The pid file finds a signer wherever its socket is (/run/xrd under systemd); the socket finds
   // one started before signer.pid existed, and is what the keys are checked through.
+  const mayRun = options.force === true || options.whileRunning === true;
   const pid = runningSignerPid(options.signerDataDir);
-  if (pid !== undefined && !options.force) {
+  if (pid !== undefined && !mayRun) {
     throw new XrdError('BackupRefused', {
       pid,
       reason: `the signer of ${options.signerDataDir} runs as process ${pid} (${join(options.signerDataDir, SIGNER_PID)}): stop it first (its key configuration is being restored), then restore again`,
@@ -628,7 +767,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   }
   const socket = options.signerSocket ?? defaultAdminSocket(options.signerDataDir);
   const signer = await signerAnswering(socket);
-  if (signer && !options.force) {
+  if (signer && !mayRun) {
     signer.close();
     throw new XrdError('BackupRefused', { reason: `a signer answers on ${socket}: stop it first (its key configuration is being restored), then restore again` });
   }
@@ -652,22 +791,37 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
       const mode = restoredMode(managed, f.mode);
       if (!target) {
         report.push({ path: f.path, target: null, outcome: 'skipped', reason: `no ${managed.root === 'devices' ? 'devices.ini' : 'anchor'} path given to restore it to` });
-      } else if (managed.keepCurrent && existsSync(target)) {
+      } else if (managed.keepCurrent && (existsSync(target) || options.whileRunning)) {
         report.push({ path: f.path, target, outcome: 'kept current', reason: 'the audit trail is not rolled back' });
-      } else if (managed !== KEYCONF && sameContent(target, data, mode)) {
+      } else if (managed === KEYCONF ? options.whileRunning && (await sameKeyconf(target, data)) : sameContent(target, data, mode)) {
         report.push({ path: f.path, target, outcome: 'unchanged' });
       } else {
         steps.push({ file: f, target, data, mode });
         report.push({ path: f.path, target, outcome: 'restored' });
       }
     }
+    if (options.whileRunning) {
+      const signerFiles = steps.filter((s) => SIGNER_OWNED.includes(MANAGED.find((m) => m.path === s.file.path)!.root)).map((s) => s.file.path);
+      if (signerFiles.length > 0) {
+        options.log?.warn({ event: 'restoreBackup', file, signerFiles }, 'restore refused: it would change what only a stopped signer may have changed');
+        throw new XrdError('BackupNeedsStoppedSigner', {
+          file,
+          files: signerFiles.join(', '),
+          reason: `${signerFiles.join(' and ')} in the backup differ${signerFiles.length === 1 ? 's' : ''} from the current one${signerFiles.length === 1 ? '' : 's'}, which only a restore with the signer stopped may replace`,
+        });
+      }
+    }
+    const restoredPaths = [...steps.map((s) => s.file.path), ...(serverConf ? [SERVERCONF_ENTRY] : [])];
     let keptAside: string[];
     try {
       // The store last, once every file is in place: one transaction, and the files are put back if it fails.
       keptAside = applySteps(steps, file, say, () => {
-        if (!serverConf) return;
-        restoreServerConf(options.proxyDataDir, serverConf, file);
-        say(`restored the server configuration into ${join(options.proxyDataDir, SERVERCONF_DB)}`);
+        if (serverConf) {
+          restoreServerConf(options.proxyDataDir, serverConf, file, options.actor ?? RESTORE_ACTOR, restoredPaths);
+          say(`restored the server configuration into ${join(options.proxyDataDir, SERVERCONF_DB)}`);
+        } else if (options.actor) {
+          noteRestore(options.proxyDataDir, options.actor, file, restoredPaths);
+        }
       });
     } catch (err) {
       options.log?.error({ event: 'restoreBackup', file, created: manifest.created, err }, 'restore failed; the current files were put back');

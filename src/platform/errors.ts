@@ -187,6 +187,7 @@ export const ERROR_CODES = {
   InvalidCredentials: { message: 'Wrong user name or password', httpStatus: 401 },
   AccountLocked: { message: 'User {name} is locked after {failures} wrong passwords; retry after {retryAfter} s', httpStatus: 403 },
   SessionExpired: { message: 'The session has ended (logged out, idle too long or past its lifetime); log in again', httpStatus: 401 },
+  SessionRequired: { message: '{route} needs a logged-in user: an API key cannot call it', httpStatus: 403 },
   CsrfTokenInvalid: { message: 'A change made in a session needs the session\'s CSRF token in the X-XSRF-TOKEN header', httpStatus: 403 },
   UserNotFound: { message: 'User {name} not found', httpStatus: 404 },
   UserExists: { message: 'User {name} already exists', httpStatus: 409 },
@@ -255,6 +256,9 @@ export const ERROR_CODES = {
   BackupRestoreFailed: { message: 'Restore of {file} failed: {reason}', httpStatus: 500 },
   BackupUnsigned: { message: 'Backup {file} is not signed: {reason}', httpStatus: 400 },
   BackupSignatureInvalid: { message: 'Backup {file} is not signed by this server: {reason}', httpStatus: 400 },
+  BackupNeedsStoppedSigner: { message: 'Backup {file} cannot be restored while the server runs: {reason}. Stop the signer and run `xrd backup restore` (docs/backup.md); nothing was restored', httpStatus: 409 },
+  BackupNotFound: { message: 'Backup {name} not found', httpStatus: 404 },
+  InvalidBackupFilename: { message: 'Invalid backup file name {name}: letters, digits, ".", "_" and "-", starting with a letter, digit or "_", ending .tar.gz or .tgz', httpStatus: 400 },
   // Generic
   InvalidConfiguration: { message: 'Invalid configuration: {reason}', httpStatus: 500 },
   IOError: { message: 'I/O error: {reason}', httpStatus: 500 },

@@ -1,7 +1,9 @@
 /**
  * Backup and restore of a security server's configuration and key metadata against a real signer
  * daemon on SoftHSM, its socket outside its data folder as under systemd: a backup taken while the
- * signer runs, changes made afterwards, a restore refused while the signer runs, damaged archives
+ * signer runs, changes made afterwards, a restore refused while the signer runs, the admin API's
+ * restore while it runs (refused whole when the key configuration differs, else the server
+ * configuration put back and the keys checked), damaged archives
  * refused with nothing touched, listings that notice a changed archive, a restore that fails
  * half-way put back, owners and clamped modes of restored files, and a restore that brings the
  * deleted certificate back while the keys, which never left the token, still sign. The CLI and the
@@ -223,6 +225,27 @@ describe('backup and restore of configuration and key metadata', () => {
     expect((refused as Error).message).toContain(`process ${process.pid}`);
     expect(await codeOf(restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir, signerSocket: socketPath }))).toBe('BackupRefused');
     expect(snapshot()).toEqual(before);
+  });
+
+  it('while the signer runs (the admin API): a backup whose key configuration differs is refused whole; one whose key configuration is the running signer’s restores the server configuration and checks the keys', async () => {
+    // Reading the live database (its snapshot) moves SQLite's shared-memory index, and nothing else.
+    const content = () => Object.fromEntries(Object.entries(snapshot()).filter(([path]) => !path.endsWith('-shm')));
+    const before = content();
+    const refused = await restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir, signerSocket: socketPath, devicesIni: testbed.devicesIni, whileRunning: true }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'BackupNeedsStoppedSigner', details: { files: 'signer/keyconf.sqlite' } });
+    expect((refused as Error).message).toContain('xrd backup restore');
+    expect(content()).toEqual(before);
+
+    // A backup of the key configuration as the signer has it now (its WAL database, not a copy of
+    // the file): the same rows, so only the server configuration changed since is put back.
+    const current = await createBackup({ signerDataDir: signerDir, proxyDataDir: proxyDir, out: join(testbed.dir, 'while-running'), devicesIni: testbed.devicesIni });
+    changeServerConfIn(proxyDir, { kind: 'os-user', name: 'test' }, 'EDIT', (conf) => ({ ...conf!, serverId: parseSecurityServerId('LOCAL/COM/1111/ss8') }));
+    const report = await restoreBackup({ file: current.file, signerDataDir: signerDir, proxyDataDir: proxyDir, signerSocket: socketPath, devicesIni: testbed.devicesIni, whileRunning: true, actor: { kind: 'user', name: 'alice' } });
+    expect(Object.fromEntries(report.files.map((f) => [f.path, f.outcome]))).toMatchObject({ 'signer/keyconf.sqlite': 'unchanged', 'signer/audit.log': 'kept current', 'devices.ini': 'unchanged', 'proxy/serverconf.json': 'restored' });
+    expect(storedConf().read()!.serverId).toEqual(parseSecurityServerId('LOCAL/COM/1111/ss9'));
+    expect(storedConf().auditLog({ limit: 1 })[0]).toMatchObject({ action: 'RESTORE_BACKUP', actor: { kind: 'user', name: 'alice' }, detail: { restored: ['proxy/serverconf.json'] } });
+    expect(report.keys).toMatchObject({ checked: true, held: [signKey.keyId], missing: [] });
+    expect(report.keptAside).toEqual([]);
   });
 
   it('a damaged, altered or foreign archive is refused with BackupCorrupt before anything is touched', async () => {

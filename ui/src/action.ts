@@ -3,7 +3,7 @@
  * cannot be pressed twice), the refusal as an ApiError to show with its code, and back to login
  * when the session has ended, returning to this page afterwards.
  */
-import { ref } from 'vue';
+import { ref, shallowRef } from 'vue';
 import { useRoute, useRouter } from 'vue-router';
 import { type ApiError, asApiError } from './api.ts';
 
@@ -29,4 +29,28 @@ export function useAction() {
   }
 
   return { busy, error, run };
+}
+
+/**
+ * A page's changes on useAction: which one runs (its button shows progress), what the last one did
+ * (for the page to announce in a role=status), and the page's data reloaded after each that worked.
+ */
+export function useChange<Name extends string>(reload: () => Promise<void>) {
+  const action = useAction();
+  const running = shallowRef<Name | undefined>();
+  const done = ref('');
+
+  /** Runs `work` as change `name`; its result, or undefined when it was refused (then `error` says why). */
+  async function act<T>(name: Name, work: () => Promise<T>, message: (result: T) => string): Promise<T | undefined> {
+    running.value = name;
+    done.value = '';
+    const result = await action.run(work);
+    running.value = undefined;
+    if (action.error.value) return undefined;
+    done.value = message(result as T);
+    await reload();
+    return result;
+  }
+
+  return { ...action, running, done, act };
 }

@@ -7,6 +7,8 @@
 import { createRouter, createWebHistory } from 'vue-router';
 import { resumeSession } from './api.ts';
 import { initialisationPending } from './initialisation.ts';
+import ApiKeysPage from './pages/ApiKeysPage.vue';
+import BackupsPage from './pages/BackupsPage.vue';
 import ClientDetailsPage from './pages/ClientDetailsPage.vue';
 import ClientFrame from './pages/ClientFrame.vue';
 import ClientInternalServersPage from './pages/ClientInternalServersPage.vue';
@@ -31,6 +33,8 @@ export const router = createRouter({
     },
     { path: '/keys', name: 'keys', component: KeysPage, meta: { title: 'Keys and certificates' } },
     { path: '/initialisation', name: 'initialisation', component: InitialisationPage, meta: { title: 'Initial configuration' } },
+    { path: '/settings/backups', name: 'settings-backups', component: BackupsPage, meta: { title: 'Backup and restore' } },
+    { path: '/settings/api-keys', name: 'settings-api-keys', component: ApiKeysPage, meta: { title: 'API keys' } },
     { path: '/:unknown(.*)', redirect: '/clients' },
   ],
 });
