@@ -170,7 +170,7 @@ describe('Settings → Backup and restore, and API keys, in chromium', () => {
     await page.getByRole('link', { name: 'Clients' }).click();
     const clients = page.getByRole('table', { name: "The security server's owner, members and subsystems" });
     await clients.waitFor();
-    expect((await clients.locator('tbody th').allInnerTexts()).map((c) => c.trim())).toEqual(['LOCAL/GOV/1111']);
+    expect((await clients.locator('tbody th a').allInnerTexts()).map((c) => c.trim())).toEqual(['LOCAL/GOV/1111']);
 
     await page.goto(`${origin}/settings/backups`);
     await table().waitFor();
