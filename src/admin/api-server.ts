@@ -79,7 +79,10 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
       method: route.method,
       url: API_PREFIX + route.path.replace(/\{(\w+)\}/g, ':$1'),
       config: { roles: route.roles },
-      schema: route.body && route.body !== 'certificate' ? { body: route.body } : undefined,
+      schema: {
+        ...(route.body && route.body !== 'certificate' ? { body: route.body } : {}),
+        ...(route.query ? { querystring: { type: 'object', additionalProperties: false, properties: route.query } } : {}),
+      },
       ...(route.body === 'certificate' ? { bodyLimit: API_UPLOAD_LIMIT_BYTES } : {}),
       handler: async (req, reply) => {
         if (route.body === 'certificate' && !Buffer.isBuffer(req.body)) {
@@ -118,7 +121,10 @@ export function openApiDocument(routes: readonly RouteDef[] = ROUTES): Record<st
   const errorResponse = { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
   Object.assign(paths, sessionOpenApiPaths(errorResponse));
   for (const route of routes) {
-    const parameters = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+    const parameters = [
+      ...[...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+      ...Object.entries(route.query ?? {}).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+    ];
     const requestBody =
       route.body === 'certificate'
         ? { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }

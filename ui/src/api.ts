@@ -9,11 +9,19 @@ import { shallowRef } from 'vue';
 
 const API_PREFIX = '/api/v1';
 
+/** One of the reference's warnings (`adding_services`, `openapi_validation_warnings`, …) with what it is about. */
+export interface ApiWarning {
+  readonly code: string;
+  readonly metadata: readonly string[];
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The reference's warnings of a WarningsDetected refusal: the caller may resend with ignore_warnings. */
+    readonly warnings: readonly ApiWarning[] = [],
   ) {
     super(message);
   }
@@ -81,9 +89,11 @@ async function request(method: Method, path: string, body: { type: string; data:
 
 /** A refused call as an ApiError with the API's code; a 401 also forgets the session. */
 async function refusal(response: Response): Promise<ApiError> {
-  const error = (parseJson(await response.text()) as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const answer = parseJson(await response.text()) as { error?: { code?: unknown; message?: unknown }; warnings?: unknown } | undefined;
+  const error = answer?.error;
   if (response.status === 401) forget();
-  return new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText);
+  const warnings = Array.isArray(answer?.warnings) ? (answer.warnings as ApiWarning[]).filter((w) => typeof w?.code === 'string' && Array.isArray(w.metadata)) : [];
+  return new ApiError(response.status, typeof error?.code === 'string' ? error.code : `HTTP${response.status}`, typeof error?.message === 'string' ? error.message : response.statusText, warnings);
 }
 
 function parseJson(text: string): unknown {

@@ -5,8 +5,16 @@
  */
 import { createRouter, createWebHistory } from 'vue-router';
 import { resumeSession } from './api.ts';
+import ClientFrame from './pages/ClientFrame.vue';
+import ClientServicesPage from './pages/ClientServicesPage.vue';
 import ClientsPage from './pages/ClientsPage.vue';
+import EndpointPage from './pages/EndpointPage.vue';
+import LocalGroupPage from './pages/LocalGroupPage.vue';
+import LocalGroupsPage from './pages/LocalGroupsPage.vue';
 import LoginPage from './pages/LoginPage.vue';
+import ServiceClientPage from './pages/ServiceClientPage.vue';
+import ServiceClientsPage from './pages/ServiceClientsPage.vue';
+import ServicePage from './pages/ServicePage.vue';
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -14,6 +22,19 @@ export const router = createRouter({
     { path: '/', redirect: '/clients' },
     { path: '/login', name: 'login', component: LoginPage, meta: { title: 'Log in', public: true } },
     { path: '/clients', name: 'clients', component: ClientsPage, meta: { title: 'Clients' } },
+    {
+      path: '/clients/:id',
+      component: ClientFrame,
+      children: [
+        { path: 'services', name: 'client-services', component: ClientServicesPage, meta: { title: 'Services' } },
+        { path: 'services/:serviceId', name: 'client-service', component: ServicePage, meta: { title: 'Service' } },
+        { path: 'services/:serviceId/endpoints/:endpointId', name: 'client-endpoint', component: EndpointPage, meta: { title: 'Endpoint' } },
+        { path: 'service-clients', name: 'client-service-clients', component: ServiceClientsPage, meta: { title: 'Service clients' } },
+        { path: 'service-clients/:scId', name: 'client-service-client', component: ServiceClientPage, meta: { title: 'Service client' } },
+        { path: 'local-groups', name: 'client-local-groups', component: LocalGroupsPage, meta: { title: 'Local groups' } },
+        { path: 'local-groups/:groupId', name: 'client-local-group', component: LocalGroupPage, meta: { title: 'Local group' } },
+      ],
+    },
     { path: '/:unknown(.*)', redirect: '/clients' },
   ],
 });
