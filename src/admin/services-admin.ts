@@ -335,20 +335,21 @@ export class ServicesAdmin {
   /**
    * Who could be given rights to the client's services, as the reference lists them: the
    * subsystems of every instance's global configuration (members cannot hold rights), its global
-   * groups and the client's local groups, narrowed by `q`.
+   * groups and the client's local groups, narrowed by `q`. A subsystem's name is its name in global
+   * configuration (v5), else its code; `name` searches that and its member's name.
    * @throws ClientNotFound
    */
   serviceClientCandidates(clientId: string, q: CandidateQuery = {}): ServiceClientCandidate[] {
     const client = this.client(this.conf.read(), clientId);
     const global = this.conf.globalConf();
-    const candidates: { view: ServiceClientCandidate; instance?: string; memberClass?: string; code: string; subsystem?: string }[] = [];
+    const candidates: { view: ServiceClientCandidate; names?: string[]; instance?: string; memberClass?: string; code: string; subsystem?: string }[] = [];
     for (const instance of global?.instanceIdentifiers() ?? []) {
       const shared = global!.sharedOf(instance);
       if (!shared) continue;
       for (const member of shared.members) {
         for (const subsystem of member.subsystems) {
-          const view = { id: apiClientId({ ...member.id, subsystem }), ...(member.name ? { name: member.name } : {}), service_client_type: 'SUBSYSTEM' as const };
-          candidates.push({ view, instance, memberClass: member.id.memberClass, code: member.id.memberCode, subsystem });
+          const view = { id: apiClientId({ ...member.id, subsystem }), name: member.subsystemNames?.[subsystem] ?? subsystem, service_client_type: 'SUBSYSTEM' as const };
+          candidates.push({ view, names: [view.name, member.name], instance, memberClass: member.id.memberClass, code: member.id.memberCode, subsystem });
         }
       }
       for (const g of shared.globalGroups) candidates.push({ view: { id: `${instance}:${g.groupCode}`, name: g.description, service_client_type: 'GLOBALGROUP' }, instance, code: g.groupCode });
@@ -358,7 +359,7 @@ export class ServicesAdmin {
     }
     const has = (value: string | undefined, term: string | undefined) => !term || (value ?? '').toLowerCase().includes(term.toLowerCase());
     return candidates
-      .filter((c) => (!q.type || c.view.service_client_type === q.type) && has(c.view.name, q.name) && has(c.instance, q.instance) && has(c.memberClass, q.memberClass) && has(c.code, q.memberGroupCode) && has(c.subsystem, q.subsystemCode))
+      .filter((c) => (!q.type || c.view.service_client_type === q.type) && (c.names ?? [c.view.name]).some((name) => has(name, q.name)) && has(c.instance, q.instance) && has(c.memberClass, q.memberClass) && has(c.code, q.memberGroupCode) && has(c.subsystem, q.subsystemCode))
       .map((c) => c.view);
   }
 
@@ -514,7 +515,8 @@ export class ServicesAdmin {
       return { id: `${instance}:${code}`, ...(description ? { name: description } : {}), service_client_type: 'GLOBALGROUP', rights_given_at: r.grantedAt };
     }
     const id = parseClientId(r.subject);
-    return { id: apiClientId(id), name: id.subsystem ?? id.memberCode, service_client_type: 'SUBSYSTEM', rights_given_at: r.grantedAt };
+    const name = id.subsystem === undefined ? id.memberCode : (global?.member(id)?.subsystemNames?.[id.subsystem] ?? id.subsystem);
+    return { id: apiClientId(id), name, service_client_type: 'SUBSYSTEM', rights_given_at: r.grantedAt };
   }
 
   private localGroupView(client: LocalClient, g: LocalGroupConf): LocalGroupView {

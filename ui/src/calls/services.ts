@@ -115,10 +115,17 @@ export const deleteLocalGroup = (id: string) => call<void>('DELETE', `/local-gro
 export const addGroupMembers = (id: string, members: readonly string[]) => call<unknown>('POST', `/local-groups/${e(id)}/members`, { items: members });
 export const removeGroupMembers = (id: string, members: readonly string[]) => call<void>('POST', `/local-groups/${e(id)}/members/delete`, { items: members });
 
-/** How a subject reads in a list: a local group by its code, others by id, with the name beside. */
+/**
+ * How a subject reads in a list: a local group by its code, others by id, with the name beside
+ * unless it says nothing more (a subsystem without a name in global configuration is named by its code).
+ */
 export function subjectLabel(s: ServiceClient): string {
   const id = s.service_client_type === 'LOCALGROUP' ? (s.local_group_code ?? s.id) : s.id;
-  return s.name ? `${id} (${s.name})` : id;
+  return s.name && s.name !== id.split(':').at(-1) ? `${id} (${s.name})` : id;
 }
 
+export const DESCRIPTION_TYPES: Record<DescriptionType, string> = { WSDL: 'WSDL', OPENAPI3: 'OpenAPI 3', REST: 'REST' };
 export const SUBJECT_TYPES: Record<ServiceClientType, string> = { SUBSYSTEM: 'Subsystem', GLOBALGROUP: 'Global group', LOCALGROUP: 'Local group' };
+
+/** A time the API gives (ISO 8601, UTC) as people read it: `2026-12-06 18:28:37 UTC`. */
+export const formatTime = (iso: string | undefined): string => (iso ? iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC') : '');
