@@ -45,6 +45,8 @@ const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-services-'));
 let api: Awaited<ReturnType<typeof startAdminApi>>;
 let documents: Server;
 let docs: string;
+/** The version the WSDL gives its SOAP 1.2 service: changed to make a refresh add one service and delete another. */
+let soap12Version = 'v12';
 let origin: string;
 let browser: Browser;
 let page: Page;
@@ -82,7 +84,8 @@ beforeAll(async () => {
   documents = createServer((req, res) => {
     const name = (req.url ?? '/').slice(1);
     if (!['provider.wsdl', 'pets.yaml', 'warnings.yaml'].includes(name)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': name.endsWith('.wsdl') ? 'text/xml' : 'application/yaml' }).end(readFileSync(join(FIXTURES, name)));
+    const document = readFileSync(join(FIXTURES, name), 'utf8').replace('<xrd:version>v12</xrd:version>', `<xrd:version>${soap12Version}</xrd:version>`);
+    res.writeHead(200, { 'content-type': name.endsWith('.wsdl') ? 'text/xml' : 'application/yaml' }).end(document);
   });
   await new Promise<void>((listening) => documents.listen(0, '127.0.0.1', listening));
   docs = `http://127.0.0.1:${(documents.address() as AddressInfo).port}`;
@@ -138,6 +141,13 @@ describe('a client\'s services, service clients and local groups in chromium', (
     await logIn(page, origin, 'sam', PASSWORD, `/clients/${e(CLIENT)}/services`);
     await page.getByText('This client has no service descriptions yet.').waitFor();
 
+    // The dialog works with the keyboard: Enter opens it with the focus inside, Escape closes it.
+    await page.getByRole('button', { name: 'Add description' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.closest('dialog')?.open ?? false)).toBe(true);
+    await page.keyboard.press('Escape');
+    await dialog().waitFor({ state: 'detached' });
+
     await page.getByRole('button', { name: 'Add description' }).click();
     await dialog().getByLabel('Type').selectOption('WSDL');
     await dialog().getByLabel('WSDL URL').fill(`${docs}/provider.wsdl`);
@@ -154,6 +164,11 @@ describe('a client\'s services, service clients and local groups in chromium', (
     await card.getByRole('button', { name: 'Enable' }).click();
     await card.getByText('Enabled', { exact: true }).waitFor();
     expect((await descriptions())[0].disabled).toBe(false);
+    // Refreshing an unchanged document warns about nothing: it is read again at once.
+    const before = (await descriptions())[0].refreshed_at;
+    await card.getByRole('button', { name: 'Refresh' }).click();
+    await expect.poll(async () => (await descriptions())[0].refreshed_at).not.toBe(before);
+    expect(await dialog().count()).toBe(0);
 
     await card.getByRole('link', { name: 'forecast.v1', exact: true }).click();
     await page.waitForURL(`${tab('services')}/${e(FORECAST)}`);
@@ -220,6 +235,33 @@ describe('a client\'s services, service clients and local groups in chromium', (
     expect(custom).toMatchObject({ method: 'POST', path: '/pets/*/vaccinations', generated: false });
     customEndpoint = custom.id;
     await screenshot('client-service-endpoints');
+
+    // One more of the administrator's own: edited, then deleted after the confirmation.
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    await dialog().getByLabel('HTTP method').selectOption('GET');
+    await dialog().getByLabel(/^Path/).fill('/tmp');
+    await dialog().getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByRole('button', { name: 'Edit GET /tmp' }).click();
+    await dialog().getByLabel('HTTP method').selectOption('PUT');
+    await dialog().getByLabel(/^Path/).fill('/tmp/**');
+    await dialog().getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Delete PUT /tmp/**' }).waitFor();
+    const own = async () => (await apiGet(`/services/${e(petsService)}`)).endpoints.filter((x: any) => !x.generated).map((x: any) => `${x.method} ${x.path}`);
+    expect(await own()).toEqual(['POST /pets/*/vaccinations', 'PUT /tmp/**']);
+    await page.getByRole('button', { name: 'Delete PUT /tmp/**' }).click();
+    await dialog().getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Delete PUT /tmp/**' }).waitFor({ state: 'detached' });
+    expect(await own()).toEqual(['POST /pets/*/vaccinations']);
+
+    // A REST API by its base URL and service code: no document to read.
+    await page.goto(tab('services'));
+    await page.getByRole('button', { name: 'Add description' }).click();
+    await dialog().getByLabel('Type').selectOption('REST');
+    await dialog().getByLabel('Base URL').fill('https://rest.example/api');
+    await dialog().getByLabel('Service code').fill('weather-rest');
+    await dialog().getByRole('button', { name: 'Add', exact: true }).click();
+    await dialog().waitFor({ state: 'detached' });
+    expect((await descriptions())[2]).toMatchObject({ type: 'REST', url: 'https://rest.example/api', services: [expect.objectContaining({ full_service_code: 'weather-rest', url: 'https://rest.example/api' })] });
   }, 120_000);
 
   it('makes a local group with a member of global configuration and edits its description', async () => {
@@ -239,6 +281,12 @@ describe('a client\'s services, service clients and local groups in chromium', (
     await dialog().waitFor({ state: 'detached' });
     await page.getByRole('table', { name: 'Members of partners' }).getByText(OTHER).waitFor();
     await screenshot('client-local-group');
+    await page.getByRole('button', { name: 'Add members' }).click();
+    await dialog().getByLabel(`${CONSUMER} (Consumer portal)`).check();
+    await dialog().getByRole('button', { name: 'Add selected' }).click();
+    await page.getByRole('button', { name: `Remove ${CONSUMER}` }).click();
+    await dialog().getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('button', { name: `Remove ${CONSUMER}` }).waitFor({ state: 'detached' });
 
     await page.getByLabel('Description').fill('Partner agencies of the provider');
     await page.getByRole('button', { name: 'Save' }).click();
@@ -248,6 +296,18 @@ describe('a client\'s services, service clients and local groups in chromium', (
     expect(group).toMatchObject({ code: 'partners', description: 'Partner agencies of the provider', member_count: 1 });
     expect(group.members).toEqual([expect.objectContaining({ id: OTHER, member_name: 'Consumer Ltd' })]);
     groupId = group.id;
+
+    // Another group, deleted after the confirmation.
+    await page.goto(tab('local-groups'));
+    await page.getByRole('button', { name: 'Add group' }).click();
+    await dialog().getByLabel('Code').fill('temporary');
+    await dialog().getByLabel('Description').fill('For a day');
+    await dialog().getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByRole('button', { name: 'Delete group' }).click();
+    await dialog().getByText('temporary is deleted with its members').waitFor();
+    await dialog().getByRole('button', { name: 'Delete' }).click();
+    await page.waitForURL(tab('local-groups'));
+    expect((await apiGet<any[]>(`/clients/${e(CLIENT)}/local-groups`)).map((g) => g.code)).toEqual(['partners']);
     await page.goto(tab('local-groups'));
     await page.getByRole('link', { name: 'partners' }).waitFor();
     await screenshot('client-local-groups');
@@ -307,6 +367,10 @@ describe('a client\'s services, service clients and local groups in chromium', (
     const rights = await apiGet<any[]>(`/clients/${e(CLIENT)}/service-clients/${e(CONSUMER)}/access-rights`);
     expect(rights.map((r) => r.service_code).sort()).toEqual(['forecast', 'ping']);
     await screenshot('client-service-client');
+    await page.getByRole('button', { name: 'Remove the right to ping' }).click();
+    await dialog().getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('button', { name: 'Remove the right to ping' }).waitFor({ state: 'detached' });
+    expect((await apiGet<any[]>(`/clients/${e(CLIENT)}/service-clients/${e(CONSUMER)}/access-rights`)).map((r) => r.service_code)).toEqual(['forecast']);
 
     // A new service client: the subject first (those with rights are not offered again), then its services.
     await page.goto(tab('service-clients'));
@@ -340,17 +404,27 @@ describe('a client\'s services, service clients and local groups in chromium', (
     await screenshot('client-services-narrow');
     await page.setViewportSize({ width: 1280, height: 800 });
 
+    // The provider's WSDL now versions its SOAP 1.2 service v13: a refresh warns first.
+    soap12Version = 'v13';
     const wsdlCard = page.getByTestId(`description-${wsdl.id}`);
+    await wsdlCard.getByRole('button', { name: 'Refresh' }).click();
+    await dialog().getByText('adding_services', { exact: true }).waitFor();
+    expect(await dialog().getByRole('alert').innerText()).toMatch(/adding_services Services that will be added: forecast\.v13\s+deleting_services Services that will be deleted: forecast\.v12/);
+    expect((await descriptions())[0].services.map((x: any) => x.full_service_code)).toContain('forecast.v12');
+    await dialog().getByRole('button', { name: 'Continue anyway' }).click();
+    await dialog().waitFor({ state: 'detached' });
+    expect((await descriptions())[0].services.map((x: any) => x.full_service_code)).toEqual(['forecast.v1', 'observations.v2', 'ping', 'forecast.v13']);
+
     await wsdlCard.getByRole('button', { name: 'Delete' }).click();
     // Cancel keeps it; the confirmation's Delete removes it with its services and their rights.
     await dialog().getByRole('button', { name: 'Cancel' }).click();
-    expect(await descriptions()).toHaveLength(2);
+    expect(await descriptions()).toHaveLength(3);
     await wsdlCard.getByRole('button', { name: 'Delete' }).click();
     await dialog().getByText(`${docs}/provider.wsdl is deleted with its 4 service(s)`).waitFor();
     await screenshot('client-services-delete');
     await dialog().getByRole('button', { name: 'Delete' }).click();
     await wsdlCard.waitFor({ state: 'detached' });
-    expect((await descriptions()).map((d) => d.url)).toEqual([`${docs}/pets.yaml`]);
+    expect((await descriptions()).map((d) => d.url)).toEqual([`${docs}/pets.yaml`, 'https://rest.example/api']);
     expect(await apiGet(`/clients/${e(CLIENT)}/service-clients/${e(CONSUMER)}/access-rights`)).toEqual([]);
     await logOut(page, origin);
   }, 120_000);
