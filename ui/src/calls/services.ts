@@ -115,6 +115,13 @@ export const deleteLocalGroup = (id: string) => call<void>('DELETE', `/local-gro
 export const addGroupMembers = (id: string, members: readonly string[]) => call<unknown>('POST', `/local-groups/${e(id)}/members`, { items: members });
 export const removeGroupMembers = (id: string, members: readonly string[]) => call<void>('POST', `/local-groups/${e(id)}/members/delete`, { items: members });
 
+/** The service codes of `descriptions` (once each, with a title where one has it), less those in `except`. */
+export function serviceCodes(descriptions: readonly ServiceDescription[], except: readonly string[] = []): { code: string; title?: string }[] {
+  const byCode = new Map<string, string | undefined>();
+  for (const s of descriptions.flatMap((d) => d.services)) if (!except.includes(s.service_code)) byCode.set(s.service_code, byCode.get(s.service_code) ?? s.title);
+  return [...byCode].map(([code, title]) => ({ code, ...(title ? { title } : {}) }));
+}
+
 /**
  * How a subject reads in a list: a local group by its code, others by id, with the name beside
  * unless it says nothing more (a subsystem without a name in global configuration is named by its code).
