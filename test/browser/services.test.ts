@@ -1,7 +1,7 @@
 /**
  * A client's Services, Service clients and Local groups tabs in chromium (docs/admin-ui.md
  * "Services, service clients and local groups"), against the admin API in this process (no signer:
- * nothing here signs) with a global configuration directory written by globalconf/writer.ts (the
+ * nothing here signs) with the global configuration of test/support/services-world.ts (the
  * subsystems and global group the pages offer as subjects) and the description documents served
  * over loopback HTTP. A service administrator walks what seed 003 and the reference's services
  * pages do: adds a WSDL description and enables it, changes a service's URL and timeout (the
@@ -12,7 +12,7 @@
  * one after a confirmation. Each change is checked through the API afterwards, not only on
  * screen. An observer sees the same pages without a control that changes anything.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,20 +25,14 @@ import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
 import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
 import { globalConfReader } from '../../src/globalconf/global-conf.ts';
-import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { parseClientId } from '../../src/protocol/identifiers.ts';
-import { addClient } from '../../src/serverconf/changes.ts';
-import type { ServerConf } from '../../src/serverconf/model.ts';
-import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { type Browser, expectCleanRun, logIn, logOut, openBrowser } from '../support/browser.ts';
 import { openssl } from '../support/openssl.ts';
+import { CONSUMER, OTHER, PROVIDER, writeServicesWorld } from '../support/services-world.ts';
 
 const PASSWORD = 'correct horse battery';
 const FIXTURES = resolve(import.meta.dirname, '../fixtures/service-descriptions');
-const CLIENT = 'LOCAL:GOV:1111:PROVIDER';
-const CONSUMER = 'LOCAL:COM:2222:CONSUMER';
-const OTHER = 'LOCAL:COM:2222:OTHER';
+const CLIENT = PROVIDER;
 const FORECAST = `${CLIENT}:forecast.v1`;
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-services-'));
@@ -52,30 +46,7 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  const confDir = join(dir, 'globalconf');
-  mkdirSync(confDir);
-  writeGlobalConf(confDir, {
-    instanceIdentifier: 'LOCAL',
-    configurationVersion: 3,
-    authCertHashAlgorithm: 'sha256',
-    approvedCas: [],
-    approvedTsas: [],
-    members: [
-      { id: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111' }, name: 'Provider Agency', subsystems: ['PROVIDER'] },
-      { id: { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222' }, name: 'Consumer Ltd', subsystems: ['CONSUMER', 'OTHER'], subsystemNames: { CONSUMER: 'Consumer portal' } },
-    ],
-    securityServers: [],
-    globalGroups: [{ groupCode: 'security-server-owners', description: 'Security server owners', members: [] }],
-    memberClasses: [
-      { code: 'COM', description: 'Companies' },
-      { code: 'GOV', description: 'Government' },
-    ],
-    ocspFreshnessSeconds: 3600,
-  });
-  const empty: ServerConf = { serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] };
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () =>
-    ['LOCAL/GOV/1111', 'LOCAL/GOV/1111/PROVIDER'].reduce((conf, id) => addClient(conf, parseClientId(id), { connectionType: 'HTTP', registered: true }), empty),
-  );
+  const confDir = writeServicesWorld(dir);
   const users = new UserStore(join(dir, 'admin', 'users.json'));
   await users.add('sam', PASSWORD, ['XROAD_SERVICE_ADMINISTRATOR']);
   await users.add('olivia', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);

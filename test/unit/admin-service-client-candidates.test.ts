@@ -3,11 +3,10 @@
  * (AccessRightService.findAccessRightHolderCandidates): the subsystems of global configuration
  * (never members), its global groups and the client's local groups, each search term contained in
  * its field ignoring case; a service_client_type outside the three is refused; observers may ask.
- * Through the admin API in this process with a global configuration directory written by
- * globalconf/writer.ts.
+ * Through the admin API in this process, in the world of test/support/services-world.ts.
  */
 import Fastify from 'fastify';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,50 +14,24 @@ import { ApiKeyStore } from '../../src/admin/api-keys.ts';
 import { API_PREFIX, registerAdminRoutes } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { globalConfReader } from '../../src/globalconf/global-conf.ts';
-import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
-import { addClient, addLocalGroup } from '../../src/serverconf/changes.ts';
-import type { ServerConf } from '../../src/serverconf/model.ts';
+import { addLocalGroup } from '../../src/serverconf/changes.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
+import { PROVIDER, writeServicesWorld } from '../support/services-world.ts';
 
-const CLIENT = 'LOCAL:GOV:1111:PROVIDER';
 const dir = mkdtempSync(join(tmpdir(), 'xrd-candidates-'));
 const server = Fastify();
 let admin: ServerAdmin;
 let observerKey: string;
-let providerKey: string;
+let registrationOfficerKey: string;
 
 beforeAll(async () => {
-  const confDir = join(dir, 'globalconf');
-  mkdirSync(confDir);
-  writeGlobalConf(confDir, {
-    instanceIdentifier: 'LOCAL',
-    configurationVersion: 3,
-    authCertHashAlgorithm: 'sha256',
-    approvedCas: [],
-    approvedTsas: [],
-    members: [
-      { id: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111' }, name: 'Provider Agency', subsystems: ['PROVIDER'] },
-      { id: { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222' }, name: 'Consumer Ltd', subsystems: ['CONSUMER', 'OTHER'], subsystemNames: { CONSUMER: 'Consumer portal' } },
-      { id: { instance: 'LOCAL', memberClass: 'COM', memberCode: '3333' }, name: 'No Subsystems Oy', subsystems: [] },
-    ],
-    securityServers: [],
-    globalGroups: [{ groupCode: 'security-server-owners', description: 'Security server owners', members: [] }],
-    memberClasses: [
-      { code: 'COM', description: 'Companies' },
-      { code: 'GOV', description: 'Government' },
-    ],
-    ocspFreshnessSeconds: 3600,
-  });
-  const empty: ServerConf = { serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] };
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => {
-    const withClients = ['LOCAL/GOV/1111', 'LOCAL/GOV/1111/PROVIDER'].reduce((conf, id) => addClient(conf, parseClientId(id), { connectionType: 'HTTP', registered: true }), empty);
-    return addLocalGroup(withClients, parseClientId('LOCAL/GOV/1111/PROVIDER'), 'partners', 'Partner agencies');
-  });
+  const confDir = writeServicesWorld(dir);
+  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', (conf) => addLocalGroup(conf!, parseClientId('LOCAL/GOV/1111/PROVIDER'), 'partners', 'Partner agencies'));
   const keys = new ApiKeyStore(join(dir, 'admin', 'api-keys.json'));
   observerKey = keys.create(['XROAD_SECURESERVER_OBSERVER']).key;
-  providerKey = keys.create(['XROAD_REGISTRATION_OFFICER']).key;
+  registrationOfficerKey = keys.create(['XROAD_REGISTRATION_OFFICER']).key;
   // Nothing here calls the signer: the socket is never connected.
   admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: globalConfReader(confDir), logger: silentLogger() });
   registerAdminRoutes(server, { admin, keys, logger: silentLogger() });
@@ -72,7 +45,7 @@ afterAll(async () => {
 });
 
 async function candidates(query = '', key = observerKey): Promise<{ status: number; body: any }> {
-  const answer = await server.inject({ method: 'GET', url: `${API_PREFIX}/clients/${encodeURIComponent(CLIENT)}/service-client-candidates${query}`, headers: { authorization: `X-Road-ApiKey token=${key}` } });
+  const answer = await server.inject({ method: 'GET', url: `${API_PREFIX}/clients/${encodeURIComponent(PROVIDER)}/service-client-candidates${query}`, headers: { authorization: `X-Road-ApiKey token=${key}` } });
   return { status: answer.statusCode, body: answer.json() };
 }
 const ids = async (query: string) => ((await candidates(query)).body as { id: string; local_group_code?: string }[]).map((c) => c.local_group_code ?? c.id);
@@ -108,7 +81,7 @@ describe('GET /clients/{id}/service-client-candidates', () => {
   it('refuses a service_client_type outside SUBSYSTEM, GLOBALGROUP, LOCALGROUP, and a caller without a services role', async () => {
     const wrong = await candidates('?service_client_type=MEMBER');
     expect([wrong.status, wrong.body.error.code]).toEqual([400, 'InvalidRequest']);
-    const refused = await candidates('', providerKey);
+    const refused = await candidates('', registrationOfficerKey);
     expect([refused.status, refused.body.error.code]).toEqual([403, 'PermissionDenied']);
   });
 });
