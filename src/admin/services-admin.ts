@@ -342,7 +342,8 @@ export class ServicesAdmin {
   serviceClientCandidates(clientId: string, q: CandidateQuery = {}): ServiceClientCandidate[] {
     const client = this.client(this.conf.read(), clientId);
     const global = this.conf.globalConf();
-    const candidates: { view: ServiceClientCandidate; names?: string[]; instance?: string; memberClass?: string; code: string; subsystem?: string }[] = [];
+    /** Each candidate with the fields the terms search: `names` the name term's (a subsystem's own and its member's). */
+    const candidates: { view: ServiceClientCandidate; names: string[]; instance?: string; memberClass?: string; code: string; subsystem?: string }[] = [];
     for (const instance of global?.instanceIdentifiers() ?? []) {
       const shared = global!.sharedOf(instance);
       if (!shared) continue;
@@ -352,14 +353,14 @@ export class ServicesAdmin {
           candidates.push({ view, names: [view.name, member.name], instance, memberClass: member.id.memberClass, code: member.id.memberCode, subsystem });
         }
       }
-      for (const g of shared.globalGroups) candidates.push({ view: { id: `${instance}:${g.groupCode}`, name: g.description, service_client_type: 'GLOBALGROUP' }, instance, code: g.groupCode });
+      for (const g of shared.globalGroups) candidates.push({ view: { id: `${instance}:${g.groupCode}`, name: g.description, service_client_type: 'GLOBALGROUP' }, names: [g.description], instance, code: g.groupCode });
     }
     for (const g of client.localGroups) {
-      candidates.push({ view: { id: encodeRef([formatClientId(client.id), g.code]), name: g.description, local_group_code: g.code, service_client_type: 'LOCALGROUP' }, code: g.code });
+      candidates.push({ view: { id: encodeRef([formatClientId(client.id), g.code]), name: g.description, local_group_code: g.code, service_client_type: 'LOCALGROUP' }, names: [g.description], code: g.code });
     }
     const has = (value: string | undefined, term: string | undefined) => !term || (value ?? '').toLowerCase().includes(term.toLowerCase());
     return candidates
-      .filter((c) => (!q.type || c.view.service_client_type === q.type) && (c.names ?? [c.view.name]).some((name) => has(name, q.name)) && has(c.instance, q.instance) && has(c.memberClass, q.memberClass) && has(c.code, q.memberGroupCode) && has(c.subsystem, q.subsystemCode))
+      .filter((c) => (!q.type || c.view.service_client_type === q.type) && c.names.some((name) => has(name, q.name)) && has(c.instance, q.instance) && has(c.memberClass, q.memberClass) && has(c.code, q.memberGroupCode) && has(c.subsystem, q.subsystemCode))
       .map((c) => c.view);
   }
 
