@@ -141,6 +141,12 @@ describe('a client\'s services, service clients and local groups in chromium', (
     await expect.poll(async () => (await descriptions())[0].refreshed_at).not.toBe(before);
     expect(await dialog().count()).toBe(0);
 
+    // The search keeps the descriptions with a matching service code and shows those services only.
+    await page.getByLabel('Filter by service code').fill('FORE');
+    await expect.poll(() => card.locator('tbody th:visible').allInnerTexts()).toEqual(['forecast.v1', 'forecast.v12']);
+    await page.getByLabel('Filter by service code').fill('nothing');
+    await page.getByText('No service code holds “nothing”.').waitFor();
+    await page.getByLabel('Filter by service code').fill('');
     await card.getByRole('link', { name: 'forecast.v1', exact: true }).click();
     await page.waitForURL(`${tab('services')}/${e(FORECAST)}`);
     await page.getByLabel('Service URL').fill('https://forecast.example:8443/soap');
