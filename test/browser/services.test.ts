@@ -161,6 +161,9 @@ describe('a client\'s services, service clients and local groups in chromium', (
     expect(after.map((s: any) => s.timeout)).toEqual([45, 45, 45, 45]);
     expect(after.filter((s: any) => s.url === 'https://forecast.example:8443/soap').map((s: any) => s.full_service_code)).toEqual(['forecast.v1']);
     await screenshot('client-service');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot('client-service-narrow');
+    await page.setViewportSize({ width: 1280, height: 800 });
   }, 120_000);
 
   it('adds an OpenAPI 3 description past its validation warnings, edits its URL past the endpoints that come with it, and adds an endpoint of its own', async () => {
