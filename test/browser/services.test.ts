@@ -4,13 +4,16 @@
  * nothing here signs) with the global configuration of test/support/services-world.ts (the
  * subsystems and global group the pages offer as subjects) and the description documents served
  * over loopback HTTP. A service administrator walks what seed 003 and the reference's services
- * pages do: adds a WSDL description and enables it, changes a service's URL and timeout (the
- * timeout for the whole description), adds an OpenAPI 3 description past its validation warnings,
- * edits its URL past the endpoints it would add, adds an endpoint, gives a subsystem and a local
- * group rights to a service and to an endpoint and removes one, gives a service client a further
- * service, makes a local group with a member, disables a description with a notice and deletes
- * one after a confirmation. Each change is checked through the API afterwards, not only on
- * screen. An observer sees the same pages without a control that changes anything.
+ * pages do: adds a WSDL description, enables and refreshes it, searches its services, changes a
+ * service's URL, TLS check and timeout (the timeout for the whole description), adds an OpenAPI 3
+ * description past its validation warnings and edits its URL past the endpoints it would add,
+ * adds, edits and deletes endpoints, adds a REST description, makes local groups (members added
+ * and removed, one group deleted), gives a subsystem and a local group rights to a service and to
+ * an endpoint and removes one, gives a service client a further service and takes one away, makes
+ * a global group a service client, disables a description with a notice, refreshes the WSDL past
+ * the services it would add and delete, and deletes it after a confirmation. Each change is
+ * checked through the API afterwards, not only on screen. An observer sees the same pages without
+ * a control that changes anything.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
