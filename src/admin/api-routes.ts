@@ -7,6 +7,7 @@
 import type { Role } from './api-keys.ts';
 import type { ConnectionType } from '../serverconf/model.ts';
 import type { ServerAdmin } from './server-admin.ts';
+import type { CandidateQuery } from './services-admin.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -81,6 +82,7 @@ const ENDPOINT = object({ method: { type: 'string', enum: ['*', 'GET', 'POST', '
 const SERVICE_CLIENTS = object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object', properties: { id: string() }, required: ['id'] } } }, ['items']);
 const SERVICE_CODES = object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object', properties: { service_code: string() }, required: ['service_code'] } } }, ['items']);
 const MEMBER_IDS = object({ items: { type: 'array', minItems: 1, maxItems: 1000, items: string() } }, ['items']);
+const SEARCH_TERM = { type: 'string', maxLength: 255 };
 const GROUP_DESCRIPTION = string({ maxLength: 255, pattern: '^[a-zA-Z0-9-_,.;:!? ]*$' });
 
 interface CsrBody {
@@ -338,6 +340,25 @@ export const ROUTES: readonly RouteDef[] = [
   { method: 'POST', path: '/endpoints/{id}/service-clients', summary: 'Give the right to call the endpoint', roles: [SERVICE_ADMINISTRATOR], body: SERVICE_CLIENTS, status: 201, handler: (a, req) => a.services.addEndpointServiceClients(req.params.id!, items(req)) },
   { method: 'POST', path: '/endpoints/{id}/service-clients/delete', summary: 'Take the right to call the endpoint away', roles: [SERVICE_ADMINISTRATOR], body: SERVICE_CLIENTS, status: 204, handler: (a, req) => a.services.deleteEndpointServiceClients(req.params.id!, items(req)) },
   { method: 'GET', path: '/clients/{id}/service-clients', summary: "Everyone with a right to one of the client's services", roles: SERVICES_VIEW, handler: (a, req) => a.services.clientServiceClients(req.params.id!) },
+  {
+    method: 'GET',
+    path: '/clients/{id}/service-client-candidates',
+    summary: 'Subsystems, global groups and local groups that could be given rights to the client\'s services (each term: contained, ignoring case)',
+    roles: SERVICES_VIEW,
+    query: {
+      member_name_group_description: SEARCH_TERM,
+      service_client_type: { type: 'string', enum: ['SUBSYSTEM', 'GLOBALGROUP', 'LOCALGROUP'] },
+      instance: SEARCH_TERM,
+      member_class: SEARCH_TERM,
+      member_group_code: SEARCH_TERM,
+      subsystem_code: SEARCH_TERM,
+    },
+    handler: (a, req) => {
+      const q = req.query;
+      const type = q.service_client_type as CandidateQuery['type'];
+      return a.services.serviceClientCandidates(req.params.id!, { name: q.member_name_group_description, type, instance: q.instance, memberClass: q.member_class, memberGroupCode: q.member_group_code, subsystemCode: q.subsystem_code });
+    },
+  },
   { method: 'GET', path: '/clients/{id}/service-clients/{sc_id}/access-rights', summary: 'The services one service client may call', roles: SERVICES_VIEW, handler: (a, req) => a.services.serviceClientAccessRights(req.params.id!, req.params.sc_id!) },
   {
     method: 'POST',

@@ -87,6 +87,24 @@ export interface ServiceClientView {
   readonly rights_given_at: string;
 }
 
+/** GET /clients/{id}/service-client-candidates's items: who could be given a right (no rights_given_at yet). */
+export type ServiceClientCandidate = Omit<ServiceClientView, 'rights_given_at'>;
+
+/**
+ * The reference's candidate search (AccessRightService.findAccessRightHolderCandidates): each given
+ * term must be contained in the candidate's field, ignoring case; absent or empty terms match all.
+ */
+export interface CandidateQuery {
+  /** A member's name or a group's description. */
+  readonly name?: string;
+  readonly type?: ServiceClientView['service_client_type'];
+  readonly instance?: string;
+  readonly memberClass?: string;
+  /** A member code or a group code. */
+  readonly memberGroupCode?: string;
+  readonly subsystemCode?: string;
+}
+
 export interface AccessRightView {
   readonly service_code: string;
   readonly service_title?: string;
@@ -314,6 +332,38 @@ export class ServicesAdmin {
     this.conf.change('DELETE_SERVICE_CLIENT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), subject, serviceCodes }, (c) => changes.deleteServiceClientAccessRights(c, client.id, subject!, serviceCodes));
   }
 
+  /**
+   * Who could be given rights to the client's services, as the reference lists them: the
+   * subsystems of every instance's global configuration (members cannot hold rights), its global
+   * groups and the client's local groups, narrowed by `q`. A subsystem's name is its name in global
+   * configuration (v5), else its code; `name` searches that and its member's name.
+   * @throws ClientNotFound
+   */
+  serviceClientCandidates(clientId: string, q: CandidateQuery = {}): ServiceClientCandidate[] {
+    const client = this.client(this.conf.read(), clientId);
+    const global = this.conf.globalConf();
+    /** Each candidate with the fields the terms search: `names` the name term's (a subsystem's own and its member's). */
+    const candidates: { view: ServiceClientCandidate; names: string[]; instance?: string; memberClass?: string; code: string; subsystem?: string }[] = [];
+    for (const instance of global?.instanceIdentifiers() ?? []) {
+      const shared = global!.sharedOf(instance);
+      if (!shared) continue;
+      for (const member of shared.members) {
+        for (const subsystem of member.subsystems) {
+          const view = { id: apiClientId({ ...member.id, subsystem }), name: member.subsystemNames?.[subsystem] ?? subsystem, service_client_type: 'SUBSYSTEM' as const };
+          candidates.push({ view, names: [view.name, member.name], instance, memberClass: member.id.memberClass, code: member.id.memberCode, subsystem });
+        }
+      }
+      for (const g of shared.globalGroups) candidates.push({ view: { id: `${instance}:${g.groupCode}`, name: g.description, service_client_type: 'GLOBALGROUP' }, names: [g.description], instance, code: g.groupCode });
+    }
+    for (const g of client.localGroups) {
+      candidates.push({ view: { id: encodeRef([formatClientId(client.id), g.code]), name: g.description, local_group_code: g.code, service_client_type: 'LOCALGROUP' }, names: [g.description], code: g.code });
+    }
+    const has = (value: string | undefined, term: string | undefined) => !term || (value ?? '').toLowerCase().includes(term.toLowerCase());
+    return candidates
+      .filter((c) => (!q.type || c.view.service_client_type === q.type) && c.names.some((name) => has(name, q.name)) && has(c.instance, q.instance) && has(c.memberClass, q.memberClass) && has(c.code, q.memberGroupCode) && has(c.subsystem, q.subsystemCode))
+      .map((c) => c.view);
+  }
+
   // --- Local groups -----------------------------------------------------------------------------
 
   localGroups(clientId: string): LocalGroupView[] {
@@ -466,7 +516,8 @@ export class ServicesAdmin {
       return { id: `${instance}:${code}`, ...(description ? { name: description } : {}), service_client_type: 'GLOBALGROUP', rights_given_at: r.grantedAt };
     }
     const id = parseClientId(r.subject);
-    return { id: apiClientId(id), name: id.subsystem ?? id.memberCode, service_client_type: 'SUBSYSTEM', rights_given_at: r.grantedAt };
+    const name = id.subsystem === undefined ? id.memberCode : (global?.member(id)?.subsystemNames?.[id.subsystem] ?? id.subsystem);
+    return { id: apiClientId(id), name, service_client_type: 'SUBSYSTEM', rights_given_at: r.grantedAt };
   }
 
   private localGroupView(client: LocalClient, g: LocalGroupConf): LocalGroupView {

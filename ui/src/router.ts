@@ -12,10 +12,17 @@ import BackupsPage from './pages/BackupsPage.vue';
 import ClientDetailsPage from './pages/ClientDetailsPage.vue';
 import ClientFrame from './pages/ClientFrame.vue';
 import ClientInternalServersPage from './pages/ClientInternalServersPage.vue';
+import ClientServicesPage from './pages/ClientServicesPage.vue';
 import ClientsPage from './pages/ClientsPage.vue';
+import EndpointPage from './pages/EndpointPage.vue';
 import InitialisationPage from './pages/InitialisationPage.vue';
 import KeysPage from './pages/KeysPage.vue';
+import LocalGroupPage from './pages/LocalGroupPage.vue';
+import LocalGroupsPage from './pages/LocalGroupsPage.vue';
 import LoginPage from './pages/LoginPage.vue';
+import ServiceClientPage from './pages/ServiceClientPage.vue';
+import ServiceClientsPage from './pages/ServiceClientsPage.vue';
+import ServicePage from './pages/ServicePage.vue';
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -29,6 +36,13 @@ export const router = createRouter({
       children: [
         { path: '', name: 'client', component: ClientDetailsPage, meta: { title: 'Client' } },
         { path: 'internal-servers', name: 'client-internal-servers', component: ClientInternalServersPage, meta: { title: 'Client: internal servers' } },
+        { path: 'services', name: 'client-services', component: ClientServicesPage, meta: { title: 'Services' } },
+        { path: 'services/:serviceId', name: 'client-service', component: ServicePage, meta: { title: 'Service' } },
+        { path: 'services/:serviceId/endpoints/:endpointId', name: 'client-endpoint', component: EndpointPage, meta: { title: 'Endpoint' } },
+        { path: 'service-clients', name: 'client-service-clients', component: ServiceClientsPage, meta: { title: 'Service clients' } },
+        { path: 'service-clients/:scId', name: 'client-service-client', component: ServiceClientPage, meta: { title: 'Service client' } },
+        { path: 'local-groups', name: 'client-local-groups', component: LocalGroupsPage, meta: { title: 'Local groups' } },
+        { path: 'local-groups/:groupId', name: 'client-local-group', component: LocalGroupPage, meta: { title: 'Local group' } },
       ],
     },
     { path: '/keys', name: 'keys', component: KeysPage, meta: { title: 'Keys and certificates' } },
