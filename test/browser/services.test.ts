@@ -74,6 +74,9 @@ beforeAll(async () => {
     https: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') },
     port: 0,
     uiDir: DEFAULT_UI_DIR,
+    // The walk clicks faster than a person and checks each change with its own calls, all from
+    // 127.0.0.1; the limits themselves are tested in test/unit/api-security.test.ts.
+    rateLimit: { perSecond: 1000, perMinute: 60_000 },
   });
   origin = new URL(api.url).origin;
   browser = await openBrowser(origin, dir);

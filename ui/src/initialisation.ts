@@ -6,6 +6,9 @@
 import { initializationStatus, type InitializationStatus } from './calls/keys.ts';
 
 let initialised = false;
+/** Until when an unreadable status is not asked again: every page would otherwise ask it once more. */
+let unreadableUntil = 0;
+const UNREADABLE_RETRY_MS = 30_000;
 
 /**
  * Owner, server code or token missing. An anchor missing on a server initialised otherwise (the
@@ -18,9 +21,12 @@ export function needsInitialisation(s: InitializationStatus): boolean {
 
 /** True when the wizard must run first; false when done or when the status cannot be read (the pages say why then). */
 export async function initialisationPending(): Promise<boolean> {
-  if (initialised) return false;
+  if (initialised || Date.now() < unreadableUntil) return false;
   const status = await initializationStatus().catch(() => undefined);
-  if (!status) return false;
+  if (!status) {
+    unreadableUntil = Date.now() + UNREADABLE_RETRY_MS;
+    return false;
+  }
   initialised = !needsInitialisation(status);
   return !initialised;
 }
