@@ -168,6 +168,18 @@ export const ROUTES: readonly RouteDef[] = [
   },
   // The server's internal TLS certificate (the reference's view_internal_tls_cert and export_internal_tls_cert)
   { method: 'GET', path: '/system/certificate', summary: "The internal TLS certificate's details (what information systems see on the client proxy's HTTPS port)", roles: ALL, handler: (a) => a.systemCertificate() },
+  { method: 'POST', path: '/system/certificate', summary: 'A new internal TLS key and self-signed certificate (the client proxy serves them from its next connection)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], status: 201, handler: (a) => a.generateSystemCertificate() },
+  {
+    method: 'POST',
+    path: '/system/certificate/csr',
+    summary: 'A certificate request (PKCS#10, DER) for the internal TLS key',
+    roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR],
+    body: object({ name: string({ maxLength: 255 }) }, ['name']),
+    status: 201,
+    produces: 'application/octet-stream',
+    handler: (a, req) => a.systemCertificateCsr(body<{ name: string }>(req).name),
+  },
+  { method: 'POST', path: '/system/certificate/import', summary: 'Import a certificate (PEM, PEM chain or DER) issued for the internal TLS key', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], body: 'certificate', handler: (a, req) => a.importSystemCertificate(req.body as Buffer) },
   { method: 'GET', path: '/system/certificate/export', summary: 'The internal TLS certificate as certs.tar.gz (cert.pem and cert.cer)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, SERVICE_ADMINISTRATOR, REGISTRATION_OFFICER], produces: 'application/gzip', handler: (a) => a.exportSystemCertificate() },
   // The server's address and maintenance mode (management requests signed by the owner)
   { method: 'GET', path: '/system/server-address', summary: "This server's address in global configuration, and a change requested", roles: [SYSTEM_ADMINISTRATOR], handler: (a) => a.serverAddress() },

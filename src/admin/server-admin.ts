@@ -24,7 +24,7 @@ import { formatClientId, formatSecurityServerId, identifierPartProblem, sameClie
 import { type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
 import { ServicesAdmin, documentReader, parseApiClientId, type DescriptionReader } from './services-admin.ts';
-import { ensureInternalTls } from '../serverconf/internal-tls.ts';
+import { ensureInternalTls, generateInternalTls, importInternalCertificate, internalTlsCsr } from '../serverconf/internal-tls.ts';
 import { certificateDetails, type CertificateDetails } from '../certificates/certificate-details.ts';
 import { toPem } from '../certificates/csr.ts';
 import { writeTarGz } from '../platform/tar.ts';
@@ -536,10 +536,39 @@ export class ServerAdmin {
     return { filename: 'certs.tar.gz', data: writeTarGz([{ name: 'cert.pem', data: Buffer.from(toPem(der, 'CERTIFICATE')), mode: 0o644 }, { name: 'cert.cer', data: der, mode: 0o644 }]) };
   }
 
+  /**
+   * A new internal key and self-signed certificate; the client proxy serves them from its next
+   * connection on (it looks at the files at most a second later). Information systems that pinned
+   * the old certificate must be given the new one.
+   */
+  generateSystemCertificate(): CertificateDetails {
+    const details = certificateDetails(generateInternalTls(this.internalTlsDir()).certPem);
+    this.store().audit(this.actor, 'GENERATE_INTERNAL_TLS_KEY_CERT', { certHash: details.hash });
+    return details;
+  }
+
+  /** A CSR (DER) for the internal key, for a CA to issue the certificate imported next. @throws InvalidDistinguishedName */
+  systemCertificateCsr(name: string): FileDownload {
+    const csr = internalTlsCsr(this.internalTlsDir(), name);
+    this.store().audit(this.actor, 'GENERATE_INTERNAL_TLS_CSR', { subjectName: name });
+    return { filename: `internal_tls_cert_request_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}.p10`, data: csr };
+  }
+
+  /** A certificate (PEM, PEM chain or DER) for the internal key. @throws IncorrectCertificate, InternalTlsKeyMismatch, CertAlreadyExists */
+  importSystemCertificate(cert: Buffer): CertificateDetails {
+    const details = certificateDetails(importInternalCertificate(this.internalTlsDir(), cert).certPem);
+    this.store().audit(this.actor, 'IMPORT_INTERNAL_TLS_CERT', { certHash: details.hash });
+    return details;
+  }
+
   /** This server's internal TLS certificate and key (PEM), the proxy's, made on first use. */
   private internalTls(): { cert: string; key: string } {
-    const { certPem, keyPem } = ensureInternalTls(join(this.options.proxyDataDir, 'internal-tls'));
+    const { certPem, keyPem } = ensureInternalTls(this.internalTlsDir());
     return { cert: certPem, key: keyPem };
+  }
+
+  private internalTlsDir(): string {
+    return join(this.options.proxyDataDir, 'internal-tls');
   }
 
   /** A member's signing key with its certificate and a good OCSP response, from the signer. */

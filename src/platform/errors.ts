@@ -162,6 +162,9 @@ export const ERROR_CODES = {
   TlsCertificateExists: { message: 'TLS certificate {hash} is already added', httpStatus: 409 },
   TlsCertificateNotFound: { message: 'TLS certificate {hash} not found', httpStatus: 404 },
   CertStateInvalid: { message: 'Certificate {hash} cannot be used so: {reason}', httpStatus: 409 },
+  // The server's internal TLS certificate and configuration anchor (docs/admin-api.md)
+  InternalTlsKeyMismatch: { message: 'Certificate {hash} is not for the internal TLS key (make a CSR for the key and import its certificate)', httpStatus: 400 },
+  InvalidDistinguishedName: { message: 'Invalid distinguished name: {reason}', httpStatus: 400 },
   // Service descriptions (docs/services.md), names as the reference's admin API error codes
   InvalidWsdl: { message: 'Invalid WSDL: {reason}', httpStatus: 400 },
   WsdlDownloadFailed: { message: 'Cannot download the WSDL from {url}: {reason}', httpStatus: 400 },

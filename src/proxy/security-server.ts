@@ -18,7 +18,7 @@ import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type
 import { TtlCache } from '../platform/ttl-cache.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
-import { ensureInternalTls } from '../serverconf/internal-tls.ts';
+import { internalTlsReader } from '../serverconf/internal-tls.ts';
 import { configuredTsas, type ServerConf } from '../serverconf/server-conf.ts';
 import { openServerConfStore, serverConfReader } from '../serverconf/store.ts';
 import type { SigningInfo } from '../signer/wire/operations.ts';
@@ -113,7 +113,8 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const spool = new SpoolFolder(join(options.dataDir, 'spool'), { thresholdBytes: options.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES, maxBytes: options.maxMessageBytes });
   spool.purge();
   const settings: MessageSettings = { spool, maxMessageBytes: options.maxMessageBytes, maxSoapBytes: options.maxSoapBytes ?? DEFAULT_MAX_SOAP_BYTES, faultCodes: options.faultCodes ?? 'camel' };
-  const internalTls = ensureInternalTls(join(options.dataDir, 'internal-tls'));
+  // An administrator may change it while the server runs (admin API /system/certificate).
+  const internalTls = internalTlsReader(join(options.dataDir, 'internal-tls'), { onError: (err) => logger.error({ err }, 'internal TLS certificate not readable; the last good one stays in force') });
 
   // What the signer says about our authentication key — its TLS options and its certificate's OCSP
   // responses, which go with every request — is reused for a few seconds.
@@ -171,7 +172,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     );
     closers.push(() => clientProxy.close());
     const serverProxy = await startServerProxy(
-      { ...common, peers, opMonitor, recordsAvailableOffsetSeconds: options.recordsAvailableOffsetSeconds, internalTls: () => internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
+      { ...common, peers, opMonitor, recordsAvailableOffsetSeconds: options.recordsAvailableOffsetSeconds, internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
       { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls, limits },
     );
     closers.push(() => serverProxy.close());
