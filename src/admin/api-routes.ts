@@ -28,7 +28,7 @@ export interface RouteDef {
   readonly path: string;
   readonly summary: string;
   readonly roles: readonly Role[];
-  /** A JSON body with this schema, or a certificate (PEM or DER) as `application/octet-stream`. */
+  /** A JSON body with this schema, or a file as `application/octet-stream`: a certificate (PEM or DER), or an anchor. */
   readonly body?: JsonSchema | 'certificate';
   /** Success status: 200 with the result, 201 created, 202 accepted (sent on, no body), 204 no content. */
   readonly status?: 200 | 201 | 202 | 204;
@@ -181,6 +181,19 @@ export const ROUTES: readonly RouteDef[] = [
   },
   { method: 'POST', path: '/system/certificate/import', summary: 'Import a certificate (PEM, PEM chain or DER) issued for the internal TLS key', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], body: 'certificate', handler: (a, req) => a.importSystemCertificate(req.body as Buffer) },
   { method: 'GET', path: '/system/certificate/export', summary: 'The internal TLS certificate as certs.tar.gz (cert.pem and cert.cer)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, SERVICE_ADMINISTRATOR, REGISTRATION_OFFICER], produces: 'application/gzip', handler: (a) => a.exportSystemCertificate() },
+  // The configuration anchor (the reference's view_anchor, download_anchor, upload_anchor; the first one as init_config)
+  { method: 'GET', path: '/system/anchor', summary: "The configuration anchor's hash (SHA-224) and when it was made", roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.anchor() },
+  { method: 'GET', path: '/system/anchor/download', summary: 'The configuration anchor file', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], produces: 'application/xml', handler: (a) => a.downloadAnchor() },
+  {
+    method: 'POST',
+    path: '/system/anchor/previews',
+    summary: "An uploaded anchor's hash and date, not saved (?validate_instance=false before initialisation)",
+    roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR],
+    body: 'certificate',
+    handler: (a, req) => a.previewAnchor(req.body as Buffer, req.query.validate_instance !== 'false'),
+  },
+  { method: 'POST', path: '/system/anchor', summary: "The first configuration anchor of a new server (the signer downloads from it)", roles: [SYSTEM_ADMINISTRATOR, SECURITY_OFFICER], body: 'certificate', status: 201, handler: (a, req) => a.uploadInitialAnchor(req.body as Buffer) },
+  { method: 'PUT', path: '/system/anchor', summary: "Replace the configuration anchor with one of this server's instance", roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], body: 'certificate', status: 201, handler: (a, req) => a.replaceAnchor(req.body as Buffer) },
   // The server's address and maintenance mode (management requests signed by the owner)
   { method: 'GET', path: '/system/server-address', summary: "This server's address in global configuration, and a change requested", roles: [SYSTEM_ADMINISTRATOR], handler: (a) => a.serverAddress() },
   { method: 'PUT', path: '/system/server-address', summary: 'Send the address change request (addressChange)', roles: [SYSTEM_ADMINISTRATOR], body: object({ address: string({ maxLength: 255 }) }, ['address']), status: 202, handler: (a, req) => a.changeServerAddress(body<{ address: string }>(req).address) },

@@ -65,8 +65,8 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
 
 /** The security layer, the routes, the OpenAPI document and the web interface on `app`. */
 export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptions): void {
-  // Certificates arrive as they are (the reference's upload: application/octet-stream; PEM as text too).
-  app.addContentTypeParser(['application/octet-stream', 'application/pkix-cert', 'application/x-pem-file'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // Files (certificates, anchors) arrive as they are (the reference's upload: application/octet-stream; PEM and XML as text too).
+  app.addContentTypeParser(['application/octet-stream', 'application/pkix-cert', 'application/x-pem-file', 'application/xml', 'text/xml'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const sessions = new Sessions(options.users ?? new UserStore(join(dirname(options.keys.file), 'users.json')), options.logger, options.sessions);
   registerApiSecurity(app, { keys: options.keys, sessions, allowedAddresses: options.allowedAddresses, rateLimit: options.rateLimit, logger: options.logger });
 

@@ -10,10 +10,11 @@
  * recorded there with who made it: `as(actor)` gives the API a view acting for one API key or one
  * logged-in user; the CLI acts as the operating-system user that runs it.
  */
-import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { parseUploadedAnchor } from '../globalconf/anchor.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { backupSigningKeyFile, createBackup, listBackups, type BackupInfo } from './backup.ts';
 import { XrdError } from '../platform/errors.ts';
@@ -48,6 +49,11 @@ export interface ServerAdminOptions {
    * with the internal TLS key, which the client proxy accepts for any client (a local connection).
    */
   readonly clientProxyUrl?: string;
+  /**
+   * The configuration anchor the signer downloads global configuration from (`xrd daemon start
+   * --anchor`): shown, downloaded and replaced here; the signer reads it again at its next download.
+   */
+  readonly anchorFile?: string;
   /** Fetches and reads WSDL and OpenAPI documents for service descriptions. */
   readonly descriptionReader?: DescriptionReader;
 }
@@ -234,6 +240,80 @@ export class ServerAdmin {
       if (!conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceNotFound', { url: String(tsa.url) });
       return { ...conf, timestampingServices: conf.timestampingServices.filter((t) => t.url !== tsa.url) };
     });
+  }
+
+  // --- The configuration anchor (the reference's SystemService anchor methods) ---------------------
+
+  /** The anchor in place: SHA-224 of the file (upper-case hex, as the reference) and when the central server made it. @throws AnchorNotFound */
+  anchor(): AnchorView {
+    return anchorView(this.anchorBytes());
+  }
+
+  /** The anchor file as it is, named as the reference names it. @throws AnchorNotFound */
+  downloadAnchor(): FileDownload {
+    const bytes = this.anchorBytes();
+    const made = parseUploadedAnchor(bytes).generatedAt ?? new Date();
+    return { filename: `configuration_anchor_UTC_${made.toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '_')}.xml`, data: bytes };
+  }
+
+  /**
+   * What an uploaded anchor is, before it is saved: the administrator compares the hash with the
+   * one the central server published.
+   * @throws MalformedAnchor, InvalidAnchorInstance (unless `validateInstance` is false: at initialisation)
+   */
+  previewAnchor(bytes: Buffer, validateInstance = true): AnchorView {
+    const anchor = parseUploadedAnchor(bytes);
+    if (validateInstance) this.checkAnchorInstance(anchor.instanceIdentifier);
+    return anchorView(bytes);
+  }
+
+  /** The first anchor of a new server. @throws AnchorAlreadyExists, MalformedAnchor, AnchorUploadFailed */
+  uploadInitialAnchor(bytes: Buffer): AnchorView {
+    const file = this.anchorFileOrThrow();
+    if (existsSync(file)) throw new XrdError('AnchorAlreadyExists', { referenceCode: 'anchor_already_exists' });
+    parseUploadedAnchor(bytes);
+    return this.saveAnchor(file, bytes, 'INIT_ANCHOR');
+  }
+
+  /** A new anchor of this server's instance in place of the current one. @throws AnchorNotFound, MalformedAnchor, InvalidAnchorInstance, AnchorUploadFailed */
+  replaceAnchor(bytes: Buffer): AnchorView {
+    this.anchorBytes();
+    this.checkAnchorInstance(parseUploadedAnchor(bytes).instanceIdentifier);
+    return this.saveAnchor(this.anchorFileOrThrow(), bytes, 'UPLOAD_ANCHOR');
+  }
+
+  private saveAnchor(file: string, bytes: Buffer, action: string): AnchorView {
+    try {
+      // Beside and renamed over: the signer, reading it at any moment, sees the old anchor or the new one.
+      writeFileSync(`${file}.new`, bytes, { mode: 0o644 });
+      renameSync(`${file}.new`, file);
+    } catch (err) {
+      throw new XrdError('AnchorUploadFailed', { file, reason: (err as Error).message, referenceCode: 'anchor_upload_failed' }, { cause: err });
+    }
+    const view = anchorView(bytes);
+    this.store().audit(this.actor, action, { anchorFileHash: view.hash });
+    return view;
+  }
+
+  /** The reference's check: the anchor's instance is the owner's (before initialisation, the current anchor's). */
+  private checkAnchorInstance(anchorInstance: string): void {
+    const file = this.options.anchorFile;
+    const instance = this.serverConfOrUndefined()?.serverId.instance ?? (file && existsSync(file) ? parseUploadedAnchor(readFileSync(file)).instanceIdentifier : undefined);
+    if (instance !== undefined && instance !== anchorInstance) throw new XrdError('InvalidAnchorInstance', { anchorInstance, instance, referenceCode: 'internal_anchor_upload_invalid_instance_id' });
+  }
+
+  private anchorFileOrThrow(): string {
+    if (!this.options.anchorFile) throw new XrdError('AnchorNotFound', { reason: 'the admin API was not told where the anchor is (xrd admin start --anchor F, the signer\'s --anchor)', referenceCode: 'anchor_not_found' });
+    return this.options.anchorFile;
+  }
+
+  private anchorBytes(): Buffer {
+    const file = this.anchorFileOrThrow();
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new XrdError('AnchorNotFound', { reason: `${file}: ${(err as Error).message}`, referenceCode: 'anchor_not_found' }, { cause: err });
+    }
   }
 
   // --- Tokens, keys, CSRs, certificates (UC SS_13–SS_33): the signer does the work -----------------
@@ -755,6 +835,18 @@ export class ServerAdmin {
       throw new XrdError('GlobalConfNotAvailable', { reason: (err as Error).message }, { cause: err });
     }
   }
+}
+
+/** The reference's Anchor. */
+export interface AnchorView {
+  /** SHA-224 of the file, upper-case hex (the reference's anchor hash). */
+  readonly hash: string;
+  /** The anchor's generatedAt. */
+  readonly created_at: string | null;
+}
+
+function anchorView(bytes: Buffer): AnchorView {
+  return { hash: createHash('sha224').update(bytes).digest('hex').toUpperCase(), created_at: parseUploadedAnchor(bytes).generatedAt?.toISOString() ?? null };
 }
 
 function tlsView(der: Buffer): TlsCertificateView {

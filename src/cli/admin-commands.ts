@@ -34,6 +34,7 @@ const CLIENT_STATUS_SYNC_MS = 5_000;
 export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--conf DIR] [--admin-host 127.0.0.1] [--admin-port 4000] [--admin-allow CIDR,…]
                   [--signer-dir D] [--devices F]   (the signer's data, for POST /backups)
                   [--client-proxy-url http://127.0.0.1:8080]   (this server's client proxy: management requests go through it)
+                  [--anchor F]   (the configuration anchor the signer downloads from: /system/anchor shows and replaces it)
                   [--session-idle-minutes ${DEFAULT_SESSION_OPTIONS.idleMs / 60_000}] [--session-lifetime-minutes ${DEFAULT_SESSION_OPTIONS.lifetimeMs / 60_000}] [--login-lock-minutes ${DEFAULT_SESSION_OPTIONS.lockMs / 60_000}]
                   ${SERVER_LIMITS_USAGE}
                     the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
@@ -76,7 +77,8 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
   const logger = createLogger('admin');
   const signerDataDir = typeof values['signer-dir'] === 'string' ? values['signer-dir'] : undefined;
   const clientProxyUrl = typeof values['client-proxy-url'] === 'string' ? values['client-proxy-url'] : undefined;
-  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl });
+  const anchorFile = typeof values.anchor === 'string' ? values.anchor : undefined;
+  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl, anchorFile });
   // Its own self-signed certificate: the API's TLS key is not an X-Road key, as the reference's UI certificate.
   const host = typeof values['admin-host'] === 'string' ? values['admin-host'] : '127.0.0.1';
   const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, { name: 'api', ip: host });

@@ -245,7 +245,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     apiKeys.set(s.serverId, new ApiKeyStore(apiKeysFile(s.proxyDataDir)).create([...ROLES], 'local administrator').key);
     const args = [
       'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
-      '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'),
+      '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'), '--anchor', pki.anchorFile,
       // Management requests go out through the server's own client proxy (pr-mserv).
       '--client-proxy-url', s.httpsUrl,
     ];

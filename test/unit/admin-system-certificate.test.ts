@@ -43,7 +43,8 @@ beforeAll(async () => {
   app = Fastify();
   // Nothing here calls the signer: the socket is never connected.
   const admin = new ServerAdmin({ proxyDataDir: join(dir, 'proxy'), signerSocket: join(dir, 'none.sock'), globalConf: () => { throw new Error('no configuration'); }, logger: silentLogger() });
-  registerAdminRoutes(app, { admin, keys, logger: silentLogger() });
+  // Many calls in a moment from one address: the rate limit is tested elsewhere (api-security.test.ts).
+  registerAdminRoutes(app, { admin, keys, logger: silentLogger(), rateLimit: { perSecond: 1000, perMinute: 10_000 } });
   await app.ready();
   // The client proxy as security-server.ts starts it; no request reaches its handler here, only handshakes.
   const proxyDeps = { logger: silentLogger(), settings: { spool: new SpoolFolder(join(dir, 'spool'), { thresholdBytes: 1024 * 1024 }) } };
