@@ -194,6 +194,11 @@ export const ROUTES: readonly RouteDef[] = [
   },
   { method: 'POST', path: '/system/anchor', summary: "The first configuration anchor of a new server (the signer downloads from it)", roles: [SYSTEM_ADMINISTRATOR, SECURITY_OFFICER], body: 'certificate', status: 201, handler: (a, req) => a.uploadInitialAnchor(req.body as Buffer) },
   { method: 'PUT', path: '/system/anchor', summary: "Replace the configuration anchor with one of this server's instance", roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], body: 'certificate', status: 201, handler: (a, req) => a.replaceAnchor(req.body as Buffer) },
+  // Diagnostics (the reference's DiagnosticsApi: its diagnostics permission)
+  { method: 'GET', path: '/diagnostics/globalconf', summary: "The signer's last global configuration download: status, when, next", roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.globalConfDiagnostics() },
+  { method: 'GET', path: '/diagnostics/timestamping-services', summary: "Each configured timestamping service's last outcome in the proxy's message log", roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.timestampingDiagnostics() },
+  { method: 'GET', path: '/diagnostics/ocsp-responders', summary: "Each CA's OCSP responders with the signer's last outcome and its next refresh", roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.ocspDiagnostics() },
+  { method: 'GET', path: '/diagnostics/certificate-expiry', summary: 'The token certificates, soonest to expire first, with their OCSP status', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.certificateExpiry() },
   // The server's address and maintenance mode (management requests signed by the owner)
   { method: 'GET', path: '/system/server-address', summary: "This server's address in global configuration, and a change requested", roles: [SYSTEM_ADMINISTRATOR], handler: (a) => a.serverAddress() },
   { method: 'PUT', path: '/system/server-address', summary: 'Send the address change request (addressChange)', roles: [SYSTEM_ADMINISTRATOR], body: object({ address: string({ maxLength: 255 }) }, ['address']), status: 202, handler: (a, req) => a.changeServerAddress(body<{ address: string }>(req).address) },

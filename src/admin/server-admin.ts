@@ -16,6 +16,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseUploadedAnchor } from '../globalconf/anchor.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
+import { certificateExpiry, globalConfDiagnostics, ocspDiagnostics, timestampingDiagnostics, type CaOcspDiagnostics, type CertificateExpiry, type GlobalConfDiagnostics, type TimestampingServiceDiagnostics } from './diagnostics.ts';
 import { backupSigningKeyFile, createBackup, listBackups, type BackupInfo } from './backup.ts';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -54,6 +55,8 @@ export interface ServerAdminOptions {
    * --anchor`): shown, downloaded and replaced here; the signer reads it again at its next download.
    */
   readonly anchorFile?: string;
+  /** The folder the signer downloads global configuration into: its download status is there (diagnostics). */
+  readonly globalConfDir?: string;
   /** Fetches and reads WSDL and OpenAPI documents for service descriptions. */
   readonly descriptionReader?: DescriptionReader;
 }
@@ -314,6 +317,25 @@ export class ServerAdmin {
     } catch (err) {
       throw new XrdError('AnchorNotFound', { reason: `${file}: ${(err as Error).message}`, referenceCode: 'anchor_not_found' }, { cause: err });
     }
+  }
+
+  // --- Diagnostics (the reference's DiagnosticsApi; diagnostics.ts says where each status comes from) ---
+
+  globalConfDiagnostics(): GlobalConfDiagnostics {
+    return globalConfDiagnostics(this.options.globalConfDir);
+  }
+
+  timestampingDiagnostics(): TimestampingServiceDiagnostics[] {
+    return timestampingDiagnostics(this.options.proxyDataDir, this.serverConfOrUndefined()?.timestampingServices ?? []);
+  }
+
+  /** @throws GlobalConfNotAvailable, and the signer's errors */
+  async ocspDiagnostics(): Promise<CaOcspDiagnostics[]> {
+    return ocspDiagnostics(this.requireGlobalConf(), await this.signer.call('health', {}));
+  }
+
+  certificateExpiry(): Promise<CertificateExpiry[]> {
+    return certificateExpiry(this.signer);
   }
 
   // --- Tokens, keys, CSRs, certificates (UC SS_13–SS_33): the signer does the work -----------------

@@ -78,7 +78,7 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
   const signerDataDir = typeof values['signer-dir'] === 'string' ? values['signer-dir'] : undefined;
   const clientProxyUrl = typeof values['client-proxy-url'] === 'string' ? values['client-proxy-url'] : undefined;
   const anchorFile = typeof values.anchor === 'string' ? values.anchor : undefined;
-  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl, anchorFile });
+  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl, anchorFile, globalConfDir: context.globalConfDir });
   // Its own self-signed certificate: the API's TLS key is not an X-Road key, as the reference's UI certificate.
   const host = typeof values['admin-host'] === 'string' ? values['admin-host'] : '127.0.0.1';
   const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, { name: 'api', ip: host });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import { apiKeysFile } from '../admin/api-keys.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
-import { MessageLog } from '../messagelog/message-log.ts';
+import { MessageLog, TIMESTAMPER_STATUS_FILE } from '../messagelog/message-log.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { ProxyMetrics, SignerMetrics } from '../opmonitor/proxy-metrics.ts';
@@ -138,6 +138,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     // The administrator's choice (serverconf), each with its certificate from the approved list.
     tsas: () => configuredTsas(serverConf(), globalConf()),
     tsaCerts: () => globalConf().tsaCertificates(),
+    statusFile: join(options.dataDir, TIMESTAMPER_STATUS_FILE),
     logger: logger.child({ component: 'messagelog' }),
   });
   const registry = new MetricsRegistry();
