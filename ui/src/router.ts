@@ -6,7 +6,10 @@
 import { createRouter, createWebHistory } from 'vue-router';
 import { resumeSession } from './api.ts';
 import ClientsPage from './pages/ClientsPage.vue';
+import DiagnosticsPage from './pages/DiagnosticsPage.vue';
 import LoginPage from './pages/LoginPage.vue';
+import SystemSettingsPage from './pages/SystemSettingsPage.vue';
+import TlsSettingsPage from './pages/TlsSettingsPage.vue';
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -14,6 +17,10 @@ export const router = createRouter({
     { path: '/', redirect: '/clients' },
     { path: '/login', name: 'login', component: LoginPage, meta: { title: 'Log in', public: true } },
     { path: '/clients', name: 'clients', component: ClientsPage, meta: { title: 'Clients' } },
+    { path: '/settings', redirect: '/settings/system' },
+    { path: '/settings/system', name: 'settings-system', component: SystemSettingsPage, meta: { title: 'System parameters' } },
+    { path: '/settings/tls', name: 'settings-tls', component: TlsSettingsPage, meta: { title: 'Internal TLS certificate' } },
+    { path: '/diagnostics', name: 'diagnostics', component: DiagnosticsPage, meta: { title: 'Diagnostics' } },
     { path: '/:unknown(.*)', redirect: '/clients' },
   ],
 });
