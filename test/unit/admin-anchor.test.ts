@@ -16,7 +16,7 @@ import { API_PREFIX, registerAdminRoutes } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { configurationAnchorXml } from '../../src/globalconf/writer.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { openServerConfStore } from '../../src/serverconf/store.ts';
+import { lastAuditEntry } from '../support/admin-api.ts';
 import { openssl } from '../support/openssl.ts';
 import { VECTORS } from '../support/vectors.ts';
 
@@ -54,14 +54,7 @@ afterAll(async () => {
 const call = (method: 'GET' | 'POST' | 'PUT', path: string, role: Role, body?: Buffer, server = app) =>
   server.inject({ method, url: `${API_PREFIX}${path}`, headers: { authorization: `X-Road-ApiKey token=${keyOf(role)}`, ...(body ? { 'content-type': 'application/octet-stream' } : {}) }, ...(body ? { payload: body } : {}) });
 const sha224 = (bytes: Buffer) => openssl(['dgst', '-sha224', '-r'], bytes).split(' ')[0]!.toUpperCase();
-const lastAudit = (action: string) => {
-  const store = openServerConfStore(join(dir, 'proxy'));
-  try {
-    return store.auditLog({ limit: 1, action })[0];
-  } finally {
-    store.close();
-  }
-};
+const lastAudit = (action: string) => lastAuditEntry(join(dir, 'proxy'), action);
 
 describe('the configuration anchor', () => {
   it('is AnchorNotFound while there is none, and when the API was not told where it is', async () => {

@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
@@ -23,8 +24,7 @@ import { silentLogger } from '../../src/platform/logger.ts';
 import { SpoolFolder } from '../../src/platform/spool.ts';
 import { startClientProxy, type ClientProxyDeps } from '../../src/proxy/client-proxy.ts';
 import { ensureInternalTls, internalTlsReader } from '../../src/serverconf/internal-tls.ts';
-import { openServerConfStore } from '../../src/serverconf/store.ts';
-import { connect as tlsConnect } from 'node:tls';
+import { lastAuditEntry } from '../support/admin-api.ts';
 import { createTestCa, newKeyAndCsr, openssl } from '../support/openssl.ts';
 
 /** openssl's binary output (DER), which openssl() would read as text. */
@@ -77,14 +77,7 @@ function presentedHash(): Promise<string> {
   });
 }
 
-function lastAudit(action: string) {
-  const store = openServerConfStore(join(dir, 'proxy'));
-  try {
-    return store.auditLog({ limit: 1, action })[0];
-  } finally {
-    store.close();
-  }
-}
+const lastAudit = (action: string) => lastAuditEntry(join(dir, 'proxy'), action);
 
 describe('GET /system/certificate', () => {
   it("answers the reference's CertificateDetails of the internal certificate, as OpenSSL reads it, to every role", async () => {
