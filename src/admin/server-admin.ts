@@ -255,7 +255,13 @@ export class ServerAdmin {
   /** The anchor file as it is, named as the reference names it. @throws AnchorNotFound */
   downloadAnchor(): FileDownload {
     const bytes = this.anchorBytes();
-    const made = parseUploadedAnchor(bytes).generatedAt ?? new Date();
+    let made: Date | undefined;
+    try {
+      made = parseUploadedAnchor(bytes).generatedAt;
+    } catch {
+      // A file the signer cannot read is still the administrator's to download.
+    }
+    made ??= new Date();
     return { filename: `configuration_anchor_UTC_${made.toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '_')}.xml`, data: bytes };
   }
 

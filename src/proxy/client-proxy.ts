@@ -99,8 +99,9 @@ export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProx
     if (next === tls) return;
     try {
       secure.setSecureContext(contextOptions(next));
-      internalCertDer = Buffer.from(new X509Certificate(next.certPem).raw);
-      deps.logger.info({ hash: new X509Certificate(next.certPem).fingerprint256.replaceAll(':', '') }, 'internal TLS certificate changed; new connections get the new one');
+      const cert = new X509Certificate(next.certPem);
+      internalCertDer = Buffer.from(cert.raw);
+      deps.logger.info({ hash: cert.fingerprint256.replaceAll(':', '') }, 'internal TLS certificate changed; new connections get the new one');
     } catch (err) {
       deps.logger.error({ err }, 'the new internal TLS certificate cannot be used; the previous one stays in force');
     }
