@@ -26,6 +26,7 @@ import { globalConfReader } from '../../src/globalconf/global-conf.ts';
 import { configurationAnchorXml } from '../../src/globalconf/writer.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
+import { lastAuditEntry } from '../support/admin-api.ts';
 import { type Browser, STEP_MS, expectCleanRun, logIn, logOut, openBrowser } from '../support/browser.ts';
 import { createTestCa, openssl } from '../support/openssl.ts';
 import { type SigningBed, signingKeyOnToken, startSigningBed } from '../support/signing.ts';
@@ -156,6 +157,7 @@ describe('system settings and diagnostics in chromium', () => {
     const generated = await hashOnPage('cert-hash');
     expect(generated).not.toBe(first);
     expect(generated).toBe(internalCertHash());
+    expect(lastAuditEntry(dir, 'GENERATE_INTERNAL_TLS_KEY_CERT')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { certHash: generated } });
 
     await page.getByLabel('Distinguished name').fill('C=FI, O=Provider Oy, CN=ss1.example.org');
     const csr = await downloadOf(() => page.getByRole('button', { name: 'Generate CSR' }).click());
