@@ -7,7 +7,9 @@
  * service, replaces the anchor after its hash is shown, asks for an address change (refused with
  * its code: no central server takes management requests here), makes a new internal key, a CSR
  * that OpenSSL reads, imports the CA's certificate for it and exports it; each change shows on the
- * page. bob, an observer, sees the same data and no control that changes it. Screenshots of every
+ * page. bob, an observer, sees the same data and no control that changes it. Then, on a local
+ * instance (its central server takes management requests), carol changes ss2's address and turns
+ * maintenance mode on and off, each shown once global configuration has it. Screenshots of every
  * page and dialog go to docs/ui/.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,12 +24,14 @@ import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
 import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
 import { ConfigurationClient } from '../../src/globalconf/configuration-client.ts';
-import { globalConfReader } from '../../src/globalconf/global-conf.ts';
+import { globalConfReader, loadGlobalConf } from '../../src/globalconf/global-conf.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
 import { configurationAnchorXml } from '../../src/globalconf/writer.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { lastAuditEntry } from '../support/admin-api.ts';
 import { type Browser, STEP_MS, expectCleanRun, logIn, logOut, openBrowser } from '../support/browser.ts';
+import { freeLocalPorts } from '../support/net.ts';
 import { createTestCa, openssl } from '../support/openssl.ts';
 import { type SigningBed, signingKeyOnToken, startSigningBed } from '../support/signing.ts';
 
@@ -224,4 +228,59 @@ describe('system settings and diagnostics in chromium', () => {
     expectCleanRun(browser);
     await logOut(page, origin);
   });
+});
+
+describe('the server address and maintenance mode on a local instance (management requests to its central server)', () => {
+  const SS2 = { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' };
+  const instanceDir = join(dir, 'instance');
+  let instance: LocalInstance;
+  let ss2: Browser;
+
+  beforeAll(async () => {
+    instance = await startLocalInstance({ dir: instanceDir, ports: await freeLocalPorts(), logger: silentLogger() });
+    await new UserStore(join(instance.consumer.proxyDataDir, 'admin', 'users.json')).add('carol', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR']);
+    ss2 = await openBrowser(new URL(instance.consumer.adminUrl).origin, join(dir, 'ss2-browser'));
+  }, 180_000);
+
+  afterAll(async () => {
+    await ss2?.close();
+    await instance?.close();
+  });
+
+  it('carol requests a new address and turns maintenance mode on (confirmed, with a message) and off; the page shows each once global configuration has it', async () => {
+    const origin2 = new URL(instance.consumer.adminUrl).origin;
+    const page2 = ss2.page;
+    const globalServer = () => loadGlobalConf(instance.pki.globalConfDir).securityServer(SS2)!;
+    /** Reloads the page until `testId` reads `text` (global configuration reaches the server within seconds). */
+    const shown = async (testId: string, text: string) =>
+      expect.poll(async () => {
+        await page2.reload();
+        return page2.getByTestId(testId).innerText();
+      }, { timeout: 20_000, interval: 1000 }).toContain(text);
+
+    await logIn(page2, origin2, 'carol', PASSWORD, '/settings/system');
+    expect(await page2.getByTestId('address').innerText()).toBe('127.0.0.2');
+    await page2.getByLabel('New address (host name or IP address)').fill('ss2.localhost');
+    await page2.getByRole('button', { name: 'Request change' }).click();
+    await page2.getByText('The address change to ss2.localhost is sent to the central server').waitFor();
+    expect(globalServer().address).toBe('ss2.localhost');
+    await shown('address', 'ss2.localhost');
+
+    await page2.getByLabel('Message to clients (optional)').fill('Back at noon');
+    await page2.getByRole('button', { name: 'Enable maintenance mode' }).click();
+    const dialog = page2.getByRole('dialog', { name: 'Enable maintenance mode?' });
+    await dialog.waitFor();
+    await ss2.screenshot('settings-system-maintenance-dialog');
+    await dialog.getByRole('button', { name: 'Enable maintenance mode' }).click();
+    await page2.getByText('The request to enable maintenance mode is sent').waitFor();
+    expect(globalServer().maintenanceMode).toEqual({ message: 'Back at noon' });
+    await shown('maintenance', 'Enabled — Back at noon');
+    await ss2.screenshot('settings-system-maintenance');
+
+    await page2.getByRole('button', { name: 'Disable maintenance mode' }).click();
+    await page2.getByText('The request to disable maintenance mode is sent').waitFor();
+    expect(globalServer().maintenanceMode).toBeUndefined();
+    await shown('maintenance', 'Disabled');
+    expectCleanRun(ss2);
+  }, 120_000);
 });
