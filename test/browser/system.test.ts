@@ -107,6 +107,8 @@ describe('system settings and diagnostics in chromium', () => {
     await page.getByTestId('tsas').getByText(tsa.url).waitFor();
     expect(admin.timestampingServices()).toEqual([tsa]);
     await page.getByRole('button', { name: `Remove ${tsa.name}` }).click();
+    const remove = page.getByRole('dialog', { name: 'Remove the timestamping service?' });
+    await remove.getByRole('button', { name: 'Remove' }).click();
     await page.getByText('No timestamping service is in use').waitFor();
     expect(admin.timestampingServices()).toEqual([]);
     await page.getByLabel('Add an approved service').selectOption(tsa.url);
