@@ -6,19 +6,10 @@
  */
 import type { Role } from './api-keys.ts';
 import type { ConnectionType } from '../serverconf/model.ts';
-import type { ServerAdmin } from './server-admin.ts';
+import type { FileDownload, ServerAdmin } from './server-admin.ts';
 import type { CandidateQuery } from './services-admin.ts';
 
 type JsonSchema = Record<string, unknown>;
-
-/** What a `produces` route's handler answers: a file (a CSR, a certificate archive), sent as an attachment under its name. */
-export class FileAnswer {
-  constructor(
-    readonly data: Buffer,
-    readonly contentType: string,
-    readonly fileName: string,
-  ) {}
-}
 
 export interface RouteRequest {
   readonly params: Record<string, string>;
@@ -48,7 +39,7 @@ export interface RouteDef {
   readonly sessionOnly?: true;
   /** Success status: 200 with the result, 201 created, 202 accepted (sent on, no body), 204 no content. */
   readonly status?: 200 | 201 | 202 | 204;
-  /** The answer is a file of this media type (the handler answers a FileAnswer), not JSON. */
+  /** The answer is a file of this media type (the handler answers a FileDownload), not JSON. */
   readonly produces?: string;
   readonly handler: (admin: ServerAdmin, req: RouteRequest) => unknown;
 }
@@ -176,7 +167,7 @@ export const ROUTES: readonly RouteDef[] = [
     produces: 'application/octet-stream',
     handler: async (a, req) => {
       const file = await a.csrFile(req.params.id!, req.params.csr_id!, req.query.csr_format as 'PEM' | 'DER');
-      return new FileAnswer(file.data, file.format === 'PEM' ? 'application/x-pem-file' : 'application/pkcs10', file.fileName);
+      return { data: file.data, filename: file.fileName, contentType: file.format === 'PEM' ? 'application/x-pem-file' : 'application/pkcs10' } satisfies FileDownload;
     },
   },
   { method: 'DELETE', path: '/keys/{id}/csrs/{csr_id}', summary: 'Delete a CSR', roles: KEYS_AND_CERTS, status: 204, handler: (a, req) => a.deleteCsr(req.params.csr_id!) },
@@ -203,10 +194,37 @@ export const ROUTES: readonly RouteDef[] = [
   },
   // The server's internal TLS certificate (the reference's view_internal_tls_cert and export_internal_tls_cert)
   { method: 'GET', path: '/system/certificate', summary: "The internal TLS certificate's details (what information systems see on the client proxy's HTTPS port)", roles: ALL, handler: (a) => a.systemCertificate() },
-  { method: 'GET', path: '/system/certificate/export', summary: 'The internal TLS certificate as certs.tar.gz (cert.pem and cert.cer)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, SERVICE_ADMINISTRATOR, REGISTRATION_OFFICER], produces: 'application/gzip', handler: (a) => {
-      const file = a.exportSystemCertificate();
-      return new FileAnswer(file.data, 'application/gzip', file.filename);
-    } },
+  { method: 'POST', path: '/system/certificate', summary: 'A new internal TLS key and self-signed certificate (the client proxy serves them from its next connection)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], status: 201, handler: (a) => a.generateSystemCertificate() },
+  {
+    method: 'POST',
+    path: '/system/certificate/csr',
+    summary: 'A certificate request (PKCS#10, DER) for the internal TLS key',
+    roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR],
+    body: object({ name: string({ maxLength: 255 }) }, ['name']),
+    status: 201,
+    produces: 'application/octet-stream',
+    handler: (a, req) => a.systemCertificateCsr(body<{ name: string }>(req).name),
+  },
+  { method: 'POST', path: '/system/certificate/import', summary: 'Import a certificate (PEM, PEM chain or DER) issued for the internal TLS key', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], body: 'certificate', handler: (a, req) => a.importSystemCertificate(req.body as Buffer) },
+  { method: 'GET', path: '/system/certificate/export', summary: 'The internal TLS certificate as certs.tar.gz (cert.pem and cert.cer)', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, SERVICE_ADMINISTRATOR, REGISTRATION_OFFICER], produces: 'application/gzip', handler: (a) => a.exportSystemCertificate() },
+  // The configuration anchor (the reference's view_anchor, download_anchor, upload_anchor; the first one as init_config)
+  { method: 'GET', path: '/system/anchor', summary: "The configuration anchor's hash (SHA-224) and when it was made", roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.anchor() },
+  { method: 'GET', path: '/system/anchor/download', summary: 'The configuration anchor file', roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], produces: 'application/xml', handler: (a) => a.downloadAnchor() },
+  {
+    method: 'POST',
+    path: '/system/anchor/previews',
+    summary: "An uploaded anchor's hash and date, not saved (?validate_instance=false before initialisation)",
+    roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR],
+    body: 'certificate',
+    handler: (a, req) => a.previewAnchor(req.body as Buffer, req.query.validate_instance !== 'false'),
+  },
+  { method: 'POST', path: '/system/anchor', summary: "The first configuration anchor of a new server (the signer downloads from it)", roles: [SYSTEM_ADMINISTRATOR, SECURITY_OFFICER], body: 'certificate', status: 201, handler: (a, req) => a.uploadInitialAnchor(req.body as Buffer) },
+  { method: 'PUT', path: '/system/anchor', summary: "Replace the configuration anchor with one of this server's instance", roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], body: 'certificate', status: 201, handler: (a, req) => a.replaceAnchor(req.body as Buffer) },
+  // Diagnostics (the reference's DiagnosticsApi: its diagnostics permission)
+  { method: 'GET', path: '/diagnostics/globalconf', summary: "The signer's last global configuration download: status, when, next", roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.globalConfDiagnostics() },
+  { method: 'GET', path: '/diagnostics/timestamping-services', summary: "Each configured timestamping service's last outcome in the proxy's message log", roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.timestampingDiagnostics() },
+  { method: 'GET', path: '/diagnostics/ocsp-responders', summary: "Each CA's OCSP responders with the signer's last outcome and its next refresh", roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.ocspDiagnostics() },
+  { method: 'GET', path: '/diagnostics/certificate-expiry', summary: 'The token certificates, soonest to expire first, with their OCSP status', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.certificateExpiry() },
   // The server's address and maintenance mode (management requests signed by the owner)
   { method: 'GET', path: '/system/server-address', summary: "This server's address in global configuration, and a change requested", roles: [SYSTEM_ADMINISTRATOR], handler: (a) => a.serverAddress() },
   { method: 'PUT', path: '/system/server-address', summary: 'Send the address change request (addressChange)', roles: [SYSTEM_ADMINISTRATOR], body: object({ address: string({ maxLength: 255 }) }, ['address']), status: 202, handler: (a, req) => a.changeServerAddress(body<{ address: string }>(req).address) },
@@ -402,10 +420,7 @@ export const ROUTES: readonly RouteDef[] = [
     status: 201,
     handler: (a, req) => a.uploadBackup(req.query.filename ?? '', req.body as Buffer, req.query.ignore_warnings === 'true'),
   },
-  { method: 'GET', path: '/backups/{filename}/download', summary: 'The backup archive as application/octet-stream', roles: [SYSTEM_ADMINISTRATOR], produces: 'application/octet-stream', handler: (a, req) => {
-      const file = a.backupFile(req.params.filename!);
-      return new FileAnswer(file.data, 'application/octet-stream', file.filename);
-    } },
+  { method: 'GET', path: '/backups/{filename}/download', summary: 'The backup archive as application/octet-stream', roles: [SYSTEM_ADMINISTRATOR], produces: 'application/octet-stream', handler: (a, req) => a.backupFile(req.params.filename!) },
   { method: 'DELETE', path: '/backups/{filename}', summary: 'Delete a backup', roles: [SYSTEM_ADMINISTRATOR], status: 204, handler: (a, req) => a.deleteBackup(req.params.filename!) },
   {
     method: 'PUT',

@@ -11,12 +11,12 @@ import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ADMIN_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
 import type { ApiKeyStore } from './api-keys.ts';
-import { FileAnswer, ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
+import { ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
 import { MAX_ARCHIVE_BYTES } from './backup.ts';
 import { boundaryOf, parseMultipart } from '../protocol/multipart.ts';
 import { API_BODY_LIMIT_BYTES, API_UPLOAD_LIMIT_BYTES, registerApiSecurity, type RateLimitOptions } from './api-security.ts';
 import { registerSessionRoutes, SESSION_COOKIE, sessionOpenApiPaths } from './api-session.ts';
-import type { ServerAdmin } from './server-admin.ts';
+import type { FileDownload, ServerAdmin } from './server-admin.ts';
 import { Sessions, type SessionOptions } from './sessions.ts';
 import { UserStore, type UserDirectory } from './users.ts';
 import { DEFAULT_UI_DIR, registerWebUi } from './web-ui.ts';
@@ -67,8 +67,8 @@ export async function buildAdminApi(options: AdminApiOptions): Promise<FastifyIn
 
 /** The security layer, the routes, the OpenAPI document and the web interface on `app`. */
 export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptions): void {
-  // Certificates arrive as they are (the reference's upload: application/octet-stream; PEM as text too).
-  app.addContentTypeParser(['application/octet-stream', 'application/pkix-cert', 'application/x-pem-file'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // Files (certificates, anchors, backups) arrive as they are (the reference's upload: application/octet-stream; PEM and XML as text too).
+  app.addContentTypeParser(['application/octet-stream', 'application/pkix-cert', 'application/x-pem-file', 'application/xml', 'text/xml'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   // The reference uploads backups as a form's `file` field; read here for those routes only (isForm).
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const sessions = new Sessions(options.users ?? new UserStore(join(dirname(options.keys.file), 'users.json')), options.logger, options.sessions);
@@ -111,10 +111,11 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminApiOptio
         });
         const status = route.status ?? 200;
         if (status === 204 || status === 202) return reply.code(status).send();
-        if (result instanceof FileAnswer) {
-          // Names come from identifiers; only plain characters reach the header.
-          const fileName = result.fileName.replace(/[^A-Za-z0-9._-]/g, '_');
-          return reply.code(status).header('content-type', result.contentType).header('content-disposition', `attachment; filename="${fileName}"`).send(result.data);
+        if (route.produces) {
+          const file = result as FileDownload;
+          // Names come from identifiers and checked backup names; only plain characters reach the header.
+          const filename = file.filename.replace(/[^A-Za-z0-9._-]/g, '_');
+          return reply.code(status).header('content-type', file.contentType ?? route.produces).header('content-disposition', `attachment; filename="${filename}"`).send(file.data);
         }
         return reply.code(status).send(result);
       },

@@ -90,7 +90,7 @@ function signatureParts(der: Buffer): { algorithmOid: string; signature: Buffer;
 }
 
 /** Node writes a name one attribute per line in DER order; Java's X500Principal.toString() most specific first, `, ` between. */
-function javaName(multiline: string): string {
+export function javaName(multiline: string): string {
   return multiline.split('\n').filter(Boolean).reverse().join(', ');
 }
 

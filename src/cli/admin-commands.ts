@@ -38,6 +38,7 @@ export const ADMIN_USAGE = `  xrd admin start [--data-dir D] [--socket P] [--con
                   [--auth local|pam] [--pam-service xroad] [--pam-role-groups ROLE=group+group,…]
                     (who logs in: the users of \`xrd admin user\` (default), or the system's through PAM with roles from
                     their groups xroad-security-officer, …, as the reference; pam needs Debian's pamtester)
+                  [--anchor F]   (the configuration anchor the signer downloads from: /system/anchor shows and replaces it)
                   [--session-idle-minutes ${DEFAULT_SESSION_OPTIONS.idleMs / 60_000}] [--session-lifetime-minutes ${DEFAULT_SESSION_OPTIONS.lifetimeMs / 60_000}] [--login-lock-minutes ${DEFAULT_SESSION_OPTIONS.lockMs / 60_000}]
                   ${SERVER_LIMITS_USAGE}
                     the admin REST API (/api/v1, HTTPS with a self-signed certificate in <data-dir>/admin/)
@@ -80,7 +81,8 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
   const logger = createLogger('admin');
   const signerDataDir = typeof values['signer-dir'] === 'string' ? values['signer-dir'] : undefined;
   const clientProxyUrl = typeof values['client-proxy-url'] === 'string' ? values['client-proxy-url'] : undefined;
-  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl });
+  const anchorFile = typeof values.anchor === 'string' ? values.anchor : undefined;
+  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl, anchorFile, globalConfDir: context.globalConfDir });
   // Its own self-signed certificate: the API's TLS key is not an X-Road key, as the reference's UI certificate.
   const host = typeof values['admin-host'] === 'string' ? values['admin-host'] : '127.0.0.1';
   const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, { name: 'api', ip: host });

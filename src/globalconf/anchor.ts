@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { XrdError } from '../platform/errors.ts';
+import { XmlError, parseXml as parseBounded } from '../xml/xml-tree.ts';
 import { certificateField, children, optionalText, parseXml, requiredText, type Element } from './xml.ts';
 
 export interface ConfigurationSource {
@@ -41,4 +42,31 @@ export function anchorElement(el: Element, file: string): ConfigurationAnchor {
   }));
   if (sources.length === 0) throw new XrdError('MalformedGlobalConf', { file, reason: 'no <source>' });
   return { instanceIdentifier: requiredText(el, 'instanceIdentifier', file), generatedAt: generatedAt ? new Date(generatedAt) : undefined, sources };
+}
+
+/** An anchor is a few certificates and URLs (the reference's are under 10 KiB); more is not an anchor. */
+export const ANCHOR_MAX_BYTES = 1024 * 1024;
+
+/**
+ * An anchor an administrator uploads (untrusted): bounded — its size, then the bounded,
+ * DTD-refusing parser (depth, nodes) — before the configuration reader looks at it.
+ * @throws MalformedAnchor
+ */
+export function parseUploadedAnchor(bytes: Buffer): ConfigurationAnchor {
+  const malformed = (reason: string, cause?: unknown) => new XrdError('MalformedAnchor', { reason, referenceCode: 'malformed_anchor' }, { cause });
+  if (bytes.length > ANCHOR_MAX_BYTES) throw malformed(`larger than ${ANCHOR_MAX_BYTES} bytes`);
+  try {
+    parseBounded(bytes, { limits: { maxLength: ANCHOR_MAX_BYTES, maxDepth: 16, maxNodes: 10_000 } });
+  } catch (err) {
+    if (err instanceof XmlError) throw malformed(err.message, err);
+    throw err;
+  }
+  try {
+    const root = parseXml(bytes.toString('utf8'), 'the uploaded anchor');
+    if (root.localName !== 'configurationAnchor') throw malformed(`root element is <${root.localName}>, not <configurationAnchor>`);
+    return anchorElement(root, 'the uploaded anchor');
+  } catch (err) {
+    if (err instanceof XrdError && err.code === 'MalformedGlobalConf') throw malformed(String(err.details.reason), err);
+    throw err;
+  }
 }

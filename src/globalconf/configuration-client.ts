@@ -3,7 +3,13 @@
  * and then on an interval (the reference's 60 s), keeping the last good configuration whenever a
  * download or its verification fails. The anchor file is read again each time, so a new anchor
  * takes effect at the next download; the location that worked is tried first the next time.
+ *
+ * Each attempt's outcome is written to `download-status.json` in the configuration folder (the
+ * reference's configuration client keeps it for the admin's diagnostics): the admin API, another
+ * process, reads it there (`readDownloadStatus`).
  */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { loadConfigurationAnchor } from './anchor.ts';
@@ -13,6 +19,31 @@ export interface ConfigurationClientOptions extends Pick<DownloadOptions, 'allow
   readonly intervalMs?: number;
   /** Told after each successful download (the OCSP refresher runs then). */
   readonly downloaded?: () => void;
+}
+
+/** The last download attempt, as diagnostics show it. */
+export interface DownloadStatus {
+  readonly status: 'OK' | 'FAIL';
+  /** When the attempt started, and when the next one is due. */
+  readonly at: string;
+  readonly nextAt: string;
+  /** The location that answered (OK). */
+  readonly url?: string;
+  /** Why it failed (FAIL): our error code and message. */
+  readonly code?: string;
+  readonly message?: string;
+}
+
+export const DOWNLOAD_STATUS_FILE = 'download-status.json';
+
+/** The last attempt's outcome, or undefined when no download has been tried (or the file is unreadable). */
+export function readDownloadStatus(dir: string): DownloadStatus | undefined {
+  try {
+    const status = JSON.parse(readFileSync(join(dir, DOWNLOAD_STATUS_FILE), 'utf8')) as DownloadStatus;
+    return status.status === 'OK' || status.status === 'FAIL' ? status : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class ConfigurationClient {
@@ -46,8 +77,11 @@ export class ConfigurationClient {
 
   /** One download; failures are logged, the configuration in place stays. */
   async runOnce(): Promise<boolean> {
+    const at = new Date();
+    const nextAt = new Date(at.getTime() + (this.options.intervalMs ?? 60_000));
     try {
       const report = await this.downloader.download(loadConfigurationAnchor(this.anchorFile), this.dir);
+      this.record({ status: 'OK', at: at.toISOString(), nextAt: nextAt.toISOString(), url: report.url });
       this.log.info({ instance: report.instanceIdentifier, url: report.url, version: report.version, expiresAt: report.expiresAt.toISOString(), downloaded: report.parts.filter((p) => p.downloaded).map((p) => p.file) }, 'global configuration downloaded');
       for (const f of report.federated) {
         if (f.error) this.log.warn({ instance: f.instance, code: f.error.faultCode, error: f.error.message }, 'federated configuration download failed; keeping its last good one');
@@ -57,7 +91,21 @@ export class ConfigurationClient {
     } catch (err) {
       const e = toXrdError(err);
       this.log.warn({ code: e.faultCode, error: e.message }, 'global configuration download failed; keeping the last good one');
+      this.record({ status: 'FAIL', at: at.toISOString(), nextAt: nextAt.toISOString(), code: e.fullCode, message: e.message });
       return false;
+    }
+  }
+
+  /** The outcome for diagnostics; not being able to write it must not stop the downloads. */
+  private record(status: DownloadStatus): void {
+    const file = join(this.dir, DOWNLOAD_STATUS_FILE);
+    try {
+      // A first download that fails has made no folder yet.
+      mkdirSync(this.dir, { recursive: true });
+      writeFileSync(`${file}.new`, JSON.stringify(status));
+      renameSync(`${file}.new`, file);
+    } catch (err) {
+      this.log.warn({ err }, 'global configuration download status not written');
     }
   }
 

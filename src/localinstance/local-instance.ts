@@ -252,7 +252,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     else await users.add(adminLogin.username, adminLogin.password, ROLES);
     const args = [
       'admin', 'start', '--data-dir', s.proxyDataDir, '--socket', s.signerSocket, '--conf', pki.globalConfDir, '--admin-host', s.address, '--admin-port', String(ports.admin),
-      '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'),
+      '--signer-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'), '--anchor', pki.anchorFile,
       // Management requests go out through the server's own client proxy (pr-mserv).
       '--client-proxy-url', s.httpsUrl,
     ];

@@ -26,7 +26,7 @@
  */
 import type Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -68,6 +68,30 @@ export interface MessageLogOptions {
   readonly logger?: Logger;
   /** Clock of the timestamping failure period (when it started, whether it has lasted too long); tests pin it. Default Date.now. */
   readonly now?: () => number;
+  /**
+   * Where each round's outcome per TSA is written (JSON, `TimestamperStatus`), for the admin API's
+   * diagnostics in another process (the reference's proxy reports it to its admin the same way).
+   */
+  readonly statusFile?: string;
+}
+
+/** Each TSA's last outcome and when the next round is due: what `statusFile` holds. */
+export interface TimestamperStatus {
+  readonly tsas: readonly { readonly url: string; readonly at: string; readonly status: 'OK' | 'FAIL'; readonly code?: string; readonly message?: string }[];
+  readonly nextAt: string;
+}
+
+/** The status file's name in the proxy's data directory (security-server.ts writes, the admin API reads). */
+export const TIMESTAMPER_STATUS_FILE = 'timestamper-status.json';
+
+/** The status a running message log wrote, or undefined when there is none (never ran, unreadable). */
+export function readTimestamperStatus(file: string): TimestamperStatus | undefined {
+  try {
+    const status = JSON.parse(readFileSync(file, 'utf8')) as TimestamperStatus;
+    return Array.isArray(status.tsas) ? status : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the proxies log for each request and response, after signing it or verifying its signature. */
@@ -158,6 +182,8 @@ export class MessageLog extends MessageLogReader {
   private running: Promise<unknown> = Promise.resolve();
   private closed = false;
   private failingSince: Date | null = null;
+  /** Each TSA's last outcome: the one that stamped is OK; when a round fails, every TSA it tried failed. */
+  private readonly tsaOutcomes = new Map<string, TimestamperStatus['tsas'][number]>();
   private lastSuccessAt: Date | null = null;
   private lastError: XrdError | null = null;
   private counters = { timestampsObtained: 0, failedRounds: 0, recordsStamped: 0 };
@@ -434,6 +460,18 @@ export class MessageLog extends MessageLogReader {
     const interval = Math.max(0.05, this.intervalSeconds());
     const delay = this.failingSince ? Math.min(this.options.retryDelaySeconds ?? 60, interval) : interval;
     this.schedule(again ? 0 : delay * 1000);
+    this.writeStatus(new Date(Date.now() + (again ? 0 : delay * 1000)));
+  }
+
+  private writeStatus(nextAt: Date): void {
+    const file = this.options.statusFile;
+    if (!file) return;
+    try {
+      writeFileSync(`${file}.new`, JSON.stringify({ tsas: [...this.tsaOutcomes.values()], nextAt: nextAt.toISOString() } satisfies TimestamperStatus));
+      renameSync(`${file}.new`, file);
+    } catch (err) {
+      this.logger.warn({ err }, 'timestamping status not written');
+    }
   }
 
   private intervalSeconds(): number {
@@ -460,18 +498,25 @@ export class MessageLog extends MessageLogReader {
   private async round(limit: number): Promise<number> {
     const started = Date.now();
     let stamped: number;
+    let plan: StampPlan;
     try {
       this.options.checkGlobalConf?.();
-      const plan = await this.callThread({ limit, tsas: this.options.tsas(), tsaCerts: this.options.tsaCerts?.(), timeoutMs: this.options.tsaTimeoutMs ?? 20_000 });
+      plan = await this.callThread({ limit, tsas: this.options.tsas(), tsaCerts: this.options.tsaCerts?.(), timeoutMs: this.options.tsaTimeoutMs ?? 20_000 });
       if (plan.kind === 'none' && plan.deferred) {
         this.logger.debug('a lone record whose signature cannot carry a timestamp waits for a batch');
         return 0;
       }
       stamped = await this.store(plan);
     } catch (err) {
-      this.failed(toXrdError(err));
+      const e = toXrdError(err);
+      this.failed(e);
+      // Only a round with records to stamp asked the TSAs (the first that answers stamps).
+      if (this.db.open && this.countPending.get()!.n > 0) {
+        for (const tsa of this.options.tsas()) this.tsaOutcomes.set(tsa.url, { url: tsa.url, at: new Date(started).toISOString(), status: 'FAIL', code: e.fullCode, message: e.message });
+      }
       throw err;
     }
+    if (stamped > 0 && plan.kind !== 'none') this.tsaOutcomes.set(plan.tsaUrl, { url: plan.tsaUrl, at: new Date(started).toISOString(), status: 'OK' });
     if (stamped > 0) {
       this.counters.timestampsObtained++;
       this.counters.recordsStamped += stamped;

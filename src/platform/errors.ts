@@ -162,6 +162,14 @@ export const ERROR_CODES = {
   TlsCertificateExists: { message: 'TLS certificate {hash} is already added', httpStatus: 409 },
   TlsCertificateNotFound: { message: 'TLS certificate {hash} not found', httpStatus: 404 },
   CertStateInvalid: { message: 'Certificate {hash} cannot be used so: {reason}', httpStatus: 409 },
+  // The server's internal TLS certificate and configuration anchor (docs/admin-api.md)
+  InternalTlsKeyMismatch: { message: 'Certificate {hash} is not for the internal TLS key (make a CSR for the key and import its certificate)', httpStatus: 400 },
+  InvalidDistinguishedName: { message: 'Invalid distinguished name: {reason}', httpStatus: 400 },
+  AnchorNotFound: { message: 'No configuration anchor: {reason}', httpStatus: 404 },
+  AnchorAlreadyExists: { message: 'A configuration anchor is already in place (PUT /system/anchor replaces it)', httpStatus: 409 },
+  MalformedAnchor: { message: 'Not a configuration anchor: {reason}', httpStatus: 400 },
+  InvalidAnchorInstance: { message: 'The anchor is for instance {anchorInstance}, this server is in {instance}', httpStatus: 400 },
+  AnchorUploadFailed: { message: 'The configuration anchor cannot be saved to {file}: {reason}', httpStatus: 500 },
   // Service descriptions (docs/services.md), names as the reference's admin API error codes
   InvalidWsdl: { message: 'Invalid WSDL: {reason}', httpStatus: 400 },
   WsdlDownloadFailed: { message: 'Cannot download the WSDL from {url}: {reason}', httpStatus: 400 },

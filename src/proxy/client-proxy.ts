@@ -26,6 +26,7 @@ import { bodiesOf, type DecodedProxyMessage, type RestContent } from '../protoco
 import { headerPairs, readRestRequest, restRequestHash } from '../protocol/rest-message.ts';
 import { checkRequestHeader, checkResponseHeader, checkSoapAction, parseSoapHeader, sameServiceId, soapRequestHash } from '../protocol/soap-message.ts';
 import { readSoapPackage, soapPackagePieces } from '../protocol/soap-package.ts';
+import type { InternalTls } from '../serverconf/internal-tls.ts';
 import { localClient, type ServerConf } from '../serverconf/server-conf.ts';
 import { ExchangeBodies, PROXY_VERSION, sendAnswer, type MessageSettings } from './exchange.ts';
 import { authenticateInformationSystem, type IsConnection } from './is-authentication.ts';
@@ -51,38 +52,61 @@ export interface ClientProxyDeps {
   readonly settings: MessageSettings;
   /** The global configuration directory, for `GET /verificationconf`; without it that is not served. */
   readonly globalConfDir?: string;
-  /** This server's internal TLS certificate (DER), set from the listeners: a client showing it is the server itself. */
-  readonly internalCertDer?: Buffer;
+  /** This server's internal TLS certificate (DER) in force, set from the listeners: a client showing it is the server itself. */
+  readonly internalCertDer?: () => Buffer;
 }
 
 export interface ClientProxyListeners {
   readonly host: string;
   readonly httpPort: number;
   readonly httpsPort: number;
-  readonly internalTls: { certPem: string; keyPem: string };
+  /**
+   * The internal TLS certificate and key in force (internal-tls.ts's internalTlsReader): asked at
+   * each new HTTPS connection, and a new pair serves from that handshake on, without a restart.
+   */
+  readonly internalTls: () => InternalTls;
   /** Timeouts and connection caps of both listeners (default PROXY_SERVER_LIMITS). */
   readonly limits?: Partial<ServerLimits>;
 }
 
 /** Listens on both ports; the ports it answers are the ones bound (a port given as 0 is chosen by the kernel). */
 export async function startClientProxy(deps: ClientProxyDeps, listen: ClientProxyListeners): Promise<{ readonly httpPort: number; readonly httpsPort: number; close(): Promise<void> }> {
-  const withCert: ClientProxyDeps = { ...deps, internalCertDer: Buffer.from(new X509Certificate(listen.internalTls.certPem).raw) };
+  let tls = listen.internalTls();
+  let internalCertDer = Buffer.from(new X509Certificate(tls.certPem).raw);
+  const withCert: ClientProxyDeps = { ...deps, internalCertDer: () => internalCertDer };
   const handler = (req: IncomingMessage, res: ServerResponse) => void handle(withCert, req, res);
   const limits = serverLimits(PROXY_SERVER_LIMITS, listen.limits);
   const plain = http.createServer(serverTimeouts(limits), handler);
+  const contextOptions = (pair: InternalTls) => ({
+    key: pair.keyPem,
+    cert: pair.certPem,
+    minVersion: 'TLSv1.2' as const,
+    ciphers: IS_CIPHERS,
+  });
   const secure = https.createServer(
     {
       ...serverTimeouts(limits),
-      key: listen.internalTls.keyPem,
-      cert: listen.internalTls.certPem,
+      ...contextOptions(tls),
       // Certificates are asked for but checked against the client's IS certificates, not a CA.
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-      ciphers: IS_CIPHERS,
     },
     handler,
   );
+  // Before tls.Server's own listener wraps the socket: the handshake then uses the context set here.
+  secure.prependListener('connection', () => {
+    const next = listen.internalTls();
+    if (next === tls) return;
+    try {
+      secure.setSecureContext(contextOptions(next));
+      const cert = new X509Certificate(next.certPem);
+      internalCertDer = Buffer.from(cert.raw);
+      deps.logger.info({ hash: cert.fingerprint256.replaceAll(':', '') }, 'internal TLS certificate changed; new connections get the new one');
+    } catch (err) {
+      deps.logger.error({ err }, 'the new internal TLS certificate cannot be used; the previous one stays in force');
+    }
+    tls = next;
+  });
   capConnections(plain, limits);
   capConnections(secure, limits);
   const servers = [
@@ -219,7 +243,8 @@ class ClientExchange {
     if (!connection) {
       const peer = socket.getPeerCertificate();
       const clientCert = peer && peer.raw ? Buffer.from(peer.raw) : undefined;
-      connection = { tls: true, clientCert, local: clientCert !== undefined && this.deps.internalCertDer !== undefined && clientCert.equals(this.deps.internalCertDer) };
+      const own = this.deps.internalCertDer?.();
+      connection = { tls: true, clientCert, local: clientCert !== undefined && own !== undefined && clientCert.equals(own) };
       isConnections.set(socket, connection);
     }
     return connection;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import { apiKeysFile } from '../admin/api-keys.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
-import { MessageLog } from '../messagelog/message-log.ts';
+import { MessageLog, TIMESTAMPER_STATUS_FILE } from '../messagelog/message-log.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { ProxyMetrics, SignerMetrics } from '../opmonitor/proxy-metrics.ts';
@@ -18,7 +18,7 @@ import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type
 import { TtlCache } from '../platform/ttl-cache.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
-import { ensureInternalTls } from '../serverconf/internal-tls.ts';
+import { internalTlsReader } from '../serverconf/internal-tls.ts';
 import { configuredTsas, type ServerConf } from '../serverconf/server-conf.ts';
 import { openServerConfStore, serverConfReader } from '../serverconf/store.ts';
 import type { SigningInfo } from '../signer/wire/operations.ts';
@@ -113,7 +113,8 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const spool = new SpoolFolder(join(options.dataDir, 'spool'), { thresholdBytes: options.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES, maxBytes: options.maxMessageBytes });
   spool.purge();
   const settings: MessageSettings = { spool, maxMessageBytes: options.maxMessageBytes, maxSoapBytes: options.maxSoapBytes ?? DEFAULT_MAX_SOAP_BYTES, faultCodes: options.faultCodes ?? 'camel' };
-  const internalTls = ensureInternalTls(join(options.dataDir, 'internal-tls'));
+  // An administrator may change it while the server runs (admin API /system/certificate).
+  const internalTls = internalTlsReader(join(options.dataDir, 'internal-tls'), { onError: (err) => logger.error({ err }, 'internal TLS certificate not readable; the last good one stays in force') });
 
   // What the signer says about our authentication key — its TLS options and its certificate's OCSP
   // responses, which go with every request — is reused for a few seconds.
@@ -137,6 +138,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     // The administrator's choice (serverconf), each with its certificate from the approved list.
     tsas: () => configuredTsas(serverConf(), globalConf()),
     tsaCerts: () => globalConf().tsaCertificates(),
+    statusFile: join(options.dataDir, TIMESTAMPER_STATUS_FILE),
     logger: logger.child({ component: 'messagelog' }),
   });
   const registry = new MetricsRegistry();
@@ -171,7 +173,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     );
     closers.push(() => clientProxy.close());
     const serverProxy = await startServerProxy(
-      { ...common, peers, opMonitor, recordsAvailableOffsetSeconds: options.recordsAvailableOffsetSeconds, internalTls: () => internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
+      { ...common, peers, opMonitor, recordsAvailableOffsetSeconds: options.recordsAvailableOffsetSeconds, internalTls, minClientVersion: options.minClientVersion, logger: logger.child({ component: 'serverproxy' }) },
       { host: options.serverAddress, port: options.ports.serverProxy, tls: authTls, limits },
     );
     closers.push(() => serverProxy.close());

@@ -21,6 +21,7 @@ import { SignerService } from './signer-service.ts';
 import { ConfigurationClient } from '../globalconf/configuration-client.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { OcspCache } from '../trust/ocsp-cache.ts';
+import { ResponderOutcomes } from '../trust/ocsp-client.ts';
 import { OcspRefresher } from '../trust/ocsp-refresher.ts';
 import { OcspStatusService } from '../trust/ocsp-status.ts';
 
@@ -95,10 +96,11 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
   const tokens = TokenManager.open(parsed.modules, log, { ...DEFAULT_TOKEN_OPTIONS, sessionPoolSize: config.sessionPoolSize ?? DEFAULT_TOKEN_OPTIONS.sessionPoolSize });
   const store = new KeyconfStore(join(config.dataDir, 'keyconf.sqlite'));
   const ocsp = new OcspCache(join(config.dataDir, 'ocsp-cache.sqlite'), log);
-  const refresher = config.globalConfDir ? ocspRefresher(config, store, ocsp, log) : undefined;
+  const responders = new ResponderOutcomes();
+  const refresher = config.globalConfDir ? ocspRefresher(config, store, ocsp, responders, log) : undefined;
   const audit = fileAuditLog(join(config.dataDir, 'audit.log'));
   const servers: SignerServer[] = [];
-  const service = new SignerService(tokens, store, ocsp, audit, log, () => refresher?.runSoon(), () => servers.map((s) => s.stats()));
+  const service = new SignerService(tokens, store, ocsp, audit, log, () => refresher?.runSoon(), () => servers.map((s) => s.stats()), () => ({ responders: responders.view(), nextRefreshAt: refresher?.nextRunAt }));
   try {
     for (const options of serverOptions) servers.push(await SignerServer.listen(service, options, log));
   } catch (err) {
@@ -143,9 +145,9 @@ export async function startSignerDaemon(config: SignerDaemonConfig, log: Logger)
 }
 
 /** OCSP refresh for the certificates the signer signs with: active and registered, with their chains. */
-function ocspRefresher(config: SignerDaemonConfig, store: KeyconfStore, ocsp: OcspCache, log: Logger): OcspRefresher {
+function ocspRefresher(config: SignerDaemonConfig, store: KeyconfStore, ocsp: OcspCache, responders: ResponderOutcomes, log: Logger): OcspRefresher {
   const conf = globalConfReader(config.globalConfDir!);
-  const status = new OcspStatusService(conf, ocsp);
+  const status = new OcspStatusService(conf, ocsp, { fetch: { onAnswer: responders.record } });
   const certificates = () => store.allCerts().filter((c) => c.active && c.status === 'registered').map((c) => ({ cert: c.der, chain: c.chain }));
   return new OcspRefresher(status, ocsp, conf, certificates, log, { intervalMs: config.ocspFetchIntervalMs, retryIntervalMs: config.ocspRetryIntervalMs });
 }

@@ -21,7 +21,8 @@ import { parseOcspResponse } from '../trust/ocsp.ts';
 import type { AuditLog } from './audit-log.ts';
 import { SignatureStats } from './signature-stats.ts';
 import { CERT_STATUSES, type CertRecord, type CertStatus, type CsrRecord, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
-import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type SocketStats, type TokenView } from './wire/operations.ts';
+import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type HealthView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type SocketStats, type TokenView } from './wire/operations.ts';
+import type { ResponderOutcome } from '../trust/ocsp-client.ts';
 
 const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert', 'activateCert', 'disableCert', 'setCertStatus', 'deleteCert', 'deleteKey']);
 
@@ -49,6 +50,8 @@ export class SignerService {
     private readonly certificatesChanged: () => void = () => undefined,
     /** The daemon's sockets and their connections, for `health`. */
     private readonly connections: () => SocketStats[] = () => [],
+    /** The OCSP responders' last outcomes and the refresher's next round, for `health` (the admin's diagnostics). */
+    private readonly ocspResponders: () => { responders: ResponderOutcome[]; nextRefreshAt?: Date } = () => ({ responders: [] }),
   ) {
     this.loopDelay.enable();
     this.handlers = {
@@ -184,7 +187,13 @@ export class SignerService {
       signatures: this.signatures.view(),
       ocsp: this.ocspView(),
       connections: this.connections(),
+      ...this.respondersView(),
     };
+  }
+
+  private respondersView(): Pick<HealthView, 'ocspResponders' | 'ocspNextRefreshAt'> {
+    const { responders, nextRefreshAt } = this.ocspResponders();
+    return { ocspResponders: responders, ...(nextRefreshAt ? { ocspNextRefreshAt: nextRefreshAt.toISOString() } : {}) };
   }
 
   /** Age and status of each cached OCSP response; one that no longer parses is left out. */

@@ -6,7 +6,7 @@
  * timeout — which is an idle timeout there: a responder trickling its answer would hold it for
  * ever) and a byte cap (platform/http-client.ts).
  */
-import { XrdError } from '../platform/errors.ts';
+import { XrdError, toXrdError } from '../platform/errors.ts';
 import { fetchBounded } from '../platform/http-client.ts';
 
 export interface OcspFetchOptions {
@@ -16,6 +16,33 @@ export interface OcspFetchOptions {
   readonly timeoutMs?: number;
   /** Largest response accepted (default 1 MiB). */
   readonly maxBytes?: number;
+  /** Told each responder's outcome: answered (no error) or why not (diagnostics, ResponderOutcomes). */
+  readonly onAnswer?: (url: string, error?: XrdError) => void;
+}
+
+/** One responder's last outcome, as the admin's diagnostics show it (the reference's OCSP responder status). */
+export interface ResponderOutcome {
+  readonly url: string;
+  /** When it was last asked. */
+  readonly at: string;
+  readonly status: 'OK' | 'FAIL';
+  readonly code?: string;
+  readonly message?: string;
+}
+
+/** The last outcome of each OCSP responder asked (bounded: responders come from global configuration). */
+export class ResponderOutcomes {
+  private readonly outcomes = new Map<string, ResponderOutcome>();
+
+  readonly record = (url: string, error?: XrdError): void => {
+    this.outcomes.delete(url);
+    if (this.outcomes.size >= 256) this.outcomes.delete(this.outcomes.keys().next().value!);
+    this.outcomes.set(url, { url, at: new Date().toISOString(), ...(error ? { status: 'FAIL', code: error.fullCode, message: error.message } : { status: 'OK' }) });
+  };
+
+  view(): ResponderOutcome[] {
+    return [...this.outcomes.values()];
+  }
 }
 
 /**
@@ -28,9 +55,12 @@ export async function fetchOcspResponse(urls: readonly string[], request: Buffer
   let last: unknown;
   for (const url of urls) {
     try {
-      return await post(url, request, options);
+      const answer = await post(url, request, options);
+      options.onAnswer?.(url);
+      return answer;
     } catch (err) {
       failures.push(`${url}: ${(err as Error).message}`);
+      options.onAnswer?.(url, toXrdError(err));
       last = err;
     }
   }

@@ -31,6 +31,8 @@ export class OcspRefresher {
   private stopped = false;
   readonly intervalMs: number;
   readonly retryIntervalMs: number;
+  /** When the next round is due (diagnostics' next update); undefined while one runs or before start. */
+  nextRunAt: Date | undefined;
 
   constructor(
     private readonly status: OcspStatusService,
@@ -100,7 +102,9 @@ export class OcspRefresher {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
+    this.nextRunAt = new Date(Date.now() + delayMs);
     this.timer = setTimeout(() => {
+      this.nextRunAt = undefined;
       this.busy = true;
       this.running = this.runOnce()
         .then(

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConfigurationAnchor } from '../../src/globalconf/anchor.ts';
-import { ConfigurationClient } from '../../src/globalconf/configuration-client.ts';
+import { ConfigurationClient, readDownloadStatus } from '../../src/globalconf/configuration-client.ts';
 import { ConfigurationDownloader, downloadGlobalConf } from '../../src/globalconf/download.ts';
 import { loadGlobalConf, type SharedParameters } from '../../src/globalconf/global-conf.ts';
 import { signedDirectory, startConfigurationSource } from '../../src/globalconf/source.ts';
@@ -442,9 +442,14 @@ describe('ConfigurationClient', () => {
     const client = new ConfigurationClient(anchorFile, dir, log, { downloaded: () => downloads++ });
     expect(await client.runOnce()).toBe(true);
     expect(downloads).toBe(1);
+    // Each attempt is written down for the admin API's diagnostics (another process).
+    const ok = readDownloadStatus(dir)!;
+    expect(ok).toMatchObject({ status: 'OK', url: expect.stringContaining(source.url) });
+    expect(Date.parse(ok.nextAt) - Date.parse(ok.at)).toBe(60_000);
     await closed(source.server);
     expect(await client.runOnce()).toBe(false);
     expect(warnings).toEqual([expect.objectContaining({ code: 'Signer.GlobalConfGetVersionFailed' })]);
+    expect(readDownloadStatus(dir)).toMatchObject({ status: 'FAIL', code: 'GlobalConfGetVersionFailed', message: expect.any(String) });
     expect(loadGlobalConf(dir).securityServer({ instance: 'A', memberClass: 'GOV', memberCode: '1', serverCode: 'SS' })?.address).toBe('a');
   });
 

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachmentDirOf } from '../../src/messagelog/attachment-files.ts';
-import { MessageLog, type MessageLogOptions } from '../../src/messagelog/message-log.ts';
+import { MessageLog, readTimestamperStatus, type MessageLogOptions } from '../../src/messagelog/message-log.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { MessageLogReader, asicFileName } from '../../src/messagelog/store.ts';
 import { restRequestHeaderPart } from '../../src/protocol/rest-message.ts';
@@ -184,7 +184,10 @@ describe('message log', () => {
     const file = dbFile();
     // The failure period runs on a clock the test moves; the rounds run on real timers.
     let clock = Date.now();
-    const log = MessageLog.open(file, options({ timestampingIntervalSeconds: 0.1, retryDelaySeconds: 0.1, acceptableTimestampFailureSeconds: 2, initialDelayMs: 0, now: () => clock }));
+    const statusFile = `${file}.status.json`;
+    const log = MessageLog.open(file, options({ timestampingIntervalSeconds: 0.1, retryDelaySeconds: 0.1, acceptableTimestampFailureSeconds: 2, initialDelayMs: 0, now: () => clock, statusFile }));
+    const tsaUrl = f.conf.own.approvedTsas[0]!.url;
+    const tsaOutcome = () => readTimestamperStatus(statusFile)?.tsas.find((t) => t.url === tsaUrl);
     const exchange = async (q: string) => ({ q, signed: await f.signer.sign(f.keys.client, { message: soap(q) }) });
     const messages = await Promise.all(['q-down-1', 'q-down-2', 'q-down-3', 'q-down-4'].map(exchange));
     const logged: number[] = [];
@@ -193,6 +196,9 @@ describe('message log', () => {
       logged.push(log.log(toLog(messages[0]!.q, soap(messages[0]!.q), messages[0]!.signed, false)));
       await until('timestamping fails', () => log.status().failingSince !== null);
       expect(log.status()).toMatchObject({ acceptingMessages: true, pending: 1, lastError: { code: 'TimestampingFailed' }, failingSince: new Date(clock) });
+      // What the admin API's diagnostics read in another process: the TSA failed, with the reason.
+      await until('the failure is written for diagnostics', () => tsaOutcome()?.status === 'FAIL');
+      expect(tsaOutcome()).toMatchObject({ status: 'FAIL', code: 'TimestampingFailed', message: expect.stringContaining(tsaUrl) });
       // Within the acceptable period logging goes on, up to its last millisecond.
       clock += 2000;
       logged.push(log.log(toLog(messages[1]!.q, soap(messages[1]!.q), messages[1]!.signed, false)));
@@ -217,6 +223,8 @@ describe('message log', () => {
     // The retry succeeds, the backlog is stamped at once, and logging accepts messages again.
     await until('timestamping recovers', () => log.status().acceptingMessages && log.status().pending === 0);
     expect(log.status()).toMatchObject({ failingSince: null, lastError: null });
+    await until('the recovery is written for diagnostics', () => tsaOutcome()?.status === 'OK');
+    expect(Date.parse(readTimestamperStatus(statusFile)!.nextAt)).toBeGreaterThan(Date.parse(tsaOutcome()!.at));
     logged.push(log.log(toLog(messages[3]!.q, soap(messages[3]!.q), messages[3]!.signed, false)));
     await log.timestampNow();
     for (const q of ['q-down-1', 'q-down-2', 'q-down-4']) {

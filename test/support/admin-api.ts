@@ -4,6 +4,17 @@
  */
 import https from 'node:https';
 import type { LocalInstance, LocalServer } from '../../src/localinstance/local-instance.ts';
+import { openServerConfStore, type AuditEntry } from '../../src/serverconf/store.ts';
+
+/** The newest audit row of `action` in the server configuration's store in `proxyDataDir`. */
+export function lastAuditEntry(proxyDataDir: string, action: string): AuditEntry | undefined {
+  const store = openServerConfStore(proxyDataDir);
+  try {
+    return store.auditLog({ limit: 1, action })[0];
+  } finally {
+    store.close();
+  }
+}
 
 export interface AdminAnswer {
   readonly status: number;

@@ -10,6 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { OcspCache, certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { OcspStatusService } from '../../src/trust/ocsp-status.ts';
+import { ResponderOutcomes } from '../../src/trust/ocsp-client.ts';
+import { ocspDiagnostics } from '../../src/admin/diagnostics.ts';
+import type { HealthView } from '../../src/signer/wire/operations.ts';
 import { confWithCas } from '../support/conf.ts';
 import { startFlooder, startTrickler } from '../support/hostile-servers.ts';
 import { deadUrl, startOcspResponder, type TestResponder } from '../support/ocsp-responder.ts';
@@ -85,6 +88,24 @@ describe('OCSP status', () => {
     const leaf = newLeaf('second-responder');
     const { status } = service([await deadUrl(), responder.url]);
     expect((await status.status(leaf, caDer)).certStatus.status).toBe('good');
+  });
+
+  it("records each responder's last outcome, which the admin's OCSP diagnostics show per CA (WAITING for one never asked)", async () => {
+    const dead = await deadUrl();
+    const never = await deadUrl();
+    const outcomes = new ResponderOutcomes();
+    const conf = confWithCas([{ name: 'Status CA', top: caDer, ocsp: [{ url: dead }, { url: responder.url }, { url: never }] }]);
+    const cache = new OcspCache(join(mkdtempSync(join(tmpdir(), 'xrd-status-')), 'ocsp.sqlite'), silentLogger());
+    const status = new OcspStatusService(() => conf, cache, { fetch: { connectTimeoutMs: 1000, onAnswer: outcomes.record } });
+    await status.refresh(newLeaf('outcomes'), caDer);
+    const next = new Date(Date.now() + 1_200_000).toISOString();
+    const [ca] = ocspDiagnostics(conf, { ocspResponders: outcomes.view(), ocspNextRefreshAt: next } as HealthView);
+    expect(ca!.distinguished_name).toBe(new X509Certificate(caDer).subject.split('\n').reverse().join(', '));
+    expect(ca!.ocsp_responders).toEqual([
+      { url: dead, status_class: 'FAIL', prev_update_at: expect.any(String), next_update_at: next, error: { code: 'NetworkError', message: expect.stringContaining(dead) } },
+      { url: responder.url, status_class: 'OK', prev_update_at: expect.any(String), next_update_at: next },
+      { url: never, status_class: 'WAITING', prev_update_at: null, next_update_at: next },
+    ]);
   });
 
   it('responder down: a fresh cached response still serves; a stale one is a NetworkError', async () => {

@@ -81,7 +81,7 @@ describe('client proxy', () => {
   let ports: { http: number; https: number };
   let proxy: Awaited<ReturnType<typeof startClientProxy>>;
   beforeAll(async () => {
-    const listen = { host: '127.0.0.1', httpPort: 0, httpsPort: 0, internalTls: tls, limits: { ...QUICK, maxConnections: 3, maxConnectionsPerAddress: 2 } };
+    const listen = { host: '127.0.0.1', httpPort: 0, httpsPort: 0, internalTls: () => tls, limits: { ...QUICK, maxConnections: 3, maxConnectionsPerAddress: 2 } };
     proxy = await startClientProxy(proxyDeps as unknown as ClientProxyDeps, listen);
     ports = { http: proxy.httpPort, https: proxy.httpsPort };
   });

@@ -61,9 +61,12 @@ export function upload<T>(method: Method, path: string, data: Blob): Promise<T> 
   return send<T>(method, path, { type: 'application/octet-stream', data });
 }
 
-/** A file the API answers with (a CSR, a certificate, a backup), saved by the browser under its name. */
-export async function download(path: string, fallbackName: string): Promise<void> {
-  const response = await request('GET', path, undefined, '*/*');
+/**
+ * A file the API answers with (a CSR, a certificate, a backup), saved by the browser under its name;
+ * with `body`, the file is made by a POST with that JSON body (POST /system/certificate/csr).
+ */
+export async function download(path: string, fallbackName: string, body?: unknown): Promise<void> {
+  const response = await request(body === undefined ? 'GET' : 'POST', path, body === undefined ? undefined : { type: 'application/json', data: JSON.stringify(body) }, '*/*');
   if (!response.ok) throw await refusal(response);
   const name = /filename="?([^";]+)"?/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? fallbackName;
   saveFile(await response.blob(), name);

@@ -14,6 +14,7 @@ import ClientFrame from './pages/ClientFrame.vue';
 import ClientInternalServersPage from './pages/ClientInternalServersPage.vue';
 import ClientServicesPage from './pages/ClientServicesPage.vue';
 import ClientsPage from './pages/ClientsPage.vue';
+import DiagnosticsPage from './pages/DiagnosticsPage.vue';
 import EndpointPage from './pages/EndpointPage.vue';
 import InitialisationPage from './pages/InitialisationPage.vue';
 import KeysPage from './pages/KeysPage.vue';
@@ -23,6 +24,8 @@ import LoginPage from './pages/LoginPage.vue';
 import ServiceClientPage from './pages/ServiceClientPage.vue';
 import ServiceClientsPage from './pages/ServiceClientsPage.vue';
 import ServicePage from './pages/ServicePage.vue';
+import SystemSettingsPage from './pages/SystemSettingsPage.vue';
+import TlsSettingsPage from './pages/TlsSettingsPage.vue';
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -49,6 +52,10 @@ export const router = createRouter({
     { path: '/initialisation', name: 'initialisation', component: InitialisationPage, meta: { title: 'Initial configuration' } },
     { path: '/settings/backups', name: 'settings-backups', component: BackupsPage, meta: { title: 'Backup and restore' } },
     { path: '/settings/api-keys', name: 'settings-api-keys', component: ApiKeysPage, meta: { title: 'API keys' } },
+    { path: '/settings', redirect: '/settings/system' },
+    { path: '/settings/system', name: 'settings-system', component: SystemSettingsPage, meta: { title: 'System parameters' } },
+    { path: '/settings/tls', name: 'settings-tls', component: TlsSettingsPage, meta: { title: 'Internal TLS certificate' } },
+    { path: '/diagnostics', name: 'diagnostics', component: DiagnosticsPage, meta: { title: 'Diagnostics' } },
     { path: '/:unknown(.*)', redirect: '/clients' },
   ],
 });

@@ -3,6 +3,7 @@
  * of requests and responses. Binary values travel as base64 strings. `docs/signer-protocol.md`
  * describes the same table.
  */
+import type { ResponderOutcome } from '../../trust/ocsp-client.ts';
 import type { CertStatus } from '../keyconf-store.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -163,6 +164,9 @@ export interface HealthView {
   ocsp: OcspResponseView[];
   /** Each socket's connections (absent from daemons before the proxy socket existed). */
   connections?: SocketStats[];
+  /** Each OCSP responder's last outcome, and when the refresher asks next (absent from older daemons). */
+  ocspResponders?: ResponderOutcome[];
+  ocspNextRefreshAt?: string;
 }
 
 /** One socket of the daemon: what its clients hold right now, and how many were turned away. */
