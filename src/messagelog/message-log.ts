@@ -467,7 +467,8 @@ export class MessageLog extends MessageLogReader {
     const file = this.options.statusFile;
     if (!file) return;
     try {
-      writeFileSync(`${file}.new`, JSON.stringify({ tsas: [...this.tsaOutcomes.values()], nextAt: nextAt.toISOString() } satisfies TimestamperStatus));
+      // 0600 as every file of the proxy's data folder: it names the TSAs and when they failed.
+      writeFileSync(`${file}.new`, JSON.stringify({ tsas: [...this.tsaOutcomes.values()], nextAt: nextAt.toISOString() } satisfies TimestamperStatus), { mode: 0o600 });
       renameSync(`${file}.new`, file);
     } catch (err) {
       this.logger.warn({ err }, 'timestamping status not written');
