@@ -96,6 +96,7 @@ describe('the proxy socket', () => {
       deleteKey: { keyId: auth.keyId },
       generateCsr: { keyId: signing.keyId, memberId: MEMBER },
       deleteCsr: { csrId: signing.csrId },
+      getCsr: { csrId: signing.csrId },
       importCert: { cert: otherCert },
       listCerts: {},
       activateCert: { hash: auth.certHash },
