@@ -52,14 +52,14 @@ export function useChange<Name extends string = never>(reload: () => Promise<voi
     return result;
   }
 
+  /** The outcome is announced once the reloaded data shows it (a test or a person reading on sees both). */
   async function act<T>(name: Name, work: () => Promise<T>, message: (result: T) => string): Promise<T | undefined> {
     running.value = name;
     done.value = '';
     try {
-      return await change(work, (result) => {
-        running.value = undefined;
-        done.value = message(result);
-      });
+      const result = await change(work);
+      if (!action.error.value) done.value = message(result as T);
+      return result;
     } finally {
       running.value = undefined;
     }
