@@ -8,28 +8,25 @@
  * the password five times is locked (AccountLocked shown, even for the right password). Every request stays on the server's own origin (nothing from a CDN), and the page runs
  * under its Content-Security-Policy without a violation. Screenshots go to docs/ui/.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore } from '../../src/admin/api-keys.ts';
-import { startAdminApi } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
-import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { addClient } from '../../src/serverconf/changes.ts';
 import type { ConnectionType, ServerConf } from '../../src/serverconf/model.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
-import { type Browser, expectCleanRun, openBrowser } from '../support/browser.ts';
-import { openssl } from '../support/openssl.ts';
+import { type Browser, expectCleanRun } from '../support/browser.ts';
+import { startUiServer, type UiServer } from '../support/ui-server.ts';
 
 const PASSWORD = 'correct horse battery';
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-'));
-let api: Awaited<ReturnType<typeof startAdminApi>>;
+let ui: UiServer;
 let origin: string;
 let browser: Browser;
 let page: Page;
@@ -48,27 +45,14 @@ beforeAll(async () => {
   const users = new UserStore(join(dir, 'admin', 'users.json'));
   await users.add('alice', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR']);
   await users.add('bob', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
   // Nothing here calls the signer or global configuration: the socket is never connected.
   const admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: () => { throw new Error('no configuration'); }, logger: silentLogger() });
-  api = await startAdminApi({
-    admin,
-    keys: new ApiKeyStore(join(dir, 'admin', 'api-keys.json')),
-    users,
-    logger: silentLogger(),
-    https: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') },
-    port: 0,
-    uiDir: DEFAULT_UI_DIR,
-  });
-  origin = new URL(api.url).origin;
-
-  browser = await openBrowser(origin, dir);
-  page = browser.page;
+  ui = await startUiServer({ workDir: dir, proxyDataDir: dir, admin, users });
+  ({ origin, browser, page } = ui);
 }, 90_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await api?.close();
+  await ui?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

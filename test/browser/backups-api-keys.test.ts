@@ -15,18 +15,16 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
-import { startAdminApi } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
-import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { addClient } from '../../src/serverconf/changes.ts';
 import type { ServerConf } from '../../src/serverconf/model.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { KeyconfStore } from '../../src/signer/keyconf-store.ts';
-import { type Browser, expectCleanRun, logIn, logOut, openBrowser } from '../support/browser.ts';
-import { openssl } from '../support/openssl.ts';
+import { type Browser, expectCleanRun, logIn, logOut } from '../support/browser.ts';
+import { startUiServer, type UiServer } from '../support/ui-server.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -34,7 +32,7 @@ const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-backups-'));
 const proxyDir = join(dir, 'proxy');
 const signerDir = join(dir, 'signer');
 const backupsDir = join(proxyDir, 'backups');
-let api: Awaited<ReturnType<typeof startAdminApi>>;
+let ui: UiServer;
 let origin: string;
 let ca: string;
 let browser: Browser;
@@ -43,7 +41,7 @@ let page: Page;
 /** A program calling the API with a key, as automation would (Node's https, the server's certificate trusted). */
 function callWithKey(key: string, path: string): Promise<{ status: number; code?: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(`${api.url}${path}`, { ca, headers: { authorization: `X-Road-ApiKey token=${key}` } }, (res) => {
+    const req = https.request(`${ui.url}${path}`, { ca, headers: { authorization: `X-Road-ApiKey token=${key}` } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -73,27 +71,15 @@ beforeAll(async () => {
   await users.add('bob', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
   // A key made with `xrd admin api-key create --name`: listed with its name.
   new ApiKeyStore(apiKeysFile(proxyDir)).create(['XROAD_SERVICE_ADMINISTRATOR'], 'ci-deploy');
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
-  ca = readFileSync(join(dir, 'cert.pem'), 'utf8');
   // Backups read the signer's folder; nothing here calls the signer (its socket is never connected) or global configuration.
   const admin = new ServerAdmin({ proxyDataDir: proxyDir, signerDataDir: signerDir, signerSocket: join(dir, 'none.sock'), globalConf: () => { throw new Error('no configuration'); }, logger: silentLogger() });
-  api = await startAdminApi({
-    admin,
-    keys: new ApiKeyStore(apiKeysFile(proxyDir)),
-    users,
-    logger: silentLogger(),
-    https: { cert: ca, key: readFileSync(join(dir, 'key.pem'), 'utf8') },
-    port: 0,
-    uiDir: DEFAULT_UI_DIR,
-  });
-  origin = new URL(api.url).origin;
-  browser = await openBrowser(origin, dir);
-  page = browser.page;
+  ui = await startUiServer({ workDir: dir, proxyDataDir: proxyDir, admin, users });
+  ({ origin, browser, page } = ui);
+  ca = ui.ca;
 }, 90_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await api?.close();
+  await ui?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

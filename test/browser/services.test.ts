@@ -22,15 +22,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore } from '../../src/admin/api-keys.ts';
-import { startAdminApi } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
-import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
 import { globalConfReader } from '../../src/globalconf/global-conf.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { type Browser, expectCleanRun, logIn, logOut, openBrowser } from '../support/browser.ts';
-import { openssl } from '../support/openssl.ts';
+import { type Browser, expectCleanRun, logIn, logOut } from '../support/browser.ts';
+import { startUiServer, type UiServer } from '../support/ui-server.ts';
 import { CONSUMER, OTHER, PROVIDER, writeServicesWorld } from '../support/services-world.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -39,7 +36,7 @@ const CLIENT = PROVIDER;
 const FORECAST = `${CLIENT}:forecast.v1`;
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-services-'));
-let api: Awaited<ReturnType<typeof startAdminApi>>;
+let ui: UiServer;
 let documents: Server;
 let docs: string;
 /** The version the WSDL gives its SOAP 1.2 service: changed to make a refresh add one service and delete another. */
@@ -64,28 +61,15 @@ beforeAll(async () => {
   await new Promise<void>((listening) => documents.listen(0, '127.0.0.1', listening));
   docs = `http://127.0.0.1:${(documents.address() as AddressInfo).port}`;
 
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
   const admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: globalConfReader(confDir), logger: silentLogger() });
-  api = await startAdminApi({
-    admin,
-    keys: new ApiKeyStore(join(dir, 'admin', 'api-keys.json')),
-    users,
-    logger: silentLogger(),
-    https: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') },
-    port: 0,
-    uiDir: DEFAULT_UI_DIR,
-    // The walk clicks faster than a person and checks each change with its own calls, all from
-    // 127.0.0.1; the limits themselves are tested in test/unit/api-security.test.ts.
-    rateLimit: { perSecond: 1000, perMinute: 60_000 },
-  });
-  origin = new URL(api.url).origin;
-  browser = await openBrowser(origin, dir);
-  page = browser.page;
+  // The walk clicks faster than a person and checks each change with its own calls, all from
+  // 127.0.0.1; the limits themselves are tested in test/unit/api-security.test.ts.
+  ui = await startUiServer({ workDir: dir, proxyDataDir: dir, admin, users, rateLimit: { perSecond: 1000, perMinute: 60_000 } });
+  ({ origin, browser, page } = ui);
 }, 90_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await api?.close();
+  await ui?.close();
   if (documents) await new Promise((closed) => documents.close(closed));
   rmSync(dir, { recursive: true, force: true });
 });

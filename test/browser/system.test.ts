@@ -18,11 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore } from '../../src/admin/api-keys.ts';
-import { startAdminApi } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
-import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
 import { ConfigurationClient } from '../../src/globalconf/configuration-client.ts';
 import { globalConfReader, loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
@@ -31,6 +28,7 @@ import { silentLogger } from '../../src/platform/logger.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { lastAuditEntry } from '../support/admin-api.ts';
 import { type Browser, STEP_MS, expectCleanRun, logIn, logOut, openBrowser } from '../support/browser.ts';
+import { startUiServer, type UiServer } from '../support/ui-server.ts';
 import { freeLocalPorts } from '../support/net.ts';
 import { createTestCa, openssl } from '../support/openssl.ts';
 import { type SigningBed, signingKeyOnToken, startSigningBed } from '../support/signing.ts';
@@ -40,7 +38,7 @@ const dir = mkdtempSync(join(tmpdir(), 'xrd-browser-system-'));
 const globalConfDir = join(dir, 'globalconf');
 const anchorFile = join(dir, 'configuration-anchor.xml');
 let bed: SigningBed;
-let api: Awaited<ReturnType<typeof startAdminApi>>;
+let ui: UiServer;
 let admin: ServerAdmin;
 let origin: string;
 let browser: Browser;
@@ -58,25 +56,13 @@ beforeAll(async () => {
   const users = new UserStore(join(dir, 'admin', 'users.json'));
   await users.add('alice', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR', 'XROAD_SECURITY_OFFICER']);
   await users.add('bob', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
   admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: bed.daemon.socketPath, globalConf: globalConfReader(globalConfDir), logger: silentLogger(), anchorFile, globalConfDir, clientProxyUrl: 'https://127.0.0.1:9' });
-  api = await startAdminApi({
-    admin,
-    keys: new ApiKeyStore(join(dir, 'admin', 'api-keys.json')),
-    users,
-    logger: silentLogger(),
-    https: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') },
-    port: 0,
-    uiDir: DEFAULT_UI_DIR,
-  });
-  origin = new URL(api.url).origin;
-  browser = await openBrowser(origin, dir);
-  page = browser.page;
+  ui = await startUiServer({ workDir: dir, proxyDataDir: dir, admin, users });
+  ({ origin, browser, page } = ui);
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await api?.close();
+  await ui?.close();
   admin?.close();
   await bed?.close();
   rmSync(dir, { recursive: true, force: true });

@@ -32,25 +32,38 @@ export function useAction() {
 }
 
 /**
- * A page's changes on useAction: which one runs (its button shows progress), what the last one did
- * (for the page to announce in a role=status), and the page's data reloaded after each that worked.
+ * A page's changes on useAction, each followed by the page's data reloaded when it worked.
+ * `change(work, then)`: a change made in a dialog; `then` closes it once the change is made (a
+ * refused change leaves the dialog open with its refusal). `act(name, work, message)`: a change
+ * named for its button's progress (`running`), with what it did for the page to announce in a
+ * role=status (`done`).
  */
-export function useChange<Name extends string>(reload: () => Promise<void>) {
+export function useChange<Name extends string = never>(reload: () => Promise<void>) {
   const action = useAction();
   const running = shallowRef<Name | undefined>();
   const done = ref('');
 
-  /** Runs `work` as change `name`; its result, or undefined when it was refused (then `error` says why). */
-  async function act<T>(name: Name, work: () => Promise<T>, message: (result: T) => string): Promise<T | undefined> {
-    running.value = name;
-    done.value = '';
+  /** Runs `work`, then `then` with its result and the reload; its result, or undefined when it was refused (then `error` says why). */
+  async function change<T>(work: () => Promise<T>, then: (result: T) => void = () => {}): Promise<T | undefined> {
     const result = await action.run(work);
-    running.value = undefined;
     if (action.error.value) return undefined;
-    done.value = message(result as T);
+    then(result as T);
     await reload();
     return result;
   }
 
-  return { ...action, running, done, act };
+  /** The outcome is announced once the reloaded data shows it (a test or a person reading on sees both). */
+  async function act<T>(name: Name, work: () => Promise<T>, message: (result: T) => string): Promise<T | undefined> {
+    running.value = name;
+    done.value = '';
+    try {
+      const result = await change(work);
+      if (!action.error.value) done.value = message(result as T);
+      return result;
+    } finally {
+      running.value = undefined;
+    }
+  }
+
+  return { ...action, running, done, change, act };
 }
