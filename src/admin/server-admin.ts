@@ -11,12 +11,9 @@
  * logged-in user; the CLI acts as the operating-system user that runs it.
  */
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { ApiKeyStore, apiKeysFile, type ApiKeyView, type Role } from './api-keys.ts';
-import { backupSigningKeyFile, createBackup, deleteBackup, existingBackup, listBackups, restoreBackup, storeBackup, type BackupInfo, type RestoreReport } from './backup.ts';
 import { toXrdError, XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { MANAGEMENT_REQUESTS, buildAuthCertRegRequest, buildManagementRequest, sendManagementRequest, type ManagementRequestBody, type ManagementRequestSigner, type MemberSigning } from '../protocol/management-request.ts';
@@ -26,6 +23,8 @@ import { type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalC
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
 import { ServicesAdmin, documentReader, parseApiClientId, type DescriptionReader } from './services-admin.ts';
 import { SystemAdmin, internalTls } from './system-admin.ts';
+import { BackupsAdmin } from './backups-admin.ts';
+import { ApiKeysAdmin } from './api-keys-admin.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
@@ -128,11 +127,6 @@ export interface CsrRequest {
   readonly format?: 'PEM' | 'DER';
 }
 
-/** A backup as the API answers it: ours, with the reference's Backup fields (`filename`, `created_at`) beside. */
-export type BackupView = BackupInfo & { readonly filename: string; readonly created_at: string };
-
-const backupView = (info: BackupInfo): BackupView => ({ ...info, filename: info.name, created_at: info.created });
-
 /** The operating-system user running this process: who the CLI's changes are recorded as. */
 export function osUserActor(): Actor {
   let name: string;
@@ -143,9 +137,6 @@ export function osUserActor(): Actor {
   }
   return { kind: 'os-user', name };
 }
-
-/** One restore at a time in this process (the reference's restore is synchronized too). */
-let restoring = false;
 
 /** The reference's default proxy-ui-api.security-server-url: the client proxy's HTTPS port. */
 const DEFAULT_CLIENT_PROXY_URL = 'https://127.0.0.1:8443';
@@ -179,6 +170,17 @@ export class ServerAdmin {
       proxyDataDir, anchorFile, globalConfDir, signer: this.signer,
       serverConf: () => this.serverConfOrUndefined(), requireGlobalConf: () => this.requireGlobalConf(), audit: (action, detail) => this.store().audit(this.actor, action, detail),
     });
+  }
+
+  /** Backups: list, take, download, upload, delete, restore (backups-admin.ts). */
+  get backups(): BackupsAdmin {
+    const { proxyDataDir, signerDataDir, devicesIni, signerSocket, logger } = this.options;
+    return new BackupsAdmin({ proxyDataDir, signerDataDir, devicesIni, signerSocket, logger, actor: this.actor, audit: (action, detail) => this.store().audit(this.actor, action, detail) });
+  }
+
+  /** The admin API's keys (api-keys-admin.ts). */
+  get apiKeys(): ApiKeysAdmin {
+    return new ApiKeysAdmin({ proxyDataDir: this.options.proxyDataDir, audit: (action, detail) => this.store().audit(this.actor, action, detail) });
   }
 
   /** The same administration acting for `actor` (an API key, a logged-in user): its changes are audited under that name. */
@@ -763,122 +765,6 @@ export class ServerAdmin {
     const found = conf.clients.find((c) => sameClientId(c.id, wanted));
     if (!found) throw new XrdError('ClientNotFound', { clientId: formatClientId(wanted) });
     return found;
-  }
-
-  // --- Backups of configuration and key metadata (keys stay on the HSM; docs/backup.md) ----------
-
-  /** Where backups are taken, uploaded and listed: `<proxy data dir>/backups`. */
-  private get backupsDir(): string {
-    return join(this.options.proxyDataDir, 'backups');
-  }
-
-  /** Newest first, each archive verified. */
-  backups(): BackupView[] {
-    return listBackups(this.backupsDir, backupSigningKeyFile(this.options.proxyDataDir)).map(backupView);
-  }
-
-  /**
-   * A backup taken while everything runs (the reference's BACKUP audit event).
-   * @throws InvalidConfiguration when this process was not told where the signer's data is
-   */
-  async createBackup(label?: string): Promise<BackupView> {
-    const info = await createBackup({ signerDataDir: this.signerDataDir(), proxyDataDir: this.options.proxyDataDir, devicesIni: this.options.devicesIni, out: this.backupsDir, label, log: this.options.logger });
-    this.store().audit(this.actor, 'BACKUP', { file: info.name });
-    return backupView(info);
-  }
-
-  /** The archive's bytes, to download. @throws InvalidBackupFilename, BackupNotFound */
-  backupFile(name: string): { data: Buffer; filename: string } {
-    return { data: readFileSync(existingBackup(this.backupsDir, name)), filename: name };
-  }
-
-  /** @throws InvalidBackupFilename, BackupNotFound */
-  deleteBackup(name: string): void {
-    deleteBackup(this.backupsDir, name);
-    this.store().audit(this.actor, 'DELETE_BACKUP', { file: name });
-  }
-
-  /**
-   * Keeps an uploaded archive that verifies with this server's backup signing key; one of the same
-   * name is replaced only with `ignoreWarnings` (the reference's warning_file_already_exists).
-   * @throws InvalidBackupFilename, WarningsDetected, BackupCorrupt, BackupUnsigned, BackupSignatureInvalid
-   */
-  uploadBackup(name: string, data: Buffer, ignoreWarnings = false): BackupView {
-    const info = storeBackup(this.backupsDir, name, data, backupSigningKeyFile(this.options.proxyDataDir), { replace: ignoreWarnings });
-    this.store().audit(this.actor, 'UPLOAD_BACKUP', { file: name, replaced: ignoreWarnings });
-    return backupView(info);
-  }
-
-  /**
-   * Restores what can be restored while the server runs: the server configuration (one change,
-   * audited under this actor) and the proxy's files that differ. A backup whose key configuration
-   * or devices.ini differs from the current one is refused whole (BackupNeedsStoppedSigner): that
-   * is `xrd backup restore` with the signer stopped. HSM tokens are never logged out by it
-   * (`hsm_tokens_logged_out`, the reference's answer).
-   * @throws InvalidBackupFilename, BackupNotFound, BackupNeedsStoppedSigner, BackupCorrupt,
-   *   BackupUnsigned, BackupSignatureInvalid, BackupRestoreFailed (rolled back), BackupRefused
-   */
-  async restoreBackup(name: string): Promise<RestoreReport & { hsm_tokens_logged_out: false }> {
-    const file = existingBackup(this.backupsDir, name);
-    if (restoring) throw new XrdError('BackupRefused', { reason: 'another restore is under way' });
-    restoring = true;
-    try {
-      const report = await restoreBackup({
-        file,
-        signerDataDir: this.signerDataDir(),
-        proxyDataDir: this.options.proxyDataDir,
-        signerSocket: this.options.signerSocket,
-        devicesIni: this.options.devicesIni,
-        whileRunning: true,
-        actor: this.actor,
-        log: this.options.logger,
-      });
-      return { ...report, hsm_tokens_logged_out: false };
-    } finally {
-      restoring = false;
-    }
-  }
-
-  /** @throws InvalidConfiguration when this process was not told where the signer's data is */
-  private signerDataDir(): string {
-    if (!this.options.signerDataDir) throw new XrdError('InvalidConfiguration', { reason: "the signer's data directory is not known here (xrd admin start --signer-dir)" });
-    return this.options.signerDataDir;
-  }
-
-  // --- API keys of the admin API (the reference's ApiKeysApi; the CLI's `xrd admin api-key`) -----
-
-  /** `<proxy data dir>/admin/api-keys.json`, the file the admin API authenticates keys with. */
-  private apiKeyStore(): ApiKeyStore {
-    return new ApiKeyStore(apiKeysFile(this.options.proxyDataDir));
-  }
-
-  apiKeys(): ApiKeyView[] {
-    return this.apiKeyStore().list();
-  }
-
-  /** @throws ApiKeyNotFound */
-  apiKey(id: string): ApiKeyView {
-    return this.apiKeyStore().get(id);
-  }
-
-  /** The key itself is in the answer, and nowhere else ever again. @throws InvalidApiKeyRoles */
-  createApiKey(roles: readonly Role[]): { id: string; key: string; roles: Role[] } {
-    const created = this.apiKeyStore().create(roles);
-    this.store().audit(this.actor, 'API_KEY_CREATE', { id: created.id, roles: created.roles.join(', ') });
-    return created;
-  }
-
-  /** @throws ApiKeyNotFound, InvalidApiKeyRoles */
-  updateApiKey(id: string, roles: readonly Role[]): ApiKeyView {
-    const updated = this.apiKeyStore().updateRoles(id, roles);
-    this.store().audit(this.actor, 'API_KEY_UPDATE', { id, roles: updated.roles.join(', ') });
-    return updated;
-  }
-
-  /** @throws ApiKeyNotFound */
-  revokeApiKey(id: string): void {
-    this.apiKeyStore().revoke(id);
-    this.store().audit(this.actor, 'API_KEY_REMOVE', { id });
   }
 
   // --- The server configuration's store and global configuration ------------------------------
