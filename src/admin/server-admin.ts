@@ -30,7 +30,7 @@ import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/op
 import { certSha1 } from '../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../trust/ocsp.ts';
 
-export type { AnchorView, FileDownload } from './system-admin.ts';
+export type { FileDownload } from './system-admin.ts';
 
 export interface ServerAdminOptions {
   /** The proxy's data directory: the server configuration's store lives there. */
@@ -166,21 +166,18 @@ export class ServerAdmin {
   /** The configuration anchor, the internal TLS certificate and diagnostics (system-admin.ts). */
   get system(): SystemAdmin {
     const { proxyDataDir, anchorFile, globalConfDir } = this.options;
-    return new SystemAdmin({
-      proxyDataDir, anchorFile, globalConfDir, signer: this.signer,
-      serverConf: () => this.serverConfOrUndefined(), requireGlobalConf: () => this.requireGlobalConf(), audit: (action, detail) => this.store().audit(this.actor, action, detail),
-    });
+    return new SystemAdmin({ proxyDataDir, anchorFile, globalConfDir, signer: this.signer, serverConf: () => this.serverConfOrUndefined(), requireGlobalConf: () => this.requireGlobalConf(), audit: this.audit });
   }
 
   /** Backups: list, take, download, upload, delete, restore (backups-admin.ts). */
   get backups(): BackupsAdmin {
     const { proxyDataDir, signerDataDir, devicesIni, signerSocket, logger } = this.options;
-    return new BackupsAdmin({ proxyDataDir, signerDataDir, devicesIni, signerSocket, logger, actor: this.actor, audit: (action, detail) => this.store().audit(this.actor, action, detail) });
+    return new BackupsAdmin({ proxyDataDir, signerDataDir, devicesIni, signerSocket, logger, actor: this.actor, audit: this.audit });
   }
 
   /** The admin API's keys (api-keys-admin.ts). */
   get apiKeys(): ApiKeysAdmin {
-    return new ApiKeysAdmin({ proxyDataDir: this.options.proxyDataDir, audit: (action, detail) => this.store().audit(this.actor, action, detail) });
+    return new ApiKeysAdmin({ proxyDataDir: this.options.proxyDataDir, audit: this.audit });
   }
 
   /** The same administration acting for `actor` (an API key, a logged-in user): its changes are audited under that name. */
@@ -775,6 +772,9 @@ export class ServerAdmin {
     if (!conf) throw new XrdError('ServerNotInitialized', {});
     return conf;
   }
+
+  /** Records a change under this administration's actor (what the parts above are given). */
+  private readonly audit = (action: string, detail: Record<string, unknown>): void => this.store().audit(this.actor, action, detail);
 
   private store(): ServerConfStore {
     if (!this.shared.store) {
