@@ -10,15 +10,10 @@
  * recorded there with who made it: `as(actor)` gives the API a view acting for one API key or one
  * logged-in user; the CLI acts as the operating-system user that runs it.
  */
-import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
-import { parseUploadedAnchor } from '../globalconf/anchor.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { ApiKeyStore, apiKeysFile, type ApiKeyView, type Role } from './api-keys.ts';
-import { backupSigningKeyFile, createBackup, deleteBackup, existingBackup, listBackups, restoreBackup, storeBackup, type BackupInfo, type RestoreReport } from './backup.ts';
-import { certificateExpiry, globalConfDiagnostics, ocspDiagnostics, timestampingDiagnostics, type CaOcspDiagnostics, type CertificateExpiry, type GlobalConfDiagnostics, type TimestampingServiceDiagnostics } from './diagnostics.ts';
 import { toXrdError, XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { MANAGEMENT_REQUESTS, buildAuthCertRegRequest, buildManagementRequest, sendManagementRequest, type ManagementRequestBody, type ManagementRequestSigner, type MemberSigning } from '../protocol/management-request.ts';
@@ -27,21 +22,15 @@ import { formatClientId, formatSecurityServerId, identifierPartProblem, sameClie
 import { type ClientStatus, type ConfiguredTsa, type ConnectionType, type LocalClient, type ServerConf } from '../serverconf/model.ts';
 import { openServerConfStore, type Actor, type ServerConfStore } from '../serverconf/store.ts';
 import { ServicesAdmin, documentReader, parseApiClientId, type DescriptionReader } from './services-admin.ts';
-import { ensureInternalTls, generateInternalTls, importInternalCertificate, internalTlsCsr } from '../serverconf/internal-tls.ts';
-import { certificateDetails, type CertificateDetails } from '../certificates/certificate-details.ts';
-import { toPem } from '../certificates/csr.ts';
-import { writeTarGz } from '../platform/tar.ts';
+import { SystemAdmin, internalTls } from './system-admin.ts';
+import { BackupsAdmin } from './backups-admin.ts';
+import { ApiKeysAdmin } from './api-keys-admin.ts';
 import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
 import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../trust/ocsp.ts';
 
-/** A file the administration hands out (a CSR, a certificate archive, the anchor, a backup): its name, bytes and, where it varies, media type. */
-export interface FileDownload {
-  readonly filename: string;
-  readonly data: Buffer;
-  readonly contentType?: string;
-}
+export type { FileDownload } from './system-admin.ts';
 
 export interface ServerAdminOptions {
   /** The proxy's data directory: the server configuration's store lives there. */
@@ -138,11 +127,6 @@ export interface CsrRequest {
   readonly format?: 'PEM' | 'DER';
 }
 
-/** A backup as the API answers it: ours, with the reference's Backup fields (`filename`, `created_at`) beside. */
-export type BackupView = BackupInfo & { readonly filename: string; readonly created_at: string };
-
-const backupView = (info: BackupInfo): BackupView => ({ ...info, filename: info.name, created_at: info.created });
-
 /** The operating-system user running this process: who the CLI's changes are recorded as. */
 export function osUserActor(): Actor {
   let name: string;
@@ -153,9 +137,6 @@ export function osUserActor(): Actor {
   }
   return { kind: 'os-user', name };
 }
-
-/** One restore at a time in this process (the reference's restore is synchronized too). */
-let restoring = false;
 
 /** The reference's default proxy-ui-api.security-server-url: the client proxy's HTTPS port. */
 const DEFAULT_CLIENT_PROXY_URL = 'https://127.0.0.1:8443';
@@ -178,8 +159,25 @@ export class ServerAdmin {
   get services(): ServicesAdmin {
     return new ServicesAdmin(
       { read: () => this.serverConf(), change: (action, detail, change) => this.changeInitialized(action, detail, change), globalConf: () => this.globalConfOrUndefined() },
-      this.options.descriptionReader ?? documentReader(() => this.internalTls()),
+      this.options.descriptionReader ?? documentReader(() => internalTls(this.options.proxyDataDir)),
     );
+  }
+
+  /** The configuration anchor, the internal TLS certificate and diagnostics (system-admin.ts). */
+  get system(): SystemAdmin {
+    const { proxyDataDir, anchorFile, globalConfDir } = this.options;
+    return new SystemAdmin({ proxyDataDir, anchorFile, globalConfDir, signer: this.signer, serverConf: () => this.serverConfOrUndefined(), requireGlobalConf: () => this.requireGlobalConf(), audit: this.audit });
+  }
+
+  /** Backups: list, take, download, upload, delete, restore (backups-admin.ts). */
+  get backups(): BackupsAdmin {
+    const { proxyDataDir, signerDataDir, devicesIni, signerSocket, logger } = this.options;
+    return new BackupsAdmin({ proxyDataDir, signerDataDir, devicesIni, signerSocket, logger, actor: this.actor, audit: this.audit });
+  }
+
+  /** The admin API's keys (api-keys-admin.ts). */
+  get apiKeys(): ApiKeysAdmin {
+    return new ApiKeysAdmin({ proxyDataDir: this.options.proxyDataDir, audit: this.audit });
   }
 
   /** The same administration acting for `actor` (an API key, a logged-in user): its changes are audited under that name. */
@@ -289,105 +287,6 @@ export class ServerAdmin {
       if (!conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceNotFound', { url: String(tsa.url) });
       return { ...conf, timestampingServices: conf.timestampingServices.filter((t) => t.url !== tsa.url) };
     });
-  }
-
-  // --- The configuration anchor (the reference's SystemService anchor methods) ---------------------
-
-  /** The anchor in place: SHA-224 of the file (upper-case hex, as the reference) and when the central server made it. @throws AnchorNotFound */
-  anchor(): AnchorView {
-    return anchorView(this.anchorBytes());
-  }
-
-  /** The anchor file as it is, named as the reference names it. @throws AnchorNotFound */
-  downloadAnchor(): FileDownload {
-    const bytes = this.anchorBytes();
-    let made: Date | undefined;
-    try {
-      made = parseUploadedAnchor(bytes).generatedAt;
-    } catch {
-      // A file the signer cannot read is still the administrator's to download.
-    }
-    made ??= new Date();
-    return { filename: `configuration_anchor_UTC_${made.toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '_')}.xml`, data: bytes };
-  }
-
-  /**
-   * What an uploaded anchor is, before it is saved: the administrator compares the hash with the
-   * one the central server published.
-   * @throws MalformedAnchor, InvalidAnchorInstance (unless `validateInstance` is false: at initialisation)
-   */
-  previewAnchor(bytes: Buffer, validateInstance = true): AnchorView {
-    const anchor = parseUploadedAnchor(bytes);
-    if (validateInstance) this.checkAnchorInstance(anchor.instanceIdentifier);
-    return anchorView(bytes);
-  }
-
-  /** The first anchor of a new server. @throws AnchorAlreadyExists, MalformedAnchor, AnchorUploadFailed */
-  uploadInitialAnchor(bytes: Buffer): AnchorView {
-    const file = this.anchorFileOrThrow();
-    if (existsSync(file)) throw new XrdError('AnchorAlreadyExists', { referenceCode: 'anchor_already_exists' });
-    parseUploadedAnchor(bytes);
-    return this.saveAnchor(file, bytes, 'INIT_ANCHOR');
-  }
-
-  /** A new anchor of this server's instance in place of the current one. @throws AnchorNotFound, MalformedAnchor, InvalidAnchorInstance, AnchorUploadFailed */
-  replaceAnchor(bytes: Buffer): AnchorView {
-    this.anchorBytes();
-    this.checkAnchorInstance(parseUploadedAnchor(bytes).instanceIdentifier);
-    return this.saveAnchor(this.anchorFileOrThrow(), bytes, 'UPLOAD_ANCHOR');
-  }
-
-  private saveAnchor(file: string, bytes: Buffer, action: string): AnchorView {
-    try {
-      // Beside and renamed over: the signer, reading it at any moment, sees the old anchor or the new one.
-      writeFileSync(`${file}.new`, bytes, { mode: 0o644 });
-      renameSync(`${file}.new`, file);
-    } catch (err) {
-      throw new XrdError('AnchorUploadFailed', { file, reason: (err as Error).message, referenceCode: 'anchor_upload_failed' }, { cause: err });
-    }
-    const view = anchorView(bytes);
-    this.store().audit(this.actor, action, { anchorFileHash: view.hash });
-    return view;
-  }
-
-  /** The reference's check: the anchor's instance is the owner's (before initialisation, the current anchor's). */
-  private checkAnchorInstance(anchorInstance: string): void {
-    const file = this.options.anchorFile;
-    const instance = this.serverConfOrUndefined()?.serverId.instance ?? (file && existsSync(file) ? parseUploadedAnchor(readFileSync(file)).instanceIdentifier : undefined);
-    if (instance !== undefined && instance !== anchorInstance) throw new XrdError('InvalidAnchorInstance', { anchorInstance, instance, referenceCode: 'internal_anchor_upload_invalid_instance_id' });
-  }
-
-  private anchorFileOrThrow(): string {
-    if (!this.options.anchorFile) throw new XrdError('AnchorNotFound', { reason: 'the admin API was not told where the anchor is (xrd admin start --anchor F, the signer\'s --anchor)', referenceCode: 'anchor_not_found' });
-    return this.options.anchorFile;
-  }
-
-  private anchorBytes(): Buffer {
-    const file = this.anchorFileOrThrow();
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new XrdError('AnchorNotFound', { reason: `${file}: ${(err as Error).message}`, referenceCode: 'anchor_not_found' }, { cause: err });
-    }
-  }
-
-  // --- Diagnostics (the reference's DiagnosticsApi; diagnostics.ts says where each status comes from) ---
-
-  globalConfDiagnostics(): GlobalConfDiagnostics {
-    return globalConfDiagnostics(this.options.globalConfDir);
-  }
-
-  timestampingDiagnostics(): TimestampingServiceDiagnostics[] {
-    return timestampingDiagnostics(this.options.proxyDataDir, this.serverConfOrUndefined()?.timestampingServices ?? []);
-  }
-
-  /** @throws GlobalConfNotAvailable, and the signer's errors */
-  async ocspDiagnostics(): Promise<CaOcspDiagnostics[]> {
-    return ocspDiagnostics(this.requireGlobalConf(), await this.signer.call('health', {}));
-  }
-
-  certificateExpiry(): Promise<CertificateExpiry[]> {
-    return certificateExpiry(this.signer);
   }
 
   // --- Tokens, keys, CSRs, certificates (UC SS_13–SS_33): the signer does the work -----------------
@@ -732,60 +631,11 @@ export class ServerAdmin {
     const member = signedBy === 'client' ? { instance: client.instance, memberClass: client.memberClass, memberCode: client.memberCode } : ownerOf(this.serverConf());
     const signing = signedBy === 'none' ? undefined : await this.memberSigning(member);
     const request = await buildManagementRequest(body, { managementService }, signing);
-    const internal = this.internalTls();
+    const internal = internalTls(this.options.proxyDataDir);
     const tls = { serverCert: Buffer.from(new X509Certificate(internal.cert).raw), clientTls: internal };
     const { requestId } = await sendManagementRequest(this.options.clientProxyUrl ?? DEFAULT_CLIENT_PROXY_URL, request, tls);
     this.options.logger.info({ type: body.type, requestId, clientId: formatClientId(client) }, 'management request sent');
     return { requestId };
-  }
-
-  // --- The server's internal TLS certificate (the reference's InternalTlsCertificateService) --------
-
-  /** The certificate information systems see on the client proxy's HTTPS port. */
-  systemCertificate(): CertificateDetails {
-    return certificateDetails(this.internalTls().cert);
-  }
-
-  /** The reference's certs.tar.gz: the certificate as cert.pem and as cert.cer (DER). */
-  exportSystemCertificate(): FileDownload {
-    const pem = this.internalTls().cert;
-    const der = Buffer.from(new X509Certificate(pem).raw);
-    return { filename: 'certs.tar.gz', data: writeTarGz([{ name: 'cert.pem', data: Buffer.from(toPem(der, 'CERTIFICATE')), mode: 0o644 }, { name: 'cert.cer', data: der, mode: 0o644 }]) };
-  }
-
-  /**
-   * A new internal key and self-signed certificate; the client proxy serves them from its next
-   * connection on (it looks at the files at most a second later). Information systems that pinned
-   * the old certificate must be given the new one.
-   */
-  generateSystemCertificate(): CertificateDetails {
-    const details = certificateDetails(generateInternalTls(this.internalTlsDir()).certPem);
-    this.store().audit(this.actor, 'GENERATE_INTERNAL_TLS_KEY_CERT', { certHash: details.hash });
-    return details;
-  }
-
-  /** A CSR (DER) for the internal key, for a CA to issue the certificate imported next. @throws InvalidDistinguishedName */
-  systemCertificateCsr(name: string): FileDownload {
-    const csr = internalTlsCsr(this.internalTlsDir(), name);
-    this.store().audit(this.actor, 'GENERATE_INTERNAL_TLS_CSR', { subjectName: name });
-    return { filename: `internal_tls_cert_request_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}.p10`, data: csr };
-  }
-
-  /** A certificate (PEM, PEM chain or DER) for the internal key. @throws IncorrectCertificate, InternalTlsKeyMismatch, CertAlreadyExists */
-  importSystemCertificate(cert: Buffer): CertificateDetails {
-    const details = certificateDetails(importInternalCertificate(this.internalTlsDir(), cert).certPem);
-    this.store().audit(this.actor, 'IMPORT_INTERNAL_TLS_CERT', { certHash: details.hash });
-    return details;
-  }
-
-  /** This server's internal TLS certificate and key (PEM), the proxy's, made on first use. */
-  private internalTls(): { cert: string; key: string } {
-    const { certPem, keyPem } = ensureInternalTls(this.internalTlsDir());
-    return { cert: certPem, key: keyPem };
-  }
-
-  private internalTlsDir(): string {
-    return join(this.options.proxyDataDir, 'internal-tls');
   }
 
   /** A member's signing key with its certificate and a good OCSP response, from the signer. */
@@ -914,122 +764,6 @@ export class ServerAdmin {
     return found;
   }
 
-  // --- Backups of configuration and key metadata (keys stay on the HSM; docs/backup.md) ----------
-
-  /** Where backups are taken, uploaded and listed: `<proxy data dir>/backups`. */
-  private get backupsDir(): string {
-    return join(this.options.proxyDataDir, 'backups');
-  }
-
-  /** Newest first, each archive verified. */
-  backups(): BackupView[] {
-    return listBackups(this.backupsDir, backupSigningKeyFile(this.options.proxyDataDir)).map(backupView);
-  }
-
-  /**
-   * A backup taken while everything runs (the reference's BACKUP audit event).
-   * @throws InvalidConfiguration when this process was not told where the signer's data is
-   */
-  async createBackup(label?: string): Promise<BackupView> {
-    const info = await createBackup({ signerDataDir: this.signerDataDir(), proxyDataDir: this.options.proxyDataDir, devicesIni: this.options.devicesIni, out: this.backupsDir, label, log: this.options.logger });
-    this.store().audit(this.actor, 'BACKUP', { file: info.name });
-    return backupView(info);
-  }
-
-  /** The archive's bytes, to download. @throws InvalidBackupFilename, BackupNotFound */
-  backupFile(name: string): { data: Buffer; filename: string } {
-    return { data: readFileSync(existingBackup(this.backupsDir, name)), filename: name };
-  }
-
-  /** @throws InvalidBackupFilename, BackupNotFound */
-  deleteBackup(name: string): void {
-    deleteBackup(this.backupsDir, name);
-    this.store().audit(this.actor, 'DELETE_BACKUP', { file: name });
-  }
-
-  /**
-   * Keeps an uploaded archive that verifies with this server's backup signing key; one of the same
-   * name is replaced only with `ignoreWarnings` (the reference's warning_file_already_exists).
-   * @throws InvalidBackupFilename, WarningsDetected, BackupCorrupt, BackupUnsigned, BackupSignatureInvalid
-   */
-  uploadBackup(name: string, data: Buffer, ignoreWarnings = false): BackupView {
-    const info = storeBackup(this.backupsDir, name, data, backupSigningKeyFile(this.options.proxyDataDir), { replace: ignoreWarnings });
-    this.store().audit(this.actor, 'UPLOAD_BACKUP', { file: name, replaced: ignoreWarnings });
-    return backupView(info);
-  }
-
-  /**
-   * Restores what can be restored while the server runs: the server configuration (one change,
-   * audited under this actor) and the proxy's files that differ. A backup whose key configuration
-   * or devices.ini differs from the current one is refused whole (BackupNeedsStoppedSigner): that
-   * is `xrd backup restore` with the signer stopped. HSM tokens are never logged out by it
-   * (`hsm_tokens_logged_out`, the reference's answer).
-   * @throws InvalidBackupFilename, BackupNotFound, BackupNeedsStoppedSigner, BackupCorrupt,
-   *   BackupUnsigned, BackupSignatureInvalid, BackupRestoreFailed (rolled back), BackupRefused
-   */
-  async restoreBackup(name: string): Promise<RestoreReport & { hsm_tokens_logged_out: false }> {
-    const file = existingBackup(this.backupsDir, name);
-    if (restoring) throw new XrdError('BackupRefused', { reason: 'another restore is under way' });
-    restoring = true;
-    try {
-      const report = await restoreBackup({
-        file,
-        signerDataDir: this.signerDataDir(),
-        proxyDataDir: this.options.proxyDataDir,
-        signerSocket: this.options.signerSocket,
-        devicesIni: this.options.devicesIni,
-        whileRunning: true,
-        actor: this.actor,
-        log: this.options.logger,
-      });
-      return { ...report, hsm_tokens_logged_out: false };
-    } finally {
-      restoring = false;
-    }
-  }
-
-  /** @throws InvalidConfiguration when this process was not told where the signer's data is */
-  private signerDataDir(): string {
-    if (!this.options.signerDataDir) throw new XrdError('InvalidConfiguration', { reason: "the signer's data directory is not known here (xrd admin start --signer-dir)" });
-    return this.options.signerDataDir;
-  }
-
-  // --- API keys of the admin API (the reference's ApiKeysApi; the CLI's `xrd admin api-key`) -----
-
-  /** `<proxy data dir>/admin/api-keys.json`, the file the admin API authenticates keys with. */
-  private apiKeyStore(): ApiKeyStore {
-    return new ApiKeyStore(apiKeysFile(this.options.proxyDataDir));
-  }
-
-  apiKeys(): ApiKeyView[] {
-    return this.apiKeyStore().list();
-  }
-
-  /** @throws ApiKeyNotFound */
-  apiKey(id: string): ApiKeyView {
-    return this.apiKeyStore().get(id);
-  }
-
-  /** The key itself is in the answer, and nowhere else ever again. @throws InvalidApiKeyRoles */
-  createApiKey(roles: readonly Role[]): { id: string; key: string; roles: Role[] } {
-    const created = this.apiKeyStore().create(roles);
-    this.store().audit(this.actor, 'API_KEY_CREATE', { id: created.id, roles: created.roles.join(', ') });
-    return created;
-  }
-
-  /** @throws ApiKeyNotFound, InvalidApiKeyRoles */
-  updateApiKey(id: string, roles: readonly Role[]): ApiKeyView {
-    const updated = this.apiKeyStore().updateRoles(id, roles);
-    this.store().audit(this.actor, 'API_KEY_UPDATE', { id, roles: updated.roles.join(', ') });
-    return updated;
-  }
-
-  /** @throws ApiKeyNotFound */
-  revokeApiKey(id: string): void {
-    this.apiKeyStore().revoke(id);
-    this.store().audit(this.actor, 'API_KEY_REMOVE', { id });
-  }
-
   // --- The server configuration's store and global configuration ------------------------------
 
   /** @throws ServerNotInitialized */
@@ -1038,6 +772,9 @@ export class ServerAdmin {
     if (!conf) throw new XrdError('ServerNotInitialized', {});
     return conf;
   }
+
+  /** Records a change under this administration's actor (what the parts above are given). */
+  private readonly audit = (action: string, detail: Record<string, unknown>): void => this.store().audit(this.actor, action, detail);
 
   private store(): ServerConfStore {
     if (!this.shared.store) {
@@ -1096,18 +833,6 @@ export class ServerAdmin {
       throw new XrdError('GlobalConfNotAvailable', { reason: (err as Error).message }, { cause: err });
     }
   }
-}
-
-/** The reference's Anchor. */
-export interface AnchorView {
-  /** SHA-224 of the file, upper-case hex (the reference's anchor hash). */
-  readonly hash: string;
-  /** The anchor's generatedAt. */
-  readonly created_at: string | null;
-}
-
-function anchorView(bytes: Buffer): AnchorView {
-  return { hash: createHash('sha224').update(bytes).digest('hex').toUpperCase(), created_at: parseUploadedAnchor(bytes).generatedAt?.toISOString() ?? null };
 }
 
 function tlsView(der: Buffer): TlsCertificateView {
