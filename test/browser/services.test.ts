@@ -101,6 +101,8 @@ describe('a client\'s services, service clients and local groups in chromium', (
   it('the service administrator adds a WSDL description (disabled until enabled), enables it and changes a service\'s URL and, for the whole description, its timeout', async () => {
     await logIn(page, origin, 'sam', PASSWORD, `/clients/${e(CLIENT)}/services`);
     await page.getByText('This client has no service descriptions yet.').waitFor();
+    // The header links only to the pages a service administrator may read: no Diagnostics.
+    expect(await page.getByRole('navigation', { name: 'Pages' }).getByRole('link').allInnerTexts()).toEqual(['Clients', 'Keys and certificates', 'Settings']);
 
     // The dialog works with the keyboard: Enter opens it with the focus inside, Escape closes it.
     await page.getByRole('button', { name: 'Add description' }).focus();
