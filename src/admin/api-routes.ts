@@ -99,7 +99,7 @@ export const ROUTES: readonly RouteDef[] = [
     method: 'POST',
     path: '/initialization',
     summary: 'Initialise the server: owner member, server code, and the blank token with its PIN',
-    roles: [SYSTEM_ADMINISTRATOR, SECURITY_OFFICER],
+    roles: [SYSTEM_ADMINISTRATOR],
     body: object({ owner_member_class: string(), owner_member_code: string(), security_server_code: string(), software_token_pin: string(), ignore_warnings: { type: 'boolean' } }, ['owner_member_class', 'owner_member_code', 'security_server_code']),
     status: 201,
     handler: (a, req) => {
@@ -218,7 +218,7 @@ export const ROUTES: readonly RouteDef[] = [
     body: 'certificate',
     handler: (a, req) => a.system.previewAnchor(req.body as Buffer, req.query.validate_instance !== 'false'),
   },
-  { method: 'POST', path: '/system/anchor', summary: "The first configuration anchor of a new server (the signer downloads from it)", roles: [SYSTEM_ADMINISTRATOR, SECURITY_OFFICER], body: 'certificate', status: 201, handler: (a, req) => a.system.uploadInitialAnchor(req.body as Buffer) },
+  { method: 'POST', path: '/system/anchor', summary: "The first configuration anchor of a new server (the signer downloads from it)", roles: [SYSTEM_ADMINISTRATOR], body: 'certificate', status: 201, handler: (a, req) => a.system.uploadInitialAnchor(req.body as Buffer) },
   { method: 'PUT', path: '/system/anchor', summary: "Replace the configuration anchor with one of this server's instance", roles: [SECURITY_OFFICER, SYSTEM_ADMINISTRATOR], body: 'certificate', status: 201, handler: (a, req) => a.system.replaceAnchor(req.body as Buffer) },
   // Diagnostics (the reference's DiagnosticsApi: its diagnostics permission)
   { method: 'GET', path: '/diagnostics/globalconf', summary: "The signer's last global configuration download: status, when, next", roles: [SYSTEM_ADMINISTRATOR, OBSERVER], handler: (a) => a.system.globalConfDiagnostics() },
@@ -430,8 +430,8 @@ export const ROUTES: readonly RouteDef[] = [
     handler: (a, req) => a.backups.restore(req.params.filename!),
   },
   // API keys (the reference's ApiKeysApi): a system administrator's, in a login session only
-  { method: 'GET', path: '/api-keys', summary: 'The API keys: id, name, roles (never the key)', roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, handler: (a) => a.apiKeys.list() },
-  { method: 'GET', path: '/api-keys/{id}', summary: 'One API key (never the key)', roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, handler: (a, req) => a.apiKeys.get(req.params.id!) },
+  { method: 'GET', path: '/api-keys', summary: 'The API keys: id, name, roles (never the key)', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], sessionOnly: true, handler: (a) => a.apiKeys.list() },
+  { method: 'GET', path: '/api-keys/{id}', summary: 'One API key (never the key)', roles: [SYSTEM_ADMINISTRATOR, OBSERVER], sessionOnly: true, handler: (a, req) => a.apiKeys.get(req.params.id!) },
   { method: 'POST', path: '/api-keys', summary: 'Create an API key with these roles (a JSON array); the answer holds the key, shown this once', roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, body: ROLE_LIST, handler: (a, req) => a.apiKeys.create(body<Role[]>(req)) },
   { method: 'PUT', path: '/api-keys/{id}', summary: "Replace an API key's roles (a JSON array)", roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, body: ROLE_LIST, handler: (a, req) => a.apiKeys.update(req.params.id!, body<Role[]>(req)) },
   { method: 'DELETE', path: '/api-keys/{id}', summary: 'Revoke an API key: it stops working at once', roles: [SYSTEM_ADMINISTRATOR], sessionOnly: true, status: 204, handler: (a, req) => a.apiKeys.revoke(req.params.id!) },

@@ -794,13 +794,23 @@ export class ServerAdmin {
    * code. The signer's own audit.log records it too, but knows only the socket it came through.
    */
   private async signerChange<T>(action: string, detail: Record<string, unknown>, work: () => Promise<T>, resultDetail?: (result: T) => Record<string, unknown>): Promise<T> {
+    let result: T;
     try {
-      const result = await work();
-      this.store().audit(this.actor, action, { ...detail, ...resultDetail?.(result) });
-      return result;
+      result = await work();
     } catch (err) {
-      this.store().audit(this.actor, action, { ...detail, failed: toXrdError(err).fullCode });
+      this.auditSignerChange(action, { ...detail, failed: toXrdError(err).fullCode });
       throw err;
+    }
+    this.auditSignerChange(action, { ...detail, ...resultDetail?.(result) });
+    return result;
+  }
+
+  /** The change is made (or refused) by now: an audit row that cannot be written is logged, not the change's outcome. */
+  private auditSignerChange(action: string, detail: Record<string, unknown>): void {
+    try {
+      this.store().audit(this.actor, action, detail);
+    } catch (err) {
+      this.options.logger.error({ err, action, detail, actor: this.actor }, 'audit row not written');
     }
   }
 

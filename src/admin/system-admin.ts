@@ -6,7 +6,7 @@
  * ServerAdmin hands it what it needs (SystemContext) and reaches it as `admin.system`.
  */
 import { X509Certificate, createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificateDetails, type CertificateDetails } from '../certificates/certificate-details.ts';
 import { toPem } from '../certificates/csr.ts';
@@ -104,6 +104,8 @@ export class SystemAdmin {
     try {
       // Beside and renamed over: the signer, reading it at any moment, sees the old anchor or the new one.
       writeFileSync(`${file}.new`, bytes, { mode: 0o644 });
+      // The signer, another user, reads it: readable whatever this process's umask (0077 under systemd).
+      chmodSync(`${file}.new`, 0o644);
       renameSync(`${file}.new`, file);
     } catch (err) {
       throw new XrdError('AnchorUploadFailed', { file, reason: (err as Error).message, referenceCode: 'anchor_upload_failed' }, { cause: err });

@@ -145,7 +145,9 @@ export function internalTlsReader(dir: string, options: { recheckMs?: number; on
     const now = filesStamp(dir);
     if (now === stamp) return current;
     try {
-      const next = ensureInternalTls(dir);
+      // Read only: a pair removed while serving is kept, never made anew on a connection (that is
+      // the start's job, or an administrator's: a new key would silently replace a pinned one).
+      const next = { certPem: readFileSync(join(dir, CERT), 'utf8'), keyPem: readFileSync(join(dir, KEY), 'utf8') };
       if (!new X509Certificate(next.certPem).checkPrivateKey(createPrivateKey(next.keyPem))) return current;
       current = next;
       stamp = now;

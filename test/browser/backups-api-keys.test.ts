@@ -187,7 +187,8 @@ describe('Settings → Backup and restore, and API keys, in chromium', () => {
     // The program: an observer's key reads the backups, may not download one nor manage keys.
     expect((await callWithKey(key, '/backups')).status).toBe(200);
     expect(await callWithKey(key, `/backups/${name}/download`)).toMatchObject({ status: 403, code: 'PermissionDenied' });
-    expect(await callWithKey(key, '/api-keys')).toMatchObject({ status: 403, code: 'PermissionDenied' });
+    // An observer may read the keys in a login session (view_api_keys), never with a key.
+    expect(await callWithKey(key, '/api-keys')).toMatchObject({ status: 403, code: 'SessionRequired' });
 
     await created.getByRole('button', { name: 'Done, I have copied it' }).click();
     await created.waitFor({ state: 'detached' });
@@ -214,7 +215,7 @@ describe('Settings → Backup and restore, and API keys, in chromium', () => {
     expect(await callWithKey(key, '/backups')).toMatchObject({ status: 401, code: 'ApiKeyInvalid' });
   }, 120_000);
 
-  it('bob, an observer, sees the backups and no control; API keys are not his', async () => {
+  it('bob, an observer, sees the backups and the API keys and no control', async () => {
     await logOut(page, origin);
     await logIn(page, origin, 'bob', PASSWORD, '/settings/backups');
     await table().waitFor();
@@ -222,7 +223,9 @@ describe('Settings → Backup and restore, and API keys, in chromium', () => {
     expect(await page.getByRole('button').allInnerTexts()).toEqual(['Log out']);
     expect(await page.getByLabel('Upload a backup (.tar.gz)').count()).toBe(0);
     await page.goto(`${origin}/settings/api-keys`);
-    await page.getByText('API keys are managed by a system administrator.').waitFor();
+    // An observer sees the keys (the reference's view_api_keys), with no control to change them.
+    await page.getByText('API keys are managed by a system administrator; you see them.').waitFor();
+    await page.getByRole('table', { name: 'API keys of the admin API' }).waitFor();
     expect(await page.getByRole('button').allInnerTexts()).toEqual(['Log out']);
   }, 60_000);
 
