@@ -6,13 +6,14 @@
  * ServerAdmin hands it what it needs (SystemContext) and reaches it as `admin.system`.
  */
 import { X509Certificate, createHash } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificateDetails, type CertificateDetails } from '../certificates/certificate-details.ts';
 import { toPem } from '../certificates/csr.ts';
 import { parseUploadedAnchor } from '../globalconf/anchor.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError } from '../platform/errors.ts';
+import { writeFileAtomic } from '../platform/files.ts';
 import { writeTarGz } from '../platform/tar.ts';
 import { ensureInternalTls, generateInternalTls, importInternalCertificate, internalTlsCsr } from '../serverconf/internal-tls.ts';
 import type { ServerConf } from '../serverconf/model.ts';
@@ -102,11 +103,9 @@ export class SystemAdmin {
 
   private saveAnchor(file: string, bytes: Buffer, action: string): AnchorView {
     try {
-      // Beside and renamed over: the signer, reading it at any moment, sees the old anchor or the new one.
-      writeFileSync(`${file}.new`, bytes, { mode: 0o644 });
-      // The signer, another user, reads it: readable whatever this process's umask (0077 under systemd).
-      chmodSync(`${file}.new`, 0o644);
-      renameSync(`${file}.new`, file);
+      // Beside and renamed over: the signer, reading it at any moment, sees the old anchor or the new
+      // one; 0644 whatever this process's umask (0077 under systemd), as the signer is another user.
+      writeFileAtomic(file, bytes, 0o644);
     } catch (err) {
       throw new XrdError('AnchorUploadFailed', { file, reason: (err as Error).message, referenceCode: 'anchor_upload_failed' }, { cause: err });
     }

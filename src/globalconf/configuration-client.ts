@@ -8,9 +8,10 @@
  * reference's configuration client keeps it for the admin's diagnostics): the admin API, another
  * process, reads it there (`readDownloadStatus`).
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toXrdError } from '../platform/errors.ts';
+import { writeFileAtomic } from '../platform/files.ts';
 import type { Logger } from '../platform/logger.ts';
 import { loadConfigurationAnchor } from './anchor.ts';
 import { ConfigurationDownloader, type DownloadOptions } from './download.ts';
@@ -102,8 +103,8 @@ export class ConfigurationClient {
     try {
       // A first download that fails has made no folder yet.
       mkdirSync(this.dir, { recursive: true });
-      writeFileSync(`${file}.new`, JSON.stringify(status));
-      renameSync(`${file}.new`, file);
+      // Readable as the configuration beside it is: the admin API, another user, shows it.
+      writeFileAtomic(file, JSON.stringify(status), 0o644);
     } catch (err) {
       this.log.warn({ err }, 'global configuration download status not written');
     }

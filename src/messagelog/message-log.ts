@@ -26,13 +26,14 @@
  */
 import type Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { XrdError, isErrorCode, toXrdError, type ErrorDetails } from '../platform/errors.ts';
+import { writeFileAtomic } from '../platform/files.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
 import type { Body } from '../platform/spool.ts';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
@@ -468,8 +469,7 @@ export class MessageLog extends MessageLogReader {
     if (!file) return;
     try {
       // 0600 as every file of the proxy's data folder: it names the TSAs and when they failed.
-      writeFileSync(`${file}.new`, JSON.stringify({ tsas: [...this.tsaOutcomes.values()], nextAt: nextAt.toISOString() } satisfies TimestamperStatus), { mode: 0o600 });
-      renameSync(`${file}.new`, file);
+      writeFileAtomic(file, JSON.stringify({ tsas: [...this.tsaOutcomes.values()], nextAt: nextAt.toISOString() } satisfies TimestamperStatus), 0o600);
     } catch (err) {
       this.logger.warn({ err }, 'timestamping status not written');
     }

@@ -12,12 +12,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey, sign } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { assembleCsr, certificationRequestInfo, parseDn, toPem } from '../certificates/csr.ts';
 import { XrdError } from '../platform/errors.ts';
+import { writeFileAtomic } from '../platform/files.ts';
 
 export interface InternalTls {
   readonly certPem: string;
@@ -77,8 +78,8 @@ export function importInternalTls(dir: string, pem: string): InternalTls {
   }
   if (!matches) throw new XrdError('IncorrectCertificate', { reason: 'the private key does not belong to the certificate' });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  replaceFile(join(dir, KEY), `${key}\n`, 0o600);
-  replaceFile(join(dir, CERT), `${certs.join('\n')}\n`, 0o644);
+  writeFileAtomic(join(dir, KEY), `${key}\n`, 0o600);
+  writeFileAtomic(join(dir, CERT), `${certs.join('\n')}\n`, 0o644);
   return ensureInternalTls(dir);
 }
 
@@ -105,7 +106,7 @@ export function importInternalCertificate(dir: string, input: Buffer): InternalT
   const hash = leaf.fingerprint256.replaceAll(':', '');
   if (!leaf.checkPrivateKey(createPrivateKey(current.keyPem))) throw new XrdError('InternalTlsKeyMismatch', { hash, referenceCode: 'key_not_found' });
   if (leaf.raw.equals(new X509Certificate(current.certPem).raw)) throw new XrdError('CertAlreadyExists', { hash, referenceCode: 'certificate_already_exists' });
-  replaceFile(join(dir, CERT), chain.map((c) => toPem(c.raw, 'CERTIFICATE')).join(''), 0o644);
+  writeFileAtomic(join(dir, CERT), chain.map((c) => toPem(c.raw, 'CERTIFICATE')).join(''), 0o644);
   return ensureInternalTls(dir);
 }
 
@@ -167,8 +168,3 @@ function filesStamp(dir: string): string {
     .join('/');
 }
 
-/** Written beside and renamed over: a reader sees the old file or the new one, never a part. */
-function replaceFile(path: string, content: string, mode: number): void {
-  writeFileSync(`${path}.new`, content, { mode });
-  renameSync(`${path}.new`, path);
-}
