@@ -19,7 +19,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRandomRequest } from '../src/cli/proxy-commands.ts';
-import { startLocalInstance } from '../src/localinstance/local-instance.ts';
+import { startLocalInstance } from '../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { concatPieces } from '../src/platform/spool.ts';
 import { SOAP_ENVELOPE } from '../src/protocol/soap-message.ts';

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { getRandomRequest } from '../src/cli/proxy-commands.ts';
-import { startLocalInstance } from '../src/localinstance/local-instance.ts';
+import { startLocalInstance } from '../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signer/signer-client.ts';

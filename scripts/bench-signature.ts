@@ -23,7 +23,7 @@ import { parseSignature, verifySignature, verifySignatureCore } from '../src/sig
 import { prepareSignature } from '../src/signature/xades.ts';
 import { SignerClient } from '../src/signer/signer-client.ts';
 import { startSignerDaemon } from '../src/signer/signer-daemon.ts';
-import { LocalPki } from '../src/testpki/local-pki.ts';
+import { LocalPki } from '../src/dev/testpki/local-pki.ts';
 import { certSha1 } from '../src/trust/ocsp-cache.ts';
 import { createTestbed } from '../softhsm/testbed.ts';
 import { freePort } from '../test/support/net.ts';

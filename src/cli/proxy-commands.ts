@@ -11,7 +11,7 @@ import { fetchBounded } from '../platform/http-client.ts';
 import type { ServerLimits } from '../platform/server-limits.ts';
 import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { createLogger } from '../platform/logger.ts';
-import { startLocalInstance, type LocalInstance } from '../localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../dev/localinstance/local-instance.ts';
 import { DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
 import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
 

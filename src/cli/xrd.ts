@@ -17,7 +17,7 @@ import { ConfigurationDownloader } from '../globalconf/download.ts';
 import { loadGlobalConf, type CaCertificate, type GlobalConf } from '../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
-import { LocalPki, type ManagementRequestView } from '../testpki/local-pki.ts';
+import { LocalPki, type ManagementRequestView } from '../dev/testpki/local-pki.ts';
 import { readAsicFile, verifyAsicFile, type AsicFileContents } from '../signature/asic.ts';
 import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usersFile, UserStore } from '../../src/admin/users.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { adminApi } from '../support/admin-api.ts';
 import { type Browser, expectCleanRun, logIn, logOut, openBrowser, STEP_MS } from '../support/browser.ts';

@@ -22,7 +22,7 @@ import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
 import { ConfigurationClient } from '../../src/globalconf/configuration-client.ts';
 import { globalConfReader, loadGlobalConf } from '../../src/globalconf/global-conf.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { configurationAnchorXml } from '../../src/globalconf/writer.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';

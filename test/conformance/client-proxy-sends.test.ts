@@ -13,9 +13,9 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
-import type { ReceivedRequest } from '../../src/testservices/test-services.ts';
+import type { ReceivedRequest } from '../../src/dev/testservices/test-services.ts';
 import { startEchoService, type EchoService } from '../support/echo-service.ts';
 import { binaryAttachment, callClientProxy, restPath as restOf, soapPackage, soapRequest } from '../support/information-system.ts';
 import { addEchoServices, authOf } from '../support/local-peers.ts';

@@ -17,7 +17,7 @@ import { readZip } from '../../src/platform/zip.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';
 import { IDENTIFIERS_NS, SOAP_ENV_NS, XROAD_NS } from '../../src/protocol/namespaces.ts';
 import { parseSoapHeader } from '../../src/protocol/soap-message.ts';
-import type { LocalLayout } from '../../src/testpki/local-layout.ts';
+import type { LocalLayout } from '../../src/dev/testpki/local-layout.ts';
 import { child, childElements, parseXml, textOf, type XmlElement } from '../../src/xml/xml-tree.ts';
 import { EE_LAYOUT, ProxyQueryHarness, faultOf, type IsAnswer } from '../support/proxy-queries.ts';
 import { VECTORS } from '../support/vectors.ts';

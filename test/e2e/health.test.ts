@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
-import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { freeLocalPorts } from '../support/net.ts';

@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstCalls, getRandomRequest } from '../../src/cli/proxy-commands.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
-import type { ReceivedRequest } from '../../src/testservices/test-services.ts';
+import type { ReceivedRequest } from '../../src/dev/testservices/test-services.ts';
 import { eventually } from '../support/eventually.ts';
 import { freeLocalPorts } from '../support/net.ts';
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { openServerConfStore } from '../../src/serverconf/store.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { adminApi, type AdminAnswer } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { WSDL_ENDPOINT_ADDRESS } from '../../src/metaservice/wsdl.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';

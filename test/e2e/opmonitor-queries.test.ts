@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseSecurityServerId } from '../../src/protocol/identifiers.ts';
 import { baseType } from '../../src/protocol/proxy-message.ts';

@@ -20,11 +20,11 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalInstance, type LocalInstance } from '../../src/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { readSoapFault } from '../../src/protocol/faults.ts';
 import { openServerConfStore } from '../../src/serverconf/store.ts';
-import { DEFAULT_LAYOUT, type LocalLayout } from '../../src/testpki/local-layout.ts';
+import { DEFAULT_LAYOUT, type LocalLayout } from '../../src/dev/testpki/local-layout.ts';
 import { adminApi, type AdminAnswer } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { callClientProxy, restPath, soapRequest, type IsAnswer } from '../support/information-system.ts';

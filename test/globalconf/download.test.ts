@@ -20,7 +20,7 @@ import { signedDirectory, startConfigurationSource } from '../../src/globalconf/
 import { configurationAnchorXml, writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { isErrorCode, normalizeFaultCode } from '../../src/platform/errors.ts';
 import { silentLogger, type Logger } from '../../src/platform/logger.ts';
-import { createRootCa } from '../../src/testpki/certificate-authority.ts';
+import { createRootCa } from '../../src/dev/testpki/certificate-authority.ts';
 import { eventually } from '../support/eventually.ts';
 import { startFlooder, startTrickler, type HostileServer } from '../support/hostile-servers.ts';
 import { VECTORS } from '../support/vectors.ts';

@@ -18,7 +18,7 @@ import type { Body } from '../../src/platform/spool.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { withRequestHash } from '../../src/protocol/soap-message.ts';
 import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/signature/message-signer.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
 import { freePort } from '../support/net.ts';
 

@@ -24,10 +24,10 @@ import { fileDigestSource } from '../../src/signature/digest-source.ts';
 import { buildHashChains } from '../../src/signature/hash-chain.ts';
 import { timestampRequest, tokenOfResponse } from '../../src/signature/timestamp.ts';
 import { verifySignature, type SignedParts } from '../../src/signature/verifier.ts';
-import type { Authority } from '../../src/testpki/certificate-authority.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
-import { answerOcspRequest } from '../../src/testpki/ocsp-responder.ts';
-import { answerTimestampRequest } from '../../src/testpki/timestamp-authority.ts';
+import type { Authority } from '../../src/dev/testpki/certificate-authority.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
+import { answerOcspRequest } from '../../src/dev/testpki/ocsp-responder.ts';
+import { answerTimestampRequest } from '../../src/dev/testpki/timestamp-authority.ts';
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');

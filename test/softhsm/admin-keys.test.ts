@@ -23,7 +23,7 @@ import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { addClient } from '../../src/serverconf/changes.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { openssl } from '../support/openssl.ts';
 

@@ -28,7 +28,7 @@ import { parseSecurityServerId } from '../../src/protocol/identifiers.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import type { CertView } from '../../src/signer/wire/operations.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { freePort } from '../support/net.ts';
 

@@ -14,7 +14,7 @@ import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { parseOcspResponse } from '../../src/trust/ocsp.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';

@@ -20,7 +20,7 @@ import { requestTimestamp } from '../../src/signature/timestamp.ts';
 import { parseSignature, verifySignature, type SignedParts } from '../../src/signature/verifier.ts';
 import { addSignatureTimestamp } from '../../src/signature/xades.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import type { Testbed } from '../../softhsm/testbed.ts';
 import { signingKeyOnToken, startSigningBed, type SigningBed } from '../support/signing.ts';
 

@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { SignerClient } from '../../src/signer/signer-client.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { authKeyTlsOptions, explainAuthHandshakeFailure, type AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
 import { engineKeyIdentifier, signerEngineLibrary } from '../../src/tls/signer-engine.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';

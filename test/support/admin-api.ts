@@ -3,7 +3,7 @@
  * role that the instance prints at start), or with another key or none, over its self-signed HTTPS.
  */
 import https from 'node:https';
-import type { LocalInstance, LocalServer } from '../../src/localinstance/local-instance.ts';
+import type { LocalInstance, LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { openServerConfStore, type AuditEntry } from '../../src/serverconf/store.ts';
 
 /** The newest audit row of `action` in the server configuration's store in `proxyDataDir`. */

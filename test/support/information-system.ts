@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import type { LocalInstance } from '../../src/localinstance/local-instance.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 
 export interface IsAnswer {
   readonly status: number;

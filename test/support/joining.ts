@@ -1,6 +1,6 @@
 /** The last step of MEMBER_01 in the tests: the new server's owner calls ss1's getRandom through ss3. */
 import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
-import type { LocalInstance } from '../../src/localinstance/local-instance.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { eventually } from './eventually.ts';
 
 /**

@@ -3,7 +3,7 @@
  * wire: its authentication certificate with TLS options whose key stays on its HSM (through its
  * signer, as the proxies use it), and services added to the provider's configuration.
  */
-import type { LocalInstance, LocalServer } from '../../src/localinstance/local-instance.ts';
+import type { LocalInstance, LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { nextServiceDescriptionId } from '../../src/serverconf/changes.ts';
 import type { LocalClient } from '../../src/serverconf/model.ts';
 import { describedServices, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';

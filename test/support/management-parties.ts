@@ -11,7 +11,7 @@ import { assembleCsr, certificationRequestInfo, defaultSubject } from '../../src
 import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId, parseSecurityServerId } from '../../src/protocol/identifiers.ts';
 import type { ManagementRequestSigner, MemberSigning } from '../../src/protocol/management-request.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { fetchOcspResponse } from '../../src/trust/ocsp-client.ts';
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
 import { freePort } from './net.ts';

@@ -13,7 +13,7 @@
  * port 0 and read their port back instead.
  */
 import { createServer } from 'node:net';
-import { DEFAULT_LOCAL_PORTS, type LocalPorts } from '../../src/localinstance/local-instance.ts';
+import { DEFAULT_LOCAL_PORTS, type LocalPorts } from '../../src/dev/localinstance/local-instance.ts';
 
 const FIRST_PORT = 20_000;
 const BLOCK_SIZE = 400;

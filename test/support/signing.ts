@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/platform/logger.ts';
 import type { SigningKey } from '../../src/signature/message-signer.ts';
 import { SignerClient, waitForOcspResponses } from '../../src/signer/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { freePort } from './net.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/certificates/certificate.ts';
 import { toPem } from '../../src/certificates/csr.ts';
-import { EKU, createAuthority, createRootCa, issueCertificate, readCsr } from '../../src/testpki/certificate-authority.ts';
+import { EKU, createAuthority, createRootCa, issueCertificate, readCsr } from '../../src/dev/testpki/certificate-authority.ts';
 import { buildCertPath } from '../../src/trust/cert-path.ts';
 import { confWithCas } from '../support/conf.ts';
 import { newKeyAndCsr, openssl, pemToDer } from '../support/openssl.ts';

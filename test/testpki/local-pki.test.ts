@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { newKeyAndCsr, pemToDer } from '../support/openssl.ts';
 
 const run = promisify(execFile);
-const LOCAL_PKI = resolve(import.meta.dirname, '../../src/testpki/local-pki.ts');
+const LOCAL_PKI = resolve(import.meta.dirname, '../../src/dev/testpki/local-pki.ts');
 
 /** Another process: issues `count` sign certificates for the CSR and revokes every second one. */
 const WRITER = `

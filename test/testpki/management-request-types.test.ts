@@ -16,7 +16,7 @@ import { downloadGlobalConf } from '../../src/globalconf/download.ts';
 import type { GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { formatClientId, parseClientId, parseSecurityServerId, type SecurityServerId } from '../../src/protocol/identifiers.ts';
 import { buildManagementRequest, sendManagementRequest, type ManagementRequestBody } from '../../src/protocol/management-request.ts';
-import { LocalPki, type ManagementRequestView } from '../../src/testpki/local-pki.ts';
+import { LocalPki, type ManagementRequestView } from '../../src/dev/testpki/local-pki.ts';
 import { certify, servedPki, signingOf, type Party, type ServedPki } from '../support/management-parties.ts';
 
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');

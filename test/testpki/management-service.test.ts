@@ -17,7 +17,7 @@ import { formatClientId, parseClientId, parseSecurityServerId } from '../../src/
 import { buildAuthCertRegRequest, sendManagementRequest, type BuiltManagementRequest, type ManagementRequestSigner } from '../../src/protocol/management-request.ts';
 import { SignerClient, waitForOcspResponses } from '../../src/signer/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { freePort } from '../support/net.ts';

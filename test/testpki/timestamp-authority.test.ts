@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toPem } from '../../src/certificates/csr.ts';
-import { EKU, createAuthority, createRootCa } from '../../src/testpki/certificate-authority.ts';
-import { answerTimestampRequest, startTimestampAuthority } from '../../src/testpki/timestamp-authority.ts';
+import { EKU, createAuthority, createRootCa } from '../../src/dev/testpki/certificate-authority.ts';
+import { answerTimestampRequest, startTimestampAuthority } from '../../src/dev/testpki/timestamp-authority.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-tsa-'));
 const root = createRootCa([['CN', 'TSA Root']]);

@@ -16,8 +16,8 @@ import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-con
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseClientId, parseSecurityServerId } from '../../src/protocol/identifiers.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
-import { createRootCa, issueCertificate } from '../../src/testpki/certificate-authority.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
+import { createRootCa, issueCertificate } from '../../src/dev/testpki/certificate-authority.ts';
 import { AUTH_TEXTS, peerCertificateChain, verifyAuthCertificate } from '../../src/trust/auth-cert.ts';
 import { OcspCache, certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { fetchOcspResponse } from '../../src/trust/ocsp-client.ts';

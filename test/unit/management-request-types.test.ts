@@ -22,7 +22,7 @@ import {
   type MemberSigning,
 } from '../../src/protocol/management-request.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { checkAgainstRegistry, verifyManagementRequest, type CentralServerRegistry } from '../../src/trust/management-request-verifier.ts';
 import { certify, codeOf, rsaSigner, servedPki, signingOf, type Party, type ServedPki } from '../support/management-parties.ts';
 import { VECTORS } from '../support/vectors.ts';

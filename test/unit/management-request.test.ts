@@ -23,8 +23,8 @@ import {
   type ManagementRequestSigner,
 } from '../../src/protocol/management-request.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';
-import { createRootCa } from '../../src/testpki/certificate-authority.ts';
-import { LocalPki } from '../../src/testpki/local-pki.ts';
+import { createRootCa } from '../../src/dev/testpki/certificate-authority.ts';
+import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { verifyAuthCertRegRequest } from '../../src/trust/management-request-verifier.ts';
 import { fetchOcspResponse } from '../../src/trust/ocsp-client.ts';
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Backoff, DEFAULT_RESTART_POLICY, Supervisor, type Started } from '../../src/localinstance/supervisor.ts';
+import { Backoff, DEFAULT_RESTART_POLICY, Supervisor, type Started } from '../../src/dev/localinstance/supervisor.ts';
 import { eventually } from '../support/eventually.ts';
 
 /** A node process that prints "ready" and then idles, or exits right after (`dieAfterReady`). */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anonymiseOpenapi } from '../../src/metaservice/openapi.ts';
 import { WSDL_ENDPOINT_ADDRESS, overwriteSoapAddress } from '../../src/metaservice/wsdl.ts';
-import { startTestServices, type ReceivedRequest, type TestServices } from '../../src/testservices/test-services.ts';
+import { startTestServices, type ReceivedRequest, type TestServices } from '../../src/dev/testservices/test-services.ts';
 
 const SOAP_ENV = 'http://schemas.xmlsoap.org/soap/envelope/';
 const XRD = 'http://x-road.eu/xsd/xroad.xsd';

@@ -21,7 +21,7 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { silentLogger, type Logger } from '../platform/logger.ts';
+import { silentLogger, type Logger } from '../../platform/logger.ts';
 import { restTestOpenapi, testServicesWsdl } from './descriptions.ts';
 import { answerSoap, fault, greeting, MAX_NAME_LENGTH, randomNumber } from './soap-service.ts';
 

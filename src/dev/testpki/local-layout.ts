@@ -4,7 +4,7 @@
  * members the reference's own test messages name (EE/BUSINESS/consumer → EE/BUSINESS/producer), so
  * those messages go through unchanged.
  */
-import type { ClientId } from '../protocol/identifiers.ts';
+import type { ClientId } from '../../protocol/identifiers.ts';
 
 export interface LocalLayout {
   /** The class of every member (one is enough for a local instance), and its description. */

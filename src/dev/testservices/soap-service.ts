@@ -13,8 +13,8 @@
  * Parsing goes through xml-tree, which refuses DTDs: no entity of a caller's is ever expanded.
  */
 import { randomInt } from 'node:crypto';
-import { canonicalize } from '../xml/c14n.ts';
-import { child, childElements, parseXml, textOf, type XmlElement } from '../xml/xml-tree.ts';
+import { canonicalize } from '../../xml/c14n.ts';
+import { child, childElements, parseXml, textOf, type XmlElement } from '../../xml/xml-tree.ts';
 
 export const SOAP_ENV_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
 export const XROAD_NS = 'http://x-road.eu/xsd/xroad.xsd';

@@ -11,11 +11,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { loadGlobalConf } from '../globalconf/global-conf.ts';
-import { XrdError, toXrdError } from '../platform/errors.ts';
-import { TEXT_XML_UTF8, soapFault } from '../protocol/faults.ts';
-import { MAX_MANAGEMENT_REQUEST_BYTES, managementRequestResponse, parseManagementRequest, type ManagementRequestBody, type ParsedManagementRequest } from '../protocol/management-request.ts';
-import { verifyManagementRequest } from '../trust/management-request-verifier.ts';
+import { loadGlobalConf } from '../../globalconf/global-conf.ts';
+import { XrdError, toXrdError } from '../../platform/errors.ts';
+import { TEXT_XML_UTF8, soapFault } from '../../protocol/faults.ts';
+import { MAX_MANAGEMENT_REQUEST_BYTES, managementRequestResponse, parseManagementRequest, type ManagementRequestBody, type ParsedManagementRequest } from '../../protocol/management-request.ts';
+import { verifyManagementRequest } from '../../trust/management-request-verifier.ts';
 
 export const MANAGEMENT_SERVICE_PATH = '/managementservice/manage';
 

@@ -7,8 +7,8 @@
  * and every restart is logged (structured: process, pid, exit code or signal, run time, delay).
  */
 import type { ChildProcess } from 'node:child_process';
-import { toXrdError } from '../platform/errors.ts';
-import type { Logger } from '../platform/logger.ts';
+import { toXrdError } from '../../platform/errors.ts';
+import type { Logger } from '../../platform/logger.ts';
 
 export interface RestartPolicy {
   /** Delay before the first restart after a healthy run. */

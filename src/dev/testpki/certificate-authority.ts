@@ -5,10 +5,10 @@
  * Node's crypto (SHA-256 with RSA). Never for production: the keys are files.
  */
 import { X509Certificate, createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { certificateDerParts, type KeyUsageBit, KEY_USAGE_BITS } from '../certificates/certificate.ts';
-import { encodeDn, type DnField } from '../certificates/csr.ts';
-import { TAG, childrenOf, encodeOid, encodeTlv, encodeUnsignedInteger, expectTag, readOid, readTlv, whole } from '../certificates/der.ts';
-import { XrdError } from '../platform/errors.ts';
+import { certificateDerParts, type KeyUsageBit, KEY_USAGE_BITS } from '../../certificates/certificate.ts';
+import { encodeDn, type DnField } from '../../certificates/csr.ts';
+import { TAG, childrenOf, encodeOid, encodeTlv, encodeUnsignedInteger, expectTag, readOid, readTlv, whole } from '../../certificates/der.ts';
+import { XrdError } from '../../platform/errors.ts';
 
 export interface CertificateProfile {
   /** CA certificates get basicConstraints CA:TRUE (with `pathLen` when set) and keyCertSign/cRLSign. */

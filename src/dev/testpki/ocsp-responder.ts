@@ -5,8 +5,8 @@
  */
 import { createHash, sign } from 'node:crypto';
 import type { Server } from 'node:http';
-import { certificateDerParts } from '../certificates/certificate.ts';
-import { TAG, childrenOf, content, contextTag, encodeGeneralizedTime, encodeOid, encodeTlv, expectTag, readOid, readTlv, whole } from '../certificates/der.ts';
+import { certificateDerParts } from '../../certificates/certificate.ts';
+import { TAG, childrenOf, content, contextTag, encodeGeneralizedTime, encodeOid, encodeTlv, expectTag, readOid, readTlv, whole } from '../../certificates/der.ts';
 import type { Authority } from './certificate-authority.ts';
 import { startPostServer } from './post-server.ts';
 
