@@ -1,9 +1,9 @@
 /**
  * The admin API's keys (the reference's ApiKeysApi behind its /api/v1; the CLI's `xrd admin
- * api-key` uses api-keys.ts directly): list, read, create, change roles, revoke, each change audited.
+ * api-key` uses serverconf/api-keys.ts directly): list, read, create, change roles, revoke, each change audited.
  * ServerAdmin reaches it as `admin.apiKeys`.
  */
-import { ApiKeyStore, apiKeysFile, type ApiKeyView, type Role } from './api-keys.ts';
+import { ApiKeyStore, apiKeysFile, type ApiKeyView, type Role } from '../serverconf/api-keys.ts';
 
 /** What ApiKeysAdmin needs from ServerAdmin: where the key file is and the audit log. */
 export interface ApiKeysContext {

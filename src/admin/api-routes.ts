@@ -4,7 +4,7 @@
  * cannot differ. Each route names the roles that may call it and calls one ServerAdmin method.
  * Request bodies use the reference's field names (snake_case); responses are the services' views.
  */
-import type { Role } from './api-keys.ts';
+import type { Role } from '../serverconf/api-keys.ts';
 import type { ConnectionType } from '../serverconf/model.ts';
 import type { FileDownload, ServerAdmin } from './server-admin.ts';
 import type { CandidateQuery } from './services-admin.ts';

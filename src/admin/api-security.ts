@@ -16,7 +16,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyTypeProvider, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from 'fastify';
 import { XrdError } from '../platform/errors.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
-import { API_KEY_SCHEME, authenticateHeader, isRole, requireRole, ROLES, type ApiKeyStore, type AuthenticatedKey, type Role } from './api-keys.ts';
+import { API_KEY_SCHEME, authenticateHeader, isRole, requireRole, ROLES, type ApiKeyStore, type AuthenticatedKey, type Role } from '../serverconf/api-keys.ts';
 import { cookieValue, CSRF_HEADER, SESSION_COOKIE } from './api-session.ts';
 import { Sessions, type SessionUser } from './sessions.ts';
 

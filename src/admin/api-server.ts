@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ADMIN_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
-import type { ApiKeyStore } from './api-keys.ts';
+import type { ApiKeyStore } from '../serverconf/api-keys.ts';
 import { ROUTES, type RouteDef, type RouteRequest } from './api-routes.ts';
 import { MAX_ARCHIVE_BYTES } from './backup.ts';
 import { boundaryOf, parseMultipart } from '../protocol/multipart.ts';

@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { MAX_CREDENTIAL_LENGTH } from './users.ts';
-import { ROLES } from './api-keys.ts';
+import { ROLES } from '../serverconf/api-keys.ts';
 import type { Sessions, SessionUser } from './sessions.ts';
 
 export const SESSION_COOKIE = '__Host-xrd-session';

@@ -65,7 +65,7 @@ interface ManagedFile {
 /**
  * Everything a backup may hold, by name: the signer's data folder (signer-daemon.ts), the proxy's
  * (security-server.ts, internal-tls.ts; the admin API's keys and users files and TLS certificate,
- * api-keys.ts, users.ts and cli/admin-commands.ts) and two files configured by path.
+ * serverconf/api-keys.ts, users.ts and cli/admin-commands.ts) and two files configured by path.
  * Token files (`softhsm/`), the OCSP cache, the message log and op-monitor databases and the
  * signer socket are deliberately absent.
  */

@@ -18,7 +18,7 @@
 import { spawn } from 'node:child_process';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Role } from './api-keys.ts';
+import type { Role } from '../serverconf/api-keys.ts';
 import { isUserName, MAX_CREDENTIAL_LENGTH, type AuthenticatedUser, type UserDirectory } from './users.ts';
 
 /** The reference's AdminServiceProperties.getUserRoleMappings. */

@@ -13,7 +13,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Role } from './api-keys.ts';
+import type { Role } from '../serverconf/api-keys.ts';
 import type { UserDirectory } from './users.ts';
 
 export interface SessionOptions {

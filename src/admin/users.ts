@@ -8,8 +8,8 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
-import { checkRoles, isRole, type Role } from './api-keys.ts';
-import { SharedJsonFile } from './shared-json-file.ts';
+import { checkRoles, isRole, type Role } from '../serverconf/api-keys.ts';
+import { SharedJsonFile } from '../platform/shared-json-file.ts';
 
 /** What the API and the CLI show of a user: never the hash nor the salt. */
 export interface UserView {

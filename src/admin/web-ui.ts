@@ -16,7 +16,7 @@ import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { XrdError } from '../platform/errors.ts';
-import { ROLES } from './api-keys.ts';
+import { ROLES } from '../serverconf/api-keys.ts';
 
 /** Where `npm run build:ui` writes the interface (vite.config.ts's outDir). */
 export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url));

@@ -5,7 +5,7 @@
  * here takes effect there at once. Passwords come from a file, an environment variable or a prompt
  * (secrets.ts), never from the command line.
  */
-import { ApiKeyStore, apiKeysFile, isRole, ROLES, type ApiKeyView, type Role } from '../admin/api-keys.ts';
+import { ApiKeyStore, apiKeysFile, isRole, ROLES, type ApiKeyView, type Role } from '../serverconf/api-keys.ts';
 import { join } from 'node:path';
 import { openApiDocument, startAdminApi } from '../admin/api-server.ts';
 import { DEFAULT_ALLOWED_ADDRESSES } from '../admin/api-security.ts';

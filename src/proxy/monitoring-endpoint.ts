@@ -11,7 +11,7 @@
  * knows no X-Road client, only the server's administrators. docs/opmonitor.md "Access".
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { API_KEY_SCHEME, ApiKeyStore, authenticateHeader, requireRole, type Role } from '../admin/api-keys.ts';
+import { API_KEY_SCHEME, ApiKeyStore, authenticateHeader, requireRole, type Role } from '../serverconf/api-keys.ts';
 import type { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../opmonitor/metrics.ts';
 import type { OpMonitor } from '../opmonitor/op-monitor.ts';

@@ -7,7 +7,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
-import { apiKeysFile } from '../admin/api-keys.ts';
+import { apiKeysFile } from '../serverconf/api-keys.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { MessageLog, TIMESTAMPER_STATUS_FILE } from '../messagelog/message-log.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';

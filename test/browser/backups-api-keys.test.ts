@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, apiKeysFile } from '../../src/serverconf/api-keys.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
 import { silentLogger } from '../../src/platform/logger.ts';

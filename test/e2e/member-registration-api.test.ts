@@ -12,7 +12,7 @@ import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, apiKeysFile } from '../../src/serverconf/api-keys.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { openServerConfStore } from '../../src/serverconf/store.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';

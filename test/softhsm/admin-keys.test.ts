@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, type Role } from '../../src/serverconf/api-keys.ts';
 import { API_PREFIX, registerAdminRoutes } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, apiKeysFile } from '../../src/serverconf/api-keys.ts';
 import { type AdminApiOptions, startAdminApi } from '../../src/admin/api-server.ts';
 import { DEFAULT_UI_DIR } from '../../src/admin/web-ui.ts';
 import { silentLogger } from '../../src/platform/logger.ts';

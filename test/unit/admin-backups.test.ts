@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore, apiKeysFile, type Role } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, apiKeysFile, type Role } from '../../src/serverconf/api-keys.ts';
 import { API_PREFIX, buildAdminApi } from '../../src/admin/api-server.ts';
 import { MAX_ARCHIVE_BYTES, writeSignedArchive } from '../../src/admin/backup.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';

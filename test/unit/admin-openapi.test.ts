@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore } from '../../src/serverconf/api-keys.ts';
 import { API_PREFIX, openApiDocument, registerAdminRoutes } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { silentLogger } from '../../src/platform/logger.ts';

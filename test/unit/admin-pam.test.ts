@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore } from '../../src/serverconf/api-keys.ts';
 import { buildAdminApi } from '../../src/admin/api-server.ts';
 import { PamUsers, rolesOfGroups } from '../../src/admin/pam-users.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';

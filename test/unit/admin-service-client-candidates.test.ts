@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore } from '../../src/serverconf/api-keys.ts';
 import { API_PREFIX, registerAdminRoutes } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { globalConfReader } from '../../src/globalconf/global-conf.ts';

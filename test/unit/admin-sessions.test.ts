@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, type Role } from '../../src/serverconf/api-keys.ts';
 import { startAdminApi } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { DEFAULT_SESSION_OPTIONS, Sessions } from '../../src/admin/sessions.ts';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, type Role } from '../../src/serverconf/api-keys.ts';
 import { API_PREFIX, registerAdminRoutes } from '../../src/admin/api-server.ts';
 import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { certificateDetails } from '../../src/certificates/certificate-details.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ApiKeyStore, ROLES, apiKeysFile } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, ROLES, apiKeysFile } from '../../src/serverconf/api-keys.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY_SCHEME, ApiKeyStore, type Role } from '../../src/admin/api-keys.ts';
+import { API_KEY_SCHEME, ApiKeyStore, type Role } from '../../src/serverconf/api-keys.ts';
 import { DEFAULT_RATE_LIMIT, RateLimiter, addressFilter, registerApiSecurity, type ApiSecurityOptions } from '../../src/admin/api-security.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { openssl } from '../support/openssl.ts';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore, apiKeysFile } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore, apiKeysFile } from '../../src/serverconf/api-keys.ts';
 import { MetricsRegistry } from '../../src/opmonitor/metrics.ts';
 import { OpMonitor } from '../../src/opmonitor/op-monitor.ts';
 import { ProxyMetrics, SignerMetrics } from '../../src/opmonitor/proxy-metrics.ts';

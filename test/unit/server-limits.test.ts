@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeyStore } from '../../src/admin/api-keys.ts';
+import { ApiKeyStore } from '../../src/serverconf/api-keys.ts';
 import { startAdminApi } from '../../src/admin/api-server.ts';
 import type { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { silentLogger } from '../../src/platform/logger.ts';

@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { loadGlobalConf } from '../../globalconf/global-conf.ts';
 import { XrdError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { ApiKeyStore, ROLES, apiKeysFile } from '../../admin/api-keys.ts';
+import { ApiKeyStore, ROLES, apiKeysFile } from '../../serverconf/api-keys.ts';
 import { UserStore, usersFile } from '../../admin/users.ts';
 import { MANAGEMENT_REQUESTS } from '../../protocol/management-request.ts';
 import { formatClientId, sameClientId, type ClientId } from '../../protocol/identifiers.ts';

@@ -2,12 +2,14 @@
  * API keys of the admin REST API, kept in one JSON file shared by the API server and the CLI
  * (`xrd admin api-key …`). The file holds SHA-256 hashes only: a key is 32 random bytes, so nothing
  * slower than one hash is needed to make the file useless to a reader, and the plaintext key is
- * shown once, at creation.
+ * shown once, at creation. Part of the server's own configuration (the reference keeps its API keys
+ * in the serverconf database), so that the proxy's monitoring port checks the same keys without
+ * importing the administration.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
-import { SharedJsonFile } from './shared-json-file.ts';
+import { SharedJsonFile } from '../platform/shared-json-file.ts';
 
 /** The reference's user roles; an API key carries one or more of them. */
 export const ROLES = [

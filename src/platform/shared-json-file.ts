@@ -6,8 +6,8 @@
  */
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { XrdError } from '../platform/errors.ts';
-import { withFileLock, writeFileAtomic } from '../platform/files.ts';
+import { XrdError } from './errors.ts';
+import { withFileLock, writeFileAtomic } from './files.ts';
 
 export class SharedJsonFile<T> {
   private value: T;
