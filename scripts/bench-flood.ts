@@ -18,7 +18,7 @@ import http from 'node:http';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getRandomRequest } from '../src/cli/proxy-commands.ts';
+import { getRandomRequest } from '../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance } from '../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { concatPieces } from '../src/platform/spool.ts';

@@ -19,7 +19,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { getRandomRequest } from '../src/cli/proxy-commands.ts';
+import { getRandomRequest } from '../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance } from '../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';

@@ -1,19 +1,18 @@
 /**
- * `xrd proxy start` (one security server's proxy process) and `xrd local start` (the complete
- * local instance of the README's main command).
+ * `xrd proxy start` (one security server's proxy process) and `xrd proxy internal-cert` (the client
+ * proxy's own TLS certificate).
  */
 import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import semver from 'semver';
 import { XrdError } from '../platform/errors.ts';
-import { fetchBounded } from '../platform/http-client.ts';
 import type { ServerLimits } from '../platform/server-limits.ts';
 import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { createLogger } from '../platform/logger.ts';
-import { startLocalInstance, type LocalInstance } from '../dev/localinstance/local-instance.ts';
 import { DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
 import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
+import { UsageError } from './usage-error.ts';
 
 export type CliValues = Record<string, string | boolean | undefined>;
 
@@ -114,7 +113,7 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
 export function internalCertCommand(command: string | undefined, rest: string[], values: CliValues, dataDir: string): number {
   const dir = join(dataDir, 'internal-tls');
   const tls = command === 'import' ? importInternalTls(dir, readFileSync(rest[0] ?? '', 'utf8')) : command === 'export' ? ensureInternalTls(dir) : undefined;
-  if (!tls) throw new Error('usage: xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>');
+  if (!tls) throw new UsageError('usage: xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>');
   const cert = new X509Certificate(tls.certPem);
   const view = { subject: cert.subject.replaceAll('\n', ', '), notAfter: new Date(cert.validTo).toISOString(), sha256: createHash('sha256').update(cert.raw).digest('hex').toUpperCase() };
   if (command === 'export' && typeof values.out === 'string') writeFileSync(values.out, tls.certPem);
@@ -122,137 +121,4 @@ export function internalCertCommand(command: string | undefined, rest: string[],
   else if (command === 'export' && typeof values.out !== 'string') process.stdout.write(tls.certPem);
   else process.stdout.write(`${command === 'import' ? 'imported' : 'exported'} ${view.subject} (SHA-256 ${view.sha256}, valid until ${view.notAfter})\n`);
   return 0;
-}
-
-export async function localStart(values: CliValues): Promise<number> {
-  const dir = resolve((values.dir as string | undefined) ?? 'var/local');
-  const json = values.json === true;
-  const say = (line: string) => !json && process.stdout.write(`${line}\n`);
-  const instance = await startLocalInstance({ dir, logger: createLogger('local', process.env.XRD_LOG_LEVEL ?? 'warn'), progress: (l) => say(`… ${l}`) });
-  const stop = async () => {
-    await instance.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
-
-  const soapFile = join(dir, 'is', 'getRandom.xml');
-  writeFileSync(soapFile, getRandomRequest(instance));
-  let first: Awaited<ReturnType<typeof firstCalls>>;
-  try {
-    first = await firstCalls(instance, soapFile);
-  } catch (err) {
-    // Signers and proxies are child processes: they must not outlive a failed start.
-    await instance.close();
-    throw err;
-  }
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ endpoints: endpoints(instance), firstCalls: first })}\n`);
-  } else {
-    say(describe(instance, dir));
-    say('First calls through both security servers (signed by ss2, verified by ss1, answered, signed by ss1, verified by ss2, logged on both):');
-    for (const c of first) {
-      // The answer's payload, not the echoed X-Road header: getRandom's <data>, or the REST body.
-      const data = /<(?:[\w-]+:)?data>([^<]*)</.exec(c.body)?.[1];
-      say(`  ${c.name}: HTTP ${c.status} ${data !== undefined ? `data = ${data}` : c.body.replace(/\s+/g, ' ').slice(0, 300)}`);
-    }
-    say('\nRunning; Ctrl-C stops everything.');
-  }
-  return new Promise<number>(() => {
-    // Runs until a signal stops it.
-  });
-}
-
-function endpoints(i: LocalInstance) {
-  return {
-    clientProxy: { http: i.consumer.httpUrl, https: i.consumer.httpsUrl },
-    providerClientProxy: { http: i.provider.httpUrl, https: i.provider.httpsUrl },
-    serverProxies: [`${i.provider.address}:${i.ports.serverProxy}`, `${i.consumer.address}:${i.ports.serverProxy}`],
-    testServices: i.testServicesUrl,
-    globalConf: i.pki.globalConfDir,
-    messageLogs: [join(i.provider.proxyDataDir, 'messagelog.db'), join(i.consumer.proxyDataDir, 'messagelog.db')],
-    health: [i.provider.healthUrl, i.consumer.healthUrl],
-    monitoring: [i.provider.monitoringUrl, i.consumer.monitoringUrl],
-    adminApis: [i.provider, i.consumer, i.joining].map((s) => ({ serverId: s.serverId, url: s.adminUrl, apiKey: i.apiKeyOf(s), webInterface: s.adminUrl.replace(/api\/v1$/, ''), login: i.adminLogin })),
-    managementService: i.pki.managementServiceUrl,
-  };
-}
-
-function describe(i: LocalInstance, dir: string): string {
-  const is = relative(process.cwd(), join(dir, 'is')) || '.';
-  const service = `${i.pki.instance}/COM/1111/PROVIDER`;
-  return `
-Local X-Road instance ${i.pki.instance} in ${dir}
-  ss1 ${i.provider.serverId} at ${i.provider.address}:${i.ports.serverProxy}  (provider LOCAL/COM/1111/PROVIDER; test services ${i.testServicesUrl})
-  ss2 ${i.consumer.serverId} at ${i.consumer.address}:${i.ports.serverProxy}  (clients LOCAL/COM/2222/CLIENT and LOCAL/COM/3333/OTHER, connection type HTTPS)
-  information systems call ss2 at ${i.consumer.httpsUrl}/ (SOAP) and ${i.consumer.httpsUrl}/r1/… (REST)
-  ss3 ${i.joining.serverId} at ${i.joining.address}: a blank token, its signer and admin API — to be initialised and
-      registered (MEMBER_01; docs/admin-api.md walks through it)
-  OCSP ${i.ports.ocsp}, TSA ${i.ports.tsa}, configuration ${i.ports.conf}, management service ${i.ports.management} on 127.0.0.1
-  health: ${i.provider.healthUrl} (ss1), ${i.consumer.healthUrl} (ss2)
-  monitoring (the server's admin API key): ${i.provider.monitoringUrl}/metrics and /opmonitor (ss1), ${i.consumer.monitoringUrl}/… (ss2)
-
-Admin REST APIs (HTTPS, self-signed; OpenAPI at …/openapi.json), each with a local key holding every role:
-${[i.provider, i.consumer, i.joining].map((s) => `  ${s.serverId.split('/').pop()}  ${s.adminUrl}  key ${i.apiKeyOf(s)}`).join('\n')}
-  curl -k -H "Authorization: X-Road-ApiKey token=${i.apiKeyOf(i.joining)}" ${i.joining.adminUrl}/initialization/status
-  curl -H "Authorization: X-Road-ApiKey token=${i.apiKeyOf(i.consumer)}" "${i.consumer.monitoringUrl}/opmonitor?limit=10"
-
-Web interfaces (docs/admin-ui.md) at each admin API's address: ${[i.provider, i.consumer, i.joining].map((s) => s.adminUrl.replace(/api\/v1$/, '')).join('  ')}
-  log in as ${i.adminLogin.username} with password ${i.adminLogin.password} (every role; a new password at each start);
-  more users: xrd admin user add NAME --roles SYSTEM_ADMINISTRATOR --data-dir ${i.consumer.proxyDataDir}   (ss2's; the others' likewise)
-
-Try (seed 003's commands, from ${is}):
-  cd ${is}
-  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -d @getRandom.xml --header "Content-Type: text/xml" -X POST ${i.consumer.httpsUrl}/
-  curl -k -d @getRandom.xml --header "Content-Type: text/xml" -X POST ${i.consumer.httpsUrl}/        # no certificate: SslAuthenticationFailed
-  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" ${i.consumer.httpsUrl}/r1/${service}/rest-test/random
-  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" "${i.consumer.httpsUrl}/r1/${service}/rest-test/hello?name=X-Road"
-Metaservices (docs/metaservices.md):
-  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" ${i.consumer.httpsUrl}/r1/${service}/listMethods
-  curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" "${i.consumer.httpsUrl}/r1/${service}/getOpenAPI?serviceCode=rest-test"
-  curl -k -H "Accept: application/json" ${i.consumer.httpsUrl}/listClients
-Message containers: npx xrd asic export <queryId> --db ${join(i.consumer.proxyDataDir, 'messagelog.db')} --out /tmp && npx xrd asic verify /tmp/<file>.asice --conf ${i.pki.globalConfDir}
-`;
-}
-
-/** getRandom for `CODE/SUBSYSTEM`, or for a member client `CODE`. */
-export function getRandomRequest(i: { pki: { instance: string } }, client = '2222/CLIENT', id = `local-${Date.now()}`): string {
-  const [memberCode, subsystem] = client.split('/');
-  const inst = i.pki.instance;
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:prod="http://test.x-road.fi/producer">
-  <SOAP-ENV:Header>
-    <xrd:client id:objectType="${subsystem ? 'SUBSYSTEM' : 'MEMBER'}"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>${memberCode}</id:memberCode>${subsystem ? `<id:subsystemCode>${subsystem}</id:subsystemCode>` : ''}</xrd:client>
-    <xrd:service id:objectType="SERVICE"><id:xRoadInstance>${inst}</id:xRoadInstance><id:memberClass>COM</id:memberClass><id:memberCode>1111</id:memberCode><id:subsystemCode>PROVIDER</id:subsystemCode><id:serviceCode>getRandom</id:serviceCode></xrd:service>
-    <xrd:userId>local-user</xrd:userId>
-    <xrd:id>${id}</xrd:id>
-    <xrd:protocolVersion>4.0</xrd:protocolVersion>
-  </SOAP-ENV:Header>
-  <SOAP-ENV:Body><prod:getRandom/></SOAP-ENV:Body>
-</SOAP-ENV:Envelope>
-`;
-}
-
-/** Most time and bytes of each first call: both servers sign, verify and log it, a first one takes seconds. */
-const FIRST_CALL_DEADLINE_MS = 60_000;
-const FIRST_CALL_MAX_BYTES = 1024 * 1024;
-
-/**
- * The README's first calls, as the client's information system makes them: HTTPS with its
- * certificate, to ss2's client proxy, whose internal certificate is the one accepted.
- * @throws NetworkError, ResponseTimeout, ResponseTooLarge
- */
-export async function firstCalls(i: LocalInstance, soapFile: string): Promise<{ name: string; status: number; body: string }[]> {
-  const clientTls = { cert: readFileSync(i.clientIs.certFile), key: readFileSync(i.clientIs.keyFile) };
-  const pinnedCert = new X509Certificate(ensureInternalTls(join(i.consumer.proxyDataDir, 'internal-tls')).certPem).raw;
-  const call = async (path: string, method: 'GET' | 'POST', headers: Record<string, string>, body?: Buffer) => {
-    const answer = await fetchBounded(`${i.consumer.httpsUrl}${path}`, { method, headers, body, clientTls, pinnedCert, deadlineMs: FIRST_CALL_DEADLINE_MS, maxBytes: FIRST_CALL_MAX_BYTES });
-    return { status: answer.status, body: answer.body.toString() };
-  };
-  const soap = await call('/', 'POST', { 'content-type': 'text/xml' }, readFileSync(soapFile));
-  const rest = await call(`/r1/${i.pki.instance}/COM/1111/PROVIDER/rest-test/random`, 'GET', { 'x-road-client': i.clientIs.client });
-  return [
-    { name: 'SOAP getRandom', ...soap },
-    { name: 'REST rest-test/random', ...rest },
-  ];
 }

@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usersFile, UserStore } from '../../src/admin/users.ts';
-import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { firstCalls, getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { firstCalls, getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';

@@ -12,7 +12,7 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { parseSecurityServerId } from '../../src/protocol/identifiers.ts';

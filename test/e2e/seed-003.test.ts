@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import type { ReceivedRequest } from '../../src/dev/testservices/test-services.ts';

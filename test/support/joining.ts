@@ -1,5 +1,5 @@
 /** The last step of MEMBER_01 in the tests: the new server's owner calls ss1's getRandom through ss3. */
-import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
+import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { eventually } from './eventually.ts';
 
