@@ -5,6 +5,7 @@
 import * as asn1js from 'asn1js';
 import { createHash } from 'node:crypto';
 import type { ClientId, SecurityServerId } from '../protocol/identifiers.ts';
+import { XrdError } from '../platform/errors.ts';
 
 export type KeyUsage = 'SIGNING' | 'AUTHENTICATION';
 
@@ -52,16 +53,23 @@ export function defaultSubject(
   return [...fields.filter(([t]) => t === 'C'), ...fields.filter(([t]) => t !== 'C')];
 }
 
-/** Parses `C=FI,O=Acme Oy,CN=1234` (commas inside values escaped as `\,`). */
+/**
+ * Parses `C=FI,O=Acme Oy,CN=1234` (commas inside values escaped as `\,`).
+ * @throws InvalidDistinguishedName
+ */
 export function parseDn(text: string): DnField[] {
   if (text.trim() === '') return [];
   return text.split(/(?<!\\),/).map((part) => {
     const eq = part.indexOf('=');
-    if (eq < 0) throw new Error(`"${part.trim()}" is not TYPE=value`);
+    if (eq < 0) throw invalidDn(`"${part.trim()}" is not TYPE=value`);
     const type = part.slice(0, eq).trim();
-    if (!DN_ATTRIBUTE_OIDS[type]) throw new Error(`unknown DN attribute "${type}" (known: ${Object.keys(DN_ATTRIBUTE_OIDS).join(', ')})`);
+    if (!DN_ATTRIBUTE_OIDS[type]) throw invalidDn(`unknown DN attribute "${type}" (known: ${Object.keys(DN_ATTRIBUTE_OIDS).join(', ')})`);
     return [type, part.slice(eq + 1).trim().replaceAll('\\,', ',')] as const;
   });
+}
+
+function invalidDn(reason: string): XrdError {
+  return new XrdError('InvalidDistinguishedName', { reason, referenceCode: 'invalid_distinguished_name' });
 }
 
 export function formatDn(fields: readonly DnField[]): string {
@@ -88,7 +96,8 @@ export function encodeDn(fields: readonly DnField[]): Buffer {
 
 function fromDer(der: Buffer): asn1js.AsnType {
   const parsed = asn1js.fromBER(new Uint8Array(der));
-  if (parsed.offset === -1) throw new Error('malformed DER');
+  // Only DER this program made (a key's SPKI, the request info) comes here.
+  if (parsed.offset === -1) throw new XrdError('InternalError', { reason: 'malformed DER' });
   return parsed.result;
 }
 

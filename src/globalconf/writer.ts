@@ -10,6 +10,7 @@ import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
 import type { ConfigurationAnchor } from './anchor.ts';
 import { INSTANCE_IDENTIFIER_FILE, METADATA_SUFFIX, PRIVATE_PARAMETERS_FILE, SHARED_PARAMETERS_FILE, instanceFolder } from './directory.ts';
 import type { ApprovedCa, CaCertificate, PrivateParameters, SharedParameters } from './parameters.ts';
+import { XrdError } from '../platform/errors.ts';
 
 const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const el = (name: string, content: string): string => `<${name}>${content}</${name}>`;
@@ -60,7 +61,7 @@ export function sharedParametersXml(p: SharedParameters): string {
     .join('\n');
   const ref = (id: ClientId): string => {
     const xmlId = xmlIds.get(formatClientId(id));
-    if (!xmlId) throw new Error(`${formatClientId(id)} is not a member or subsystem of ${p.instanceIdentifier}`);
+    if (!xmlId) throw new XrdError('InvalidConfiguration', { reason: `${formatClientId(id)} is not a member or subsystem of ${p.instanceIdentifier}` });
     return xmlId;
   };
   const body = [

@@ -13,12 +13,13 @@ export function parseXml(text: string, file: string): Element {
   try {
     const doc = new DOMParser({
       onError: (level, message) => {
-        if (level !== 'warning') throw new Error(message);
+        if (level !== 'warning') throw new XrdError('MalformedGlobalConf', { file, reason: message });
       },
     }).parseFromString(text, 'text/xml');
-    if (!doc.documentElement) throw new Error('no root element');
+    if (!doc.documentElement) throw new XrdError('MalformedGlobalConf', { file, reason: 'no root element' });
     return doc.documentElement;
   } catch (err) {
+    if (err instanceof XrdError) throw err;
     throw new XrdError('MalformedGlobalConf', { file, reason: (err as Error).message }, { cause: err });
   }
 }

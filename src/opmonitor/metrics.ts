@@ -5,8 +5,10 @@
  * Why not prom-client: the proxies need three metric types, labels and a text dump — about 150
  * lines — while prom-client brings its default process collectors, a cluster aggregator and a
  * dependency tree to every install. The format is small and stable, and the test checks our
- * output with an independent parser.
+ * output with an independent parser. Its errors are programming errors in a metric's definition or
+ * use (InternalError).
  */
+import { XrdError } from '../platform/errors.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -29,9 +31,9 @@ abstract class Metric<S> {
     readonly help: string,
     readonly labelNames: readonly string[],
   ) {
-    if (!METRIC_NAME.test(name)) throw new Error(`invalid metric name ${name}`);
+    if (!METRIC_NAME.test(name)) throw new XrdError('InternalError', { reason: `invalid metric name ${name}` });
     for (const l of labelNames) {
-      if (!LABEL_NAME.test(l) || l.startsWith('__') || l === 'le' || l === 'quantile') throw new Error(`invalid label name ${l} for ${name}`);
+      if (!LABEL_NAME.test(l) || l.startsWith('__') || l === 'le' || l === 'quantile') throw new XrdError('InternalError', { reason: `invalid label name ${l} for ${name}` });
     }
   }
 
@@ -42,11 +44,11 @@ abstract class Metric<S> {
   protected stateFor(labels: Labels | undefined): S {
     const values = this.labelNames.map((n) => {
       const v = labels?.[n];
-      if (v === undefined) throw new Error(`metric ${this.name} needs label ${n}`);
+      if (v === undefined) throw new XrdError('InternalError', { reason: `metric ${this.name} needs label ${n}` });
       return v;
     });
     if (labels && Object.keys(labels).length !== this.labelNames.length) {
-      throw new Error(`metric ${this.name} takes labels ${this.labelNames.join(', ') || '(none)'}, got ${Object.keys(labels).join(', ')}`);
+      throw new XrdError('InternalError', { reason: `metric ${this.name} takes labels ${this.labelNames.join(', ') || '(none)'}, got ${Object.keys(labels).join(', ')}` });
     }
     const key = values.join('\u0000');
     let s = this.series.get(key);
@@ -78,7 +80,7 @@ export class Counter extends Metric<{ value: number }> {
     return { value: 0 };
   }
   inc(labels?: Labels, by = 1): void {
-    if (!(by >= 0)) throw new Error(`counter ${this.name} can only go up (inc by ${by})`);
+    if (!(by >= 0)) throw new XrdError('InternalError', { reason: `counter ${this.name} can only go up (inc by ${by})` });
     this.stateFor(labels).value += by;
   }
   get(labels?: Labels): number {
@@ -89,7 +91,7 @@ export class Counter extends Metric<{ value: number }> {
    * restarts the total drops, which Prometheus reads as a counter reset.
    */
   mirror(labels: Labels | undefined, total: number): void {
-    if (!(total >= 0)) throw new Error(`counter ${this.name} cannot be ${total}`);
+    if (!(total >= 0)) throw new XrdError('InternalError', { reason: `counter ${this.name} cannot be ${total}` });
     this.stateFor(labels).value = total;
   }
   protected lines(name: string, labels: string, state: { value: number }): string[] {
@@ -129,7 +131,7 @@ export class Histogram extends Metric<HistogramState> {
   constructor(name: string, help: string, labelNames: readonly string[], buckets: readonly number[] = DURATION_BUCKETS) {
     super(name, help, labelNames);
     if (buckets.length === 0 || buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) {
-      throw new Error(`histogram ${name} needs finite, increasing buckets`);
+      throw new XrdError('InternalError', { reason: `histogram ${name} needs finite, increasing buckets` });
     }
     this.buckets = [...buckets];
   }
@@ -154,7 +156,7 @@ export class Histogram extends Metric<HistogramState> {
    * histogram (same bounds, +Inf left out), sum and count.
    */
   mirror(labels: Labels | undefined, snapshot: { counts: readonly number[]; sum: number; count: number }): void {
-    if (snapshot.counts.length !== this.buckets.length) throw new Error(`histogram ${this.name} has ${this.buckets.length} buckets, got ${snapshot.counts.length}`);
+    if (snapshot.counts.length !== this.buckets.length) throw new XrdError('InternalError', { reason: `histogram ${this.name} has ${this.buckets.length} buckets, got ${snapshot.counts.length}` });
     const s = this.stateFor(labels);
     s.counts = snapshot.counts.map((c, i) => c - (i === 0 ? 0 : snapshot.counts[i - 1]!));
     s.sum = snapshot.sum;
@@ -199,7 +201,7 @@ export class MetricsRegistry {
   }
 
   private add<M extends Counter | Gauge | Histogram>(metric: M): M {
-    if (this.metrics.has(metric.name)) throw new Error(`metric ${metric.name} is already registered`);
+    if (this.metrics.has(metric.name)) throw new XrdError('InternalError', { reason: `metric ${metric.name} is already registered` });
     this.metrics.set(metric.name, metric);
     return metric;
   }

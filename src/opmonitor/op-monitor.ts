@@ -163,7 +163,7 @@ export class OpMonitor {
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) throw new Error(`database schema ${version} is newer than this program's ${SCHEMA_VERSION}`);
+      if (version > SCHEMA_VERSION) throw new XrdError('DatabaseTooNew', { file, found: version, supported: SCHEMA_VERSION });
       db.exec(SCHEMA);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (err) {

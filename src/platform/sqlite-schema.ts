@@ -5,6 +5,7 @@
  * refused rather than rewritten.
  */
 import type Database from 'better-sqlite3';
+import { XrdError } from './errors.ts';
 
 export interface SchemaVersions {
   readonly version: number;
@@ -14,10 +15,10 @@ export interface SchemaVersions {
   readonly migrations: readonly string[];
 }
 
-/** @throws Error naming both versions when the file is newer than this program */
+/** @throws DatabaseTooNew when the file is newer than this program */
 export function applySchema(db: Database.Database, s: SchemaVersions): void {
   const current = () => db.pragma('user_version', { simple: true }) as number;
-  if (current() > s.version) throw new Error(`schema version ${current()} is newer than this program's ${s.version}`);
+  if (current() > s.version) throw new XrdError('DatabaseTooNew', { file: db.name, found: current(), supported: s.version });
   if (current() === s.version) return;
   db.transaction(() => {
     const from = current();

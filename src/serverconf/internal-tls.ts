@@ -116,12 +116,7 @@ export function importInternalCertificate(dir: string, input: Buffer): InternalT
  * @throws InvalidDistinguishedName
  */
 export function internalTlsCsr(dir: string, dn: string): Buffer {
-  let subject;
-  try {
-    subject = parseDn(dn);
-  } catch (err) {
-    throw new XrdError('InvalidDistinguishedName', { reason: (err as Error).message, referenceCode: 'invalid_distinguished_name' }, { cause: err });
-  }
+  const subject = parseDn(dn);
   if (subject.length === 0 || subject.some(([, value]) => value === '')) throw new XrdError('InvalidDistinguishedName', { reason: 'the name needs at least one TYPE=value and no empty value', referenceCode: 'invalid_distinguished_name' });
   const key = createPrivateKey(ensureInternalTls(dir).keyPem);
   const info = certificationRequestInfo(subject, createPublicKey(key).export({ type: 'spki', format: 'der' }));

@@ -9,7 +9,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { checkCertificateUsage, parseCertificate, usageOfCertificate, type CertificateFacts } from '../certificates/certificate.ts';
 import { assembleCsr, certificationRequestInfo, csrSignatureInput, defaultSubject, formatDn, parseDn, toPem, type KeyUsage } from '../certificates/csr.ts';
 import type { Deadline } from '../platform/deadline.ts';
-import { XrdError } from '../platform/errors.ts';
+import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { formatClientId, memberOf, parseClientId, parseSecurityServerId } from '../protocol/identifiers.ts';
 import type { HsmToken, KeySpec, TokenKey } from '../token/hsm-token.ts';
@@ -337,7 +337,7 @@ export class SignerService {
     try {
       given = parseDn(r.subject ?? '');
     } catch (err) {
-      throw new XrdError('MalformedRequest', { reason: `subject: ${(err as Error).message}` }, { cause: err });
+      throw new XrdError('MalformedRequest', { reason: `subject: ${toXrdError(err).details.reason}` }, { cause: err });
     }
     const subject = defaultSubject(usage, { member, server }, given);
     const info = certificationRequestInfo(subject, key.publicKey);

@@ -4,6 +4,7 @@
  * reported and skipped; the others still load.
  */
 import { readFileSync } from 'node:fs';
+import { XrdError } from '../platform/errors.ts';
 
 export type RsaSignMechanism = 'CKM_RSA_PKCS' | 'CKM_RSA_PKCS_PSS';
 
@@ -87,19 +88,19 @@ export function parseModuleConfig(text: string): { modules: ModuleConfig[]; prob
     try {
       modules.push(toModuleConfig(name, values));
     } catch (err) {
-      problems.push({ section: name, reason: (err as Error).message });
+      problems.push({ section: name, reason: err instanceof XrdError ? String(err.details.reason) : (err as Error).message });
     }
   }
   return { modules, problems };
 }
 
 function toModuleConfig(type: string, v: Map<string, string>): ModuleConfig {
-  if (!/^[A-Za-z0-9_.-]+$/.test(type)) throw new Error('section name may only hold letters, digits, "_", "." and "-"');
+  if (!/^[A-Za-z0-9_.-]+$/.test(type)) throw new XrdError('InvalidConfiguration', { reason: 'section name may only hold letters, digits, "_", "." and "-"' });
   const library = v.get('library');
-  if (!library) throw new Error('"library" is required');
+  if (!library) throw new XrdError('InvalidConfiguration', { reason: '"library" is required' });
   for (const key of v.keys()) {
     if (!KNOWN_KEYS.has(key) && !key.startsWith('pub_key_attribute_') && !key.startsWith('priv_key_attribute_')) {
-      throw new Error(`unknown key "${key}"`);
+      throw new XrdError('InvalidConfiguration', { reason: `unknown key "${key}"` });
     }
   }
   const bool = (key: string, fallback: boolean): boolean => {
@@ -107,21 +108,21 @@ function toModuleConfig(type: string, v: Map<string, string>): ModuleConfig {
     if (value === undefined) return fallback;
     if (/^(true|yes|1)$/i.test(value)) return true;
     if (/^(false|no|0)$/i.test(value)) return false;
-    throw new Error(`"${key}" must be true or false, not "${value}"`);
+    throw new XrdError('InvalidConfiguration', { reason: `"${key}" must be true or false, not "${value}"` });
   };
   const rsaSignMechanism = v.get('rsa_sign_mechanism') ?? v.get('sign_mechanism') ?? 'CKM_RSA_PKCS';
   if (rsaSignMechanism !== 'CKM_RSA_PKCS' && rsaSignMechanism !== 'CKM_RSA_PKCS_PSS') {
-    throw new Error(`rsa_sign_mechanism must be CKM_RSA_PKCS or CKM_RSA_PKCS_PSS, not "${rsaSignMechanism}"`);
+    throw new XrdError('InvalidConfiguration', { reason: `rsa_sign_mechanism must be CKM_RSA_PKCS or CKM_RSA_PKCS_PSS, not "${rsaSignMechanism}"` });
   }
   const ecSignMechanism = v.get('ec_sign_mechanism') ?? 'CKM_ECDSA';
-  if (ecSignMechanism !== 'CKM_ECDSA') throw new Error(`ec_sign_mechanism must be CKM_ECDSA, not "${ecSignMechanism}"`);
+  if (ecSignMechanism !== 'CKM_ECDSA') throw new XrdError('InvalidConfiguration', { reason: `ec_sign_mechanism must be CKM_ECDSA, not "${ecSignMechanism}"` });
   const slotIds = (v.get('slot_ids') ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
     .map((s) => {
       const n = Number(s);
-      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`slot_ids entry "${s}" is not a slot number`);
+      if (!Number.isSafeInteger(n) || n < 0) throw new XrdError('InvalidConfiguration', { reason: `slot_ids entry "${s}" is not a slot number` });
       return n;
     });
   const attributes = (prefix: string): Record<string, boolean> => {

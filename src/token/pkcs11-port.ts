@@ -4,6 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
+import { XrdError } from '../platform/errors.ts';
 
 export type Handle = Buffer;
 export type Attribute = pkcs11js.Attribute;
@@ -146,7 +147,7 @@ class SignThreads {
         if (thread.jobs.size === 0) thread.worker.unref();
         if (signed) return job.resolve(signed.subarray(4));
         const { error } = reply as SignFailure;
-        job.reject(error.code !== undefined ? new pkcs11js.Pkcs11Error(error.message, error.code, error.method) : new Error(error.message));
+        job.reject(error.code !== undefined ? new pkcs11js.Pkcs11Error(error.message, error.code, error.method) : new XrdError('InternalError', { reason: `signing thread: ${error.message}` }));
       });
       thread.worker.on('error', (err) => {
         // A dead thread fails only what it held; the others keep serving.
@@ -160,7 +161,7 @@ class SignThreads {
   }
 
   sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer> {
-    if (this.threads.length === 0) return Promise.reject(new Error('no signing thread is running'));
+    if (this.threads.length === 0) return Promise.reject(new XrdError('InternalError', { reason: 'no signing thread is running' }));
     const thread = this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -178,7 +179,7 @@ class SignThreads {
  * present), then session handle, key handle and data. Read back by sign-worker.cjs.
  */
 function encodeSignJob(id: number, session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Uint8Array {
-  if (session.length !== key.length) throw new Error('session and key handles differ in size');
+  if (session.length !== key.length) throw new XrdError('InternalError', { reason: 'session and key handles differ in size' });
   const job = Buffer.alloc(28 + session.length + key.length + data.length);
   job.writeUInt32LE(id, 0);
   job.writeUInt32LE(maxLength, 4);

@@ -3,6 +3,7 @@
  * pkcs11-tool do. Only path attributes are used; a `pin-value` query attribute is refused because a
  * PIN must never travel inside a URI.
  */
+import { XrdError } from '../platform/errors.ts';
 
 export interface Pkcs11UriParts {
   token?: string;
@@ -18,14 +19,14 @@ export interface Pkcs11UriParts {
 const PATH_ATTRIBUTES = ['token', 'manufacturer', 'model', 'serial', 'object', 'type', 'id'] as const;
 
 export function parsePkcs11Uri(uri: string): Pkcs11UriParts {
-  if (!uri.toLowerCase().startsWith('pkcs11:')) throw new Error('not a pkcs11: URI');
+  if (!uri.toLowerCase().startsWith('pkcs11:')) throw new XrdError('InvalidIdentifier', { value: uri, reason: 'not a pkcs11: URI' });
   const rest = uri.slice('pkcs11:'.length);
   const [path = '', query = ''] = rest.split('?', 2);
-  if (/(^|&)pin-(value|source)=/.test(query)) throw new Error('PINs are not accepted in pkcs11: URIs');
+  if (/(^|&)pin-(value|source)=/.test(query)) throw new XrdError('InvalidIdentifier', { value: `${uri.slice(0, uri.indexOf('?'))}?…`, reason: 'PINs are not accepted in pkcs11: URIs' });
   const out: Pkcs11UriParts = {};
   for (const pair of path.split(';').filter(Boolean)) {
     const eq = pair.indexOf('=');
-    if (eq < 0) throw new Error(`pkcs11: URI attribute "${pair}" has no value`);
+    if (eq < 0) throw new XrdError('InvalidIdentifier', { value: uri, reason: `pkcs11: URI attribute "${pair}" has no value` });
     const name = pair.slice(0, eq);
     const raw = pair.slice(eq + 1);
     switch (name) {
@@ -33,7 +34,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11UriParts {
         out.id = percentDecodeBytes(raw);
         break;
       case 'type':
-        if (!['private', 'public', 'cert', 'secret', 'data'].includes(raw)) throw new Error(`unknown object type "${raw}"`);
+        if (!['private', 'public', 'cert', 'secret', 'data'].includes(raw)) throw new XrdError('InvalidIdentifier', { value: uri, reason: `unknown object type "${raw}"` });
         out.type = raw as Pkcs11UriParts['type'];
         break;
       case 'token':
@@ -45,7 +46,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11UriParts {
         break;
       default:
         // RFC 7512 §2.3: unknown path attributes must make the URI unusable rather than be ignored.
-        if (!name.startsWith('x-')) throw new Error(`unknown pkcs11: URI attribute "${name}"`);
+        if (!name.startsWith('x-')) throw new XrdError('InvalidIdentifier', { value: uri, reason: `unknown pkcs11: URI attribute "${name}"` });
     }
   }
   return out;
@@ -66,7 +67,7 @@ function percentDecodeBytes(s: string): Buffer {
   for (let i = 0; i < s.length; i++) {
     if (s[i] === '%') {
       const hex = s.slice(i + 1, i + 3);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new Error(`bad percent-encoding in "${s}"`);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new XrdError('InvalidIdentifier', { value: s, reason: `bad percent-encoding in "${s}"` });
       bytes.push(parseInt(hex, 16));
       i += 2;
     } else {

@@ -4,6 +4,7 @@
  * does the DER work through JWK.
  */
 import { createPublicKey } from 'node:crypto';
+import { XrdError } from '../platform/errors.ts';
 
 export type EcCurve = 'P-256' | 'P-384';
 
@@ -38,7 +39,7 @@ export function ecPointFromAttribute(value: Buffer, curve: CurveInfo): Buffer {
   if (value.length === rawLength && value[0] === 0x04) return value;
   if (value[0] === 0x04 && value[1] === rawLength && value.length === rawLength + 2) return value.subarray(2);
   if (value[0] === 0x04 && value[1] === 0x81 && value[2] === rawLength) return value.subarray(3);
-  throw new Error('unrecognised CKA_EC_POINT encoding');
+  throw new XrdError('UnreadableTokenObject', { what: 'a CKA_EC_POINT', reason: 'neither a bare uncompressed point nor one in an OCTET STRING' });
 }
 
 export function ecSpki(curve: CurveInfo, point: Buffer): Buffer {
@@ -64,5 +65,5 @@ export function partsFromSpki(spki: Buffer): PublicKeyParts {
     const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
     return { algorithm: 'EC', curve: CURVES[jwk.crv], point };
   }
-  throw new Error(`unsupported public key type ${jwk.kty} ${jwk.crv ?? ''}`.trim());
+  throw new XrdError('IncorrectCertificate', { reason: `unsupported public key type ${jwk.kty} ${jwk.crv ?? ''}`.trim() });
 }

@@ -64,7 +64,7 @@ export function digestInfo(digest: DigestName, value: Buffer): Buffer {
 
 /** PKCS#11 returns ECDSA signatures as raw r‖s; X.509/CMS/OpenSSL want DER SEQUENCE { r, s }. */
 export function ecdsaRawToDer(raw: Buffer): Buffer {
-  if (raw.length === 0 || raw.length % 2 !== 0) throw new Error(`raw ECDSA signature has odd length ${raw.length}`);
+  if (raw.length === 0 || raw.length % 2 !== 0) throw new XrdError('UnreadableTokenObject', { what: 'an ECDSA signature', reason: `raw signature of odd length ${raw.length}` });
   const half = raw.length / 2;
   const r = integerBounds(raw, 0, half);
   const s = integerBounds(raw, half, raw.length);
@@ -97,9 +97,9 @@ function integerBounds(raw: Buffer, start: number, end: number): { start: number
 export function ecdsaDerToRaw(der: Buffer, coordinateLength: number): Buffer {
   let pos = 0;
   const readTag = (tag: number): Buffer => {
-    if (der[pos++] !== tag) throw new Error('malformed ECDSA DER signature');
+    if (der[pos++] !== tag) throw new XrdError('InvalidSignatureValue', { reason: 'malformed ECDSA DER signature' });
     let len = der[pos++];
-    if (len === undefined) throw new Error('malformed ECDSA DER signature');
+    if (len === undefined) throw new XrdError('InvalidSignatureValue', { reason: 'malformed ECDSA DER signature' });
     if (len & 0x80) {
       const n = len & 0x7f;
       len = der.readUIntBE(pos, n);
@@ -114,7 +114,7 @@ export function ecdsaDerToRaw(der: Buffer, coordinateLength: number): Buffer {
   pos = 0;
   const r = stripLeadingZeros(readTag(0x02));
   const s = stripLeadingZeros(readTag(0x02));
-  if (r.length > coordinateLength || s.length > coordinateLength) throw new Error('ECDSA integer too long for curve');
+  if (r.length > coordinateLength || s.length > coordinateLength) throw new XrdError('InvalidSignatureValue', { reason: 'ECDSA integer too long for the curve' });
   const out = Buffer.alloc(coordinateLength * 2);
   r.copy(out, coordinateLength - r.length);
   s.copy(out, 2 * coordinateLength - s.length);

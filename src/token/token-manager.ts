@@ -105,12 +105,7 @@ export class TokenManager {
     if (direct) return direct;
     let match: (t: HsmToken) => boolean;
     if (ref.startsWith('pkcs11:')) {
-      let uri;
-      try {
-        uri = parsePkcs11Uri(ref);
-      } catch (err) {
-        throw new XrdError('InvalidIdentifier', { value: ref, reason: (err as Error).message }, { cause: err });
-      }
+      const uri = parsePkcs11Uri(ref);
       match = (t) => {
         const d = t.describe();
         return (uri.token === undefined || uri.token === d.label) && (uri.serial === undefined || uri.serial === d.serialNumber);
@@ -158,7 +153,7 @@ export class TokenManager {
           const info = port.C_GetTokenInfo(s);
           return info.flags & ck.CKF_TOKEN_INITIALIZED && paddedText(info.label) === label && !(info.flags & ck.CKF_USER_PIN_INITIALIZED);
         });
-        if (!slot) throw new Error('initialised token not found again');
+        if (!slot) throw new XrdError('TokenNotAvailable', { tokenId: label, reason: 'the initialised token was not found again among the slots' });
         const session = port.C_OpenSession(slot, ck.CKF_SERIAL_SESSION | ck.CKF_RW_SESSION);
         try {
           port.C_Login(session, ck.CKU_SO, soPin);

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { boundaryOf, buildMultipart, parseMultipart } from '../protocol/multipart.ts';
+import { MultipartError, boundaryOf, buildMultipart, parseMultipart } from '../protocol/multipart.ts';
 import type { OcspCache } from './ocsp-cache.ts';
 
 const MAX_CERTS_PER_REQUEST = 64;
@@ -48,11 +48,11 @@ export function startOcspEndpoint(cache: OcspCache, host: string, port: number):
 
 /**
  * The application/ocsp-response parts of a multipart/related body, in order.
- * @throws Error when the content type names no boundary or the body is not multipart
+ * @throws MultipartError when the content type names no boundary or the body is not multipart
  */
 export function parseOcspMultipart(contentType: string, body: Buffer): Buffer[] {
   const boundary = boundaryOf(contentType);
-  if (!boundary) throw new Error(`no multipart boundary in "${contentType}"`);
+  if (!boundary) throw new MultipartError(`no multipart boundary in "${contentType}"`);
   return parseMultipart(body, boundary)
     .filter((p) => (p.headers.get('content-type') ?? '').toLowerCase().startsWith('application/ocsp-response'))
     .map((p) => p.body);

@@ -68,9 +68,10 @@ export function readCsr(der: Buffer): { subjectName: Buffer; spki: Buffer } {
     const digest = CSR_DIGESTS[oid];
     const bits = expectTag(signature, TAG.BIT_STRING, 'signature');
     const key = createPublicKey({ key: whole(der, expectTag(spki, TAG.SEQUENCE, 'SubjectPublicKeyInfo')), format: 'der', type: 'spki' });
-    if (!digest || !verify(digest, whole(der, info!), key, der.subarray(bits.contentStart + 1, bits.end))) throw new Error('signature does not verify');
+    if (!digest || !verify(digest, whole(der, info!), key, der.subarray(bits.contentStart + 1, bits.end))) throw new XrdError('IncorrectCertificate', { reason: 'not a valid certificate request: its signature does not verify' });
     return { subjectName: whole(der, expectTag(subject, TAG.SEQUENCE, 'subject')), spki: whole(der, spki!) };
   } catch (err) {
+    if (err instanceof XrdError && err.code === 'IncorrectCertificate') throw err;
     throw new XrdError('IncorrectCertificate', { reason: `not a valid certificate request: ${(err as Error).message}` }, { cause: err });
   }
 }
