@@ -21,7 +21,7 @@ export async function devCommand(group: 'local' | 'testpki', command: string | u
 }
 
 async function localStart(values: Values): Promise<number> {
-  const dir = resolve((values.dir as string | undefined) ?? 'var/local');
+  const dir = resolve(values.dir ?? 'var/local');
   const json = values.json === true;
   const say = (line: string) => !json && process.stdout.write(`${line}\n`);
   const instance = await startLocalInstance({ dir, logger: createLogger('local', process.env.XRD_LOG_LEVEL ?? 'warn'), progress: (l) => say(`… ${l}`) });

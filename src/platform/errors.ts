@@ -276,7 +276,7 @@ export const ERROR_CODES = {
   ResponseTooLarge: { message: 'Answer from {target} exceeds the limit of {limit} bytes', httpStatus: 502 },
   InternalError: { message: 'Internal error: {reason}', httpStatus: 500 },
   // A SQLite file (message log, server configuration, op-monitor data) written by a newer version
-  DatabaseTooNew: { message: "Database {file} has schema version {found}, newer than this program's {supported}", httpStatus: 500 },
+  DatabaseTooNew: { message: "Database {file}: schema version {found} is newer than this program's {supported}", httpStatus: 500 },
   // What a token handed back that the signer cannot read (an EC point, a signature)
   UnreadableTokenObject: { message: 'The token returned {what} the signer cannot read: {reason}', httpStatus: 500 },
 } as const satisfies Record<string, ErrorSpec>;

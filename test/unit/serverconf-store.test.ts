@@ -199,7 +199,7 @@ describe('the server configuration store', () => {
     const db = new Database(join(dir, SERVERCONF_DB));
     db.pragma('user_version = 99');
     db.close();
-    expect(() => openServerConfStore(dir)).toThrow(expect.objectContaining({ code: 'IOError', message: expect.stringContaining('schema version 99 is newer') }));
+    expect(() => openServerConfStore(dir)).toThrow(expect.objectContaining({ code: 'IOError', message: expect.stringContaining('schema version 99 is newer'), cause: expect.objectContaining({ code: 'DatabaseTooNew' }) }));
   });
 });
 
