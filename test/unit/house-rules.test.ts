@@ -20,9 +20,10 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '../../src');
 
 /**
  * Which top-level folders of src/ each may import (besides itself). Imports flow one way: README.md
- * lists the folders so that each imports only folders below it (checked below). `dev` may import anything; nothing imports `dev` (see DEV_GATEWAY).
+ * lists the folders so that each imports only folders below it (checked below). `dev` may import
+ * anything; nothing imports `dev` (see DEV_GATEWAY).
  */
-export const FOLDER_IMPORTS: Readonly<Record<string, readonly string[]>> = {
+const FOLDER_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   platform: [],
   xml: ['platform'],
   protocol: ['xml', 'platform'],
@@ -60,22 +61,22 @@ const UNTIL_SIGNERAPI_MERGES: Readonly<Record<string, readonly string[]>> = {
 const DEV_GATEWAY = 'cli/dev-commands.ts';
 
 /** Raw Errors that stay raw, each with why. `text` is the expression's source text. */
-export const RAW_ERRORS_ALLOWED: readonly { file: string; text: string; reason: string }[] = [];
+const RAW_ERRORS_ALLOWED: readonly { file: string; text: string; reason: string }[] = [];
 
-export interface Import {
+interface Import {
   specifier: string;
   kind: 'static' | 'dynamic' | 'require';
   line: number;
 }
 
-export interface FileFacts {
+interface FileFacts {
   imports: Import[];
   /** Source text of each `new Error(…)` or `Error(…)`, with its line. */
   rawErrors: { text: string; line: number }[];
 }
 
 /** The imports and raw Errors of one file (path relative to src/, text its source). */
-export function readFile(path: string, text: string): FileFacts {
+function readFile(path: string, text: string): FileFacts {
   const kind = /\.[cm]?js$/.test(path) ? ts.ScriptKind.JS : ts.ScriptKind.TS;
   const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, kind);
   const facts: FileFacts = { imports: [], rawErrors: [] };
@@ -109,7 +110,7 @@ const topFolder = (path: string): string => (path.includes('/') ? path.slice(0, 
  * Every broken rule in these files (paths relative to src/, as `proxy/x.ts`), one line each naming
  * the file, the line and the import.
  */
-export function checkHouseRules(
+function checkHouseRules(
   files: ReadonlyMap<string, string>,
   table: Readonly<Record<string, readonly string[]>> = FOLDER_IMPORTS,
   allowedErrors: typeof RAW_ERRORS_ALLOWED = RAW_ERRORS_ALLOWED,
