@@ -5,15 +5,15 @@
  * SignedInfo digests into signature values. Before signing, the proxy checks its own certificate's
  * OCSP responses are there and fresh, since the peer will refuse a signature without them.
  */
-import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { XrdError, toXrdError, type FaultPrefix } from '../platform/errors.ts';
-import { TtlCache } from '../platform/ttl-cache.ts';
-import { formatClientId, memberOf, type ClientId } from '../protocol/identifiers.ts';
-import { BatchSigner, type MessageToSign, type SignedMessage, type SigningKey } from '../signature/message-signer.ts';
-import type { SignerConnection } from '../signer/signer-client.ts';
-import { buildCertPath } from '../trust/cert-path.ts';
-import { certSha1 } from '../trust/ocsp-cache.ts';
-import { parseOcspResponse } from '../trust/ocsp.ts';
+import type { GlobalConf } from '../../globalconf/global-conf.ts';
+import { XrdError, toXrdError, type FaultPrefix } from '../../platform/errors.ts';
+import { TtlCache } from '../../platform/ttl-cache.ts';
+import { formatClientId, memberOf, type ClientId } from '../../protocol/identifiers.ts';
+import { BatchSigner, type MessageToSign, type SignedMessage, type SigningKey } from '../../signature/message-signer.ts';
+import type { SignerConnection } from '../../signer/signer-client.ts';
+import { buildCertPath } from '../../trust/cert-path.ts';
+import { certSha1 } from '../../trust/ocsp-cache.ts';
+import { parseOcspResponse } from '../../trust/ocsp.ts';
 
 /** How long a member's key and OCSP responses are reused before asking the signer again. */
 const KEY_CACHE_MS = 30_000;

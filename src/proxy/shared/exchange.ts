@@ -5,9 +5,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { FaultCodeStyle } from '../protocol/faults.ts';
-import type { SpoolFolder, Body, Pieces } from '../platform/spool.ts';
-import { piecesLength, streamPieces } from '../platform/spool.ts';
+import type { FaultCodeStyle } from '../../protocol/faults.ts';
+import type { SpoolFolder, Body, Pieces } from '../../platform/spool.ts';
+import { piecesLength, streamPieces } from '../../platform/spool.ts';
 
 /**
  * The version we send as `x-proxy-version`: the reference's protocol level we implement (7.8), so

@@ -5,13 +5,13 @@
  * is answered that is not logged; a message log that refuses (timestamping failed too long) fails
  * the exchange with its code.
  */
-import { toXrdError, type FaultPrefix } from '../platform/errors.ts';
-import type { MessageLog } from '../messagelog/message-log.ts';
-import type { OpMonitor } from '../opmonitor/op-monitor.ts';
-import { clientFields, serviceFields } from '../opmonitor/record.ts';
-import type { ClientId } from '../protocol/identifiers.ts';
-import { signedPartsOf, type ProxyContent, type ProxySignature } from '../protocol/proxy-message.ts';
-import type { ServiceId } from '../protocol/soap-message.ts';
+import { toXrdError, type FaultPrefix } from '../../platform/errors.ts';
+import type { MessageLog } from '../../messagelog/message-log.ts';
+import type { OpMonitor } from '../../opmonitor/op-monitor.ts';
+import { clientFields, serviceFields } from '../../opmonitor/record.ts';
+import type { ClientId } from '../../protocol/identifiers.ts';
+import { signedPartsOf, type ProxyContent, type ProxySignature } from '../../protocol/proxy-message.ts';
+import type { ServiceId } from '../../protocol/soap-message.ts';
 
 export interface ExchangeMeta {
   readonly queryId: string;
