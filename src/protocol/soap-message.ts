@@ -60,7 +60,11 @@ const SINGLE = ['client', 'service', 'id', 'userId', 'issue', 'protocolVersion',
  *   MissingHeaderField, DuplicateHeaderField, InvalidProtocolVersion, InvalidXml, InvalidClientIdentifier
  */
 export function parseSoapHeader(message: Buffer | string): SoapHeader {
-  const envelope = parseEnvelope(message);
+  return headerOf(parseEnvelope(message));
+}
+
+/** parseSoapHeader's checks on an envelope already parsed. */
+function headerOf(envelope: XmlElement): SoapHeader {
   if (envelope.namespace !== SOAP_ENV_NS || envelope.localName !== 'Envelope') {
     throw new XrdError('InvalidSoap', { reason: 'envelope missing: the root element is not a SOAP 1.1 Envelope' });
   }
@@ -254,7 +258,21 @@ export const soapRequestHash = (request: Buffer): string => createHash('sha512')
  */
 export function withRequestHash(response: Buffer, request: Buffer): Buffer {
   const text = response.toString('utf8');
-  const envelope = parseEnvelope(text);
+  return insertRequestHash(text, parseEnvelope(text), request);
+}
+
+/**
+ * The server proxy's one parse of the provider's response: checked as an X-Road message
+ * (parseSoapHeader's checks and codes) and given the request hash (withRequestHash), from the same tree.
+ * @throws what parseSoapHeader throws, then InvalidSoap when there is no xrd:id to put the hash after
+ */
+export function readResponseWithRequestHash(response: Buffer, request: Buffer): { header: SoapHeader; message: Buffer } {
+  const envelope = parseEnvelope(response);
+  const header = headerOf(envelope);
+  return { header, message: insertRequestHash(response.toString('utf8'), envelope, request) };
+}
+
+function insertRequestHash(text: string, envelope: XmlElement, request: Buffer): Buffer {
   const header = child(envelope, SOAP_ENV_NS, 'Header');
   const id = header && child(header, XROAD_NS, 'id');
   const headerEnd = header ? text.indexOf(`</${header.name}>`) : -1;

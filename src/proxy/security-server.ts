@@ -145,7 +145,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const proxyMetrics = new ProxyMetrics(registry);
   const signerMetrics = new SignerMetrics(registry);
   const opMonitor = OpMonitor.open(join(options.dataDir, 'opmonitor.db'), { logger: logger.child({ component: 'opmonitor' }), onStore: (r) => proxyMetrics.observe(r) });
-  const recorder = new MessageRecorder(messageLog, opMonitor);
+  const recorder = new MessageRecorder(messageLog, opMonitor, proxyMetrics);
   const signing = new MemberSigning(signer, globalConf);
   const peers = new PeerVerifier({ globalConf, ocsp: ocspStore, remoteOcspPort: options.remoteOcspPort });
   const providers = new ProviderLink({

@@ -8,12 +8,12 @@
  * that the service exists and the caller may use it, verifies the signature, calls the provider's
  * information system, signs its response with the provider member's key and logs both. The
  * metaservices (listMethods, allowedMethods, getWsdl, REST getOpenAPI) it answers itself
- * (src/metaservice).
+ * (src/metaservice). Codes follow the reference (server-errors.ts).
  *
- * Codes follow the reference: what goes wrong while reading the request — the message itself, the
- * security server it names, the provider, the caller's certificate — and everything about the
- * service's answer is reported under ServiceFailed (`Server.ServerProxy.ServiceFailed.InvalidSoap`);
- * missing parts, access and signature checks are not.
+ * `buildServerProxy` is that pipeline — one sequence of named stages (shared/pipeline.ts) for both
+ * protocols, each protocol's part in its adapter (soap-adapter.ts, rest-adapter.ts) — as a function
+ * from a request to an answer, which tests drive in memory with fakes of the signer, the peer check
+ * and the clock; `startServerProxy` puts it behind the TLS listener.
  */
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -21,36 +21,41 @@ import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import semver from 'semver';
 import type { GlobalConf } from '../../globalconf/global-conf.ts';
-import { answerRestMetaservice, isRestMetaservice } from '../../metaservice/rest-metaservices.ts';
-import { answerSoapMetaservice, isSoapMetaservice, type FetchedDescription, type MetaserviceContext } from '../../metaservice/soap-metaservices.ts';
+import type { FetchedDescription, MetaserviceContext } from '../../metaservice/soap-metaservices.ts';
 import type { OpMonitor } from '../../opmonitor/op-monitor.ts';
 import { answerQuery, isOpMonitoringQuery, queryFault } from '../../opmonitor/queries.ts';
 import { XrdError, toXrdError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../../platform/server-limits.ts';
 import { memoryBody, readBounded, type Body } from '../../platform/spool.ts';
-import { TEXT_XML_UTF8, readSoapFault, type SoapFault } from '../../protocol/faults.ts';
+import { TEXT_XML_UTF8, type SoapFault } from '../../protocol/faults.ts';
 import { javaClientId, javaServerId, memberOf, sameSecurityServerId, type ClientId, type SecurityServerId } from '../../protocol/identifiers.ts';
-import { bodiesOf, decodeProxyMessage, encodeProxyMessage, randomLetters, type DecodedProxyMessage, type EncodedProxyMessage, type RestContent, type SoapContent } from '../../protocol/proxy-message.ts';
-import { headerValue, restResponseParts, serviceRequestHeaders, type HeaderList, type RestRequest } from '../../protocol/rest-message.ts';
-import { checkRequestHeader, checkSoapAction, parseSoapHeader, withRequestHash, type ServiceId, type SoapHeader } from '../../protocol/soap-message.ts';
-import { readSoapPackage, soapPackagePieces, type SoapPackage } from '../../protocol/soap-package.ts';
+import { bodiesOf, decodeProxyMessage, encodeProxyMessage, randomLetters, signedPartsOf, type DecodedProxyMessage, type EncodedProxyMessage } from '../../protocol/proxy-message.ts';
+import { headerValue } from '../../protocol/rest-message.ts';
+import type { ServiceId, SoapHeader } from '../../protocol/soap-message.ts';
+import type { SoapPackage } from '../../protocol/soap-package.ts';
 import type { InternalTls } from '../../serverconf/internal-tls.ts';
 import { verifyAccess, type RestCall } from '../../serverconf/access.ts';
-import { inGlobalGroup, localClient, resolveService, serviceUrl, type ServerConf, type ResolvedService } from '../../serverconf/server-conf.ts';
-import { ExchangeBodies, sendAnswer, type MessageSettings } from '../shared/exchange.ts';
-import type { MemberSigning } from '../shared/member-signing.ts';
+import { inGlobalGroup, localClient, resolveService, type ServerConf, type ResolvedService } from '../../serverconf/server-conf.ts';
+import { ExchangeBodies, sendAnswer, type MessageSettings, type ProxyAnswer } from '../shared/exchange.ts';
+import type { MessageSigning } from '../shared/member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from '../shared/message-recorder.ts';
 import type { PeerVerifier } from '../shared/peer-verifier.ts';
+import { StageTimer, SYSTEM_CLOCK, type Clock } from '../shared/pipeline.ts';
 import { faultFor } from '../shared/replies.ts';
-import { callService, type ServiceResponse, type ServiceTls } from './service-call.ts';
 import { verifyMessage } from '../shared/verification.ts';
+import type { PeerRequest, ServerAdapter, ServerContext } from './adapter.ts';
+import { REST_ADAPTER } from './rest-adapter.ts';
+import { readFailure, serviceFailure } from './server-errors.ts';
+import { callService, type ServiceRequest, type ServiceResponse, type ServiceTls } from './service-call.ts';
+import { SOAP_ADAPTER } from './soap-adapter.ts';
 
 export interface ServerProxyDeps {
   readonly serverConf: () => ServerConf;
   readonly globalConf: () => GlobalConf;
-  readonly signing: MemberSigning;
-  readonly peers: PeerVerifier;
+  readonly signing: MessageSigning;
+  /** The checks of the calling server's certificate (PeerVerifier; a fake in tests). */
+  readonly peers: Pick<PeerVerifier, 'verifyClient' | 'admitClientServer'>;
   readonly recorder: MessageRecorder;
   readonly logger: Logger;
   readonly settings: MessageSettings;
@@ -64,12 +69,19 @@ export interface ServerProxyDeps {
   readonly opMonitor?: OpMonitor;
   /** The reference's op-monitor.records-available-timestamp-offset-seconds: records younger are not given yet (60). */
   readonly recordsAvailableOffsetSeconds?: number;
+  /** Clocks of the monitoring record and the stage durations (tests pin them). */
+  readonly clock?: Clock;
+  /** Checks the client's signature (verification.ts; tests may fake it). */
+  readonly verify?: typeof verifyMessage;
+  /** Calls the provider's information system (service-call.ts; tests may fake it). */
+  readonly callService?: typeof callService;
 }
 
 export async function startServerProxy(deps: ServerProxyDeps, listen: { host: string; port: number; tls: () => Promise<SecureContextOptions>; limits?: Partial<ServerLimits> }): Promise<{ readonly port: number; close(): Promise<void> }> {
   const limits = serverLimits(PROXY_SERVER_LIMITS, listen.limits);
+  const proxy = buildServerProxy(deps);
   const server = https.createServer({ ...serverTimeouts(limits), requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    void handle(deps, req, res);
+    void serve(proxy, req, res);
   });
   capConnections(server, limits);
   // Nothing is read from a peer that is not a registered security server with an approved
@@ -120,59 +132,102 @@ export async function startServerProxy(deps: ServerProxyDeps, listen: { host: st
 
 const TLS_REFRESH_MS = 10_000;
 
-/** What answers a REST request: the provider's service, or a metaservice answered here. */
-interface RestAnswer {
-  readonly status: number;
-  readonly reason: string;
-  readonly headers: HeaderList;
-  readonly body?: Body;
+/** The server proxy's pipeline: a calling server's request in, its answer out. */
+export interface ServerProxy {
+  handle(request: PeerRequest): Promise<ProxyAnswer>;
 }
 
-/** Codes the reference reports after reading the request (checkRequest), not as a failure to read it. */
-const NOT_READ_FAILURES = new Set(['MissingSoap', 'MissingRest', 'MissingSignature', 'MessageTooLarge', 'ClientProxyVersionNotSupported']);
+/** The server proxy without its listener: what `startServerProxy` serves, and what tests call directly. */
+export function buildServerProxy(deps: ServerProxyDeps): ServerProxy {
+  return { handle: (request) => handle(deps, request) };
+}
 
-async function handle(deps: ServerProxyDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const started = Date.now();
-  const facts: ExchangeFacts = { protocol: 'SOAP', requestSize: 0 };
-  const bodies = new ExchangeBodies();
-  let answer: EncodedProxyMessage;
-  let fault: SoapFault | undefined;
-  try {
-    answer = await new ServerExchange(deps, req, facts, bodies).run();
-  } catch (err) {
-    fault = faultFor(err, 'Server.ServerProxy', deps.logger, facts.queryId, deps.settings.faultCodes);
-    // The reference answers the client proxy's request with HTTP 200 and the fault as text/xml.
-    answer = encodeProxyMessage({ fault });
-  }
-  deps.recorder.monitor({ ...facts, side: 'Producer', started, succeeded: fault === undefined, faultCode: fault?.faultCode, faultString: fault?.faultString });
-  // A request refused before it was read to its end leaves the connection unusable.
-  const headers: [string, string][] = [['content-type', answer.contentType], ...Object.entries(answer.headers)];
+/** One HTTP request through the pipeline; a request refused before it was read to its end closes the connection. */
+async function serve(proxy: ServerProxy, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const answer = await proxy.handle({ method: req.method ?? '', headers: req.headers, body: req, socket: req.socket as TLSSocket });
+  const headers = [...answer.headers];
   if (!req.complete) {
     headers.push(['connection', 'close']);
     req.resume();
   }
-  sendAnswer(res, 200, headers, answer.pieces, () => bodies.dispose());
+  sendAnswer(res, answer.status, headers, answer.pieces, answer.done);
 }
 
-class ServerExchange {
+async function handle(deps: ServerProxyDeps, req: PeerRequest): Promise<ProxyAnswer> {
+  const clock = deps.clock ?? SYSTEM_CLOCK;
+  const started = clock.wall();
+  const facts: ExchangeFacts = { protocol: 'SOAP', requestSize: 0 };
+  const bodies = new ExchangeBodies();
+  const timer = new StageTimer(clock);
+  let answer: EncodedProxyMessage;
+  let fault: SoapFault | undefined;
+  try {
+    answer = await new ServerExchange(deps, req, facts, bodies, timer).run();
+  } catch (err) {
+    fault = faultFor(err, 'Server.ServerProxy', deps.logger, facts.identity?.queryId, deps.settings.faultCodes);
+    // The reference answers the client proxy's request with HTTP 200 and the fault as text/xml.
+    answer = encodeProxyMessage({ fault });
+  }
+  deps.recorder.monitor({ ...facts, side: 'Producer', started, stages: timer, succeeded: fault === undefined, faultCode: fault?.faultCode, faultString: fault?.faultString }, clock.wall());
+  return { status: 200, headers: [['content-type', answer.contentType], ...Object.entries(answer.headers)], pieces: answer.pieces, done: () => bodies.dispose() };
+}
+
+/**
+ * One exchange through the server proxy's stages: receive (the request decoded as it arrives, its
+ * message parsed once), authenticate (the server named, the provider hosted here, the calling
+ * server's certificate for the client), authorize (the service and the caller's access, unless
+ * answered here), verify (the client's signature), log, send (to the provider's information system,
+ * or answered here), answer (the response parsed once and given the request hash, or its REST
+ * header part), sign, log.
+ */
+class ServerExchange implements ServerContext {
   constructor(
     private readonly deps: ServerProxyDeps,
-    private readonly req: IncomingMessage,
+    private readonly req: PeerRequest,
     private readonly facts: ExchangeFacts,
     private readonly bodies: ExchangeBodies,
+    private readonly timer: StageTimer,
   ) {}
+
+  get settings(): MessageSettings {
+    return this.deps.settings;
+  }
 
   private now(): Date {
     return this.deps.now?.() ?? new Date();
   }
 
   async run(): Promise<EncodedProxyMessage> {
-    const { deps, req } = this;
-    if (req.method !== 'POST') throw new XrdError('InvalidHttpMethod', { method: req.method ?? '' }, { prefix: 'Server.ServerProxy' });
-    deps.globalConf().checkUpToDate(this.now());
-    this.checkClientVersion();
-    const request = await this.read();
-    return request.soapHeader ? this.soap(request) : this.rest(request);
+    const { deps, req, facts, timer } = this;
+    const prefix = 'Server.ServerProxy';
+    const request = await timer.run('receive', async () => {
+      if (req.method !== 'POST') throw new XrdError('InvalidHttpMethod', { method: req.method }, { prefix });
+      deps.globalConf().checkUpToDate(this.now());
+      this.checkClientVersion();
+      return this.read();
+    });
+    const adapter: ServerAdapter = request.soapHeader ? SOAP_ADAPTER : REST_ADAPTER;
+    const accepted = adapter.accept(request, this);
+    facts.protocol = adapter.protocol;
+    const identity = (facts.identity = accepted.identity);
+    const { client, service } = identity;
+    const ownerQuery = await timer.run('authenticate', () => {
+      accepted.check();
+      const query = adapter.protocol === 'SOAP' && deps.opMonitor !== undefined && isOpMonitoringQuery(service, memberOf(deps.serverConf().serverId));
+      this.checkRequestFor(client, service.provider, accepted.securityServer, request.ocspResponses, query);
+      return query;
+    });
+    const resolved = await timer.run('authorize', () => (accepted.answeredHere(ownerQuery) ? undefined : this.serviceFor(client, service, accepted.restCall)));
+    await timer.run('verify', () => (deps.verify ?? verifyMessage)(request.content!, request.signature!, deps.globalConf(), client, prefix, this.now()));
+    await timer.run('log', () => deps.recorder.log(request.content!, request.signature!, identity, accepted.requestId, false, 'server'));
+
+    const answered = await timer.send(() => accepted.respond(resolved, ownerQuery));
+    if ('fault' in answered) return encodeProxyMessage({ fault: answered.fault });
+    const signed = await timer.run('sign', () => deps.signing.sign(service.provider, signedPartsOf(answered.content), prefix));
+    await timer.run('log', () => deps.recorder.log(answered.content, signed, identity, accepted.requestId, true, 'server'));
+    facts.responseSize = answered.size;
+    if (answered.statusCode !== undefined) facts.statusCode = answered.statusCode;
+    return timer.run('answer', () => encodeProxyMessage({ content: answered.content, signature: signed, ...(answered.originalContentType !== undefined ? { originalContentType: answered.originalContentType } : {}) }));
   }
 
   /** The reference's ClientProxyVersionVerifier. @throws ClientProxyVersionNotSupported */
@@ -184,11 +239,11 @@ class ServerExchange {
     if (!version || semver.lt(version, min)) throw new XrdError('ClientProxyVersionNotSupported', { version: min });
   }
 
-  /** The request as it arrives; its bodies are kept for disposal. */
+  /** The request as it arrives, its message parsed once by the decoder; its bodies are kept for disposal. */
   private async read(): Promise<DecodedProxyMessage> {
     const { settings } = this.deps;
     try {
-      const request = await decodeProxyMessage(this.req.headers['content-type'] ?? '', this.req, this.req.headers, {
+      const request = await decodeProxyMessage(this.req.headers['content-type'] ?? '', this.req.body, this.req.headers, {
         direction: 'request',
         spool: settings.spool,
         maxBytes: settings.maxMessageBytes,
@@ -203,7 +258,7 @@ class ServerExchange {
   }
 
   /** What the reference checks while reading: the server named, the provider hosted here, the caller's certificate. */
-  private checkRequestFor(client: ClientId, provider: ClientId, server: SecurityServerId | undefined, ocspResponses: readonly Buffer[], ownerQuery = false): void {
+  private checkRequestFor(client: ClientId, provider: ClientId, server: SecurityServerId | undefined, ocspResponses: readonly Buffer[], ownerQuery: boolean): void {
     try {
       const conf = this.deps.serverConf();
       if (server && !sameSecurityServerId(server, conf.serverId)) {
@@ -211,86 +266,21 @@ class ServerExchange {
       }
       // The owner is always a registered client of its server (the reference lists it in serverconf).
       if (!ownerQuery && !localClient(conf, provider)) throw new XrdError('UnknownMember', { reason: `Client '${javaClientId(provider)}' not found` });
-      this.deps.peers.verifyClient(this.req.socket as TLSSocket, client, ocspResponses);
+      this.deps.peers.verifyClient(this.req.socket, client, ocspResponses);
     } catch (err) {
       throw readFailure(err);
     }
-  }
-
-  private async soap(request: DecodedProxyMessage): Promise<EncodedProxyMessage> {
-    const { deps, facts } = this;
-    const header = request.soapHeader!;
-    const content = request.content as SoapContent;
-    Object.assign(facts, { client: header.client, service: header.service, queryId: header.id, userId: header.userId, representedParty: header.representedParty });
-    const soapAction = failedReading(() => checkSoapAction(request.originalSoapAction));
-    failedReading(() => checkRequestHeader(header));
-    const owner = memberOf(deps.serverConf().serverId);
-    const query = deps.opMonitor !== undefined && isOpMonitoringQuery(header.service, owner);
-    this.checkRequestFor(header.client, header.service.provider, header.securityServer, request.ocspResponses, query);
-    const metaservice = !query && isSoapMetaservice(header.service.serviceCode);
-    // Queries and metaservices are answered here to anyone whose signature verifies: what each
-    // caller sees is decided by the answer (OpMonitoringServiceHandlerImpl and
-    // MetadataServiceHandlerImpl: shouldVerifyAccess is false).
-    const service = query || metaservice ? undefined : this.serviceFor(header.client, header.service);
-    verifyMessage(content, request.signature!, deps.globalConf(), header.client, 'Server.ServerProxy', this.now());
-    const meta = { queryId: header.id, client: header.client, service: header.service, requestId: request.requestId };
-    await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
-
-    const answered = service
-      ? await this.callSoapService(service, content, request.originalContentType, soapAction)
-      : query
-        ? this.answerQuery(content, header)
-        : await this.answerMetaservice(content, header);
-    if ('fault' in answered) return encodeProxyMessage({ fault: answered.fault });
-    const message = serviceFailure(() => {
-      parseSoapHeader(answered.soap);
-      // The request hash goes in right after xrd:id, any the service wrote is dropped (pr-mess).
-      return withRequestHash(answered.soap, content.soap);
-    });
-    const signed = await deps.signing.sign(header.service.provider, { message, attachments: answered.attachments.map((a) => a.body) }, 'Server.ServerProxy');
-    const answer: SoapContent = { kind: 'soap', soap: message, contentType: answered.contentType, partHeaders: answered.partHeaders, attachments: answered.attachments };
-    await deps.recorder.log(answer, signed, { ...meta, response: true }, 'server');
-    facts.responseSize = message.length + answered.attachments.reduce((n, a) => n + a.body.size, 0);
-    return encodeProxyMessage({ content: answer, signature: signed, originalContentType: answered.packageContentType });
-  }
-
-  /** The provider's answer, or its fault (which goes back as it is, unsigned, as the reference sends it). */
-  private async callSoapService(service: ResolvedService, content: SoapContent, originalContentType: string | undefined, soapAction: string | undefined): Promise<SoapPackage | { fault: SoapFault }> {
-    const { deps } = this;
-    const outgoing = soapPackagePieces(content, originalContentType);
-    const response = await this.call(service, new URL(service.url), {
-      method: 'POST',
-      headers: [['content-type', outgoing.contentType], ...(soapAction !== undefined ? [['soapaction', soapAction] as [string, string]] : [])],
-      body: outgoing.pieces,
-    });
-    if (response.status !== 200 && response.status !== 500) {
-      response.body.resume();
-      throw serviceFailed(new XrdError('HttpError', { status: response.status, reason: response.reason }));
-    }
-    const answered = headerValue(response.headers, 'content-type');
-    const pkg = await serviceFailure(async () => {
-      try {
-        return await readSoapPackage(answered, response.body, { spool: deps.settings.spool, maxSoapBytes: deps.settings.maxSoapBytes, maxBytes: deps.settings.maxMessageBytes });
-      } catch (err) {
-        // An empty package from the service: no response message (ServerMessageProcessor).
-        if (err instanceof XrdError && err.code === 'MissingSoap') throw new XrdError('InvalidMessage', { reason: 'No response message received from service' });
-        throw err;
-      }
-    });
-    this.bodies.add(...pkg.attachments.map((a) => a.body));
-    const serviceFault = readSoapFault(pkg.soap);
-    return serviceFault ? { fault: serviceFault } : pkg;
   }
 
   /**
    * A pr-opmon query answered from our store, in place of the reference's monitoring daemon (which
    * its server proxy calls over HTTP); a refused query is the daemon's fault, passed on unsigned.
    */
-  private answerQuery(content: SoapContent, header: SoapHeader): SoapPackage | { fault: SoapFault } {
+  answerQuery(soap: Buffer, header: SoapHeader): SoapPackage | { fault: SoapFault } {
     const { deps } = this;
     const global = deps.globalConf();
     try {
-      const answer = answerQuery(content.soap, header, deps.opMonitor!, {
+      const answer = answerQuery(soap, header, deps.opMonitor!, {
         serverOwner: (server) => global.securityServer(server)?.owner,
         monitoringClient: global.extensions.monitoringClient,
       }, { recordsAvailableOffsetSeconds: deps.recordsAvailableOffsetSeconds });
@@ -304,55 +294,7 @@ class ServerExchange {
     }
   }
 
-  private async rest(request: DecodedProxyMessage): Promise<EncodedProxyMessage> {
-    const { deps, facts } = this;
-    const rest = request.restRequest!;
-    const content = request.content!;
-    if (content.kind !== 'rest') throw new XrdError('MissingRest', { message: 'Request' }, { prefix: 'Server.ServerProxy' });
-    Object.assign(facts, { protocol: 'REST', client: rest.client, service: rest.service, queryId: rest.queryId, userId: rest.userId, representedParty: rest.representedParty, restMethod: rest.method });
-    this.checkRequestFor(rest.client, rest.service.provider, rest.securityServer, request.ocspResponses);
-    // Metaservices are answered here to anyone whose signature verifies (RestMetadataServiceHandlerImpl: no access check).
-    const service = isRestMetaservice(rest.method, rest.service.serviceCode) ? undefined : this.serviceFor(rest.client, rest.service, { method: rest.method, path: rest.servicePath.split('?', 1)[0]! });
-    verifyMessage(content, request.signature!, deps.globalConf(), rest.client, 'Server.ServerProxy', this.now());
-    // The reference answers with the x-road-request-id the client proxy sent as an HTTP header.
-    const requestId = request.requestId ?? rest.requestId;
-    const meta = { queryId: rest.queryId, client: rest.client, service: rest.service, requestId };
-    await deps.recorder.log(content, request.signature!, { ...meta, response: false }, 'server');
-
-    const answered = service ? await this.callRestService(service, rest, content) : await this.answerRestMetaservice(rest);
-    const parts = restResponseParts({ headerPart: content.headerPart, body: content.body, client: rest.client, service: rest.service, queryId: rest.queryId, requestId }, answered.status, answered.reason, answered.headers);
-    const signed = await deps.signing.sign(rest.service.provider, { message: parts.headerPart, attachments: answered.body ? [answered.body] : [] }, 'Server.ServerProxy');
-    const answer = { kind: 'rest' as const, role: 'response' as const, headerPart: parts.headerPart, ...(answered.body ? { body: answered.body } : {}) };
-    await deps.recorder.log(answer, signed, { ...meta, response: true }, 'server');
-    facts.responseSize = parts.headerPart.length + (answered.body?.size ?? 0);
-    facts.statusCode = answered.status;
-    return encodeProxyMessage({ content: answer, signature: signed });
-  }
-
-  /** The provider's REST answer, its body spooled when one is expected. */
-  private async callRestService(service: ResolvedService, rest: RestRequest, content: RestContent): Promise<RestAnswer> {
-    const target = serviceUrl(service, rest.servicePath);
-    const response = await this.call(service, target, { method: rest.method, headers: serviceRequestHeaders(rest), body: content.body && rest.method !== 'GET' && rest.method !== 'HEAD' ? [content.body] : undefined });
-    const body = restBodyExpected(rest.method, response.status)
-      ? await serviceFailure(() => this.spoolBody(response))
-      : (response.body.resume(), undefined);
-    return { status: response.status, reason: response.reason, headers: response.headers, ...(body ? { body } : {}) };
-  }
-
-  /** REST listMethods, allowedMethods, getOpenAPI (RestMetadataServiceHandlerImpl), answered here instead of by the provider's information system. */
-  private async answerRestMetaservice(rest: RestRequest): Promise<RestAnswer> {
-    const answer = await answerRestMetaservice(rest.service.provider, rest.service.serviceCode, rest.servicePath, rest.client, this.metaserviceContext(rest.client));
-    return { status: 200, reason: 'OK', headers: answer.headers, body: memoryBody(answer.body) };
-  }
-
-  /** listMethods, allowedMethods, getWsdl (MetadataServiceHandlerImpl), answered here instead of by the provider's information system. */
-  private async answerMetaservice(content: SoapContent, header: SoapHeader): Promise<SoapPackage> {
-    const answer = await answerSoapMetaservice(content.soap, header, this.metaserviceContext(header.client));
-    const attachments = answer.attachments.map((a) => ({ contentType: a.contentType, headers: a.headers, body: memoryBody(a.body) }));
-    return { kind: 'soap', soap: answer.soap, contentType: TEXT_XML_UTF8, attachments, packaged: attachments.length > 0, packageContentType: answer.packageContentType };
-  }
-
-  private metaserviceContext(caller: ClientId): MetaserviceContext {
+  metaserviceContext(caller: ClientId): MetaserviceContext {
     const shared = this.deps.globalConf().shared;
     return {
       conf: this.deps.serverConf(),
@@ -365,7 +307,7 @@ class ServerExchange {
   /** A WSDL or OpenAPI document, fetched as the service itself is called (its TLS settings and timeout), held in memory up to maxSoapBytes. */
   private async fetchDescription(url: string, service: ResolvedService): Promise<FetchedDescription> {
     const target = new URL(url);
-    const response = await callService(target, { method: 'GET', headers: [] }, { timeoutMs: service.timeoutSeconds * 1000, ...this.tlsFor(service, target) });
+    const response = await (this.deps.callService ?? callService)(target, { method: 'GET', headers: [] }, { timeoutMs: service.timeoutSeconds * 1000, ...this.tlsFor(service, target) });
     const body = await readBounded(response.body, this.deps.settings.maxSoapBytes);
     const contentType = headerValue(response.headers, 'content-type');
     return { status: response.status, reason: response.reason, body, ...(contentType !== undefined ? { contentType } : {}) };
@@ -381,18 +323,22 @@ class ServerExchange {
   }
 
   /** Calls the provider's information system; HTTPS as the reference's CustomSSLSocketFactory. @throws ServiceFailed.… */
-  private async call(service: ResolvedService, url: URL, request: Parameters<typeof callService>[1]): Promise<ServiceResponse> {
-    return serviceFailure(() => callService(url, request, { timeoutMs: service.timeoutSeconds * 1000, ...this.tlsFor(service, url) }));
+  call(service: ResolvedService, url: URL, request: ServiceRequest): Promise<ServiceResponse> {
+    return serviceFailure(() => (this.deps.callService ?? callService)(url, request, { timeoutMs: service.timeoutSeconds * 1000, ...this.tlsFor(service, url) }));
   }
 
   /** HTTPS as the reference's CustomSSLSocketFactory: our internal certificate, the owner's IS certificates trusted unless the service turned that off. */
   private tlsFor(service: ResolvedService, url: URL): { tls?: ServiceTls } {
     if (url.protocol !== 'https:') return {};
-    const owner = localClient(this.deps.serverConf(), this.facts.service!.provider);
+    const owner = localClient(this.deps.serverConf(), this.facts.identity!.service.provider);
     return { tls: { internal: this.deps.internalTls(), ...(service.sslAuthentication !== false ? { trusted: owner?.isCerts ?? [] } : {}) } };
   }
 
-  private async spoolBody(response: ServiceResponse) {
+  keep(...bodies: Body[]): void {
+    this.bodies.add(...bodies);
+  }
+
+  async spoolBody(response: ServiceResponse): Promise<Body> {
     const writer = this.deps.settings.spool.writer(this.deps.settings.maxMessageBytes);
     try {
       for await (const chunk of response.body) writer.write(chunk as Buffer);
@@ -406,33 +352,3 @@ class ServerExchange {
     return body;
   }
 }
-
-/** Whether an HTTP response has a body (as Apache HttpClient decides it has an entity). */
-const restBodyExpected = (method: string, status: number): boolean => method !== 'HEAD' && status >= 200 && status !== 204 && status !== 205 && status !== 304;
-
-/** A failure to read the request, as the reference reports it (e.g. ServiceFailed.InvalidSoap). */
-function readFailure(err: unknown): XrdError {
-  const e = toXrdError(err);
-  return (NOT_READ_FAILURES.has(e.code) ? e : e.within('ServiceFailed')).withPrefix('Server.ServerProxy');
-}
-
-function failedReading<T>(check: () => T): T {
-  try {
-    return check();
-  } catch (err) {
-    throw readFailure(err);
-  }
-}
-
-const serviceFailed = (err: unknown): XrdError => toXrdError(err).within('ServiceFailed').withPrefix('Server.ServerProxy');
-
-/** Runs a step about the service's answer; what goes wrong is ServiceFailed. */
-function serviceFailure<T>(step: () => T): T {
-  try {
-    const result = step();
-    return (result instanceof Promise ? result.catch((err: unknown) => Promise.reject(serviceFailed(err))) : result) as T;
-  } catch (err) {
-    throw serviceFailed(err);
-  }
-}
-

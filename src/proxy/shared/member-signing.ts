@@ -18,7 +18,16 @@ import { parseOcspResponse } from '../../trust/ocsp.ts';
 /** How long a member's key and OCSP responses are reused before asking the signer again. */
 const KEY_CACHE_MS = 30_000;
 
-export class MemberSigning {
+/** What the proxies need of message signing: the narrow face of MemberSigning (tests fake it). */
+export interface MessageSigning {
+  /**
+   * @throws CertValidation (OCSP missing or stale), UnknownMember, or the signer's error under
+   *   CannotCreateSignature (e.g. CannotCreateSignature.TokenNotActive), all with `prefix`
+   */
+  sign(member: ClientId, message: MessageToSign, prefix: FaultPrefix): Promise<SignedMessage>;
+}
+
+export class MemberSigning implements MessageSigning {
   /** By member; at most TtlCache's 1024 members, the expired and then the oldest leaving first. */
   private readonly keys = new TtlCache<string, CachedKey>(KEY_CACHE_MS);
   private readonly signer: BatchSigner;
