@@ -63,8 +63,8 @@ export function parseSoapHeader(message: Buffer | string): SoapHeader {
   return headerOf(parseEnvelope(message));
 }
 
-/** parseSoapHeader's checks on an envelope already parsed. */
-function headerOf(envelope: XmlElement): SoapHeader {
+/** parseSoapHeader's checks on an envelope already parsed (soap-parsed.ts). */
+export function headerOf(envelope: XmlElement): SoapHeader {
   if (envelope.namespace !== SOAP_ENV_NS || envelope.localName !== 'Envelope') {
     throw new XrdError('InvalidSoap', { reason: 'envelope missing: the root element is not a SOAP 1.1 Envelope' });
   }
@@ -157,7 +157,7 @@ const trimXmlWhitespace = (text: string) => text.replace(/^[ \t\r\n]+|[ \t\r\n]+
  * bound, is the reference's InvalidSoap; a bound names itself in `limit`.
  * @throws InvalidSoap
  */
-function parseEnvelope(message: Buffer | string): XmlElement {
+export function parseEnvelope(message: Buffer | string): XmlElement {
   try {
     return parseXml(message, SOAP_ENVELOPE);
   } catch (err) {
@@ -261,18 +261,8 @@ export function withRequestHash(response: Buffer, request: Buffer): Buffer {
   return insertRequestHash(text, parseEnvelope(text), request);
 }
 
-/**
- * The server proxy's one parse of the provider's response: checked as an X-Road message
- * (parseSoapHeader's checks and codes) and given the request hash (withRequestHash), from the same tree.
- * @throws what parseSoapHeader throws, then InvalidSoap when there is no xrd:id to put the hash after
- */
-export function readResponseWithRequestHash(response: Buffer, request: Buffer): { header: SoapHeader; message: Buffer } {
-  const envelope = parseEnvelope(response);
-  const header = headerOf(envelope);
-  return { header, message: insertRequestHash(response.toString('utf8'), envelope, request) };
-}
-
-function insertRequestHash(text: string, envelope: XmlElement, request: Buffer): Buffer {
+/** withRequestHash on an envelope already parsed (soap-parsed.ts). */
+export function insertRequestHash(text: string, envelope: XmlElement, request: Buffer): Buffer {
   const header = child(envelope, SOAP_ENV_NS, 'Header');
   const id = header && child(header, XROAD_NS, 'id');
   const headerEnd = header ? text.indexOf(`</${header.name}>`) : -1;

@@ -6,9 +6,10 @@
  * hash of the request as it was sent.
  */
 import { XrdError, toXrdError } from '../../platform/errors.ts';
-import { faultCodeIn, readSoapFault } from '../../protocol/faults.ts';
+import { faultCodeIn } from '../../protocol/faults.ts';
 import type { DecodedProxyMessage, SoapContent } from '../../protocol/proxy-message.ts';
-import { checkRequestHeader, checkResponseHeader, checkSoapAction, parseSoapHeader, soapRequestHash } from '../../protocol/soap-message.ts';
+import { checkRequestHeader, checkResponseHeader, checkSoapAction, soapRequestHash } from '../../protocol/soap-message.ts';
+import { ParsedSoap } from '../../protocol/soap-parsed.ts';
 import { readSoapPackage, soapPackagePieces } from '../../protocol/soap-package.ts';
 import { RemoteFault } from './provider-link.ts';
 import type { ClientAdapter } from './adapter.ts';
@@ -23,10 +24,12 @@ export const SOAP_ADAPTER: ClientAdapter = {
     const pkg = await clientErrorAsync(() => readSoapPackage(req.headers['content-type'], req.body, { spool: settings.spool, maxSoapBytes: settings.maxSoapBytes, maxBytes: settings.maxMessageBytes }));
     bodies.add(...pkg.attachments.map((a) => a.body));
     const size = pkg.soap.length + pkg.attachments.reduce((n, a) => n + a.body.size, 0);
-    // An information system that sends a fault gets it back as the client's own (SoapFaultToClientProxy).
-    const sentFault = readSoapFault(pkg.soap);
+    // Parsed once: an information system that sends a fault gets it back as the client's own
+    // (SoapFaultToClientProxy); anything else must be an X-Road request.
+    const parsed = new ParsedSoap(pkg.soap);
+    const sentFault = parsed.fault();
     if (sentFault) throw new RemoteFault({ faultCode: faultCodeIn(`Client.${sentFault.faultCode}`, settings.faultCodes), faultString: sentFault.faultString, detail: sentFault.detail });
-    const request = clientError(() => parseSoapHeader(pkg.soap));
+    const request = clientError(() => parsed.header());
     clientError(() => checkRequestHeader(request));
     return {
       identity: { client: request.client, service: request.service, queryId: request.id, userId: request.userId, representedParty: request.representedParty },

@@ -7,10 +7,11 @@
  */
 import { XrdError } from '../../platform/errors.ts';
 import { memoryBody } from '../../platform/spool.ts';
-import { TEXT_XML_UTF8, readSoapFault, type SoapFault } from '../../protocol/faults.ts';
+import { TEXT_XML_UTF8, type SoapFault } from '../../protocol/faults.ts';
 import type { SoapContent } from '../../protocol/proxy-message.ts';
 import { headerValue } from '../../protocol/rest-message.ts';
-import { checkRequestHeader, checkSoapAction, readResponseWithRequestHash } from '../../protocol/soap-message.ts';
+import { checkRequestHeader, checkSoapAction } from '../../protocol/soap-message.ts';
+import { ParsedSoap } from '../../protocol/soap-parsed.ts';
 import { readSoapPackage, soapPackagePieces, type SoapPackage } from '../../protocol/soap-package.ts';
 import { answerSoapMetaservice, isSoapMetaservice } from '../../metaservice/soap-metaservices.ts';
 import type { ResolvedService } from '../../serverconf/server-conf.ts';
@@ -36,14 +37,16 @@ export const SOAP_ADAPTER: ServerAdapter = {
       // MetadataServiceHandlerImpl: shouldVerifyAccess is false).
       answeredHere: (ownerQuery) => ownerQuery || isSoapMetaservice(header.service.serviceCode),
       async respond(service, ownerQuery) {
-        const answered = service
+        const answered: (SoapPackage & { parsed?: ParsedSoap }) | { fault: SoapFault } = service
           ? await callService(context, service, content, request.originalContentType, soapAction)
           : ownerQuery
             ? context.answerQuery(content.soap, header)
             : await answerMetaservice(context, content);
         if ('fault' in answered) return answered;
-        // One parse of the answer; the request hash goes in right after xrd:id, any the service wrote is dropped (pr-mess).
-        const { message } = serviceFailure(() => readResponseWithRequestHash(answered.soap, content.soap));
+        // One parse of the answer (the service's was parsed for its fault already): checked as an
+        // X-Road message, the request hash put right after xrd:id, any the service wrote dropped (pr-mess).
+        const parsed = answered.parsed ?? new ParsedSoap(answered.soap);
+        const { message } = serviceFailure(() => parsed.withRequestHash(content.soap));
         const answer: SoapContent = { kind: 'soap', soap: message, contentType: answered.contentType, partHeaders: answered.partHeaders, attachments: answered.attachments };
         return { content: answer, originalContentType: answered.packageContentType, size: message.length + answered.attachments.reduce((n, a) => n + a.body.size, 0) };
       },
@@ -59,7 +62,7 @@ export const SOAP_ADAPTER: ServerAdapter = {
 };
 
 /** The provider's answer, or its fault (which goes back as it is, unsigned, as the reference sends it). */
-async function callService(context: ServerContext, service: ResolvedService, content: SoapContent, originalContentType: string | undefined, soapAction: string | undefined): Promise<SoapPackage | { fault: SoapFault }> {
+async function callService(context: ServerContext, service: ResolvedService, content: SoapContent, originalContentType: string | undefined, soapAction: string | undefined): Promise<(SoapPackage & { parsed: ParsedSoap }) | { fault: SoapFault }> {
   const { settings } = context;
   const outgoing = soapPackagePieces(content, originalContentType);
   const response = await context.call(service, new URL(service.url), {
@@ -82,6 +85,7 @@ async function callService(context: ServerContext, service: ResolvedService, con
     }
   });
   context.keep(...pkg.attachments.map((a) => a.body));
-  const serviceFault = readSoapFault(pkg.soap);
-  return serviceFault ? { fault: serviceFault } : pkg;
+  const parsed = new ParsedSoap(pkg.soap);
+  const serviceFault = parsed.fault();
+  return serviceFault ? { fault: serviceFault } : { ...pkg, parsed };
 }
