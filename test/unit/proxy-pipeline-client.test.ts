@@ -73,6 +73,14 @@ describe('the client proxy pipeline (buildClientProxy), in memory', () => {
       expectSoapFault(await soap(pipelines(), soapMessage().replace(/<xrd:id>.*<\/xrd:id>/, '')), 'Client.MissingHeaderField');
     });
 
+    it('a body element not named after the service: Client.InconsistentHeaders', async () => {
+      expectSoapFault(await soap(pipelines(), soapMessage({ body: '<ns:other xmlns:ns="urn:t"/>' })), 'Client.InconsistentHeaders');
+    });
+
+    it('protocol version 3.1: Client.InvalidProtocolVersion', async () => {
+      expectSoapFault(await soap(pipelines(), soapMessage().replace('>4.0<', '>3.1<')), 'Client.InvalidProtocolVersion');
+    });
+
     it('malformed XML: Client.InvalidSoap', async () => {
       expectSoapFault(await soap(pipelines(), '<SOAP-ENV:Envelope'), 'Client.InvalidSoap');
     });
