@@ -8,14 +8,18 @@
  * (c) the floor: the same two hops through bare forwarders (scripts/bench-forwarder.mjs: plain HTTP in,
  *     kept-alive mutual TLS between them, HTTP to the service; no X-Road work at all), which shows
  *     how much of (b)'s cost is Node's HTTP and TLS plumbing and how much is the security servers' work,
- * at 1, 16 and 64 concurrent clients over kept-alive connections: calls/s, p50 and p99 latency.
+ * at 1, 16 and 64 concurrent clients over kept-alive connections: calls/s, p50 and p99 latency, and
+ * for (b) the CPU time each proxy process spent per call (/proc/<pid>/stat) and, at 1 client, where
+ * a call's time goes: the mean of each pipeline stage on each side (receive, authenticate, authorize,
+ * sign = the signer round trip, log = the message log commits, send, verify, answer), read from the
+ * proxies' xrd_proxy_stage_duration_seconds histograms before and after the run.
  * Separately, the cost of a full mutual TLS handshake with the client side's authentication key on
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
  * The last line is one JSON object with every figure.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -31,15 +35,18 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16, 64];
 
 interface Result {
+  calls: number;
   perSecond: number;
   p50: number;
   p99: number;
   failed: number;
 }
 
+const warmUpCalls = (concurrency: number) => Math.max(50, concurrency * 4);
+
 /** `concurrency` clients each calling in a loop for SECONDS; latency percentiles over every call. */
 async function load(concurrency: number, callOnce: () => Promise<boolean>): Promise<Result> {
-  for (let i = 0; i < Math.max(50, concurrency * 4); i++) await callOnce(); // warm-up, connections opened
+  for (let i = 0; i < warmUpCalls(concurrency); i++) await callOnce(); // warm-up, connections opened
   const latencies: number[] = [];
   let failed = 0;
   const end = performance.now() + SECONDS * 1000;
@@ -56,10 +63,42 @@ async function load(concurrency: number, callOnce: () => Promise<boolean>): Prom
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN);
-  return { perSecond: Math.round(latencies.length / elapsed), p50: at(0.5), p99: at(0.99), failed };
+  return { calls: latencies.length + failed, perSecond: Math.round(latencies.length / elapsed), p50: at(0.5), p99: at(0.99), failed };
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
+
+const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** User plus system CPU time of a process so far, in ms (/proc/<pid>/stat fields 14 and 15). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+}
+
+/** Sum and count of each series of xrd_proxy_stage_duration_seconds, by `direction/stage`. */
+async function stageTotals(monitoringUrl: string, apiKey: string): Promise<Map<string, { sum: number; count: number }>> {
+  const text = await (await fetch(`${monitoringUrl}/metrics`, { headers: { Authorization: `X-Road-ApiKey token=${apiKey}` } })).text();
+  const totals = new Map<string, { sum: number; count: number }>();
+  for (const m of text.matchAll(/^xrd_proxy_stage_duration_seconds_(sum|count)\{direction="(\w+)",stage="(\w+)"\} ([\d.eE+-]+)$/gm)) {
+    const key = `${m[2]}/${m[3]}`;
+    const entry = totals.get(key) ?? { sum: 0, count: 0 };
+    entry[m[1] as 'sum' | 'count'] = Number(m[4]);
+    totals.set(key, entry);
+  }
+  return totals;
+}
+
+/** Mean ms per call of each stage between two scrapes (a stage run twice per call, like log, counts both). */
+function stageBreakdown(before: Map<string, { sum: number; count: number }>, after: Map<string, { sum: number; count: number }>, calls: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, a] of after) {
+    const b = before.get(key) ?? { sum: 0, count: 0 };
+    if (a.count > b.count) out[key] = round(((a.sum - b.sum) * 1000) / calls);
+  }
+  return out;
+}
 
 /** One bare forwarder process (scripts/bench-forwarder.mjs), resolved once it listens. */
 function startForwarder(args: string[]): Promise<ChildProcess> {
@@ -103,8 +142,24 @@ async function main(): Promise<void> {
       const direct = await load(c, () => post(`${instance.testServicesUrl}/`, directAgent, body));
       directAgent.destroy();
       const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: c });
+      const pids = instance.pids();
+      const proxyPids = { client: pids[`${instance.consumer.serverId} proxy`]!, server: pids[`${instance.provider.serverId} proxy`]! };
+      const servers = { client: instance.consumer, server: instance.provider };
+      const stagesBefore = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
+      const cpuBefore = { client: cpuMs(proxyPids.client), server: cpuMs(proxyPids.server) };
       const proxied = await load(c, () => post(`${instance.consumer.httpUrl}/`, proxyAgent, body));
+      // load()'s warm-up calls ran between the readings too.
+      const calls = proxied.calls + warmUpCalls(c);
+      const cpuPerCall = { client: round((cpuMs(proxyPids.client) - cpuBefore.client) / calls), server: round((cpuMs(proxyPids.server) - cpuBefore.server) / calls) };
       proxyAgent.destroy();
+      Object.assign(figures, { [`client_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.client, [`server_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.server });
+      if (c === 1) {
+        const stagesAfter = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
+        const breakdown = { ...stageBreakdown(stagesBefore[0]!, stagesAfter[0]!, calls), ...stageBreakdown(stagesBefore[1]!, stagesAfter[1]!, calls) };
+        for (const [key, ms] of Object.entries(breakdown)) figures[`stage_ms_1_${key.replace('/', '_')}`] = ms;
+        const line = (direction: string) => Object.entries(breakdown).filter(([k]) => k.startsWith(direction)).map(([k, ms]) => `${k.split('/')[1]} ${ms}`).join(', ');
+        process.stdout.write(`1 client, mean ms per call by stage — client proxy (outbound): ${line('outbound')}; server proxy (inbound): ${line('inbound')}\n`);
+      }
       const floorAgent = new http.Agent({ keepAlive: true, maxSockets: c });
       const floor = await load(c, () => post(`http://127.0.0.1:${floorClientPort}/`, floorAgent, body));
       floorAgent.destroy();
@@ -117,7 +172,8 @@ async function main(): Promise<void> {
       process.stdout.write(
         `${String(c).padStart(2)} clients: direct ${direct.perSecond}/s (p50 ${direct.p50} ms, p99 ${direct.p99} ms) | ` +
           `through both servers ${proxied.perSecond}/s (p50 ${proxied.p50} ms, p99 ${proxied.p99} ms, ${proxied.failed} failed) | ratio ${figures[`proxy_ratio_${c}`]} | ` +
-          `bare forwarders (floor) ${floor.perSecond}/s (p99 ${floor.p99} ms), ratio ${figures[`floor_ratio_${c}`]}\n`,
+          `bare forwarders (floor) ${floor.perSecond}/s (p99 ${floor.p99} ms), ratio ${figures[`floor_ratio_${c}`]} | ` +
+          `CPU per call: client proxy ${cpuPerCall.client} ms, server proxy ${cpuPerCall.server} ms\n`,
       );
     }
 

@@ -8,7 +8,7 @@
  * and the stored records answer per-client questions.
  */
 import { SIGNATURE_DURATION_BUCKETS, type HealthView } from '../signer/wire/operations.ts';
-import { DURATION_BUCKETS, MetricsRegistry, SIZE_BUCKETS, type Counter, type Gauge, type Histogram } from './metrics.ts';
+import { DURATION_BUCKETS, MetricsRegistry, STAGE_BUCKETS, SIZE_BUCKETS, type Counter, type Gauge, type Histogram } from './metrics.ts';
 import { serviceLabel, type OpMonitoringRecord } from './record.ts';
 
 /**
@@ -27,6 +27,7 @@ export class ProxyMetrics {
   private readonly serviceDuration: Histogram;
   private readonly requestSize: Histogram;
   private readonly responseSize: Histogram;
+  private readonly stageDuration: Histogram;
 
   constructor(readonly registry: MetricsRegistry = new MetricsRegistry()) {
     this.requests = registry.counter('xrd_proxy_requests_total', 'Messages mediated, by direction, protocol, service and result (success or fault).', ['direction', 'protocol', 'service', 'result']);
@@ -45,6 +46,18 @@ export class ProxyMetrics {
     );
     this.requestSize = registry.histogram('xrd_proxy_request_size_bytes', 'Request size in bytes (the whole MIME container when there are attachments).', ['direction'], SIZE_BUCKETS);
     this.responseSize = registry.histogram('xrd_proxy_response_size_bytes', 'Response size in bytes (the whole MIME container when there are attachments).', ['direction'], SIZE_BUCKETS);
+    this.stageDuration = registry.histogram(
+      'xrd_proxy_stage_duration_seconds',
+      'Time one message spent in each stage of the proxy pipeline (receive, authenticate, authorize, sign = the signer round trip, log = the message log commits, send = the far side, verify, answer), by direction and stage.',
+      ['direction', 'stage'],
+      STAGE_BUCKETS,
+    );
+  }
+
+  /** The stage durations (seconds) of one exchange (src/proxy/shared/pipeline.ts), as its proxy's MessageRecorder reports them. */
+  observeStages(side: 'Client' | 'Producer', durations: Readonly<Partial<Record<string, number>>>): void {
+    const direction: Direction = side === 'Client' ? 'outbound' : 'inbound';
+    for (const [stage, seconds] of Object.entries(durations)) if (seconds !== undefined) this.stageDuration.observe({ direction, stage }, seconds);
   }
 
   /** Counts one mediated message. Pass it as OpMonitor's `onStore`. */

@@ -102,7 +102,8 @@ export function parseSoapFault(xml: Buffer | string): ReceivedSoapFault {
   return fault;
 }
 
-function faultIn(envelope: XmlElement, bytes: Buffer): ReceivedSoapFault | undefined {
+/** The SOAP fault an envelope already parsed holds (see readSoapFault). @throws InvalidSoap when a fault has no faultcode or faultstring */
+export function faultIn(envelope: XmlElement, bytes: Buffer): ReceivedSoapFault | undefined {
   if (envelope.namespace !== SOAP_ENV_NS || envelope.localName !== 'Envelope') return undefined;
   const body = child(envelope, SOAP_ENV_NS, 'Body');
   const fault = body ? childElements(body)[0] : undefined;

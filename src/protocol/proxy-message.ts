@@ -24,7 +24,8 @@ import { SpoolFolder, readBounded, type Body, type Pieces, type SpoolWriter } fr
 import { TEXT_XML_UTF8, readSoapFault, soapFault, type ReceivedSoapFault, type SoapFault } from './faults.ts';
 import { MultipartError, MultipartLimitError, MultipartParser, boundaryOf, closeDelimiter, mimeHeader, partHead, type MimeHeaders, type PartSink } from './multipart.ts';
 import { parseRestRequestPart, parseRestResponsePart, type RestRequest, type RestResponse } from './rest-message.ts';
-import { parseSoapHeader, type SoapHeader } from './soap-message.ts';
+import type { SoapHeader } from './soap-message.ts';
+import { ParsedSoap } from './soap-parsed.ts';
 
 /** Content types of the parts (MimeTypes in the reference). */
 export const PART_TYPES = {
@@ -284,10 +285,11 @@ export async function decodeProxyMessage(contentType: string, body: Buffer | Asy
     // The server proxy failed before its answer was under way.
     if (direction === 'request') throw new XrdError('InvalidContentType', { contentType: `${contentType} (a request must be multipart/mixed)` });
     const whole = await readBounded(body, options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES);
-    const fault = readSoapFault(whole);
+    const parsed = new ParsedSoap(whole);
+    const fault = parsed.fault();
     if (fault) return { ...transport, isFault: true, ocspResponses: [], fault };
     // As the reference's decoder: what is not a SOAP message says why, a regular one is out of place.
-    parseSoapHeader(whole);
+    parsed.header();
     throw new XrdError('InvalidMessage', { reason: 'expected a SOAP fault, got a regular SOAP message' });
   }
   if (base !== 'multipart/mixed') throw new XrdError('InvalidContentType', { contentType: contentType || '(none)' });
@@ -432,7 +434,9 @@ class PartsReader {
     this.phase = 'content';
     if (type === PART_TYPES.textXml || type === PART_TYPES.xopXml) {
       return this.small((soap) => {
-        const fault = readSoapFault(soap);
+        // Parsed once: whether it is a fault, then its header.
+        const parsed = new ParsedSoap(soap);
+        const fault = parsed.fault();
         if (fault) {
           // A fault from the service, passed on unsigned, or an error after the answer was begun.
           if (this.options.direction === 'request') throw this.missing(this.expected ?? 'soap');
@@ -440,7 +444,7 @@ class PartsReader {
           return;
         }
         if (this.expected === 'rest') throw this.missing('rest');
-        this.soapHeader = parseSoapHeader(soap);
+        this.soapHeader = parsed.header();
         this.content = { kind: 'soap', soap, contentType: contentType!, partHeaders: headers.filter(([n]) => n.toLowerCase() !== 'content-type') };
       });
     }

@@ -60,7 +60,11 @@ const SINGLE = ['client', 'service', 'id', 'userId', 'issue', 'protocolVersion',
  *   MissingHeaderField, DuplicateHeaderField, InvalidProtocolVersion, InvalidXml, InvalidClientIdentifier
  */
 export function parseSoapHeader(message: Buffer | string): SoapHeader {
-  const envelope = parseEnvelope(message);
+  return headerOf(parseEnvelope(message));
+}
+
+/** parseSoapHeader's checks on an envelope already parsed (soap-parsed.ts). */
+export function headerOf(envelope: XmlElement): SoapHeader {
   if (envelope.namespace !== SOAP_ENV_NS || envelope.localName !== 'Envelope') {
     throw new XrdError('InvalidSoap', { reason: 'envelope missing: the root element is not a SOAP 1.1 Envelope' });
   }
@@ -153,7 +157,7 @@ const trimXmlWhitespace = (text: string) => text.replace(/^[ \t\r\n]+|[ \t\r\n]+
  * bound, is the reference's InvalidSoap; a bound names itself in `limit`.
  * @throws InvalidSoap
  */
-function parseEnvelope(message: Buffer | string): XmlElement {
+export function parseEnvelope(message: Buffer | string): XmlElement {
   try {
     return parseXml(message, SOAP_ENVELOPE);
   } catch (err) {
@@ -254,7 +258,11 @@ export const soapRequestHash = (request: Buffer): string => createHash('sha512')
  */
 export function withRequestHash(response: Buffer, request: Buffer): Buffer {
   const text = response.toString('utf8');
-  const envelope = parseEnvelope(text);
+  return insertRequestHash(text, parseEnvelope(text), request);
+}
+
+/** withRequestHash on an envelope already parsed (soap-parsed.ts). */
+export function insertRequestHash(text: string, envelope: XmlElement, request: Buffer): Buffer {
   const header = child(envelope, SOAP_ENV_NS, 'Header');
   const id = header && child(header, XROAD_NS, 'id');
   const headerEnd = header ? text.indexOf(`</${header.name}>`) : -1;

@@ -27,16 +27,16 @@ import { authKeyTlsOptions, engineFailureOf, explainAuthHandshakeFailure } from 
 import { ownAuthOcspResponses } from '../trust/peer-auth.ts';
 import { SpoolFolder } from '../platform/spool.ts';
 import type { FaultCodeStyle } from '../protocol/faults.ts';
-import { startClientProxy } from './client-proxy.ts';
-import { DEFAULT_MAX_SOAP_BYTES, type MessageSettings } from './exchange.ts';
-import { MemberSigning } from './member-signing.ts';
-import { MessageRecorder } from './message-recorder.ts';
-import { HealthCheck, healthHandler } from './health-check.ts';
-import { monitoringHandler } from './monitoring-endpoint.ts';
-import { ocspEndpointFromSigner } from './ocsp-endpoint.ts';
-import { PeerVerifier, signerOcspStore } from './peer-verifier.ts';
-import { ProviderLink } from './provider-link.ts';
-import { startServerProxy } from './server-proxy.ts';
+import { startClientProxy } from './client/client-proxy.ts';
+import { DEFAULT_MAX_SOAP_BYTES, type MessageSettings } from './shared/exchange.ts';
+import { MemberSigning } from './shared/member-signing.ts';
+import { MessageRecorder } from './shared/message-recorder.ts';
+import { HealthCheck, healthHandler } from './endpoints/health-check.ts';
+import { monitoringHandler } from './endpoints/monitoring-endpoint.ts';
+import { ocspEndpointFromSigner } from './endpoints/ocsp-endpoint.ts';
+import { PeerVerifier, signerOcspStore } from './shared/peer-verifier.ts';
+import { ProviderLink } from './client/provider-link.ts';
+import { startServerProxy } from './server/server-proxy.ts';
 
 export interface SecurityServerPorts {
   /** Information systems, plain HTTP (8080). */
@@ -145,7 +145,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const proxyMetrics = new ProxyMetrics(registry);
   const signerMetrics = new SignerMetrics(registry);
   const opMonitor = OpMonitor.open(join(options.dataDir, 'opmonitor.db'), { logger: logger.child({ component: 'opmonitor' }), onStore: (r) => proxyMetrics.observe(r) });
-  const recorder = new MessageRecorder(messageLog, opMonitor);
+  const recorder = new MessageRecorder(messageLog, opMonitor, proxyMetrics);
   const signing = new MemberSigning(signer, globalConf);
   const peers = new PeerVerifier({ globalConf, ocsp: ocspStore, remoteOcspPort: options.remoteOcspPort });
   const providers = new ProviderLink({

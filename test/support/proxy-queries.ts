@@ -23,7 +23,7 @@ import type { LocalClient } from '../../src/serverconf/model.ts';
 import { clientWithServices, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import type { LocalLayout } from '../../src/dev/testpki/local-layout.ts';
-import { ocspEndpointFromSigner } from '../../src/proxy/ocsp-endpoint.ts';
+import { ocspEndpointFromSigner } from '../../src/proxy/endpoints/ocsp-endpoint.ts';
 import { SignerClient, SignerConnection } from '../../src/signer/signer-client.ts';
 import { authKeyTlsOptions } from '../../src/tls/auth-key-tls.ts';
 import { authOf } from './local-peers.ts';

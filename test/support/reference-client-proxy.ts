@@ -23,8 +23,8 @@
 import { randomUUID } from 'node:crypto';
 import tls from 'node:tls';
 import type { GlobalConf } from '../../src/globalconf/global-conf.ts';
-import { MemberSigning } from '../../src/proxy/member-signing.ts';
-import { signerOcspStore } from '../../src/proxy/peer-verifier.ts';
+import { MemberSigning } from '../../src/proxy/shared/member-signing.ts';
+import { signerOcspStore } from '../../src/proxy/shared/peer-verifier.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { randomLetters } from '../../src/protocol/proxy-message.ts';
 import type { SignerConnection } from '../../src/signer/signer-client.ts';

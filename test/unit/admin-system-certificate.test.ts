@@ -22,7 +22,7 @@ import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { certificateDetails } from '../../src/certificates/certificate-details.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { SpoolFolder } from '../../src/platform/spool.ts';
-import { startClientProxy, type ClientProxyDeps } from '../../src/proxy/client-proxy.ts';
+import { startClientProxy, type ClientProxyDeps } from '../../src/proxy/client/client-proxy.ts';
 import { ensureInternalTls, internalTlsReader } from '../../src/serverconf/internal-tls.ts';
 import { lastAuditEntry } from '../support/admin-api.ts';
 import { createTestCa, newKeyAndCsr, openssl } from '../support/openssl.ts';

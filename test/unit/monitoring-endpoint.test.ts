@@ -17,7 +17,7 @@ import { ProxyMetrics, SignerMetrics } from '../../src/opmonitor/proxy-metrics.t
 import { clientFields, serviceFields } from '../../src/opmonitor/record.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
-import { monitoringHandler } from '../../src/proxy/monitoring-endpoint.ts';
+import { monitoringHandler } from '../../src/proxy/endpoints/monitoring-endpoint.ts';
 import type { SignerConnection } from '../../src/signer/signer-client.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'xrd-monitoring-'));

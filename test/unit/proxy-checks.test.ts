@@ -13,7 +13,7 @@ import { formatClientId, parseClientId } from '../../src/protocol/identifiers.ts
 import { readMessageHeader, signerOf } from '../../src/protocol/message-header.ts';
 import { forwardableHeaders, parseRestHeaderPart, parseRestRequestPart, parseRestResponsePart, readRestRequest, restRequestHash, restRequestHeaderPart, restResponseHeaderPart, restResponseParts, serviceRequestHeaders } from '../../src/protocol/rest-message.ts';
 import { checkResponseHeader, parseSoapHeader, soapRequestHash, withRequestHash } from '../../src/protocol/soap-message.ts';
-import { authenticateInformationSystem } from '../../src/proxy/is-authentication.ts';
+import { authenticateInformationSystem } from '../../src/proxy/client/is-authentication.ts';
 import { importInternalTls, ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
 import { isQueryAllowed } from '../../src/serverconf/access.ts';
 import { inGlobalGroup, serviceUrl } from '../../src/serverconf/server-conf.ts';

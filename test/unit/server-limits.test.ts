@@ -19,8 +19,8 @@ import type { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { PROXY_SERVER_LIMITS, serverLimits, serverTimeouts, type ServerLimits } from '../../src/platform/server-limits.ts';
 import { SpoolFolder } from '../../src/platform/spool.ts';
-import { startClientProxy, type ClientProxyDeps } from '../../src/proxy/client-proxy.ts';
-import { startServerProxy, type ServerProxyDeps } from '../../src/proxy/server-proxy.ts';
+import { startClientProxy, type ClientProxyDeps } from '../../src/proxy/client/client-proxy.ts';
+import { startServerProxy, type ServerProxyDeps } from '../../src/proxy/server/server-proxy.ts';
 import { ensureInternalTls } from '../../src/serverconf/internal-tls.ts';
 import { freePort } from '../support/net.ts';
 

@@ -11,10 +11,10 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { XrdError } from '../platform/errors.ts';
-import { piecesLength, streamPieces, type Pieces } from '../platform/spool.ts';
-import { headerPairs, type HeaderList } from '../protocol/rest-message.ts';
-import type { InternalTls } from '../serverconf/internal-tls.ts';
+import { XrdError } from '../../platform/errors.ts';
+import { piecesLength, streamPieces, type Pieces } from '../../platform/spool.ts';
+import { headerPairs, type HeaderList } from '../../protocol/rest-message.ts';
+import type { InternalTls } from '../../serverconf/internal-tls.ts';
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 /** One pool per internal certificate and trust rule: a connection checked for one service is not reused for another. */

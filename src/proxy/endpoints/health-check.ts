@@ -9,15 +9,15 @@
  * signer calls and file reads; a failure is reported as quickly as it would be seen by a message.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { oneLineName, x509Of } from '../certificates/certificate.ts';
-import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { XrdError, toXrdError } from '../platform/errors.ts';
-import { TtlCache } from '../platform/ttl-cache.ts';
-import type { SignerConnection } from '../signer/signer-client.ts';
-import type { SigningInfo } from '../signer/wire/operations.ts';
-import { buildCertPath } from '../trust/cert-path.ts';
-import { certSha1 } from '../trust/ocsp-cache.ts';
-import { ocspPolicyFor, verifyOcspResponse } from '../trust/ocsp-verifier.ts';
+import { oneLineName, x509Of } from '../../certificates/certificate.ts';
+import type { GlobalConf } from '../../globalconf/global-conf.ts';
+import { XrdError, toXrdError } from '../../platform/errors.ts';
+import { TtlCache } from '../../platform/ttl-cache.ts';
+import type { SignerConnection } from '../../signer/signer-client.ts';
+import type { SigningInfo } from '../../signer/wire/operations.ts';
+import { buildCertPath } from '../../trust/cert-path.ts';
+import { certSha1 } from '../../trust/ocsp-cache.ts';
+import { ocspPolicyFor, verifyOcspResponse } from '../../trust/ocsp-verifier.ts';
 
 /** The reference's health check port. */
 export const DEFAULT_HEALTH_PORT = 5588;

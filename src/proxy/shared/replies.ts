@@ -3,9 +3,9 @@
  * (HTTP 200, text/xml, `SOAPAction: ""`, as the reference answers), the REST error JSON with `X-Road-Error` for REST (protocol/faults.ts has
  * the reference's exact forms). Each fault carries a fresh error id that is also logged.
  */
-import { XrdError, toXrdError, type FaultPrefix } from '../platform/errors.ts';
-import type { Logger } from '../platform/logger.ts';
-import { TEXT_XML_UTF8, faultOfError, restError, soapFault, type FaultCodeStyle, type SoapFault } from '../protocol/faults.ts';
+import { XrdError, toXrdError, type FaultPrefix } from '../../platform/errors.ts';
+import type { Logger } from '../../platform/logger.ts';
+import { TEXT_XML_UTF8, faultOfError, restError, soapFault, type FaultCodeStyle, type SoapFault } from '../../protocol/faults.ts';
 
 export interface Reply {
   readonly status: number;

@@ -1,13 +1,13 @@
 /**
  * What both proxies share about one exchange: the settings that bound what they read, the bodies an
- * exchange received (spool files removed once its answer has gone out, whatever happened), and
- * writing an answer as a stream.
+ * exchange received (spool files removed once its answer has gone out, whatever happened), the
+ * answer a proxy's pipeline gives (status, header pairs, pieces) and writing it as a stream.
  */
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { FaultCodeStyle } from '../protocol/faults.ts';
-import type { SpoolFolder, Body, Pieces } from '../platform/spool.ts';
-import { piecesLength, streamPieces } from '../platform/spool.ts';
+import type { FaultCodeStyle } from '../../protocol/faults.ts';
+import type { SpoolFolder, Body, Pieces } from '../../platform/spool.ts';
+import { piecesLength, streamPieces } from '../../platform/spool.ts';
 
 /**
  * The version we send as `x-proxy-version`: the reference's protocol level we implement (7.8), so
@@ -40,6 +40,16 @@ export class ExchangeBodies {
   dispose(): void {
     for (const b of this.bodies.splice(0)) b.dispose();
   }
+}
+
+/** What a proxy's pipeline answers; the HTTP binding writes it (sendAnswer), then calls `done`. */
+export interface ProxyAnswer {
+  readonly status: number;
+  /** Raw header pairs, repeated names kept (a REST service's Set-Cookie). */
+  readonly headers: readonly (readonly [string, string])[];
+  readonly pieces: Pieces;
+  /** Disposes of the exchange's bodies, once the answer has gone out. */
+  readonly done: () => void;
 }
 
 /**

@@ -4,11 +4,11 @@
  * side, the client's server on the server side. The checks themselves are trust/peer-auth.ts.
  */
 import type { TLSSocket } from 'node:tls';
-import type { GlobalConf } from '../globalconf/global-conf.ts';
-import type { ClientId, SecurityServerId } from '../protocol/identifiers.ts';
-import type { SignerConnection } from '../signer/signer-client.ts';
-import { peerCertificateChain } from '../trust/auth-cert.ts';
-import { PeerAuthenticator, type OcspResponseStore } from '../trust/peer-auth.ts';
+import type { GlobalConf } from '../../globalconf/global-conf.ts';
+import type { ClientId, SecurityServerId } from '../../protocol/identifiers.ts';
+import type { SignerConnection } from '../../signer/signer-client.ts';
+import { peerCertificateChain } from '../../trust/auth-cert.ts';
+import { PeerAuthenticator, type OcspResponseStore } from '../../trust/peer-auth.ts';
 
 /** The signer's OCSP cache as the store peer checks read and fill. */
 export function signerOcspStore(signer: SignerConnection): OcspResponseStore {

@@ -5,20 +5,29 @@
  * SignedInfo digests into signature values. Before signing, the proxy checks its own certificate's
  * OCSP responses are there and fresh, since the peer will refuse a signature without them.
  */
-import type { GlobalConf } from '../globalconf/global-conf.ts';
-import { XrdError, toXrdError, type FaultPrefix } from '../platform/errors.ts';
-import { TtlCache } from '../platform/ttl-cache.ts';
-import { formatClientId, memberOf, type ClientId } from '../protocol/identifiers.ts';
-import { BatchSigner, type MessageToSign, type SignedMessage, type SigningKey } from '../signature/message-signer.ts';
-import type { SignerConnection } from '../signer/signer-client.ts';
-import { buildCertPath } from '../trust/cert-path.ts';
-import { certSha1 } from '../trust/ocsp-cache.ts';
-import { parseOcspResponse } from '../trust/ocsp.ts';
+import type { GlobalConf } from '../../globalconf/global-conf.ts';
+import { XrdError, toXrdError, type FaultPrefix } from '../../platform/errors.ts';
+import { TtlCache } from '../../platform/ttl-cache.ts';
+import { formatClientId, memberOf, type ClientId } from '../../protocol/identifiers.ts';
+import { BatchSigner, type MessageToSign, type SignedMessage, type SigningKey } from '../../signature/message-signer.ts';
+import type { SignerConnection } from '../../signer/signer-client.ts';
+import { buildCertPath } from '../../trust/cert-path.ts';
+import { certSha1 } from '../../trust/ocsp-cache.ts';
+import { parseOcspResponse } from '../../trust/ocsp.ts';
 
 /** How long a member's key and OCSP responses are reused before asking the signer again. */
 const KEY_CACHE_MS = 30_000;
 
-export class MemberSigning {
+/** What the proxies need of message signing: the narrow face of MemberSigning (tests fake it). */
+export interface MessageSigning {
+  /**
+   * @throws CertValidation (OCSP missing or stale), UnknownMember, or the signer's error under
+   *   CannotCreateSignature (e.g. CannotCreateSignature.TokenNotActive), all with `prefix`
+   */
+  sign(member: ClientId, message: MessageToSign, prefix: FaultPrefix): Promise<SignedMessage>;
+}
+
+export class MemberSigning implements MessageSigning {
   /** By member; at most TtlCache's 1024 members, the expired and then the oldest leaving first. */
   private readonly keys = new TtlCache<string, CachedKey>(KEY_CACHE_MS);
   private readonly signer: BatchSigner;

@@ -6,9 +6,9 @@
  * what stops organisations sharing a security server from calling through each other's subsystems.
  */
 import { createHash } from 'node:crypto';
-import { XrdError } from '../platform/errors.ts';
-import { javaClientId, type ClientId } from '../protocol/identifiers.ts';
-import { localClient, type ServerConf } from '../serverconf/server-conf.ts';
+import { XrdError } from '../../platform/errors.ts';
+import { javaClientId, type ClientId } from '../../protocol/identifiers.ts';
+import { localClient, type ServerConf } from '../../serverconf/server-conf.ts';
 
 
 export interface IsConnection {

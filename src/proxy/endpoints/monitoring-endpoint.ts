@@ -11,13 +11,13 @@
  * knows no X-Road client, only the server's administrators. docs/opmonitor.md "Access".
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { API_KEY_SCHEME, ApiKeyStore, authenticateHeader, requireRole, type Role } from '../serverconf/api-keys.ts';
-import type { MetricsRegistry } from '../opmonitor/metrics.ts';
-import { PROMETHEUS_CONTENT_TYPE } from '../opmonitor/metrics.ts';
-import type { OpMonitor } from '../opmonitor/op-monitor.ts';
-import type { SignerMetrics } from '../opmonitor/proxy-metrics.ts';
-import { toXrdError } from '../platform/errors.ts';
-import type { SignerConnection } from '../signer/signer-client.ts';
+import { API_KEY_SCHEME, ApiKeyStore, authenticateHeader, requireRole, type Role } from '../../serverconf/api-keys.ts';
+import type { MetricsRegistry } from '../../opmonitor/metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE } from '../../opmonitor/metrics.ts';
+import type { OpMonitor } from '../../opmonitor/op-monitor.ts';
+import type { SignerMetrics } from '../../opmonitor/proxy-metrics.ts';
+import { toXrdError } from '../../platform/errors.ts';
+import type { SignerConnection } from '../../signer/signer-client.ts';
 
 /** The reference's `diagnostics` permission (its admin service's permissions.yml). */
 export const MONITORING_ROLES: readonly Role[] = ['XROAD_SYSTEM_ADMINISTRATOR', 'XROAD_SECURESERVER_OBSERVER'];

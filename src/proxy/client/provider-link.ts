@@ -12,13 +12,13 @@ import { connect } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
-import type { GlobalConf, SecurityServer } from '../globalconf/global-conf.ts';
-import { XrdError, toXrdError } from '../platform/errors.ts';
-import { streamPieces, type SpoolFolder } from '../platform/spool.ts';
-import type { SoapFault } from '../protocol/faults.ts';
-import { formatClientId, formatSecurityServerId, javaClientId, javaServerId, type ClientId, type SecurityServerId } from '../protocol/identifiers.ts';
-import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type ProxyMessage } from '../protocol/proxy-message.ts';
-import type { PeerVerifier } from './peer-verifier.ts';
+import type { GlobalConf, SecurityServer } from '../../globalconf/global-conf.ts';
+import { XrdError, toXrdError } from '../../platform/errors.ts';
+import { streamPieces, type SpoolFolder } from '../../platform/spool.ts';
+import type { SoapFault } from '../../protocol/faults.ts';
+import { formatClientId, formatSecurityServerId, javaClientId, javaServerId, type ClientId, type SecurityServerId } from '../../protocol/identifiers.ts';
+import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type ProxyMessage } from '../../protocol/proxy-message.ts';
+import type { PeerVerifier } from '../shared/peer-verifier.ts';
 
 /** A fault the provider's security server answered with; passed on to the information system as it is. */
 export class RemoteFault extends Error {
