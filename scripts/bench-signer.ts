@@ -11,9 +11,9 @@ import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
-import { SignerClient } from '../src/signer/signer-client.ts';
-import { defaultAdminSocket, defaultProxySocket } from '../src/signer/socket-paths.ts';
-import { digestInfo } from '../src/token/sign-algorithms.ts';
+import { SignerClient } from '../src/signerapi/signer-client.ts';
+import { defaultAdminSocket, defaultProxySocket } from '../src/signerapi/socket-paths.ts';
+import { digestInfo } from '../src/signerapi/algorithms.ts';
 import { createTestbed, initTokenWithSoftHsmUtil, type Testbed } from '../softhsm/testbed.ts';
 
 const PIN = '98765';
@@ -33,7 +33,7 @@ interface Result {
 }
 
 const digest = createHash('sha256').update('benchmark message').digest();
-const inputs: Record<KeyName, Buffer> = { rsa: digestInfo('SHA-256', digest), ec: digest };
+const inputs: Record<KeyName, Buffer> = { rsa: digestInfo('sha256', digest), ec: digest };
 
 /** Runs `inFlight` loops of `op` for SECONDS (after a short warm-up) and measures them. */
 async function measure(inFlight: number, op: (worker: number) => Promise<unknown>): Promise<Result> {

@@ -21,12 +21,11 @@ import { LocalPki, type ManagementRequestView } from '../dev/testpki/local-pki.t
 import { readAsicFile, verifyAsicFile, type AsicFileContents } from '../signature/asic.ts';
 import { MessageLogReader } from '../messagelog/store.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
-import { SignerClient } from '../signer/signer-client.ts';
-import { defaultAdminSocket, defaultProxySocket } from '../signer/socket-paths.ts';
-import type { CertStatus } from '../signer/keyconf-store.ts';
-import type { SignerService } from '../signer/signer-service.ts';
-import type { OperationName, Operations, TokenView } from '../signer/wire/operations.ts';
-import { SIGN_ALGORITHMS } from '../token/sign-algorithms.ts';
+import { SignerClient } from '../signerapi/signer-client.ts';
+import { defaultAdminSocket, defaultProxySocket } from '../signerapi/socket-paths.ts';
+import type { CertStatus } from '../signerapi/cert-states.ts';
+import type { OperationHandler, OperationName, Operations, TokenView } from '../signerapi/operations.ts';
+import { SIGN_ALGORITHMS } from '../signerapi/algorithms.ts';
 import { BACKUP_USAGE, backupCommand } from './backup-commands.ts';
 import { SERVER_LIMITS_USAGE, internalCertCommand, localStart, proxyStart } from './proxy-commands.ts';
 import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
@@ -428,7 +427,7 @@ async function daemonStart(values: Values): Promise<number> {
  * start: log the token in (`--token`, or the only one) when the administrator named a PIN source or
  * is at a terminal to type it.
  */
-async function prepareDefaultToken(service: SignerService, values: Values, log: Logger): Promise<void> {
+async function prepareDefaultToken(service: OperationHandler, values: Values, log: Logger): Promise<void> {
   const prompt = !values['no-prompt'];
   const tokens = await service.handle('listTokens', {});
   const initialised = tokens.filter((t) => t.status !== 'NOT_INITIALIZED');

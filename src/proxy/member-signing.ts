@@ -10,7 +10,7 @@ import { XrdError, toXrdError, type FaultPrefix } from '../platform/errors.ts';
 import { TtlCache } from '../platform/ttl-cache.ts';
 import { formatClientId, memberOf, type ClientId } from '../protocol/identifiers.ts';
 import { BatchSigner, type MessageToSign, type SignedMessage, type SigningKey } from '../signature/message-signer.ts';
-import type { SignerConnection } from '../signer/signer-client.ts';
+import type { SignerConnection } from '../signerapi/signer-client.ts';
 import { buildCertPath } from '../trust/cert-path.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../trust/ocsp.ts';

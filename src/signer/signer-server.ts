@@ -12,8 +12,8 @@ import { DeadlineTimer } from '../platform/deadline.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { SignerService } from './signer-service.ts';
-import { BatchingWriter, DEFAULT_MAX_FRAME, FrameDecoder, FrameKind, HEADER_LENGTH, encodeFrame, type Frame, type WireError } from './wire/frame.ts';
-import { OPERATION_BY_CODE, PROTOCOL_VERSION, type OperationName, type SocketStats } from './wire/operations.ts';
+import { BatchingWriter, DEFAULT_MAX_FRAME, FrameDecoder, FrameKind, HEADER_LENGTH, encodeFrame, type Frame, type WireError } from '../signerapi/frame.ts';
+import { OPERATION_BY_CODE, PROTOCOL_VERSION, type OperationName, type SocketStats } from '../signerapi/operations.ts';
 
 /** What one client may make a socket hold; the defaults are documented in docs/signer.md. */
 export interface ConnectionLimits {

@@ -14,14 +14,15 @@ import type { Logger } from '../platform/logger.ts';
 import { formatClientId, memberOf, parseClientId, parseSecurityServerId } from '../protocol/identifiers.ts';
 import type { HsmToken, KeySpec, TokenKey } from '../token/hsm-token.ts';
 import { formatPkcs11Uri } from '../token/pkcs11-uri.ts';
-import { resolveSignAlgorithm } from '../token/sign-algorithms.ts';
+import { resolveSignAlgorithm } from '../signerapi/algorithms.ts';
 import type { TokenManager } from '../token/token-manager.ts';
 import type { OcspCache } from '../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../trust/ocsp.ts';
 import type { AuditLog } from './audit-log.ts';
 import { SignatureStats } from './signature-stats.ts';
-import { CERT_STATUSES, type CertRecord, type CertStatus, type CsrRecord, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
-import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type HealthView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type SocketStats, type TokenView } from './wire/operations.ts';
+import { CERT_STATUSES, type CertStatus } from '../signerapi/cert-states.ts';
+import type { CertRecord, CsrRecord, KeyconfStore, KeyRecord } from './keyconf-store.ts';
+import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type HealthView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type SocketStats, type TokenView } from '../signerapi/operations.ts';
 import type { ResponderOutcome } from '../trust/ocsp-client.ts';
 
 const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert', 'activateCert', 'disableCert', 'setCertStatus', 'deleteCert', 'deleteKey']);

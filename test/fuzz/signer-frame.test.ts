@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { XrdError } from '../../src/platform/errors.ts';
-import { FrameDecoder, FrameKind, HEADER_LENGTH, encodeFrame, type Frame } from '../../src/signer/wire/frame.ts';
+import { FrameDecoder, FrameKind, HEADER_LENGTH, encodeFrame, type Frame } from '../../src/signerapi/frame.ts';
 import { FUZZ_TIMEOUT, chunked, fuzzRuns } from './fuzz.ts';
 
 const MAX_FRAME = 256;

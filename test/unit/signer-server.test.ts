@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerClient, SignerConnection } from '../../src/signer/signer-client.ts';
+import { SignerClient, SignerConnection } from '../../src/signerapi/signer-client.ts';
 import { SignerServer, type ConnectionLimits, type SignerHandler } from '../../src/signer/signer-server.ts';
-import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signer/wire/frame.ts';
-import { OPCODES, type OperationName } from '../../src/signer/wire/operations.ts';
+import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signerapi/frame.ts';
+import { OPCODES, type OperationName } from '../../src/signerapi/operations.ts';
 
 const dirs: string[] = [];
 const servers: SignerServer[] = [];

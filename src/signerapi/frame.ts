@@ -3,7 +3,7 @@
  * 12-byte header (version, kind, request id, opcode, timeout) and a UTF-8 JSON body.
  */
 import type { Socket } from 'node:net';
-import { XrdError } from '../../platform/errors.ts';
+import { XrdError } from '../platform/errors.ts';
 import { PROTOCOL_VERSION } from './operations.ts';
 
 export const HEADER_LENGTH = 12;

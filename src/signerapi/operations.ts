@@ -3,8 +3,8 @@
  * of requests and responses. Binary values travel as base64 strings. `docs/signer-protocol.md`
  * describes the same table.
  */
-import type { ResponderOutcome } from '../../trust/ocsp-client.ts';
-import type { CertStatus } from '../keyconf-store.ts';
+import type { Deadline } from '../platform/deadline.ts';
+import type { CertStatus } from './cert-states.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -165,8 +165,18 @@ export interface HealthView {
   /** Each socket's connections (absent from daemons before the proxy socket existed). */
   connections?: SocketStats[];
   /** Each OCSP responder's last outcome, and when the refresher asks next (absent from older daemons). */
-  ocspResponders?: ResponderOutcome[];
+  ocspResponders?: OcspResponderView[];
   ocspNextRefreshAt?: string;
+}
+
+/** One OCSP responder's last outcome (the reference's OCSP responder status). */
+export interface OcspResponderView {
+  readonly url: string;
+  /** When it was last asked. */
+  readonly at: string;
+  readonly status: 'OK' | 'FAIL';
+  readonly code?: string;
+  readonly message?: string;
 }
 
 /** One socket of the daemon: what its clients hold right now, and how many were turned away. */
@@ -231,6 +241,14 @@ export interface Operations {
 
 export type Request<O extends OperationName> = Operations[O]['req'];
 export type Response<O extends OperationName> = Operations[O]['res'];
+
+/**
+ * The operations answered in process, without a socket: the daemon's service as the command that
+ * starts it (autologin, the first start's token set-up) uses it.
+ */
+export interface OperationHandler {
+  handle<O extends OperationName>(op: O, req: Request<O>, deadline?: Deadline): Promise<Response<O>>;
+}
 
 /** Operations that change state or handle PINs: written to the audit log. */
 export const ADMIN_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([

@@ -1,12 +1,12 @@
 /**
- * Client of the signer daemon for the CLI, the proxies and tests: one connection, requests
+ * Client of the signer daemon for the CLI, the proxies, the admin API and tests: one connection, requests
  * pipelined by id, each with a deadline the server also enforces. Loads no PKCS#11 code.
  */
 import { createConnection, type Socket } from 'node:net';
 import { DeadlineTimer, type Deadline } from '../platform/deadline.ts';
 import { XrdError, isErrorCode, toXrdError, type ErrorDetails } from '../platform/errors.ts';
-import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './wire/frame.ts';
-import { OPCODES, type OperationName, type Operations } from './wire/operations.ts';
+import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './frame.ts';
+import { OPCODES, type OperationName, type Operations } from './operations.ts';
 
 interface Pending {
   resolve: (value: unknown) => void;
