@@ -18,6 +18,7 @@ import { resolveSignAlgorithm } from '../signerapi/algorithms.ts';
 import type { TokenManager } from '../token/token-manager.ts';
 import type { OcspCache } from '../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../trust/ocsp.ts';
+import { certSha1 } from '../trust/ocsp-cache.ts';
 import type { AuditLog } from './audit-log.ts';
 import { SignatureStats } from './signature-stats.ts';
 import { CERT_STATUSES, type CertStatus } from '../signerapi/cert-states.ts';
@@ -456,6 +457,8 @@ export class SignerService {
         cert: cert.der.toString('base64'),
         chain: cert.chain.map((c) => c.toString('base64')),
         certHash: cert.hash,
+        // The responses go with the key, so the proxy asks once (issue 16).
+        ocspResponses: [cert.sha1, ...cert.chain.map(certSha1)].map((sha1) => this.ocsp.get(sha1)?.der.toString('base64') ?? null),
       };
     }
     throw lastProblem ?? none();

@@ -118,6 +118,12 @@ export interface SigningInfo {
   cert: string;
   chain: string[];
   certHash: string;
+  /**
+   * The signer's cached OCSP responses for `[cert, ...chain]`, one each in that order (base64 DER,
+   * null where it has none), so that a caller gets key and responses in one request. Absent from
+   * daemons before issue 16: `ocspResponsesOf` then asks with getOcspResponses.
+   */
+  ocspResponses?: (string | null)[];
 }
 
 /** Upper bounds (seconds) of the signature latency histogram in `health`: 1 ms (SoftHSM, EC) to 10 s (a slow network HSM). */

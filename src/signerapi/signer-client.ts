@@ -2,11 +2,12 @@
  * Client of the signer daemon for the CLI, the proxies, the admin API and tests: one connection, requests
  * pipelined by id, each with a deadline the server also enforces. Loads no PKCS#11 code.
  */
+import { createHash } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
 import { DeadlineTimer, type Deadline } from '../platform/deadline.ts';
 import { XrdError, isErrorCode, toXrdError, type ErrorDetails } from '../platform/errors.ts';
 import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './frame.ts';
-import { OPCODES, type OperationName, type Operations } from './operations.ts';
+import { OPCODES, type OperationName, type Operations, type SigningInfo } from './operations.ts';
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -245,4 +246,32 @@ export async function waitForOcspResponses(signer: Pick<SignerClient, 'call'>, c
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The OCSP responses (DER; undefined where the signer has none) for the certificates `certHashes`
+ * (SHA-1 hex), from what memberSigningInfo or authKeyInfo answered. The signer is asked again
+ * (getOcspResponses) only about certificates that answer did not cover: a CA global configuration
+ * puts in the path that the stored chain lacks, or every one with a daemon from before
+ * `ocspResponses`.
+ */
+export async function ocspResponsesOf(signer: Pick<SignerClient, 'call'>, info: SigningInfo, certHashes: readonly string[], options: CallOptions = {}): Promise<(Buffer | undefined)[]> {
+  const carried = new Map<string, string | null>();
+  if (info.ocspResponses) {
+    const certs = [info.cert, ...info.chain];
+    certs.forEach((c, i) => carried.set(sha1Hex(c), info.ocspResponses![i] ?? null));
+  }
+  const missing = certHashes.filter((h) => !carried.has(h.toLowerCase()));
+  if (missing.length > 0) {
+    const { responses } = await signer.call('getOcspResponses', { certHashes: missing }, options);
+    missing.forEach((h, i) => carried.set(h.toLowerCase(), responses[i] ?? null));
+  }
+  return certHashes.map((h) => {
+    const r = carried.get(h.toLowerCase());
+    return r ? Buffer.from(r, 'base64') : undefined;
+  });
+}
+
+function sha1Hex(base64Der: string): string {
+  return createHash('sha1').update(Buffer.from(base64Der, 'base64')).digest('hex');
 }

@@ -10,7 +10,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerClient } from '../../src/signerapi/signer-client.ts';
+import { SignerClient, ocspResponsesOf } from '../../src/signerapi/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signerapi/frame.ts';
 import { IMPLEMENTATION_ROWS } from '../../softhsm/implementations.ts';
@@ -132,6 +132,32 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       const got = await proxy.call('getOcspResponses', { certHashes: [hash, 'cd'.repeat(20)] });
       expect(got.responses).toEqual([response.toString('base64'), null]);
       await expect(proxy.call('setOcspResponses', { certHashes: [hash], responses: [randomBytes(100).toString('base64')] })).rejects.toMatchObject({ code: 'IncorrectValidationInfo' });
+    });
+
+    it('member signing info carries the cached OCSP responses of its certificate and chain: the proxy asks once (issue 16)', async () => {
+      const { certPem } = await signingKeyWithCert('DEV/COM/5252');
+      const cert = pemToDer(certPem);
+      const caDer = pemToDer(ca.certPem);
+      const before = await proxy.call('memberSigningInfo', { memberId: 'DEV/COM/5252' });
+      // The test CA's own certificate has no response cached; the member's has none yet either.
+      expect(before.ocspResponses).toEqual([null, null]);
+      const response = opensslOcspRespond({ dir: ca.dir, caCertPath: ca.certPath, responderCertPath: ca.certPath, responderKeyPath: ca.keyPath, index: [{ serial: new X509Certificate(cert).serialNumber }], request: encodeOcspRequest([certIdOf(cert, caDer)]) });
+      await proxy.call('setOcspResponses', { certHashes: [certSha1(cert)], responses: [response.toString('base64')] });
+      const info = await proxy.call('memberSigningInfo', { memberId: 'DEV/COM/5252' });
+      expect(info.ocspResponses).toEqual([response.toString('base64'), null]);
+      // Read from the answer, with no second request: a client that counts its calls sees none.
+      let asked = 0;
+      const counting = { call: ((...args: Parameters<SignerClient['call']>) => (asked++, proxy.call(...args))) as SignerClient['call'] };
+      expect(await ocspResponsesOf(counting, info, [certSha1(cert), certSha1(caDer)])).toEqual([response, undefined]);
+      expect(asked).toBe(0);
+      // A certificate the answer does not cover (a CA from global configuration) is asked for.
+      const other = pemToDer(createTestCa('Other CA').certPem);
+      expect(await ocspResponsesOf(counting, info, [certSha1(cert), certSha1(other)])).toEqual([response, undefined]);
+      expect(asked).toBe(1);
+      // A daemon from before the field: everything is asked for.
+      const { ocspResponses: _, ...old } = info;
+      expect(await ocspResponsesOf(counting, old, [certSha1(cert)])).toEqual([response]);
+      expect(asked).toBe(2);
     });
   });
 
