@@ -27,10 +27,7 @@ export class MemberSigning {
     private readonly client: SignerConnection,
     private readonly conf: () => GlobalConf,
   ) {
-    this.signer = new BatchSigner(async (keyId, algorithm, digest) => {
-      const r = await this.client.call('sign', { keyId, algorithm, digest: digest.toString('base64'), format: 'raw' });
-      return Buffer.from(r.signature, 'base64');
-    });
+    this.signer = new BatchSigner((keyId, algorithm, digest) => this.client.call('signBinary', { keyId, algorithm, digest, raw: true }));
   }
 
   /**

@@ -1,10 +1,12 @@
 /**
  * The signer protocol's operations: opcode numbers (fixed forever once released) and the JSON shapes
- * of requests and responses. Binary values travel as base64 strings. `docs/signer-protocol.md`
+ * of requests and responses. Binary values travel as base64 strings, except in `signBinary`, whose
+ * bodies are binary both ways (sign-body.ts; its error frames stay JSON). `docs/signer-protocol.md`
  * describes the same table.
  */
 import type { Deadline } from '../platform/deadline.ts';
 import type { CertStatus } from './cert-states.ts';
+import type { SignBinaryRequest } from './sign-body.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -33,6 +35,7 @@ export const OPCODES = {
   authKeyInfo: 31,
   sign: 40,
   verify: 41,
+  signBinary: 42,
   getOcspResponses: 50,
   setOcspResponses: 51,
 } as const;
@@ -237,6 +240,8 @@ export interface Operations {
   memberSigningInfo: { req: { memberId: string }; res: SigningInfo };
   authKeyInfo: { req: { serverId: string }; res: SigningInfo };
   sign: { req: { keyId: string; algorithm: string; digest: string; format?: 'der' | 'raw' }; res: { signature: string } };
+  /** `sign` with a binary body both ways (sign-body.ts): the proxies' signing path. */
+  signBinary: { req: SignBinaryRequest; res: Buffer };
   verify: {
     req: { keyId?: string; cert?: string; algorithm: string; digest: string; signature: string };
     res: { valid: boolean };
@@ -284,6 +289,7 @@ export const ADMIN_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationNam
 export const PROXY_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([
   'health',
   'sign',
+  'signBinary',
   'memberSigningInfo',
   'authKeyInfo',
   'getOcspResponses',

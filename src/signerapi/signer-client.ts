@@ -8,6 +8,7 @@ import { DeadlineTimer, type Deadline } from '../platform/deadline.ts';
 import { XrdError, isErrorCode, toXrdError, type ErrorDetails } from '../platform/errors.ts';
 import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './frame.ts';
 import { OPCODES, type OperationName, type Operations, type SigningInfo } from './operations.ts';
+import { encodeSignRequest, type SignBinaryRequest } from './sign-body.ts';
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -15,6 +16,8 @@ interface Pending {
   deadline: Deadline;
   /** The request as sent, to send again after an idle close. */
   frame: Buffer;
+  /** The answer is bytes, not JSON. */
+  binary: boolean;
 }
 
 export interface CallOptions {
@@ -58,8 +61,16 @@ export class SignerClient {
         this.pending.delete(id);
         reject(err);
       });
-      const frame = encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, JSON.stringify(req));
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, frame });
+      const binary = op === 'signBinary';
+      let frame: Buffer;
+      try {
+        frame = encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, binary ? encodeSignRequest(req as SignBinaryRequest) : JSON.stringify(req));
+      } catch (err) {
+        this.deadlines.finish(deadline);
+        reject(err as Error);
+        return;
+      }
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, frame, binary });
       // Without a connection, a new one sends it when it opens.
       if (this.writer) this.writer.write(frame);
       else this.reconnect();
@@ -149,6 +160,8 @@ export class SignerClient {
     if (!pending) return;
     this.pending.delete(id);
     this.deadlines.finish(pending.deadline);
+    // A binary answer is copied out: the body points into the read buffer, which holds other frames.
+    if (pending.binary && kind === FrameKind.Response) return pending.resolve(Buffer.from(body));
     try {
       const parsed: unknown = JSON.parse(body.toString('utf8'));
       if (kind === FrameKind.Error) pending.reject(fromWire(parsed as WireError));

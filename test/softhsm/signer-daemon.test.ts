@@ -191,10 +191,11 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
         writeFileSync(join(testbed.dir, 'other'), 'other');
         for (const alg of SIGN_ALGORITHMS.values()) {
           if (alg.keyAlgorithm !== spec.algorithm) continue;
-          const hash = alg.digest.replace('-', '').toLowerCase();
+          const hash = alg.digest;
           const digest = sha(hash, message).toString('base64');
           if (!impl.signAlgorithms.includes(alg.id)) {
             await expect(proxy.call('sign', { keyId: key.keyId, algorithm: alg.id, digest }), alg.id).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
+            await expect(proxy.call('signBinary', { keyId: key.keyId, algorithm: alg.id, digest: sha(hash, message) }), alg.id).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
             continue;
           }
           const sigFile = join(testbed.dir, `${key.keyId}.${alg.id}.sig`);
@@ -203,10 +204,17 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
           const pss = alg.padding === 'PSS' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest', '-sigopt', `rsa_mgf1_md:${hash}`] : [];
           expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, data]), `${name} ${alg.id}`).toBe(true);
           expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, join(testbed.dir, 'other')])).toBe(false);
+          // The binary body (issue 16) signs the same way.
+          writeFileSync(sigFile, await proxy.call('signBinary', { keyId: key.keyId, algorithm: alg.id, digest: sha(hash, message) }));
+          expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, data]), `${name} ${alg.id} signBinary`).toBe(true);
           if (alg.padding === 'ECDSA') {
             const raw = Buffer.from((await proxy.call('sign', { keyId: key.keyId, algorithm: alg.id, digest, format: 'raw' })).signature, 'base64');
+            const rawBinary = await proxy.call('signBinary', { keyId: key.keyId, algorithm: alg.id, digest: sha(hash, message), raw: true });
             expect(raw.length).toBe(spec.algorithm === 'EC' && spec.curve === 'P-384' ? 96 : 64);
+            expect(rawBinary.length).toBe(raw.length);
             writeFileSync(sigFile, ecdsaRawToDer(raw));
+            expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, data])).toBe(true);
+            writeFileSync(sigFile, ecdsaRawToDer(rawBinary));
             expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, data])).toBe(true);
           }
         }
