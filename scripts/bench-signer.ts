@@ -1,7 +1,8 @@
 /**
  * npm run bench:signer — signing through the daemon versus raw pkcs11js on the same SoftHSM token and
  * keys, in one run: RSA-2048 and EC P-256 at 1, 8 and 64 requests in flight. Prints ops/s, p50/p99
- * and the ratio daemon/raw, the daemon's event-loop delay under load, and (to choose how signing
+ * and the ratio daemon/raw (the daemon asked with `signBinary`, as the proxy asks; the JSON `sign`
+ * beside it for comparison), the daemon's event-loop delay under load, and (to choose how signing
  * leaves the event loop) C_SignAsync versus worker threads calling C_Sign. The last line is one JSON
  * object with every figure.
  */
@@ -150,31 +151,35 @@ async function main(): Promise<void> {
   const loopDelays: number[] = [];
   try {
     console.log(`SoftHSM signing, median of ${ROUNDS} alternating rounds of ${SECONDS} s; daemon = request over the Unix socket to the signer daemon\n`);
-    console.log('key      in flight   raw ops/s  p50 ms  p99 ms   daemon ops/s  p50 ms  p99 ms   daemon/raw');
+    console.log('key      in flight   raw ops/s  p50 ms  p99 ms   daemon ops/s  p50 ms  p99 ms   daemon/raw   JSON sign/raw');
     for (const key of Object.keys(KEYS) as KeyName[]) {
       for (const inFlight of LEVELS) {
         // The machine is shared and noisy: alternate raw and daemon rounds and keep the median of each.
         const rawRounds: Result[] = [];
         const daemonRounds: Result[] = [];
+        const jsonRounds: Result[] = [];
         const connections = Math.min(inFlight, clients.length);
         for (let round = 0; round < ROUNDS; round++) {
           rawRounds.push(await measure(inFlight, (w) => raw.sign(key, w)));
           await clients[0]!.call('health', { resetStats: true });
-          daemonRounds.push(await measure(inFlight, (w) => clients[w % connections]!.call('sign', { keyId: KEYS[key].id, algorithm: KEYS[key].algorithm, digest: digest.toString('base64') })));
+          daemonRounds.push(await measure(inFlight, (w) => clients[w % connections]!.call('signBinary', { keyId: KEYS[key].id, algorithm: KEYS[key].algorithm, digest })));
           const health = await clients[0]!.call('health', {});
           if (inFlight > 1) loopDelays.push(health.eventLoopDelay.p99Ms);
+          jsonRounds.push(await measure(inFlight, (w) => clients[w % connections]!.call('sign', { keyId: KEYS[key].id, algorithm: KEYS[key].algorithm, digest: digest.toString('base64') })));
         }
         const r = median(rawRounds);
         const d = median(daemonRounds);
         const ratio = Math.round((d.opsPerSecond / r.opsPerSecond) * 100) / 100;
+        const jsonRatio = Math.round((median(jsonRounds).opsPerSecond / r.opsPerSecond) * 100) / 100;
         Object.assign(figures, {
           [`${key}_raw_ops_${inFlight}`]: r.opsPerSecond,
           [`${key}_daemon_ops_${inFlight}`]: d.opsPerSecond,
           [`${key}_daemon_p50_ms_${inFlight}`]: d.p50Ms,
           [`${key}_daemon_p99_ms_${inFlight}`]: d.p99Ms,
           [`${key}_ratio_${inFlight}`]: ratio,
+          [`${key}_json_ratio_${inFlight}`]: jsonRatio,
         });
-        const row = `${key.padEnd(8)} ${String(inFlight).padStart(9)} ${String(r.opsPerSecond).padStart(11)} ${r.p50Ms.toFixed(2).padStart(7)} ${r.p99Ms.toFixed(2).padStart(7)} ${String(d.opsPerSecond).padStart(14)} ${d.p50Ms.toFixed(2).padStart(7)} ${d.p99Ms.toFixed(2).padStart(7)} ${ratio.toFixed(2).padStart(12)}`;
+        const row = `${key.padEnd(8)} ${String(inFlight).padStart(9)} ${String(r.opsPerSecond).padStart(11)} ${r.p50Ms.toFixed(2).padStart(7)} ${r.p99Ms.toFixed(2).padStart(7)} ${String(d.opsPerSecond).padStart(14)} ${d.p50Ms.toFixed(2).padStart(7)} ${d.p99Ms.toFixed(2).padStart(7)} ${ratio.toFixed(2).padStart(12)} ${jsonRatio.toFixed(2).padStart(15)}`;
         rows.push(row);
         console.log(row);
       }
