@@ -484,7 +484,7 @@ export class SignerService {
    * @throws MalformedRequest, UnsupportedSignAlgorithm, InvalidDigestLength, and the token's errors
    */
   signBinary(body: Buffer, deadline?: Deadline): Promise<Buffer> {
-    return this.countedSign(() => signRequestKeyId(body), () => decodeSignRequest(body), deadline);
+    return this.countedSign(() => signRequestKeyId(body), (keyId) => decodeSignRequest(body, keyId), deadline);
   }
 
   /** Signs, counting the request by key and outcome with its latency (health's `signatures`). */

@@ -53,10 +53,10 @@ export function encodeSignRequest(r: SignBinaryRequest): Buffer {
 
 /**
  * Reads a request body; the digest is copied out (the body points into the connection's read buffer).
+ * `keyId`: what signRequestKeyId read from the same body, when the caller already has it.
  * @throws MalformedRequest (too short or long, unknown flags), UnsupportedSignAlgorithm, InvalidDigestLength
  */
-export function decodeSignRequest(body: Buffer): DecodedSignRequest {
-  const keyId = signRequestKeyId(body);
+export function decodeSignRequest(body: Buffer, keyId = signRequestKeyId(body)): DecodedSignRequest {
   const algorithm = SIGN_ALGORITHMS_BY_WIRE_ID.get(body[0]!);
   if (!algorithm) throw new XrdError('UnsupportedSignAlgorithm', { algorithm: `wire id ${body[0]}`, keyId });
   const digest = Buffer.from(body.subarray(HEAD + body[2]!));
