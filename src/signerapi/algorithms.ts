@@ -111,7 +111,7 @@ export function digestInfo(digest: DigestName, value: Buffer): Buffer {
 
 /** PKCS#11 returns ECDSA signatures as raw r‖s; X.509/CMS/OpenSSL want DER SEQUENCE { r, s }. */
 export function ecdsaRawToDer(raw: Buffer): Buffer {
-  if (raw.length === 0 || raw.length % 2 !== 0) throw new Error(`raw ECDSA signature has odd length ${raw.length}`);
+  if (raw.length === 0 || raw.length % 2 !== 0) throw new XrdError('InternalError', { reason: `the token's raw ECDSA signature has odd length ${raw.length}` });
   const half = raw.length / 2;
   const r = integerBounds(raw, 0, half);
   const s = integerBounds(raw, half, raw.length);
@@ -144,9 +144,9 @@ function integerBounds(raw: Buffer, start: number, end: number): { start: number
 export function ecdsaDerToRaw(der: Buffer, coordinateLength: number): Buffer {
   let pos = 0;
   const readTag = (tag: number): Buffer => {
-    if (der[pos++] !== tag) throw new Error('malformed ECDSA DER signature');
+    if (der[pos++] !== tag) throw new XrdError('MalformedSignature', { reason: 'ECDSA signature is not DER' });
     let len = der[pos++];
-    if (len === undefined) throw new Error('malformed ECDSA DER signature');
+    if (len === undefined) throw new XrdError('MalformedSignature', { reason: 'ECDSA signature is not DER' });
     if (len & 0x80) {
       const n = len & 0x7f;
       len = der.readUIntBE(pos, n);
@@ -161,7 +161,7 @@ export function ecdsaDerToRaw(der: Buffer, coordinateLength: number): Buffer {
   pos = 0;
   const r = stripLeadingZeros(readTag(0x02));
   const s = stripLeadingZeros(readTag(0x02));
-  if (r.length > coordinateLength || s.length > coordinateLength) throw new Error('ECDSA integer too long for curve');
+  if (r.length > coordinateLength || s.length > coordinateLength) throw new XrdError('MalformedSignature', { reason: 'ECDSA integer too long for the curve' });
   const out = Buffer.alloc(coordinateLength * 2);
   r.copy(out, coordinateLength - r.length);
   s.copy(out, 2 * coordinateLength - s.length);
