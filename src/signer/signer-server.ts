@@ -228,7 +228,7 @@ export class SignerServer {
       // The signing path's binary body goes to the service as it is: no JSON either way.
       const binary = op === 'signBinary';
       const body = binary
-        ? frame.body
+        ? undefined
         : parseBody(frame.body, (err) => {
             throw new XrdError('MalformedRequest', { reason: 'body is not JSON' }, { cause: err });
           });

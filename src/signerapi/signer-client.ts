@@ -54,6 +54,13 @@ export class SignerClient {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    const binary = op === 'signBinary';
+    let body: string | Buffer;
+    try {
+      body = binary ? encodeSignRequest(req as SignBinaryRequest) : JSON.stringify(req);
+    } catch (err) {
+      return Promise.reject(toXrdError(err));
+    }
     return new Promise((resolve, reject) => {
       // The daemon answers RequestTimeout itself at the deadline; this only covers a daemon that is stuck.
       const deadline = this.deadlines.start(timeoutMs + 1000);
@@ -61,15 +68,7 @@ export class SignerClient {
         this.pending.delete(id);
         reject(err);
       });
-      const binary = op === 'signBinary';
-      let frame: Buffer;
-      try {
-        frame = encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, binary ? encodeSignRequest(req as SignBinaryRequest) : JSON.stringify(req));
-      } catch (err) {
-        this.deadlines.finish(deadline);
-        reject(err as Error);
-        return;
-      }
+      const frame = encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, body);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, frame, binary });
       // Without a connection, a new one sends it when it opens.
       if (this.writer) this.writer.write(frame);
