@@ -25,7 +25,7 @@ import { concatPieces } from '../src/platform/spool.ts';
 import { SOAP_ENVELOPE } from '../src/protocol/soap-message.ts';
 import { encodeProxyMessage } from '../src/protocol/proxy-message.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';
-import { SignerClient } from '../src/signer/signer-client.ts';
+import { SignerClient } from '../src/signerapi/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
 import { XmlLimitError, parseXml } from '../src/xml/xml-tree.ts';
 import { freeLocalPorts } from '../test/support/net.ts';

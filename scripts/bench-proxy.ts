@@ -27,7 +27,7 @@ import { getRandomRequest } from '../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance } from '../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';
-import { SignerClient } from '../src/signer/signer-client.ts';
+import { SignerClient } from '../src/signerapi/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
 import { freeLocalPorts, freePort } from '../test/support/net.ts';
 

@@ -21,7 +21,7 @@ import { signatureMethodForId } from '../src/signature/algorithms.ts';
 import { BatchSigner, type SigningKey } from '../src/signature/message-signer.ts';
 import { parseSignature, verifySignature, verifySignatureCore } from '../src/signature/verifier.ts';
 import { prepareSignature } from '../src/signature/xades.ts';
-import { SignerClient } from '../src/signer/signer-client.ts';
+import { SignerClient } from '../src/signerapi/signer-client.ts';
 import { startSignerDaemon } from '../src/signer/signer-daemon.ts';
 import { LocalPki } from '../src/dev/testpki/local-pki.ts';
 import { certSha1 } from '../src/trust/ocsp-cache.ts';

@@ -1,19 +1,22 @@
 /**
  * npm run bench:signer — signing through the daemon versus raw pkcs11js on the same SoftHSM token and
  * keys, in one run: RSA-2048 and EC P-256 at 1, 8 and 64 requests in flight. Prints ops/s, p50/p99
- * and the ratio daemon/raw, the daemon's event-loop delay under load, and (to choose how signing
+ * and the ratio daemon/raw (the daemon asked with `signBinary`, as the proxy asks; the JSON `sign`
+ * beside it for comparison), the daemon's event-loop delay under load, and (to choose how signing
  * leaves the event loop) C_SignAsync versus worker threads calling C_Sign. The last line is one JSON
- * object with every figure.
+ * object with every figure. CPU per signature (this process, plus the daemon from /proc) is printed
+ * beside the rates: on a shared machine it is the figure that does not follow the neighbours.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
-import { SignerClient } from '../src/signer/signer-client.ts';
-import { defaultAdminSocket, defaultProxySocket } from '../src/signer/socket-paths.ts';
-import { digestInfo } from '../src/token/sign-algorithms.ts';
+import { SignerClient } from '../src/signerapi/signer-client.ts';
+import { defaultAdminSocket, defaultProxySocket } from '../src/signerapi/socket-paths.ts';
+import { digestInfo } from '../src/signerapi/algorithms.ts';
 import { createTestbed, initTokenWithSoftHsmUtil, type Testbed } from '../softhsm/testbed.ts';
 
 const PIN = '98765';
@@ -30,17 +33,33 @@ interface Result {
   opsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /**
+   * CPU time per signature, µs: this process's (process.cpuUsage), plus the daemon's from
+   * /proc/<pid>/stat when `pid` is given. On a shared machine throughput follows whoever else runs;
+   * CPU per signature does not, and it is what bounds throughput when signing saturates the cores.
+   */
+  cpuUsPerOp: number;
+}
+
+const CLOCK_TICK_US = 10_000;
+
+/** User + system CPU of a process (all its threads), µs. */
+function processCpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US;
 }
 
 const digest = createHash('sha256').update('benchmark message').digest();
-const inputs: Record<KeyName, Buffer> = { rsa: digestInfo('SHA-256', digest), ec: digest };
+const inputs: Record<KeyName, Buffer> = { rsa: digestInfo('sha256', digest), ec: digest };
 
 /** Runs `inFlight` loops of `op` for SECONDS (after a short warm-up) and measures them. */
-async function measure(inFlight: number, op: (worker: number) => Promise<unknown>): Promise<Result> {
+async function measure(inFlight: number, op: (worker: number) => Promise<unknown>, daemonPid?: number): Promise<Result> {
   const warmUntil = performance.now() + 300;
   await Promise.all(Array.from({ length: inFlight }, async (_, w) => {
     while (performance.now() < warmUntil) await op(w);
   }));
+  const cpuStart = process.cpuUsage();
+  const daemonCpuStart = daemonPid === undefined ? 0 : processCpuUs(daemonPid);
   const latencies: number[] = [];
   const start = performance.now();
   const end = start + SECONDS * 1000;
@@ -56,7 +75,9 @@ async function measure(inFlight: number, op: (worker: number) => Promise<unknown
   const elapsed = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]! * 1000) / 1000;
-  return { opsPerSecond: Math.round(latencies.length / elapsed), p50Ms: pct(0.5), p99Ms: pct(0.99) };
+  const own = process.cpuUsage(cpuStart);
+  const cpuUs = own.user + own.system + (daemonPid === undefined ? 0 : processCpuUs(daemonPid) - daemonCpuStart);
+  return { opsPerSecond: Math.round(latencies.length / elapsed), p50Ms: pct(0.5), p99Ms: pct(0.99), cpuUsPerOp: Math.round(cpuUs / latencies.length) };
 }
 
 function median(results: Result[]): Result {
@@ -150,31 +171,41 @@ async function main(): Promise<void> {
   const loopDelays: number[] = [];
   try {
     console.log(`SoftHSM signing, median of ${ROUNDS} alternating rounds of ${SECONDS} s; daemon = request over the Unix socket to the signer daemon\n`);
-    console.log('key      in flight   raw ops/s  p50 ms  p99 ms   daemon ops/s  p50 ms  p99 ms   daemon/raw');
+    console.log('key      in flight   raw ops/s  p50 ms  p99 ms   daemon ops/s  p50 ms  p99 ms   daemon/raw   JSON sign/raw   CPU µs/sig raw  daemon+client  raw/daemon');
     for (const key of Object.keys(KEYS) as KeyName[]) {
       for (const inFlight of LEVELS) {
         // The machine is shared and noisy: alternate raw and daemon rounds and keep the median of each.
         const rawRounds: Result[] = [];
         const daemonRounds: Result[] = [];
+        const jsonRounds: Result[] = [];
         const connections = Math.min(inFlight, clients.length);
         for (let round = 0; round < ROUNDS; round++) {
           rawRounds.push(await measure(inFlight, (w) => raw.sign(key, w)));
           await clients[0]!.call('health', { resetStats: true });
-          daemonRounds.push(await measure(inFlight, (w) => clients[w % connections]!.call('sign', { keyId: KEYS[key].id, algorithm: KEYS[key].algorithm, digest: digest.toString('base64') })));
+          daemonRounds.push(await measure(inFlight, (w) => clients[w % connections]!.call('signBinary', { keyId: KEYS[key].id, algorithm: KEYS[key].algorithm, digest }), daemon.pid));
           const health = await clients[0]!.call('health', {});
           if (inFlight > 1) loopDelays.push(health.eventLoopDelay.p99Ms);
+          jsonRounds.push(await measure(inFlight, (w) => clients[w % connections]!.call('sign', { keyId: KEYS[key].id, algorithm: KEYS[key].algorithm, digest: digest.toString('base64') })));
         }
         const r = median(rawRounds);
         const d = median(daemonRounds);
         const ratio = Math.round((d.opsPerSecond / r.opsPerSecond) * 100) / 100;
+        const jsonRatio = Math.round((median(jsonRounds).opsPerSecond / r.opsPerSecond) * 100) / 100;
+        const cpuRaw = Math.min(...rawRounds.map((x) => x.cpuUsPerOp));
+        const cpuDaemon = Math.min(...daemonRounds.map((x) => x.cpuUsPerOp));
+        const cpuRatio = Math.round((cpuRaw / cpuDaemon) * 100) / 100;
         Object.assign(figures, {
           [`${key}_raw_ops_${inFlight}`]: r.opsPerSecond,
           [`${key}_daemon_ops_${inFlight}`]: d.opsPerSecond,
           [`${key}_daemon_p50_ms_${inFlight}`]: d.p50Ms,
           [`${key}_daemon_p99_ms_${inFlight}`]: d.p99Ms,
           [`${key}_ratio_${inFlight}`]: ratio,
+          [`${key}_json_ratio_${inFlight}`]: jsonRatio,
+          [`${key}_raw_cpu_us_${inFlight}`]: cpuRaw,
+          [`${key}_daemon_cpu_us_${inFlight}`]: cpuDaemon,
+          [`${key}_cpu_ratio_${inFlight}`]: cpuRatio,
         });
-        const row = `${key.padEnd(8)} ${String(inFlight).padStart(9)} ${String(r.opsPerSecond).padStart(11)} ${r.p50Ms.toFixed(2).padStart(7)} ${r.p99Ms.toFixed(2).padStart(7)} ${String(d.opsPerSecond).padStart(14)} ${d.p50Ms.toFixed(2).padStart(7)} ${d.p99Ms.toFixed(2).padStart(7)} ${ratio.toFixed(2).padStart(12)}`;
+        const row = `${key.padEnd(8)} ${String(inFlight).padStart(9)} ${String(r.opsPerSecond).padStart(11)} ${r.p50Ms.toFixed(2).padStart(7)} ${r.p99Ms.toFixed(2).padStart(7)} ${String(d.opsPerSecond).padStart(14)} ${d.p50Ms.toFixed(2).padStart(7)} ${d.p99Ms.toFixed(2).padStart(7)} ${ratio.toFixed(2).padStart(12)} ${jsonRatio.toFixed(2).padStart(15)} ${String(cpuRaw).padStart(16)} ${String(cpuDaemon).padStart(14)} ${cpuRatio.toFixed(2).padStart(11)}`;
         rows.push(row);
         console.log(row);
       }

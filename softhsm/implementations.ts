@@ -4,7 +4,7 @@
  * cannot do, and check that the token layer finds the same in its mechanism list.
  */
 import { KEY_SPECS, keySpecName } from '../src/token/mechanisms.ts';
-import { SIGN_ALGORITHMS } from '../src/token/sign-algorithms.ts';
+import { SIGN_ALGORITHMS } from '../src/signerapi/algorithms.ts';
 import { OPENCRYPTOKI_SO_PIN, createOpencryptokiTestbed, opencryptokiUnavailable } from './opencryptoki-testbed.ts';
 import { createTestbed, type Testbed } from './testbed.ts';
 

@@ -30,9 +30,9 @@ import { TarError, readTarGz, writeTarGz, type TarEntry } from '../platform/tar.
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { parseServerConfJson, serializeServerConfJson } from '../serverconf/serverconf-json.ts';
 import { SERVERCONF_DB, SERVERCONF_JSON, openServerConfStore, type Actor } from '../serverconf/store.ts';
-import type { CertStatus } from '../signer/keyconf-store.ts';
-import { SignerClient } from '../signer/signer-client.ts';
-import { defaultAdminSocket } from '../signer/socket-paths.ts';
+import type { CertStatus } from '../signerapi/cert-states.ts';
+import { SignerClient } from '../signerapi/signer-client.ts';
+import { defaultAdminSocket } from '../signerapi/socket-paths.ts';
 
 export const BACKUP_FORMAT = 'xrd-backup';
 /** 2: signed (manifest.hmac). 1 had the same manifest unsigned: restored only without the signature check. */

@@ -20,8 +20,8 @@ import { readDownloadStatus } from '../globalconf/configuration-client.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
 import { TIMESTAMPER_STATUS_FILE, readTimestamperStatus } from '../messagelog/message-log.ts';
 import type { ConfiguredTsa } from '../serverconf/model.ts';
-import type { SignerConnection } from '../signer/signer-client.ts';
-import type { CertView, HealthView } from '../signer/wire/operations.ts';
+import type { SignerConnection } from '../signerapi/signer-client.ts';
+import type { CertView, HealthView } from '../signerapi/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
 
 /** The reference's DiagnosticStatusClass. */

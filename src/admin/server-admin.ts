@@ -25,8 +25,8 @@ import { ServicesAdmin, documentReader, parseApiClientId, type DescriptionReader
 import { SystemAdmin, internalTls } from './system-admin.ts';
 import { BackupsAdmin } from './backups-admin.ts';
 import { ApiKeysAdmin } from './api-keys-admin.ts';
-import { SignerConnection, waitForOcspResponses } from '../signer/signer-client.ts';
-import type { CertView, KeyView, Operations, TokenView } from '../signer/wire/operations.ts';
+import { SignerConnection, waitForOcspResponses } from '../signerapi/signer-client.ts';
+import type { CertView, KeyView, Operations, TokenView } from '../signerapi/operations.ts';
 import { certSha1 } from '../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../trust/ocsp.ts';
 

@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../platform/files.ts';
 import { writeTarGz } from '../platform/tar.ts';
 import { ensureInternalTls, generateInternalTls, importInternalCertificate, internalTlsCsr } from '../serverconf/internal-tls.ts';
 import type { ServerConf } from '../serverconf/model.ts';
-import type { SignerConnection } from '../signer/signer-client.ts';
+import type { SignerConnection } from '../signerapi/signer-client.ts';
 import { certificateExpiry, globalConfDiagnostics, ocspDiagnostics, timestampingDiagnostics, type CaOcspDiagnostics, type CertificateExpiry, type GlobalConfDiagnostics, type TimestampingServiceDiagnostics } from './diagnostics.ts';
 
 /** A file the administration hands out (a CSR, a certificate archive, the anchor, a backup): its name, bytes and, where it varies, media type. */

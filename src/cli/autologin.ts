@@ -22,8 +22,7 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { SignerService } from '../signer/signer-service.ts';
-import type { TokenView } from '../signer/wire/operations.ts';
+import type { OperationHandler, TokenView } from '../signerapi/operations.ts';
 
 export type AutologinSource = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'credential'; readonly name: string } | { readonly kind: 'exec'; readonly path: string };
 
@@ -223,7 +222,7 @@ export function parseAutologinContent(content: Buffer): AutologinEntry[] {
  * Reads the source and logs each named token in, once. Never throws: every problem is logged (and
  * returned), and the daemon goes on without the tokens it could not log in.
  */
-export async function autologin(service: Pick<SignerService, 'handle'>, source: AutologinSource, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<AutologinOutcome[]> {
+export async function autologin(service: OperationHandler, source: AutologinSource, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<AutologinOutcome[]> {
   const from = describeSource(source);
   let content: Buffer | undefined;
   let entries: AutologinEntry[];
@@ -289,7 +288,7 @@ export async function autologin(service: Pick<SignerService, 'handle'>, source: 
  * The token `ref` names, or the code of why it names none (the error's details, which hold `ref`,
  * are not kept). `namesNone`: no token has that id, label or serial (or it is no pkcs11: URI).
  */
-async function findToken(service: Pick<SignerService, 'handle'>, ref: string): Promise<{ view: TokenView } | { code: string; namesNone: boolean }> {
+async function findToken(service: OperationHandler, ref: string): Promise<{ view: TokenView } | { code: string; namesNone: boolean }> {
   try {
     return { view: await service.handle('getToken', { token: ref }) };
   } catch (err) {
@@ -298,7 +297,7 @@ async function findToken(service: Pick<SignerService, 'handle'>, ref: string): P
   }
 }
 
-async function loginOnce(service: Pick<SignerService, 'handle'>, at: { line: number; token?: string }, token: TokenView, pin: string, tried: Set<string>): Promise<AutologinOutcome> {
+async function loginOnce(service: OperationHandler, at: { line: number; token?: string }, token: TokenView, pin: string, tried: Set<string>): Promise<AutologinOutcome> {
   const tokenId = token.tokenId;
   if (tried.has(tokenId)) return { ...at, tokenId, result: 'skipped', code: 'named more than once; tried once' };
   tried.add(tokenId);

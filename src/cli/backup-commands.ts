@@ -6,8 +6,8 @@
 import { join, resolve } from 'node:path';
 import { backupSigningKeyFile, checkBackupKeys, createBackup, describeKeyCheck, listBackups, readBackupManifest, restoreBackup, type BackupInfo, type KeyCheck } from '../admin/backup.ts';
 import { createLogger } from '../platform/logger.ts';
-import { SignerClient } from '../signer/signer-client.ts';
-import { defaultAdminSocket } from '../signer/socket-paths.ts';
+import { SignerClient } from '../signerapi/signer-client.ts';
+import { defaultAdminSocket } from '../signerapi/socket-paths.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface BackupCommandContext {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { defaultAdminSocket, defaultProxySocket } from '../signer/socket-paths.ts';
+import { defaultAdminSocket, defaultProxySocket } from '../signerapi/socket-paths.ts';
 import type { SecretSource } from './secrets.ts';
 import { UsageError } from './usage-error.ts';
 

@@ -7,7 +7,7 @@
  * only) and fault codes (a fixed table). Clients are left out: there can be any number of them,
  * and the stored records answer per-client questions.
  */
-import { SIGNATURE_DURATION_BUCKETS, type HealthView } from '../signer/wire/operations.ts';
+import { SIGNATURE_DURATION_BUCKETS, type HealthView } from '../signerapi/operations.ts';
 import { DURATION_BUCKETS, MetricsRegistry, STAGE_BUCKETS, SIZE_BUCKETS, type Counter, type Gauge, type Histogram } from './metrics.ts';
 import { serviceLabel, type OpMonitoringRecord } from './record.ts';
 

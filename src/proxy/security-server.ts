@@ -21,8 +21,8 @@ import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { internalTlsReader } from '../serverconf/internal-tls.ts';
 import { configuredTsas, type ServerConf } from '../serverconf/server-conf.ts';
 import { openServerConfStore, serverConfReader } from '../serverconf/store.ts';
-import type { SigningInfo } from '../signer/wire/operations.ts';
-import { SignerConnection } from '../signer/signer-client.ts';
+import type { SigningInfo } from '../signerapi/operations.ts';
+import { SignerConnection, ocspResponsesOf } from '../signerapi/signer-client.ts';
 import { authKeyTlsOptions, engineFailureOf, explainAuthHandshakeFailure } from '../tls/auth-key-tls.ts';
 import { ownAuthOcspResponses } from '../trust/peer-auth.ts';
 import { SpoolFolder } from '../platform/spool.ts';
@@ -130,7 +130,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const ownAuthOcsp = () =>
     ownOcsp.get('ocsp', async () => {
       const { info } = await authKeyInfo();
-      return ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), ocspStore);
+      return ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), { ...ocspStore, get: (hashes) => ocspResponsesOf(signer, info, hashes) });
     });
 
   const messageLog = MessageLog.open(join(options.dataDir, 'messagelog.db'), {

@@ -535,7 +535,7 @@ function verifySignedInfo(sig: ParsedSignature): boolean {
   const m = sig.method;
   if (m.keyAlgorithm !== key.asymmetricKeyType?.toUpperCase()) return false;
   if (m.keyAlgorithm === 'EC') return verify(m.digest, data, { key, dsaEncoding: 'ieee-p1363' }, ecdsaRaw(sig.signatureValue, key));
-  if (m.pss) return verify(m.digest, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, sig.signatureValue);
+  if (m.padding === 'PSS') return verify(m.digest, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, sig.signatureValue);
   return verify(m.digest, data, key, sig.signatureValue);
 }
 

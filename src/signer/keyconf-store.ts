@@ -7,9 +7,8 @@
 import Database from 'better-sqlite3';
 import type { KeyUsage } from '../certificates/csr.ts';
 import { restrictDatabaseFiles } from '../platform/files.ts';
+import type { CertStatus } from '../signerapi/cert-states.ts';
 
-export const CERT_STATUSES = ['saved', 'registration in progress', 'registered', 'deletion in progress', 'global error'] as const;
-export type CertStatus = (typeof CERT_STATUSES)[number];
 
 export interface KeyRecord {
   keyId: string;

@@ -3,7 +3,7 @@
  * the `health` operation (the proxy's /metrics shows them). Kept in memory since the daemon started:
  * Prometheus reads a restart as a counter reset, which it handles.
  */
-import { SIGNATURE_DURATION_BUCKETS, type KeySignatureStats } from './wire/operations.ts';
+import { SIGNATURE_DURATION_BUCKETS, type KeySignatureStats } from '../signerapi/operations.ts';
 
 interface KeyEntry {
   readonly results: Map<string, number>;

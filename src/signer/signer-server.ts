@@ -12,8 +12,8 @@ import { DeadlineTimer } from '../platform/deadline.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { SignerService } from './signer-service.ts';
-import { BatchingWriter, DEFAULT_MAX_FRAME, FrameDecoder, FrameKind, HEADER_LENGTH, encodeFrame, type Frame, type WireError } from './wire/frame.ts';
-import { OPERATION_BY_CODE, PROTOCOL_VERSION, type OperationName, type SocketStats } from './wire/operations.ts';
+import { BatchingWriter, DEFAULT_MAX_FRAME, FrameDecoder, FrameKind, HEADER_LENGTH, encodeFrame, type Frame, type WireError } from '../signerapi/frame.ts';
+import { OPERATION_BY_CODE, PROTOCOL_VERSION, type OperationName, type SocketStats } from '../signerapi/operations.ts';
 
 /** What one client may make a socket hold; the defaults are documented in docs/signer.md. */
 export interface ConnectionLimits {
@@ -48,7 +48,7 @@ export interface SignerServerOptions {
 }
 
 /** What the server needs of the service: the operations, and the audit of refused ones. */
-export type SignerHandler = Pick<SignerService, 'handle' | 'refused'>;
+export type SignerHandler = Pick<SignerService, 'handle' | 'refused' | 'signBinary'>;
 
 interface Connection {
   readonly decoder: FrameDecoder;
@@ -222,20 +222,24 @@ export class SignerServer {
       if (!op) throw new XrdError('UnknownOperation', { op: opcode });
       if (this.options.operations && !this.options.operations.has(op)) {
         this.log.warn({ socket: this.options.name, op }, 'operation refused on this socket');
-        this.service.refused(op, parseBody(frame.body, () => ({})), this.options.name);
+        this.service.refused(op, op === 'signBinary' ? {} : parseBody(frame.body, () => ({})), this.options.name);
         throw new XrdError('OperationNotAllowed', { op, socket: this.options.name });
       }
-      const body = parseBody(frame.body, (err) => {
-        throw new XrdError('MalformedRequest', { reason: 'body is not JSON' }, { cause: err });
-      });
+      // The signing path's binary body goes to the service as it is: no JSON either way.
+      const binary = op === 'signBinary';
+      const body = binary
+        ? undefined
+        : parseBody(frame.body, (err) => {
+            throw new XrdError('MalformedRequest', { reason: 'body is not JSON' }, { cause: err });
+          });
       const timeoutMs = Math.min(frame.timeoutMs || this.defaultTimeoutMs, this.maxTimeoutMs);
       const deadline = this.deadlines.start(timeoutMs);
       try {
         const result = await new Promise<unknown>((resolve, reject) => {
           deadline.onExpire(reject);
-          this.service.handle(op, body as never, deadline).then(resolve, reject);
+          (binary ? this.service.signBinary(frame.body, deadline) : this.service.handle(op, body as never, deadline)).then(resolve, reject);
         });
-        return encodeFrame(FrameKind.Response, requestId, opcode, 0, JSON.stringify(result));
+        return encodeFrame(FrameKind.Response, requestId, opcode, 0, binary ? (result as Buffer) : JSON.stringify(result));
       } finally {
         this.deadlines.finish(deadline);
       }

@@ -14,14 +14,17 @@ import type { Logger } from '../platform/logger.ts';
 import { formatClientId, memberOf, parseClientId, parseSecurityServerId } from '../protocol/identifiers.ts';
 import type { HsmToken, KeySpec, TokenKey } from '../token/hsm-token.ts';
 import { formatPkcs11Uri } from '../token/pkcs11-uri.ts';
-import { resolveSignAlgorithm } from '../token/sign-algorithms.ts';
+import { resolveSignAlgorithm, type SignAlgorithm } from '../signerapi/algorithms.ts';
+import { decodeSignRequest, encodeSignRequest, signRequestKeyId } from '../signerapi/sign-body.ts';
 import type { TokenManager } from '../token/token-manager.ts';
 import type { OcspCache } from '../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../trust/ocsp.ts';
+import { certSha1 } from '../trust/ocsp-cache.ts';
 import type { AuditLog } from './audit-log.ts';
 import { SignatureStats } from './signature-stats.ts';
-import { CERT_STATUSES, type CertRecord, type CertStatus, type CsrRecord, type KeyconfStore, type KeyRecord } from './keyconf-store.ts';
-import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type HealthView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type SocketStats, type TokenView } from './wire/operations.ts';
+import { CERT_STATUSES, type CertStatus } from '../signerapi/cert-states.ts';
+import type { CertRecord, CsrRecord, KeyconfStore, KeyRecord } from './keyconf-store.ts';
+import { ADMIN_OPERATIONS, PROTOCOL_VERSION, type CertView, type CsrView, type HealthView, type KeyView, type OcspResponseView, type OperationName, type Operations, type SigningInfo, type SocketStats, type TokenView } from '../signerapi/operations.ts';
 import type { ResponderOutcome } from '../trust/ocsp-client.ts';
 
 const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert', 'activateCert', 'disableCert', 'setCertStatus', 'deleteCert', 'deleteKey']);
@@ -126,6 +129,7 @@ export class SignerService {
       memberSigningInfo: (r) => this.memberSigningInfo(text(r, 'memberId')),
       authKeyInfo: (r) => this.authKeyInfo(text(r, 'serverId')),
       sign: (r, deadline) => this.sign(r, deadline),
+      signBinary: (r, deadline) => this.signBinary(encodeSignRequest(r), deadline),
       verify: (r) => this.verify(r),
       getOcspResponses: (r) => ({ responses: list(r, 'certHashes').map((h) => this.ocsp.get(h)?.der.toString('base64') ?? null) }),
       setOcspResponses: (r) => {
@@ -455,23 +459,45 @@ export class SignerService {
         cert: cert.der.toString('base64'),
         chain: cert.chain.map((c) => c.toString('base64')),
         certHash: cert.hash,
+        // The responses go with the key, so the proxy asks once (issue 16).
+        ocspResponses: [cert.sha1, ...cert.chain.map(certSha1)].map((sha1) => this.ocsp.get(sha1)?.der.toString('base64') ?? null),
       };
     }
     throw lastProblem ?? none();
   }
 
-  /** Signs, counting the request by key and outcome with its latency (health's `signatures`). */
   private async sign(r: Operations['sign']['req'], deadline?: Deadline): Promise<{ signature: string }> {
+    const signature = await this.countedSign(
+      () => normaliseKeyId(text(r, 'keyId')),
+      (keyId) => {
+        const digest = base64(text(r, 'digest'), 'digest');
+        return { algorithm: resolveSignAlgorithm(text(r, 'algorithm'), digest, keyId), digest, raw: r.format === 'raw' };
+      },
+      deadline,
+    );
+    return { signature: signature.toString('base64') };
+  }
+
+  /**
+   * `signBinary` straight from its frame body (sign-body.ts), as the socket server hands it over:
+   * no JSON and no base64 on the signing path.
+   * @throws MalformedRequest, UnsupportedSignAlgorithm, InvalidDigestLength, and the token's errors
+   */
+  signBinary(body: Buffer, deadline?: Deadline): Promise<Buffer> {
+    return this.countedSign(() => signRequestKeyId(body), (keyId) => decodeSignRequest(body, keyId), deadline);
+  }
+
+  /** Signs, counting the request by key and outcome with its latency (health's `signatures`). */
+  private async countedSign(keyIdOf: () => string, inputOf: (keyId: string) => { algorithm: SignAlgorithm; digest: Buffer; raw: boolean }, deadline?: Deadline): Promise<Buffer> {
     const started = performance.now();
     let keyId: string | undefined;
     try {
-      keyId = normaliseKeyId(text(r, 'keyId'));
-      const digest = base64(text(r, 'digest'), 'digest');
-      const algorithm = resolveSignAlgorithm(text(r, 'algorithm'), digest, keyId);
+      keyId = keyIdOf();
+      const { algorithm, digest, raw } = inputOf(keyId);
       const token = await this.tokenOfKey(keyId);
-      const signature = await token.sign(keyId, algorithm, digest, { raw: r.format === 'raw', deadline });
+      const signature = await token.sign(keyId, algorithm, digest, { raw, deadline });
       this.signatures.record(keyId, 'success', (performance.now() - started) / 1000);
-      return { signature: signature.toString('base64') };
+      return signature;
     } catch (err) {
       // Only keys the signer has become labels: a caller's typo must not add a series.
       const key = keyId !== undefined && (this.keyTokens.has(keyId) || this.store.getKey(keyId)) ? keyId : 'unknown';

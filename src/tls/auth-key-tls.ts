@@ -7,7 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { XrdError, isErrorCode, toXrdError } from '../platform/errors.ts';
-import { SignerClient } from '../signer/signer-client.ts';
+import { SignerClient } from '../signerapi/signer-client.ts';
 import { engineKeyIdentifier, signerEngineLibrary } from './signer-engine.ts';
 
 /** The reference's suites between security servers (SystemProperties DEFAULT_XROAD_SSL_CIPHER_SUITES), in its order. */

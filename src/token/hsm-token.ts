@@ -14,7 +14,7 @@ import { capabilitiesOf, keySpecName, readMechanisms, whyKeyUnsupported, whySign
 import { formatPkcs11Uri } from './pkcs11-uri.ts';
 import { CURVES, curveFromParams, ecPointFromAttribute, ecSpki, partsFromSpki, rsaSpki, type CurveInfo, type EcCurve } from './public-keys.ts';
 import { SessionPool } from './session-pool.ts';
-import { digestInfo, ecdsaDerToRaw, ecdsaRawToDer, type KeyAlgorithm, type SignAlgorithm } from './sign-algorithms.ts';
+import { CKG_MGF1, CKM, digestInfo, ecdsaDerToRaw, ecdsaRawToDer, type KeyAlgorithm, type SignAlgorithm } from '../signerapi/algorithms.ts';
 import { USER_SESSION_STATES, classifyFailure, statusAfterLoginFailure, statusFromLoginFailure, statusFromTokenFlags, type TokenStatus } from './token-status.ts';
 
 export type KeySpec = { algorithm: 'RSA'; bits: 2048 | 3072 | 4096 } | { algorithm: 'EC'; curve: EcCurve };
@@ -71,11 +71,7 @@ interface KeyHandle {
   readonly curve?: CurveInfo;
 }
 
-const MECHANISM_FOR_DIGEST = {
-  'SHA-256': { hash: 'CKM_SHA256', mgf: 'CKG_MGF1_SHA256' },
-  'SHA-384': { hash: 'CKM_SHA384', mgf: 'CKG_MGF1_SHA384' },
-  'SHA-512': { hash: 'CKM_SHA512', mgf: 'CKG_MGF1_SHA512' },
-} as const;
+const PSS_HASH = { sha256: CKM.SHA256, sha384: CKM.SHA384, sha512: CKM.SHA512 } as const;
 
 /** An operation survives this many lost sessions or handles before the caller sees the error. */
 const MAX_ATTEMPTS = 3;
@@ -879,16 +875,14 @@ export function keyIdBytes(keyId: string): Buffer {
 function signInput(algorithm: SignAlgorithm, digest: Buffer): { mechanism: Mechanism; data: Buffer } {
   switch (algorithm.padding) {
     case 'PKCS1':
-      return { mechanism: { mechanism: ck.CKM_RSA_PKCS }, data: digestInfo(algorithm.digest, digest) };
-    case 'PSS': {
-      const m = MECHANISM_FOR_DIGEST[algorithm.digest];
+      return { mechanism: { mechanism: algorithm.mechanism }, data: digestInfo(algorithm.digest, digest) };
+    case 'PSS':
       return {
-        mechanism: { mechanism: ck.CKM_RSA_PKCS_PSS, parameter: { type: ck.CK_PARAMS_RSA_PSS, hashAlg: ck[m.hash], mgf: ck[m.mgf], saltLen: algorithm.digestLength } as RsaPSS },
+        mechanism: { mechanism: algorithm.mechanism, parameter: { type: ck.CK_PARAMS_RSA_PSS, hashAlg: PSS_HASH[algorithm.digest], mgf: CKG_MGF1[algorithm.digest], saltLen: algorithm.digestLength } as RsaPSS },
         data: digest,
       };
-    }
     case 'ECDSA':
-      return { mechanism: { mechanism: ck.CKM_ECDSA }, data: digest };
+      return { mechanism: { mechanism: algorithm.mechanism }, data: digest };
   }
 }
 

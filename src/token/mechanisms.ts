@@ -8,7 +8,7 @@
 import type { KeySpec } from './hsm-token.ts';
 import { ck, type Handle, type Pkcs11Port } from './pkcs11-port.ts';
 import { CURVES } from './public-keys.ts';
-import { SIGN_ALGORITHMS, type KeyAlgorithm, type SignAlgorithm } from './sign-algorithms.ts';
+import { SIGN_ALGORITHMS, type KeyAlgorithm, type SignAlgorithm } from '../signerapi/algorithms.ts';
 
 export interface MechanismSupport {
   /** Key sizes in bits (EC: of the curve); 0 and 0 when the token does not say. */
@@ -39,7 +39,6 @@ function keyBits(spec: KeySpec): number {
   return spec.algorithm === 'RSA' ? spec.bits : CURVES[spec.curve].coordinateLength * 8;
 }
 
-const SIGN_MECHANISM: Record<SignAlgorithm['padding'], number> = { PKCS1: ck.CKM_RSA_PKCS, PSS: ck.CKM_RSA_PKCS_PSS, ECDSA: ck.CKM_ECDSA };
 const KEY_PAIR_MECHANISM: Record<KeyAlgorithm, number> = { RSA: ck.CKM_RSA_PKCS_KEY_PAIR_GEN, EC: ck.CKM_EC_KEY_PAIR_GEN };
 
 const MECHANISM_NAMES = new Map<number, string>([
@@ -78,7 +77,7 @@ function whyNot(mechanisms: Mechanisms, mechanism: number, flag: number, bits: n
 
 /** Why the token cannot sign `algorithm` with a key of `keyBits` (RSA modulus or curve size), or undefined. */
 export function whySignUnsupported(mechanisms: Mechanisms, algorithm: SignAlgorithm, keyBits?: number): string | undefined {
-  return whyNot(mechanisms, SIGN_MECHANISM[algorithm.padding], ck.CKF_SIGN, keyBits);
+  return whyNot(mechanisms, algorithm.mechanism, ck.CKF_SIGN, keyBits);
 }
 
 /** Why the token cannot generate `spec` keys, or undefined. */

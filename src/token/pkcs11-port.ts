@@ -110,7 +110,7 @@ function sharesStateAcrossLoads(library: string): boolean {
 }
 
 /** Nice value of the signing threads (see sign-worker.cjs). */
-const SIGN_THREAD_NICE = 3;
+const SIGN_THREAD_NICE = Number(process.env.XRD_NICE_TMP ?? 3);
 
 interface SignJob {
   resolve: (signature: Buffer) => void;
@@ -122,8 +122,8 @@ interface SignThread {
   readonly jobs: Map<number, SignJob>;
 }
 
-/** What a signing thread posts when C_SignInit or C_Sign fail; a success is `id ‖ signature` bytes. */
-type SignFailure = { id: number; error: { message: string; code?: number; method?: string } };
+/** A failed job's record in a reply batch (sign-worker.cjs). */
+type SignFailure = { message: string; code?: number; method?: string };
 
 /**
  * Worker threads that run C_SignInit + C_Sign (sign-worker.cjs). Measured on SoftHSM
@@ -138,16 +138,25 @@ class SignThreads {
   constructor(library: string, count: number) {
     for (let i = 0; i < count; i++) {
       const thread: SignThread = { worker: new Worker(new URL('./sign-worker.cjs', import.meta.url), { workerData: { library, nice: SIGN_THREAD_NICE } }), jobs: new Map() };
-      thread.worker.on('message', (reply: Uint8Array | SignFailure) => {
-        const signed = reply instanceof Uint8Array ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength) : undefined;
-        const id = signed ? signed.readUInt32LE(0) : (reply as SignFailure).id;
-        const job = thread.jobs.get(id);
-        if (!job) return;
-        thread.jobs.delete(id);
+      thread.worker.on('message', (reply: Uint8Array) => {
+        // A batch of records: id (u32 LE), status (0 signature, 1 error as JSON), length (u32 LE), bytes.
+        const batch = Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength);
+        for (let at = 0; at + 9 <= batch.length; ) {
+          const id = batch.readUInt32LE(at);
+          const failed = batch[at + 4] === 1;
+          const bytes = batch.subarray(at + 9, at + 9 + batch.readUInt32LE(at + 5));
+          at += 9 + bytes.length;
+          const job = thread.jobs.get(id);
+          if (!job) continue;
+          thread.jobs.delete(id);
+          if (!failed) {
+            job.resolve(bytes);
+            continue;
+          }
+          const error = JSON.parse(bytes.toString('utf8')) as SignFailure;
+          job.reject(error.code !== undefined ? new pkcs11js.Pkcs11Error(error.message, error.code, error.method) : new XrdError('InternalError', { reason: `signing thread: ${error.message}` }));
+        }
         if (thread.jobs.size === 0) thread.worker.unref();
-        if (signed) return job.resolve(signed.subarray(4));
-        const { error } = reply as SignFailure;
-        job.reject(error.code !== undefined ? new pkcs11js.Pkcs11Error(error.message, error.code, error.method) : new XrdError('InternalError', { reason: `signing thread: ${error.message}` }));
       });
       thread.worker.on('error', (err) => {
         // A dead thread fails only what it held; the others keep serving.

@@ -16,7 +16,7 @@ import { globalConfReader } from '../../src/globalconf/global-conf.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { soapFault } from '../../src/protocol/faults.ts';
-import { SignerConnection } from '../../src/signer/signer-client.ts';
+import { SignerConnection } from '../../src/signerapi/signer-client.ts';
 import type { ReceivedRequest } from '../../src/dev/testservices/test-services.ts';
 import { startEchoService, type EchoService } from '../support/echo-service.ts';
 import { binaryAttachment, restPath as restOf, soapPackage, soapRequest } from '../support/information-system.ts';

@@ -11,7 +11,7 @@ import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import { freeLocalPorts } from '../support/net.ts';
 
 let instance: LocalInstance;

@@ -15,7 +15,7 @@ import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import type { ReceivedRequest } from '../../src/dev/testservices/test-services.ts';
 import { eventually } from '../support/eventually.ts';
 import { freeLocalPorts } from '../support/net.ts';

@@ -8,7 +8,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { XrdError } from '../../src/platform/errors.ts';
-import { FrameDecoder, FrameKind, HEADER_LENGTH, encodeFrame, type Frame } from '../../src/signer/wire/frame.ts';
+import { FrameDecoder, FrameKind, HEADER_LENGTH, encodeFrame, type Frame } from '../../src/signerapi/frame.ts';
+import { SIGN_ALGORITHM_TABLE } from '../../src/signerapi/algorithms.ts';
+import { MAX_SIGN_REQUEST_BODY, decodeSignRequest, encodeSignRequest } from '../../src/signerapi/sign-body.ts';
 import { FUZZ_TIMEOUT, chunked, fuzzRuns } from './fuzz.ts';
 
 const MAX_FRAME = 256;
@@ -86,4 +88,46 @@ describe('signer frame decoder fuzzing (issue 13 item 10)', () => {
     },
     FUZZ_TIMEOUT,
   );
+});
+
+describe('signBinary body fuzzing (issue 16)', () => {
+  it('what encodeSignRequest writes decodes to the same request', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...SIGN_ALGORITHM_TABLE), fc.uint8Array({ minLength: 1, maxLength: 255 }), fc.boolean(), (alg, key, raw) => {
+        const keyId = Buffer.from(key).toString('hex').toUpperCase();
+        const digest = Buffer.alloc(alg.digestLength, 7);
+        const body = encodeSignRequest({ keyId, algorithm: alg.id, digest, raw });
+        expect(body.length).toBeLessThanOrEqual(MAX_SIGN_REQUEST_BODY);
+        expect(decodeSignRequest(body)).toEqual({ keyId, algorithm: alg, digest, raw });
+      }),
+      fuzzRuns(1000),
+    );
+  });
+
+  it('arbitrary bodies: a request whose digest fits its algorithm, or MalformedRequest / UnsupportedSignAlgorithm / InvalidDigestLength', () => {
+    const valid = fc.tuple(fc.constantFrom(...SIGN_ALGORITHM_TABLE), fc.uint8Array({ minLength: 1, maxLength: 40 })).map(([alg, key]) =>
+      encodeSignRequest({ keyId: Buffer.from(key).toString('hex'), algorithm: alg.id, digest: Buffer.alloc(alg.digestLength) }),
+    );
+    const bodies = fc.oneof(
+      fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a)),
+      fc.tuple(valid, fc.nat(), fc.integer({ min: 0, max: 255 })).map(([body, at, byte]) => {
+        body[at % body.length] = byte;
+        return body;
+      }),
+      fc.tuple(valid, fc.nat()).map(([body, cut]) => body.subarray(0, cut % (body.length + 1))),
+    );
+    fc.assert(
+      fc.property(bodies, (body) => {
+        try {
+          const r = decodeSignRequest(body);
+          expect(r.digest.length).toBe(r.algorithm.digestLength);
+          expect(r.keyId).toMatch(/^([0-9A-F]{2}){1,255}$/);
+        } catch (err) {
+          expect(err).toBeInstanceOf(XrdError);
+          expect(['MalformedRequest', 'UnsupportedSignAlgorithm', 'InvalidDigestLength']).toContain((err as XrdError).code);
+        }
+      }),
+      fuzzRuns(3000),
+    );
+  });
 });

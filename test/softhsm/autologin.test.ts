@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAutologinSource } from '../../src/cli/autologin.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
-import type { TokenView } from '../../src/signer/wire/operations.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
+import type { TokenView } from '../../src/signerapi/operations.ts';
 import { OPENCRYPTOKI } from '../../softhsm/implementations.ts';
 import { createTestbed, initTokenWithSoftHsmUtil, tokenFlagsSeenByPkcs11Tool, type Testbed } from '../../softhsm/testbed.ts';
 

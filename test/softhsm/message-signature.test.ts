@@ -19,7 +19,7 @@ import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/sign
 import { requestTimestamp } from '../../src/signature/timestamp.ts';
 import { parseSignature, verifySignature, type SignedParts } from '../../src/signature/verifier.ts';
 import { addSignatureTimestamp } from '../../src/signature/xades.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import type { Testbed } from '../../softhsm/testbed.ts';
 import { signingKeyOnToken, startSigningBed, type SigningBed } from '../support/signing.ts';

@@ -20,7 +20,7 @@ import { restRequestHash, restRequestHeaderPart, restResponseHeaderPart } from '
 import { withRequestHash } from '../../src/protocol/soap-message.ts';
 import { verifyAsicFile } from '../../src/signature/asic.ts';
 import { BatchSigner, type SignedMessage, type SigningKey } from '../../src/signature/message-signer.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import type { Testbed } from '../../softhsm/testbed.ts';
 import { signingKeyOnToken, startSigningBed, type SigningBed } from '../support/signing.ts';

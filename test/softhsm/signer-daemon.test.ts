@@ -10,12 +10,12 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient, ocspResponsesOf } from '../../src/signerapi/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
-import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signer/wire/frame.ts';
+import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signerapi/frame.ts';
 import { IMPLEMENTATION_ROWS } from '../../softhsm/implementations.ts';
 import type { Testbed } from '../../softhsm/testbed.ts';
-import { SIGN_ALGORITHMS, ecdsaRawToDer } from '../../src/token/sign-algorithms.ts';
+import { SIGN_ALGORITHMS, ecdsaRawToDer } from '../../src/signerapi/algorithms.ts';
 import { certIdOf, encodeOcspRequest } from '../../src/trust/ocsp.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { createTestCa, opensslOcspRespond, opensslOk, pemToDer, spkiToPem, type TestCa } from '../support/openssl.ts';
@@ -133,6 +133,32 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       expect(got.responses).toEqual([response.toString('base64'), null]);
       await expect(proxy.call('setOcspResponses', { certHashes: [hash], responses: [randomBytes(100).toString('base64')] })).rejects.toMatchObject({ code: 'IncorrectValidationInfo' });
     });
+
+    it('member signing info carries the cached OCSP responses of its certificate and chain: the proxy asks once (issue 16)', async () => {
+      const { certPem } = await signingKeyWithCert('DEV/COM/5252');
+      const cert = pemToDer(certPem);
+      const caDer = pemToDer(ca.certPem);
+      const before = await proxy.call('memberSigningInfo', { memberId: 'DEV/COM/5252' });
+      // The test CA's own certificate has no response cached; the member's has none yet either.
+      expect(before.ocspResponses).toEqual([null, null]);
+      const response = opensslOcspRespond({ dir: ca.dir, caCertPath: ca.certPath, responderCertPath: ca.certPath, responderKeyPath: ca.keyPath, index: [{ serial: new X509Certificate(cert).serialNumber }], request: encodeOcspRequest([certIdOf(cert, caDer)]) });
+      await proxy.call('setOcspResponses', { certHashes: [certSha1(cert)], responses: [response.toString('base64')] });
+      const info = await proxy.call('memberSigningInfo', { memberId: 'DEV/COM/5252' });
+      expect(info.ocspResponses).toEqual([response.toString('base64'), null]);
+      // Read from the answer, with no second request: a client that counts its calls sees none.
+      let asked = 0;
+      const counting = { call: ((...args: Parameters<SignerClient['call']>) => (asked++, proxy.call(...args))) as SignerClient['call'] };
+      expect(await ocspResponsesOf(counting, info, [certSha1(cert), certSha1(caDer)])).toEqual([response, undefined]);
+      expect(asked).toBe(0);
+      // A certificate the answer does not cover (a CA from global configuration) is asked for.
+      const other = pemToDer(createTestCa('Other CA').certPem);
+      expect(await ocspResponsesOf(counting, info, [certSha1(cert), certSha1(other)])).toEqual([response, undefined]);
+      expect(asked).toBe(1);
+      // A daemon from before the field: everything is asked for.
+      const { ocspResponses: _, ...old } = info;
+      expect(await ocspResponsesOf(counting, old, [certSha1(cert)])).toEqual([response]);
+      expect(asked).toBe(2);
+    });
   });
 
   const SPECS = [
@@ -165,10 +191,11 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
         writeFileSync(join(testbed.dir, 'other'), 'other');
         for (const alg of SIGN_ALGORITHMS.values()) {
           if (alg.keyAlgorithm !== spec.algorithm) continue;
-          const hash = alg.digest.replace('-', '').toLowerCase();
+          const hash = alg.digest;
           const digest = sha(hash, message).toString('base64');
           if (!impl.signAlgorithms.includes(alg.id)) {
             await expect(proxy.call('sign', { keyId: key.keyId, algorithm: alg.id, digest }), alg.id).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
+            await expect(proxy.call('signBinary', { keyId: key.keyId, algorithm: alg.id, digest: sha(hash, message) }), alg.id).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
             continue;
           }
           const sigFile = join(testbed.dir, `${key.keyId}.${alg.id}.sig`);
@@ -177,10 +204,17 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
           const pss = alg.padding === 'PSS' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest', '-sigopt', `rsa_mgf1_md:${hash}`] : [];
           expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, data]), `${name} ${alg.id}`).toBe(true);
           expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, join(testbed.dir, 'other')])).toBe(false);
+          // The binary body (issue 16) signs the same way.
+          writeFileSync(sigFile, await proxy.call('signBinary', { keyId: key.keyId, algorithm: alg.id, digest: sha(hash, message) }));
+          expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, ...pss, '-signature', sigFile, data]), `${name} ${alg.id} signBinary`).toBe(true);
           if (alg.padding === 'ECDSA') {
             const raw = Buffer.from((await proxy.call('sign', { keyId: key.keyId, algorithm: alg.id, digest, format: 'raw' })).signature, 'base64');
+            const rawBinary = await proxy.call('signBinary', { keyId: key.keyId, algorithm: alg.id, digest: sha(hash, message), raw: true });
             expect(raw.length).toBe(spec.algorithm === 'EC' && spec.curve === 'P-384' ? 96 : 64);
+            expect(rawBinary.length).toBe(raw.length);
             writeFileSync(sigFile, ecdsaRawToDer(raw));
+            expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, data])).toBe(true);
+            writeFileSync(sigFile, ecdsaRawToDer(rawBinary));
             expect(opensslOk(['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, data])).toBe(true);
           }
         }

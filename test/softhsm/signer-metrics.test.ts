@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricsRegistry } from '../../src/opmonitor/metrics.ts';
 import { SignerMetrics } from '../../src/opmonitor/proxy-metrics.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerConnection } from '../../src/signer/signer-client.ts';
+import { SignerConnection } from '../../src/signerapi/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { certIdOf, encodeOcspRequest, parseOcspResponse } from '../../src/trust/ocsp.ts';

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
 import { parseOcspResponse } from '../../src/trust/ocsp.ts';

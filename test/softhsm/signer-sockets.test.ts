@@ -12,10 +12,10 @@ import { createConnection, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
-import { DEFAULT_MAX_FRAME, FrameDecoder, FrameKind } from '../../src/signer/wire/frame.ts';
-import { OPCODES, PROXY_OPERATIONS, PROTOCOL_VERSION, type OperationName } from '../../src/signer/wire/operations.ts';
+import { DEFAULT_MAX_FRAME, FrameDecoder, FrameKind } from '../../src/signerapi/frame.ts';
+import { OPCODES, PROXY_OPERATIONS, PROTOCOL_VERSION, type OperationName } from '../../src/signerapi/operations.ts';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 import { createTestCa, type TestCa } from '../support/openssl.ts';
 

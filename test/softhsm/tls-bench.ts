@@ -10,7 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import tls from 'node:tls';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { authKeyTlsOptions, softwareKeyTlsOptions, type AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
 import { createTestbed } from '../../softhsm/testbed.ts';

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { authKeyTlsOptions, explainAuthHandshakeFailure, type AuthKeyInfo } from '../../src/tls/auth-key-tls.ts';
 import { engineKeyIdentifier, signerEngineLibrary } from '../../src/tls/signer-engine.ts';

@@ -12,7 +12,7 @@ import { silentLogger } from '../../src/platform/logger.ts';
 import type { HsmToken } from '../../src/token/hsm-token.ts';
 import { KEY_SPECS, keySpecName } from '../../src/token/mechanisms.ts';
 import { parseModuleConfig, readModuleConfigFile } from '../../src/token/module-config.ts';
-import { SIGN_ALGORITHMS } from '../../src/token/sign-algorithms.ts';
+import { SIGN_ALGORITHMS } from '../../src/signerapi/algorithms.ts';
 import { TokenManager } from '../../src/token/token-manager.ts';
 import { IMPLEMENTATION_ROWS, everydayKey } from '../../softhsm/implementations.ts';
 import { tokenFlagsSeenByPkcs11Tool, type Testbed } from '../../softhsm/testbed.ts';

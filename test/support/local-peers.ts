@@ -8,7 +8,7 @@ import { nextServiceDescriptionId } from '../../src/serverconf/changes.ts';
 import type { LocalClient } from '../../src/serverconf/model.ts';
 import { describedServices, type ServiceSpec } from '../../src/serverconf/serverconf-json.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
-import { SignerClient } from '../../src/signer/signer-client.ts';
+import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import { XROAD_REFERENCE_CIPHERS, authKeyTlsOptions, type AuthTlsOptions } from '../../src/tls/auth-key-tls.ts';
 import type { EchoService } from './echo-service.ts';
 import { eventually } from './eventually.ts';

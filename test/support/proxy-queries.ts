@@ -24,7 +24,7 @@ import { clientWithServices, type ServiceSpec } from '../../src/serverconf/serve
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import type { LocalLayout } from '../../src/dev/testpki/local-layout.ts';
 import { ocspEndpointFromSigner } from '../../src/proxy/endpoints/ocsp-endpoint.ts';
-import { SignerClient, SignerConnection } from '../../src/signer/signer-client.ts';
+import { SignerClient, SignerConnection } from '../../src/signerapi/signer-client.ts';
 import { authKeyTlsOptions } from '../../src/tls/auth-key-tls.ts';
 import { authOf } from './local-peers.ts';
 import { freeLocalPorts } from './net.ts';

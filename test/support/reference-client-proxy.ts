@@ -27,7 +27,7 @@ import { MemberSigning } from '../../src/proxy/shared/member-signing.ts';
 import { signerOcspStore } from '../../src/proxy/shared/peer-verifier.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { randomLetters } from '../../src/protocol/proxy-message.ts';
-import type { SignerConnection } from '../../src/signer/signer-client.ts';
+import type { SignerConnection } from '../../src/signerapi/signer-client.ts';
 import { ownAuthOcspResponses } from '../../src/trust/peer-auth.ts';
 import type { ServerAuth } from './local-peers.ts';
 import type { PackagePart } from './information-system.ts';

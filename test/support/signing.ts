@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadGlobalConf, type GlobalConf } from '../../src/globalconf/global-conf.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import type { SigningKey } from '../../src/signature/message-signer.ts';
-import { SignerClient, waitForOcspResponses } from '../../src/signer/signer-client.ts';
+import { SignerClient, waitForOcspResponses } from '../../src/signerapi/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';

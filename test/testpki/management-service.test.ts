@@ -15,7 +15,7 @@ import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { formatClientId, parseClientId, parseSecurityServerId } from '../../src/protocol/identifiers.ts';
 import { buildAuthCertRegRequest, sendManagementRequest, type BuiltManagementRequest, type ManagementRequestSigner } from '../../src/protocol/management-request.ts';
-import { SignerClient, waitForOcspResponses } from '../../src/signer/signer-client.ts';
+import { SignerClient, waitForOcspResponses } from '../../src/signerapi/signer-client.ts';
 import { startSignerDaemon, type SignerDaemon } from '../../src/signer/signer-daemon.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { certSha1 } from '../../src/trust/ocsp-cache.ts';

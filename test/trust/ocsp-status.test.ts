@@ -12,7 +12,7 @@ import { OcspCache, certSha1 } from '../../src/trust/ocsp-cache.ts';
 import { OcspStatusService } from '../../src/trust/ocsp-status.ts';
 import { ResponderOutcomes } from '../../src/trust/ocsp-client.ts';
 import { ocspDiagnostics } from '../../src/admin/diagnostics.ts';
-import type { HealthView } from '../../src/signer/wire/operations.ts';
+import type { HealthView } from '../../src/signerapi/operations.ts';
 import { confWithCas } from '../support/conf.ts';
 import { startFlooder, startTrickler } from '../support/hostile-servers.ts';
 import { deadUrl, startOcspResponder, type TestResponder } from '../support/ocsp-responder.ts';

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/platform/errors.ts';
-import { OPCODES, PROTOCOL_VERSION, PROXY_OPERATIONS } from '../../src/signer/wire/operations.ts';
+import { OPCODES, PROTOCOL_VERSION, PROXY_OPERATIONS } from '../../src/signerapi/operations.ts';
 
 const doc = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8');
 

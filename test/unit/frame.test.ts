@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signer/wire/frame.ts';
+import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signerapi/frame.ts';
 
 describe('signer protocol framing', () => {
   it('decodes frames split and joined arbitrarily', () => {

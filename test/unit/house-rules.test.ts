@@ -30,10 +30,10 @@ const FOLDER_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   certificates: ['protocol', 'xml', 'platform'],
   globalconf: ['certificates', 'protocol', 'xml', 'platform'],
   trust: ['globalconf', 'certificates', 'protocol', 'xml', 'platform'],
-  signature: ['trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
-  token: ['platform'],
-  // The signer's contract (client, wire types, operation and algorithm ids), what its users import.
-  signerapi: ['trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
+  // The signer's contract (client, wire types, operation ids, the one algorithm table), what its users import.
+  signerapi: ['platform'],
+  signature: ['signerapi', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
+  token: ['signerapi', 'platform'],
   signer: ['signerapi', 'token', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   tls: ['signerapi', 'platform'],
   serverconf: ['globalconf', 'certificates', 'protocol', 'xml', 'platform'],
@@ -44,17 +44,6 @@ const FOLDER_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   proxy: ['metaservice', 'messagelog', 'opmonitor', 'serverconf', 'tls', 'signerapi', 'signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   cli: ['admin', 'proxy', 'metaservice', 'messagelog', 'opmonitor', 'serverconf', 'tls', 'signer', 'signerapi', 'token', 'signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   dev: ['*'],
-};
-
-/**
- * Until the signer-contract branch (src/signerapi/) is merged, its users still import the signer's
- * client and wire types from src/signer/. The lead deletes these edges at that merge.
- */
-const UNTIL_SIGNERAPI_MERGES: Readonly<Record<string, readonly string[]>> = {
-  admin: ['signer'],
-  proxy: ['signer'],
-  tls: ['signer'],
-  opmonitor: ['signer'],
 };
 
 /** The one file outside src/dev that may import it: the `xrd local …` and `xrd testpki …` commands. */
@@ -114,7 +103,6 @@ function checkHouseRules(
   files: ReadonlyMap<string, string>,
   table: Readonly<Record<string, readonly string[]>> = FOLDER_IMPORTS,
   allowedErrors: typeof RAW_ERRORS_ALLOWED = RAW_ERRORS_ALLOWED,
-  transitional: Readonly<Record<string, readonly string[]>> = {},
 ): string[] {
   const problems: string[] = [];
   const usedAllowances = new Set<(typeof allowedErrors)[number]>();
@@ -144,7 +132,7 @@ function checkHouseRules(
         if (path !== DEV_GATEWAY) problems.push(`${where}: only src/dev and ${DEV_GATEWAY} may import src/dev`);
         continue;
       }
-      if (allowed.includes('*') || allowed.includes(to) || transitional[from]?.includes(to)) continue;
+      if (allowed.includes('*') || allowed.includes(to)) continue;
       problems.push(`${where}: ${from} may not import ${to} (README.md "Layout"; allowed: ${allowed.join(', ') || 'nothing'})`);
     }
     for (const raw of facts.rawErrors) {
@@ -169,14 +157,12 @@ function sourceFiles(dir: string): Map<string, string> {
 
 describe('house rules (README.md "Layout")', () => {
   it('src/ keeps them: import direction, src/dev apart, pkcs11js in token/, no raw Error', () => {
-    expect(checkHouseRules(sourceFiles(SRC), FOLDER_IMPORTS, RAW_ERRORS_ALLOWED, UNTIL_SIGNERAPI_MERGES)).toEqual([]);
+    expect(checkHouseRules(sourceFiles(SRC), FOLDER_IMPORTS, RAW_ERRORS_ALLOWED)).toEqual([]);
   });
 
   it('every top-level folder of src/ is in the table, and the table names only folders', () => {
     const folders = readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-    // signerapi arrives with the signer-contract branch; until then the table names it ahead.
-    const ahead = ['signerapi'];
-    expect(Object.keys(FOLDER_IMPORTS).filter((f) => !ahead.includes(f)).sort()).toEqual(folders.filter((f) => !ahead.includes(f)).sort());
+    expect(Object.keys(FOLDER_IMPORTS).sort()).toEqual(folders.sort());
     for (const targets of Object.values(FOLDER_IMPORTS)) for (const t of targets) expect(t === '*' || t in FOLDER_IMPORTS, t).toBe(true);
   });
 

@@ -18,7 +18,7 @@ import { clientFields, serviceFields } from '../../src/opmonitor/record.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { monitoringHandler } from '../../src/proxy/endpoints/monitoring-endpoint.ts';
-import type { SignerConnection } from '../../src/signer/signer-client.ts';
+import type { SignerConnection } from '../../src/signerapi/signer-client.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'xrd-monitoring-'));
 let server: Server;

@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
-import { SignerClient, SignerConnection } from '../../src/signer/signer-client.ts';
+import { SignerClient, SignerConnection } from '../../src/signerapi/signer-client.ts';
 import { SignerServer, type ConnectionLimits, type SignerHandler } from '../../src/signer/signer-server.ts';
-import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signer/wire/frame.ts';
-import { OPCODES, type OperationName } from '../../src/signer/wire/operations.ts';
+import { FrameDecoder, FrameKind, encodeFrame } from '../../src/signerapi/frame.ts';
+import { OPCODES, type OperationName } from '../../src/signerapi/operations.ts';
+import { decodeSignRequest } from '../../src/signerapi/sign-body.ts';
 
 const dirs: string[] = [];
 const servers: SignerServer[] = [];
@@ -34,6 +35,10 @@ function heldService() {
       return new Promise<unknown>((resolve) => waiting.push({ op, release: () => resolve({ op }) }));
     }) as SignerHandler['handle'],
     refused: (op) => void refused.push(op),
+    signBinary: () => {
+      handled.push('signBinary');
+      return new Promise<Buffer>((resolve) => waiting.push({ op: 'signBinary', release: () => resolve(Buffer.from('signature')) }));
+    },
   };
   return { service, waiting, handled, refused, releaseAll: () => waiting.splice(0).forEach((w) => w.release()) };
 }
@@ -41,7 +46,12 @@ function heldService() {
 /** A service that answers at once. */
 function promptService() {
   const handled: OperationName[] = [];
-  const service: SignerHandler = { handle: (async (op: OperationName) => (handled.push(op), { op })) as SignerHandler['handle'], refused: () => undefined };
+  const service: SignerHandler = {
+    handle: (async (op: OperationName) => (handled.push(op), { op })) as SignerHandler['handle'],
+    refused: () => undefined,
+    // Answers the digest backwards, after decoding the body as the daemon does.
+    signBinary: async (body: Buffer) => (handled.push('signBinary'), Buffer.from(decodeSignRequest(body).digest).reverse()),
+  };
   return { service, handled };
 }
 
@@ -89,6 +99,33 @@ describe('signer socket server', () => {
     expect(c.frames[0]).toEqual({ requestId: 9, kind: FrameKind.Error, code: 'OperationNotAllowed' });
     expect(fake.handled).toEqual(['sign']);
     expect(refused).toEqual(['deleteKey', 'deleteKey']);
+    client.close();
+  });
+
+  it('signBinary: a binary body both ways, no JSON; a malformed body is a coded error frame and the connection stays', async () => {
+    const fake = promptService();
+    const { path } = await listen(fake.service);
+    const client = await SignerClient.connect(path);
+    const digest = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+    const signature = await client.call('signBinary', { keyId: 'ab01', algorithm: 'SHA256withECDSA', digest, raw: true });
+    expect(signature).toEqual(Buffer.from(digest).reverse());
+    // The client refuses what it cannot encode before anything is sent.
+    await expect(client.call('signBinary', { keyId: 'AB', algorithm: 'MD5withRSA', digest })).rejects.toMatchObject({ code: 'UnsupportedSignAlgorithm' });
+    const c = raw(path);
+    c.socket.write(encodeFrame(FrameKind.Request, 5, OPCODES.signBinary, 0, Buffer.from([7, 0])));
+    c.socket.write(encodeFrame(FrameKind.Request, 6, OPCODES.signBinary, 0, Buffer.from([7, 0x80, 1, 0xab, ...digest])));
+    c.socket.write(encodeFrame(FrameKind.Request, 7, OPCODES.signBinary, 0, Buffer.from([99, 0, 1, 0xab, ...digest])));
+    c.socket.write(encodeFrame(FrameKind.Request, 8, OPCODES.signBinary, 0, Buffer.from([3, 0, 1, 0xab, ...digest])));
+    c.socket.write(encodeFrame(FrameKind.Request, 9, OPCODES.signBinary, 0, Buffer.from([7, 0, 1, 0xab, ...digest])));
+    await until('five answers', () => c.frames.length === 5);
+    expect(c.frames.sort((a, b) => a.requestId - b.requestId)).toEqual([
+      { requestId: 5, kind: FrameKind.Error, code: 'MalformedRequest' },
+      { requestId: 6, kind: FrameKind.Error, code: 'MalformedRequest' },
+      { requestId: 7, kind: FrameKind.Error, code: 'UnsupportedSignAlgorithm' },
+      { requestId: 8, kind: FrameKind.Error, code: 'InvalidDigestLength' },
+      { requestId: 9, kind: FrameKind.Response, code: undefined },
+    ]);
+    expect(c.closed()).toBe(false);
     client.close();
   });
 

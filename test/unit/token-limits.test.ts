@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { pinLengthProblem, sessionPoolBound } from '../../src/token/hsm-token.ts';
 import { capabilitiesOf, whyKeyUnsupported, whySignUnsupported, type MechanismSupport } from '../../src/token/mechanisms.ts';
 import { ck, type TokenInfo } from '../../src/token/pkcs11-port.ts';
-import { SIGN_ALGORITHMS } from '../../src/token/sign-algorithms.ts';
+import { SIGN_ALGORITHMS } from '../../src/signerapi/algorithms.ts';
 
 const sign = (min: number, max: number): MechanismSupport => ({ minKeySize: min, maxKeySize: max, flags: ck.CKF_SIGN | ck.CKF_VERIFY });
 const keyGen = (min: number, max: number): MechanismSupport => ({ minKeySize: min, maxKeySize: max, flags: ck.CKF_GENERATE_KEY_PAIR });

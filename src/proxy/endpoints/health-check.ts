@@ -13,8 +13,8 @@ import { oneLineName, x509Of } from '../../certificates/certificate.ts';
 import type { GlobalConf } from '../../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../../platform/errors.ts';
 import { TtlCache } from '../../platform/ttl-cache.ts';
-import type { SignerConnection } from '../../signer/signer-client.ts';
-import type { SigningInfo } from '../../signer/wire/operations.ts';
+import { ocspResponsesOf, type SignerConnection } from '../../signerapi/signer-client.ts';
+import type { SigningInfo } from '../../signerapi/operations.ts';
 import { buildCertPath } from '../../trust/cert-path.ts';
 import { certSha1 } from '../../trust/ocsp-cache.ts';
 import { ocspPolicyFor, verifyOcspResponse } from '../../trust/ocsp-verifier.ts';
@@ -102,14 +102,14 @@ export class HealthCheck {
       const cert = Buffer.from(info.cert, 'base64');
       const certs = buildCertPath(cert, conf, info.chain.map((c) => Buffer.from(c, 'base64')), now).certs;
       const below = certs.slice(0, -1);
-      const { responses } = await this.options.signer.call('getOcspResponses', { certHashes: below.map(certSha1) }, { timeoutMs: SIGNER_TIMEOUT_MS });
+      const responses = await ocspResponsesOf(this.options.signer, info, below.map(certSha1), { timeoutMs: SIGNER_TIMEOUT_MS });
       for (const [i, subject] of below.entries()) {
         const der = responses[i];
         const name = oneLineName(x509Of(subject).subject);
         if (!der) return fail(`no OCSP response cached for ${name}`);
         const issuer = certs[i + 1]!;
         try {
-          verifyOcspResponse(Buffer.from(der, 'base64'), subject, issuer, now, ocspPolicyFor(conf, issuer));
+          verifyOcspResponse(der, subject, issuer, now, ocspPolicyFor(conf, issuer));
         } catch (err) {
           return fail(`${name}: ${describe(err)}`);
         }

@@ -17,7 +17,7 @@ import { PROMETHEUS_CONTENT_TYPE } from '../../opmonitor/metrics.ts';
 import type { OpMonitor } from '../../opmonitor/op-monitor.ts';
 import type { SignerMetrics } from '../../opmonitor/proxy-metrics.ts';
 import { toXrdError } from '../../platform/errors.ts';
-import type { SignerConnection } from '../../signer/signer-client.ts';
+import type { SignerConnection } from '../../signerapi/signer-client.ts';
 
 /** The reference's `diagnostics` permission (its admin service's permissions.yml). */
 export const MONITORING_ROLES: readonly Role[] = ['XROAD_SYSTEM_ADMINISTRATOR', 'XROAD_SECURESERVER_OBSERVER'];

@@ -3,7 +3,7 @@
  * facts §4): the responses come from the signer's cache, which its refresher keeps fresh.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SignerConnection } from '../../signer/signer-client.ts';
+import type { SignerConnection } from '../../signerapi/signer-client.ts';
 import { ocspMultipartReply, parseOcspEndpointRequest } from '../../trust/ocsp-endpoint.ts';
 
 export function ocspEndpointFromSigner(signer: SignerConnection): (req: IncomingMessage, res: ServerResponse) => void {

@@ -10,7 +10,7 @@ import { XrdError, toXrdError, type FaultPrefix } from '../../platform/errors.ts
 import { TtlCache } from '../../platform/ttl-cache.ts';
 import { formatClientId, memberOf, type ClientId } from '../../protocol/identifiers.ts';
 import { BatchSigner, type MessageToSign, type SignedMessage, type SigningKey } from '../../signature/message-signer.ts';
-import type { SignerConnection } from '../../signer/signer-client.ts';
+import { ocspResponsesOf, type SignerConnection } from '../../signerapi/signer-client.ts';
 import { buildCertPath } from '../../trust/cert-path.ts';
 import { certSha1 } from '../../trust/ocsp-cache.ts';
 import { parseOcspResponse } from '../../trust/ocsp.ts';
@@ -36,10 +36,7 @@ export class MemberSigning implements MessageSigning {
     private readonly client: SignerConnection,
     private readonly conf: () => GlobalConf,
   ) {
-    this.signer = new BatchSigner(async (keyId, algorithm, digest) => {
-      const r = await this.client.call('sign', { keyId, algorithm, digest: digest.toString('base64'), format: 'raw' });
-      return Buffer.from(r.signature, 'base64');
-    });
+    this.signer = new BatchSigner((keyId, algorithm, digest) => this.client.call('signBinary', { keyId, algorithm, digest, raw: true }));
   }
 
   /**
@@ -76,11 +73,10 @@ export class MemberSigning implements MessageSigning {
     const path = buildCertPath(cert, this.conf(), info.chain.map((c) => Buffer.from(c, 'base64')));
     // OCSP responses for every certificate below the approved CA's top certificate.
     const needing = path.certs.slice(0, -1);
-    const { responses } = await this.client.call('getOcspResponses', { certHashes: needing.map(certSha1) });
+    const responses = await ocspResponsesOf(this.client, info, needing.map(certSha1));
     let oldestThisUpdate = Infinity;
-    const ocspResponses = responses.map((r, i) => {
-      if (!r) throw new XrdError('CertValidation', { reason: `No OCSP response for certificate ${i === 0 ? `of member ${member}` : 'of its CA'}` });
-      const der = Buffer.from(r, 'base64');
+    const ocspResponses = responses.map((der, i) => {
+      if (!der) throw new XrdError('CertValidation', { reason: `No OCSP response for certificate ${i === 0 ? `of member ${member}` : 'of its CA'}` });
       oldestThisUpdate = Math.min(oldestThisUpdate, parseOcspResponse(der).responses[0]?.thisUpdate.getTime() ?? 0);
       return der;
     });

@@ -6,7 +6,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { GlobalConf } from '../../globalconf/global-conf.ts';
 import type { ClientId, SecurityServerId } from '../../protocol/identifiers.ts';
-import type { SignerConnection } from '../../signer/signer-client.ts';
+import type { SignerConnection } from '../../signerapi/signer-client.ts';
 import { peerCertificateChain } from '../../trust/auth-cert.ts';
 import { PeerAuthenticator, type OcspResponseStore } from '../../trust/peer-auth.ts';
 

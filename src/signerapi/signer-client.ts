@@ -1,12 +1,14 @@
 /**
- * Client of the signer daemon for the CLI, the proxies and tests: one connection, requests
+ * Client of the signer daemon for the CLI, the proxies, the admin API and tests: one connection, requests
  * pipelined by id, each with a deadline the server also enforces. Loads no PKCS#11 code.
  */
+import { createHash } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
 import { DeadlineTimer, type Deadline } from '../platform/deadline.ts';
 import { XrdError, isErrorCode, toXrdError, type ErrorDetails } from '../platform/errors.ts';
-import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './wire/frame.ts';
-import { OPCODES, type OperationName, type Operations } from './wire/operations.ts';
+import { BatchingWriter, FrameDecoder, FrameKind, encodeFrame, type WireError } from './frame.ts';
+import { OPCODES, type OperationName, type Operations, type SigningInfo } from './operations.ts';
+import { encodeSignRequest, type SignBinaryRequest } from './sign-body.ts';
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -14,6 +16,8 @@ interface Pending {
   deadline: Deadline;
   /** The request as sent, to send again after an idle close. */
   frame: Buffer;
+  /** The answer is bytes, not JSON. */
+  binary: boolean;
 }
 
 export interface CallOptions {
@@ -50,6 +54,13 @@ export class SignerClient {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    const binary = op === 'signBinary';
+    let body: string | Buffer;
+    try {
+      body = binary ? encodeSignRequest(req as SignBinaryRequest) : JSON.stringify(req);
+    } catch (err) {
+      return Promise.reject(toXrdError(err));
+    }
     return new Promise((resolve, reject) => {
       // The daemon answers RequestTimeout itself at the deadline; this only covers a daemon that is stuck.
       const deadline = this.deadlines.start(timeoutMs + 1000);
@@ -57,8 +68,8 @@ export class SignerClient {
         this.pending.delete(id);
         reject(err);
       });
-      const frame = encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, JSON.stringify(req));
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, frame });
+      const frame = encodeFrame(FrameKind.Request, id, OPCODES[op], timeoutMs, body);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, frame, binary });
       // Without a connection, a new one sends it when it opens.
       if (this.writer) this.writer.write(frame);
       else this.reconnect();
@@ -148,6 +159,8 @@ export class SignerClient {
     if (!pending) return;
     this.pending.delete(id);
     this.deadlines.finish(pending.deadline);
+    // A binary answer is copied out: the body points into the read buffer, which holds other frames.
+    if (pending.binary && kind === FrameKind.Response) return pending.resolve(Buffer.from(body));
     try {
       const parsed: unknown = JSON.parse(body.toString('utf8'));
       if (kind === FrameKind.Error) pending.reject(fromWire(parsed as WireError));
@@ -245,4 +258,32 @@ export async function waitForOcspResponses(signer: Pick<SignerClient, 'call'>, c
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The OCSP responses (DER; undefined where the signer has none) for the certificates `certHashes`
+ * (SHA-1 hex), from what memberSigningInfo or authKeyInfo answered. The signer is asked again
+ * (getOcspResponses) only about certificates that answer did not cover: a CA global configuration
+ * puts in the path that the stored chain lacks, or every one with a daemon from before
+ * `ocspResponses`.
+ */
+export async function ocspResponsesOf(signer: Pick<SignerClient, 'call'>, info: SigningInfo, certHashes: readonly string[], options: CallOptions = {}): Promise<(Buffer | undefined)[]> {
+  const carried = new Map<string, string | null>();
+  if (info.ocspResponses) {
+    const certs = [info.cert, ...info.chain];
+    certs.forEach((c, i) => carried.set(sha1Hex(c), info.ocspResponses![i] ?? null));
+  }
+  const missing = certHashes.filter((h) => !carried.has(h.toLowerCase()));
+  if (missing.length > 0) {
+    const { responses } = await signer.call('getOcspResponses', { certHashes: missing }, options);
+    missing.forEach((h, i) => carried.set(h.toLowerCase(), responses[i] ?? null));
+  }
+  return certHashes.map((h) => {
+    const r = carried.get(h.toLowerCase());
+    return r ? Buffer.from(r, 'base64') : undefined;
+  });
+}
+
+function sha1Hex(base64Der: string): string {
+  return createHash('sha1').update(Buffer.from(base64Der, 'base64')).digest('hex');
 }

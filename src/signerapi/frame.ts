@@ -1,9 +1,10 @@
 /**
  * Framing of the signer protocol (docs/signer-protocol.md): a 4-byte big-endian length, then a
- * 12-byte header (version, kind, request id, opcode, timeout) and a UTF-8 JSON body.
+ * 12-byte header (version, kind, request id, opcode, timeout) and a body: UTF-8 JSON, or binary for
+ * the operations that say so (sign-body.ts).
  */
 import type { Socket } from 'node:net';
-import { XrdError } from '../../platform/errors.ts';
+import { XrdError } from '../platform/errors.ts';
 import { PROTOCOL_VERSION } from './operations.ts';
 
 export const HEADER_LENGTH = 12;
@@ -22,8 +23,9 @@ export interface Frame {
   readonly body: Buffer;
 }
 
-export function encodeFrame(kind: FrameKind, requestId: number, opcode: number, timeoutMs: number, body: string): Buffer {
-  const bodyLength = Buffer.byteLength(body);
+/** `body`: JSON text, or the bytes of a binary body. */
+export function encodeFrame(kind: FrameKind, requestId: number, opcode: number, timeoutMs: number, body: string | Buffer): Buffer {
+  const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   const frame = Buffer.allocUnsafe(4 + HEADER_LENGTH + bodyLength);
   frame.writeUInt32BE(HEADER_LENGTH + bodyLength, 0);
   frame.writeUInt8(PROTOCOL_VERSION, 4);
@@ -31,7 +33,8 @@ export function encodeFrame(kind: FrameKind, requestId: number, opcode: number, 
   frame.writeUInt32BE(requestId >>> 0, 6);
   frame.writeUInt16BE(opcode, 10);
   frame.writeUInt32BE(timeoutMs >>> 0, 12);
-  frame.write(body, 16);
+  if (typeof body === 'string') frame.write(body, 16);
+  else body.copy(frame, 16);
   return frame;
 }
 

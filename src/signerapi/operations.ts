@@ -1,10 +1,12 @@
 /**
  * The signer protocol's operations: opcode numbers (fixed forever once released) and the JSON shapes
- * of requests and responses. Binary values travel as base64 strings. `docs/signer-protocol.md`
+ * of requests and responses. Binary values travel as base64 strings, except in `signBinary`, whose
+ * bodies are binary both ways (sign-body.ts; its error frames stay JSON). `docs/signer-protocol.md`
  * describes the same table.
  */
-import type { ResponderOutcome } from '../../trust/ocsp-client.ts';
-import type { CertStatus } from '../keyconf-store.ts';
+import type { Deadline } from '../platform/deadline.ts';
+import type { CertStatus } from './cert-states.ts';
+import type { SignBinaryRequest } from './sign-body.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -33,6 +35,7 @@ export const OPCODES = {
   authKeyInfo: 31,
   sign: 40,
   verify: 41,
+  signBinary: 42,
   getOcspResponses: 50,
   setOcspResponses: 51,
 } as const;
@@ -118,6 +121,12 @@ export interface SigningInfo {
   cert: string;
   chain: string[];
   certHash: string;
+  /**
+   * The signer's cached OCSP responses for `[cert, ...chain]`, one each in that order (base64 DER,
+   * null where it has none), so that a caller gets key and responses in one request. Absent from
+   * daemons before issue 16: `ocspResponsesOf` then asks with getOcspResponses.
+   */
+  ocspResponses?: (string | null)[];
 }
 
 /** Upper bounds (seconds) of the signature latency histogram in `health`: 1 ms (SoftHSM, EC) to 10 s (a slow network HSM). */
@@ -165,8 +174,18 @@ export interface HealthView {
   /** Each socket's connections (absent from daemons before the proxy socket existed). */
   connections?: SocketStats[];
   /** Each OCSP responder's last outcome, and when the refresher asks next (absent from older daemons). */
-  ocspResponders?: ResponderOutcome[];
+  ocspResponders?: OcspResponderView[];
   ocspNextRefreshAt?: string;
+}
+
+/** One OCSP responder's last outcome (the reference's OCSP responder status). */
+export interface OcspResponderView {
+  readonly url: string;
+  /** When it was last asked. */
+  readonly at: string;
+  readonly status: 'OK' | 'FAIL';
+  readonly code?: string;
+  readonly message?: string;
 }
 
 /** One socket of the daemon: what its clients hold right now, and how many were turned away. */
@@ -221,6 +240,8 @@ export interface Operations {
   memberSigningInfo: { req: { memberId: string }; res: SigningInfo };
   authKeyInfo: { req: { serverId: string }; res: SigningInfo };
   sign: { req: { keyId: string; algorithm: string; digest: string; format?: 'der' | 'raw' }; res: { signature: string } };
+  /** `sign` with a binary body both ways (sign-body.ts): the proxies' signing path. */
+  signBinary: { req: SignBinaryRequest; res: Buffer };
   verify: {
     req: { keyId?: string; cert?: string; algorithm: string; digest: string; signature: string };
     res: { valid: boolean };
@@ -231,6 +252,14 @@ export interface Operations {
 
 export type Request<O extends OperationName> = Operations[O]['req'];
 export type Response<O extends OperationName> = Operations[O]['res'];
+
+/**
+ * The operations answered in process, without a socket: the daemon's service as the command that
+ * starts it (autologin, the first start's token set-up) uses it.
+ */
+export interface OperationHandler {
+  handle<O extends OperationName>(op: O, req: Request<O>, deadline?: Deadline): Promise<Response<O>>;
+}
 
 /** Operations that change state or handle PINs: written to the audit log. */
 export const ADMIN_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([
@@ -260,6 +289,7 @@ export const ADMIN_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationNam
 export const PROXY_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([
   'health',
   'sign',
+  'signBinary',
   'memberSigningInfo',
   'authKeyInfo',
   'getOcspResponses',
