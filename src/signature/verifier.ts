@@ -17,7 +17,7 @@
  * directly. Unlike the reference, every part the message carries must be covered, and the signed
  * properties must name the certificate in KeyInfo (signing-certificate.ts).
  */
-import { constants, createHash, verify, type KeyObject } from 'node:crypto';
+import { constants, createHash, hash, verify, type KeyObject } from 'node:crypto';
 import { memberOfSigningCert } from '../certificates/certificate-profile.ts';
 import { oneLineName, parseCertificate, x509Of, type CertificateFacts } from '../certificates/certificate.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
@@ -298,8 +298,16 @@ const CERT_REF_MAX_BYTES = 16 * 1024;
 function indexById(root: XmlElement): Map<string, XmlElement> {
   const index = new Map<string, XmlElement>();
   const visit = (e: XmlElement) => {
-    for (const a of e.attributes) if (a.name === 'Id' && !index.has(a.value)) index.set(a.value, e);
-    for (const node of e.children) if (node.kind === 'element') visit(node);
+    const attributes = e.attributes;
+    for (let i = 0; i < attributes.length; i++) {
+      const a = attributes[i]!;
+      if (a.name === 'Id' && !index.has(a.value)) index.set(a.value, e);
+    }
+    const children = e.children;
+    for (let i = 0; i < children.length; i++) {
+      const node = children[i]!;
+      if (node.kind === 'element') visit(node);
+    }
   };
   visit(root);
   return index;
@@ -395,7 +403,7 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
     const digest = digestForUri(ref.digestMethod);
     let value: Buffer;
     if (ref.transforms.length === 0) value = digestOf(data, digest);
-    else if (Buffer.isBuffer(data)) value = createHash(digest).update(referencedOctets(ref, data)).digest();
+    else if (Buffer.isBuffer(data)) value = hash(digest, referencedOctets(ref, data), 'buffer');
     else throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'transforms need the part itself, not only its digest' });
     if (!value.equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
     if (ref.uri !== HASH_CHAIN_RESULT_URI) verified.add(ref.uri);
@@ -404,7 +412,7 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
   if (uncovered.length > 0) throw new XrdError('InvalidReference', { uri: uncovered.join(', '), reason: 'the signature does not cover this part of the message' });
   if (!valueVerified.has(sig)) {
     for (const ref of sig.documentReferences) {
-      if (!createHash(digestForUri(ref.digestMethod)).update(referencedOctets(ref, ref.target)).digest().equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
+      if (!hash(digestForUri(ref.digestMethod), referencedOctets(ref, ref.target), 'buffer').equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
     }
     if (!verifySignedInfo(sig)) throw invalid('the signature value does not verify with the signing certificate');
     valueVerified.add(sig);
