@@ -298,16 +298,8 @@ const CERT_REF_MAX_BYTES = 16 * 1024;
 function indexById(root: XmlElement): Map<string, XmlElement> {
   const index = new Map<string, XmlElement>();
   const visit = (e: XmlElement) => {
-    const attributes = e.attributes;
-    for (let i = 0; i < attributes.length; i++) {
-      const a = attributes[i]!;
-      if (a.name === 'Id' && !index.has(a.value)) index.set(a.value, e);
-    }
-    const children = e.children;
-    for (let i = 0; i < children.length; i++) {
-      const node = children[i]!;
-      if (node.kind === 'element') visit(node);
-    }
+    for (const a of e.attributes) if (a.name === 'Id' && !index.has(a.value)) index.set(a.value, e);
+    for (const node of e.children) if (node.kind === 'element') visit(node);
   };
   visit(root);
   return index;
