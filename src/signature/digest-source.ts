@@ -3,7 +3,7 @@
  * everything in this folder that needs a part's digest takes a Buffer or a DigestSource and goes
  * through `digestOf`. Synchronous, as verification is.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { fileBody } from '../platform/spool.ts';
 import type { DigestName } from './algorithms.ts';
@@ -15,7 +15,7 @@ export interface DigestSource {
 }
 
 export function digestOf(part: Buffer | DigestSource, algorithm: DigestName): Buffer {
-  return Buffer.isBuffer(part) ? createHash(algorithm).update(part).digest() : part.digest(algorithm);
+  return Buffer.isBuffer(part) ? hash(algorithm, part, 'buffer') : part.digest(algorithm);
 }
 
 export function isDigestSource(value: unknown): value is DigestSource {

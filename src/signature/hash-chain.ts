@@ -12,7 +12,7 @@
  * data (after its c14n transforms) — or, when the caller gives that part's digest with the same
  * algorithm, that digest as it is — and the last step's digest must be the result's.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { TAG, encodeTlv } from '../certificates/der.ts';
 import { XrdError } from '../platform/errors.ts';
 import { c14nMethodOfElement, canonicalizeDocument } from '../xml/c14n.ts';
@@ -41,13 +41,61 @@ type Digest = { readonly value: Buffer; readonly method: string };
 
 const DIGEST_BY_URI = new Map(Object.entries(DIGEST_URIS).map(([name, uri]) => [uri, name as DigestName]));
 
-/** One SingleDigest of a step. */
-function singleDigest(d: Digest): Buffer {
-  return encodeTlv(TAG.SEQUENCE, encodeTlv(TAG.OCTET_STRING, d.value), encodeTlv(UTF8_STRING, Buffer.from(d.method, 'utf8')), encodeTlv(TAG.SEQUENCE, Buffer.alloc(0)));
+/** The UTF8String TLV of each digest method URI, encoded once. */
+const METHOD_TLVS = new Map<string, Buffer>();
+
+function methodTlv(method: string): Buffer {
+  let tlv = METHOD_TLVS.get(method);
+  if (!tlv) {
+    tlv = encodeTlv(UTF8_STRING, Buffer.from(method, 'utf8'));
+    // Only the digest methods X-Road uses are kept (a chain document may name others before it is refused).
+    if (DIGEST_BY_URI.has(method)) METHOD_TLVS.set(method, tlv);
+  }
+  return tlv;
 }
 
+/** The length octets DER gives `length` (definite form, as few octets as it needs). */
+function lengthOctets(length: number): number[] {
+  if (length < 0x80) return [length];
+  const octets: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) octets.unshift(n & 0xff);
+  return [0x80 | octets.length, ...octets];
+}
+
+/**
+ * A step's DER, SEQUENCE OF SingleDigest, written into one buffer: every message of a batch adds
+ * steps, so the step is not built as a tree of small buffers concatenated level by level.
+ */
+function stepDer(items: readonly Digest[]): Buffer {
+  let body = 0;
+  const singles = items.map((d) => {
+    const method = methodTlv(d.method);
+    const octetString = lengthOctets(d.value.length);
+    const inner = 1 + octetString.length + d.value.length + method.length + EMPTY_SEQUENCE.length;
+    const outer = lengthOctets(inner);
+    body += 1 + outer.length + inner;
+    return { d, method, octetString, outer };
+  });
+  const header = lengthOctets(body);
+  const out = Buffer.allocUnsafe(1 + header.length + body);
+  let at = 0;
+  out[at++] = TAG.SEQUENCE;
+  for (const octet of header) out[at++] = octet;
+  for (const { d, method, octetString, outer } of singles) {
+    out[at++] = TAG.SEQUENCE;
+    for (const octet of outer) out[at++] = octet;
+    out[at++] = TAG.OCTET_STRING;
+    for (const octet of octetString) out[at++] = octet;
+    at += d.value.copy(out, at);
+    at += method.copy(out, at);
+    at += EMPTY_SEQUENCE.copy(out, at);
+  }
+  return out;
+}
+const EMPTY_SEQUENCE = Buffer.from([TAG.SEQUENCE, 0]);
+
 function stepDigest(items: readonly Digest[], digest: DigestName): Buffer {
-  return createHash(digest).update(encodeTlv(TAG.SEQUENCE, ...items.map(singleDigest))).digest();
+  return hash(digest, stepDer(items), 'buffer');
 }
 
 /**
@@ -76,13 +124,15 @@ export function buildHashChains(messages: readonly (readonly HashChainInput[])[]
     `${XML_DECLARATION}<ns2:HashChainResult URI="${chainUri}#STEP0" xmlns="${DS}" xmlns:ns2="${HASH_CHAIN_NS}">\n` +
     `    <DigestMethod Algorithm="${method}"/>\n    <DigestValue>${levels[levels.length - 1]![0]!.toString('base64')}</DigestValue>\n</ns2:HashChainResult>\n`;
 
-  const value = (tag: string, attrs: string, digestValue: Buffer) => `        <ns2:${tag}${attrs}>\n            <DigestValue>${digestValue.toString('base64')}</DigestValue>\n        </ns2:${tag}>\n`;
+  // Each node is in the chains of many messages: its base64 is written once.
+  const encoded = levels.map((level) => level.map((node) => node.toString('base64')));
+  const value = (tag: string, attrs: string, digestValue: string) => `        <ns2:${tag}${attrs}>\n            <DigestValue>${digestValue}</DigestValue>\n        </ns2:${tag}>\n`;
   const chains = parts.map((items, index) => {
     // The pairs this message's leaf takes part in, bottom-up; a level where it has no neighbour adds no step.
-    const pairs: { level: number; sibling: Buffer; ownFirst: boolean }[] = [];
+    const pairs: { level: number; sibling: string; ownFirst: boolean }[] = [];
     for (let level = 0; level < levels.length - 1; level++) {
       const i = index >> level;
-      if ((i ^ 1) < levels[level]!.length) pairs.push({ level, sibling: levels[level]![i ^ 1]!, ownFirst: i % 2 === 0 });
+      if ((i ^ 1) < levels[level]!.length) pairs.push({ level, sibling: encoded[level]![i ^ 1]!, ownFirst: i % 2 === 0 });
     }
     // Written from the root down: STEP0 is the root's pair; each step names the next by StepRef; at
     // the bottom the leaf is a DataRef, or, for a message of several parts, a StepRef to a last step
@@ -91,11 +141,11 @@ export function buildHashChains(messages: readonly (readonly HashChainInput[])[]
     const leafStep = items.length > 1 ? pairs.length : undefined;
     let steps = '';
     pairs.forEach((pair, n) => {
-      const own = n + 1 < pairs.length || leafStep !== undefined ? `        <ns2:StepRef URI="#STEP${n + 1}"/>\n` : value('DataRef', ` URI="${items[0]!.uri}"`, items[0]!.value);
+      const own = n + 1 < pairs.length || leafStep !== undefined ? `        <ns2:StepRef URI="#STEP${n + 1}"/>\n` : value('DataRef', ` URI="${items[0]!.uri}"`, encoded[0]![index]!);
       const sibling = value('HashValue', '', pair.sibling);
       steps += `    <ns2:HashStep id="STEP${n}">\n${pair.ownFirst ? own + sibling : sibling + own}    </ns2:HashStep>\n`;
     });
-    if (leafStep !== undefined) steps += `    <ns2:HashStep id="STEP${leafStep}">\n${items.map((d) => value('DataRef', ` URI="${d.uri}"`, d.value)).join('')}    </ns2:HashStep>\n`;
+    if (leafStep !== undefined) steps += `    <ns2:HashStep id="STEP${leafStep}">\n${items.map((d) => value('DataRef', ` URI="${d.uri}"`, d.value.toString('base64'))).join('')}    </ns2:HashStep>\n`;
     return `${XML_DECLARATION}<ns2:HashChain xmlns="${DS}" xmlns:ns2="${HASH_CHAIN_NS}">\n    <ns2:DefaultDigestMethod Algorithm="${method}"/>\n${steps}</ns2:HashChain>\n`;
   });
   return { result, chains };
@@ -230,7 +280,7 @@ export function verifyHashChain(
       items.push({ value, method });
     }
     resolving.delete(key);
-    return encodeTlv(TAG.SEQUENCE, ...items.map(singleDigest));
+    return stepDer(items);
   };
 
   const resultDigest = DIGEST_BY_URI.get(result.method)!;

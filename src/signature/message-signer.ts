@@ -10,7 +10,6 @@
  * A lone message without attachments is signed directly (reference `/message.xml`); attachments
  * always go through a hash chain, as X-Road 7 does.
  */
-import { createHash } from 'node:crypto';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { signatureMethodForId, type SignatureMethod } from './algorithms.ts';
 import { digestOf, type DigestSource } from './digest-source.ts';
@@ -63,12 +62,15 @@ interface Waiting {
 }
 
 interface KeyQueue {
+  /** The key every message of this queue is signed with, its certificate copied so that it cannot change. */
+  readonly key: SigningKey;
   busy: boolean;
   waiting: Waiting[];
 }
 
 export class BatchSigner {
-  private readonly queues = new Map<string, KeyQueue>();
+  /** By key id; a key with a new certificate gets a queue of its own until the old one drains. */
+  private readonly queues = new Map<string, KeyQueue[]>();
   private readonly maxBatchSize: number;
   private readonly maxQueued: number;
   private readonly now: () => Date;
@@ -86,25 +88,26 @@ export class BatchSigner {
   sign(key: SigningKey, message: MessageToSign): Promise<SignedMessage> {
     signatureMethodForId(key.algorithm);
     if (!key.batchSigningEnabled) return this.signBatch(key, [message]).then((all) => all[0]!);
-    // Messages for the same key and certificate are batched together.
-    const id = `${key.keyId}:${createHash('sha1').update(key.cert).digest('hex')}`;
-    let queue = this.queues.get(id);
-    if (!queue) {
-      queue = { busy: false, waiting: [] };
-      this.queues.set(id, queue);
-    }
+    // Messages for the same key and certificate are batched together: the certificate is compared
+    // byte for byte (no digest of it per message), so a different one never joins the batch.
+    let queues = this.queues.get(key.keyId);
+    if (!queues) this.queues.set(key.keyId, (queues = []));
+    let queue = queues.find((q) => q.key.cert.equals(key.cert));
+    if (!queue) queues.push((queue = { key: { ...key, cert: Buffer.from(key.cert) }, busy: false, waiting: [] }));
     if (queue.waiting.length >= this.maxQueued) return Promise.reject(new XrdError('Busy', { tokenId: key.keyId }));
+    const started = queue;
     return new Promise((resolve, reject) => {
-      queue.waiting.push({ message, resolve, reject });
-      if (!queue.busy) {
-        queue.busy = true;
+      started.waiting.push({ message, resolve, reject });
+      if (!started.busy) {
+        started.busy = true;
         // Wait out the current I/O phase: requests that arrived together are signed together.
-        setImmediate(() => void this.drain(id, queue, key));
+        setImmediate(() => void this.drain(started));
       }
     });
   }
 
-  private async drain(id: string, queue: KeyQueue, key: SigningKey): Promise<void> {
+  private async drain(queue: KeyQueue): Promise<void> {
+    const key = queue.key;
     while (queue.waiting.length > 0) {
       const batch = queue.waiting.splice(0, this.maxBatchSize);
       try {
@@ -116,7 +119,9 @@ export class BatchSigner {
       }
     }
     queue.busy = false;
-    this.queues.delete(id);
+    const queues = this.queues.get(key.keyId)!;
+    queues.splice(queues.indexOf(queue), 1);
+    if (queues.length === 0) this.queues.delete(key.keyId);
   }
 
   /** One signature over the messages: directly for a lone message without attachments, else through a hash chain. */

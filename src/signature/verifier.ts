@@ -17,7 +17,7 @@
  * directly. Unlike the reference, every part the message carries must be covered, and the signed
  * properties must name the certificate in KeyInfo (signing-certificate.ts).
  */
-import { constants, createHash, verify, type KeyObject } from 'node:crypto';
+import { constants, createHash, hash, verify, type KeyObject } from 'node:crypto';
 import { memberOfSigningCert } from '../certificates/certificate-profile.ts';
 import { oneLineName, parseCertificate, x509Of, type CertificateFacts } from '../certificates/certificate.ts';
 import type { GlobalConf } from '../globalconf/global-conf.ts';
@@ -395,7 +395,7 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
     const digest = digestForUri(ref.digestMethod);
     let value: Buffer;
     if (ref.transforms.length === 0) value = digestOf(data, digest);
-    else if (Buffer.isBuffer(data)) value = createHash(digest).update(referencedOctets(ref, data)).digest();
+    else if (Buffer.isBuffer(data)) value = hash(digest, referencedOctets(ref, data), 'buffer');
     else throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'transforms need the part itself, not only its digest' });
     if (!value.equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
     if (ref.uri !== HASH_CHAIN_RESULT_URI) verified.add(ref.uri);
@@ -404,7 +404,7 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
   if (uncovered.length > 0) throw new XrdError('InvalidReference', { uri: uncovered.join(', '), reason: 'the signature does not cover this part of the message' });
   if (!valueVerified.has(sig)) {
     for (const ref of sig.documentReferences) {
-      if (!createHash(digestForUri(ref.digestMethod)).update(referencedOctets(ref, ref.target)).digest().equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
+      if (!hash(digestForUri(ref.digestMethod), referencedOctets(ref, ref.target), 'buffer').equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
     }
     if (!verifySignedInfo(sig)) throw invalid('the signature value does not verify with the signing certificate');
     valueVerified.add(sig);

@@ -70,83 +70,89 @@ export function canonicalize(element: XmlElement, method: C14nMethod = INCLUSIVE
     if (inherited.length > 0) attributes = [...element.attributes, ...inherited];
   }
 
-  const out: string[] = [];
   const rendered = new Map<string, string>();
   const declarations = method.exclusive ? exclusiveDeclarations(element, scope, rendered, method) : [...scope].filter(([prefix, uri]) => !(prefix === '' && uri === ''));
-  new Writer(method, out).element(element, declarations, attributes, scope, rendered);
-  return out.join('');
+  const writer = new Writer(method);
+  writer.element(element, declarations, attributes, scope, rendered);
+  return writer.out;
 }
 
 /** A whole document: comments (with comments) and processing instructions around the root on lines of their own. */
 export function canonicalizeDocument(doc: XmlDocument, method: C14nMethod = INCLUSIVE): string {
-  const out: string[] = [];
-  const writer = new Writer(method, out);
+  const writer = new Writer(method);
   const written = (node: XmlComment | XmlProcessingInstruction) => node.kind === 'pi' || method.comments;
   for (const node of doc.prolog.filter(written)) {
     writer.misc(node);
-    out.push('\n');
+    writer.out += '\n';
   }
-  out.push(canonicalize(doc.root, method));
+  writer.out += canonicalize(doc.root, method);
   for (const node of doc.epilog.filter(written)) {
-    out.push('\n');
+    writer.out += '\n';
     writer.misc(node);
   }
-  return out.join('');
+  return writer.out;
 }
 
+/**
+ * Writes canonical XML into one string: appending to a string (which V8 keeps as a rope and
+ * flattens once, when the result is hashed) takes half the time of pushing the pieces into an
+ * array and joining them (measured on SignedInfo and SignedProperties, which are written for every
+ * message verified).
+ */
 class Writer {
-  constructor(
-    private readonly method: C14nMethod,
-    private readonly out: string[],
-  ) {}
+  out = '';
+
+  constructor(private readonly method: C14nMethod) {}
 
   /**
    * @param scope namespaces in scope at the element
    * @param parentRendered namespaces in scope in the output at the element's output parent
    */
   element(element: XmlElement, declarations: [string, string][], attributes: readonly XmlAttribute[], scope: Map<string, string>, parentRendered: Map<string, string>): void {
-    const out = this.out;
     let rendered = parentRendered;
-    out.push('<', element.name);
+    let out = '<' + element.name;
     if (declarations.length > 0) {
       if (declarations.length > 1) declarations.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
       rendered = new Map(parentRendered);
       for (const [prefix, uri] of declarations) {
-        out.push(prefix === '' ? ' xmlns="' : ` xmlns:${prefix}="`, escapeAttribute(uri), '"');
+        out += (prefix === '' ? ' xmlns="' : ` xmlns:${prefix}="`) + escapeAttribute(uri) + '"';
         rendered.set(prefix, uri);
       }
     }
     if (attributes.length > 0) {
       const sorted = attributes.length === 1 ? attributes : [...attributes].sort(compareAttributes);
-      for (const a of sorted) out.push(' ', a.name, '="', escapeAttribute(a.value), '"');
+      for (const a of sorted) out += ' ' + a.name + '="' + escapeAttribute(a.value) + '"';
     }
-    out.push('>');
+    this.out += out + '>';
+    const exclusive = this.method.exclusive;
     for (const node of element.children) {
-      if (node.kind === 'text') out.push(escapeText(node.value));
+      if (node.kind === 'text') this.out += escapeText(node.value);
       else if (node.kind === 'element') {
         let childScope = scope;
         // Only exclusive C14N looks up what is in scope; inclusive C14N needs just the changes.
-        if (this.method.exclusive && node.namespaceDeclarations.size > 0) {
+        if (exclusive && node.namespaceDeclarations.size > 0) {
           childScope = new Map(scope);
           for (const [prefix, uri] of node.namespaceDeclarations) childScope.set(prefix, uri);
         }
-        const childDeclarations = this.method.exclusive ? exclusiveDeclarations(node, childScope, rendered, this.method) : changedDeclarations(node, rendered);
+        const childDeclarations = exclusive ? exclusiveDeclarations(node, childScope, rendered, this.method) : changedDeclarations(node, rendered);
         this.element(node, childDeclarations, node.attributes, childScope, rendered);
       } else this.misc(node);
     }
-    out.push('</', element.name, '>');
+    this.out += '</' + element.name + '>';
   }
 
   /** A processing instruction, or a comment when comments are kept. */
   misc(node: XmlComment | XmlProcessingInstruction): void {
-    if (node.kind === 'pi') this.out.push('<?', node.target, node.data ? ` ${node.data}` : '', '?>');
-    else if (this.method.comments) this.out.push('<!--', node.value, '-->');
+    if (node.kind === 'pi') this.out += '<?' + node.target + (node.data ? ` ${node.data}` : '') + '?>';
+    else if (this.method.comments) this.out += '<!--' + node.value + '-->';
   }
 }
 
+const NO_DECLARATIONS: [string, string][] = [];
+
 /** Inclusive C14N below the apex: the element's own declarations that change what the output has in scope. */
 function changedDeclarations(element: XmlElement, rendered: Map<string, string>): [string, string][] {
-  if (element.namespaceDeclarations.size === 0) return [];
+  if (element.namespaceDeclarations.size === 0) return NO_DECLARATIONS;
   const out: [string, string][] = [];
   for (const [prefix, uri] of element.namespaceDeclarations) {
     if ((rendered.get(prefix) ?? '') !== uri) out.push([prefix, uri]);
