@@ -73,7 +73,7 @@ try {
   let signatures = 0;
   const signer = new BatchSigner(async (keyId, algorithm, digest) => {
     signatures++;
-    return Buffer.from((await client.call('sign', { keyId, algorithm, digest: digest.toString('base64') })).signature, 'base64');
+    return client.call('signBinary', { keyId, algorithm, digest, raw: true });
   });
 
   // (a) Building: digest of the message, SignedProperties, SignedInfo and its digest, the document.
