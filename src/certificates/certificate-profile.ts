@@ -36,10 +36,20 @@ function profileOf(className: string): Decoder | undefined {
  * @throws IncorrectCertificate when the profile is unknown or the subject lacks the fields it needs
  */
 export function memberOfSigningCert(cert: Buffer, profileClassName: string, instance: string): ClientId {
+  // Asked for every message verified, mostly of the same few certificates: remembered by the whole
+  // certificate (a shorter key could be forged), the profile and the instance. Failures are not.
+  const key = `${profileClassName}\u0000${instance}\u0000${cert.toString('latin1')}`;
+  const known = members.get(key);
+  if (known) return known;
   const decode = profileOf(profileClassName);
   if (!decode) throw new XrdError('IncorrectCertificate', { reason: `certificate profile ${profileClassName} is not supported` });
   const fields = nameFields(certificateDerParts(cert).subjectName);
   const member = decode((type) => fields.find(([t]) => t === type)?.[1], instance);
   if (!member) throw new XrdError('IncorrectCertificate', { reason: `the subject does not name a member as profile ${profileClassName} requires` });
+  if (members.size >= MEMBERS_LIMIT) members.delete(members.keys().next().value!);
+  members.set(key, Object.freeze(member));
   return member;
 }
+
+const MEMBERS_LIMIT = 256;
+const members = new Map<string, ClientId>();

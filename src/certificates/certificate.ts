@@ -217,7 +217,7 @@ function escapeRfc2253(value: string): string {
 
 /** The attributes of a DER Name in order, types by their short names (CN, O, serialNumber, …) or OID. */
 export function nameFields(nameDer: Buffer): DnField[] {
-  const names = new Map(Object.entries(DN_ATTRIBUTE_OIDS).map(([short, oid]) => [oid, short]));
+  const names = (shortNames ??= new Map(Object.entries(DN_ATTRIBUTE_OIDS).map(([short, oid]) => [oid, short])));
   return childrenOf(nameDer, expectTag(readTlv(nameDer, 0), TAG.SEQUENCE, 'Name')).flatMap((rdn) =>
     childrenOf(nameDer, rdn).map((atv): DnField => {
       const [type, value] = childrenOf(nameDer, atv);
@@ -226,6 +226,9 @@ export function nameFields(nameDer: Buffer): DnField[] {
     }),
   );
 }
+
+/** OID → short name of DN_ATTRIBUTE_OIDS, made at first use. */
+let shortNames: Map<string, string> | undefined;
 
 // Certificates repeat from one message or OCSP response to the next and parsing one costs more than
 // verifying a signature with it, so parsed certificates are kept (bounded, by content hash — anything

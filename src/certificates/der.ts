@@ -110,12 +110,25 @@ export function readIntegerHex(buf: Buffer, tlv: Tlv): string {
   return hex === '' ? '0' : hex;
 }
 
-/** DER encoding of one value: tag, definite length, content. */
+/**
+ * DER encoding of one value: tag, definite length, content. One allocation for the whole value:
+ * hash chains build thousands of these per batch (a header buffer and a concatenation each cost more
+ * than the copy itself).
+ */
 export function encodeTlv(tag: number, ...contents: Buffer[]): Buffer {
-  const body = contents.length === 1 ? contents[0]! : Buffer.concat(contents);
-  const len = body.length;
-  const header = len < 0x80 ? Buffer.from([tag, len]) : len < 0x100 ? Buffer.from([tag, 0x81, len]) : len < 0x10000 ? Buffer.from([tag, 0x82, len >> 8, len & 0xff]) : Buffer.from([tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
-  return Buffer.concat([header, body]);
+  let len = 0;
+  for (const c of contents) len += c.length;
+  const headerLength = len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6;
+  const out = Buffer.allocUnsafe(headerLength + len);
+  out[0] = tag;
+  if (headerLength === 2) out[1] = len;
+  else {
+    out[1] = 0x80 | (headerLength - 2);
+    for (let i = headerLength - 1, v = len; i >= 2; i--, v >>>= 8) out[i] = v & 0xff;
+  }
+  let at = headerLength;
+  for (const c of contents) at += c.copy(out, at);
+  return out;
 }
 
 export function encodeOid(oid: string): Buffer {

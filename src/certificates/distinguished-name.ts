@@ -42,9 +42,21 @@ type Rdn = string[];
 
 /** Whether the text names the DER Name. An unreadable text names nothing. */
 export function textNamesName(text: string, nameDer: Buffer): boolean {
-  const rdns = parseTextName(text);
-  return rdns !== undefined && sameRdns(rdns.reverse(), derRdns(nameDer));
+  // Every message verified asks this of the same few issuer names (XAdES IssuerSerial against the
+  // signing certificate's issuer): remembered, by the whole text and the whole DER.
+  const key = `${text}\u0000${nameDer.toString('latin1')}`;
+  let named = textNames.get(key);
+  if (named === undefined) {
+    const rdns = parseTextName(text);
+    named = rdns !== undefined && sameRdns(rdns.reverse(), derRdns(nameDer));
+    if (textNames.size >= TEXT_NAMES_LIMIT) textNames.delete(textNames.keys().next().value!);
+    textNames.set(key, named);
+  }
+  return named;
 }
+
+const TEXT_NAMES_LIMIT = 256;
+const textNames = new Map<string, boolean>();
 
 /** Whether two DER Names are the same name. */
 export function sameName(a: Buffer, b: Buffer): boolean {

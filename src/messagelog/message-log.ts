@@ -136,7 +136,7 @@ export interface MessageLogStatus {
   readonly recordsStamped: number;
 }
 
-/** Distinct signatures remembered by the writer, so batch members find theirs without hashing. */
+/** Distinct signatures remembered by the writer, so batch members find their row without a lookup. */
 const SIGNATURE_CACHE = 256;
 /**
  * The helper thread checkpoints the WAL every second; the writer connection does only if it falls
@@ -166,13 +166,13 @@ export class MessageLog extends MessageLogReader {
   private readonly insertRecordTimestamp: Database.Statement;
   private readonly dequeue: Database.Statement;
   private readonly countPending: Database.Statement<[], { n: number; oldest: number | null }>;
-  private readonly logRecord: (r: PendingRecord, xml: string) => { id: number; signatureId: number };
-  private readonly logRecords: (rs: PendingRecord[]) => { id: number; signatureId: number }[];
+  private readonly logRecord: (r: PendingRecord) => WrittenRecord;
+  private readonly logRecords: (rs: PendingRecord[]) => WrittenRecord[];
   private pendingWrites: (PendingRecord & { resolve: (id: number) => void; reject: (err: Error) => void })[] = [];
   /** Records with large attachments, from placing their files until committed or failed; close() waits for them. */
   private readonly placing = new Set<Promise<unknown>>();
   private readonly fileThreshold: number;
-  /** signature XML → its row, for the messages of a signing batch that follow the first. */
+  /** signatureKey() → its row, for the messages of a signing batch that follow the first. */
   private readonly signatureIds = new Map<string, number>();
 
   private readonly logger: Logger;
@@ -203,14 +203,16 @@ export class MessageLog extends MessageLogReader {
     this.maxBatch = options.maxBatch ?? 10_000;
     this.acceptableMs = (options.acceptableTimestampFailureSeconds ?? 14_400) * 1000;
     this.now = options.now ?? Date.now;
+    // The XML columns take the documents as the proxies hold them, strings or bytes: CAST stores
+    // bytes as the (UTF-8) text they are, without turning them into a JavaScript string and back.
     this.insertRecord = db.prepare(
       `INSERT INTO message_record (time, query_id, client_id, service_id, is_response, side, x_request_id, message, signature_id, hash_chain)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))`,
     );
     this.insertAttachment = db.prepare('INSERT INTO message_attachment (record_id, n, data) VALUES (?, ?, ?)');
     this.insertAttachmentFile = db.prepare('INSERT INTO message_attachment (record_id, n, data, file, size) VALUES (?, ?, ?, ?, ?)');
     this.attachmentNamed = db.prepare('SELECT 1 FROM message_attachment WHERE file = ?');
-    this.insertSignature = db.prepare('INSERT INTO signature (hash, xml, hash_chain_result) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING');
+    this.insertSignature = db.prepare('INSERT INTO signature (hash, xml, hash_chain_result) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT)) ON CONFLICT (hash) DO NOTHING');
     this.signatureByHash = db.prepare('SELECT id FROM signature WHERE hash = ?');
     this.enqueue = db.prepare('INSERT INTO timestamp_queue (record_id) VALUES (?)');
     this.insertTimestamp = db.prepare('INSERT INTO timestamp_record (time, token, hash_chain_result, tsa_url) VALUES (?, ?, ?, ?)');
@@ -218,13 +220,14 @@ export class MessageLog extends MessageLogReader {
     this.insertRecordTimestamp = db.prepare('INSERT OR IGNORE INTO record_timestamp (record_id, timestamp_id, hash_chain) VALUES (?, ?, ?)');
     this.dequeue = db.prepare('DELETE FROM timestamp_queue WHERE record_id = ?');
     this.countPending = db.prepare('SELECT COUNT(*) AS n, (SELECT m.time FROM timestamp_queue q JOIN message_record m ON m.id = q.record_id ORDER BY q.record_id LIMIT 1) AS oldest FROM timestamp_queue');
-    const writeRecord = ({ message: m, files }: PendingRecord, xml: string) => {
-      let signatureId = this.signatureIds.get(xml);
+    const writeRecord = ({ message: m, files }: PendingRecord): WrittenRecord => {
+      const xml = m.signature.signatureXml;
+      const { key, hash } = signatureKey(xml);
+      let signatureId = this.signatureIds.get(key);
       if (signatureId === undefined) {
-        const hash = createHash('sha256').update(xml).digest();
-        const hashChainResult = m.signature.hashChainResult?.toString() ?? null;
-        const inserted = this.insertSignature.run(hash, xml, hashChainResult);
-        signatureId = inserted.changes === 1 ? Number(inserted.lastInsertRowid) : this.signatureByHash.get(hash)!.id;
+        const sha256 = hash ?? createHash('sha256').update(xml).digest();
+        const inserted = this.insertSignature.run(sha256, xml, m.signature.hashChainResult ?? null);
+        signatureId = inserted.changes === 1 ? Number(inserted.lastInsertRowid) : this.signatureByHash.get(sha256)!.id;
       }
       const id = Number(
         this.insertRecord.run(
@@ -237,7 +240,7 @@ export class MessageLog extends MessageLogReader {
           m.xRequestId ?? null,
           m.message,
           signatureId,
-          m.signature.hashChain?.toString() ?? null,
+          m.signature.hashChain ?? null,
         ).lastInsertRowid,
       );
       m.attachments?.forEach((a, i) => {
@@ -246,10 +249,10 @@ export class MessageLog extends MessageLogReader {
         else this.insertAttachment.run(id, i + 1, Buffer.isBuffer(a) ? a : (a.buffer ?? a.bytes()));
       });
       this.enqueue.run(id);
-      return { id, signatureId };
+      return { id, signatureId, signatureKey: key };
     };
     this.logRecord = db.transaction(writeRecord);
-    this.logRecords = db.transaction((rs: PendingRecord[]) => rs.map((r) => writeRecord(r, r.message.signature.signatureXml.toString())));
+    this.logRecords = db.transaction((rs: PendingRecord[]) => rs.map(writeRecord));
   }
 
   /** Opens or creates the log and starts the timestamper. @throws IOError */
@@ -278,21 +281,20 @@ export class MessageLog extends MessageLogReader {
    */
   log(message: MessageToLog): number {
     this.checkCanLog();
-    const xml = message.signature.signatureXml.toString();
     let files: (string | undefined)[] | undefined;
-    let written: { id: number; signatureId: number };
+    let written: WrittenRecord;
     try {
       if (this.hasLargeAttachments(message)) {
         files = [];
         for (const a of message.attachments!) files.push(partSize(a) > this.fileThreshold ? this.attachmentFiles.placeSync(a) : undefined);
       }
-      written = this.logRecord({ message, files }, xml);
+      written = this.logRecord({ message, files });
     } catch (err) {
       this.discardFiles([{ message, files }]);
       throw loggingFailed(err);
     }
     // Remembered only once committed: a rolled-back row must not be pointed at.
-    this.rememberSignature(xml, written.signatureId);
+    this.rememberSignature(written);
     return written.id;
   }
 
@@ -346,7 +348,7 @@ export class MessageLog extends MessageLogReader {
     const batch = this.pendingWrites;
     if (batch.length === 0) return;
     this.pendingWrites = [];
-    let written: { id: number; signatureId: number }[];
+    let written: WrittenRecord[];
     try {
       written = this.logRecords(batch);
     } catch (err) {
@@ -356,15 +358,15 @@ export class MessageLog extends MessageLogReader {
       return;
     }
     batch.forEach((w, i) => {
-      this.rememberSignature(w.message.signature.signatureXml.toString(), written[i]!.signatureId);
+      this.rememberSignature(written[i]!);
       w.resolve(written[i]!.id);
     });
   }
 
-  private rememberSignature(xml: string, signatureId: number): void {
-    if (!this.signatureIds.has(xml)) {
+  private rememberSignature({ signatureKey, signatureId }: WrittenRecord): void {
+    if (!this.signatureIds.has(signatureKey)) {
       if (this.signatureIds.size >= SIGNATURE_CACHE) this.signatureIds.delete(this.signatureIds.keys().next().value!);
-      this.signatureIds.set(xml, signatureId);
+      this.signatureIds.set(signatureKey, signatureId);
     }
   }
 
@@ -619,6 +621,25 @@ export class MessageLog extends MessageLogReader {
     thread.on('exit', (code) => lost(`exited with ${code}`));
     return thread;
   }
+}
+
+/** A record as written: its row, its signature's row and the signature's key in `signatureIds`. */
+interface WrittenRecord {
+  readonly id: number;
+  readonly signatureId: number;
+  readonly signatureKey: string;
+}
+
+/**
+ * How the writer remembers a signature document. A string is what this server's batch signer made:
+ * the messages of a batch share that one string, whose hash V8 keeps once computed, so it is its
+ * own key. Bytes are a verified peer's, each message its own copy: their SHA-256 (the row's `hash`,
+ * needed anyway for a new row) is the key, NUL-prefixed so it can never equal an XML string.
+ */
+function signatureKey(xml: string | Buffer): { key: string; hash?: Buffer } {
+  if (typeof xml === 'string') return { key: xml };
+  const hash = createHash('sha256').update(xml).digest();
+  return { key: `\u0000${hash.toString('latin1')}`, hash };
 }
 
 function loggingFailed(err: unknown): XrdError {

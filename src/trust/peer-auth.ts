@@ -225,10 +225,22 @@ function worthKeeping(received: readonly Buffer[], pairs: readonly (readonly [Bu
 
 function cacheKey(side: string, chain: readonly Buffer[] | undefined, member?: ClientId, expectedServer?: SecurityServerId): string | undefined {
   if (!chain || chain.length === 0) return undefined;
-  const hash = createHash('sha256');
-  for (const cert of chain) hash.update(cert);
-  return `${side}|${hash.digest('base64')}|${member ? formatClientId(member) : ''}|${expectedServer ? formatSecurityServerId(expectedServer) : ''}`;
+  let digest = chainDigests.get(chain);
+  if (digest === undefined) {
+    const hash = createHash('sha256');
+    for (const cert of chain) hash.update(cert);
+    digest = hash.digest('base64');
+    chainDigests.set(chain, digest);
+  }
+  return `${side}|${digest}|${member ? formatClientId(member) : ''}|${expectedServer ? formatSecurityServerId(expectedServer) : ''}`;
 }
+
+/**
+ * A connection's peer chain is read once and then asked about for every message on it (the
+ * proxies keep it per socket): its digest is kept with it, and goes when the connection does.
+ * The chains are never changed after they are read.
+ */
+const chainDigests = new WeakMap<readonly Buffer[], string>();
 
 /**
  * The OCSP responses our own authentication certificate's path needs (every certificate below the

@@ -155,6 +155,29 @@ describe('message log', () => {
     await log.close();
   });
 
+  it('a verified peer\'s signature arrives as bytes: stored as the same text, and the copies a signing batch\'s messages each carry share one row', async () => {
+    const file = dbFile();
+    const log = MessageLog.open(file, options());
+    const queries = ['q-bytes-a', 'q-bytes-b', 'q-bytes-c'];
+    const signed = await Promise.all(queries.map((q) => f.signer.sign(f.keys.client, { message: soap(q), attachments: [Buffer.from(q)] })));
+    expect(new Set(signed.map((s) => s.signatureXml)).size).toBe(1);
+    // Each message of the batch decoded from its own HTTP body: equal bytes, separate buffers.
+    const asBytes = (i: number) => ({ signatureXml: Buffer.from(signed[i]!.signatureXml), hashChainResult: Buffer.from(signed[i]!.hashChainResult!), hashChain: Buffer.from(signed[i]!.hashChain!) });
+    const ids = await Promise.all([0, 1].map((i) => log.logCommitted({ ...toLog(queries[i]!, soap(queries[i]!), signed[i]!, false, [Buffer.from(queries[i]!)]), signature: asBytes(i) })));
+    ids.push(log.log({ ...toLog(queries[2]!, soap(queries[2]!), signed[2]!, false, [Buffer.from(queries[2]!)]), signature: asBytes(2) }));
+    for (const [i, id] of ids.entries()) {
+      const record = log.record(id)!;
+      expect(record.signatureXml).toBe(signed[i]!.signatureXml);
+      expect(record.hashChainResult).toBe(signed[i]!.hashChainResult);
+      expect(record.hashChain).toBe(signed[i]!.hashChain);
+    }
+    await log.close();
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare('SELECT COUNT(*) AS n, typeof(xml) AS type FROM signature').get()).toEqual({ n: 1, type: 'text' });
+    expect(db.prepare('SELECT DISTINCT typeof(hash_chain) AS type FROM message_record').all()).toEqual([{ type: 'text' }]);
+    db.close();
+  });
+
   it('stamps many records with one timestamp; each container carries its own ts-hashchain and verifies', async () => {
     const log = MessageLog.open(dbFile(), options({ maxBatch: 50 }));
     // 30 exchanges signed concurrently (the signer batches them too), request and response each.

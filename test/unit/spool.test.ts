@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
-import { SpoolFolder, memoryBody } from '../../src/platform/spool.ts';
+import { SpoolFolder, memoryBody, streamPieces } from '../../src/platform/spool.ts';
 
 const sha = (alg: string, b: Buffer) => createHash(alg).update(b).digest();
 
@@ -44,5 +44,22 @@ describe('spool', () => {
 
   it('an empty memory body streams nothing', async () => {
     expect(await text(memoryBody(Buffer.alloc(0)).stream())).toBe('');
+  });
+
+  it('pieces stream in order; small ones held in memory go out joined, a file body and a large buffer as they are', async () => {
+    const chunksOf = async (pieces: Parameters<typeof streamPieces>[0]) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of streamPieces(pieces)) chunks.push(chunk as Buffer);
+      return chunks.map((c) => c.toString());
+    };
+    // A MIME message as the proxies send it: boundaries, headers and parts, each a piece.
+    expect(await chunksOf([Buffer.from('--b\r\n'), Buffer.from(''), memoryBody(Buffer.from('<soap/>')), Buffer.from('\r\n--b--')])).toEqual(['--b\r\n<soap/>\r\n--b--']);
+    const w = folder.writer();
+    w.write(Buffer.from('a file body'));
+    const file = w.end();
+    const large = Buffer.alloc(64 * 1024, 'x');
+    expect(await chunksOf([Buffer.from('1'), Buffer.from('2'), file, Buffer.from('3'), large, Buffer.from('4')])).toEqual(['12', 'a file body', '3', large.toString(), '4']);
+    file.dispose();
+    expect(await chunksOf([])).toEqual([]);
   });
 });
