@@ -20,12 +20,11 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/cli/proxy-commands.ts';
-import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance, LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { adminApi } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 
 const run = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
@@ -33,11 +32,11 @@ let instance: LocalInstance;
 const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-seed003-${process.pid}`);
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger() });
-}, 180_000);
+  instance = await sharedLocalInstance();
+  mkdirSync(dir, { recursive: true });
+}, BOOT_TIMEOUT_MS);
 
 afterAll(async () => {
-  await instance?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
