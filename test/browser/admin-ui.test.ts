@@ -85,7 +85,7 @@ describe('the web interface in chromium', () => {
     ];
     expect(await rows()).toEqual(expected);
     expect(await page.getByTestId('user').innerText()).toBe('alice');
-    // The clients page's screenshots are taken by test/browser/seed-003.test.ts, with real clients.
+    // The clients page's screenshots are taken by test/browser/seed-003.part.ts, with real clients.
 
     // The session lives in the browser's cookies: a reload of the deep link stays logged in.
     await page.reload();

@@ -1,5 +1,5 @@
 /**
- * Issue 13 item 10, the signer's frame decoder (src/signer/wire/frame.ts): frames written by
+ * Issue 13 item 10, the signer's frame decoder (src/signerapi/frame.ts): frames written by
  * encodeFrame come back the same however the stream is cut; any byte stream in any chunks gives
  * frames (none over the limit) or a coded error (FrameTooLarge, MalformedRequest), the same error
  * whether it arrives whole or in pieces, after the same frames (those that came in the chunk with

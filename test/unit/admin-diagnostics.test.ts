@@ -5,7 +5,7 @@
  * timestamping services as the proxy's message log recorded them, and the reference's roles
  * (diagnostics: system administrator and observer). The OCSP responders' outcomes are checked in
  * test/trust/ocsp-status.test.ts, the message log's status file in test/messagelog, the whole page
- * against a real signer in test/browser/system.test.ts.
+ * against a real signer in test/browser/system.part.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';

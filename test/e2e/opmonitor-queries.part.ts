@@ -11,32 +11,22 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { parseSecurityServerId } from '../../src/protocol/identifiers.ts';
 import { baseType } from '../../src/protocol/proxy-message.ts';
 import { readSoapPackage } from '../../src/protocol/soap-package.ts';
 import { eventually } from '../support/eventually.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 import { VECTORS } from '../support/vectors.ts';
 
 let instance: LocalInstance;
 
+/** Needs `--opmonitor-records-offset 0` from the file that boots the instance. */
 beforeAll(async () => {
-  const ports = await freeLocalPorts();
-  instance = await startLocalInstance({
-    dir: join(process.env.TMPDIR ?? '/tmp', `xrd-e2e-opmon-${process.pid}`),
-    ports,
-    logger: silentLogger(),
-    proxyArgs: ['--opmonitor-records-offset', '0'],
-  });
-}, 240_000);
-
-afterAll(async () => {
-  await instance?.close();
-});
+  instance = await sharedLocalInstance();
+}, BOOT_TIMEOUT_MS);
 
 /** A shared vector with the vector's identities replaced by this instance's: client 2222/CLIENT, ss1 and its owner. */
 function vector(name: string, id: string): string {

@@ -1,6 +1,6 @@
 /**
  * MEMBER_01 on ss3 of the local instance through the web interface, in chromium, as
- * test/e2e/member-registration-api.test.ts does it through the API: a security officer logs in and
+ * test/e2e/member-registration-api.part.ts does it through the API: a security officer logs in and
  * is led to the initialisation wizard (anchor imported → owner COM 4444 and server code ss3 → token
  * PIN twice → summary → Submit; an unknown owner first, to see the warning and go back); logs out
  * of the token and in again with the PIN dialog; adds a signing and an authentication key with
@@ -14,19 +14,18 @@
  * client's page is another's). Screenshots of every step and dialog go to docs/ui/.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usersFile, UserStore } from '../../src/admin/users.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { adminApi } from '../support/admin-api.ts';
 import { type Browser, expectCleanRun, logIn, logOut, openBrowser, STEP_MS } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { getRandomThroughJoining } from '../support/joining.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 import { openssl } from '../support/openssl.ts';
 
 const run = promisify(execFile);
@@ -41,7 +40,8 @@ let page: Page;
 let origin: string;
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1'] });
+  instance = await sharedLocalInstance();
+  mkdirSync(dir, { recursive: true });
   // The admin API of ss3 reads its users from its data folder at each login.
   const users = new UserStore(usersFile(instance.joining.proxyDataDir));
   await users.add('officer', PASSWORD, ['XROAD_SECURITY_OFFICER', 'XROAD_SYSTEM_ADMINISTRATOR', 'XROAD_REGISTRATION_OFFICER']);
@@ -49,11 +49,10 @@ beforeAll(async () => {
   origin = new URL(instance.joining.adminUrl).origin;
   browser = await openBrowser(origin, dir);
   page = browser.page;
-}, 240_000);
+}, BOOT_TIMEOUT_MS);
 
 afterAll(async () => {
   await browser?.close();
-  await instance?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -201,7 +200,8 @@ describe('MEMBER_01 on ss3 in the browser', () => {
     await shot('keys-register');
     await dialog().getByRole('button', { name: 'Register' }).click();
     await dialog().waitFor({ state: 'detached', timeout: 60_000 });
-    expect(await authRow.getByTestId('cert-state').innerText()).toBe('Registration in progress');
+    // The dialog closes before the page has read the keys again: the row shows the new state once it has.
+    await expect.poll(() => authRow.getByTestId('cert-state').innerText(), { timeout: 15_000 }).toBe('Registration in progress');
     const request = instance.pki.managementRequests().find((r) => r.status === 'SUBMITTED' && r.serverId === `${inst}/COM/4444/ss3`);
     expect(request).toMatchObject({ address: instance.joining.address });
     await run(process.execPath, [XRD, 'testpki', 'approve', request!.id, '--dir', instance.pki.dir]);

@@ -18,25 +18,17 @@
  * The proxy reads a change within a second (serverConfReader): every call after a change polls
  * with a deadline.
  */
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { readSoapFault } from '../../src/protocol/faults.ts';
 import { openServerConfStore } from '../../src/serverconf/store.ts';
-import { DEFAULT_LAYOUT, type LocalLayout } from '../../src/dev/testpki/local-layout.ts';
 import { adminApi, type AdminAnswer } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { callClientProxy, restPath, soapRequest, type IsAnswer } from '../support/information-system.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 
+/** The provider's subsystem on ss1 that hosts nothing at first: the test file's layout adds it (registration-api.test.ts). */
 const SUBSYSTEM = 'SERVICES';
-/** The demo layout with one more subsystem of the provider on ss1, hosting nothing at first. */
-const LAYOUT: LocalLayout = {
-  ...DEFAULT_LAYOUT,
-  members: DEFAULT_LAYOUT.members.map((m) => (m.code === DEFAULT_LAYOUT.provider.owner ? { ...m, subsystems: [...m.subsystems, SUBSYSTEM] } : m)),
-  provider: { ...DEFAULT_LAYOUT.provider, clients: [...DEFAULT_LAYOUT.provider.clients, `${DEFAULT_LAYOUT.provider.owner}/${SUBSYSTEM}`] },
-};
 
 let instance: LocalInstance;
 let inst: string;
@@ -49,16 +41,12 @@ let callerId: string;
 const ids: { wsdl?: string; openApi?: string; getRandom?: string; helloService?: string; restTest?: string; endpoint?: string; group?: string } = {};
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir: join(process.env.TMPDIR ?? '/tmp', `xrd-e2e-services-api-${process.pid}`), ports: await freeLocalPorts(), layout: LAYOUT, logger: silentLogger() });
+  instance = await sharedLocalInstance();
   inst = instance.pki.instance;
   providerId = `${inst}:COM:1111:${SUBSYSTEM}`;
   callerId = `${inst}:COM:2222:CLIENT`;
   began = new Date().toISOString();
-}, 240_000);
-
-afterAll(async () => {
-  await instance?.close();
-});
+}, BOOT_TIMEOUT_MS);
 
 /** One call to ss1's admin API with its administrator's key ("local administrator"). */
 const api = (method: string, path: string, body?: unknown): Promise<AdminAnswer> => adminApi(instance, instance.provider)(method, path, body);

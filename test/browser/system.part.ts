@@ -22,14 +22,14 @@ import { ServerAdmin } from '../../src/admin/server-admin.ts';
 import { UserStore } from '../../src/admin/users.ts';
 import { ConfigurationClient } from '../../src/globalconf/configuration-client.ts';
 import { globalConfReader, loadGlobalConf } from '../../src/globalconf/global-conf.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { configurationAnchorXml } from '../../src/globalconf/writer.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { changeServerConfIn } from '../../src/serverconf/store.ts';
 import { lastAuditEntry } from '../support/admin-api.ts';
 import { type Browser, STEP_MS, expectCleanRun, logIn, logOut, openBrowser } from '../support/browser.ts';
 import { startUiServer, type UiServer } from '../support/ui-server.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 import { createTestCa, openssl } from '../support/openssl.ts';
 import { type SigningBed, signingKeyOnToken, startSigningBed } from '../support/signing.ts';
 
@@ -220,19 +220,17 @@ describe('system settings and diagnostics in chromium', () => {
 
 describe('the server address and maintenance mode on a local instance (management requests to its central server)', () => {
   const SS2 = { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' };
-  const instanceDir = join(dir, 'instance');
   let instance: LocalInstance;
   let ss2: Browser;
 
   beforeAll(async () => {
-    instance = await startLocalInstance({ dir: instanceDir, ports: await freeLocalPorts(), logger: silentLogger() });
+    instance = await sharedLocalInstance();
     await new UserStore(join(instance.consumer.proxyDataDir, 'admin', 'users.json')).add('carol', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR']);
     ss2 = await openBrowser(new URL(instance.consumer.adminUrl).origin, join(dir, 'ss2-browser'));
-  }, 180_000);
+  }, BOOT_TIMEOUT_MS);
 
   afterAll(async () => {
     await ss2?.close();
-    await instance?.close();
   });
 
   it('carol requests a new address and turns maintenance mode on (confirmed, with a message) and off; the page shows each once global configuration has it', async () => {

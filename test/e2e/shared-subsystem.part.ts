@@ -14,13 +14,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import type { ReceivedRequest } from '../../src/dev/testservices/test-services.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { adminApi } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, recordServiceRequests, sharedLocalInstance } from '../support/shared-instance.ts';
 
 const run = promisify(execFile);
 let instance: LocalInstance;
@@ -29,11 +28,11 @@ const received: ReceivedRequest[] = [];
 const SHARED = 'LOCAL:COM:2222:SHARED';
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), onServiceRequest: (r) => received.push(r) });
-}, 180_000);
+  instance = await sharedLocalInstance();
+  recordServiceRequests(received);
+}, BOOT_TIMEOUT_MS);
 
-afterAll(async () => {
-  await instance?.close();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 

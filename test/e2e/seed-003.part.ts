@@ -20,12 +20,11 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
-import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance, LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { adminApi } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 
 const run = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
@@ -33,11 +32,11 @@ let instance: LocalInstance;
 const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-seed003-${process.pid}`);
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger() });
-}, 180_000);
+  instance = await sharedLocalInstance();
+  mkdirSync(dir, { recursive: true });
+}, BOOT_TIMEOUT_MS);
 
 afterAll(async () => {
-  await instance?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -118,9 +117,10 @@ describe('seed 003 with only the admin API', () => {
     }, 20_000, 'getRandom answered for NEWSUB');
     expect(answer).toContain('<id:subsystemCode>NEWSUB</id:subsystemCode>');
     expect(fault(await seedCurl(isDir, soap('2222/NEWSUB', 'PROVIDER', 'helloService', 'seed003-api-hello')))).toBe('Server.ServerProxy.AccessDenied: Request is not allowed: SERVICE:LOCAL/COM/1111/PROVIDER/helloService/v1');
-    expect(await restCurl(isDir, 'LOCAL/COM/2222/NEWSUB', 'LOCAL/COM/1111/PROVIDER/rest-test/random')).toEqual({ status: '200', error: '' });
+    // ss1 and ss2 read each change within a second (serverConfReader): a call that depends on one that may not be read yet is repeated, bounded.
+    await expect.poll(() => restCurl(isDir, 'LOCAL/COM/2222/NEWSUB', 'LOCAL/COM/1111/PROVIDER/rest-test/random'), { timeout: 20_000, interval: 500 }).toEqual({ status: '200', error: '' });
     expect((await restCurl(isDir, 'LOCAL/COM/2222/NEWSUB', 'LOCAL/COM/1111/PROVIDER/rest-test/hello')).error).toBe('Server.ServerProxy.AccessDenied');
-    expect(fault(await seedCurl(isDir, soap('2222/NEWSUB', 'PROVIDER', 'getRandom', 'seed003-api-nocert'), false))).toBe('Server.ClientProxy.SslAuthenticationFailed: Client (SUBSYSTEM:LOCAL/COM/2222/NEWSUB) specifies HTTPS but did not supply TLS certificate');
+    await expect.poll(async () => fault(await seedCurl(isDir, soap('2222/NEWSUB', 'PROVIDER', 'getRandom', 'seed003-api-nocert'), false)), { timeout: 20_000, interval: 500 }).toBe('Server.ClientProxy.SslAuthenticationFailed: Client (SUBSYSTEM:LOCAL/COM/2222/NEWSUB) specifies HTTPS but did not supply TLS certificate');
   }, 60_000);
 });
 
@@ -160,7 +160,7 @@ describe('seed 003 with only the command line', () => {
       return DATA.test(body) ? body : undefined;
     }, 20_000, 'getRandom answered for CLISUB');
     expect(fault(await seedCurl(isDir, soap('2222/CLISUB', 'CLIPROV', 'helloService', 'seed003-cli-hello')))).toBe('Server.ServerProxy.AccessDenied: Request is not allowed: SERVICE:LOCAL/COM/1111/CLIPROV/helloService/v1');
-    expect(await restCurl(isDir, 'LOCAL/COM/2222/CLISUB', 'LOCAL/COM/1111/CLIPROV/rest-test/random')).toEqual({ status: '200', error: '' });
+    await expect.poll(() => restCurl(isDir, 'LOCAL/COM/2222/CLISUB', 'LOCAL/COM/1111/CLIPROV/rest-test/random'), { timeout: 20_000, interval: 500 }).toEqual({ status: '200', error: '' });
     expect((await restCurl(isDir, 'LOCAL/COM/2222/CLISUB', 'LOCAL/COM/1111/CLIPROV/rest-test/hello')).error).toBe('Server.ServerProxy.AccessDenied');
     expect(fault(await seedCurl(isDir, soap('2222/CLISUB', 'CLIPROV', 'getRandom', 'seed003-cli-nocert'), false))).toBe('Server.ClientProxy.SslAuthenticationFailed: Client (SUBSYSTEM:LOCAL/COM/2222/CLISUB) specifies HTTPS but did not supply TLS certificate');
   }, 120_000);

@@ -5,7 +5,7 @@
  * HTTPS, add the certificate made with the seed's `openssl` command, export the security server's
  * internal certificate; then the seed's `curl` call — with the exported cert.pem as --cacert instead
  * of the seed's -k, which proves the export is the certificate the client proxy shows — is answered,
- * and the call without the client certificate gets the seed's fault (as test/e2e/seed-003.test.ts).
+ * and the call without the client certificate gets the seed's fault (as test/e2e/seed-003.part.ts).
  * Before the walk the subsystem is put back to HTTP without certificates through the admin API, so
  * that what makes the calls work is what the walk did.
  *
@@ -24,13 +24,12 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usersFile, UserStore } from '../../src/admin/users.ts';
 import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { adminApi } from '../support/admin-api.ts';
 import { type Browser, expectCleanRun, logIn, logOut, openBrowser } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 import { openssl } from '../support/openssl.ts';
 
 const run = promisify(execFile);
@@ -46,7 +45,7 @@ let origin: string;
 const ss2 = () => adminApi(instance, instance.consumer);
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger() });
+  instance = await sharedLocalInstance();
   const users = new UserStore(usersFile(instance.consumer.proxyDataDir));
   await users.add('observer', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
   // The subsystem as before seed 003: HTTP, no information system's certificate.
@@ -56,11 +55,10 @@ beforeAll(async () => {
   mkdirSync(dir, { recursive: true });
   browser = await openBrowser(origin, dir);
   page = browser.page;
-}, 240_000);
+}, BOOT_TIMEOUT_MS);
 
 afterAll(async () => {
   await browser?.close();
-  await instance?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -10,20 +10,19 @@
  * API key's name.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import { openServerConfStore } from '../../src/serverconf/store.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { adminApi } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 
 const run = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
@@ -33,11 +32,11 @@ const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-client-reg-${process.pid}`);
 const api = (method: string, path: string, body?: unknown) => adminApi(instance, instance.consumer)(method, path, body);
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger() });
-}, 180_000);
+  instance = await sharedLocalInstance();
+  mkdirSync(dir, { recursive: true });
+}, BOOT_TIMEOUT_MS);
 
 afterAll(async () => {
-  await instance?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

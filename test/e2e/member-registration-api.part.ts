@@ -8,19 +8,18 @@
  * the mutual TLS that the new certificate authenticates.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, apiKeysFile } from '../../src/serverconf/api-keys.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { openServerConfStore } from '../../src/serverconf/store.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { adminApi, type AdminAnswer } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { getRandomThroughJoining } from '../support/joining.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 
 const run = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
@@ -35,11 +34,11 @@ const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-member01-api-${process.pid}`
 const api = (method: string, path: string, body?: unknown, key?: string | null): Promise<AdminAnswer> => adminApi(instance, instance.joining, key)(method, path, body);
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1'] });
-}, 180_000);
+  instance = await sharedLocalInstance();
+  mkdirSync(dir, { recursive: true });
+}, BOOT_TIMEOUT_MS);
 
 afterAll(async () => {
-  await instance?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -6,15 +6,14 @@
  * ss1 over the new authentication certificate.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { eventually } from '../support/eventually.ts';
 import { getRandomThroughJoining } from '../support/joining.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 
 const execFileAsync = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
@@ -31,11 +30,11 @@ async function xrd(...args: string[]): Promise<any> { // eslint-disable-line @ty
 }
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), proxyArgs: ['--timestamping-interval', '1'] });
-}, 180_000);
+  instance = await sharedLocalInstance();
+  mkdirSync(dir, { recursive: true });
+}, BOOT_TIMEOUT_MS);
 
 afterAll(async () => {
-  await instance?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

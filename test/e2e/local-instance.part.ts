@@ -9,23 +9,23 @@ import https from 'node:https';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { firstCalls, getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { SignerClient } from '../../src/signerapi/signer-client.ts';
 import type { ReceivedRequest } from '../../src/dev/testservices/test-services.ts';
 import { eventually } from '../support/eventually.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, recordServiceRequests, sharedLocalInstance, sharedProxyArg } from '../support/shared-instance.ts';
 
 const run = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
-const MAX_MESSAGE_BYTES = 256 * 1024;
 
 let instance: LocalInstance;
 let isDir: string;
+/** The proxies' message size limit, from the test file that boots the instance (with `--timestamping-interval 1`). */
+let MAX_MESSAGE_BYTES: number;
 const received: ReceivedRequest[] = [];
 
 interface Answer {
@@ -59,22 +59,12 @@ const faultCode = (xml: string) => /<faultcode>([^<]*)<\/faultcode>/.exec(xml)?.
 const faultString = (xml: string) => /<faultstring>([^<]*)<\/faultstring>/.exec(xml)?.[1];
 
 beforeAll(async () => {
-  const ports = await freeLocalPorts();
-  const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-e2e-${process.pid}`);
-  instance = await startLocalInstance({
-    dir,
-    ports,
-    logger: silentLogger(),
-    proxyArgs: ['--max-message-bytes', String(MAX_MESSAGE_BYTES), '--timestamping-interval', '1'],
-    onServiceRequest: (r) => received.push(r),
-  });
+  instance = await sharedLocalInstance();
+  recordServiceRequests(received);
+  MAX_MESSAGE_BYTES = Number(sharedProxyArg('--max-message-bytes'));
   isDir = join(instance.dir, 'is');
   writeFileSync(join(isDir, 'getRandom.xml'), getRandomRequest(instance, '2222/CLIENT', 'seed-003'));
-}, 240_000);
-
-afterAll(async () => {
-  await instance?.close();
-});
+}, BOOT_TIMEOUT_MS);
 
 describe('information systems at the client proxy (seed 003)', () => {
   it("seed 003's curl command with the client certificate gets getRandom's answer through both servers", async () => {

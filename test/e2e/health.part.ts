@@ -5,14 +5,12 @@
  * global configuration has expired — and 200 again once each is put right.
  */
 import { request } from 'node:http';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { writeGlobalConf } from '../../src/globalconf/writer.ts';
-import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
+import { type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { SignerClient } from '../../src/signerapi/signer-client.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 
 let instance: LocalInstance;
 
@@ -57,20 +55,10 @@ async function signerCall<T>(server: LocalServer, fn: (c: SignerClient) => Promi
   }
 }
 
+/** Needs `--health-cache-ms 200` from the file that boots the instance (a short cache so the test sees changes soon; the default is 2 s). */
 beforeAll(async () => {
-  const ports = await freeLocalPorts();
-  instance = await startLocalInstance({
-    dir: join(process.env.TMPDIR ?? '/tmp', `xrd-health-${process.pid}`),
-    ports,
-    logger: silentLogger(),
-    // A short cache so the test sees changes soon; the default is 2 s.
-    proxyArgs: ['--health-cache-ms', '200'],
-  });
-}, 240_000);
-
-afterAll(async () => {
-  await instance?.close();
-});
+  instance = await sharedLocalInstance();
+}, BOOT_TIMEOUT_MS);
 
 describe('proxy health check', () => {
   it('answers 200 OK on both servers when everything is in order, with every check in the JSON form', async () => {

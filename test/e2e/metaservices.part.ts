@@ -5,26 +5,20 @@
  * test services' own WSDL and OpenAPI document, with the provider's address taken out.
  * test/conformance/metaservices.test.ts replays the reference's vectors through the same path.
  */
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalInstance, type LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { WSDL_ENDPOINT_ADDRESS } from '../../src/metaservice/wsdl.ts';
-import { silentLogger } from '../../src/platform/logger.ts';
 import { boundaryOf, parseMultipart } from '../../src/protocol/multipart.ts';
 import { SOAP_ENV_NS, XROAD_NS } from '../../src/protocol/namespaces.ts';
 import { child, childElements, parseXml, textOf } from '../../src/xml/xml-tree.ts';
 import { answeredOk, callClientProxy, restPath, soapRequest } from '../support/information-system.ts';
-import { freeLocalPorts } from '../support/net.ts';
+import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
 
 let instance: LocalInstance;
 
 beforeAll(async () => {
-  instance = await startLocalInstance({ dir: join(process.env.TMPDIR ?? '/tmp', `xrd-e2e-metaservices-${process.pid}`), ports: await freeLocalPorts(), logger: silentLogger() });
-}, 240_000);
-
-afterAll(async () => {
-  await instance?.close();
-});
+  instance = await sharedLocalInstance();
+}, BOOT_TIMEOUT_MS);
 
 const soap = (service: string, body: string) =>
   answeredOk(callClientProxy(instance, '/', { method: 'POST', headers: { 'content-type': 'text/xml' }, body: soapRequest(instance, service, `meta-${service}-${Date.now()}`, body) }));
