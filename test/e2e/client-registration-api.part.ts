@@ -10,10 +10,9 @@
  * API key's name.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
@@ -27,18 +26,12 @@ import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance
 const run = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 let instance: LocalInstance;
-const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-client-reg-${process.pid}`);
 
 const api = (method: string, path: string, body?: unknown) => adminApi(instance, instance.consumer)(method, path, body);
 
 beforeAll(async () => {
   instance = await sharedLocalInstance();
-  mkdirSync(dir, { recursive: true });
 }, BOOT_TIMEOUT_MS);
-
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-});
 
 const NEWSUB = 'LOCAL:COM:2222:NEWSUB';
 const SS2 = { instance: 'LOCAL', memberClass: 'COM', memberCode: '2222', serverCode: 'ss2' };

@@ -8,10 +8,9 @@
  * the mutual TLS that the new certificate authenticates.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyStore, apiKeysFile } from '../../src/serverconf/api-keys.ts';
 import { loadGlobalConf } from '../../src/globalconf/global-conf.ts';
 import { openServerConfStore } from '../../src/serverconf/store.ts';
@@ -28,19 +27,13 @@ const PIN = 'ss3-Token-Pin-1';
 let instance: LocalInstance;
 /** ss3's authentication certificate once MEMBER_01 has registered it. */
 let registeredAuth: { hash: string; der: Buffer } | undefined;
-const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-member01-api-${process.pid}`);
 
 /** One admin API call as ss3's administrator (its API key unless another is given). */
 const api = (method: string, path: string, body?: unknown, key?: string | null): Promise<AdminAnswer> => adminApi(instance, instance.joining, key)(method, path, body);
 
 beforeAll(async () => {
   instance = await sharedLocalInstance();
-  mkdirSync(dir, { recursive: true });
 }, BOOT_TIMEOUT_MS);
-
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-});
 
 describe('MEMBER_01 through the admin API', () => {
   it('registers ss3 and exchanges a message with its new authentication certificate', async () => {

@@ -6,18 +6,18 @@
  * ss1 over the new authentication certificate.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { LocalInstance } from '../../src/dev/localinstance/local-instance.ts';
 import { eventually } from '../support/eventually.ts';
 import { getRandomThroughJoining } from '../support/joining.ts';
-import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
+import { BOOT_TIMEOUT_MS, partWorkFolder, sharedLocalInstance } from '../support/shared-instance.ts';
 
 const execFileAsync = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
-const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-member01-cli-${process.pid}`);
+const dir = partWorkFolder('xrd-member01-cli');
 let instance: LocalInstance;
 
 /** `xrd <args> --json` as ss3's administrator; the PIN only ever in the named environment variable. */
@@ -31,12 +31,7 @@ async function xrd(...args: string[]): Promise<any> { // eslint-disable-line @ty
 
 beforeAll(async () => {
   instance = await sharedLocalInstance();
-  mkdirSync(dir, { recursive: true });
 }, BOOT_TIMEOUT_MS);
-
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-});
 
 describe('MEMBER_01 with the command line', () => {
   it('registers ss3 and exchanges a message with its new authentication certificate', async () => {

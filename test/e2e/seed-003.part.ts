@@ -15,30 +15,25 @@
  * the CLI too.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { getRandomRequest } from '../../src/dev/localinstance/first-calls.ts';
 import type { LocalInstance, LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { LocalPki } from '../../src/dev/testpki/local-pki.ts';
 import { adminApi } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
-import { BOOT_TIMEOUT_MS, sharedLocalInstance } from '../support/shared-instance.ts';
+import { BOOT_TIMEOUT_MS, partWorkFolder, sharedLocalInstance } from '../support/shared-instance.ts';
 
 const run = promisify(execFile);
 const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
 let instance: LocalInstance;
-const dir = join(process.env.TMPDIR ?? '/tmp', `xrd-seed003-${process.pid}`);
+const dir = partWorkFolder('xrd-seed003');
 
 beforeAll(async () => {
   instance = await sharedLocalInstance();
-  mkdirSync(dir, { recursive: true });
 }, BOOT_TIMEOUT_MS);
-
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-});
 
 /** The central server's administrator approves the pending clientReg of `client`. */
 function approveClientReg(client: string): void {

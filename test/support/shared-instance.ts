@@ -10,9 +10,9 @@
  * of its own, so the instance lives in that process and the parts may use its in-process methods
  * and hooks.
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { startLocalInstance, type LocalInstance, type LocalInstanceOptions } from '../../src/dev/localinstance/local-instance.ts';
 import type { ReceivedRequest } from '../../src/dev/testservices/test-services.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
@@ -66,4 +66,12 @@ export function sharedProxyArg(name: string): string {
 /** Every request the test services get from now on is also pushed to `into`. */
 export function recordServiceRequests(into: ReceivedRequest[]): void {
   listeners.push((r) => into.push(r));
+}
+
+/** A work folder of the part's own (`<tmp>/<name>-<pid>`), made before its tests and removed after them. */
+export function partWorkFolder(name: string): string {
+  const dir = join(process.env.TMPDIR ?? '/tmp', `${name}-${process.pid}`);
+  beforeAll(() => void mkdirSync(dir, { recursive: true }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
