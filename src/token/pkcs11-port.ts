@@ -110,7 +110,7 @@ function sharesStateAcrossLoads(library: string): boolean {
 }
 
 /** Nice value of the signing threads (see sign-worker.cjs). */
-const SIGN_THREAD_NICE = Number(process.env.XRD_NICE_TMP ?? 3);
+const SIGN_THREAD_NICE = 3;
 
 interface SignJob {
   resolve: (signature: Buffer) => void;
@@ -172,12 +172,19 @@ class SignThreads {
   sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer> {
     if (this.threads.length === 0) return Promise.reject(new XrdError('InternalError', { reason: 'no signing thread is running' }));
     const thread = this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
-    const id = this.nextId++;
+    // Ids wrap within the job's u32 field, as the signer client's do.
+    const id = this.nextId;
+    this.nextId = id >= 0xffffffff ? 1 : id + 1;
+    let job: Uint8Array;
+    try {
+      job = encodeSignJob(id, session, mechanism, key, data, maxLength);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       // Referenced only while it holds work: an idle thread never keeps the process alive.
       if (thread.jobs.size === 0) thread.worker.ref();
       thread.jobs.set(id, { resolve, reject });
-      const job = encodeSignJob(id, session, mechanism, key, data, maxLength);
       thread.worker.postMessage(job, [job.buffer as ArrayBuffer]);
     });
   }

@@ -80,7 +80,10 @@ parentPort.on('message', (packed) => {
     if (next === undefined) break;
     run(next.message);
   }
-  const out = Buffer.from(scratch.subarray(0, used));
+  // Memory of its own, exactly the batch: Buffer.from would take a small copy from Node's shared
+  // pool, which Node 21+ refuses to transfer (DataCloneError kills the thread) and Node 20 copies whole.
+  const out = new Uint8Array(used);
+  out.set(scratch.subarray(0, used));
   used = 0;
   parentPort.postMessage(out, [out.buffer]);
 });
