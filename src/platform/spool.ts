@@ -237,9 +237,11 @@ const JOIN_BELOW = 64 * 1024;
 export function streamPieces(pieces: Pieces): Readable {
   const chunks: (Buffer | Body)[] = [];
   let joining: Buffer[] = [];
+  let joined = 0;
   const join = () => {
-    if (joining.length > 0) chunks.push(joining.length === 1 ? joining[0]! : Buffer.concat(joining));
+    if (joining.length > 0) chunks.push(joining.length === 1 ? joining[0]! : Buffer.concat(joining, joined));
     joining = [];
+    joined = 0;
   };
   for (const piece of pieces) {
     const inMemory = Buffer.isBuffer(piece) ? piece : piece.buffer;
@@ -249,7 +251,12 @@ export function streamPieces(pieces: Pieces): Readable {
     } else if (inMemory.length >= JOIN_BELOW) {
       join();
       chunks.push(inMemory);
-    } else if (inMemory.length > 0) joining.push(inMemory);
+    } else if (inMemory.length > 0) {
+      // Joined runs stay small too: many small attachments are not copied into one message-sized buffer.
+      if (joined + inMemory.length > JOIN_BELOW) join();
+      joining.push(inMemory);
+      joined += inMemory.length;
+    }
   }
   join();
   if (chunks.every((c) => Buffer.isBuffer(c))) {

@@ -60,6 +60,9 @@ describe('spool', () => {
     const large = Buffer.alloc(64 * 1024, 'x');
     expect(await chunksOf([Buffer.from('1'), Buffer.from('2'), file, Buffer.from('3'), large, Buffer.from('4')])).toEqual(['12', 'a file body', '3', large.toString(), '4']);
     file.dispose();
+    // Many small pieces are joined in runs of at most 64 KiB, never into one message-sized copy.
+    const small = Array.from({ length: 5 }, (_, i) => Buffer.alloc(20 * 1024, String(i)));
+    expect((await chunksOf(small)).map((c) => c.length)).toEqual([60 * 1024, 40 * 1024]);
     expect(await chunksOf([])).toEqual([]);
   });
 });
