@@ -273,7 +273,9 @@ export async function ocspResponsesOf(signer: Pick<SignerClient, 'call'>, info: 
     const certs = [info.cert, ...info.chain];
     certs.forEach((c, i) => carried.set(sha1Hex(c), info.ocspResponses![i] ?? null));
   }
-  const missing = certHashes.filter((h) => !carried.has(h.toLowerCase()));
+  // A certificate the answer names without a response (none cached when the info was read, and the
+  // info itself may be cached by the caller) is asked again: the signer may have one by now.
+  const missing = certHashes.filter((h) => !carried.get(h.toLowerCase()));
   if (missing.length > 0) {
     const { responses } = await signer.call('getOcspResponses', { certHashes: missing }, options);
     missing.forEach((h, i) => carried.set(h.toLowerCase(), responses[i] ?? null));
