@@ -17,9 +17,9 @@
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
  * The last line is one JSON object with every figure.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -30,6 +30,7 @@ import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signerapi/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
 import { freeLocalPorts, freePort } from '../test/support/net.ts';
+import { cpuMs, postGetRandom as post } from './process-cpu.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16, 64];
@@ -68,15 +69,6 @@ async function load(concurrency: number, callOnce: () => Promise<boolean>): Prom
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
-const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-/** User plus system CPU time of a process so far, in ms (/proc/<pid>/stat fields 14 and 15). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
-}
-
 /** Sum and count of each series of xrd_proxy_stage_duration_seconds, by `direction/stage`. */
 async function stageTotals(monitoringUrl: string, apiKey: string): Promise<Map<string, { sum: number; count: number }>> {
   const text = await (await fetch(`${monitoringUrl}/metrics`, { headers: { Authorization: `X-Road-ApiKey token=${apiKey}` } })).text();
@@ -106,18 +98,6 @@ function startForwarder(args: string[]): Promise<ChildProcess> {
     const child = fork(join(import.meta.dirname, 'bench-forwarder.mjs'), args, { stdio: 'inherit' });
     child.once('message', () => resolve(child));
     child.once('exit', (code) => reject(new Error(`bench forwarder exited with ${code}`)));
-  });
-}
-
-function post(url: string, agent: http.Agent, body: Buffer): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'text/xml', 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(res.statusCode === 200 && /data>\d+</.test(Buffer.concat(chunks).toString())));
-    });
-    req.on('error', reject);
-    req.end(body);
   });
 }
 

@@ -8,7 +8,6 @@
  * beside the rates: on a shared machine it is the figure that does not follow the neighbours.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
@@ -18,6 +17,7 @@ import { SignerClient } from '../src/signerapi/signer-client.ts';
 import { defaultAdminSocket, defaultProxySocket } from '../src/signerapi/socket-paths.ts';
 import { digestInfo } from '../src/signerapi/algorithms.ts';
 import { createTestbed, initTokenWithSoftHsmUtil, type Testbed } from '../softhsm/testbed.ts';
+import { cpuMs } from './process-cpu.ts';
 
 const PIN = '98765';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
@@ -41,14 +41,6 @@ interface Result {
   cpuUsPerOp: number;
 }
 
-const CLOCK_TICK_US = 10_000;
-
-/** User + system CPU of a process (all its threads), µs. */
-function processCpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US;
-}
-
 const digest = createHash('sha256').update('benchmark message').digest();
 const inputs: Record<KeyName, Buffer> = { rsa: digestInfo('sha256', digest), ec: digest };
 
@@ -59,7 +51,7 @@ async function measure(inFlight: number, op: (worker: number) => Promise<unknown
     while (performance.now() < warmUntil) await op(w);
   }));
   const cpuStart = process.cpuUsage();
-  const daemonCpuStart = daemonPid === undefined ? 0 : processCpuUs(daemonPid);
+  const daemonCpuStart = daemonPid === undefined ? 0 : 1000 * cpuMs(daemonPid);
   const latencies: number[] = [];
   const start = performance.now();
   const end = start + SECONDS * 1000;
@@ -76,7 +68,7 @@ async function measure(inFlight: number, op: (worker: number) => Promise<unknown
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]! * 1000) / 1000;
   const own = process.cpuUsage(cpuStart);
-  const cpuUs = own.user + own.system + (daemonPid === undefined ? 0 : processCpuUs(daemonPid) - daemonCpuStart);
+  const cpuUs = own.user + own.system + (daemonPid === undefined ? 0 : 1000 * cpuMs(daemonPid) - daemonCpuStart);
   return { opsPerSecond: Math.round(latencies.length / elapsed), p50Ms: pct(0.5), p99Ms: pct(0.99), cpuUsPerOp: Math.round(cpuUs / latencies.length) };
 }
 

@@ -10,7 +10,7 @@
  * PROFILE_SECONDS (default 5) per load; PROFILE_CLIENTS (default "1,64").
  */
 import http from 'node:http';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRandomRequest } from '../src/dev/localinstance/first-calls.ts';
@@ -18,32 +18,11 @@ import { startLocalInstance } from '../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { freeLocalPorts } from '../test/support/net.ts';
+import { cpuMs, postGetRandom as post } from './process-cpu.ts';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5);
 const CLIENTS = (process.env.PROFILE_CLIENTS ?? '1,64').split(',').map(Number);
 const PROFILE_DIR = process.env.PROFILE_DIR;
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
-const TICKS_PER_SECOND = 100;
-
-/** User plus system CPU of a process (all its threads) so far, ms. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-}
-
-function post(url: string, agent: http.Agent, body: Buffer): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'text/xml', 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(res.statusCode === 200 && /data>\d+</.test(Buffer.concat(chunks).toString())));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 async function main(): Promise<void> {
   const dir = join(tmpdir(), `xrd-profile-proxy-${process.pid}`);

@@ -1,0 +1,31 @@
+/**
+ * What the benchmark scripts read of another process and call through the client proxy: its CPU
+ * time so far (/proc/<pid>/stat, all threads) and one getRandom call over a kept-alive agent.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+
+/** Clock ticks per second of utime and stime (USER_HZ; 100 on Linux, asked rather than assumed). */
+const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** User plus system CPU time of a process (all its threads) so far, ms (/proc/<pid>/stat fields 14 and 15). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+}
+
+/** One SOAP getRandom POST; true when it answered 200 with a number. */
+export function postGetRandom(url: string, agent: http.Agent, body: Buffer): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'text/xml', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(res.statusCode === 200 && /data>\d+</.test(Buffer.concat(chunks).toString())));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
