@@ -141,8 +141,14 @@ async function main(): Promise<void> {
         process.stdout.write(`1 client, mean ms per call by stage — client proxy (outbound): ${line('outbound')}; server proxy (inbound): ${line('inbound')}\n`);
       }
       const floorAgent = new http.Agent({ keepAlive: true, maxSockets: c });
+      // The floor's own CPU per call: what Node's HTTP and TLS plumbing of the same two hops costs.
+      const [serverForwarder, clientForwarder] = forwarders.map((f) => f.pid!);
+      const floorCpuBefore = { client: cpuMs(clientForwarder!), server: cpuMs(serverForwarder!) };
       const floor = await load(c, () => post(`http://127.0.0.1:${floorClientPort}/`, floorAgent, body));
+      const floorCalls = floor.calls + warmUpCalls(c);
+      const floorCpu = { client: round((cpuMs(clientForwarder!) - floorCpuBefore.client) / floorCalls), server: round((cpuMs(serverForwarder!) - floorCpuBefore.server) / floorCalls) };
       floorAgent.destroy();
+      Object.assign(figures, { [`floor_client_cpu_ms_per_call_${c}`]: floorCpu.client, [`floor_server_cpu_ms_per_call_${c}`]: floorCpu.server });
       Object.assign(figures, {
         [`direct_per_s_${c}`]: direct.perSecond, [`direct_p50_ms_${c}`]: direct.p50, [`direct_p99_ms_${c}`]: direct.p99,
         [`proxy_per_s_${c}`]: proxied.perSecond, [`proxy_p50_ms_${c}`]: proxied.p50, [`proxy_p99_ms_${c}`]: proxied.p99,
@@ -153,7 +159,8 @@ async function main(): Promise<void> {
         `${String(c).padStart(2)} clients: direct ${direct.perSecond}/s (p50 ${direct.p50} ms, p99 ${direct.p99} ms) | ` +
           `through both servers ${proxied.perSecond}/s (p50 ${proxied.p50} ms, p99 ${proxied.p99} ms, ${proxied.failed} failed) | ratio ${figures[`proxy_ratio_${c}`]} | ` +
           `bare forwarders (floor) ${floor.perSecond}/s (p99 ${floor.p99} ms), ratio ${figures[`floor_ratio_${c}`]} | ` +
-          `CPU per call: client proxy ${cpuPerCall.client} ms, server proxy ${cpuPerCall.server} ms\n`,
+          `CPU per call: client proxy ${cpuPerCall.client} ms, server proxy ${cpuPerCall.server} ms ` +
+          `(bare forwarders: client side ${floorCpu.client} ms, server side ${floorCpu.server} ms)\n`,
       );
     }
 

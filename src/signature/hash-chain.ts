@@ -329,7 +329,27 @@ function parseRoot(text: Buffer | string, rootName: string): XmlElement {
   return root;
 }
 
+/**
+ * Hash chain results read lately, by their text. Every message of a batch carries the same result
+ * document (one signature over the batch), so under load most are read once for many messages.
+ * Bounded: the oldest is forgotten first. What is kept is only read (compared), never changed.
+ */
+const RECENT_RESULTS = 64;
+const recentResults = new Map<string, { uri: string; method: string; value: Buffer }>();
+
 function readResult(text: Buffer | string): { uri: string; method: string; value: Buffer } {
+  // Text and bytes keyed apart: a string and the latin1 reading of different bytes may be equal.
+  const key = typeof text === 'string' ? `s${text}` : `b${text.toString('latin1')}`;
+  let result = recentResults.get(key);
+  if (!result) {
+    result = parseResult(text);
+    if (recentResults.size >= RECENT_RESULTS) recentResults.delete(recentResults.keys().next().value!);
+    recentResults.set(key, result);
+  }
+  return result;
+}
+
+function parseResult(text: Buffer | string): { uri: string; method: string; value: Buffer } {
   const root = parseRoot(text, 'HashChainResult');
   checkAttributes(root, ['URI'], ['URI']);
   const [method, value] = sequence(root, [

@@ -208,15 +208,20 @@ function servesClient(server: SecurityServer, member: ClientId): boolean {
   return sameClientId(server.owner, member) || server.clients.some((c) => sameClientId(c, member));
 }
 
-/** The peer's certificates, its own first, as DER; undefined when the socket has no TLS session to ask. */
+/**
+ * The peer's certificates, its own first, as DER; undefined when the socket has no TLS session to ask.
+ * getPeerX509Certificate, not getPeerCertificate(true): the latter turns every certificate of the
+ * chain into a JS object of parsed fields (names, extensions, fingerprints) only for `raw` to be read.
+ */
 export function peerCertificateChain(socket: TLSSocket): Buffer[] | undefined {
-  if (typeof socket.getPeerCertificate !== 'function') return undefined;
-  let cert = socket.getPeerCertificate(true) as (ReturnType<TLSSocket['getPeerCertificate']> & { issuerCertificate?: unknown }) | null;
-  if (!cert) return undefined;
+  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  let cert = socket.getPeerX509Certificate();
+  // None: a session without a peer certificate (no chain) or no session at all (nothing to ask).
+  if (!cert) return socket.getPeerCertificate() ? [] : undefined;
   const chain: Buffer[] = [];
-  while (cert?.raw && !chain.some((c) => c.equals(cert!.raw))) {
+  while (cert && !chain.some((c) => c.equals(cert!.raw))) {
     chain.push(cert.raw);
-    cert = cert.issuerCertificate as typeof cert;
+    cert = cert.issuerCertificate;
   }
   return chain;
 }
