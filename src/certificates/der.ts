@@ -118,17 +118,27 @@ export function readIntegerHex(buf: Buffer, tlv: Tlv): string {
 export function encodeTlv(tag: number, ...contents: Buffer[]): Buffer {
   let len = 0;
   for (const c of contents) len += c.length;
-  const headerLength = len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6;
-  const out = Buffer.allocUnsafe(headerLength + len);
-  out[0] = tag;
-  if (headerLength === 2) out[1] = len;
-  else {
-    out[1] = 0x80 | (headerLength - 2);
-    for (let i = headerLength - 1, v = len; i >= 2; i--, v >>>= 8) out[i] = v & 0xff;
-  }
-  let at = headerLength;
+  const out = Buffer.allocUnsafe(derHeaderLength(len) + len);
+  let at = writeDerHeader(out, 0, tag, len);
   for (const c of contents) at += c.copy(out, at);
   return out;
+}
+
+/** Octets of a tag and the definite length DER gives `length` content octets (as few as it needs). */
+export function derHeaderLength(length: number): number {
+  return length < 0x80 ? 2 : length < 0x100 ? 3 : length < 0x10000 ? 4 : length < 0x1000000 ? 5 : 6;
+}
+
+/** Writes a tag and the definite length of `length` content octets at `at`; returns where the content starts. */
+export function writeDerHeader(out: Buffer, at: number, tag: number, length: number): number {
+  const headerLength = derHeaderLength(length);
+  out[at] = tag;
+  if (headerLength === 2) out[at + 1] = length;
+  else {
+    out[at + 1] = 0x80 | (headerLength - 2);
+    for (let i = at + headerLength - 1, v = length; i >= at + 2; i--, v >>>= 8) out[i] = v & 0xff;
+  }
+  return at + headerLength;
 }
 
 export function encodeOid(oid: string): Buffer {

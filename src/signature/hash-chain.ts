@@ -13,7 +13,7 @@
  * algorithm, that digest as it is — and the last step's digest must be the result's.
  */
 import { createHash, hash } from 'node:crypto';
-import { TAG, encodeTlv } from '../certificates/der.ts';
+import { TAG, derHeaderLength, encodeTlv, writeDerHeader } from '../certificates/der.ts';
 import { XrdError } from '../platform/errors.ts';
 import { c14nMethodOfElement, canonicalizeDocument } from '../xml/c14n.ts';
 import { XmlError, attribute, child, parseXmlDocument, textOf, type XmlElement } from '../xml/xml-tree.ts';
@@ -54,14 +54,6 @@ function methodTlv(method: string): Buffer {
   return tlv;
 }
 
-/** The length octets DER gives `length` (definite form, as few octets as it needs). */
-function lengthOctets(length: number): number[] {
-  if (length < 0x80) return [length];
-  const octets: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) octets.unshift(n & 0xff);
-  return [0x80 | octets.length, ...octets];
-}
-
 /**
  * A step's DER, SEQUENCE OF SingleDigest, written into one buffer: every message of a batch adds
  * steps, so the step is not built as a tree of small buffers concatenated level by level.
@@ -70,22 +62,15 @@ function stepDer(items: readonly Digest[]): Buffer {
   let body = 0;
   const singles = items.map((d) => {
     const method = methodTlv(d.method);
-    const octetString = lengthOctets(d.value.length);
-    const inner = 1 + octetString.length + d.value.length + method.length + EMPTY_SEQUENCE.length;
-    const outer = lengthOctets(inner);
-    body += 1 + outer.length + inner;
-    return { d, method, octetString, outer };
+    const inner = derHeaderLength(d.value.length) + d.value.length + method.length + EMPTY_SEQUENCE.length;
+    body += derHeaderLength(inner) + inner;
+    return { d, method, inner };
   });
-  const header = lengthOctets(body);
-  const out = Buffer.allocUnsafe(1 + header.length + body);
-  let at = 0;
-  out[at++] = TAG.SEQUENCE;
-  for (const octet of header) out[at++] = octet;
-  for (const { d, method, octetString, outer } of singles) {
-    out[at++] = TAG.SEQUENCE;
-    for (const octet of outer) out[at++] = octet;
-    out[at++] = TAG.OCTET_STRING;
-    for (const octet of octetString) out[at++] = octet;
+  const out = Buffer.allocUnsafe(derHeaderLength(body) + body);
+  let at = writeDerHeader(out, 0, TAG.SEQUENCE, body);
+  for (const { d, method, inner } of singles) {
+    at = writeDerHeader(out, at, TAG.SEQUENCE, inner);
+    at = writeDerHeader(out, at, TAG.OCTET_STRING, d.value.length);
     at += d.value.copy(out, at);
     at += method.copy(out, at);
     at += EMPTY_SEQUENCE.copy(out, at);
