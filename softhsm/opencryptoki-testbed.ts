@@ -12,10 +12,10 @@
  * dies (its stdin closes).
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Testbed } from './testbed.ts';
+import { removeTestbedDir, type Testbed } from './testbed.ts';
 
 /** Debian's multiarch library directory. */
 const LIB = `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
@@ -105,7 +105,7 @@ export async function createOpencryptokiTestbed(): Promise<Testbed> {
     const fail = (err: Error) => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      removeTestbedDir(dir);
       reject(new Error(`opencryptoki testbed: ${err.message} ${stderr}`.trim()));
     };
     child.once('error', fail);
@@ -137,7 +137,7 @@ export async function createOpencryptokiTestbed(): Promise<Testbed> {
       // SIGKILL to unshare reaches the namespace's first process (--kill-child), and the kernel
       // then ends every process in the namespace; its mounts go with it.
       child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      removeTestbedDir(dir);
     },
   };
 }

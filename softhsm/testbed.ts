@@ -41,7 +41,7 @@ export function createTestbed(options: TestbedOptions = {}): Testbed {
   Object.assign(process.env, faultEnv);
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { mode: 0o700 });
-  return { dir, dataDir, devicesIni, library, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, dataDir, devicesIni, library, env, cleanup: () => removeTestbedDir(dir) };
 }
 
 /** Pulls the token out of (true) or puts it back into (false) the fault-injecting module. */
@@ -83,4 +83,13 @@ export function buildFaultInjector(): string {
     execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-o', output, source, '-ldl', '-lpthread'], { stdio: 'pipe' });
   }
   return output;
+}
+
+/**
+ * Removes a testbed's folder. SoftHSM creates an object's `.lock` file whenever a thread reads the
+ * object, and a daemon's token work that outlived its request (a key generation whose caller timed
+ * out) can still be touching the token while the folder goes: ENOTEMPTY, retried as Node's rm does.
+ */
+export function removeTestbedDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 }
