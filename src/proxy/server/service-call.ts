@@ -4,8 +4,7 @@
  * presenting the security server's internal TLS certificate as client certificate and — when the
  * service asks for TLS authentication (the default) — accepting the service's certificate only if
  * it is one of the internal TLS certificates of the client that owns the service; otherwise any
- * certificate. The request body goes out with the headers in one write when it is small and in
- * memory, else as a stream; the response is handed back unread, and the
+ * certificate. The request body goes out as a stream, the response is handed back unread, and the
  * service's timeout bounds every wait (connect, and each silence while reading), as the reference's
  * socket timeout does. Failures are the reference's codes, reported by the caller under ServiceFailed.
  */
@@ -16,9 +15,6 @@ import { XrdError } from '../../platform/errors.ts';
 import { piecesLength, streamPieces, type Pieces } from '../../platform/spool.ts';
 import { headerPairs, type HeaderList } from '../../protocol/rest-message.ts';
 import type { InternalTls } from '../../serverconf/internal-tls.ts';
-
-/** Bodies up to this size are sent with the headers in one write (larger ones are streamed, as spooled ones are). */
-const IN_ONE_WRITE = 256 * 1024;
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 /** One pool per internal certificate and trust rule: a connection checked for one service is not reused for another. */
@@ -71,10 +67,6 @@ export function callService(url: URL, request: ServiceRequest, options: { timeou
     req.on('socket', (socket) => {
       const send = () => {
         if (!request.body) return void req.end();
-        // A body held in memory goes out with the headers in one write: piping it costs the
-        // stream's ticks (read, 'data', 'end') and a second write (docs/benchmarks.md, issue 16).
-        const whole = inMemory(request.body);
-        if (whole) return void req.end(whole);
         const body = streamPieces(request.body);
         body.on('error', (err) => req.destroy(err));
         body.pipe(req);
@@ -94,18 +86,6 @@ export function callService(url: URL, request: ServiceRequest, options: { timeou
       else tls.once('secureConnect', check);
     });
   });
-}
-
-/** The body in one buffer when every piece is in memory and together they are small; else undefined (streamed). */
-function inMemory(pieces: Pieces): Buffer | undefined {
-  if (piecesLength(pieces) > IN_ONE_WRITE) return undefined;
-  const buffers: Buffer[] = [];
-  for (const piece of pieces) {
-    const bytes = Buffer.isBuffer(piece) ? piece : piece.buffer;
-    if (!bytes) return undefined;
-    buffers.push(bytes);
-  }
-  return buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers);
 }
 
 function agentFor(tls: ServiceTls | undefined): https.Agent {
