@@ -72,11 +72,11 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * The database of one store: `XRD_DATABASE_URL` (or the `url` given) chooses PostgreSQL for every
- * store, each in its own schema-version row of the same database; otherwise SQLite at `file`.
+ * The database of one store: a PostgreSQL URL chooses PostgreSQL for every store, each with its own
+ * tables and schema-version row in the same database; without one, SQLite at `file`.
  * @throws InvalidConfiguration for a URL that is not postgres:// or postgresql://
  */
-export function databaseConfig(file: string, url: string | undefined = process.env.XRD_DATABASE_URL): DatabaseConfig {
+export function databaseConfig(file: string, url: string | undefined): DatabaseConfig {
   if (url === undefined || url === '') return { engine: 'sqlite', file };
   if (!/^postgres(ql)?:\/\//.test(url)) throw new XrdError('InvalidConfiguration', { reason: `database URL must start with postgres:// or postgresql://, got ${redactUrl(url)}` });
   return { engine: 'postgres', url };

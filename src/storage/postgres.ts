@@ -68,8 +68,15 @@ export class PostgresDatabase implements SqlDatabase {
     } catch (err) {
       throw unavailable(this.location, err);
     }
-    const tx = executor(this.location, (sql, params) => client.query(sql, params));
+    // A checked-out client's connection error (the server gone between two statements) is an
+    // 'error' event no pool listens to while we hold it: without this listener it would end the
+    // process. The statement in flight, or the next one, fails on its own.
     let broken: unknown;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    const tx = executor(this.location, (sql, params) => client.query(sql, params));
     try {
       await tx.exec('BEGIN');
       const result = await fn(tx);
@@ -83,7 +90,8 @@ export class PostgresDatabase implements SqlDatabase {
       }
       throw err;
     } finally {
-      // A connection whose ROLLBACK failed is not returned to the pool for another caller.
+      // A connection that broke, or whose ROLLBACK failed, is not returned to the pool for another caller.
+      client.off('error', onError);
       client.release(broken instanceof Error ? broken : undefined);
     }
   }

@@ -16,7 +16,7 @@ export interface TestPostgres {
   readonly socketDir: string;
   /** A new, empty database of the cluster, as a URL. */
   createDatabase(): string;
-  /** Stops the server at once (as a crash would) and starts it again: every connection is cut. */
+  /** Stops the server at once (as a crash would) when it runs, and starts it: every connection is cut. */
   restart(): void;
   /** Stops the server, keeping its files. */
   stopServer(): void;
@@ -48,7 +48,9 @@ export function startTestPostgres(): TestPostgres {
   const data = join(dir, 'data');
   run('initdb', ['-D', data, '-U', 'xrd', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
   const start = () => run('pg_ctl', ['-D', data, '-w', '-t', '30', '-l', join(dir, 'log'), '-o', `-c listen_addresses='' -k ${dir} -c fsync=off -c full_page_writes=off -c max_connections=200`, 'start']);
-  const stopServer = () => run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+  const stopServer = () => {
+    if (existsSync(join(data, 'postmaster.pid'))) run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+  };
   start();
   const url = (db: string) => `postgresql://xrd@localhost/${db}?host=${encodeURIComponent(dir)}`;
   const psql = (sql: string) => execFileSync(join(bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url('postgres'), '-c', sql], { stdio: 'pipe', timeout: 30_000 });
@@ -66,7 +68,7 @@ export function startTestPostgres(): TestPostgres {
     stopServer,
     stop() {
       try {
-        if (existsSync(join(data, 'postmaster.pid'))) stopServer();
+        stopServer();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
