@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
     // The information system speaks plain HTTP to its security server, as it does to the service in (a):
     // the comparison is about what the two security servers add.
-    changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
+    await changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
     for (const c of CONCURRENCY) {
       const directAgent = new http.Agent({ keepAlive: true, maxSockets: c });
       const direct = await load(c, () => post(`${instance.testServicesUrl}/`, directAgent, body));

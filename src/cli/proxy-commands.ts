@@ -12,6 +12,7 @@ import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { createLogger } from '../platform/logger.ts';
 import { DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
 import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
+import { databaseUrl } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
 export type CliValues = Record<string, string | boolean | undefined>;
@@ -90,8 +91,7 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     recordsAvailableOffsetSeconds: typeof values['opmonitor-records-offset'] === 'string' ? port(values['opmonitor-records-offset'], 0) : undefined,
     timestampingIntervalSeconds: typeof values['timestamping-interval'] === 'string' ? Number(values['timestamping-interval']) : undefined,
     serverLimits: serverLimitsOf(values),
-    // From the environment, not the command line, where every user's `ps` would show its password.
-    databaseUrl: process.env.XRD_DATABASE_URL || undefined,
+    databaseUrl: databaseUrl(),
     logger,
   });
   const stop = async (signal: string) => {

@@ -28,18 +28,18 @@ let registrationOfficerKey: string;
 
 beforeAll(async () => {
   const confDir = writeServicesWorld(dir);
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', (conf) => addLocalGroup(conf!, parseClientId('LOCAL/GOV/1111/PROVIDER'), 'partners', 'Partner agencies'));
+  await changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', (conf) => addLocalGroup(conf!, parseClientId('LOCAL/GOV/1111/PROVIDER'), 'partners', 'Partner agencies'));
   const keys = new ApiKeyStore(join(dir, 'admin', 'api-keys.json'));
   observerKey = keys.create(['XROAD_SECURESERVER_OBSERVER']).key;
   registrationOfficerKey = keys.create(['XROAD_REGISTRATION_OFFICER']).key;
   // Nothing here calls the signer: the socket is never connected.
-  admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: globalConfReader(confDir), logger: silentLogger() });
+  admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: globalConfReader(await confDir), logger: silentLogger() });
   registerAdminRoutes(server, { admin, keys, logger: silentLogger() });
   await server.ready();
 });
 
 afterAll(async () => {
-  admin?.close();
+  await admin?.close();
   await server.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -303,7 +303,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     progress('information systems: TLS client certificates (seed 003)');
     makeIsCertificate(instance.clientIs);
     makeIsCertificate(instance.otherIs);
-    writeServerConfs(instance, testServices.url);
+    await writeServerConfs(instance, testServices.url);
     progress('admin APIs of ss1, ss2 and ss3');
     for (const s of [provider, consumer, joining]) await startAdmin(s);
     progress('proxies of ss1 and ss2');
@@ -370,7 +370,7 @@ function managementServices(instance: LocalInstance, id: ClientId): ServiceSpec[
     .map(([code]) => ({ code, type: 'SOAP' as const, url, timeoutSeconds: 60, allowed: [owners] }));
 }
 
-function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
+async function writeServerConfs(instance: LocalInstance, servicesUrl: string): Promise<void> {
   const is = (i: InformationSystem) => [Buffer.from(new X509Certificate(readFileSync(i.certFile)).raw)];
   const { instance: inst, layout } = instance.pki;
   const client = (c: string) => layoutClient(inst, layout, c);
@@ -390,16 +390,16 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
   const providerClients: LocalClient[] = [served];
   for (const c of others) providerClients.push(clientWithServices({ id: client(c), connectionType: 'HTTP' }, managementServices(instance, client(c)), nextServiceDescriptionId({ clients: providerClients })));
   const consumerClients = layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) }));
-  const write = (s: LocalServer, clients: LocalClient[]) => {
+  const write = async (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
     const [instanceId, memberClass, memberCode, serverCode] = s.serverId.split('/') as [string, string, string, string];
     // Both servers use the instance's TSA, as an administrator would choose it (UC SS_07).
     const timestampingServices = loadGlobalConf(instance.pki.globalConfDir).own.approvedTsas.map(({ name, url }) => ({ name, url }));
     const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients, timestampingServices };
-    changeServerConfIn(s.proxyDataDir, { kind: 'system', name: 'xrd local' }, 'CREATE_LOCAL_INSTANCE', () => conf);
+    await changeServerConfIn(s.proxyDataDir, { kind: 'system', name: 'xrd local' }, 'CREATE_LOCAL_INSTANCE', () => conf);
   };
-  write(instance.provider, withOwner('provider', providerClients));
-  write(instance.consumer, withOwner('consumer', consumerClients));
+  await write(instance.provider, withOwner('provider', providerClients));
+  await write(instance.consumer, withOwner('consumer', consumerClients));
 }
 
 /**
