@@ -68,16 +68,6 @@ function fullConf(): ServerConf {
 }
 
 
-async function code(f: () => Promise<unknown>): Promise<string> {
-  try {
-    await f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(XrdError);
-    return (err as XrdError).code;
-  }
-  return 'no error';
-}
-
 describe.each(storageEngines(() => root))('the server configuration store on $engine', ({ engine, config }) => {
   /** A proxy data directory, and the database URL when the store is on PostgreSQL. */
   const place = () => {
@@ -152,20 +142,18 @@ describe.each(storageEngines(() => root))('the server configuration store on $en
     await store.change(ADMIN, 'SET', { why: 'start' }, () => fullConf());
     const revision = await store.revision();
     const before = await store.read();
-    expect(
-      await code(() =>
-        store.change(ADMIN, 'REFUSED', {}, () => {
-          throw new XrdError('InvalidRequest', { reason: 'refused' });
-        }),
-      ),
-    ).toBe('InvalidRequest');
+    await expect(
+      store.change(ADMIN, 'REFUSED', {}, () => {
+        throw new XrdError('InvalidRequest', { reason: 'refused' });
+      }),
+    ).rejects.toMatchObject({ code: 'InvalidRequest' });
     // A change the schema refuses, half written when refused: a right to an endpoint that does not exist.
     const broken = (conf: ServerConf | undefined): ServerConf => ({
       ...conf!,
       timestampingServices: [],
       clients: conf!.clients.map((c, i) => (i === 0 ? { ...c, accessRights: [...c.accessRights, { subject: 'LOCAL/COM/2222/CLIENT', serviceCode: 'nothing', method: '*', path: '**', grantedAt: '2026-12-06T10:00:00.000Z' }] } : c)),
     });
-    expect(await code(() => store.change(ADMIN, 'BROKEN', {}, broken))).toBe('InvalidConfiguration');
+    await expect(store.change(ADMIN, 'BROKEN', {}, broken)).rejects.toMatchObject({ code: 'InvalidConfiguration' });
     expect(await store.revision()).toBe(revision);
     expect(await store.read()).toEqual(before);
     const log = await store.auditLog();
