@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createBackup, restoreBackup } from '../../src/admin/backup.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
 import type { ServerConf } from '../../src/serverconf/model.ts';
@@ -220,6 +221,22 @@ describe.each(storageEngines(() => root))('the server configuration store on $en
     expect(log.filter((e) => e.actor.name === 'b')).toHaveLength(40);
     expect(await store.revision()).toBe(81);
   }, 60_000);
+
+  it('a backup carries the configuration read through the store, and a restore puts it back as one audited change', async () => {
+    const p = place();
+    const store = await open(p);
+    const conf = await store.change(ADMIN, 'SET', {}, () => fullConf());
+    const signerDataDir = join(p.dir, 'signer');
+    mkdirSync(signerDataDir);
+    const backup = await createBackup({ signerDataDir, proxyDataDir: p.dir, databaseUrl: p.url, out: join(p.dir, 'backups') });
+    expect(backup.files).toContain('proxy/serverconf.json');
+    expect(backup.serverId).toBe('LOCAL/COM/1111/ss1');
+    await store.change(ADMIN, 'EDIT', {}, (c) => ({ ...c!, clients: c!.clients.slice(1), timestampingServices: [] }));
+    const report = await restoreBackup({ file: backup.file, signerDataDir, proxyDataDir: p.dir, databaseUrl: p.url });
+    expect(report.files.find((f) => f.path === 'proxy/serverconf.json')).toMatchObject({ outcome: 'restored', target: engine === 'sqlite' ? join(p.dir, SERVERCONF_DB) : expect.stringMatching(/^postgresql:/) });
+    expect(await store.read()).toEqual(conf);
+    expect((await store.auditLog({ limit: 1 }))[0]).toMatchObject({ action: 'RESTORE_BACKUP', actor: { kind: 'system', name: 'xrd backup restore' } });
+  });
 
   it('a database of a newer schema is refused, not rewritten', async () => {
     const p = place();
