@@ -222,20 +222,20 @@ export class ServicesAdmin {
   // --- Services and endpoints -------------------------------------------------------------------
 
   async service(serviceId: string): Promise<ServiceView> {
-    const { client, full } = (await this.serviceRef(serviceId));
+    const { client, full } = await this.serviceRef(serviceId);
     return serviceView(client, findService(client, full));
   }
 
   /** @throws MalformedUrl, InvalidHttpsUrl, ServiceNotFound, UrlAlreadyExists */
   async updateService(serviceId: string, update: changes.ServiceUpdate): Promise<ServiceView> {
-    const { client, full } = (await this.serviceRef(serviceId));
+    const { client, full } = await this.serviceRef(serviceId);
     const conf = await this.conf.change('EDIT_SERVICE', { serviceId, ...update }, (c) => changes.updateService(c, client.id, full, update));
     return serviceView(localClientOf(conf, client.id), findService(localClientOf(conf, client.id), full));
   }
 
   /** @throws WrongServiceDescriptionType (a SOAP service), EndpointAlreadyExists */
   async addEndpoint(serviceId: string, method: string, path: string): Promise<EndpointView> {
-    const { client, full } = (await this.serviceRef(serviceId));
+    const { client, full } = await this.serviceRef(serviceId);
     const code = findService(client, full).code;
     await this.conf.change('ADD_ENDPOINT', { serviceId, method, path }, (c) => changes.addEndpoint(c, client.id, full, method, path));
     return endpointView(client.id, { serviceCode: code, method, path, generated: false });
@@ -262,13 +262,13 @@ export class ServicesAdmin {
 
   /** Who may call the whole service (rights on its base endpoint). */
   async serviceClients(serviceId: string): Promise<ServiceClientView[]> {
-    const { client, full } = (await this.serviceRef(serviceId));
+    const { client, full } = await this.serviceRef(serviceId);
     return this.rightsOn(client, { serviceCode: findService(client, full).code, method: ANY_METHOD, path: ANY_PATH });
   }
 
   /** @throws InvalidServiceClientId, ServiceClientNotFound, DuplicateAccessRight */
   async addServiceClients(serviceId: string, ids: readonly string[]): Promise<ServiceClientView[]> {
-    const { client, full } = (await this.serviceRef(serviceId));
+    const { client, full } = await this.serviceRef(serviceId);
     const subjects = this.subjects(client, ids);
     const conf = await this.conf.change('ADD_SERVICE_ACCESS_RIGHTS', { serviceId, subjects }, (c) => changes.addServiceAccessRights(c, client.id, full, subjects, this.known()));
     return this.rightsOn(localClientOf(conf, client.id), { serviceCode: findService(client, full).code, method: ANY_METHOD, path: ANY_PATH });
@@ -276,7 +276,7 @@ export class ServicesAdmin {
 
   /** @throws AccessRightNotFound (none removed then) */
   async deleteServiceClients(serviceId: string, ids: readonly string[]): Promise<void> {
-    const { client, full } = (await this.serviceRef(serviceId));
+    const { client, full } = await this.serviceRef(serviceId);
     const subjects = this.subjects(client, ids);
     await this.conf.change('DELETE_SERVICE_ACCESS_RIGHTS', { serviceId, subjects }, (c) => changes.deleteServiceAccessRights(c, client.id, full, subjects));
   }
