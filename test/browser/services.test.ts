@@ -46,7 +46,7 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  const confDir = writeServicesWorld(dir);
+  const confDir = await writeServicesWorld(dir);
   const users = new UserStore(join(dir, 'admin', 'users.json'));
   await users.add('sam', PASSWORD, ['XROAD_SERVICE_ADMINISTRATOR']);
   await users.add('olivia', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
@@ -61,7 +61,7 @@ beforeAll(async () => {
   await new Promise<void>((listening) => documents.listen(0, '127.0.0.1', listening));
   docs = `http://127.0.0.1:${(documents.address() as AddressInfo).port}`;
 
-  const admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: globalConfReader(await confDir), logger: silentLogger() });
+  const admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: globalConfReader(confDir), logger: silentLogger() });
   // The walk clicks faster than a person and checks each change with its own calls, all from
   // 127.0.0.1; the limits themselves are tested in test/unit/api-security.test.ts.
   ui = await startUiServer({ workDir: dir, proxyDataDir: dir, admin, users, rateLimit: { perSecond: 1000, perMinute: 60_000 } });

@@ -27,13 +27,13 @@ let observerKey: string;
 let registrationOfficerKey: string;
 
 beforeAll(async () => {
-  const confDir = writeServicesWorld(dir);
+  const confDir = await writeServicesWorld(dir);
   await changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', (conf) => addLocalGroup(conf!, parseClientId('LOCAL/GOV/1111/PROVIDER'), 'partners', 'Partner agencies'));
   const keys = new ApiKeyStore(join(dir, 'admin', 'api-keys.json'));
   observerKey = keys.create(['XROAD_SECURESERVER_OBSERVER']).key;
   registrationOfficerKey = keys.create(['XROAD_REGISTRATION_OFFICER']).key;
   // Nothing here calls the signer: the socket is never connected.
-  admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: globalConfReader(await confDir), logger: silentLogger() });
+  admin = new ServerAdmin({ proxyDataDir: dir, signerSocket: join(dir, 'none.sock'), globalConf: globalConfReader(confDir), logger: silentLogger() });
   registerAdminRoutes(server, { admin, keys, logger: silentLogger() });
   await server.ready();
 });
