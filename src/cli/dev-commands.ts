@@ -24,7 +24,9 @@ async function localStart(values: Values): Promise<number> {
   const dir = resolve(values.dir ?? 'var/local');
   const json = values.json === true;
   const say = (line: string) => !json && process.stdout.write(`${line}\n`);
-  const instance = await startLocalInstance({ dir, cluster: values.cluster === true, logger: createLogger('local', process.env.XRD_LOG_LEVEL ?? 'warn'), progress: (l) => say(`… ${l}`) });
+  const store = values.store ?? 'sqlite';
+  if (store !== 'sqlite' && store !== 'postgres') throw new UsageError(`--store must be sqlite or postgres, not ${store}`);
+  const instance = await startLocalInstance({ dir, cluster: values.cluster === true, store, logger: createLogger('local', process.env.XRD_LOG_LEVEL ?? 'warn'), progress: (l) => say(`… ${l}`) });
   const stop = async () => {
     await instance.close();
     process.exit(0);
@@ -82,7 +84,7 @@ function describe(i: LocalInstance, dir: string): string {
 Local X-Road instance ${i.pki.instance} in ${dir}
   ss1 ${i.provider.serverId} at ${i.balancer?.address ?? i.provider.address}:${i.ports.serverProxy}  (provider LOCAL/COM/1111/PROVIDER; test services ${i.testServicesUrl})
 ${i.balancer ? `      a cluster: HAProxy (${i.balancer.configFile}) over ${i.providerNodes.map((n, k) => `node${k + 1} ${n.address}`).join(' and ')}, health-checked every ${i.balancer.checkIntervalMs} ms;
-      one token copied to both, their shared PostgreSQL ${i.databaseUrl}; each node its own message log
+      one token copied to both, their shared PostgreSQL ${i.databaseUrls.get(i.provider.serverId)}; each node its own message log
 ` : ''}  ss2 ${i.consumer.serverId} at ${i.consumer.address}:${i.ports.serverProxy}  (clients LOCAL/COM/2222/CLIENT and LOCAL/COM/3333/OTHER, connection type HTTPS)
   information systems call ss2 at ${i.consumer.httpsUrl}/ (SOAP) and ${i.consumer.httpsUrl}/r1/… (REST)
   ss3 ${i.joining.serverId} at ${i.joining.address}: a blank token, its signer and admin API — to be initialised and

@@ -40,6 +40,7 @@ const OPTIONS = {
   'insecure-pin-arg': { type: 'boolean' },
   'no-prompt': { type: 'boolean' },
   cluster: { type: 'boolean' },
+  store: { type: 'string' },
   autologin: { type: 'string' },
   usage: { type: 'string' },
   algorithm: { type: 'string' },

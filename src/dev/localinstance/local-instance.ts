@@ -119,8 +119,8 @@ export interface LocalInstance {
   readonly providerNodes: readonly LocalServer[];
   /** With `cluster`: HAProxy at ss1's address in global configuration, and its configuration file. */
   readonly balancer?: { readonly address: string; readonly configFile: string; readonly statsSocket: string; readonly checkIntervalMs: number; readonly fall: number; readonly rise: number };
-  /** With `cluster`: the PostgreSQL database ss1's nodes share (XRD_DATABASE_URL of their proxies). */
-  readonly databaseUrl?: string;
+  /** The PostgreSQL database of each server whose proxies keep their stores there (XRD_DATABASE_URL), by server id: ss1's nodes share one. */
+  readonly databaseUrls: ReadonlyMap<string, string>;
   readonly consumer: LocalServer;
   /**
    * ss3 at 127.0.0.3: a blank token, its signer and its admin API, nothing else. Its administrator
@@ -168,6 +168,11 @@ export interface LocalInstanceOptions {
   readonly restartPolicy?: RestartPolicy;
   /** ss1 as two nodes behind HAProxy, sharing a throw-away PostgreSQL and a copied token (cluster.ts). */
   readonly cluster?: boolean;
+  /**
+   * Where the proxies keep the stores that can live in PostgreSQL (docs/storage.md): SQLite files
+   * (default), or a database per server in a throw-away PostgreSQL. A cluster's nodes use PostgreSQL.
+   */
+  readonly store?: 'sqlite' | 'postgres';
 }
 
 export async function startLocalInstance(options: LocalInstanceOptions): Promise<LocalInstance> {
@@ -198,11 +203,10 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   }
   closers.push(() => testServices.close());
 
-  // A cluster's nodes share one PostgreSQL database (the stores that live there); the cluster folder
+  // A database per server, and one for a cluster's nodes together; the PostgreSQL cluster's folder
   // is under the system's temporary folder, which PostgreSQL's own user can reach.
-  const postgres = options.cluster ? startThrowawayPostgres() : undefined;
+  const postgres = options.cluster || options.store === 'postgres' ? startThrowawayPostgres() : undefined;
   if (postgres) closers.push(async () => postgres.stop());
-  const databaseUrl = postgres?.createDatabase();
   const balancer = options.cluster
     ? { address: '127.0.0.1', configFile: join(dir, 'balancer', 'haproxy.cfg'), statsSocket: join(dir, 'balancer', 'haproxy.sock'), checkIntervalMs: BALANCER_CHECK.intervalMs, fall: BALANCER_CHECK.fall, rise: BALANCER_CHECK.rise }
     : undefined;
@@ -238,6 +242,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const providerNodes = options.cluster ? [provider, providerServer('node2', '127.0.0.12')] : [provider];
   const consumer = server('ss2', layout.consumer.owner, '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring, ports.clientHealth);
   const joining = server('ss3', layout.joining.owner, '127.0.0.3', ports.joiningHttp, ports.joiningHttps, ports.joiningMonitoring, ports.joiningHealth);
+  const databaseUrls = new Map<string, string>();
+  if (postgres) for (const s of options.store === 'postgres' ? [provider, consumer, joining] : [provider]) databaseUrls.set(s.serverId, postgres.createDatabase());
   const client = (c: string) => formatClientId(layoutClient(pki.instance, layout, c));
   const [firstClient, secondClient = firstClient] = layout.consumer.clients as [string, string?];
   const apiKeys = new Map<string, string>();
@@ -274,7 +280,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring), '--health-port', String(health),
       '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),
     ];
-    const env = providerNodes.includes(s) && databaseUrl ? { ...keylessEnv, XRD_DATABASE_URL: databaseUrl } : keylessEnv;
+    const databaseUrl = databaseUrls.get(s.serverId);
+    const env = databaseUrl ? { ...keylessEnv, XRD_DATABASE_URL: databaseUrl } : keylessEnv;
     return supervisor.start(`${s.name} proxy`, child(s, 'proxy', args, env));
   };
 
@@ -301,7 +308,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     provider,
     providerNodes,
     ...(balancer ? { balancer } : {}),
-    ...(databaseUrl ? { databaseUrl } : {}),
+    databaseUrls,
     consumer,
     joining,
     testServicesUrl: testServices.url,
