@@ -9,6 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { XrdError } from '../platform/errors.ts';
 
 /** A stamped record not archived yet: what grouping and ordering need, without its message. */
@@ -41,7 +42,8 @@ export function ownerOf(side: string, client: string, service: string): string {
 }
 
 export class ArchiveBook {
-  private readonly owner = randomBytes(8).toString('hex');
+  /** `host:pid:random`: a lease of a process of this host that is gone can be taken over at once. */
+  private readonly owner = `${hostname()}:${process.pid}:${randomBytes(8).toString('hex')}`;
   private readonly stmts;
 
   constructor(private readonly db: Database.Database) {
@@ -80,7 +82,9 @@ export class ArchiveBook {
     this.db
       .transaction(() => {
         const held = this.stmts.lease.get();
-        if (held && held.owner !== this.owner && held.until > now) throw new XrdError('LogArchiverBusy', { file: this.db.name, until: new Date(held.until).toISOString() });
+        if (held && held.owner !== this.owner && held.until > now && !holderIsGone(held.owner)) {
+          throw new XrdError('LogArchiverBusy', { file: this.db.name, until: new Date(held.until).toISOString() });
+        }
         this.stmts.takeLease.run(this.owner, until);
       })
       .immediate();
@@ -140,6 +144,18 @@ export class ArchiveBook {
         this.stmts.dropArchive.run(archiveId);
       })
       .immediate();
+  }
+}
+
+/** Whether a lease's owner was a process of this host that no longer runs (killed, crashed). */
+function holderIsGone(owner: string): boolean {
+  const [host, pid] = owner.split(':');
+  if (host !== hostname() || !/^\d+$/.test(pid ?? '')) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 
