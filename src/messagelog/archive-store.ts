@@ -48,10 +48,8 @@ export class ArchiveBook {
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
-      maxArchivable: db.prepare<[], { id: number | null }>(
-        `SELECT max(m.id) AS id FROM message_record m JOIN record_timestamp rt ON rt.record_id = m.id
-         WHERE NOT EXISTS (SELECT 1 FROM archived_record a WHERE a.record_id = m.id)`,
-      ),
+      // The newest stamped record (a primary key lookup); candidates() leaves out the archived ones.
+      maxArchivable: db.prepare<[], { id: number | null }>('SELECT max(record_id) AS id FROM record_timestamp'),
       candidates: db.prepare<[number, number, number], { id: number; time: number; client_id: string; service_id: string; side: string }>(
         `SELECT m.id, m.time, m.client_id, m.service_id, m.side FROM message_record m JOIN record_timestamp rt ON rt.record_id = m.id
          WHERE m.id > ? AND m.id <= ? AND NOT EXISTS (SELECT 1 FROM archived_record a WHERE a.record_id = m.id)
@@ -94,7 +92,7 @@ export class ArchiveBook {
     this.stmts.dropLease.run(this.owner);
   }
 
-  /** The newest stamped record not archived: a round archives up to it, not what arrives meanwhile. */
+  /** The newest stamped record: a round archives up to it, not what is stamped meanwhile. */
   maxArchivableId(): number | undefined {
     return this.stmts.maxArchivable.get()?.id ?? undefined;
   }

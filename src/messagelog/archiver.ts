@@ -27,6 +27,7 @@ import { XrdError } from '../platform/errors.ts';
 import { fileSource, zipChunks, type ZipStreamEntry } from '../platform/zip.ts';
 import { ArchiveBook, type ArchiveCandidate } from './archive-store.ts';
 import { archiveFileName, CHAIN_START, containerDigest, DEFAULT_ARCHIVE_DIGEST, LINKING_INFO, LinkingInfoBuilder, type ArchiveDigestAlgorithm, type ArchiveLink } from './archive-format.ts';
+import { flush } from './attachment-files.ts';
 import { asicFileName, containerOf, writeContainer, type LoggedRecord } from './store.ts';
 
 export type ArchiveGrouping = 'none' | 'member' | 'subsystem';
@@ -230,11 +231,11 @@ class GroupWriter {
       const chunks = zipChunks(entries, last);
       if (encryption) await writeEncrypted(chunks, tmp, encryption, recipients(encryption, this.group, this.settings.grouping ?? 'none'));
       else await writePlain(chunks, tmp);
-      await syncFile(tmp);
+      await flush(tmp);
       const ids = containers.map((c) => c.id);
       const archiveId = this.book.beginArchive(this.now(), this.now() + LEASE_MS, this.group, name, builder.lastDigest, ids);
       await rename(tmp, join(this.settings.dir, name));
-      await syncFile(this.settings.dir);
+      await flush(this.settings.dir);
       this.book.completeArchive(archiveId, ids);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -306,14 +307,4 @@ async function writeEncrypted(chunks: AsyncIterable<Buffer>, file: string, e: Ar
   const code = await exited.finally(() => clearTimeout(timer));
   if (code !== 0) throw failed(`gpg ${typeof code === 'number' ? `exited with ${code}` : code}: ${stderr.trim() || 'no message'}`);
   await chmod(file, 0o600);
-}
-
-/** fsync of a file or folder by path. */
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

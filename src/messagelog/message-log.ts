@@ -292,8 +292,8 @@ export class MessageLog extends MessageLogReader {
     log.thread = log.startThread();
     log.schedule(options.initialDelayMs ?? 1000);
     if (options.archive) {
-      log.scheduleArchiving(options.archive.intervalSeconds ?? ARCHIVE_DEFAULTS.intervalSeconds);
-      log.scheduleCleaning(options.archive.cleanIntervalSeconds ?? ARCHIVE_DEFAULTS.cleanIntervalSeconds);
+      log.archiveTimer = log.every(options.archive.intervalSeconds ?? ARCHIVE_DEFAULTS.intervalSeconds, () => log.archiveNow(), 'message log archiving');
+      log.cleanTimer = log.every(options.archive.cleanIntervalSeconds ?? ARCHIVE_DEFAULTS.cleanIntervalSeconds, () => log.cleanNow(), 'removing archived message log records');
     }
     return log;
   }
@@ -462,24 +462,16 @@ export class MessageLog extends MessageLogReader {
     });
   }
 
-  private scheduleArchiving(seconds: number): void {
-    this.archiveTimer = setInterval(() => {
-      this.archiveNow().catch((err: unknown) => {
+  /** Runs `round` every `seconds`; a failed round is logged and the next one tries again. */
+  private every(seconds: number, round: () => Promise<unknown>, what: string): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      round().catch((err: unknown) => {
         const e = toXrdError(err);
-        this.logger.error({ code: e.fullCode, error: e.message }, 'message log archiving failed; the next round tries again');
+        this.logger.error({ code: e.fullCode, error: e.message }, `${what} failed; the next round tries again`);
       });
     }, seconds * 1000);
-    this.archiveTimer.unref();
-  }
-
-  private scheduleCleaning(seconds: number): void {
-    this.cleanTimer = setInterval(() => {
-      this.cleanNow().catch((err: unknown) => {
-        const e = toXrdError(err);
-        this.logger.error({ code: e.fullCode, error: e.message }, 'removing archived message log records failed; the next round tries again');
-      });
-    }, seconds * 1000);
-    this.cleanTimer.unref();
+    timer.unref();
+    return timer;
   }
 
   status(): MessageLogStatus {

@@ -77,6 +77,15 @@ function exportsOf(file: string, queryIds: readonly string[]): Map<string, Buffe
   }
 }
 
+/** Puts the log's one archive back in the state a crash before its marking leaves: row pending, records not marked. */
+function leavePending(file: string): void {
+  const db = openDatabase(file, { create: false });
+  const ids = db.prepare('SELECT record_id FROM archived_record').all().map((r) => (r as { record_id: number }).record_id);
+  db.prepare('UPDATE archive_file SET pending_records = ?').run(JSON.stringify(ids));
+  db.prepare('DELETE FROM archived_record').run();
+  db.close();
+}
+
 function tableCount(file: string, sql: string): number {
   const db = new Database(file, { readonly: true });
   try {
@@ -158,11 +167,7 @@ describe('LogArchiver', () => {
     const { files } = await log.archiveNow();
     await log.close();
     // The state such a crash leaves: the archive's row pending, its records not marked.
-    const db = openDatabase(file, { create: false });
-    const ids = db.prepare('SELECT record_id FROM archived_record').all().map((r) => (r as { record_id: number }).record_id);
-    db.prepare('UPDATE archive_file SET pending_records = ?').run(JSON.stringify(ids));
-    db.prepare('DELETE FROM archived_record').run();
-    db.close();
+    leavePending(file);
     writeFileSync(join(dir, 'tmp-mlog-0123456789abcdef.tmp'), 'half an archive');
 
     const again = MessageLog.open(file, logOptions(f, { archive: { dir } }));
@@ -184,11 +189,7 @@ describe('LogArchiver', () => {
     const { files } = await log.archiveNow();
     const original = readFileSync(join(dir, files[0]!));
     await log.close();
-    const db = openDatabase(file, { create: false });
-    const ids = db.prepare('SELECT record_id FROM archived_record').all().map((r) => (r as { record_id: number }).record_id);
-    db.prepare('UPDATE archive_file SET pending_records = ?').run(JSON.stringify(ids));
-    db.prepare('DELETE FROM archived_record').run();
-    db.close();
+    leavePending(file);
     rmSync(join(dir, files[0]!));
 
     const again = MessageLog.open(file, logOptions(f, { archive: { dir } }));
