@@ -93,10 +93,12 @@ export function archiveOptions(values: Values, dataDir: string): ArchiveOptions 
   let encryption: ArchiveEncryption | undefined;
   if (values['archive-encryption']) {
     const keysFile = values['archive-encryption-keys-config'];
+    const mappings = keysFile ? readKeyMappings(keysFile) : undefined;
+    if (mappings && mappings.ignored.length > 0) process.stderr.write(`${keysFile}: lines ${mappings.ignored.join(', ')} are not "member identifier = key id" and are ignored\n`);
     encryption = {
       gpgHome: resolve(values['archive-gpg-home'] ?? join(dataDir, 'gpghome')),
       defaultKeys: values['archive-encryption-key'] ? [values['archive-encryption-key']] : undefined,
-      memberKeys: keysFile ? readKeyMappings(keysFile) : undefined,
+      memberKeys: mappings?.keys,
     };
   }
   return {
@@ -112,26 +114,30 @@ export function archiveOptions(values: Values, dataDir: string): ArchiveOptions 
 }
 
 /**
- * The reference's member-to-key mapping file (`archive-encryption-keys-config`): lines
- * `INSTANCE/CLASS/CODE = keyid`, a member listed again for more keys, `#` comments; `\=` and `\#`
- * escape those characters in a member identifier.
- * @throws IOError when the file cannot be read; InvalidConfiguration on a malformed line
+ * The reference's member-to-key mapping file (`archive-encryption-keys-config`), read as its
+ * MemberEncryptionConfigProvider reads it: lines `INSTANCE/CLASS/CODE = keyid` split at the first
+ * `=` not escaped as `\=`, a member listed again for more keys, lines starting with `#` (after
+ * blanks) comments, `\=` and `\#` in a member identifier standing for `=` and `#`, and lines
+ * without both a member and a key ignored, as the reference ignores them (with a warning there).
+ * @returns member → its keys, and the numbers of the lines ignored
+ * @throws IOError when the file cannot be read
  */
-export function readKeyMappings(file: string): Record<string, string[]> {
+export function readKeyMappings(file: string): { keys: Record<string, string[]>; ignored: number[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new XrdError('IOError', { reason: `cannot read the archive encryption keys file ${file}: ${(err as Error).message}` }, { cause: err });
   }
-  const mappings: Record<string, string[]> = {};
+  const keys: Record<string, string[]> = {};
+  const ignored: number[] = [];
   for (const [i, line] of text.split(/\r?\n/).entries()) {
     if (line.trim() === '' || /^\s*#/.test(line)) continue;
     const at = line.search(/(?<!\\)=/);
     const member = at < 0 ? '' : line.slice(0, at).trim().replace(/\\=/g, '=').replace(/\\#/g, '#');
     const key = at < 0 ? '' : line.slice(at + 1).trim();
-    if (!member || !key) throw new XrdError('InvalidConfiguration', { reason: `${file} line ${i + 1} is not "member identifier = key id"` });
-    (mappings[member] ??= []).push(key);
+    if (!member || !key) ignored.push(i + 1);
+    else if (!(keys[member] ??= []).includes(key)) keys[member].push(key);
   }
-  return mappings;
+  return { keys, ignored };
 }

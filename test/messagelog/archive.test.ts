@@ -19,6 +19,7 @@ import { MessageLogReader, openDatabase } from '../../src/messagelog/store.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { readZip } from '../../src/platform/zip.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
+import { readKeyMappings } from '../../src/cli/messagelog-commands.ts';
 import { VECTORS } from '../support/vectors.ts';
 import { createFixture, logOptions, soap, toLog, xrd, type Fixture } from './fixture.ts';
 
@@ -136,7 +137,7 @@ describe('LogArchiver', () => {
     await log.close();
   });
 
-  it('rotates when an archive passes archive-max-filesize, the chain running on through the files', async () => {
+  it('LogArchiveTest writeAndRotate, LogArchiveCacheTest rotateImmediatelyWhenOneEntryIsTooLarge: rotates when an archive passes archive-max-filesize, the chain running on through the files', async () => {
     const { dir, log } = open({ maxFileBytes: 1 });
     await exchange(log, 'q-r1');
     await exchange(log, 'q-r2');
@@ -182,7 +183,7 @@ describe('LogArchiver', () => {
     await again.close();
   });
 
-  it('a crash before the file got its name: the records are archived again from the same place in the chain', async () => {
+  it('a crash before the file got its name: the records are archived again from the same place in the chain, into the same bytes (LogArchiveCacheTest archivingShouldBeDeterministic)', async () => {
     const { file, dir, log } = open();
     await exchange(log, 'q-d1');
     await log.timestampNow();
@@ -263,7 +264,7 @@ describe('LogArchiver', () => {
     await log.close();
   });
 
-  it('GPGOutputStream: with encryption each archive is one .zip.gpg file, signed and encrypted to the recipient, which decrypts to an archive that verifies', async () => {
+  it('GPGOutputStreamTest shouldEncrypt / shouldFailIfInvalidRecipient: with encryption each archive is one .zip.gpg file, signed and encrypted to the recipient, which decrypts to an archive that verifies', async () => {
     const home = join(f.dir, `gpg-${++n}`);
     mkdirSync(home, { mode: 0o700 });
     const gpg = (...args: string[]) => execFileSync('gpg', ['--homedir', home, '--batch', '--no-tty', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -287,6 +288,19 @@ describe('LogArchiver', () => {
       for (const [name, data] of containersOf(plain)) if (name !== 'linkinginfo') expect(data.equals(exported.get(name)!)).toBe(true);
       await log.close();
 
+      // MemberEncryptionConfigProvider: with grouping, a member's archives go to its mapped key,
+      // the others to the default key.
+      gpg('--passphrase', '', '--quick-gen-key', 'member 2222 <m2222@example.test>', 'rsa2048', 'sign,encrypt', 'never');
+      const keyIdOf = (uid: string) => /^pub:[^:]*:[^:]*:[^:]*:([0-9A-F]{16}):/m.exec(gpg('--with-colons', '--list-keys', uid).toString())![1]!;
+      const grouped = open({ grouping: 'member', encryption: { gpgHome: home, defaultKeys: ['archive@example.test'], memberKeys: { 'LOCAL/COM/2222': ['m2222@example.test'] }, gpgPath: 'gpg' } });
+      await exchange(grouped.log, 'q-e3');
+      await grouped.log.timestampNow();
+      const groupedFiles = (await grouped.log.archiveNow()).files;
+      const recipientOf = (name: string) => /keyid ([0-9A-F]{16})/.exec(gpg('--list-packets', '--list-only', join(grouped.dir, name)).toString())![1];
+      const byMember = Object.fromEntries(groupedFiles.map((name) => [name.split('-')[1], recipientOf(name)]));
+      expect(byMember).toEqual({ LOCAL_COM_2222: keyIdOf('m2222@example.test'), LOCAL_COM_1111: keyIdOf('archive@example.test') });
+      await grouped.log.close();
+
       // A recipient gpg does not know: the round fails with gpg's words and leaves nothing behind.
       const bad = open({ encryption: { gpgHome: home, defaultKeys: ['nobody@example.test'], gpgPath: 'gpg' } });
       await exchange(bad.log, 'q-e2');
@@ -298,6 +312,34 @@ describe('LogArchiver', () => {
     } finally {
       execFileSync('gpgconf', ['--homedir', home, '--kill', 'all']);
     }
+  });
+});
+
+describe('MemberEncryptionConfigProviderTest', () => {
+  it('shouldParseMappings: comments, blanks and malformed lines skipped, keys merged per member, \\= and \\# escapes', () => {
+    const keysFile = join(f.dir, 'keys.ini');
+    writeFileSync(
+      keysFile,
+      [
+        '# comment',
+        '',
+        '   LOCAL/COM/2222 =  AAAA1111  ',
+        '=',
+        'lonely=',
+        '=orphan',
+        'no separator here',
+        'has\\=equals = =Ünïcode <u@example.test>',
+        'has\\=equals==Ünïcode <u@example.test>',
+        'twice=first#1',
+        'twice = second#2',
+        '\\#hash\\#=#7',
+        'slash\\\\=x = 1',
+      ].join('\n'),
+    );
+    expect(readKeyMappings(keysFile)).toEqual({
+      keys: { 'LOCAL/COM/2222': ['AAAA1111'], 'has=equals': ['=Ünïcode <u@example.test>'], twice: ['first#1', 'second#2'], '#hash#': ['#7'], 'slash\\=x': ['1'] },
+      ignored: [4, 5, 6, 7],
+    });
   });
 });
 
