@@ -5,7 +5,7 @@
  * throw-away GnuPG home, grouping, the crash windows between writing a file and marking its
  * records, one archiver at a time, and removal after the retention period.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -315,6 +315,20 @@ describe('LogArchiver', () => {
   });
 });
 
+describe('the schedule (archive-interval, clean-interval)', () => {
+  it('an open log archives and then removes its stamped records by itself', async () => {
+    const { dir, log } = open({ intervalSeconds: 0.1, cleanIntervalSeconds: 0.1, keepRecordsForDays: 0 });
+    await exchange(log, 'q-s');
+    await log.timestampNow();
+    const end = Date.now() + 20_000;
+    while (log.records('q-s').length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    expect(log.records('q-s')).toEqual([]);
+    const [name] = readdirSync(dir);
+    expect((await verifyArchive(join(dir, name!))).containers).toHaveLength(2);
+    await log.close();
+  });
+});
+
 describe('MemberEncryptionConfigProviderTest', () => {
   it('shouldParseMappings: comments, blanks and malformed lines skipped, keys merged per member, \\= and \\# escapes', () => {
     const keysFile = join(f.dir, 'keys.ini');
@@ -396,6 +410,9 @@ describe('xrd messagelog', () => {
     const reference = join(VECTORS, 'messagelog-archive', 'message-archive-1.zip');
     const last0 = '9011ab557706b5050584d6888af7b390e5350f4edad296bd7a582aa51732aac7f49a4ec44dd361027945ade0de8b8cf607fb7b7d11f17b0560d44b965c358eaa';
     expect(await xrd(['messagelog', 'verify', reference, '--previous-digest', last0])).toMatchObject({ code: 0, json: { valid: true, containers: 20, previousArchive: 'mlog-20231023121255-20231023121255-9011ab557706b505.zip.gpg' } });
+    const usage = spawnSync('node', [resolve(import.meta.dirname, '../../scripts/xrd.mjs'), 'messagelog', 'archive', '--db', file, '--archive-grouping', 'owner'], { encoding: 'utf8' });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toContain('--archive-grouping must be one of none, member, subsystem');
     const refused = await xrd(['messagelog', 'verify', reference]);
     expect(refused).toMatchObject({ code: 1, json: { valid: false, error: { code: 'LogArchivePreviousDigestMismatch' } } });
   });
