@@ -89,11 +89,11 @@ function stamp(t: Date): string {
 
 /**
  * The reference's archive file name. The group name has the characters a file name cannot hold
- * (`\0 \ < > / : | * ?` and control characters) replaced by `_`, and at most 200 of them are kept.
+ * (`\ < > / : | * ?` and control characters, NUL among them) replaced by `_`, and at most 200 of
+ * them are kept.
  */
 export function archiveFileName(group: string | undefined, first: Date, last: Date, lastDigest: string, encrypted: boolean): string {
-  // eslint-disable-next-line no-control-regex
-  const prefix = group ? `${group.replace(/[\u0000\\<>/:|*?\p{Cc}]/gu, '_').slice(0, 200)}-` : '';
+  const prefix = group ? `${group.replace(/[\\<>/:|*?\p{Cc}]/gu, '_').slice(0, 200)}-` : '';
   return `mlog-${prefix}${stamp(first)}-${stamp(last)}-${lastDigest.slice(0, 16)}.${encrypted ? 'zip.gpg' : 'zip'}`;
 }
 

@@ -15,7 +15,6 @@ import { XrdError } from '../platform/errors.ts';
 /** A stamped record not archived yet: what grouping and ordering need, without its message. */
 export interface ArchiveCandidate {
   readonly id: number;
-  readonly time: number;
   /** The member or subsystem of this server the record belongs to (see ownerOf). */
   readonly owner: string;
 }
@@ -50,8 +49,8 @@ export class ArchiveBook {
     this.stmts = {
       // The newest stamped record (a primary key lookup); candidates() leaves out the archived ones.
       maxArchivable: db.prepare<[], { id: number | null }>('SELECT max(record_id) AS id FROM record_timestamp'),
-      candidates: db.prepare<[number, number, number], { id: number; time: number; client_id: string; service_id: string; side: string }>(
-        `SELECT m.id, m.time, m.client_id, m.service_id, m.side FROM message_record m JOIN record_timestamp rt ON rt.record_id = m.id
+      candidates: db.prepare<[number, number, number], { id: number; client_id: string; service_id: string; side: string }>(
+        `SELECT m.id, m.client_id, m.service_id, m.side FROM message_record m JOIN record_timestamp rt ON rt.record_id = m.id
          WHERE m.id > ? AND m.id <= ? AND NOT EXISTS (SELECT 1 FROM archived_record a WHERE a.record_id = m.id)
          ORDER BY m.id LIMIT ?`,
       ),
@@ -99,7 +98,7 @@ export class ArchiveBook {
 
   /** Up to `limit` stamped, unarchived records with ids in (after, upTo], by id. */
   candidates(after: number, upTo: number, limit: number): ArchiveCandidate[] {
-    return this.stmts.candidates.all(after, upTo, limit).map((r) => ({ id: r.id, time: r.time, owner: ownerOf(r.side, r.client_id, r.service_id) }));
+    return this.stmts.candidates.all(after, upTo, limit).map((r) => ({ id: r.id, owner: ownerOf(r.side, r.client_id, r.service_id) }));
   }
 
   /** The last complete archive of a group: the link the next one continues from. */
