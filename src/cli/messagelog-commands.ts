@@ -33,7 +33,12 @@ export async function messagelogCommand(command: string | undefined, rest: strin
   const db = openDatabase(file, { create: false });
   try {
     const reader = MessageLogReader.onConnection(db, file);
-    const result = await archiveRound(db, (id) => reader.record(id), settings);
+    // Interrupted, the round ends after the archive it is writing; the rest waits for the next one.
+    let stopping = false;
+    const stop = () => (stopping = true);
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+    const result = await archiveRound(db, (id) => reader.record(id), settings, () => stopping);
+    process.off('SIGINT', stop).off('SIGTERM', stop);
     if (values.json) process.stdout.write(JSON.stringify({ dir: settings.dir, ...result }, null, 2) + '\n');
     else {
       const lines = [`Archived ${result.records} record(s) into ${result.files.length} file(s) in ${settings.dir}`, ...result.files.map((f) => `    ${f}`)];

@@ -81,10 +81,17 @@ const GPG_EXIT_MS = 60_000;
 
 /**
  * One archiving round: finishes what a crash left, then archives every record stamped when the
- * round started.
+ * round started — or, once `stop()` says so (the log is closing), the archives written so far:
+ * the records of an archive not written yet wait for the next round.
  * @throws LogArchiverBusy when another archiver holds the lease; LogArchiveEncryptionFailed; IOError
  */
-export async function archiveRound(db: Database.Database, readRecord: (id: number) => LoggedRecord | undefined, settings: ArchiveSettings, now: () => number = Date.now): Promise<ArchiveRoundResult> {
+export async function archiveRound(
+  db: Database.Database,
+  readRecord: (id: number) => LoggedRecord | undefined,
+  settings: ArchiveSettings,
+  stop: () => boolean = () => false,
+  now: () => number = Date.now,
+): Promise<ArchiveRoundResult> {
   const book = new ArchiveBook(db);
   try {
     mkdirSync(settings.dir, { recursive: true, mode: 0o700 });
@@ -110,9 +117,10 @@ export async function archiveRound(db: Database.Database, readRecord: (id: numbe
       if (batch.length === 0) break;
       after = batch.at(-1)!.id;
       for (const [group, members] of groups(batch, settings.grouping ?? 'none')) {
-        const written = await new GroupWriter(book, readRecord, settings, group, now).write(members);
-        files.push(...written);
-        records += members.length;
+        const written = await new GroupWriter(book, readRecord, settings, group, now).write(members, stop);
+        files.push(...written.files);
+        records += written.records;
+        if (stop()) return { records, files, recovered };
       }
       if (batch.length < batchSize) break;
     }
@@ -176,14 +184,16 @@ class GroupWriter {
     this.algorithm = settings.digestAlgorithm ?? DEFAULT_ARCHIVE_DIGEST;
   }
 
-  /** @returns the names of the archive files written */
-  async write(candidates: readonly ArchiveCandidate[]): Promise<string[]> {
+  /** @returns the names of the archive files written and how many records they hold */
+  async write(candidates: readonly ArchiveCandidate[], stop: () => boolean): Promise<{ files: string[]; records: number }> {
     const written: string[] = [];
+    let records = 0;
     let containers: Container[] = [];
     let builder = new LinkingInfoBuilder(this.algorithm, this.link);
     let size = 0;
     try {
       for (const c of candidates) {
+        if (stop()) return { files: written, records };
         const record = this.readRecord(c.id);
         if (!record) throw new XrdError('IOError', { reason: `record ${c.id} to archive is no longer in the message log` });
         const container = await this.container(record);
@@ -192,17 +202,21 @@ class GroupWriter {
         builder.add(container.entry.name, container.digest);
         if (size > (this.settings.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES) || containers.length >= MAX_CONTAINERS) {
           written.push(await this.finish(containers, builder));
+          records += containers.length;
           await removeTemporary(containers);
           containers = [];
           builder = new LinkingInfoBuilder(this.algorithm, this.link);
           size = 0;
         }
       }
-      if (containers.length > 0) written.push(await this.finish(containers, builder));
+      if (containers.length > 0) {
+        written.push(await this.finish(containers, builder));
+        records += containers.length;
+      }
     } finally {
       await removeTemporary(containers);
     }
-    return written;
+    return { files: written, records };
   }
 
   private async container(r: LoggedRecord): Promise<Container & { digest: Buffer }> {

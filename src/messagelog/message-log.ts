@@ -487,7 +487,10 @@ export class MessageLog extends MessageLogReader {
     };
   }
 
-  /** Stops the timer, lets a round in progress finish, ends the helper thread, closes the file. */
+  /**
+   * Stops the timers, lets a timestamping round in progress finish and an archiving round finish
+   * the archive it is writing, ends the helper thread, closes the file.
+   */
   override async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -497,6 +500,8 @@ export class MessageLog extends MessageLogReader {
     clearTimeout(this.timer);
     clearTimeout(this.archiveTimer);
     clearTimeout(this.cleanTimer);
+    // A first round over a large log can take long: it ends after the archive it is writing.
+    this.thread?.postMessage({ type: 'stop' } satisfies ToThread);
     await this.running.catch(() => undefined);
     await this.archiving.catch(() => undefined);
     const thread = this.thread;

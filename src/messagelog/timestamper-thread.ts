@@ -6,6 +6,7 @@
  *
  *   → { type: 'round', id, request }     ← { type: 'done', id, plan } | { type: 'failed', id, error }
  *   → { type: 'archive', id, settings }  ← { type: 'archived', id, result } | { type: 'failed', id, error }
+ *   → { type: 'stop' }                     an archiving round in progress ends after the archive it is writing
  *   → { type: 'close' }                    the thread closes the file and ends
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -20,7 +21,7 @@ export interface ThreadData {
   readonly checkpointIntervalMs: number;
 }
 
-export type ToThread = { type: 'round'; id: number; request: RoundRequest } | { type: 'archive'; id: number; settings: ArchiveSettings } | { type: 'close' };
+export type ToThread = { type: 'round'; id: number; request: RoundRequest } | { type: 'archive'; id: number; settings: ArchiveSettings } | { type: 'stop' } | { type: 'close' };
 export type FromThread =
   | { type: 'done'; id: number; plan: StampPlan }
   | { type: 'archived'; id: number; result: ArchiveRoundResult }
@@ -31,6 +32,7 @@ const data = workerData as ThreadData;
 const db = openDatabase(data.file, { create: false, durability: data.durability });
 const timestamper = new Timestamper(db);
 const reader = MessageLogReader.onConnection(db, data.file);
+let stopping = false;
 
 // PASSIVE: copies what it can without waiting for, or blocking, the writer and readers.
 const checkpoints = setInterval(() => {
@@ -42,6 +44,10 @@ const checkpoints = setInterval(() => {
 }, data.checkpointIntervalMs);
 
 port.on('message', (msg: ToThread) => {
+  if (msg.type === 'stop') {
+    stopping = true;
+    return;
+  }
   if (msg.type === 'close') {
     clearInterval(checkpoints);
     db.close();
@@ -53,7 +59,7 @@ port.on('message', (msg: ToThread) => {
     port.postMessage({ type: 'failed', id: msg.id, error: { code: e.code, details: e.details, message: e.message } } satisfies FromThread);
   };
   if (msg.type === 'archive') {
-    archiveRound(db, (id) => reader.record(id), msg.settings).then((result) => port.postMessage({ type: 'archived', id: msg.id, result } satisfies FromThread), failed);
+    archiveRound(db, (id) => reader.record(id), msg.settings, () => stopping).then((result) => port.postMessage({ type: 'archived', id: msg.id, result } satisfies FromThread), failed);
     return;
   }
   // Buffers arrive as plain Uint8Arrays (structured clone).

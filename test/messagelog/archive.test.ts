@@ -250,6 +250,26 @@ describe('LogArchiver', () => {
     expect(marked).toBe(300);
   });
 
+  it('closing the log during a long round ends it after the archive being written; the next round goes on from there', async () => {
+    const { file, dir, log } = open({ maxFileBytes: 1 });
+    const signed = await signedExchange(log, 'q-stop0');
+    for (let i = 1; i < 100; i++) for (const m of signed.messages) log.log({ ...m, queryId: `q-stop${i}` });
+    await log.timestampNow();
+    const round = log.archiveNow();
+    while (!existsSync(dir) || readdirSync(dir).filter((name) => name.startsWith('mlog-')).length < 3) await new Promise((r) => setTimeout(r, 5));
+    await log.close();
+    const first = await round;
+    expect(first.records).toBeLessThan(200);
+    expect(first.files).toHaveLength(first.records);
+
+    const again = MessageLog.open(file, logOptions(f, { archive: { dir, maxFileBytes: 1 } }));
+    const rest = await again.archiveNow();
+    expect(first.records + rest.records).toBe(200);
+    let previous: string | undefined;
+    for (const name of [...first.files, ...rest.files]) previous = (await verifyArchive(join(dir, name), { previousDigest: previous })).lastDigest;
+    await again.close();
+  });
+
   it('one archiver at a time: while another holds the lease, a round is refused with LogArchiverBusy', async () => {
     const { file, dir, log } = open();
     const db = openDatabase(file, { create: false });
