@@ -74,7 +74,7 @@ const DEFAULT_MAX_FILE_BYTES = 33_554_432;
 const LEASE_MS = 10 * 60_000;
 /** An archive without ZIP64 holds at most 65,534 entries; one is the linking info. */
 const MAX_CONTAINERS = 65_000;
-/** Records whose container is written to a file first, to be streamed into the archive. */
+/** Temporary files in the archive folder: archives being written, containers of records with attachment files. */
 const TMP_PREFIX = 'tmp-mlog-';
 /** The gpg process must finish this long after its input ended (the reference waits a minute). */
 const GPG_EXIT_MS = 60_000;
