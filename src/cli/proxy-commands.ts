@@ -11,6 +11,7 @@ import type { ServerLimits } from '../platform/server-limits.ts';
 import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { createLogger } from '../platform/logger.ts';
 import { DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
+import { archiveOptions } from './messagelog-commands.ts';
 import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -92,6 +93,8 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     serverLimits: serverLimitsOf(values),
     // From the environment, not the command line, where every user's `ps` would show its password.
     databaseUrl: process.env.XRD_DATABASE_URL || undefined,
+    // The reference's archiver runs wherever the message log does: on by default (--no-archive).
+    archive: archiveOptions(values, dataDir),
     logger,
   });
   const stop = async (signal: string) => {
