@@ -72,6 +72,6 @@ if [ ! -f ui/dist/index.html ] || [ -n "$(find ui package-lock.json -path ui/dis
   npm run --silent build:ui >&2
 fi
 
-# The TLS signer engine (src/tls/engine), built here so that a proxy without write access to the
-# checkout finds it; signerEngineLibrary() also builds it on first use and again after a change.
-node --import tsx --input-type=module -e "(await import('./src/tls/signer-engine.ts')).signerEngineLibrary()" >&2
+# The TLS signer engine (src/tls/engine): `npm ci` builds it (postinstall); built again here when its
+# source changed since, as the proxy only loads it (src/tls/signer-engine.ts).
+node scripts/build-signer-engine.mjs
