@@ -1,43 +1,35 @@
 /**
- * A production install runs the compiled dist/ with the production dependencies only: `npm run
- * build:dist` compiles the sources, and the signer daemon, `xrd` commands against it and the admin
- * API (serving the built web interface) start from a folder laid out as docs/install.md's install
- * folder (dist/, ui/dist/, scripts/xrd.mjs, package.json) whose node_modules holds only the closure
- * of the production dependencies (`npm ls --omit=dev`) — so tsx, TypeScript, Vite and the rest of
- * the devDependencies cannot be resolved there, and anything in dist/ that still needed them would
- * fail here.
+ * The release as a Debian administrator gets it: `npm run package:deb`'s package, read with
+ * dpkg-deb (-I, -c) and unpacked, and production processes run from its /opt/xrd — the compiled
+ * dist/ with only the production dependencies, real copies with their native addons: tsx,
+ * TypeScript, Vite and the rest of the devDependencies are not there, so anything in dist/ that
+ * still needed them fails here. The signer daemon, `xrd` commands against it (through
+ * /usr/bin/xrd's entry and through scripts/xrd.mjs, which runs dist/ where tsx is missing) and the
+ * admin API serving the built web interface.
  *
- * The node_modules entries are links to the checkout's installed packages (no network, no copy);
- * Node resolves a package's own imports from its real folder, so this proves what our code
- * resolves, which is the point: the packages themselves declare their dependencies.
+ * The test compiles dist/ afresh (`npm run build:dist`; nothing else in the suite reads dist/) and
+ * packages the checkout's web interface and signer engine as bootstrap left them: rebuilding
+ * ui/dist here would pull it from under the web interface's tests running beside this one.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { get as httpsGet } from 'node:https';
-import { cpSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PIN = '112233';
-/** Compiling the sources takes ~15 s of CPU; on two shared cores, allow for more. */
-const BUILD_TIMEOUT_MS = 180_000;
+/** Compiling the sources and packing ~50 MB take ~30 s of CPU; on two shared cores, allow for more. */
+const BUILD_TIMEOUT_MS = 240_000;
+const hasDpkgDeb = spawnSync('dpkg-deb', ['--version']).status === 0;
 
 let testbed: Testbed;
 let install: string;
+let deb: string;
 let env: NodeJS.ProcessEnv;
 const children: ChildProcess[] = [];
-
-/** The production dependency closure, as `npm ls --omit=dev` names it: top-level folders only (nested ones come with their parent). */
-function productionPackages(): string[] {
-  const listing = execFileSync('npm', ['ls', '--omit=dev', '--parseable', '--all'], { cwd: ROOT, encoding: 'utf8' });
-  const top = join(ROOT, 'node_modules') + '/';
-  return listing
-    .split('\n')
-    .filter((path) => path.startsWith(top) && !path.slice(top.length).includes('/node_modules/'))
-    .map((path) => path.slice(top.length));
-}
 
 function run(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return promisify(execFile)(process.execPath, [join(install, script), ...args], { cwd: install, env }).then(
@@ -76,31 +68,72 @@ function get(url: string): Promise<{ status: number; body: string }> {
 }
 
 beforeAll(async () => {
-  execFileSync('npm', ['run', '--silent', 'build:dist'], { cwd: ROOT, stdio: 'pipe', timeout: BUILD_TIMEOUT_MS });
+  if (!hasDpkgDeb) return;
+  // Asynchronously: a worker blocked for a minute misses vitest's own calls.
+  const exec = promisify(execFile);
+  await exec('npm', ['run', '--silent', 'build:dist'], { cwd: ROOT, timeout: BUILD_TIMEOUT_MS });
   testbed = createTestbed();
-  install = join(testbed.dir, 'opt-xrd');
-  mkdirSync(join(install, 'scripts'), { recursive: true });
-  cpSync(join(ROOT, 'dist'), join(install, 'dist'), { recursive: true });
-  cpSync(join(ROOT, 'package.json'), join(install, 'package.json'));
-  cpSync(join(ROOT, 'scripts/xrd.mjs'), join(install, 'scripts/xrd.mjs'));
-  // The web interface the admin API serves (bootstrap builds it; built here when missing).
-  if (!existsSync(join(ROOT, 'ui/dist/index.html'))) execFileSync('npm', ['run', '--silent', 'build:ui'], { cwd: ROOT, stdio: 'pipe', timeout: BUILD_TIMEOUT_MS });
-  cpSync(join(ROOT, 'ui/dist'), join(install, 'ui/dist'), { recursive: true });
-  for (const name of productionPackages()) {
-    const link = join(install, 'node_modules', name);
-    mkdirSync(dirname(link), { recursive: true });
-    symlinkSync(join(ROOT, 'node_modules', name), link);
-  }
+  deb = (await exec('sh', [join(ROOT, 'scripts/package-deb.sh'), join(testbed.dir, 'out')], { cwd: ROOT, timeout: BUILD_TIMEOUT_MS })).stdout.trim();
+  await exec('dpkg-deb', ['-x', deb, join(testbed.dir, 'root')]);
+  install = join(testbed.dir, 'root/opt/xrd');
   env = { ...testbed.env, XRD_TEST_PIN: PIN, XRD_LOG_LEVEL: 'warn' };
   await start(['daemon', 'start', '--data-dir', testbed.dataDir, '--devices', testbed.devicesIni, '--pin-env', 'XRD_TEST_PIN', '--token', 'xrd-softtoken', '--no-prompt'], 'signer listening');
-}, BUILD_TIMEOUT_MS + 60_000);
+}, 2 * BUILD_TIMEOUT_MS + 60_000);
 
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
   testbed?.cleanup();
 });
 
-describe('a production install: dist/ with the production dependencies only', () => {
+describe.skipIf(!hasDpkgDeb)(`the .deb of npm run package:deb${hasDpkgDeb ? '' : ' (skipped: no dpkg-deb)'}`, () => {
+  const field = (name: string) => new RegExp(`^ ${name}: (.*)$`, 'm').exec(execFileSync('dpkg-deb', ['-I', deb], { encoding: 'utf8' }))?.[1];
+  const contents = () => execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').map((l) => l.split(/\s+/).slice(5).join(' ')).filter(Boolean);
+
+  it('dpkg-deb -I: package xrd of package.json\'s version for this architecture, on the nodejs major its addons were built for', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(field('Package')).toBe('xrd');
+    expect(field('Version')).toBe(pkg.version);
+    expect(field('Architecture')).toBe(execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim());
+    const major = Number(process.versions.node.split('.')[0]);
+    expect(field('Depends')).toContain(`nodejs (<< ${major + 1})`);
+    expect(field('Depends')).toMatch(/nodejs \(>= 2\d/);
+  });
+
+  it('dpkg-deb -c: the built release, units and users in systemd\'s places, and no source or development tool', () => {
+    const files = contents();
+    for (const path of [
+      './opt/xrd/dist/cli/bin.js',
+      './opt/xrd/dist/token/sign-worker.cjs',
+      './opt/xrd/ui/dist/index.html',
+      './opt/xrd/build/xrd-signer-engine.so',
+      './opt/xrd/node_modules/better-sqlite3/package.json',
+      './opt/xrd/node_modules/pkcs11js/package.json',
+      './opt/xrd/node_modules/fastify/package.json',
+      './opt/xrd/docs/install.md',
+      './usr/bin/xrd',
+      './usr/lib/systemd/system/xrd-signer.service',
+      './usr/lib/systemd/system/xrd-proxy.service',
+      './usr/lib/systemd/system/xrd-admin.service',
+      './usr/lib/sysusers.d/xrd.conf',
+      './usr/lib/tmpfiles.d/xrd.conf',
+    ]) {
+      expect(files, path).toContain(path);
+    }
+    const devOnly = files.filter((f) => /^\.\/opt\/xrd\/node_modules\/(tsx|typescript|vite|esbuild|vitest|vue|vue-tsc|@vitejs)\//.test(f));
+    expect(devOnly).toEqual([]);
+    expect(files.filter((f) => f.startsWith('./opt/xrd/') && f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.includes('/node_modules/'))).toEqual([]);
+  });
+
+  it('its units run /opt/xrd/dist/cli/bin.js, which the package holds', () => {
+    for (const unit of ['xrd-signer', 'xrd-proxy', 'xrd-admin']) {
+      const text = readFileSync(join(testbed.dir, 'root/usr/lib/systemd/system', `${unit}.service`), 'utf8');
+      expect(/^ExecStart=(\S+) (\S+)/m.exec(text)?.slice(1), unit).toEqual(['/usr/bin/node', '/opt/xrd/dist/cli/bin.js']);
+    }
+    expect(readFileSync(join(testbed.dir, 'root/usr/bin/xrd'), 'utf8')).toContain('exec /usr/bin/node /opt/xrd/dist/cli/bin.js "$@"');
+  });
+});
+
+describe.skipIf(!hasDpkgDeb)('a production install: the package\'s /opt/xrd, production dependencies only', () => {
   it('cannot resolve the development tools, and holds the production dependencies', () => {
     for (const tool of ['tsx', 'typescript', 'vite', 'esbuild', 'vitest', 'vue']) {
       expect(spawnResolve(tool), tool).toBe('ERR_MODULE_NOT_FOUND');
