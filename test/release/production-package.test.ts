@@ -4,8 +4,9 @@
  * dist/ with only the production dependencies, real copies with their native addons: tsx,
  * TypeScript, Vite and the rest of the devDependencies are not there, so anything in dist/ that
  * still needed them fails here. The signer daemon, `xrd` commands against it (through
- * /usr/bin/xrd's entry and through scripts/xrd.mjs, which runs dist/ where tsx is missing) and the
- * admin API serving the built web interface.
+ * /usr/bin/xrd's entry and through scripts/xrd.mjs, which runs dist/ where tsx is missing), the
+ * admin API serving the built web interface, and a whole local instance of the package's dist/
+ * (signers, admin APIs and proxies as its child processes) carrying a call through both proxies.
  *
  * The test compiles dist/ afresh (`npm run build:dist`; nothing else in the suite reads dist/) and
  * packages the checkout's web interface and signer engine as bootstrap left them: rebuilding
@@ -13,11 +14,12 @@
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { get as httpsGet } from 'node:https';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestbed, type Testbed } from '../../softhsm/testbed.ts';
+import { freeLocalPorts } from '../support/net.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PIN = '112233';
@@ -164,6 +166,39 @@ describe.skipIf(!hasDpkgDeb)('a production install: the package\'s /opt/xrd, pro
     // Without an API key or a session: refused, by the API of dist/.
     expect((await get(`${url}/tokens`)).status).toBe(401);
   });
+
+  it('a local instance of dist/ (signers, admin APIs, proxies: child processes of the package) carries a REST call through both proxies', async () => {
+    // A plain node script, not this test's process: it imports only the package's files.
+    const script = join(testbed.dir, 'local-instance.mjs');
+    writeFileSync(
+      script,
+      `import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+const [root, dir, ports] = process.argv.slice(2);
+const { startLocalInstance } = await import(root + '/dist/dev/localinstance/local-instance.js');
+const { silentLogger } = await import(root + '/dist/platform/logger.js');
+const instance = await startLocalInstance({ dir, ports: JSON.parse(ports), logger: silentLogger() });
+try {
+  const is = instance.clientIs;
+  const url = 'https://127.0.0.1:' + instance.ports.clientHttps + '/r1/LOCAL/COM/1111/PROVIDER/rest-test/random';
+  const { stdout } = await promisify(execFile)('curl', ['-sS', '-k', '-E', is.certFile, '--key', is.keyFile, '-H', 'X-Road-Client: ' + is.client, '-w', '\\n%{http_code}', url]);
+  const commands = Object.entries(instance.pids()).map(([name, pid]) => [name, readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0')[1]]);
+  console.log(JSON.stringify({ answer: stdout, commands }));
+} finally {
+  await instance.close();
+}
+`,
+    );
+    const { stdout } = await promisify(execFile)(process.execPath, [script, install, join(testbed.dir, 'local'), JSON.stringify(await freeLocalPorts())], { cwd: install, env, timeout: 200_000 });
+    const { answer, commands } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { answer: string; commands: [string, string][] };
+    const [body, status] = answer.split('\n');
+    expect(status, body).toBe('200');
+    expect(JSON.parse(body!)).toHaveProperty('randomNumber');
+    // Every signer, admin API and proxy ran the package's launcher, which runs dist/ (no tsx there).
+    expect(commands.map(([name]) => name).filter((name) => name.endsWith(' proxy'))).toHaveLength(2);
+    for (const [name, command] of commands) expect(command, name).toBe(join(install, 'scripts/xrd.mjs'));
+  }, 240_000);
 });
 
 /** What `import.meta.resolve(name)` gives in the install's dist/ (an eval's module resolves from its working folder): a URL, or the error code. */
