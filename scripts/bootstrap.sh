@@ -51,11 +51,16 @@ if [ -n "$missing" ]; then
 fi
 
 stamp=node_modules/.xrd-installed
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+if [ -L node_modules ]; then
+  # A worktree borrowing another checkout's node_modules: installing here would replace that
+  # checkout's packages (npm ci empties node_modules first), so the owner of the folder installs.
+  echo "bootstrap: node_modules is a symlink; not installing npm dependencies into it" >&2
+elif [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
   echo "bootstrap: installing npm dependencies" >&2
-  # `npm install` at the locked versions rather than `npm ci`: npm 11 leaves other platforms'
-  # optional packages (rollup's) out of the lock file and `npm ci` then refuses it as out of sync.
-  npm install --no-save --no-audit --no-fund >&2
+  # `npm ci`: exactly the locked versions, and a refusal when package.json and the lock file are out
+  # of step (CI runs this on a clean clone, so a lock file that a fresh machine would refuse fails
+  # CI; test/unit/lockfile.test.ts checks the same offline). `npm install` only without a lock file.
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
   touch "$stamp"
 fi
 
@@ -72,6 +77,6 @@ if [ ! -f ui/dist/index.html ] || [ -n "$(find ui package-lock.json -path ui/dis
   npm run --silent build:ui >&2
 fi
 
-# The TLS signer engine (src/tls/engine), built here so that a proxy without write access to the
-# checkout finds it; signerEngineLibrary() also builds it on first use and again after a change.
-node --import tsx --input-type=module -e "(await import('./src/tls/signer-engine.ts')).signerEngineLibrary()" >&2
+# The TLS signer engine (src/tls/engine): `npm ci` builds it (postinstall); built again here when its
+# source changed since, as the proxy only loads it (src/tls/signer-engine.ts).
+node scripts/build-signer-engine.mjs
