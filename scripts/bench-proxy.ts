@@ -15,8 +15,8 @@
  * proxies' xrd_proxy_stage_duration_seconds histograms before and after the run.
  * Separately, the cost of a full mutual TLS handshake with the client side's authentication key on
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
- * `--store postgres` adds, in the same run, the calls through both servers with every proxy's stores
- * in PostgreSQL (a throw-away cluster) beside the SQLite figures; `--cluster` adds them through ss1
+ * `--store postgres` adds, in the same run, the calls through both servers with the stores that can
+ * live in PostgreSQL (docs/storage.md) there, in a throw-away cluster, beside the SQLite figures; `--cluster` adds them through ss1
  * as two nodes behind HAProxy (docs/cluster.md); each at 1 and 64 clients, as ratios to SQLite.
  * The last line is one JSON object with every figure.
  */

@@ -83,7 +83,7 @@ function describe(i: LocalInstance, dir: string): string {
   return `
 Local X-Road instance ${i.pki.instance} in ${dir}
   ss1 ${i.provider.serverId} at ${i.balancer?.address ?? i.provider.address}:${i.ports.serverProxy}  (provider LOCAL/COM/1111/PROVIDER; test services ${i.testServicesUrl})
-${i.balancer ? `      a cluster: HAProxy (${i.balancer.configFile}) over ${i.providerNodes.map((n, k) => `node${k + 1} ${n.address}`).join(' and ')}, health-checked every ${i.balancer.checkIntervalMs} ms;
+${i.balancer ? `      a cluster: HAProxy (${i.balancer.configFile}) over ${i.providerNodes.map((n, k) => `node${k + 1} ${n.address}`).join(' and ')}, health-checked every ${i.balancer.check.intervalMs} ms;
       one token copied to both, their shared PostgreSQL ${i.databaseUrls.get(i.provider.serverId)}; each node its own message log
 ` : ''}  ss2 ${i.consumer.serverId} at ${i.consumer.address}:${i.ports.serverProxy}  (clients LOCAL/COM/2222/CLIENT and LOCAL/COM/3333/OTHER, connection type HTTPS)
   information systems call ss2 at ${i.consumer.httpsUrl}/ (SOAP) and ${i.consumer.httpsUrl}/r1/… (REST)

@@ -1,7 +1,8 @@
 /**
  * A clustered provider (ig-xlb, the reference's external load balancer guide): ss1 as two nodes behind
- * HAProxy, sharing one server identity (a copied token) and a PostgreSQL database, each with its own
- * message log; the balancer health-checks each node's 5588. Under load from ss2's information system,
+ * HAProxy, sharing one server identity (a copied token) and a PostgreSQL database (operational
+ * monitoring: one node's monitoring port shows what the other served), each with its own message
+ * log; the balancer health-checks each node's 5588. Under load from ss2's information system,
  * one node's proxy is killed (SIGKILL): calls keep succeeding once the balancer's check has had its
  * interval, every answered call has its log records on ss2 and on exactly one node of ss1, and the
  * killed node, started again by the supervisor, is back in the balancer's rotation.
@@ -9,7 +10,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { balancerState } from '../../src/dev/localinstance/cluster.ts';
 import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
@@ -63,6 +64,14 @@ describe('ig-xlb: a provider served by two nodes behind a load balancer', () => 
     const answers = await Promise.all(Array.from({ length: 12 }, () => callClientProxy(instance, restPath(instance, 'rest-test/random'), { headers: { 'X-Road-Client': instance.clientIs.client } })));
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
     for (const node of instance.providerNodes) expect(loggedQueryIds(node).length, node.name).toBeGreaterThan(0);
+    // One operational monitoring database for both nodes: node1's monitoring port shows what node2 served.
+    const servedByNode2 = new Set(loggedQueryIds(instance.providerNodes[1]!));
+    await vi.waitFor(async () => {
+      const answer = await fetch(`${instance.provider.monitoringUrl}/opmonitor?limit=1000`, { headers: { Authorization: `X-Road-ApiKey token=${instance.apiKeyOf(instance.provider)}` } });
+      const { records } = (await answer.json()) as { records: { messageId?: string; securityServerType: string }[] };
+      const seen = new Set(records.filter((r) => r.securityServerType === 'Producer').map((r) => r.messageId));
+      expect([...servedByNode2].filter((id) => !seen.has(id))).toEqual([]);
+    }, { timeout: 10_000, interval: 250 });
   });
 
   it('3.4 health check: one node killed under load — calls succeed again within the check interval, each answered call is logged, the node rejoins', async () => {
@@ -109,8 +118,9 @@ describe('ig-xlb: a provider served by two nodes behind a load balancer', () => 
     loading = false;
     await load;
 
-    // The balancer notices within its check interval × failures; a call started later has nothing to fail on.
-    const detected = killedAt + balancer.checkIntervalMs * balancer.fall + 500;
+    // The balancer notices within its check interval × failures (and a connection refused meanwhile
+    // is redispatched after HAProxy's 1 s retry delay); a call started later has nothing to fail on.
+    const detected = killedAt + balancer.check.intervalMs * balancer.check.fall + 1500;
     const late = calls.filter((c) => c.startedAt > detected);
     expect(late.length).toBeGreaterThan(CALLERS * 5);
     expect(late.filter((c) => c.status !== 200)).toEqual([]);

@@ -118,7 +118,7 @@ export interface LocalInstance {
   /** ss1's nodes: [provider], or with `cluster` [provider, second node]. */
   readonly providerNodes: readonly LocalServer[];
   /** With `cluster`: HAProxy at ss1's address in global configuration, and its configuration file. */
-  readonly balancer?: { readonly address: string; readonly configFile: string; readonly statsSocket: string; readonly checkIntervalMs: number; readonly fall: number; readonly rise: number };
+  readonly balancer?: { readonly address: string; readonly configFile: string; readonly statsSocket: string; readonly check: typeof BALANCER_CHECK };
   /** The PostgreSQL database of each server whose proxies keep their stores there (XRD_DATABASE_URL), by server id: ss1's nodes share one. */
   readonly databaseUrls: ReadonlyMap<string, string>;
   readonly consumer: LocalServer;
@@ -146,7 +146,7 @@ export interface LocalInstance {
   /** Stops or restarts the OCSP responder, the TSA and the configuration source together. */
   stopPkiServices(): Promise<void>;
   startPkiServices(): Promise<void>;
-  /** Process ids of the signers, proxies and admin APIs, by name (`<serverId> signer|proxy|admin`); undefined while one waits to be restarted. */
+  /** Process ids of the signers, proxies and admin APIs, by name (`<server name> signer|proxy|admin`, `ss1 balancer`); undefined while one waits to be restarted. */
   pids(): Record<string, number | undefined>;
   close(): Promise<void>;
 }
@@ -208,7 +208,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const postgres = options.cluster || options.store === 'postgres' ? startThrowawayPostgres() : undefined;
   if (postgres) closers.push(async () => postgres.stop());
   const balancer = options.cluster
-    ? { address: '127.0.0.1', configFile: join(dir, 'balancer', 'haproxy.cfg'), statsSocket: join(dir, 'balancer', 'haproxy.sock'), checkIntervalMs: BALANCER_CHECK.intervalMs, fall: BALANCER_CHECK.fall, rise: BALANCER_CHECK.rise }
+    ? { address: '127.0.0.1', configFile: join(dir, 'balancer', 'haproxy.cfg'), statsSocket: join(dir, 'balancer', 'haproxy.sock'), check: BALANCER_CHECK }
     : undefined;
 
   const proxyPorts = new Map<string, { http: number; https: number; monitoring: number; health: number }>();
@@ -243,19 +243,21 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const consumer = server('ss2', layout.consumer.owner, '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring, ports.clientHealth);
   const joining = server('ss3', layout.joining.owner, '127.0.0.3', ports.joiningHttp, ports.joiningHttps, ports.joiningMonitoring, ports.joiningHealth);
   const databaseUrls = new Map<string, string>();
-  if (postgres) for (const s of options.store === 'postgres' ? [provider, consumer, joining] : [provider]) databaseUrls.set(s.serverId, postgres.createDatabase());
+  // ss3's proxy starts once it is registered (MEMBER_01): it keeps its stores in SQLite.
+  if (postgres) for (const s of options.store === 'postgres' ? [provider, consumer] : [provider]) databaseUrls.set(s.serverId, postgres.createDatabase());
   const client = (c: string) => formatClientId(layoutClient(pki.instance, layout, c));
   const [firstClient, secondClient = firstClient] = layout.consumer.clients as [string, string?];
   const apiKeys = new Map<string, string>();
 
   // Proxies and admin APIs start with no PIN and no SoftHSM configuration: they reach keys only through the signer.
-  const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
+  // Nor a database URL from the shell that started the instance: each server's is the instance's choice.
+  const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k) && k !== 'XRD_DATABASE_URL'));
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
   /** `xrd <args>` as a child process, ready once it prints "<what> listening" (and `andThen` is done); its stderr goes to `<server dir>/<what's first word>.log`. */
   const child = (s: LocalServer, what: string, args: string[], env: NodeJS.ProcessEnv, andThen?: () => Promise<void>) => (): Started => {
     const c = spawn(process.execPath, [XRD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const ready = waitForLine(c, `${what} listening`, `${s.serverId} ${what}`, join(s.dir, `${what.split(' ')[0]}.log`));
+    const ready = waitForLine(c, `${what} listening`, `${s.name} ${what}`, join(s.dir, `${what.split(' ')[0]}.log`));
     return { child: c, ready: andThen ? ready.then(andThen) : ready };
   };
 
@@ -364,7 +366,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     for (const node of providerNodes) await startProxy(node);
     await startProxy(consumer);
     if (balancer) {
-      progress(`HAProxy at ss1's address ${balancer.address}, health-checking the nodes every ${balancer.checkIntervalMs} ms`);
+      progress(`HAProxy at ss1's address ${balancer.address}, health-checking the nodes every ${balancer.check.intervalMs} ms`);
       mkdirSync(join(dir, 'balancer'), { recursive: true, mode: 0o700 });
       const balanced = [{ name: 'ss1_server_proxy', port: ports.serverProxy }, { name: 'ss1_ocsp', port: ports.ocspEndpoint }];
       writeFileSync(balancer.configFile, balancerConfig(balancer.address, balanced, providerNodes.map((n, i) => ({ name: `node${i + 1}`, address: n.address, healthPort: ports.providerHealth })), balancer.statsSocket));

@@ -8,7 +8,7 @@
  * client or node loses nothing committed all the same.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XrdError } from '../../platform/errors.ts';
@@ -24,6 +24,8 @@ export interface ThrowawayPostgres {
   stopServer(): void;
   /** Stops the server and removes its files. */
   stop(): void;
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) every process of the server: a database that hangs without closing anything. */
+  freeze(frozen: boolean): void;
 }
 
 function binDir(): string {
@@ -49,7 +51,9 @@ export function startThrowawayPostgres(): ThrowawayPostgres {
     execFileSync(user ? 'runuser' : join(bin, tool), user ? ['-u', 'postgres', '--', join(bin, tool), ...args] : args, { stdio: 'pipe', timeout: 60_000 });
   const data = join(dir, 'data');
   run('initdb', ['-D', data, '-U', 'xrd', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
-  const start = () => run('pg_ctl', ['-D', data, '-w', '-t', '30', '-l', join(dir, 'log'), '-o', `-c listen_addresses='' -k ${dir} -c fsync=off -c full_page_writes=off -c max_connections=200`, 'start']);
+  // The socket is its owner's (and root's) only: trust authentication must not reach other local users.
+  const start = () =>
+    run('pg_ctl', ['-D', data, '-w', '-t', '30', '-l', join(dir, 'log'), '-o', `-c listen_addresses='' -k '${dir}' -c unix_socket_permissions=0700 -c fsync=off -c full_page_writes=off -c max_connections=200`, 'start']);
   const stopServer = () => {
     if (existsSync(join(data, 'postmaster.pid'))) run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
   };
@@ -68,6 +72,11 @@ export function startThrowawayPostgres(): ThrowawayPostgres {
       start();
     },
     stopServer,
+    freeze(frozen) {
+      const postmaster = readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
+      const children = execFileSync('pgrep', ['-P', postmaster], { encoding: 'utf8' }).split('\n').filter(Boolean);
+      for (const pid of [postmaster, ...children]) process.kill(Number(pid), frozen ? 'SIGSTOP' : 'SIGCONT');
+    },
     stop() {
       try {
         stopServer();
