@@ -111,6 +111,8 @@ export interface RunningSecurityServer {
 export async function startSecurityServer(options: SecurityServerOptions): Promise<RunningSecurityServer> {
   const { logger } = options;
   const limits = serverLimits(PROXY_SERVER_LIMITS, options.serverLimits);
+  // A database URL that is not one is refused before anything is opened.
+  const opMonitorDatabase = databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl);
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
@@ -153,11 +155,13 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const registry = new MetricsRegistry();
   const proxyMetrics = new ProxyMetrics(registry);
   const signerMetrics = new SignerMetrics(registry);
-  const opMonitor = await OpMonitor.open(databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl), {
+  const opMonitor = await OpMonitor.open(opMonitorDatabase, {
     logger: logger.child({ component: 'opmonitor' }),
     onStore: (r) => proxyMetrics.observe(r),
   }).catch(async (err: unknown) => {
     await messageLog.close();
+    serverConfStore.close();
+    signer.close();
     throw err;
   });
   const recorder = new MessageRecorder(messageLog, opMonitor, proxyMetrics);
