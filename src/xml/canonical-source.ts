@@ -16,7 +16,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { escapeAttribute, type C14nMethod } from './c14n.ts';
-import { MAX_DEPTH, XML_LIMITS, type XmlAttribute, type XmlElement, type XmlNode } from './xml-tree.ts';
+import { ASCII_NAME_START as START, ASCII_NAME_TABLE as NAME_TABLE, MAX_DEPTH, XML_LIMITS, type XmlAttribute, type XmlElement, type XmlNode } from './xml-tree.ts';
 
 /** Longer documents go to the general parser, whose node and value bounds cannot then be reached here. */
 const MAX_LENGTH = 1024 * 1024;
@@ -33,41 +33,18 @@ const NO_NODES: readonly XmlNode[] = Object.freeze([]);
 const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
 const NO_DECLARATIONS: ReadonlyMap<string, string> = new Map();
 
-/** ASCII name characters: START may begin a name (or a name after the colon), CHAR only continue it. */
-const START = 2;
-const CHAR = 1;
-const NAME_TABLE = new Uint8Array(128);
-for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  NAME_TABLE[c] = /[A-Za-z_]/.test(ch) ? START : /[-.0-9]/.test(ch) ? CHAR : 0;
-}
 
-/** An element as this reader builds it: the tree's fields, then where it stands in the source. */
-interface SourceElement extends XmlElement {
+/** An element as this reader builds it: the tree's fields (writable while it is read), then where it stands in the source. */
+type Building = { -readonly [K in keyof XmlElement]: XmlElement[K] } & {
   /** Just past its start tag. */
   readonly contentStart: number;
-  /** Where its end tag starts (contentStart for an element that closes itself). */
+  /** Where its end tag starts (contentStart for an element that closes itself; -1 until read). */
   contentEnd: number;
   /** Whether everything inside it is written as canonical XML writes it (see `canonicalize`). */
   canonicalContent: boolean;
-}
-
-interface Building {
-  kind: 'element';
-  name: string;
-  prefix: string;
-  localName: string;
-  namespace: string;
-  namespaceDeclarations: ReadonlyMap<string, string>;
-  attributes: readonly XmlAttribute[];
-  children: XmlNode[] | readonly XmlNode[];
-  parent: XmlElement | undefined;
-  contentStart: number;
-  contentEnd: number;
-  canonicalContent: boolean;
   /** Entries it pushed on the bindings, taken off at its end. */
   bound: number;
-}
+};
 
 export class SourceDocument {
   private constructor(
@@ -103,7 +80,7 @@ export class SourceDocument {
    * element already.
    */
   canonicalize(element: XmlElement, method: C14nMethod): string | undefined {
-    const e = element as SourceElement;
+    const e = element as Building;
     if (!e.canonicalContent) return undefined;
     let top: XmlElement = e;
     while (top.parent) top = top.parent;
