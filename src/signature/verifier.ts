@@ -150,8 +150,8 @@ function parseSignatureCached(xml: Buffer | string): ParsedSignature {
 }
 
 /**
- * Reads a signature document. Documents written as ours and the reference's are (SourceDocument's
- * form) are read by the quick reader, which builds the same tree as the general parser and lets
+ * Reads a signature document. Documents written as ours are (SourceDocument's form; the
+ * reference's too where it writes no character references) are read by the quick reader, which builds the same tree as the general parser and lets
  * SignedInfo and the referenced elements be canonicalised by copying their source text; any other
  * document goes to the general parser. Everything after the tree is the same code either way.
  * @throws MalformedSignature
@@ -357,10 +357,11 @@ function generalBase64(e: XmlElement): Buffer {
 const BASE64 = /^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/;
 
 /**
- * The element's base64 text when it is written without white space, as we and the reference write
- * it: then decoding alone proves it is base64 (Buffer.from skips any other character and stops at
- * `=`, so the bytes come out short; it takes base64url's letters too, which are looked for apart),
- * for the cost of decoding, where the regular expression costs more again. Any other text — invalid or not — is the general path's to judge.
+ * The element's base64 text when it is written without white space, as we write it: then decoding
+ * alone proves it is base64 (Buffer.from skips any other character and stops at `=`, so the bytes
+ * come out short; it takes base64url's letters too, which are looked for apart), for the cost of
+ * decoding, where the regular expression costs more again. Any other text, invalid or not, is the
+ * general path's to judge.
  */
 export function compactBase64(e: XmlElement): Buffer {
   const text = textOf(e);

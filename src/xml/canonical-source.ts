@@ -33,7 +33,6 @@ const NO_NODES: readonly XmlNode[] = Object.freeze([]);
 const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
 const NO_DECLARATIONS: ReadonlyMap<string, string> = new Map();
 
-
 /** An element as this reader builds it: the tree's fields (writable while it is read), then where it stands in the source. */
 type Building = { -readonly [K in keyof XmlElement]: XmlElement[K] } & {
   /** Just past its start tag. */
