@@ -5,7 +5,8 @@
 # vectors), python3 (its email package reads MIME independently of us), opencryptoki with p11-kit
 # (the second PKCS#11 implementation the token tests run against, softhsm/opencryptoki-testbed.ts),
 # chromium (the browser test drives it headless with playwright-core, test/browser), pamtester (the
-# admin API's PAM login), with `--bench`
+# admin API's PAM login), postgresql (the storage suites' second engine), haproxy (the clustered provider's
+# balancer), with `--bench`
 # also python3-xmlsec (the benchmarks' libxmlsec1 baseline); then the npm dependencies with their
 # native builds (pkcs11js, better-sqlite3), which package.json's allowScripts lets npm 11 run; then
 # the web interface (ui/ → ui/dist, which the admin API serves) when it is missing or older than
@@ -35,6 +36,10 @@ command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 # The admin API's PAM login (src/admin/pam-users.ts) asks PAM through pamtester; its test uses it.
 command -v pamtester >/dev/null 2>&1 || missing="$missing pamtester"
+# The storage suites run every store on PostgreSQL too, in a throw-away cluster (test/support/postgres.ts).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+# The local instance's clustered provider (`xrd local start --cluster`) and its test balance with HAProxy.
+command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 # Benchmarks compare with libxmlsec1 in-process, through Debian's Python binding.
 if [ "$1" = "--bench" ] && ! /usr/bin/python3 -c 'import xmlsec' >/dev/null 2>&1; then missing="$missing python3-xmlsec"; fi
 if [ -n "$missing" ]; then

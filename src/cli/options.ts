@@ -39,6 +39,8 @@ const OPTIONS = {
   'so-pin-env': { type: 'string' },
   'insecure-pin-arg': { type: 'boolean' },
   'no-prompt': { type: 'boolean' },
+  cluster: { type: 'boolean' },
+  store: { type: 'string' },
   autologin: { type: 'string' },
   usage: { type: 'string' },
   algorithm: { type: 'string' },

@@ -91,6 +91,8 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     recordsAvailableOffsetSeconds: typeof values['opmonitor-records-offset'] === 'string' ? port(values['opmonitor-records-offset'], 0) : undefined,
     timestampingIntervalSeconds: typeof values['timestamping-interval'] === 'string' ? Number(values['timestamping-interval']) : undefined,
     serverLimits: serverLimitsOf(values),
+    // From the environment, not the command line, where every user's `ps` would show its password.
+    databaseUrl: process.env.XRD_DATABASE_URL || undefined,
     // The reference's archiver runs wherever the message log does: on by default (--no-archive).
     archive: archiveOptions(values, dataDir),
     logger,

@@ -21,7 +21,7 @@ import { UsageError } from './usage-error.ts';
 // must not load the development wing.
 const USAGE = `xrd — X-Road security server: signer, proxies, administration
 
-  xrd local start [--dir var/local] [--json]   a complete local instance on loopback: test PKI, two security servers
+  xrd local start [--dir var/local] [--cluster] [--store sqlite|postgres] [--json]   a complete local instance on loopback: test PKI, two security servers
                    (SoftHSM token, signer, proxy, admin API each), a blank third to register (MEMBER_01), test services;
                    prints endpoints, admin API keys and curl calls
   xrd proxy start [--data-dir D] [--conf DIR] [--proxy-socket P] [--client-address A] [--server-address A]

@@ -1,6 +1,7 @@
 /**
- * The operational monitoring store (MESS_16): one record per mediated message in SQLite (WAL),
- * queryable by time, client and service, returned as the reference's JSON records.
+ * The operational monitoring store (MESS_16): one record per mediated message, in SQLite (WAL) or
+ * PostgreSQL (src/storage), queryable by time, client and service, returned as the reference's JSON
+ * records.
  *
  * `store` is called on every message, so it only validates and queues; queued records are written
  * in one transaction per batch (after `flushIntervalMs`, or at once when `batchSize` are waiting),
@@ -9,14 +10,17 @@
  * them; a crash loses at most the last interval's records — these are statistics, not the message
  * log, which commits every message itself.
  *
- * If a write fails (disk full, database locked past the busy timeout) the batch stays queued and
- * is retried on the next flush; past `maxQueued` the oldest records are dropped and counted, as the
- * reference's buffer does, so monitoring can never exhaust the proxy's memory or stop messages.
+ * If a write fails (disk full, database locked past the busy timeout, PostgreSQL gone) the batch
+ * stays queued and is retried on the next flush; past `maxQueued` records — queued and being
+ * written together, so a database that hangs counts too — the oldest queued are dropped and counted,
+ * as the reference's buffer does, so monitoring can never exhaust the proxy's memory or stop
+ * messages. A batch whose commit succeeded but whose answer was lost (the connection cut at that
+ * moment) is written again: records are written at least once, which statistics tolerate.
  */
-import Database from 'better-sqlite3';
 import { XrdError } from '../platform/errors.ts';
-import { restrictDatabaseFiles } from '../platform/files.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
+import type { DatabaseConfig, SqlDatabase, SqlValue } from '../storage/database.ts';
+import { openDatabase, type StoreSchema } from '../storage/open.ts';
 import { parseClientId, type ClientId } from '../protocol/identifiers.ts';
 import { HealthData } from './health-data.ts';
 import { RECORD_FIELDS, type OpMonitoringRecord } from './record.ts';
@@ -99,35 +103,46 @@ export interface OpMonitorStats {
 
 const TABLE = 'operational_data';
 const MAX_LIMIT = 10_000;
-const SCHEMA_VERSION = 1;
+/** Rows of one INSERT statement: 100 × the record's columns stays far below both engines' limit on parameters. */
+const ROWS_PER_INSERT = 100;
 
-const columnType = { text: 'TEXT', int: 'INTEGER', bool: 'INTEGER' } as const;
-const SCHEMA = `
+const columnType = { text: 'TEXT', int: 'BIGINT', bool: 'INTEGER' } as const;
+const SCHEMA: StoreSchema = {
+  store: 'opmonitor',
+  version: 1,
+  schema: (d) => `
 CREATE TABLE IF NOT EXISTS ${TABLE} (
-  id INTEGER PRIMARY KEY,
+  id ${d.autoId},
   ${RECORD_FIELDS.map((f) => `"${f.name}" ${columnType[f.kind]}${f.name === 'securityServerType' || f.name === 'requestInTs' || f.name === 'succeeded' ? ' NOT NULL' : ''}`).join(',\n  ')}
 );
 CREATE INDEX IF NOT EXISTS ${TABLE}_time ON ${TABLE} ("requestInTs");
 CREATE INDEX IF NOT EXISTS ${TABLE}_stored ON ${TABLE} ("monitoringDataTs");
 CREATE INDEX IF NOT EXISTS ${TABLE}_client ON ${TABLE} ("clientXRoadInstance", "clientMemberClass", "clientMemberCode", "clientSubsystemCode", "requestInTs");
 CREATE INDEX IF NOT EXISTS ${TABLE}_service ON ${TABLE} ("serviceXRoadInstance", "serviceMemberClass", "serviceMemberCode", "serviceSubsystemCode", "serviceCode", "requestInTs");
-`;
+`,
+  migrations: [],
+};
 
 type Row = Record<string, string | number | null>;
 
 export class OpMonitor {
-  private readonly insert: Database.Statement;
   private queue: OpMonitoringRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly pruneTimer: NodeJS.Timeout;
+  /** The write in progress (writes go one at a time), and a flush asked for meanwhile, not yet begun. */
+  private writing: Promise<unknown> = Promise.resolve();
+  private nextFlush: Promise<number> | undefined;
+  /** Records of the write in progress. */
+  private inFlight = 0;
   private written = 0;
   private dropped = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** What getSecurityServerHealthData reports: counted from the records stored since open. */
   readonly health: HealthData;
 
   private constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly log: Logger,
     private readonly retentionDays: number,
     private readonly flushIntervalMs: number,
@@ -139,37 +154,25 @@ export class OpMonitor {
     healthStatisticsPeriodSeconds: number,
   ) {
     this.health = new HealthData({ periodSeconds: healthStatisticsPeriodSeconds, now });
-    this.insert = db.prepare(`INSERT INTO ${TABLE} (${RECORD_FIELDS.map((f) => `"${f.name}"`).join(', ')}) VALUES (${RECORD_FIELDS.map(() => '?').join(', ')})`);
-    this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), 3_600_000).unref();
+    this.pruneTimer = setInterval(() => void this.prune().catch((err: unknown) => !this.closed && this.log.error({ err }, 'cannot delete operational monitoring records past retention')), 3_600_000).unref();
   }
 
   /**
-   * Opens (creating when missing) the store at `file`.
-   * @throws IOError when the file cannot be opened as this store's database
+   * Opens (creating when missing) the store — a SQLite file, or a PostgreSQL database the nodes of a
+   * cluster may share — and deletes the records past retention.
+   * @throws DatabaseUnavailable when the database cannot be opened or reached
+   * @throws DatabaseTooNew when a newer program wrote it
    */
-  static open(file: string, options: OpMonitorOptions = {}): OpMonitor {
+  static async open(config: DatabaseConfig, options: OpMonitorOptions = {}): Promise<OpMonitor> {
     const log = options.logger ?? silentLogger();
     const retentionDays = options.retentionDays ?? 7;
     if (!(retentionDays > 0)) throw new XrdError('InvalidConfiguration', { reason: `opmonitor retentionDays must be positive, got ${retentionDays}` });
-    let db: Database.Database;
-    try {
-      // Who called whom, when: the records and their WAL are the owner's alone.
-      restrictDatabaseFiles(file, { create: true });
-      db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      // Monitoring data may lose the last transactions on a power cut (not on a process crash):
-      // statistics do not justify an fsync per batch.
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
-      const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) throw new XrdError('DatabaseTooNew', { file, found: version, supported: SCHEMA_VERSION });
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    } catch (err) {
-      throw new XrdError('IOError', { reason: `cannot open operational monitoring database ${file}: ${(err as Error).message}` }, { cause: err });
-    }
-    return new OpMonitor(db, log, retentionDays, options.flushIntervalMs ?? 250, options.batchSize ?? 256, options.maxQueued ?? 20_000, options.onStore, options.now ?? Date.now, options.maxRecordsInPayload ?? MAX_LIMIT, options.healthStatisticsPeriodSeconds ?? 600);
+    // Monitoring data may lose the last transactions on a power cut (not on a process crash):
+    // statistics do not justify an fsync per batch.
+    const db = await openDatabase(config, SCHEMA, { synchronous: 'NORMAL', logger: log });
+    const monitor = new OpMonitor(db, log, retentionDays, options.flushIntervalMs ?? 250, options.batchSize ?? 256, options.maxQueued ?? 20_000, options.onStore, options.now ?? Date.now, options.maxRecordsInPayload ?? MAX_LIMIT, options.healthStatisticsPeriodSeconds ?? 600);
+    await monitor.prune();
+    return monitor;
   }
 
   /**
@@ -192,36 +195,61 @@ export class OpMonitor {
     }
     const stored = record.monitoringDataTs === undefined ? { ...record, monitoringDataTs: Math.floor(this.now() / 1000) } : record;
     this.queue.push(stored);
+    const excess = this.queue.length + this.inFlight - this.maxQueued;
+    if (excess > 0) this.drop(excess);
     this.health.observe(stored);
     this.onStore?.(stored);
-    if (this.queue.length >= this.batchSize) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.flushIntervalMs);
+    if (this.queue.length >= this.batchSize) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushIntervalMs);
   }
 
-  /** Writes queued records now. Returns how many were written. */
-  flush(): number {
+  /**
+   * Writes the queued records (after a write in progress, one at a time). Resolves with how many
+   * were written; a failed write keeps them queued for the next try and resolves with 0.
+   */
+  flush(): Promise<number> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.queue.length === 0 || this.closed) return 0;
+    if (this.nextFlush) return this.nextFlush;
+    const next = this.writing.then(() => {
+      this.nextFlush = undefined;
+      return this.writeQueued();
+    });
+    this.nextFlush = next;
+    this.writing = next;
+    return next;
+  }
+
+  private async writeQueued(): Promise<number> {
+    if (this.queue.length === 0) return 0;
     const batch = this.queue;
     this.queue = [];
+    this.inFlight = batch.length;
     try {
-      this.db.transaction(() => {
-        for (const r of batch) this.insert.run(toRow(r));
-      })();
+      await this.db.transaction(async (tx) => {
+        for (let i = 0; i < batch.length; i += ROWS_PER_INSERT) {
+          const rows = batch.slice(i, i + ROWS_PER_INSERT);
+          await tx.run(insertSql(rows.length), rows.flatMap(toRow));
+        }
+      });
       this.written += batch.length;
       return batch.length;
     } catch (err) {
       this.queue = batch.concat(this.queue);
       const excess = this.queue.length - this.maxQueued;
-      if (excess > 0) {
-        this.queue.splice(0, excess);
-        this.dropped += excess;
-      }
+      if (excess > 0) this.drop(excess);
       this.log.error({ err, queued: this.queue.length, dropped: this.dropped }, 'cannot write operational monitoring records; will retry');
-      this.timer = setTimeout(() => this.flush(), Math.max(this.flushIntervalMs, 1000));
+      if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), Math.max(this.flushIntervalMs, 1000));
       return 0;
+    } finally {
+      this.inFlight = 0;
     }
+  }
+
+  /** Drops the oldest queued records (never those being written). */
+  private drop(n: number): void {
+    const dropped = this.queue.splice(0, Math.min(n, this.queue.length)).length;
+    this.dropped += dropped;
   }
 
   /**
@@ -230,10 +258,9 @@ export class OpMonitor {
    * @throws InvalidIdentifier for a client or service that is not an identifier
    * @throws InvalidRequest for a time range or limit that makes no sense
    */
-  query(q: OpMonitorQuery = {}): OpMonitoringRecord[] {
-    this.flush();
+  async query(q: OpMonitorQuery = {}): Promise<OpMonitoringRecord[]> {
     const where: string[] = [];
-    const params: (string | number)[] = [];
+    const params: SqlValue[] = [];
     const from = q.from === undefined ? undefined : toMs(q.from, 'from');
     const to = q.to === undefined ? undefined : toMs(q.to, 'to');
     if (from !== undefined && to !== undefined && from > to) {
@@ -258,8 +285,9 @@ export class OpMonitor {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
       throw new XrdError('InvalidRequest', { reason: `query limit must be an integer in 1..${MAX_LIMIT}, got ${limit}` });
     }
-    const sql = `SELECT * FROM ${TABLE}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY "requestInTs", id LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(...params) as Row[]).map(fromRow);
+    await this.flush();
+    const sql = `SELECT * FROM ${TABLE}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY "requestInTs", id LIMIT ?`;
+    return (await this.db.all<Row>(sql, [...params, limit])).map(fromRow);
   }
 
   /**
@@ -269,8 +297,8 @@ export class OpMonitor {
    * records of the last second are all included, and `nextRecordsFrom` is the next second when
    * records of the range are left.
    */
-  operationalData(q: OperationalDataQuery): OperationalDataAnswer {
-    this.flush();
+  async operationalData(q: OperationalDataQuery): Promise<OperationalDataAnswer> {
+    await this.flush();
     // A party matches its identifier exactly: a member is not its subsystems (OperationalDataRecordQuery.getMemberCriterion).
     const filter: string[] = [];
     const filterParams: string[] = [];
@@ -281,43 +309,72 @@ export class OpMonitor {
     if (q.client) filter.push(`(${party(q.client, 'client')} OR ${party(q.client, 'service')})`);
     if (q.serviceProvider) filter.push(party(q.serviceProvider, 'service'));
     const columns = projection(q.client !== undefined, q.outputFields);
-    const select = (extra: string, extraParams: (string | number)[], limit?: number) =>
-      (this.db
-        .prepare(`SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM ${TABLE} WHERE ${[extra, ...filter].join(' AND ')} ORDER BY "monitoringDataTs", id${limit !== undefined ? ` LIMIT ${limit}` : ''}`)
-        .all(...extraParams, ...filterParams) as Row[]).map(fromRow) as Partial<OpMonitoringRecord>[];
-    let records = select('"monitoringDataTs" BETWEEN ? AND ?', [q.recordsFrom, q.recordsTo], this.maxRecordsInPayload);
+    const select = async (extra: string, extraParams: SqlValue[], limit?: number) =>
+      (await this.db.all<Row>(`SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM ${TABLE} WHERE ${[extra, ...filter].join(' AND ')} ORDER BY "monitoringDataTs", id${limit !== undefined ? ' LIMIT ?' : ''}`, [...extraParams, ...filterParams, ...(limit !== undefined ? [limit] : [])])).map(
+        fromRow,
+      ) as Partial<OpMonitoringRecord>[];
+    let records = await select('"monitoringDataTs" BETWEEN ? AND ?', [q.recordsFrom, q.recordsTo], this.maxRecordsInPayload);
     let nextRecordsFrom: number | undefined;
     if (records.length === this.maxRecordsInPayload && records.length > 0) {
       const last = records[records.length - 1]!.monitoringDataTs!;
-      records = records.filter((r) => r.monitoringDataTs !== last).concat(select('"monitoringDataTs" = ?', [last]));
-      if (last < q.recordsTo && select('"monitoringDataTs" BETWEEN ? AND ?', [last + 1, q.recordsTo], 1).length > 0) nextRecordsFrom = last + 1;
+      records = records.filter((r) => r.monitoringDataTs !== last).concat(await select('"monitoringDataTs" = ?', [last]));
+      if (last < q.recordsTo && (await select('"monitoringDataTs" BETWEEN ? AND ?', [last + 1, q.recordsTo], 1)).length > 0) nextRecordsFrom = last + 1;
     }
     if (q.outputFields.size > 0 && !q.outputFields.has('monitoringDataTs')) for (const r of records) delete r.monitoringDataTs;
     return nextRecordsFrom === undefined ? { records } : { records, nextRecordsFrom };
   }
 
   /** Deletes records older than the retention period. Returns how many. */
-  prune(): number {
-    this.flush();
+  async prune(): Promise<number> {
+    await this.flush();
     const cutoff = this.now() - this.retentionDays * 86_400_000;
-    const n = this.db.prepare(`DELETE FROM ${TABLE} WHERE "requestInTs" < ?`).run(cutoff).changes;
+    const n = (await this.db.run(`DELETE FROM ${TABLE} WHERE "requestInTs" < ?`, [cutoff])).changes;
     if (n > 0) this.log.info({ deleted: n, retentionDays: this.retentionDays }, 'operational monitoring records past retention deleted');
     return n;
   }
 
   stats(): OpMonitorStats {
-    return { written: this.written, queued: this.queue.length, dropped: this.dropped };
+    return { written: this.written, queued: this.queue.length + this.inFlight, dropped: this.dropped };
   }
 
-  /** Writes what is queued and closes the database. */
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    clearInterval(this.pruneTimer);
-    if (this.queue.length > 0) this.log.error({ lost: this.queue.length }, 'operational monitoring records could not be written before close');
-    this.db.close();
+  /**
+   * Writes what is queued and closes the database. A database that does not answer holds the close
+   * up for at most `CLOSE_WAIT_MS`, then its records are given up (and logged as lost).
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      clearInterval(this.pruneTimer);
+      const timedOut = await withinMs(this.flush(), CLOSE_WAIT_MS);
+      if (this.timer) clearTimeout(this.timer);
+      const lost = this.queue.length + this.inFlight;
+      if (lost > 0) this.log.error({ lost, timedOut }, 'operational monitoring records could not be written before close');
+      await withinMs(this.db.close(), CLOSE_WAIT_MS);
+    })();
+    return this.closing;
   }
+}
+
+/** How long `close` waits for the last write, and then for the database to close. */
+const CLOSE_WAIT_MS = 10_000;
+
+/** Waits for `p` at most `ms`; resolves true when the time ran out first. */
+async function withinMs(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const out = await Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
+  clearTimeout(timer);
+  return out;
+}
+
+/** An INSERT of `rows` records (its text is the same for the same count, so its statement is prepared once). */
+const insertSqls = new Map<number, string>();
+function insertSql(rows: number): string {
+  const known = insertSqls.get(rows);
+  if (known !== undefined) return known;
+  const values = `(${RECORD_FIELDS.map(() => '?').join(', ')})`;
+  const sql = `INSERT INTO ${TABLE} (${RECORD_FIELDS.map((f) => `"${f.name}"`).join(', ')}) VALUES ${Array(rows).fill(values).join(', ')}`;
+  insertSqls.set(rows, sql);
+  return sql;
 }
 
 /**
@@ -337,7 +394,7 @@ function toMs(t: Date | number, name: string): number {
 }
 
 /** Equality on the given leading columns; a missing trailing value matches anything. */
-function match(where: string[], params: (string | number)[], columns: string[], values: (string | undefined)[]): void {
+function match(where: string[], params: SqlValue[], columns: string[], values: (string | undefined)[]): void {
   columns.forEach((column, i) => {
     const v = values[i];
     if (v !== undefined) where.push(`"${column}" = ?`), params.push(v);

@@ -76,7 +76,7 @@ export interface QueryAnswer {
  * Answers one query; `header` is the request's, already checked by the proxy.
  * @throws XrdError InvalidRequest (prefix Client) for a request the reference refuses, with its faultString
  */
-export function answerQuery(request: Buffer, header: SoapHeader, store: OpMonitor, access: QueryAccess, options: QueryOptions = {}): QueryAnswer {
+export async function answerQuery(request: Buffer, header: SoapHeader, store: OpMonitor, access: QueryAccess, options: QueryOptions = {}): Promise<QueryAnswer> {
   let envelope: XmlElement;
   try {
     envelope = parseXml(request);
@@ -89,7 +89,7 @@ export function answerQuery(request: Buffer, header: SoapHeader, store: OpMonito
   const code = header.service.serviceCode;
   if (code !== OPERATIONAL_DATA && code !== HEALTH_DATA) throw invalid(`Unknown service: '${code}'`);
   if (!operation || operation.namespace !== OP_MONITORING_NS || operation.localName !== code) throw invalid(`expected element {${OP_MONITORING_NS}}${code} in the SOAP body`);
-  const body = code === OPERATIONAL_DATA ? operationalData(operation, header, store, access, options) : healthData(operation, store);
+  const body = code === OPERATIONAL_DATA ? await operationalData(operation, header, store, access, options) : healthData(operation, store);
   const p = envelope.prefix === '' ? '' : `${envelope.prefix}:`;
   const xml =
     `<?xml version="1.0" encoding="UTF-8"?><${p}Envelope ${envelope.prefix === '' ? 'xmlns' : `xmlns:${envelope.prefix}`}="${SOAP_ENV_NS}">` +
@@ -114,7 +114,7 @@ export function queryFault(err: unknown, style: FaultCodeStyle): SoapFault {
 
 const invalid = (reason: string) => new XrdError('InvalidRequest', { reason }, { prefix: 'Client' });
 
-function operationalData(operation: XmlElement, header: SoapHeader, store: OpMonitor, access: QueryAccess, options: QueryOptions): { xml: string; attachments: QueryAnswer['attachments'] } {
+async function operationalData(operation: XmlElement, header: SoapHeader, store: OpMonitor, access: QueryAccess, options: QueryOptions): Promise<{ xml: string; attachments: QueryAnswer['attachments'] }> {
   const parts = sequence(operation, [['searchCriteria', 1, 1], ['outputSpec', 0, 1]]);
   const criteria = sequence(parts.get('searchCriteria')![0]!, [['recordsFrom', 1, 1], ['recordsTo', 1, 1], ['client', 0, 1]]);
   const recordsFrom = xsLong(criteria.get('recordsFrom')![0]!);
@@ -139,7 +139,7 @@ function operationalData(operation: XmlElement, header: SoapHeader, store: OpMon
     to = availableBefore - 1n;
     nextRecordsFrom = availableBefore;
   }
-  const answer = store.operationalData({ recordsFrom: Number(recordsFrom), recordsTo: Number(to), client: clientForFilter(header, access), serviceProvider, outputFields });
+  const answer = await store.operationalData({ recordsFrom: Number(recordsFrom), recordsTo: Number(to), client: clientForFilter(header, access), serviceProvider, outputFields });
   if (answer.nextRecordsFrom !== undefined) nextRecordsFrom = BigInt(answer.nextRecordsFrom);
   const payload = gzipSync(Buffer.from(JSON.stringify({ records: answer.records }), 'utf8'));
   const xml =

@@ -283,6 +283,8 @@ export const ERROR_CODES = {
   InternalError: { message: 'Internal error: {reason}', httpStatus: 500 },
   // A SQLite file (message log, server configuration, op-monitor data) written by a newer version
   DatabaseTooNew: { message: "Database {file}: schema version {found} is newer than this program's {supported}", httpStatus: 500 },
+  // A store's database (SQLite file or PostgreSQL, src/storage) that cannot be opened or answered
+  DatabaseUnavailable: { message: 'Database {location} is not available: {reason}', httpStatus: 503 },
   // What a token handed back that the signer cannot read (an EC point, a signature)
   UnreadableTokenObject: { message: 'The token returned {what} the signer cannot read: {reason}', httpStatus: 500 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -12,6 +12,7 @@ import { globalConfReader } from '../globalconf/global-conf.ts';
 import { MessageLog, TIMESTAMPER_STATUS_FILE, type ArchiveOptions } from '../messagelog/message-log.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
+import { databaseConfig } from '../storage/database.ts';
 import { ProxyMetrics, SignerMetrics } from '../opmonitor/proxy-metrics.ts';
 import { toXrdError } from '../platform/errors.ts';
 import { PROXY_SERVER_LIMITS, capConnections, serverLimits, serverTimeouts, type ServerLimits } from '../platform/server-limits.ts';
@@ -87,6 +88,11 @@ export interface SecurityServerOptions {
   readonly healthCacheMs?: number;
   /** Timeouts and connection caps of every listener, each on its own (default PROXY_SERVER_LIMITS). */
   readonly serverLimits?: Partial<ServerLimits>;
+  /**
+   * A PostgreSQL database (postgres://…) for the stores that can live there — operational monitoring
+   * so far — which the nodes of a clustered provider share; SQLite files in `dataDir` when left out.
+   */
+  readonly databaseUrl?: string;
   readonly logger: Logger;
 }
 
@@ -105,6 +111,8 @@ export interface RunningSecurityServer {
 export async function startSecurityServer(options: SecurityServerOptions): Promise<RunningSecurityServer> {
   const { logger } = options;
   const limits = serverLimits(PROXY_SERVER_LIMITS, options.serverLimits);
+  // A database URL that is not one is refused before anything is opened.
+  const opMonitorDatabase = databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl);
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
@@ -147,7 +155,15 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const registry = new MetricsRegistry();
   const proxyMetrics = new ProxyMetrics(registry);
   const signerMetrics = new SignerMetrics(registry);
-  const opMonitor = OpMonitor.open(join(options.dataDir, 'opmonitor.db'), { logger: logger.child({ component: 'opmonitor' }), onStore: (r) => proxyMetrics.observe(r) });
+  const opMonitor = await OpMonitor.open(opMonitorDatabase, {
+    logger: logger.child({ component: 'opmonitor' }),
+    onStore: (r) => proxyMetrics.observe(r),
+  }).catch(async (err: unknown) => {
+    await messageLog.close();
+    serverConfStore.close();
+    signer.close();
+    throw err;
+  });
   const recorder = new MessageRecorder(messageLog, opMonitor, proxyMetrics);
   const signing = new MemberSigning(signer, globalConf);
   const peers = new PeerVerifier({ globalConf, ocsp: ocspStore, remoteOcspPort: options.remoteOcspPort });
@@ -200,7 +216,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   } catch (err) {
     await Promise.all(closers.map((c) => c()));
     await messageLog.close();
-    opMonitor.close();
+    await opMonitor.close();
     serverConfStore.close();
     signer.close();
     throw toXrdError(err);
@@ -216,7 +232,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
       providers.close();
       await Promise.all(closers.map((c) => c()));
       await messageLog.close();
-      opMonitor.close();
+      await opMonitor.close();
       serverConfStore.close();
       signer.close();
     },

@@ -14,7 +14,7 @@ import { XrdError } from '../../src/platform/errors.ts';
 import { parseSoapHeader, type SoapHeader } from '../../src/protocol/soap-message.ts';
 import { FUZZ_TIMEOUT, fuzzRuns, mutated, vector } from './fuzz.ts';
 
-const store = OpMonitor.open(join(mkdtempSync(join(tmpdir(), 'xrd-fuzz-opmon-')), 'op.db'));
+const store = await OpMonitor.open({ engine: 'sqlite', file: join(mkdtempSync(join(tmpdir(), 'xrd-fuzz-opmon-')), 'op.db') });
 afterAll(() => store.close());
 
 const ALPHABET = [...'<>/:="-0123456789 \n'].map((c) => c.charCodeAt(0));
@@ -22,9 +22,9 @@ const ALPHABET = [...'<>/:="-0123456789 \n'].map((c) => c.charCodeAt(0));
 describe('pr-opmon query bodies', () => {
   it.each(['operationaldata.request', 'healthdata.request'])(
     'a mutated %s is answered or refused with Client.InvalidRequest only',
-    (name) => {
-      fc.assert(
-        fc.property(mutated(vector('opmonitor', name), ALPHABET), (request) => {
+    async (name) => {
+      await fc.assert(
+        fc.asyncProperty(mutated(vector('opmonitor', name), ALPHABET), async (request) => {
           let header: SoapHeader;
           try {
             header = parseSoapHeader(request);
@@ -32,7 +32,7 @@ describe('pr-opmon query bodies', () => {
             return; // the proxy refuses it before it is a query
           }
           try {
-            answerQuery(request, header, store, { serverOwner: () => undefined });
+            await answerQuery(request, header, store, { serverOwner: () => undefined });
           } catch (err) {
             expect(err).toBeInstanceOf(XrdError);
             expect((err as XrdError).faultCode).toBe('Client.InvalidRequest');

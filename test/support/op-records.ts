@@ -4,6 +4,7 @@ import { parseClientId } from '../../src/protocol/identifiers.ts';
 
 export const CLIENT = parseClientId('LOCAL/COM/2222/CLIENT');
 export const PROVIDER = parseClientId('LOCAL/COM/1111/PROVIDER');
+export const OTHER_CLIENT = parseClientId('LOCAL/COM/2222/BATCH');
 
 /** A record as a client proxy writes it for a SOAP call, with every timestamp and size. */
 export function soapRecord(at: number, overrides: Partial<OpMonitoringRecord> = {}): OpMonitoringRecord {
@@ -30,6 +31,28 @@ export function soapRecord(at: number, overrides: Partial<OpMonitoringRecord> = 
     succeeded: true,
     serviceType: 'WSDL',
     xRequestId: `req-${at}`,
+    ...overrides,
+  };
+}
+
+/** A record as a server proxy writes it for a REST call of OTHER_CLIENT. */
+export function restRecord(at: number, overrides: Partial<OpMonitoringRecord> = {}): OpMonitoringRecord {
+  return {
+    securityServerType: 'Producer',
+    requestInTs: at,
+    requestOutTs: at + 2,
+    responseInTs: at + 12,
+    responseOutTs: at + 14,
+    ...clientFields(OTHER_CLIENT),
+    ...serviceFields(PROVIDER, 'rest-test'),
+    restMethod: 'GET',
+    restPath: '/random',
+    messageId: `rest-${at}`,
+    requestSize: 0,
+    responseSize: 19,
+    succeeded: true,
+    serviceType: 'REST',
+    statusCode: 200,
     ...overrides,
   };
 }

@@ -28,23 +28,23 @@ afterAll(() => {
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 
 /** Each store opened on `file` and written to, so SQLite has made its -wal and -shm; returns its closer. */
-const STORES: Record<string, (file: string) => () => void> = {
-  'messagelog.db': (file) => {
+const STORES: Record<string, (file: string) => Promise<() => unknown>> = {
+  'messagelog.db': async (file) => {
     const db = openDatabase(file, { create: true });
     db.exec('CREATE TABLE IF NOT EXISTS probe (x); INSERT INTO probe VALUES (1)');
     return () => db.close();
   },
-  'opmonitor.db': (file) => {
-    const m = OpMonitor.open(file);
+  'opmonitor.db': async (file) => {
+    const m = await OpMonitor.open({ engine: 'sqlite', file });
     m.store({ securityServerType: 'Client', requestInTs: Date.now(), succeeded: true, clientMemberCode: '2222' });
-    m.flush();
+    await m.flush();
     return () => m.close();
   },
-  'ocsp-cache.sqlite': (file) => {
+  'ocsp-cache.sqlite': async (file) => {
     const c = new OcspCache(file, silentLogger());
     return () => c.close();
   },
-  'keyconf.sqlite': (file) => {
+  'keyconf.sqlite': async (file) => {
     const k = new KeyconfStore(file);
     return () => k.close();
   },
@@ -52,22 +52,22 @@ const STORES: Record<string, (file: string) => () => void> = {
 
 describe('database files are their owner’s alone', () => {
   for (const [name, open] of Object.entries(STORES)) {
-    it(`another local user cannot read ${name} or its -wal and -shm (0600 under umask 022)`, () => {
+    it(`another local user cannot read ${name} or its -wal and -shm (0600 under umask 022)`, async () => {
       // A folder others may enter, so the files' own modes are what protects them.
       const folder = freshFolder('fresh');
       const file = join(folder, name);
-      const close = open(file);
+      const close = await open(file);
       try {
         for (const path of [file, `${file}-wal`, `${file}-shm`]) {
           expect(existsSync(path), path).toBe(true);
           expect(modeOf(path), path).toBe(0o600);
         }
       } finally {
-        close();
+        await close();
       }
     });
 
-    it(`${name} and its WAL left readable by an older version are closed down when opened`, () => {
+    it(`${name} and its WAL left readable by an older version are closed down when opened`, async () => {
       const folder = freshFolder('older');
       const file = join(folder, name);
       // As SQLite made them before: a database in WAL mode whose -wal and -shm stay (a connection is open).
@@ -75,11 +75,11 @@ describe('database files are their owner’s alone', () => {
       old.pragma('journal_mode = WAL');
       old.exec('CREATE TABLE leftover (x); INSERT INTO leftover VALUES (1)');
       for (const path of [file, `${file}-wal`, `${file}-shm`]) chmodSync(path, 0o644);
-      const close = open(file);
+      const close = await open(file);
       try {
         for (const path of [file, `${file}-wal`, `${file}-shm`]) expect(modeOf(path), path).toBe(0o600);
       } finally {
-        close();
+        await close();
         old.close();
       }
     });

@@ -25,6 +25,8 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '../../src');
  */
 const FOLDER_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   platform: [],
+  // The database engines (SQLite, PostgreSQL) behind one async interface, what stores import.
+  storage: ['platform'],
   xml: ['platform'],
   protocol: ['xml', 'platform'],
   certificates: ['protocol', 'xml', 'platform'],
@@ -38,11 +40,11 @@ const FOLDER_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   tls: ['signerapi', 'platform'],
   serverconf: ['globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   messagelog: ['signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
-  opmonitor: ['signerapi', 'protocol', 'xml', 'platform'],
+  opmonitor: ['signerapi', 'storage', 'protocol', 'xml', 'platform'],
   metaservice: ['serverconf', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   admin: ['signerapi', 'messagelog', 'serverconf', 'signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
-  proxy: ['metaservice', 'messagelog', 'opmonitor', 'serverconf', 'tls', 'signerapi', 'signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
-  cli: ['admin', 'proxy', 'metaservice', 'messagelog', 'opmonitor', 'serverconf', 'tls', 'signer', 'signerapi', 'token', 'signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
+  proxy: ['metaservice', 'messagelog', 'opmonitor', 'serverconf', 'tls', 'signerapi', 'signature', 'trust', 'globalconf', 'certificates', 'protocol', 'storage', 'xml', 'platform'],
+  cli: ['admin', 'proxy', 'metaservice', 'messagelog', 'opmonitor', 'serverconf', 'tls', 'signer', 'signerapi', 'token', 'signature', 'trust', 'globalconf', 'certificates', 'protocol', 'storage', 'xml', 'platform'],
   dev: ['*'],
 };
 

@@ -32,7 +32,7 @@ const ORGANISATIONS = [parseClientId('LOCAL/COM/2222/CLIENT'), parseClientId('LO
 beforeAll(async () => {
   const registry = new MetricsRegistry();
   const proxyMetrics = new ProxyMetrics(registry);
-  opMonitor = OpMonitor.open(join(dataDir, 'opmonitor.db'), { onStore: (r) => proxyMetrics.observe(r) });
+  opMonitor = await OpMonitor.open({ engine: 'sqlite', file: join(dataDir, 'opmonitor.db') }, { onStore: (r) => proxyMetrics.observe(r) });
   for (const [i, client] of ORGANISATIONS.entries()) {
     opMonitor.store({ securityServerType: 'Client', requestInTs: Date.now() - 1000 + i, ...clientFields(client), ...serviceFields(PROVIDER, 'getRandom'), messageId: `call-${i}`, succeeded: true });
   }
@@ -46,7 +46,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
-  opMonitor?.close();
+  await opMonitor?.close();
 });
 
 const get = (path: string, key?: string) => fetch(`${base}${path}`, key === undefined ? {} : { headers: { Authorization: `X-Road-ApiKey token=${key}` } });

@@ -14,8 +14,8 @@ import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XrdError } from '../../src/platform/errors.ts';
 import { memoryBody, type Body } from '../../src/platform/spool.ts';
-import { OpMonitor } from '../../src/opmonitor/op-monitor.ts';
-import { HEALTH_DATA, OPERATIONAL_DATA, OP_MONITORING_NS, RECORDS_CID, answerQuery, isOpMonitoringQuery, queryFault, type QueryAccess, type QueryOptions } from '../../src/opmonitor/queries.ts';
+import { OpMonitor, type OpMonitorOptions } from '../../src/opmonitor/op-monitor.ts';
+import { HEALTH_DATA, OPERATIONAL_DATA, OP_MONITORING_NS, RECORDS_CID, answerQuery, isOpMonitoringQuery, queryFault, type QueryAccess, type QueryAnswer, type QueryOptions } from '../../src/opmonitor/queries.ts';
 import { clientFields, serviceFields, type OpMonitoringRecord } from '../../src/opmonitor/record.ts';
 import { parseClientId, parseSecurityServerId, sameSecurityServerId } from '../../src/protocol/identifiers.ts';
 import { parseSoapHeader, type SoapHeader } from '../../src/protocol/soap-message.ts';
@@ -42,11 +42,11 @@ const ACCESS: QueryAccess = { serverOwner: (s) => (sameSecurityServerId(s, SERVE
 const dir = mkdtempSync(join(tmpdir(), 'xrd-opmon-q-'));
 let n = 0;
 const open: OpMonitor[] = [];
-afterEach(() => {
-  for (const m of open.splice(0)) m.close();
+afterEach(async () => {
+  for (const m of open.splice(0)) await m.close();
 });
-function store(records: OpMonitoringRecord[], options: Parameters<typeof OpMonitor.open>[1] = {}): OpMonitor {
-  const m = OpMonitor.open(join(dir, `q-${++n}.db`), options);
+async function store(records: OpMonitoringRecord[], options: OpMonitorOptions = {}): Promise<OpMonitor> {
+  const m = await OpMonitor.open({ engine: 'sqlite', file: join(dir, `q-${++n}.db`) }, options);
   open.push(m);
   for (const r of records) m.store(r);
   return m;
@@ -77,16 +77,16 @@ function record(second: number, client: typeof SYSTEM1, provider: typeof SYSTEM1
 
 const header = (xml: string): SoapHeader => parseSoapHeader(xml);
 
-function ask(xml: string, m: OpMonitor, options: QueryOptions & { access?: QueryAccess; header?: SoapHeader } = {}) {
-  return answerQuery(Buffer.from(xml), options.header ?? header(xml), m, options.access ?? ACCESS, options);
+async function ask(xml: string, m: OpMonitor | Promise<OpMonitor>, options: QueryOptions & { access?: QueryAccess; header?: SoapHeader } = {}): Promise<QueryAnswer> {
+  return answerQuery(Buffer.from(xml), options.header ?? header(xml), await m, options.access ?? ACCESS, options);
 }
 
 /** The records of an answer: its attachment gunzipped and parsed. */
-function records(answer: ReturnType<typeof answerQuery>): Record<string, unknown>[] {
+function records(answer: QueryAnswer): Record<string, unknown>[] {
   return (JSON.parse(gunzipSync(answer.attachments[0]!.body).toString('utf8')) as { records: Record<string, unknown>[] }).records;
 }
 
-function responseElement(answer: ReturnType<typeof answerQuery>, name: string): XmlElement {
+function responseElement(answer: QueryAnswer, name: string): XmlElement {
   const body = child(parseXml(answer.soap), SOAP_ENV_NS, 'Body')!;
   const el = childElements(body)[0]!;
   expect([el.namespace, el.localName]).toEqual([OP_MONITORING_NS, name]);
@@ -108,9 +108,9 @@ const withProvider = (id: typeof SYSTEM1) =>
     `</om:recordsTo><om:client id:objectType="SUBSYSTEM"><id:xRoadInstance>${id.instance}</id:xRoadInstance><id:memberClass>${id.memberClass}</id:memberClass><id:memberCode>${id.memberCode}</id:memberCode><id:subsystemCode>${id.subsystem}</id:subsystemCode></om:client>`,
   );
 
-function refusal(run: () => unknown): { code: string; faultString: string; camel: string; snake: string } {
+async function refusal(run: () => Promise<unknown>): Promise<{ code: string; faultString: string; camel: string; snake: string }> {
   try {
-    run();
+    await run();
   } catch (err) {
     expect(err).toBeInstanceOf(XrdError);
     const e = err as XrdError;
@@ -131,7 +131,7 @@ describe('getSecurityServerOperationalData (pr-opmon, OperationalDataRequestHand
     ]);
 
   it('QueryRequestHandlerTest.handleOperationalDataRequest: operationaldata.request gets a multipart/related answer whose records are cid:operational-monitoring-data.json.gz, a gzip attachment of {"records":[…]}', async () => {
-    const answer = ask(OPERATIONAL, mixed());
+    const answer = await ask(OPERATIONAL, mixed());
     const response = responseElement(answer, `${OPERATIONAL_DATA}Response`);
     expect(text(response, 'records')).toBe(`cid:${RECORDS_CID}`);
     expect(text(response, 'recordsCount')).toBe('2');
@@ -152,8 +152,8 @@ describe('getSecurityServerOperationalData (pr-opmon, OperationalDataRequestHand
     expect(parseSoapHeader(answer.soap)).toEqual(header(OPERATIONAL));
   });
 
-  it('a client that is neither the owner nor the monitoring client gets only records where it is the client or the service provider, without securityServerInternalIp', () => {
-    const got = records(ask(OPERATIONAL, mixed()));
+  it('a client that is neither the owner nor the monitoring client gets only records where it is the client or the service provider, without securityServerInternalIp', async () => {
+    const got = records(await ask(OPERATIONAL, mixed()));
     expect(got.map((r) => [r.monitoringDataTs, r.clientSubsystemCode, r.serviceSubsystemCode])).toEqual([
       [FROM, 'System1', 'Other'],
       [FROM + 1, 'Other', 'System1'],
@@ -171,58 +171,58 @@ describe('getSecurityServerOperationalData (pr-opmon, OperationalDataRequestHand
     expect(got[0]).toMatchObject({ succeeded: true, requestSize: 999, securityServerType: 'Producer', serviceType: 'WSDL' });
   });
 
-  it('the owner of the server named in xroad:securityServer sees every record of the range with every field', () => {
+  it('the owner of the server named in xroad:securityServer sees every record of the range with every field', async () => {
     const m = mixed();
-    const got = records(ask(OPERATIONAL, m, { header: { ...header(OPERATIONAL), client: OWNER } }));
+    const got = records(await ask(OPERATIONAL, m, { header: { ...header(OPERATIONAL), client: OWNER } }));
     expect(got.map((r) => r.monitoringDataTs)).toEqual([FROM, FROM + 1, FROM + 2, FROM + 3]);
     expect(got[0]).toHaveProperty('securityServerInternalIp', '10.0.0.7');
     // Without xroad:securityServer the reference cannot tell the owner: it sees its own records only.
     const { securityServer: _, ...unnamed } = { ...header(OPERATIONAL), client: OWNER };
-    expect(records(ask(OPERATIONAL, m, { header: unnamed })).map((r) => r.monitoringDataTs)).toEqual([FROM + 3]);
+    expect(records(await ask(OPERATIONAL, m, { header: unnamed })).map((r) => r.monitoringDataTs)).toEqual([FROM + 3]);
     // A subsystem of the owner is not the owner.
-    expect(records(ask(OPERATIONAL, m)).length).toBe(2);
+    expect(records(await ask(OPERATIONAL, m)).length).toBe(2);
   });
 
-  it("the central monitoring client of global configuration's monitoring parameters sees every record", () => {
-    const got = records(ask(OPERATIONAL, mixed(), { access: { ...ACCESS, monitoringClient: SYSTEM1 } }));
+  it("the central monitoring client of global configuration's monitoring parameters sees every record", async () => {
+    const got = records(await ask(OPERATIONAL, mixed(), { access: { ...ACCESS, monitoringClient: SYSTEM1 } }));
     expect(got.map((r) => r.monitoringDataTs)).toEqual([FROM, FROM + 1, FROM + 2, FROM + 3]);
     expect(got[2]).toHaveProperty('securityServerInternalIp');
   });
 
-  it('searchCriteria client keeps the records of that service provider (exact identifier)', () => {
+  it('searchCriteria client keeps the records of that service provider (exact identifier)', async () => {
     const m = mixed();
     const monitoring = { access: { ...ACCESS, monitoringClient: SYSTEM1 } };
-    expect(records(ask(withProvider(OTHER), m, monitoring)).map((r) => r.monitoringDataTs)).toEqual([FROM, FROM + 2]);
-    expect(records(ask(withProvider(SYSTEM1), m, monitoring)).map((r) => r.monitoringDataTs)).toEqual([FROM + 1]);
+    expect(records(await ask(withProvider(OTHER), m, monitoring)).map((r) => r.monitoringDataTs)).toEqual([FROM, FROM + 2]);
+    expect(records(await ask(withProvider(SYSTEM1), m, monitoring)).map((r) => r.monitoringDataTs)).toEqual([FROM + 1]);
     // For a filtered caller, both filters apply.
-    expect(records(ask(withProvider(OTHER), m)).map((r) => r.monitoringDataTs)).toEqual([FROM]);
+    expect(records(await ask(withProvider(OTHER), m)).map((r) => r.monitoringDataTs)).toEqual([FROM]);
   });
 
-  it('outputSpec: only the fields asked for; monitoringDataTs only when asked; securityServerInternalIp never for a filtered client', () => {
+  it('outputSpec: only the fields asked for; monitoringDataTs only when asked; securityServerInternalIp never for a filtered client', async () => {
     const m = mixed();
     const owner = { header: { ...header(OPERATIONAL), client: OWNER } };
-    expect(records(ask(withFields('requestInTs', 'serviceCode'), m, owner))[0]).toEqual({ requestInTs: FROM * 1000 - 500, serviceCode: 'xroad/GetRandom' });
-    expect(records(ask(withFields('monitoringDataTs', 'succeeded', 'securityServerInternalIp'), m, owner))[0]).toEqual({ monitoringDataTs: FROM, succeeded: true, securityServerInternalIp: '10.0.0.7' });
-    expect(records(ask(withFields('succeeded', 'securityServerInternalIp'), m))[0]).toEqual({ succeeded: true });
+    expect(records(await ask(withFields('requestInTs', 'serviceCode'), m, owner))[0]).toEqual({ requestInTs: FROM * 1000 - 500, serviceCode: 'xroad/GetRandom' });
+    expect(records(await ask(withFields('monitoringDataTs', 'succeeded', 'securityServerInternalIp'), m, owner))[0]).toEqual({ monitoringDataTs: FROM, succeeded: true, securityServerInternalIp: '10.0.0.7' });
+    expect(records(await ask(withFields('succeeded', 'securityServerInternalIp'), m))[0]).toEqual({ succeeded: true });
   });
 
-  it('recordsTo at or after the available-before time (now − 60 s) ends the search before it and gives nextRecordsFrom', () => {
+  it('recordsTo at or after the available-before time (now − 60 s) ends the search before it and gives nextRecordsFrom', async () => {
     const m = mixed();
     const availableBefore = FROM + 2;
-    const answer = ask(OPERATIONAL, m, { now: () => (availableBefore + 60) * 1000 });
+    const answer = await ask(OPERATIONAL, m, { now: () => (availableBefore + 60) * 1000 });
     expect(text(responseElement(answer, `${OPERATIONAL_DATA}Response`), 'nextRecordsFrom')).toBe(String(availableBefore));
     expect(records(answer).map((r) => r.monitoringDataTs)).toEqual([FROM, FROM + 1]);
   });
 
-  it('past the payload limit the last second is given whole and nextRecordsFrom is the next second (OperationalDataRecordManager overflow)', () => {
+  it('past the payload limit the last second is given whole and nextRecordsFrom is the next second (OperationalDataRecordManager overflow)', async () => {
     const owner = { header: { ...header(OPERATIONAL), client: OWNER } };
-    const m = store([record(FROM, SYSTEM1, OTHER), record(FROM + 1, SYSTEM1, OTHER), record(FROM + 1, SYSTEM2, OTHER), record(FROM + 1, OTHER, SYSTEM1), record(FROM + 4, SYSTEM1, OTHER)], { maxRecordsInPayload: 2 });
-    const answer = ask(OPERATIONAL, m, owner);
+    const m = await store([record(FROM, SYSTEM1, OTHER), record(FROM + 1, SYSTEM1, OTHER), record(FROM + 1, SYSTEM2, OTHER), record(FROM + 1, OTHER, SYSTEM1), record(FROM + 4, SYSTEM1, OTHER)], { maxRecordsInPayload: 2 });
+    const answer = await ask(OPERATIONAL, m, owner);
     expect(records(answer).map((r) => r.monitoringDataTs)).toEqual([FROM, FROM + 1, FROM + 1, FROM + 1]);
     expect(text(responseElement(answer, `${OPERATIONAL_DATA}Response`), 'recordsCount')).toBe('4');
     expect(text(responseElement(answer, `${OPERATIONAL_DATA}Response`), 'nextRecordsFrom')).toBe(String(FROM + 2));
     // Nothing left in the range: no nextRecordsFrom.
-    const rest = ask(withRange(String(FROM + 2), String(TO)), m, owner);
+    const rest = await ask(withRange(String(FROM + 2), String(TO)), m, owner);
     expect(records(rest).map((r) => r.monitoringDataTs)).toEqual([FROM + 4]);
     expect(text(responseElement(rest, `${OPERATIONAL_DATA}Response`), 'nextRecordsFrom')).toBeUndefined();
   });
@@ -236,17 +236,17 @@ describe('getSecurityServerOperationalData (pr-opmon, OperationalDataRequestHand
       ['Unknown output field in search criteria: bogusField', withFields('requestInTs', 'bogusField')],
       // An output field that is not a record field either (OperationalDataRecord.id is left out).
       ['Unknown output field in search criteria: id', withFields('id')],
-    ])('%s', (faultString, xml) => {
-      const r = refusal(() => ask(xml, m()));
+    ])('%s', async (faultString, xml) => {
+      const r = await refusal(() => ask(xml, m()));
       expect(r).toEqual({ code: 'Client.InvalidRequest', faultString, camel: 'Server.ServerProxy.OpMonitor.Client.InvalidRequest', snake: 'server.serverproxy.opmonitor.client.invalid_request' });
     });
 
-    it('Records not available from <from> yet, when recordsFrom is at or after the available-before time', () => {
-      const r = refusal(() => ask(OPERATIONAL, m(), { now: () => (FROM + 60) * 1000 }));
+    it('Records not available from <from> yet, when recordsFrom is at or after the available-before time', async () => {
+      const r = await refusal(() => ask(OPERATIONAL, m(), { now: () => (FROM + 60) * 1000 }));
       expect(r.faultString).toBe(`Records not available from ${FROM} yet`);
       expect(r.camel).toBe('Server.ServerProxy.OpMonitor.Client.InvalidRequest');
       // One second earlier it is available.
-      expect(() => ask(OPERATIONAL, m(), { now: () => (FROM + 61) * 1000 })).not.toThrow();
+      await expect(ask(OPERATIONAL, m(), { now: () => (FROM + 61) * 1000 })).resolves.toBeDefined();
     });
 
     it.each([
@@ -255,8 +255,8 @@ describe('getSecurityServerOperationalData (pr-opmon, OperationalDataRequestHand
       ['recordsFrom not an xs:long', withRange('1e9', String(TO))],
       ['recordsFrom beyond the xs:long range', withRange('9223372036854775808', String(TO))],
       ['an element the schema does not have', OPERATIONAL.replace('</om:searchCriteria>', '<om:extra/></om:searchCriteria>')],
-    ])('a body op-monitoring.xsd refuses is Client.InvalidRequest too: %s', (_, xml) => {
-      expect(refusal(() => ask(xml, m())).code).toBe('Client.InvalidRequest');
+    ])('a body op-monitoring.xsd refuses is Client.InvalidRequest too: %s', async (_, xml) => {
+      expect((await refusal(() => ask(xml, m()))).code).toBe('Client.InvalidRequest');
     });
   });
 });
@@ -264,8 +264,8 @@ describe('getSecurityServerOperationalData (pr-opmon, OperationalDataRequestHand
 describe('getSecurityServerHealthData (pr-opmon, HealthDataRequestHandler, HealthDataMetrics)', () => {
   const T = Date.UTC(2026, 0, 15, 12, 0, 0);
   /** The records of QueryRequestHandlerTest.TestMetricsRegistry: System1 GetRandom 10 ok, System2 10 mixed, System1 GetRandom v2 5 ok / 5 failed. */
-  function referenceMetrics(clock: { now: number }): OpMonitor {
-    const m = store([], { now: () => clock.now });
+  async function referenceMetrics(clock: { now: number }): Promise<OpMonitor> {
+    const m = await store([], { now: () => clock.now });
     const add = (provider: typeof SYSTEM1, version: string | undefined, succeeded: (i: number) => boolean) => {
       for (let i = 0; i < 10; i++) {
         clock.now += 10;
@@ -280,7 +280,7 @@ describe('getSecurityServerHealthData (pr-opmon, HealthDataRequestHandler, Healt
     return m;
   }
 
-  function events(answer: ReturnType<typeof answerQuery>) {
+  function events(answer: QueryAnswer) {
     const response = responseElement(answer, `${HEALTH_DATA}Response`);
     const list = childElements(child(response, OP_MONITORING_NS, 'servicesEvents')!);
     return {
@@ -299,10 +299,10 @@ describe('getSecurityServerHealthData (pr-opmon, HealthDataRequestHandler, Healt
     };
   }
 
-  it('QueryRequestHandlerTest.handleHealthDataRequest: healthdata.request gets a text/xml answer with the startup time, 2 service events (System2 filtered out), first System1 xroad/GetRandom v2 with 5 successful and 5 unsuccessful', () => {
+  it('QueryRequestHandlerTest.handleHealthDataRequest: healthdata.request gets a text/xml answer with the startup time, 2 service events (System2 filtered out), first System1 xroad/GetRandom v2 with 5 successful and 5 unsuccessful', async () => {
     const clock = { now: T };
-    const m = referenceMetrics(clock);
-    const answer = ask(HEALTH, m, { now: () => clock.now });
+    const m = await referenceMetrics(clock);
+    const answer = await ask(HEALTH, m, { now: () => clock.now });
     expect(answer.attachments).toEqual([]);
     const { response, events: got } = events(answer);
     expect(text(response, 'monitoringStartupTimestamp')).toBe(String(T));
@@ -318,10 +318,10 @@ describe('getSecurityServerHealthData (pr-opmon, HealthDataRequestHandler, Healt
     expect(parseSoapHeader(answer.soap)).toEqual(header(HEALTH));
   });
 
-  it('last request timestamps are the records’ responseOutTs; durations (responseOutTs − requestInTs) and sizes are of the successful requests, with the sample standard deviation', () => {
+  it('last request timestamps are the records’ responseOutTs; durations (responseOutTs − requestInTs) and sizes are of the successful requests, with the sample standard deviation', async () => {
     const clock = { now: T };
-    const m = referenceMetrics(clock);
-    const [v2, plain] = events(ask(HEALTH, m)).events;
+    const m = await referenceMetrics(clock);
+    const [v2, plain] = events(await ask(HEALTH, m)).events;
     // v2: i = 0, 2, 4, 6, 8 succeeded (durations 40, 42, 44, 46, 48); 1, 3, 5, 7, 9 failed; the last one (i = 9) at clock.now.
     expect(Number(v2!.lastUnsuccessful)).toBe(clock.now);
     expect(Number(v2!.lastSuccessful)).toBe(clock.now - 10);
@@ -344,20 +344,20 @@ describe('getSecurityServerHealthData (pr-opmon, HealthDataRequestHandler, Healt
     expect(plain!.stats.requestMaxDuration).toBe('49');
   });
 
-  it('without filterCriteria every service is reported; the counts cover the statistics period only, the last timestamps stay', () => {
+  it('without filterCriteria every service is reported; the counts cover the statistics period only, the last timestamps stay', async () => {
     const clock = { now: T };
-    const m = referenceMetrics(clock);
+    const m = await referenceMetrics(clock);
     const all = HEALTH.replace(/<om:filterCriteria>[\s\S]*<\/om:filterCriteria>/, '');
-    expect(events(ask(all, m)).events.map((e) => e.service.find((p) => p.startsWith('subsystemCode')))).toEqual(['subsystemCode=System1', 'subsystemCode=System2', 'subsystemCode=System1']);
+    expect(events(await ask(all, m)).events.map((e) => e.service.find((p) => p.startsWith('subsystemCode')))).toEqual(['subsystemCode=System1', 'subsystemCode=System2', 'subsystemCode=System1']);
     clock.now += 601_000;
-    const later = events(ask(all, m)).events[0]!;
+    const later = events(await ask(all, m)).events[0]!;
     expect(later.stats).toEqual({ successfulRequestCount: '0', unsuccessfulRequestCount: '0' });
     expect(later.lastSuccessful).toBeDefined();
   });
 });
 
 describe('which requests are queries (OpMonitoringServiceHandlerImpl.canHandle)', () => {
-  it('the two service codes, addressed to the server owner member only', () => {
+  it('the two service codes, addressed to the server owner member only', async () => {
     expect(isOpMonitoringQuery({ provider: OWNER, serviceCode: OPERATIONAL_DATA }, OWNER)).toBe(true);
     expect(isOpMonitoringQuery({ provider: OWNER, serviceCode: HEALTH_DATA }, OWNER)).toBe(true);
     expect(isOpMonitoringQuery({ provider: SYSTEM1, serviceCode: OPERATIONAL_DATA }, OWNER)).toBe(false);

@@ -65,14 +65,14 @@ export function monitoringHandler(deps: MonitoringDeps) {
         .catch((err: unknown) => fail(res, err));
       return;
     }
-    try {
+    void (async () => {
       const q = url.searchParams;
       // Unix ms, or an ISO date.
       const time = (name: string) => {
         const v = q.get(name);
         return v === null ? undefined : /^\d+$/.test(v) ? Number(v) : Date.parse(v);
       };
-      const records = deps.opMonitor.query({
+      const records = await deps.opMonitor.query({
         from: time('from'),
         to: time('to'),
         client: q.get('client') ?? undefined,
@@ -80,8 +80,6 @@ export function monitoringHandler(deps: MonitoringDeps) {
         limit: q.has('limit') ? Number(q.get('limit')) : undefined,
       });
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ records }));
-    } catch (err) {
-      fail(res, err);
-    }
+    })().catch((err: unknown) => fail(res, err));
   };
 }

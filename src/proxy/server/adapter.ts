@@ -40,7 +40,7 @@ export interface ServerContext {
   keep(...bodies: Body[]): void;
   metaserviceContext(caller: ClientId): MetaserviceContext;
   /** A pr-opmon query to the owner, answered from the monitoring store; a refused query is a fault. */
-  answerQuery(soap: Buffer, header: SoapHeader): SoapPackage | { fault: SoapFault };
+  answerQuery(soap: Buffer, header: SoapHeader): Promise<SoapPackage | { fault: SoapFault }>;
   readonly settings: MessageSettings;
 }
 

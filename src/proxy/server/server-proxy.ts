@@ -276,11 +276,11 @@ class ServerExchange implements ServerContext {
    * A pr-opmon query answered from our store, in place of the reference's monitoring daemon (which
    * its server proxy calls over HTTP); a refused query is the daemon's fault, passed on unsigned.
    */
-  answerQuery(soap: Buffer, header: SoapHeader): SoapPackage | { fault: SoapFault } {
+  async answerQuery(soap: Buffer, header: SoapHeader): Promise<SoapPackage | { fault: SoapFault }> {
     const { deps } = this;
     const global = deps.globalConf();
     try {
-      const answer = answerQuery(soap, header, deps.opMonitor!, {
+      const answer = await answerQuery(soap, header, deps.opMonitor!, {
         serverOwner: (server) => global.securityServer(server)?.owner,
         monitoringClient: global.extensions.monitoringClient,
       }, { recordsAvailableOffsetSeconds: deps.recordsAvailableOffsetSeconds });

@@ -40,7 +40,7 @@ export const SOAP_ADAPTER: ServerAdapter = {
         const answered: (SoapPackage & { parsed?: ParsedSoap }) | { fault: SoapFault } = service
           ? await callService(context, service, content, request.originalContentType, soapAction)
           : ownerQuery
-            ? context.answerQuery(content.soap, header)
+            ? await context.answerQuery(content.soap, header)
             : await answerMetaservice(context, content);
         if ('fault' in answered) return answered;
         // One parse of the answer (the service's was parsed for its fault already): checked as an
