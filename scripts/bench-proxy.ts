@@ -15,6 +15,9 @@
  * proxies' xrd_proxy_stage_duration_seconds histograms before and after the run.
  * Separately, the cost of a full mutual TLS handshake with the client side's authentication key on
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
+ * `--store postgres` adds, in the same run, the calls through both servers with the stores that can
+ * live in PostgreSQL (docs/storage.md) there, in a throw-away cluster, beside the SQLite figures; `--cluster` adds them through ss1
+ * as two nodes behind HAProxy (docs/cluster.md); each at 1 and 64 clients, as ratios to SQLite.
  * The last line is one JSON object with every figure.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -24,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { getRandomRequest } from '../src/dev/localinstance/first-calls.ts';
-import { startLocalInstance } from '../src/dev/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance, type LocalInstanceOptions } from '../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signerapi/signer-client.ts';
@@ -34,6 +37,12 @@ import { cpuMs, postGetRandom as post } from './process-cpu.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16, 64];
+/** The variants `--store postgres` and `--cluster` add, measured at these client counts. */
+const VARIANT_CONCURRENCY = [1, 64];
+const VARIANTS: { name: string; flag: boolean; options: Pick<LocalInstanceOptions, 'store' | 'cluster'> }[] = [
+  { name: 'postgres', flag: process.argv.includes('--store') && process.argv[process.argv.indexOf('--store') + 1] === 'postgres', options: { store: 'postgres' } },
+  { name: 'cluster', flag: process.argv.includes('--cluster'), options: { cluster: true } },
+];
 
 interface Result {
   calls: number;
@@ -114,24 +123,14 @@ async function main(): Promise<void> {
     forwarders.push(await startForwarder(['server', String(floorServerPort), `${instance.testServicesUrl}/`, ...tlsFiles]));
     forwarders.push(await startForwarder(['client', String(floorClientPort), `https://127.0.0.1:${floorServerPort}/`, ...tlsFiles]));
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
-    // The information system speaks plain HTTP to its security server, as it does to the service in (a):
-    // the comparison is about what the two security servers add.
-    await changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
+    await plainHttpClients(instance, body);
     for (const c of CONCURRENCY) {
       const directAgent = new http.Agent({ keepAlive: true, maxSockets: c });
       const direct = await load(c, () => post(`${instance.testServicesUrl}/`, directAgent, body));
       directAgent.destroy();
-      const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: c });
-      const pids = instance.pids();
-      const proxyPids = { client: pids[`${instance.consumer.serverId} proxy`]!, server: pids[`${instance.provider.serverId} proxy`]! };
       const servers = { client: instance.consumer, server: instance.provider };
       const stagesBefore = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
-      const cpuBefore = { client: cpuMs(proxyPids.client), server: cpuMs(proxyPids.server) };
-      const proxied = await load(c, () => post(`${instance.consumer.httpUrl}/`, proxyAgent, body));
-      // load()'s warm-up calls ran between the readings too.
-      const calls = proxied.calls + warmUpCalls(c);
-      const cpuPerCall = { client: round((cpuMs(proxyPids.client) - cpuBefore.client) / calls), server: round((cpuMs(proxyPids.server) - cpuBefore.server) / calls) };
-      proxyAgent.destroy();
+      const { proxied, cpuPerCall, calls } = await throughBothServers(instance, c, body);
       Object.assign(figures, { [`client_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.client, [`server_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.server });
       if (c === 1) {
         const stagesAfter = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
@@ -195,12 +194,71 @@ async function main(): Promise<void> {
       `targets (issue 16): 1 client p50 ≤ 5 ms (${figures.proxy_p50_ms_1}); 64 clients through both servers ≥ 0.35 × the bare forwarders (${figures.proxy_to_floor_64}), ` +
         `p99 ≤ 150 ms (${figures.proxy_p99_ms_64}), CPU per call ≤ 0.6 ms (client proxy ${figures.client_proxy_cpu_ms_per_call_64}, server proxy ${figures.server_proxy_cpu_ms_per_call_64})\n`,
     );
-    process.stdout.write(`${JSON.stringify(figures)}\n`);
   } finally {
     for (const forwarder of forwarders) forwarder.kill();
     await instance.close();
     rmSync(dir, { recursive: true, force: true });
   }
+  for (const variant of VARIANTS.filter((v) => v.flag)) Object.assign(figures, await measureVariant(variant.name, variant.options, figures));
+  process.stdout.write(`${JSON.stringify(figures)}\n`);
+}
+
+/**
+ * The information system speaks plain HTTP to its security server, as it does to the service in (a):
+ * the comparison is about what the two security servers add. Returns once ss2's proxy has read the
+ * change (it looks at its configuration once a second) and a call went through.
+ */
+async function plainHttpClients(instance: LocalInstance, body: Buffer): Promise<void> {
+  await changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }), instance.databaseUrls.get(instance.consumer.serverId));
+  const agent = new http.Agent({ keepAlive: false });
+  const deadline = Date.now() + 30_000;
+  while (!(await post(`${instance.consumer.httpUrl}/`, agent, body).catch(() => false))) {
+    if (Date.now() > deadline) throw new Error('calls through both servers still fail 30 s after the switch to plain HTTP');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** `c` clients calling getRandom through ss2 and ss1 (all of ss1's nodes), with each side's proxy CPU per call. */
+async function throughBothServers(instance: LocalInstance, c: number, body: Buffer): Promise<{ proxied: Result; cpuPerCall: { client: number; server: number }; calls: number }> {
+  const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: c });
+  const pids = instance.pids();
+  const clientPid = pids[`${instance.consumer.name} proxy`]!;
+  const serverPids = instance.providerNodes.map((n) => pids[`${n.name} proxy`]!);
+  const serverCpu = () => serverPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+  const cpuBefore = { client: cpuMs(clientPid), server: serverCpu() };
+  const proxied = await load(c, () => post(`${instance.consumer.httpUrl}/`, proxyAgent, body));
+  proxyAgent.destroy();
+  // load()'s warm-up calls ran between the readings too.
+  const calls = proxied.calls + warmUpCalls(c);
+  return { proxied, calls, cpuPerCall: { client: round((cpuMs(clientPid) - cpuBefore.client) / calls), server: round((serverCpu() - cpuBefore.server) / calls) } };
+}
+
+/** A second instance (stores in PostgreSQL, or ss1 as a cluster) under the same load, as ratios to the SQLite instance's figures. */
+async function measureVariant(name: string, options: Pick<LocalInstanceOptions, 'store' | 'cluster'>, sqlite: Record<string, number>): Promise<Record<string, number>> {
+  const dir = join(tmpdir(), `xrd-bench-proxy-${name}-${process.pid}`);
+  process.stderr.write(`starting the local instance (${name})…\n`);
+  const instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger(), progress: (l) => process.stderr.write(`  ${l}\n`), ...options });
+  const figures: Record<string, number> = {};
+  try {
+    const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
+    await plainHttpClients(instance, body);
+    for (const c of VARIANT_CONCURRENCY) {
+      const { proxied, cpuPerCall } = await throughBothServers(instance, c, body);
+      Object.assign(figures, {
+        [`${name}_proxy_per_s_${c}`]: proxied.perSecond, [`${name}_proxy_p50_ms_${c}`]: proxied.p50, [`${name}_proxy_p99_ms_${c}`]: proxied.p99, [`${name}_proxy_failed_${c}`]: proxied.failed,
+        [`${name}_client_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.client, [`${name}_server_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.server,
+        [`${name}_to_sqlite_${c}`]: round(proxied.perSecond / sqlite[`proxy_per_s_${c}`]!),
+      });
+      process.stdout.write(
+        `${name}: ${String(c).padStart(2)} clients through both servers ${proxied.perSecond}/s (p50 ${proxied.p50} ms, p99 ${proxied.p99} ms, ${proxied.failed} failed), ` +
+          `${figures[`${name}_to_sqlite_${c}`]} × SQLite's ${sqlite[`proxy_per_s_${c}`]}/s | CPU per call: client proxy ${cpuPerCall.client} ms, server proxy${instance.providerNodes.length > 1 ? ' (both nodes)' : ''} ${cpuPerCall.server} ms\n`,
+      );
+    }
+  } finally {
+    await instance.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return figures;
 }
 
 await main();

@@ -5,7 +5,8 @@
 # vectors), python3 (its email package reads MIME independently of us), opencryptoki with p11-kit
 # (the second PKCS#11 implementation the token tests run against, softhsm/opencryptoki-testbed.ts),
 # chromium (the browser test drives it headless with playwright-core, test/browser), pamtester (the
-# admin API's PAM login), postgresql (the storage suites' second engine), with `--bench`
+# admin API's PAM login), postgresql (the storage suites' second engine), haproxy (the clustered provider's
+# balancer), with `--bench`
 # also python3-xmlsec (the benchmarks' libxmlsec1 baseline); then the npm dependencies with their
 # native builds (pkcs11js, better-sqlite3), which package.json's allowScripts lets npm 11 run; then
 # the web interface (ui/ → ui/dist, which the admin API serves) when it is missing or older than
@@ -37,6 +38,8 @@ command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v pamtester >/dev/null 2>&1 || missing="$missing pamtester"
 # The storage suites run every store on PostgreSQL too, in a throw-away cluster (test/support/postgres.ts).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+# The local instance's clustered provider (`xrd local start --cluster`) and its test balance with HAProxy.
+command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 # Benchmarks compare with libxmlsec1 in-process, through Debian's Python binding.
 if [ "$1" = "--bench" ] && ! /usr/bin/python3 -c 'import xmlsec' >/dev/null 2>&1; then missing="$missing python3-xmlsec"; fi
 if [ -n "$missing" ]; then
@@ -48,11 +51,16 @@ if [ -n "$missing" ]; then
 fi
 
 stamp=node_modules/.xrd-installed
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+if [ -L node_modules ]; then
+  # A worktree borrowing another checkout's node_modules: installing here would replace that
+  # checkout's packages (npm ci empties node_modules first), so the owner of the folder installs.
+  echo "bootstrap: node_modules is a symlink; not installing npm dependencies into it" >&2
+elif [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
   echo "bootstrap: installing npm dependencies" >&2
-  # `npm install` at the locked versions rather than `npm ci`: npm 11 leaves other platforms'
-  # optional packages (rollup's) out of the lock file and `npm ci` then refuses it as out of sync.
-  npm install --no-save --no-audit --no-fund >&2
+  # `npm ci`: exactly the locked versions, and a refusal when package.json and the lock file are out
+  # of step (CI runs this on a clean clone, so a lock file that a fresh machine would refuse fails
+  # CI; test/unit/lockfile.test.ts checks the same offline). `npm install` only without a lock file.
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
   touch "$stamp"
 fi
 
@@ -69,6 +77,6 @@ if [ ! -f ui/dist/index.html ] || [ -n "$(find ui package-lock.json -path ui/dis
   npm run --silent build:ui >&2
 fi
 
-# The TLS signer engine (src/tls/engine), built here so that a proxy without write access to the
-# checkout finds it; signerEngineLibrary() also builds it on first use and again after a change.
-node --import tsx --input-type=module -e "(await import('./src/tls/signer-engine.ts')).signerEngineLibrary()" >&2
+# The TLS signer engine (src/tls/engine): `npm ci` builds it (postinstall); built again here when its
+# source changed since, as the proxy only loads it (src/tls/signer-engine.ts).
+node scripts/build-signer-engine.mjs

@@ -1,10 +1,25 @@
 #!/usr/bin/env node
-// Entry point of the `xrd` command: runs the TypeScript sources directly through tsx, so a checkout
-// works without a build step (`npx xrd …`, `node scripts/xrd.mjs …`).
-import { register } from 'tsx/esm/api';
+// Entry point of the `xrd` command in a checkout or an npm install (`npx xrd …`, `node scripts/xrd.mjs …`,
+// package.json's bin). Where tsx is installed — a development checkout, whose devDependencies it
+// is in — it runs the TypeScript sources, so a change needs no build and a dist/ left from an
+// earlier `npm run build` is never run stale. Without tsx — a production install
+// (`npm ci --omit=dev`, docs/install.md) — it runs the compiled dist/ of `npm run build`. The
+// systemd units run dist/cli/bin.js directly and never the sources.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/xrd.ts');
-const code = await main(process.argv.slice(2));
-// `daemon start` never resolves; every other command ends here, closing stdin readers too.
-process.exit(code);
+let tsx;
+try {
+  tsx = await import('tsx/esm/api');
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+}
+const built = new URL('../dist/cli/bin.js', import.meta.url);
+if (tsx) {
+  tsx.register();
+  await import('../src/cli/bin.ts');
+} else if (existsSync(built)) {
+  await import(built.href);
+} else {
+  process.stderr.write('xrd: neither tsx (a development install: npm ci) nor a build (npm run build) is here\n');
+  process.exit(1);
+}

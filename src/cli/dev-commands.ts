@@ -24,7 +24,9 @@ async function localStart(values: Values): Promise<number> {
   const dir = resolve(values.dir ?? 'var/local');
   const json = values.json === true;
   const say = (line: string) => !json && process.stdout.write(`${line}\n`);
-  const instance = await startLocalInstance({ dir, logger: createLogger('local', process.env.XRD_LOG_LEVEL ?? 'warn'), progress: (l) => say(`… ${l}`) });
+  const store = values.store ?? 'sqlite';
+  if (store !== 'sqlite' && store !== 'postgres') throw new UsageError(`--store must be sqlite or postgres, not ${store}`);
+  const instance = await startLocalInstance({ dir, cluster: values.cluster === true, store, logger: createLogger('local', process.env.XRD_LOG_LEVEL ?? 'warn'), progress: (l) => say(`… ${l}`) });
   const stop = async () => {
     await instance.close();
     process.exit(0);
@@ -63,11 +65,12 @@ function endpoints(i: LocalInstance) {
   return {
     clientProxy: { http: i.consumer.httpUrl, https: i.consumer.httpsUrl },
     providerClientProxy: { http: i.provider.httpUrl, https: i.provider.httpsUrl },
-    serverProxies: [`${i.provider.address}:${i.ports.serverProxy}`, `${i.consumer.address}:${i.ports.serverProxy}`],
+    serverProxies: [`${i.balancer?.address ?? i.provider.address}:${i.ports.serverProxy}`, `${i.consumer.address}:${i.ports.serverProxy}`],
+    ...(i.balancer ? { cluster: { balancer: i.balancer, nodes: i.providerNodes.map((n) => ({ name: n.name, address: n.address, health: n.healthUrl, messageLog: join(n.proxyDataDir, 'messagelog.db') })) } } : {}),
     testServices: i.testServicesUrl,
     globalConf: i.pki.globalConfDir,
-    messageLogs: [join(i.provider.proxyDataDir, 'messagelog.db'), join(i.consumer.proxyDataDir, 'messagelog.db')],
-    health: [i.provider.healthUrl, i.consumer.healthUrl],
+    messageLogs: [...i.providerNodes, i.consumer].map((s) => join(s.proxyDataDir, 'messagelog.db')),
+    health: [...i.providerNodes, i.consumer].map((s) => s.healthUrl),
     monitoring: [i.provider.monitoringUrl, i.consumer.monitoringUrl],
     adminApis: [i.provider, i.consumer, i.joining].map((s) => ({ serverId: s.serverId, url: s.adminUrl, apiKey: i.apiKeyOf(s), webInterface: s.adminUrl.replace(/api\/v1$/, ''), login: i.adminLogin })),
     managementService: i.pki.managementServiceUrl,
@@ -79,13 +82,15 @@ function describe(i: LocalInstance, dir: string): string {
   const service = `${i.pki.instance}/COM/1111/PROVIDER`;
   return `
 Local X-Road instance ${i.pki.instance} in ${dir}
-  ss1 ${i.provider.serverId} at ${i.provider.address}:${i.ports.serverProxy}  (provider LOCAL/COM/1111/PROVIDER; test services ${i.testServicesUrl})
-  ss2 ${i.consumer.serverId} at ${i.consumer.address}:${i.ports.serverProxy}  (clients LOCAL/COM/2222/CLIENT and LOCAL/COM/3333/OTHER, connection type HTTPS)
+  ss1 ${i.provider.serverId} at ${i.balancer?.address ?? i.provider.address}:${i.ports.serverProxy}  (provider LOCAL/COM/1111/PROVIDER; test services ${i.testServicesUrl})
+${i.balancer ? `      a cluster: HAProxy (${i.balancer.configFile}) over ${i.providerNodes.map((n, k) => `node${k + 1} ${n.address}`).join(' and ')}, health-checked every ${i.balancer.check.intervalMs} ms;
+      one token copied to both, their shared PostgreSQL ${i.databaseUrls.get(i.provider.serverId)}; each node its own message log
+` : ''}  ss2 ${i.consumer.serverId} at ${i.consumer.address}:${i.ports.serverProxy}  (clients LOCAL/COM/2222/CLIENT and LOCAL/COM/3333/OTHER, connection type HTTPS)
   information systems call ss2 at ${i.consumer.httpsUrl}/ (SOAP) and ${i.consumer.httpsUrl}/r1/… (REST)
   ss3 ${i.joining.serverId} at ${i.joining.address}: a blank token, its signer and admin API — to be initialised and
       registered (MEMBER_01; docs/admin-api.md walks through it)
   OCSP ${i.ports.ocsp}, TSA ${i.ports.tsa}, configuration ${i.ports.conf}, management service ${i.ports.management} on 127.0.0.1
-  health: ${i.provider.healthUrl} (ss1), ${i.consumer.healthUrl} (ss2)
+  health: ${i.providerNodes.map((n) => n.healthUrl).join(', ')} (ss1), ${i.consumer.healthUrl} (ss2)
   monitoring (the server's admin API key): ${i.provider.monitoringUrl}/metrics and /opmonitor (ss1), ${i.consumer.monitoringUrl}/… (ss2)
 
 Admin REST APIs (HTTPS, self-signed; OpenAPI at …/openapi.json), each with a local key holding every role:

@@ -39,6 +39,8 @@ const OPTIONS = {
   'so-pin-env': { type: 'string' },
   'insecure-pin-arg': { type: 'boolean' },
   'no-prompt': { type: 'boolean' },
+  cluster: { type: 'boolean' },
+  store: { type: 'string' },
   autologin: { type: 'string' },
   usage: { type: 'string' },
   algorithm: { type: 'string' },
@@ -131,6 +133,19 @@ const OPTIONS = {
   'request-timeout-seconds': { type: 'string' },
   'keep-alive-timeout-seconds': { type: 'string' },
   'max-connections-per-address': { type: 'string' },
+  'previous-digest': { type: 'string' },
+  'archive-dir': { type: 'string' },
+  'archive-grouping': { type: 'string' },
+  'archive-batch': { type: 'string' },
+  'archive-max-filesize': { type: 'string' },
+  'archive-interval': { type: 'string' },
+  'keep-records-for': { type: 'string' },
+  'clean-interval': { type: 'string' },
+  'no-archive': { type: 'boolean' },
+  'archive-encryption': { type: 'boolean' },
+  'archive-gpg-home': { type: 'string' },
+  'archive-encryption-key': { type: 'string' },
+  'archive-encryption-keys-config': { type: 'string' },
 } as const;
 
 export type Values = ReturnType<typeof parse>['values'];

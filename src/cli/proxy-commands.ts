@@ -11,6 +11,7 @@ import type { ServerLimits } from '../platform/server-limits.ts';
 import type { FaultCodeStyle } from '../protocol/faults.ts';
 import { createLogger } from '../platform/logger.ts';
 import { DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
+import { archiveOptions } from './messagelog-commands.ts';
 import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
 import { databaseUrl } from './options.ts';
 import { UsageError } from './usage-error.ts';
@@ -91,7 +92,10 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     recordsAvailableOffsetSeconds: typeof values['opmonitor-records-offset'] === 'string' ? port(values['opmonitor-records-offset'], 0) : undefined,
     timestampingIntervalSeconds: typeof values['timestamping-interval'] === 'string' ? Number(values['timestamping-interval']) : undefined,
     serverLimits: serverLimitsOf(values),
+    // From the environment, not the command line, where every user's `ps` would show its password.
     databaseUrl: databaseUrl(),
+    // The reference's archiver runs wherever the message log does: on by default (--no-archive).
+    archive: archiveOptions(values, dataDir),
     logger,
   });
   const stop = async (signal: string) => {

@@ -8,6 +8,7 @@ import { ADMIN_USAGE, adminCommand } from './admin-commands.ts';
 import { asicCommand } from './asic-commands.ts';
 import { BACKUP_USAGE, backupCommand } from './backup-commands.ts';
 import { confCommand } from './conf-commands.ts';
+import { MESSAGELOG_USAGE, messagelogCommand } from './messagelog-commands.ts';
 import { dataDir, devicesIni, globalConfDir, parse, pinSource, proxySocketPath, socketPath } from './options.ts';
 import { SERVER_LIMITS_USAGE, internalCertCommand, proxyStart } from './proxy-commands.ts';
 import { readSecret } from './secrets.ts';
@@ -20,7 +21,7 @@ import { UsageError } from './usage-error.ts';
 // must not load the development wing.
 const USAGE = `xrd — X-Road security server: signer, proxies, administration
 
-  xrd local start [--dir var/local] [--json]   a complete local instance on loopback: test PKI, two security servers
+  xrd local start [--dir var/local] [--cluster] [--store sqlite|postgres] [--json]   a complete local instance on loopback: test PKI, two security servers
                    (SoftHSM token, signer, proxy, admin API each), a blank third to register (MEMBER_01), test services;
                    prints endpoints, admin API keys and curl calls
   xrd proxy start [--data-dir D] [--conf DIR] [--proxy-socket P] [--client-address A] [--server-address A]
@@ -29,6 +30,7 @@ const USAGE = `xrd — X-Road security server: signer, proxies, administration
                   [--max-message-bytes N (0: no limit)] [--max-soap-bytes N] [--spool-threshold-bytes N]
                   [--fault-codes camel|snake] [--min-client-version 7.6.0]
                   [--timestamping-interval S] [--health-port 5588] [--health-cache-ms 2000] [--opmonitor-records-offset 60]
+                  [archive options, see messagelog below]
                   ${SERVER_LIMITS_USAGE}
   xrd proxy internal-cert export [--out F] | import <cert-and-key.pem>   the client proxy's own TLS certificate
 ${ADMIN_USAGE}
@@ -63,6 +65,7 @@ ${BACKUP_USAGE}
   xrd asic verify <file.asice> --load-only     only load it, as the reference's AsicContainer does (no configuration)
   xrd asic export <queryId> --db messagelog.sqlite [--out DIR] [--allow-unstamped]
                                     write the query's logged request and response as containers
+${MESSAGELOG_USAGE}
   xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899] [--conf-port 8090] [--management-port 4001]
                                     a local instance: CAs, OCSP responder, TSA, global configuration, anchor
   xrd testpki issue --csr F --usage sign|auth [--server INST/CLASS/CODE/SERVER] [--out F] [--dir D]
@@ -106,6 +109,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values), socketPath: socketPath(values), globalConfDir: globalConfDir(values, false)!, devicesIni: devicesIni(values) });
     if (group === 'conf') return await confCommand(command, rest, values);
     if (group === 'asic') return await asicCommand(command, rest, values);
+    if (group === 'messagelog') return await messagelogCommand(command, rest, values, dataDir(values));
     if (group === 'backup') {
       return await backupCommand(command, rest, values, {
         dataDir: dataDir(values),

@@ -145,7 +145,8 @@ function flushSync(path: string): void {
   }
 }
 
-async function flush(path: string): Promise<void> {
+/** fsync of a file or folder by path, off the event loop. */
+export async function flush(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();

@@ -38,6 +38,8 @@ import { silentLogger, type Logger } from '../platform/logger.ts';
 import type { Body } from '../platform/spool.ts';
 import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
 import type { TimestampingService } from '../signature/timestamp.ts';
+import { removeArchivedRecords } from './archive-store.ts';
+import type { ArchiveRoundResult, ArchiveSettings } from './archiver.ts';
 import { partSize } from './attachment-files.ts';
 import { MessageLogReader, openDatabase } from './store.ts';
 import type { FromThread, ThreadData, ToThread } from './timestamper-thread.ts';
@@ -74,7 +76,21 @@ export interface MessageLogOptions {
    * diagnostics in another process (the reference's proxy reports it to its admin the same way).
    */
   readonly statusFile?: string;
+  /** Archiving and retention (archiver.ts); absent: records stay in the log. */
+  readonly archive?: ArchiveOptions;
 }
+
+/** The reference's archiver settings: where and how (ArchiveSettings), and when. */
+export interface ArchiveOptions extends ArchiveSettings {
+  /** Seconds between archiving rounds (the reference's `archive-interval`, every 6 hours). Default 21,600. */
+  readonly intervalSeconds?: number;
+  /** Archived records are removed from the log this many days after they were logged (`keep-records-for`). Default 30. */
+  readonly keepRecordsForDays?: number;
+  /** Seconds between retention rounds (`clean-interval`, every 12 hours). Default 43,200. */
+  readonly cleanIntervalSeconds?: number;
+}
+
+export const ARCHIVE_DEFAULTS = { intervalSeconds: 21_600, keepRecordsForDays: 30, cleanIntervalSeconds: 43_200 } as const;
 
 /** Each TSA's last outcome and when the next round is due: what `statusFile` holds. */
 export interface TimestamperStatus {
@@ -145,6 +161,8 @@ const SIGNATURE_CACHE = 256;
 const WRITER_AUTOCHECKPOINT_PAGES = 100_000;
 /** Records per transaction when storing a batch timestamp. */
 const STORE_CHUNK = 200;
+/** Records removed per transaction by retention (each with its message and attachments' rows). */
+const CLEAN_CHUNK = 100;
 const NO_BYTES = Buffer.alloc(0);
 
 /** A record waiting for its commit, with the files its large attachments were placed in (by index). */
@@ -180,6 +198,10 @@ export class MessageLog extends MessageLogReader {
   private readonly acceptableMs: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private archiveTimer: NodeJS.Timeout | undefined;
+  private cleanTimer: NodeJS.Timeout | undefined;
+  /** Archiving rounds never overlap each other (they may overlap timestamping rounds). */
+  private archiving: Promise<unknown> = Promise.resolve();
   private running: Promise<unknown> = Promise.resolve();
   private closed = false;
   private failingSince: Date | null = null;
@@ -189,7 +211,7 @@ export class MessageLog extends MessageLogReader {
   private lastError: XrdError | null = null;
   private counters = { timestampsObtained: 0, failedRounds: 0, recordsStamped: 0 };
   private thread: Worker | undefined;
-  private threadCalls = new Map<number, { resolve: (p: StampPlan) => void; reject: (e: Error) => void }>();
+  private threadCalls = new Map<number, { resolve: (result: StampPlan | ArchiveRoundResult) => void; reject: (e: Error) => void }>();
   private nextCall = 0;
 
   private constructor(
@@ -269,6 +291,10 @@ export class MessageLog extends MessageLogReader {
     // Started now rather than at the first round: it also checkpoints the WAL from the start.
     log.thread = log.startThread();
     log.schedule(options.initialDelayMs ?? 1000);
+    if (options.archive) {
+      log.archiveTimer = log.every(options.archive.intervalSeconds ?? ARCHIVE_DEFAULTS.intervalSeconds, () => log.archiveNow(), 'message log archiving');
+      log.cleanTimer = log.every(options.archive.cleanIntervalSeconds ?? ARCHIVE_DEFAULTS.cleanIntervalSeconds, () => log.cleanNow(), 'removing archived message log records');
+    }
     return log;
   }
 
@@ -384,6 +410,70 @@ export class MessageLog extends MessageLogReader {
     }
   }
 
+  /**
+   * One archiving round now (archiver.ts), in the helper thread; rounds of the schedule and of
+   * this call run one after the other. Logging goes on meanwhile.
+   * @throws InvalidConfiguration without `archive` options; LogArchiverBusy when another process
+   *   is archiving this log; LogArchiveEncryptionFailed; IOError
+   */
+  archiveNow(): Promise<ArchiveRoundResult> {
+    const settings = this.options.archive;
+    if (!settings) return Promise.reject(new XrdError('InvalidConfiguration', { reason: 'message log archiving is not configured' }));
+    const next = this.archiving
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.closed) throw new XrdError('IOError', { reason: 'the message log is closed' });
+        const started = Date.now();
+        const result = (await this.callThread({ type: 'archive', settings: archiveSettings(settings) })) as ArchiveRoundResult;
+        if (result.records > 0 || result.recovered > 0) this.logger.info({ records: result.records, files: result.files, recovered: result.recovered, ms: Date.now() - started }, 'message log records archived');
+        return result;
+      });
+    this.archiving = next;
+    return next;
+  }
+
+  /**
+   * Removes archived records logged more than `keepRecordsForDays` ago, with their attachments
+   * (rows, then files) and the signatures and timestamps no record uses any more: the reference's
+   * LogCleaner. Runs on this (the writing) connection, a hundred records per transaction with the
+   * event loop free in between, and never at the same time as a timestamp is stored.
+   * @returns how many records were removed
+   */
+  cleanNow(): Promise<number> {
+    const days = this.options.archive?.keepRecordsForDays ?? ARCHIVE_DEFAULTS.keepRecordsForDays;
+    const cutoff = Date.now() - days * 86_400_000;
+    return this.serialized(async () => {
+      let total = 0;
+      for (;;) {
+        if (total > 0) await nextTurn();
+        if (!this.db.open) throw new XrdError('IOError', { reason: 'the message log was closed while removing records' });
+        const removed = removeArchivedRecords(this.db, cutoff, CLEAN_CHUNK);
+        // Rows first, then files: a crash in between leaves files no row names, which the next open removes.
+        if (removed.files.length > 0) this.attachmentFiles.discard(removed.files);
+        if (removed.signatureIds.length > 0) {
+          const gone = new Set(removed.signatureIds);
+          for (const [key, id] of this.signatureIds) if (gone.has(id)) this.signatureIds.delete(key);
+        }
+        total += removed.records;
+        if (removed.records < CLEAN_CHUNK) break;
+      }
+      if (total > 0) this.logger.info({ records: total, keepRecordsForDays: days }, 'archived message log records removed');
+      return total;
+    });
+  }
+
+  /** Runs `round` every `seconds`; a failed round is logged and the next one tries again. */
+  private every(seconds: number, round: () => Promise<unknown>, what: string): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      round().catch((err: unknown) => {
+        const e = toXrdError(err);
+        this.logger.error({ code: e.fullCode, error: e.message }, `${what} failed; the next round tries again`);
+      });
+    }, seconds * 1000);
+    timer.unref();
+    return timer;
+  }
+
   status(): MessageLogStatus {
     const { n, oldest } = this.db.open ? this.countPending.get()! : { n: 0, oldest: null };
     return {
@@ -397,7 +487,10 @@ export class MessageLog extends MessageLogReader {
     };
   }
 
-  /** Stops the timer, lets a round in progress finish, ends the helper thread, closes the file. */
+  /**
+   * Stops the timers, lets a timestamping round in progress finish and an archiving round finish
+   * the archive it is writing, ends the helper thread, closes the file.
+   */
   override async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -405,7 +498,12 @@ export class MessageLog extends MessageLogReader {
     await Promise.all(this.placing);
     if (this.pendingWrites.length > 0) this.commitPending();
     clearTimeout(this.timer);
+    clearTimeout(this.archiveTimer);
+    clearTimeout(this.cleanTimer);
+    // A first round over a large log can take long: it ends after the archive it is writing.
+    this.thread?.postMessage({ type: 'stop' } satisfies ToThread);
     await this.running.catch(() => undefined);
+    await this.archiving.catch(() => undefined);
     const thread = this.thread;
     if (thread) {
       const exited = new Promise((r) => thread.once('exit', r));
@@ -504,7 +602,7 @@ export class MessageLog extends MessageLogReader {
     let plan: StampPlan;
     try {
       this.options.checkGlobalConf?.();
-      plan = await this.callThread({ limit, tsas: this.options.tsas(), tsaCerts: this.options.tsaCerts?.(), timeoutMs: this.options.tsaTimeoutMs ?? 20_000 });
+      plan = (await this.callThread({ type: 'round', request: { limit, tsas: this.options.tsas(), tsaCerts: this.options.tsaCerts?.(), timeoutMs: this.options.tsaTimeoutMs ?? 20_000 } })) as StampPlan;
       if (plan.kind === 'none' && plan.deferred) {
         this.logger.debug('a lone record whose signature cannot carry a timestamp waits for a batch');
         return 0;
@@ -585,15 +683,15 @@ export class MessageLog extends MessageLogReader {
 
   // ---- the helper thread -----------------------------------------------------------------------
 
-  private callThread(request: RoundRequest): Promise<StampPlan> {
+  private callThread(call: { type: 'round'; request: RoundRequest } | { type: 'archive'; settings: ArchiveSettings }): Promise<StampPlan | ArchiveRoundResult> {
     const thread = (this.thread ??= this.startThread());
     const id = this.nextCall++;
     // Only a round in progress keeps the process alive, so a script awaiting timestampNow() ends
     // when it is done and an idle log does not hold a process open.
     thread.ref();
-    return new Promise<StampPlan>((resolve, reject) => {
+    return new Promise<StampPlan | ArchiveRoundResult>((resolve, reject) => {
       this.threadCalls.set(id, { resolve, reject });
-      thread.postMessage({ type: 'round', id, request } satisfies ToThread);
+      thread.postMessage({ ...call, id } satisfies ToThread);
     }).finally(() => {
       if (this.threadCalls.size === 0) thread.unref();
     });
@@ -607,6 +705,7 @@ export class MessageLog extends MessageLogReader {
       const call = this.threadCalls.get(msg.id);
       this.threadCalls.delete(msg.id);
       if (msg.type === 'done') call?.resolve(msg.plan);
+      else if (msg.type === 'archived') call?.resolve(msg.result);
       else call?.reject(isErrorCode(msg.error.code) ? new XrdError(msg.error.code, msg.error.details as ErrorDetails) : new XrdError('InternalError', { reason: msg.error.message }));
     });
     const lost = (reason: string) => {
@@ -621,6 +720,11 @@ export class MessageLog extends MessageLogReader {
     thread.on('exit', (code) => lost(`exited with ${code}`));
     return thread;
   }
+}
+
+/** What the helper thread needs of the archive options (the schedule stays here). */
+function archiveSettings(o: ArchiveOptions): ArchiveSettings {
+  return { dir: o.dir, batchSize: o.batchSize, maxFileBytes: o.maxFileBytes, grouping: o.grouping, digestAlgorithm: o.digestAlgorithm, encryption: o.encryption };
 }
 
 /** A record as written: its row, its signature's row and the signature's key in `signatureIds`. */

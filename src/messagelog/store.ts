@@ -21,7 +21,32 @@ import { fileSource, ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
 import { asicChunks, writeAsic, type AsicToWrite } from '../signature/asic.ts';
 import { AttachmentFolder, attachmentDirOf } from './attachment-files.ts';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
+
+const ARCHIVE_SCHEMA = `
+-- Archiving (archiver.ts): each archive file written, the records it holds, and who is archiving.
+-- An archive's row is made, naming its records, before its file gets its final name; once the
+-- records are marked, pending_records is cleared. A row still pending after a crash is finished
+-- (file there) or dropped (file not there) by the next round.
+CREATE TABLE IF NOT EXISTS archive_file (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  group_name TEXT NOT NULL, -- '' without grouping; else the member or subsystem
+  name TEXT NOT NULL, -- the file's name in the archive folder
+  last_digest TEXT NOT NULL, -- the chain digest of its last container, carried into the next archive
+  created INTEGER NOT NULL,
+  pending_records TEXT -- JSON array of record ids until they are marked
+);
+CREATE INDEX IF NOT EXISTS archive_file_group ON archive_file(group_name, id);
+-- Kept apart from message_record so that marking writes small rows, not the records with their messages.
+CREATE TABLE IF NOT EXISTS archived_record (
+  record_id INTEGER PRIMARY KEY REFERENCES message_record(id),
+  archive_id INTEGER NOT NULL REFERENCES archive_file(id)
+);
+-- One archiver at a time (the proxy's schedule, xrd messagelog archive): a lease, renewed as it works.
+CREATE TABLE IF NOT EXISTS archiver_lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, until INTEGER NOT NULL);
+-- Retention finds the signatures no record uses any more.
+CREATE INDEX IF NOT EXISTS message_record_signature ON message_record(signature_id);
+`;
 
 const SCHEMA = `
 -- One row per distinct signature document: the messages of a signing batch share theirs, so a
@@ -73,7 +98,7 @@ CREATE TABLE IF NOT EXISTS record_timestamp (
 );
 -- The timestamper's queue: records not stamped yet, oldest first.
 CREATE TABLE IF NOT EXISTS timestamp_queue (record_id INTEGER PRIMARY KEY REFERENCES message_record(id));
-`;
+${ARCHIVE_SCHEMA}`;
 
 /** From version N to N+1, at index N-1; a file is migrated by whichever program opens it first. */
 const MIGRATIONS = [
@@ -81,6 +106,8 @@ const MIGRATIONS = [
   `ALTER TABLE message_attachment ADD COLUMN file TEXT;
    ALTER TABLE message_attachment ADD COLUMN size INTEGER;
    CREATE INDEX message_attachment_file ON message_attachment(file) WHERE file IS NOT NULL;`,
+  // 3: archiving and retention. Only new tables and an index.
+  ARCHIVE_SCHEMA,
 ];
 
 export interface LoggedTimestamp {
@@ -204,6 +231,11 @@ export class MessageLogReader {
     this.attachmentFiles = new AttachmentFolder(attachmentDirOf(file));
   }
 
+  /** Reading through a connection the caller opened and closes (the helper thread's). */
+  static onConnection(db: Database.Database, file: string): MessageLogReader {
+    return new MessageLogReader(db, file);
+  }
+
   /** A log file another process writes, for reading and export only. @throws IOError */
   static openExisting(file: string): MessageLogReader {
     return new MessageLogReader(openDatabase(file, { create: false }), file);
@@ -282,7 +314,7 @@ export function containerOf(r: LoggedRecord): Buffer {
 }
 
 /** The container of one record streamed into a file; see ExportedContainer.writeTo. */
-async function writeContainer(r: LoggedRecord, file: string): Promise<number> {
+export async function writeContainer(r: LoggedRecord, file: string): Promise<number> {
   let chunks;
   try {
     chunks = asicChunks(contentsOf(r), r.time);

@@ -10,9 +10,12 @@
  * them; a crash loses at most the last interval's records — these are statistics, not the message
  * log, which commits every message itself.
  *
- * If a write fails (disk full, database locked past the busy timeout) the batch stays queued and
- * is retried on the next flush; past `maxQueued` the oldest records are dropped and counted, as the
- * reference's buffer does, so monitoring can never exhaust the proxy's memory or stop messages.
+ * If a write fails (disk full, database locked past the busy timeout, PostgreSQL gone) the batch
+ * stays queued and is retried on the next flush; past `maxQueued` records — queued and being
+ * written together, so a database that hangs counts too — the oldest queued are dropped and counted,
+ * as the reference's buffer does, so monitoring can never exhaust the proxy's memory or stop
+ * messages. A batch whose commit succeeded but whose answer was lost (the connection cut at that
+ * moment) is written again: records are written at least once, which statistics tolerate.
  */
 import { XrdError } from '../platform/errors.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
@@ -129,9 +132,12 @@ export class OpMonitor {
   /** The write in progress (writes go one at a time), and a flush asked for meanwhile, not yet begun. */
   private writing: Promise<unknown> = Promise.resolve();
   private nextFlush: Promise<number> | undefined;
+  /** Records of the write in progress. */
+  private inFlight = 0;
   private written = 0;
   private dropped = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** What getSecurityServerHealthData reports: counted from the records stored since open. */
   readonly health: HealthData;
 
@@ -148,7 +154,7 @@ export class OpMonitor {
     healthStatisticsPeriodSeconds: number,
   ) {
     this.health = new HealthData({ periodSeconds: healthStatisticsPeriodSeconds, now });
-    this.pruneTimer = setInterval(() => void this.prune().catch((err: unknown) => this.log.error({ err }, 'cannot delete operational monitoring records past retention')), 3_600_000).unref();
+    this.pruneTimer = setInterval(() => void this.prune().catch((err: unknown) => !this.closed && this.log.error({ err }, 'cannot delete operational monitoring records past retention')), 3_600_000).unref();
   }
 
   /**
@@ -189,6 +195,8 @@ export class OpMonitor {
     }
     const stored = record.monitoringDataTs === undefined ? { ...record, monitoringDataTs: Math.floor(this.now() / 1000) } : record;
     this.queue.push(stored);
+    const excess = this.queue.length + this.inFlight - this.maxQueued;
+    if (excess > 0) this.drop(excess);
     this.health.observe(stored);
     this.onStore?.(stored);
     if (this.queue.length >= this.batchSize) void this.flush();
@@ -216,6 +224,7 @@ export class OpMonitor {
     if (this.queue.length === 0) return 0;
     const batch = this.queue;
     this.queue = [];
+    this.inFlight = batch.length;
     try {
       await this.db.transaction(async (tx) => {
         for (let i = 0; i < batch.length; i += ROWS_PER_INSERT) {
@@ -228,14 +237,19 @@ export class OpMonitor {
     } catch (err) {
       this.queue = batch.concat(this.queue);
       const excess = this.queue.length - this.maxQueued;
-      if (excess > 0) {
-        this.queue.splice(0, excess);
-        this.dropped += excess;
-      }
+      if (excess > 0) this.drop(excess);
       this.log.error({ err, queued: this.queue.length, dropped: this.dropped }, 'cannot write operational monitoring records; will retry');
       if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), Math.max(this.flushIntervalMs, 1000));
       return 0;
+    } finally {
+      this.inFlight = 0;
     }
+  }
+
+  /** Drops the oldest queued records (never those being written). */
+  private drop(n: number): void {
+    const dropped = this.queue.splice(0, Math.min(n, this.queue.length)).length;
+    this.dropped += dropped;
   }
 
   /**
@@ -272,8 +286,8 @@ export class OpMonitor {
       throw new XrdError('InvalidRequest', { reason: `query limit must be an integer in 1..${MAX_LIMIT}, got ${limit}` });
     }
     await this.flush();
-    const sql = `SELECT * FROM ${TABLE}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY "requestInTs", id LIMIT ${limit}`;
-    return (await this.db.all<Row>(sql, params)).map(fromRow);
+    const sql = `SELECT * FROM ${TABLE}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY "requestInTs", id LIMIT ?`;
+    return (await this.db.all<Row>(sql, [...params, limit])).map(fromRow);
   }
 
   /**
@@ -296,7 +310,7 @@ export class OpMonitor {
     if (q.serviceProvider) filter.push(party(q.serviceProvider, 'service'));
     const columns = projection(q.client !== undefined, q.outputFields);
     const select = async (extra: string, extraParams: SqlValue[], limit?: number) =>
-      (await this.db.all<Row>(`SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM ${TABLE} WHERE ${[extra, ...filter].join(' AND ')} ORDER BY "monitoringDataTs", id${limit !== undefined ? ` LIMIT ${limit}` : ''}`, [...extraParams, ...filterParams])).map(
+      (await this.db.all<Row>(`SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM ${TABLE} WHERE ${[extra, ...filter].join(' AND ')} ORDER BY "monitoringDataTs", id${limit !== undefined ? ' LIMIT ?' : ''}`, [...extraParams, ...filterParams, ...(limit !== undefined ? [limit] : [])])).map(
         fromRow,
       ) as Partial<OpMonitoringRecord>[];
     let records = await select('"monitoringDataTs" BETWEEN ? AND ?', [q.recordsFrom, q.recordsTo], this.maxRecordsInPayload);
@@ -320,19 +334,36 @@ export class OpMonitor {
   }
 
   stats(): OpMonitorStats {
-    return { written: this.written, queued: this.queue.length, dropped: this.dropped };
+    return { written: this.written, queued: this.queue.length + this.inFlight, dropped: this.dropped };
   }
 
-  /** Writes what is queued and closes the database. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.pruneTimer);
-    await this.flush();
-    if (this.timer) clearTimeout(this.timer);
-    if (this.queue.length > 0) this.log.error({ lost: this.queue.length }, 'operational monitoring records could not be written before close');
-    await this.db.close();
+  /**
+   * Writes what is queued and closes the database. A database that does not answer holds the close
+   * up for at most `CLOSE_WAIT_MS`, then its records are given up (and logged as lost).
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      clearInterval(this.pruneTimer);
+      const timedOut = await withinMs(this.flush(), CLOSE_WAIT_MS);
+      if (this.timer) clearTimeout(this.timer);
+      const lost = this.queue.length + this.inFlight;
+      if (lost > 0) this.log.error({ lost, timedOut }, 'operational monitoring records could not be written before close');
+      await withinMs(this.db.close(), CLOSE_WAIT_MS);
+    })();
+    return this.closing;
   }
+}
+
+/** How long `close` waits for the last write, and then for the database to close. */
+const CLOSE_WAIT_MS = 10_000;
+
+/** Waits for `p` at most `ms`; resolves true when the time ran out first. */
+async function withinMs(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const out = await Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
+  clearTimeout(timer);
+  return out;
 }
 
 /** An INSERT of `rows` records (its text is the same for the same count, so its statement is prepared once). */

@@ -88,6 +88,12 @@ export const ERROR_CODES = {
   TimestamperFailed: { message: 'Cannot time-stamp messages: {reason}', httpStatus: 500 },
   NotFound: { message: '{reason}', httpStatus: 404 },
   MissingTimestamp: { message: 'Message signature has not been timestamped yet: {reason}', httpStatus: 409 },
+  // Message-log archives (src/messagelog/archive-*.ts, docs/messagelog.md "Archiving"); the reference's InvalidLogArchiveException
+  LogArchiveInvalid: { message: 'Message log archive {file} is invalid: {reason}', httpStatus: 400 },
+  LogArchivePreviousDigestMismatch: { message: 'Message log archive {file} follows an archive whose last digest is {inArchive}, not the {given} given', httpStatus: 400 },
+  LogArchiveDigestMismatch: { message: 'Message log archive {file}: the chain digest of {entry} is {actual}, not the {expected} its linkinginfo gives (a container altered, removed or reordered)', httpStatus: 400 },
+  LogArchiveEncryptionFailed: { message: 'Encrypting message log archive {file} with GnuPG failed: {reason}', httpStatus: 500 },
+  LogArchiverBusy: { message: 'Another archiver is working on message log {file} (lease held until {until})', httpStatus: 409 },
   // Global configuration (facts §7)
   OutdatedGlobalConf: { message: 'Global configuration of {instance} expired at {expiredAt}', httpStatus: 500 },
   MalformedGlobalConf: { message: 'Malformed global configuration {file}: {reason}', httpStatus: 500 },

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import { apiKeysFile } from '../serverconf/api-keys.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
-import { MessageLog, TIMESTAMPER_STATUS_FILE } from '../messagelog/message-log.ts';
+import { MessageLog, TIMESTAMPER_STATUS_FILE, type ArchiveOptions } from '../messagelog/message-log.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { databaseConfig } from '../storage/database.ts';
@@ -80,6 +80,8 @@ export interface SecurityServerOptions {
   readonly minClientVersion?: string;
   /** Overrides the global configuration's timeStampingIntervalSeconds (tests, or a busier schedule). */
   readonly timestampingIntervalSeconds?: number;
+  /** Message-log archiving and retention on their schedule (docs/messagelog.md "Archiving"); absent: none. */
+  readonly archive?: ArchiveOptions;
   /** Operational data younger than this is not given to getSecurityServerOperationalData yet (the reference's 60 s). */
   readonly recordsAvailableOffsetSeconds?: number;
   /** How long one health evaluation answers for (2 s). */
@@ -109,6 +111,8 @@ export interface RunningSecurityServer {
 export async function startSecurityServer(options: SecurityServerOptions): Promise<RunningSecurityServer> {
   const { logger } = options;
   const limits = serverLimits(PROXY_SERVER_LIMITS, options.serverLimits);
+  // A database URL that is not one is refused before anything is opened.
+  const opMonitorDatabase = databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl);
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
@@ -152,17 +156,19 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     tsas: () => configuredTsas(serverConf(), globalConf()),
     tsaCerts: () => globalConf().tsaCertificates(),
     statusFile: join(options.dataDir, TIMESTAMPER_STATUS_FILE),
+    archive: options.archive,
     logger: logger.child({ component: 'messagelog' }),
   });
   const registry = new MetricsRegistry();
   const proxyMetrics = new ProxyMetrics(registry);
   const signerMetrics = new SignerMetrics(registry);
-  const opMonitor = await OpMonitor.open(databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl), {
+  const opMonitor = await OpMonitor.open(opMonitorDatabase, {
     logger: logger.child({ component: 'opmonitor' }),
     onStore: (r) => proxyMetrics.observe(r),
   }).catch(async (err: unknown) => {
     await messageLog.close();
     await closeServerConf();
+    signer.close();
     throw err;
   });
   const recorder = new MessageRecorder(messageLog, opMonitor, proxyMetrics);

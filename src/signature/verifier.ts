@@ -26,7 +26,8 @@ import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
 import { buildCertPath, type CertPath } from '../trust/cert-path.ts';
 import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse } from '../trust/ocsp.ts';
 import { ocspPolicyFor, verifyOcspResponse } from '../trust/ocsp-verifier.ts';
-import { c14nMethodOfElement, canonicalize, canonicalizeDocument, type C14nMethod } from '../xml/c14n.ts';
+import { SourceDocument } from '../xml/canonical-source.ts';
+import { INCLUSIVE, c14nMethodOfElement, canonicalize, canonicalizeDocument, type C14nMethod } from '../xml/c14n.ts';
 import { XmlError, attribute, child, childElements, parseXml, parseXmlDocument, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { CERT_DIGESTS, digestForUri, signatureMethodForUri, type SignatureMethod } from './algorithms.ts';
 import { digestOf, type DigestSource } from './digest-source.ts';
@@ -82,6 +83,13 @@ export interface ParsedSignature {
   readonly timestamp: Buffer | undefined;
   readonly extraCerts: readonly Buffer[];
   readonly ocspResponses: readonly Buffer[];
+  /** Canonicalises an element of this document (from its source text where that is written canonically). */
+  readonly canonicalize: (element: XmlElement, method: C14nMethod) => string;
+}
+
+export interface ParseOptions {
+  /** Always build the tree with the general parser (`parseXml`), as the differential tests compare. */
+  readonly generalParser?: boolean;
 }
 
 const DS = NS.ds;
@@ -141,14 +149,37 @@ function parseSignatureCached(xml: Buffer | string): ParsedSignature {
   return sig;
 }
 
-/** @throws MalformedSignature */
-export function parseSignature(xml: Buffer | string): ParsedSignature {
+/**
+ * Reads a signature document. Documents written as ours are (SourceDocument's form; the
+ * reference's too where it writes no character references) are read by the quick reader, which builds the same tree as the general parser and lets
+ * SignedInfo and the referenced elements be canonicalised by copying their source text; any other
+ * document goes to the general parser. Everything after the tree is the same code either way.
+ * @throws MalformedSignature
+ */
+export function parseSignature(xml: Buffer | string, options: ParseOptions = {}): ParsedSignature {
+  const source = options.generalParser ? undefined : SourceDocument.read(xml);
+  if (source) {
+    try {
+      return signatureOf(source.root, source);
+    } catch (err) {
+      if (err !== OUTSIDE_FORM) throw err;
+    }
+  }
   let root: XmlElement;
   try {
     root = parseXml(xml);
   } catch (err) {
     throw new XrdError('MalformedSignature', { reason: (err as XmlError).message }, { cause: err });
   }
+  return signatureOf(root, undefined);
+}
+
+/** Thrown where a quickly read document turns out to be outside the form after all (a base64 value with white space): the general path reads it. */
+const OUTSIDE_FORM = Symbol('outside the quick form');
+
+/** The signature in a document's tree; `source` when the quick reader built it. */
+function signatureOf(root: XmlElement, source: SourceDocument | undefined): ParsedSignature {
+  const base64 = source ? compactBase64 : generalBase64;
   const malformed = (reason: string) => new XrdError('MalformedSignature', { reason });
   // The reference takes the first ds:Signature of the document, whatever the root is.
   const signature = firstElement(root, (e) => e.namespace === DS && e.localName === 'Signature');
@@ -175,7 +206,7 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
   const method = signatureMethodForUri(attribute(need(signedInfo, DS, 'SignatureMethod'), 'Algorithm') ?? '');
   const dataReferences: DataReference[] = [];
   const documentReferences: DocumentReference[] = [];
-  const byId = indexById(root);
+  const byId = source ? source.ids : indexById(root);
   for (const e of childElements(signedInfo)) {
     if (e.localName !== 'Reference' || e.namespace !== DS) continue;
     const transforms = child(e, DS, 'Transforms');
@@ -234,7 +265,7 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
         decoded.set(c, der);
       }
     }
-    checkCertificateRefs(byId, unsignedSig, decoded);
+    checkCertificateRefs(byId, unsignedSig, decoded, base64);
     const revocation = child(unsignedSig, XADES, 'RevocationValues');
     const ocspValues = revocation && child(revocation, XADES, 'OCSPValues');
     if (ocspValues) for (const o of childElements(ocspValues)) ocspResponses.push(base64(o));
@@ -254,6 +285,7 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
     timestamp,
     extraCerts,
     ocspResponses,
+    canonicalize: source ? (e, m) => source.canonicalize(e, m) ?? canonicalize(e, m) : canonicalize,
   };
 }
 
@@ -261,7 +293,7 @@ export function parseSignature(xml: Buffer | string): ParsedSignature {
  * CompleteCertificateRefs: each Cert names (by URI) an encapsulated certificate whose digest it
  * gives, as the reference checks (`decoded`: the CertificateValues already read).
  */
-function checkCertificateRefs(byId: ReadonlyMap<string, XmlElement>, unsignedSig: XmlElement, decoded: ReadonlyMap<XmlElement, Buffer>): void {
+function checkCertificateRefs(byId: ReadonlyMap<string, XmlElement>, unsignedSig: XmlElement, decoded: ReadonlyMap<XmlElement, Buffer>, base64: (e: XmlElement) => Buffer): void {
   const refs = child(unsignedSig, XADES, 'CompleteCertificateRefs');
   const certRefs = refs && child(refs, XADES, 'CertRefs');
   if (!certRefs) return;
@@ -317,18 +349,34 @@ function firstElement(from: XmlElement, test: (e: XmlElement) => boolean): XmlEl
 }
 
 /** The element's base64 text (whitespace allowed, which Buffer.from skips). */
-function base64(e: XmlElement): Buffer {
+function generalBase64(e: XmlElement): Buffer {
   const text = textOf(e);
   if (!BASE64.test(text)) throw new XrdError('MalformedSignature', { reason: `${e.localName} is not base64` });
   return Buffer.from(text, 'base64');
 }
 const BASE64 = /^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/;
 
+/**
+ * The element's base64 text when it is written without white space, as we write it: then decoding
+ * alone proves it is base64 (Buffer.from skips any other character and stops at `=`, so the bytes
+ * come out short; it takes base64url's letters too, which are looked for apart), for the cost of
+ * decoding, where the regular expression costs more again. Any other text, invalid or not, is the
+ * general path's to judge.
+ */
+export function compactBase64(e: XmlElement): Buffer {
+  const text = textOf(e);
+  const bytes = Buffer.from(text, 'base64');
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  // Buffer.from also takes base64url's `-` and `_`, which the general path refuses.
+  if (text.length % 4 !== 0 || bytes.length !== (text.length / 4) * 3 - padding || text.includes('-') || text.includes('_')) throw OUTSIDE_FORM;
+  return bytes;
+}
+
 /** The octets a reference's digest is over: its target (canonicalised) or data, through its transforms. */
-function referencedOctets(ref: DataReference, data: XmlElement | Buffer): Buffer | string {
+function referencedOctets(ref: DataReference, data: XmlElement | Buffer, c14n: ParsedSignature['canonicalize'] = canonicalize): Buffer | string {
   const [first, ...rest] = ref.transforms;
   // A same-document reference without transforms is canonicalised as inclusive C14N without comments (XML-DSig §4.3.3.2).
-  let octets: Buffer | string = Buffer.isBuffer(data) ? (first ? canonicalizeDocument(parseReferenced(ref, data), first) : data) : canonicalize(data, first ?? { exclusive: false, comments: false });
+  let octets: Buffer | string = Buffer.isBuffer(data) ? (first ? canonicalizeDocument(parseReferenced(ref, data), first) : data) : c14n(data, first ?? INCLUSIVE);
   for (const method of rest) octets = canonicalizeDocument(parseReferenced(ref, octets), method);
   return octets;
 }
@@ -404,7 +452,7 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
   if (uncovered.length > 0) throw new XrdError('InvalidReference', { uri: uncovered.join(', '), reason: 'the signature does not cover this part of the message' });
   if (!valueVerified.has(sig)) {
     for (const ref of sig.documentReferences) {
-      if (!hash(digestForUri(ref.digestMethod), referencedOctets(ref, ref.target), 'buffer').equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
+      if (!hash(digestForUri(ref.digestMethod), referencedOctets(ref, ref.target, sig.canonicalize), 'buffer').equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
     }
     if (!verifySignedInfo(sig)) throw invalid('the signature value does not verify with the signing certificate');
     valueVerified.add(sig);
@@ -531,7 +579,7 @@ function checkOcspNow(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at
 
 function verifySignedInfo(sig: ParsedSignature): boolean {
   const key = x509Of(sig.signingCert).publicKey;
-  const data = Buffer.from(canonicalize(sig.signedInfo, sig.c14n));
+  const data = Buffer.from(sig.canonicalize(sig.signedInfo, sig.c14n));
   const m = sig.method;
   if (m.keyAlgorithm !== key.asymmetricKeyType?.toUpperCase()) return false;
   if (m.keyAlgorithm === 'EC') return verify(m.digest, data, { key, dsaEncoding: 'ieee-p1363' }, ecdsaRaw(sig.signatureValue, key));

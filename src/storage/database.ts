@@ -14,6 +14,11 @@ import { XrdError } from '../platform/errors.ts';
 export type SqlValue = string | number | bigint | boolean | Buffer | null;
 export type Row = Record<string, unknown>;
 
+/** Booleans as 0/1 on both engines (better-sqlite3 binds none, and stores keep them in INTEGER columns). */
+export function bindable(params: readonly SqlValue[]): (Exclude<SqlValue, boolean>)[] {
+  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
+}
+
 /** How a store's database is reached: a SQLite file of this node, or a PostgreSQL database. */
 export type DatabaseConfig =
   | { readonly engine: 'sqlite'; readonly file: string }
@@ -60,11 +65,12 @@ export interface SqlDatabase extends SqlExecutor {
   close(): Promise<void>;
 }
 
-/** A URL with its password left out, for logs and errors. */
+/** A URL with its password left out (in the user part or as a parameter), for logs and errors. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
     return u.toString();
   } catch {
     return '(unparsable database URL)';

@@ -11,7 +11,7 @@
 import pg from 'pg';
 import { XrdError } from '../platform/errors.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
-import { DIALECTS, redactUrl, type Row, type SqlDatabase, type SqlExecutor, type SqlValue } from './database.ts';
+import { DIALECTS, bindable, redactUrl, type Row, type SqlDatabase, type SqlExecutor, type SqlValue } from './database.ts';
 
 const INT8_OID = 20;
 
@@ -26,6 +26,11 @@ export interface PostgresOptions {
   readonly maxConnections?: number;
   /** Longest wait for a connection, ms. Default 10,000. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Longest a statement may take, ms, on the server (statement_timeout) and in the client (a server
+   * that stopped answering: a hung host, a frozen process). Default 30,000.
+   */
+  readonly statementTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
@@ -38,10 +43,23 @@ export class PostgresDatabase implements SqlDatabase {
 
   constructor(url: string, options: PostgresOptions = {}) {
     this.location = redactUrl(url);
-    this.pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000, types });
+    const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      // A server that stops answering fails the statement instead of holding its caller forever;
+      // keepalive notices a peer that vanished; a transaction left open by a stuck client is ended.
+      statement_timeout: statementTimeoutMs,
+      query_timeout: statementTimeoutMs + 5_000,
+      idle_in_transaction_session_timeout: statementTimeoutMs,
+      keepAlive: true,
+      types,
+    });
     const log = options.logger ?? silentLogger();
-    // An idle connection the server closed: without a listener the pool's error would end the process.
-    this.pool.on('error', (err) => log.warn({ err, database: this.location }, 'idle database connection lost'));
+    // An idle connection the server closed: without a listener the pool's error would end the
+    // process. The error carries the whole client object: only its message and code are logged.
+    this.pool.on('error', (err) => log.warn({ reason: err.message, code: (err as { code?: unknown }).code, database: this.location }, 'idle database connection lost'));
     this.direct = executor(this.location, (sql, params) => this.pool.query(sql, params));
   }
 
@@ -106,7 +124,7 @@ type Query = (sql: string, params: unknown[]) => Promise<pg.QueryResult>;
 function executor(location: string, query: Query): SqlExecutor {
   const q = async (sql: string, params: readonly SqlValue[] = []) => {
     try {
-      return await query(toPositional(sql), params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : typeof p === 'bigint' ? p.toString() : p)));
+      return await query(toPositional(sql), bindable(params).map((p) => (typeof p === 'bigint' ? p.toString() : p)));
     } catch (err) {
       throw unavailableOrSql(location, err);
     }
@@ -148,12 +166,13 @@ export function toPositional(sql: string): string {
 }
 
 /**
- * What the server answered with SQLSTATE (a constraint, a bad statement) as it came; everything else
- * — no connection, a connection lost or timed out, the server shutting down (class 08, 57P) — as
+ * What the server answered with SQLSTATE about the statement (a constraint, a bad statement) as it
+ * came; everything else — no connection, a connection lost or timed out, the server shutting down or
+ * out of resources (classes 08, 53, 57P, 58), a statement cancelled by its timeout (57014) — as
  * DatabaseUnavailable.
  */
 function unavailableOrSql(location: string, err: unknown): Error {
-  if (err instanceof pg.DatabaseError && !/^(08|57P)/.test(err.code ?? '')) return err;
+  if (err instanceof pg.DatabaseError && !/^(08|53|57|58)/.test(err.code ?? '')) return err;
   return unavailable(location, err);
 }
 

@@ -8,11 +8,12 @@
  * A transaction's function should await only its statements: SQLite holds the file's write lock
  * until it returns, and other processes on the file wait for it (up to the busy timeout).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { XrdError } from '../platform/errors.ts';
 import { restrictDatabaseFiles } from '../platform/files.ts';
-import { DIALECTS, type Row, type SqlDatabase, type SqlExecutor, type SqlValue } from './database.ts';
+import { DIALECTS, bindable, type Row, type SqlDatabase, type SqlExecutor, type SqlValue } from './database.ts';
 
 export interface SqliteOptions {
   /**
@@ -22,8 +23,19 @@ export interface SqliteOptions {
   readonly synchronous?: 'FULL' | 'NORMAL';
 }
 
+interface FileQueue {
+  tail: Promise<unknown>;
+  connections: number;
+}
+
 /** The tail of each file's queue of callers, shared by the connections of this process. */
-const queues = new Map<string, { tail: Promise<unknown>; connections: number }>();
+const queues = new Map<string, FileQueue>();
+
+/** The file queue whose transaction the current async call runs in, if any. */
+const inTransaction = new AsyncLocalStorage<FileQueue>();
+
+/** SQLite's result codes that mean the file cannot be used now, not that the statement is wrong. */
+const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|NOTADB|CORRUPT|READONLY|PERM)/;
 
 /** Statements prepared once per SQL text, up to this many (a store's SQL is a short fixed list, plus query shapes). */
 const STATEMENT_CACHE = 256;
@@ -32,7 +44,7 @@ export class SqliteDatabase implements SqlDatabase {
   readonly engine = 'sqlite' as const;
   readonly dialect = DIALECTS.sqlite;
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly queue: { tail: Promise<unknown>; connections: number };
+  private readonly queue: FileQueue;
   private readonly direct: SqlExecutor;
 
   private constructor(
@@ -47,16 +59,16 @@ export class SqliteDatabase implements SqlDatabase {
     const db = this;
     this.direct = {
       async all<T>(sql: string, params: readonly SqlValue[] = []) {
-        return db.statement(sql).all(...bind(params)) as T[];
+        return db.mapped(() => db.statement(sql).all(...bindable(params)) as T[]);
       },
       async get<T>(sql: string, params: readonly SqlValue[] = []) {
-        return db.statement(sql).get(...bind(params)) as T | undefined;
+        return db.mapped(() => db.statement(sql).get(...bindable(params)) as T | undefined);
       },
       async run(sql: string, params: readonly SqlValue[] = []) {
-        return { changes: db.statement(sql).run(...bind(params)).changes };
+        return db.mapped(() => ({ changes: db.statement(sql).run(...bindable(params)).changes }));
       },
       async exec(sql: string) {
-        db.connection.exec(sql);
+        db.mapped(() => db.connection.exec(sql));
       },
     };
   }
@@ -95,19 +107,21 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.serial(async () => {
-      // IMMEDIATE: take the write lock at BEGIN, so that two processes on one file wait on the busy
-      // timeout instead of one failing at its first write.
-      this.connection.exec('BEGIN IMMEDIATE');
-      try {
-        const result = await fn(this.direct);
-        this.connection.exec('COMMIT');
-        return result;
-      } catch (err) {
-        if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
-        throw err;
-      }
-    });
+    return this.serial(() =>
+      inTransaction.run(this.queue, async () => {
+        try {
+          // IMMEDIATE: take the write lock at BEGIN, so that two processes on one file wait on the
+          // busy timeout instead of one failing at its first write.
+          await this.direct.exec('BEGIN IMMEDIATE');
+          const result = await fn(this.direct);
+          await this.direct.exec('COMMIT');
+          return result;
+        } catch (err) {
+          if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
+          throw err;
+        }
+      }),
+    );
   }
 
   close(): Promise<void> {
@@ -119,6 +133,12 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
+    // A statement on the database (not on `tx`) from inside its own transaction would wait for the
+    // transaction, which waits for it: refused at once rather than hanging (PostgreSQL would have
+    // run it on another connection, outside the transaction — a bug there too).
+    if (inTransaction.getStore() === this.queue) {
+      return Promise.reject(new XrdError('InternalError', { reason: `a statement on ${this.location} inside its own transaction must use the transaction's executor` }));
+    }
     const result = this.queue.tail.then(op, op);
     this.queue.tail = result.catch(() => undefined);
     return result;
@@ -133,9 +153,15 @@ export class SqliteDatabase implements SqlDatabase {
     }
     return s;
   }
-}
 
-/** better-sqlite3 binds no booleans: stores keep them as 0/1 on both engines. */
-function bind(params: readonly SqlValue[]): unknown[] {
-  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
+  /** A SQLite error that means the file cannot be used now as DatabaseUnavailable, as PostgreSQL's connection errors are; a statement's own error as it came. */
+  private mapped<T>(op: () => T): T {
+    try {
+      return op();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && UNAVAILABLE.test(code)) throw new XrdError('DatabaseUnavailable', { location: this.location, reason: (err as Error).message }, { cause: err });
+      throw err;
+    }
+  }
 }

@@ -1,41 +1,32 @@
 /**
- * The signer engine (engine/xrd-signer-engine.c) as Node sees it: where its shared object is (built
- * on first use) and the key identifier it takes. docs/tls.md explains the design.
+ * The signer engine (engine/xrd-signer-engine.c) as Node sees it: where its shared object is and the
+ * key identifier it takes. docs/tls.md explains the design.
  */
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { XrdError } from '../platform/errors.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-export const SIGNER_ENGINE_SOURCE = join(HERE, 'engine', 'xrd-signer-engine.c');
-/** Gitignored; scripts/bootstrap.sh builds into the same place. */
-export const SIGNER_ENGINE_LIBRARY = resolve(HERE, '..', '..', 'build', 'xrd-signer-engine.so');
+// The same paths from src/tls/ and from the built dist/tls/: both are two levels below the install's root.
+const SIGNER_ENGINE_SOURCE = fileURLToPath(new URL('../../src/tls/engine/xrd-signer-engine.c', import.meta.url));
+/** Gitignored; built at install by scripts/build-signer-engine.mjs (package.json's postinstall, `npm run build`). */
+export const SIGNER_ENGINE_LIBRARY = fileURLToPath(new URL('../../build/xrd-signer-engine.so', import.meta.url));
 
 /** Default bound on one engine signature (also the deadline the daemon gets). */
 export const DEFAULT_ENGINE_TIMEOUT_MS = 2000;
 
 /**
- * Absolute path of the engine's shared object, compiled with `cc` when missing or older than its
- * source. Compiled against the OpenSSL 3.0 headers (libssl-dev) and not linked with libcrypto: the
- * OpenSSL symbols resolve from the node executable that loads it.
- * @throws InvalidConfiguration when it cannot be built
+ * Absolute path of the engine's shared object. It is built at install, not here: a proxy cannot
+ * write to its install folder, and a compiler has no business running in a server process.
+ * @throws InvalidConfiguration when it is not built, or older than its source (a checkout whose
+ *   engine source changed since the last `npm run build:engine`)
  */
 export function signerEngineLibrary(): string {
   const output = SIGNER_ENGINE_LIBRARY;
-  if (existsSync(output) && statSync(output).mtimeMs >= statSync(SIGNER_ENGINE_SOURCE).mtimeMs) return output;
-  mkdirSync(dirname(output), { recursive: true });
-  // Several processes (test workers) may build at once: each writes its own file and renames it.
-  const temporary = `${output}.${process.pid}.tmp`;
-  try {
-    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-o', temporary, SIGNER_ENGINE_SOURCE, '-Wl,-z,nodelete'], { stdio: 'pipe' });
-    renameSync(temporary, output);
-  } catch (err) {
-    rmSync(temporary, { force: true });
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new XrdError('InvalidConfiguration', { reason: `cannot build the signer engine (needs cc and libssl-dev): ${stderr || (err as Error).message}` }, { cause: err });
+  const rebuild = `run \`npm run build:engine\` in ${fileURLToPath(new URL('../..', import.meta.url))} (needs cc and libssl-dev)`;
+  if (!existsSync(output)) throw new XrdError('InvalidConfiguration', { reason: `the TLS signer engine ${output} is not built: ${rebuild}` });
+  if (existsSync(SIGNER_ENGINE_SOURCE) && statSync(output).mtimeMs < statSync(SIGNER_ENGINE_SOURCE).mtimeMs) {
+    throw new XrdError('InvalidConfiguration', { reason: `the TLS signer engine ${output} is older than its source: ${rebuild}` });
   }
   return output;
 }

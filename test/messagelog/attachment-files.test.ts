@@ -255,7 +255,7 @@ describe('message log with attachments in files', () => {
     expect(queries.map((q) => reader.exportAsic(q)[0]!.data)).toEqual(before);
     reader.close();
     const migrated = new Database(file, { readonly: true });
-    expect(migrated.pragma('user_version', { simple: true })).toBe(2);
+    expect(migrated.pragma('user_version', { simple: true })).toBe(3);
     migrated.close();
     const next = open(file);
     const message = soap('q-v2');

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SqlDatabase } from '../../src/storage/database.ts';
+import { redactUrl, type SqlDatabase } from '../../src/storage/database.ts';
 import { openDatabase, type StoreSchema } from '../../src/storage/open.ts';
 import { toPositional } from '../../src/storage/postgres.ts';
 import { XrdError } from '../../src/platform/errors.ts';
@@ -114,7 +114,7 @@ describe.each(storageEngines(() => dir))('storage on $engine', ({ config }) => {
 });
 
 describe('storage on postgres: a database that goes away', () => {
-  it('fails statements with DatabaseUnavailable while it is down and recovers when it is back', async () => {
+  it('recovers from a restart with the data there, and fails statements with DatabaseUnavailable while it is down', async () => {
     const pg = startTestPostgres();
     const url = pg.createDatabase();
     const db = await openDatabase({ engine: 'postgres', url }, schemaV1);
@@ -139,5 +139,24 @@ describe('storage on postgres: a database that goes away', () => {
 describe('toPositional', () => {
   it("numbers ? placeholders and leaves quoted ones alone", () => {
     expect(toPositional(`SELECT "a?" FROM t WHERE x = ? AND y = '?' AND z IN (?, ?)`)).toBe(`SELECT "a?" FROM t WHERE x = $1 AND y = '?' AND z IN ($2, $3)`);
+  });
+});
+
+describe('storage on sqlite: a statement outside its transaction', () => {
+  it('is refused with InternalError at once instead of waiting for the transaction that waits for it', async () => {
+    const db = await openDatabase({ engine: 'sqlite', file: join(dir, 'reentry.db') }, schemaV1);
+    try {
+      const err = await db.transaction(async () => db.get('SELECT 1 AS one')).catch((e: unknown) => e);
+      expect((err as XrdError).code).toBe('InternalError');
+      expect(await db.get('SELECT 1 AS one')).toEqual({ one: 1 });
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('redactUrl', () => {
+  it('leaves the password out of the user part and of the parameters', () => {
+    expect(redactUrl('postgresql://xrd:s3cret@db.example:5432/xrd?password=also&sslmode=require')).toBe('postgresql://xrd:***@db.example:5432/xrd?password=***&sslmode=require');
   });
 });

@@ -193,4 +193,26 @@ describe('operational monitoring on postgres: a database that goes away', () => 
       pg.stop();
     }
   });
+
+  it('a database that hangs: records past maxQueued are dropped, the ones being written count as queued', async () => {
+    const pg = startTestPostgres();
+    const url = pg.createDatabase();
+    const m = await OpMonitor.open({ engine: 'postgres', url }, { flushIntervalMs: 20, batchSize: 100, maxQueued: 1000 });
+    try {
+      m.store(soapRecord(T0));
+      await vi.waitFor(() => expect(m.stats().written).toBe(1), { timeout: 5000 });
+      pg.freeze(true);
+      for (let i = 1; i <= 5000; i++) m.store(soapRecord(T0 + i));
+      await new Promise((r) => setTimeout(r, 200));
+      // One batch hangs in its write; the rest waits behind it, never more than maxQueued together.
+      expect(m.stats().queued).toBe(1000);
+      expect(m.stats().dropped).toBe(4000);
+      pg.freeze(false);
+      await vi.waitFor(() => expect(m.stats()).toMatchObject({ written: 1001, queued: 0 }), { timeout: 10_000, interval: 100 });
+    } finally {
+      pg.freeze(false);
+      await m.close();
+      pg.stop();
+    }
+  });
 });

@@ -1,80 +1,12 @@
 /**
- * A throw-away PostgreSQL cluster for a test file: Debian's `initdb` and `pg_ctl` in a temporary
- * folder, listening on a Unix socket in that folder only (no TCP port to pick or collide on), trust
- * authentication for the one role `xrd`. PostgreSQL refuses to run as root, so as root the cluster
- * runs as the `postgres` user the Debian package creates. `fsync` is off: the tests kill clients, not
- * the machine, and a cluster that is thrown away needs no durability against power cuts.
+ * The storage suites' engines: SQLite in a test folder, and PostgreSQL in a throw-away cluster
+ * (src/dev/localinstance/throwaway-postgres.ts) started on first use and stopped with `stopEngines`.
  */
-import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../../src/dev/localinstance/throwaway-postgres.ts';
 import type { DatabaseConfig, Engine } from '../../src/storage/database.ts';
 
-export interface TestPostgres {
-  /** The folder of the cluster's socket. */
-  readonly socketDir: string;
-  /** A new, empty database of the cluster, as a URL. */
-  createDatabase(): string;
-  /** Stops the server at once (as a crash would) when it runs, and starts it: every connection is cut. */
-  restart(): void;
-  /** Stops the server, keeping its files. */
-  stopServer(): void;
-  /** Stops the server and removes its files. */
-  stop(): void;
-}
-
-function binDir(): string {
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a)) : [];
-  if (versions.length === 0) throw new Error('PostgreSQL is not installed (Debian package postgresql; scripts/bootstrap.sh installs it)');
-  return join(root, versions[0]!, 'bin');
-}
-
-function postgresUser(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  return { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) };
-}
-
-let databases = 0;
-
-export function startTestPostgres(): TestPostgres {
-  const bin = binDir();
-  const dir = mkdtempSync(join(tmpdir(), 'xrd-pg-'));
-  const user = postgresUser();
-  if (user) chownSync(dir, user.uid, user.gid);
-  const run = (tool: string, args: string[]) =>
-    execFileSync(user ? 'runuser' : join(bin, tool), user ? ['-u', 'postgres', '--', join(bin, tool), ...args] : args, { stdio: 'pipe', timeout: 60_000 });
-  const data = join(dir, 'data');
-  run('initdb', ['-D', data, '-U', 'xrd', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
-  const start = () => run('pg_ctl', ['-D', data, '-w', '-t', '30', '-l', join(dir, 'log'), '-o', `-c listen_addresses='' -k ${dir} -c fsync=off -c full_page_writes=off -c max_connections=200`, 'start']);
-  const stopServer = () => {
-    if (existsSync(join(data, 'postmaster.pid'))) run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
-  };
-  start();
-  const url = (db: string) => `postgresql://xrd@localhost/${db}?host=${encodeURIComponent(dir)}`;
-  const psql = (sql: string) => execFileSync(join(bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url('postgres'), '-c', sql], { stdio: 'pipe', timeout: 30_000 });
-  return {
-    socketDir: dir,
-    createDatabase() {
-      const name = `t${process.pid}_${++databases}`;
-      psql(`CREATE DATABASE ${name}`);
-      return url(name);
-    },
-    restart() {
-      stopServer();
-      start();
-    },
-    stopServer,
-    stop() {
-      try {
-        stopServer();
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
-}
+export { startThrowawayPostgres as startTestPostgres, type ThrowawayPostgres as TestPostgres };
 
 /**
  * The engines a storage suite runs over, each with a fresh database per call of `config`:
@@ -84,11 +16,11 @@ export function startTestPostgres(): TestPostgres {
 export function storageEngines(folder: () => string): { engine: Engine; config: (name: string) => DatabaseConfig }[] {
   return [
     { engine: 'sqlite', config: (name) => ({ engine: 'sqlite', file: join(folder(), `${name}.db`) }) },
-    { engine: 'postgres', config: () => ({ engine: 'postgres', url: (cluster ??= startTestPostgres()).createDatabase() }) },
+    { engine: 'postgres', config: () => ({ engine: 'postgres', url: (cluster ??= startThrowawayPostgres()).createDatabase() }) },
   ];
 }
 
-let cluster: TestPostgres | undefined;
+let cluster: ThrowawayPostgres | undefined;
 
 export function stopEngines(): void {
   cluster?.stop();

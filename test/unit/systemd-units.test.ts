@@ -1,18 +1,20 @@
 /**
  * The systemd units in native-config/systemd as an administrator relies on them: systemd's own
- * checker accepts them without a warning, every xrd flag in their command lines exists, the proxy
- * reaches the signer's proxy socket only and the admin API its administration socket, keys stay
- * with a user of their own, the hardening is in place (and MemoryDenyWriteExecute, which V8 cannot
- * run under, is not), and the users and directories files do what the units expect.
+ * checker accepts them without a warning, they run the compiled dist/ of the install folder, every
+ * xrd flag in their command lines exists, the proxy reaches the signer's proxy socket only and the
+ * admin API its administration socket, keys stay with a user of their own, the hardening is in
+ * place (and MemoryDenyWriteExecute, which V8 cannot run under, is not), and the users and
+ * directories files do what the units expect.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const DIR = resolve(import.meta.dirname, '../../native-config/systemd');
-const XRD = resolve(import.meta.dirname, '../../scripts/xrd.mjs');
+const ROOT = resolve(import.meta.dirname, '../..');
+const DIR = join(ROOT, 'native-config/systemd');
+const XRD = join(ROOT, 'scripts/xrd.mjs');
 const ANALYZE = '/usr/bin/systemd-analyze';
 const hasAnalyze = existsSync(ANALYZE);
 const UNITS = ['xrd-signer.service', 'xrd-proxy.service', 'xrd-admin.service'] as const;
@@ -46,7 +48,7 @@ const units = Object.fromEntries(UNITS.map((u) => [u, parseUnit(read(u))])) as R
 const service = (u: (typeof UNITS)[number]) => units[u].get('Service')!;
 const one = (u: (typeof UNITS)[number], key: string) => service(u).get(key)?.at(-1);
 const all = (u: (typeof UNITS)[number], key: string) => service(u).get(key) ?? [];
-/** ExecStart's words after the node binary and scripts/xrd.mjs. */
+/** ExecStart's words after the node binary and the entry point. */
 const xrdArgs = (u: (typeof UNITS)[number]) => one(u, 'ExecStart')!.split(/\s+/).slice(2);
 const flag = (u: (typeof UNITS)[number], name: string) => {
   const args = xrdArgs(u);
@@ -76,6 +78,14 @@ describe('systemd units', () => {
       if (level === undefined) continue;
       expect(Number(level), `${u}: ${run.stdout.split('\n').filter((l) => l.includes('✗')).join('\n')}`).toBeLessThanOrEqual(2);
     }
+  });
+
+  it('they run the built tree: dist/cli/bin.js of the install folder, which npm run build compiles from src/cli/bin.ts', () => {
+    const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { rootDir: string; outDir: string } };
+    const entry = join(build.compilerOptions.outDir, relative(build.compilerOptions.rootDir, 'src/cli/bin.ts')).replace(/\.ts$/, '.js');
+    expect(entry).toBe('dist/cli/bin.js');
+    expect(existsSync(join(ROOT, 'src/cli/bin.ts'))).toBe(true);
+    for (const u of UNITS) expect(one(u, 'ExecStart')!.split(/\s+/).slice(0, 2), u).toEqual(['/usr/bin/node', `/opt/xrd/${entry}`]);
   });
 
   it('every flag in the command lines is one xrd knows (it refuses unknown flags with exit 2)', () => {

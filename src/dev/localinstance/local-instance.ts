@@ -4,7 +4,8 @@
  * test services, and two security servers — ss1 (member 1111, subsystem PROVIDER, at 127.0.0.1) and
  * ss2 (members 2222 and 3333, subsystems CLIENT and OTHER, at 127.0.0.2) — each with its own SoftHSM
  * token, its own signer daemon, proxy process and admin API; and ss3 (127.0.0.3), blank, for
- * member 4444 to register through MEMBER_01. Keys are generated on the tokens; the token PINs are
+ * member 4444 to register through MEMBER_01. With `cluster`, ss1 is two nodes behind HAProxy sharing
+ * a throw-away PostgreSQL and a copied token (cluster.ts). Keys are generated on the tokens; the token PINs are
  * random, live only in this process's memory and reach only the signers (the proxies start without
  * any). Every start builds the instance afresh in `dir`. A signer, proxy or admin API that dies
  * unasked is started again (supervisor.ts); one stopped through this interface stays stopped.
@@ -31,7 +32,9 @@ import { DEFAULT_LAYOUT, layoutClient, signingMembers, type LocalLayout } from '
 import { LocalPki } from '../testpki/local-pki.ts';
 import { ensureSoftHsmHome, findSoftHsmLibrary } from '../../token/softhsm.ts';
 import { certSha1 } from '../../trust/ocsp-cache.ts';
+import { BALANCER_CHECK, balancerConfig, copyNode, startBalancer } from './cluster.ts';
 import { Supervisor, type RestartPolicy, type Started } from './supervisor.ts';
+import { startThrowawayPostgres } from './throwaway-postgres.ts';
 
 const XRD = resolve(import.meta.dirname, '../../../scripts/xrd.mjs');
 
@@ -76,7 +79,12 @@ export const DEFAULT_LOCAL_PORTS: LocalPorts = {
 
 export interface LocalServer {
   readonly serverId: string;
+  /** The name of its processes (`<name> signer|proxy|admin`): the server id, and the node's name for a cluster's second node. */
+  readonly name: string;
+  /** Where other security servers reach it: in a cluster the node's own address, not the balancer's. */
   readonly address: string;
+  /** Where its client proxy listens for information systems. */
+  readonly clientAddress: string;
   readonly dir: string;
   /** The signer's administration socket (the admin API, setup, tests). */
   readonly signerSocket: string;
@@ -105,7 +113,14 @@ export interface LocalInstance {
   readonly dir: string;
   readonly pki: LocalPki;
   readonly ports: LocalPorts;
+  /** ss1; with `cluster`, its first node (the reference's primary: the one with the admin API). */
   readonly provider: LocalServer;
+  /** ss1's nodes: [provider], or with `cluster` [provider, second node]. */
+  readonly providerNodes: readonly LocalServer[];
+  /** With `cluster`: HAProxy at ss1's address in global configuration, and its configuration file. */
+  readonly balancer?: { readonly address: string; readonly configFile: string; readonly statsSocket: string; readonly check: typeof BALANCER_CHECK };
+  /** The PostgreSQL database of each server whose proxies keep their stores there (XRD_DATABASE_URL), by server id: ss1's nodes share one. */
+  readonly databaseUrls: ReadonlyMap<string, string>;
   readonly consumer: LocalServer;
   /**
    * ss3 at 127.0.0.3: a blank token, its signer and its admin API, nothing else. Its administrator
@@ -131,7 +146,7 @@ export interface LocalInstance {
   /** Stops or restarts the OCSP responder, the TSA and the configuration source together. */
   stopPkiServices(): Promise<void>;
   startPkiServices(): Promise<void>;
-  /** Process ids of the signers, proxies and admin APIs, by name (`<serverId> signer|proxy|admin`); undefined while one waits to be restarted. */
+  /** Process ids of the signers, proxies and admin APIs, by name (`<server name> signer|proxy|admin`, `ss1 balancer`); undefined while one waits to be restarted. */
   pids(): Record<string, number | undefined>;
   close(): Promise<void>;
 }
@@ -151,6 +166,13 @@ export interface LocalInstanceOptions {
   readonly progress?: (line: string) => void;
   /** When processes that died are started again (supervisor.ts's default: 0.5 s doubling to 30 s). */
   readonly restartPolicy?: RestartPolicy;
+  /** ss1 as two nodes behind HAProxy, sharing a throw-away PostgreSQL and a copied token (cluster.ts). */
+  readonly cluster?: boolean;
+  /**
+   * Where the proxies keep the stores that can live in PostgreSQL (docs/storage.md): SQLite files
+   * (default), or a database per server in a throw-away PostgreSQL. A cluster's nodes use PostgreSQL.
+   */
+  readonly store?: 'sqlite' | 'postgres';
 }
 
 export async function startLocalInstance(options: LocalInstanceOptions): Promise<LocalInstance> {
@@ -181,48 +203,73 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   }
   closers.push(() => testServices.close());
 
+  // A database per server, and one for a cluster's nodes together; the PostgreSQL cluster's folder
+  // is under the system's temporary folder, which PostgreSQL's own user can reach.
+  const postgres = options.cluster || options.store === 'postgres' ? startThrowawayPostgres() : undefined;
+  if (postgres) closers.push(async () => postgres.stop());
+  const balancer = options.cluster
+    ? { address: '127.0.0.1', configFile: join(dir, 'balancer', 'haproxy.cfg'), statsSocket: join(dir, 'balancer', 'haproxy.sock'), check: BALANCER_CHECK }
+    : undefined;
+
   const proxyPorts = new Map<string, { http: number; https: number; monitoring: number; health: number }>();
-  const server = (code: string, owner: string, address: string, http: number, https: number, monitoring: number, health: number): LocalServer => {
-    const serverDir = join(dir, code);
+  const server = (code: string, owner: string, address: string, http: number, https: number, monitoring: number, health: number, node?: { name: string; clientAddress: string }): LocalServer => {
+    const serverDir = join(dir, node ? `${code}-${node.name}` : code);
     const serverId = `${pki.instance}/${layout.memberClass}/${owner}/${code}`;
-    proxyPorts.set(serverId, { http, https, monitoring, health });
+    const name = node ? `${serverId} ${node.name}` : serverId;
+    const clientAddress = node?.clientAddress ?? '127.0.0.1';
+    proxyPorts.set(name, { http, https, monitoring, health });
     return {
       serverId,
+      name,
       address,
+      clientAddress,
       dir: serverDir,
       signerSocket: defaultAdminSocket(join(serverDir, 'signer')),
       signerProxySocket: defaultProxySocket(defaultAdminSocket(join(serverDir, 'signer'))),
       tokenId: '',
       proxyDataDir: join(serverDir, 'proxy'),
-      httpUrl: `http://127.0.0.1:${http}`,
-      httpsUrl: `https://127.0.0.1:${https}`,
-      monitoringUrl: `http://127.0.0.1:${monitoring}`,
+      httpUrl: `http://${clientAddress}:${http}`,
+      httpsUrl: `https://${clientAddress}:${https}`,
+      monitoringUrl: `http://${clientAddress}:${monitoring}`,
       healthUrl: `http://${address}:${health}/`,
       adminUrl: `https://${address}:${ports.admin}/api/v1`,
     };
   };
-  const provider = server('ss1', layout.provider.owner, '127.0.0.1', ports.providerHttp, ports.providerHttps, ports.providerMonitoring, ports.providerHealth);
+  // A cluster's nodes on addresses of their own; the balancer takes ss1's (127.0.0.1) and global configuration knows only it.
+  const providerServer = (node?: string, address = '127.0.0.1') =>
+    server('ss1', layout.provider.owner, address, ports.providerHttp, ports.providerHttps, ports.providerMonitoring, ports.providerHealth, node ? { name: node, clientAddress: address } : undefined);
+  const provider = options.cluster ? providerServer(undefined, '127.0.0.11') : providerServer();
+  const providerNodes = options.cluster ? [provider, providerServer('node2', '127.0.0.12')] : [provider];
   const consumer = server('ss2', layout.consumer.owner, '127.0.0.2', ports.clientHttp, ports.clientHttps, ports.clientMonitoring, ports.clientHealth);
   const joining = server('ss3', layout.joining.owner, '127.0.0.3', ports.joiningHttp, ports.joiningHttps, ports.joiningMonitoring, ports.joiningHealth);
+  const databaseUrls = new Map<string, string>();
+  // ss3's proxy starts once it is registered (MEMBER_01): it keeps its stores in SQLite.
+  if (postgres) for (const s of options.store === 'postgres' ? [provider, consumer] : [provider]) databaseUrls.set(s.serverId, postgres.createDatabase());
   const client = (c: string) => formatClientId(layoutClient(pki.instance, layout, c));
   const [firstClient, secondClient = firstClient] = layout.consumer.clients as [string, string?];
   const apiKeys = new Map<string, string>();
 
   // Proxies and admin APIs start with no PIN and no SoftHSM configuration: they reach keys only through the signer.
-  const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k)));
+  // Nor a database URL from the shell that started the instance: each server's is the instance's choice.
+  const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k) && k !== 'XRD_DATABASE_URL'));
+  // A server's proxy and admin API both open its server configuration: the same database for both.
+  const serverEnv = (s: LocalServer) => {
+    const url = databaseUrls.get(s.serverId);
+    return url ? { ...keylessEnv, XRD_DATABASE_URL: url } : keylessEnv;
+  };
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
   /** `xrd <args>` as a child process, ready once it prints "<what> listening" (and `andThen` is done); its stderr goes to `<server dir>/<what's first word>.log`. */
   const child = (s: LocalServer, what: string, args: string[], env: NodeJS.ProcessEnv, andThen?: () => Promise<void>) => (): Started => {
     const c = spawn(process.execPath, [XRD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const ready = waitForLine(c, `${what} listening`, `${s.serverId} ${what}`, join(s.dir, `${what.split(' ')[0]}.log`));
+    const ready = waitForLine(c, `${what} listening`, `${s.name} ${what}`, join(s.dir, `${what.split(' ')[0]}.log`));
     return { child: c, ready: andThen ? ready.then(andThen) : ready };
   };
 
   // A signer started again logs in to its token with the PIN this process holds, as at first.
   const startSigner = (s: LocalServer) =>
     supervisor.start(
-      `${s.serverId} signer`,
+      `${s.name} signer`,
       child(s, 'signer', ['daemon', 'start', '--data-dir', join(s.dir, 'signer'), '--devices', join(s.dir, 'devices.ini'), '--conf', pki.globalConfDir, '--no-prompt'], softhsmEnv(s), async () => {
         const pin = pins.get(s.serverId);
         if (pin && s.tokenId) {
@@ -233,14 +280,14 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     );
 
   const startProxy = (s: LocalServer) => {
-    const { http, https, monitoring, health } = proxyPorts.get(s.serverId)!;
+    const { http, https, monitoring, health } = proxyPorts.get(s.name)!;
     const args = [
       'proxy', 'start', '--data-dir', s.proxyDataDir, '--conf', pki.globalConfDir, '--proxy-socket', s.signerProxySocket,
-      '--client-address', '127.0.0.1', '--server-address', s.address,
+      '--client-address', s.clientAddress, '--server-address', s.address,
       '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring), '--health-port', String(health),
       '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),
     ];
-    return supervisor.start(`${s.serverId} proxy`, child(s, 'proxy', args, keylessEnv));
+    return supervisor.start(`${s.name} proxy`, child(s, 'proxy', args, serverEnv(s)));
   };
 
   /** The admin API (`xrd admin start`), with a key and a login user holding every role for the local administrator. */
@@ -256,7 +303,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       // Management requests go out through the server's own client proxy (pr-mserv).
       '--client-proxy-url', s.httpsUrl,
     ];
-    return supervisor.start(`${s.serverId} admin`, child(s, 'admin API', args, keylessEnv));
+    return supervisor.start(`${s.name} admin`, child(s, 'admin API', args, serverEnv(s)));
   };
 
   const instance: LocalInstance = {
@@ -264,6 +311,9 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     pki,
     ports,
     provider,
+    providerNodes,
+    ...(balancer ? { balancer } : {}),
+    databaseUrls,
     consumer,
     joining,
     testServicesUrl: testServices.url,
@@ -273,9 +323,9 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     apiKeyOf: (s) => apiKeys.get(s.serverId)!,
     adminLogin,
     startProxy,
-    stopProxy: (s, signal) => supervisor.stop(`${s.serverId} proxy`, signal),
+    stopProxy: (s, signal) => supervisor.stop(`${s.name} proxy`, signal),
     startSigner,
-    stopSigner: (s) => supervisor.stop(`${s.serverId} signer`),
+    stopSigner: (s) => supervisor.stop(`${s.name} signer`),
     stopPkiServices: async () => {
       await served?.close();
       served = undefined;
@@ -300,15 +350,31 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       await startSigner(s);
       if (s !== joining) await prepareKeys(instance, s, pins);
     }
+    for (const node of providerNodes.slice(1)) {
+      progress(`${node.name}: a copy of ss1's token and signer configuration, as the reference copies its soft token to secondary nodes`);
+      await supervisor.stop(`${provider.name} signer`);
+      copyNode(provider.dir, node.dir);
+      mkdirSync(node.proxyDataDir, { recursive: true, mode: 0o700 });
+      (node as { tokenId: string }).tokenId = provider.tokenId;
+      await startSigner(provider);
+      await startSigner(node);
+    }
     progress('information systems: TLS client certificates (seed 003)');
     makeIsCertificate(instance.clientIs);
     makeIsCertificate(instance.otherIs);
     await writeServerConfs(instance, testServices.url);
     progress('admin APIs of ss1, ss2 and ss3');
     for (const s of [provider, consumer, joining]) await startAdmin(s);
-    progress('proxies of ss1 and ss2');
-    await startProxy(provider);
+    progress(options.cluster ? 'proxies of ss1 (two nodes) and ss2' : 'proxies of ss1 and ss2');
+    for (const node of providerNodes) await startProxy(node);
     await startProxy(consumer);
+    if (balancer) {
+      progress(`HAProxy at ss1's address ${balancer.address}, health-checking the nodes every ${balancer.check.intervalMs} ms`);
+      mkdirSync(join(dir, 'balancer'), { recursive: true, mode: 0o700 });
+      const balanced = [{ name: 'ss1_server_proxy', port: ports.serverProxy }, { name: 'ss1_ocsp', port: ports.ocspEndpoint }];
+      writeFileSync(balancer.configFile, balancerConfig(balancer.address, balanced, providerNodes.map((n, i) => ({ name: `node${i + 1}`, address: n.address, healthPort: ports.providerHealth })), balancer.statsSocket));
+      await supervisor.start('ss1 balancer', () => startBalancer(balancer.configFile, balancer.address, ports.serverProxy, join(dir, 'balancer', 'haproxy.log')));
+    }
   } catch (err) {
     await instance.close();
     throw err;
@@ -396,9 +462,10 @@ async function writeServerConfs(instance: LocalInstance, servicesUrl: string): P
     // Both servers use the instance's TSA, as an administrator would choose it (UC SS_07).
     const timestampingServices = loadGlobalConf(instance.pki.globalConfDir).own.approvedTsas.map(({ name, url }) => ({ name, url }));
     const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients, timestampingServices };
-    await changeServerConfIn(s.proxyDataDir, { kind: 'system', name: 'xrd local' }, 'CREATE_LOCAL_INSTANCE', () => conf);
+    await changeServerConfIn(s.proxyDataDir, { kind: 'system', name: 'xrd local' }, 'CREATE_LOCAL_INSTANCE', () => conf, instance.databaseUrls.get(s.serverId));
   };
-  await write(instance.provider, withOwner('provider', providerClients));
+  // A cluster's nodes share their server configuration's database: written once.
+  for (const node of instance.providerNodes.filter((n) => n === instance.provider || !instance.databaseUrls.has(n.serverId))) await write(node, withOwner('provider', providerClients));
   await write(instance.consumer, withOwner('consumer', consumerClients));
 }
 

@@ -1,0 +1,338 @@
+/**
+ * The quick reader (src/xml/canonical-source.ts) and the verifier's quick path against the general
+ * parser, canonicaliser and path: on every signature document of ../shared/xroad-vectors, on ours
+ * (single and batch signatures), on mutated copies of ours and on generated documents, the reader
+ * either declines or builds the tree parseXml builds, its canonical text from the source equals
+ * canonicalize's, and parseSignature + verifySignatureCore give the same result or the same error
+ * either way. Then the attacks a signature reader must refuse, on documents the quick path reads.
+ */
+import { execFileSync } from 'node:child_process';
+import { constants, createHash, generateKeyPairSync, privateEncrypt, type KeyObject } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readZip } from '../../src/platform/zip.ts';
+import { readAsic } from '../../src/signature/asic.ts';
+import { signatureMethodForId } from '../../src/signature/algorithms.ts';
+import { BatchSigner, type SigningKey } from '../../src/signature/message-signer.ts';
+import { compactBase64, parseSignature, verifySignatureCore, type ParsedSignature, type SignedParts } from '../../src/signature/verifier.ts';
+import { prepareSignature } from '../../src/signature/xades.ts';
+import { SourceDocument } from '../../src/xml/canonical-source.ts';
+import { canonicalize, type C14nMethod } from '../../src/xml/c14n.ts';
+import { parseXml, type XmlElement, type XmlNode } from '../../src/xml/xml-tree.ts';
+import { VECTORS } from '../support/vectors.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'xrd-canonical-source-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A signing key and its self-signed nonRepudiation certificate (OpenSSL). */
+function signingKey(): { privateKey: KeyObject; cert: Buffer } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  execFileSync('openssl', ['req', '-x509', '-new', '-key', join(dir, 'key.pem'), '-subj', '/O=Test/CN=signer', '-days', '2', '-addext', 'keyUsage=critical,nonRepudiation', '-outform', 'DER', '-out', join(dir, 'cert.der')]);
+  return { privateKey, cert: readFileSync(join(dir, 'cert.der')) };
+}
+const key = signingKey();
+const SHA512_DIGEST_INFO = Buffer.from('3051300d060960864801650304020305000440', 'hex');
+const rsaSign = (digest: Buffer) => privateEncrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([SHA512_DIGEST_INFO, digest]));
+
+const message = Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body>hello</SOAP-ENV:Body></SOAP-ENV:Envelope>\n');
+/** One of ours: a single message, the signing certificate, a CA certificate and two OCSP values. */
+function ourSignature(signingTime = new Date('2026-12-07T00:00:00Z')): string {
+  const prepared = prepareSignature({
+    references: [{ uri: '/message.xml', digest: createHash('sha512').update(message).digest() }],
+    mimeType: 'text/xml',
+    method: signatureMethodForId('SHA512withRSA'),
+    signingCert: key.cert,
+    intermediateCerts: [key.cert],
+    ocspResponses: [Buffer.alloc(1700, 1), Buffer.alloc(1500, 2)],
+    signingTime,
+  });
+  return prepared.finish(rsaSign(prepared.signedInfoDigest));
+}
+const ours = ourSignature();
+const ourParts: SignedParts = { message };
+
+/** Projection of a tree without the quick reader's own fields. */
+function shape(node: XmlNode): unknown {
+  if (node.kind !== 'element') return node;
+  return {
+    name: node.name,
+    prefix: node.prefix,
+    localName: node.localName,
+    namespace: node.namespace,
+    declarations: [...node.namespaceDeclarations],
+    attributes: node.attributes.map((a) => ({ ...a })),
+    children: node.children.map(shape),
+  };
+}
+
+function elementsOf(e: XmlElement, out: XmlElement[] = []): XmlElement[] {
+  out.push(e);
+  for (const c of e.children) if (c.kind === 'element') elementsOf(c, out);
+  return out;
+}
+
+const METHODS: C14nMethod[] = [
+  { exclusive: false, comments: false },
+  { exclusive: false, comments: true },
+  { exclusive: true, comments: false },
+  { exclusive: true, comments: false, inclusivePrefixes: ['ds', ''] },
+];
+
+/** The reader declines or agrees with parseXml and canonicalize; says which. */
+function readerAgrees(xml: string | Buffer): 'quick' | 'general' {
+  const quick = SourceDocument.read(xml);
+  let tree: XmlElement | undefined;
+  try {
+    tree = parseXml(xml);
+  } catch {
+    tree = undefined;
+  }
+  if (!quick) return 'general';
+  expect(tree, 'the quick reader read what parseXml refuses').toBeDefined();
+  expect(shape(quick.root)).toEqual(shape(tree!));
+  const quickElements = elementsOf(quick.root);
+  const treeElements = elementsOf(tree!);
+  const firstById = new Map<string, number>();
+  treeElements.forEach((e, i) => e.attributes.forEach((a) => a.name === 'Id' && !firstById.has(a.value) && firstById.set(a.value, i)));
+  expect([...quick.ids].map(([id, e]) => [id, quickElements.indexOf(e)])).toEqual([...firstById]);
+  quickElements.forEach((e, i) => {
+    for (const method of METHODS) {
+      const fromSource = quick.canonicalize(e, method);
+      if (fromSource !== undefined) expect(fromSource).toBe(canonicalize(treeElements[i]!, method));
+    }
+  });
+  return 'quick';
+}
+
+type Outcome = { verified: unknown; fields: unknown } | { code: string; message: string };
+
+function outcome(xml: string | Buffer, parts: SignedParts, generalParser: boolean): Outcome {
+  try {
+    const sig = parseSignature(xml, { generalParser });
+    const fields = signatureFields(sig);
+    return { verified: verifySignatureCore(sig, parts, { allowMissingParts: true }), fields };
+  } catch (err) {
+    const e = err as { fullCode?: string; message: string };
+    return { code: e.fullCode ?? 'not coded', message: e.message };
+  }
+}
+
+function signatureFields(sig: ParsedSignature): unknown {
+  const { signedInfo, signedProperties, documentReferences, signedPropertiesReference, canonicalize: c14n, ...rest } = sig;
+  return { ...rest, signedPropertiesReference: documentReferences.indexOf(signedPropertiesReference as (typeof documentReferences)[number]), signedInfo: c14n(signedInfo, sig.c14n), signedProperties: c14n(signedProperties, METHODS[0]!), documentReferences: documentReferences.map(({ target, ...r }) => ({ ...r, target: c14n(target, METHODS[0]!) })) };
+}
+
+/** parseSignature and verifySignatureCore agree on both paths; the reader agrees with parseXml. Says which path the quick one took. */
+function pathsAgree(xml: string | Buffer, parts: SignedParts = ourParts): 'quick' | 'general' {
+  const path = readerAgrees(xml);
+  expect(outcome(xml, parts, false)).toEqual(outcome(xml, parts, true));
+  return path;
+}
+
+/** Signature documents of the vectors: every container's, and those in the message-log archives. */
+function vectorSignatures(): { name: string; asic: ReturnType<typeof readAsic> }[] {
+  const out: { name: string; asic: ReturnType<typeof readAsic> }[] = [];
+  for (const folder of ['asic', 'asic-core']) {
+    for (const name of readdirSync(join(VECTORS, folder)).filter((n) => n.endsWith('.asice'))) {
+      try {
+        out.push({ name, asic: readAsic(readFileSync(join(VECTORS, folder, name))) });
+      } catch {
+        // Containers the reference refuses to load carry no signature to compare.
+      }
+    }
+  }
+  for (const name of readdirSync(join(VECTORS, 'messagelog-archive'))) {
+    for (const entry of readZip(readFileSync(join(VECTORS, 'messagelog-archive', name)))) {
+      if (entry.name.endsWith('.asice')) out.push({ name: entry.name, asic: readAsic(entry.data) });
+    }
+  }
+  return out;
+}
+
+describe('the quick reader and the general path agree', () => {
+  it('on every signature document and hash chain of the vectors (where the reference writes &#13; in base64 values, the general path reads them)', () => {
+    const signatures = vectorSignatures();
+    expect(signatures.length).toBeGreaterThanOrEqual(6);
+    const paths: string[] = [];
+    for (const { asic } of signatures) {
+      const parts: SignedParts = { message: asic.message, attachments: asic.attachments, hashChainResult: asic.hashChainResult, hashChain: asic.hashChain };
+      paths.push(pathsAgree(asic.signatureXml, parts));
+      // The same documents without the character references and with no element closing itself: the quick reader's form.
+      const rewritten = asic.signatureXml.toString('utf8').replaceAll('&#13;', '').replace(/<([\w:]+)([^<>]*)\/>/g, '<$1$2></$1>');
+      expect(pathsAgree(rewritten, parts)).toBe('quick');
+      if (asic.hashChain) expect(readerAgrees(asic.hashChain)).toBe('quick');
+      if (asic.hashChainResult) expect(readerAgrees(asic.hashChainResult)).toBe('quick');
+    }
+    expect(paths).toContain('general');
+    for (const name of readdirSync(join(VECTORS, 'hashchain')).filter((n) => n.endsWith('.xml'))) readerAgrees(readFileSync(join(VECTORS, 'hashchain', name)));
+  });
+
+  it('on our single-message signature, which the quick path reads and verifies, canonicalising from the source', () => {
+    expect(pathsAgree(ours)).toBe('quick');
+    const doc = SourceDocument.read(ours)!;
+    const sig = parseSignature(ours);
+    expect(doc.canonicalize(doc.ids.get('signed-properties')!, METHODS[0]!)).toBeDefined();
+    expect(verifySignatureCore(sig, ourParts).verifiedParts).toEqual(['/message.xml']);
+    expect(pathsAgree(Buffer.from(ours))).toBe('quick');
+  });
+
+  it('on batch signatures (hash chain) built by BatchSigner', async () => {
+    const signer = new BatchSigner(async (_keyId, _algorithm, digest) => rsaSign(digest));
+    const signingKeyOf: SigningKey = { keyId: 'k', algorithm: 'SHA512withRSA', cert: key.cert, intermediateCerts: [key.cert], ocspResponses: [Buffer.alloc(1700, 3)], batchSigningEnabled: true };
+    const messages = Array.from({ length: 5 }, (_, i) => Buffer.from(`<m>${i}</m>`));
+    const signed = await Promise.all(messages.map((m) => signer.sign(signingKeyOf, { message: m, attachments: [Buffer.from(`attachment ${m}`)] })));
+    for (const [i, s] of signed.entries()) {
+      const parts: SignedParts = { message: messages[i]!, attachments: [Buffer.from(`attachment ${messages[i]}`)], hashChainResult: s.hashChainResult ? Buffer.from(s.hashChainResult) : undefined, hashChain: s.hashChain ? Buffer.from(s.hashChain) : undefined };
+      expect(pathsAgree(s.signatureXml, parts)).toBe('quick');
+      expect(verifySignatureCore(parseSignature(s.signatureXml), parts).verifiedParts).toContain('/attachment1');
+    }
+  });
+
+  it('on mutated copies of ours, read quickly or handed to the general path', () => {
+    const mutations: ((xml: string, at: number) => string)[] = [
+      (x, at) => insertAt(x, x.indexOf('>', at), ' '), // white space before a tag's end
+      (x, at) => insertAt(x, x.indexOf('>', at), '\n'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/><\/[\w:]+>/, '/>'), // an empty element closing itself
+      (x, at) => insertAt(x, x.indexOf('<', at), '<!---->'),
+      (x, at) => insertAt(x, x.indexOf('<', at), '<?pi x?>'),
+      (x, at) => insertAt(x, x.indexOf('<', at), '&#65;'),
+      (x, at) => insertAt(x, x.indexOf('<', at), '&gt;'),
+      (x, at) => insertAt(x, x.indexOf('<', at), '>'),
+      (x, at) => insertAt(x, x.indexOf('<', at), '\r\n'),
+      (x, at) => insertAt(x, x.indexOf('<', at), '\t'),
+      (x, at) => insertAt(x, x.indexOf('<', at), 'é'),
+      (x, at) => insertAt(x, x.indexOf('<', at), '\x0b'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/<([\w:]+)/, `<$1 xmlns:ds="${DS}"`), // a redundant declaration
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/<([\w:]+)/, '<$1 xmlns:evil="urn:evil"'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/<([\w:]+)/, '<$1 xmlns="urn:default"'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/<([\w:]+)/, '<$1 Id="signed-properties"'), // a duplicate Id
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/ (\w+)="([^"]*)" (\w+)="([^"]*)"/, ' $3="$4" $1="$2"'), // attributes out of order
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/ (\w+)="([^"]*)"/, " $1='$2'"),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/ (\w+)="/, ' $1 = "'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/([A-Za-z0-9+/]{8})([A-Za-z0-9+/]{8})/, '$1\n$2'), // a line break in base64
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/[A-Za-z0-9+/]{4}</, '-_AB<'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/[A-Za-z0-9+/]{4}</, '*AB=<'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/<\/([\w:]+)>/, '</$1 >'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/<\/([\w:]+)>/, '</$1x>'),
+      (x, at) => x.slice(0, at) + x.slice(at).replace(/ds:/, 'dz:'),
+      (x, at) => x.slice(0, at) + String.fromCharCode(32 + (at % 95)) + x.slice(at + 1), // any character replaced
+      (x, at) => x.slice(0, at) + x.slice(at + 1),
+    ];
+    const paths = new Set<string>();
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(mutations.length - 1), fc.nat(ours.length - 1)), { minLength: 1, maxLength: 3 }), (steps) => {
+        let xml = ours;
+        for (const [m, at] of steps) xml = mutations[m]!(xml, Math.min(at, xml.length - 1));
+        paths.add(pathsAgree(xml));
+      }),
+      { numRuns: 400, seed: 1612 },
+    );
+    expect([...paths].sort()).toEqual(['general', 'quick']);
+  });
+
+  it('on generated documents: prefixes, declarations, attributes, text and layout', () => {
+    const name = fc.constantFrom('a', 'b', 'p:a', 'q:b', 'p:c');
+    const attribute = fc.tuple(fc.constantFrom('Id', 'x', 'y', 'p:z', 'xmlns', 'xmlns:p', 'xmlns:q'), fc.constantFrom('1', 'urn:a', 'urn:b', '', 'a"b', "a'b", 'a>b', 'a\nb'));
+    const text = fc.constantFrom('', 't', ' ', '\n', '>', '&amp;', 'x y');
+    const space = fc.constantFrom(' ', ' ', '\n', '  ');
+    type Node = { name: string; attributes: [string, string][]; children: (Node | string)[]; selfClose: boolean; gap: string };
+    const { node } = fc.letrec<{ node: Node }>((tie) => ({
+      node: fc.record({
+        name,
+        attributes: fc.array(attribute, { maxLength: 3 }),
+        children: fc.array(fc.oneof({ depthSize: 'small', withCrossShrink: true }, text, tie('node')), { maxLength: 3 }),
+        selfClose: fc.boolean(),
+        gap: space,
+      }),
+    }));
+    const write = (n: Node | string): string => {
+      if (typeof n === 'string') return n;
+      const attrs = n.attributes.map(([k, v]) => `${n.gap}${k}=${v.includes('"') ? `'${v}'` : `"${v}"`}`).join('');
+      const open = `<${n.name}${n.name.startsWith('p:') ? ' xmlns:p="urn:p"' : n.name.startsWith('q:') ? ' xmlns:q="urn:q"' : ''}${attrs}`;
+      return n.children.length === 0 && n.selfClose ? `${open}/>` : `${open}>${n.children.map(write).join('')}</${n.name}>`;
+    };
+    const paths = new Set<string>();
+    fc.assert(
+      fc.property(node, fc.boolean(), (root, declaration) => {
+        paths.add(readerAgrees(`${declaration ? '<?xml version="1.0"?>\n' : ''}${write(root)}`));
+      }),
+      { numRuns: 1500, seed: 1613 },
+    );
+    expect([...paths].sort()).toEqual(['general', 'quick']);
+  });
+
+  it('compact base64 is read only where the general check would read the same bytes', () => {
+    const alphabet = fc.constantFrom(...'ABCDabcd0189+/=-_ \n*'.split(''));
+    fc.assert(
+      fc.property(fc.array(alphabet, { maxLength: 16 }), (chars) => {
+        const text = chars.join('');
+        const element = parseXml(`<v>${text}</v>`);
+        let quick: Buffer | undefined;
+        try {
+          quick = compactBase64(element);
+        } catch {
+          quick = undefined;
+        }
+        if (quick) {
+          expect(/^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/.test(text)).toBe(true);
+          expect(quick).toEqual(Buffer.from(text, 'base64'));
+        }
+      }),
+      { numRuns: 3000, seed: 1614 },
+    );
+  });
+});
+
+const DS = 'http://www.w3.org/2000/09/xmldsig#';
+function insertAt(xml: string, at: number, text: string): string {
+  return at < 0 ? xml : xml.slice(0, at) + text + xml.slice(at);
+}
+
+describe('attacks on documents the quick path reads are refused as on the general path', () => {
+  const refused = (xml: string, code: string) => {
+    expect(SourceDocument.read(xml), 'the quick reader takes this document').toBeDefined();
+    expect(pathsAgree(xml)).toBe('quick');
+    expect(() => verifySignatureCore(parseSignature(xml), ourParts)).toThrow(expect.objectContaining({ fullCode: code }));
+  };
+  const signedProperties = /<xades:SignedProperties Id="signed-properties">.*?<\/xades:SignedProperties>/s.exec(ours)![0];
+
+  it('signature wrapping: a decoy SignedProperties with the same Id before the signed one is the one checked, and fails', () => {
+    const decoy = `<ds:Object><xades:QualifyingProperties Target="#signature">${signedProperties.replace(/<xades:SigningTime>\d{4}/, '<xades:SigningTime>2099')}</xades:QualifyingProperties></ds:Object>\n`;
+    refused(ours.replace('<ds:KeyInfo>', `${decoy}<ds:KeyInfo>`), 'InvalidSignatureValue');
+  });
+
+  it('a duplicate Id after the signed element does not move the reference (the first in document order is taken)', () => {
+    const after = ours.replace('</ds:Signature>', `<ds:Object><xades:QualifyingProperties>${signedProperties.replace(/<xades:SigningTime>\d{4}/, '<xades:SigningTime>2099')}</xades:QualifyingProperties></ds:Object></ds:Signature>`);
+    expect(pathsAgree(after)).toBe('quick');
+    expect(verifySignatureCore(parseSignature(after), ourParts).verifiedParts).toEqual(['/message.xml']);
+  });
+
+  it('a reference to an element that is not there, or to one outside the signed properties, is refused', () => {
+    refused(ours.replace('URI="#signed-properties"', 'URI="#elsewhere"'), 'InvalidReference');
+    refused(ours.replace('URI="#signed-properties"', 'URI="#signature-value"'), 'MalformedSignature');
+    refused(ours.replace('Id="signed-properties"', 'Id="renamed"'), 'InvalidReference');
+  });
+
+  it('namespace tricks: SignedInfo in another namespace, a declaration inclusive C14N must add, a redundant one it must drop', () => {
+    refused(ours.replace('<ds:SignedInfo>', '<ds:SignedInfo xmlns:ds="urn:not-dsig">'), 'MalformedSignature');
+    refused(ours.replace('<asic:XAdESSignatures ', '<asic:XAdESSignatures xmlns:evil="urn:evil" '), 'InvalidSignatureValue');
+    refused(ours.replace('<ds:Signature Id="signature">', '<ds:Signature Id="signature" xmlns="urn:default">'), 'InvalidSignatureValue');
+    // The same namespace declared again inside SignedInfo: C14N drops it, so the signature holds — from the tree, not the source.
+    const redundant = ours.replace('<ds:Reference Id="signature-reference-0"', `<ds:Reference xmlns:ds="${DS}" Id="signature-reference-0"`);
+    expect(pathsAgree(redundant)).toBe('quick');
+    expect(verifySignatureCore(parseSignature(redundant), ourParts).verifiedParts).toEqual(['/message.xml']);
+    // Declarations moved from the root to ds:Signature: the same canonical form.
+    const moved = ours.replace(/<asic:XAdESSignatures [^>]*>/, `<asic:XAdESSignatures xmlns:asic="http://uri.etsi.org/02918/v1.2.1#">`).replace('<ds:Signature Id="signature">', `<ds:Signature xmlns:ds="${DS}" xmlns:xades="http://uri.etsi.org/01903/v1.3.2#" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Id="signature">`);
+    expect(pathsAgree(moved)).toBe('quick');
+    expect(verifySignatureCore(parseSignature(moved), ourParts).verifiedParts).toEqual(['/message.xml']);
+  });
+
+  it('a tampered signed value is refused', () => {
+    refused(ours.replace(/<xades:SigningTime>\d{4}/, '<xades:SigningTime>1999'), 'InvalidSignatureValue');
+    refused(ours.replace(/(<ds:DigestValue>)[A-Za-z0-9+/]/, '$1A'), 'InvalidSignatureValue');
+  });
+});
