@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   try {
     const request = getRandomRequest(instance, '2222/CLIENT', 'flood');
     parserFigures(request);
-    changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
+    await changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
 
     const normal = () => send(`${instance.consumer.httpUrl}/`, Buffer.from(request), { 'content-type': 'text/xml' });
     const normals = async (n: number): Promise<number[]> => {

@@ -209,7 +209,7 @@ async function main(): Promise<void> {
  * change (it looks at its configuration once a second) and a call went through.
  */
 async function plainHttpClients(instance: LocalInstance, body: Buffer): Promise<void> {
-  changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
+  await changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }), instance.databaseUrls.get(instance.consumer.serverId));
   const agent = new http.Agent({ keepAlive: false });
   const deadline = Date.now() + 30_000;
   while (!(await post(`${instance.consumer.httpUrl}/`, agent, body).catch(() => false))) {

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const instance = await startLocalInstance({ dir, ports: await freeLocalPorts(), logger: silentLogger() });
   try {
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
-    changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
+    await changeServerConfIn(instance.consumer.proxyDataDir, { kind: 'system', name: 'bench' }, 'SET_CONNECTION_TYPE', (conf) => ({ ...conf!, clients: conf!.clients.map((c) => ({ ...c, connectionType: 'HTTP' })) }));
     const pids = instance.pids();
     const watched: Record<string, number> = { 'ss2 client proxy': pids[`${instance.consumer.serverId} proxy`]!, 'ss1 server proxy': pids[`${instance.provider.serverId} proxy`]!, 'ss2 signer': pids[`${instance.consumer.serverId} signer`]!, 'ss1 signer': pids[`${instance.provider.serverId} signer`]!, 'load + test service': process.pid };
     process.stdout.write(`pids: ${JSON.stringify(watched)}\n`);

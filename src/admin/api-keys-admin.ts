@@ -10,7 +10,7 @@ export interface ApiKeysContext {
   /** The proxy's data directory: the keys are in its `admin/api-keys.json`. */
   readonly proxyDataDir: string;
   /** Records a change in the audit log under the administration's actor. */
-  audit(action: string, detail: Record<string, unknown>): void;
+  audit(action: string, detail: Record<string, unknown>): Promise<void>;
 }
 
 export class ApiKeysAdmin {
@@ -31,22 +31,22 @@ export class ApiKeysAdmin {
   }
 
   /** The key itself is in the answer, and nowhere else ever again. @throws InvalidApiKeyRoles */
-  create(roles: readonly Role[]): { id: string; key: string; roles: Role[] } {
+  async create(roles: readonly Role[]): Promise<{ id: string; key: string; roles: Role[] }> {
     const created = this.apiKeyStore().create(roles);
-    this.context.audit('API_KEY_CREATE', { id: created.id, roles: created.roles.join(', ') });
+    await this.context.audit('API_KEY_CREATE', { id: created.id, roles: created.roles.join(', ') });
     return created;
   }
 
   /** @throws ApiKeyNotFound, InvalidApiKeyRoles */
-  update(id: string, roles: readonly Role[]): ApiKeyView {
+  async update(id: string, roles: readonly Role[]): Promise<ApiKeyView> {
     const updated = this.apiKeyStore().updateRoles(id, roles);
-    this.context.audit('API_KEY_UPDATE', { id, roles: updated.roles.join(', ') });
+    await this.context.audit('API_KEY_UPDATE', { id, roles: updated.roles.join(', ') });
     return updated;
   }
 
   /** @throws ApiKeyNotFound */
-  revoke(id: string): void {
+  async revoke(id: string): Promise<void> {
     this.apiKeyStore().revoke(id);
-    this.context.audit('API_KEY_REMOVE', { id });
+    await this.context.audit('API_KEY_REMOVE', { id });
   }
 }

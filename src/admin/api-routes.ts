@@ -293,7 +293,7 @@ export const ROUTES: readonly RouteDef[] = [
     },
   },
   { method: 'GET', path: '/service-descriptions/{id}', summary: 'One service description', roles: SERVICES_VIEW, handler: (a, req) => a.services.serviceDescription(req.params.id!) },
-  { method: 'GET', path: '/service-descriptions/{id}/services', summary: "A description's services", roles: SERVICES_VIEW, handler: (a, req) => a.services.serviceDescription(req.params.id!).services },
+  { method: 'GET', path: '/service-descriptions/{id}/services', summary: "A description's services", roles: SERVICES_VIEW, handler: async (a, req) => (await a.services.serviceDescription(req.params.id!)).services },
   {
     method: 'PATCH',
     path: '/service-descriptions/{id}',

@@ -29,7 +29,7 @@ import type { Logger } from '../platform/logger.ts';
 import { TarError, readTarGz, writeTarGz, type TarEntry } from '../platform/tar.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { parseServerConfJson, serializeServerConfJson } from '../serverconf/serverconf-json.ts';
-import { SERVERCONF_DB, SERVERCONF_JSON, openServerConfStore, type Actor } from '../serverconf/store.ts';
+import { SERVERCONF_DB, SERVERCONF_JSON, openServerConfStore, serverConfLocation, type Actor } from '../serverconf/store.ts';
 import type { CertStatus } from '../signerapi/cert-states.ts';
 import { SignerClient } from '../signerapi/signer-client.ts';
 import { defaultAdminSocket } from '../signerapi/socket-paths.ts';
@@ -153,6 +153,8 @@ export interface BackupInfo {
 export interface CreateBackupOptions {
   readonly signerDataDir: string;
   readonly proxyDataDir: string;
+  /** The PostgreSQL database the server configuration is kept in (`XRD_DATABASE_URL`); serverconf.db in proxyDataDir otherwise. */
+  readonly databaseUrl?: string;
   /** The archive (`….tar.gz`), or a folder to put a newly named one in. */
   readonly out: string;
   readonly label?: string;
@@ -170,6 +172,11 @@ export interface RestoreOptions {
   readonly file: string;
   readonly signerDataDir: string;
   readonly proxyDataDir: string;
+  /**
+   * The PostgreSQL database the server configuration is kept in (`XRD_DATABASE_URL`): the archived
+   * configuration goes into it as one change, which every node sharing it sees.
+   */
+  readonly databaseUrl?: string;
   /** Default `<signerDataDir>/signer.sock`. */
   readonly signerSocket?: string;
   /** Restore although a signer answers on the socket: the caller restarts it right after. */
@@ -261,7 +268,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
     let keyconf: Pick<BackupManifest, 'tokens' | 'keys'> = { tokens: [], keys: [] };
     for (const managed of MANAGED) {
       if (managed.path === SERVERCONF_ENTRY) {
-        const data = serverConfExport(options.proxyDataDir);
+        const data = await serverConfExport(options.proxyDataDir, options.databaseUrl);
         if (data) entries.push({ name: managed.path, data, mode: 0o600, mtime: created });
         continue;
       }
@@ -420,30 +427,34 @@ function serverIdOf(serverConf: Buffer): string | null {
   }
 }
 
-/** The store's configuration as JSON; undefined on a server not initialised (nothing to keep). */
-function serverConfExport(proxyDataDir: string): Buffer | undefined {
-  if (!existsSync(join(proxyDataDir, SERVERCONF_DB)) && !existsSync(join(proxyDataDir, SERVERCONF_JSON))) return undefined;
-  const store = openServerConfStore(proxyDataDir);
+/**
+ * The store's configuration as JSON, read through the store on either engine (a PostgreSQL-held one
+ * as well: no file is copied); undefined on a server not initialised (nothing to keep).
+ */
+async function serverConfExport(proxyDataDir: string, databaseUrl: string | undefined): Promise<Buffer | undefined> {
+  if (!databaseUrl && !existsSync(join(proxyDataDir, SERVERCONF_DB)) && !existsSync(join(proxyDataDir, SERVERCONF_JSON))) return undefined;
+  const store = await openServerConfStore(proxyDataDir, databaseUrl);
   try {
-    const conf = store.read();
+    const conf = await store.read();
     return conf && Buffer.from(serializeServerConfJson(conf));
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 const RESTORE_ACTOR: Actor = { kind: 'system', name: 'xrd backup restore' };
 
 /** Puts an archived configuration into the store as one audited change. */
-function restoreServerConf(proxyDataDir: string, data: Buffer, file: string, actor: Actor, restored: readonly string[]): void {
+async function restoreServerConf(proxyDataDir: string, databaseUrl: string | undefined, data: Buffer, file: string, actor: Actor, restored: readonly string[]): Promise<void> {
   const conf = parseServerConfJson(data.toString('utf8'), `${file}: ${SERVERCONF_ENTRY}`);
   makeDirs(proxyDataDir);
-  const store = openServerConfStore(proxyDataDir);
+  const store = await openServerConfStore(proxyDataDir, databaseUrl);
   try {
-    store.change(actor, 'RESTORE_BACKUP', { file, restored }, () => conf);
+    await store.change(actor, 'RESTORE_BACKUP', { file, restored }, () => conf);
   } finally {
-    store.close();
+    await store.close();
   }
+  if (databaseUrl) return;
   // Made by root on a fresh server: the proxy's user must still open it.
   for (const suffix of ['', '-wal', '-shm']) {
     const path = join(proxyDataDir, SERVERCONF_DB + suffix);
@@ -452,12 +463,12 @@ function restoreServerConf(proxyDataDir: string, data: Buffer, file: string, act
 }
 
 /** A restore that left the server configuration as it was, recorded in its audit log all the same. */
-function noteRestore(proxyDataDir: string, actor: Actor, file: string, restored: readonly string[]): void {
-  const store = openServerConfStore(proxyDataDir);
+async function noteRestore(proxyDataDir: string, databaseUrl: string | undefined, actor: Actor, file: string, restored: readonly string[]): Promise<void> {
+  const store = await openServerConfStore(proxyDataDir, databaseUrl);
   try {
-    store.audit(actor, 'RESTORE_BACKUP', { file, restored });
+    await store.audit(actor, 'RESTORE_BACKUP', { file, restored });
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -780,9 +791,9 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
       const managed = MANAGED.find((m) => m.path === f.path)!;
       if (f.path === SERVERCONF_ENTRY) {
         serverConf = files.get(f.path)!.data;
-        const current = serverConfExport(options.proxyDataDir);
+        const current = await serverConfExport(options.proxyDataDir, options.databaseUrl);
         const same = current !== undefined && current.equals(Buffer.from(serializeServerConfJson(parseServerConfJson(serverConf.toString('utf8'), `${file}: ${SERVERCONF_ENTRY}`))));
-        report.push({ path: f.path, target: join(options.proxyDataDir, SERVERCONF_DB), outcome: same ? 'unchanged' : 'restored' });
+        report.push({ path: f.path, target: serverConfLocation(options.proxyDataDir, options.databaseUrl), outcome: same ? 'unchanged' : 'restored' });
         if (same) serverConf = undefined;
         continue;
       }
@@ -815,19 +826,19 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
     let keptAside: string[];
     try {
       // The store last, once every file is in place: one transaction, and the files are put back if it fails.
-      keptAside = applySteps(steps, file, say, () => {
+      keptAside = await applySteps(steps, file, say, async () => {
         if (serverConf) {
-          restoreServerConf(options.proxyDataDir, serverConf, file, options.actor ?? RESTORE_ACTOR, restoredPaths);
-          say(`restored the server configuration into ${join(options.proxyDataDir, SERVERCONF_DB)}`);
+          await restoreServerConf(options.proxyDataDir, options.databaseUrl, serverConf, file, options.actor ?? RESTORE_ACTOR, restoredPaths);
+          say(`restored the server configuration into ${serverConfLocation(options.proxyDataDir, options.databaseUrl)}`);
         } else if (options.actor) {
-          noteRestore(options.proxyDataDir, options.actor, file, restoredPaths);
+          await noteRestore(options.proxyDataDir, options.databaseUrl, options.actor, file, restoredPaths);
         }
       });
     } catch (err) {
       options.log?.error({ event: 'restoreBackup', file, created: manifest.created, err }, 'restore failed; the current files were put back');
       throw err;
     }
-    const restored = [...steps.map((s) => s.target), ...(serverConf ? [join(options.proxyDataDir, SERVERCONF_DB)] : [])];
+    const restored = [...steps.map((s) => s.target), ...(serverConf ? [serverConfLocation(options.proxyDataDir, options.databaseUrl)] : [])];
     options.log?.info({ event: 'restoreBackup', file, created: manifest.created, restored, keptAside }, 'backup restored');
     const keys = signer
       ? await checkBackupKeys(manifest, signer).catch((err: unknown) => notChecked(manifest, `the signer could not be asked: ${toXrdError(err).message}`))
@@ -840,7 +851,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
 }
 
 /** Stages every file, then swaps them in, then runs `finish`; on any failure puts back what was there. */
-function applySteps(steps: readonly Step[], file: string, say: (line: string) => void, finish: () => void): string[] {
+async function applySteps(steps: readonly Step[], file: string, say: (line: string) => void, finish: () => Promise<void>): Promise<string[]> {
   const staged: string[] = [];
   const aside: { from: string; to: string }[] = [];
   const placed: string[] = [];
@@ -869,7 +880,7 @@ function applySteps(steps: readonly Step[], file: string, say: (line: string) =>
       }
     };
     swap();
-    finish();
+    await finish();
   } catch (err) {
     for (const path of [...staged, ...placed]) rmSync(path, { force: true });
     for (const { from, to } of aside.reverse()) renameSync(to, from);

@@ -15,6 +15,8 @@ import { backupSigningKeyFile, createBackup, deleteBackup, existingBackup, listB
 export interface BackupsContext {
   /** The proxy's data directory: backups are taken of it and kept in its `backups` folder. */
   readonly proxyDataDir: string;
+  /** Where the server configuration is kept when not in proxyDataDir (ServerAdminOptions). */
+  readonly databaseUrl?: string;
   /** The signer's data directory and devices.ini (ServerAdminOptions). */
   readonly signerDataDir?: string;
   readonly devicesIni?: string;
@@ -23,7 +25,7 @@ export interface BackupsContext {
   /** Who restores: the restored configuration is one change audited under this name. */
   readonly actor: Actor;
   /** Records a change in the audit log under the actor. */
-  audit(action: string, detail: Record<string, unknown>): void;
+  audit(action: string, detail: Record<string, unknown>): Promise<void>;
 }
 
 /** A backup as the API answers it: ours, with the reference's Backup fields (`filename`, `created_at`) beside. */
@@ -52,8 +54,8 @@ export class BackupsAdmin {
    * @throws InvalidConfiguration when this process was not told where the signer's data is
    */
   async create(label?: string): Promise<BackupView> {
-    const info = await createBackup({ signerDataDir: this.signerDataDir(), proxyDataDir: this.context.proxyDataDir, devicesIni: this.context.devicesIni, out: this.backupsDir, label, log: this.context.logger });
-    this.context.audit('BACKUP', { file: info.name });
+    const info = await createBackup({ signerDataDir: this.signerDataDir(), proxyDataDir: this.context.proxyDataDir, databaseUrl: this.context.databaseUrl, devicesIni: this.context.devicesIni, out: this.backupsDir, label, log: this.context.logger });
+    await this.context.audit('BACKUP', { file: info.name });
     return backupView(info);
   }
 
@@ -63,9 +65,9 @@ export class BackupsAdmin {
   }
 
   /** @throws InvalidBackupFilename, BackupNotFound */
-  delete(name: string): void {
+  async delete(name: string): Promise<void> {
     deleteBackup(this.backupsDir, name);
-    this.context.audit('DELETE_BACKUP', { file: name });
+    await this.context.audit('DELETE_BACKUP', { file: name });
   }
 
   /**
@@ -73,9 +75,9 @@ export class BackupsAdmin {
    * name is replaced only with `ignoreWarnings` (the reference's warning_file_already_exists).
    * @throws InvalidBackupFilename, WarningsDetected, BackupCorrupt, BackupUnsigned, BackupSignatureInvalid
    */
-  upload(name: string, data: Buffer, ignoreWarnings = false): BackupView {
+  async upload(name: string, data: Buffer, ignoreWarnings = false): Promise<BackupView> {
     const info = storeBackup(this.backupsDir, name, data, backupSigningKeyFile(this.context.proxyDataDir), { replace: ignoreWarnings });
-    this.context.audit('UPLOAD_BACKUP', { file: name, replaced: ignoreWarnings });
+    await this.context.audit('UPLOAD_BACKUP', { file: name, replaced: ignoreWarnings });
     return backupView(info);
   }
 
@@ -97,6 +99,7 @@ export class BackupsAdmin {
         file,
         signerDataDir: this.signerDataDir(),
         proxyDataDir: this.context.proxyDataDir,
+        databaseUrl: this.context.databaseUrl,
         signerSocket: this.context.signerSocket,
         devicesIni: this.context.devicesIni,
         whileRunning: true,

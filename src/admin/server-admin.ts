@@ -33,8 +33,14 @@ import { parseOcspResponse } from '../trust/ocsp.ts';
 export type { FileDownload } from './system-admin.ts';
 
 export interface ServerAdminOptions {
-  /** The proxy's data directory: the server configuration's store lives there. */
+  /** The proxy's data directory: the server configuration's store lives there (serverconf.db), unless `databaseUrl` says PostgreSQL. */
   readonly proxyDataDir: string;
+  /**
+   * The PostgreSQL database (postgres://…) the server configuration is kept in — the proxy's
+   * `XRD_DATABASE_URL`, which the CLI and the admin API read from their environment too; SQLite in
+   * `proxyDataDir` when left out.
+   */
+  readonly databaseUrl?: string;
   readonly signerSocket: string;
   readonly globalConf: () => GlobalConf;
   readonly logger: Logger;
@@ -144,12 +150,12 @@ const DEFAULT_CLIENT_PROXY_URL = 'https://127.0.0.1:8443';
 export class ServerAdmin {
   readonly signer: SignerConnection;
   /** Opened on first use: `xrd` commands that never touch the configuration need no proxy directory. */
-  private readonly shared: { store?: ServerConfStore };
+  private readonly shared: { store?: Promise<ServerConfStore> };
 
   constructor(
     private readonly options: ServerAdminOptions,
     private readonly actor: Actor = osUserActor(),
-    shared?: { signer: SignerConnection; store: { store?: ServerConfStore } },
+    shared?: { signer: SignerConnection; store: { store?: Promise<ServerConfStore> } },
   ) {
     this.signer = shared?.signer ?? new SignerConnection(options.signerSocket, { timeoutMs: 120_000 });
     this.shared = shared?.store ?? {};
@@ -171,8 +177,8 @@ export class ServerAdmin {
 
   /** Backups: list, take, download, upload, delete, restore (backups-admin.ts). */
   get backups(): BackupsAdmin {
-    const { proxyDataDir, signerDataDir, devicesIni, signerSocket, logger } = this.options;
-    return new BackupsAdmin({ proxyDataDir, signerDataDir, devicesIni, signerSocket, logger, actor: this.actor, audit: this.audit });
+    const { proxyDataDir, databaseUrl, signerDataDir, devicesIni, signerSocket, logger } = this.options;
+    return new BackupsAdmin({ proxyDataDir, databaseUrl, signerDataDir, devicesIni, signerSocket, logger, actor: this.actor, audit: this.audit });
   }
 
   /** The admin API's keys (api-keys-admin.ts). */
@@ -185,16 +191,17 @@ export class ServerAdmin {
     return new ServerAdmin(this.options, actor, { signer: this.signer, store: this.shared });
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.signer.close();
-    this.shared.store?.close();
+    const store = this.shared.store;
     this.shared.store = undefined;
+    await store?.then((s) => s.close(), () => undefined);
   }
 
   // --- Initialisation (UC SS_01–03) -------------------------------------------------------------
 
   async initializationStatus(): Promise<InitializationStatus> {
-    const conf = this.serverConfOrUndefined();
+    const conf = await this.serverConfOrUndefined();
     const tokens = await this.signer.call('listTokens', {}).catch(() => undefined);
     const blank = tokens?.filter((t) => t.available && t.status === 'NOT_INITIALIZED') ?? [];
     return {
@@ -212,7 +219,7 @@ export class ServerAdmin {
    * @throws ServerAlreadyInitialized, GlobalConfNotAvailable, InvalidIdentifier, WarningsDetected, PinInvalid
    */
   async initialize(r: InitializeRequest): Promise<InitializationStatus> {
-    this.refuseIfInitialized();
+    await this.refuseIfInitialized();
     const global = this.requireGlobalConf();
     for (const [name, value] of Object.entries({ owner_member_class: r.ownerMemberClass, owner_member_code: r.ownerMemberCode, security_server_code: r.serverCode })) {
       const problem = typeof value === 'string' ? identifierPartProblem(value) : 'is missing';
@@ -230,7 +237,7 @@ export class ServerAdmin {
       throw new XrdError('WarningsDetected', { warnings: warnings.map((w) => `${w.code}: ${w.metadata[0]}`).join(', '), warningsJson: JSON.stringify(warnings), referenceCode: 'warnings_detected' });
     }
     if (r.softwareTokenPin !== undefined) await this.initializeBlankToken(r.softwareTokenPin, r.serverCode);
-    this.changeServerConf('INIT_SERVER_CONFIGURATION', { ownerMemberClass: r.ownerMemberClass, ownerMemberCode: r.ownerMemberCode, serverCode: r.serverCode }, (current) => {
+    await this.changeServerConf('INIT_SERVER_CONFIGURATION', { ownerMemberClass: r.ownerMemberClass, ownerMemberCode: r.ownerMemberCode, serverCode: r.serverCode }, (current) => {
       // Checked again in the store's transaction: another initialisation may have finished meanwhile.
       if (current) throw new XrdError('ServerAlreadyInitialized', { serverId: formatSecurityServerId(current.serverId) });
       return {
@@ -243,8 +250,8 @@ export class ServerAdmin {
     return this.initializationStatus();
   }
 
-  private refuseIfInitialized(): void {
-    const conf = this.serverConfOrUndefined();
+  private async refuseIfInitialized(): Promise<void> {
+    const conf = await this.serverConfOrUndefined();
     if (conf) throw new XrdError('ServerAlreadyInitialized', { serverId: formatSecurityServerId(conf.serverId) });
   }
 
@@ -266,15 +273,15 @@ export class ServerAdmin {
     return this.requireGlobalConf().own.approvedTsas.map(({ name, url }) => ({ name, url }));
   }
 
-  timestampingServices(): readonly ConfiguredTsa[] {
-    return this.serverConf().timestampingServices;
+  async timestampingServices(): Promise<readonly ConfiguredTsa[]> {
+    return (await this.serverConf()).timestampingServices;
   }
 
   /** @throws TimestampingServiceNotApproved, TimestampingServiceExists, ServerNotInitialized */
-  addTimestampingService(tsa: ConfiguredTsa): ConfiguredTsa {
+  async addTimestampingService(tsa: ConfiguredTsa): Promise<ConfiguredTsa> {
     const approved = this.approvedTimestampingServices().find((a) => a.url === tsa.url && a.name === tsa.name);
     if (!approved) throw new XrdError('TimestampingServiceNotApproved', { name: String(tsa.name), url: String(tsa.url) });
-    this.changeInitialized('ADD_TSP', { name: tsa.name, url: tsa.url }, (conf) => {
+    await this.changeInitialized('ADD_TSP', { name: tsa.name, url: tsa.url }, (conf) => {
       if (conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceExists', { url: tsa.url });
       return { ...conf, timestampingServices: [...conf.timestampingServices, approved] };
     });
@@ -282,8 +289,8 @@ export class ServerAdmin {
   }
 
   /** @throws TimestampingServiceNotFound, ServerNotInitialized */
-  deleteTimestampingService(tsa: ConfiguredTsa): void {
-    this.changeInitialized('DELETE_TSP', { url: tsa.url }, (conf) => {
+  async deleteTimestampingService(tsa: ConfiguredTsa): Promise<void> {
+    await this.changeInitialized('DELETE_TSP', { url: tsa.url }, (conf) => {
       if (!conf.timestampingServices.some((t) => t.url === tsa.url)) throw new XrdError('TimestampingServiceNotFound', { url: String(tsa.url) });
       return { ...conf, timestampingServices: conf.timestampingServices.filter((t) => t.url !== tsa.url) };
     });
@@ -385,7 +392,7 @@ export class ServerAdmin {
    * server. `subject` adds or replaces DN fields (`C=FI, O=Org`).
    */
   async generateCsr(keyId: string, r: CsrRequest): Promise<Operations['generateCsr']['res']> {
-    const conf = this.serverConf();
+    const conf = await this.serverConf();
     const memberId = r.usage === 'SIGNING' ? (r.memberId ?? formatClientId(ownerOf(conf))) : undefined;
     return this.signerChange('GENERATE_CSR', { keyId, usage: r.usage, memberId }, () =>
       this.signer.call('generateCsr', { keyId, usage: r.usage, memberId, serverId: r.usage === 'AUTHENTICATION' ? formatSecurityServerId(conf.serverId) : undefined, subject: r.subject, format: r.format ?? 'PEM' }),
@@ -401,7 +408,7 @@ export class ServerAdmin {
     if (!key.csrs.some((c) => c.csrId === csrId)) throw new XrdError('CsrNotFound', { csrId });
     const csr = await this.signer.call('getCsr', { csrId, format });
     const date = new Date().toISOString().slice(0, 10).replaceAll('-', '');
-    const subject = csr.usage === 'AUTHENTICATION' ? `securityserver_${formatSecurityServerId(this.serverConf().serverId).replaceAll('/', '_')}` : `member_${(csr.memberId ?? '').replaceAll('/', '_')}`;
+    const subject = csr.usage === 'AUTHENTICATION' ? `securityserver_${formatSecurityServerId((await this.serverConf()).serverId).replaceAll('/', '_')}` : `member_${(csr.memberId ?? '').replaceAll('/', '_')}`;
     return {
       data: format === 'PEM' ? Buffer.from(csr.csr, 'latin1') : Buffer.from(csr.csr, 'base64'),
       format,
@@ -452,7 +459,7 @@ export class ServerAdmin {
    * @throws CertNotFound, CertStateInvalid, ServerNotInitialized, GlobalConfNotAvailable, UnknownMember, ManagementRequestFailed
    */
   async registerAuthCert(hash: string, address: string): Promise<{ requestId: string; cert: CertView }> {
-    const conf = this.serverConf();
+    const conf = await this.serverConf();
     const global = this.requireGlobalConf();
     const cert = await this.signerCert(hash);
     const key = await this.signerKey(cert.keyId);
@@ -478,7 +485,7 @@ export class ServerAdmin {
     // Over HTTPS the management service must present the certificate global configuration names (pr-mserv).
     const { requestId } = await sendManagementRequest(management.authCertRegServiceAddress, request, { serverCert: management.authCertRegServiceCert });
     const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'registration in progress' });
-    this.store().audit(this.actor, 'REGISTER_AUTH_CERT', { hash: cert.hash, address, requestId });
+    await (await this.store()).audit(this.actor, 'REGISTER_AUTH_CERT', { hash: cert.hash, address, requestId });
     this.options.logger.info({ certHash: cert.hash, requestId, address }, 'authentication certificate registration request sent');
     return { requestId, cert: updated };
   }
@@ -491,7 +498,7 @@ export class ServerAdmin {
    * warning unless `ignoreWarnings`.
    * @throws InvalidMemberClass, WarningsDetected, ClientAlreadyExists, AdditionalMemberAlreadyExists, InvalidIdentifier
    */
-  addClient(r: { memberClass: string; memberCode: string; subsystemCode?: string; connectionType?: ConnectionType; ignoreWarnings?: boolean }): ClientView {
+  async addClient(r: { memberClass: string; memberCode: string; subsystemCode?: string; connectionType?: ConnectionType; ignoreWarnings?: boolean }): Promise<ClientView> {
     const global = this.requireGlobalConf();
     const id: ClientId = { instance: global.instanceIdentifier, memberClass: r.memberClass, memberCode: r.memberCode, ...(r.subsystemCode !== undefined ? { subsystem: r.subsystemCode } : {}) };
     for (const [name, value] of Object.entries({ member_class: r.memberClass, member_code: r.memberCode, subsystem_code: r.subsystemCode })) {
@@ -503,7 +510,7 @@ export class ServerAdmin {
       const warnings = [{ code: 'unregistered_member', metadata: [formatClientId({ instance: id.instance, memberClass: id.memberClass, memberCode: id.memberCode })] }];
       throw new XrdError('WarningsDetected', { warnings: `unregistered_member: ${warnings[0]!.metadata[0]}`, warningsJson: JSON.stringify(warnings), referenceCode: 'warnings_detected' });
     }
-    const conf = this.changeInitialized('ADD_CLIENT', { clientId: formatClientId(id), connectionType: r.connectionType }, (c) =>
+    const conf = await this.changeInitialized('ADD_CLIENT', { clientId: formatClientId(id), connectionType: r.connectionType }, (c) =>
       addClientTo(c, id, { ...(r.connectionType ? { connectionType: r.connectionType } : {}), registered: global.isSecurityServerClient(id, c.serverId) }),
     );
     return this.clientView(conf, this.localClient(conf, formatClientId(id)));
@@ -514,10 +521,10 @@ export class ServerAdmin {
    * lists it at another server, the rights given to it and its memberships of local groups go too.
    * @throws ClientNotFound, CannotDeleteOwner, ActionNotPossible
    */
-  deleteClient(id: string): void {
+  async deleteClient(id: string): Promise<void> {
     const global = this.globalConfOrUndefined();
-    const clientId = this.localClient(this.serverConf(), id).id;
-    this.changeInitialized('DELETE_CLIENT', { clientId: formatClientId(clientId) }, (c) =>
+    const clientId = this.localClient(await this.serverConf(), id).id;
+    await this.changeInitialized('DELETE_CLIENT', { clientId: formatClientId(clientId) }, (c) =>
       deleteClientFrom(c, clientId, { registeredOnOtherServers: (global?.securityServersOf(clientId) ?? []).some((s) => s.serverCode !== c.serverId.serverCode || formatClientId(s.owner) !== formatClientId(ownerOf(c))) }),
     );
   }
@@ -544,11 +551,11 @@ export class ServerAdmin {
 
   /** Sends ownerChange, signed by the new owner (a REGISTERED member); the change shows when global configuration names the new owner. */
   async makeOwner(id: string): Promise<{ requestId: string }> {
-    const conf = this.serverConf();
+    const conf = await this.serverConf();
     const client = this.localClient(conf, id);
     checkOwnerChange(conf, client.id);
     const sent = await this.sendClientProxyRequest({ type: 'ownerChange', server: conf.serverId, client: client.id }, client.id);
-    this.store().audit(this.actor, 'OWNER_CHANGE_REQUEST', { clientId: formatClientId(client.id), requestId: sent.requestId });
+    await (await this.store()).audit(this.actor, 'OWNER_CHANGE_REQUEST', { clientId: formatClientId(client.id), requestId: sent.requestId });
     return sent;
   }
 
@@ -558,22 +565,22 @@ export class ServerAdmin {
    * @throws CertStateInvalid, ManagementRequestFailed
    */
   async unregisterAuthCert(hash: string): Promise<{ requestId: string; cert: CertView }> {
-    const conf = this.serverConf();
+    const conf = await this.serverConf();
     const cert = await this.signerCert(hash);
     const key = await this.signerKey(cert.keyId);
     if (key.usage !== 'AUTHENTICATION') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: 'only an authentication certificate is unregistered this way' });
     if (cert.status !== 'registered' && cert.status !== 'registration in progress') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: `its state is '${cert.status}'` });
     const sent = await this.sendClientProxyRequest({ type: 'authCertDeletion', server: conf.serverId, authCert: Buffer.from(cert.cert, 'base64') }, ownerOf(conf));
     const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'deletion in progress' });
-    this.store().audit(this.actor, 'UNREGISTER_AUTH_CERT', { hash: cert.hash, requestId: sent.requestId });
+    await (await this.store()).audit(this.actor, 'UNREGISTER_AUTH_CERT', { hash: cert.hash, requestId: sent.requestId });
     return { requestId: sent.requestId, cert: updated };
   }
 
   /** This server's address in global configuration, and one requested and not yet shown there. */
-  serverAddress(): { current_address: { address: string | null }; requested_change?: { address: string } } {
-    const conf = this.serverConf();
+  async serverAddress(): Promise<{ current_address: { address: string | null }; requested_change?: { address: string } }> {
+    const conf = await this.serverConf();
     const current = this.requireGlobalConf().securityServer(conf.serverId)?.address ?? null;
-    const [requested] = this.store().auditLog({ limit: 1, action: 'ADDRESS_CHANGE_REQUEST' });
+    const [requested] = await (await this.store()).auditLog({ limit: 1, action: 'ADDRESS_CHANGE_REQUEST' });
     const pending = typeof requested?.detail.address === 'string' && requested.detail.address !== current ? requested.detail.address : undefined;
     return { current_address: { address: current }, ...(pending ? { requested_change: { address: pending } } : {}) };
   }
@@ -581,25 +588,25 @@ export class ServerAdmin {
   /** Sends addressChange, signed by the owner. @throws SameAddressChangeRequest, ManagementRequestFailed */
   async changeServerAddress(address: string): Promise<{ requestId: string }> {
     if (typeof address !== 'string' || !/^[A-Za-z0-9.:[\]-]{1,255}$/.test(address)) throw new XrdError('InvalidIdentifier', { value: String(address), reason: 'address must be a host name or IP address' });
-    const conf = this.serverConf();
+    const conf = await this.serverConf();
     if (this.requireGlobalConf().securityServer(conf.serverId)?.address === address) throw new XrdError('SameAddressChangeRequest', { address, referenceCode: 'same_address_change_request' });
     const sent = await this.sendClientProxyRequest({ type: 'addressChange', server: conf.serverId, address }, ownerOf(conf));
-    this.store().audit(this.actor, 'ADDRESS_CHANGE_REQUEST', { address, requestId: sent.requestId });
+    await (await this.store()).audit(this.actor, 'ADDRESS_CHANGE_REQUEST', { address, requestId: sent.requestId });
     return sent;
   }
 
   /** Whether global configuration shows this server in maintenance mode (v5), with its message. */
-  maintenanceMode(): { status: 'ENABLED_MAINTENANCE_MODE' | 'DISABLED_MAINTENANCE_MODE'; message?: string } {
-    const mode = this.requireGlobalConf().securityServer(this.serverConf().serverId)?.maintenanceMode;
+  async maintenanceMode(): Promise<{ status: 'ENABLED_MAINTENANCE_MODE' | 'DISABLED_MAINTENANCE_MODE'; message?: string }> {
+    const mode = this.requireGlobalConf().securityServer((await this.serverConf()).serverId)?.maintenanceMode;
     return mode ? { status: 'ENABLED_MAINTENANCE_MODE', ...(mode.message ? { message: mode.message } : {}) } : { status: 'DISABLED_MAINTENANCE_MODE' };
   }
 
   /** Sends maintenanceModeEnable or maintenanceModeDisable, signed by the owner. */
   async setMaintenanceMode(enable: boolean, message?: string): Promise<{ requestId: string }> {
-    const conf = this.serverConf();
+    const conf = await this.serverConf();
     const body = enable ? { type: 'maintenanceModeEnable' as const, server: conf.serverId, ...(message ? { message } : {}) } : { type: 'maintenanceModeDisable' as const, server: conf.serverId };
     const sent = await this.sendClientProxyRequest(body, ownerOf(conf));
-    this.store().audit(this.actor, enable ? 'ENABLE_MAINTENANCE_MODE' : 'DISABLE_MAINTENANCE_MODE', { message, requestId: sent.requestId });
+    await (await this.store()).audit(this.actor, enable ? 'ENABLE_MAINTENANCE_MODE' : 'DISABLE_MAINTENANCE_MODE', { message, requestId: sent.requestId });
     return sent;
   }
 
@@ -608,12 +615,12 @@ export class ServerAdmin {
    * request the management service refuses leaves the state as it was.
    */
   private async clientRequest(id: string, type: 'clientReg' | 'clientDeletion' | 'clientDisable' | 'clientEnable', action: string, transition: (conf: ServerConf, id: ClientId) => ServerConf): Promise<{ requestId: string }> {
-    const conf = this.serverConf();
+    const conf = await this.serverConf();
     const client = this.localClient(conf, id);
     transition(conf, client.id);
     const sent = await this.sendClientProxyRequest({ type, server: conf.serverId, client: client.id }, client.id);
     // Checked again: the state may have moved while the request was on its way.
-    this.changeInitialized(action, { clientId: formatClientId(client.id), requestId: sent.requestId }, (c) => transition(c, client.id));
+    await this.changeInitialized(action, { clientId: formatClientId(client.id), requestId: sent.requestId }, (c) => transition(c, client.id));
     return sent;
   }
 
@@ -628,7 +635,7 @@ export class ServerAdmin {
     const managementService = global.privateParams?.managementService?.managementRequestServiceProviderId;
     if (!managementService) throw new XrdError('GlobalConfNotAvailable', { reason: 'global configuration names no management service provider' });
     const signedBy = MANAGEMENT_REQUESTS[body.type].signedBy;
-    const member = signedBy === 'client' ? { instance: client.instance, memberClass: client.memberClass, memberCode: client.memberCode } : ownerOf(this.serverConf());
+    const member = signedBy === 'client' ? { instance: client.instance, memberClass: client.memberClass, memberCode: client.memberCode } : ownerOf(await this.serverConf());
     const signing = signedBy === 'none' ? undefined : await this.memberSigning(member);
     const request = await buildManagementRequest(body, { managementService }, signing);
     const internal = internalTls(this.options.proxyDataDir);
@@ -656,7 +663,7 @@ export class ServerAdmin {
    */
   async syncWithGlobalConf(): Promise<void> {
     await this.syncOwner();
-    this.syncClientStatuses();
+    await this.syncClientStatuses();
   }
 
   /**
@@ -666,7 +673,7 @@ export class ServerAdmin {
    */
   private async syncOwner(): Promise<void> {
     const global = this.globalConfOrUndefined();
-    const conf = this.serverConfOrUndefined();
+    const conf = await this.serverConfOrUndefined();
     if (!global || !conf || global.securityServer(conf.serverId)) return;
     const authKeys = new Set((await this.signer.call('listKeys', {})).filter((k) => k.usage === 'AUTHENTICATION').map((k) => k.keyId));
     const authCerts = (await this.signer.call('listCerts', {})).filter((c) => authKeys.has(c.keyId));
@@ -675,7 +682,7 @@ export class ServerAdmin {
       if (!listed || listed.serverCode !== conf.serverId.serverCode || listed.instance !== conf.serverId.instance) continue;
       const owner: ClientId = { instance: listed.instance, memberClass: listed.memberClass, memberCode: listed.memberCode };
       if (!conf.clients.some((c) => c.id.subsystem === undefined && sameClientId(c.id, owner))) continue;
-      this.store().change({ kind: 'system', name: 'global configuration' }, 'UPDATE_OWNER', { from: formatSecurityServerId(conf.serverId), to: formatSecurityServerId(listed) }, (c) => ({ ...c!, serverId: listed }));
+      await (await this.store()).change({ kind: 'system', name: 'global configuration' }, 'UPDATE_OWNER', { from: formatSecurityServerId(conf.serverId), to: formatSecurityServerId(listed) }, (c) => ({ ...c!, serverId: listed }));
       this.options.logger.info({ serverId: formatSecurityServerId(listed) }, 'security server owner changed as global configuration shows');
       return;
     }
@@ -686,14 +693,14 @@ export class ServerAdmin {
    * GLOBAL_ERROR, disabling → DISABLED. Changes are stored (audited as the server's) only when a
    * state moves.
    */
-  private syncClientStatuses(): void {
+  private async syncClientStatuses(): Promise<void> {
     const global = this.globalConfOrUndefined();
-    const conf = this.serverConfOrUndefined();
+    const conf = await this.serverConfOrUndefined();
     if (!global || !conf) return;
     const next = updateClientStatuses(conf, (id) => global.isSecurityServerClient(id, conf.serverId));
     const moved = next.clients.filter((c, i) => c.status !== conf.clients[i]?.status);
     if (moved.length === 0) return;
-    this.store().change({ kind: 'system', name: 'global configuration' }, 'UPDATE_CLIENT_STATUSES', { clients: moved.map((c) => `${formatClientId(c.id)} ${c.status}`).join(', ') }, (c) => updateClientStatuses(c!, (id) => global.isSecurityServerClient(id, c!.serverId)));
+    await (await this.store()).change({ kind: 'system', name: 'global configuration' }, 'UPDATE_CLIENT_STATUSES', { clients: moved.map((c) => `${formatClientId(c.id)} ${c.status}`).join(', ') }, (c) => updateClientStatuses(c!, (id) => global.isSecurityServerClient(id, c!.serverId)));
   }
 
   // --- Clients: connection types and information systems' TLS certificates (seed 003) -------------
@@ -705,40 +712,40 @@ export class ServerAdmin {
     return [...new Set(shared.flatMap((s) => s?.memberClasses.map((c) => c.code) ?? []))].sort();
   }
 
-  clients(): ClientView[] {
-    const conf = this.serverConf();
+  async clients(): Promise<ClientView[]> {
+    const conf = await this.serverConf();
     return conf.clients.map((c) => this.clientView(conf, c));
   }
 
-  client(id: string): ClientView {
-    const conf = this.serverConf();
+  async client(id: string): Promise<ClientView> {
+    const conf = await this.serverConf();
     return this.clientView(conf, this.localClient(conf, id));
   }
 
   /** @throws ClientNotFound, InvalidConnectionType */
-  setConnectionType(id: string, connectionType: string): ClientView {
+  setConnectionType(id: string, connectionType: string): Promise<ClientView> {
     return this.updateClient(id, 'SET_CONNECTION_TYPE', { connectionType }, (conf, clientId) => changeConnectionType(conf, clientId, connectionType));
   }
 
-  tlsCertificates(id: string): TlsCertificateView[] {
-    return this.client(id).tlsCertificates;
+  async tlsCertificates(id: string): Promise<TlsCertificateView[]> {
+    return (await this.client(id)).tlsCertificates;
   }
 
   /** @throws ClientNotFound, IncorrectCertificate, TlsCertificateExists */
-  addTlsCertificate(id: string, cert: Buffer): TlsCertificateView {
+  async addTlsCertificate(id: string, cert: Buffer): Promise<TlsCertificateView> {
     let der: Buffer;
     try {
       der = Buffer.from(new X509Certificate(cert).raw);
     } catch (err) {
       throw new XrdError('IncorrectCertificate', { reason: `not a PEM or DER certificate: ${(err as Error).message}` }, { cause: err });
     }
-    this.updateClient(id, 'ADD_CLIENT_INTERNAL_CERT', { hash: tlsCertificateHash(der) }, (conf, clientId) => addTlsCertificateTo(conf, clientId, der));
+    await this.updateClient(id, 'ADD_CLIENT_INTERNAL_CERT', { hash: tlsCertificateHash(der) }, (conf, clientId) => addTlsCertificateTo(conf, clientId, der));
     return tlsView(der);
   }
 
   /** @throws ClientNotFound, TlsCertificateNotFound */
-  deleteTlsCertificate(id: string, hash: string): void {
-    this.updateClient(id, 'DELETE_CLIENT_INTERNAL_CERT', { hash }, (conf, clientId) => deleteTlsCertificateFrom(conf, clientId, hash));
+  async deleteTlsCertificate(id: string, hash: string): Promise<void> {
+    await this.updateClient(id, 'DELETE_CLIENT_INTERNAL_CERT', { hash }, (conf, clientId) => deleteTlsCertificateFrom(conf, clientId, hash));
   }
 
   private clientView(conf: ServerConf, c: LocalClient): ClientView {
@@ -750,9 +757,9 @@ export class ServerAdmin {
     return { id, connectionType: c.connectionType, registered, status: c.status, tlsCertificates: c.isCerts.map(tlsView), owner, ...(memberName !== undefined ? { memberName } : {}) };
   }
 
-  private updateClient(id: string, action: string, detail: Record<string, unknown>, change: (conf: ServerConf, clientId: ClientId) => ServerConf): ClientView {
+  private async updateClient(id: string, action: string, detail: Record<string, unknown>, change: (conf: ServerConf, clientId: ClientId) => ServerConf): Promise<ClientView> {
     const clientId = parseApiClientId(id);
-    const conf = this.changeInitialized(action, { clientId: formatClientId(clientId), ...detail }, (c) => change(c, clientId));
+    const conf = await this.changeInitialized(action, { clientId: formatClientId(clientId), ...detail }, (c) => change(c, clientId));
     return this.clientView(conf, this.localClient(conf, id));
   }
 
@@ -767,25 +774,30 @@ export class ServerAdmin {
   // --- The server configuration's store and global configuration ------------------------------
 
   /** @throws ServerNotInitialized */
-  serverConf(): ServerConf {
-    const conf = this.serverConfOrUndefined();
+  async serverConf(): Promise<ServerConf> {
+    const conf = await this.serverConfOrUndefined();
     if (!conf) throw new XrdError('ServerNotInitialized', {});
     return conf;
   }
 
   /** Records a change under this administration's actor (what the parts above are given). */
-  private readonly audit = (action: string, detail: Record<string, unknown>): void => this.store().audit(this.actor, action, detail);
+  private readonly audit = async (action: string, detail: Record<string, unknown>): Promise<void> => (await this.store()).audit(this.actor, action, detail);
 
-  private store(): ServerConfStore {
+  private store(): Promise<ServerConfStore> {
     if (!this.shared.store) {
       mkdirSync(this.options.proxyDataDir, { recursive: true, mode: 0o700 });
-      this.shared.store = openServerConfStore(this.options.proxyDataDir);
+      const opening = openServerConfStore(this.options.proxyDataDir, this.options.databaseUrl, { logger: this.options.logger });
+      this.shared.store = opening;
+      // A store that could not be opened (the database down) is opened again on the next call.
+      opening.catch(() => {
+        if (this.shared.store === opening) this.shared.store = undefined;
+      });
     }
     return this.shared.store;
   }
 
-  private serverConfOrUndefined(): ServerConf | undefined {
-    return this.store().read();
+  private async serverConfOrUndefined(): Promise<ServerConf | undefined> {
+    return (await this.store()).read();
   }
 
   /**
@@ -798,29 +810,29 @@ export class ServerAdmin {
     try {
       result = await work();
     } catch (err) {
-      this.auditSignerChange(action, { ...detail, failed: toXrdError(err).fullCode });
+      await this.auditSignerChange(action, { ...detail, failed: toXrdError(err).fullCode });
       throw err;
     }
-    this.auditSignerChange(action, { ...detail, ...resultDetail?.(result) });
+    await this.auditSignerChange(action, { ...detail, ...resultDetail?.(result) });
     return result;
   }
 
   /** The change is made (or refused) by now: an audit row that cannot be written is logged, not the change's outcome. */
-  private auditSignerChange(action: string, detail: Record<string, unknown>): void {
+  private async auditSignerChange(action: string, detail: Record<string, unknown>): Promise<void> {
     try {
-      this.store().audit(this.actor, action, detail);
+      await (await this.store()).audit(this.actor, action, detail);
     } catch (err) {
       this.options.logger.error({ err, action, detail, actor: this.actor }, 'audit row not written');
     }
   }
 
   /** One atomic, audited change (the CLI and the API may change the configuration at the same moment). */
-  private changeServerConf(action: string, detail: Record<string, unknown>, change: (current: ServerConf | undefined) => ServerConf): ServerConf {
-    return this.store().change(this.actor, action, detail, change);
+  private async changeServerConf(action: string, detail: Record<string, unknown>, change: (current: ServerConf | undefined) => ServerConf): Promise<ServerConf> {
+    return (await this.store()).change(this.actor, action, detail, change);
   }
 
   /** @throws ServerNotInitialized */
-  private changeInitialized(action: string, detail: Record<string, unknown>, change: (current: ServerConf) => ServerConf): ServerConf {
+  private changeInitialized(action: string, detail: Record<string, unknown>, change: (current: ServerConf) => ServerConf): Promise<ServerConf> {
     return this.changeServerConf(action, detail, (current) => {
       if (!current) throw new XrdError('ServerNotInitialized', {});
       return change(current);

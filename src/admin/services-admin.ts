@@ -44,8 +44,8 @@ export function documentReader(internalTls: () => { readonly cert: string; reado
 
 /** The store, the actor and global configuration, as ServerAdmin holds them. */
 export interface ConfigurationAccess {
-  read(): ServerConf;
-  change(action: string, detail: Record<string, unknown>, change: (conf: ServerConf) => ServerConf): ServerConf;
+  read(): Promise<ServerConf>;
+  change(action: string, detail: Record<string, unknown>, change: (conf: ServerConf) => ServerConf): Promise<ServerConf>;
   globalConf(): GlobalConf | undefined;
 }
 
@@ -139,13 +139,13 @@ export class ServicesAdmin {
 
   // --- Service descriptions ---------------------------------------------------------------------
 
-  serviceDescriptions(clientId: string): ServiceDescriptionView[] {
-    const client = this.client(this.conf.read(), clientId);
+  async serviceDescriptions(clientId: string): Promise<ServiceDescriptionView[]> {
+    const client = this.client(await this.conf.read(), clientId);
     return client.serviceDescriptions.map((d) => descriptionView(client, d));
   }
 
-  serviceDescription(id: string): ServiceDescriptionView {
-    const { client, description } = this.description(this.conf.read(), id);
+  async serviceDescription(id: string): Promise<ServiceDescriptionView> {
+    const { client, description } = this.description(await this.conf.read(), id);
     return descriptionView(client, description);
   }
 
@@ -157,9 +157,9 @@ export class ServicesAdmin {
   async addServiceDescription(clientId: string, r: AddDescriptionRequest): Promise<ServiceDescriptionView> {
     const id = parseApiClientId(clientId);
     if (r.type !== 'WSDL' && !r.restServiceCode) throw new XrdError('MissingParameter', { parameter: 'rest_service_code', referenceCode: 'missing_parameter' });
-    changes.checkDescriptionUrl(this.conf.read(), id, r.type, r.url);
+    changes.checkDescriptionUrl(await this.conf.read(), id, r.type, r.url);
     const added = await this.read(r.type, r.url, r.restServiceCode, r.ignoreWarnings);
-    const conf = this.conf.change('ADD_SERVICE_DESCRIPTION', { clientId: formatClientId(id), type: r.type, url: r.url, serviceCode: r.restServiceCode }, (c) => changes.addServiceDescription(c, id, added));
+    const conf = await this.conf.change('ADD_SERVICE_DESCRIPTION', { clientId: formatClientId(id), type: r.type, url: r.url, serviceCode: r.restServiceCode }, (c) => changes.addServiceDescription(c, id, added));
     const client = this.client(conf, clientId);
     return descriptionView(client, client.serviceDescriptions.at(-1)!);
   }
@@ -171,145 +171,145 @@ export class ServicesAdmin {
    * @throws ServiceDescriptionNotFound, WrongServiceDescriptionType, WarningsDetected, the reader's errors
    */
   async refreshServiceDescription(id: string, r: { ignoreWarnings?: boolean } = {}): Promise<ServiceDescriptionView> {
-    const { description } = this.description(this.conf.read(), id);
+    const { description } = this.description(await this.conf.read(), id);
     return this.updateServiceDescription(id, { type: description.type, url: description.url, ignoreWarnings: r.ignoreWarnings });
   }
 
   async updateServiceDescription(id: string, r: UpdateDescriptionRequest): Promise<ServiceDescriptionView> {
     const number = parseNumber(id);
-    const { client, description } = this.description(this.conf.read(), id);
+    const { client, description } = this.description(await this.conf.read(), id);
     if (description.type !== r.type) throw new XrdError('WrongServiceDescriptionType', { type: r.type, referenceCode: 'wrong_servicedescription_type' });
     if (r.type === 'REST' && description.url === r.url && !r.newRestServiceCode) return descriptionView(client, description);
-    changes.checkDescriptionUrl(this.conf.read(), client.id, r.type, r.url, number);
+    changes.checkDescriptionUrl(await this.conf.read(), client.id, r.type, r.url, number);
     const detail = { id: number, url: r.url, type: r.type, newServiceCode: r.newRestServiceCode };
     let conf: ServerConf;
     if (r.type === 'WSDL') {
       const parsed = await this.reader.wsdl(r.url);
-      conf = this.conf.change(description.url === r.url ? 'REFRESH_SERVICE_DESCRIPTION' : 'EDIT_SERVICE_DESCRIPTION', detail, (c) => {
+      conf = await this.conf.change(description.url === r.url ? 'REFRESH_SERVICE_DESCRIPTION' : 'EDIT_SERVICE_DESCRIPTION', detail, (c) => {
         if (!r.ignoreWarnings) warnIfAny(changes.wsdlRefreshChanges(c, number, parsed, r.url), 'services');
         return changes.refreshWsdlDescription(c, number, parsed, new Date(), r.url);
       });
     } else if (r.type === 'OPENAPI3') {
       const { operations, warnings } = await this.reader.openApi(r.url);
       if (warnings.length && !r.ignoreWarnings) warn([{ code: 'openapi_validation_warnings', metadata: [...warnings] }]);
-      conf = this.conf.change(description.url === r.url ? 'REFRESH_SERVICE_DESCRIPTION' : 'EDIT_SERVICE_DESCRIPTION', detail, (c) => {
+      conf = await this.conf.change(description.url === r.url ? 'REFRESH_SERVICE_DESCRIPTION' : 'EDIT_SERVICE_DESCRIPTION', detail, (c) => {
         if (!r.ignoreWarnings) warnIfAny(changes.openApiRefreshChanges(c, number, operations), 'endpoints');
         return changes.refreshOpenApiDescription(c, number, operations, new Date(), { url: r.url, ...(r.newRestServiceCode ? { serviceCode: r.newRestServiceCode } : {}) });
       });
     } else {
-      conf = this.conf.change('EDIT_SERVICE_DESCRIPTION', detail, (c) => changes.updateRestDescription(c, number, { url: r.url, ...(r.newRestServiceCode ? { serviceCode: r.newRestServiceCode } : {}) }));
+      conf = await this.conf.change('EDIT_SERVICE_DESCRIPTION', detail, (c) => changes.updateRestDescription(c, number, { url: r.url, ...(r.newRestServiceCode ? { serviceCode: r.newRestServiceCode } : {}) }));
     }
     const found = this.description(conf, id);
     return descriptionView(found.client, found.description);
   }
 
-  enableServiceDescription(id: string): void {
+  async enableServiceDescription(id: string): Promise<void> {
     const number = parseNumber(id);
-    this.conf.change('ENABLE_SERVICE_DESCRIPTION', { id: number }, (c) => changes.enableServiceDescription(c, number));
+    await this.conf.change('ENABLE_SERVICE_DESCRIPTION', { id: number }, (c) => changes.enableServiceDescription(c, number));
   }
 
   /** Callers of its services are told `notice` (ServiceDisabled). */
-  disableServiceDescription(id: string, notice?: string): void {
+  async disableServiceDescription(id: string, notice?: string): Promise<void> {
     const number = parseNumber(id);
-    this.conf.change('DISABLE_SERVICE_DESCRIPTION', { id: number, notice }, (c) => changes.disableServiceDescription(c, number, notice));
+    await this.conf.change('DISABLE_SERVICE_DESCRIPTION', { id: number, notice }, (c) => changes.disableServiceDescription(c, number, notice));
   }
 
-  deleteServiceDescription(id: string): void {
+  async deleteServiceDescription(id: string): Promise<void> {
     const number = parseNumber(id);
-    this.conf.change('DELETE_SERVICE_DESCRIPTION', { id: number }, (c) => changes.deleteServiceDescription(c, number));
+    await this.conf.change('DELETE_SERVICE_DESCRIPTION', { id: number }, (c) => changes.deleteServiceDescription(c, number));
   }
 
   // --- Services and endpoints -------------------------------------------------------------------
 
-  service(serviceId: string): ServiceView {
-    const { client, full } = this.serviceRef(serviceId);
+  async service(serviceId: string): Promise<ServiceView> {
+    const { client, full } = await this.serviceRef(serviceId);
     return serviceView(client, findService(client, full));
   }
 
   /** @throws MalformedUrl, InvalidHttpsUrl, ServiceNotFound, UrlAlreadyExists */
-  updateService(serviceId: string, update: changes.ServiceUpdate): ServiceView {
-    const { client, full } = this.serviceRef(serviceId);
-    const conf = this.conf.change('EDIT_SERVICE', { serviceId, ...update }, (c) => changes.updateService(c, client.id, full, update));
+  async updateService(serviceId: string, update: changes.ServiceUpdate): Promise<ServiceView> {
+    const { client, full } = await this.serviceRef(serviceId);
+    const conf = await this.conf.change('EDIT_SERVICE', { serviceId, ...update }, (c) => changes.updateService(c, client.id, full, update));
     return serviceView(localClientOf(conf, client.id), findService(localClientOf(conf, client.id), full));
   }
 
   /** @throws WrongServiceDescriptionType (a SOAP service), EndpointAlreadyExists */
-  addEndpoint(serviceId: string, method: string, path: string): EndpointView {
-    const { client, full } = this.serviceRef(serviceId);
+  async addEndpoint(serviceId: string, method: string, path: string): Promise<EndpointView> {
+    const { client, full } = await this.serviceRef(serviceId);
     const code = findService(client, full).code;
-    this.conf.change('ADD_ENDPOINT', { serviceId, method, path }, (c) => changes.addEndpoint(c, client.id, full, method, path));
+    await this.conf.change('ADD_ENDPOINT', { serviceId, method, path }, (c) => changes.addEndpoint(c, client.id, full, method, path));
     return endpointView(client.id, { serviceCode: code, method, path, generated: false });
   }
 
-  endpoint(id: string): EndpointView {
-    const { client, endpoint } = this.endpointRef(this.conf.read(), id);
+  async endpoint(id: string): Promise<EndpointView> {
+    const { client, endpoint } = this.endpointRef(await this.conf.read(), id);
     return endpointView(client.id, endpoint);
   }
 
   /** @throws EndpointNotFound, IllegalGeneratedEndpointUpdate, EndpointAlreadyExists */
-  updateEndpoint(id: string, change: { method: string; path: string }): EndpointView {
-    const { client, endpoint } = this.endpointRef(this.conf.read(), id);
-    this.conf.change('EDIT_ENDPOINT', { clientId: formatClientId(client.id), ...endpoint, to: change }, (c) => changes.updateEndpoint(c, client.id, endpoint, change));
+  async updateEndpoint(id: string, change: { method: string; path: string }): Promise<EndpointView> {
+    const { client, endpoint } = this.endpointRef(await this.conf.read(), id);
+    await this.conf.change('EDIT_ENDPOINT', { clientId: formatClientId(client.id), ...endpoint, to: change }, (c) => changes.updateEndpoint(c, client.id, endpoint, change));
     return endpointView(client.id, { ...endpoint, ...change });
   }
 
-  deleteEndpoint(id: string): void {
-    const { client, endpoint } = this.endpointRef(this.conf.read(), id);
-    this.conf.change('DELETE_ENDPOINT', { clientId: formatClientId(client.id), ...endpoint }, (c) => changes.deleteEndpoint(c, client.id, endpoint));
+  async deleteEndpoint(id: string): Promise<void> {
+    const { client, endpoint } = this.endpointRef(await this.conf.read(), id);
+    await this.conf.change('DELETE_ENDPOINT', { clientId: formatClientId(client.id), ...endpoint }, (c) => changes.deleteEndpoint(c, client.id, endpoint));
   }
 
   // --- Access rights ----------------------------------------------------------------------------
 
   /** Who may call the whole service (rights on its base endpoint). */
-  serviceClients(serviceId: string): ServiceClientView[] {
-    const { client, full } = this.serviceRef(serviceId);
+  async serviceClients(serviceId: string): Promise<ServiceClientView[]> {
+    const { client, full } = await this.serviceRef(serviceId);
     return this.rightsOn(client, { serviceCode: findService(client, full).code, method: ANY_METHOD, path: ANY_PATH });
   }
 
   /** @throws InvalidServiceClientId, ServiceClientNotFound, DuplicateAccessRight */
-  addServiceClients(serviceId: string, ids: readonly string[]): ServiceClientView[] {
-    const { client, full } = this.serviceRef(serviceId);
+  async addServiceClients(serviceId: string, ids: readonly string[]): Promise<ServiceClientView[]> {
+    const { client, full } = await this.serviceRef(serviceId);
     const subjects = this.subjects(client, ids);
-    const conf = this.conf.change('ADD_SERVICE_ACCESS_RIGHTS', { serviceId, subjects }, (c) => changes.addServiceAccessRights(c, client.id, full, subjects, this.known()));
+    const conf = await this.conf.change('ADD_SERVICE_ACCESS_RIGHTS', { serviceId, subjects }, (c) => changes.addServiceAccessRights(c, client.id, full, subjects, this.known()));
     return this.rightsOn(localClientOf(conf, client.id), { serviceCode: findService(client, full).code, method: ANY_METHOD, path: ANY_PATH });
   }
 
   /** @throws AccessRightNotFound (none removed then) */
-  deleteServiceClients(serviceId: string, ids: readonly string[]): void {
-    const { client, full } = this.serviceRef(serviceId);
+  async deleteServiceClients(serviceId: string, ids: readonly string[]): Promise<void> {
+    const { client, full } = await this.serviceRef(serviceId);
     const subjects = this.subjects(client, ids);
-    this.conf.change('DELETE_SERVICE_ACCESS_RIGHTS', { serviceId, subjects }, (c) => changes.deleteServiceAccessRights(c, client.id, full, subjects));
+    await this.conf.change('DELETE_SERVICE_ACCESS_RIGHTS', { serviceId, subjects }, (c) => changes.deleteServiceAccessRights(c, client.id, full, subjects));
   }
 
-  endpointServiceClients(id: string): ServiceClientView[] {
-    const { client, endpoint } = this.endpointRef(this.conf.read(), id);
+  async endpointServiceClients(id: string): Promise<ServiceClientView[]> {
+    const { client, endpoint } = this.endpointRef(await this.conf.read(), id);
     return this.rightsOn(client, endpoint);
   }
 
-  addEndpointServiceClients(id: string, ids: readonly string[]): ServiceClientView[] {
-    const { client, endpoint } = this.endpointRef(this.conf.read(), id);
+  async addEndpointServiceClients(id: string, ids: readonly string[]): Promise<ServiceClientView[]> {
+    const { client, endpoint } = this.endpointRef(await this.conf.read(), id);
     const subjects = this.subjects(client, ids);
-    const conf = this.conf.change('ADD_ENDPOINT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), ...endpoint, subjects }, (c) => changes.addEndpointAccessRights(c, client.id, endpoint, subjects, this.known()));
+    const conf = await this.conf.change('ADD_ENDPOINT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), ...endpoint, subjects }, (c) => changes.addEndpointAccessRights(c, client.id, endpoint, subjects, this.known()));
     return this.rightsOn(localClientOf(conf, client.id), endpoint);
   }
 
-  deleteEndpointServiceClients(id: string, ids: readonly string[]): void {
-    const { client, endpoint } = this.endpointRef(this.conf.read(), id);
+  async deleteEndpointServiceClients(id: string, ids: readonly string[]): Promise<void> {
+    const { client, endpoint } = this.endpointRef(await this.conf.read(), id);
     const subjects = this.subjects(client, ids);
-    this.conf.change('DELETE_ENDPOINT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), ...endpoint, subjects }, (c) => changes.deleteEndpointAccessRights(c, client.id, endpoint, subjects));
+    await this.conf.change('DELETE_ENDPOINT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), ...endpoint, subjects }, (c) => changes.deleteEndpointAccessRights(c, client.id, endpoint, subjects));
   }
 
   /** Everyone with a right to some whole service of the client, once each. */
-  clientServiceClients(clientId: string): ServiceClientView[] {
-    const client = this.client(this.conf.read(), clientId);
+  async clientServiceClients(clientId: string): Promise<ServiceClientView[]> {
+    const client = this.client(await this.conf.read(), clientId);
     const seen = new Map<string, AccessRightConf>();
     for (const r of client.accessRights) if (r.method === ANY_METHOD && r.path === ANY_PATH && !seen.has(r.subject)) seen.set(r.subject, r);
     return [...seen.values()].map((r) => this.serviceClientView(client, r));
   }
 
   /** The whole services a subject may call. */
-  serviceClientAccessRights(clientId: string, serviceClientId: string): AccessRightView[] {
-    const client = this.client(this.conf.read(), clientId);
+  async serviceClientAccessRights(clientId: string, serviceClientId: string): Promise<AccessRightView[]> {
+    const client = this.client(await this.conf.read(), clientId);
     const [subject] = this.subjects(client, [serviceClientId]);
     const rights = client.accessRights.filter((r) => r.subject === subject && r.method === ANY_METHOD && r.path === ANY_PATH);
     if (rights.length === 0 && !client.localGroups.some((g) => changes.localGroupSubject(g.code) === subject) && !this.known()(subject!)) {
@@ -318,18 +318,18 @@ export class ServicesAdmin {
     return rights.map((r) => accessRightView(client, r));
   }
 
-  addServiceClientAccessRights(clientId: string, serviceClientId: string, serviceCodes: readonly string[]): AccessRightView[] {
-    const client = this.client(this.conf.read(), clientId);
+  async addServiceClientAccessRights(clientId: string, serviceClientId: string, serviceCodes: readonly string[]): Promise<AccessRightView[]> {
+    const client = this.client(await this.conf.read(), clientId);
     const [subject] = this.subjects(client, [serviceClientId]);
-    const conf = this.conf.change('ADD_SERVICE_CLIENT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), subject, serviceCodes }, (c) => changes.addServiceClientAccessRights(c, client.id, subject!, serviceCodes, this.known()));
+    const conf = await this.conf.change('ADD_SERVICE_CLIENT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), subject, serviceCodes }, (c) => changes.addServiceClientAccessRights(c, client.id, subject!, serviceCodes, this.known()));
     const after = localClientOf(conf, client.id);
     return after.accessRights.filter((r) => r.subject === subject && serviceCodes.includes(r.serviceCode) && r.method === ANY_METHOD && r.path === ANY_PATH).map((r) => accessRightView(after, r));
   }
 
-  deleteServiceClientAccessRights(clientId: string, serviceClientId: string, serviceCodes: readonly string[]): void {
-    const client = this.client(this.conf.read(), clientId);
+  async deleteServiceClientAccessRights(clientId: string, serviceClientId: string, serviceCodes: readonly string[]): Promise<void> {
+    const client = this.client(await this.conf.read(), clientId);
     const [subject] = this.subjects(client, [serviceClientId]);
-    this.conf.change('DELETE_SERVICE_CLIENT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), subject, serviceCodes }, (c) => changes.deleteServiceClientAccessRights(c, client.id, subject!, serviceCodes));
+    await this.conf.change('DELETE_SERVICE_CLIENT_ACCESS_RIGHTS', { clientId: formatClientId(client.id), subject, serviceCodes }, (c) => changes.deleteServiceClientAccessRights(c, client.id, subject!, serviceCodes));
   }
 
   /**
@@ -339,8 +339,8 @@ export class ServicesAdmin {
    * configuration (v5), else its code; `name` searches that and its member's name.
    * @throws ClientNotFound
    */
-  serviceClientCandidates(clientId: string, q: CandidateQuery = {}): ServiceClientCandidate[] {
-    const client = this.client(this.conf.read(), clientId);
+  async serviceClientCandidates(clientId: string, q: CandidateQuery = {}): Promise<ServiceClientCandidate[]> {
+    const client = this.client(await this.conf.read(), clientId);
     const global = this.conf.globalConf();
     /** Each candidate with the fields the terms search: `names` the name term's (a subsystem's own and its member's). */
     const candidates: { view: ServiceClientCandidate; names: string[]; instance?: string; memberClass?: string; code: string; subsystem?: string }[] = [];
@@ -366,51 +366,51 @@ export class ServicesAdmin {
 
   // --- Local groups -----------------------------------------------------------------------------
 
-  localGroups(clientId: string): LocalGroupView[] {
-    const client = this.client(this.conf.read(), clientId);
+  async localGroups(clientId: string): Promise<LocalGroupView[]> {
+    const client = this.client(await this.conf.read(), clientId);
     return client.localGroups.map((g) => this.localGroupView(client, g));
   }
 
-  localGroup(id: string): LocalGroupView {
-    const { client, group } = this.groupRef(this.conf.read(), id);
+  async localGroup(id: string): Promise<LocalGroupView> {
+    const { client, group } = this.groupRef(await this.conf.read(), id);
     return this.localGroupView(client, group);
   }
 
   /** @throws LocalGroupCodeAlreadyExists */
-  addLocalGroup(clientId: string, code: string, description: string): LocalGroupView {
+  async addLocalGroup(clientId: string, code: string, description: string): Promise<LocalGroupView> {
     const id = parseApiClientId(clientId);
-    const conf = this.conf.change('ADD_LOCAL_GROUP', { clientId: formatClientId(id), code, description }, (c) => changes.addLocalGroup(c, id, code, description));
+    const conf = await this.conf.change('ADD_LOCAL_GROUP', { clientId: formatClientId(id), code, description }, (c) => changes.addLocalGroup(c, id, code, description));
     const client = localClientOf(conf, id);
     return this.localGroupView(client, client.localGroups.find((g) => g.code === code)!);
   }
 
-  updateLocalGroup(id: string, description: string): LocalGroupView {
-    const { client, group } = this.groupRef(this.conf.read(), id);
-    const conf = this.conf.change('EDIT_LOCAL_GROUP_DESC', { clientId: formatClientId(client.id), code: group.code, description }, (c) => changes.updateLocalGroupDescription(c, client.id, group.code, description));
+  async updateLocalGroup(id: string, description: string): Promise<LocalGroupView> {
+    const { client, group } = this.groupRef(await this.conf.read(), id);
+    const conf = await this.conf.change('EDIT_LOCAL_GROUP_DESC', { clientId: formatClientId(client.id), code: group.code, description }, (c) => changes.updateLocalGroupDescription(c, client.id, group.code, description));
     const after = localClientOf(conf, client.id);
     return this.localGroupView(after, after.localGroups.find((g) => g.code === group.code)!);
   }
 
-  deleteLocalGroup(id: string): void {
-    const { client, group } = this.groupRef(this.conf.read(), id);
-    this.conf.change('DELETE_LOCAL_GROUP', { clientId: formatClientId(client.id), code: group.code }, (c) => changes.deleteLocalGroup(c, client.id, group.code));
+  async deleteLocalGroup(id: string): Promise<void> {
+    const { client, group } = this.groupRef(await this.conf.read(), id);
+    await this.conf.change('DELETE_LOCAL_GROUP', { clientId: formatClientId(client.id), code: group.code }, (c) => changes.deleteLocalGroup(c, client.id, group.code));
   }
 
   /** Members may be members or subsystems, of this server or in global configuration. @throws LocalGroupMemberNotFound, LocalGroupMemberAlreadyExists */
-  addLocalGroupMembers(id: string, members: readonly string[]): { items: string[] } {
-    const { client, group } = this.groupRef(this.conf.read(), id);
+  async addLocalGroupMembers(id: string, members: readonly string[]): Promise<{ items: string[] }> {
+    const { client, group } = this.groupRef(await this.conf.read(), id);
     const ids = [...new Set(members)].map(parseApiClientId);
     const global = this.conf.globalConf();
-    this.conf.change('ADD_LOCAL_GROUP_MEMBERS', { clientId: formatClientId(client.id), code: group.code, members: ids.map(formatClientId) }, (c) =>
+    await this.conf.change('ADD_LOCAL_GROUP_MEMBERS', { clientId: formatClientId(client.id), code: group.code, members: ids.map(formatClientId) }, (c) =>
       changes.addLocalGroupMembers(c, client.id, group.code, ids, (m) => c.clients.some((x) => sameClientId(x.id, m)) || inGlobalConf(global, m)),
     );
     return { items: [...members] };
   }
 
-  deleteLocalGroupMembers(id: string, members: readonly string[]): void {
-    const { client, group } = this.groupRef(this.conf.read(), id);
+  async deleteLocalGroupMembers(id: string, members: readonly string[]): Promise<void> {
+    const { client, group } = this.groupRef(await this.conf.read(), id);
     const ids = members.map(parseApiClientId);
-    this.conf.change('DELETE_LOCAL_GROUP_MEMBERS', { clientId: formatClientId(client.id), code: group.code, members: ids.map(formatClientId) }, (c) => changes.deleteLocalGroupMembers(c, client.id, group.code, ids));
+    await this.conf.change('DELETE_LOCAL_GROUP_MEMBERS', { clientId: formatClientId(client.id), code: group.code, members: ids.map(formatClientId) }, (c) => changes.deleteLocalGroupMembers(c, client.id, group.code, ids));
   }
 
   // --- Lookups ----------------------------------------------------------------------------------
@@ -445,10 +445,10 @@ export class ServicesAdmin {
   }
 
   /** `<client id>:<full service code>`: the client id is everything before the last colon. */
-  private serviceRef(serviceId: string): { client: LocalClient; full: string } {
+  private async serviceRef(serviceId: string): Promise<{ client: LocalClient; full: string }> {
     const colon = serviceId.lastIndexOf(':');
     if (colon < 0) throw new XrdError('ServiceNotFound', { service: serviceId, clientId: '', referenceCode: 'service_not_found' });
-    const client = this.client(this.conf.read(), serviceId.slice(0, colon));
+    const client = this.client(await this.conf.read(), serviceId.slice(0, colon));
     const full = serviceId.slice(colon + 1);
     findService(client, full);
     return { client, full };

@@ -37,11 +37,11 @@ export interface SystemContext {
   readonly globalConfDir?: string;
   readonly signer: SignerConnection;
   /** The server configuration, undefined before initialisation. */
-  serverConf(): ServerConf | undefined;
+  serverConf(): Promise<ServerConf | undefined>;
   /** @throws GlobalConfNotAvailable */
   requireGlobalConf(): GlobalConf;
   /** Records a change in the audit log under the administration's actor. */
-  audit(action: string, detail: Record<string, unknown>): void;
+  audit(action: string, detail: Record<string, unknown>): Promise<void>;
 }
 
 /** The reference's Anchor. */
@@ -80,14 +80,14 @@ export class SystemAdmin {
    * one the central server published.
    * @throws MalformedAnchor, InvalidAnchorInstance (unless `validateInstance` is false: at initialisation)
    */
-  previewAnchor(bytes: Buffer, validateInstance = true): AnchorView {
+  async previewAnchor(bytes: Buffer, validateInstance = true): Promise<AnchorView> {
     const anchor = parseUploadedAnchor(bytes);
-    if (validateInstance) this.checkAnchorInstance(anchor.instanceIdentifier);
+    if (validateInstance) await this.checkAnchorInstance(anchor.instanceIdentifier);
     return anchorView(bytes);
   }
 
   /** The first anchor of a new server. @throws AnchorAlreadyExists, MalformedAnchor, AnchorUploadFailed */
-  uploadInitialAnchor(bytes: Buffer): AnchorView {
+  uploadInitialAnchor(bytes: Buffer): Promise<AnchorView> {
     const file = this.anchorFileOrThrow();
     if (existsSync(file)) throw new XrdError('AnchorAlreadyExists', { referenceCode: 'anchor_already_exists' });
     parseUploadedAnchor(bytes);
@@ -95,13 +95,13 @@ export class SystemAdmin {
   }
 
   /** A new anchor of this server's instance in place of the current one. @throws AnchorNotFound, MalformedAnchor, InvalidAnchorInstance, AnchorUploadFailed */
-  replaceAnchor(bytes: Buffer): AnchorView {
+  async replaceAnchor(bytes: Buffer): Promise<AnchorView> {
     this.anchorBytes();
-    this.checkAnchorInstance(parseUploadedAnchor(bytes).instanceIdentifier);
+    await this.checkAnchorInstance(parseUploadedAnchor(bytes).instanceIdentifier);
     return this.saveAnchor(this.anchorFileOrThrow(), bytes, 'UPLOAD_ANCHOR');
   }
 
-  private saveAnchor(file: string, bytes: Buffer, action: string): AnchorView {
+  private async saveAnchor(file: string, bytes: Buffer, action: string): Promise<AnchorView> {
     try {
       // Beside and renamed over: the signer, reading it at any moment, sees the old anchor or the new
       // one; 0644 whatever this process's umask (0077 under systemd), as the signer is another user.
@@ -110,14 +110,14 @@ export class SystemAdmin {
       throw new XrdError('AnchorUploadFailed', { file, reason: (err as Error).message, referenceCode: 'anchor_upload_failed' }, { cause: err });
     }
     const view = anchorView(bytes);
-    this.context.audit(action, { anchorFileHash: view.hash });
+    await this.context.audit(action, { anchorFileHash: view.hash });
     return view;
   }
 
   /** The reference's check: the anchor's instance is the owner's (before initialisation, the current anchor's). */
-  private checkAnchorInstance(anchorInstance: string): void {
+  private async checkAnchorInstance(anchorInstance: string): Promise<void> {
     const file = this.context.anchorFile;
-    const instance = this.context.serverConf()?.serverId.instance ?? (file && existsSync(file) ? parseUploadedAnchor(readFileSync(file)).instanceIdentifier : undefined);
+    const instance = (await this.context.serverConf())?.serverId.instance ?? (file && existsSync(file) ? parseUploadedAnchor(readFileSync(file)).instanceIdentifier : undefined);
     if (instance !== undefined && instance !== anchorInstance) throw new XrdError('InvalidAnchorInstance', { anchorInstance, instance, referenceCode: 'internal_anchor_upload_invalid_instance_id' });
   }
 
@@ -141,8 +141,8 @@ export class SystemAdmin {
     return globalConfDiagnostics(this.context.globalConfDir);
   }
 
-  timestampingDiagnostics(): TimestampingServiceDiagnostics[] {
-    return timestampingDiagnostics(this.context.proxyDataDir, this.context.serverConf()?.timestampingServices ?? []);
+  async timestampingDiagnostics(): Promise<TimestampingServiceDiagnostics[]> {
+    return timestampingDiagnostics(this.context.proxyDataDir, (await this.context.serverConf())?.timestampingServices ?? []);
   }
 
   /** @throws GlobalConfNotAvailable, and the signer's errors */
@@ -173,23 +173,23 @@ export class SystemAdmin {
    * connection on (it looks at the files at most a second later). Information systems that pinned
    * the old certificate must be given the new one.
    */
-  generateSystemCertificate(): CertificateDetails {
+  async generateSystemCertificate(): Promise<CertificateDetails> {
     const details = certificateDetails(generateInternalTls(internalTlsDir(this.context.proxyDataDir)).certPem);
-    this.context.audit('GENERATE_INTERNAL_TLS_KEY_CERT', { certHash: details.hash });
+    await this.context.audit('GENERATE_INTERNAL_TLS_KEY_CERT', { certHash: details.hash });
     return details;
   }
 
   /** A CSR (DER) for the internal key, for a CA to issue the certificate imported next. @throws InvalidDistinguishedName */
-  systemCertificateCsr(name: string): FileDownload {
+  async systemCertificateCsr(name: string): Promise<FileDownload> {
     const csr = internalTlsCsr(internalTlsDir(this.context.proxyDataDir), name);
-    this.context.audit('GENERATE_INTERNAL_TLS_CSR', { subjectName: name });
+    await this.context.audit('GENERATE_INTERNAL_TLS_CSR', { subjectName: name });
     return { filename: `internal_tls_cert_request_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}.p10`, data: csr };
   }
 
   /** A certificate (PEM, PEM chain or DER) for the internal key. @throws IncorrectCertificate, InternalTlsKeyMismatch, CertAlreadyExists */
-  importSystemCertificate(cert: Buffer): CertificateDetails {
+  async importSystemCertificate(cert: Buffer): Promise<CertificateDetails> {
     const details = certificateDetails(importInternalCertificate(internalTlsDir(this.context.proxyDataDir), cert).certPem);
-    this.context.audit('IMPORT_INTERNAL_TLS_CERT', { certHash: details.hash });
+    await this.context.audit('IMPORT_INTERNAL_TLS_CERT', { certHash: details.hash });
     return details;
   }
 }

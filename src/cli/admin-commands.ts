@@ -18,6 +18,7 @@ import { createLogger, type Logger } from '../platform/logger.ts';
 import { ensureInternalTls } from '../serverconf/internal-tls.ts';
 import { SERVER_LIMITS_USAGE, serverLimitsOf, type CliValues } from './proxy-commands.ts';
 import { readSecret } from './secrets.ts';
+import { databaseUrl } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface AdminContext {
@@ -82,7 +83,7 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
   const signerDataDir = typeof values['signer-dir'] === 'string' ? values['signer-dir'] : undefined;
   const clientProxyUrl = typeof values['client-proxy-url'] === 'string' ? values['client-proxy-url'] : undefined;
   const anchorFile = typeof values.anchor === 'string' ? values.anchor : undefined;
-  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl, anchorFile, globalConfDir: context.globalConfDir });
+  const admin = new ServerAdmin({ proxyDataDir: context.dataDir, databaseUrl: databaseUrl(), signerSocket: context.socketPath!, globalConf: globalConfReader(context.globalConfDir!, { recheckMs: 1000 }), logger, signerDataDir, devicesIni: context.devicesIni, clientProxyUrl, anchorFile, globalConfDir: context.globalConfDir });
   // Its own self-signed certificate: the API's TLS key is not an X-Road key, as the reference's UI certificate.
   const host = typeof values['admin-host'] === 'string' ? values['admin-host'] : '127.0.0.1';
   const tls = ensureInternalTls(join(context.dataDir, 'admin'), undefined, { name: 'api', ip: host });
@@ -108,7 +109,7 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
     clearInterval(statusTimer);
     logger.info({ signal }, 'admin API stopping');
     await api.close();
-    admin.close();
+    await admin.close();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

@@ -8,6 +8,7 @@ import { backupSigningKeyFile, checkBackupKeys, createBackup, describeKeyCheck, 
 import { createLogger } from '../platform/logger.ts';
 import { SignerClient } from '../signerapi/signer-client.ts';
 import { defaultAdminSocket } from '../signerapi/socket-paths.ts';
+import { databaseUrl } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface BackupCommandContext {
@@ -51,7 +52,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
 
   switch (command) {
     case 'create': {
-      const info = await createBackup({ signerDataDir, proxyDataDir, out: str('out') ?? backupsDir, label: str('label'), devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress, log: createLogger('backup') });
+      const info = await createBackup({ signerDataDir, proxyDataDir, databaseUrl: databaseUrl(), out: str('out') ?? backupsDir, label: str('label'), devicesIni: ctx.devicesIni, anchorFile: str('anchor'), progress, log: createLogger('backup') });
       print(info, [`backup ${info.file}: ${info.files.length} files, ${info.keys} keys, ${info.certs} certificates${info.serverId ? ` of ${info.serverId}` : ''}`]);
       return 0;
     }
@@ -68,6 +69,7 @@ export async function backupCommand(command: string | undefined, rest: string[],
         file: file(),
         signerDataDir,
         proxyDataDir,
+        databaseUrl: databaseUrl(),
         signerSocket: ctx.socket ?? defaultAdminSocket(signerDataDir),
         force: values.force === true,
         skipSignatureCheck: values['skip-signature-check'] === true,

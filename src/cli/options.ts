@@ -154,6 +154,16 @@ export function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
 }
 
+/**
+ * The PostgreSQL database of the stores that can live there (docs/storage.md): `XRD_DATABASE_URL`,
+ * read by the proxy, the admin API and every CLI command that opens a store, so that all of them
+ * find the same server configuration. From the environment, not the command line, where every
+ * user's `ps` would show its password.
+ */
+export function databaseUrl(): string | undefined {
+  return process.env.XRD_DATABASE_URL || undefined;
+}
+
 export function dataDir(values: Values): string {
   return resolve(values['data-dir'] ?? process.env.XRD_DATA_DIR ?? 'var');
 }

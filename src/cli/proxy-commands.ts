@@ -13,6 +13,7 @@ import { createLogger } from '../platform/logger.ts';
 import { DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
 import { archiveOptions } from './messagelog-commands.ts';
 import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
+import { databaseUrl } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
 export type CliValues = Record<string, string | boolean | undefined>;
@@ -92,7 +93,7 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     timestampingIntervalSeconds: typeof values['timestamping-interval'] === 'string' ? Number(values['timestamping-interval']) : undefined,
     serverLimits: serverLimitsOf(values),
     // From the environment, not the command line, where every user's `ps` would show its password.
-    databaseUrl: process.env.XRD_DATABASE_URL || undefined,
+    databaseUrl: databaseUrl(),
     // The reference's archiver runs wherever the message log does: on by default (--no-archive).
     archive: archiveOptions(values, dataDir),
     logger,

@@ -8,6 +8,7 @@ import { ServerAdmin } from '../admin/server-admin.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { createLogger } from '../platform/logger.ts';
 import type { ConnectionType } from '../serverconf/model.ts';
+import { databaseUrl } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface ServerCommandContext {
@@ -44,7 +45,7 @@ export function isServerCommand(group: string, command: string | undefined): boo
 
 export async function serverCommand(group: string, command: string | undefined, rest: string[], values: Values, ctx: ServerCommandContext): Promise<number> {
   const clientProxyUrl = typeof values['client-proxy-url'] === 'string' ? values['client-proxy-url'] : undefined;
-  const admin = new ServerAdmin({ proxyDataDir: ctx.proxyDataDir, signerSocket: ctx.socketPath, globalConf: globalConfReader(ctx.globalConfDir), logger: createLogger('admin'), clientProxyUrl });
+  const admin = new ServerAdmin({ proxyDataDir: ctx.proxyDataDir, databaseUrl: databaseUrl(), signerSocket: ctx.socketPath, globalConf: globalConfReader(ctx.globalConfDir), logger: createLogger('admin'), clientProxyUrl });
   const out = (json: unknown, human: string): number => {
     process.stdout.write(ctx.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
     return 0;
@@ -73,16 +74,16 @@ export async function serverCommand(group: string, command: string | undefined, 
         return out(s, [`server: ${s.serverId ?? 'not initialised'}`, `global configuration: ${s.anchorImported ? 'available' : 'missing'}`, `token: ${s.softwareTokenInitStatus.toLowerCase()}`].join('\n'));
       }
       case 'tsp list': {
-        const list = values.approved ? admin.approvedTimestampingServices() : admin.timestampingServices();
+        const list = values.approved ? admin.approvedTimestampingServices() : await admin.timestampingServices();
         return out(list, list.map((t) => `${t.name}  ${t.url}`).join('\n') || '(none)');
       }
       case 'tsp add': {
-        const added = admin.addTimestampingService({ name: need('name'), url: need('url') });
+        const added = await admin.addTimestampingService({ name: need('name'), url: need('url') });
         return out(added, `timestamping service ${added.name} (${added.url}) added`);
       }
       case 'tsp delete': {
         const url = need('url');
-        admin.deleteTimestampingService({ name: '', url });
+        await admin.deleteTimestampingService({ name: '', url });
         return out({ url }, `timestamping service ${url} removed`);
       }
       case 'cert register': {
@@ -95,7 +96,7 @@ export async function serverCommand(group: string, command: string | undefined, 
       }
       case 'server address': {
         if (rest[0] === undefined) {
-          const a = admin.serverAddress();
+          const a = await admin.serverAddress();
           return out(a, `${a.current_address.address ?? '(not in global configuration)'}${a.requested_change ? ` (change to ${a.requested_change.address} requested)` : ''}`);
         }
         const { requestId } = await admin.changeServerAddress(rest[0]);
@@ -103,7 +104,7 @@ export async function serverCommand(group: string, command: string | undefined, 
       }
       case 'server maintenance': {
         if (rest[0] === undefined) {
-          const m = admin.maintenanceMode();
+          const m = await admin.maintenanceMode();
           return out(m, `${m.status === 'ENABLED_MAINTENANCE_MODE' ? 'in maintenance mode' : 'not in maintenance mode'}${m.message ? `: ${m.message}` : ''}`);
         }
         if (rest[0] !== 'enable' && rest[0] !== 'disable') throw new UsageError('server maintenance [enable [--message M] | disable]');
@@ -112,19 +113,19 @@ export async function serverCommand(group: string, command: string | undefined, 
         return out({ requestId }, `maintenance mode ${rest[0]} request ${requestId} sent`);
       }
       case 'client list': {
-        const clients = admin.clients();
+        const clients = await admin.clients();
         return out(clients, clients.map((c) => `${c.id}  ${c.status}  ${c.connectionType}  ${c.tlsCertificates.length} TLS certificate(s)`).join('\n'));
       }
       case 'client add': {
         const [memberClass, memberCode, subsystemCode, ...extra] = arg(0, 'CLASS/CODE[/SUBSYSTEM]').split('/');
         if (!memberClass || !memberCode || extra.length) throw new UsageError('the client is CLASS/CODE[/SUBSYSTEM], e.g. COM/2222/NEWSUB');
         const connectionType = typeof values['connection-type'] === 'string' ? (values['connection-type'] as ConnectionType) : undefined;
-        const c = admin.addClient({ memberClass, memberCode, ...(subsystemCode ? { subsystemCode } : {}), ...(connectionType ? { connectionType } : {}), ignoreWarnings: values['ignore-warnings'] === true });
+        const c = await admin.addClient({ memberClass, memberCode, ...(subsystemCode ? { subsystemCode } : {}), ...(connectionType ? { connectionType } : {}), ignoreWarnings: values['ignore-warnings'] === true });
         return out(c, `${c.id} added (${c.status})`);
       }
       case 'client delete': {
         const id = arg(0, '<client id>');
-        admin.deleteClient(id);
+        await admin.deleteClient(id);
         return out({ clientId: id }, `${id} deleted`);
       }
       case 'client register':
@@ -135,25 +136,25 @@ export async function serverCommand(group: string, command: string | undefined, 
         const id = arg(0, '<client id>');
         const send = { register: admin.registerClient, unregister: admin.unregisterClient, disable: admin.disableClient, enable: admin.enableClient, 'make-owner': admin.makeOwner }[command as 'register'];
         const { requestId } = await send.call(admin, id);
-        const status = command === 'make-owner' ? undefined : admin.client(id).status;
+        const status = command === 'make-owner' ? undefined : (await admin.client(id)).status;
         return out({ requestId, clientId: id, ...(status ? { status } : {}) }, `${command} request ${requestId} sent for ${id}${status ? `; it is ${status}` : ''}`);
       }
       case 'client show': {
-        const c = admin.client(arg(0, '<client id>'));
+        const c = await admin.client(arg(0, '<client id>'));
         return out(c, [`${c.id}  ${c.status}  ${c.connectionType}`, ...c.tlsCertificates.map((t) => `  ${t.hash}  ${t.subject}  until ${t.notAfter}`)].join('\n'));
       }
       case 'client connection-type': {
-        const c = admin.setConnectionType(arg(0, '<client id>'), arg(1, 'HTTP|HTTPS|HTTPS_NO_AUTH'));
+        const c = await admin.setConnectionType(arg(0, '<client id>'), arg(1, 'HTTP|HTTPS|HTTPS_NO_AUTH'));
         return out(c, `${c.id} connects over ${c.connectionType}`);
       }
       case 'client tls-cert': {
         const id = arg(1, '<client id>');
         if (rest[0] === 'add') {
-          const added = admin.addTlsCertificate(id, readFileSync(need('cert')));
+          const added = await admin.addTlsCertificate(id, readFileSync(need('cert')));
           return out(added, `TLS certificate ${added.hash} (${added.subject}) added to ${id}`);
         }
         if (rest[0] === 'delete') {
-          admin.deleteTlsCertificate(id, arg(2, '<sha256>'));
+          await admin.deleteTlsCertificate(id, arg(2, '<sha256>'));
           return out({ clientId: id, hash: rest[2] }, `TLS certificate ${rest[2]} removed from ${id}`);
         }
         throw new UsageError('client tls-cert add|delete');
@@ -162,6 +163,6 @@ export async function serverCommand(group: string, command: string | undefined, 
         throw new UsageError(`unknown command "${group} ${command ?? ''}"`);
     }
   } finally {
-    admin.close();
+    await admin.close();
   }
 }

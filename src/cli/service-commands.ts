@@ -12,6 +12,7 @@ import type { EndpointView, LocalGroupView, ServiceClientView, ServiceDescriptio
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { createLogger } from '../platform/logger.ts';
 import { table } from './table.ts';
+import { databaseUrl } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface ServiceCommandContext {
@@ -55,7 +56,7 @@ export function isServiceCommand(group: string): boolean {
 
 /** Runs one command; usage errors print this file's usage and give exit code 2, coded errors are the caller's to report. */
 export async function serviceCommand(group: string, command: string | undefined, rest: string[], values: Values, ctx: ServiceCommandContext): Promise<number> {
-  const admin = new ServerAdmin({ proxyDataDir: ctx.proxyDataDir, signerSocket: ctx.socketPath, globalConf: globalConfReader(ctx.globalConfDir), logger: createLogger('admin') });
+  const admin = new ServerAdmin({ proxyDataDir: ctx.proxyDataDir, databaseUrl: databaseUrl(), signerSocket: ctx.socketPath, globalConf: globalConfReader(ctx.globalConfDir), logger: createLogger('admin') });
   try {
     return await run(admin.services, `${group} ${command ?? ''}`, new Args(rest, values), (json, human) => {
       process.stdout.write(ctx.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
@@ -66,7 +67,7 @@ export async function serviceCommand(group: string, command: string | undefined,
     process.stderr.write(`${err.message}\n\n${SERVICE_USAGE}\n`);
     return 2;
   } finally {
-    admin.close();
+    await admin.close();
   }
 }
 
@@ -113,11 +114,11 @@ async function run(s: ServicesAdmin, command: string, a: Args, out: Out): Promis
   switch (command) {
     // --- Service descriptions ---------------------------------------------------------------------
     case 'service-description list': {
-      const list = s.serviceDescriptions(a.at(0, '<client>'));
+      const list = await s.serviceDescriptions(a.at(0, '<client>'));
       return out(list, list.map(describeDescription).join('\n') || 'no service descriptions');
     }
     case 'service-description show': {
-      const d = s.serviceDescription(a.at(0, '<id>'));
+      const d = await s.serviceDescription(a.at(0, '<id>'));
       return out(d, describeDescription(d));
     }
     case 'service-description add': {
@@ -137,34 +138,34 @@ async function run(s: ServicesAdmin, command: string, a: Args, out: Out): Promis
       const url = a.flag('url');
       const newServiceCode = a.flag('new-service-code');
       if (url === undefined && newServiceCode === undefined) throw new UsageError('--url or --new-service-code is required');
-      const current = s.serviceDescription(id);
+      const current = await s.serviceDescription(id);
       if (current.type === 'WSDL' && newServiceCode !== undefined) throw new UsageError('--new-service-code is for OPENAPI3 and REST descriptions: a WSDL names its services');
       const d = await s.updateServiceDescription(id, { type: current.type, url: url ?? current.url, newRestServiceCode: newServiceCode, ignoreWarnings: a.on('ignore-warnings') });
       return out(d, `updated\n${describeDescription(d)}`);
     }
     case 'service-description enable': {
       const id = a.at(0, '<id>');
-      s.enableServiceDescription(id);
-      return out(s.serviceDescription(id), `service description ${id} enabled`);
+      await s.enableServiceDescription(id);
+      return out(await s.serviceDescription(id), `service description ${id} enabled`);
     }
     case 'service-description disable': {
       const id = a.at(0, '<id>');
-      s.disableServiceDescription(id, a.flag('notice'));
-      return out(s.serviceDescription(id), `service description ${id} disabled`);
+      await s.disableServiceDescription(id, a.flag('notice'));
+      return out(await s.serviceDescription(id), `service description ${id} disabled`);
     }
     case 'service-description delete': {
       const id = a.at(0, '<id>');
-      s.deleteServiceDescription(id);
+      await s.deleteServiceDescription(id);
       return out({ id, deleted: true }, `service description ${id} deleted with its services, their endpoints and access rights`);
     }
 
     // --- Services and endpoints -------------------------------------------------------------------
     case 'service list': {
-      const services = s.serviceDescriptions(a.at(0, '<client>')).flatMap((d) => d.services);
+      const services = (await s.serviceDescriptions(a.at(0, '<client>'))).flatMap((d) => d.services);
       return out(services, services.length ? table(['SERVICE', 'URL', 'TIMEOUT', 'TLS AUTH', 'TITLE'], services.map(serviceRow)) : 'no services');
     }
     case 'service show': {
-      const v = s.service(a.at(0, '<service>'));
+      const v = await s.service(a.at(0, '<service>'));
       return out(v, describeService(v, ''));
     }
     case 'service update': {
@@ -172,9 +173,9 @@ async function run(s: ServicesAdmin, command: string, a: Args, out: Out): Promis
       if (!['url', 'timeout', 'ssl-auth'].some((f) => a.flag(f) !== undefined) && !['url-all', 'timeout-all', 'ssl-auth-all'].some((f) => a.on(f))) {
         throw new UsageError('--url, --timeout, --ssl-auth or one of the --…-all flags is required');
       }
-      const current = s.service(id);
+      const current = await s.service(id);
       const url = a.flag('url') ?? current.url;
-      const v = s.updateService(id, {
+      const v = await s.updateService(id, {
         url,
         timeoutSeconds: timeoutOf(a.flag('timeout')) ?? current.timeout,
         // Kept unless given; an http URL has none (as the reference's form, which greys it out).
@@ -186,15 +187,15 @@ async function run(s: ServicesAdmin, command: string, a: Args, out: Out): Promis
       return out(v, `updated\n${describeService(v, '')}`);
     }
     case 'endpoint list': {
-      const endpoints = s.service(a.at(0, '<service>')).endpoints;
+      const endpoints = (await s.service(a.at(0, '<service>'))).endpoints;
       return out(endpoints, endpoints.length ? table(['ENDPOINT', 'METHOD', 'PATH', 'ORIGIN'], endpoints.map(endpointRow)) : 'no endpoints');
     }
     case 'endpoint add': {
-      const e = s.addEndpoint(a.at(0, '<service>'), a.need('method').toUpperCase(), a.need('path'));
+      const e = await s.addEndpoint(a.at(0, '<service>'), a.need('method').toUpperCase(), a.need('path'));
       return out(e, `endpoint ${e.method} ${e.path} added: ${e.id}`);
     }
     case 'endpoint show': {
-      const e = s.endpoint(a.at(0, '<endpoint>'));
+      const e = await s.endpoint(a.at(0, '<endpoint>'));
       return out(e, table(['ENDPOINT', 'METHOD', 'PATH', 'ORIGIN'], [endpointRow(e)]));
     }
     case 'endpoint update': {
@@ -202,94 +203,94 @@ async function run(s: ServicesAdmin, command: string, a: Args, out: Out): Promis
       const method = a.flag('method');
       const path = a.flag('path');
       if (method === undefined && path === undefined) throw new UsageError('--method or --path is required');
-      const current = s.endpoint(id);
-      const e = s.updateEndpoint(id, { method: method?.toUpperCase() ?? current.method, path: path ?? current.path });
+      const current = await s.endpoint(id);
+      const e = await s.updateEndpoint(id, { method: method?.toUpperCase() ?? current.method, path: path ?? current.path });
       return out(e, `endpoint is now ${e.method} ${e.path}: ${e.id}`);
     }
     case 'endpoint delete': {
       const id = a.at(0, '<endpoint>');
-      s.deleteEndpoint(id);
+      await s.deleteEndpoint(id);
       return out({ id, deleted: true }, `endpoint ${id} deleted with its access rights`);
     }
 
     // --- Access rights on a service or an endpoint ------------------------------------------------
     case 'access list': {
       const endpoint = a.flag('endpoint');
-      const list = endpoint !== undefined ? s.endpointServiceClients(endpoint) : s.serviceClients(a.at(0, '<service>'));
+      const list = endpoint !== undefined ? await s.endpointServiceClients(endpoint) : await s.serviceClients(a.at(0, '<service>'));
       return out(list, serviceClients(list));
     }
     case 'access grant': {
       const endpoint = a.flag('endpoint');
-      const list = endpoint !== undefined ? s.addEndpointServiceClients(endpoint, a.from(0, '<subject>')) : s.addServiceClients(a.at(0, '<service>'), a.from(1, '<subject>'));
+      const list = endpoint !== undefined ? await s.addEndpointServiceClients(endpoint, a.from(0, '<subject>')) : await s.addServiceClients(a.at(0, '<service>'), a.from(1, '<subject>'));
       return out(list, `may call it now:\n${serviceClients(list)}`);
     }
     case 'access revoke': {
       const endpoint = a.flag('endpoint');
       let list: ServiceClientView[];
       if (endpoint !== undefined) {
-        s.deleteEndpointServiceClients(endpoint, a.from(0, '<subject>'));
-        list = s.endpointServiceClients(endpoint);
+        await s.deleteEndpointServiceClients(endpoint, a.from(0, '<subject>'));
+        list = await s.endpointServiceClients(endpoint);
       } else {
         const service = a.at(0, '<service>');
-        s.deleteServiceClients(service, a.from(1, '<subject>'));
-        list = s.serviceClients(service);
+        await s.deleteServiceClients(service, a.from(1, '<subject>'));
+        list = await s.serviceClients(service);
       }
       return out(list, `may still call it:\n${serviceClients(list)}`);
     }
 
     // --- Access rights of one service client ------------------------------------------------------
     case 'service-client list': {
-      const list = s.clientServiceClients(a.at(0, '<client>'));
+      const list = await s.clientServiceClients(a.at(0, '<client>'));
       return out(list, serviceClients(list));
     }
     case 'service-client show': {
-      const rights = s.serviceClientAccessRights(a.at(0, '<client>'), a.at(1, '<subject>'));
+      const rights = await s.serviceClientAccessRights(a.at(0, '<client>'), a.at(1, '<subject>'));
       return out(rights, rights.length ? table(['SERVICE CODE', 'SINCE', 'TITLE'], rights.map((r) => [r.service_code, r.rights_given_at, r.service_title ?? ''])) : 'may call none of the services');
     }
     case 'service-client grant': {
       const [client, subject] = [a.at(0, '<client>'), a.at(1, '<subject>')];
-      const rights = s.addServiceClientAccessRights(client, subject, a.from(2, '<service-code>'));
+      const rights = await s.addServiceClientAccessRights(client, subject, a.from(2, '<service-code>'));
       return out(rights, `${subject} may now call ${rights.map((r) => r.service_code).join(', ')}`);
     }
     case 'service-client revoke': {
       const [client, subject] = [a.at(0, '<client>'), a.at(1, '<subject>')];
       const codes = a.from(2, '<service-code>');
-      s.deleteServiceClientAccessRights(client, subject, codes);
+      await s.deleteServiceClientAccessRights(client, subject, codes);
       return out({ client, subject, revoked: codes }, `${subject} may no longer call ${codes.join(', ')}`);
     }
 
     // --- Local groups -----------------------------------------------------------------------------
     case 'local-group list': {
-      const groups = s.localGroups(a.at(0, '<client>'));
+      const groups = await s.localGroups(a.at(0, '<client>'));
       return out(groups, groups.length ? table(['GROUP', 'CODE', 'MEMBERS', 'DESCRIPTION'], groups.map((g) => [g.id, g.code, String(g.member_count), g.description])) : 'no local groups');
     }
     case 'local-group add': {
-      const g = s.addLocalGroup(a.at(0, '<client>'), a.need('code'), a.need('description'));
+      const g = await s.addLocalGroup(a.at(0, '<client>'), a.need('code'), a.need('description'));
       return out(g, `local group ${g.code} added: ${g.id}`);
     }
     case 'local-group show': {
-      const g = s.localGroup(a.at(0, '<group>'));
+      const g = await s.localGroup(a.at(0, '<group>'));
       return out(g, describeGroup(g));
     }
     case 'local-group update': {
-      const g = s.updateLocalGroup(a.at(0, '<group>'), a.need('description'));
+      const g = await s.updateLocalGroup(a.at(0, '<group>'), a.need('description'));
       return out(g, describeGroup(g));
     }
     case 'local-group delete': {
       const id = a.at(0, '<group>');
-      s.deleteLocalGroup(id);
+      await s.deleteLocalGroup(id);
       return out({ id, deleted: true }, `local group ${id} deleted with its access rights`);
     }
     case 'local-group add-members': {
       const id = a.at(0, '<group>');
-      s.addLocalGroupMembers(id, a.from(1, '<member>'));
-      const g = s.localGroup(id);
+      await s.addLocalGroupMembers(id, a.from(1, '<member>'));
+      const g = await s.localGroup(id);
       return out(g, describeGroup(g));
     }
     case 'local-group remove-members': {
       const id = a.at(0, '<group>');
-      s.deleteLocalGroupMembers(id, a.from(1, '<member>'));
-      const g = s.localGroup(id);
+      await s.deleteLocalGroupMembers(id, a.from(1, '<member>'));
+      const g = await s.localGroup(id);
       return out(g, describeGroup(g));
     }
     default:

@@ -89,8 +89,8 @@ export interface SecurityServerOptions {
   /** Timeouts and connection caps of every listener, each on its own (default PROXY_SERVER_LIMITS). */
   readonly serverLimits?: Partial<ServerLimits>;
   /**
-   * A PostgreSQL database (postgres://…) for the stores that can live there — operational monitoring
-   * so far — which the nodes of a clustered provider share; SQLite files in `dataDir` when left out.
+   * A PostgreSQL database (postgres://…) for the stores that can live there — the server
+   * configuration and operational monitoring so far — which the nodes of a clustered provider share; SQLite files in `dataDir` when left out.
    */
   readonly databaseUrl?: string;
   readonly logger: Logger;
@@ -116,8 +116,15 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
-  const serverConfStore = openServerConfStore(options.dataDir);
-  const serverConf = serverConfReader(serverConfStore, { onError: (err) => logger.error({ faultCode: err.faultCode, message: err.message }, 'server configuration not readable; the last good one stays in force') });
+  const serverConfStore = await openServerConfStore(options.dataDir, options.databaseUrl, { logger: logger.child({ component: 'serverconf' }) });
+  const serverConf = await serverConfReader(serverConfStore, { onError: (err) => logger.error({ faultCode: err.faultCode, message: err.message }, 'server configuration not readable; the last good one stays in force') }).catch(async (err: unknown) => {
+    await serverConfStore.close();
+    throw err;
+  });
+  const closeServerConf = async () => {
+    serverConf.close();
+    await serverConfStore.close();
+  };
   const serverId = () => formatSecurityServerId(serverConf().serverId);
   // Spool files a killed process left are removed before anything is received.
   const spool = new SpoolFolder(join(options.dataDir, 'spool'), { thresholdBytes: options.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES, maxBytes: options.maxMessageBytes });
@@ -160,7 +167,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     onStore: (r) => proxyMetrics.observe(r),
   }).catch(async (err: unknown) => {
     await messageLog.close();
-    serverConfStore.close();
+    await closeServerConf();
     signer.close();
     throw err;
   });
@@ -217,7 +224,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     await Promise.all(closers.map((c) => c()));
     await messageLog.close();
     await opMonitor.close();
-    serverConfStore.close();
+    await closeServerConf();
     signer.close();
     throw toXrdError(err);
   }
@@ -233,7 +240,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
       await Promise.all(closers.map((c) => c()));
       await messageLog.close();
       await opMonitor.close();
-      serverConfStore.close();
+      await closeServerConf();
       signer.close();
     },
   };

@@ -39,7 +39,7 @@ beforeAll(async () => {
     ['LOCAL/COM/2222/NEWSUB', 'HTTP', false],
   ];
   const empty: ServerConf = { serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] };
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () =>
+  await changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () =>
     clients.reduce((conf, [id, connectionType, registered]) => addClient(conf, parseClientId(id), { connectionType, registered }), empty),
   );
   const users = new UserStore(join(dir, 'admin', 'users.json'));

@@ -65,7 +65,7 @@ beforeAll(async () => {
   keyconf.close();
   writeFileSync(join(signerDir, 'audit.log'), '{"event":"initToken"}\n');
   const empty: ServerConf = { serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] };
-  changeServerConfIn(proxyDir, { kind: 'system', name: 'test' }, 'SEED', () => addClient(empty, parseClientId('LOCAL/GOV/1111'), { connectionType: 'HTTPS', registered: true }));
+  await changeServerConfIn(proxyDir, { kind: 'system', name: 'test' }, 'SEED', () => addClient(empty, parseClientId('LOCAL/GOV/1111'), { connectionType: 'HTTPS', registered: true }));
   const users = new UserStore(join(proxyDir, 'admin', 'users.json'));
   await users.add('alice', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR']);
   await users.add('bob', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);
@@ -128,7 +128,7 @@ describe('Settings → Backup and restore, and API keys, in chromium', () => {
     await page.setViewportSize({ width: 1280, height: 800 });
 
     // A client added since the backup: the restore takes it away again.
-    changeServerConfIn(proxyDir, { kind: 'system', name: 'test' }, 'ADD', (conf) => addClient(conf!, parseClientId('LOCAL/COM/2222/SINCE'), {}));
+    await changeServerConfIn(proxyDir, { kind: 'system', name: 'test' }, 'ADD', (conf) => addClient(conf!, parseClientId('LOCAL/COM/2222/SINCE'), {}));
     await page.getByRole('button', { name: `Restore ${name}` }).click();
     const dialog = page.getByRole('dialog', { name: `Restore ${name}?` });
     await dialog.waitFor();

@@ -46,7 +46,7 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  const confDir = writeServicesWorld(dir);
+  const confDir = await writeServicesWorld(dir);
   const users = new UserStore(join(dir, 'admin', 'users.json'));
   await users.add('sam', PASSWORD, ['XROAD_SERVICE_ADMINISTRATOR']);
   await users.add('olivia', PASSWORD, ['XROAD_SECURESERVER_OBSERVER']);

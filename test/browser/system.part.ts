@@ -51,7 +51,7 @@ beforeAll(async () => {
   // The configuration downloaded as the signer's configuration client downloads it, with its status file.
   copyFileSync(bed.pki.anchorFile, anchorFile);
   expect(await new ConfigurationClient(anchorFile, globalConfDir, silentLogger()).runOnce()).toBe(true);
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({ serverId: { instance: bed.pki.instance, memberClass: 'COM', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] }));
+  await changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({ serverId: { instance: bed.pki.instance, memberClass: 'COM', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] }));
 
   const users = new UserStore(join(dir, 'admin', 'users.json'));
   await users.add('alice', PASSWORD, ['XROAD_SYSTEM_ADMINISTRATOR', 'XROAD_SECURITY_OFFICER']);
@@ -63,7 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ui?.close();
-  admin?.close();
+  await admin?.close();
   await bed?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -91,12 +91,12 @@ describe('system settings and diagnostics in chromium', () => {
     await page.getByLabel('Add an approved service').selectOption(tsa.url);
     await page.getByRole('button', { name: 'Add', exact: true }).click();
     await page.getByTestId('tsas').getByText(tsa.url).waitFor();
-    expect(admin.timestampingServices()).toEqual([tsa]);
+    expect(await admin.timestampingServices()).toEqual([tsa]);
     await page.getByRole('button', { name: `Remove ${tsa.name}` }).click();
     const remove = page.getByRole('dialog', { name: 'Remove the timestamping service?' });
     await remove.getByRole('button', { name: 'Remove' }).click();
     await page.getByText('No timestamping service is in use').waitFor();
-    expect(admin.timestampingServices()).toEqual([]);
+    expect(await admin.timestampingServices()).toEqual([]);
     await page.getByLabel('Add an approved service').selectOption(tsa.url);
     await page.getByRole('button', { name: 'Add', exact: true }).click();
     await page.getByTestId('tsas').getByText(tsa.url).waitFor();
@@ -149,7 +149,7 @@ describe('system settings and diagnostics in chromium', () => {
     const generated = await hashOnPage('cert-hash');
     expect(generated).not.toBe(first);
     expect(generated).toBe(internalCertHash());
-    expect(lastAuditEntry(dir, 'GENERATE_INTERNAL_TLS_KEY_CERT')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { certHash: generated } });
+    expect(await lastAuditEntry(dir, 'GENERATE_INTERNAL_TLS_KEY_CERT')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { certHash: generated } });
 
     await page.getByLabel('Distinguished name').fill('C=FI, O=Provider Oy, CN=ss1.example.org');
     const csr = await downloadOf(() => page.getByRole('button', { name: 'Generate CSR' }).click());

@@ -125,13 +125,13 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     expect((await api('DELETE', `/clients/${NEWSUB}`)).status).toBe(204);
     expect((await api('GET', `/clients/${NEWSUB}`)).status).toBe(404);
 
-    const store = openServerConfStore(instance.consumer.proxyDataDir);
+    const store = await openServerConfStore(instance.consumer.proxyDataDir);
     try {
-      const actions = store.auditLog({ limit: 50 }).filter((e) => e.actor.kind === 'api-key').map((e) => `${e.actor.name} ${e.action}`);
+      const actions = (await store.auditLog({ limit: 50 })).filter((e) => e.actor.kind === 'api-key').map((e) => `${e.actor.name} ${e.action}`);
       expect(actions).toEqual(expect.arrayContaining(['local administrator ADD_CLIENT', 'local administrator REGISTER_CLIENT', 'local administrator UNREGISTER_CLIENT', 'local administrator DELETE_CLIENT']));
-      expect(store.auditLog({ limit: 50 }).filter((e) => e.action === 'UPDATE_CLIENT_STATUSES').map((e) => e.detail.clients)).toEqual(expect.arrayContaining([expect.stringContaining('LOCAL/COM/2222/NEWSUB REGISTERED')]));
+      expect((await store.auditLog({ limit: 50 })).filter((e) => e.action === 'UPDATE_CLIENT_STATUSES').map((e) => e.detail.clients)).toEqual(expect.arrayContaining([expect.stringContaining('LOCAL/COM/2222/NEWSUB REGISTERED')]));
     } finally {
-      store.close();
+      await store.close();
     }
   }, 120_000);
 
@@ -146,11 +146,11 @@ describe('clients through the admin API (seed 003, pr-mserv)', () => {
     const pki = LocalPki.open(instance.pki.dir);
     pki.approveManagementRequest(pki.managementRequests().find((r) => r.type === 'clientReg' && r.client === 'LOCAL/COM/2222/CLISUB')!.id);
     await eventually(async () => ((await status('LOCAL:COM:2222:CLISUB')) === 'REGISTERED' ? true : undefined), 30_000, 'CLISUB registered');
-    const store = openServerConfStore(s.proxyDataDir);
+    const store = await openServerConfStore(s.proxyDataDir);
     try {
-      expect(store.auditLog({ limit: 50 }).filter((e) => e.actor.kind === 'os-user').map((e) => e.action)).toEqual(expect.arrayContaining(['ADD_CLIENT', 'REGISTER_CLIENT']));
+      expect((await store.auditLog({ limit: 50 })).filter((e) => e.actor.kind === 'os-user').map((e) => e.action)).toEqual(expect.arrayContaining(['ADD_CLIENT', 'REGISTER_CLIENT']));
     } finally {
-      store.close();
+      await store.close();
     }
   }, 120_000);
 

@@ -107,14 +107,14 @@ describe('MEMBER_01 through the admin API', () => {
     expect(backup.json.files.some((f: string) => f.includes('softhsm'))).toBe(false);
     expect((await api('GET', '/backups')).json[0].name).toBe(backup.json.name);
     // Each change of keys, CSRs and certificates is in ss3's audit log under the API key's name, as the reference audits each.
-    const store = openServerConfStore(instance.joining.proxyDataDir);
+    const store = await openServerConfStore(instance.joining.proxyDataDir);
     try {
-      const audited = store.auditLog({ limit: 100 }).filter((e) => e.actor.kind === 'api-key').map((e) => `${e.actor.name} ${e.action}`).reverse();
+      const audited = (await store.auditLog({ limit: 100 })).filter((e) => e.actor.kind === 'api-key').map((e) => `${e.actor.name} ${e.action}`).reverse();
       const expected = ['GENERATE_KEY', 'GENERATE_CSR', 'GENERATE_KEY', 'GENERATE_CSR', 'IMPORT_CERTIFICATE', 'IMPORT_CERTIFICATE', 'REGISTER_AUTH_CERT', 'ACTIVATE_CERTIFICATE'];
       expect(audited.filter((a) => expected.some((e) => a.endsWith(` ${e}`)))).toEqual(expected.map((e) => `local administrator ${e}`));
-      expect(store.auditLog({ action: 'IMPORT_CERTIFICATE' }).map((e) => e.detail.hash)).toContain(authHash);
+      expect((await store.auditLog({ action: 'IMPORT_CERTIFICATE' })).map((e) => e.detail.hash)).toContain(authHash);
     } finally {
-      store.close();
+      await store.close();
     }
     // ss3 is healthy with its new key: auth key usable, OCSP good, configuration current.
     await eventually(async () => ((await fetch(instance.joining.healthUrl)).status === 200 ? true : undefined), 20_000, 'ss3 healthy');

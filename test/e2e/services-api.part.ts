@@ -186,13 +186,13 @@ describe('seed 003, the services: descriptions, access rights and local groups o
     await once(() => soapCall('getRandom'), answered, 'getRandom answers again');
   });
 
-  it('issue 14 item 1: every change is in the audit log with the API key\'s name, a refused one not at all', () => {
-    const store = openServerConfStore(instance.provider.proxyDataDir);
+  it('issue 14 item 1: every change is in the audit log with the API key\'s name, a refused one not at all', async () => {
+    const store = await openServerConfStore(instance.provider.proxyDataDir);
     let log;
     try {
-      log = store.auditLog({ limit: 1000 }).reverse().filter((e) => e.actor.kind !== 'system');
+      log = (await store.auditLog({ limit: 1000 })).reverse().filter((e) => e.actor.kind !== 'system');
     } finally {
-      store.close();
+      await store.close();
     }
     // Who and when: the API key's name, at the time of the change.
     expect(log.every((e) => e.actor.kind === 'api-key' && e.actor.name === 'local administrator')).toBe(true);

@@ -40,7 +40,7 @@ beforeAll(async () => {
   const proxyDir = join(testbed.dir, 'proxy');
   mkdirSync(proxyDir);
   // A server initialised as `xrd init` leaves it: owner LOCAL/COM/1111, server code ss1.
-  changeServerConfIn(proxyDir, { kind: 'system', name: 'test' }, 'SEED', () =>
+  await changeServerConfIn(proxyDir, { kind: 'system', name: 'test' }, 'SEED', () =>
     addClient({ serverId: { instance: 'LOCAL', memberClass: 'COM', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] }, parseClientId('LOCAL/COM/1111'), { registered: true }),
   );
   // The CA only issues here; no OCSP responder runs, so registered certificates have no response.
@@ -58,7 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  admin?.close();
+  await admin?.close();
   await daemon?.close();
   testbed?.cleanup();
 });
@@ -145,7 +145,7 @@ describe('initialisation warnings for the wizard', () => {
       expect((await fresh.initializationStatus()).serverCodeInitialized).toBe(false);
       expect(await fresh.initialize({ ownerMemberClass: 'COM', ownerMemberCode: '9999', serverCode: 'ssx', ignoreWarnings: true })).toMatchObject({ serverId: 'LOCAL/COM/9999/ssx', serverCodeInitialized: true });
     } finally {
-      fresh.close();
+      await fresh.close();
     }
   });
 });

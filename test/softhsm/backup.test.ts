@@ -79,8 +79,8 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 
 /** Every file under the two data folders with its content hash: what "nothing touched" means. */
 /** The proxy's configuration store, closed after the test. */
-function storedConf(): ServerConfStore {
-  const store = openServerConfStore(proxyDir);
+async function storedConf(): Promise<ServerConfStore> {
+  const store = await openServerConfStore(proxyDir);
   onTestFinished(() => store.close());
   return store;
 }
@@ -217,7 +217,7 @@ describe('backup and restore of configuration and key metadata', () => {
     // token, the server configuration edited.
     await client.call('deleteCert', { hash: signKey.cert.hash });
     await client.call('deleteKey', { keyId: authKeyId });
-    changeServerConfIn(proxyDir, { kind: 'os-user', name: 'test' }, 'EDIT', (conf) => ({ ...conf!, serverId: parseSecurityServerId('LOCAL/COM/1111/ss9') }));
+    await changeServerConfIn(proxyDir, { kind: 'os-user', name: 'test' }, 'EDIT', (conf) => ({ ...conf!, serverId: parseSecurityServerId('LOCAL/COM/1111/ss9') }));
     const before = snapshot();
     // No socket given: the default <signer-dir>/signer.sock does not exist, the signer runs all the same.
     const refused = await restoreBackup({ file: backup.file, signerDataDir: signerDir, proxyDataDir: proxyDir }).catch((e: unknown) => e);
@@ -239,11 +239,11 @@ describe('backup and restore of configuration and key metadata', () => {
     // A backup of the key configuration as the signer has it now (its WAL database, not a copy of
     // the file): the same rows, so only the server configuration changed since is put back.
     const current = await createBackup({ signerDataDir: signerDir, proxyDataDir: proxyDir, out: join(testbed.dir, 'while-running'), devicesIni: testbed.devicesIni });
-    changeServerConfIn(proxyDir, { kind: 'os-user', name: 'test' }, 'EDIT', (conf) => ({ ...conf!, serverId: parseSecurityServerId('LOCAL/COM/1111/ss8') }));
+    await changeServerConfIn(proxyDir, { kind: 'os-user', name: 'test' }, 'EDIT', (conf) => ({ ...conf!, serverId: parseSecurityServerId('LOCAL/COM/1111/ss8') }));
     const report = await restoreBackup({ file: current.file, signerDataDir: signerDir, proxyDataDir: proxyDir, signerSocket: socketPath, devicesIni: testbed.devicesIni, whileRunning: true, actor: { kind: 'user', name: 'alice' } });
     expect(Object.fromEntries(report.files.map((f) => [f.path, f.outcome]))).toMatchObject({ 'signer/keyconf.sqlite': 'unchanged', 'signer/audit.log': 'kept current', 'devices.ini': 'unchanged', 'proxy/serverconf.json': 'restored' });
-    expect(storedConf().read()!.serverId).toEqual(parseSecurityServerId('LOCAL/COM/1111/ss9'));
-    expect(storedConf().auditLog({ limit: 1 })[0]).toMatchObject({ action: 'RESTORE_BACKUP', actor: { kind: 'user', name: 'alice' }, detail: { restored: ['proxy/serverconf.json'] } });
+    expect((await (await storedConf()).read())!.serverId).toEqual(parseSecurityServerId('LOCAL/COM/1111/ss9'));
+    expect((await (await storedConf()).auditLog({ limit: 1 }))[0]).toMatchObject({ action: 'RESTORE_BACKUP', actor: { kind: 'user', name: 'alice' }, detail: { restored: ['proxy/serverconf.json'] } });
     expect(report.keys).toMatchObject({ checked: true, held: [signKey.keyId], missing: [] });
     expect(report.keptAside).toEqual([]);
   });
@@ -496,10 +496,10 @@ describe('backup and restore of configuration and key metadata', () => {
     });
     expect(report.keptAside).toContain(join(signerDir, 'keyconf.sqlite.pre-restore'));
     // The configuration replaced stays in the store's audit trail: the restore is one recorded change.
-    expect(storedConf().auditLog({ limit: 1 })[0]).toMatchObject({ action: 'RESTORE_BACKUP', actor: { kind: 'system', name: 'xrd backup restore' }, detail: { file: backup.file } });
+    expect((await (await storedConf()).auditLog({ limit: 1 }))[0]).toMatchObject({ action: 'RESTORE_BACKUP', actor: { kind: 'system', name: 'xrd backup restore' }, detail: { file: backup.file } });
     expect(report.keys.checked).toBe(false);
     expect(report.keys.notChecked.map((k) => k.keyId).sort()).toEqual([signKey.keyId, authKeyId].sort());
-    expect(serializeServerConfJson(storedConf().read()!)).toBe(serializeServerConfJson(parseServerConfJson(SERVER_CONF)));
+    expect(serializeServerConfJson((await (await storedConf()).read())!)).toBe(serializeServerConfJson(parseServerConfJson(SERVER_CONF)));
     expect(statSync(join(signerDir, 'keyconf.sqlite')).mode & 0o777).toBe(0o600);
     // The restore is in the caller's log; the signer's audit trail is left as it was.
     expect(readFileSync(join(signerDir, 'audit.log'))).toEqual(auditBefore);

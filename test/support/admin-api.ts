@@ -7,12 +7,12 @@ import type { LocalInstance, LocalServer } from '../../src/dev/localinstance/loc
 import { openServerConfStore, type AuditEntry } from '../../src/serverconf/store.ts';
 
 /** The newest audit row of `action` in the server configuration's store in `proxyDataDir`. */
-export function lastAuditEntry(proxyDataDir: string, action: string): AuditEntry | undefined {
-  const store = openServerConfStore(proxyDataDir);
+export async function lastAuditEntry(proxyDataDir: string, action: string): Promise<AuditEntry | undefined> {
+  const store = await openServerConfStore(proxyDataDir);
   try {
-    return store.auditLog({ limit: 1, action })[0];
+    return (await store.auditLog({ limit: 1, action }))[0];
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -43,7 +43,7 @@ export async function authOf(server: LocalServer): Promise<ServerAuth> {
  * (it throws, saying why, while the service is not there yet).
  */
 export async function addProviderService(instance: LocalInstance, service: ServiceSpec, ready: () => Promise<unknown>): Promise<void> {
-  changeServerConfIn(instance.provider.proxyDataDir, { kind: 'system', name: 'test' }, 'ADD_SERVICE', (conf) => ({
+  await changeServerConfIn(instance.provider.proxyDataDir, { kind: 'system', name: 'test' }, 'ADD_SERVICE', (conf) => ({
     ...conf!,
     clients: conf!.clients.map((c) => (c.id.memberCode === '1111' && c.id.subsystem === 'PROVIDER' ? withService(c, service, nextServiceDescriptionId(conf!)) : c)),
   }));

@@ -157,7 +157,7 @@ export class ProxyQueryHarness {
       );
     for (const [server, owner] of [[instance.provider, 'provider'], [instance.consumer, 'consumer']] as const) {
       // The server's id and its timestamping services stay as the local instance set them.
-      changeServerConfIn(server.proxyDataDir, { kind: 'system', name: 'test' }, 'SET_CLIENTS', (current) => ({ ...current!, clients: clients(owner) }));
+      await changeServerConfIn(server.proxyDataDir, { kind: 'system', name: 'test' }, 'SET_CLIENTS', (current) => ({ ...current!, clients: clients(owner) }));
     }
     // The proxies look at the store's revision at most once a second.
     await new Promise((r) => setTimeout(r, 1300));

@@ -18,7 +18,7 @@ export const CONSUMER = 'LOCAL:COM:2222:CONSUMER';
 export const OTHER = 'LOCAL:COM:2222:OTHER';
 
 /** Writes the world into `dir` (the proxy data directory) and `dir`/globalconf, which it returns. */
-export function writeServicesWorld(dir: string): string {
+export async function writeServicesWorld(dir: string): Promise<string> {
   const confDir = join(dir, 'globalconf');
   mkdirSync(confDir, { recursive: true });
   writeGlobalConf(confDir, {
@@ -41,7 +41,7 @@ export function writeServicesWorld(dir: string): string {
     ocspFreshnessSeconds: 3600,
   });
   const empty: ServerConf = { serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [], timestampingServices: [] };
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () =>
+  await changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () =>
     ['LOCAL/GOV/1111', 'LOCAL/GOV/1111/PROVIDER'].reduce((conf, id) => addClient(conf, parseClientId(id), { connectionType: 'HTTP', registered: true }), empty),
   );
   return confDir;

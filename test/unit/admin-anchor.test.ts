@@ -70,7 +70,7 @@ describe('the configuration anchor', () => {
     expect(res.statusCode).toBe(201);
     expect(res.json()).toEqual({ hash: sha224(REFERENCE_ANCHOR), created_at: null });
     expect(readFileSync(anchorFile).equals(REFERENCE_ANCHOR)).toBe(true);
-    expect(lastAudit('INIT_ANCHOR')).toMatchObject({ actor: { kind: 'api-key', name: 'XROAD_SYSTEM_ADMINISTRATOR' }, detail: { anchorFileHash: sha224(REFERENCE_ANCHOR) } });
+    expect(await lastAudit('INIT_ANCHOR')).toMatchObject({ actor: { kind: 'api-key', name: 'XROAD_SYSTEM_ADMINISTRATOR' }, detail: { anchorFileHash: sha224(REFERENCE_ANCHOR) } });
     const again = await call('POST', '/system/anchor', 'XROAD_SYSTEM_ADMINISTRATOR', REFERENCE_ANCHOR);
     expect(again.statusCode).toBe(409);
     expect(again.json().error).toMatchObject({ code: 'AnchorAlreadyExists', reference_code: 'anchor_already_exists' });
@@ -98,7 +98,7 @@ describe('the configuration anchor', () => {
     expect(readFileSync(anchorFile).equals(next)).toBe(true);
     expect((await call('GET', '/system/anchor', 'XROAD_SECURESERVER_OBSERVER')).json()).toEqual({ hash: sha224(next), created_at: GENERATED_AT.toISOString() });
     expect((await call('GET', '/system/anchor/download', 'XROAD_SECURITY_OFFICER')).headers['content-disposition']).toBe('attachment; filename="configuration_anchor_UTC_2026-11-30_08_15_42.xml"');
-    expect(lastAudit('UPLOAD_ANCHOR')).toMatchObject({ actor: { name: 'XROAD_SECURITY_OFFICER' }, detail: { anchorFileHash: sha224(next) } });
+    expect(await lastAudit('UPLOAD_ANCHOR')).toMatchObject({ actor: { name: 'XROAD_SECURITY_OFFICER' }, detail: { anchorFileHash: sha224(next) } });
     // The reference's second test anchor (instance EE) is accepted too.
     expect((await call('PUT', '/system/anchor', 'XROAD_SECURITY_OFFICER', REFERENCE_ANCHOR_2)).statusCode).toBe(201);
   });

@@ -71,21 +71,21 @@ function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, as: Calle
 const code = (a: LightMyRequestResponse) => [a.statusCode, a.json<{ error?: { code: string } }>().error?.code];
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-function audit(action: string) {
-  const store = openServerConfStore(proxyDir);
+async function audit(action: string) {
+  const store = await openServerConfStore(proxyDir);
   try {
-    return store.auditLog({ action, limit: 1 })[0];
+    return (await store.auditLog({ action, limit: 1 }))[0];
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-function clientsNow(): string[] {
-  const store = openServerConfStore(proxyDir);
+async function clientsNow(): Promise<string[]> {
+  const store = await openServerConfStore(proxyDir);
   try {
-    return store.read()!.clients.map((c) => `${c.id.memberClass}/${c.id.memberCode}${c.id.subsystem ? `/${c.id.subsystem}` : ''}`);
+    return (await store.read())!.clients.map((c) => `${c.id.memberClass}/${c.id.memberCode}${c.id.subsystem ? `/${c.id.subsystem}` : ''}`);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -111,7 +111,7 @@ beforeAll(async () => {
   keyconf.setTokenFriendlyName('0', 'the token');
   keyconf.close();
   writeFileSync(join(signerDir, 'audit.log'), 'one line\n');
-  changeServerConfIn(proxyDir, actor, 'SEED', () => addClient(SEED, parseClientId('LOCAL/GOV/1111'), { registered: true }));
+  await changeServerConfIn(proxyDir, actor, 'SEED', () => addClient(SEED, parseClientId('LOCAL/GOV/1111'), { registered: true }));
   users = new UserStore(join(proxyDir, 'admin', 'users.json'));
   await users.add('alice', PASSWORD, [SYSTEM_ADMINISTRATOR]);
   await users.add('olivia', PASSWORD, [OBSERVER]);
@@ -122,7 +122,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  admin?.close();
+  await admin?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -133,7 +133,7 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
     const created = await call('POST', '/backups', { key: adminKey }, {});
     expect(created.statusCode).toBe(201);
     name = created.json<{ name: string }>().name;
-    expect(audit('BACKUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { file: name } });
+    expect(await audit('BACKUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { file: name } });
 
     const list = await call('GET', '/backups', { key: adminKey });
     expect(list.json<{ name: string; error: unknown }[]>().map((b) => [b.name, b.error])).toEqual([[name, null]]);
@@ -172,7 +172,7 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
     expect(uploaded.statusCode).toBe(201);
     expect(uploaded.json()).toMatchObject({ name: 'copy.tar.gz', error: null });
     expect(readFileSync(join(backupsDir, 'copy.tar.gz')).equals(bytes)).toBe(true);
-    expect(audit('UPLOAD_BACKUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { file: 'copy.tar.gz', replaced: false } });
+    expect(await audit('UPLOAD_BACKUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { file: 'copy.tar.gz', replaced: false } });
 
     const again = await call('POST', '/backups/upload?filename=copy.tar.gz', { key: adminKey }, bytes);
     expect(code(again)).toEqual([400, 'WarningsDetected']);
@@ -215,8 +215,8 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
   });
 
   it('restore while the server runs puts the server configuration back as one change audited under the user, and the proxy files that differ; unchanged files need nothing', async () => {
-    changeServerConfIn(proxyDir, actor, 'ADD', (conf) => addClient(conf!, parseClientId('LOCAL/COM/2222/LATER'), {}));
-    expect(clientsNow()).toEqual(['GOV/1111', 'COM/2222/LATER']);
+    await changeServerConfIn(proxyDir, actor, 'ADD', (conf) => addClient(conf!, parseClientId('LOCAL/COM/2222/LATER'), {}));
+    expect(await clientsNow()).toEqual(['GOV/1111', 'COM/2222/LATER']);
     await users.add('carol', PASSWORD, [OBSERVER]);
     const alice = await login('alice');
     const restored = await call('PUT', `/backups/${name}/restore`, { session: alice });
@@ -230,28 +230,28 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
       'proxy/admin/api-keys.json': 'unchanged',
       'proxy/admin/users.json': 'restored',
     });
-    expect(clientsNow()).toEqual(['GOV/1111']);
+    expect(await clientsNow()).toEqual(['GOV/1111']);
     // The user added since is gone, the file replaced kept beside.
     expect(users.list().map((u) => u.name).sort()).toEqual(['alice', 'olivia']);
     expect(report.keptAside).toEqual([join(proxyDir, 'admin', 'users.json.pre-restore')]);
-    expect(audit('RESTORE_BACKUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { file: join(backupsDir, name), restored: ['proxy/admin/users.json', 'proxy/serverconf.json'] } });
+    expect(await audit('RESTORE_BACKUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { file: join(backupsDir, name), restored: ['proxy/admin/users.json', 'proxy/serverconf.json'] } });
     // Once more: nothing differs, nothing is written, the restore is still on record.
     const again = await call('PUT', `/backups/${name}/restore`, { session: alice });
     expect(again.json<{ files: { outcome: string }[] }>().files.every((f) => f.outcome !== 'restored')).toBe(true);
-    expect(audit('RESTORE_BACKUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { restored: [] } });
+    expect(await audit('RESTORE_BACKUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { restored: [] } });
   });
 
   it('a backup whose key configuration differs is refused whole with BackupNeedsStoppedSigner naming xrd backup restore; nothing is touched', async () => {
     const keyconf = new KeyconfStore(join(signerDir, 'keyconf.sqlite'));
     keyconf.setTokenFriendlyName('0', 'renamed since');
     keyconf.close();
-    changeServerConfIn(proxyDir, actor, 'ADD', (conf) => addClient(conf!, parseClientId('LOCAL/COM/2222/LATER'), {}));
+    await changeServerConfIn(proxyDir, actor, 'ADD', (conf) => addClient(conf!, parseClientId('LOCAL/COM/2222/LATER'), {}));
     const before = snapshot();
     const refused = await call('PUT', `/backups/${name}/restore`, { key: adminKey });
     expect(code(refused)).toEqual([409, 'BackupNeedsStoppedSigner']);
     expect(refused.json().error.message).toMatch(/signer\/keyconf\.sqlite in the backup differs from the current one, which only a restore with the signer stopped may replace\. Stop the signer and run `xrd backup restore`/);
     expect(snapshot()).toEqual(before);
-    expect(clientsNow()).toEqual(['GOV/1111', 'COM/2222/LATER']);
+    expect(await clientsNow()).toEqual(['GOV/1111', 'COM/2222/LATER']);
   });
 
   it('a key configuration that cannot be read is an IOError, not a difference to restore', async () => {
@@ -278,7 +278,7 @@ describe('backups through the admin API (the reference BackupsApi)', () => {
 
     expect((await call('DELETE', '/backups/copy.tar.gz', { key: adminKey })).statusCode).toBe(204);
     expect(existsSync(join(backupsDir, 'copy.tar.gz'))).toBe(false);
-    expect(audit('DELETE_BACKUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { file: 'copy.tar.gz' } });
+    expect(await audit('DELETE_BACKUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { file: 'copy.tar.gz' } });
     expect(code(await call('DELETE', '/backups/copy.tar.gz', { key: adminKey }))).toEqual([404, 'BackupNotFound']);
   });
 });
@@ -296,7 +296,7 @@ describe('API keys through the admin API (the reference ApiKeysApi)', () => {
     expect(created.statusCode).toBe(200);
     const { id, key, roles } = created.json<{ id: string; key: string; roles: string[] }>();
     expect(roles).toEqual([OBSERVER]);
-    expect(audit('API_KEY_CREATE')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { id, roles: OBSERVER } });
+    expect(await audit('API_KEY_CREATE')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { id, roles: OBSERVER } });
     expect((await call('GET', '/user', { key })).json()).toMatchObject({ roles: [OBSERVER] });
 
     const list = await call('GET', '/api-keys', { session: alice });
@@ -308,11 +308,11 @@ describe('API keys through the admin API (the reference ApiKeysApi)', () => {
     const updated = await call('PUT', `/api-keys/${id}`, { session: alice }, [OBSERVER, SYSTEM_ADMINISTRATOR]);
     expect(updated.json()).toMatchObject({ id, roles: [OBSERVER, SYSTEM_ADMINISTRATOR] });
     expect(updated.body).not.toContain(key);
-    expect(audit('API_KEY_UPDATE')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { id } });
+    expect(await audit('API_KEY_UPDATE')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { id } });
     expect((await call('GET', '/backups', { key })).statusCode).toBe(200);
 
     expect((await call('DELETE', `/api-keys/${id}`, { session: alice })).statusCode).toBe(204);
-    expect(audit('API_KEY_REMOVE')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { id } });
+    expect(await audit('API_KEY_REMOVE')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { id } });
     expect(code(await call('GET', '/backups', { key }))).toEqual([401, 'ApiKeyInvalid']);
     const gone = await call('DELETE', `/api-keys/${id}`, { session: alice });
     expect(code(gone)).toEqual([404, 'ApiKeyNotFound']);

@@ -64,7 +64,7 @@ describe('GET /diagnostics/*', () => {
   });
 
   it('timestamping-services: each configured service in order, WAITING until the message log recorded an outcome for it', async () => {
-    changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({
+    await changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({
       serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' },
       clients: [],
       timestampingServices: [{ name: 'TSA 1', url: 'http://tsa1.example.org/' }, { name: 'TSA 2', url: 'http://tsa2.example.org/' }],

@@ -41,7 +41,7 @@ describe('the admin API and docs/openapi.json', () => {
     const documented = Object.entries(checkedIn.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${API_PREFIX}${path.replace(/\{(\w+)\}/g, ':$1')}`));
     expect(registered.sort()).toEqual(documented.sort());
     expect(documented.length).toBeGreaterThan(25);
-    admin.close();
+    await admin.close();
     await server.close();
   });
 
@@ -53,7 +53,7 @@ describe('the admin API and docs/openapi.json', () => {
     const tokens = await server.inject({ method: 'GET', url: `${API_PREFIX}/tokens` });
     expect(tokens.statusCode).toBe(401);
     expect(tokens.json().error.code).toBe('ApiKeyMissing');
-    admin.close();
+    await admin.close();
     await server.close();
   });
 });

@@ -27,8 +27,8 @@ let observerKey: string;
 let registrationOfficerKey: string;
 
 beforeAll(async () => {
-  const confDir = writeServicesWorld(dir);
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', (conf) => addLocalGroup(conf!, parseClientId('LOCAL/GOV/1111/PROVIDER'), 'partners', 'Partner agencies'));
+  const confDir = await writeServicesWorld(dir);
+  await changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', (conf) => addLocalGroup(conf!, parseClientId('LOCAL/GOV/1111/PROVIDER'), 'partners', 'Partner agencies'));
   const keys = new ApiKeyStore(join(dir, 'admin', 'api-keys.json'));
   observerKey = keys.create(['XROAD_SECURESERVER_OBSERVER']).key;
   registrationOfficerKey = keys.create(['XROAD_REGISTRATION_OFFICER']).key;
@@ -39,7 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  admin?.close();
+  await admin?.close();
   await server.close();
   rmSync(dir, { recursive: true, force: true });
 });

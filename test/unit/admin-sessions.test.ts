@@ -87,18 +87,18 @@ async function login(username: string, password = PASSWORD): Promise<Session> {
 
 const code = (a: Answer) => [a.status, a.json?.error?.code];
 
-function lastAudit(action: string) {
-  const store = openServerConfStore(dir);
+async function lastAudit(action: string) {
+  const store = await openServerConfStore(dir);
   try {
-    return store.auditLog({ action, limit: 1 })[0];
+    return (await store.auditLog({ action, limit: 1 }))[0];
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 beforeAll(async () => {
   const client = (id: LocalClient['id']): LocalClient => ({ id, status: 'REGISTERED', connectionType: 'HTTPS', isCerts: [], serviceDescriptions: [], endpoints: [], accessRights: [], localGroups: [] });
-  changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({ serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [client(OWNER)], timestampingServices: [] }));
+  await changeServerConfIn(dir, { kind: 'system', name: 'test' }, 'SEED', () => ({ serverId: { instance: 'LOCAL', memberClass: 'GOV', memberCode: '1111', serverCode: 'ss1' }, clients: [client(OWNER)], timestampingServices: [] }));
   await users.add('alice', PASSWORD, [SERVICE_ADMINISTRATOR]);
   await users.add('watcher', PASSWORD, [OBSERVER]);
   await users.add('mallory-target', PASSWORD, [OBSERVER]);
@@ -120,7 +120,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await api?.close();
-  admin?.close();
+  await admin?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -230,7 +230,7 @@ describe('a session', () => {
     expect(code(await call('POST', GROUPS, { session: s, csrf: 'x', body }))).toEqual([403, 'CsrfTokenInvalid']);
     const added = await call('POST', GROUPS, { session: s, body });
     expect(added.status, JSON.stringify(added.json)).toBe(201);
-    expect(lastAudit('ADD_LOCAL_GROUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { code: 'callers' } });
+    expect(await lastAudit('ADD_LOCAL_GROUP')).toMatchObject({ actor: { kind: 'user', name: 'alice' }, detail: { code: 'callers' } });
     // Reading needs no token.
     expect((await call('GET', GROUPS, { session: s, csrf: null })).status).toBe(200);
   });
@@ -285,7 +285,7 @@ describe('API keys beside sessions', () => {
     const s = await login('watcher');
     const added = await call('POST', GROUPS, { key: serviceKey.key, session: s, csrf: null, body });
     expect(added.status, JSON.stringify(added.json)).toBe(201);
-    expect(lastAudit('ADD_LOCAL_GROUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { code: 'by-key' } });
+    expect(await lastAudit('ADD_LOCAL_GROUP')).toMatchObject({ actor: { kind: 'api-key', name: 'automation' }, detail: { code: 'by-key' } });
     expect(await call('GET', '/user', { key: serviceKey.key }).then((a) => a.json)).toEqual({ username: 'automation', roles: [SERVICE_ADMINISTRATOR] });
   });
 

@@ -147,7 +147,7 @@ describe('POST /system/certificate (a new key and self-signed certificate)', () 
     expect(after).not.toBe(before);
     expect((await get('/system/certificate', 'XROAD_SECURESERVER_OBSERVER')).json().hash).toBe(after);
     expect(await presentedHash()).toBe(after);
-    expect(lastAudit('GENERATE_INTERNAL_TLS_KEY_CERT')).toMatchObject({ actor: { kind: 'api-key', name: 'XROAD_SECURITY_OFFICER' }, detail: { certHash: after } });
+    expect(await lastAudit('GENERATE_INTERNAL_TLS_KEY_CERT')).toMatchObject({ actor: { kind: 'api-key', name: 'XROAD_SECURITY_OFFICER' }, detail: { certHash: after } });
   });
 
   it('is refused to the roles the reference leaves out (service administrator, registration officer, observer)', async () => {
@@ -169,7 +169,7 @@ describe('POST /system/certificate/csr and /system/certificate/import (a certifi
     expect(text).toContain('subject=CN=ss1.example.org,O=Test Org,C=FI');
     const keyPem = readFileSync(join(tlsDir, 'internal.key'), 'utf8');
     expect(text).toContain(openssl(['pkey', '-pubout'], keyPem).trim());
-    expect(lastAudit('GENERATE_INTERNAL_TLS_CSR')).toMatchObject({ actor: { name: 'XROAD_SYSTEM_ADMINISTRATOR' }, detail: { subjectName: 'C=FI, O=Test Org, CN=ss1.example.org' } });
+    expect(await lastAudit('GENERATE_INTERNAL_TLS_CSR')).toMatchObject({ actor: { name: 'XROAD_SYSTEM_ADMINISTRATOR' }, detail: { subjectName: 'C=FI, O=Test Org, CN=ss1.example.org' } });
   });
 
   it('refuses a name that is not TYPE=value pairs with InvalidDistinguishedName', async () => {
@@ -186,7 +186,7 @@ describe('POST /system/certificate/csr and /system/certificate/import (a certifi
     const details = res.json();
     expect(details).toMatchObject({ subject_distinguished_name: 'CN=ss1.example.org', issuer_common_name: 'Internal TLS CA', key_usages: ['DIGITAL_SIGNATURE', 'KEY_ENCIPHERMENT'] });
     expect(await presentedHash()).toBe(details.hash);
-    expect(lastAudit('IMPORT_INTERNAL_TLS_CERT')).toMatchObject({ actor: { name: 'XROAD_SECURITY_OFFICER' }, detail: { certHash: details.hash } });
+    expect(await lastAudit('IMPORT_INTERNAL_TLS_CERT')).toMatchObject({ actor: { name: 'XROAD_SECURITY_OFFICER' }, detail: { certHash: details.hash } });
 
     const again = await post('/system/certificate/import', 'XROAD_SECURITY_OFFICER', opensslDer(['x509', '-outform', 'DER'], issued));
     expect(again.statusCode).toBe(409);

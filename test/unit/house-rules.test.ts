@@ -38,7 +38,7 @@ const FOLDER_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   token: ['signerapi', 'platform'],
   signer: ['signerapi', 'token', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   tls: ['signerapi', 'platform'],
-  serverconf: ['globalconf', 'certificates', 'protocol', 'xml', 'platform'],
+  serverconf: ['globalconf', 'certificates', 'protocol', 'storage', 'xml', 'platform'],
   messagelog: ['signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   opmonitor: ['signerapi', 'storage', 'protocol', 'xml', 'platform'],
   metaservice: ['serverconf', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],

@@ -80,7 +80,7 @@ beforeAll(async () => {
     ],
     ocspFreshnessSeconds: 3600,
   });
-  changeServerConfIn(proxyDir, { kind: 'system', name: 'test' }, 'CREATE', () => ({
+  await changeServerConfIn(proxyDir, { kind: 'system', name: 'test' }, 'CREATE', () => ({
     serverId: { instance: 'LOCAL', memberClass: 'COM', memberCode: '1111', serverCode: 'ss1' },
     clients: [clientWithServices({ id: { instance: 'LOCAL', memberClass: 'COM', memberCode: '1111', subsystem: 'SUB' } })],
     timestampingServices: [],
@@ -250,17 +250,17 @@ describe('xrd access, service-client and local-group', () => {
     expect((await ok('service', 'show', `${CLIENT}:ping`)).timeout).toBe(30);
   });
 
-  it('records every change in the audit log under the operating-system user', () => {
-    const store = openServerConfStore(proxyDir);
+  it('records every change in the audit log under the operating-system user', async () => {
+    const store = await openServerConfStore(proxyDir);
     try {
-      const log = store.auditLog({ limit: 1000 });
+      const log = await store.auditLog({ limit: 1000 });
       const actions = new Set(log.filter((e) => e.actor.kind === 'os-user').map((e) => e.action));
       expect(log.filter((e) => e.action !== 'CREATE').every((e) => e.actor.kind === 'os-user' && e.actor.name === userInfo().username)).toBe(true);
       for (const action of ['ADD_SERVICE_DESCRIPTION', 'ENABLE_SERVICE_DESCRIPTION', 'DISABLE_SERVICE_DESCRIPTION', 'EDIT_SERVICE', 'ADD_ENDPOINT', 'ADD_SERVICE_ACCESS_RIGHTS', 'ADD_ENDPOINT_ACCESS_RIGHTS', 'ADD_LOCAL_GROUP', 'ADD_LOCAL_GROUP_MEMBERS']) {
         expect(actions, action).toContain(action);
       }
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });

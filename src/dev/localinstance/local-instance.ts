@@ -252,6 +252,11 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   // Proxies and admin APIs start with no PIN and no SoftHSM configuration: they reach keys only through the signer.
   // Nor a database URL from the shell that started the instance: each server's is the instance's choice.
   const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k) && k !== 'XRD_DATABASE_URL'));
+  // A server's proxy and admin API both open its server configuration: the same database for both.
+  const serverEnv = (s: LocalServer) => {
+    const url = databaseUrls.get(s.serverId);
+    return url ? { ...keylessEnv, XRD_DATABASE_URL: url } : keylessEnv;
+  };
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
   /** `xrd <args>` as a child process, ready once it prints "<what> listening" (and `andThen` is done); its stderr goes to `<server dir>/<what's first word>.log`. */
@@ -282,9 +287,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       '--http-port', String(http), '--https-port', String(https), '--server-port', String(ports.serverProxy), '--ocsp-port', String(ports.ocspEndpoint), '--monitoring-port', String(monitoring), '--health-port', String(health),
       '--remote-server-port', String(ports.serverProxy), '--remote-ocsp-port', String(ports.ocspEndpoint), ...(options.proxyArgs ?? []),
     ];
-    const databaseUrl = databaseUrls.get(s.serverId);
-    const env = databaseUrl ? { ...keylessEnv, XRD_DATABASE_URL: databaseUrl } : keylessEnv;
-    return supervisor.start(`${s.name} proxy`, child(s, 'proxy', args, env));
+    return supervisor.start(`${s.name} proxy`, child(s, 'proxy', args, serverEnv(s)));
   };
 
   /** The admin API (`xrd admin start`), with a key and a login user holding every role for the local administrator. */
@@ -300,7 +303,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
       // Management requests go out through the server's own client proxy (pr-mserv).
       '--client-proxy-url', s.httpsUrl,
     ];
-    return supervisor.start(`${s.name} admin`, child(s, 'admin API', args, keylessEnv));
+    return supervisor.start(`${s.name} admin`, child(s, 'admin API', args, serverEnv(s)));
   };
 
   const instance: LocalInstance = {
@@ -359,7 +362,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     progress('information systems: TLS client certificates (seed 003)');
     makeIsCertificate(instance.clientIs);
     makeIsCertificate(instance.otherIs);
-    writeServerConfs(instance, testServices.url);
+    await writeServerConfs(instance, testServices.url);
     progress('admin APIs of ss1, ss2 and ss3');
     for (const s of [provider, consumer, joining]) await startAdmin(s);
     progress(options.cluster ? 'proxies of ss1 (two nodes) and ss2' : 'proxies of ss1 and ss2');
@@ -433,7 +436,7 @@ function managementServices(instance: LocalInstance, id: ClientId): ServiceSpec[
     .map(([code]) => ({ code, type: 'SOAP' as const, url, timeoutSeconds: 60, allowed: [owners] }));
 }
 
-function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
+async function writeServerConfs(instance: LocalInstance, servicesUrl: string): Promise<void> {
   const is = (i: InformationSystem) => [Buffer.from(new X509Certificate(readFileSync(i.certFile)).raw)];
   const { instance: inst, layout } = instance.pki;
   const client = (c: string) => layoutClient(inst, layout, c);
@@ -453,16 +456,17 @@ function writeServerConfs(instance: LocalInstance, servicesUrl: string): void {
   const providerClients: LocalClient[] = [served];
   for (const c of others) providerClients.push(clientWithServices({ id: client(c), connectionType: 'HTTP' }, managementServices(instance, client(c)), nextServiceDescriptionId({ clients: providerClients })));
   const consumerClients = layout.consumer.clients.map((c, i) => clientWithServices({ id: client(c), connectionType: 'HTTPS', isCerts: is(i === 0 ? instance.clientIs : instance.otherIs) }));
-  const write = (s: LocalServer, clients: LocalClient[]) => {
+  const write = async (s: LocalServer, clients: LocalClient[]) => {
     mkdirSync(s.proxyDataDir, { recursive: true, mode: 0o700 });
     const [instanceId, memberClass, memberCode, serverCode] = s.serverId.split('/') as [string, string, string, string];
     // Both servers use the instance's TSA, as an administrator would choose it (UC SS_07).
     const timestampingServices = loadGlobalConf(instance.pki.globalConfDir).own.approvedTsas.map(({ name, url }) => ({ name, url }));
     const conf: ServerConf = { serverId: { instance: instanceId, memberClass, memberCode, serverCode }, clients, timestampingServices };
-    changeServerConfIn(s.proxyDataDir, { kind: 'system', name: 'xrd local' }, 'CREATE_LOCAL_INSTANCE', () => conf);
+    await changeServerConfIn(s.proxyDataDir, { kind: 'system', name: 'xrd local' }, 'CREATE_LOCAL_INSTANCE', () => conf, instance.databaseUrls.get(s.serverId));
   };
-  for (const node of instance.providerNodes) write(node, withOwner('provider', providerClients));
-  write(instance.consumer, withOwner('consumer', consumerClients));
+  // A cluster's nodes share their server configuration's database: written once.
+  for (const node of instance.providerNodes.filter((n) => n === instance.provider || !instance.databaseUrls.has(n.serverId))) await write(node, withOwner('provider', providerClients));
+  await write(instance.consumer, withOwner('consumer', consumerClients));
 }
 
 /**

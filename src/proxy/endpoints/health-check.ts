@@ -49,7 +49,7 @@ export interface HealthCheckOptions {
   /** The message log database: throws when it does not answer. */
   readonly pingMessageLog: () => void;
   /** The server configuration's store, read on every evaluation (the proxy's reader keeps the last good one). */
-  readonly readServerConf: () => unknown;
+  readonly readServerConf: () => Promise<unknown>;
   readonly cacheMs?: number;
   readonly now?: () => Date;
 }
@@ -127,7 +127,7 @@ export class HealthCheck {
       return { name: 'database', ok: false, reason: `message log database not answering: ${describe(err)}` };
     }
     try {
-      if (this.options.readServerConf() === undefined) throw new XrdError('ServerNotInitialized', {});
+      if ((await this.options.readServerConf()) === undefined) throw new XrdError('ServerNotInitialized', {});
     } catch (err) {
       return { name: 'database', ok: false, reason: `server configuration not readable: ${describe(err)}` };
     }
