@@ -243,11 +243,8 @@ class SqlServerConfStore implements ServerConfStore {
   }
 
   read(): Promise<ServerConf | undefined> {
-    return this.db.transaction(async (tx) => {
-      // Every SELECT of the load from one snapshot (PostgreSQL's default gives each statement its own).
-      if (this.db.engine === 'postgres') await tx.exec('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      return this.load(tx);
-    });
+    // Every SELECT of the load from one snapshot, without waiting for a writer.
+    return this.db.transaction((tx) => this.load(tx), { readOnly: true });
   }
 
   change(actor: Actor, action: string, detail: Record<string, unknown>, change: (current: ServerConf | undefined) => ServerConf): Promise<ServerConf> {

@@ -59,9 +59,10 @@ export interface SqlDatabase extends SqlExecutor {
   /**
    * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. Calls
    * made through `tx` belong to the transaction; other callers wait for it (SQLite) or use other
-   * connections (PostgreSQL).
+   * connections (PostgreSQL). `readOnly`: one snapshot for every statement, and no write lock —
+   * a reader never waits for a writer (SQLite's WAL; PostgreSQL's REPEATABLE READ, READ ONLY).
    */
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options?: { readonly readOnly?: boolean }): Promise<T>;
   close(): Promise<void>;
 }
 

@@ -79,7 +79,7 @@ export class PostgresDatabase implements SqlDatabase {
     return this.direct.exec(sql);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options: { readonly readOnly?: boolean } = {}): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -96,7 +96,7 @@ export class PostgresDatabase implements SqlDatabase {
     client.on('error', onError);
     const tx = executor(this.location, (sql, params) => client.query(sql, params));
     try {
-      await tx.exec('BEGIN');
+      await tx.exec(options.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY' : 'BEGIN');
       const result = await fn(tx);
       await tx.exec('COMMIT');
       return result;

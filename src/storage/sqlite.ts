@@ -106,13 +106,14 @@ export class SqliteDatabase implements SqlDatabase {
     return this.serial(() => this.direct.exec(sql));
   }
 
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options: { readonly readOnly?: boolean } = {}): Promise<T> {
     return this.serial(() =>
       inTransaction.run(this.queue, async () => {
         try {
           // IMMEDIATE: take the write lock at BEGIN, so that two processes on one file wait on the
-          // busy timeout instead of one failing at its first write.
-          await this.direct.exec('BEGIN IMMEDIATE');
+          // busy timeout instead of one failing at its first write. A reader takes none: in WAL
+          // mode its snapshot never waits for a writer.
+          await this.direct.exec(options.readOnly ? 'BEGIN' : 'BEGIN IMMEDIATE');
           const result = await fn(this.direct);
           await this.direct.exec('COMMIT');
           return result;

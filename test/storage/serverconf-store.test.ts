@@ -6,7 +6,7 @@
  * interleave and lose nothing.
  */
 import Database from 'better-sqlite3';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -249,6 +249,28 @@ describe.each(storageEngines(() => root))('the server configuration store on $en
       execFileSync('psql', ['-X', '-q', '-d', p.url, '-c', "UPDATE xrd_schema_versions SET version = 99 WHERE store = 'serverconf'"]);
     }
     await expect(openServerConfStore(p.dir, p.url)).rejects.toMatchObject({ code: 'DatabaseTooNew' });
+  });
+
+  it("a read does not wait for another process's change in progress: the reader's snapshot takes no write lock", async () => {
+    const p = place();
+    const store = await open(p);
+    await store.change(ADMIN, 'INIT', {}, () => fullConf());
+    // Another process holds a write transaction open (the CLI in the middle of a change) until it is told to end.
+    const holder =
+      p.url === undefined
+        ? spawn('python3', ['-c', `import sqlite3,sys; c=sqlite3.connect(${JSON.stringify(join(p.dir, SERVERCONF_DB))}, isolation_level=None); c.execute('BEGIN IMMEDIATE'); c.execute('UPDATE server SET revision = revision'); print('locked', flush=True); sys.stdin.read()`], { stdio: ['pipe', 'pipe', 'inherit'] })
+        : spawn('psql', ['-X', '-q', '-d', p.url, '-c', 'BEGIN', '-c', 'SELECT revision FROM server FOR UPDATE', '-c', '\\echo locked', '-f', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolveLocked, reject) => {
+        holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolveLocked());
+        holder.once('exit', (code) => reject(new Error(`the lock holder exited with ${code}`)));
+      });
+      expect((await store.read())?.clients.length).toBe(fullConf().clients.length);
+      expect(holder.exitCode).toBeNull();
+    } finally {
+      holder.stdin!.end();
+      holder.kill();
+    }
   });
 });
 
