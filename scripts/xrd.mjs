@@ -11,7 +11,8 @@ let tsx;
 try {
   tsx = await import('tsx/esm/api');
 } catch (err) {
-  if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  // Only tsx itself missing means a production install; a broken tsx must not fall back to a stale dist/.
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes("'tsx")) throw err;
 }
 const built = new URL('../dist/cli/bin.js', import.meta.url);
 if (tsx) {

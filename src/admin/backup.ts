@@ -29,7 +29,7 @@ import type { Logger } from '../platform/logger.ts';
 import { TarError, readTarGz, writeTarGz, type TarEntry } from '../platform/tar.ts';
 import { formatSecurityServerId } from '../protocol/identifiers.ts';
 import { parseServerConfJson, serializeServerConfJson } from '../serverconf/serverconf-json.ts';
-import { SERVERCONF_DB, SERVERCONF_JSON, openServerConfStore, serverConfLocation, type Actor } from '../serverconf/store.ts';
+import { SERVERCONF_DB, SERVERCONF_JSON, SERVERCONF_LOCATION, openServerConfStore, serverConfLocation, type Actor } from '../serverconf/store.ts';
 import type { CertStatus } from '../signerapi/cert-states.ts';
 import { SignerClient } from '../signerapi/signer-client.ts';
 import { defaultAdminSocket } from '../signerapi/socket-paths.ts';
@@ -432,7 +432,8 @@ function serverIdOf(serverConf: Buffer): string | null {
  * as well: no file is copied); undefined on a server not initialised (nothing to keep).
  */
 async function serverConfExport(proxyDataDir: string, databaseUrl: string | undefined): Promise<Buffer | undefined> {
-  if (!databaseUrl && !existsSync(join(proxyDataDir, SERVERCONF_DB)) && !existsSync(join(proxyDataDir, SERVERCONF_JSON))) return undefined;
+  // Nothing to export on a server never configured; one whose configuration is in PostgreSQL, asked without the URL, is refused by the store.
+  if (!databaseUrl && ![SERVERCONF_DB, SERVERCONF_JSON, SERVERCONF_LOCATION].some((f) => existsSync(join(proxyDataDir, f)))) return undefined;
   const store = await openServerConfStore(proxyDataDir, databaseUrl);
   try {
     const conf = await store.read();

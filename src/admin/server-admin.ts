@@ -485,7 +485,7 @@ export class ServerAdmin {
     // Over HTTPS the management service must present the certificate global configuration names (pr-mserv).
     const { requestId } = await sendManagementRequest(management.authCertRegServiceAddress, request, { serverCert: management.authCertRegServiceCert });
     const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'registration in progress' });
-    await (await this.store()).audit(this.actor, 'REGISTER_AUTH_CERT', { hash: cert.hash, address, requestId });
+    await this.auditDone('REGISTER_AUTH_CERT', { hash: cert.hash, address, requestId });
     this.options.logger.info({ certHash: cert.hash, requestId, address }, 'authentication certificate registration request sent');
     return { requestId, cert: updated };
   }
@@ -555,7 +555,7 @@ export class ServerAdmin {
     const client = this.localClient(conf, id);
     checkOwnerChange(conf, client.id);
     const sent = await this.sendClientProxyRequest({ type: 'ownerChange', server: conf.serverId, client: client.id }, client.id);
-    await (await this.store()).audit(this.actor, 'OWNER_CHANGE_REQUEST', { clientId: formatClientId(client.id), requestId: sent.requestId });
+    await this.auditDone('OWNER_CHANGE_REQUEST', { clientId: formatClientId(client.id), requestId: sent.requestId });
     return sent;
   }
 
@@ -572,7 +572,7 @@ export class ServerAdmin {
     if (cert.status !== 'registered' && cert.status !== 'registration in progress') throw new XrdError('CertStateInvalid', { hash: cert.hash, reason: `its state is '${cert.status}'` });
     const sent = await this.sendClientProxyRequest({ type: 'authCertDeletion', server: conf.serverId, authCert: Buffer.from(cert.cert, 'base64') }, ownerOf(conf));
     const updated = await this.signer.call('setCertStatus', { hash: cert.hash, status: 'deletion in progress' });
-    await (await this.store()).audit(this.actor, 'UNREGISTER_AUTH_CERT', { hash: cert.hash, requestId: sent.requestId });
+    await this.auditDone('UNREGISTER_AUTH_CERT', { hash: cert.hash, requestId: sent.requestId });
     return { requestId: sent.requestId, cert: updated };
   }
 
@@ -591,7 +591,7 @@ export class ServerAdmin {
     const conf = await this.serverConf();
     if (this.requireGlobalConf().securityServer(conf.serverId)?.address === address) throw new XrdError('SameAddressChangeRequest', { address, referenceCode: 'same_address_change_request' });
     const sent = await this.sendClientProxyRequest({ type: 'addressChange', server: conf.serverId, address }, ownerOf(conf));
-    await (await this.store()).audit(this.actor, 'ADDRESS_CHANGE_REQUEST', { address, requestId: sent.requestId });
+    await this.auditDone('ADDRESS_CHANGE_REQUEST', { address, requestId: sent.requestId });
     return sent;
   }
 
@@ -606,7 +606,7 @@ export class ServerAdmin {
     const conf = await this.serverConf();
     const body = enable ? { type: 'maintenanceModeEnable' as const, server: conf.serverId, ...(message ? { message } : {}) } : { type: 'maintenanceModeDisable' as const, server: conf.serverId };
     const sent = await this.sendClientProxyRequest(body, ownerOf(conf));
-    await (await this.store()).audit(this.actor, enable ? 'ENABLE_MAINTENANCE_MODE' : 'DISABLE_MAINTENANCE_MODE', { message, requestId: sent.requestId });
+    await this.auditDone(enable ? 'ENABLE_MAINTENANCE_MODE' : 'DISABLE_MAINTENANCE_MODE', { message, requestId: sent.requestId });
     return sent;
   }
 
@@ -781,7 +781,8 @@ export class ServerAdmin {
   }
 
   /** Records a change under this administration's actor (what the parts above are given). */
-  private readonly audit = async (action: string, detail: Record<string, unknown>): Promise<void> => (await this.store()).audit(this.actor, action, detail);
+  // What the API keys, system and backup parts record after their change is made: never the change's outcome.
+  private readonly audit = (action: string, detail: Record<string, unknown>): Promise<void> => this.auditDone(action, detail);
 
   private store(): Promise<ServerConfStore> {
     if (!this.shared.store) {
@@ -810,15 +811,19 @@ export class ServerAdmin {
     try {
       result = await work();
     } catch (err) {
-      await this.auditSignerChange(action, { ...detail, failed: toXrdError(err).fullCode });
+      await this.auditDone(action, { ...detail, failed: toXrdError(err).fullCode });
       throw err;
     }
-    await this.auditSignerChange(action, { ...detail, ...resultDetail?.(result) });
+    await this.auditDone(action, { ...detail, ...resultDetail?.(result) });
     return result;
   }
 
-  /** The change is made (or refused) by now: an audit row that cannot be written is logged, not the change's outcome. */
-  private async auditSignerChange(action: string, detail: Record<string, unknown>): Promise<void> {
+  /**
+   * The change is made (or refused) by now — a key written, a request sent to the central server, a
+   * file replaced: an audit row that cannot be written (the database gone) is logged, not the
+   * change's outcome, so a caller is never told a done change failed and tempted to repeat it.
+   */
+  private async auditDone(action: string, detail: Record<string, unknown>): Promise<void> {
     try {
       await (await this.store()).audit(this.actor, action, detail);
     } catch (err) {

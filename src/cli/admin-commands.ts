@@ -101,13 +101,20 @@ async function adminStart(values: CliValues, context: AdminContext): Promise<num
     sessions: sessionOptionsOf(values),
   });
   // Client states and the owner follow global configuration (the reference's GlobalConfChecker, here every few seconds).
-  const syncStatuses = () =>
-    admin.syncWithGlobalConf().catch((err: unknown) => logger.warn({ err }, 'client states and owner not updated from global configuration'));
-  void syncStatuses();
+  // One at a time: a sync that waits for the database is not joined by the next one, and a stop waits for it.
+  let syncing: Promise<void> | undefined;
+  const syncStatuses = () => {
+    syncing ??= admin
+      .syncWithGlobalConf()
+      .catch((err: unknown) => logger.warn({ err }, 'client states and owner not updated from global configuration'))
+      .finally(() => (syncing = undefined));
+  };
+  syncStatuses();
   const statusTimer = setInterval(syncStatuses, CLIENT_STATUS_SYNC_MS);
   const stop = async (signal: string) => {
     clearInterval(statusTimer);
     logger.info({ signal }, 'admin API stopping');
+    await syncing;
     await api.close();
     await admin.close();
     process.exit(0);

@@ -116,22 +116,36 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
-  const serverConfStore = await openServerConfStore(options.dataDir, options.databaseUrl, { logger: logger.child({ component: 'serverconf' }) });
+  const serverConfStore = await openServerConfStore(options.dataDir, options.databaseUrl, { logger: logger.child({ component: 'serverconf' }) }).catch((err: unknown) => {
+    signer.close();
+    throw err;
+  });
   const serverConf = await serverConfReader(serverConfStore, { onError: (err) => logger.error({ faultCode: err.faultCode, message: err.message }, 'server configuration not readable; the last good one stays in force') }).catch(async (err: unknown) => {
     await serverConfStore.close();
+    signer.close();
     throw err;
   });
   const closeServerConf = async () => {
     serverConf.close();
     await serverConfStore.close();
   };
+  // What is opened next fails the start with the server configuration and signer connection closed.
+  const opened = async <T>(open: () => T): Promise<T> => {
+    try {
+      return open();
+    } catch (err) {
+      await closeServerConf();
+      signer.close();
+      throw err;
+    }
+  };
   const serverId = () => formatSecurityServerId(serverConf().serverId);
   // Spool files a killed process left are removed before anything is received.
   const spool = new SpoolFolder(join(options.dataDir, 'spool'), { thresholdBytes: options.spoolThresholdBytes ?? DEFAULT_SPOOL_THRESHOLD_BYTES, maxBytes: options.maxMessageBytes });
-  spool.purge();
+  await opened(() => spool.purge());
   const settings: MessageSettings = { spool, maxMessageBytes: options.maxMessageBytes, maxSoapBytes: options.maxSoapBytes ?? DEFAULT_MAX_SOAP_BYTES, faultCodes: options.faultCodes ?? 'camel' };
   // An administrator may change it while the server runs (admin API /system/certificate).
-  const internalTls = internalTlsReader(join(options.dataDir, 'internal-tls'), { onError: (err) => logger.error({ err }, 'internal TLS certificate not readable; the last good one stays in force') });
+  const internalTls = await opened(() => internalTlsReader(join(options.dataDir, 'internal-tls'), { onError: (err) => logger.error({ err }, 'internal TLS certificate not readable; the last good one stays in force') }));
 
   // What the signer says about our authentication key — its TLS options and its certificate's OCSP
   // responses, which go with every request — is reused for a few seconds.
@@ -150,7 +164,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
       return ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), { ...ocspStore, get: (hashes) => ocspResponsesOf(signer, info, hashes) });
     });
 
-  const messageLog = MessageLog.open(join(options.dataDir, 'messagelog.db'), {
+  const messageLog = await opened(() => MessageLog.open(join(options.dataDir, 'messagelog.db'), {
     timestampingIntervalSeconds: () => options.timestampingIntervalSeconds ?? globalConf().privateParams?.timeStampingIntervalSeconds ?? 60,
     // The administrator's choice (serverconf), each with its certificate from the approved list.
     tsas: () => configuredTsas(serverConf(), globalConf()),
@@ -158,7 +172,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     statusFile: join(options.dataDir, TIMESTAMPER_STATUS_FILE),
     archive: options.archive,
     logger: logger.child({ component: 'messagelog' }),
-  });
+  }));
   const registry = new MetricsRegistry();
   const proxyMetrics = new ProxyMetrics(registry);
   const signerMetrics = new SignerMetrics(registry);

@@ -18,7 +18,7 @@
  * when the store holds a configuration already is renamed `serverconf.json.ignored`.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -31,6 +31,12 @@ import { MAX_SERVERCONF_JSON_BYTES, parseServerConfJson } from './serverconf-jso
 export const SERVERCONF_DB = 'serverconf.db';
 /** The file the store imports on first open (and that older versions kept the configuration in). */
 export const SERVERCONF_JSON = 'serverconf.json';
+/**
+ * Left in the proxy's data folder by a store opened on PostgreSQL, naming the database (without
+ * password): a program started there without the URL — the CLI or a backup run as root without
+ * database.env — is refused instead of opening an empty serverconf.db beside it.
+ */
+export const SERVERCONF_LOCATION = 'serverconf.location';
 
 /**
  * Who made a change: an API key (by name), a user logged in to the admin API (`user`), an
@@ -197,9 +203,14 @@ export function serverConfLocation(proxyDataDir: string, databaseUrl: string | u
  * imported then, and it stays where it is)
  */
 export async function openServerConfStore(proxyDataDir: string, databaseUrl?: string, options: { logger?: Logger } = {}): Promise<ServerConfStore> {
+  const marker = join(proxyDataDir, SERVERCONF_LOCATION);
+  if (!databaseUrl && existsSync(marker)) {
+    throw new XrdError('InvalidConfiguration', { reason: `the server configuration of ${proxyDataDir} is in PostgreSQL (${readFileSync(marker, 'utf8').trim()}): give its URL in XRD_DATABASE_URL (set -a; . /etc/xrd/database.env; set +a)` });
+  }
   const db = await openDatabase(serverConfDatabase(proxyDataDir, databaseUrl), SCHEMA, options);
   const store = new SqlServerConfStore(db);
   try {
+    if (databaseUrl) leaveMarker(proxyDataDir, marker, db.location);
     // Per connection, outside any transaction: the constraints that refuse a broken change.
     if (db.engine === 'sqlite') await db.exec('PRAGMA foreign_keys = ON');
     await importJsonOnce(store, join(proxyDataDir, SERVERCONF_JSON));
@@ -208,6 +219,20 @@ export async function openServerConfStore(proxyDataDir: string, databaseUrl?: st
     throw err;
   }
   return store;
+}
+
+/**
+ * Writes the marker once. It names no secret (the URL without its password) and the folder is the
+ * proxy's own, so it is readable by whoever shares the folder — the proxy's user and root — which
+ * ever of them wrote it. A marker that cannot be written is only a lost warning: the store works.
+ */
+function leaveMarker(proxyDataDir: string, marker: string, location: string): void {
+  if (!existsSync(proxyDataDir) || existsSync(marker)) return;
+  try {
+    writeFileSync(marker, `${location}\n`, { mode: 0o644 });
+  } catch {
+    // See above: nothing depends on it.
+  }
 }
 
 async function importJsonOnce(store: ServerConfStore, file: string): Promise<void> {

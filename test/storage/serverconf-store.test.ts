@@ -238,6 +238,14 @@ describe.each(storageEngines(() => root))('the server configuration store on $en
     expect((await store.auditLog({ limit: 1 }))[0]).toMatchObject({ action: 'RESTORE_BACKUP', actor: { kind: 'system', name: 'xrd backup restore' } });
   });
 
+  it.runIf(engine === 'postgres')('a program started in the data folder without the database URL is refused, not given an empty serverconf.db', async () => {
+    const p = place();
+    const store = await open(p);
+    await store.change(ADMIN, 'INIT', {}, () => fullConf());
+    await expect(openServerConfStore(p.dir)).rejects.toMatchObject({ code: 'InvalidConfiguration' });
+    expect(existsSync(join(p.dir, SERVERCONF_DB))).toBe(false);
+  });
+
   it('a database of a newer schema is refused, not rewritten', async () => {
     const p = place();
     await (await openServerConfStore(p.dir, p.url)).close();
