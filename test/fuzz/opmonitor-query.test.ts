@@ -3,7 +3,7 @@
  * (../shared/xroad-vectors/opmonitor) that still have a header the proxy accepts are answered or
  * refused with Client.InvalidRequest — never another error, never a crash.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -14,8 +14,12 @@ import { XrdError } from '../../src/platform/errors.ts';
 import { parseSoapHeader, type SoapHeader } from '../../src/protocol/soap-message.ts';
 import { FUZZ_TIMEOUT, fuzzRuns, mutated, vector } from './fuzz.ts';
 
-const store = await OpMonitor.open({ engine: 'sqlite', file: join(mkdtempSync(join(tmpdir(), 'xrd-fuzz-opmon-')), 'op.db') });
-afterAll(() => store.close());
+const dir = mkdtempSync(join(tmpdir(), 'xrd-fuzz-opmon-'));
+const store = await OpMonitor.open({ engine: 'sqlite', file: join(dir, 'op.db') });
+afterAll(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const ALPHABET = [...'<>/:="-0123456789 \n'].map((c) => c.charCodeAt(0));
 

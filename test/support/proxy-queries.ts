@@ -7,7 +7,7 @@
  * with the file a case names and records what it received.
  */
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -117,7 +117,7 @@ export class ProxyQueryHarness {
       });
       req.on('end', () => harness!.serve(req, Buffer.concat(chunks), size, hash.digest(), res));
     };
-    const tls = ensureInternalTls(join(dir, '..', `${basename(dir)}-service-tls`), 'dummy service');
+    const tls = ensureInternalTls(serviceTlsDir(dir), 'dummy service');
     const service = http.createServer(handler);
     const secureService = https.createServer({ cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: false }, handler);
     await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
@@ -133,9 +133,11 @@ export class ProxyQueryHarness {
     }
   }
 
+  /** Stops everything and removes the instance's folder and the service's TLS folder beside it (a large-message run leaves ~0.8 GB). */
   async close(): Promise<void> {
     await this.instance.close();
     for (const s of [this.service, this.secureService]) await new Promise<void>((r) => s.close(() => r()));
+    for (const dir of [this.instance.dir, serviceTlsDir(this.instance.dir)]) rmSync(dir, { recursive: true, force: true });
   }
 
   /**
@@ -275,4 +277,9 @@ export function withId(message: Buffer, id: string): Buffer {
 export function faultOf(body: Buffer): { code: string; string: string } | undefined {
   const fault = readSoapFault(body);
   return fault && { code: fault.faultCode, string: fault.faultString };
+}
+
+/** The dummy service's TLS certificate, beside the instance's folder (which the instance empties at start). */
+function serviceTlsDir(dir: string): string {
+  return join(dir, '..', `${basename(dir)}-service-tls`);
 }

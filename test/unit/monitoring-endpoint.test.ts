@@ -4,7 +4,7 @@
  * asked as an information system on the same host would ask (no key, a forged key, a revoked key,
  * a key without the diagnostics roles) and as the server's administrators and Prometheus would.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,6 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
   await opMonitor?.close();
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 const get = (path: string, key?: string) => fetch(`${base}${path}`, key === undefined ? {} : { headers: { Authorization: `X-Road-ApiKey token=${key}` } });

@@ -7,11 +7,11 @@
  * fields, the payload limit and nextRecordsFrom, the gzipped JSON attachment of a multipart/related
  * answer, and the health statistics.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { XrdError } from '../../src/platform/errors.ts';
 import { memoryBody, type Body } from '../../src/platform/spool.ts';
 import { OpMonitor, type OpMonitorOptions } from '../../src/opmonitor/op-monitor.ts';
@@ -40,6 +40,7 @@ const TO = 1477468205;
 const ACCESS: QueryAccess = { serverOwner: (s) => (sameSecurityServerId(s, SERVER) ? OWNER : undefined) };
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-opmon-q-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const open: OpMonitor[] = [];
 afterEach(async () => {

@@ -4,10 +4,10 @@
  * test/storage/opmonitor-store.test.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from '../../src/opmonitor/metrics.ts';
 import { OpMonitor, type OpMonitorOptions } from '../../src/opmonitor/op-monitor.ts';
 import { ProxyMetrics } from '../../src/opmonitor/proxy-metrics.ts';
@@ -16,6 +16,7 @@ import { restRecord, soapRecord } from '../support/op-records.ts';
 import { parsePrometheusText, valueOf } from '../support/prometheus.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-opmon-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const dbFile = () => join(dir, `op-${++n}.db`);
 const open: OpMonitor[] = [];
