@@ -34,32 +34,59 @@ export interface PostgresOptions {
   readonly logger?: Logger;
 }
 
+/**
+ * The pools of this process, one per URL, shared by the stores that open it (the server
+ * configuration and operational monitoring of one proxy): one set of connections per process, not
+ * one per store. The first opener's options make the pool; it ends when its last user closes.
+ */
+const pools = new Map<string, { pool: pg.Pool; users: number }>();
+
+function sharedPool(url: string, location: string, options: PostgresOptions): pg.Pool {
+  const known = pools.get(url);
+  if (known) {
+    known.users++;
+    return known.pool;
+  }
+  const pool = newPool(url, location, options);
+  pools.set(url, { pool, users: 1 });
+  return pool;
+}
+
+function newPool(url: string, location: string, options: PostgresOptions): pg.Pool {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    // A server that stops answering fails the statement instead of holding its caller forever;
+    // keepalive notices a peer that vanished; a transaction left open by a stuck client is ended.
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + 5_000,
+    idle_in_transaction_session_timeout: statementTimeoutMs,
+    keepAlive: true,
+    types,
+  });
+  const log = options.logger ?? silentLogger();
+  // An idle connection the server closed: without a listener the pool's error would end the
+  // process. The error carries the whole client object: only its message and code are logged.
+  pool.on('error', (err) => log.warn({ reason: err.message, code: (err as { code?: unknown }).code, database: location }, 'idle database connection lost'));
+  return pool;
+}
+
 export class PostgresDatabase implements SqlDatabase {
   readonly engine = 'postgres' as const;
   readonly dialect = DIALECTS.postgres;
   readonly location: string;
   private readonly pool: pg.Pool;
   private readonly direct: SqlExecutor;
+  private closed = false;
 
-  constructor(url: string, options: PostgresOptions = {}) {
+  constructor(
+    private readonly url: string,
+    options: PostgresOptions = {},
+  ) {
     this.location = redactUrl(url);
-    const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
-    this.pool = new pg.Pool({
-      connectionString: url,
-      max: options.maxConnections ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-      // A server that stops answering fails the statement instead of holding its caller forever;
-      // keepalive notices a peer that vanished; a transaction left open by a stuck client is ended.
-      statement_timeout: statementTimeoutMs,
-      query_timeout: statementTimeoutMs + 5_000,
-      idle_in_transaction_session_timeout: statementTimeoutMs,
-      keepAlive: true,
-      types,
-    });
-    const log = options.logger ?? silentLogger();
-    // An idle connection the server closed: without a listener the pool's error would end the
-    // process. The error carries the whole client object: only its message and code are logged.
-    this.pool.on('error', (err) => log.warn({ reason: err.message, code: (err as { code?: unknown }).code, database: this.location }, 'idle database connection lost'));
+    this.pool = sharedPool(url, this.location, options);
     this.direct = executor(this.location, (sql, params) => this.pool.query(sql, params));
   }
 
@@ -115,6 +142,11 @@ export class PostgresDatabase implements SqlDatabase {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const shared = pools.get(this.url);
+    if (shared && shared.pool === this.pool && --shared.users > 0) return;
+    pools.delete(this.url);
     await this.pool.end();
   }
 }

@@ -4,6 +4,7 @@
  * migrations, a database newer than the program refused, and a PostgreSQL that goes away reported
  * as DatabaseUnavailable and recovered from.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +140,29 @@ describe('storage on postgres: a database that goes away', () => {
 describe('toPositional', () => {
   it("numbers ? placeholders and leaves quoted ones alone", () => {
     expect(toPositional(`SELECT "a?" FROM t WHERE x = ? AND y = '?' AND z IN (?, ?)`)).toBe(`SELECT "a?" FROM t WHERE x = $1 AND y = '?' AND z IN ($2, $3)`);
+  });
+});
+
+describe('storage on postgres: one pool per URL in a process', () => {
+  it('stores on the same database share their connections, and the pool lives until the last of them closes', async () => {
+    const pg = startTestPostgres();
+    const url = pg.createDatabase();
+    const a = await openDatabase({ engine: 'postgres', url }, schemaV1);
+    const b = await openDatabase({ engine: 'postgres', url }, schemaV2);
+    try {
+      // 20 statements at once through the two stores: one pool of 10 serves them all.
+      const running = Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).get('SELECT pg_sleep(0.4)')));
+      await new Promise((r) => setTimeout(r, 200));
+      const backends = execFileSync('psql', ['-X', '-q', '-A', '-t', '-d', url, '-c', "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"]).toString().trim();
+      await running;
+      expect(Number(backends)).toBeGreaterThan(0);
+      expect(Number(backends)).toBeLessThanOrEqual(10);
+      await a.close();
+      expect(await b.get('SELECT 1 AS one')).toEqual({ one: 1 });
+    } finally {
+      await b.close();
+      pg.stop();
+    }
   });
 });
 
