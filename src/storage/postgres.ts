@@ -145,8 +145,10 @@ export class PostgresDatabase implements SqlDatabase {
     if (this.closed) return;
     this.closed = true;
     const shared = pools.get(this.url);
-    if (shared && shared.pool === this.pool && --shared.users > 0) return;
-    pools.delete(this.url);
+    if (shared?.pool === this.pool) {
+      if (--shared.users > 0) return;
+      pools.delete(this.url);
+    }
     await this.pool.end();
   }
 }
