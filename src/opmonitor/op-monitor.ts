@@ -195,8 +195,7 @@ export class OpMonitor {
     }
     const stored = record.monitoringDataTs === undefined ? { ...record, monitoringDataTs: Math.floor(this.now() / 1000) } : record;
     this.queue.push(stored);
-    const excess = this.queue.length + this.inFlight - this.maxQueued;
-    if (excess > 0) this.drop(excess);
+    this.keepWithinMaxQueued();
     this.health.observe(stored);
     this.onStore?.(stored);
     if (this.queue.length >= this.batchSize) void this.flush();
@@ -235,9 +234,9 @@ export class OpMonitor {
       this.written += batch.length;
       return batch.length;
     } catch (err) {
+      this.inFlight = 0;
       this.queue = batch.concat(this.queue);
-      const excess = this.queue.length - this.maxQueued;
-      if (excess > 0) this.drop(excess);
+      this.keepWithinMaxQueued();
       this.log.error({ err, queued: this.queue.length, dropped: this.dropped }, 'cannot write operational monitoring records; will retry');
       if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), Math.max(this.flushIntervalMs, 1000));
       return 0;
@@ -246,10 +245,10 @@ export class OpMonitor {
     }
   }
 
-  /** Drops the oldest queued records (never those being written). */
-  private drop(n: number): void {
-    const dropped = this.queue.splice(0, Math.min(n, this.queue.length)).length;
-    this.dropped += dropped;
+  /** Drops the oldest queued records (never those being written) past `maxQueued`, counting those being written. */
+  private keepWithinMaxQueued(): void {
+    const excess = this.queue.length + this.inFlight - this.maxQueued;
+    if (excess > 0) this.dropped += this.queue.splice(0, excess).length;
   }
 
   /**

@@ -22,7 +22,7 @@ export function bindable(params: readonly SqlValue[]): (Exclude<SqlValue, boolea
 /** How a store's database is reached: a SQLite file of this node, or a PostgreSQL database. */
 export type DatabaseConfig =
   | { readonly engine: 'sqlite'; readonly file: string }
-  | { readonly engine: 'postgres'; readonly url: string; readonly maxConnections?: number };
+  | { readonly engine: 'postgres'; readonly url: string };
 
 export type Engine = DatabaseConfig['engine'];
 

@@ -37,7 +37,7 @@ const MIGRATION_LOCK = 0x78726431;
  * @throws DatabaseTooNew when it was written by a newer program
  */
 export async function openDatabase(config: DatabaseConfig, schema: StoreSchema, options: OpenOptions = {}): Promise<SqlDatabase> {
-  const db = config.engine === 'sqlite' ? SqliteDatabase.open(config.file, options) : new PostgresDatabase(config.url, { maxConnections: config.maxConnections, logger: options.logger });
+  const db = config.engine === 'sqlite' ? SqliteDatabase.open(config.file, options) : new PostgresDatabase(config.url, { logger: options.logger });
   try {
     await applySchema(db, schema);
     return db;

@@ -179,11 +179,24 @@ function executor(location: string, query: Query): SqlExecutor {
   };
 }
 
+/** Translations made, by SQL text: a store's statements are a short fixed list (an INSERT of 100 monitoring records is 6,000 placeholders), translated once each. */
+const positional = new Map<string, string>();
+const POSITIONAL_CACHE = 256;
+
 /**
  * `?` placeholders to PostgreSQL's `$1, $2, …`, leaving quoted strings and identifiers alone.
  * Stores' SQL is our own text, never built from input, so this is a translation, not a parser.
  */
 export function toPositional(sql: string): string {
+  const known = positional.get(sql);
+  if (known !== undefined) return known;
+  if (positional.size >= POSITIONAL_CACHE) positional.clear();
+  const translated = translatePlaceholders(sql);
+  positional.set(sql, translated);
+  return translated;
+}
+
+function translatePlaceholders(sql: string): string {
   let out = '';
   let n = 0;
   let quote: string | undefined;

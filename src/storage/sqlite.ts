@@ -48,8 +48,7 @@ export class SqliteDatabase implements SqlDatabase {
   private readonly direct: SqlExecutor;
 
   private constructor(
-    /** The connection itself, for what only SQLite has (pragmas, backups of the file). */
-    readonly connection: Database.Database,
+    private readonly connection: Database.Database,
     readonly location: string,
   ) {
     const key = resolve(location);
