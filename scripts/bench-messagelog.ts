@@ -1,7 +1,7 @@
 /**
  * npm run bench:messagelog — the message log's cost per message as the proxies pay it: CPU time
  * (this process, all threads: the writer and the helper thread's WAL checkpoints) per
- * `logCommitted` of a request-sized record (1.5 KB SOAP message, 5 KB XAdES signature), in groups
+ * `log` of a request-sized record (1.5 KB SOAP message, 5 KB XAdES signature), in groups
  * as the proxies' event loop hands them over — one at a time (1 client: each record its own
  * transaction) and 32 together (many clients: one group commit), the latter with the messages of a
  * signing batch sharing their signature and each carrying a hash chain. No timestamping round runs
@@ -41,14 +41,14 @@ function record(n: number, batch: number): MessageToLog {
 
 /** CPU microseconds per record, groups of `group` handed over in one event-loop turn. */
 async function microsPerRecord(name: string, group: number): Promise<number> {
-  const log = MessageLog.open(join(dir, `${name}.db`), {
+  const log = await MessageLog.open(join(dir, `${name}.db`), {
     timestampingIntervalSeconds: 3600,
     initialDelayMs: 3_600_000,
     tsas: () => [{ url: 'http://127.0.0.1:9/', cert: Buffer.alloc(0) }],
   });
   const records = Array.from({ length: RECORDS }, (_, i) => record(i, group));
   const before = process.cpuUsage();
-  for (let i = 0; i < RECORDS; i += group) await Promise.all(records.slice(i, i + group).map((r) => log.logCommitted(r)));
+  for (let i = 0; i < RECORDS; i += group) await Promise.all(records.slice(i, i + group).map((r) => log.log(r)));
   const used = process.cpuUsage(before);
   await log.close();
   return (used.user + used.system) / RECORDS;

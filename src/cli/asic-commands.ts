@@ -6,11 +6,11 @@ import { MessageLogReader } from '../messagelog/store.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { formatClientId } from '../protocol/identifiers.ts';
 import { readAsicFile, verifyAsicFile, type AsicFileContents } from '../signature/asic.ts';
-import { globalConfDir, type Values } from './options.ts';
+import { globalConfDir, messageLogOf, type Values } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
-export async function asicCommand(command: string | undefined, rest: string[], values: Values): Promise<number> {
-  if (command === 'export') return asicExport(rest, values);
+export async function asicCommand(command: string | undefined, rest: string[], values: Values, dataDir: string): Promise<number> {
+  if (command === 'export') return asicExport(rest, values, dataDir);
   if (command !== 'verify') throw new UsageError(`unknown command "asic ${command ?? ''}"`);
   const file = rest[0];
   if (!file) throw new UsageError('missing <file.asice>');
@@ -73,20 +73,19 @@ function printLoaded(file: string, c: AsicFileContents, values: Values): number 
 }
 
 /**
- * Reads the message log file (while a proxy may be writing it) and writes one container per record,
+ * Reads the message log (while a proxy may be writing it) and writes one container per record,
  * streamed: attachments in files are copied in chunks, never held whole.
  */
-async function asicExport(rest: string[], values: Values): Promise<number> {
+async function asicExport(rest: string[], values: Values, dataDir: string): Promise<number> {
   const queryId = rest[0];
   if (queryId === undefined) throw new UsageError('missing <queryId>');
-  if (!values.db) throw new UsageError('missing --db <message log file>');
   const dir = resolve(values.out ?? '.');
-  const reader = MessageLogReader.openExisting(values.db);
+  const reader = await MessageLogReader.openExisting(messageLogOf(values, dataDir));
   let containers;
   try {
-    containers = reader.exportAsic(queryId, { allowUnstamped: values['allow-unstamped'] });
+    containers = await reader.exportAsic(queryId, { allowUnstamped: values['allow-unstamped'] });
   } finally {
-    reader.close();
+    await reader.close();
   }
   try {
     mkdirSync(dir, { recursive: true });

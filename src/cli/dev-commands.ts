@@ -9,7 +9,7 @@ import { parseCertificate } from '../certificates/certificate.ts';
 import { toPem } from '../certificates/csr.ts';
 import { createLogger } from '../platform/logger.ts';
 import { firstCalls, getRandomRequest } from '../dev/localinstance/first-calls.ts';
-import { startLocalInstance, type LocalInstance } from '../dev/localinstance/local-instance.ts';
+import { startLocalInstance, type LocalInstance, type LocalServer } from '../dev/localinstance/local-instance.ts';
 import { LocalPki, type ManagementRequestView } from '../dev/testpki/local-pki.ts';
 import { certificateView } from './conf-commands.ts';
 import { dataDir, type Values } from './options.ts';
@@ -61,15 +61,20 @@ async function localStart(values: Values): Promise<number> {
   });
 }
 
+/** A server's message log: its PostgreSQL database, or its SQLite file. */
+function messageLogOf(i: LocalInstance, s: LocalServer): string {
+  return i.messageLogUrls.get(s) ?? join(s.proxyDataDir, 'messagelog.db');
+}
+
 function endpoints(i: LocalInstance) {
   return {
     clientProxy: { http: i.consumer.httpUrl, https: i.consumer.httpsUrl },
     providerClientProxy: { http: i.provider.httpUrl, https: i.provider.httpsUrl },
     serverProxies: [`${i.balancer?.address ?? i.provider.address}:${i.ports.serverProxy}`, `${i.consumer.address}:${i.ports.serverProxy}`],
-    ...(i.balancer ? { cluster: { balancer: i.balancer, nodes: i.providerNodes.map((n) => ({ name: n.name, address: n.address, health: n.healthUrl, messageLog: join(n.proxyDataDir, 'messagelog.db') })) } } : {}),
+    ...(i.balancer ? { cluster: { balancer: i.balancer, nodes: i.providerNodes.map((n) => ({ name: n.name, address: n.address, health: n.healthUrl, messageLog: messageLogOf(i, n) })) } } : {}),
     testServices: i.testServicesUrl,
     globalConf: i.pki.globalConfDir,
-    messageLogs: [...i.providerNodes, i.consumer].map((s) => join(s.proxyDataDir, 'messagelog.db')),
+    messageLogs: [...i.providerNodes, i.consumer].map((s) => messageLogOf(i, s)),
     health: [...i.providerNodes, i.consumer].map((s) => s.healthUrl),
     monitoring: [i.provider.monitoringUrl, i.consumer.monitoringUrl],
     adminApis: [i.provider, i.consumer, i.joining].map((s) => ({ serverId: s.serverId, url: s.adminUrl, apiKey: i.apiKeyOf(s), webInterface: s.adminUrl.replace(/api\/v1$/, ''), login: i.adminLogin })),
@@ -84,7 +89,7 @@ function describe(i: LocalInstance, dir: string): string {
 Local X-Road instance ${i.pki.instance} in ${dir}
   ss1 ${i.provider.serverId} at ${i.balancer?.address ?? i.provider.address}:${i.ports.serverProxy}  (provider LOCAL/COM/1111/PROVIDER; test services ${i.testServicesUrl})
 ${i.balancer ? `      a cluster: HAProxy (${i.balancer.configFile}) over ${i.providerNodes.map((n, k) => `node${k + 1} ${n.address}`).join(' and ')}, health-checked every ${i.balancer.check.intervalMs} ms;
-      one token copied to both, their shared PostgreSQL ${i.databaseUrls.get(i.provider.serverId)}; each node its own message log
+      one token copied to both, their shared PostgreSQL ${i.databaseUrls.get(i.provider.serverId)}; each node its own message-log database
 ` : ''}  ss2 ${i.consumer.serverId} at ${i.consumer.address}:${i.ports.serverProxy}  (clients LOCAL/COM/2222/CLIENT and LOCAL/COM/3333/OTHER, connection type HTTPS)
   information systems call ss2 at ${i.consumer.httpsUrl}/ (SOAP) and ${i.consumer.httpsUrl}/r1/… (REST)
   ss3 ${i.joining.serverId} at ${i.joining.address}: a blank token, its signer and admin API — to be initialised and
@@ -112,7 +117,7 @@ Metaservices (docs/metaservices.md):
   curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" ${i.consumer.httpsUrl}/r1/${service}/listMethods
   curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" "${i.consumer.httpsUrl}/r1/${service}/getOpenAPI?serviceCode=rest-test"
   curl -k -H "Accept: application/json" ${i.consumer.httpsUrl}/listClients
-Message containers: npx xrd asic export <queryId> --db ${join(i.consumer.proxyDataDir, 'messagelog.db')} --out /tmp && npx xrd asic verify /tmp/<file>.asice --conf ${i.pki.globalConfDir}
+Message containers: ${i.messageLogUrls.has(i.consumer) ? `XRD_MESSAGELOG_DATABASE_URL=${i.messageLogUrls.get(i.consumer)} npx xrd asic export <queryId> --data-dir ${i.consumer.proxyDataDir}` : `npx xrd asic export <queryId> --db ${join(i.consumer.proxyDataDir, 'messagelog.db')}`} --out /tmp && npx xrd asic verify /tmp/<file>.asice --conf ${i.pki.globalConfDir}
 `;
 }
 

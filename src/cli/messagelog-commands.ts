@@ -8,9 +8,9 @@ import { join, resolve } from 'node:path';
 import { archiveRound, type ArchiveEncryption, type ArchiveGrouping } from '../messagelog/archiver.ts';
 import { verifyArchive } from '../messagelog/archive-format.ts';
 import type { ArchiveOptions } from '../messagelog/message-log.ts';
-import { MessageLogReader, openDatabase } from '../messagelog/store.ts';
+import { MessageLogReader, openLogDatabase } from '../messagelog/store.ts';
 import { XrdError, toXrdError } from '../platform/errors.ts';
-import type { Values } from './options.ts';
+import { messageLogOf, type Values } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
 export const MESSAGELOG_USAGE = `  xrd messagelog archive [--db <data-dir>/messagelog.db] [archive options]
@@ -27,12 +27,12 @@ export const MESSAGELOG_USAGE = `  xrd messagelog archive [--db <data-dir>/messa
 export async function messagelogCommand(command: string | undefined, rest: string[], values: Values, dataDir: string): Promise<number> {
   if (command === 'verify') return verify(rest, values);
   if (command !== 'archive') throw new UsageError(`unknown command "messagelog ${command ?? ''}"`);
-  const file = resolve(values.db ?? join(dataDir, 'messagelog.db'));
+  const location = messageLogOf(values, dataDir);
   const settings = archiveOptions(values, dataDir);
   if (!settings) throw new UsageError('--no-archive: nothing to do');
-  const db = openDatabase(file, { create: false });
+  const db = await openLogDatabase(location.database, { create: false });
   try {
-    const reader = MessageLogReader.onConnection(db, file);
+    const reader = MessageLogReader.onDatabase(db, location);
     // Interrupted, the round ends after the archive it is writing; the rest waits for the next one.
     let stopping = false;
     const stop = () => (stopping = true);
@@ -47,7 +47,7 @@ export async function messagelogCommand(command: string | undefined, rest: strin
     }
     return 0;
   } finally {
-    db.close();
+    await db.close();
   }
 }
 

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { messageLogLocation, type MessageLogLocation } from '../messagelog/store.ts';
 import { defaultAdminSocket, defaultProxySocket } from '../signerapi/socket-paths.ts';
 import type { SecretSource } from './secrets.ts';
 import { UsageError } from './usage-error.ts';
@@ -162,6 +163,23 @@ export function parse(argv: string[]) {
  */
 export function databaseUrl(): string | undefined {
   return process.env.XRD_DATABASE_URL || undefined;
+}
+
+/**
+ * The message log's PostgreSQL database: `XRD_MESSAGELOG_DATABASE_URL`, else `XRD_DATABASE_URL`'s.
+ * A node of a cluster sets its own, since each node keeps its own message log (docs/cluster.md).
+ */
+export function messageLogDatabaseUrl(): string | undefined {
+  return process.env.XRD_MESSAGELOG_DATABASE_URL || databaseUrl();
+}
+
+/**
+ * The message log a command reads: the SQLite file `--db` when given, else this data folder's
+ * (`messagelog.db`, or the PostgreSQL database of `messageLogDatabaseUrl()`).
+ */
+export function messageLogOf(values: Values, dataDir: string): MessageLogLocation {
+  if (values.db) return messageLogLocation(resolve(values.db));
+  return messageLogLocation(join(dataDir, 'messagelog.db'), messageLogDatabaseUrl());
 }
 
 export function dataDir(values: Values): string {

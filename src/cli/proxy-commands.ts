@@ -13,7 +13,7 @@ import { createLogger } from '../platform/logger.ts';
 import { DEFAULT_PORTS, startSecurityServer } from '../proxy/security-server.ts';
 import { archiveOptions } from './messagelog-commands.ts';
 import { ensureInternalTls, importInternalTls } from '../serverconf/internal-tls.ts';
-import { databaseUrl } from './options.ts';
+import { databaseUrl, messageLogDatabaseUrl } from './options.ts';
 import { UsageError } from './usage-error.ts';
 
 export type CliValues = Record<string, string | boolean | undefined>;
@@ -94,6 +94,7 @@ export async function proxyStart(values: CliValues, dataDir: string, globalConfD
     serverLimits: serverLimitsOf(values),
     // From the environment, not the command line, where every user's `ps` would show its password.
     databaseUrl: databaseUrl(),
+    messageLogDatabaseUrl: messageLogDatabaseUrl(),
     // The reference's archiver runs wherever the message log does: on by default (--no-archive).
     archive: archiveOptions(values, dataDir),
     logger,

@@ -63,7 +63,7 @@ ${BACKUP_USAGE}
                                     verify a message container: signer, signature, timestamp, OCSP;
                                     one without a timestamp only with --allow-unstamped
   xrd asic verify <file.asice> --load-only     only load it, as the reference's AsicContainer does (no configuration)
-  xrd asic export <queryId> --db messagelog.sqlite [--out DIR] [--allow-unstamped]
+  xrd asic export <queryId> [--db <data-dir>/messagelog.db] [--out DIR] [--allow-unstamped]
                                     write the query's logged request and response as containers
 ${MESSAGELOG_USAGE}
   xrd testpki init [--dir D] [--instance LOCAL] [--ocsp-port 8888] [--tsa-port 8899] [--conf-port 8090] [--management-port 4001]
@@ -108,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (group === 'admin') return await adminCommand(positionals.slice(1), values, { dataDir: dataDir(values), socketPath: socketPath(values), globalConfDir: globalConfDir(values, false)!, devicesIni: devicesIni(values) });
     if (group === 'conf') return await confCommand(command, rest, values);
-    if (group === 'asic') return await asicCommand(command, rest, values);
+    if (group === 'asic') return await asicCommand(command, rest, values, dataDir(values));
     if (group === 'messagelog') return await messagelogCommand(command, rest, values, dataDir(values));
     if (group === 'backup') {
       return await backupCommand(command, rest, values, {

@@ -17,13 +17,13 @@
  * Records are read one at a time through `readRecord` (the storage interface's), containers built
  * in memory, or streamed through a temporary file for records with attachments in files.
  */
-import type Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
+import type { SqlDatabase } from '../storage/database.ts';
 import { fileSource, zipChunks, type ZipStreamEntry } from '../platform/zip.ts';
 import { ArchiveBook, type ArchiveCandidate } from './archive-store.ts';
 import { archiveFileName, CHAIN_START, containerDigest, DEFAULT_ARCHIVE_DIGEST, LINKING_INFO, LinkingInfoBuilder, type ArchiveDigestAlgorithm, type ArchiveLink } from './archive-format.ts';
@@ -86,8 +86,8 @@ const GPG_EXIT_MS = 60_000;
  * @throws LogArchiverBusy when another archiver holds the lease; LogArchiveEncryptionFailed; IOError
  */
 export async function archiveRound(
-  db: Database.Database,
-  readRecord: (id: number) => LoggedRecord | undefined,
+  db: SqlDatabase,
+  readRecord: (id: number) => Promise<LoggedRecord | undefined>,
   settings: ArchiveSettings,
   stop: () => boolean = () => false,
   now: () => number = Date.now,
@@ -98,26 +98,26 @@ export async function archiveRound(
   } catch (err) {
     throw new XrdError('IOError', { reason: `cannot make the archive folder ${settings.dir}: ${(err as Error).message}` }, { cause: err });
   }
-  book.lease(now(), now() + LEASE_MS);
+  await book.lease(now(), now() + LEASE_MS);
   try {
     for (const name of readdirSync(settings.dir)) if (name.startsWith(TMP_PREFIX)) rmSync(join(settings.dir, name), { force: true });
     let recovered = 0;
-    for (const p of book.pendingArchives()) {
+    for (const p of await book.pendingArchives()) {
       if (existsSync(join(settings.dir, p.name))) {
-        book.completeArchive(p.id, p.pendingRecords!);
+        await book.completeArchive(p.id, p.pendingRecords!);
         recovered++;
-      } else book.dropArchive(p.id);
+      } else await book.dropArchive(p.id);
     }
-    const upTo = book.maxArchivableId();
+    const upTo = await book.maxArchivableId();
     const files: string[] = [];
     let records = 0;
     const batchSize = settings.batchSize ?? DEFAULT_BATCH;
     for (let after = 0; upTo !== undefined; ) {
-      const batch = book.candidates(after, upTo, batchSize);
+      const batch = await book.candidates(after, upTo, batchSize);
       if (batch.length === 0) break;
       after = batch.at(-1)!.id;
       for (const [group, members] of groups(batch, settings.grouping ?? 'none')) {
-        const written = await new GroupWriter(book, readRecord, settings, group, now).write(members, stop);
+        const written = await (await GroupWriter.start(book, readRecord, settings, group, now)).write(members, stop);
         files.push(...written.files);
         records += written.records;
         if (stop()) return { records, files, recovered };
@@ -126,7 +126,7 @@ export async function archiveRound(
     }
     return { records, files, recovered };
   } finally {
-    book.releaseLease();
+    await book.releaseLease();
   }
 }
 
@@ -170,18 +170,22 @@ interface Container {
 
 /** Writes one group's records into as many archives as `maxFileBytes` asks for, continuing its chain. */
 class GroupWriter {
-  private link: ArchiveLink;
   private readonly algorithm: ArchiveDigestAlgorithm;
 
-  constructor(
+  private constructor(
     private readonly book: ArchiveBook,
-    private readonly readRecord: (id: number) => LoggedRecord | undefined,
+    private readonly readRecord: (id: number) => Promise<LoggedRecord | undefined>,
     private readonly settings: ArchiveSettings,
     private readonly group: string,
     private readonly now: () => number,
+    private link: ArchiveLink,
   ) {
-    this.link = book.lastArchive(group) ?? CHAIN_START;
     this.algorithm = settings.digestAlgorithm ?? DEFAULT_ARCHIVE_DIGEST;
+  }
+
+  /** A writer continuing the group's chain from its last complete archive. */
+  static async start(book: ArchiveBook, readRecord: (id: number) => Promise<LoggedRecord | undefined>, settings: ArchiveSettings, group: string, now: () => number): Promise<GroupWriter> {
+    return new GroupWriter(book, readRecord, settings, group, now, (await book.lastArchive(group)) ?? CHAIN_START);
   }
 
   /** @returns the names of the archive files written and how many records they hold */
@@ -194,7 +198,7 @@ class GroupWriter {
     try {
       for (const c of candidates) {
         if (stop()) return { files: written, records };
-        const record = this.readRecord(c.id);
+        const record = await this.readRecord(c.id);
         if (!record) throw new XrdError('IOError', { reason: `record ${c.id} to archive is no longer in the message log` });
         const container = await this.container(record);
         containers.push(container);
@@ -247,10 +251,10 @@ class GroupWriter {
       else await writePlain(chunks, tmp);
       await flush(tmp);
       const ids = containers.map((c) => c.id);
-      const archiveId = this.book.beginArchive(this.now(), this.now() + LEASE_MS, this.group, name, builder.lastDigest, ids);
+      const archiveId = await this.book.beginArchive(this.now(), this.now() + LEASE_MS, this.group, name, builder.lastDigest, ids);
       await rename(tmp, join(this.settings.dir, name));
       await flush(this.settings.dir);
-      this.book.completeArchive(archiveId, ids);
+      await this.book.completeArchive(archiveId, ids);
     } catch (err) {
       await rm(tmp, { force: true });
       if (err instanceof XrdError) throw err;

@@ -11,7 +11,7 @@
  * removes such files, and `.tmp` leftovers, when it opens the log (`removeOrphans`).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { constants, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { chmod, copyFile, link, open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
@@ -42,47 +42,23 @@ export class AttachmentFolder {
    * @returns the names removed
    * @throws IOError
    */
-  removeOrphans(isNamed: (name: string) => boolean): string[] {
+  async removeOrphans(isNamed: (name: string) => Promise<boolean>): Promise<string[]> {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const orphans = readdirSync(this.dir).filter((name) => name.endsWith(TMP) || !isNamed(name));
+      const orphans: string[] = [];
+      for (const name of readdirSync(this.dir)) if (name.endsWith(TMP) || !(await isNamed(name))) orphans.push(name);
       for (const name of orphans) rmSync(join(this.dir, name), { force: true });
       return orphans;
     } catch (err) {
+      if (err instanceof XrdError) throw err;
       throw ioError(`cannot clean the attachment folder ${this.dir}`, err);
     }
   }
 
   /**
-   * Makes the part a durable file of the folder without reading it into memory (blocking: for
-   * `MessageLog.log`). @returns its name @throws IOError
+   * Makes the part a durable file of the folder without reading it into memory; the copy and the
+   * fsyncs off the event loop. @returns its name @throws IOError
    */
-  placeSync(part: AttachmentPart): string {
-    const name = newName();
-    const tmp = join(this.dir, name + TMP);
-    try {
-      const from = Buffer.isBuffer(part) ? undefined : part.file;
-      if (from === undefined) writeFileSync(tmp, Buffer.isBuffer(part) ? part : part.bytes(), { flag: 'wx', mode: 0o600 });
-      else {
-        try {
-          linkSync(from, tmp);
-        } catch (err) {
-          if (!COPY_INSTEAD_OF_LINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
-          copyFileSync(from, tmp, constants.COPYFILE_EXCL);
-        }
-        chmodSync(tmp, 0o600);
-      }
-      flushSync(tmp);
-      renameSync(tmp, join(this.dir, name));
-      flushSync(this.dir);
-      return name;
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw ioError(`cannot store an attachment of ${partSize(part)} bytes in ${this.dir}`, err);
-    }
-  }
-
-  /** `placeSync` with the copy and the fsyncs off the event loop (for `MessageLog.logCommitted`). @throws IOError */
   async place(part: AttachmentPart): Promise<string> {
     const name = newName();
     const tmp = join(this.dir, name + TMP);
@@ -133,16 +109,6 @@ export class AttachmentFolder {
 /** Unique without coordination: the time orders names roughly, the random part keeps them apart. */
 function newName(): string {
   return `${Date.now().toString(36)}-${randomBytes(12).toString('hex')}`;
-}
-
-/** fsync of a file or folder by path. */
-function flushSync(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** fsync of a file or folder by path, off the event loop. */

@@ -24,7 +24,6 @@
  * own connection; this thread only inserts records and keeps the schedule and the failure state.
  * One MessageLog (one timestamper) per file; other processes read it with MessageLogReader.
  */
-import type Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -41,7 +40,8 @@ import type { TimestampingService } from '../signature/timestamp.ts';
 import { removeArchivedRecords } from './archive-store.ts';
 import type { ArchiveRoundResult, ArchiveSettings } from './archiver.ts';
 import { partSize } from './attachment-files.ts';
-import { MessageLogReader, openDatabase } from './store.ts';
+import type { SqlDatabase, SqlExecutor } from '../storage/database.ts';
+import { MessageLogReader, locationOf, openLogDatabase, type MessageLogLocation, type MessageLogWhere } from './store.ts';
 import type { FromThread, ThreadData, ToThread } from './timestamper-thread.ts';
 import type { RoundRequest, StampPlan } from './timestamper.ts';
 
@@ -155,8 +155,8 @@ export interface MessageLogStatus {
 /** Distinct signatures remembered by the writer, so batch members find their row without a lookup. */
 const SIGNATURE_CACHE = 256;
 /**
- * The helper thread checkpoints the WAL every second; the writer connection does only if it falls
- * far behind (pages of 4 kB: 400 MB), since a checkpoint in the writer stalls a request.
+ * The helper thread checkpoints a SQLite WAL every second; the writer connection does only if it
+ * falls far behind (pages of 4 kB: 400 MB), since a checkpoint in the writer stalls a request.
  */
 const WRITER_AUTOCHECKPOINT_PAGES = 100_000;
 /** Records per transaction when storing a batch timestamp. */
@@ -171,27 +171,19 @@ interface PendingRecord {
   readonly files: readonly (string | undefined)[] | undefined;
 }
 
+type WaitingRecord = PendingRecord & { resolve: (id: number) => void; reject: (err: Error) => void };
+
 export class MessageLog extends MessageLogReader {
-  private readonly insertRecord: Database.Statement;
-  private readonly insertAttachment: Database.Statement;
-  private readonly insertAttachmentFile: Database.Statement;
-  private readonly attachmentNamed: Database.Statement<[string], unknown>;
-  private readonly insertSignature: Database.Statement;
-  private readonly signatureByHash: Database.Statement<[Buffer], { id: number }>;
-  private readonly enqueue: Database.Statement;
-  private readonly insertTimestamp: Database.Statement;
-  private readonly repointSignature: Database.Statement;
-  private readonly insertRecordTimestamp: Database.Statement;
-  private readonly dequeue: Database.Statement;
-  private readonly countPending: Database.Statement<[], { n: number; oldest: number | null }>;
-  private readonly logRecord: (r: PendingRecord) => WrittenRecord;
-  private readonly logRecords: (rs: PendingRecord[]) => WrittenRecord[];
-  private pendingWrites: (PendingRecord & { resolve: (id: number) => void; reject: (err: Error) => void })[] = [];
+  private pendingWrites: WaitingRecord[] = [];
+  /** The group commit in progress: records arriving meanwhile wait for the next one. */
+  private committing: Promise<void> | undefined;
   /** Records with large attachments, from placing their files until committed or failed; close() waits for them. */
   private readonly placing = new Set<Promise<unknown>>();
   private readonly fileThreshold: number;
   /** signatureKey() → its row, for the messages of a signing batch that follow the first. */
   private readonly signatureIds = new Map<string, number>();
+  /** The XML columns take the documents as the proxies hold them, strings or bytes (see text()). */
+  private readonly text: (xml: string | Buffer | undefined) => string | Buffer | null;
 
   private readonly logger: Logger;
   private readonly maxBatch: number;
@@ -204,6 +196,7 @@ export class MessageLog extends MessageLogReader {
   private archiving: Promise<unknown> = Promise.resolve();
   private running: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private databaseClosed = false;
   private failingSince: Date | null = null;
   /** Each TSA's last outcome: the one that stamped is OK; when a round fails, every TSA it tried failed. */
   private readonly tsaOutcomes = new Map<string, TimestamperStatus['tsas'][number]>();
@@ -215,77 +208,39 @@ export class MessageLog extends MessageLogReader {
   private nextCall = 0;
 
   private constructor(
-    db: Database.Database,
-    private readonly file: string,
+    db: SqlDatabase,
+    location: MessageLogLocation,
     private readonly options: MessageLogOptions,
   ) {
-    super(db, file);
+    super(db, location);
     this.logger = options.logger ?? silentLogger();
     this.fileThreshold = options.attachmentFileThresholdBytes ?? 1024 * 1024;
     this.maxBatch = options.maxBatch ?? 10_000;
     this.acceptableMs = (options.acceptableTimestampFailureSeconds ?? 14_400) * 1000;
     this.now = options.now ?? Date.now;
-    // The XML columns take the documents as the proxies hold them, strings or bytes: CAST stores
-    // bytes as the (UTF-8) text they are, without turning them into a JavaScript string and back.
-    this.insertRecord = db.prepare(
-      `INSERT INTO message_record (time, query_id, client_id, service_id, is_response, side, x_request_id, message, signature_id, hash_chain)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))`,
-    );
-    this.insertAttachment = db.prepare('INSERT INTO message_attachment (record_id, n, data) VALUES (?, ?, ?)');
-    this.insertAttachmentFile = db.prepare('INSERT INTO message_attachment (record_id, n, data, file, size) VALUES (?, ?, ?, ?, ?)');
-    this.attachmentNamed = db.prepare('SELECT 1 FROM message_attachment WHERE file = ?');
-    this.insertSignature = db.prepare('INSERT INTO signature (hash, xml, hash_chain_result) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT)) ON CONFLICT (hash) DO NOTHING');
-    this.signatureByHash = db.prepare('SELECT id FROM signature WHERE hash = ?');
-    this.enqueue = db.prepare('INSERT INTO timestamp_queue (record_id) VALUES (?)');
-    this.insertTimestamp = db.prepare('INSERT INTO timestamp_record (time, token, hash_chain_result, tsa_url) VALUES (?, ?, ?, ?)');
-    this.repointSignature = db.prepare('UPDATE message_record SET signature_id = ? WHERE id = ?');
-    this.insertRecordTimestamp = db.prepare('INSERT OR IGNORE INTO record_timestamp (record_id, timestamp_id, hash_chain) VALUES (?, ?, ?)');
-    this.dequeue = db.prepare('DELETE FROM timestamp_queue WHERE record_id = ?');
-    this.countPending = db.prepare('SELECT COUNT(*) AS n, (SELECT m.time FROM timestamp_queue q JOIN message_record m ON m.id = q.record_id ORDER BY q.record_id LIMIT 1) AS oldest FROM timestamp_queue');
-    const writeRecord = ({ message: m, files }: PendingRecord): WrittenRecord => {
-      const xml = m.signature.signatureXml;
-      const { key, hash } = signatureKey(xml);
-      let signatureId = this.signatureIds.get(key);
-      if (signatureId === undefined) {
-        const sha256 = hash ?? createHash('sha256').update(xml).digest();
-        const inserted = this.insertSignature.run(sha256, xml, m.signature.hashChainResult ?? null);
-        signatureId = inserted.changes === 1 ? Number(inserted.lastInsertRowid) : this.signatureByHash.get(sha256)!.id;
-      }
-      const id = Number(
-        this.insertRecord.run(
-          Date.now(),
-          m.queryId,
-          formatClientId(m.client),
-          `${formatClientId(m.serviceProvider)}/${m.serviceCode}`,
-          m.isResponse ? 1 : 0,
-          m.side,
-          m.xRequestId ?? null,
-          m.message,
-          signatureId,
-          m.signature.hashChain ?? null,
-        ).lastInsertRowid,
-      );
-      m.attachments?.forEach((a, i) => {
-        const file = files?.[i];
-        if (file !== undefined) this.insertAttachmentFile.run(id, i + 1, NO_BYTES, file, partSize(a));
-        else this.insertAttachment.run(id, i + 1, Buffer.isBuffer(a) ? a : (a.buffer ?? a.bytes()));
-      });
-      this.enqueue.run(id);
-      return { id, signatureId, signatureKey: key };
-    };
-    this.logRecord = db.transaction(writeRecord);
-    this.logRecords = db.transaction((rs: PendingRecord[]) => rs.map(writeRecord));
+    // SQLite's CAST stores bytes as the (UTF-8) text they are, without turning them into a
+    // JavaScript string and back; PostgreSQL is sent text.
+    this.text =
+      db.engine === 'sqlite'
+        ? (xml) => xml ?? null
+        : (xml) => (xml === undefined ? null : typeof xml === 'string' ? xml : xml.toString('utf8'));
   }
 
-  /** Opens or creates the log and starts the timestamper. @throws IOError */
-  static open(file: string, options: MessageLogOptions): MessageLog {
-    const db = openDatabase(file, { create: true, durability: options.durability, autoCheckpointPages: WRITER_AUTOCHECKPOINT_PAGES });
-    const log = new MessageLog(db, file, options);
+  /**
+   * Opens or creates the log and starts the timestamper.
+   * @throws IOError; DatabaseUnavailable; DatabaseTooNew
+   */
+  static async open(where: MessageLogWhere, options: MessageLogOptions): Promise<MessageLog> {
+    const location = locationOf(where);
+    const db = await openLogDatabase(location.database, { create: true, durability: options.durability });
+    const log = new MessageLog(db, location, options);
     try {
-      const removed = log.attachmentFiles.removeOrphans((name) => log.attachmentNamed.get(name) !== undefined);
+      if (db.engine === 'sqlite') await db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
+      const named = async (name: string) => (await db.get('SELECT 1 AS named FROM message_attachment WHERE file = ?', [name])) !== undefined;
+      const removed = await log.attachmentFiles.removeOrphans(named);
       if (removed.length > 0) log.logger.warn({ files: removed.length, dir: log.attachmentFiles.dir }, 'removed attachment files no record names (left by a crash before their records committed)');
     } catch (err) {
-      db.close();
+      await db.close();
       throw err;
     }
     // Started now rather than at the first round: it also checkpoints the WAL from the start.
@@ -299,40 +254,22 @@ export class MessageLog extends MessageLogReader {
   }
 
   /**
-   * Writes one message with its signature; the record is committed when this returns. Large
-   * attachments' files are placed (and fsynced) on this thread: proxies use `logCommitted`.
+   * Writes one message with its signature. The records that arrive while a commit is in progress
+   * are committed together by the next one (group commit): under load the proxies log hundreds of
+   * messages a second, and one transaction per record was most of the database's cost. The promise
+   * settles once the record is committed, so an answer that waits for it never leaves before its
+   * record. Large attachments' files are placed (and fsynced) first, off the event loop.
    * @returns the record's number
    * @throws LoggingFailed.TimestamperFailed while timestamping has been failing longer than the
-   *   acceptable period or no TSA is configured; LoggingFailed.IOError when the write fails
+   *   acceptable period or no TSA is configured; LoggingFailed.IOError or
+   *   LoggingFailed.DatabaseUnavailable when the write fails
    */
-  log(message: MessageToLog): number {
-    this.checkCanLog();
-    let files: (string | undefined)[] | undefined;
-    let written: WrittenRecord;
+  log(message: MessageToLog): Promise<number> {
     try {
-      if (this.hasLargeAttachments(message)) {
-        files = [];
-        for (const a of message.attachments!) files.push(partSize(a) > this.fileThreshold ? this.attachmentFiles.placeSync(a) : undefined);
-      }
-      written = this.logRecord({ message, files });
+      this.checkCanLog();
     } catch (err) {
-      this.discardFiles([{ message, files }]);
-      throw loggingFailed(err);
+      return Promise.reject(err);
     }
-    // Remembered only once committed: a rolled-back row must not be pointed at.
-    this.rememberSignature(written);
-    return written.id;
-  }
-
-  /**
-   * `log`, with the records of one event-loop turn committed together (group commit): under load
-   * the proxies log hundreds of messages a second, and one transaction per record was most of
-   * SQLite's cost. The promise settles once the record is committed, so an answer that waits for
-   * it still never leaves before its record.
-   * @throws as `log`
-   */
-  logCommitted(message: MessageToLog): Promise<number> {
-    this.checkCanLog();
     if (!this.hasLargeAttachments(message)) return this.queue({ message, files: undefined });
     const placed = this.placeFiles(message).then((files) => this.queue({ message, files }));
     const settled = placed.catch(() => undefined);
@@ -344,8 +281,65 @@ export class MessageLog extends MessageLogReader {
   private queue(record: PendingRecord): Promise<number> {
     return new Promise((resolve, reject) => {
       this.pendingWrites.push({ ...record, resolve, reject });
-      if (this.pendingWrites.length === 1) setImmediate(() => this.commitPending());
+      if (this.pendingWrites.length === 1 && !this.committing) setImmediate(() => this.startCommit());
     });
+  }
+
+  /** Commits what waits, then what arrived meanwhile, one transaction at a time. */
+  private startCommit(): void {
+    if (this.committing || this.pendingWrites.length === 0) return;
+    const batch = this.pendingWrites;
+    this.pendingWrites = [];
+    this.committing = this.commit(batch).finally(() => {
+      this.committing = undefined;
+      this.startCommit();
+    });
+  }
+
+  private async commit(batch: readonly WaitingRecord[]): Promise<void> {
+    let written: WrittenRecord[];
+    try {
+      written = await this.db.transaction(async (tx) => {
+        const rows: WrittenRecord[] = [];
+        // A signature first written in this transaction is remembered only once it commits.
+        const fresh = new Map<string, number>();
+        for (const r of batch) rows.push(await this.writeRecord(tx, r, fresh));
+        return rows;
+      });
+    } catch (err) {
+      this.discardFiles(batch);
+      const e = loggingFailed(err);
+      for (const w of batch) w.reject(e);
+      return;
+    }
+    batch.forEach((w, i) => {
+      this.rememberSignature(written[i]!);
+      w.resolve(written[i]!.id);
+    });
+  }
+
+  private async writeRecord(tx: SqlExecutor, { message: m, files }: PendingRecord, fresh: Map<string, number>): Promise<WrittenRecord> {
+    const xml = m.signature.signatureXml;
+    const { key, hash } = signatureKey(xml);
+    let signatureId = this.signatureIds.get(key) ?? fresh.get(key);
+    if (signatureId === undefined) {
+      const sha256 = hash ?? createHash('sha256').update(xml).digest();
+      signatureId = await insertSignature(tx, sha256, this.text(xml)!, this.text(m.signature.hashChainResult));
+      fresh.set(key, signatureId);
+    }
+    const row = await tx.get<{ id: number }>(
+      `INSERT INTO message_record (time, query_id, client_id, service_id, is_response, side, x_request_id, message, signature_id, hash_chain)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT)) RETURNING id`,
+      [Date.now(), m.queryId, formatClientId(m.client), `${formatClientId(m.serviceProvider)}/${m.serviceCode}`, m.isResponse, m.side, m.xRequestId ?? null, m.message, signatureId, this.text(m.signature.hashChain)],
+    );
+    const id = row!.id;
+    for (const [i, a] of (m.attachments ?? []).entries()) {
+      const file = files?.[i];
+      if (file !== undefined) await tx.run('INSERT INTO message_attachment (record_id, n, data, file, size) VALUES (?, ?, ?, ?, ?)', [id, i + 1, NO_BYTES, file, partSize(a)]);
+      else await tx.run('INSERT INTO message_attachment (record_id, n, data) VALUES (?, ?, ?)', [id, i + 1, Buffer.isBuffer(a) ? a : (a.buffer ?? a.bytes())]);
+    }
+    await tx.run('INSERT INTO timestamp_queue (record_id) VALUES (?)', [id]);
+    return { id, signatureId, signatureKey: key };
   }
 
   private hasLargeAttachments(message: MessageToLog): boolean {
@@ -368,25 +362,6 @@ export class MessageLog extends MessageLogReader {
   private discardFiles(records: readonly PendingRecord[]): void {
     const names = records.flatMap((r) => r.files?.filter((f) => f !== undefined) ?? []);
     if (names.length > 0) this.attachmentFiles.discard(names);
-  }
-
-  private commitPending(): void {
-    const batch = this.pendingWrites;
-    if (batch.length === 0) return;
-    this.pendingWrites = [];
-    let written: WrittenRecord[];
-    try {
-      written = this.logRecords(batch);
-    } catch (err) {
-      this.discardFiles(batch);
-      const e = loggingFailed(err);
-      for (const w of batch) w.reject(e);
-      return;
-    }
-    batch.forEach((w, i) => {
-      this.rememberSignature(written[i]!);
-      w.resolve(written[i]!.id);
-    });
   }
 
   private rememberSignature({ signatureKey, signatureId }: WrittenRecord): void {
@@ -446,8 +421,8 @@ export class MessageLog extends MessageLogReader {
       let total = 0;
       for (;;) {
         if (total > 0) await nextTurn();
-        if (!this.db.open) throw new XrdError('IOError', { reason: 'the message log was closed while removing records' });
-        const removed = removeArchivedRecords(this.db, cutoff, CLEAN_CHUNK);
+        if (this.databaseClosed) throw new XrdError('IOError', { reason: 'the message log was closed while removing records' });
+        const removed = await removeArchivedRecords(this.db, cutoff, CLEAN_CHUNK);
         // Rows first, then files: a crash in between leaves files no row names, which the next open removes.
         if (removed.files.length > 0) this.attachmentFiles.discard(removed.files);
         if (removed.signatureIds.length > 0) {
@@ -474,8 +449,8 @@ export class MessageLog extends MessageLogReader {
     return timer;
   }
 
-  status(): MessageLogStatus {
-    const { n, oldest } = this.db.open ? this.countPending.get()! : { n: 0, oldest: null };
+  async status(): Promise<MessageLogStatus> {
+    const { n, oldest } = this.databaseClosed ? { n: 0, oldest: null } : await this.countPending();
     return {
       acceptingMessages: !this.closed && this.refusal() === undefined,
       pending: n,
@@ -496,7 +471,8 @@ export class MessageLog extends MessageLogReader {
     this.closed = true;
     // Records waiting for their attachment files or their group commit are written first.
     await Promise.all(this.placing);
-    if (this.pendingWrites.length > 0) this.commitPending();
+    this.startCommit();
+    while (this.committing) await this.committing;
     clearTimeout(this.timer);
     clearTimeout(this.archiveTimer);
     clearTimeout(this.cleanTimer);
@@ -511,7 +487,8 @@ export class MessageLog extends MessageLogReader {
       thread.postMessage({ type: 'close' } satisfies ToThread);
       await exited;
     }
-    super.close();
+    this.databaseClosed = true;
+    await super.close();
   }
 
   // ---- refusing ------------------------------------------------------------------------------
@@ -588,7 +565,7 @@ export class MessageLog extends MessageLogReader {
   /** Rounds never overlap: the timer's and timestampNow's run one after the other. */
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.running.catch(() => undefined).then(() => {
-      if (this.closed && !this.db.open) throw new XrdError('IOError', { reason: 'the message log is closed' });
+      if (this.databaseClosed) throw new XrdError('IOError', { reason: 'the message log is closed' });
       return fn();
     });
     this.running = next;
@@ -610,9 +587,9 @@ export class MessageLog extends MessageLogReader {
       stamped = await this.store(plan);
     } catch (err) {
       const e = toXrdError(err);
-      this.failed(e);
+      await this.failed(e);
       // Only a round with records to stamp asked the TSAs (the first that answers stamps).
-      if (this.db.open && this.countPending.get()!.n > 0) {
+      if (!this.databaseClosed && (await this.countPending().catch(() => ({ n: 0 }))).n > 0) {
         for (const tsa of this.options.tsas()) this.tsaOutcomes.set(tsa.url, { url: tsa.url, at: new Date(started).toISOString(), status: 'FAIL', code: e.fullCode, message: e.message });
       }
       throw err;
@@ -629,40 +606,50 @@ export class MessageLog extends MessageLogReader {
   }
 
   /**
-   * Stores a round's timestamp on this (the only writing) connection, a few hundred records per
-   * transaction with the event loop free in between, so requests being logged never wait long.
+   * Stores a round's timestamp, a few hundred records per transaction with the event loop free in
+   * between, so requests being logged never wait long.
    */
   private async store(plan: StampPlan): Promise<number> {
     if (plan.kind === 'none') return 0;
     // Buffers come back from the thread as plain Uint8Arrays.
     const token = Buffer.from(plan.token.buffer, plan.token.byteOffset, plan.token.byteLength);
     if (plan.kind === 'single') {
-      this.db.transaction(() => {
-        const tsId = this.insertTimestamp.run(Date.now(), token, null, plan.tsaUrl).lastInsertRowid;
+      await this.db.transaction(async (tx) => {
+        const tsId = await insertTimestamp(tx, token, null, plan.tsaUrl);
         // The stamped copy belongs to this record alone; others of its signing batch keep theirs.
         const hash = createHash('sha256').update(plan.signatureXml).digest();
-        const inserted = this.insertSignature.run(hash, plan.signatureXml, plan.hashChainResult);
-        this.repointSignature.run(inserted.changes === 1 ? inserted.lastInsertRowid : this.signatureByHash.get(hash)!.id, plan.recordId);
-        this.insertRecordTimestamp.run(plan.recordId, tsId, null);
-        this.dequeue.run(plan.recordId);
-      })();
+        const signatureId = await insertSignature(tx, hash, plan.signatureXml, plan.hashChainResult);
+        await tx.run('UPDATE message_record SET signature_id = ? WHERE id = ?', [signatureId, plan.recordId]);
+        await tx.run('INSERT INTO record_timestamp (record_id, timestamp_id, hash_chain) VALUES (?, ?, NULL) ON CONFLICT DO NOTHING', [plan.recordId, tsId]);
+        await tx.run('DELETE FROM timestamp_queue WHERE record_id = ?', [plan.recordId]);
+      });
       return 1;
     }
     const chains = Buffer.from(plan.chains.buffer, plan.chains.byteOffset, plan.chains.byteLength);
-    const tsId = this.insertTimestamp.run(Date.now(), token, plan.hashChainResult, plan.tsaUrl).lastInsertRowid;
-    const write = this.db.transaction((from: number, to: number) => {
-      for (let i = from; i < to; i++) {
-        this.insertRecordTimestamp.run(plan.recordIds[i], tsId, chains.toString('utf8', i === 0 ? 0 : plan.chainEnds[i - 1], plan.chainEnds[i]));
-        this.dequeue.run(plan.recordIds[i]);
-      }
-    });
+    const chainOf = (i: number) => chains.toString('utf8', i === 0 ? 0 : plan.chainEnds[i - 1], plan.chainEnds[i]);
+    const tsId = await this.db.transaction((tx) => insertTimestamp(tx, token, plan.hashChainResult, plan.tsaUrl));
     // Records left queued if the process stops half way are stamped again by a later round.
-    for (let i = 0; i < plan.recordIds.length; i += STORE_CHUNK) {
-      if (i > 0) await nextTurn();
-      if (!this.db.open) throw new XrdError('IOError', { reason: 'the message log was closed while storing a timestamp' });
-      write(i, Math.min(plan.recordIds.length, i + STORE_CHUNK));
+    for (let from = 0; from < plan.recordIds.length; from += STORE_CHUNK) {
+      if (from > 0) await nextTurn();
+      if (this.databaseClosed) throw new XrdError('IOError', { reason: 'the message log was closed while storing a timestamp' });
+      const ids = plan.recordIds.slice(from, from + STORE_CHUNK);
+      await this.db.transaction(async (tx) => {
+        await tx.run(
+          `INSERT INTO record_timestamp (record_id, timestamp_id, hash_chain) VALUES ${ids.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
+          ids.flatMap((id, k) => [id, tsId, chainOf(from + k)]),
+        );
+        await tx.run(`DELETE FROM timestamp_queue WHERE record_id IN (${ids.map(() => '?').join(', ')})`, ids);
+      });
     }
     return plan.recordIds.length;
+  }
+
+  /** Records waiting for a timestamp, and when the oldest was logged. */
+  private async countPending(): Promise<{ n: number; oldest: number | null }> {
+    const row = await this.db.get<{ n: number; oldest: number | null }>(
+      'SELECT COUNT(*) AS n, (SELECT m.time FROM timestamp_queue q JOIN message_record m ON m.id = q.record_id ORDER BY q.record_id LIMIT 1) AS oldest FROM timestamp_queue',
+    );
+    return row!;
   }
 
   private succeeded(): void {
@@ -672,11 +659,12 @@ export class MessageLog extends MessageLogReader {
     this.lastSuccessAt = new Date(this.now());
   }
 
-  private failed(err: XrdError): void {
+  private async failed(err: XrdError): Promise<void> {
     this.counters.failedRounds++;
     this.lastError = err;
     // Nothing waiting any more: not a failure to count against logging (the reference's TaskQueue).
-    if (this.countPending.get()!.n === 0) return;
+    // A database that cannot say counts as something waiting.
+    if ((await this.countPending().catch(() => ({ n: 1 }))).n === 0) return;
     if (!this.failingSince) this.failingSince = new Date(this.now());
     this.logger.warn({ failingSince: this.failingSince.toISOString(), code: err.fullCode, error: err.message }, 'timestamping failed');
   }
@@ -698,7 +686,7 @@ export class MessageLog extends MessageLogReader {
   }
 
   private startThread(): Worker {
-    const data: ThreadData = { file: this.file, durability: this.options.durability, checkpointIntervalMs: 1000 };
+    const data: ThreadData = { location: this.location, durability: this.options.durability, checkpointIntervalMs: 1000 };
     const thread = new Worker(threadSource(), { eval: true, workerData: data });
     thread.unref();
     thread.on('message', (msg: FromThread) => {
@@ -725,6 +713,19 @@ export class MessageLog extends MessageLogReader {
 /** What the helper thread needs of the archive options (the schedule stays here). */
 function archiveSettings(o: ArchiveOptions): ArchiveSettings {
   return { dir: o.dir, batchSize: o.batchSize, maxFileBytes: o.maxFileBytes, grouping: o.grouping, digestAlgorithm: o.digestAlgorithm, encryption: o.encryption };
+}
+
+/**
+ * A signature document's row: a new one, or the one with the same hash (a batch's signature logged
+ * earlier, or by a transaction committing meanwhile). @returns its id
+ */
+async function insertSignature(tx: SqlExecutor, hash: Buffer, xml: string | Buffer, hashChainResult: string | Buffer | null): Promise<number> {
+  const inserted = await tx.get<{ id: number }>('INSERT INTO signature (hash, xml, hash_chain_result) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT)) ON CONFLICT (hash) DO NOTHING RETURNING id', [hash, xml, hashChainResult]);
+  return inserted?.id ?? (await tx.get<{ id: number }>('SELECT id FROM signature WHERE hash = ?', [hash]))!.id;
+}
+
+async function insertTimestamp(tx: SqlExecutor, token: Buffer, hashChainResult: string | null, tsaUrl: string): Promise<number> {
+  return (await tx.get<{ id: number }>('INSERT INTO timestamp_record (time, token, hash_chain_result, tsa_url) VALUES (?, ?, ?, ?) RETURNING id', [Date.now(), token, hashChainResult, tsaUrl]))!.id;
 }
 
 /** A record as written: its row, its signature's row and the signature's key in `signatureIds`. */

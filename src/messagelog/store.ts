@@ -1,90 +1,116 @@
 /**
- * The message log's SQLite file (MESS_09): one row per logged message, one per timestamp, and the
+ * The message log's database (MESS_09): one row per logged message, one per timestamp, and the
  * attachments (SOAP attachments, REST bodies) in a table of their own — those above a threshold as
- * files of the attachment folder beside it (attachment-files.ts), which their rows name. Reading
- * records and exporting them as ASiC-E containers needs only these, so `xrd asic export` opens
- * them while a proxy keeps logging (WAL lets readers and the one writer work at once).
+ * files of the attachment folder (attachment-files.ts), which their rows name. Reading records and
+ * exporting them as ASiC-E containers needs only these, so `xrd asic export` opens them while a
+ * proxy keeps logging.
  *
- * Durability: WAL with synchronous=NORMAL writes each committed transaction to the WAL file before
- * `log()` returns, so it survives the process being killed; it is only fsynced at checkpoints, so a
- * power cut or kernel crash may lose the last transactions (the file stays consistent).
- * synchronous=FULL (`durability: 'power'`) fsyncs every commit and survives those too.
+ * Two engines (src/storage): a SQLite file of the node, the embedded default, or a PostgreSQL
+ * database. Either way the message log is the node's own — as in the reference, whose cluster nodes
+ * each keep their own messagelog database — and so are its attachment files.
+ *
+ * Durability on SQLite: WAL with synchronous=NORMAL writes each committed transaction to the WAL
+ * file before the commit returns, so it survives the process being killed; it is only fsynced at
+ * checkpoints, so a power cut or kernel crash may lose the last transactions (the file stays
+ * consistent). synchronous=FULL (`durability: 'power'`) fsyncs every commit and survives those too.
+ * PostgreSQL's commit is durable as its server is configured (fsync, synchronous_commit).
  */
-import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { XrdError } from '../platform/errors.ts';
-import { restrictDatabaseFiles } from '../platform/files.ts';
-import { applySchema } from '../platform/sqlite-schema.ts';
 import { memoryBody, type Body } from '../platform/spool.ts';
 import { fileSource, ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
 import { asicChunks, writeAsic, type AsicToWrite } from '../signature/asic.ts';
+import { databaseConfig, type DatabaseConfig, type Dialect, type SqlDatabase, type SqlExecutor } from '../storage/database.ts';
+import { openDatabase, type StoreSchema } from '../storage/open.ts';
 import { AttachmentFolder, attachmentDirOf } from './attachment-files.ts';
 
-const SCHEMA_VERSION = 3;
+/** Where a node's message log is: its database, and the folder of its attachment files. */
+export interface MessageLogLocation {
+  readonly database: DatabaseConfig;
+  /** Always on this node's disk, whichever the engine. */
+  readonly attachmentDir: string;
+}
 
-const ARCHIVE_SCHEMA = `
+/**
+ * The message log of `file` (`<data dir>/messagelog.db`): that SQLite file, or the PostgreSQL
+ * database at `url`; its attachment files beside `file` either way.
+ * @throws InvalidConfiguration for a URL that is not a PostgreSQL one
+ */
+export function messageLogLocation(file: string, url?: string): MessageLogLocation {
+  return { database: databaseConfig(file, url), attachmentDir: attachmentDirOf(file) };
+}
+
+/** A location, or a SQLite file (tests, scripts, `--db`). */
+export type MessageLogWhere = MessageLogLocation | string;
+
+export function locationOf(where: MessageLogWhere): MessageLogLocation {
+  return typeof where === 'string' ? messageLogLocation(where) : where;
+}
+
+const ARCHIVE_SCHEMA = (d: Dialect) => `
 -- Archiving (archiver.ts): each archive file written, the records it holds, and who is archiving.
 -- An archive's row is made, naming its records, before its file gets its final name; once the
 -- records are marked, pending_records is cleared. A row still pending after a crash is finished
 -- (file there) or dropped (file not there) by the next round.
 CREATE TABLE IF NOT EXISTS archive_file (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id ${d.serialId},
   group_name TEXT NOT NULL, -- '' without grouping; else the member or subsystem
   name TEXT NOT NULL, -- the file's name in the archive folder
   last_digest TEXT NOT NULL, -- the chain digest of its last container, carried into the next archive
-  created INTEGER NOT NULL,
+  created BIGINT NOT NULL,
   pending_records TEXT -- JSON array of record ids until they are marked
 );
 CREATE INDEX IF NOT EXISTS archive_file_group ON archive_file(group_name, id);
 -- Kept apart from message_record so that marking writes small rows, not the records with their messages.
 CREATE TABLE IF NOT EXISTS archived_record (
-  record_id INTEGER PRIMARY KEY REFERENCES message_record(id),
-  archive_id INTEGER NOT NULL REFERENCES archive_file(id)
+  record_id BIGINT PRIMARY KEY REFERENCES message_record(id),
+  archive_id BIGINT NOT NULL REFERENCES archive_file(id)
 );
 -- One archiver at a time (the proxy's schedule, xrd messagelog archive): a lease, renewed as it works.
-CREATE TABLE IF NOT EXISTS archiver_lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS archiver_lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, until BIGINT NOT NULL);
 -- Retention finds the signatures no record uses any more.
 CREATE INDEX IF NOT EXISTS message_record_signature ON message_record(signature_id);
 `;
 
-const SCHEMA = `
+// Integers are BIGINT (times in milliseconds, ids): SQLite reads any INTEGER-like name as its 64-bit integer.
+const SCHEMA = (d: Dialect) => `
 -- One row per distinct signature document: the messages of a signing batch share theirs, so a
 -- busy server writes each (10 kB with certificates and OCSP responses) once, not per message.
 CREATE TABLE IF NOT EXISTS signature (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  hash BLOB NOT NULL UNIQUE, -- SHA-256 of xml
+  id ${d.serialId},
+  hash ${d.blob} NOT NULL UNIQUE, -- SHA-256 of xml
   xml TEXT NOT NULL,
   hash_chain_result TEXT -- sig-hashchainresult.xml when the signature covers a hash chain
 );
 CREATE TABLE IF NOT EXISTS message_record (
-  -- AUTOINCREMENT: ids are never reused, so container names stay unique after records are removed
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  time INTEGER NOT NULL,
+  -- never reused: container names stay unique after records are removed
+  id ${d.serialId},
+  time BIGINT NOT NULL,
   query_id TEXT NOT NULL,
   client_id TEXT NOT NULL,
   service_id TEXT NOT NULL,
   is_response INTEGER NOT NULL,
   side TEXT NOT NULL,
   x_request_id TEXT,
-  message BLOB NOT NULL,
-  signature_id INTEGER NOT NULL REFERENCES signature(id),
+  message ${d.blob} NOT NULL,
+  signature_id BIGINT NOT NULL REFERENCES signature(id),
   hash_chain TEXT -- this message's sig-hashchain.xml
 );
 CREATE INDEX IF NOT EXISTS message_record_query ON message_record(query_id);
 CREATE TABLE IF NOT EXISTS message_attachment (
-  record_id INTEGER NOT NULL REFERENCES message_record(id),
+  record_id BIGINT NOT NULL REFERENCES message_record(id),
   n INTEGER NOT NULL,
-  data BLOB NOT NULL, -- empty when the attachment is in a file
+  data ${d.blob} NOT NULL, -- empty when the attachment is in a file
   file TEXT, -- its file in the attachment folder (attachments above the threshold)
-  size INTEGER, -- the file's attachment length
+  size BIGINT, -- the file's attachment length
   PRIMARY KEY (record_id, n)
 );
 CREATE INDEX IF NOT EXISTS message_attachment_file ON message_attachment(file) WHERE file IS NOT NULL;
 CREATE TABLE IF NOT EXISTS timestamp_record (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  time INTEGER NOT NULL,
-  token BLOB NOT NULL,
+  id ${d.serialId},
+  time BIGINT NOT NULL,
+  token ${d.blob} NOT NULL,
   -- ts-hashchainresult.xml of a batch timestamp; NULL when the token is embedded in the signature
   hash_chain_result TEXT,
   tsa_url TEXT NOT NULL
@@ -92,23 +118,48 @@ CREATE TABLE IF NOT EXISTS timestamp_record (
 -- The timestamp column of a record, kept apart so that stamping writes small rows instead of
 -- rewriting records with their messages.
 CREATE TABLE IF NOT EXISTS record_timestamp (
-  record_id INTEGER PRIMARY KEY REFERENCES message_record(id),
-  timestamp_id INTEGER NOT NULL REFERENCES timestamp_record(id),
+  record_id BIGINT PRIMARY KEY REFERENCES message_record(id),
+  timestamp_id BIGINT NOT NULL REFERENCES timestamp_record(id),
   hash_chain TEXT -- this record's ts-hashchain.xml; NULL in the single form
 );
 -- The timestamper's queue: records not stamped yet, oldest first.
-CREATE TABLE IF NOT EXISTS timestamp_queue (record_id INTEGER PRIMARY KEY REFERENCES message_record(id));
-${ARCHIVE_SCHEMA}`;
+CREATE TABLE IF NOT EXISTS timestamp_queue (record_id BIGINT PRIMARY KEY REFERENCES message_record(id));
+${ARCHIVE_SCHEMA(d)}`;
 
-/** From version N to N+1, at index N-1; a file is migrated by whichever program opens it first. */
-const MIGRATIONS = [
-  // 2: attachments in files. Existing rows keep their data; nothing is rewritten.
-  `ALTER TABLE message_attachment ADD COLUMN file TEXT;
-   ALTER TABLE message_attachment ADD COLUMN size INTEGER;
-   CREATE INDEX message_attachment_file ON message_attachment(file) WHERE file IS NOT NULL;`,
-  // 3: archiving and retention. Only new tables and an index.
-  ARCHIVE_SCHEMA,
-];
+/**
+ * Versions 1–2 were only ever SQLite files (`user_version`), migrated by whichever program opens
+ * them first; a PostgreSQL database starts at the current version.
+ */
+const MESSAGELOG_SCHEMA: StoreSchema = {
+  store: 'messagelog',
+  version: 3,
+  schema: SCHEMA,
+  migrations: [
+    // 2: attachments in files. Existing rows keep their data; nothing is rewritten.
+    () => `ALTER TABLE message_attachment ADD COLUMN file TEXT;
+     ALTER TABLE message_attachment ADD COLUMN size INTEGER;
+     CREATE INDEX message_attachment_file ON message_attachment(file) WHERE file IS NOT NULL;`,
+    // 3: archiving and retention. Only new tables and an index.
+    ARCHIVE_SCHEMA,
+  ],
+};
+
+export interface OpenLogOptions {
+  /** Make a SQLite file that is not there (the writer); a reader refuses a missing file. */
+  readonly create: boolean;
+  /** SQLite: 'process' (default) survives the process dying, 'power' also a power cut (fsync per commit). */
+  readonly durability?: 'process' | 'power';
+}
+
+/**
+ * Opens the log's database with the schema in place.
+ * @throws IOError when a SQLite file to read is not there; DatabaseUnavailable; DatabaseTooNew
+ */
+export async function openLogDatabase(database: DatabaseConfig, options: OpenLogOptions): Promise<SqlDatabase> {
+  if (database.engine === 'sqlite' && !options.create && !existsSync(database.file)) throw new XrdError('IOError', { reason: `no message log at ${database.file}` });
+  // Never moved aside and rebuilt, unlike the OCSP cache: this database is the evidence.
+  return openDatabase(database, MESSAGELOG_SCHEMA, { synchronous: options.durability === 'power' ? 'FULL' : 'NORMAL' });
+}
 
 export interface LoggedTimestamp {
   readonly id: number;
@@ -192,63 +243,43 @@ const SELECT_RECORD = `SELECT m.*, s.xml AS signature, s.hash_chain_result, rt.h
   FROM message_record m JOIN signature s ON s.id = m.signature_id
   LEFT JOIN record_timestamp rt ON rt.record_id = m.id LEFT JOIN timestamp_record t ON t.id = rt.timestamp_id`;
 
-/** Opens (creating if asked) the log file in WAL mode with the schema in place. @throws IOError */
-export function openDatabase(file: string, options: { create: boolean; durability?: 'process' | 'power'; autoCheckpointPages?: number }): Database.Database {
-  if (!options.create && !existsSync(file)) throw new XrdError('IOError', { reason: `no message log at ${file}` });
-  let db: Database.Database | undefined;
-  try {
-    // What was exchanged is nobody else's business: the log and its WAL are the owner's alone.
-    restrictDatabaseFiles(file, { create: options.create });
-    db = new Database(file, { fileMustExist: !options.create });
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
-    // A reader (xrd asic export) and the proxy's writer may meet on the lock: wait, don't fail.
-    db.pragma('busy_timeout = 5000');
-    if (options.autoCheckpointPages !== undefined) db.pragma(`wal_autocheckpoint = ${options.autoCheckpointPages}`);
-    applySchema(db, { version: SCHEMA_VERSION, schema: SCHEMA, migrations: MIGRATIONS });
-    return db;
-  } catch (err) {
-    db?.close();
-    // Never moved aside and rebuilt, unlike the OCSP cache: this file is the evidence.
-    throw new XrdError('IOError', { reason: `cannot open message log ${file}: ${(err as Error).message}` }, { cause: err });
-  }
+interface AttachmentRow {
+  record_id: number;
+  data: Buffer;
+  file: string | null;
+  size: number | null;
 }
 
 /** Reading the log: records by query id or number, and their ASiC-E containers. */
 export class MessageLogReader {
-  private readonly byQuery: Database.Statement<[string], RecordRow>;
-  private readonly byId: Database.Statement<[number], RecordRow>;
-  private readonly attachmentsOf: Database.Statement<[number], { data: Buffer; file: string | null; size: number | null }>;
   protected readonly attachmentFiles: AttachmentFolder;
 
   protected constructor(
-    protected readonly db: Database.Database,
-    file: string,
+    protected readonly db: SqlDatabase,
+    readonly location: MessageLogLocation,
   ) {
-    this.byQuery = db.prepare(`${SELECT_RECORD} WHERE m.query_id = ? ORDER BY m.id`);
-    this.byId = db.prepare(`${SELECT_RECORD} WHERE m.id = ?`);
-    this.attachmentsOf = db.prepare('SELECT data, file, size FROM message_attachment WHERE record_id = ? ORDER BY n');
-    this.attachmentFiles = new AttachmentFolder(attachmentDirOf(file));
+    this.attachmentFiles = new AttachmentFolder(location.attachmentDir);
   }
 
-  /** Reading through a connection the caller opened and closes (the helper thread's). */
-  static onConnection(db: Database.Database, file: string): MessageLogReader {
-    return new MessageLogReader(db, file);
+  /** Reading through a database the caller opened and closes (the helper thread's). */
+  static onDatabase(db: SqlDatabase, location: MessageLogLocation): MessageLogReader {
+    return new MessageLogReader(db, location);
   }
 
-  /** A log file another process writes, for reading and export only. @throws IOError */
-  static openExisting(file: string): MessageLogReader {
-    return new MessageLogReader(openDatabase(file, { create: false }), file);
+  /** A log another process writes, for reading and export only. @throws IOError; DatabaseUnavailable */
+  static async openExisting(where: MessageLogWhere): Promise<MessageLogReader> {
+    const location = locationOf(where);
+    return new MessageLogReader(await openLogDatabase(location.database, { create: false }), location);
   }
 
   /** The records of a query (request and response, and both sides when one server logged both), oldest first. */
-  records(queryId: string): LoggedRecord[] {
-    return this.byQuery.all(queryId).map((row) => this.toRecord(row));
+  records(queryId: string): Promise<LoggedRecord[]> {
+    return this.db.transaction(async (tx) => this.toRecords(tx, await tx.all<RecordRow>(`${SELECT_RECORD} WHERE m.query_id = ? ORDER BY m.id`, [queryId])), { readOnly: true });
   }
 
-  record(id: number): LoggedRecord | undefined {
-    const row = this.byId.get(id);
-    return row && this.toRecord(row);
+  async record(id: number): Promise<LoggedRecord | undefined> {
+    const rows = await this.db.transaction(async (tx) => this.toRecords(tx, await tx.all<RecordRow>(`${SELECT_RECORD} WHERE m.id = ?`, [id])), { readOnly: true });
+    return rows[0];
   }
 
   /**
@@ -257,8 +288,8 @@ export class MessageLogReader {
    *   yet and `allowUnstamped` is not set (such a container proves less: its certificates can
    *   only be checked as of the signing time); IOError when an attachment file is missing
    */
-  exportAsic(queryId: string, options: { allowUnstamped?: boolean } = {}): ExportedContainer[] {
-    const records = this.records(queryId);
+  async exportAsic(queryId: string, options: { allowUnstamped?: boolean } = {}): Promise<ExportedContainer[]> {
+    const records = await this.records(queryId);
     if (records.length === 0) throw new XrdError('NotFound', { reason: `No signed documents found for query id "${queryId}"` });
     const unstamped = records.filter((r) => !r.timestamp);
     if (unstamped.length > 0 && !options.allowUnstamped) {
@@ -276,17 +307,20 @@ export class MessageLogReader {
     }));
   }
 
-  /** A trivial query (`SELECT 1`), for health checks. @throws when the database does not answer */
-  ping(): void {
-    this.db.prepare('SELECT 1').get();
+  /** A trivial query, for health checks. @throws DatabaseUnavailable when the database does not answer */
+  async ping(): Promise<void> {
+    await this.db.get('SELECT 1 AS one');
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
+  close(): Promise<void> {
+    return this.db.close();
   }
 
-  private toRecord(row: RecordRow): LoggedRecord {
-    return {
+  /** The rows as records, with their attachments read in the same snapshot. */
+  private async toRecords(tx: SqlExecutor, rows: readonly RecordRow[]): Promise<LoggedRecord[]> {
+    if (rows.length === 0) return [];
+    const attachments = await tx.all<AttachmentRow>(`SELECT record_id, data, file, size FROM message_attachment WHERE record_id IN (${rows.map(() => '?').join(', ')}) ORDER BY record_id, n`, rows.map((r) => r.id));
+    return rows.map((row) => ({
       id: row.id,
       time: new Date(row.time),
       queryId: row.query_id,
@@ -296,7 +330,7 @@ export class MessageLogReader {
       side: row.side === 'server' ? 'server' : 'client',
       xRequestId: row.x_request_id ?? undefined,
       message: row.message,
-      attachments: this.attachmentsOf.all(row.id).map((a) => (a.file === null ? memoryBody(a.data) : this.attachmentFiles.body(a.file, a.size!, row.id))),
+      attachments: attachments.filter((a) => a.record_id === row.id).map((a) => (a.file === null ? memoryBody(a.data) : this.attachmentFiles.body(a.file, a.size!, row.id))),
       signatureXml: row.signature,
       hashChainResult: row.hash_chain_result ?? undefined,
       hashChain: row.hash_chain ?? undefined,
@@ -304,7 +338,7 @@ export class MessageLogReader {
         row.ts_id === null
           ? undefined
           : { id: row.ts_id, time: new Date(row.ts_time!), token: row.ts_token!, hashChainResult: row.ts_hash_chain_result ?? undefined, hashChain: row.ts_hash_chain ?? undefined, tsaUrl: row.ts_tsa_url! },
-    };
+    }));
   }
 }
 

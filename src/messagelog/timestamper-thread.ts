@@ -1,22 +1,23 @@
 /**
- * The message log's helper thread: runs timestamping rounds on its own (reading) connection to the
- * log file, archiving rounds (archiver.ts: building containers and archive files, its own short
- * transactions), and checkpoints the WAL, so that none of it stalls the proxies' event loop.
- * Started by MessageLog; talks by messages:
+ * The message log's helper thread: runs timestamping rounds on its own connection to the log's
+ * database, archiving rounds (archiver.ts: building containers and archive files, its own short
+ * transactions), and on SQLite checkpoints the WAL, so that none of it stalls the proxies' event
+ * loop. Started by MessageLog; talks by messages:
  *
  *   → { type: 'round', id, request }     ← { type: 'done', id, plan } | { type: 'failed', id, error }
  *   → { type: 'archive', id, settings }  ← { type: 'archived', id, result } | { type: 'failed', id, error }
  *   → { type: 'stop' }                     an archiving round in progress ends after the archive it is writing
- *   → { type: 'close' }                    the thread closes the file and ends
+ *   → { type: 'close' }                    the thread closes its connection and ends
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { toXrdError } from '../platform/errors.ts';
+import type { SqlDatabase } from '../storage/database.ts';
 import { archiveRound, type ArchiveRoundResult, type ArchiveSettings } from './archiver.ts';
-import { MessageLogReader, openDatabase } from './store.ts';
+import { MessageLogReader, openLogDatabase, type MessageLogLocation } from './store.ts';
 import { Timestamper, type RoundRequest, type StampPlan } from './timestamper.ts';
 
 export interface ThreadData {
-  readonly file: string;
+  readonly location: MessageLogLocation;
   readonly durability: 'process' | 'power' | undefined;
   readonly checkpointIntervalMs: number;
 }
@@ -29,19 +30,19 @@ export type FromThread =
 
 const port = parentPort!;
 const data = workerData as ThreadData;
-const db = openDatabase(data.file, { create: false, durability: data.durability });
-const timestamper = new Timestamper(db);
-const reader = MessageLogReader.onConnection(db, data.file);
+// A database that cannot be opened fails each call with its reason; the writer retries with the next round.
+const opening = openLogDatabase(data.location.database, { create: false, durability: data.durability });
+opening.catch(() => undefined);
 let stopping = false;
+let checkpoints: NodeJS.Timeout | undefined;
 
-// PASSIVE: copies what it can without waiting for, or blocking, the writer and readers.
-const checkpoints = setInterval(() => {
-  try {
-    db.pragma('wal_checkpoint(PASSIVE)');
-  } catch {
-    // Busy or closing: the next one catches up.
-  }
-}, data.checkpointIntervalMs);
+void opening.then((db) => {
+  if (db.engine !== 'sqlite') return;
+  // PASSIVE: copies what it can without waiting for, or blocking, the writer and readers.
+  checkpoints = setInterval(() => {
+    db.exec('PRAGMA wal_checkpoint(PASSIVE)').catch(() => undefined); // busy or closing: the next one catches up
+  }, data.checkpointIntervalMs);
+}, () => undefined);
 
 port.on('message', (msg: ToThread) => {
   if (msg.type === 'stop') {
@@ -50,24 +51,29 @@ port.on('message', (msg: ToThread) => {
   }
   if (msg.type === 'close') {
     clearInterval(checkpoints);
-    db.close();
-    port.close();
+    void opening
+      .then((db) => db.close(), () => undefined)
+      .finally(() => port.close());
     return;
   }
   const failed = (err: unknown) => {
     const e = toXrdError(err);
     port.postMessage({ type: 'failed', id: msg.id, error: { code: e.code, details: e.details, message: e.message } } satisfies FromThread);
   };
+  opening.then((db) => handle(db, msg)).catch(failed);
+});
+
+async function handle(db: SqlDatabase, msg: Extract<ToThread, { id: number }>): Promise<void> {
   if (msg.type === 'archive') {
-    archiveRound(db, (id) => reader.record(id), msg.settings, () => stopping).then((result) => port.postMessage({ type: 'archived', id: msg.id, result } satisfies FromThread), failed);
+    const reader = MessageLogReader.onDatabase(db, data.location);
+    const result = await archiveRound(db, (id) => reader.record(id), msg.settings, () => stopping);
+    port.postMessage({ type: 'archived', id: msg.id, result } satisfies FromThread);
     return;
   }
   // Buffers arrive as plain Uint8Arrays (structured clone).
   const buffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
   const request: RoundRequest = { ...msg.request, tsas: msg.request.tsas.map((t) => ({ url: t.url, cert: buffer(t.cert) })), tsaCerts: msg.request.tsaCerts?.map(buffer) };
-  timestamper.round(request).then(
-    // The batch's chains (megabytes) move to the writer without a copy.
-    (plan) => port.postMessage({ type: 'done', id: msg.id, plan } satisfies FromThread, plan.kind === 'batch' ? [plan.chains.buffer as ArrayBuffer] : []),
-    failed,
-  );
-});
+  const plan = await new Timestamper(db).round(request);
+  // The batch's chains (megabytes) move to the writer without a copy.
+  port.postMessage({ type: 'done', id: msg.id, plan } satisfies FromThread, plan.kind === 'batch' ? [plan.chains.buffer as ArrayBuffer] : []);
+}

@@ -10,11 +10,11 @@
  *
  * This runs in the timestamper thread (timestamper-thread.ts): reading thousands of signatures and
  * building their hash chains takes seconds of CPU that must not stall the proxies' event loop. It
- * only reads; the result goes back as a plan that the writer connection applies in small
- * transactions (one writer, so the proxies' inserts never wait on a lock).
+ * only reads; the result goes back as a plan that the writer applies in small transactions (on
+ * SQLite one writer, so the proxies' inserts never wait on a lock).
  */
-import type Database from 'better-sqlite3';
 import { XrdError, toXrdError } from '../platform/errors.ts';
+import type { SqlDatabase } from '../storage/database.ts';
 import { buildHashChains } from '../signature/hash-chain.ts';
 import { requestTimestamp, verifyTimestamp, type TimestampingService } from '../signature/timestamp.ts';
 import { parseSignature } from '../signature/verifier.ts';
@@ -52,23 +52,19 @@ interface Task {
 
 const PLACE_FOR_TIMESTAMP = '<xades:UnsignedSignatureProperties>';
 
-export class Timestamper {
-  private readonly selectPending: Database.Statement<[number], Task>;
+const SELECT_PENDING = `SELECT q.record_id AS id, s.xml, s.hash_chain_result FROM timestamp_queue q
+  JOIN message_record m ON m.id = q.record_id JOIN signature s ON s.id = m.signature_id ORDER BY q.record_id LIMIT ?`;
 
-  constructor(db: Database.Database) {
-    this.selectPending = db.prepare(
-      `SELECT q.record_id AS id, s.xml, s.hash_chain_result FROM timestamp_queue q
-       JOIN message_record m ON m.id = q.record_id JOIN signature s ON s.id = m.signature_id ORDER BY q.record_id LIMIT ?`,
-    );
-  }
+export class Timestamper {
+  constructor(private readonly db: SqlDatabase) {}
 
   /** @throws TimestampingFailed (every TSA's reason), or what reading the records threw */
   async round(req: RoundRequest): Promise<StampPlan> {
-    let tasks = this.selectPending.all(req.limit);
+    let tasks = await this.db.all<Task>(SELECT_PENDING, [req.limit]);
     // Our embedding works on the layout xades.ts writes; a peer's signature in another layout
     // is stamped in a batch instead, once another record is waiting.
     if (tasks.length === 1 && !canEmbedTimestamp(tasks[0]!.xml)) {
-      tasks = this.selectPending.all(2);
+      tasks = await this.db.all<Task>(SELECT_PENDING, [2]);
       if (tasks.length === 1) return { kind: 'none', deferred: true };
     }
     if (tasks.length === 0) return { kind: 'none', deferred: false };

@@ -10,6 +10,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { apiKeysFile } from '../serverconf/api-keys.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { MessageLog, TIMESTAMPER_STATUS_FILE, type ArchiveOptions } from '../messagelog/message-log.ts';
+import { messageLogLocation } from '../messagelog/store.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { databaseConfig } from '../storage/database.ts';
@@ -89,10 +90,13 @@ export interface SecurityServerOptions {
   /** Timeouts and connection caps of every listener, each on its own (default PROXY_SERVER_LIMITS). */
   readonly serverLimits?: Partial<ServerLimits>;
   /**
-   * A PostgreSQL database (postgres://…) for the stores that can live there — the server
-   * configuration and operational monitoring so far — which the nodes of a clustered provider share; SQLite files in `dataDir` when left out.
+   * A PostgreSQL database (postgres://…) for the stores — the server configuration, operational
+   * monitoring and, unless `messageLogDatabaseUrl` says otherwise, the message log — which the
+   * nodes of a clustered provider share; SQLite files in `dataDir` when left out.
    */
   readonly databaseUrl?: string;
+  /** The message log's own PostgreSQL database: each node of a cluster keeps its own message log. */
+  readonly messageLogDatabaseUrl?: string;
   readonly logger: Logger;
 }
 
@@ -113,6 +117,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const limits = serverLimits(PROXY_SERVER_LIMITS, options.serverLimits);
   // A database URL that is not one is refused before anything is opened.
   const opMonitorDatabase = databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl);
+  const messageLogAt = messageLogLocation(join(options.dataDir, 'messagelog.db'), options.messageLogDatabaseUrl ?? options.databaseUrl);
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });
@@ -130,9 +135,9 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
     await serverConfStore.close();
   };
   // What is opened next fails the start with the server configuration and signer connection closed.
-  const opened = async <T>(open: () => T): Promise<T> => {
+  const opened = async <T>(open: () => T | Promise<T>): Promise<T> => {
     try {
-      return open();
+      return await open();
     } catch (err) {
       await closeServerConf();
       signer.close();
@@ -164,7 +169,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
       return ownAuthOcspResponses(globalConf(), Buffer.from(info.cert, 'base64'), info.chain.map((c) => Buffer.from(c, 'base64')), { ...ocspStore, get: (hashes) => ocspResponsesOf(signer, info, hashes) });
     });
 
-  const messageLog = await opened(() => MessageLog.open(join(options.dataDir, 'messagelog.db'), {
+  const messageLog = await opened(() => MessageLog.open(messageLogAt, {
     timestampingIntervalSeconds: () => options.timestampingIntervalSeconds ?? globalConf().privateParams?.timeStampingIntervalSeconds ?? 60,
     // The administrator's choice (serverconf), each with its certificate from the approved list.
     tsas: () => configuredTsas(serverConf(), globalConf()),

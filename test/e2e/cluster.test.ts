@@ -2,17 +2,17 @@
  * A clustered provider (ig-xlb, the reference's external load balancer guide): ss1 as two nodes behind
  * HAProxy, sharing one server identity (a copied token) and a PostgreSQL database (operational
  * monitoring: one node's monitoring port shows what the other served), each with its own message
- * log; the balancer health-checks each node's 5588. Under load from ss2's information system,
+ * log in a PostgreSQL database of its own; the balancer health-checks each node's 5588. Under load from ss2's information system,
  * one node's proxy is killed (SIGKILL): calls keep succeeding once the balancer's check has had its
  * interval, every answered call has its log records on ss2 and on exactly one node of ss1, and the
  * killed node, started again by the supervisor, is back in the balancer's rotation.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { balancerState } from '../../src/dev/localinstance/cluster.ts';
 import { startLocalInstance, type LocalInstance, type LocalServer } from '../../src/dev/localinstance/local-instance.ts';
+import { messageLogLocation, openLogDatabase } from '../../src/messagelog/store.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { callClientProxy, restPath } from '../support/information-system.ts';
 import { freeLocalPorts } from '../support/net.ts';
@@ -45,13 +45,13 @@ interface Call {
   readonly queryId?: string;
 }
 
-/** Query ids of the records in a server's message log (request and response each count). */
-function loggedQueryIds(server: LocalServer): string[] {
-  const db = new Database(join(server.proxyDataDir, 'messagelog.db'), { readonly: true, fileMustExist: true });
+/** Query ids of the records in a server's message log (request and response each count): each node's own database. */
+async function loggedQueryIds(server: LocalServer): Promise<string[]> {
+  const db = await openLogDatabase(messageLogLocation(join(server.proxyDataDir, 'messagelog.db'), instance.messageLogUrls.get(server)).database, { create: false });
   try {
-    return (db.prepare('SELECT query_id FROM message_record').all() as { query_id: string }[]).map((r) => r.query_id);
+    return (await db.all<{ query_id: string }>('SELECT query_id FROM message_record')).map((r) => r.query_id);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -63,9 +63,9 @@ describe('ig-xlb: a provider served by two nodes behind a load balancer', () => 
     expect(instance.balancer?.address).toBe('127.0.0.1');
     const answers = await Promise.all(Array.from({ length: 12 }, () => callClientProxy(instance, restPath(instance, 'rest-test/random'), { headers: { 'X-Road-Client': instance.clientIs.client } })));
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
-    for (const node of instance.providerNodes) expect(loggedQueryIds(node).length, node.name).toBeGreaterThan(0);
+    for (const node of instance.providerNodes) expect((await loggedQueryIds(node)).length, node.name).toBeGreaterThan(0);
     // One operational monitoring database for both nodes: node1's monitoring port shows what node2 served.
-    const servedByNode2 = new Set(loggedQueryIds(instance.providerNodes[1]!));
+    const servedByNode2 = new Set(await loggedQueryIds(instance.providerNodes[1]!));
     await vi.waitFor(async () => {
       const answer = await fetch(`${instance.provider.monitoringUrl}/opmonitor?limit=1000`, { headers: { Authorization: `X-Road-ApiKey token=${instance.apiKeyOf(instance.provider)}` } });
       const { records } = (await answer.json()) as { records: { messageId?: string; securityServerType: string }[] };
@@ -76,7 +76,7 @@ describe('ig-xlb: a provider served by two nodes behind a load balancer', () => 
 
   it('3.4 health check: one node killed under load — calls succeed again within the check interval, each answered call is logged, the node rejoins', async () => {
     const balancer = instance.balancer!;
-    const loggedBefore = instance.providerNodes.map((n) => loggedQueryIds(n).length);
+    const loggedBefore = await Promise.all(instance.providerNodes.map(async (n) => (await loggedQueryIds(n)).length));
     const calls: Call[] = [];
     let loading = true;
     const caller = async () => {
@@ -94,7 +94,7 @@ describe('ig-xlb: a provider served by two nodes behind a load balancer', () => 
     const load = Promise.all(Array.from({ length: CALLERS }, caller));
     await new Promise((r) => setTimeout(r, 2000));
     // ss2 keeps its connections to the balancer open: the node they reach carries the load, and is the one killed.
-    const carried = instance.providerNodes.map((n, i) => loggedQueryIds(n).length - loggedBefore[i]!);
+    const carried = await Promise.all(instance.providerNodes.map(async (n, i) => (await loggedQueryIds(n)).length - loggedBefore[i]!));
     const victimIndex = carried.indexOf(Math.max(...carried));
     const victim = instance.providerNodes[victimIndex]!;
 
@@ -130,8 +130,8 @@ describe('ig-xlb: a provider served by two nodes behind a load balancer', () => 
     // Every answered call has its request and response logged on ss2, and on exactly one node of ss1.
     const answered = calls.filter((c) => c.status === 200);
     expect(answered.every((c) => c.queryId !== undefined)).toBe(true);
-    const consumerLog = loggedQueryIds(instance.consumer);
-    const nodeLogs = instance.providerNodes.map(loggedQueryIds);
+    const consumerLog = await loggedQueryIds(instance.consumer);
+    const nodeLogs = await Promise.all(instance.providerNodes.map(loggedQueryIds));
     for (const c of answered) {
       expect(count(consumerLog, c.queryId!), `ss2's log of ${c.queryId}`).toBe(2);
       expect(nodeLogs.map((ids) => count(ids, c.queryId!)).sort(), `ss1 nodes' logs of ${c.queryId}`).toEqual([0, 2]);

@@ -5,11 +5,12 @@
  * Usage: node --import tsx archive-writer.ts <log file> <archive dir>
  */
 import { archiveRound } from '../../src/messagelog/archiver.ts';
-import { MessageLogReader, openDatabase } from '../../src/messagelog/store.ts';
+import { MessageLogReader, messageLogLocation, openLogDatabase } from '../../src/messagelog/store.ts';
 
 const [file, dir] = process.argv.slice(2);
-const db = openDatabase(file!, { create: false });
-const reader = MessageLogReader.onConnection(db, file!);
+const location = messageLogLocation(file!);
+const db = await openLogDatabase(location.database, { create: false });
+const reader = MessageLogReader.onDatabase(db, location);
 const result = await archiveRound(db, (id) => reader.record(id), { dir: dir!, maxFileBytes: 1 });
 process.stdout.write(JSON.stringify(result));
-db.close();
+await db.close();

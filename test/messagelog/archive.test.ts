@@ -15,7 +15,7 @@ import { ArchiveBook } from '../../src/messagelog/archive-store.ts';
 import { archiveRound } from '../../src/messagelog/archiver.ts';
 import { attachmentDirOf } from '../../src/messagelog/attachment-files.ts';
 import { MessageLog, type ArchiveOptions } from '../../src/messagelog/message-log.ts';
-import { MessageLogReader, openDatabase } from '../../src/messagelog/store.ts';
+import { MessageLogReader, messageLogLocation, openLogDatabase } from '../../src/messagelog/store.ts';
 import { XrdError } from '../../src/platform/errors.ts';
 import { readZip } from '../../src/platform/zip.ts';
 import { parseClientId } from '../../src/protocol/identifiers.ts';
@@ -39,13 +39,13 @@ interface Setup {
   readonly log: MessageLog;
 }
 
-function open(archive: Partial<ArchiveOptions> = {}): Setup {
+async function open(archive: Partial<ArchiveOptions> = {}): Promise<Setup> {
   const base = join(f.dir, `archive-${++n}`);
   mkdirSync(base);
   const file = join(base, 'messagelog.db');
   const dir = join(base, 'archives');
   // Attachments above 1 kB are files beside the log: archived from a streamed container.
-  const log = MessageLog.open(file, logOptions(f, { attachmentFileThresholdBytes: 1024, archive: { dir, ...archive } }));
+  const log = await MessageLog.open(file, logOptions(f, { attachmentFileThresholdBytes: 1024, archive: { dir, ...archive } }));
   return { file, dir, log };
 }
 
@@ -61,7 +61,9 @@ async function signedExchange(log: MessageLog, queryId: string, attachment?: Buf
   const signedRequest = await f.signer.sign(f.keys.client, { message: request, attachments });
   const signedResponse = await f.signer.sign(f.keys.provider, { message: response });
   const messages = [{ ...toLog(queryId, request, signedRequest, false, attachments), client }, toLog(queryId, response, signedResponse, true)];
-  return { messages, ids: messages.map((m) => log.log(m)) };
+  const ids: number[] = [];
+  for (const m of messages) ids.push(await log.log(m));
+  return { messages, ids };
 }
 
 /** The containers of an archive by name. */
@@ -69,18 +71,19 @@ function containersOf(file: string): Map<string, Buffer> {
   return new Map(readZip(readFileSync(file)).map((e) => [e.name, e.data]));
 }
 
-function exportsOf(file: string, queryIds: readonly string[]): Map<string, Buffer> {
-  const reader = MessageLogReader.openExisting(file);
+async function exportsOf(file: string, queryIds: readonly string[]): Promise<Map<string, Buffer>> {
+  const reader = await MessageLogReader.openExisting(file);
   try {
-    return new Map(queryIds.flatMap((q) => reader.exportAsic(q).map((c) => [c.name, c.data] as const)));
+    const exported = await Promise.all(queryIds.map((q) => reader.exportAsic(q)));
+    return new Map(exported.flat().map((c) => [c.name, c.data] as const));
   } finally {
-    reader.close();
+    await reader.close();
   }
 }
 
 /** Puts the log's one archive back in the state a crash before its marking leaves: row pending, records not marked. */
 function leavePending(file: string): void {
-  const db = openDatabase(file, { create: false });
+  const db = new Database(file);
   const ids = db.prepare('SELECT record_id FROM archived_record').all().map((r) => (r as { record_id: number }).record_id);
   db.prepare('UPDATE archive_file SET pending_records = ?').run(JSON.stringify(ids));
   db.prepare('DELETE FROM archived_record').run();
@@ -98,7 +101,7 @@ function tableCount(file: string, sql: string): number {
 
 describe('LogArchiver', () => {
   it('archives stamped records only, into a reference-format archive that verifies; every container is its export, byte for byte', async () => {
-    const { file, dir, log } = open();
+    const { file, dir, log } = await open();
     const big = Buffer.alloc(5000, 'attachment in a file ');
     await exchange(log, 'q-a', big);
     await exchange(log, 'q-b');
@@ -116,12 +119,12 @@ describe('LogArchiver', () => {
     expect(v1.previous).toEqual({ digest: '', fileName: '' });
     expect(name).toContain(`-${v1.lastDigest.slice(0, 16)}.zip`);
     // Round trip: the archive holds exactly the exports of the stamped records.
-    const exported = exportsOf(file, ['q-a', 'q-b']);
+    const exported = await exportsOf(file, ['q-a', 'q-b']);
     const archived = containersOf(join(dir, name));
     expect([...archived.keys()].sort()).toEqual([...exported.keys(), 'linkinginfo'].sort());
     for (const [entry, data] of exported) expect(archived.get(entry)!.equals(data), entry).toBe(true);
     // Archived records still export (they stay in the log until retention removes them).
-    expect(exportsOf(file, ['q-a']).size).toBe(2);
+    expect((await exportsOf(file, ['q-a'])).size).toBe(2);
 
     // Nothing new stamped: nothing archived, no empty archive.
     expect(await log.archiveNow()).toMatchObject({ records: 0, files: [] });
@@ -138,7 +141,7 @@ describe('LogArchiver', () => {
   });
 
   it('LogArchiveTest writeAndRotate, LogArchiveCacheTest rotateImmediatelyWhenOneEntryIsTooLarge: rotates when an archive passes archive-max-filesize, the chain running on through the files', async () => {
-    const { dir, log } = open({ maxFileBytes: 1 });
+    const { dir, log } = await open({ maxFileBytes: 1 });
     await exchange(log, 'q-r1');
     await exchange(log, 'q-r2');
     await log.timestampNow();
@@ -150,7 +153,7 @@ describe('LogArchiver', () => {
   });
 
   it('archive-grouping member: one chain per member of this server, named after it', async () => {
-    const { dir, log } = open({ grouping: 'member' });
+    const { dir, log } = await open({ grouping: 'member' });
     await exchange(log, 'q-g1');
     await exchange(log, 'q-g2', undefined, parseClientId('LOCAL/GOV/3333/OTHER'));
     await log.timestampNow();
@@ -162,7 +165,7 @@ describe('LogArchiver', () => {
   });
 
   it('a crash after the file got its name but before its records were marked: the next round marks them, nothing archived twice', async () => {
-    const { file, dir, log } = open();
+    const { file, dir, log } = await open();
     await exchange(log, 'q-c1');
     await log.timestampNow();
     const { files } = await log.archiveNow();
@@ -171,7 +174,7 @@ describe('LogArchiver', () => {
     leavePending(file);
     writeFileSync(join(dir, 'tmp-mlog-0123456789abcdef.tmp'), 'half an archive');
 
-    const again = MessageLog.open(file, logOptions(f, { archive: { dir } }));
+    const again = await MessageLog.open(file, logOptions(f, { archive: { dir } }));
     await exchange(again, 'q-c2');
     await again.timestampNow();
     const round = await again.archiveNow();
@@ -184,7 +187,7 @@ describe('LogArchiver', () => {
   });
 
   it('a crash before the file got its name: the records are archived again from the same place in the chain, into the same bytes (LogArchiveCacheTest archivingShouldBeDeterministic)', async () => {
-    const { file, dir, log } = open();
+    const { file, dir, log } = await open();
     await exchange(log, 'q-d1');
     await log.timestampNow();
     const { files } = await log.archiveNow();
@@ -193,7 +196,7 @@ describe('LogArchiver', () => {
     leavePending(file);
     rmSync(join(dir, files[0]!));
 
-    const again = MessageLog.open(file, logOptions(f, { archive: { dir } }));
+    const again = await MessageLog.open(file, logOptions(f, { archive: { dir } }));
     const round = await again.archiveNow();
     expect(round).toMatchObject({ recovered: 0, records: 2, files });
     expect(readFileSync(join(dir, files[0]!)).equals(original)).toBe(true);
@@ -202,9 +205,9 @@ describe('LogArchiver', () => {
   });
 
   it('kill -9 during archiving, again and again: the rounds after lose no record, archive none twice, and the chain runs unbroken through every file', async () => {
-    const { file, dir, log } = open();
+    const { file, dir, log } = await open();
     const signed = await signedExchange(log, 'q-k0');
-    for (let i = 1; i < 150; i++) for (const m of signed.messages) log.log({ ...m, queryId: `q-k${i}` });
+    for (let i = 1; i < 150; i++) for (const m of signed.messages) await log.log({ ...m, queryId: `q-k${i}` });
     await log.timestampNow();
     await log.close();
     const writer = (killAfterFiles?: number) =>
@@ -251,9 +254,9 @@ describe('LogArchiver', () => {
   });
 
   it('closing the log during a long round ends it after the archive being written; the next round goes on from there', async () => {
-    const { file, dir, log } = open({ maxFileBytes: 1 });
+    const { file, dir, log } = await open({ maxFileBytes: 1 });
     const signed = await signedExchange(log, 'q-stop0');
-    for (let i = 1; i < 100; i++) for (const m of signed.messages) log.log({ ...m, queryId: `q-stop${i}` });
+    for (let i = 1; i < 100; i++) for (const m of signed.messages) await log.log({ ...m, queryId: `q-stop${i}` });
     await log.timestampNow();
     const round = log.archiveNow();
     while (!existsSync(dir) || readdirSync(dir).filter((name) => name.startsWith('mlog-')).length < 3) await new Promise((r) => setTimeout(r, 5));
@@ -262,7 +265,7 @@ describe('LogArchiver', () => {
     expect(first.records).toBeLessThan(200);
     expect(first.files).toHaveLength(first.records);
 
-    const again = MessageLog.open(file, logOptions(f, { archive: { dir, maxFileBytes: 1 } }));
+    const again = await MessageLog.open(file, logOptions(f, { archive: { dir, maxFileBytes: 1 } }));
     const rest = await again.archiveNow();
     expect(first.records + rest.records).toBe(200);
     let previous: string | undefined;
@@ -271,16 +274,16 @@ describe('LogArchiver', () => {
   });
 
   it('one archiver at a time: while another holds the lease, a round is refused with LogArchiverBusy', async () => {
-    const { file, dir, log } = open();
-    const db = openDatabase(file, { create: false });
+    const { file, dir, log } = await open();
+    const db = await openLogDatabase(messageLogLocation(file).database, { create: false });
     const other = new ArchiveBook(db);
-    other.lease(Date.now(), Date.now() + 60_000);
+    await other.lease(Date.now(), Date.now() + 60_000);
     const err = await log.archiveNow().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(XrdError);
     expect((err as XrdError).code).toBe('LogArchiverBusy');
-    other.releaseLease();
-    await expect(archiveRound(db, () => undefined, { dir })).resolves.toMatchObject({ records: 0 });
-    db.close();
+    await other.releaseLease();
+    await expect(archiveRound(db, async () => undefined, { dir })).resolves.toMatchObject({ records: 0 });
+    await db.close();
     await log.close();
   });
 
@@ -290,7 +293,7 @@ describe('LogArchiver', () => {
     const gpg = (...args: string[]) => execFileSync('gpg', ['--homedir', home, '--batch', '--no-tty', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       gpg('--passphrase', '', '--quick-gen-key', 'xrd archive test <archive@example.test>', 'rsa2048', 'sign,encrypt', 'never');
-      const { file, dir, log } = open({ encryption: { gpgHome: home, defaultKeys: ['archive@example.test'], gpgPath: 'gpg' } });
+      const { file, dir, log } = await open({ encryption: { gpgHome: home, defaultKeys: ['archive@example.test'], gpgPath: 'gpg' } });
       await exchange(log, 'q-e1');
       await log.timestampNow();
       const { files } = await log.archiveNow();
@@ -303,7 +306,7 @@ describe('LogArchiver', () => {
       expect(status).toMatch(/GOODSIG/);
       expect(status).toMatch(/DECRYPTION_OKAY/);
       const v = await verifyArchive(plain);
-      const exported = exportsOf(file, ['q-e1']);
+      const exported = await exportsOf(file, ['q-e1']);
       expect([...v.containers].sort()).toEqual([...exported.keys()].sort());
       for (const [name, data] of containersOf(plain)) if (name !== 'linkinginfo') expect(data.equals(exported.get(name)!)).toBe(true);
       await log.close();
@@ -312,7 +315,7 @@ describe('LogArchiver', () => {
       // the others to the default key.
       gpg('--passphrase', '', '--quick-gen-key', 'member 2222 <m2222@example.test>', 'rsa2048', 'sign,encrypt', 'never');
       const keyIdOf = (uid: string) => /^pub:[^:]*:[^:]*:[^:]*:([0-9A-F]{16}):/m.exec(gpg('--with-colons', '--list-keys', uid).toString())![1]!;
-      const grouped = open({ grouping: 'member', encryption: { gpgHome: home, defaultKeys: ['archive@example.test'], memberKeys: { 'LOCAL/COM/2222': ['m2222@example.test'] }, gpgPath: 'gpg' } });
+      const grouped = await open({ grouping: 'member', encryption: { gpgHome: home, defaultKeys: ['archive@example.test'], memberKeys: { 'LOCAL/COM/2222': ['m2222@example.test'] }, gpgPath: 'gpg' } });
       await exchange(grouped.log, 'q-e3');
       await grouped.log.timestampNow();
       const groupedFiles = (await grouped.log.archiveNow()).files;
@@ -322,7 +325,7 @@ describe('LogArchiver', () => {
       await grouped.log.close();
 
       // A recipient gpg does not know: the round fails with gpg's words and leaves nothing behind.
-      const bad = open({ encryption: { gpgHome: home, defaultKeys: ['nobody@example.test'], gpgPath: 'gpg' } });
+      const bad = await open({ encryption: { gpgHome: home, defaultKeys: ['nobody@example.test'], gpgPath: 'gpg' } });
       await exchange(bad.log, 'q-e2');
       await bad.log.timestampNow();
       await expect(bad.log.archiveNow()).rejects.toMatchObject({ code: 'LogArchiveEncryptionFailed' });
@@ -337,12 +340,12 @@ describe('LogArchiver', () => {
 
 describe('the schedule (archive-interval, clean-interval)', () => {
   it('an open log archives and then removes its stamped records by itself', async () => {
-    const { dir, log } = open({ intervalSeconds: 0.1, cleanIntervalSeconds: 0.1, keepRecordsForDays: 0 });
+    const { dir, log } = await open({ intervalSeconds: 0.1, cleanIntervalSeconds: 0.1, keepRecordsForDays: 0 });
     await exchange(log, 'q-s');
     await log.timestampNow();
     const end = Date.now() + 20_000;
-    while (log.records('q-s').length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    expect(log.records('q-s')).toEqual([]);
+    while ((await log.records('q-s')).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    expect((await log.records('q-s'))).toEqual([]);
     const [name] = readdirSync(dir);
     expect((await verifyArchive(join(dir, name!))).containers).toHaveLength(2);
     await log.close();
@@ -379,7 +382,7 @@ describe('MemberEncryptionConfigProviderTest', () => {
 
 describe('LogCleaner', () => {
   it('removes archived records past keep-records-for with their attachment files and unused signatures, never unarchived ones; logging goes on', async () => {
-    const { file, log } = open({ keepRecordsForDays: 0 });
+    const { file, log } = await open({ keepRecordsForDays: 0 });
     const old = await signedExchange(log, 'q-old', Buffer.alloc(4000, 'x'));
     await log.timestampNow();
     await log.archiveNow();
@@ -388,34 +391,34 @@ describe('LogCleaner', () => {
     expect(readdirSync(attachmentDir)).toHaveLength(1);
 
     expect(await log.cleanNow()).toBe(2);
-    expect(log.records('q-old')).toEqual([]);
+    expect((await log.records('q-old'))).toEqual([]);
     expect(readdirSync(attachmentDir)).toEqual([]);
-    expect(log.records('q-new').map((r) => r.id)[0]).toBe(unarchived);
+    expect((await log.records('q-new')).map((r) => r.id)[0]).toBe(unarchived);
     // Only the unarchived records' signatures are left; the timestamp went with its records.
     expect(tableCount(file, 'SELECT count(*) AS n FROM signature')).toBe(2);
     expect(tableCount(file, 'SELECT count(*) AS n FROM timestamp_record')).toBe(0);
     // The writer forgot the removed signatures: the same signed messages logged again get their
     // signatures stored again (a remembered row number would name a removed row: no record read back).
-    for (const m of old.messages) log.log({ ...m, queryId: 'q-again' });
+    for (const m of old.messages) await log.log({ ...m, queryId: 'q-again' });
     await log.timestampNow();
-    expect(log.exportAsic('q-again')).toHaveLength(2);
+    expect((await log.exportAsic('q-again'))).toHaveLength(2);
     await log.close();
   });
 
   it('keeps archived records younger than keep-records-for', async () => {
-    const { log } = open({ keepRecordsForDays: 30 });
+    const { log } = await open({ keepRecordsForDays: 30 });
     await exchange(log, 'q-young');
     await log.timestampNow();
     await log.archiveNow();
     expect(await log.cleanNow()).toBe(0);
-    expect(log.records('q-young')).toHaveLength(2);
+    expect((await log.records('q-young'))).toHaveLength(2);
     await log.close();
   });
 });
 
 describe('xrd messagelog', () => {
   it('archive runs a round on a log no proxy has open; verify checks it, and the reference archive 1 after archive 0', async () => {
-    const { file, dir, log } = open();
+    const { file, dir, log } = await open();
     await exchange(log, 'q-cli');
     await log.timestampNow();
     await log.close();

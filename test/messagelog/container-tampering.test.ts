@@ -32,22 +32,22 @@ const attachments = [Buffer.from('%PDF-1.4 the first attachment'), Buffer.concat
 beforeAll(async () => {
   f = await createFixture();
   const file = join(f.dir, 'tampering.sqlite');
-  const log = MessageLog.open(file, logOptions(f));
-  log.log(toLog('q-tamper', soap('q-tamper'), await f.signer.sign(f.keys.client, { message: soap('q-tamper'), attachments }), false, attachments));
-  log.log(toLog('q-tamper', soap('q-tamper', true), await f.signer.sign(f.keys.provider, { message: soap('q-tamper', true) }), true));
+  const log = await MessageLog.open(file, logOptions(f));
+  await log.log(toLog('q-tamper', soap('q-tamper'), await f.signer.sign(f.keys.client, { message: soap('q-tamper'), attachments }), false, attachments));
+  await log.log(toLog('q-tamper', soap('q-tamper', true), await f.signer.sign(f.keys.provider, { message: soap('q-tamper', true) }), true));
   // Signed with the client's key, its signed properties naming the provider's certificate, and
   // KeyInfo then given the client's certificate (KeyInfo is not signed): the value verifies with it.
   const swapped = await f.signer.sign({ ...f.keys.client, cert: f.keys.provider.cert }, { message: soap('q-swap') });
   const keyInfo = (cert: Buffer) => `<ds:X509Certificate>${cert.toString('base64')}</ds:X509Certificate>`;
-  log.log(toLog('q-swap', soap('q-swap'), { signatureXml: swapped.signatureXml.replace(keyInfo(f.keys.provider.cert), keyInfo(f.keys.client.cert)) }, false));
+  await log.log(toLog('q-swap', soap('q-swap'), { signatureXml: swapped.signatureXml.replace(keyInfo(f.keys.provider.cert), keyInfo(f.keys.client.cert)) }, false));
   expect(await log.timestampNow()).toBe(3);
-  log.log(toLog('q-unstamped', soap('q-unstamped'), await f.signer.sign(f.keys.client, { message: soap('q-unstamped') }), false));
+  await log.log(toLog('q-unstamped', soap('q-unstamped'), await f.signer.sign(f.keys.client, { message: soap('q-unstamped') }), false));
   await log.close();
-  const reader = MessageLogReader.openExisting(file);
-  [request, response] = reader.exportAsic('q-tamper').map((c) => c.data) as [Buffer, Buffer];
-  keyInfoSwapped = reader.exportAsic('q-swap')[0]!.data;
-  unstamped = reader.exportAsic('q-unstamped', { allowUnstamped: true })[0]!.data;
-  reader.close();
+  const reader = await MessageLogReader.openExisting(file);
+  [request, response] = (await reader.exportAsic('q-tamper')).map((c) => c.data) as [Buffer, Buffer];
+  keyInfoSwapped = (await reader.exportAsic('q-swap'))[0]!.data;
+  unstamped = (await reader.exportAsic('q-unstamped', { allowUnstamped: true }))[0]!.data;
+  await reader.close();
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 /**
  * The measured process of the large-attachment test: receives an attachment of the given size
- * into a spool file chunk by chunk (as a proxy does), logs it with `logCommitted`, stamps it and
+ * into a spool file chunk by chunk (as a proxy does), logs it with `log`, stamps it and
  * exports its container with `writeTo`, and prints, as JSON, how far its resident memory rose
  * above where it was before logging and before exporting (the peak, VmHWM, reset before each
  * step) and how long each took. Linux only (/proc/self).
@@ -32,7 +32,7 @@ async function measured<T>(step: () => Promise<T>): Promise<{ value: T; rssBefor
   return { value, rssBeforeKiB, peakRiseKiB: kib('VmHWM') - rssBeforeKiB, ms: Math.round(performance.now() - started) };
 }
 
-const log = MessageLog.open(join(dir!, 'messagelog.db'), {
+const log = await MessageLog.open(join(dir!, 'messagelog.db'), {
   timestampingIntervalSeconds: 3600,
   initialDelayMs: 3_600_000,
   tsas: () => [{ url: input.tsa.url, cert: Buffer.from(input.tsa.cert, 'base64') }],
@@ -51,9 +51,9 @@ const record = (queryId: string, attachments: MessageToLog['attachments']): Mess
 });
 
 // The same steps with a small record first: code loaded and compiled, the helper thread running.
-await log.logCommitted(record('q-small', [Buffer.from('small')]));
+await log.log(record('q-small', [Buffer.from('small')]));
 await log.timestampNow();
-await log.exportAsic('q-small')[0]!.writeTo(join(dir!, 'small.asice'));
+await (await log.exportAsic('q-small'))[0]!.writeTo(join(dir!, 'small.asice'));
 
 const spool = new SpoolFolder(join(dir!, 'spool'), { thresholdBytes: 1024 * 1024 });
 spool.purge();
@@ -61,16 +61,16 @@ const writer = spool.writer();
 for (const chunk of pseudoRandomChunks(input.bytes)) writer.write(chunk);
 const received = writer.end();
 const logged = await measured(async () => {
-  const id = await log.logCommitted(record('q-large', [received]));
+  const id = await log.log(record('q-large', [received]));
   // As the proxy does once the exchange is over: the log keeps its own link to the file.
   received.dispose();
   return id;
 });
 await log.timestampNow();
-const [container] = log.exportAsic('q-large');
+const [container] = (await log.exportAsic('q-large'));
 const file = join(dir!, container!.name);
 const exported = await measured(() => container!.writeTo(file));
-const attachmentFile = log.record(logged.value)!.attachments[0]!.file;
+const attachmentFile = (await log.record(logged.value))!.attachments[0]!.file;
 await log.close();
 
 const view = ({ rssBeforeKiB, peakRiseKiB, ms }: { rssBeforeKiB: number; peakRiseKiB: number; ms: number }) => ({ rssBeforeKiB, peakRiseKiB, ms });

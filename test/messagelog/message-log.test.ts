@@ -28,9 +28,9 @@ function asicVerify(file: string): Promise<{ code: number; json: Record<string, 
   return xrd(['asic', 'verify', file, '--conf', f.pki.globalConfDir]);
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -47,7 +47,7 @@ afterAll(async () => {
 describe('message log', () => {
   it('logs SOAP and REST messages with their signatures and reads them back byte for byte', async () => {
     const file = dbFile();
-    const log = MessageLog.open(file, options());
+    const log = await MessageLog.open(file, options());
     const request = soap('q-rw');
     const attachments = [Buffer.from('%PDF-1.4 an attachment'), Buffer.from([0, 1, 2, 255])];
     const signedRequest = await f.signer.sign(f.keys.client, { message: request, attachments });
@@ -58,16 +58,16 @@ describe('message log', () => {
     const signedRest = await f.signer.sign(f.keys.client, { message: restHeader, attachments: [restBody] });
 
     const ids = [
-      log.log(toLog('q-rw', request, signedRequest, false, attachments)),
-      log.log({ ...toLog('q-rw', response, signedResponse, true), xRequestId: 'pair-1' }),
-      log.log({ ...toLog('q-rest', restHeader, signedRest, false, [restBody]), serviceCode: 'rest-test' }),
+      await log.log(toLog('q-rw', request, signedRequest, false, attachments)),
+      await log.log({ ...toLog('q-rw', response, signedResponse, true), xRequestId: 'pair-1' }),
+      await log.log({ ...toLog('q-rest', restHeader, signedRest, false, [restBody]), serviceCode: 'rest-test' }),
     ];
     expect(ids[1]).toBeGreaterThan(ids[0]!);
     await log.close();
 
     // Another process (xrd asic export) reads the file without the timestamper.
-    const reader = MessageLogReader.openExisting(file);
-    const [req, resp] = reader.records('q-rw');
+    const reader = await MessageLogReader.openExisting(file);
+    const [req, resp] = (await reader.records('q-rw'));
     expect(req).toMatchObject({ id: ids[0], queryId: 'q-rw', client: 'LOCAL/COM/2222/CLIENT', service: 'LOCAL/COM/1111/PROVIDER/getRandom', isResponse: false, side: 'client', timestamp: undefined });
     expect(req!.message.equals(request)).toBe(true);
     expect(req!.attachments.map((a) => a.bytes().toString('hex'))).toEqual(attachments.map((a) => a.toString('hex')));
@@ -76,33 +76,33 @@ describe('message log', () => {
     expect(req!.hashChain).toBe(signedRequest.hashChain);
     expect(resp).toMatchObject({ id: ids[1], isResponse: true, side: 'server', xRequestId: 'pair-1', hashChain: undefined, attachments: [] });
     expect(resp!.signatureXml).toBe(signedResponse.signatureXml);
-    const [rest] = reader.records('q-rest');
+    const [rest] = (await reader.records('q-rest'));
     expect(rest!.message.equals(restHeader) && rest!.attachments[0]!.bytes().equals(restBody)).toBe(true);
     expect(rest!.service).toBe('LOCAL/COM/1111/PROVIDER/rest-test');
-    expect(reader.records('unknown')).toEqual([]);
+    expect((await reader.records('unknown'))).toEqual([]);
     // Nothing stamped yet: export says so instead of handing out weaker containers.
-    expect(() => reader.exportAsic('q-rw')).toThrow(expect.objectContaining({ code: 'MissingTimestamp' }));
-    expect(() => reader.exportAsic('unknown')).toThrow(expect.objectContaining({ code: 'NotFound' }));
-    reader.close();
+    await expect(reader.exportAsic('q-rw')).rejects.toMatchObject({ code: 'MissingTimestamp' });
+    await expect(reader.exportAsic('unknown')).rejects.toMatchObject({ code: 'NotFound' });
+    await reader.close();
   });
 
   it('stamps a lone record directly: the token goes into its signature and the container verifies', async () => {
     const file = dbFile();
-    const log = MessageLog.open(file, options());
+    const log = await MessageLog.open(file, options());
     const message = soap('q-single');
     const signed = await f.signer.sign(f.keys.client, { message });
-    const id = log.log(toLog('q-single', message, signed, false));
-    expect(log.status()).toMatchObject({ pending: 1, acceptingMessages: true, timestampsObtained: 0 });
+    const id = await log.log(toLog('q-single', message, signed, false));
+    expect((await log.status())).toMatchObject({ pending: 1, acceptingMessages: true, timestampsObtained: 0 });
 
     expect(await log.timestampNow()).toBe(1);
-    expect(log.status()).toMatchObject({ pending: 0, oldestPendingAgeSeconds: null, failingSince: null, timestampsObtained: 1, recordsStamped: 1 });
-    const record = log.record(id)!;
+    expect((await log.status())).toMatchObject({ pending: 0, oldestPendingAgeSeconds: null, failingSince: null, timestampsObtained: 1, recordsStamped: 1 });
+    const record = (await log.record(id))!;
     expect(record.timestamp).toMatchObject({ hashChainResult: undefined, hashChain: undefined, tsaUrl: f.conf.own.approvedTsas[0]!.url });
     // The token is embedded and is the one stored; the signature value itself is unchanged.
     expect(parseSignature(record.signatureXml).timestamp!.equals(record.timestamp!.token)).toBe(true);
     expect(parseSignature(record.signatureXml).signatureValue.equals(parseSignature(signed.signatureXml).signatureValue)).toBe(true);
 
-    const [container] = log.exportAsic('q-single');
+    const [container] = (await log.exportAsic('q-single'));
     expect(container).toMatchObject({ name: `q-single-request-${id.toString(32)}.asice`, recordId: id, isResponse: false, timestamp: { batch: false } });
     const out = join(f.dir, 'single');
     mkdirSync(out);
@@ -115,18 +115,18 @@ describe('message log', () => {
   });
 
   it('attack: a request whose body element is named …Response is still its client\'s request, and a response is known by its requestHash', async () => {
-    const log = MessageLog.open(dbFile(), options());
+    const log = await MessageLog.open(dbFile(), options());
     const request = soap('q-named', true).toString().replace(/<xrd:requestHash[^]*<\/xrd:requestHash>/, '');
     expect(request).toContain('getRandomResponse');
     const response = soap('q-named', true);
     const [signedRequest, signedResponse] = await Promise.all([f.signer.sign(f.keys.client, { message: Buffer.from(request) }), f.signer.sign(f.keys.provider, { message: response })]);
-    log.log(toLog('q-named', Buffer.from(request), signedRequest, false));
-    log.log(toLog('q-named', response, signedResponse, true));
+    await log.log(toLog('q-named', Buffer.from(request), signedRequest, false));
+    await log.log(toLog('q-named', response, signedResponse, true));
     expect(await log.timestampNow()).toBe(2);
     const out = join(f.dir, 'named');
     mkdirSync(out);
     const verified = [];
-    for (const c of log.exportAsic('q-named')) {
+    for (const c of (await log.exportAsic('q-named'))) {
       writeFileSync(join(out, c.name), c.data);
       verified.push((await asicVerify(join(out, c.name))).json);
     }
@@ -138,35 +138,35 @@ describe('message log', () => {
   });
 
   it('messages of one signing batch stamped one at a time each get their own token, leaving the others untouched', async () => {
-    const log = MessageLog.open(dbFile(), options());
+    const log = await MessageLog.open(dbFile(), options());
     const [a, b] = await Promise.all(['q-pair-a', 'q-pair-b'].map((q) => f.signer.sign(f.keys.client, { message: soap(q) })));
     expect(a!.signatureXml).toBe(b!.signatureXml);
-    const idA = log.log(toLog('q-pair-a', soap('q-pair-a'), a!, false));
+    const idA = await log.log(toLog('q-pair-a', soap('q-pair-a'), a!, false));
     expect(await log.timestampNow()).toBe(1);
-    const idB = log.log(toLog('q-pair-b', soap('q-pair-b'), b!, false));
+    const idB = await log.log(toLog('q-pair-b', soap('q-pair-b'), b!, false));
     // B is logged with the signature as signed, not with A's stamped copy.
-    expect(log.record(idB)!.signatureXml).toBe(b!.signatureXml);
+    expect((await log.record(idB))!.signatureXml).toBe(b!.signatureXml);
     expect(await log.timestampNow()).toBe(1);
-    const [ra, rb] = [log.record(idA)!, log.record(idB)!];
+    const [ra, rb] = [(await log.record(idA))!, (await log.record(idB))!];
     expect(ra.timestamp!.id).not.toBe(rb.timestamp!.id);
     expect(parseSignature(ra.signatureXml).timestamp!.equals(ra.timestamp!.token)).toBe(true);
     expect(parseSignature(rb.signatureXml).timestamp!.equals(rb.timestamp!.token)).toBe(true);
-    for (const q of ['q-pair-a', 'q-pair-b']) expect(verifyAsic(log.exportAsic(q)[0]!.data, f.conf).hashChain).toBe(true);
+    for (const q of ['q-pair-a', 'q-pair-b']) expect(verifyAsic((await log.exportAsic(q))[0]!.data, f.conf).hashChain).toBe(true);
     await log.close();
   });
 
   it('a verified peer\'s signature arrives as bytes: stored as the same text, and the copies a signing batch\'s messages each carry share one row', async () => {
     const file = dbFile();
-    const log = MessageLog.open(file, options());
+    const log = await MessageLog.open(file, options());
     const queries = ['q-bytes-a', 'q-bytes-b', 'q-bytes-c'];
     const signed = await Promise.all(queries.map((q) => f.signer.sign(f.keys.client, { message: soap(q), attachments: [Buffer.from(q)] })));
     expect(new Set(signed.map((s) => s.signatureXml)).size).toBe(1);
     // Each message of the batch decoded from its own HTTP body: equal bytes, separate buffers.
     const asBytes = (i: number) => ({ signatureXml: Buffer.from(signed[i]!.signatureXml), hashChainResult: Buffer.from(signed[i]!.hashChainResult!), hashChain: Buffer.from(signed[i]!.hashChain!) });
-    const ids = await Promise.all([0, 1].map((i) => log.logCommitted({ ...toLog(queries[i]!, soap(queries[i]!), signed[i]!, false, [Buffer.from(queries[i]!)]), signature: asBytes(i) })));
-    ids.push(log.log({ ...toLog(queries[2]!, soap(queries[2]!), signed[2]!, false, [Buffer.from(queries[2]!)]), signature: asBytes(2) }));
+    const ids = await Promise.all([0, 1].map((i) => log.log({ ...toLog(queries[i]!, soap(queries[i]!), signed[i]!, false, [Buffer.from(queries[i]!)]), signature: asBytes(i) })));
+    ids.push(await log.log({ ...toLog(queries[2]!, soap(queries[2]!), signed[2]!, false, [Buffer.from(queries[2]!)]), signature: asBytes(2) }));
     for (const [i, id] of ids.entries()) {
-      const record = log.record(id)!;
+      const record = (await log.record(id))!;
       expect(record.signatureXml).toBe(signed[i]!.signatureXml);
       expect(record.hashChainResult).toBe(signed[i]!.hashChainResult);
       expect(record.hashChain).toBe(signed[i]!.hashChain);
@@ -179,19 +179,19 @@ describe('message log', () => {
   });
 
   it('stamps many records with one timestamp; each container carries its own ts-hashchain and verifies', async () => {
-    const log = MessageLog.open(dbFile(), options({ maxBatch: 50 }));
+    const log = await MessageLog.open(dbFile(), options({ maxBatch: 50 }));
     // 30 exchanges signed concurrently (the signer batches them too), request and response each.
     const queries = Array.from({ length: 30 }, (_, i) => `q-batch-${i}`);
     const requests = await Promise.all(queries.map((q) => f.signer.sign(f.keys.client, { message: soap(q) })));
     const responses = await Promise.all(queries.map((q) => f.signer.sign(f.keys.provider, { message: soap(q, true) })));
-    queries.forEach((q, i) => {
-      log.log(toLog(q, soap(q), requests[i]!, false));
-      log.log(toLog(q, soap(q, true), responses[i]!, true));
-    });
+    for (const [i, q] of queries.entries()) {
+      await log.log(toLog(q, soap(q), requests[i]!, false));
+      await log.log(toLog(q, soap(q, true), responses[i]!, true));
+    }
     // 60 records, batches of at most 50: two timestamps, the second round starting at once.
     expect(await log.timestampNow()).toBe(60);
-    expect(log.status()).toMatchObject({ pending: 0, timestampsObtained: 2, recordsStamped: 60 });
-    const containers = queries.flatMap((q) => log.exportAsic(q));
+    expect((await log.status())).toMatchObject({ pending: 0, timestampsObtained: 2, recordsStamped: 60 });
+    const containers = (await Promise.all(queries.map((q) => log.exportAsic(q)))).flat();
     expect(containers).toHaveLength(60);
     expect(new Set(containers.map((c) => c.name)).size).toBe(60);
     expect(containers.every((c) => c.timestamp?.batch)).toBe(true);
@@ -208,7 +208,7 @@ describe('message log', () => {
     // The failure period runs on a clock the test moves; the rounds run on real timers.
     let clock = Date.now();
     const statusFile = `${file}.status.json`;
-    const log = MessageLog.open(file, options({ timestampingIntervalSeconds: 0.1, retryDelaySeconds: 0.1, acceptableTimestampFailureSeconds: 2, initialDelayMs: 0, now: () => clock, statusFile }));
+    const log = await MessageLog.open(file, options({ timestampingIntervalSeconds: 0.1, retryDelaySeconds: 0.1, acceptableTimestampFailureSeconds: 2, initialDelayMs: 0, now: () => clock, statusFile }));
     const tsaUrl = f.conf.own.approvedTsas[0]!.url;
     const tsaOutcome = () => readTimestamperStatus(statusFile)?.tsas.find((t) => t.url === tsaUrl);
     const exchange = async (q: string) => ({ q, signed: await f.signer.sign(f.keys.client, { message: soap(q) }) });
@@ -216,42 +216,42 @@ describe('message log', () => {
     const logged: number[] = [];
     try {
       await f.stop();
-      logged.push(log.log(toLog(messages[0]!.q, soap(messages[0]!.q), messages[0]!.signed, false)));
-      await until('timestamping fails', () => log.status().failingSince !== null);
-      expect(log.status()).toMatchObject({ acceptingMessages: true, pending: 1, lastError: { code: 'TimestampingFailed' }, failingSince: new Date(clock) });
+      logged.push(await log.log(toLog(messages[0]!.q, soap(messages[0]!.q), messages[0]!.signed, false)));
+      await until('timestamping fails', async () => (await log.status()).failingSince !== null);
+      expect((await log.status())).toMatchObject({ acceptingMessages: true, pending: 1, lastError: { code: 'TimestampingFailed' }, failingSince: new Date(clock) });
       // What the admin API's diagnostics read in another process: the TSA failed, with the reason.
       await until('the failure is written for diagnostics', () => tsaOutcome()?.status === 'FAIL');
       expect(tsaOutcome()).toMatchObject({ status: 'FAIL', code: 'TimestampingFailed', message: expect.stringContaining(tsaUrl) });
       // Within the acceptable period logging goes on, up to its last millisecond.
       clock += 2000;
-      logged.push(log.log(toLog(messages[1]!.q, soap(messages[1]!.q), messages[1]!.signed, false)));
-      expect(log.status().acceptingMessages).toBe(true);
+      logged.push(await log.log(toLog(messages[1]!.q, soap(messages[1]!.q), messages[1]!.signed, false)));
+      expect((await log.status()).acceptingMessages).toBe(true);
 
       clock += 1;
-      expect(log.status().acceptingMessages).toBe(false);
+      expect((await log.status()).acceptingMessages).toBe(false);
       let refused: unknown;
       try {
-        log.log(toLog(messages[2]!.q, soap(messages[2]!.q), messages[2]!.signed, false));
+        await log.log(toLog(messages[2]!.q, soap(messages[2]!.q), messages[2]!.signed, false));
       } catch (err) {
         refused = err;
       }
       expect(refused).toMatchObject({ code: 'TimestamperFailed', fullCode: 'LoggingFailed.TimestamperFailed', message: expect.stringContaining('Cannot time-stamp messages') });
       // Nothing logged before is lost, nothing refused was written.
-      expect(log.status().pending).toBe(2);
-      expect(logged.map((id) => log.record(id)?.queryId)).toEqual(['q-down-1', 'q-down-2']);
-      expect(log.records('q-down-3')).toEqual([]);
+      expect((await log.status()).pending).toBe(2);
+      expect(await Promise.all(logged.map(async (id) => (await log.record(id))?.queryId))).toEqual(['q-down-1', 'q-down-2']);
+      expect((await log.records('q-down-3'))).toEqual([]);
     } finally {
       await f.start();
     }
     // The retry succeeds, the backlog is stamped at once, and logging accepts messages again.
-    await until('timestamping recovers', () => log.status().acceptingMessages && log.status().pending === 0);
-    expect(log.status()).toMatchObject({ failingSince: null, lastError: null });
+    await until('timestamping recovers', async () => (await log.status()).acceptingMessages && (await log.status()).pending === 0);
+    expect((await log.status())).toMatchObject({ failingSince: null, lastError: null });
     await until('the recovery is written for diagnostics', () => tsaOutcome()?.status === 'OK');
     expect(Date.parse(readTimestamperStatus(statusFile)!.nextAt)).toBeGreaterThan(Date.parse(tsaOutcome()!.at));
-    logged.push(log.log(toLog(messages[3]!.q, soap(messages[3]!.q), messages[3]!.signed, false)));
+    logged.push(await log.log(toLog(messages[3]!.q, soap(messages[3]!.q), messages[3]!.signed, false)));
     await log.timestampNow();
     for (const q of ['q-down-1', 'q-down-2', 'q-down-4']) {
-      const [c] = log.exportAsic(q);
+      const [c] = (await log.exportAsic(q));
       expect(verifyAsic(c!.data, f.conf).queryId).toBe(q);
     }
     await log.close();
@@ -261,25 +261,25 @@ describe('message log', () => {
     const file = dbFile();
     const message = soap('q-restart');
     const signed = await f.signer.sign(f.keys.client, { message });
-    const none = MessageLog.open(file, options({ tsas: () => [] }));
-    expect(() => none.log(toLog('q-restart', message, signed, false))).toThrow(expect.objectContaining({ fullCode: 'LoggingFailed.TimestamperFailed', message: expect.stringContaining('no timestamping services configured') }));
-    expect(none.status().acceptingMessages).toBe(false);
+    const none = await MessageLog.open(file, options({ tsas: () => [] }));
+    await expect(none.log(toLog('q-restart', message, signed, false))).rejects.toMatchObject({ fullCode: 'LoggingFailed.TimestamperFailed', message: expect.stringContaining('no timestamping services configured') });
+    expect((await none.status()).acceptingMessages).toBe(false);
     await none.close();
 
     // As GlobalConf.checkUpToDate reports a configuration that was not refreshed in time.
     const expired = () => {
       throw new XrdError('OutdatedGlobalConf', { instance: 'LOCAL', expiredAt: new Date().toISOString() });
     };
-    const outdated = MessageLog.open(file, options({ checkGlobalConf: expired }));
-    const id = outdated.log(toLog('q-restart', message, signed, false));
+    const outdated = await MessageLog.open(file, options({ checkGlobalConf: expired }));
+    const id = await outdated.log(toLog('q-restart', message, signed, false));
     await expect(outdated.timestampNow()).rejects.toMatchObject({ code: 'OutdatedGlobalConf' });
-    expect(outdated.status()).toMatchObject({ pending: 1, lastError: { code: 'OutdatedGlobalConf' }, failingSince: expect.any(Date) });
+    expect((await outdated.status())).toMatchObject({ pending: 1, lastError: { code: 'OutdatedGlobalConf' }, failingSince: expect.any(Date) });
     await outdated.close();
 
     // The next run's first round, soon after opening, stamps the record left behind.
-    const next = MessageLog.open(file, options({ initialDelayMs: 0 }));
-    await until('the leftover record is stamped', () => next.status().pending === 0);
-    expect(next.record(id)!.timestamp).toBeDefined();
+    const next = await MessageLog.open(file, options({ initialDelayMs: 0 }));
+    await until('the leftover record is stamped', async () => (await next.status()).pending === 0);
+    expect((await next.record(id))!.timestamp).toBeDefined();
     await next.close();
   });
 
@@ -327,20 +327,20 @@ describe('message log', () => {
     const db = new Database(file, { readonly: true });
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
-    const reader = MessageLogReader.openExisting(file);
+    const reader = await MessageLogReader.openExisting(file);
     for (const { id, queryId } of reported) {
-      const r = reader.record(id);
+      const r = (await reader.record(id));
       expect(r?.queryId, `record ${id}`).toBe(queryId);
       expect(r!.message.equals(message)).toBe(true);
       expect(r!.attachments[0]!.file !== undefined).toBe(threshold !== undefined);
       expect(r!.attachments[0]!.bytes().equals(attachment), `record ${id}`).toBe(true);
     }
-    reader.close();
+    await reader.close();
     expect(existsSync(file)).toBe(true);
     if (threshold === undefined) return;
     // The next writer removes files the killed one placed for records it did not commit; afterwards
     // the folder holds exactly the files rows name, and each of them is there.
-    await MessageLog.open(file, options()).close();
+    await (await MessageLog.open(file, options())).close();
     const after = new Database(file, { readonly: true });
     const named = (after.prepare('SELECT file FROM message_attachment WHERE file IS NOT NULL').pluck().all() as string[]).sort();
     after.close();

@@ -106,20 +106,20 @@ describe('message log containers with keys on SoftHSM', () => {
       Promise.all([signer.sign(keys.client, { message: restRequest, attachments: [Buffer.from('{"name":"a"}')] }), signer.sign(keys.provider, { message: restResponse, attachments: [Buffer.from('{"hello":"a"}')] })]),
     ]);
     // Logged before the first round (the timer's, a second after opening) reads the queue.
-    const log = MessageLog.open(file, { timestampingIntervalSeconds: 1, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates(), initialDelayMs: 1000 });
-    queries.forEach((q, i) => {
-      log.log(toLog(q, soap(q), requests[i]!, false, i === 0 ? [attachment] : []));
-      log.log(toLog(q, soap(q, true), responses[i]!, true));
-    });
-    log.log({ ...toLog(restQuery, restRequest, rest[0], false, [Buffer.from('{"name":"a"}')]), serviceCode: 'rest-test' });
-    log.log({ ...toLog(restQuery, restResponse, rest[1], true, [Buffer.from('{"hello":"a"}')]), serviceCode: 'rest-test' });
-    expect(log.status().pending).toBe(30);
-    expect(log.records(queries[0]!)[0]!.attachments[0]!.file).toBeDefined();
+    const log = await MessageLog.open(file, { timestampingIntervalSeconds: 1, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates(), initialDelayMs: 1000 });
+    for (const [i, q] of queries.entries()) {
+      await log.log(toLog(q, soap(q), requests[i]!, false, i === 0 ? [attachment] : []));
+      await log.log(toLog(q, soap(q, true), responses[i]!, true));
+    }
+    await log.log({ ...toLog(restQuery, restRequest, rest[0], false, [Buffer.from('{"name":"a"}')]), serviceCode: 'rest-test' });
+    await log.log({ ...toLog(restQuery, restResponse, rest[1], true, [Buffer.from('{"hello":"a"}')]), serviceCode: 'rest-test' });
+    expect((await log.status()).pending).toBe(30);
+    expect((await log.records(queries[0]!))[0]!.attachments[0]!.file).toBeDefined();
 
-    for (let i = 0; i < 300 && log.status().pending > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && (await log.status()).pending > 0; i++) await new Promise((r) => setTimeout(r, 50));
     // One round, one TSA request, no failure: all 30 records share one token.
-    expect(log.status()).toMatchObject({ pending: 0, timestampsObtained: 1, failedRounds: 0, recordsStamped: 30 });
-    const stamps = [...queries, restQuery].flatMap((q) => log.records(q)).map((r) => r.timestamp);
+    expect((await log.status())).toMatchObject({ pending: 0, timestampsObtained: 1, failedRounds: 0, recordsStamped: 30 });
+    const stamps = (await Promise.all([...queries, restQuery].map((q) => log.records(q)))).flat().map((r) => r.timestamp);
     expect(new Set(stamps.map((t) => t?.id)).size).toBe(1);
     expect(new Set(stamps.map((t) => t?.hashChain)).size).toBe(30);
     await log.close();
@@ -152,10 +152,10 @@ describe('message log containers with keys on SoftHSM', () => {
     expect(execFileSync('unzip', ['-p', files[0]!.file, 'attachment1'], { maxBuffer: 4 * 1024 * 1024 }).equals(attachment)).toBe(true);
     expect(verified.slice(-2).map((v) => v.json.verifiedParts)).toEqual([['/message.xml', '/attachment1'], ['/message.xml', '/attachment1']]);
 
-    const reader = MessageLogReader.openExisting(file);
+    const reader = await MessageLogReader.openExisting(file);
     try {
       for (const q of queries.slice(2)) {
-        const containers = reader.exportAsic(q);
+        const containers = (await reader.exportAsic(q));
         expect(containers.map((c) => c.isResponse)).toEqual([false, true]);
         for (const c of containers) {
           await c.writeTo(join(out, c.name));
@@ -164,7 +164,7 @@ describe('message log containers with keys on SoftHSM', () => {
         }
       }
     } finally {
-      reader.close();
+      await reader.close();
     }
 
     // A changed byte in a logged message makes its container fail verification.
@@ -176,9 +176,9 @@ describe('message log containers with keys on SoftHSM', () => {
 
   it('a lone record gets the single form; export refuses it before the stamp and writes it after; both verify, the unstamped one only with --allow-unstamped', async () => {
     const file = join(testbed.dir, 'single.sqlite');
-    const log = MessageLog.open(file, { timestampingIntervalSeconds: 3600, initialDelayMs: 3_600_000, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates() });
+    const log = await MessageLog.open(file, { timestampingIntervalSeconds: 3600, initialDelayMs: 3_600_000, tsas: () => conf.own.approvedTsas, tsaCerts: () => conf.tsaCertificates() });
     const message = soap('lone');
-    const id = log.log(toLog('lone', message, await signer.sign(keys.client, { message }), false));
+    const id = await log.log(toLog('lone', message, await signer.sign(keys.client, { message }), false));
     const out = join(testbed.dir, 'lone');
 
     expect(await xrd('asic', 'export', 'nothing-such', '--db', file, '--out', out)).toMatchObject({ code: 1, json: { error: { code: 'NotFound' } } });

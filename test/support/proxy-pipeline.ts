@@ -117,7 +117,7 @@ export class FakeMessageLog {
   fail: XrdError | undefined;
   readonly logged: { isResponse: boolean; side: string; queryId: string }[] = [];
 
-  async logCommitted(record: { isResponse: boolean; side: 'client' | 'server'; queryId: string }): Promise<void> {
+  async log(record: { isResponse: boolean; side: 'client' | 'server'; queryId: string }): Promise<void> {
     if (this.fail) throw this.fail;
     this.logged.push({ isResponse: record.isResponse, side: record.side, queryId: record.queryId });
   }

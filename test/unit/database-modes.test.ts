@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/messagelog/store.ts';
+import { openLogDatabase } from '../../src/messagelog/store.ts';
 import { OpMonitor } from '../../src/opmonitor/op-monitor.ts';
 import { silentLogger } from '../../src/platform/logger.ts';
 import { KeyconfStore } from '../../src/signer/keyconf-store.ts';
@@ -30,8 +30,8 @@ const modeOf = (path: string) => statSync(path).mode & 0o777;
 /** Each store opened on `file` and written to, so SQLite has made its -wal and -shm; returns its closer. */
 const STORES: Record<string, (file: string) => Promise<() => unknown>> = {
   'messagelog.db': async (file) => {
-    const db = openDatabase(file, { create: true });
-    db.exec('CREATE TABLE IF NOT EXISTS probe (x); INSERT INTO probe VALUES (1)');
+    const db = await openLogDatabase({ engine: 'sqlite', file }, { create: true });
+    await db.exec('CREATE TABLE IF NOT EXISTS probe (x); INSERT INTO probe VALUES (1)');
     return () => db.close();
   },
   'opmonitor.db': async (file) => {

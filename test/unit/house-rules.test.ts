@@ -39,7 +39,7 @@ const FOLDER_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   signer: ['signerapi', 'token', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   tls: ['signerapi', 'platform'],
   serverconf: ['globalconf', 'certificates', 'protocol', 'storage', 'xml', 'platform'],
-  messagelog: ['signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
+  messagelog: ['signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform', 'storage'],
   opmonitor: ['signerapi', 'storage', 'protocol', 'xml', 'platform'],
   metaservice: ['serverconf', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],
   admin: ['signerapi', 'messagelog', 'serverconf', 'signature', 'trust', 'globalconf', 'certificates', 'protocol', 'xml', 'platform'],

@@ -121,6 +121,8 @@ export interface LocalInstance {
   readonly balancer?: { readonly address: string; readonly configFile: string; readonly statsSocket: string; readonly check: typeof BALANCER_CHECK };
   /** The PostgreSQL database of each server whose proxies keep their stores there (XRD_DATABASE_URL), by server id: ss1's nodes share one. */
   readonly databaseUrls: ReadonlyMap<string, string>;
+  /** Each such server's, or cluster node's, own message-log database (XRD_MESSAGELOG_DATABASE_URL): nodes never share a message log. */
+  readonly messageLogUrls: ReadonlyMap<LocalServer, string>;
   readonly consumer: LocalServer;
   /**
    * ss3 at 127.0.0.3: a blank token, its signer and its admin API, nothing else. Its administrator
@@ -244,18 +246,22 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const joining = server('ss3', layout.joining.owner, '127.0.0.3', ports.joiningHttp, ports.joiningHttps, ports.joiningMonitoring, ports.joiningHealth);
   const databaseUrls = new Map<string, string>();
   // ss3's proxy starts once it is registered (MEMBER_01): it keeps its stores in SQLite.
-  if (postgres) for (const s of options.store === 'postgres' ? [provider, consumer] : [provider]) databaseUrls.set(s.serverId, postgres.createDatabase());
+  const messageLogUrls = new Map<LocalServer, string>();
+  if (postgres) {
+    for (const s of options.store === 'postgres' ? [provider, consumer] : [provider]) databaseUrls.set(s.serverId, postgres.createDatabase());
+    for (const s of [...providerNodes, consumer]) if (databaseUrls.has(s.serverId)) messageLogUrls.set(s, postgres.createDatabase());
+  }
   const client = (c: string) => formatClientId(layoutClient(pki.instance, layout, c));
   const [firstClient, secondClient = firstClient] = layout.consumer.clients as [string, string?];
   const apiKeys = new Map<string, string>();
 
   // Proxies and admin APIs start with no PIN and no SoftHSM configuration: they reach keys only through the signer.
   // Nor a database URL from the shell that started the instance: each server's is the instance's choice.
-  const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k) && k !== 'XRD_DATABASE_URL'));
+  const keylessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/PIN|SOFTHSM/i.test(k) && k !== 'XRD_DATABASE_URL' && k !== 'XRD_MESSAGELOG_DATABASE_URL'));
   // A server's proxy and admin API both open its server configuration: the same database for both.
   const serverEnv = (s: LocalServer) => {
     const url = databaseUrls.get(s.serverId);
-    return url ? { ...keylessEnv, XRD_DATABASE_URL: url } : keylessEnv;
+    return url ? { ...keylessEnv, XRD_DATABASE_URL: url, XRD_MESSAGELOG_DATABASE_URL: messageLogUrls.get(s)! } : keylessEnv;
   };
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
@@ -314,6 +320,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
     providerNodes,
     ...(balancer ? { balancer } : {}),
     databaseUrls,
+    messageLogUrls,
     consumer,
     joining,
     testServicesUrl: testServices.url,

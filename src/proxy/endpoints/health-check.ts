@@ -47,7 +47,7 @@ export interface HealthCheckOptions {
   readonly serverId: () => string;
   readonly globalConf: () => GlobalConf;
   /** The message log database: throws when it does not answer. */
-  readonly pingMessageLog: () => void;
+  readonly pingMessageLog: () => Promise<void>;
   /** The server configuration's store, read on every evaluation (the proxy's reader keeps the last good one). */
   readonly readServerConf: () => Promise<unknown>;
   readonly cacheMs?: number;
@@ -122,7 +122,7 @@ export class HealthCheck {
 
   private async database(): Promise<HealthCheckResult> {
     try {
-      this.options.pingMessageLog();
+      await this.options.pingMessageLog();
     } catch (err) {
       return { name: 'database', ok: false, reason: `message log database not answering: ${describe(err)}` };
     }

@@ -55,7 +55,7 @@ export interface StageObserver {
 
 export class MessageRecorder {
   constructor(
-    private readonly messageLog: Pick<MessageLog, 'logCommitted'> | undefined,
+    private readonly messageLog: Pick<MessageLog, 'log'> | undefined,
     private readonly opMonitor: Pick<OpMonitor, 'store'> | undefined,
     private readonly stageObserver?: StageObserver,
   ) {}
@@ -70,7 +70,7 @@ export class MessageRecorder {
     const prefix: FaultPrefix = side === 'client' ? 'Server.ClientProxy' : 'Server.ServerProxy';
     const parts = signedPartsOf(content);
     try {
-      await this.messageLog.logCommitted({
+      await this.messageLog.log({
         queryId: identity.queryId,
         client: identity.client,
         serviceProvider: identity.service.provider,
