@@ -5,7 +5,7 @@
  * (The SoftHSM path is in test/softhsm/messagelog-containers.test.ts; this one keeps these tests
  * free of the token so they run in seconds.)
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { X509Certificate, constants, createCipheriv, generateKeyPairSync, privateEncrypt, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -135,4 +135,35 @@ export function* pseudoRandomChunks(totalBytes: number, chunkBytes = 1024 * 1024
 
 export function pseudoRandom(totalBytes: number): Buffer {
   return Buffer.concat([...pseudoRandomChunks(totalBytes)]);
+}
+
+/**
+ * Runs test/messagelog/log-writer.ts on `file` (the PostgreSQL database `databaseUrl` instead, when
+ * given) and kills it with SIGKILL once it has reported `records` records committed.
+ * @returns the records it reported, in order
+ */
+export async function killWriterAfter(records: number, file: string, input: string, options: { threshold?: number; databaseUrl?: string } = {}): Promise<{ id: number; queryId: string }[]> {
+  const args = ['--import', 'tsx', resolve(import.meta.dirname, 'log-writer.ts'), file, input, ...(options.threshold ? [String(options.threshold)] : [])];
+  const child = spawn('node', args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XRD_MESSAGELOG_DATABASE_URL: options.databaseUrl ?? '' } });
+  const reported: { id: number; queryId: string }[] = [];
+  let buffered = '';
+  await new Promise<void>((done, fail) => {
+    child.once('exit', (code) => fail(new Error(`writer exited by itself with ${code}`)));
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        const [id, queryId] = line.split(' ');
+        reported.push({ id: Number(id), queryId: queryId! });
+      }
+      if (reported.length >= records && !child.killed) {
+        child.kill('SIGKILL');
+        done();
+      }
+    });
+  });
+  await new Promise((r) => child.once('exit', r));
+  if (child.signalCode !== 'SIGKILL') throw new Error(`writer ended with ${child.exitCode ?? child.signalCode}, not SIGKILL`);
+  return reported;
 }
