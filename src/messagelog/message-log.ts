@@ -40,7 +40,7 @@ import type { TimestampingService } from '../signature/timestamp.ts';
 import { removeArchivedRecords } from './archive-store.ts';
 import type { ArchiveRoundResult, ArchiveSettings } from './archiver.ts';
 import { partSize } from './attachment-files.ts';
-import type { SqlDatabase, SqlExecutor } from '../storage/database.ts';
+import { allocateIds, insertRows, type SqlDatabase, type SqlExecutor, type SqlValue } from '../storage/database.ts';
 import { MessageLogReader, locationOf, openLogDatabase, type MessageLogLocation, type MessageLogWhere } from './store.ts';
 import type { FromThread, ThreadData, ToThread } from './timestamper-thread.ts';
 import type { RoundRequest, StampPlan } from './timestamper.ts';
@@ -299,13 +299,7 @@ export class MessageLog extends MessageLogReader {
   private async commit(batch: readonly WaitingRecord[]): Promise<void> {
     let written: WrittenRecord[];
     try {
-      written = await this.db.transaction(async (tx) => {
-        const rows: WrittenRecord[] = [];
-        // A signature first written in this transaction is remembered only once it commits.
-        const fresh = new Map<string, number>();
-        for (const r of batch) rows.push(await this.writeRecord(tx, r, fresh));
-        return rows;
-      });
+      written = await this.db.transaction((tx) => this.writeRecords(tx, batch));
     } catch (err) {
       this.discardFiles(batch);
       const e = loggingFailed(err);
@@ -318,28 +312,40 @@ export class MessageLog extends MessageLogReader {
     });
   }
 
-  private async writeRecord(tx: SqlExecutor, { message: m, files }: PendingRecord, fresh: Map<string, number>): Promise<WrittenRecord> {
-    const xml = m.signature.signatureXml;
-    const { key, hash } = signatureKey(xml);
-    let signatureId = this.signatureIds.get(key) ?? fresh.get(key);
-    if (signatureId === undefined) {
-      const sha256 = hash ?? createHash('sha256').update(xml).digest();
-      signatureId = await insertSignature(tx, sha256, this.text(xml)!, this.text(m.signature.hashChainResult));
-      fresh.set(key, signatureId);
+  /** The records, their attachments and their places in the timestamper's queue, a few statements for the whole group. */
+  private async writeRecords(tx: SqlExecutor, batch: readonly PendingRecord[]): Promise<WrittenRecord[]> {
+    const engine = this.db.engine;
+    // A signature first written in this transaction is remembered only once it commits.
+    const fresh = new Map<string, number>();
+    const written: WrittenRecord[] = [];
+    const ids = await allocateIds(tx, engine, 'message_record', batch.length);
+    for (const [i, { message: m }] of batch.entries()) {
+      const xml = m.signature.signatureXml;
+      const { key, hash } = signatureKey(xml);
+      let signatureId = this.signatureIds.get(key) ?? fresh.get(key);
+      if (signatureId === undefined) {
+        signatureId = await insertSignature(tx, hash ?? createHash('sha256').update(xml).digest(), this.text(xml)!, this.text(m.signature.hashChainResult));
+        fresh.set(key, signatureId);
+      }
+      written.push({ id: ids[i]!, signatureId, signatureKey: key });
     }
-    const row = await tx.get<{ id: number }>(
-      `INSERT INTO message_record (time, query_id, client_id, service_id, is_response, side, x_request_id, message, signature_id, hash_chain)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT)) RETURNING id`,
-      [Date.now(), m.queryId, formatClientId(m.client), `${formatClientId(m.serviceProvider)}/${m.serviceCode}`, m.isResponse, m.side, m.xRequestId ?? null, m.message, signatureId, this.text(m.signature.hashChain)],
+    const now = Date.now();
+    await insertRows(
+      tx,
+      engine,
+      'message_record (id, time, query_id, client_id, service_id, is_response, side, x_request_id, message, signature_id, hash_chain)',
+      '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))',
+      batch.map(({ message: m }, i) => [ids[i]!, now, m.queryId, formatClientId(m.client), `${formatClientId(m.serviceProvider)}/${m.serviceCode}`, m.isResponse, m.side, m.xRequestId ?? null, m.message, written[i]!.signatureId, this.text(m.signature.hashChain)]),
     );
-    const id = row!.id;
-    for (const [i, a] of (m.attachments ?? []).entries()) {
-      const file = files?.[i];
-      if (file !== undefined) await tx.run('INSERT INTO message_attachment (record_id, n, data, file, size) VALUES (?, ?, ?, ?, ?)', [id, i + 1, NO_BYTES, file, partSize(a)]);
-      else await tx.run('INSERT INTO message_attachment (record_id, n, data) VALUES (?, ?, ?)', [id, i + 1, Buffer.isBuffer(a) ? a : (a.buffer ?? a.bytes())]);
-    }
-    await tx.run('INSERT INTO timestamp_queue (record_id) VALUES (?)', [id]);
-    return { id, signatureId, signatureKey: key };
+    const attachments = batch.flatMap(({ message: m, files }, i) =>
+      (m.attachments ?? []).map((a, k): SqlValue[] => {
+        const file = files?.[k];
+        return file !== undefined ? [ids[i]!, k + 1, NO_BYTES, file, partSize(a)] : [ids[i]!, k + 1, Buffer.isBuffer(a) ? a : (a.buffer ?? a.bytes()), null, null];
+      }),
+    );
+    await insertRows(tx, engine, 'message_attachment (record_id, n, data, file, size)', '(?, ?, ?, ?, ?)', attachments);
+    await insertRows(tx, engine, 'timestamp_queue (record_id)', '(?)', ids.map((id) => [id]));
+    return written;
   }
 
   private hasLargeAttachments(message: MessageToLog): boolean {

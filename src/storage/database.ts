@@ -90,3 +90,40 @@ export function databaseConfig(file: string, url: string | undefined): DatabaseC
   if (!/^postgres(ql)?:\/\//.test(url)) throw new XrdError('InvalidConfiguration', { reason: `database URL must start with postgres:// or postgresql://, got ${redactUrl(url)}` });
   return { engine: 'postgres', url };
 }
+
+/** Rows of one multi-row INSERT on PostgreSQL: far below its 65,535 parameters for a store's few columns. */
+const ROWS_PER_INSERT = 500;
+
+/**
+ * Inserts `rows` within `tx`: `into` is the table and its columns (`t (a, b)`), `values` one row's
+ * placeholders (`(?, CAST(? AS TEXT))`), each row the values in that order. On PostgreSQL a few
+ * multi-row statements, since each statement is a round trip; on SQLite one single-row statement per
+ * row, which runs in-process in microseconds and is prepared once (multi-row texts of every count
+ * would crowd the statement cache).
+ */
+export async function insertRows(tx: SqlExecutor, engine: Engine, into: string, values: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
+  if (engine === 'sqlite') {
+    for (const row of rows) await tx.run(`INSERT INTO ${into} VALUES ${values}`, row);
+    return;
+  }
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+    await tx.run(`INSERT INTO ${into} VALUES ${chunk.map(() => values).join(', ')}`, chunk.flat());
+  }
+}
+
+/**
+ * `n` new ids of `table`'s `id` column (a serialId), ascending, for rows the caller then inserts
+ * with them: one statement for a whole batch instead of a RETURNING per row. Within `tx` only; on
+ * SQLite the transaction holds the write lock, so no other writer takes the same ids.
+ */
+export async function allocateIds(tx: SqlExecutor, engine: Engine, table: string, n: number): Promise<number[]> {
+  if (n === 0) return [];
+  if (engine === 'postgres') {
+    const rows = await tx.all<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('${table}', 'id')) AS id FROM generate_series(1, ?)`, [n]);
+    return rows.map((r) => r.id).sort((a, b) => a - b);
+  }
+  // AUTOINCREMENT's high-water mark, which inserting the ids then moves on.
+  const last = (await tx.get<{ seq: number }>('SELECT seq FROM sqlite_sequence WHERE name = ?', [table]))?.seq ?? 0;
+  return Array.from({ length: n }, (_, i) => last + 1 + i);
+}

@@ -8,7 +8,6 @@
  * A transaction's function should await only its statements: SQLite holds the file's write lock
  * until it returns, and other processes on the file wait for it (up to the busy timeout).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { XrdError } from '../platform/errors.ts';
@@ -16,6 +15,13 @@ import { restrictDatabaseFiles } from '../platform/files.ts';
 import { DIALECTS, bindable, type Row, type SqlDatabase, type SqlExecutor, type SqlValue } from './database.ts';
 
 export interface SqliteOptions {
+  /**
+   * Longest a caller waits for the callers before it on the file, ms (default 10,000): then it fails
+   * with DatabaseUnavailable instead of waiting on. A statement issued on the database from inside
+   * its own transaction (instead of on the transaction's executor) would otherwise wait forever for
+   * the transaction that waits for it.
+   */
+  readonly maxWaitMs?: number;
   /**
    * `FULL` (an fsync per commit: nothing committed is lost on a power cut) or `NORMAL` (WAL
    * checkpoints only: a power cut may lose the last commits, a process crash none). Default FULL.
@@ -25,14 +31,13 @@ export interface SqliteOptions {
 
 interface FileQueue {
   tail: Promise<unknown>;
+  /** Callers queued or running: a caller that finds none runs without a wait timer. */
+  queued: number;
   connections: number;
 }
 
 /** The tail of each file's queue of callers, shared by the connections of this process. */
 const queues = new Map<string, FileQueue>();
-
-/** The file queue whose transaction the current async call runs in, if any. */
-const inTransaction = new AsyncLocalStorage<FileQueue>();
 
 /** SQLite's result codes that mean the file cannot be used now, not that the statement is wrong. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|NOTADB|CORRUPT|READONLY|PERM)/;
@@ -50,9 +55,10 @@ export class SqliteDatabase implements SqlDatabase {
   private constructor(
     private readonly connection: Database.Database,
     readonly location: string,
+    private readonly maxWaitMs: number,
   ) {
     const key = resolve(location);
-    this.queue = queues.get(key) ?? { tail: Promise.resolve(), connections: 0 };
+    this.queue = queues.get(key) ?? { tail: Promise.resolve(), queued: 0, connections: 0 };
     this.queue.connections++;
     queues.set(key, this.queue);
     const db = this;
@@ -83,7 +89,7 @@ export class SqliteDatabase implements SqlDatabase {
       connection.pragma('journal_mode = WAL');
       connection.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
       connection.pragma('busy_timeout = 5000');
-      return new SqliteDatabase(connection, file);
+      return new SqliteDatabase(connection, file, options.maxWaitMs ?? 10_000);
     } catch (err) {
       throw new XrdError('DatabaseUnavailable', { location: file, reason: (err as Error).message }, { cause: err });
     }
@@ -106,22 +112,21 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options: { readonly readOnly?: boolean } = {}): Promise<T> {
-    return this.serial(() =>
-      inTransaction.run(this.queue, async () => {
-        try {
-          // IMMEDIATE: take the write lock at BEGIN, so that two processes on one file wait on the
-          // busy timeout instead of one failing at its first write. A reader takes none: in WAL
-          // mode its snapshot never waits for a writer.
-          await this.direct.exec(options.readOnly ? 'BEGIN' : 'BEGIN IMMEDIATE');
-          const result = await fn(this.direct);
-          await this.direct.exec('COMMIT');
-          return result;
-        } catch (err) {
-          if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
-          throw err;
-        }
-      }),
-    );
+    return this.serial(async () => {
+      try {
+        // IMMEDIATE: take the write lock at BEGIN, so that two processes on one file wait on the
+        // busy timeout instead of one failing at its first write. A reader takes none: in WAL
+        // mode its snapshot never waits for a writer.
+        // Prepared once, as the stores' statements: a transaction a record is the proxies' common case.
+        await this.direct.run(options.readOnly ? 'BEGIN' : 'BEGIN IMMEDIATE');
+        const result = await fn(this.direct);
+        await this.direct.run('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.connection.inTransaction) this.connection.exec('ROLLBACK');
+        throw err;
+      }
+    });
   }
 
   close(): Promise<void> {
@@ -132,16 +137,41 @@ export class SqliteDatabase implements SqlDatabase {
     });
   }
 
+  /**
+   * Runs `op` once the callers before it on this file are done. A caller that has to wait gives up
+   * after `maxWaitMs` (and never runs): that turns a statement issued inside its own transaction —
+   * a deadlock — into an error its transaction sees and rolls back on. (Found without tracking the
+   * async context, which on Node 20 would slow every promise of the process.)
+   */
   private serial<T>(op: () => Promise<T>): Promise<T> {
-    // A statement on the database (not on `tx`) from inside its own transaction would wait for the
-    // transaction, which waits for it: refused at once rather than hanging (PostgreSQL would have
-    // run it on another connection, outside the transaction — a bug there too).
-    if (inTransaction.getStore() === this.queue) {
-      return Promise.reject(new XrdError('InternalError', { reason: `a statement on ${this.location} inside its own transaction must use the transaction's executor` }));
-    }
-    const result = this.queue.tail.then(op, op);
-    this.queue.tail = result.catch(() => undefined);
-    return result;
+    const queue = this.queue;
+    const mustWait = queue.queued > 0;
+    queue.queued++;
+    let gaveUp = false;
+    let timer: NodeJS.Timeout | undefined;
+    const run = () => {
+      clearTimeout(timer);
+      if (gaveUp) throw new XrdError('DatabaseUnavailable', { location: this.location, reason: 'gave up waiting' });
+      return op();
+    };
+    const result = queue.tail.then(run, run);
+    queue.tail = result.catch(() => undefined).then(() => {
+      queue.queued--;
+    });
+    if (!mustWait) return result;
+    const waited = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        gaveUp = true;
+        reject(
+          new XrdError('DatabaseUnavailable', {
+            location: this.location,
+            reason: `waited more than ${this.maxWaitMs} ms for the file's other callers (a statement issued inside its own transaction must use the transaction's executor)`,
+          }),
+        );
+      }, this.maxWaitMs);
+      timer.unref();
+    });
+    return Promise.race([result, waited]);
   }
 
   private statement(sql: string): Database.Statement {

@@ -167,11 +167,16 @@ describe('storage on postgres: one pool per URL in a process', () => {
 });
 
 describe('storage on sqlite: a statement outside its transaction', () => {
-  it('is refused with InternalError at once instead of waiting for the transaction that waits for it', async () => {
-    const db = await openDatabase({ engine: 'sqlite', file: join(dir, 'reentry.db') }, schemaV1);
+  it('fails with DatabaseUnavailable after the longest wait instead of waiting forever for the transaction that waits for it; the transaction rolls back and the file serves on', async () => {
+    const db = await openDatabase({ engine: 'sqlite', file: join(dir, 'reentry.db') }, schemaV1, { maxWaitMs: 200 });
     try {
-      const err = await db.transaction(async () => db.get('SELECT 1 AS one')).catch((e: unknown) => e);
-      expect((err as XrdError).code).toBe('InternalError');
+      const err = await db.transaction(async (tx) => {
+        await tx.run("INSERT INTO sample (name) VALUES ('rolled back')");
+        return db.get('SELECT 1 AS one');
+      }).catch((e: unknown) => e);
+      expect((err as XrdError).code).toBe('DatabaseUnavailable');
+      expect((err as XrdError).message).toContain("must use the transaction's executor");
+      expect(await db.all("SELECT name FROM sample WHERE name = 'rolled back'")).toEqual([]);
       expect(await db.get('SELECT 1 AS one')).toEqual({ one: 1 });
     } finally {
       await db.close();
