@@ -1,8 +1,9 @@
 /**
- * Logged attachments too large for a SQLite row: files in a folder beside the log file
- * (`messagelog.db` → `messagelog-attachments/`, folder 0700, files 0600), named at random and
- * referenced from their attachment row. A 256 MiB blob in SQLite would pass through the WAL twice
- * and through memory on every read; a file is linked from the spool without being read at all.
+ * Logged attachments too large for a database row: files of the node in a folder beside the log
+ * file (`messagelog.db` → `messagelog-attachments/`, folder 0700, files 0600; on PostgreSQL too),
+ * named at random and referenced from their attachment row. A 256 MiB blob in SQLite would pass
+ * through the WAL twice (in PostgreSQL through its WAL and TOAST) and through memory on every read;
+ * a file is linked from the spool without being read at all.
  *
  * A file is durable under its final name before the row that names it commits: it is made as
  * `<name>.tmp` (a hard link to the spool file, a kernel-side copy when the spool is on another

@@ -126,7 +126,7 @@ export interface MessageToLog {
   /**
    * `/attachment1…`: SOAP attachments or the REST body; leave out what must not be logged. A
    * spooled body above the file threshold is hard-linked (or copied) into the log, never read into
-   * memory: its file must exist until `log`/`logCommitted` has settled; dispose of it after.
+   * memory: its file must exist until `log` has settled; dispose of it after.
    */
   readonly attachments?: readonly (Buffer | Body)[];
   /** The signature as made by BatchSigner or received from the peer (SignedMessage fits). */

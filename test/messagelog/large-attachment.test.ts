@@ -78,7 +78,7 @@ describe('a large attachment through the message log', () => {
       JSON.stringify({
         attachmentMiB: SIZE / MiB,
         containerBytes: run.containerBytes,
-        logCommitted: { rssBeforeMiB: mib(run.log.rssBeforeKiB), peakRiseMiB: mib(run.log.peakRiseKiB), ms: run.log.ms },
+        log: { rssBeforeMiB: mib(run.log.rssBeforeKiB), peakRiseMiB: mib(run.log.peakRiseKiB), ms: run.log.ms },
         writeTo: { rssBeforeMiB: mib(run.export.rssBeforeKiB), peakRiseMiB: mib(run.export.peakRiseKiB), ms: run.export.ms },
         xrdAsicExport: { maxRssSmallMiB: mib(cliSmall), maxRssLargeMiB: mib(cliLarge) },
       }),
