@@ -15,6 +15,7 @@ import { UsageError } from './usage-error.ts';
 
 export const MESSAGELOG_USAGE = `  xrd messagelog archive [--db <data-dir>/messagelog.db] [archive options]
                                     archive every stamped record now, as the proxy's schedule does
+                                    (without --db: the data folder's log, or $XRD_MESSAGELOG_DATABASE_URL's)
   xrd messagelog verify <archive.zip> [--previous-digest HEX]
                                     check an archive's linkinginfo chain; prints its last digest, to give
                                     as --previous-digest for the next archive (none: the first archive)

@@ -166,16 +166,17 @@ export function databaseUrl(): string | undefined {
 }
 
 /**
- * The message log's PostgreSQL database: `XRD_MESSAGELOG_DATABASE_URL`, else `XRD_DATABASE_URL`'s.
- * A node of a cluster sets its own, since each node keeps its own message log (docs/cluster.md).
+ * The message log's PostgreSQL database: `XRD_MESSAGELOG_DATABASE_URL`, never `XRD_DATABASE_URL`'s,
+ * since a message log is one node's own — the nodes of a cluster share the other stores — and
+ * moving it is the administrator's decision (docs/storage.md). Unset: `messagelog.db`.
  */
 export function messageLogDatabaseUrl(): string | undefined {
-  return process.env.XRD_MESSAGELOG_DATABASE_URL || databaseUrl();
+  return process.env.XRD_MESSAGELOG_DATABASE_URL || undefined;
 }
 
 /**
  * The message log a command reads: the SQLite file `--db` when given, else this data folder's
- * (`messagelog.db`, or the PostgreSQL database of `messageLogDatabaseUrl()`).
+ * (`messagelog.db`, or the PostgreSQL database of `XRD_MESSAGELOG_DATABASE_URL`).
  */
 export function messageLogOf(values: Values, dataDir: string): MessageLogLocation {
   if (values.db) return messageLogLocation(resolve(values.db));

@@ -22,6 +22,8 @@ import { fileBody, type Body } from '../platform/spool.ts';
 export type AttachmentPart = Buffer | Body;
 
 const TMP = '.tmp';
+/** Files asked about per query when sweeping orphans. */
+const SWEEP_CHUNK = 500;
 /** Linking is not possible across file systems or on some of them: copy instead. */
 const COPY_INSTEAD_OF_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
 
@@ -43,11 +45,17 @@ export class AttachmentFolder {
    * @returns the names removed
    * @throws IOError
    */
-  async removeOrphans(isNamed: (name: string) => Promise<boolean>): Promise<string[]> {
+  async removeOrphans(named: (names: readonly string[]) => Promise<ReadonlySet<string>>): Promise<string[]> {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const orphans: string[] = [];
-      for (const name of readdirSync(this.dir)) if (name.endsWith(TMP) || !(await isNamed(name))) orphans.push(name);
+      const files = readdirSync(this.dir);
+      const orphans = files.filter((name) => name.endsWith(TMP));
+      const candidates = files.filter((name) => !name.endsWith(TMP));
+      for (let i = 0; i < candidates.length; i += SWEEP_CHUNK) {
+        const chunk = candidates.slice(i, i + SWEEP_CHUNK);
+        const known = await named(chunk);
+        orphans.push(...chunk.filter((name) => !known.has(name)));
+      }
       for (const name of orphans) rmSync(join(this.dir, name), { force: true });
       return orphans;
     } catch (err) {

@@ -1,6 +1,6 @@
 /**
  * The security server's message log (MESS_09–10): every signed request and response is written to
- * SQLite before the proxy answers, and a timestamper gets RFC 3161 timestamps for the logged
+ * the node's message-log database (SQLite or PostgreSQL, store.ts) before the proxy answers, and a timestamper gets RFC 3161 timestamps for the logged
  * signatures in batches, as the reference's LogManager, TaskQueue and TimestamperJob do:
  *
  * - every `timestampingIntervalSeconds` (global configuration) the oldest unstamped records, up to
@@ -16,13 +16,13 @@
  *   records already logged stay and are stamped when a TSA answers again. A round that finds
  *   nothing to stamp counts as success, so an idle server does not start refusing.
  *
- * Attachments above `attachmentFileThresholdBytes` are not put in SQLite: each becomes a file of
+ * Attachments above `attachmentFileThresholdBytes` are not put in the database: each becomes a file of
  * the attachment folder (attachment-files.ts), made durable before the group commit that writes
  * the record naming it, so a record never names a missing file.
  *
- * The rounds themselves, and WAL checkpoints, run in a helper thread (timestamper-thread.ts) on its
- * own connection; this thread only inserts records and keeps the schedule and the failure state.
- * One MessageLog (one timestamper) per file; other processes read it with MessageLogReader.
+ * The rounds themselves, and SQLite's WAL checkpoints, run in a helper thread (timestamper-thread.ts)
+ * on its own connection; this thread only inserts records and keeps the schedule and the failure
+ * state. One MessageLog (one timestamper) per log; other processes read it with MessageLogReader.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -163,6 +163,13 @@ const WRITER_AUTOCHECKPOINT_PAGES = 100_000;
 const STORE_CHUNK = 200;
 /** Records removed per transaction by retention (each with its message and attachments' rows). */
 const CLEAN_CHUNK = 100;
+/**
+ * Most records, and bytes of messages and attachments kept in the database, one group commit
+ * takes: what arrives while a commit is slow waits for the next one instead of making it larger
+ * still (and one failure reject more records).
+ */
+const MAX_GROUP_RECORDS = 500;
+const MAX_GROUP_BYTES = 16 * 1024 * 1024;
 const NO_BYTES = Buffer.alloc(0);
 
 /** A record waiting for its commit, with the files its large attachments were placed in (by index). */
@@ -232,11 +239,12 @@ export class MessageLog extends MessageLogReader {
    */
   static async open(where: MessageLogWhere, options: MessageLogOptions): Promise<MessageLog> {
     const location = locationOf(where);
-    const db = await openLogDatabase(location.database, { create: true, durability: options.durability });
+    const db = await openLogDatabase(location.database, { create: true, durability: options.durability, logger: options.logger });
     const log = new MessageLog(db, location, options);
     try {
       if (db.engine === 'sqlite') await db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
-      const named = async (name: string) => (await db.get('SELECT 1 AS named FROM message_attachment WHERE file = ?', [name])) !== undefined;
+      const named = async (names: readonly string[]) =>
+        new Set((await db.all<{ file: string }>(`SELECT file FROM message_attachment WHERE file IN (${names.map(() => '?').join(', ')})`, names)).map((r) => r.file));
       const removed = await log.attachmentFiles.removeOrphans(named);
       if (removed.length > 0) log.logger.warn({ files: removed.length, dir: log.attachmentFiles.dir }, 'removed attachment files no record names (left by a crash before their records committed)');
     } catch (err) {
@@ -285,11 +293,13 @@ export class MessageLog extends MessageLogReader {
     });
   }
 
-  /** Commits what waits, then what arrived meanwhile, one transaction at a time. */
+  /** Commits what waits, then what arrived meanwhile, one transaction (of a bounded size) at a time. */
   private startCommit(): void {
     if (this.committing || this.pendingWrites.length === 0) return;
-    const batch = this.pendingWrites;
-    this.pendingWrites = [];
+    let bytes = 0;
+    let take = 0;
+    while (take < this.pendingWrites.length && take < MAX_GROUP_RECORDS && (take === 0 || bytes < MAX_GROUP_BYTES)) bytes += sizeInDatabase(this.pendingWrites[take++]!);
+    const batch = this.pendingWrites.splice(0, take);
     this.committing = this.commit(batch).finally(() => {
       this.committing = undefined;
       this.startCommit();
@@ -301,7 +311,10 @@ export class MessageLog extends MessageLogReader {
     try {
       written = await this.db.transaction((tx) => this.writeRecords(tx, batch));
     } catch (err) {
-      this.discardFiles(batch);
+      // SQLite's failed commit rolled back. PostgreSQL's may have committed all the same (the
+      // connection lost at COMMIT): the files stay for the sweep of the next start, which keeps
+      // those a row names.
+      if (this.db.engine === 'sqlite') this.discardFiles(batch);
       const e = loggingFailed(err);
       for (const w of batch) w.reject(e);
       return;
@@ -315,20 +328,17 @@ export class MessageLog extends MessageLogReader {
   /** The records, their attachments and their places in the timestamper's queue, a few statements for the whole group. */
   private async writeRecords(tx: SqlExecutor, batch: readonly PendingRecord[]): Promise<WrittenRecord[]> {
     const engine = this.db.engine;
-    // A signature first written in this transaction is remembered only once it commits.
-    const fresh = new Map<string, number>();
-    const written: WrittenRecord[] = [];
     const ids = await allocateIds(tx, engine, 'message_record', batch.length);
-    for (const [i, { message: m }] of batch.entries()) {
-      const xml = m.signature.signatureXml;
-      const { key, hash } = signatureKey(xml);
-      let signatureId = this.signatureIds.get(key) ?? fresh.get(key);
-      if (signatureId === undefined) {
-        signatureId = await insertSignature(tx, hash ?? createHash('sha256').update(xml).digest(), this.text(xml)!, this.text(m.signature.hashChainResult));
-        fresh.set(key, signatureId);
-      }
-      written.push({ id: ids[i]!, signatureId, signatureKey: key });
-    }
+    // The signatures not remembered, each once (a signing batch's messages share theirs); a
+    // signature first written here is remembered only once the transaction commits.
+    const keys = batch.map(({ message: m }) => signatureKey(m.signature.signatureXml));
+    const missing = new Map<string, { hash: Buffer; signature: MessageToLog['signature'] }>();
+    keys.forEach(({ key, hash }, i) => {
+      const { signature } = batch[i]!.message;
+      if (!this.signatureIds.has(key) && !missing.has(key)) missing.set(key, { hash: hash ?? createHash('sha256').update(signature.signatureXml).digest(), signature });
+    });
+    const byHash = await this.signatureRows(tx, [...missing.values()]);
+    const written = keys.map(({ key }, i): WrittenRecord => ({ id: ids[i]!, signatureId: this.signatureIds.get(key) ?? byHash.get(missing.get(key)!.hash.toString('hex'))!, signatureKey: key }));
     const now = Date.now();
     await insertRows(
       tx,
@@ -346,6 +356,17 @@ export class MessageLog extends MessageLogReader {
     await insertRows(tx, engine, 'message_attachment (record_id, n, data, file, size)', '(?, ?, ?, ?, ?)', attachments);
     await insertRows(tx, engine, 'timestamp_queue (record_id)', '(?)', ids.map((id) => [id]));
     return written;
+  }
+
+  /** The rows of these signature documents, written where missing. @returns their ids by hash (hex) */
+  private async signatureRows(tx: SqlExecutor, signatures: readonly { hash: Buffer; signature: MessageToLog['signature'] }[]): Promise<Map<string, number>> {
+    const ids = new Map<string, number>();
+    if (signatures.length === 0) return ids;
+    const rows = signatures.map(({ hash, signature }) => [hash, this.text(signature.signatureXml), this.text(signature.hashChainResult)]);
+    await insertRows(tx, this.db.engine, 'signature (hash, xml, hash_chain_result)', '(?, CAST(? AS TEXT), CAST(? AS TEXT))', rows, ' ON CONFLICT (hash) DO NOTHING');
+    const hashes = signatures.map((s) => s.hash);
+    for (const row of await tx.all<{ id: number; hash: Buffer }>(`SELECT id, hash FROM signature WHERE hash IN (${hashes.map(() => '?').join(', ')})`, hashes)) ids.set(row.hash.toString('hex'), row.id);
+    return ids;
   }
 
   private hasLargeAttachments(message: MessageToLog): boolean {
@@ -593,9 +614,11 @@ export class MessageLog extends MessageLogReader {
       stamped = await this.store(plan);
     } catch (err) {
       const e = toXrdError(err);
-      await this.failed(e);
+      // Undefined when the database cannot say.
+      const waiting = this.databaseClosed ? 0 : await this.countPending().then(({ n }) => n, () => undefined);
+      this.failed(e, waiting);
       // Only a round with records to stamp asked the TSAs (the first that answers stamps).
-      if (!this.databaseClosed && (await this.countPending().catch(() => ({ n: 0 }))).n > 0) {
+      if (waiting !== undefined && waiting > 0) {
         for (const tsa of this.options.tsas()) this.tsaOutcomes.set(tsa.url, { url: tsa.url, at: new Date(started).toISOString(), status: 'FAIL', code: e.fullCode, message: e.message });
       }
       throw err;
@@ -665,12 +688,12 @@ export class MessageLog extends MessageLogReader {
     this.lastSuccessAt = new Date(this.now());
   }
 
-  private async failed(err: XrdError): Promise<void> {
+  private failed(err: XrdError, waiting: number | undefined): void {
     this.counters.failedRounds++;
     this.lastError = err;
     // Nothing waiting any more: not a failure to count against logging (the reference's TaskQueue).
     // A database that cannot say counts as something waiting.
-    if ((await this.countPending().catch(() => ({ n: 1 }))).n === 0) return;
+    if (waiting === 0) return;
     if (!this.failingSince) this.failingSince = new Date(this.now());
     this.logger.warn({ failingSince: this.failingSince.toISOString(), code: err.fullCode, error: err.message }, 'timestamping failed');
   }
@@ -719,6 +742,15 @@ export class MessageLog extends MessageLogReader {
 /** What the helper thread needs of the archive options (the schedule stays here). */
 function archiveSettings(o: ArchiveOptions): ArchiveSettings {
   return { dir: o.dir, batchSize: o.batchSize, maxFileBytes: o.maxFileBytes, grouping: o.grouping, digestAlgorithm: o.digestAlgorithm, encryption: o.encryption };
+}
+
+/** The bytes a record puts into the database rows of one commit (attachments in files count nothing). */
+function sizeInDatabase({ message: m, files }: PendingRecord): number {
+  let size = m.message.length;
+  m.attachments?.forEach((a, i) => {
+    if (files?.[i] === undefined) size += partSize(a);
+  });
+  return size;
 }
 
 /**

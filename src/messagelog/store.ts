@@ -18,10 +18,11 @@
 import { existsSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { XrdError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
 import { memoryBody, type Body } from '../platform/spool.ts';
 import { fileSource, ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
 import { asicChunks, writeAsic, type AsicToWrite } from '../signature/asic.ts';
-import { databaseConfig, type DatabaseConfig, type Dialect, type SqlDatabase, type SqlExecutor } from '../storage/database.ts';
+import { databaseConfig, redactUrl, type DatabaseConfig, type Dialect, type SqlDatabase, type SqlExecutor } from '../storage/database.ts';
 import { openDatabase, type StoreSchema } from '../storage/open.ts';
 import { AttachmentFolder, attachmentDirOf } from './attachment-files.ts';
 
@@ -39,6 +40,19 @@ export interface MessageLogLocation {
  */
 export function messageLogLocation(file: string, url?: string): MessageLogLocation {
   return { database: databaseConfig(file, url), attachmentDir: attachmentDirOf(file) };
+}
+
+/**
+ * Refuses to move a node's log to PostgreSQL while its file is still in the data folder: the
+ * records there would never be stamped, archived or exported again.
+ * @throws InvalidConfiguration
+ */
+export function refuseFileLeftBehind(file: string, location: MessageLogLocation): void {
+  if (location.database.engine !== 'sqlite' && existsSync(file)) {
+    throw new XrdError('InvalidConfiguration', {
+      reason: `the message log is to be ${redactUrl(location.database.url)} but ${file} is still there: archive its records (xrd messagelog archive --db ${file}) and move it aside first`,
+    });
+  }
 }
 
 /** A location, or a SQLite file (tests, scripts, `--db`). */
@@ -149,16 +163,18 @@ export interface OpenLogOptions {
   readonly create: boolean;
   /** SQLite: 'process' (default) survives the process dying, 'power' also a power cut (fsync per commit). */
   readonly durability?: 'process' | 'power';
+  /** Where a PostgreSQL pool reports connections it lost while idle. */
+  readonly logger?: Logger;
 }
 
 /**
  * Opens the log's database with the schema in place.
- * @throws IOError when a SQLite file to read is not there; DatabaseUnavailable; DatabaseTooNew
+ * @throws IOError when a log to read is not there (no file, or a database without the log's tables); DatabaseUnavailable; DatabaseTooNew
  */
 export async function openLogDatabase(database: DatabaseConfig, options: OpenLogOptions): Promise<SqlDatabase> {
   if (database.engine === 'sqlite' && !options.create && !existsSync(database.file)) throw new XrdError('IOError', { reason: `no message log at ${database.file}` });
   // Never moved aside and rebuilt, unlike the OCSP cache: this database is the evidence.
-  return openDatabase(database, MESSAGELOG_SCHEMA, { synchronous: options.durability === 'power' ? 'FULL' : 'NORMAL' });
+  return openDatabase(database, MESSAGELOG_SCHEMA, { synchronous: options.durability === 'power' ? 'FULL' : 'NORMAL', existing: !options.create, logger: options.logger });
 }
 
 export interface LoggedTimestamp {

@@ -30,19 +30,27 @@ export type FromThread =
 
 const port = parentPort!;
 const data = workerData as ThreadData;
-// A database that cannot be opened fails each call with its reason; the writer retries with the next round.
-const opening = openLogDatabase(data.location.database, { create: false, durability: data.durability });
-opening.catch(() => undefined);
 let stopping = false;
 let checkpoints: NodeJS.Timeout | undefined;
+let opened: Promise<SqlDatabase> | undefined;
 
-void opening.then((db) => {
-  if (db.engine !== 'sqlite') return;
-  // PASSIVE: copies what it can without waiting for, or blocking, the writer and readers.
-  checkpoints = setInterval(() => {
-    db.exec('PRAGMA wal_checkpoint(PASSIVE)').catch(() => undefined); // busy or closing: the next one catches up
-  }, data.checkpointIntervalMs);
-}, () => undefined);
+/** The thread's connection; a failed open is tried again by the next call (the database may be back). */
+function database(): Promise<SqlDatabase> {
+  opened ??= openLogDatabase(data.location.database, { create: false, durability: data.durability }).then(
+    (db) => {
+      // PASSIVE: copies what it can without waiting for, or blocking, the writer and readers.
+      if (db.engine === 'sqlite') checkpoints ??= setInterval(() => void db.exec('PRAGMA wal_checkpoint(PASSIVE)').catch(() => undefined), data.checkpointIntervalMs);
+      return db;
+    },
+    (err: unknown) => {
+      opened = undefined;
+      throw err;
+    },
+  );
+  return opened;
+}
+// At once: on SQLite the checkpoints run from the start.
+database().catch(() => undefined);
 
 port.on('message', (msg: ToThread) => {
   if (msg.type === 'stop') {
@@ -51,18 +59,18 @@ port.on('message', (msg: ToThread) => {
   }
   if (msg.type === 'close') {
     clearInterval(checkpoints);
-    void opening
-      .then((db) => db.close(), () => undefined)
+    void (opened ?? Promise.resolve(undefined))
+      .then((db) => db?.close(), () => undefined)
       .finally(() => port.close());
     return;
   }
-  const failed = (err: unknown) => {
-    const e = toXrdError(err);
-    port.postMessage({ type: 'failed', id: msg.id, error: { code: e.code, details: e.details, message: e.message } } satisfies FromThread);
-  };
-  opening.then((db) => handle(db, msg)).catch(failed);
+  database()
+    .then((db) => handle(db, msg))
+    .catch((err: unknown) => {
+      const e = toXrdError(err);
+      port.postMessage({ type: 'failed', id: msg.id, error: { code: e.code, details: e.details, message: e.message } } satisfies FromThread);
+    });
 });
-
 async function handle(db: SqlDatabase, msg: Extract<ToThread, { id: number }>): Promise<void> {
   if (msg.type === 'archive') {
     const reader = MessageLogReader.onDatabase(db, data.location);

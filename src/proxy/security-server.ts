@@ -10,7 +10,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { apiKeysFile } from '../serverconf/api-keys.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { MessageLog, TIMESTAMPER_STATUS_FILE, type ArchiveOptions } from '../messagelog/message-log.ts';
-import { messageLogLocation } from '../messagelog/store.ts';
+import { messageLogLocation, refuseFileLeftBehind } from '../messagelog/store.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { databaseConfig } from '../storage/database.ts';
@@ -90,12 +90,11 @@ export interface SecurityServerOptions {
   /** Timeouts and connection caps of every listener, each on its own (default PROXY_SERVER_LIMITS). */
   readonly serverLimits?: Partial<ServerLimits>;
   /**
-   * A PostgreSQL database (postgres://…) for the stores — the server configuration, operational
-   * monitoring and, unless `messageLogDatabaseUrl` says otherwise, the message log — which the
-   * nodes of a clustered provider share; SQLite files in `dataDir` when left out.
+   * A PostgreSQL database (postgres://…) for the server configuration and operational monitoring,
+   * which the nodes of a clustered provider share; SQLite files in `dataDir` when left out.
    */
   readonly databaseUrl?: string;
-  /** The message log's own PostgreSQL database: each node of a cluster keeps its own message log. */
+  /** The message log's PostgreSQL database, this node's own; `messagelog.db` in `dataDir` when left out. */
   readonly messageLogDatabaseUrl?: string;
   readonly logger: Logger;
 }
@@ -117,7 +116,8 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const limits = serverLimits(PROXY_SERVER_LIMITS, options.serverLimits);
   // A database URL that is not one is refused before anything is opened.
   const opMonitorDatabase = databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl);
-  const messageLogAt = messageLogLocation(join(options.dataDir, 'messagelog.db'), options.messageLogDatabaseUrl ?? options.databaseUrl);
+  const messageLogAt = messageLogLocation(join(options.dataDir, 'messagelog.db'), options.messageLogDatabaseUrl);
+  refuseFileLeftBehind(join(options.dataDir, 'messagelog.db'), messageLogAt);
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });

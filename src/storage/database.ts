@@ -96,19 +96,20 @@ const ROWS_PER_INSERT = 500;
 
 /**
  * Inserts `rows` within `tx`: `into` is the table and its columns (`t (a, b)`), `values` one row's
- * placeholders (`(?, CAST(? AS TEXT))`), each row the values in that order. On PostgreSQL a few
+ * placeholders (`(?, CAST(? AS TEXT))`), each row the values in that order, `suffix` what follows
+ * the rows (` ON CONFLICT (k) DO NOTHING`). On PostgreSQL a few
  * multi-row statements, since each statement is a round trip; on SQLite one single-row statement per
  * row, which runs in-process in microseconds and is prepared once (multi-row texts of every count
  * would crowd the statement cache).
  */
-export async function insertRows(tx: SqlExecutor, engine: Engine, into: string, values: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
+export async function insertRows(tx: SqlExecutor, engine: Engine, into: string, values: string, rows: readonly (readonly SqlValue[])[], suffix = ''): Promise<void> {
   if (engine === 'sqlite') {
-    for (const row of rows) await tx.run(`INSERT INTO ${into} VALUES ${values}`, row);
+    for (const row of rows) await tx.run(`INSERT INTO ${into} VALUES ${values}${suffix}`, row);
     return;
   }
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-    await tx.run(`INSERT INTO ${into} VALUES ${chunk.map(() => values).join(', ')}`, chunk.flat());
+    await tx.run(`INSERT INTO ${into} VALUES ${chunk.map(() => values).join(', ')}${suffix}`, chunk.flat());
   }
 }
 

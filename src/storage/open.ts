@@ -26,6 +26,8 @@ export interface StoreSchema {
 
 export interface OpenOptions extends SqliteOptions {
   readonly logger?: Logger;
+  /** A reader's open: a database that does not hold the store yet is refused (IOError), never given its schema. */
+  readonly existing?: boolean;
 }
 
 /** Any number; the lock every xrd store's migration takes on PostgreSQL. */
@@ -35,11 +37,12 @@ const MIGRATION_LOCK = 0x78726431;
  * Opens the store's database and brings its schema to `schema.version`.
  * @throws DatabaseUnavailable when it cannot be opened or reached
  * @throws DatabaseTooNew when it was written by a newer program
+ * @throws IOError with `existing`, when the database does not hold the store
  */
 export async function openDatabase(config: DatabaseConfig, schema: StoreSchema, options: OpenOptions = {}): Promise<SqlDatabase> {
   const db = config.engine === 'sqlite' ? SqliteDatabase.open(config.file, options) : new PostgresDatabase(config.url, { logger: options.logger });
   try {
-    await applySchema(db, schema);
+    await applySchema(db, schema, options);
     return db;
   } catch (err) {
     await db.close().catch(() => undefined);
@@ -47,10 +50,12 @@ export async function openDatabase(config: DatabaseConfig, schema: StoreSchema, 
   }
 }
 
-export async function applySchema(db: SqlDatabase, s: StoreSchema): Promise<void> {
+export async function applySchema(db: SqlDatabase, s: StoreSchema, options: { readonly existing?: boolean } = {}): Promise<void> {
   const versions = db.engine === 'sqlite' ? sqliteVersions : postgresVersions;
   // Read outside the lock first: the common case, a current schema, takes no write lock.
-  if ((await versions.read(db, s.store)) === s.version) return;
+  const found = await versions.read(db, s.store);
+  if (found === s.version) return;
+  if (found === 0 && options.existing) throw new XrdError('IOError', { reason: `no ${s.store} store in ${db.location}` });
   await db.transaction(async (tx) => {
     await versions.lock(tx);
     const from = await versions.read(tx, s.store);

@@ -130,11 +130,12 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   close(): Promise<void> {
+    // Waits as long as it takes: a close that gave up would leak the connection.
     return this.serial(async () => {
       if (!this.connection.open) return;
       this.connection.close();
       if (--this.queue.connections === 0) queues.delete(resolve(this.location));
-    });
+    }, false);
   }
 
   /**
@@ -143,9 +144,9 @@ export class SqliteDatabase implements SqlDatabase {
    * a deadlock — into an error its transaction sees and rolls back on. (Found without tracking the
    * async context, which on Node 20 would slow every promise of the process.)
    */
-  private serial<T>(op: () => Promise<T>): Promise<T> {
+  private serial<T>(op: () => Promise<T>, mayGiveUp = true): Promise<T> {
     const queue = this.queue;
-    const mustWait = queue.queued > 0;
+    const mustWait = mayGiveUp && queue.queued > 0;
     queue.queued++;
     let gaveUp = false;
     let timer: NodeJS.Timeout | undefined;
@@ -165,11 +166,10 @@ export class SqliteDatabase implements SqlDatabase {
         reject(
           new XrdError('DatabaseUnavailable', {
             location: this.location,
-            reason: `waited more than ${this.maxWaitMs} ms for the file's other callers (a statement issued inside its own transaction must use the transaction's executor)`,
+            reason: `waited more than ${this.maxWaitMs} ms for the file's other callers`,
           }),
         );
       }, this.maxWaitMs);
-      timer.unref();
     });
     return Promise.race([result, waited]);
   }

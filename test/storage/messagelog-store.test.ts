@@ -15,7 +15,7 @@ import { verifyArchive } from '../../src/messagelog/archive-format.ts';
 import { ArchiveBook } from '../../src/messagelog/archive-store.ts';
 import { attachmentDirOf } from '../../src/messagelog/attachment-files.ts';
 import { MessageLog, type MessageLogOptions } from '../../src/messagelog/message-log.ts';
-import { MessageLogReader, openLogDatabase, type MessageLogLocation } from '../../src/messagelog/store.ts';
+import { MessageLogReader, messageLogLocation, openLogDatabase, refuseFileLeftBehind, type MessageLogLocation } from '../../src/messagelog/store.ts';
 import { restRequestHeaderPart } from '../../src/protocol/rest-message.ts';
 import { verifyAsic } from '../../src/signature/asic.ts';
 import type { DatabaseConfig } from '../../src/storage/database.ts';
@@ -86,8 +86,10 @@ describe.each(storageEngines(() => dir))('the message log on $engine', ({ config
     } finally {
       await reader.close();
     }
-    // What the engine itself holds: every record queued for its timestamp, the batch's signature once.
+    // What the engine itself holds: every record queued for its timestamp, the batch's signature
+    // once, and the records that arrived while the first was being committed in one commit (its time).
     expect(readRaw(at.database, 'SELECT count(*) FROM message_record')).toBe('21');
+    expect(readRaw(at.database, `SELECT count(DISTINCT time) FROM message_record WHERE id <> ${ids[0]}`)).toBe('1');
     expect(readRaw(at.database, 'SELECT count(*) FROM timestamp_queue')).toBe('21');
     expect(readRaw(at.database, 'SELECT count(*) FROM signature')).toBe('2');
     expect(readdirSync(at.attachmentDir)).toHaveLength(1);
@@ -175,7 +177,23 @@ describe('the message log when PostgreSQL goes away', () => {
   });
   afterAll(() => pg?.stop());
 
-  it('logging fails with LoggingFailed.DatabaseUnavailable, the health ping says so, and both work again once the database is back; nothing committed is lost', async () => {
+  it('a reader (xrd asic export) refuses a database that holds no message log with IOError instead of creating one there', async () => {
+    const database = { engine: 'postgres', url: pg.createDatabase() } as const;
+    await expect(MessageLogReader.openExisting({ database, attachmentDir: join(dir, 'none') })).rejects.toMatchObject({ code: 'IOError' });
+    expect(readRaw(database, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'message_record'")).toBe('0');
+  });
+
+  it('a proxy does not move its log to PostgreSQL while messagelog.db is still in its data folder (InvalidConfiguration): its records would be orphaned', () => {
+    const file = join(dir, 'left-behind', 'messagelog.db');
+    mkdirSync(join(dir, 'left-behind'));
+    const onPostgres = messageLogLocation(file, pg.createDatabase());
+    expect(() => refuseFileLeftBehind(file, onPostgres)).not.toThrow();
+    writeFileSync(file, '');
+    expect(() => refuseFileLeftBehind(file, onPostgres)).toThrow(expect.objectContaining({ code: 'InvalidConfiguration' }));
+    expect(() => refuseFileLeftBehind(file, messageLogLocation(file))).not.toThrow();
+  });
+
+  it('logging fails with LoggingFailed.DatabaseUnavailable, the health ping says so, and logging, the ping and timestamping work again once the database is back; nothing committed is lost', async () => {
     const at: MessageLogLocation = { database: { engine: 'postgres', url: pg.createDatabase() }, attachmentDir: join(dir, 'gone-attachments') };
     const log = await MessageLog.open(at, logOptions(f));
     const message = soap('q-gone');
@@ -193,6 +211,9 @@ describe('the message log when PostgreSQL goes away', () => {
     expect(after).toBeGreaterThan(before);
     expect((await log.records('q-gone-1')).map((r) => r.id)).toEqual([before]);
     expect(await log.records('q-gone-2')).toEqual([]);
+    // The timestamper thread's own connection is back too.
+    expect(await log.timestampNow()).toBe(2);
+    expect((await log.records('q-gone-3'))[0]!.timestamp).toBeDefined();
     await log.close();
   }, 60_000);
 });
