@@ -2,12 +2,13 @@
  * A clustered provider (ig-xlb, the reference's external load balancer guide): ss1 as two nodes behind
  * HAProxy, sharing one server identity (a copied token) and a PostgreSQL database (operational
  * monitoring: one node's monitoring port shows what the other served), each with its own message
- * log in a PostgreSQL database of its own; the balancer health-checks each node's 5588. Under load from ss2's information system,
+ * log — a PostgreSQL database of its own, or its SQLite file: the suite runs once with each; the
+ * balancer health-checks each node's 5588. Under load from ss2's information system,
  * one node's proxy is killed (SIGKILL): calls keep succeeding once the balancer's check has had its
  * interval, every answered call has its log records on ss2 and on exactly one node of ss1, and the
  * killed node, started again by the supervisor, is back in the balancer's rotation.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { balancerState } from '../../src/dev/localinstance/cluster.ts';
@@ -21,23 +22,6 @@ import { BOOT_TIMEOUT_MS } from '../support/shared-instance.ts';
 /** How long a killed node stays down before the supervisor starts it again: longer than the balancer needs to see it gone. */
 const RESTART_DELAY_MS = 4000;
 const CALLERS = 6;
-
-let instance: LocalInstance;
-
-beforeAll(async () => {
-  instance = await startLocalInstance({
-    cluster: true,
-    dir: join(process.env.TMPDIR ?? '/tmp', `xrd-cluster-${process.pid}`),
-    ports: await freeLocalPorts(),
-    logger: silentLogger(),
-    restartPolicy: { initialDelayMs: RESTART_DELAY_MS, maxDelayMs: RESTART_DELAY_MS, healthyAfterMs: 60_000 },
-  });
-}, BOOT_TIMEOUT_MS);
-
-afterAll(async () => {
-  await instance?.close();
-  if (instance) rmSync(instance.dir, { recursive: true, force: true });
-});
 
 interface Call {
   readonly startedAt: number;
@@ -57,7 +41,31 @@ async function loggedQueryIds(server: LocalServer): Promise<string[]> {
 
 const count = (ids: string[], id: string) => ids.filter((x) => x === id).length;
 
-describe('ig-xlb: a provider served by two nodes behind a load balancer', () => {
+let instance: LocalInstance;
+
+// Each node's message log in a PostgreSQL database of its own, then in its messagelog.db: a node
+// killed under load loses no committed record on either engine.
+describe.each(['postgres', 'sqlite'] as const)('ig-xlb: a provider served by two nodes behind a load balancer, message logs on %s', (messageLog) => {
+  beforeAll(async () => {
+    instance = await startLocalInstance({
+      cluster: true,
+      messageLog,
+      dir: join(process.env.TMPDIR ?? '/tmp', `xrd-cluster-${process.pid}-${messageLog}`),
+      ports: await freeLocalPorts(),
+      logger: silentLogger(),
+      restartPolicy: { initialDelayMs: RESTART_DELAY_MS, maxDelayMs: RESTART_DELAY_MS, healthyAfterMs: 60_000 },
+    });
+  }, BOOT_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await instance?.close();
+    if (instance) rmSync(instance.dir, { recursive: true, force: true });
+  });
+
+  it('each node keeps its message log where it was told: a database of its own, or its messagelog.db', () => {
+    for (const node of instance.providerNodes) expect(existsSync(join(node.proxyDataDir, 'messagelog.db')), node.name).toBe(messageLog === 'sqlite');
+  });
+
   it('the nodes share ss1 and its address is the balancer: calls reach both nodes', async () => {
     expect(instance.providerNodes.map((n) => n.serverId)).toEqual([instance.provider.serverId, instance.provider.serverId]);
     expect(instance.balancer?.address).toBe('127.0.0.1');

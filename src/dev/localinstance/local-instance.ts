@@ -175,6 +175,11 @@ export interface LocalInstanceOptions {
    * (default), or a database per server in a throw-away PostgreSQL. A cluster's nodes use PostgreSQL.
    */
   readonly store?: 'sqlite' | 'postgres';
+  /**
+   * The message log of each proxy whose other stores are in PostgreSQL: a database of its own there
+   * (default; each cluster node its own), or its `messagelog.db`.
+   */
+  readonly messageLog?: 'sqlite' | 'postgres';
 }
 
 export async function startLocalInstance(options: LocalInstanceOptions): Promise<LocalInstance> {
@@ -249,7 +254,7 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   const messageLogUrls = new Map<LocalServer, string>();
   if (postgres) {
     for (const s of options.store === 'postgres' ? [provider, consumer] : [provider]) databaseUrls.set(s.serverId, postgres.createDatabase());
-    for (const s of [...providerNodes, consumer]) if (databaseUrls.has(s.serverId)) messageLogUrls.set(s, postgres.createDatabase());
+    if (options.messageLog !== 'sqlite') for (const s of [...providerNodes, consumer]) if (databaseUrls.has(s.serverId)) messageLogUrls.set(s, postgres.createDatabase());
   }
   const client = (c: string) => formatClientId(layoutClient(pki.instance, layout, c));
   const [firstClient, secondClient = firstClient] = layout.consumer.clients as [string, string?];
@@ -261,7 +266,8 @@ export async function startLocalInstance(options: LocalInstanceOptions): Promise
   // A server's proxy and admin API both open its server configuration: the same database for both.
   const serverEnv = (s: LocalServer) => {
     const url = databaseUrls.get(s.serverId);
-    return url ? { ...keylessEnv, XRD_DATABASE_URL: url, XRD_MESSAGELOG_DATABASE_URL: messageLogUrls.get(s)! } : keylessEnv;
+    const messageLogUrl = messageLogUrls.get(s);
+    return url ? { ...keylessEnv, XRD_DATABASE_URL: url, ...(messageLogUrl ? { XRD_MESSAGELOG_DATABASE_URL: messageLogUrl } : {}) } : keylessEnv;
   };
   const softhsmEnv = (s: LocalServer) => ({ ...process.env, SOFTHSM2_CONF: join(s.dir, 'softhsm', 'softhsm2.conf') });
 
