@@ -2,21 +2,31 @@
  * A quick reader for documents written the way X-Road signature documents are (ours, and the
  * reference's when it writes no character references): ASCII, no references, comments, processing
  * instructions, CDATA or DTD, attributes unprefixed, in canonical order and without repeats. For
- * such a document it builds the same tree `parseXml` builds (test/signature/canonical-source.test.ts
- * compares them), for a fraction of the cost, and remembers where each element stands in the
- * source, so that an element whose subtree is written as canonical XML writes it (`canonicalize`
- * here) can be canonicalised by copying its source text with a rewritten start tag.
+ * such a document it builds no tree: one pass records each element in a flat table (numbered in
+ * document order from 1, so that no element is falsy) — its name, namespace, attributes, parent,
+ * first child and next sibling, and where its tags and content stand in the source. Text is not
+ * copied: an element's text is sliced from the source when it is asked for. An element whose
+ * subtree is written as canonical XML writes it is canonicalised by copying its source text with a
+ * rewritten start tag (`canonicalize`).
  *
  * Anything outside that form — including everything `parseXml` would refuse — makes it answer
  * undefined, and the caller parses with `parseXml`, whose verdict and error then stand as before.
- * So this reader never refuses a document and never has to match the general parser's errors;
- * it only has to build the same tree when it answers, which is what the differential tests check.
- * Written here rather than taken from a library: it exists for speed (bench:signature (b)), and
- * its output must be exactly `parseXml`'s.
+ * So this reader never refuses a document and never has to match the general parser's errors; what
+ * its accessors answer must be what the parser's tree says (`child`, `childElements`, `textOf`,
+ * `attribute` of xml-tree.ts), which test/signature/canonical-source.test.ts checks on vectors,
+ * mutated and generated documents. Written here rather than taken from a library: it exists for
+ * speed (bench:signature (b)), and its answers must be exactly `parseXml`'s.
  */
 import { isAscii } from 'node:buffer';
 import { escapeAttribute, type C14nMethod } from './c14n.ts';
-import { ASCII_NAME_START as START, ASCII_NAME_TABLE as NAME_TABLE, MAX_DEPTH, XML_LIMITS, type XmlAttribute, type XmlElement, type XmlNode } from './xml-tree.ts';
+import { ASCII_NAME_START, ASCII_NAME_TABLE, MAX_DEPTH, XML_LIMITS } from './xml-tree.ts';
+
+// Module-local copies of what the character loops read: run through tsx (as the proxies and the
+// benchmarks are), an imported binding is read through a getter, which only the optimising
+// compiler removes.
+const NAME_TABLE = ASCII_NAME_TABLE;
+const START = ASCII_NAME_START;
+const MAX_ATTRIBUTES = XML_LIMITS.maxAttributes;
 
 /** Longer documents go to the general parser, whose node and value bounds cannot then be reached here. */
 const MAX_LENGTH = 1024 * 1024;
@@ -29,31 +39,47 @@ const OUTSIDE = [...Array.from({ length: 0x20 }, (_, b) => b).filter((b) => b !=
 const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
 const XMLNS_NAMESPACE = 'http://www.w3.org/2000/xmlns/';
 const XML_DECLARATION = /^<\?xml[ \n]+version[ \n]*=[ \n]*(["'])1\.[0-9]+\1(?:[ \n]+encoding[ \n]*=[ \n]*(["'])[A-Za-z][\w.-]*\2)?(?:[ \n]+standalone[ \n]*=[ \n]*(["'])(?:yes|no)\3)?[ \n]*\?>/;
-const NO_NODES: readonly XmlNode[] = Object.freeze([]);
-const NO_ATTRIBUTES: readonly XmlAttribute[] = Object.freeze([]);
 const NO_DECLARATIONS: ReadonlyMap<string, string> = new Map();
+/** No element (index 0 of the table is not used). */
+const NONE = 0;
 
-/** An element as this reader builds it: the tree's fields (writable while it is read), then where it stands in the source. */
-type Building = { -readonly [K in keyof XmlElement]: XmlElement[K] } & {
-  /** Just past its start tag. */
-  readonly contentStart: number;
-  /** Where its end tag starts (contentStart for an element that closes itself; -1 until read). */
-  contentEnd: number;
-  /** Whether everything inside it is written as canonical XML writes it (see `canonicalize`). */
-  canonicalContent: boolean;
-  /** Entries it pushed on the bindings, taken off at its end. */
-  bound: number;
-};
+/** An element of a SourceDocument: its number in document order, from 1. */
+export type SourceElement = number;
 
 export class SourceDocument {
-  private constructor(
-    private readonly text: string,
-    readonly root: XmlElement,
-    /** Elements by their `Id` attribute, the first in document order for each. */
-    readonly ids: ReadonlyMap<string, XmlElement>,
-  ) {}
+  // The table: one entry per element, at its number.
+  private readonly names: string[] = [''];
+  private readonly prefixes: string[] = [''];
+  private readonly localNames: string[] = [''];
+  private readonly namespaces: string[] = [''];
+  private readonly parents: number[] = [NONE];
+  private readonly firstChildren: number[] = [NONE];
+  private readonly lastChildren: number[] = [NONE];
+  private readonly nextSiblings: number[] = [NONE];
+  /** Where its start tag begins. */
+  private readonly starts: number[] = [0];
+  /** Just past its start tag. */
+  private readonly contentStarts: number[] = [0];
+  /** Where its end tag starts (contentStart for an element that closes itself). */
+  private readonly contentEnds: number[] = [0];
+  /** Just past its end tag. */
+  private readonly ends: number[] = [0];
+  /** Whether everything inside it is written as canonical XML writes it (see `canonicalize`). */
+  private readonly canonicalContent: boolean[] = [false];
+  /** Its attributes: `attributeCounts` entries of the attribute table from `firstAttributes`. */
+  private readonly firstAttributes: number[] = [0];
+  private readonly attributeCounts: number[] = [0];
+  private readonly declarations: ReadonlyMap<string, string>[] = [NO_DECLARATIONS];
+  private readonly attributeNames: string[] = [];
+  private readonly attributeValues: string[] = [];
+  /** Elements by their `Id` attribute, the first in document order for each. */
+  readonly ids = new Map<string, SourceElement>();
+  /** The root element. */
+  readonly root: SourceElement = 1;
 
-  /** The document's tree, or undefined when the document is not in the form this reader takes. */
+  private constructor(private readonly text: string) {}
+
+  /** The document's table, or undefined when the document is not in the form this reader takes. */
   static read(input: string | Buffer): SourceDocument | undefined {
     if (input.length > MAX_LENGTH) return undefined;
     const bytes = typeof input === 'string' ? Buffer.from(input) : input;
@@ -61,41 +87,117 @@ export class SourceDocument {
     // times as much as these searches (isAscii and memchr, measured with callgrind).
     if (!isAscii(bytes)) return undefined;
     for (const b of OUTSIDE) if (bytes.indexOf(b) >= 0) return undefined;
-    const text = bytes.toString('latin1');
-    const ids = new Map<string, XmlElement>();
-    const root = readTree(text, ids);
-    return root && new SourceDocument(text, root, ids);
+    const doc = new SourceDocument(bytes.toString('latin1'));
+    return doc.readAll() ? doc : undefined;
+  }
+
+  /** How many elements the document has (they are numbered 1 to count). */
+  get count(): number {
+    return this.names.length - 1;
+  }
+
+  name(e: SourceElement): string {
+    return this.names[e]!;
+  }
+
+  prefix(e: SourceElement): string {
+    return this.prefixes[e]!;
+  }
+
+  localName(e: SourceElement): string {
+    return this.localNames[e]!;
+  }
+
+  namespace(e: SourceElement): string {
+    return this.namespaces[e]!;
+  }
+
+  parent(e: SourceElement): SourceElement | undefined {
+    return this.parents[e] || undefined;
+  }
+
+  namespaceDeclarations(e: SourceElement): ReadonlyMap<string, string> {
+    return this.declarations[e]!;
+  }
+
+  /** As `child` of xml-tree.ts: the first child element with this name. */
+  child(parent: SourceElement, namespace: string, localName: string): SourceElement | undefined {
+    for (let c = this.firstChildren[parent]!; c !== NONE; c = this.nextSiblings[c]!) {
+      if (this.localNames[c] === localName && this.namespaces[c] === namespace) return c;
+    }
+    return undefined;
+  }
+
+  /** As `childElements` of xml-tree.ts. */
+  childElements(parent: SourceElement): SourceElement[] {
+    const out: SourceElement[] = [];
+    for (let c = this.firstChildren[parent]!; c !== NONE; c = this.nextSiblings[c]!) out.push(c);
+    return out;
+  }
+
+  /** As `attribute` of xml-tree.ts (the reader takes unprefixed attributes only). */
+  attribute(e: SourceElement, name: string): string | undefined {
+    const first = this.firstAttributes[e]!;
+    for (let a = first; a < first + this.attributeCounts[e]!; a++) if (this.attributeNames[a] === name) return this.attributeValues[a];
+    return undefined;
+  }
+
+  attributes(e: SourceElement): { readonly name: string; readonly value: string }[] {
+    const first = this.firstAttributes[e]!;
+    return Array.from({ length: this.attributeCounts[e]! }, (_, i) => ({ name: this.attributeNames[first + i]!, value: this.attributeValues[first + i]! }));
+  }
+
+  /** As `textOf` of xml-tree.ts: the text directly in the element (in this form, what stands between its tags). */
+  textOf(e: SourceElement): string {
+    let c = this.firstChildren[e]!;
+    if (c === NONE) return this.text.slice(this.contentStarts[e], this.contentEnds[e]);
+    let out = this.text.slice(this.contentStarts[e], this.starts[c]);
+    for (; c !== NONE; c = this.nextSiblings[c]!) out += this.text.slice(this.ends[c], this.nextSiblings[c] === NONE ? this.contentEnds[e] : this.starts[this.nextSiblings[c]!]);
+    return out;
+  }
+
+  /** The element's content in order, as the parser's children: elements, and the text between them. */
+  content(e: SourceElement): (SourceElement | string)[] {
+    const out: (SourceElement | string)[] = [];
+    let at = this.contentStarts[e]!;
+    for (let c = this.firstChildren[e]!; c !== NONE; c = this.nextSiblings[c]!) {
+      if (this.starts[c]! > at) out.push(this.text.slice(at, this.starts[c]));
+      out.push(c);
+      at = this.ends[c]!;
+    }
+    if (this.contentEnds[e]! > at) out.push(this.text.slice(at, this.contentEnds[e]));
+    return out;
   }
 
   /**
-   * `element` (of this document) canonicalised as `canonicalize` in c14n.ts would, copied from the
-   * source; undefined where the source is not written that way below the element (then use
-   * `canonicalize`). The element's own start tag is written anew: inclusive C14N puts every
-   * namespace in scope on it, exclusive C14N those it and its attributes use (and the PrefixList's).
-   * Below it nothing is rewritten, which is right when every start tag there is
-   * `<name a="v" b="w">` with single spaces, no declarations and the attributes in order (they
-   * always are: the reader takes no other order), every end tag `</name>`, no element closes
+   * `element` canonicalised as `canonicalize` in c14n.ts would canonicalise the parser's tree,
+   * copied from the source; undefined where the source is not written that way below the element
+   * (`canonicalize` of the tree is then needed). The element's own start tag is written anew:
+   * inclusive C14N puts every namespace in scope on it, exclusive C14N those it and its attributes
+   * use (and the PrefixList's). Below it nothing is rewritten, which is right when every start tag
+   * there is `<name a="v" b="w">` with single spaces, no declarations and the attributes in order
+   * (they always are: the reader takes no other order), every end tag `</name>`, no element closes
    * itself, text holds no `>`, and, for exclusive C14N, every prefix used below is rendered on the
-   * element already.
+   * element already. Comments never need dropping: the form has none.
    */
-  canonicalize(element: XmlElement, method: C14nMethod): string | undefined {
-    const e = element as Building;
-    if (!e.canonicalContent) return undefined;
-    let top: XmlElement = e;
-    while (top.parent) top = top.parent;
-    if (top !== this.root) return undefined;
-    let tag = '<' + e.name;
-    const scope = namespacesInScope(e);
+  canonicalize(e: SourceElement, method: C14nMethod): string | undefined {
+    if (!this.canonicalContent[e]) return undefined;
+    let tag = '<' + this.names[e];
+    const scope = this.namespacesInScope(e);
     if (method.exclusive) {
       const rendered = new Map<string, string>();
       const render = (prefix: string) => {
         const uri = scope.get(prefix) ?? (prefix === '' ? '' : undefined);
         if (uri !== undefined && uri !== '') rendered.set(prefix, uri);
       };
-      render(e.prefix);
+      render(this.prefixes[e]!);
       for (const prefix of method.inclusivePrefixes ?? []) if (prefix === '' || scope.has(prefix)) render(prefix);
       // Below the element, a prefix not rendered here would be declared where it is first used.
-      if (!usesOnly(e, rendered, scope)) return undefined;
+      const defaultEmpty = (scope.get('') ?? '') === '';
+      for (let d = e + 1; d < this.names.length && this.starts[d]! < this.ends[e]!; d++) {
+        const prefix = this.prefixes[d]!;
+        if (!rendered.has(prefix) && !(prefix === '' && defaultEmpty)) return undefined;
+      }
       for (const prefix of [...rendered.keys()].sort()) tag += declaration(prefix, rendered.get(prefix)!);
     } else {
       for (const prefix of [...scope.keys()].sort()) {
@@ -103,31 +205,198 @@ export class SourceDocument {
         if (prefix !== '' || uri !== '') tag += declaration(prefix, uri);
       }
     }
-    for (const a of e.attributes) tag += ' ' + a.name + '="' + escapeAttribute(a.value) + '"';
-    return tag + '>' + this.text.slice(e.contentStart, e.contentEnd) + '</' + e.name + '>';
+    const first = this.firstAttributes[e]!;
+    for (let a = first; a < first + this.attributeCounts[e]!; a++) tag += ' ' + this.attributeNames[a] + '="' + escapeAttribute(this.attributeValues[a]!) + '"';
+    return tag + '>' + this.text.slice(this.contentStarts[e], this.contentEnds[e]) + '</' + this.names[e] + '>';
+  }
+
+  private namespacesInScope(e: SourceElement): Map<string, string> {
+    const scope = new Map<string, string>();
+    for (let at = e; at !== NONE; at = this.parents[at]!) {
+      for (const [prefix, uri] of this.declarations[at]!) if (!scope.has(prefix)) scope.set(prefix, uri);
+    }
+    return scope;
+  }
+
+  /** Reads the whole text into the table; false when it is outside the form. */
+  private readAll(): boolean {
+    const s = this.text;
+    let pos = 0;
+    if (s.startsWith('<?')) {
+      const declaration = XML_DECLARATION.exec(s);
+      if (!declaration) return false;
+      pos = declaration[0].length;
+    }
+    while (isSpace(s.charCodeAt(pos))) pos++;
+    if (s.charCodeAt(pos) !== 0x3c /* < */) return false;
+
+    const bindings: Bindings = ['xml', XML_NAMESPACE];
+    /** Open elements, innermost last, and how many binding entries each pushed. */
+    const open: number[] = [];
+    const bound: number[] = [];
+    let lt = pos;
+    // The next `>`: a tag must end exactly there, so neither text nor attribute values hold one.
+    let gt = s.indexOf('>', lt);
+    for (;;) {
+      if (lt < 0 || gt < 0) return false;
+      const c1 = s.charCodeAt(lt + 1);
+      const tagEnd = gt + 1;
+      if (c1 === 0x2f /* / */) {
+        const top = open.pop();
+        if (top === undefined) return false;
+        const name = this.names[top]!;
+        // Compared where it stands: a slice would be a new string compared with the slow path of string equality.
+        const end = lt + 2 + name.length;
+        for (let i = 0; i < name.length; i++) if (s.charCodeAt(lt + 2 + i) !== name.charCodeAt(i)) return false;
+        let p = end;
+        while (isSpace(s.charCodeAt(p))) p++;
+        if (p !== gt) return false;
+        if (p !== end) this.canonicalContent[top] = false;
+        this.contentEnds[top] = lt;
+        this.ends[top] = tagEnd;
+        const declared = bound.pop()!;
+        // Setting an array's length is a call into the runtime: only where the element declared something.
+        if (declared > 0) bindings.length -= declared;
+        this.closed(top);
+      } else {
+        if (c1 === 0x21 /* ! */ || c1 === 0x3f /* ? */ || open.length >= MAX_DEPTH) return false;
+        const parent = open.length === 0 ? NONE : open[open.length - 1]!;
+        const before = bindings.length;
+        const e = this.startTag(lt, gt, parent, bindings);
+        if (e === NONE) return false;
+        if (this.ends[e]! < 0) {
+          open.push(e);
+          bound.push(bindings.length - before);
+        } else {
+          if (bindings.length > before) bindings.length = before;
+          this.closed(e);
+        }
+      }
+      if (open.length === 0) {
+        // Only white space may follow the root.
+        for (let p = tagEnd; p < s.length; p++) if (!isSpace(s.charCodeAt(p))) return false;
+        return true;
+      }
+      lt = s.indexOf('<', tagEnd);
+      gt = s.indexOf('>', tagEnd);
+      if (lt < 0 || gt < lt) return false;
+    }
+  }
+
+  /** An element whose end is read: its parent's content is canonical only if its own is and its tags were. */
+  private closed(e: SourceElement): void {
+    const parent = this.parents[e]!;
+    if (parent !== NONE && !this.canonicalContent[e]) this.canonicalContent[parent] = false;
+  }
+
+  /**
+   * The start tag at `lt`, ending at `gt` (`>` or `/>`): its element entered in the table under
+   * `parent`, with its declarations pushed on `bindings` and indexed in `ids` when it has an Id;
+   * NONE when outside the form.
+   */
+  private startTag(lt: number, gt: number, parent: SourceElement, bindings: Bindings): SourceElement {
+    const s = this.text;
+    const end = nameEnd(s, lt + 1);
+    if (end < 0) return NONE;
+    const name = s.slice(lt + 1, end);
+    const colon = nameColon < 0 ? -1 : nameColon - lt - 1;
+    // Written as canonical XML writes a tag below the apex: one space before each attribute, `="`, no declaration.
+    let canonicalTag = true;
+    let declarations: Map<string, string> | undefined;
+    const firstAttribute = this.attributeNames.length;
+    let id: string | undefined;
+    let lastAttribute = '';
+    let p = end;
+    let count = 0;
+    for (;;) {
+      const spaceAt = p;
+      while (isSpace(s.charCodeAt(p))) p++;
+      if (p === gt) {
+        if (p !== spaceAt) canonicalTag = false;
+        break;
+      }
+      if (p === gt - 1 && s.charCodeAt(p) === 0x2f /* / */) {
+        canonicalTag = false;
+        break;
+      }
+      if (p === spaceAt || ++count > MAX_ATTRIBUTES) return NONE;
+      if (p !== spaceAt + 1 || s.charCodeAt(spaceAt) !== 0x20) canonicalTag = false;
+      const attrEnd = nameEnd(s, p);
+      if (attrEnd < 0) return NONE;
+      const attrName = s.slice(p, attrEnd);
+      const attrColon = nameColon;
+      p = attrEnd;
+      if (s.charCodeAt(p) !== 0x3d /* = */) {
+        canonicalTag = false;
+        while (isSpace(s.charCodeAt(p))) p++;
+        if (s.charCodeAt(p) !== 0x3d) return NONE;
+      }
+      p++;
+      const quote = s.charCodeAt(p);
+      if (quote !== 0x22 /* " */) {
+        canonicalTag = false;
+        while (isSpace(s.charCodeAt(p))) p++;
+        if (s.charCodeAt(p) !== 0x22 && s.charCodeAt(p) !== 0x27 /* ' */) return NONE;
+      }
+      const close = s.indexOf(s[p]!, p + 1);
+      // `<` anywhere before the tag's end would start markup: outside the form (the general parser decides).
+      if (close < 0 || close > gt) return NONE;
+      const value = s.slice(p + 1, close);
+      // Line feeds in a value become spaces in the tree (XML 1.0 §3.3.3); `<` is not allowed.
+      if (value.includes('\n') || value.includes('<')) return NONE;
+      p = close + 1;
+      if (attrName === 'xmlns' || attrName.startsWith('xmlns:')) {
+        const prefix = attrName === 'xmlns' ? '' : attrName.slice(6);
+        // A repeat, the reserved prefixes and namespaces, and undeclaring a prefix are outside.
+        if (declarations?.has(prefix) || prefix === 'xml' || prefix === 'xmlns' || value === XML_NAMESPACE || value === XMLNS_NAMESPACE || (value === '' && prefix !== '')) return NONE;
+        (declarations ??= new Map()).set(prefix, value);
+        bindings.push(prefix, value);
+        canonicalTag = false;
+      } else {
+        // Unprefixed and in canonical (code unit) order, so none repeats and none is ever reordered.
+        if (attrColon >= 0 || attrName <= lastAttribute) return NONE;
+        lastAttribute = attrName;
+        if (attrName === 'Id') id = value;
+        this.attributeNames.push(attrName);
+        this.attributeValues.push(value);
+      }
+    }
+    const prefix = colon < 0 ? '' : name.slice(0, colon);
+    if (prefix === 'xml' || prefix === 'xmlns') return NONE;
+    const namespace = resolve(bindings, prefix);
+    if (namespace === undefined || (namespace === '' && prefix !== '')) return NONE;
+    const selfClosing = s.charCodeAt(gt - 1) === 0x2f && p === gt - 1;
+    const e = this.names.length;
+    this.names.push(name);
+    this.prefixes.push(prefix);
+    this.localNames.push(colon < 0 ? name : name.slice(colon + 1));
+    this.namespaces.push(namespace);
+    this.parents.push(parent);
+    this.firstChildren.push(NONE);
+    this.lastChildren.push(NONE);
+    this.nextSiblings.push(NONE);
+    this.starts.push(lt);
+    this.contentStarts.push(gt + 1);
+    this.contentEnds.push(gt + 1);
+    this.ends.push(selfClosing ? gt + 1 : -1);
+    this.canonicalContent.push(true);
+    this.firstAttributes.push(firstAttribute);
+    this.attributeCounts.push(this.attributeNames.length - firstAttribute);
+    this.declarations.push(declarations ?? NO_DECLARATIONS);
+    if (id !== undefined && !this.ids.has(id)) this.ids.set(id, e);
+    if (parent !== NONE) {
+      const last = this.lastChildren[parent]!;
+      if (last === NONE) this.firstChildren[parent] = e;
+      else this.nextSiblings[last] = e;
+      this.lastChildren[parent] = e;
+      if (!canonicalTag || selfClosing) this.canonicalContent[parent] = false;
+    }
+    return e;
   }
 }
 
 function declaration(prefix: string, uri: string): string {
   return (prefix === '' ? ' xmlns="' : ` xmlns:${prefix}="`) + escapeAttribute(uri) + '"';
-}
-
-function namespacesInScope(e: XmlElement): Map<string, string> {
-  const scope = new Map<string, string>();
-  for (let at: XmlElement | undefined = e; at; at = at.parent) {
-    for (const [prefix, uri] of at.namespaceDeclarations) if (!scope.has(prefix)) scope.set(prefix, uri);
-  }
-  return scope;
-}
-
-/** Whether every element below `e` has a prefix rendered on `e`, or none with an empty default namespace. */
-function usesOnly(e: XmlElement, rendered: ReadonlyMap<string, string>, scope: ReadonlyMap<string, string>): boolean {
-  for (const node of e.children) {
-    if (node.kind !== 'element') continue;
-    const ok = rendered.has(node.prefix) || (node.prefix === '' && (scope.get('') ?? '') === '');
-    if (!ok || !usesOnly(node, rendered, scope)) return false;
-  }
-  return true;
 }
 
 /** Namespace bindings in force, innermost last: prefix, URI, prefix, URI, … */
@@ -158,174 +427,4 @@ function nameEnd(s: string, at: number): number {
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a;
-}
-
-/** The root element with everything in it, or undefined when the text is outside the form. */
-function readTree(s: string, ids: Map<string, XmlElement>): XmlElement | undefined {
-  let pos = 0;
-  if (s.startsWith('<?')) {
-    const declaration = XML_DECLARATION.exec(s);
-    if (!declaration) return undefined;
-    pos = declaration[0].length;
-  }
-  while (isSpace(s.charCodeAt(pos))) pos++;
-  if (s.charCodeAt(pos) !== 0x3c /* < */) return undefined;
-
-  const bindings: Bindings = ['xml', XML_NAMESPACE];
-  /** Open elements, innermost last. */
-  const open: Building[] = [];
-  let root: Building | undefined;
-  let lt = pos;
-  // The next `>`: a tag must end exactly there, so neither text nor attribute values hold one.
-  let gt = s.indexOf('>', lt);
-  for (;;) {
-    if (lt < 0 || gt < 0) return undefined;
-    const c1 = s.charCodeAt(lt + 1);
-    let tagEnd: number;
-    if (c1 === 0x2f /* / */) {
-      const top = open.pop();
-      if (!top) return undefined;
-      const name = top.name;
-      // A slice compared whole costs less than startsWith with a position or a loop over the characters.
-      const end = lt + 2 + name.length;
-      if (s.slice(lt + 2, end) !== name) return undefined;
-      let p = end;
-      while (isSpace(s.charCodeAt(p))) p++;
-      if (p !== gt) return undefined;
-      if (p !== end) top.canonicalContent = false;
-      top.contentEnd = lt;
-      if (top.bound > 0) bindings.length -= top.bound;
-      closed(top, open);
-      tagEnd = gt + 1;
-    } else {
-      if (c1 === 0x21 /* ! */ || c1 === 0x3f /* ? */ || open.length >= MAX_DEPTH) return undefined;
-      const element = startTag(s, lt, gt, open[open.length - 1], bindings, ids);
-      if (!element) return undefined;
-      root ??= element;
-      tagEnd = gt + 1;
-      if (element.contentEnd < 0) open.push(element);
-      else closed(element, open);
-    }
-    if (open.length === 0) {
-      // Only white space may follow the root.
-      for (let p = tagEnd; p < s.length; p++) if (!isSpace(s.charCodeAt(p))) return undefined;
-      return root;
-    }
-    lt = s.indexOf('<', tagEnd);
-    gt = s.indexOf('>', tagEnd);
-    if (lt < 0 || gt < lt) return undefined;
-    if (lt > tagEnd) {
-      const parent = open[open.length - 1]!;
-      add(parent, { kind: 'text', value: s.slice(tagEnd, lt) });
-    }
-  }
-}
-
-/** An element whose end is read: its parent's content is canonical only if its own is and its tags were. */
-function closed(element: Building, open: Building[]): void {
-  const parent = open[open.length - 1];
-  if (parent && !element.canonicalContent) parent.canonicalContent = false;
-}
-
-function add(parent: Building, node: XmlNode): void {
-  if (parent.children === NO_NODES) parent.children = [node];
-  else (parent.children as XmlNode[]).push(node);
-}
-
-/**
- * The start tag at `lt`, ending at `gt` (`>` or `/>`): the element, added to its parent, with its
- * declarations pushed on `bindings`, indexed in `ids` when it has an Id; undefined when outside the form.
- */
-function startTag(s: string, lt: number, gt: number, parent: Building | undefined, bindings: Bindings, ids: Map<string, XmlElement>): Building | undefined {
-  const end = nameEnd(s, lt + 1);
-  if (end < 0) return undefined;
-  const name = s.slice(lt + 1, end);
-  const colon = nameColon < 0 ? -1 : nameColon - lt - 1;
-  // Written as canonical XML writes a tag below the apex: one space before each attribute, `="`, no declaration.
-  let canonicalTag = true;
-  let attributes: XmlAttribute[] | undefined;
-  let declarations: Map<string, string> | undefined;
-  let lastAttribute = '';
-  let p = end;
-  let bound = 0;
-  let count = 0;
-  for (;;) {
-    const spaceAt = p;
-    while (isSpace(s.charCodeAt(p))) p++;
-    if (p === gt) {
-      if (p !== spaceAt) canonicalTag = false;
-      break;
-    }
-    if (p === gt - 1 && s.charCodeAt(p) === 0x2f /* / */) {
-      canonicalTag = false;
-      break;
-    }
-    if (p === spaceAt || ++count > XML_LIMITS.maxAttributes) return undefined;
-    if (p !== spaceAt + 1 || s.charCodeAt(spaceAt) !== 0x20) canonicalTag = false;
-    const attrEnd = nameEnd(s, p);
-    if (attrEnd < 0) return undefined;
-    const attrName = s.slice(p, attrEnd);
-    const attrColon = nameColon;
-    p = attrEnd;
-    if (s.charCodeAt(p) !== 0x3d /* = */) {
-      canonicalTag = false;
-      while (isSpace(s.charCodeAt(p))) p++;
-      if (s.charCodeAt(p) !== 0x3d) return undefined;
-    }
-    p++;
-    const quote = s.charCodeAt(p);
-    if (quote !== 0x22 /* " */) {
-      canonicalTag = false;
-      while (isSpace(s.charCodeAt(p))) p++;
-      if (s.charCodeAt(p) !== 0x22 && s.charCodeAt(p) !== 0x27 /* ' */) return undefined;
-    }
-    const close = s.indexOf(s[p]!, p + 1);
-    // `<` anywhere before the tag's end would start markup: outside the form (the general parser decides).
-    if (close < 0 || close > gt) return undefined;
-    const value = s.slice(p + 1, close);
-    // Line feeds in a value become spaces in the tree (XML 1.0 §3.3.3); `<` is not allowed.
-    if (value.includes('\n') || value.includes('<')) return undefined;
-    p = close + 1;
-    if (attrName === 'xmlns' || attrName.startsWith('xmlns:')) {
-      const prefix = attrName === 'xmlns' ? '' : attrName.slice(6);
-      // A repeat, the reserved prefixes and namespaces, and undeclaring a prefix are outside.
-      if (declarations?.has(prefix) || prefix === 'xml' || prefix === 'xmlns' || value === XML_NAMESPACE || value === XMLNS_NAMESPACE || (value === '' && prefix !== '')) return undefined;
-      (declarations ??= new Map()).set(prefix, value);
-      bindings.push(prefix, value);
-      bound += 2;
-      canonicalTag = false;
-    } else {
-      // Unprefixed and in canonical (code unit) order, so none repeats and none is ever reordered.
-      if (attrColon >= 0 || attrName <= lastAttribute) return undefined;
-      lastAttribute = attrName;
-      (attributes ??= []).push({ name: attrName, prefix: '', localName: attrName, namespace: '', value });
-    }
-  }
-  const prefix = colon < 0 ? '' : name.slice(0, colon);
-  if (prefix === 'xml' || prefix === 'xmlns') return undefined;
-  const namespace = resolve(bindings, prefix);
-  if (namespace === undefined || (namespace === '' && prefix !== '')) return undefined;
-  const selfClosing = s.charCodeAt(gt - 1) === 0x2f && p === gt - 1;
-  const element: Building = {
-    kind: 'element',
-    name,
-    prefix,
-    localName: colon < 0 ? name : name.slice(colon + 1),
-    namespace,
-    namespaceDeclarations: declarations ?? NO_DECLARATIONS,
-    attributes: attributes ?? NO_ATTRIBUTES,
-    children: NO_NODES,
-    parent,
-    contentStart: gt + 1,
-    contentEnd: selfClosing ? gt + 1 : -1,
-    canonicalContent: true,
-    bound,
-  };
-  if (selfClosing && bound > 0) bindings.length -= bound;
-  if (attributes) for (const a of attributes) if (a.name === 'Id' && !ids.has(a.value)) ids.set(a.value, element);
-  if (parent) {
-    add(parent, element);
-    if (!canonicalTag || selfClosing) parent.canonicalContent = false;
-  }
-  return element;
 }
