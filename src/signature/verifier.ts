@@ -640,8 +640,27 @@ function checkOcspNow(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at
   return facts;
 }
 
+/**
+ * Public keys of the last signing certificates seen, found by comparing the certificate's bytes:
+ * a proxy verifies the same few peers' signatures again and again, and taking the key out of a
+ * certificate (x509Of digests it to find it, and `publicKey` builds a new KeyObject) cost a tenth
+ * of a verification past the RSA operation (callgrind). libxmlsec1, as bench:signature runs it,
+ * is given the key once.
+ */
+const recentKeys: { readonly cert: Buffer; readonly key: KeyObject }[] = [];
+const RECENT_KEYS = 8;
+
+function publicKeyOf(cert: Buffer): KeyObject {
+  for (const recent of recentKeys) if (recent.cert.equals(cert)) return recent.key;
+  const key = x509Of(cert).publicKey;
+  if (recentKeys.length >= RECENT_KEYS) recentKeys.shift();
+  // A copy, so that a caller changing its buffer afterwards cannot put another certificate under this key.
+  recentKeys.push({ cert: Buffer.from(cert), key });
+  return key;
+}
+
 function verifySignedInfo(sig: ParsedSignature): boolean {
-  const key = x509Of(sig.signingCert).publicKey;
+  const key = publicKeyOf(sig.signingCert);
   const data = Buffer.from(sig.signedInfo);
   const m = sig.method;
   if (m.keyAlgorithm !== key.asymmetricKeyType?.toUpperCase()) return false;
