@@ -179,12 +179,15 @@ export function parseSignature(xml: Buffer | string, options: ParseOptions = {})
 export function parseQuickly(xml: Buffer | string): ParsedSignature | undefined {
   const source = SourceDocument.read(xml);
   if (!source) return undefined;
+  let sig: ParsedSignature;
   try {
-    return signatureOf<SourceElement>(source, source.root, source.ids, (e) => sourceBase64(source, e), (e, m) => sourceCanonical(source, e, m));
+    sig = signatureOf<SourceElement>(source, source.root, source.ids, (e) => sourceBase64(source, e), (e, m) => sourceCanonical(source, e, m));
   } catch (err) {
-    if (err !== OUTSIDE_FORM) throw err;
+    // A document with characters outside the form is the general parser's to refuse, with its reason.
+    if (err !== OUTSIDE_FORM && source.charactersInForm()) throw err;
     return undefined;
   }
+  return source.charactersInForm() ? sig : undefined;
 }
 
 /**
@@ -215,7 +218,7 @@ const TREE: DocumentView<XmlElement> = {
 };
 
 function sourceBase64(doc: SourceDocument, e: SourceElement): Buffer {
-  const bytes = compactBase64(doc.textOf(e));
+  const bytes = doc.base64(e);
   if (!bytes) throw OUTSIDE_FORM;
   return bytes;
 }
@@ -415,21 +418,6 @@ function generalBase64(text: string, name: string): Buffer {
   return Buffer.from(text, 'base64');
 }
 const BASE64 = /^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/;
-
-/**
- * Base64 text written without white space, as we write it, decoded; undefined for any other text,
- * invalid or not, which is the general path's to judge. Decoding alone proves it is base64
- * (Buffer.from skips any other character and stops at `=`, so the bytes come out short; it takes
- * base64url's letters too, which are looked for apart), for the cost of decoding, where the
- * regular expression costs more again.
- */
-export function compactBase64(text: string): Buffer | undefined {
-  const bytes = Buffer.from(text, 'base64');
-  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
-  // Buffer.from also takes base64url's `-` and `_`, which the general path refuses.
-  if (text.length % 4 !== 0 || bytes.length !== (text.length / 4) * 3 - padding || text.includes('-') || text.includes('_')) return undefined;
-  return bytes;
-}
 
 /**
  * The octets a reference's digest is over: a part of the message (`data`) through the reference's
