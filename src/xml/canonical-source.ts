@@ -37,13 +37,19 @@ const MAX_LENGTH = 1024 * 1024;
  * attribute values and short text are checked as they are read, longer text when it is asked for
  * (`base64` checks it by decoding it) or at the latest by `charactersInForm`.
  */
-const OUTSIDE_CHARACTER = /[\x00-\x09\x0b-\x1f&\x7f]/;
+const OUTSIDE_CHARACTER = /[\x00-\x09\x0b-\x1f&>\x7f]/;
 /** Text up to this long is checked as it is read; longer runs are left to `base64` or `charactersInForm`. */
 const SHORT_TEXT = 64;
 const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
 const XMLNS_NAMESPACE = 'http://www.w3.org/2000/xmlns/';
 const XML_DECLARATION = /^<\?xml[ \n]+version[ \n]*=[ \n]*(["'])1\.[0-9]+\1(?:[ \n]+encoding[ \n]*=[ \n]*(["'])[A-Za-z][\w.-]*\2)?(?:[ \n]+standalone[ \n]*=[ \n]*(["'])(?:yes|no)\3)?[ \n]*\?>/;
 const NO_DECLARATIONS: ReadonlyMap<string, string> = new Map();
+/** Documents longer than this are not kept as shapes. */
+const SHAPE_MAX_LENGTH = 64 * 1024;
+/** How many shapes are kept: a proxy's peers, each signing with its own certificate and OCSP responses. */
+const RECENT_SHAPES = 8;
+/** The shapes of the last documents read in full, the latest first. */
+const recentShapes: Shape[] = [];
 /** No element (index 0 of the table is not used). */
 const NONE = 0;
 
@@ -52,47 +58,156 @@ export type SourceElement = number;
 
 export class SourceDocument {
   // The table: one entry per element, at its number.
-  private readonly names: string[] = [''];
-  private readonly prefixes: string[] = [''];
-  private readonly localNames: string[] = [''];
-  private readonly namespaces: string[] = [''];
-  private readonly parents: number[] = [NONE];
-  private readonly firstChildren: number[] = [NONE];
-  private readonly lastChildren: number[] = [NONE];
-  private readonly nextSiblings: number[] = [NONE];
+  private names: string[] = [''];
+  private prefixes: string[] = [''];
+  private localNames: string[] = [''];
+  private namespaces: string[] = [''];
+  private parents: number[] = [NONE];
+  private firstChildren: number[] = [NONE];
+  private lastChildren: number[] = [NONE];
+  private nextSiblings: number[] = [NONE];
   /** Where its start tag begins. */
-  private readonly starts: number[] = [0];
+  private starts: number[] = [0];
   /** Just past its start tag. */
-  private readonly contentStarts: number[] = [0];
+  private contentStarts: number[] = [0];
   /** Where its end tag starts (contentStart for an element that closes itself). */
-  private readonly contentEnds: number[] = [0];
+  private contentEnds: number[] = [0];
   /** Just past its end tag. */
-  private readonly ends: number[] = [0];
+  private ends: number[] = [0];
   /** Whether everything inside it is written as canonical XML writes it (see `canonicalize`). */
-  private readonly canonicalContent: boolean[] = [false];
+  private canonicalContent: boolean[] = [false];
   /** Its attributes: `attributeCounts` entries of the attribute table from `firstAttributes`. */
-  private readonly firstAttributes: number[] = [0];
-  private readonly attributeCounts: number[] = [0];
-  private readonly declarations: ReadonlyMap<string, string>[] = [NO_DECLARATIONS];
-  private readonly attributeNames: string[] = [];
-  private readonly attributeValues: string[] = [];
+  private firstAttributes: number[] = [0];
+  private attributeCounts: number[] = [0];
+  private declarations: ReadonlyMap<string, string>[] = [NO_DECLARATIONS];
+  private attributeNames: string[] = [];
+  private attributeValues: string[] = [];
   /** Text runs not yet checked for characters outside the form: start, end, start, end, … (a checked run's start is set to -1). */
   private readonly unchecked: number[] = [];
-  /** Elements by their `Id` attribute, the first in document order for each. */
-  readonly ids = new Map<string, SourceElement>();
+  /** Every text run between tags: start, end, start, end, … (what a shape is made of). */
+  private readonly runs: number[] = [];
+  private idIndex = new Map<string, SourceElement>();
+  /** Whether the table came from a shape (a document with the same markup read before), not from reading tag by tag. */
+  private shaped = false;
   /** The root element. */
   readonly root: SourceElement = 1;
 
   private constructor(private readonly text: string) {}
 
-  /** The document's table, or undefined when the document is not in the form this reader takes. */
-  static read(input: string | Buffer): SourceDocument | undefined {
+  /**
+   * The document's table, or undefined when the document is not in the form this reader takes.
+   * With `shapes` (the default), a document whose markup is byte for byte that of one read lately
+   * — only the text between tags differs, as from one signer message after message — takes that
+   * document's table with its positions moved (see Shape), instead of being read tag by tag.
+   */
+  static read(input: string | Buffer, options: { readonly shapes?: boolean } = {}): SourceDocument | undefined {
     if (input.length > MAX_LENGTH) return undefined;
     const bytes = typeof input === 'string' ? Buffer.from(input) : input;
     // ASCII reads the same as UTF-8 and as Latin-1.
     if (!isAscii(bytes)) return undefined;
-    const doc = new SourceDocument(bytes.toString('latin1'));
-    return doc.readAll() ? doc : undefined;
+    const text = bytes.toString('latin1');
+    const shapes = options.shapes ?? true;
+    if (shapes) {
+      for (const shape of recentShapes) {
+        const doc = SourceDocument.withShape(shape, bytes, text);
+        if (doc) return doc;
+      }
+    }
+    const doc = new SourceDocument(text);
+    if (!doc.readAll()) return undefined;
+    if (shapes && text.length <= SHAPE_MAX_LENGTH) {
+      if (recentShapes.length >= RECENT_SHAPES) recentShapes.pop();
+      recentShapes.unshift(doc.shape());
+    }
+    return doc;
+  }
+
+  /** What a shape needs of this document, read in full (see Shape). */
+  private shape(): Shape {
+    const segments: Buffer[] = [];
+    const runEnds: number[] = [];
+    let at = 0;
+    // Compared as bytes (memcmp): startsWith compares character by character, at ~60 instructions a character.
+    const own = (from: number, to: number) => Buffer.from(this.text.slice(from, to), 'latin1');
+    for (let i = 0; i < this.runs.length; i += 2) {
+      segments.push(own(at, this.runs[i]!));
+      runEnds.push(this.runs[i + 1]!);
+      at = this.runs[i + 1]!;
+    }
+    segments.push(own(at, this.text.length));
+    const runsBefore = (position: number) => {
+      let low = 0;
+      let high = runEnds.length;
+      while (low < high) {
+        const mid = (low + high) >> 1;
+        if (runEnds[mid]! <= position) low = mid + 1;
+        else high = mid;
+      }
+      return low;
+    };
+    return {
+      doc: this,
+      segments,
+      runEnds,
+      runsBefore: [this.starts.map(runsBefore), this.contentStarts.map(runsBefore), this.contentEnds.map(runsBefore), this.ends.map(runsBefore)],
+    };
+  }
+
+  /**
+   * `text` read with a shape's table (shared: no document changes its table after reading), its
+   * positions moved; undefined when its markup differs from the shape's or its text is outside the
+   * form. One comparison (memcmp) and one search per run of text.
+   */
+  private static withShape(shape: Shape, bytes: Buffer, text: string): SourceDocument | undefined {
+    const segments = shape.segments;
+    if (!bytesAt(bytes, 0, segments[0]!)) return undefined;
+    /** How far the end of each run moved: moved[i] after i runs (moved[0]: none before the first). */
+    const moved = [0];
+    const doc = new SourceDocument(text);
+    let at = segments[0]!.length;
+    for (let i = 1; i < segments.length; i++) {
+      const end = text.indexOf('<', at);
+      if (end < 0 || !bytesAt(bytes, end, segments[i]!)) return undefined;
+      if (end - at > SHORT_TEXT) doc.unchecked.push(at, end);
+      else if (!inForm(text, at, end)) return undefined;
+      moved.push(end - shape.runEnds[i - 1]!);
+      at = end + segments[i]!.length;
+    }
+    if (at !== text.length) return undefined;
+    const from = shape.doc;
+    const [startRuns, contentStartRuns, contentEndRuns, endRuns] = shape.runsBefore;
+    const move = (positions: number[], runs: readonly number[]) => positions.map((p, e) => p + moved[runs[e]!]!);
+    doc.starts = move(from.starts, startRuns!);
+    doc.contentStarts = move(from.contentStarts, contentStartRuns!);
+    doc.contentEnds = move(from.contentEnds, contentEndRuns!);
+    doc.ends = move(from.ends, endRuns!);
+    doc.names = from.names;
+    doc.prefixes = from.prefixes;
+    doc.localNames = from.localNames;
+    doc.namespaces = from.namespaces;
+    doc.parents = from.parents;
+    doc.firstChildren = from.firstChildren;
+    doc.lastChildren = from.lastChildren;
+    doc.nextSiblings = from.nextSiblings;
+    doc.canonicalContent = from.canonicalContent;
+    doc.firstAttributes = from.firstAttributes;
+    doc.attributeCounts = from.attributeCounts;
+    doc.declarations = from.declarations;
+    doc.attributeNames = from.attributeNames;
+    doc.attributeValues = from.attributeValues;
+    doc.idIndex = from.idIndex;
+    doc.shaped = true;
+    return doc;
+  }
+
+  /** Elements by their `Id` attribute, the first in document order for each. */
+  get ids(): ReadonlyMap<string, SourceElement> {
+    return this.idIndex;
+  }
+
+  /** Whether the table came from a shape (a document with the same markup read before), not from reading tag by tag. */
+  get fromShape(): boolean {
+    return this.shaped;
   }
 
   /** How many elements the document has (they are numbered 1 to count). */
@@ -306,6 +421,8 @@ export class SourceDocument {
       lt = s.indexOf('<', tagEnd);
       gt = s.indexOf('>', tagEnd);
       if (lt < 0 || gt < lt) return false;
+      if (lt === tagEnd) continue;
+      this.runs.push(tagEnd, lt);
       if (lt - tagEnd > SHORT_TEXT) this.unchecked.push(tagEnd, lt);
       else if (!inForm(s, tagEnd, lt)) return false;
     }
@@ -411,7 +528,7 @@ export class SourceDocument {
     this.firstAttributes.push(firstAttribute);
     this.attributeCounts.push(this.attributeNames.length - firstAttribute);
     this.declarations.push(declarations ?? NO_DECLARATIONS);
-    if (id !== undefined && !this.ids.has(id)) this.ids.set(id, e);
+    if (id !== undefined && !this.idIndex.has(id)) this.idIndex.set(id, e);
     if (parent !== NONE) {
       const last = this.lastChildren[parent]!;
       if (last === NONE) this.firstChildren[parent] = e;
@@ -421,6 +538,24 @@ export class SourceDocument {
     }
     return e;
   }
+}
+
+
+/**
+ * The markup of a document read in full: its text with the runs of text between tags cut out
+ * (`segments`, the markup before, between and after the runs). Another document with exactly this
+ * markup and any text between the same tags reads into the same table — the same elements, names,
+ * namespaces, attributes and Ids, since all of those are in the markup, and the same verdict on
+ * whether each element's content is written canonically (the tags and a `>` in text decide that,
+ * and text with `>` is outside the form) — with each position moved by what the runs before it
+ * gained or lost (`runsBefore`: for starts, content starts, content ends and ends, how many runs
+ * end at or before each element's position).
+ */
+interface Shape {
+  readonly doc: SourceDocument;
+  readonly segments: readonly Buffer[];
+  readonly runEnds: readonly number[];
+  readonly runsBefore: readonly (readonly number[])[];
 }
 
 /**
@@ -437,12 +572,17 @@ export function compactBase64(text: string): Buffer | undefined {
   return bytes;
 }
 
+/** Whether `bytes` holds `segment` at `at`. */
+function bytesAt(bytes: Buffer, at: number, segment: Buffer): boolean {
+  return at + segment.length <= bytes.length && bytes.compare(segment, 0, segment.length, at, at + segment.length) === 0;
+}
+
 /** Whether s[from, to) holds no character outside the form. */
 function inForm(s: string, from: number, to: number): boolean {
   if (to - from > SHORT_TEXT) return !OUTSIDE_CHARACTER.test(s.slice(from, to));
   for (let p = from; p < to; p++) {
     const c = s.charCodeAt(p);
-    if ((c < 0x20 && c !== 0x0a) || c === 0x26 || c === 0x7f) return false;
+    if ((c < 0x20 && c !== 0x0a) || c === 0x26 || c === 0x3e || c === 0x7f) return false;
   }
   return true;
 }

@@ -101,18 +101,31 @@ const METHODS: C14nMethod[] = [
  * textOf, parent), the same first element for each Id; says which.
  */
 function readerAgrees(xml: string | Buffer): 'quick' | 'general' {
-  const quick = SourceDocument.read(xml);
   let tree: XmlElement | undefined;
   try {
     tree = parseXml(xml);
   } catch {
     tree = undefined;
   }
+  // Read with the shapes of documents read before (the reader's default), and read tag by tag: the same verdict.
+  const read = SourceDocument.read(xml);
+  const full = SourceDocument.read(xml, { shapes: false });
   // Long text is checked for characters outside the form when it is used, or at the end.
-  if (!quick || !quick.charactersInForm()) return 'general';
+  const inForm = full?.charactersInForm() ?? false;
+  expect(read?.charactersInForm() ?? false).toBe(inForm);
+  if (!inForm) return 'general';
   expect(tree, 'the quick reader read what parseXml refuses').toBeDefined();
-  expect(sourceShape(quick, quick.root)).toEqual(shape(tree!));
-  const treeElements = elementsOf(tree!);
+  for (const quick of [read!, full!]) tableAgrees(quick, tree!);
+  if (read!.fromShape) shapedReads++;
+  return 'quick';
+}
+/** How many documents the differential tests read by a shape. */
+let shapedReads = 0;
+
+/** The table's answers are the tree's, for every element. */
+function tableAgrees(quick: SourceDocument, tree: XmlElement): void {
+  expect(sourceShape(quick, quick.root)).toEqual(shape(tree));
+  const treeElements = elementsOf(tree);
   expect(quick.count).toBe(treeElements.length);
   const numberOf = new Map(treeElements.map((e, i) => [e, i + 1]));
   const firstById = new Map<string, number>();
@@ -133,7 +146,6 @@ function readerAgrees(xml: string | Buffer): 'quick' | 'general' {
       if (fromSource !== undefined) expect(fromSource).toBe(canonicalize(t, method));
     }
   });
-  return 'quick';
 }
 
 type Outcome = { verified: unknown; fields: ParsedSignature } | { code: string; message: string };
@@ -322,6 +334,36 @@ describe('the quick reader and the general path agree', () => {
       // The same places with characters of the form: the quick path reads them (or refuses them with a coded error).
       expect(pathsAgree(place(ours, 'AAAA'))).toBe('quick');
     }
+  });
+
+  it('a document with the markup of one read before takes its table, its positions moved by what the text between tags gained or lost', () => {
+    const other = prepareSignature({
+      references: [{ uri: '/message.xml', digest: createHash('sha512').update('another message').digest() }],
+      mimeType: 'text/xml',
+      method: signatureMethodForId('SHA512withRSA'),
+      signingCert: key.cert,
+      intermediateCerts: [key.cert],
+      // Longer and shorter values than ours: every position after them moves.
+      ocspResponses: [Buffer.alloc(2100, 7), Buffer.alloc(900, 8)],
+      signingTime: new Date('2026-12-08T11:22:33Z'),
+    });
+    const otherXml = other.finish(rsaSign(other.signedInfoDigest));
+    expect(otherXml).not.toBe(ours);
+    SourceDocument.read(ours);
+    expect(SourceDocument.read(otherXml)!.fromShape).toBe(true);
+    const before = shapedReads;
+    expect(pathsAgree(otherXml, { message: Buffer.from('another message') })).toBe('quick');
+    expect(shapedReads).toBe(before + 1);
+    expect(verifySignatureCore(parseSignature(otherXml), { message: Buffer.from('another message') }).verifiedParts).toEqual(['/message.xml']);
+    // Text changed around every tag, in every way the form allows and does not: the shape's verdict is the full read's.
+    const runs = [...otherXml.matchAll(/>([^<]*)</g)].map((m) => m.index! + 1);
+    for (const [i, at] of runs.entries()) {
+      for (const text of ['', 'x', ' \n', '>', '\t', '&amp;', 'A'.repeat(100), `${'A'.repeat(70)}\x01`]) {
+        const changed = otherXml.slice(0, at) + text + otherXml.slice(at);
+        if (i % 7 === 0 || text.length < 2) readerAgrees(changed);
+      }
+    }
+    expect(shapedReads).toBeGreaterThan(before + runs.length);
   });
 
   it('compact base64 is read only where the general check would read the same bytes', () => {
