@@ -98,8 +98,9 @@ const XADES = NS.xades;
 /**
  * Messages signed in one batch carry the same signature document: the proxies see it once per
  * message. Parsed documents are kept by their SHA-256, the least recently used leaving first once
- * the documents kept add up to PARSED_SIGNATURES_BYTES; a parsed document takes about six times its
- * size in memory (measured: 35 KB of tree and strings for a 6.4 KB signature). Real signatures,
+ * the documents kept add up to PARSED_SIGNATURES_BYTES; a parsed document took about six times its
+ * size in memory when it kept its tree (measured: 35 KB of tree and strings for a 6.4 KB
+ * signature); it keeps only canonical texts and decoded values now, less. Real signatures,
  * with their certificates, OCSP responses and timestamp, weigh 6–12 KB (the reference's in
  * ../shared/xroad-vectors); one over PARSED_SIGNATURE_MAX_BYTES is verified all the same, as the
  * reference would, but parsed for each use and not kept, so padded documents cannot fill the
