@@ -109,7 +109,7 @@ export class SourceDocument {
     const shapes = options.shapes ?? true;
     if (shapes) {
       for (const shape of recentShapes) {
-        const doc = SourceDocument.withShape(shape, bytes, text);
+        const doc = SourceDocument.withShape(shape, text);
         if (doc) return doc;
       }
     }
@@ -124,11 +124,11 @@ export class SourceDocument {
 
   /** What a shape needs of this document, read in full (see Shape). */
   private shape(): Shape {
-    const segments: Buffer[] = [];
+    const segments: string[] = [];
     const runEnds: number[] = [];
     let at = 0;
-    // Compared as bytes (memcmp): startsWith compares character by character, at ~60 instructions a character.
-    const own = (from: number, to: number) => Buffer.from(this.text.slice(from, to), 'latin1');
+    // Each segment a string of its own, not a slice of this document's text (which it would keep alive).
+    const own = (from: number, to: number) => Buffer.from(this.text.slice(from, to), 'latin1').toString('latin1');
     for (let i = 0; i < this.runs.length; i += 2) {
       segments.push(own(at, this.runs[i]!));
       runEnds.push(this.runs[i + 1]!);
@@ -158,16 +158,16 @@ export class SourceDocument {
    * positions moved; undefined when its markup differs from the shape's or its text is outside the
    * form. One comparison (memcmp) and one search per run of text.
    */
-  private static withShape(shape: Shape, bytes: Buffer, text: string): SourceDocument | undefined {
+  private static withShape(shape: Shape, text: string): SourceDocument | undefined {
     const segments = shape.segments;
-    if (!bytesAt(bytes, 0, segments[0]!)) return undefined;
+    if (!textAt(text, 0, segments[0]!)) return undefined;
     /** How far the end of each run moved: moved[i] after i runs (moved[0]: none before the first). */
     const moved = [0];
     const doc = new SourceDocument(text);
     let at = segments[0]!.length;
     for (let i = 1; i < segments.length; i++) {
       const end = text.indexOf('<', at);
-      if (end < 0 || !bytesAt(bytes, end, segments[i]!)) return undefined;
+      if (end < 0 || !textAt(text, end, segments[i]!)) return undefined;
       if (end - at > SHORT_TEXT) doc.unchecked.push(at, end);
       else if (!inForm(text, at, end)) return undefined;
       moved.push(end - shape.runEnds[i - 1]!);
@@ -553,7 +553,7 @@ export class SourceDocument {
  */
 interface Shape {
   readonly doc: SourceDocument;
-  readonly segments: readonly Buffer[];
+  readonly segments: readonly string[];
   readonly runEnds: readonly number[];
   readonly runsBefore: readonly (readonly number[])[];
 }
@@ -572,9 +572,13 @@ export function compactBase64(text: string): Buffer | undefined {
   return bytes;
 }
 
-/** Whether `bytes` holds `segment` at `at`. */
-function bytesAt(bytes: Buffer, at: number, segment: Buffer): boolean {
-  return at + segment.length <= bytes.length && bytes.compare(segment, 0, segment.length, at, at + segment.length) === 0;
+/**
+ * Whether `text` holds `segment` at `at`. A slice compared whole: string equality of two one-byte
+ * strings is a memcmp, where startsWith compares character by character and Buffer.compare costs
+ * more in checking its arguments than in comparing.
+ */
+function textAt(text: string, at: number, segment: string): boolean {
+  return text.slice(at, at + segment.length) === segment;
 }
 
 /** Whether s[from, to) holds no character outside the form. */
