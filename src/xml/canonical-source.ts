@@ -127,7 +127,7 @@ export class SourceDocument {
     const segments: string[] = [];
     const runEnds: number[] = [];
     let at = 0;
-    // Each segment a string of its own, not a slice of this document's text (which it would keep alive).
+    // Each segment copied out of the text: a string of its own, compared without going through a parent string.
     const own = (from: number, to: number) => Buffer.from(this.text.slice(from, to), 'latin1').toString('latin1');
     for (let i = 0; i < this.runs.length; i += 2) {
       segments.push(own(at, this.runs[i]!));
