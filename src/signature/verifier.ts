@@ -26,8 +26,8 @@ import { formatClientId, type ClientId } from '../protocol/identifiers.ts';
 import { buildCertPath, type CertPath } from '../trust/cert-path.ts';
 import { certIdOf, parseOcspResponse, sameCertId, type BasicOcspResponse } from '../trust/ocsp.ts';
 import { ocspPolicyFor, verifyOcspResponse } from '../trust/ocsp-verifier.ts';
-import { SourceDocument } from '../xml/canonical-source.ts';
-import { INCLUSIVE, c14nMethodOfElement, canonicalize, canonicalizeDocument, type C14nMethod } from '../xml/c14n.ts';
+import { SourceDocument, type SourceElement } from '../xml/canonical-source.ts';
+import { EXC_C14N_NS, INCLUSIVE, c14nMethodOf, canonicalize, canonicalizeDocument, parsePrefixList, type C14nMethod } from '../xml/c14n.ts';
 import { XmlError, attribute, child, childElements, parseXml, parseXmlDocument, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { CERT_DIGESTS, digestForUri, signatureMethodForUri, type SignatureMethod } from './algorithms.ts';
 import { digestOf, type DigestSource } from './digest-source.ts';
@@ -58,14 +58,16 @@ export interface DataReference {
   readonly digestValue: Buffer;
 }
 
-/** A reference to an element of the signature document (`#id`) and that element. */
+/** A reference to an element of the signature document (`#id`). */
 export interface DocumentReference extends DataReference {
-  readonly target: XmlElement;
+  /** The element it names, canonicalised by its first transform (inclusive C14N when it has none). */
+  readonly octets: string;
 }
 
 /** A signature document read and checked against the structure X-Road signatures have. */
 export interface ParsedSignature {
-  readonly signedInfo: XmlElement;
+  /** SignedInfo canonicalised (by `c14n`): what the signature value signs. */
+  readonly signedInfo: string;
   /** How SignedInfo is canonicalised. */
   readonly c14n: C14nMethod;
   readonly method: SignatureMethod;
@@ -74,8 +76,8 @@ export interface ParsedSignature {
   readonly dataReferences: readonly DataReference[];
   /** References to elements of the signature document, the signed properties among them. */
   readonly documentReferences: readonly DocumentReference[];
-  readonly signedProperties: XmlElement;
-  readonly signedPropertiesReference: DataReference;
+  /** The reference to the signed properties (one of documentReferences). */
+  readonly signedPropertiesReference: DocumentReference;
   readonly signingCert: Buffer;
   readonly signingTime: Date;
   /** The Certs of SigningCertificate(V2), which must name the signing certificate; undefined when there is neither. */
@@ -83,8 +85,6 @@ export interface ParsedSignature {
   readonly timestamp: Buffer | undefined;
   readonly extraCerts: readonly Buffer[];
   readonly ocspResponses: readonly Buffer[];
-  /** Canonicalises an element of this document (from its source text where that is written canonically). */
-  readonly canonicalize: (element: XmlElement, method: C14nMethod) => string;
 }
 
 export interface ParseOptions {
@@ -98,8 +98,9 @@ const XADES = NS.xades;
 /**
  * Messages signed in one batch carry the same signature document: the proxies see it once per
  * message. Parsed documents are kept by their SHA-256, the least recently used leaving first once
- * the documents kept add up to PARSED_SIGNATURES_BYTES; a parsed document takes about six times its
- * size in memory (measured: 35 KB of tree and strings for a 6.4 KB signature). Real signatures,
+ * the documents kept add up to PARSED_SIGNATURES_BYTES; a parsed document took about six times its
+ * size in memory when it kept its tree (measured: 35 KB of tree and strings for a 6.4 KB
+ * signature); it keeps only canonical texts and decoded values now, less. Real signatures,
  * with their certificates, OCSP responses and timestamp, weigh 6–12 KB (the reference's in
  * ../shared/xroad-vectors); one over PARSED_SIGNATURE_MAX_BYTES is verified all the same, as the
  * reference would, but parsed for each use and not kept, so padded documents cannot fill the
@@ -151,70 +152,128 @@ function parseSignatureCached(xml: Buffer | string): ParsedSignature {
 
 /**
  * Reads a signature document. Documents written as ours are (SourceDocument's form; the
- * reference's too where it writes no character references) are read by the quick reader, which builds the same tree as the general parser and lets
- * SignedInfo and the referenced elements be canonicalised by copying their source text; any other
- * document goes to the general parser. Everything after the tree is the same code either way.
+ * reference's too where it writes no character references) are read by the quick reader, which
+ * builds no tree but answers the same questions about the document from a flat table, and gives
+ * SignedInfo and the referenced elements their canonical form by copying their source text; any
+ * other document goes to the general parser. What is read from the document, and in what order,
+ * is the same code either way (`signatureOf` over a DocumentView), so the verdicts and error codes
+ * cannot differ.
  * @throws MalformedSignature
  */
 export function parseSignature(xml: Buffer | string, options: ParseOptions = {}): ParsedSignature {
-  const source = options.generalParser ? undefined : SourceDocument.read(xml);
-  if (source) {
-    try {
-      return signatureOf(source.root, source);
-    } catch (err) {
-      if (err !== OUTSIDE_FORM) throw err;
-    }
-  }
+  const quick = options.generalParser ? undefined : parseQuickly(xml);
+  if (quick) return quick;
   let root: XmlElement;
   try {
     root = parseXml(xml);
   } catch (err) {
     throw new XrdError('MalformedSignature', { reason: (err as XmlError).message }, { cause: err });
   }
-  return signatureOf(root, undefined);
+  return signatureOf<XmlElement>(TREE, root, indexById(root), (e) => generalBase64(textOf(e), e.localName), canonicalize);
 }
 
-/** Thrown where a quickly read document turns out to be outside the form after all (a base64 value with white space): the general path reads it. */
+/**
+ * The quick path of parseSignature alone: undefined where the document is outside its form (then
+ * parseSignature reads it with the general parser).
+ * @throws MalformedSignature, InvalidReference as parseSignature would
+ */
+export function parseQuickly(xml: Buffer | string): ParsedSignature | undefined {
+  const source = SourceDocument.read(xml);
+  if (!source) return undefined;
+  let sig: ParsedSignature;
+  try {
+    sig = signatureOf<SourceElement>(source, source.root, source.ids, (e) => sourceBase64(source, e), (e, m) => sourceCanonical(source, e, m));
+  } catch (err) {
+    // A document with characters outside the form is the general parser's to refuse, with its reason.
+    if (err !== OUTSIDE_FORM && source.charactersInForm()) throw err;
+    return undefined;
+  }
+  return source.charactersInForm() ? sig : undefined;
+}
+
+/**
+ * Thrown where a quickly read document turns out to be outside the form after all (a base64 value
+ * with white space, an element to canonicalise that is not written canonically): the general path reads it.
+ */
 const OUTSIDE_FORM = Symbol('outside the quick form');
 
-/** The signature in a document's tree; `source` when the quick reader built it. */
-function signatureOf(root: XmlElement, source: SourceDocument | undefined): ParsedSignature {
-  const base64 = source ? compactBase64 : generalBase64;
-  const malformed = (reason: string) => new XrdError('MalformedSignature', { reason });
+/** What `signatureOf` asks of a document: the questions xml-tree.ts answers of a tree, and SourceDocument of its table. */
+interface DocumentView<E> {
+  child(parent: E, namespace: string, localName: string): E | undefined;
+  childElements(parent: E): E[];
+  attribute(e: E, name: string): string | undefined;
+  textOf(e: E): string;
+  localName(e: E): string;
+  namespace(e: E): string;
+  parent(e: E): E | undefined;
+}
+
+const TREE: DocumentView<XmlElement> = {
+  child,
+  childElements,
+  attribute,
+  textOf,
+  localName: (e) => e.localName,
+  namespace: (e) => e.namespace,
+  parent: (e) => e.parent,
+};
+
+function sourceBase64(doc: SourceDocument, e: SourceElement): Buffer {
+  const bytes = doc.base64(e);
+  if (!bytes) throw OUTSIDE_FORM;
+  return bytes;
+}
+
+function sourceCanonical(doc: SourceDocument, e: SourceElement, method: C14nMethod): string {
+  const text = doc.canonicalize(e, method);
+  if (text === undefined) throw OUTSIDE_FORM;
+  return text;
+}
+
+function malformed(reason: string): XrdError {
+  return new XrdError('MalformedSignature', { reason });
+}
+
+function need<E>(doc: DocumentView<E>, parent: E, ns: string, name: string): E {
+  const e = doc.child(parent, ns, name);
+  if (!e) throw malformed(`${doc.localName(parent)} has no ${name}`);
+  return e;
+}
+
+/** The canonicalisation a ds:CanonicalizationMethod or ds:Transform names (c14nMethodOfElement of c14n.ts, over a DocumentView). */
+function c14nOf<E>(doc: DocumentView<E>, e: E): C14nMethod {
+  const method = c14nMethodOf(doc.attribute(e, 'Algorithm') ?? '');
+  if (!method) throw malformed(`unsupported ${doc.localName(e) === 'Transform' ? 'transform' : 'canonicalization method'} ${doc.attribute(e, 'Algorithm') ?? '(none)'}`);
+  if (!method.exclusive) return method;
+  const prefixes = doc.child(e, EXC_C14N_NS, 'InclusiveNamespaces');
+  return prefixes ? { ...method, inclusivePrefixes: parsePrefixList(doc.attribute(prefixes, 'PrefixList') ?? '') } : method;
+}
+
+function digestReference<E>(doc: DocumentView<E>, e: E, base64: (e: E) => Buffer): { digestMethod: string; digestValue: Buffer } {
+  const method = doc.attribute(need(doc, e, DS, 'DigestMethod'), 'Algorithm');
+  if (!method) throw malformed('DigestMethod without Algorithm');
+  return { digestMethod: method, digestValue: base64(need(doc, e, DS, 'DigestValue')) };
+}
+
+/** The signature in a document: its tree (TREE) or the quick reader's table (a SourceDocument). */
+function signatureOf<E>(doc: DocumentView<E>, root: E, byId: ReadonlyMap<string, E>, base64: (e: E) => Buffer, canonical: (e: E, method: C14nMethod) => string): ParsedSignature {
   // The reference takes the first ds:Signature of the document, whatever the root is.
-  const signature = firstElement(root, (e) => e.namespace === DS && e.localName === 'Signature');
+  const signature = firstSignature(doc, root);
   if (!signature) throw malformed('Could not find element "ds:Signature"');
 
-  const need = (parent: XmlElement, ns: string, name: string): XmlElement => {
-    const e = child(parent, ns, name);
-    if (!e) throw malformed(`${parent.localName} has no ${name}`);
-    return e;
-  };
-  const c14nOf = (e: XmlElement): C14nMethod => {
-    const method = c14nMethodOfElement(e);
-    if (!method) throw malformed(`unsupported ${e.localName === 'Transform' ? 'transform' : 'canonicalization method'} ${attribute(e, 'Algorithm') ?? '(none)'}`);
-    return method;
-  };
-  const digestReference = (e: XmlElement) => {
-    const method = attribute(need(e, DS, 'DigestMethod'), 'Algorithm');
-    if (!method) throw malformed('DigestMethod without Algorithm');
-    return { digestMethod: method, digestValue: base64(need(e, DS, 'DigestValue')) };
-  };
-
-  const signedInfo = need(signature, DS, 'SignedInfo');
-  const c14n = c14nOf(need(signedInfo, DS, 'CanonicalizationMethod'));
-  const method = signatureMethodForUri(attribute(need(signedInfo, DS, 'SignatureMethod'), 'Algorithm') ?? '');
+  const signedInfo = need(doc, signature, DS, 'SignedInfo');
+  const c14n = c14nOf(doc, need(doc, signedInfo, DS, 'CanonicalizationMethod'));
+  const method = signatureMethodForUri(doc.attribute(need(doc, signedInfo, DS, 'SignatureMethod'), 'Algorithm') ?? '');
   const dataReferences: DataReference[] = [];
-  const documentReferences: DocumentReference[] = [];
-  const byId = source ? source.ids : indexById(root);
-  for (const e of childElements(signedInfo)) {
-    if (e.localName !== 'Reference' || e.namespace !== DS) continue;
-    const transforms = child(e, DS, 'Transforms');
-    const { digestMethod, digestValue } = digestReference(e);
+  const documentReferences: { ref: DataReference; target: E }[] = [];
+  for (const e of doc.childElements(signedInfo)) {
+    if (doc.localName(e) !== 'Reference' || doc.namespace(e) !== DS) continue;
+    const transforms = doc.child(e, DS, 'Transforms');
+    const { digestMethod, digestValue } = digestReference(doc, e, base64);
     digestForUri(digestMethod); // an unknown digest method is MalformedSignature already here
     const ref: DataReference = {
-      uri: attribute(e, 'URI') ?? '',
-      transforms: transforms ? childElements(transforms).map(c14nOf) : [],
+      uri: doc.attribute(e, 'URI') ?? '',
+      transforms: transforms ? doc.childElements(transforms).map((t) => c14nOf(doc, t)) : [],
       digestMethod,
       digestValue,
     };
@@ -224,68 +283,75 @@ function signatureOf(root: XmlElement, source: SourceDocument | undefined): Pars
     }
     const target = byId.get(ref.uri.slice(1));
     if (!target) throw new XrdError('InvalidReference', { uri: ref.uri, reason: 'no element has this Id' });
-    documentReferences.push({ ...ref, target });
+    documentReferences.push({ ref, target });
   }
 
-  const keyInfo = child(signature, DS, 'KeyInfo');
-  const certElement = keyInfo && child(child(keyInfo, DS, 'X509Data') ?? keyInfo, DS, 'X509Certificate');
+  const keyInfo = doc.child(signature, DS, 'KeyInfo');
+  const certElement = keyInfo && doc.child(doc.child(keyInfo, DS, 'X509Data') ?? keyInfo, DS, 'X509Certificate');
   if (!certElement) throw malformed('Signature does not contain signing certificate');
 
   // XAdES: SignedInfo must reference the SignedProperties of the signature's QualifyingProperties.
-  const spReference = documentReferences.find((r) => r.target.namespace === XADES && r.target.localName === 'SignedProperties');
-  if (!spReference) throw malformed('no reference to the signed properties');
-  const signedProperties = spReference.target;
-  const qualifying = signedProperties.parent;
-  if (qualifying?.namespace !== XADES || qualifying.localName !== 'QualifyingProperties') throw malformed('SignedProperties is not in xades:QualifyingProperties');
-  const sigProps = need(signedProperties, XADES, 'SignedSignatureProperties');
-  const signingTime = new Date(textOf(need(sigProps, XADES, 'SigningTime')).trim());
+  const spIndex = documentReferences.findIndex((r) => doc.namespace(r.target) === XADES && doc.localName(r.target) === 'SignedProperties');
+  if (spIndex < 0) throw malformed('no reference to the signed properties');
+  const signedProperties = documentReferences[spIndex]!.target;
+  const qualifying = doc.parent(signedProperties);
+  if (!qualifying || doc.namespace(qualifying) !== XADES || doc.localName(qualifying) !== 'QualifyingProperties') throw malformed('SignedProperties is not in xades:QualifyingProperties');
+  const sigProps = need(doc, signedProperties, XADES, 'SignedSignatureProperties');
+  const signingTime = new Date(doc.textOf(need(doc, sigProps, XADES, 'SigningTime')).trim());
   if (Number.isNaN(signingTime.getTime())) throw malformed('SigningTime is not a date');
-  const certRef = child(sigProps, XADES, 'SigningCertificate') ?? child(sigProps, XADES, 'SigningCertificateV2');
-  const signingCertificate = certRef && childElements(certRef).filter((c) => c.localName === 'Cert' && c.namespace === XADES).map((c): SigningCertRef => {
-    const v1 = child(c, XADES, 'IssuerSerial');
-    const v2 = child(c, XADES, 'IssuerSerialV2');
-    const issuerSerial = v1 ? { issuerName: textOf(need(v1, DS, 'X509IssuerName')), serialNumber: textOf(need(v1, DS, 'X509SerialNumber')) } : v2 && { der: base64(v2) };
-    return { ...digestReference(need(c, XADES, 'CertDigest')), issuerSerial };
-  });
+  const certRef = doc.child(sigProps, XADES, 'SigningCertificate') ?? doc.child(sigProps, XADES, 'SigningCertificateV2');
+  const signingCertificate =
+    certRef &&
+    doc
+      .childElements(certRef)
+      .filter((c) => doc.localName(c) === 'Cert' && doc.namespace(c) === XADES)
+      .map((c): SigningCertRef => {
+        const v1 = doc.child(c, XADES, 'IssuerSerial');
+        const v2 = doc.child(c, XADES, 'IssuerSerialV2');
+        const issuerSerial = v1 ? { issuerName: doc.textOf(need(doc, v1, DS, 'X509IssuerName')), serialNumber: doc.textOf(need(doc, v1, DS, 'X509SerialNumber')) } : v2 && { der: base64(v2) };
+        return { ...digestReference(doc, need(doc, c, XADES, 'CertDigest'), base64), issuerSerial };
+      });
 
   let timestamp: Buffer | undefined;
   const extraCerts: Buffer[] = [];
   const ocspResponses: Buffer[] = [];
-  const unsigned = child(qualifying, XADES, 'UnsignedProperties');
-  const unsignedSig = unsigned && child(unsigned, XADES, 'UnsignedSignatureProperties');
+  const unsigned = doc.child(qualifying, XADES, 'UnsignedProperties');
+  const unsignedSig = unsigned && doc.child(unsigned, XADES, 'UnsignedSignatureProperties');
   if (unsignedSig) {
-    const stamp = child(unsignedSig, XADES, 'SignatureTimeStamp');
-    if (stamp) timestamp = base64(child(stamp, XADES, 'EncapsulatedTimeStamp') ?? stamp);
-    const values = child(unsignedSig, XADES, 'CertificateValues');
-    const decoded = new Map<XmlElement, Buffer>();
+    const stamp = doc.child(unsignedSig, XADES, 'SignatureTimeStamp');
+    if (stamp) timestamp = base64(doc.child(stamp, XADES, 'EncapsulatedTimeStamp') ?? stamp);
+    const values = doc.child(unsignedSig, XADES, 'CertificateValues');
+    const decoded = new Map<E, Buffer>();
     if (values) {
-      for (const c of childElements(values)) {
+      for (const c of doc.childElements(values)) {
         const der = base64(c);
         extraCerts.push(der);
         decoded.set(c, der);
       }
     }
-    checkCertificateRefs(byId, unsignedSig, decoded, base64);
-    const revocation = child(unsignedSig, XADES, 'RevocationValues');
-    const ocspValues = revocation && child(revocation, XADES, 'OCSPValues');
-    if (ocspValues) for (const o of childElements(ocspValues)) ocspResponses.push(base64(o));
+    checkCertificateRefs(doc, byId, unsignedSig, decoded, base64);
+    const revocation = doc.child(unsignedSig, XADES, 'RevocationValues');
+    const ocspValues = revocation && doc.child(revocation, XADES, 'OCSPValues');
+    if (ocspValues) for (const o of doc.childElements(ocspValues)) ocspResponses.push(base64(o));
   }
+  const signatureValue = base64(need(doc, signature, DS, 'SignatureValue'));
+  const signingCert = base64(certElement);
+  // Canonical forms last: on the quick path an element not written canonically sends the document to the general path.
+  const references = documentReferences.map(({ ref, target }): DocumentReference => ({ ...ref, octets: canonical(target, ref.transforms[0] ?? INCLUSIVE) }));
   return {
-    signedInfo,
+    signedInfo: canonical(signedInfo, c14n),
     c14n,
     method,
-    signatureValue: base64(need(signature, DS, 'SignatureValue')),
+    signatureValue,
     dataReferences,
-    documentReferences,
-    signedProperties,
-    signedPropertiesReference: spReference,
-    signingCert: base64(certElement),
+    documentReferences: references,
+    signedPropertiesReference: references[spIndex]!,
+    signingCert,
     signingTime,
     signingCertificate,
     timestamp,
     extraCerts,
     ocspResponses,
-    canonicalize: source ? (e, m) => source.canonicalize(e, m) ?? canonicalize(e, m) : canonicalize,
   };
 }
 
@@ -293,19 +359,19 @@ function signatureOf(root: XmlElement, source: SourceDocument | undefined): Pars
  * CompleteCertificateRefs: each Cert names (by URI) an encapsulated certificate whose digest it
  * gives, as the reference checks (`decoded`: the CertificateValues already read).
  */
-function checkCertificateRefs(byId: ReadonlyMap<string, XmlElement>, unsignedSig: XmlElement, decoded: ReadonlyMap<XmlElement, Buffer>, base64: (e: XmlElement) => Buffer): void {
-  const refs = child(unsignedSig, XADES, 'CompleteCertificateRefs');
-  const certRefs = refs && child(refs, XADES, 'CertRefs');
+function checkCertificateRefs<E>(doc: DocumentView<E>, byId: ReadonlyMap<string, E>, unsignedSig: E, decoded: ReadonlyMap<E, Buffer>, base64: (e: E) => Buffer): void {
+  const refs = doc.child(unsignedSig, XADES, 'CompleteCertificateRefs');
+  const certRefs = refs && doc.child(refs, XADES, 'CertRefs');
   if (!certRefs) return;
-  for (const cert of childElements(certRefs)) {
-    const uri = attribute(cert, 'URI');
+  for (const cert of doc.childElements(certRefs)) {
+    const uri = doc.attribute(cert, 'URI');
     if (!uri) throw new XrdError('MalformedSignature', { reason: 'Missing certificate id attribute' });
     const element = byId.get(uri.startsWith('#') ? uri.slice(1) : uri);
     if (!element) throw new XrdError('MalformedSignature', { reason: `Could not find certificate with id ${uri}` });
-    const certDigest = child(cert, XADES, 'CertDigest');
-    const method = certDigest && child(certDigest, DS, 'DigestMethod');
-    const value = certDigest && child(certDigest, DS, 'DigestValue');
-    const algorithm = method && CERT_DIGESTS[attribute(method, 'Algorithm') ?? ''];
+    const certDigest = doc.child(cert, XADES, 'CertDigest');
+    const method = certDigest && doc.child(certDigest, DS, 'DigestMethod');
+    const value = certDigest && doc.child(certDigest, DS, 'DigestValue');
+    const algorithm = method && CERT_DIGESTS[doc.attribute(method, 'Algorithm') ?? ''];
     if (!algorithm || !value) throw new XrdError('MalformedSignature', { reason: `Certificate ${uri} has no digest` });
     // A signer sends the same CA certificates with every message: each pair is digested once.
     const digest = base64(value);
@@ -337,46 +403,32 @@ function indexById(root: XmlElement): Map<string, XmlElement> {
   return index;
 }
 
-/** The first element in document order (the element itself first) that satisfies `test`. */
-function firstElement(from: XmlElement, test: (e: XmlElement) => boolean): XmlElement | undefined {
-  if (test(from)) return from;
-  for (const node of from.children) {
-    if (node.kind !== 'element') continue;
-    const found = firstElement(node, test);
+/** The first ds:Signature in document order (the element itself first). */
+function firstSignature<E>(doc: DocumentView<E>, from: E): E | undefined {
+  if (doc.namespace(from) === DS && doc.localName(from) === 'Signature') return from;
+  for (const c of doc.childElements(from)) {
+    const found = firstSignature(doc, c);
     if (found) return found;
   }
   return undefined;
 }
 
-/** The element's base64 text (whitespace allowed, which Buffer.from skips). */
-function generalBase64(e: XmlElement): Buffer {
-  const text = textOf(e);
-  if (!BASE64.test(text)) throw new XrdError('MalformedSignature', { reason: `${e.localName} is not base64` });
+/** Base64 text (whitespace allowed, which Buffer.from skips) of the element `name`. */
+function generalBase64(text: string, name: string): Buffer {
+  if (!BASE64.test(text)) throw new XrdError('MalformedSignature', { reason: `${name} is not base64` });
   return Buffer.from(text, 'base64');
 }
 const BASE64 = /^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/;
 
 /**
- * The element's base64 text when it is written without white space, as we write it: then decoding
- * alone proves it is base64 (Buffer.from skips any other character and stops at `=`, so the bytes
- * come out short; it takes base64url's letters too, which are looked for apart), for the cost of
- * decoding, where the regular expression costs more again. Any other text, invalid or not, is the
- * general path's to judge.
+ * The octets a reference's digest is over: a part of the message (`data`) through the reference's
+ * transforms, or for a same-document reference its target, canonicalised by the first when parsed,
+ * through the rest.
  */
-export function compactBase64(e: XmlElement): Buffer {
-  const text = textOf(e);
-  const bytes = Buffer.from(text, 'base64');
-  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
-  // Buffer.from also takes base64url's `-` and `_`, which the general path refuses.
-  if (text.length % 4 !== 0 || bytes.length !== (text.length / 4) * 3 - padding || text.includes('-') || text.includes('_')) throw OUTSIDE_FORM;
-  return bytes;
-}
-
-/** The octets a reference's digest is over: its target (canonicalised) or data, through its transforms. */
-function referencedOctets(ref: DataReference, data: XmlElement | Buffer, c14n: ParsedSignature['canonicalize'] = canonicalize): Buffer | string {
+function referencedOctets(ref: DataReference | DocumentReference, data?: Buffer): Buffer | string {
   const [first, ...rest] = ref.transforms;
-  // A same-document reference without transforms is canonicalised as inclusive C14N without comments (XML-DSig §4.3.3.2).
-  let octets: Buffer | string = Buffer.isBuffer(data) ? (first ? canonicalizeDocument(parseReferenced(ref, data), first) : data) : c14n(data, first ?? INCLUSIVE);
+  // A same-document reference without transforms was canonicalised as inclusive C14N without comments (XML-DSig §4.3.3.2).
+  let octets: Buffer | string = 'octets' in ref ? ref.octets : first ? canonicalizeDocument(parseReferenced(ref, data!), first) : data!;
   for (const method of rest) octets = canonicalizeDocument(parseReferenced(ref, octets), method);
   return octets;
 }
@@ -452,7 +504,7 @@ export function verifySignatureCore(sig: ParsedSignature, parts: SignedParts, op
   if (uncovered.length > 0) throw new XrdError('InvalidReference', { uri: uncovered.join(', '), reason: 'the signature does not cover this part of the message' });
   if (!valueVerified.has(sig)) {
     for (const ref of sig.documentReferences) {
-      if (!hash(digestForUri(ref.digestMethod), referencedOctets(ref, ref.target, sig.canonicalize), 'buffer').equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
+      if (!hash(digestForUri(ref.digestMethod), referencedOctets(ref), 'buffer').equals(ref.digestValue)) throw invalid(`digest of ${ref.uri} does not match`);
     }
     if (!verifySignedInfo(sig)) throw invalid('the signature value does not verify with the signing certificate');
     valueVerified.add(sig);
@@ -577,9 +629,28 @@ function checkOcspNow(sig: ParsedSignature, path: CertPath, conf: GlobalConf, at
   return facts;
 }
 
+/**
+ * Public keys of the last signing certificates seen, found by comparing the certificate's bytes:
+ * a proxy verifies the same few peers' signatures again and again, and taking the key out of a
+ * certificate (x509Of digests it to find it, and `publicKey` builds a new KeyObject) cost a tenth
+ * of a verification past the RSA operation (callgrind). libxmlsec1, as bench:signature runs it,
+ * is given the key once.
+ */
+const recentKeys: { readonly cert: Buffer; readonly key: KeyObject }[] = [];
+const RECENT_KEYS = 8;
+
+function publicKeyOf(cert: Buffer): KeyObject {
+  for (const recent of recentKeys) if (recent.cert.equals(cert)) return recent.key;
+  const key = x509Of(cert).publicKey;
+  if (recentKeys.length >= RECENT_KEYS) recentKeys.shift();
+  // A copy, so that a caller changing its buffer afterwards cannot put another certificate under this key.
+  recentKeys.push({ cert: Buffer.from(cert), key });
+  return key;
+}
+
 function verifySignedInfo(sig: ParsedSignature): boolean {
-  const key = x509Of(sig.signingCert).publicKey;
-  const data = Buffer.from(sig.canonicalize(sig.signedInfo, sig.c14n));
+  const key = publicKeyOf(sig.signingCert);
+  const data = Buffer.from(sig.signedInfo);
   const m = sig.method;
   if (m.keyAlgorithm !== key.asymmetricKeyType?.toUpperCase()) return false;
   if (m.keyAlgorithm === 'EC') return verify(m.digest, data, { key, dsaEncoding: 'ieee-p1363' }, ecdsaRaw(sig.signatureValue, key));

@@ -194,7 +194,8 @@ export function escapeAttribute(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;').replace(/\t/g, '&#x9;').replace(/\n/g, '&#xA;').replace(/\r/g, '&#xD;');
 }
 
-const EXC_C14N_NS = 'http://www.w3.org/2001/10/xml-exc-c14n#';
+/** The namespace of ec:InclusiveNamespaces. */
+export const EXC_C14N_NS = 'http://www.w3.org/2001/10/xml-exc-c14n#';
 
 /**
  * The canonicalisation a ds:CanonicalizationMethod or ds:Transform element names, with the

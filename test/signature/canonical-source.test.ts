@@ -17,11 +17,11 @@ import { readZip } from '../../src/platform/zip.ts';
 import { readAsic } from '../../src/signature/asic.ts';
 import { signatureMethodForId } from '../../src/signature/algorithms.ts';
 import { BatchSigner, type SigningKey } from '../../src/signature/message-signer.ts';
-import { compactBase64, parseSignature, verifySignatureCore, type ParsedSignature, type SignedParts } from '../../src/signature/verifier.ts';
+import { parseQuickly, parseSignature, verifySignatureCore, type ParsedSignature, type SignedParts } from '../../src/signature/verifier.ts';
 import { prepareSignature } from '../../src/signature/xades.ts';
-import { SourceDocument } from '../../src/xml/canonical-source.ts';
+import { SourceDocument, compactBase64, type SourceElement } from '../../src/xml/canonical-source.ts';
 import { canonicalize, type C14nMethod } from '../../src/xml/c14n.ts';
-import { parseXml, type XmlElement, type XmlNode } from '../../src/xml/xml-tree.ts';
+import { attribute, child, childElements, parseXml, textOf, type XmlElement, type XmlNode } from '../../src/xml/xml-tree.ts';
 import { VECTORS } from '../support/vectors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'xrd-canonical-source-'));
@@ -69,6 +69,19 @@ function shape(node: XmlNode): unknown {
   };
 }
 
+/** The same projection of an element of the quick reader's table. */
+function sourceShape(doc: SourceDocument, e: SourceElement): unknown {
+  return {
+    name: doc.name(e),
+    prefix: doc.prefix(e),
+    localName: doc.localName(e),
+    namespace: doc.namespace(e),
+    declarations: [...doc.namespaceDeclarations(e)],
+    attributes: doc.attributes(e).map((a) => ({ name: a.name, prefix: '', localName: a.name, namespace: '', value: a.value })),
+    children: doc.content(e).map((c) => (typeof c === 'string' ? { kind: 'text', value: c } : sourceShape(doc, c))),
+  };
+}
+
 function elementsOf(e: XmlElement, out: XmlElement[] = []): XmlElement[] {
   out.push(e);
   for (const c of e.children) if (c.kind === 'element') elementsOf(c, out);
@@ -82,55 +95,88 @@ const METHODS: C14nMethod[] = [
   { exclusive: true, comments: false, inclusivePrefixes: ['ds', ''] },
 ];
 
-/** The reader declines or agrees with parseXml and canonicalize; says which. */
+/**
+ * The reader declines or agrees with parseXml and canonicalize: the same elements (numbered in
+ * document order), the same answers to what the verifier asks (child, childElements, attribute,
+ * textOf, parent), the same first element for each Id; says which.
+ */
 function readerAgrees(xml: string | Buffer): 'quick' | 'general' {
-  const quick = SourceDocument.read(xml);
   let tree: XmlElement | undefined;
   try {
     tree = parseXml(xml);
   } catch {
     tree = undefined;
   }
-  if (!quick) return 'general';
+  // Read with the shapes of documents read before (the reader's default), and read tag by tag: the same verdict.
+  const read = SourceDocument.read(xml);
+  const full = SourceDocument.read(xml, { shapes: false });
+  // Long text is checked for characters outside the form when it is used, or at the end.
+  const inForm = full?.charactersInForm() ?? false;
+  expect(read?.charactersInForm() ?? false).toBe(inForm);
+  if (!inForm) return 'general';
   expect(tree, 'the quick reader read what parseXml refuses').toBeDefined();
-  expect(shape(quick.root)).toEqual(shape(tree!));
-  const quickElements = elementsOf(quick.root);
-  const treeElements = elementsOf(tree!);
-  const firstById = new Map<string, number>();
-  treeElements.forEach((e, i) => e.attributes.forEach((a) => a.name === 'Id' && !firstById.has(a.value) && firstById.set(a.value, i)));
-  expect([...quick.ids].map(([id, e]) => [id, quickElements.indexOf(e)])).toEqual([...firstById]);
-  quickElements.forEach((e, i) => {
-    for (const method of METHODS) {
-      const fromSource = quick.canonicalize(e, method);
-      if (fromSource !== undefined) expect(fromSource).toBe(canonicalize(treeElements[i]!, method));
-    }
-  });
+  for (const quick of [read!, full!]) tableAgrees(quick, tree!);
+  if (read!.fromShape) shapedReads++;
   return 'quick';
 }
+/** How many documents the differential tests read by a shape. */
+let shapedReads = 0;
 
-type Outcome = { verified: unknown; fields: unknown } | { code: string; message: string };
+/** The table's answers are the tree's, for every element. */
+function tableAgrees(quick: SourceDocument, tree: XmlElement): void {
+  expect(sourceShape(quick, quick.root)).toEqual(shape(tree));
+  const treeElements = elementsOf(tree);
+  expect(quick.count).toBe(treeElements.length);
+  const numberOf = new Map(treeElements.map((e, i) => [e, i + 1]));
+  const firstById = new Map<string, number>();
+  treeElements.forEach((e, i) => e.attributes.forEach((a) => a.name === 'Id' && !firstById.has(a.value) && firstById.set(a.value, i + 1)));
+  expect([...quick.ids]).toEqual([...firstById]);
+  treeElements.forEach((t, i) => {
+    const e = i + 1;
+    expect(quick.parent(e)).toBe(t.parent && numberOf.get(t.parent));
+    expect(quick.textOf(e)).toBe(textOf(t));
+    expect(quick.childElements(e)).toEqual(childElements(t).map((c) => numberOf.get(c)));
+    for (const c of [...childElements(t), { namespace: 'urn:none', localName: t.localName }]) {
+      const found = child(t, c.namespace, c.localName);
+      expect(quick.child(e, c.namespace, c.localName)).toBe(found && numberOf.get(found));
+    }
+    for (const name of [...t.attributes.map((a) => a.name), 'Id', 'missing']) expect(quick.attribute(e, name)).toBe(attribute(t, name));
+    for (const method of METHODS) {
+      const fromSource = quick.canonicalize(e, method);
+      if (fromSource !== undefined) expect(fromSource).toBe(canonicalize(t, method));
+    }
+  });
+}
 
+type Outcome = { verified: unknown; fields: ParsedSignature } | { code: string; message: string };
+
+/** What parsing and verifying give: every field of the parsed signature (canonical texts and decoded values among them), or the error. */
 function outcome(xml: string | Buffer, parts: SignedParts, generalParser: boolean): Outcome {
   try {
     const sig = parseSignature(xml, { generalParser });
-    const fields = signatureFields(sig);
-    return { verified: verifySignatureCore(sig, parts, { allowMissingParts: true }), fields };
+    return { verified: verifySignatureCore(sig, parts, { allowMissingParts: true }), fields: sig };
   } catch (err) {
     const e = err as { fullCode?: string; message: string };
     return { code: e.fullCode ?? 'not coded', message: e.message };
   }
 }
 
-function signatureFields(sig: ParsedSignature): unknown {
-  const { signedInfo, signedProperties, documentReferences, signedPropertiesReference, canonicalize: c14n, ...rest } = sig;
-  return { ...rest, signedPropertiesReference: documentReferences.indexOf(signedPropertiesReference as (typeof documentReferences)[number]), signedInfo: c14n(signedInfo, sig.c14n), signedProperties: c14n(signedProperties, METHODS[0]!), documentReferences: documentReferences.map(({ target, ...r }) => ({ ...r, target: c14n(target, METHODS[0]!) })) };
-}
-
-/** parseSignature and verifySignatureCore agree on both paths; the reader agrees with parseXml. Says which path the quick one took. */
+/**
+ * parseSignature and verifySignatureCore agree on both paths; the reader agrees with parseXml.
+ * Says which path parseSignature took: 'quick' when the quick path parsed the document or refused
+ * it with a coded error, 'general' when it handed it on.
+ */
 function pathsAgree(xml: string | Buffer, parts: SignedParts = ourParts): 'quick' | 'general' {
-  const path = readerAgrees(xml);
+  const reader = readerAgrees(xml);
   expect(outcome(xml, parts, false)).toEqual(outcome(xml, parts, true));
-  return path;
+  let quick: boolean;
+  try {
+    quick = parseQuickly(xml) !== undefined;
+  } catch {
+    quick = true;
+  }
+  if (quick) expect(reader).toBe('quick');
+  return quick ? 'quick' : 'general';
 }
 
 /** Signature documents of the vectors: every container's, and those in the message-log archives. */
@@ -161,9 +207,11 @@ describe('the quick reader and the general path agree', () => {
     for (const { asic } of signatures) {
       const parts: SignedParts = { message: asic.message, attachments: asic.attachments, hashChainResult: asic.hashChainResult, hashChain: asic.hashChain };
       paths.push(pathsAgree(asic.signatureXml, parts));
-      // The same documents without the character references and with no element closing itself: the quick reader's form.
+      // The same documents without the character references and with no element closing itself: the
+      // quick reader's form (the verifier's quick path hands them on still: their base64 values have line breaks).
       const rewritten = asic.signatureXml.toString('utf8').replaceAll('&#13;', '').replace(/<([\w:]+)([^<>]*)\/>/g, '<$1$2></$1>');
-      expect(pathsAgree(rewritten, parts)).toBe('quick');
+      pathsAgree(rewritten, parts);
+      expect(readerAgrees(rewritten)).toBe('quick');
       if (asic.hashChain) expect(readerAgrees(asic.hashChain)).toBe('quick');
       if (asic.hashChainResult) expect(readerAgrees(asic.hashChainResult)).toBe('quick');
     }
@@ -265,18 +313,65 @@ describe('the quick reader and the general path agree', () => {
     expect([...paths].sort()).toEqual(['general', 'quick']);
   });
 
+  it('characters outside the form in long text are found where the text is decoded, or at the end: the general path judges those documents', () => {
+    const signatureValue = /<ds:SignatureValue Id="signature-value">([^<]*)</.exec(ours)!;
+    const ocspValue = /<xades:EncapsulatedOCSPValue Id="ocsp-response-1">([^<]*)</.exec(ours)!;
+    const longText = 'x'.repeat(200);
+    const places: ((xml: string, c: string) => string)[] = [
+      (x, c) => x.replace(signatureValue[1]!, signatureValue[1]!.slice(0, 100) + c + signatureValue[1]!.slice(100)),
+      (x, c) => x.replace(ocspValue[1]!, ocspValue[1]!.slice(0, 1000) + c + ocspValue[1]!.slice(1000)),
+      (x, c) => x.replace('</ds:Signature>', `<ds:Object>${longText}${c}${longText}</ds:Object></ds:Signature>`),
+      (x, c) => x.replace('<ds:KeyInfo>', `<ds:Object>${longText}${c}</ds:Object><ds:KeyInfo>`),
+      (x, c) => x.replace(/(<xades:SigningTime>[^<]{4})/, `$1${c}`),
+      (x, c) => x.replace('Id="signed-properties"', `Id="signed${c}properties"`),
+    ];
+    for (const place of places) {
+      for (const c of ['\x00', '\x0b', '\t', '\r', '\r\n', '&amp;', '&#65;', '\x7f', '\x1f']) {
+        const xml = place(ours, c);
+        expect(xml).not.toBe(ours);
+        expect(pathsAgree(xml), JSON.stringify(c)).toBe('general');
+      }
+      // The same places with characters of the form: the quick path reads them (or refuses them with a coded error).
+      expect(pathsAgree(place(ours, 'AAAA'))).toBe('quick');
+    }
+  });
+
+  it('a document with the markup of one read before takes its table, its positions moved by what the text between tags gained or lost', () => {
+    const other = prepareSignature({
+      references: [{ uri: '/message.xml', digest: createHash('sha512').update('another message').digest() }],
+      mimeType: 'text/xml',
+      method: signatureMethodForId('SHA512withRSA'),
+      signingCert: key.cert,
+      intermediateCerts: [key.cert],
+      // Longer and shorter values than ours: every position after them moves.
+      ocspResponses: [Buffer.alloc(2100, 7), Buffer.alloc(900, 8)],
+      signingTime: new Date('2026-12-08T11:22:33Z'),
+    });
+    const otherXml = other.finish(rsaSign(other.signedInfoDigest));
+    expect(otherXml).not.toBe(ours);
+    SourceDocument.read(ours);
+    expect(SourceDocument.read(otherXml)!.fromShape).toBe(true);
+    const before = shapedReads;
+    expect(pathsAgree(otherXml, { message: Buffer.from('another message') })).toBe('quick');
+    expect(shapedReads).toBe(before + 1);
+    expect(verifySignatureCore(parseSignature(otherXml), { message: Buffer.from('another message') }).verifiedParts).toEqual(['/message.xml']);
+    // Text changed around every tag, in every way the form allows and does not: the shape's verdict is the full read's.
+    const runs = [...otherXml.matchAll(/>([^<]*)</g)].map((m) => m.index! + 1);
+    for (const [i, at] of runs.entries()) {
+      for (const text of ['', 'x', ' \n', '>', '\t', '&amp;', 'A'.repeat(100), `${'A'.repeat(70)}\x01`]) {
+        const changed = otherXml.slice(0, at) + text + otherXml.slice(at);
+        if (i % 7 === 0 || text.length < 2) readerAgrees(changed);
+      }
+    }
+    expect(shapedReads).toBeGreaterThan(before + runs.length);
+  });
+
   it('compact base64 is read only where the general check would read the same bytes', () => {
     const alphabet = fc.constantFrom(...'ABCDabcd0189+/=-_ \n*'.split(''));
     fc.assert(
       fc.property(fc.array(alphabet, { maxLength: 16 }), (chars) => {
         const text = chars.join('');
-        const element = parseXml(`<v>${text}</v>`);
-        let quick: Buffer | undefined;
-        try {
-          quick = compactBase64(element);
-        } catch {
-          quick = undefined;
-        }
+        const quick = compactBase64(text);
         if (quick) {
           expect(/^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/.test(text)).toBe(true);
           expect(quick).toEqual(Buffer.from(text, 'base64'));
@@ -323,7 +418,8 @@ describe('attacks on documents the quick path reads are refused as on the genera
     refused(ours.replace('<ds:Signature Id="signature">', '<ds:Signature Id="signature" xmlns="urn:default">'), 'InvalidSignatureValue');
     // The same namespace declared again inside SignedInfo: C14N drops it, so the signature holds — from the tree, not the source.
     const redundant = ours.replace('<ds:Reference Id="signature-reference-0"', `<ds:Reference xmlns:ds="${DS}" Id="signature-reference-0"`);
-    expect(pathsAgree(redundant)).toBe('quick');
+    expect(readerAgrees(redundant)).toBe('quick');
+    expect(pathsAgree(redundant)).toBe('general');
     expect(verifySignatureCore(parseSignature(redundant), ourParts).verifiedParts).toEqual(['/message.xml']);
     // Declarations moved from the root to ds:Signature: the same canonical form.
     const moved = ours.replace(/<asic:XAdESSignatures [^>]*>/, `<asic:XAdESSignatures xmlns:asic="http://uri.etsi.org/02918/v1.2.1#">`).replace('<ds:Signature Id="signature">', `<ds:Signature xmlns:ds="${DS}" xmlns:xades="http://uri.etsi.org/01903/v1.3.2#" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Id="signature">`);
