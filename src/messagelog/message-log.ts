@@ -40,7 +40,7 @@ import type { TimestampingService } from '../signature/timestamp.ts';
 import { removeArchivedRecords } from './archive-store.ts';
 import type { ArchiveRoundResult, ArchiveSettings } from './archiver.ts';
 import { partSize } from './attachment-files.ts';
-import { allocateIds, insertRows, type SqlDatabase, type SqlExecutor, type SqlValue } from '../storage/database.ts';
+import { allocateIds, insertRows, insertRowsReturning, type SqlDatabase, type SqlExecutor, type SqlValue } from '../storage/database.ts';
 import { MessageLogReader, locationOf, openLogDatabase, type MessageLogLocation, type MessageLogWhere } from './store.ts';
 import type { FromThread, ThreadData, ToThread } from './timestamper-thread.ts';
 import type { RoundRequest, StampPlan } from './timestamper.ts';
@@ -363,9 +363,13 @@ export class MessageLog extends MessageLogReader {
     const ids = new Map<string, number>();
     if (signatures.length === 0) return ids;
     const rows = signatures.map(({ hash, signature }) => [hash, this.text(signature.signatureXml), this.text(signature.hashChainResult)]);
-    await insertRows(tx, this.db.engine, 'signature (hash, xml, hash_chain_result)', '(?, CAST(? AS TEXT), CAST(? AS TEXT))', rows, ' ON CONFLICT (hash) DO NOTHING');
-    const hashes = signatures.map((s) => s.hash);
-    for (const row of await tx.all<{ id: number; hash: Buffer }>(`SELECT id, hash FROM signature WHERE hash IN (${hashes.map(() => '?').join(', ')})`, hashes)) ids.set(row.hash.toString('hex'), row.id);
+    const inserted = await insertRowsReturning<{ id: number; hash: Buffer }>(tx, this.db.engine, 'signature (hash, xml, hash_chain_result)', '(?, CAST(? AS TEXT), CAST(? AS TEXT))', rows, ' ON CONFLICT (hash) DO NOTHING', 'id, hash');
+    for (const row of inserted) ids.set(row.hash.toString('hex'), row.id);
+    // Those already there (logged before this writer remembered them, or by a commit meanwhile).
+    const known = signatures.map((s) => s.hash).filter((hash) => !ids.has(hash.toString('hex')));
+    if (known.length > 0) {
+      for (const row of await tx.all<{ id: number; hash: Buffer }>(`SELECT id, hash FROM signature WHERE hash IN (${known.map(() => '?').join(', ')})`, known)) ids.set(row.hash.toString('hex'), row.id);
+    }
     return ids;
   }
 

@@ -113,6 +113,17 @@ export async function insertRows(tx: SqlExecutor, engine: Engine, into: string, 
   }
 }
 
+/** `insertRows` with `RETURNING returning`: the rows the statements inserted (in no particular order). */
+export async function insertRowsReturning<T = Row>(tx: SqlExecutor, engine: Engine, into: string, values: string, rows: readonly (readonly SqlValue[])[], suffix: string, returning: string): Promise<T[]> {
+  const out: T[] = [];
+  const step = engine === 'sqlite' ? 1 : ROWS_PER_INSERT;
+  for (let i = 0; i < rows.length; i += step) {
+    const chunk = rows.slice(i, i + step);
+    out.push(...(await tx.all<T>(`INSERT INTO ${into} VALUES ${chunk.map(() => values).join(', ')}${suffix} RETURNING ${returning}`, chunk.flat())));
+  }
+  return out;
+}
+
 /**
  * `n` new ids of `table`'s `id` column (a serialId), ascending, for rows the caller then inserts
  * with them: one statement for a whole batch instead of a RETURNING per row. Within `tx` only; on
