@@ -152,8 +152,6 @@ export interface Removed {
   readonly records: number;
   /** Attachment files the removed rows named: remove them now (after the commit). */
   readonly files: readonly string[];
-  /** Signature rows removed: a writer that remembers signature rows must forget these. */
-  readonly signatureIds: readonly number[];
 }
 
 /**
@@ -168,20 +166,17 @@ export function removeArchivedRecords(db: SqlDatabase, cutoff: number, limit: nu
        LEFT JOIN record_timestamp rt ON rt.record_id = m.id WHERE m.time <= ? ORDER BY m.id LIMIT ?`,
       [cutoff, limit],
     );
-    if (rows.length === 0) return { records: 0, files: [], signatureIds: [] };
+    if (rows.length === 0) return { records: 0, files: [] };
     const ids = rows.map((r) => r.id);
     const list = (values: readonly unknown[]) => values.map(() => '?').join(', ');
     const files = (await tx.all<{ file: string }>(`SELECT file FROM message_attachment WHERE record_id IN (${list(ids)}) AND file IS NOT NULL`, ids)).map((r) => r.file);
     for (const table of ['message_attachment', 'record_timestamp', 'timestamp_queue', 'archived_record']) await tx.run(`DELETE FROM ${table} WHERE record_id IN (${list(ids)})`, ids);
     await tx.run(`DELETE FROM message_record WHERE id IN (${list(ids)})`, ids);
-    const signatureIds: number[] = [];
-    for (const s of new Set(rows.map((r) => r.signature_id))) {
-      if ((await tx.run('DELETE FROM signature WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message_record WHERE signature_id = ?)', [s, s])).changes === 1) signatureIds.push(s);
-    }
+    for (const s of new Set(rows.map((r) => r.signature_id))) await tx.run('DELETE FROM signature WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message_record WHERE signature_id = ?)', [s, s]);
     // A batch timestamp's rows are stored a few hundred at a time: one being stored is young.
     for (const ts of new Set(rows.map((r) => r.ts))) {
       if (ts !== null) await tx.run('DELETE FROM timestamp_record WHERE id = ? AND time <= ? AND NOT EXISTS (SELECT 1 FROM record_timestamp WHERE timestamp_id = ?)', [ts, cutoff, ts]);
     }
-    return { records: rows.length, files, signatureIds };
+    return { records: rows.length, files };
   });
 }

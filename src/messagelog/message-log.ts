@@ -453,13 +453,12 @@ export class MessageLog extends MessageLogReader {
       for (;;) {
         if (total > 0) await nextTurn();
         if (this.databaseClosed) throw new XrdError('IOError', { reason: 'the message log was closed while removing records' });
+        // Signature rows may go: commits from now on look theirs up instead of trusting a remembered
+        // row number (one that committed meanwhile names its signature, which then stays).
+        this.signatureIds.clear();
         const removed = await removeArchivedRecords(this.db, cutoff, CLEAN_CHUNK);
         // Rows first, then files: a crash in between leaves files no row names, which the next open removes.
         if (removed.files.length > 0) this.attachmentFiles.discard(removed.files);
-        if (removed.signatureIds.length > 0) {
-          const gone = new Set(removed.signatureIds);
-          for (const [key, id] of this.signatureIds) if (gone.has(id)) this.signatureIds.delete(key);
-        }
         total += removed.records;
         if (removed.records < CLEAN_CHUNK) break;
       }
