@@ -268,7 +268,11 @@ function signatureOf<E>(doc: DocumentView<E>, root: E, byId: ReadonlyMap<string,
   const documentReferences: { ref: DataReference; target: E }[] = [];
   for (const e of doc.childElements(signedInfo)) {
     if (doc.localName(e) !== 'Reference' || doc.namespace(e) !== DS) continue;
+    // Each reference, and each transform, is canonicalised before the signature value is checked:
+    // bounded as the reference's Santuario (secure validation) bounds them.
+    if (dataReferences.length + documentReferences.length >= MAX_REFERENCES) throw malformed(`more than ${MAX_REFERENCES} references`);
     const transforms = doc.child(e, DS, 'Transforms');
+    if (transforms && doc.childElements(transforms).length > MAX_TRANSFORMS) throw malformed(`more than ${MAX_TRANSFORMS} transforms in a reference`);
     const { digestMethod, digestValue } = digestReference(doc, e, base64);
     digestForUri(digestMethod); // an unknown digest method is MalformedSignature already here
     const ref: DataReference = {
@@ -425,6 +429,10 @@ const BASE64 = /^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/;
  * transforms, or for a same-document reference its target, canonicalised by the first when parsed,
  * through the rest.
  */
+/** Santuario's secure-validation limits, which the reference's verifier (XMLSignature) applies. */
+const MAX_REFERENCES = 30;
+const MAX_TRANSFORMS = 5;
+
 function referencedOctets(ref: DataReference | DocumentReference, data?: Buffer): Buffer | string {
   const [first, ...rest] = ref.transforms;
   // A same-document reference without transforms was canonicalised as inclusive C14N without comments (XML-DSig §4.3.3.2).

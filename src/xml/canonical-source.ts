@@ -495,6 +495,9 @@ export class SourceDocument {
         // A repeat, the reserved prefixes and namespaces, and undeclaring a prefix are outside.
         if (declarations?.has(prefix) || prefix === 'xml' || prefix === 'xmlns' || value === XML_NAMESPACE || value === XMLNS_NAMESPACE || (value === '' && prefix !== '')) return NONE;
         (declarations ??= new Map()).set(prefix, value);
+        // Each element looks its prefix up through every binding in scope: more than a signature
+        // document ever declares goes to the general parser, whose look-ups do not grow with them.
+        if (bindings.length >= 2 * MAX_BINDINGS) return NONE;
         bindings.push(prefix, value);
         canonicalTag = false;
       } else {
@@ -597,6 +600,9 @@ function declaration(prefix: string, uri: string): string {
 
 /** Namespace bindings in force, innermost last: prefix, URI, prefix, URI, … */
 type Bindings = string[];
+
+/** Most namespace declarations in scope on the quick path (ours declare a handful). */
+const MAX_BINDINGS = 64;
 
 function resolve(bindings: Bindings, prefix: string): string | undefined {
   for (let i = bindings.length - 2; i >= 0; i -= 2) if (bindings[i] === prefix) return bindings[i + 1];

@@ -121,6 +121,8 @@ function readerAgrees(xml: string | Buffer): 'quick' | 'general' {
 }
 /** How many documents the differential tests read by a shape. */
 let shapedReads = 0;
+/** How many elements each of METHODS canonicalised from the source (compared with the tree's). */
+const canonicalFromSource = METHODS.map(() => 0);
 
 /** The table's answers are the tree's, for every element. */
 function tableAgrees(quick: SourceDocument, tree: XmlElement): void {
@@ -141,10 +143,12 @@ function tableAgrees(quick: SourceDocument, tree: XmlElement): void {
       expect(quick.child(e, c.namespace, c.localName)).toBe(found && numberOf.get(found));
     }
     for (const name of [...t.attributes.map((a) => a.name), 'Id', 'missing']) expect(quick.attribute(e, name)).toBe(attribute(t, name));
-    for (const method of METHODS) {
+    METHODS.forEach((method, m) => {
       const fromSource = quick.canonicalize(e, method);
-      if (fromSource !== undefined) expect(fromSource).toBe(canonicalize(t, method));
-    }
+      if (fromSource === undefined) return;
+      expect(fromSource).toBe(canonicalize(t, method));
+      canonicalFromSource[m]!++;
+    });
   });
 }
 
@@ -283,6 +287,7 @@ describe('the quick reader and the general path agree', () => {
   });
 
   it('on generated documents: prefixes, declarations, attributes, text and layout', () => {
+    const before = [...canonicalFromSource];
     const name = fc.constantFrom('a', 'b', 'p:a', 'q:b', 'p:c');
     const attribute = fc.tuple(fc.constantFrom('Id', 'x', 'y', 'p:z', 'xmlns', 'xmlns:p', 'xmlns:q'), fc.constantFrom('1', 'urn:a', 'urn:b', '', 'a"b', "a'b", 'a>b', 'a\nb'));
     const text = fc.constantFrom('', 't', ' ', '\n', '>', '&amp;', 'x y');
@@ -311,6 +316,8 @@ describe('the quick reader and the general path agree', () => {
       { numRuns: 1500, seed: 1613 },
     );
     expect([...paths].sort()).toEqual(['general', 'quick']);
+    // Every canonicalisation method, the exclusive ones with their prefix lists too, was taken from the source somewhere.
+    canonicalFromSource.forEach((n, m) => expect(n - before[m]!, JSON.stringify(METHODS[m])).toBeGreaterThan(0));
   });
 
   it('characters outside the form in long text are found where the text is decoded, or at the end: the general path judges those documents', () => {
@@ -364,14 +371,28 @@ describe('the quick reader and the general path agree', () => {
       }
     }
     expect(shapedReads).toBeGreaterThan(before + runs.length);
+    // Anything after the root, which the shape's markup ends before: the general path judges it.
+    for (const tail of ['<x/>', 'x', '<!---->', '<?pi?>']) {
+      expect(SourceDocument.read(otherXml + tail), tail).toBeUndefined();
+      expect(readerAgrees(otherXml + tail), tail).toBe('general');
+    }
+  });
+
+  it('a document declaring more namespaces than a signature document ever does goes to the general parser, whose look-ups do not grow with them', () => {
+    const declarations = (n: number) => Array.from({ length: n }, (_, i) => ` xmlns:p${i}="urn:p${i}"`).join('');
+    expect(SourceDocument.read(`<a${declarations(10)}><b${declarations(10)}/></a>`)).toBeDefined();
+    expect(SourceDocument.read(`<a${declarations(40)}><b${declarations(40)}/></a>`)).toBeUndefined();
+    expect(readerAgrees(`<a${declarations(40)}><b${declarations(40)}/></a>`)).toBe('general');
   });
 
   it('compact base64 is read only where the general check would read the same bytes', () => {
     const alphabet = fc.constantFrom(...'ABCDabcd0189+/=-_ \n*'.split(''));
+    let decoded = 0;
     fc.assert(
       fc.property(fc.array(alphabet, { maxLength: 16 }), (chars) => {
         const text = chars.join('');
         const quick = compactBase64(text);
+        if (quick?.length) decoded++;
         if (quick) {
           expect(/^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/.test(text)).toBe(true);
           expect(quick).toEqual(Buffer.from(text, 'base64'));
@@ -379,6 +400,7 @@ describe('the quick reader and the general path agree', () => {
       }),
       { numRuns: 3000, seed: 1614 },
     );
+    expect(decoded, 'some generated texts are compact base64').toBeGreaterThan(0);
   });
 });
 
@@ -430,5 +452,20 @@ describe('attacks on documents the quick path reads are refused as on the genera
   it('a tampered signed value is refused', () => {
     refused(ours.replace(/<xades:SigningTime>\d{4}/, '<xades:SigningTime>1999'), 'InvalidSignatureValue');
     refused(ours.replace(/(<ds:DigestValue>)[A-Za-z0-9+/]/, '$1A'), 'InvalidSignatureValue');
+  });
+
+  it('Santuario secure validation, as the reference applies it: more than 30 references, or more than 5 transforms in one, are MalformedSignature before anything is canonicalised', () => {
+    const reference = /<ds:Reference Id="signature-reference-0".*?<\/ds:Reference>\n/s.exec(ours)![0];
+    const malformed = (xml: string) => {
+      expect(pathsAgree(xml)).toBe('quick');
+      expect(() => parseSignature(xml)).toThrow(expect.objectContaining({ code: 'MalformedSignature' }));
+    };
+    // 30 in all still parse (and fail on their digests only when verified).
+    expect(() => parseSignature(ours.replace(reference, reference.repeat(29)))).not.toThrow();
+    malformed(ours.replace(reference, reference.repeat(30)));
+    const transform = '<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"></ds:Transform>';
+    const withTransforms = (n: number) => ours.replace(reference, reference.replace('<ds:DigestMethod', `<ds:Transforms>${transform.repeat(n)}</ds:Transforms><ds:DigestMethod`));
+    expect(() => parseSignature(withTransforms(5))).not.toThrow();
+    malformed(withTransforms(6));
   });
 });
