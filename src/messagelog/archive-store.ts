@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { XrdError } from '../platform/errors.ts';
-import type { SqlDatabase, SqlExecutor, SqlValue } from '../storage/database.ts';
+import { insertRows, type SqlDatabase, type SqlExecutor } from '../storage/database.ts';
 
 /** A stamped record not archived yet: what grouping and ordering need, without its message. */
 export interface ArchiveCandidate {
@@ -117,11 +117,8 @@ export class ArchiveBook {
   /** Marks the archive's records (a few hundred per statement and transaction), then the archive complete. */
   async completeArchive(archiveId: number, records: readonly number[]): Promise<void> {
     for (let i = 0; i < records.length; i += MARK_CHUNK) {
-      const chunk = records.slice(i, i + MARK_CHUNK);
-      await this.db.run(
-        `INSERT INTO archived_record (record_id, archive_id) VALUES ${chunk.map(() => '(?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
-        chunk.flatMap((id): SqlValue[] => [id, archiveId]),
-      );
+      const rows = records.slice(i, i + MARK_CHUNK).map((id) => [id, archiveId]);
+      await this.db.transaction((tx) => insertRows(tx, this.db.engine, 'archived_record (record_id, archive_id)', '(?, ?)', rows, ' ON CONFLICT DO NOTHING'));
     }
     await this.db.run('UPDATE archive_file SET pending_records = NULL WHERE id = ?', [archiveId]);
   }

@@ -650,7 +650,7 @@ export class MessageLog extends MessageLogReader {
         const tsId = await insertTimestamp(tx, token, null, plan.tsaUrl);
         // The stamped copy belongs to this record alone; others of its signing batch keep theirs.
         const hash = createHash('sha256').update(plan.signatureXml).digest();
-        const signatureId = await insertSignature(tx, hash, plan.signatureXml, plan.hashChainResult);
+        const signatureId = (await this.signatureRows(tx, [{ hash, signature: { signatureXml: plan.signatureXml, hashChainResult: plan.hashChainResult ?? undefined } }])).get(hash.toString('hex'))!;
         await tx.run('UPDATE message_record SET signature_id = ? WHERE id = ?', [signatureId, plan.recordId]);
         await tx.run('INSERT INTO record_timestamp (record_id, timestamp_id, hash_chain) VALUES (?, ?, NULL) ON CONFLICT DO NOTHING', [plan.recordId, tsId]);
         await tx.run('DELETE FROM timestamp_queue WHERE record_id = ?', [plan.recordId]);
@@ -666,10 +666,8 @@ export class MessageLog extends MessageLogReader {
       if (this.databaseClosed) throw new XrdError('IOError', { reason: 'the message log was closed while storing a timestamp' });
       const ids = plan.recordIds.slice(from, from + STORE_CHUNK);
       await this.db.transaction(async (tx) => {
-        await tx.run(
-          `INSERT INTO record_timestamp (record_id, timestamp_id, hash_chain) VALUES ${ids.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
-          ids.flatMap((id, k) => [id, tsId, chainOf(from + k)]),
-        );
+        const rows = ids.map((id, k) => [id, tsId, chainOf(from + k)]);
+        await insertRows(tx, this.db.engine, 'record_timestamp (record_id, timestamp_id, hash_chain)', '(?, ?, ?)', rows, ' ON CONFLICT DO NOTHING');
         await tx.run(`DELETE FROM timestamp_queue WHERE record_id IN (${ids.map(() => '?').join(', ')})`, ids);
       });
     }
@@ -754,15 +752,6 @@ function sizeInDatabase({ message: m, files }: PendingRecord): number {
     if (files?.[i] === undefined) size += partSize(a);
   });
   return size;
-}
-
-/**
- * A signature document's row: a new one, or the one with the same hash (a batch's signature logged
- * earlier, or by a transaction committing meanwhile). @returns its id
- */
-async function insertSignature(tx: SqlExecutor, hash: Buffer, xml: string | Buffer, hashChainResult: string | Buffer | null): Promise<number> {
-  const inserted = await tx.get<{ id: number }>('INSERT INTO signature (hash, xml, hash_chain_result) VALUES (?, CAST(? AS TEXT), CAST(? AS TEXT)) ON CONFLICT (hash) DO NOTHING RETURNING id', [hash, xml, hashChainResult]);
-  return inserted?.id ?? (await tx.get<{ id: number }>('SELECT id FROM signature WHERE hash = ?', [hash]))!.id;
 }
 
 async function insertTimestamp(tx: SqlExecutor, token: Buffer, hashChainResult: string | null, tsaUrl: string): Promise<number> {

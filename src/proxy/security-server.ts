@@ -116,8 +116,9 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const limits = serverLimits(PROXY_SERVER_LIMITS, options.serverLimits);
   // A database URL that is not one is refused before anything is opened.
   const opMonitorDatabase = databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl);
-  const messageLogAt = messageLogLocation(join(options.dataDir, 'messagelog.db'), options.messageLogDatabaseUrl);
-  refuseFileLeftBehind(join(options.dataDir, 'messagelog.db'), messageLogAt);
+  const messageLogFile = join(options.dataDir, 'messagelog.db');
+  const messageLogAt = messageLogLocation(messageLogFile, options.messageLogDatabaseUrl);
+  refuseFileLeftBehind(messageLogFile, messageLogAt);
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });
   // Configuration changes are seen within a second; the files are not looked at for every message.
   const globalConf = globalConfReader(options.globalConfDir, { recheckMs: 1000 });

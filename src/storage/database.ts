@@ -103,25 +103,23 @@ const ROWS_PER_INSERT = 500;
  * would crowd the statement cache).
  */
 export async function insertRows(tx: SqlExecutor, engine: Engine, into: string, values: string, rows: readonly (readonly SqlValue[])[], suffix = ''): Promise<void> {
-  if (engine === 'sqlite') {
-    for (const row of rows) await tx.run(`INSERT INTO ${into} VALUES ${values}${suffix}`, row);
-    return;
-  }
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-    await tx.run(`INSERT INTO ${into} VALUES ${chunk.map(() => values).join(', ')}${suffix}`, chunk.flat());
-  }
+  for (const [sql, params] of insertStatements(engine, into, values, rows, suffix)) await tx.run(sql, params);
 }
 
 /** `insertRows` with `RETURNING returning`: the rows the statements inserted (in no particular order). */
 export async function insertRowsReturning<T = Row>(tx: SqlExecutor, engine: Engine, into: string, values: string, rows: readonly (readonly SqlValue[])[], suffix: string, returning: string): Promise<T[]> {
   const out: T[] = [];
+  for (const [sql, params] of insertStatements(engine, into, values, rows, `${suffix} RETURNING ${returning}`)) out.push(...(await tx.all<T>(sql, params)));
+  return out;
+}
+
+/** The statements of insertRows: a row each on SQLite, up to ROWS_PER_INSERT each on PostgreSQL. */
+function* insertStatements(engine: Engine, into: string, values: string, rows: readonly (readonly SqlValue[])[], suffix: string): Generator<[string, SqlValue[]]> {
   const step = engine === 'sqlite' ? 1 : ROWS_PER_INSERT;
   for (let i = 0; i < rows.length; i += step) {
     const chunk = rows.slice(i, i + step);
-    out.push(...(await tx.all<T>(`INSERT INTO ${into} VALUES ${chunk.map(() => values).join(', ')}${suffix} RETURNING ${returning}`, chunk.flat())));
+    yield [`INSERT INTO ${into} VALUES ${chunk.map(() => values).join(', ')}${suffix}`, chunk.flat()];
   }
-  return out;
 }
 
 /**
