@@ -10,7 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { XrdError } from './errors.ts';
 
 export type BodyDigest = 'sha256' | 'sha384' | 'sha512';
@@ -276,6 +276,30 @@ export function streamPieces(pieces: Pieces): Readable {
     })(),
     { objectMode: false },
   );
+}
+
+/**
+ * Writes the pieces to `out` and ends it. A message held wholly in memory and no larger than
+ * JOIN_BELOW (a proxy message, a SOAP request) goes out with one `end()`: the HTTP head and body in
+ * one socket write, with no Readable and pipe between (about 5–8 µs a message, issue 16); anything
+ * else streams as streamPieces reads it, `onError` hearing of a body that cannot be read.
+ */
+export function sendPieces(out: Writable, pieces: Pieces, onError: (err: Error) => void): void {
+  const buffers: Buffer[] = [];
+  let length = 0;
+  for (const piece of pieces) {
+    const inMemory = Buffer.isBuffer(piece) ? piece : piece.buffer;
+    length += inMemory?.length ?? Infinity;
+    if (inMemory === undefined || length > JOIN_BELOW) {
+      const body = streamPieces(pieces);
+      body.on('error', onError);
+      body.pipe(out);
+      return;
+    }
+    buffers.push(inMemory);
+  }
+  if (length === 0) out.end();
+  else out.end(Buffer.concat(buffers, length));
 }
 
 /** All the pieces in one buffer: for what is small (tests, faults). */

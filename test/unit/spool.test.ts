@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
-import { SpoolFolder, memoryBody, streamPieces } from '../../src/platform/spool.ts';
+import { PassThrough, Writable } from 'node:stream';
+import { SpoolFolder, memoryBody, sendPieces, streamPieces } from '../../src/platform/spool.ts';
 
 const sha = (alg: string, b: Buffer) => createHash(alg).update(b).digest();
 
@@ -64,5 +65,39 @@ describe('spool', () => {
     const small = Array.from({ length: 5 }, (_, i) => Buffer.alloc(20 * 1024, String(i)));
     expect((await chunksOf(small)).map((c) => c.length)).toEqual([60 * 1024, 40 * 1024]);
     expect(await chunksOf([])).toEqual([]);
+  });
+
+  it('sendPieces ends a small message held in memory at once, in one write, and streams a file body or a large one', async () => {
+    /** What reached `out`, write by write, and whether sendPieces ended it before returning. */
+    const sent = async (pieces: Parameters<typeof sendPieces>[1]) => {
+      const writes: string[] = [];
+      const out = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          writes.push(chunk.toString());
+          done();
+        },
+      });
+      const finished = new Promise((resolve) => out.on('finish', resolve));
+      sendPieces(out, pieces, (err) => out.destroy(err));
+      const endedAtOnce = out.writableEnded;
+      await finished;
+      return { writes, endedAtOnce };
+    };
+    expect(await sent([Buffer.from('--b\r\n'), memoryBody(Buffer.from('<soap/>')), Buffer.from('\r\n--b--')])).toEqual({ writes: ['--b\r\n<soap/>\r\n--b--'], endedAtOnce: true });
+    expect(await sent([])).toEqual({ writes: [], endedAtOnce: true });
+    const w = folder.writer();
+    w.write(Buffer.from('a file body'));
+    const file = w.end();
+    expect(await sent([Buffer.from('1'), file, Buffer.from('2')])).toEqual({ writes: ['1', 'a file body', '2'], endedAtOnce: false });
+    file.dispose();
+    const large = Array.from({ length: 5 }, (_, i) => Buffer.alloc(20 * 1024, String(i)));
+    const streamed = await sent(large);
+    expect([streamed.writes.join(''), streamed.endedAtOnce]).toEqual([Buffer.concat(large).toString(), false]);
+    // A body that cannot be read is reported, not thrown.
+    const broken = { ...memoryBody(Buffer.from('x')), buffer: undefined, stream: () => new PassThrough().destroy(new Error('gone')) };
+    const errors: Error[] = [];
+    sendPieces(new PassThrough(), [broken], (err) => errors.push(err));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(errors.map((e) => e.message)).toEqual(['gone']);
   });
 });

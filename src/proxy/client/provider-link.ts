@@ -14,7 +14,7 @@ import https from 'node:https';
 import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { GlobalConf, SecurityServer } from '../../globalconf/global-conf.ts';
 import { XrdError, toXrdError } from '../../platform/errors.ts';
-import { streamPieces, type SpoolFolder } from '../../platform/spool.ts';
+import { sendPieces, type SpoolFolder } from '../../platform/spool.ts';
 import type { SoapFault } from '../../protocol/faults.ts';
 import { formatClientId, formatSecurityServerId, javaClientId, javaServerId, type ClientId, type SecurityServerId } from '../../protocol/identifiers.ts';
 import { bodiesOf, decodeProxyMessage, encodeProxyMessage, type DecodedProxyMessage, type ProxyMessage } from '../../protocol/proxy-message.ts';
@@ -243,11 +243,7 @@ export class ProviderLink {
       });
       req.on('socket', (socket) => {
         this.checkPeer(socket as TLSSocket, target).then(
-          () => {
-            const body = streamPieces(encoded.pieces);
-            body.on('error', (err) => req.destroy(toXrdError(err)));
-            body.pipe(req);
-          },
+          () => sendPieces(req, encoded.pieces, (err) => req.destroy(toXrdError(err))),
           (err: unknown) => req.destroy(err as Error),
         );
       });

@@ -12,7 +12,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { XrdError } from '../../platform/errors.ts';
-import { piecesLength, streamPieces, type Pieces } from '../../platform/spool.ts';
+import { piecesLength, sendPieces, type Pieces } from '../../platform/spool.ts';
 import { headerPairs, type HeaderList } from '../../protocol/rest-message.ts';
 import type { InternalTls } from '../../serverconf/internal-tls.ts';
 
@@ -67,9 +67,7 @@ export function callService(url: URL, request: ServiceRequest, options: { timeou
     req.on('socket', (socket) => {
       const send = () => {
         if (!request.body) return void req.end();
-        const body = streamPieces(request.body);
-        body.on('error', (err) => req.destroy(err));
-        body.pipe(req);
+        sendPieces(req, request.body, (err) => req.destroy(err));
       };
       if (!secure || !options.tls?.trusted) return send();
       const tls = socket as TLSSocket;

@@ -4,10 +4,9 @@
  * answer a proxy's pipeline gives (status, header pairs, pieces) and writing it as a stream.
  */
 import type { ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { FaultCodeStyle } from '../../protocol/faults.ts';
 import type { SpoolFolder, Body, Pieces } from '../../platform/spool.ts';
-import { piecesLength, streamPieces } from '../../platform/spool.ts';
+import { piecesLength, sendPieces } from '../../platform/spool.ts';
 
 /**
  * The version we send as `x-proxy-version`: the reference's protocol level we implement (7.8), so
@@ -68,7 +67,5 @@ export function sendAnswer(res: ServerResponse, status: number, headers: readonl
   res.once('finish', finish);
   const head = res.req.method === 'HEAD' ? [] : [['content-length', String(piecesLength(pieces))]];
   res.writeHead(status, [...headers, ...head].flat());
-  const body: Readable = streamPieces(pieces);
-  body.on('error', () => res.destroy());
-  body.pipe(res);
+  sendPieces(res, pieces, () => res.destroy());
 }
