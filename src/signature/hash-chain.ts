@@ -12,10 +12,11 @@
  * data (after its c14n transforms) — or, when the caller gives that part's digest with the same
  * algorithm, that digest as it is — and the last step's digest must be the result's.
  */
-import { createHash, hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { TAG, derHeaderLength, encodeTlv, writeDerHeader } from '../certificates/der.ts';
 import { XrdError } from '../platform/errors.ts';
 import { c14nMethodOfElement, canonicalizeDocument } from '../xml/c14n.ts';
+import { compactBase64 } from '../xml/canonical-source.ts';
 import { XmlError, attribute, child, parseXmlDocument, textOf, type XmlElement } from '../xml/xml-tree.ts';
 import { DIGEST_URIS, type DigestName } from './algorithms.ts';
 import { digestOf, isDigestSource, type DigestSource } from './digest-source.ts';
@@ -238,10 +239,10 @@ export function verifyHashChain(
 
   /** The DER of the step `uri` names, relative to the chain document `base`. */
   const stepData = (uri: string, base: ChainDocument | undefined): Buffer => {
-    const hash = uri.indexOf('#');
-    const fragment = hash < 0 ? '' : uri.slice(hash + 1);
+    const hashAt = uri.indexOf('#');
+    const fragment = hashAt < 0 ? '' : uri.slice(hashAt + 1);
     if (fragment === '') throw new XrdError('MalformedHashChain', { reason: `Invalid hash step URI: ${uri}` });
-    const docUri = uri.slice(0, hash);
+    const docUri = uri.slice(0, hashAt);
     const doc = docUri === '' ? base : documentOf(docUri);
     if (!doc) throw new XrdError('MalformedHashChain', { reason: `Invalid hash step URI: ${uri} (no chain document to look in)` });
     const step = doc.steps.get(fragment);
@@ -257,7 +258,7 @@ export function verifyHashChain(
       let value: Buffer;
       if (item.localName === 'DataRef') value = dataRefDigest(item, digest);
       else if (item.localName === 'StepRef') {
-        value = createHash(digest).update(stepData(attribute(item, 'URI')!, doc)).digest();
+        value = hash(digest, stepData(attribute(item, 'URI')!, doc), 'buffer');
         // hashchain.xsd gives StepRef no DigestValue; chains written by xrd before 0.2 carry one, checked here.
         const stated = child(item, DS, 'DigestValue');
         if (stated && !base64Of(stated).equals(value)) throw new XrdError('InvalidHashChainRef', { uri: attribute(item, 'URI')!, reason: 'digest does not match the step' });
@@ -269,7 +270,7 @@ export function verifyHashChain(
   };
 
   const resultDigest = DIGEST_BY_URI.get(result.method)!;
-  if (!createHash(resultDigest).update(stepData(result.uri, undefined)).digest().equals(result.value)) {
+  if (!hash(resultDigest, stepData(result.uri, undefined), 'buffer').equals(result.value)) {
     throw new XrdError('InvalidHashChain', { reason: 'Hash chain result does not match hash chain calculation' });
   }
   const unused = [...inputs.keys()].filter((u) => !verified.has(u) && !unresolved.has(u));
@@ -295,7 +296,7 @@ function digestOfTransformed(uri: string, data: Buffer | string | DigestSource, 
       throw new XrdError('InvalidHashChainRef', { uri, reason: `cannot canonicalise: ${err.message}` }, { cause: err });
     }
   }
-  return createHash(digest).update(bytes).digest();
+  return hash(digest, bytes, 'buffer');
 }
 
 
@@ -444,9 +445,12 @@ function digestValue(element: XmlElement): Buffer {
   return base64Of(child(element, DS, 'DigestValue')!);
 }
 
-/** xs:base64Binary. */
+/** xs:base64Binary: written without white space (as we and the reference write it) decoded at once, else checked by its pattern first. */
 function base64Of(element: XmlElement): Buffer {
-  const text = textOf(element).replace(/[ \t\n\r]+/g, '');
+  const written = textOf(element);
+  const compact = compactBase64(written);
+  if (compact) return compact;
+  const text = written.replace(/[ \t\n\r]+/g, '');
   if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) throw malformed(`${element.localName} is not base64`);
   return Buffer.from(text, 'base64');
 }

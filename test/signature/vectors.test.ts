@@ -188,6 +188,8 @@ describe('hashchain/ (HashChainVerifierTest, HashChainBuilderTest)', () => {
     const result = file('hc-verifier1-hashchainresult.xml');
     const check = (chain: string) => verifyHashChain(result, new Map<string, string | Buffer>([['/hashchain.xml', chain], ['/message.xml', file('hc-verifier1-message.xml')]]), new Map([['/message.xml', null]]));
     expect(check(good).verified).toEqual(['/message.xml']);
+    // xs:base64Binary allows white space inside a value.
+    expect(check(good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'P8TM/nRYcOLA2Z9x\n  8w/wZWyN7dQcwdfT03aw2+aF4vM=')).verified).toEqual(['/message.xml']);
     const breaches = [
       good.replace('<ns2:HashStep id="STEP1">', '<ns2:HashStep id="STEP0">'), // xs:ID not unique
       good.replace('<ns2:HashStep id="STEP1">', '<ns2:HashStep id="1STEP">').replace('#STEP1', '#1STEP'), // not an NCName
@@ -196,6 +198,8 @@ describe('hashchain/ (HashChainVerifierTest, HashChainBuilderTest)', () => {
       good.replace('<ns2:StepRef URI="#STEP1"/>', '<ns2:StepRef URI="#STEP1"><Transforms><Transform Algorithm="x"/></Transforms></ns2:StepRef>'), // StepRef has DigestMethod only
       good.replace('aF4vM=</DigestValue>', 'aF4vM=</DigestValue><DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>'), // DigestMethod after DigestValue
       good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'not base64!'), // xs:base64Binary
+      good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'P8TM-nRYcOLA2Z9x8w_wZWyN7dQcwdfT03aw2+aF4vM='), // base64url's letters
+      good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM'), // padding left out
       good.replace('<ns2:DefaultDigestMethod', '<ns2:HashValue><DigestValue>AA==</DigestValue></ns2:HashValue><ns2:DefaultDigestMethod'), // order
       good.replace('</ns2:HashStep>', 'text</ns2:HashStep>'), // element-only content
       good.replace('<ns2:HashChain ', '<ns2:HashChainResult ').replace('</ns2:HashChain>', '</ns2:HashChainResult>'), // wrong root
