@@ -105,14 +105,16 @@ const XADES = NS.xades;
  * ../shared/xroad-vectors); one over PARSED_SIGNATURE_MAX_BYTES is verified all the same, as the
  * reference would, but parsed for each use and not kept, so padded documents cannot fill the
  * cache or push the real ones out. (What a message may carry at all is the proxies' maxSoapBytes.)
- * The checks that depend only on the document (same-document references, signature value) are done
- * once per parsed document.
+ * The checks that depend only on the document (same-document references, signature value, the
+ * signed properties naming the KeyInfo certificate) are done once per parsed document: a batch's
+ * messages share one.
  */
 const parsedSignatures = new Map<string, { readonly sig: ParsedSignature; readonly bytes: number }>();
 let parsedSignatureBytes = 0;
 export const PARSED_SIGNATURES_BYTES = 4 * 1024 * 1024;
 export const PARSED_SIGNATURE_MAX_BYTES = 256 * 1024;
 const valueVerified = new WeakSet<ParsedSignature>();
+const signingCertBound = new WeakSet<ParsedSignature>();
 /**
  * OCSP outcomes for one configuration, reused for a second: a signer's messages all carry the same
  * responses for its certificate path (until the signer's next refresh), and freshness is counted
@@ -586,7 +588,10 @@ export function verifySignature(xml: Buffer | string | ParsedSignature, parts: S
 
   coreResult ??= core();
   // XAdES (the reference does not check it): once they are known to be signed, the signed properties must name the KeyInfo certificate.
-  checkSigningCertificate(sig.signingCertificate, cert.der);
+  if (!signingCertBound.has(sig)) {
+    checkSigningCertificate(sig.signingCertificate, cert.der);
+    signingCertBound.add(sig);
+  }
 
   let timestamp: VerifiedTimestamp | undefined;
   if (token) timestamp = verifyTimestamp(token, sig.signatureValue, options.conf.tsaCertificates());
