@@ -1,7 +1,7 @@
 /**
  * What both proxies share about one exchange: the settings that bound what they read, the bodies an
  * exchange received (spool files removed once its answer has gone out, whatever happened), the
- * answer a proxy's pipeline gives (status, header pairs, pieces) and writing it as a stream.
+ * answer a proxy's pipeline gives (status, header pairs, pieces) and writing it out (sendPieces).
  */
 import type { ServerResponse } from 'node:http';
 import type { FaultCodeStyle } from '../../protocol/faults.ts';
