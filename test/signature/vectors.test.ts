@@ -200,6 +200,9 @@ describe('hashchain/ (HashChainVerifierTest, HashChainBuilderTest)', () => {
       good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'not base64!'), // xs:base64Binary
       good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'P8TM-nRYcOLA2Z9x8w_wZWyN7dQcwdfT03aw2+aF4vM='), // base64url's letters
       good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM'), // padding left out
+      good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'P8TM\u202fnRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM='), // a character Buffer.from reads as '/'
+      good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', 'P8TM&#x202F;nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM='), // the same as a reference
+      good.replace('P8TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM=', '\u01508TM/nRYcOLA2Z9x8w/wZWyN7dQcwdfT03aw2+aF4vM='), // Ő, read as 'P'
       good.replace('<ns2:DefaultDigestMethod', '<ns2:HashValue><DigestValue>AA==</DigestValue></ns2:HashValue><ns2:DefaultDigestMethod'), // order
       good.replace('</ns2:HashStep>', 'text</ns2:HashStep>'), // element-only content
       good.replace('<ns2:HashChain ', '<ns2:HashChainResult ').replace('</ns2:HashChain>', '</ns2:HashChainResult>'), // wrong root
