@@ -5,7 +5,7 @@
  * and issuer, verified in turn and again after they pushed each other out of the cache, and each
  * signer's signature value checked against another's certificate.
  */
-import { X509Certificate, constants, generateKeyPairSync, privateEncrypt } from 'node:crypto';
+import { X509Certificate, constants, generateKeyPairSync, privateEncrypt, sign } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +28,7 @@ const signers = Array.from({ length: 10 }, (_, i) => {
   const cert = Buffer.from(new X509Certificate(execFileSync('openssl', ['req', '-x509', '-key', keyFile, '-subj', `/CN=signer-${String(i).padStart(2, '0')}`, '-days', '1', '-set_serial', '1000'])).raw);
   const key: SigningKey = { keyId: `k${i}`, algorithm: 'SHA512withRSA', cert, intermediateCerts: [], ocspResponses: [], batchSigningEnabled: false };
   const batch = new BatchSigner(async (_keyId, _algorithm, digest) => privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([SHA512_DIGEST_INFO, digest])));
-  return { key, sign: () => batch.sign(key, { message }) };
+  return { key, privateKey, sign: () => batch.sign(key, { message }) };
 });
 
 describe('the verifier’s cache of signing keys', () => {
@@ -50,11 +50,12 @@ describe('the verifier’s cache of signing keys', () => {
     const signatures = await Promise.all(signers.map((s) => s.sign()));
     const valueOf = (xml: string) => /<ds:SignatureValue[^>]*>([^<]*)</.exec(xml)![1]!;
     for (const [i, signed] of signatures.entries()) {
-      const other = signatures[(i + 1) % signatures.length]!;
-      // Signer i's document (its certificate, its SignedInfo) with the value signer i+1 made: key i must refuse it
-      // even right after key i+1, whose value it is, was used.
-      verifySignatureCore(parseSignature(other.signatureXml), { message });
-      const forged = signed.signatureXml.replace(valueOf(signed.signatureXml), valueOf(other.signatureXml));
+      const other = (i + 1) % signers.length;
+      // Signer i's document with a value that signer i+1's key made over signer i's own SignedInfo: valid under
+      // key i+1, so only key i, looked up by signer i's certificate, refuses it — even right after key i+1 was used.
+      const forgedValue = sign('sha512', Buffer.from(parseSignature(signed.signatureXml).signedInfo), signers[other]!.privateKey).toString('base64');
+      const forged = signed.signatureXml.replace(valueOf(signed.signatureXml), forgedValue);
+      verifySignatureCore(parseSignature(signatures[other]!.signatureXml), { message });
       expect(() => verifySignatureCore(parseSignature(forged), { message }), `signer ${i}`).toThrow(expect.objectContaining({ code: 'InvalidSignatureValue' }));
     }
   });
