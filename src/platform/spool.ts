@@ -282,7 +282,8 @@ export function streamPieces(pieces: Pieces): Readable {
  * Writes the pieces to `out` and ends it. A message held wholly in memory and no larger than
  * JOIN_BELOW (a proxy message, a SOAP request) goes out with one `end()`: the HTTP head and body in
  * one socket write, with no Readable and pipe between (about 5–8 µs a message, issue 16); anything
- * else streams as streamPieces reads it, `onError` hearing of a body that cannot be read.
+ * else streams as streamPieces reads it, `onError` hearing of a body that cannot be read. Callers
+ * set Content-Length: without it Node would frame the one path by length and the other chunked.
  */
 export function sendPieces(out: Writable, pieces: Pieces, onError: (err: Error) => void): void {
   const buffers: Buffer[] = [];
@@ -299,7 +300,7 @@ export function sendPieces(out: Writable, pieces: Pieces, onError: (err: Error) 
     buffers.push(inMemory);
   }
   if (length === 0) out.end();
-  else out.end(Buffer.concat(buffers, length));
+  else out.end(buffers.length === 1 ? buffers[0] : Buffer.concat(buffers, length));
 }
 
 /** All the pieces in one buffer: for what is small (tests, faults). */

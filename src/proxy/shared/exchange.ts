@@ -63,6 +63,8 @@ export function sendAnswer(res: ServerResponse, status: number, headers: readonl
       done();
     }
   };
+  // The caller may have gone while the answer was being made: its close has been and gone.
+  if (res.destroyed) return finish();
   res.once('close', finish);
   res.once('finish', finish);
   const head = res.req.method === 'HEAD' ? [] : [['content-length', String(piecesLength(pieces))]];
