@@ -563,14 +563,19 @@ interface Shape {
 
 /**
  * Base64 text written without white space, as we write it, decoded; undefined for any other text,
- * invalid or not. The bytes, written back, must give the text again: Buffer.from alone skips
- * characters it does not know, stops at `=`, takes base64url's `-` and `_`, and keeps only the low
- * byte of a character above U+00FF (`Ł` reads as `A`), so decoding by itself proves nothing. A
- * canonical value passes; any other goes to the caller's general path (a regular expression).
+ * invalid or not, which the caller's general path (a regular expression) is to judge. Decoding
+ * proves it is base64 when the text is ASCII: Buffer.from skips any other ASCII character and stops
+ * at `=`, so the bytes come out short. It also takes base64url's `-` and `_`, looked for apart, and
+ * it keeps only the low byte of a character above U+00FF (`Ł` reads as `A`), so text that is not
+ * ASCII is refused first — by its UTF-8 length, a native scan, where writing the bytes back to
+ * compare cost a tenth of a verification.
  */
 export function compactBase64(text: string): Buffer | undefined {
+  if (text.length % 4 !== 0 || Buffer.byteLength(text, 'utf8') !== text.length) return undefined;
   const bytes = Buffer.from(text, 'base64');
-  return bytes.toString('base64') === text ? bytes : undefined;
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  if (bytes.length !== (text.length / 4) * 3 - padding || text.includes('-') || text.includes('_')) return undefined;
+  return bytes;
 }
 
 /**
