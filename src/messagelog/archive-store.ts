@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { XrdError } from '../platform/errors.ts';
-import { insertRows, type SqlDatabase, type SqlExecutor } from '../storage/database.ts';
+import { insertRows, placeholders, type SqlDatabase, type SqlExecutor } from '../storage/database.ts';
 
 /** A stamped record not archived yet: what grouping and ordering need, without its message. */
 export interface ArchiveCandidate {
@@ -165,10 +165,9 @@ export function removeArchivedRecords(db: SqlDatabase, cutoff: number, limit: nu
     );
     if (rows.length === 0) return { records: 0, files: [] };
     const ids = rows.map((r) => r.id);
-    const list = (values: readonly unknown[]) => values.map(() => '?').join(', ');
-    const files = (await tx.all<{ file: string }>(`SELECT file FROM message_attachment WHERE record_id IN (${list(ids)}) AND file IS NOT NULL`, ids)).map((r) => r.file);
-    for (const table of ['message_attachment', 'record_timestamp', 'timestamp_queue', 'archived_record']) await tx.run(`DELETE FROM ${table} WHERE record_id IN (${list(ids)})`, ids);
-    await tx.run(`DELETE FROM message_record WHERE id IN (${list(ids)})`, ids);
+    const files = (await tx.all<{ file: string }>(`SELECT file FROM message_attachment WHERE record_id IN (${placeholders(ids)}) AND file IS NOT NULL`, ids)).map((r) => r.file);
+    for (const table of ['message_attachment', 'record_timestamp', 'timestamp_queue', 'archived_record']) await tx.run(`DELETE FROM ${table} WHERE record_id IN (${placeholders(ids)})`, ids);
+    await tx.run(`DELETE FROM message_record WHERE id IN (${placeholders(ids)})`, ids);
     for (const s of new Set(rows.map((r) => r.signature_id))) await tx.run('DELETE FROM signature WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message_record WHERE signature_id = ?)', [s, s]);
     // A batch timestamp's rows are stored a few hundred at a time: one being stored is young.
     for (const ts of new Set(rows.map((r) => r.ts))) {

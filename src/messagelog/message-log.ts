@@ -40,7 +40,7 @@ import type { TimestampingService } from '../signature/timestamp.ts';
 import { removeArchivedRecords } from './archive-store.ts';
 import type { ArchiveRoundResult, ArchiveSettings } from './archiver.ts';
 import { partSize } from './attachment-files.ts';
-import { allocateIds, insertRows, insertRowsReturning, type SqlDatabase, type SqlExecutor, type SqlValue } from '../storage/database.ts';
+import { allocateIds, insertRows, insertRowsReturning, placeholders, type SqlDatabase, type SqlExecutor, type SqlValue } from '../storage/database.ts';
 import { MessageLogReader, locationOf, openLogDatabase, type MessageLogLocation, type MessageLogWhere } from './store.ts';
 import type { FromThread, ThreadData, ToThread } from './timestamper-thread.ts';
 import type { RoundRequest, StampPlan } from './timestamper.ts';
@@ -244,7 +244,7 @@ export class MessageLog extends MessageLogReader {
     try {
       if (db.engine === 'sqlite') await db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
       const named = async (names: readonly string[]) =>
-        new Set((await db.all<{ file: string }>(`SELECT file FROM message_attachment WHERE file IN (${names.map(() => '?').join(', ')})`, names)).map((r) => r.file));
+        new Set((await db.all<{ file: string }>(`SELECT file FROM message_attachment WHERE file IN (${placeholders(names)})`, names)).map((r) => r.file));
       const removed = await log.attachmentFiles.removeOrphans(named);
       if (removed.length > 0) log.logger.warn({ files: removed.length, dir: log.attachmentFiles.dir }, 'removed attachment files no record names (left by a crash before their records committed)');
     } catch (err) {
@@ -368,7 +368,7 @@ export class MessageLog extends MessageLogReader {
     // Those already there (logged before this writer remembered them, or by a commit meanwhile).
     const known = signatures.map((s) => s.hash).filter((hash) => !ids.has(hash.toString('hex')));
     if (known.length > 0) {
-      for (const row of await tx.all<{ id: number; hash: Buffer }>(`SELECT id, hash FROM signature WHERE hash IN (${known.map(() => '?').join(', ')})`, known)) ids.set(row.hash.toString('hex'), row.id);
+      for (const row of await tx.all<{ id: number; hash: Buffer }>(`SELECT id, hash FROM signature WHERE hash IN (${placeholders(known)})`, known)) ids.set(row.hash.toString('hex'), row.id);
     }
     return ids;
   }
@@ -668,7 +668,7 @@ export class MessageLog extends MessageLogReader {
       await this.db.transaction(async (tx) => {
         const rows = ids.map((id, k) => [id, tsId, chainOf(from + k)]);
         await insertRows(tx, this.db.engine, 'record_timestamp (record_id, timestamp_id, hash_chain)', '(?, ?, ?)', rows, ' ON CONFLICT DO NOTHING');
-        await tx.run(`DELETE FROM timestamp_queue WHERE record_id IN (${ids.map(() => '?').join(', ')})`, ids);
+        await tx.run(`DELETE FROM timestamp_queue WHERE record_id IN (${placeholders(ids)})`, ids);
       });
     }
     return plan.recordIds.length;

@@ -17,12 +17,13 @@
  */
 import { existsSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { XrdError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { memoryBody, type Body } from '../platform/spool.ts';
 import { fileSource, ZipTooLargeError, ZIP_LIMIT } from '../platform/zip.ts';
 import { asicChunks, writeAsic, type AsicToWrite } from '../signature/asic.ts';
-import { databaseConfig, redactUrl, type DatabaseConfig, type Dialect, type SqlDatabase, type SqlExecutor } from '../storage/database.ts';
+import { databaseConfig, placeholders, redactUrl, type DatabaseConfig, type Dialect, type SqlDatabase, type SqlExecutor } from '../storage/database.ts';
 import { openDatabase, type StoreSchema } from '../storage/open.ts';
 import { AttachmentFolder, attachmentDirOf } from './attachment-files.ts';
 
@@ -33,8 +34,11 @@ export interface MessageLogLocation {
   readonly attachmentDir: string;
 }
 
+/** A node's message-log file in its data folder: the log itself on SQLite, and the anchor of its attachment folder either way. */
+export const messageLogFileIn = (dataDir: string): string => join(dataDir, 'messagelog.db');
+
 /**
- * The message log of `file` (`<data dir>/messagelog.db`): that SQLite file, or the PostgreSQL
+ * The message log of `file` (messageLogFileIn): that SQLite file, or the PostgreSQL
  * database at `url`; its attachment files beside `file` either way.
  * @throws InvalidConfiguration for a URL that is not a PostgreSQL one
  */
@@ -335,7 +339,7 @@ export class MessageLogReader {
   /** The rows as records, with their attachments read in the same snapshot. */
   private async toRecords(tx: SqlExecutor, rows: readonly RecordRow[]): Promise<LoggedRecord[]> {
     if (rows.length === 0) return [];
-    const attachments = await tx.all<AttachmentRow>(`SELECT record_id, data, file, size FROM message_attachment WHERE record_id IN (${rows.map(() => '?').join(', ')}) ORDER BY record_id, n`, rows.map((r) => r.id));
+    const attachments = await tx.all<AttachmentRow>(`SELECT record_id, data, file, size FROM message_attachment WHERE record_id IN (${placeholders(rows)}) ORDER BY record_id, n`, rows.map((r) => r.id));
     return rows.map((row) => ({
       id: row.id,
       time: new Date(row.time),

@@ -19,7 +19,7 @@
  */
 import { XrdError } from '../platform/errors.ts';
 import { silentLogger, type Logger } from '../platform/logger.ts';
-import type { DatabaseConfig, SqlDatabase, SqlValue } from '../storage/database.ts';
+import { placeholders, type DatabaseConfig, type SqlDatabase, type SqlValue } from '../storage/database.ts';
 import { openDatabase, type StoreSchema } from '../storage/open.ts';
 import { parseClientId, type ClientId } from '../protocol/identifiers.ts';
 import { HealthData } from './health-data.ts';
@@ -370,7 +370,7 @@ const insertSqls = new Map<number, string>();
 function insertSql(rows: number): string {
   const known = insertSqls.get(rows);
   if (known !== undefined) return known;
-  const values = `(${RECORD_FIELDS.map(() => '?').join(', ')})`;
+  const values = `(${placeholders(RECORD_FIELDS)})`;
   const sql = `INSERT INTO ${TABLE} (${RECORD_FIELDS.map((f) => `"${f.name}"`).join(', ')}) VALUES ${Array(rows).fill(values).join(', ')}`;
   insertSqls.set(rows, sql);
   return sql;

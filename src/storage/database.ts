@@ -91,6 +91,9 @@ export function databaseConfig(file: string, url: string | undefined): DatabaseC
   return { engine: 'postgres', url };
 }
 
+/** One `?` per value, for `IN (…)` lists and VALUES rows. */
+export const placeholders = (values: readonly unknown[]): string => values.map(() => '?').join(', ');
+
 /** Rows of one multi-row INSERT on PostgreSQL: far below its 65,535 parameters for a store's few columns. */
 const ROWS_PER_INSERT = 500;
 
