@@ -11,6 +11,7 @@ import { createLogger } from '../platform/logger.ts';
 import { firstCalls, getRandomRequest } from '../dev/localinstance/first-calls.ts';
 import { startLocalInstance, type LocalInstance, type LocalServer } from '../dev/localinstance/local-instance.ts';
 import { LocalPki, type ManagementRequestView } from '../dev/testpki/local-pki.ts';
+import { messageLogFileIn } from '../messagelog/store.ts';
 import { certificateView } from './conf-commands.ts';
 import { dataDir, type Values } from './options.ts';
 import { UsageError } from './usage-error.ts';
@@ -61,9 +62,9 @@ async function localStart(values: Values): Promise<number> {
   });
 }
 
-/** A server's message log: its PostgreSQL database, or its SQLite file. */
-function messageLogOf(i: LocalInstance, s: LocalServer): string {
-  return i.messageLogUrls.get(s) ?? join(s.proxyDataDir, 'messagelog.db');
+/** Where a server's message log is, as shown: its PostgreSQL database, or its SQLite file. */
+function messageLogShown(i: LocalInstance, s: LocalServer): string {
+  return i.messageLogUrls.get(s) ?? messageLogFileIn(s.proxyDataDir);
 }
 
 function endpoints(i: LocalInstance) {
@@ -71,10 +72,10 @@ function endpoints(i: LocalInstance) {
     clientProxy: { http: i.consumer.httpUrl, https: i.consumer.httpsUrl },
     providerClientProxy: { http: i.provider.httpUrl, https: i.provider.httpsUrl },
     serverProxies: [`${i.balancer?.address ?? i.provider.address}:${i.ports.serverProxy}`, `${i.consumer.address}:${i.ports.serverProxy}`],
-    ...(i.balancer ? { cluster: { balancer: i.balancer, nodes: i.providerNodes.map((n) => ({ name: n.name, address: n.address, health: n.healthUrl, messageLog: messageLogOf(i, n) })) } } : {}),
+    ...(i.balancer ? { cluster: { balancer: i.balancer, nodes: i.providerNodes.map((n) => ({ name: n.name, address: n.address, health: n.healthUrl, messageLog: messageLogShown(i, n) })) } } : {}),
     testServices: i.testServicesUrl,
     globalConf: i.pki.globalConfDir,
-    messageLogs: [...i.providerNodes, i.consumer].map((s) => messageLogOf(i, s)),
+    messageLogs: [...i.providerNodes, i.consumer].map((s) => messageLogShown(i, s)),
     health: [...i.providerNodes, i.consumer].map((s) => s.healthUrl),
     monitoring: [i.provider.monitoringUrl, i.consumer.monitoringUrl],
     adminApis: [i.provider, i.consumer, i.joining].map((s) => ({ serverId: s.serverId, url: s.adminUrl, apiKey: i.apiKeyOf(s), webInterface: s.adminUrl.replace(/api\/v1$/, ''), login: i.adminLogin })),
@@ -117,7 +118,7 @@ Metaservices (docs/metaservices.md):
   curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" ${i.consumer.httpsUrl}/r1/${service}/listMethods
   curl -E ./clientcert.pem --key ./clientprivatekey.pem -k -H "X-Road-Client: ${i.clientIs.client}" "${i.consumer.httpsUrl}/r1/${service}/getOpenAPI?serviceCode=rest-test"
   curl -k -H "Accept: application/json" ${i.consumer.httpsUrl}/listClients
-Message containers: ${i.messageLogUrls.has(i.consumer) ? `XRD_MESSAGELOG_DATABASE_URL=${i.messageLogUrls.get(i.consumer)} npx xrd asic export <queryId> --data-dir ${i.consumer.proxyDataDir}` : `npx xrd asic export <queryId> --db ${join(i.consumer.proxyDataDir, 'messagelog.db')}`} --out /tmp && npx xrd asic verify /tmp/<file>.asice --conf ${i.pki.globalConfDir}
+Message containers: ${i.messageLogUrls.has(i.consumer) ? `XRD_MESSAGELOG_DATABASE_URL=${i.messageLogUrls.get(i.consumer)} npx xrd asic export <queryId> --data-dir ${i.consumer.proxyDataDir}` : `npx xrd asic export <queryId> --db ${messageLogFileIn(i.consumer.proxyDataDir)}`} --out /tmp && npx xrd asic verify /tmp/<file>.asice --conf ${i.pki.globalConfDir}
 `;
 }
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { messageLogLocation, type MessageLogLocation } from '../messagelog/store.ts';
+import { messageLogFileIn, messageLogLocation, type MessageLogLocation } from '../messagelog/store.ts';
 import { defaultAdminSocket, defaultProxySocket } from '../signerapi/socket-paths.ts';
 import type { SecretSource } from './secrets.ts';
 import { UsageError } from './usage-error.ts';
@@ -180,7 +180,7 @@ export function messageLogDatabaseUrl(): string | undefined {
  */
 export function messageLogOf(values: Values, dataDir: string): MessageLogLocation {
   if (values.db) return messageLogLocation(resolve(values.db));
-  return messageLogLocation(join(dataDir, 'messagelog.db'), messageLogDatabaseUrl());
+  return messageLogLocation(messageLogFileIn(dataDir), messageLogDatabaseUrl());
 }
 
 export function dataDir(values: Values): string {

@@ -10,7 +10,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { apiKeysFile } from '../serverconf/api-keys.ts';
 import { globalConfReader } from '../globalconf/global-conf.ts';
 import { MessageLog, TIMESTAMPER_STATUS_FILE, type ArchiveOptions } from '../messagelog/message-log.ts';
-import { messageLogLocation, refuseFileLeftBehind } from '../messagelog/store.ts';
+import { messageLogFileIn, messageLogLocation, refuseFileLeftBehind } from '../messagelog/store.ts';
 import { MetricsRegistry } from '../opmonitor/metrics.ts';
 import { OpMonitor } from '../opmonitor/op-monitor.ts';
 import { databaseConfig } from '../storage/database.ts';
@@ -116,7 +116,7 @@ export async function startSecurityServer(options: SecurityServerOptions): Promi
   const limits = serverLimits(PROXY_SERVER_LIMITS, options.serverLimits);
   // A database URL that is not one is refused before anything is opened.
   const opMonitorDatabase = databaseConfig(join(options.dataDir, 'opmonitor.db'), options.databaseUrl);
-  const messageLogFile = join(options.dataDir, 'messagelog.db');
+  const messageLogFile = messageLogFileIn(options.dataDir);
   const messageLogAt = messageLogLocation(messageLogFile, options.messageLogDatabaseUrl);
   refuseFileLeftBehind(messageLogFile, messageLogAt);
   const signer = new SignerConnection(options.signerSocket, { timeoutMs: 30_000 });

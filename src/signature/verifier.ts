@@ -426,15 +426,15 @@ function generalBase64(text: string, name: string): Buffer {
 }
 const BASE64 = /^[A-Za-z0-9+/\s]*(?:=\s*){0,2}$/;
 
+/** Santuario's secure-validation limits, which the reference's verifier (XMLSignature) applies. */
+const MAX_REFERENCES = 30;
+const MAX_TRANSFORMS = 5;
+
 /**
  * The octets a reference's digest is over: a part of the message (`data`) through the reference's
  * transforms, or for a same-document reference its target, canonicalised by the first when parsed,
  * through the rest.
  */
-/** Santuario's secure-validation limits, which the reference's verifier (XMLSignature) applies. */
-const MAX_REFERENCES = 30;
-const MAX_TRANSFORMS = 5;
-
 function referencedOctets(ref: DataReference | DocumentReference, data?: Buffer): Buffer | string {
   const [first, ...rest] = ref.transforms;
   // A same-document reference without transforms was canonicalised as inclusive C14N without comments (XML-DSig §4.3.3.2).
