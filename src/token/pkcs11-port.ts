@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
 import { XrdError } from '../platform/errors.ts';
+import { LoopSigningPolicy } from './loop-signing.ts';
 
 export type Handle = Buffer;
 export type Attribute = pkcs11js.Attribute;
@@ -41,10 +42,11 @@ type Pkcs11Calls = Pick<
 
 export interface Pkcs11Port extends Pkcs11Calls {
   /**
-   * C_SignInit + C_Sign on `session`, off the event loop. Rejects with a pkcs11js Pkcs11Error
-   * carrying the CKR code, like the other calls.
+   * C_SignInit + C_Sign on `session`: on a signing thread, or on the event loop when that is quicker
+   * and cannot stall it (SignThreads). Rejects with a pkcs11js Pkcs11Error carrying the CKR code,
+   * like the other calls.
    */
-  signOffLoop(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer>;
+  sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer>;
 }
 
 /** PKCS#11 constants (CKA_*, CKR_*, CKM_*, CKF_*, …). */
@@ -71,18 +73,18 @@ export function loadPkcs11Module(library: string, options: { osLockingOk: boolea
   } catch (err) {
     if (ckrOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }
-  let signOffLoop: Pkcs11Port['signOffLoop'];
+  let sign: Pkcs11Port['sign'];
   if (sharesStateAcrossLoads(library)) {
-    const signers = new SignThreads(library, options.signThreads);
-    signOffLoop = (session, mechanism, key, data, maxLength) => signers.sign(session, mechanism, key, data, maxLength);
+    const signers = new SignThreads(module, library, options.signThreads);
+    sign = (session, mechanism, key, data, maxLength) => signers.sign(session, mechanism, key, data, maxLength);
   } else {
     // Only C_Sign leaves the event loop; C_SignInit stays on it (see sharesStateAcrossLoads).
-    signOffLoop = async (session, mechanism, key, data, maxLength) => {
+    sign = async (session, mechanism, key, data, maxLength) => {
       module.C_SignInit(session, mechanism, key);
       return module.C_SignAsync(session, data, Buffer.alloc(maxLength));
     };
   }
-  const port = Object.assign(module, { signOffLoop });
+  const port = Object.assign(module, { sign });
   loaded.set(library, port);
   return port;
 }
@@ -130,12 +132,20 @@ type SignFailure = { message: string; code?: number; method?: string };
  * (docs/token-layer.md): C_SignInit costs about as much as an EC signature and is synchronous in
  * pkcs11js, so C_SignAsync would still run it on the event loop; in a worker, both leave the loop
  * free for the socket.
+ *
+ * A lone signature on idle threads is made on the event loop instead, when LoopSigningPolicy
+ * allows it (loop-signing.ts says when and why).
  */
 class SignThreads {
   private readonly threads: SignThread[] = [];
   private nextId = 1;
+  private readonly onLoop = new LoopSigningPolicy();
 
-  constructor(library: string, count: number) {
+  constructor(
+    private readonly p11: pkcs11js.PKCS11,
+    library: string,
+    count: number,
+  ) {
     for (let i = 0; i < count; i++) {
       const thread: SignThread = { worker: new Worker(new URL('./sign-worker.cjs', import.meta.url), { workerData: { library, nice: SIGN_THREAD_NICE } }), jobs: new Map() };
       thread.worker.on('message', (reply: Uint8Array) => {
@@ -170,6 +180,16 @@ class SignThreads {
   }
 
   sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer> {
+    if (this.onLoop.allows(this.threads.some((t) => t.jobs.size > 0))) {
+      try {
+        return Promise.resolve(this.onLoop.run(() => {
+          this.p11.C_SignInit(session, mechanism, key);
+          return this.p11.C_Sign(session, data, Buffer.alloc(maxLength));
+        }));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     if (this.threads.length === 0) return Promise.reject(new XrdError('InternalError', { reason: 'no signing thread is running' }));
     const thread = this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     // Ids wrap within the job's u32 field, as the signer client's do.

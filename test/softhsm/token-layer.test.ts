@@ -4,7 +4,7 @@
  * sign. (Every algorithm through the daemon: see signer-daemon.test.ts.)
  */
 import { execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,19 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       writeFileSync(join(testbed.dir, 'tool.sig'), signature);
       writeFileSync(join(testbed.dir, 'tool.data'), 'data');
       expect(opensslOk(['dgst', '-sha256', '-keyform', 'DER', '-verify', join(testbed.dir, 'tool-pub.der'), '-signature', join(testbed.dir, 'tool.sig'), join(testbed.dir, 'tool.data')])).toBe(true);
+    });
+
+    it('signatures asked together (signing threads) and one asked alone (the event loop, loop-signing.ts) all verify', async () => {
+      const key = await token.generateKey(everyday.spec);
+      const algorithm = SIGN_ALGORITHMS.get(everyday.algorithm)!;
+      const publicKey = createPublicKey({ key: key.publicKey!, format: 'der', type: 'spki' });
+      const messages = Array.from({ length: 9 }, (_, i) => Buffer.from(`message ${i}`));
+      const sign = (m: Buffer) => token.sign(key.keyId, algorithm, createHash('sha256').update(m).digest());
+      const together = await Promise.all(messages.slice(0, 8).map(sign));
+      await new Promise((resolve) => setImmediate(resolve));
+      const alone = await sign(messages[8]!);
+      [...together, alone].forEach((signature, i) => expect(verify('sha256', messages[i]!, publicKey, signature), `message ${i}`).toBe(true));
+      expect(verify('sha256', messages[0]!, publicKey, alone)).toBe(false);
     });
 
     it('an unknown key id is KeyNotFound; two objects with one CKA_ID are refused, not guessed', async () => {
