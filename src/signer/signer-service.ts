@@ -176,7 +176,10 @@ export class SignerService {
       const d = t.describe();
       return { tokenId: d.tokenId, available: d.available, active: d.active, status: d.status };
     });
-    const modules = this.tokens.modules.map((m) => ({ type: m.config.type, library: m.config.library, loaded: m.port !== undefined && !m.error, error: m.error }));
+    const modules = this.tokens.modules.map((m) => {
+      const signedOn = m.port?.signCounts?.();
+      return { type: m.config.type, library: m.config.library, loaded: m.port !== undefined && !m.error, error: m.error, ...(signedOn ? { signedOn } : {}) };
+    });
     // The histogram holds whole sampling intervals; the delay is what exceeds the interval.
     const ms = (ns: number) => Math.max(0, Math.round((ns - LOOP_SAMPLE_MS * 1e6) / 1e4) / 100);
     const eventLoopDelay = { p50Ms: ms(this.loopDelay.percentile(50)), p99Ms: ms(this.loopDelay.percentile(99)), maxMs: ms(this.loopDelay.max) };

@@ -1,62 +1,85 @@
 /**
- * When a signature may be made on the event loop rather than on a signing thread (pkcs11-port.ts).
+ * When the signer daemon makes a signature on its event loop instead of a signing thread
+ * (pkcs11-port.ts); docs/token-layer.md says why and what it measured.
  *
- * Handing a lone signature to a thread that has been asleep, and its answer back, cost 0.35–0.45 ms
- * of a 1.2 ms round trip through the signer daemon at one request every few milliseconds, the
- * pattern of a lightly used server (docs/benchmarks.md, "Signing on the event loop when the
- * threads are idle"). So when no thread has work, the loop signs itself, but
- * - at most once per event-loop turn: requests that arrive together still spread over the threads;
- * - only while the token is quick: each such signature is timed, and once the mean of recent ones
- *   passes LOOP_SIGN_LIMIT_MS (RSA-4096, a network HSM, a machine under load) the loop stops
- *   signing and tries one again after a wait that doubles while the token stays slow, so a slow
- *   token stalls the loop for one signature every few minutes at most. The retry is judged on its
- *   own time, not on the mean the slow ones left.
+ * - Only when no signing thread has work, and at most once per event-loop turn: requests that
+ *   arrive together still spread over the threads.
+ * - Only for a key and mechanism whose signatures are known to be quick: every signature is
+ *   timed, on the threads (sign-worker.cjs reports its own C_SignInit + C_Sign time) and on the
+ *   loop, and the loop signs only while their recent mean is within LOOP_SIGN_LIMIT_MS. A key
+ *   starts on the threads, so the loop never waits for a token whose speed it has not seen; a slow
+ *   signature counts in full at once and quick ones wear it down, so one stall (a network HSM
+ *   failing over, a machine under load) sends the next signatures to the threads, where their
+ *   times bring the key back when the token is quick again. A failure is counted only when slow:
+ *   a quick refusal says nothing of how long a signature takes.
  */
 
-/** A signature on the event loop may take this long at most, as the mean of recent ones. */
+/** The recent mean of a key's signatures at which the loop stops signing with it, ms. */
 export const LOOP_SIGN_LIMIT_MS = 2;
-/** While signatures on the loop are too slow: the first wait before trying one again, and the longest. */
-export const LOOP_RETRY_FIRST_MS = 1_000;
-export const LOOP_RETRY_LAST_MS = 600_000;
+/** Weight of the mean against a new signature no slower than it. */
+const KEEP = 0.8;
+/** Keys and mechanisms remembered; past it the timings start over (handles change when a token comes back). */
+const MAX_KEYS = 256;
 
-export class LoopSigningPolicy {
-  /** Mean of recent signatures on the loop, ms (0 before the first). */
-  private meanMs = 0;
-  private retryAt = 0;
-  private retryWaitMs = LOOP_RETRY_FIRST_MS;
+/** Recent signature times of one key with one mechanism. */
+export class SignatureTimes {
+  private meanMs: number | undefined;
+
+  record(ms: number): void {
+    this.meanMs = this.meanMs === undefined || ms > this.meanMs ? ms : KEEP * this.meanMs + (1 - KEEP) * ms;
+  }
+
+  get quick(): boolean {
+    return this.meanMs !== undefined && this.meanMs <= LOOP_SIGN_LIMIT_MS;
+  }
+}
+
+export class LoopSigning {
+  private readonly times = new Map<string, SignatureTimes>();
   private signedThisTurn = false;
+  /** Signatures made on the loop and on the threads (the signer's `health` shows them). */
+  readonly counts = { loop: 0, threads: 0 };
 
   constructor(
     private readonly now: () => number = () => performance.now(),
     private readonly nextTurn: (run: () => void) => void = setImmediate,
   ) {}
 
-  /** Whether the next signature may be made on the loop, given whether any signing thread has work. */
-  allows(threadsBusy: boolean): boolean {
-    if (threadsBusy || this.signedThisTurn) return false;
-    return this.meanMs <= LOOP_SIGN_LIMIT_MS || this.now() >= this.retryAt;
+  /** The timings of `key` (a key handle and mechanism, as text). */
+  timesOf(key: string): SignatureTimes {
+    let times = this.times.get(key);
+    if (!times) {
+      if (this.times.size >= MAX_KEYS) this.times.clear();
+      this.times.set(key, (times = new SignatureTimes()));
+    }
+    return times;
   }
 
-  /** Runs `sign` on the loop and times it. */
-  run<T>(sign: () => T): T {
+  /** Whether the next signature with these timings may be made on the loop. */
+  allows(times: SignatureTimes, threadsBusy: boolean): boolean {
+    return !threadsBusy && !this.signedThisTurn && times.quick;
+  }
+
+  /** Runs `sign` on the loop, timed into `times`. */
+  run<T>(times: SignatureTimes, sign: () => T): T {
     this.signedThisTurn = true;
     this.nextTurn(() => (this.signedThisTurn = false));
+    this.counts.loop++;
     const start = this.now();
+    let ok = false;
     try {
-      return sign();
+      const result = sign();
+      ok = true;
+      return result;
     } finally {
-      this.record(this.now() - start);
+      const ms = this.now() - start;
+      if (ok || ms > LOOP_SIGN_LIMIT_MS) times.record(ms);
     }
   }
 
-  private record(ms: number): void {
-    const retry = this.meanMs === 0 || this.meanMs > LOOP_SIGN_LIMIT_MS;
-    this.meanMs = retry ? ms : 0.8 * this.meanMs + 0.2 * ms;
-    if (this.meanMs <= LOOP_SIGN_LIMIT_MS) {
-      this.retryWaitMs = LOOP_RETRY_FIRST_MS;
-      return;
-    }
-    this.retryAt = this.now() + this.retryWaitMs;
-    this.retryWaitMs = Math.min(2 * this.retryWaitMs, LOOP_RETRY_LAST_MS);
+  /** A signature a thread made (or failed) in `ms`. */
+  threadSigned(times: SignatureTimes, ms: number, ok: boolean): void {
+    this.counts.threads++;
+    if (ok || ms > LOOP_SIGN_LIMIT_MS) times.record(ms);
   }
 }

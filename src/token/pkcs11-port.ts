@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
 import { XrdError } from '../platform/errors.ts';
-import { LoopSigningPolicy } from './loop-signing.ts';
+import { LoopSigning, type SignatureTimes } from './loop-signing.ts';
 
 export type Handle = Buffer;
 export type Attribute = pkcs11js.Attribute;
@@ -42,11 +42,16 @@ type Pkcs11Calls = Pick<
 
 export interface Pkcs11Port extends Pkcs11Calls {
   /**
-   * C_SignInit + C_Sign on `session`: on a signing thread, or on the event loop when that is quicker
-   * and cannot stall it (SignThreads). Rejects with a pkcs11js Pkcs11Error carrying the CKR code,
-   * like the other calls.
+   * C_SignInit + C_Sign on `session`: on a signing thread, or on the event loop when the threads
+   * are idle and the key's signatures have been quick (SignThreads, loop-signing.ts). Rejects with
+   * a pkcs11js Pkcs11Error carrying the CKR code, like the other calls.
    */
   sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer>;
+  /**
+   * Signatures made so far on the event loop and on the signing threads (the signer's `health`);
+   * absent where the library signs with C_SignAsync.
+   */
+  signCounts?(): { loop: number; threads: number };
 }
 
 /** PKCS#11 constants (CKA_*, CKR_*, CKM_*, CKF_*, …). */
@@ -73,18 +78,23 @@ export function loadPkcs11Module(library: string, options: { osLockingOk: boolea
   } catch (err) {
     if (ckrOf(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }
-  let sign: Pkcs11Port['sign'];
+  let signing: Pick<Pkcs11Port, 'sign' | 'signCounts'>;
   if (sharesStateAcrossLoads(library)) {
     const signers = new SignThreads(module, library, options.signThreads);
-    sign = (session, mechanism, key, data, maxLength) => signers.sign(session, mechanism, key, data, maxLength);
+    signing = {
+      sign: (session, mechanism, key, data, maxLength) => signers.sign(session, mechanism, key, data, maxLength),
+      signCounts: () => ({ ...signers.onLoop.counts }),
+    };
   } else {
     // Only C_Sign leaves the event loop; C_SignInit stays on it (see sharesStateAcrossLoads).
-    sign = async (session, mechanism, key, data, maxLength) => {
-      module.C_SignInit(session, mechanism, key);
-      return module.C_SignAsync(session, data, Buffer.alloc(maxLength));
+    signing = {
+      sign: async (session, mechanism, key, data, maxLength) => {
+        module.C_SignInit(session, mechanism, key);
+        return module.C_SignAsync(session, data, Buffer.alloc(maxLength));
+      },
     };
   }
-  const port = Object.assign(module, { sign });
+  const port = Object.assign(module, signing);
   loaded.set(library, port);
   return port;
 }
@@ -117,12 +127,17 @@ const SIGN_THREAD_NICE = 3;
 interface SignJob {
   resolve: (signature: Buffer) => void;
   reject: (err: Error) => void;
+  /** Where the thread's time for it goes. */
+  times: SignatureTimes;
 }
 
 interface SignThread {
   readonly worker: Worker;
   readonly jobs: Map<number, SignJob>;
 }
+
+/** Bytes before each record's signature or error in a reply batch (sign-worker.cjs). */
+const REPLY_HEAD = 13;
 
 /** A failed job's record in a reply batch (sign-worker.cjs). */
 type SignFailure = { message: string; code?: number; method?: string };
@@ -133,13 +148,13 @@ type SignFailure = { message: string; code?: number; method?: string };
  * pkcs11js, so C_SignAsync would still run it on the event loop; in a worker, both leave the loop
  * free for the socket.
  *
- * A lone signature on idle threads is made on the event loop instead, when LoopSigningPolicy
- * allows it (loop-signing.ts says when and why).
+ * A lone signature on idle threads is made on the event loop instead when the key's signatures
+ * have been quick (loop-signing.ts says when).
  */
 class SignThreads {
   private readonly threads: SignThread[] = [];
   private nextId = 1;
-  private readonly onLoop = new LoopSigningPolicy();
+  readonly onLoop = new LoopSigning();
 
   constructor(
     private readonly p11: pkcs11js.PKCS11,
@@ -149,16 +164,19 @@ class SignThreads {
     for (let i = 0; i < count; i++) {
       const thread: SignThread = { worker: new Worker(new URL('./sign-worker.cjs', import.meta.url), { workerData: { library, nice: SIGN_THREAD_NICE } }), jobs: new Map() };
       thread.worker.on('message', (reply: Uint8Array) => {
-        // A batch of records: id (u32 LE), status (0 signature, 1 error as JSON), length (u32 LE), bytes.
+        // A batch of records: id (u32 LE), status (0 signature, 1 error as JSON), µs the token took
+        // (u32 LE), length (u32 LE), bytes.
         const batch = Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength);
-        for (let at = 0; at + 9 <= batch.length; ) {
+        for (let at = 0; at + REPLY_HEAD <= batch.length; ) {
           const id = batch.readUInt32LE(at);
           const failed = batch[at + 4] === 1;
-          const bytes = batch.subarray(at + 9, at + 9 + batch.readUInt32LE(at + 5));
-          at += 9 + bytes.length;
+          const micros = batch.readUInt32LE(at + 5);
+          const bytes = batch.subarray(at + REPLY_HEAD, at + REPLY_HEAD + batch.readUInt32LE(at + 9));
+          at += REPLY_HEAD + bytes.length;
           const job = thread.jobs.get(id);
           if (!job) continue;
           thread.jobs.delete(id);
+          this.onLoop.threadSigned(job.times, micros / 1000, !failed);
           if (!failed) {
             job.resolve(bytes);
             continue;
@@ -180,9 +198,11 @@ class SignThreads {
   }
 
   sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer> {
-    if (this.onLoop.allows(this.threads.some((t) => t.jobs.size > 0))) {
+    if (this.threads.length === 0) return Promise.reject(new XrdError('InternalError', { reason: 'no signing thread is running' }));
+    const times = this.onLoop.timesOf(`${mechanism.mechanism}:${key.toString('hex')}`);
+    if (this.onLoop.allows(times, this.threads.some((t) => t.jobs.size > 0))) {
       try {
-        return Promise.resolve(this.onLoop.run(() => {
+        return Promise.resolve(this.onLoop.run(times, () => {
           this.p11.C_SignInit(session, mechanism, key);
           return this.p11.C_Sign(session, data, Buffer.alloc(maxLength));
         }));
@@ -190,7 +210,6 @@ class SignThreads {
         return Promise.reject(err);
       }
     }
-    if (this.threads.length === 0) return Promise.reject(new XrdError('InternalError', { reason: 'no signing thread is running' }));
     const thread = this.threads.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     // Ids wrap within the job's u32 field, as the signer client's do.
     const id = this.nextId;
@@ -204,7 +223,7 @@ class SignThreads {
     return new Promise((resolve, reject) => {
       // Referenced only while it holds work: an idle thread never keeps the process alive.
       if (thread.jobs.size === 0) thread.worker.ref();
-      thread.jobs.set(id, { resolve, reject });
+      thread.jobs.set(id, { resolve, reject, times });
       thread.worker.postMessage(job, [job.buffer as ArrayBuffer]);
     });
   }

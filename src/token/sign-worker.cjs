@@ -9,8 +9,10 @@
 // batches: after a job, the jobs already queued are taken at once (receiveMessageOnPort) and their
 // replies posted together, because one postMessage cost a sixth of this thread's time under load
 // with EC keys (npm run bench:signer, --cpu-prof; docs/benchmarks.md "issue 16").
-// A reply batch is records of: job id (u32 LE) · status (u8: 0 signature, 1 error) · length
-// (u32 LE) · the signature, or the error as JSON {message, code, method}.
+// A reply batch is records of: job id (u32 LE) · status (u8: 0 signature, 1 error) · the µs
+// C_SignInit + C_Sign took (u32 LE; the daemon decides by it whether a key signs quickly enough to
+// sign on its event loop, loop-signing.ts) · length (u32 LE) · the signature, or the error as
+// JSON {message, code, method}.
 'use strict';
 const { setPriority } = require('node:os');
 const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
@@ -30,7 +32,7 @@ p11.load(workerData.library);
 
 /** At most this many replies wait for the batch they are in: bounds the latency batching adds. */
 const MAX_BATCH = 16;
-const RECORD_HEAD = 9;
+const RECORD_HEAD = 13;
 let scratch = Buffer.allocUnsafe(64 * 1024);
 let used = 0;
 
@@ -44,6 +46,7 @@ function reserve(bytes) {
 function run(packed) {
   const job = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
   const id = job.readUInt32LE(0);
+  const start = performance.now();
   try {
     const maxLength = job.readUInt32LE(4);
     const mechanism = { mechanism: job.readUInt32LE(8) };
@@ -57,19 +60,20 @@ function run(packed) {
     // The signature is written straight into the reply batch, after its record head.
     reserve(RECORD_HEAD + maxLength);
     const signature = p11.C_Sign(session, job.subarray(28 + 2 * handleLength), scratch.subarray(used + RECORD_HEAD, used + RECORD_HEAD + maxLength));
-    record(id, 0, signature.length);
+    record(id, 0, start, signature.length);
   } catch (err) {
     const text = Buffer.from(JSON.stringify({ message: err.message, code: err.code, method: err.method }));
     reserve(RECORD_HEAD + text.length);
     text.copy(scratch, used + RECORD_HEAD);
-    record(id, 1, text.length);
+    record(id, 1, start, text.length);
   }
 }
 
-function record(id, status, length) {
+function record(id, status, start, length) {
   scratch.writeUInt32LE(id, used);
   scratch[used + 4] = status;
-  scratch.writeUInt32LE(length, used + 5);
+  scratch.writeUInt32LE(Math.min(0xffffffff, Math.round(1000 * (performance.now() - start))), used + 5);
+  scratch.writeUInt32LE(length, used + 9);
   used += RECORD_HEAD + length;
 }
 
