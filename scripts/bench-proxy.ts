@@ -12,7 +12,8 @@
  * for (b) the CPU time each proxy process spent per call (/proc/<pid>/stat) and, at 1 client, where
  * a call's time goes: the mean of each pipeline stage on each side (receive, authenticate, authorize,
  * sign = the signer round trip, log = the message log commits, send, verify, answer), read from the
- * proxies' xrd_proxy_stage_duration_seconds histograms before and after the run.
+ * proxies' xrd_proxy_stage_duration_seconds histograms before and after the run, and how many of
+ * the run's signatures each signer made on its event loop and on its signing threads (`health`).
  * Separately, the cost of a full mutual TLS handshake with the client side's authentication key on
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
  * `--store postgres` adds, in the same run, the calls through both servers with the stores that can
@@ -79,6 +80,17 @@ async function load(concurrency: number, callOnce: () => Promise<boolean>): Prom
 const round = (v: number) => Math.round(v * 100) / 100;
 
 /** Sum and count of each series of xrd_proxy_stage_duration_seconds, by `direction/stage`. */
+/** Signatures the signer behind `socket` made on its event loop and on its threads since it started (its SoftHSM module's `signedOn`). */
+async function signedOn(socket: string): Promise<{ loop: number; threads: number }> {
+  const signer = await SignerClient.connect(socket);
+  try {
+    const modules = (await signer.call('health', {})).modules;
+    return modules.reduce((sum, m) => ({ loop: sum.loop + (m.signedOn?.loop ?? 0), threads: sum.threads + (m.signedOn?.threads ?? 0) }), { loop: 0, threads: 0 });
+  } finally {
+    signer.close();
+  }
+}
+
 async function stageTotals(monitoringUrl: string, apiKey: string): Promise<Map<string, { sum: number; count: number }>> {
   const text = await (await fetch(`${monitoringUrl}/metrics`, { headers: { Authorization: `X-Road-ApiKey token=${apiKey}` } })).text();
   const totals = new Map<string, { sum: number; count: number }>();
@@ -130,6 +142,7 @@ async function main(): Promise<void> {
       directAgent.destroy();
       const servers = { client: instance.consumer, server: instance.provider };
       const stagesBefore = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
+      const signedBefore = await Promise.all(Object.values(servers).map((s) => signedOn(s.signerProxySocket)));
       const { proxied, cpuPerCall, calls } = await throughBothServers(instance, c, body);
       Object.assign(figures, { [`client_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.client, [`server_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.server });
       if (c === 1) {
@@ -138,6 +151,11 @@ async function main(): Promise<void> {
         for (const [key, ms] of Object.entries(breakdown)) figures[`stage_ms_1_${key.replace('/', '_')}`] = ms;
         const line = (direction: string) => Object.entries(breakdown).filter(([k]) => k.startsWith(direction)).map(([k, ms]) => `${k.split('/')[1]} ${ms}`).join(', ');
         process.stdout.write(`1 client, mean ms per call by stage — client proxy (outbound): ${line('outbound')}; server proxy (inbound): ${line('inbound')}\n`);
+        // Where the signers made this run's signatures (docs/token-layer.md, "Signing off the event loop").
+        const signedAfter = await Promise.all(Object.values(servers).map((s) => signedOn(s.signerProxySocket)));
+        const onLoop = signedAfter.map((after, i) => ({ loop: after.loop - signedBefore[i]!.loop, threads: after.threads - signedBefore[i]!.threads }));
+        onLoop.forEach((n, i) => Object.assign(figures, { [`signed_on_loop_1_${i === 0 ? 'client' : 'server'}`]: n.loop, [`signed_on_threads_1_${i === 0 ? 'client' : 'server'}`]: n.threads }));
+        process.stdout.write(`1 client, signatures on the signer's event loop / signing threads — client side ${onLoop[0]!.loop} / ${onLoop[0]!.threads}, server side ${onLoop[1]!.loop} / ${onLoop[1]!.threads}\n`);
       }
       const floorAgent = new http.Agent({ keepAlive: true, maxSockets: c });
       // The floor's own CPU per call: what Node's HTTP and TLS plumbing of the same two hops costs.
