@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/platform/logger.ts';
 import type { HsmToken } from '../../src/token/hsm-token.ts';
+import { LOOP_QUIET_MS } from '../../src/token/loop-signing.ts';
 import { KEY_SPECS, keySpecName } from '../../src/token/mechanisms.ts';
 import { parseModuleConfig, readModuleConfigFile } from '../../src/token/module-config.ts';
 import { SIGN_ALGORITHMS } from '../../src/signerapi/algorithms.ts';
@@ -87,12 +88,13 @@ describe.each(IMPLEMENTATION_ROWS)('$title', ({ impl }) => {
       const together = await Promise.all(messages.slice(0, 8).map(sign));
       // A key the daemon has not seen sign starts on the threads.
       if (before) expect(counts()!.threads - before.threads).toBe(8);
-      // Lone, once the threads showed the key is quick: on the loop. A machine under load may make a
-      // thread's signature slow, which sends the next few to the threads too, so it is asked again.
+      // Lone, once the threads showed the key is quick and the daemon has been quiet for
+      // LOOP_QUIET_MS: on the loop. A machine under load may make a thread's signature slow, which
+      // sends the next few to the threads too, so it is asked again.
       let alone: Buffer;
       let tries = 0;
       do {
-        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setTimeout(resolve, 2 * LOOP_QUIET_MS));
         alone = await sign(messages[8]!);
       } while (before && counts()!.loop === before.loop && ++tries < 200);
       if (before) expect(counts()!.loop).toBe(before.loop + 1);
