@@ -556,7 +556,7 @@ export class HsmToken {
         if (unsupported) throw new XrdError('UnsupportedSignAlgorithm', { algorithm: algorithm.id, keyId, tokenId: this.tokenId, reason: unsupported });
         const { mechanism, data } = signInput(algorithm, digest);
         try {
-          return await this.port.sign(session, mechanism, key.handle, data, key.signatureLength);
+          return await this.port.sign(session, mechanism, key.handle, data, key.signatureLength, `${this.tokenId}/${keyId}/${mechanism.mechanism}`);
         } catch (err) {
           // Mechanism lists do not say which hashes RSA-PSS takes: the token's refusal says it.
           const ckr = ckrOf(err);

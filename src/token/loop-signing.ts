@@ -1,19 +1,12 @@
 /**
- * When the signer daemon makes a signature on its event loop instead of a signing thread
- * (pkcs11-port.ts); docs/token-layer.md says why and what it measured.
- *
- * - Only when no signing thread has work and none has finished for LOOP_QUIET_MS, and at most once
- *   per event-loop turn: requests that arrive together, or come back as soon as their answers
- *   leave (a client keeping several in flight), still spread over the threads. Measured with 8 in
- *   flight, signing on the loop as soon as the threads ran dry cost RSA 3–5 % of its rate.
- * - Only for a key and mechanism whose signatures are known to be quick: every signature is
- *   timed, on the threads (sign-worker.cjs reports its own C_SignInit + C_Sign time) and on the
- *   loop, and the loop signs only while their recent mean is within LOOP_SIGN_LIMIT_MS. A key
- *   starts on the threads, so the loop never waits for a token whose speed it has not seen; a slow
- *   signature counts in full at once and quick ones wear it down, so one stall (a network HSM
- *   failing over, a machine under load) sends the next signatures to the threads, where their
- *   times bring the key back when the token is quick again. A failure is counted only when slow:
- *   a quick refusal says nothing of how long a signature takes.
+ * When a library's signing threads (pkcs11-port.ts) leave a signature to the event loop: the rules
+ * and why are in docs/token-layer.md, "Signing off the event loop". In short, only when
+ * - no thread has work, none has finished a signature for LOOP_QUIET_MS, and no other signature
+ *   went on the loop in this turn (a burst, or a client keeping several in flight, stays on the threads);
+ * - the key and mechanism's recent signatures, timed on the threads (sign-worker.cjs reports its own
+ *   C_SignInit + C_Sign time) and on the loop, average within LOOP_SIGN_LIMIT_MS. A key starts on
+ *   the threads; a slower signature raises the mean to itself at once, quicker ones wear it down;
+ *   a failure counts only when slow.
  */
 
 /** The recent mean of a key's signatures at which the loop stops signing with it, ms. */

@@ -44,9 +44,10 @@ export interface Pkcs11Port extends Pkcs11Calls {
   /**
    * C_SignInit + C_Sign on `session`: on a signing thread, or on the event loop when the threads
    * are idle and the key's signatures have been quick (SignThreads, loop-signing.ts). Rejects with
-   * a pkcs11js Pkcs11Error carrying the CKR code, like the other calls.
+   * a pkcs11js Pkcs11Error carrying the CKR code, like the other calls. `timesOf` names the key and
+   * mechanism stably (token, key id, mechanism), since object handles repeat across slots and are reused.
    */
-  sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer>;
+  sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number, timesOf: string): Promise<Buffer>;
   /**
    * Signatures made so far on the event loop and on the signing threads (the signer's `health`);
    * absent where the library signs with C_SignAsync.
@@ -82,7 +83,7 @@ export function loadPkcs11Module(library: string, options: { osLockingOk: boolea
   if (sharesStateAcrossLoads(library)) {
     const signers = new SignThreads(module, library, options.signThreads);
     signing = {
-      sign: (session, mechanism, key, data, maxLength) => signers.sign(session, mechanism, key, data, maxLength),
+      sign: (session, mechanism, key, data, maxLength, timesOf) => signers.sign(session, mechanism, key, data, maxLength, timesOf),
       signCounts: () => ({ ...signers.onLoop.counts }),
     };
   } else {
@@ -136,8 +137,8 @@ interface SignThread {
   readonly jobs: Map<number, SignJob>;
 }
 
-/** Bytes before each record's signature or error in a reply batch (sign-worker.cjs). */
-const REPLY_HEAD = 13;
+/** Bytes before each record's signature or error in a reply batch: sign-worker.cjs's RECORD_HEAD. */
+const RECORD_HEAD = 13;
 
 /** A failed job's record in a reply batch (sign-worker.cjs). */
 type SignFailure = { message: string; code?: number; method?: string };
@@ -167,12 +168,12 @@ class SignThreads {
         // A batch of records: id (u32 LE), status (0 signature, 1 error as JSON), µs the token took
         // (u32 LE), length (u32 LE), bytes.
         const batch = Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength);
-        for (let at = 0; at + REPLY_HEAD <= batch.length; ) {
+        for (let at = 0; at + RECORD_HEAD <= batch.length; ) {
           const id = batch.readUInt32LE(at);
           const failed = batch[at + 4] === 1;
           const micros = batch.readUInt32LE(at + 5);
-          const bytes = batch.subarray(at + REPLY_HEAD, at + REPLY_HEAD + batch.readUInt32LE(at + 9));
-          at += REPLY_HEAD + bytes.length;
+          const bytes = batch.subarray(at + RECORD_HEAD, at + RECORD_HEAD + batch.readUInt32LE(at + 9));
+          at += RECORD_HEAD + bytes.length;
           const job = thread.jobs.get(id);
           if (!job) continue;
           thread.jobs.delete(id);
@@ -197,9 +198,9 @@ class SignThreads {
     }
   }
 
-  sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number): Promise<Buffer> {
+  sign(session: Handle, mechanism: Mechanism, key: Handle, data: Buffer, maxLength: number, timesOf: string): Promise<Buffer> {
     if (this.threads.length === 0) return Promise.reject(new XrdError('InternalError', { reason: 'no signing thread is running' }));
-    const times = this.onLoop.timesOf(`${mechanism.mechanism}:${key.toString('hex')}`);
+    const times = this.onLoop.timesOf(timesOf);
     if (this.onLoop.allows(times, this.threads.some((t) => t.jobs.size > 0))) {
       try {
         return Promise.resolve(this.onLoop.run(times, () => {

@@ -1,5 +1,6 @@
 // Worker thread of the token layer: runs C_SignInit + C_Sign for the main thread, so neither the
-// key set-up (which SoftHSM makes expensive) nor the signature runs on the event loop.
+// key set-up (which SoftHSM makes expensive) nor the signature runs on the event loop (except a
+// lone quick one while the threads are idle, loop-signing.ts).
 // The library is already initialised by the main thread; PKCS#11 state (sessions, object handles,
 // login) is per process, so the handles the main thread sends are valid here. Calling C_Initialize
 // again from a worker would crash pkcs11js, so this thread only loads the library.
@@ -32,6 +33,7 @@ p11.load(workerData.library);
 
 /** At most this many replies wait for the batch they are in: bounds the latency batching adds. */
 const MAX_BATCH = 16;
+/** pkcs11-port.ts reads records with the same RECORD_HEAD. */
 const RECORD_HEAD = 13;
 let scratch = Buffer.allocUnsafe(64 * 1024);
 let used = 0;
