@@ -80,17 +80,6 @@ async function load(concurrency: number, callOnce: () => Promise<boolean>): Prom
 const round = (v: number) => Math.round(v * 100) / 100;
 
 /** Sum and count of each series of xrd_proxy_stage_duration_seconds, by `direction/stage`. */
-/** Signatures the signer behind `socket` made on its event loop and on its threads since it started (its SoftHSM module's `signedOn`). */
-async function signedOn(socket: string): Promise<{ loop: number; threads: number }> {
-  const signer = await SignerClient.connect(socket);
-  try {
-    const modules = (await signer.call('health', {})).modules;
-    return modules.reduce((sum, m) => ({ loop: sum.loop + (m.signedOn?.loop ?? 0), threads: sum.threads + (m.signedOn?.threads ?? 0) }), { loop: 0, threads: 0 });
-  } finally {
-    signer.close();
-  }
-}
-
 async function stageTotals(monitoringUrl: string, apiKey: string): Promise<Map<string, { sum: number; count: number }>> {
   const text = await (await fetch(`${monitoringUrl}/metrics`, { headers: { Authorization: `X-Road-ApiKey token=${apiKey}` } })).text();
   const totals = new Map<string, { sum: number; count: number }>();
@@ -101,6 +90,20 @@ async function stageTotals(monitoringUrl: string, apiKey: string): Promise<Map<s
     totals.set(key, entry);
   }
   return totals;
+}
+
+/**
+ * Signatures the signer behind `socket` made on its event loop and on its threads since it started
+ * (`health`'s `signedOn`, counted per PKCS#11 library: sections naming one library repeat its counts).
+ */
+async function signedOn(socket: string): Promise<{ loop: number; threads: number }> {
+  const signer = await SignerClient.connect(socket);
+  try {
+    const libraries = new Map((await signer.call('health', {})).modules.map((m) => [m.library, m.signedOn ?? { loop: 0, threads: 0 }]));
+    return [...libraries.values()].reduce((sum, n) => ({ loop: sum.loop + n.loop, threads: sum.threads + n.threads }), { loop: 0, threads: 0 });
+  } finally {
+    signer.close();
+  }
 }
 
 /** Mean ms per call of each stage between two scrapes (a stage run twice per call, like log, counts both). */
@@ -142,7 +145,7 @@ async function main(): Promise<void> {
       directAgent.destroy();
       const servers = { client: instance.consumer, server: instance.provider };
       const stagesBefore = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
-      const signedBefore = await Promise.all(Object.values(servers).map((s) => signedOn(s.signerProxySocket)));
+      const signedBefore = c === 1 ? await Promise.all(Object.values(servers).map((s) => signedOn(s.signerProxySocket))) : [];
       const { proxied, cpuPerCall, calls } = await throughBothServers(instance, c, body);
       Object.assign(figures, { [`client_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.client, [`server_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.server });
       if (c === 1) {
