@@ -163,7 +163,7 @@ export interface HealthView {
   status: 'ok' | 'degraded';
   version: number;
   uptimeSeconds: number;
-  /** `signedOn`: where the module's signatures were made since start (absent where it signs with C_SignAsync). */
+  /** `signedOn`: where its library's signatures were made since start (absent where it signs with C_SignAsync). */
   modules: { type: string; library: string; loaded: boolean; error?: string; signedOn?: { loop: number; threads: number } }[];
   tokens: { tokenId: string; available: boolean; active: boolean; status: string }[];
   /** Event-loop delay of the daemon since start or the last `resetStats`. */

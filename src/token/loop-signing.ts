@@ -15,7 +15,7 @@ export const LOOP_SIGN_LIMIT_MS = 2;
 export const LOOP_QUIET_MS = 1;
 /** Weight of the mean against a new signature no slower than it. */
 const KEEP = 0.8;
-/** Keys and mechanisms remembered; past it the timings start over (handles change when a token comes back). */
+/** Keys and mechanisms remembered; past it the timings start over (keys are generated and deleted for the daemon's life). */
 const MAX_KEYS = 256;
 
 /** Recent signature times of one key with one mechanism. */
@@ -44,7 +44,7 @@ export class LoopSigning {
     private readonly nextTurn: (run: () => void) => void = setImmediate,
   ) {}
 
-  /** The timings of `key` (a key handle and mechanism, as text). */
+  /** The timings of `key` (token, key id and mechanism, as text). */
   timesOf(key: string): SignatureTimes {
     let times = this.times.get(key);
     if (!times) {
