@@ -165,9 +165,10 @@ export function removeArchivedRecords(db: SqlDatabase, cutoff: number, limit: nu
     );
     if (rows.length === 0) return { records: 0, files: [] };
     const ids = rows.map((r) => r.id);
-    const files = (await tx.all<{ file: string }>(`SELECT file FROM message_attachment WHERE record_id IN (${placeholders(ids)}) AND file IS NOT NULL`, ids)).map((r) => r.file);
-    for (const table of ['message_attachment', 'record_timestamp', 'timestamp_queue', 'archived_record']) await tx.run(`DELETE FROM ${table} WHERE record_id IN (${placeholders(ids)})`, ids);
-    await tx.run(`DELETE FROM message_record WHERE id IN (${placeholders(ids)})`, ids);
+    const idList = placeholders(ids);
+    const files = (await tx.all<{ file: string }>(`SELECT file FROM message_attachment WHERE record_id IN (${idList}) AND file IS NOT NULL`, ids)).map((r) => r.file);
+    for (const table of ['message_attachment', 'record_timestamp', 'timestamp_queue', 'archived_record']) await tx.run(`DELETE FROM ${table} WHERE record_id IN (${idList})`, ids);
+    await tx.run(`DELETE FROM message_record WHERE id IN (${idList})`, ids);
     for (const s of new Set(rows.map((r) => r.signature_id))) await tx.run('DELETE FROM signature WHERE id = ? AND NOT EXISTS (SELECT 1 FROM message_record WHERE signature_id = ?)', [s, s]);
     // A batch timestamp's rows are stored a few hundred at a time: one being stored is young.
     for (const ts of new Set(rows.map((r) => r.ts))) {
