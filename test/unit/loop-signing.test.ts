@@ -85,13 +85,13 @@ describe('signing on the event loop (loop-signing.ts)', () => {
 
   it('each key and mechanism has its own times: a slow key does not keep a quick one off the loop, nor the reverse', () => {
     const t = loop();
-    const quick = t.signing.timesOf('1:0a');
-    const slow = t.signing.timesOf('1:0b');
+    const quick = t.signing.timesOf('token/quick-key/1');
+    const slow = t.signing.timesOf('token/slow-key/1');
     t.onThread(quick, 0.1);
     t.onThread(slow, 9);
     expect(t.allowsWhenQuiet(quick)).toBe(true);
     expect(t.allowsWhenQuiet(slow)).toBe(false);
-    expect(t.signing.timesOf('1:0a')).toBe(quick);
+    expect(t.signing.timesOf('token/quick-key/1')).toBe(quick);
   });
 
   it('a failure counts only when slow: a quick refusal says nothing of how long a signature takes', () => {
