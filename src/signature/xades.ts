@@ -67,7 +67,8 @@ export interface PreparedSignature {
 export function prepareSignature(req: SignatureRequest): PreparedSignature {
   const digest = req.method.digest;
   const digestMethod = `<ds:DigestMethod Algorithm="${DIGEST_URIS[digest]}"></ds:DigestMethod>`;
-  const signedProperties = signedPropertiesContent(req);
+  const signingCert = req.signingCert.toString('base64');
+  const signedProperties = signedPropertiesContent(req, signingCert);
   const signedPropertiesDigest = hash(digest, `<xades:SignedProperties ${ROOT_NAMESPACES} Id="signed-properties">${signedProperties}</xades:SignedProperties>`);
 
   let references = '';
@@ -85,7 +86,7 @@ export function prepareSignature(req: SignatureRequest): PreparedSignature {
         `<?xml version="1.0" encoding="UTF-8" standalone="no"?><asic:XAdESSignatures ${ROOT_NAMESPACES}><ds:Signature Id="signature">\n` +
         `<ds:SignedInfo>${signedInfo}</ds:SignedInfo>\n` +
         `<ds:SignatureValue Id="signature-value">${signatureValue.toString('base64')}</ds:SignatureValue>\n` +
-        `<ds:KeyInfo>\n<ds:X509Data>\n<ds:X509Certificate>${req.signingCert.toString('base64')}</ds:X509Certificate>\n</ds:X509Data>\n</ds:KeyInfo>\n` +
+        `<ds:KeyInfo>\n<ds:X509Data>\n<ds:X509Certificate>${signingCert}</ds:X509Certificate>\n</ds:X509Data>\n</ds:KeyInfo>\n` +
         `<ds:Object><xades:QualifyingProperties Target="#signature"><xades:SignedProperties Id="signed-properties">${signedProperties}</xades:SignedProperties>` +
         unsignedProperties(req, digest, timestampToken) +
         `</xades:QualifyingProperties></ds:Object>\n</ds:Signature></asic:XAdESSignatures>`
@@ -94,11 +95,11 @@ export function prepareSignature(req: SignatureRequest): PreparedSignature {
   };
 }
 
-function signedPropertiesContent(req: SignatureRequest): string {
+function signedPropertiesContent(req: SignatureRequest, signingCert: string): string {
   const digest = req.method.digest;
   return (
     `<xades:SignedSignatureProperties><xades:SigningTime>${req.signingTime.toISOString()}</xades:SigningTime>` +
-    `<xades:SigningCertificate>${certReference(req.signingCert, digest)}</xades:SigningCertificate>` +
+    `<xades:SigningCertificate>${certReference(req.signingCert, digest, '', signingCert)}</xades:SigningCertificate>` +
     `<xades:SignaturePolicyIdentifier><xades:SignaturePolicyId><xades:SigPolicyId><xades:Identifier Qualifier="OIDAsURN">${SIGNATURE_POLICY.identifier}</xades:Identifier>` +
     `<xades:Description>${SIGNATURE_POLICY.description}</xades:Description></xades:SigPolicyId>` +
     `<xades:SigPolicyHash><ds:DigestMethod Algorithm="${DIGEST_URIS.sha512}"></ds:DigestMethod><ds:DigestValue>${SIGNATURE_POLICY.digest}</ds:DigestValue></xades:SigPolicyHash>` +
@@ -108,22 +109,36 @@ function signedPropertiesContent(req: SignatureRequest): string {
   );
 }
 
+/**
+ * `xades:Cert`s already spelt out, by the certificate's base64, digest and attributes: a member
+ * signs with the same certificate and intermediates for months, and spelling one out (DER parse,
+ * digest, RFC 2253 issuer name) was the larger part of building a signature. Cleared when full.
+ */
+const certReferences = new Map<string, string>();
+const CERT_REFERENCES_LIMIT = 256;
+
 /** `xades:Cert`: the certificate's digest and its issuer and serial number. */
-function certReference(cert: Buffer, digest: DigestName, attributes = ''): string {
+function certReference(cert: Buffer, digest: DigestName, attributes = '', base64 = cert.toString('base64')): string {
+  const key = `${digest}${attributes} ${base64}`;
+  let text = certReferences.get(key);
+  if (text !== undefined) return text;
   const parts = certificateDerParts(cert);
   const serial = BigInt(`0x${readIntegerHex(parts.serialNumber, readTlv(parts.serialNumber, 0))}`);
-  return (
+  text =
     `<xades:Cert${attributes}><xades:CertDigest><ds:DigestMethod Algorithm="${DIGEST_URIS[digest]}"></ds:DigestMethod><ds:DigestValue>${hash(digest, cert).toString('base64')}</ds:DigestValue></xades:CertDigest>` +
-    `<xades:IssuerSerial><ds:X509IssuerName>${escape(rfc2253Name(parts.issuerName))}</ds:X509IssuerName><ds:X509SerialNumber>${serial}</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert>`
-  );
+    `<xades:IssuerSerial><ds:X509IssuerName>${escape(rfc2253Name(parts.issuerName))}</ds:X509IssuerName><ds:X509SerialNumber>${serial}</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert>`;
+  if (certReferences.size >= CERT_REFERENCES_LIMIT) certReferences.clear();
+  certReferences.set(key, text);
+  return text;
 }
 
 function unsignedProperties(req: SignatureRequest, digest: DigestName, timestampToken: Buffer | undefined): string {
   let out = timestampToken ? signatureTimestamp(timestampToken) : '';
   // Numbered from 1, as the reference numbers them.
   if (req.intermediateCerts.length > 0) {
-    out += `<xades:CompleteCertificateRefs Id="complete-certificate-refs"><xades:CertRefs>${req.intermediateCerts.map((c, i) => certReference(c, digest, ` URI="#encapsulated-cert-${i + 1}"`)).join('')}</xades:CertRefs></xades:CompleteCertificateRefs>`;
-    out += `<xades:CertificateValues>${req.intermediateCerts.map((c, i) => `<xades:EncapsulatedX509Certificate Id="encapsulated-cert-${i + 1}">${c.toString('base64')}</xades:EncapsulatedX509Certificate>`).join('')}</xades:CertificateValues>`;
+    const certs = req.intermediateCerts.map((c) => c.toString('base64'));
+    out += `<xades:CompleteCertificateRefs Id="complete-certificate-refs"><xades:CertRefs>${req.intermediateCerts.map((c, i) => certReference(c, digest, ` URI="#encapsulated-cert-${i + 1}"`, certs[i])).join('')}</xades:CertRefs></xades:CompleteCertificateRefs>`;
+    out += `<xades:CertificateValues>${certs.map((c, i) => `<xades:EncapsulatedX509Certificate Id="encapsulated-cert-${i + 1}">${c}</xades:EncapsulatedX509Certificate>`).join('')}</xades:CertificateValues>`;
   }
   out += `<xades:RevocationValues><xades:OCSPValues>${req.ocspResponses.map((r, i) => `<xades:EncapsulatedOCSPValue Id="ocsp-response-${i + 1}">${r.toString('base64')}</xades:EncapsulatedOCSPValue>`).join('')}</xades:OCSPValues></xades:RevocationValues>`;
   return `<xades:UnsignedProperties><xades:UnsignedSignatureProperties>${out}</xades:UnsignedSignatureProperties></xades:UnsignedProperties>`;

@@ -10,7 +10,8 @@ import { MAX_DEPTH, XmlError, child, childElements, parseXml, parseXmlDocument, 
 import { DIGEST_URIS, signatureMethodForId } from '../../src/signature/algorithms.ts';
 import { parseSignature } from '../../src/signature/verifier.ts';
 import { prepareSignature } from '../../src/signature/xades.ts';
-import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { fromContainer } from '../support/vectors.ts';
 
 describe('XML parser', () => {
@@ -89,6 +90,22 @@ describe('XAdES builder', () => {
     expect(xml).toContain('<ds:X509IssuerName>CN=Test CA,O=Test</ds:X509IssuerName><ds:X509SerialNumber>18</ds:X509SerialNumber>');
     expect(xml).toContain('Id="encapsulated-cert-1"');
     expect(xml).toContain('<xades:EncapsulatedOCSPValue Id="ocsp-response-1">');
+  });
+
+  it("spells out each certificate's own xades:Cert for each digest, whichever it spelt out before (they are remembered)", () => {
+    const { cert, ocsp } = fromContainer('valid-signed-message.asice');
+    const other = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', '/dev/null', '-subj', '/O=Other/CN=Other CA', '-days', '1', '-outform', 'DER'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const cases = [
+      { signingCert: cert, algorithm: 'SHA512withRSA', digest: 'sha512', issuerName: 'CN=Test CA,O=Test', serialNumber: '18' },
+      { signingCert: other, algorithm: 'SHA512withRSA', digest: 'sha512', issuerName: 'CN=Other CA,O=Other', serialNumber: BigInt(`0x${new X509Certificate(other).serialNumber}`).toString() },
+      { signingCert: cert, algorithm: 'SHA256withRSA', digest: 'sha256', issuerName: 'CN=Test CA,O=Test', serialNumber: '18' },
+    ] as const;
+    for (const c of [...cases, ...cases]) {
+      const method = signatureMethodForId(c.algorithm);
+      const xml = prepareSignature({ references: [{ uri: '/message.xml', digest: Buffer.alloc(64, 7) }], mimeType: 'text/xml', method, signingCert: c.signingCert, intermediateCerts: [], ocspResponses: [ocsp], signingTime: new Date() }).finish(Buffer.alloc(256, 1));
+      expect(parseSignature(xml).signingCertificate?.[0]).toEqual({ digestMethod: DIGEST_URIS[c.digest], digestValue: createHash(c.digest).update(c.signingCert).digest(), issuerSerial: { issuerName: c.issuerName, serialNumber: c.serialNumber } });
+      expect(xml).toContain(`<ds:X509Certificate>${c.signingCert.toString('base64')}</ds:X509Certificate>`);
+    }
   });
 });
 
