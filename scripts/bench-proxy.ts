@@ -14,6 +14,8 @@
  * sign = the signer round trip, log = the message log commits, send, verify, answer), read from the
  * proxies' xrd_proxy_stage_duration_seconds histograms before and after the run, and how many of
  * the run's signatures each signer made on its event loop and on its signing threads (`health`).
+ * The levels are measured after a warm-up (warmUp: V8 has optimised the path, the warm-up's records
+ * are timestamped); one 1-client run right after the start shows what the first calls find.
  * Separately, the cost of a full mutual TLS handshake with the client side's authentication key on
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
  * `--store postgres` adds, in the same run, the calls through both servers with the stores that can
@@ -29,6 +31,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { getRandomRequest } from '../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance, type LocalInstance, type LocalInstanceOptions } from '../src/dev/localinstance/local-instance.ts';
+import { messageLogFileIn, messageLogLocation, openLogDatabase } from '../src/messagelog/store.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signerapi/signer-client.ts';
@@ -37,6 +40,10 @@ import { freeLocalPorts, freePort } from '../test/support/net.ts';
 import { cpuMs, postGetRandom as post } from './process-cpu.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+/** Load before the measured levels (warmUp). */
+const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 20);
+/** The longest warmUp waits for the warm-up's records to be timestamped: past one timestamping interval (60 s) and a round. */
+const SETTLE_LIMIT_MS = 120_000;
 const CONCURRENCY = [1, 16, 64];
 /** The variants `--store postgres` and `--cluster` add, measured at these client counts. */
 const VARIANT_CONCURRENCY = [1, 64];
@@ -139,6 +146,11 @@ async function main(): Promise<void> {
     forwarders.push(await startForwarder(['client', String(floorClientPort), `https://127.0.0.1:${floorServerPort}/`, ...tlsFiles]));
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
     await plainHttpClients(instance, body);
+    // Right after the start, as the first calls find a server: V8 has optimised little of the path yet.
+    const cold = await throughBothServers(instance, 1, body);
+    Object.assign(figures, { proxy_cold_p50_ms_1: cold.proxied.p50, proxy_cold_p99_ms_1: cold.proxied.p99, client_proxy_cold_cpu_ms_per_call_1: cold.cpuPerCall.client, server_proxy_cold_cpu_ms_per_call_1: cold.cpuPerCall.server });
+    process.stdout.write(`1 client right after the start (JIT cold): through both servers ${cold.proxied.perSecond}/s (p50 ${cold.proxied.p50} ms, p99 ${cold.proxied.p99} ms) | CPU per call: client proxy ${cold.cpuPerCall.client} ms, server proxy ${cold.cpuPerCall.server} ms\n`);
+    await warmUp(instance, body, `http://127.0.0.1:${floorClientPort}/`);
     for (const c of CONCURRENCY) {
       const directAgent = new http.Agent({ keepAlive: true, maxSockets: c });
       const direct = await load(c, () => post(`${instance.testServicesUrl}/`, directAgent, body));
@@ -239,6 +251,41 @@ async function plainHttpClients(instance: LocalInstance, body: Buffer): Promise<
   }
 }
 
+/**
+ * The measured levels are of servers in operation, not of a fresh start: WARM_SECONDS of 64 clients
+ * through both servers (and the bare forwarders, when given) let V8 optimise the code a call runs (right
+ * after the start it is still compiling, on the same two cores, for tens of seconds), then the
+ * warm-up's own after-work is let finish — the timestamper stamping its records (every
+ * `timeStampingIntervalSeconds`, 60 in the local instance) — so that it does not land in a level.
+ */
+async function warmUp(instance: LocalInstance, body: Buffer, floorUrl?: string): Promise<void> {
+  const started = performance.now();
+  const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const floorAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const until = performance.now() + WARM_SECONDS * 1000;
+  let calls = 0;
+  await Promise.all(Array.from({ length: 64 }, async (_, i) => {
+    while (performance.now() < until) {
+      // Every eighth client on the forwarders: they run little code and warm quickly.
+      if (floorUrl && i % 8 === 0) await post(floorUrl, floorAgent, body).catch(() => false);
+      else if (await post(`${instance.consumer.httpUrl}/`, proxyAgent, body).catch(() => false)) calls++;
+    }
+  }));
+  proxyAgent.destroy();
+  floorAgent.destroy();
+  // Each node's message log, SQLite file or PostgreSQL database, read as `xrd asic export` reads it.
+  const logs = await Promise.all([instance.consumer, ...instance.providerNodes].map((s) => openLogDatabase(messageLogLocation(messageLogFileIn(s.proxyDataDir), instance.messageLogUrls.get(s)).database, { create: false })));
+  const waiting = async () => (await Promise.all(logs.map((db) => db.get<{ n: number }>('SELECT count(*) AS n FROM timestamp_queue')))).reduce((sum, row) => sum + Number(row!.n), 0);
+  const deadline = performance.now() + SETTLE_LIMIT_MS;
+  try {
+    while ((await waiting()) > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    if ((await waiting()) > 0) process.stdout.write(`warm-up: records still waiting for a timestamp after ${SETTLE_LIMIT_MS / 1000} s; measuring anyway\n`);
+  } finally {
+    await Promise.all(logs.map((db) => db.close()));
+  }
+  process.stdout.write(`warm-up: ${calls} calls through both servers in ${WARM_SECONDS} s, then their timestamps; ${Math.round((performance.now() - started) / 1000)} s in all\n`);
+}
+
 /** `c` clients calling getRandom through ss2 and ss1 (all of ss1's nodes), with each side's proxy CPU per call. */
 async function throughBothServers(instance: LocalInstance, c: number, body: Buffer): Promise<{ proxied: Result; cpuPerCall: { client: number; server: number }; calls: number }> {
   const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: c });
@@ -263,6 +310,7 @@ async function measureVariant(name: string, options: Pick<LocalInstanceOptions, 
   try {
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
     await plainHttpClients(instance, body);
+    await warmUp(instance, body);
     for (const c of VARIANT_CONCURRENCY) {
       const { proxied, cpuPerCall } = await throughBothServers(instance, c, body);
       Object.assign(figures, {
