@@ -31,13 +31,22 @@ const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert'
 
 /** Node's default sampling interval; a 1 ms sampler woke the loop a thousand times a second. */
 const LOOP_SAMPLE_MS = 10;
+/** The sampler stops this long after the last request (and is checked as often): an idle daemon sleeps. */
+const LOOP_SAMPLE_IDLE_MS = 1000;
 
 type Handler<O extends OperationName> = (req: Operations[O]['req'], deadline?: Deadline) => Promise<Operations[O]['res']> | Operations[O]['res'];
 
 export class SignerService {
   private readonly started = Date.now();
-  /** Event-loop delay since start or the last reset: signing must not block the loop. */
+  /**
+   * Event-loop delay since start or the last reset, sampled while the daemon serves (requests in
+   * the last LOOP_SAMPLE_IDLE_MS): signing must not block the loop for the requests waiting on it.
+   * An idle loop has no delay to measure, and the sampler's timer woke it a hundred times a second.
+   */
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+  /** While sampling: checks every LOOP_SAMPLE_IDLE_MS whether a request came meanwhile. */
+  private loopSampling: NodeJS.Timeout | undefined;
+  private lastRequestAt = 0;
   /** keyId → token, so the signing path does not touch SQLite. */
   private readonly keyTokens = new Map<string, HsmToken>();
   private readonly signatures = new SignatureStats();
@@ -56,7 +65,6 @@ export class SignerService {
     /** The OCSP responders' last outcomes and the refresher's next round, for `health` (the admin's diagnostics). */
     private readonly ocspResponders: () => { responders: ResponderOutcome[]; nextRefreshAt?: Date } = () => ({ responders: [] }),
   ) {
-    this.loopDelay.enable();
     this.handlers = {
       health: (r) => this.health(r.resetStats === true),
       listTokens: () => this.tokens.list().map((t) => this.tokenView(t)),
@@ -147,6 +155,7 @@ export class SignerService {
    * @throws XrdError with the operation's code
    */
   async handle<O extends OperationName>(op: O, req: Operations[O]['req'], deadline?: Deadline): Promise<Operations[O]['res']> {
+    this.serving();
     if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new XrdError('MalformedRequest', { reason: 'body must be a JSON object' });
     const handler = this.handlers[op] as Handler<O> | undefined;
     if (!handler) throw new XrdError('UnknownOperation', { op });
@@ -228,7 +237,22 @@ export class SignerService {
 
   /** Stops the event-loop monitor; the daemon calls it when it stops. */
   close(): void {
+    clearInterval(this.loopSampling);
+    this.loopSampling = undefined;
     this.loopDelay.disable();
+  }
+
+  /** A request came: the event-loop delay is sampled until none has come for LOOP_SAMPLE_IDLE_MS. */
+  private serving(): void {
+    this.lastRequestAt = performance.now();
+    if (this.loopSampling) return;
+    this.loopDelay.enable();
+    this.loopSampling = setInterval(() => {
+      if (performance.now() - this.lastRequestAt < LOOP_SAMPLE_IDLE_MS) return;
+      this.loopDelay.disable();
+      clearInterval(this.loopSampling);
+      this.loopSampling = undefined;
+    }, LOOP_SAMPLE_IDLE_MS).unref();
   }
 
   // ---- tokens and keys ------------------------------------------------------------------------
@@ -487,6 +511,7 @@ export class SignerService {
    * @throws MalformedRequest, UnsupportedSignAlgorithm, InvalidDigestLength, and the token's errors
    */
   signBinary(body: Buffer, deadline?: Deadline): Promise<Buffer> {
+    this.serving();
     return this.countedSign(() => signRequestKeyId(body), (keyId) => decodeSignRequest(body, keyId), deadline);
   }
 

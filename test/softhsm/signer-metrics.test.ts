@@ -141,6 +141,25 @@ describe('signer health in /metrics', () => {
     expect(statuses[0]!.labels.status).toMatch(/^USER_PIN_/);
   });
 
+  it('measures the event-loop delay while it serves, and lets an idle daemon sleep: the sampler stops a second after the last request', async () => {
+    // The daemon runs in this process: blocking this loop blocks its loop.
+    const block = async (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+      await new Promise((r) => setTimeout(r, 30));
+    };
+    await signer.call('health', { resetStats: true }, { timeoutMs: 2000 });
+    // A few of the sampler's ticks first: each measures the time since the one before.
+    await new Promise((r) => setTimeout(r, 50));
+    await block(300);
+    expect((await signer.call('health', {}, { timeoutMs: 2000 })).eventLoopDelay.maxMs).toBeGreaterThanOrEqual(200);
+    await signer.call('health', { resetStats: true }, { timeoutMs: 2000 });
+    // No request for over two checks of the sampler: it has stopped, so this block goes unseen.
+    await new Promise((r) => setTimeout(r, 2300));
+    await block(300);
+    expect((await signer.call('health', {}, { timeoutMs: 2000 })).eventLoopDelay.maxMs).toBeLessThan(200);
+  });
+
   it('shows a signer of an older version (no event-loop, signature or OCSP sections in its answer) as up, with its tokens', async () => {
     await metrics.refresh(async () => {
       const { eventLoopDelay: _delay, signatures: _signatures, ocsp: _ocsp, ...older } = await signer.call('health', {}, { timeoutMs: 2000 });
