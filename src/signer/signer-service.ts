@@ -5,7 +5,7 @@
  * and tests call `handle`.
  */
 import { X509Certificate, randomUUID } from 'node:crypto';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { createHistogram, performance } from 'node:perf_hooks';
 import { checkCertificateUsage, parseCertificate, usageOfCertificate, type CertificateFacts } from '../certificates/certificate.ts';
 import { assembleCsr, certificationRequestInfo, csrSignatureInput, defaultSubject, formatDn, parseDn, toPem, type KeyUsage } from '../certificates/csr.ts';
 import type { Deadline } from '../platform/deadline.ts';
@@ -29,9 +29,9 @@ import type { ResponderOutcome } from '../trust/ocsp-client.ts';
 
 const CERTIFICATE_OPERATIONS: ReadonlySet<OperationName> = new Set(['importCert', 'activateCert', 'disableCert', 'setCertStatus', 'deleteCert', 'deleteKey']);
 
-/** Node's default sampling interval; a 1 ms sampler woke the loop a thousand times a second. */
+/** The sampler's interval (Node's monitorEventLoopDelay default); a 1 ms sampler woke the loop a thousand times a second. */
 const LOOP_SAMPLE_MS = 10;
-/** The sampler stops this long after the last request (and is checked as often): an idle daemon sleeps. */
+/** The sampler stops this long after the last request: an idle daemon sleeps. */
 const LOOP_SAMPLE_IDLE_MS = 1000;
 
 type Handler<O extends OperationName> = (req: Operations[O]['req'], deadline?: Deadline) => Promise<Operations[O]['res']> | Operations[O]['res'];
@@ -39,12 +39,14 @@ type Handler<O extends OperationName> = (req: Operations[O]['req'], deadline?: D
 export class SignerService {
   private readonly started = Date.now();
   /**
-   * Event-loop delay since start or the last reset, sampled while the daemon serves (requests in
-   * the last LOOP_SAMPLE_IDLE_MS): signing must not block the loop for the requests waiting on it.
-   * An idle loop has no delay to measure, and the sampler's timer woke it a hundred times a second.
+   * Event-loop delay since start or the last reset: how far apart a LOOP_SAMPLE_MS timer's ticks
+   * came, sampled while the daemon serves (until LOOP_SAMPLE_IDLE_MS without a request): signing
+   * must not block the loop for the requests waiting on it. An idle loop has no delay to measure,
+   * and a timer that always ran woke it a hundred times a second. Not monitorEventLoopDelay: after
+   * disable() and enable() it counts the whole pause as one late tick.
    */
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
-  /** While sampling: checks every LOOP_SAMPLE_IDLE_MS whether a request came meanwhile. */
+  private readonly loopDelay = createHistogram();
+  /** The sampling timer, while sampling. */
   private loopSampling: NodeJS.Timeout | undefined;
   private lastRequestAt = 0;
   /** keyId → token, so the signing path does not touch SQLite. */
@@ -235,24 +237,26 @@ export class SignerService {
     });
   }
 
-  /** Stops the event-loop monitor; the daemon calls it when it stops. */
+  /** Stops the event-loop sampler; the daemon calls it when it stops. */
   close(): void {
     clearInterval(this.loopSampling);
     this.loopSampling = undefined;
-    this.loopDelay.disable();
   }
 
   /** A request came: the event-loop delay is sampled until none has come for LOOP_SAMPLE_IDLE_MS. */
   private serving(): void {
     this.lastRequestAt = performance.now();
     if (this.loopSampling) return;
-    this.loopDelay.enable();
+    let last = this.lastRequestAt;
     this.loopSampling = setInterval(() => {
-      if (performance.now() - this.lastRequestAt < LOOP_SAMPLE_IDLE_MS) return;
-      this.loopDelay.disable();
+      // Recorded before the stop check: a tick made late by a long block still counts.
+      const now = performance.now();
+      this.loopDelay.record(Math.max(1, Math.round((now - last) * 1e6)));
+      last = now;
+      if (now - this.lastRequestAt < LOOP_SAMPLE_IDLE_MS) return;
       clearInterval(this.loopSampling);
       this.loopSampling = undefined;
-    }, LOOP_SAMPLE_IDLE_MS).unref();
+    }, LOOP_SAMPLE_MS).unref();
   }
 
   // ---- tokens and keys ------------------------------------------------------------------------
