@@ -110,7 +110,7 @@ function signedPropertiesContent(req: SignatureRequest, signingCert: string): st
 }
 
 /**
- * `xades:Cert`s already spelt out, by the certificate's base64, digest and attributes: a member
+ * The contents of `xades:Cert`s already spelt out, by digest and the certificate's base64: a member
  * signs with the same certificate and intermediates for months, and spelling one out (DER parse,
  * digest, RFC 2253 issuer name) was the larger part of building a signature. Cleared when full.
  */
@@ -119,17 +119,18 @@ const CERT_REFERENCES_LIMIT = 256;
 
 /** `xades:Cert`: the certificate's digest and its issuer and serial number. */
 function certReference(cert: Buffer, digest: DigestName, attributes = '', base64 = cert.toString('base64')): string {
-  const key = `${digest}${attributes} ${base64}`;
-  let text = certReferences.get(key);
-  if (text !== undefined) return text;
-  const parts = certificateDerParts(cert);
-  const serial = BigInt(`0x${readIntegerHex(parts.serialNumber, readTlv(parts.serialNumber, 0))}`);
-  text =
-    `<xades:Cert${attributes}><xades:CertDigest><ds:DigestMethod Algorithm="${DIGEST_URIS[digest]}"></ds:DigestMethod><ds:DigestValue>${hash(digest, cert).toString('base64')}</ds:DigestValue></xades:CertDigest>` +
-    `<xades:IssuerSerial><ds:X509IssuerName>${escape(rfc2253Name(parts.issuerName))}</ds:X509IssuerName><ds:X509SerialNumber>${serial}</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert>`;
-  if (certReferences.size >= CERT_REFERENCES_LIMIT) certReferences.clear();
-  certReferences.set(key, text);
-  return text;
+  const key = `${digest} ${base64}`;
+  let content = certReferences.get(key);
+  if (content === undefined) {
+    const parts = certificateDerParts(cert);
+    const serial = BigInt(`0x${readIntegerHex(parts.serialNumber, readTlv(parts.serialNumber, 0))}`);
+    content =
+      `<xades:CertDigest><ds:DigestMethod Algorithm="${DIGEST_URIS[digest]}"></ds:DigestMethod><ds:DigestValue>${hash(digest, cert).toString('base64')}</ds:DigestValue></xades:CertDigest>` +
+      `<xades:IssuerSerial><ds:X509IssuerName>${escape(rfc2253Name(parts.issuerName))}</ds:X509IssuerName><ds:X509SerialNumber>${serial}</ds:X509SerialNumber></xades:IssuerSerial>`;
+    if (certReferences.size >= CERT_REFERENCES_LIMIT) certReferences.clear();
+    certReferences.set(key, content);
+  }
+  return `<xades:Cert${attributes}>${content}</xades:Cert>`;
 }
 
 function unsignedProperties(req: SignatureRequest, digest: DigestName, timestampToken: Buffer | undefined): string {
