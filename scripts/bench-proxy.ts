@@ -33,6 +33,7 @@ import { getRandomRequest } from '../src/dev/localinstance/first-calls.ts';
 import { startLocalInstance, type LocalInstance, type LocalInstanceOptions } from '../src/dev/localinstance/local-instance.ts';
 import { messageLogFileIn, messageLogLocation, openLogDatabase } from '../src/messagelog/store.ts';
 import { silentLogger } from '../src/platform/logger.ts';
+import type { SqlDatabase } from '../src/storage/database.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signerapi/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
@@ -40,7 +41,7 @@ import { freeLocalPorts, freePort } from '../test/support/net.ts';
 import { cpuMs, postGetRandom as post } from './process-cpu.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-/** Load before the measured levels (warmUp). */
+/** Load before the measured levels (warmUp); 0 measures them right after the cold run. */
 const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 20);
 /** The longest warmUp waits for the warm-up's records to be timestamped: past one timestamping interval (60 s) and a round. */
 const SETTLE_LIMIT_MS = 120_000;
@@ -259,31 +260,35 @@ async function plainHttpClients(instance: LocalInstance, body: Buffer): Promise<
  * `timeStampingIntervalSeconds`, 60 in the local instance) — so that it does not land in a level.
  */
 async function warmUp(instance: LocalInstance, body: Buffer, floorUrl?: string): Promise<void> {
+  if (WARM_SECONDS <= 0) return;
   const started = performance.now();
   const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const floorAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const until = performance.now() + WARM_SECONDS * 1000;
   let calls = 0;
+  let failed = 0;
   await Promise.all(Array.from({ length: 64 }, async (_, i) => {
     while (performance.now() < until) {
       // Every eighth client on the forwarders: they run little code and warm quickly.
       if (floorUrl && i % 8 === 0) await post(floorUrl, floorAgent, body).catch(() => false);
       else if (await post(`${instance.consumer.httpUrl}/`, proxyAgent, body).catch(() => false)) calls++;
+      else failed++;
     }
   }));
   proxyAgent.destroy();
   floorAgent.destroy();
   // Each node's message log, SQLite file or PostgreSQL database, read as `xrd asic export` reads it.
-  const logs = await Promise.all([instance.consumer, ...instance.providerNodes].map((s) => openLogDatabase(messageLogLocation(messageLogFileIn(s.proxyDataDir), instance.messageLogUrls.get(s)).database, { create: false })));
+  const logs: SqlDatabase[] = [];
   const waiting = async () => (await Promise.all(logs.map((db) => db.get<{ n: number }>('SELECT count(*) AS n FROM timestamp_queue')))).reduce((sum, row) => sum + Number(row!.n), 0);
   const deadline = performance.now() + SETTLE_LIMIT_MS;
   try {
+    for (const s of [instance.consumer, ...instance.providerNodes]) logs.push(await openLogDatabase(messageLogLocation(messageLogFileIn(s.proxyDataDir), instance.messageLogUrls.get(s)).database, { create: false }));
     while ((await waiting()) > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 500));
     if ((await waiting()) > 0) process.stdout.write(`warm-up: records still waiting for a timestamp after ${SETTLE_LIMIT_MS / 1000} s; measuring anyway\n`);
   } finally {
     await Promise.all(logs.map((db) => db.close()));
   }
-  process.stdout.write(`warm-up: ${calls} calls through both servers in ${WARM_SECONDS} s, then their timestamps; ${Math.round((performance.now() - started) / 1000)} s in all\n`);
+  process.stdout.write(`warm-up: ${calls} calls through both servers in ${WARM_SECONDS} s (${failed} failed), then their timestamps; ${Math.round((performance.now() - started) / 1000)} s in all\n`);
 }
 
 /** `c` clients calling getRandom through ss2 and ss1 (all of ss1's nodes), with each side's proxy CPU per call. */
