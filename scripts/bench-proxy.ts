@@ -9,13 +9,19 @@
  *     kept-alive mutual TLS between them, HTTP to the service; no X-Road work at all), which shows
  *     how much of (b)'s cost is Node's HTTP and TLS plumbing and how much is the security servers' work,
  * at 1, 16 and 64 concurrent clients over kept-alive connections: calls/s, p50 and p99 latency, and
- * for (b) the CPU time each proxy process spent per call (/proc/<pid>/stat) and, at 1 client, where
- * a call's time goes: the mean of each pipeline stage on each side (receive, authenticate, authorize,
- * sign = the signer round trip, log = the message log commits, send, verify, answer), read from the
- * proxies' xrd_proxy_stage_duration_seconds histograms before and after the run, and how many of
- * the run's signatures each signer made on its event loop and on its signing threads (`health`).
+ * for (b) the CPU time each process on the way spent per call (/proc/<pid>/stat: each proxy, the
+ * signers, this process), where a call's time goes: the mean of each pipeline stage on each side
+ * (receive, authenticate, authorize, sign = the signer round trip, log = the message log commits,
+ * send, verify, answer), read from the proxies' xrd_proxy_stage_duration_seconds histograms before
+ * and after the run, how many calls share a signature and what a signature costs in the signer
+ * (`health`), and at 1 client how many of the run's signatures each signer made on its event loop
+ * and on its signing threads. Every figure covers the measured calls only, not load()'s warm-up.
  * The levels are measured after a warm-up (warmUp: V8 has optimised the path, the warm-up's records
  * are timestamped); one 1-client run right after the start shows what the first calls find.
+ * Two lines read the issue 16 targets against floors measured in the same run: at 1 client, the part
+ * of a call no security server can leave out (the forwarders' call and the two signatures in the
+ * signers, latencyFloor); at the highest level, the CPU per call of every process on the way (the
+ * signers and this process too) as the cores' budget, and what it leaves each proxy (cpuBudget).
  * Separately, the cost of a full mutual TLS handshake with the client side's authentication key on
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
  * `--store postgres` adds, in the same run, the calls through both servers with the stores that can
@@ -26,7 +32,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { getRandomRequest } from '../src/dev/localinstance/first-calls.ts';
@@ -38,7 +44,7 @@ import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signerapi/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
 import { freeLocalPorts, freePort } from '../test/support/net.ts';
-import { cpuMs, postGetRandom as post } from './process-cpu.ts';
+import { cpuMs, machineCpuMs, postGetRandom as post } from './process-cpu.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 /** Load before the measured levels (warmUp); 0 measures them right after the cold run. */
@@ -61,11 +67,19 @@ interface Result {
   failed: number;
 }
 
-const warmUpCalls = (concurrency: number) => Math.max(50, concurrency * 4);
-
-/** `concurrency` clients each calling in a loop for SECONDS; latency percentiles over every call. */
-async function load(concurrency: number, callOnce: () => Promise<boolean>): Promise<Result> {
-  for (let i = 0; i < warmUpCalls(concurrency); i++) await callOnce(); // warm-up, connections opened
+/**
+ * `concurrency` clients each calling in a loop for SECONDS; latency percentiles over every call.
+ * First every client makes a few calls (its connection opened, at least 50 calls in all), then
+ * `atStart` runs: what it reads (CPU times, counters) covers the measured calls only. The warm-up
+ * runs at the same concurrency: calls made one after another cost a proxy two to three times the
+ * CPU of concurrent ones, and counted in a 64-client figure they raised it by a tenth or more.
+ */
+async function load(concurrency: number, callOnce: () => Promise<boolean>, atStart?: () => Promise<void>): Promise<Result> {
+  const warmUpEach = Math.max(4, Math.ceil(50 / concurrency));
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let i = 0; i < warmUpEach; i++) await callOnce();
+  }));
+  await atStart?.();
   const latencies: number[] = [];
   let failed = 0;
   const end = performance.now() + SECONDS * 1000;
@@ -101,14 +115,19 @@ async function stageTotals(monitoringUrl: string, apiKey: string): Promise<Map<s
 }
 
 /**
- * Signatures the signer behind `socket` made on its event loop and on its threads since it started
- * (`health`'s `signedOn`, counted per PKCS#11 library: sections naming one library repeat its counts).
+ * What the signer behind `socket` has signed since it started (`health`): signatures made on its
+ * event loop and on its signing threads (`signedOn`, counted per PKCS#11 library: sections naming one
+ * library repeat its counts), and the `sign` requests with the time the daemon spent on them, from
+ * the request's arrival to the signature (`signatures`, the token's work included).
  */
-async function signedOn(socket: string): Promise<{ loop: number; threads: number }> {
+async function signerCounts(socket: string): Promise<{ loop: number; threads: number; requests: number; seconds: number }> {
   const signer = await SignerClient.connect(socket);
   try {
-    const libraries = new Map((await signer.call('health', {})).modules.map((m) => [m.library, m.signedOn ?? { loop: 0, threads: 0 }]));
-    return [...libraries.values()].reduce((sum, n) => ({ loop: sum.loop + n.loop, threads: sum.threads + n.threads }), { loop: 0, threads: 0 });
+    const health = await signer.call('health', {});
+    const libraries = new Map(health.modules.map((m) => [m.library, m.signedOn ?? { loop: 0, threads: 0 }]));
+    const signedOn = [...libraries.values()].reduce((sum, n) => ({ loop: sum.loop + n.loop, threads: sum.threads + n.threads }), { loop: 0, threads: 0 });
+    const requests = health.signatures.keys.reduce((sum, k) => ({ requests: sum.requests + k.duration.count, seconds: sum.seconds + k.duration.sumSeconds }), { requests: 0, seconds: 0 });
+    return { ...signedOn, ...requests };
   } finally {
     signer.close();
   }
@@ -122,6 +141,47 @@ function stageBreakdown(before: Map<string, { sum: number; count: number }>, aft
     if (a.count > b.count) out[key] = round(((a.sum - b.sum) * 1000) / calls);
   }
   return out;
+}
+
+/**
+ * At 1 client the processes take turns, so a call's latency is what each does for it in sequence.
+ * What no security server can leave out is the bare forwarders' call (both hops, TLS between them,
+ * the service) and the two signatures; the rest of the p50 is the proxies' own work and their
+ * round trips to the signers.
+ */
+function latencyFloor(proxied: Result, cpu: PathCpu, floor: Result, signing: number): Record<string, number> {
+  const least = round(floor.p50 + signing);
+  process.stdout.write(
+    `1 client, what a call cannot leave out: the bare forwarders' p50 ${floor.p50} ms + the two signatures in the signers ${signing} ms (request in → signature out, SoftHSM included) = ${least} ms; ` +
+      `the other ${round(proxied.p50 - least)} ms of the p50 ${proxied.p50} ms are the proxies' own work and their round trips to the signers (their CPU per call: ${cpu.client} + ${cpu.server} ms; the signers' ${cpu.signers} ms)\n`,
+  );
+  return { signing_ms_per_call_1: signing, latency_floor_ms_1: least };
+}
+
+/**
+ * The most calls a second the cores allow is their time divided by the CPU a call costs in all the
+ * processes it runs in. Both runs are read that way: what their CPU per call allows against what
+ * they made (with the machine's busy and idle shares, which say why a run made less). Then, with
+ * every core kept busy (the most generous reading): what the 0.35 × forwarders target leaves each
+ * proxy once the signers (SoftHSM signs on these cores) and this process (load generator, test
+ * service, TSA) have had their share as measured, and what proxies at the 0.6 ms CPU target would
+ * make. The signers' CPU per call is taken as measured; it falls as batches grow.
+ */
+function cpuBudget(c: number, proxied: Result, cpu: PathCpu, machine: MachineShares, perSignature: { calls: number; cpuMs: number; ms: number }, floor: Result, floorCpu: { client: number; server: number; self: number }): Record<string, number> {
+  const cores = availableParallelism();
+  const total = cpu.client + cpu.server + cpu.signers + cpu.self;
+  const floorTotal = floorCpu.client + floorCpu.server + floorCpu.self;
+  const allows = (ms: number) => Math.round((cores * 1000) / ms);
+  const reached = proxied.perSecond / allows(total);
+  const wanted = 0.35 * floor.perSecond;
+  const budget = round(((cores * 1000) / wanted - cpu.signers - cpu.self) / 2);
+  const atTarget = allows(2 * 0.6 + cpu.signers + cpu.self);
+  process.stdout.write(
+    `${c} clients, CPU per call of every process on the way (${cores} cores): client proxy ${cpu.client} + server proxy ${cpu.server} + signers ${cpu.signers} (${perSignature.calls} calls a signature, each ${perSignature.ms} ms in the signer from request to signature and ${perSignature.cpuMs} ms of its CPU) + this process (load, test service, TSA) ${cpu.self} = ${round(total)} ms, ` +
+      `which allows ${allows(total)}/s (made ${proxied.perSecond}/s, ${round(reached)} of it; the machine's cores were busy ${machine.busy} of the time, idle ${machine.idle}, waiting for I/O ${machine.iowait}, stolen by the hypervisor ${machine.steal}); bare forwarders ${floorCpu.client} + ${floorCpu.server} + this process ${floorCpu.self} = ${round(floorTotal)} ms, allows ${allows(floorTotal)}/s (made ${floor.perSecond}/s). ` +
+      `With every core busy, 0.35 × the forwarders (${Math.round(wanted)}/s) leaves each proxy ${budget} ms of CPU per call, and proxies at the 0.6 ms target would allow ${atTarget}/s, ${round(atTarget / floor.perSecond)} × the forwarders\n`,
+  );
+  return { [`machine_busy_${c}`]: machine.busy, [`machine_idle_${c}`]: machine.idle, [`machine_iowait_${c}`]: machine.iowait, [`machine_steal_${c}`]: machine.steal, [`cpu_ms_per_call_${c}`]: round(total), [`floor_cpu_ms_per_call_${c}`]: round(floorTotal), [`proxy_cpu_budget_ms_${c}`]: budget, [`per_s_at_cpu_target_${c}`]: atTarget, [`to_floor_at_cpu_target_${c}`]: round(atTarget / floor.perSecond) };
 }
 
 /** One bare forwarder process (scripts/bench-forwarder.mjs), resolved once it listens. */
@@ -157,36 +217,48 @@ async function main(): Promise<void> {
       const direct = await load(c, () => post(`${instance.testServicesUrl}/`, directAgent, body));
       directAgent.destroy();
       const servers = { client: instance.consumer, server: instance.provider };
-      const stagesBefore = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
-      const signedBefore = c === 1 ? await Promise.all(Object.values(servers).map((s) => signedOn(s.signerProxySocket))) : [];
-      const { proxied, cpuPerCall, calls } = await throughBothServers(instance, c, body);
-      Object.assign(figures, { [`client_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.client, [`server_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.server });
+      let stagesBefore: Awaited<ReturnType<typeof stageTotals>>[] = [];
+      let signedBefore: Awaited<ReturnType<typeof signerCounts>>[] = [];
+      const { proxied, cpuPerCall, machine } = await throughBothServers(instance, c, body, async () => {
+        stagesBefore = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
+        signedBefore = await Promise.all(Object.values(servers).map((s) => signerCounts(s.signerProxySocket)));
+      });
+      Object.assign(figures, {
+        [`client_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.client, [`server_proxy_cpu_ms_per_call_${c}`]: cpuPerCall.server,
+        [`signers_cpu_ms_per_call_${c}`]: cpuPerCall.signers, [`self_cpu_ms_per_call_${c}`]: cpuPerCall.self,
+      });
+      const signedAfter = await Promise.all(Object.values(servers).map((s) => signerCounts(s.signerProxySocket)));
+      const signed = (k: 'loop' | 'threads' | 'requests' | 'seconds', i: number) => signedAfter[i]![k] - signedBefore[i]![k];
+      // Each side signs a batch of messages at a time: the more calls share a signature, the less signer CPU a call costs.
+      const signatures = signed('requests', 0) + signed('requests', 1);
+      const perSignature = { calls: round((2 * proxied.calls) / signatures), cpuMs: round((cpuPerCall.signers * proxied.calls) / signatures), ms: round(((signed('seconds', 0) + signed('seconds', 1)) * 1000) / signatures) };
+      Object.assign(figures, { [`calls_per_signature_${c}`]: perSignature.calls, [`signer_cpu_ms_per_signature_${c}`]: perSignature.cpuMs, [`signer_ms_per_signature_${c}`]: perSignature.ms });
+      const stagesAfter = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
+      const breakdown = { ...stageBreakdown(stagesBefore[0]!, stagesAfter[0]!, proxied.calls), ...stageBreakdown(stagesBefore[1]!, stagesAfter[1]!, proxied.calls) };
+      for (const [key, ms] of Object.entries(breakdown)) figures[`stage_ms_${c}_${key.replace('/', '_')}`] = ms;
+      const line = (direction: string) => Object.entries(breakdown).filter(([k]) => k.startsWith(direction)).map(([k, ms]) => `${k.split('/')[1]} ${ms}`).join(', ');
+      process.stdout.write(`${c} client${c === 1 ? '' : 's'}, mean ms per call by stage — client proxy (outbound): ${line('outbound')}; server proxy (inbound): ${line('inbound')}\n`);
       if (c === 1) {
-        const stagesAfter = await Promise.all(Object.values(servers).map((s) => stageTotals(s.monitoringUrl, instance.apiKeyOf(s))));
-        const breakdown = { ...stageBreakdown(stagesBefore[0]!, stagesAfter[0]!, calls), ...stageBreakdown(stagesBefore[1]!, stagesAfter[1]!, calls) };
-        for (const [key, ms] of Object.entries(breakdown)) figures[`stage_ms_1_${key.replace('/', '_')}`] = ms;
-        const line = (direction: string) => Object.entries(breakdown).filter(([k]) => k.startsWith(direction)).map(([k, ms]) => `${k.split('/')[1]} ${ms}`).join(', ');
-        process.stdout.write(`1 client, mean ms per call by stage — client proxy (outbound): ${line('outbound')}; server proxy (inbound): ${line('inbound')}\n`);
         // Where the signers made this run's signatures (docs/token-layer.md, "Signing off the event loop").
-        const signedAfter = await Promise.all(Object.values(servers).map((s) => signedOn(s.signerProxySocket)));
-        const onLoop = signedAfter.map((after, i) => ({ loop: after.loop - signedBefore[i]!.loop, threads: after.threads - signedBefore[i]!.threads }));
+        const onLoop = [0, 1].map((i) => ({ loop: signed('loop', i), threads: signed('threads', i) }));
         onLoop.forEach((n, i) => Object.assign(figures, { [`signed_on_loop_1_${i === 0 ? 'client' : 'server'}`]: n.loop, [`signed_on_threads_1_${i === 0 ? 'client' : 'server'}`]: n.threads }));
         process.stdout.write(`1 client, signatures on the signer's event loop / signing threads — client side ${onLoop[0]!.loop} / ${onLoop[0]!.threads}, server side ${onLoop[1]!.loop} / ${onLoop[1]!.threads}\n`);
       }
       const floorAgent = new http.Agent({ keepAlive: true, maxSockets: c });
       // The floor's own CPU per call: what Node's HTTP and TLS plumbing of the same two hops costs.
       const [serverForwarder, clientForwarder] = forwarders.map((f) => f.pid!);
-      const floorCpuBefore = { client: cpuMs(clientForwarder!), server: cpuMs(serverForwarder!) };
-      const floor = await load(c, () => post(`http://127.0.0.1:${floorClientPort}/`, floorAgent, body));
-      const floorCalls = floor.calls + warmUpCalls(c);
-      const floorCpu = { client: round((cpuMs(clientForwarder!) - floorCpuBefore.client) / floorCalls), server: round((cpuMs(serverForwarder!) - floorCpuBefore.server) / floorCalls) };
+      const floorCpuNow = () => ({ client: cpuMs(clientForwarder!), server: cpuMs(serverForwarder!), self: cpuMs(process.pid) });
+      let floorCpuBefore = floorCpuNow();
+      const floor = await load(c, () => post(`http://127.0.0.1:${floorClientPort}/`, floorAgent, body), async () => void (floorCpuBefore = floorCpuNow()));
+      const floorPerCall = (now: number, before: number) => round((now - before) / floor.calls);
+      const floorCpu = { client: floorPerCall(cpuMs(clientForwarder!), floorCpuBefore.client), server: floorPerCall(cpuMs(serverForwarder!), floorCpuBefore.server), self: floorPerCall(cpuMs(process.pid), floorCpuBefore.self) };
       floorAgent.destroy();
-      Object.assign(figures, { [`floor_client_cpu_ms_per_call_${c}`]: floorCpu.client, [`floor_server_cpu_ms_per_call_${c}`]: floorCpu.server });
+      Object.assign(figures, { [`floor_client_cpu_ms_per_call_${c}`]: floorCpu.client, [`floor_server_cpu_ms_per_call_${c}`]: floorCpu.server, [`floor_self_cpu_ms_per_call_${c}`]: floorCpu.self });
       Object.assign(figures, {
         [`direct_per_s_${c}`]: direct.perSecond, [`direct_p50_ms_${c}`]: direct.p50, [`direct_p99_ms_${c}`]: direct.p99,
         [`proxy_per_s_${c}`]: proxied.perSecond, [`proxy_p50_ms_${c}`]: proxied.p50, [`proxy_p99_ms_${c}`]: proxied.p99,
         [`proxy_failed_${c}`]: proxied.failed, [`proxy_ratio_${c}`]: round(proxied.perSecond / direct.perSecond),
-        [`floor_per_s_${c}`]: floor.perSecond, [`floor_p99_ms_${c}`]: floor.p99, [`floor_ratio_${c}`]: round(floor.perSecond / direct.perSecond),
+        [`floor_per_s_${c}`]: floor.perSecond, [`floor_p50_ms_${c}`]: floor.p50, [`floor_p99_ms_${c}`]: floor.p99, [`floor_ratio_${c}`]: round(floor.perSecond / direct.perSecond),
         [`proxy_to_floor_${c}`]: round(proxied.perSecond / floor.perSecond),
       });
       process.stdout.write(
@@ -196,6 +268,8 @@ async function main(): Promise<void> {
           `CPU per call: client proxy ${cpuPerCall.client} ms, server proxy ${cpuPerCall.server} ms ` +
           `(bare forwarders: client side ${floorCpu.client} ms, server side ${floorCpu.server} ms)\n`,
       );
+      if (c === 1) Object.assign(figures, latencyFloor(proxied, cpuPerCall, floor, round(((signed('seconds', 0) + signed('seconds', 1)) * 1000) / proxied.calls)));
+      if (c === CONCURRENCY.at(-1)) Object.assign(figures, cpuBudget(c, proxied, cpuPerCall, machine, perSignature, floor, floorCpu));
     }
 
     // Full mutual handshakes as ss2's client proxy makes them: its auth key on the HSM, through the signer.
@@ -291,19 +365,47 @@ async function warmUp(instance: LocalInstance, body: Buffer, floorUrl?: string):
   process.stdout.write(`warm-up: ${calls} calls through both servers in ${WARM_SECONDS} s (${failed} failed), then their timestamps; ${Math.round((performance.now() - started) / 1000)} s in all\n`);
 }
 
-/** `c` clients calling getRandom through ss2 and ss1 (all of ss1's nodes), with each side's proxy CPU per call. */
-async function throughBothServers(instance: LocalInstance, c: number, body: Buffer): Promise<{ proxied: Result; cpuPerCall: { client: number; server: number }; calls: number }> {
+/** CPU ms per call of every process a call through both servers runs in. */
+interface PathCpu {
+  client: number;
+  /** ss1's proxy (all of its nodes). */
+  server: number;
+  /** Both sides' signer daemons, SoftHSM's signing included. */
+  signers: number;
+  /** This process: the load generator, the test service, and the test PKI's TSA and OCSP responder. */
+  self: number;
+}
+
+/** Shares of the cores' time over a run: busy in any process or the kernel, idle, idle while a process waited for I/O, and taken by the hypervisor. */
+type MachineShares = ReturnType<typeof machineCpuMs>;
+
+/** `c` clients calling getRandom through ss2 and ss1 (all of ss1's nodes), with the CPU per call of every process on the way. */
+async function throughBothServers(instance: LocalInstance, c: number, body: Buffer, atStart?: () => Promise<void>): Promise<{ proxied: Result; cpuPerCall: PathCpu; machine: MachineShares }> {
   const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: c });
   const pids = instance.pids();
-  const clientPid = pids[`${instance.consumer.name} proxy`]!;
-  const serverPids = instance.providerNodes.map((n) => pids[`${n.name} proxy`]!);
-  const serverCpu = () => serverPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
-  const cpuBefore = { client: cpuMs(clientPid), server: serverCpu() };
-  const proxied = await load(c, () => post(`${instance.consumer.httpUrl}/`, proxyAgent, body));
+  const of = (what: string, servers: readonly { name: string }[]) => servers.map((s) => pids[`${s.name} ${what}`]).filter((pid): pid is number => pid !== undefined);
+  const groups = {
+    client: of('proxy', [instance.consumer]),
+    server: of('proxy', instance.providerNodes),
+    signers: of('signer', [instance.consumer, ...instance.providerNodes]),
+    self: [process.pid],
+  };
+  const read = () => Object.fromEntries(Object.entries(groups).map(([k, list]) => [k, list.reduce((sum, pid) => sum + cpuMs(pid), 0)])) as unknown as PathCpu;
+  let cpuBefore = read();
+  let machineBefore = machineCpuMs();
+  const proxied = await load(c, () => post(`${instance.consumer.httpUrl}/`, proxyAgent, body), async () => {
+    await atStart?.();
+    cpuBefore = read();
+    machineBefore = machineCpuMs();
+  });
+  const cpuAfter = read();
+  const machineAfter = machineCpuMs();
   proxyAgent.destroy();
-  // load()'s warm-up calls ran between the readings too.
-  const calls = proxied.calls + warmUpCalls(c);
-  return { proxied, calls, cpuPerCall: { client: round((cpuMs(clientPid) - cpuBefore.client) / calls), server: round((serverCpu() - cpuBefore.server) / calls) } };
+  const perCall = (k: keyof PathCpu) => round((cpuAfter[k] - cpuBefore[k]) / proxied.calls);
+  const spent = Object.fromEntries(Object.entries(machineAfter).map(([k, v]) => [k, v - machineBefore[k as keyof MachineShares]])) as MachineShares;
+  const all = spent.busy + spent.idle + spent.iowait + spent.steal;
+  const machine = { busy: round(spent.busy / all), idle: round(spent.idle / all), iowait: round(spent.iowait / all), steal: round(spent.steal / all) };
+  return { proxied, machine, cpuPerCall: { client: perCall('client'), server: perCall('server'), signers: perCall('signers'), self: perCall('self') } };
 }
 
 /** A second instance (stores in PostgreSQL, or ss1 as a cluster) under the same load, as ratios to the SQLite instance's figures. */

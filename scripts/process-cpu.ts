@@ -1,6 +1,7 @@
 /**
  * What the benchmark scripts read of another process and call through the client proxy: its CPU
- * time so far (/proc/<pid>/stat, all threads) and one getRandom call over a kept-alive agent.
+ * time so far (/proc/<pid>/stat, all threads), the whole machine's (/proc/stat), and one getRandom
+ * call over a kept-alive agent.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,6 +16,14 @@ export function cpuMs(pid: number): number {
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+}
+
+/** The machine's CPU time so far over all cores, ms: busy (user, system, interrupts), idle, idle while waiting for I/O, and stolen by the hypervisor. */
+export function machineCpuMs(): { busy: number; idle: number; iowait: number; steal: number } {
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user).
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number) as number[];
+  const ms = (ticks: number) => (ticks * 1000) / CLOCK_TICKS_PER_S;
+  return { busy: ms(user! + nice! + system! + irq! + softirq!), idle: ms(idle!), iowait: ms(iowait!), steal: ms(steal ?? 0) };
 }
 
 /** One SOAP getRandom POST; true when it answered 200 with a number. */
