@@ -52,7 +52,10 @@ async function main(): Promise<void> {
     for (const c of CLIENTS) {
       const agent = new http.Agent({ keepAlive: true, maxSockets: c });
       const call = () => post(`${instance.consumer.httpUrl}/`, agent, body);
-      for (let i = 0; i < Math.max(50, c * 4); i++) await call();
+      // At the phase's concurrency, so that every client's connection is open before the profile starts.
+      await Promise.all(Array.from({ length: c }, async () => {
+        for (let i = 0; i < Math.max(4, Math.ceil(50 / c)); i++) await call().catch(() => false);
+      }));
       for (const pid of profiled) process.kill(pid, 'SIGUSR2');
       const before = Object.fromEntries(Object.entries(watched).map(([k, pid]) => [k, cpuMs(pid)]));
       const latencies: number[] = [];
