@@ -17,11 +17,12 @@
  * (`health`), and at 1 client how many of the run's signatures each signer made on its event loop
  * and on its signing threads. Every figure covers the measured calls only, not load()'s warm-up.
  * The levels are measured after a warm-up (warmUp: V8 has optimised the path, the warm-up's records
- * are timestamped); one 1-client run right after the start shows what the first calls find.
- * Two more read the issue 16 targets against figures of the same run: at 1 client, the part of the
- * p50 spent outside the proxies (the forwarders' call and the signers' time on the two signatures,
- * outsideTheProxies); at the highest level, the CPU per call of every process on the way (the
- * signers and this process too) against the cores' time, and what it leaves each proxy (cpuBudget).
+ * are timestamped); one 1-client run right after the start (after load()'s own 50 warm-up calls)
+ * shows what calls find before V8 has optimised the path. Two more readings set the issue 16
+ * targets against figures of the same run: at 1 client, the part of the p50 spent outside the
+ * proxies (the forwarders' call and the signers' time on the two signatures, outsideTheProxies); at
+ * the highest level, the CPU per call of every process on the way (the signers and this process
+ * too) against the cores' time, and what it leaves each proxy (cpuBudget).
  * Separately, the cost of a full mutual TLS handshake with the client side's authentication key on
  * the HSM (signature by the signer through the engine) against the provider's server proxy.
  * `--store postgres` adds, in the same run, the calls through both servers with the stores that can
@@ -162,7 +163,8 @@ function outsideTheProxies(proxied: Result, cpu: PathCpu, floor: Result, signing
 /**
  * The most calls a second the cores allow is their time divided by the CPU a call costs in all the
  * processes it runs in. Both runs are read that way: what their CPU per call allows against what
- * they made (with the machine's busy and idle shares, which say why a run made less). Then, with
+ * they made (for the run through the proxies with the machine's busy and idle shares, which say why
+ * it made less). Then, with
  * every core kept busy (the most generous reading): what the 0.35 × forwarders target leaves each
  * proxy once the signers (SoftHSM signs on these cores) and this process (load generator, test
  * service, TSA) have had their share as measured, and what proxies at the 0.6 ms CPU target would
@@ -212,7 +214,7 @@ async function main(): Promise<void> {
     forwarders.push(await startForwarder(['client', String(floorClientPort), `https://127.0.0.1:${floorServerPort}/`, ...tlsFiles]));
     const body = Buffer.from(getRandomRequest(instance, '2222/CLIENT', 'bench'));
     await plainHttpClients(instance, body);
-    // Right after the start, as the first calls find a server: V8 has optimised little of the path yet.
+    // Right after the start (after load()'s 50 warm-up calls): V8 has optimised little of the path yet.
     const cold = await throughBothServers(instance, 1, body);
     Object.assign(figures, { proxy_cold_p50_ms_1: cold.proxied.p50, proxy_cold_p99_ms_1: cold.proxied.p99, client_proxy_cold_cpu_ms_per_call_1: cold.cpuPerCall.client, server_proxy_cold_cpu_ms_per_call_1: cold.cpuPerCall.server });
     process.stdout.write(`1 client right after the start (JIT cold): through both servers ${cold.proxied.perSecond}/s (p50 ${cold.proxied.p50} ms, p99 ${cold.proxied.p99} ms) | CPU per call: client proxy ${cold.cpuPerCall.client} ms, server proxy ${cold.cpuPerCall.server} ms\n`);
