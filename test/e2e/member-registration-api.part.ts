@@ -94,7 +94,9 @@ describe('MEMBER_01 through the admin API', () => {
     expect(activated.json).toMatchObject({ status: 'registered', active: true });
 
     // A message exchange with the new certificate: ss3's owner calls ss1's getRandom over plain HTTP.
+    // The admin API reads the new configuration on its own (at most a second after the signer did).
     const owner = `${inst}:COM:4444`;
+    await eventually(async () => ((await api('GET', `/clients/${owner}`)).json.registered === true ? true : undefined), 20_000, 'owner registered in the admin API');
     expect((await api('PATCH', `/clients/${owner}`, { connection_type: 'HTTP' })).json).toMatchObject({ connectionType: 'HTTP', registered: true });
     await instance.startProxy(instance.joining);
     const answer = await getRandomThroughJoining(instance, `member01-${Date.now()}`);
