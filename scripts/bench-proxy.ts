@@ -45,7 +45,7 @@ import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { SignerClient } from '../src/signerapi/signer-client.ts';
 import { authKeyTlsOptions } from '../src/tls/auth-key-tls.ts';
 import { freeLocalPorts, freePort } from '../test/support/net.ts';
-import { cpuMs, machineCpuMs, postGetRandom as post } from './process-cpu.ts';
+import { cpuMs, machineCpuMs, postGetRandom as post, warmUpAt } from './process-cpu.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 /** Load before the measured levels (warmUp); 0 measures them right after the cold run. */
@@ -70,15 +70,11 @@ interface Result {
 
 /**
  * `concurrency` clients each calling in a loop for SECONDS; latency percentiles over every call.
- * First every client makes a few calls at the level's concurrency (its connection opened, at least
- * 50 calls in all), then `atStart` runs: what it reads (CPU times, counters) covers the measured
- * calls only, as calls made one at a time cost the proxies far more CPU than concurrent ones.
+ * After the warm-up (warmUpAt), `atStart` runs: what it reads (CPU times, counters) covers the
+ * measured calls only.
  */
 async function load(concurrency: number, callOnce: () => Promise<boolean>, atStart?: () => Promise<void>): Promise<Result> {
-  const warmUpEach = Math.max(4, Math.ceil(50 / concurrency));
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let i = 0; i < warmUpEach; i++) await callOnce().catch(() => false);
-  }));
+  await warmUpAt(concurrency, callOnce);
   await atStart?.();
   const latencies: number[] = [];
   let failed = 0;
@@ -164,11 +160,11 @@ function outsideTheProxies(proxied: Result, cpu: PathCpu, floor: Result, signing
  * The most calls a second the cores allow is their time divided by the CPU a call costs in all the
  * processes it runs in. Both runs are read that way: what their CPU per call allows against what
  * they made (for the run through the proxies with the machine's busy and idle shares, which say why
- * it made less). Then, with
- * every core kept busy (the most generous reading): what the 0.35 × forwarders target leaves each
- * proxy once the signers (SoftHSM signs on these cores) and this process (load generator, test
- * service, TSA) have had their share as measured, and what proxies at the 0.6 ms CPU target would
- * allow. The signers' CPU per call is taken as measured; it falls as batches grow.
+ * it made less). Then, with every core kept busy (the most generous reading): what the 0.35 ×
+ * forwarders target leaves each proxy once the signers (SoftHSM signs on these cores) and this
+ * process (load generator, test service, TSA) have had their share as measured, and what proxies at
+ * the 0.6 ms CPU target would allow. The signers' CPU per call is taken as measured; it falls as
+ * batches grow.
  */
 function cpuBudget(c: number, run: { proxied: Result; cpuPerCall: PathCpu; machine: MachineShares }, perSignature: { calls: number; cpuMs: number; ms: number }, floor: Result, floorCpu: { client: number; server: number; self: number }): Record<string, number> {
   const { proxied, cpuPerCall: cpu, machine } = run;

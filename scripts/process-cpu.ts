@@ -1,7 +1,7 @@
 /**
  * What the benchmark scripts read of another process and call through the client proxy: its CPU
- * time so far (/proc/<pid>/stat, all threads), the whole machine's (/proc/stat), and one getRandom
- * call over a kept-alive agent.
+ * time so far (/proc/<pid>/stat, all threads), the whole machine's (/proc/stat), one getRandom
+ * call over a kept-alive agent, and the warm-up before a measured load.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -24,6 +24,19 @@ export function machineCpuMs(): { busy: number; idle: number; iowait: number; st
   const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number) as number[];
   const ms = (ticks: number) => (ticks * 1000) / CLOCK_TICKS_PER_S;
   return { busy: ms(user! + nice! + system! + irq! + softirq!), idle: ms(idle!), iowait: ms(iowait!), steal: ms(steal ?? 0) };
+}
+
+/**
+ * A few calls from each of `concurrency` clients at once (at least 50 in all; a failed one is only
+ * a warm-up call), so that every client's connection is open and nothing measured afterwards pays
+ * for it. At the load's own concurrency: calls made one at a time cost the proxies several times
+ * the CPU of concurrent ones.
+ */
+export async function warmUpAt(concurrency: number, call: () => Promise<boolean>): Promise<void> {
+  const each = Math.max(4, Math.ceil(50 / concurrency));
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let i = 0; i < each; i++) await call().catch(() => false);
+  }));
 }
 
 /** One SOAP getRandom POST; true when it answered 200 with a number. */

@@ -18,7 +18,7 @@ import { startLocalInstance } from '../src/dev/localinstance/local-instance.ts';
 import { silentLogger } from '../src/platform/logger.ts';
 import { changeServerConfIn } from '../src/serverconf/store.ts';
 import { freeLocalPorts } from '../test/support/net.ts';
-import { cpuMs, postGetRandom as post } from './process-cpu.ts';
+import { cpuMs, postGetRandom as post, warmUpAt } from './process-cpu.ts';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5);
 const CLIENTS = (process.env.PROFILE_CLIENTS ?? '1,64').split(',').map(Number);
@@ -52,10 +52,7 @@ async function main(): Promise<void> {
     for (const c of CLIENTS) {
       const agent = new http.Agent({ keepAlive: true, maxSockets: c });
       const call = () => post(`${instance.consumer.httpUrl}/`, agent, body);
-      // At the phase's concurrency, so that every client's connection is open before the profile starts.
-      await Promise.all(Array.from({ length: c }, async () => {
-        for (let i = 0; i < Math.max(4, Math.ceil(50 / c)); i++) await call().catch(() => false);
-      }));
+      await warmUpAt(c, call);
       for (const pid of profiled) process.kill(pid, 'SIGUSR2');
       const before = Object.fromEntries(Object.entries(watched).map(([k, pid]) => [k, cpuMs(pid)]));
       const latencies: number[] = [];
