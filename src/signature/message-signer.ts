@@ -6,10 +6,15 @@
  * messages for the same key wait; when it returns, everything that waited (up to `maxBatchSize`)
  * is covered by one hash chain and one signature. A message arriving at an idle key waits only for
  * the current event-loop turn (to gather those that arrived with it), so light traffic sees no
- * added latency and heavy traffic needs ever fewer HSM operations.
+ * added latency and heavy traffic needs ever fewer HSM operations. With `minIntervalMs`, a key
+ * whose last signature covered more than one message (it is under load) starts its next signature
+ * no sooner than that after the last one started, so that the batches stay large when the caller
+ * hands its messages over a few at a time (the proxies' TurnAdmission); a key signing lone messages
+ * is never held back.
  * A lone message without attachments is signed directly (reference `/message.xml`); attachments
  * always go through a hash chain, as X-Road 7 does.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { XrdError, toXrdError } from '../platform/errors.ts';
 import { signatureMethodForId, type SignatureMethod } from './algorithms.ts';
 import { digestOf, type DigestSource } from './digest-source.ts';
@@ -53,6 +58,11 @@ export interface BatchSignerOptions {
   /** Most messages waiting for one key before new ones are refused (Busy). */
   readonly maxQueued?: number;
   readonly now?: () => Date;
+  /** Least time, ms, between the starts of two signatures of a key under load (default 0: none). */
+  readonly minIntervalMs?: number;
+  /** The monotonic clock (ms) and the wait the interval uses (tests drive them). */
+  readonly monotonic?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 interface Waiting {
@@ -74,6 +84,9 @@ export class BatchSigner {
   private readonly maxBatchSize: number;
   private readonly maxQueued: number;
   private readonly now: () => Date;
+  private readonly minIntervalMs: number;
+  private readonly monotonic: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(
     private readonly signDigest: DigestSigner,
@@ -82,6 +95,9 @@ export class BatchSigner {
     this.maxBatchSize = options.maxBatchSize ?? 1024;
     this.maxQueued = options.maxQueued ?? 16_384;
     this.now = options.now ?? (() => new Date());
+    this.minIntervalMs = options.minIntervalMs ?? 0;
+    this.monotonic = options.monotonic ?? (() => performance.now());
+    this.sleep = options.sleep ?? sleep;
   }
 
   /** @throws CannotCreateSignature (and the signer's codes: TokenNotActive, KeyNotFound, …), Busy */
@@ -108,8 +124,14 @@ export class BatchSigner {
 
   private async drain(queue: KeyQueue): Promise<void> {
     const key = queue.key;
+    let lastStart = -Infinity;
+    let lastSize = 0;
     while (queue.waiting.length > 0) {
+      const wait = lastStart + this.minIntervalMs - this.monotonic();
+      if (lastSize > 1 && wait > 0) await this.sleep(wait);
+      lastStart = this.monotonic();
       const batch = queue.waiting.splice(0, this.maxBatchSize);
+      lastSize = batch.length;
       try {
         const signed = await this.signBatch(key, batch.map((w) => w.message));
         batch.forEach((w, i) => w.resolve(signed[i]!));

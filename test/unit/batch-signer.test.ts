@@ -50,3 +50,44 @@ describe('BatchSigner queues', () => {
     expect(parseSignature(a.signatureXml).signingCert).toEqual(certs[0]);
   });
 });
+
+describe('BatchSigner minIntervalMs', () => {
+  /**
+   * A signer on a hand-driven clock: each signature takes 5 ms, a wait moves the clock on. `first`
+   * messages come at once, `during` more while the first signature is made. @returns the waits asked for
+   */
+  async function waitsOf(first: number, during: number): Promise<number[]> {
+    let now = 0;
+    const waits: number[] = [];
+    const key = keyWith(certs[0]!);
+    const sign = (text: string) => signer.sign(key, { message: Buffer.from(`<m>${text}</m>`) });
+    const late: Promise<unknown>[] = [];
+    const signer = new BatchSigner(
+      async () => {
+        now += 5;
+        if (late.length === 0) for (let i = 0; i < during; i++) late.push(sign(`late ${i}`));
+        return Buffer.alloc(256, 1);
+      },
+      {
+        minIntervalMs: 20,
+        monotonic: () => now,
+        sleep: async (ms) => {
+          waits.push(ms);
+          now += ms;
+        },
+      },
+    );
+    await Promise.all(Array.from({ length: first }, (_, i) => sign(String(i))));
+    await Promise.all(late);
+    return waits;
+  }
+
+  it('a key whose last signature covered several messages waits out the interval before the next', async () => {
+    // The second signature starts 20 ms after the first started, 15 ms after it ended.
+    expect(await waitsOf(3, 2)).toEqual([15]);
+  });
+
+  it('a key signing lone messages is not held back', async () => {
+    expect(await waitsOf(1, 1)).toEqual([]);
+  });
+});

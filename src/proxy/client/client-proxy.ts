@@ -35,6 +35,7 @@ import type { MessageSigning } from '../shared/member-signing.ts';
 import type { ExchangeFacts, MessageRecorder } from '../shared/message-recorder.ts';
 import { StageTimer, SYSTEM_CLOCK, type Clock } from '../shared/pipeline.ts';
 import { faultFor, restErrorReply, soapFaultReply } from '../shared/replies.ts';
+import { EXCHANGES_PER_TURN, TurnAdmission } from '../shared/turn-admission.ts';
 import { verifyMessage } from '../shared/verification.ts';
 import type { ClientAdapter, IsRequest } from './adapter.ts';
 import { authenticateInformationSystem, type IsConnection } from './is-authentication.ts';
@@ -163,7 +164,8 @@ export interface ClientProxy {
 
 /** The client proxy without listeners: what `startClientProxy` serves, and what tests call directly. */
 export function buildClientProxy(deps: ClientProxyDeps): ClientProxy {
-  return { handle: (request) => handle(deps, request) };
+  const admission = new TurnAdmission(EXCHANGES_PER_TURN);
+  return { handle: (request) => handle(deps, request, admission) };
 }
 
 /** One HTTP request through the pipeline; a request refused before it was read to its end closes the connection. */
@@ -199,7 +201,7 @@ function connectionOf(socket: TLSSocket, own: Buffer): IsConnection {
   return connection;
 }
 
-async function handle(deps: ClientProxyDeps, req: IsRequest): Promise<ProxyAnswer> {
+async function handle(deps: ClientProxyDeps, req: IsRequest, admission: TurnAdmission): Promise<ProxyAnswer> {
   const clock = deps.clock ?? SYSTEM_CLOCK;
   const started = clock.wall();
   const path = req.url;
@@ -212,7 +214,10 @@ async function handle(deps: ClientProxyDeps, req: IsRequest): Promise<ProxyAnswe
   }
   const adapter = path.startsWith('/r1/') ? REST_ADAPTER : path === '/' || path.startsWith('/?') ? SOAP_ADAPTER : undefined;
   const bodies = new ExchangeBodies();
-  const exchange = new ClientExchange(deps, req, adapter ?? REST_ADAPTER, bodies, new StageTimer(clock));
+  const timer = new StageTimer(clock);
+  const exchange = new ClientExchange(deps, req, adapter ?? REST_ADAPTER, bodies, timer);
+  const turn = adapter && admission.enter();
+  if (turn) await timer.run('receive', () => turn);
   const answer = adapter
     ? await exchange.run()
     : exchange.refuse(new XrdError('InvalidRequest', { reason: `No X-Road interface at ${path}: use POST / for SOAP or /r1/… for REST` }, { prefix: 'Client' }));

@@ -43,6 +43,7 @@ import type { ExchangeFacts, MessageRecorder } from '../shared/message-recorder.
 import type { PeerVerifier } from '../shared/peer-verifier.ts';
 import { StageTimer, SYSTEM_CLOCK, type Clock } from '../shared/pipeline.ts';
 import { faultFor } from '../shared/replies.ts';
+import { EXCHANGES_PER_TURN, TurnAdmission } from '../shared/turn-admission.ts';
 import { verifyMessage } from '../shared/verification.ts';
 import type { PeerRequest, ServerAdapter, ServerContext } from './adapter.ts';
 import { REST_ADAPTER } from './rest-adapter.ts';
@@ -139,7 +140,8 @@ export interface ServerProxy {
 
 /** The server proxy without its listener: what `startServerProxy` serves, and what tests call directly. */
 export function buildServerProxy(deps: ServerProxyDeps): ServerProxy {
-  return { handle: (request) => handle(deps, request) };
+  const admission = new TurnAdmission(EXCHANGES_PER_TURN);
+  return { handle: (request) => handle(deps, request, admission) };
 }
 
 /** One HTTP request through the pipeline; a request refused before it was read to its end closes the connection. */
@@ -153,7 +155,7 @@ async function serve(proxy: ServerProxy, req: IncomingMessage, res: ServerRespon
   sendAnswer(res, answer.status, headers, answer.pieces, answer.done);
 }
 
-async function handle(deps: ServerProxyDeps, req: PeerRequest): Promise<ProxyAnswer> {
+async function handle(deps: ServerProxyDeps, req: PeerRequest, admission: TurnAdmission): Promise<ProxyAnswer> {
   const clock = deps.clock ?? SYSTEM_CLOCK;
   const started = clock.wall();
   const facts: ExchangeFacts = { protocol: 'SOAP', requestSize: 0 };
@@ -162,6 +164,8 @@ async function handle(deps: ServerProxyDeps, req: PeerRequest): Promise<ProxyAns
   let answer: EncodedProxyMessage;
   let fault: SoapFault | undefined;
   try {
+    const turn = admission.enter();
+    if (turn) await timer.run('receive', () => turn);
     answer = await new ServerExchange(deps, req, facts, bodies, timer).run();
   } catch (err) {
     fault = faultFor(err, 'Server.ServerProxy', deps.logger, facts.identity?.queryId, deps.settings.faultCodes);

@@ -18,6 +18,15 @@ import { parseOcspResponse } from '../../trust/ocsp.ts';
 /** How long a member's key and OCSP responses are reused before asking the signer again. */
 const KEY_CACHE_MS = 30_000;
 
+/**
+ * Least time between two signatures of one key while it signs batches. The proxies begin only a
+ * few exchanges a turn (TurnAdmission), so without it a key under load would sign twice as often,
+ * with half the messages each: at 64 clients 5 messages a signature instead of 11, and SoftHSM's
+ * RSA-2048 costs the host about 1.9 ms of CPU a signature. At 20 ms a key signs at most 50 batches
+ * a second (docs/benchmarks.md, "The idle quarter").
+ */
+const BATCH_SIGNATURE_INTERVAL_MS = 20;
+
 /** What the proxies need of message signing: the narrow face of MemberSigning (tests fake it). */
 export interface MessageSigning {
   /**
@@ -36,7 +45,7 @@ export class MemberSigning implements MessageSigning {
     private readonly client: SignerConnection,
     private readonly conf: () => GlobalConf,
   ) {
-    this.signer = new BatchSigner((keyId, algorithm, digest) => this.client.call('signBinary', { keyId, algorithm, digest, raw: true }));
+    this.signer = new BatchSigner((keyId, algorithm, digest) => this.client.call('signBinary', { keyId, algorithm, digest, raw: true }), { minIntervalMs: BATCH_SIGNATURE_INTERVAL_MS });
   }
 
   /**
