@@ -6,11 +6,10 @@
  * messages for the same key wait; when it returns, everything that waited (up to `maxBatchSize`)
  * is covered by one hash chain and one signature. A message arriving at an idle key waits only for
  * the current event-loop turn (to gather those that arrived with it), so light traffic sees no
- * added latency and heavy traffic needs ever fewer HSM operations. With `minIntervalMs`, a key
- * whose last signature covered more than one message (it is under load) starts its next signature
- * no sooner than that after the last one started, so that the batches stay large when the caller
- * hands its messages over a few at a time (the proxies' TurnAdmission); a key signing lone messages
- * is never held back.
+ * added latency and heavy traffic needs ever fewer HSM operations. With `minIntervalMs`, while a
+ * key's queue keeps signing batches of several messages, its next signature starts no sooner than
+ * that after the last one started: the batches stay large when the caller hands its messages over a
+ * few at a time (the proxies' TurnAdmission). A key signing lone messages is never held back.
  * A lone message without attachments is signed directly (reference `/message.xml`); attachments
  * always go through a hash chain, as X-Road 7 does.
  */
@@ -58,7 +57,7 @@ export interface BatchSignerOptions {
   /** Most messages waiting for one key before new ones are refused (Busy). */
   readonly maxQueued?: number;
   readonly now?: () => Date;
-  /** Least time, ms, between the starts of two signatures of a key under load (default 0: none). */
+  /** Least time, ms, from one signature's start to the next of a queue whose last signature covered several messages (default 0: none). */
   readonly minIntervalMs?: number;
   /** The monotonic clock (ms) and the wait the interval uses (tests drive them). */
   readonly monotonic?: () => number;
@@ -72,8 +71,12 @@ interface Waiting {
 }
 
 interface KeyQueue {
-  /** The key every message of this queue is signed with, its certificate copied so that it cannot change. */
-  readonly key: SigningKey;
+  /**
+   * The key every message of this queue is signed with, its certificate copied so that it cannot
+   * change; its OCSP responses and intermediates are the newest a message came with, since a queue
+   * under load may never empty.
+   */
+  key: SigningKey;
   busy: boolean;
   waiting: Waiting[];
 }
@@ -110,6 +113,7 @@ export class BatchSigner {
     if (!queues) this.queues.set(key.keyId, (queues = []));
     let queue = queues.find((q) => q.key.cert.equals(key.cert));
     if (!queue) queues.push((queue = { key: { ...key, cert: Buffer.from(key.cert) }, busy: false, waiting: [] }));
+    else if (key.ocspResponses !== queue.key.ocspResponses || key.intermediateCerts !== queue.key.intermediateCerts) queue.key = { ...key, cert: queue.key.cert };
     if (queue.waiting.length >= this.maxQueued) return Promise.reject(new XrdError('Busy', { tokenId: key.keyId }));
     const started = queue;
     return new Promise((resolve, reject) => {
@@ -123,17 +127,16 @@ export class BatchSigner {
   }
 
   private async drain(queue: KeyQueue): Promise<void> {
-    const key = queue.key;
-    let lastStart = -Infinity;
+    let lastStart = 0;
     let lastSize = 0;
     while (queue.waiting.length > 0) {
       const wait = lastStart + this.minIntervalMs - this.monotonic();
-      if (lastSize > 1 && wait > 0) await this.sleep(wait);
+      if (lastSize > 1 && wait > 0 && queue.waiting.length < this.maxBatchSize) await this.sleep(wait);
       lastStart = this.monotonic();
       const batch = queue.waiting.splice(0, this.maxBatchSize);
       lastSize = batch.length;
       try {
-        const signed = await this.signBatch(key, batch.map((w) => w.message));
+        const signed = await this.signBatch(queue.key, batch.map((w) => w.message));
         batch.forEach((w, i) => w.resolve(signed[i]!));
       } catch (err) {
         const e = toXrdError(err);
@@ -141,9 +144,10 @@ export class BatchSigner {
       }
     }
     queue.busy = false;
-    const queues = this.queues.get(key.keyId)!;
+    const keyId = queue.key.keyId;
+    const queues = this.queues.get(keyId)!;
     queues.splice(queues.indexOf(queue), 1);
-    if (queues.length === 0) this.queues.delete(key.keyId);
+    if (queues.length === 0) this.queues.delete(keyId);
   }
 
   /** One signature over the messages: directly for a lone message without attachments, else through a hash chain. */

@@ -54,16 +54,18 @@ describe('BatchSigner queues', () => {
 describe('BatchSigner minIntervalMs', () => {
   /**
    * A signer on a hand-driven clock: each signature takes 5 ms, a wait moves the clock on. `first`
-   * messages come at once, `during` more while the first signature is made. @returns the waits asked for
+   * messages come at once, `during` more while the first signature is made.
+   * @returns when each signature started
    */
-  async function waitsOf(first: number, during: number): Promise<number[]> {
+  async function startsOf(first: number, during: number): Promise<number[]> {
     let now = 0;
-    const waits: number[] = [];
+    const starts: number[] = [];
     const key = keyWith(certs[0]!);
     const sign = (text: string) => signer.sign(key, { message: Buffer.from(`<m>${text}</m>`) });
     const late: Promise<unknown>[] = [];
     const signer = new BatchSigner(
       async () => {
+        starts.push(now);
         now += 5;
         if (late.length === 0) for (let i = 0; i < during; i++) late.push(sign(`late ${i}`));
         return Buffer.alloc(256, 1);
@@ -71,23 +73,41 @@ describe('BatchSigner minIntervalMs', () => {
       {
         minIntervalMs: 20,
         monotonic: () => now,
+        // The clock moves once the wait is over, as a timer's would: a signature that does not wait for it starts early.
         sleep: async (ms) => {
-          waits.push(ms);
+          await Promise.resolve();
           now += ms;
         },
       },
     );
     await Promise.all(Array.from({ length: first }, (_, i) => sign(String(i))));
     await Promise.all(late);
-    return waits;
+    return starts;
   }
 
-  it('a key whose last signature covered several messages waits out the interval before the next', async () => {
-    // The second signature starts 20 ms after the first started, 15 ms after it ended.
-    expect(await waitsOf(3, 2)).toEqual([15]);
+  it('a key whose last signature covered several messages starts the next one the interval after the last started', async () => {
+    expect(await startsOf(3, 2)).toEqual([0, 20]);
   });
 
   it('a key signing lone messages is not held back', async () => {
-    expect(await waitsOf(1, 1)).toEqual([]);
+    expect(await startsOf(1, 1)).toEqual([0, 5]);
+  });
+});
+
+describe('BatchSigner keys', () => {
+  it('a batch is signed with the OCSP responses of the newest message for its key, not those its queue began with', async () => {
+    // A queue under load may never empty: the OCSP responses its first message brought would age
+    // past the peers' freshness limit while the proxy's key cache had newer ones.
+    const key = keyWith(certs[0]!);
+    const stale = { ...key, ocspResponses: [Buffer.from('stale')] };
+    const fresh = { ...key, ocspResponses: [Buffer.from('fresh')] };
+    let later: Promise<{ signatureXml: string }> | undefined;
+    const signer = new BatchSigner(async () => {
+      later ??= signer.sign(fresh, { message: Buffer.from('<m>later</m>') });
+      return Buffer.alloc(256, 1);
+    });
+    const first = await signer.sign(stale, { message: Buffer.from('<m>first</m>') });
+    expect(parseSignature(first.signatureXml).ocspResponses).toEqual([Buffer.from('stale')]);
+    expect(parseSignature((await later!).signatureXml).ocspResponses).toEqual([Buffer.from('fresh')]);
   });
 });

@@ -36,10 +36,29 @@ describe('TurnAdmission', () => {
     expect(begun).toEqual([0, 1, 2]);
     await loop.turn();
     expect(begun).toEqual([0, 1, 2, 3, 4, 5]);
-    // A request arriving now queues behind those still waiting, and the turn's allowance is used up.
+    // Those begun at a turn's end count against the next turn: a request arriving now waits.
     void admission.enter()?.then(() => begun.push(8));
     await loop.turn();
     expect(begun).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    await loop.turn();
+    expect(loop.pending()).toBe(0);
+  });
+
+  it('goes on beginning those that wait, turn after turn, with no new arrivals', async () => {
+    const loop = handLoop();
+    const admission = new TurnAdmission(2, loop.nextTurn);
+    const begun: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const wait = admission.enter();
+      if (wait === undefined) begun.push(i);
+      else void wait.then(() => begun.push(i));
+    }
+    for (const count of [4, 6, 7]) {
+      await loop.turn();
+      expect(begun).toEqual([0, 1, 2, 3, 4, 5, 6].slice(0, count));
+    }
+    await loop.turn();
+    expect(loop.pending()).toBe(0);
   });
 
   it('begins a lone exchange at once, and schedules no turns once nothing begins or waits', async () => {

@@ -163,9 +163,9 @@ async function handle(deps: ServerProxyDeps, req: PeerRequest, admission: TurnAd
   const timer = new StageTimer(clock);
   let answer: EncodedProxyMessage;
   let fault: SoapFault | undefined;
+  const turn = admission.enter();
+  if (turn) await timer.run('receive', () => turn);
   try {
-    const turn = admission.enter();
-    if (turn) await timer.run('receive', () => turn);
     answer = await new ServerExchange(deps, req, facts, bodies, timer).run();
   } catch (err) {
     fault = faultFor(err, 'Server.ServerProxy', deps.logger, facts.identity?.queryId, deps.settings.faultCodes);

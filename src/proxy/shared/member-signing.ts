@@ -19,11 +19,10 @@ import { parseOcspResponse } from '../../trust/ocsp.ts';
 const KEY_CACHE_MS = 30_000;
 
 /**
- * Least time between two signatures of one key while it signs batches. The proxies begin only a
- * few exchanges a turn (TurnAdmission), so without it a key under load would sign twice as often,
- * with half the messages each: at 64 clients 5 messages a signature instead of 11, and SoftHSM's
- * RSA-2048 costs the host about 1.9 ms of CPU a signature. At 20 ms a key signs at most 50 batches
- * a second (docs/benchmarks.md, "The idle quarter").
+ * Least time from one signature of a key to the next while it signs batches (BatchSigner's
+ * minIntervalMs). The proxies begin a few exchanges a turn (turn-admission.ts); without it a key
+ * under load signed twice as often, half as many messages each (at 64 clients 5 a signature instead
+ * of 11), and here SoftHSM's RSA-2048 costs the host about 2 ms of CPU a signature.
  */
 const BATCH_SIGNATURE_INTERVAL_MS = 20;
 

@@ -1,3 +1,6 @@
+/** Measured at 64 clients: 4 and 8 a turn left 10–15 % of the cores idle, 2 and 1 cost more CPU a call than they saved. */
+export const EXCHANGES_PER_TURN = 4;
+
 /**
  * How many new exchanges a proxy begins in one event-loop turn. Under load a proxy's loop finds
  * dozens of requests ready at once, and each batching point of the pipeline (the batch signer, the
@@ -5,18 +8,16 @@
  * signed, logged and sent on together, the next proxy had nothing to do until the whole group
  * arrived, and the proxies took turns on the cores instead of working at once (at 64 clients a
  * quarter of the cores stood idle; docs/benchmarks.md, "The idle quarter"). Begun a few a turn, the
- * first requests of a group go on while the proxy still reads the rest. The batch signer's interval
- * (member-signing.ts) keeps its batches as large as before.
+ * first requests of a group go on while the proxy still reads the rest. The batch signer's
+ * interval (member-signing.ts) keeps its batches as large as before.
  *
  * A request that finds fewer than `perTurn` begun in this turn begins at once, so a lone call waits
- * for nothing; the others begin in the following turns, in the order they came.
+ * for nothing; the others begin in the following turns, in the order they came. Those waiting are
+ * bounded by the listeners' connection caps: each waits with its body unread.
  */
-/** Measured at 64 clients: 4 and 8 a turn left 10–15 % of the cores idle, 2 and 1 cost more CPU a call than they saved. */
-export const EXCHANGES_PER_TURN = 4;
-
 export class TurnAdmission {
   private begun = 0;
-  private turnEnds = false;
+  private turnEndScheduled = false;
   private readonly waiting: (() => void)[] = [];
 
   constructor(
@@ -26,27 +27,28 @@ export class TurnAdmission {
 
   /** @returns undefined when the exchange may begin now, else a promise that resolves when it may */
   enter(): Promise<void> | undefined {
-    if (this.begun < this.perTurn && this.waiting.length === 0) {
+    // While any wait, this turn's allowance is used up (a turn's end admits as many as it allows).
+    if (this.begun < this.perTurn) {
       this.begun++;
-      this.endOfTurn();
+      this.scheduleTurnEnd();
       return undefined;
     }
     return new Promise((resolve) => {
       this.waiting.push(resolve);
-      this.endOfTurn();
+      this.scheduleTurnEnd();
     });
   }
 
-  /** Called at the end of each turn in which exchanges began or wait; an idle proxy schedules nothing. */
-  private endOfTurn(): void {
-    if (this.turnEnds) return;
-    this.turnEnds = true;
+  /** At the turn's end the count starts again and those waiting begin; an idle proxy schedules nothing. */
+  private scheduleTurnEnd(): void {
+    if (this.turnEndScheduled) return;
+    this.turnEndScheduled = true;
     this.nextTurn(() => {
-      this.turnEnds = false;
+      this.turnEndScheduled = false;
       const admitted = this.waiting.splice(0, this.perTurn);
       this.begun = admitted.length;
       for (const begin of admitted) begin();
-      if (this.begun > 0) this.endOfTurn();
+      if (this.begun > 0) this.scheduleTurnEnd();
     });
   }
 }
