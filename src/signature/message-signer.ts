@@ -72,9 +72,9 @@ interface Waiting {
 
 interface KeyQueue {
   /**
-   * The key every message of this queue is signed with, its certificate copied so that it cannot
-   * change; its OCSP responses and intermediates are the newest a message came with, since a queue
-   * under load may never empty.
+   * The key every message of this queue is signed with, as its first message brought it, the
+   * certificate copied so that it cannot change; only its OCSP responses and intermediates are
+   * replaced by those of the last message that came, since a queue under load may never empty.
    */
   key: SigningKey;
   busy: boolean;
@@ -113,7 +113,7 @@ export class BatchSigner {
     if (!queues) this.queues.set(key.keyId, (queues = []));
     let queue = queues.find((q) => q.key.cert.equals(key.cert));
     if (!queue) queues.push((queue = { key: { ...key, cert: Buffer.from(key.cert) }, busy: false, waiting: [] }));
-    else if (key.ocspResponses !== queue.key.ocspResponses || key.intermediateCerts !== queue.key.intermediateCerts) queue.key = { ...key, cert: queue.key.cert };
+    else if (key.ocspResponses !== queue.key.ocspResponses || key.intermediateCerts !== queue.key.intermediateCerts) queue.key = { ...queue.key, ocspResponses: key.ocspResponses, intermediateCerts: key.intermediateCerts };
     if (queue.waiting.length >= this.maxQueued) return Promise.reject(new XrdError('Busy', { tokenId: key.keyId }));
     const started = queue;
     return new Promise((resolve, reject) => {

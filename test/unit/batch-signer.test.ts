@@ -95,7 +95,7 @@ describe('BatchSigner minIntervalMs', () => {
 });
 
 describe('BatchSigner keys', () => {
-  it('a batch is signed with the OCSP responses of the newest message for its key, not those its queue began with', async () => {
+  it('a batch is signed with the OCSP responses of the last message that came for its key, not those its queue began with', async () => {
     // A queue under load may never empty: the OCSP responses its first message brought would age
     // past the peers' freshness limit while the proxy's key cache had newer ones.
     const key = keyWith(certs[0]!);

@@ -22,16 +22,22 @@ function handLoop() {
   };
 }
 
+/** `count` requests arrive at once. @returns the numbers of those begun so far, in the order they began */
+function arrive(admission: TurnAdmission, count: number): number[] {
+  const begun: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const wait = admission.enter();
+    if (wait === undefined) begun.push(i);
+    else void wait.then(() => begun.push(i));
+  }
+  return begun;
+}
+
 describe('TurnAdmission', () => {
   it('begins at most perTurn exchanges a turn, the rest in the following turns in arrival order', async () => {
     const loop = handLoop();
     const admission = new TurnAdmission(3, loop.nextTurn);
-    const begun: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      const wait = admission.enter();
-      if (wait === undefined) begun.push(i);
-      else void wait.then(() => begun.push(i));
-    }
+    const begun = arrive(admission, 8);
     await Promise.resolve();
     expect(begun).toEqual([0, 1, 2]);
     await loop.turn();
@@ -47,12 +53,7 @@ describe('TurnAdmission', () => {
   it('goes on beginning those that wait, turn after turn, with no new arrivals', async () => {
     const loop = handLoop();
     const admission = new TurnAdmission(2, loop.nextTurn);
-    const begun: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const wait = admission.enter();
-      if (wait === undefined) begun.push(i);
-      else void wait.then(() => begun.push(i));
-    }
+    const begun = arrive(admission, 7);
     for (const count of [4, 6, 7]) {
       await loop.turn();
       expect(begun).toEqual([0, 1, 2, 3, 4, 5, 6].slice(0, count));

@@ -1,13 +1,13 @@
 /**
  * The named stages one exchange goes through in either proxy, and how long each took. Both proxies
- * run the same sequence for SOAP and REST (the protocol's part is its adapter's): receive (waiting
- * for a turn to begin in, turn-admission.ts, then reading and parsing the message, once), authenticate (the information system or the calling server), authorize
- * (server proxy: the service and the caller's access), sign (the signer round trip), log (the
- * message log commits), send (client proxy: to the provider's server and back; server proxy: the
- * provider's information system), verify (the other side's signature, and that a response answers
- * its request) and answer (the answer written out). The durations feed the per-stage histogram
- * (opmonitor/proxy-metrics.ts) and the send stage's ends are the operational monitoring record's
- * requestOutTs and responseInTs.
+ * run the same sequence for SOAP and REST (the protocol's part is its adapter's): receive (under
+ * load, the wait for a turn to begin in, turn-admission.ts; then reading and parsing the message,
+ * once), authenticate (the information system or the calling server), authorize (server proxy: the
+ * service and the caller's access), sign (the signer round trip), log (the message log commits),
+ * send (client proxy: to the provider's server and back; server proxy: the provider's information
+ * system), verify (the other side's signature, and that a response answers its request) and answer
+ * (the answer written out). The durations feed the per-stage histogram (opmonitor/proxy-metrics.ts)
+ * and the send stage's ends are the operational monitoring record's requestOutTs and responseInTs.
  */
 
 export const STAGES = ['receive', 'authenticate', 'authorize', 'sign', 'log', 'send', 'verify', 'answer'] as const;

@@ -1,4 +1,8 @@
-/** Measured at 64 clients: 4 and 8 a turn left 10–15 % of the cores idle, 2 and 1 cost more CPU a call than they saved. */
+/**
+ * Measured at 64 clients (docs/benchmarks.md, "The idle quarter"): without the batch signer's
+ * interval, 1 and 2 a turn cost more CPU a call than they saved; with it, 4 and 8 made about the
+ * same calls a second. 1 and 2 were not tried with the interval.
+ */
 export const EXCHANGES_PER_TURN = 4;
 
 /**
